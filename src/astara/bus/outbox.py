@@ -1,0 +1,132 @@
+"""The embedded transport: a transactional outbox in the services' database.
+
+``OutboxPublisher.publish`` adds a row to ``bus_outbox`` in the caller's session,
+so the notification commits with the change that caused it. Positions grow in
+commit order (SQLite serializes writers; on PostgreSQL a transaction-scoped
+advisory lock is taken before the insert), so a consumer that reads "everything
+after my cursor" never skips a row that commits late. ``OutboxConsumer`` keeps
+its cursor in ``bus_cursors`` and advances it only after its handler succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, select, text, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from astara.bus.base import Message
+from astara.bus.wakeup import WakeupDir
+from astara.db.base import Base
+from astara.db.engine import Database
+
+LOG = logging.getLogger(__name__)
+_PG_OUTBOX_LOCK = 0x61737461  # "asta": serializes outbox inserts until commit
+
+
+class OutboxRow(Base):
+    __tablename__ = "bus_outbox"
+    # Never reuse a position, even after old rows are pruned.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    topic: Mapped[str] = mapped_column(String(255), index=True)
+    event_type: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CursorRow(Base):
+    __tablename__ = "bus_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OutboxPublisher:
+    def __init__(self, wakeup: WakeupDir | None = None):
+        self._wakeup = wakeup
+
+    def publish(self, unit: Session, topic: str, body: dict[str, Any]) -> None:
+        if unit.bind.dialect.name == "postgresql":
+            unit.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_OUTBOX_LOCK})
+        unit.add(
+            OutboxRow(
+                topic=topic,
+                event_type=body.get("event_type", ""),
+                body=json.dumps(body, separators=(",", ":")),
+                created_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+        )
+
+    def committed(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.notify()
+
+
+class OutboxConsumer:
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        topics: Sequence[str] | None = None,
+        wakeup: WakeupDir | None = None,
+        max_idle_wait: float = 5.0,
+    ):
+        self.name = name
+        self._db = db
+        self._topics = list(topics) if topics else None
+        self._listener = wakeup.listen() if wakeup is not None else None
+        self._max_idle_wait = max_idle_wait
+
+    def position(self) -> int:
+        with self._db.read() as s:
+            pos = s.scalar(select(CursorRow.position).where(CursorRow.consumer == self.name))
+        return pos or 0
+
+    def fetch(self, limit: int = 100) -> list[Message]:
+        with self._db.read() as s:
+            after = s.scalar(select(CursorRow.position).where(CursorRow.consumer == self.name))
+            q = select(OutboxRow).where(OutboxRow.id > (after or 0))
+            if self._topics:
+                q = q.where(OutboxRow.topic.in_(self._topics))
+            rows = s.scalars(q.order_by(OutboxRow.id).limit(limit)).all()
+            return [Message(r.id, r.topic, json.loads(r.body)) for r in rows]
+
+    def ack(self, position: int) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._db.write() as s:
+            done = s.execute(
+                update(CursorRow)
+                .where(CursorRow.consumer == self.name, CursorRow.position < position)
+                .values(position=position, updated_at=now)
+            ).rowcount
+            if not done and s.get(CursorRow, self.name) is None:
+                s.add(CursorRow(consumer=self.name, position=position, updated_at=now))
+
+    def wait(self, timeout: float) -> bool:
+        if self._listener is None:
+            return False
+        return self._listener.wait(timeout)
+
+    def run(self, handler: Callable[[Message], None], stop: Callable[[], bool]) -> None:
+        while not stop():
+            batch = self.fetch()
+            for msg in batch:
+                if stop():
+                    return
+                handler(msg)  # an exception leaves the cursor before msg: redelivered
+                self.ack(msg.position)
+            if not batch:
+                self.wait(self._max_idle_wait)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()

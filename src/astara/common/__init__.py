@@ -1,0 +1,1 @@
+"""Pieces every Astara service shares: configuration options and their loading."""

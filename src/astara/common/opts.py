@@ -1,0 +1,89 @@
+"""Every oslo.config option Astara reads, grouped per service.
+
+Entry points register these on a ConfigOpts, parse ini files and the command
+line, then turn the values into typed settings (see ``settings.py``); business
+logic never reads options itself. ``list_opts`` feeds oslo-config-generator.
+"""
+
+from oslo_config import cfg
+
+DEFAULT_STATE_PATH = "/var/lib/astara"
+
+default_opts = [
+    cfg.StrOpt(
+        "state_path",
+        default=DEFAULT_STATE_PATH,
+        help="Directory holding Astara's state: the embedded SQLite database and the "
+        "bus wake-up sockets.",
+    ),
+    cfg.StrOpt("host", default="", help="Name of this host in notifications; default: hostname."),
+    cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
+]
+
+database_opts = [
+    cfg.StrOpt(
+        "connection",
+        default="",
+        secret=True,
+        help="SQLAlchemy URL of the database, e.g. postgresql+psycopg://u:p@127.0.0.1/astara. "
+        "Empty: an embedded SQLite database at $state_path/astara.sqlite.",
+    ),
+    cfg.BoolOpt(
+        "auto_migrate",
+        default=True,
+        help="Upgrade the schema to the latest revision when a service starts "
+        "(astara-dbsync does the same explicitly).",
+    ),
+]
+
+network_service_opts = [
+    cfg.HostAddressOpt(
+        "bind_host", default="127.0.0.1", help="Address the network API listens on."
+    ),
+    cfg.PortOpt("bind_port", default=9696, help="Port the network API listens on."),
+    cfg.IntOpt("global_physnet_mtu", default=1500, min=68, help="MTU given to new networks."),
+    cfg.StrOpt(
+        "base_mac",
+        default="fa:16:3e:00:00:00",
+        help="Base MAC address; the last three octets of generated MACs are random.",
+    ),
+    cfg.IntOpt(
+        "max_page_size",
+        default=1000,
+        min=1,
+        help="Largest page a list request may return when it asks for a limit.",
+    ),
+]
+
+bus_opts = [
+    cfg.StrOpt(
+        "transport",
+        default="outbox",
+        choices=["outbox"],
+        help="How notifications travel: 'outbox' stores them in the database in the "
+        "same transaction as the change that caused them.",
+    ),
+    cfg.FloatOpt(
+        "max_idle_wait",
+        default=5.0,
+        min=0.05,
+        help="Longest a consumer sleeps without a wake-up before it looks again "
+        "(a safety net: publishers wake consumers at once).",
+    ),
+]
+
+GROUPS = {
+    "DEFAULT": default_opts,
+    "database": database_opts,
+    "network_service": network_service_opts,
+    "bus": bus_opts,
+}
+
+
+def register(conf: cfg.ConfigOpts) -> None:
+    for group, opts in GROUPS.items():
+        conf.register_opts(opts, group=None if group == "DEFAULT" else group)
+
+
+def list_opts():
+    return [(None if g == "DEFAULT" else g, opts) for g, opts in GROUPS.items()]

@@ -1,0 +1,99 @@
+"""Typed settings resolved once at an entry point and passed in explicitly.
+
+``load(argv)`` parses ``--config-file`` (repeatable) and the command line with
+oslo.config and returns plain frozen dataclasses; nothing below the entry
+points looks at oslo.config.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from oslo_config import cfg
+
+from astara.common import opts
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    auto_migrate: bool = True
+
+
+@dataclass(frozen=True)
+class BusSettings:
+    wakeup_dir: Path
+    max_idle_wait: float = 5.0
+
+
+@dataclass(frozen=True)
+class NetworkServiceSettings:
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 9696
+    global_physnet_mtu: int = 1500
+    base_mac: str = "fa:16:3e:00:00:00"
+    max_page_size: int = 1000
+    host: str = "localhost"
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_path: Path
+    debug: bool
+    database: DatabaseSettings
+    bus: BusSettings
+    network: NetworkServiceSettings
+
+
+def sqlite_url(state_path: Path) -> str:
+    return f"sqlite:///{state_path / 'astara.sqlite'}"
+
+
+def from_conf(conf: cfg.ConfigOpts) -> Settings:
+    state = Path(conf.state_path)
+    host = conf.host or socket.gethostname()
+    ns = conf.network_service
+    return Settings(
+        state_path=state,
+        debug=conf.debug,
+        database=DatabaseSettings(
+            url=conf.database.connection or sqlite_url(state),
+            auto_migrate=conf.database.auto_migrate,
+        ),
+        bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=conf.bus.max_idle_wait),
+        network=NetworkServiceSettings(
+            bind_host=ns.bind_host,
+            bind_port=ns.bind_port,
+            global_physnet_mtu=ns.global_physnet_mtu,
+            base_mac=ns.base_mac,
+            max_page_size=ns.max_page_size,
+            host=host,
+        ),
+    )
+
+
+def load(argv: list[str] | None, prog: str, cli_opts: list | None = None) -> tuple[
+    cfg.ConfigOpts, Settings
+]:
+    """Parse the command line and ini files; return the raw conf and the settings."""
+    conf = cfg.ConfigOpts()
+    opts.register(conf)
+    conf.register_cli_opts(
+        [cfg.StrOpt("state-path", dest="state_path_cli", help="Override [DEFAULT] state_path.")]
+    )
+    if cli_opts:
+        conf.register_cli_opts(cli_opts)
+    env_files = [f for f in os.environ.get("ASTARA_CONFIG_FILES", "").split(":") if f]
+    conf(
+        args=argv,
+        project="astara",
+        prog=prog,
+        default_config_files=env_files or [],
+        default_config_dirs=[],
+    )
+    if conf.state_path_cli:
+        conf.set_override("state_path", conf.state_path_cli)
+    return conf, from_conf(conf)

@@ -1,0 +1,214 @@
+"""HTTP layer of the network service: Neutron v2.0 routes, thin handlers.
+
+Each handler reads the request context from headers, parses and validates the
+body with ``attributes``, hands the work to ``NetworkService`` in a worker
+thread, and renders the result or a ``NeutronError`` body. Nothing escapes as a
+traceback: unexpected failures are logged and answered with a 500 body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from astara.network_service import attributes as A
+from astara.network_service import errors, query
+from astara.network_service.context import RequestContext
+from astara.network_service.service import NetworkService
+
+LOG = logging.getLogger(__name__)
+
+EXTENSIONS = [
+    ("agent", "agent"), ("allowed-address-pairs", "Allowed Address Pairs"),
+    ("binding", "Port Binding"), ("external-net", "Neutron external network"),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode"),
+    ("extraroute", "Neutron Extra Route"), ("fields", "Fields"),
+    ("filter-validation", "Filter parameters validation"), ("l3-ha", "HA Router extension"),
+    ("network-mtu", "Network MTU"), ("pagination", "Pagination support"),
+    ("port-security", "Port Security"), ("provider", "Provider Network"),
+    ("router", "Neutron L3 Router"), ("sorting", "Sorting support"),
+    ("standard-attr-description", "standard-attr-description"),
+    ("standard-attr-revisions", "Resource revision numbers"),
+    ("standard-attr-timestamp", "Resource timestamps"),
+]
+
+
+def _error(exc: errors.NeutronError, request_id: str | None = None) -> JSONResponse:
+    headers = {"X-Openstack-Request-Id": request_id} if request_id else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _context(request: Request) -> RequestContext:
+    ctx = RequestContext.from_headers(request.headers)
+    if ctx is None:
+        raise errors.Unauthorized()
+    return ctx
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise errors.bad_attr("Resource body required")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.MalformedRequestBody(reason=str(exc)) from None
+
+
+def _resource(request: Request) -> A.Resource:
+    plural = request.path_params["plural"].removesuffix(".json")
+    resource = A.RESOURCES.get(plural)
+    if resource is None:
+        raise errors.ResourceNotFound(type_="HTTPNotFound")
+    return resource
+
+
+class Api:
+    def __init__(self, service: NetworkService):
+        self.service = service
+
+    async def dispatch(self, request: Request, work) -> Response:
+        request_id = None
+        try:
+            ctx = _context(request)
+            request_id = ctx.request_id
+            status, body = await work(request, ctx)
+            headers = {"X-Openstack-Request-Id": request_id}
+            if body is None:
+                return Response(status_code=status, headers=headers)
+            return JSONResponse(body, status_code=status, headers=headers)
+        except errors.NeutronError as exc:
+            return _error(exc, request_id)
+        except IntegrityError as exc:
+            LOG.info("conflicting write refused: %s", exc.orig)
+            return _error(errors.Conflict(message="The request conflicts with a concurrent "
+                                          "change; retry it.", type_="Conflict"), request_id)
+        except OperationalError:
+            LOG.exception("database unavailable")
+            err = errors.NeutronError(message="The database is busy or unavailable; retry.",
+                                      type_="ServiceUnavailable")
+            err.status = 503
+            return _error(err, request_id)
+        except Exception:
+            LOG.exception("request %s %s failed", request.method, request.url.path)
+            return _error(errors.NeutronError(
+                message="Request Failed: internal server error while processing your request.",
+                type_="HTTPInternalServerError"), request_id)
+
+    async def collection(self, request: Request) -> Response:
+        return await self.dispatch(request, self._collection)
+
+    async def member(self, request: Request) -> Response:
+        return await self.dispatch(request, self._member)
+
+    async def interface(self, request: Request) -> Response:
+        return await self.dispatch(request, self._interface)
+
+    async def _collection(self, request: Request, ctx: RequestContext):
+        resource = _resource(request)
+        if request.method == "GET":
+            items = list(request.query_params.multi_items())
+            q = query.parse(resource, items, ctx, self.service.settings.max_page_size)
+            found, more = await run_in_threadpool(self.service.list, ctx, resource.plural, q)
+            body: dict[str, Any] = {
+                resource.plural: [query.select_fields(it, q.fields) for it in found]}
+            links = query.links(str(request.url.replace(query="")), resource.plural, found, q,
+                                more, items)
+            if links:
+                body[f"{resource.plural}_links"] = links
+            return 200, body
+        payload = await _json(request)
+        bulk = isinstance(payload, dict) and resource.plural in payload
+        if bulk:
+            raw = payload[resource.plural]
+            if not isinstance(raw, list) or not raw:
+                raise errors.bad_attr("Resources required")
+        else:
+            if not isinstance(payload, dict) or not isinstance(payload.get(resource.name), dict):
+                raise errors.bad_attr(f"Unable to find '{resource.name}' in request body")
+            raw = [payload[resource.name]]
+        items = [A.parse_body(resource, {resource.name: r}, ctx, create=True) for r in raw]
+        created = await run_in_threadpool(self.service.create, ctx, resource.plural, items, raw)
+        return 201, {resource.plural: created} if bulk else {resource.name: created[0]}
+
+    async def _member(self, request: Request, ctx: RequestContext):
+        resource = _resource(request)
+        id_ = request.path_params["id"].removesuffix(".json")
+        if request.method == "GET":
+            fields = [f for v in request.query_params.getlist("fields") for f in v.split(",")]
+            item = await run_in_threadpool(self.service.show, ctx, resource.plural, id_)
+            return 200, {resource.name: query.select_fields(item, fields)}
+        if request.method == "DELETE":
+            await run_in_threadpool(self.service.delete, ctx, resource.plural, id_)
+            return 204, None
+        payload = await _json(request)
+        data = A.parse_body(resource, payload, ctx, create=False)
+        item = await run_in_threadpool(
+            self.service.update, ctx, resource.plural, id_, data, payload[resource.name])
+        return 200, {resource.name: item}
+
+    async def _interface(self, request: Request, ctx: RequestContext):
+        action = request.path_params["action"]
+        if action not in ("add_router_interface", "remove_router_interface"):
+            raise errors.ResourceNotFound(type_="HTTPNotFound")
+        add = action == "add_router_interface"
+        body = await _json(request)
+        info = await run_in_threadpool(
+            self.service.router_interface, ctx, request.path_params["id"], body, add)
+        return 200, info
+
+
+async def versions(request: Request) -> Response:
+    base = str(request.base_url)
+    return JSONResponse({"versions": [{
+        "id": "v2.0", "status": "CURRENT",
+        "links": [{"href": f"{base}v2.0/", "rel": "self"}]}]})
+
+
+async def root_v2(request: Request) -> Response:
+    base = str(request.base_url)
+    return JSONResponse({"resources": [
+        {"name": r.name, "collection": r.plural,
+         "links": [{"href": f"{base}v2.0/{r.plural}", "rel": "self"}]}
+        for r in A.RESOURCES.values()]})
+
+
+async def extensions(request: Request) -> Response:
+    return JSONResponse({"extensions": [
+        {"alias": alias, "name": name, "description": name, "updated": "2026-01-01T00:00:00-00:00",
+         "links": []} for alias, name in EXTENSIONS]})
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return _error(errors.ResourceNotFound(type_="HTTPNotFound"))
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    err = errors.NeutronError(message="The method is not allowed for the requested URL.",
+                              type_="HTTPMethodNotAllowed")
+    err.status = 405
+    return _error(err)
+
+
+def build_app(service: NetworkService) -> Starlette:
+    api = Api(service)
+    routes = [
+        Route("/", versions, methods=["GET"]),
+        Route("/v2.0", root_v2, methods=["GET"]),
+        Route("/v2.0/", root_v2, methods=["GET"]),
+        Route("/v2.0/extensions", extensions, methods=["GET"]),
+        Route("/v2.0/routers/{id}/{action:str}", api.interface, methods=["PUT"]),
+        Route("/v2.0/{plural}", api.collection, methods=["GET", "POST"]),
+        Route("/v2.0/{plural}/{id}", api.member, methods=["GET", "PUT", "DELETE"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    app.state.service = service
+    return app

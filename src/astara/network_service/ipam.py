@@ -1,0 +1,120 @@
+"""IP address management as pure functions: pools, gateways and the next free address.
+
+The caller reads the addresses already taken from the database and passes them
+in; uniqueness under concurrency is the database's job (a unique key on
+network + address), so a lost race surfaces as a retry, never a duplicate.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+
+from astara.network_service import errors
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+Addr = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+
+
+def is_auto_address(ip_version: int, address_mode: str | None) -> bool:
+    return ip_version == 6 and address_mode in AUTO_ADDRESS_MODES
+
+
+def default_gateway(net: Net) -> str | None:
+    if net.num_addresses < 4 and net.version == 4:
+        return None
+    return str(net.network_address + 1)
+
+
+def default_pools(net: Net, gateway: str | None) -> list[dict]:
+    """The whole range minus network (and broadcast for IPv4) minus the gateway."""
+    first = int(net.network_address) + 1
+    last = int(net.broadcast_address) - (1 if net.version == 4 else 0)
+    if net.version == 4 and net.num_addresses <= 2:
+        return []
+    ranges = [(first, last)]
+    if gateway is not None:
+        gw = int(ipaddress.ip_address(gateway))
+        ranges = [r for a, b in ranges for r in _split(a, b, gw)]
+    cls = type(net.network_address)
+    return [{"start": str(cls(a)), "end": str(cls(b))} for a, b in ranges if a <= b]
+
+
+def _split(a: int, b: int, hole: int) -> list[tuple[int, int]]:
+    if hole < a or hole > b:
+        return [(a, b)]
+    return [(a, hole - 1), (hole + 1, b)]
+
+
+def check_pools(net: Net, pools: list[dict], gateway: str | None) -> list[dict]:
+    """Validate user pools: inside the cidr, well-formed, no overlaps, gateway not inside."""
+    spans = []
+    for pool in pools:
+        start, end = ipaddress.ip_address(pool["start"]), ipaddress.ip_address(pool["end"])
+        shown = f"{pool['start']}-{pool['end']}"
+        if start.version != net.version or end.version != net.version or start > end:
+            raise errors.InvalidAllocationPool(pool=shown)
+        if start not in net or end not in net:
+            raise errors.OutOfBoundsAllocationPool(pool=shown, subnet_cidr=str(net))
+        if net.version == 4 and net.num_addresses > 2 and (
+            start == net.network_address or end == net.broadcast_address
+        ):
+            raise errors.InvalidAllocationPool(pool=shown)
+        spans.append((int(start), int(end), shown))
+    spans.sort()
+    for (_a1, b1, s1), (a2, _b2, s2) in zip(spans, spans[1:], strict=False):
+        if a2 <= b1:
+            raise errors.OverlappingAllocationPools(pool_1=s1, pool_2=s2, subnet_cidr=str(net))
+    if gateway is not None:
+        gw = int(ipaddress.ip_address(gateway))
+        for a, b, shown in spans:
+            if a <= gw <= b:
+                raise errors.GatewayConflictWithAllocationPools(ip_address=gateway, pool=shown)
+    return [{"start": p["start"], "end": p["end"]} for p in pools]
+
+
+def check_gateway(net: Net, gateway: str) -> None:
+    addr = ipaddress.ip_address(gateway)
+    bad = addr.version != net.version or addr not in net or addr == net.network_address
+    if net.version == 4 and net.num_addresses > 2 and addr == net.broadcast_address:
+        bad = True
+    if bad:
+        raise errors.InvalidInput(error_message="Gateway is not valid on subnet")
+
+
+def in_pools(address: str, pools: list[dict]) -> bool:
+    a = int(ipaddress.ip_address(address))
+    return any(
+        int(ipaddress.ip_address(p["start"])) <= a <= int(ipaddress.ip_address(p["end"]))
+        for p in pools
+    )
+
+
+def candidates(pools: list[dict]) -> Iterator[str]:
+    for pool in pools:
+        start, end = ipaddress.ip_address(pool["start"]), ipaddress.ip_address(pool["end"])
+        cls = type(start)
+        for n in range(int(start), int(end) + 1):
+            yield str(cls(n))
+
+
+def next_free(pools: list[dict], taken: Iterable[str], skip: int = 0) -> str | None:
+    """First free address of the pools (the ``skip``-th one after a lost race)."""
+    used = set(taken)
+    for address in candidates(pools):
+        if address not in used:
+            if skip == 0:
+                return address
+            skip -= 1
+    return None
+
+
+def eui64(cidr: str, mac: str) -> str:
+    """The SLAAC address a host with ``mac`` forms on the /64 ``cidr``."""
+    net = ipaddress.ip_network(cidr)
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    iid = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    return str(ipaddress.IPv6Address(int(net.network_address) | int.from_bytes(bytes(iid))))

@@ -1,0 +1,137 @@
+"""Ports: MACs, fixed IPs, device ownership, and what the port API may not delete."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from astara.network_service import errors, macs, views
+from astara.network_service import models as m
+from astara.network_service.resources import allocation
+from astara.network_service.resources.base import (
+    Op,
+    bump,
+    get_network,
+    get_port,
+    new_id,
+    stamp,
+)
+
+PROTECTED_OWNERS = (
+    "network:router_interface",
+    "network:router_gateway",
+    "network:floatingip",
+    "network:router_ha_interface",
+)
+
+
+def _mac(op: Op, network_id: str, wanted: str | None) -> str:
+    s = op.session
+    if wanted is not None:
+        if s.scalar(select(m.Port.id).where(m.Port.network_id == network_id,
+                                            m.Port.mac_address == wanted)):
+            raise errors.MacAddressInUse(net_id=network_id, mac=wanted)
+        return wanted
+    for _ in range(16):
+        mac = macs.random_mac(op.settings.base_mac)
+        if not s.scalar(select(m.Port.id).where(m.Port.network_id == network_id,
+                                                m.Port.mac_address == mac)):
+            return mac
+    raise errors.Conflict(message="Unable to generate a unique mac",
+                          type_="MacAddressGenerationFailure")
+
+
+def build(op: Op, data: dict, network: m.Network, notify: bool = True) -> m.Port:
+    """Create a port row with its addresses (also used for router and floating IP ports)."""
+    s = op.session
+    owner = data.get("device_owner", "")
+    row = m.Port(id=data.get("id") or new_id(), project_id=data["project_id"],
+                 network_id=network.id)
+    stamp(
+        row,
+        name=data.get("name", ""),
+        description=data.get("description", ""),
+        mac_address=_mac(op, network.id, data.get("mac_address")),
+        admin_state_up=data.get("admin_state_up", True),
+        status=data.get("status", "DOWN"),
+        device_id=data.get("device_id", ""),
+        device_owner=owner,
+        binding_host_id=data.get("binding:host_id", ""),
+        port_security_enabled=data.get("port_security_enabled", network.port_security_enabled),
+        allowed_address_pairs=data.get("allowed_address_pairs", []),
+        tags=[],
+    )
+    s.add(row)
+    s.flush()
+    plan = allocation.plan_requests(network, data.get("fixed_ips"), owner, row.mac_address)
+    allocation.allocate(op, row, plan)
+    s.flush()
+    if notify:
+        op.notifier.emit("port.create.end", {"port": views.port(row, op.ctx)})
+    return row
+
+
+def create(op: Op, data: dict) -> m.Port:
+    if "network_id" not in data:
+        raise errors.bad_attr(
+            "Failed to parse request. Required attribute 'network_id' not specified"
+        )
+    network = get_network(op.session, op.ctx, data["network_id"])
+    if network.project_id != op.ctx.project_id and not op.ctx.is_admin and not network.shared:
+        raise errors.NetworkNotFound(net_id=network.id)
+    if "mac_address" in data and not op.ctx.is_admin and network.project_id != op.ctx.project_id:
+        raise errors.PolicyNotAuthorized(action="create_port:mac_address")
+    return build(op, data, network)
+
+
+def update(op: Op, port_id: str, data: dict) -> m.Port:
+    s = op.session
+    row = get_port(s, op.ctx, port_id)
+    if "fixed_ips" in data:
+        network = get_network(s, op.ctx, row.network_id) if not op.ctx.is_admin else s.get(
+            m.Network, row.network_id)
+        replace_fixed_ips(op, row, network, data.pop("fixed_ips"))
+    if "mac_address" in data and data["mac_address"] != row.mac_address:
+        if row.binding_host_id:
+            raise errors.InUse(message=f"Port {row.id} is bound, its MAC cannot change",
+                               type_="PortBound")
+        row.mac_address = _mac(op, row.network_id, data.pop("mac_address"))
+    data.pop("mac_address", None)
+    mapping = {"binding:host_id": "binding_host_id"}
+    for key, value in data.items():
+        if key in ("security_groups", "binding:vnic_type"):
+            continue
+        setattr(row, mapping.get(key, key), value)
+    bump(row)
+    s.flush()
+    op.notifier.emit("port.update.end", {"port": views.port(row, op.ctx)})
+    return row
+
+
+def replace_fixed_ips(op: Op, row: m.Port, network: m.Network, requested: list[dict]) -> None:
+    s = op.session
+    keep = {(a.subnet_id, a.ip_address) for a in row.fixed_ips}
+    plan = allocation.plan_requests(network, requested, row.device_owner, row.mac_address)
+    wanted = {(sn.id, ip) for sn, ip in plan if ip is not None}
+    for alloc in list(row.fixed_ips):
+        if (alloc.subnet_id, alloc.ip_address) not in wanted:
+            row.fixed_ips.remove(alloc)
+    s.flush()
+    new = [(sn, ip) for sn, ip in plan if (sn.id, ip) not in keep or ip is None]
+    allocation.allocate(op, row, new, start=len(row.fixed_ips))
+
+
+def delete_(op: Op, port_id: str) -> None:
+    s = op.session
+    row = get_port(s, op.ctx, port_id)
+    if row.device_owner in PROTECTED_OWNERS:
+        raise errors.DeviceOwnerDeleteForbidden(port_id=port_id, device_owner=row.device_owner)
+    for fip in s.scalars(select(m.FloatingIP).where(m.FloatingIP.fixed_port_id == port_id)):
+        fip.fixed_port_id = None
+        fip.fixed_ip_address = None
+        fip.router_id = None
+        bump(fip)
+    view = views.port(row, op.ctx)
+    s.execute(delete(m.IPAllocation).where(m.IPAllocation.port_id == port_id))
+    s.delete(row)
+    s.flush()
+    op.notifier.emit("port.delete.end", {"port": view, "port_id": port_id})

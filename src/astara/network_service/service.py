@@ -1,0 +1,179 @@
+"""The network service's unit of work: one transaction per API call.
+
+``NetworkService`` opens the transaction, runs the resource's business rule,
+queues the ``.start``/``.end`` notifications with it, commits, then wakes bus
+consumers. Reads apply visibility and column filters in SQL and the rest of the
+list semantics in ``query``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from astara.bus.base import Publisher
+from astara.common.settings import NetworkServiceSettings
+from astara.db.engine import Database
+from astara.network_service import attributes as A
+from astara.network_service import errors, query, views
+from astara.network_service import models as m
+from astara.network_service.context import RequestContext
+from astara.network_service.notifier import Notifier
+from astara.network_service.resources import (
+    base,
+    floatingips,
+    interfaces,
+    networks,
+    ports,
+    routers,
+    subnets,
+)
+
+MODELS = {
+    "networks": m.Network,
+    "subnets": m.Subnet,
+    "ports": m.Port,
+    "routers": m.Router,
+    "floatingips": m.FloatingIP,
+}
+HANDLERS = {
+    "networks": networks,
+    "subnets": subnets,
+    "ports": ports,
+    "routers": routers,
+    "floatingips": floatingips,
+}
+GETTERS = {
+    "networks": base.get_network,
+    "subnets": base.get_subnet,
+    "ports": base.get_port,
+    "routers": base.get_router,
+    "floatingips": base.get_floatingip,
+}
+
+
+class NetworkService:
+    def __init__(self, db: Database, publisher: Publisher, settings: NetworkServiceSettings):
+        self.db = db
+        self.publisher = publisher
+        self.settings = settings
+
+    def _write(self, ctx: RequestContext, work: Callable[[base.Op], Any]) -> Any:
+        with self.db.write() as session:
+            notifier = Notifier(self.publisher, session, ctx, self.settings.host)
+            result = work(base.Op(session, ctx, notifier, self.settings))
+            notifier.flush()
+        self.publisher.committed()
+        return result
+
+    def create(self, ctx: RequestContext, plural: str, items: list[dict],
+               raw: list[dict]) -> list[dict]:
+        resource = A.RESOURCES[plural]
+        view = views.VIEWS[plural]
+
+        def work(op: base.Op) -> list[dict]:
+            out = []
+            for data, body in zip(items, raw, strict=True):
+                op.notifier.emit(f"{resource.name}.create.start", {resource.name: body})
+                out.append(view(HANDLERS[plural].create(op, data), ctx))
+            return out
+
+        return self._write(ctx, work)
+
+    def update(self, ctx: RequestContext, plural: str, id_: str, data: dict, raw: dict) -> dict:
+        resource = A.RESOURCES[plural]
+
+        def work(op: base.Op) -> dict:
+            GETTERS[plural](op.session, ctx, id_)
+            op.notifier.emit(f"{resource.name}.update.start", {resource.name: raw, "id": id_})
+            return views.VIEWS[plural](HANDLERS[plural].update(op, id_, data), ctx)
+
+        return self._write(ctx, work)
+
+    def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
+        resource = A.RESOURCES[plural]
+
+        def work(op: base.Op) -> None:
+            GETTERS[plural](op.session, ctx, id_)
+            op.notifier.emit(f"{resource.name}.delete.start", {f"{resource.name}_id": id_})
+            HANDLERS[plural].delete_(op, id_)
+
+        self._write(ctx, work)
+
+    def router_interface(self, ctx: RequestContext, router_id: str, body: Any,
+                         add: bool) -> dict:
+        action = interfaces.add if add else interfaces.remove
+        return self._write(ctx, lambda op: action(op, router_id, body))
+
+    def show(self, ctx: RequestContext, plural: str, id_: str) -> dict:
+        with self.db.read() as s:
+            return views.VIEWS[plural](GETTERS[plural](s, ctx, id_), ctx)
+
+    def list(self, ctx: RequestContext, plural: str, q: query.ListQuery) -> tuple[
+        list[dict], bool
+    ]:
+        resource = A.RESOURCES[plural]
+        model = MODELS[plural]
+        with self.db.read() as s:
+            stmt = select(model)
+            cond = _visibility(plural, ctx)
+            if cond is not None:
+                stmt = stmt.where(cond)
+            rest: dict[str, list[str]] = {}
+            for key, values in q.filters.items():
+                attr = resource.attrs.get(key)
+                column = getattr(model, attr.filter_key, None) if attr and attr.filter_key \
+                    else None
+                rest[key] = values  # always re-checked on the view (bools, nulls)
+                sql_values = _column_values(column, values)
+                if sql_values is not None:
+                    stmt = stmt.where(column.in_(sql_values))
+            if "fixed_ips" in q.filters and plural == "ports":
+                stmt = stmt.where(_fixed_ip_filter(q.filters["fixed_ips"]))
+            view = views.VIEWS[plural]
+            items = [view(row, ctx) for row in s.scalars(stmt).unique()]
+        items = [it for it in items if query.matches(it, rest)]
+        return query.page(items, q)
+
+
+def _column_values(column, values: list[str]) -> list | None:
+    """Values to narrow the SQL query with, or None to filter on the views only."""
+    if column is None:
+        return None
+    kind = column.type.python_type
+    if kind is str:
+        return values
+    if kind is int:
+        try:
+            return [int(v) for v in values]
+        except ValueError:
+            return []
+    return None
+
+
+def _visibility(plural: str, ctx: RequestContext):
+    if ctx.is_admin:
+        return None
+    if plural == "networks":
+        return base.network_visibility(ctx)
+    if plural == "subnets":
+        visible_nets = select(m.Network.id).where(base.network_visibility(ctx))
+        return or_(m.Subnet.project_id == ctx.project_id, m.Subnet.network_id.in_(visible_nets))
+    return MODELS[plural].project_id == ctx.project_id
+
+
+def _fixed_ip_filter(values: list[str]):
+    conds = []
+    for value in values:
+        key, _, wanted = value.partition("=")
+        column = {"ip_address": m.IPAllocation.ip_address,
+                  "subnet_id": m.IPAllocation.subnet_id}.get(key)
+        if column is None:
+            raise errors.bad_attr(f"Invalid fixed_ips filter '{value}'")
+        conds.append(column == wanted)
+    sub = select(m.IPAllocation.port_id)
+    for cond in conds:
+        sub = sub.where(cond)
+    return m.Port.id.in_(sub)

@@ -1,0 +1,154 @@
+"""Servers for integration tests: the network API on loopback over a real database.
+
+The database is a fresh SQLite file by default; set ``ASTARA_TEST_DATABASE_URL``
+to a PostgreSQL URL (``.ci/run`` starts one on loopback) to run the same tests
+against PostgreSQL. Every test gets its own project ids, so tests sharing a
+server never see each other's resources.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from astara.common.settings import (
+    BusSettings,
+    DatabaseSettings,
+    NetworkServiceSettings,
+    Settings,
+    sqlite_url,
+)
+from astara.db.engine import Database
+
+PG_URL = os.environ.get("ASTARA_TEST_DATABASE_URL", "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_database(state: Path) -> str:
+    if not PG_URL:
+        return sqlite_url(state)
+    db = Database(PG_URL)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+    return PG_URL
+
+
+def make_settings(state: Path, port: int = 0) -> Settings:
+    return Settings(
+        state_path=state,
+        debug=False,
+        database=DatabaseSettings(url=fresh_database(state)),
+        bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=5.0),
+        network=NetworkServiceSettings(bind_port=port, host="astara-test"),
+    )
+
+
+class Server:
+    """A uvicorn server in a thread of the test process, stopped at teardown."""
+
+    def __init__(self, app, port: int):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> Server:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("network API did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def network_settings(tmp_path_factory) -> Settings:
+    state = tmp_path_factory.mktemp("astara-state")
+    return make_settings(state, free_port())
+
+
+@pytest.fixture(scope="session")
+def network_api(network_settings):
+    from astara.network_service.app import create_app
+
+    app = create_app(network_settings)
+    server = Server(app, network_settings.network.bind_port).start()
+    yield server
+    server.stop()
+    app.state.service.db.dispose()
+
+
+class Identity:
+    def __init__(self, server: Server, project: str, admin: bool = False):
+        self.project = project
+        self.admin = admin
+        self.headers = {
+            "X-Project-Id": project,
+            "X-User-Id": f"user-{project[:8]}",
+            "X-Roles": "admin,member,reader" if admin else "member,reader",
+        }
+        self.server = server
+        self._conn = None
+
+    @property
+    def sdk(self):
+        """An openstacksdk connection with a keystoneauth noauth session."""
+        if self._conn is None:
+            import openstack
+            from keystoneauth1 import noauth, session
+
+            sess = session.Session(auth=noauth.NoAuth(), additional_headers=self.headers)
+            self._conn = openstack.connection.Connection(
+                session=sess, network_endpoint_override=f"{self.server.url}/",
+                region_name="RegionOne")
+        return self._conn
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.server.url}/v2.0", headers=self.headers)
+
+
+@pytest.fixture
+def project_ids():
+    return uuid.uuid4().hex, uuid.uuid4().hex
+
+
+@pytest.fixture
+def demo(network_api, project_ids) -> Identity:
+    return Identity(network_api, project_ids[0])
+
+
+@pytest.fixture
+def other(network_api, project_ids) -> Identity:
+    return Identity(network_api, project_ids[1])
+
+
+@pytest.fixture
+def admin(network_api) -> Identity:
+    return Identity(network_api, uuid.uuid4().hex, admin=True)
+
+
+__all__ = ["Identity", "Server", "free_port", "make_settings", "replace"]
