@@ -42,15 +42,19 @@ _POOL = v.dict_of({"start": (v.ip_address, True), "end": (v.ip_address, True)})
 _ROUTE = v.dict_of({"destination": (v.cidr, True), "nexthop": (v.ip_address, True)})
 _PAIR = v.dict_of({"ip_address": (v.string(64), True), "mac_address": (v.mac_address, False)})
 _EXT_FIXED = v.dict_of({"subnet_id": (v.uuid_str, False), "ip_address": (v.ip_address, False)})
-_GW_INFO = v.nullable(
-    v.dict_of(
-        {
-            "network_id": (v.uuid_str, True),
-            "enable_snat": (v.boolean, False),
-            "external_fixed_ips": (v.list_of(_EXT_FIXED), False),
-        }
-    )
+_GW_DICT = v.dict_of(
+    {
+        "network_id": (v.uuid_str, True),
+        "enable_snat": (v.boolean, False),
+        "external_fixed_ips": (v.list_of(_EXT_FIXED), False),
+    }
 )
+
+
+def _gw_info(attr: str, value: Any) -> dict | None:
+    # None or {} clears the gateway, as in Neutron.
+    return None if value is None or value == {} else _GW_DICT(attr, value)
+
 
 
 def _common(project: bool = True) -> dict[str, Attr]:
@@ -137,7 +141,7 @@ ROUTER = Resource("router", "routers", {
     **_common(),
     "admin_state_up": Attr(v.boolean, default=True, filter_key="admin_state_up"),
     "status": Attr(post=False, put=False, filter_key="status"),
-    "external_gateway_info": Attr(_GW_INFO, default=None),
+    "external_gateway_info": Attr(_gw_info, default=None),
     "routes": Attr(v.list_of(_ROUTE, unique=True), post=False),
     "ha": Attr(v.boolean, default=False, admin_set=True, admin_see=True, filter_key="ha"),
     "distributed": Attr(v.one_of(False), default=False, admin_set=True, admin_see=True),

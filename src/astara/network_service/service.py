@@ -77,7 +77,8 @@ class NetworkService:
             out = []
             for data, body in zip(items, raw, strict=True):
                 op.notifier.emit(f"{resource.name}.create.start", {resource.name: body})
-                out.append(view(HANDLERS[plural].create(op, data), ctx))
+                row = HANDLERS[plural].create(op, data)
+                out.append(view(row, ctx, created=True) if plural == "networks" else view(row, ctx))
             return out
 
         return self._write(ctx, work)

@@ -41,7 +41,7 @@ def _hide(resource: A.Resource, out: dict, ctx: RequestContext) -> dict:
     return out
 
 
-def network(row: m.Network, ctx: RequestContext) -> dict:
+def network(row: m.Network, ctx: RequestContext, created: bool = False) -> dict:
     out = _standard(row)
     out.update({
         "admin_state_up": row.admin_state_up,
@@ -59,7 +59,8 @@ def network(row: m.Network, ctx: RequestContext) -> dict:
         "provider:physical_network": row.physical_network,
         "provider:segmentation_id": row.segmentation_id,
     })
-    if row.external:
+    # Neutron shows is_default on external networks, and on every network it creates.
+    if row.external or created:
         out["is_default"] = row.is_default
     return _hide(A.NETWORK, out, ctx)
 

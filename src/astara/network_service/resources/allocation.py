@@ -107,6 +107,7 @@ def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], star
                 break
         else:
             raise errors.IpAddressGenerationFailure(net_id=port.network_id)
+    s.expire(port, ["fixed_ips"])  # reloaded with the new rows on next access
 
 
 def _insert(s, port: m.Port, sn: m.Subnet, address: str, position: int, requested: bool) -> bool:
@@ -122,5 +123,4 @@ def _insert(s, port: m.Port, sn: m.Subnet, address: str, position: int, requeste
         if requested:
             raise errors.IpAddressInUse(net_id=port.network_id, ip_address=address) from None
         return False
-    port.fixed_ips.append(alloc)
     return True

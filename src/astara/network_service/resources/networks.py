@@ -40,7 +40,7 @@ def create(op: Op, data: dict) -> m.Network:
     )
     op.session.add(row)
     op.session.flush()
-    op.notifier.emit("network.create.end", {"network": views.network(row, op.ctx)})
+    op.notifier.emit("network.create.end", {"network": views.network(row, op.ctx, created=True)})
     return row
 
 

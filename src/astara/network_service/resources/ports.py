@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from astara.network_service import errors, macs, views
 from astara.network_service import models as m
@@ -131,7 +131,6 @@ def delete_(op: Op, port_id: str) -> None:
         fip.router_id = None
         bump(fip)
     view = views.port(row, op.ctx)
-    s.execute(delete(m.IPAllocation).where(m.IPAllocation.port_id == port_id))
     s.delete(row)
     s.flush()
     op.notifier.emit("port.delete.end", {"port": view, "port_id": port_id})

@@ -1,0 +1,75 @@
+"""IPAM as tables: pools, gateways, next free address, EUI-64."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from astara.network_service import errors, ipam
+
+
+@pytest.mark.parametrize("cidr, gateway, pools", [
+    ("10.0.0.0/24", "10.0.0.1", [("10.0.0.2", "10.0.0.254")]),
+    ("10.0.0.0/24", "10.0.0.254", [("10.0.0.1", "10.0.0.253")]),
+    ("10.0.0.0/24", "10.0.0.9", [("10.0.0.1", "10.0.0.8"), ("10.0.0.10", "10.0.0.254")]),
+    ("10.0.0.0/24", None, [("10.0.0.1", "10.0.0.254")]),
+    ("10.0.0.0/30", "10.0.0.1", [("10.0.0.2", "10.0.0.2")]),
+    ("fd00::/64", "fd00::1", [("fd00::2", "fd00::ffff:ffff:ffff:ffff")]),
+])
+def test_default_pools(cidr, gateway, pools):
+    got = ipam.default_pools(ipaddress.ip_network(cidr), gateway)
+    assert got == [{"start": a, "end": b} for a, b in pools]
+
+
+@pytest.mark.parametrize("pools, gateway, error", [
+    ([("10.0.0.5", "10.0.0.2")], None, errors.InvalidAllocationPool),
+    ([("10.0.1.5", "10.0.1.9")], None, errors.OutOfBoundsAllocationPool),
+    ([("10.0.0.0", "10.0.0.9")], None, errors.InvalidAllocationPool),
+    ([("10.0.0.2", "10.0.0.255")], None, errors.InvalidAllocationPool),
+    ([("10.0.0.2", "10.0.0.9"), ("10.0.0.9", "10.0.0.20")], None,
+     errors.OverlappingAllocationPools),
+    ([("10.0.0.2", "10.0.0.9")], "10.0.0.3", errors.GatewayConflictWithAllocationPools),
+    ([("fd00::2", "fd00::9")], None, errors.InvalidAllocationPool),
+])
+def test_bad_pools(pools, gateway, error):
+    with pytest.raises(error):
+        ipam.check_pools(ipaddress.ip_network("10.0.0.0/24"),
+                         [{"start": a, "end": b} for a, b in pools], gateway)
+
+
+def test_good_pools_pass_through():
+    pools = [{"start": "10.0.0.20", "end": "10.0.0.30"}, {"start": "10.0.0.2", "end": "10.0.0.9"}]
+    assert ipam.check_pools(ipaddress.ip_network("10.0.0.0/24"), pools, "10.0.0.1") == pools
+
+
+@pytest.mark.parametrize("gateway", ["10.0.0.0", "10.0.0.255", "10.0.1.1", "fd00::1"])
+def test_bad_gateways(gateway):
+    with pytest.raises(errors.InvalidInput):
+        ipam.check_gateway(ipaddress.ip_network("10.0.0.0/24"), gateway)
+
+
+@pytest.mark.parametrize("taken, skip, expected", [
+    ([], 0, "10.0.0.2"),
+    (["10.0.0.2", "10.0.0.3"], 0, "10.0.0.4"),
+    (["10.0.0.3"], 0, "10.0.0.2"),
+    (["10.0.0.2"], 1, "10.0.0.4"),
+    (["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.10"], 0, "10.0.0.11"),
+    ([f"10.0.0.{i}" for i in (2, 3, 4, 10, 11)], 0, None),
+])
+def test_next_free(taken, skip, expected):
+    pools = [{"start": "10.0.0.2", "end": "10.0.0.4"}, {"start": "10.0.0.10", "end": "10.0.0.11"}]
+    assert ipam.next_free(pools, taken, skip=skip) == expected
+
+
+def test_eui64():
+    assert ipam.eui64("fd00:11::/64", "fa:16:3e:00:11:22") == "fd00:11::f816:3eff:fe00:1122"
+    assert ipam.eui64("2001:db8::/64", "00:00:5e:00:53:01") == "2001:db8::200:5eff:fe00:5301"
+
+
+@pytest.mark.parametrize("version, mode, auto", [
+    (6, "slaac", True), (6, "dhcpv6-stateless", True), (6, "dhcpv6-stateful", False),
+    (6, None, False), (4, None, False),
+])
+def test_auto_address(version, mode, auto):
+    assert ipam.is_auto_address(version, mode) is auto
