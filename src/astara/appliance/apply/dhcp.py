@@ -1,0 +1,61 @@
+"""Bring the set of dnsmasq servers (one per internal interface) to the rendered files.
+
+Called by `converge` with `render.dnsmasq` output. For each interface: reloadable
+files (hosts, opts, addn-hosts) are replaced by rename and dnsmasq gets a SIGHUP;
+a changed main file is checked with `dnsmasq --test` and that one process is
+restarted; a new interface starts a process; a vanished one is stopped and its
+files removed. Returns what it did, for logs and tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from astara.appliance.apply.dnsmasq import Dnsmasq
+from astara.appliance.apply.files import write_checked
+from astara.appliance.render.dnsmasq import DnsmasqFiles, paths
+
+
+def current_interfaces(state_dir: Path) -> set[str]:
+    return {p.name[len("dnsmasq-"):-len(".conf")] for p in state_dir.glob("dnsmasq-*.conf")}
+
+
+def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq) -> list[str]:
+    done: list[str] = []
+    for files in wanted:
+        p = paths(state_dir, files.ifname)
+        changed = [
+            write_checked(p[key], text)
+            for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
+                                 strict=True)
+        ]
+        conf_changed = write_checked(p["conf"], files.conf, proc.check)
+        pid = proc.running(p["conf"], p["pid"])
+        if pid and conf_changed:
+            proc.stop(pid)
+            done.append(f"stop {files.ifname}")
+            pid = None
+        if pid is None:
+            proc.start(p["conf"], p["pid"])
+            done.append(f"start {files.ifname}")
+        elif any(changed):
+            proc.reload(pid)
+            done.append(f"reload {files.ifname}")
+    for ifname in sorted(current_interfaces(state_dir) - {f.ifname for f in wanted}):
+        stop(state_dir, ifname, proc)
+        done.append(f"stop {ifname}")
+    return done
+
+
+def stop(state_dir: Path, ifname: str, proc: Dnsmasq) -> None:
+    p = paths(state_dir, ifname)
+    pid = proc.running(p["conf"], p["pid"])
+    if pid:
+        proc.stop(pid)
+    for path in p.values():
+        path.unlink(missing_ok=True)
+
+
+def stop_all(state_dir: Path, proc: Dnsmasq) -> None:
+    for ifname in current_interfaces(state_dir):
+        stop(state_dir, ifname, proc)

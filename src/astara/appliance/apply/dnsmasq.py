@@ -1,0 +1,75 @@
+"""dnsmasq process port: check a config, start, SIGHUP, stop, find a running one.
+
+Used by `apply.dhcp`. The real `DnsmasqProcess` runs in the current thread's
+namespace; dnsmasq daemonizes and writes its pid file, so it outlives an agent
+restart and is found again by pid file + command line. `apply.fakes.FakeDnsmasq`
+is the unit-test twin.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Protocol
+
+from astara.appliance.apply.errors import CommandFailed, ValidationFailed
+
+
+class Dnsmasq(Protocol):
+    def check(self, conf: Path) -> None: ...
+
+    def running(self, conf: Path, pid_file: Path) -> int | None: ...
+
+    def start(self, conf: Path, pid_file: Path) -> int: ...
+
+    def reload(self, pid: int) -> None: ...
+
+    def stop(self, pid: int) -> None: ...
+
+
+class DnsmasqProcess:
+    binary = "dnsmasq"
+
+    def check(self, conf: Path) -> None:
+        res = subprocess.run([self.binary, "--test", f"--conf-file={conf}"],
+                             capture_output=True, text=True)
+        if res.returncode:
+            raise ValidationFailed(f"dnsmasq --test refused {conf.name}: {res.stderr.strip()}")
+
+    def running(self, conf: Path, pid_file: Path) -> int | None:
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if f"--conf-file={conf}".encode() in cmdline else None
+
+    def start(self, conf: Path, pid_file: Path) -> int:
+        pid_file.unlink(missing_ok=True)
+        res = subprocess.run([self.binary, f"--conf-file={conf}"], capture_output=True,
+                             text=True)
+        if res.returncode:
+            raise CommandFailed(f"dnsmasq failed to start: {res.stderr.strip()}")
+        for _ in range(100):
+            pid = self.running(conf, pid_file)
+            if pid:
+                return pid
+            time.sleep(0.01)
+        raise CommandFailed(f"dnsmasq wrote no pid file {pid_file}")
+
+    def reload(self, pid: int) -> None:
+        os.kill(pid, signal.SIGHUP)
+
+    def stop(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        for _ in range(200):
+            if not Path(f"/proc/{pid}").exists():
+                return
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,106 @@
+"""In-memory twins of the apply ports, for unit tests of `converge` and `apply.dhcp`.
+
+They keep the state a real namespace would have and record the actions taken, so
+tests assert behaviour ("dnsmasq was reloaded, not restarted") rather than calls.
+Set `fail_on` to make a port raise, to exercise rollback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from pathlib import Path
+
+from astara.appliance.apply.errors import CommandFailed, ValidationFailed
+from astara.appliance.observe.state import Address, Link, NetState, Route
+from astara.appliance.plan.ops import AddAddress, AddRoute, DelAddress, DelRoute, Op, SetLink
+
+
+class FakeNetlink:
+    def __init__(self, links: list[Link], fail_on: Op | None = None) -> None:
+        self.links = {link.ifname: link for link in links}
+        self.addresses: set[Address] = set()
+        self.routes: set[Route] = set()
+        self.log: list[Op] = []
+        self.fail_on = fail_on
+
+    def __call__(self) -> FakeNetlink:  # used as the Ports.netlink factory
+        return self
+
+    def observe(self) -> NetState:
+        return NetState(tuple(self.links.values()), frozenset(self.addresses),
+                        frozenset(self.routes))
+
+    def run(self, op: Op) -> None:
+        if op == self.fail_on:
+            raise OSError(101, f"injected failure on {op}")
+        self.log.append(op)
+        if isinstance(op, SetLink):
+            self.links[op.ifname] = dataclasses.replace(self.links[op.ifname], mtu=op.mtu,
+                                                        up=op.up)
+        elif isinstance(op, AddAddress):
+            self.addresses.add(Address(op.ifname, str(ipaddress.ip_interface(op.cidr))))
+        elif isinstance(op, DelAddress):
+            self.addresses.discard(Address(op.ifname, op.cidr))
+        elif isinstance(op, AddRoute):
+            self.routes.add(Route(op.destination, op.gateway))
+        elif isinstance(op, DelRoute):
+            self.routes.discard(Route(op.destination, op.gateway))
+
+    def close(self) -> None:
+        pass
+
+
+class FakeNft:
+    def __init__(self) -> None:
+        self.loads: list[tuple[str, str]] = []  # ("full" | "delta", text)
+        self.fail_next = False
+
+    def load_full(self, text: str) -> None:
+        self._maybe_fail(text)
+        self.loads.append(("full", text))
+
+    def load_delta(self, text: str) -> None:
+        self._maybe_fail(text)
+        self.loads.append(("delta", text))
+
+    def _maybe_fail(self, text: str) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise ValidationFailed("injected nft failure")
+
+    def counters(self) -> dict[str, tuple[int, int]]:
+        return {}
+
+    def ruleset(self) -> str:
+        return next((text for kind, text in reversed(self.loads) if kind == "full"), "")
+
+
+class FakeDnsmasq:
+    def __init__(self) -> None:
+        self.pids: dict[Path, int] = {}  # conf path → pid
+        self.log: list[tuple[str, int]] = []
+        self._next = 1000
+        self.refuse: str | None = None  # a substring that makes `check` fail
+
+    def check(self, conf: Path) -> None:
+        if self.refuse and self.refuse in conf.read_text():
+            raise ValidationFailed(f"refused {conf}")
+
+    def running(self, conf: Path, pid_file: Path) -> int | None:
+        return self.pids.get(conf)
+
+    def start(self, conf: Path, pid_file: Path) -> int:
+        if conf in self.pids:
+            raise CommandFailed("already running")
+        self._next += 1
+        self.pids[conf] = self._next
+        self.log.append(("start", self._next))
+        return self._next
+
+    def reload(self, pid: int) -> None:
+        self.log.append(("reload", pid))
+
+    def stop(self, pid: int) -> None:
+        self.pids = {c: p for c, p in self.pids.items() if p != pid}
+        self.log.append(("stop", pid))

@@ -1,0 +1,51 @@
+"""Enter a network namespace for the current thread only.
+
+Used by `host` and `converge`: an apply for a namespace appliance runs in a worker
+thread that enters the namespace, so every socket it opens (netlink, listening
+sockets), every /proc/sys/net write and every child process it starts (nft,
+dnsmasq) belongs to that namespace. `None` means "stay here" (VM mode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+from collections.abc import Iterator
+
+CLONE_NEWNET = 0x40000000
+NETNS_RUN_DIR = "/run/netns"
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def entered(netns: str | None) -> Iterator[None]:
+    if netns is None:
+        yield
+        return
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(os.path.join(NETNS_RUN_DIR, netns), os.O_RDONLY)
+        try:
+            _setns(target)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)
+
+
+def sysctl(key: str, value: str) -> None:
+    """Write a sysctl of the current (thread's) namespace."""
+    path = "/proc/sys/" + key.replace(".", "/")
+    with open(path, "w") as f:
+        f.write(value)

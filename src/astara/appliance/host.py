@@ -1,0 +1,145 @@
+"""Host mode: one agent process serving every appliance namespace on a host.
+
+The compute agent (or a test) calls `add()` when it has plugged an appliance's
+management port: the agent brings that interface up with its address, then opens
+the REST API socket and the metadata proxy socket *inside* the namespace and
+serves them from this process's event loop. Connections are routed to their
+appliance by the local address they arrived on (management addresses are unique).
+VM mode is the same with `netns=None`. `remove()` stops serving and cleans up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+from astara.appliance.api import SCOPE_KEY, Served, make_app
+from astara.appliance.apply.dnsmasq import DnsmasqProcess
+from astara.appliance.apply.netlink import PyRoute2Netlink
+from astara.appliance.apply.netns import entered
+from astara.appliance.apply.nft import NftCli
+from astara.appliance.converge import Appliance, Ports
+from astara.appliance.metadata import MetadataProxy
+from astara.appliance.plan.ops import AddAddress, SetLink
+from astara.appliance.render.nft import METADATA_PROXY_PORT
+
+IP_FREEBIND = 15
+
+
+@dataclass
+class _Entry:
+    served: Served
+    servers: list[asyncio.AbstractServer]
+    address: str
+
+
+def real_ports(state_dir: Path) -> Ports:
+    return Ports(netlink=PyRoute2Netlink, nft=NftCli(state_dir), dnsmasq=DnsmasqProcess())
+
+
+def bootstrap_management(mac: str, address: str) -> None:
+    """Bring the management interface up with its address (current namespace)."""
+    netlink = PyRoute2Netlink()
+    try:
+        link = netlink.observe().link_by_mac(mac)
+        if link is None:
+            raise LookupError(f"no management interface with MAC {mac}")
+        netlink.run(SetLink(link.ifname, link.mtu, True, link.mtu, link.up))
+        netlink.run(AddAddress(link.ifname, address))
+    finally:
+        netlink.close()
+
+
+def _listen(netns: str | None, family: int, address: str, port: int) -> socket.socket:
+    with entered(netns):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+    sock.bind((address, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class Host:
+    def __init__(self, state_root: Path, api_port: int = 5000) -> None:
+        self.state_root, self.api_port = state_root, api_port
+        self.entries: dict[str, _Entry] = {}
+        self._by_address: dict[str, Served] = {}
+        self._config = uvicorn.Config(self._dispatch, interface="asgi3", lifespan="off",
+                                      access_log=False, log_level="warning",
+                                      proxy_headers=False)
+        self._config.load()
+        self._server_state = ServerState()
+        self._app = make_app()
+
+    async def _dispatch(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        served = self._by_address.get(scope["server"][0]) if scope.get("server") else None
+        if served is None:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self._app({**scope, SCOPE_KEY: served}, receive, send)
+
+    async def add(self, name: str, netns: str | None, mgmt_mac: str, mgmt_address: str) -> None:
+        iface = ipaddress.ip_interface(mgmt_address)
+        state_dir = self.state_root / name
+        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.chmod(0o755)
+
+        def prepare() -> None:
+            with entered(netns):
+                bootstrap_management(mgmt_mac, mgmt_address)
+
+        await asyncio.to_thread(prepare)
+        appliance = Appliance(name, netns, state_dir, self.api_port, real_ports(state_dir))
+        served = Served(appliance)
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if iface.version == 6 else socket.AF_INET
+        api_sock = _listen(netns, family, str(iface.ip), self.api_port)
+        api = await loop.create_server(
+            lambda: H11Protocol(self._config, self._server_state, {}), sock=api_sock)
+        proxy = MetadataProxy(lambda fam: self._socket_in(netns, fam),
+                              lambda: self._metadata_target(appliance))
+        md_sock = _listen(netns, socket.AF_INET, "0.0.0.0", METADATA_PROXY_PORT)
+        md = await asyncio.start_server(proxy.handle, sock=md_sock)
+        self.entries[name] = _Entry(served, [api, md], str(iface.ip))
+        self._by_address[str(iface.ip)] = served
+
+    @staticmethod
+    def _socket_in(netns: str | None, family: int) -> socket.socket:
+        with entered(netns):
+            return socket.socket(family, socket.SOCK_STREAM)
+
+    @staticmethod
+    def _metadata_target(appliance: Appliance) -> tuple[str, int, str, str] | None:
+        config = appliance.config
+        if config is None:
+            return None
+        o = config.orchestrator
+        return (str(o.address), o.metadata_port, config.hostname, config.tenant_id)
+
+    async def remove(self, name: str) -> None:
+        entry = self.entries.pop(name, None)
+        if entry is None:
+            return
+        self._by_address.pop(entry.address, None)
+        for server in entry.servers:
+            server.close()
+        async with entry.served.lock:
+            await asyncio.to_thread(entry.served.appliance.teardown)
+        for server in entry.servers:
+            await server.wait_closed()
+
+    async def close(self) -> None:
+        for name in list(self.entries):
+            await self.remove(name)

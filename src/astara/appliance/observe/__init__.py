@@ -1,0 +1,1 @@
+"""Observation of an appliance's network stack: plain data for the planner."""

@@ -1,0 +1,1 @@
+"""Pure planning: desired document + observed state → operations. No I/O here."""

@@ -1,0 +1,101 @@
+"""Plan the netlink changes: `diff(config, observed) -> [Op]`.
+
+Pure. Called by `converge` with the parsed document and a fresh `NetState`; its
+ops go to `apply.netlink`. Interfaces are found by MAC address (the names are the
+host's business). Floating IPs become /32 addresses on the external interface so
+the appliance answers ARP for them. Only global addresses and "static" routes are
+managed; link-local addresses and connected routes belong to the kernel.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from astara.appliance.observe.state import Address, NetState, Route
+from astara.appliance.plan.ops import (
+    AddAddress,
+    AddRoute,
+    DelAddress,
+    DelRoute,
+    Op,
+    SetLink,
+)
+from astara.wire.appliance_config import ApplianceConfig
+
+
+class PlanError(ValueError):
+    """The document cannot be applied to what exists (e.g. a MAC is missing)."""
+
+
+def interface_names(config: ApplianceConfig, observed: NetState) -> dict[str, str]:
+    """network_id → ifname, resolved by MAC address."""
+    names = {}
+    for net in config.networks:
+        link = observed.link_by_mac(net.interface.mac_address)
+        if link is None:
+            raise PlanError(
+                f"no interface with MAC {net.interface.mac_address} "
+                f"for network {net.network_id}"
+            )
+        names[net.network_id] = link.ifname
+    return names
+
+
+def desired_addresses(config: ApplianceConfig, names: dict[str, str]) -> frozenset[Address]:
+    wanted = {
+        Address(names[net.network_id], str(addr))
+        for net in config.networks
+        for addr in net.interface.addresses
+    }
+    for ext in config.network("external"):
+        wanted |= {Address(names[ext.network_id], f"{f.floating_ip}/32")
+                   for f in config.floating_ips}
+    return frozenset(wanted)
+
+
+def desired_routes(config: ApplianceConfig) -> frozenset[Route]:
+    routes = {Route(str(r.destination), str(r.nexthop)) for r in config.routes}
+    if config.default_v4_gateway:
+        routes.add(Route("0.0.0.0/0", str(config.default_v4_gateway)))
+    if config.default_v6_gateway:
+        routes.add(Route("::/0", str(config.default_v6_gateway)))
+    return frozenset(routes)
+
+
+def _managed(address: Address, ifnames: set[str]) -> bool:
+    return address.ifname in ifnames and not address.cidr.lower().startswith(("fe80:", "169.254."))
+
+
+def diff(config: ApplianceConfig, observed: NetState) -> list[Op]:
+    names = interface_names(config, observed)
+    ops: list[Op] = []
+    for net in config.networks:
+        link = observed.link(names[net.network_id])
+        assert link is not None
+        if link.mtu != net.interface.mtu or not link.up:
+            ops.append(SetLink(link.ifname, net.interface.mtu, True, link.mtu, link.up))
+    ifnames = set(names.values())
+    want = desired_addresses(config, names)
+    have = frozenset(a for a in observed.addresses if _managed(a, ifnames))
+    ops += [DelAddress(a.ifname, a.cidr) for a in sorted(have - want, key=_addr_key)]
+    ops += [AddAddress(a.ifname, a.cidr) for a in sorted(want - have, key=_addr_key)]
+    want_routes = desired_routes(config)
+    have_routes = frozenset(_unbound(r) for r in observed.routes)
+    ops += [DelRoute(r.destination, r.gateway) for r in sorted(have_routes - want_routes,
+                                                               key=_route_key)]
+    ops += [AddRoute(r.destination, r.gateway) for r in sorted(want_routes - have_routes,
+                                                               key=_route_key)]
+    return ops
+
+
+def _unbound(route: Route) -> Route:
+    return Route(route.destination, route.gateway)
+
+
+def _addr_key(a: Address) -> tuple:
+    iface = ipaddress.ip_interface(a.cidr)
+    return (a.ifname, iface.version, int(iface.ip), iface.network.prefixlen)
+
+
+def _route_key(r: Route) -> tuple:
+    return (r.destination, r.gateway or "")

@@ -1,0 +1,1 @@
+"""Pure renderers: appliance documents to nftables rulesets and dnsmasq files."""

@@ -1,0 +1,158 @@
+"""The appliance config document: what the orchestrator wants one router to be.
+
+Built by the orchestrator's router driver, sent with `PUT /v1/system/config/`, and
+read by the appliance agent, which converges its namespace (or VM) to it. The
+document is versioned (`version`); an agent rejects a version it does not know.
+Models are strict (unknown fields are errors) so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CONFIG_VERSION = "1"
+SUPPORTED_VERSIONS = (CONFIG_VERSION,)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+MacAddress = Annotated[str, Field(pattern=r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")]
+Name = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Ipv6Mode = Literal["slaac", "dhcpv6-stateful", "dhcpv6-stateless"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HostRoute(_Model):
+    destination: IPNetwork
+    nexthop: IPAddress
+
+
+class Subnet(_Model):
+    cidr: IPNetwork
+    gateway_ip: IPAddress | None = None
+    dhcp_enabled: bool = True
+    dns_nameservers: tuple[IPAddress, ...] = ()
+    host_routes: tuple[HostRoute, ...] = ()
+    ipv6_ra_mode: Ipv6Mode | None = None
+    ipv6_address_mode: Ipv6Mode | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Subnet:
+        if self.gateway_ip is not None and self.gateway_ip not in self.cidr:
+            raise ValueError(f"gateway_ip {self.gateway_ip} is outside {self.cidr}")
+        if self.cidr.version == 4 and (self.ipv6_ra_mode or self.ipv6_address_mode):
+            raise ValueError(f"IPv6 modes set on IPv4 subnet {self.cidr}")
+        return self
+
+
+class Interface(_Model):
+    mac_address: MacAddress
+    addresses: tuple[IPInterface, ...] = ()
+    mtu: int = Field(default=1500, ge=1280, le=9216)
+
+    @field_validator("mac_address", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class Allocation(_Model):
+    """A fixed IP lease: the DHCP server answers this MAC with these addresses."""
+
+    mac_address: MacAddress
+    ip_addresses: tuple[IPAddress, ...] = Field(min_length=1)
+    hostname: Name | None = None
+
+    @field_validator("mac_address", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class Network(_Model):
+    network_id: Name
+    network_type: Literal["management", "external", "internal"]
+    interface: Interface
+    subnets: tuple[Subnet, ...] = ()
+    allocations: tuple[Allocation, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> Network:
+        for alloc in self.allocations:
+            for ip in alloc.ip_addresses:
+                if not any(ip in s.cidr for s in self.subnets):
+                    raise ValueError(f"allocation {ip} is in no subnet of {self.network_id}")
+        return self
+
+
+class Route(_Model):
+    destination: IPNetwork
+    nexthop: IPAddress
+
+
+class FloatingIP(_Model):
+    floating_ip: ipaddress.IPv4Address
+    fixed_ip: ipaddress.IPv4Address
+
+
+class Orchestrator(_Model):
+    address: IPAddress
+    metadata_port: int = Field(default=9697, ge=1, le=65535)
+
+
+class HighAvailability(_Model):
+    enabled: bool = False
+    peers: tuple[IPAddress, ...] = ()
+    priority: int = Field(default=100, ge=1, le=254)
+
+
+class ApplianceConfig(_Model):
+    """The whole desired state of one router appliance."""
+
+    version: Literal["1"] = CONFIG_VERSION
+    hostname: Name
+    tenant_id: Name
+    networks: tuple[Network, ...] = Field(min_length=1)
+    default_v4_gateway: ipaddress.IPv4Address | None = None
+    default_v6_gateway: ipaddress.IPv6Address | None = None
+    routes: tuple[Route, ...] = ()
+    floating_ips: tuple[FloatingIP, ...] = ()
+    orchestrator: Orchestrator
+    ha: HighAvailability = HighAvailability()
+
+    @model_validator(mode="after")
+    def _check(self) -> ApplianceConfig:
+        kinds = [n.network_type for n in self.networks]
+        if kinds.count("management") != 1:
+            raise ValueError("exactly one management network is required")
+        if kinds.count("external") > 1:
+            raise ValueError("at most one external network is allowed")
+        _unique("network_id", [n.network_id for n in self.networks])
+        _unique("interface mac_address", [n.interface.mac_address for n in self.networks])
+        _unique("floating_ip", [f.floating_ip for f in self.floating_ips])
+        _unique("fixed_ip of a floating IP", [f.fixed_ip for f in self.floating_ips])
+        if self.floating_ips and "external" not in kinds:
+            raise ValueError("floating IPs need an external network")
+        return self
+
+    def network(self, kind: str) -> tuple[Network, ...]:
+        return tuple(n for n in self.networks if n.network_type == kind)
+
+    def digest(self) -> str:
+        """A stable hash of the document: equal documents have equal digests."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+def _unique(what: str, values: list[object]) -> None:
+    seen: set[object] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what}: {value}")
+        seen.add(value)

@@ -1,0 +1,78 @@
+"""Converge behaviour against the in-tree fakes: no-ops, deltas, reloads, rollback."""
+
+from astara.appliance.plan.ops import AddRoute
+from astara.wire.examples import router_config
+
+
+def _alloc(mac, ip):
+    return {"mac_address": mac, "ip_addresses": [ip]}
+
+
+def _with_allocs(n_fip, allocs):
+    doc = router_config(n_fip).model_dump(mode="json")
+    doc["networks"][2]["allocations"] = allocs
+    return type(router_config()).model_validate(doc)
+
+
+def test_first_apply_loads_everything_and_identical_push_is_a_noop(appliance):
+    first = appliance.apply(router_config(1))
+    assert first.error is None and first.nft == "full"
+    assert first.dhcp == ["start ge2", "start ge3"]
+    again = appliance.apply(router_config(1))
+    assert not again.changed and appliance.applies == 1
+
+
+def test_floating_ip_change_is_a_delta_and_one_address(appliance):
+    appliance.apply(router_config(1))
+    result = appliance.apply(router_config(2))
+    assert result.nft == "delta" and result.dhcp == []
+    assert [(op.ifname, op.cidr) for op in result.ops] == [("ge1", "203.0.113.11/32")]
+    assert appliance.ports.nft.loads[-1][0] == "delta"
+
+
+def test_allocation_change_reloads_only_that_dnsmasq(appliance):
+    appliance.apply(_with_allocs(0, []))
+    result = appliance.apply(_with_allocs(0, [_alloc("fa:16:3e:aa:00:01", "192.0.2.10")]))
+    assert result.dhcp == ["reload ge2"]
+    assert result.nft == "none" and result.ops == []
+
+
+def test_removed_network_stops_its_dnsmasq(appliance):
+    appliance.apply(router_config())
+    doc = router_config().model_dump(mode="json")
+    del doc["networks"][3]
+    result = appliance.apply(type(router_config()).model_validate(doc))
+    assert result.dhcp == ["stop ge3"] and result.nft == "full"
+
+
+def test_failure_rolls_back_to_last_good(appliance, netlink):
+    appliance.apply(router_config(1))
+    good = netlink.observe()
+    bad = router_config(3, routes=[{"destination": "10.0.0.0/8", "nexthop": "192.0.2.254"}])
+    netlink.fail_on = AddRoute("10.0.0.0/8", "192.0.2.254")
+    result = appliance.apply(bad)
+    assert "injected failure" in result.error
+    assert netlink.observe() == good
+    assert appliance.config == router_config(1) and appliance.last_error == result.error
+    netlink.fail_on = None
+    assert appliance.apply(bad).error is None  # a retry after an error is not a no-op
+
+
+def test_nft_refusal_rolls_back_netlink(appliance, netlink):
+    appliance.apply(router_config(1))
+    good = netlink.observe()
+    doc = router_config(1).model_dump(mode="json")
+    doc["networks"][1]["interface"]["addresses"] = ["203.0.113.3/24"]
+    appliance.ports.nft.fail_next = True
+    result = appliance.apply(type(router_config()).model_validate(doc))
+    assert result.error == "injected nft failure"
+    assert netlink.observe() == good
+    assert appliance.ports.nft.loads[-1][0] == "full"  # the last good ruleset, reloaded
+
+
+def test_missing_interface_changes_nothing(appliance, netlink):
+    doc = router_config().model_dump(mode="json")
+    doc["networks"][3]["interface"]["mac_address"] = "fa:16:3e:99:99:99"
+    result = appliance.apply(type(router_config()).model_validate(doc))
+    assert "no interface with MAC" in result.error
+    assert netlink.log == [] and appliance.ports.dnsmasq.log == []

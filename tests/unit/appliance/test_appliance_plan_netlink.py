@@ -1,0 +1,86 @@
+"""Table tests for the pure netlink planner."""
+
+import pytest
+from _appliance_support import LINKS, NAMES
+
+from astara.appliance.observe.state import Address, NetState, Route
+from astara.appliance.plan.netlink import PlanError, diff, interface_names
+from astara.appliance.plan.ops import AddAddress, AddRoute, DelAddress, DelRoute, SetLink
+from astara.wire.examples import router_config
+
+
+def _observed(addresses=(), routes=(), links=LINKS):
+    return NetState(tuple(links), frozenset(addresses), frozenset(routes))
+
+
+def test_interfaces_are_found_by_mac():
+    assert interface_names(router_config(), _observed()) == NAMES
+
+
+def test_missing_mac_is_a_plan_error():
+    with pytest.raises(PlanError, match="no interface with MAC fa:16:3e:00:00:04"):
+        diff(router_config(), _observed(links=LINKS[:4]))
+
+
+def test_first_plan_brings_links_up_adds_addresses_and_default_route():
+    ops = diff(router_config(1), _observed())
+    assert [o for o in ops if isinstance(o, SetLink)] == [
+        SetLink("ge1", 1500, True, 1500, False),
+        SetLink("ge2", 1500, True, 1500, False),
+        SetLink("ge3", 1500, True, 1500, False),
+    ]
+    adds = {(o.ifname, o.cidr) for o in ops if isinstance(o, AddAddress)}
+    assert adds == {("ge0", "fdca::2/64"), ("ge1", "203.0.113.2/24"),
+                    ("ge1", "203.0.113.10/32"), ("ge2", "192.0.2.1/24"),
+                    ("ge2", "fd00:1::1/64"), ("ge3", "198.51.100.1/24")}
+    assert ops[-1] == AddRoute("0.0.0.0/0", "203.0.113.1")
+
+
+def _converged(config):
+    from astara.appliance.apply.fakes import FakeNetlink
+    fake = FakeNetlink(LINKS)
+    for op in diff(config, fake.observe()):
+        fake.run(op)
+    return fake.observe()
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (router_config(2), router_config(2), []),
+        (router_config(2), router_config(3), [AddAddress("ge1", "203.0.113.12/32")]),
+        (router_config(3), router_config(2), [DelAddress("ge1", "203.0.113.12/32")]),
+        (router_config(0), router_config(0, default_v4_gateway="203.0.113.254"),
+         [DelRoute("0.0.0.0/0", "203.0.113.1"), AddRoute("0.0.0.0/0", "203.0.113.254")]),
+        (router_config(0), router_config(0, routes=[
+            {"destination": "10.0.0.0/8", "nexthop": "192.0.2.254"}]),
+         [AddRoute("10.0.0.0/8", "192.0.2.254")]),
+    ],
+)
+def test_changes_touch_only_what_differs(before, after, expected):
+    assert diff(after, _converged(before)) == expected
+
+
+def test_moving_a_floating_ip_to_another_fixed_ip_needs_no_netlink_change():
+    moved = router_config(0, floating_ips=[
+        {"floating_ip": "203.0.113.10", "fixed_ip": "192.0.2.99"}])
+    assert diff(moved, _converged(router_config(1))) == []
+
+
+def test_link_local_and_foreign_interfaces_are_left_alone():
+    observed = _converged(router_config())
+    extra = NetState(observed.links, observed.addresses | {
+        Address("ge2", "fe80::1/64"), Address("lo", "127.0.0.1/8")}, observed.routes)
+    assert diff(router_config(), extra) == []
+
+
+def test_unwanted_static_route_is_removed():
+    observed = _converged(router_config())
+    extra = NetState(observed.links, observed.addresses,
+                     observed.routes | {Route("10.0.0.0/8", "192.0.2.9", "ge2")})
+    assert diff(router_config(), extra) == [DelRoute("10.0.0.0/8", "192.0.2.9")]
+
+
+def test_every_op_inverts():
+    for op in diff(router_config(2), _observed()):
+        assert op.inverse().inverse() == op

@@ -1,0 +1,86 @@
+"""Table tests for the pure nftables and dnsmasq renderers."""
+
+from pathlib import Path
+
+from _appliance_support import NAMES
+
+from astara.appliance.render import dnsmasq, nft
+from astara.wire.examples import router_config
+
+
+def test_ruleset_keeps_tenants_off_the_management_plane():
+    base = nft.render(router_config(), NAMES, 5000).base
+    assert 'iifname { "ge0" } tcp dport 5000 accept' in base
+    assert base.count("dport 5000") == 1
+    assert "policy drop" in base
+    assert 'iifname { "ge2", "ge3" } ip daddr 169.254.169.254 tcp dport 80 redirect to :9697' \
+        in base
+    assert 'iifname { "ge1" } ct status dnat accept' in base
+    assert "snat ip to 203.0.113.2" in base
+
+
+def test_floating_ips_are_map_elements_not_rules():
+    one, many = nft.render(router_config(1), NAMES, 5000), nft.render(router_config(50),
+                                                                     NAMES, 5000)
+    assert one.base == many.base
+    assert ("203.0.113.10", "192.0.2.10") in one.floating
+    assert "203.0.113.10 : 192.0.2.10" in one.full()
+    assert one.full().startswith("table inet astara {}\ndelete table inet astara\n")
+
+
+def test_fip_delta_moves_and_adds_in_one_transaction():
+    old = frozenset({("203.0.113.10", "192.0.2.10"), ("203.0.113.11", "192.0.2.11")})
+    new = frozenset({("203.0.113.10", "192.0.2.20"), ("203.0.113.11", "192.0.2.11"),
+                     ("203.0.113.12", "192.0.2.12")})
+    assert nft.fip_delta(old, new) == (
+        "delete element inet astara fip_dnat4 { 203.0.113.10 }\n"
+        "delete element inet astara fip_snat4 { 192.0.2.10 }\n"
+        "add element inet astara fip_dnat4 { 203.0.113.10 : 192.0.2.20, "
+        "203.0.113.12 : 192.0.2.12 }\n"
+        "add element inet astara fip_snat4 { 192.0.2.20 : 203.0.113.10, "
+        "192.0.2.12 : 203.0.113.12 }\n"
+    )
+    assert nft.fip_delta(old, old) == ""
+
+
+def _net1(**changes):
+    doc = router_config().model_dump(mode="json")
+    doc["networks"][2].update(changes)
+    return type(router_config()).model_validate(doc).networks[2]
+
+
+def test_dnsmasq_static_leases_and_slaac_ra():
+    net = _net1(allocations=[{"mac_address": "fa:16:3e:aa:00:01",
+                              "ip_addresses": ["192.0.2.10", "fd00:1::10"],
+                              "hostname": "vm-1"}])
+    files = dnsmasq.render(net, "ge2", Path("/st"))
+    assert "interface=ge2\n" in files.conf and "enable-ra\n" in files.conf
+    assert "static,255.255.255.0,86400s" in files.conf
+    assert ",fd00:1::,ra-only\n" in files.conf
+    assert "dhcp-hostsfile=/st/dnsmasq-ge2.hosts\n" in files.conf
+    assert files.hosts == "fa:16:3e:aa:00:01,192.0.2.10,[fd00:1::10],vm-1,86400s\n"
+    assert files.addn_hosts == "192.0.2.10 vm-1\nfd00:1::10 vm-1\n"
+    assert ",option:router,192.0.2.1\n" in files.opts
+
+
+def test_allocation_changes_touch_only_reloadable_files():
+    a = dnsmasq.render(_net1(), "ge2", Path("/st"))
+    b = dnsmasq.render(_net1(allocations=[{"mac_address": "fa:16:3e:aa:00:02",
+                                            "ip_addresses": ["192.0.2.11"]}]), "ge2", Path("/st"))
+    assert a.conf == b.conf and a.hosts != b.hosts
+
+
+def test_host_routes_and_dns_become_options():
+    net = _net1(subnets=[{"cidr": "192.0.2.0/24", "gateway_ip": "192.0.2.1",
+                          "dns_nameservers": ["198.51.100.53"],
+                          "host_routes": [{"destination": "10.0.0.0/8",
+                                           "nexthop": "192.0.2.254"}]}])
+    opts = dnsmasq.render(net, "ge2", Path("/st")).opts
+    assert "option:dns-server,198.51.100.53" in opts
+    assert "classless-static-route,10.0.0.0/8,192.0.2.254,0.0.0.0/0,192.0.2.1" in opts
+
+
+def test_subnet_without_dhcp_or_ra_is_not_served():
+    net = _net1(subnets=[{"cidr": "192.0.2.0/24", "dhcp_enabled": False},
+                         {"cidr": "fd00:1::/64"}])
+    assert dnsmasq.served(net) == []
