@@ -26,10 +26,14 @@ def _add_commands(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    command = cfg.SubCommandOpt("command", handler=_add_commands, required=True)
+    command = cfg.SubCommandOpt("command", handler=_add_commands)
     conf, settings = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-dbsync", cli_opts=[command])
     logs.setup(settings.debug)
+    if not getattr(conf.command, "name", None):
+        print("astara-dbsync: error: a command is required: upgrade, downgrade or current",
+              file=sys.stderr)
+        return 2
     db = Database(settings.database.url)
     try:
         name = conf.command.name

@@ -8,7 +8,8 @@ network + address), so a lost race surfaces as a retry, never a duplicate.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+import socket
+from collections.abc import Iterable
 
 from astara.network_service import errors
 
@@ -92,23 +93,26 @@ def in_pools(address: str, pools: list[dict]) -> bool:
     )
 
 
-def candidates(pools: list[dict]) -> Iterator[str]:
-    for pool in pools:
-        start, end = ipaddress.ip_address(pool["start"]), ipaddress.ip_address(pool["end"])
-        cls = type(start)
-        for n in range(int(start), int(end) + 1):
-            yield str(cls(n))
-
-
 def next_free(pools: list[dict], taken: Iterable[str], skip: int = 0) -> str | None:
     """First free address of the pools (the ``skip``-th one after a lost race)."""
-    used = set(taken)
-    for address in candidates(pools):
-        if address not in used:
-            if skip == 0:
-                return address
-            skip -= 1
+    used = {_to_int(a) for a in taken}
+    for pool in pools:
+        start = ipaddress.ip_address(pool["start"])
+        end = int(ipaddress.ip_address(pool["end"]))
+        n = int(start)
+        while n <= end:
+            if n not in used:
+                if skip == 0:
+                    return str(type(start)(n))
+                skip -= 1
+            n += 1
     return None
+
+
+def _to_int(address: str) -> int:
+    # inet_pton is ~10x faster than ipaddress for the many addresses already taken.
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return int.from_bytes(socket.inet_pton(family, address))
 
 
 def eui64(cidr: str, mac: str) -> str:

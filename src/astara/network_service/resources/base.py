@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
 from astara.common.settings import NetworkServiceSettings
@@ -57,13 +57,13 @@ def network_visibility(ctx: RequestContext):
     )
 
 
+def can_see_network(ctx: RequestContext, row: m.Network) -> bool:
+    return ctx.is_admin or row.project_id == ctx.project_id or row.shared or row.external
+
+
 def get_network(s: Session, ctx: RequestContext, net_id: str) -> m.Network:
-    q = select(m.Network).where(m.Network.id == net_id)
-    cond = network_visibility(ctx)
-    if cond is not None:
-        q = q.where(cond)
-    row = s.scalar(q)
-    if row is None:
+    row = s.get(m.Network, net_id)
+    if row is None or not can_see_network(ctx, row):
         raise errors.NetworkNotFound(net_id=net_id)
     return row
 
@@ -74,9 +74,7 @@ def owns(ctx: RequestContext, row) -> bool:
 
 def get_subnet(s: Session, ctx: RequestContext, subnet_id: str) -> m.Subnet:
     row = s.get(m.Subnet, subnet_id)
-    if row is None or not (
-        owns(ctx, row) or row.network.shared or row.network.external
-    ):
+    if row is None or not can_see_network(ctx, row.network):
         raise errors.SubnetNotFound(subnet_id=subnet_id)
     return row
 

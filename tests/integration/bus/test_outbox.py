@@ -1,0 +1,152 @@
+"""The SQL outbox transport: same-transaction publish, ordered at-least-once delivery,
+durable cursors that survive a crash, and prompt wake-ups."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+from tests.integration.conftest import fresh_database
+
+from astara.bus.outbox import OutboxConsumer, OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.db import migrate
+from astara.db.engine import Database
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(fresh_database(tmp_path))
+    migrate.upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def wakeup(tmp_path):
+    return WakeupDir(tmp_path / "bus")
+
+
+def publish(db, wakeup, *bodies):
+    pub = OutboxPublisher(wakeup)
+    with db.write() as s:
+        for body in bodies:
+            pub.publish(s, "notifications.info", body)
+    pub.committed()
+
+
+def test_ordered_delivery_and_independent_cursors(db, wakeup):
+    a = OutboxConsumer(db, "a", wakeup=wakeup)
+    b = OutboxConsumer(db, "b", wakeup=wakeup)
+    publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(5)])
+    got = a.fetch(3)
+    assert [m.event_type for m in got] == ["e0", "e1", "e2"]
+    a.ack(got[-1].position)
+    assert [m.event_type for m in a.fetch()] == ["e3", "e4"]
+    assert [m.event_type for m in b.fetch()] == ["e0", "e1", "e2", "e3", "e4"]
+    a.close()
+    b.close()
+
+
+def test_cursor_never_moves_back(db, wakeup):
+    c = OutboxConsumer(db, "c", wakeup=wakeup)
+    publish(db, wakeup, {"event_type": "x"}, {"event_type": "y"})
+    msgs = c.fetch()
+    c.ack(msgs[1].position)
+    c.ack(msgs[0].position)
+    assert c.position() == msgs[1].position
+    c.close()
+
+
+def test_rolled_back_write_publishes_nothing(db, wakeup):
+    pub = OutboxPublisher(wakeup)
+    with pytest.raises(RuntimeError), db.write() as s:
+        pub.publish(s, "notifications.info", {"event_type": "lost"})
+        raise RuntimeError("the change failed")
+    c = OutboxConsumer(db, "c", wakeup=wakeup)
+    assert c.fetch() == []
+    c.close()
+
+
+def test_failed_handler_gets_the_message_again_after_restart(db, wakeup):
+    publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(4)])
+    seen = []
+
+    def handler(msg):
+        if msg.event_type == "e2" and "crashed" not in seen:
+            seen.append("crashed")
+            raise RuntimeError("worker died")
+        seen.append(msg.event_type)
+
+    first = OutboxConsumer(db, "worker", wakeup=wakeup)
+    with pytest.raises(RuntimeError):
+        first.run(handler, stop=lambda: False)
+    first.close()
+    second = OutboxConsumer(db, "worker", wakeup=wakeup)
+    second.run(handler, stop=lambda: len(seen) >= 5)
+    second.close()
+    assert seen == ["e0", "e1", "crashed", "e2", "e3"]
+
+
+def test_publisher_killed_before_commit_leaves_nothing_and_after_commit_loses_nothing(
+        db, wakeup, tmp_path):
+    script = textwrap.dedent("""
+        import os, sys
+        from astara.bus.outbox import OutboxPublisher
+        from astara.db.engine import Database
+        db = Database(sys.argv[1])
+        pub = OutboxPublisher(None)
+        if sys.argv[2] == "before-commit":
+            with db.write() as s:
+                pub.publish(s, "notifications.info", {"event_type": "never"})
+                s.flush()
+                os._exit(9)
+        with db.write() as s:
+            pub.publish(s, "notifications.info", {"event_type": "kept"})
+        os._exit(9)  # dies before waking anyone
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for mode in ("before-commit", "after-commit"):
+        r = subprocess.run([sys.executable, "-c", script, db.url, mode], env=env, timeout=60)
+        assert r.returncode == 9
+    c = OutboxConsumer(db, "c", wakeup=wakeup)
+    assert [m.event_type for m in c.fetch()] == ["kept"]
+    c.close()
+
+
+def test_waiting_consumer_is_woken_by_a_publisher_in_another_process(db, wakeup):
+    c = OutboxConsumer(db, "waiter", wakeup=wakeup)
+    script = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from astara.bus.outbox import OutboxPublisher
+        from astara.bus.wakeup import WakeupDir
+        from astara.db.engine import Database
+        db = Database(sys.argv[1])
+        pub = OutboxPublisher(WakeupDir(Path(sys.argv[2])))
+        with db.write() as s:
+            pub.publish(s, "notifications.info", {"event_type": "hello"})
+        pub.committed()
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    woke = []
+    t = threading.Thread(target=lambda: woke.append(c.wait(60)))
+    t.start()
+    subprocess.run([sys.executable, "-c", script, db.url, str(wakeup.directory)], env=env,
+                   check=True, timeout=60)
+    t.join(60)
+    assert woke == [True]
+    assert [m.event_type for m in c.fetch()] == ["hello"]
+    c.close()
+
+
+def test_stale_wakeup_sockets_are_removed(wakeup):
+    listener = wakeup.listen()
+    path = listener.path
+    listener._sock.close()  # the process died without unlinking its socket
+    wakeup.notify()
+    assert not path.exists()
