@@ -1,0 +1,116 @@
+"""Intake: any network notification (ours or a real Neutron's) -> orchestrator events.
+
+Pure: ``normalize(message)`` accepts an oslo notification dict, or the raw oslo
+``2.0`` envelope (``{"oslo.version", "oslo.message": "<json>"}``) as it arrives
+from RabbitMQ, and returns the events it implies. Only ``.end`` events and the
+single ``router.interface.*`` events mean a change happened; ``.start`` events,
+unknown types and malformed messages give no event (``skip_reason`` says why).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from astara.orchestrator.keys import Crud, Event, FloatingIPHint, NetworkHint, ResourceRef
+
+ROUTER = "router"
+
+
+def unwrap(message: Any) -> dict | None:
+    if isinstance(message, dict) and "oslo.message" in message:
+        try:
+            message = json.loads(message["oslo.message"])
+        except (TypeError, ValueError):
+            return None
+    return message if isinstance(message, dict) else None
+
+
+def _tenant(msg: dict, *objs: Any) -> str:
+    for obj in objs:
+        if isinstance(obj, dict):
+            for key in ("project_id", "tenant_id"):
+                if obj.get(key):
+                    return str(obj[key])
+    return str(msg.get("_context_project_id") or msg.get("_context_tenant_id") or "")
+
+
+def _crud(event_type: str) -> Crud:
+    if ".create" in event_type:
+        return Crud.CREATE
+    if ".delete" in event_type:
+        return Crud.DELETE
+    return Crud.UPDATE
+
+
+def normalize(message: Any) -> list[Event]:
+    msg = unwrap(message)
+    if msg is None:
+        return []
+    event_type = msg.get("event_type")
+    payload = msg.get("payload")
+    if not isinstance(event_type, str) or not isinstance(payload, dict):
+        return []
+    handler = _HANDLERS.get(event_type.split(".", 1)[0])
+    if handler is None or event_type.endswith(".start"):
+        return []
+    try:
+        return handler(event_type, payload, msg)
+    except (KeyError, TypeError, AttributeError):
+        return []
+
+
+def _router(event_type: str, payload: dict, msg: dict) -> list[Event]:
+    if event_type.startswith("router.interface."):
+        info = payload["router_interface"]
+        ref = ResourceRef(ROUTER, info["id"], _tenant(msg, info))
+        return [Event(Crud.UPDATE, ref, event_type)]
+    if not event_type.endswith(".end"):
+        return []
+    router = payload.get("router") or {}
+    router_id = router.get("id") or payload.get("router_id") or payload.get("id")
+    if not router_id:
+        return []
+    ref = ResourceRef(ROUTER, router_id, _tenant(msg, router))
+    return [Event(_crud(event_type), ref, event_type)]
+
+
+def _floatingip(event_type: str, payload: dict, msg: dict) -> list[Event]:
+    if not event_type.endswith(".end"):
+        return []
+    fip = payload.get("floatingip") or {}
+    tenant = _tenant(msg, fip)
+    events = []
+    if fip.get("router_id"):
+        events.append(Event(Crud.UPDATE, ResourceRef(ROUTER, fip["router_id"], tenant),
+                            event_type))
+    # The router it left is not named: let the resolver find who still serves it.
+    if not fip.get("router_id") or event_type.startswith("floatingip.update"):
+        fip_id = fip.get("id") or payload.get("floatingip_id")
+        if fip_id:
+            events.append(Event(Crud.UPDATE, FloatingIPHint(
+                fip_id, fip.get("floating_ip_address"), tenant), event_type))
+    return events
+
+
+def _network_scoped(key: str):
+    def handle(event_type: str, payload: dict, msg: dict) -> list[Event]:
+        if not event_type.endswith(".end"):
+            return []
+        obj = payload.get(key) or {}
+        network_id = obj.get("network_id") if key != "network" else obj.get("id")
+        if not network_id:
+            return []
+        hint = NetworkHint(network_id, _tenant(msg, obj))
+        return [Event(Crud.UPDATE, hint, event_type)]
+
+    return handle
+
+
+_HANDLERS = {
+    "router": _router,
+    "floatingip": _floatingip,
+    "port": _network_scoped("port"),
+    "subnet": _network_scoped("subnet"),
+    "network": _network_scoped("network"),
+}

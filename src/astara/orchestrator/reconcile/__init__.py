@@ -1,0 +1,1 @@
+"""Level-triggered reconciliation: observe, build desired, pure plan, execute one step."""

@@ -1,0 +1,115 @@
+"""The plain data ``plan()`` decides on: what was observed, what is remembered, settings.
+
+Everything here is a frozen value built by the observer (I/O) and read by the
+pure planner; nothing here talks to anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Step(enum.StrEnum):
+    CALC_ACTION = "CalcAction"
+    ALIVE = "Alive"
+    CREATE_VM = "CreateVM"
+    CHECK_BOOT = "CheckBoot"
+    CONFIGURE_VM = "ConfigureVM"
+    REPLUG_VM = "ReplugVM"
+    STOP_VM = "StopVM"
+    CLEAR_ERROR = "ClearError"
+    READ_STATS = "ReadStats"
+    EXIT = "Exit"
+
+
+class Status(enum.StrEnum):
+    DOWN = "down"
+    BOOTING = "booting"
+    UP = "up"
+    CONFIGURED = "configured"
+    RESTART = "restart"
+    REPLUG = "replug"
+    GONE = "gone"
+    ERROR = "error"
+    DEGRADED = "degraded"
+
+    @property
+    def neutron(self) -> str:
+        """The router ``status`` the network API shows for it."""
+        return {
+            Status.CONFIGURED: "ACTIVE", Status.DEGRADED: "ACTIVE", Status.ERROR: "ERROR",
+            Status.DOWN: "DOWN", Status.GONE: "DOWN",
+        }.get(self, "BUILD")
+
+
+class OutcomeKind(enum.StrEnum):
+    DONE = "done"  # nothing more until something changes
+    REQUEUE = "requeue"  # look again after `after` seconds
+    RETRY = "retry"  # failed: back off
+    TERMINAL = "terminal"  # the resource is gone: forget it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    after: float = 0.0
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    status: str  # Nova status: BUILD, ACTIVE, SHUTOFF, REBOOT, ERROR, DELETED
+    ports: frozenset[str] = frozenset()
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class Appliance:
+    reachable: bool
+    config_digest: str | None = None
+    healthy: bool = True
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the orchestrator remembers about one router between passes (persisted)."""
+
+    failed_boots: int = 0
+    boot_started: float | None = None
+    error_until: float | None = None
+    error_count: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    exists: bool  # the router exists in the network API
+    admin_up: bool = True
+    desired_digest: str | None = None  # None: no valid config can be built yet
+    wanted_ports: frozenset[str] = frozenset()
+    instance: Instance | None = None
+    appliance: Appliance | None = None
+    debug: bool = False
+    force_rebuild: bool = False
+    memory: Memory = field(default_factory=Memory)
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    boot_timeout: float = 120.0
+    boot_check_interval: float = 1.0
+    reboot_error_threshold: int = 3
+    error_cooldown: float = 60.0
+    max_error_cooldown: float = 3600.0
+    health_check_period: float = 60.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    step: Step
+    status: Status
+    outcome: Outcome
+    reason: str
+    memory: Memory

@@ -1,0 +1,117 @@
+"""``plan(observed, settings) -> Decision``: the next documented step for one router.
+
+Pure: no I/O, no clock (``observed.now``), no config reads. The executor performs
+the chosen step; the outcome says when to look again. Failed boots are counted;
+after ``reboot_error_threshold`` the router is in ERROR for a cooldown that
+doubles on each new error (capped), then it retries by itself (ClearError).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from astara.orchestrator.reconcile.model import (
+    Decision,
+    Memory,
+    Observed,
+    Outcome,
+    OutcomeKind,
+    Settings,
+    Status,
+    Step,
+)
+
+DONE = Outcome(OutcomeKind.DONE)
+TERMINAL = Outcome(OutcomeKind.TERMINAL)
+
+
+def _after(seconds: float) -> Outcome:
+    return Outcome(OutcomeKind.REQUEUE, seconds)
+
+
+def _cooldown(memory: Memory, s: Settings) -> float:
+    return min(s.max_error_cooldown, s.error_cooldown * (2 ** memory.error_count))
+
+
+def plan(o: Observed, s: Settings) -> Decision:
+    m = o.memory
+    inst = o.instance
+    live = inst is not None and not inst.deleting and inst.status != "DELETED"
+
+    def d(step: Step, status: Status, outcome: Outcome, reason: str, memory: Memory = m):
+        return Decision(step, status, outcome, reason, memory)
+
+    if o.debug:
+        return d(Step.EXIT, Status.DOWN, DONE, "debug mode: left alone")
+    if not o.exists:
+        if live:
+            return d(Step.STOP_VM, Status.GONE, _after(s.boot_check_interval),
+                     "router deleted: removing its appliance")
+        if inst is not None:
+            return d(Step.CHECK_BOOT, Status.GONE, _after(s.boot_check_interval),
+                     "waiting for the appliance to disappear")
+        return d(Step.EXIT, Status.GONE, TERMINAL, "router and appliance gone", Memory())
+    if not o.admin_up:
+        if live:
+            return d(Step.STOP_VM, Status.DOWN, _after(s.boot_check_interval),
+                     "router administratively down")
+        return d(Step.EXIT, Status.DOWN, DONE, "router administratively down")
+    if m.error_until is not None:
+        if o.now < m.error_until and not o.force_rebuild:
+            return d(Step.EXIT, Status.ERROR, _after(m.error_until - o.now),
+                     f"in error after {m.failed_boots} failed boots: {m.last_error}")
+        return d(Step.CLEAR_ERROR, Status.DOWN, _after(0), "error cooldown over: retrying",
+                 replace(m, failed_boots=0, error_until=None, boot_started=None))
+    if o.force_rebuild and live:
+        return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                 "rebuild requested", replace(m, boot_started=None))
+    if o.desired_digest is None:
+        return d(Step.EXIT, Status.DOWN, _after(s.health_check_period),
+                 "no appliance configuration can be built yet")
+    if inst is not None and not live:
+        return d(Step.CHECK_BOOT, Status.RESTART, _after(s.boot_check_interval),
+                 "waiting for the old appliance to disappear")
+    if inst is None:
+        if m.failed_boots >= s.reboot_error_threshold:
+            until = o.now + _cooldown(m, s)
+            err = replace(m, error_until=until, error_count=m.error_count + 1)
+            return d(Step.EXIT, Status.ERROR, _after(until - o.now),
+                     f"{m.failed_boots} failed boots: in error for {until - o.now:.0f} s", err)
+        return d(Step.CREATE_VM, Status.BOOTING, _after(s.boot_check_interval),
+                 "no appliance: booting one", replace(m, boot_started=o.now))
+    return _plan_live(o, s, d)
+
+
+def _plan_live(o: Observed, s: Settings, d) -> Decision:
+    m, inst, app = o.memory, o.instance, o.appliance
+    assert inst is not None
+    reachable = app is not None and app.reachable
+    booting_for = o.now - (m.boot_started if m.boot_started is not None else o.now)
+    failed = replace(m, failed_boots=m.failed_boots + 1, boot_started=None)
+    if inst.status == "ERROR":
+        return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                 "appliance instance in ERROR: replacing it",
+                 replace(failed, last_error="instance in ERROR"))
+    if inst.status == "SHUTOFF":
+        return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                 "appliance instance is shut off: replacing it")
+    if not reachable:
+        if m.boot_started is not None and booting_for < s.boot_timeout:
+            return d(Step.CHECK_BOOT, Status.BOOTING, _after(s.boot_check_interval),
+                     f"booting for {booting_for:.0f} s")
+        if m.boot_started is not None:
+            return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                     f"no answer {s.boot_timeout:.0f} s after boot: replacing it",
+                     replace(failed, last_error="boot timeout"))
+        return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                 "appliance stopped answering: replacing it",
+                 replace(m, last_error="appliance unreachable"))
+    if inst.ports != o.wanted_ports:
+        return d(Step.REPLUG_VM, Status.REPLUG, _after(0), "interfaces changed")
+    if app.config_digest != o.desired_digest or not app.healthy:
+        why = "configuration changed" if app.config_digest != o.desired_digest \
+            else "appliance reports a fault"
+        return d(Step.CONFIGURE_VM, Status.UP, _after(s.health_check_period), why,
+                 replace(m, failed_boots=0, boot_started=None, error_count=0, last_error=None))
+    settled = replace(m, failed_boots=0, boot_started=None, error_count=0, last_error=None)
+    return d(Step.ALIVE, Status.CONFIGURED, _after(s.health_check_period), "healthy", settled)

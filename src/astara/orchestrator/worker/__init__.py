@@ -1,0 +1,1 @@
+"""Workers: per-process dirty-key queues and the tasks that drain them."""

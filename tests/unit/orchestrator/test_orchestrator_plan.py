@@ -1,0 +1,129 @@
+"""plan() as a truth table: observed state -> step, status, when to look again."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from astara.orchestrator.reconcile.model import (
+    Appliance,
+    Instance,
+    Memory,
+    Observed,
+    OutcomeKind,
+    Settings,
+    Status,
+    Step,
+)
+from astara.orchestrator.reconcile.plan import plan
+
+S = Settings(boot_timeout=100, boot_check_interval=1, reboot_error_threshold=3,
+             error_cooldown=60, max_error_cooldown=240, health_check_period=30)
+PORTS = frozenset({"mgmt", "p1"})
+ACTIVE = Instance("i1", "ACTIVE", PORTS)
+OK = Appliance(reachable=True, config_digest="d1", healthy=True)
+BASE = Observed(exists=True, desired_digest="d1", wanted_ports=PORTS, instance=ACTIVE,
+                appliance=OK, now=1000.0)
+
+
+def obs(**kw) -> Observed:
+    return replace(BASE, **kw)
+
+
+CASES = [
+    # name, observed, step, status, outcome kind, after
+    ("healthy", obs(), Step.ALIVE, Status.CONFIGURED, OutcomeKind.REQUEUE, 30),
+    ("debug wins over everything", obs(debug=True, exists=False), Step.EXIT, Status.DOWN,
+     OutcomeKind.DONE, 0),
+    ("new router", obs(instance=None, appliance=None), Step.CREATE_VM, Status.BOOTING,
+     OutcomeKind.REQUEUE, 1),
+    ("no config yet", obs(desired_digest=None, instance=None), Step.EXIT, Status.DOWN,
+     OutcomeKind.REQUEUE, 30),
+    ("still building", obs(instance=Instance("i1", "BUILD", PORTS), appliance=None,
+                           memory=Memory(boot_started=990)),
+     Step.CHECK_BOOT, Status.BOOTING, OutcomeKind.REQUEUE, 1),
+    ("active, agent not up yet", obs(appliance=Appliance(reachable=False),
+                                     memory=Memory(boot_started=950)),
+     Step.CHECK_BOOT, Status.BOOTING, OutcomeKind.REQUEUE, 1),
+    ("boot deadline passed", obs(appliance=Appliance(reachable=False),
+                                 memory=Memory(boot_started=800)),
+     Step.STOP_VM, Status.RESTART, OutcomeKind.REQUEUE, 1),
+    ("stopped answering", obs(appliance=Appliance(reachable=False)), Step.STOP_VM,
+     Status.RESTART, OutcomeKind.REQUEUE, 1),
+    ("instance error", obs(instance=Instance("i1", "ERROR", PORTS)), Step.STOP_VM,
+     Status.RESTART, OutcomeKind.REQUEUE, 1),
+    ("instance shut off", obs(instance=Instance("i1", "SHUTOFF", PORTS)), Step.STOP_VM,
+     Status.RESTART, OutcomeKind.REQUEUE, 1),
+    ("old instance going away", obs(instance=Instance("i1", "ACTIVE", PORTS, deleting=True)),
+     Step.CHECK_BOOT, Status.RESTART, OutcomeKind.REQUEUE, 1),
+    ("interface added", obs(wanted_ports=PORTS | {"p2"}), Step.REPLUG_VM, Status.REPLUG,
+     OutcomeKind.REQUEUE, 0),
+    ("config changed", obs(desired_digest="d2"), Step.CONFIGURE_VM, Status.UP,
+     OutcomeKind.REQUEUE, 30),
+    ("appliance lost a daemon", obs(appliance=replace(OK, healthy=False)), Step.CONFIGURE_VM,
+     Status.UP, OutcomeKind.REQUEUE, 30),
+    ("router deleted", obs(exists=False), Step.STOP_VM, Status.GONE, OutcomeKind.REQUEUE, 1),
+    ("router deleted, appliance going", obs(
+        exists=False, instance=Instance("i1", "ACTIVE", PORTS, deleting=True)),
+     Step.CHECK_BOOT, Status.GONE, OutcomeKind.REQUEUE, 1),
+    ("router and appliance gone", obs(exists=False, instance=None), Step.EXIT, Status.GONE,
+     OutcomeKind.TERMINAL, 0),
+    ("admin down", obs(admin_up=False), Step.STOP_VM, Status.DOWN, OutcomeKind.REQUEUE, 1),
+    ("admin down, nothing running", obs(admin_up=False, instance=None), Step.EXIT,
+     Status.DOWN, OutcomeKind.DONE, 0),
+    ("too many failed boots", obs(instance=None, memory=Memory(failed_boots=3)), Step.EXIT,
+     Status.ERROR, OutcomeKind.REQUEUE, 60),
+    ("in error cooldown", obs(instance=None, memory=Memory(
+        failed_boots=3, error_until=1050, error_count=1)),
+     Step.EXIT, Status.ERROR, OutcomeKind.REQUEUE, 50),
+    ("cooldown over", obs(instance=None, memory=Memory(
+        failed_boots=3, error_until=999, error_count=1)),
+     Step.CLEAR_ERROR, Status.DOWN, OutcomeKind.REQUEUE, 0),
+    ("operator forces out of error", obs(instance=None, force_rebuild=True, memory=Memory(
+        failed_boots=3, error_until=5000, error_count=1)),
+     Step.CLEAR_ERROR, Status.DOWN, OutcomeKind.REQUEUE, 0),
+    ("rebuild requested", obs(force_rebuild=True), Step.STOP_VM, Status.RESTART,
+     OutcomeKind.REQUEUE, 1),
+]
+
+
+@pytest.mark.parametrize("name, observed, step, status, kind, after", CASES,
+                         ids=[c[0] for c in CASES])
+def test_plan(name, observed, step, status, kind, after):
+    decision = plan(observed, S)
+    assert (decision.step, decision.status, decision.outcome.kind) == (step, status, kind)
+    assert decision.outcome.after == pytest.approx(after)
+    assert decision.reason
+
+
+def test_failed_boot_is_counted_and_remembered():
+    d = plan(obs(appliance=Appliance(reachable=False), memory=Memory(boot_started=800,
+                                                                     failed_boots=1)), S)
+    assert d.memory.failed_boots == 2
+    assert d.memory.last_error == "boot timeout"
+
+
+def test_error_cooldown_doubles_and_is_capped():
+    m = Memory(failed_boots=3)
+    afters = []
+    for _ in range(4):
+        d = plan(obs(instance=None, memory=m), S)
+        afters.append(d.outcome.after)
+        m = replace(d.memory, failed_boots=3, error_until=None)
+    assert afters == [60, 120, 240, 240]
+
+
+def test_boot_records_start_and_success_clears_failures():
+    d = plan(obs(instance=None, memory=Memory(failed_boots=2)), S)
+    assert d.memory.boot_started == 1000
+    d = plan(obs(desired_digest="d2", memory=d.memory), S)
+    assert d.step is Step.CONFIGURE_VM
+    assert d.memory.failed_boots == 0 and d.memory.boot_started is None
+
+
+def test_status_maps_to_neutron_router_status():
+    assert Status.CONFIGURED.neutron == "ACTIVE"
+    assert Status.BOOTING.neutron == "BUILD"
+    assert Status.ERROR.neutron == "ERROR"
+    assert Status.DOWN.neutron == "DOWN"
