@@ -155,6 +155,13 @@ class Api:
             self.service.update, ctx, resource.plural, id_, data, payload[resource.name])
         return 200, {resource.name: item}
 
+    async def router_model(self, request: Request) -> Response:
+        return await self.dispatch(request, self._router_model)
+
+    async def _router_model(self, request: Request, ctx: RequestContext):
+        body = await run_in_threadpool(self.service.router_model, ctx, request.path_params["id"])
+        return 200, body
+
     async def _interface(self, request: Request, ctx: RequestContext):
         action = request.path_params["action"]
         if action not in ("add_router_interface", "remove_router_interface"):
@@ -205,6 +212,7 @@ def build_app(service: NetworkService) -> Starlette:
         Route("/v2.0", root_v2, methods=["GET"]),
         Route("/v2.0/", root_v2, methods=["GET"]),
         Route("/v2.0/extensions", extensions, methods=["GET"]),
+        Route("/v2.0/routers/{id}/astara_model", api.router_model, methods=["GET"]),
         Route("/v2.0/routers/{id}/{action:str}", api.interface, methods=["PUT"]),
         Route("/v2.0/{plural}", api.collection, methods=["GET", "POST"]),
         Route("/v2.0/{plural}/{id}", api.member, methods=["GET", "PUT", "DELETE"]),

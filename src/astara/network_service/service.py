@@ -27,6 +27,7 @@ from astara.network_service.resources import (
     interfaces,
     networks,
     ports,
+    router_model,
     routers,
     subnets,
 )
@@ -107,6 +108,10 @@ class NetworkService:
                          add: bool) -> dict:
         action = interfaces.add if add else interfaces.remove
         return self._write(ctx, lambda op: action(op, router_id, body))
+
+    def router_model(self, ctx: RequestContext, router_id: str) -> dict:
+        with self.db.read() as s:
+            return router_model.model(s, ctx, router_id)
 
     def show(self, ctx: RequestContext, plural: str, id_: str) -> dict:
         with self.db.read() as s:

@@ -184,3 +184,26 @@ def test_router_scoping(demo, other):
     with demo.http() as c:
         r = c.put(f"/routers/{router.id}/add_router_interface", json={"subnet_id": sub.id})
     assert r.status_code == 404
+
+
+def test_router_model_in_one_read(admin, demo, public):
+    ext, _ = public
+    net, sub = tenant_network(demo, cidr="10.33.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"),
+                                            external_gateway_info={"network_id": ext.id})
+    demo.sdk.network.add_interface_to_router(router, subnet_id=sub.id)
+    vm = demo.sdk.network.create_port(network_id=net.id, device_owner="compute:nova",
+                                      device_id="vm-1")
+    demo.sdk.network.create_port(network_id=net.id)  # not an instance: no lease
+    fip = demo.sdk.network.create_ip(floating_network_id=ext.id, port_id=vm.id)
+    with admin.http() as c:
+        body = c.get(f"/routers/{router.id}/astara_model").json()
+    assert body["router"]["id"] == router.id
+    assert {p["device_owner"] for p in body["ports"]} == {"network:router_interface",
+                                                          "network:router_gateway"}
+    assert {s["id"] for s in body["subnets"]} >= {sub.id}
+    assert {n["id"] for n in body["networks"]} == {net.id, ext.id}
+    assert [f["id"] for f in body["floatingips"]] == [fip.id]
+    assert [p["id"] for p in body["tenant_ports"]] == [vm.id]
+    with demo.http() as c:
+        assert c.get(f"/routers/{router.id}/astara_model").status_code == 403
