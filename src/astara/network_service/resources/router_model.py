@@ -1,7 +1,7 @@
 """A router's whole network model in one read, for the orchestrator (admin only).
 
-``GET /v2.0/routers/{id}/astara_model`` answers with the router, its interface
-and gateway ports, the subnets and networks they use, the floating IPs it
+``GET /v2.0/routers/{id}/astara_model`` answers with the router, its interface,
+gateway and management ports, the subnets and networks they use, the floating IPs it
 serves and the tenant ports on its internal networks (for DHCP leases): what a
 real Neutron needs five or six calls for, so a config push costs one read.
 """
@@ -17,12 +17,16 @@ from astara.network_service.context import RequestContext
 from astara.network_service.resources.base import get_router
 from astara.network_service.resources.routers import INTERFACE, router_ports
 
+MGMT_OWNER = "network:astara_management"  # the appliance's port on the management network
+
 
 def model(s: Session, ctx: RequestContext, router_id: str) -> dict:
     if not ctx.is_admin:
         raise errors.PolicyNotAuthorized(action="get_router:astara_model")
     router = get_router(s, ctx, router_id)
     ports = router_ports(s, router_id)
+    mgmt = s.scalars(select(m.Port).where(m.Port.device_id == router_id,
+                                          m.Port.device_owner == MGMT_OWNER)).all()
     subnet_ids = {a.subnet_id for p in ports for a in p.fixed_ips}
     network_ids = {p.network_id for p in ports}
     internal = {p.network_id for p in ports if p.device_owner == INTERFACE}
@@ -33,7 +37,7 @@ def model(s: Session, ctx: RequestContext, router_id: str) -> dict:
         m.Port.network_id.in_(internal), m.Port.device_owner.like("compute:%"))).all()
     return {
         "router": views.router(router, ctx),
-        "ports": [views.port(p, ctx) for p in ports],
+        "ports": [views.port(p, ctx) for p in [*ports, *mgmt]],
         "subnets": [views.subnet(x, ctx) for x in subnets],
         "networks": [views.network(x, ctx) for x in networks],
         "floatingips": [views.floatingip(x, ctx) for x in fips],

@@ -16,6 +16,7 @@ from astara.wire.appliance_config import ApplianceConfig
 
 INTERFACE = "network:router_interface"
 GATEWAY = "network:router_gateway"
+MGMT_OWNER = "network:astara_management"  # the appliance's port on the management network
 
 
 @dataclass(frozen=True)

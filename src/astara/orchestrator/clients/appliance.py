@@ -1,0 +1,51 @@
+"""Appliance API client: ``GET /v1/status/`` and ``PUT /v1/system/config/`` over httpx."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import httpx
+
+from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.reconcile.model import Appliance
+from astara.wire.appliance_config import ApplianceConfig
+from astara.wire.appliance_status import ApplianceStatus
+
+
+def base_url(address: str, port: int) -> str:
+    host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    return f"http://{host}:{port}"
+
+
+class HttpApplianceAPI:
+    def __init__(self, port: int = 5000, timeout: float = 5.0):
+        self._port = port
+        self._http = httpx.Client(timeout=timeout)
+        self.calls = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def status(self, address: str) -> Appliance:
+        self.calls += 1
+        try:
+            r = self._http.get(f"{base_url(address, self._port)}/v1/status/")
+        except httpx.TransportError:
+            return Appliance(reachable=False)
+        if r.status_code != 200:
+            return Appliance(reachable=False)
+        st = ApplianceStatus.model_validate(r.json())
+        healthy = all(s.healthy for s in st.services)
+        return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
+
+    def push(self, address: str, config: ApplianceConfig) -> None:
+        self.calls += 1
+        try:
+            r = self._http.put(f"{base_url(address, self._port)}/v1/system/config/",
+                               content=config.model_dump_json(),
+                               headers={"Content-Type": "application/json"})
+        except httpx.TransportError as exc:
+            raise RemoteError(f"appliance {address} unreachable: {exc}") from exc
+        if r.status_code != 200:
+            raise RemoteError(f"appliance {address} refused the config: {r.status_code} "
+                              f"{r.text[:300]}")

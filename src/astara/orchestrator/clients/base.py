@@ -1,0 +1,47 @@
+"""The Protocols the reconciler depends on, and the errors they raise."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.reconcile.model import Appliance, Instance
+from astara.wire.appliance_config import ApplianceConfig
+
+
+class RemoteError(Exception):
+    """A remote API failed in a way worth retrying (transport error, 5xx, 409)."""
+
+
+class NetworkAPI(Protocol):
+    def router_model(self, router_id: str) -> RouterModel | None: ...
+
+    def routers(self) -> list[ResourceRef]: ...
+
+    def routers_on_network(self, network_id: str) -> list[ResourceRef]: ...
+
+    def set_router_status(self, router_id: str, status: str) -> None: ...
+
+    def management_port(self, router_id: str, create: bool) -> dict | None: ...
+
+    def delete_management_port(self, router_id: str) -> None: ...
+
+
+class ComputeAPI(Protocol):
+    def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
+        """The router's appliance instance; ``macs`` maps MAC -> port id to name its ports."""
+
+    def boot(self, router_id: str, port_ids: list[str]) -> str: ...
+
+    def delete(self, instance_id: str) -> None: ...
+
+    def attach(self, instance_id: str, port_id: str) -> None: ...
+
+    def detach(self, instance_id: str, port_id: str) -> None: ...
+
+
+class ApplianceAPI(Protocol):
+    def status(self, address: str) -> Appliance: ...
+
+    def push(self, address: str, config: ApplianceConfig) -> None: ...

@@ -1,0 +1,75 @@
+"""Compute API client (Nova v2.1) for appliance instances, over httpx.
+
+An appliance instance is named ``ak-<router id>`` and carries the router id in
+its metadata. Its attached ports are read from the server's addresses (MAC ->
+port id, from the router's own ports), so finding it is one call.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.drivers.router import hostname
+from astara.orchestrator.reconcile.model import Instance
+
+
+class HttpComputeAPI:
+    def __init__(self, url: str, headers: dict[str, str], image: str, flavor: str,
+                 timeout: float = 30.0):
+        self._http = httpx.Client(base_url=url.rstrip("/") + "/v2.1",
+                                  headers={**headers, "X-OpenStack-Nova-API-Version": "2.1"},
+                                  timeout=timeout)
+        self._image, self._flavor = image, flavor
+        self.calls = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _req(self, method: str, path: str, **kw) -> httpx.Response:
+        self.calls += 1
+        try:
+            r = self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise RemoteError(f"compute API unreachable: {exc}") from exc
+        if r.status_code >= 500 or r.status_code == 409:
+            raise RemoteError(f"compute API {method} {path}: {r.status_code} {r.text[:200]}")
+        return r
+
+    def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
+        r = self._req("GET", "/servers/detail", params={"name": f"^{hostname(router_id)}$"})
+        r.raise_for_status()
+        servers = [s for s in r.json()["servers"] if s.get("status") != "DELETED"]
+        if not servers:
+            return None
+        s = sorted(servers, key=lambda x: x.get("created", ""))[-1]
+        attached = {macs[a["OS-EXT-IPS-MAC:mac_addr"]]
+                    for addrs in (s.get("addresses") or {}).values() for a in addrs
+                    if a.get("OS-EXT-IPS-MAC:mac_addr") in macs}
+        return Instance(id=s["id"], status=s["status"], ports=frozenset(attached),
+                        deleting=s.get("OS-EXT-STS:task_state") == "deleting")
+
+    def boot(self, router_id: str, port_ids: list[str]) -> str:
+        r = self._req("POST", "/servers", json={"server": {
+            "name": hostname(router_id), "imageRef": self._image, "flavorRef": self._flavor,
+            "networks": [{"port": p} for p in port_ids],
+            "metadata": {"astara_router_id": router_id}}})
+        if r.status_code not in (200, 202):
+            raise RemoteError(f"boot refused: {r.status_code} {r.text[:300]}")
+        return r.json()["server"]["id"]
+
+    def delete(self, instance_id: str) -> None:
+        r = self._req("DELETE", f"/servers/{instance_id}")
+        if r.status_code not in (202, 204, 404):
+            raise RemoteError(f"delete refused: {r.status_code} {r.text[:300]}")
+
+    def attach(self, instance_id: str, port_id: str) -> None:
+        r = self._req("POST", f"/servers/{instance_id}/os-interface",
+                      json={"interfaceAttachment": {"port_id": port_id}})
+        if r.status_code not in (200, 202):
+            raise RemoteError(f"attach refused: {r.status_code} {r.text[:300]}")
+
+    def detach(self, instance_id: str, port_id: str) -> None:
+        r = self._req("DELETE", f"/servers/{instance_id}/os-interface/{port_id}")
+        if r.status_code not in (200, 202, 204, 404):
+            raise RemoteError(f"detach refused: {r.status_code} {r.text[:300]}")

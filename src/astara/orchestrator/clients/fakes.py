@@ -1,0 +1,142 @@
+"""In-tree fakes of the three remote systems, recording every call as a tuple.
+
+They behave like the real services closely enough for the reconciler: a booted
+instance turns ACTIVE after ``boot_polls`` finds, an appliance answers once its
+instance is ACTIVE and reports the digest of the last config pushed to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.reconcile.model import Appliance, Instance
+from astara.wire.appliance_config import ApplianceConfig
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class FakeNetwork:
+    models: dict[str, RouterModel] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+    mgmt_ports: dict[str, dict] = field(default_factory=dict)
+    calls: list[tuple] = field(default_factory=list)
+
+    def router_model(self, router_id: str) -> RouterModel | None:
+        self.calls.append(("router_model", router_id))
+        return self.models.get(router_id)
+
+    def routers(self) -> list[ResourceRef]:
+        self.calls.append(("routers",))
+        return [ResourceRef("router", rid, m.router.get("project_id", ""))
+                for rid, m in sorted(self.models.items())]
+
+    def routers_on_network(self, network_id: str) -> list[ResourceRef]:
+        self.calls.append(("routers_on_network", network_id))
+        return [ResourceRef("router", rid, m.router.get("project_id", ""))
+                for rid, m in sorted(self.models.items())
+                if any(p["network_id"] == network_id for p in m.ports)]
+
+    def set_router_status(self, router_id: str, status: str) -> None:
+        self.calls.append(("set_router_status", router_id, status))
+        self.statuses[router_id] = status
+
+    def management_port(self, router_id: str, create: bool) -> dict | None:
+        self.calls.append(("management_port", router_id, create))
+        if router_id not in self.mgmt_ports and create:
+            n = next(_ids)
+            mac = f"fa:16:3e:ff:{n // 256:02x}:{n % 256:02x}"
+            self.mgmt_ports[router_id] = {
+                "id": f"mgmt-{router_id}", "mac_address": mac,
+                "fixed_ips": [{"ip_address": f"fdca::{n:x}", "subnet_id": "mgmt-subnet"}]}
+        return self.mgmt_ports.get(router_id)
+
+    def delete_management_port(self, router_id: str) -> None:
+        self.calls.append(("delete_management_port", router_id))
+        self.mgmt_ports.pop(router_id, None)
+
+
+@dataclass
+class FakeServer:
+    id: str
+    router_id: str
+    ports: set[str]
+    status: str = "BUILD"
+    polls: int = 0
+    deleting: bool = False
+
+
+@dataclass
+class FakeCompute:
+    boot_polls: int = 1
+    fail_boots: bool = False
+    servers: dict[str, FakeServer] = field(default_factory=dict)
+    calls: list[tuple] = field(default_factory=list)
+
+    def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
+        self.calls.append(("find", router_id))
+        for s in self.servers.values():
+            if s.router_id == router_id:
+                if s.deleting:
+                    del self.servers[s.id]  # the agent confirmed the delete
+                    return None
+                s.polls += 1
+                if s.status == "BUILD" and s.polls > self.boot_polls:
+                    s.status = "ERROR" if self.fail_boots else "ACTIVE"
+                return Instance(s.id, s.status, frozenset(s.ports & set(macs.values())))
+        return None
+
+    def boot(self, router_id: str, port_ids: list[str]) -> str:
+        self.calls.append(("boot", router_id, tuple(port_ids)))
+        sid = f"server-{next(_ids)}"
+        self.servers[sid] = FakeServer(sid, router_id, set(port_ids))
+        return sid
+
+    def delete(self, instance_id: str) -> None:
+        self.calls.append(("delete", instance_id))
+        if instance_id in self.servers:
+            self.servers[instance_id].deleting = True
+
+    def attach(self, instance_id: str, port_id: str) -> None:
+        self.calls.append(("attach", instance_id, port_id))
+        self.servers[instance_id].ports.add(port_id)
+
+    def detach(self, instance_id: str, port_id: str) -> None:
+        self.calls.append(("detach", instance_id, port_id))
+        self.servers[instance_id].ports.discard(port_id)
+
+
+@dataclass
+class FakeAppliances:
+    """Appliances by management address; ``compute`` decides which are running."""
+
+    compute: FakeCompute
+    mgmt_of: dict[str, str] = field(default_factory=dict)  # address -> router id
+    applied: dict[str, ApplianceConfig] = field(default_factory=dict)
+    unhealthy: set[str] = field(default_factory=set)
+    refuse: bool = False
+    calls: list[tuple] = field(default_factory=list)
+
+    def _running(self, address: str) -> bool:
+        router_id = self.mgmt_of.get(address)
+        return any(s.router_id == router_id and s.status == "ACTIVE" and not s.deleting
+                   for s in self.compute.servers.values())
+
+    def status(self, address: str) -> Appliance:
+        self.calls.append(("status", address))
+        if not self._running(address):
+            self.applied.pop(address, None)
+            return Appliance(reachable=False)
+        cfg = self.applied.get(address)
+        return Appliance(True, cfg.digest() if cfg else None, address not in self.unhealthy)
+
+    def push(self, address: str, config: ApplianceConfig) -> None:
+        self.calls.append(("push", address, config.digest()))
+        if self.refuse or not self._running(address):
+            raise RemoteError(f"appliance {address} refused")
+        self.applied[address] = config
+        self.unhealthy.discard(address)

@@ -1,0 +1,109 @@
+"""Network API client (Neutron v2.0) as an admin, over httpx.
+
+Against Astara's network service a router's model is one read
+(``/routers/{id}/astara_model``); against a real Neutron it falls back to the
+five list calls that gather the same data.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.drivers.router import MGMT_OWNER, RouterModel
+from astara.orchestrator.keys import ResourceRef
+
+
+class HttpNetworkAPI:
+    def __init__(self, url: str, management_network_id: str, headers: dict[str, str],
+                 timeout: float = 10.0):
+        self._http = httpx.Client(base_url=url.rstrip("/") + "/v2.0", headers=headers,
+                                  timeout=timeout)
+        self._mgmt_net = management_network_id
+        self._has_model_route: bool | None = None
+        self.calls = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _req(self, method: str, path: str, **kw) -> httpx.Response:
+        self.calls += 1
+        try:
+            r = self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise RemoteError(f"network API unreachable: {exc}") from exc
+        if r.status_code >= 500 or r.status_code == 409:
+            raise RemoteError(f"network API {method} {path}: {r.status_code} {r.text[:200]}")
+        return r
+
+    def _get(self, path: str, **params) -> dict:
+        r = self._req("GET", path, params=params)
+        r.raise_for_status()
+        return r.json()
+
+    def router_model(self, router_id: str) -> RouterModel | None:
+        if self._has_model_route is not False:
+            r = self._req("GET", f"/routers/{router_id}/astara_model")
+            if r.status_code == 200:
+                self._has_model_route = True
+                b = r.json()
+                return RouterModel(b["router"], b["ports"], {s["id"]: s for s in b["subnets"]},
+                                   {n["id"]: n for n in b["networks"]}, b["floatingips"],
+                                   b["tenant_ports"])
+            if r.status_code == 404 and self._has_model_route:
+                return None
+            self._has_model_route = False  # a real Neutron: gather it the long way
+        return self._gather(router_id)
+
+    def _gather(self, router_id: str) -> RouterModel | None:
+        r = self._req("GET", f"/routers/{router_id}")
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        router = r.json()["router"]
+        ports = [p for p in self._get("/ports", device_id=router_id)["ports"]
+                 if p["device_owner"] in ("network:router_interface", "network:router_gateway",
+                                          MGMT_OWNER)]
+        routed = [p for p in ports if p["device_owner"] != MGMT_OWNER]
+        subnet_ids = sorted({f["subnet_id"] for p in routed for f in p["fixed_ips"]})
+        net_ids = sorted({p["network_id"] for p in routed})
+        subnets = self._get("/subnets", id=subnet_ids)["subnets"] if subnet_ids else []
+        nets = self._get("/networks", id=net_ids)["networks"] if net_ids else []
+        fips = self._get("/floatingips", router_id=router_id)["floatingips"]
+        internal = sorted({p["network_id"] for p in ports
+                           if p["device_owner"] == "network:router_interface"})
+        tenant = [p for p in self._get("/ports", network_id=internal)["ports"]
+                  if p["device_owner"].startswith("compute:")] if internal else []
+        return RouterModel(router, ports, {s["id"]: s for s in subnets},
+                           {n["id"]: n for n in nets}, fips, tenant)
+
+    def routers(self) -> list[ResourceRef]:
+        body = self._get("/routers", fields=["id", "project_id"])
+        return [ResourceRef("router", r["id"], r["project_id"]) for r in body["routers"]]
+
+    def routers_on_network(self, network_id: str) -> list[ResourceRef]:
+        ports = self._get("/ports", network_id=network_id,
+                          device_owner="network:router_interface")["ports"]
+        return sorted({ResourceRef("router", p["device_id"], p["project_id"]) for p in ports})
+
+    def set_router_status(self, router_id: str, status: str) -> None:
+        r = self._req("PUT", f"/routers/{router_id}", json={"router": {"status": status}})
+        if r.status_code not in (200, 404):
+            raise RemoteError(f"router status update refused: {r.status_code} {r.text[:200]}")
+
+    def management_port(self, router_id: str, create: bool) -> dict | None:
+        ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER)["ports"]
+        if ports or not create:
+            return ports[0] if ports else None
+        r = self._req("POST", "/ports", json={"port": {
+            "network_id": self._mgmt_net, "device_id": router_id, "device_owner": MGMT_OWNER,
+            "name": f"ASTARA:MGT:{router_id}"}})
+        r.raise_for_status()
+        return r.json()["port"]
+
+    def delete_management_port(self, router_id: str) -> None:
+        port = self.management_port(router_id, create=False)
+        if port is not None:
+            r = self._req("DELETE", f"/ports/{port['id']}")
+            if r.status_code not in (204, 404):
+                r.raise_for_status()

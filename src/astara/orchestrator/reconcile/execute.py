@@ -1,0 +1,74 @@
+"""The executor: the only place a reconcile step touches the outside world.
+
+``execute(decision, ref, state)`` performs the chosen step with the clients
+(boot, delete, replug, push), writes the router status to the network API when
+it changed, and records the step. Failures of a remote system become a RETRY
+outcome with the error recorded, never an exception out of the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI, RemoteError
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.reconcile.memory import RouterState, StepRecord
+from astara.orchestrator.reconcile.model import Decision, Outcome, OutcomeKind, Step
+
+LOG = logging.getLogger(__name__)
+
+
+class Executor:
+    def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI):
+        self.network, self.compute, self.appliance = network, compute, appliance
+
+    def execute(self, d: Decision, ref: ResourceRef, st: RouterState, now: float) -> Outcome:
+        outcome, error = d.outcome, None
+        try:
+            self._perform(d.step, ref, st)
+            st.memory = d.memory
+            if d.step is Step.STOP_VM:
+                st.force_rebuild = False
+            self._status(ref, st, d.status.neutron, d.outcome.kind)
+        except RemoteError as exc:
+            error = str(exc)
+            outcome = Outcome(OutcomeKind.RETRY)
+            LOG.warning("router %s: %s failed: %s", ref.id, d.step, exc)
+        st.healthy = d.step is Step.ALIVE and error is None
+        st.steps.append(StepRecord(now, str(d.step), str(d.status), d.reason,
+                                   str(outcome.kind), outcome.after, error))
+        if error is None and d.step is not Step.ALIVE:
+            LOG.info("router %s: %s (%s) -> %s", ref.id, d.step, d.reason, d.status)
+        return outcome
+
+    def _perform(self, step: Step, ref: ResourceRef, st: RouterState) -> None:
+        ctx = st.context
+        if step is Step.CREATE_VM:
+            mgmt = self.network.management_port(ref.id, create=True)
+            ports = [mgmt["id"]] + [p for p in ctx.wanted_ports if p != mgmt["id"]]
+            ctx.instance_id = self.compute.boot(ref.id, ports)
+        elif step is Step.STOP_VM and ctx.instance_id:
+            self.compute.delete(ctx.instance_id)
+        elif step is Step.REPLUG_VM and ctx.instance_id:
+            self._replug(ctx.instance_id, st)
+        elif step is Step.CONFIGURE_VM:
+            assert ctx.desired is not None and ctx.mgmt_address is not None
+            self.appliance.push(ctx.mgmt_address, ctx.desired)
+
+    def _replug(self, instance_id: str, st: RouterState) -> None:
+        wanted = set(st.context.wanted_ports)
+        attached = set(st.context.attached_ports)
+        for port in sorted(wanted - attached):
+            self.compute.attach(instance_id, port)
+        for port in sorted(attached - wanted):
+            self.compute.detach(instance_id, port)
+
+    def _status(self, ref: ResourceRef, st: RouterState, status: str, kind: OutcomeKind) -> None:
+        if kind is OutcomeKind.TERMINAL:
+            self.network.delete_management_port(ref.id)
+            return
+        if st.status == "ACTIVE" and status == "BUILD":
+            return  # a reconfigure or replug of a working router: it keeps forwarding
+        if status != st.status:
+            self.network.set_router_status(ref.id, status)
+            st.status = status

@@ -1,0 +1,97 @@
+"""Observe one router: network model, appliance instance, appliance status -> ``Observed``.
+
+A full observation costs three calls (router model, instance, appliance status);
+a health check of a router that was healthy costs one (appliance status), and
+falls back to a full observation as soon as anything differs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI
+from astara.orchestrator.drivers import router as driver
+from astara.orchestrator.drivers.router import MGMT_OWNER
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.reconcile.memory import Context, RouterState
+from astara.orchestrator.reconcile.model import Instance, Observed
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ManagementSettings:
+    orchestrator_address: str
+    metadata_port: int = 9697
+
+
+def _mgmt_address(port: dict) -> str | None:
+    ips = [f["ip_address"] for f in port.get("fixed_ips", [])]
+    v6 = [ip for ip in ips if ipaddress.ip_address(ip).version == 6]
+    return (v6 or ips or [None])[0]
+
+
+class Observer:
+    def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI,
+                 mgmt: ManagementSettings):
+        self.network, self.compute, self.appliance = network, compute, appliance
+        self.mgmt = mgmt
+
+    def health(self, st: RouterState, now: float, debug: bool) -> Observed | None:
+        """One call: still healthy on the same config? None means 'look at everything'."""
+        ctx = st.context
+        if not st.healthy or ctx.desired is None or ctx.mgmt_address is None:
+            return None
+        app = self.appliance.status(ctx.mgmt_address)
+        if not app.reachable or not app.healthy or app.config_digest != ctx.desired.digest():
+            return None
+        return Observed(exists=True, desired_digest=ctx.desired.digest(),
+                        wanted_ports=frozenset(ctx.wanted_ports),
+                        instance=Instance(ctx.instance_id or "", "ACTIVE",
+                                          frozenset(ctx.wanted_ports)),
+                        appliance=app, debug=debug, memory=st.memory, now=now)
+
+    def full(self, ref: ResourceRef, st: RouterState, now: float, debug: bool) -> Observed:
+        model = self.network.router_model(ref.id)
+        if model is None:
+            inst = self.compute.find(ref.id, {})
+            st.context = Context(instance_id=inst.id if inst else None)
+            return Observed(exists=False, instance=inst, debug=debug, memory=st.memory, now=now)
+        mgmt_port = next((p for p in model.ports if p.get("device_owner") == MGMT_OWNER), None)
+        routed = [p for p in model.ports if p.get("device_owner") != MGMT_OWNER]
+        macs = {p["mac_address"]: p["id"] for p in model.ports}
+        inst = self.compute.find(ref.id, macs)
+        desired = None
+        address = _mgmt_address(mgmt_port) if mgmt_port else None
+        if mgmt_port is not None and address is not None:
+            mgmt = driver.Management(
+                mgmt_port["mac_address"],
+                (f"{address}/{64 if ':' in address else 24}",),
+                self.mgmt.orchestrator_address, self.mgmt.metadata_port)
+            try:
+                desired = driver.build(model, mgmt)
+            except ValidationError as exc:
+                LOG.warning("router %s: cannot build its appliance config: %s", ref.id, exc)
+        wanted = tuple(sorted([p["id"] for p in routed] + ([mgmt_port["id"]] if mgmt_port
+                                                          else [])))
+        st.context = Context(
+            desired=desired, mgmt_address=address,
+            mgmt_port_id=mgmt_port["id"] if mgmt_port else None, wanted_ports=wanted,
+            instance_id=inst.id if inst else None,
+            attached_ports=inst.ports if inst else frozenset(),
+            floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips))
+        app = None
+        if inst is not None and inst.status == "ACTIVE" and address is not None:
+            app = self.appliance.status(address)
+        # Without a management port nothing can be booted yet: CreateVM makes one.
+        digest = desired.digest() if desired is not None else ("pending" if mgmt_port is None
+                                                              else None)
+        return Observed(
+            exists=True, admin_up=bool(model.router.get("admin_state_up", True)),
+            desired_digest=digest, wanted_ports=frozenset(wanted), instance=inst,
+            appliance=app, debug=debug, force_rebuild=st.force_rebuild, memory=st.memory,
+            now=now)

@@ -1,0 +1,208 @@
+"""The reconciler against the in-tree fakes: lifecycle, call budgets, repairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
+from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.reconcile.execute import Executor
+from astara.orchestrator.reconcile.model import OutcomeKind, Settings, Step
+from astara.orchestrator.reconcile.observe import ManagementSettings, Observer
+from astara.orchestrator.reconcile.reconciler import Reconciler
+
+API = Path(__file__).parents[2] / "data" / "neutron" / "api"
+RID = "c61d6b42-85ba-4431-a014-539ade35216c"
+REF = ResourceRef("router", RID, "d0000000000000000000000000000000")
+
+
+def load(name):
+    return json.loads((API / name).read_text())
+
+
+def model() -> RouterModel:
+    return RouterModel(
+        router=load("router_admin.json")["router"],
+        ports=load("ports_device_id_router_as_admin.json")["ports"],
+        subnets={s["id"]: s for s in load("subnets.json")["subnets"]},
+        networks={n["id"]: n for n in load("networks_as_admin.json")["networks"]},
+        floating_ips=load("floatingips.json")["floatingips"],
+        tenant_ports=[load("port_vm.json")["port"]])
+
+
+class World:
+    def __init__(self, **compute_kw):
+        self.network = FakeNetwork(models={RID: model()})
+        self.compute = FakeCompute(**compute_kw)
+        self.appliances = FakeAppliances(self.compute)
+        self.now = 1000.0
+        self.debug = False
+        self.rec = Reconciler(
+            Observer(self.network, self.compute, self.appliances,
+                     ManagementSettings("fdca::1")),
+            Executor(self.network, self.compute, self.appliances),
+            Settings(boot_timeout=30, reboot_error_threshold=2, error_cooldown=60,
+                     health_check_period=60),
+            is_debug=lambda ref: self.debug, clock=lambda: self.now)
+
+    def sync_mgmt(self):
+        # The fake appliance answers on its management port's address.
+        for rid, port in self.network.mgmt_ports.items():
+            if rid not in self.network.models:
+                continue
+            self.network.models[rid].ports[:] = [
+                p for p in self.network.models[rid].ports if p["id"] != port["id"]
+            ] + [{**port, "device_owner": "network:astara_management", "network_id": "mgmt"}]
+            self.appliances.mgmt_of[port["fixed_ips"][0]["ip_address"]] = rid
+
+    def step(self, full=True):
+        out = self.rec.run(REF, full)
+        self.sync_mgmt()
+        self.now += max(out.after, 0.001)
+        return out
+
+    def steps(self):
+        return [r.step for r in self.rec.state(REF).steps]
+
+    def calls(self):
+        return len(self.network.calls) + len(self.compute.calls) + len(self.appliances.calls)
+
+    def reset_calls(self):
+        self.network.calls.clear()
+        self.compute.calls.clear()
+        self.appliances.calls.clear()
+
+
+def converge(w: World, limit=20):
+    for _ in range(limit):
+        w.step()
+        if w.steps()[-1] == Step.ALIVE:
+            return
+    raise AssertionError(w.steps())
+
+
+def test_new_router_boots_once_and_is_configured_once():
+    w = World()
+    converge(w)
+    assert w.steps() == ["CreateVM", "CheckBoot", "ConfigureVM", "Alive"]
+    boots = [c for c in w.compute.calls if c[0] == "boot"]
+    assert len(boots) == 1
+    assert boots[0][2][0].startswith("mgmt-")  # management port first
+    pushes = [c for c in w.appliances.calls if c[0] == "push"]
+    assert len(pushes) == 1  # no double push on create
+    assert w.network.statuses[RID] == "ACTIVE"
+
+
+def test_call_budgets_per_push_and_per_health_check():
+    w = World()
+    converge(w)
+    w.reset_calls()
+    out = w.step(full=False)
+    assert out.kind is OutcomeKind.REQUEUE and out.after == 60
+    assert w.calls() == 1  # one appliance status call
+    # A change: a full pass that pushes costs at most 4 calls.
+    fips = w.network.models[RID].floating_ips
+    fips[0] = dict(fips[0], fixed_ip_address="10.0.0.154")
+    w.reset_calls()
+    w.step(full=True)
+    assert w.steps()[-1] == "ConfigureVM"
+    assert w.calls() <= 4, (w.network.calls, w.compute.calls, w.appliances.calls)
+
+
+def test_appliance_losing_its_config_is_reconfigured():
+    w = World()
+    converge(w)
+    w.appliances.unhealthy.add(next(iter(w.appliances.mgmt_of)))
+    w.step(full=False)
+    assert w.steps()[-1] == "ConfigureVM"
+    w.step(full=False)
+    assert w.steps()[-1] == "Alive"
+
+
+def test_dead_appliance_is_rebuilt():
+    w = World()
+    converge(w)
+    [server] = w.compute.servers.values()
+    server.status = "ERROR"
+    for _ in range(10):
+        w.step()
+    assert "StopVM" in w.steps()
+    assert w.steps()[-1] == "Alive"
+    assert len([c for c in w.compute.calls if c[0] == "boot"]) == 2
+
+
+def test_failing_boots_end_in_error_then_retry_after_cooldown():
+    w = World(fail_boots=True)
+    for _ in range(12):
+        w.step()
+        if w.steps()[-1] == "Exit":
+            break
+    assert w.network.statuses[RID] == "ERROR"
+    st = w.rec.state(REF)
+    assert st.memory.error_until is not None and st.memory.last_error == "instance in ERROR"
+    assert len([c for c in w.compute.calls if c[0] == "boot"]) == 2  # the threshold
+    w.now = st.memory.error_until - 1  # still cooling down: nothing is booted
+    w.rec.run(REF)
+    assert w.steps()[-1] == "Exit"
+    assert len([c for c in w.compute.calls if c[0] == "boot"]) == 2
+    w.compute.fail_boots = False
+    w.now = st.memory.error_until + 1
+    converge(w)
+    assert "ClearError" in w.steps()
+    assert w.network.statuses[RID] == "ACTIVE"
+
+
+def test_deleted_router_removes_appliance_and_management_port():
+    w = World()
+    converge(w)
+    del w.network.models[RID]
+    outs = [w.step() for _ in range(4)]
+    assert OutcomeKind.TERMINAL in [o.kind for o in outs]
+    assert w.compute.servers == {}
+    assert w.network.mgmt_ports == {}
+    assert RID not in w.rec.states
+
+
+def test_debug_mode_touches_nothing():
+    w = World()
+    w.debug = True
+    w.reset_calls()
+    w.step()
+    assert w.calls() == 0
+    assert w.steps() == ["Exit"]
+
+
+def test_replug_when_an_interface_is_added():
+    w = World()
+    converge(w)
+    new_port = {"id": "new-port", "network_id": "net-x", "device_owner":
+                "network:router_interface", "mac_address": "fa:16:3e:99:99:99",
+                "fixed_ips": []}
+    w.network.models[RID].ports.append(new_port)
+    for _ in range(4):
+        w.step()
+    assert "ReplugVM" in w.steps()
+    assert ("attach", next(iter(w.compute.servers)), "new-port") in w.compute.calls
+
+
+def test_remote_failure_is_a_retry_not_a_crash():
+    w = World()
+    converge(w)
+    w.appliances.refuse = True
+    fips = w.network.models[RID].floating_ips
+    fips[0] = dict(fips[0], fixed_ip_address="10.0.0.154")
+    out = w.step()
+    assert out.kind is OutcomeKind.RETRY
+    assert w.rec.state(REF).steps[-1].error
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_unknown_router_without_appliance_is_forgotten(full):
+    w = World()
+    del w.network.models[RID]
+    out = w.step(full=full)
+    assert out.kind is OutcomeKind.TERMINAL
