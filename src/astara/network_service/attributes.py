@@ -37,6 +37,8 @@ class Resource:
     attrs: dict[str, Attr] = field(default_factory=dict)
 
 
+# Admins (the orchestrator, the compute agent) report observed status back.
+_STATUS = v.one_of("ACTIVE", "BUILD", "DOWN", "ERROR")
 _FIXED_IP = v.dict_of({"subnet_id": (v.uuid_str, False), "ip_address": (v.ip_address, False)})
 _POOL = v.dict_of({"start": (v.ip_address, True), "end": (v.ip_address, True)})
 _ROUTE = v.dict_of({"destination": (v.cidr, True), "nexthop": (v.ip_address, True)})
@@ -124,7 +126,7 @@ PORT = Resource("port", "ports", {
     "fixed_ips": Attr(v.list_of(_FIXED_IP)),
     "device_id": Attr(v.string(255), default="", filter_key="device_id"),
     "device_owner": Attr(v.string(255), default="", filter_key="device_owner"),
-    "status": Attr(post=False, put=False, filter_key="status"),
+    "status": Attr(_STATUS, post=False, admin_set=True, filter_key="status"),
     "allowed_address_pairs": Attr(v.list_of(_PAIR), default=[]),
     "port_security_enabled": Attr(v.boolean, default=True),
     "security_groups": Attr(v.list_of(v.uuid_str), default=[]),
@@ -140,7 +142,7 @@ PORT = Resource("port", "ports", {
 ROUTER = Resource("router", "routers", {
     **_common(),
     "admin_state_up": Attr(v.boolean, default=True, filter_key="admin_state_up"),
-    "status": Attr(post=False, put=False, filter_key="status"),
+    "status": Attr(_STATUS, post=False, admin_set=True, filter_key="status"),
     "external_gateway_info": Attr(_gw_info, default=None),
     "routes": Attr(v.list_of(_ROUTE, unique=True), post=False),
     "ha": Attr(v.boolean, default=False, admin_set=True, admin_see=True, filter_key="ha"),

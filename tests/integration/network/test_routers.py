@@ -207,3 +207,16 @@ def test_router_model_in_one_read(admin, demo, public):
     assert [p["id"] for p in body["tenant_ports"]] == [vm.id]
     with demo.http() as c:
         assert c.get(f"/routers/{router.id}/astara_model").status_code == 403
+
+
+def test_only_admins_report_router_status(admin, demo):
+    router = demo.sdk.network.create_router(name=name("r"))
+    with demo.http() as c:
+        r = c.put(f"/routers/{router.id}", json={"router": {"status": "ERROR"}})
+        assert r.status_code == 403
+    with admin.http() as c:
+        r = c.put(f"/routers/{router.id}", json={"router": {"status": "BUILD"}})
+        assert r.json()["router"]["status"] == "BUILD"
+        r = c.put(f"/routers/{router.id}", json={"router": {"status": "HAPPY"}})
+        assert r.status_code == 400
+    assert demo.sdk.network.get_router(router.id).status == "BUILD"
