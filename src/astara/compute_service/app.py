@@ -1,0 +1,25 @@
+"""Assembles the compute API from typed settings: database, network client, service, app."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from astara.bus.wakeup import WakeupDir
+from astara.common.settings import Settings
+from astara.compute_service import jobs
+from astara.compute_service.api import build_app
+from astara.compute_service.network import HttpNetwork, Network
+from astara.compute_service.service import ComputeService
+from astara.compute_service.settings import ComputeSettings
+from astara.db import migrate
+from astara.db.engine import Database
+
+
+def create_app(settings: Settings, compute: ComputeSettings, db: Database | None = None,
+               network: Network | None = None) -> Starlette:
+    db = db or Database(settings.database.url)
+    if settings.database.auto_migrate:
+        migrate.upgrade(db.engine)
+    network = network or HttpNetwork(compute.network_url)
+    wakeup = WakeupDir(jobs.wakeup_dir(settings.bus.wakeup_dir))
+    return build_app(ComputeService(db, network, compute, wakeup))

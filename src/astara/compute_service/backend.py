@@ -1,0 +1,114 @@
+"""What the agent asks of a hypervisor: the ``Backend`` Protocol and its in-tree fake.
+
+An ``InstanceSpec`` is the job's self-contained description of an instance. Every
+operation is idempotent: ``create`` on an existing instance only fills what is
+missing, ``delete`` of an absent one succeeds. ``observe`` reports what actually
+runs (for reconcile and restart adoption). ``netns.NetnsBackend`` is the real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    id: str
+    name: str
+    profile: str
+    ports: tuple[dict, ...] = ()
+    hostname: str = ""
+
+    @classmethod
+    def from_job(cls, spec: dict[str, Any]) -> InstanceSpec:
+        return cls(id=spec["id"], name=spec.get("name", ""),
+                   profile=spec.get("profile", "tenant"),
+                   ports=tuple(spec.get("ports", ())), hostname=spec.get("hostname", ""))
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One instance as the host sees it."""
+
+    id: str
+    running: bool
+    ports: tuple[str, ...] = ()  # port ids plugged
+
+
+class BackendError(Exception):
+    """A step failed; the message goes to the job log and the instance fault."""
+
+
+class Backend(Protocol):
+    def create(self, spec: InstanceSpec) -> str:
+        """Build and start the instance; return console text."""
+
+    def delete(self, spec: InstanceSpec) -> None: ...
+
+    def start(self, spec: InstanceSpec) -> None: ...
+
+    def stop(self, spec: InstanceSpec) -> None: ...
+
+    def attach(self, spec: InstanceSpec, port: dict) -> None: ...
+
+    def detach(self, spec: InstanceSpec, port: dict) -> None: ...
+
+    def observe(self) -> dict[str, Observed]: ...
+
+
+@dataclass
+class FakeBackend:
+    """Instances in memory; ``actions`` records (op, instance id) in order."""
+
+    instances: dict[str, Observed] = field(default_factory=dict)
+    actions: list[tuple[str, str]] = field(default_factory=list)
+    fail: set[str] = field(default_factory=set)  # ops that raise BackendError
+
+    def _act(self, op: str, spec: InstanceSpec) -> None:
+        self.actions.append((op, spec.id))
+        if op in self.fail:
+            raise BackendError(f"{op} failed (fake)")
+
+    def create(self, spec: InstanceSpec) -> str:
+        self._act("create", spec)
+        ports = tuple(p["port_id"] for p in spec.ports)
+        self.instances[spec.id] = Observed(spec.id, True, ports)
+        return f"{spec.name} booted (fake)"
+
+    def delete(self, spec: InstanceSpec) -> None:
+        self._act("delete", spec)
+        self.instances.pop(spec.id, None)
+
+    def start(self, spec: InstanceSpec) -> None:
+        self._act("start", spec)
+        self._set(spec.id, running=True)
+
+    def stop(self, spec: InstanceSpec) -> None:
+        self._act("stop", spec)
+        self._set(spec.id, running=False)
+
+    def attach(self, spec: InstanceSpec, port: dict) -> None:
+        self._act("attach", spec)
+        cur = self._require(spec.id)
+        if port["port_id"] not in cur.ports:
+            self.instances[spec.id] = Observed(spec.id, cur.running,
+                                               cur.ports + (port["port_id"],))
+
+    def detach(self, spec: InstanceSpec, port: dict) -> None:
+        self._act("detach", spec)
+        cur = self._require(spec.id)
+        self.instances[spec.id] = Observed(
+            spec.id, cur.running, tuple(p for p in cur.ports if p != port["port_id"]))
+
+    def observe(self) -> dict[str, Observed]:
+        return dict(self.instances)
+
+    def _require(self, instance_id: str) -> Observed:
+        if instance_id not in self.instances:
+            raise BackendError(f"instance {instance_id} is not on this host")
+        return self.instances[instance_id]
+
+    def _set(self, instance_id: str, running: bool) -> None:
+        cur = self._require(instance_id)
+        self.instances[instance_id] = Observed(instance_id, running, cur.ports)

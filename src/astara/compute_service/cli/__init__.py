@@ -1,0 +1,1 @@
+"""Entry points of the compute service: API server, agent, dispatcher and manage commands."""

@@ -1,0 +1,47 @@
+"""``astara-compute-agent``: this host's agent with the netns backend (needs root)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.cli import logs
+from astara.compute_service import jobs
+from astara.compute_service import settings as settings_mod
+from astara.compute_service.agent import Agent
+from astara.compute_service.netns import NetnsBackend
+from astara.compute_service.runner import SubprocessRunner
+from astara.db import migrate
+from astara.db.engine import Database
+
+
+def main(argv: list[str] | None = None) -> int:
+    _conf, base, compute = settings_mod.load(
+        sys.argv[1:] if argv is None else argv, prog="astara-compute-agent")
+    logs.setup(base.debug)
+    db = Database(base.database.url)
+    if base.database.auto_migrate:
+        migrate.upgrade(db.engine)
+    backend = NetnsBackend(SubprocessRunner(), compute.state_dir, compute.netns_prefix,
+                           compute.bridge_prefix)
+    job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
+    agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
+                  job_wake, compute.host_capacity, compute.availability_zone,
+                  idle_wait=base.bus.max_idle_wait)
+    stop = threading.Event()
+
+    def _stop(*_):
+        stop.set()
+        job_wake.notify()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    agent.run(stop.is_set)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""``astara-compute-dispatcher``: apply agent events to instance state (standalone)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from astara.bus.wakeup import WakeupDir
+from astara.cli import logs
+from astara.compute_service import dispatcher
+from astara.compute_service import settings as settings_mod
+from astara.db import migrate
+from astara.db.engine import Database
+
+
+def main(argv: list[str] | None = None) -> int:
+    _conf, base, _compute = settings_mod.load(
+        sys.argv[1:] if argv is None else argv, prog="astara-compute-dispatcher")
+    logs.setup(base.debug)
+    db = Database(base.database.url)
+    if base.database.auto_migrate:
+        migrate.upgrade(db.engine)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    wake = WakeupDir(base.bus.wakeup_dir)
+    disp = dispatcher.make(db, wake, min(base.bus.max_idle_wait, 1.0))
+    try:
+        disp.run(stop.is_set)
+    finally:
+        disp.consumer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""``astara-compute-manage``: operator commands on the compute service's database.
+
+``queue-inspect`` lists the dead-lettered events (what the dispatcher could not
+parse); ``queue-retry [ID ...]`` feeds them to the dispatcher again and removes the
+ones it now accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from oslo_config import cfg
+from sqlalchemy import select
+
+from astara.bus.base import Message
+from astara.compute_service import events
+from astara.compute_service import settings as settings_mod
+from astara.compute_service.dispatcher import apply_event
+from astara.compute_service.models import DeadLetter
+from astara.db.engine import Database
+
+
+def queue_inspect(db: Database) -> list[dict]:
+    with db.read() as s:
+        return [{"id": d.id, "position": d.position, "topic": d.topic, "error": d.error,
+                 "created_at": d.created_at.isoformat(), "body": json.loads(d.body)}
+                for d in s.scalars(select(DeadLetter).order_by(DeadLetter.id))]
+
+
+def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {"applied": [], "still_unparsable": []}
+    with db.write() as s:
+        stmt = select(DeadLetter).order_by(DeadLetter.id)
+        if ids:
+            stmt = stmt.where(DeadLetter.id.in_(ids))
+        for dead in s.scalars(stmt.with_for_update()).all():
+            msg = Message(dead.position, dead.topic, json.loads(dead.body))
+            try:
+                event = events.parse(msg.body)
+            except events.Unparsable as exc:
+                dead.error = str(exc)
+                out["still_unparsable"].append(dead.id)
+                continue
+            apply_event(s, event)
+            s.delete(dead)
+            out["applied"].append(dead.id)
+    return out
+
+
+def _add_commands(subparsers):
+    inspect = subparsers.add_parser("queue-inspect", help="List dead-lettered events.")
+    inspect.set_defaults(func="queue-inspect")
+    retry = subparsers.add_parser("queue-retry", help="Re-apply dead-lettered events.")
+    retry.add_argument("ids", nargs="*", type=int)
+    retry.set_defaults(func="queue-retry")
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = cfg.SubCommandOpt("command", handler=_add_commands)
+    conf, base, _compute = settings_mod.load(
+        sys.argv[1:] if argv is None else argv, prog="astara-compute-manage",
+        cli_opts=[command])
+    db = Database(base.database.url)
+    try:
+        if conf.command.func == "queue-inspect":
+            result: object = queue_inspect(db)
+        else:
+            result = queue_retry(db, list(conf.command.ids))
+    finally:
+        db.dispose()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""oslo.config options of the compute service (group ``compute_service``).
+
+Entry points register them next to the common options (``astara.common.opts``) and
+turn them into ``ComputeSettings`` with ``settings.from_conf``; ``list_opts`` feeds
+oslo-config-generator.
+"""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = "compute_service"
+
+compute_opts = [
+    cfg.HostAddressOpt("bind_host", default="127.0.0.1",
+                       help="Address the compute API listens on."),
+    cfg.PortOpt("bind_port", default=8774, help="Port the compute API listens on."),
+    cfg.URIOpt("network_url", default="http://127.0.0.1:9696/",
+               help="Root URL of the network service (Neutron v2.0-compatible API)."),
+    cfg.StrOpt("availability_zone", default="nova", help="Availability zone of this host."),
+    cfg.IntOpt("quota_instances", default=10, min=0, help="Instances a project may own."),
+    cfg.IntOpt("host_capacity", default=200, min=0,
+               help="Instances the agent of this host accepts (recorded in compute_hosts)."),
+    cfg.StrOpt("netns_prefix", default="astara-vm-",
+               help="Prefix of the namespaces the agent creates: the label reconcile trusts."),
+    cfg.StrOpt("bridge_prefix", default="brq",
+               help="Prefix of per-network bridges (prefix + start of the network id)."),
+    cfg.StrOpt("metadata_secret", default="", secret=True,
+               help="Shared secret proxies sign X-Instance-ID with (HMAC-SHA256)."),
+    cfg.PortOpt("metadata_port", default=8775, help="Port the metadata service listens on."),
+    cfg.FloatOpt("reconcile_interval", default=60.0, min=1.0,
+                 help="Seconds between the agent's light reconciles."),
+]
+
+
+def register(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(compute_opts, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, compute_opts)]

@@ -1,0 +1,75 @@
+"""Typed settings of the compute service, resolved once at an entry point.
+
+``load(argv, prog)`` parses the common and compute options and returns the common
+``Settings`` plus a frozen ``ComputeSettings``; nothing below the entry points reads
+oslo.config.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from oslo_config import cfg
+
+from astara.common import opts as common_opts
+from astara.common import settings as common
+from astara.compute_service import opts
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    host: str = "localhost"
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 8774
+    network_url: str = "http://127.0.0.1:9696/"
+    availability_zone: str = "nova"
+    quota_instances: int = 10
+    host_capacity: int = 200
+    netns_prefix: str = "astara-vm-"
+    bridge_prefix: str = "brq"
+    metadata_secret: str = ""
+    metadata_port: int = 8775
+    reconcile_interval: float = 60.0
+    state_dir: Path = Path("/var/lib/astara/compute")
+
+
+def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
+    c = getattr(conf, opts.GROUP)
+    return ComputeSettings(
+        host=base.network.host,
+        bind_host=c.bind_host,
+        bind_port=c.bind_port,
+        network_url=c.network_url,
+        availability_zone=c.availability_zone,
+        quota_instances=c.quota_instances,
+        host_capacity=c.host_capacity,
+        netns_prefix=c.netns_prefix,
+        bridge_prefix=c.bridge_prefix,
+        metadata_secret=c.metadata_secret,
+        metadata_port=c.metadata_port,
+        reconcile_interval=c.reconcile_interval,
+        state_dir=base.state_path / "compute",
+    )
+
+
+def load(argv: list[str] | None, prog: str, cli_opts: list | None = None) -> tuple[
+    cfg.ConfigOpts, common.Settings, ComputeSettings
+]:
+    """Parse ini files and the command line; return raw conf, common and compute settings."""
+    conf = cfg.ConfigOpts()
+    common_opts.register(conf)
+    opts.register(conf)
+    conf.register_cli_opts(
+        [cfg.StrOpt("state-path", dest="state_path_cli", help="Override [DEFAULT] state_path.")]
+    )
+    if cli_opts:
+        conf.register_cli_opts(cli_opts)
+    env_files = [f for f in os.environ.get("ASTARA_CONFIG_FILES", "").split(":") if f]
+    conf(args=argv, project="astara", prog=prog, default_config_files=env_files,
+         default_config_dirs=[])
+    if conf.state_path_cli:
+        conf.set_override("state_path", conf.state_path_cli)
+    base = common.from_conf(conf)
+    return conf, base, from_conf(conf, base)

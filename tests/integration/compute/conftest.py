@@ -1,0 +1,114 @@
+"""A compute service for integration tests: API, dispatcher and an agent, on loopback.
+
+The compute API runs beside the shared network API (same database); ports are
+created through the network service's REST API. The agent runs in a thread with the
+in-tree ``FakeBackend`` (no root needed: the netns backend has functional tests);
+the dispatcher runs in another thread. Clients are openstacksdk connections.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from tests.integration.conftest import Server, free_port
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.compute_service import dispatcher as dispatcher_mod
+from astara.compute_service import jobs
+from astara.compute_service.agent import Agent
+from astara.compute_service.app import create_app
+from astara.compute_service.backend import FakeBackend
+from astara.compute_service.settings import ComputeSettings
+
+
+@dataclass
+class ComputeStack:
+    api: Server
+    backend: FakeBackend
+    agent: Agent
+    dispatcher: dispatcher_mod.Dispatcher
+    settings: ComputeSettings
+    db: object
+
+
+@pytest.fixture(scope="session")
+def compute(network_api, network_settings, tmp_path_factory):
+    settings = ComputeSettings(host="astara-test-host", network_url=network_api.url,
+                               quota_instances=4, state_dir=tmp_path_factory.mktemp("cs"))
+    app = create_app(network_settings, settings)
+    db = app.state.service.db
+    server = Server(app, free_port()).start()
+    backend = FakeBackend()
+    wake = WakeupDir(network_settings.bus.wakeup_dir)
+    agent = Agent(db, backend, settings.host, OutboxPublisher(wake),
+                  WakeupDir(jobs.wakeup_dir(network_settings.bus.wakeup_dir)), idle_wait=1.0)
+    disp = dispatcher_mod.make(db, wake, max_idle_wait=1.0)
+    stop = threading.Event()
+    agent.register()
+    threads = [threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True),
+               threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True)]
+    for t in threads:
+        t.start()
+    yield ComputeStack(server, backend, agent, disp, settings, db)
+    stop.set()
+    jobs_wake = WakeupDir(jobs.wakeup_dir(network_settings.bus.wakeup_dir))
+    jobs_wake.notify()
+    wake.notify()
+    for t in threads:
+        t.join(10)
+    disp.consumer.close()
+    server.stop()
+
+
+class User:
+    def __init__(self, compute: ComputeStack, network_url: str, project: str,
+                 admin: bool = False):
+        self.project = project
+        self.compute = compute
+        self.headers = {"X-Project-Id": project, "X-User-Id": f"user-{project[:8]}",
+                        "X-Roles": "admin,member,reader" if admin else "member,reader"}
+        self.network_url = network_url
+        self._conn = None
+
+    @property
+    def sdk(self):
+        if self._conn is None:
+            import openstack
+            from keystoneauth1 import noauth, session
+
+            sess = session.Session(auth=noauth.NoAuth(), additional_headers=self.headers)
+            self._conn = openstack.connection.Connection(
+                session=sess, region_name="RegionOne",
+                compute_endpoint_override=f"{self.compute.api.url}/v2.1/",
+                network_endpoint_override=f"{self.network_url}/")
+        return self._conn
+
+    def wait_status(self, server_id: str, status: str, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            server = self.sdk.compute.get_server(server_id)
+            if server.status == status:
+                return server
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{server_id} is {server.status}, not {status}")
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def user(compute, network_api):
+    return User(compute, network_api.url, uuid.uuid4().hex)
+
+
+@pytest.fixture
+def other_user(compute, network_api):
+    return User(compute, network_api.url, uuid.uuid4().hex)
+
+
+@pytest.fixture
+def admin_user(compute, network_api):
+    return User(compute, network_api.url, uuid.uuid4().hex, admin=True)
