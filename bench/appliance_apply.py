@@ -3,27 +3,33 @@
     .venv/bin/python bench/appliance_apply.py [--fips 1 100 1000] [--appliances 1 100 500]
 
 Apply latency: a namespace with the example router's four interfaces (veth pairs
-inside it, nothing outside), real pyroute2/nft/dnsmasq ports; the first full
-config (with and without the dnsmasq start time) and a one-floating-IP change
-(median of 9), for each floating IP count. Memory: RSS of this process after
-`Host.add()` of N namespace appliances (API + metadata sockets in each).
+inside it, nothing outside), the real netlink/nftables/dnsmasq ports; the first
+full config (with and without the dnsmasq start time) and a one-floating-IP
+change (median of 9), for each floating IP count, as `Appliance.apply()` sees
+them; plus what the API adds before that (JSON parse and validation of the
+document, median of 9). Memory: one fresh agent process per count (this script
+with `--memory-child N`) adds N namespace appliances with `Host.add()` (API +
+metadata sockets in each) and reports its own RSS before and after, so counts
+do not inherit each other's heap and the bench's own work is not counted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from astara.appliance.converge import Appliance
 from astara.appliance.host import Host, real_ports
-from astara.wire import examples
+from astara.wire import examples, parse_config
 from astara.wire.appliance_config import ApplianceConfig
 
 MACS = (examples.MGMT_MAC, examples.EXT_MAC, examples.INT1_MAC, examples.INT2_MAC)
@@ -81,10 +87,21 @@ def bench_apply(n_fips: int, work: Path) -> dict[str, float]:
             assert result.error is None and result.nft == "delta", result
         return {"first_ms": total * 1e3,
                 "first_excl_dnsmasq_ms": (total - ports.dnsmasq.start_time) * 1e3,
-                "one_fip_change_ms": statistics.median(changes) * 1e3}
+                "one_fip_change_ms": statistics.median(changes) * 1e3,
+                "parse_ms": parse_ms(n_fips + 1)}
     finally:
         appliance.teardown()
         subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def parse_ms(n_fips: int) -> float:
+    body = json.dumps(examples.router_document(n_fips)).encode()
+    times = []
+    for _ in range(9):
+        t = time.perf_counter()
+        parse_config(json.loads(body))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
 
 
 def rss_kb() -> int:
@@ -94,46 +111,56 @@ def rss_kb() -> int:
     return 0
 
 
-async def bench_memory(counts: list[int], work: Path) -> list[tuple[int, int]]:
+async def memory_child(count: int, work: Path) -> dict[str, int]:
+    """In a fresh process: RSS before and after serving `count` namespace appliances."""
     host = Host(work, api_port=5000)
     prefix = f"astm{secrets.token_hex(2)}"
-    made, out = [], []
+    made: list[str] = []
     try:
-        for target in sorted(counts):
-            while len(made) < target:
-                i = len(made)
-                ns = f"{prefix}-{i}"
-                make_ns(ns, (examples.MGMT_MAC,))
-                made.append(ns)
-                await host.add(ns, ns, examples.MGMT_MAC, f"fdca::{i + 2:x}/64")
-            out.append((target, rss_kb()))
-        return out
+        before = rss_kb()
+        for i in range(count):
+            ns = f"{prefix}-{i}"
+            make_ns(ns, (examples.MGMT_MAC,))
+            made.append(ns)
+            await host.add(ns, ns, examples.MGMT_MAC, f"fdca::{i + 2:x}/64")
+        return {"count": count, "before_kb": before, "after_kb": rss_kb()}
     finally:
         await host.close()
         for ns in made:
             subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
+def bench_memory(count: int, work: Path) -> dict[str, int]:
+    res = subprocess.run([sys.executable, __file__, "--memory-child", str(count),
+                          "--work", str(work)], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fips", type=int, nargs="*", default=[1, 100, 1000])
     parser.add_argument("--appliances", type=int, nargs="*", default=[1, 100, 500])
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child is not None:
+        print(json.dumps(asyncio.run(memory_child(args.memory_child, args.work))))
+        return
     work = Path(tempfile.mkdtemp(prefix="astara-bench-"))
     work.chmod(0o755)
     try:
-        print("floating IPs | first apply ms | first, excl. dnsmasq start ms | one-FIP change ms")
+        print("floating IPs | first apply ms | first, excl. dnsmasq start ms |"
+              " one-FIP change ms | API parse of that document ms")
         for n in args.fips:
             r = bench_apply(n, work)
             print(f"{n:12d} | {r['first_ms']:14.1f} | {r['first_excl_dnsmasq_ms']:29.1f} |"
-                  f" {r['one_fip_change_ms']:17.1f}")
+                  f" {r['one_fip_change_ms']:17.1f} | {r['parse_ms']:29.1f}")
         if args.appliances:
-            base = rss_kb()
-            rows = asyncio.run(bench_memory(args.appliances, work))
-            print(f"agent RSS before any appliance: {base} KB")
-            print("appliances | agent RSS KB | KB per appliance (vs. before)")
-            for count, kb in rows:
-                print(f"{count:10d} | {kb:12d} | {(kb - base) / count:8.1f}")
+            print("appliances | agent RSS before KB | agent RSS after KB | KB per appliance")
+            for count in args.appliances:
+                r = bench_memory(count, work)
+                per = (r["after_kb"] - r["before_kb"]) / count
+                print(f"{count:10d} | {r['before_kb']:19d} | {r['after_kb']:18d} | {per:16.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

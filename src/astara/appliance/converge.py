@@ -1,11 +1,15 @@
 """Converge one appliance to a config document; roll back to the last good one on failure.
 
 Called by the API (one call at a time per appliance, in a worker thread). Inside
-the appliance's namespace: observe → `plan.netlink.diff` → netlink ops → nftables
-(full ruleset only when its base changed, else a floating IP element delta) →
-dnsmasq files. Any failure undoes the netlink ops already run and re-applies the
-last good document; the error is kept for the status document. An identical
-push is a no-op.
+the appliance's namespace: observe → `plan.netlink.diff` → netlink ops (one
+batch) → nftables (full ruleset only when its base changed, else a floating IP
+element delta) → dnsmasq files. Any failure undoes the netlink ops already run
+and re-applies the last good document; the error is kept for the status
+document. An identical push is a no-op. When the only change since the last
+good document is the floating IP set, the change follows from the two documents
+alone (`render.nft.with_floating_ips`): one nftables element delta, checked by
+its own transaction, with no observation, no netlink and no rendering. Should
+that shortcut fail, nothing changed, and the full path runs.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from astara.appliance.apply import dhcp
 from astara.appliance.apply.dnsmasq import Dnsmasq
 from astara.appliance.apply.netlink import Netlink
-from astara.appliance.apply.netns import entered, sysctl
+from astara.appliance.apply.netns import entered, exists, sysctl
 from astara.appliance.apply.nft import Nft
 from astara.appliance.observe.state import NetState
 from astara.appliance.plan import netlink as plan
@@ -58,14 +62,43 @@ class Appliance:
         self.digest: str | None = None
         self.applies = 0
         self.last_error: str | None = None
-        self._ruleset: render_nft.Ruleset | None = None
+        self._ruleset: render_nft.Ruleset | None = None  # what nftables holds, if known
+        self._fips: frozenset[tuple[int, int]] = frozenset()  # as last applied
 
     def apply(self, config: ApplianceConfig) -> Result:
         digest = config.digest()
         if digest == self.digest and self.last_error is None:
             return Result(changed=False)
         with entered(self.netns):
+            if self._only_floating_ips_changed(config):
+                result = self._apply_floating_ips(config, digest)
+                if result is not None:
+                    return result
             return self._apply(config, digest)
+
+    def _only_floating_ips_changed(self, config: ApplianceConfig) -> bool:
+        return (self.config is not None and self.last_error is None
+                and self._ruleset is not None
+                and config.same_except_floating_ips(self.config))
+
+    def _apply_floating_ips(self, config: ApplianceConfig, digest: str) -> Result | None:
+        """The shortcut; None when its delta was refused (nothing changed): full path."""
+        assert self._ruleset is not None
+        fips = config.floating_ip_pairs()
+        ruleset = render_nft.with_floating_ips(self._ruleset, self._fips, fips)
+        delta = render_nft.fip_delta(self._ruleset.floating, ruleset.floating)
+        try:
+            if delta:
+                self.ports.nft.load_delta(delta)
+        except Exception as exc:
+            LOG.warning("appliance %s: floating IP delta failed, taking the full path: %s",
+                        self.name, exc)
+            self._ruleset = None  # not known any more: the full path reloads it all
+            return None
+        self._ruleset, self._fips = ruleset, fips
+        self.config, self.digest, self.last_error = config, digest, None
+        self.applies += 1
+        return Result(changed=True, nft="delta" if delta else "none")
 
     def _apply(self, config: ApplianceConfig, digest: str) -> Result:
         netlink = self.ports.netlink()
@@ -76,9 +109,7 @@ class Appliance:
             ops = plan.diff(config, observed)
             for key, value in SYSCTLS.items():
                 self.ports.sysctl(key, value)
-            for op in ops:
-                netlink.run(op)
-                done.append(op)
+            netlink.run(ops, done)
             result.ops = done
             result.nft = self._load_nft(config, observed)
             result.dhcp = dhcp.sync(self.state_dir, self._dhcp_files(config, observed),
@@ -92,6 +123,7 @@ class Appliance:
             result.rejected = isinstance(exc, plan.PlanError)
             return result
         netlink.close()
+        self._fips = config.floating_ip_pairs()
         self.config, self.digest, self.last_error = config, digest, None
         self.applies += 1
         return result
@@ -121,18 +153,19 @@ class Appliance:
             for net in config.network("internal") if render_dnsmasq.served(net)
         ]
 
+    def _undo(self, netlink: Netlink, done: list[Op]) -> None:
+        try:
+            netlink.run([op.inverse() for op in reversed(done)], [])
+        except Exception as exc:  # the batch ran to its end; report what failed
+            LOG.error("appliance %s: undoing netlink ops failed: %s", self.name, exc)
+
     def _rollback(self, netlink: Netlink, done: list[Op]) -> None:
-        for op in reversed(done):
-            try:
-                netlink.run(op.inverse())
-            except Exception as exc:  # keep undoing the rest
-                LOG.error("appliance %s: rollback of %s failed: %s", self.name, op, exc)
+        self._undo(netlink, done)
         if self.config is None:
             return
         try:
             observed = netlink.observe()
-            for op in plan.diff(self.config, observed):
-                netlink.run(op)
+            netlink.run(plan.diff(self.config, observed), [])
             self._ruleset = None
             self._load_nft(self.config, observed)
             dhcp.sync(self.state_dir, self._dhcp_files(self.config, observed),
@@ -142,8 +175,12 @@ class Appliance:
                       self.name, exc)
 
     def teardown(self) -> None:
-        """Stop this appliance's processes and remove its files (the namespace stays)."""
-        with entered(self.netns):
+        """Stop this appliance's processes and remove its files (the namespace stays).
+
+        Also works once the namespace is gone (host mode drops an appliance whose
+        namespace was deleted): its dnsmasq processes are stopped by pid."""
+        with entered(self.netns if exists(self.netns) else None):
             dhcp.stop_all(self.state_dir, self.ports.dnsmasq)
+            self.ports.nft.close()
         for path in self.state_dir.glob("*"):
             path.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ the REST API socket and the metadata proxy socket *inside* the namespace and
 serves them from this process's event loop. Connections are routed to their
 appliance by the local address they arrived on (management addresses are unique).
 VM mode is the same with `netns=None`. `remove()` stops serving and cleans up.
+`discovery` calls `add()`/`remove()` as appliance namespaces come and go.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from uvicorn.server import ServerState
 
 from astara.appliance.api import SCOPE_KEY, Served, make_app
 from astara.appliance.apply.dnsmasq import DnsmasqProcess
-from astara.appliance.apply.netlink import PyRoute2Netlink
+from astara.appliance.apply.netlink import RtnlNetlink
 from astara.appliance.apply.netns import entered
-from astara.appliance.apply.nft import NftCli
+from astara.appliance.apply.nft import make_nft
 from astara.appliance.converge import Appliance, Ports
 from astara.appliance.metadata import MetadataProxy
 from astara.appliance.plan.ops import AddAddress, SetLink
@@ -41,18 +42,18 @@ class _Entry:
 
 
 def real_ports(state_dir: Path) -> Ports:
-    return Ports(netlink=PyRoute2Netlink, nft=NftCli(state_dir), dnsmasq=DnsmasqProcess())
+    return Ports(netlink=RtnlNetlink, nft=make_nft(state_dir), dnsmasq=DnsmasqProcess())
 
 
 def bootstrap_management(mac: str, address: str) -> None:
     """Bring the management interface up with its address (current namespace)."""
-    netlink = PyRoute2Netlink()
+    netlink = RtnlNetlink()
     try:
         link = netlink.observe().link_by_mac(mac)
         if link is None:
             raise LookupError(f"no management interface with MAC {mac}")
-        netlink.run(SetLink(link.ifname, link.mtu, True, link.mtu, link.up))
-        netlink.run(AddAddress(link.ifname, address))
+        netlink.run([SetLink(link.ifname, link.mtu, True, link.mtu, link.up),
+                     AddAddress(link.ifname, address)], [])
     finally:
         netlink.close()
 
@@ -60,11 +61,15 @@ def bootstrap_management(mac: str, address: str) -> None:
 def _listen(netns: str | None, family: int, address: str, port: int) -> socket.socket:
     with entered(netns):
         sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
-    sock.bind((address, port))
-    sock.listen(128)
-    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+        sock.bind((address, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -105,14 +110,20 @@ class Host:
         served = Served(appliance)
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if iface.version == 6 else socket.AF_INET
-        api_sock = _listen(netns, family, str(iface.ip), self.api_port)
-        api = await loop.create_server(
-            lambda: H11Protocol(self._config, self._server_state, {}), sock=api_sock)
         proxy = MetadataProxy(lambda fam: self._socket_in(netns, fam),
                               lambda: self._metadata_target(appliance))
-        md_sock = _listen(netns, socket.AF_INET, "0.0.0.0", METADATA_PROXY_PORT)
-        md = await asyncio.start_server(proxy.handle, sock=md_sock)
-        self.entries[name] = _Entry(served, [api, md], str(iface.ip))
+        servers: list[asyncio.AbstractServer] = []
+        try:  # a half-served appliance would hold its ports: all or nothing
+            api_sock = _listen(netns, family, str(iface.ip), self.api_port)
+            servers.append(await loop.create_server(
+                lambda: H11Protocol(self._config, self._server_state, {}), sock=api_sock))
+            md_sock = _listen(netns, socket.AF_INET, "0.0.0.0", METADATA_PROXY_PORT)
+            servers.append(await asyncio.start_server(proxy.handle, sock=md_sock))
+        except BaseException:
+            for server in servers:
+                server.close()
+            raise
+        self.entries[name] = _Entry(served, servers, str(iface.ip))
         self._by_address[str(iface.ip)] = served
 
     @staticmethod
@@ -128,7 +139,10 @@ class Host:
         o = config.orchestrator
         return (str(o.address), o.metadata_port, config.hostname, config.tenant_id)
 
-    async def remove(self, name: str) -> None:
+    async def remove(self, name: str, teardown: bool = True) -> None:
+        """Stop serving `name`; with `teardown`, also stop its dnsmasq and remove its
+        files. Without (agent shutdown), the appliance keeps forwarding and serving
+        DHCP, and a restarted agent takes its processes over."""
         entry = self.entries.pop(name, None)
         if entry is None:
             return
@@ -136,10 +150,11 @@ class Host:
         for server in entry.servers:
             server.close()
         async with entry.served.lock:
-            await asyncio.to_thread(entry.served.appliance.teardown)
+            if teardown:
+                await asyncio.to_thread(entry.served.appliance.teardown)
         for server in entry.servers:
             await server.wait_closed()
 
-    async def close(self) -> None:
+    async def close(self, teardown: bool = True) -> None:
         for name in list(self.entries):
-            await self.remove(name)
+            await self.remove(name, teardown)

@@ -1,8 +1,9 @@
 """Build the status document of one appliance from a fresh observation.
 
 Called by the API's read handlers in a worker thread; enters the namespace,
-dumps links and addresses, asks the nft and dnsmasq ports about the services,
-and combines that with what `converge` remembers (digest, applies, last error).
+dumps links and addresses through the netlink port, asks the nft and dnsmasq
+ports about the services, and combines that with what `converge` remembers
+(digest, applies, last error).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from astara.appliance.apply import dhcp
 from astara.appliance.apply.netns import entered
 from astara.appliance.converge import Appliance
-from astara.appliance.observe import netlink as reader
 from astara.appliance.render.dnsmasq import paths
 from astara.wire.appliance_status import (
     ApplianceStatus,
@@ -23,7 +23,11 @@ from astara.wire.appliance_status import (
 
 def status(appliance: Appliance) -> ApplianceStatus:
     with entered(appliance.netns):
-        state = reader.observe()
+        netlink = appliance.ports.netlink()
+        try:
+            state = netlink.observe()
+        finally:
+            netlink.close()
         counters = appliance.ports.nft.counters()
         services = [ServiceStatus(name="nftables", healthy="snat4" in counters
                                   or appliance.config is None)]

@@ -233,10 +233,23 @@ def test_05_changes_keep_connections_and_dnsmasq(lab):
     assert put(lab, doc)["dhcp"] == ["reload ge2"]
     assert topo.dhclient(lab["h3"], "eth0")["new_ip_address"] == "192.0.2.11"
 
+    via_fip = connect(topo, lab["up"], "203.0.113.10")  # to h1, through its floating IP
+    assert ask(via_fip) == "h1 203.0.113.1"
     doc["floating_ips"] = [{"floating_ip": "203.0.113.10", "fixed_ip": "192.0.2.11"}]
     assert put(lab, doc)["nft"] == "delta"  # move the floating IP to h3
     with connect(topo, lab["up"], "203.0.113.10") as s:
         assert ask(s) == "h3 203.0.113.1"
+    assert ask(via_fip) == "h1 203.0.113.1"  # the established connection stays with h1
+    doc["floating_ips"].append({"floating_ip": "203.0.113.11", "fixed_ip": "192.0.2.10"})
+    body = put(lab, doc)  # another floating IP, now for h1: answered by ARP at once
+    assert body["nft"] == "delta" and body["netlink_ops"] == 0
+    with connect(topo, lab["up"], "203.0.113.11") as s:
+        assert ask(s) == "h1 203.0.113.1"
+    doc["floating_ips"].pop()
+    assert put(lab, doc)["nft"] == "delta"
+    assert "203.0.113.11" not in lab["api"]("GET", "/v1/firewall/rules/").text
+    assert ask(via_fip) == "h1 203.0.113.1"
+    via_fip.close()
 
     h4 = topo.netns("h4")  # add an internal network, with a host on it
     topo.plug(lab["rtr"], "n3", "ge4", INT3_MAC)

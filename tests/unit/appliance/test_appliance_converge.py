@@ -1,6 +1,8 @@
 """Converge behaviour against the in-tree fakes: no-ops, deltas, reloads, rollback."""
 
-from astara.appliance.plan.ops import AddRoute
+import dataclasses
+
+from astara.appliance.plan.ops import AddRoute, SetLink
 from astara.wire.examples import router_config
 
 
@@ -22,12 +24,35 @@ def test_first_apply_loads_everything_and_identical_push_is_a_noop(appliance):
     assert not again.changed and appliance.applies == 1
 
 
-def test_floating_ip_change_is_a_delta_and_one_address(appliance):
+def test_floating_ip_change_is_only_an_nft_delta(appliance, netlink):
     appliance.apply(router_config(1))
+    before = len(netlink.log)
     result = appliance.apply(router_config(2))
-    assert result.nft == "delta" and result.dhcp == []
-    assert [(op.ifname, op.cidr) for op in result.ops] == [("ge1", "203.0.113.11/32")]
-    assert appliance.ports.nft.loads[-1][0] == "delta"
+    assert result.nft == "delta" and result.dhcp == [] and result.ops == []
+    assert netlink.log[before:] == []
+    kind, text = appliance.ports.nft.loads[-1]
+    assert kind == "delta" and "fip_arp { 203.0.113.11 }" in text
+    assert appliance.config == router_config(2) and appliance.applies == 2
+
+
+def test_refused_floating_ip_delta_falls_back_to_a_full_load(appliance):
+    appliance.apply(router_config(1))
+    appliance.ports.nft.fail_next = True
+    result = appliance.apply(router_config(2))
+    assert result.error is None and result.nft == "full"
+    assert "203.0.113.11 : 192.0.2.11" in appliance.ports.nft.loads[-1][1]
+
+
+def test_floating_ip_change_after_a_failure_converges_everything(appliance, netlink):
+    appliance.apply(router_config(1))
+    netlink.fail_on = AddRoute("10.0.0.0/8", "192.0.2.254")
+    appliance.apply(router_config(1, routes=[{"destination": "10.0.0.0/8",
+                                              "nexthop": "192.0.2.254"}]))
+    netlink.fail_on = None
+    netlink.links["ge2"] = dataclasses.replace(netlink.links["ge2"], up=False)  # drift
+    result = appliance.apply(router_config(2))  # not the shortcut: it observes and repairs
+    assert result.error is None and appliance.last_error is None
+    assert result.ops == [SetLink("ge2", 1500, True, 1500, False)]
 
 
 def test_allocation_change_reloads_only_that_dnsmasq(appliance):

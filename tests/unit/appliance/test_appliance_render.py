@@ -25,7 +25,27 @@ def test_floating_ips_are_map_elements_not_rules():
     assert one.base == many.base
     assert ("203.0.113.10", "192.0.2.10") in one.floating
     assert "203.0.113.10 : 192.0.2.10" in one.full()
-    assert one.full().startswith("table inet astara {}\ndelete table inet astara\n")
+    assert one.full().startswith("table inet astara {}\ndelete table inet astara\n"
+                                 "table netdev astara {}\ndelete table netdev astara\n")
+    assert "add element netdev astara fip_arp { 203.0.113.10 }" in one.full()
+
+
+def test_arp_for_floating_ips_is_answered_on_the_external_interface_only():
+    base = nft.render(router_config(), NAMES, 5000).base
+    assert 'type filter hook ingress device "ge1"' in base
+    assert "arp operation request arp daddr ip @fip_arp" in base
+    assert 'arp saddr ether set fa:16:3e:00:00:02' in base and 'fwd to "ge1"' in base
+    no_ext = router_config().model_dump(mode="json")
+    del no_ext["networks"][1]
+    doc = type(router_config()).model_validate(no_ext)
+    assert "netdev" not in nft.render(doc, NAMES, 5000).base
+
+
+def test_with_floating_ips_formats_only_the_change():
+    one, two = router_config(1), router_config(2)
+    ruleset = nft.render(one, NAMES, 5000)
+    moved = nft.with_floating_ips(ruleset, one.floating_ip_pairs(), two.floating_ip_pairs())
+    assert moved == nft.render(two, NAMES, 5000)
 
 
 def test_fip_delta_moves_and_adds_in_one_transaction():
@@ -39,7 +59,9 @@ def test_fip_delta_moves_and_adds_in_one_transaction():
         "203.0.113.12 : 192.0.2.12 }\n"
         "add element inet astara fip_snat4 { 192.0.2.20 : 203.0.113.10, "
         "192.0.2.12 : 203.0.113.12 }\n"
+        "add element netdev astara fip_arp { 203.0.113.12 }\n"  # .10 moved: still answered
     )
+    assert "delete element netdev astara fip_arp { 203.0.113.12 }\n" in nft.fip_delta(new, old)
     assert nft.fip_delta(old, old) == ""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Sequence
 from pathlib import Path
 
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
@@ -31,7 +32,12 @@ class FakeNetlink:
         return NetState(tuple(self.links.values()), frozenset(self.addresses),
                         frozenset(self.routes))
 
-    def run(self, op: Op) -> None:
+    def run(self, ops: Sequence[Op], done: list[Op]) -> None:
+        for op in ops:
+            self.run_one(op)
+            done.append(op)
+
+    def run_one(self, op: Op) -> None:
         if op == self.fail_on:
             raise OSError(101, f"injected failure on {op}")
         self.log.append(op)
@@ -74,6 +80,9 @@ class FakeNft:
 
     def ruleset(self) -> str:
         return next((text for kind, text in reversed(self.loads) if kind == "full"), "")
+
+    def close(self) -> None:
+        pass
 
 
 class FakeDnsmasq:

@@ -44,6 +44,10 @@ def entered(netns: str | None) -> Iterator[None]:
         os.close(home)
 
 
+def exists(netns: str | None) -> bool:
+    return netns is None or os.path.exists(os.path.join(NETNS_RUN_DIR, netns))
+
+
 def sysctl(key: str, value: str) -> None:
     """Write a sysctl of the current (thread's) namespace."""
     path = "/proc/sys/" + key.replace(".", "/")

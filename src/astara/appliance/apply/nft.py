@@ -1,9 +1,12 @@
-"""nftables port: check and load rulesets in the current namespace.
+"""nftables port: load rulesets in the current namespace.
 
-`converge` hands it text from `render.nft`: a full ruleset (validated with
-`nft -c`, written to `ruleset.nft` by temp name and rename, then loaded) or a
-floating IP delta (loaded directly: `nft -f` is one transaction, so a bad delta
-changes nothing). `apply.fakes.FakeNft` records the same calls for unit tests.
+`converge` hands it text from `render.nft`: a full ruleset or a floating IP
+delta. Both are loaded as one nftables transaction, so text the kernel or the
+parser refuses changes nothing (that transaction *is* the validation step);
+the full ruleset is also kept in `ruleset.nft` (written by temp name and rename)
+for operators. `NftLib` runs in-process through libnftables (`apply.libnft`);
+`NftCli` forks `nft` (checked with `nft -c` first) where the library is missing;
+`make_nft` picks one. `apply.fakes.FakeNft` records the same calls for unit tests.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ import subprocess
 from pathlib import Path
 from typing import Protocol
 
+from astara.appliance.apply import libnft
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
 from astara.appliance.apply.files import write_checked
+
+COUNTERS = "list counters table inet astara"
+RULESETS = ("list table inet astara", "list table netdev astara")
 
 
 class Nft(Protocol):
@@ -25,6 +32,45 @@ class Nft(Protocol):
     def counters(self) -> dict[str, tuple[int, int]]: ...
 
     def ruleset(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def parse_counters(text: str) -> dict[str, tuple[int, int]]:
+    out = {}
+    for item in json.loads(text or "{}").get("nftables", []):
+        c = item.get("counter")
+        if c:
+            out[c["name"]] = (c.get("packets", 0), c.get("bytes", 0))
+    return out
+
+
+class NftLib:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "ruleset.nft"
+        self._ctx = libnft.Context()
+
+    def load_full(self, text: str) -> None:
+        self.path.unlink(missing_ok=True)  # what is loaded is unknown until this succeeds
+        rc, _out, err = self._ctx.run(text)
+        if rc:
+            raise ValidationFailed(f"nftables refused the ruleset: {err.strip()}")
+        write_checked(self.path, text)
+
+    def load_delta(self, text: str) -> None:
+        rc, _out, err = self._ctx.run(text)
+        if rc:
+            raise CommandFailed(f"nft delta failed: {err.strip()}")
+
+    def counters(self) -> dict[str, tuple[int, int]]:
+        rc, out, _err = self._ctx.run(COUNTERS, json=True)
+        return parse_counters(out) if rc == 0 else {}
+
+    def ruleset(self) -> str:
+        return "".join(out for rc, out, _err in map(self._ctx.run, RULESETS) if rc == 0)
+
+    def close(self) -> None:
+        self._ctx.close()
 
 
 def _nft(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -54,16 +100,20 @@ class NftCli:
             raise CommandFailed(f"nft delta failed: {res.stderr.strip()}")
 
     def counters(self) -> dict[str, tuple[int, int]]:
-        res = _nft("-j", "list", "counters", "table", "inet", "astara")
-        if res.returncode:
-            return {}
-        out = {}
-        for item in json.loads(res.stdout).get("nftables", []):
-            c = item.get("counter")
-            if c:
-                out[c["name"]] = (c.get("packets", 0), c.get("bytes", 0))
-        return out
+        res = _nft("-j", *COUNTERS.split())
+        return parse_counters(res.stdout) if res.returncode == 0 else {}
 
     def ruleset(self) -> str:
-        res = _nft("list", "table", "inet", "astara")
-        return res.stdout if res.returncode == 0 else ""
+        results = [_nft(*command.split()) for command in RULESETS]
+        return "".join(res.stdout for res in results if res.returncode == 0)
+
+    def close(self) -> None:
+        pass
+
+
+def make_nft(state_dir: Path) -> Nft:
+    try:
+        libnft.load()
+    except OSError:
+        return NftCli(state_dir)
+    return NftLib(state_dir)

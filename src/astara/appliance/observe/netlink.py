@@ -1,10 +1,10 @@
 """Read links, addresses and static routes of the current namespace from netlink.
 
-Called by `apply.netlink.PyRoute2Netlink.observe` (inside the appliance namespace)
+Called by `apply.netlink.RtnlNetlink.observe` (inside the appliance namespace)
 to produce the `NetState` the planner diffs against. A deliberately small dump
 reader: decoding with `struct` is ~20x faster than a general netlink library,
 which keeps an apply with 1,000 floating IP addresses well under the latency goal.
-Writes go through pyroute2.
+Writes go through `apply.rtnl`.
 """
 
 from __future__ import annotations

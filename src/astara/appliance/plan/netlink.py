@@ -2,9 +2,10 @@
 
 Pure. Called by `converge` with the parsed document and a fresh `NetState`; its
 ops go to `apply.netlink`. Interfaces are found by MAC address (the names are the
-host's business). Floating IPs become /32 addresses on the external interface so
-the appliance answers ARP for them. Only global addresses and "static" routes are
-managed; link-local addresses and connected routes belong to the kernel.
+host's business). Floating IPs are no addresses: nftables answers ARP for them
+(see `render.nft`), so they never appear here. Only global addresses and
+"static" routes are managed; link-local addresses and connected routes belong to
+the kernel (and /32s left by an agent that did add floating IP addresses go).
 """
 
 from __future__ import annotations
@@ -42,15 +43,11 @@ def interface_names(config: ApplianceConfig, observed: NetState) -> dict[str, st
 
 
 def desired_addresses(config: ApplianceConfig, names: dict[str, str]) -> frozenset[Address]:
-    wanted = {
+    return frozenset(
         Address(names[net.network_id], str(addr))
         for net in config.networks
         for addr in net.interface.addresses
-    }
-    for ext in config.network("external"):
-        wanted |= {Address(names[ext.network_id], f"{f.floating_ip}/32")
-                   for f in config.floating_ips}
-    return frozenset(wanted)
+    )
 
 
 def desired_routes(config: ApplianceConfig) -> frozenset[Route]:

@@ -1,19 +1,24 @@
 """Render the appliance firewall and NAT as nftables text. Pure.
 
 Called by `converge` with the document and the resolved interface names; the text
-goes to `apply.nft` (checked with `nft -c`, then loaded as one transaction). One
-table (`inet astara`) holds everything. Floating IPs live in two maps
-(`fip_dnat4` floating → fixed, `fip_snat4` fixed → floating), so a floating IP
-change is an element delta (`fip_delta`), not a rebuild of the ruleset.
+goes to `apply.nft` (loaded as one transaction). Table `inet astara` holds the
+firewall and NAT; floating IPs live in two maps (`fip_dnat4` floating → fixed,
+`fip_snat4` fixed → floating). Floating IPs are not addresses of the external
+interface: table `netdev astara` answers ARP requests for the addresses in its
+set `fip_arp` on that interface (the request is turned into the reply in place
+and sent back out). So a floating IP change is only an element delta
+(`fip_delta`): no netlink change, no rebuild of the ruleset.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from astara.wire.appliance_config import ApplianceConfig
 
 TABLE = "inet astara"
+ARP_TABLE = "netdev astara"
 METADATA_IP = "169.254.169.254"
 METADATA_PROXY_PORT = 9697
 Pair = tuple[str, str]  # (floating, fixed)
@@ -21,15 +26,38 @@ Pair = tuple[str, str]  # (floating, fixed)
 
 @dataclass(frozen=True)
 class Ruleset:
-    base: str  # the table, with empty floating IP maps
+    base: str  # the tables, with empty floating IP maps and set
     floating: frozenset[Pair]
 
     def full(self) -> str:
-        """One transaction replacing the whole table (create, delete, recreate)."""
+        """One transaction replacing both tables (create, delete, recreate)."""
         return (
-            f"table {TABLE} {{}}\ndelete table {TABLE}\n{self.base}"
+            f"table {TABLE} {{}}\ndelete table {TABLE}\n"
+            f"table {ARP_TABLE} {{}}\ndelete table {ARP_TABLE}\n{self.base}"
             + fip_delta(frozenset(), self.floating)
         )
+
+
+def arp_responder(ifname: str, mac: str) -> list[str]:
+    """Answer ARP requests for @fip_arp arriving on `ifname`, with `mac`.
+
+    ARP payload offsets (bits from the network header): sender MAC 64, sender IP
+    112, target MAC 144, target IP 192. The requested IP is saved in the target MAC
+    field (overwritten last) while the two IPs are swapped.
+    """
+    return [
+        f"table {ARP_TABLE} {{",
+        "  set fip_arp { type ipv4_addr; }",
+        "  chain ext_ingress {",
+        f'    type filter hook ingress device "{ifname}" priority filter; policy accept;',
+        "    arp htype 1 arp ptype ip arp operation request arp daddr ip @fip_arp"
+        " @nh,144,32 set @nh,192,32 @nh,192,32 set @nh,112,32 @nh,112,32 set @nh,144,32"
+        f" @nh,144,48 set @nh,64,48 arp saddr ether set {mac} arp operation set reply"
+        f' ether daddr set ether saddr ether saddr set {mac} fwd to "{ifname}"',
+        "  }",
+        "}",
+        "",
+    ]
 
 
 def _set(names: list[str]) -> str:
@@ -101,20 +129,41 @@ def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Rul
                 f" snat ip to {ext_v4[0]}"
             )
     lines += ["  }", "}", ""]
+    for net in config.network("external"):
+        lines += arp_responder(names[net.network_id], net.interface.mac_address)
     pairs = frozenset((str(f.floating_ip), str(f.fixed_ip)) for f in config.floating_ips)
     return Ruleset("\n".join(lines), pairs)
 
 
+def with_floating_ips(ruleset: Ruleset, old: frozenset[tuple[int, int]],
+                      new: frozenset[tuple[int, int]]) -> Ruleset:
+    """`ruleset` with its map contents moved from pairs `old` to `new` (integers, as
+    `ApplianceConfig.floating_ip_pairs`); only the pairs that changed are formatted."""
+    gone = {_pair(p) for p in old - new}
+    added = {_pair(p) for p in new - old}
+    return Ruleset(ruleset.base, (ruleset.floating - gone) | added)
+
+
+def _pair(pair: tuple[int, int]) -> Pair:
+    return (str(ipaddress.IPv4Address(pair[0])), str(ipaddress.IPv4Address(pair[1])))
+
+
 def fip_delta(old: frozenset[Pair], new: frozenset[Pair]) -> str:
-    """Element changes turning map contents `old` into `new` (deletes first)."""
+    """Element changes turning map contents `old` into `new` (deletes first). A moved
+    floating IP (same address, another fixed IP) keeps answering ARP throughout."""
     gone, added = sorted(old - new), sorted(new - old)
+    moved = {f for f, _ in gone} & {f for f, _ in added}
     out = []
     if gone:
         out.append(f"delete element {TABLE} fip_dnat4 {{ {', '.join(f for f, _ in gone)} }}")
         out.append(f"delete element {TABLE} fip_snat4 {{ {', '.join(x for _, x in gone)} }}")
+        if unanswered := [f for f, _ in gone if f not in moved]:
+            out.append(f"delete element {ARP_TABLE} fip_arp {{ {', '.join(unanswered)} }}")
     if added:
         out.append(f"add element {TABLE} fip_dnat4 {{ "
                    + ", ".join(f"{f} : {x}" for f, x in added) + " }")
         out.append(f"add element {TABLE} fip_snat4 {{ "
                    + ", ".join(f"{x} : {f}" for f, x in added) + " }")
+        if answered := [f for f, _ in added if f not in moved]:
+            out.append(f"add element {ARP_TABLE} fip_arp {{ {', '.join(answered)} }}")
     return "".join(line + "\n" for line in out)

@@ -1,0 +1,78 @@
+"""`astara-appliance-agent`: the appliance agent's entry point.
+
+    astara-appliance-agent --mode host [--netns-prefix astara-appliance-] [--state-dir DIR]
+    astara-appliance-agent --mode vm [--mgmt-ifname eth0] [--state-dir DIR]
+
+Host mode serves every appliance namespace of this host and follows them as they
+appear and disappear (`discovery.Watcher`); VM mode serves the machine's own
+network stack (`discovery.serve_self`). Both listen for the REST API on each
+appliance's management address only. Settings are resolved here and passed in.
+SIGTERM/SIGINT stop serving without tearing appliances down: they keep
+forwarding and serving DHCP, and the next agent takes their processes over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import signal
+import socket
+from pathlib import Path
+
+from astara.appliance.discovery import Settings, Watcher, serve_self
+from astara.appliance.host import Host
+
+DEFAULT_STATE_DIR = Path("/var/lib/astara/appliance")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="astara-appliance-agent", description=__doc__.split("\n")[0])
+    p.add_argument("--mode", choices=("host", "vm"), required=True,
+                   help="host: every appliance namespace of this host; vm: this machine")
+    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                   help="one sub-directory per appliance: rendered files, dnsmasq state")
+    p.add_argument("--api-port", type=int, default=5000)
+    p.add_argument("--netns-prefix", default=Settings.netns_prefix,
+                   help="host mode: namespaces named with this prefix are appliances")
+    p.add_argument("--mgmt-ifname", default=Settings.mgmt_ifname,
+                   help="the management interface (inside each namespace in host mode)")
+    p.add_argument("--mgmt-prefix", type=ipaddress.IPv6Network, default=None,
+                   help="when the management interface has no address: use the EUI-64 "
+                        "address of its MAC in this IPv6 prefix")
+    p.add_argument("--scan-interval", type=float, default=Settings.interval,
+                   help="host mode: seconds between two looks at /run/netns")
+    p.add_argument("--name", default=socket.gethostname(), help="vm mode: appliance name")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+async def run(args: argparse.Namespace, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    args.state_dir.chmod(0o755)  # dnsmasq, as nobody, re-reads its files on SIGHUP
+    settings = Settings(netns_prefix=args.netns_prefix, mgmt_ifname=args.mgmt_ifname,
+                        mgmt_prefix=args.mgmt_prefix, interval=args.scan_interval)
+    host = Host(args.state_dir, api_port=args.api_port)
+    try:
+        if args.mode == "host":
+            await Watcher(host, settings).run(stop)
+        else:
+            await serve_self(host, args.name, settings, stop)
+    finally:
+        await host.close(teardown=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,186 @@
+"""The REST API v1 against the in-tree fakes, through httpx's ASGI transport (no root)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+from _appliance_support import LINKS
+
+from astara.appliance.api import SCOPE_KEY, Served, make_app
+from astara.appliance.apply.fakes import FakeNetlink
+from astara.wire.examples import router_document
+
+
+def _client(served: Served) -> httpx.AsyncClient:
+    app = make_app()
+
+    async def one_appliance(scope, receive, send):
+        await app({**scope, SCOPE_KEY: served}, receive, send)
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=one_appliance),
+                             base_url="http://appliance")
+
+
+def call(appliance, *requests):
+    """Run (method, path, kwargs) requests concurrently; return their responses."""
+    async def go():
+        async with _client(Served(appliance)) as client:
+            return await asyncio.gather(*(client.request(m, p, **kw) for m, p, kw in requests))
+    return asyncio.run(go())
+
+
+def put(appliance, doc):
+    return call(appliance, ("PUT", "/v1/system/config/", {"json": doc}))[0]
+
+
+def get(appliance, path):
+    return call(appliance, ("GET", path, {}))[0]
+
+
+def _unchanged(appliance, netlink):
+    return appliance.applies == 0 and netlink.log == [] and appliance.ports.nft.loads == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (router_document(version="9"), "unsupported config version '9'; supported: ['1']"),
+        ({"hostname": "x"}, "unsupported config version None; supported: ['1']"),
+        ([1, 2], "the config document must be a JSON object"),
+        (router_document(surprise=True), "invalid config document: 1 error(s)"),
+    ],
+)
+def test_refused_documents_are_422_with_a_message_and_change_nothing(appliance, netlink,
+                                                                       body, message):
+    res = put(appliance, body)
+    assert res.status_code == 422 and res.json()["error"] == message
+    assert _unchanged(appliance, netlink)
+
+
+def test_invalid_fields_are_explained_one_by_one(appliance, netlink):
+    doc = router_document(floating_ips=[{"floating_ip": "203.0.113.9", "fixed_ip": "nope"}])
+    res = put(appliance, doc)
+    assert res.status_code == 422
+    [detail] = res.json()["details"]
+    assert detail["loc"] == ["floating_ips", 0, "fixed_ip"] and "IPv4" in detail["msg"]
+    assert _unchanged(appliance, netlink)
+
+
+def test_body_that_is_not_json_is_422(appliance, netlink):
+    res = call(appliance, ("PUT", "/v1/system/config/", {"content": b"{nope"}))[0]
+    assert res.status_code == 422 and _unchanged(appliance, netlink)
+
+
+def test_document_that_does_not_fit_the_appliance_is_422(appliance, netlink):
+    doc = router_document()
+    doc["networks"][3]["interface"]["mac_address"] = "fa:16:3e:99:99:99"
+    res = put(appliance, doc)
+    assert res.status_code == 422 and "no interface with MAC fa:16:3e:99:99:99" in res.json()[
+        "error"]
+    assert _unchanged(appliance, netlink)
+
+
+def test_put_then_identical_put_is_a_noop(appliance):
+    first = put(appliance, router_document(2))
+    assert first.status_code == 200
+    assert first.json()["changed"] is True and first.json()["nft"] == "full"
+    again = put(appliance, router_document(2)).json()
+    assert again == {**first.json(), "changed": False, "nft": "none", "dhcp": [],
+                     "netlink_ops": 0}
+    assert get(appliance, "/v1/system/config/").json() == put_json(router_document(2))
+
+
+def put_json(doc):
+    from astara.wire import parse_config
+    return parse_config(doc).model_dump(mode="json")
+
+
+def test_config_before_any_push_is_404(appliance):
+    assert get(appliance, "/v1/system/config/").status_code == 404
+
+
+def test_status_reports_the_applied_document_and_the_interfaces(appliance):
+    before = get(appliance, "/v1/status/").json()
+    assert before["config_digest"] is None and before["applies"] == 0
+    body = put(appliance, router_document(1)).json()
+    status = get(appliance, "/v1/status/").json()
+    assert status["config_digest"] == body["digest"] and status["applies"] == 1
+    assert status["hostname"] == "ak-router-1" and status["last_error"] is None
+    assert [i["ifname"] for i in status["interfaces"]] == ["ge0", "ge1", "ge2", "ge3"]
+    ge2 = next(i for i in status["interfaces"] if i["ifname"] == "ge2")
+    assert ge2["up"] and ge2["addresses"] == ["192.0.2.1/24", "fd00:1::1/64"]
+    assert {s["name"] for s in status["services"]} == {"nftables", "dnsmasq-ge2",
+                                                       "dnsmasq-ge3"}
+
+
+def test_interfaces_and_one_interface(appliance):
+    put(appliance, router_document())
+    names = [i["ifname"] for i in get(appliance, "/v1/system/interfaces/").json()["interfaces"]]
+    assert names == ["ge0", "ge1", "ge2", "ge3"]
+    one = get(appliance, "/v1/system/interface/ge1/").json()["interface"]
+    assert one["mac_address"] == "fa:16:3e:00:00:02" and one["addresses"] == ["203.0.113.2/24"]
+    missing = get(appliance, "/v1/system/interface/ge9/")
+    assert missing.status_code == 404 and missing.json() == {"error": "no such interface"}
+
+
+def test_firewall_rules_show_the_loaded_ruleset(appliance):
+    put(appliance, router_document(1))
+    text = get(appliance, "/v1/firewall/rules/").text
+    assert "table inet astara" in text and "203.0.113.10 : 192.0.2.10" in text
+
+
+def test_stats(appliance):
+    put(appliance, router_document())
+    stats = get(appliance, "/v1/system/stats/").json()
+    assert set(stats["interfaces"]) == {"ge0", "ge1", "ge2", "ge3"}
+    assert set(stats["interfaces"]["ge1"]) == {"rx_bytes", "rx_packets", "tx_bytes",
+                                               "tx_packets"}
+    assert stats["nat"]["snat_packets"] == 0
+
+
+class SlowNetlink(FakeNetlink):
+    """Observes slowly and records how many applies were inside it at once."""
+
+    def __init__(self, links):
+        super().__init__(links)
+        self.inside = self.most = 0
+        self._count = threading.Lock()
+
+    def observe(self):
+        with self._count:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        time.sleep(0.05)
+        with self._count:
+            self.inside -= 1
+        return super().observe()
+
+
+def test_concurrent_puts_are_applied_one_at_a_time(appliance):
+    slow = SlowNetlink(LINKS)
+    appliance.ports.netlink = slow
+    docs = [router_document(0, hostname=f"r{i}") for i in range(4)]
+    responses = call(appliance, *(("PUT", "/v1/system/config/", {"json": d}) for d in docs))
+    assert [r.status_code for r in responses] == [200] * 4
+    assert slow.most == 1 and appliance.applies == 4
+    assert appliance.config.hostname in {d["hostname"] for d in docs}
+
+
+def test_reads_do_not_wait_for_an_apply(appliance):
+    slow = SlowNetlink(LINKS)
+    appliance.ports.netlink = slow
+
+    async def go():
+        async with _client(Served(appliance)) as client:
+            put_task = asyncio.create_task(
+                client.put("/v1/system/config/", json=router_document()))
+            await asyncio.sleep(0.01)  # the PUT holds the lock now
+            config = await client.get("/v1/system/config/")
+            return config, await put_task
+
+    config, done = asyncio.run(go())
+    assert config.status_code == 404 and done.status_code == 200  # read saw the old state
