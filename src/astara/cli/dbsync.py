@@ -18,8 +18,9 @@ from astara.db.engine import Database
 
 
 def _add_commands(subparsers) -> None:
-    up = subparsers.add_parser("upgrade", help="Upgrade the schema (default: to head).")
-    up.add_argument("revision", nargs="?", default="head")
+    up = subparsers.add_parser("upgrade", help="Upgrade the schema (default: every branch to "
+                               "its head).")
+    up.add_argument("revision", nargs="?", default="heads")
     down = subparsers.add_parser("downgrade", help="Downgrade the schema to REVISION.")
     down.add_argument("revision")
     subparsers.add_parser("current", help="Print the schema revision of the database.")

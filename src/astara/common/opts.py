@@ -72,18 +72,23 @@ bus_opts = [
     ),
 ]
 
-GROUPS = {
-    "DEFAULT": default_opts,
-    "database": database_opts,
-    "network_service": network_service_opts,
-    "bus": bus_opts,
-}
+def _groups() -> dict:
+    # Services that own their options are added here, so one sample file lists all.
+    from astara.orchestrator import opts as orchestrator
+
+    return {
+        "DEFAULT": default_opts,
+        "database": database_opts,
+        "network_service": network_service_opts,
+        "bus": bus_opts,
+        orchestrator.GROUP: orchestrator.OPTS,
+    }
 
 
 def register(conf: cfg.ConfigOpts) -> None:
-    for group, opts in GROUPS.items():
+    for group, opts in _groups().items():
         conf.register_opts(opts, group=None if group == "DEFAULT" else group)
 
 
 def list_opts():
-    return [(None if g == "DEFAULT" else g, opts) for g, opts in GROUPS.items()]
+    return [(None if g == "DEFAULT" else g, opts) for g, opts in _groups().items()]

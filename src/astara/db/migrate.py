@@ -1,5 +1,8 @@
 """Programmatic Alembic: upgrade/downgrade/current for ``astara-dbsync`` and services.
 
+Each service may keep its own branch of the history (the orchestrator's is
+``orchestrator``), so upgrades go to ``heads``.
+
 The migration scripts live in ``astara/db/migrations``; models of every service
 are imported there so ``alembic revision --autogenerate`` sees all tables.
 """
@@ -24,7 +27,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -39,9 +42,12 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def current(engine: Engine) -> str | None:
+    """The revisions the database is at (one per service branch), comma-separated."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
-def head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+def head() -> str:
+    """The latest revisions of every branch, comma-separated like ``current``."""
+    return ",".join(sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()))

@@ -4,8 +4,10 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from astara.bus import outbox  # noqa: F401  (registers bus tables)
+from astara.compute_service import models as compute_models  # noqa: F401  (compute_ tables)
 from astara.db.base import Base
 from astara.network_service import models  # noqa: F401  (registers net_ tables)
+from astara.orchestrator import models as orchestrator_models  # noqa: F401  (orch_ tables)
 
 config = context.config
 target_metadata = Base.metadata

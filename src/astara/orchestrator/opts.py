@@ -1,0 +1,85 @@
+"""Options of the ``[orchestrator]`` group and the typed settings built from them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from oslo_config import cfg
+
+GROUP = "orchestrator"
+
+OPTS = [
+    cfg.ListOpt("rpc_hosts", default=["127.0.0.1", "::1"],
+                help="Addresses the RPC API listens on (IPv4 and IPv6)."),
+    cfg.PortOpt("rpc_port", default=44250, help="Port of the orchestrator's RPC API."),
+    cfg.IntOpt("num_worker_processes", default=0, min=0,
+               help="Worker processes that reconcile routers; 0 means one per CPU core."),
+    cfg.IntOpt("num_worker_threads", default=8, min=1,
+               help="Routers one worker process reconciles at the same time."),
+    cfg.FloatOpt("health_check_period", default=60.0, min=1.0,
+                 help="Seconds between two health checks of a configured router."),
+    cfg.FloatOpt("boot_timeout", default=120.0, min=1.0,
+                 help="Seconds an appliance has to answer after it was booted."),
+    cfg.IntOpt("reboot_error_threshold", default=3, min=1,
+               help="Failed boots in a row after which a router goes to ERROR."),
+    cfg.FloatOpt("error_cooldown", default=60.0, min=1.0,
+                 help="Seconds a router stays in ERROR before it is retried (doubles on "
+                 "each new error, up to an hour)."),
+    cfg.URIOpt("network_url", default="http://127.0.0.1:9696/",
+               help="Network API (Neutron v2.0) endpoint."),
+    cfg.URIOpt("compute_url", default="http://127.0.0.1:8774/",
+               help="Compute API (Nova v2.1) endpoint."),
+    cfg.StrOpt("service_project_id", default="astara-service",
+               help="Project the orchestrator acts as (with the admin role)."),
+    cfg.StrOpt("management_network_name", default="astara-mgmt",
+               help="Network the appliances' management ports are on (created if missing)."),
+    cfg.StrOpt("management_prefix", default="fdca:3ba5:a17a:acda::/64",
+               help="Subnet of the management network."),
+    cfg.StrOpt("management_address", default="fdca:3ba5:a17a:acda::1",
+               help="This orchestrator's address on the management network."),
+    cfg.PortOpt("metadata_port", default=9697,
+                help="Port of the orchestrator's metadata proxy on the management network."),
+    cfg.PortOpt("appliance_port", default=5000, help="Port of the appliance agent's API."),
+    cfg.StrOpt("appliance_image", default="astara-appliance",
+               help="Image (profile) appliances boot from."),
+    cfg.StrOpt("appliance_flavor", default="astara.appliance",
+               help="Flavor appliances boot with."),
+]
+
+
+@dataclass(frozen=True)
+class OrchestratorSettings:
+    rpc_hosts: tuple[str, ...] = ("127.0.0.1", "::1")
+    rpc_port: int = 44250
+    num_worker_processes: int = 1
+    num_worker_threads: int = 8
+    health_check_period: float = 60.0
+    boot_timeout: float = 120.0
+    reboot_error_threshold: int = 3
+    error_cooldown: float = 60.0
+    network_url: str = "http://127.0.0.1:9696/"
+    compute_url: str = "http://127.0.0.1:8774/"
+    service_project_id: str = "astara-service"
+    management_network_name: str = "astara-mgmt"
+    management_prefix: str = "fdca:3ba5:a17a:acda::/64"
+    management_address: str = "fdca:3ba5:a17a:acda::1"
+    metadata_port: int = 9697
+    appliance_port: int = 5000
+    appliance_image: str = "astara-appliance"
+    appliance_flavor: str = "astara.appliance"
+
+    @property
+    def service_headers(self) -> dict[str, str]:
+        return {"X-Project-Id": self.service_project_id, "X-Roles": "admin",
+                "X-User-Id": "astara-orchestrator"}
+
+
+def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
+    g = conf[GROUP]
+    return OrchestratorSettings(
+        rpc_hosts=tuple(g.rpc_hosts), rpc_port=g.rpc_port,
+        num_worker_processes=g.num_worker_processes or os.cpu_count() or 1,
+        **{o.dest: g[o.dest] for o in OPTS if o.dest not in (
+            "rpc_hosts", "rpc_port", "num_worker_processes")},
+    )
