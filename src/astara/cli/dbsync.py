@@ -11,7 +11,7 @@ import sys
 
 from oslo_config import cfg
 
-from astara.cli import logs
+from astara.common import logs
 from astara.common import settings as settings_mod
 from astara.db import migrate
 from astara.db.engine import Database

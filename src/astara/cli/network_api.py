@@ -7,7 +7,7 @@ import sys
 
 import uvicorn
 
-from astara.cli import logs
+from astara.common import logs
 from astara.common import settings as settings_mod
 from astara.network_service.app import create_app
 

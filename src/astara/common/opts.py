@@ -73,15 +73,13 @@ bus_opts = [
 ]
 
 def _groups() -> dict:
-    # Services that own their options are added here, so one sample file lists all.
-    from astara.orchestrator import opts as orchestrator
-
+    # Services above this layer (compute, orchestrator) own their options and
+    # register them at their entry points; oslo-config-generator lists each namespace.
     return {
         "DEFAULT": default_opts,
         "database": database_opts,
         "network_service": network_service_opts,
         "bus": bus_opts,
-        orchestrator.GROUP: orchestrator.OPTS,
     }
 
 

@@ -75,12 +75,16 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
     )
 
 
-def load(argv: list[str] | None, prog: str, cli_opts: list | None = None) -> tuple[
-    cfg.ConfigOpts, Settings
-]:
-    """Parse the command line and ini files; return the raw conf and the settings."""
+def load(argv: list[str] | None, prog: str, cli_opts: list | None = None,
+         groups: dict[str, list] | None = None) -> tuple[cfg.ConfigOpts, Settings]:
+    """Parse the command line and ini files; return the raw conf and the settings.
+
+    ``groups`` adds the option groups of the service being started.
+    """
     conf = cfg.ConfigOpts()
     opts.register(conf)
+    for group, group_opts in (groups or {}).items():
+        conf.register_opts(group_opts, group=group)
     conf.register_cli_opts(
         [cfg.StrOpt("state-path", dest="state_path_cli", help="Override [DEFAULT] state_path.")]
     )

@@ -83,3 +83,7 @@ def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
         **{o.dest: g[o.dest] for o in OPTS if o.dest not in (
             "rpc_hosts", "rpc_port", "num_worker_processes")},
     )
+
+
+def list_opts():
+    return [(GROUP, OPTS)]

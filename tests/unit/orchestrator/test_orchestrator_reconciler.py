@@ -206,3 +206,46 @@ def test_unknown_router_without_appliance_is_forgotten(full):
     del w.network.models[RID]
     out = w.step(full=full)
     assert out.kind is OutcomeKind.TERMINAL
+
+
+def test_rebuild_replaces_a_healthy_appliance_once():
+    w = World()
+    converge(w)
+    w.rec.rebuild(REF)
+    for _ in range(10):
+        w.step()
+    assert w.steps().count("StopVM") == 1
+    assert w.steps()[-1] == "Alive"
+    assert len([c for c in w.compute.calls if c[0] == "boot"]) == 2
+
+
+class MemoryStore:
+    def __init__(self):
+        self.rows = {}
+
+    def load(self, router_id):
+        return self.rows.get(router_id)
+
+    def save(self, router_id, tenant_id, memory, status):
+        self.rows[router_id] = (memory, status)
+
+    def forget(self, router_id):
+        self.rows.pop(router_id, None)
+
+
+def test_error_state_survives_a_restart():
+    w = World(fail_boots=True)
+    store = MemoryStore()
+    w.rec.store = store
+    for _ in range(12):
+        w.step()
+        if w.steps()[-1] == "Exit":
+            break
+    saved_memory, saved_status = store.rows[RID]
+    assert saved_status == "ERROR" and saved_memory.error_until is not None
+    w.rec.states.clear()  # the orchestrator restarts
+    w.now = saved_memory.error_until - 5
+    boots = len([c for c in w.compute.calls if c[0] == "boot"])
+    w.rec.run(REF)
+    assert len([c for c in w.compute.calls if c[0] == "boot"]) == boots
+    assert w.rec.state(REF).steps[-1].status == "error"

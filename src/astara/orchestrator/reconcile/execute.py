@@ -27,8 +27,8 @@ class Executor:
         try:
             self._perform(d.step, ref, st)
             st.memory = d.memory
-            if d.step is Step.STOP_VM:
-                st.force_rebuild = False
+            if d.step in (Step.STOP_VM, Step.CLEAR_ERROR, Step.CREATE_VM):
+                st.force_rebuild = False  # the rebuild asked for has started
             self._status(ref, st, d.status.neutron, d.outcome.kind)
         except RemoteError as exc:
             error = str(exc)

@@ -7,29 +7,54 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
+from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.memory import RouterState, StepRecord
-from astara.orchestrator.reconcile.model import Decision, Observed, Outcome, Settings
+from astara.orchestrator.reconcile.model import (
+    Decision,
+    Memory,
+    Observed,
+    Outcome,
+    OutcomeKind,
+    Settings,
+)
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.plan import plan
+
+LOG = logging.getLogger(__name__)
+
+
+class StateStore(Protocol):
+    def load(self, router_id: str) -> tuple[Memory, str | None] | None: ...
+
+    def save(self, router_id: str, tenant_id: str, memory: Memory,
+             status: str | None) -> None: ...
+
+    def forget(self, router_id: str) -> None: ...
 
 
 class Reconciler:
     def __init__(self, observer: Observer, executor: Executor, settings: Settings,
                  is_debug: Callable[[ResourceRef], bool] = lambda ref: False,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, store: StateStore | None = None):
         self.observer, self.executor, self.settings = observer, executor, settings
         self.is_debug, self.clock = is_debug, clock
+        self.store = store
         self.states: dict[str, RouterState] = {}
 
     def state(self, ref: ResourceRef) -> RouterState:
         st = self.states.get(ref.id)
         if st is None:
             st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id)
+            saved = self.store.load(ref.id) if self.store else None
+            if saved is not None:
+                st.memory, st.status = saved
         return st
 
     def decide(self, ref: ResourceRef, full: bool = True) -> tuple[Observed, Decision]:
@@ -46,16 +71,33 @@ class Reconciler:
         return observed, plan(observed, self.settings)
 
     def run(self, ref: ResourceRef, full: bool = True) -> Outcome:
-        observed, decision = self.decide(ref, full)
         st = self.state(ref)
+        try:
+            observed, decision = self.decide(ref, full)
+        except RemoteError as exc:
+            # Observation failed (an API is down): note it, back off, look again.
+            LOG.warning("router %s: cannot observe: %s", ref.id, exc)
+            st.healthy = False
+            st.steps.append(StepRecord(self.clock(), "CalcAction", "unknown",
+                                       "observation failed", "retry", 0.0, str(exc)))
+            return Outcome(OutcomeKind.RETRY)
         if observed.debug:
             st.steps.append(StepRecord(self.clock(), str(decision.step), str(decision.status),
                                        decision.reason, str(decision.outcome.kind), 0.0))
             return decision.outcome
+        before = (st.memory, st.status)
         outcome = self.executor.execute(decision, ref, st, self.clock())
         if outcome.kind == "terminal":
             self.states.pop(ref.id, None)
+            if self.store:
+                self.store.forget(ref.id)
+        elif self.store and (st.memory, st.status) != before:
+            self.store.save(ref.id, ref.tenant_id, st.memory, st.status)
         return outcome
+
+    def rebuild(self, ref: ResourceRef) -> None:
+        """Operator's rebuild (also forces a router out of ERROR)."""
+        self.state(ref).force_rebuild = True
 
     def routers_serving_floating_ip(self, address: str | None, tenant_id: str) -> list[str]:
         return sorted(rid for rid, st in self.states.items()

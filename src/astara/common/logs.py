@@ -8,3 +8,5 @@ def setup(debug: bool) -> None:
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP call drowns what matters; keep them for --debug.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if debug else logging.WARNING)

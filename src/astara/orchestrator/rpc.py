@@ -1,0 +1,130 @@
+"""The orchestrator's RPC API (port 44250): operator commands and views, JSON.
+
+Commands (``PUT``): ``/poll/``, ``/workers/debug/``, ``/router/{rebuild,update,
+debug,manage}/<id>``, ``/tenant/{debug,manage}/<id>``, ``/global/{debug,manage}/``;
+a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/``,
+``/routers/<id>``, ``/workers/``, ``/debug/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.service import Orchestrator
+
+LOG = logging.getLogger(__name__)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": status, "message": message}}, status_code=status)
+
+
+async def _reason(request: Request) -> str:
+    raw = await request.body()
+    if not raw:
+        return ""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return ""
+    return str(body.get("reason", ""))[:255] if isinstance(body, dict) else ""
+
+
+def build_app(orch: Orchestrator) -> Starlette:
+    async def poll(request: Request):
+        n = await run_in_threadpool(orch.poll)
+        return JSONResponse({"queued": n})
+
+    async def workers_debug(request: Request):
+        views = orch.worker_views()
+        for v in views:
+            LOG.info("worker %s: %s", v["index"], v)
+        return JSONResponse({"workers": views})
+
+    async def router_cmd(request: Request):
+        action, rid = request.path_params["action"], request.path_params["id"]
+        try:
+            ref = await run_in_threadpool(orch.ref_for, rid)
+        except RemoteError as exc:
+            return _error(503, str(exc))
+        if ref is None:
+            return _error(404, f"router {rid} not found")
+        if action == "rebuild":
+            orch.rebuild(ref)
+        elif action == "update":
+            orch.submit(ref)
+        elif action == "debug":
+            await run_in_threadpool(orch.debug.set, "router", rid, await _reason(request))
+            orch.broadcast_debug()
+        elif action == "manage":
+            await run_in_threadpool(orch.debug.clear, "router", rid)
+            orch.broadcast_debug()
+            orch.submit(ref)
+        else:
+            return _error(404, f"unknown router command {action!r}")
+        return JSONResponse({"router": rid, "command": action})
+
+    async def tenant_cmd(request: Request):
+        action, tid = request.path_params["action"], request.path_params["id"]
+        if action == "debug":
+            await run_in_threadpool(orch.debug.set, "tenant", tid, await _reason(request))
+        elif action == "manage":
+            await run_in_threadpool(orch.debug.clear, "tenant", tid)
+        else:
+            return _error(404, f"unknown tenant command {action!r}")
+        orch.broadcast_debug()
+        if action == "manage":
+            for ref in [r for r in list(orch.known.values()) if r.tenant_id == tid]:
+                orch.submit(ref)
+        return JSONResponse({"tenant": tid, "command": action})
+
+    async def global_cmd(request: Request):
+        action = request.path_params["action"]
+        if action == "debug":
+            await run_in_threadpool(orch.debug.set, "global", "*", await _reason(request))
+        elif action == "manage":
+            await run_in_threadpool(orch.debug.clear, "global", "*")
+        else:
+            return _error(404, f"unknown global command {action!r}")
+        orch.broadcast_debug()
+        if action == "manage":
+            await run_in_threadpool(orch.poll)
+        return JSONResponse({"global": action})
+
+    async def routers(request: Request):
+        return JSONResponse({"routers": orch.router_views()})
+
+    async def router(request: Request):
+        rid = request.path_params["id"]
+        found = next((r for r in orch.router_views() if r["id"] == rid), None)
+        if found is None:
+            return _error(404, f"router {rid} is not known to this orchestrator")
+        return JSONResponse({"router": found})
+
+    async def workers(request: Request):
+        return JSONResponse({"workers": orch.worker_views()})
+
+    async def debug(request: Request):
+        snap = await run_in_threadpool(orch.debug.snapshot)
+        return JSONResponse({"routers": snap.routers, "tenants": snap.tenants,
+                             "global": snap.global_reason})
+
+    return Starlette(routes=[
+        Route("/poll/", poll, methods=["PUT"]),
+        Route("/workers/debug/", workers_debug, methods=["PUT"]),
+        Route("/router/{action}/{id}", router_cmd, methods=["PUT"]),
+        Route("/tenant/{action}/{id}", tenant_cmd, methods=["PUT"]),
+        Route("/global/{action}/", global_cmd, methods=["PUT"]),
+        Route("/routers/", routers, methods=["GET"]),
+        Route("/routers/{id}", router, methods=["GET"]),
+        Route("/workers/", workers, methods=["GET"]),
+        Route("/debug/", debug, methods=["GET"]),
+    ])

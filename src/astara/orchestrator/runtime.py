@@ -1,0 +1,71 @@
+"""Wires a reconciler from typed settings: real clients, debug switches, state store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from astara.db.engine import Database
+from astara.orchestrator.clients.appliance import HttpApplianceAPI
+from astara.orchestrator.clients.compute import HttpComputeAPI
+from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.orchestrator.debug import DebugSnapshot, DebugStore
+from astara.orchestrator.opts import OrchestratorSettings
+from astara.orchestrator.reconcile import model
+from astara.orchestrator.reconcile.execute import Executor
+from astara.orchestrator.reconcile.memory import RouterState
+from astara.orchestrator.reconcile.observe import ManagementSettings, Observer
+from astara.orchestrator.reconcile.reconciler import Reconciler
+from astara.orchestrator.state_store import RouterStateStore
+
+
+def plan_settings(o: OrchestratorSettings) -> model.Settings:
+    return model.Settings(boot_timeout=o.boot_timeout,
+                          reboot_error_threshold=o.reboot_error_threshold,
+                          error_cooldown=o.error_cooldown,
+                          health_check_period=o.health_check_period)
+
+
+class Runtime:
+    """Everything one worker process needs to reconcile routers."""
+
+    def __init__(self, o: OrchestratorSettings, db: Database, management_network_id: str):
+        headers = o.service_headers
+        self.network = HttpNetworkAPI(o.network_url, management_network_id, headers)
+        self.compute = HttpComputeAPI(o.compute_url, headers, o.appliance_image,
+                                      o.appliance_flavor)
+        self.appliance = HttpApplianceAPI(o.appliance_port)
+        self.debug_store = DebugStore(db)
+        self.debug = self.debug_store.snapshot()
+        self.reconciler = Reconciler(
+            Observer(self.network, self.compute, self.appliance,
+                     ManagementSettings(o.management_address, o.metadata_port)),
+            Executor(self.network, self.compute, self.appliance),
+            plan_settings(o), is_debug=lambda ref: self.debug.is_debug(ref),
+            store=RouterStateStore(db))
+
+    def reload_debug(self) -> DebugSnapshot:
+        self.debug = self.debug_store.snapshot()
+        return self.debug
+
+    def close(self) -> None:
+        for c in (self.network, self.compute, self.appliance):
+            c.close()
+
+
+def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
+    last = st.steps[-1] if st.steps else None
+    return {
+        "id": router_id,
+        "tenant_id": st.tenant_id,
+        "status": st.status,
+        "state": last.status if last else None,
+        "healthy": st.healthy,
+        "instance_id": st.context.instance_id,
+        "management_address": st.context.mgmt_address,
+        "config_digest": st.context.desired.digest() if st.context.desired else None,
+        "last_error": next((s.error for s in reversed(st.steps) if s.error),
+                           st.memory.last_error),
+        "memory": asdict(st.memory),
+        "floating_ips": sorted(st.context.floating_ips),
+        "steps": [asdict(s) for s in list(st.steps)[-steps:]],
+    }

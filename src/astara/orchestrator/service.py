@@ -1,0 +1,230 @@
+"""``astara-orchestrator``'s parent process: intake, scheduling, supervision, views.
+
+Intake reads network notifications from the bus (durable cursor), turns them
+into keys (resolving networks and floating IPs to the routers concerned) and
+sends each key to the worker process that owns its tenant. A worker process that
+dies is restarted and every key it owned is queued again. Snapshots from the
+workers feed the RPC API's views.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+
+import httpx
+
+from astara.bus.outbox import OutboxConsumer
+from astara.bus.wakeup import WakeupDir
+from astara.common.settings import Settings
+from astara.db.engine import Database
+from astara.orchestrator import intake, management
+from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.orchestrator.debug import DebugStore
+from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
+from astara.orchestrator.opts import OrchestratorSettings
+from astara.orchestrator.scheduler import shard_for
+from astara.orchestrator.worker import process
+
+LOG = logging.getLogger(__name__)
+CONSUMER = "astara-orchestrator"
+
+
+class WorkerHandle:
+    def __init__(self, index: int):
+        self.index = index
+        self.proc: multiprocessing.process.BaseProcess | None = None
+        self.inbox: multiprocessing.Queue | None = None
+        self.restarts = 0
+        self.stats: dict = {}
+
+
+class Orchestrator:
+    def __init__(self, settings: Settings, o: OrchestratorSettings):
+        self.settings, self.o = settings, o
+        self.db = Database(settings.database.url)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._results = self._ctx.Queue()
+        self.workers = [WorkerHandle(i) for i in range(o.num_worker_processes)]
+        self.known: dict[str, ResourceRef] = {}
+        self.routers: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.debug = DebugStore(self.db)
+        self.mgmt_net_id = ""
+        self.network: HttpNetworkAPI | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle -------------------------------------------------------------
+    def start(self) -> None:
+        with httpx.Client(base_url=self.o.network_url.rstrip("/"),
+                          headers=self.o.service_headers, timeout=10) as http:
+            self.mgmt_net_id = management.ensure_network(self.o, http)
+        self.network = HttpNetworkAPI(self.o.network_url, self.mgmt_net_id,
+                                      self.o.service_headers)
+        for w in self.workers:
+            self._spawn(w)
+        consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
+                                  wakeup=WakeupDir(self.settings.bus.wakeup_dir),
+                                  max_idle_wait=self.settings.bus.max_idle_wait)
+        if consumer.position() == 0:
+            # First start: the resync below covers history; consume from now on.
+            backlog = consumer.fetch(1_000_000)
+            if backlog:
+                consumer.ack(backlog[-1].position)
+        for target, name in ((self._intake, "intake"), (self._supervise, "supervisor"),
+                             (self._collect, "collector")):
+            t = threading.Thread(target=target, args=(consumer,) if name == "intake" else (),
+                                 name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        self.resync()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for w in self.workers:
+            if w.inbox is not None:
+                w.inbox.put(("stop",))
+        for w in self.workers:
+            if w.proc is not None:
+                w.proc.join(15)
+                if w.proc.is_alive():
+                    w.proc.terminate()
+        if self.network is not None:
+            self.network.close()
+        self.db.dispose()
+
+    def _spawn(self, w: WorkerHandle) -> None:
+        w.inbox = self._ctx.Queue()
+        w.proc = self._ctx.Process(
+            target=process.main, name=f"astara-worker-{w.index}",
+            args=(w.index, self.o, self.settings.database.url, self.mgmt_net_id, w.inbox,
+                  self._results, self.settings.debug), daemon=True)
+        w.proc.start()
+        LOG.info("worker %d started (pid %d)", w.index, w.proc.pid)
+
+    # -- keys -------------------------------------------------------------------
+    def submit(self, ref: ResourceRef, full: bool = True) -> None:
+        with self._lock:
+            self.known[ref.id] = ref
+        self._send(ref, ("submit", tuple(ref.__dict__.values()), full))
+
+    def rebuild(self, ref: ResourceRef) -> None:
+        with self._lock:
+            self.known[ref.id] = ref
+        self._send(ref, ("rebuild", tuple(ref.__dict__.values())))
+
+    def _send(self, ref: ResourceRef, msg: tuple) -> None:
+        w = self.workers[shard_for(ref.tenant_id, len(self.workers))]
+        if w.inbox is not None:
+            w.inbox.put(msg)
+
+    def resync(self) -> int:
+        """Queue every router the network API knows (start-up, ``poll``)."""
+        assert self.network is not None
+        refs = self.network.routers()
+        for ref in refs:
+            self.submit(ref)
+        LOG.info("resync: %d routers queued", len(refs))
+        return len(refs)
+
+    def poll(self) -> int:
+        with self._lock:
+            refs = list(self.known.values())
+        for ref in refs:
+            self.submit(ref)
+        return len(refs) + self.resync()
+
+    def ref_for(self, router_id: str) -> ResourceRef | None:
+        with self._lock:
+            ref = self.known.get(router_id)
+        if ref is not None:
+            return ref
+        assert self.network is not None
+        model = self.network.router_model(router_id)
+        if model is None:
+            return None
+        return ResourceRef("router", router_id, model.router.get("project_id", ""))
+
+    def broadcast_debug(self) -> None:
+        for w in self.workers:
+            if w.inbox is not None:
+                w.inbox.put(("debug",))
+
+    # -- threads ----------------------------------------------------------------
+    def _intake(self, consumer: OutboxConsumer) -> None:
+        def handle(msg) -> None:
+            for event in intake.normalize(msg.body):
+                for ref in self._resolve(event.target):
+                    self.submit(ref)
+
+        while not self._stop.is_set():
+            try:
+                consumer.run(handle, self._stop.is_set)
+            except RemoteError as exc:
+                LOG.warning("intake: network API unavailable (%s); retrying", exc)
+                time.sleep(1)
+            except Exception:
+                LOG.exception("intake: unexpected failure; continuing")
+                time.sleep(1)
+        consumer.close()
+
+    def _resolve(self, target) -> list[ResourceRef]:
+        if isinstance(target, ResourceRef):
+            return [target]
+        if isinstance(target, NetworkHint):
+            assert self.network is not None
+            return self.network.routers_on_network(target.network_id)
+        if isinstance(target, FloatingIPHint):
+            with self._lock:
+                return [self.known[rid] for rid, r in self.routers.items()
+                        if target.address in r.get("floating_ips", []) and rid in self.known]
+        return []
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(1.0):
+            for w in self.workers:
+                if w.proc is not None and not w.proc.is_alive() and not self._stop.is_set():
+                    LOG.error("worker %d (pid %s) died with code %s: restarting", w.index,
+                              w.proc.pid, w.proc.exitcode)
+                    w.restarts += 1
+                    self._spawn(w)
+                    with self._lock:
+                        mine = [r for r in self.known.values()
+                                if shard_for(r.tenant_id, len(self.workers)) == w.index]
+                    for ref in mine:
+                        self.submit(ref)
+
+    def _collect(self) -> None:
+        import queue as queue_mod
+
+        while not self._stop.is_set():
+            try:
+                msg = self._results.get(timeout=0.5)
+            except queue_mod.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            if msg[0] == "snapshot":
+                _, index, states, stats = msg
+                with self._lock:
+                    for rid in [rid for rid, r in self.routers.items()
+                                if r.get("_worker") == index and rid not in states]:
+                        del self.routers[rid]
+                        self.known.pop(rid, None)
+                    for rid, summary in states.items():
+                        self.routers[rid] = {**summary, "_worker": index}
+                    self.workers[index].stats = stats
+
+    # -- views ------------------------------------------------------------------
+    def router_views(self) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in sorted(self.routers.values(), key=lambda r: r["id"])]
+
+    def worker_views(self) -> list[dict]:
+        return [{"index": w.index, "pid": w.proc.pid if w.proc else None,
+                 "alive": bool(w.proc and w.proc.is_alive()), "restarts": w.restarts,
+                 **w.stats} for w in self.workers]

@@ -1,0 +1,86 @@
+"""A worker process: its own clients, reconciler and dirty-key queue.
+
+The parent sends ``("submit", ref, full)``, ``("rebuild", ref)``, ``("debug",)``
+and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...})``
+with the state of its routers once a second while they change. A message the
+worker does not understand is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import queue as queue_mod
+import signal
+import threading
+
+from astara.common import logs
+from astara.db.engine import Database
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.opts import OrchestratorSettings
+from astara.orchestrator.runtime import Runtime, summary
+from astara.orchestrator.worker.pool import Worker
+
+LOG = logging.getLogger(__name__)
+
+
+def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
+         inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, debug: bool) -> None:
+    logs.setup(debug)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    db = Database(db_url)
+    runtime = Runtime(o, db, mgmt_net_id)
+    try:
+        asyncio.run(_serve(index, runtime, inbox, outbox, o.num_worker_threads))
+    finally:
+        runtime.close()
+        db.dispose()
+
+
+async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
+    loop = asyncio.get_running_loop()
+    worker = Worker(rt.reconciler.run, concurrency=threads)
+    stop = asyncio.Event()
+
+    def handle(msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "submit":
+            worker.submit(ResourceRef(*msg[1]), full=msg[2])
+        elif kind == "rebuild":
+            ref = ResourceRef(*msg[1])
+            rt.reconciler.rebuild(ref)
+            worker.submit(ref, full=True)
+        elif kind == "debug":
+            rt.reload_debug()
+        elif kind == "stop":
+            stop.set()
+        else:
+            LOG.warning("worker %d: unknown message %r ignored", index, kind)
+
+    def read_inbox() -> None:
+        while not stop.is_set():
+            try:
+                msg = inbox.get(timeout=0.5)
+            except queue_mod.Empty:
+                continue
+            except (EOFError, OSError):
+                loop.call_soon_threadsafe(stop.set)
+                return
+            loop.call_soon_threadsafe(handle, msg)
+
+    threading.Thread(target=read_inbox, daemon=True).start()
+    reporter = asyncio.ensure_future(_report(index, rt, worker, outbox, stop))
+    await worker.serve(stop)
+    reporter.cancel()
+
+
+async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None:
+    last: dict = {}
+    while not stop.is_set():
+        await asyncio.sleep(1.0)
+        states = {rid: summary(rid, st) for rid, st in list(rt.reconciler.states.items())}
+        if states != last:
+            outbox.put(("snapshot", index, states, {"passes": worker.passes,
+                                                    "queued": len(worker.queue)}))
+            last = states
