@@ -50,8 +50,8 @@ class DebugStore:
 
     def snapshot(self) -> DebugSnapshot:
         with self._db.read() as s:
-            rows = s.scalars(select(DebugSwitch)).all()
-        routers = {r.target_id: r.reason for r in rows if r.kind == "router"}
-        tenants = {r.target_id: r.reason for r in rows if r.kind == "tenant"}
-        glob = next((r.reason for r in rows if r.kind == "global"), None)
+            rows = [(r.kind, r.target_id, r.reason) for r in s.scalars(select(DebugSwitch))]
+        routers = {target: reason for kind, target, reason in rows if kind == "router"}
+        tenants = {target: reason for kind, target, reason in rows if kind == "tenant"}
+        glob = next((reason for kind, _, reason in rows if kind == "global"), None)
         return DebugSnapshot(routers, tenants, glob)

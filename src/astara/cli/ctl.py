@@ -1,0 +1,140 @@
+"""``astara-ctl``: the operator's command line for a running orchestrator (RPC API).
+
+    astara-ctl poll
+    astara-ctl router list|show [ID] [--format table|json|yaml]
+    astara-ctl router rebuild|update|manage ID
+    astara-ctl router debug ID [--reason TEXT]
+    astara-ctl tenant debug|manage ID [--reason TEXT]
+    astara-ctl global debug|manage [--reason TEXT]
+    astara-ctl workers list|debug
+    astara-ctl ssh ROUTER_ID        (a shell in the appliance)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import httpx
+import yaml
+
+DEFAULT_URL = os.environ.get("ASTARA_RPC_URL", "http://127.0.0.1:44250")
+NETNS_PREFIX = "astara-appliance-"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="astara-ctl", description=__doc__.split("\n")[0])
+    p.add_argument("--url", default=DEFAULT_URL, help="orchestrator RPC API (%(default)s)")
+    p.add_argument("--format", choices=["table", "json", "yaml"], default="table")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("poll", help="re-check every router now")
+    r = sub.add_parser("router", help="one router")
+    r.add_argument("action", choices=["list", "show", "rebuild", "update", "debug", "manage"])
+    r.add_argument("id", nargs="?")
+    r.add_argument("--reason", default="")
+    t = sub.add_parser("tenant", help="every router of a tenant")
+    t.add_argument("action", choices=["debug", "manage"])
+    t.add_argument("id")
+    t.add_argument("--reason", default="")
+    g = sub.add_parser("global", help="every router")
+    g.add_argument("action", choices=["debug", "manage"])
+    g.add_argument("--reason", default="")
+    w = sub.add_parser("workers", help="worker processes")
+    w.add_argument("action", choices=["list", "debug"])
+    s = sub.add_parser("ssh", help="a shell in a router's appliance")
+    s.add_argument("id")
+    return p
+
+
+def _show(data, fmt: str, columns: list[str] | None = None) -> None:
+    if fmt == "json":
+        print(json.dumps(data, indent=2, sort_keys=True))
+    elif fmt == "yaml":
+        print(yaml.safe_dump(data, sort_keys=True), end="")
+    elif isinstance(data, list) and columns:
+        rows = [[str(item.get(c, "") if item.get(c) is not None else "-") for c in columns]
+                for item in data]
+        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+                  for i, c in enumerate(columns)]
+        print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+        for row in rows:
+            print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    else:
+        for key, value in (data.items() if isinstance(data, dict) else []):
+            if key == "steps":
+                print("steps:")
+                for st in value:
+                    err = f"  error: {st['error']}" if st.get("error") else ""
+                    print(f"  {st['step']:<12} {st['status']:<10} {st['outcome']:<8} "
+                          f"{st['reason']}{err}")
+            else:
+                print(f"{key}: {value}")
+
+
+def _call(http: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
+    try:
+        r = http.request(method, path, json=body)
+    except httpx.TransportError as exc:
+        raise SystemExit(
+            f"astara-ctl: orchestrator unreachable at {http.base_url}: {exc}") from None
+    if r.status_code >= 400:
+        try:
+            msg = r.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            msg = r.text
+        raise SystemExit(f"astara-ctl: {msg} (HTTP {r.status_code})")
+    return r.json()
+
+
+def _ssh(http: httpx.Client, router_id: str) -> int:
+    router = _call(http, "GET", f"/routers/{router_id}")["router"]
+    instance = router.get("instance_id")
+    if not instance:
+        raise SystemExit(f"astara-ctl: router {router_id} has no appliance instance")
+    ns = NETNS_PREFIX + instance
+    if os.path.exists(f"/run/netns/{ns}"):
+        shell = os.environ.get("SHELL", "/bin/bash")
+        return subprocess.call(["ip", "netns", "exec", ns, shell])
+    address = router.get("management_address")
+    if not address or not shutil.which("ssh"):
+        raise SystemExit(f"astara-ctl: appliance {instance} is not on this host")
+    return subprocess.call(["ssh", f"root@{address}"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    with httpx.Client(base_url=a.url, timeout=30) as http:
+        if a.command == "poll":
+            _show(_call(http, "PUT", "/poll/"), a.format)
+        elif a.command == "router" and a.action == "list":
+            _show(_call(http, "GET", "/routers/")["routers"], a.format,
+                  ["id", "tenant_id", "status", "state", "instance_id", "last_error"])
+        elif a.command == "router":
+            if not a.id:
+                raise SystemExit("astara-ctl: a router id is required")
+            if a.action == "show":
+                _show(_call(http, "GET", f"/routers/{a.id}")["router"], a.format)
+            else:
+                _show(_call(http, "PUT", f"/router/{a.action}/{a.id}",
+                            {"reason": a.reason}), a.format)
+        elif a.command == "tenant":
+            _show(_call(http, "PUT", f"/tenant/{a.action}/{a.id}", {"reason": a.reason}),
+                  a.format)
+        elif a.command == "global":
+            _show(_call(http, "PUT", f"/global/{a.action}/", {"reason": a.reason}), a.format)
+        elif a.command == "workers":
+            method, path = ("PUT", "/workers/debug/") if a.action == "debug" else (
+                "GET", "/workers/")
+            _show(_call(http, method, path)["workers"], a.format,
+                  ["index", "pid", "alive", "restarts", "passes", "queued"])
+        elif a.command == "ssh":
+            return _ssh(http, a.id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
