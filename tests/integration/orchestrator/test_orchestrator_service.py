@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.integration.conftest import free_port
 from tests.integration.network.helpers import name
 
@@ -52,7 +51,7 @@ rpc_port = {rpc_port}
 num_worker_processes = 2
 health_check_period = 5
 """)
-    log = open(state / "orchestrator.log", "w")
+    log = open(state / "orchestrator.log", "w")  # noqa: SIM115  (closed at teardown)
     proc = subprocess.Popen([str(BIN / "astara-orchestrator"), "--config-file", str(conf)],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{rpc_port}"
