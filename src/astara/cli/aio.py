@@ -1,0 +1,151 @@
+"""``astara-aio``: all of Astara on one Linux host, on the embedded defaults.
+
+Starts, in order, and supervises: the network API, the compute API (with its
+dispatcher), the compute agent (instances as namespaces), the appliance agent in
+host mode, and the orchestrator; each with the same ``--config-file`` and
+``--state-path``, each logging to ``<state>/logs/<name>.log``. A service that
+dies is restarted (with back-off); Ctrl-C or SIGTERM stops them all, in reverse
+order. Needs root (namespaces, bridges).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from astara.common import logs
+from astara.common import settings as settings_mod
+from astara.compute_service import opts as compute_opts
+from astara.db import migrate
+from astara.db.engine import Database
+from astara.orchestrator import opts as orch_opts
+
+LOG = logging.getLogger("astara-aio")
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    port: tuple[str, int] | None = None
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    started: float = 0.0
+    log: object = field(default=None, repr=False)
+
+
+def _wait_port(host: str, port: int, child: Child, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc is not None and child.proc.poll() is not None:
+            raise SystemExit(f"astara-aio: {child.name} exited with {child.proc.returncode}; "
+                             f"see its log")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"astara-aio: {child.name} did not listen on {host}:{port}")
+
+
+def _start(child: Child, logdir: Path) -> None:
+    if child.log is None:
+        child.log = open(logdir / f"{child.name}.log", "a", buffering=1)  # noqa: SIM115
+    child.proc = subprocess.Popen(child.argv, stdout=child.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    child.started = time.monotonic()
+    LOG.info("%s started (pid %d)", child.name, child.proc.pid)
+
+
+def _stop(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.proc is not None and child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+    for child in reversed(children):
+        if child.proc is None:
+            continue
+        try:
+            child.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            LOG.warning("%s did not stop: killing pid %d", child.name, child.proc.pid)
+            child.proc.kill()
+            child.proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    conf, settings = settings_mod.load(
+        args, prog="astara-aio",
+        groups={compute_opts.GROUP: compute_opts.list_opts()[0][1],
+                orch_opts.GROUP: orch_opts.OPTS})
+    logs.setup(settings.debug)
+    if os.geteuid() != 0:
+        raise SystemExit("astara-aio: run it as root (it creates namespaces and bridges)")
+    state = settings.state_path
+    logdir = state / "logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o755)  # dnsmasq drops to nobody and reads the appliances' files
+    db = Database(settings.database.url)
+    migrate.upgrade(db.engine)
+    db.dispose()
+    common = [*args] if "--state-path" in " ".join(args) else [*args, "--state-path",
+                                                                 str(state)]
+    o = orch_opts.from_conf(conf)
+    net, comp = settings.network, conf[compute_opts.GROUP]
+    children = [
+        Child("network-api", [str(BIN / "astara-network-api"), *common],
+              (net.bind_host, net.bind_port)),
+        Child("compute-api", [str(BIN / "astara-compute-api"), *common],
+              (comp.bind_host, comp.bind_port)),
+        Child("compute-agent", [str(BIN / "astara-compute-agent"), *common]),
+        Child("appliance-agent", [str(BIN / "astara-appliance-agent"), "--mode", "host",
+                                  "--state-dir", str(state / "appliance"),
+                                  "--mgmt-prefix", o.management_prefix]),
+        Child("orchestrator", [str(BIN / "astara-orchestrator"), *common],
+              (o.rpc_hosts[0], o.rpc_port)),
+    ]
+    stopping = False
+
+    def on_signal(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        for child in children:
+            _start(child, logdir)
+            if child.port:
+                _wait_port(*child.port, child)
+        LOG.info("Astara all-in-one is up: network API http://%s:%d/, compute API "
+                 "http://%s:%d/, orchestrator RPC http://%s:%d/ (astara-ctl router list); "
+                 "logs in %s", net.bind_host, net.bind_port, comp.bind_host, comp.bind_port,
+                 o.rpc_hosts[0], o.rpc_port, logdir)
+        while not stopping:
+            time.sleep(0.5)
+            for child in children:
+                if stopping or child.proc is None or child.proc.poll() is None:
+                    continue
+                delay = min(30.0, 2.0 ** child.restarts)
+                if time.monotonic() - child.started < delay:
+                    continue
+                LOG.error("%s exited with %s: restarting (see %s)", child.name,
+                          child.proc.returncode, logdir / f"{child.name}.log")
+                child.restarts += 1
+                _start(child, logdir)
+    finally:
+        LOG.info("stopping")
+        _stop(children)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
