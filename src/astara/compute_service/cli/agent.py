@@ -8,7 +8,7 @@ import threading
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.cli import logs
+from astara.common import logs
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent import Agent

@@ -14,7 +14,7 @@ import uvicorn
 from oslo_config import cfg
 
 from astara.bus.wakeup import WakeupDir
-from astara.cli import logs
+from astara.common import logs
 from astara.compute_service import dispatcher
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.app import create_app

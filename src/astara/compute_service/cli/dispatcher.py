@@ -7,7 +7,7 @@ import sys
 import threading
 
 from astara.bus.wakeup import WakeupDir
-from astara.cli import logs
+from astara.common import logs
 from astara.compute_service import dispatcher
 from astara.compute_service import settings as settings_mod
 from astara.db import migrate
