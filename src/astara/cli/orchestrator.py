@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import sys
+import threading
 
 import uvicorn
 
@@ -13,6 +13,7 @@ from astara.common import logs
 from astara.common import settings as settings_mod
 from astara.db import migrate
 from astara.db.engine import Database
+from astara.orchestrator import metadata_proxy
 from astara.orchestrator import opts as orch_opts
 from astara.orchestrator.rpc import build_app
 from astara.orchestrator.service import Orchestrator
@@ -20,7 +21,11 @@ from astara.orchestrator.service import Orchestrator
 LOG = logging.getLogger(__name__)
 
 
-def _sockets(hosts: tuple[str, ...], port: int) -> list[socket.socket]:
+IPV6_FREEBIND = 78  # linux/in6.h; Python's socket module does not name it
+IP_FREEBIND = 15
+
+
+def _sockets(hosts: tuple[str, ...], port: int, freebind: bool = False) -> list[socket.socket]:
     out = []
     for host in hosts:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -28,6 +33,12 @@ def _sockets(hosts: tuple[str, ...], port: int) -> list[socket.socket]:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if freebind:
+            # The management address appears when the compute agent plugs the
+            # management bridge, which may be after we start.
+            level, opt = ((socket.IPPROTO_IPV6, IPV6_FREEBIND) if family == socket.AF_INET6
+                          else (socket.IPPROTO_IP, IP_FREEBIND))
+            s.setsockopt(level, opt, 1)
         try:
             s.bind((host, port))
         except OSError as exc:
@@ -52,16 +63,38 @@ def main(argv: list[str] | None = None) -> int:
         db.dispose()
     orch = Orchestrator(settings, o)
     orch.start()
+    metadata = _metadata_server(orch, o)
     server = uvicorn.Server(uvicorn.Config(build_app(orch), log_level="warning",
                                            access_log=False))
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     LOG.info("orchestrator: %d worker processes, RPC API on %s port %d",
              len(orch.workers), ", ".join(o.rpc_hosts), o.rpc_port)
     try:
         server.run(sockets=_sockets(o.rpc_hosts, o.rpc_port))
     finally:
+        if metadata is not None:
+            metadata.should_exit = True
         orch.stop()
     return 0
+
+
+def _metadata_server(orch: Orchestrator, o) -> uvicorn.Server | None:
+    if not o.metadata_proxy_shared_secret:
+        LOG.warning("metadata proxy off: [orchestrator] metadata_proxy_shared_secret is empty")
+        return None
+    assert orch.network is not None
+
+    def router_by_mgmt(address: str) -> str | None:
+        return next((r["id"] for r in orch.router_views()
+                     if r.get("management_address") == address), None)
+
+    app = metadata_proxy.build_app(router_by_mgmt, metadata_proxy.InstanceResolver(orch.network),
+                                   o.metadata_url, o.metadata_proxy_shared_secret)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    socks = _sockets((o.management_address,), o.metadata_port, freebind=True)
+    threading.Thread(target=server.run, kwargs={"sockets": socks}, daemon=True,
+                     name="metadata-proxy").start()
+    LOG.info("metadata proxy on [%s]:%d", o.management_address, o.metadata_port)
+    return server
 
 
 if __name__ == "__main__":

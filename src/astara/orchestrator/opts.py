@@ -41,6 +41,11 @@ OPTS = [
     cfg.PortOpt("metadata_port", default=9697,
                 help="Port of the orchestrator's metadata proxy on the management network."),
     cfg.PortOpt("appliance_port", default=5000, help="Port of the appliance agent's API."),
+    cfg.URIOpt("metadata_url", default="http://127.0.0.1:8775/",
+               help="The compute service's metadata API, where instances' requests go."),
+    cfg.StrOpt("metadata_proxy_shared_secret", default="", secret=True,
+               help="Secret shared with the compute metadata API to sign instance ids "
+               "(its [compute_service] metadata_secret). Empty: the proxy is off."),
     cfg.StrOpt("appliance_image", default="astara-appliance",
                help="Image (profile) appliances boot from."),
     cfg.StrOpt("appliance_flavor", default="astara.appliance",
@@ -66,6 +71,8 @@ class OrchestratorSettings:
     management_address: str = "fdca:3ba5:a17a:acda::1"
     metadata_port: int = 9697
     appliance_port: int = 5000
+    metadata_url: str = "http://127.0.0.1:8775/"
+    metadata_proxy_shared_secret: str = ""
     appliance_image: str = "astara-appliance"
     appliance_flavor: str = "astara.appliance"
 
