@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -80,6 +81,22 @@ def _stop(children: list[Child]) -> None:
             child.proc.wait()
 
 
+def _shared_secret(conf, state: Path) -> list[str]:
+    """The metadata proxy and the metadata API must share a secret: make one if unset."""
+    if conf[compute_opts.GROUP].metadata_secret or conf[orch_opts.GROUP] \
+            .metadata_proxy_shared_secret:
+        return []
+    path = state / "aio-secrets.conf"
+    if not path.exists():
+        secret = secrets.token_hex(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"# Written by astara-aio: the metadata proxy's shared secret.\n"
+                    f"[compute_service]\nmetadata_secret = {secret}\n"
+                    f"[orchestrator]\nmetadata_proxy_shared_secret = {secret}\n")
+    return ["--config-file", str(path)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     conf, settings = settings_mod.load(
@@ -98,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     db.dispose()
     common = [*args] if "--state-path" in " ".join(args) else [*args, "--state-path",
                                                                  str(state)]
+    common += _shared_secret(conf, state)
     o = orch_opts.from_conf(conf)
     net, comp = settings.network, conf[compute_opts.GROUP]
     children = [

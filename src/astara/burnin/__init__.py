@@ -1,0 +1,1 @@
+"""``astara-burnin``: the end-to-end proof, acting as a user through the public APIs."""
