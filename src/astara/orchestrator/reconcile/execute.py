@@ -34,7 +34,9 @@ class Executor:
             error = str(exc)
             outcome = Outcome(OutcomeKind.RETRY)
             LOG.warning("router %s: %s failed: %s", ref.id, d.step, exc)
-        st.healthy = d.step is Step.ALIVE and error is None
+        # After Alive, or a push the appliance accepted, the next periodic look can be
+        # the one-call health check (it falls back to a full look if anything differs).
+        st.healthy = d.step in (Step.ALIVE, Step.CONFIGURE_VM) and error is None
         st.steps.append(StepRecord(now, str(d.step), str(d.status), d.reason,
                                    str(outcome.kind), outcome.after, error))
         if error is None and d.step is not Step.ALIVE:

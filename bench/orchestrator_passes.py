@@ -1,0 +1,98 @@
+"""Orchestrator benchmark (in-process, against the in-tree fakes of the three APIs).
+
+Prints, for a router built from the real Neutron captures:
+  * remote calls per config push (a network change: full pass that pushes) and per
+    health check (a healthy router's periodic pass) — the Astara reference made
+    about 16 and 7; the targets are at most 4 and 1;
+  * orchestrator CPU per config push and per health check (observe + plan + build
+    the document + execute, fakes answering instantly), over N routers.
+Usage: bench/orchestrator_passes.py [--routers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
+from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.reconcile.execute import Executor
+from astara.orchestrator.reconcile.model import Settings
+from astara.orchestrator.reconcile.observe import ManagementSettings, Observer
+from astara.orchestrator.reconcile.reconciler import Reconciler
+
+API = Path(__file__).parents[1] / "tests" / "data" / "neutron" / "api"
+
+
+def load(name: str) -> dict:
+    return json.loads((API / name).read_text())
+
+
+def model(router_id: str) -> RouterModel:
+    router = dict(load("router_admin.json")["router"], id=router_id)
+    ports = [dict(p, device_id=router_id, id=f"{p['id'][:30]}-{router_id[-5:]}")
+             for p in load("ports_device_id_router_as_admin.json")["ports"]]
+    fips = [dict(f, router_id=router_id) for f in load("floatingips.json")["floatingips"]]
+    return RouterModel(router, ports, {s["id"]: s for s in load("subnets.json")["subnets"]},
+                       {n["id"]: n for n in load("networks_as_admin.json")["networks"]},
+                       fips, [load("port_vm.json")["port"]])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--routers", type=int, default=200)
+    n = ap.parse_args().routers
+    network = FakeNetwork()
+    compute = FakeCompute()
+    appliances = FakeAppliances(compute)
+    rec = Reconciler(Observer(network, compute, appliances, ManagementSettings("fdca::1")),
+                     Executor(network, compute, appliances), Settings(health_check_period=60))
+    refs = [ResourceRef("router", f"router-{i:05d}", "tenant") for i in range(n)]
+    for ref in refs:
+        network.models[ref.id] = model(ref.id)
+
+    def calls() -> int:
+        return len(network.calls) + len(compute.calls) + len(appliances.calls)
+
+    def settle(ref: ResourceRef) -> None:
+        for _ in range(10):
+            rec.run(ref)
+            port = network.mgmt_ports.get(ref.id)
+            if port:
+                m = network.models[ref.id]
+                if not any(p["id"] == port["id"] for p in m.ports):
+                    m.ports.append(dict(port, device_owner="network:astara_management",
+                                        network_id="mgmt"))
+                appliances.mgmt_of[port["fixed_ips"][0]["ip_address"]] = ref.id
+            if rec.state(ref).steps[-1].step == "Alive":
+                return
+        raise SystemExit(f"{ref.id} did not converge")
+
+    for ref in refs:
+        settle(ref)
+    # A change on every router (a floating IP moves): one full pass each, with a push.
+    for ref in refs:
+        fips = network.models[ref.id].floating_ips
+        fips[0] = dict(copy.deepcopy(fips[0]), fixed_ip_address="10.0.0.154")
+    before, cpu0 = calls(), time.process_time()
+    for ref in refs:
+        rec.run(ref, full=True)
+    push_cpu = (time.process_time() - cpu0) / n
+    push_calls = (calls() - before) / n
+    pushes = sum(1 for c in appliances.calls if c[0] == "push")
+    before, cpu0 = calls(), time.process_time()
+    for ref in refs:
+        rec.run(ref, full=False)
+    health_cpu = (time.process_time() - cpu0) / n
+    health_calls = (calls() - before) / n
+    print(f"{n} routers (fakes answer instantly; {pushes} pushes in all)")
+    print(f"config push : {push_calls:.1f} remote calls, {push_cpu * 1000:.2f} ms CPU")
+    print(f"health check: {health_calls:.1f} remote calls, {health_cpu * 1000:.3f} ms CPU")
+
+
+if __name__ == "__main__":
+    main()
