@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from astara.common.settings import (
     BusSettings,
@@ -28,7 +29,6 @@ from astara.common.settings import (
     Settings,
     sqlite_url,
 )
-from astara.db.engine import Database
 
 PG_URL = os.environ.get("ASTARA_TEST_DATABASE_URL", "")
 
@@ -40,14 +40,17 @@ def free_port() -> int:
 
 
 def fresh_database(state: Path) -> str:
+    """A new, empty database: a SQLite file in ``state``, or a new PostgreSQL database
+    on the server of ``ASTARA_TEST_DATABASE_URL`` (never the one others are using)."""
     if not PG_URL:
         return sqlite_url(state)
-    db = Database(PG_URL)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    db.dispose()
-    return PG_URL
+    url = make_url(PG_URL)
+    name = f"astara_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def make_settings(state: Path, port: int = 0) -> Settings:
