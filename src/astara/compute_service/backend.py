@@ -33,7 +33,8 @@ class Observed:
 
     id: str
     running: bool
-    ports: tuple[str, ...] = ()  # port ids plugged
+    ports: tuple[str, ...] = ()  # what is plugged: port ids (fake) or MACs (netns)
+    profile: str = "tenant"
 
 
 class BackendError(Exception):
@@ -73,7 +74,7 @@ class FakeBackend:
     def create(self, spec: InstanceSpec) -> str:
         self._act("create", spec)
         ports = tuple(p["port_id"] for p in spec.ports)
-        self.instances[spec.id] = Observed(spec.id, True, ports)
+        self.instances[spec.id] = Observed(spec.id, True, ports, spec.profile)
         return f"{spec.name} booted (fake)"
 
     def delete(self, spec: InstanceSpec) -> None:
@@ -93,13 +94,14 @@ class FakeBackend:
         cur = self._require(spec.id)
         if port["port_id"] not in cur.ports:
             self.instances[spec.id] = Observed(spec.id, cur.running,
-                                               cur.ports + (port["port_id"],))
+                                               cur.ports + (port["port_id"],), cur.profile)
 
     def detach(self, spec: InstanceSpec, port: dict) -> None:
         self._act("detach", spec)
         cur = self._require(spec.id)
         self.instances[spec.id] = Observed(
-            spec.id, cur.running, tuple(p for p in cur.ports if p != port["port_id"]))
+            spec.id, cur.running, tuple(p for p in cur.ports if p != port["port_id"]),
+            cur.profile)
 
     def observe(self) -> dict[str, Observed]:
         return dict(self.instances)
@@ -111,4 +113,4 @@ class FakeBackend:
 
     def _set(self, instance_id: str, running: bool) -> None:
         cur = self._require(instance_id)
-        self.instances[instance_id] = Observed(instance_id, running, cur.ports)
+        self.instances[instance_id] = Observed(instance_id, running, cur.ports, cur.profile)

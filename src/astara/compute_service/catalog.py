@@ -1,7 +1,8 @@
 """Flavors and images of the compute service: a fixed catalog, images are profiles.
 
 An image names an instance *profile*, i.e. what the agent starts in the namespace:
-``astara-appliance`` (the appliance agent's host-mode listener, static addresses) and
+``astara-appliance`` (a namespace served by the host's appliance agent; only its
+management interface gets an address from us) and
 ``astara-tenant`` (a real DHCP client for v4, SLAAC for v6, answers ping, a tiny HTTP
 responder naming itself). Flavors only size quota and views: namespaces have no RAM.
 """

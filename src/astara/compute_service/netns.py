@@ -1,18 +1,20 @@
 """The default backend: each instance is a network namespace plugged into bridges.
 
-For every port a veth pair joins the namespace (port MAC, ``ethN`` inside) to the
-Linux bridge of the port's network, which is created on first use and removed when
-its last member leaves. The ``tenant`` profile then runs a real DHCP client per
-interface (its own pid and lease files, and a script that only touches the
-namespace), accepts SLAAC (kernel defaults of a fresh namespace, set explicitly),
-answers ping (kernel) and serves ``responder`` on port 80. Only names carrying our
-prefixes are ever created, observed or removed.
+For every port a veth pair joins the namespace (port MAC, ``ethN`` inside, in port
+order) to the Linux bridge of the port's network, which is created on first use and
+removed when its last member leaves. The namespace is named by the instance's
+profile: ``netns_prefix`` (tenant) or ``appliance_prefix`` (appliance, the prefix
+``astara-appliance-agent --mode host`` watches); ``profiles`` says what runs inside.
+The management network's bridge carries this host's management address (the only
+address the project sets on the host), added when the bridge is plugged and removed
+with it. Only names carrying our prefixes are ever created, observed or removed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -25,35 +27,58 @@ from astara.compute_service.runner import CommandError, Runner
 
 NETNS_DIR = Path("/run/netns")
 SYS_NET = Path("/sys/class/net")
+_ETH = re.compile(r"eth(\d+)$")
+
+
+def bridge_name(bridge_prefix: str, net_id: str) -> str:
+    """The Linux bridge of network ``net_id`` (the burn-in finds bridges by it too)."""
+    return (bridge_prefix + net_id.replace("-", ""))[:15]
 
 
 class NetnsBackend:
     def __init__(self, runner: Runner, state_dir: Path, netns_prefix: str = "astara-vm-",
-                 bridge_prefix: str = "brq", python: str = sys.executable):
+                 bridge_prefix: str = "brq", python: str = sys.executable,
+                 appliance_prefix: str = "astara-appliance-",
+                 mgmt_network: str = "astara-mgmt",
+                 mgmt_host_address: str = "fdca:3ba5:a17a:acda::1/64"):
+        if netns_prefix.startswith(appliance_prefix) or \
+                appliance_prefix.startswith(netns_prefix):
+            raise ValueError("the tenant and appliance namespace prefixes must not overlap")
         self.runner = runner
         self.state_dir = Path(state_dir)
         self.netns_prefix = netns_prefix
+        self.appliance_prefix = appliance_prefix
         self.bridge_prefix = bridge_prefix
         self.python = python
+        self.mgmt_network = mgmt_network
+        self.mgmt_host_address = mgmt_host_address
         self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     # names -------------------------------------------------------------------------
-    def netns(self, instance_id: str) -> str:
-        return self.netns_prefix + instance_id
+    @property
+    def prefixes(self) -> dict[str, str]:
+        return {"tenant": self.netns_prefix, "appliance": self.appliance_prefix}
+
+    def netns(self, instance_id: str, profile: str = "tenant") -> str:
+        return self.prefixes.get(profile, self.netns_prefix) + instance_id
 
     def bridge(self, net_id: str) -> str:
-        return (self.bridge_prefix + net_id.replace("-", ""))[:15]
+        return bridge_name(self.bridge_prefix, net_id)
 
     @staticmethod
     def tap(port_id: str) -> str:
         return ("tap" + port_id)[:14]
+
+    def is_mgmt(self, port: dict) -> bool:
+        return bool(self.mgmt_network) and self.mgmt_network in (
+            port.get("net_id"), port.get("network_name"))
 
     def _dir(self, instance_id: str) -> Path:
         return self.state_dir / "instances" / instance_id
 
     # the Backend protocol ----------------------------------------------------------
     def create(self, spec: InstanceSpec) -> str:
-        ns = self.netns(spec.id)
+        ns = self.netns(spec.id, spec.profile)
         try:
             if not (NETNS_DIR / ns).exists():
                 self.runner.run(["ip", "netns", "add", ns])
@@ -65,63 +90,84 @@ class NetnsBackend:
             raise BackendError(str(exc)) from None
 
     def delete(self, spec: InstanceSpec) -> None:
-        ns = self.netns(spec.id)
+        ns = self.netns(spec.id, spec.profile)
         profiles.stop_all(self.runner, self._dir(spec.id))
-        nets = {p["net_id"] for p in spec.ports}
         for port in spec.ports:
             self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
         if (NETNS_DIR / ns).exists():
             self.runner.run(["ip", "netns", "del", ns], check=False)
         shutil.rmtree(self._dir(spec.id), ignore_errors=True)
-        for net_id in nets:
-            self._drop_bridge_if_empty(self.bridge(net_id))
+        for port in {p["net_id"]: p for p in spec.ports}.values():
+            self._drop_bridge_if_empty(port)
 
     def stop(self, spec: InstanceSpec) -> None:
-        ns = self._require(spec.id)
+        ns = self._require(spec)
         profiles.stop_all(self.runner, self._dir(spec.id))
         for ifname in self._interfaces(ns):
             self.runner.run(["ip", "-n", ns, "link", "set", ifname, "down"])
 
     def start(self, spec: InstanceSpec) -> None:
-        ns = self._require(spec.id)
+        ns = self._require(spec)
         for ifname in self._interfaces(ns):
             self.runner.run(["ip", "-n", ns, "link", "set", ifname, "up"])
         self._start_processes(spec, ns)
 
     def attach(self, spec: InstanceSpec, port: dict) -> None:
-        ns = self._require(spec.id)
-        names = self._interfaces(ns)
+        ns = self._require(spec)
         if (SYS_NET / self.tap(port["port_id"])).exists():
             return
-        ifname = next(f"eth{i}" for i in range(len(names) + 1) if f"eth{i}" not in names)
-        self._plug(ns, port, ifname)
-        if profiles.running(self.runner, self._dir(spec.id)):
+        used = [int(m.group(1)) for name in self._interfaces(ns) if (m := _ETH.match(name))]
+        self._plug(ns, port, f"eth{max(used, default=-1) + 1}")
+        if spec.profile == "tenant" and profiles.running(self.runner, self._dir(spec.id)):
             self._start_processes(spec, ns)
 
     def detach(self, spec: InstanceSpec, port: dict) -> None:
-        ns = self._require(spec.id)
+        ns = self._require(spec)
         mac = port.get("mac_address", "").lower()
         for ifname, info in self._interfaces(ns).items():
             if info.get("address", "").lower() == mac:
                 profiles.stop_interface(self.runner, self._dir(spec.id), ifname)
         self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
-        self._drop_bridge_if_empty(self.bridge(port["net_id"]))
+        self._drop_bridge_if_empty(port)
 
     def observe(self) -> dict[str, Observed]:
         out = {}
         names = os.listdir(NETNS_DIR) if NETNS_DIR.exists() else []
         for name in names:
-            if not name.startswith(self.netns_prefix):
+            found = self.parse_netns(name)
+            if found is None:
                 continue
-            instance_id = name.removeprefix(self.netns_prefix)
-            macs = tuple(i.get("address", "") for i in self._interfaces(name).values())
-            out[instance_id] = Observed(
-                instance_id, profiles.running(self.runner, self._dir(instance_id)), macs)
+            profile, instance_id = found
+            links = self._interfaces(name)
+            macs = tuple(i.get("address", "") for i in links.values())
+            if profile == "tenant":
+                running = profiles.running(self.runner, self._dir(instance_id))
+            else:  # nothing runs inside: "running" is its links being up
+                running = all("UP" in i.get("flags", ()) for i in links.values())
+            out[instance_id] = Observed(instance_id, running, macs, profile)
         return out
 
+    def parse_netns(self, name: str) -> tuple[str, str] | None:
+        """(profile, instance id) of one of our namespace names, else None."""
+        for profile, prefix in self.prefixes.items():
+            if name.startswith(prefix) and len(name) > len(prefix):
+                return profile, name.removeprefix(prefix)
+        return None
+
+    def sweep_bridges(self) -> list[str]:
+        """Remove our bridges left with no member (after orphans whose ports are unknown)."""
+        names = os.listdir(SYS_NET) if SYS_NET.exists() else []
+        dropped = []
+        for br in sorted(n for n in names if n.startswith(self.bridge_prefix)):
+            members = SYS_NET / br / "brif"
+            if members.exists() and not any(members.iterdir()):
+                self.runner.run(["ip", "link", "del", br], check=False)
+                dropped.append(br)
+        return dropped
+
     # helpers -----------------------------------------------------------------------
-    def _require(self, instance_id: str) -> str:
-        ns = self.netns(instance_id)
+    def _require(self, spec: InstanceSpec) -> str:
+        ns = self.netns(spec.id, spec.profile)
         if not (NETNS_DIR / ns).exists():
             raise BackendError(f"namespace {ns} does not exist")
         return ns
@@ -137,7 +183,10 @@ class NetnsBackend:
         with self._bridge_locks[br]:
             if not (SYS_NET / br).exists():
                 self.runner.run(["ip", "link", "add", br, "type", "bridge"])
-                self.runner.run(["ip", "link", "set", br, "up"])
+            self.runner.run(["ip", "link", "set", br, "up"])
+            if self.is_mgmt(port) and self.mgmt_host_address:
+                self.runner.run(["ip", "addr", "replace", self.mgmt_host_address, "dev", br]
+                                + (["nodad"] if ":" in self.mgmt_host_address else []))
             if not (SYS_NET / tap).exists():
                 inside = self._interfaces(ns)
                 if ifname in inside:  # a leftover of an interrupted plug
@@ -147,10 +196,14 @@ class NetnsBackend:
             self.runner.run(["ip", "link", "set", tap, "master", br, "up"])
         self.runner.run(["ip", "-n", ns, "link", "set", ifname, "up"])
 
-    def _drop_bridge_if_empty(self, br: str) -> None:
+    def _drop_bridge_if_empty(self, port: dict) -> None:
+        br = self.bridge(port["net_id"])
         with self._bridge_locks[br]:
             members = SYS_NET / br / "brif"
             if members.exists() and not any(members.iterdir()):
+                if self.is_mgmt(port) and self.mgmt_host_address:
+                    self.runner.run(["ip", "addr", "del", self.mgmt_host_address, "dev", br],
+                                    check=False)
                 self.runner.run(["ip", "link", "del", br], check=False)
 
     def _start_processes(self, spec: InstanceSpec, ns: str) -> str:

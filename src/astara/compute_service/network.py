@@ -34,11 +34,14 @@ class Network(Protocol):
 
     def delete_port(self, project_id: str, port_id: str) -> None: ...
 
+    def subnet_cidr(self, project_id: str, subnet_id: str) -> str | None: ...
+
 
 class HttpNetwork:
     def __init__(self, url: str, timeout: float = 30.0, transport=None):
         self._client = httpx.Client(base_url=url.rstrip("/") + "/v2.0", timeout=timeout,
                                     transport=transport)
+        self._cidrs: dict[str, str] = {}  # a subnet's cidr never changes
 
     def _headers(self, project_id: str, admin: bool) -> dict[str, str]:
         roles = "admin,member,reader" if admin else "member,reader"
@@ -80,6 +83,14 @@ class HttpNetwork:
         except NetworkError as exc:
             if exc.status != 404:
                 raise
+
+    def subnet_cidr(self, project_id: str, subnet_id: str) -> str | None:
+        if subnet_id not in self._cidrs:
+            found = self._call("GET", f"/subnets/{subnet_id}", project_id)
+            if found is None:
+                return None
+            self._cidrs[subnet_id] = found["subnet"]["cidr"]
+        return self._cidrs[subnet_id]
 
     def close(self) -> None:
         self._client.close()
@@ -126,3 +137,8 @@ class FakeNetwork:
     def delete_port(self, project_id, port_id):
         self.ports.pop(port_id, None)
         self.calls.append(("delete_port", port_id))
+
+    def subnet_cidr(self, project_id, subnet_id):
+        net = next((n for n in self.networks.values() if "s-" + n["id"][:8] == subnet_id),
+                   None)
+        return f"{net['_prefix']}.0/24" if net else None

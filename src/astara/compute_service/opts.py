@@ -23,10 +23,21 @@ compute_opts = [
                help="Instances the agent of this host accepts (recorded in compute_hosts)."),
     cfg.StrOpt("netns_prefix", default="astara-vm-",
                help="Prefix of the namespaces the agent creates: the label reconcile trusts."),
+    cfg.StrOpt("appliance_netns_prefix", default="astara-appliance-",
+               help="Prefix of the namespaces of instances booted from the appliance image "
+                    "(what astara-appliance-agent --mode host watches)."),
+    cfg.StrOpt("management_network", default="astara-mgmt",
+               help="Name or id of the appliances' management network: its bridge gets "
+                    "management_host_address."),
+    cfg.StrOpt("management_host_address", default="fdca:3ba5:a17a:acda::1/64",
+               help="This host's address (with prefix length) on the management network's "
+                    "bridge: the only address the compute agent sets on the host."),
     cfg.StrOpt("bridge_prefix", default="brq",
                help="Prefix of per-network bridges (prefix + start of the network id)."),
     cfg.StrOpt("metadata_secret", default="", secret=True,
                help="Shared secret proxies sign X-Instance-ID with (HMAC-SHA256)."),
+    cfg.HostAddressOpt("metadata_bind_host", default="127.0.0.1",
+                       help="Address the metadata service listens on."),
     cfg.PortOpt("metadata_port", default=8775, help="Port the metadata service listens on."),
     cfg.FloatOpt("reconcile_interval", default=60.0, min=1.0,
                  help="Seconds between the agent's light reconciles."),

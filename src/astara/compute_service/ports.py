@@ -18,12 +18,30 @@ from astara.compute_service.network import Network, NetworkError
 LOG = logging.getLogger(__name__)
 
 
-def stored(port: dict, network_name: str, owned: bool) -> dict:
+def stored(port: dict, network_name: str, owned: bool,
+           cidrs: dict[str, str | None] | None = None) -> dict:
+    fixed = []
+    for ip in port.get("fixed_ips", []):
+        entry = {"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
+        cidr = (cidrs or {}).get(ip["subnet_id"])
+        if cidr:
+            entry["prefixlen"] = int(cidr.rsplit("/", 1)[1])
+        fixed.append(entry)
     return {"port_id": port["id"], "net_id": port["network_id"], "network_name": network_name,
             "mac_address": port.get("mac_address", ""), "status": port.get("status", "DOWN"),
-            "fixed_ips": [{"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
-                          for ip in port.get("fixed_ips", [])],
-            "owned": owned}
+            "fixed_ips": fixed, "owned": owned}
+
+
+def _cidrs(net: Network, project_id: str, port: dict) -> dict[str, str | None]:
+    """Subnet id -> cidr of the port's fixed IPs (the backend needs prefix lengths)."""
+    out: dict[str, str | None] = {}
+    for ip in port.get("fixed_ips", []):
+        if ip["subnet_id"] not in out:
+            try:
+                out[ip["subnet_id"]] = net.subnet_cidr(project_id, ip["subnet_id"])
+            except NetworkError:
+                out[ip["subnet_id"]] = None
+    return out
 
 
 def _binding(server_id: str, host: str, az: str) -> dict:
@@ -54,7 +72,8 @@ def allocate_one(net: Network, project_id: str, server_id: str, host: str, az: s
         network = net.get_network(project_id, port["network_id"]) or {}
         binding = {"binding:host_id": host} if service else _binding(server_id, host, az)
         port = net.update_port(project_id, port["id"], binding)
-        return {**stored(port, network.get("name", ""), owned=False), "service": service}
+        return {**stored(port, network.get("name", ""), owned=False,
+                         cidrs=_cidrs(net, project_id, port)), "service": service}
     network = net.get_network(project_id, want.net_id or "")
     if network is None:
         raise errors.BadRequest(f"Network {want.net_id} could not be found.")
@@ -63,7 +82,8 @@ def allocate_one(net: Network, project_id: str, server_id: str, host: str, az: s
     except NetworkError as exc:
         raise errors.BadRequest(f"Unable to create a port on network {want.net_id}: "
                                 f"{exc}") from None
-    return stored(port, network.get("name", ""), owned=True)
+    return stored(port, network.get("name", ""), owned=True,
+                  cidrs=_cidrs(net, project_id, port))
 
 
 def allocate(net: Network, project_id: str, server_id: str, host: str, admin: bool, az: str,

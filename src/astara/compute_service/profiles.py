@@ -3,7 +3,10 @@
 ``tenant``: ``dhclient -4`` per interface with its own pid/lease files and a script
 (``DHCLIENT_SCRIPT``) that only sets the namespace's address and default route (no
 resolv.conf, no hostname), SLAAC enabled by sysctl, and the HTTP ``responder``
-naming the instance. ``appliance``: not wired yet (see ``start``). Each process is
+naming the instance. ``appliance``: nothing runs inside (the host's single
+``astara-appliance-agent --mode host`` discovers the namespace and configures its
+interfaces from its config document); only the management interface ``eth0`` gets
+the management port's fixed IPs, so the agent can listen at once. Each process is
 tracked by a pid file ``<name>.pid`` in the instance directory.
 """
 
@@ -33,6 +36,22 @@ exit 0
 """
 
 
+# Retry quickly (a namespace "boots" in milliseconds, often before its DHCP server
+# knows it) and never give up: the defaults back off to minutes.
+DHCLIENT_CONF = """initial-interval 1;
+backoff-cutoff 2;
+timeout 3600;
+retry 2;
+"""
+
+
+def _conf(directory: Path) -> Path:
+    path = directory / "dhclient.conf"
+    if not path.exists():
+        path.write_text(DHCLIENT_CONF)
+    return path
+
+
 def _script(directory: Path) -> Path:
     path = directory / "dhclient-script"
     if not path.exists():
@@ -41,11 +60,22 @@ def _script(directory: Path) -> Path:
     return path
 
 
+def addresses(port: dict) -> list[str]:
+    """``address/prefixlen`` of each fixed IP of ``port`` (no known length: /64, /32)."""
+    out = []
+    for ip in port.get("fixed_ips", ()):
+        v6 = ":" in ip["ip_address"]
+        out.append(f"{ip['ip_address']}/{ip.get('prefixlen') or (64 if v6 else 32)}")
+    return out
+
+
 def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
           interfaces: list[str], python: str) -> str:
     """Start what is not running yet; return the console text of the boot."""
+    if spec.profile == "appliance":
+        return _appliance(runner, spec, ns)
     if spec.profile != "tenant":
-        raise BackendError(f"profile {spec.profile!r} is not supported by this agent yet")
+        raise BackendError(f"profile {spec.profile!r} is not supported by this agent")
     lines = [f"astara-tenant {spec.name} ({spec.id}) in namespace {ns}"]
     runner.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
                 "net.ipv6.conf.all.accept_ra=1", "net.ipv6.conf.default.accept_ra=1",
@@ -55,6 +85,7 @@ def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
         pidfile = directory / f"dhclient-{ifname}.pid"
         if not runner.alive(pidfile):
             runner.spawn(["ip", "netns", "exec", ns, "dhclient", "-4", "-d", "-sf", str(script),
+                          "-cf", str(_conf(directory)),
                           "-pf", str(directory / f"dhclient-{ifname}.own.pid"),
                           "-lf", str(directory / f"dhclient-{ifname}.leases"), ifname],
                          pidfile, directory / f"dhclient-{ifname}.log")
@@ -65,6 +96,17 @@ def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
                       "astara.compute_service.responder", "--name", spec.name],
                      pidfile, directory / "responder.log")
     lines.append(f"http responder on :80 answering {spec.name!r}")
+    return "\n".join(lines)
+
+
+def _appliance(runner: Runner, spec: InstanceSpec, ns: str) -> str:
+    lines = [f"astara-appliance {spec.name} ({spec.id}) in namespace {ns}"]
+    if spec.ports:
+        for cidr in addresses(spec.ports[0]):
+            runner.run(["ip", "-n", ns, "addr", "replace", cidr, "dev", "eth0"]
+                       + (["nodad"] if ":" in cidr else []))
+            lines.append(f"eth0 (management): {cidr}")
+    lines.append("waiting for astara-appliance-agent --mode host")
     return "\n".join(lines)
 
 

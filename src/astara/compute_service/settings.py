@@ -29,7 +29,11 @@ class ComputeSettings:
     host_capacity: int = 200
     netns_prefix: str = "astara-vm-"
     bridge_prefix: str = "brq"
+    appliance_netns_prefix: str = "astara-appliance-"
+    management_network: str = "astara-mgmt"
+    management_host_address: str = "fdca:3ba5:a17a:acda::1/64"
     metadata_secret: str = ""
+    metadata_bind_host: str = "127.0.0.1"
     metadata_port: int = 8775
     reconcile_interval: float = 60.0
     state_dir: Path = Path("/var/lib/astara/compute")
@@ -47,7 +51,11 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         host_capacity=c.host_capacity,
         netns_prefix=c.netns_prefix,
         bridge_prefix=c.bridge_prefix,
+        appliance_netns_prefix=c.appliance_netns_prefix,
+        management_network=c.management_network,
+        management_host_address=c.management_host_address,
         metadata_secret=c.metadata_secret,
+        metadata_bind_host=c.metadata_bind_host,
         metadata_port=c.metadata_port,
         reconcile_interval=c.reconcile_interval,
         state_dir=base.state_path / "compute",

@@ -55,7 +55,7 @@ def test_existing_port_is_bound_then_unbound_on_delete(user):
     user.wait_status(server.id, "ACTIVE")
     assert user.sdk.network.get_port(port.id).device_id == server.id
     user.sdk.compute.delete_server(server.id)
-    user.sdk.compute.wait_for_delete(user.sdk.compute.get_server(server.id), wait=10,
+    user.sdk.compute.wait_for_delete(server, wait=10,
                                      interval=0.05)
     kept = user.sdk.network.get_port(port.id)
     assert kept.device_id == "" and kept.device_owner == ""
@@ -158,7 +158,7 @@ def test_admin_plugs_a_router_port_without_taking_it_over(user, admin_user):
     assert port.device_owner == "network:router_interface"
     assert port.binding_host_id == user.compute.settings.host
     admin_user.sdk.compute.delete_server(server.id)
-    admin_user.sdk.compute.wait_for_delete(admin_user.sdk.compute.get_server(server.id),
+    admin_user.sdk.compute.wait_for_delete(server,
                                            wait=10, interval=0.05)
     port = admin_user.sdk.network.get_port(info["port_id"])
     assert port.device_id == router.id and port.binding_host_id == ""

@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     if base.database.auto_migrate:
         migrate.upgrade(db.engine)
     backend = NetnsBackend(SubprocessRunner(), compute.state_dir, compute.netns_prefix,
-                           compute.bridge_prefix)
+                           compute.bridge_prefix,
+                           appliance_prefix=compute.appliance_netns_prefix,
+                           mgmt_network=compute.management_network,
+                           mgmt_host_address=compute.management_host_address)
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
                   job_wake, compute.host_capacity, compute.availability_zone,

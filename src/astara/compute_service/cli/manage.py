@@ -2,7 +2,10 @@
 
 ``queue-inspect`` lists the dead-lettered events (what the dispatcher could not
 parse); ``queue-retry [ID ...]`` feeds them to the dispatcher again and removes the
-ones it now accepts.
+ones it now accepts. ``reconcile-servers [--fix-stale] [--fix-orphans]
+[--fix-unsynced] [--fix-pending]`` compares this host's instances in the database with
+its namespaces (netns backend, root) and repairs the kinds asked for (``reconcile``);
+without a ``--fix-*`` flag it only reports.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from oslo_config import cfg
 from sqlalchemy import select
 
 from astara.bus.base import Message
-from astara.compute_service import events
+from astara.compute_service import events, reconcile
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.dispatcher import apply_event
 from astara.compute_service.models import DeadLetter
@@ -48,23 +51,60 @@ def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[in
     return out
 
 
+def reconcile_servers(db: Database, backend, host: str, fix: set[str],
+                      grace: float = 10.0) -> dict:
+    stored, busy = reconcile.load(db, host, grace)
+    observed = backend.observe()
+    repairs = reconcile.decide(stored, observed, busy)
+    out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
+                        for r in repairs if r.kind == kind] for kind in reconcile.KINDS}
+    out["fixed"] = reconcile.apply(db, backend, host, repairs, stored, observed, fix)
+    if "orphans" in fix and hasattr(backend, "sweep_bridges"):
+        out["bridges_removed"] = backend.sweep_bridges()
+    return out
+
+
 def _add_commands(subparsers):
     inspect = subparsers.add_parser("queue-inspect", help="List dead-lettered events.")
     inspect.set_defaults(func="queue-inspect")
     retry = subparsers.add_parser("queue-retry", help="Re-apply dead-lettered events.")
     retry.add_argument("ids", nargs="*", type=int)
     retry.set_defaults(func="queue-retry")
+    rec = subparsers.add_parser("reconcile-servers",
+                                help="Compare the database with this host; repair drift.")
+    for kind in reconcile.KINDS:
+        rec.add_argument(f"--fix-{kind}", action="store_true")
+    rec.add_argument("--fix-all", action="store_true")
+    rec.add_argument("--grace", type=float, default=10.0,
+                     help="Seconds a finished job still counts as in flight.")
+    rec.set_defaults(func="reconcile-servers")
+
+
+def _backend(compute):
+    from astara.compute_service.netns import NetnsBackend
+    from astara.compute_service.runner import SubprocessRunner
+
+    return NetnsBackend(SubprocessRunner(), compute.state_dir, compute.netns_prefix,
+                        compute.bridge_prefix,
+                        appliance_prefix=compute.appliance_netns_prefix,
+                        mgmt_network=compute.management_network,
+                        mgmt_host_address=compute.management_host_address)
 
 
 def main(argv: list[str] | None = None) -> int:
     command = cfg.SubCommandOpt("command", handler=_add_commands)
-    conf, base, _compute = settings_mod.load(
+    conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-manage",
         cli_opts=[command])
     db = Database(base.database.url)
     try:
-        if conf.command.func == "queue-inspect":
-            result: object = queue_inspect(db)
+        if conf.command.func == "reconcile-servers":
+            fix = {k for k in reconcile.KINDS
+                   if conf.command.fix_all or getattr(conf.command, f"fix_{k}")}
+            result: object = reconcile_servers(db, _backend(compute), compute.host, fix,
+                                               conf.command.grace)
+        elif conf.command.func == "queue-inspect":
+            result = queue_inspect(db)
         else:
             result = queue_retry(db, list(conf.command.ids))
     finally:

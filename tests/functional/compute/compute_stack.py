@@ -1,0 +1,189 @@
+"""A whole compute deployment on loopback with the real netns backend (root).
+
+The network API, the compute API and the metadata service run as uvicorn servers in
+threads; the agent (``NetnsBackend`` with tagged prefixes) and the dispatcher run in
+threads too; all share one SQLite database. ``config`` is an ini file an entry point
+(burn-in, manage) reads to find them. ``stop`` kills the agent and the dispatcher
+(as a crash would: their threads just end) and ``start`` brings them back. ``close``
+stops everything and removes every namespace, link and process the tagged prefixes
+name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import uvicorn
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.common.settings import (
+    BusSettings,
+    DatabaseSettings,
+    NetworkServiceSettings,
+    Settings,
+    sqlite_url,
+)
+from astara.compute_service import dispatcher as dispatcher_mod
+from astara.compute_service import jobs, metadata
+from astara.compute_service.agent import Agent
+from astara.compute_service.app import create_app
+from astara.compute_service.netns import NETNS_DIR, SYS_NET, NetnsBackend
+from astara.compute_service.runner import SubprocessRunner
+from astara.compute_service.settings import ComputeSettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_settings(state: Path, port: int) -> Settings:
+    return Settings(state_path=state, debug=False,
+                    database=DatabaseSettings(url=sqlite_url(state)),
+                    bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=1.0),
+                    network=NetworkServiceSettings(bind_port=port, host="astara-func"))
+
+
+class Server:
+    """A uvicorn server in a thread of the test process."""
+
+    def __init__(self, app, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                     log_level="warning", access_log=False))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> Server:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
+
+
+class ComputeStack:
+    def __init__(self, work: Path):
+        from astara.network_service.app import create_app as network_app
+
+        self.tag = secrets.token_hex(2)
+        self.work = work
+        self.secret = "md-" + secrets.token_hex(8)
+        self.base = make_settings(work / "state", free_port())
+        self.network_app = network_app(self.base)
+        self.network = Server(self.network_app, self.base.network.bind_port).start()
+        self.settings = ComputeSettings(
+            host=f"astara-func-{self.tag}", network_url=self.network.url,
+            bind_port=free_port(), metadata_port=free_port(), metadata_secret=self.secret,
+            quota_instances=100, netns_prefix=f"acv-{self.tag}-",
+            appliance_netns_prefix=f"aca-{self.tag}-", bridge_prefix=f"acb{self.tag}",
+            management_network=f"mgmt-{self.tag}",
+            management_host_address=f"fdca:{int(self.tag, 16):x}::1/64",
+            state_dir=work / "state" / "compute")
+        self.app = create_app(self.base, self.settings)
+        self.db = self.app.state.service.db
+        self.compute = Server(self.app, self.settings.bind_port).start()
+        self.metadata = Server(metadata.build_app(self.db, self.secret),
+                               self.settings.metadata_port).start()
+        self.backend = NetnsBackend(
+            SubprocessRunner(), self.settings.state_dir, self.settings.netns_prefix,
+            self.settings.bridge_prefix,
+            appliance_prefix=self.settings.appliance_netns_prefix,
+            mgmt_network=self.settings.management_network,
+            mgmt_host_address=self.settings.management_host_address)
+        self.wake = WakeupDir(self.base.bus.wakeup_dir)
+        self.job_wake = WakeupDir(jobs.wakeup_dir(self.base.bus.wakeup_dir))
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self.config = work / "compute.ini"
+        self.config.write_text(
+            f"[DEFAULT]\nstate_path = {work / 'state'}\nhost = {self.settings.host}\n"
+            f"[database]\nconnection = {self.base.database.url}\nauto_migrate = false\n"
+            f"[compute_service]\nbind_port = {self.settings.bind_port}\n"
+            f"network_url = {self.network.url}\n"
+            f"metadata_port = {self.settings.metadata_port}\n"
+            f"metadata_secret = {self.secret}\nnetns_prefix = {self.settings.netns_prefix}\n"
+            f"appliance_netns_prefix = {self.settings.appliance_netns_prefix}\n"
+            f"bridge_prefix = {self.settings.bridge_prefix}\n"
+            f"management_network = {self.settings.management_network}\n"
+            f"management_host_address = {self.settings.management_host_address}\n")
+
+    def start(self) -> ComputeStack:
+        """(Re)start the agent and the dispatcher, as a restarted host would."""
+        self._stop = threading.Event()
+        self.agent = Agent(self.db, self.backend, self.settings.host, OutboxPublisher(self.wake),
+                           self.job_wake, idle_wait=0.5)
+        self.agent.register()
+        self.dispatcher = dispatcher_mod.make(self.db, self.wake, max_idle_wait=0.5)
+        stop = self._stop
+        self._threads = [threading.Thread(target=self.agent.run, args=(stop.is_set,),
+                                          daemon=True),
+                         threading.Thread(target=self.dispatcher.run, args=(stop.is_set,),
+                                          daemon=True)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.job_wake.notify()
+        self.wake.notify()
+        for t in self._threads:
+            t.join(30)
+        self.dispatcher.consumer.close()
+
+    def headers(self, project: str, admin: bool = False) -> dict[str, str]:
+        return {"X-Project-Id": project, "X-User-Id": "u",
+                "X-Roles": "admin,member,reader" if admin else "member,reader"}
+
+    def leftovers(self) -> list[str]:
+        """Namespaces and links our prefixes name (empty when all is clean)."""
+        prefixes = (self.settings.netns_prefix, self.settings.appliance_netns_prefix,
+                    f"astara-burnin-{self.tag}")
+        found = [n for n in os.listdir(NETNS_DIR) if n.startswith(prefixes)] \
+            if NETNS_DIR.exists() else []
+        found += [n for n in os.listdir(SYS_NET) if n.startswith(self.settings.bridge_prefix)
+                  or n.startswith(f"abp{self.tag}")]
+        return sorted(found)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        for server in (self.metadata, self.compute, self.network):
+            server.stop()
+        state = self.settings.state_dir / "instances"
+        for pidfile in state.rglob("*.pid") if state.exists() else []:
+            if not pidfile.name.endswith(".own.pid"):
+                SubprocessRunner().kill(pidfile)
+        for pidfile in (self.work / "state").rglob("dnsmasq.pid"):
+            SubprocessRunner().kill(pidfile)
+        for name in self.leftovers():
+            if (NETNS_DIR / name).exists():
+                sh("ip", "netns", "del", name, check=False)
+        for name in self.leftovers():
+            sh("ip", "link", "del", name, check=False)
+        self.db.dispose()
+        self.network_app.state.service.db.dispose()
+
+
+def new_project() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,94 @@
+"""reconcile-servers over a real database with the fake backend: report, then repair."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from astara.common.settings import sqlite_url
+from astara.compute_service import jobs
+from astara.compute_service.backend import FakeBackend, InstanceSpec
+from astara.compute_service.cli.manage import reconcile_servers
+from astara.compute_service.models import Instance, QuotaUsage
+from astara.db import migrate
+from astara.db.engine import Database
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(sqlite_url(tmp_path))
+    migrate.upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+def add(db, vm="active", task=None, power=1, seq=12) -> str:
+    iid = str(uuid.uuid4())
+    stamp = jobs.now()
+    with db.write() as s:
+        s.add(Instance(id=iid, project_id="p", name="vm", host="h1", flavor_id="1",
+                       image_id="i", created_at=stamp, updated_at=stamp, ports=[],
+                       metadata_={}, vm_state=vm, task_state=task, power_state=power, seq=seq))
+        usage = s.get(QuotaUsage, "p")
+        if usage is None:
+            s.add(QuotaUsage(project_id="p", instances=1))
+        else:
+            usage.instances += 1
+    return iid
+
+
+def state(db, iid):
+    with db.read() as s:
+        r = s.get(Instance, iid)
+        return r.vm_state, r.task_state, r.power_state, r.deleted, r.seq
+
+
+def test_report_then_repair_each_kind(db):
+    backend = FakeBackend()
+    ok = add(db)
+    stale = add(db)
+    unsynced = add(db)
+    pending = add(db, task="deleting")
+    for iid in (ok, unsynced):
+        backend.create(InstanceSpec(iid, "vm", "tenant"))
+    backend.stop(InstanceSpec(unsynced, "vm", "tenant"))
+    backend.create(InstanceSpec("orphan-1", "x", "tenant"))
+    backend.actions.clear()
+
+    report = reconcile_servers(db, backend, "h1", set(), grace=0)
+    assert [r["id"] for r in report["stale"]] == [stale]
+    assert [r["id"] for r in report["unsynced"]] == [unsynced]
+    assert [r["id"] for r in report["pending"]] == [pending]
+    assert [r["id"] for r in report["orphans"]] == ["orphan-1"]
+    assert report["fixed"] == [] and backend.actions == []  # dry run by default
+    assert state(db, stale)[0] == "active"
+
+    report = reconcile_servers(db, backend, "h1", {"stale", "unsynced"}, grace=0)
+    assert sorted(report["fixed"]) == sorted([stale, unsynced])
+    assert state(db, stale) == ("error", None, 0, False, 13)
+    assert state(db, unsynced) == ("stopped", None, 4, False, 13)
+    assert state(db, pending)[1] == "deleting"
+    assert "orphan-1" in backend.instances
+
+    report = reconcile_servers(db, backend, "h1", {"pending", "orphans"}, grace=0)
+    assert sorted(report["fixed"]) == sorted([pending, "orphan-1"])
+    assert state(db, pending)[3] is True  # delete.end: through apply_event, quota given back
+    with db.read() as s:
+        assert s.get(QuotaUsage, "p").instances == 3
+    assert "orphan-1" not in backend.instances
+    assert state(db, ok) == ("active", None, 1, False, 12)
+
+    again = reconcile_servers(db, backend, "h1", {"stale", "orphans", "unsynced", "pending"},
+                              grace=0)
+    assert again["fixed"] == [] and not any(again[k] for k in ("stale", "orphans",
+                                                               "unsynced", "pending"))
+
+
+def test_instances_with_a_job_in_flight_are_left_alone(db):
+    backend = FakeBackend()
+    iid = add(db, task="powering-off")
+    with db.write() as s:
+        jobs.queue(s, s.get(Instance, iid), "stop")
+    report = reconcile_servers(db, backend, "h1", {"stale", "pending"}, grace=0)
+    assert report["pending"] == [] and report["stale"] == [] and report["fixed"] == []

@@ -1,0 +1,82 @@
+"""Appliance profile and port records: what the backend configures, from plain data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from astara.compute_service import ports, profiles
+from astara.compute_service.backend import InstanceSpec
+from astara.compute_service.bodies import NetworkRequest
+from astara.compute_service.netns import NetnsBackend
+from astara.compute_service.network import FakeNetwork
+from astara.compute_service.runner import FakeRunner
+
+
+@pytest.mark.parametrize("fixed, expected", [
+    ([{"subnet_id": "s", "ip_address": "fdca::10", "prefixlen": 64}], ["fdca::10/64"]),
+    ([{"subnet_id": "s", "ip_address": "10.0.0.5", "prefixlen": 24}], ["10.0.0.5/24"]),
+    ([{"subnet_id": "s", "ip_address": "fdca::10"}], ["fdca::10/64"]),
+    ([{"subnet_id": "s", "ip_address": "10.0.0.5"}], ["10.0.0.5/32"]),
+    ([], []),
+])
+def test_addresses_of_a_port(fixed, expected):
+    assert profiles.addresses({"fixed_ips": fixed}) == expected
+
+
+def test_appliance_profile_configures_only_the_management_address(tmp_path):
+    runner = FakeRunner()
+    mgmt = {"port_id": "m", "net_id": "n0", "mac_address": "fa:16:3e:00:00:01",
+            "fixed_ips": [{"subnet_id": "s", "ip_address": "fdca::10", "prefixlen": 64}]}
+    other = {"port_id": "o", "net_id": "n1", "mac_address": "fa:16:3e:00:00:02",
+             "fixed_ips": [{"subnet_id": "t", "ip_address": "10.0.0.5", "prefixlen": 24}]}
+    spec = InstanceSpec("i", "r1", "appliance", (mgmt, other))
+    console = profiles.start(runner, spec, "astara-appliance-i", tmp_path, ["eth0", "eth1"],
+                             "python")
+    assert runner.commands == [["ip", "-n", "astara-appliance-i", "addr", "replace",
+                                "fdca::10/64", "dev", "eth0", "nodad"]]
+    assert runner.processes == {}
+    assert "fdca::10/64" in console
+
+
+def test_tenant_profile_starts_its_processes(tmp_path):
+    runner = FakeRunner()
+    spec = InstanceSpec("i", "vm", "tenant", ())
+    profiles.start(runner, spec, "ns", tmp_path, ["eth0"], "python")
+    assert sorted(p.name for p in runner.processes) == ["dhclient-eth0.pid", "responder.pid"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("astara-vm-abc", ("tenant", "abc")),
+    ("astara-appliance-abc", ("appliance", "abc")),
+    ("astara-vm-", None),
+    ("other-abc", None),
+])
+def test_namespace_names_of_both_profiles(name, expected):
+    backend = NetnsBackend(FakeRunner(), Path("/nonexistent"))
+    assert backend.parse_netns(name) == expected
+    if expected:
+        assert backend.netns(expected[1], expected[0]) == name
+
+
+def test_overlapping_prefixes_are_refused():
+    with pytest.raises(ValueError):
+        NetnsBackend(FakeRunner(), Path("/x"), netns_prefix="astara-", appliance_prefix="astara-a")
+
+
+def test_management_network_by_name_or_id():
+    backend = NetnsBackend(FakeRunner(), Path("/x"), mgmt_network="astara-mgmt")
+    assert backend.is_mgmt({"net_id": "n", "network_name": "astara-mgmt"})
+    assert not backend.is_mgmt({"net_id": "n", "network_name": "tenant"})
+    backend = NetnsBackend(FakeRunner(), Path("/x"), mgmt_network="n-1")
+    assert backend.is_mgmt({"net_id": "n-1"})
+
+
+def test_stored_ports_carry_the_prefix_length_of_their_subnet():
+    net = FakeNetwork()
+    network = net.add_network("p", "blue", "10.9.0")
+    port = ports.allocate_one(net, "p", "server", "host", "nova",
+                              NetworkRequest(net_id=network["id"]))
+    assert port["fixed_ips"][0]["prefixlen"] == 24
+    assert port["network_name"] == "blue"
