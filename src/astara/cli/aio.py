@@ -1,11 +1,12 @@
 """``astara-aio``: all of Astara on one Linux host, on the embedded defaults.
 
 Starts, in order, and supervises: the network API, the compute API (with its
-dispatcher), the compute agent (instances as namespaces), the appliance agent in
-host mode, and the orchestrator; each with the same ``--config-file`` and
-``--state-path``, each logging to ``<state>/logs/<name>.log``. A service that
-dies is restarted (with back-off); Ctrl-C or SIGTERM stops them all, in reverse
-order. Needs root (namespaces, bridges).
+dispatcher), the compute metadata API, the compute agent (instances as
+namespaces), the appliance agent in host mode, and the orchestrator; each with
+the same ``--config-file`` and ``--state-path``, each logging to
+``<state>/logs/<name>.log``. A service that dies is restarted (with back-off);
+Ctrl-C or SIGTERM stops them all, in reverse order. Needs root (namespaces,
+bridges).
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
               (net.bind_host, net.bind_port)),
         Child("compute-api", [str(BIN / "astara-compute-api"), *common],
               (comp.bind_host, comp.bind_port)),
+        Child("compute-metadata", [str(BIN / "astara-compute-metadata"), *common],
+              (comp.metadata_bind_host, comp.metadata_port)),
         Child("compute-agent", [str(BIN / "astara-compute-agent"), *common]),
         Child("appliance-agent", [str(BIN / "astara-appliance-agent"), "--mode", "host",
                                   "--state-dir", str(state / "appliance"),

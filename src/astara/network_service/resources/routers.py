@@ -42,7 +42,8 @@ def create(op: Op, data: dict) -> m.Router:
         name=data["name"],
         description=data["description"],
         admin_state_up=data["admin_state_up"],
-        status="ACTIVE",
+        # BUILD until the orchestrator reports its appliance configured (ACTIVE).
+        status="BUILD",
         ha=data["ha"],
         routes=[],
         tags=[],

@@ -21,7 +21,20 @@ class HttpComputeAPI:
                                   headers={**headers, "X-OpenStack-Nova-API-Version": "2.1"},
                                   timeout=timeout)
         self._image, self._flavor = image, flavor
+        self._refs: dict[str, str] = {}
         self.calls = 0
+
+    def _ref(self, kind: str, wanted: str) -> str:
+        """The id of the flavor or image named (or id'd) ``wanted``; looked up once."""
+        key = f"{kind}:{wanted}"
+        if key not in self._refs:
+            r = self._req("GET", f"/{kind}")
+            r.raise_for_status()
+            found = [x["id"] for x in r.json()[kind] if wanted in (x["id"], x.get("name"))]
+            if not found:
+                raise RemoteError(f"no {kind[:-1]} named {wanted!r} in the compute service")
+            self._refs[key] = found[0]
+        return self._refs[key]
 
     def close(self) -> None:
         self._http.close()
@@ -51,7 +64,8 @@ class HttpComputeAPI:
 
     def boot(self, router_id: str, port_ids: list[str]) -> str:
         r = self._req("POST", "/servers", json={"server": {
-            "name": hostname(router_id), "imageRef": self._image, "flavorRef": self._flavor,
+            "name": hostname(router_id), "imageRef": self._ref("images", self._image),
+            "flavorRef": self._ref("flavors", self._flavor),
             "networks": [{"port": p} for p in port_ids],
             "metadata": {"astara_router_id": router_id}}})
         if r.status_code not in (200, 202):
