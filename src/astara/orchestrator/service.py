@@ -31,6 +31,7 @@ from astara.orchestrator.worker import process
 
 LOG = logging.getLogger(__name__)
 CONSUMER = "astara-orchestrator"
+SERVICE_USER = "astara-orchestrator"  # the X-User-Id the orchestrator's own calls carry
 
 
 class WorkerHandle:
@@ -157,6 +158,8 @@ class Orchestrator:
     # -- threads ----------------------------------------------------------------
     def _intake(self, consumer: OutboxConsumer) -> None:
         def handle(msg) -> None:
+            if msg.body.get("_context_user_id") == SERVICE_USER:
+                return  # our own writes (router status, management ports) change nothing
             for event in intake.normalize(msg.body):
                 for ref in self._resolve(event.target):
                     self.submit(ref)

@@ -60,9 +60,9 @@ CASES = [
     ("interface added", obs(wanted_ports=PORTS | {"p2"}), Step.REPLUG_VM, Status.REPLUG,
      OutcomeKind.REQUEUE, 0),
     ("config changed", obs(desired_digest="d2"), Step.CONFIGURE_VM, Status.UP,
-     OutcomeKind.REQUEUE, 30),
+     OutcomeKind.REQUEUE, 1),
     ("appliance lost a daemon", obs(appliance=replace(OK, healthy=False)), Step.CONFIGURE_VM,
-     Status.UP, OutcomeKind.REQUEUE, 30),
+     Status.UP, OutcomeKind.REQUEUE, 1),
     ("router deleted", obs(exists=False), Step.STOP_VM, Status.GONE, OutcomeKind.REQUEUE, 1),
     ("router deleted, appliance going", obs(
         exists=False, instance=Instance("i1", "ACTIVE", PORTS, deleting=True)),

@@ -111,7 +111,8 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
     if app.config_digest != o.desired_digest or not app.healthy:
         why = "configuration changed" if app.config_digest != o.desired_digest \
             else "appliance reports a fault"
-        return d(Step.CONFIGURE_VM, Status.UP, _after(s.health_check_period), why,
+        # Look again shortly (one status call) to see it applied and report ACTIVE.
+        return d(Step.CONFIGURE_VM, Status.UP, _after(s.boot_check_interval), why,
                  replace(m, failed_boots=0, boot_started=None, error_count=0, last_error=None))
     settled = replace(m, failed_boots=0, boot_started=None, error_count=0, last_error=None)
     return d(Step.ALIVE, Status.CONFIGURED, _after(s.health_check_period), "healthy", settled)

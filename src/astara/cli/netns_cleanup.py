@@ -1,0 +1,78 @@
+"""``astara-netns-cleanup``: remove what Astara left on this host (when nothing runs).
+
+Lists, and with ``--force`` removes: namespaces named with Astara's prefixes
+(appliances and instances) after killing the processes inside them (found with
+``ip netns pids``, so only theirs), and Astara's bridges (``brq*``) that have no
+port left. Never touches anything else. Stop ``astara-aio`` (or the compute
+agent) first, or it will plug things back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+PREFIXES = ("astara-appliance-", "astara-vm-")
+BRIDGE_PREFIX = "brq"
+
+
+def _run(*args: str) -> str:
+    return subprocess.run(list(args), capture_output=True, text=True, check=False).stdout
+
+
+def namespaces(prefixes: tuple[str, ...]) -> list[str]:
+    return [line.split()[0] for line in _run("ip", "netns", "list").splitlines()
+            if line.strip() and line.split()[0].startswith(prefixes)]
+
+
+def bridges(prefix: str) -> list[str]:
+    out = _run("ip", "-o", "link", "show", "type", "bridge")
+    names = [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
+    return [n for n in names if n.startswith(prefix)]
+
+
+def _kill_inside(ns: str) -> None:
+    pids = [int(p) for p in _run("ip", "netns", "pids", ns).split()]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="astara-netns-cleanup", description=__doc__.split("\n")[0])
+    p.add_argument("--force", action="store_true", help="remove (default: only list)")
+    p.add_argument("--prefix", action="append", help="namespace prefix (repeatable)")
+    p.add_argument("--bridge-prefix", default=BRIDGE_PREFIX)
+    a = p.parse_args(argv)
+    prefixes = tuple(a.prefix) if a.prefix else PREFIXES
+    found = namespaces(prefixes)
+    for ns in found:
+        print(f"namespace {ns}")
+        if a.force:
+            _kill_inside(ns)
+            subprocess.run(["ip", "netns", "del", ns], check=False)
+    for br in bridges(a.bridge_prefix):
+        if _run("ip", "-o", "link", "show", "master", br).strip():
+            continue  # still has ports: something uses it
+        print(f"bridge {br}")
+        if a.force:
+            subprocess.run(["ip", "link", "del", br], check=False)
+    if not a.force and found:
+        print("(nothing removed: add --force)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
