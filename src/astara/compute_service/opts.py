@@ -19,6 +19,9 @@ compute_opts = [
                help="Root URL of the network service (Neutron v2.0-compatible API)."),
     cfg.StrOpt("availability_zone", default="nova", help="Availability zone of this host."),
     cfg.IntOpt("quota_instances", default=10, min=0, help="Instances a project may own."),
+    cfg.DictOpt("quota_instances_overrides", default={"astara-service": "-1"},
+                help="Per-project instance quota, project:limit (-1: unlimited). The "
+                "orchestrator's service project boots one appliance per router."),
     cfg.IntOpt("host_capacity", default=200, min=0,
                help="Instances the agent of this host accepts (recorded in compute_hosts)."),
     cfg.StrOpt("netns_prefix", default="astara-vm-",

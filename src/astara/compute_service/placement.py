@@ -22,7 +22,7 @@ def reserve_quota(session: Session, project_id: str, limit: int) -> None:
         usage = QuotaUsage(project_id=project_id, instances=0)
         session.add(usage)
         session.flush()
-    if usage.instances + 1 > limit:
+    if 0 <= limit < usage.instances + 1:  # a negative limit means unlimited
         raise errors.Forbidden(f"Quota exceeded for instances: Requested 1, but already used "
                                f"{usage.instances} of {limit} instances")
     usage.instances += 1

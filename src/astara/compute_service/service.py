@@ -101,7 +101,9 @@ class ComputeService:
                 allocated: list[dict]) -> Instance:
         stamp = jobs.now()
         with self.db.write() as s:
-            placement.reserve_quota(s, ctx.project_id, self.settings.quota_instances)
+            limit = dict(self.settings.quota_instances_overrides).get(
+                ctx.project_id, self.settings.quota_instances)
+            placement.reserve_quota(s, ctx.project_id, limit)
             row = Instance(
                 id=server_id, project_id=ctx.project_id, user_id=ctx.user_id, name=req.name,
                 hostname=_hostname(req.name), host=host or "",

@@ -26,6 +26,7 @@ class ComputeSettings:
     network_url: str = "http://127.0.0.1:9696/"
     availability_zone: str = "nova"
     quota_instances: int = 10
+    quota_instances_overrides: tuple[tuple[str, int], ...] = (("astara-service", -1),)
     host_capacity: int = 200
     netns_prefix: str = "astara-vm-"
     bridge_prefix: str = "brq"
@@ -48,6 +49,8 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         network_url=c.network_url,
         availability_zone=c.availability_zone,
         quota_instances=c.quota_instances,
+        quota_instances_overrides=tuple((k, int(v)) for k, v in
+                                        c.quota_instances_overrides.items()),
         host_capacity=c.host_capacity,
         netns_prefix=c.netns_prefix,
         bridge_prefix=c.bridge_prefix,

@@ -162,3 +162,15 @@ def test_admin_plugs_a_router_port_without_taking_it_over(user, admin_user):
                                            wait=10, interval=0.05)
     port = admin_user.sdk.network.get_port(info["port_id"])
     assert port.device_id == router.id and port.binding_host_id == ""
+
+
+def test_service_project_quota_override(compute, network_api):
+    """The orchestrator's project boots one appliance per router: no fixed cap."""
+    from tests.integration.compute.conftest import User
+
+    service = User(compute, network_api.url, "astara-service", admin=True)
+    ids = [service.sdk.compute.create_server(name=f"ak-q{i}", image_id=TENANT, flavor_id="1",
+                                             networks="none").id for i in range(6)]
+    assert len(set(ids)) == 6  # beyond quota_instances=4 of other projects
+    for sid in ids:
+        service.sdk.compute.delete_server(sid)

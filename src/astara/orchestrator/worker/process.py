@@ -9,6 +9,7 @@ worker does not understand is logged and ignored.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import queue as queue_mod
@@ -29,6 +30,7 @@ def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
          inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, debug: bool) -> None:
     logs.setup(debug)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    _die_with_parent()
     db = Database(db_url)
     runtime = Runtime(o, db, mgmt_net_id)
     try:
@@ -36,6 +38,15 @@ def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
     finally:
         runtime.close()
         db.dispose()
+
+
+def _die_with_parent() -> None:
+    """A worker must not outlive its parent (killed -9): its keys go to the new one."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        LOG.debug("prctl unavailable: worker relies on its inbox closing")
 
 
 async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:

@@ -1,0 +1,103 @@
+"""The all-in-one stack for end-to-end tests: astara-aio on its own ports and state dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+OUR_NETNS = ("astara-appliance-", "astara-vm-", "bi-up-")
+OUR_LINKS = ("brq", "bu", "tap")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def netns() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
+def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-4000:]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"port {port} never opened:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def aio():
+    state = Path(f"/tmp/astara-e2e-{os.getpid()}")
+    state.mkdir(mode=0o755)
+    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc")}
+    conf = state / "aio.conf"
+    conf.write_text(f"""[network_service]
+bind_port = {ports['net']}
+[compute_service]
+bind_port = {ports['comp']}
+metadata_port = {ports['meta']}
+network_url = http://127.0.0.1:{ports['net']}/
+[orchestrator]
+network_url = http://127.0.0.1:{ports['net']}/
+compute_url = http://127.0.0.1:{ports['comp']}/
+metadata_url = http://127.0.0.1:{ports['meta']}/
+rpc_hosts = 127.0.0.1
+rpc_port = {ports['rpc']}
+num_worker_processes = 2
+health_check_period = 10
+boot_timeout = 60
+""")
+    before_ns, before_links = netns(), links()
+    log = state / "aio.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
+                                 "--config-file", str(conf)], stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_port(ports["rpc"], proc, log)
+        yield ports, state
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        # Only what this stack names is ours to judge and remove (other tests may run).
+        leaked_ns = {n for n in netns() - before_ns if n.startswith(OUR_NETNS)}
+        leaked_links = {n for n in links() - before_links if n.startswith(OUR_LINKS)}
+        kept = Path(f"/tmp/astara-e2e-logs-{os.getpid()}")
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(state / "logs", kept, dirs_exist_ok=True)  # for a failed run
+        if leaked_ns or leaked_links:
+            # Kills what runs inside (dnsmasq, dhclient) before removing namespaces.
+            subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], check=False,
+                           capture_output=True)
+            for link in leaked_links & links():
+                subprocess.run(["ip", "link", "del", link], check=False)
+        shutil.rmtree(state, ignore_errors=True)
+        assert not leaked_ns, f"namespaces left: {leaked_ns}"
+        assert not leaked_links, f"links left: {leaked_links}"
+
+

@@ -1,0 +1,160 @@
+"""The orchestrator under stress, as root, on a real all-in-one stack:
+
+1. killed (-9) while 20 routers are being created, it is restarted (by astara-aio)
+   and converges all 20, each with exactly one appliance;
+2. restarted with 20 healthy routers, it reconfigures none of them and a host
+   behind one of them loses no ping to upstream;
+3. an appliance's namespace deleted behind its back is detected and rebuilt;
+4. deleting everything leaves no appliance behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from astara.burnin.host import Upstream, bridge_name, in_ns
+from astara.burnin.scenario import Options, connection
+
+NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "ping")
+ROUTERS = 20
+
+pytestmark = [
+    pytest.mark.functional,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, bridges)"),
+    pytest.mark.skipif(any(shutil.which(b) is None for b in NEEDED),
+                       reason=f"needs {', '.join(NEEDED)}"),
+]
+
+
+def wait(check, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def orchestrator_pid(state) -> int:
+    out = subprocess.run(["pgrep", "-f", f"astara-orchestrator --state-path {state}"],
+                         capture_output=True, text=True).stdout.split()
+    assert out, "orchestrator not running"
+    return int(out[0])
+
+
+def applies(address: str) -> int:
+    return httpx.get(f"http://[{address}]:5000/v1/status/", timeout=5).json()["applies"]
+
+
+def test_orchestrator_survives_restarts_and_repairs(aio):
+    ports, state = aio
+    o = Options(network_url=f"http://127.0.0.1:{ports['net']}/",
+                compute_url=f"http://127.0.0.1:{ports['comp']}/")
+    admin, user = connection(o, "e2e-admin", True), connection(o, "e2e-user", False)
+    rpc = f"http://127.0.0.1:{ports['rpc']}"
+    ext = admin.network.create_network(name="e2e-public", is_router_external=True)
+    admin.network.create_subnet(network_id=ext.id, cidr="198.51.100.0/24", ip_version=4,
+                                is_dhcp_enabled=False, gateway_ip="198.51.100.1",
+                                allocation_pools=[{"start": "198.51.100.10",
+                                                   "end": "198.51.100.200"}])
+    upstream = Upstream("e2eo", bridge_name("brq", ext.id), "198.51.100.0/24", "198.51.100.1")
+    upstream.open()
+    try:
+        # 1. Kill the orchestrator while the routers are being created.
+        routers = []
+        for i in range(ROUTERS):
+            net = user.network.create_network(name=f"e2e-net{i}")
+            sub = user.network.create_subnet(network_id=net.id, ip_version=4,
+                                             cidr=f"10.{100 + i}.0.0/24")
+            r = user.network.create_router(name=f"e2e-r{i}",
+                                           external_gateway_info={"network_id": ext.id})
+            user.network.add_interface_to_router(r, subnet_id=sub.id)
+            routers.append((r.id, net.id))
+            if i == ROUTERS // 3:
+                os.kill(orchestrator_pid(state), signal.SIGKILL)
+        wait(lambda: all(user.network.get_router(rid).status == "ACTIVE" for rid, _ in routers),
+             300, "all routers ACTIVE after the orchestrator was killed")
+        for rid, _ in routers:
+            found = list(admin.compute.servers(all_projects=True, name=f"^ak-{rid}$"))
+            assert len(found) == 1, f"router {rid} has {len(found)} appliances"
+
+        # A host behind the first router, pinging upstream through it.
+        rid0, net0 = routers[0]
+        vm = user.compute.create_server(name="e2e-vm", image_id="astara-tenant",
+                                        flavor_id="1", networks=[{"uuid": net0}])
+        wait(lambda: user.compute.get_server(vm.id).status == "ACTIVE", 60, "vm ACTIVE")
+        vm_ns = f"astara-vm-{vm.id}"
+        wait(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
+                           check=False).returncode == 0, 60, "vm reaches upstream")
+
+        # 2. Restart with 20 healthy routers: no reconfiguration, no lost ping.
+        views = {r["id"]: r for r in httpx.get(f"{rpc}/routers/").json()["routers"]}
+        before = {rid: applies(views[rid]["management_address"]) for rid, _ in routers}
+        pinger = subprocess.Popen(["ip", "netns", "exec", vm_ns, "ping", "-i", "0.2", "-c",
+                                   "75", "-W", "1", upstream.address],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1)
+        old = orchestrator_pid(state)
+        os.kill(old, signal.SIGKILL)
+        wait(lambda: _pid_or_none(state) not in (None, old), 60, "orchestrator restarted")
+
+        def all_alive_again():
+            try:
+                rs = httpx.get(f"{rpc}/routers/", timeout=5).json()["routers"]
+            except httpx.TransportError:
+                return False
+            return len(rs) >= ROUTERS and all(r["steps"] and r["steps"][-1]["step"] == "Alive"
+                                              for r in rs)
+
+        wait(all_alive_again, 120, "restarted orchestrator sees every router healthy")
+        out, _ = pinger.communicate(timeout=60)
+        loss = re.search(r"(\d+(?:\.\d+)?)% packet loss", out)
+        assert loss and float(loss.group(1)) == 0.0, out
+        after = {rid: applies(views[rid]["management_address"]) for rid, _ in routers}
+        assert after == before, "a restart reconfigured appliances"
+
+        # 3. An appliance's namespace deleted behind the orchestrator's back.
+        instance = views[rid0]["instance_id"]
+        subprocess.run(["ip", "netns", "del", f"astara-appliance-{instance}"], check=True)
+        wait(lambda: next((r for r in httpx.get(f"{rpc}/routers/").json()["routers"]
+                           if r["id"] == rid0 and r["instance_id"] not in (None, instance)
+                           and r["steps"][-1]["step"] == "Alive"), None),
+             180, "appliance rebuilt")
+        wait(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
+                           check=False).returncode == 0, 60, "vm reaches upstream again")
+
+        # 4. Delete everything: no appliance survives its router.
+        user.compute.delete_server(vm.id)
+        for rid, net_id in routers:
+            sub_id = user.network.get_network(net_id).subnet_ids[0]
+            user.network.remove_interface_from_router(rid, subnet_id=sub_id)
+            user.network.delete_router(rid)
+        wait(lambda: not [n for n in _netns() if n.startswith("astara-appliance-")], 180,
+             "every appliance namespace gone")
+        wait(lambda: not list(admin.compute.servers(all_projects=True)), 60,
+             "every instance gone")
+    finally:
+        upstream.close()
+
+
+def _pid_or_none(state):
+    out = subprocess.run(["pgrep", "-f", f"astara-orchestrator --state-path {state}"],
+                         capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else None
+
+
+def _netns() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
