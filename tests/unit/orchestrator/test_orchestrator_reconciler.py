@@ -249,3 +249,21 @@ def test_error_state_survives_a_restart():
     w.rec.run(REF)
     assert len([c for c in w.compute.calls if c[0] == "boot"]) == boots
     assert w.rec.state(REF).steps[-1].status == "error"
+
+
+def test_a_retried_boot_reuses_its_request_and_extra_appliances_are_removed():
+    w = World()
+    w.step()  # CreateVM
+    [server] = w.compute.servers.values()
+    # A restarted orchestrator that lost this boot's outcome boots "again": same request.
+    w.rec.states.clear()
+    from astara.orchestrator.reconcile.execute import boot_request_id
+
+    again = w.compute.boot(RID, ["x"], boot_request_id(RID, 1))
+    assert again == server.id
+    # A second appliance that slipped through anyway is removed on the next pass.
+    extra = w.compute.boot(RID, ["y"], "req-other")
+    converge(w)
+    assert extra not in w.compute.servers or w.compute.servers[extra].deleting \
+        or server.id not in w.compute.servers
+    assert len([s for s in w.compute.servers.values() if not s.deleting]) == 1

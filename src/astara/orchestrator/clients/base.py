@@ -32,7 +32,8 @@ class ComputeAPI(Protocol):
     def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
         """The router's appliance instance; ``macs`` maps MAC -> port id to name its ports."""
 
-    def boot(self, router_id: str, port_ids: list[str]) -> str: ...
+    def boot(self, router_id: str, port_ids: list[str], request_id: str) -> str:
+        """Boot the appliance; the same ``request_id`` again returns the same instance."""
 
     def delete(self, instance_id: str) -> None: ...
 

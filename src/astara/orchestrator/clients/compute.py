@@ -55,15 +55,19 @@ class HttpComputeAPI:
         servers = [s for s in r.json()["servers"] if s.get("status") != "DELETED"]
         if not servers:
             return None
-        s = sorted(servers, key=lambda x: x.get("created", ""))[-1]
+        servers.sort(key=lambda x: (x.get("status") == "ACTIVE", x.get("created", ""), x["id"]))
+        s = servers[-1]  # the newest active one; any other is a leftover to remove
         attached = {macs[a["OS-EXT-IPS-MAC:mac_addr"]]
                     for addrs in (s.get("addresses") or {}).values() for a in addrs
                     if a.get("OS-EXT-IPS-MAC:mac_addr") in macs}
+        extras = frozenset(x["id"] for x in servers[:-1]
+                           if x.get("OS-EXT-STS:task_state") != "deleting")
         return Instance(id=s["id"], status=s["status"], ports=frozenset(attached),
-                        deleting=s.get("OS-EXT-STS:task_state") == "deleting")
+                        deleting=s.get("OS-EXT-STS:task_state") == "deleting", extras=extras)
 
-    def boot(self, router_id: str, port_ids: list[str]) -> str:
-        r = self._req("POST", "/servers", json={"server": {
+    def boot(self, router_id: str, port_ids: list[str], request_id: str) -> str:
+        r = self._req("POST", "/servers", headers={"X-OpenStack-Request-ID": request_id},
+                      json={"server": {
             "name": hostname(router_id), "imageRef": self._ref("images", self._image),
             "flavorRef": self._ref("flavors", self._flavor),
             "networks": [{"port": p} for p in port_ids],

@@ -68,6 +68,7 @@ class FakeServer:
     status: str = "BUILD"
     polls: int = 0
     deleting: bool = False
+    request_id: str = ""
 
 
 @dataclass
@@ -79,21 +80,26 @@ class FakeCompute:
 
     def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
         self.calls.append(("find", router_id))
-        for s in self.servers.values():
-            if s.router_id == router_id:
-                if s.deleting:
-                    del self.servers[s.id]  # the agent confirmed the delete
-                    return None
-                s.polls += 1
-                if s.status == "BUILD" and s.polls > self.boot_polls:
-                    s.status = "ERROR" if self.fail_boots else "ACTIVE"
-                return Instance(s.id, s.status, frozenset(s.ports & set(macs.values())))
-        return None
+        for s in [s for s in self.servers.values() if s.router_id == router_id and s.deleting]:
+            del self.servers[s.id]  # the agent confirmed the delete
+        mine = sorted((s for s in self.servers.values() if s.router_id == router_id),
+                      key=lambda s: s.id)
+        if not mine:
+            return None
+        s = mine[-1]
+        s.polls += 1
+        if s.status == "BUILD" and s.polls > self.boot_polls:
+            s.status = "ERROR" if self.fail_boots else "ACTIVE"
+        return Instance(s.id, s.status, frozenset(s.ports & set(macs.values())),
+                        extras=frozenset(x.id for x in mine[:-1]))
 
-    def boot(self, router_id: str, port_ids: list[str]) -> str:
+    def boot(self, router_id: str, port_ids: list[str], request_id: str = "") -> str:
         self.calls.append(("boot", router_id, tuple(port_ids)))
+        for s in self.servers.values():
+            if request_id and s.request_id == request_id:
+                return s.id  # a retried request: the same instance
         sid = f"server-{next(_ids)}"
-        self.servers[sid] = FakeServer(sid, router_id, set(port_ids))
+        self.servers[sid] = FakeServer(sid, router_id, set(port_ids), request_id=request_id)
         return sid
 
     def delete(self, instance_id: str) -> None:

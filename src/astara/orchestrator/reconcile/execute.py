@@ -9,6 +9,7 @@ outcome with the error recorded, never an exception out of the worker.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI, RemoteError
 from astara.orchestrator.keys import ResourceRef
@@ -18,6 +19,10 @@ from astara.orchestrator.reconcile.model import Decision, Outcome, OutcomeKind, 
 LOG = logging.getLogger(__name__)
 
 
+def boot_request_id(router_id: str, boots: int) -> str:
+    return f"req-{uuid.uuid5(uuid.NAMESPACE_URL, f'astara:{router_id}:boot:{boots}')}"
+
+
 class Executor:
     def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI):
         self.network, self.compute, self.appliance = network, compute, appliance
@@ -25,7 +30,8 @@ class Executor:
     def execute(self, d: Decision, ref: ResourceRef, st: RouterState, now: float) -> Outcome:
         outcome, error = d.outcome, None
         try:
-            self._perform(d.step, ref, st)
+            self._remove_extras(ref, st)
+            self._perform(d.step, ref, st, d.memory.boots)
             st.memory = d.memory
             if d.step in (Step.STOP_VM, Step.CLEAR_ERROR, Step.CREATE_VM):
                 st.force_rebuild = False  # the rebuild asked for has started
@@ -43,12 +49,20 @@ class Executor:
             LOG.info("router %s: %s (%s) -> %s", ref.id, d.step, d.reason, d.status)
         return outcome
 
-    def _perform(self, step: Step, ref: ResourceRef, st: RouterState) -> None:
+    def _remove_extras(self, ref: ResourceRef, st: RouterState) -> None:
+        # A boot that raced a restart can leave a second appliance: keep one.
+        for extra in sorted(st.context.extra_instances):
+            LOG.warning("router %s: removing extra appliance instance %s", ref.id, extra)
+            self.compute.delete(extra)
+        st.context.extra_instances = frozenset()
+
+    def _perform(self, step: Step, ref: ResourceRef, st: RouterState, boots: int) -> None:
         ctx = st.context
         if step is Step.CREATE_VM:
             mgmt = self.network.management_port(ref.id, create=True)
             ports = [mgmt["id"]] + [p for p in ctx.wanted_ports if p != mgmt["id"]]
-            ctx.instance_id = self.compute.boot(ref.id, ports)
+            # The same boot retried (say, by a restarted orchestrator) is the same request.
+            ctx.instance_id = self.compute.boot(ref.id, ports, boot_request_id(ref.id, boots))
         elif step is Step.STOP_VM and ctx.instance_id:
             self.compute.delete(ctx.instance_id)
         elif step is Step.REPLUG_VM and ctx.instance_id:

@@ -37,6 +37,7 @@ class Context:
     wanted_ports: tuple[str, ...] = ()
     instance_id: str | None = None
     attached_ports: frozenset[str] = frozenset()
+    extra_instances: frozenset[str] = frozenset()
     floating_ips: frozenset[str] = frozenset()
 
 

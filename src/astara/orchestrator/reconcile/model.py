@@ -62,6 +62,7 @@ class Instance:
     status: str  # Nova status: BUILD, ACTIVE, SHUTOFF, REBOOT, ERROR, DELETED
     ports: frozenset[str] = frozenset()
     deleting: bool = False
+    extras: frozenset[str] = frozenset()  # more instances for one router: to remove
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Memory:
     """What the orchestrator remembers about one router between passes (persisted)."""
 
     failed_boots: int = 0
+    boots: int = 0  # CreateVM steps taken: names each boot request (idempotent retries)
     boot_started: float | None = None
     error_until: float | None = None
     error_count: int = 0

@@ -83,6 +83,7 @@ class Observer:
             mgmt_port_id=mgmt_port["id"] if mgmt_port else None, wanted_ports=wanted,
             instance_id=inst.id if inst else None,
             attached_ports=inst.ports if inst else frozenset(),
+            extra_instances=inst.extras if inst else frozenset(),
             floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips))
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:

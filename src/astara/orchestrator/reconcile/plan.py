@@ -78,7 +78,8 @@ def plan(o: Observed, s: Settings) -> Decision:
             return d(Step.EXIT, Status.ERROR, _after(until - o.now),
                      f"{m.failed_boots} failed boots: in error for {until - o.now:.0f} s", err)
         return d(Step.CREATE_VM, Status.BOOTING, _after(s.boot_check_interval),
-                 "no appliance: booting one", replace(m, boot_started=o.now))
+                 "no appliance: booting one",
+                 replace(m, boot_started=o.now, boots=m.boots + 1))
     return _plan_live(o, s, d)
 
 
