@@ -1,0 +1,173 @@
+"""End-to-end orchestrator benchmark on a real all-in-one stack (root).
+
+Prints:
+  * router ready latency: router + interface + gateway API calls -> a host behind it
+    reaches upstream (ping through SNAT), p50/p99 over --samples routers, first with
+    no other router, then with --existing routers already running;
+  * restart resync time: the orchestrator killed (-9) and restarted by astara-aio,
+    until every router is seen healthy again (and how many pushes that cost).
+Usage: sudo .venv/bin/python bench/orchestrator_e2e.py [--samples 10] [--existing 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from astara.burnin.host import Upstream, bridge_name, in_ns
+from astara.burnin.scenario import Options, connection
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait(check, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {what} not within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+class Bench:
+    def __init__(self, state: Path, ports: dict):
+        o = Options(network_url=f"http://127.0.0.1:{ports['net']}/",
+                    compute_url=f"http://127.0.0.1:{ports['comp']}/")
+        self.admin = connection(o, "bench-admin", True)
+        self.user = connection(o, "bench-user", False)
+        self.rpc = f"http://127.0.0.1:{ports['rpc']}"
+        self.state = state
+        self.n = 0
+        ext = self.admin.network.create_network(name="bench-public", is_router_external=True)
+        self.admin.network.create_subnet(
+            network_id=ext.id, cidr="100.64.0.0/16", ip_version=4, is_dhcp_enabled=False,
+            gateway_ip="100.64.0.1",
+            allocation_pools=[{"start": "100.64.0.10", "end": "100.64.250.250"}])
+        self.ext = ext.id
+        self.upstream = Upstream("bench", bridge_name("brq", ext.id), "100.64.0.0/16",
+                                 "100.64.0.1")
+        self.upstream.open()
+
+    def network(self) -> tuple[str, str]:
+        self.n += 1
+        net = self.user.network.create_network(name=f"bench-net{self.n}")
+        sub = self.user.network.create_subnet(
+            network_id=net.id, ip_version=4, cidr=f"10.{self.n // 250}.{self.n % 250}.0/24")
+        return net.id, sub.id
+
+    def router(self, sub_id: str) -> str:
+        r = self.user.network.create_router(name=f"bench-r{self.n}",
+                                            external_gateway_info={"network_id": self.ext})
+        self.user.network.add_interface_to_router(r, subnet_id=sub_id)
+        return r.id
+
+    def ready_latency(self) -> float:
+        net_id, sub_id = self.network()
+        vm = self.user.compute.create_server(name=f"bench-vm{self.n}", image_id="astara-tenant",
+                                             flavor_id="1", networks=[{"uuid": net_id}])
+        wait(lambda: self.user.compute.get_server(vm.id).status == "ACTIVE", 60, "vm ACTIVE")
+        ns = f"astara-vm-{vm.id}"
+        t0 = time.monotonic()
+        self.router(sub_id)
+        wait(lambda: in_ns(ns, "ping", "-c1", "-W1", "100.64.0.1", check=False).returncode == 0,
+             180, "host behind the router reaches upstream")
+        return time.monotonic() - t0
+
+    def healthy_count(self) -> int:
+        try:
+            routers = httpx.get(f"{self.rpc}/routers/", timeout=5).json()["routers"]
+        except (httpx.TransportError, ValueError):
+            return -1
+        return sum(1 for r in routers if r["steps"] and r["steps"][-1]["step"] == "Alive")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--existing", type=int, default=200)
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root")
+    state = Path(f"/tmp/astara-bench-e2e-{os.getpid()}")
+    state.mkdir(mode=0o755)
+    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc")}
+    (state / "aio.conf").write_text(f"""[network_service]
+bind_port = {ports['net']}
+max_page_size = 10000
+[compute_service]
+bind_port = {ports['comp']}
+metadata_port = {ports['meta']}
+network_url = http://127.0.0.1:{ports['net']}/
+host_capacity = 2000
+[orchestrator]
+network_url = http://127.0.0.1:{ports['net']}/
+compute_url = http://127.0.0.1:{ports['comp']}/
+metadata_url = http://127.0.0.1:{ports['meta']}/
+rpc_hosts = 127.0.0.1
+rpc_port = {ports['rpc']}
+""")
+    log = open(state / "aio.log", "w")  # noqa: SIM115
+    aio = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
+                            "--config-file", str(state / "aio.conf")], stdout=log,
+                           stderr=subprocess.STDOUT)
+    bench = None
+    try:
+        wait(lambda: subprocess.run(["curl", "-s", f"http://127.0.0.1:{ports['rpc']}/workers/"],
+                                    capture_output=True).returncode == 0, 120, "stack up", 0.2)
+        bench = Bench(state, ports)
+        first = [bench.ready_latency() for _ in range(a.samples)]
+        print(f"router ready latency, 0 existing routers: p50 {statistics.median(first):.2f} s, "
+              f"p99 {pct(first, 0.99):.2f} s ({a.samples} routers)")
+        t0 = time.monotonic()
+        for _ in range(a.existing):
+            bench.router(bench.network()[1])
+        total = a.existing + 2 * a.samples
+        wait(lambda: bench.healthy_count() >= a.existing + a.samples, 3600,
+             f"{a.existing} more routers healthy", 1.0)
+        print(f"{a.existing} routers created and healthy in {time.monotonic() - t0:.1f} s")
+        second = [bench.ready_latency() for _ in range(a.samples)]
+        print(f"router ready latency, {a.existing + a.samples} existing routers: p50 "
+              f"{statistics.median(second):.2f} s, p99 {pct(second, 0.99):.2f} s")
+        pid = int(subprocess.run(["pgrep", "-f", f"astara-orchestrator --state-path {state}"],
+                                 capture_output=True, text=True).stdout.split()[0])
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        wait(lambda: bench.healthy_count() >= total, 1800, "all routers healthy again", 0.2)
+        print(f"restart resync: {total} routers seen healthy again {time.monotonic() - t0:.1f} s "
+              "after the orchestrator was killed (includes astara-aio's 1 s restart delay)")
+    finally:
+        if bench is not None:
+            bench.upstream.close()
+        aio.send_signal(signal.SIGTERM)
+        aio.wait(120)
+        log.close()
+        subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
