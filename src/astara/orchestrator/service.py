@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 
@@ -89,10 +90,12 @@ class Orchestrator:
         for w in self.workers:
             if w.inbox is not None:
                 w.inbox.put(("stop",))
+        deadline = time.monotonic() + 10  # for all of them together
         for w in self.workers:
             if w.proc is not None:
-                w.proc.join(15)
+                w.proc.join(max(0.1, deadline - time.monotonic()))
                 if w.proc.is_alive():
+                    LOG.warning("worker %d did not stop: terminating it", w.index)
                     w.proc.terminate()
         if self.network is not None:
             self.network.close()
@@ -103,7 +106,7 @@ class Orchestrator:
         w.proc = self._ctx.Process(
             target=process.main, name=f"astara-worker-{w.index}",
             args=(w.index, self.o, self.settings.database.url, self.mgmt_net_id, w.inbox,
-                  self._results, self.settings.debug), daemon=True)
+                  self._results, self.settings.debug, os.getpid()), daemon=True)
         w.proc.start()
         LOG.info("worker %d started (pid %d)", w.index, w.proc.pid)
 

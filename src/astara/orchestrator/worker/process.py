@@ -12,6 +12,7 @@ import asyncio
 import ctypes
 import logging
 import multiprocessing
+import os
 import queue as queue_mod
 import signal
 import threading
@@ -27,10 +28,13 @@ LOG = logging.getLogger(__name__)
 
 
 def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
-         inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, debug: bool) -> None:
+         inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, debug: bool,
+         parent_pid: int) -> None:
     logs.setup(debug)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    _die_with_parent()
+    _die_with_parent(parent_pid)
+    # Never wait at exit to flush snapshots to a parent that no longer reads them.
+    outbox.cancel_join_thread()
     db = Database(db_url)
     runtime = Runtime(o, db, mgmt_net_id)
     try:
@@ -40,13 +44,15 @@ def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
         db.dispose()
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     """A worker must not outlive its parent (killed -9): its keys go to the new one."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        LOG.debug("prctl unavailable: worker relies on its inbox closing")
+        LOG.debug("prctl unavailable: worker relies on watching its parent")
+    if os.getppid() != parent_pid:  # it died while we were starting: no signal will come
+        os._exit(0)
 
 
 async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
@@ -88,8 +94,13 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
 
 async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None:
     last: dict = {}
+    parent = os.getppid()
     while not stop.is_set():
         await asyncio.sleep(1.0)
+        if os.getppid() != parent:
+            LOG.error("worker %d: the orchestrator is gone; stopping", index)
+            stop.set()
+            return
         states = {rid: summary(rid, st) for rid, st in list(rt.reconciler.states.items())}
         if states != last:
             outbox.put(("snapshot", index, states, {"passes": worker.passes,
