@@ -9,7 +9,9 @@ document. An identical push is a no-op. When the only change since the last
 good document is the floating IP set, the change follows from the two documents
 alone (`render.nft.with_floating_ips`): one nftables element delta, checked by
 its own transaction, with no observation, no netlink and no rendering. Should
-that shortcut fail, nothing changed, and the full path runs.
+that shortcut fail, nothing changed, and the full path runs. The last good
+document is also kept on disk (`apply.record`): `restore()` lets an agent that
+restarts take it over, when the stack still matches it.
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from astara.appliance.apply import dhcp
+from astara.appliance.apply import dhcp, record
 from astara.appliance.apply.dnsmasq import Dnsmasq
 from astara.appliance.apply.netlink import Netlink
-from astara.appliance.apply.netns import entered, exists, sysctl
+from astara.appliance.apply.netns import entered, exists, identity, sysctl
 from astara.appliance.apply.nft import Nft
 from astara.appliance.observe.state import NetState
 from astara.appliance.plan import netlink as plan
 from astara.appliance.plan.ops import Op
 from astara.appliance.render import dnsmasq as render_dnsmasq
 from astara.appliance.render import nft as render_nft
+from astara.wire import parse_config
 from astara.wire.appliance_config import ApplianceConfig
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class Appliance:
         self.last_error: str | None = None
         self._ruleset: render_nft.Ruleset | None = None  # what nftables holds, if known
         self._fips: frozenset[tuple[int, int]] = frozenset()  # as last applied
+        self._stack: str | None = None  # `apply.netns.identity`, once known
 
     def apply(self, config: ApplianceConfig) -> Result:
         digest = config.digest()
@@ -96,8 +100,7 @@ class Appliance:
             self._ruleset = None  # not known any more: the full path reloads it all
             return None
         self._ruleset, self._fips = ruleset, fips
-        self.config, self.digest, self.last_error = config, digest, None
-        self.applies += 1
+        self._applied(config, digest)
         return Result(changed=True, nft="delta" if delta else "none")
 
     def _apply(self, config: ApplianceConfig, digest: str) -> Result:
@@ -117,6 +120,7 @@ class Appliance:
         except Exception as exc:
             LOG.warning("appliance %s: apply failed, rolling back: %s", self.name, exc)
             self.last_error = str(exc)
+            self._forget()  # until an apply succeeds, the stack matches no document
             self._rollback(netlink, done)
             netlink.close()
             result.error = self.last_error
@@ -124,9 +128,64 @@ class Appliance:
             return result
         netlink.close()
         self._fips = config.floating_ip_pairs()
+        self._applied(config, digest)
+        return result
+
+    def _applied(self, config: ApplianceConfig, digest: str) -> None:
         self.config, self.digest, self.last_error = config, digest, None
         self.applies += 1
-        return result
+        try:
+            record.save(self.state_dir, self._identity(), config)
+        except OSError as exc:  # applied all the same; a restarted agent applies it again
+            LOG.warning("appliance %s: cannot record the applied config: %s", self.name, exc)
+            self._forget()
+
+    def _forget(self) -> None:
+        try:
+            record.remove(self.state_dir)
+        except OSError as exc:
+            LOG.error("appliance %s: cannot remove the applied record: %s", self.name, exc)
+
+    def _identity(self) -> str:
+        if self._stack is None:
+            self._stack = identity(self.netns)
+        return self._stack
+
+    def restore(self) -> bool:
+        """Take over the document a previous agent applied (its record), when the stack
+        is the same one and still matches it: links, addresses and routes as the
+        document wants them, and both nftables tables there. Then the status shows its
+        digest, the same push is a no-op and a floating IP change takes the shortcut.
+        Otherwise the record is dropped and the first push is a full apply."""
+        try:
+            found = record.load(self.state_dir)
+            if found is None:
+                return False
+            stack, raw = found
+            if stack != self._identity():
+                raise LookupError("it was applied to another boot or namespace")
+            config = parse_config(raw)
+            with entered(self.netns):
+                netlink = self.ports.netlink()
+                try:
+                    observed = netlink.observe()
+                finally:
+                    netlink.close()
+                names = plan.interface_names(config, observed)
+                if plan.diff(config, observed):
+                    raise LookupError("the network stack has changed since")
+                loaded = self.ports.nft.ruleset()
+            if not all(f"table {t} astara" in loaded for t in ("inet", "netdev")):
+                raise LookupError("the nftables tables are missing")
+        except Exception as exc:  # any doubt: drop the record; the first push applies it all
+            LOG.info("appliance %s: not taking over the recorded config: %s", self.name, exc)
+            self._forget()
+            return False
+        self._ruleset = render_nft.render(config, names, self.api_port)
+        self._fips = config.floating_ip_pairs()
+        self.config, self.digest = config, config.digest()
+        LOG.info("appliance %s: took over the recorded config %s", self.name, self.digest)
+        return True
 
     def _load_nft(self, config: ApplianceConfig, observed: NetState) -> str:
         names = plan.interface_names(config, observed)

@@ -23,7 +23,7 @@ from uvicorn.server import ServerState
 
 from astara.appliance.api import SCOPE_KEY, Served, make_app
 from astara.appliance.apply.dnsmasq import DnsmasqProcess
-from astara.appliance.apply.netlink import RtnlNetlink
+from astara.appliance.apply.netlink import IPRouteNetlink
 from astara.appliance.apply.netns import entered
 from astara.appliance.apply.nft import make_nft
 from astara.appliance.converge import Appliance, Ports
@@ -42,12 +42,12 @@ class _Entry:
 
 
 def real_ports(state_dir: Path) -> Ports:
-    return Ports(netlink=RtnlNetlink, nft=make_nft(state_dir), dnsmasq=DnsmasqProcess())
+    return Ports(netlink=IPRouteNetlink, nft=make_nft(state_dir), dnsmasq=DnsmasqProcess())
 
 
 def bootstrap_management(mac: str, address: str) -> None:
     """Bring the management interface up with its address (current namespace)."""
-    netlink = RtnlNetlink()
+    netlink = IPRouteNetlink()
     try:
         link = netlink.observe().link_by_mac(mac)
         if link is None:
@@ -107,6 +107,7 @@ class Host:
 
         await asyncio.to_thread(prepare)
         appliance = Appliance(name, netns, state_dir, self.api_port, real_ports(state_dir))
+        await asyncio.to_thread(appliance.restore)  # what an earlier agent applied, if valid
         served = Served(appliance)
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if iface.version == 6 else socket.AF_INET

@@ -3,7 +3,10 @@
 The agent starts first; then an appliance namespace appears with a management
 veth (no address: the agent derives its EUI-64 address in the management prefix)
 and its API answers on the management network; then the namespace goes and the
-agent drops it. The agent is stopped by its PID; everything is removed.
+agent drops it. An agent stopped with SIGTERM and started again takes over the
+document it had applied: same digest at once, the same push is a no-op, a
+floating IP change takes the shortcut. Agents are stopped by their PID;
+everything is removed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 from topology import Topology, sh
 
 from astara.appliance.apply.netns import entered
+from astara.wire import examples
 
 pytestmark = [
     pytest.mark.functional,
@@ -44,37 +48,70 @@ def wait_for(predicate, timeout=20.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_host_mode_serves_namespaces_that_appear_and_drops_those_that_go():
+def start_agent(topo: Topology, work: Path, log: Path) -> subprocess.Popen:
+    with log.open("a") as out:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "astara.appliance.cli", "--mode", "host",
+             "--netns-prefix", topo.name("appl-"), "--state-dir", str(work / "state"),
+             "--mgmt-prefix", "fdca::/64", "--scan-interval", "0.2"],
+            stdout=out, stderr=subprocess.STDOUT)
+    time.sleep(0.5)
+    assert agent.poll() is None, log.read_text()
+    return agent
+
+
+def stop_agent(agent: subprocess.Popen | None, log: Path) -> None:
+    if agent is None or agent.poll() is not None:
+        return
+    agent.send_signal(signal.SIGTERM)
+    try:
+        assert agent.wait(10) == 0, log.read_text()
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait(5)
+
+
+def api(ctl: str, method: str, path: str, **kw) -> httpx.Response | None:
+    try:
+        with entered(ctl):
+            return httpx.request(method, f"http://[{MGMT_ADDRESS}]:5000{path}", timeout=10,
+                                 **kw)
+    except httpx.HTTPError:
+        return None
+
+
+def status(ctl: str) -> httpx.Response | None:
+    res = api(ctl, "GET", "/v1/status/")
+    return res if res is not None and res.status_code == 200 else None
+
+
+@pytest.fixture
+def lab():
     work = Path(tempfile.mkdtemp(prefix="astara-cli-"))
     work.chmod(0o755)
     topo = Topology(work)
-    log = work / "agent.log"
-    agent = None
     try:
         ctl = topo.netns("ctl")
         topo.plug(ctl, "mgmt", "eth0", "fa:16:3e:bb:00:02")
         topo.up(ctl, "eth0", "fdca::1/64")
-        with log.open("w") as out:
-            agent = subprocess.Popen(
-                [sys.executable, "-m", "astara.appliance.cli", "--mode", "host",
-                 "--netns-prefix", topo.name("appl-"), "--state-dir", str(work / "state"),
-                 "--mgmt-prefix", "fdca::/64", "--scan-interval", "0.2"],
-                stdout=out, stderr=subprocess.STDOUT)
-        time.sleep(0.5)
-        assert agent.poll() is None, log.read_text()
+        yield topo, work, ctl
+    finally:
+        topo.destroy()
+        shutil.rmtree(work, ignore_errors=True)
 
+
+def test_host_mode_serves_namespaces_that_appear_and_drops_those_that_go(lab):
+    topo, work, ctl = lab
+    log = work / "agent.log"
+    agent = None
+    try:
+        agent = start_agent(topo, work, log)
         appliance = topo.netns("appl-r1")  # appears after the agent started
         topo.plug(appliance, "mgmt", "eth0", MGMT_MAC)
 
-        def status():
-            try:
-                with entered(ctl):
-                    res = httpx.get(f"http://[{MGMT_ADDRESS}]:5000/v1/status/", timeout=2)
-            except httpx.HTTPError:
-                return None
-            return res if res.status_code == 200 else None
-
-        body = wait_for(status, what="the appliance API on the management network").json()
+        body = wait_for(lambda: status(ctl),
+                        what="the appliance API on the management network").json()
         assert body["config_digest"] is None and body["applies"] == 0
         assert [i["ifname"] for i in body["interfaces"]] == ["eth0"]
 
@@ -84,11 +121,41 @@ def test_host_mode_serves_namespaces_that_appear_and_drops_those_that_go():
                  what="the agent to drop the namespace")
         assert agent.poll() is None, log.read_text()
 
-        agent.send_signal(signal.SIGTERM)
-        assert agent.wait(10) == 0, log.read_text()
     finally:
-        if agent is not None and agent.poll() is None:
-            agent.kill()
-            agent.wait(5)
-        topo.destroy()
-        shutil.rmtree(work, ignore_errors=True)
+        stop_agent(agent, log)
+
+
+def document(n_floating: int) -> dict:
+    """The example router cut to its management and external networks."""
+    doc = examples.router_document(n_floating)
+    doc["networks"] = doc["networks"][:2]
+    doc["networks"][0]["interface"]["addresses"] = [f"{MGMT_ADDRESS}/64"]
+    return doc
+
+
+def test_a_restarted_agent_takes_over_what_it_applied(lab):
+    topo, work, ctl = lab
+    log = work / "agent.log"
+    appliance = topo.netns("appl-r2")
+    topo.plug(appliance, "mgmt", "eth0", MGMT_MAC)
+    topo.plug(appliance, "ext", "eth1", examples.EXT_MAC)
+    agent = None
+    try:
+        agent = start_agent(topo, work, log)
+        wait_for(lambda: status(ctl), what="the appliance API")
+        first = api(ctl, "PUT", "/v1/system/config/", json=document(1))
+        assert first.status_code == 200 and first.json()["nft"] == "full", first.text
+        applied = api(ctl, "GET", "/v1/system/config/").json()
+        stop_agent(agent, log)  # SIGTERM: the appliance keeps running, as applied
+
+        agent = start_agent(topo, work, log)
+        body = wait_for(lambda: status(ctl), what="the restarted agent's API").json()
+        assert body["config_digest"] == first.json()["digest"] and body["applies"] == 0
+        assert api(ctl, "GET", "/v1/system/config/").json() == applied
+        same = api(ctl, "PUT", "/v1/system/config/", json=document(1)).json()
+        assert same["changed"] is False
+        more = api(ctl, "PUT", "/v1/system/config/", json=document(2)).json()
+        assert (more["nft"], more["netlink_ops"]) == ("delta", 0), more  # the shortcut
+        assert "203.0.113.11" in api(ctl, "GET", "/v1/firewall/rules/").text
+    finally:
+        stop_agent(agent, log)

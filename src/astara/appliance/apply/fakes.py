@@ -14,7 +14,7 @@ from pathlib import Path
 
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
 from astara.appliance.observe.state import Address, Link, NetState, Route
-from astara.appliance.plan.ops import AddAddress, AddRoute, DelAddress, DelRoute, Op, SetLink
+from astara.appliance.plan.ops import AddAddress, AddRoute, DelAddress, Op, SetLink
 
 
 class FakeNetlink:
@@ -34,24 +34,27 @@ class FakeNetlink:
 
     def run(self, ops: Sequence[Op], done: list[Op]) -> None:
         for op in ops:
-            self.run_one(op)
-            done.append(op)
+            if self.run_one(op):
+                done.append(op)
 
-    def run_one(self, op: Op) -> None:
+    def run_one(self, op: Op) -> bool:
+        """Whether `op` took effect (adding what exists, deleting what is gone: no)."""
         if op == self.fail_on:
             raise OSError(101, f"injected failure on {op}")
         self.log.append(op)
         if isinstance(op, SetLink):
             self.links[op.ifname] = dataclasses.replace(self.links[op.ifname], mtu=op.mtu,
                                                         up=op.up)
-        elif isinstance(op, AddAddress):
-            self.addresses.add(Address(op.ifname, str(ipaddress.ip_interface(op.cidr))))
-        elif isinstance(op, DelAddress):
-            self.addresses.discard(Address(op.ifname, op.cidr))
-        elif isinstance(op, AddRoute):
-            self.routes.add(Route(op.destination, op.gateway))
-        elif isinstance(op, DelRoute):
-            self.routes.discard(Route(op.destination, op.gateway))
+            return True
+        table: set = self.addresses if isinstance(op, AddAddress | DelAddress) else self.routes
+        item = (Address(op.ifname, str(ipaddress.ip_interface(op.cidr)))
+                if isinstance(op, AddAddress | DelAddress) else Route(op.destination, op.gateway))
+        present = item in table
+        if isinstance(op, AddAddress | AddRoute):
+            table.add(item)
+        else:
+            table.discard(item)
+        return present != isinstance(op, AddAddress | AddRoute)
 
     def close(self) -> None:
         pass

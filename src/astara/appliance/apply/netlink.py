@@ -1,27 +1,27 @@
 """Netlink port: observe the namespace and run planned ops as one batch.
 
-`Netlink` is the Protocol `converge` uses; `RtnlNetlink` is the real one and must
-be created and used inside the appliance namespace (see `apply.netns`); it reads
-with `observe.netlink` and writes with `apply.rtnl` (every op of a plan in one
-netlink batch, each acknowledged). `apply.fakes.FakeNetlink` is its in-memory
-twin for unit tests. Ops are idempotent: adding what exists or deleting what is
-gone succeeds.
+`Netlink` is the Protocol `converge` uses; `IPRouteNetlink` is the real one, on
+pyroute2, and must be created and used inside the appliance namespace (see
+`apply.netns`); it reads with `observe.netlink` and writes with `apply.rtnl`
+(every op of a plan in one netlink batch, each acknowledged).
+`apply.fakes.FakeNetlink` is its in-memory twin for unit tests. Ops are
+idempotent: adding what exists or deleting what is gone succeeds.
 """
 
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
-import socket
 from collections.abc import Sequence
 from typing import Protocol
+
+from pyroute2.netlink import nlmsg
 
 from astara.appliance.apply import rtnl
 from astara.appliance.apply.errors import CommandFailed
 from astara.appliance.observe import netlink as reader
 from astara.appliance.observe.state import NetState
-from astara.appliance.plan.ops import AddAddress, AddRoute, DelAddress, DelRoute, Op, SetLink
+from astara.appliance.plan.ops import AddAddress, AddRoute, Op
 
 _ALREADY = {errno.EEXIST}
 _GONE = {errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV}
@@ -31,8 +31,9 @@ class Netlink(Protocol):
     def observe(self) -> NetState: ...
 
     def run(self, ops: Sequence[Op], done: list[Op]) -> None:
-        """Run `ops` in order; append each op that took effect to `done` (for rollback);
-        raise (an `ApplyError` or `OSError`) if any failed."""
+        """Run `ops` in order; append each op that took effect to `done` (for rollback;
+        not one that found its address or route there, or gone, already); raise (an
+        `ApplyError` or `OSError`) if any failed."""
 
     def close(self) -> None: ...
 
@@ -45,44 +46,38 @@ def ok(op: Op, code: int) -> bool:
     return (code in _ALREADY and adding) or (code in _GONE and not adding)
 
 
-class RtnlNetlink:
+class IPRouteNetlink:
+    """The real port: one pyroute2 `IPRoute`, opened in the namespace of the thread
+    that creates it (see `apply.netns.entered`) and used by that thread only."""
+
     def __init__(self) -> None:
-        self._rtnl = rtnl.Rtnl()
+        self._ipr = reader.open_iproute()
         self._index: dict[str, int] = {}
 
     def observe(self) -> NetState:
-        state = reader.observe()
+        state = reader.observe(self._ipr)
         self._index = {link.ifname: link.index for link in state.links}
         return state
 
     def _idx(self, ifname: str) -> int:
         if ifname not in self._index:
-            self._index[ifname] = socket.if_nametoindex(ifname)
+            found = self._ipr.link_lookup(ifname=ifname)
+            if not found:
+                raise CommandFailed(f"netlink: no interface {ifname}")
+            self._index[ifname] = found[0]
         return self._index[ifname]
 
-    def request(self, op: Op) -> rtnl.Request:
-        if isinstance(op, SetLink):
-            return rtnl.set_link(self._idx(op.ifname), op.mtu, op.up)
-        if isinstance(op, AddAddress | DelAddress):
-            iface = ipaddress.ip_interface(op.cidr)
-            return rtnl.address(isinstance(op, AddAddress), self._idx(op.ifname),
-                                iface.ip.packed, iface.network.prefixlen)
-        assert isinstance(op, AddRoute | DelRoute)
-        net = ipaddress.ip_network(op.destination)
-        gateway = ipaddress.ip_address(op.gateway).packed if op.gateway else None
-        return rtnl.route(isinstance(op, AddRoute), net.network_address.packed, net.prefixlen,
-                          gateway, self._idx(op.ifname) if op.ifname else None)
+    def message(self, op: Op) -> nlmsg:
+        ifname = op.ifname
+        return rtnl.message(op, self._idx(ifname) if ifname else None)
 
     def run(self, ops: Sequence[Op], done: list[Op]) -> None:
+        messages = [self.message(op) for op in ops]
         failures = []
-        try:
-            requests = [self.request(op) for op in ops]
-        except OSError as exc:  # an interface name that does not exist
-            raise CommandFailed(f"netlink: {exc}") from exc
-        for op, outcome in zip(ops, self._rtnl.send(requests), strict=True):
-            if ok(op, outcome.errno):
+        for op, outcome in zip(ops, rtnl.send(self._ipr, messages), strict=True):
+            if outcome.errno == 0:
                 done.append(op)
-            else:
+            elif not ok(op, outcome.errno):  # else it was there (or gone) already
                 detail = f" ({outcome.message})" if outcome.message else ""
                 failures.append(f"{op}: {os.strerror(outcome.errno)}{detail}")
         if failures:
@@ -90,4 +85,4 @@ class RtnlNetlink:
             raise CommandFailed(f"netlink refused {failures[0]}{more}")
 
     def close(self) -> None:
-        self._rtnl.close()
+        self._ipr.close()

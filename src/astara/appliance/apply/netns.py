@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import socket
+import struct
 from collections.abc import Iterator
 
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/run/netns"
+SO_NETNS_COOKIE = 71
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -46,6 +49,21 @@ def entered(netns: str | None) -> Iterator[None]:
 
 def exists(netns: str | None) -> bool:
     return netns is None or os.path.exists(os.path.join(NETNS_RUN_DIR, netns))
+
+
+def identity(netns: str | None) -> str:
+    """Names this network stack for as long as it lives: the boot, and the namespace's
+    cookie (never reused while the machine runs; a namespace re-created under the
+    same name gets another) or, on kernels before 5.14, its inode."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot = f.read().strip()
+    with entered(netns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            (cookie,) = struct.unpack("=Q", sock.getsockopt(socket.SOL_SOCKET,
+                                                            SO_NETNS_COOKIE, 8))
+            return f"{boot}/cookie:{cookie}"
+        except OSError:
+            return f"{boot}/inode:{os.stat('/proc/thread-self/ns/net').st_ino}"
 
 
 def sysctl(key: str, value: str) -> None:
