@@ -233,7 +233,7 @@ class ComputeService:
         if conflict:
             raise errors.Conflict(conflict)
         port = ports.allocate_one(self.network, row.project_id, row.id, row.host,
-                                  row.availability_zone, want)
+                                  row.availability_zone, want, ctx.is_admin)
         try:
             with self.db.write() as s:
                 row = self._get(s, ctx, server_id, lock=True)

@@ -174,3 +174,22 @@ def test_service_project_quota_override(compute, network_api):
     assert len(set(ids)) == 6  # beyond quota_instances=4 of other projects
     for sid in ids:
         service.sdk.compute.delete_server(sid)
+
+
+def test_admin_attaches_a_router_port_to_a_running_appliance(user, admin_user):
+    """ReplugVM: an interface added to a router after its appliance booted."""
+    net = make_net(user, cidr="10.52.0.0/24")
+    router = user.sdk.network.create_router(name="r-replug")
+    server = admin_user.sdk.compute.create_server(name="ak-replug", image_id=TENANT,
+                                                  flavor_id="1", networks="none")
+    admin_user.wait_status(server.id, "ACTIVE")
+    subnet_id = user.sdk.network.get_network(net.id).subnet_ids[0]
+    info = user.sdk.network.add_interface_to_router(router, subnet_id=subnet_id)
+    with httpx.Client(base_url=user.compute.api.url + "/v2.1",
+                      headers=admin_user.headers) as c:
+        r = c.post(f"/servers/{server.id}/os-interface",
+                   json={"interfaceAttachment": {"port_id": info["port_id"]}})
+    assert r.status_code == 200, r.text
+    port = admin_user.sdk.network.get_port(info["port_id"])
+    assert port.device_id == router.id and port.device_owner == "network:router_interface"
+    admin_user.sdk.compute.delete_server(server.id)
