@@ -127,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         Child("compute-metadata", [str(BIN / "astara-compute-metadata"), *common],
               (comp.metadata_bind_host, comp.metadata_port)),
         Child("compute-agent", [str(BIN / "astara-compute-agent"), *common]),
+        # No --mgmt-prefix: the compute agent puts the management port's address on
+        # eth0, and the agent waits for it rather than guessing an EUI-64 address.
         Child("appliance-agent", [str(BIN / "astara-appliance-agent"), "--mode", "host",
-                                  "--state-dir", str(state / "appliance"),
-                                  "--mgmt-prefix", o.management_prefix]),
+                                  "--state-dir", str(state / "appliance")]),
         Child("orchestrator", [str(BIN / "astara-orchestrator"), *common],
               (o.rpc_hosts[0], o.rpc_port)),
     ]
