@@ -12,10 +12,12 @@ with it. Only names carrying our prefixes are ever created, observed or removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import threading
 from collections import defaultdict
@@ -80,22 +82,28 @@ class NetnsBackend:
     def create(self, spec: InstanceSpec) -> str:
         ns = self.netns(spec.id, spec.profile)
         try:
-            if not (NETNS_DIR / ns).exists():
-                self.runner.run(["ip", "netns", "add", ns])
-            self.runner.run(["ip", "-n", ns, "link", "set", "lo", "up"])
-            for i, port in enumerate(spec.ports):
-                self._plug(ns, port, f"eth{i}")
-            return self._start_processes(spec, ns)
+            fresh = not (NETNS_DIR / ns).exists()
+            ifnames = [f"eth{i}" for i in range(len(spec.ports))]
+            self._plug_all(ns, list(zip(spec.ports, ifnames, strict=True)), fresh,
+                           spec.profile)
+            return self._start_processes(spec, ns, ifnames)
         except CommandError as exc:
             raise BackendError(str(exc)) from None
 
     def delete(self, spec: InstanceSpec) -> None:
         ns = self.netns(spec.id, spec.profile)
         profiles.stop_all(self.runner, self._dir(spec.id))
-        for port in spec.ports:
-            self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
         if (NETNS_DIR / ns).exists():
-            self.runner.run(["ip", "netns", "del", ns], check=False)
+            self._kill_inside(ns)  # anything started that no pid file names
+        lines = [f"link del {tap}" for p in spec.ports
+                 if (SYS_NET / (tap := self.tap(p["port_id"]))).exists()]
+        if (NETNS_DIR / ns).exists():
+            lines.append(f"netns del {ns}")
+        try:
+            self.runner.batch(lines)
+        except CommandError:  # something went away meanwhile: one at a time, ignoring
+            for line in lines:
+                self.runner.run(["ip", *line.split()], check=False)
         shutil.rmtree(self._dir(spec.id), ignore_errors=True)
         for port in {p["net_id"]: p for p in spec.ports}.values():
             self._drop_bridge_if_empty(port)
@@ -117,7 +125,7 @@ class NetnsBackend:
         if (SYS_NET / self.tap(port["port_id"])).exists():
             return
         used = [int(m.group(1)) for name in self._interfaces(ns) if (m := _ETH.match(name))]
-        self._plug(ns, port, f"eth{max(used, default=-1) + 1}")
+        self._plug(ns, port, f"eth{max(used, default=-1) + 1}", spec.profile)
         if spec.profile == "tenant" and profiles.running(self.runner, self._dir(spec.id)):
             self._start_processes(spec, ns)
 
@@ -177,24 +185,53 @@ class NetnsBackend:
         links = json.loads(out) if out.strip() else []
         return {link["ifname"]: link for link in links if link.get("ifname") != "lo"}
 
-    def _plug(self, ns: str, port: dict, ifname: str) -> None:
-        br = self.bridge(port["net_id"])
-        tap = self.tap(port["port_id"])
-        with self._bridge_locks[br]:
-            if not (SYS_NET / br).exists():
-                self.runner.run(["ip", "link", "add", br, "type", "bridge"])
-            self.runner.run(["ip", "link", "set", br, "up"])
-            if self.is_mgmt(port) and self.mgmt_host_address:
-                self.runner.run(["ip", "addr", "replace", self.mgmt_host_address, "dev", br]
-                                + (["nodad"] if ":" in self.mgmt_host_address else []))
-            if not (SYS_NET / tap).exists():
-                inside = self._interfaces(ns)
-                if ifname in inside:  # a leftover of an interrupted plug
-                    self.runner.run(["ip", "-n", ns, "link", "del", ifname], check=False)
-                self.runner.run(["ip", "link", "add", tap, "type", "veth", "peer", "name",
-                                 ifname, "address", port["mac_address"], "netns", ns])
-            self.runner.run(["ip", "link", "set", tap, "master", br, "up"])
-        self.runner.run(["ip", "-n", ns, "link", "set", ifname, "up"])
+    def _plug(self, ns: str, port: dict, ifname: str, profile: str) -> None:
+        self._plug_all(ns, [(port, ifname)], False, profile)
+
+    def _plug_all(self, ns: str, plugs: list[tuple[dict, str]], fresh: bool,
+                  profile: str) -> None:
+        """Namespace (if ``fresh``), bridges and veths in one ``ip -batch`` on the host
+        (holding the bridges' locks, sorted), the profile's sysctls, then the links up
+        inside in a second batch."""
+        bridges = sorted({self.bridge(port["net_id"]) for port, _ in plugs})
+        with contextlib.ExitStack() as held:
+            for br in bridges:
+                held.enter_context(self._bridge_locks[br])
+            host = [f"netns add {ns}"] if fresh else []
+            inside = {} if fresh else self._interfaces(ns)
+            for br in bridges:
+                if not (SYS_NET / br).exists():
+                    host.append(f"link add {br} type bridge")
+                host.append(f"link set {br} up")
+            for port, ifname in plugs:
+                br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
+                if self.is_mgmt(port) and self.mgmt_host_address:
+                    host.append(f"addr replace {self.mgmt_host_address} dev {br}"
+                                + (" nodad" if ":" in self.mgmt_host_address else ""))
+                if not (SYS_NET / tap).exists():
+                    if ifname in inside:  # a leftover of an interrupted plug
+                        self.runner.run(["ip", "-n", ns, "link", "del", ifname], check=False)
+                    host.append(f"link add {tap} type veth peer name {ifname} address "
+                                f"{port['mac_address']} netns {ns}")
+                host.append(f"link set {tap} master {br} up")
+            self.runner.batch(host)
+        ifnames = [ifname for _, ifname in plugs]
+        if values := profiles.sysctls(profile, ifnames):
+            self.runner.sysctl(ns, values)
+        self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames],
+                          netns=ns)
+
+    def _kill_inside(self, ns: str) -> None:
+        """SIGKILL every process whose network namespace is ``ns`` (ours by name)."""
+        try:
+            want = f"net:[{(NETNS_DIR / ns).stat().st_ino}]"
+        except OSError:
+            return
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/ns/net") == want:
+                        os.kill(int(entry), signal.SIGKILL)
 
     def _drop_bridge_if_empty(self, port: dict) -> None:
         br = self.bridge(port["net_id"])
@@ -206,8 +243,10 @@ class NetnsBackend:
                                     check=False)
                 self.runner.run(["ip", "link", "del", br], check=False)
 
-    def _start_processes(self, spec: InstanceSpec, ns: str) -> str:
+    def _start_processes(self, spec: InstanceSpec, ns: str,
+                         interfaces: list[str] | None = None) -> str:
         directory = self._dir(spec.id)
         directory.mkdir(parents=True, exist_ok=True)
-        return profiles.start(self.runner, spec, ns, directory, sorted(self._interfaces(ns)),
-                              self.python)
+        if interfaces is None:
+            interfaces = sorted(self._interfaces(ns))
+        return profiles.start(self.runner, spec, ns, directory, interfaces, self.python)

@@ -24,6 +24,8 @@ compute_opts = [
                 "orchestrator's service project boots one appliance per router."),
     cfg.IntOpt("host_capacity", default=200, min=0,
                help="Instances the agent of this host accepts (recorded in compute_hosts)."),
+    cfg.IntOpt("agent_workers", default=8, min=1,
+               help="Jobs the agent of this host runs at the same time (different instances)."),
     cfg.StrOpt("netns_prefix", default="astara-vm-",
                help="Prefix of the namespaces the agent creates: the label reconcile trusts."),
     cfg.StrOpt("appliance_netns_prefix", default="astara-appliance-",

@@ -2,10 +2,10 @@
 
 ``tenant``: ``dhclient -4`` per interface with its own pid/lease files and a script
 (``DHCLIENT_SCRIPT``) that only sets the namespace's address and default route (no
-resolv.conf, no hostname), SLAAC enabled by sysctl, and the HTTP ``responder``
-naming the instance. ``appliance``: nothing runs inside (the host's single
-``astara-appliance-agent --mode host`` discovers the namespace and configures its
-interfaces from its config document); only the management interface ``eth0`` gets
+resolv.conf, no hostname), SLAAC enabled by ``sysctls`` (the backend writes them),
+and the HTTP ``responder`` naming the instance. ``appliance``: nothing runs inside
+(the host's single ``astara-appliance-agent --mode host`` discovers the namespace
+and configures its interfaces from its config document); only the management interface ``eth0`` gets
 the management port's fixed IPs, so the agent can listen at once. Each process is
 tracked by a pid file ``<name>.pid`` in the instance directory.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from astara.compute_service import responder
 from astara.compute_service.backend import BackendError, InstanceSpec
 from astara.compute_service.runner import Runner
 
@@ -69,6 +70,18 @@ def addresses(port: dict) -> list[str]:
     return out
 
 
+def sysctls(profile: str, interfaces: list[str]) -> dict[str, str]:
+    """What the backend writes in a namespace before its links go up: SLAAC (tenant)."""
+    if profile != "tenant":
+        return {}
+    out = {"net.ipv6.conf.all.accept_ra": "1", "net.ipv6.conf.default.accept_ra": "1",
+           "net.ipv6.conf.default.autoconf": "1"}
+    for ifname in interfaces:
+        out |= {f"net.ipv6.conf.{ifname}.accept_ra": "1",
+                f"net.ipv6.conf.{ifname}.autoconf": "1"}
+    return out
+
+
 def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
           interfaces: list[str], python: str) -> str:
     """Start what is not running yet; return the console text of the boot."""
@@ -77,9 +90,6 @@ def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
     if spec.profile != "tenant":
         raise BackendError(f"profile {spec.profile!r} is not supported by this agent")
     lines = [f"astara-tenant {spec.name} ({spec.id}) in namespace {ns}"]
-    runner.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-                "net.ipv6.conf.all.accept_ra=1", "net.ipv6.conf.default.accept_ra=1",
-                "net.ipv6.conf.default.autoconf=1"])
     script = _script(directory)
     for ifname in interfaces:
         pidfile = directory / f"dhclient-{ifname}.pid"
@@ -92,8 +102,7 @@ def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
         lines.append(f"{ifname}: dhclient -4 started, SLAAC accepted")
     pidfile = directory / "responder.pid"
     if not runner.alive(pidfile):
-        runner.spawn(["ip", "netns", "exec", ns, python, "-m",
-                      "astara.compute_service.responder", "--name", spec.name],
+        runner.spawn(["ip", "netns", "exec", ns, *responder.command(python, spec.name)],
                      pidfile, directory / "responder.log")
     lines.append(f"http responder on :80 answering {spec.name!r}")
     return "\n".join(lines)

@@ -1,14 +1,18 @@
 """Commands and long-running processes for the netns backend, behind a Protocol.
 
-``SubprocessRunner`` runs ``ip``/``sysctl`` commands and spawns daemons in their own
-session (they outlive an agent restart, which adopts them), tracking each by a pid
-file; ``kill`` only signals the pid its own pid file names. ``FakeRunner`` records
-the commands for unit tests.
+``SubprocessRunner`` runs ``ip`` commands (``batch``: many in one ``ip -batch``
+process), writes a namespace's sysctls from this thread (``setns``, no process),
+and spawns daemons in their own session (they outlive an agent restart, which
+adopts them) in the pid file's directory. The child writes its pid file itself
+before it execs, so a crash of the spawner right after the fork leaves no untracked
+process; ``kill`` only signals the pid its own pid file names. ``FakeRunner``
+records the commands for unit tests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -27,6 +31,12 @@ class CommandError(Exception):
 class Runner(Protocol):
     def run(self, argv: list[str], check: bool = True) -> str: ...
 
+    def batch(self, lines: list[str], netns: str | None = None) -> None:
+        """Run ``ip`` commands (without the leading ``ip``), stopping at the first error."""
+
+    def sysctl(self, netns: str, values: dict[str, str]) -> None:
+        """Write ``net.*`` sysctls of namespace ``netns``."""
+
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int: ...
 
     def alive(self, pidfile: Path) -> bool: ...
@@ -41,18 +51,58 @@ def read_pid(pidfile: Path) -> int | None:
         return None
 
 
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+# The child records its own pid, then becomes the command (same pid).
+_PIDFILE_SH = 'echo $$ > "$0" && exec "$@"'
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
 class SubprocessRunner:
-    def run(self, argv: list[str], check: bool = True) -> str:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    def run(self, argv: list[str], check: bool = True, stdin: str | None = None) -> str:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, input=stdin)
         if check and proc.returncode != 0:
             raise CommandError(argv, proc.returncode, proc.stderr)
         return proc.stdout
 
+    def batch(self, lines: list[str], netns: str | None = None) -> None:
+        if lines:
+            argv = ["ip"] + (["-n", netns] if netns else []) + ["-batch", "-"]
+            try:
+                self.run(argv, stdin="\n".join(lines) + "\n")
+            except CommandError as exc:
+                raise CommandError(argv + lines, exc.rc, exc.err) from None
+
+    def sysctl(self, netns: str, values: dict[str, str]) -> None:
+        """Enter ``netns`` in this thread only, write the values, come back."""
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            _setns(target)
+            try:
+                for key, value in values.items():
+                    with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                        f.write(value)
+            finally:
+                _setns(own)  # cannot fail for our own namespace; if it did, raise
+        except OSError as exc:
+            raise CommandError(["sysctl", netns, *values], 1, str(exc)) from None
+        finally:
+            os.close(target)
+            os.close(own)
+
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         pidfile.parent.mkdir(parents=True, exist_ok=True)
         with open(logfile, "ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, close_fds=True)
+            proc = subprocess.Popen(["sh", "-c", _PIDFILE_SH, str(pidfile), *argv],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    start_new_session=True, close_fds=True,
+                                    cwd=pidfile.parent)
         pidfile.write_text(f"{proc.pid}\n")
         return proc.pid
 
@@ -94,9 +144,16 @@ class FakeRunner:
         self.commands: list[list[str]] = []
         self.processes: dict[Path, list[str]] = {}
 
-    def run(self, argv: list[str], check: bool = True) -> str:
+    def run(self, argv: list[str], check: bool = True, stdin: str | None = None) -> str:
         self.commands.append(list(argv))
         return ""
+
+    def batch(self, lines: list[str], netns: str | None = None) -> None:
+        for line in lines:
+            self.commands.append(["ip"] + (["-n", netns] if netns else []) + line.split())
+
+    def sysctl(self, netns: str, values: dict[str, str]) -> None:
+        self.commands.append(["sysctl", netns] + [f"{k}={v}" for k, v in values.items()])
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         self.processes[pidfile] = list(argv)

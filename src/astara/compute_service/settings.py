@@ -28,6 +28,7 @@ class ComputeSettings:
     quota_instances: int = 10
     quota_instances_overrides: tuple[tuple[str, int], ...] = (("astara-service", -1),)
     host_capacity: int = 200
+    agent_workers: int = 8
     netns_prefix: str = "astara-vm-"
     bridge_prefix: str = "brq"
     appliance_netns_prefix: str = "astara-appliance-"
@@ -52,6 +53,7 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         quota_instances_overrides=tuple((k, int(v)) for k, v in
                                         c.quota_instances_overrides.items()),
         host_capacity=c.host_capacity,
+        agent_workers=c.agent_workers,
         netns_prefix=c.netns_prefix,
         bridge_prefix=c.bridge_prefix,
         appliance_netns_prefix=c.appliance_netns_prefix,

@@ -6,7 +6,8 @@ threads too; all share one SQLite database. ``config`` is an ini file an entry p
 (burn-in, manage) reads to find them. ``stop`` kills the agent and the dispatcher
 (as a crash would: their threads just end) and ``start`` brings them back. ``close``
 stops everything and removes every namespace, link and process the tagged prefixes
-name.
+name. ``Daemons`` runs the agent and the dispatcher as real processes on ``config``
+instead (what the crash tests SIGKILL by pid).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -183,6 +186,54 @@ class ComputeStack:
             sh("ip", "link", "del", name, check=False)
         self.db.dispose()
         self.network_app.state.service.db.dispose()
+
+
+class Daemons:
+    """``astara-compute-agent`` and ``astara-compute-dispatcher`` as processes of this test.
+
+    ``kill`` sends SIGKILL to the pid this object started (a crash: nothing is cleaned
+    up), ``start`` starts a new one; logs go to ``work/<name>.log``.
+    """
+
+    MODULES = {"agent": "astara.compute_service.cli.agent",
+               "dispatcher": "astara.compute_service.cli.dispatcher"}
+
+    def __init__(self, config: Path, work: Path):
+        self.config = config
+        self.work = work
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str) -> None:
+        if self.running(name):
+            return
+        with open(self.work / f"{name}.log", "ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", self.MODULES[name], "--config-file", str(self.config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+
+    def running(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        if proc is not None:
+            proc.wait(10)
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill(name)
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            self.kill(name)
 
 
 def new_project() -> str:

@@ -80,3 +80,29 @@ def test_stored_ports_carry_the_prefix_length_of_their_subnet():
                               NetworkRequest(net_id=network["id"]))
     assert port["fixed_ips"][0]["prefixlen"] == 24
     assert port["network_name"] == "blue"
+
+
+def test_tenant_sysctls_enable_slaac_on_each_interface():
+    values = profiles.sysctls("tenant", ["eth0", "eth1"])
+    assert values["net.ipv6.conf.eth1.accept_ra"] == "1"
+    assert values["net.ipv6.conf.default.autoconf"] == "1"
+    assert profiles.sysctls("appliance", ["eth0"]) == {}
+
+
+def test_responder_runs_by_path_without_site_packages():
+    from astara.compute_service import responder
+
+    argv = responder.command("/py", "vm-1")
+    assert argv[:3] == ["/py", "-I", "-S"] and argv[3].endswith("responder.py")
+    assert responder._args(argv[4:]) == ("vm-1", 80)
+    answer = responder.response("vm-1")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\nvm-1\n")
+    with pytest.raises(SystemExit):
+        responder._args(["--port", "81"])
+
+
+def test_fake_runner_records_a_batch_as_commands():
+    runner = FakeRunner()
+    runner.batch(["link set lo up", "link set eth0 up"], netns="ns")
+    assert runner.commands == [["ip", "-n", "ns", "link", "set", "lo", "up"],
+                               ["ip", "-n", "ns", "link", "set", "eth0", "up"]]

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
                   job_wake, compute.host_capacity, compute.availability_zone,
-                  idle_wait=base.bus.max_idle_wait)
+                  workers=compute.agent_workers, idle_wait=base.bus.max_idle_wait)
     stop = threading.Event()
 
     def _stop(*_):
