@@ -36,8 +36,9 @@ def bridges(prefix: str) -> list[str]:
     return [n for n in names if n.startswith(prefix)]
 
 
-def _kill_inside(ns: str) -> None:
-    pids = [int(p) for p in _run("ip", "netns", "pids", ns).split()]
+def _kill_inside(namespaces_: list[str]) -> None:
+    """SIGTERM everything running in these namespaces, wait once, SIGKILL the rest."""
+    pids = [int(p) for ns in namespaces_ for p in _run("ip", "netns", "pids", ns).split()]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -60,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     found = namespaces(prefixes)
     for ns in found:
         print(f"namespace {ns}")
-        if a.force:
-            _kill_inside(ns)
+    if a.force and found:
+        _kill_inside(found)
+        for ns in found:
             subprocess.run(["ip", "netns", "del", ns], check=False)
     for br in bridges(a.bridge_prefix):
         if _run("ip", "-o", "link", "show", "master", br).strip():
