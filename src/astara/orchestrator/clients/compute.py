@@ -7,22 +7,19 @@ port id, from the router's own ports), so finding it is one call.
 
 from __future__ import annotations
 
-import httpx
-
 from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.drivers.router import hostname
 from astara.orchestrator.reconcile.model import Instance
 
 
-class HttpComputeAPI:
+class HttpComputeAPI(HttpApi):
     def __init__(self, url: str, headers: dict[str, str], image: str, flavor: str,
                  timeout: float = 30.0):
-        self._http = httpx.Client(base_url=url.rstrip("/") + "/v2.1",
-                                  headers={**headers, "X-OpenStack-Nova-API-Version": "2.1"},
-                                  timeout=timeout)
+        super().__init__("compute API", url.rstrip("/") + "/v2.1",
+                         {**headers, "X-OpenStack-Nova-API-Version": "2.1"}, timeout)
         self._image, self._flavor = image, flavor
         self._refs: dict[str, str] = {}
-        self.calls = 0
 
     def _ref(self, kind: str, wanted: str) -> str:
         """The id of the flavor or image named (or id'd) ``wanted``; looked up once."""
@@ -35,19 +32,6 @@ class HttpComputeAPI:
                 raise RemoteError(f"no {kind[:-1]} named {wanted!r} in the compute service")
             self._refs[key] = found[0]
         return self._refs[key]
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _req(self, method: str, path: str, **kw) -> httpx.Response:
-        self.calls += 1
-        try:
-            r = self._http.request(method, path, **kw)
-        except httpx.TransportError as exc:
-            raise RemoteError(f"compute API unreachable: {exc}") from exc
-        if r.status_code >= 500 or r.status_code == 409:
-            raise RemoteError(f"compute API {method} {path}: {r.status_code} {r.text[:200]}")
-        return r
 
     def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
         r = self._req("GET", "/servers/detail", params={"name": f"^{hostname(router_id)}$"})

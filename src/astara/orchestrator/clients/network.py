@@ -7,34 +7,18 @@ five list calls that gather the same data.
 
 from __future__ import annotations
 
-import httpx
-
 from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.drivers.router import MGMT_OWNER, RouterModel
 from astara.orchestrator.keys import ResourceRef
 
 
-class HttpNetworkAPI:
+class HttpNetworkAPI(HttpApi):
     def __init__(self, url: str, management_network_id: str, headers: dict[str, str],
                  timeout: float = 10.0):
-        self._http = httpx.Client(base_url=url.rstrip("/") + "/v2.0", headers=headers,
-                                  timeout=timeout)
+        super().__init__("network API", url.rstrip("/") + "/v2.0", headers, timeout)
         self._mgmt_net = management_network_id
         self._has_model_route: bool | None = None
-        self.calls = 0
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _req(self, method: str, path: str, **kw) -> httpx.Response:
-        self.calls += 1
-        try:
-            r = self._http.request(method, path, **kw)
-        except httpx.TransportError as exc:
-            raise RemoteError(f"network API unreachable: {exc}") from exc
-        if r.status_code >= 500 or r.status_code == 409:
-            raise RemoteError(f"network API {method} {path}: {r.status_code} {r.text[:200]}")
-        return r
 
     def _get(self, path: str, **params) -> dict:
         r = self._req("GET", path, params=params)

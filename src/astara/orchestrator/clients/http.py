@@ -1,0 +1,28 @@
+"""What the HTTP clients share: one httpx client, a call counter, and the rule
+that transport errors, 5xx and 409 are ``RemoteError`` (worth a retry)."""
+
+from __future__ import annotations
+
+import httpx
+
+from astara.orchestrator.clients.base import RemoteError
+
+
+class HttpApi:
+    def __init__(self, name: str, base_url: str, headers: dict[str, str], timeout: float):
+        self._name = name
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+        self.calls = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _req(self, method: str, path: str, **kw) -> httpx.Response:
+        self.calls += 1
+        try:
+            r = self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise RemoteError(f"{self._name} unreachable: {exc}") from exc
+        if r.status_code >= 500 or r.status_code == 409:
+            raise RemoteError(f"{self._name} {method} {path}: {r.status_code} {r.text[:200]}")
+        return r
