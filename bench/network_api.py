@@ -114,6 +114,9 @@ def main() -> None:
               f"{elapsed:.2f} s = {ok / elapsed:.0f} requests/s (SQLite, 1 API process)")
         if latencies:
             ms = [x * 1000 for x in latencies]
+            if os.environ.get("BENCH_DEBUG"):
+                worst = sorted(range(len(ms)), key=lambda i: -ms[i])[:8]
+                print("worst (index, ms):", [(i, round(ms[i])) for i in worst])
             print(f"notification latency (commit -> consumer), {len(ms)} messages: "
                   f"p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 0.99):.1f} ms, "
                   f"max {max(ms):.1f} ms")
