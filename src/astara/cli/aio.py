@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         # No --mgmt-prefix: the compute agent puts the management port's address on
         # eth0, and the agent waits for it rather than guessing an EUI-64 address.
         Child("appliance-agent", [str(BIN / "astara-appliance-agent"), "--mode", "host",
-                                  "--state-dir", str(state / "appliance")]),
+                                  "--state-dir", str(state / "appliance"),
+                                  "--scan-interval", "0.5"]),
         Child("orchestrator", [str(BIN / "astara-orchestrator"), *common],
               (o.rpc_hosts[0], o.rpc_port)),
     ]

@@ -101,7 +101,7 @@ class Observed:
 @dataclass(frozen=True)
 class Settings:
     boot_timeout: float = 120.0
-    boot_check_interval: float = 1.0
+    boot_check_interval: float = 0.5
     reboot_error_threshold: int = 3
     error_cooldown: float = 60.0
     max_error_cooldown: float = 3600.0
