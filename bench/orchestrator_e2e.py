@@ -24,8 +24,9 @@ from pathlib import Path
 
 import httpx
 
-from astara.burnin.host import Upstream, bridge_name, in_ns
+from astara.burnin.host import Upstream, in_ns
 from astara.burnin.scenario import Options, connection
+from astara.compute_service.netns import bridge_name
 
 BIN = Path(sys.executable).parent
 

@@ -34,11 +34,6 @@ def in_ns(ns: str, *args: str, check: bool = True, timeout: float = 30):
     return sh("ip", "netns", "exec", ns, *args, check=check, timeout=timeout)
 
 
-def bridge_name(prefix: str, network_id: str) -> str:
-    # The compute agent's naming of a network's bridge (compute_service.netns).
-    return (prefix + network_id.replace("-", ""))[:15]
-
-
 class Upstream:
     """A namespace standing for the internet, plugged into the external network's bridge."""
 

@@ -19,6 +19,7 @@ import httpx
 
 from astara.burnin import host
 from astara.burnin.steps import Report, Runner, StepFailed, wait
+from astara.compute_service.netns import bridge_name
 
 TENANT_IMAGE = "astara-tenant"
 
@@ -116,7 +117,7 @@ class Scenario:
 
     def upstream_up(self) -> None:
         cidr = ipaddress.ip_network(self.o.external_cidr)
-        self.upstream = host.Upstream(self.run_id, host.bridge_name(self.o.bridge_prefix,
+        self.upstream = host.Upstream(self.run_id, bridge_name(self.o.bridge_prefix,
                                                                     self.made["ext_net"]),
                                       str(cidr), str(cidr.network_address + 1))
         self.upstream.open()

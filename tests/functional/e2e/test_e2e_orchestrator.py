@@ -20,8 +20,9 @@ import time
 import httpx
 import pytest
 
-from astara.burnin.host import Upstream, bridge_name, in_ns
+from astara.burnin.host import Upstream, in_ns
 from astara.burnin.scenario import Options, connection
+from astara.compute_service.netns import bridge_name
 
 NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "ping")
 ROUTERS = 20
