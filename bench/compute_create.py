@@ -84,6 +84,17 @@ def answers(url: str) -> bool:
     return True
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time of one process (utime + stime), or of the whole machine (busy time)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    if pid is None:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        busy = sum(int(f) for f in fields) - int(fields[3]) - int(fields[4])
+        return busy / tick
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / tick
+
+
 def jobs_host_registered(db, host: str) -> bool:
     with db.read() as s:
         return s.get(Host, host) is not None
@@ -182,14 +193,22 @@ def main() -> int:
         result["serial"] = {"n": len(lat), "p50_ms": round(statistics.median(lat), 1),
                             "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * .99))], 1)}
 
-        def one(_):
-            with httpx.Client(base_url=f"{api_url}/v2.1", headers=headers, timeout=60) as cc:
-                sid = cc.post("/servers", json=body).json()["server"]["id"]
-                created.append(sid)
-                if args.per_server_poll:
-                    wait_active(cc, sid)
-                return sid
+        # One client shared by the threads, as a real client would: creating an
+        # httpx.Client costs ~95 ms of CPU (its TLS context), which on this 2-core
+        # machine would be taken from the services being measured.
+        shared = httpx.Client(base_url=f"{api_url}/v2.1", headers=headers, timeout=60,
+                              limits=httpx.Limits(max_connections=args.concurrent + 1))
 
+        def one(_):
+            sid = shared.post("/servers", json=body).json()["server"]["id"]
+            created.append(sid)
+            if args.per_server_poll:
+                wait_active(shared, sid)
+            return sid
+
+        names = ["network_api", "compute_api", "agent", "dispatcher"]
+        cpu0 = {n: cpu_seconds(p.pid) for n, p in zip(names, procs, strict=False)}
+        cpu0["machine"] = cpu_seconds()
         t0 = time.monotonic()
         with ThreadPoolExecutor(args.concurrent) as pool:
             batch = set(pool.map(one, range(args.concurrent)))
@@ -197,6 +216,10 @@ def main() -> int:
             wait_all_active(c, batch)
         result["concurrent"] = {"n": args.concurrent,
                                 "all_active_s": round(time.monotonic() - t0, 2)}
+        # CPU seconds each service used in that phase ("machine": all cores, busy).
+        cpu1 = {n: cpu_seconds(p.pid) for n, p in zip(names, procs, strict=False)}
+        cpu1["machine"] = cpu_seconds()
+        result["concurrent"]["cpu_s"] = {n: round(cpu1[n] - cpu0[n], 2) for n in cpu0}
     finally:
         t0 = time.monotonic()
         with httpx.Client(base_url=f"{api_url}/v2.1", headers=headers, timeout=60) as c:
