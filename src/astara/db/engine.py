@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode with foreign keys on; a write transaction starts with
 ``BEGIN IMMEDIATE`` so concurrent writers queue on the lock instead of failing
-half-way with "database is locked". API handlers and bus consumers use
+half-way with "database is locked", and writers of every process first take the
+file's ``WriteLock`` so they are served promptly, not by luck. API handlers and bus consumers use
 ``Database.write()`` / ``Database.read()``.
 """
 
@@ -16,6 +17,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from astara.db import writelock
 
 
 def _is_sqlite(url: str) -> bool:
@@ -61,11 +64,14 @@ class Database:
         self.engine = make_engine(url)
         self.is_sqlite = _is_sqlite(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        path = sqlite_file(url)
+        self._write_lock = writelock.for_database(path) if path else None
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A session in a write transaction, committed on success, rolled back on error."""
-        with self._sessions() as session:
+        with self._write_lock.held() if self._write_lock else contextlib.nullcontext(), \
+                self._sessions() as session:
             session.connection(execution_options={"astara_write": True})
             try:
                 yield session
