@@ -6,12 +6,16 @@ instance: a restart adopts what runs), then claims pending jobs (one at a time p
 instance, in order), runs them on a thread pool and finishes each in one
 transaction that marks the job and publishes its ``compute.instance.*`` event
 through the outbox. It sleeps on the job wake-up directory, never on a fixed poll.
+Between jobs it beats (``compute_hosts.updated_at``: the API places no instance on a
+host whose agent stopped beating) and, every ``reconcile_interval`` seconds, runs a
+light reconcile of this host that repairs the ``reconcile_fix`` kinds and logs the rest.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +24,7 @@ from sqlalchemy import select, update
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.compute_service import events, jobs
+from astara.compute_service import events, jobs, reconcile
 from astara.compute_service.backend import Backend, BackendError, InstanceSpec
 from astara.compute_service.models import Host, Job
 from astara.db.engine import Database
@@ -29,12 +33,14 @@ LOG = logging.getLogger(__name__)
 ACTION = {"create": "create", "delete": "delete", "start": "power_on", "stop": "power_off",
           "reboot": "reboot", "attach": "interface_attach", "detach": "interface_detach"}
 HAS_START = {"create", "delete", "start", "stop", "reboot"}
+LIGHT_FIX = frozenset({"stale", "unsynced", "pending", "ports"})
 
 
 class Agent:
     def __init__(self, db: Database, backend: Backend, host: str, publisher: OutboxPublisher,
                  job_wakeup: WakeupDir, capacity: int = 200, availability_zone: str = "nova",
-                 workers: int = 8, idle_wait: float = 5.0):
+                 workers: int = 8, idle_wait: float = 5.0, heartbeat_interval: float = 10.0,
+                 reconcile_interval: float = 0.0, reconcile_fix: frozenset[str] = LIGHT_FIX):
         self.db = db
         self.backend = backend
         self.host = host
@@ -44,6 +50,9 @@ class Agent:
         self.availability_zone = availability_zone
         self.workers = workers
         self.idle_wait = idle_wait
+        self.heartbeat_interval = heartbeat_interval
+        self.reconcile_interval = reconcile_interval  # 0: no periodic reconcile
+        self.reconcile_fix = reconcile_fix
         self._busy: set[str] = set()
         self._lock = threading.Lock()
 
@@ -55,6 +64,34 @@ class Agent:
                            availability_zone=self.availability_zone, updated_at=jobs.now()))
             else:
                 row.capacity, row.updated_at = self.capacity, jobs.now()
+
+    def heartbeat(self) -> None:
+        with self.db.write() as s:
+            row = s.get(Host, self.host)
+            if row is None:  # removed by an operator while we run: register again
+                s.add(Host(name=self.host, capacity=self.capacity, drained=False,
+                           availability_zone=self.availability_zone, updated_at=jobs.now()))
+            else:
+                row.updated_at = jobs.now()
+
+    def reconcile_pass(self) -> dict:
+        """One light reconcile of this host; never raises (the agent must keep going)."""
+        try:
+            report = reconcile.run(self.db, self.backend, self.host, set(self.reconcile_fix))
+        except Exception:
+            LOG.exception("periodic reconcile of %s failed", self.host)
+            return {}
+        fixed = set(report["fixed"])
+        for kind in reconcile.KINDS:
+            for item in report[kind]:
+                if item["id"] in fixed and kind in self.reconcile_fix:
+                    LOG.warning("reconcile: %s %s (%s): repaired", kind, item["id"],
+                                item["detail"])
+                else:
+                    LOG.warning("reconcile: %s %s (%s): left for the operator "
+                                "(astara-compute-manage reconcile-servers --fix-%s)",
+                                kind, item["id"], item["detail"], kind)
+        return report
 
     def recover(self) -> int:
         """Re-queue jobs interrupted by a crash; return how many."""
@@ -140,16 +177,31 @@ class Agent:
         self.register()
         self.recover()
         listener = self.job_wakeup.listen()
+        now = time.monotonic()
+        next_beat = now + self.heartbeat_interval
+        next_reconcile = now + self.reconcile_interval if self.reconcile_interval \
+            else float("inf")
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="compute-job") as pool:
                 while not stop():
+                    now = time.monotonic()
+                    if now >= next_beat:
+                        next_beat = now + self.heartbeat_interval
+                        try:
+                            self.heartbeat()
+                        except Exception:
+                            LOG.exception("heartbeat of %s failed", self.host)
+                    if now >= next_reconcile:
+                        self.reconcile_pass()
+                        next_reconcile = time.monotonic() + self.reconcile_interval
                     with self._lock:
                         free = self.workers - len(self._busy)
                     claimed = self.claim(free)
                     for job in claimed:
                         pool.submit(self.run_job, job)
                     if not claimed:
-                        listener.wait(self.idle_wait)
+                        due = min(next_beat, next_reconcile) - time.monotonic()
+                        listener.wait(max(0.0, min(self.idle_wait, due)))
         finally:
             listener.close()
 

@@ -33,7 +33,7 @@ class Observed:
 
     id: str
     running: bool
-    ports: tuple[str, ...] = ()  # what is plugged: port ids (fake) or MACs (netns)
+    ports: tuple[str, ...] = ()  # the MAC address of each plugged interface
     profile: str = "tenant"
 
 
@@ -58,6 +58,10 @@ class Backend(Protocol):
     def observe(self) -> dict[str, Observed]: ...
 
 
+def _mac(port: dict) -> str:
+    return str(port.get("mac_address", "")).lower()
+
+
 @dataclass
 class FakeBackend:
     """Instances in memory; ``actions`` records (op, instance id) in order."""
@@ -73,7 +77,7 @@ class FakeBackend:
 
     def create(self, spec: InstanceSpec) -> str:
         self._act("create", spec)
-        ports = tuple(p["port_id"] for p in spec.ports)
+        ports = tuple(_mac(p) for p in spec.ports)
         self.instances[spec.id] = Observed(spec.id, True, ports, spec.profile)
         return f"{spec.name} booted (fake)"
 
@@ -92,15 +96,15 @@ class FakeBackend:
     def attach(self, spec: InstanceSpec, port: dict) -> None:
         self._act("attach", spec)
         cur = self._require(spec.id)
-        if port["port_id"] not in cur.ports:
+        if _mac(port) not in cur.ports:
             self.instances[spec.id] = Observed(spec.id, cur.running,
-                                               cur.ports + (port["port_id"],), cur.profile)
+                                               cur.ports + (_mac(port),), cur.profile)
 
     def detach(self, spec: InstanceSpec, port: dict) -> None:
         self._act("detach", spec)
         cur = self._require(spec.id)
         self.instances[spec.id] = Observed(
-            spec.id, cur.running, tuple(p for p in cur.ports if p != port["port_id"]),
+            spec.id, cur.running, tuple(m for m in cur.ports if m != _mac(port)),
             cur.profile)
 
     def observe(self) -> dict[str, Observed]:

@@ -44,8 +44,20 @@ compute_opts = [
     cfg.HostAddressOpt("metadata_bind_host", default="127.0.0.1",
                        help="Address the metadata service listens on."),
     cfg.PortOpt("metadata_port", default=8775, help="Port the metadata service listens on."),
-    cfg.FloatOpt("reconcile_interval", default=60.0, min=1.0,
-                 help="Seconds between the agent's light reconciles."),
+    cfg.FloatOpt("reconcile_interval", default=60.0, min=0.0,
+                 help="Seconds between the agent's light reconciles of this host (0: "
+                      "never; astara-compute-manage reconcile-servers still works)."),
+    cfg.ListOpt("reconcile_fix", default=["stale", "unsynced", "pending", "ports"],
+                item_type=cfg.types.String(
+                    choices=["stale", "orphans", "unsynced", "pending", "ports"]),
+                help="What the periodic reconcile repairs by itself; it only logs the "
+                     "other kinds. Orphans (namespaces no database row owns) are left to "
+                     "the operator by default: reconcile-servers --fix-orphans."),
+    cfg.FloatOpt("heartbeat_interval", default=10.0, min=0.5,
+                 help="Seconds between the agent's heartbeats in compute_hosts."),
+    cfg.FloatOpt("agent_down_time", default=60.0, min=1.0,
+                 help="A host whose agent has not beaten for this many seconds gets no new "
+                      "instance (its agent is taken for dead)."),
 ]
 
 

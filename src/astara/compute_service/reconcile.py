@@ -9,15 +9,21 @@ instance, in four kinds (after Synnefo's ``snf-manage reconcile-servers``):
 - ``unsynced``: stored and on the host, running or not against the stored power
   state: the database follows the host (``update`` event);
 - ``pending``: a task is set but no job will ever finish it: the task is cleared
-  with the observed state (or ``delete.end``/ERROR when the namespace is gone).
+  with the observed state (or ``delete.end``/ERROR when the namespace is gone);
+- ``ports``: stored and on the host, but a stored port is not plugged (its MAC is
+  missing): re-plugged through the backend's idempotent ``attach``; interfaces the
+  database does not know are reported, never removed.
 
 ``apply`` repairs the database by replaying a simulated event through the
 dispatcher's own ``apply_event`` (sequence = stored + 1, in one locked transaction)
-and orphans through the backend. Instances with a job in flight are left alone.
+and orphans and ports through the backend. Instances with a job in flight are left
+alone. ``run`` is one whole pass: the ``reconcile-servers`` command and the agent's
+periodic light reconcile both call it.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -31,7 +37,8 @@ from astara.compute_service.models import Instance, Job
 from astara.compute_service.transitions import NOSTATE, RUNNING, SHUTDOWN
 from astara.db.engine import Database
 
-KINDS = ("stale", "orphans", "unsynced", "pending")
+LOG = logging.getLogger(__name__)
+KINDS = ("stale", "orphans", "unsynced", "pending", "ports")
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Repair:
     payload: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
     teardown: bool = False  # remove it from the host first (orphans, unfinished deletes)
+    replug: tuple[dict, ...] = ()  # stored ports to plug again (kind "ports")
 
 
 def _observed_update(seen: Observed) -> tuple[str, dict]:
@@ -62,6 +70,25 @@ def _observed_update(seen: Observed) -> tuple[str, dict]:
 
 
 ERROR = ("update", {"state": "error", "power_state": NOSTATE, "new_task_state": None})
+
+
+def _mac(value: str) -> str:
+    return value.lower()
+
+
+def _port_drift(inst: Stored, seen: Observed) -> Repair | None:
+    plugged = {_mac(m) for m in seen.ports}
+    missing = tuple(p for p in inst.ports if _mac(p.get("mac_address", "")) not in plugged)
+    stored = {_mac(p.get("mac_address", "")) for p in inst.ports}
+    unknown = sorted(m for m in plugged if m not in stored)
+    if not missing and not unknown:
+        return None
+    parts = []
+    if missing:
+        parts.append("not plugged: " + ", ".join(p["port_id"] for p in missing))
+    if unknown:
+        parts.append("interfaces the database does not know: " + ", ".join(unknown))
+    return Repair("ports", inst.id, None, {}, "; ".join(parts), replug=missing)
 
 
 def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str]) -> list[Repair]:
@@ -92,6 +119,8 @@ def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str]) 
             action, payload = _observed_update(seen)
             out.append(Repair("unsynced", inst.id, action, payload,
                               f"stored power {inst.power_state}, host running={seen.running}"))
+        elif inst.vm_state in ("active", "stopped") and (drift := _port_drift(inst, seen)):
+            out.append(drift)
     for iid in sorted(set(observed) - set(live) - busy):
         out.append(Repair("orphans", iid, None, {}, "on this host, not in the database",
                           teardown=True))
@@ -139,6 +168,11 @@ def apply(db: Database, backend: Backend, host: str, repairs: list[Repair],
     for rep in repairs:
         if rep.kind not in fix:
             continue
+        if rep.replug:
+            known = by_id[rep.instance_id]
+            spec = InstanceSpec(rep.instance_id, "", known.profile, known.ports)
+            for port in rep.replug:
+                backend.attach(spec, port)
         if rep.teardown:
             known = by_id.get(rep.instance_id)
             seen = observed.get(rep.instance_id)
@@ -148,3 +182,17 @@ def apply(db: Database, backend: Backend, host: str, repairs: list[Repair],
         if rep.action is None or replay(db, rep.instance_id, rep.action, rep.payload, host):
             done.append(rep.instance_id)
     return done
+
+
+def run(db: Database, backend: Backend, host: str, fix: set[str],
+        grace: float = 10.0) -> dict:
+    """One reconcile pass over this host: the report by kind and the ids repaired."""
+    stored, busy = load(db, host, grace)
+    observed = backend.observe()
+    repairs = decide(stored, observed, busy)
+    out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
+                        for r in repairs if r.kind == kind] for kind in KINDS}
+    out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix)
+    if "orphans" in fix and hasattr(backend, "sweep_bridges"):
+        out["bridges_removed"] = backend.sweep_bridges()
+    return out

@@ -2,14 +2,15 @@
 
 The agent runs this file by path inside the instance's namespace with an isolated
 interpreter that loads no site-packages (``python -I -S responder.py --name NAME``;
-``COMMAND`` builds that line): it imports only ``socket`` and ``selectors``, so a
-hundred instances cost a hundred small processes, not a hundred full interpreters.
+``command`` builds that line): it imports only the C modules ``_socket`` and
+``select`` (``socket`` and ``selectors`` would double its start-up CPU, ~20 -> ~45 ms),
+so a hundred instances cost a hundred small processes, not a hundred full interpreters.
 Load-balancer and connectivity tests read which instance answered. Dual-stack on
 port 80 by default; one request per connection.
 """
 
-import selectors
-import socket
+import _socket
+import select
 import sys
 
 MAX_REQUEST = 16384
@@ -43,48 +44,49 @@ def response(name: str) -> bytes:
 
 def serve(name: str, port: int) -> None:
     answer = response(name)
-    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    listener = _socket.socket(_socket.AF_INET6, _socket.SOCK_STREAM)
+    listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+    listener.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 0)
     listener.bind(("::", port))
     listener.listen(128)
     listener.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(listener, selectors.EVENT_READ)
-    pending: dict[socket.socket, bytes] = {}
+    poller = select.epoll()
+    poller.register(listener.fileno(), select.EPOLLIN)
+    conns: dict[int, _socket.socket] = {}
+    pending: dict[int, bytes] = {}
     while True:
-        for key, _ in sel.select():
-            sock = key.fileobj
-            if sock is listener:
+        for fd, _events in poller.poll():
+            if fd == listener.fileno():
                 try:
-                    conn, _addr = listener.accept()
+                    conn = _socket.socket(fileno=listener._accept()[0])
                 except OSError:
                     continue
                 conn.setblocking(False)
-                pending[conn] = b""
-                sel.register(conn, selectors.EVENT_READ)
+                conns[conn.fileno()] = conn
+                pending[conn.fileno()] = b""
+                poller.register(conn.fileno(), select.EPOLLIN)
                 continue
+            sock = conns[fd]
             try:
                 data = sock.recv(4096)
             except BlockingIOError:
                 continue
             except OSError:
                 data = b""
-            seen = pending.get(sock, b"") + data
+            seen = pending.get(fd, b"") + data
             if data and b"\r\n\r\n" not in seen and b"\n\n" not in seen \
                     and len(seen) < MAX_REQUEST:
-                pending[sock] = seen
+                pending[fd] = seen
                 continue
             if data:
                 try:
-                    sock.setblocking(True)
                     sock.settimeout(2)
                     sock.sendall(answer)
                 except OSError:
                     pass
-            sel.unregister(sock)
-            pending.pop(sock, None)
-            sock.close()
+            poller.unregister(fd)
+            pending.pop(fd, None)
+            conns.pop(fd).close()
 
 
 def main(argv=None) -> int:

@@ -78,7 +78,7 @@ class ComputeService:
             return found, ""
         server_id = str(uuid.uuid4())
         with self.db.read() as s:
-            host = placement.pick_host(s)
+            host = placement.pick_host(s, self.settings.agent_down_time)
         allocated = ports.allocate(self.network, ctx.project_id, server_id, host or "",
                                    ctx.is_admin,
                                    self.settings.availability_zone, req.networks) \

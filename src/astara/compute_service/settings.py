@@ -38,6 +38,9 @@ class ComputeSettings:
     metadata_bind_host: str = "127.0.0.1"
     metadata_port: int = 8775
     reconcile_interval: float = 60.0
+    reconcile_fix: frozenset[str] = frozenset({"stale", "unsynced", "pending", "ports"})
+    heartbeat_interval: float = 10.0
+    agent_down_time: float = 60.0
     state_dir: Path = Path("/var/lib/astara/compute")
 
 
@@ -63,6 +66,9 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         metadata_bind_host=c.metadata_bind_host,
         metadata_port=c.metadata_port,
         reconcile_interval=c.reconcile_interval,
+        reconcile_fix=frozenset(c.reconcile_fix),
+        heartbeat_interval=c.heartbeat_interval,
+        agent_down_time=c.agent_down_time,
         state_dir=base.state_path / "compute",
     )
 

@@ -92,3 +92,26 @@ def test_instances_with_a_job_in_flight_are_left_alone(db):
         jobs.queue(s, s.get(Instance, iid), "stop")
     report = reconcile_servers(db, backend, "h1", {"stale", "pending"}, grace=0)
     assert report["pending"] == [] and report["stale"] == [] and report["fixed"] == []
+
+
+def test_a_port_that_lost_its_interface_is_plugged_again(db):
+    backend = FakeBackend()
+    iid = add(db)
+    ports = [{"port_id": "p1", "net_id": "n1", "mac_address": "fa:16:3e:00:00:01"},
+             {"port_id": "p2", "net_id": "n1", "mac_address": "fa:16:3e:00:00:02"}]
+    with db.write() as s:
+        s.get(Instance, iid).ports = ports
+    spec = InstanceSpec(iid, "vm", "tenant", tuple(ports))
+    backend.create(spec)
+    backend.detach(spec, ports[1])  # the interface vanished behind the agent's back
+    backend.actions.clear()
+
+    report = reconcile_servers(db, backend, "h1", set(), grace=0)
+    assert report["ports"] == [{"id": iid, "detail": "not plugged: p2", "event": None}]
+    assert backend.actions == []
+
+    report = reconcile_servers(db, backend, "h1", {"ports"}, grace=0)
+    assert report["fixed"] == [iid] and backend.actions == [("attach", iid)]
+    assert backend.instances[iid].ports == ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+    assert state(db, iid) == ("active", None, 1, False, 12)  # the database is not touched
+    assert reconcile_servers(db, backend, "h1", {"ports"}, grace=0)["ports"] == []

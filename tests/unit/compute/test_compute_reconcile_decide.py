@@ -54,3 +54,38 @@ def test_decide(stored, seen, busy, expected):
     rows = [] if stored is None else [stored]
     observed = {} if seen is None else {"i": seen}
     assert decide(rows, observed, {"i"} if busy else set()) == expected
+
+
+P1 = {"port_id": "p1", "mac_address": "FA:16:3E:00:00:01"}
+P2 = {"port_id": "p2", "mac_address": "fa:16:3e:00:00:02"}
+
+
+def plugged(*macs: str, running: bool = True) -> Observed:
+    return Observed("i", running, macs)
+
+
+@pytest.mark.parametrize("vm, seen, expected_detail, replug", [
+    # every stored port plugged (MACs compare without case): nothing to do
+    ("active", plugged("fa:16:3e:00:00:01", "fa:16:3e:00:00:02"), None, ()),
+    # a port lost its interface: plug it again, running or stopped
+    ("active", plugged("fa:16:3e:00:00:01"), "not plugged: p2", (P2,)),
+    ("stopped", plugged(running=False), "not plugged: p1, p2", (P1, P2)),
+    # an interface nobody stored: reported, nothing removed
+    ("active", plugged("fa:16:3e:00:00:01", "fa:16:3e:00:00:02", "fa:16:3e:00:00:09"),
+     "interfaces the database does not know: fa:16:3e:00:00:09", ()),
+])
+def test_decide_ports(vm, seen, expected_detail, replug):
+    power = 1 if vm == "active" else 4
+    stored = Stored("i", vm, None, power, ports=(P1, P2))
+    got = decide([stored], {"i": seen}, set())
+    if expected_detail is None:
+        assert got == []
+    else:
+        assert got == [Repair("ports", "i", None, {}, expected_detail, replug=replug)]
+
+
+def test_decide_ports_leaves_busy_and_building_instances_alone():
+    stored = Stored("i", "building", None, 0, ports=(P1,))
+    assert decide([stored], {"i": plugged()}, set()) == []
+    active = Stored("i", "active", None, 1, ports=(P1,))
+    assert decide([active], {"i": plugged()}, {"i"}) == []

@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
                   job_wake, compute.host_capacity, compute.availability_zone,
-                  workers=compute.agent_workers, idle_wait=base.bus.max_idle_wait)
+                  workers=compute.agent_workers, idle_wait=base.bus.max_idle_wait,
+                  heartbeat_interval=compute.heartbeat_interval,
+                  reconcile_interval=compute.reconcile_interval,
+                  reconcile_fix=compute.reconcile_fix)
     stop = threading.Event()
 
     def _stop(*_):

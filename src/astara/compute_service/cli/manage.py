@@ -53,15 +53,7 @@ def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[in
 
 def reconcile_servers(db: Database, backend, host: str, fix: set[str],
                       grace: float = 10.0) -> dict:
-    stored, busy = reconcile.load(db, host, grace)
-    observed = backend.observe()
-    repairs = reconcile.decide(stored, observed, busy)
-    out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
-                        for r in repairs if r.kind == kind] for kind in reconcile.KINDS}
-    out["fixed"] = reconcile.apply(db, backend, host, repairs, stored, observed, fix)
-    if "orphans" in fix and hasattr(backend, "sweep_bridges"):
-        out["bridges_removed"] = backend.sweep_bridges()
-    return out
+    return reconcile.run(db, backend, host, fix, grace)
 
 
 def _add_commands(subparsers):

@@ -1,0 +1,139 @@
+"""The agent's own periodic work: heartbeats that placement trusts, and the light
+reconcile that repairs drift by itself (and only reports orphans)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.common.settings import sqlite_url
+from astara.compute_service import jobs, placement
+from astara.compute_service.agent import Agent
+from astara.compute_service.backend import FakeBackend, InstanceSpec
+from astara.compute_service.models import Host, Instance
+from astara.db import migrate
+from astara.db.engine import Database
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(sqlite_url(tmp_path))
+    migrate.upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+def add(db, host="h1", vm="active", power=1) -> str:
+    iid = str(uuid.uuid4())
+    stamp = jobs.now()
+    with db.write() as s:
+        s.add(Instance(id=iid, project_id="p", name="vm", host=host, flavor_id="1",
+                       image_id="i", created_at=stamp, updated_at=stamp, ports=[],
+                       metadata_={}, vm_state=vm, task_state=None, power_state=power, seq=12))
+    return iid
+
+
+def wait(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def agent_for(db, tmp_path, backend, **kw) -> Agent:
+    wake = WakeupDir(tmp_path / "bus")
+    return Agent(db, backend, "h1", OutboxPublisher(wake), WakeupDir(tmp_path / "jobs"),
+                 idle_wait=0.2, **kw)
+
+
+def running_agent(agent):
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def beat_of(db, host="h1"):
+    with db.read() as s:
+        return s.get(Host, host).updated_at
+
+
+def test_placement_skips_a_host_whose_agent_stopped_beating(db, tmp_path):
+    for name in ("h1", "h2"):
+        agent = agent_for(db, tmp_path, FakeBackend())
+        agent.host = name
+        agent.register()
+    with db.write() as s:
+        s.get(Host, "h2").capacity = 500  # h2 would be preferred...
+        s.get(Host, "h2").updated_at = jobs.now() - timedelta(seconds=120)  # ...but is dead
+    with db.read() as s:
+        assert placement.pick_host(s, down_after=60) == "h1"
+        assert placement.pick_host(s, down_after=300) == "h2"
+    with db.write() as s:
+        s.get(Host, "h1").updated_at = jobs.now() - timedelta(seconds=120)
+    with db.read() as s:
+        assert placement.pick_host(s, down_after=60) is None
+
+
+def test_a_running_agent_beats(db, tmp_path):
+    agent = agent_for(db, tmp_path, FakeBackend(), heartbeat_interval=0.2)
+    agent.register()
+    with db.write() as s:
+        s.get(Host, "h1").updated_at = jobs.now() - timedelta(seconds=120)
+    old = beat_of(db)
+    stop, thread = running_agent(agent)
+    try:
+        wait(lambda: beat_of(db) > old + timedelta(seconds=100))
+        with db.read() as s:
+            assert placement.pick_host(s, down_after=60) == "h1"
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_periodic_reconcile_repairs_drift_and_leaves_orphans(db, tmp_path):
+    backend = FakeBackend()
+    stopped_behind_our_back = add(db)
+    gone = add(db)
+    backend.create(InstanceSpec(stopped_behind_our_back, "vm", "tenant"))
+    backend.stop(InstanceSpec(stopped_behind_our_back, "vm", "tenant"))
+    backend.create(InstanceSpec("orphan-1", "x", "tenant"))
+    agent = agent_for(db, tmp_path, backend, reconcile_interval=0.2)
+
+    def states():
+        with db.read() as s:
+            return (s.get(Instance, stopped_behind_our_back).vm_state,
+                    s.get(Instance, gone).vm_state)
+
+    stop, thread = running_agent(agent)
+    try:
+        wait(lambda: states() == ("stopped", "error"))
+    finally:
+        stop.set()
+        thread.join(10)
+    assert "orphan-1" in backend.instances  # reported, never removed by the light pass
+    assert ("delete", "orphan-1") not in backend.actions
+
+
+def test_periodic_reconcile_is_off_by_default_and_a_failing_pass_is_survived(db, tmp_path):
+    backend = FakeBackend()
+    iid = add(db)  # stale: nothing on the host
+    agent = agent_for(db, tmp_path, backend)
+    assert agent.reconcile_interval == 0
+
+    class Broken(FakeBackend):
+        def observe(self):
+            raise RuntimeError("observe failed")
+
+    broken = agent_for(db, tmp_path, Broken())
+    assert broken.reconcile_pass() == {}  # logged, not raised
+    with db.read() as s:
+        assert s.get(Instance, iid).vm_state == "active"
