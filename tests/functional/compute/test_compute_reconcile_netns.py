@@ -85,3 +85,39 @@ def test_stale_and_orphans_found_then_fixed(stack, capsys):
         while any(c.get(f"/v2.1/servers/{sid}").status_code != 404 for sid in sids):
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_lost_interface_is_plugged_again(stack, capsys):
+    project = new_project()
+    headers = stack.headers(project)
+    with httpx.Client(base_url=stack.network.url, headers=headers) as n:
+        net = n.post("/v2.0/networks", json={"network": {"name": "rec-net"}}).json()["network"]
+        n.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
+                                                 "cidr": "10.253.9.0/24"}})
+    with httpx.Client(base_url=stack.compute.url, headers=headers) as c:
+        sid = c.post("/v2.1/servers", json={"server": {
+            "name": "rec-ports", "imageRef": catalog.TENANT_IMAGE, "flavorRef": "1",
+            "networks": [{"uuid": net["id"]}]}}).json()["server"]["id"]
+        wait_status(c, sid, "ACTIVE")
+        port = c.get(f"/v2.1/servers/{sid}/os-interface").json()["interfaceAttachments"][0]
+        tap = stack.backend.tap(port["port_id"])
+        stack.stop()
+        sh("ip", "link", "del", tap)  # takes the instance's eth0 with it (a veth pair)
+        assert stack.backend.observe()[sid].ports == ()
+
+        report = reconcile(stack, capsys)
+        assert report["ports"] == [{"id": sid, "event": None,
+                                    "detail": f"not plugged: {port['port_id']}"}]
+        report = reconcile(stack, capsys, "--fix-ports")
+        assert report["fixed"] == [sid]
+        assert Path(f"/sys/class/net/{tap}").exists()
+        assert stack.backend.observe()[sid].ports == (port["mac_addr"],)
+        assert reconcile(stack, capsys)["ports"] == []
+        stack.start()
+        assert c.delete(f"/v2.1/servers/{sid}").status_code == 204
+        deadline = time.monotonic() + 20
+        while c.get(f"/v2.1/servers/{sid}").status_code != 404:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    with httpx.Client(base_url=stack.network.url, headers=headers) as n:
+        assert n.delete(f"/v2.0/networks/{net['id']}").status_code == 204
