@@ -33,7 +33,7 @@ LOG = logging.getLogger(__name__)
 ACTION = {"create": "create", "delete": "delete", "start": "power_on", "stop": "power_off",
           "reboot": "reboot", "attach": "interface_attach", "detach": "interface_detach"}
 HAS_START = {"create", "delete", "start", "stop", "reboot"}
-LIGHT_FIX = frozenset({"stale", "unsynced", "pending", "ports"})
+LIGHT_FIX = frozenset({"stale", "unsynced", "pending", "ports", "processes"})
 
 
 class Agent:

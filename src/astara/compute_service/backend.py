@@ -35,6 +35,7 @@ class Observed:
     running: bool
     ports: tuple[str, ...] = ()  # the MAC address of each plugged interface
     profile: str = "tenant"
+    missing: tuple[str, ...] = ()  # processes of a running instance that are not running
 
 
 class BackendError(Exception):

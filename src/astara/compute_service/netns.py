@@ -148,11 +148,15 @@ class NetnsBackend:
             profile, instance_id = found
             links = self._interfaces(name)
             macs = tuple(i.get("address", "") for i in links.values())
+            missing: tuple[str, ...] = ()
             if profile == "tenant":
                 running = profiles.running(self.runner, self._dir(instance_id))
+                if running:
+                    missing = profiles.missing(self.runner, self._dir(instance_id),
+                                               list(links))
             else:  # nothing runs inside: "running" is its links being up
                 running = all("UP" in i.get("flags", ()) for i in links.values())
-            out[instance_id] = Observed(instance_id, running, macs, profile)
+            out[instance_id] = Observed(instance_id, running, macs, profile, missing)
         return out
 
     def parse_netns(self, name: str) -> tuple[str, str] | None:

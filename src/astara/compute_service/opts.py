@@ -47,9 +47,11 @@ compute_opts = [
     cfg.FloatOpt("reconcile_interval", default=60.0, min=0.0,
                  help="Seconds between the agent's light reconciles of this host (0: "
                       "never; astara-compute-manage reconcile-servers still works)."),
-    cfg.ListOpt("reconcile_fix", default=["stale", "unsynced", "pending", "ports"],
+    cfg.ListOpt("reconcile_fix", default=["stale", "unsynced", "pending", "ports",
+                                          "processes"],
                 item_type=cfg.types.String(
-                    choices=["stale", "orphans", "unsynced", "pending", "ports"]),
+                    choices=["stale", "orphans", "unsynced", "pending", "ports",
+                             "processes"]),
                 help="What the periodic reconcile repairs by itself; it only logs the "
                      "other kinds. Orphans (namespaces no database row owns) are left to "
                      "the operator by default: reconcile-servers --fix-orphans."),

@@ -119,6 +119,12 @@ def _appliance(runner: Runner, spec: InstanceSpec, ns: str) -> str:
     return "\n".join(lines)
 
 
+def missing(runner: Runner, directory: Path, interfaces: list[str]) -> tuple[str, ...]:
+    """The tenant processes of a running instance that are not running (by pid file)."""
+    names = [f"dhclient-{ifname}" for ifname in sorted(interfaces)] + ["responder"]
+    return tuple(n for n in names if not runner.alive(directory / f"{n}.pid"))
+
+
 def running(runner: Runner, directory: Path) -> bool:
     return runner.alive(directory / "responder.pid")
 

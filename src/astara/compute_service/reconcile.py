@@ -12,7 +12,9 @@ instance, in four kinds (after Synnefo's ``snf-manage reconcile-servers``):
   with the observed state (or ``delete.end``/ERROR when the namespace is gone);
 - ``ports``: stored and on the host, but a stored port is not plugged (its MAC is
   missing): re-plugged through the backend's idempotent ``attach``; interfaces the
-  database does not know are reported, never removed.
+  database does not know are reported, never removed;
+- ``processes``: running, but one of its profile's processes died (a DHCP client):
+  started again through the backend's idempotent ``start``.
 
 ``apply`` repairs the database by replaying a simulated event through the
 dispatcher's own ``apply_event`` (sequence = stored + 1, in one locked transaction)
@@ -38,7 +40,7 @@ from astara.compute_service.transitions import NOSTATE, RUNNING, SHUTDOWN
 from astara.db.engine import Database
 
 LOG = logging.getLogger(__name__)
-KINDS = ("stale", "orphans", "unsynced", "pending", "ports")
+KINDS = ("stale", "orphans", "unsynced", "pending", "ports", "processes")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Stored:
     deleted: bool = False
     profile: str = "tenant"
     ports: tuple[dict, ...] = ()
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Repair:
     detail: str = ""
     teardown: bool = False  # remove it from the host first (orphans, unfinished deletes)
     replug: tuple[dict, ...] = ()  # stored ports to plug again (kind "ports")
+    restart: bool = False  # start what is missing (kind "processes")
 
 
 def _observed_update(seen: Observed) -> tuple[str, dict]:
@@ -121,6 +125,9 @@ def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str]) 
                               f"stored power {inst.power_state}, host running={seen.running}"))
         elif inst.vm_state in ("active", "stopped") and (drift := _port_drift(inst, seen)):
             out.append(drift)
+        elif inst.vm_state == "active" and seen.running and seen.missing:
+            out.append(Repair("processes", inst.id, None, {},
+                              "not running: " + ", ".join(seen.missing), restart=True))
     for iid in sorted(set(observed) - set(live) - busy):
         out.append(Repair("orphans", iid, None, {}, "on this host, not in the database",
                           teardown=True))
@@ -137,7 +144,7 @@ def load(db: Database, host: str, grace: float = 10.0) -> tuple[list[Stored], se
     with db.read() as s:
         rows = s.scalars(select(Instance).where(Instance.host == host)).all()
         stored = [Stored(r.id, r.vm_state, r.task_state, r.power_state, r.deleted,
-                         _profile(r.image_id), tuple(r.ports or ())) for r in rows]
+                         _profile(r.image_id), tuple(r.ports or ()), r.name) for r in rows]
         busy = set(s.scalars(select(Job.instance_id).where(
             Job.host == host, or_(Job.status.in_((jobs.PENDING, jobs.RUNNING)),
                                   Job.updated_at >= recent))))
@@ -168,11 +175,13 @@ def apply(db: Database, backend: Backend, host: str, repairs: list[Repair],
     for rep in repairs:
         if rep.kind not in fix:
             continue
-        if rep.replug:
+        if rep.replug or rep.restart:
             known = by_id[rep.instance_id]
-            spec = InstanceSpec(rep.instance_id, "", known.profile, known.ports)
+            spec = InstanceSpec(rep.instance_id, known.name, known.profile, known.ports)
             for port in rep.replug:
                 backend.attach(spec, port)
+            if rep.restart:
+                backend.start(spec)
         if rep.teardown:
             known = by_id.get(rep.instance_id)
             seen = observed.get(rep.instance_id)

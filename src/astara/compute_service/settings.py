@@ -38,7 +38,8 @@ class ComputeSettings:
     metadata_bind_host: str = "127.0.0.1"
     metadata_port: int = 8775
     reconcile_interval: float = 60.0
-    reconcile_fix: frozenset[str] = frozenset({"stale", "unsynced", "pending", "ports"})
+    reconcile_fix: frozenset[str] = frozenset({"stale", "unsynced", "pending", "ports",
+                                               "processes"})
     heartbeat_interval: float = 10.0
     agent_down_time: float = 60.0
     state_dir: Path = Path("/var/lib/astara/compute")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -113,6 +114,21 @@ def test_a_lost_interface_is_plugged_again(stack, capsys):
         assert Path(f"/sys/class/net/{tap}").exists()
         assert stack.backend.observe()[sid].ports == (port["mac_addr"],)
         assert reconcile(stack, capsys)["ports"] == []
+
+        # the DHCP client dies: restarted, the instance itself is left running
+        pidfile = stack.settings.state_dir / "instances" / sid / "dhclient-eth0.pid"
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while stack.backend.observe()[sid].missing != ("dhclient-eth0",):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        responder = (pidfile.parent / "responder.pid").read_text()
+        report = reconcile(stack, capsys, "--fix-processes")
+        assert report["processes"] == [{"id": sid, "event": None,
+                                        "detail": "not running: dhclient-eth0"}]
+        assert report["fixed"] == [sid]
+        assert stack.backend.observe()[sid].missing == ()
+        assert (pidfile.parent / "responder.pid").read_text() == responder
         stack.start()
         assert c.delete(f"/v2.1/servers/{sid}").status_code == 204
         deadline = time.monotonic() + 20

@@ -115,3 +115,19 @@ def test_a_port_that_lost_its_interface_is_plugged_again(db):
     assert backend.instances[iid].ports == ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
     assert state(db, iid) == ("active", None, 1, False, 12)  # the database is not touched
     assert reconcile_servers(db, backend, "h1", {"ports"}, grace=0)["ports"] == []
+
+
+def test_a_dead_process_of_a_running_instance_is_started_again(db):
+    from astara.compute_service.backend import Observed
+
+    backend = FakeBackend()
+    iid = add(db)
+    backend.create(InstanceSpec(iid, "vm", "tenant"))
+    backend.instances[iid] = Observed(iid, True, (), "tenant", ("dhclient-eth0",))
+    backend.actions.clear()
+    report = reconcile_servers(db, backend, "h1", {"processes"}, grace=0)
+    assert report["processes"] == [{"id": iid, "detail": "not running: dhclient-eth0",
+                                    "event": None}]
+    assert report["fixed"] == [iid] and backend.actions == [("start", iid)]
+    assert backend.instances[iid].missing == ()
+    assert state(db, iid) == ("active", None, 1, False, 12)

@@ -89,3 +89,16 @@ def test_decide_ports_leaves_busy_and_building_instances_alone():
     assert decide([stored], {"i": plugged()}, set()) == []
     active = Stored("i", "active", None, 1, ports=(P1,))
     assert decide([active], {"i": plugged()}, {"i"}) == []
+
+
+@pytest.mark.parametrize("vm, power, seen, expected", [
+    ("active", 1, Observed("i", True, missing=("dhclient-eth0",)),
+     [Repair("processes", "i", None, {}, "not running: dhclient-eth0", restart=True)]),
+    # a stopped instance runs nothing: nothing is missing
+    ("stopped", 4, Observed("i", False), []),
+    # the whole instance is down: that is "unsynced", not a process to restart
+    ("active", 1, Observed("i", False, missing=("dhclient-eth0",)),
+     [Repair("unsynced", "i", "update", STOPPED, "stored power 1, host running=False")]),
+])
+def test_decide_processes(vm, power, seen, expected):
+    assert decide([Stored("i", vm, None, power)], {"i": seen}, set()) == expected
