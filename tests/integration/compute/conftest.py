@@ -18,12 +18,25 @@ from tests.integration.conftest import Server, free_port
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
+from astara.common.settings import sqlite_url
 from astara.compute_service import dispatcher as dispatcher_mod
 from astara.compute_service import jobs
 from astara.compute_service.agent import Agent
 from astara.compute_service.app import create_app
 from astara.compute_service.backend import FakeBackend
 from astara.compute_service.settings import ComputeSettings
+from astara.db import migrate
+from astara.db.engine import Database
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A migrated SQLite database of the test's own (the shared PostgreSQL, if any, is
+    in use by the session's servers)."""
+    database = Database(sqlite_url(tmp_path))
+    migrate.upgrade(database.engine)
+    yield database
+    database.dispose()
 
 
 @dataclass

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import select
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.common.settings import sqlite_url
 from astara.compute_service import dispatcher, jobs
 from astara.compute_service.agent import Agent
 from astara.compute_service.backend import FakeBackend
 from astara.compute_service.models import Instance, Job
-from astara.db import migrate
-from astara.db.engine import Database
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(sqlite_url(tmp_path))
-    migrate.upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def make_agent(db, tmp_path, backend) -> Agent:

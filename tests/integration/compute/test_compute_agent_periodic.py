@@ -8,25 +8,12 @@ import time
 import uuid
 from datetime import timedelta
 
-import pytest
-
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.common.settings import sqlite_url
 from astara.compute_service import jobs, placement
 from astara.compute_service.agent import Agent
 from astara.compute_service.backend import FakeBackend, InstanceSpec
 from astara.compute_service.models import Host, Instance
-from astara.db import migrate
-from astara.db.engine import Database
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(sqlite_url(tmp_path))
-    migrate.upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def add(db, host="h1", vm="active", power=1) -> str:

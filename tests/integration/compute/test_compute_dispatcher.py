@@ -5,24 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 
-import pytest
 from sqlalchemy import select
 
 from astara.bus.outbox import OutboxPublisher
-from astara.common.settings import sqlite_url
 from astara.compute_service import dispatcher, events, jobs
 from astara.compute_service.models import DeadLetter, Instance, QuotaUsage
-from astara.db import migrate
-from astara.db.engine import Database
-
-
-@pytest.fixture
-def db(tmp_path):
-    # SQLite of its own: the shared PostgreSQL (if any) is in use by the session's servers.
-    database = Database(sqlite_url(tmp_path))
-    migrate.upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def add_instance(db, project="p1") -> str:

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-from astara.common.settings import sqlite_url
 from astara.compute_service import jobs
 from astara.compute_service.backend import FakeBackend, InstanceSpec
 from astara.compute_service.cli.manage import reconcile_servers
 from astara.compute_service.models import Instance, QuotaUsage
-from astara.db import migrate
-from astara.db.engine import Database
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(sqlite_url(tmp_path))
-    migrate.upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def add(db, vm="active", task=None, power=1, seq=12) -> str:
