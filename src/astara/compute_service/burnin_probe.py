@@ -68,7 +68,7 @@ class Probe:
         with self.hosts.open("a") as out:
             out.write(f"{mac},{ip}\n")
         pid = read_pid(self.pidfile)
-        if pid is not None:
+        if pid is not None and self.runner.alive(self.pidfile):  # still our dnsmasq
             os.kill(pid, signal.SIGHUP)
 
     def _ping(self, ns: str, ip: str) -> bool:

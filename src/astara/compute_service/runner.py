@@ -5,7 +5,9 @@ process), writes a namespace's sysctls from this thread (``setns``, no process),
 and spawns daemons in their own session (they outlive an agent restart, which
 adopts them) in the pid file's directory. The child writes its pid file itself
 before it execs, so a crash of the spawner right after the fork leaves no untracked
-process; ``kill`` only signals the pid its own pid file names. ``FakeRunner``
+process; ``kill`` only signals the pid its own pid file names, and only while that
+pid is still the process the file was written for: a process that started after the
+file was last written got a recycled pid and is somebody else's. ``FakeRunner``
 records the commands for unit tests.
 """
 
@@ -42,6 +44,23 @@ class Runner(Protocol):
     def alive(self, pidfile: Path) -> bool: ...
 
     def kill(self, pidfile: Path) -> None: ...
+
+
+# Seconds a process's start may follow its pid file's write and still be the one it
+# names (the clocks compared are coarse: boot time has a one-second resolution).
+RECYCLED_AFTER = 2.0
+
+
+def started_at(pid: int) -> float | None:
+    """Wall-clock start time of ``pid`` (from /proc), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(int(line.split()[1]) for line in
+                    Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return None
+    ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22: starttime
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -112,7 +131,8 @@ class SubprocessRunner:
             return False
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+            written = pidfile.stat().st_mtime
+        except (ProcessLookupError, FileNotFoundError):
             return False
         with contextlib.suppress(OSError):  # a zombie of ours counts as dead
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -120,11 +140,12 @@ class SubprocessRunner:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
                 return False
-        return True
+        started = started_at(pid)
+        return started is not None and started <= written + RECYCLED_AFTER
 
     def kill(self, pidfile: Path) -> None:
         pid = read_pid(pidfile)
-        if pid is not None:
+        if pid is not None and self.alive(pidfile):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
                 for _ in range(100):
@@ -133,6 +154,7 @@ class SubprocessRunner:
                     time.sleep(0.01)
                 else:
                     os.kill(pid, signal.SIGKILL)
+        if pid is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
         with contextlib.suppress(FileNotFoundError):
