@@ -2,7 +2,7 @@
 
 ``decide`` is pure: from the stored rows, what the backend observes and the
 instances that have a job in flight, it lists the ``Repair``s, one per drifted
-instance, in four kinds (after Synnefo's ``snf-manage reconcile-servers``):
+instance, in six kinds (after Synnefo's ``snf-manage reconcile-servers``):
 
 - ``stale``: stored, not on the host, no job: deleting -> ``delete.end``, else ERROR;
 - ``orphan``: on the host under our prefixes, not stored (or deleted): removed;
@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from astara.compute_service import catalog, events, jobs, transitions
-from astara.compute_service.backend import Backend, InstanceSpec, Observed
+from astara.compute_service.backend import Backend, BackendError, InstanceSpec, Observed
 from astara.compute_service.dispatcher import apply_event
 from astara.compute_service.models import Instance, Job
 from astara.compute_service.transitions import NOSTATE, RUNNING, SHUTDOWN
@@ -178,10 +178,14 @@ def apply(db: Database, backend: Backend, host: str, repairs: list[Repair],
         if rep.replug or rep.restart:
             known = by_id[rep.instance_id]
             spec = InstanceSpec(rep.instance_id, known.name, known.profile, known.ports)
-            for port in rep.replug:
-                backend.attach(spec, port)
-            if rep.restart:
-                backend.start(spec)
+            try:
+                for port in rep.replug:
+                    backend.attach(spec, port)
+                if rep.restart:
+                    backend.start(spec)
+            except BackendError as exc:  # one instance's failure does not stop the pass
+                LOG.warning("reconcile: %s of %s failed: %s", rep.kind, rep.instance_id, exc)
+                continue
         if rep.teardown:
             known = by_id.get(rep.instance_id)
             seen = observed.get(rep.instance_id)

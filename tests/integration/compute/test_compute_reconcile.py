@@ -118,3 +118,21 @@ def test_a_dead_process_of_a_running_instance_is_started_again(db):
     assert report["fixed"] == [iid] and backend.actions == [("start", iid)]
     assert backend.instances[iid].missing == ()
     assert state(db, iid) == ("active", None, 1, False, 12)
+
+
+def test_a_repair_that_fails_does_not_stop_the_others(db):
+    from astara.compute_service.backend import Observed
+
+    backend = FakeBackend()
+    broken, fine = add(db), add(db)
+    for iid in (broken, fine):
+        backend.create(InstanceSpec(iid, "vm", "tenant"))
+        backend.instances[iid] = Observed(iid, True, (), "tenant", ("dhclient-eth0",))
+    backend.fail = {"start"}
+    report = reconcile_servers(db, backend, "h1", {"processes"}, grace=0)
+    assert report["fixed"] == []  # both tried, both failed, the pass went through
+    assert [a for a in backend.actions if a[0] == "start"] == \
+        [("start", i) for i in sorted((broken, fine))]
+    backend.fail = set()
+    report = reconcile_servers(db, backend, "h1", {"processes"}, grace=0)
+    assert sorted(report["fixed"]) == sorted((broken, fine))
