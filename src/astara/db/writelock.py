@@ -1,4 +1,4 @@
-"""One writer at a time on an SQLite file, in arrival order rather than by luck.
+"""One writer at a time on an SQLite file, served promptly rather than by luck.
 
 SQLite's own busy handler makes a waiting writer sleep (up to 100 ms a time) and
 retry; under steady load a fresh writer usually wins, so an unlucky one can wait
@@ -34,29 +34,38 @@ def for_database(path: str) -> WriteLock:
 class WriteLock:
     def __init__(self, path: str):
         self.path = path
-        self._pid = -1
         self._fd: int | None = None
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        # At start, and in a forked child: the child must neither use its parent's open
+        # file (unlocking it would free the parent's flock) nor a thread lock that some
+        # other thread of the parent held at the fork. Closing the child's copy of the
+        # file is harmless: the parent's copy keeps its lock.
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
+        self._opened = False
         self._thread_lock = threading.RLock()
         self._depth = 0
 
-    def _after_fork(self) -> None:
-        # A forked child must not share its parent's open file (the same flock) nor
-        # inherit a thread lock some other thread of the parent held.
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._thread_lock = threading.RLock()
-            self._depth = 0
-            try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError as exc:
-                LOG.warning("no write lock file %s (%s): writers queue on SQLite alone",
-                            self.path, exc)
-                self._fd = None
+    def _open(self) -> None:
+        """Open the lock file once (called with the thread lock held)."""
+        if self._opened:
+            return
+        self._opened = True
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            LOG.warning("no write lock file %s (%s): writers queue on SQLite alone",
+                        self.path, exc)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        self._after_fork()
         with self._thread_lock:
+            self._open()
             outermost = self._depth == 0
             if outermost and self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)

@@ -47,8 +47,10 @@ def test_threads_of_a_process_take_turns(tmp_path):
     lock = writelock.for_database(str(tmp_path / "d.sqlite"))
     inside = []
     overlap = []
+    start = threading.Barrier(8)  # all threads meet the fresh lock at once
 
     def work():
+        start.wait()
         for _ in range(200):
             with lock.held():
                 inside.append(1)
@@ -56,12 +58,14 @@ def test_threads_of_a_process_take_turns(tmp_path):
                     overlap.append(1)
                 inside.pop()
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)  # nobody left holding the flock
     assert overlap == []
+    assert probe(lock.path) == 0
 
 
 def test_forked_child_waits_for_its_parent(tmp_path):
