@@ -3,9 +3,12 @@
 ``queue-inspect`` lists the dead-lettered events (what the dispatcher could not
 parse); ``queue-retry [ID ...]`` feeds them to the dispatcher again and removes the
 ones it now accepts. ``reconcile-servers [--fix-stale] [--fix-orphans]
-[--fix-unsynced] [--fix-pending]`` compares this host's instances in the database with
-its namespaces (netns backend, root) and repairs the kinds asked for (``reconcile``);
-without a ``--fix-*`` flag it only reports.
+[--fix-unsynced] [--fix-pending] [--fix-ports] [--fix-processes]`` compares this
+host's instances in the database with its namespaces (netns backend, root) and repairs
+the kinds asked for (``reconcile``); without a ``--fix-*`` flag it only reports.
+``host-list`` shows every host (capacity, live instances, drained, last heartbeat,
+whether its agent counts as alive); ``host-drain HOST`` / ``host-undrain HOST`` stop and
+resume placing new instances there.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from oslo_config import cfg
 from sqlalchemy import select
 
 from astara.bus.base import Message
-from astara.compute_service import events, reconcile
+from astara.compute_service import events, placement, reconcile
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.dispatcher import apply_event
 from astara.compute_service.models import DeadLetter
@@ -70,6 +73,13 @@ def _add_commands(subparsers):
     rec.add_argument("--grace", type=float, default=10.0,
                      help="Seconds a finished job still counts as in flight.")
     rec.set_defaults(func="reconcile-servers")
+    hosts = subparsers.add_parser("host-list", help="Hosts: capacity, use, drain, heartbeat.")
+    hosts.set_defaults(func="host-list")
+    for name, what in (("host-drain", "Place no new instance on HOST (running ones stay)."),
+                       ("host-undrain", "Place new instances on HOST again.")):
+        sub = subparsers.add_parser(name, help=what)
+        sub.add_argument("host_name", metavar="HOST")
+        sub.set_defaults(func=name)
 
 
 def _backend(compute):
@@ -95,6 +105,20 @@ def main(argv: list[str] | None = None) -> int:
                    if conf.command.fix_all or getattr(conf.command, f"fix_{k}")}
             result: object = reconcile_servers(db, _backend(compute), compute.host, fix,
                                                conf.command.grace)
+        elif conf.command.func == "host-list":
+            with db.read() as s:
+                result = placement.host_list(s, compute.agent_down_time)
+        elif conf.command.func in ("host-drain", "host-undrain"):
+            with db.write() as s:
+                found = placement.set_drained(s, conf.command.host_name,
+                                              conf.command.func == "host-drain")
+            if not found:
+                print(f"no host {conf.command.host_name!r} is registered "
+                      "(astara-compute-manage host-list)", file=sys.stderr)
+                return 1
+            with db.read() as s:
+                result = next(h for h in placement.host_list(s, compute.agent_down_time)
+                              if h["name"] == conf.command.host_name)
         elif conf.command.func == "queue-inspect":
             result = queue_inspect(db)
         else:
