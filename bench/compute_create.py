@@ -238,6 +238,7 @@ def main() -> int:
         for proc in procs:
             proc.terminate()
             proc.wait(15)
+        SubprocessRunner().kill(state / "compute" / "responder-zygote" / "zygote.pid")
         leftovers = [n for n in os.listdir("/run/netns") if n.startswith(f"acv-{tag}-")]
         links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
         result["leftover_namespaces"] = len(leftovers)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from astara.compute_service import profiles
 from astara.compute_service.backend import BackendError, InstanceSpec, Observed
+from astara.compute_service.responders import Responders, ZygoteResponders
 from astara.compute_service.runner import CommandError, Runner
 
 NETNS_DIR = Path("/run/netns")
@@ -42,7 +43,8 @@ class NetnsBackend:
                  bridge_prefix: str = "brq", python: str = sys.executable,
                  appliance_prefix: str = "astara-appliance-",
                  mgmt_network: str = "astara-mgmt",
-                 mgmt_host_address: str = "fdca:3ba5:a17a:acda::1/64"):
+                 mgmt_host_address: str = "fdca:3ba5:a17a:acda::1/64",
+                 responders: Responders | None = None):
         if netns_prefix.startswith(appliance_prefix) or \
                 appliance_prefix.startswith(netns_prefix):
             raise ValueError("the tenant and appliance namespace prefixes must not overlap")
@@ -55,6 +57,8 @@ class NetnsBackend:
         self.mgmt_network = mgmt_network
         self.mgmt_host_address = mgmt_host_address
         self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.responders = responders or ZygoteResponders(
+            runner, self.state_dir / "responder-zygote", python)
 
     # names -------------------------------------------------------------------------
     @property
@@ -253,4 +257,4 @@ class NetnsBackend:
         directory.mkdir(parents=True, exist_ok=True)
         if interfaces is None:
             interfaces = sorted(self._interfaces(ns))
-        return profiles.start(self.runner, spec, ns, directory, interfaces, self.python)
+        return profiles.start(self.runner, spec, ns, directory, interfaces, self.responders)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astara.compute_service import responder
 from astara.compute_service.backend import BackendError, InstanceSpec
+from astara.compute_service.responders import Responders
 from astara.compute_service.runner import Runner
 
 DHCLIENT_SCRIPT = """#!/bin/sh
@@ -83,7 +83,7 @@ def sysctls(profile: str, interfaces: list[str]) -> dict[str, str]:
 
 
 def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
-          interfaces: list[str], python: str) -> str:
+          interfaces: list[str], responders: Responders) -> str:
     """Start what is not running yet; return the console text of the boot."""
     if spec.profile == "appliance":
         return _appliance(runner, spec, ns)
@@ -102,8 +102,7 @@ def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
         lines.append(f"{ifname}: dhclient -4 started, SLAAC accepted")
     pidfile = directory / "responder.pid"
     if not runner.alive(pidfile):
-        runner.spawn(["ip", "netns", "exec", ns, *responder.command(python, spec.name)],
-                     pidfile, directory / "responder.log")
+        responders.start(ns, spec.name, pidfile, directory / "responder.log")
     lines.append(f"http responder on :80 answering {spec.name!r}")
     return "\n".join(lines)
 

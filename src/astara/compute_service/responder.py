@@ -1,12 +1,21 @@
 """The tenant profile's tiny HTTP responder: answers every GET with the instance's name.
 
-The agent runs this file by path inside the instance's namespace with an isolated
-interpreter that loads no site-packages (``python -I -S responder.py --name NAME``;
-``command`` builds that line): it imports only the C modules ``_socket`` and
-``select`` (``socket`` and ``selectors`` would double its start-up CPU, ~20 -> ~45 ms),
-so a hundred instances cost a hundred small processes, not a hundred full interpreters.
 Load-balancer and connectivity tests read which instance answered. Dual-stack on
-port 80 by default; one request per connection.
+port 80 by default; one request per connection. Each instance has a responder
+process of its own in its namespace, tracked by a pid file like the DHCP client.
+
+Started two ways, both by path with an isolated interpreter that loads no
+site-packages and imports only the C modules ``_socket`` and ``select`` at start:
+
+- ``python -I -S responder.py --zygote SOCKET``: one small process per host (started
+  by the agent when first needed, in its own session) that forks a responder for each
+  request on its Unix socket. A fork of this small, single-threaded process costs well
+  under a millisecond where starting an interpreter costs ~20 ms of CPU. The child
+  writes its pid file first, then enters the instance's namespace (``setns``), listens,
+  and only then tells the zygote it is ready, so a request's answer says whether the
+  responder really serves. The zygote exits after ``--idle`` seconds without a child.
+- ``python -I -S responder.py --name NAME``, run inside the namespace (``command``):
+  the fallback when the zygote cannot be reached.
 """
 
 import _socket
@@ -42,14 +51,17 @@ def response(name: str) -> bytes:
             + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
 
 
-def serve(name: str, port: int) -> None:
-    answer = response(name)
+def listen(port: int) -> _socket.socket:
     listener = _socket.socket(_socket.AF_INET6, _socket.SOCK_STREAM)
     listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
     listener.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 0)
     listener.bind(("::", port))
     listener.listen(128)
     listener.setblocking(False)
+    return listener
+
+
+def serve_forever(listener: _socket.socket, answer: bytes) -> None:
     poller = select.epoll()
     poller.register(listener.fileno(), select.EPOLLIN)
     conns: dict[int, _socket.socket] = {}
@@ -89,8 +101,152 @@ def serve(name: str, port: int) -> None:
             conns.pop(fd).close()
 
 
+def serve(name: str, port: int) -> None:
+    serve_forever(listen(port), response(name))
+
+
+# The zygote ------------------------------------------------------------------------
+CLONE_NEWNET = 0x40000000
+READY_TIMEOUT = 2.0  # seconds a forked responder has to say it listens
+
+
+def zygote_command(python: str, socket_path: str, idle: float) -> list[str]:
+    return [python, "-I", "-S", __file__, "--zygote", socket_path, "--idle", str(idle)]
+
+
+def _read_line(conn: _socket.socket, limit: int = 65536) -> bytes:
+    data = b""
+    while b"\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk or len(data) > limit:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0]
+
+
+def _child(req: dict, ready_w: int, libc) -> None:
+    """In the forked child: never returns."""
+    import os
+    import signal
+
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        with open(req["pidfile"], "w") as out:  # tracked before anything else
+            out.write(f"{os.getpid()}\n")
+        os.chdir(os.path.dirname(req["pidfile"]))
+        nsfd = os.open(req["netns"], os.O_RDONLY)
+        if libc.setns(nsfd, CLONE_NEWNET) != 0:
+            import ctypes
+
+            raise OSError(ctypes.get_errno(), f"setns into {req['netns']} failed")
+        os.close(nsfd)
+        listener = listen(int(req.get("port", 80)))
+        os.write(ready_w, b"ok")
+        os.close(ready_w)
+        serve_forever(listener, response(str(req["name"])))
+    except BaseException as exc:  # noqa: BLE001 - reported to the zygote, then gone
+        try:
+            os.write(ready_w, f"{type(exc).__name__}: {exc}".encode()[:4000])
+        finally:
+            os._exit(1)
+
+
+def _fork_responder(req: dict, libc, close: list) -> int:
+    import os
+    import signal
+
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        for sock in close:
+            sock.close()
+        _child(req, ready_w, libc)
+    os.close(ready_w)
+    ready, _, _ = select.select([ready_r], [], [], READY_TIMEOUT)
+    said = os.read(ready_r, 4096) if ready else b""
+    os.close(ready_r)
+    if said != b"ok":
+        try:  # noqa: SIM105 - no contextlib: this file imports as little as it can
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        raise RuntimeError(said.decode(errors="replace") or
+                           f"no answer from the responder in {READY_TIMEOUT} s")
+    return pid
+
+
+def zygote(socket_path: str, idle: float) -> None:
+    import ctypes
+    import json
+    import os
+    import signal
+    import time
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
+    libc = ctypes.CDLL(None, use_errno=True)
+    if os.path.exists(socket_path):
+        os.unlink(socket_path)
+    server = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    old_umask = os.umask(0o077)
+    server.bind(socket_path)
+    os.umask(old_umask)
+    server.listen(64)
+    children: set[int] = set()
+    last_busy = time.monotonic()
+    try:
+        while True:
+            ready, _, _ = select.select([server], [], [], 1.0)
+            alive = set()
+            for pid in children:
+                try:
+                    os.kill(pid, 0)
+                    alive.add(pid)
+                except ProcessLookupError:
+                    pass
+            children = alive
+            if children or ready:
+                last_busy = time.monotonic()
+            elif time.monotonic() - last_busy > idle:
+                return
+            if not ready:
+                continue
+            conn = _socket.socket(fileno=server._accept()[0])
+            try:
+                conn.settimeout(5)
+                req = json.loads(_read_line(conn))
+                reply = {"pid": _fork_responder(req, libc, [server, conn])}
+                children.add(reply["pid"])
+            except Exception as exc:  # noqa: BLE001 - the requester falls back
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            try:
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            except OSError:
+                pass
+            finally:
+                conn.close()
+    finally:
+        server.close()
+        try:  # noqa: SIM105 - no contextlib: this file imports as little as it can
+            os.unlink(socket_path)
+        except FileNotFoundError:
+            pass
+
+
 def main(argv=None) -> int:
-    name, port = _args(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--zygote"] and len(args) >= 2:
+        idle = float(args[3]) if args[2:3] == ["--idle"] and len(args) >= 4 else 30.0
+        zygote(args[1], idle)
+        return 0
+    name, port = _args(args)
     serve(name, port)
     return 0
 

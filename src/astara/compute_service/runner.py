@@ -64,10 +64,20 @@ def started_at(pid: int) -> float | None:
 
 
 def read_pid(pidfile: Path) -> int | None:
-    try:
-        return int(pidfile.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
+    # A spawned child truncates then writes its pid file (``echo $$ > file``): a reader
+    # can catch it empty for a few microseconds, which is not "no process".
+    for _ in range(20):
+        try:
+            text = pidfile.read_text().strip()
+        except FileNotFoundError:
+            return None
+        if text:
+            try:
+                return int(text)
+            except ValueError:
+                return None
+        time.sleep(0.001)
+    return None
 
 
 CLONE_NEWNET = 0x40000000

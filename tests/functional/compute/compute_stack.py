@@ -179,6 +179,7 @@ class ComputeStack:
                 SubprocessRunner().kill(pidfile)
         for pidfile in (self.work / "state").rglob("dnsmasq.pid"):
             SubprocessRunner().kill(pidfile)
+        SubprocessRunner().kill(self.backend.responders.pidfile)  # the responder zygote
         for name in self.leftovers():
             if (NETNS_DIR / name).exists():
                 sh("ip", "netns", "del", name, check=False)

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from astara.compute_service import catalog
 from astara.compute_service.models import DeadLetter, Host, Instance, Job, QuotaUsage
 from astara.compute_service.netns import NETNS_DIR, SYS_NET
+from astara.compute_service.runner import read_pid
 
 pytestmark = [
     pytest.mark.functional,
@@ -67,7 +68,8 @@ def lab():
 def our_processes(work: Path) -> dict[int, str]:
     """pid -> cmdline of each dhclient and responder started for an instance under ``work``
     (they run in their instance directory; short-lived dhclient-script children are not
-    counted)."""
+    counted, nor the host's responder zygote, which serves every instance)."""
+    zygote = read_pid(work / "state" / "compute" / "responder-zygote" / "zygote.pid")
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -77,8 +79,8 @@ def our_processes(work: Path) -> dict[int, str]:
             cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
-        if str(work / "state" / "compute") in cmdline + " " + cwd and \
-                ("dhclient -4" in cmdline or "responder" in cmdline):
+        if int(entry) != zygote and str(work / "state" / "compute") in cmdline + " " + cwd \
+                and ("dhclient -4" in cmdline or "responder" in cmdline):
             found[int(entry)] = cmdline
     return found
 

@@ -97,6 +97,7 @@ class Lab:
         for spec in self.specs:
             with contextlib.suppress(Exception):
                 self.backend.delete(spec)
+        self.backend.runner.kill(self.backend.responders.pidfile)  # the responder zygote
         for pid in self.pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from astara.compute_service.runner import SubprocessRunner
+
 BIN = Path(sys.executable).parent
 OUR_NETNS = ("astara-appliance-", "astara-vm-", "bi-up-")
 # A tap (veth) cannot outlive its namespace: namespaces and bridges say it all.
@@ -91,6 +93,11 @@ boot_timeout = 60
         kept = Path(f"/tmp/astara-e2e-logs-{os.getpid()}")
         shutil.rmtree(kept, ignore_errors=True)
         shutil.copytree(state / "logs", kept, dirs_exist_ok=True)  # for a failed run
+        # The responder zygote outlives the agent by design (like the instances); a
+        # stack that is gone has no use for it.
+        zygote = state / "compute" / "responder-zygote" / "zygote.pid"
+        if zygote.exists():
+            SubprocessRunner().kill(zygote)
         if leaked_ns or leaked_links:
             # Kills what runs inside (dnsmasq, dhclient) before removing namespaces.
             subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], check=False,

@@ -11,6 +11,7 @@ from astara.compute_service.backend import InstanceSpec
 from astara.compute_service.bodies import NetworkRequest
 from astara.compute_service.netns import NetnsBackend
 from astara.compute_service.network import FakeNetwork
+from astara.compute_service.responders import ProcessResponders
 from astara.compute_service.runner import FakeRunner
 
 
@@ -33,7 +34,7 @@ def test_appliance_profile_configures_only_the_management_address(tmp_path):
              "fixed_ips": [{"subnet_id": "t", "ip_address": "10.0.0.5", "prefixlen": 24}]}
     spec = InstanceSpec("i", "r1", "appliance", (mgmt, other))
     console = profiles.start(runner, spec, "astara-appliance-i", tmp_path, ["eth0", "eth1"],
-                             "python")
+                             ProcessResponders(runner, "python"))
     assert runner.commands == [["ip", "-n", "astara-appliance-i", "addr", "replace",
                                 "fdca::10/64", "dev", "eth0", "nodad"]]
     assert runner.processes == {}
@@ -43,7 +44,7 @@ def test_appliance_profile_configures_only_the_management_address(tmp_path):
 def test_tenant_profile_starts_its_processes(tmp_path):
     runner = FakeRunner()
     spec = InstanceSpec("i", "vm", "tenant", ())
-    profiles.start(runner, spec, "ns", tmp_path, ["eth0"], "python")
+    profiles.start(runner, spec, "ns", tmp_path, ["eth0"], ProcessResponders(runner, "python"))
     assert sorted(p.name for p in runner.processes) == ["dhclient-eth0.pid", "responder.pid"]
 
 
