@@ -138,6 +138,8 @@ def _child(req: dict, ready_w: int, libc) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        os.close(null)
+        os.close(log)
         with open(req["pidfile"], "w") as out:  # tracked before anything else
             out.write(f"{os.getpid()}\n")
         os.chdir(os.path.dirname(req["pidfile"]))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from astara.compute_service import responder
-from astara.compute_service.runner import Runner
+from astara.compute_service.runner import Runner, read_pid
 
 LOG = logging.getLogger(__name__)
 NETNS_DIR = Path("/run/netns")
@@ -62,6 +62,8 @@ class ZygoteResponders:
         try:
             return self._ask(ns, name, pidfile, logfile)
         except (OSError, ValueError, RuntimeError) as exc:
+            if self.runner.alive(pidfile):  # forked all the same (the answer was lost)
+                return read_pid(pidfile) or 0
             LOG.warning("responder zygote (%s): %s; starting the responder of %s as a "
                         "process of its own", self.socket_path, exc, ns)
             return self.fallback.start(ns, name, pidfile, logfile)
