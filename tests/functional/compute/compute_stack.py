@@ -84,6 +84,17 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
 
 
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition", every: float = 0.1):
+    """The predicate's first true result, polled every ``every`` s up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class ComputeStack:
     def __init__(self, work: Path):
         from astara.network_service.app import create_app as network_app

@@ -20,12 +20,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from compute_stack import sh, wait_for
 
 from astara.compute_service.backend import InstanceSpec
 from astara.compute_service.netns import NetnsBackend
@@ -37,20 +37,6 @@ pytestmark = [
     pytest.mark.skipif(not all(shutil.which(b) for b in ("ip", "ping")),
                        reason="needs ping and iproute2"),
 ]
-
-
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def links(ns: str) -> dict[str, dict]:

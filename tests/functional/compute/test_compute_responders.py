@@ -8,13 +8,12 @@ import contextlib
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from compute_stack import sh, wait_for
 
 from astara.compute_service.responders import ProcessResponders, ZygoteResponders
 from astara.compute_service.runner import SubprocessRunner
@@ -27,20 +26,9 @@ pytestmark = [
 ]
 
 
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
-
-
 def http_get(ns: str) -> str:
     return sh("ip", "netns", "exec", ns, "curl", "-s", "-m", "2", "-g", "http://[::1]:80/",
               check=False).stdout
-
-
-def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
