@@ -35,7 +35,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.conftest import Server, free_port, make_settings  # noqa: E402
+from tests.integration.conftest import make_settings  # noqa: E402
+from tests.support import Server, free_port  # noqa: E402
 
 from astara.bus.outbox import OutboxPublisher  # noqa: E402
 from astara.bus.wakeup import WakeupDir  # noqa: E402

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,17 +25,15 @@ from pathlib import Path
 
 import httpx
 
-from astara.bus.outbox import OutboxConsumer
-from astara.bus.wakeup import WakeupDir
-from astara.db.engine import Database
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support import free_port  # noqa: E402
+
+from astara.bus.outbox import OutboxConsumer  # noqa: E402
+from astara.bus.wakeup import WakeupDir  # noqa: E402
+from astara.db.engine import Database  # noqa: E402
 
 HEADERS = {"X-Project-Id": "bench", "X-Roles": "member"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_api(state: Path, port: int) -> subprocess.Popen:

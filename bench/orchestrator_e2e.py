@@ -15,7 +15,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,28 +23,18 @@ from pathlib import Path
 
 import httpx
 
-from astara.burnin.host import Upstream, in_ns
-from astara.burnin.scenario import Options, connection
-from astara.compute_service.netns import bridge_name
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support import free_port, wait_for  # noqa: E402
+
+from astara.burnin.host import Upstream, in_ns  # noqa: E402
+from astara.burnin.scenario import Options, connection  # noqa: E402
+from astara.compute_service.netns import bridge_name  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-def wait(check, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: {what} not within {timeout:.0f} s")
-        time.sleep(interval)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -89,11 +78,11 @@ class Bench:
         net_id, sub_id = self.network()
         vm = self.user.compute.create_server(name=f"bench-vm{self.n}", image_id="astara-tenant",
                                              flavor_id="1", networks=[{"uuid": net_id}])
-        wait(lambda: self.user.compute.get_server(vm.id).status == "ACTIVE", 60, "vm ACTIVE")
+        wait_for(lambda: self.user.compute.get_server(vm.id).status == "ACTIVE", 60, "vm ACTIVE")
         ns = f"astara-vm-{vm.id}"
         t0 = time.monotonic()
         self.router(sub_id)
-        wait(lambda: in_ns(ns, "ping", "-c1", "-W1", "100.64.0.1", check=False).returncode == 0,
+        wait_for(lambda: in_ns(ns, "ping", "-c1", "-W1", "100.64.0.1", check=False).returncode == 0,
              180, "host behind the router reaches upstream")
         return time.monotonic() - t0
 
@@ -137,7 +126,7 @@ rpc_port = {ports['rpc']}
                            stderr=subprocess.STDOUT)
     bench = None
     try:
-        wait(lambda: subprocess.run(["curl", "-s", f"http://127.0.0.1:{ports['rpc']}/workers/"],
+        wait_for(lambda: subprocess.run(["curl", "-s", f"http://127.0.0.1:{ports['rpc']}/workers/"],
                                     capture_output=True).returncode == 0, 120, "stack up", 0.2)
         bench = Bench(state, ports)
         first = [bench.ready_latency() for _ in range(a.samples)]
@@ -147,7 +136,7 @@ rpc_port = {ports['rpc']}
         for _ in range(a.existing):
             bench.router(bench.network()[1])
         total = a.existing + 2 * a.samples
-        wait(lambda: bench.healthy_count() >= a.existing + a.samples, 3600,
+        wait_for(lambda: bench.healthy_count() >= a.existing + a.samples, 3600,
              f"{a.existing} more routers healthy", 1.0)
         print(f"{a.existing} routers created and healthy in {time.monotonic() - t0:.1f} s")
         second = [bench.ready_latency() for _ in range(a.samples)]
@@ -158,7 +147,7 @@ rpc_port = {ports['rpc']}
         t0 = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
-        wait(lambda: bench.healthy_count() >= total, 1800, "all routers healthy again", 0.2)
+        wait_for(lambda: bench.healthy_count() >= total, 1800, "all routers healthy again", 0.2)
         print(f"restart resync: {total} routers seen healthy again {time.monotonic() - t0:.1f} s "
               "after the orchestrator was killed (includes astara-aio's 1 s restart delay)")
     finally:

@@ -9,16 +9,12 @@ server never see each other's resources.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -29,14 +25,9 @@ from astara.common.settings import (
     Settings,
     sqlite_url,
 )
+from tests.support import Server, free_port
 
 PG_URL = os.environ.get("ASTARA_TEST_DATABASE_URL", "")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fresh_database(state: Path) -> str:
@@ -61,31 +52,6 @@ def make_settings(state: Path, port: int = 0) -> Settings:
         bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=5.0),
         network=NetworkServiceSettings(bind_port=port, host="astara-test"),
     )
-
-
-class Server:
-    """A uvicorn server in a thread of the test process, stopped at teardown."""
-
-    def __init__(self, app, port: int):
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def start(self) -> Server:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("network API did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import wait_for
 from topology import Topology, sh
 
 from astara.appliance.apply.netns import entered
@@ -38,14 +39,7 @@ MGMT_MAC = "fa:16:3e:00:00:01"
 MGMT_ADDRESS = "fdca::f816:3eff:fe00:1"  # EUI-64 of MGMT_MAC in fdca::/64
 
 
-def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+
 
 
 def start_agent(topo: Topology, work: Path, log: Path) -> subprocess.Popen:

@@ -16,11 +16,11 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import wait_for
 from topology import Topology, sh
 
 from astara.appliance.apply.netns import entered
@@ -169,16 +169,6 @@ def put(lab, doc, status=200):
 def dnsmasq_pids(lab):
     services = lab["api"]("GET", "/v1/status/").json()["services"]
     return {s["name"]: s["detail"] for s in services if s["name"].startswith("dnsmasq")}
-
-
-def wait_for(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_01_first_config_and_leases(lab):

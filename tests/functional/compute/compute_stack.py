@@ -16,15 +16,13 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
-import uvicorn
+from tests.support import Server, free_port
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
@@ -44,12 +42,6 @@ from astara.compute_service.runner import SubprocessRunner
 from astara.compute_service.settings import ComputeSettings
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def make_settings(state: Path, port: int) -> Settings:
     return Settings(state_path=state, debug=False,
                     database=DatabaseSettings(url=sqlite_url(state)),
@@ -57,42 +49,8 @@ def make_settings(state: Path, port: int) -> Settings:
                     network=NetworkServiceSettings(bind_port=port, host="astara-func"))
 
 
-class Server:
-    """A uvicorn server in a thread of the test process."""
-
-    def __init__(self, app, port: int):
-        self.url = f"http://127.0.0.1:{port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                     log_level="warning", access_log=False))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def start(self) -> Server:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-
-
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition", every: float = 0.1):
-    """The predicate's first true result, polled every ``every`` s up to ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class ComputeStack:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from compute_stack import sh, wait_for
+from compute_stack import sh
+from tests.support import wait_for
 
 from astara.compute_service.backend import InstanceSpec
 from astara.compute_service.netns import NetnsBackend

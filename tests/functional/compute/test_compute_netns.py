@@ -18,7 +18,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from compute_stack import sh, wait_for
+from compute_stack import sh
+from tests.support import wait_for
 
 from astara.compute_service.backend import BackendError, InstanceSpec
 from astara.compute_service.netns import NetnsBackend

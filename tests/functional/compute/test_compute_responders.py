@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from compute_stack import sh, wait_for
+from compute_stack import sh
+from tests.support import wait_for
 
 from astara.compute_service.responders import ProcessResponders, ZygoteResponders
 from astara.compute_service.runner import SubprocessRunner

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.support import free_port
 
 from astara.compute_service.runner import SubprocessRunner
 
@@ -19,12 +20,6 @@ BIN = Path(sys.executable).parent
 OUR_NETNS = ("astara-appliance-", "astara-vm-", "bi-up-")
 # A tap (veth) cannot outlive its namespace: namespaces and bridges say it all.
 OUR_LINKS = ("brq", "bu")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def netns() -> set[str]:

@@ -19,6 +19,7 @@ import time
 
 import httpx
 import pytest
+from tests.support import wait_for
 
 from astara.burnin.host import Upstream, in_ns
 from astara.burnin.scenario import Options, connection
@@ -35,15 +36,7 @@ pytestmark = [
 ]
 
 
-def wait(check, timeout: float, what: str, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(interval)
+
 
 
 def orchestrator_pid(state) -> int:
@@ -83,7 +76,7 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
             routers.append((r.id, net.id))
             if i == ROUTERS // 3:
                 os.kill(orchestrator_pid(state), signal.SIGKILL)
-        wait(lambda: all(user.network.get_router(rid).status == "ACTIVE" for rid, _ in routers),
+        wait_for(lambda: all(user.network.get_router(rid).status == "ACTIVE" for rid, _ in routers),
              300, "all routers ACTIVE after the orchestrator was killed")
         for rid, _ in routers:
             found = list(admin.compute.servers(all_projects=True, name=f"^ak-{rid}$"))
@@ -93,9 +86,9 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
         rid0, net0 = routers[0]
         vm = user.compute.create_server(name="e2e-vm", image_id="astara-tenant",
                                         flavor_id="1", networks=[{"uuid": net0}])
-        wait(lambda: user.compute.get_server(vm.id).status == "ACTIVE", 60, "vm ACTIVE")
+        wait_for(lambda: user.compute.get_server(vm.id).status == "ACTIVE", 60, "vm ACTIVE")
         vm_ns = f"astara-vm-{vm.id}"
-        wait(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
+        wait_for(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
                            check=False).returncode == 0, 60, "vm reaches upstream")
 
         # 2. Restart with 20 healthy routers: no reconfiguration, no lost ping.
@@ -107,7 +100,7 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
         time.sleep(1)
         old = orchestrator_pid(state)
         os.kill(old, signal.SIGKILL)
-        wait(lambda: _pid_or_none(state) not in (None, old), 60, "orchestrator restarted")
+        wait_for(lambda: _pid_or_none(state) not in (None, old), 60, "orchestrator restarted")
 
         def all_alive_again():
             try:
@@ -117,7 +110,7 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
             return len(rs) >= ROUTERS and all(r["steps"] and r["steps"][-1]["step"] == "Alive"
                                               for r in rs)
 
-        wait(all_alive_again, 120, "restarted orchestrator sees every router healthy")
+        wait_for(all_alive_again, 120, "restarted orchestrator sees every router healthy")
         out, _ = pinger.communicate(timeout=60)
         loss = re.search(r"(\d+(?:\.\d+)?)% packet loss", out)
         assert loss and float(loss.group(1)) == 0.0, out
@@ -127,11 +120,11 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
         # 3. An appliance's namespace deleted behind the orchestrator's back.
         instance = views[rid0]["instance_id"]
         subprocess.run(["ip", "netns", "del", f"astara-appliance-{instance}"], check=True)
-        wait(lambda: next((r for r in httpx.get(f"{rpc}/routers/").json()["routers"]
+        wait_for(lambda: next((r for r in httpx.get(f"{rpc}/routers/").json()["routers"]
                            if r["id"] == rid0 and r["instance_id"] not in (None, instance)
                            and r["steps"][-1]["step"] == "Alive"), None),
              180, "appliance rebuilt")
-        wait(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
+        wait_for(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
                            check=False).returncode == 0, 60, "vm reaches upstream again")
 
         # 4. Delete everything: no appliance survives its router.
@@ -140,9 +133,9 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
             sub_id = user.network.get_network(net_id).subnet_ids[0]
             user.network.remove_interface_from_router(rid, subnet_id=sub_id)
             user.network.delete_router(rid)
-        wait(lambda: not [n for n in _netns() if n.startswith("astara-appliance-")], 180,
+        wait_for(lambda: not [n for n in _netns() if n.startswith("astara-appliance-")], 180,
              "every appliance namespace gone")
-        wait(lambda: not list(admin.compute.servers(all_projects=True)), 60,
+        wait_for(lambda: not list(admin.compute.servers(all_projects=True)), 60,
              "every instance gone")
     finally:
         upstream.close()

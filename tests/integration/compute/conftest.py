@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from tests.integration.conftest import Server, free_port
+from tests.support import Server, free_port
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir

@@ -4,9 +4,10 @@ reconcile that repairs drift by itself (and only reports orphans)."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import timedelta
+
+from tests.support import wait_for
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
@@ -24,15 +25,6 @@ def add(db, host="h1", vm="active", power=1) -> str:
                        image_id="i", created_at=stamp, updated_at=stamp, ports=[],
                        metadata_={}, vm_state=vm, task_state=None, power_state=power, seq=12))
     return iid
-
-
-def wait(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 def agent_for(db, tmp_path, backend, **kw) -> Agent:
@@ -78,7 +70,7 @@ def test_a_running_agent_beats(db, tmp_path):
     old = beat_of(db)
     stop, thread = running_agent(agent)
     try:
-        wait(lambda: beat_of(db) > old + timedelta(seconds=100))
+        wait_for(lambda: beat_of(db) > old + timedelta(seconds=100))
         with db.read() as s:
             assert placement.pick_host(s, down_after=60) == "h1"
     finally:
@@ -102,7 +94,7 @@ def test_periodic_reconcile_repairs_drift_and_leaves_orphans(db, tmp_path):
 
     stop, thread = running_agent(agent)
     try:
-        wait(lambda: states() == ("stopped", "error"))
+        wait_for(lambda: states() == ("stopped", "error"))
     finally:
         stop.set()
         thread.join(10)

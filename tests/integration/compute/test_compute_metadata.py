@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 import pytest
-from tests.integration.conftest import Server, free_port
+from tests.support import Server, free_port
 
 from astara.compute_service import catalog, metadata
 

@@ -12,26 +12,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.conftest import free_port
 from tests.integration.network.helpers import name
+from tests.support import free_port, wait_for
 
 BIN = Path(sys.executable).parent
 
 
-def wait_for(check, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
+
 
 
 @pytest.fixture(scope="module")
