@@ -12,7 +12,6 @@ import uvicorn
 from astara.common import logs
 from astara.common import settings as settings_mod
 from astara.db import migrate
-from astara.db.engine import Database
 from astara.orchestrator import metadata_proxy
 from astara.orchestrator import opts as orch_opts
 from astara.orchestrator.rpc import build_app
@@ -57,10 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                                        groups={orch_opts.GROUP: orch_opts.OPTS})
     logs.setup(settings.debug)
     o = orch_opts.from_conf(conf)
-    if settings.database.auto_migrate:
-        db = Database(settings.database.url)
-        migrate.upgrade(db.engine)
-        db.dispose()
+    migrate.open_database(settings.database).dispose()  # the schema, before any worker
     orch = Orchestrator(settings, o)
     orch.start()
     metadata = _metadata_server(orch, o)

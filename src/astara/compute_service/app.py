@@ -12,14 +12,11 @@ from astara.compute_service.network import HttpNetwork, Network
 from astara.compute_service.service import ComputeService
 from astara.compute_service.settings import ComputeSettings
 from astara.db import migrate
-from astara.db.engine import Database
 
 
-def create_app(settings: Settings, compute: ComputeSettings, db: Database | None = None,
+def create_app(settings: Settings, compute: ComputeSettings,
                network: Network | None = None) -> Starlette:
-    db = db or Database(settings.database.url)
-    if settings.database.auto_migrate:
-        migrate.upgrade(db.engine)
+    db = migrate.open_database(settings.database)
     network = network or HttpNetwork(compute.network_url)
     wakeup = WakeupDir(jobs.wakeup_dir(settings.bus.wakeup_dir))
     return build_app(ComputeService(db, network, compute, wakeup))

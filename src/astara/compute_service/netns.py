@@ -26,7 +26,8 @@ from pathlib import Path
 from astara.compute_service import profiles
 from astara.compute_service.backend import BackendError, InstanceSpec, Observed
 from astara.compute_service.responders import Responders, ZygoteResponders
-from astara.compute_service.runner import CommandError, Runner
+from astara.compute_service.runner import CommandError, Runner, SubprocessRunner
+from astara.compute_service.settings import ComputeSettings
 
 NETNS_DIR = Path("/run/netns")
 SYS_NET = Path("/sys/class/net")
@@ -59,6 +60,15 @@ class NetnsBackend:
         self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self.responders = responders or ZygoteResponders(
             runner, self.state_dir / "responder-zygote", python)
+
+    @classmethod
+    def from_settings(cls, compute: ComputeSettings,
+                      runner: Runner | None = None) -> NetnsBackend:
+        """The backend ``[compute_service]`` describes (agent, manage, tests)."""
+        return cls(runner or SubprocessRunner(), compute.state_dir, compute.netns_prefix,
+                   compute.bridge_prefix, appliance_prefix=compute.appliance_netns_prefix,
+                   mgmt_network=compute.management_network,
+                   mgmt_host_address=compute.management_host_address)
 
     # names -------------------------------------------------------------------------
     @property

@@ -17,6 +17,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from astara.common.settings import DatabaseSettings
+from astara.db.engine import Database
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -25,6 +28,15 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+def open_database(settings: DatabaseSettings) -> Database:
+    """A service's database, brought to the current schema first when
+    ``[database] auto_migrate`` is on (the default)."""
+    db = Database(settings.url)
+    if settings.auto_migrate:
+        upgrade(db.engine)
+    return db
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:

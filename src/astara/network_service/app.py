@@ -8,14 +8,11 @@ from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
 from astara.db import migrate
-from astara.db.engine import Database
 from astara.network_service.api import build_app
 from astara.network_service.service import NetworkService
 
 
-def create_app(settings: Settings, db: Database | None = None) -> Starlette:
-    db = db or Database(settings.database.url)
-    if settings.database.auto_migrate:
-        migrate.upgrade(db.engine)
+def create_app(settings: Settings) -> Starlette:
+    db = migrate.open_database(settings.database)
     publisher = OutboxPublisher(WakeupDir(settings.bus.wakeup_dir))
     return build_app(NetworkService(db, publisher, settings.network))

@@ -76,12 +76,7 @@ class ComputeStack:
         self.compute = Server(self.app, self.settings.bind_port).start()
         self.metadata = Server(metadata.build_app(self.db, self.secret),
                                self.settings.metadata_port).start()
-        self.backend = NetnsBackend(
-            SubprocessRunner(), self.settings.state_dir, self.settings.netns_prefix,
-            self.settings.bridge_prefix,
-            appliance_prefix=self.settings.appliance_netns_prefix,
-            mgmt_network=self.settings.management_network,
-            mgmt_host_address=self.settings.management_host_address)
+        self.backend = NetnsBackend.from_settings(self.settings)
         self.wake = WakeupDir(self.base.bus.wakeup_dir)
         self.job_wake = WakeupDir(jobs.wakeup_dir(self.base.bus.wakeup_dir))
         self._threads: list[threading.Thread] = []

@@ -13,23 +13,15 @@ from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent import Agent
 from astara.compute_service.netns import NetnsBackend
-from astara.compute_service.runner import SubprocessRunner
 from astara.db import migrate
-from astara.db.engine import Database
 
 
 def main(argv: list[str] | None = None) -> int:
     _conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-agent")
     logs.setup(base.debug)
-    db = Database(base.database.url)
-    if base.database.auto_migrate:
-        migrate.upgrade(db.engine)
-    backend = NetnsBackend(SubprocessRunner(), compute.state_dir, compute.netns_prefix,
-                           compute.bridge_prefix,
-                           appliance_prefix=compute.appliance_netns_prefix,
-                           mgmt_network=compute.management_network,
-                           mgmt_host_address=compute.management_host_address)
+    db = migrate.open_database(base.database)
+    backend = NetnsBackend.from_settings(compute)
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
                   job_wake, compute.host_capacity, compute.availability_zone,

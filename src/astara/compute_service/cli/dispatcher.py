@@ -11,16 +11,13 @@ from astara.common import logs
 from astara.compute_service import dispatcher
 from astara.compute_service import settings as settings_mod
 from astara.db import migrate
-from astara.db.engine import Database
 
 
 def main(argv: list[str] | None = None) -> int:
     _conf, base, _compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-dispatcher")
     logs.setup(base.debug)
-    db = Database(base.database.url)
-    if base.database.auto_migrate:
-        migrate.upgrade(db.engine)
+    db = migrate.open_database(base.database)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -24,6 +24,7 @@ from astara.compute_service import events, placement, reconcile
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.dispatcher import apply_event
 from astara.compute_service.models import DeadLetter
+from astara.compute_service.netns import NetnsBackend
 from astara.db.engine import Database
 
 
@@ -82,17 +83,6 @@ def _add_commands(subparsers):
         sub.set_defaults(func=name)
 
 
-def _backend(compute):
-    from astara.compute_service.netns import NetnsBackend
-    from astara.compute_service.runner import SubprocessRunner
-
-    return NetnsBackend(SubprocessRunner(), compute.state_dir, compute.netns_prefix,
-                        compute.bridge_prefix,
-                        appliance_prefix=compute.appliance_netns_prefix,
-                        mgmt_network=compute.management_network,
-                        mgmt_host_address=compute.management_host_address)
-
-
 def main(argv: list[str] | None = None) -> int:
     command = cfg.SubCommandOpt("command", handler=_add_commands)
     conf, base, compute = settings_mod.load(
@@ -103,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         if conf.command.func == "reconcile-servers":
             fix = {k for k in reconcile.KINDS
                    if conf.command.fix_all or getattr(conf.command, f"fix_{k}")}
-            result: object = reconcile_servers(db, _backend(compute), compute.host, fix,
-                                               conf.command.grace)
+            result: object = reconcile_servers(db, NetnsBackend.from_settings(compute),
+                                               compute.host, fix, conf.command.grace)
         elif conf.command.func == "host-list":
             with db.read() as s:
                 result = placement.host_list(s, compute.agent_down_time)
