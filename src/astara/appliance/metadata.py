@@ -1,10 +1,14 @@
 """The metadata proxy: instances' requests to 169.254.169.254 go to the orchestrator.
 
 nftables redirects internal traffic for 169.254.169.254:80 to this proxy (port
-9697 in the appliance namespace). For each request it connects, from inside the
-namespace, to the orchestrator's metadata address and forwards the request with
-`X-Forwarded-For` set to the instance's address and the router and tenant named,
-then relays the answer. One HTTP request per connection (`Connection: close`).
+9697 in the appliance namespace). For each connection it reads one request head,
+parses it strictly (``metadata_request``: a malformed head, a body or a pipelined
+second request gets a 400 and nothing is forwarded), connects from inside the
+namespace to the orchestrator's metadata address and sends a request it serialized
+itself: the client's method and path, ``X-Forwarded-For`` = the connection's peer
+address (the instance, as this namespace sees it) and ``X-Astara-Router``; no
+identity header the client sent survives. The orchestrator's answer is relayed.
+One request per connection (``Connection: close``).
 """
 
 from __future__ import annotations
@@ -14,31 +18,55 @@ import contextlib
 import socket
 from collections.abc import Callable
 
-MAX_HEAD = 64 * 1024
-_DROP = (b"x-forwarded-for:", b"x-astara-router:", b"x-tenant-id:", b"connection:")
+import h11
+
+from astara.appliance.metadata_request import (
+    MAX_HEAD,
+    Refused,
+    head_length,
+    parse,
+    rebuild,
+    refusal,
+)
+
+HEAD_TIMEOUT = 10.0  # a client that has not sent a whole head by then gets a 408
+LINGER_BYTES = 64 * 1024  # read (and drop) after a refusal, so the 400 is not lost to an RST
 
 
-def rewrite_head(head: bytes, source_ip: str, router: str, tenant: str) -> bytes:
-    """Pure: the request head with our headers set (and spoofed ones removed)."""
-    lines = head.split(b"\r\n")
-    kept = [line for line in lines[1:] if line and not line.lower().startswith(_DROP)]
-    extra = [f"X-Forwarded-For: {source_ip}", f"X-Astara-Router: {router}",
-             f"X-Tenant-ID: {tenant}", "Connection: close"]
-    return b"\r\n".join([lines[0], *kept, *(e.encode() for e in extra)]) + b"\r\n\r\n"
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    """What the client sent until its head ended (however it ended), it closed, or
+    MAX_HEAD was passed; whatever arrived in the same reads is included."""
+    buf = b""
+    while head_length(buf) is None and len(buf) <= MAX_HEAD:
+        chunk = await reader.read(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        with contextlib.suppress(OSError):
-            writer.close()
+async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  status: int) -> None:
+    writer.write(refusal(status))
+    with contextlib.suppress(OSError, asyncio.TimeoutError):
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+        drained = 0
+        async with asyncio.timeout(1.0):
+            while drained < LINGER_BYTES and (chunk := await reader.read(65536)):
+                drained += len(chunk)
+
+
+async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
 
 
 class MetadataProxy:
-    """`target()` returns (address, port, router, tenant), or None while unconfigured."""
+    """`target()` returns (address, port, router, tenant), or None while unconfigured.
+    The tenant is not sent: the orchestrator takes the instance's project from its port."""
 
     def __init__(self, make_socket: Callable[[int], socket.socket],
                  target: Callable[[], tuple[str, int, str, str] | None]) -> None:
@@ -46,22 +74,52 @@ class MetadataProxy:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            target = self._target()
-            head = await reader.readuntil(b"\r\n\r\n")
-            if target is None or len(head) > MAX_HEAD:
-                writer.write(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            try:
+                async with asyncio.timeout(HEAD_TIMEOUT):
+                    buf = await read_head(reader)
+            except TimeoutError:
+                await _refuse(reader, writer, 408)
                 return
-            address, port, router, tenant = target
+            try:
+                request = parse(buf)
+            except Refused as refused:
+                await _refuse(reader, writer, refused.status)
+                return
+            target = self._target()
+            if target is None:
+                await _refuse(reader, writer, 503)
+                return
+            address, port, router, _tenant = target
             source_ip = writer.get_extra_info("peername")[0]
+            try:
+                upstream = rebuild(request, source_ip, router)
+            except h11.LocalProtocolError:  # a router name no header can carry
+                await _refuse(reader, writer, 502)
+                return
+            await self._forward(upstream, address, port, reader, writer)
+        finally:
+            with contextlib.suppress(OSError):
+                writer.close()
+
+    async def _forward(self, upstream: bytes, address: str, port: int,
+                       reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock: socket.socket | None = None
+        try:
             sock = self._make_socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
             sock.setblocking(False)
             await asyncio.get_running_loop().sock_connect(sock, (address, port))
             up_reader, up_writer = await asyncio.open_connection(sock=sock)
-            up_writer.write(rewrite_head(head, source_ip, router, tenant))
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            with contextlib.suppress(OSError):
-                writer.write(b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+        except OSError:
+            if sock is not None:
+                sock.close()
+            await _refuse(reader, writer, 502)
+            return
+        try:
+            up_writer.write(upstream)
+            await up_writer.drain()
+            await _relay(up_reader, writer)
+        except OSError:
+            return  # mid-answer: the client sees the connection end
         finally:
             with contextlib.suppress(OSError):
-                writer.close()
+                up_writer.close()

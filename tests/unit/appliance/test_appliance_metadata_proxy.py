@@ -1,0 +1,151 @@
+"""The appliance's metadata proxy: smuggled identities never reach the orchestrator.
+
+Each case runs the real proxy on loopback between a raw client socket and a fake
+orchestrator that records the bytes it receives; the proxy's own address for the
+instance is 127.0.0.1. A malformed request gets a 400 and the orchestrator sees
+nothing; a well-formed one arrives re-serialized with only our identity headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import h11
+import pytest
+
+from astara.appliance.metadata import MetadataProxy
+from astara.appliance.metadata_request import MAX_HEAD, Refused, parse, rebuild
+
+SPOOF = "10.0.0.66"
+OK = b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nmeta"
+
+
+def exchange(payload: bytes, configured: bool = True) -> tuple[bytes, bytes]:
+    """(what the client got back, what the orchestrator received) for `payload`."""
+
+    async def go() -> tuple[bytes, bytes]:
+        seen = bytearray()
+
+        async def orchestrator(reader, writer):
+            seen.extend(await reader.read(65536))
+            writer.write(OK)
+            await writer.drain()
+            writer.close()
+
+        upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
+        up_port = upstream.sockets[0].getsockname()[1]
+        target = ("127.0.0.1", up_port, "r-1", "t-1") if configured else None
+        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
+                              lambda: target)
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, upstream:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(payload)
+            await writer.drain()
+            reply = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+        return reply, bytes(seen)
+
+    return asyncio.run(go())
+
+
+def forwarded_headers(raw: bytes) -> list[tuple[bytes, bytes]]:
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(raw)
+    event = conn.next_event()
+    assert isinstance(event, h11.Request)
+    assert conn.next_event() == h11.EndOfMessage()  # and nothing after it
+    return list(event.headers)
+
+
+SMUGGLING = {
+    "bare LF before a header": b"GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n"
+                               b"X-Note: a\nX-Forwarded-For: 10.0.0.66\r\n\r\n",
+    "bare LF everywhere": b"GET / HTTP/1.1\nHost: x\nX-Forwarded-For: 10.0.0.66\n\n",
+    "CR only": b"GET / HTTP/1.1\r\nHost: x\r\nX-Note: a\rX-Forwarded-For: 10.0.0.66\r\n\r\n",
+    "header folding": b"GET / HTTP/1.1\r\nHost: x\r\nX-Note: a\r\n X-Forwarded-For: 1\r\n\r\n",
+    "NUL in a value": b"GET / HTTP/1.1\r\nHost: x\r\nX-Note: a\x00\r\n\r\n",
+    "space before the colon": b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For : 10.0.0.66"
+                              b"\r\n\r\n",
+    "pipelined second request": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                                b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.66"
+                                b"\r\n\r\n",
+    "duplicate Content-Length": b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                b"Content-Length: 0\r\n\r\n",
+    "a body": b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    "chunked body": b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"0\r\n\r\n",
+    "oversized head": b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * MAX_HEAD + b"\r\n\r\n",
+    "absolute-form target": b"GET http://10.0.0.1/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    "not HTTP": b"hello\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("payload", SMUGGLING.values(), ids=SMUGGLING.keys())
+def test_malformed_requests_get_400_and_are_never_forwarded(payload):
+    reply, seen = exchange(payload)
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert seen == b""
+
+
+def test_identity_headers_of_the_client_are_dropped_and_ours_added():
+    spoofed = [b"X-Forwarded-For: 10.0.0.66", b"X-Forwarded-For: 10.0.0.67",
+               b"Forwarded: for=10.0.0.66", b"X-Real-IP: 10.0.0.66",
+               b"X-Instance-ID: vm-a", b"X-Instance-ID-Signature: 00", b"X-Tenant-ID: a",
+               b"X-Astara-Router: r-a", b"X-Astara-Port-ID: p-a", b"Connection: keep-alive"]
+    head = b"\r\n".join([b"GET /openstack/latest/meta_data.json?x=1 HTTP/1.1", b"Host: y",
+                         b"User-Agent: cloud-init", *spoofed]) + b"\r\n\r\n"
+    reply, seen = exchange(head)
+    assert reply == OK
+    assert seen.startswith(b"GET /openstack/latest/meta_data.json?x=1 HTTP/1.1\r\n")
+    assert forwarded_headers(seen) == [
+        (b"host", b"169.254.169.254"), (b"user-agent", b"cloud-init"),
+        (b"x-forwarded-for", b"127.0.0.1"), (b"x-astara-router", b"r-1"),
+        (b"connection", b"close")]
+
+
+def test_a_plain_http10_request_is_forwarded():
+    reply, seen = exchange(b"GET /latest/meta-data/ HTTP/1.0\r\n\r\n")
+    assert reply == OK and seen.startswith(b"GET /latest/meta-data/ HTTP/1.1\r\n")
+
+
+def test_other_methods_are_refused():
+    reply, seen = exchange(b"POST /openstack/latest/password HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 405 ") and seen == b""
+
+
+def test_an_unconfigured_appliance_answers_503():
+    reply, seen = exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", configured=False)
+    assert reply.startswith(b"HTTP/1.1 503 ") and seen == b""
+
+
+def test_an_unreachable_orchestrator_is_a_502():
+    async def go() -> bytes:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+        probe.close()  # nothing listens there now
+        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
+                              lambda: ("127.0.0.1", dead, "r-1", "t-1"))
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+        async with server:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", server.sockets[0].getsockname()[1])
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            return reply
+
+    assert asyncio.run(go()).startswith(b"HTTP/1.1 502 ")
+
+
+def test_parse_and_rebuild_are_pure():
+    request = parse(b"HEAD /latest/ HTTP/1.1\r\nhost: x\r\naccept: */*\r\n\r\n")
+    assert rebuild(request, "192.0.2.10", "r-1") == (
+        b"HEAD /latest/ HTTP/1.1\r\nHost: 169.254.169.254\r\naccept: */*\r\n"
+        b"X-Forwarded-For: 192.0.2.10\r\nX-Astara-Router: r-1\r\nConnection: close\r\n\r\n")
+    with pytest.raises(Refused) as refused:
+        parse(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    assert refused.value.status == 400
