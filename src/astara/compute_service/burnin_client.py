@@ -94,6 +94,12 @@ class ApiClient:
 
     # metadata ----------------------------------------------------------------------
     def metadata(self, instance_id: str, path: str) -> httpx.Response:
+        """As the orchestrator's proxy asks: the instance, its port's project, the port
+        and its address (from the port record), the id signed."""
+        port = self._call(self.network, "GET", "/ports",
+                          params={"device_id": instance_id}).json()["ports"][0]
         return self.metadata_http.get(path, headers={
-            "X-Instance-ID": instance_id,
+            "X-Instance-ID": instance_id, "X-Tenant-ID": port["project_id"],
+            "X-Astara-Port-ID": port["id"],
+            "X-Forwarded-For": port["fixed_ips"][0]["ip_address"],
             "X-Instance-ID-Signature": sign(self.metadata_secret, instance_id)})

@@ -1,4 +1,8 @@
-"""The orchestrator's metadata proxy: who may ask, which instance, how it is signed."""
+"""The orchestrator's metadata proxy: who may ask, which instance, how it is signed.
+
+The instance's address is taken only from the one X-Forwarded-For the appliance's
+proxy sets; the instance and its project only from the network API's port record.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,14 @@ import hmac
 import httpx
 
 from astara.orchestrator.drivers.router import RouterModel
-from astara.orchestrator.metadata_proxy import InstanceResolver, build_app, sign
+from astara.orchestrator.metadata_proxy import (
+    Identity,
+    InstanceResolver,
+    build_app,
+    identify,
+    instance_address,
+    sign,
+)
 
 ROUTER = "r1"
 MODEL = RouterModel(
@@ -19,19 +30,22 @@ MODEL = RouterModel(
     subnets={}, networks={},
     tenant_ports=[
         {"id": "p1", "network_id": "n1", "device_id": "vm-1", "mac_address": "x",
-         "fixed_ips": [{"subnet_id": "s", "ip_address": "10.0.0.5"}]},
+         "project_id": "t1", "fixed_ips": [{"subnet_id": "s", "ip_address": "10.0.0.5"}]},
         {"id": "p2", "network_id": "elsewhere", "device_id": "vm-2", "mac_address": "y",
-         "fixed_ips": [{"subnet_id": "s", "ip_address": "10.0.0.6"}]},
+         "project_id": "t1", "fixed_ips": [{"subnet_id": "s", "ip_address": "10.0.0.6"}]},
+        {"id": "p3", "network_id": "n1", "device_id": "", "mac_address": "z",
+         "project_id": "t1", "fixed_ips": [{"subnet_id": "s", "ip_address": "fd00::7"}]},
     ])
 
 
 class Network:
-    def __init__(self):
+    def __init__(self, model: RouterModel = MODEL):
         self.calls = 0
+        self.model = model
 
     def router_model(self, router_id):
         self.calls += 1
-        return MODEL if router_id == ROUTER else None
+        return self.model if router_id == ROUTER else None
 
 
 def test_signature_is_nova_style_hmac():
@@ -42,16 +56,17 @@ def test_resolver_finds_only_instances_behind_the_router_and_caches():
     net = Network()
     clock = [0.0]
     r = InstanceResolver(net, clock=lambda: clock[0])
-    assert r.resolve(ROUTER, "10.0.0.5") == "vm-1"
+    vm1 = Identity("vm-1", "t1", "p1", "10.0.0.5")
+    assert r.resolve(ROUTER, "10.0.0.5") == vm1
     assert r.resolve(ROUTER, "10.0.0.6") is None  # not on one of its networks
-    assert r.resolve(ROUTER, "10.0.0.5") == "vm-1"
+    assert r.resolve(ROUTER, "10.0.0.5") == vm1
     assert net.calls == 2
     clock[0] = 61
     r.resolve(ROUTER, "10.0.0.5")
     assert net.calls == 3
 
 
-def run_proxy(source: str, headers: dict, upstream_seen: list) -> httpx.Response:
+def run_proxy(source: str, headers: dict | list, upstream_seen: list) -> httpx.Response:
     def upstream(request: httpx.Request) -> httpx.Response:
         upstream_seen.append(request)
         return httpx.Response(200, text="meta-data-body")
@@ -76,6 +91,9 @@ def test_request_from_a_managed_appliance_is_signed_and_forwarded():
     assert req.url.path == "/latest/meta-data/instance-id"
     assert req.headers["X-Instance-ID"] == "vm-1"
     assert req.headers["X-Instance-ID-Signature"] == sign("s3cret", "vm-1")
+    assert req.headers["X-Tenant-ID"] == "t1"  # the port's project
+    assert req.headers["X-Astara-Port-ID"] == "p1"
+    assert req.headers["X-Forwarded-For"] == "10.0.0.5"
 
 
 def test_request_from_anywhere_else_is_refused():
@@ -88,3 +106,54 @@ def test_unknown_instance_address_is_not_found():
     seen: list = []
     assert run_proxy("fdca::10", {"X-Forwarded-For": "10.0.0.99"}, seen).status_code == 404
     assert seen == []
+
+
+def test_identity_headers_other_than_the_appliances_are_ignored():
+    seen: list = []
+    spoofed = {"X-Forwarded-For": "10.0.0.5", "X-Tenant-ID": "t2", "X-Instance-ID": "vm-2",
+               "X-Instance-ID-Signature": sign("s3cret", "vm-2"), "X-Astara-Port-ID": "p2",
+               "Forwarded": "for=10.0.0.6", "X-Real-IP": "10.0.0.6"}
+    assert run_proxy("fdca::10", spoofed, seen).status_code == 200
+    [req] = seen
+    assert [req.headers.get_list(h) for h in ("X-Instance-ID", "X-Tenant-ID",
+                                               "X-Astara-Port-ID", "X-Forwarded-For")] == \
+        [["vm-1"], ["t1"], ["p1"], ["10.0.0.5"]]
+    assert "forwarded" not in req.headers and "x-real-ip" not in req.headers
+
+
+def test_anything_but_one_forwarded_address_is_refused():
+    for headers in ([("X-Forwarded-For", "10.0.0.6"), ("X-Forwarded-For", "10.0.0.5")],
+                    [("X-Forwarded-For", "10.0.0.6, 10.0.0.5")], [],
+                    [("X-Forwarded-For", "vm-1")], [("X-Forwarded-For", "fd00::7%eth0")]):
+        seen: list = []
+        assert run_proxy("fdca::10", headers, seen).status_code == 400, headers
+        assert seen == []
+
+
+def test_instance_address_is_one_normalized_ip():
+    assert instance_address(["10.0.0.5"]) == "10.0.0.5"
+    assert instance_address([" fd00:0::7 "]) == "fd00::7"
+    assert instance_address(["10.0.0.5", "10.0.0.5"]) is None
+    assert instance_address(["10.0.0.5,10.0.0.6"]) is None
+
+
+def test_identity_comes_from_the_port_record():
+    assert identify(MODEL, "10.0.0.5") == Identity("vm-1", "t1", "p1", "10.0.0.5")
+    assert identify(MODEL, "10.0.0.6") is None  # behind another router
+    assert identify(MODEL, "fd00::7") is None  # a port that names no instance
+
+
+def test_a_changed_device_id_is_sent_with_the_ports_own_project_after_expiry():
+    """B points its port's device_id at A's server: before expiry the cached entry still
+    names B's instance; after, A's id goes out with B's project (the metadata API then
+    refuses it: tests/integration/compute/test_compute_metadata.py)."""
+    ports = [dict(p) for p in MODEL.tenant_ports]
+    net = Network(RouterModel(MODEL.router, MODEL.ports, {}, {}, tenant_ports=ports))
+    clock = [0.0]
+    r = InstanceResolver(net, clock=lambda: clock[0])
+    assert r.resolve(ROUTER, "10.0.0.5") == Identity("vm-1", "t1", "p1", "10.0.0.5")
+    ports[0].update(device_id="vm-of-a")
+    clock[0] = 59.9
+    assert r.resolve(ROUTER, "10.0.0.5").instance_id == "vm-1"
+    clock[0] = 60.0
+    assert r.resolve(ROUTER, "10.0.0.5") == Identity("vm-of-a", "t1", "p1", "10.0.0.5")
