@@ -14,6 +14,7 @@ import socket
 import h11
 import pytest
 
+from astara.appliance import metadata
 from astara.appliance.metadata import MetadataProxy
 from astara.appliance.metadata_request import MAX_HEAD, Refused, parse, rebuild
 
@@ -109,6 +110,12 @@ def test_identity_headers_of_the_client_are_dropped_and_ours_added():
 def test_a_plain_http10_request_is_forwarded():
     reply, seen = exchange(b"GET /latest/meta-data/ HTTP/1.0\r\n\r\n")
     assert reply == OK and seen.startswith(b"GET /latest/meta-data/ HTTP/1.1\r\n")
+
+
+def test_a_head_that_never_ends_gets_408(monkeypatch):
+    monkeypatch.setattr(metadata, "HEAD_TIMEOUT", 0.2)
+    reply, seen = exchange(b"GET / HTTP/1.1\rHost: x\r\r")  # CR only: never a head end
+    assert reply.startswith(b"HTTP/1.1 408 ") and seen == b""
 
 
 def test_other_methods_are_refused():
