@@ -19,6 +19,7 @@ from astara.network_service.resources import ports, router_ports
 from astara.network_service.resources.base import (
     Op,
     bump,
+    get_network,
     get_router,
     new_id,
     require_owner,
@@ -92,9 +93,7 @@ def _set_gateway(op: Op, row: m.Router, info: dict) -> None:
             if key in info:
                 raise errors.PolicyNotAuthorized(
                     action=f"update_router:external_gateway_info:{key}")
-    network = s.get(m.Network, info["network_id"])
-    if network is None:
-        raise errors.NetworkNotFound(net_id=info["network_id"])
+    network = get_network(s, op.ctx, info["network_id"])  # 404 for what the caller cannot see
     if not network.external:
         raise errors.BadRequest(
             resource="router", msg=f"Network {network.id} is not an external network")
