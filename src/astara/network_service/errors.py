@@ -198,10 +198,14 @@ class GatewayConflictWithAllocationPools(InUse):
     message = "Gateway ip %(ip_address)s conflicts with allocation pool %(pool)s."
 
 
-class DeviceOwnerDeleteForbidden(Conflict):
+class ServicePortInUse(InUse):
+    message = "Port %(port_id)s cannot be deleted directly via the port API: %(reason)s."
+
+
+class DeviceIDNotOwnedByTenant(Conflict):
     message = (
-        "Port %(port_id)s cannot be deleted directly via the port API: has device owner "
-        "%(device_owner)s."
+        "The following device_id %(device_id)s is not owned by your tenant or matches another "
+        "tenants router."
     )
 
 

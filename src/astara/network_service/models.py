@@ -133,6 +133,23 @@ class Router(StandardAttrs, Base):
     gw_port: Mapped[Port | None] = relationship(lazy="joined")
 
 
+class RouterPort(Base):
+    """Which ports are a router's and in what role, as Neutron's ``routerports``.
+
+    A router's interfaces, gateway and management port come from these rows, written
+    only by the router API (and by an admin creating a management port), never
+    from ``device_id``/``device_owner``, which a port's owner may set.
+    """
+
+    __tablename__ = "net_router_ports"
+
+    router_id: Mapped[str] = mapped_column(
+        ForeignKey("net_routers.id", ondelete="CASCADE"), primary_key=True)
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("net_ports.id", ondelete="CASCADE"), primary_key=True, unique=True)
+    port_type: Mapped[str] = mapped_column(String(255), index=True)
+
+
 class FloatingIP(Base):
     __tablename__ = "net_floatingips"
 

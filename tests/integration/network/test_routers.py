@@ -93,7 +93,7 @@ def test_interfaces_by_subnet_and_by_port(demo):
         assert error(r)["type"] == "RouterInUse"
         r = c.delete(f"/ports/{port.id}")
         assert r.status_code == 409
-        assert error(r)["type"] == "DeviceOwnerDeleteForbidden"
+        assert error(r)["type"] == "ServicePortInUse"
 
     demo.sdk.network.remove_interface_from_router(router, subnet_id=sub1.id)
     demo.sdk.network.remove_interface_from_router(router, port_id=user_port.id)

@@ -1,7 +1,8 @@
 """Floating IPs: allocation on an external network and association with a port.
 
 The router of an association is found as Neutron finds it: the router with its
-gateway on the floating network and an interface on the subnet of the fixed IP.
+gateway on the floating network and an interface on the subnet of the fixed IP,
+both from the router-port association.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from sqlalchemy import select
 
 from astara.network_service import errors, views
 from astara.network_service import models as m
-from astara.network_service.resources import ports
+from astara.network_service.port_policy import FLOATINGIP, GATEWAY
+from astara.network_service.resources import ports, router_ports
 from astara.network_service.resources.base import (
     Op,
     bump,
@@ -22,9 +24,6 @@ from astara.network_service.resources.base import (
     new_id,
     stamp,
 )
-from astara.network_service.resources.routers import INTERFACE
-
-FLOATINGIP = "network:floatingip"
 
 
 def create(op: Op, data: dict) -> m.FloatingIP:
@@ -149,10 +148,12 @@ def _associate(op: Op, row: m.FloatingIP, port_id: str, fixed_ip: str | None) ->
 
 
 def _find_router(s, ext_net_id: str, subnet_id: str, port_id: str) -> str:
-    interfaces = select(m.Port.device_id).join(m.IPAllocation).where(
-        m.Port.device_owner == INTERFACE, m.IPAllocation.subnet_id == subnet_id)
-    q = (select(m.Router.id).join(m.Port, m.Router.gw_port_id == m.Port.id)
-         .where(m.Port.network_id == ext_net_id, m.Router.id.in_(interfaces))
+    interfaces = router_ports.interface_subnet_routers(s, subnet_id)
+    q = (select(m.Router.id)
+         .join(m.RouterPort, m.RouterPort.router_id == m.Router.id)
+         .join(m.Port, m.RouterPort.port_id == m.Port.id)
+         .where(m.RouterPort.port_type == GATEWAY, m.Port.network_id == ext_net_id,
+                m.Router.id.in_(interfaces))
          .order_by(m.Router.created_at))
     router_id = s.scalar(q)
     if router_id is None:

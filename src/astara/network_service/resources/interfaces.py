@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from astara.network_service import errors
 from astara.network_service import models as m
-from astara.network_service.resources import ports
+from astara.network_service.port_policy import INTERFACE
+from astara.network_service.resources import ports, router_ports
 from astara.network_service.resources.base import (
     Op,
     bump,
@@ -23,7 +24,6 @@ from astara.network_service.resources.base import (
     get_subnet,
     require_owner,
 )
-from astara.network_service.resources.routers import INTERFACE, router_ports
 
 
 def _info(router: m.Router, port: m.Port, subnet_ids: list[str]) -> dict:
@@ -39,7 +39,7 @@ def _info(router: m.Router, port: m.Port, subnet_ids: list[str]) -> dict:
 
 
 def _check_overlap(s, router: m.Router, subnets: list[m.Subnet]) -> None:
-    for port in router_ports(s, router.id, INTERFACE):
+    for port in router_ports.ports_of(s, router.id, INTERFACE):
         for alloc in port.fixed_ips:
             other = s.get(m.Subnet, alloc.subnet_id)
             for sn in subnets:
@@ -75,7 +75,7 @@ def add(op: Op, router_id: str, body: dict) -> dict:
     subnet_id, port_id = _split_body(body)
     if port_id:
         port = get_port(s, op.ctx, port_id)
-        if port.device_id or port.device_owner:
+        if port.device_id or port.device_owner or router_ports.role_of(s, port.id):
             raise errors.PortInUse(port_id=port.id, net_id=port.network_id,
                                    device_id=port.device_id)
         if not port.fixed_ips:
@@ -88,6 +88,7 @@ def add(op: Op, router_id: str, body: dict) -> dict:
         _check_overlap(s, router, subnets)
         port.device_id, port.device_owner = router.id, INTERFACE
         bump(port)
+        router_ports.attach(s, router.id, port, INTERFACE)
         sids = [x.id for x in subnets]
     else:
         sn = get_subnet(s, op.ctx, subnet_id)
@@ -112,6 +113,7 @@ def add(op: Op, router_id: str, body: dict) -> dict:
                 "fixed_ips": [{"subnet_id": sn.id, "ip_address": sn.gateway_ip}],
                 "port_security_enabled": False,
             }, sn.network, notify=False)
+            router_ports.attach(s, router.id, port, INTERFACE)
             sids = [sn.id]
     bump(router)
     s.flush()
@@ -125,7 +127,7 @@ def add(op: Op, router_id: str, body: dict) -> dict:
 def _v6_port_to_share(s, router: m.Router, sn: m.Subnet) -> m.Port | None:
     if sn.ip_version != 6:
         return None
-    for port in router_ports(s, router.id, INTERFACE):
+    for port in router_ports.ports_of(s, router.id, INTERFACE):
         if port.network_id != sn.network_id:
             continue
         versions = {s.get(m.Subnet, a.subnet_id).ip_version for a in port.fixed_ips}
@@ -140,13 +142,14 @@ def remove(op: Op, router_id: str, body: dict) -> dict:
     require_owner(op.ctx, router, "remove_router_interface")
     subnet_id, port_id = _split_body(body)
     if port_id:
-        port = s.get(m.Port, port_id)
-        if port is None or port.device_id != router.id or port.device_owner != INTERFACE:
+        port = s.get(m.Port, port_id) if router_ports.role_of(s, port_id) == (
+            router.id, INTERFACE) else None
+        if port is None:
             raise errors.RouterInterfaceNotFound(router_id=router.id, port_id=port_id)
         removed = [a.subnet_id for a in port.fixed_ips]
     else:
         get_subnet(s, op.ctx, subnet_id)
-        port = next((p for p in router_ports(s, router.id, INTERFACE)
+        port = next((p for p in router_ports.ports_of(s, router.id, INTERFACE)
                      if any(a.subnet_id == subnet_id for a in p.fixed_ips)), None)
         if port is None:
             raise errors.RouterInterfaceNotFoundForSubnet(router_id=router.id,

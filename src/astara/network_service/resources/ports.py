@@ -1,12 +1,17 @@
-"""Ports: MACs, fixed IPs, device ownership, and what the port API may not delete."""
+"""Ports: MACs, fixed IPs, device ownership, and what the port API may not delete.
+
+``device_owner``/``device_id`` are labels under Neutron's policy (``port_policy``);
+whether a port is a router's, and so cannot be deleted here, comes from the
+router-port association and the floating IPs' records.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from astara.network_service import errors, macs, views
+from astara.network_service import errors, macs, port_policy, views
 from astara.network_service import models as m
-from astara.network_service.resources import allocation
+from astara.network_service.resources import allocation, router_ports
 from astara.network_service.resources.base import (
     Op,
     bump,
@@ -14,13 +19,6 @@ from astara.network_service.resources.base import (
     get_port,
     new_id,
     stamp,
-)
-
-PROTECTED_OWNERS = (
-    "network:router_interface",
-    "network:router_gateway",
-    "network:floatingip",
-    "network:router_ha_interface",
 )
 
 
@@ -80,12 +78,57 @@ def create(op: Op, data: dict) -> m.Port:
         raise errors.NetworkNotFound(net_id=network.id)
     if "mac_address" in data and not op.ctx.is_admin and network.project_id != op.ctx.project_id:
         raise errors.PolicyNotAuthorized(action="create_port:mac_address")
-    return build(op, data, network)
+    owner, device_id = data.get("device_owner", ""), data.get("device_id", "")
+    _check_owner_policy(op, "create_port", owner, network)
+    _check_device_id(op, owner, device_id, data["project_id"])
+    row = build(op, data, network)
+    _record_management_port(op, row)
+    return row
+
+
+def _check_owner_policy(op: Op, action: str, owner: str, network: m.Network) -> None:
+    if not port_policy.device_owner_allowed(owner, op.ctx.is_admin,
+                                            network.project_id == op.ctx.project_id):
+        raise errors.PolicyNotAuthorized(action=f"{action}:device_owner")
+
+
+def _check_device_id(op: Op, owner: str, device_id: str, port_project: str) -> None:
+    """Neutron's _enforce_device_owner_not_router_intf_or_device_id."""
+    if op.ctx.is_admin or owner not in port_policy.ROUTER_INTERFACE_OWNERS or not device_id:
+        return
+    router = op.session.get(m.Router, device_id)
+    if port_policy.names_foreign_router(owner, device_id, port_project,
+                                        router.project_id if router else None):
+        raise errors.DeviceIDNotOwnedByTenant(device_id=device_id)
+
+
+def _record_management_port(op: Op, row: m.Port) -> None:
+    """An admin (the orchestrator) labelling a port as a router's management port makes
+    it one: the association records it. Only admins may use that label."""
+    if not op.ctx.is_admin:
+        return
+    s = op.session
+    role = router_ports.role_of(s, row.id)
+    wanted = row.device_owner == port_policy.MGMT and s.get(m.Router, row.device_id) is not None
+    if role is not None and role[1] == port_policy.MGMT and (
+            not wanted or role[0] != row.device_id):
+        router_ports.detach(s, row.id)
+        role = None
+    if wanted and role is None:
+        router_ports.attach(s, row.device_id, row, port_policy.MGMT)
 
 
 def update(op: Op, port_id: str, data: dict) -> m.Port:
     s = op.session
     row = get_port(s, op.ctx, port_id)
+    if "device_owner" in data or "device_id" in data:
+        network = s.get(m.Network, row.network_id)
+        if "device_owner" in data:
+            _check_owner_policy(op, "update_port", data["device_owner"], network)
+        owner = data.get("device_owner") or row.device_owner
+        device_id = data.get("device_id") or row.device_id
+        if "device_owner" in data or data.get("device_id", row.device_id) != row.device_id:
+            _check_device_id(op, owner, device_id, row.project_id)
     if "fixed_ips" in data:
         network = get_network(s, op.ctx, row.network_id) if not op.ctx.is_admin else s.get(
             m.Network, row.network_id)
@@ -103,6 +146,7 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
         setattr(row, mapping.get(key, key), value)
     bump(row)
     s.flush()
+    _record_management_port(op, row)
     op.notifier.emit("port.update.end", {"port": views.port(row, op.ctx)})
     return row
 
@@ -123,8 +167,9 @@ def replace_fixed_ips(op: Op, row: m.Port, network: m.Network, requested: list[d
 def delete_(op: Op, port_id: str) -> None:
     s = op.session
     row = get_port(s, op.ctx, port_id)
-    if row.device_owner in PROTECTED_OWNERS:
-        raise errors.DeviceOwnerDeleteForbidden(port_id=port_id, device_owner=row.device_owner)
+    held = router_ports.held_by(s, port_id)
+    if held is not None:
+        raise errors.ServicePortInUse(port_id=port_id, reason=f"has device owner {held}")
     for fip in s.scalars(select(m.FloatingIP).where(m.FloatingIP.fixed_port_id == port_id)):
         fip.fixed_port_id = None
         fip.fixed_ip_address = None

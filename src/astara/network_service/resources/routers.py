@@ -1,8 +1,9 @@
 """Routers: create/update/delete, the external gateway and extra routes.
 
-Interfaces live in ``interfaces.py``. A router's ports are ordinary ports whose
-``device_id`` is the router and whose ``device_owner`` says their role; the
-gateway port belongs to no project (``project_id ""``), as in Neutron.
+Interfaces live in ``interfaces.py``. A router's ports are the ports the
+router-port association gives it (``router_ports``); their ``device_id`` and
+``device_owner`` are labels kept for clients. The gateway port belongs to no
+project (``project_id ""``), as in Neutron.
 """
 
 from __future__ import annotations
@@ -13,26 +14,17 @@ from sqlalchemy import select
 
 from astara.network_service import errors, views
 from astara.network_service import models as m
-from astara.network_service.resources import ports
-from astara.network_service.resources.allocation import ROUTER_OWNERS
+from astara.network_service.port_policy import GATEWAY, INTERFACE
+from astara.network_service.resources import ports, router_ports
 from astara.network_service.resources.base import (
     Op,
     bump,
+    get_network,
     get_router,
     new_id,
     require_owner,
     stamp,
 )
-
-GATEWAY = "network:router_gateway"
-INTERFACE = "network:router_interface"
-
-
-def router_ports(s, router_id: str, owner: str | None = None) -> list[m.Port]:
-    q = select(m.Port).where(m.Port.device_id == router_id)
-    q = q.where(m.Port.device_owner == owner) if owner else q.where(
-        m.Port.device_owner.in_(ROUTER_OWNERS))
-    return list(s.scalars(q.order_by(m.Port.created_at, m.Port.id)))
 
 
 def create(op: Op, data: dict) -> m.Router:
@@ -80,7 +72,7 @@ def delete_(op: Op, router_id: str) -> None:
     s = op.session
     row = get_router(s, op.ctx, router_id)
     require_owner(op.ctx, row, "delete_router")
-    if router_ports(s, router_id, INTERFACE):
+    if router_ports.ports_of(s, router_id, INTERFACE):
         raise errors.RouterInUse(router_id=router_id, reason="still has ports")
     view = views.router(row, op.ctx)
     if row.gw_port is not None:
@@ -101,9 +93,7 @@ def _set_gateway(op: Op, row: m.Router, info: dict) -> None:
             if key in info:
                 raise errors.PolicyNotAuthorized(
                     action=f"update_router:external_gateway_info:{key}")
-    network = s.get(m.Network, info["network_id"])
-    if network is None:
-        raise errors.NetworkNotFound(net_id=info["network_id"])
+    network = get_network(s, op.ctx, info["network_id"])  # 404 for what the caller cannot see
     if not network.external:
         raise errors.BadRequest(
             resource="router", msg=f"Network {network.id} is not an external network")
@@ -124,6 +114,7 @@ def _set_gateway(op: Op, row: m.Router, info: dict) -> None:
         }, network, notify=False)
         row.gw_port_id = port.id
         row.gw_port = port
+        router_ports.attach(s, row.id, port, GATEWAY)
     elif info.get("external_fixed_ips"):
         ports.replace_fixed_ips(op, current, network, info["external_fixed_ips"])
     row.enable_snat = info.get("enable_snat", True)
@@ -148,7 +139,7 @@ def _clear_gateway(op: Op, row: m.Router) -> None:
 
 def connected_cidrs(s, router_id: str) -> list[ipaddress._BaseNetwork]:
     nets = []
-    for port in router_ports(s, router_id):
+    for port in router_ports.ports_of(s, router_id, INTERFACE, GATEWAY):
         for alloc in port.fixed_ips:
             sn = s.get(m.Subnet, alloc.subnet_id)
             nets.append(ipaddress.ip_network(sn.cidr))
@@ -157,7 +148,8 @@ def connected_cidrs(s, router_id: str) -> list[ipaddress._BaseNetwork]:
 
 def _check_routes(s, row: m.Router, routes: list[dict]) -> None:
     nets = connected_cidrs(s, row.id)
-    own = {a.ip_address for p in router_ports(s, row.id) for a in p.fixed_ips}
+    own = {a.ip_address for p in router_ports.ports_of(s, row.id, INTERFACE, GATEWAY)
+           for a in p.fixed_ips}
     for route in routes:
         hop = ipaddress.ip_address(route["nexthop"])
         dest = ipaddress.ip_network(route["destination"])

@@ -138,11 +138,11 @@ def _router_holds(s, subnet_id: str, address: str) -> bool:
     return bool(
         s.scalar(
             select(m.IPAllocation.id)
-            .join(m.Port)
+            .join(m.RouterPort, m.RouterPort.port_id == m.IPAllocation.port_id)
             .where(
                 m.IPAllocation.subnet_id == subnet_id,
                 m.IPAllocation.ip_address == address,
-                m.Port.device_owner.in_(ROUTER_OWNERS),
+                m.RouterPort.port_type.in_(ROUTER_OWNERS),
             )
         )
     )

@@ -1,0 +1,54 @@
+"""Who may give a port a ``network:*`` device owner: Neutron's port policy, as pure rules.
+
+Neutron's default ``create_port:device_owner`` / ``update_port:device_owner`` is
+"not rule:network_device or admin/service or network owner": a member may label a
+port on its own network ``network:router_interface`` or ``network:dhcp``, never one
+on a network it does not own. Owners that only the cloud's own services create (a
+router's gateway, a floating IP's port, an appliance's management port) are
+admin-only here, stricter than Neutron's default: on the networks where they mean
+something (external, management) a member owns nothing anyway.
+
+A label is never a relation: a router's ports come from the router-port
+association, so these rules only keep the labels honest.
+"""
+
+from __future__ import annotations
+
+INTERFACE = "network:router_interface"
+GATEWAY = "network:router_gateway"
+FLOATINGIP = "network:floatingip"
+MGMT = "network:astara_management"  # the appliance's port on the management network
+HA_INTERFACE = "network:router_ha_interface"
+
+# Neutron's ROUTER_INTERFACE_OWNERS: their device_id may only name the port
+# project's own router (db_base_plugin_v2._enforce_device_owner_not_router_intf_or_device_id).
+ROUTER_INTERFACE_OWNERS = (
+    INTERFACE,
+    "network:ha_router_replicated_interface",
+    "network:router_interface_distributed",
+)
+ADMIN_ONLY_OWNERS = (GATEWAY, FLOATINGIP, MGMT, HA_INTERFACE)
+# Router roles whose port only goes with the router (remove the interface, clear the gateway).
+ROUTER_HELD = (INTERFACE, GATEWAY, HA_INTERFACE)
+
+
+def is_network_device(owner: str) -> bool:
+    return owner.startswith("network:")
+
+
+def device_owner_allowed(owner: str, is_admin: bool, owns_network: bool) -> bool:
+    """May this caller set ``owner`` on a port of that network?"""
+    if is_admin or not is_network_device(owner):
+        return True
+    return owns_network and owner not in ADMIN_ONLY_OWNERS
+
+
+def names_foreign_router(owner: str, device_id: str, port_project: str,
+                         router_project: str | None) -> bool:
+    """A router-interface label pointing at a router of another project.
+
+    ``router_project`` is None when ``device_id`` names no router (then it is only a label).
+    """
+    if owner not in ROUTER_INTERFACE_OWNERS or not device_id or router_project is None:
+        return False
+    return router_project != port_project

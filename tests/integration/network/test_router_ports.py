@@ -1,0 +1,108 @@
+"""A router's ports come from the router-port association, not from port labels.
+
+Labels (``device_owner``/``device_id``) stay what the port's owner or the router API
+wrote; what the router has (its model, its in-use checks, which ports the port API
+may not delete) follows the router's own records.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.network.helpers import error, external_network, name, tenant_network
+
+INTERFACE = "network:router_interface"
+MGMT = "network:astara_management"
+
+
+def _model(admin, router_id: str) -> dict:
+    with admin.http() as c:
+        r = c.get(f"/routers/{router_id}/astara_model")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_orphan_port_with_a_router_owner_label_is_its_owners_to_delete(admin, demo):
+    net, _ = tenant_network(demo, cidr="10.40.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    with demo.http() as c:
+        # Neutron's policy lets a network's owner use network:* labels on it; a label
+        # alone makes no router port, so nothing keeps the port from its owner.
+        for device_id in ("", router.id, "no-such-router"):
+            r = c.post("/ports", json={"port": {"network_id": net.id, "device_owner": INTERFACE,
+                                                "device_id": device_id}})
+            assert r.status_code == 201, r.text
+            assert _model(admin, router.id)["ports"] == []
+            assert c.delete(f"/ports/{r.json()['port']['id']}").status_code == 204
+        r = c.post("/ports", json={"port": {"network_id": net.id, "device_owner": INTERFACE,
+                                            "device_id": router.id}})
+        assert r.status_code == 201, r.text
+        assert c.delete(f"/routers/{router.id}").status_code == 204
+
+
+def test_relabelled_interface_stays_the_routers(admin, demo):
+    net, sub = tenant_network(demo, cidr="10.41.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    info = demo.sdk.network.add_interface_to_router(router, subnet_id=sub.id)
+    with demo.http() as c:
+        r = c.put(f"/ports/{info['port_id']}", json={"port": {
+            "device_owner": "compute:nova", "device_id": "vm-1"}})
+        assert r.status_code == 200, r.text
+        [port] = _model(admin, router.id)["ports"]
+        assert (port["id"], port["device_owner"], port["device_id"]) == (
+            info["port_id"], INTERFACE, router.id)
+        r = c.delete(f"/ports/{info['port_id']}")
+        assert r.status_code == 409
+        assert error(r)["type"] == "ServicePortInUse"
+        r = c.delete(f"/routers/{router.id}")
+        assert r.status_code == 409
+        assert error(r)["type"] == "RouterInUse"
+        r = c.put(f"/routers/{router.id}/remove_router_interface",
+                  json={"port_id": info["port_id"]})
+        assert r.status_code == 200, r.text
+        assert c.delete(f"/routers/{router.id}").status_code == 204
+
+
+def test_floating_ip_port_is_kept_by_the_floating_ip(admin, demo):
+    ext, _ = external_network(admin, cidr="172.24.6.0/24", pool=("172.24.6.10", "172.24.6.20"))
+    fip = demo.sdk.network.create_ip(floating_network_id=ext.id)
+    [port] = list(admin.sdk.network.ports(device_id=fip.id))
+    with admin.http() as c:
+        r = c.delete(f"/ports/{port.id}")
+        assert r.status_code == 409
+        assert error(r)["type"] == "ServicePortInUse"
+        assert "network:floatingip" in error(r)["message"]
+        # An admin-made port merely labelled network:floatingip is an ordinary port.
+        r = c.post("/ports", json={"port": {"network_id": ext.id,
+                                            "device_owner": "network:floatingip"}})
+        assert r.status_code == 201, r.text
+        assert c.delete(f"/ports/{r.json()['port']['id']}").status_code == 204
+
+
+def test_management_port_is_recorded_when_an_admin_makes_it(admin, demo):
+    mgmt_net, _ = tenant_network(admin, cidr="10.42.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    with admin.http() as c:
+        r = c.post("/ports", json={"port": {"network_id": mgmt_net.id, "device_owner": MGMT,
+                                            "device_id": router.id}})
+        assert r.status_code == 201, r.text
+        port = r.json()["port"]
+        model = _model(admin, router.id)
+        assert [(p["id"], p["device_owner"]) for p in model["ports"]] == [(port["id"], MGMT)]
+        # The orchestrator deletes it when the appliance goes: not a protected port.
+        assert c.delete(f"/ports/{port['id']}").status_code == 204
+    assert _model(admin, router.id)["ports"] == []
+
+
+@pytest.mark.parametrize("owner", [MGMT, "network:router_gateway", "network:floatingip"])
+def test_members_cannot_use_service_owners_even_on_their_network(demo, owner):
+    net, _ = tenant_network(demo, cidr="10.43.0.0/24")
+    with demo.http() as c:
+        r = c.post("/ports", json={"port": {"network_id": net.id, "device_owner": owner}})
+        assert r.status_code == 403
+        assert error(r)["type"] == "PolicyNotAuthorized"
+        assert "create_port:device_owner" in error(r)["message"]
+        port = c.post("/ports", json={"port": {"network_id": net.id}}).json()["port"]
+        r = c.put(f"/ports/{port['id']}", json={"port": {"device_owner": owner}})
+        assert r.status_code == 403
+        assert "update_port:device_owner" in error(r)["message"]
