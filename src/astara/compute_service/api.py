@@ -135,9 +135,10 @@ class Api:
             location = f"{base}/v2.1/servers/{row.id}"
             return 202, {"server": body}, {"Location": location}
         filters = dict(request.query_params)
-        rows = await run_in_threadpool(self.service.list, ctx, filters)
+        detail = request.url.path.endswith("/detail")
+        rows = await run_in_threadpool(self.service.list, ctx, filters, detail)
         base = _base(request)
-        if request.url.path.endswith("/detail"):
+        if detail:
             items = [views.server(r, base, version, ctx.is_admin) for r in rows]
         else:
             items = [views.server_ref(r, base) for r in rows]

@@ -29,10 +29,10 @@ Row = TypeVar("Row", bound=Listed)
 def parse_limit(value: str | None) -> int | None:
     if value is None:
         return None
-    if not re.fullmatch(r"[0-9]{1,9}", value):
+    if not re.fullmatch(r"[0-9]+", value):
         raise errors.BadRequest(f"Invalid input for query parameters limit. Value: "
                                 f"{value[:64]}. '{value[:64]}' does not match '^[0-9]*$'")
-    return min(int(value), MAX_LIMIT)
+    return MAX_LIMIT if len(value) > 9 else min(int(value), MAX_LIMIT)
 
 
 def marker_missing(marker: str) -> errors.BadRequest:

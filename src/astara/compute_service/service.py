@@ -129,11 +129,13 @@ class ComputeService:
                 jobs.queue(s, row, "create")
         return row
 
-    def list(self, ctx: Context, filters: dict[str, str]) -> list[Instance]:
+    def list(self, ctx: Context, filters: dict[str, str],
+             detail: bool = False) -> list[Instance]:
         all_tenants = filters.get("all_tenants") not in (None, "0", "false", "False")
         if all_tenants and not ctx.is_admin:
-            raise errors.Forbidden("Policy doesn't allow os_compute_api:servers:index:"
-                                   "get_all_tenants to be performed.")
+            raise errors.Forbidden("Policy doesn't allow os_compute_api:servers:"
+                                   f"{'detail' if detail else 'index'}:get_all_tenants to "
+                                   "be performed.")
         limit = paging.parse_limit(filters.get("limit"))
         stmt = select(Instance).order_by(Instance.created_at.desc(), Instance.id)
         if not all_tenants:  # a member's project_id / tenant_id filter is ignored, as in Nova
