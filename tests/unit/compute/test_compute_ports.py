@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from astara.compute_service import errors, ports
 from astara.compute_service.bodies import NetworkRequest
 from astara.compute_service.context import Context
-from astara.compute_service.network import FakeNetwork
+from astara.compute_service.network import FakeNetwork, HttpNetwork
 
 A = Context("proj-a", "user-a", ("member", "reader"))
 B = Context("proj-b", "user-b", ("member", "reader"))
@@ -134,3 +135,19 @@ def test_a_failed_later_port_gives_back_the_earlier_ones_as_the_caller(net):
 def test_port_refusal_table(caller, port, fault):
     got = ports.port_refusal(caller, port, "p-1", attach=False)
     assert (type(got) if got else None) is fault
+
+
+def test_http_network_sends_the_callers_identity_and_binds_as_the_service():
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("x-project-id"),
+                     request.headers.get("x-user-id"), request.headers.get("x-roles")))
+        return httpx.Response(200, json={"port": {"id": "p-1"}})
+
+    client = HttpNetwork("http://net", transport=httpx.MockTransport(answer))
+    client.update_port(B, "p-1", {"device_id": "s"})
+    client.bind_port("p-1", "host-1")
+    client.close()
+    assert seen == [("PUT", "/v2.0/ports/p-1", "proj-b", "user-b", "member,reader"),
+                    ("PUT", "/v2.0/ports/p-1", "astara-service", "astara-compute", "admin")]
