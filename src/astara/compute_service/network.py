@@ -12,6 +12,7 @@ rules as Neutron's default policy and records who asked for what.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Protocol
 
@@ -23,6 +24,9 @@ from astara.compute_service.context import Context
 # Who binds ports (noauth: the identity headers; with Keystone, the service's token).
 SERVICE = Context(project_id="astara-service", user_id="astara-compute",
                   roles=("admin",))
+
+
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,255}")
 
 
 class NetworkError(Exception):
@@ -45,6 +49,11 @@ class Network(Protocol):
     def delete_port(self, caller: Context, port_id: str) -> None: ...
 
     def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None: ...
+
+
+def _plain_id(value: str) -> bool:
+    """An id that stays one path segment (``..``, ``/`` or ``?`` would leave it)."""
+    return bool(_ID.fullmatch(value)) and value.strip(".") != ""
 
 
 def identity_headers(caller: Context) -> dict[str, str]:
@@ -83,10 +92,14 @@ class HttpNetwork:
         return resp.json() if resp.content else None
 
     def get_network(self, caller: Context, net_id: str) -> dict | None:
+        if not _plain_id(net_id):
+            return None
         found = self._call("GET", f"/networks/{net_id}", caller)
         return found["network"] if found else None
 
     def get_port(self, caller: Context, port_id: str) -> dict | None:
+        if not _plain_id(port_id):
+            return None
         found = self._call("GET", f"/ports/{port_id}", caller)
         return found["port"] if found else None
 

@@ -151,3 +151,12 @@ def test_http_network_sends_the_callers_identity_and_binds_as_the_service():
     client.close()
     assert seen == [("PUT", "/v2.0/ports/p-1", "proj-b", "user-b", "member,reader"),
                     ("PUT", "/v2.0/ports/p-1", "astara-service", "astara-compute", "admin")]
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "", "a/..", "a?fields=id", "x" * 256])
+def test_http_network_never_puts_a_foreign_path_in_its_urls(bad):
+    seen = []
+    client = HttpNetwork("http://net", transport=httpx.MockTransport(
+        lambda r: seen.append(r.url) or httpx.Response(500)))
+    assert client.get_network(B, bad) is None and client.get_port(B, bad) is None
+    assert seen == []
