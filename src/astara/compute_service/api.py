@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from astara.compute_service import bodies, catalog, errors, microversion, views
+from astara.compute_service import bodies, catalog, errors, microversion, paging, views
 from astara.compute_service.context import Context
 from astara.compute_service.service import ComputeService
 
@@ -135,13 +135,18 @@ class Api:
             location = f"{base}/v2.1/servers/{row.id}"
             return 202, {"server": body}, {"Location": location}
         filters = dict(request.query_params)
-        rows = await run_in_threadpool(self.service.list, ctx, filters)
+        detail = request.url.path.endswith("/detail")
+        rows = await run_in_threadpool(self.service.list, ctx, filters, detail)
         base = _base(request)
-        if request.url.path.endswith("/detail"):
+        if detail:
             items = [views.server(r, base, version, ctx.is_admin) for r in rows]
         else:
             items = [views.server_ref(r, base) for r in rows]
-        return 200, {"servers": items}, {}
+        body: dict[str, Any] = {"servers": items}
+        more = paging.next_query(filters, rows, paging.parse_limit(filters.get("limit")))
+        if more:
+            body["servers_links"] = [{"rel": "next", "href": f"{base}{request.url.path}?{more}"}]
+        return 200, body, {}
 
     async def server(self, request, ctx, version):
         sid = request.path_params["id"]

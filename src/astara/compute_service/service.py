@@ -20,7 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from astara.bus.wakeup import WakeupDir
-from astara.compute_service import errors, events, jobs, placement, ports, transitions
+from astara.compute_service import (
+    errors,
+    events,
+    jobs,
+    paging,
+    placement,
+    ports,
+    transitions,
+)
 from astara.compute_service.bodies import CreateRequest, NetworkRequest
 from astara.compute_service.context import Context
 from astara.compute_service.dispatcher import apply_event
@@ -79,20 +87,19 @@ class ComputeService:
         server_id = str(uuid.uuid4())
         with self.db.read() as s:
             host = placement.pick_host(s, self.settings.agent_down_time)
-        allocated = ports.allocate(self.network, ctx.project_id, server_id, host or "",
-                                   ctx.is_admin,
+        allocated = ports.allocate(self.network, ctx, ctx.project_id, server_id, host or "",
                                    self.settings.availability_zone, req.networks) \
             if host else []
         try:
             row = self._insert(ctx, req, server_id, host, allocated)
         except IntegrityError:
-            ports.release(self.network, ctx.project_id, allocated)
+            ports.release(self.network, ctx, allocated)
             found = self._existing(ctx)
             if found is None:
                 raise
             return found, ""
         except BaseException:
-            ports.release(self.network, ctx.project_id, allocated)
+            ports.release(self.network, ctx, allocated)
             raise
         self._woken()
         return row, _password()
@@ -122,14 +129,20 @@ class ComputeService:
                 jobs.queue(s, row, "create")
         return row
 
-    def list(self, ctx: Context, filters: dict[str, str]) -> list[Instance]:
+    def list(self, ctx: Context, filters: dict[str, str],
+             detail: bool = False) -> list[Instance]:
         all_tenants = filters.get("all_tenants") not in (None, "0", "false", "False")
         if all_tenants and not ctx.is_admin:
-            raise errors.Forbidden("Policy doesn't allow os_compute_api:servers:index:"
-                                   "get_all_tenants to be performed.")
+            raise errors.Forbidden("Policy doesn't allow os_compute_api:servers:"
+                                   f"{'detail' if detail else 'index'}:get_all_tenants to "
+                                   "be performed.")
+        limit = paging.parse_limit(filters.get("limit"))
         stmt = select(Instance).order_by(Instance.created_at.desc(), Instance.id)
-        if not all_tenants:
+        if not all_tenants:  # a member's project_id / tenant_id filter is ignored, as in Nova
             stmt = stmt.where(Instance.project_id == ctx.project_id)
+        elif filters.get("project_id") or filters.get("tenant_id"):
+            stmt = stmt.where(Instance.project_id == (filters.get("project_id")
+                                                      or filters.get("tenant_id")))
         since = filters.get("changes-since")
         if since:
             try:
@@ -146,6 +159,7 @@ class ComputeService:
             if key in filters:
                 stmt = stmt.where(column == filters[key])
         with self.db.read() as s:
+            after = self._marker(s, ctx, filters["marker"]) if filters.get("marker") else None
             rows = list(s.scalars(stmt))
             s.expunge_all()
         if "name" in filters:
@@ -157,7 +171,17 @@ class ComputeService:
         status = filters.get("status", "").upper()
         if status in ("ACTIVE", "REBOOT", "HARD_REBOOT"):
             rows = [r for r in rows if transitions.status(r.vm_state, r.task_state) == status]
-        return rows
+        return paging.page(rows, after, limit)
+
+    def _marker(self, session, ctx: Context, marker: str) -> tuple[datetime, str]:
+        """Where a page starts: a server the caller can see, deleted or not."""
+        stmt = select(Instance.created_at, Instance.id).where(Instance.id == marker)
+        if not ctx.is_admin:
+            stmt = stmt.where(Instance.project_id == ctx.project_id)
+        found = session.execute(stmt).first()
+        if found is None:
+            raise paging.marker_missing(marker)
+        return found[0], found[1]
 
     def show(self, ctx: Context, server_id: str) -> Instance:
         with self.db.read() as s:
@@ -186,7 +210,7 @@ class ComputeService:
             else:  # never reached an agent: nothing to confirm the delete
                 body = events.build("delete.end", {"id": row.id}, row.seq + 1, "")
                 apply_event(s, events.parse(body))
-        ports.release(self.network, row.project_id, owned)
+        ports.release(self.network, ctx, owned)
         self._woken()
 
     def action(self, ctx: Context, server_id: str, name: str, arg) -> dict | None:
@@ -232,14 +256,14 @@ class ComputeService:
                                             row.task_state)
         if conflict:
             raise errors.Conflict(conflict)
-        port = ports.allocate_one(self.network, row.project_id, row.id, row.host,
-                                  row.availability_zone, want, ctx.is_admin)
+        port = ports.allocate_one(self.network, ctx, row.project_id, row.id, row.host,
+                                  row.availability_zone, want, attach=True)
         try:
             with self.db.write() as s:
                 row = self._get(s, ctx, server_id, lock=True)
                 jobs.queue(s, row, "attach", port=port)
         except BaseException:
-            ports.release(self.network, row.project_id, [port])
+            ports.release(self.network, ctx, [port])
             raise
         self._woken()
         return port
@@ -251,5 +275,5 @@ class ComputeService:
             if port is None:
                 raise errors.NotFound(f"Port {port_id} is not attached")
             jobs.queue(s, row, "detach", port=port)
-        ports.release(self.network, row.project_id, [port])
+        ports.release(self.network, ctx, [port])
         self._woken()

@@ -9,6 +9,7 @@ import pytest
 from astara.compute_service import ports, profiles
 from astara.compute_service.backend import InstanceSpec
 from astara.compute_service.bodies import NetworkRequest
+from astara.compute_service.context import Context
 from astara.compute_service.netns import NetnsBackend
 from astara.compute_service.network import FakeNetwork
 from astara.compute_service.responders import ProcessResponders
@@ -77,8 +78,8 @@ def test_management_network_by_name_or_id():
 def test_stored_ports_carry_the_prefix_length_of_their_subnet():
     net = FakeNetwork()
     network = net.add_network("p", "blue", "10.9.0")
-    port = ports.allocate_one(net, "p", "server", "host", "nova",
-                              NetworkRequest(net_id=network["id"]))
+    port = ports.allocate_one(net, Context("p", roles=("member",)), "p", "server", "host",
+                              "nova", NetworkRequest(net_id=network["id"]))
     assert port["fixed_ips"][0]["prefixlen"] == 24
     assert port["network_name"] == "blue"
 

@@ -1,0 +1,162 @@
+"""Ports on a member's behalf: who the network API is told asks, and what is refused."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from astara.compute_service import errors, ports
+from astara.compute_service.bodies import NetworkRequest
+from astara.compute_service.context import Context
+from astara.compute_service.network import FakeNetwork, HttpNetwork
+
+A = Context("proj-a", "user-a", ("member", "reader"))
+B = Context("proj-b", "user-b", ("member", "reader"))
+ADMIN = Context("astara-service", "orchestrator", ("admin",))
+
+
+@pytest.fixture
+def net():
+    fake = FakeNetwork()
+    fake.a_net = fake.add_network("proj-a", "a-net", "10.1.0")
+    fake.b_net = fake.add_network("proj-b", "b-net", "10.2.0")
+    fake.ext = fake.add_network("admin", "public", "192.0.2", external=True)
+    return fake
+
+
+def alloc(net, caller, want, attach=False, server="srv-1"):
+    return ports.allocate_one(net, caller, caller.project_id, server, "host-1", "nova", want,
+                              attach=attach)
+
+
+def test_a_new_port_is_made_by_the_caller_and_only_bound_by_the_service(net):
+    port = alloc(net, B, NetworkRequest(net_id=net.b_net["id"]))
+    made = net.ports[port["port_id"]]
+    assert made["project_id"] == "proj-b" and made["device_id"] == "srv-1"
+    assert made["device_owner"] == "compute:nova" and made["binding:host_id"] == "host-1"
+    assert [(c[0], c[2]) for c in net.calls] == [("create_port", "proj-b"),
+                                                 ("bind_port", "service")]
+
+
+def test_a_given_port_is_claimed_by_the_caller_then_bound(net):
+    given = net.add_port("proj-b", net.b_net["id"])
+    port = alloc(net, B, NetworkRequest(port_id=given["id"]))
+    assert port["owned"] is False and not port["service"]
+    assert net.calls == [("update_port", given["id"], "proj-b"),
+                         ("bind_port", given["id"], "service")]
+    ports.release(net, B, [port])
+    assert (given["device_id"], given["device_owner"], given["binding:host_id"]) == ("", "", "")
+
+
+@pytest.mark.parametrize("attach, fault", [(False, errors.Forbidden), (True, errors.Forbidden)])
+def test_a_member_may_not_plug_into_an_external_network(net, attach, fault):
+    with pytest.raises(fault) as got:
+        alloc(net, B, NetworkRequest(net_id=net.ext["id"]), attach=attach)
+    assert got.value.message == ("It is not allowed to create an interface on external "
+                                 f"network {net.ext['id']}")
+    assert net.calls == [] and net.ports == {}
+
+
+def test_a_members_port_on_the_external_network_is_refused_too(net):
+    given = net.add_port("proj-b", net.ext["id"])  # made for B by an admin
+    with pytest.raises(errors.Forbidden):
+        alloc(net, B, NetworkRequest(port_id=given["id"]))
+    assert net.calls == [] and given["device_id"] == ""
+
+
+def test_external_but_shared_and_admin_are_allowed(net):
+    shared_ext = net.add_network("admin", "pub", "198.51.100", external=True, shared=True)
+    assert alloc(net, B, NetworkRequest(net_id=shared_ext["id"]))["owned"]
+    assert alloc(net, ADMIN, NetworkRequest(net_id=net.ext["id"]))["owned"]
+
+
+@pytest.mark.parametrize("attach, fault", [(False, errors.BadRequest), (True, errors.NotFound)])
+def test_another_projects_network_is_not_found(net, attach, fault):
+    with pytest.raises(fault) as got:
+        alloc(net, B, NetworkRequest(net_id=net.a_net["id"]), attach=attach)
+    assert got.value.message == f"Network {net.a_net['id']} could not be found."
+    assert net.calls == []
+
+
+@pytest.mark.parametrize("attach, fault", [(False, errors.BadRequest), (True, errors.NotFound)])
+def test_another_projects_port_is_not_found_even_on_the_callers_network(net, attach, fault):
+    # Neutron shows B the port A made on B's (shared) network; it is still not B's.
+    net.b_net["shared"] = True
+    theirs = net.add_port("proj-a", net.b_net["id"])
+    assert net.get_port(B, theirs["id"]) is not None
+    with pytest.raises(fault) as got:
+        alloc(net, B, NetworkRequest(port_id=theirs["id"]), attach=attach)
+    assert got.value.message == f"Port id {theirs['id']} could not be found."
+    assert net.calls == [] and theirs["device_id"] == ""
+
+
+@pytest.mark.parametrize("device_owner", ["compute:nova", "network:router_interface", ""])
+def test_a_port_with_a_device_is_in_use(net, device_owner):
+    used = net.add_port("proj-b", net.b_net["id"], device_id="other-server",
+                        device_owner=device_owner)
+    with pytest.raises(errors.Conflict) as got:
+        alloc(net, B, NetworkRequest(port_id=used["id"]))
+    assert got.value.message == f"Port {used['id']} is still in use."
+    assert used["device_id"] == "other-server" and net.calls == []
+
+
+def test_the_orchestrator_plugs_a_router_port_without_taking_it_over(net):
+    router_port = net.add_port("proj-a", net.a_net["id"], device_id="router-1",
+                               device_owner="network:router_interface")
+    port = alloc(net, ADMIN, NetworkRequest(port_id=router_port["id"]), attach=True)
+    assert port["service"] and router_port["device_id"] == "router-1"
+    assert router_port["binding:host_id"] == "host-1"
+    assert net.calls == [("bind_port", router_port["id"], "service")]
+    ports.release(net, ADMIN, [port])
+    assert router_port["binding:host_id"] == "" and router_port["device_id"] == "router-1"
+
+
+def test_a_failed_later_port_gives_back_the_earlier_ones_as_the_caller(net):
+    used = net.add_port("proj-b", net.b_net["id"], device_id="x")
+    with pytest.raises(errors.Conflict):
+        ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova",
+                       (NetworkRequest(net_id=net.b_net["id"]), NetworkRequest(port_id=used["id"])))
+    assert list(net.ports) == [used["id"]]
+    assert net.calls[-1][0] == "delete_port" and net.calls[-1][2] == "proj-b"
+
+
+@pytest.mark.parametrize("caller, port, fault", [
+    (B, None, errors.BadRequest),
+    (B, {"project_id": "proj-a", "device_id": ""}, errors.BadRequest),
+    (B, {"project_id": "proj-b", "device_id": "s"}, errors.Conflict),
+    (B, {"project_id": "proj-b", "device_id": "r", "device_owner": "network:dhcp"},
+     errors.Conflict),
+    (B, {"project_id": "proj-b", "device_id": ""}, None),
+    (ADMIN, {"project_id": "proj-a", "device_id": ""}, None),
+    (ADMIN, {"project_id": "proj-a", "device_id": "r", "device_owner": "network:x"}, None),
+    (ADMIN, {"project_id": "proj-a", "device_id": "s", "device_owner": "compute:nova"},
+     errors.Conflict),
+])
+def test_port_refusal_table(caller, port, fault):
+    got = ports.port_refusal(caller, port, "p-1", attach=False)
+    assert (type(got) if got else None) is fault
+
+
+def test_http_network_sends_the_callers_identity_and_binds_as_the_service():
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("x-project-id"),
+                     request.headers.get("x-user-id"), request.headers.get("x-roles")))
+        return httpx.Response(200, json={"port": {"id": "p-1"}})
+
+    client = HttpNetwork("http://net", transport=httpx.MockTransport(answer))
+    client.update_port(B, "p-1", {"device_id": "s"})
+    client.bind_port("p-1", "host-1")
+    client.close()
+    assert seen == [("PUT", "/v2.0/ports/p-1", "proj-b", "user-b", "member,reader"),
+                    ("PUT", "/v2.0/ports/p-1", "astara-service", "astara-compute", "admin")]
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "", "a/..", "a?fields=id", "x" * 256])
+def test_http_network_never_puts_a_foreign_path_in_its_urls(bad):
+    seen = []
+    client = HttpNetwork("http://net", transport=httpx.MockTransport(
+        lambda r: seen.append(r.url) or httpx.Response(500)))
+    assert client.get_network(B, bad) is None and client.get_port(B, bad) is None
+    assert seen == []
