@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import uuid
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
 from astara.compute_service import errors
+
+
+def _seg(value: str) -> str:
+    """An id as one path segment: every reserved character quoted, dots too (a ``..``
+    must not climb out of the collection)."""
+    return quote(value, safe="").replace(".", "%2E")
 
 
 class NetworkError(Exception):
@@ -62,11 +69,11 @@ class HttpNetwork:
         return resp.json() if resp.content else None
 
     def get_network(self, project_id: str, net_id: str) -> dict | None:
-        found = self._call("GET", f"/networks/{net_id}", project_id, admin=False)
+        found = self._call("GET", f"/networks/{_seg(net_id)}", project_id, admin=False)
         return found["network"] if found else None
 
     def get_port(self, project_id: str, port_id: str, admin: bool = False) -> dict | None:
-        found = self._call("GET", f"/ports/{port_id}", project_id, admin=admin)
+        found = self._call("GET", f"/ports/{_seg(port_id)}", project_id, admin=admin)
         return found["port"] if found else None
 
     def create_port(self, project_id: str, net_id: str, fields: dict) -> dict:
@@ -74,19 +81,19 @@ class HttpNetwork:
         return self._call("POST", "/ports", project_id, body=body)["port"]
 
     def update_port(self, project_id: str, port_id: str, fields: dict) -> dict:
-        return self._call("PUT", f"/ports/{port_id}", project_id,
+        return self._call("PUT", f"/ports/{_seg(port_id)}", project_id,
                           body={"port": fields})["port"]
 
     def delete_port(self, project_id: str, port_id: str) -> None:
         try:
-            self._call("DELETE", f"/ports/{port_id}", project_id)
+            self._call("DELETE", f"/ports/{_seg(port_id)}", project_id)
         except NetworkError as exc:
             if exc.status != 404:
                 raise
 
     def subnet_cidr(self, project_id: str, subnet_id: str) -> str | None:
         if subnet_id not in self._cidrs:
-            found = self._call("GET", f"/subnets/{subnet_id}", project_id)
+            found = self._call("GET", f"/subnets/{_seg(subnet_id)}", project_id)
             if found is None:
                 return None
             self._cidrs[subnet_id] = found["subnet"]["cidr"]
