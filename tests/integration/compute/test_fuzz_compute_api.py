@@ -120,7 +120,7 @@ ODDS = st.integers(0, 9)
 @st.composite
 def either(draw, valid: st.SearchStrategy, valid_in_10: int = 7, other=None):
     """``valid`` about ``valid_in_10`` times in 10, else ``other`` (junk)."""
-    return draw(valid) if draw(ODDS) < valid_in_10 else draw(other or junk)
+    return draw(valid) if draw(ODDS) < valid_in_10 else draw(junk if other is None else other)
 
 
 MUTATIONS = st.sampled_from([0, 0, 0, 1, 1, 2])
