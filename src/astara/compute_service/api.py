@@ -3,24 +3,35 @@
 Each handler negotiates the microversion, reads the caller from headers, validates
 the body with ``bodies``, hands the work to ``ComputeService`` in a worker thread and
 renders the result with ``views`` or a Nova fault body. Every ``/v2.1`` answer echoes
-the microversion headers and carries a request id.
+the microversion headers and carries a request id. Bodies pass ``inbound`` first (size,
+nesting, encoding); Starlette's own 404/405 are Nova faults too.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from astara.compute_service import bodies, catalog, errors, microversion, paging, views
+from astara.compute_service import (
+    bodies,
+    catalog,
+    errors,
+    inbound,
+    list_query,
+    microversion,
+    paging,
+    views,
+)
 from astara.compute_service.context import Context
+from astara.compute_service.network import NetworkError
 from astara.compute_service.service import ComputeService
 
 LOG = logging.getLogger(__name__)
@@ -51,11 +62,7 @@ async def version_v21(request: Request) -> Response:
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise errors.BadRequest("Malformed request body") from None
+    return inbound.parse_json(await request.body())
 
 
 class Api:
@@ -86,6 +93,16 @@ class Api:
             return JSONResponse(body, status_code=status, headers=headers)
         except errors.ComputeFault as exc:
             return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        except NetworkError as exc:
+            # the network service refused what the caller asked for: the caller's error
+            # (a 5xx there is a fault of the network service, reported as Nova's 500)
+            fault = errors.Conflict(str(exc)) if exc.status == 409 else \
+                errors.BadRequest(str(exc)) if exc.status < 500 else \
+                errors.ComputeFault(f"The network service failed: {exc}")
+            if fault.status >= 500:
+                LOG.error("network service failed on %s %s: %s", request.method,
+                          request.url.path, exc)
+            return JSONResponse(fault.body(), status_code=fault.status, headers=headers)
         except OperationalError:
             LOG.exception("database unavailable")
             exc = errors.ComputeFault("The database is busy or unavailable; retry.")
@@ -134,7 +151,7 @@ class Api:
                 body["adminPass"] = password
             location = f"{base}/v2.1/servers/{row.id}"
             return 202, {"server": body}, {"Location": location}
-        filters = dict(request.query_params)
+        filters = inbound.query(request.query_params.multi_items())
         detail = request.url.path.endswith("/detail")
         rows = await run_in_threadpool(self.service.list, ctx, filters, detail)
         base = _base(request)
@@ -143,7 +160,9 @@ class Api:
         else:
             items = [views.server_ref(r, base) for r in rows]
         body: dict[str, Any] = {"servers": items}
-        more = paging.next_query(filters, rows, paging.parse_limit(filters.get("limit")))
+        limit = list_query.parse(filters, ctx.is_admin, detail).limit if "limit" in filters \
+            else None
+        more = paging.next_query(filters, rows, limit)
         if more:
             body["servers_links"] = [{"rel": "next", "href": f"{base}{request.url.path}?{more}"}]
         return 200, body, {}
@@ -223,8 +242,8 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 async def not_allowed(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"computeFault": {"code": 405, "message": "The method is not allowed "
-                                          "for the requested URL."}}, status_code=405)
+    fault = errors.BadMethod("The method is not allowed for the requested URL.")
+    return JSONResponse(fault.body(), status_code=405)
 
 
 def build_app(service: ComputeService) -> Starlette:
@@ -252,6 +271,7 @@ def build_app(service: ComputeService) -> Starlette:
         Route("/v2.1/servers/{id}/os-interface/{port_id}", r(api.interface),
               methods=["GET", "DELETE"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
+                    middleware=[Middleware(inbound.SizeLimit)])
     app.state.service = service
     return app

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -27,6 +28,12 @@ SERVICE = Context(project_id="astara-service", user_id="astara-compute",
 
 
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,255}")
+
+
+def _seg(value: str) -> str:
+    """An id as one path segment: every reserved character quoted, dots too (a ``..``
+    must not climb out of the collection)."""
+    return quote(value, safe="").replace(".", "%2E")
 
 
 class NetworkError(Exception):
@@ -94,13 +101,13 @@ class HttpNetwork:
     def get_network(self, caller: Context, net_id: str) -> dict | None:
         if not _plain_id(net_id):
             return None
-        found = self._call("GET", f"/networks/{net_id}", caller)
+        found = self._call("GET", f"/networks/{_seg(net_id)}", caller)
         return found["network"] if found else None
 
     def get_port(self, caller: Context, port_id: str) -> dict | None:
         if not _plain_id(port_id):
             return None
-        found = self._call("GET", f"/ports/{port_id}", caller)
+        found = self._call("GET", f"/ports/{_seg(port_id)}", caller)
         return found["port"] if found else None
 
     def create_port(self, caller: Context, net_id: str, fields: dict) -> dict:
@@ -108,22 +115,23 @@ class HttpNetwork:
         return self._call("POST", "/ports", caller, body=body)["port"]
 
     def update_port(self, caller: Context, port_id: str, fields: dict) -> dict:
-        return self._call("PUT", f"/ports/{port_id}", caller, body={"port": fields})["port"]
+        return self._call("PUT", f"/ports/{_seg(port_id)}", caller,
+                          body={"port": fields})["port"]
 
     def bind_port(self, port_id: str, host: str) -> dict:
-        return self._call("PUT", f"/ports/{port_id}", self._service,
+        return self._call("PUT", f"/ports/{_seg(port_id)}", self._service,
                           body={"port": {"binding:host_id": host}})["port"]
 
     def delete_port(self, caller: Context, port_id: str) -> None:
         try:
-            self._call("DELETE", f"/ports/{port_id}", caller)
+            self._call("DELETE", f"/ports/{_seg(port_id)}", caller)
         except NetworkError as exc:
             if exc.status != 404:
                 raise
 
     def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None:
         if subnet_id not in self._cidrs:
-            found = self._call("GET", f"/subnets/{subnet_id}", caller)
+            found = self._call("GET", f"/subnets/{_seg(subnet_id)}", caller)
             if found is None:
                 return None
             self._cidrs[subnet_id] = found["subnet"]["cidr"]

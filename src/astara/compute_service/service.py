@@ -14,7 +14,6 @@ import re
 import secrets
 import string
 import uuid
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,12 +23,13 @@ from astara.compute_service import (
     errors,
     events,
     jobs,
-    paging,
+    list_query,
+    name_filter,
     placement,
     ports,
     transitions,
 )
-from astara.compute_service.bodies import CreateRequest, NetworkRequest
+from astara.compute_service.bodies import CreateRequest, NetworkRequest, is_uuid
 from astara.compute_service.context import Context
 from astara.compute_service.dispatcher import apply_event
 from astara.compute_service.models import Instance
@@ -61,6 +61,8 @@ class ComputeService:
             self.job_wakeup.notify()
 
     def _get(self, session, ctx: Context, server_id: str, lock: bool = False) -> Instance:
+        if not is_uuid(server_id):  # never a stored id: no query with an odd value
+            raise errors.instance_not_found(server_id)
         stmt = select(Instance).where(Instance.id == server_id, Instance.deleted.is_(False))
         if not ctx.is_admin:
             stmt = stmt.where(Instance.project_id == ctx.project_id)
@@ -131,25 +133,17 @@ class ComputeService:
 
     def list(self, ctx: Context, filters: dict[str, str],
              detail: bool = False) -> list[Instance]:
-        all_tenants = filters.get("all_tenants") not in (None, "0", "false", "False")
-        if all_tenants and not ctx.is_admin:
-            raise errors.Forbidden("Policy doesn't allow os_compute_api:servers:"
-                                   f"{'detail' if detail else 'index'}:get_all_tenants to "
-                                   "be performed.")
-        limit = paging.parse_limit(filters.get("limit"))
-        stmt = select(Instance).order_by(Instance.created_at.desc(), Instance.id)
-        if not all_tenants:  # a member's project_id / tenant_id filter is ignored, as in Nova
+        query = list_query.parse(filters, ctx.is_admin, detail)
+        column = getattr(Instance, query.sort_key)
+        stmt = select(Instance).order_by(column.desc() if query.descending else column.asc(),
+                                         Instance.id)
+        if not query.all_tenants:  # a member's project_id / tenant_id filter is ignored
             stmt = stmt.where(Instance.project_id == ctx.project_id)
         elif filters.get("project_id") or filters.get("tenant_id"):
             stmt = stmt.where(Instance.project_id == (filters.get("project_id")
                                                       or filters.get("tenant_id")))
-        since = filters.get("changes-since")
-        if since:
-            try:
-                when = datetime.fromisoformat(since.replace("Z", "+00:00"))
-            except ValueError:
-                raise errors.invalid("changes-since", since, "is not a 'date-time'") from None
-            stmt = stmt.where(Instance.updated_at >= when.replace(tzinfo=None))
+        if query.changes_since is not None:
+            stmt = stmt.where(Instance.updated_at >= query.changes_since)
         else:
             stmt = stmt.where(Instance.deleted.is_(False))
         if "status" in filters:
@@ -159,29 +153,14 @@ class ComputeService:
             if key in filters:
                 stmt = stmt.where(column == filters[key])
         with self.db.read() as s:
-            after = self._marker(s, ctx, filters["marker"]) if filters.get("marker") else None
             rows = list(s.scalars(stmt))
             s.expunge_all()
         if "name" in filters:
-            try:
-                pattern = re.compile(filters["name"])
-            except re.error:
-                raise errors.BadRequest(f"Invalid name filter {filters['name']}") from None
-            rows = [r for r in rows if pattern.search(r.name)]
+            rows = name_filter.select(filters["name"], rows, lambda r: r.name)
         status = filters.get("status", "").upper()
         if status in ("ACTIVE", "REBOOT", "HARD_REBOOT"):
             rows = [r for r in rows if transitions.status(r.vm_state, r.task_state) == status]
-        return paging.page(rows, after, limit)
-
-    def _marker(self, session, ctx: Context, marker: str) -> tuple[datetime, str]:
-        """Where a page starts: a server the caller can see, deleted or not."""
-        stmt = select(Instance.created_at, Instance.id).where(Instance.id == marker)
-        if not ctx.is_admin:
-            stmt = stmt.where(Instance.project_id == ctx.project_id)
-        found = session.execute(stmt).first()
-        if found is None:
-            raise paging.marker_missing(marker)
-        return found[0], found[1]
+        return list_query.page(rows, query)
 
     def show(self, ctx: Context, server_id: str) -> Instance:
         with self.db.read() as s:
@@ -217,9 +196,8 @@ class ComputeService:
         if name == "os-getConsoleOutput":
             row = self.show(ctx, server_id)
             lines = row.console.splitlines()
-            length = arg.get("length") if isinstance(arg, dict) else None
-            if length is not None:
-                lines = lines[-int(length):] if int(length) > 0 else []
+            if arg is not None:  # lines from the end (bodies.console_length)
+                lines = lines[-arg:] if arg > 0 else []
             return {"output": "\n".join(lines)}
         op = {"os-start": "start", "os-stop": "stop", "reboot": "reboot"}[name]
         with self.db.write() as s:

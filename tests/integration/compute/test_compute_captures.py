@@ -112,7 +112,8 @@ SID = "{sid}"
     ("084", "POST", f"/v2.1/servers/{SID}/action", {"reboot": {"type": "MEDIUM"}}, None),
     ("085", "POST", f"/v2.1/servers/{SID}/action", {"os-fly": None}, None),
     ("128", "POST", f"/v2.1/servers/{SID}/os-interface",
-     {"interfaceAttachment": {"net_id": "n", "port_id": "p"}}, None),
+     {"interfaceAttachment": {"net_id": "924b25a6-0370-46ff-a6f3-c0920cc5314e",
+                              "port_id": "1e8e956f-3576-45ab-80a3-0050a87dd33b"}}, None),
 ])
 def test_faults_match_nova(user, compute, name, method, path, body, version):
     cap = capture(name)
