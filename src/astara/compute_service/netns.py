@@ -254,14 +254,16 @@ class NetnsBackend:
 
     def _filter(self, ports: list[dict], profile: str) -> None:
         """Load the anti-spoofing chain of each port that wants one and remove any chain
-        left on the others' taps (port security turned off), in one transaction."""
+        left on the others' taps (port security turned off), in one transaction; nothing
+        (not even the table) when no port wants one."""
+        if not any(antispoof.wanted(port, profile) for port in ports):
+            return
         lines: list[str] = []
         for port in ports:
             tap = self.tap(port["port_id"])
             lines += antispoof.chain_script(tap, port) if antispoof.wanted(port, profile) \
                 else antispoof.delete_script([tap])
-        if lines:
-            self.runner.run(["nft", "-f", "-"], stdin=antispoof.script(lines))
+        self.runner.run(["nft", "-f", "-"], stdin=antispoof.script(lines))
 
     def _unfilter(self, taps: list[str]) -> None:
         if taps:

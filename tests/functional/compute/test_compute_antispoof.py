@@ -28,6 +28,7 @@ import pytest
 from compute_stack import sh
 from tests.support import wait_for
 
+from astara.cli.netns_cleanup import drop_filter_table_if_empty
 from astara.compute_service import antispoof, reconcile
 from astara.compute_service.backend import InstanceSpec
 from astara.compute_service.netns import NetnsBackend
@@ -142,9 +143,7 @@ class Lab:
         if taps:
             subprocess.run(["nft", "-f", "-"], capture_output=True, text=True, check=False,
                            input=antispoof.script(antispoof.delete_script(taps)))
-        listing = sh("nft", "-j", "list", "table", "netdev", antispoof.TABLE, check=False)
-        if listing.returncode == 0 and not antispoof.chains(json.loads(listing.stdout)):
-            sh("nft", "delete", "table", "netdev", antispoof.TABLE, check=False)
+        drop_filter_table_if_empty()
 
 
 @pytest.fixture
@@ -326,3 +325,24 @@ def test_appliance_answers_arp_and_nd_only_for_the_receiving_interface(lab):
     adverts = [f for f in lab.captured(proc) if f[12:14] == b"\x86\xdd" and f[20] == 58
                and f[54] == 136]
     assert [f[62:78] for f in adverts] == [own], adverts
+
+
+def test_netns_cleanup_removes_the_filters_of_instances_left_behind(lab, capsys):
+    from astara.cli import netns_cleanup
+
+    # (an appliance: nothing runs inside to keep its namespace alive once deleted)
+    spec, ns = lab.instance(str(uuid.uuid4()), A_MAC, [f"{A_IP}/24"], profile="appliance",
+                            port_security_enabled=True)
+    tap = lab.backend.tap(spec.ports[0]["port_id"])
+    chains = netns_cleanup.filter_chains()
+    assert chains is not None and tap in chains
+    netns_cleanup.main(["--prefix", lab.backend.netns_prefix,
+                        "--bridge-prefix", lab.backend.bridge_prefix])  # lists only
+    assert f"filter chain netdev astara_antispoof {tap}" not in capsys.readouterr().out
+    sh("ip", "netns", "del", ns)  # the instance is gone, its tap with it, the chain stays
+    wait_for(lambda: not Path(f"/sys/class/net/{tap}").exists(), what="the tap going")
+    assert tap in (netns_cleanup.filter_chains() or set())
+    netns_cleanup.main(["--force", "--prefix", lab.backend.netns_prefix,
+                        "--bridge-prefix", lab.backend.bridge_prefix])
+    assert f"filter chain netdev astara_antispoof {tap}" in capsys.readouterr().out
+    assert tap not in (netns_cleanup.filter_chains() or set())

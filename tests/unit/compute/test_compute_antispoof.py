@@ -158,3 +158,9 @@ def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
     seen = backend.observe()["i"]
     assert seen.ports == ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
     assert seen.filtered == ("fa:16:3e:00:00:01",)
+
+
+def test_netns_cleanup_removes_only_chains_whose_device_is_gone():
+    from astara.cli.netns_cleanup import stale_chains
+
+    assert stale_chains({"tapa", "tapb", "tapc"}, {"lo", "tapb"}) == ["tapa", "tapc"]
