@@ -83,8 +83,10 @@ def _nd_target(net: _Net) -> str:
 
 def rules(port: dict) -> list[str]:
     """The rule bodies of the port's chain, in order (the policy drops the rest)."""
+    # The kernel strips a VLAN tag before this hook (the rules below would then see the
+    # inner frame), but the bridge forwards it tagged: no VLAN from an instance.
     # Only a DHCP server sends to a DHCP client's port (Neutron matches sport 67 too).
-    out = ["udp dport 68 drop", "udp dport 546 drop",
+    out = ["ether type { 8021q, 8021ad } drop", "udp dport 68 drop", "udp dport 546 drop",
            "icmpv6 type nd-router-advert drop"]
     for mac, nets in allowed(port).items():
         v4 = [str(n) for n in _collapse(nets, 4)]

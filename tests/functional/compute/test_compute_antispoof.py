@@ -231,12 +231,15 @@ def attack_frames(mac: str, ip: str, ip6: str) -> dict[bytes, bytes]:
     add(lambda t: fr.ether(fr.multicast_mac("ff02::1"), mac, fr.ETH_P_IPV6,
                            fr.neighbor_advert(ll, B_IP6, mac, t)))
     add(lambda t: fr.ether(VICTIM_MAC, mac, fr.ETH_P_IP, fr.udp4("10.78.2.7", VICTIM, 1, 2, t)))
-    # 5, 6: a DHCP server's offer, a router advertisement, from the port's own addresses
+    # 5..7: a DHCP server's offer, a router advertisement, from the port's own addresses,
+    # a VLAN-tagged frame
     add(lambda t: fr.ether(fr.BROADCAST, mac, fr.ETH_P_IP,
                            fr.udp4(ip, "255.255.255.255", 67, 68, t)))
     add(lambda t: fr.ether(fr.multicast_mac("ff02::1"), mac, fr.ETH_P_IPV6,
                            fr.icmp6(ll, "ff02::1", 134, b"\x40\0\x07\x08" + bytes(8) + t)))
-    # 7..12: allowed: fixed IPs, link-local, DAD, a DHCP request, the address pairs
+    add(lambda t: fr.ether(VICTIM_MAC, mac, 0x8100, b"\x00\x07\x08\x00"
+                           + fr.udp4(ip, VICTIM, 1, 2, t)))
+    # 8..13: allowed: fixed IPs, link-local, DAD, a DHCP request, the address pairs
     add(lambda t: fr.ether(VICTIM_MAC, mac, fr.ETH_P_IPV6, fr.udp6(ip6, VICTIM6, 1, 2, t)))
     add(lambda t: fr.ether(fr.multicast_mac("ff02::1"), mac, fr.ETH_P_IPV6,
                            fr.udp6(ll, "ff02::1", 1, 2, t)))
@@ -256,7 +259,7 @@ def test_spoofed_sources_dhcp_servers_and_router_adverts_are_dropped(lab, net):
     tokens = list(attack)
     got = lab.exchange(net["victim"], net["a"], list(attack.values()), marker_from(A_MAC, A_IP))
     arrived = [t for t in tokens if any(t in f for f in got)]
-    assert arrived == tokens[7:]
+    assert arrived == tokens[8:]
     # C's port security is disabled: all of it reaches the victim (the test can see them)
     attack = attack_frames(C_MAC, C_IP, "fd78::c")
     got = lab.exchange(net["victim"], net["c"], list(attack.values()), marker_from(C_MAC, C_IP))

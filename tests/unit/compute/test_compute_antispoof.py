@@ -50,9 +50,9 @@ def test_rules_of_a_port():
     port = {**PORT, "allowed_address_pairs": [{"ip_address": "10.0.0.4/30"},
                                               {"ip_address": "fd01::/64"}]}
     rules = antispoof.rules(port)
-    # whatever the source: no DHCP server, no router advertisement
-    assert rules[:3] == ["udp dport 68 drop", "udp dport 546 drop",
-                         "icmpv6 type nd-router-advert drop"]
+    # whatever the source: no VLAN, no DHCP server, no router advertisement
+    assert rules[:4] == ["ether type { 8021q, 8021ad } drop", "udp dport 68 drop",
+                         "udp dport 546 drop", "icmpv6 type nd-router-advert drop"]
     src = f"ether saddr {MAC}"
     # overlapping pair and fixed IP merged (nft refuses overlapping interval elements)
     assert f"{src} ip saddr {{ 10.0.0.4/30 }} accept" in rules
@@ -63,7 +63,7 @@ def test_rules_of_a_port():
     na = next(r for r in rules if "nd-neighbor-advert" in r)
     assert "0xfd000000000000000000000000000005" in na
     assert "0xfd010000000000000000000000000000-0xfd01000000000000ffffffffffffffff" in na
-    assert all(MAC in r for r in rules[3:])
+    assert all(MAC in r for r in rules[4:])
 
 
 def test_a_port_without_addresses_may_still_probe_and_ask_dhcp():
