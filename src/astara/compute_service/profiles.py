@@ -87,11 +87,13 @@ def sysctls(profile: str, interfaces: list[str]) -> dict[str, str]:
                 for key, value in APPLIANCE_ARP.items()}
     if profile != "tenant":
         return {}
-    out = {"net.ipv6.conf.all.accept_ra": "1", "net.ipv6.conf.default.accept_ra": "1",
-           "net.ipv6.conf.default.autoconf": "1"}
-    for ifname in interfaces:
-        out |= {f"net.ipv6.conf.{ifname}.accept_ra": "1",
-                f"net.ipv6.conf.{ifname}.autoconf": "1"}
+    # The SLAAC address is the port's EUI-64 fixed IP, the only one the anti-spoofing
+    # filter lets out: no temporary or stable-privacy address, whatever the host's
+    # defaults a namespace may inherit.
+    slaac = {"accept_ra": "1", "autoconf": "1", "use_tempaddr": "0", "addr_gen_mode": "0"}
+    out = {"net.ipv6.conf.all.accept_ra": "1"}
+    for scope in ("default", *interfaces):
+        out |= {f"net.ipv6.conf.{scope}.{key}": value for key, value in slaac.items()}
     return out
 
 

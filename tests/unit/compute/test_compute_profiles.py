@@ -87,6 +87,8 @@ def test_tenant_sysctls_enable_slaac_on_each_interface():
     values = profiles.sysctls("tenant", ["eth0", "eth1"])
     assert values["net.ipv6.conf.eth1.accept_ra"] == "1"
     assert values["net.ipv6.conf.default.autoconf"] == "1"
+    assert values["net.ipv6.conf.eth0.use_tempaddr"] == "0"  # only the EUI-64 fixed IP
+    assert values["net.ipv6.conf.eth1.addr_gen_mode"] == "0"
     assert not any("arp" in key for key in values)
 
 
