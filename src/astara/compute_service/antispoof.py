@@ -8,7 +8,7 @@ security does, a frame passes only if its source MAC is the port's (or an allowe
 address pair's) and, for that MAC: ARP names that MAC and one of its IPv4 addresses
 (or 0.0.0.0, a probe); IPv4 comes from one of its addresses (0.0.0.0 only as a DHCP
 request); IPv6 from one of its addresses or the MAC's EUI-64 link-local (:: only for
-DAD and MLD), and a neighbour advertisement only for one of them. DHCP server
+DAD, router solicitations and MLD), and a neighbour advertisement only for one of them. DHCP server
 replies and router advertisements are dropped whatever their source. Anything else
 (other ethertypes included) is dropped. Ports with port security disabled (routers'
 ports) get no chain. The backend applies the text atomically and deletes the chain
@@ -103,8 +103,8 @@ def rules(port: dict) -> list[str]:
                    f"@th,64,128 != {_set([_nd_target(n) for n in v6])} drop")
         out.append(f"{src} ip6 saddr {_set([str(n) for n in v6])} accept")
         out.append(f"{src} ip6 saddr :: ip6 daddr ff02::/16 icmpv6 type "
-                   "{ nd-neighbor-solicit, mld-listener-report, mld-listener-done, "
-                   "mld2-listener-report } accept")
+                   "{ nd-neighbor-solicit, nd-router-solicit, mld-listener-report, "
+                   "mld-listener-done, mld2-listener-report } accept")
     return out
 
 
