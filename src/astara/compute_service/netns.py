@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 from collections import defaultdict
@@ -109,9 +110,11 @@ class NetnsBackend:
     def delete(self, spec: InstanceSpec) -> None:
         ns = self.netns(spec.id, spec.profile)
         profiles.stop_all(self.runner, self._dir(spec.id))
+        taps = {self.tap(p["port_id"]) for p in spec.ports}
         if (NETNS_DIR / ns).exists():
             self._kill_inside(ns)  # anything started that no pid file names
-        self._unfilter([self.tap(p["port_id"]) for p in spec.ports])
+            taps |= self._host_peers(ns)  # an orphan's ports are not known
+        self._unfilter(sorted(taps))
         lines = [f"link del {tap}" for p in spec.ports
                  if (SYS_NET / (tap := self.tap(p["port_id"]))).exists()]
         if (NETNS_DIR / ns).exists():
@@ -202,7 +205,30 @@ class NetnsBackend:
                 dropped.append(br)
         return dropped
 
+    def sweep_filters(self) -> list[str]:
+        """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
+        a chain is loaded only once its tap exists, so one without is nobody's."""
+        out = self.runner.run(["nft", "-j", "list", "table", antispoof.FAMILY,
+                               antispoof.TABLE], check=False)
+        try:
+            names = antispoof.chains(json.loads(out)) if out.strip() else set()
+        except ValueError:
+            return []
+        stale = sorted(n for n in names if not (SYS_NET / n).exists())
+        self._unfilter(stale)
+        return stale
+
     # helpers -----------------------------------------------------------------------
+    def _host_peers(self, ns: str) -> set[str]:
+        """Host-side names of the veths whose other end is in ``ns``."""
+        out = set()
+        for link in self._interfaces(ns).values():
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                name = socket.if_indextoname(link["link_index"])
+                if name.startswith("tap"):
+                    out.add(name)
+        return out
+
     def _require(self, spec: InstanceSpec) -> str:
         ns = self.netns(spec.id, spec.profile)
         if not (NETNS_DIR / ns).exists():

@@ -217,4 +217,6 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
     out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix)
     if "orphans" in fix and hasattr(backend, "sweep_bridges"):
         out["bridges_removed"] = backend.sweep_bridges()
+    if "orphans" in fix and hasattr(backend, "sweep_filters"):
+        out["filters_removed"] = backend.sweep_filters()
     return out

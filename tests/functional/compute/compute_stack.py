@@ -150,6 +150,7 @@ class ComputeStack:
                 sh("ip", "netns", "del", name, check=False)
         for name in self.leftovers():
             sh("ip", "link", "del", name, check=False)
+        self.backend.sweep_filters()  # chains of the taps just removed by hand
         drop_filter_table_if_empty()  # the backend keeps it (empty) once it made it
         self.db.dispose()
         self.network_app.state.service.db.dispose()

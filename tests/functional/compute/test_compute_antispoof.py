@@ -349,3 +349,25 @@ def test_netns_cleanup_removes_the_filters_of_instances_left_behind(lab, capsys)
                         "--bridge-prefix", lab.backend.bridge_prefix])
     assert f"filter chain netdev astara_antispoof {tap}" in capsys.readouterr().out
     assert tap not in (netns_cleanup.filter_chains() or set())
+
+
+def test_chains_go_with_an_orphan_and_stale_ones_are_swept(lab):
+    net_id = str(uuid.uuid4())
+    orphan, _ = lab.instance(net_id, A_MAC, [f"{A_IP}/24"], port_security_enabled=True)
+    other, _ = lab.instance(net_id, B_MAC, [f"{B_IP}/24"], port_security_enabled=True)
+    tap, other_tap = (lab.backend.tap(s.ports[0]["port_id"]) for s in (orphan, other))
+    assert not {tap, other_tap} & set(lab.backend.sweep_filters())  # both taps are there
+
+    def chains() -> set[str]:
+        out = sh("nft", "-j", "list", "table", "netdev", antispoof.TABLE, check=False)
+        return antispoof.chains(json.loads(out.stdout)) if out.returncode == 0 else set()
+
+    assert {tap, other_tap} <= chains()
+    # an orphan's teardown knows no ports: its chains are found through its veths
+    lab.backend.delete(InstanceSpec(orphan.id, "", "tenant", ()))
+    assert tap not in chains()
+    # a tap removed by hand leaves its chain: the orphans pass sweeps it
+    sh("ip", "link", "del", other_tap)
+    assert other_tap in chains()
+    assert other_tap in lab.backend.sweep_filters()
+    assert other_tap not in chains()

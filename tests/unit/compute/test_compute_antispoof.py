@@ -111,7 +111,7 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
     monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
     runner = FakeRunner()
     backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
-    free = {**PORT, "port_id": "0a1b2c3d-0000-4000-8000-000000000002",
+    free = {**PORT, "port_id": "1a1b2c3d-0000-4000-8000-000000000002",
             "port_security_enabled": False}
     spec = InstanceSpec("i", "vm", "appliance", ({**PORT, "port_security_enabled": True},
                                                  free))
@@ -123,7 +123,7 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
     assert 'add chain netdev astara_antispoof tap0a1b2c3d-00 { type filter hook ingress ' \
            'device "tap0a1b2c3d-00"' in text
     # the unfiltered port gets any old chain removed, in the same transaction
-    assert "delete chain netdev astara_antispoof tap0a1b2c3d-00\n" in text
+    assert "delete chain netdev astara_antispoof tap1a1b2c3d-00\n" in text
     assert text.count("add rule") == len(antispoof.rules(PORT))
     # nft loads before the instance's side of the veth goes up
     up = next(i for i, c in enumerate(runner.commands) if c[:3] == ["ip", "-n",
@@ -133,7 +133,7 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
     runner.stdin.clear()
     backend.delete(spec)
     assert runner.stdin == [antispoof.script(antispoof.delete_script(
-        ["tap0a1b2c3d-00", "tap0a1b2c3d-00"]))]
+        ["tap0a1b2c3d-00", "tap1a1b2c3d-00"]))]
 
 
 def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
