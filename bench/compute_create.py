@@ -40,6 +40,7 @@ from tests.support import Server, free_port  # noqa: E402
 
 from astara.bus.outbox import OutboxPublisher  # noqa: E402
 from astara.bus.wakeup import WakeupDir  # noqa: E402
+from astara.cli import netns_cleanup  # noqa: E402
 from astara.compute_service import catalog, dispatcher, jobs  # noqa: E402
 from astara.compute_service.agent import Agent  # noqa: E402
 from astara.compute_service.app import create_app as compute_app  # noqa: E402
@@ -244,6 +245,10 @@ def main() -> int:
         links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
         result["leftover_namespaces"] = len(leftovers)
         result["leftover_bridges"] = links.count(f"acb{tag}")
+        chains = netns_cleanup.filter_chains() or set()  # anti-spoofing chains, tap gone
+        result["leftover_filter_chains"] = len(
+            netns_cleanup.stale_chains(chains, set(os.listdir("/sys/class/net"))))
+        netns_cleanup.drop_filter_table_if_empty()
         for name in leftovers:
             subprocess.run(["ip", "netns", "del", name], check=False)
         for server in servers:

@@ -35,7 +35,12 @@ from astara.wire import parse_config
 from astara.wire.appliance_config import ApplianceConfig
 
 LOG = logging.getLogger(__name__)
-SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
+# Forwarding, and ARP answered only for the receiving interface's own addresses (a
+# neighbour on one network must not learn the appliance's addresses on another).
+SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
+           "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.default.arp_ignore": "1",
+           "net.ipv4.conf.all.arp_announce": "2", "net.ipv4.conf.default.arp_announce": "2",
+           "net.ipv4.conf.all.proxy_arp": "0", "net.ipv4.conf.default.proxy_arp": "0"}
 
 
 @dataclass

@@ -2,20 +2,24 @@
 
 Lists, and with ``--force`` removes: namespaces named with Astara's prefixes
 (appliances and instances) after killing the processes inside them (found with
-``ip netns pids``, so only theirs), and Astara's bridges (``brq*``) that have no
-port left. Never touches anything else. Stop ``astara-aio`` (or the compute
-agent) first, or it will plug things back.
+``ip netns pids``, so only theirs), Astara's bridges (``brq*``) that have no
+port left, and the anti-spoofing chains (``netdev astara_antispoof``) whose tap is
+gone, then that table once it holds no chain. Never touches anything else. Stop
+``astara-aio`` (or the compute agent) first, or it will plug things back.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+
+from astara.compute_service import antispoof
 
 PREFIXES = ("astara-appliance-", "astara-vm-")
 BRIDGE_PREFIX = "brq"
@@ -34,6 +38,44 @@ def bridges(prefix: str) -> list[str]:
     out = _run("ip", "-o", "link", "show", "type", "bridge")
     names = [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
     return [n for n in names if n.startswith(prefix)]
+
+
+def stale_chains(chains: set[str], links: set[str]) -> list[str]:
+    """Anti-spoofing chains whose device is gone (its instance was removed)."""
+    return sorted(chains - links)
+
+
+def filter_chains() -> set[str] | None:
+    """The chains of our anti-spoofing table, None if there is no such table."""
+    out = _run("nft", "-j", "list", "table", antispoof.FAMILY, antispoof.TABLE)
+    try:
+        return antispoof.chains(json.loads(out)) if out.strip() else None
+    except ValueError:
+        return None
+
+
+def _filters(force: bool) -> None:
+    chains = filter_chains()
+    if chains is None:
+        return
+    stale = stale_chains(chains, set(os.listdir("/sys/class/net")))
+    for name in stale:
+        print(f"filter chain {antispoof.FAMILY} {antispoof.TABLE} {name}")
+    if force:
+        if stale:
+            subprocess.run(["nft", "-f", "-"], input=antispoof.script(
+                antispoof.delete_script(stale)), text=True, capture_output=True, check=False)
+        if drop_filter_table_if_empty():
+            print(f"table {antispoof.FAMILY} {antispoof.TABLE}")
+
+
+def drop_filter_table_if_empty() -> bool:
+    """Delete our anti-spoofing table if it holds no chain; True if it did."""
+    if filter_chains() != set():
+        return False
+    subprocess.run(["nft", "delete", "table", antispoof.FAMILY, antispoof.TABLE],
+                   capture_output=True, check=False)
+    return True
 
 
 def _kill_inside(namespaces_: list[str]) -> None:
@@ -71,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bridge {br}")
         if a.force:
             subprocess.run(["ip", "link", "del", br], check=False)
+    _filters(a.force)
     if not a.force and found:
         print("(nothing removed: add --force)")
     return 0

@@ -36,6 +36,9 @@ class Observed:
     ports: tuple[str, ...] = ()  # the MAC address of each plugged interface
     profile: str = "tenant"
     missing: tuple[str, ...] = ()  # processes of a running instance that are not running
+    # MACs of the plugged interfaces whose anti-spoofing filter is loaded (None: the
+    # backend does not filter, so nothing is ever missing)
+    filtered: tuple[str, ...] | None = None
 
 
 class BackendError(Exception):

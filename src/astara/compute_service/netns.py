@@ -8,6 +8,8 @@ profile: ``netns_prefix`` (tenant) or ``appliance_prefix`` (appliance, the prefi
 The management network's bridge carries this host's management address (the only
 address the project sets on the host), added when the bridge is plugged and removed
 with it. Only names carrying our prefixes are ever created, observed or removed.
+A port with port security gets an anti-spoofing chain (``antispoof``) on its tap,
+loaded before the instance's side of the veth goes up and deleted with the tap.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 from collections import defaultdict
 from pathlib import Path
 
-from astara.compute_service import profiles
+from astara.compute_service import antispoof, profiles
 from astara.compute_service.backend import BackendError, InstanceSpec, Observed
 from astara.compute_service.responders import Responders, ZygoteResponders
 from astara.compute_service.runner import CommandError, Runner, SubprocessRunner
@@ -107,8 +110,11 @@ class NetnsBackend:
     def delete(self, spec: InstanceSpec) -> None:
         ns = self.netns(spec.id, spec.profile)
         profiles.stop_all(self.runner, self._dir(spec.id))
+        taps = {self.tap(p["port_id"]) for p in spec.ports}
         if (NETNS_DIR / ns).exists():
             self._kill_inside(ns)  # anything started that no pid file names
+            taps |= self._host_peers(ns)  # an orphan's ports are not known
+        self._unfilter(sorted(taps))
         lines = [f"link del {tap}" for p in spec.ports
                  if (SYS_NET / (tap := self.tap(p["port_id"]))).exists()]
         if (NETNS_DIR / ns).exists():
@@ -137,6 +143,10 @@ class NetnsBackend:
     def attach(self, spec: InstanceSpec, port: dict) -> None:
         ns = self._require(spec)
         if (SYS_NET / self.tap(port["port_id"])).exists():
+            try:  # plugged already: (re)load its filter, what reconcile asks for
+                self._filter([port], spec.profile)
+            except CommandError as exc:
+                raise BackendError(str(exc)) from None
             return
         used = [int(m.group(1)) for name in self._interfaces(ns) if (m := _ETH.match(name))]
         self._plug(ns, port, f"eth{max(used, default=-1) + 1}", spec.profile)
@@ -149,12 +159,14 @@ class NetnsBackend:
         for ifname, info in self._interfaces(ns).items():
             if info.get("address", "").lower() == mac:
                 profiles.stop_interface(self.runner, self._dir(spec.id), ifname)
+        self._unfilter([self.tap(port["port_id"])])
         self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
         self._drop_bridge_if_empty(port)
 
     def observe(self) -> dict[str, Observed]:
         out = {}
         names = os.listdir(NETNS_DIR) if NETNS_DIR.exists() else []
+        filtered = self._filtered_ifindexes() if names else set()
         for name in names:
             found = self.parse_netns(name)
             if found is None:
@@ -162,6 +174,8 @@ class NetnsBackend:
             profile, instance_id = found
             links = self._interfaces(name)
             macs = tuple(i.get("address", "") for i in links.values())
+            guarded = tuple(i.get("address", "") for i in links.values()
+                            if i.get("link_index") in filtered)
             missing: tuple[str, ...] = ()
             if profile == "tenant":
                 running = profiles.running(self.runner, self._dir(instance_id))
@@ -170,7 +184,7 @@ class NetnsBackend:
                                                list(links))
             else:  # nothing runs inside: "running" is its links being up
                 running = all("UP" in i.get("flags", ()) for i in links.values())
-            out[instance_id] = Observed(instance_id, running, macs, profile, missing)
+            out[instance_id] = Observed(instance_id, running, macs, profile, missing, guarded)
         return out
 
     def parse_netns(self, name: str) -> tuple[str, str] | None:
@@ -191,7 +205,30 @@ class NetnsBackend:
                 dropped.append(br)
         return dropped
 
+    def sweep_filters(self) -> list[str]:
+        """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
+        a chain is loaded only once its tap exists, so one without is nobody's."""
+        out = self.runner.run(["nft", "-j", "list", "table", antispoof.FAMILY,
+                               antispoof.TABLE], check=False)
+        try:
+            names = antispoof.chains(json.loads(out)) if out.strip() else set()
+        except ValueError:
+            return []
+        stale = sorted(n for n in names if not (SYS_NET / n).exists())
+        self._unfilter(stale)
+        return stale
+
     # helpers -----------------------------------------------------------------------
+    def _host_peers(self, ns: str) -> set[str]:
+        """Host-side names of the veths whose other end is in ``ns``."""
+        out = set()
+        for link in self._interfaces(ns).values():
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                name = socket.if_indextoname(link["link_index"])
+                if name.startswith("tap"):
+                    out.add(name)
+        return out
+
     def _require(self, spec: InstanceSpec) -> str:
         ns = self.netns(spec.id, spec.profile)
         if not (NETNS_DIR / ns).exists():
@@ -233,11 +270,45 @@ class NetnsBackend:
                                 f"{port['mac_address']} netns {ns}")
                 host.append(f"link set {tap} master {br} up")
             self.runner.batch(host)
+        # The instance's side is still down: nothing it sends passes unfiltered.
+        self._filter([port for port, _ in plugs], profile)
         ifnames = [ifname for _, ifname in plugs]
         if values := profiles.sysctls(profile, ifnames):
             self.runner.sysctl(ns, values)
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames],
                           netns=ns)
+
+    def _filter(self, ports: list[dict], profile: str) -> None:
+        """Load the anti-spoofing chain of each port that wants one and remove any chain
+        left on the others' taps (port security turned off), in one transaction; nothing
+        (not even the table) when no port wants one."""
+        if not any(antispoof.wanted(port, profile) for port in ports):
+            return
+        lines: list[str] = []
+        for port in ports:
+            tap = self.tap(port["port_id"])
+            lines += antispoof.chain_script(tap, port) if antispoof.wanted(port, profile) \
+                else antispoof.delete_script([tap])
+        self.runner.run(["nft", "-f", "-"], stdin=antispoof.script(lines))
+
+    def _unfilter(self, taps: list[str]) -> None:
+        if taps:
+            self.runner.run(["nft", "-f", "-"], check=False,
+                            stdin=antispoof.script(antispoof.delete_script(taps)))
+
+    def _filtered_ifindexes(self) -> set[int]:
+        """Host ifindexes of the taps our anti-spoofing table has a chain for."""
+        out = self.runner.run(["nft", "-j", "list", "table", antispoof.FAMILY,
+                               antispoof.TABLE], check=False)
+        try:
+            names = antispoof.chains(json.loads(out)) if out.strip() else set()
+        except ValueError:
+            return set()
+        found = set()
+        for name in names:
+            with contextlib.suppress(OSError, ValueError):
+                found.add(int((SYS_NET / name / "ifindex").read_text()))
+        return found
 
     def _kill_inside(self, ns: str) -> None:
         """SIGKILL every process whose network namespace is ``ns`` (ours by name)."""

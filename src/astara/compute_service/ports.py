@@ -36,7 +36,13 @@ def stored(port: dict, network_name: str, owned: bool,
         fixed.append(entry)
     return {"port_id": port["id"], "net_id": port["network_id"], "network_name": network_name,
             "mac_address": port.get("mac_address", ""), "status": port.get("status", "DOWN"),
-            "fixed_ips": fixed, "owned": owned}
+            "fixed_ips": fixed, "owned": owned,
+            # what the host's anti-spoofing filter allows (absent: Neutron's default)
+            "port_security_enabled": port.get("port_security_enabled", True),
+            "allowed_address_pairs": [
+                {"ip_address": p["ip_address"], "mac_address": p.get("mac_address")
+                 or port.get("mac_address", "")}
+                for p in port.get("allowed_address_pairs") or ()]}
 
 
 def _cidrs(net: Network, caller: Context, port: dict) -> dict[str, str | None]:

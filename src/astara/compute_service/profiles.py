@@ -70,15 +70,30 @@ def addresses(port: dict) -> list[str]:
     return out
 
 
+# An appliance answers ARP only for an address of the interface asked (arp_ignore=1)
+# and names its own address of the outgoing interface in its requests (arp_announce=2):
+# a neighbour on one network never learns the appliance's addresses on another. The
+# appliance agent writes the same (``appliance.converge.SYSCTLS``); IPv6 needs nothing
+# (Linux answers a neighbour solicitation only for the receiving interface's addresses).
+APPLIANCE_ARP = {"arp_ignore": "1", "arp_announce": "2", "proxy_arp": "0"}
+
+
 def sysctls(profile: str, interfaces: list[str]) -> dict[str, str]:
-    """What the backend writes in a namespace before its links go up: SLAAC (tenant)."""
+    """What the backend writes in a namespace before its links go up: SLAAC (tenant),
+    strict ARP (appliance)."""
+    if profile == "appliance":
+        return {f"net.ipv4.conf.{scope}.{key}": value
+                for scope in ("all", "default", *interfaces)
+                for key, value in APPLIANCE_ARP.items()}
     if profile != "tenant":
         return {}
-    out = {"net.ipv6.conf.all.accept_ra": "1", "net.ipv6.conf.default.accept_ra": "1",
-           "net.ipv6.conf.default.autoconf": "1"}
-    for ifname in interfaces:
-        out |= {f"net.ipv6.conf.{ifname}.accept_ra": "1",
-                f"net.ipv6.conf.{ifname}.autoconf": "1"}
+    # The SLAAC address is the port's EUI-64 fixed IP, the only one the anti-spoofing
+    # filter lets out: no temporary or stable-privacy address, whatever the host's
+    # defaults a namespace may inherit.
+    slaac = {"accept_ra": "1", "autoconf": "1", "use_tempaddr": "0", "addr_gen_mode": "0"}
+    out = {"net.ipv6.conf.all.accept_ra": "1"}
+    for scope in ("default", *interfaces):
+        out |= {f"net.ipv6.conf.{scope}.{key}": value for key, value in slaac.items()}
     return out
 
 

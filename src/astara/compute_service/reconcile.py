@@ -11,8 +11,9 @@ instance, in six kinds (after Synnefo's ``snf-manage reconcile-servers``):
 - ``pending``: a task is set but no job will ever finish it: the task is cleared
   with the observed state (or ``delete.end``/ERROR when the namespace is gone);
 - ``ports``: stored and on the host, but a stored port is not plugged (its MAC is
-  missing): re-plugged through the backend's idempotent ``attach``; interfaces the
-  database does not know are reported, never removed;
+  missing) or is plugged without the anti-spoofing filter its port security asks
+  for: re-plugged through the backend's idempotent ``attach`` (which reloads the
+  filter); interfaces the database does not know are reported, never removed;
 - ``processes``: running, but one of its profile's processes died (a DHCP client):
   started again through the backend's idempotent ``start``.
 
@@ -32,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from astara.compute_service import catalog, events, jobs, transitions
+from astara.compute_service import antispoof, catalog, events, jobs, transitions
 from astara.compute_service.backend import Backend, BackendError, InstanceSpec, Observed
 from astara.compute_service.dispatcher import apply_event
 from astara.compute_service.models import Instance, Job
@@ -85,14 +86,22 @@ def _port_drift(inst: Stored, seen: Observed) -> Repair | None:
     missing = tuple(p for p in inst.ports if _mac(p.get("mac_address", "")) not in plugged)
     stored = {_mac(p.get("mac_address", "")) for p in inst.ports}
     unknown = sorted(m for m in plugged if m not in stored)
-    if not missing and not unknown:
+    unfiltered: tuple[dict, ...] = ()
+    if seen.filtered is not None:
+        guarded = {_mac(m) for m in seen.filtered}
+        unfiltered = tuple(p for p in inst.ports if p not in missing
+                           and antispoof.wanted(p, inst.profile)
+                           and _mac(p.get("mac_address", "")) not in guarded)
+    if not missing and not unknown and not unfiltered:
         return None
     parts = []
     if missing:
         parts.append("not plugged: " + ", ".join(p["port_id"] for p in missing))
+    if unfiltered:
+        parts.append("no anti-spoofing filter: " + ", ".join(p["port_id"] for p in unfiltered))
     if unknown:
         parts.append("interfaces the database does not know: " + ", ".join(unknown))
-    return Repair("ports", inst.id, None, {}, "; ".join(parts), replug=missing)
+    return Repair("ports", inst.id, None, {}, "; ".join(parts), replug=missing + unfiltered)
 
 
 def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str]) -> list[Repair]:
@@ -208,4 +217,6 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
     out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix)
     if "orphans" in fix and hasattr(backend, "sweep_bridges"):
         out["bridges_removed"] = backend.sweep_bridges()
+    if "orphans" in fix and hasattr(backend, "sweep_filters"):
+        out["filters_removed"] = backend.sweep_filters()
     return out

@@ -31,7 +31,7 @@ class CommandError(Exception):
 
 
 class Runner(Protocol):
-    def run(self, argv: list[str], check: bool = True) -> str: ...
+    def run(self, argv: list[str], check: bool = True, stdin: str | None = None) -> str: ...
 
     def batch(self, lines: list[str], netns: str | None = None) -> None:
         """Run ``ip`` commands (without the leading ``ip``), stopping at the first error."""
@@ -174,10 +174,13 @@ class SubprocessRunner:
 class FakeRunner:
     def __init__(self):
         self.commands: list[list[str]] = []
+        self.stdin: list[str] = []  # what each command given input read
         self.processes: dict[Path, list[str]] = {}
 
     def run(self, argv: list[str], check: bool = True, stdin: str | None = None) -> str:
         self.commands.append(list(argv))
+        if stdin is not None:
+            self.stdin.append(stdin)
         return ""
 
     def batch(self, lines: list[str], netns: str | None = None) -> None:

@@ -26,6 +26,7 @@ from tests.support import Server, free_port
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
+from astara.cli.netns_cleanup import drop_filter_table_if_empty
 from astara.common.settings import (
     BusSettings,
     DatabaseSettings,
@@ -149,6 +150,8 @@ class ComputeStack:
                 sh("ip", "netns", "del", name, check=False)
         for name in self.leftovers():
             sh("ip", "link", "del", name, check=False)
+        self.backend.sweep_filters()  # chains of the taps just removed by hand
+        drop_filter_table_if_empty()  # the backend keeps it (empty) once it made it
         self.db.dispose()
         self.network_app.state.service.db.dispose()
 

@@ -21,6 +21,7 @@ import pytest
 from compute_stack import sh
 from tests.support import wait_for
 
+from astara.cli.netns_cleanup import drop_filter_table_if_empty
 from astara.compute_service.backend import BackendError, InstanceSpec
 from astara.compute_service.netns import NetnsBackend
 from astara.compute_service.runner import SubprocessRunner
@@ -92,6 +93,7 @@ class Lab:
             sh("ip", "netns", "del", ns, check=False)
         for link in self.links:
             sh("ip", "link", "del", link, check=False)
+        drop_filter_table_if_empty()  # the backend keeps it (empty) once it made it
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from compute_stack import ComputeStack, new_project, sh
 
-from astara.compute_service import catalog
+from astara.compute_service import antispoof, catalog
 from astara.compute_service.cli import manage
+from astara.compute_service.reconcile import run as run_reconcile
 
 pytestmark = [
     pytest.mark.functional,
@@ -137,3 +138,61 @@ def test_a_lost_interface_is_plugged_again(stack, capsys):
             time.sleep(0.05)
     with httpx.Client(base_url=stack.network.url, headers=headers) as n:
         assert n.delete(f"/v2.0/networks/{net['id']}").status_code == 204
+
+
+def light_reconcile(stack) -> dict:
+    return run_reconcile(stack.db, stack.backend, stack.settings.host,
+                         set(stack.agent.reconcile_fix), grace=0)
+
+
+def _chain(tap: str) -> str:
+    return sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap, check=False).stdout
+
+
+def test_anti_spoofing_follows_the_ports_and_a_lost_chain_is_reloaded(stack, capsys):
+    """Through the APIs: a port's pairs reach its chain, a port with port security
+    disabled gets none, and the agent's light reconcile reloads a deleted chain."""
+    project = new_project()
+    headers = stack.headers(project)
+    with httpx.Client(base_url=stack.network.url, headers=headers) as n:
+        net = n.post("/v2.0/networks", json={"network": {"name": "as-net"}}).json()["network"]
+        n.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
+                                                 "cidr": "10.253.8.0/24"}})
+        guarded = n.post("/v2.0/ports", json={"port": {
+            "network_id": net["id"], "allowed_address_pairs": [
+                {"ip_address": "10.253.8.200"},
+                {"ip_address": "10.253.7.0/24", "mac_address": "fa:16:3e:99:00:01"}]}}
+        ).json()["port"]
+        open_ = n.post("/v2.0/ports", json={"port": {"network_id": net["id"],
+                                                     "port_security_enabled": False}}
+                       ).json()["port"]
+    with httpx.Client(base_url=stack.compute.url, headers=headers) as c:
+        sid = c.post("/v2.1/servers", json={"server": {
+            "name": "as", "imageRef": catalog.TENANT_IMAGE, "flavorRef": "1",
+            "networks": [{"port": guarded["id"]}, {"port": open_["id"]}]}}
+        ).json()["server"]["id"]
+        wait_status(c, sid, "ACTIVE")
+        tap, open_tap = stack.backend.tap(guarded["id"]), stack.backend.tap(open_["id"])
+        chain = _chain(tap)
+        fixed = guarded["fixed_ips"][0]["ip_address"]
+        assert f"ether saddr {guarded['mac_address']} ip saddr {{ {fixed}, 10.253.8.200 }}" \
+            in chain
+        assert "ether saddr fa:16:3e:99:00:01 ip saddr 10.253.7.0/24 accept" in chain
+        assert _chain(open_tap) == ""
+        assert stack.backend.observe()[sid].filtered == (guarded["mac_address"],)
+
+        sh("nft", "delete", "chain", "netdev", antispoof.TABLE, tap)
+        # what the agent runs every interval (now: the create's job is not 10 s old)
+        report = light_reconcile(stack)
+        assert report["ports"] == [{"id": sid, "event": None, "detail":
+                                    f"no anti-spoofing filter: {guarded['id']}"}]
+        assert report["fixed"] == [sid]
+        assert _chain(tap) == chain
+        assert light_reconcile(stack)["ports"] == []
+
+        assert c.delete(f"/v2.1/servers/{sid}").status_code == 204
+        deadline = time.monotonic() + 20
+        while c.get(f"/v2.1/servers/{sid}").status_code != 404:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert _chain(tap) == ""

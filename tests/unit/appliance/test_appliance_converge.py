@@ -101,3 +101,14 @@ def test_missing_interface_changes_nothing(appliance, netlink):
     result = appliance.apply(type(router_config()).model_validate(doc))
     assert "no interface with MAC" in result.error
     assert netlink.log == [] and appliance.ports.dnsmasq.log == []
+
+
+def test_apply_answers_arp_only_for_the_receiving_interface(appliance):
+    written: dict[str, str] = {}
+    appliance.ports.sysctl = written.__setitem__
+    assert appliance.apply(router_config(1)).error is None
+    for scope in ("all", "default"):
+        assert written[f"net.ipv4.conf.{scope}.arp_ignore"] == "1"
+        assert written[f"net.ipv4.conf.{scope}.arp_announce"] == "2"
+        assert written[f"net.ipv4.conf.{scope}.proxy_arp"] == "0"
+    assert written["net.ipv4.ip_forward"] == "1"

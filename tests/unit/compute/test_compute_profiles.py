@@ -88,7 +88,18 @@ def test_tenant_sysctls_enable_slaac_on_each_interface():
     values = profiles.sysctls("tenant", ["eth0", "eth1"])
     assert values["net.ipv6.conf.eth1.accept_ra"] == "1"
     assert values["net.ipv6.conf.default.autoconf"] == "1"
-    assert profiles.sysctls("appliance", ["eth0"]) == {}
+    assert values["net.ipv6.conf.eth0.use_tempaddr"] == "0"  # only the EUI-64 fixed IP
+    assert values["net.ipv6.conf.eth1.addr_gen_mode"] == "0"
+    assert not any("arp" in key for key in values)
+
+
+def test_appliance_sysctls_answer_arp_only_for_the_receiving_interface():
+    values = profiles.sysctls("appliance", ["eth0", "eth1"])
+    for scope in ("all", "default", "eth0", "eth1"):
+        assert values[f"net.ipv4.conf.{scope}.arp_ignore"] == "1"
+        assert values[f"net.ipv4.conf.{scope}.arp_announce"] == "2"
+        assert values[f"net.ipv4.conf.{scope}.proxy_arp"] == "0"
+    assert not any("accept_ra" in key for key in values)  # an appliance sends RAs
 
 
 def test_responder_runs_by_path_without_site_packages():

@@ -84,6 +84,31 @@ def test_decide_ports(vm, seen, expected_detail, replug):
         assert got == [Repair("ports", "i", None, {}, expected_detail, replug=replug)]
 
 
+@pytest.mark.parametrize("profile, p1, filtered, replug", [
+    # a tenant port with port security whose filter is gone: plugged again (reloads it)
+    ("tenant", {**P1, "port_security_enabled": True}, ("fa:16:3e:00:00:02",), "p1"),
+    # a record stored before the flag was kept: a tenant's port is filtered
+    ("tenant", P1, ("fa:16:3e:00:00:02",), "p1"),
+    ("tenant", P1, ("FA:16:3E:00:00:01", "fa:16:3e:00:00:02"), None),
+    # port security disabled, or an old appliance record: no filter wanted
+    ("tenant", {**P1, "port_security_enabled": False}, ("fa:16:3e:00:00:02",), None),
+    ("appliance", P1, ("fa:16:3e:00:00:02",), None),
+    ("appliance", {**P1, "port_security_enabled": True}, ("fa:16:3e:00:00:02",), "p1"),
+    # a backend that does not filter reports None: never drift
+    ("tenant", P1, None, None),
+])
+def test_decide_ports_replugs_a_port_whose_filter_is_missing(profile, p1, filtered, replug):
+    stored = Stored("i", "active", None, 1, profile=profile, ports=(p1, P2))
+    seen = Observed("i", True, ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02"), profile,
+                    filtered=filtered)
+    got = decide([stored], {"i": seen}, set())
+    if replug is None:
+        assert got == []
+    else:
+        assert got == [Repair("ports", "i", None, {}, f"no anti-spoofing filter: {replug}",
+                              replug=(p1,))]
+
+
 def test_decide_ports_leaves_busy_and_building_instances_alone():
     stored = Stored("i", "building", None, 0, ports=(P1,))
     assert decide([stored], {"i": plugged()}, set()) == []

@@ -1,0 +1,166 @@
+"""Anti-spoofing chains of instance ports: which ports, what they allow, how applied."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from astara.compute_service import antispoof, ports
+from astara.compute_service.backend import InstanceSpec
+from astara.compute_service.netns import NetnsBackend
+from astara.compute_service.runner import FakeRunner
+
+MAC = "fa:16:3e:00:00:01"
+PORT = {"port_id": "0a1b2c3d-0000-4000-8000-000000000001", "net_id": "n1",
+        "mac_address": MAC.upper(),
+        "fixed_ips": [{"subnet_id": "s4", "ip_address": "10.0.0.5"},
+                      {"subnet_id": "s6", "ip_address": "fd00::5"}]}
+
+
+def test_link_local_is_the_eui64_of_the_mac():
+    assert str(antispoof.link_local(MAC)) == "fe80::f816:3eff:fe00:1"
+
+
+@pytest.mark.parametrize("port, profile, expected", [
+    ({"port_security_enabled": True}, "appliance", True),
+    ({"port_security_enabled": False}, "tenant", False),
+    ({}, "tenant", True),  # stored before the flag was kept
+    ({}, "appliance", False),
+])
+def test_wanted(port, profile, expected):
+    assert antispoof.wanted(port, profile) is expected
+
+
+def test_allowed_pairs_join_their_mac_and_bad_addresses_allow_nothing():
+    port = {**PORT, "allowed_address_pairs": [
+        {"ip_address": "10.1.0.0/24"},
+        {"ip_address": "10.2.0.9", "mac_address": "FA:16:3E:00:00:99"},
+        {"ip_address": "not-an-ip"}]}
+    got = antispoof.allowed(port)
+    assert got == {
+        MAC: [ipaddress.ip_network(n) for n in
+              ("10.0.0.5/32", "fd00::5/128", "10.1.0.0/24", "fe80::f816:3eff:fe00:1/128")],
+        "fa:16:3e:00:00:99": [ipaddress.ip_network(n) for n in
+                              ("10.2.0.9/32", "fe80::f816:3eff:fe00:99/128")]}
+
+
+def test_rules_of_a_port():
+    port = {**PORT, "allowed_address_pairs": [{"ip_address": "10.0.0.4/30"},
+                                              {"ip_address": "fd01::/64"}]}
+    rules = antispoof.rules(port)
+    # whatever the source: no VLAN, no DHCP server, no router advertisement
+    assert rules[:4] == ["ether type { 8021q, 8021ad } drop", "udp dport 68 drop",
+                         "udp dport 546 drop", "icmpv6 type nd-router-advert drop"]
+    src = f"ether saddr {MAC}"
+    # overlapping pair and fixed IP merged (nft refuses overlapping interval elements)
+    assert f"{src} ip saddr {{ 10.0.0.4/30 }} accept" in rules
+    assert any(r.startswith(f"{src} arp ") and f"arp saddr ether {MAC} "
+               "arp saddr ip { 0.0.0.0, 10.0.0.4/30 } accept" in r for r in rules)
+    assert f"{src} ip6 saddr {{ fd00::5/128, fd01::/64, fe80::f816:3eff:fe00:1/128 }} " \
+           "accept" in rules
+    na = next(r for r in rules if "nd-neighbor-advert" in r)
+    assert "0xfd000000000000000000000000000005" in na
+    assert "0xfd010000000000000000000000000000-0xfd01000000000000ffffffffffffffff" in na
+    assert all(MAC in r for r in rules[4:])
+
+
+def test_a_port_without_addresses_may_still_probe_and_ask_dhcp():
+    rules = antispoof.rules({"mac_address": MAC})
+    assert not any(" ip saddr {" in r for r in rules)  # nft refuses an empty set
+    assert any("arp saddr ip { 0.0.0.0 }" in r for r in rules)
+    assert any("ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67" in r
+               for r in rules)
+
+
+def test_chain_script_replaces_the_chain_atomically_and_refuses_odd_names():
+    lines = antispoof.chain_script("tap0a1b2c3d-00", PORT)
+    chain = "netdev astara_antispoof tap0a1b2c3d-00"
+    assert lines[:3] == [f"add chain {chain}", f"delete chain {chain}",
+                         f'add chain {chain} {{ type filter hook ingress device '
+                         f'"tap0a1b2c3d-00" priority -300; policy drop; }}']
+    assert antispoof.script(lines).startswith("table netdev astara_antispoof {}\n")
+    with pytest.raises(ValueError):
+        antispoof.chain_script('tap"; flush ruleset', PORT)
+
+
+def test_chains_of_a_listing():
+    listing = {"nftables": [{"metainfo": {}}, {"table": {"name": "astara_antispoof"}},
+                            {"chain": {"table": "astara_antispoof", "name": "tapa"}},
+                            {"chain": {"table": "other", "name": "tapb"}}]}
+    assert antispoof.chains(listing) == {"tapa"}
+
+
+def test_stored_port_keeps_port_security_and_pairs():
+    port = {"id": "p", "network_id": "n", "mac_address": MAC, "fixed_ips": [],
+            "port_security_enabled": False,
+            "allowed_address_pairs": [{"ip_address": "10.0.0.9"},
+                                      {"ip_address": "10.0.0.8", "mac_address": "fa:16:3e:0:0:2"}]}
+    got = ports.stored(port, "net", owned=True)
+    assert got["port_security_enabled"] is False
+    assert got["allowed_address_pairs"] == [
+        {"ip_address": "10.0.0.9", "mac_address": MAC},
+        {"ip_address": "10.0.0.8", "mac_address": "fa:16:3e:0:0:2"}]
+    assert ports.stored({"id": "p", "network_id": "n"}, "", True)["port_security_enabled"]
+
+
+def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
+    import astara.compute_service.netns as netns_mod
+    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
+    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
+    runner = FakeRunner()
+    backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
+    free = {**PORT, "port_id": "1a1b2c3d-0000-4000-8000-000000000002",
+            "port_security_enabled": False}
+    spec = InstanceSpec("i", "vm", "appliance", ({**PORT, "port_security_enabled": True},
+                                                 free))
+    backend._plug_all("astara-appliance-i", [(p, f"eth{n}") for n, p in
+                                             enumerate(spec.ports)], True, "appliance")
+    nft = [c for c in runner.commands if c[0] == "nft"]
+    assert nft == [["nft", "-f", "-"]]
+    text = runner.stdin[0]
+    assert 'add chain netdev astara_antispoof tap0a1b2c3d-00 { type filter hook ingress ' \
+           'device "tap0a1b2c3d-00"' in text
+    # the unfiltered port gets any old chain removed, in the same transaction
+    assert "delete chain netdev astara_antispoof tap1a1b2c3d-00\n" in text
+    assert text.count("add rule") == len(antispoof.rules(PORT))
+    # nft loads before the instance's side of the veth goes up
+    up = next(i for i, c in enumerate(runner.commands) if c[:3] == ["ip", "-n",
+                                                                     "astara-appliance-i"]
+              and "up" in c)
+    assert runner.commands.index(["nft", "-f", "-"]) < up
+    runner.stdin.clear()
+    backend.delete(spec)
+    assert runner.stdin == [antispoof.script(antispoof.delete_script(
+        ["tap0a1b2c3d-00", "tap1a1b2c3d-00"]))]
+
+
+def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
+    import astara.compute_service.netns as netns_mod
+    (tmp_path / "netns" / "astara-vm-i").mkdir(parents=True)
+    for name, index in (("tapa", 7), ("tapb", 8)):
+        (tmp_path / "net" / name).mkdir(parents=True)
+        (tmp_path / "net" / name / "ifindex").write_text(f"{index}\n")
+    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
+    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
+    listing = {"nftables": [{"chain": {"table": "astara_antispoof", "name": "tapa"}}]}
+    links = [{"ifname": "eth0", "address": "fa:16:3e:00:00:01", "link_index": 7},
+             {"ifname": "eth1", "address": "fa:16:3e:00:00:02", "link_index": 8}]
+
+    class Runner(FakeRunner):
+        def run(self, argv, check=True, stdin=None):
+            super().run(argv, check, stdin)
+            return json.dumps(listing if argv[0] == "nft" else links)
+
+    backend = NetnsBackend(Runner(), tmp_path / "state", responders=object())  # type: ignore
+    monkeypatch.setattr("astara.compute_service.profiles.running", lambda *a: False)
+    seen = backend.observe()["i"]
+    assert seen.ports == ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+    assert seen.filtered == ("fa:16:3e:00:00:01",)
+
+
+def test_netns_cleanup_removes_only_chains_whose_device_is_gone():
+    from astara.cli.netns_cleanup import stale_chains
+
+    assert stale_chains({"tapa", "tapb", "tapc"}, {"lo", "tapb"}) == ["tapa", "tapc"]
