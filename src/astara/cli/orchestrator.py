@@ -9,7 +9,7 @@ import threading
 
 import uvicorn
 
-from astara.common import logs
+from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.db import migrate
 from astara.orchestrator import metadata_proxy
@@ -54,13 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(sys.argv[1:] if argv is None else argv,
                                        prog="astara-orchestrator",
                                        groups={orch_opts.GROUP: orch_opts.OPTS})
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     o = orch_opts.from_conf(conf)
+    try:  # a wrong credential setup is one line, before anything starts
+        token = private.read_secret(o.rpc_auth_token_file, "RPC auth token")
+        private.read_secret(o.appliance_auth_key_file, "appliance deployment key")
+    except private.SecretFileError as exc:
+        raise SystemExit(f"astara-orchestrator: {exc}") from None
     migrate.open_database(settings.database).dispose()  # the schema, before any worker
     orch = Orchestrator(settings, o)
     orch.start()
     metadata = _metadata_server(orch, o)
-    server = uvicorn.Server(uvicorn.Config(build_app(orch), log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(build_app(orch, token), log_level="warning",
                                            access_log=False))
     LOG.info("orchestrator: %d worker processes, RPC API on %s port %d",
              len(orch.workers), ", ".join(o.rpc_hosts), o.rpc_port)

@@ -25,7 +25,7 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq) -> list[str
     for files in wanted:
         p = paths(state_dir, files.ifname)
         changed = [
-            write_checked(p[key], text)
+            write_checked(p[key], text, owner=proc.owner)
             for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
                                  strict=True)
         ]
