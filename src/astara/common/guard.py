@@ -4,7 +4,9 @@ Used by the orchestrator's RPC API and the appliance API. Both checks run before
 routing, so every route (unknown ones included) refuses an unauthenticated
 caller with 401 and a body over ``max_body`` bytes with 413, in the API's own
 error format (``error(status, message)`` builds the JSON body). The body is read
-here, bounded, and handed on to the application unchanged.
+here, bounded, and handed on to the application unchanged. A refused request's
+body is read and dropped first (up to ``DRAIN_LIMIT``), so the caller gets its
+answer rather than a connection reset half-way through sending.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from starlette.datastructures import Headers
 
 Scope = dict[str, Any]
+DRAIN_LIMIT = 64 * 1024 * 1024
 ErrorBody = Callable[[int, str], dict]
 
 
@@ -28,6 +31,17 @@ def _send_error(send, status: int, body: dict, extra: list[tuple[bytes, bytes]] 
 async def _send(send, status: int, raw: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})
+
+
+async def _drain(receive, already: int = 0) -> None:
+    size = already
+    while size <= DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class Guard:
@@ -43,11 +57,13 @@ class Guard:
             return
         headers = Headers(scope=scope)
         if not self.allowed(scope, headers):
+            await _drain(receive)
             await _send_error(send, 401, self.error(401, "authentication required"),
                               [(b"www-authenticate", self.scheme.encode())])
             return
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await _drain(receive)
             await self._too_big(send)
             return
         chunks, size, more = [], 0, True
@@ -58,6 +74,8 @@ class Guard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
+                if message.get("more_body", False):
+                    await _drain(receive, size)
                 await self._too_big(send)
                 return
             chunks.append(chunk)
