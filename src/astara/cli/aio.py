@@ -63,7 +63,9 @@ def _wait_port(host: str, port: int, child: Child, timeout: float = 60.0) -> Non
 
 def _start(child: Child, logdir: Path) -> None:
     if child.log is None:
-        child.log = open(logdir / f"{child.name}.log", "a", buffering=1)  # noqa: SIM115
+        fd = os.open(logdir / f"{child.name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                     0o600)
+        child.log = open(fd, "a", buffering=1)  # noqa: SIM115
     child.proc = subprocess.Popen(child.argv, stdout=child.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     child.started = time.monotonic()

@@ -28,7 +28,9 @@ def _sockets(hosts: tuple[str, ...], port: int, freebind: bool = False) -> list[
     out = []
     for host in hosts:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
+        # proto named: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+        # and without it a keep-alive client waits 40 ms (delayed ACK) for each answer.
+        s = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
