@@ -107,6 +107,7 @@ def _tighten_state(state: Path) -> None:
     """Make what an older release left readable to all its owner's only."""
     private.tighten(state / "logs", *(state / "logs").glob("*"), *state.glob("*.sqlite*"),
                     *state.glob("*.writelock"), state / "aio-secrets.conf", state / "bus",
+                    state / "compute",
                     *state.glob("*.conf"))
 
 

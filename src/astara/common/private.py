@@ -65,6 +65,8 @@ def ensure_secret(path: Path | str, what: str = "secret") -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return read_secret(path, what)
+    except OSError as exc:
+        raise SecretFileError(f"cannot create {what} file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32) + "\n")
     return read_secret(path, what)

@@ -102,3 +102,10 @@ def test_ctl_token_sources_in_order(tmp_path):
         ctl.token(None, {"ASTARA_STATE_PATH": str(tmp_path)})
     assert str(err.value).startswith(f"astara-ctl: RPC token file {tmp_path}/rpc_auth_token "
                                      "does not exist")
+
+
+def test_ensure_secret_where_it_cannot_be_written_is_one_line(tmp_path):
+    with pytest.raises(private.SecretFileError) as err:
+        private.ensure_secret(tmp_path / "missing-dir" / "k", "RPC auth token")
+    assert str(err.value) == (f"cannot create RPC auth token file {tmp_path}/missing-dir/k: "
+                              "No such file or directory")
