@@ -25,7 +25,7 @@ from astara.appliance.observe.state import Link
 from astara.wire import auth, examples
 
 REQUESTS = 10_000
-BATCH = 10
+BATCH = 25
 SECRET = auth.appliance_secret(b"fuzz-deployment-key", "fuzz-appliance")
 ROUTES = [("GET", "/v1/status/"), ("GET", "/v1/firewall/rules/"),
           ("GET", "/v1/system/interfaces/"), ("GET", "/v1/system/interface/{}/"),
@@ -94,7 +94,7 @@ def test_appliance_api_fuzz(served, request):
     applies_without_secret: list[int] = []
 
     @seed(run_seed)
-    @fz.fuzz_settings(REQUESTS // BATCH + 10)
+    @fz.fuzz_settings(REQUESTS // BATCH + 4)
     @given(strategy)
     def fuzz(batch):
         for req in batch:

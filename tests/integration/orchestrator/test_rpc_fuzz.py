@@ -19,7 +19,7 @@ from tests import fuzz_requests as fz
 from astara.orchestrator.rpc import MAX_BODY
 
 REQUESTS = 10_000
-BATCH = 10
+BATCH = 25
 ROUTES = [("PUT", "/poll/"), ("PUT", "/workers/debug/"), ("PUT", "/router/{}/{}"),
           ("PUT", "/router/rebuild/{}"), ("PUT", "/router/debug/{}"),
           ("PUT", "/router/manage/{}"), ("PUT", "/tenant/{}/{}"), ("PUT", "/tenant/debug/{}"),
@@ -70,7 +70,7 @@ def test_rpc_api_fuzz(orchestrator, request):
     client = httpx.Client(base_url=orchestrator.url, timeout=60)
 
     @seed(run_seed)
-    @fz.fuzz_settings(REQUESTS // BATCH + 10)
+    @fz.fuzz_settings(REQUESTS // BATCH + 4)
     @given(strategy)
     def fuzz(batch):
         for req in batch:
