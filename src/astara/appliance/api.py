@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -40,13 +39,6 @@ class Served:
     appliance: Appliance
     secret: str  # what the orchestrator must send (`wire.auth.appliance_secret`)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-class AsciiJSON(JSONResponse):
-    """JSON that survives any string it echoes (a lone surrogate is escaped, not fatal)."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":")).encode()
 
 
 def error_body(status: int, message: str) -> dict:
@@ -105,7 +97,7 @@ async def put_config(request: Request) -> Response:
             message, errors = str(exc), exc.errors
         else:
             message, errors = "the body is not a JSON document", []
-        return AsciiJSON({"error": message, "details": errors}, status_code=422)
+        return JSONResponse({"error": message, "details": errors}, status_code=422)
     async with s.lock:
         result = await asyncio.to_thread(s.appliance.apply, config)
     body = {

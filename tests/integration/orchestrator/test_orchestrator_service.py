@@ -167,3 +167,22 @@ def test_orchestrator_with_a_bad_token_file_stops_with_one_line(tmp_path, proble
     why = {"missing": "does not exist", "empty": "is empty",
            "world-readable": "is readable by other users (mode 0644): chmod 600 it"}[problem]
     assert line == f"astara-orchestrator: RPC auth token file {token} {why}"
+
+
+def test_hostile_commands_get_a_json_4xx_not_a_500(orchestrator):
+    with httpx.Client(base_url=orchestrator.url, headers=orchestrator.headers) as http:
+        deep = http.put("/tenant/debug/t-deep", content=b"[" * 100_000 + b"]" * 100_000)
+        surrogate = http.put("/tenant/debug/t-sur", content=b'{"reason": "a\\ud800b\\u0000"}')
+        assert (deep.status_code, surrogate.status_code) == (200, 200)
+        tenants = http.get("/debug/").json()["tenants"]
+        assert tenants["t-deep"] == "" and tenants["t-sur"] == "a?b"
+        for path in ("/tenant/debug/" + "x" * 256, "/tenant/debug/a%00b",
+                     "/router/debug/a%00b"):
+            r = http.put(path)
+            assert r.status_code == 400, path
+            assert r.json()["error"]["message"] == "an id is 1 to 255 printable characters"
+        big = http.put("/global/debug/", content=b"x" * (64 * 1024 + 1))
+        assert big.status_code == 413 and big.json()["error"]["code"] == 413
+        assert http.put("/tenant/manage/t-deep").status_code == 200
+        assert http.put("/tenant/manage/t-sur").status_code == 200
+        assert http.get("/debug/").json()["global"] is None
