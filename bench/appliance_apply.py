@@ -127,7 +127,7 @@ def rss_kb() -> int:
 
 async def memory_child(count: int, work: Path) -> dict[str, int]:
     """In a fresh process: RSS before and after serving `count` namespace appliances."""
-    host = Host(work, api_port=5000)
+    host = Host(work, lambda name: "bench-secret", api_port=5000)
     prefix = f"astm{secrets.token_hex(2)}"
     made: list[str] = []
     try:

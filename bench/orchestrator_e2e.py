@@ -88,7 +88,9 @@ class Bench:
 
     def healthy_count(self) -> int:
         try:
-            routers = httpx.get(f"{self.rpc}/routers/", timeout=5).json()["routers"]
+            token = (self.state / "rpc_auth_token").read_text().strip()  # astara-aio's
+            routers = httpx.get(f"{self.rpc}/routers/", headers={"X-Auth-Token": token},
+                                timeout=5).json()["routers"]
         except (httpx.TransportError, ValueError):
             return -1
         return sum(1 for r in routers if r["steps"] and r["steps"][-1]["step"] == "Alive")

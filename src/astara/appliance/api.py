@@ -5,29 +5,44 @@ the ASGI scope), validate, run the blocking work in a thread, answer. A PUT take
 the appliance's lock, so applies are serialized; reads never wait for an apply
 and see the last applied config. Invalid or unknown-version documents, and
 documents that do not fit the appliance (a missing interface), get 422.
+
+Only the orchestrator may call it: every route wants ``Authorization: Bearer
+<the appliance's secret>`` (`wire.auth`; `Served.secret`), checked in constant
+time before routing, else 401. Bodies are bounded (413 over `MAX_BODY`); errors
+are ``{"error": "..."}`` JSON, unknown routes and methods included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from astara.appliance import status as status_mod
 from astara.appliance.converge import Appliance
-from astara.wire import DocumentError, parse_config
+from astara.common.guard import Guard
+from astara.wire import DocumentError, auth, parse_config
 
 SCOPE_KEY = "astara.appliance"
+MAX_BODY = 4 * 1024 * 1024  # a router with thousands of ports and floating IPs fits
 
 
 @dataclass
 class Served:
     appliance: Appliance
+    secret: str  # what the orchestrator must send (`wire.auth.appliance_secret`)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def error_body(status: int, message: str) -> dict:
+    return {"error": message}
 
 
 def _served(request: Request) -> Served:
@@ -76,10 +91,13 @@ async def get_config(request: Request) -> Response:
 async def put_config(request: Request) -> Response:
     s = _served(request)
     try:
-        config = parse_config(await request.json())
-    except ValueError as exc:  # DocumentError, or a body that is not JSON
-        errors = exc.errors if isinstance(exc, DocumentError) else []
-        return JSONResponse({"error": str(exc), "details": errors}, status_code=422)
+        config = parse_config(json.loads(await request.body()))
+    except (ValueError, RecursionError) as exc:  # DocumentError; not JSON; nested too deep
+        if isinstance(exc, DocumentError):
+            message, errors = str(exc), exc.errors
+        else:
+            message, errors = "the body is not a JSON document", []
+        return JSONResponse({"error": message, "details": errors}, status_code=422)
     async with s.lock:
         result = await asyncio.to_thread(s.appliance.apply, config)
     body = {
@@ -95,8 +113,19 @@ async def put_config(request: Request) -> Response:
     return JSONResponse(body)
 
 
-def make_app() -> Starlette:
-    return Starlette(routes=[
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(error_body(exc.status_code, str(exc.detail)),
+                        status_code=exc.status_code)
+
+
+def _authenticated(scope, headers: Headers) -> bool:
+    return auth.is_bearer(headers.get(auth.HEADER), scope[SCOPE_KEY].secret)
+
+
+def make_app() -> Guard:
+    """The API for the `Served` appliance the caller puts in the scope at `SCOPE_KEY`."""
+    app = Starlette(exception_handlers={HTTPException: _http_error}, routes=[
         Route("/v1/status/", get_status),
         Route("/v1/firewall/rules/", get_rules),
         Route("/v1/system/interfaces/", get_interfaces),
@@ -105,3 +134,4 @@ def make_app() -> Starlette:
         Route("/v1/system/config/", get_config, methods=["GET"]),
         Route("/v1/system/config/", put_config, methods=["PUT"]),
     ])
+    return Guard(app, _authenticated, error_body, MAX_BODY, scheme="Bearer")

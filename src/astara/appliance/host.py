@@ -7,6 +7,8 @@ serves them from this process's event loop. Connections are routed to their
 appliance by the local address they arrived on (management addresses are unique).
 VM mode is the same with `netns=None`. `remove()` stops serving and cleans up.
 `discovery` calls `add()`/`remove()` as appliance namespaces come and go.
+`secret_for(name)` gives the secret the orchestrator must present to appliance
+`name` (see `wire.auth`); the API refuses any other caller.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from astara.appliance.converge import Appliance, Ports
 from astara.appliance.metadata import MetadataProxy
 from astara.appliance.plan.ops import AddAddress, SetLink
 from astara.appliance.render.nft import METADATA_PROXY_PORT
+from astara.common import private
 
 IP_FREEBIND = 15
 
@@ -59,8 +63,8 @@ def bootstrap_management(mac: str, address: str) -> None:
 
 
 def _listen(netns: str | None, family: int, address: str, port: int) -> socket.socket:
-    with entered(netns):
-        sock = socket.socket(family, socket.SOCK_STREAM)
+    with entered(netns):  # TCP named: asyncio then sets TCP_NODELAY (no 40 ms stalls)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
@@ -74,8 +78,10 @@ def _listen(netns: str | None, family: int, address: str, port: int) -> socket.s
 
 
 class Host:
-    def __init__(self, state_root: Path, api_port: int = 5000) -> None:
+    def __init__(self, state_root: Path, secret_for: Callable[[str], str],
+                 api_port: int = 5000) -> None:
         self.state_root, self.api_port = state_root, api_port
+        self.secret_for = secret_for
         self.entries: dict[str, _Entry] = {}
         self._by_address: dict[str, Served] = {}
         self._config = uvicorn.Config(self._dispatch, interface="asgi3", lifespan="off",
@@ -90,8 +96,11 @@ class Host:
             return
         served = self._by_address.get(scope["server"][0]) if scope.get("server") else None
         if served is None:
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+            body = b'{"error": "no appliance at this address"}'
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
             return
         await self._app({**scope, SCOPE_KEY: served}, receive, send)
 
@@ -99,7 +108,11 @@ class Host:
         iface = ipaddress.ip_interface(mgmt_address)
         state_dir = self.state_root / name
         state_dir.mkdir(parents=True, exist_ok=True)
-        state_dir.chmod(0o755)
+        state_dir.chmod(0o711)  # dnsmasq, unprivileged, reaches its files; no listing
+        # What an older release left readable; the files dnsmasq re-reads are handed
+        # to its user at the next apply (`apply.files`).
+        private.tighten(*(p for p in state_dir.iterdir()
+                          if p.suffix not in (".hosts", ".opts", ".addn_hosts")))
 
         def prepare() -> None:
             with entered(netns):
@@ -108,7 +121,7 @@ class Host:
         await asyncio.to_thread(prepare)
         appliance = Appliance(name, netns, state_dir, self.api_port, real_ports(state_dir))
         await asyncio.to_thread(appliance.restore)  # what an earlier agent applied, if valid
-        served = Served(appliance)
+        served = Served(appliance, self.secret_for(name))
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if iface.version == 6 else socket.AF_INET
         proxy = MetadataProxy(lambda fam: self._socket_in(netns, fam),

@@ -6,7 +6,10 @@ namespaces), the appliance agent in host mode, and the orchestrator; each with
 the same ``--config-file`` and ``--state-path``, each logging to
 ``<state>/logs/<name>.log``. A service that dies is restarted (with back-off);
 Ctrl-C or SIGTERM stops them all, in reverse order. Needs root (namespaces,
-bridges).
+bridges). On first start it writes the control plane's credentials (the RPC
+token, the appliance deployment key, the metadata secret) in the state
+directory, 0600; state, logs and secrets are root's only (the state directory
+is 0711: dnsmasq, unprivileged, must reach its files below it).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from astara.common import logs
+from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.compute_service import opts as compute_opts
 from astara.db import migrate
@@ -60,7 +63,9 @@ def _wait_port(host: str, port: int, child: Child, timeout: float = 60.0) -> Non
 
 def _start(child: Child, logdir: Path) -> None:
     if child.log is None:
-        child.log = open(logdir / f"{child.name}.log", "a", buffering=1)  # noqa: SIM115
+        fd = os.open(logdir / f"{child.name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                     0o600)
+        child.log = open(fd, "a", buffering=1)  # noqa: SIM115
     child.proc = subprocess.Popen(child.argv, stdout=child.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     child.started = time.monotonic()
@@ -98,19 +103,29 @@ def _shared_secret(conf, state: Path) -> list[str]:
     return ["--config-file", str(path)]
 
 
+def _tighten_state(state: Path) -> None:
+    """Make what an older release left readable to all its owner's only."""
+    private.tighten(state / "logs", *(state / "logs").glob("*"), *state.glob("*.sqlite*"),
+                    *state.glob("*.writelock"), state / "aio-secrets.conf", state / "bus",
+                    state / "compute",
+                    *state.glob("*.conf"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     conf, settings = settings_mod.load(
         args, prog="astara-aio",
         groups={compute_opts.GROUP: compute_opts.list_opts()[0][1],
                 orch_opts.GROUP: orch_opts.OPTS})
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     if os.geteuid() != 0:
         raise SystemExit("astara-aio: run it as root (it creates namespaces and bridges)")
     state = settings.state_path
     logdir = state / "logs"
-    logdir.mkdir(parents=True, exist_ok=True)
-    state.chmod(0o755)  # dnsmasq drops to nobody and reads the appliances' files
+    logdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state.chmod(0o711)  # dnsmasq drops root and re-reads the appliances' files below
+    _tighten_state(state)
     db = Database(settings.database.url)
     migrate.upgrade(db.engine)
     db.dispose()
@@ -118,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
                                                                  str(state)]
     common += _shared_secret(conf, state)
     o = orch_opts.from_conf(conf)
+    try:
+        private.ensure_secret(o.rpc_auth_token_file, "RPC auth token")
+        private.ensure_secret(o.appliance_auth_key_file, "appliance deployment key")
+    except private.SecretFileError as exc:
+        raise SystemExit(f"astara-aio: {exc}") from None
     net, comp = settings.network, conf[compute_opts.GROUP]
     children = [
         Child("network-api", [str(BIN / "astara-network-api"), *common],
@@ -131,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         # eth0, and the agent waits for it rather than guessing an EUI-64 address.
         Child("appliance-agent", [str(BIN / "astara-appliance-agent"), "--mode", "host",
                                   "--state-dir", str(state / "appliance"),
+                                  "--auth-key-file", o.appliance_auth_key_file,
                                   "--scan-interval", "0.5"]),
         Child("orchestrator", [str(BIN / "astara-orchestrator"), *common],
               (o.rpc_hosts[0], o.rpc_port)),

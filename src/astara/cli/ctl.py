@@ -8,6 +8,12 @@
     astara-ctl global debug|manage [--reason TEXT]
     astara-ctl workers list|debug
     astara-ctl ssh ROUTER_ID        (a shell in the appliance)
+
+Every call sends the orchestrator's RPC token (``X-Auth-Token``), taken from, in
+order: ``--token-file``, ``$ASTARA_RPC_TOKEN_FILE``, ``$ASTARA_RPC_TOKEN`` (the
+token itself), else ``$ASTARA_STATE_PATH/rpc_auth_token`` (default state path
+/var/lib/astara: where ``astara-aio`` writes it and the orchestrator's
+``rpc_auth_token_file`` points by default).
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ import sys
 import httpx
 import yaml
 
+from astara.common import private
+from astara.common.opts import DEFAULT_STATE_PATH
+
+TOKEN_HEADER = "X-Auth-Token"
 DEFAULT_URL = os.environ.get("ASTARA_RPC_URL", "http://127.0.0.1:44250")
 NETNS_PREFIX = "astara-appliance-"
 
@@ -30,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="astara-ctl", description=__doc__.split("\n")[0])
     p.add_argument("--url", default=DEFAULT_URL, help="orchestrator RPC API (%(default)s)")
     p.add_argument("--format", choices=["table", "json", "yaml"], default="table")
+    p.add_argument("--token-file", default=None,
+                   help="file holding the RPC token (default: see above)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("poll", help="re-check every router now")
     r = sub.add_parser("router", help="one router")
@@ -48,6 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ssh", help="a shell in a router's appliance")
     s.add_argument("id")
     return p
+
+
+def token(token_file: str | None, env: dict[str, str]) -> str:
+    """The RPC token to send; SystemExit with one line when there is none to read."""
+    path = token_file or env.get("ASTARA_RPC_TOKEN_FILE")
+    if not path and env.get("ASTARA_RPC_TOKEN"):
+        return env["ASTARA_RPC_TOKEN"].strip()
+    if not path:
+        path = os.path.join(env.get("ASTARA_STATE_PATH") or DEFAULT_STATE_PATH,
+                            "rpc_auth_token")
+    try:
+        return private.read_secret(path, "RPC token").decode()
+    except private.SecretFileError as exc:
+        raise SystemExit(f"astara-ctl: {exc} (run as root, or give --token-file or "
+                         f"ASTARA_RPC_TOKEN)") from None
+    except UnicodeDecodeError:
+        raise SystemExit(f"astara-ctl: RPC token file {path} is not text") from None
 
 
 def _show(data, fmt: str, columns: list[str] | None = None) -> None:
@@ -107,7 +136,8 @@ def _ssh(http: httpx.Client, router_id: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
-    with httpx.Client(base_url=a.url, timeout=30) as http:
+    headers = {TOKEN_HEADER: token(a.token_file, dict(os.environ))}
+    with httpx.Client(base_url=a.url, timeout=30, headers=headers) as http:
         if a.command == "poll":
             _show(_call(http, "PUT", "/poll/"), a.format)
         elif a.command == "router" and a.action == "list":

@@ -11,7 +11,7 @@ import sys
 
 from oslo_config import cfg
 
-from astara.common import logs
+from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.db import migrate
 from astara.db.engine import Database
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     command = cfg.SubCommandOpt("command", handler=_add_commands)
     conf, settings = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-dbsync", cli_opts=[command])
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     if not getattr(conf.command, "name", None):
         print("astara-dbsync: error: a command is required: upgrade, downgrade or current",

@@ -4,7 +4,9 @@ Runs the same observe -> plan -> execute passes the orchestrator runs, one at a
 time, printing what was observed, the step chosen and its outcome; ``--pdb``
 stops in the debugger before each step is executed; ``--dry-run`` only plans.
 Put the router in debug mode first (``astara-ctl router debug ID``) so the
-orchestrator leaves it to you.
+orchestrator leaves it to you. It calls the appliance with the orchestrator's
+credential (``[orchestrator] appliance_auth_key_file``), so it runs as root with
+the orchestrator's configuration.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 import httpx
 from oslo_config import cfg
 
-from astara.common import logs
+from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.db.engine import Database
 from astara.orchestrator import management
@@ -45,8 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(sys.argv[1:] if argv is None else argv,
                                        prog="astara-debug-router", cli_opts=CLI,
                                        groups={orch_opts.GROUP: orch_opts.OPTS})
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     o = orch_opts.from_conf(conf)
+    try:  # it talks to the appliance as the orchestrator does, with its key
+        private.read_secret(o.appliance_auth_key_file, "appliance deployment key")
+    except private.SecretFileError as exc:
+        raise SystemExit(f"astara-debug-router: {exc}") from None
     with httpx.Client(base_url=o.network_url.rstrip("/"), headers=o.service_headers,
                       timeout=10) as http:
         mgmt_net = management.ensure_network(o, http)

@@ -7,7 +7,7 @@ import sys
 
 import uvicorn
 
-from astara.common import logs
+from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.network_service.app import create_app
 
@@ -17,6 +17,7 @@ LOG = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     _conf, settings = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-network-api")
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     app = create_app(settings)
     net = settings.network

@@ -9,7 +9,7 @@ import threading
 
 import uvicorn
 
-from astara.common import logs
+from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.db import migrate
 from astara.orchestrator import metadata_proxy
@@ -28,7 +28,9 @@ def _sockets(hosts: tuple[str, ...], port: int, freebind: bool = False) -> list[
     out = []
     for host in hosts:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
+        # proto named: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+        # and without it a keep-alive client waits 40 ms (delayed ACK) for each answer.
+        s = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -54,13 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(sys.argv[1:] if argv is None else argv,
                                        prog="astara-orchestrator",
                                        groups={orch_opts.GROUP: orch_opts.OPTS})
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     o = orch_opts.from_conf(conf)
+    try:  # a wrong credential setup is one line, before anything starts
+        token = private.read_secret(o.rpc_auth_token_file, "RPC auth token")
+        private.read_secret(o.appliance_auth_key_file, "appliance deployment key")
+    except private.SecretFileError as exc:
+        raise SystemExit(f"astara-orchestrator: {exc}") from None
     migrate.open_database(settings.database).dispose()  # the schema, before any worker
     orch = Orchestrator(settings, o)
     orch.start()
     metadata = _metadata_server(orch, o)
-    server = uvicorn.Server(uvicorn.Config(build_app(orch), log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(build_app(orch, token), log_level="warning",
                                            access_log=False))
     LOG.info("orchestrator: %d worker processes, RPC API on %s port %d",
              len(orch.workers), ", ".join(o.rpc_hosts), o.rpc_port)

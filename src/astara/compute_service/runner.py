@@ -126,13 +126,16 @@ class SubprocessRunner:
             os.close(own)
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
-        pidfile.parent.mkdir(parents=True, exist_ok=True)
-        with open(logfile, "ab") as log:
+        pidfile.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs and pid files are the owner's only, whatever the caller's umask.
+        fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as log:
             proc = subprocess.Popen(["sh", "-c", _PIDFILE_SH, str(pidfile), *argv],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True, close_fds=True,
                                     cwd=pidfile.parent)
         pidfile.write_text(f"{proc.pid}\n")
+        os.chmod(pidfile, 0o600)
         return proc.pid
 
     def alive(self, pidfile: Path) -> bool:

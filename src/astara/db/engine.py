@@ -4,7 +4,9 @@ SQLite runs in WAL mode with foreign keys on; a write transaction starts with
 ``BEGIN IMMEDIATE`` so concurrent writers queue on the lock instead of failing
 half-way with "database is locked", and writers of every process first take the
 file's ``WriteLock`` so they are served promptly, not by luck. API handlers and bus consumers use
-``Database.write()`` / ``Database.read()``.
+``Database.write()`` / ``Database.read()``. The SQLite file (user_data included)
+is its owner's only: created 0600 (SQLite gives -wal and -shm the same mode), and
+an existing file, its -wal/-shm/.writelock, made 0600 when a service opens it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from astara.common import private
 from astara.db import writelock
 
 
@@ -29,13 +32,19 @@ def make_engine(url: str) -> Engine:
     if _is_sqlite(url):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
         )
         _sqlite_pragmas(engine)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _private_file(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    private.tighten(path, *(f"{path}{suffix}" for suffix in ("-wal", "-shm", ".writelock")))
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -13,6 +13,14 @@ OPTS = [
     cfg.ListOpt("rpc_hosts", default=["127.0.0.1", "::1"],
                 help="Addresses the RPC API listens on (IPv4 and IPv6)."),
     cfg.PortOpt("rpc_port", default=44250, help="Port of the orchestrator's RPC API."),
+    cfg.StrOpt("rpc_auth_token_file", default="$state_path/rpc_auth_token",
+               help="File holding the token every RPC API caller must send in "
+               "X-Auth-Token (astara-ctl reads it too). Must exist, be non-empty and be "
+               "readable by its owner only (mode 0600)."),
+    cfg.StrOpt("appliance_auth_key_file", default="$state_path/appliance_auth_key",
+               help="File holding the deployment key: each appliance's API secret is "
+               "HMAC-SHA256(key, appliance instance id). The appliance agent in host "
+               "mode reads the same file. Mode 0600, non-empty."),
     cfg.IntOpt("num_worker_processes", default=0, min=0,
                help="Worker processes that reconcile routers; 0 means one per CPU core."),
     cfg.IntOpt("num_worker_threads", default=8, min=1,
@@ -57,6 +65,8 @@ OPTS = [
 class OrchestratorSettings:
     rpc_hosts: tuple[str, ...] = ("127.0.0.1", "::1")
     rpc_port: int = 44250
+    rpc_auth_token_file: str = "/var/lib/astara/rpc_auth_token"
+    appliance_auth_key_file: str = "/var/lib/astara/appliance_auth_key"
     num_worker_processes: int = 1
     num_worker_threads: int = 8
     health_check_period: float = 60.0

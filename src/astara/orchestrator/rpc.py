@@ -4,27 +4,45 @@ Commands (``PUT``): ``/poll/``, ``/workers/debug/``, ``/router/{rebuild,update,
 debug,manage}/<id>``, ``/tenant/{debug,manage}/<id>``, ``/global/{debug,manage}/``;
 a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/``,
 ``/routers/<id>``, ``/workers/``, ``/debug/``.
+
+Every route, reads included, wants the operator's token in ``X-Auth-Token``
+(``[orchestrator] rpc_auth_token_file``, compared in constant time): anything
+else is a 401 before routing. Errors are ``{"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from astara.common.guard import Guard
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.service import Orchestrator
 
 LOG = logging.getLogger(__name__)
+TOKEN_HEADER = "X-Auth-Token"
+MAX_BODY = 64 * 1024  # a command's body is at most a short reason
+
+
+def error_body(status: int, message: str) -> dict:
+    return {"error": {"code": status, "message": message}}
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": status, "message": message}}, status_code=status)
+    return JSONResponse(error_body(status, message), status_code=status)
+
+
+def token_matches(token: bytes, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(given.encode("latin-1"), token)
 
 
 async def _reason(request: Request) -> str:
@@ -33,12 +51,29 @@ async def _reason(request: Request) -> str:
         return ""
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, bad UTF-8, nested too deep
         return ""
-    return str(body.get("reason", ""))[:255] if isinstance(body, dict) else ""
+    reason = str(body.get("reason", ""))[:255] if isinstance(body, dict) else ""
+    return _printable(reason)
 
 
-def build_app(orch: Orchestrator) -> Starlette:
+def _printable(text: str) -> str:
+    # What the database and a JSON view can hold: no lone surrogates, no NUL.
+    return text.encode("utf-8", "replace").decode().replace("\x00", "")
+
+
+def _bad_id(value: str) -> JSONResponse | None:
+    if not value or len(value) > 255 or _printable(value) != value \
+            or not value.isprintable():
+        return _error(400, "an id is 1 to 255 printable characters")
+    return None
+
+
+def build_app(orch: Orchestrator, token: bytes) -> Guard:
+    """The RPC API, answering only callers that send ``token``."""
+    if not token:
+        raise ValueError("the RPC API needs a non-empty token")
+
     async def poll(request: Request):
         n = await run_in_threadpool(orch.poll)
         return JSONResponse({"queued": n})
@@ -51,6 +86,10 @@ def build_app(orch: Orchestrator) -> Starlette:
 
     async def router_cmd(request: Request):
         action, rid = request.path_params["action"], request.path_params["id"]
+        if (bad := _bad_id(rid)) is not None:
+            return bad
+        if action not in ("rebuild", "update", "debug", "manage"):
+            return _error(404, f"unknown router command {action[:64]!r}")
         try:
             ref = await run_in_threadpool(orch.ref_for, rid)
         except RemoteError as exc:
@@ -68,18 +107,18 @@ def build_app(orch: Orchestrator) -> Starlette:
             await run_in_threadpool(orch.debug.clear, "router", rid)
             orch.broadcast_debug()
             orch.submit(ref)
-        else:
-            return _error(404, f"unknown router command {action!r}")
         return JSONResponse({"router": rid, "command": action})
 
     async def tenant_cmd(request: Request):
         action, tid = request.path_params["action"], request.path_params["id"]
+        if (bad := _bad_id(tid)) is not None:
+            return bad
         if action == "debug":
             await run_in_threadpool(orch.debug.set, "tenant", tid, await _reason(request))
         elif action == "manage":
             await run_in_threadpool(orch.debug.clear, "tenant", tid)
         else:
-            return _error(404, f"unknown tenant command {action!r}")
+            return _error(404, f"unknown tenant command {action[:64]!r}")
         orch.broadcast_debug()
         if action == "manage":
             for ref in [r for r in list(orch.known.values()) if r.tenant_id == tid]:
@@ -93,7 +132,7 @@ def build_app(orch: Orchestrator) -> Starlette:
         elif action == "manage":
             await run_in_threadpool(orch.debug.clear, "global", "*")
         else:
-            return _error(404, f"unknown global command {action!r}")
+            return _error(404, f"unknown global command {action[:64]!r}")
         orch.broadcast_debug()
         if action == "manage":
             await run_in_threadpool(orch.poll)
@@ -117,7 +156,11 @@ def build_app(orch: Orchestrator) -> Starlette:
         return JSONResponse({"routers": snap.routers, "tenants": snap.tenants,
                              "global": snap.global_reason})
 
-    return Starlette(routes=[
+    async def http_error(request: Request, exc: Exception):
+        assert isinstance(exc, HTTPException)
+        return _error(exc.status_code, str(exc.detail))
+
+    app = Starlette(exception_handlers={HTTPException: http_error}, routes=[
         Route("/poll/", poll, methods=["PUT"]),
         Route("/workers/debug/", workers_debug, methods=["PUT"]),
         Route("/router/{action}/{id}", router_cmd, methods=["PUT"]),
@@ -128,3 +171,8 @@ def build_app(orch: Orchestrator) -> Starlette:
         Route("/workers/", workers, methods=["GET"]),
         Route("/debug/", debug, methods=["GET"]),
     ])
+
+    def allowed(scope, headers: Headers) -> bool:
+        return token_matches(token, headers.get(TOKEN_HEADER))
+
+    return Guard(app, allowed, error_body, MAX_BODY, scheme=TOKEN_HEADER)

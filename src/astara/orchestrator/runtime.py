@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from astara.common.private import read_secret
 from astara.db.engine import Database
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
@@ -33,7 +34,8 @@ class Runtime:
         self.network = HttpNetworkAPI(o.network_url, management_network_id, headers)
         self.compute = HttpComputeAPI(o.compute_url, headers, o.appliance_image,
                                       o.appliance_flavor)
-        self.appliance = HttpApplianceAPI(o.appliance_port)
+        key = read_secret(o.appliance_auth_key_file, "appliance deployment key")
+        self.appliance = HttpApplianceAPI(key, o.appliance_port)
         self.debug_store = DebugStore(db)
         self.debug = self.debug_store.snapshot()
         self.reconciler = Reconciler(

@@ -13,6 +13,14 @@ from pydantic import ValidationError
 
 from astara.wire.appliance_config import SUPPORTED_VERSIONS, ApplianceConfig
 
+MAX_ERRORS = 20
+
+
+def _short(part: object, limit: int = 64) -> object:
+    if not isinstance(part, str):
+        return part
+    return part if len(part) <= limit else part[:limit] + "..."
+
 
 class DocumentError(ValueError):
     """The document cannot be accepted; `errors` is a JSON-able explanation."""
@@ -26,14 +34,18 @@ def parse_config(raw: object) -> ApplianceConfig:
     if not isinstance(raw, dict):
         raise DocumentError("the config document must be a JSON object")
     version = raw.get("version")
-    if version not in SUPPORTED_VERSIONS:
+    if not isinstance(version, str) or version not in SUPPORTED_VERSIONS:
+        shown = repr(version) if len(repr(version)) <= 40 else repr(version)[:40] + "..."
         raise DocumentError(
-            f"unsupported config version {version!r}; supported: {list(SUPPORTED_VERSIONS)}"
+            f"unsupported config version {shown}; supported: {list(SUPPORTED_VERSIONS)}"
         )
     try:
         return ApplianceConfig.model_validate(raw)
     except ValidationError as exc:
+        # Bounded: a huge document must not come back as a huge error.
         errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+            {"loc": [_short(p) for p in e["loc"]], "msg": _short(e["msg"], 200),
+             "type": e["type"]} for e in exc.errors()[:MAX_ERRORS]
         ]
-        raise DocumentError(f"invalid config document: {len(errors)} error(s)", errors) from exc
+        raise DocumentError(f"invalid config document: {exc.error_count()} error(s)",
+                            errors) from exc

@@ -26,7 +26,7 @@ from tests.support import wait_for
 from topology import Topology, sh
 
 from astara.appliance.apply.netns import entered
-from astara.wire import examples
+from astara.wire import auth, examples
 
 pytestmark = [
     pytest.mark.functional,
@@ -37,9 +37,21 @@ pytestmark = [
 
 MGMT_MAC = "fa:16:3e:00:00:01"
 MGMT_ADDRESS = "fdca::f816:3eff:fe00:1"  # EUI-64 of MGMT_MAC in fdca::/64
+KEY = b"functional-deployment-key"
 
 
+def key_file(work: Path) -> Path:
+    path = work / "appliance_auth_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(KEY)
+    return path
 
+
+def credential(appliance_id: str) -> dict[str, str]:
+    """What the orchestrator sends to appliance ``appl-<appliance_id>``."""
+    return {auth.HEADER: auth.bearer(auth.appliance_secret(KEY, appliance_id))}
 
 
 def start_agent(topo: Topology, work: Path, log: Path) -> subprocess.Popen:
@@ -47,7 +59,8 @@ def start_agent(topo: Topology, work: Path, log: Path) -> subprocess.Popen:
         agent = subprocess.Popen(
             [sys.executable, "-m", "astara.appliance.cli", "--mode", "host",
              "--netns-prefix", topo.name("appl-"), "--state-dir", str(work / "state"),
-             "--mgmt-prefix", "fdca::/64", "--scan-interval", "0.2"],
+             "--mgmt-prefix", "fdca::/64", "--scan-interval", "0.2",
+             "--auth-key-file", str(key_file(work))],
             stdout=out, stderr=subprocess.STDOUT)
     time.sleep(0.5)
     assert agent.poll() is None, log.read_text()
@@ -66,17 +79,18 @@ def stop_agent(agent: subprocess.Popen | None, log: Path) -> None:
             agent.wait(5)
 
 
-def api(ctl: str, method: str, path: str, **kw) -> httpx.Response | None:
+def api(ctl: str, method: str, path: str, appliance_id: str = "r1",
+        **kw) -> httpx.Response | None:
     try:
         with entered(ctl):
             return httpx.request(method, f"http://[{MGMT_ADDRESS}]:5000{path}", timeout=10,
-                                 **kw)
+                                 headers=credential(appliance_id), **kw)
     except httpx.HTTPError:
         return None
 
 
-def status(ctl: str) -> httpx.Response | None:
-    res = api(ctl, "GET", "/v1/status/")
+def status(ctl: str, appliance_id: str = "r1") -> httpx.Response | None:
+    res = api(ctl, "GET", "/v1/status/", appliance_id)
     return res if res is not None and res.status_code == 200 else None
 
 
@@ -136,20 +150,20 @@ def test_a_restarted_agent_takes_over_what_it_applied(lab):
     agent = None
     try:
         agent = start_agent(topo, work, log)
-        wait_for(lambda: status(ctl), what="the appliance API")
-        first = api(ctl, "PUT", "/v1/system/config/", json=document(1))
+        wait_for(lambda: status(ctl, "r2"), what="the appliance API")
+        first = api(ctl, "PUT", "/v1/system/config/", "r2", json=document(1))
         assert first.status_code == 200 and first.json()["nft"] == "full", first.text
-        applied = api(ctl, "GET", "/v1/system/config/").json()
+        applied = api(ctl, "GET", "/v1/system/config/", "r2").json()
         stop_agent(agent, log)  # SIGTERM: the appliance keeps running, as applied
 
         agent = start_agent(topo, work, log)
-        body = wait_for(lambda: status(ctl), what="the restarted agent's API").json()
+        body = wait_for(lambda: status(ctl, "r2"), what="the restarted agent's API").json()
         assert body["config_digest"] == first.json()["digest"] and body["applies"] == 0
-        assert api(ctl, "GET", "/v1/system/config/").json() == applied
-        same = api(ctl, "PUT", "/v1/system/config/", json=document(1)).json()
+        assert api(ctl, "GET", "/v1/system/config/", "r2").json() == applied
+        same = api(ctl, "PUT", "/v1/system/config/", "r2", json=document(1)).json()
         assert same["changed"] is False
-        more = api(ctl, "PUT", "/v1/system/config/", json=document(2)).json()
+        more = api(ctl, "PUT", "/v1/system/config/", "r2", json=document(2)).json()
         assert (more["nft"], more["netlink_ops"]) == ("delta", 0), more  # the shortcut
-        assert "203.0.113.11" in api(ctl, "GET", "/v1/firewall/rules/").text
+        assert "203.0.113.11" in api(ctl, "GET", "/v1/firewall/rules/", "r2").text
     finally:
         stop_agent(agent, log)

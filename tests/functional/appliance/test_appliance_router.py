@@ -25,7 +25,7 @@ from topology import Topology, sh
 
 from astara.appliance.apply.netns import entered
 from astara.appliance.host import Host
-from astara.wire import examples
+from astara.wire import auth, examples
 
 pytestmark = [
     pytest.mark.functional,
@@ -37,6 +37,7 @@ pytestmark = [
 H1, H2, H3, H4 = (f"fa:16:3e:aa:00:0{i}" for i in (1, 2, 3, 4))
 INT3_MAC = "fa:16:3e:00:00:05"
 ECHO_PORT = 7000
+SECRET = auth.appliance_secret(b"functional-key", "r1")
 
 
 def alloc(mac, *ips, hostname=None):
@@ -106,7 +107,7 @@ class MetadataServer(http.server.ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    # dnsmasq drops to "nobody" and re-reads its hosts files on SIGHUP: the state
+    # dnsmasq drops root and re-reads its hosts files on SIGHUP: the state
     # directory must be traversable, which pytest's own tmp tree (0700) is not.
     work = Path(tempfile.mkdtemp(prefix="astara-appliance-"))
     work.chmod(0o755)
@@ -115,7 +116,7 @@ def lab(tmp_path_factory):
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    host = Host(work / "state", api_port=5000)
+    host = Host(work / "state", lambda name: SECRET, api_port=5000)
     try:
         rtr, up, ctl = topo.netns("rtr"), topo.netns("up"), topo.netns("ctl")
         topo.plug(rtr, "mgmt", "ge0", examples.MGMT_MAC)
@@ -144,7 +145,8 @@ def lab(tmp_path_factory):
 
         def api(method, path, **kw):
             with entered(ctl):
-                return httpx.request(method, f"http://[fdca::2]:5000{path}", timeout=20, **kw)
+                return httpx.request(method, f"http://[fdca::2]:5000{path}", timeout=20,
+                                     headers={auth.HEADER: auth.bearer(SECRET)}, **kw)
 
         yield dict(topo=topo, host=host, loop=loop, api=api, rtr=rtr, up=up, ctl=ctl,
                    state=work / "state" / "r1", **hosts)

@@ -31,6 +31,9 @@ from tests.support import wait_for
 from astara.compute_service.backend import InstanceSpec
 from astara.compute_service.netns import NetnsBackend
 from astara.compute_service.runner import SubprocessRunner
+from astara.wire import auth
+
+KEY = b"compute-functional-deployment-key"
 
 pytestmark = [
     pytest.mark.functional,
@@ -85,6 +88,15 @@ class Lab:
         self.specs.append(spec)
         return spec
 
+    @property
+    def key_file(self) -> Path:
+        path = self.work / "appliance_auth_key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(KEY)
+        return path
+
     def start_agent(self) -> None:
         state = self.work / "appliance"
         self.log = self.work / "appliance-agent.log"
@@ -92,7 +104,8 @@ class Lab:
             self.agent = subprocess.Popen(
                 [sys.executable, "-m", "astara.appliance.cli", "--mode", "host",
                  "--netns-prefix", self.backend.appliance_prefix, "--state-dir", str(state),
-                 "--scan-interval", "0.2"], stdout=out, stderr=subprocess.STDOUT)
+                 "--scan-interval", "0.2", "--auth-key-file", str(self.key_file)],
+                stdout=out, stderr=subprocess.STDOUT)
 
     def cleanup(self) -> None:
         if self.agent is not None and self.agent.poll() is None:
@@ -163,7 +176,9 @@ def test_appliance_instance_is_served_by_the_host_appliance_agent(lab):
 
     def status():
         try:
-            res = httpx.get(f"http://[{mgmt_ip}]:5000/v1/status/", timeout=2, trust_env=False)
+            res = httpx.get(f"http://[{mgmt_ip}]:5000/v1/status/", timeout=2, trust_env=False,
+                            headers={auth.HEADER: auth.bearer(
+                                auth.appliance_secret(KEY, spec.id))})
         except httpx.HTTPError:
             return None
         return res if res.status_code == 200 else None

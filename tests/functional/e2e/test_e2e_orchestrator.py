@@ -24,6 +24,7 @@ from tests.support import wait_for
 from astara.burnin.host import Upstream, in_ns
 from astara.burnin.scenario import Options, connection
 from astara.compute_service.netns import bridge_name
+from astara.wire import auth
 
 NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "ping")
 ROUTERS = 20
@@ -46,8 +47,19 @@ def orchestrator_pid(state) -> int:
     return int(out[0])
 
 
-def applies(address: str) -> int:
-    return httpx.get(f"http://[{address}]:5000/v1/status/", timeout=5).json()["applies"]
+def rpc_routers(state, rpc: str, timeout: float = 5.0) -> list[dict]:
+    """GET /routers/ with the token astara-aio wrote in its state directory."""
+    token = (state / "rpc_auth_token").read_text().strip()
+    return httpx.get(f"{rpc}/routers/", headers={"X-Auth-Token": token},
+                     timeout=timeout).json()["routers"]
+
+
+def applies(state, view: dict) -> int:
+    """The appliance's own count, asked with its secret (as the orchestrator does)."""
+    key = (state / "appliance_auth_key").read_bytes().strip()
+    secret = auth.appliance_secret(key, view["instance_id"])
+    return httpx.get(f"http://[{view['management_address']}]:5000/v1/status/", timeout=5,
+                     headers={auth.HEADER: auth.bearer(secret)}).json()["applies"]
 
 
 def test_orchestrator_survives_restarts_and_repairs(aio):
@@ -92,8 +104,8 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
                            check=False).returncode == 0, 60, "vm reaches upstream")
 
         # 2. Restart with 20 healthy routers: no reconfiguration, no lost ping.
-        views = {r["id"]: r for r in httpx.get(f"{rpc}/routers/").json()["routers"]}
-        before = {rid: applies(views[rid]["management_address"]) for rid, _ in routers}
+        views = {r["id"]: r for r in rpc_routers(state, rpc)}
+        before = {rid: applies(state, views[rid]) for rid, _ in routers}
         pinger = subprocess.Popen(["ip", "netns", "exec", vm_ns, "ping", "-i", "0.2", "-c",
                                    "75", "-W", "1", upstream.address],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -104,7 +116,7 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
 
         def all_alive_again():
             try:
-                rs = httpx.get(f"{rpc}/routers/", timeout=5).json()["routers"]
+                rs = rpc_routers(state, rpc)
             except httpx.TransportError:
                 return False
             return len(rs) >= ROUTERS and all(r["steps"] and r["steps"][-1]["step"] == "Alive"
@@ -114,13 +126,13 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
         out, _ = pinger.communicate(timeout=60)
         loss = re.search(r"(\d+(?:\.\d+)?)% packet loss", out)
         assert loss and float(loss.group(1)) == 0.0, out
-        after = {rid: applies(views[rid]["management_address"]) for rid, _ in routers}
+        after = {rid: applies(state, views[rid]) for rid, _ in routers}
         assert after == before, "a restart reconfigured appliances"
 
         # 3. An appliance's namespace deleted behind the orchestrator's back.
         instance = views[rid0]["instance_id"]
         subprocess.run(["ip", "netns", "del", f"astara-appliance-{instance}"], check=True)
-        wait_for(lambda: next((r for r in httpx.get(f"{rpc}/routers/").json()["routers"]
+        wait_for(lambda: next((r for r in rpc_routers(state, rpc)
                            if r["id"] == rid0 and r["instance_id"] not in (None, instance)
                            and r["steps"][-1]["step"] == "Alive"), None),
              180, "appliance rebuilt")

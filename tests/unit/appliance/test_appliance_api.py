@@ -10,25 +10,36 @@ import httpx
 import pytest
 from _appliance_support import LINKS
 
-from astara.appliance.api import SCOPE_KEY, Served, make_app
+from astara.appliance.api import MAX_BODY, SCOPE_KEY, Served, make_app
 from astara.appliance.apply.fakes import FakeNetlink
+from astara.wire import auth
 from astara.wire.examples import router_document
 
+KEY = b"deployment-key"
+SECRET = auth.appliance_secret(KEY, "r1")
+ROUTES = [("GET", "/v1/status/"), ("GET", "/v1/firewall/rules/"),
+          ("GET", "/v1/system/interfaces/"), ("GET", "/v1/system/interface/ge1/"),
+          ("GET", "/v1/system/stats/"), ("GET", "/v1/system/config/"),
+          ("PUT", "/v1/system/config/"), ("GET", "/v1/no/such/route"),
+          ("DELETE", "/v1/status/")]
 
-def _client(served: Served) -> httpx.AsyncClient:
+
+def _client(served: Served, headers: dict | None = None) -> httpx.AsyncClient:
     app = make_app()
 
     async def one_appliance(scope, receive, send):
         await app({**scope, SCOPE_KEY: served}, receive, send)
 
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=one_appliance),
-                             base_url="http://appliance")
+                             base_url="http://appliance",
+                             headers={auth.HEADER: auth.bearer(SECRET)} if headers is None
+                             else headers)
 
 
-def call(appliance, *requests):
+def call(appliance, *requests, headers: dict | None = None):
     """Run (method, path, kwargs) requests concurrently; return their responses."""
     async def go():
-        async with _client(Served(appliance)) as client:
+        async with _client(Served(appliance, SECRET), headers) as client:
             return await asyncio.gather(*(client.request(m, p, **kw) for m, p, kw in requests))
     return asyncio.run(go())
 
@@ -175,7 +186,7 @@ def test_reads_do_not_wait_for_an_apply(appliance):
     appliance.ports.netlink = slow
 
     async def go():
-        async with _client(Served(appliance)) as client:
+        async with _client(Served(appliance, SECRET)) as client:
             put_task = asyncio.create_task(
                 client.put("/v1/system/config/", json=router_document()))
             await asyncio.sleep(0.01)  # the PUT holds the lock now
@@ -184,3 +195,47 @@ def test_reads_do_not_wait_for_an_apply(appliance):
 
     config, done = asyncio.run(go())
     assert config.status_code == 404 and done.status_code == 200  # read saw the old state
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {auth.HEADER: "Bearer "}, {auth.HEADER: "Bearer wrong"}, {auth.HEADER: SECRET},
+    {auth.HEADER: auth.bearer(auth.appliance_secret(KEY, "r2"))},  # another appliance's
+    {auth.HEADER: auth.bearer(auth.appliance_secret(b"other-key", "r1"))},
+    {"X-Auth-Token": SECRET},
+], ids=["none", "empty", "wrong", "no-scheme", "other-appliance", "other-key", "other-header"])
+def test_every_route_refuses_a_caller_without_this_appliances_secret(appliance, netlink,
+                                                                      headers):
+    responses = call(appliance, *((m, p, {"json": router_document()} if m == "PUT" else {})
+                                  for m, p in ROUTES), headers=headers)
+    assert [r.status_code for r in responses] == [401] * len(ROUTES)
+    assert all(r.json() == {"error": "authentication required"} for r in responses)
+    assert _unchanged(appliance, netlink) and appliance.config is None
+
+
+def test_the_right_secret_opens_every_route(appliance):
+    assert put(appliance, router_document()).status_code == 200
+    responses = call(appliance, *((m, p, {}) for m, p in ROUTES if m == "GET"))
+    assert [r.status_code for r in responses] == [200] * 6 + [404]
+    assert responses[-1].json() == {"error": "Not Found"}
+
+
+def test_unknown_method_is_a_json_405(appliance):
+    res = call(appliance, ("DELETE", "/v1/status/", {}))[0]
+    assert res.status_code == 405 and res.json() == {"error": "Method Not Allowed"}
+
+
+def test_a_body_over_the_bound_is_413_and_changes_nothing(appliance, netlink):
+    res = call(appliance, ("PUT", "/v1/system/config/",
+                           {"content": b"[" * (MAX_BODY + 1)}))[0]
+    assert res.status_code == 413 and "larger than" in res.json()["error"]
+    assert _unchanged(appliance, netlink)
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"version": "1", "\\ud800": 1}',
+                                  b"\xff\xfe", b'{"version": ["1"]}'],
+                         ids=["deep", "lone-surrogate", "not-utf8", "list-version"])
+def test_hostile_bodies_are_a_json_422(appliance, netlink, body):
+    res = call(appliance, ("PUT", "/v1/system/config/", {"content": body}))[0]
+    assert res.status_code == 422 and isinstance(res.json()["error"], str)
+    assert _unchanged(appliance, netlink)

@@ -14,6 +14,10 @@ from pathlib import Path
 from astara.appliance.apply.dnsmasq import Dnsmasq
 from astara.appliance.apply.files import write_checked
 from astara.appliance.render.dnsmasq import DnsmasqFiles, paths
+from astara.common import private
+
+# What dnsmasq writes itself (under its own umask, 022): made its owner's only.
+OWN_FILES = ("pid", "leases", "log")
 
 
 def current_interfaces(state_dir: Path) -> set[str]:
@@ -25,7 +29,7 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq) -> list[str
     for files in wanted:
         p = paths(state_dir, files.ifname)
         changed = [
-            write_checked(p[key], text)
+            write_checked(p[key], text, owner=proc.owner)
             for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
                                  strict=True)
         ]
@@ -37,6 +41,7 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq) -> list[str
             pid = None
         if pid is None:
             proc.start(p["conf"], p["pid"])
+            private.tighten(*(p[key] for key in OWN_FILES))
             done.append(f"start {files.ifname}")
         elif any(changed):
             proc.reload(pid)

@@ -9,6 +9,7 @@ is the unit-test twin.
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -18,7 +19,20 @@ from typing import Protocol
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
 
 
+def run_as() -> tuple[str, int, int]:
+    """(name, uid, gid) of the account dnsmasq runs as."""
+    for name in ("dnsmasq", "nobody"):
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name, pw.pw_uid, pw.pw_gid
+    raise LookupError("neither a dnsmasq nor a nobody account exists")
+
+
 class Dnsmasq(Protocol):
+    owner: tuple[int, int] | None  # who must be able to re-read the reloadable files
+
     def check(self, conf: Path) -> None: ...
 
     def running(self, conf: Path, pid_file: Path) -> int | None: ...
@@ -32,6 +46,10 @@ class Dnsmasq(Protocol):
 
 class DnsmasqProcess:
     binary = "dnsmasq"
+
+    def __init__(self) -> None:
+        self.user, *owner = run_as()
+        self.owner: tuple[int, int] | None = (owner[0], owner[1])
 
     def check(self, conf: Path) -> None:
         res = subprocess.run([self.binary, "--test", f"--conf-file={conf}"],
@@ -49,8 +67,8 @@ class DnsmasqProcess:
 
     def start(self, conf: Path, pid_file: Path) -> int:
         pid_file.unlink(missing_ok=True)
-        res = subprocess.run([self.binary, f"--conf-file={conf}"], capture_output=True,
-                             text=True)
+        res = subprocess.run([self.binary, f"--conf-file={conf}", f"--user={self.user}"],
+                             capture_output=True, text=True)
         if res.returncode:
             raise CommandFailed(f"dnsmasq failed to start: {res.stderr.strip()}")
         for _ in range(100):

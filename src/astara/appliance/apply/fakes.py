@@ -89,6 +89,8 @@ class FakeNft:
 
 
 class FakeDnsmasq:
+    owner: tuple[int, int] | None = None
+
     def __init__(self) -> None:
         self.pids: dict[Path, int] = {}  # conf path → pid
         self.log: list[tuple[str, int]] = []

@@ -8,7 +8,7 @@ import threading
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.common import logs
+from astara.common import logs, private
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent import Agent
@@ -19,6 +19,7 @@ from astara.db import migrate
 def main(argv: list[str] | None = None) -> int:
     _conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-agent")
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
     db = migrate.open_database(base.database)
     backend = NetnsBackend.from_settings(compute)

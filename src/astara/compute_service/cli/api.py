@@ -14,7 +14,7 @@ import uvicorn
 from oslo_config import cfg
 
 from astara.bus.wakeup import WakeupDir
-from astara.common import logs
+from astara.common import logs, private
 from astara.compute_service import dispatcher
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.app import create_app
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv, prog="astara-compute-api",
         cli_opts=[cfg.BoolOpt("no-dispatcher", default=False,
                               help="Do not run the dispatcher in this process.")])
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
     app = create_app(base, compute)
     stop = threading.Event()

@@ -7,7 +7,7 @@ import sys
 import threading
 
 from astara.bus.wakeup import WakeupDir
-from astara.common import logs
+from astara.common import logs, private
 from astara.compute_service import dispatcher
 from astara.compute_service import settings as settings_mod
 from astara.db import migrate
@@ -16,6 +16,7 @@ from astara.db import migrate
 def main(argv: list[str] | None = None) -> int:
     _conf, base, _compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-dispatcher")
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
     db = migrate.open_database(base.database)
     stop = threading.Event()

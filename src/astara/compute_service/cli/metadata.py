@@ -11,7 +11,7 @@ import sys
 
 import uvicorn
 
-from astara.common import logs
+from astara.common import logs, private
 from astara.compute_service import metadata
 from astara.compute_service import settings as settings_mod
 from astara.db.engine import Database
@@ -22,6 +22,7 @@ LOG = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     _conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-metadata")
+    private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
     if not compute.metadata_secret:
         LOG.error("[compute_service] metadata_secret is not set: refusing to serve metadata")

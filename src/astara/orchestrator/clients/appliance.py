@@ -1,4 +1,10 @@
-"""Appliance API client: ``GET /v1/status/`` and ``PUT /v1/system/config/`` over httpx."""
+"""Appliance API client: ``GET /v1/status/`` and ``PUT /v1/system/config/`` over httpx.
+
+Every call carries the appliance's own secret (``wire.auth``: derived from the
+deployment key and the appliance's instance id). An appliance that refuses it
+(401) is a configuration error, not a dead appliance: ``RemoteError``, so the
+reconciler backs off and says why instead of rebuilding it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import httpx
 
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.reconcile.model import Appliance
+from astara.wire import auth
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
 
@@ -17,8 +24,14 @@ def base_url(address: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def _refused(address: str) -> RemoteError:
+    return RemoteError(f"appliance {address} refused our credentials (HTTP 401): is "
+                       f"appliance_auth_key_file the agent's key?")
+
+
 class HttpApplianceAPI:
-    def __init__(self, port: int = 5000, timeout: float = 5.0):
+    def __init__(self, deployment_key: bytes, port: int = 5000, timeout: float = 5.0):
+        self._key = deployment_key
         self._port = port
         self._http = httpx.Client(timeout=timeout)
         self.calls = 0
@@ -26,26 +39,35 @@ class HttpApplianceAPI:
     def close(self) -> None:
         self._http.close()
 
-    def status(self, address: str) -> Appliance:
+    def _headers(self, appliance_id: str) -> dict[str, str]:
+        return {auth.HEADER: auth.bearer(auth.appliance_secret(self._key, appliance_id))}
+
+    def status(self, address: str, appliance_id: str) -> Appliance:
         self.calls += 1
         try:
-            r = self._http.get(f"{base_url(address, self._port)}/v1/status/")
+            r = self._http.get(f"{base_url(address, self._port)}/v1/status/",
+                               headers=self._headers(appliance_id))
         except httpx.TransportError:
             return Appliance(reachable=False)
+        if r.status_code == 401:
+            raise _refused(address)
         if r.status_code != 200:
             return Appliance(reachable=False)
         st = ApplianceStatus.model_validate(r.json())
         healthy = all(s.healthy for s in st.services)
         return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
 
-    def push(self, address: str, config: ApplianceConfig) -> None:
+    def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
         self.calls += 1
         try:
             r = self._http.put(f"{base_url(address, self._port)}/v1/system/config/",
                                content=config.model_dump_json(),
-                               headers={"Content-Type": "application/json"})
+                               headers={"Content-Type": "application/json",
+                                        **self._headers(appliance_id)})
         except httpx.TransportError as exc:
             raise RemoteError(f"appliance {address} unreachable: {exc}") from exc
+        if r.status_code == 401:
+            raise _refused(address)
         if r.status_code != 200:
             raise RemoteError(f"appliance {address} refused the config: {r.status_code} "
                               f"{r.text[:300]}")

@@ -127,22 +127,24 @@ class FakeAppliances:
     refuse: bool = False
     calls: list[tuple] = field(default_factory=list)
 
-    def _running(self, address: str) -> bool:
+    def _running(self, address: str, appliance_id: str) -> bool:
+        # Only the instance booted for the router answers, and only to its own id
+        # (a real appliance refuses another appliance's secret).
         router_id = self.mgmt_of.get(address)
-        return any(s.router_id == router_id and s.status == "ACTIVE" and not s.deleting
-                   for s in self.compute.servers.values())
+        return any(sid == appliance_id and s.router_id == router_id and s.status == "ACTIVE"
+                   and not s.deleting for sid, s in self.compute.servers.items())
 
-    def status(self, address: str) -> Appliance:
+    def status(self, address: str, appliance_id: str) -> Appliance:
         self.calls.append(("status", address))
-        if not self._running(address):
+        if not self._running(address, appliance_id):
             self.applied.pop(address, None)
             return Appliance(reachable=False)
         cfg = self.applied.get(address)
         return Appliance(True, cfg.digest() if cfg else None, address not in self.unhealthy)
 
-    def push(self, address: str, config: ApplianceConfig) -> None:
+    def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
         self.calls.append(("push", address, config.digest()))
-        if self.refuse or not self._running(address):
+        if self.refuse or not self._running(address, appliance_id):
             raise RemoteError(f"appliance {address} refused")
         self.applied[address] = config
         self.unhealthy.discard(address)

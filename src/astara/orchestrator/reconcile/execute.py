@@ -69,7 +69,8 @@ class Executor:
             self._replug(ctx.instance_id, st)
         elif step is Step.CONFIGURE_VM:
             assert ctx.desired is not None and ctx.mgmt_address is not None
-            self.appliance.push(ctx.mgmt_address, ctx.desired)
+            assert ctx.instance_id is not None
+            self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired)
 
     def _replug(self, instance_id: str, st: RouterState) -> None:
         wanted = set(st.context.wanted_ports)

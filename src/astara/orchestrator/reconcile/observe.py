@@ -44,9 +44,10 @@ class Observer:
     def health(self, st: RouterState, now: float, debug: bool) -> Observed | None:
         """One call: still healthy on the same config? None means 'look at everything'."""
         ctx = st.context
-        if not st.healthy or ctx.desired is None or ctx.mgmt_address is None:
+        if not st.healthy or ctx.desired is None or ctx.mgmt_address is None \
+                or ctx.instance_id is None:
             return None
-        app = self.appliance.status(ctx.mgmt_address)
+        app = self.appliance.status(ctx.mgmt_address, ctx.instance_id)
         if not app.reachable or not app.healthy or app.config_digest != ctx.desired.digest():
             return None
         return Observed(exists=True, desired_digest=ctx.desired.digest(),
@@ -87,7 +88,7 @@ class Observer:
             floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips))
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
-            app = self.appliance.status(address)
+            app = self.appliance.status(address, inst.id)
         # Without a management port nothing can be booted yet: CreateVM makes one.
         digest = desired.digest() if desired is not None else ("pending" if mgmt_port is None
                                                               else None)

@@ -1,0 +1,66 @@
+"""The orchestrator's appliance client against a real appliance API on loopback.
+
+The client derives the appliance's secret from the deployment key and the
+instance id it is given; the appliance (fake backend) answers only that secret.
+A refusal is a ``RemoteError`` naming the credential, not an unreachable appliance
+(which the reconciler would replace).
+"""
+
+from __future__ import annotations
+
+import pytest
+from tests.integration.appliance.test_appliance_fuzz import LINKS
+from tests.support import Server, free_port
+
+from astara.appliance.api import SCOPE_KEY, Served, make_app
+from astara.appliance.apply.fakes import FakeDnsmasq, FakeNetlink, FakeNft
+from astara.appliance.converge import Appliance, Ports
+from astara.orchestrator.clients.appliance import HttpApplianceAPI
+from astara.orchestrator.clients.base import RemoteError
+from astara.wire import auth, examples, parse_config
+
+KEY = b"client-test-key"
+
+
+@pytest.fixture
+def appliance(tmp_path):
+    ports = Ports(netlink=FakeNetlink(LINKS), nft=FakeNft(), dnsmasq=FakeDnsmasq(),
+                  sysctl=lambda k, v: None)
+    one = Served(Appliance("i-1", None, tmp_path, 5000, ports),
+                 auth.appliance_secret(KEY, "i-1"))
+    app = make_app()
+
+    async def one_appliance(scope, receive, send):
+        await app({**scope, SCOPE_KEY: one}, receive, send)
+
+    server = Server(one_appliance, free_port()).start()
+    yield server, one.appliance
+    server.stop()
+
+
+def test_client_with_the_deployment_key_configures_and_health_checks(appliance):
+    server, target = appliance
+    client = HttpApplianceAPI(KEY, server.port)
+    config = parse_config(examples.router_document(1))
+    try:
+        assert client.status("127.0.0.1", "i-1").config_digest is None
+        client.push("127.0.0.1", "i-1", config)
+        seen = client.status("127.0.0.1", "i-1")
+        assert seen.reachable and seen.config_digest == config.digest()
+    finally:
+        client.close()
+    assert target.applies == 1
+
+
+@pytest.mark.parametrize(("key", "instance"), [(b"wrong-key", "i-1"), (KEY, "i-2")])
+def test_a_refused_credential_is_a_remote_error_and_changes_nothing(appliance, key, instance):
+    server, target = appliance
+    client = HttpApplianceAPI(key, server.port)
+    try:
+        with pytest.raises(RemoteError, match="refused our credentials"):
+            client.status("127.0.0.1", instance)
+        with pytest.raises(RemoteError, match="refused our credentials"):
+            client.push("127.0.0.1", instance, parse_config(examples.router_document()))
+    finally:
+        client.close()
+    assert target.applies == 0 and target.config is None
