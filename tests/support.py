@@ -42,6 +42,10 @@ class Server:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
+    def run(self) -> None:
+        """Serve in the calling thread until stopped (in a process of its own, say)."""
+        self._server.run()
+
     def start(self) -> Server:
         self._thread.start()
         deadline = time.monotonic() + 10

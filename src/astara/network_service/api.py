@@ -8,6 +8,7 @@ traceback: unexpected failures are logged and answered with a 500 body.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -42,9 +43,11 @@ EXTENSIONS = [
 ]
 
 
-def _error(exc: errors.NeutronError, request_id: str | None = None) -> JSONResponse:
+def _error(exc: errors.NeutronError, request_id: str | None = None) -> Response:
     headers = {"X-Openstack-Request-Id": request_id} if request_id else None
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    # ASCII escapes: whatever a message quotes, rendering it cannot fail.
+    return Response(json.dumps(exc.body()), status_code=exc.status, headers=headers,
+                    media_type="application/json")
 
 
 def _context(request: Request) -> RequestContext:

@@ -213,6 +213,63 @@ USUAL = {"networks": [], "subnets": ["network_id", "cidr", "ip_version"],
          "ports": ["network_id"], "routers": [], "floatingips": ["floating_network_id"]}
 
 
+def _own(kind: str, owner: str = "own") -> st.SearchStrategy[Ref]:
+    return st.builds(Ref, st.just(kind), st.just(owner), st.integers(0, 3))
+
+
+_OWN_IP = st.builds(IpIn, _own("subnets"), st.integers(2, 40))
+_FRESH_CIDR = cidrs().filter(lambda c: isinstance(c, str) and "/" in c)
+# Bodies a careful client would send (own ids, addresses inside own subnets), so that
+# many writes succeed and later requests meet routers with interfaces, ports with
+# floating IPs, and full subnets.
+GOOD_CREATE: dict[str, st.SearchStrategy[Any]] = {
+    "networks": st.fixed_dictionaries({"name": st.text(max_size=5)},
+                                      optional={"mtu": st.integers(1280, 9000)}),
+    "subnets": st.fixed_dictionaries(
+        {"network_id": _own("networks"), "cidr": _FRESH_CIDR, "ip_version": st.just(Raw(
+            "cidr_version"))},
+        optional={"gateway_ip": st.one_of(st.none(), _OWN_IP),
+                  "ipv6_address_mode": st.sampled_from(["slaac", "dhcpv6-stateful"])}),
+    "ports": st.fixed_dictionaries(
+        {"network_id": _own("networks")},
+        optional={"fixed_ips": st.lists(st.fixed_dictionaries(
+            {"subnet_id": _own("subnets")}, optional={"ip_address": _OWN_IP}), max_size=2),
+            "device_owner": st.sampled_from(["compute:nova", ""]),
+            "allowed_address_pairs": st.lists(st.fixed_dictionaries(
+                {"ip_address": _OWN_IP}), max_size=1)}),
+    "routers": st.fixed_dictionaries({}, optional={
+        "external_gateway_info": st.fixed_dictionaries({"network_id": _own("networks", "ext")}),
+        "name": st.text(max_size=5)}),
+    "floatingips": st.fixed_dictionaries(
+        {"floating_network_id": _own("networks", "ext")},
+        optional={"port_id": _own("ports"), "description": st.text(max_size=5)}),
+}
+GOOD_UPDATE: dict[str, st.SearchStrategy[Any]] = {
+    "networks": st.fixed_dictionaries({}, optional={"name": st.text(max_size=5),
+                                                    "admin_state_up": st.booleans()}),
+    "subnets": st.fixed_dictionaries({}, optional={
+        "gateway_ip": st.one_of(st.none(), _OWN_IP),
+        "allocation_pools": st.lists(st.fixed_dictionaries({"start": _OWN_IP, "end": _OWN_IP}),
+                                     max_size=2),
+        "dns_nameservers": st.lists(_OWN_IP, max_size=2, unique=True),
+        "host_routes": st.lists(st.fixed_dictionaries({"destination": _FRESH_CIDR,
+                                                       "nexthop": _OWN_IP}), max_size=2)}),
+    "ports": st.fixed_dictionaries({}, optional={
+        "fixed_ips": st.lists(st.fixed_dictionaries({"subnet_id": _own("subnets")},
+                                                    optional={"ip_address": _OWN_IP}),
+                              max_size=2),
+        "device_id": _own("routers"), "name": st.text(max_size=5)}),
+    "routers": st.fixed_dictionaries({}, optional={
+        "external_gateway_info": st.one_of(st.none(), st.fixed_dictionaries(
+            {"network_id": _own("networks", "ext")})),
+        "routes": st.lists(st.fixed_dictionaries({"destination": _FRESH_CIDR,
+                                                  "nexthop": _OWN_IP}), max_size=2)}),
+    "floatingips": st.fixed_dictionaries({}, optional={
+        "port_id": st.one_of(st.none(), _own("ports")), "fixed_ip_address": _OWN_IP}),
+}
+_GOOD_IFACE = st.one_of(st.fixed_dictionaries({"subnet_id": _own("subnets")}),
+                        st.fixed_dictionaries({"port_id": _own("ports")}))
+
 # Strategies are built once: building one per draw costs more than the request it makes.
 _ATTR_KEYS = {k: st.lists(st.sampled_from(sorted(a)), max_size=4, unique=True)
               for k, a in ATTRS.items()}
@@ -278,11 +335,12 @@ HEADER_SETS = [{}, {"Content-Type": "text/plain"}, {"Content-Type": "application
                {"X-Tenant-Id": "other"}, {"X-Openstack-Request-Id": "x"}]
 
 
-_ACTORS = st.sampled_from(["a", "a", "b", "b", "admin", "anon"])
+_ACTORS = st.sampled_from(["a", "a", "a", "b", "b", "b", "admin", "admin", "admin", "anon"])
 _KINDS = st.sampled_from(KINDS)
 _SHAPES = st.sampled_from(
-    ["list", "list", "show", "create", "create", "create", "create", "bulk", "update", "update",
-     "update", "delete", "iface", "iface", "iface", "model", "raw", "odd", "method"])
+    ["list", "list", "show", "create", "create", "create", "bulk", "update", "update",
+     "delete", "iface", "iface", "model", "raw", "odd", "method", "good_create", "good_create",
+     "good_create", "good_create", "good_update", "good_update", "good_iface", "good_iface"])
 _LIST_QUERY = st.lists(st.tuples(st.sampled_from(QUERY_KEYS), query_values), max_size=4)
 _SHOW_QUERY = st.lists(st.tuples(st.just("fields"), st.sampled_from(
     ["id", "name", "", ",", "x", "fixed_ips"])), max_size=2)
@@ -320,6 +378,15 @@ def requests(draw) -> Request:
     elif shape == "update":
         req.method, req.path = "PUT", member
         req.body = {SINGULAR[kind]: draw(BODIES[kind])}
+    elif shape == "good_create":
+        req.method, req.body = "POST", {SINGULAR[kind]: draw(GOOD_CREATE[kind])}
+    elif shape == "good_update":
+        req.method, req.path = "PUT", [kind, draw(_own(kind))]
+        req.body = {SINGULAR[kind]: draw(GOOD_UPDATE[kind])}
+    elif shape == "good_iface":
+        req.method = "PUT"
+        req.path = ["routers", draw(_own("routers")), draw(_ACTIONS)]
+        req.body = draw(_GOOD_IFACE)
     elif shape == "delete":
         req.method, req.path = "DELETE", member
     elif shape == "iface":

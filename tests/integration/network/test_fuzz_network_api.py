@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import multiprocessing
 import os
 import secrets
 import time
@@ -26,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from astara.db.engine import Database
 from astara.network_service.app import create_app, uvicorn_options
 from tests.integration.conftest import make_settings
 from tests.integration.network import consistency
@@ -42,7 +44,7 @@ from tests.integration.network.fuzz_requests import (
     Request,
     requests,
 )
-from tests.support import Server, free_port
+from tests.support import Server, free_port, wait_for
 
 TOTAL = int(os.environ.get("ASTARA_FUZZ_REQUESTS", "10000"))
 BATCH = 50
@@ -193,14 +195,34 @@ def identities(project_a: str, project_b: str) -> dict[str, dict[str, str]]:
             "admin": {"X-Project-Id": uuid.uuid4().hex, "X-Roles": "admin,member"}}
 
 
+def _serve(cfg) -> None:
+    Server(create_app(cfg), cfg.network.bind_port, **uvicorn_options()).run()
+
+
 @pytest.fixture(scope="module")
 def fuzz_api(tmp_path_factory):
+    """The API in a process of its own: the generator and the server each get a core
+    instead of taking turns on one interpreter lock."""
     cfg = make_settings(tmp_path_factory.mktemp("fuzz-state"), free_port())
-    app = create_app(cfg)
-    server = Server(app, cfg.network.bind_port, **uvicorn_options()).start()
-    yield server, app.state.service.db
-    server.stop()
-    app.state.service.db.dispose()
+    url = f"http://127.0.0.1:{cfg.network.bind_port}"
+    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(cfg,))
+    proc.start()
+    try:
+        wait_for(lambda: _answers(url) or not proc.is_alive(), what="the fuzzed network API")
+        assert proc.is_alive(), "the network API exited at start"
+        db = Database(cfg.database.url)
+        yield url, db
+        db.dispose()
+    finally:
+        proc.terminate()
+        proc.join(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _baseline(client: httpx.Client, who: dict, pool: Pool) -> None:
@@ -231,13 +253,13 @@ def _baseline(client: httpx.Client, who: dict, pool: Pool) -> None:
 
 
 def test_fuzz_network_api(fuzz_api, capsys):
-    server, db = fuzz_api
+    url, db = fuzz_api
     run_seed = int(os.environ.get("ASTARA_FUZZ_SEED") or secrets.randbits(32))
     who = identities(uuid.uuid4().hex, uuid.uuid4().hex)
     pool = Pool()
     stats = {"requests": 0, "5xx": 0, "statuses": {}}
     started = time.monotonic()
-    client = httpx.Client(base_url=server.url, timeout=30)
+    client = httpx.Client(base_url=url, timeout=30)
     _baseline(client, who, pool)
 
     @seed(run_seed)
@@ -278,7 +300,7 @@ def test_fuzz_network_api(fuzz_api, capsys):
                   f"seed {run_seed}, statuses {dict(sorted(stats['statuses'].items()))}")
         client.close()
     assert stats["requests"] >= TOTAL
-    with httpx.Client(base_url=server.url, headers=who["a"]) as c:
+    with httpx.Client(base_url=url, headers=who["a"]) as c:
         assert c.get("/v2.0/networks").status_code == 200  # still up
     with db.read() as session:
         assert consistency.problems(session) == []
