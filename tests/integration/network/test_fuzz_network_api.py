@@ -16,9 +16,12 @@ import json
 import math
 import multiprocessing
 import os
+import queue
 import secrets
+import threading
 import time
 import uuid
+from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
@@ -252,15 +255,66 @@ def _baseline(client: httpx.Client, who: dict, pool: Pool) -> None:
         post(actor, "floatingips", {"floating_network_id": ext["id"], "port_id": port["id"]})
 
 
+class Sender(threading.Thread):
+    """Sends the batches in order, in a thread, while hypothesis draws the next ones.
+
+    Ids and addresses are resolved when a request is sent, against the answers to the
+    requests before it, so a seed always sends the same requests in the same order.
+    """
+
+    def __init__(self, client: httpx.Client, who: dict, pool: Pool, run_seed: int):
+        super().__init__(daemon=True)
+        self.client, self.who, self.pool, self.seed = client, who, pool, run_seed
+        self.batches: queue.Queue = queue.Queue(maxsize=4)
+        self.failure: str | None = None
+        self.count = 0
+        self.statuses: Counter = Counter()
+
+    def run(self) -> None:
+        while (reqs := self.batches.get()) is not None:
+            for req in reqs:
+                if self.failure is not None:
+                    break
+                try:
+                    self.send(req)
+                except Exception as exc:  # a reset connection, a timeout: a failure too
+                    self.failure = f"seed {self.seed}, request {self.count}: " \
+                                   f"{req.describe()}: {exc!r}"
+
+    def send(self, req: Request) -> None:
+        url, body = render(self.pool, req, self.count)
+        headers = {**self.who[req.actor], **req.headers}
+        if body:
+            headers.setdefault("Content-Type", "application/json")
+        raw_headers = {k: v.encode("utf-8") for k, v in headers.items()}  # bytes, as sent
+        response = self.client.request(req.method, url, content=body, headers=raw_headers)
+        self.count += 1
+        self.statuses[response.status_code] += 1
+        problem = check(response)
+        if problem:
+            self.failure = (f"seed {self.seed}, request {self.count - 1}: {req.method} "
+                            f"{url[:300]} ({req.describe()}): {problem}")
+            return
+        kind = req.path[0] if req.path[0] in KINDS else None
+        if kind and response.status_code < 300 and not isinstance(req.body, Raw):
+            self.pool.learn(req, kind, response.status_code,
+                            response.json() if response.content else None)
+
+    def finish(self) -> None:
+        self.batches.put(None)
+        self.join()
+
+
 def test_fuzz_network_api(fuzz_api, capsys):
     url, db = fuzz_api
     run_seed = int(os.environ.get("ASTARA_FUZZ_SEED") or secrets.randbits(32))
     who = identities(uuid.uuid4().hex, uuid.uuid4().hex)
     pool = Pool()
-    stats = {"requests": 0, "5xx": 0, "statuses": {}}
     started = time.monotonic()
     client = httpx.Client(base_url=url, timeout=30)
     _baseline(client, who, pool)
+    sender = Sender(client, who, pool, run_seed)
+    sender.start()
 
     @seed(run_seed)
     @settings(max_examples=math.ceil(TOTAL / BATCH), deadline=None, database=None,
@@ -268,38 +322,23 @@ def test_fuzz_network_api(fuzz_api, capsys):
               suppress_health_check=list(HealthCheck), derandomize=False)
     @given(st.lists(requests(), min_size=BATCH, max_size=BATCH))
     def batch(reqs: list[Request]) -> None:
-        for req in reqs:
-            n = stats["requests"]
-            url, body = render(pool, req, n)
-            headers = {**who[req.actor], **req.headers}
-            if body:
-                headers.setdefault("Content-Type", "application/json")
-            headers = {k: v.encode("utf-8") for k, v in headers.items()}  # raw bytes, as sent
-            response = client.request(req.method, url, content=body, headers=headers)
-            stats["requests"] += 1
-            stats["statuses"][response.status_code] = \
-                stats["statuses"].get(response.status_code, 0) + 1
-            problem = check(response)
-            if problem:
-                stats["5xx"] += response.status_code >= 500
-                raise AssertionError(f"seed {run_seed}, request {n}: {req.method} {url[:300]} "
-                                     f"({req.describe()}): {problem}")
-            kind = req.path[0] if req.path[0] in KINDS else None
-            if kind and response.status_code < 300 and not isinstance(req.body, Raw):
-                pool.learn(req, kind, response.status_code,
-                           response.json() if response.content else None)
+        # A failure is reported with the request that failed (the batch at hand is later).
+        assert sender.failure is None, sender.failure
+        sender.batches.put(reqs)
 
     with capsys.disabled():
         print(f"\nnetwork API fuzz: seed {run_seed} (replay: ASTARA_FUZZ_SEED={run_seed})")
     try:
         batch()
     finally:
+        sender.finish()
         elapsed = time.monotonic() - started
         with capsys.disabled():
-            print(f"network API fuzz: {stats['requests']} requests in {elapsed:.1f} s, "
-                  f"seed {run_seed}, statuses {dict(sorted(stats['statuses'].items()))}")
+            print(f"network API fuzz: {sender.count} requests in {elapsed:.1f} s, "
+                  f"seed {run_seed}, statuses {dict(sorted(sender.statuses.items()))}")
         client.close()
-    assert stats["requests"] >= TOTAL
+    assert sender.failure is None, sender.failure
+    assert sender.count >= TOTAL
     with httpx.Client(base_url=url, headers=who["a"]) as c:
         assert c.get("/v2.0/networks").status_code == 200  # still up
     with db.read() as session:
