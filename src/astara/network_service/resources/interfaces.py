@@ -18,6 +18,7 @@ from astara.network_service.resources import ports
 from astara.network_service.resources.base import (
     Op,
     bump,
+    disassociate_floating_ips,
     get_port,
     get_router,
     get_subnet,
@@ -165,6 +166,7 @@ def remove(op: Op, router_id: str, body: dict) -> dict:
             port.fixed_ips.remove(alloc)
         bump(port)
     else:
+        disassociate_floating_ips(s, port.id)
         s.delete(port)
     bump(router)
     s.flush()

@@ -10,6 +10,7 @@ from astara.network_service.resources import allocation
 from astara.network_service.resources.base import (
     Op,
     bump,
+    disassociate_floating_ips,
     get_network,
     get_port,
     new_id,
@@ -125,11 +126,7 @@ def delete_(op: Op, port_id: str) -> None:
     row = get_port(s, op.ctx, port_id)
     if row.device_owner in PROTECTED_OWNERS:
         raise errors.DeviceOwnerDeleteForbidden(port_id=port_id, device_owner=row.device_owner)
-    for fip in s.scalars(select(m.FloatingIP).where(m.FloatingIP.fixed_port_id == port_id)):
-        fip.fixed_port_id = None
-        fip.fixed_ip_address = None
-        fip.router_id = None
-        bump(fip)
+    disassociate_floating_ips(s, port_id)
     view = views.port(row, op.ctx)
     s.delete(row)
     s.flush()
