@@ -88,6 +88,7 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
     s = op.session
     row = get_port(s, op.ctx, port_id)
     if "fixed_ips" in data:
+        _keep_floating_ip_address(s, row, data["fixed_ips"])
         network = get_network(s, op.ctx, row.network_id) if not op.ctx.is_admin else s.get(
             m.Network, row.network_id)
         replace_fixed_ips(op, row, network, data.pop("fixed_ips"))
@@ -106,6 +107,17 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
     s.flush()
     op.notifier.emit("port.update.end", {"port": views.port(row, op.ctx)})
     return row
+
+
+def _keep_floating_ip_address(s, row: m.Port, requested: list[dict]) -> None:
+    """As Neutron: the address a floating IP is associated with stays on the port."""
+    held = s.scalars(select(m.FloatingIP.fixed_ip_address).where(
+        m.FloatingIP.fixed_port_id == row.id, m.FloatingIP.fixed_ip_address.is_not(None)))
+    wanted = {item.get("ip_address") for item in requested}
+    if any(address not in wanted for address in held):
+        raise errors.BadRequest(
+            resource="port", msg=f"Cannot update the fixed_ips of the port {row.id}, because "
+            "its original fixed_ip has been associated to a floating ip")
 
 
 def replace_fixed_ips(op: Op, row: m.Port, network: m.Network, requested: list[dict]) -> None:
