@@ -62,10 +62,10 @@ def network_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def network_api(network_settings):
-    from astara.network_service.app import create_app
+    from astara.network_service.app import create_app, uvicorn_options
 
     app = create_app(network_settings)
-    server = Server(app, network_settings.network.bind_port).start()
+    server = Server(app, network_settings.network.bind_port, **uvicorn_options()).start()
     yield server
     server.stop()
     app.state.service.db.dispose()

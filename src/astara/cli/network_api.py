@@ -9,7 +9,7 @@ import uvicorn
 
 from astara.common import logs, private
 from astara.common import settings as settings_mod
-from astara.network_service.app import create_app
+from astara.network_service.app import create_app, uvicorn_options
 
 LOG = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     LOG.info("network API on http://%s:%s/ (database %s)", net.bind_host, net.bind_port,
              settings.database.url.split("@")[-1])
     uvicorn.run(app, host=net.bind_host, port=net.bind_port, log_level="warning",
-                access_log=False)
+                access_log=False, **uvicorn_options())
     return 0
 
 

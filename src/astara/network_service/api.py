@@ -12,15 +12,17 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from astara.network_service import attributes as A
-from astara.network_service import errors, query
+from astara.network_service import errors, limits, query
 from astara.network_service.context import RequestContext
 from astara.network_service.service import NetworkService
 
@@ -41,26 +43,44 @@ EXTENSIONS = [
 ]
 
 
-def _error(exc: errors.NeutronError, request_id: str | None = None) -> JSONResponse:
+def _error(exc: errors.NeutronError, request_id: str | None = None) -> Response:
     headers = {"X-Openstack-Request-Id": request_id} if request_id else None
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+    # ASCII escapes: whatever a message quotes, rendering it cannot fail.
+    return Response(json.dumps(exc.body()), status_code=exc.status, headers=headers,
+                    media_type="application/json")
 
 
 def _context(request: Request) -> RequestContext:
     ctx = RequestContext.from_headers(request.headers)
-    if ctx is None:
+    # A project id longer than the column holding it names no project.
+    if ctx is None or len(ctx.project_id) > MAX_ID:
         raise errors.Unauthorized()
     return ctx
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
+    raw = await request.body()  # bounded by limits.BodyLimit
     if not raw:
         raise errors.bad_attr("Resource body required")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.MalformedRequestBody(reason=str(exc)) from None
+    return limits.parse_json(raw)
+
+
+# What a show/update/delete of an id that cannot exist answers (never a database error).
+NOT_FOUND = {
+    "networks": lambda id_: errors.NetworkNotFound(net_id=id_),
+    "subnets": lambda id_: errors.SubnetNotFound(subnet_id=id_),
+    "ports": lambda id_: errors.PortNotFound(port_id=id_),
+    "routers": lambda id_: errors.RouterNotFound(router_id=id_),
+    "floatingips": lambda id_: errors.FloatingIPNotFound(floatingip_id=id_),
+}
+MAX_ID = 255
+
+
+def _id(request: Request, plural: str = "routers") -> str:
+    id_ = request.path_params["id"].removesuffix(".json")
+    if len(id_) > MAX_ID or limits.check_tree(id_):
+        raise NOT_FOUND[plural](errors.shorten(id_, 64))
+    return id_
 
 
 def _resource(request: Request) -> A.Resource:
@@ -87,6 +107,14 @@ class Api:
             return JSONResponse(body, status_code=status, headers=headers)
         except errors.NeutronError as exc:
             return _error(exc, request_id)
+        except ClientDisconnect:
+            # Nobody reads this answer; the client went away mid-body.
+            return Response(status_code=400)
+        except DataError as exc:
+            # The database refused a value the checks let through: still the caller's input.
+            LOG.warning("value refused by the database: %s", exc.orig)
+            return _error(errors.bad_attr("Invalid input: a value is not acceptable"),
+                          request_id)
         except IntegrityError as exc:
             LOG.info("conflicting write refused: %s", exc.orig)
             return _error(errors.Conflict(message="The request conflicts with a concurrent "
@@ -141,7 +169,7 @@ class Api:
 
     async def _member(self, request: Request, ctx: RequestContext):
         resource = _resource(request)
-        id_ = request.path_params["id"].removesuffix(".json")
+        id_ = _id(request, resource.plural)
         if request.method == "GET":
             fields = [f for v in request.query_params.getlist("fields") for f in v.split(",")]
             item = await run_in_threadpool(self.service.show, ctx, resource.plural, id_)
@@ -159,7 +187,7 @@ class Api:
         return await self.dispatch(request, self._router_model)
 
     async def _router_model(self, request: Request, ctx: RequestContext):
-        body = await run_in_threadpool(self.service.router_model, ctx, request.path_params["id"])
+        body = await run_in_threadpool(self.service.router_model, ctx, _id(request))
         return 200, body
 
     async def _interface(self, request: Request, ctx: RequestContext):
@@ -169,7 +197,7 @@ class Api:
         add = action == "add_router_interface"
         body = await _json(request)
         info = await run_in_threadpool(
-            self.service.router_interface, ctx, request.path_params["id"], body, add)
+            self.service.router_interface, ctx, _id(request), body, add)
         return 200, info
 
 
@@ -205,6 +233,22 @@ async def not_allowed(request: Request, exc: Exception) -> Response:
     return _error(err)
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Any other error Starlette raises itself, in Neutron's body instead of text/plain."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    err = errors.NeutronError(message=errors.shorten(getattr(exc, "detail", "") or "Error"),
+                              type_="HTTPBadRequest" if status == 400 else "HTTPError")
+    err.status = status
+    return _error(err)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    LOG.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
+    return _error(errors.NeutronError(
+        message="Request Failed: internal server error while processing your request.",
+        type_="HTTPInternalServerError"))
+
+
 def build_app(service: NetworkService) -> Starlette:
     api = Api(service)
     routes = [
@@ -217,6 +261,8 @@ def build_app(service: NetworkService) -> Starlette:
         Route("/v2.0/{plural}", api.collection, methods=["GET", "POST"]),
         Route("/v2.0/{plural}/{id}", api.member, methods=["GET", "PUT", "DELETE"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    app = Starlette(routes=routes, middleware=[Middleware(limits.BodyLimit)],
+                    exception_handlers={404: not_found, 405: not_allowed,
+                                        HTTPException: http_error, Exception: server_error})
     app.state.service = service
     return app

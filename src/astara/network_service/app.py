@@ -1,4 +1,5 @@
-"""Assembles the network service from typed settings: database, bus, service, ASGI app."""
+"""Assembles the network service from typed settings: database, bus, service, ASGI app,
+and the uvicorn options it is served with."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
 from astara.db import migrate
+from astara.network_service import limits
 from astara.network_service.api import build_app
 from astara.network_service.service import NetworkService
 
@@ -16,3 +18,8 @@ def create_app(settings: Settings) -> Starlette:
     db = migrate.open_database(settings.database)
     publisher = OutboxPublisher(WakeupDir(settings.bus.wakeup_dir))
     return build_app(NetworkService(db, publisher, settings.network))
+
+
+def uvicorn_options() -> dict:
+    """How uvicorn must serve the app: headers up to ``limits`` are read, then answered."""
+    return {"h11_max_incomplete_event_size": limits.H11_MAX_INCOMPLETE_EVENT_SIZE}

@@ -42,7 +42,7 @@ _STATUS = v.one_of("ACTIVE", "BUILD", "DOWN", "ERROR")
 _FIXED_IP = v.dict_of({"subnet_id": (v.uuid_str, False), "ip_address": (v.ip_address, False)})
 _POOL = v.dict_of({"start": (v.ip_address, True), "end": (v.ip_address, True)})
 _ROUTE = v.dict_of({"destination": (v.cidr, True), "nexthop": (v.ip_address, True)})
-_PAIR = v.dict_of({"ip_address": (v.string(64), True), "mac_address": (v.mac_address, False)})
+_PAIR = v.dict_of({"ip_address": (v.ip_or_cidr, True), "mac_address": (v.mac_address, False)})
 _EXT_FIXED = v.dict_of({"subnet_id": (v.uuid_str, False), "ip_address": (v.ip_address, False)})
 _GW_DICT = v.dict_of(
     {

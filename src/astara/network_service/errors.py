@@ -13,6 +13,19 @@ Each error carries the HTTP status Neutron maps its base class to and the
 
 from __future__ import annotations
 
+from typing import Any
+
+SHOWN = 255  # longest value an error message repeats back to the client
+MAX_MESSAGE = 1024  # a message quoting a huge list is cut too
+
+
+def shorten(value: Any, limit: int = SHOWN) -> str:
+    """``value`` as an error message shows it: a huge bad value is not echoed whole."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 class NeutronError(Exception):
     status = 500
@@ -20,7 +33,7 @@ class NeutronError(Exception):
 
     def __init__(self, message: str | None = None, type_: str | None = None, **kwargs):
         self.kwargs = kwargs
-        self.msg = message or self.message % kwargs
+        self.msg = shorten(message or self.message % kwargs, MAX_MESSAGE)
         self.type = type_ or type(self).__name__
         super().__init__(self.msg)
 

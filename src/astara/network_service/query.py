@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from astara.network_service import errors
+from astara.network_service import validators as v
 from astara.network_service.attributes import Resource
 from astara.network_service.context import RequestContext
 
@@ -34,6 +35,8 @@ def parse(resource: Resource, items: list[tuple[str, str]], ctx: RequestContext,
     q = ListQuery()
     keys, dirs = [], []
     for key, value in items:
+        if "\x00" in key or "\x00" in value:
+            raise errors.bad_attr("Query parameters may not contain NUL characters")
         if key == "fields":
             q.fields.extend(v for v in value.split(",") if v)
         elif key == "sort_key":
@@ -45,10 +48,10 @@ def parse(resource: Resource, items: list[tuple[str, str]], ctx: RequestContext,
                 q.limit = int(value)
             except ValueError:
                 raise errors.bad_attr(f"Limit must be an integer 0 or greater and not "
-                                      f"'{value}'") from None
+                                      f"'{errors.shorten(value)}'") from None
             if q.limit < 0:
                 raise errors.bad_attr(f"Limit must be an integer 0 or greater and not "
-                                      f"'{value}'")
+                                      f"'{errors.shorten(value)}'")
             q.limit = min(q.limit, max_page) if q.limit else None
         elif key == "marker":
             q.marker = value
@@ -57,21 +60,37 @@ def parse(resource: Resource, items: list[tuple[str, str]], ctx: RequestContext,
         else:
             attr = resource.attrs.get(key)
             if attr is None and key != "fixed_ips":
-                raise errors.bad_attr(f"[{key}] is invalid attribute for filtering")
+                raise errors.bad_attr(f"[{errors.shorten(key)}] is invalid attribute for filtering")
             if attr is not None and attr.admin_see and not ctx.is_admin:
-                raise errors.bad_attr(f"[{key}] is invalid attribute for filtering")
-            q.filters.setdefault(key, []).append(value)
+                raise errors.bad_attr(f"[{errors.shorten(key)}] is invalid attribute for filtering")
+            q.filters.setdefault(key, []).append(_filter_value(key, value))
     if len(dirs) not in (0, len(keys)):
         raise errors.bad_attr("The number of sort_keys and sort_dirs must be same")
     for i, key in enumerate(keys):
         if key not in resource.attrs or resource.attrs[key].admin_see and not ctx.is_admin:
-            raise errors.bad_attr(f"{key} is invalid attribute for sort_keys")
+            raise errors.bad_attr(f"{errors.shorten(key)} is invalid attribute for sort_keys")
         d = dirs[i] if dirs else "asc"
         if d not in ("asc", "desc"):
-            raise errors.bad_attr(f"{d} is invalid value for sort_dirs, valid value is "
-                                  "'asc' and 'desc'")
+            raise errors.bad_attr(f"{errors.shorten(d)} is invalid value for sort_dirs, "
+                                  "valid value is 'asc' and 'desc'")
         q.sort.append((key, d == "asc"))
     return q
+
+
+# Filters whose values are addresses: a value that is no address is refused, as in a body.
+_ADDRESS_FILTERS = {"gateway_ip", "floating_ip_address", "fixed_ip_address"}
+
+
+def _filter_value(key: str, value: str) -> str:
+    if key in _ADDRESS_FILTERS and value not in ("", "None", "null"):
+        return v.ip_address(key, value)
+    if key == "cidr":
+        return v.cidr(key, value)
+    if key == "fixed_ips":
+        part, _, wanted = value.partition("=")
+        if part == "ip_address":
+            return f"ip_address={v.ip_address('ip_address', wanted)}"
+    return value
 
 
 def matches(item: dict, filters: dict[str, list[str]]) -> bool:
@@ -111,7 +130,7 @@ def page(items: list[dict], q: ListQuery) -> tuple[list[dict], bool]:
     if q.marker is not None:
         idx = next((i for i, it in enumerate(items) if it.get("id") == q.marker), None)
         if idx is None:
-            raise errors.NotFound(message=f"Marker {q.marker} could not be found.",
+            raise errors.NotFound(message=f"Marker {errors.shorten(q.marker)} could not be found.",
                                   type_="NotFound")
         items = items[idx + 1:]
     if q.limit:

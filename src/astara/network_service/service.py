@@ -153,9 +153,11 @@ def _column_values(column, values: list[str]) -> list | None:
         return values
     if kind is int:
         try:
-            return [int(v) for v in values]
+            numbers = [int(v) for v in values]
         except ValueError:
             return []
+        # Beyond a 32-bit column nothing matches; the database would refuse to compare.
+        return [n for n in numbers if -2**31 <= n < 2**31]
     return None
 
 
@@ -177,7 +179,7 @@ def _fixed_ip_filter(values: list[str]):
         column = {"ip_address": m.IPAllocation.ip_address,
                   "subnet_id": m.IPAllocation.subnet_id}.get(key)
         if column is None:
-            raise errors.bad_attr(f"Invalid fixed_ips filter '{value}'")
+            raise errors.bad_attr(f"Invalid fixed_ips filter '{errors.shorten(value)}'")
         conds.append(column == wanted)
     sub = select(m.IPAllocation.port_id)
     for cond in conds:

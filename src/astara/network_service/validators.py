@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from astara.network_service.errors import invalid_input
+from astara.network_service.errors import invalid_input, shorten
 
 Validator = Callable[[str, Any], Any]
 
@@ -22,9 +22,9 @@ _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 def string(max_len: int = 255) -> Validator:
     def check(attr: str, value: Any) -> str:
         if not isinstance(value, str):
-            raise invalid_input(attr, f"'{value}' is not a valid string")
+            raise invalid_input(attr, f"'{shorten(value)}' is not a valid string")
         if len(value) > max_len:
-            raise invalid_input(attr, f"'{value}' exceeds maximum length of {max_len}")
+            raise invalid_input(attr, f"'{shorten(value)}' exceeds maximum length of {max_len}")
         return value
 
     return check
@@ -37,19 +37,19 @@ def boolean(attr: str, value: Any) -> bool:
         return value.lower() == "true"
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise invalid_input(attr, f"'{value}' cannot be converted to boolean")
+    raise invalid_input(attr, f"'{shorten(value)}' cannot be converted to boolean")
 
 
 def integer(lo: int | None = None, hi: int | None = None) -> Validator:
     def check(attr: str, value: Any) -> int:
         if isinstance(value, bool):
-            raise invalid_input(attr, f"'{value}' is not an integer")
+            raise invalid_input(attr, f"'{shorten(value)}' is not an integer")
         try:
             n = int(value)
-        except (TypeError, ValueError):
-            raise invalid_input(attr, f"'{value}' is not an integer") from None
+        except (TypeError, ValueError, OverflowError):
+            raise invalid_input(attr, f"'{shorten(value)}' is not an integer") from None
         if isinstance(value, float) and n != value:
-            raise invalid_input(attr, f"'{value}' is not an integer")
+            raise invalid_input(attr, f"'{shorten(value)}' is not an integer")
         if lo is not None and n < lo:
             raise invalid_input(attr, f"'{n}' is too small - must be at least '{lo}'")
         if hi is not None and n > hi:
@@ -61,11 +61,11 @@ def integer(lo: int | None = None, hi: int | None = None) -> Validator:
 
 def uuid_str(attr: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise invalid_input(attr, f"'{value}' is not a valid UUID")
+        raise invalid_input(attr, f"'{shorten(value)}' is not a valid UUID")
     try:
         uuid.UUID(value)
     except ValueError:
-        raise invalid_input(attr, f"'{value}' is not a valid UUID") from None
+        raise invalid_input(attr, f"'{shorten(value)}' is not a valid UUID") from None
     return value
 
 
@@ -75,40 +75,57 @@ def uuid_or_none(attr: str, value: Any) -> str | None:
 
 def ip_address(attr: str, value: Any) -> str:
     try:
-        if not isinstance(value, str):
+        # A scope suffix (``fe80::1%eth0``) names an interface of the host, not an
+        # address; ipaddress keeps it, so ``fd98::77%a`` and ``fd98::77`` would differ.
+        if not isinstance(value, str) or "%" in value:
             raise ValueError
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise invalid_input(attr, f"'{value}' is not a valid IP address") from None
+        raise invalid_input(attr, f"'{shorten(value)}' is not a valid IP address") from None
 
 
 def ip_or_none(attr: str, value: Any) -> str | None:
     return None if value is None else ip_address(attr, value)
 
 
+def ip_or_cidr(attr: str, value: Any) -> str:
+    """An address or a network (allowed address pairs take both), normalised."""
+    if isinstance(value, str) and "/" in value and "%" not in value:
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            pass
+    elif isinstance(value, str) and "%" not in value:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            pass
+    raise invalid_input(attr, f"'{shorten(value)}' is not a valid IP address or CIDR")
+
+
 def cidr(attr: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise invalid_input(attr, f"'{value}' is not a valid IP subnet")
+    if not isinstance(value, str) or "%" in value:
+        raise invalid_input(attr, f"'{shorten(value)}' is not a valid IP subnet")
     try:
         net = ipaddress.ip_network(value, strict=False)
     except ValueError:
-        raise invalid_input(attr, f"'{value}' is not a valid IP subnet") from None
+        raise invalid_input(attr, f"'{shorten(value)}' is not a valid IP subnet") from None
     if "/" not in value or str(net) != value.lower():
         if "/" in value and str(net.network_address) != value.split("/")[0]:
             raise invalid_input(
-                attr, f"'{value}' isn't a recognized IP subnet cidr, '{net}' is recommended"
-            )
+                attr,
+                f"'{shorten(value)}' isn't a recognized IP subnet cidr, '{net}' is recommended")
         if "/" not in value:
-            raise invalid_input(attr, f"'{value}' is not a valid IP subnet")
+            raise invalid_input(attr, f"'{shorten(value)}' is not a valid IP subnet")
     return str(net)
 
 
 def mac_address(attr: str, value: Any) -> str:
     if not isinstance(value, str) or not _MAC.match(value.lower()):
-        raise invalid_input(attr, f"'{value}' is not a valid MAC address")
+        raise invalid_input(attr, f"'{shorten(value)}' is not a valid MAC address")
     mac = value.lower()
     if mac == "00:00:00:00:00:00" or int(mac[:2], 16) & 1:
-        raise invalid_input(attr, f"'{value}' is not a valid MAC address")
+        raise invalid_input(attr, f"'{shorten(value)}' is not a valid MAC address")
     return mac
 
 
@@ -116,7 +133,7 @@ def one_of(*choices: Any) -> Validator:
     def check(attr: str, value: Any) -> Any:
         if value not in choices:
             shown = ", ".join(str(c) for c in choices)
-            raise invalid_input(attr, f"'{value}' is not in [{shown}]")
+            raise invalid_input(attr, f"'{shorten(value)}' is not in [{shown}]")
         return value
 
     return check
@@ -125,7 +142,7 @@ def one_of(*choices: Any) -> Validator:
 def list_of(item: Validator, unique: bool = False) -> Validator:
     def check(attr: str, value: Any) -> list:
         if not isinstance(value, list):
-            raise invalid_input(attr, f"'{value}' is not a list")
+            raise invalid_input(attr, f"'{shorten(value)}' is not a list")
         out = [item(attr, v) for v in value]
         if unique:
             seen = set()
@@ -144,7 +161,7 @@ def dict_of(spec: dict[str, tuple[Validator, bool]]) -> Validator:
 
     def check(attr: str, value: Any) -> dict:
         if not isinstance(value, dict):
-            raise invalid_input(attr, f"'{value}' is not a dictionary")
+            raise invalid_input(attr, f"'{shorten(value)}' is not a dictionary")
         unknown = sorted(set(value) - set(spec))
         if unknown:
             raise invalid_input(attr, f"Unrecognized keys: {', '.join(unknown)}")

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from astara.common.settings import NetworkServiceSettings
@@ -104,3 +104,14 @@ def require_owner(ctx: RequestContext, row, action: str) -> None:
     """Members may read shared/external networks but only change their own things."""
     if not owns(ctx, row):
         raise errors.PolicyNotAuthorized(action=action)
+
+
+def disassociate_floating_ips(s: Session, port_id: str) -> None:
+    """Before a port goes, the floating IPs on it let go of it (Neutron's
+    ``disassociate_floatingips`` on port delete), whichever API deletes the port."""
+    for fip in s.scalars(select(m.FloatingIP).where(m.FloatingIP.fixed_port_id == port_id)):
+        fip.fixed_port_id = None
+        fip.fixed_port = None
+        fip.fixed_ip_address = None
+        fip.router_id = None
+        bump(fip)

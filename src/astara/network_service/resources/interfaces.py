@@ -12,13 +12,14 @@ import ipaddress
 
 from sqlalchemy import select
 
-from astara.network_service import errors
+from astara.network_service import errors, validators
 from astara.network_service import models as m
 from astara.network_service.port_policy import INTERFACE
 from astara.network_service.resources import ports, router_ports
 from astara.network_service.resources.base import (
     Op,
     bump,
+    disassociate_floating_ips,
     get_port,
     get_router,
     get_subnet,
@@ -60,6 +61,9 @@ def _split_body(body: dict) -> tuple[str | None, str | None]:
     if unknown:
         raise errors.bad_attr(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
     subnet_id, port_id = body.get("subnet_id"), body.get("port_id")
+    for key, value in (("subnet_id", subnet_id), ("port_id", port_id)):
+        if value is not None and not isinstance(value, str):
+            validators.uuid_str(key, value)  # refuses it: an id is a string
     if subnet_id and port_id:
         raise errors.BadRequest(resource="router", msg="Cannot specify both subnet-id and port-id")
     if not subnet_id and not port_id:
@@ -165,6 +169,7 @@ def remove(op: Op, router_id: str, body: dict) -> dict:
             port.fixed_ips.remove(alloc)
         bump(port)
     else:
+        disassociate_floating_ips(s, port.id)
         s.delete(port)
     bump(router)
     s.flush()

@@ -9,6 +9,7 @@ from astara.network_service import models as m
 from astara.network_service.resources.base import (
     Op,
     bump,
+    disassociate_floating_ips,
     get_network,
     new_id,
     require_owner,
@@ -68,6 +69,8 @@ def delete_(op: Op, net_id: str) -> None:
     if in_use:
         raise errors.NetworkInUse(net_id=net_id)
     view = views.network(row, op.ctx)
+    for port_id in list(s.scalars(select(m.Port.id).where(m.Port.network_id == net_id))):
+        disassociate_floating_ips(s, port_id)
     s.execute(delete(m.Port).where(m.Port.network_id == net_id))
     for subnet in list(row.subnets):
         s.delete(subnet)

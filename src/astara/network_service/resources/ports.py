@@ -15,6 +15,7 @@ from astara.network_service.resources import allocation, router_ports
 from astara.network_service.resources.base import (
     Op,
     bump,
+    disassociate_floating_ips,
     get_network,
     get_port,
     new_id,
@@ -130,6 +131,7 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
         if "device_owner" in data or data.get("device_id", row.device_id) != row.device_id:
             _check_device_id(op, owner, device_id, row.project_id)
     if "fixed_ips" in data:
+        _keep_floating_ip_address(s, row, data["fixed_ips"])
         network = get_network(s, op.ctx, row.network_id) if not op.ctx.is_admin else s.get(
             m.Network, row.network_id)
         replace_fixed_ips(op, row, network, data.pop("fixed_ips"))
@@ -151,6 +153,17 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
     return row
 
 
+def _keep_floating_ip_address(s, row: m.Port, requested: list[dict]) -> None:
+    """As Neutron: the address a floating IP is associated with stays on the port."""
+    held = s.scalars(select(m.FloatingIP.fixed_ip_address).where(
+        m.FloatingIP.fixed_port_id == row.id, m.FloatingIP.fixed_ip_address.is_not(None)))
+    wanted = {item.get("ip_address") for item in requested}
+    if any(address not in wanted for address in held):
+        raise errors.BadRequest(
+            resource="port", msg=f"Cannot update the fixed_ips of the port {row.id}, because "
+            "its original fixed_ip has been associated to a floating ip")
+
+
 def replace_fixed_ips(op: Op, row: m.Port, network: m.Network, requested: list[dict]) -> None:
     s = op.session
     keep = {(a.subnet_id, a.ip_address) for a in row.fixed_ips}
@@ -170,11 +183,7 @@ def delete_(op: Op, port_id: str) -> None:
     held = router_ports.held_by(s, port_id)
     if held is not None:
         raise errors.ServicePortInUse(port_id=port_id, reason=f"has device owner {held}")
-    for fip in s.scalars(select(m.FloatingIP).where(m.FloatingIP.fixed_port_id == port_id)):
-        fip.fixed_port_id = None
-        fip.fixed_ip_address = None
-        fip.router_id = None
-        bump(fip)
+    disassociate_floating_ips(s, port_id)
     view = views.port(row, op.ctx)
     s.delete(row)
     s.flush()
