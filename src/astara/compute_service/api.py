@@ -3,8 +3,8 @@
 Each handler negotiates the microversion, reads the caller from headers, validates
 the body with ``bodies``, hands the work to ``ComputeService`` in a worker thread and
 renders the result with ``views`` or a Nova fault body. Every ``/v2.1`` answer echoes
-the microversion headers and carries a request id. Bodies pass ``inbound`` first (size,
-nesting, encoding); Starlette's own 404/405 are Nova faults too.
+the microversion headers and carries a request id (``answer_headers``). Bodies pass
+``inbound`` first (size, nesting, encoding); Starlette's own 404/405 are Nova faults too.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from astara.compute_service import (
     paging,
     views,
 )
+from astara.compute_service.answer_headers import NovaHeaders
 from astara.compute_service.context import Context
 from astara.compute_service.network import NetworkError
 from astara.compute_service.service import ComputeService
@@ -81,11 +82,10 @@ class Api:
         try:
             version = microversion.parse(raw_version)
             headers = microversion.headers(version)
-            ctx = Context.from_headers(request.headers)
+            ctx = Context.from_headers(request.headers,
+                                       getattr(request.state, "request_id", None))
             if ctx is None:
                 raise errors.Unauthorized("The request you have made requires authentication.")
-            headers.update({"x-openstack-request-id": ctx.request_id,
-                            "x-compute-request-id": ctx.request_id})
             status, body, extra = await work(request, ctx, version)
             headers.update(extra)
             if body is None:
@@ -272,6 +272,6 @@ def build_app(service: ComputeService) -> Starlette:
               methods=["GET", "DELETE"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
-                    middleware=[Middleware(inbound.SizeLimit)])
+                    middleware=[Middleware(NovaHeaders), Middleware(inbound.SizeLimit)])
     app.state.service = service
     return app

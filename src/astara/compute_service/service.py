@@ -72,17 +72,19 @@ class ComputeService:
         return row
 
     def _existing(self, ctx: Context) -> Instance | None:
-        if not ctx.client_request_id:
+        """The live instance this project created with the same idempotency key."""
+        if not ctx.idempotency_key:
             return None
         with self.db.read() as s:
             row = s.scalar(select(Instance).where(
-                Instance.project_id == ctx.project_id,
-                Instance.client_request_id == ctx.client_request_id))
+                Instance.project_id == ctx.project_id, Instance.deleted.is_(False),
+                Instance.idempotency_key == ctx.idempotency_key))
             s.expunge_all()  # detached, unexpired: rendered after the read ends
             return row
 
     def create(self, ctx: Context, req: CreateRequest) -> tuple[Instance, str]:
-        """The new (or, on a retried request id, the existing) instance and a password."""
+        """The new (or, on a retried idempotency key, the existing) instance and a
+        password."""
         found = self._existing(ctx)
         if found is not None:
             return found, ""
@@ -118,7 +120,7 @@ class ComputeService:
                 hostname=_hostname(req.name), host=host or "",
                 availability_zone=self.settings.availability_zone, flavor_id=req.flavor.id,
                 image_id=req.image.id, metadata_=req.metadata, user_data=req.user_data,
-                key_name=req.key_name, client_request_id=ctx.client_request_id,
+                key_name=req.key_name, idempotency_key=ctx.idempotency_key,
                 reservation_id="r-" + secrets.token_hex(4), ports=allocated,
                 vm_state="building" if host else "error",
                 task_state="scheduling" if host else None, power_state=0, seq=0,
@@ -182,6 +184,7 @@ class ComputeService:
             if row.task_state == "deleting":
                 return
             owned = list(row.ports or [])
+            row.idempotency_key = None  # a retried create makes a new server, not this one
             if row.host:
                 row.task_state = "deleting"
                 row.updated_at = jobs.now()
@@ -202,13 +205,11 @@ class ComputeService:
         op = {"os-start": "start", "os-stop": "stop", "reboot": "reboot"}[name]
         with self.db.write() as s:
             row = self._get(s, ctx, server_id, lock=True)
-            conflict = transitions.check_action(op, row.id, row.vm_state, row.task_state)
+            rule = "reboot_hard" if op == "reboot" and arg == "HARD" else op
+            conflict = transitions.check_action(rule, row.id, row.vm_state, row.task_state)
             if conflict:
                 raise errors.Conflict(conflict)
-            task = transitions.ACTIONS[op][1]
-            if op == "reboot" and arg == "HARD":
-                task = "rebooting_hard"
-            row.task_state = task
+            row.task_state = transitions.ACTIONS[rule][1]
             row.updated_at = jobs.now()
             jobs.queue(s, row, op, reboot_type=arg if op == "reboot" else None)
         self._woken()

@@ -113,7 +113,12 @@ def test_status(vm, task, status):
     ("reboot", "building", None,
      f"Cannot 'reboot' instance {ID} while it is in vm_state building"),
     ("start", "stopped", None, None), ("stop", "active", None, None),
-    ("reboot", "stopped", None, None),
+    ("reboot", "stopped", None,
+     f"Cannot 'reboot' instance {ID} while it is in vm_state stopped"),
+    ("reboot", "error", None, f"Cannot 'reboot' instance {ID} while it is in vm_state error"),
+    ("reboot_hard", "stopped", None, None), ("reboot_hard", "error", None, None),
+    ("reboot_hard", "building", None,
+     f"Cannot 'reboot' instance {ID} while it is in vm_state building"),
 ])
 def test_check_action(action, vm, task, message):
     assert T.check_action(action, ID, vm, task) == message

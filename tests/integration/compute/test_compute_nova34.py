@@ -1,0 +1,151 @@
+"""What a client recorded against a real Nova 34 trips on, replayed against ours (issue 10).
+
+Each test takes the expected answer from a capture in tests/data/nova: reboot rules,
+descriptions, instance actions, deleted-server lists, shapes at the newest
+microversions, the headers every answer carries, and create idempotency.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from tests.integration.compute.test_compute_captures import active_server, capture, client
+
+from astara.compute_service import catalog
+
+TENANT = catalog.TENANT_IMAGE
+VERSION_HEADERS = ("OpenStack-API-Version", "X-OpenStack-Nova-API-Version", "Vary")
+ID_HEADERS = ("x-openstack-request-id", "x-compute-request-id")
+
+
+def swap_id(body, theirs: str, ours: str):
+    return json.loads(json.dumps(body).replace(theirs, ours))
+
+
+def action(c: httpx.Client, sid: str, body: dict) -> httpx.Response:
+    return c.post(f"/v2.1/servers/{sid}/action", json=body)
+
+
+# reboot of a SHUTOFF server ---------------------------------------------------------
+
+def test_soft_reboot_of_a_stopped_server_is_409_and_start_still_works(user, compute):
+    cap = capture("073")
+    sid = active_server(user, compute)
+    with client(user, compute) as c:
+        assert action(c, sid, {"os-stop": None}).status_code == 202
+        user.wait_status(sid, "SHUTOFF")
+        resp = action(c, sid, cap["request"]["body"])
+        assert resp.status_code == 409
+        their_sid = cap["request"]["path"].split("/")[3]
+        assert resp.json() == swap_id(cap["response"]["body"], their_sid, sid)
+        for name in VERSION_HEADERS:
+            assert resp.headers[name] == cap["response"]["headers"][name]
+        assert user.sdk.compute.get_server(sid).status == "SHUTOFF"
+        started = action(c, sid, {"os-start": None})
+        assert started.status_code == capture("075")["response"]["status"]
+    user.wait_status(sid, "ACTIVE")
+
+
+def test_hard_reboot_revives_a_stopped_server(user, compute):
+    """Nova lets a HARD reboot start a stopped server (ALLOW_HARD_REBOOT)."""
+    sid = active_server(user, compute)
+    user.sdk.compute.stop_server(sid)
+    user.wait_status(sid, "SHUTOFF")
+    user.sdk.compute.reboot_server(sid, "HARD")
+    user.wait_status(sid, "ACTIVE")
+
+
+# headers on every answer ------------------------------------------------------------
+
+def _nova_headers(resp: httpx.Response, version: str) -> None:
+    assert resp.headers["OpenStack-API-Version"] == f"compute {version}"
+    assert resp.headers["X-OpenStack-Nova-API-Version"] == version
+    assert resp.headers["Vary"] == "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
+    rid = resp.headers["x-openstack-request-id"]
+    assert rid.startswith("req-") and resp.headers["x-compute-request-id"] == rid
+
+
+@pytest.mark.parametrize("version,shown", [(None, "2.1"), ("latest", "2.104"),
+                                           ("2.50", "2.50")])
+def test_version_document_carries_nova_headers(compute, version, shown):
+    headers = {"OpenStack-API-Version": f"compute {version}"} if version else {}
+    resp = httpx.get(f"{compute.api.url}/v2.1/", headers=headers)
+    assert resp.status_code == 200
+    want = capture("002")["response"]["headers"]
+    assert {k.lower() for k in want if k != "Content-Length"} <= set(resp.headers)
+    _nova_headers(resp, shown)
+
+
+def test_401_405_406_carry_nova_headers(user, compute):
+    cap = capture("005")
+    resp = httpx.get(f"{compute.api.url}{cap['request']['path']}")
+    assert resp.status_code == 401
+    assert {k.lower() for k in cap["response"]["headers"]
+            if k not in ("Content-Length", "Content-Type")} <= set(resp.headers)
+    _nova_headers(resp, "2.1")
+    with client(user, compute, "2.60") as c:
+        resp = c.patch("/v2.1/servers")
+        assert resp.status_code == 405 and "badMethod" in resp.json()
+        _nova_headers(resp, "2.60")
+        resp = c.get("/v2.1/no-such-thing")
+        assert resp.status_code == 404 and "itemNotFound" in resp.json()
+        _nova_headers(resp, "2.60")
+    cap = capture("029")
+    with client(user, compute, "2.999") as c:
+        resp = c.get("/v2.1/servers")
+    assert resp.status_code == 406 and resp.json() == cap["response"]["body"]
+    _nova_headers(resp, "2.999")
+
+
+def test_request_ids_differ_per_answer(user, compute):
+    """Nova makes its own request id per answer, whatever id the client sent."""
+    with client(user, compute) as c:
+        sent = {"X-OpenStack-Request-ID": "req-11111111-2222-4333-8444-555555555555"}
+        ids = {c.get("/v2.1/flavors", headers=sent).headers["x-openstack-request-id"]
+               for _ in range(2)}
+    assert len(ids) == 2 and sent["X-OpenStack-Request-ID"] not in ids
+
+
+# create idempotency -----------------------------------------------------------------
+
+def _create(c: httpx.Client, **headers) -> httpx.Response:
+    body = {"server": {"name": "idem", "imageRef": TENANT, "flavorRef": "1",
+                       "networks": "none"}}
+    return c.post("/v2.1/servers", json=body, headers=headers)
+
+
+def test_a_reused_request_id_is_not_an_idempotency_key(user, compute):
+    """Clients (the SDK's global request id) send one X-OpenStack-Request-ID for many calls."""
+    shared = {"X-OpenStack-Request-ID": "req-11111111-2222-4333-8444-555555555555"}
+    with client(user, compute, "2.37") as c:
+        first, second = _create(c, **shared), _create(c, **shared)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["server"]["id"] != second.json()["server"]["id"]
+    assert len(list(user.sdk.compute.servers())) == 2
+
+
+def test_an_idempotency_key_never_returns_a_deleted_server(user, compute):
+    with client(user, compute, "2.37") as c:
+        first = _create(c, **{"Idempotency-Key": "k1"}).json()["server"]["id"]
+        assert _create(c, **{"Idempotency-Key": "k1"}).json()["server"]["id"] == first
+        assert c.delete(f"/v2.1/servers/{first}").status_code == 204
+        again = _create(c, **{"Idempotency-Key": "k1"})
+        assert again.status_code == 202 and again.json()["server"]["id"] != first
+        assert _create(c, **{"Idempotency-Key": "k1"}).json()["server"]["id"] == \
+            again.json()["server"]["id"]
+
+
+def test_orchestrator_client_retried_boot_returns_the_same_instance(user, compute):
+    from astara.orchestrator.clients.compute import HttpComputeAPI
+
+    api = HttpComputeAPI(compute.api.url, user.headers, "astara-appliance",
+                         "astara.appliance")
+    try:
+        router = "0b0e5c1a-4cb1-4f7e-9d1e-2f7c61b0a001"
+        first = api.boot(router, [], "req-boot-1")
+        assert api.boot(router, [], "req-boot-1") == first  # the retry after a crash
+        assert api.boot(router, [], "req-boot-2") != first  # the next boot of the router
+    finally:
+        api.close()
