@@ -156,7 +156,7 @@ class Api:
         rows = await run_in_threadpool(self.service.list, ctx, filters, detail)
         base = _base(request)
         if detail:
-            items = [views.server(r, base, version, ctx.is_admin) for r in rows]
+            items = [views.server(r, base, version, ctx.is_admin, listed=True) for r in rows]
         else:
             items = [views.server_ref(r, base) for r in rows]
         body: dict[str, Any] = {"servers": items}
@@ -173,7 +173,7 @@ class Api:
             await run_in_threadpool(self.service.delete, ctx, sid)
             return 204, None, {}
         if request.method == "PUT":
-            data = bodies.update(await _json(request))
+            data = bodies.update(await _json(request), version)
             row = await run_in_threadpool(self.service.update, ctx, sid, data)
         else:
             row = await run_in_threadpool(self.service.show, ctx, sid)
@@ -218,11 +218,12 @@ class Api:
     async def interfaces(self, request, ctx, version):
         sid = request.path_params["id"]
         if request.method == "POST":
-            want = bodies.interface(await _json(request))
+            want = bodies.interface(await _json(request), version)
             port = await run_in_threadpool(self.service.attach, ctx, sid, want)
-            return 200, {"interfaceAttachment": views.interface(port)}, {}
+            return 200, {"interfaceAttachment": views.interface(port, version)}, {}
         row = await run_in_threadpool(self.service.show, ctx, sid)
-        return 200, {"interfaceAttachments": [views.interface(p) for p in row.ports]}, {}
+        return 200, {"interfaceAttachments": [views.interface(p, version)
+                                              for p in row.ports]}, {}
 
     async def interface(self, request, ctx, version):
         sid, port_id = request.path_params["id"], request.path_params["port_id"]
@@ -233,7 +234,7 @@ class Api:
         port = next((p for p in row.ports if p["port_id"] == port_id), None)
         if port is None:
             raise errors.NotFound("Network interface not found")
-        return 200, {"interfaceAttachment": views.interface(port)}, {}
+        return 200, {"interfaceAttachment": views.interface(port, version)}, {}
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

@@ -48,6 +48,7 @@ class Instance(Base):
     project_id: Mapped[str] = mapped_column(String(255), index=True)
     user_id: Mapped[str] = mapped_column(String(255), default="")
     name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     hostname: Mapped[str] = mapped_column(String(255), default="")
     host: Mapped[str] = mapped_column(String(255), index=True)
     availability_zone: Mapped[str] = mapped_column(String(255), default="nova")

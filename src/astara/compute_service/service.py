@@ -117,7 +117,7 @@ class ComputeService:
             placement.reserve_quota(s, ctx.project_id, limit)
             row = Instance(
                 id=server_id, project_id=ctx.project_id, user_id=ctx.user_id, name=req.name,
-                hostname=_hostname(req.name), host=host or "",
+                hostname=_hostname(req.name), description=req.description, host=host or "",
                 availability_zone=self.settings.availability_zone, flavor_id=req.flavor.id,
                 image_id=req.image.id, metadata_=req.metadata, user_data=req.user_data,
                 key_name=req.key_name, idempotency_key=ctx.idempotency_key,
@@ -175,6 +175,8 @@ class ComputeService:
             row = self._get(s, ctx, server_id, lock=True)
             if "name" in data:
                 row.name = data["name"]
+            if "description" in data:
+                row.description = data["description"]
             row.updated_at = jobs.now()
             return row
 
@@ -237,6 +239,8 @@ class ComputeService:
             raise errors.Conflict(conflict)
         port = ports.allocate_one(self.network, ctx, row.project_id, row.id, row.host,
                                   row.availability_zone, want, attach=True)
+        if want.tag is not None:
+            port = {**port, "tag": want.tag}
         try:
             with self.db.write() as s:
                 row = self._get(s, ctx, server_id, lock=True)

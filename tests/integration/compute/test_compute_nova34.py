@@ -12,6 +12,7 @@ import json
 import httpx
 import pytest
 from tests.integration.compute.test_compute_captures import active_server, capture, client
+from tests.support import wait_for
 
 from astara.compute_service import catalog
 
@@ -149,3 +150,112 @@ def test_orchestrator_client_retried_boot_returns_the_same_instance(user, comput
         assert api.boot(router, [], "req-boot-2") != first  # the next boot of the router
     finally:
         api.close()
+
+
+# shapes at the newest microversions -------------------------------------------------
+
+def _same_shape(ours: dict, theirs: dict) -> None:
+    assert set(ours) == set(theirs)
+    for nested in ("flavor", "image"):
+        if nested in theirs:
+            assert set(ours[nested]) == set(theirs[nested])
+
+
+def test_member_show_and_detail_at_latest_have_novas_keys(user, compute):
+    sid = active_server(user, compute, metadata={"role": "acceptance"})
+    with client(user, compute, "2.104") as c:
+        shown = c.get(f"/v2.1/servers/{sid}").json()["server"]
+        listed = c.get("/v2.1/servers/detail").json()["servers"]
+    _same_shape(shown, capture("041")["response"]["body"]["server"])
+    assert shown["OS-EXT-SRV-ATTR:hostname"] == "cap"  # members see it from 2.90
+    assert shown["image"]["properties"] == {"astara_profile": "tenant"}
+    [theirs] = capture("046")["response"]["body"]["servers"]
+    [ours] = listed
+    _same_shape(ours, theirs)  # no server_groups in lists
+    with client(user, compute, "2.89") as c:
+        older = c.get(f"/v2.1/servers/{sid}").json()["server"]
+    assert "OS-EXT-SRV-ATTR:hostname" not in older and "properties" not in older["image"]
+
+
+def test_progress_is_shown_only_while_active_or_building(user, compute):
+    sid = active_server(user, compute)
+    user.sdk.compute.stop_server(sid)
+    user.wait_status(sid, "SHUTOFF")
+    with client(user, compute, "2.104") as c:
+        assert "progress" not in c.get(f"/v2.1/servers/{sid}").json()["server"]
+
+
+@pytest.mark.parametrize("name,path,version", [
+    ("013", "/v2.1/flavors/1", None), ("014", "/v2.1/flavors/1", "2.104"),
+    ("012", "/v2.1/flavors/detail", "2.104")])
+def test_flavor_shapes_follow_the_microversion(user, compute, name, path, version):
+    theirs = capture(name)["response"]["body"]
+    with client(user, compute, version) as c:
+        ours = c.get(path).json()
+    if "flavor" in theirs:
+        ours_items, their_items = [ours["flavor"]], [theirs["flavor"]]
+    else:
+        ours_items, their_items = ours["flavors"], theirs["flavors"]
+    for item in ours_items:
+        assert set(item) == set(their_items[0])
+        assert item["swap"] == their_items[0]["swap"]  # "" at 2.1, 0 past 2.75
+
+
+def test_interface_tag_from_2_70(user, compute):
+    net = user.sdk.network.create_network(name="tag-net")
+    user.sdk.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.31.0.0/24")
+    sid = active_server(user, compute)
+    attach = capture("123")
+    with client(user, compute, "2.104") as c:
+        resp = c.post(f"/v2.1/servers/{sid}/os-interface",
+                      json={"interfaceAttachment": {"net_id": net.id, "tag": "acc"}})
+        assert resp.status_code == 200, resp.text
+        made = resp.json()["interfaceAttachment"]
+        assert set(made) == set(attach["response"]["body"]["interfaceAttachment"])
+        assert made["tag"] == "acc"
+        port_id = made["port_id"]
+        path = f"/v2.1/servers/{sid}/os-interface/{port_id}"
+        wait_for(lambda: c.get(path).status_code == 200, 10, "the attached port", 0.02)
+        shown = c.get(path).json()
+        assert set(shown["interfaceAttachment"]) == \
+            set(capture("121")["response"]["body"]["interfaceAttachment"])
+        assert shown["interfaceAttachment"]["tag"] == "acc"
+        bad = c.post(f"/v2.1/servers/{sid}/os-interface",
+                     json={"interfaceAttachment": {"net_id": net.id, "tag": "a/b"}})
+        assert bad.status_code == 400 and "badRequest" in bad.json()
+    with client(user, compute, "2.69") as c:
+        [listed] = c.get(f"/v2.1/servers/{sid}/os-interface").json()["interfaceAttachments"]
+    assert "tag" not in listed
+    with client(user, compute, "2.48") as c:
+        old = c.post(f"/v2.1/servers/{sid}/os-interface",
+                     json={"interfaceAttachment": {"net_id": net.id, "tag": "acc"}})
+    assert old.status_code == 400 and "'tag' was unexpected" in old.text
+
+
+# description (2.19) -----------------------------------------------------------------
+
+def test_update_server_description_through_the_sdk(user, compute):
+    sid = active_server(user, compute)
+    user.sdk.compute.update_server(sid, description="desc")
+    assert user.sdk.compute.get_server(sid).description == "desc"
+    cap = capture("057")
+    with client(user, compute, "2.104") as c:
+        resp = c.put(f"/v2.1/servers/{sid}", json=cap["request"]["body"])
+        assert resp.status_code == 200
+        ours = resp.json()["server"]
+        _same_shape(ours, cap["response"]["body"]["server"])
+        assert (ours["name"], ours["description"]) == ("acc-vm-1-renamed2", "desc")
+        cleared = c.put(f"/v2.1/servers/{sid}", json={"server": {"description": None}})
+        assert cleared.json()["server"]["description"] is None
+        long = c.put(f"/v2.1/servers/{sid}", json={"server": {"description": "d" * 256}})
+        assert long.status_code == 400 and "is too long" in long.text
+    with client(user, compute, "2.18") as c:
+        old = c.put(f"/v2.1/servers/{sid}", json={"server": {"description": "x"}})
+    assert old.status_code == 400 and "'description' was unexpected" in old.text
+
+
+def test_create_with_description_at_2_19(user, compute):
+    sid = active_server(user, compute, description="made with one")
+    with client(user, compute, "2.19") as c:
+        assert c.get(f"/v2.1/servers/{sid}").json()["server"]["description"] == \
+            "made with one"
