@@ -146,7 +146,9 @@ class ComputeService:
                                                       or filters.get("tenant_id")))
         if query.changes_since is not None:
             stmt = stmt.where(Instance.updated_at >= query.changes_since)
-        else:
+        if query.deleted is not None:
+            stmt = stmt.where(Instance.deleted.is_(query.deleted))
+        elif query.changes_since is None:
             stmt = stmt.where(Instance.deleted.is_(False))
         if "status" in filters:
             states = transitions.STATUS_FILTER.get(filters["status"].upper(), [])

@@ -129,8 +129,8 @@ def apply(state: State | None, event: Event) -> Applied | Dropped:
     if action == "create.end":
         changes["launched_at"] = event.timestamp
         changes["fault"] = None
-    if action == "delete.end":
-        changes.update(deleted=True, terminated_at=event.timestamp)
+    if action == "delete.end":  # a deleted server's metadata goes with it, as in Nova
+        changes.update(deleted=True, terminated_at=event.timestamp, metadata_={})
     port = event.payload.get("port")
     if action.startswith("interface_") and isinstance(port, dict) and "port_id" in port:
         kept = [p for p in state.ports if p.get("port_id") != port["port_id"]]

@@ -64,7 +64,7 @@ def server(row: Instance, base: str, version: Version, admin: bool,
         if row.host else ""
     body = {
         "accessIPv4": "", "accessIPv6": "",
-        "addresses": addresses(row.ports),
+        "addresses": {} if row.deleted else addresses(row.ports),
         "created": _ts(row.created_at),
         "flavor": {"id": row.flavor_id, "links": _links(base, "flavors", row.flavor_id, False)},
         "hostId": host_id,

@@ -259,3 +259,62 @@ def test_create_with_description_at_2_19(user, compute):
     with client(user, compute, "2.19") as c:
         assert c.get(f"/v2.1/servers/{sid}").json()["server"]["description"] == \
             "made with one"
+
+
+# lists: paging, deleted servers -----------------------------------------------------
+
+def test_sdk_pages_through_all_servers_with_a_limit(user, compute):
+    ids = {active_server(user, compute) for _ in range(3)}
+    with client(user, compute) as c:
+        page = c.get("/v2.1/servers", params={"limit": "1"}).json()
+    [link] = page["servers_links"]
+    assert set(link) == set(capture("052")["response"]["body"]["servers_links"][0])
+    assert link["rel"] == "next" and f"marker={page['servers'][0]['id']}" in link["href"]
+    assert {s.id for s in user.sdk.compute.servers(limit=1)} == ids
+    assert {s.id for s in user.sdk.compute.servers(details=False, limit=2)} == ids
+
+
+def _deleted_server(user, compute) -> str:
+    sid = active_server(user, compute, metadata={"role": "gone"})
+    user.sdk.compute.delete_server(sid)
+    with client(user, compute) as c:
+        wait_for(lambda: c.get(f"/v2.1/servers/{sid}").status_code == 404, 10,
+                 "the delete", 0.02)
+    return sid
+
+
+def test_admin_lists_deleted_servers_and_their_metadata_is_gone(user, admin_user, compute):
+    sid = _deleted_server(user, compute)
+    live = active_server(user, compute)
+    cap = capture("097")
+    with client(admin_user, compute, "2.104") as c:
+        resp = c.get("/v2.1/servers/detail", params={"deleted": "true", "all_tenants": "1",
+                                                      "project_id": user.project})
+        assert resp.status_code == 200
+        [ours] = resp.json()["servers"]
+        [theirs] = cap["response"]["body"]["servers"]
+        _same_shape(ours, theirs)
+        assert ours["id"] == sid and live != sid
+        assert (ours["status"], ours["metadata"], ours["addresses"]) == \
+            ("DELETED", {}, {})
+        assert ours["host_status"] == theirs["host_status"] == ""
+        gone = c.get("/v2.1/servers", params={"status": "DELETED", "all_tenants": "1",
+                                              "project_id": user.project}).json()
+        assert [s["id"] for s in gone["servers"]] == [sid]
+        kept = c.get("/v2.1/servers", params={"deleted": "false", "all_tenants": "1",
+                                              "project_id": user.project}).json()
+        assert [s["id"] for s in kept["servers"]] == [live]
+
+
+def test_members_cannot_list_deleted_servers(user, compute):
+    sid = _deleted_server(user, compute)
+    with client(user, compute, "2.104") as c:
+        assert c.get("/v2.1/servers", params={"deleted": "true"}).json()["servers"] == []
+        refused = c.get("/v2.1/servers", params={"status": "DELETED"})
+        assert refused.status_code == 403 and "forbidden" in refused.json()
+        since = c.get("/v2.1/servers/detail",
+                      params={"changes-since": "2000-01-01T00:00:00Z"}).json()["servers"]
+    [theirs] = capture("098")["response"]["body"]["servers"]
+    [ours] = since
+    _same_shape(ours, theirs)
+    assert ours["id"] == sid and ours["metadata"] == {}
