@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from astara.compute_service import (
+    actions,
     bodies,
     catalog,
     errors,
@@ -215,6 +216,20 @@ class Api:
         await run_in_threadpool(self.service.set_metadata, ctx, sid, items)
         return 200, {"meta": items}, {}
 
+    async def instance_actions(self, request, ctx, version):
+        jobs = await run_in_threadpool(self.service.actions, ctx, request.path_params["id"],
+                                       version >= (2, 21))
+        return 200, {"instanceActions": [actions.action(j, version) for j in jobs]}, {}
+
+    async def instance_action(self, request, ctx, version):
+        wanted = request.path_params["request_id"]
+        jobs = await run_in_threadpool(self.service.actions, ctx, request.path_params["id"],
+                                       version >= (2, 21))
+        found = next((j for j in jobs if actions.request_id(j) == wanted), None)
+        if found is None:
+            raise errors.NotFound(f"Action {errors.shown(wanted)} not found")
+        return 200, {"instanceAction": actions.detail(found, version, ctx.is_admin)}, {}
+
     async def interfaces(self, request, ctx, version):
         sid = request.path_params["id"]
         if request.method == "POST":
@@ -268,6 +283,10 @@ def build_app(service: ComputeService) -> Starlette:
         Route("/v2.1/servers/{id}/metadata", r(api.metadata), methods=["GET", "PUT", "POST"]),
         Route("/v2.1/servers/{id}/metadata/{key}", r(api.metadata_item),
               methods=["GET", "PUT", "DELETE"]),
+        Route("/v2.1/servers/{id}/os-instance-actions", r(api.instance_actions),
+              methods=["GET"]),
+        Route("/v2.1/servers/{id}/os-instance-actions/{request_id}", r(api.instance_action),
+              methods=["GET"]),
         Route("/v2.1/servers/{id}/os-interface", r(api.interfaces), methods=["GET", "POST"]),
         Route("/v2.1/servers/{id}/os-interface/{port_id}", r(api.interface),
               methods=["GET", "DELETE"]),

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from astara.bus.wakeup import WakeupDir
 from astara.compute_service import (
+    actions,
     errors,
     events,
     jobs,
@@ -32,7 +33,7 @@ from astara.compute_service import (
 from astara.compute_service.bodies import CreateRequest, NetworkRequest, is_uuid
 from astara.compute_service.context import Context
 from astara.compute_service.dispatcher import apply_event
-from astara.compute_service.models import Instance
+from astara.compute_service.models import Instance, Job
 from astara.compute_service.network import Network
 from astara.compute_service.settings import ComputeSettings
 from astara.db.engine import Database
@@ -42,6 +43,10 @@ NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 def _hostname(name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63] or "server"
+
+
+def _actor(ctx: Context) -> dict[str, str]:
+    return actions.actor(ctx.request_id, ctx.user_id, ctx.project_id)
 
 
 def _password() -> str:
@@ -60,10 +65,13 @@ class ComputeService:
         if self.job_wakeup is not None:
             self.job_wakeup.notify()
 
-    def _get(self, session, ctx: Context, server_id: str, lock: bool = False) -> Instance:
+    def _get(self, session, ctx: Context, server_id: str, lock: bool = False,
+             deleted: bool = False) -> Instance:
         if not is_uuid(server_id):  # never a stored id: no query with an odd value
             raise errors.instance_not_found(server_id)
-        stmt = select(Instance).where(Instance.id == server_id, Instance.deleted.is_(False))
+        stmt = select(Instance).where(Instance.id == server_id)
+        if not deleted:
+            stmt = stmt.where(Instance.deleted.is_(False))
         if not ctx.is_admin:
             stmt = stmt.where(Instance.project_id == ctx.project_id)
         row = session.scalar(stmt.with_for_update() if lock else stmt)
@@ -130,7 +138,9 @@ class ComputeService:
             s.add(row)
             s.flush()
             if host:
-                jobs.queue(s, row, "create")
+                jobs.queue(s, row, "create", _actor(ctx))
+            else:
+                jobs.queue(s, row, "create", _actor(ctx), jobs.FAILED, NO_VALID_HOST)
         return row
 
     def list(self, ctx: Context, filters: dict[str, str],
@@ -192,8 +202,9 @@ class ComputeService:
             if row.host:
                 row.task_state = "deleting"
                 row.updated_at = jobs.now()
-                jobs.queue(s, row, "delete")
+                jobs.queue(s, row, "delete", _actor(ctx))
             else:  # never reached an agent: nothing to confirm the delete
+                jobs.queue(s, row, "delete", _actor(ctx), jobs.DONE)
                 body = events.build("delete.end", {"id": row.id}, row.seq + 1, "")
                 apply_event(s, events.parse(body))
         ports.release(self.network, ctx, owned)
@@ -215,9 +226,19 @@ class ComputeService:
                 raise errors.Conflict(conflict)
             row.task_state = transitions.ACTIONS[rule][1]
             row.updated_at = jobs.now()
-            jobs.queue(s, row, op, reboot_type=arg if op == "reboot" else None)
+            jobs.queue(s, row, op, _actor(ctx), reboot_type=arg if op == "reboot" else None)
         self._woken()
         return None
+
+    def actions(self, ctx: Context, server_id: str, deleted: bool) -> list[Job]:
+        """The jobs (instance actions) of a server the caller may see, newest first;
+        a deleted server's too when ``deleted`` (Nova, from 2.21)."""
+        with self.db.read() as s:
+            self._get(s, ctx, server_id, deleted=deleted)
+            rows = list(s.scalars(select(Job).where(Job.instance_id == server_id)
+                                  .order_by(Job.created_at.desc(), Job.id.desc())))
+            s.expunge_all()
+            return rows
 
     def set_metadata(self, ctx: Context, server_id: str, items: dict[str, str],
                      replace: bool = False, delete_key: str | None = None) -> dict[str, str]:
@@ -246,7 +267,7 @@ class ComputeService:
         try:
             with self.db.write() as s:
                 row = self._get(s, ctx, server_id, lock=True)
-                jobs.queue(s, row, "attach", port=port)
+                jobs.queue(s, row, "attach", _actor(ctx), port=port)
         except BaseException:
             ports.release(self.network, ctx, [port])
             raise
@@ -259,6 +280,6 @@ class ComputeService:
             port = next((p for p in row.ports if p["port_id"] == port_id), None)
             if port is None:
                 raise errors.NotFound(f"Port {port_id} is not attached")
-            jobs.queue(s, row, "detach", port=port)
+            jobs.queue(s, row, "detach", _actor(ctx), port=port)
         ports.release(self.network, ctx, [port])
         self._woken()

@@ -14,7 +14,7 @@ import pytest
 from tests.integration.compute.test_compute_captures import active_server, capture, client
 from tests.support import wait_for
 
-from astara.compute_service import catalog
+from astara.compute_service import catalog, placement
 
 TENANT = catalog.TENANT_IMAGE
 VERSION_HEADERS = ("OpenStack-API-Version", "X-OpenStack-Nova-API-Version", "Vary")
@@ -318,3 +318,95 @@ def test_members_cannot_list_deleted_servers(user, compute):
     [ours] = since
     _same_shape(ours, theirs)
     assert ours["id"] == sid and ours["metadata"] == {}
+
+
+# os-instance-actions ----------------------------------------------------------------
+
+def test_instance_actions_list_and_show(user, other_user, admin_user, compute):
+    cap = capture("090")
+    sid = active_server(user, compute)
+    asked = {}
+    with client(user, compute) as c:
+        for name, body, status in (("stop", {"os-stop": None}, "SHUTOFF"),
+                                   ("start", {"os-start": None}, "ACTIVE"),
+                                   ("reboot", {"reboot": {"type": "SOFT"}}, "ACTIVE")):
+            resp = action(c, sid, body)
+            assert resp.status_code == 202
+            asked[name] = resp.headers["x-openstack-request-id"]
+            user.wait_status(sid, status)
+    with client(user, compute, "2.104") as c:
+        listed = c.get(f"/v2.1/servers/{sid}/os-instance-actions")
+        assert listed.status_code == 200
+        items = listed.json()["instanceActions"]
+        assert [i["action"] for i in items] == ["reboot", "start", "stop", "create"]
+        their_item = cap["response"]["body"]["instanceActions"][0]
+        for item in items:
+            assert set(item) == set(their_item)
+            assert (item["instance_uuid"], item["project_id"], item["user_id"],
+                    item["message"]) == (sid, user.project, user.headers["X-User-Id"], None)
+        assert {i["action"]: i["request_id"] for i in items[:3]} == asked
+        shown = c.get(f"/v2.1/servers/{sid}/os-instance-actions/{asked['stop']}").json()
+        [ev] = shown["instanceAction"]["events"]
+        assert ev["event"] == "compute_stop_instance" and ev["result"] == "Success"
+        assert ev["finish_time"] and "traceback" not in ev and "host" not in ev
+        assert len(ev["hostId"]) == 56
+        missing = c.get(f"/v2.1/servers/{sid}/os-instance-actions/req-nope")
+        assert missing.status_code == 404
+        assert missing.json() == {"itemNotFound": {"code": 404,
+                                                   "message": "Action req-nope not found"}}
+    with client(user, compute) as c:  # 2.1: no updated_at, no events for members
+        old = c.get(f"/v2.1/servers/{sid}/os-instance-actions").json()["instanceActions"]
+        assert "updated_at" not in old[0]
+        shown = c.get(f"/v2.1/servers/{sid}/os-instance-actions/{asked['start']}").json()
+        assert "events" not in shown["instanceAction"]
+    with client(admin_user, compute, "2.104") as c:
+        shown = c.get(f"/v2.1/servers/{sid}/os-instance-actions/{asked['start']}").json()
+        [ev] = shown["instanceAction"]["events"]
+        assert ev["host"] == compute.settings.host and ev["traceback"] is None
+    with client(other_user, compute, "2.104") as c:
+        assert c.get(f"/v2.1/servers/{sid}/os-instance-actions").status_code == 404
+
+
+def test_a_deleted_servers_actions_from_2_21(user, compute):
+    sid = _deleted_server(user, compute)
+    with client(user, compute, "2.21") as c:
+        items = c.get(f"/v2.1/servers/{sid}/os-instance-actions").json()["instanceActions"]
+        assert [i["action"] for i in items] == ["delete", "create"]
+    with client(user, compute, "2.20") as c:
+        assert c.get(f"/v2.1/servers/{sid}/os-instance-actions").status_code == 404
+
+
+def test_a_create_without_a_host_records_a_failed_action(user, compute):
+    with compute.db.write() as s:
+        assert placement.set_drained(s, compute.settings.host, True)
+    try:
+        with client(user, compute, "2.104") as c:
+            body = {"server": {"name": "nohost", "imageRef": TENANT, "flavorRef": "1",
+                               "networks": "none"}}
+            made = c.post("/v2.1/servers", json=body)
+    finally:
+        with compute.db.write() as s:
+            placement.set_drained(s, compute.settings.host, False)
+    sid = made.json()["server"]["id"]
+    with client(user, compute, "2.104") as c:
+        assert c.get(f"/v2.1/servers/{sid}").json()["server"]["status"] == "ERROR"
+        [item] = c.get(f"/v2.1/servers/{sid}/os-instance-actions").json()["instanceActions"]
+        assert (item["action"], item["message"]) == ("create", "Error")
+        assert item["request_id"] == made.headers["x-openstack-request-id"]
+        shown = c.get(f"/v2.1/servers/{sid}/os-instance-actions/{item['request_id']}")
+        [ev] = shown.json()["instanceAction"]["events"]
+        assert ev["result"] == "Error" and ev["details"].startswith("No valid host")
+        assert c.delete(f"/v2.1/servers/{sid}").status_code == 204
+
+
+def test_attach_on_an_unknown_network_is_404_where_nova_fails_with_500(user, compute):
+    """A deliberate deviation (docs/compute.md): the caller's mistake is not a 500."""
+    cap = capture("127")
+    assert cap["response"]["status"] == 500
+    sid = active_server(user, compute)
+    with client(user, compute) as c:
+        resp = c.post(f"/v2.1/servers/{sid}/os-interface", json=cap["request"]["body"])
+    net = cap["request"]["body"]["interfaceAttachment"]["net_id"]
+    assert resp.status_code == 404
+    assert resp.json() == {"itemNotFound": {"code": 404,
+                                            "message": f"Network {net} could not be found."}}
