@@ -410,3 +410,22 @@ def test_attach_on_an_unknown_network_is_404_where_nova_fails_with_500(user, com
     assert resp.status_code == 404
     assert resp.json() == {"itemNotFound": {"code": 404,
                                             "message": f"Network {net} could not be found."}}
+
+
+def test_a_port_an_admin_plugged_into_anothers_server_is_given_back_on_delete(
+        user, other_user, admin_user, compute):
+    """Found by the fuzz suite: B's delete could not unbind A's port (B cannot see it)."""
+    net = user.sdk.network.create_network(name="lent")
+    user.sdk.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.77.0.0/24")
+    port = user.sdk.network.create_port(network_id=net.id)
+    sid = active_server(other_user, compute)
+    with client(admin_user, compute) as c:
+        resp = c.post(f"/v2.1/servers/{sid}/os-interface",
+                      json={"interfaceAttachment": {"port_id": port.id}})
+        assert resp.status_code == 200
+    with client(other_user, compute) as c:
+        wait_for(lambda: port.id in c.get(f"/v2.1/servers/{sid}/os-interface").text, 10,
+                 "the attach", 0.02)
+        assert c.delete(f"/v2.1/servers/{sid}").status_code == 204
+    kept = user.sdk.network.get_port(port.id)
+    assert (kept.device_id, kept.device_owner) == ("", "")
