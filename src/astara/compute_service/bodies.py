@@ -119,18 +119,21 @@ def _user_data(value: Any) -> str | None:
     return compact
 
 
-def _network(item: Any) -> NetworkRequest:
+def _network(item: Any, version: Version) -> NetworkRequest:
     if not isinstance(item, dict):
         raise errors.invalid("networks", item, _type(item, "object"))
     port, net = item.get("port"), item.get("uuid")
+    # device tags on networks: 2.32, dropped by 2.33, back from 2.37 (as in Nova)
+    tag = device_tag(item["tag"]) if "tag" in item and (
+        version == (2, 32) or version >= (2, 37)) else None
     if port is not None:
-        return NetworkRequest(None, _uuid("port", port))
+        return NetworkRequest(None, _uuid("port", port), tag)
     if net is None:
         raise errors.invalid("networks", item, "each network needs 'uuid' or 'port'")
     if not is_uuid(net):
         raise errors.BadRequest("Bad networks format: network uuid is not in proper format "
                                 f"({errors.shown(net)})")
-    return NetworkRequest(net, None)
+    return NetworkRequest(net, None, tag)
 
 
 def _networks(value: Any, version: Version) -> tuple[NetworkRequest, ...]:
@@ -143,7 +146,7 @@ def _networks(value: Any, version: Version) -> tuple[NetworkRequest, ...]:
     if not isinstance(value, list):
         raise errors.invalid("networks", value,
                              f"'{errors.shown(value)}' is not of type 'array'")
-    return tuple(_network(item) for item in value)
+    return tuple(_network(item, version) for item in value)
 
 
 def create(body: Any, version: Version) -> CreateRequest:

@@ -102,6 +102,9 @@ class ComputeService:
         allocated = ports.allocate(self.network, ctx, ctx.project_id, server_id, host or "",
                                    self.settings.availability_zone, req.networks) \
             if host else []
+        if allocated:  # one port per requested network, in order
+            allocated = [{**port, "tag": want.tag} if want.tag is not None else port
+                         for port, want in zip(allocated, req.networks, strict=True)]
         try:
             row = self._insert(ctx, req, server_id, host, allocated)
         except IntegrityError:

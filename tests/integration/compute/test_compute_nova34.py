@@ -429,3 +429,12 @@ def test_a_port_an_admin_plugged_into_anothers_server_is_given_back_on_delete(
         assert c.delete(f"/v2.1/servers/{sid}").status_code == 204
     kept = user.sdk.network.get_port(port.id)
     assert (kept.device_id, kept.device_owner) == ("", "")
+
+
+def test_a_network_tag_on_create_is_shown_from_2_70(user, compute):
+    net = user.sdk.network.create_network(name="tagged")
+    user.sdk.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.32.0.0/24")
+    sid = active_server(user, compute, "2.37", networks=[{"uuid": net.id, "tag": "data"}])
+    with client(user, compute, "2.70") as c:
+        [att] = c.get(f"/v2.1/servers/{sid}/os-interface").json()["interfaceAttachments"]
+    assert att["tag"] == "data"
