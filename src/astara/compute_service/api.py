@@ -3,8 +3,8 @@
 Each handler negotiates the microversion, reads the caller from headers, validates
 the body with ``bodies``, hands the work to ``ComputeService`` in a worker thread and
 renders the result with ``views`` or a Nova fault body. Every ``/v2.1`` answer echoes
-the microversion headers and carries a request id. Bodies pass ``inbound`` first (size,
-nesting, encoding); Starlette's own 404/405 are Nova faults too.
+the microversion headers and carries a request id (``answer_headers``). Bodies pass
+``inbound`` first (size, nesting, encoding); Starlette's own 404/405 are Nova faults too.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from astara.compute_service import (
+    actions,
     bodies,
     catalog,
     errors,
@@ -30,6 +31,7 @@ from astara.compute_service import (
     paging,
     views,
 )
+from astara.compute_service.answer_headers import NovaHeaders
 from astara.compute_service.context import Context
 from astara.compute_service.network import NetworkError
 from astara.compute_service.service import ComputeService
@@ -81,11 +83,10 @@ class Api:
         try:
             version = microversion.parse(raw_version)
             headers = microversion.headers(version)
-            ctx = Context.from_headers(request.headers)
+            ctx = Context.from_headers(request.headers,
+                                       getattr(request.state, "request_id", None))
             if ctx is None:
                 raise errors.Unauthorized("The request you have made requires authentication.")
-            headers.update({"x-openstack-request-id": ctx.request_id,
-                            "x-compute-request-id": ctx.request_id})
             status, body, extra = await work(request, ctx, version)
             headers.update(extra)
             if body is None:
@@ -156,7 +157,7 @@ class Api:
         rows = await run_in_threadpool(self.service.list, ctx, filters, detail)
         base = _base(request)
         if detail:
-            items = [views.server(r, base, version, ctx.is_admin) for r in rows]
+            items = [views.server(r, base, version, ctx.is_admin, listed=True) for r in rows]
         else:
             items = [views.server_ref(r, base) for r in rows]
         body: dict[str, Any] = {"servers": items}
@@ -173,7 +174,7 @@ class Api:
             await run_in_threadpool(self.service.delete, ctx, sid)
             return 204, None, {}
         if request.method == "PUT":
-            data = bodies.update(await _json(request))
+            data = bodies.update(await _json(request), version)
             row = await run_in_threadpool(self.service.update, ctx, sid, data)
         else:
             row = await run_in_threadpool(self.service.show, ctx, sid)
@@ -215,14 +216,29 @@ class Api:
         await run_in_threadpool(self.service.set_metadata, ctx, sid, items)
         return 200, {"meta": items}, {}
 
+    async def instance_actions(self, request, ctx, version):
+        jobs = await run_in_threadpool(self.service.actions, ctx, request.path_params["id"],
+                                       version >= (2, 21))
+        return 200, {"instanceActions": [actions.action(j, version) for j in jobs]}, {}
+
+    async def instance_action(self, request, ctx, version):
+        wanted = request.path_params["request_id"]
+        jobs = await run_in_threadpool(self.service.actions, ctx, request.path_params["id"],
+                                       version >= (2, 21))
+        found = next((j for j in jobs if actions.request_id(j) == wanted), None)
+        if found is None:
+            raise errors.NotFound(f"Action {errors.shown(wanted)} not found")
+        return 200, {"instanceAction": actions.detail(found, version, ctx.is_admin)}, {}
+
     async def interfaces(self, request, ctx, version):
         sid = request.path_params["id"]
         if request.method == "POST":
-            want = bodies.interface(await _json(request))
+            want = bodies.interface(await _json(request), version)
             port = await run_in_threadpool(self.service.attach, ctx, sid, want)
-            return 200, {"interfaceAttachment": views.interface(port)}, {}
+            return 200, {"interfaceAttachment": views.interface(port, version)}, {}
         row = await run_in_threadpool(self.service.show, ctx, sid)
-        return 200, {"interfaceAttachments": [views.interface(p) for p in row.ports]}, {}
+        return 200, {"interfaceAttachments": [views.interface(p, version)
+                                              for p in row.ports]}, {}
 
     async def interface(self, request, ctx, version):
         sid, port_id = request.path_params["id"], request.path_params["port_id"]
@@ -233,7 +249,7 @@ class Api:
         port = next((p for p in row.ports if p["port_id"] == port_id), None)
         if port is None:
             raise errors.NotFound("Network interface not found")
-        return 200, {"interfaceAttachment": views.interface(port)}, {}
+        return 200, {"interfaceAttachment": views.interface(port, version)}, {}
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -267,11 +283,15 @@ def build_app(service: ComputeService) -> Starlette:
         Route("/v2.1/servers/{id}/metadata", r(api.metadata), methods=["GET", "PUT", "POST"]),
         Route("/v2.1/servers/{id}/metadata/{key}", r(api.metadata_item),
               methods=["GET", "PUT", "DELETE"]),
+        Route("/v2.1/servers/{id}/os-instance-actions", r(api.instance_actions),
+              methods=["GET"]),
+        Route("/v2.1/servers/{id}/os-instance-actions/{request_id}", r(api.instance_action),
+              methods=["GET"]),
         Route("/v2.1/servers/{id}/os-interface", r(api.interfaces), methods=["GET", "POST"]),
         Route("/v2.1/servers/{id}/os-interface/{port_id}", r(api.interface),
               methods=["GET", "DELETE"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
-                    middleware=[Middleware(inbound.SizeLimit)])
+                    middleware=[Middleware(NovaHeaders), Middleware(inbound.SizeLimit)])
     app.state.service = service
     return app

@@ -26,6 +26,7 @@ CONSOLE_LENGTH = re.compile(r"-?[0-9]+")
 class NetworkRequest:
     net_id: str | None = None
     port_id: str | None = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class CreateRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     user_data: str | None = None
     key_name: str | None = None
+    description: str | None = None
 
 
 MAX_USER_DATA = 65535  # Nova's MAX_USERDATA_SIZE, on the base64 text
@@ -117,18 +119,21 @@ def _user_data(value: Any) -> str | None:
     return compact
 
 
-def _network(item: Any) -> NetworkRequest:
+def _network(item: Any, version: Version) -> NetworkRequest:
     if not isinstance(item, dict):
         raise errors.invalid("networks", item, _type(item, "object"))
     port, net = item.get("port"), item.get("uuid")
+    # device tags on networks: 2.32, dropped by 2.33, back from 2.37 (as in Nova)
+    tag = device_tag(item["tag"]) if "tag" in item and (
+        version == (2, 32) or version >= (2, 37)) else None
     if port is not None:
-        return NetworkRequest(None, _uuid("port", port))
+        return NetworkRequest(None, _uuid("port", port), tag)
     if net is None:
         raise errors.invalid("networks", item, "each network needs 'uuid' or 'port'")
     if not is_uuid(net):
         raise errors.BadRequest("Bad networks format: network uuid is not in proper format "
                                 f"({errors.shown(net)})")
-    return NetworkRequest(net, None)
+    return NetworkRequest(net, None, tag)
 
 
 def _networks(value: Any, version: Version) -> tuple[NetworkRequest, ...]:
@@ -141,7 +146,7 @@ def _networks(value: Any, version: Version) -> tuple[NetworkRequest, ...]:
     if not isinstance(value, list):
         raise errors.invalid("networks", value,
                              f"'{errors.shown(value)}' is not of type 'array'")
-    return tuple(_network(item) for item in value)
+    return tuple(_network(item, version) for item in value)
 
 
 def create(body: Any, version: Version) -> CreateRequest:
@@ -172,18 +177,39 @@ def create(body: Any, version: Version) -> CreateRequest:
                          networks=_networks(server.get("networks"), version),
                          metadata=_metadata(server.get("metadata", {})),
                          user_data=_user_data(server.get("user_data")),
-                         key_name=None if key_name is None else name(key_name, "key_name"))
+                         key_name=None if key_name is None else name(key_name, "key_name"),
+                         description=description(server.get("description"))
+                         if version >= (2, 19) else None)
 
 
-def update(body: Any) -> dict[str, str]:
+def description(value: Any) -> str | None:
+    """A server description (2.19): null or at most 255 printable characters, spaces
+    anywhere (Nova's ``parameter_types.description``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.invalid("description", value, _type(value, "string, null"))
+    if len(value) > 255:
+        raise errors.invalid("description", value, f"'{errors.shown(value)}' is too long")
+    if not all(_printable(ch) for ch in value):
+        raise errors.invalid("description", value, f"'{errors.shown(value)}' does not "
+                             "match the printable characters pattern")
+    return value
+
+
+def update(body: Any, version: Version = (2, 1)) -> dict[str, str | None]:
     server = body.get("server") if isinstance(body, dict) else None
     if not isinstance(server, dict):
         raise errors.invalid("server", body, "'server' is a required property")
-    extra = [k for k in server if k not in ("name",)]
+    known = ("name", "description") if version >= (2, 19) else ("name",)
+    extra = [k for k in server if k not in known]
     if extra:
         raise errors.invalid("server", server, "Additional properties are not allowed "
                              f"('{errors.shown(extra[0])}' was unexpected)")
-    return {"name": name(server["name"])} if "name" in server else {}
+    out: dict[str, str | None] = {"name": name(server["name"])} if "name" in server else {}
+    if "description" in server:
+        out["description"] = description(server["description"])
+    return out
 
 
 def console_length(arg: Any) -> int | None:
@@ -237,10 +263,26 @@ def metadata_body(body: Any, key: str = "metadata") -> dict[str, str]:
     return _metadata(body[key], key)
 
 
-def interface(body: Any) -> NetworkRequest:
+def device_tag(value: Any) -> str:
+    """A device tag (2.49+): at most 60 characters, no ``/`` or ``,`` (Nova's)."""
+    if not isinstance(value, str):
+        raise errors.invalid("tag", value, _type(value, "string"))
+    if len(value) > 60:
+        raise errors.invalid("tag", value, f"'{errors.shown(value)}' is too long")
+    if "/" in value or "," in value:
+        raise errors.invalid("tag", value, f"'{errors.shown(value)}' does not match "
+                             "'^[^,/]*$'")
+    return value
+
+
+def interface(body: Any, version: Version = (2, 1)) -> NetworkRequest:
     att = body.get("interfaceAttachment") if isinstance(body, dict) else None
     if not isinstance(att, dict):
         raise errors.invalid("interfaceAttachment", body, "is a required property")
+    tag = att.get("tag")
+    if "tag" in att and version < (2, 49):
+        raise errors.invalid("interfaceAttachment", att, "Additional properties are not "
+                             "allowed ('tag' was unexpected)")
     net_id, port_id = att.get("net_id"), att.get("port_id")
     if net_id is not None:
         _uuid("net_id", net_id)
@@ -250,4 +292,4 @@ def interface(body: Any) -> NetworkRequest:
         raise errors.BadRequest("Must not input both network_id and port_id")
     if not net_id and not port_id:
         raise errors.BadRequest("Must input network_id or port_id")
-    return NetworkRequest(net_id, port_id)
+    return NetworkRequest(net_id, port_id, None if tag is None else device_tag(tag))

@@ -46,11 +46,14 @@ def spec(row: Instance) -> dict:
             "reservation_id": row.reservation_id, "ports": list(row.ports or [])}
 
 
-def queue(session: Session, row: Instance, op: str, **extra) -> Job:
+def queue(session: Session, row: Instance, op: str, actor: dict | None = None,
+          status: str = PENDING, log: str = "", **extra) -> Job:
+    """A job for ``row``'s agent; ``actor`` (who asked, with the request id) makes it
+    the server's instance action. A job born ``FAILED`` (no host) is a record only."""
     stamp = now()
-    job = Job(instance_id=row.id, host=row.host, op=op, status=PENDING,
-              payload={"spec": spec(row), **extra}, log="", attempts=0,
-              created_at=stamp, updated_at=stamp)
+    job = Job(instance_id=row.id, host=row.host, op=op, status=status,
+              payload={"spec": spec(row), "actor": actor or {}, **extra}, log=log,
+              attempts=0, created_at=stamp, updated_at=stamp)
     session.add(job)
     session.flush()
     return job

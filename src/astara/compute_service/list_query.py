@@ -1,9 +1,9 @@
 """The server list's query string as Nova reads it: paging, sorting, tenancy, time (pure).
 
-``parse`` validates ``limit``, ``marker``, ``sort_key``, ``sort_dir``, ``all_tenants``
-and ``changes-since`` into a ``ListQuery`` or raises the ``badRequest`` / ``forbidden``
-Nova answers with; ``page`` applies the marker and the limit to the filtered rows.
-Sort keys are Nova's names, mapped to ``Instance`` attributes.
+``parse`` validates ``limit``, ``marker``, ``sort_key``, ``sort_dir``, ``all_tenants``,
+``deleted`` (admins) and ``changes-since`` into a ``ListQuery`` or raises the
+``badRequest`` / ``forbidden`` Nova answers with; ``page`` applies the marker and the
+limit to the filtered rows. Sort keys are Nova's names, mapped to ``Instance`` attributes.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ SORT_KEYS = {"created_at": "created_at", "updated_at": "updated_at",
 @dataclass(frozen=True)
 class ListQuery:
     all_tenants: bool = False
+    deleted: bool | None = None            # admins only: True lists deleted servers only
     changes_since: datetime | None = None  # naive UTC
     limit: int = MAX_LIMIT
     marker: str | None = None
@@ -55,12 +56,24 @@ def _since(raw: str) -> datetime:
     return when
 
 
+def _flag(raw: str) -> bool:
+    """``?deleted=`` as Nova reads it: oslo's ``bool_from_string``, anything else False."""
+    return raw.strip().lower() in ("1", "t", "true", "on", "y", "yes")
+
+
 def parse(filters: dict[str, str], admin: bool, detail: bool = False) -> ListQuery:
     all_tenants = filters.get("all_tenants") not in (None, "0", "false", "False")
     if all_tenants and not admin:
         raise errors.Forbidden("Policy doesn't allow os_compute_api:servers:"
                                f"{'detail' if detail else 'index'}:get_all_tenants to "
                                "be performed.")
+    deleted = None
+    if admin and filters.get("status", "").upper() == "DELETED":
+        deleted = True
+    elif filters.get("status", "").upper() == "DELETED":
+        raise errors.Forbidden("Only administrators may list deleted instances")
+    if admin and "deleted" in filters:  # a member's ?deleted= is dropped, as Nova does
+        deleted = _flag(filters["deleted"])
     since = filters.get("changes-since")
     key = filters.get("sort_key", "created_at")
     if key not in SORT_KEYS:
@@ -70,7 +83,8 @@ def parse(filters: dict[str, str], admin: bool, detail: bool = False) -> ListQue
     if direction not in ("asc", "desc"):
         raise errors.invalid_query("sort_dir", direction, f"'{errors.shown(direction)}' is "
                                    "not one of ['asc', 'desc']")
-    return ListQuery(all_tenants=all_tenants, changes_since=_since(since) if since else None,
+    return ListQuery(all_tenants=all_tenants, deleted=deleted,
+                     changes_since=_since(since) if since else None,
                      limit=_limit(filters["limit"]) if "limit" in filters else MAX_LIMIT,
                      marker=filters.get("marker"), sort_key=SORT_KEYS[key],
                      descending=direction == "desc")

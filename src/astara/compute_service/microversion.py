@@ -42,6 +42,14 @@ def parse(raw: str | None) -> tuple[int, int]:
     return major, minor
 
 
+def echoed(raw: str | None) -> str:
+    """The version an answer names: the one asked for, even one refused (as Nova's 406
+    names it), ``latest`` resolved; at most 32 characters of it."""
+    if raw is None:
+        return fmt(MIN)
+    return fmt(MAX) if raw.lower() == "latest" else raw[:32]
+
+
 def headers(version: tuple[int, int] | str) -> dict[str, str]:
     text = version if isinstance(version, str) else fmt(version)
     return {"OpenStack-API-Version": f"compute {text}",

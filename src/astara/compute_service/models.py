@@ -48,6 +48,7 @@ class Instance(Base):
     project_id: Mapped[str] = mapped_column(String(255), index=True)
     user_id: Mapped[str] = mapped_column(String(255), default="")
     name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     hostname: Mapped[str] = mapped_column(String(255), default="")
     host: Mapped[str] = mapped_column(String(255), index=True)
     availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
@@ -56,7 +57,9 @@ class Instance(Base):
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
     user_data: Mapped[str | None] = mapped_column(Text, nullable=True)
     key_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    client_request_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # the create's Idempotency-Key (the column's name predates it); cleared on delete
+    idempotency_key: Mapped[str | None] = mapped_column("client_request_id", String(255),
+                                                         nullable=True)
     reservation_id: Mapped[str] = mapped_column(String(32), default="")
     ports: Mapped[list] = mapped_column(JSON, default=list)
     vm_state: Mapped[str] = mapped_column(String(32), default="building")

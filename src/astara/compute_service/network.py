@@ -53,6 +53,8 @@ class Network(Protocol):
 
     def bind_port(self, port_id: str, host: str) -> dict: ...
 
+    def unclaim_port(self, port_id: str) -> None: ...
+
     def delete_port(self, caller: Context, port_id: str) -> None: ...
 
     def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None: ...
@@ -121,6 +123,11 @@ class HttpNetwork:
     def bind_port(self, port_id: str, host: str) -> dict:
         return self._call("PUT", f"/ports/{_seg(port_id)}", self._service,
                           body={"port": {"binding:host_id": host}})["port"]
+
+    def unclaim_port(self, port_id: str) -> None:
+        """Clear a port's device with the service's identity (see ports.release)."""
+        self._call("PUT", f"/ports/{_seg(port_id)}", self._service,
+                   body={"port": {"device_id": "", "device_owner": ""}})
 
     def delete_port(self, caller: Context, port_id: str) -> None:
         try:
@@ -217,6 +224,13 @@ class FakeNetwork:
         port.update(fields)
         self.calls.append(("update_port", port_id, caller.project_id))
         return port
+
+    def unclaim_port(self, port_id):
+        port = self.ports.get(port_id)
+        if port is None:
+            raise NetworkError(404, f"Port {port_id} could not be found.")
+        port.update(device_id="", device_owner="")
+        self.calls.append(("unclaim_port", port_id, "service"))
 
     def bind_port(self, port_id, host):
         port = self.ports.get(port_id)

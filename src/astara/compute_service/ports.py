@@ -9,8 +9,9 @@ to be the caller's. ``refusal`` is the pure check in between, as Nova words it: 
 the caller does not own is not found, a port with a device is in use, an external
 network needs ``network:attach_external_network`` (admin). ``allocate`` deletes what it
 created if a later port fails; ``release`` deletes the ports the compute service
-created and unbinds the ones it was given, as Nova does. Ports are stored on the
-instance in a plain form.
+created and unbinds the ones it was given, as Nova does (with the service's identity
+when the caller cannot see a port an admin plugged into its server). Ports are stored
+on the instance in a plain form.
 """
 
 from __future__ import annotations
@@ -188,7 +189,14 @@ def _release_one(net: Network, caller: Context, port: dict) -> None:
         net.delete_port(caller, port["port_id"])
         return
     if not port.get("service"):
-        net.update_port(caller, port["port_id"], {"device_id": "", "device_owner": ""})
+        try:
+            net.update_port(caller, port["port_id"], {"device_id": "", "device_owner": ""})
+        except NetworkError as exc:
+            if exc.status != 404:
+                raise
+            # an admin plugged another project's port into this server: the server
+            # held it, so the service gives it back (Nova unbinds with its credentials)
+            net.unclaim_port(port["port_id"])
     net.bind_port(port["port_id"], "")
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from astara.bus.wakeup import WakeupDir
 from astara.compute_service import (
+    actions,
     errors,
     events,
     jobs,
@@ -32,7 +33,7 @@ from astara.compute_service import (
 from astara.compute_service.bodies import CreateRequest, NetworkRequest, is_uuid
 from astara.compute_service.context import Context
 from astara.compute_service.dispatcher import apply_event
-from astara.compute_service.models import Instance
+from astara.compute_service.models import Instance, Job
 from astara.compute_service.network import Network
 from astara.compute_service.settings import ComputeSettings
 from astara.db.engine import Database
@@ -42,6 +43,10 @@ NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 
 def _hostname(name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63] or "server"
+
+
+def _actor(ctx: Context) -> dict[str, str]:
+    return actions.actor(ctx.request_id, ctx.user_id, ctx.project_id)
 
 
 def _password() -> str:
@@ -60,10 +65,13 @@ class ComputeService:
         if self.job_wakeup is not None:
             self.job_wakeup.notify()
 
-    def _get(self, session, ctx: Context, server_id: str, lock: bool = False) -> Instance:
+    def _get(self, session, ctx: Context, server_id: str, lock: bool = False,
+             deleted: bool = False) -> Instance:
         if not is_uuid(server_id):  # never a stored id: no query with an odd value
             raise errors.instance_not_found(server_id)
-        stmt = select(Instance).where(Instance.id == server_id, Instance.deleted.is_(False))
+        stmt = select(Instance).where(Instance.id == server_id)
+        if not deleted:
+            stmt = stmt.where(Instance.deleted.is_(False))
         if not ctx.is_admin:
             stmt = stmt.where(Instance.project_id == ctx.project_id)
         row = session.scalar(stmt.with_for_update() if lock else stmt)
@@ -72,17 +80,19 @@ class ComputeService:
         return row
 
     def _existing(self, ctx: Context) -> Instance | None:
-        if not ctx.client_request_id:
+        """The live instance this project created with the same idempotency key."""
+        if not ctx.idempotency_key:
             return None
         with self.db.read() as s:
             row = s.scalar(select(Instance).where(
-                Instance.project_id == ctx.project_id,
-                Instance.client_request_id == ctx.client_request_id))
+                Instance.project_id == ctx.project_id, Instance.deleted.is_(False),
+                Instance.idempotency_key == ctx.idempotency_key))
             s.expunge_all()  # detached, unexpired: rendered after the read ends
             return row
 
     def create(self, ctx: Context, req: CreateRequest) -> tuple[Instance, str]:
-        """The new (or, on a retried request id, the existing) instance and a password."""
+        """The new (or, on a retried idempotency key, the existing) instance and a
+        password."""
         found = self._existing(ctx)
         if found is not None:
             return found, ""
@@ -92,6 +102,9 @@ class ComputeService:
         allocated = ports.allocate(self.network, ctx, ctx.project_id, server_id, host or "",
                                    self.settings.availability_zone, req.networks) \
             if host else []
+        if allocated:  # one port per requested network, in order
+            allocated = [{**port, "tag": want.tag} if want.tag is not None else port
+                         for port, want in zip(allocated, req.networks, strict=True)]
         try:
             row = self._insert(ctx, req, server_id, host, allocated)
         except IntegrityError:
@@ -115,10 +128,10 @@ class ComputeService:
             placement.reserve_quota(s, ctx.project_id, limit)
             row = Instance(
                 id=server_id, project_id=ctx.project_id, user_id=ctx.user_id, name=req.name,
-                hostname=_hostname(req.name), host=host or "",
+                hostname=_hostname(req.name), description=req.description, host=host or "",
                 availability_zone=self.settings.availability_zone, flavor_id=req.flavor.id,
                 image_id=req.image.id, metadata_=req.metadata, user_data=req.user_data,
-                key_name=req.key_name, client_request_id=ctx.client_request_id,
+                key_name=req.key_name, idempotency_key=ctx.idempotency_key,
                 reservation_id="r-" + secrets.token_hex(4), ports=allocated,
                 vm_state="building" if host else "error",
                 task_state="scheduling" if host else None, power_state=0, seq=0,
@@ -128,7 +141,9 @@ class ComputeService:
             s.add(row)
             s.flush()
             if host:
-                jobs.queue(s, row, "create")
+                jobs.queue(s, row, "create", _actor(ctx))
+            else:
+                jobs.queue(s, row, "create", _actor(ctx), jobs.FAILED, NO_VALID_HOST)
         return row
 
     def list(self, ctx: Context, filters: dict[str, str],
@@ -144,7 +159,9 @@ class ComputeService:
                                                       or filters.get("tenant_id")))
         if query.changes_since is not None:
             stmt = stmt.where(Instance.updated_at >= query.changes_since)
-        else:
+        if query.deleted is not None:
+            stmt = stmt.where(Instance.deleted.is_(query.deleted))
+        elif query.changes_since is None:
             stmt = stmt.where(Instance.deleted.is_(False))
         if "status" in filters:
             states = transitions.STATUS_FILTER.get(filters["status"].upper(), [])
@@ -173,6 +190,8 @@ class ComputeService:
             row = self._get(s, ctx, server_id, lock=True)
             if "name" in data:
                 row.name = data["name"]
+            if "description" in data:
+                row.description = data["description"]
             row.updated_at = jobs.now()
             return row
 
@@ -182,11 +201,13 @@ class ComputeService:
             if row.task_state == "deleting":
                 return
             owned = list(row.ports or [])
+            row.idempotency_key = None  # a retried create makes a new server, not this one
             if row.host:
                 row.task_state = "deleting"
                 row.updated_at = jobs.now()
-                jobs.queue(s, row, "delete")
+                jobs.queue(s, row, "delete", _actor(ctx))
             else:  # never reached an agent: nothing to confirm the delete
+                jobs.queue(s, row, "delete", _actor(ctx), jobs.DONE)
                 body = events.build("delete.end", {"id": row.id}, row.seq + 1, "")
                 apply_event(s, events.parse(body))
         ports.release(self.network, ctx, owned)
@@ -202,17 +223,25 @@ class ComputeService:
         op = {"os-start": "start", "os-stop": "stop", "reboot": "reboot"}[name]
         with self.db.write() as s:
             row = self._get(s, ctx, server_id, lock=True)
-            conflict = transitions.check_action(op, row.id, row.vm_state, row.task_state)
+            rule = "reboot_hard" if op == "reboot" and arg == "HARD" else op
+            conflict = transitions.check_action(rule, row.id, row.vm_state, row.task_state)
             if conflict:
                 raise errors.Conflict(conflict)
-            task = transitions.ACTIONS[op][1]
-            if op == "reboot" and arg == "HARD":
-                task = "rebooting_hard"
-            row.task_state = task
+            row.task_state = transitions.ACTIONS[rule][1]
             row.updated_at = jobs.now()
-            jobs.queue(s, row, op, reboot_type=arg if op == "reboot" else None)
+            jobs.queue(s, row, op, _actor(ctx), reboot_type=arg if op == "reboot" else None)
         self._woken()
         return None
+
+    def actions(self, ctx: Context, server_id: str, deleted: bool) -> list[Job]:
+        """The jobs (instance actions) of a server the caller may see, newest first;
+        a deleted server's too when ``deleted`` (Nova, from 2.21)."""
+        with self.db.read() as s:
+            self._get(s, ctx, server_id, deleted=deleted)
+            rows = list(s.scalars(select(Job).where(Job.instance_id == server_id)
+                                  .order_by(Job.created_at.desc(), Job.id.desc())))
+            s.expunge_all()
+            return rows
 
     def set_metadata(self, ctx: Context, server_id: str, items: dict[str, str],
                      replace: bool = False, delete_key: str | None = None) -> dict[str, str]:
@@ -236,10 +265,12 @@ class ComputeService:
             raise errors.Conflict(conflict)
         port = ports.allocate_one(self.network, ctx, row.project_id, row.id, row.host,
                                   row.availability_zone, want, attach=True)
+        if want.tag is not None:
+            port = {**port, "tag": want.tag}
         try:
             with self.db.write() as s:
                 row = self._get(s, ctx, server_id, lock=True)
-                jobs.queue(s, row, "attach", port=port)
+                jobs.queue(s, row, "attach", _actor(ctx), port=port)
         except BaseException:
             ports.release(self.network, ctx, [port])
             raise
@@ -252,6 +283,6 @@ class ComputeService:
             port = next((p for p in row.ports if p["port_id"] == port_id), None)
             if port is None:
                 raise errors.NotFound(f"Port {port_id} is not attached")
-            jobs.queue(s, row, "detach", port=port)
+            jobs.queue(s, row, "detach", _actor(ctx), port=port)
         ports.release(self.network, ctx, [port])
         self._woken()

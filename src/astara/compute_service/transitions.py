@@ -72,11 +72,13 @@ STATUS_FILTER = {"BUILD": ["building"], "ACTIVE": ["active"], "SHUTOFF": ["stopp
                  "ERROR": ["error"], "DELETED": ["deleted"], "REBOOT": ["active"],
                  "HARD_REBOOT": ["active"]}
 
-# action -> (vm_states it is allowed from, task_state it sets)
+# action -> (vm_states it is allowed from, task_state it sets). As in Nova, a soft
+# reboot needs a running server; a hard one also revives a stopped or failed one.
 ACTIONS = {
     "start": (("stopped",), "powering-on"),
     "stop": (("active", "error"), "powering-off"),
-    "reboot": (("active", "stopped", "error"), "rebooting"),
+    "reboot": (("active",), "rebooting"),
+    "reboot_hard": (("active", "stopped", "error"), "rebooting_hard"),
     "attach_interface": (("active", "stopped"), None),
     "detach_interface": (("active", "stopped"), None),
 }
@@ -86,6 +88,7 @@ def check_action(action: str, instance_id: str, vm_state: str,
                  task_state: str | None) -> str | None:
     """Nova's conflict message for ``action`` in this state, or None when allowed."""
     allowed, _ = ACTIONS[action]
+    action = action.removesuffix("_hard")  # Nova names both reboots 'reboot'
     if task_state is not None:
         return (f"Cannot '{action}' instance {instance_id} while it is in task_state "
                 f"{task_state}")
@@ -126,8 +129,8 @@ def apply(state: State | None, event: Event) -> Applied | Dropped:
     if action == "create.end":
         changes["launched_at"] = event.timestamp
         changes["fault"] = None
-    if action == "delete.end":
-        changes.update(deleted=True, terminated_at=event.timestamp)
+    if action == "delete.end":  # a deleted server's metadata goes with it, as in Nova
+        changes.update(deleted=True, terminated_at=event.timestamp, metadata_={})
     port = event.payload.get("port")
     if action.startswith("interface_") and isinstance(port, dict) and "port_id" in port:
         kept = [p for p in state.ports if p.get("port_id") != port["port_id"]]

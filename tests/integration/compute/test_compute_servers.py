@@ -124,10 +124,10 @@ def test_no_identity_is_refused(compute):
     assert resp.status_code == 401
 
 
-def test_idempotent_create_with_request_id(user, compute):
+def test_idempotent_create_with_idempotency_key(user, compute):
     body = {"server": {"name": "idem", "imageRef": TENANT, "flavorRef": "1",
                        "networks": "none"}}
-    headers = {**user.headers, "X-OpenStack-Request-ID": "req-" + user.project,
+    headers = {**user.headers, "Idempotency-Key": "boot-" + user.project,
                "OpenStack-API-Version": "compute 2.37"}
     with httpx.Client(base_url=f"{compute.api.url}/v2.1", headers=headers) as c:
         first = c.post("/servers", json=body)

@@ -207,6 +207,8 @@ ROUTES: list[tuple[str, dict[str, st.SearchStrategy]]] = [
     ("/v2.1/servers/{id}/metadata", {"PUT": metadata_body, "POST": metadata_body}),
     ("/v2.1/servers/{id}/metadata/{key}", {"PUT": meta_body}),
     ("/v2.1/servers/{id}/os-interface/{port}", {}),
+    ("/v2.1/servers/{id}/os-instance-actions", {}),
+    ("/v2.1/servers/{id}/os-instance-actions/{action}", {}),
     ("/v2.1/servers/detail", {}), ("/v2.1/servers/{id}/ips", {}),
     ("/v2.1/flavors", {}), ("/v2.1/flavors/detail", {}), ("/v2.1/flavors/{flavor}", {}),
     ("/v2.1/images", {}), ("/v2.1/images/detail", {}), ("/v2.1/images/{image}", {}),
@@ -228,6 +230,7 @@ BODY_OF = {(path, method): either(body, 8, any_body)
            for path, bodies in ROUTES for method, body in bodies.items()}
 NO_BODY = either(st.none(), 8, any_body)
 PARTS = {"{id}": server_id, "{port}": st.one_of(ref("port"), st.sampled_from(ODD)),
+         "{action}": st.sampled_from(["req-nope", "..", "%00", "x" * 300]),
          "{key}": st.sampled_from(["role", "k", "nope", "..", "%00", "x" * 300]),
          "{flavor}": st.one_of(st.sampled_from(list(catalog.FLAVORS)), st.sampled_from(ODD)),
          "{image}": st.one_of(st.sampled_from(list(catalog.IMAGES)), st.sampled_from(ODD))}

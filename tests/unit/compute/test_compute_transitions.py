@@ -49,7 +49,7 @@ def test_dropped(state, event, reason):
     (ACTIVE, ev("reboot.start", 21, reboot_type="SOFT"), {"seq": 21, "task_state": "rebooting"}),
     (DELETING, ev("delete.end", 25),
      {"seq": 25, "vm_state": "deleted", "task_state": None, "power_state": 0,
-      "deleted": True, "terminated_at": TS}),
+      "deleted": True, "terminated_at": TS, "metadata_": {}}),
     # a delete asked for during the build survives the build's end
     (T.State("building", "deleting", 0, 10), ev("create.end", 12),
      {"seq": 12, "vm_state": "active", "task_state": "deleting", "power_state": 1,
@@ -113,7 +113,12 @@ def test_status(vm, task, status):
     ("reboot", "building", None,
      f"Cannot 'reboot' instance {ID} while it is in vm_state building"),
     ("start", "stopped", None, None), ("stop", "active", None, None),
-    ("reboot", "stopped", None, None),
+    ("reboot", "stopped", None,
+     f"Cannot 'reboot' instance {ID} while it is in vm_state stopped"),
+    ("reboot", "error", None, f"Cannot 'reboot' instance {ID} while it is in vm_state error"),
+    ("reboot_hard", "stopped", None, None), ("reboot_hard", "error", None, None),
+    ("reboot_hard", "building", None,
+     f"Cannot 'reboot' instance {ID} while it is in vm_state building"),
 ])
 def test_check_action(action, vm, task, message):
     assert T.check_action(action, ID, vm, task) == message

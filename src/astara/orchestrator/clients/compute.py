@@ -50,7 +50,10 @@ class HttpComputeAPI(HttpApi):
                         deleting=s.get("OS-EXT-STS:task_state") == "deleting", extras=extras)
 
     def boot(self, router_id: str, port_ids: list[str], request_id: str) -> str:
-        r = self._req("POST", "/servers", headers={"X-OpenStack-Request-ID": request_id},
+        # Idempotency-Key makes a retried boot (after a crash) return the same instance
+        # from our compute service; a real Nova ignores it (find() then sees the name).
+        r = self._req("POST", "/servers", headers={"Idempotency-Key": request_id,
+                                                   "X-OpenStack-Request-ID": request_id},
                       json={"server": {
             "name": hostname(router_id), "imageRef": self._ref("images", self._image),
             "flavorRef": self._ref("flavors", self._flavor),
