@@ -38,7 +38,8 @@ class Runtime:
         self.debug = self.debug_store.snapshot()
         self.reconciler = Reconciler(
             Observer(self.network, self.compute, self.appliance,
-                     ManagementSettings(o.management_address, o.metadata_port)),
+                     ManagementSettings(o.management_address, o.metadata_port,
+                                        o.management_prefix)),
             Executor(self.network, self.compute, self.appliance),
             plan_settings(o), is_debug=lambda ref: self.debug.is_debug(ref),
             store=RouterStateStore(db))

@@ -10,7 +10,7 @@ from astara.orchestrator.drivers.router import MGMT_OWNER
 
 
 def test_management_port_lifecycle_and_model(network_api, admin, demo, other):
-    mgmt_net, _ = tenant_network(admin, cidr="10.44.0.0/24")
+    mgmt_net, mgmt_sub = tenant_network(admin, cidr="10.44.0.0/24")
     ext, _ = external_network(admin, cidr="172.24.7.0/24", pool=("172.24.7.10", "172.24.7.20"))
     _, sub = tenant_network(demo, cidr="10.45.0.0/24")
     router = demo.sdk.network.create_router(name=name("r"),
@@ -32,6 +32,7 @@ def test_management_port_lifecycle_and_model(network_api, admin, demo, other):
         roles = sorted(p["device_owner"] for p in model.ports)
         assert roles == [MGMT_OWNER, "network:router_gateway", "network:router_interface"]
         assert set(model.networks) == {sub.network_id, ext.id}
+        assert model.subnets[mgmt_sub.id]["cidr"] == "10.44.0.0/24"  # sizes the mgmt address
         client.delete_management_port(router.id)
         model = client.router_model(router.id)
         assert MGMT_OWNER not in {p["device_owner"] for p in model.ports}

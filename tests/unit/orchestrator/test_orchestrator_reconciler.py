@@ -267,3 +267,27 @@ def test_a_retried_boot_reuses_its_request_and_extra_appliances_are_removed():
     assert extra not in w.compute.servers or w.compute.servers[extra].deleting \
         or server.id not in w.compute.servers
     assert len([s for s in w.compute.servers.values() if not s.deleting]) == 1
+
+
+@pytest.mark.parametrize("cidr,want", [("fdca::/120", "/120"), ("fdca::/64", "/64")])
+def test_management_address_takes_its_subnets_prefix_length(cidr, want):
+    w = World()
+    w.network.models[RID].subnets["mgmt-subnet"] = {"id": "mgmt-subnet", "cidr": cidr,
+                                                    "ip_version": 6}
+    converge(w)
+    desired = w.rec.state(REF).context.desired
+    mgmt = next(n for n in desired.networks if n.network_type == "management")
+    [address] = mgmt.interface.addresses
+    assert str(address).endswith(want)
+    assert str(address).split("/")[0] == w.rec.state(REF).context.mgmt_address
+
+
+def test_management_address_of_an_ipv4_management_subnet():
+    from astara.orchestrator.reconcile.observe import mgmt_interface_address
+    port = {"fixed_ips": [{"ip_address": "192.0.2.70", "subnet_id": "s4"}]}
+    subnets = {"s4": {"id": "s4", "cidr": "192.0.2.64/26"}}
+    assert mgmt_interface_address("192.0.2.70", port, subnets, "fdca::/64") == \
+        "192.0.2.70/26"
+    # Without the subnet's record: the configured management prefix's length.
+    assert mgmt_interface_address("fdca::9", {"fixed_ips": []}, {}, "fdca::/72") == \
+        "fdca::9/72"

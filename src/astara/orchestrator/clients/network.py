@@ -64,7 +64,7 @@ class HttpNetworkAPI(HttpApi):
                  if p["device_owner"] in ("network:router_interface", "network:router_gateway",
                                           MGMT_OWNER)]
         routed = [p for p in ports if p["device_owner"] != MGMT_OWNER]
-        subnet_ids = sorted({f["subnet_id"] for p in routed for f in p["fixed_ips"]})
+        subnet_ids = sorted({f["subnet_id"] for p in ports for f in p["fixed_ips"]})
         net_ids = sorted({p["network_id"] for p in routed})
         subnets = self._get("/subnets", id=subnet_ids)["subnets"] if subnet_ids else []
         nets = self._get("/networks", id=net_ids)["networks"] if net_ids else []
