@@ -22,7 +22,9 @@ def plan_settings(o: OrchestratorSettings) -> model.Settings:
     return model.Settings(boot_timeout=o.boot_timeout,
                           reboot_error_threshold=o.reboot_error_threshold,
                           error_cooldown=o.error_cooldown,
-                          health_check_period=o.health_check_period)
+                          health_check_period=o.health_check_period,
+                          appliance_failure_threshold=o.appliance_failure_threshold,
+                          appliance_failure_period=o.appliance_failure_period)
 
 
 class Runtime:

@@ -291,3 +291,37 @@ def test_management_address_of_an_ipv4_management_subnet():
     # Without the subnet's record: the configured management prefix's length.
     assert mgmt_interface_address("fdca::9", {"fixed_ips": []}, {}, "fdca::/72") == \
         "fdca::9/72"
+
+
+def test_a_hiccup_does_not_destroy_a_working_router():
+    """Status calls that fail (503) while the appliance still answers: never rebuilt."""
+    w = World()
+    converge(w)
+    address = next(iter(w.appliances.mgmt_of))
+    w.appliances.hiccup.add(address)
+    for _ in range(8):  # health checks fall back to full looks; time passes
+        w.step(full=False)
+    assert "StopVM" not in w.steps()
+    assert len([c for c in w.compute.calls if c[0] == "boot"]) == 1
+    assert w.network.statuses[RID] == "ACTIVE"
+    assert w.rec.state(REF).memory.silent_count >= 3
+    w.appliances.hiccup.clear()
+    w.step(full=False)
+    assert w.steps()[-1] == "Alive"
+    assert w.rec.state(REF).memory.silent_count == 0
+
+
+def test_an_appliance_silent_over_the_period_is_replaced_not_sooner():
+    w = World()
+    converge(w)
+    w.appliances.mute.add(next(iter(w.appliances.mgmt_of)))
+    first = w.now
+    for _ in range(10):
+        w.step(full=False)
+        if w.steps()[-1] == "StopVM":
+            break
+    assert w.steps()[-1] == "StopVM"
+    stop = w.rec.state(REF).steps[-1]
+    assert stop.at - first >= 10  # appliance_failure_period (the default)
+    assert [s.step for s in w.rec.state(REF).steps].count("CalcAction") == 2
+    assert "timeout" in (w.rec.state(REF).memory.last_error or "")

@@ -7,7 +7,7 @@ import ipaddress
 import httpx
 
 from astara.orchestrator.clients.base import RemoteError
-from astara.orchestrator.reconcile.model import Appliance
+from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
 
@@ -21,6 +21,7 @@ class HttpApplianceAPI:
     def __init__(self, port: int = 5000, timeout: float = 5.0):
         self._port = port
         self._http = httpx.Client(timeout=timeout)
+        self._probe_timeout = min(timeout, 2.0)
         self.calls = 0
 
     def close(self) -> None:
@@ -30,13 +31,33 @@ class HttpApplianceAPI:
         self.calls += 1
         try:
             r = self._http.get(f"{base_url(address, self._port)}/v1/status/")
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            return Appliance(reachable=False, failure=Failure.UNREACHABLE)
+        except httpx.TimeoutException:
+            return Appliance(reachable=False, failure=Failure.TIMEOUT)
         except httpx.TransportError:
-            return Appliance(reachable=False)
+            return Appliance(reachable=False, failure=Failure.UNREACHABLE)
         if r.status_code != 200:
-            return Appliance(reachable=False)
+            return Appliance(reachable=False, failure=Failure.ERROR, http_status=r.status_code)
         st = ApplianceStatus.model_validate(r.json())
         healthy = all(s.healthy for s in st.services)
         return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
+
+    def probe(self, address: str) -> bool:
+        """Does the management address still take a connection (interfaces endpoint)?
+
+        Any answer, even an error, or a connection that then times out, means the
+        appliance's namespace and agent socket are still there.
+        """
+        self.calls += 1
+        try:
+            self._http.get(f"{base_url(address, self._port)}/v1/system/interfaces/",
+                           timeout=self._probe_timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            return False
+        except httpx.TransportError:
+            return True  # connected, then no (good) answer
+        return True
 
     def push(self, address: str, config: ApplianceConfig) -> None:
         self.calls += 1

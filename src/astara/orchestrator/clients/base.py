@@ -45,4 +45,7 @@ class ComputeAPI(Protocol):
 class ApplianceAPI(Protocol):
     def status(self, address: str) -> Appliance: ...
 
+    def probe(self, address: str) -> bool:
+        """Does the appliance still answer on its management address at all?"""
+
     def push(self, address: str, config: ApplianceConfig) -> None: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
@@ -104,6 +104,10 @@ class Observer:
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
             app = self.appliance.status(address)
+            if not app.reachable and st.memory.boot_started is None:
+                # A working appliance did not answer: ask it another way before the
+                # plan may decide to replace it (one more call, on failures only).
+                app = replace(app, answers_probe=self.appliance.probe(address))
         # Without a management port nothing can be booted yet: CreateVM makes one.
         digest = desired.digest() if desired is not None else ("pending" if mgmt_port is None
                                                               else None)
