@@ -141,6 +141,7 @@ class Dispatcher:
 
     def _loop(self, stop: Callable[[], bool]) -> None:
         while not stop():
+            self.consumer.maintain()
             batch = self.consumer.fetch()
             for msg in batch:
                 if stop() or not self._handle_one(msg, stop):
@@ -179,6 +180,8 @@ def _pause(seconds: float, stop: Callable[[], bool]) -> None:
 
 def make(db: Database, wakeup=None, max_idle_wait: float = 5.0,
          policy: RetryPolicy = RetryPolicy(),
-         apply: Callable[[Session, events.Event], object] = apply_event) -> Dispatcher:
-    consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup, max_idle_wait)
+         apply: Callable[[Session, events.Event], object] = apply_event,
+         retention: float | None = None) -> Dispatcher:
+    consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup, max_idle_wait,
+                              retention)
     return Dispatcher(db, consumer, policy, max_idle_wait, apply)

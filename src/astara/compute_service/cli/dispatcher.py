@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     wake = WakeupDir(base.bus.wakeup_dir)
     disp = dispatcher.make(db, wake, min(base.bus.max_idle_wait, 1.0),
-                           settings_mod.retry_policy(compute))
+                           settings_mod.retry_policy(compute),
+                           retention=base.bus.outbox_retention)
     try:
         disp.run(stop.is_set)
     finally:
