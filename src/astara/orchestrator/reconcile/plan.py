@@ -124,9 +124,9 @@ def _plan_silent(o: Observed, s: Settings, d) -> Decision:
     m, inst, app = o.memory, o.instance, o.appliance
     assert inst is not None
     why = app.why() if app is not None else f"instance {inst.status}"
-    m = replace(m, silent_count=m.silent_count + 1,
-                silent_since=m.silent_since if m.silent_since is not None else o.now)
-    n, threshold = m.silent_count, s.appliance_failure_threshold
+    since = m.silent_since if m.silent_since is not None else o.now
+    m = replace(m, silent_count=m.silent_count + 1, silent_since=since)
+    n, threshold, span = m.silent_count, s.appliance_failure_threshold, o.now - since
     verdict = silence.judge(m, o.now, silence.still_forwards(inst.status, app), threshold,
                             s.appliance_failure_period)
     if verdict is silence.Verdict.WAIT:
@@ -136,11 +136,10 @@ def _plan_silent(o: Observed, s: Settings, d) -> Decision:
                  f"appliance did not answer ({why}), {n} of {threshold}: looking again", m)
     if verdict is silence.Verdict.KEEP:
         return d(Step.CALC_ACTION, Status.DEGRADED, _after(s.health_check_period),
-                 f"appliance status fails ({why}, {n} times over "
-                 f"{o.now - (m.silent_since or o.now):.0f} s) but it still answers on its "
-                 "management address: leaving it in place", m)
+                 f"appliance status fails ({why}, {n} times over {span:.0f} s) but it "
+                 "still answers on its management address: leaving it in place", m)
     return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
-             f"appliance stopped answering ({why}, {n} times over "
-             f"{o.now - (m.silent_since or o.now):.0f} s): replacing it",
+             f"appliance stopped answering ({why}, {n} times over {span:.0f} s): "
+             "replacing it",
              replace(m, silent_count=0, silent_since=None,
                      last_error=f"appliance unreachable ({why})"))
