@@ -6,17 +6,31 @@ commit order (SQLite serializes writers; on PostgreSQL a transaction-scoped
 advisory lock is taken before the insert), so a consumer that reads "everything
 after my cursor" never skips a row that commits late. ``OutboxConsumer`` keeps
 its cursor in ``bus_cursors`` and advances it only after its handler succeeded.
+Rows every cursor has passed, and older than the retention, are pruned in bounded
+batches (``prune``; a consumer given a retention calls it every ``prune_every`` s).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from astara.bus.base import Message
@@ -26,6 +40,8 @@ from astara.db.engine import Database
 
 LOG = logging.getLogger(__name__)
 _PG_OUTBOX_LOCK = 0x61737461  # "asta": serializes outbox inserts until commit
+PRUNE_EVERY = 60.0  # seconds between two prunes by one consumer
+PRUNE_BATCH = 1000  # rows per delete transaction: writers never wait long
 
 
 class OutboxRow(Base):
@@ -48,6 +64,34 @@ class CursorRow(Base):
     consumer: Mapped[str] = mapped_column(String(255), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+def prune(db: Database, retention: float, batch: int = PRUNE_BATCH,
+          now: datetime | None = None) -> int:
+    """Delete the rows every consumer has passed and older than ``retention`` seconds.
+
+    The age keeps rows for a consumer that has not started yet (its cursor does not
+    exist). Each batch is its own short transaction. Returns the rows deleted.
+    """
+    cutoff = (now or datetime.now(UTC).replace(tzinfo=None)) - timedelta(seconds=retention)
+    with db.read() as s:
+        slowest = s.scalar(select(func.min(CursorRow.position)))
+        if not slowest:
+            return 0
+        # The newest row old enough; positions and ages grow together.
+        floor = s.scalar(select(func.max(OutboxRow.id)).where(
+            OutboxRow.id <= slowest, OutboxRow.created_at < cutoff))
+        low = s.scalar(select(func.min(OutboxRow.id)))
+    if floor is None or low is None:
+        return 0
+    deleted = 0
+    while low <= floor:
+        high = min(floor, low + batch - 1)
+        with db.write() as s:
+            deleted += s.execute(delete(OutboxRow).where(
+                OutboxRow.id >= low, OutboxRow.id <= high)).rowcount
+        low = high + 1
+    return deleted
 
 
 class OutboxPublisher:
@@ -79,12 +123,17 @@ class OutboxConsumer:
         topics: Sequence[str] | None = None,
         wakeup: WakeupDir | None = None,
         max_idle_wait: float = 5.0,
+        retention: float | None = None,
+        prune_every: float = PRUNE_EVERY,
     ):
         self.name = name
         self._db = db
         self._topics = list(topics) if topics else None
         self._listener = wakeup.listen() if wakeup is not None else None
         self._max_idle_wait = max_idle_wait
+        self._retention = retention  # None: this consumer does not prune
+        self._prune_every = prune_every
+        self._next_prune = 0.0
 
     def position(self) -> int:
         with self._db.read() as s:
@@ -99,6 +148,30 @@ class OutboxConsumer:
                 q = q.where(OutboxRow.topic.in_(self._topics))
             rows = s.scalars(q.order_by(OutboxRow.id).limit(limit)).all()
             return [Message(r.id, r.topic, json.loads(r.body)) for r in rows]
+
+    def skip_to_tail(self) -> int:
+        """Move the cursor past every row there is now (one query); return the position."""
+        with self._db.read() as s:
+            q = select(func.max(OutboxRow.id))
+            if self._topics:
+                q = q.where(OutboxRow.topic.in_(self._topics))
+            tail = s.scalar(q)
+        if tail:
+            self.ack(tail)
+        return tail or 0
+
+    def maintain(self) -> None:
+        """Prune the outbox if this consumer prunes and it is time (call it often)."""
+        if self._retention is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + self._prune_every
+        try:
+            n = prune(self._db, self._retention)
+        except Exception:  # housekeeping: never the reason a consumer stops
+            LOG.exception("outbox: prune failed; trying again in %.0f s", self._prune_every)
+            return
+        if n:
+            LOG.info("outbox: pruned %d rows every consumer had read", n)
 
     def ack(self, position: int) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -118,6 +191,7 @@ class OutboxConsumer:
 
     def run(self, handler: Callable[[Message], None], stop: Callable[[], bool]) -> None:
         while not stop():
+            self.maintain()
             batch = self.fetch()
             for msg in batch:
                 if stop():

@@ -70,6 +70,14 @@ bus_opts = [
         help="Longest a consumer sleeps without a wake-up before it looks again "
         "(a safety net: publishers wake consumers at once).",
     ),
+    cfg.FloatOpt(
+        "outbox_retention",
+        default=3600.0,
+        min=0.0,
+        help="Seconds a notification stays in the outbox after every consumer has read "
+        "it (so a consumer that has not started yet still finds it); older ones are "
+        "pruned every minute.",
+    ),
 ]
 
 def _groups() -> dict:

@@ -27,6 +27,7 @@ class DatabaseSettings:
 class BusSettings:
     wakeup_dir: Path
     max_idle_wait: float = 5.0
+    outbox_retention: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
             url=conf.database.connection or sqlite_url(state),
             auto_migrate=conf.database.auto_migrate,
         ),
-        bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=conf.bus.max_idle_wait),
+        bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=conf.bus.max_idle_wait,
+                        outbox_retention=conf.bus.outbox_retention),
         network=NetworkServiceSettings(
             bind_host=ns.bind_host,
             bind_port=ns.bind_port,

@@ -5,14 +5,19 @@ is parsed (``events.parse``); one that cannot be parsed goes to
 ``compute_dead_letters``. A parsed event is applied under a row lock on its
 instance with the pure ``transitions.apply`` (which drops anything not newer than
 the stored sequence); a delete's end also releases the project's quota, in the
-same transaction. ``reconcile`` repairs drift through ``apply_event`` too.
+same transaction. A message whose handling fails is tried again with back-off and
+dead-lettered after ``RetryPolicy.max_attempts``; a failure outside a message (the
+database went away) restarts the loop after a back-off. ``reconcile`` repairs drift
+through ``apply_event`` too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -72,10 +77,29 @@ def dead_letter(session: Session, message: Message, error: str) -> None:
                            body=json.dumps(message.body), error=error, created_at=_now()))
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A message that fails is tried ``max_attempts`` times, then dead-lettered."""
+
+    max_attempts: int = 5
+    delay: float = 0.5  # doubles after each failure
+    max_delay: float = 30.0
+
+    def backoff(self, failures: int) -> float:
+        return min(self.max_delay, self.delay * 2 ** max(0, failures - 1))
+
+
 class Dispatcher:
-    def __init__(self, db: Database, consumer: OutboxConsumer):
+    def __init__(self, db: Database, consumer: OutboxConsumer,
+                 policy: RetryPolicy = RetryPolicy(), max_idle_wait: float = 5.0,
+                 apply: Callable[[Session, events.Event], object] = apply_event):
         self.db = db
         self.consumer = consumer
+        self.policy = policy
+        self.max_idle_wait = max_idle_wait
+        self._apply = apply
+        self._failures: dict[int, int] = {}  # position -> failed attempts (this process)
+        self.restarts = 0
 
     def handle(self, message: Message) -> None:
         try:
@@ -86,7 +110,7 @@ class Dispatcher:
                 dead_letter(s, message, str(exc))
             return
         with self.db.write() as s:
-            apply_event(s, event)
+            self._apply(s, event)
 
     def drain(self) -> int:
         """Handle everything pending now; return how many messages were handled."""
@@ -99,9 +123,65 @@ class Dispatcher:
         return done
 
     def run(self, stop: Callable[[], bool]) -> None:
-        self.consumer.run(self.handle, stop)
+        """Dispatch until ``stop()``; a failure (say, the database went away) restarts
+        the loop after a back-off, with a log line saying why: it never dies silently."""
+        failures = 0
+        while not stop():
+            started = time.monotonic()
+            try:
+                self._loop(stop)
+            except Exception as exc:
+                # A loop that ran a while before failing starts its back-off afresh.
+                failures = 1 if time.monotonic() - started > 60 else failures + 1
+                self.restarts += 1
+                delay = self.policy.backoff(failures)
+                LOG.exception("compute dispatcher failed (%s: %s); restarting in %.1f s",
+                              type(exc).__name__, exc, delay)
+                _pause(delay, stop)
+
+    def _loop(self, stop: Callable[[], bool]) -> None:
+        while not stop():
+            self.consumer.maintain()
+            batch = self.consumer.fetch()
+            for msg in batch:
+                if stop() or not self._handle_one(msg, stop):
+                    break  # back off done: fetch again from the cursor, msg first
+            if not batch:
+                self.consumer.wait(self.max_idle_wait)
+
+    def _handle_one(self, msg: Message, stop: Callable[[], bool]) -> bool:
+        """Handle and ack ``msg``; False when it failed and must be tried again."""
+        try:
+            self.handle(msg)
+        except Exception as exc:
+            n = self._failures[msg.position] = self._failures.get(msg.position, 0) + 1
+            if n < self.policy.max_attempts:
+                delay = self.policy.backoff(n)
+                LOG.warning("message %s failed (attempt %d of %d: %s: %s); again in %.1f s",
+                            msg.position, n, self.policy.max_attempts, type(exc).__name__,
+                            exc, delay)
+                _pause(delay, stop)
+                return False
+            LOG.error("dead-lettering message %s after %d failed attempts: %s: %s",
+                      msg.position, n, type(exc).__name__, exc)
+            with self.db.write() as s:
+                dead_letter(s, msg, f"failed {n} times: {type(exc).__name__}: {exc}")
+        self._failures.pop(msg.position, None)
+        self.consumer.ack(msg.position)
+        return True
 
 
-def make(db: Database, wakeup=None, max_idle_wait: float = 5.0) -> Dispatcher:
-    consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup, max_idle_wait)
-    return Dispatcher(db, consumer)
+def _pause(seconds: float, stop: Callable[[], bool]) -> None:
+    """Wait ``seconds`` unless asked to stop first."""
+    deadline = time.monotonic() + seconds
+    while not stop() and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.05))
+
+
+def make(db: Database, wakeup=None, max_idle_wait: float = 5.0,
+         policy: RetryPolicy = RetryPolicy(),
+         apply: Callable[[Session, events.Event], object] = apply_event,
+         retention: float | None = None) -> Dispatcher:
+    consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup, max_idle_wait,
+                              retention)
+    return Dispatcher(db, consumer, policy, max_idle_wait, apply)

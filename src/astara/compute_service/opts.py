@@ -60,6 +60,12 @@ compute_opts = [
     cfg.FloatOpt("agent_down_time", default=60.0, min=1.0,
                  help="A host whose agent has not beaten for this many seconds gets no new "
                       "instance (its agent is taken for dead)."),
+    cfg.IntOpt("dispatcher_max_attempts", default=5, min=1,
+               help="Times the dispatcher tries an agent event whose handling fails before "
+                    "it goes to the dead letters (astara-compute-manage queue-inspect)."),
+    cfg.FloatOpt("dispatcher_retry_delay", default=0.5, min=0.0,
+                 help="Seconds before the dispatcher tries a failed event again, or restarts "
+                      "after a failure of its own; doubles each time, up to 30 s."),
 ]
 
 

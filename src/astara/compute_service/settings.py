@@ -16,6 +16,7 @@ from oslo_config import cfg
 from astara.common import opts as common_opts
 from astara.common import settings as common
 from astara.compute_service import opts
+from astara.compute_service.dispatcher import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,13 @@ class ComputeSettings:
                                                "processes"})
     heartbeat_interval: float = 10.0
     agent_down_time: float = 60.0
+    dispatcher_max_attempts: int = 5
+    dispatcher_retry_delay: float = 0.5
     state_dir: Path = Path("/var/lib/astara/compute")
+
+
+def retry_policy(c: ComputeSettings) -> RetryPolicy:
+    return RetryPolicy(c.dispatcher_max_attempts, c.dispatcher_retry_delay)
 
 
 def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
@@ -70,6 +77,8 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         reconcile_fix=frozenset(c.reconcile_fix),
         heartbeat_interval=c.heartbeat_interval,
         agent_down_time=c.agent_down_time,
+        dispatcher_max_attempts=c.dispatcher_max_attempts,
+        dispatcher_retry_delay=c.dispatcher_retry_delay,
         state_dir=base.state_path / "compute",
     )
 

@@ -34,6 +34,13 @@ OPTS = [
     cfg.FloatOpt("error_cooldown", default=60.0, min=1.0,
                  help="Seconds a router stays in ERROR before it is retried (doubles on "
                  "each new error, up to an hour)."),
+    cfg.IntOpt("appliance_failure_threshold", default=3, min=1,
+               help="Failed status calls (one per look) after which a working appliance "
+               "may be replaced; the looks are spread over appliance_failure_period."),
+    cfg.FloatOpt("appliance_failure_period", default=10.0, min=0.0,
+                 help="Seconds the failed status calls must span before a working "
+                 "appliance is replaced. It is never replaced while its instance is ACTIVE "
+                 "and it still answers on its management address."),
     cfg.URIOpt("network_url", default="http://127.0.0.1:9696/",
                help="Network API (Neutron v2.0) endpoint."),
     cfg.URIOpt("compute_url", default="http://127.0.0.1:8774/",
@@ -73,6 +80,8 @@ class OrchestratorSettings:
     boot_timeout: float = 120.0
     reboot_error_threshold: int = 3
     error_cooldown: float = 60.0
+    appliance_failure_threshold: int = 3
+    appliance_failure_period: float = 10.0
     network_url: str = "http://127.0.0.1:9696/"
     compute_url: str = "http://127.0.0.1:8774/"
     service_project_id: str = "astara-service"

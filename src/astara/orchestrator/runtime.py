@@ -23,7 +23,9 @@ def plan_settings(o: OrchestratorSettings) -> model.Settings:
     return model.Settings(boot_timeout=o.boot_timeout,
                           reboot_error_threshold=o.reboot_error_threshold,
                           error_cooldown=o.error_cooldown,
-                          health_check_period=o.health_check_period)
+                          health_check_period=o.health_check_period,
+                          appliance_failure_threshold=o.appliance_failure_threshold,
+                          appliance_failure_period=o.appliance_failure_period)
 
 
 class Runtime:
@@ -40,7 +42,8 @@ class Runtime:
         self.debug = self.debug_store.snapshot()
         self.reconciler = Reconciler(
             Observer(self.network, self.compute, self.appliance,
-                     ManagementSettings(o.management_address, o.metadata_port)),
+                     ManagementSettings(o.management_address, o.metadata_port,
+                                        o.management_prefix)),
             Executor(self.network, self.compute, self.appliance),
             plan_settings(o), is_debug=lambda ref: self.debug.is_debug(ref),
             store=RouterStateStore(db))

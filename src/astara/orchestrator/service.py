@@ -71,12 +71,11 @@ class Orchestrator:
             self._spawn(w)
         consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
                                   wakeup=WakeupDir(self.settings.bus.wakeup_dir),
-                                  max_idle_wait=self.settings.bus.max_idle_wait)
+                                  max_idle_wait=self.settings.bus.max_idle_wait,
+                                  retention=self.settings.bus.outbox_retention)
         if consumer.position() == 0:
             # First start: the resync below covers history; consume from now on.
-            backlog = consumer.fetch(1_000_000)
-            if backlog:
-                consumer.ack(backlog[-1].position)
+            consumer.skip_to_tail()
         for target, name in ((self._intake, "intake"), (self._supervise, "supervisor"),
                              (self._collect, "collector")):
             t = threading.Thread(target=target, args=(consumer,) if name == "intake" else (),

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 from tests.integration.conftest import fresh_database
+from tests.support import wait_for
 
 from astara.bus.outbox import OutboxConsumer, OutboxPublisher
 from astara.bus.wakeup import WakeupDir
@@ -150,3 +151,113 @@ def test_stale_wakeup_sockets_are_removed(wakeup):
     listener._sock.close()  # the process died without unlinking its socket
     wakeup.notify()
     assert not path.exists()
+
+
+def count_statements(db, like: str):
+    """A list that collects the SQL statements matching ``like`` run on ``db``."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, *args):
+        if like in statement:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    return seen, lambda: event.remove(db.engine, "before_cursor_execute", before)
+
+
+def test_skip_to_tail_is_one_query_whatever_the_backlog(db, wakeup):
+    publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(3000)])
+    c = OutboxConsumer(db, "late", wakeup=wakeup, topics=["notifications.info"])
+    reads, done = count_statements(db, "FROM bus_outbox")
+    try:
+        tail = c.skip_to_tail()
+    finally:
+        done()
+    assert len(reads) == 1
+    assert c.position() == tail and c.fetch() == []
+    publish(db, wakeup, {"event_type": "after"})
+    assert [m.event_type for m in c.fetch()] == ["after"]
+    c.close()
+
+
+def outbox_ids(db) -> list[int]:
+    from sqlalchemy import select
+
+    from astara.bus.outbox import OutboxRow
+    with db.read() as s:
+        return list(s.scalars(select(OutboxRow.id).order_by(OutboxRow.id)))
+
+
+def test_prune_removes_only_what_every_consumer_has_read(db, wakeup):
+    from astara.bus.outbox import prune
+
+    fast, slow = OutboxConsumer(db, "fast"), OutboxConsumer(db, "slow")
+    publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(10)])
+    ids = outbox_ids(db)
+    fast.ack(ids[7])
+    slow.ack(ids[3])
+    deletes, done = count_statements(db, "DELETE FROM bus_outbox")
+    try:
+        assert prune(db, retention=0, batch=2) == 4
+    finally:
+        done()
+    assert len(deletes) == 2  # bounded batches, one short transaction each
+    assert outbox_ids(db) == ids[4:]
+    assert [m.position for m in slow.fetch()] == ids[4:]
+    slow.ack(ids[-1])
+    assert prune(db, retention=0) == 4  # down to the slower cursor, now fast's
+    assert outbox_ids(db) == ids[8:]
+    fast.ack(ids[-1])
+    prune(db, retention=0)
+    assert outbox_ids(db) == []
+    publish(db, wakeup, {"event_type": "next"})
+    assert outbox_ids(db)[0] > ids[-1]  # a position is never reused
+    assert [m.event_type for m in fast.fetch()] == ["next"]
+    fast.close()
+    slow.close()
+
+
+def test_prune_keeps_rows_younger_than_the_retention(db, wakeup):
+    from datetime import UTC, datetime, timedelta
+
+    from astara.bus.outbox import prune
+
+    c = OutboxConsumer(db, "c")
+    publish(db, wakeup, {"event_type": "a"}, {"event_type": "b"})
+    c.ack(outbox_ids(db)[-1])
+    assert prune(db, retention=3600) == 0
+    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=2)
+    assert prune(db, retention=3600, now=later) == 2
+    c.close()
+
+
+def test_prune_waits_for_a_consumer_that_has_read_nothing(db, wakeup):
+    from astara.bus.outbox import prune
+
+    a, b = OutboxConsumer(db, "a"), OutboxConsumer(db, "b")
+    publish(db, wakeup, {"event_type": "a"})
+    a.ack(outbox_ids(db)[-1])
+    b.ack(0)
+    assert prune(db, retention=0) == 0
+    a.close()
+    b.close()
+
+
+def test_a_consumer_with_a_retention_prunes_as_it_runs(db, wakeup):
+    c = OutboxConsumer(db, "runner", wakeup=wakeup, max_idle_wait=0.05, retention=0,
+                       prune_every=0)
+    publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(5)])
+    got: list[str] = []
+    stop = threading.Event()
+    t = threading.Thread(target=c.run, args=(lambda m: got.append(m.event_type), stop.is_set))
+    t.start()
+    try:
+        wait_for(lambda: len(got) == 5, timeout=10, what="all delivered")
+        publish(db, wakeup, {"event_type": "wake"})
+        wait_for(lambda: len(outbox_ids(db)) <= 1, timeout=10, what="pruned")
+    finally:
+        stop.set()
+        t.join(5)
+        c.close()

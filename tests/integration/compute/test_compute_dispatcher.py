@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from tests.support import wait_for
 
-from astara.bus.outbox import OutboxPublisher
+from astara.bus.outbox import OutboxConsumer, OutboxPublisher
 from astara.compute_service import dispatcher, events, jobs
 from astara.compute_service.models import DeadLetter, Instance, QuotaUsage
 
@@ -81,7 +84,101 @@ def test_queue_inspect_and_retry(db):
     listed = manage.queue_inspect(db)
     assert [d["error"] for d in listed] == ["was broken", "bad"]
     result = manage.queue_retry(db)
-    assert result == {"applied": [listed[0]["id"]], "still_unparsable": [listed[1]["id"]]}
+    assert result == {"applied": [listed[0]["id"]], "still_unparsable": [listed[1]["id"]],
+                      "still_failing": []}
     with db.read() as s:
         assert s.get(Instance, iid).vm_state == "active"
     assert [d["id"] for d in manage.queue_inspect(db)] == [listed[1]["id"]]
+
+
+class Flaky:
+    """Apply that fails: always for the poison instance, the first ``db_errors`` times for
+    any other (as a database that went away would)."""
+
+    def __init__(self, poison: str, db_errors: int = 0):
+        self.poison, self.db_errors, self.calls = poison, db_errors, []
+
+    def __call__(self, session, event):
+        self.calls.append(event.instance_id)
+        if event.instance_id == self.poison:
+            raise ValueError("poison")
+        if self.db_errors:
+            self.db_errors -= 1
+            raise OperationalError("UPDATE compute_instances", {}, Exception("disk I/O error"))
+        return dispatcher.apply_event(session, event)
+
+
+def run_in_thread(d):
+    stop = threading.Event()
+    t = threading.Thread(target=d.run, args=(stop.is_set,), daemon=True)
+    t.start()
+    return stop, t
+
+
+def test_poison_message_is_dead_lettered_after_n_tries_and_the_rest_applied(db):
+    poison, good = add_instance(db), add_instance(db, project="p2")
+    publish(db, events.build("create.end", {"id": poison, "project_id": "p1"}, 12, "h1"),
+            events.build("create.end", {"id": good, "project_id": "p2"}, 12, "h1"))
+    flaky = Flaky(poison, db_errors=2)
+    policy = dispatcher.RetryPolicy(max_attempts=3, delay=0.01, max_delay=0.05)
+    d = dispatcher.make(db, max_idle_wait=0.05, policy=policy, apply=flaky)
+    stop, t = run_in_thread(d)
+    try:
+        wait_for(lambda: vm_state(db, good) == "active", timeout=10, what="good applied")
+    finally:
+        stop.set()
+        t.join(5)
+        d.consumer.close()
+    assert flaky.calls.count(poison) == 3  # max_attempts, then dead-lettered
+    assert flaky.calls.count(good) == 3  # two database errors, then applied
+    with db.read() as s:
+        [dead] = s.scalars(select(DeadLetter)).all()
+        assert json.loads(dead.body)["payload"]["instance_id"] == poison
+        assert dead.error == "failed 3 times: ValueError: poison"
+        dead_id = dead.id
+    assert vm_state(db, poison) != "active"
+    # The operator can look and retry it once the cause is gone.
+    from astara.compute_service.cli import manage
+    assert manage.queue_retry(db)["applied"] == [dead_id]
+    assert vm_state(db, poison) == "active"
+
+
+class BrokenAtFirst:
+    """An outbox consumer whose database fails its first ``times`` reads."""
+
+    def __init__(self, consumer: OutboxConsumer, times: int):
+        self.consumer, self.times = consumer, times
+
+    def fetch(self, limit: int = 100):
+        if self.times:
+            self.times -= 1
+            raise OperationalError("SELECT bus_outbox", {}, Exception("database is locked"))
+        return self.consumer.fetch(limit)
+
+    def __getattr__(self, name):
+        return getattr(self.consumer, name)
+
+
+def test_dispatcher_survives_a_database_error_outside_any_message(db, caplog):
+    iid = add_instance(db)
+    policy = dispatcher.RetryPolicy(max_attempts=3, delay=0.01, max_delay=0.05)
+    consumer = BrokenAtFirst(OutboxConsumer(db, dispatcher.CONSUMER, [events.TOPIC]), 2)
+    d = dispatcher.Dispatcher(db, consumer, policy, max_idle_wait=0.05)
+    stop, t = run_in_thread(d)
+    try:
+        wait_for(lambda: d.restarts == 2, timeout=10, what="two restarts")
+        publish(db, events.build("create.end", {"id": iid, "project_id": "p1"}, 12, "h1"))
+        wait_for(lambda: vm_state(db, iid) == "active", timeout=10, what="applied")
+        assert t.is_alive()
+    finally:
+        stop.set()
+        t.join(5)
+        d.consumer.close()
+    assert not t.is_alive()
+    assert "compute dispatcher failed (OperationalError" in caplog.text
+    assert "restarting in" in caplog.text
+
+
+def vm_state(db, iid):
+    with db.read() as s:
+        return s.get(Instance, iid).vm_state

@@ -10,7 +10,7 @@ from astara.orchestrator.drivers.router import MGMT_OWNER
 
 
 def test_management_port_lifecycle_and_model(network_api, admin, demo, other):
-    mgmt_net, _ = tenant_network(admin, cidr="10.44.0.0/24")
+    mgmt_net, mgmt_sub = tenant_network(admin, cidr="10.44.0.0/24")
     ext, _ = external_network(admin, cidr="172.24.7.0/24", pool=("172.24.7.10", "172.24.7.20"))
     _, sub = tenant_network(demo, cidr="10.45.0.0/24")
     router = demo.sdk.network.create_router(name=name("r"),
@@ -32,9 +32,54 @@ def test_management_port_lifecycle_and_model(network_api, admin, demo, other):
         roles = sorted(p["device_owner"] for p in model.ports)
         assert roles == [MGMT_OWNER, "network:router_gateway", "network:router_interface"]
         assert set(model.networks) == {sub.network_id, ext.id}
+        assert model.subnets[mgmt_sub.id]["cidr"] == "10.44.0.0/24"  # sizes the mgmt address
         client.delete_management_port(router.id)
         model = client.router_model(router.id)
         assert MGMT_OWNER not in {p["device_owner"] for p in model.ports}
         assert client.routers_on_network(sub.network_id)[0].id == router.id
+    finally:
+        client.close()
+
+
+def test_a_deleted_router_first_keeps_the_one_call_model(network_api, admin, demo):
+    """A 404 for a router just deleted is not 'no astara_model route': the fast path stays."""
+    mgmt_net, _ = tenant_network(admin, cidr="10.47.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    gone = demo.sdk.network.create_router(name=name("gone"))
+    demo.sdk.network.delete_router(gone)
+    client = HttpNetworkAPI(network_api.url, mgmt_net.id, admin.headers)
+    try:
+        assert client.router_model(gone.id) is None
+        before = client.calls
+        assert client.router_model(router.id).router["id"] == router.id
+        assert client.calls - before == 1  # one read, not the five-call gather
+    finally:
+        client.close()
+
+
+def test_a_neutron_without_the_route_falls_back_to_gathering():
+    """A 404 on the route itself (a real Neutron) turns the fast path off, and only that."""
+    import httpx
+
+    seen: list[str] = []
+
+    def neutron(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        path = request.url.path
+        if path.endswith("/astara_model"):
+            return httpx.Response(404, text="The resource could not be found.")
+        if path == "/v2.0/routers/r1":
+            return httpx.Response(200, json={"router": {"id": "r1", "project_id": "p"}})
+        key = path.rsplit("/", 1)[-1]
+        return httpx.Response(200, json={key: []})
+
+    client = HttpNetworkAPI("http://neutron.invalid:9696", "mgmt", {})
+    client._http = httpx.Client(base_url="http://neutron.invalid:9696/v2.0",
+                                transport=httpx.MockTransport(neutron))
+    try:
+        assert client.router_model("r1").router["id"] == "r1"
+        seen.clear()
+        assert client.router_model("r1").router["id"] == "r1"
+        assert not any(p.endswith("/astara_model") for p in seen)
     finally:
         client.close()

@@ -8,6 +8,7 @@ import pytest
 
 from astara.orchestrator.reconcile.model import (
     Appliance,
+    Failure,
     Instance,
     Memory,
     Observed,
@@ -17,12 +18,14 @@ from astara.orchestrator.reconcile.model import (
     Step,
 )
 from astara.orchestrator.reconcile.plan import plan
+from astara.orchestrator.reconcile.silence import Verdict, judge, still_forwards
 
 S = Settings(boot_timeout=100, boot_check_interval=1, reboot_error_threshold=3,
              error_cooldown=60, max_error_cooldown=240, health_check_period=30)
 PORTS = frozenset({"mgmt", "p1"})
 ACTIVE = Instance("i1", "ACTIVE", PORTS)
 OK = Appliance(reachable=True, config_digest="d1", healthy=True)
+SILENT = Appliance(reachable=False, failure=Failure.TIMEOUT, answers_probe=False)
 BASE = Observed(exists=True, desired_digest="d1", wanted_ports=PORTS, instance=ACTIVE,
                 appliance=OK, now=1000.0)
 
@@ -49,8 +52,29 @@ CASES = [
     ("boot deadline passed", obs(appliance=Appliance(reachable=False),
                                  memory=Memory(boot_started=800)),
      Step.STOP_VM, Status.RESTART, OutcomeKind.REQUEUE, 1),
-    ("stopped answering", obs(appliance=Appliance(reachable=False)), Step.STOP_VM,
-     Status.RESTART, OutcomeKind.REQUEUE, 1),
+    # A working appliance that fails its status call: replaced only after 3 failed looks
+    # spread over >= 10 s (spaced 5 s apart), and never while it still answers a probe.
+    ("stopped answering: first failure", obs(appliance=SILENT), Step.CALC_ACTION,
+     Status.DEGRADED, OutcomeKind.REQUEUE, 5),
+    ("a 5xx is a failure too", obs(appliance=Appliance(False, failure=Failure.ERROR,
+                                                       http_status=503)),
+     Step.CALC_ACTION, Status.DEGRADED, OutcomeKind.REQUEUE, 5),
+    ("second failure", obs(appliance=SILENT, memory=Memory(silent_count=1, silent_since=995)),
+     Step.CALC_ACTION, Status.DEGRADED, OutcomeKind.REQUEUE, 5),
+    ("third failure, too soon", obs(appliance=SILENT, memory=Memory(
+        silent_count=2, silent_since=995)), Step.CALC_ACTION, Status.DEGRADED,
+     OutcomeKind.REQUEUE, 5),
+    ("third failure over the period, nothing answers", obs(appliance=SILENT, memory=Memory(
+        silent_count=2, silent_since=990)), Step.STOP_VM, Status.RESTART,
+     OutcomeKind.REQUEUE, 1),
+    ("silent over the period but still answers the probe", obs(
+        appliance=replace(SILENT, answers_probe=True),
+        memory=Memory(silent_count=5, silent_since=900)),
+     Step.CALC_ACTION, Status.DEGRADED, OutcomeKind.REQUEUE, 30),
+    ("silent over the period, answers but instance not ACTIVE", obs(
+        instance=Instance("i1", "REBOOT", PORTS), appliance=None,
+        memory=Memory(silent_count=2, silent_since=990)),
+     Step.STOP_VM, Status.RESTART, OutcomeKind.REQUEUE, 1),
     ("instance error", obs(instance=Instance("i1", "ERROR", PORTS)), Step.STOP_VM,
      Status.RESTART, OutcomeKind.REQUEUE, 1),
     ("instance shut off", obs(instance=Instance("i1", "SHUTOFF", PORTS)), Step.STOP_VM,
@@ -127,3 +151,46 @@ def test_status_maps_to_neutron_router_status():
     assert Status.BOOTING.neutron == "BUILD"
     assert Status.ERROR.neutron == "ERROR"
     assert Status.DOWN.neutron == "DOWN"
+
+
+JUDGE = [
+    # name, failures counted, first at, now, still forwards, verdict (threshold 3, 10 s)
+    ("one failure", 1, 1000, 1000, False, Verdict.WAIT),
+    ("two back to back", 2, 1000, 1000.5, False, Verdict.WAIT),
+    ("three within the period", 3, 1000, 1009.9, False, Verdict.WAIT),
+    ("three over the period", 3, 1000, 1010, False, Verdict.REPLACE),
+    ("many over the period, still forwards", 9, 1000, 1100, True, Verdict.KEEP),
+    ("few but long ago, still forwards", 2, 0, 1100, True, Verdict.WAIT),
+]
+
+
+@pytest.mark.parametrize("name, count, since, now, forwards, verdict", JUDGE,
+                         ids=[c[0] for c in JUDGE])
+def test_judge_silence(name, count, since, now, forwards, verdict):
+    m = Memory(silent_count=count, silent_since=since)
+    assert judge(m, now, forwards, threshold=3, period=10) is verdict
+
+
+@pytest.mark.parametrize("status, probe, forwards", [
+    ("ACTIVE", True, True), ("ACTIVE", False, False), ("ACTIVE", None, False),
+    ("REBOOT", True, False), ("SHUTOFF", True, False)])
+def test_still_forwards_needs_an_active_instance_and_an_answer(status, probe, forwards):
+    assert still_forwards(status, replace(SILENT, answers_probe=probe)) is forwards
+
+
+def test_silence_is_remembered_and_forgotten_once_it_answers():
+    d = plan(obs(appliance=SILENT), S)
+    assert (d.memory.silent_count, d.memory.silent_since) == (1, 1000)
+    d = plan(obs(appliance=SILENT, memory=d.memory, now=1005), S)
+    assert (d.memory.silent_count, d.memory.silent_since) == (2, 1000)
+    d = plan(obs(memory=d.memory, now=1010), S)
+    assert d.step is Step.ALIVE
+    assert (d.memory.silent_count, d.memory.silent_since) == (0, None)
+
+
+def test_replacing_a_silent_appliance_says_why():
+    d = plan(obs(appliance=Appliance(False, failure=Failure.ERROR, http_status=502),
+                 memory=Memory(silent_count=2, silent_since=990)), S)
+    assert d.step is Step.STOP_VM
+    assert "502" in d.reason and "502" in (d.memory.last_error or "")
+    assert d.memory.silent_count == 0

@@ -267,3 +267,61 @@ def test_a_retried_boot_reuses_its_request_and_extra_appliances_are_removed():
     assert extra not in w.compute.servers or w.compute.servers[extra].deleting \
         or server.id not in w.compute.servers
     assert len([s for s in w.compute.servers.values() if not s.deleting]) == 1
+
+
+@pytest.mark.parametrize("cidr,want", [("fdca::/120", "/120"), ("fdca::/64", "/64")])
+def test_management_address_takes_its_subnets_prefix_length(cidr, want):
+    w = World()
+    w.network.models[RID].subnets["mgmt-subnet"] = {"id": "mgmt-subnet", "cidr": cidr,
+                                                    "ip_version": 6}
+    converge(w)
+    desired = w.rec.state(REF).context.desired
+    mgmt = next(n for n in desired.networks if n.network_type == "management")
+    [address] = mgmt.interface.addresses
+    assert str(address).endswith(want)
+    assert str(address).split("/")[0] == w.rec.state(REF).context.mgmt_address
+
+
+def test_management_address_of_an_ipv4_management_subnet():
+    from astara.orchestrator.reconcile.observe import mgmt_interface_address
+    port = {"fixed_ips": [{"ip_address": "192.0.2.70", "subnet_id": "s4"}]}
+    subnets = {"s4": {"id": "s4", "cidr": "192.0.2.64/26"}}
+    assert mgmt_interface_address("192.0.2.70", port, subnets, "fdca::/64") == \
+        "192.0.2.70/26"
+    # Without the subnet's record: the configured management prefix's length.
+    assert mgmt_interface_address("fdca::9", {"fixed_ips": []}, {}, "fdca::/72") == \
+        "fdca::9/72"
+
+
+def test_a_hiccup_does_not_destroy_a_working_router():
+    """Status calls that fail (503) while the appliance still answers: never rebuilt."""
+    w = World()
+    converge(w)
+    address = next(iter(w.appliances.mgmt_of))
+    w.appliances.hiccup.add(address)
+    for _ in range(8):  # health checks fall back to full looks; time passes
+        w.step(full=False)
+    assert "StopVM" not in w.steps()
+    assert len([c for c in w.compute.calls if c[0] == "boot"]) == 1
+    assert w.network.statuses[RID] == "ACTIVE"
+    assert w.rec.state(REF).memory.silent_count >= 3
+    w.appliances.hiccup.clear()
+    w.step(full=False)
+    assert w.steps()[-1] == "Alive"
+    assert w.rec.state(REF).memory.silent_count == 0
+
+
+def test_an_appliance_silent_over_the_period_is_replaced_not_sooner():
+    w = World()
+    converge(w)
+    w.appliances.mute.add(next(iter(w.appliances.mgmt_of)))
+    first = w.now
+    for _ in range(10):
+        w.step(full=False)
+        if w.steps()[-1] == "StopVM":
+            break
+    assert w.steps()[-1] == "StopVM"
+    stop = w.rec.state(REF).steps[-1]
+    assert stop.at - first >= 10  # appliance_failure_period (the default)
+    assert [s.step for s in w.rec.state(REF).steps].count("CalcAction") == 2
+    assert "timeout" in (w.rec.state(REF).memory.last_error or "")

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     if not conf.no_dispatcher:
         disp = dispatcher.make(app.state.service.db, WakeupDir(base.bus.wakeup_dir),
-                               base.bus.max_idle_wait)
+                               base.bus.max_idle_wait, settings_mod.retry_policy(compute),
+                               retention=base.bus.outbox_retention)
         threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True,
                          name="compute-dispatcher").start()
     LOG.info("compute API on http://%s:%s/", compute.bind_host, compute.bind_port)

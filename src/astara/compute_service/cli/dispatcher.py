@@ -14,7 +14,7 @@ from astara.db import migrate
 
 
 def main(argv: list[str] | None = None) -> int:
-    _conf, base, _compute = settings_mod.load(
+    _conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-dispatcher")
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     wake = WakeupDir(base.bus.wakeup_dir)
-    disp = dispatcher.make(db, wake, min(base.bus.max_idle_wait, 1.0))
+    disp = dispatcher.make(db, wake, min(base.bus.max_idle_wait, 1.0),
+                           settings_mod.retry_policy(compute),
+                           retention=base.bus.outbox_retention)
     try:
         disp.run(stop.is_set)
     finally:

@@ -1,11 +1,12 @@
 """``astara-compute-manage``: operator commands on the compute service's database.
 
 ``queue-inspect`` lists the dead-lettered events (what the dispatcher could not
-parse); ``queue-retry [ID ...]`` feeds them to the dispatcher again and removes the
-ones it now accepts. ``reconcile-servers [--fix-stale] [--fix-orphans]
-[--fix-unsynced] [--fix-pending] [--fix-ports] [--fix-processes]`` compares this
-host's instances in the database with its namespaces (netns backend, root) and repairs
-the kinds asked for (``reconcile``); without a ``--fix-*`` flag it only reports.
+parse, or failed to apply ``dispatcher_max_attempts`` times); ``queue-retry [ID ...]``
+feeds them to the dispatcher again and removes the ones it now accepts.
+``reconcile-servers [--fix-stale] [--fix-orphans] [--fix-unsynced] [--fix-pending]
+[--fix-ports] [--fix-processes]`` compares this host's instances in the database with
+its namespaces (netns backend, root) and repairs the kinds asked for (``reconcile``);
+without a ``--fix-*`` flag it only reports.
 ``host-list`` shows every host (capacity, live instances, drained, last heartbeat,
 whether its agent counts as alive); ``host-drain HOST`` / ``host-undrain HOST`` stop and
 resume placing new instances there.
@@ -36,7 +37,7 @@ def queue_inspect(db: Database) -> list[dict]:
 
 
 def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {"applied": [], "still_unparsable": []}
+    out: dict[str, list[int]] = {"applied": [], "still_unparsable": [], "still_failing": []}
     with db.write() as s:
         stmt = select(DeadLetter).order_by(DeadLetter.id)
         if ids:
@@ -49,7 +50,13 @@ def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[in
                 dead.error = str(exc)
                 out["still_unparsable"].append(dead.id)
                 continue
-            apply_event(s, event)
+            try:
+                with s.begin_nested():  # one that still fails leaves the others applied
+                    apply_event(s, event)
+            except Exception as exc:  # what the dispatcher dead-lettered after N tries
+                dead.error = f"retry failed: {type(exc).__name__}: {exc}"
+                out["still_failing"].append(dead.id)
+                continue
             s.delete(dead)
             out["applied"].append(dead.id)
     return out

@@ -35,7 +35,8 @@ def model(s: Session, ctx: RequestContext, router_id: str) -> dict:
         m.RouterPort.router_id == router_id)).all())
     ports = router_ports.ports_of(s, router_id, INTERFACE, GATEWAY)
     mgmt = router_ports.ports_of(s, router_id, MGMT)
-    subnet_ids = {a.subnet_id for p in ports for a in p.fixed_ips}
+    # The management port's subnets too: its prefix length sizes the appliance's address.
+    subnet_ids = {a.subnet_id for p in [*ports, *mgmt] for a in p.fixed_ips}
     network_ids = {p.network_id for p in ports}
     internal = {p.network_id for p in ports if roles[p.id] == INTERFACE}
     subnets = s.scalars(select(m.Subnet).where(m.Subnet.id.in_(subnet_ids))).all()

@@ -13,7 +13,7 @@ import ipaddress
 import httpx
 
 from astara.orchestrator.clients.base import RemoteError
-from astara.orchestrator.reconcile.model import Appliance
+from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
@@ -34,6 +34,7 @@ class HttpApplianceAPI:
         self._key = deployment_key
         self._port = port
         self._http = httpx.Client(timeout=timeout)
+        self._probe_timeout = min(timeout, 2.0)
         self.calls = 0
 
     def close(self) -> None:
@@ -47,15 +48,35 @@ class HttpApplianceAPI:
         try:
             r = self._http.get(f"{base_url(address, self._port)}/v1/status/",
                                headers=self._headers(appliance_id))
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            return Appliance(reachable=False, failure=Failure.UNREACHABLE)
+        except httpx.TimeoutException:
+            return Appliance(reachable=False, failure=Failure.TIMEOUT)
         except httpx.TransportError:
-            return Appliance(reachable=False)
+            return Appliance(reachable=False, failure=Failure.UNREACHABLE)
         if r.status_code == 401:
             raise _refused(address)
         if r.status_code != 200:
-            return Appliance(reachable=False)
+            return Appliance(reachable=False, failure=Failure.ERROR, http_status=r.status_code)
         st = ApplianceStatus.model_validate(r.json())
         healthy = all(s.healthy for s in st.services)
         return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
+
+    def probe(self, address: str, appliance_id: str) -> bool:
+        """Does the management address still take a connection (interfaces endpoint)?
+
+        Any answer, even an error, or a connection that then times out, means the
+        appliance's namespace and agent socket are still there.
+        """
+        self.calls += 1
+        try:
+            self._http.get(f"{base_url(address, self._port)}/v1/system/interfaces/",
+                           headers=self._headers(appliance_id), timeout=self._probe_timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            return False
+        except httpx.TransportError:
+            return True  # connected, then no (good) answer
+        return True
 
     def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
         self.calls += 1

@@ -47,4 +47,7 @@ class ApplianceAPI(Protocol):
 
     def status(self, address: str, appliance_id: str) -> Appliance: ...
 
+    def probe(self, address: str, appliance_id: str) -> bool:
+        """Does the appliance still answer on its management address at all?"""
+
     def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None: ...

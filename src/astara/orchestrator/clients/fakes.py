@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.drivers.router import RouterModel
 from astara.orchestrator.keys import ResourceRef
-from astara.orchestrator.reconcile.model import Appliance, Instance
+from astara.orchestrator.reconcile.model import Appliance, Failure, Instance
 from astara.wire.appliance_config import ApplianceConfig
 
 _ids = itertools.count(1)
@@ -125,6 +125,10 @@ class FakeAppliances:
     applied: dict[str, ApplianceConfig] = field(default_factory=dict)
     unhealthy: set[str] = field(default_factory=set)
     refuse: bool = False
+    # Running appliances whose status call fails (a hiccup): they still forward and
+    # answer the probe; ``mute`` ones answer nothing at all.
+    hiccup: set[str] = field(default_factory=set)
+    mute: set[str] = field(default_factory=set)
     calls: list[tuple] = field(default_factory=list)
 
     def _running(self, address: str, appliance_id: str) -> bool:
@@ -138,9 +142,17 @@ class FakeAppliances:
         self.calls.append(("status", address))
         if not self._running(address, appliance_id):
             self.applied.pop(address, None)
-            return Appliance(reachable=False)
+            return Appliance(reachable=False, failure=Failure.UNREACHABLE)
+        if address in self.mute:
+            return Appliance(reachable=False, failure=Failure.TIMEOUT)
+        if address in self.hiccup:
+            return Appliance(reachable=False, failure=Failure.ERROR, http_status=503)
         cfg = self.applied.get(address)
         return Appliance(True, cfg.digest() if cfg else None, address not in self.unhealthy)
+
+    def probe(self, address: str, appliance_id: str) -> bool:
+        self.calls.append(("probe", address))
+        return self._running(address, appliance_id) and address not in self.mute
 
     def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
         self.calls.append(("push", address, config.digest()))

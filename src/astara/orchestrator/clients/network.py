@@ -7,10 +7,22 @@ five list calls that gather the same data.
 
 from __future__ import annotations
 
+import httpx
+
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.drivers.router import MGMT_OWNER, RouterModel
 from astara.orchestrator.keys import ResourceRef
+
+
+def _router_not_found(r: httpx.Response) -> bool:
+    """Our API's answer for a missing router (a route Neutron lacks answers otherwise)."""
+    try:
+        body = r.json()
+    except ValueError:
+        return False
+    err = body.get("NeutronError") if isinstance(body, dict) else None
+    return isinstance(err, dict) and err.get("type") == "RouterNotFound"
 
 
 class HttpNetworkAPI(HttpApi):
@@ -34,6 +46,9 @@ class HttpNetworkAPI(HttpApi):
                 return RouterModel(b["router"], b["ports"], {s["id"]: s for s in b["subnets"]},
                                    {n["id"]: n for n in b["networks"]}, b["floatingips"],
                                    b["tenant_ports"])
+            if r.status_code == 404 and _router_not_found(r):
+                self._has_model_route = True  # the route is there; the router is not
+                return None
             if r.status_code == 404 and self._has_model_route:
                 return None
             self._has_model_route = False  # a real Neutron: gather it the long way
@@ -49,7 +64,7 @@ class HttpNetworkAPI(HttpApi):
                  if p["device_owner"] in ("network:router_interface", "network:router_gateway",
                                           MGMT_OWNER)]
         routed = [p for p in ports if p["device_owner"] != MGMT_OWNER]
-        subnet_ids = sorted({f["subnet_id"] for p in routed for f in p["fixed_ips"]})
+        subnet_ids = sorted({f["subnet_id"] for p in ports for f in p["fixed_ips"]})
         net_ids = sorted({p["network_id"] for p in routed})
         subnets = self._get("/subnets", id=subnet_ids)["subnets"] if subnet_ids else []
         nets = self._get("/networks", id=net_ids)["networks"] if net_ids else []

@@ -65,11 +65,29 @@ class Instance:
     extras: frozenset[str] = frozenset()  # more instances for one router: to remove
 
 
+class Failure(enum.StrEnum):
+    """How a status call failed: what the operator reads, not what the plan decides on."""
+
+    UNREACHABLE = "unreachable"  # no connection (refused, no route, connect timeout)
+    TIMEOUT = "timeout"  # connected, no answer in time
+    ERROR = "error"  # answered, but not 200 (a 5xx)
+
+
 @dataclass(frozen=True)
 class Appliance:
     reachable: bool
     config_digest: str | None = None
     healthy: bool = True
+    failure: Failure | None = None  # why it is not reachable
+    http_status: int | None = None  # with Failure.ERROR
+    # A second look, taken only when the status call failed: does the appliance still
+    # answer on its management address (its interfaces endpoint, or at least a connect)?
+    answers_probe: bool | None = None
+
+    def why(self) -> str:
+        if self.failure is Failure.ERROR and self.http_status is not None:
+            return f"status answered {self.http_status}"
+        return str(self.failure or "unreachable")
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,9 @@ class Memory:
     error_until: float | None = None
     error_count: int = 0
     last_error: str | None = None
+    # Failed status calls in a row (one per pass) and when the first of them was.
+    silent_count: int = 0
+    silent_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +127,10 @@ class Settings:
     error_cooldown: float = 60.0
     max_error_cooldown: float = 3600.0
     health_check_period: float = 60.0
+    # A working appliance is replaced only after this many failed status calls spread
+    # over at least this many seconds, and only if it no longer answers a second probe.
+    appliance_failure_threshold: int = 3
+    appliance_failure_period: float = 10.0
 
 
 @dataclass(frozen=True)

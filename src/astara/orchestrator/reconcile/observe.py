@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
@@ -27,12 +27,27 @@ LOG = logging.getLogger(__name__)
 class ManagementSettings:
     orchestrator_address: str
     metadata_port: int = 9697
+    # Used only when the management subnet's record is missing from the router's model.
+    management_prefix: str = "fdca:3ba5:a17a:acda::/64"
 
 
 def _mgmt_address(port: dict) -> str | None:
     ips = [f["ip_address"] for f in port.get("fixed_ips", [])]
     v6 = [ip for ip in ips if ipaddress.ip_address(ip).version == 6]
     return (v6 or ips or [None])[0]
+
+
+def mgmt_interface_address(address: str, port: dict, subnets: dict[str, dict],
+                           fallback_prefix: str) -> str:
+    """``address/prefixlen``, the length from the subnet the port's address is on."""
+    for fixed in port.get("fixed_ips", []):
+        sn = subnets.get(fixed.get("subnet_id", ""))
+        if fixed.get("ip_address") == address and sn is not None:
+            return f"{address}/{ipaddress.ip_network(sn['cidr'], strict=False).prefixlen}"
+    fallback = ipaddress.ip_network(fallback_prefix, strict=False)
+    if fallback.version == ipaddress.ip_address(address).version:
+        return f"{address}/{fallback.prefixlen}"
+    return f"{address}/{64 if ':' in address else 24}"
 
 
 class Observer:
@@ -71,7 +86,8 @@ class Observer:
         if mgmt_port is not None and address is not None:
             mgmt = driver.Management(
                 mgmt_port["mac_address"],
-                (f"{address}/{64 if ':' in address else 24}",),
+                (mgmt_interface_address(address, mgmt_port, model.subnets,
+                                        self.mgmt.management_prefix),),
                 self.mgmt.orchestrator_address, self.mgmt.metadata_port)
             try:
                 desired = driver.build(model, mgmt)
@@ -89,6 +105,10 @@ class Observer:
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
             app = self.appliance.status(address, inst.id)
+            if not app.reachable and st.memory.boot_started is None:
+                # A working appliance did not answer: ask it another way before the
+                # plan may decide to replace it (one more call, on failures only).
+                app = replace(app, answers_probe=self.appliance.probe(address, inst.id))
         # Without a management port nothing can be booted yet: CreateVM makes one.
         digest = desired.digest() if desired is not None else ("pending" if mgmt_port is None
                                                               else None)

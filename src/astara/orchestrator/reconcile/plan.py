@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from astara.orchestrator.reconcile import silence
 from astara.orchestrator.reconcile.model import (
     Decision,
     Memory,
@@ -79,7 +80,8 @@ def plan(o: Observed, s: Settings) -> Decision:
                      f"{m.failed_boots} failed boots: in error for {until - o.now:.0f} s", err)
         return d(Step.CREATE_VM, Status.BOOTING, _after(s.boot_check_interval),
                  "no appliance: booting one",
-                 replace(m, boot_started=o.now, boots=m.boots + 1))
+                 replace(m, boot_started=o.now, boots=m.boots + 1, silent_count=0,
+                         silent_since=None))
     return _plan_live(o, s, d)
 
 
@@ -104,16 +106,40 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
             return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                      f"no answer {s.boot_timeout:.0f} s after boot: replacing it",
                      replace(failed, last_error="boot timeout"))
-        return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
-                 "appliance stopped answering: replacing it",
-                 replace(m, last_error="appliance unreachable"))
+        return _plan_silent(o, s, d)
+    calm = replace(m, silent_count=0, silent_since=None)
     if inst.ports != o.wanted_ports:
-        return d(Step.REPLUG_VM, Status.REPLUG, _after(0), "interfaces changed")
+        return d(Step.REPLUG_VM, Status.REPLUG, _after(0), "interfaces changed", calm)
+    settled = replace(calm, failed_boots=0, boot_started=None, error_count=0, last_error=None)
     if app.config_digest != o.desired_digest or not app.healthy:
         why = "configuration changed" if app.config_digest != o.desired_digest \
             else "appliance reports a fault"
         # Look again shortly (one status call) to see it applied and report ACTIVE.
-        return d(Step.CONFIGURE_VM, Status.UP, _after(s.boot_check_interval), why,
-                 replace(m, failed_boots=0, boot_started=None, error_count=0, last_error=None))
-    settled = replace(m, failed_boots=0, boot_started=None, error_count=0, last_error=None)
+        return d(Step.CONFIGURE_VM, Status.UP, _after(s.boot_check_interval), why, settled)
     return d(Step.ALIVE, Status.CONFIGURED, _after(s.health_check_period), "healthy", settled)
+
+
+def _plan_silent(o: Observed, s: Settings, d) -> Decision:
+    """A booted appliance did not answer its status call this pass."""
+    m, inst, app = o.memory, o.instance, o.appliance
+    assert inst is not None
+    why = app.why() if app is not None else f"instance {inst.status}"
+    since = m.silent_since if m.silent_since is not None else o.now
+    m = replace(m, silent_count=m.silent_count + 1, silent_since=since)
+    n, threshold, span = m.silent_count, s.appliance_failure_threshold, o.now - since
+    verdict = silence.judge(m, o.now, silence.still_forwards(inst.status, app), threshold,
+                            s.appliance_failure_period)
+    if verdict is silence.Verdict.WAIT:
+        return d(Step.CALC_ACTION, Status.DEGRADED,
+                 _after(silence.spacing(threshold, s.appliance_failure_period,
+                                        s.boot_check_interval)),
+                 f"appliance did not answer ({why}), {n} of {threshold}: looking again", m)
+    if verdict is silence.Verdict.KEEP:
+        return d(Step.CALC_ACTION, Status.DEGRADED, _after(s.health_check_period),
+                 f"appliance status fails ({why}, {n} times over {span:.0f} s) but it "
+                 "still answers on its management address: leaving it in place", m)
+    return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+             f"appliance stopped answering ({why}, {n} times over {span:.0f} s): "
+             "replacing it",
+             replace(m, silent_count=0, silent_since=None,
+                     last_error=f"appliance unreachable ({why})"))
