@@ -487,23 +487,41 @@ def test_member_b_cannot_reach_read_or_steer_member_a_on_the_data_plane(aio):
 
 
 @pytest.mark.xfail(strict=True, reason="needs h-compute-iso")
-def test_member_cannot_boot_an_instance_on_the_external_network(aio):
+def test_member_cannot_put_an_instance_on_the_external_network(aio):
+    """Issue 9, finding 2: through the compute API (boot, and os-interface on B's own
+    instance), B gets no port on the external network: Nova's 403 for
+    network:attach_external_network."""
     ports, _ = aio
     w = World(ports)
     b = w.b
-    server = None
+    servers: list[str] = []
+    tried = Attempts()
     try:
         w.build(with_routers=False)
-        r = b.api.call("POST", f"{b.api.comp}/servers", {"server": {
-            "name": f"iso-b-ext-{w.run}", "imageRef": "astara-tenant", "flavorRef": "1",
-            "networks": [{"uuid": w.ext}]}})
-        if r.status_code == 202:
-            server = r.json()["server"]["id"]
-        assert r.status_code == 403, \
-            f"B boots an instance on the external network: {r.status_code} {r.text[:300]}"
+        b.made["net"] = b.sdk.network.create_network(name="iso-b-net").id
+        b.sdk.network.create_subnet(network_id=b.made["net"], cidr=b.cidr, ip_version=4)
+        with tried.attack("4. B boots an instance on the external network"):
+            r = b.api.call("POST", f"{b.api.comp}/servers", {"server": {
+                "name": f"iso-b-ext-{w.run}", "imageRef": "astara-tenant", "flavorRef": "1",
+                "networks": [{"uuid": w.ext}]}})
+            if r.status_code == 202:
+                servers.append(r.json()["server"]["id"])
+            assert r.status_code == 403, f"{r.status_code} {r.text[:300]}"
+        with tried.attack("4. B attaches its instance to the external network (os-interface)"):
+            own = b.sdk.compute.create_server(name=f"iso-b-own-{w.run}",
+                                              image_id="astara-tenant", flavor_id="1",
+                                              networks=[{"uuid": b.made["net"]}]).id
+            servers.append(own)
+            wait_for(lambda: b.sdk.compute.get_server(own).status == "ACTIVE", 90,
+                     "B's instance ACTIVE")
+            r = b.api.call("POST", f"{b.api.comp}/servers/{own}/os-interface",
+                           {"interfaceAttachment": {"net_id": w.ext}})
+            assert r.status_code == 403, f"{r.status_code} {r.text[:300]}"
+        assert not tried.failed, "attacks that were not refused:\n" + "\n".join(tried.failed)
     finally:
-        if server is not None:
-            b.sdk.compute.delete_server(server)
-            _quiet(lambda: wait_for(lambda: b.sdk.compute.find_server(server) is None, 60,
-                                    "B's external instance deleted"))
+        for server in servers:
+            _quiet(lambda s=server: b.sdk.compute.delete_server(s))
+        for server in servers:
+            _quiet(lambda s=server: wait_for(lambda: b.sdk.compute.find_server(s) is None, 60,
+                                             "B's instance deleted"))
         w.cleanup()
