@@ -25,7 +25,9 @@ level-triggered, so that config was built from a read of the network model made
 after B's attempts: had one of them become an interface of A's router, it would
 be in A's appliance too.
 
-A last test (4) boots B's instance on the external network through the compute API.
+4. (its own test) B asks the compute API for a port on the external network, by
+   booting an instance there and by ``os-interface``: Nova's 403. Marked xfail
+   until the compute service creates ports as the user (branch h-compute-iso).
 """
 
 from __future__ import annotations
@@ -239,7 +241,7 @@ def curl(ns: str, url: str, *extra: str) -> str:
 
 
 def pings(ns: str, address: str) -> bool:
-    return in_ns(ns, "ping", "-c", "2", "-i", "0.3", "-W", "1", address,
+    return in_ns(ns, "ping", "-c", "3", "-i", "0.3", "-W", "1", address,
                  check=False).returncode == 0
 
 
@@ -380,7 +382,11 @@ def smuggled_forwarded_for(w: World) -> None:
 
 def identity_headers_ignored(w: World) -> None:
     a, b = w.a, w.b
-    for doc in ("meta_data.json", "user_data"):
+    meta = wait_for(lambda: curl(b.vm_ns, f"{METADATA}/meta_data.json"), 30,
+                    "B's instance reads metadata")
+    assert b.made["server"] in meta and b.made["name"] in meta, \
+        f"B does not read its own metadata: {meta[:300]!r}"
+    for doc, own in (("meta_data.json", b.made["server"]), ("user_data", f"b-data-{w.run}")):
         body = curl(b.vm_ns, f"{METADATA}/{doc}",
                     "-H", f"X-Forwarded-For: {a.made['ip']}",
                     "-H", f"X-Instance-ID: {a.made['server']}",
@@ -389,9 +395,7 @@ def identity_headers_ignored(w: World) -> None:
                     "-H", f"X-Real-IP: {a.made['ip']}")
         assert a.made["server"] not in body and w.secret not in body, \
             f"B's identity headers naming A read A's {doc}: {body[:300]!r}"
-    meta = curl(b.vm_ns, f"{METADATA}/meta_data.json")
-    assert b.made["server"] in meta and b.made["name"] in meta, \
-        f"B does not read its own metadata: {meta[:300]!r}"
+        assert own in body, f"B's {doc} with identity headers naming A: {body[:300]!r}"
 
 
 def forged_device_id(w: World) -> None:
