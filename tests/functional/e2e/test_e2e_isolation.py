@@ -26,8 +26,7 @@ after B's attempts: had one of them become an interface of A's router, it would
 be in A's appliance too.
 
 4. (its own test) B asks the compute API for a port on the external network, by
-   booting an instance there and by ``os-interface``: Nova's 403. Marked xfail
-   until the compute service creates ports as the user (branch h-compute-iso).
+   booting an instance there and by ``os-interface``: Nova's 403.
 """
 
 from __future__ import annotations
@@ -521,7 +520,6 @@ def test_member_b_cannot_reach_read_or_steer_member_a_on_the_data_plane(aio):
         w.cleanup()
 
 
-@pytest.mark.xfail(strict=True, raises=NotRefused, reason="needs h-compute-iso")
 def test_member_cannot_put_an_instance_on_the_external_network(aio):
     """Issue 9, finding 2: through the compute API (boot, and os-interface on B's own
     instance), B gets no port on the external network: Nova's 403 for
