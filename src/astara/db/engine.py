@@ -43,7 +43,11 @@ def make_engine(url: str) -> Engine:
 
 def _private_file(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # Create it 0600 if absent, but never open an existing database: closing any fd of
+    # it drops every POSIX lock SQLite holds on it in this process, and another process
+    # may then checkpoint and remove the -wal/-shm under our open connections.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     private.tighten(path, *(f"{path}{suffix}" for suffix in ("-wal", "-shm", ".writelock")))
 
 
