@@ -52,8 +52,11 @@ class Guard:
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]],
                        send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket: no route takes one, none gets past us
+            await send({"type": "websocket.close", "code": 1008})
             return
         headers = Headers(scope=scope)
         if not self.allowed(scope, headers):

@@ -126,3 +126,17 @@ def test_network_client_quotes_every_path_segment():
     assert net.get_network(caller, "a.b") is None
     assert net.subnet_cidr(caller, "a/b") is None
     assert seen == [b"/v2.0/networks/a%2Eb", b"/v2.0/subnets/a%2Fb"]
+
+
+@pytest.mark.parametrize("pattern", [
+    "a{10000000}", "a{4294967294}", "((a{255}){255}){255}", "a{2}b{2}", "b{,300}",
+    "a\\\\{10000000}",
+])
+def test_name_filter_refuses_counted_repeats_that_compile_huge(pattern):
+    # Compiling cannot be interrupted: a{10000000} took seconds and gigabytes.
+    with pytest.raises(errors.BadRequest):
+        name_filter.select(pattern, ["a"], str)
+
+
+def test_name_filter_keeps_one_small_counted_repeat():
+    assert name_filter.select("^x{2}$", ["x", "xx", "xxx"], str) == ["xx"]
