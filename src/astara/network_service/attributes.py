@@ -61,7 +61,8 @@ def _gw_info(attr: str, value: Any) -> dict | None:
 
 def _common(project: bool = True) -> dict[str, Attr]:
     attrs = {
-        "id": Attr(v.uuid_str, post=True, put=False, filter_key="id"),
+        # As Neutron: the service picks ids, a client never does (a chosen id is a probe).
+        "id": Attr(v.uuid_str, post=False, put=False, filter_key="id"),
         "name": Attr(v.string(255), default="", filter_key="name"),
         "description": Attr(v.string(255), default="", filter_key="description"),
         "tags": Attr(post=False, put=False),

@@ -52,3 +52,45 @@ def names_foreign_router(owner: str, device_id: str, port_project: str,
     if owner not in ROUTER_INTERFACE_OWNERS or not device_id or router_project is None:
         return False
     return router_project != port_project
+
+
+# Neutron's create_port:<attr> / update_port:<attr> defaults for the attributes that
+# decide which addresses the host's anti-spoofing lets a port use, or that probe which
+# addresses others hold: admin or the network's owner, except a MAC change (admin only).
+# A member on a shared network it does not own gets the port the network gives it.
+_ADMIN_ONLY_UPDATE = ("mac_address",)
+
+
+def _explicit(action: str, data: dict) -> list[str]:
+    """The restricted attributes this request sets, as Neutron's policy names them.
+
+    On create the request has its defaults filled in, so only a value other than the
+    default counts (Neutron's ``_is_attribute_explicitly_set``); on update any
+    attribute named counts. ``fixed_ips`` naming only a subnet is not restricted.
+    """
+    named = []
+    if action == "create":
+        if data.get("port_security_enabled", True) is False:
+            named.append("port_security_enabled")
+        if data.get("allowed_address_pairs"):
+            named.append("allowed_address_pairs")
+        if "mac_address" in data:
+            named.append("mac_address")
+    else:
+        named += [k for k in ("port_security_enabled", "allowed_address_pairs", "mac_address")
+                  if k in data]
+    if any(isinstance(f, dict) and "ip_address" in f for f in data.get("fixed_ips") or ()):
+        named.append("fixed_ips:ip_address")
+    return named
+
+
+def refused_attribute(action: str, data: dict, is_admin: bool,
+                      owns_network: bool) -> str | None:
+    """The policy rule (``create_port:allowed_address_pairs``, ...) this request breaks,
+    or None. ``action`` is ``"create"`` or ``"update"``."""
+    if is_admin:
+        return None
+    for attr in _explicit(action, data):
+        if not owns_network or (action == "update" and attr in _ADMIN_ONLY_UPDATE):
+            return f"{action}_port:{attr}"
+    return None

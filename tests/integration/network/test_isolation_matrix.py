@@ -524,3 +524,105 @@ def test_forged_interface_does_not_keep_a_router(network_api) -> None:
         refused(w.admin.get(f"/routers/{w.a_router['id']}"), 404, "RouterNotFound")
     finally:
         w.close()
+
+
+# --- B on a network of A's that an admin shared: the port attributes that pick addresses --
+
+@dataclass
+class SharedOfA:
+    w: World
+    net: dict  # A's network, shared by an admin
+    port: dict  # A's instance port on it
+
+
+@pytest.fixture(scope="module")
+def a_shared(world: World) -> SharedOfA:
+    net = _post(world.admin, "networks", {"name": name("a-shared"), "shared": True,
+                                          "project_id": world.a_project})
+    _post(world.a, "subnets", {"network_id": net["id"], "cidr": "10.91.0.0/24",
+                               "ip_version": 4})
+    port = _post(world.a, "ports", {"network_id": net["id"], "device_owner": "compute:nova",
+                                    "device_id": name("a-vm")})
+    return SharedOfA(world, net, port)
+
+
+def shared_snapshot(s: SharedOfA) -> dict:
+    return {"as admin": _ok(s.w.admin.get(f"/ports/{s.port['id']}"), 200),
+            "as A": _ok(s.w.a.get(f"/ports/{s.port['id']}"), 200),
+            "network": _ok(s.w.admin.get(f"/networks/{s.net['id']}"), 200),
+            "A's ports on it": _ok(s.w.admin.get("/ports", params={
+                "network_id": s.net["id"], "project_id": s.w.a_project}), 200)}
+
+
+def _a_address(s: SharedOfA) -> str:
+    return s.port["fixed_ips"][0]["ip_address"]
+
+
+def _b_port(s: SharedOfA) -> dict:
+    """A port B may make on A's shared network: only the network, and a subnet."""
+    return _post(s.w.b, "ports", {"network_id": s.net["id"], "fixed_ips": [
+        {"subnet_id": s.port["fixed_ips"][0]["subnet_id"]}]})
+
+
+SHARED_CELLS: dict[str, tuple[str, Callable[[SharedOfA], dict]]] = {
+    "create-with-A's-address-as-allowed-pair": ("create_port:allowed_address_pairs", lambda s: {
+        "allowed_address_pairs": [{"ip_address": _a_address(s),
+                                   "mac_address": s.port["mac_address"]}]}),
+    "create-without-port-security": ("create_port:port_security_enabled",
+                                     lambda s: {"port_security_enabled": False}),
+    "create-with-A's-address-as-fixed-ip": ("create_port:fixed_ips:ip_address", lambda s: {
+        "fixed_ips": [{"ip_address": _a_address(s)}]}),
+    "create-with-a-free-address-as-fixed-ip": ("create_port:fixed_ips:ip_address", lambda s: {
+        "fixed_ips": [{"ip_address": "10.91.0.200"}]}),
+    "create-with-A's-mac": ("create_port:mac_address",
+                            lambda s: {"mac_address": s.port["mac_address"]}),
+    "update-to-A's-address-as-allowed-pair": ("update_port:allowed_address_pairs", lambda s: {
+        "allowed_address_pairs": [{"ip_address": _a_address(s),
+                                   "mac_address": s.port["mac_address"]}]}),
+    "update-port-security-off": ("update_port:port_security_enabled",
+                                 lambda s: {"port_security_enabled": False}),
+    "update-to-A's-address-as-fixed-ip": ("update_port:fixed_ips:ip_address", lambda s: {
+        "fixed_ips": [{"ip_address": _a_address(s)}]}),
+    "update-mac-address": ("update_port:mac_address",
+                           lambda s: {"mac_address": "fa:16:3e:12:34:56"}),
+}
+
+
+@pytest.mark.parametrize("cell_id", list(SHARED_CELLS))
+def test_b_cannot_pick_addresses_on_a_shared_network(a_shared: SharedOfA, cell_id: str) -> None:
+    rule, body = SHARED_CELLS[cell_id]
+    before = shared_snapshot(a_shared)
+    b = a_shared.w.b
+    if cell_id.startswith("create"):
+        r = b.post("/ports", json={"port": {"network_id": a_shared.net["id"], **body(a_shared)}})
+    else:
+        port = _b_port(a_shared)
+        r = b.put(f"/ports/{port['id']}", json={"port": body(a_shared)})
+        unchanged = _ok(b.get(f"/ports/{port['id']}"), 200)["port"]
+        assert unchanged["mac_address"] == port["mac_address"]
+        assert unchanged["fixed_ips"] == port["fixed_ips"]
+        assert unchanged["allowed_address_pairs"] == [] and unchanged["port_security_enabled"]
+    err = refused(r, 403, "PolicyNotAuthorized")
+    assert err["message"] == f"(rule:{rule}) is disallowed by policy."
+    assert shared_snapshot(a_shared) == before
+
+
+def test_b_may_ask_for_a_subnet_on_a_shared_network(a_shared: SharedOfA) -> None:
+    """Control: naming only a subnet is allowed to anyone, as in Neutron."""
+    port = _b_port(a_shared)
+    assert port["fixed_ips"][0]["ip_address"] != _a_address(a_shared)
+    assert port["allowed_address_pairs"] == [] and port["port_security_enabled"]
+
+
+def test_members_do_not_choose_ids(world: World) -> None:
+    """As Neutron, an id in a POST is refused (a chosen id would probe others' ids)."""
+    for c in (world.b, world.admin):
+        r = c.post("/ports", json={"port": {"network_id": world.b_net["id"],
+                                            "id": str(uuid.uuid4())}})
+        assert refused(r, 400, "HTTPBadRequest")["message"] == \
+            "Attribute 'id' not allowed in POST"
+
+
+def test_matrix_size() -> None:
+    """docs/security.md counts the cells (the forged-interface test is one more)."""
+    assert (len(CELLS), len(SHARED_CELLS)) == (105, 9)

@@ -77,14 +77,20 @@ def create(op: Op, data: dict) -> m.Port:
     network = get_network(op.session, op.ctx, data["network_id"])
     if network.project_id != op.ctx.project_id and not op.ctx.is_admin and not network.shared:
         raise errors.NetworkNotFound(net_id=network.id)
-    if "mac_address" in data and not op.ctx.is_admin and network.project_id != op.ctx.project_id:
-        raise errors.PolicyNotAuthorized(action="create_port:mac_address")
+    _check_attribute_policy(op, "create", data, network)
     owner, device_id = data.get("device_owner", ""), data.get("device_id", "")
     _check_owner_policy(op, "create_port", owner, network)
     _check_device_id(op, owner, device_id, data["project_id"])
     row = build(op, data, network)
     _record_management_port(op, row)
     return row
+
+
+def _check_attribute_policy(op: Op, action: str, data: dict, network: m.Network) -> None:
+    rule = port_policy.refused_attribute(action, data, op.ctx.is_admin,
+                                         network.project_id == op.ctx.project_id)
+    if rule is not None:
+        raise errors.PolicyNotAuthorized(action=rule)
 
 
 def _check_owner_policy(op: Op, action: str, owner: str, network: m.Network) -> None:
@@ -122,6 +128,7 @@ def _record_management_port(op: Op, row: m.Port) -> None:
 def update(op: Op, port_id: str, data: dict) -> m.Port:
     s = op.session
     row = get_port(s, op.ctx, port_id)
+    _check_attribute_policy(op, "update", data, s.get(m.Network, row.network_id))
     if "device_owner" in data or "device_id" in data:
         network = s.get(m.Network, row.network_id)
         if "device_owner" in data:
