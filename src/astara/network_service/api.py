@@ -24,6 +24,7 @@ from starlette.routing import Route
 from astara.network_service import attributes as A
 from astara.network_service import errors, limits, query
 from astara.network_service.context import RequestContext
+from astara.network_service.resources import network_routers
 from astara.network_service.service import NetworkService
 
 LOG = logging.getLogger(__name__)
@@ -257,6 +258,7 @@ def build_app(service: NetworkService) -> Starlette:
         Route("/v2.0/", root_v2, methods=["GET"]),
         Route("/v2.0/extensions", extensions, methods=["GET"]),
         Route("/v2.0/routers/{id}/astara_model", api.router_model, methods=["GET"]),
+        Route("/v2.0/networks/{id}/astara_routers", network_routers.endpoint(api), methods=["GET"]),
         Route("/v2.0/routers/{id}/{action:str}", api.interface, methods=["PUT"]),
         Route("/v2.0/{plural}", api.collection, methods=["GET", "POST"]),
         Route("/v2.0/{plural}/{id}", api.member, methods=["GET", "PUT", "DELETE"]),

@@ -10,11 +10,43 @@ unknown types and malformed messages give no event (``skip_reason`` says why).
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from astara.orchestrator.keys import Crud, Event, FloatingIPHint, NetworkHint, ResourceRef
 
 ROUTER = "router"
+ADMIN_KEY = "_context_is_admin"
+
+
+def is_router_id(value: Any) -> bool:
+    """Only a canonical UUID names a router: anything else (``.*``, a name) is a
+    label a member wrote, and pasted into a compute name filter it is a regex."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+def is_own_write(msg: dict, service_user: str) -> bool:
+    """A notification of the orchestrator's own call. The user id comes from the
+    caller's X-User-Id, so a member can claim it; the orchestrator acts as admin."""
+    return msg.get("_context_user_id") == service_user and msg.get(ADMIN_KEY) is True
+
+
+def owned_ref(ref: ResourceRef, known: Mapping[str, ResourceRef],
+              project_of: Callable[[str], str | None]) -> ResourceRef | None:
+    """The ref to queue for a ref a notification or a port label implied: its
+    tenant from the router's own record (known, or ``project_of`` the router;
+    None when the router is gone), never from the message. None: not a router id."""
+    if not is_router_id(ref.id):
+        return None
+    if ref.id in known:
+        return known[ref.id]
+    return ResourceRef(ref.kind, ref.id, project_of(ref.id) or "")
 
 
 def unwrap(message: Any) -> dict | None:

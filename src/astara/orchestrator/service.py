@@ -141,7 +141,20 @@ class Orchestrator:
             self.submit(ref)
         return len(refs) + self.resync()
 
+    def _project_of(self, router_id: str) -> str | None:
+        assert self.network is not None
+        model = self.network.router_model(router_id)
+        return model.router.get("project_id", "") if model is not None else None
+
+    def _owned(self, ref: ResourceRef) -> ResourceRef | None:
+        """``ref`` with its tenant from the router's record (it shards the work)."""
+        with self._lock:
+            known = {ref.id: self.known[ref.id]} if ref.id in self.known else {}
+        return intake.owned_ref(ref, known, self._project_of)
+
     def ref_for(self, router_id: str) -> ResourceRef | None:
+        if not intake.is_router_id(router_id):
+            return None
         with self._lock:
             ref = self.known.get(router_id)
         if ref is not None:
@@ -160,11 +173,15 @@ class Orchestrator:
     # -- threads ----------------------------------------------------------------
     def _intake(self, consumer: OutboxConsumer) -> None:
         def handle(msg) -> None:
-            if msg.body.get("_context_user_id") == SERVICE_USER:
+            if intake.is_own_write(msg.body, SERVICE_USER):
                 return  # our own writes (router status, management ports) change nothing
             for event in intake.normalize(msg.body):
                 for ref in self._resolve(event.target):
-                    self.submit(ref)
+                    owned = self._owned(ref)
+                    if owned is None:
+                        LOG.debug("intake: %r is no router id; dropped", ref.id[:64])
+                    else:
+                        self.submit(owned)
 
         while not self._stop.is_set():
             try:

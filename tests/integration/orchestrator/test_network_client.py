@@ -83,3 +83,56 @@ def test_a_neutron_without_the_route_falls_back_to_gathering():
         assert not any(p.endswith("/astara_model") for p in seen)
     finally:
         client.close()
+
+
+def test_routers_on_a_network_come_from_the_router_ports_not_labels(network_api, admin,
+                                                                      demo, other):
+    """A member's port labelled as a router interface on its own network names no
+    router (its device_id may be '.*', or any id naming no router): the orchestrator
+    hears of the routers the router API attached, with their own project."""
+    mgmt_net, _ = tenant_network(admin, cidr="10.48.0.0/24")
+    _, sub = tenant_network(demo, cidr="10.49.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    demo.sdk.network.add_interface_to_router(router, subnet_id=sub.id)
+    onet, _ = tenant_network(other, cidr="10.50.0.0/24")
+    with other.http() as c:
+        for device_id in (".*", "6f1c0d7e-8a9b-4c2d-9e3f-405162738495"):
+            r = c.post("/ports", json={"port": {"network_id": onet.id,
+                                                "device_owner": "network:router_interface",
+                                                "device_id": device_id}})
+            assert r.status_code == 201, r.text
+        # The view is the orchestrator's (admin) alone.
+        assert c.get(f"/networks/{onet.id}/astara_routers").status_code == 403
+    client = HttpNetworkAPI(network_api.url, mgmt_net.id, admin.headers)
+    try:
+        assert client.routers_on_network(onet.id) == []
+        [ref] = client.routers_on_network(sub.network_id)
+        assert (ref.id, ref.tenant_id) == (router.id, demo.project)
+        assert client.routers_on_network("00000000-0000-0000-0000-000000000000") == []
+        assert client.routers_on_network(onet.id) == []  # the route still used, no labels
+    finally:
+        client.close()
+
+
+def test_a_neutron_without_the_routers_route_is_asked_for_labelled_ports():
+    import httpx
+
+    seen: list[str] = []
+
+    def neutron(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path.endswith("/astara_routers"):
+            return httpx.Response(404, text="The resource could not be found.")
+        return httpx.Response(200, json={"ports": [
+            {"device_id": "r1", "project_id": "p", "device_owner": "network:router_interface"}]})
+
+    client = HttpNetworkAPI("http://neutron.invalid:9696", "mgmt", {})
+    client._http = httpx.Client(base_url="http://neutron.invalid:9696/v2.0",
+                                transport=httpx.MockTransport(neutron))
+    try:
+        assert [r.id for r in client.routers_on_network("n1")] == ["r1"]
+        seen.clear()
+        assert [r.id for r in client.routers_on_network("n1")] == ["r1"]
+        assert seen == ["/v2.0/ports"]
+    finally:
+        client.close()

@@ -47,6 +47,17 @@ def test_new_router_is_picked_up_from_its_event_and_explained(orchestrator, demo
     assert "TENANT_ID" in table.stdout and router.id in table.stdout
 
 
+def test_a_member_claiming_the_orchestrators_user_id_is_still_heard(orchestrator, demo):
+    """The X-User-Id is the caller's to write: only an admin's call is the orchestrator's own."""
+    with demo.http() as c:
+        c.headers["X-User-Id"] = "astara-orchestrator"
+        r = c.post("/routers", json={"router": {"name": name("forged")}})
+        assert r.status_code == 201, r.text
+        rid = r.json()["router"]["id"]
+    view = wait_for(lambda: router_view(orchestrator, rid))
+    assert view["tenant_id"] == demo.project
+
+
 def test_management_network_is_created_once(orchestrator, admin):
     nets = list(admin.sdk.network.networks(name="astara-mgmt"))
     assert len(nets) == 1

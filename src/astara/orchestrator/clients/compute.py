@@ -7,10 +7,19 @@ port id, from the router's own ports), so finding it is one call.
 
 from __future__ import annotations
 
+import re
+
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.drivers.router import hostname
 from astara.orchestrator.reconcile.model import Instance
+
+
+def is_appliance_of(server: dict, router_id: str) -> bool:
+    """Booted by us for this router: named ``ak-<id>`` with the id in its metadata."""
+    meta = server.get("metadata")
+    return server.get("name") == hostname(router_id) and isinstance(meta, dict) \
+        and meta.get("astara_router_id") == router_id
 
 
 class HttpComputeAPI(HttpApi):
@@ -34,9 +43,13 @@ class HttpComputeAPI(HttpApi):
         return self._refs[key]
 
     def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
-        r = self._req("GET", "/servers/detail", params={"name": f"^{hostname(router_id)}$"})
+        # The name filter is a regex: the id is escaped, and what comes back is kept
+        # only if it is this router's appliance (its exact name, its metadata).
+        r = self._req("GET", "/servers/detail",
+                      params={"name": f"^{re.escape(hostname(router_id))}$"})
         r.raise_for_status()
-        servers = [s for s in r.json()["servers"] if s.get("status") != "DELETED"]
+        servers = [s for s in r.json()["servers"]
+                   if s.get("status") != "DELETED" and is_appliance_of(s, router_id)]
         if not servers:
             return None
         servers.sort(key=lambda x: (x.get("status") == "ACTIVE", x.get("created", ""), x["id"]))

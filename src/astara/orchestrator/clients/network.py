@@ -15,14 +15,14 @@ from astara.orchestrator.drivers.router import MGMT_OWNER, RouterModel
 from astara.orchestrator.keys import ResourceRef
 
 
-def _router_not_found(r: httpx.Response) -> bool:
-    """Our API's answer for a missing router (a route Neutron lacks answers otherwise)."""
+def _not_found(r: httpx.Response, type_: str = "RouterNotFound") -> bool:
+    """Our API's answer for a missing resource (a route Neutron lacks answers otherwise)."""
     try:
         body = r.json()
     except ValueError:
         return False
     err = body.get("NeutronError") if isinstance(body, dict) else None
-    return isinstance(err, dict) and err.get("type") == "RouterNotFound"
+    return isinstance(err, dict) and err.get("type") == type_
 
 
 class HttpNetworkAPI(HttpApi):
@@ -31,6 +31,7 @@ class HttpNetworkAPI(HttpApi):
         super().__init__("network API", url.rstrip("/") + "/v2.0", headers, timeout)
         self._mgmt_net = management_network_id
         self._has_model_route: bool | None = None
+        self._has_routers_route: bool | None = None
 
     def _get(self, path: str, **params) -> dict:
         r = self._req("GET", path, params=params)
@@ -46,7 +47,7 @@ class HttpNetworkAPI(HttpApi):
                 return RouterModel(b["router"], b["ports"], {s["id"]: s for s in b["subnets"]},
                                    {n["id"]: n for n in b["networks"]}, b["floatingips"],
                                    b["tenant_ports"])
-            if r.status_code == 404 and _router_not_found(r):
+            if r.status_code == 404 and _not_found(r):
                 self._has_model_route = True  # the route is there; the router is not
                 return None
             if r.status_code == 404 and self._has_model_route:
@@ -81,6 +82,22 @@ class HttpNetworkAPI(HttpApi):
         return [ResourceRef("router", r["id"], r["project_id"]) for r in body["routers"]]
 
     def routers_on_network(self, network_id: str) -> list[ResourceRef]:
+        # Our API answers from the router-port association; port labels are the
+        # network owner's to write. Only a real Neutron (which checks a port's
+        # device_id is the caller's router) is asked for labelled ports.
+        if self._has_routers_route is not False:
+            r = self._req("GET", f"/networks/{network_id}/astara_routers")
+            if r.status_code == 200:
+                self._has_routers_route = True
+                return [ResourceRef("router", x["id"], x["project_id"])
+                        for x in r.json()["routers"]]
+            if r.status_code == 404 and (self._has_routers_route
+                                         or _not_found(r, "NetworkNotFound")):
+                self._has_routers_route = True
+                return []
+            if r.status_code != 404:
+                r.raise_for_status()
+            self._has_routers_route = False
         ports = self._get("/ports", network_id=network_id,
                           device_owner="network:router_interface")["ports"]
         return sorted({ResourceRef("router", p["device_id"], p["project_id"]) for p in ports})
