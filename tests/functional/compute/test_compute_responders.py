@@ -130,6 +130,7 @@ def test_a_refused_request_falls_back_to_a_process(lab, caplog):
     z = zygote(idle=30)
     ns, directory = namespace(0)
     z.start(ns, "first", directory / "responder.pid", directory / "responder.log")
+    wait_for(lambda: http_get(ns) == "first\n")  # port 80 is held before the second asks
     second = directory.parent / "second"
     second.mkdir()
     # Port 80 is taken in that namespace: the zygote's child cannot listen and says so;
