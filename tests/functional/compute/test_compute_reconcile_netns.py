@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from compute_stack import ComputeStack, new_project, sh
+from tests.support import wait_for
 
 from astara.compute_service import antispoof, catalog
 from astara.compute_service.cli import manage
@@ -191,8 +192,6 @@ def test_anti_spoofing_follows_the_ports_and_a_lost_chain_is_reloaded(stack, cap
         assert light_reconcile(stack)["ports"] == []
 
         assert c.delete(f"/v2.1/servers/{sid}").status_code == 204
-        deadline = time.monotonic() + 20
-        while c.get(f"/v2.1/servers/{sid}").status_code != 404:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: c.get(f"/v2.1/servers/{sid}").status_code == 404, timeout=20,
+                 what="the server deleted", every=0.05)
         assert _chain(tap) == ""
