@@ -41,12 +41,13 @@ from tests.support import Server, free_port  # noqa: E402
 from astara.bus.outbox import OutboxPublisher  # noqa: E402
 from astara.bus.wakeup import WakeupDir  # noqa: E402
 from astara.cli import netns_cleanup  # noqa: E402
-from astara.compute_service import catalog, dispatcher, jobs  # noqa: E402
-from astara.compute_service.agent import Agent  # noqa: E402
-from astara.compute_service.app import create_app as compute_app  # noqa: E402
+from astara.compute_service import catalog, jobs  # noqa: E402
+from astara.compute_service.agent.netns import NetnsBackend  # noqa: E402
+from astara.compute_service.agent.runner import SubprocessRunner  # noqa: E402
+from astara.compute_service.agent.worker import Agent  # noqa: E402
+from astara.compute_service.api.app import create_app as compute_app  # noqa: E402
+from astara.compute_service.dispatcher import consumer as dispatcher  # noqa: E402
 from astara.compute_service.models import Host  # noqa: E402
-from astara.compute_service.netns import NetnsBackend  # noqa: E402
-from astara.compute_service.runner import SubprocessRunner  # noqa: E402
 from astara.compute_service.settings import ComputeSettings  # noqa: E402
 from astara.db import migrate  # noqa: E402
 from astara.db.engine import Database  # noqa: E402
@@ -162,9 +163,9 @@ def main() -> int:
             f"quota_instances = 10000\nbind_port = {api_port}\nnetwork_url = {net_url}\n"
             f"agent_workers = {args.agent_workers}\n")
         for module, extra in (("astara.cli.network_api", []),
-                              ("astara.compute_service.cli.api", ["--no-dispatcher"]),
-                              ("astara.compute_service.cli.agent", []),
-                              ("astara.compute_service.cli.dispatcher", [])):
+                              ("astara.cli.compute_api", ["--no-dispatcher"]),
+                              ("astara.cli.compute_agent", []),
+                              ("astara.cli.compute_dispatcher", [])):
             with open(state / f"{module.rsplit('.', 1)[1]}.log", "ab") as log:
                 procs.append(subprocess.Popen(
                     [sys.executable, "-m", module, "--config-file", str(config), *extra],

@@ -29,7 +29,7 @@ from tests.support import free_port, wait_for  # noqa: E402
 
 from astara.burnin.host import Upstream, in_ns  # noqa: E402
 from astara.burnin.scenario import Options, connection  # noqa: E402
-from astara.compute_service.netns import bridge_name  # noqa: E402
+from astara.compute_service.agent.netns import bridge_name  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

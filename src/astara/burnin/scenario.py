@@ -19,7 +19,7 @@ import httpx
 
 from astara.burnin import host
 from astara.burnin.steps import Report, Runner, StepFailed, wait
-from astara.compute_service.netns import bridge_name
+from astara.compute_service.agent.netns import bridge_name
 
 TENANT_IMAGE = "astara-tenant"
 

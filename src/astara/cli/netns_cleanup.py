@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from astara.compute_service import antispoof
+from astara.compute_service.agent import antispoof
 
 PREFIXES = ("astara-appliance-", "astara-vm-")
 BRIDGE_PREFIX = "brq"

@@ -16,7 +16,7 @@ from oslo_config import cfg
 from astara.common import opts as common_opts
 from astara.common import settings as common
 from astara.compute_service import opts
-from astara.compute_service.dispatcher import RetryPolicy
+from astara.compute_service.dispatcher.consumer import RetryPolicy
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,13 @@ from astara.common.settings import (
     Settings,
     sqlite_url,
 )
-from astara.compute_service import dispatcher as dispatcher_mod
-from astara.compute_service import jobs, metadata
-from astara.compute_service.agent import Agent
-from astara.compute_service.app import create_app
-from astara.compute_service.netns import NETNS_DIR, SYS_NET, NetnsBackend
-from astara.compute_service.runner import SubprocessRunner
+from astara.compute_service import jobs
+from astara.compute_service.agent.netns import NETNS_DIR, SYS_NET, NetnsBackend
+from astara.compute_service.agent.runner import SubprocessRunner
+from astara.compute_service.agent.worker import Agent
+from astara.compute_service.api.app import create_app
+from astara.compute_service.dispatcher import consumer as dispatcher_mod
+from astara.compute_service.metadata import routes as metadata
 from astara.compute_service.settings import ComputeSettings
 
 
@@ -163,8 +164,8 @@ class Daemons:
     up), ``start`` starts a new one; logs go to ``work/<name>.log``.
     """
 
-    MODULES = {"agent": "astara.compute_service.cli.agent",
-               "dispatcher": "astara.compute_service.cli.dispatcher"}
+    MODULES = {"agent": "astara.cli.compute_agent",
+               "dispatcher": "astara.cli.compute_dispatcher"}
 
     def __init__(self, config: Path, work: Path):
         self.config = config

@@ -29,10 +29,10 @@ from compute_stack import sh
 from tests.support import wait_for
 
 from astara.cli.netns_cleanup import drop_filter_table_if_empty
-from astara.compute_service import antispoof, reconcile
-from astara.compute_service.backend import InstanceSpec
-from astara.compute_service.netns import NetnsBackend
-from astara.compute_service.runner import SubprocessRunner
+from astara.compute_service.agent import antispoof, reconcile
+from astara.compute_service.agent.backend import InstanceSpec
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.runner import SubprocessRunner
 
 pytestmark = [
     pytest.mark.functional,

@@ -28,9 +28,9 @@ import pytest
 from compute_stack import sh
 from tests.support import wait_for
 
-from astara.compute_service.backend import InstanceSpec
-from astara.compute_service.netns import NetnsBackend
-from astara.compute_service.runner import SubprocessRunner
+from astara.compute_service.agent.backend import InstanceSpec
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.runner import SubprocessRunner
 from astara.wire import auth
 
 KEY = b"compute-functional-deployment-key"

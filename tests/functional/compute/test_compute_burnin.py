@@ -18,9 +18,9 @@ import httpx
 import pytest
 from compute_stack import ComputeStack, new_project
 
+from astara.cli import compute_burnin as cli
 from astara.compute_service import catalog
-from astara.compute_service.burnin_probe import PROBE_PREFIX
-from astara.compute_service.cli import burnin as cli
+from astara.compute_service.burnin.probe import PROBE_PREFIX
 
 pytestmark = [
     pytest.mark.functional,

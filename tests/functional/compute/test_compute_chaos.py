@@ -30,9 +30,9 @@ from compute_stack import ComputeStack, Daemons, new_project, sh
 from sqlalchemy import select
 
 from astara.compute_service import catalog
+from astara.compute_service.agent.netns import NETNS_DIR, SYS_NET
+from astara.compute_service.agent.runner import read_pid
 from astara.compute_service.models import DeadLetter, Host, Instance, Job, QuotaUsage
-from astara.compute_service.netns import NETNS_DIR, SYS_NET
-from astara.compute_service.runner import read_pid
 
 pytestmark = [
     pytest.mark.functional,

@@ -22,9 +22,9 @@ from compute_stack import sh
 from tests.support import wait_for
 
 from astara.cli.netns_cleanup import drop_filter_table_if_empty
-from astara.compute_service.backend import BackendError, InstanceSpec
-from astara.compute_service.netns import NetnsBackend
-from astara.compute_service.runner import SubprocessRunner
+from astara.compute_service.agent.backend import BackendError, InstanceSpec
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.runner import SubprocessRunner
 
 pytestmark = [
     pytest.mark.functional,

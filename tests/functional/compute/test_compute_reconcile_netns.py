@@ -16,9 +16,10 @@ import pytest
 from compute_stack import ComputeStack, new_project, sh
 from tests.support import wait_for
 
-from astara.compute_service import antispoof, catalog
-from astara.compute_service.cli import manage
-from astara.compute_service.reconcile import run as run_reconcile
+from astara.cli import compute_manage as manage
+from astara.compute_service import catalog
+from astara.compute_service.agent import antispoof
+from astara.compute_service.agent.reconcile import run as run_reconcile
 
 pytestmark = [
     pytest.mark.functional,

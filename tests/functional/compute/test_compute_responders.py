@@ -16,8 +16,8 @@ import pytest
 from compute_stack import sh
 from tests.support import wait_for
 
-from astara.compute_service.responders import ProcessResponders, ZygoteResponders
-from astara.compute_service.runner import SubprocessRunner
+from astara.compute_service.agent.responders import ProcessResponders, ZygoteResponders
+from astara.compute_service.agent.runner import SubprocessRunner
 
 pytestmark = [
     pytest.mark.functional,

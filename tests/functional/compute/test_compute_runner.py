@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from astara.compute_service.runner import SubprocessRunner, started_at
+from astara.compute_service.agent.runner import SubprocessRunner, started_at
 
 
 def running(pid: int) -> bool:

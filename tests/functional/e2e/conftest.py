@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tests.support import free_port
 
-from astara.compute_service.runner import SubprocessRunner
+from astara.compute_service.agent.runner import SubprocessRunner
 
 BIN = Path(sys.executable).parent
 OUR_NETNS = ("astara-appliance-", "astara-vm-", "bi-up-")

@@ -50,7 +50,7 @@ from tests.support import wait_for
 
 from astara.burnin.host import Upstream, in_ns
 from astara.burnin.scenario import Options, connection
-from astara.compute_service.netns import bridge_name
+from astara.compute_service.agent.netns import bridge_name
 
 NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "curl", "ping")
 EXT_CIDR = "192.0.2.0/24"

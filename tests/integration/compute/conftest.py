@@ -19,11 +19,11 @@ from tests.support import Server, free_port
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import sqlite_url
-from astara.compute_service import dispatcher as dispatcher_mod
 from astara.compute_service import jobs
-from astara.compute_service.agent import Agent
-from astara.compute_service.app import create_app
-from astara.compute_service.backend import FakeBackend
+from astara.compute_service.agent.backend import FakeBackend
+from astara.compute_service.agent.worker import Agent
+from astara.compute_service.api.app import create_app
+from astara.compute_service.dispatcher import consumer as dispatcher_mod
 from astara.compute_service.settings import ComputeSettings
 from astara.db import migrate
 from astara.db.engine import Database

@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.compute_service import dispatcher, jobs
-from astara.compute_service.agent import Agent
-from astara.compute_service.backend import FakeBackend
+from astara.compute_service import jobs
+from astara.compute_service.agent.backend import FakeBackend
+from astara.compute_service.agent.worker import Agent
+from astara.compute_service.dispatcher import consumer as dispatcher
 from astara.compute_service.models import Instance, Job
 
 

@@ -11,9 +11,10 @@ from tests.support import wait_for
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.compute_service import jobs, placement
-from astara.compute_service.agent import Agent
-from astara.compute_service.backend import FakeBackend, InstanceSpec
+from astara.compute_service import jobs
+from astara.compute_service.agent.backend import FakeBackend, InstanceSpec
+from astara.compute_service.agent.worker import Agent
+from astara.compute_service.api import placement
 from astara.compute_service.models import Host, Instance
 
 

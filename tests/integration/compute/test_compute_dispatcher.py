@@ -11,7 +11,8 @@ from sqlalchemy.exc import OperationalError
 from tests.support import wait_for
 
 from astara.bus.outbox import OutboxConsumer, OutboxPublisher
-from astara.compute_service import dispatcher, events, jobs
+from astara.compute_service import events, jobs
+from astara.compute_service.dispatcher import consumer as dispatcher
 from astara.compute_service.models import DeadLetter, Instance, QuotaUsage
 
 
@@ -72,7 +73,7 @@ def test_delete_end_releases_quota_once(db):
 
 
 def test_queue_inspect_and_retry(db):
-    from astara.compute_service.cli import manage
+    from astara.cli import compute_manage as manage
 
     iid = add_instance(db)
     good = events.build("create.end", {"id": iid, "project_id": "p1"}, 12, "h1")
@@ -138,7 +139,7 @@ def test_poison_message_is_dead_lettered_after_n_tries_and_the_rest_applied(db):
         dead_id = dead.id
     assert vm_state(db, poison) != "active"
     # The operator can look and retry it once the cause is gone.
-    from astara.compute_service.cli import manage
+    from astara.cli import compute_manage as manage
     assert manage.queue_retry(db)["applied"] == [dead_id]
     assert vm_state(db, poison) == "active"
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from astara.compute_service import jobs, placement
-from astara.compute_service.cli import manage
+from astara.cli import compute_manage as manage
+from astara.compute_service import jobs
+from astara.compute_service.api import placement
 from astara.compute_service.models import Host
 
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from tests.support import Server, free_port
 
-from astara.compute_service import catalog, metadata
+from astara.compute_service import catalog
+from astara.compute_service.metadata import routes as metadata
 from astara.orchestrator import metadata_proxy
 from astara.orchestrator.clients.network import HttpNetworkAPI
 

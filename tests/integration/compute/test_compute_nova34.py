@@ -14,7 +14,8 @@ import pytest
 from tests.integration.compute.test_compute_captures import active_server, capture, client
 from tests.support import wait_for
 
-from astara.compute_service import catalog, placement
+from astara.compute_service import catalog
+from astara.compute_service.api import placement
 
 TENANT = catalog.TENANT_IMAGE
 VERSION_HEADERS = ("OpenStack-API-Version", "X-OpenStack-Nova-API-Version", "Vary")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from astara.cli.compute_manage import reconcile_servers
 from astara.compute_service import jobs
-from astara.compute_service.backend import FakeBackend, InstanceSpec
-from astara.compute_service.cli.manage import reconcile_servers
+from astara.compute_service.agent.backend import FakeBackend, InstanceSpec
 from astara.compute_service.models import Instance, QuotaUsage
 
 
@@ -105,7 +105,7 @@ def test_a_port_that_lost_its_interface_is_plugged_again(db):
 
 
 def test_a_dead_process_of_a_running_instance_is_started_again(db):
-    from astara.compute_service.backend import Observed
+    from astara.compute_service.agent.backend import Observed
 
     backend = FakeBackend()
     iid = add(db)
@@ -121,7 +121,7 @@ def test_a_dead_process_of_a_running_instance_is_started_again(db):
 
 
 def test_a_repair_that_fails_does_not_stop_the_others(db):
-    from astara.compute_service.backend import Observed
+    from astara.compute_service.agent.backend import Observed
 
     backend = FakeBackend()
     broken, fine = add(db), add(db)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from astara.compute_service import actions
+from astara.compute_service.api import actions
 
 T0, T1 = datetime(2026, 11, 22, 16, 4, 1), datetime(2026, 11, 22, 16, 4, 2, 5)
 

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from astara.compute_service import antispoof, ports
-from astara.compute_service.backend import InstanceSpec
-from astara.compute_service.netns import NetnsBackend
-from astara.compute_service.runner import FakeRunner
+from astara.compute_service.agent import antispoof
+from astara.compute_service.agent.backend import InstanceSpec
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.runner import FakeRunner
+from astara.compute_service.api import ports
 
 MAC = "fa:16:3e:00:00:01"
 PORT = {"port_id": "0a1b2c3d-0000-4000-8000-000000000001", "net_id": "n1",
@@ -106,7 +107,7 @@ def test_stored_port_keeps_port_security_and_pairs():
 
 
 def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
-    import astara.compute_service.netns as netns_mod
+    import astara.compute_service.agent.netns as netns_mod
     monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
     monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
     runner = FakeRunner()
@@ -137,7 +138,7 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
 
 
 def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
-    import astara.compute_service.netns as netns_mod
+    import astara.compute_service.agent.netns as netns_mod
     (tmp_path / "netns" / "astara-vm-i").mkdir(parents=True)
     for name, index in (("tapa", 7), ("tapb", 8)):
         (tmp_path / "net" / name).mkdir(parents=True)
@@ -154,7 +155,7 @@ def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
             return json.dumps(listing if argv[0] == "nft" else links)
 
     backend = NetnsBackend(Runner(), tmp_path / "state", responders=object())  # type: ignore
-    monkeypatch.setattr("astara.compute_service.profiles.running", lambda *a: False)
+    monkeypatch.setattr("astara.compute_service.agent.profiles.running", lambda *a: False)
     seen = backend.observe()["i"]
     assert seen.ports == ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
     assert seen.filtered == ("fa:16:3e:00:00:01",)

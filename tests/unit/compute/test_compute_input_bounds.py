@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
-from astara.compute_service import bodies, errors, inbound, list_query, name_filter
-from astara.compute_service.context import Context
-from astara.compute_service.network import HttpNetwork
+from astara.compute_service.api import bodies, errors, inbound, list_query, name_filter
+from astara.compute_service.api.context import Context
+from astara.compute_service.api.network import HttpNetwork
 
 
 @pytest.mark.parametrize("arg,want", [(None, None), ({}, None), ({"length": None}, None),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from astara.compute_service.metadata_content import InstanceData, resolve
+from astara.compute_service.metadata.content import InstanceData, resolve
 
 SEED = b"\x01" * 8
 INST = InstanceData(
@@ -88,6 +88,6 @@ def test_user_data_that_is_not_base64_is_served_as_given():
 
 
 def test_the_entry_point_refuses_to_start_without_a_secret(tmp_path):
-    from astara.compute_service.cli import metadata as cli
+    from astara.cli import compute_metadata as cli
 
     assert cli.main(["--state-path", str(tmp_path)]) == 2

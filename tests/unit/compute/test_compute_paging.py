@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from astara.compute_service import paging
+from astara.compute_service.api import paging
 
 
 @dataclass

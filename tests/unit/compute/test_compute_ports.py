@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from astara.compute_service import errors, ports
-from astara.compute_service.bodies import NetworkRequest
-from astara.compute_service.context import Context
-from astara.compute_service.network import FakeNetwork, HttpNetwork
+from astara.compute_service.api import errors, ports
+from astara.compute_service.api.bodies import NetworkRequest
+from astara.compute_service.api.context import Context
+from astara.compute_service.api.network import FakeNetwork, HttpNetwork
 
 A = Context("proj-a", "user-a", ("member", "reader"))
 B = Context("proj-b", "user-b", ("member", "reader"))

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from astara.compute_service import ports, profiles
-from astara.compute_service.backend import InstanceSpec
-from astara.compute_service.bodies import NetworkRequest
-from astara.compute_service.context import Context
-from astara.compute_service.netns import NetnsBackend
-from astara.compute_service.network import FakeNetwork
-from astara.compute_service.responders import ProcessResponders
-from astara.compute_service.runner import FakeRunner
+from astara.compute_service.agent import profiles
+from astara.compute_service.agent.backend import InstanceSpec
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.responders import ProcessResponders
+from astara.compute_service.agent.runner import FakeRunner
+from astara.compute_service.api import ports
+from astara.compute_service.api.bodies import NetworkRequest
+from astara.compute_service.api.context import Context
+from astara.compute_service.api.network import FakeNetwork
 
 
 @pytest.mark.parametrize("fixed, expected", [
@@ -103,7 +104,7 @@ def test_appliance_sysctls_answer_arp_only_for_the_receiving_interface():
 
 
 def test_responder_runs_by_path_without_site_packages():
-    from astara.compute_service import responder
+    from astara.compute_service.agent import responder
 
     argv = responder.command("/py", "vm-1")
     assert argv[:3] == ["/py", "-I", "-S"] and argv[3].endswith("responder.py")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from astara.compute_service.backend import Observed
-from astara.compute_service.reconcile import Repair, Stored, decide
+from astara.compute_service.agent.backend import Observed
+from astara.compute_service.agent.reconcile import Repair, Stored, decide
 
 UP, DOWN = Observed("i", True), Observed("i", False)
 ERROR = {"state": "error", "power_state": 0, "new_task_state": None}

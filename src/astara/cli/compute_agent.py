@@ -1,0 +1,46 @@
+"""``astara-compute-agent``: this host's agent with the netns backend (needs root)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.common import logs, private
+from astara.compute_service import jobs
+from astara.compute_service import settings as settings_mod
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.worker import Agent
+from astara.db import migrate
+
+
+def main(argv: list[str] | None = None) -> int:
+    _conf, base, compute = settings_mod.load(
+        sys.argv[1:] if argv is None else argv, prog="astara-compute-agent")
+    private.restrict_umask()  # state, logs, secrets: owner only
+    logs.setup(base.debug)
+    db = migrate.open_database(base.database)
+    backend = NetnsBackend.from_settings(compute)
+    job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
+    agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
+                  job_wake, compute.host_capacity, compute.availability_zone,
+                  workers=compute.agent_workers, idle_wait=base.bus.max_idle_wait,
+                  heartbeat_interval=compute.heartbeat_interval,
+                  reconcile_interval=compute.reconcile_interval,
+                  reconcile_fix=compute.reconcile_fix)
+    stop = threading.Event()
+
+    def _stop(*_):
+        stop.set()
+        job_wake.notify()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    agent.run(stop.is_set)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""``astara-compute-burnin``: prove a compute deployment works, through its public APIs.
+
+    astara-compute-burnin --project-id P [--config-file compute.ini] [--json FILE]
+    astara-compute-burnin --project-id P --show-stale | --delete-stale
+
+Reads the compute service's configuration for the API URLs, the metadata secret and
+the bridge and namespace prefixes (the ping steps run as root on a netns host).
+Exits 0 when every step passed (warnings included), 1 on any failure, 2 on usage.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+
+from oslo_config import cfg
+
+from astara.compute_service import settings as settings_mod
+from astara.compute_service.agent.runner import SubprocessRunner
+from astara.compute_service.burnin import scenario as burnin
+from astara.compute_service.burnin.client import ApiClient
+from astara.compute_service.burnin.probe import Probe, remove_stale, stale
+
+CLI_OPTS = [
+    cfg.StrOpt("project-id", help="Project the burn-in acts as (required)."),
+    cfg.StrOpt("user-id", default="burnin"),
+    cfg.StrOpt("compute-url", help="Default: http://[compute_service] bind_host:bind_port."),
+    cfg.StrOpt("network-url", help="Default: [compute_service] network_url."),
+    cfg.StrOpt("metadata-url", help="Default: http://metadata_bind_host:metadata_port."),
+    cfg.StrOpt("run-id", help="Names everything this run creates (default: random)."),
+    cfg.StrOpt("prefix", default="burnin-", help="Name prefix of burn-in resources."),
+    cfg.StrOpt("image", default="astara-tenant"),
+    cfg.StrOpt("flavor", default="m1.tiny"),
+    cfg.StrOpt("cidr", default="10.254.0.0/24", help="Subnet of the burn-in network."),
+    cfg.FloatOpt("build-warning", default=10.0),
+    cfg.FloatOpt("build-fail", default=60.0),
+    cfg.FloatOpt("action-warning", default=10.0),
+    cfg.FloatOpt("action-fail", default=60.0),
+    cfg.FloatOpt("ping-timeout", default=30.0),
+    cfg.StrOpt("json", help="Write the JSON summary to this file."),
+    cfg.BoolOpt("show-stale", default=False, help="List leftovers of earlier runs."),
+    cfg.BoolOpt("delete-stale", default=False, help="Delete leftovers of earlier runs."),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    conf, _base, compute = settings_mod.load(
+        sys.argv[1:] if argv is None else argv, prog="astara-compute-burnin",
+        cli_opts=CLI_OPTS)
+    if not conf.project_id:
+        print("astara-compute-burnin: --project-id is required (no identity, no burn-in)",
+              file=sys.stderr)
+        return 2
+    api = ApiClient(conf.compute_url or f"http://{compute.bind_host}:{compute.bind_port}",
+                    conf.network_url or compute.network_url,
+                    conf.metadata_url or
+                    f"http://{compute.metadata_bind_host}:{compute.metadata_port}",
+                    conf.project_id, conf.user_id, compute.metadata_secret)
+    runner = SubprocessRunner()
+    try:
+        if conf.show_stale or conf.delete_stale:
+            found = burnin.stale(api, conf.prefix)
+            found["probes"] = [{"namespace": ns} for ns in stale()]
+            if conf.delete_stale:
+                burnin.delete_stale(api, conf.prefix, conf.action_fail)
+                for ns in found["probes"]:
+                    remove_stale(runner, ns["namespace"])
+            print(json.dumps(found, indent=2))
+            return 0
+        run_id = conf.run_id or secrets.token_hex(3)
+        workdir = compute.state_dir / "burnin" / run_id
+
+        def probe(net: dict, subnet: dict) -> Probe:
+            return Probe(runner, run_id, compute.bridge_prefix, net["id"], subnet["cidr"],
+                         subnet["gateway_ip"], workdir)
+
+        limits = burnin.Limits(conf.build_warning, conf.build_fail, conf.action_warning,
+                               conf.action_fail, conf.ping_timeout)
+        report = burnin.BurnIn(api, run_id, probe, limits, conf.prefix, compute.netns_prefix,
+                               conf.image, conf.flavor, conf.cidr).run()
+    finally:
+        api.close()
+    for step in report.steps:
+        print(f"{step.status:7} {step.seconds:7.2f}s  {step.name:18} {step.detail}")
+    if conf.json:
+        Path(conf.json).write_text(report.to_json())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

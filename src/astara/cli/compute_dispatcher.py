@@ -1,0 +1,37 @@
+"""``astara-compute-dispatcher``: apply agent events to instance state (standalone)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from astara.bus.wakeup import WakeupDir
+from astara.common import logs, private
+from astara.compute_service import settings as settings_mod
+from astara.compute_service.dispatcher import consumer as dispatcher
+from astara.db import migrate
+
+
+def main(argv: list[str] | None = None) -> int:
+    _conf, base, compute = settings_mod.load(
+        sys.argv[1:] if argv is None else argv, prog="astara-compute-dispatcher")
+    private.restrict_umask()  # state, logs, secrets: owner only
+    logs.setup(base.debug)
+    db = migrate.open_database(base.database)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    wake = WakeupDir(base.bus.wakeup_dir)
+    disp = dispatcher.make(db, wake, min(base.bus.max_idle_wait, 1.0),
+                           settings_mod.retry_policy(compute),
+                           retention=base.bus.outbox_retention)
+    try:
+        disp.run(stop.is_set)
+    finally:
+        disp.consumer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

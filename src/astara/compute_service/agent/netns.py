@@ -1,0 +1,341 @@
+"""The default backend: each instance is a network namespace plugged into bridges.
+
+For every port a veth pair joins the namespace (port MAC, ``ethN`` inside, in port
+order) to the Linux bridge of the port's network, which is created on first use and
+removed when its last member leaves. The namespace is named by the instance's
+profile: ``netns_prefix`` (tenant) or ``appliance_prefix`` (appliance, the prefix
+``astara-appliance-agent --mode host`` watches); ``profiles`` says what runs inside.
+The management network's bridge carries this host's management address (the only
+address the project sets on the host), added when the bridge is plugged and removed
+with it. Only names carrying our prefixes are ever created, observed or removed.
+A port with port security gets an anti-spoofing chain (``antispoof``) on its tap,
+loaded before the instance's side of the veth goes up and deleted with the tap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+from astara.compute_service.agent import antispoof, profiles
+from astara.compute_service.agent.backend import BackendError, InstanceSpec, Observed
+from astara.compute_service.agent.responders import Responders, ZygoteResponders
+from astara.compute_service.agent.runner import CommandError, Runner, SubprocessRunner
+from astara.compute_service.settings import ComputeSettings
+
+NETNS_DIR = Path("/run/netns")
+SYS_NET = Path("/sys/class/net")
+_ETH = re.compile(r"eth(\d+)$")
+
+
+def bridge_name(bridge_prefix: str, net_id: str) -> str:
+    """The Linux bridge of network ``net_id`` (the burn-in finds bridges by it too)."""
+    return (bridge_prefix + net_id.replace("-", ""))[:15]
+
+
+class NetnsBackend:
+    def __init__(self, runner: Runner, state_dir: Path, netns_prefix: str = "astara-vm-",
+                 bridge_prefix: str = "brq", python: str = sys.executable,
+                 appliance_prefix: str = "astara-appliance-",
+                 mgmt_network: str = "astara-mgmt",
+                 mgmt_host_address: str = "fdca:3ba5:a17a:acda::1/64",
+                 responders: Responders | None = None):
+        if netns_prefix.startswith(appliance_prefix) or \
+                appliance_prefix.startswith(netns_prefix):
+            raise ValueError("the tenant and appliance namespace prefixes must not overlap")
+        self.runner = runner
+        self.state_dir = Path(state_dir)
+        self.netns_prefix = netns_prefix
+        self.appliance_prefix = appliance_prefix
+        self.bridge_prefix = bridge_prefix
+        self.python = python
+        self.mgmt_network = mgmt_network
+        self.mgmt_host_address = mgmt_host_address
+        self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.responders = responders or ZygoteResponders(
+            runner, self.state_dir / "responder-zygote", python)
+
+    @classmethod
+    def from_settings(cls, compute: ComputeSettings,
+                      runner: Runner | None = None) -> NetnsBackend:
+        """The backend ``[compute_service]`` describes (agent, manage, tests)."""
+        return cls(runner or SubprocessRunner(), compute.state_dir, compute.netns_prefix,
+                   compute.bridge_prefix, appliance_prefix=compute.appliance_netns_prefix,
+                   mgmt_network=compute.management_network,
+                   mgmt_host_address=compute.management_host_address)
+
+    # names -------------------------------------------------------------------------
+    @property
+    def prefixes(self) -> dict[str, str]:
+        return {"tenant": self.netns_prefix, "appliance": self.appliance_prefix}
+
+    def netns(self, instance_id: str, profile: str = "tenant") -> str:
+        return self.prefixes.get(profile, self.netns_prefix) + instance_id
+
+    def bridge(self, net_id: str) -> str:
+        return bridge_name(self.bridge_prefix, net_id)
+
+    @staticmethod
+    def tap(port_id: str) -> str:
+        return ("tap" + port_id)[:14]
+
+    def is_mgmt(self, port: dict) -> bool:
+        return bool(self.mgmt_network) and self.mgmt_network in (
+            port.get("net_id"), port.get("network_name"))
+
+    def _dir(self, instance_id: str) -> Path:
+        return self.state_dir / "instances" / instance_id
+
+    # the Backend protocol ----------------------------------------------------------
+    def create(self, spec: InstanceSpec) -> str:
+        ns = self.netns(spec.id, spec.profile)
+        try:
+            fresh = not (NETNS_DIR / ns).exists()
+            ifnames = [f"eth{i}" for i in range(len(spec.ports))]
+            self._plug_all(ns, list(zip(spec.ports, ifnames, strict=True)), fresh,
+                           spec.profile)
+            return self._start_processes(spec, ns, ifnames)
+        except CommandError as exc:
+            raise BackendError(str(exc)) from None
+
+    def delete(self, spec: InstanceSpec) -> None:
+        ns = self.netns(spec.id, spec.profile)
+        profiles.stop_all(self.runner, self._dir(spec.id))
+        taps = {self.tap(p["port_id"]) for p in spec.ports}
+        if (NETNS_DIR / ns).exists():
+            self._kill_inside(ns)  # anything started that no pid file names
+            taps |= self._host_peers(ns)  # an orphan's ports are not known
+        self._unfilter(sorted(taps))
+        lines = [f"link del {tap}" for p in spec.ports
+                 if (SYS_NET / (tap := self.tap(p["port_id"]))).exists()]
+        if (NETNS_DIR / ns).exists():
+            lines.append(f"netns del {ns}")
+        try:
+            self.runner.batch(lines)
+        except CommandError:  # something went away meanwhile: one at a time, ignoring
+            for line in lines:
+                self.runner.run(["ip", *line.split()], check=False)
+        shutil.rmtree(self._dir(spec.id), ignore_errors=True)
+        for port in {p["net_id"]: p for p in spec.ports}.values():
+            self._drop_bridge_if_empty(port)
+
+    def stop(self, spec: InstanceSpec) -> None:
+        ns = self._require(spec)
+        profiles.stop_all(self.runner, self._dir(spec.id))
+        for ifname in self._interfaces(ns):
+            self.runner.run(["ip", "-n", ns, "link", "set", ifname, "down"])
+
+    def start(self, spec: InstanceSpec) -> None:
+        ns = self._require(spec)
+        for ifname in self._interfaces(ns):
+            self.runner.run(["ip", "-n", ns, "link", "set", ifname, "up"])
+        self._start_processes(spec, ns)
+
+    def attach(self, spec: InstanceSpec, port: dict) -> None:
+        ns = self._require(spec)
+        if (SYS_NET / self.tap(port["port_id"])).exists():
+            try:  # plugged already: (re)load its filter, what reconcile asks for
+                self._filter([port], spec.profile)
+            except CommandError as exc:
+                raise BackendError(str(exc)) from None
+            return
+        used = [int(m.group(1)) for name in self._interfaces(ns) if (m := _ETH.match(name))]
+        self._plug(ns, port, f"eth{max(used, default=-1) + 1}", spec.profile)
+        if spec.profile == "tenant" and profiles.running(self.runner, self._dir(spec.id)):
+            self._start_processes(spec, ns)
+
+    def detach(self, spec: InstanceSpec, port: dict) -> None:
+        ns = self._require(spec)
+        mac = port.get("mac_address", "").lower()
+        for ifname, info in self._interfaces(ns).items():
+            if info.get("address", "").lower() == mac:
+                profiles.stop_interface(self.runner, self._dir(spec.id), ifname)
+        self._unfilter([self.tap(port["port_id"])])
+        self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
+        self._drop_bridge_if_empty(port)
+
+    def observe(self) -> dict[str, Observed]:
+        out = {}
+        names = os.listdir(NETNS_DIR) if NETNS_DIR.exists() else []
+        filtered = self._filtered_ifindexes() if names else set()
+        for name in names:
+            found = self.parse_netns(name)
+            if found is None:
+                continue
+            profile, instance_id = found
+            links = self._interfaces(name)
+            macs = tuple(i.get("address", "") for i in links.values())
+            guarded = tuple(i.get("address", "") for i in links.values()
+                            if i.get("link_index") in filtered)
+            missing: tuple[str, ...] = ()
+            if profile == "tenant":
+                running = profiles.running(self.runner, self._dir(instance_id))
+                if running:
+                    missing = profiles.missing(self.runner, self._dir(instance_id),
+                                               list(links))
+            else:  # nothing runs inside: "running" is its links being up
+                running = all("UP" in i.get("flags", ()) for i in links.values())
+            out[instance_id] = Observed(instance_id, running, macs, profile, missing, guarded)
+        return out
+
+    def parse_netns(self, name: str) -> tuple[str, str] | None:
+        """(profile, instance id) of one of our namespace names, else None."""
+        for profile, prefix in self.prefixes.items():
+            if name.startswith(prefix) and len(name) > len(prefix):
+                return profile, name.removeprefix(prefix)
+        return None
+
+    def sweep_bridges(self) -> list[str]:
+        """Remove our bridges left with no member (after orphans whose ports are unknown)."""
+        names = os.listdir(SYS_NET) if SYS_NET.exists() else []
+        dropped = []
+        for br in sorted(n for n in names if n.startswith(self.bridge_prefix)):
+            members = SYS_NET / br / "brif"
+            if members.exists() and not any(members.iterdir()):
+                self.runner.run(["ip", "link", "del", br], check=False)
+                dropped.append(br)
+        return dropped
+
+    def sweep_filters(self) -> list[str]:
+        """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
+        a chain is loaded only once its tap exists, so one without is nobody's."""
+        out = self.runner.run(["nft", "-j", "list", "table", antispoof.FAMILY,
+                               antispoof.TABLE], check=False)
+        try:
+            names = antispoof.chains(json.loads(out)) if out.strip() else set()
+        except ValueError:
+            return []
+        stale = sorted(n for n in names if not (SYS_NET / n).exists())
+        self._unfilter(stale)
+        return stale
+
+    # helpers -----------------------------------------------------------------------
+    def _host_peers(self, ns: str) -> set[str]:
+        """Host-side names of the veths whose other end is in ``ns``."""
+        out = set()
+        for link in self._interfaces(ns).values():
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                name = socket.if_indextoname(link["link_index"])
+                if name.startswith("tap"):
+                    out.add(name)
+        return out
+
+    def _require(self, spec: InstanceSpec) -> str:
+        ns = self.netns(spec.id, spec.profile)
+        if not (NETNS_DIR / ns).exists():
+            raise BackendError(f"namespace {ns} does not exist")
+        return ns
+
+    def _interfaces(self, ns: str) -> dict[str, dict]:
+        out = self.runner.run(["ip", "-j", "-n", ns, "link", "show"], check=False)
+        links = json.loads(out) if out.strip() else []
+        return {link["ifname"]: link for link in links if link.get("ifname") != "lo"}
+
+    def _plug(self, ns: str, port: dict, ifname: str, profile: str) -> None:
+        self._plug_all(ns, [(port, ifname)], False, profile)
+
+    def _plug_all(self, ns: str, plugs: list[tuple[dict, str]], fresh: bool,
+                  profile: str) -> None:
+        """Namespace (if ``fresh``), bridges and veths in one ``ip -batch`` on the host
+        (holding the bridges' locks, sorted), the profile's sysctls, then the links up
+        inside in a second batch."""
+        bridges = sorted({self.bridge(port["net_id"]) for port, _ in plugs})
+        with contextlib.ExitStack() as held:
+            for br in bridges:
+                held.enter_context(self._bridge_locks[br])
+            host = [f"netns add {ns}"] if fresh else []
+            inside = {} if fresh else self._interfaces(ns)
+            for br in bridges:
+                if not (SYS_NET / br).exists():
+                    host.append(f"link add {br} type bridge")
+                host.append(f"link set {br} up")
+            for port, ifname in plugs:
+                br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
+                if self.is_mgmt(port) and self.mgmt_host_address:
+                    host.append(f"addr replace {self.mgmt_host_address} dev {br}"
+                                + (" nodad" if ":" in self.mgmt_host_address else ""))
+                if not (SYS_NET / tap).exists():
+                    if ifname in inside:  # a leftover of an interrupted plug
+                        self.runner.run(["ip", "-n", ns, "link", "del", ifname], check=False)
+                    host.append(f"link add {tap} type veth peer name {ifname} address "
+                                f"{port['mac_address']} netns {ns}")
+                host.append(f"link set {tap} master {br} up")
+            self.runner.batch(host)
+        # The instance's side is still down: nothing it sends passes unfiltered.
+        self._filter([port for port, _ in plugs], profile)
+        ifnames = [ifname for _, ifname in plugs]
+        if values := profiles.sysctls(profile, ifnames):
+            self.runner.sysctl(ns, values)
+        self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames],
+                          netns=ns)
+
+    def _filter(self, ports: list[dict], profile: str) -> None:
+        """Load the anti-spoofing chain of each port that wants one and remove any chain
+        left on the others' taps (port security turned off), in one transaction; nothing
+        (not even the table) when no port wants one."""
+        if not any(antispoof.wanted(port, profile) for port in ports):
+            return
+        lines: list[str] = []
+        for port in ports:
+            tap = self.tap(port["port_id"])
+            lines += antispoof.chain_script(tap, port) if antispoof.wanted(port, profile) \
+                else antispoof.delete_script([tap])
+        self.runner.run(["nft", "-f", "-"], stdin=antispoof.script(lines))
+
+    def _unfilter(self, taps: list[str]) -> None:
+        if taps:
+            self.runner.run(["nft", "-f", "-"], check=False,
+                            stdin=antispoof.script(antispoof.delete_script(taps)))
+
+    def _filtered_ifindexes(self) -> set[int]:
+        """Host ifindexes of the taps our anti-spoofing table has a chain for."""
+        out = self.runner.run(["nft", "-j", "list", "table", antispoof.FAMILY,
+                               antispoof.TABLE], check=False)
+        try:
+            names = antispoof.chains(json.loads(out)) if out.strip() else set()
+        except ValueError:
+            return set()
+        found = set()
+        for name in names:
+            with contextlib.suppress(OSError, ValueError):
+                found.add(int((SYS_NET / name / "ifindex").read_text()))
+        return found
+
+    def _kill_inside(self, ns: str) -> None:
+        """SIGKILL every process whose network namespace is ``ns`` (ours by name)."""
+        try:
+            want = f"net:[{(NETNS_DIR / ns).stat().st_ino}]"
+        except OSError:
+            return
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/ns/net") == want:
+                        os.kill(int(entry), signal.SIGKILL)
+
+    def _drop_bridge_if_empty(self, port: dict) -> None:
+        br = self.bridge(port["net_id"])
+        with self._bridge_locks[br]:
+            members = SYS_NET / br / "brif"
+            if members.exists() and not any(members.iterdir()):
+                if self.is_mgmt(port) and self.mgmt_host_address:
+                    self.runner.run(["ip", "addr", "del", self.mgmt_host_address, "dev", br],
+                                    check=False)
+                self.runner.run(["ip", "link", "del", br], check=False)
+
+    def _start_processes(self, spec: InstanceSpec, ns: str,
+                         interfaces: list[str] | None = None) -> str:
+        directory = self._dir(spec.id)
+        directory.mkdir(parents=True, exist_ok=True)
+        if interfaces is None:
+            interfaces = sorted(self._interfaces(ns))
+        return profiles.start(self.runner, spec, ns, directory, interfaces, self.responders)

@@ -1,0 +1,223 @@
+"""``reconcile-servers``: compare this host's instances in the database with the backend.
+
+``decide`` is pure: from the stored rows, what the backend observes and the
+instances that have a job in flight, it lists the ``Repair``s, one per drifted
+instance, in six kinds (after Synnefo's ``snf-manage reconcile-servers``):
+
+- ``stale``: stored, not on the host, no job: deleting -> ``delete.end``, else ERROR;
+- ``orphan``: on the host under our prefixes, not stored (or deleted): removed;
+- ``unsynced``: stored and on the host, running or not against the stored power
+  state: the database follows the host (``update`` event);
+- ``pending``: a task is set but no job will ever finish it: the task is cleared
+  with the observed state (or ``delete.end``/ERROR when the namespace is gone);
+- ``ports``: stored and on the host, but a stored port is not plugged (its MAC is
+  missing) or is plugged without the anti-spoofing filter its port security asks
+  for: re-plugged through the backend's idempotent ``attach`` (which reloads the
+  filter); interfaces the database does not know are reported, never removed;
+- ``processes``: running, but one of its profile's processes died (a DHCP client):
+  started again through the backend's idempotent ``start``.
+
+``apply`` repairs the database by replaying a simulated event through the
+dispatcher's own ``apply_event`` (sequence = stored + 1, in one locked transaction)
+and orphans and ports through the backend. Instances with a job in flight are left
+alone. ``run`` is one whole pass: the ``reconcile-servers`` command and the agent's
+periodic light reconcile both call it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from astara.compute_service import catalog, events, jobs, transitions
+from astara.compute_service.agent import antispoof
+from astara.compute_service.agent.backend import Backend, BackendError, InstanceSpec, Observed
+from astara.compute_service.dispatcher.consumer import apply_event
+from astara.compute_service.models import Instance, Job
+from astara.compute_service.transitions import NOSTATE, RUNNING, SHUTDOWN
+from astara.db.engine import Database
+
+LOG = logging.getLogger(__name__)
+KINDS = ("stale", "orphans", "unsynced", "pending", "ports", "processes")
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: str
+    vm_state: str
+    task_state: str | None
+    power_state: int
+    deleted: bool = False
+    profile: str = "tenant"
+    ports: tuple[dict, ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Repair:
+    kind: str  # one of KINDS
+    instance_id: str
+    action: str | None  # the simulated event, or None for an orphan (backend delete)
+    payload: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    teardown: bool = False  # remove it from the host first (orphans, unfinished deletes)
+    replug: tuple[dict, ...] = ()  # stored ports to plug again (kind "ports")
+    restart: bool = False  # start what is missing (kind "processes")
+
+
+def _observed_update(seen: Observed) -> tuple[str, dict]:
+    running = seen.running
+    return "update", {"state": "active" if running else "stopped",
+                      "power_state": RUNNING if running else SHUTDOWN, "new_task_state": None}
+
+
+ERROR = ("update", {"state": "error", "power_state": NOSTATE, "new_task_state": None})
+
+
+def _mac(value: str) -> str:
+    return value.lower()
+
+
+def _port_drift(inst: Stored, seen: Observed) -> Repair | None:
+    plugged = {_mac(m) for m in seen.ports}
+    missing = tuple(p for p in inst.ports if _mac(p.get("mac_address", "")) not in plugged)
+    stored = {_mac(p.get("mac_address", "")) for p in inst.ports}
+    unknown = sorted(m for m in plugged if m not in stored)
+    unfiltered: tuple[dict, ...] = ()
+    if seen.filtered is not None:
+        guarded = {_mac(m) for m in seen.filtered}
+        unfiltered = tuple(p for p in inst.ports if p not in missing
+                           and antispoof.wanted(p, inst.profile)
+                           and _mac(p.get("mac_address", "")) not in guarded)
+    if not missing and not unknown and not unfiltered:
+        return None
+    parts = []
+    if missing:
+        parts.append("not plugged: " + ", ".join(p["port_id"] for p in missing))
+    if unfiltered:
+        parts.append("no anti-spoofing filter: " + ", ".join(p["port_id"] for p in unfiltered))
+    if unknown:
+        parts.append("interfaces the database does not know: " + ", ".join(unknown))
+    return Repair("ports", inst.id, None, {}, "; ".join(parts), replug=missing + unfiltered)
+
+
+def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str]) -> list[Repair]:
+    out: list[Repair] = []
+    live = {s.id: s for s in stored if not s.deleted}
+    for inst in sorted(live.values(), key=lambda s: s.id):
+        if inst.id in busy or inst.vm_state == "error" and inst.task_state is None \
+                and inst.id not in observed:
+            continue
+        seen = observed.get(inst.id)
+        if inst.task_state is not None:
+            if seen is None:
+                action, payload = ("delete.end", {}) if inst.task_state == "deleting" \
+                    else ERROR
+            elif inst.task_state == "deleting":
+                action, payload = "delete.end", {}
+            else:
+                action, payload = _observed_update(seen)
+            out.append(Repair("pending", inst.id, action, payload,
+                              f"task {inst.task_state} with no job",
+                              teardown=seen is not None and action == "delete.end"))
+        elif seen is None:
+            if inst.vm_state in ("active", "stopped", "building"):
+                out.append(Repair("stale", inst.id, *ERROR,
+                                  detail=f"{inst.vm_state} but not on this host"))
+        elif seen.running != (inst.power_state == RUNNING) and \
+                inst.vm_state in ("active", "stopped"):
+            action, payload = _observed_update(seen)
+            out.append(Repair("unsynced", inst.id, action, payload,
+                              f"stored power {inst.power_state}, host running={seen.running}"))
+        elif inst.vm_state in ("active", "stopped") and (drift := _port_drift(inst, seen)):
+            out.append(drift)
+        elif inst.vm_state == "active" and seen.running and seen.missing:
+            out.append(Repair("processes", inst.id, None, {},
+                              "not running: " + ", ".join(seen.missing), restart=True))
+    for iid in sorted(set(observed) - set(live) - busy):
+        out.append(Repair("orphans", iid, None, {}, "on this host, not in the database",
+                          teardown=True))
+    return out
+
+
+def load(db: Database, host: str, grace: float = 10.0) -> tuple[list[Stored], set[str]]:
+    """This host's rows (deleted ones too: their ports name an orphan's links) and busy ids.
+
+    A job finished less than ``grace`` seconds ago still counts as in flight: its
+    event may not have reached the dispatcher yet.
+    """
+    recent = jobs.now() - timedelta(seconds=grace)
+    with db.read() as s:
+        rows = s.scalars(select(Instance).where(Instance.host == host)).all()
+        stored = [Stored(r.id, r.vm_state, r.task_state, r.power_state, r.deleted,
+                         _profile(r.image_id), tuple(r.ports or ()), r.name) for r in rows]
+        busy = set(s.scalars(select(Job.instance_id).where(
+            Job.host == host, or_(Job.status.in_((jobs.PENDING, jobs.RUNNING)),
+                                  Job.updated_at >= recent))))
+    return stored, busy
+
+
+def _profile(image_id: str) -> str:
+    image = catalog.IMAGES.get(image_id)
+    return image.profile if image else "tenant"
+
+
+def replay(db: Database, instance_id: str, action: str, payload: dict, host: str) -> bool:
+    """Apply one simulated event through the dispatcher's function; True if applied."""
+    with db.write() as s:
+        row = s.get(Instance, instance_id)
+        if row is None:
+            return False
+        body = events.build(action, {"id": instance_id, "project_id": row.project_id},
+                            row.seq + 1, host, payload)
+        return isinstance(apply_event(s, events.parse(body)), transitions.Applied)
+
+
+def apply(db: Database, backend: Backend, host: str, repairs: list[Repair],
+          stored: list[Stored], observed: dict[str, Observed], fix: set[str]) -> list[str]:
+    """Carry out the repairs whose kind is in ``fix``; return the ids repaired."""
+    by_id = {s.id: s for s in stored}
+    done = []
+    for rep in repairs:
+        if rep.kind not in fix:
+            continue
+        if rep.replug or rep.restart:
+            known = by_id[rep.instance_id]
+            spec = InstanceSpec(rep.instance_id, known.name, known.profile, known.ports)
+            try:
+                for port in rep.replug:
+                    backend.attach(spec, port)
+                if rep.restart:
+                    backend.start(spec)
+            except BackendError as exc:  # one instance's failure does not stop the pass
+                LOG.warning("reconcile: %s of %s failed: %s", rep.kind, rep.instance_id, exc)
+                continue
+        if rep.teardown:
+            known = by_id.get(rep.instance_id)
+            seen = observed.get(rep.instance_id)
+            backend.delete(InstanceSpec(rep.instance_id, "",
+                                        seen.profile if seen else "tenant",
+                                        known.ports if known else ()))
+        if rep.action is None or replay(db, rep.instance_id, rep.action, rep.payload, host):
+            done.append(rep.instance_id)
+    return done
+
+
+def run(db: Database, backend: Backend, host: str, fix: set[str],
+        grace: float = 10.0) -> dict:
+    """One reconcile pass over this host: the report by kind and the ids repaired."""
+    stored, busy = load(db, host, grace)
+    observed = backend.observe()
+    repairs = decide(stored, observed, busy)
+    out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
+                        for r in repairs if r.kind == kind] for kind in KINDS}
+    out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix)
+    if "orphans" in fix and hasattr(backend, "sweep_bridges"):
+        out["bridges_removed"] = backend.sweep_bridges()
+    if "orphans" in fix and hasattr(backend, "sweep_filters"):
+        out["filters_removed"] = backend.sweep_filters()
+    return out

@@ -1,0 +1,216 @@
+"""The per-host agent: runs this host's jobs with a backend and reports events.
+
+It registers itself in ``compute_hosts``, re-queues the jobs it was running when it
+last died (every job is idempotent, so a re-run never tears down a healthy
+instance: a restart adopts what runs), then claims pending jobs (one at a time per
+instance, in order), runs them on a thread pool and finishes each in one
+transaction that marks the job and publishes its ``compute.instance.*`` event
+through the outbox. It sleeps on the job wake-up directory, never on a fixed poll.
+Between jobs it beats (``compute_hosts.updated_at``: the API places no instance on a
+host whose agent stopped beating) and, every ``reconcile_interval`` seconds, runs a
+light reconcile of this host that repairs the ``reconcile_fix`` kinds and logs the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import select, update
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.compute_service import events, jobs
+from astara.compute_service.agent import reconcile
+from astara.compute_service.agent.backend import Backend, BackendError, InstanceSpec
+from astara.compute_service.models import Host, Job
+from astara.db.engine import Database
+
+LOG = logging.getLogger(__name__)
+ACTION = {"create": "create", "delete": "delete", "start": "power_on", "stop": "power_off",
+          "reboot": "reboot", "attach": "interface_attach", "detach": "interface_detach"}
+HAS_START = {"create", "delete", "start", "stop", "reboot"}
+LIGHT_FIX = frozenset({"stale", "unsynced", "pending", "ports", "processes"})
+
+
+class Agent:
+    def __init__(self, db: Database, backend: Backend, host: str, publisher: OutboxPublisher,
+                 job_wakeup: WakeupDir, capacity: int = 200, availability_zone: str = "nova",
+                 workers: int = 8, idle_wait: float = 5.0, heartbeat_interval: float = 10.0,
+                 reconcile_interval: float = 0.0, reconcile_fix: frozenset[str] = LIGHT_FIX):
+        self.db = db
+        self.backend = backend
+        self.host = host
+        self.publisher = publisher
+        self.job_wakeup = job_wakeup
+        self.capacity = capacity
+        self.availability_zone = availability_zone
+        self.workers = workers
+        self.idle_wait = idle_wait
+        self.heartbeat_interval = heartbeat_interval
+        self.reconcile_interval = reconcile_interval  # 0: no periodic reconcile
+        self.reconcile_fix = reconcile_fix
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    def register(self) -> None:
+        with self.db.write() as s:
+            row = s.get(Host, self.host)
+            if row is None:
+                s.add(Host(name=self.host, capacity=self.capacity, drained=False,
+                           availability_zone=self.availability_zone, updated_at=jobs.now()))
+            else:
+                row.capacity, row.updated_at = self.capacity, jobs.now()
+
+    def heartbeat(self) -> None:
+        with self.db.write() as s:
+            row = s.get(Host, self.host)
+            if row is None:  # removed by an operator while we run: register again
+                s.add(Host(name=self.host, capacity=self.capacity, drained=False,
+                           availability_zone=self.availability_zone, updated_at=jobs.now()))
+            else:
+                row.updated_at = jobs.now()
+
+    def reconcile_pass(self) -> dict:
+        """One light reconcile of this host; never raises (the agent must keep going)."""
+        try:
+            report = reconcile.run(self.db, self.backend, self.host, set(self.reconcile_fix))
+        except Exception:
+            LOG.exception("periodic reconcile of %s failed", self.host)
+            return {}
+        fixed = set(report["fixed"])
+        for kind in reconcile.KINDS:
+            for item in report[kind]:
+                if item["id"] in fixed and kind in self.reconcile_fix:
+                    LOG.warning("reconcile: %s %s (%s): repaired", kind, item["id"],
+                                item["detail"])
+                else:
+                    LOG.warning("reconcile: %s %s (%s): left for the operator "
+                                "(astara-compute-manage reconcile-servers --fix-%s)",
+                                kind, item["id"], item["detail"], kind)
+        return report
+
+    def recover(self) -> int:
+        """Re-queue jobs interrupted by a crash; return how many."""
+        with self.db.write() as s:
+            return s.execute(update(Job).where(Job.host == self.host,
+                                               Job.status == jobs.RUNNING)
+                             .values(status=jobs.PENDING, updated_at=jobs.now())).rowcount
+
+    def claim(self, limit: int) -> list[Job]:
+        """Pending jobs to run now: the oldest per instance not already in flight."""
+        if limit <= 0:
+            return []
+        with self._lock, self.db.write() as s:
+            pending = s.scalars(select(Job).where(Job.host == self.host,
+                                                  Job.status == jobs.PENDING)
+                                .order_by(Job.id).with_for_update()).all()
+            picked: list[Job] = []
+            seen: set[str] = set()
+            for job in pending:
+                if job.instance_id in seen or job.instance_id in self._busy:
+                    seen.add(job.instance_id)
+                    continue
+                seen.add(job.instance_id)
+                job.status, job.attempts, job.updated_at = jobs.RUNNING, job.attempts + 1, \
+                    jobs.now()
+                if job.op in HAS_START:
+                    extra = {"reboot_type": job.payload.get("reboot_type")} \
+                        if job.op == "reboot" else {}
+                    self._publish(s, job, 1, f"{ACTION[job.op]}.start", extra)
+                picked.append(job)
+                self._busy.add(job.instance_id)
+                if len(picked) >= limit:
+                    break
+        if picked:
+            self.publisher.committed()
+        return picked
+
+    def _publish(self, session, job: Job, step: int, action: str, extra: dict) -> None:
+        body = events.build(action, job.payload["spec"], jobs.seq(job.id, step), self.host,
+                            extra)
+        self.publisher.publish(session, events.TOPIC, body)
+
+    def run_job(self, job: Job) -> None:
+        spec = InstanceSpec.from_job(job.payload["spec"])
+        extra: dict = {}
+        try:
+            if job.op == "create":
+                extra["console"] = self.backend.create(spec)
+            elif job.op == "delete":
+                self.backend.delete(spec)
+            elif job.op == "start":
+                self.backend.start(spec)
+            elif job.op == "stop":
+                self.backend.stop(spec)
+            elif job.op == "reboot":
+                self.backend.stop(spec)
+                self.backend.start(spec)
+            elif job.op in ("attach", "detach"):
+                port = job.payload["port"]
+                getattr(self.backend, job.op)(spec, port)
+                extra["port"] = port
+            else:
+                raise BackendError(f"unknown job op {job.op}")
+            self._finish(job, jobs.DONE, f"{ACTION[job.op]}.end", extra, "ok")
+        except Exception as exc:
+            detail = str(exc) if isinstance(exc, BackendError) else traceback.format_exc()
+            LOG.warning("job %s %s of %s failed: %s", job.id, job.op, job.instance_id, exc)
+            self._finish(job, jobs.FAILED, f"{ACTION.get(job.op, 'create')}.error",
+                         {"code": 500, "message": str(exc)[:255], "details": detail}, detail)
+        finally:
+            with self._lock:
+                self._busy.discard(job.instance_id)
+            self.job_wakeup.notify()  # the next job of this instance may run now
+
+    def _finish(self, job: Job, status: str, action: str, extra: dict, log: str) -> None:
+        with self.db.write() as s:
+            row = s.get(Job, job.id)
+            row.status, row.log, row.updated_at = status, log, jobs.now()
+            self._publish(s, job, 2, action, extra)
+        self.publisher.committed()
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        self.register()
+        self.recover()
+        listener = self.job_wakeup.listen()
+        now = time.monotonic()
+        next_beat = now + self.heartbeat_interval
+        next_reconcile = now + self.reconcile_interval if self.reconcile_interval \
+            else float("inf")
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="compute-job") as pool:
+                while not stop():
+                    now = time.monotonic()
+                    if now >= next_beat:
+                        next_beat = now + self.heartbeat_interval
+                        try:
+                            self.heartbeat()
+                        except Exception:
+                            LOG.exception("heartbeat of %s failed", self.host)
+                    if now >= next_reconcile:
+                        self.reconcile_pass()
+                        next_reconcile = time.monotonic() + self.reconcile_interval
+                    with self._lock:
+                        free = self.workers - len(self._busy)
+                    claimed = self.claim(free)
+                    for job in claimed:
+                        pool.submit(self.run_job, job)
+                    if not claimed:
+                        due = min(next_beat, next_reconcile) - time.monotonic()
+                        listener.wait(max(0.0, min(self.idle_wait, due)))
+        finally:
+            listener.close()
+
+    def run_pending(self) -> int:
+        """Run every pending job now, in this thread (tests and one-shot use)."""
+        done = 0
+        while claimed := self.claim(1):
+            for job in claimed:
+                self.run_job(job)
+                done += 1
+        return done

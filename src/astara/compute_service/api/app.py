@@ -1,0 +1,22 @@
+"""Assembles the compute API from typed settings: database, network client, service, app."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from astara.bus.wakeup import WakeupDir
+from astara.common.settings import Settings
+from astara.compute_service import jobs
+from astara.compute_service.api.network import HttpNetwork, Network
+from astara.compute_service.api.routes import build_app
+from astara.compute_service.api.service import ComputeService
+from astara.compute_service.settings import ComputeSettings
+from astara.db import migrate
+
+
+def create_app(settings: Settings, compute: ComputeSettings,
+               network: Network | None = None) -> Starlette:
+    db = migrate.open_database(settings.database)
+    network = network or HttpNetwork(compute.network_url)
+    wakeup = WakeupDir(jobs.wakeup_dir(settings.bus.wakeup_dir))
+    return build_app(ComputeService(db, network, compute, wakeup))

@@ -1,0 +1,57 @@
+"""Compute API microversions: parse the request headers, echo them in the response.
+
+Clients ask with ``OpenStack-API-Version: compute 2.N`` (or the legacy
+``X-OpenStack-Nova-API-Version``); no header means 2.1, ``latest`` means the
+maximum. A version outside [MIN, MAX] is a 406 ``computeFault`` as in Nova.
+"""
+
+from __future__ import annotations
+
+from astara.compute_service.api import errors
+
+MIN = (2, 1)
+MAX = (2, 104)
+
+
+def fmt(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def requested(headers) -> str | None:
+    value = headers.get("openstack-api-version", "")
+    for part in value.split(","):
+        service, _, ver = part.strip().partition(" ")
+        if service.lower() == "compute" and ver.strip():
+            return ver.strip()
+    return headers.get("x-openstack-nova-api-version") or None
+
+
+def parse(raw: str | None) -> tuple[int, int]:
+    if raw is None:
+        return MIN
+    if raw.lower() == "latest":
+        return MAX
+    try:
+        major, minor = (int(p) for p in raw.split("."))
+    except ValueError:
+        raise errors.BadRequest(f"API Version String {raw} is of invalid format. Must be of "
+                                "format MajorNum.MinorNum.") from None
+    if not MIN <= (major, minor) <= MAX:
+        raise errors.NotAcceptable(f"Version {raw} is not supported by the API. Minimum is "
+                                   f"{fmt(MIN)} and maximum is {fmt(MAX)}.")
+    return major, minor
+
+
+def echoed(raw: str | None) -> str:
+    """The version an answer names: the one asked for, even one refused (as Nova's 406
+    names it), ``latest`` resolved; at most 32 characters of it."""
+    if raw is None:
+        return fmt(MIN)
+    return fmt(MAX) if raw.lower() == "latest" else raw[:32]
+
+
+def headers(version: tuple[int, int] | str) -> dict[str, str]:
+    text = version if isinstance(version, str) else fmt(version)
+    return {"OpenStack-API-Version": f"compute {text}",
+            "X-OpenStack-Nova-API-Version": text,
+            "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version"}

@@ -1,0 +1,252 @@
+"""The compute service's view of the network service: a small Protocol and its clients.
+
+Every call names its caller (a ``Context``: project, user, roles) and ``HttpNetwork``
+sends that identity to the Neutron v2.0-compatible REST API (ours or a real Neutron),
+so the network API applies its own rules to what the compute service does on a user's
+behalf. The one exception is ``bind_port``: binding a port to a host is admin-only in
+Neutron, so, as Nova does with its service credentials, it runs as the compute
+service's own admin identity, and only on a port the caller was first shown to own.
+``FakeNetwork`` is the in-tree twin unit tests use: it applies the same visibility
+rules as Neutron's default policy and records who asked for what.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from astara.compute_service.api import errors
+from astara.compute_service.api.context import Context
+
+# Who binds ports (noauth: the identity headers; with Keystone, the service's token).
+SERVICE = Context(project_id="astara-service", user_id="astara-compute",
+                  roles=("admin",))
+
+
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,255}")
+
+
+def _seg(value: str) -> str:
+    """An id as one path segment: every reserved character quoted, dots too (a ``..``
+    must not climb out of the collection)."""
+    return quote(value, safe="").replace(".", "%2E")
+
+
+class NetworkError(Exception):
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+class Network(Protocol):
+    def get_network(self, caller: Context, net_id: str) -> dict[str, Any] | None: ...
+
+    def get_port(self, caller: Context, port_id: str) -> dict[str, Any] | None: ...
+
+    def create_port(self, caller: Context, net_id: str, fields: dict[str, Any]) -> dict: ...
+
+    def update_port(self, caller: Context, port_id: str, fields: dict[str, Any]) -> dict: ...
+
+    def bind_port(self, port_id: str, host: str) -> dict: ...
+
+    def unclaim_port(self, port_id: str) -> None: ...
+
+    def delete_port(self, caller: Context, port_id: str) -> None: ...
+
+    def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None: ...
+
+
+def _plain_id(value: str) -> bool:
+    """An id that stays one path segment (``..``, ``/`` or ``?`` would leave it)."""
+    return bool(_ID.fullmatch(value)) and value.strip(".") != ""
+
+
+def identity_headers(caller: Context) -> dict[str, str]:
+    """The noauth identity headers Neutron reads (keystonemiddleware sets the same)."""
+    headers = {"X-Project-Id": caller.project_id, "X-Roles": ",".join(caller.roles)}
+    if caller.user_id:
+        headers["X-User-Id"] = caller.user_id
+    return headers
+
+
+class HttpNetwork:
+    def __init__(self, url: str, timeout: float = 30.0, transport=None,
+                 service: Context = SERVICE):
+        self._client = httpx.Client(base_url=url.rstrip("/") + "/v2.0", timeout=timeout,
+                                    transport=transport)
+        self._service = service
+        self._cidrs: dict[str, str] = {}  # a subnet's cidr never changes
+
+    def _call(self, method: str, path: str, caller: Context,
+              body: dict | None = None) -> dict | None:
+        try:
+            resp = self._client.request(method, path, json=body,
+                                        headers=identity_headers(caller))
+        except httpx.HTTPError as exc:
+            raise errors.ComputeFault(f"Network service unreachable: {exc}") from None
+        if resp.status_code == 404 and method == "GET":
+            return None
+        if resp.status_code >= 400:
+            try:
+                detail = resp.json().get("NeutronError", {}) if resp.content else {}
+            except ValueError:
+                detail = {}
+            message = detail.get("message", resp.text) if isinstance(detail, dict) \
+                else resp.text
+            raise NetworkError(resp.status_code, message)
+        return resp.json() if resp.content else None
+
+    def get_network(self, caller: Context, net_id: str) -> dict | None:
+        if not _plain_id(net_id):
+            return None
+        found = self._call("GET", f"/networks/{_seg(net_id)}", caller)
+        return found["network"] if found else None
+
+    def get_port(self, caller: Context, port_id: str) -> dict | None:
+        if not _plain_id(port_id):
+            return None
+        found = self._call("GET", f"/ports/{_seg(port_id)}", caller)
+        return found["port"] if found else None
+
+    def create_port(self, caller: Context, net_id: str, fields: dict) -> dict:
+        body = {"port": {"network_id": net_id, **fields}}
+        return self._call("POST", "/ports", caller, body=body)["port"]
+
+    def update_port(self, caller: Context, port_id: str, fields: dict) -> dict:
+        return self._call("PUT", f"/ports/{_seg(port_id)}", caller,
+                          body={"port": fields})["port"]
+
+    def bind_port(self, port_id: str, host: str) -> dict:
+        return self._call("PUT", f"/ports/{_seg(port_id)}", self._service,
+                          body={"port": {"binding:host_id": host}})["port"]
+
+    def unclaim_port(self, port_id: str) -> None:
+        """Clear a port's device with the service's identity (see ports.release)."""
+        self._call("PUT", f"/ports/{_seg(port_id)}", self._service,
+                   body={"port": {"device_id": "", "device_owner": ""}})
+
+    def delete_port(self, caller: Context, port_id: str) -> None:
+        try:
+            self._call("DELETE", f"/ports/{_seg(port_id)}", caller)
+        except NetworkError as exc:
+            if exc.status != 404:
+                raise
+
+    def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None:
+        if subnet_id not in self._cidrs:
+            found = self._call("GET", f"/subnets/{_seg(subnet_id)}", caller)
+            if found is None:
+                return None
+            self._cidrs[subnet_id] = found["subnet"]["cidr"]
+        return self._cidrs[subnet_id]
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class FakeNetwork:
+    """Networks and ports in memory, with Neutron's default visibility rules.
+
+    ``calls`` lists (method, id, who) in order, ``who`` being the caller's project or
+    ``"service"`` for the admin binding step.
+    """
+
+    def __init__(self):
+        self.networks: dict[str, dict] = {}
+        self.ports: dict[str, dict] = {}
+        self.calls: list[tuple[str, str, str]] = []
+
+    def add_network(self, project_id: str, name: str = "net", cidr_prefix: str = "10.0.0",
+                    external: bool = False, shared: bool = False):
+        net = {"id": str(uuid.uuid4()), "name": name, "project_id": project_id,
+               "router:external": external, "shared": shared,
+               "_prefix": cidr_prefix, "_next": 10}
+        self.networks[net["id"]] = net
+        return net
+
+    def add_port(self, project_id: str, net_id: str, **fields) -> dict:
+        """A port made directly in the network service (by its owner or an admin)."""
+        return self._new_port(project_id, net_id, fields)
+
+    def _new_port(self, project_id: str, net_id: str, fields: dict) -> dict:
+        net = self.networks[net_id]
+        net["_next"] += 1
+        port = {"id": str(uuid.uuid4()), "network_id": net_id, "project_id": project_id,
+                "mac_address": f"fa:16:3e:00:00:{net['_next']:02x}", "status": "DOWN",
+                "device_id": "", "device_owner": "", "binding:host_id": "",
+                "fixed_ips": [{"subnet_id": "s-" + net_id[:8],
+                               "ip_address": f"{net['_prefix']}.{net['_next']}"}], **fields}
+        self.ports[port["id"]] = port
+        return port
+
+    @staticmethod
+    def _sees_network(caller: Context, net: dict) -> bool:
+        return (caller.is_admin or net["project_id"] == caller.project_id or net["shared"]
+                or net["router:external"])
+
+    def _sees_port(self, caller: Context, port: dict) -> bool:
+        # Neutron shows a network's owner the ports others made on it.
+        net = self.networks.get(port["network_id"], {})
+        return caller.is_admin or caller.project_id in (port["project_id"],
+                                                        net.get("project_id"))
+
+    def get_network(self, caller, net_id):
+        net = self.networks.get(net_id)
+        return net if net and self._sees_network(caller, net) else None
+
+    def get_port(self, caller, port_id):
+        port = self.ports.get(port_id)
+        return port if port and self._sees_port(caller, port) else None
+
+    def create_port(self, caller, net_id, fields):
+        net = self.networks.get(net_id)
+        if net is None or not (caller.is_admin or net["project_id"] == caller.project_id
+                               or net["shared"]):
+            raise NetworkError(404, f"Network {net_id} could not be found.")
+        if "binding:host_id" in fields and not caller.is_admin:
+            raise NetworkError(403, "create_port:binding:host_id is not allowed")
+        fields = dict(fields)
+        project = fields.pop("project_id", caller.project_id)
+        port = self._new_port(project, net_id, fields)
+        self.calls.append(("create_port", port["id"], caller.project_id))
+        return port
+
+    def update_port(self, caller, port_id, fields):
+        port = self.get_port(caller, port_id)
+        if port is None:
+            raise NetworkError(404, f"Port {port_id} could not be found.")
+        if "binding:host_id" in fields and not caller.is_admin:
+            raise NetworkError(403, "update_port:binding:host_id is not allowed")
+        port.update(fields)
+        self.calls.append(("update_port", port_id, caller.project_id))
+        return port
+
+    def unclaim_port(self, port_id):
+        port = self.ports.get(port_id)
+        if port is None:
+            raise NetworkError(404, f"Port {port_id} could not be found.")
+        port.update(device_id="", device_owner="")
+        self.calls.append(("unclaim_port", port_id, "service"))
+
+    def bind_port(self, port_id, host):
+        port = self.ports.get(port_id)
+        if port is None:
+            raise NetworkError(404, f"Port {port_id} could not be found.")
+        port["binding:host_id"] = host
+        self.calls.append(("bind_port", port_id, "service"))
+        return port
+
+    def delete_port(self, caller, port_id):
+        port = self.ports.get(port_id)
+        if port is not None and self._sees_port(caller, port):
+            del self.ports[port_id]
+        self.calls.append(("delete_port", port_id, caller.project_id))
+
+    def subnet_cidr(self, caller, subnet_id):
+        net = next((n for n in self.networks.values() if "s-" + n["id"][:8] == subnet_id),
+                   None)
+        return f"{net['_prefix']}.0/24" if net else None

@@ -1,0 +1,70 @@
+"""Host pinning and per-project quota, inside the create transaction.
+
+``reserve_quota`` locks the project's usage row (``SELECT ... FOR UPDATE``; SQLite
+serializes writers anyway), refuses with Nova's 403 when the limit would be passed,
+and counts the new instance; the dispatcher gives it back on ``delete.end``.
+``pick_host`` chooses, among the hosts whose agent beat within ``down_after``
+seconds and are not drained, the one with the most free capacity; ``host_list`` and
+``set_drained`` serve the operator's ``astara-compute-manage host-*`` commands.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from astara.compute_service import jobs
+from astara.compute_service.api import errors
+from astara.compute_service.models import Host, Instance, QuotaUsage
+
+
+def reserve_quota(session: Session, project_id: str, limit: int) -> None:
+    usage = session.scalar(
+        select(QuotaUsage).where(QuotaUsage.project_id == project_id).with_for_update())
+    if usage is None:
+        usage = QuotaUsage(project_id=project_id, instances=0)
+        session.add(usage)
+        session.flush()
+    if 0 <= limit < usage.instances + 1:  # a negative limit means unlimited
+        raise errors.Forbidden(f"Quota exceeded for instances: Requested 1, but already used "
+                               f"{usage.instances} of {limit} instances")
+    usage.instances += 1
+
+
+def _hosts_with_usage(session: Session):
+    used = (select(Instance.host, func.count().label("n"))
+            .where(Instance.deleted.is_(False)).group_by(Instance.host).subquery())
+    return (select(Host, func.coalesce(used.c.n, 0))
+            .outerjoin(used, used.c.host == Host.name).order_by(Host.name))
+
+
+def _alive_since(down_after: float):
+    return jobs.now() - timedelta(seconds=down_after)
+
+
+def pick_host(session: Session, down_after: float = 60.0) -> str | None:
+    rows = session.execute(_hosts_with_usage(session).where(
+        Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))).all()
+    free = [(host.capacity - n, host.name) for host, n in rows if host.capacity - n > 0]
+    return max(free)[1] if free else None
+
+
+def host_list(session: Session, down_after: float = 60.0) -> list[dict]:
+    """Every registered host as an operator sees it (``astara-compute-manage host-list``)."""
+    since = _alive_since(down_after)
+    return [{"name": host.name, "availability_zone": host.availability_zone,
+             "capacity": host.capacity, "instances": n, "drained": host.drained,
+             "last_heartbeat": host.updated_at.isoformat() + "Z",
+             "agent_alive": host.updated_at >= since}
+            for host, n in session.execute(_hosts_with_usage(session)).all()]
+
+
+def set_drained(session: Session, name: str, drained: bool) -> bool:
+    """Drain (no new instance is placed there) or undrain a host; False if unknown."""
+    host = session.get(Host, name, with_for_update=True)
+    if host is None:
+        return False
+    host.drained = drained
+    return True

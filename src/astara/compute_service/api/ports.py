@@ -1,0 +1,209 @@
+"""Ports of an instance, allocated and released through the network service's API.
+
+``allocate`` turns ``networks: [{uuid}|{port}]`` into bound ports: a new port on a
+network (device_owner ``compute:<az>``, device_id the server id) or an existing port
+claimed the same way, then bound to the host. Everything is done as the caller (the
+network API applies its own rules: a member sees and uses only what Neutron lets it);
+only the host binding runs with the service's admin identity, once the port is known
+to be the caller's. ``refusal`` is the pure check in between, as Nova words it: a port
+the caller does not own is not found, a port with a device is in use, an external
+network needs ``network:attach_external_network`` (admin). ``allocate`` deletes what it
+created if a later port fails; ``release`` deletes the ports the compute service
+created and unbinds the ones it was given, as Nova does (with the service's identity
+when the caller cannot see a port an admin plugged into its server). Ports are stored
+on the instance in a plain form.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from astara.compute_service.api import errors
+from astara.compute_service.api.bodies import NetworkRequest
+from astara.compute_service.api.context import Context
+from astara.compute_service.api.network import Network, NetworkError
+
+LOG = logging.getLogger(__name__)
+
+
+def stored(port: dict, network_name: str, owned: bool,
+           cidrs: dict[str, str | None] | None = None) -> dict:
+    fixed = []
+    for ip in port.get("fixed_ips", []):
+        entry = {"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
+        cidr = (cidrs or {}).get(ip["subnet_id"])
+        if cidr:
+            entry["prefixlen"] = int(cidr.rsplit("/", 1)[1])
+        fixed.append(entry)
+    return {"port_id": port["id"], "net_id": port["network_id"], "network_name": network_name,
+            "mac_address": port.get("mac_address", ""), "status": port.get("status", "DOWN"),
+            "fixed_ips": fixed, "owned": owned,
+            # what the host's anti-spoofing filter allows (absent: Neutron's default)
+            "port_security_enabled": port.get("port_security_enabled", True),
+            "allowed_address_pairs": [
+                {"ip_address": p["ip_address"], "mac_address": p.get("mac_address")
+                 or port.get("mac_address", "")}
+                for p in port.get("allowed_address_pairs") or ()]}
+
+
+def _cidrs(net: Network, caller: Context, port: dict) -> dict[str, str | None]:
+    """Subnet id -> cidr of the port's fixed IPs (the backend needs prefix lengths)."""
+    out: dict[str, str | None] = {}
+    for ip in port.get("fixed_ips", []):
+        if ip["subnet_id"] not in out:
+            try:
+                out[ip["subnet_id"]] = net.subnet_cidr(caller, ip["subnet_id"])
+            except NetworkError:
+                out[ip["subnet_id"]] = None
+    return out
+
+
+def _device(server_id: str, az: str) -> dict:
+    return {"device_id": server_id, "device_owner": f"compute:{az}"}
+
+
+def is_service_port(port: dict) -> bool:
+    """A router's or appliance's own port (``network:*``): plugged, never re-owned.
+
+    An appliance instance carries its router's interface, gateway and management
+    ports; they keep the router as their device so the network model stays right.
+    """
+    return str(port.get("device_owner", "")).startswith("network:")
+
+
+def _missing(kind: str, ident: str, attach: bool) -> errors.ComputeFault:
+    """Nova's PortNotFound / NetworkNotFound: 400 on a server create, 404 on attach."""
+    message = (f"Port id {ident} could not be found." if kind == "port"
+               else f"Network {ident} could not be found.")
+    return errors.NotFound(message) if attach else errors.BadRequest(message)
+
+
+def port_refusal(caller: Context, port: dict | None, port_id: str,
+                 attach: bool) -> errors.ComputeFault | None:
+    """Why ``caller`` may not plug ``port`` (as the network API showed it), or None.
+
+    The project is checked here too: Neutron shows a network's owner the ports others
+    made on it, and those are not the owner's to plug.
+    """
+    if port is None or (not caller.is_admin and port.get("project_id") != caller.project_id):
+        return _missing("port", port_id, attach)
+    if is_service_port(port):  # only an admin (the orchestrator) plugs a router's ports
+        return None if caller.is_admin else errors.Conflict(
+            f"Port {port_id} is still in use.")
+    if port.get("device_id"):
+        return errors.Conflict(f"Port {port_id} is still in use.")
+    return None
+
+
+def network_refusal(caller: Context, network: dict | None, net_id: str,
+                    attach: bool) -> errors.ComputeFault | None:
+    """Why ``caller`` may not have an interface on ``network``, or None."""
+    if network is None:
+        return _missing("network", net_id, attach)
+    if network.get("router:external") and not network.get("shared") and not caller.is_admin:
+        # Nova's network:attach_external_network rule (admin only) and its fault.
+        return errors.Forbidden("It is not allowed to create an interface on external "
+                                f"network {net_id}")
+    return None
+
+
+def _checked(fault: errors.ComputeFault | None) -> None:
+    if fault is not None:
+        raise fault
+
+
+def _bound(net: Network, port: dict, host: str) -> dict:
+    try:
+        return net.bind_port(port["id"], host)
+    except NetworkError as exc:
+        raise errors.ComputeFault(f"Unable to bind port {port['id']}: {exc}") from None
+
+
+def _claimed(net: Network, caller: Context, port: dict, server_id: str, az: str,
+             attach: bool) -> dict:
+    """The caller's own port, now naming the server as its device (as the caller)."""
+    try:
+        return net.update_port(caller, port["id"], _device(server_id, az))
+    except NetworkError as exc:
+        if exc.status == 404:
+            raise _missing("port", port["id"], attach) from None
+        if exc.status == 409:
+            raise errors.Conflict(f"Port {port['id']} is still in use.") from None
+        raise errors.BadRequest(f"Port {port['id']} not usable for instance "
+                                f"{server_id}.") from None
+
+
+def allocate_one(net: Network, caller: Context, project_id: str, server_id: str, host: str,
+                 az: str, want: NetworkRequest, attach: bool = False) -> dict:
+    """One bound port for server ``server_id`` of ``project_id``, asked for by ``caller``."""
+    if want.port_id:
+        found = net.get_port(caller, want.port_id)
+        _checked(port_refusal(caller, found, want.port_id, attach))
+        port: dict = found or {}
+        network = net.get_network(caller, port["network_id"])
+        _checked(network_refusal(caller, network, port["network_id"], attach))
+        service = is_service_port(port)
+        if not service:
+            port = _claimed(net, caller, port, server_id, az, attach)
+        try:
+            port = _bound(net, port, host)
+        except BaseException:
+            release(net, caller, [{"port_id": port["id"], "service": service}])
+            raise
+        return {**stored(port, (network or {}).get("name", ""), owned=False,
+                         cidrs=_cidrs(net, caller, port)), "service": service}
+    network = net.get_network(caller, want.net_id or "")
+    _checked(network_refusal(caller, network, want.net_id or "", attach))
+    net_id = (network or {})["id"]
+    try:
+        port = net.create_port(caller, net_id, {"project_id": project_id,
+                                                **_device(server_id, az)})
+    except NetworkError as exc:
+        if exc.status == 404:
+            raise _missing("network", net_id, attach) from None
+        raise errors.BadRequest(f"Unable to create a port on network {net_id}: "
+                                f"{exc}") from None
+    try:
+        port = _bound(net, port, host)
+    except BaseException:
+        release(net, caller, [{"port_id": port["id"], "owned": True}])
+        raise
+    return stored(port, (network or {}).get("name", ""), owned=True,
+                  cidrs=_cidrs(net, caller, port))
+
+
+def allocate(net: Network, caller: Context, project_id: str, server_id: str, host: str,
+             az: str, wanted: tuple[NetworkRequest, ...]) -> list[dict]:
+    done: list[dict] = []
+    try:
+        for want in wanted:
+            done.append(allocate_one(net, caller, project_id, server_id, host, az, want))
+    except BaseException:
+        release(net, caller, done)
+        raise
+    return done
+
+
+def _release_one(net: Network, caller: Context, port: dict) -> None:
+    if port.get("owned"):
+        net.delete_port(caller, port["port_id"])
+        return
+    if not port.get("service"):
+        try:
+            net.update_port(caller, port["port_id"], {"device_id": "", "device_owner": ""})
+        except NetworkError as exc:
+            if exc.status != 404:
+                raise
+            # an admin plugged another project's port into this server: the server
+            # held it, so the service gives it back (Nova unbinds with its credentials)
+            net.unclaim_port(port["port_id"])
+    net.bind_port(port["port_id"], "")
+
+
+def release(net: Network, caller: Context, ports: list[dict]) -> None:
+    """Give back ``ports`` as ``caller`` (the server's owner or an admin) would."""
+    for port in ports:
+        try:
+            _release_one(net, caller, port)
+        except (NetworkError, errors.ComputeFault) as exc:
+            LOG.warning("could not release port %s: %s", port["port_id"], exc)

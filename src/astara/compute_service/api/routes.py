@@ -1,0 +1,297 @@
+"""HTTP layer of the compute service: Nova v2.1 routes, thin handlers.
+
+Each handler negotiates the microversion, reads the caller from headers, validates
+the body with ``bodies``, hands the work to ``ComputeService`` in a worker thread and
+renders the result with ``views`` or a Nova fault body. Every ``/v2.1`` answer echoes
+the microversion headers and carries a request id (``answer_headers``). Bodies pass
+``inbound`` first (size, nesting, encoding); Starlette's own 404/405 are Nova faults too.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from astara.compute_service import catalog
+from astara.compute_service.api import (
+    actions,
+    bodies,
+    errors,
+    inbound,
+    list_query,
+    microversion,
+    paging,
+    views,
+)
+from astara.compute_service.api.answer_headers import NovaHeaders
+from astara.compute_service.api.context import Context
+from astara.compute_service.api.network import NetworkError
+from astara.compute_service.api.service import ComputeService
+
+LOG = logging.getLogger(__name__)
+UPDATED = "2013-07-23T11:33:21Z"
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _version_doc(base: str) -> dict:
+    return {"id": "v2.1", "status": "CURRENT", "version": microversion.fmt(microversion.MAX),
+            "min_version": microversion.fmt(microversion.MIN), "updated": UPDATED,
+            "links": [{"rel": "self", "href": f"{base}/v2.1/"}]}
+
+
+async def versions(request: Request) -> Response:
+    return JSONResponse({"versions": [_version_doc(_base(request))]})
+
+
+async def version_v21(request: Request) -> Response:
+    doc = _version_doc(_base(request))
+    doc["links"].append({"rel": "describedby", "type": "text/html",
+                         "href": "http://docs.openstack.org/"})
+    doc["media-types"] = [{"base": "application/json",
+                           "type": "application/vnd.openstack.compute+json;version=2.1"}]
+    return JSONResponse({"version": doc})
+
+
+async def _json(request: Request) -> Any:
+    return inbound.parse_json(await request.body())
+
+
+class Api:
+    def __init__(self, service: ComputeService):
+        self.service = service
+
+    def route(self, work):
+        async def endpoint(request: Request) -> Response:
+            return await self._dispatch(request, work)
+        return endpoint
+
+    async def _dispatch(self, request: Request, work) -> Response:
+        ctx = None
+        raw_version = microversion.requested(request.headers)
+        headers = microversion.headers(raw_version or microversion.MIN)
+        try:
+            version = microversion.parse(raw_version)
+            headers = microversion.headers(version)
+            ctx = Context.from_headers(request.headers,
+                                       getattr(request.state, "request_id", None))
+            if ctx is None:
+                raise errors.Unauthorized("The request you have made requires authentication.")
+            status, body, extra = await work(request, ctx, version)
+            headers.update(extra)
+            if body is None:
+                return Response(status_code=status, headers=headers)
+            return JSONResponse(body, status_code=status, headers=headers)
+        except errors.ComputeFault as exc:
+            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        except NetworkError as exc:
+            # the network service refused what the caller asked for: the caller's error
+            # (a 5xx there is a fault of the network service, reported as Nova's 500)
+            fault = errors.Conflict(str(exc)) if exc.status == 409 else \
+                errors.BadRequest(str(exc)) if exc.status < 500 else \
+                errors.ComputeFault(f"The network service failed: {exc}")
+            if fault.status >= 500:
+                LOG.error("network service failed on %s %s: %s", request.method,
+                          request.url.path, exc)
+            return JSONResponse(fault.body(), status_code=fault.status, headers=headers)
+        except OperationalError:
+            LOG.exception("database unavailable")
+            exc = errors.ComputeFault("The database is busy or unavailable; retry.")
+            return JSONResponse(exc.body(), status_code=503, headers=headers)
+        except Exception:
+            LOG.exception("request %s %s failed", request.method, request.url.path)
+            exc = errors.ComputeFault("Unexpected API Error. Please report this at "
+                                      "http://bugs.launchpad.net/nova/ and attach the Nova "
+                                      "API log if possible.")
+            return JSONResponse(exc.body(), status_code=500, headers=headers)
+
+    # flavors and images -------------------------------------------------------------
+    async def flavors(self, request, ctx, version):
+        detail = request.url.path.endswith("/detail")
+        return 200, {"flavors": [views.flavor(f, _base(request), detail, version)
+                                 for f in catalog.FLAVORS.values()]}, {}
+
+    async def flavor(self, request, ctx, version):
+        found = catalog.FLAVORS.get(request.path_params["id"])
+        if found is None:
+            raise errors.NotFound(f"Flavor {request.path_params['id']} could not be found.")
+        return 200, {"flavor": views.flavor(found, _base(request), True, version)}, {}
+
+    async def images(self, request, ctx, version):
+        if version >= (2, 36):
+            raise errors.NotFound("The resource could not be found.")
+        detail = request.url.path.endswith("/detail")
+        return 200, {"images": [views.image(i, _base(request), detail)
+                                for i in catalog.IMAGES.values()]}, {}
+
+    async def image(self, request, ctx, version):
+        found = catalog.IMAGES.get(request.path_params["id"])
+        if version >= (2, 36) or found is None:
+            raise errors.NotFound("Image not found.")
+        return 200, {"image": views.image(found, _base(request), True)}, {}
+
+    # servers -----------------------------------------------------------------------
+    async def servers(self, request, ctx, version):
+        if request.method == "POST":
+            req = bodies.create(await _json(request), version)
+            row, password = await run_in_threadpool(self.service.create, ctx, req)
+            base = _base(request)
+            body = {"id": row.id, "links": views.server_ref(row, base)["links"],
+                    "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}]}
+            if password:
+                body["adminPass"] = password
+            location = f"{base}/v2.1/servers/{row.id}"
+            return 202, {"server": body}, {"Location": location}
+        filters = inbound.query(request.query_params.multi_items())
+        detail = request.url.path.endswith("/detail")
+        rows = await run_in_threadpool(self.service.list, ctx, filters, detail)
+        base = _base(request)
+        if detail:
+            items = [views.server(r, base, version, ctx.is_admin, listed=True) for r in rows]
+        else:
+            items = [views.server_ref(r, base) for r in rows]
+        body: dict[str, Any] = {"servers": items}
+        limit = list_query.parse(filters, ctx.is_admin, detail).limit if "limit" in filters \
+            else None
+        more = paging.next_query(filters, rows, limit)
+        if more:
+            body["servers_links"] = [{"rel": "next", "href": f"{base}{request.url.path}?{more}"}]
+        return 200, body, {}
+
+    async def server(self, request, ctx, version):
+        sid = request.path_params["id"]
+        if request.method == "DELETE":
+            await run_in_threadpool(self.service.delete, ctx, sid)
+            return 204, None, {}
+        if request.method == "PUT":
+            data = bodies.update(await _json(request), version)
+            row = await run_in_threadpool(self.service.update, ctx, sid, data)
+        else:
+            row = await run_in_threadpool(self.service.show, ctx, sid)
+        return 200, {"server": views.server(row, _base(request), version, ctx.is_admin)}, {}
+
+    async def action(self, request, ctx, version):
+        name, arg = bodies.action(await _json(request))
+        out = await run_in_threadpool(self.service.action, ctx, request.path_params["id"],
+                                      name, arg)
+        return (200, out, {}) if out is not None else (202, None, {})
+
+    async def ips(self, request, ctx, version):
+        row = await run_in_threadpool(self.service.show, ctx, request.path_params["id"])
+        return 200, {"addresses": views.addresses(row.ports, with_ext=False)}, {}
+
+    async def metadata(self, request, ctx, version):
+        sid = request.path_params["id"]
+        if request.method == "GET":
+            row = await run_in_threadpool(self.service.show, ctx, sid)
+            return 200, {"metadata": dict(row.metadata_ or {})}, {}
+        items = bodies.metadata_body(await _json(request))
+        meta = await run_in_threadpool(self.service.set_metadata, ctx, sid, items,
+                                       request.method == "PUT")
+        return 200, {"metadata": meta}, {}
+
+    async def metadata_item(self, request, ctx, version):
+        sid, key = request.path_params["id"], request.path_params["key"]
+        if request.method == "GET":
+            row = await run_in_threadpool(self.service.show, ctx, sid)
+            if key not in (row.metadata_ or {}):
+                raise errors.NotFound("Metadata item was not found")
+            return 200, {"meta": {key: row.metadata_[key]}}, {}
+        if request.method == "DELETE":
+            await run_in_threadpool(self.service.set_metadata, ctx, sid, {}, False, key)
+            return 204, None, {}
+        items = bodies.metadata_body(await _json(request), "meta")
+        if list(items) != [key]:
+            raise errors.BadRequest("Request body and URI mismatch")
+        await run_in_threadpool(self.service.set_metadata, ctx, sid, items)
+        return 200, {"meta": items}, {}
+
+    async def instance_actions(self, request, ctx, version):
+        jobs = await run_in_threadpool(self.service.actions, ctx, request.path_params["id"],
+                                       version >= (2, 21))
+        return 200, {"instanceActions": [actions.action(j, version) for j in jobs]}, {}
+
+    async def instance_action(self, request, ctx, version):
+        wanted = request.path_params["request_id"]
+        jobs = await run_in_threadpool(self.service.actions, ctx, request.path_params["id"],
+                                       version >= (2, 21))
+        found = next((j for j in jobs if actions.request_id(j) == wanted), None)
+        if found is None:
+            raise errors.NotFound(f"Action {errors.shown(wanted)} not found")
+        return 200, {"instanceAction": actions.detail(found, version, ctx.is_admin)}, {}
+
+    async def interfaces(self, request, ctx, version):
+        sid = request.path_params["id"]
+        if request.method == "POST":
+            want = bodies.interface(await _json(request), version)
+            port = await run_in_threadpool(self.service.attach, ctx, sid, want)
+            return 200, {"interfaceAttachment": views.interface(port, version)}, {}
+        row = await run_in_threadpool(self.service.show, ctx, sid)
+        return 200, {"interfaceAttachments": [views.interface(p, version)
+                                              for p in row.ports]}, {}
+
+    async def interface(self, request, ctx, version):
+        sid, port_id = request.path_params["id"], request.path_params["port_id"]
+        if request.method == "DELETE":
+            await run_in_threadpool(self.service.detach, ctx, sid, port_id)
+            return 202, None, {}
+        row = await run_in_threadpool(self.service.show, ctx, sid)
+        port = next((p for p in row.ports if p["port_id"] == port_id), None)
+        if port is None:
+            raise errors.NotFound("Network interface not found")
+        return 200, {"interfaceAttachment": views.interface(port, version)}, {}
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse(errors.NotFound("The resource could not be found.").body(),
+                        status_code=404)
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    fault = errors.BadMethod("The method is not allowed for the requested URL.")
+    return JSONResponse(fault.body(), status_code=405)
+
+
+def build_app(service: ComputeService) -> Starlette:
+    api = Api(service)
+    r = api.route
+    routes = [
+        Route("/", versions, methods=["GET"]),
+        Route("/v2.1", version_v21, methods=["GET"]),
+        Route("/v2.1/", version_v21, methods=["GET"]),
+        Route("/v2.1/flavors", r(api.flavors), methods=["GET"]),
+        Route("/v2.1/flavors/detail", r(api.flavors), methods=["GET"]),
+        Route("/v2.1/flavors/{id}", r(api.flavor), methods=["GET"]),
+        Route("/v2.1/images", r(api.images), methods=["GET"]),
+        Route("/v2.1/images/detail", r(api.images), methods=["GET"]),
+        Route("/v2.1/images/{id}", r(api.image), methods=["GET"]),
+        Route("/v2.1/servers", r(api.servers), methods=["GET", "POST"]),
+        Route("/v2.1/servers/detail", r(api.servers), methods=["GET"]),
+        Route("/v2.1/servers/{id}", r(api.server), methods=["GET", "PUT", "DELETE"]),
+        Route("/v2.1/servers/{id}/action", r(api.action), methods=["POST"]),
+        Route("/v2.1/servers/{id}/ips", r(api.ips), methods=["GET"]),
+        Route("/v2.1/servers/{id}/metadata", r(api.metadata), methods=["GET", "PUT", "POST"]),
+        Route("/v2.1/servers/{id}/metadata/{key}", r(api.metadata_item),
+              methods=["GET", "PUT", "DELETE"]),
+        Route("/v2.1/servers/{id}/os-instance-actions", r(api.instance_actions),
+              methods=["GET"]),
+        Route("/v2.1/servers/{id}/os-instance-actions/{request_id}", r(api.instance_action),
+              methods=["GET"]),
+        Route("/v2.1/servers/{id}/os-interface", r(api.interfaces), methods=["GET", "POST"]),
+        Route("/v2.1/servers/{id}/os-interface/{port_id}", r(api.interface),
+              methods=["GET", "DELETE"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
+                    middleware=[Middleware(NovaHeaders), Middleware(inbound.SizeLimit)])
+    app.state.service = service
+    return app

@@ -1,1 +1,0 @@
-"""Entry points of the compute service: API server, agent, dispatcher and manage commands."""
