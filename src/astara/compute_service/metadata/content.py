@@ -1,6 +1,6 @@
 """What an instance reads from the metadata service, in OpenStack and EC2 formats (pure).
 
-Input is ``InstanceData`` (taken from the instance row by ``metadata``); output is
+Input is ``InstanceData`` (taken from the instance row by ``routes``); output is
 Nova's documents: ``meta_data.json``, ``network_data.json`` and the EC2
 ``meta-data`` tree, plus ``resolve``, which walks a request path to a document, a
 listing or nothing (404). No I/O, no clock: the random seed is passed in.

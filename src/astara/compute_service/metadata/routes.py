@@ -11,7 +11,7 @@ records: the instance must be of that project (Nova's check) and its stored port
 A missing or repeated id, tenant, port or address header: 400; a missing or wrong
 signature: 403; an unknown or deleted instance, another project, or a port or address
 that is not the instance's: 404. The documents come from the pure
-``metadata_content``; the instance is read from the database (read only).
+``content``; the instance is read from the database (read only).
 """
 
 from __future__ import annotations
