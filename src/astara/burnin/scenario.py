@@ -4,21 +4,25 @@ External network (admin) with an upstream namespace on its bridge; two tenant
 networks (one dual-stack); a router with a gateway and both interfaces; two
 instances. Then DHCP, SLAAC, east-west, SNAT, floating IP in and out, metadata
 through the router, interface removal and router deletion are checked, each a
-timed step. Everything made carries the run id and is removed at the end unless
-``keep`` is set.
+timed step of the shared framework (``astara.burnin.steps``). Everything made
+carries the run id and is removed at the end unless ``keep`` is set: then the
+steps that take the topology down (interface removal, router deletion) are
+skipped too and ``kept`` lists what stays up.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
 from astara.burnin import host
-from astara.burnin.steps import Report, Runner, StepFailed, wait
+from astara.burnin.steps import Report, Runner, Step, StepFailed, check_run_id, wait
 from astara.compute_service.agent.netns import bridge_name
 
 TENANT_IMAGE = "astara-tenant"
@@ -51,51 +55,68 @@ def connection(o: Options, project: str, admin: bool):
         compute_endpoint_override=o.compute_url.rstrip("/") + "/v2.1/")
 
 
+def tenant_cidrs(run_id: str) -> tuple[str, str, str]:
+    """The tenant networks of a run: picked by the run id, so that runs side by side
+    (or one kept up by ``--keep``) rarely overlap."""
+    octet = int(hashlib.sha256(run_id.encode()).hexdigest()[:4], 16) % 200 + 20
+    return f"10.{octet}.1.0/24", f"10.{octet}.2.0/24", f"fd00:{octet:x}::/64"
+
+
 class Scenario:
-    def __init__(self, o: Options, echo=print):
+    def __init__(self, o: Options, echo: Callable[[str], None] | None = print,
+                 admin=None, user=None):
         self.o = o
-        self.run_id = o.run_id or uuid.uuid4().hex[:6]
+        self.run_id = check_run_id(o.run_id) if o.run_id else uuid.uuid4().hex[:6]
         self.prefix = f"burnin-{self.run_id}"
         self.report = Report(self.run_id)
-        self.r = Runner(self.report, echo)
-        self.admin = connection(o, f"{self.prefix}-admin", admin=True)
-        self.user = connection(o, f"{self.prefix}-user", admin=False)
+        self.r = Runner(self.report, echo, keep=o.keep)
+        # openstacksdk connections, one per role (tests pass their own)
+        self.admin = admin or connection(o, f"{self.prefix}-admin", admin=True)
+        self.user = user or connection(o, f"{self.prefix}-user", admin=False)
         self.upstream: host.Upstream | None = None
         self.made: dict = {}
-        octet = int(self.run_id[:2], 16) % 200 + 20
-        self.nets = (f"10.{octet}.1.0/24", f"10.{octet}.2.0/24", f"fd00:{octet:x}::/64")
+        self.nets = tenant_cidrs(self.run_id)
 
     # -- the scenario ------------------------------------------------------------
     def run(self) -> Report:
         try:
-            self._run()
-        except StepFailed:
-            pass
+            self.r.run(self.steps())
         finally:
             if not self.o.keep:
                 self._cleanup()
         return self.report
 
-    def _run(self) -> None:
-        r = self.r
-        r.step("requests without identity are refused", self.identity_refused)
-        r.step("external network", self.external)
-        r.step("upstream namespace on the external bridge", self.upstream_up)
-        r.step("tenant networks (one dual-stack)", self.tenant_networks)
-        r.step("router with gateway and interfaces", self.router)
-        r.step("router ACTIVE (appliance booted and configured)", self.router_active,
-               warn_after=self.o.boot_warn)
-        r.step("instances ACTIVE", self.instances, warn_after=self.o.boot_warn)
-        r.step("DHCPv4 lease from the appliance", self.dhcp)
-        r.step("IPv6 address by SLAAC from the appliance's RA", self.slaac)
-        r.step("east-west between the tenant networks", self.east_west)
-        r.step("SNAT: upstream sees the router's external address", self.snat)
-        r.step("floating IP in: upstream reaches the instance", self.floating_in)
-        r.step("floating IP out: replies and new flows leave from it", self.floating_out)
-        r.step("metadata through the router", self.metadata)
-        r.step("interface removal cuts the network off", self.interface_removal)
-        r.step("router deletion leaves nothing behind", self.router_deletion,
-               warn_after=self.o.boot_warn)
+    def steps(self) -> list[Step]:
+        warn = self.o.boot_warn
+        return [
+            Step("requests without identity are refused", self.identity_refused),
+            Step("external network", self.external),
+            Step("upstream namespace on the external bridge", self.upstream_up),
+            Step("tenant networks (one dual-stack)", self.tenant_networks),
+            Step("router with gateway and interfaces", self.router),
+            Step("router ACTIVE (appliance booted and configured)", self.router_active,
+                 warn),
+            Step("instances ACTIVE", self.instances, warn),
+            Step("DHCPv4 lease from the appliance", self.dhcp),
+            Step("IPv6 address by SLAAC from the appliance's RA", self.slaac),
+            Step("east-west between the tenant networks", self.east_west),
+            Step("SNAT: upstream sees the router's external address", self.snat),
+            Step("floating IP in: upstream reaches the instance", self.floating_in),
+            Step("floating IP out: replies and new flows leave from it", self.floating_out),
+            Step("metadata through the router", self.metadata),
+            # --keep leaves the topology up: these take it down, so they are skipped
+            Step("interface removal cuts the network off", self.interface_removal,
+                 teardown=True),
+            Step("router deletion leaves nothing behind", self.router_deletion, warn,
+                 teardown=True),
+        ]
+
+    def kept(self) -> dict[str, str]:
+        """What a ``keep`` run left up, by role (ids, the upstream namespace)."""
+        shown = {k: v for k, v in self.made.items() if isinstance(v, str)}
+        if self.upstream is not None:
+            shown["upstream_namespace"] = self.upstream.ns
+        return shown
 
     def identity_refused(self) -> None:
         for url in (self.o.network_url.rstrip("/") + "/v2.0/networks",
@@ -246,10 +267,10 @@ class Scenario:
 
     # -- cleanup -----------------------------------------------------------------
     def _cleanup(self) -> None:
-        u, c = self.user, self.user.compute
+        u = self.user  # its proxies connect on first use: only when there is work
         for vm in ("vm1", "vm2"):
             if vm in self.made:
-                _quiet(lambda v=vm: c.delete_server(self.made[v]))
+                _quiet(lambda v=vm: u.compute.delete_server(self.made[v]))
         if "fip" in self.made:
             _quiet(lambda: u.network.delete_ip(self.made["fip"]))
         if "router" in self.made:
@@ -260,8 +281,8 @@ class Scenario:
             _quiet(lambda: u.network.delete_router(rid))
         for vm in ("vm1", "vm2"):
             if vm in self.made:
-                _quiet(lambda v=vm: wait(lambda: c.find_server(self.made[v]) is None, 60,
-                                         "deleted"))
+                _quiet(lambda v=vm: wait(lambda: u.compute.find_server(self.made[v]) is None,
+                                         60, "deleted"))
         for net in ("net1", "net2"):
             if net in self.made:
                 _quiet(lambda n=net: wait(lambda: u.network.delete_network(self.made[n])

@@ -1,10 +1,14 @@
 """``astara-burnin``: prove a running Astara end to end, through its public APIs.
 
     astara-burnin [--network-url U] [--compute-url U] [--keep] [--json FILE]
+                  [--run-id ID]
 
-Exit status 0 when every step passed, 1 otherwise; ``--json`` writes the summary
-(per-step timings). Run as root on the all-in-one host (it looks into instance
-namespaces and plugs an "upstream" namespace into the external network's bridge).
+Exit status 0 when every step passed, 1 otherwise, 2 on usage; ``--json`` writes
+the summary (per-step timings). ``--keep`` skips the steps that take the topology
+down and the cleanup, and prints what stays up. ``--run-id`` names everything the
+run makes (``burnin-<ID>-...``, namespace ``bi-up-<ID>``; default random). Run as root on
+the all-in-one host (it looks into instance namespaces and plugs an "upstream"
+namespace into the external network's bridge).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import sys
 
 from astara.burnin.scenario import Options, Scenario
+from astara.burnin.steps import check_run_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,23 +31,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--boot-warn", type=float, default=Options.boot_warn)
     p.add_argument("--keep", action="store_true", help="leave the topology up for exploring")
     p.add_argument("--json", help="write the summary to this file")
-    p.add_argument("--run-id", default="")
+    p.add_argument("--run-id", default=None, type=_run_id,
+                   help="names what the run makes (default: random)")
     a = p.parse_args(argv)
     if os.geteuid() != 0:
         print("astara-burnin: run it as root on the all-in-one host", file=sys.stderr)
         return 2
     scenario = Scenario(Options(network_url=a.network_url, compute_url=a.compute_url,
                                 external_cidr=a.external_cidr, boot_timeout=a.boot_timeout,
-                                boot_warn=a.boot_warn, keep=a.keep, run_id=a.run_id))
+                                boot_warn=a.boot_warn, keep=a.keep, run_id=a.run_id or ""))
     report = scenario.run()
     summary = report.summary()
+    if a.keep:
+        summary["kept"] = scenario.kept()
+        print(f"kept up (named burnin-{report.run_id}-...): "
+              + ", ".join(f"{k}={v}" for k, v in summary["kept"].items()))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(summary, f, indent=2)
-    print(f"burn-in {report.run_id}: {'PASSED' if report.ok else 'FAILED'} in "
-          f"{summary['seconds']:.1f} s ({sum(s.ok for s in report.steps)}/{len(report.steps)} "
-          "steps)")
+    print(report.verdict())
     return 0 if report.ok else 1
+
+
+def _run_id(value: str) -> str:
+    try:
+        return check_run_id(value)
+    except ValueError as exc:  # argparse prints it as one usage line, exit 2
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from oslo_config import cfg
 
+from astara.burnin.steps import check_run_id
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent.runner import SubprocessRunner
 from astara.compute_service.burnin import scenario as burnin
@@ -53,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         print("astara-compute-burnin: --project-id is required (no identity, no burn-in)",
               file=sys.stderr)
         return 2
+    try:
+        run_id = check_run_id(conf.run_id) if conf.run_id else secrets.token_hex(3)
+    except ValueError as exc:
+        print(f"astara-compute-burnin: --run-id: {exc}", file=sys.stderr)
+        return 2
     api = ApiClient(conf.compute_url or f"http://{compute.bind_host}:{compute.bind_port}",
                     conf.network_url or compute.network_url,
                     conf.metadata_url or
@@ -69,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
                     remove_stale(runner, ns["namespace"])
             print(json.dumps(found, indent=2))
             return 0
-        run_id = conf.run_id or secrets.token_hex(3)
         workdir = compute.state_dir / "burnin" / run_id
 
         def probe(net: dict, subnet: dict) -> Probe:
@@ -79,11 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         limits = burnin.Limits(conf.build_warning, conf.build_fail, conf.action_warning,
                                conf.action_fail, conf.ping_timeout)
         report = burnin.BurnIn(api, run_id, probe, limits, conf.prefix, compute.netns_prefix,
-                               conf.image, conf.flavor, conf.cidr).run()
+                               conf.image, conf.flavor, conf.cidr, echo=print).run()
     finally:
         api.close()
-    for step in report.steps:
-        print(f"{step.status:7} {step.seconds:7.2f}s  {step.name:18} {step.detail}")
+    print(report.verdict())
     if conf.json:
         Path(conf.json).write_text(report.to_json())
     return 0 if report.ok else 1

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -52,14 +53,28 @@ def burnin(stack: ComputeStack, *args: str) -> int:
 def test_a_full_burn_in_passes_and_leaves_nothing(stack, tmp_path, capsys):
     out = tmp_path / "summary.json"
     project = new_project()
+    started = time.monotonic()
+    # a build warning limit of 0 s: both builds take time, so both warn (and still pass)
     rc = burnin(stack, "--project-id", project, "--run-id", f"{stack.tag}a",
-                "--json", str(out), "--build-fail", "30", "--ping-timeout", "30",
-                "--cidr", "10.253.7.0/24")
+                "--json", str(out), "--build-warning", "0", "--build-fail", "30",
+                "--ping-timeout", "30", "--cidr", "10.253.7.0/24")
+    elapsed = time.monotonic() - started
     summary = json.loads(out.read_text())
-    assert rc == 0, capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
     assert summary["ok"] is True and summary["run_id"] == f"{stack.tag}a"
-    assert [s["name"] for s in summary["steps"]] == STEPS
-    assert all(s["status"] in ("ok", "warn") and s["seconds"] >= 0 for s in summary["steps"])
+    steps = {s["name"]: s for s in summary["steps"]}
+    assert list(steps) == STEPS
+    assert {n for n, s in steps.items() if s["status"] == "warn"} == {"active_a", "active_b"}
+    assert all(s["status"] == "ok" for n, s in steps.items() if n not in ("active_a",
+                                                                           "active_b"))
+    for name in ("active_a", "active_b"):  # the time waited is the step's measured time
+        waited = float(steps[name]["detail"].split("ACTIVE after ")[1].split("s")[0])
+        assert 0 < waited <= steps[name]["seconds"] + 0.01
+        assert "slower than 0 s" in steps[name]["detail"]
+    assert summary["seconds"] == round(sum(s["seconds"] for s in steps.values()), 3)
+    assert 0 < summary["seconds"] <= elapsed
+    assert f"burn-in {stack.tag}a: PASSED" in printed
     assert stack.leftovers() == []
     with httpx.Client(base_url=stack.compute.url, headers=stack.headers(project)) as c:
         assert c.get("/v2.1/servers").json()["servers"] == []

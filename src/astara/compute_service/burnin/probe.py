@@ -14,9 +14,9 @@ import contextlib
 import ipaddress
 import os
 import signal
-import time
 from pathlib import Path
 
+from astara.burnin.steps import StepFailed, wait
 from astara.compute_service.agent.netns import NETNS_DIR, SYS_NET, bridge_name
 from astara.compute_service.agent.runner import Runner, read_pid
 
@@ -77,13 +77,10 @@ class Probe:
         return " 1 received" in out
 
     def ping(self, ip: str, timeout: float, ns: str | None = None) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._ping(ns or self.ns, ip):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.2)
+        try:
+            return wait(lambda: self._ping(ns or self.ns, ip), timeout, f"ping {ip}")
+        except StepFailed:
+            return False
 
     def down(self) -> None:
         self.runner.kill(self.pidfile)

@@ -1,6 +1,7 @@
 """The burn-in scenario (after Synnefo's snf-burnin): the public APIs, end to end.
 
-``BurnIn.run`` walks the steps in order, each timed in a ``Report``: identity is
+``BurnIn.run`` walks the steps in order with the shared burn-in framework
+(``astara.burnin.steps``), each timed in its ``Report``: identity is
 required, flavors and images are listed, a network is created (run-id name), a
 tenant instance goes BUILD -> ACTIVE within the warn/fail limits, answers ping from
 a ``Probe`` namespace on the network's bridge, stops (SHUTOFF, silent) and starts
@@ -13,25 +14,13 @@ prefix, probe namespaces).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
+from astara.burnin.steps import Report, Runner, Step, StepFailed, wait
 from astara.compute_service.burnin.client import ApiClient
 from astara.compute_service.burnin.probe import Probe
-
-
-class StepFailed(Exception):
-    pass
-
-
-@dataclass
-class Step:
-    name: str
-    status: str = "skipped"  # ok | warn | fail | skipped
-    seconds: float = 0.0
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,49 +33,12 @@ class Limits:
     poll: float = 0.1
 
 
-@dataclass
-class Report:
-    run_id: str
-    steps: list[Step] = field(default_factory=list)
-    clock: Callable[[], float] = time.monotonic
-
-    @property
-    def ok(self) -> bool:
-        return all(s.status in ("ok", "warn") for s in self.steps)
-
-    def run(self, name: str, fn: Callable[[], str | None], warn_after: float | None = None,
-            always: bool = False) -> None:
-        failed = not self.ok
-        step = Step(name)
-        self.steps.append(step)
-        if failed and not always:
-            step.detail = "skipped after an earlier failure"
-            return
-        start = self.clock()
-        try:
-            step.detail = fn() or ""
-            step.status = "ok"
-        except Exception as exc:  # every failure is reported, never raised
-            step.status, step.detail = "fail", f"{type(exc).__name__}: {exc}"
-        step.seconds = round(self.clock() - start, 3)
-        if step.status == "ok" and warn_after is not None and step.seconds > warn_after:
-            step.status = "warn"
-            step.detail = (step.detail + f" (slower than {warn_after}s)").strip()
-
-    def summary(self) -> dict:
-        return {"run_id": self.run_id, "ok": self.ok,
-                "total_seconds": round(sum(s.seconds for s in self.steps), 3),
-                "steps": [asdict(s) for s in self.steps]}
-
-    def to_json(self) -> str:
-        return json.dumps(self.summary(), indent=2)
-
-
 class BurnIn:
     def __init__(self, api: ApiClient, run_id: str, probe_factory: Callable[[dict, dict], Probe],
                  limits: Limits, prefix: str = "burnin-", netns_prefix: str = "astara-vm-",
                  image: str = "astara-tenant", flavor: str = "m1.tiny",
-                 cidr: str = "10.254.0.0/24", metadata: bool = True):
+                 cidr: str = "10.254.0.0/24", metadata: bool = True,
+                 echo: Callable[[str], None] | None = None):
         self.api = api
         self.run_id = run_id
         self.name = f"{prefix}{run_id}"
@@ -97,6 +49,7 @@ class BurnIn:
         self.cidr = cidr
         self.check_metadata = metadata
         self.report = Report(run_id)
+        self.runner = Runner(self.report, echo)
         self.image = self.flavor = ""
         self.net: dict = {}
         self.probe: Probe | None = None
@@ -104,17 +57,24 @@ class BurnIn:
 
     # helpers -----------------------------------------------------------------------
     def _wait(self, server_id: str, want: str, fail_after: float) -> str:
-        deadline = time.monotonic() + fail_after
-        status = "?"
-        while time.monotonic() < deadline:
+        start = time.monotonic()
+        seen = ["?"]
+
+        def reached() -> bool:
             server = self.api.server(server_id)
-            status = "DELETED" if server is None else server["status"]
-            if status == want:
-                return f"{want} after {fail_after - (deadline - time.monotonic()):.2f}s"
-            if status == "ERROR":
+            seen[0] = "DELETED" if server is None else server["status"]
+            if seen[0] == "ERROR":
                 raise StepFailed(f"{server_id} is ERROR: {server.get('fault')}")
-            time.sleep(self.limits.poll)
-        raise StepFailed(f"{server_id} is {status}, not {want} after {fail_after}s")
+            return seen[0] == want
+
+        try:
+            wait(reached, fail_after, f"{server_id} {want}", self.limits.poll)
+        except StepFailed as exc:
+            if seen[0] == "ERROR":
+                raise
+            raise StepFailed(f"{server_id} is {seen[0]}, not {want} after {fail_after}s") \
+                from exc
+        return f"{want} after {time.monotonic() - start:.2f}s"
 
     def _create(self, key: str) -> str:
         user_data = f"#!/bin/sh\necho {self.run_id}-{key}\n".encode()
@@ -211,32 +171,36 @@ class BurnIn:
         if self.net:
             self.api.delete_network(self.net["id"])
 
-    def run(self) -> Report:
-        r, lim = self.report, self.limits
+    def steps(self) -> list[Step]:
+        lim = self.limits
         netns_a = lambda: self.netns_prefix + self.servers["a"]["id"]  # noqa: E731
+        return [
+            Step("identity_required", self.identity_required),
+            Step("list_flavors", self.list_flavors),
+            Step("list_images", self.list_images),
+            Step("create_network", self.create_network),
+            Step("create_server_a", lambda: self._create("a")),
+            Step("active_a", lambda: self._wait(self.servers["a"]["id"], "ACTIVE",
+                                                lim.build_fail), lim.build_warning),
+            Step("ping_a", lambda: self._ping("a")),
+            Step("stop_a", self.stop, lim.action_warning),
+            Step("start_a", self.start, lim.action_warning),
+            Step("ping_a_again", lambda: self._ping("a")),
+            *([Step("metadata_a", self.metadata)] if self.check_metadata else []),
+            Step("create_server_b", lambda: self._create("b")),
+            Step("active_b", lambda: self._wait(self.servers["b"]["id"], "ACTIVE",
+                                                lim.build_fail), lim.build_warning),
+            Step("ping_b", lambda: self._ping("b")),
+            Step("ping_b_from_a", lambda: self._ping("b", netns_a())),
+            Step("delete_servers", self.delete, lim.action_warning),
+        ]
+
+    def run(self) -> Report:
         try:
-            r.run("identity_required", self.identity_required)
-            r.run("list_flavors", self.list_flavors)
-            r.run("list_images", self.list_images)
-            r.run("create_network", self.create_network)
-            r.run("create_server_a", lambda: self._create("a"))
-            r.run("active_a", lambda: self._wait(self.servers["a"]["id"], "ACTIVE",
-                                                 lim.build_fail), lim.build_warning)
-            r.run("ping_a", lambda: self._ping("a"))
-            r.run("stop_a", self.stop, lim.action_warning)
-            r.run("start_a", self.start, lim.action_warning)
-            r.run("ping_a_again", lambda: self._ping("a"))
-            if self.check_metadata:
-                r.run("metadata_a", self.metadata)
-            r.run("create_server_b", lambda: self._create("b"))
-            r.run("active_b", lambda: self._wait(self.servers["b"]["id"], "ACTIVE",
-                                                 lim.build_fail), lim.build_warning)
-            r.run("ping_b", lambda: self._ping("b"))
-            r.run("ping_b_from_a", lambda: self._ping("b", netns_a()))
-            r.run("delete_servers", self.delete, lim.action_warning)
+            self.runner.run(self.steps())
         finally:
-            r.run("cleanup", self.cleanup, always=True)
-        return r
+            self.runner.step("cleanup", self.cleanup, always=True)
+        return self.report
 
 
 def stale(api: ApiClient, prefix: str) -> dict[str, list[dict]]:
@@ -250,11 +214,8 @@ def delete_stale(api: ApiClient, prefix: str, timeout: float = 60.0) -> dict[str
     found = stale(api, prefix)
     for server in found["servers"]:
         api.delete_server(server["id"])
-    deadline = time.monotonic() + timeout
-    while any(api.server(s["id"]) for s in found["servers"]):
-        if time.monotonic() > deadline:
-            raise StepFailed("stale servers are not gone")
-        time.sleep(0.2)
+    wait(lambda: not any(api.server(s["id"]) for s in found["servers"]), timeout,
+         "stale servers gone")
     for net in found["networks"]:
         api.delete_network(net["id"])
     return found
