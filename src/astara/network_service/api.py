@@ -22,27 +22,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from astara.network_service import attributes as A
-from astara.network_service import errors, limits, query
+from astara.network_service import errors, extensions, limits, query
 from astara.network_service.context import RequestContext
 from astara.network_service.resources import network_routers
 from astara.network_service.service import NetworkService
 
 LOG = logging.getLogger(__name__)
-
-EXTENSIONS = [
-    ("agent", "agent"), ("allowed-address-pairs", "Allowed Address Pairs"),
-    ("binding", "Port Binding"), ("external-net", "Neutron external network"),
-    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode"),
-    ("extraroute", "Neutron Extra Route"), ("fields", "Fields"),
-    ("filter-validation", "Filter parameters validation"), ("l3-ha", "HA Router extension"),
-    ("network-mtu", "Network MTU"), ("pagination", "Pagination support"),
-    ("port-security", "Port Security"), ("provider", "Provider Network"),
-    ("router", "Neutron L3 Router"), ("sorting", "Sorting support"),
-    ("standard-attr-description", "standard-attr-description"),
-    ("standard-attr-revisions", "Resource revision numbers"),
-    ("standard-attr-timestamp", "Resource timestamps"),
-]
-
 
 def _error(exc: errors.NeutronError, request_id: str | None = None) -> Response:
     headers = {"X-Openstack-Request-Id": request_id} if request_id else None
@@ -146,11 +131,10 @@ class Api:
         if request.method == "GET":
             items = list(request.query_params.multi_items())
             q = query.parse(resource, items, ctx, self.service.settings.max_page_size)
-            found, more = await run_in_threadpool(self.service.list, ctx, resource.plural, q)
+            found, _ = await run_in_threadpool(self.service.list, ctx, resource.plural, q)
             body: dict[str, Any] = {
                 resource.plural: [query.select_fields(it, q.fields) for it in found]}
-            links = query.links(str(request.url.replace(query="")), resource.plural, found, q,
-                                more, items)
+            links = query.links(str(request.url.replace(query="")), found, q, items)
             if links:
                 body[f"{resource.plural}_links"] = links
             return 200, body
@@ -217,12 +201,6 @@ async def root_v2(request: Request) -> Response:
         for r in A.RESOURCES.values()]})
 
 
-async def extensions(request: Request) -> Response:
-    return JSONResponse({"extensions": [
-        {"alias": alias, "name": name, "description": name, "updated": "2026-01-01T00:00:00-00:00",
-         "links": []} for alias, name in EXTENSIONS]})
-
-
 async def not_found(request: Request, exc: Exception) -> Response:
     return _error(errors.ResourceNotFound(type_="HTTPNotFound"))
 
@@ -256,7 +234,8 @@ def build_app(service: NetworkService) -> Starlette:
         Route("/", versions, methods=["GET"]),
         Route("/v2.0", root_v2, methods=["GET"]),
         Route("/v2.0/", root_v2, methods=["GET"]),
-        Route("/v2.0/extensions", extensions, methods=["GET"]),
+        Route("/v2.0/extensions", extensions.index, methods=["GET"]),
+        Route("/v2.0/extensions/{alias}", extensions.show, methods=["GET"]),
         Route("/v2.0/routers/{id}/astara_model", api.router_model, methods=["GET"]),
         Route("/v2.0/networks/{id}/astara_routers", network_routers.endpoint(api), methods=["GET"]),
         Route("/v2.0/routers/{id}/{action:str}", api.interface, methods=["PUT"]),

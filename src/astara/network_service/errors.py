@@ -192,6 +192,17 @@ class RouterInterfaceInUseByFloatingIP(InUse):
     )
 
 
+class RouterInterfaceInUseByRoute(InUse):
+    message = (
+        "Router interface for subnet %(subnet_id)s on router %(router_id)s cannot be deleted, "
+        "as it is required by one or more routes."
+    )
+
+
+class InvalidRoutes(BadRequest):
+    message = "Invalid format for routes: %(routes)s, %(reason)s"
+
+
 class RouterExternalGatewayInUseByFloatingIp(InUse):
     message = (
         "Gateway cannot be updated for router %(router_id)s, since a gateway to external network "

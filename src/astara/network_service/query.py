@@ -9,6 +9,7 @@ sort keys (``id`` breaking ties), cuts the page after ``marker`` and builds the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +18,8 @@ from astara.network_service import validators as v
 from astara.network_service.attributes import Resource
 from astara.network_service.context import RequestContext
 
-CONTROL = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
+CONTROL = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse",
+           "changed_since"}
 
 
 @dataclass
@@ -28,6 +30,7 @@ class ListQuery:
     limit: int | None = None
     marker: str | None = None
     page_reverse: bool = False
+    changed_since: datetime | None = None  # UTC, naive (standard-attr-timestamp)
 
 
 def parse(resource: Resource, items: list[tuple[str, str]], ctx: RequestContext,
@@ -57,6 +60,8 @@ def parse(resource: Resource, items: list[tuple[str, str]], ctx: RequestContext,
             q.marker = value
         elif key == "page_reverse":
             q.page_reverse = value.lower() == "true"
+        elif key == "changed_since":
+            q.changed_since = _since(value)
         else:
             attr = resource.attrs.get(key)
             if attr is None and key != "fixed_ips":
@@ -75,6 +80,21 @@ def parse(resource: Resource, items: list[tuple[str, str]], ctx: RequestContext,
                                   "valid value is 'asc' and 'desc'")
         q.sort.append((key, d == "asc"))
     return q
+
+
+def _since(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise errors.InvalidInput(error_message="The input changed_since must be in the "
+                                  "following format: YYYY-MM-DDTHH:MM:SS") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
+
+
+def _updated(item: dict) -> datetime:
+    return datetime.fromisoformat(item["updated_at"]).replace(tzinfo=None)
 
 
 # Filters whose values are addresses: a value that is no address is refused, as in a body.
@@ -119,7 +139,10 @@ def _sort_value(v: Any) -> tuple:
 
 
 def page(items: list[dict], q: ListQuery) -> tuple[list[dict], bool]:
-    """Sort, cut after the marker, return the page and whether more items follow."""
+    """Keep what changed since ``changed_since``, sort, cut after the marker, return the
+    page and whether more items follow."""
+    if q.changed_since is not None:
+        items = [it for it in items if _updated(it) >= q.changed_since]
     order = q.sort or [("id", True)]
     if all(k != "id" for k, _ in order):
         order = [*order, ("id", True)]
@@ -143,21 +166,23 @@ def page(items: list[dict], q: ListQuery) -> tuple[list[dict], bool]:
     return items, more
 
 
-def links(base_url: str, plural: str, items: list[dict], q: ListQuery, more: bool,
+def links(base_url: str, items: list[dict], q: ListQuery,
           params: list[tuple[str, str]]) -> list[dict]:
+    """The links Neutron's ``get_pagination_links`` gives: ``next`` unless a forward
+    page came back short, ``previous`` unless a reverse page did (so a full first
+    page has both). ``next`` starts after the last item, ``previous`` before the first."""
     if not q.limit:
         return []
     keep = [(k, v) for k, v in params if k not in ("marker", "page_reverse")]
+    short = len(items) < q.limit
     out = []
-    if more and items:
-        marker = items[0]["id"] if q.page_reverse else items[-1]["id"]
-        extra = [("page_reverse", "True")] if q.page_reverse else []
-        out.append({"rel": "next",
-                    "href": f"{base_url}?{urlencode(keep + [('marker', marker)] + extra)}"})
-    if q.marker is not None and items:
-        marker = items[-1]["id"] if q.page_reverse else items[0]["id"]
+    if not (short and not q.page_reverse):
+        marker = [("marker", items[-1]["id"])] if items else []
+        out.append({"rel": "next", "href": f"{base_url}?{urlencode(keep + marker)}"})
+    if not (short and q.page_reverse):
+        marker = [("marker", items[0]["id"])] if items else []
         out.append({"rel": "previous", "href": f"{base_url}?"
-                    f"{urlencode(keep + [('marker', marker), ('page_reverse', 'True')])}"})
+                    f"{urlencode(keep + marker + [('page_reverse', 'True')])}"})
     return out
 
 

@@ -133,6 +133,9 @@ class ApplianceConfig(_Model):
     default_v6_gateway: ipaddress.IPv6Address | None = None
     routes: tuple[Route, ...] = ()
     floating_ips: tuple[FloatingIP, ...] = ()
+    # Source NAT of the internal subnets to the external address (Neutron's
+    # enable_snat); floating IPs are translated 1:1 either way.
+    enable_snat: bool = True
     orchestrator: Orchestrator
     ha: HighAvailability = HighAvailability()
 

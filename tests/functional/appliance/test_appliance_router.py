@@ -265,6 +265,48 @@ def test_05_changes_keep_connections_and_dnsmasq(lab):
     lab["doc"] = doc
 
 
+def test_05a_extra_routes_are_installed_and_forward(lab):
+    """A router route (Neutron extraroute) to a network behind h3: h2 reaches it through
+    h3, with no address translation; removing the route removes it from the kernel."""
+    topo = lab["topo"]
+    topo.run(lab["h3"], "ip", "addr", "add", "10.20.0.1/32", "dev", "lo")
+    try:
+        doc = copy.deepcopy(lab["doc"])
+        doc["routes"] = [{"destination": "10.20.0.0/24", "nexthop": "192.0.2.11"}]
+        assert put(lab, doc)["netlink_ops"] == 1
+        installed = topo.run(lab["rtr"], "ip", "-4", "route", "show", "10.20.0.0/24").stdout
+        assert "via 192.0.2.11 dev ge2 proto static" in installed
+        with connect(topo, lab["h2"], "10.20.0.1") as s:
+            assert ask(s) == "h3 198.51.100.10"
+        assert put(lab, lab["doc"])["netlink_ops"] == 1
+        assert topo.run(lab["rtr"], "ip", "-4", "route", "show", "10.20.0.0/24").stdout == ""
+    finally:
+        lab["api"]("PUT", "/v1/system/config/", json=lab["doc"])  # later tests start from it
+        topo.run(lab["h3"], "ip", "addr", "del", "10.20.0.1/32", "dev", "lo", check=False)
+
+
+def test_05b_without_snat_only_floating_ips_are_translated(lab):
+    """enable_snat=false (Neutron ext-gw-mode): h2 leaves with its own address, h3 still
+    by its floating IP; back to the default, h2 is masqueraded again."""
+    topo = lab["topo"]
+    # upstream learns the way back to the tenant subnet, else nothing untranslated returns
+    topo.run(lab["up"], "ip", "route", "add", "198.51.100.0/24", "via", "203.0.113.2")
+    try:
+        doc = copy.deepcopy(lab["doc"])
+        doc["enable_snat"] = False
+        assert put(lab, doc)["nft"] == "full"
+        with connect(topo, lab["h2"], "203.0.113.1") as s:
+            assert ask(s) == "up 198.51.100.10"
+        with connect(topo, lab["h3"], "203.0.113.1") as s:
+            assert ask(s) == "up 203.0.113.10"
+        assert put(lab, lab["doc"])["changed"] is True
+        with connect(topo, lab["h2"], "203.0.113.1") as s:
+            assert ask(s) == "up 203.0.113.2"
+    finally:
+        lab["api"]("PUT", "/v1/system/config/", json=lab["doc"])
+        topo.run(lab["up"], "ip", "route", "del", "198.51.100.0/24", check=False)
+
+
 def test_06_invalid_config_is_rejected_and_old_one_keeps_forwarding(lab):
     topo, good = lab["topo"], lab["doc"]
     digest = lab["api"]("GET", "/v1/status/").json()["config_digest"]

@@ -19,6 +19,15 @@ def test_ruleset_keeps_tenants_off_the_management_plane():
     assert "snat ip to 203.0.113.2" in base
 
 
+def test_without_snat_only_floating_ips_are_translated():
+    config = router_config(1).model_copy(update={"enable_snat": False})
+    base = nft.render(config, NAMES, 5000).base
+    assert "snat ip to 203.0.113.2" not in base
+    assert 'oifname { "ge1" } snat ip to ip saddr map @fip_snat4' in base
+    assert "counter snat4 {}" in base  # the status still reads the (idle) counter
+    assert "203.0.113.10 : 192.0.2.10" in nft.render(config, NAMES, 5000).full()
+
+
 def test_floating_ips_are_map_elements_not_rules():
     one, many = nft.render(router_config(1), NAMES, 5000), nft.render(router_config(50),
                                                                      NAMES, 5000)

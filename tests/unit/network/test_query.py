@@ -74,13 +74,32 @@ def test_unknown_marker():
         query.page(list(ITEMS), parse(("marker", "zzz")))
 
 
-def test_links():
+def test_links_of_a_full_first_page_are_next_and_previous_as_neutron_gives_them():
     q = parse(("limit", "2"), ("name", "x"))
-    page, more = query.page(list(ITEMS), q)
-    links = query.links("http://h/v2.0/networks", "networks", page, q, more,
-                        [("limit", "2"), ("name", "x")])
-    assert links == [{"rel": "next",
-                      "href": "http://h/v2.0/networks?limit=2&name=x&marker=b"}]
+    page, _ = query.page(list(ITEMS), q)
+    links = query.links("http://h/v2.0/networks", page, q, [("limit", "2"), ("name", "x")])
+    assert links == [
+        {"rel": "next", "href": "http://h/v2.0/networks?limit=2&name=x&marker=b"},
+        {"rel": "previous",
+         "href": "http://h/v2.0/networks?limit=2&name=x&marker=a&page_reverse=True"}]
+
+
+def test_a_short_page_has_no_link_onwards():
+    params = [("limit", "5"), ("marker", "a")]
+    q = parse(*params)
+    page, _ = query.page(list(ITEMS), q)
+    assert len(page) < 5
+    assert [link["rel"] for link in query.links("http://h/n", page, q, params)] == ["previous"]
+    params = [("limit", "5"), ("marker", "c"), ("page_reverse", "True")]
+    q = parse(*params)
+    page, _ = query.page(list(ITEMS), q)
+    assert query.links("http://h/n", page, q, params) == [
+        {"rel": "next", "href": f"http://h/n?limit=5&marker={page[-1]['id']}"}]
+
+
+def test_no_limit_no_links():
+    q = parse(("name", "x"))
+    assert query.links("http://h/n", list(ITEMS), q, [("name", "x")]) == []
 
 
 def test_select_fields():

@@ -54,6 +54,22 @@ def test_document_from_real_neutron():
     assert doc["orchestrator"] == {"address": "fdca::1", "metadata_port": 9697}
 
 
+def test_enable_snat_reaches_the_document():
+    router = load("router_admin.json")["router"]
+    assert router["external_gateway_info"]["enable_snat"] is True
+    assert build(real_model(), MGMT).enable_snat is True
+    gw = dict(router["external_gateway_info"], enable_snat=False)
+    doc = build(real_model(router=dict(router, external_gateway_info=gw)), MGMT)
+    assert doc.enable_snat is False and doc.floating_ips
+
+
+def test_extra_routes_reach_the_document():
+    router = dict(load("router_admin.json")["router"],
+                  routes=[{"destination": "192.168.50.0/24", "nexthop": "10.0.0.50"}])
+    doc = build(real_model(router=router), MGMT).model_dump(mode="json")
+    assert doc["routes"] == [{"destination": "192.168.50.0/24", "nexthop": "10.0.0.50"}]
+
+
 def test_same_model_same_digest_and_changes_show():
     a = build(real_model(), MGMT)
     assert a.digest() == build(real_model(), MGMT).digest()

@@ -123,7 +123,7 @@ def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Rul
     ]
     if ext:
         lines.append(f"    oifname {_set(ext)} snat ip to ip saddr map @fip_snat4")
-        if ext_v4:
+        if ext_v4 and config.enable_snat:
             lines.append(
                 f"    oifname {_set(ext)} ip saddr != {ext_v4[0]} counter name snat4"
                 f" snat ip to {ext_v4[0]}"

@@ -189,7 +189,4 @@ def _check_unused(s, router: m.Router, subnet_id: str) -> None:
                                                           subnet_id=subnet_id)
     for route in router.routes:
         if ipaddress.ip_address(route["nexthop"]) in net:
-            raise errors.InUse(
-                message=f"Router interface for subnet {subnet_id} on router {router.id} cannot "
-                "be deleted, as it is required by one or more routes.",
-                type_="RouterInterfaceInUseByRoute")
+            raise errors.RouterInterfaceInUseByRoute(router_id=router.id, subnet_id=subnet_id)

@@ -27,7 +27,15 @@ from astara.network_service.resources.base import (
 )
 
 
+def _refuse_ha(data: dict) -> None:
+    # l3-ha is not implemented: an HA router would silently be a single appliance.
+    if data.get("ha"):
+        raise errors.BadRequest(resource="router",
+                                msg="HA routers are not yet supported (ha must be false)")
+
+
 def create(op: Op, data: dict) -> m.Router:
+    _refuse_ha(data)
     row = m.Router(id=data.get("id") or new_id(), project_id=data["project_id"])
     stamp(
         row,
@@ -52,6 +60,7 @@ def create(op: Op, data: dict) -> m.Router:
 def update(op: Op, router_id: str, data: dict) -> m.Router:
     s = op.session
     row = get_router(s, op.ctx, router_id)
+    _refuse_ha(data)
     if "external_gateway_info" in data:
         info = data.pop("external_gateway_info")
         if info:
@@ -147,15 +156,17 @@ def connected_cidrs(s, router_id: str) -> list[ipaddress._BaseNetwork]:
 
 
 def _check_routes(s, row: m.Router, routes: list[dict]) -> None:
+    """Neutron's extraroute rule: each nexthop is on a subnet connected to the router
+    and is not one of the router's own addresses (an IPv6 nexthop for an IPv4
+    destination is refused too: no kernel would install it)."""
     nets = connected_cidrs(s, row.id)
-    own = {a.ip_address for p in router_ports.ports_of(s, row.id, INTERFACE, GATEWAY)
-           for a in p.fixed_ips}
+    own = {ipaddress.ip_address(a.ip_address)
+           for p in router_ports.ports_of(s, row.id, INTERFACE, GATEWAY) for a in p.fixed_ips}
     for route in routes:
         hop = ipaddress.ip_address(route["nexthop"])
         dest = ipaddress.ip_network(route["destination"])
-        if dest.version != hop.version or hop.exploded in own or str(hop) in own or not any(
-            hop in n for n in nets
-        ):
-            raise errors.InvalidInput(
-                error_message=f"Invalid format for routes: {routes}, the nexthop is not "
-                "connected with router")
+        if dest.version != hop.version or not any(hop in n for n in nets):
+            raise errors.InvalidRoutes(routes=routes,
+                                       reason="the nexthop is not connected with router")
+        if hop in own:
+            raise errors.InvalidRoutes(routes=routes, reason="the nexthop is used by router")

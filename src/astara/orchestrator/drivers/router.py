@@ -136,6 +136,7 @@ def build(model: RouterModel, mgmt: Management) -> ApplianceConfig:
         "default_v6_gateway": v6_gw,
         "routes": [dict(r) for r in router.get("routes") or []],
         "floating_ips": fips,
+        "enable_snat": (router.get("external_gateway_info") or {}).get("enable_snat", True),
         "orchestrator": {"address": mgmt.orchestrator_address,
                          "metadata_port": mgmt.metadata_port},
     })
