@@ -9,6 +9,7 @@ import threading
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common import logs, private
+from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent import Agent
@@ -16,6 +17,7 @@ from astara.compute_service.netns import NetnsBackend
 from astara.db import migrate
 
 
+@one_line_errors("astara-compute-agent")
 def main(argv: list[str] | None = None) -> int:
     _conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-agent")
