@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -10,11 +11,13 @@ from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common import logs, private
 from astara.common.entry import one_line_errors
-from astara.compute_service import jobs
+from astara.compute_service import jobs, mgmt_conflict
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent import Agent
 from astara.compute_service.netns import NetnsBackend
 from astara.db import migrate
+
+LOG = logging.getLogger("astara-compute-agent")
 
 
 @one_line_errors("astara-compute-agent")
@@ -25,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(base.debug)
     db = migrate.open_database(base.database)
     backend = NetnsBackend.from_settings(compute)
+    for line in mgmt_conflict.check(db, backend.runner, compute):
+        LOG.error(line)  # a stale holder otherwise shows only as routers that never boot
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
                   job_wake, compute.host_capacity, compute.availability_zone,
