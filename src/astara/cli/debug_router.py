@@ -157,33 +157,32 @@ def main(argv: list[str] | None = None) -> int:
     rpc = None if conf.standalone else router_hold.Rpc(
         conf.rpc_url or router_hold.rpc_url(o.rpc_hosts, o.rpc_port), token.decode())
     signal.signal(signal.SIGTERM, _interrupt)
+    held: router_hold.Hold | None = None
     try:
         with contextlib.ExitStack() as stack:
             if rpc is not None:
                 reason = f"astara-debug-router pid {os.getpid()}: steps in {journal.path}"
                 held = stack.enter_context(router_hold.hold(rpc, ref.id, reason[:255],
                                                             conf.hold_timeout))
-                journal.write("held", router=ref.id, orchestrator=held.url,
-                              already_in_debug=held.already_held)
                 print(f"router {ref.id} held: the orchestrator at {held.url} leaves it alone")
-            else:
-                journal.write("held", router=ref.id, orchestrator=None)
-            try:
-                _steps(conf, rt, ref, journal)
-            except KeyboardInterrupt:
-                print("interrupted")
-            if rpc is not None and held.already_held:
-                print(f"router {ref.id} stays in debug mode, as before (astara-ctl router "
-                      f"manage {ref.id} hands it back)")
+            journal.write("held", router=ref.id, orchestrator=held.url if held else None,
+                          already_in_debug=held.already_held if held else None)
+            _steps(conf, rt, ref, journal)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, while held or while asking
+        print("interrupted")
     except router_hold.HoldError as exc:
         raise ConfigError(str(exc)) from None
     finally:
-        journal.write("released", router=ref.id)
+        if held is not None or rpc is None:
+            journal.write("released", router=ref.id)
         journal.close()
         if rpc is not None:
             rpc.close()
         rt.close()
         db.dispose()
+    if held is not None and held.already_held:
+        print(f"router {ref.id} stays in debug mode, as before (astara-ctl router manage "
+              f"{ref.id} hands it back)")
     print(f"steps recorded in {journal.path}")
     return 0
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tests.integration.network.helpers import name
 from tests.support import free_port, wait_for
 
@@ -36,7 +37,9 @@ def debug_router(orch, rid, *args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_the_orchestrator_leaves_a_debugged_router_alone_and_gets_it_back(orchestrator, demo):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_the_orchestrator_leaves_a_debugged_router_alone_and_gets_it_back(orchestrator, demo,
+                                                                          stop):
     orch = orchestrator
     rid = demo.sdk.network.create_router(name=name("r")).id
     wait_for(lambda: (v := view(orch, rid)) and v["steps"], what="the orchestrator's pass")
@@ -57,7 +60,7 @@ def test_the_orchestrator_leaves_a_debugged_router_alone_and_gets_it_back(orches
         # The debugger's own passes are recorded.
         wait_for(lambda: any(e["event"] == "observation failed" for e in journal(orch, rid)),
                  what="a journaled step")
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.send_signal(stop)  # Ctrl-C, or a service manager stopping it
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
