@@ -1,15 +1,17 @@
 """One line, not a traceback, when a command cannot start: shared by every ``astara-*`` main.
 
-``@one_line_errors("astara-x")`` wraps an entry point's ``main``: a wrong
-configuration (missing or malformed ini file, a value of the wrong type, a
-required option absent), a database that cannot be reached or whose URL is
-wrong, a state file it may not touch, or any ``ConfigError`` becomes
-``astara-x: <what is wrong>`` on stderr (a service it must reach at start and
-cannot is named too) and exit status 1. Anything else is a
-bug and keeps its traceback. ``explain`` is the pure rule deciding which is which.
+``@one_line_errors("astara-x")`` wraps an entry point's ``main``. A wrong
+configuration (a missing or malformed ini file, a value of the wrong type, a
+required option absent, any ``ConfigError``), a database that cannot be reached
+or whose URL is wrong, a service it must reach at start and cannot, or a state
+file it may not touch becomes ``astara-x: <what is wrong>`` on stderr and exit
+status 1. Anything else is a bug and keeps its traceback; ``explain`` is the
+pure rule deciding which is which.
 
-No database or HTTP library is imported here (the appliance agent, which shares this,
-runs without one): an error of such a library can only exist if the library is loaded.
+No database or HTTP library is imported here: the appliance agent shares this
+and must stand without a database library (``.importlinter``). An error of such
+a library can only be raised once the library is loaded, so it is looked up in
+``sys.modules``.
 """
 
 from __future__ import annotations
