@@ -29,6 +29,7 @@ from pathlib import Path
 from astara.appliance.discovery import Settings, Watcher, serve_self
 from astara.appliance.host import Host
 from astara.common import private
+from astara.common.entry import one_line_errors
 from astara.wire import auth
 
 DEFAULT_STATE_DIR = Path("/var/lib/astara/appliance")
@@ -94,6 +95,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event | None = None) -> No
         await host.close(teardown=False)
 
 
+@one_line_errors("astara-appliance-agent")
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     private.restrict_umask()

@@ -3,7 +3,8 @@
 Starts, in order, and supervises: the network API, the compute API (with its
 dispatcher), the compute metadata API, the compute agent (instances as
 namespaces), the appliance agent in host mode, and the orchestrator; each with
-the same ``--config-file`` and ``--state-path``, each logging to
+the same ``--config-file`` and ``--state-path`` (default: ``$ASTARA_STATE_PATH``, else
+the ini files' ``state_path``), each logging to
 ``<state>/logs/<name>.log``. A service that dies is restarted (with back-off);
 Ctrl-C or SIGTERM stops them all, in reverse order. Needs root (namespaces,
 bridges). On first start it writes the control plane's credentials (the RPC
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from astara.common import logs, private
 from astara.common import settings as settings_mod
+from astara.common.entry import one_line_errors
 from astara.compute_service import opts as compute_opts
 from astara.db import migrate
 from astara.db.engine import Database
@@ -111,8 +113,19 @@ def _tighten_state(state: Path) -> None:
                     *state.glob("*.conf"))
 
 
+def with_state_path(args: list[str], env: dict[str, str]) -> list[str]:
+    """``args``, with ``--state-path $ASTARA_STATE_PATH`` when that is set and the
+    command line names none (the command line wins, then the environment, then the
+    ini files' ``state_path``)."""
+    named = any(a == "--state-path" or a.startswith("--state-path=") for a in args)
+    if named or not env.get("ASTARA_STATE_PATH"):
+        return list(args)
+    return [*args, "--state-path", env["ASTARA_STATE_PATH"]]
+
+
+@one_line_errors("astara-aio")
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = with_state_path(sys.argv[1:] if argv is None else argv, dict(os.environ))
     conf, settings = settings_mod.load(
         args, prog="astara-aio",
         groups={compute_opts.GROUP: compute_opts.list_opts()[0][1],
@@ -129,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(settings.database.url)
     migrate.upgrade(db.engine)
     db.dispose()
-    common = [*args] if "--state-path" in " ".join(args) else [*args, "--state-path",
-                                                                 str(state)]
+    common = with_state_path(args, {"ASTARA_STATE_PATH": str(state)})
     common += _shared_secret(conf, state)
     o = orch_opts.from_conf(conf)
     try:

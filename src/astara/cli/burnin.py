@@ -20,8 +20,10 @@ import sys
 
 from astara.burnin.scenario import Options, Scenario
 from astara.burnin.steps import check_run_id
+from astara.common.entry import one_line_errors
 
 
+@one_line_errors("astara-burnin")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="astara-burnin", description=__doc__.split("\n")[0])
     p.add_argument("--network-url", default=Options.network_url)

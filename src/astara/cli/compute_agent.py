@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -9,13 +10,17 @@ import threading
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common import logs, private
+from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent.netns import NetnsBackend
-from astara.compute_service.agent.worker import Agent
+from astara.compute_service.agent.worker import Agent, mgmt_conflict
 from astara.db import migrate
 
+LOG = logging.getLogger("astara-compute-agent")
 
+
+@one_line_errors("astara-compute-agent")
 def main(argv: list[str] | None = None) -> int:
     _conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-agent")
@@ -23,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(base.debug)
     db = migrate.open_database(base.database)
     backend = NetnsBackend.from_settings(compute)
+    for line in mgmt_conflict.check(db, backend.runner, compute):
+        LOG.error(line)  # a stale holder otherwise shows only as routers that never boot
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
                   job_wake, compute.host_capacity, compute.availability_zone,

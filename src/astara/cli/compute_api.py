@@ -15,6 +15,7 @@ from oslo_config import cfg
 
 from astara.bus.wakeup import WakeupDir
 from astara.common import logs, private
+from astara.common.entry import one_line_errors
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.api.app import create_app
 from astara.compute_service.dispatcher import consumer as dispatcher
@@ -22,6 +23,7 @@ from astara.compute_service.dispatcher import consumer as dispatcher
 LOG = logging.getLogger(__name__)
 
 
+@one_line_errors("astara-compute-api")
 def main(argv: list[str] | None = None) -> int:
     conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-api",

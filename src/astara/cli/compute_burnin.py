@@ -18,6 +18,7 @@ from pathlib import Path
 from oslo_config import cfg
 
 from astara.burnin.steps import check_run_id
+from astara.common.entry import one_line_errors
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent.runner import SubprocessRunner
 from astara.compute_service.burnin import scenario as burnin
@@ -46,6 +47,7 @@ CLI_OPTS = [
 ]
 
 
+@one_line_errors("astara-compute-burnin")
 def main(argv: list[str] | None = None) -> int:
     conf, _base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-burnin",

@@ -8,11 +8,13 @@ import threading
 
 from astara.bus.wakeup import WakeupDir
 from astara.common import logs, private
+from astara.common.entry import one_line_errors
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.dispatcher import consumer as dispatcher
 from astara.db import migrate
 
 
+@one_line_errors("astara-compute-dispatcher")
 def main(argv: list[str] | None = None) -> int:
     _conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-dispatcher")

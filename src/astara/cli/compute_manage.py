@@ -21,6 +21,7 @@ from oslo_config import cfg
 from sqlalchemy import select
 
 from astara.bus.base import Message
+from astara.common.entry import one_line_errors
 from astara.compute_service import events
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent import reconcile
@@ -92,6 +93,7 @@ def _add_commands(subparsers):
         sub.set_defaults(func=name)
 
 
+@one_line_errors("astara-compute-manage")
 def main(argv: list[str] | None = None) -> int:
     command = cfg.SubCommandOpt("command", handler=_add_commands)
     conf, base, compute = settings_mod.load(

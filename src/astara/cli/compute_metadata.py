@@ -12,6 +12,7 @@ import sys
 import uvicorn
 
 from astara.common import logs, private
+from astara.common.entry import one_line_errors
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.metadata import routes as metadata
 from astara.db.engine import Database
@@ -19,6 +20,7 @@ from astara.db.engine import Database
 LOG = logging.getLogger(__name__)
 
 
+@one_line_errors("astara-compute-metadata")
 def main(argv: list[str] | None = None) -> int:
     _conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-metadata")
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("[compute_service] metadata_secret is not set: refusing to serve metadata")
         return 2
     db = Database(base.database.url)
+    db.ping()
     app = metadata.build_app(db, compute.metadata_secret)
     LOG.info("metadata on http://%s:%s/", compute.metadata_bind_host, compute.metadata_port)
     try:

@@ -29,6 +29,7 @@ import httpx
 import yaml
 
 from astara.common import private
+from astara.common.entry import one_line_errors
 from astara.common.opts import DEFAULT_STATE_PATH
 
 TOKEN_HEADER = "X-Auth-Token"
@@ -134,6 +135,7 @@ def _ssh(http: httpx.Client, router_id: str) -> int:
     return subprocess.call(["ssh", f"root@{address}"])
 
 
+@one_line_errors("astara-ctl")
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     headers = {TOKEN_HEADER: token(a.token_file, dict(os.environ))}

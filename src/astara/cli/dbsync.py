@@ -13,6 +13,7 @@ from oslo_config import cfg
 
 from astara.common import logs, private
 from astara.common import settings as settings_mod
+from astara.common.entry import one_line_errors
 from astara.db import migrate
 from astara.db.engine import Database
 
@@ -26,6 +27,7 @@ def _add_commands(subparsers) -> None:
     subparsers.add_parser("current", help="Print the schema revision of the database.")
 
 
+@one_line_errors("astara-dbsync")
 def main(argv: list[str] | None = None) -> int:
     command = cfg.SubCommandOpt("command", handler=_add_commands)
     conf, settings = settings_mod.load(

@@ -3,27 +3,45 @@
 Runs the same observe -> plan -> execute passes the orchestrator runs, one at a
 time, printing what was observed, the step chosen and its outcome; ``--pdb``
 stops in the debugger before each step is executed; ``--dry-run`` only plans.
-Put the router in debug mode first (``astara-ctl router debug ID``) so the
-orchestrator leaves it to you. It calls the appliance with the orchestrator's
-credential (``[orchestrator] appliance_auth_key_file``), so it runs as root with
-the orchestrator's configuration.
+
+First it borrows the router from the running orchestrator (RPC API, with the
+token of ``[orchestrator] rpc_auth_token_file``): debug mode on, and it waits
+until the orchestrator confirms it leaves the router alone; at the end (also on
+Ctrl-C, SIGTERM or an error) it hands the router back (``manage``), unless an
+operator had put it in debug mode before. ``--standalone`` skips this when no
+orchestrator runs. Every step is appended, one JSON object a line, to
+``$state_path/debug-router/<router id>.jsonl``, and the plan memory it changes is
+saved where the orchestrator reads it. It calls the appliance with the
+orchestrator's credential (``[orchestrator] appliance_auth_key_file``), so it
+runs as root with the orchestrator's configuration.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import getpass
+import json
+import os
 import pdb
+import signal
+import socket
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx
 from oslo_config import cfg
 
+from astara.cli import router_hold
 from astara.common import logs, private
 from astara.common import settings as settings_mod
+from astara.common.entry import ConfigError, one_line_errors
 from astara.db.engine import Database
-from astara.orchestrator import management
+from astara.orchestrator import intake, management
 from astara.orchestrator import opts as orch_opts
+from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import OutcomeKind, Step
 from astara.orchestrator.runtime import Runtime
@@ -33,7 +51,36 @@ CLI = [
     cfg.BoolOpt("pdb", default=False, help="Stop in pdb before each step."),
     cfg.BoolOpt("dry-run", default=False, help="Observe and plan only."),
     cfg.IntOpt("max-steps", default=50, help="Stop after this many steps."),
+    cfg.StrOpt("rpc-url", default="", help="The orchestrator's RPC API (default: the first "
+               "of [orchestrator] rpc_hosts, rpc_port)."),
+    cfg.BoolOpt("standalone", default=False, help="No orchestrator runs: do not ask one to "
+                "leave the router alone."),
+    cfg.FloatOpt("hold-timeout", default=60.0, help="Seconds to wait for the orchestrator "
+                 "to confirm it leaves the router alone."),
 ]
+
+
+def journal_path(state_path: Path, router_id: str) -> Path:
+    return state_path / "debug-router" / f"{router_id}.jsonl"
+
+
+class Journal:
+    """The steps taken, appended (and flushed) one JSON line each, for a later operator."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = path
+        self._f = open(path, "a", buffering=1)  # noqa: SIM115  (closed by close())
+        self._who = {"by": "astara-debug-router", "pid": os.getpid(),
+                     "user": getpass.getuser(), "host": socket.gethostname()}
+
+    def write(self, event: str, **fields: Any) -> None:
+        line = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event,
+                **self._who, **fields}
+        self._f.write(json.dumps(line, sort_keys=True, default=str) + "\n")
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def _show_observed(observed) -> None:
@@ -43,51 +90,100 @@ def _show_observed(observed) -> None:
     print("  memory:  ", dataclasses.asdict(observed.memory))
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends it as Ctrl-C does: the router is handed back
+
+
+def _steps(conf, rt: Runtime, ref: ResourceRef, journal: Journal) -> None:
+    for n in range(1, conf.max_steps + 1):
+        print(f"[{n}] {time.strftime('%H:%M:%S')} router {ref.id}")
+        try:
+            observed, decision = rt.reconciler.decide(ref, full=True)
+        except RemoteError as exc:
+            print(f"  cannot observe: {exc}")
+            journal.write("observation failed", n=n, router=ref.id, error=str(exc))
+            time.sleep(min(2.0 ** n, 5.0))
+            continue
+        _show_observed(observed)
+        print(f"  plan:     {decision.step} -> {decision.status} ({decision.reason}); "
+              f"then {decision.outcome.kind} after {decision.outcome.after:.0f} s")
+        planned = {"n": n, "router": ref.id, "step": str(decision.step),
+                   "status": str(decision.status), "reason": decision.reason}
+        if conf.dry_run:
+            journal.write("planned", **planned)
+            break
+        if conf.pdb:
+            pdb.set_trace()  # noqa: T100  (asked for with --pdb)
+        st = rt.reconciler.state(ref)
+        outcome = rt.reconciler.execute(ref, decision)
+        error = st.steps[-1].error if st.steps else None
+        print(f"  outcome:  {outcome.kind} after {outcome.after:.0f} s"
+              + (f"; error: {error}" if error else ""))
+        journal.write("step", **planned, outcome=str(outcome.kind), after=outcome.after,
+                      error=error)
+        if decision.step is Step.ALIVE or outcome.kind in (OutcomeKind.TERMINAL,
+                                                           OutcomeKind.DONE):
+            break
+        time.sleep(min(max(outcome.after, 0.2), 5.0))
+
+
+@one_line_errors("astara-debug-router")
 def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(sys.argv[1:] if argv is None else argv,
                                        prog="astara-debug-router", cli_opts=CLI,
                                        groups={orch_opts.GROUP: orch_opts.OPTS})
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
+    if not intake.is_router_id(conf.router_id):
+        raise ConfigError(f"--router-id {conf.router_id!r} is not a router id (a UUID)")
     o = orch_opts.from_conf(conf)
     try:  # it talks to the appliance as the orchestrator does, with its key
         private.read_secret(o.appliance_auth_key_file, "appliance deployment key")
+        token = b"" if conf.standalone else private.read_secret(o.rpc_auth_token_file,
+                                                                "RPC auth token")
     except private.SecretFileError as exc:
-        raise SystemExit(f"astara-debug-router: {exc}") from None
+        raise ConfigError(str(exc)) from None
+    db = Database(settings.database.url)
+    db.ping()
     with httpx.Client(base_url=o.network_url.rstrip("/"), headers=o.service_headers,
                       timeout=10) as http:
         mgmt_net = management.ensure_network(o, http)
-    db = Database(settings.database.url)
     rt = Runtime(o, db, mgmt_net)
     rt.reconciler.is_debug = lambda ref: False  # we are the one debugging it
     model = rt.network.router_model(conf.router_id)
     tenant = model.router.get("project_id", "") if model else ""
     ref = ResourceRef("router", conf.router_id, tenant)
+    journal = Journal(journal_path(settings.state_path, ref.id))
+    rpc = None if conf.standalone else router_hold.Rpc(
+        conf.rpc_url or router_hold.rpc_url(o.rpc_hosts, o.rpc_port), token.decode())
+    signal.signal(signal.SIGTERM, _interrupt)
+    held: router_hold.Hold | None = None
     try:
-        for n in range(1, conf.max_steps + 1):
-            observed, decision = rt.reconciler.decide(ref, full=True)
-            print(f"[{n}] {time.strftime('%H:%M:%S')} router {ref.id}")
-            _show_observed(observed)
-            print(f"  plan:     {decision.step} -> {decision.status} ({decision.reason}); "
-                  f"then {decision.outcome.kind} after {decision.outcome.after:.0f} s")
-            if conf.dry_run:
-                break
-            if conf.pdb:
-                pdb.set_trace()  # noqa: T100  (asked for with --pdb)
-            st = rt.reconciler.state(ref)
-            outcome = rt.reconciler.executor.execute(decision, ref, st, time.time())
-            error = st.steps[-1].error if st.steps else None
-            print(f"  outcome:  {outcome.kind} after {outcome.after:.0f} s"
-                  + (f"; error: {error}" if error else ""))
-            if decision.step is Step.ALIVE or outcome.kind in (OutcomeKind.TERMINAL,
-                                                               OutcomeKind.DONE):
-                break
-            time.sleep(min(max(outcome.after, 0.2), 5.0))
-    except KeyboardInterrupt:
+        with contextlib.ExitStack() as stack:
+            if rpc is not None:
+                reason = f"astara-debug-router pid {os.getpid()}: steps in {journal.path}"
+                held = stack.enter_context(router_hold.hold(rpc, ref.id, reason[:255],
+                                                            conf.hold_timeout))
+                print(f"router {ref.id} held: the orchestrator at {held.url} leaves it alone")
+            journal.write("held", router=ref.id, orchestrator=held.url if held else None,
+                          already_in_debug=held.already_held if held else None)
+            _steps(conf, rt, ref, journal)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, while held or while asking
         print("interrupted")
+    except router_hold.HoldError as exc:
+        raise ConfigError(str(exc)) from None
     finally:
+        if held is not None or rpc is None:
+            journal.write("released", router=ref.id)
+        journal.close()
+        if rpc is not None:
+            rpc.close()
         rt.close()
         db.dispose()
+    if held is not None and held.already_held:
+        print(f"router {ref.id} stays in debug mode, as before (astara-ctl router manage "
+              f"{ref.id} hands it back)")
+    print(f"steps recorded in {journal.path}")
     return 0
 
 

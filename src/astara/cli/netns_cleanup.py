@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+from astara.common.entry import one_line_errors
 from astara.compute_service.agent import antispoof
 
 PREFIXES = ("astara-appliance-", "astara-vm-")
@@ -93,6 +94,7 @@ def _kill_inside(namespaces_: list[str]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@one_line_errors("astara-netns-cleanup")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="astara-netns-cleanup", description=__doc__.split("\n")[0])
     p.add_argument("--force", action="store_true", help="remove (default: only list)")

@@ -9,11 +9,13 @@ import uvicorn
 
 from astara.common import logs, private
 from astara.common import settings as settings_mod
+from astara.common.entry import one_line_errors
 from astara.network_service.app import create_app, uvicorn_options
 
 LOG = logging.getLogger(__name__)
 
 
+@one_line_errors("astara-network-api")
 def main(argv: list[str] | None = None) -> int:
     _conf, settings = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-network-api")

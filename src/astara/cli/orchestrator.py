@@ -11,6 +11,7 @@ import uvicorn
 
 from astara.common import logs, private
 from astara.common import settings as settings_mod
+from astara.common.entry import one_line_errors
 from astara.db import migrate
 from astara.orchestrator import metadata_proxy
 from astara.orchestrator import opts as orch_opts
@@ -52,6 +53,7 @@ def _sockets(hosts: tuple[str, ...], port: int, freebind: bool = False) -> list[
     return out
 
 
+@one_line_errors("astara-orchestrator")
 def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(sys.argv[1:] if argv is None else argv,
                                        prog="astara-orchestrator",

@@ -15,6 +15,7 @@ from pathlib import Path
 from oslo_config import cfg
 
 from astara.common import opts
+from astara.common.entry import ConfigError
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,29 @@ def sqlite_url(state_path: Path) -> str:
     return f"sqlite:///{state_path / 'astara.sqlite'}"
 
 
+def sqlite_file_of(url: str) -> Path | None:
+    """The file a SQLite URL names (None: not SQLite, or in memory)."""
+    if not url.startswith("sqlite") or "///" not in url:
+        return None
+    path = url.split("///", 1)[1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def database_url(connection: str, state: Path) -> str:
+    """The configured URL, else the embedded SQLite file in the state path.
+
+    A SQLite file the operator named must be in a directory that exists: a typo in
+    its path would otherwise silently start an empty database somewhere else.
+    """
+    if not connection:
+        return sqlite_url(state)
+    path = sqlite_file_of(connection)
+    if path is not None and not path.parent.is_dir():
+        raise ConfigError(f"[database] connection: directory {path.parent} does not exist "
+                          f"(create it, or fix the path of the SQLite file)")
+    return connection
+
+
 def from_conf(conf: cfg.ConfigOpts) -> Settings:
     state = Path(conf.state_path)
     host = conf.host or socket.gethostname()
@@ -61,7 +85,7 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
         state_path=state,
         debug=conf.debug,
         database=DatabaseSettings(
-            url=conf.database.connection or sqlite_url(state),
+            url=database_url(conf.database.connection, state),
             auto_migrate=conf.database.auto_migrate,
         ),
         bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=conf.bus.max_idle_wait,

@@ -101,6 +101,11 @@ class Database:
             finally:
                 session.rollback()
 
+    def ping(self) -> None:
+        """Connect once: an unreachable database fails at start, not at the first request."""
+        with self.engine.connect():
+            pass
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -85,6 +85,12 @@ class Reconciler:
             st.steps.append(StepRecord(self.clock(), str(decision.step), str(decision.status),
                                        decision.reason, str(decision.outcome.kind), 0.0))
             return decision.outcome
+        return self.execute(ref, decision)
+
+    def execute(self, ref: ResourceRef, decision: Decision) -> Outcome:
+        """Perform the decided step and persist what it changed (``astara-debug-router``
+        steps through this too, so its passes are remembered like the orchestrator's)."""
+        st = self.state(ref)
         before = (st.memory, st.status)
         outcome = self.executor.execute(decision, ref, st, self.clock())
         if outcome.kind == "terminal":
