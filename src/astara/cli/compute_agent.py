@@ -13,8 +13,9 @@ from astara.common import logs, private
 from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
+from astara.compute_service.agent import mgmt_conflict
 from astara.compute_service.agent.netns import NetnsBackend
-from astara.compute_service.agent.worker import Agent, mgmt_conflict
+from astara.compute_service.agent.worker import Agent
 from astara.db import migrate
 
 LOG = logging.getLogger("astara-compute-agent")

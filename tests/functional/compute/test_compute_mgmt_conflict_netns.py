@@ -14,9 +14,9 @@ import subprocess
 from datetime import datetime
 
 import pytest
-from astara.compute_service.agent.worker.mgmt_conflict import check
 
 from astara.common.settings import DatabaseSettings, sqlite_url
+from astara.compute_service.agent.mgmt_conflict import check
 from astara.compute_service.agent.runner import SubprocessRunner
 from astara.compute_service.models import Instance
 from astara.compute_service.settings import ComputeSettings

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from astara.compute_service.agent.worker.mgmt_conflict import (
+
+from astara.compute_service.agent.mgmt_conflict import (
     Holder,
     conflicts,
     expected_bridge,
