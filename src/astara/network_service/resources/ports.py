@@ -61,6 +61,7 @@ def build(op: Op, data: dict, network: m.Network, notify: bool = True) -> m.Port
     )
     s.add(row)
     s.flush()
+    allocation.check_foreign_subnets(op, network, data.get("fixed_ips"))
     plan = allocation.plan_requests(network, data.get("fixed_ips"), owner, row.mac_address)
     allocation.allocate(op, row, plan)
     s.flush()
@@ -174,6 +175,7 @@ def _keep_floating_ip_address(s, row: m.Port, requested: list[dict]) -> None:
 def replace_fixed_ips(op: Op, row: m.Port, network: m.Network, requested: list[dict]) -> None:
     s = op.session
     keep = {(a.subnet_id, a.ip_address) for a in row.fixed_ips}
+    allocation.check_foreign_subnets(op, network, requested)
     plan = allocation.plan_requests(network, requested, row.device_owner, row.mac_address)
     wanted = {(sn.id, ip) for sn, ip in plan if ip is not None}
     for alloc in list(row.fixed_ips):
