@@ -103,3 +103,15 @@ def test_an_auto_subnet_with_a_router_interface_cannot_be_deleted(demo, dual):
         r = c.delete(f"/subnets/{slaac.id}")
     assert r.status_code == 409
     assert error(r)["type"] == "SubnetInUse"
+
+
+def test_a_ports_eui64_addresses_follow_its_new_mac(admin, demo, dual):
+    net, v4, slaac, stateless = dual
+    port = demo.sdk.network.create_port(network_id=net.id, mac_address=MAC)
+    with admin.http() as c:  # only an admin changes a MAC
+        r = c.put(f"/ports/{port.id}", json={"port": {"mac_address": "fa:16:3e:00:b2:02"}})
+    assert r.status_code == 200, r.text
+    assert addresses(r.json()["port"]) == {
+        v4.id: addresses(port)[v4.id],
+        slaac.id: "2001:db8:a1:0:f816:3eff:fe00:b202",
+        stateless.id: "2001:db8:a2:0:f816:3eff:fe00:b202"}

@@ -112,6 +112,21 @@ def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], star
     s.expire(port, ["fixed_ips"])  # reloaded with the new rows on next access
 
 
+def follow_mac(op: Op, port: m.Port, old_mac: str) -> None:
+    """As Neutron: a port's EUI-64 addresses follow its new MAC."""
+    s = op.session
+    for alloc in port.fixed_ips:
+        sn = s.get(m.Subnet, alloc.subnet_id)
+        if _auto(sn) and alloc.ip_address == ipam.eui64(sn.cidr, old_mac):
+            address = ipam.eui64(sn.cidr, port.mac_address)
+            if s.scalar(select(m.IPAllocation.id).where(
+                    m.IPAllocation.network_id == port.network_id,
+                    m.IPAllocation.ip_address == address)):
+                raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=sn.id)
+            alloc.ip_address = address
+    s.flush()
+
+
 def _insert(s, port: m.Port, sn: m.Subnet, address: str, position: int, requested: bool) -> bool:
     alloc = m.IPAllocation(
         port_id=port.id, subnet_id=sn.id, network_id=port.network_id,

@@ -147,7 +147,9 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
         if row.binding_host_id:
             raise errors.InUse(message=f"Port {row.id} is bound, its MAC cannot change",
                                type_="PortBound")
+        old_mac = row.mac_address
         row.mac_address = _mac(op, row.network_id, data.pop("mac_address"))
+        allocation.follow_mac(op, row, old_mac)
     data.pop("mac_address", None)
     mapping = {"binding:host_id": "binding_host_id"}
     for key, value in data.items():
