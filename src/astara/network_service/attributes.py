@@ -104,8 +104,8 @@ NETWORK = Resource("network", "networks", {
 SUBNET = Resource("subnet", "subnets", {
     **_common(),
     "network_id": Attr(v.uuid_str, put=False, filter_key="network_id"),
-    "ip_version": Attr(v.one_of(4, 6), put=False, filter_key="ip_version"),
-    "cidr": Attr(v.cidr, put=False, filter_key="cidr"),
+    "ip_version": Attr(v.int_in(4, 6), put=False, filter_key="ip_version"),
+    "cidr": Attr(v.subnet_cidr, put=False, filter_key="cidr"),
     "gateway_ip": Attr(v.ip_or_none, filter_key="gateway_ip"),
     "allocation_pools": Attr(v.list_of(_POOL)),
     "dns_nameservers": Attr(v.list_of(v.ip_address, unique=True), default=[]),

@@ -2,13 +2,15 @@
 
 Each error carries the HTTP status Neutron maps its base class to and the
 ``type`` Neutron puts in the body (the exception's class name, or
-``HTTPBadRequest`` for attribute validation failures).
+``HTTPBadRequest`` for a malformed body and attribute validation failures;
+a value its converters cannot convert, such as a wrong type or an unparsable
+cidr, is ``InvalidInput``).
 
     NeutronError
-    ├── BadRequest (400)            InvalidInput, HTTPBadRequest, MalformedRequestBody, ...
+    ├── BadRequest (400)            InvalidInput, HTTPBadRequest, ...
     ├── NotAuthorized (403)         PolicyNotAuthorized
     ├── NotFound (404)              NetworkNotFound, SubnetNotFound, PortNotFound, ...
-    └── Conflict (409)              IpAddressInUse, SubnetInUse, NetworkInUse, PortInUse, ...
+    └── Conflict (409)              IpAddressAlreadyAllocated, SubnetInUse, PortInUse, ...
 """
 
 from __future__ import annotations
@@ -52,10 +54,6 @@ class HTTPBadRequest(BadRequest):
 
 class InvalidInput(BadRequest):
     message = "Invalid input for operation: %(error_message)s."
-
-
-class MalformedRequestBody(BadRequest):
-    message = "Malformed request body: %(reason)s."
 
 
 class InvalidAllocationPool(BadRequest):
@@ -148,8 +146,8 @@ class InUse(Conflict):
     message = "The resource is in use."
 
 
-class IpAddressInUse(InUse):
-    message = "Unable to complete operation for network %(net_id)s. The IP address %(ip_address)s is in use."
+class IpAddressAlreadyAllocated(Conflict):
+    message = "IP address %(ip)s already allocated in subnet %(subnet_id)s"
 
 
 class IpAddressGenerationFailure(Conflict):

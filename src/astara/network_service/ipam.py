@@ -17,16 +17,45 @@ Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 Addr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+# Neutron's ROUTER_INTERFACE_OWNERS_SNAT: the ports that get no automatic (EUI-64)
+# address and may be given any address on an auto-address subnet.
+ROUTER_INTERFACE_OWNERS = (
+    "network:router_interface",
+    "network:router_interface_distributed",
+    "network:ha_router_replicated_interface",
+    "network:router_centralized_snat",
+)
+# Neutron's ROUTER_PORT_OWNERS: they may hold an IPv6 subnet's first address (its
+# Subnet-Router anycast address, the default gateway).
+ROUTER_PORT_OWNERS = (*ROUTER_INTERFACE_OWNERS, "network:router_gateway")
 
 
-def is_auto_address(ip_version: int, address_mode: str | None) -> bool:
-    return ip_version == 6 and address_mode in AUTO_ADDRESS_MODES
+def is_auto_address(ip_version: int, address_mode: str | None,
+                    ra_mode: str | None = None) -> bool:
+    """Neutron's is_auto_address_subnet: either mode asks hosts to form their address."""
+    return ip_version == 6 and (address_mode in AUTO_ADDRESS_MODES
+                                or ra_mode in AUTO_ADDRESS_MODES)
 
 
 def default_gateway(net: Net) -> str | None:
-    if net.num_addresses < 4 and net.version == 4:
+    """IPv4: the first host address; IPv6: the subnet's first address (its Subnet-Router
+    anycast address), as Neutron picks them when no ``gateway_ip`` is given."""
+    if net.version == 6:
+        return str(net.network_address)
+    if net.num_addresses < 4:
         return None
     return str(net.network_address + 1)
+
+
+def valid_on_subnet(net: Net, address: str, owner: str) -> bool:
+    """Neutron's check_subnet_ip: inside the cidr, not IPv4's network or broadcast
+    address; IPv6's first address only for a router's port."""
+    addr = ipaddress.ip_address(address)
+    if addr.version != net.version or addr not in net:
+        return False
+    if net.version == 6:
+        return addr != net.network_address or owner in ROUTER_PORT_OWNERS
+    return net.num_addresses <= 2 or addr not in (net.network_address, net.broadcast_address)
 
 
 def default_pools(net: Net, gateway: str | None) -> list[dict]:
@@ -78,8 +107,10 @@ def check_pools(net: Net, pools: list[dict], gateway: str | None) -> list[dict]:
 
 def check_gateway(net: Net, gateway: str) -> None:
     addr = ipaddress.ip_address(gateway)
-    bad = addr.version != net.version or addr not in net or addr == net.network_address
-    if net.version == 4 and net.num_addresses > 2 and addr == net.broadcast_address:
+    bad = addr.version != net.version or addr not in net
+    # IPv6's first address is the Subnet-Router anycast address, Neutron's default gateway.
+    if net.version == 4 and (addr == net.network_address or (
+            net.num_addresses > 2 and addr == net.broadcast_address)):
         bad = True
     if bad:
         raise errors.InvalidInput(error_message="Gateway is not valid on subnet")

@@ -6,7 +6,8 @@ behind oslo.middleware's ``sizelimit`` (413 over ``max_request_body_size``,
 limit, and reads (and drops) what is left of a refused or unread body before it
 answers, so the client reads the answer instead of a reset connection.
 ``parse_json`` parses a body with the limits a real parser should have: nesting
-depth, no lone surrogates or NUL characters, no NaN/Infinity.
+depth, no lone surrogates or NUL characters, no NaN/Infinity; a body that is not a
+JSON object is refused as Neutron does.
 """
 
 from __future__ import annotations
@@ -118,17 +119,25 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
-    """A request body as JSON, or ``MalformedRequestBody``."""
+    """A request body as a JSON object, or Neutron's ``HTTPBadRequest`` "Body contains
+    invalid data" (not JSON, not an object, or past the bounds above)."""
     try:
         data = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
-        raise errors.MalformedRequestBody(reason="nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.MalformedRequestBody(reason=errors.shorten(str(exc))) from None
+        raise _invalid("nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid() from None
+    if not isinstance(data, dict):
+        raise _invalid()
     problem = check_tree(data)
     if problem:
-        raise errors.MalformedRequestBody(reason=problem)
+        raise _invalid(problem)
     return data
+
+
+def _invalid(reason: str | None = None) -> errors.HTTPBadRequest:
+    # Neutron's own words; the bounds it does not have say which one was passed.
+    return errors.bad_attr("Body contains invalid data" + (f": {reason}" if reason else ""))
 
 
 def check_tree(data: Any) -> str | None:

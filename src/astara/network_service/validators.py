@@ -1,7 +1,9 @@
 """Neutron's attribute validators and converters, as pure functions.
 
-Each takes the raw JSON value and returns the converted value or raises the
-``HTTPBadRequest`` Neutron would (``Invalid input for <attr>. Reason: ...``).
+Each takes the raw JSON value and returns the converted value or raises what
+Neutron would: a value its converters cannot convert (``boolean``, ``integer``,
+``subnet_cidr``) is ``InvalidInput``; a converted value its validators refuse is
+``HTTPBadRequest`` (``Invalid input for <attr>. Reason: ...``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from astara.network_service.errors import invalid_input, shorten
+from astara.network_service.errors import InvalidInput, invalid_input, shorten
 
 Validator = Callable[[str, Any], Any]
 
@@ -30,6 +32,11 @@ def string(max_len: int = 255) -> Validator:
     return check
 
 
+def _unconvertible(reason: str) -> InvalidInput:
+    """Neutron's converters raise ``InvalidInput``, whose message names no attribute."""
+    return InvalidInput(error_message=reason)
+
+
 def boolean(attr: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -37,19 +44,19 @@ def boolean(attr: str, value: Any) -> bool:
         return value.lower() == "true"
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise invalid_input(attr, f"'{shorten(value)}' cannot be converted to boolean")
+    raise _unconvertible(f"'{shorten(value)}' cannot be converted to boolean")
 
 
 def integer(lo: int | None = None, hi: int | None = None) -> Validator:
     def check(attr: str, value: Any) -> int:
         if isinstance(value, bool):
-            raise invalid_input(attr, f"'{shorten(value)}' is not an integer")
+            raise _unconvertible(f"'{shorten(value)}' is not an integer")
         try:
             n = int(value)
         except (TypeError, ValueError, OverflowError):
-            raise invalid_input(attr, f"'{shorten(value)}' is not an integer") from None
+            raise _unconvertible(f"'{shorten(value)}' is not an integer") from None
         if isinstance(value, float) and n != value:
-            raise invalid_input(attr, f"'{shorten(value)}' is not an integer")
+            raise _unconvertible(f"'{shorten(value)}' is not an integer")
         if lo is not None and n < lo:
             raise invalid_input(attr, f"'{n}' is too small - must be at least '{lo}'")
         if hi is not None and n > hi:
@@ -118,6 +125,28 @@ def cidr(attr: str, value: Any) -> str:
         if "/" not in value:
             raise invalid_input(attr, f"'{shorten(value)}' is not a valid IP subnet")
     return str(net)
+
+
+def subnet_cidr(attr: str, value: Any) -> str:
+    """A subnet's ``cidr``: Neutron converts it first (``InvalidInput`` when it is no
+    CIDR at all), then validates it (a host address with a prefix: ``HTTPBadRequest``)."""
+    try:
+        if not isinstance(value, str) or "%" in value:
+            raise ValueError
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise _unconvertible(f"{shorten(value)} is not in a CIDR format") from None
+    return cidr(attr, value)
+
+
+def int_in(*choices: int) -> Validator:
+    """An integer attribute with a few legal values (``ip_version``): converted, then checked."""
+    convert, check = integer(), one_of(*choices)
+
+    def both(attr: str, value: Any) -> int:
+        return check(attr, convert(attr, value))
+
+    return both
 
 
 def mac_address(attr: str, value: Any) -> str:

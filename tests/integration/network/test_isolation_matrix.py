@@ -282,7 +282,8 @@ def _(w: World) -> None:
 def _(w: World) -> None:
     r = w.b.post("/ports", json={"port": {"network_id": w.b_net["id"],
                                           "fixed_ips": [{"subnet_id": w.a_sub["id"]}]}})
-    refused(r, 400)
+    # As Neutron: a subnet B cannot see is not found (its network's id is not told).
+    refused(r, 404, "SubnetNotFound")
 
 
 @cell("port-on-external-network")

@@ -39,7 +39,9 @@ def test_requested_ip_and_duplicates(demo, net_sub):
         r = c.post("/ports", json={"port": {"network_id": net.id,
                                             "fixed_ips": [{"ip_address": "10.10.0.77"}]}})
         assert r.status_code == 409
-        assert error(r)["type"] == "IpAddressInUse"
+        assert error(r) == {"type": "IpAddressAlreadyAllocated", "detail": "",
+                            "message": f"IP address 10.10.0.77 already allocated in subnet "
+                                       f"{sub.id}"}
         r = c.post("/ports", json={"port": {"network_id": net.id,
                                             "fixed_ips": [{"subnet_id": sub.id,
                                                            "ip_address": "10.99.0.5"}]}})
@@ -139,7 +141,7 @@ def test_concurrent_writers_racing_for_one_ip(demo, net_sub):
     assert codes.count(409) == 15, codes
     for r in results:
         if r.status_code == 409:
-            assert error(r)["type"] in ("IpAddressInUse", "Conflict")
+            assert error(r)["type"] in ("IpAddressAlreadyAllocated", "Conflict")
     owners = list(demo.sdk.network.ports(fixed_ips="ip_address=10.10.0.99"))
     assert len(owners) == 1
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.orchestrator.drivers.router import Management, build
 from tests.integration.network.helpers import error, external_network, name, tenant_network
 
 INTERFACE = "network:router_interface"
@@ -106,3 +108,49 @@ def test_members_cannot_use_service_owners_even_on_their_network(demo, owner):
         r = c.put(f"/ports/{port['id']}", json={"port": {"device_owner": owner}})
         assert r.status_code == 403
         assert "update_port:device_owner" in error(r)["message"]
+
+
+def test_a_port_made_on_the_gateway_address_becomes_an_interface_like_a_subnet_add(
+        network_api, admin, demo):
+    """Neutron lets a port take a subnet's gateway address (nothing holds it until a
+    router does); added by ``port_id`` it is the router's interface exactly as one
+    added by ``subnet_id``: recorded, in the model, in the appliance's config."""
+    net1, sub1 = tenant_network(demo, cidr="10.48.0.0/24")
+    net2, sub2 = tenant_network(demo, cidr="10.49.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    by_subnet = demo.sdk.network.add_interface_to_router(router, subnet_id=sub1.id)
+    with demo.http() as c:
+        r = c.post("/ports", json={"port": {"network_id": net2.id, "fixed_ips": [
+            {"subnet_id": sub2.id, "ip_address": "10.49.0.1"}]}})
+        assert r.status_code == 201, r.text
+        gw_port = r.json()["port"]
+        assert gw_port["fixed_ips"] == [{"subnet_id": sub2.id, "ip_address": "10.49.0.1"}]
+        r = c.put(f"/routers/{router.id}/add_router_interface", json={"port_id": gw_port["id"]})
+        assert r.status_code == 200, r.text
+        assert (r.json()["port_id"], r.json()["subnet_ids"]) == (gw_port["id"], [sub2.id])
+        # The gateway address is now held: a router adding the subnet again is refused.
+        r = c.put(f"/routers/{router.id}/add_router_interface", json={"subnet_id": sub2.id})
+        assert r.status_code == 400
+        r = c.delete(f"/ports/{gw_port['id']}")
+        assert r.status_code == 409
+        assert error(r)["type"] == "ServicePortInUse"
+    port = demo.sdk.network.get_port(gw_port["id"])
+    assert (port.device_owner, port.device_id) == (INTERFACE, router.id)
+    model = _model(admin, router.id)
+    assert sorted((p["id"], p["device_owner"]) for p in model["ports"]) == sorted(
+        [(by_subnet["port_id"], INTERFACE), (gw_port["id"], INTERFACE)])
+    assert {s["id"] for s in model["subnets"]} == {sub1.id, sub2.id}
+
+    mgmt_net, _ = tenant_network(admin, cidr="10.50.0.0/24")
+    client = HttpNetworkAPI(network_api.url, mgmt_net.id, admin.headers)
+    try:
+        config = build(client.router_model(router.id), Management(
+            mac_address="fa:16:3e:00:00:50", addresses=("fdca::5/64",),
+            orchestrator_address="fdca::1"))
+    finally:
+        client.close()
+    internal = {n.network_id: n for n in config.networks if n.network_type == "internal"}
+    assert set(internal) == {net1.id, net2.id}
+    for net, sub, cidr in ((net1, sub1, "10.48.0.1/24"), (net2, sub2, "10.49.0.1/24")):
+        assert [str(a) for a in internal[net.id].interface.addresses] == [cidr]
+        assert [str(s.cidr) for s in internal[net.id].subnets] == [sub.cidr]

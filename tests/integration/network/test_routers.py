@@ -150,10 +150,11 @@ def test_dual_stack_interfaces_share_the_ipv6_port(demo):
     ports = list(demo.sdk.network.ports(device_id=router.id))
     assert len(ports) == 2
     v6_port = next(p for p in ports if ":" in p.fixed_ips[0]["ip_address"])
-    assert sorted(f["ip_address"] for f in v6_port.fixed_ips) == ["fd00:26::1", "fd00:27::1"]
+    # Neutron's default IPv6 gateway: the subnet's first (Subnet-Router anycast) address.
+    assert sorted(f["ip_address"] for f in v6_port.fixed_ips) == ["fd00:26::", "fd00:27::"]
     demo.sdk.network.remove_interface_from_router(router, subnet_id=v6a.id)
     v6_port = demo.sdk.network.get_port(v6_port.id)
-    assert [f["ip_address"] for f in v6_port.fixed_ips] == ["fd00:27::1"]
+    assert [f["ip_address"] for f in v6_port.fixed_ips] == ["fd00:27::"]
 
 
 def test_extra_routes(demo):

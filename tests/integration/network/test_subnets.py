@@ -58,13 +58,34 @@ def test_ipv6_modes(demo, net, mode):
                                          ipv6_ra_mode=mode, ipv6_address_mode=mode)
     assert sub.ipv6_ra_mode == mode
     assert sub.ipv6_address_mode == mode
-    assert sub.gateway_ip == "fd00:1::1"
-    assert sub.allocation_pools == [{"start": "fd00:1::2", "end": "fd00:1::ffff:ffff:ffff:ffff"}]
+    assert sub.gateway_ip == "fd00:1::"
+    assert sub.allocation_pools == [{"start": "fd00:1::1", "end": "fd00:1::ffff:ffff:ffff:ffff"}]
+
+
+@pytest.mark.parametrize("subnet, gateway, pools", [
+    # Neutron 29: an IPv6 subnet's default gateway is its first address, the pool follows.
+    ({"cidr": "2001:db8:a1::/64", "ip_version": 6}, "2001:db8:a1::",
+     [{"start": "2001:db8:a1::1", "end": "2001:db8:a1:0:ffff:ffff:ffff:ffff"}]),
+    ({"cidr": "2001:db8:a2::/120", "ip_version": 6}, "2001:db8:a2::",
+     [{"start": "2001:db8:a2::1", "end": "2001:db8:a2::ff"}]),
+    ({"cidr": "2001:db8:a3::/64", "ip_version": 6, "gateway_ip": "2001:db8:a3::1"},
+     "2001:db8:a3::1",
+     [{"start": "2001:db8:a3::2", "end": "2001:db8:a3:0:ffff:ffff:ffff:ffff"}]),
+    ({"cidr": "2001:db8:a4::/64", "ip_version": 6, "gateway_ip": None}, None,
+     [{"start": "2001:db8:a4::1", "end": "2001:db8:a4:0:ffff:ffff:ffff:ffff"}]),
+    ({"cidr": "10.5.0.0/24", "ip_version": 4}, "10.5.0.1",
+     [{"start": "10.5.0.2", "end": "10.5.0.254"}]),
+])
+def test_default_gateway_and_pool(demo, net, subnet, gateway, pools):
+    code, body = post_subnet(demo, network_id=net.id, **subnet)
+    assert code == 201, body
+    assert body["subnet"]["gateway_ip"] == gateway
+    assert body["subnet"]["allocation_pools"] == pools
 
 
 @pytest.mark.parametrize("subnet, status, fragment", [
-    ({"cidr": "10.0.0.0/33", "ip_version": 4}, 400, "not a valid IP subnet"),
-    ({"cidr": "banana", "ip_version": 4}, 400, "not a valid IP subnet"),
+    ({"cidr": "10.0.0.0/33", "ip_version": 4}, 400, "10.0.0.0/33 is not in a CIDR format"),
+    ({"cidr": "banana", "ip_version": 4}, 400, "banana is not in a CIDR format"),
     ({"cidr": "10.0.0.1/24", "ip_version": 4}, 400, "10.0.0.0/24' is recommended"),
     ({"cidr": "10.0.0.0/24", "ip_version": 6}, 400, "not compatible"),
     ({"cidr": "10.0.0.0/24", "ip_version": 4,

@@ -73,3 +73,46 @@ def test_eui64():
 ])
 def test_auto_address(version, mode, auto):
     assert ipam.is_auto_address(version, mode) is auto
+
+
+@pytest.mark.parametrize("cidr, gateway", [
+    # Neutron 29: an IPv6 subnet's first address (Subnet-Router anycast), IPv4's first host.
+    ("2001:db8:a1::/64", "2001:db8:a1::"), ("fd00::/120", "fd00::"),
+    ("10.0.0.0/24", "10.0.0.1"), ("10.0.0.0/31", None),
+])
+def test_default_gateway(cidr, gateway):
+    assert ipam.default_gateway(ipaddress.ip_network(cidr)) == gateway
+
+
+def test_the_default_ipv6_pool_starts_right_after_the_gateway():
+    net = ipaddress.ip_network("2001:db8:a1::/64")
+    assert ipam.default_pools(net, ipam.default_gateway(net)) == [
+        {"start": "2001:db8:a1::1", "end": "2001:db8:a1:0:ffff:ffff:ffff:ffff"}]
+
+
+def test_an_ipv6_subnets_first_address_is_a_valid_gateway():
+    ipam.check_gateway(ipaddress.ip_network("2001:db8:a1::/64"), "2001:db8:a1::")
+
+
+@pytest.mark.parametrize("cidr, address, owner, valid", [
+    ("10.0.0.0/24", "10.0.0.1", "", True),  # the gateway address: free until taken
+    ("10.0.0.0/24", "10.0.0.0", "network:router_interface", False),
+    ("10.0.0.0/24", "10.0.0.255", "", False),
+    ("10.0.0.0/24", "10.0.1.1", "", False),
+    ("fd00::/64", "fd00::", "", False),
+    ("fd00::/64", "fd00::", "compute:nova", False),
+    ("fd00::/64", "fd00::", "network:router_interface", True),
+    ("fd00::/64", "fd00::", "network:router_gateway", True),
+    ("fd00::/64", "fd00::1", "", True),
+    ("fd00::/64", "10.0.0.1", "", False),
+])
+def test_valid_on_subnet(cidr, address, owner, valid):
+    assert ipam.valid_on_subnet(ipaddress.ip_network(cidr), address, owner) is valid
+
+
+@pytest.mark.parametrize("version, address_mode, ra_mode, auto", [
+    (6, None, "slaac", True), (6, None, "dhcpv6-stateless", True),
+    (6, "dhcpv6-stateful", "dhcpv6-stateful", False), (6, None, None, False),
+])
+def test_the_ra_mode_alone_makes_an_auto_address_subnet(version, address_mode, ra_mode, auto):
+    assert ipam.is_auto_address(version, address_mode, ra_mode) is auto

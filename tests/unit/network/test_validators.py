@@ -25,10 +25,9 @@ def test_valid(validator, value, expected):
 
 
 @pytest.mark.parametrize("validator, value, reason", [
-    (v.boolean, "yes", "cannot be converted to boolean"),
-    (v.integer(68), "x", "is not an integer"),
     (v.integer(68), 10, "too small"),
-    (v.integer(68), True, "is not an integer"),
+    (v.int_in(4, 6), 5, "is not in [4, 6]"),
+    (v.subnet_cidr, "10.0.0.7/24", "is recommended"),
     (v.cidr, "10.0.0.0", "not a valid IP subnet"),
     (v.cidr, "10.0.0.7/24", "is recommended"),
     (v.ip_address, "10.0.0.256", "not a valid IP address"),
@@ -44,6 +43,25 @@ def test_invalid(validator, value, reason):
     assert exc.value.type == "HTTPBadRequest"
     assert exc.value.msg.startswith("Invalid input for attr. Reason: ")
     assert reason in exc.value.msg
+
+
+@pytest.mark.parametrize("validator, value, message", [
+    (v.boolean, "yes", "'yes' cannot be converted to boolean"),
+    (v.boolean, [True], "'[True]' cannot be converted to boolean"),
+    (v.integer(68), "x", "'x' is not an integer"),
+    (v.integer(68), True, "'True' is not an integer"),
+    (v.int_in(4, 6), "six", "'six' is not an integer"),
+    (v.subnet_cidr, "banana", "banana is not in a CIDR format"),
+    (v.subnet_cidr, "10.0.0.0/33", "10.0.0.0/33 is not in a CIDR format"),
+    (v.subnet_cidr, 24, "24 is not in a CIDR format"),
+])
+def test_values_neutron_cannot_convert_are_invalid_input(validator, value, message):
+    """Neutron's converters (not its validators) refuse these: type InvalidInput."""
+    with pytest.raises(errors.InvalidInput) as exc:
+        validator("attr", value)
+    assert exc.value.status == 400
+    assert exc.value.type == "InvalidInput"
+    assert exc.value.msg == f"Invalid input for operation: {message}."
 
 
 def test_create_fills_defaults_and_project():

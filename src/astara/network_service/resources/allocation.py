@@ -2,8 +2,9 @@
 
 Turns a port's requested ``fixed_ips`` (or nothing) into allocation rows. Each
 insert runs in a savepoint; a unique-key violation means another writer took the
-address first: a requested address is then ``IpAddressInUse``, an automatic one
-is retried with the next free address.
+address first: a requested address is then ``IpAddressAlreadyAllocated``, an
+automatic one is retried with the next free address. A subnet's gateway address
+is free until a port (a router's, or any other) takes it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from astara.network_service import errors, ipam
 from astara.network_service import models as m
-from astara.network_service.resources.base import Op
+from astara.network_service.resources.base import Op, get_subnet
 
-ROUTER_OWNERS = ("network:router_interface", "network:router_gateway")
 _RETRIES = 20
 
 
@@ -27,76 +27,78 @@ def _taken(s, subnet_id: str) -> list[str]:
     )
 
 
+def _auto(sn: m.Subnet) -> bool:
+    return ipam.is_auto_address(sn.ip_version, sn.ipv6_address_mode, sn.ipv6_ra_mode)
+
+
 def plan_requests(network: m.Network, requested: list[dict] | None, owner: str,
                   mac: str) -> list[tuple[m.Subnet, str | None]]:
-    """Which subnet each address comes from; ``None`` address means 'pick one'."""
-    subnets = {sn.id: sn for sn in network.subnets}
-    is_router = owner in ROUTER_OWNERS
+    """Which subnet each address comes from; ``None`` address means 'pick one'.
+
+    As Neutron: every port but a router's interface also gets its EUI-64 address on
+    each auto-address (SLAAC, DHCPv6-stateless) subnet of its network, whatever
+    ``fixed_ips`` asks for; a router's interface gets only what it asks for.
+    """
+    is_router = owner in ipam.ROUTER_INTERFACE_OWNERS
     out: list[tuple[m.Subnet, str | None]] = []
+    if requested and not network.subnets:
+        raise errors.InvalidInput(error_message="IP allocation requires subnets for network")
     if requested is None:
         v4 = [sn for sn in network.subnets if sn.ip_version == 4]
-        v6 = [sn for sn in network.subnets if sn.ip_version == 6]
-        if v4:
-            out.append((v4[0], None))
-        for sn in v6:
-            if ipam.is_auto_address(6, sn.ipv6_address_mode) and not is_router:
-                out.append((sn, ipam.eui64(sn.cidr, mac)))
-        stateful = [sn for sn in v6 if not ipam.is_auto_address(6, sn.ipv6_address_mode)]
-        if stateful:
-            out.append((stateful[0], None))
-        return out
-    for item in requested:
-        address = item.get("ip_address")
-        if "subnet_id" in item:
-            sn = subnets.get(item["subnet_id"])
-            if sn is None:
-                raise errors.BadRequest(
-                    resource="port",
-                    msg=f"Invalid input for operation: Failed to create port on network "
-                    f"{network.id}, because fixed_ips included invalid subnet "
-                    f"{item['subnet_id']}",
-                )
-            if address is not None and ipaddress.ip_address(address) not in ipaddress.ip_network(
-                sn.cidr
-            ):
-                raise errors.InvalidIpForSubnet(ip_address=address)
-        elif address is not None:
-            sn = next(
-                (x for x in network.subnets
-                 if ipaddress.ip_address(address) in ipaddress.ip_network(x.cidr)),
-                None,
-            )
-            if sn is None:
-                raise errors.InvalidIpForNetwork(ip_address=address)
-        else:
-            raise errors.bad_attr("Invalid input for fixed_ips. Reason: no subnet_id or "
-                                  "ip_address given")
-        auto = ipam.is_auto_address(sn.ip_version, sn.ipv6_address_mode)
-        if auto and not is_router:
-            if address is not None and address != ipam.eui64(sn.cidr, mac):
-                raise errors.AllocationOnAutoAddressSubnet(ip=address, subnet_id=sn.id)
-            address = ipam.eui64(sn.cidr, mac)
-        out.append((sn, address))
+        stateful = [sn for sn in network.subnets if sn.ip_version == 6 and not _auto(sn)]
+        out += [(sn, None) for sn in (v4[:1] + stateful[:1])]
+    else:
+        out += [_requested(network, item, owner, mac) for item in requested]
+    if not is_router:
+        planned = {sn.id for sn, _ in out}
+        out += [(sn, ipam.eui64(sn.cidr, mac)) for sn in network.subnets
+                if _auto(sn) and sn.id not in planned]
     return out
 
 
-def _check_requested(sn: m.Subnet, address: str, owner: str, net_id: str) -> None:
-    net = ipaddress.ip_network(sn.cidr)
-    addr = ipaddress.ip_address(address)
-    reserved = addr == net.network_address or (
-        net.version == 4 and addr == net.broadcast_address
-    )
-    if reserved:
-        raise errors.InvalidIpForSubnet(ip_address=address)
-    if address == sn.gateway_ip and owner not in ROUTER_OWNERS:
-        raise errors.IpAddressInUse(net_id=net_id, ip_address=address)
+def check_foreign_subnets(op: Op, network: m.Network, requested: list[dict] | None) -> None:
+    """A fixed IP naming a subnet of another network: Neutron's ``InvalidInput``, whose
+    message names the subnet's own network (a subnet the caller cannot see: 404)."""
+    ours = {sn.id for sn in network.subnets}
+    for item in requested or []:
+        if "subnet_id" in item and item["subnet_id"] not in ours:
+            sn = get_subnet(op.session, op.ctx, item["subnet_id"])
+            raise errors.InvalidInput(
+                error_message=f"Failed to create port on network {sn.network_id}, because "
+                f"fixed_ips included invalid subnet {sn.id}")
+
+
+def _requested(network: m.Network, item: dict, owner: str,
+               mac: str) -> tuple[m.Subnet, str | None]:
+    subnets = {sn.id: sn for sn in network.subnets}
+    address = item.get("ip_address")
+    if "subnet_id" in item:
+        sn = subnets.get(item["subnet_id"])
+        if sn is None:  # check_foreign_subnets answered a subnet it can name
+            raise errors.SubnetNotFound(subnet_id=item["subnet_id"])
+        if address is not None and not ipam.valid_on_subnet(
+                ipaddress.ip_network(sn.cidr), address, owner):
+            raise errors.InvalidIpForSubnet(ip_address=address)
+    elif address is not None:
+        sn = next((x for x in network.subnets
+                   if ipam.valid_on_subnet(ipaddress.ip_network(x.cidr), address, owner)),
+                  None)
+        if sn is None:
+            raise errors.InvalidIpForNetwork(ip_address=address)
+    else:
+        raise errors.InvalidInput(error_message="IP allocation requires subnet_id or ip_address")
+    if _auto(sn) and owner not in ipam.ROUTER_INTERFACE_OWNERS:
+        # Re-sending the port's own EUI-64 address (a GET, edited, PUT back) is no request.
+        if address is not None and address != ipam.eui64(sn.cidr, mac):
+            raise errors.AllocationOnAutoAddressSubnet(ip=address, subnet_id=sn.id)
+        address = ipam.eui64(sn.cidr, mac)
+    return sn, address
 
 
 def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], start: int = 0):
     s = op.session
     for position, (sn, address) in enumerate(plan, start=start):
         if address is not None:
-            _check_requested(sn, address, port.device_owner, port.network_id)
             _insert(s, port, sn, address, position, requested=True)
             continue
         for attempt in range(_RETRIES):
@@ -110,6 +112,21 @@ def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], star
     s.expire(port, ["fixed_ips"])  # reloaded with the new rows on next access
 
 
+def follow_mac(op: Op, port: m.Port, old_mac: str) -> None:
+    """As Neutron: a port's EUI-64 addresses follow its new MAC."""
+    s = op.session
+    for alloc in port.fixed_ips:
+        sn = s.get(m.Subnet, alloc.subnet_id)
+        if _auto(sn) and alloc.ip_address == ipam.eui64(sn.cidr, old_mac):
+            address = ipam.eui64(sn.cidr, port.mac_address)
+            if s.scalar(select(m.IPAllocation.id).where(
+                    m.IPAllocation.network_id == port.network_id,
+                    m.IPAllocation.ip_address == address)):
+                raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=sn.id)
+            alloc.ip_address = address
+    s.flush()
+
+
 def _insert(s, port: m.Port, sn: m.Subnet, address: str, position: int, requested: bool) -> bool:
     alloc = m.IPAllocation(
         port_id=port.id, subnet_id=sn.id, network_id=port.network_id,
@@ -121,6 +138,6 @@ def _insert(s, port: m.Port, sn: m.Subnet, address: str, position: int, requeste
             s.flush()
     except IntegrityError:
         if requested:
-            raise errors.IpAddressInUse(net_id=port.network_id, ip_address=address) from None
+            raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=sn.id) from None
         return False
     return True

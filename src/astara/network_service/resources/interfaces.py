@@ -79,7 +79,9 @@ def add(op: Op, router_id: str, body: dict) -> dict:
     subnet_id, port_id = _split_body(body)
     if port_id:
         port = get_port(s, op.ctx, port_id)
-        if port.device_id or port.device_owner or router_ports.role_of(s, port.id):
+        # Neutron's _check_router_port: a port attached to a device is in use; its
+        # owner label alone is not (a port made on the gateway address has none).
+        if port.device_id or router_ports.role_of(s, port.id):
             raise errors.PortInUse(port_id=port.id, net_id=port.network_id,
                                    device_id=port.device_id)
         if not port.fixed_ips:

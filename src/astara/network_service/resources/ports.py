@@ -61,6 +61,7 @@ def build(op: Op, data: dict, network: m.Network, notify: bool = True) -> m.Port
     )
     s.add(row)
     s.flush()
+    allocation.check_foreign_subnets(op, network, data.get("fixed_ips"))
     plan = allocation.plan_requests(network, data.get("fixed_ips"), owner, row.mac_address)
     allocation.allocate(op, row, plan)
     s.flush()
@@ -146,7 +147,9 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
         if row.binding_host_id:
             raise errors.InUse(message=f"Port {row.id} is bound, its MAC cannot change",
                                type_="PortBound")
+        old_mac = row.mac_address
         row.mac_address = _mac(op, row.network_id, data.pop("mac_address"))
+        allocation.follow_mac(op, row, old_mac)
     data.pop("mac_address", None)
     mapping = {"binding:host_id": "binding_host_id"}
     for key, value in data.items():
@@ -174,6 +177,7 @@ def _keep_floating_ip_address(s, row: m.Port, requested: list[dict]) -> None:
 def replace_fixed_ips(op: Op, row: m.Port, network: m.Network, requested: list[dict]) -> None:
     s = op.session
     keep = {(a.subnet_id, a.ip_address) for a in row.fixed_ips}
+    allocation.check_foreign_subnets(op, network, requested)
     plan = allocation.plan_requests(network, requested, row.device_owner, row.mac_address)
     wanted = {(sn.id, ip) for sn, ip in plan if ip is not None}
     for alloc in list(row.fixed_ips):

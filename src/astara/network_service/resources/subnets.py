@@ -6,8 +6,9 @@ import ipaddress
 
 from sqlalchemy import select
 
-from astara.network_service import errors, ipam, views
+from astara.network_service import errors, ipam, port_policy, views
 from astara.network_service import models as m
+from astara.network_service.resources import allocation
 from astara.network_service.resources.base import (
     Op,
     bump,
@@ -71,7 +72,8 @@ def create(op: Op, data: dict) -> m.Subnet:
         raise errors.InvalidInput(error_message=f"Subnet {net} is too small for allocation")
     _check_modes(net.version, data["ipv6_ra_mode"], data["ipv6_address_mode"],
                  data["enable_dhcp"])
-    if ipam.is_auto_address(net.version, data["ipv6_address_mode"]) and net.prefixlen != 64:
+    auto = ipam.is_auto_address(net.version, data["ipv6_address_mode"], data["ipv6_ra_mode"])
+    if auto and net.prefixlen != 64:
         raise errors.InvalidInput(
             error_message=f"Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 "
             "address format, which requires the prefix to be /64"
@@ -105,8 +107,42 @@ def create(op: Op, data: dict) -> m.Subnet:
     s.add(row)
     bump(network)
     s.flush()
+    if auto:
+        _add_auto_addresses(op, row)
     op.notifier.emit("subnet.create.end", {"subnet": views.subnet(row, op.ctx)})
     return row
+
+
+def _add_auto_addresses(op: Op, sn: m.Subnet) -> None:
+    """As Neutron: the ports already on the network (but routers' interfaces) get their
+    EUI-64 address on a new auto-address subnet."""
+    s = op.session
+    for port in s.scalars(select(m.Port).where(
+            m.Port.network_id == sn.network_id,
+            m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS)).order_by(m.Port.id)):
+        allocation.allocate(op, port, [(sn, ipam.eui64(sn.cidr, port.mac_address))],
+                            start=len(port.fixed_ips))
+        bump(port)
+
+
+def _drop_auto_addresses(op: Op, sn: m.Subnet) -> None:
+    """As Neutron: deleting an auto-address subnet takes its addresses off the ports
+    that got them automatically; a router's interface on it still holds the subnet."""
+    s = op.session
+    allocs = s.scalars(select(m.IPAllocation).join(m.Port).where(
+        m.IPAllocation.subnet_id == sn.id,
+        m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS),
+        m.Port.id.not_in(select(m.RouterPort.port_id).where(
+            m.RouterPort.port_type == port_policy.INTERFACE))))
+    changed = []
+    for alloc in list(allocs):
+        port = alloc.port
+        port.fixed_ips.remove(alloc)
+        bump(port)
+        changed.append(port)
+    s.flush()
+    for port in changed:
+        op.notifier.emit("port.update.end", {"port": views.port(port, op.ctx)})
 
 
 def update(op: Op, subnet_id: str, data: dict) -> m.Subnet:
@@ -155,6 +191,8 @@ def delete_(op: Op, subnet_id: str) -> None:
     s = op.session
     row = get_subnet(s, op.ctx, subnet_id)
     require_owner(op.ctx, row, "delete_subnet")
+    if ipam.is_auto_address(row.ip_version, row.ipv6_address_mode, row.ipv6_ra_mode):
+        _drop_auto_addresses(op, row)
     if s.scalar(select(m.IPAllocation.id).where(m.IPAllocation.subnet_id == subnet_id).limit(1)):
         raise errors.SubnetInUse(subnet_id=subnet_id)
     view = views.subnet(row, op.ctx)
