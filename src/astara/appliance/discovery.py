@@ -110,6 +110,8 @@ class Watcher:
         self._waiting[name] = why
 
     async def run(self, stop: asyncio.Event) -> None:
+        LOG.info("watching %s for namespaces named %s* every %g s", NETNS_RUN_DIR,
+                 self.settings.netns_prefix, self.settings.interval)
         while not stop.is_set():
             await self.scan()
             with contextlib.suppress(TimeoutError):
