@@ -18,6 +18,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from astara.appliance.apply.netns import NETNS_RUN_DIR, entered
@@ -66,14 +67,21 @@ def appliance_namespaces(prefix: str) -> set[str]:
 
 
 class Watcher:
-    """Keep `host` serving exactly the appliance namespaces present."""
+    """Keep `host` serving exactly the appliance namespaces present.
 
-    def __init__(self, host: Host, settings: Settings) -> None:
+    `namespaces` lists the namespaces with a prefix and `find_management` reads a
+    namespace's management interface; tests pass fakes for both."""
+
+    def __init__(self, host: Host, settings: Settings,
+                 namespaces: Callable[[str], set[str]] = appliance_namespaces,
+                 find_management: Callable[[str | None, Settings], tuple[str, str] | None]
+                 = management) -> None:
         self.host, self.settings = host, settings
+        self._namespaces, self._management = namespaces, find_management
         self._waiting: dict[str, str] = {}  # namespace → why it is not served (logged once)
 
     async def scan(self) -> None:
-        present = appliance_namespaces(self.settings.netns_prefix)
+        present = self._namespaces(self.settings.netns_prefix)
         for name in sorted(set(self.host.entries) - present):
             LOG.info("namespace %s is gone: dropping its appliance", name)
             await self.host.remove(name)
@@ -84,7 +92,7 @@ class Watcher:
 
     async def _try_add(self, name: str) -> None:
         try:
-            found = await asyncio.to_thread(management, name, self.settings)
+            found = await asyncio.to_thread(self._management, name, self.settings)
             if found is None:
                 self._wait(name, f"no interface {self.settings.mgmt_ifname} with an address")
                 return
@@ -102,6 +110,8 @@ class Watcher:
         self._waiting[name] = why
 
     async def run(self, stop: asyncio.Event) -> None:
+        LOG.info("watching %s for namespaces named %s* every %g s", NETNS_RUN_DIR,
+                 self.settings.netns_prefix, self.settings.interval)
         while not stop.is_set():
             await self.scan()
             with contextlib.suppress(TimeoutError):

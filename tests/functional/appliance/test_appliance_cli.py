@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -38,6 +37,7 @@ pytestmark = [
 MGMT_MAC = "fa:16:3e:00:00:01"
 MGMT_ADDRESS = "fdca::f816:3eff:fe00:1"  # EUI-64 of MGMT_MAC in fdca::/64
 KEY = b"functional-deployment-key"
+WATCHING = "watching /run/netns for namespaces named"
 
 
 def key_file(work: Path) -> Path:
@@ -62,7 +62,9 @@ def start_agent(topo: Topology, work: Path, log: Path) -> subprocess.Popen:
              "--mgmt-prefix", "fdca::/64", "--scan-interval", "0.2",
              "--auth-key-file", str(key_file(work))],
             stdout=out, stderr=subprocess.STDOUT)
-    time.sleep(0.5)
+    started = log.read_text().count(WATCHING)  # the log is shared by the agents of a test
+    wait_for(lambda: agent.poll() is not None or log.read_text().count(WATCHING) > started,
+             what="the agent to start watching namespaces")
     assert agent.poll() is None, log.read_text()
     return agent
 

@@ -28,6 +28,7 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which("nft") or not shutil.which("ip"),
                        reason="needs nft and iproute2"),
 ]
+NAMES = {"mgmt": "ge0", "ext": "ge1", "net1": "ge2", "net2": "ge3"}
 
 
 def _has_libnftables() -> bool:
@@ -60,9 +61,8 @@ def test_full_load_delta_refusal_and_counters(ns, kind):
     if kind == "lib" and not _has_libnftables():
         pytest.skip("no libnftables")
     name, work = ns
-    names = {"mgmt": "ge0", "ext": "ge1", "net1": "ge2", "net2": "ge3"}
-    ruleset = render_nft.render(router_config(1), names, 5000)
-    bigger = render_nft.render(router_config(2), names, 5000)
+    ruleset = render_nft.render(router_config(1), NAMES, 5000)
+    bigger = render_nft.render(router_config(2), NAMES, 5000)
     with entered(name):
         port = NftLib(work) if kind == "lib" else NftCli(work)
         try:
@@ -80,6 +80,37 @@ def test_full_load_delta_refusal_and_counters(ns, kind):
             port.close()
 
 
-def test_make_nft_prefers_the_library(tmp_path):
-    expected = NftLib if _has_libnftables() else NftCli
-    assert isinstance(make_nft(tmp_path), expected)
+def _loads_a_ruleset(name: str, work: Path, **options) -> str:
+    """Load the example router's ruleset through `make_nft`'s port; what nft lists."""
+    ruleset = render_nft.render(router_config(1), NAMES, 5000)
+    with entered(name):
+        port = make_nft(work, **options)
+        try:
+            port.load_full(ruleset.full())
+            return port.ruleset()
+        finally:
+            port.close()
+
+
+def test_make_nft_uses_the_library_when_it_loads(ns, monkeypatch):
+    if not _has_libnftables():
+        pytest.skip("no libnftables")
+    name, work = ns
+    monkeypatch.setenv("PATH", str(work / "no-binaries"))  # the nft command cannot run
+    assert "table inet astara" in _loads_a_ruleset(name, work)
+
+
+def test_make_nft_runs_the_nft_command_without_the_library(ns, monkeypatch):
+    name, work = ns
+    calls = work / "nft-calls"
+    wrapper = work / "bin" / "nft"  # the real nft, recording that it was run
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("nft")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+
+    def missing() -> None:
+        raise OSError("libnftables.so.1: cannot open shared object file")
+
+    assert "table inet astara" in _loads_a_ruleset(name, work, load_library=missing)
+    assert calls.exists() and "-f" in calls.read_text()

@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 
 import httpx
 import pytest
@@ -62,7 +61,7 @@ def applies(state, view: dict) -> int:
                      headers={auth.HEADER: auth.bearer(secret)}).json()["applies"]
 
 
-def test_orchestrator_survives_restarts_and_repairs(aio):
+def test_orchestrator_survives_restarts_and_repairs(aio, tmp_path):
     ports, state = aio
     o = Options(network_url=f"http://127.0.0.1:{ports['net']}/",
                 compute_url=f"http://127.0.0.1:{ports['comp']}/")
@@ -106,10 +105,15 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
         # 2. Restart with 20 healthy routers: no reconfiguration, no lost ping.
         views = {r["id"]: r for r in rpc_routers(state, rpc)}
         before = {rid: applies(state, views[rid]) for rid, _ in routers}
-        pinger = subprocess.Popen(["ip", "netns", "exec", vm_ns, "ping", "-i", "0.2", "-c",
-                                   "75", "-W", "1", upstream.address],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(1)
+        ping_log = tmp_path / "ping.log"
+        with ping_log.open("w") as out:
+            pinger = subprocess.Popen(["ip", "netns", "exec", vm_ns, "ping", "-i", "0.2", "-c",
+                                       "75", "-W", "1", upstream.address],
+                                      stdout=out, stderr=subprocess.STDOUT)
+        # the kill comes once the ping is answered, so the restart falls inside the count
+        wait_for(lambda: " bytes from " in ping_log.read_text() or pinger.poll() is not None,
+                 30, "the first ping reply")
+        assert pinger.poll() is None, ping_log.read_text()
         old = orchestrator_pid(state)
         os.kill(old, signal.SIGKILL)
         wait_for(lambda: _pid_or_none(state) not in (None, old), 60, "orchestrator restarted")
@@ -123,7 +127,8 @@ def test_orchestrator_survives_restarts_and_repairs(aio):
                                               for r in rs)
 
         wait_for(all_alive_again, 120, "restarted orchestrator sees every router healthy")
-        out, _ = pinger.communicate(timeout=60)
+        pinger.wait(timeout=60)
+        out = ping_log.read_text()
         loss = re.search(r"(\d+(?:\.\d+)?)% packet loss", out)
         assert loss and float(loss.group(1)) == 0.0, out
         after = {rid: applies(state, views[rid]) for rid, _ in routers}

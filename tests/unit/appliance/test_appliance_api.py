@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import httpx
 import pytest
 from _appliance_support import LINKS
+from tests.support import wait_for
 
 from astara.appliance.api import MAX_BODY, SCOPE_KEY, Served, make_app
 from astara.appliance.apply.fakes import FakeNetlink
@@ -153,44 +153,78 @@ def test_stats(appliance):
     assert stats["nat"]["snat_packets"] == 0
 
 
-class SlowNetlink(FakeNetlink):
-    """Observes slowly and records how many applies were inside it at once."""
+class GatedNetlink(FakeNetlink):
+    """Holds the first apply inside ``observe`` until ``gate(self)`` is true, and
+    records how many applies were inside it at once."""
 
-    def __init__(self, links):
+    def __init__(self, links, gate):
         super().__init__(links)
         self.inside = self.most = 0
+        self.entered = threading.Event()
+        self._gate = gate
         self._count = threading.Lock()
 
     def observe(self):
         with self._count:
             self.inside += 1
             self.most = max(self.most, self.inside)
-        time.sleep(0.05)
-        with self._count:
-            self.inside -= 1
+            first = not self.entered.is_set()
+            self.entered.set()
+        try:
+            if first:
+                wait_for(lambda: self._gate(self), 10, "the test to open the gate")
+        finally:
+            with self._count:
+                self.inside -= 1
         return super().observe()
 
 
+class WatchedLock(asyncio.Lock):
+    """The appliance's lock, counting the callers waiting to take it."""
+
+    waiting = 0
+
+    async def acquire(self):
+        self.waiting += 1
+        try:
+            return await super().acquire()
+        finally:
+            self.waiting -= 1
+
+
 def test_concurrent_puts_are_applied_one_at_a_time(appliance):
-    slow = SlowNetlink(LINKS)
-    appliance.ports.netlink = slow
+    lock = WatchedLock()
+    # the first apply goes on once the three others wait for the lock, or have
+    # joined it in observe (the lock does not hold them): no timing involved
+    gated = GatedNetlink(LINKS, lambda n: n.most > 1 or lock.waiting == 3)
+    appliance.ports.netlink = gated
     docs = [router_document(0, hostname=f"r{i}") for i in range(4)]
-    responses = call(appliance, *(("PUT", "/v1/system/config/", {"json": d}) for d in docs))
+
+    async def go():
+        async with _client(Served(appliance, SECRET, lock)) as client:
+            return await asyncio.gather(*(client.put("/v1/system/config/", json=d)
+                                          for d in docs))
+
+    responses = asyncio.run(go())
     assert [r.status_code for r in responses] == [200] * 4
-    assert slow.most == 1 and appliance.applies == 4
+    assert gated.most == 1 and appliance.applies == 4
     assert appliance.config.hostname in {d["hostname"] for d in docs}
 
 
 def test_reads_do_not_wait_for_an_apply(appliance):
-    slow = SlowNetlink(LINKS)
-    appliance.ports.netlink = slow
+    read_done = threading.Event()
+    gated = GatedNetlink(LINKS, lambda n: read_done.is_set())
+    appliance.ports.netlink = gated
 
     async def go():
         async with _client(Served(appliance, SECRET)) as client:
             put_task = asyncio.create_task(
                 client.put("/v1/system/config/", json=router_document()))
-            await asyncio.sleep(0.01)  # the PUT holds the lock now
-            config = await client.get("/v1/system/config/")
+            assert await asyncio.to_thread(gated.entered.wait, 10)  # the PUT holds the lock
+            try:  # a read that waited for the apply would wait for ever: bounded
+                config = await asyncio.wait_for(client.get("/v1/system/config/"), 5)
+            finally:
+                read_done.set()
             return config, await put_task
 
     config, done = asyncio.run(go())

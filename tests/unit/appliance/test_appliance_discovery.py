@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 
-from astara.appliance import cli, discovery
+from astara.appliance import cli
 from astara.appliance.discovery import Settings, Watcher, eui64
 
 
@@ -30,13 +30,12 @@ def test_eui64_address_in_the_management_prefix():
     assert eui64(prefix, "fa:16:3e:00:00:01") == "fdca:3ba5:a17a:acda:f816:3eff:fe00:1/64"
 
 
-def test_watcher_follows_namespaces_and_retries_those_not_ready(monkeypatch):
+def test_watcher_follows_namespaces_and_retries_those_not_ready():
     present: set[str] = set()
     ready: dict[str, tuple[str, str]] = {}
-    monkeypatch.setattr(discovery, "appliance_namespaces", lambda prefix: set(present))
-    monkeypatch.setattr(discovery, "management", lambda netns, settings: ready.get(netns))
     host = FakeHost()
-    watcher = Watcher(host, Settings())
+    watcher = Watcher(host, Settings(), namespaces=lambda prefix: set(present),
+                      find_management=lambda netns, settings: ready.get(netns))
 
     present |= {"astara-appliance-a", "astara-appliance-b"}
     ready["astara-appliance-a"] = ("fa:16:3e:00:00:01", "fdca::2/64")
@@ -53,16 +52,19 @@ def test_watcher_follows_namespaces_and_retries_those_not_ready(monkeypatch):
     assert len(host.log) == 3  # nothing new
 
 
-def test_watcher_keeps_scanning_when_a_namespace_vanishes_while_added(monkeypatch):
-    monkeypatch.setattr(discovery, "appliance_namespaces", lambda prefix: {"astara-appliance-x"})
+def test_watcher_keeps_scanning_when_a_namespace_vanishes_while_added():
+    looked: list[str] = []
 
     def gone(netns, settings):
+        looked.append(netns)
         raise FileNotFoundError(2, "No such file or directory")
 
-    monkeypatch.setattr(discovery, "management", gone)
     host = FakeHost()
-    asyncio.run(Watcher(host, Settings()).scan())
-    assert host.entries == {}
+    watcher = Watcher(host, Settings(), namespaces=lambda prefix: {"astara-appliance-x"},
+                      find_management=gone)
+    asyncio.run(watcher.scan())
+    asyncio.run(watcher.scan())  # still scanning: the vanished namespace is tried again
+    assert host.entries == {} and looked == ["astara-appliance-x"] * 2
 
 
 def test_cli_arguments():

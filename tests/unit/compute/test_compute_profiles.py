@@ -28,6 +28,18 @@ def test_addresses_of_a_port(fixed, expected):
     assert profiles.addresses({"fixed_ips": fixed}) == expected
 
 
+def configured_addresses(commands: list[list[str]]) -> set[tuple[str, str, str]]:
+    """(namespace, interface, address/len) of each ``ip addr add|replace`` run."""
+    out = set()
+    for argv in commands:
+        words = argv[argv.index("-n") + 2:] if "-n" in argv else argv[1:]
+        if argv[0] == "ip" and len(words) > 2 and words[0] in ("addr", "address") \
+                and words[1] in ("add", "replace"):
+            out.add((argv[argv.index("-n") + 1] if "-n" in argv else "",
+                     words[words.index("dev") + 1], words[2]))
+    return out
+
+
 def test_appliance_profile_configures_only_the_management_address(tmp_path):
     runner = FakeRunner()
     mgmt = {"port_id": "m", "net_id": "n0", "mac_address": "fa:16:3e:00:00:01",
@@ -37,8 +49,9 @@ def test_appliance_profile_configures_only_the_management_address(tmp_path):
     spec = InstanceSpec("i", "r1", "appliance", (mgmt, other))
     console = profiles.start(runner, spec, "astara-appliance-i", tmp_path, ["eth0", "eth1"],
                              ProcessResponders(runner, "python"))
-    assert runner.commands == [["ip", "-n", "astara-appliance-i", "addr", "replace",
-                                "fdca::10/64", "dev", "eth0", "nodad"]]
+    assert profiles.management_addresses(spec) == ["fdca::10/64"]
+    assert configured_addresses(runner.commands) == {("astara-appliance-i", "eth0",
+                                                      "fdca::10/64")}
     assert runner.processes == {}
     assert "fdca::10/64" in console
 
@@ -115,8 +128,12 @@ def test_responder_runs_by_path_without_site_packages():
         responder._args(["--port", "81"])
 
 
-def test_fake_runner_records_a_batch_as_commands():
-    runner = FakeRunner()
-    runner.batch(["link set lo up", "link set eth0 up"], netns="ns")
-    assert runner.commands == [["ip", "-n", "ns", "link", "set", "lo", "up"],
-                               ["ip", "-n", "ns", "link", "set", "eth0", "up"]]
+def test_fake_runner_records_a_batch_as_its_commands_run_one_by_one():
+    lines = ["link set lo up", "link set eth0 up"]
+    batched, one_by_one = FakeRunner(), FakeRunner()
+    batched.batch(lines, netns="ns")
+    for line in lines:
+        one_by_one.run(["ip", "-n", "ns", *line.split()])
+    assert batched.commands == one_by_one.commands
+    batched.batch([], netns="ns")  # like `ip -batch`: nothing to run, nothing run
+    assert len(batched.commands) == len(lines)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from astara.db import writelock
+from tests.support import wait_for
 
 PROBE = """
 import fcntl, os, sys
@@ -19,6 +22,18 @@ try:
 except BlockingIOError:
     sys.exit(3)
 """
+
+
+def waits_for_flock(pid: int, path: str) -> bool:
+    """Whether process ``pid`` is queued in the kernel for an flock on ``path``
+    (/proc/locks lists a blocked waiter as ``N: -> FLOCK ... <pid> <dev>:<inode> ...``)."""
+    inode = os.stat(path).st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if (len(fields) >= 7 and fields[1:3] == ["->", "FLOCK"] and int(fields[5]) == pid
+                and int(fields[6].rsplit(":", 1)[1]) == inode):
+            return True
+    return False
 
 
 def probe(path: str) -> int:
@@ -73,18 +88,32 @@ def test_forked_child_waits_for_its_parent(tmp_path):
     with lock.held():
         pass  # opened in the parent before the fork
     read_end, write_end = os.pipe()
-    with lock.held():
-        pid = os.fork()
-        if pid == 0:  # child: the inherited object must not share the parent's flock
-            try:
-                with lock.held():
-                    os.write(write_end, b"x")
-            finally:
-                os._exit(0)
-        ready, _, _ = select.select([read_end], [], [], 0.3)
-        assert ready == []  # the child is still waiting
-    ready, _, _ = select.select([read_end], [], [], 30)
-    assert ready and os.read(read_end, 1) == b"x"
-    os.waitpid(pid, 0)
-    os.close(read_end)
-    os.close(write_end)
+    pid = 0
+
+    def got_in() -> bool:
+        return select.select([read_end], [], [], 0)[0] != []
+
+    try:
+        with lock.held():
+            pid = os.fork()
+            if pid == 0:  # child: the inherited object must not share the parent's flock
+                try:
+                    with lock.held():
+                        os.write(write_end, b"x")
+                finally:
+                    os._exit(0)
+            # the child must queue on the flock itself, neither get in (a shared flock)
+            # nor hang on a thread lock copied from the parent: wait for one of the three
+            wait_for(lambda: got_in() or waits_for_flock(pid, lock.path), 30,
+                     "the child to take or queue for the lock")
+            assert not got_in() and waits_for_flock(pid, lock.path)
+        ready, _, _ = select.select([read_end], [], [], 30)
+        assert ready and os.read(read_end, 1) == b"x"
+        os.waitpid(pid, 0)
+        pid = 0
+    finally:
+        if pid:  # a failed check: do not leave the child behind
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(read_end)
+        os.close(write_end)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -111,9 +112,10 @@ class NftCli:
         pass
 
 
-def make_nft(state_dir: Path) -> Nft:
+def make_nft(state_dir: Path, load_library: Callable[[], object] = libnft.load) -> Nft:
+    """`NftLib` when the library loads, else `NftCli` (`load_library` raises OSError)."""
     try:
-        libnft.load()
+        load_library()
     except OSError:
         return NftCli(state_dir)
     return NftLib(state_dir)

@@ -122,10 +122,15 @@ def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
     return "\n".join(lines)
 
 
+def management_addresses(spec: InstanceSpec) -> list[str]:
+    """What an appliance's ``eth0`` gets: its first (management) port's fixed IPs only."""
+    return addresses(spec.ports[0]) if spec.ports else []
+
+
 def _appliance(runner: Runner, spec: InstanceSpec, ns: str) -> str:
     lines = [f"astara-appliance {spec.name} ({spec.id}) in namespace {ns}"]
     if spec.ports:
-        for cidr in addresses(spec.ports[0]):
+        for cidr in management_addresses(spec):
             runner.run(["ip", "-n", ns, "addr", "replace", cidr, "dev", "eth0"]
                        + (["nodad"] if ":" in cidr else []))
             lines.append(f"eth0 (management): {cidr}")
