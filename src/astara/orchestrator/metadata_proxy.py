@@ -47,8 +47,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from astara.common.device_owners import INTERFACE
 from astara.orchestrator.clients.network import HttpNetworkAPI
-from astara.orchestrator.drivers.router import INTERFACE, RouterModel
+from astara.orchestrator.drivers.router import RouterModel
 
 LOG = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from oslo_config import cfg
 
 GROUP = "orchestrator"
+SERVICE_USER = "astara-orchestrator"  # the X-User-Id the orchestrator's own calls carry
 
 OPTS = [
     cfg.ListOpt("rpc_hosts", default=["127.0.0.1", "::1"],
@@ -98,7 +99,7 @@ class OrchestratorSettings:
     @property
     def service_headers(self) -> dict[str, str]:
         return {"X-Project-Id": self.service_project_id, "X-Roles": "admin",
-                "X-User-Id": "astara-orchestrator"}
+                "X-User-Id": SERVICE_USER}
 
 
 def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
