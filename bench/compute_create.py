@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -89,13 +90,11 @@ def answers(url: str) -> bool:
 
 def cpu_seconds(pid: int | None = None) -> float:
     """CPU time of one process (utime + stime), or of the whole machine (busy time)."""
-    tick = os.sysconf("SC_CLK_TCK")
     if pid is None:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        busy = sum(int(f) for f in fields) - int(fields[3]) - int(fields[4])
-        return busy / tick
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(stat[11]) + int(stat[12])) / tick
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - t.iowait
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def jobs_host_registered(db, host: str) -> bool:

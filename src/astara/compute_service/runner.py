@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+import psutil
+
 
 class CommandError(Exception):
     def __init__(self, argv: list[str], rc: int, err: str):
@@ -52,15 +54,18 @@ RECYCLED_AFTER = 2.0
 
 
 def started_at(pid: int) -> float | None:
-    """Wall-clock start time of ``pid`` (from /proc), or None if it is gone."""
+    """Wall-clock start time of ``pid``, or None if it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(int(line.split()[1]) for line in
-                    Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
-    except (OSError, StopIteration, ValueError):
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
-    ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22: starttime
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -147,12 +152,10 @@ class SubprocessRunner:
             written = pidfile.stat().st_mtime
         except (ProcessLookupError, FileNotFoundError):
             return False
-        with contextlib.suppress(OSError):  # a zombie of ours counts as dead
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state == "Z":
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-                return False
+        if is_zombie(pid):  # a zombie of ours counts as dead
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
         started = started_at(pid)
         return started is not None and started <= written + RECYCLED_AFTER
 
