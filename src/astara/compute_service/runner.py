@@ -14,7 +14,6 @@ records the commands for unit tests.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Protocol
 
 import psutil
+
+from astara.common.netns import entered
 
 
 class CommandError(Exception):
@@ -85,16 +86,8 @@ def read_pid(pidfile: Path) -> int | None:
     return None
 
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 # The child records its own pid, then becomes the command (same pid).
 _PIDFILE_SH = 'echo $$ > "$0" && exec "$@"'
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
 
 
 class SubprocessRunner:
@@ -114,21 +107,13 @@ class SubprocessRunner:
 
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         """Enter ``netns`` in this thread only, write the values, come back."""
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
         try:
-            _setns(target)
-            try:
+            with entered(netns):
                 for key, value in values.items():
                     with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                         f.write(value)
-            finally:
-                _setns(own)  # cannot fail for our own namespace; if it did, raise
         except OSError as exc:
             raise CommandError(["sysctl", netns, *values], 1, str(exc)) from None
-        finally:
-            os.close(target)
-            os.close(own)
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         pidfile.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
