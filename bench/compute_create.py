@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -48,7 +49,7 @@ from astara.compute_service.app import create_app as compute_app  # noqa: E402
 from astara.compute_service.models import Host  # noqa: E402
 from astara.compute_service.netns import NetnsBackend  # noqa: E402
 from astara.compute_service.runner import SubprocessRunner  # noqa: E402
-from astara.compute_service.settings import ComputeSettings  # noqa: E402
+from astara.compute_service.settings import defaults as compute_defaults  # noqa: E402
 from astara.db import migrate  # noqa: E402
 from astara.db.engine import Database  # noqa: E402
 from astara.network_service.app import create_app as network_app  # noqa: E402
@@ -129,8 +130,9 @@ def main() -> int:
     host = "bench-host"
     if args.in_process:
         net_srv = Server(network_app(settings), settings.network.bind_port).start()
-        cset = ComputeSettings(host=host, network_url=net_srv.url, quota_instances=10000,
-                               host_capacity=10000, state_dir=state / "compute")
+        cset = replace(compute_defaults(settings), host=host, network_url=net_srv.url,
+                       quota_instances=10000, host_capacity=10000,
+                       state_dir=state / "compute")
         app = compute_app(settings, cset)
         db = app.state.service.db
         api = Server(app, free_port()).start()
