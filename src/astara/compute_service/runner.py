@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -147,14 +146,13 @@ class SubprocessRunner:
     def kill(self, pidfile: Path) -> None:
         pid = read_pid(pidfile)
         if pid is not None and self.alive(pidfile):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-                for _ in range(100):
-                    if not self.alive(pidfile):
-                        break
-                    time.sleep(0.01)
-                else:
-                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc = psutil.Process(pid)
+                proc.terminate()
+                try:
+                    proc.wait(1.0)  # reaps it too when it is our child
+                except psutil.TimeoutExpired:
+                    proc.kill()
         if pid is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
