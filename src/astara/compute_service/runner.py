@@ -16,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Protocol
 
 import psutil
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from astara.common.netns import entered
 
@@ -68,21 +68,23 @@ def is_zombie(pid: int) -> bool:
         return False
 
 
+def _pid_text(pidfile: Path) -> str | None:
+    try:
+        return pidfile.read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+# A spawned child truncates then writes its pid file (``echo $$ > file``): a reader can
+# catch it empty for a few microseconds, which is not "no process": read it again.
 def read_pid(pidfile: Path) -> int | None:
-    # A spawned child truncates then writes its pid file (``echo $$ > file``): a reader
-    # can catch it empty for a few microseconds, which is not "no process".
-    for _ in range(20):
-        try:
-            text = pidfile.read_text().strip()
-        except FileNotFoundError:
-            return None
-        if text:
-            try:
-                return int(text)
-            except ValueError:
-                return None
-        time.sleep(0.001)
-    return None
+    text = Retrying(stop=stop_after_attempt(20), wait=wait_fixed(0.001),
+                    retry=retry_if_result(lambda text: text == ""),
+                    retry_error_callback=lambda _: None)(_pid_text, pidfile)
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
 
 
 # The child records its own pid, then becomes the command (same pid).
