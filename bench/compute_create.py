@@ -29,9 +29,11 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -48,7 +50,7 @@ from astara.compute_service.agent.worker import Agent  # noqa: E402
 from astara.compute_service.api.app import create_app as compute_app  # noqa: E402
 from astara.compute_service.dispatcher import consumer as dispatcher  # noqa: E402
 from astara.compute_service.models import Host  # noqa: E402
-from astara.compute_service.settings import ComputeSettings  # noqa: E402
+from astara.compute_service.settings import defaults as compute_defaults  # noqa: E402
 from astara.db import migrate  # noqa: E402
 from astara.db.engine import Database  # noqa: E402
 from astara.network_service.app import create_app as network_app  # noqa: E402
@@ -90,13 +92,11 @@ def answers(url: str) -> bool:
 
 def cpu_seconds(pid: int | None = None) -> float:
     """CPU time of one process (utime + stime), or of the whole machine (busy time)."""
-    tick = os.sysconf("SC_CLK_TCK")
     if pid is None:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        busy = sum(int(f) for f in fields) - int(fields[3]) - int(fields[4])
-        return busy / tick
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(stat[11]) + int(stat[12])) / tick
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - t.iowait
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def jobs_host_registered(db, host: str) -> bool:
@@ -131,8 +131,9 @@ def main() -> int:
     host = "bench-host"
     if args.in_process:
         net_srv = Server(network_app(settings), settings.network.bind_port).start()
-        cset = ComputeSettings(host=host, network_url=net_srv.url, quota_instances=10000,
-                               host_capacity=10000, state_dir=state / "compute")
+        cset = replace(compute_defaults(settings), host=host, network_url=net_srv.url,
+                       quota_instances=10000, host_capacity=10000,
+                       state_dir=state / "compute")
         app = compute_app(settings, cset)
         db = app.state.service.db
         api = Server(app, free_port()).start()

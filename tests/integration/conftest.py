@@ -18,13 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from astara.common.settings import (
-    BusSettings,
-    DatabaseSettings,
-    NetworkServiceSettings,
-    Settings,
-    sqlite_url,
-)
+from astara.common.settings import Settings, defaults, sqlite_url
 from tests.support import Server, free_port
 
 PG_URL = os.environ.get("ASTARA_TEST_DATABASE_URL", "")
@@ -45,13 +39,10 @@ def fresh_database(state: Path) -> str:
 
 
 def make_settings(state: Path, port: int = 0) -> Settings:
-    return Settings(
-        state_path=state,
-        debug=False,
-        database=DatabaseSettings(url=fresh_database(state)),
-        bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=5.0),
-        network=NetworkServiceSettings(bind_port=port, host="astara-test"),
-    )
+    base = defaults(state)
+    return replace(base, database=replace(base.database, url=fresh_database(state)),
+                   bus=replace(base.bus, max_idle_wait=5.0),
+                   network=replace(base.network, bind_port=port, host="astara-test"))
 
 
 @pytest.fixture(scope="session")

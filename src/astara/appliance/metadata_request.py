@@ -2,8 +2,8 @@
 
 The appliance's metadata proxy (``metadata``) hands the bytes it read from an
 instance to ``parse`` and, if they are one well-formed GET or HEAD without a body,
-sends ``rebuild``'s bytes upstream: a request serialized here, never the client's
-bytes. h11 parses the request line and headers (token names, field values without
+the proxy sends a request of its own with ``upstream_headers`` (never the client's
+bytes). h11 parses the request line and headers (token names, field values without
 CTLs, Content-Length rules); before it, ``parse`` refuses what h11 tolerates for
 compatibility but a proxy must not, because the parser behind us may read it
 differently: bare LF or bare CR line ends, obsolete line folding, and anything after
@@ -71,20 +71,19 @@ def parse(buf: bytes) -> h11.Request:
     return event
 
 
-def rebuild(request: h11.Request, instance_address: str, router: str) -> bytes:
-    """The request to forward: method, path, the kept headers and ours."""
+def upstream_headers(request: h11.Request, instance_address: str,
+                     router: str) -> list[tuple[bytes, bytes]]:
+    """The headers of the request to forward: the kept ones and ours."""
     headers = [(b"Host", b"169.254.169.254")]
     headers += [(name, value) for name, value in request.headers if name in KEPT_HEADERS]
-    headers += [(b"X-Forwarded-For", instance_address.encode()),
-                (b"X-Astara-Router", router.encode()), (b"Connection", b"close")]
-    conn = h11.Connection(h11.CLIENT)
-    return conn.send(h11.Request(method=request.method, target=request.target,
-                                 headers=headers)) + conn.send(h11.EndOfMessage())
+    return headers + [(b"X-Forwarded-For", instance_address.encode()),
+                      (b"X-Astara-Router", router.encode()), (b"Connection", b"close")]
 
 
 def refusal(status: int) -> bytes:
     reason = {400: b"Bad Request", 405: b"Method Not Allowed", 408: b"Request Timeout",
-              502: b"Bad Gateway", 503: b"Service Unavailable"}[status]
+              502: b"Bad Gateway", 503: b"Service Unavailable",
+              504: b"Gateway Timeout"}[status]
     body = reason + b"\n"
     allow = b"Allow: GET, HEAD\r\n" if status == 405 else b""
     return (b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s"

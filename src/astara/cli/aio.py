@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
 from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.common.entry import one_line_errors
@@ -50,17 +52,18 @@ class Child:
 
 
 def _wait_port(host: str, port: int, child: Child, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def connect() -> None:
         if child.proc is not None and child.proc.poll() is not None:
             raise SystemExit(f"astara-aio: {child.name} exited with {child.proc.returncode}; "
                              f"see its log")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"astara-aio: {child.name} did not listen on {host}:{port}")
+        with socket.create_connection((host, port), timeout=0.5):
+            pass
+
+    try:
+        Retrying(retry=retry_if_exception_type(OSError), stop=stop_after_delay(timeout),
+                 wait=wait_fixed(0.1), reraise=True)(connect)
+    except OSError:
+        raise SystemExit(f"astara-aio: {child.name} did not listen on {host}:{port}") from None
 
 
 def _start(child: Child, logdir: Path) -> None:

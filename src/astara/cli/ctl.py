@@ -27,6 +27,10 @@ import sys
 
 import httpx
 import yaml
+from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
 
 from astara.common import private
 from astara.common.entry import one_line_errors
@@ -80,27 +84,35 @@ def token(token_file: str | None, env: dict[str, str]) -> str:
         raise SystemExit(f"astara-ctl: RPC token file {path} is not text") from None
 
 
+def _table(headers: list[str], rows: list[list[str]], indent: int = 0) -> None:
+    """Aligned columns two spaces apart: no borders, no colour, nothing cut or wrapped
+    (output is often piped); values are printed as they are, never read as markup."""
+    table = Table(box=None, pad_edge=False, padding=(0, 1), show_header=bool(headers),
+                  header_style="")
+    for header in headers or [""] * max((len(r) for r in rows), default=0):
+        table.add_column(Text(header), no_wrap=True, overflow="ignore")
+    for row in rows:
+        table.add_row(*(Text(v) for v in row))
+    Console(width=None if sys.stdout.isatty() else 100_000, color_system=None,
+            highlight=False).print(Padding(table, (0, 0, 0, indent), expand=False))
+
+
 def _show(data, fmt: str, columns: list[str] | None = None) -> None:
     if fmt == "json":
         print(json.dumps(data, indent=2, sort_keys=True))
     elif fmt == "yaml":
         print(yaml.safe_dump(data, sort_keys=True), end="")
     elif isinstance(data, list) and columns:
-        rows = [[str(item.get(c, "") if item.get(c) is not None else "-") for c in columns]
-                for item in data]
-        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
-                  for i, c in enumerate(columns)]
-        print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
-        for row in rows:
-            print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+        _table([c.upper() for c in columns],
+               [[str(item.get(c)) if item.get(c) is not None else "-" for c in columns]
+                for item in data])
     else:
         for key, value in (data.items() if isinstance(data, dict) else []):
             if key == "steps":
                 print("steps:")
-                for st in value:
-                    err = f"  error: {st['error']}" if st.get("error") else ""
-                    print(f"  {st['step']:<12} {st['status']:<10} {st['outcome']:<8} "
-                          f"{st['reason']}{err}")
+                _table([], [[st["step"], st["status"], st["outcome"],
+                             st["reason"] + (f"  error: {st['error']}" if st.get("error")
+                                             else "")] for st in value], indent=2)
             else:
                 print(f"{key}: {value}")
 

@@ -14,10 +14,10 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
+
+import psutil
 
 from astara.common.entry import one_line_errors
 from astara.compute_service.agent import antispoof
@@ -82,16 +82,16 @@ def drop_filter_table_if_empty() -> bool:
 def _kill_inside(namespaces_: list[str]) -> None:
     """SIGTERM everything running in these namespaces, wait once, SIGKILL the rest."""
     pids = [int(p) for ns in namespaces_ for p in _run("ip", "netns", "pids", ns).split()]
+    procs = []
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
-        time.sleep(0.1)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            proc.terminate()
+            procs.append(proc)
+    _gone, alive = psutil.wait_procs(procs, timeout=5)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
 
 
 @one_line_errors("astara-netns-cleanup")

@@ -2,7 +2,9 @@
 
 ``load(argv)`` parses ``--config-file`` (repeatable) and the command line with
 oslo.config and returns plain frozen dataclasses; nothing below the entry
-points looks at oslo.config.
+points looks at oslo.config. The dataclasses have no defaults of their own: an
+option's default is written once, in its oslo.config option, and ``defaults()``
+builds the settings an empty configuration gives (tests and tools start there).
 """
 
 from __future__ import annotations
@@ -21,24 +23,24 @@ from astara.common.entry import ConfigError
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str
-    auto_migrate: bool = True
+    auto_migrate: bool
 
 
 @dataclass(frozen=True)
 class BusSettings:
     wakeup_dir: Path
-    max_idle_wait: float = 5.0
-    outbox_retention: float = 3600.0
+    max_idle_wait: float
+    outbox_retention: float
 
 
 @dataclass(frozen=True)
 class NetworkServiceSettings:
-    bind_host: str = "127.0.0.1"
-    bind_port: int = 9696
-    global_physnet_mtu: int = 1500
-    base_mac: str = "fa:16:3e:00:00:00"
-    max_page_size: int = 1000
-    host: str = "localhost"
+    bind_host: str
+    bind_port: int
+    global_physnet_mtu: int
+    base_mac: str
+    max_page_size: int
+    host: str
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,24 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
             host=host,
         ),
     )
+
+
+def default_conf(groups: dict[str, list] | None = None) -> cfg.ConfigOpts:
+    """The common options (and ``groups``) with nothing set: every value is its default."""
+    conf = cfg.ConfigOpts()
+    opts.register(conf)
+    for group, group_opts in (groups or {}).items():
+        conf.register_opts(group_opts, group=group)
+    conf(args=[], default_config_files=[], default_config_dirs=[])
+    return conf
+
+
+def defaults(state_path: Path | None = None) -> Settings:
+    """The settings an empty configuration gives (``state_path`` overridden if given)."""
+    conf = default_conf()
+    if state_path is not None:
+        conf.set_override("state_path", str(state_path))
+    return from_conf(conf)
 
 
 def load(argv: list[str] | None, prog: str, cli_opts: list | None = None,

@@ -21,31 +21,32 @@ from astara.compute_service.dispatcher.consumer import RetryPolicy
 
 @dataclass(frozen=True)
 class ComputeSettings:
-    host: str = "localhost"
-    bind_host: str = "127.0.0.1"
-    bind_port: int = 8774
-    network_url: str = "http://127.0.0.1:9696/"
-    availability_zone: str = "nova"
-    quota_instances: int = 10
-    quota_instances_overrides: tuple[tuple[str, int], ...] = (("astara-service", -1),)
-    host_capacity: int = 200
-    agent_workers: int = 8
-    netns_prefix: str = "astara-vm-"
-    bridge_prefix: str = "brq"
-    appliance_netns_prefix: str = "astara-appliance-"
-    management_network: str = "astara-mgmt"
-    management_host_address: str = "fdca:3ba5:a17a:acda::1/64"
-    metadata_secret: str = ""
-    metadata_bind_host: str = "127.0.0.1"
-    metadata_port: int = 8775
-    reconcile_interval: float = 60.0
-    reconcile_fix: frozenset[str] = frozenset({"stale", "unsynced", "pending", "ports",
-                                               "processes"})
-    heartbeat_interval: float = 10.0
-    agent_down_time: float = 60.0
-    dispatcher_max_attempts: int = 5
-    dispatcher_retry_delay: float = 0.5
-    state_dir: Path = Path("/var/lib/astara/compute")
+    """Every field comes from an option of ``opts`` (no defaults here: see ``defaults``)."""
+
+    host: str
+    bind_host: str
+    bind_port: int
+    network_url: str
+    availability_zone: str
+    quota_instances: int
+    quota_instances_overrides: tuple[tuple[str, int], ...]
+    host_capacity: int
+    agent_workers: int
+    netns_prefix: str
+    bridge_prefix: str
+    appliance_netns_prefix: str
+    management_network: str
+    management_host_address: str
+    metadata_secret: str
+    metadata_bind_host: str
+    metadata_port: int
+    reconcile_interval: float
+    reconcile_fix: frozenset[str]
+    heartbeat_interval: float
+    agent_down_time: float
+    dispatcher_max_attempts: int
+    dispatcher_retry_delay: float
+    state_dir: Path
 
 
 def retry_policy(c: ComputeSettings) -> RetryPolicy:
@@ -81,6 +82,12 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         dispatcher_retry_delay=c.dispatcher_retry_delay,
         state_dir=base.state_path / "compute",
     )
+
+
+def defaults(base: common.Settings | None = None) -> ComputeSettings:
+    """The settings an empty configuration gives (host and state from ``base``)."""
+    conf = common.default_conf({opts.GROUP: opts.compute_opts})
+    return from_conf(conf, base or common.from_conf(conf))
 
 
 def load(argv: list[str] | None, prog: str, cli_opts: list | None = None) -> tuple[

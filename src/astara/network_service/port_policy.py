@@ -14,10 +14,10 @@ association, so these rules only keep the labels honest.
 
 from __future__ import annotations
 
-INTERFACE = "network:router_interface"
-GATEWAY = "network:router_gateway"
+from astara.common.device_owners import GATEWAY, INTERFACE
+from astara.common.device_owners import MGMT_OWNER as MGMT
+
 FLOATINGIP = "network:floatingip"
-MGMT = "network:astara_management"  # the appliance's port on the management network
 HA_INTERFACE = "network:router_ha_interface"
 
 # Neutron's ROUTER_INTERFACE_OWNERS: their device_id may only name the port

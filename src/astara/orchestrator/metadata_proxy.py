@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import ipaddress
 import logging
 import time
@@ -47,15 +45,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from astara.common.device_owners import INTERFACE
 from astara.orchestrator.clients.network import HttpNetworkAPI
-from astara.orchestrator.drivers.router import INTERFACE, RouterModel
+from astara.orchestrator.drivers.router import RouterModel
+from astara.wire.instance_signature import sign
 
 LOG = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0
-
-
-def sign(secret: str, instance_id: str) -> str:
-    return hmac.new(secret.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

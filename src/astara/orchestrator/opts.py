@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 from oslo_config import cfg
 
+from astara.common.settings import default_conf
+
 GROUP = "orchestrator"
+SERVICE_USER = "astara-orchestrator"  # the X-User-Id the orchestrator's own calls carry
 
 OPTS = [
     cfg.ListOpt("rpc_hosts", default=["127.0.0.1", "::1"],
@@ -70,35 +73,37 @@ OPTS = [
 
 @dataclass(frozen=True)
 class OrchestratorSettings:
-    rpc_hosts: tuple[str, ...] = ("127.0.0.1", "::1")
-    rpc_port: int = 44250
-    rpc_auth_token_file: str = "/var/lib/astara/rpc_auth_token"
-    appliance_auth_key_file: str = "/var/lib/astara/appliance_auth_key"
-    num_worker_processes: int = 1
-    num_worker_threads: int = 8
-    health_check_period: float = 60.0
-    boot_timeout: float = 120.0
-    reboot_error_threshold: int = 3
-    error_cooldown: float = 60.0
-    appliance_failure_threshold: int = 3
-    appliance_failure_period: float = 10.0
-    network_url: str = "http://127.0.0.1:9696/"
-    compute_url: str = "http://127.0.0.1:8774/"
-    service_project_id: str = "astara-service"
-    management_network_name: str = "astara-mgmt"
-    management_prefix: str = "fdca:3ba5:a17a:acda::/64"
-    management_address: str = "fdca:3ba5:a17a:acda::1"
-    metadata_port: int = 9697
-    appliance_port: int = 5000
-    metadata_url: str = "http://127.0.0.1:8775/"
-    metadata_proxy_shared_secret: str = ""
-    appliance_image: str = "astara-appliance"
-    appliance_flavor: str = "astara.appliance"
+    """Every field comes from an option of ``OPTS`` (no defaults here: see ``defaults``)."""
+
+    rpc_hosts: tuple[str, ...]
+    rpc_port: int
+    rpc_auth_token_file: str
+    appliance_auth_key_file: str
+    num_worker_processes: int
+    num_worker_threads: int
+    health_check_period: float
+    boot_timeout: float
+    reboot_error_threshold: int
+    error_cooldown: float
+    appliance_failure_threshold: int
+    appliance_failure_period: float
+    network_url: str
+    compute_url: str
+    service_project_id: str
+    management_network_name: str
+    management_prefix: str
+    management_address: str
+    metadata_port: int
+    appliance_port: int
+    metadata_url: str
+    metadata_proxy_shared_secret: str
+    appliance_image: str
+    appliance_flavor: str
 
     @property
     def service_headers(self) -> dict[str, str]:
         return {"X-Project-Id": self.service_project_id, "X-Roles": "admin",
-                "X-User-Id": "astara-orchestrator"}
+                "X-User-Id": SERVICE_USER}
 
 
 def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
@@ -109,6 +114,11 @@ def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
         **{o.dest: g[o.dest] for o in OPTS if o.dest not in (
             "rpc_hosts", "rpc_port", "num_worker_processes")},
     )
+
+
+def defaults() -> OrchestratorSettings:
+    """The settings an empty configuration gives."""
+    return from_conf(default_conf({GROUP: OPTS}))
 
 
 def list_opts():

@@ -26,13 +26,12 @@ from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugStore
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
-from astara.orchestrator.opts import OrchestratorSettings
+from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings
 from astara.orchestrator.scheduler import shard_for
 from astara.orchestrator.worker import process
 
 LOG = logging.getLogger(__name__)
 CONSUMER = "astara-orchestrator"
-SERVICE_USER = "astara-orchestrator"  # the X-User-Id the orchestrator's own calls carry
 
 
 class WorkerHandle:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from tests.support import Server, free_port
@@ -27,13 +28,7 @@ from tests.support import Server, free_port
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.cli.netns_cleanup import drop_filter_table_if_empty
-from astara.common.settings import (
-    BusSettings,
-    DatabaseSettings,
-    NetworkServiceSettings,
-    Settings,
-    sqlite_url,
-)
+from astara.common.settings import Settings, defaults
 from astara.compute_service import jobs
 from astara.compute_service.agent.netns import NETNS_DIR, SYS_NET, NetnsBackend
 from astara.compute_service.agent.runner import SubprocessRunner
@@ -41,14 +36,13 @@ from astara.compute_service.agent.worker import Agent
 from astara.compute_service.api.app import create_app
 from astara.compute_service.dispatcher import consumer as dispatcher_mod
 from astara.compute_service.metadata import routes as metadata
-from astara.compute_service.settings import ComputeSettings
+from astara.compute_service.settings import defaults as compute_defaults
 
 
 def make_settings(state: Path, port: int) -> Settings:
-    return Settings(state_path=state, debug=False,
-                    database=DatabaseSettings(url=sqlite_url(state)),
-                    bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=1.0),
-                    network=NetworkServiceSettings(bind_port=port, host="astara-func"))
+    base = defaults(state)
+    return replace(base, bus=replace(base.bus, max_idle_wait=1.0),
+                   network=replace(base.network, bind_port=port, host="astara-func"))
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -65,8 +59,9 @@ class ComputeStack:
         self.base = make_settings(work / "state", free_port())
         self.network_app = network_app(self.base)
         self.network = Server(self.network_app, self.base.network.bind_port).start()
-        self.settings = ComputeSettings(
-            host=f"astara-func-{self.tag}", network_url=self.network.url,
+        self.settings = replace(
+            compute_defaults(self.base), host=f"astara-func-{self.tag}",
+            network_url=self.network.url,
             bind_port=free_port(), metadata_port=free_port(), metadata_secret=self.secret,
             quota_instances=100, netns_prefix=f"acv-{self.tag}-",
             appliance_netns_prefix=f"aca-{self.tag}-", bridge_prefix=f"acb{self.tag}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -19,7 +20,7 @@ from astara.common.settings import DatabaseSettings, sqlite_url
 from astara.compute_service.agent.mgmt_conflict import check
 from astara.compute_service.agent.runner import SubprocessRunner
 from astara.compute_service.models import Instance
-from astara.compute_service.settings import ComputeSettings
+from astara.compute_service.settings import defaults as compute_defaults
 from astara.db import migrate
 
 pytestmark = [
@@ -63,14 +64,14 @@ def test_other_holders_of_the_management_address_are_named(ns, tmp_path):
        *(f"addr add {ADDR} dev {dev} nodad"
          for dev in ("brqc0ffee000001", "brqdeadbeef0001", "ops0")),
        *(f"link set {dev} up" for dev in ("brqc0ffee000001", "brqdeadbeef0001", "ops0")))
-    db = migrate.open_database(DatabaseSettings(sqlite_url(tmp_path)))
+    db = migrate.open_database(DatabaseSettings(sqlite_url(tmp_path), auto_migrate=True))
     now = datetime(2026, 1, 1)
     with db.write() as s:
         s.add(Instance(id="11111111-0000-4000-8000-000000000001", project_id="p", name="a",
                        host="here", flavor_id="f", image_id="i", created_at=now,
                        updated_at=now, ports=[{"port_id": "p1", "net_id": MGMT_NET,
                                                "network_name": "astara-mgmt"}]))
-    compute = ComputeSettings(host="here", management_host_address=ADDR)
+    compute = replace(compute_defaults(), host="here", management_host_address=ADDR)
     runner = InNetns(ns)
     try:
         stale, theirs = check(db, runner, compute)

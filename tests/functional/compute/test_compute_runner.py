@@ -56,3 +56,18 @@ def test_a_recycled_pid_is_not_ours(tmp_path):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_process_that_ignores_sigterm_is_killed(tmp_path):
+    runner = SubprocessRunner()
+    pidfile = tmp_path / "stubborn.pid"
+    # SIG_IGN survives exec: sleep itself ignores SIGTERM
+    pid = runner.spawn(["sh", "-c", "trap '' TERM; exec sleep 60"], pidfile,
+                       tmp_path / "stubborn.log")
+    try:
+        assert runner.alive(pidfile)
+        runner.kill(pidfile)
+        assert not running(pid)  # SIGKILLed and reaped by kill itself
+        assert not pidfile.exists()
+    finally:
+        subprocess.run(["kill", "-9", str(pid)], capture_output=True)

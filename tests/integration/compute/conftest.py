@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from tests.support import Server, free_port
@@ -25,6 +25,7 @@ from astara.compute_service.agent.worker import Agent
 from astara.compute_service.api.app import create_app
 from astara.compute_service.dispatcher import consumer as dispatcher_mod
 from astara.compute_service.settings import ComputeSettings
+from astara.compute_service.settings import defaults as compute_defaults
 from astara.db import migrate
 from astara.db.engine import Database
 
@@ -51,8 +52,9 @@ class ComputeStack:
 
 @pytest.fixture(scope="session")
 def compute(network_api, network_settings, tmp_path_factory):
-    settings = ComputeSettings(host="astara-test-host", network_url=network_api.url,
-                               quota_instances=4, state_dir=tmp_path_factory.mktemp("cs"))
+    settings = replace(compute_defaults(network_settings), host="astara-test-host",
+                       network_url=network_api.url, quota_instances=4,
+                       state_dir=tmp_path_factory.mktemp("cs"))
     app = create_app(network_settings, settings)
     db = app.state.service.db
     server = Server(app, free_port()).start()

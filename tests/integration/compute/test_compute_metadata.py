@@ -15,6 +15,7 @@ from astara.compute_service import catalog
 from astara.compute_service.metadata import routes as metadata
 from astara.orchestrator import metadata_proxy
 from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.wire import instance_signature
 
 SECRET = "s3cret-" + uuid.uuid4().hex
 MGMT = "fdca::10"  # the appliance's management address, as the proxy's client
@@ -59,7 +60,7 @@ def server(user):
 
 
 def test_openstack_and_ec2_documents(metadata_api, server, user):
-    sig, who = metadata.sign(SECRET, server.id), own_port(user, server)
+    sig, who = instance_signature.sign(SECRET, server.id), own_port(user, server)
     doc = get(metadata_api, "/openstack/latest/meta_data.json", server.id, sig, **who).json()
     assert doc["uuid"] == server.id and doc["name"] == "md-vm"
     assert doc["meta"] == {"role": "md-vm"} and doc["project_id"] == user.project
@@ -77,14 +78,14 @@ def test_openstack_and_ec2_documents(metadata_api, server, user):
 
 def test_refusals(metadata_api, server, user):
     path = "/openstack/latest/meta_data.json"
-    sig, who = metadata.sign(SECRET, server.id), own_port(user, server)
+    sig, who = instance_signature.sign(SECRET, server.id), own_port(user, server)
     assert get(metadata_api, path, None, **who).status_code == 400
     assert get(metadata_api, path, server.id, **who).status_code == 403
     assert get(metadata_api, path, server.id, "0" * 64, **who).status_code == 403
-    assert get(metadata_api, path, server.id, metadata.sign("other", server.id), **who) \
+    assert get(metadata_api, path, server.id, instance_signature.sign("other", server.id), **who) \
         .status_code == 403
     unknown = str(uuid.uuid4())
-    assert get(metadata_api, path, unknown, metadata.sign(SECRET, unknown), **who) \
+    assert get(metadata_api, path, unknown, instance_signature.sign(SECRET, unknown), **who) \
         .status_code == 404
     for header in who:  # each of the proxy's identity headers is required (Nova: 400)
         partial = {k: v for k, v in who.items() if k != header}
@@ -99,7 +100,7 @@ def test_refusals(metadata_api, server, user):
 def test_the_instance_must_be_of_the_tenant_and_hold_the_port_and_address(metadata_api,
                                                                           server, user):
     path = "/openstack/latest/user_data"
-    sig, who = metadata.sign(SECRET, server.id), own_port(user, server)
+    sig, who = instance_signature.sign(SECRET, server.id), own_port(user, server)
     for wrong in ({"X-Tenant-ID": "someone-else"}, {"X-Astara-Port-ID": str(uuid.uuid4())},
                   {"X-Forwarded-For": "10.62.0.250"}, {"X-Forwarded-For": "not-an-ip"}):
         res = get(metadata_api, path, server.id, sig, **{**who, **wrong})
@@ -111,7 +112,7 @@ def test_deleted_instance_is_gone(metadata_api, user):
     net = user.sdk.network.create_network(name="mdnet-gone")
     user.sdk.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.63.0.0/24")
     created = boot(user, "md-gone", net.id)
-    sig, who = metadata.sign(SECRET, created.id), own_port(user, created)
+    sig, who = instance_signature.sign(SECRET, created.id), own_port(user, created)
     assert get(metadata_api, "/latest/meta-data/", created.id, sig, **who).status_code == 200
     user.sdk.compute.delete_server(created.id)
     user.sdk.compute.wait_for_delete(created, wait=10)

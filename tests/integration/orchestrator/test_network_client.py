@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tests.integration.network.helpers import external_network, name, tenant_network
 
+from astara.common.device_owners import MGMT_OWNER
 from astara.orchestrator.clients.network import HttpNetworkAPI
-from astara.orchestrator.drivers.router import MGMT_OWNER
 
 
 def test_management_port_lifecycle_and_model(network_api, admin, demo, other):

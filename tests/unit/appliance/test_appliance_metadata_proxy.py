@@ -16,22 +16,27 @@ import pytest
 
 from astara.appliance import metadata
 from astara.appliance.metadata import MetadataProxy
-from astara.appliance.metadata_request import MAX_HEAD, Refused, parse, rebuild
+from astara.appliance.metadata_request import MAX_HEAD, Refused, parse, upstream_headers
 
 SPOOF = "10.0.0.66"
 OK = b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nmeta"
 
 
-def exchange(payload: bytes, configured: bool = True) -> tuple[bytes, bytes]:
-    """(what the client got back, what the orchestrator received) for `payload`."""
+def exchange(payload: bytes, configured: bool = True,
+             answer: bytes | None = OK) -> tuple[bytes, bytes]:
+    """(what the client got back, what the orchestrator received) for `payload`; the
+    orchestrator sends `answer` and closes (None: it never answers)."""
 
     async def go() -> tuple[bytes, bytes]:
         seen = bytearray()
 
         async def orchestrator(reader, writer):
             seen.extend(await reader.read(65536))
-            writer.write(OK)
-            await writer.drain()
+            if answer is None:
+                await reader.read()  # until the proxy gives up
+            else:
+                writer.write(answer)
+                await writer.drain()
             writer.close()
 
         upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
@@ -50,6 +55,20 @@ def exchange(payload: bytes, configured: bool = True) -> tuple[bytes, bytes]:
         return reply, bytes(seen)
 
     return asyncio.run(go())
+
+
+def answered(raw: bytes, method: bytes = b"GET") -> tuple[int, dict[bytes, bytes], bytes]:
+    """The client's view of the reply: status, headers, body (framing checked by h11)."""
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(raw)
+    conn.receive_data(b"")
+    response, body = conn.next_event(), b""
+    assert isinstance(response, h11.Response)
+    while not isinstance(event := conn.next_event(), h11.EndOfMessage):
+        body += event.data
+    return response.status_code, dict(response.headers), body
 
 
 def forwarded_headers(raw: bytes) -> list[tuple[bytes, bytes]]:
@@ -99,7 +118,7 @@ def test_identity_headers_of_the_client_are_dropped_and_ours_added():
     head = b"\r\n".join([b"GET /openstack/latest/meta_data.json?x=1 HTTP/1.1", b"Host: y",
                          b"User-Agent: cloud-init", *spoofed]) + b"\r\n\r\n"
     reply, seen = exchange(head)
-    assert reply == OK
+    assert answered(reply)[::2] == (200, b"meta")
     assert seen.startswith(b"GET /openstack/latest/meta_data.json?x=1 HTTP/1.1\r\n")
     assert forwarded_headers(seen) == [
         (b"host", b"169.254.169.254"), (b"user-agent", b"cloud-init"),
@@ -109,7 +128,45 @@ def test_identity_headers_of_the_client_are_dropped_and_ours_added():
 
 def test_a_plain_http10_request_is_forwarded():
     reply, seen = exchange(b"GET /latest/meta-data/ HTTP/1.0\r\n\r\n")
-    assert reply == OK and seen.startswith(b"GET /latest/meta-data/ HTTP/1.1\r\n")
+    assert answered(reply)[::2] == (200, b"meta")
+    assert seen.startswith(b"GET /latest/meta-data/ HTTP/1.1\r\n")
+
+
+def test_the_answer_is_streamed_whole_with_its_end_to_end_headers_only():
+    body = bytes(range(256)) * 1024  # 256 KiB, no Content-Length: ends when it closes
+    reply, _ = exchange(b"GET /latest/user-data HTTP/1.1\r\nHost: x\r\n\r\n",
+                        answer=b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                        b"Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n" + body)
+    status, headers, got = answered(reply)
+    assert (status, got) == (200, body)
+    assert headers[b"content-type"] == b"application/octet-stream"
+    assert b"keep-alive" not in headers and headers[b"connection"] == b"close"
+
+
+def test_a_head_request_gets_the_headers_and_no_body():
+    reply, seen = exchange(b"HEAD /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n",
+                           answer=b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+    assert seen.startswith(b"HEAD /latest/meta-data/ HTTP/1.1\r\n")
+    assert answered(reply, b"HEAD") == (200, {b"content-length": b"4",
+                                               b"connection": b"close"}, b"")
+    assert reply.endswith(b"\r\n\r\n")
+
+
+def test_an_orchestrator_error_status_is_relayed():
+    reply, _ = exchange(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+                        answer=b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nNot Found\n")
+    assert answered(reply)[::2] == (404, b"Not Found\n")
+
+
+def test_an_answer_that_is_not_http_is_a_502():
+    reply, _ = exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", answer=b"SSH-2.0-x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 502 ")
+
+
+def test_an_orchestrator_that_never_answers_is_a_504(monkeypatch):
+    monkeypatch.setattr(metadata, "UPSTREAM_TIMEOUT", 0.2)
+    reply, seen = exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", answer=None)
+    assert seen.startswith(b"GET / HTTP/1.1\r\n") and reply.startswith(b"HTTP/1.1 504 ")
 
 
 def test_a_head_that_never_ends_gets_408(monkeypatch):
@@ -148,11 +205,13 @@ def test_an_unreachable_orchestrator_is_a_502():
     assert asyncio.run(go()).startswith(b"HTTP/1.1 502 ")
 
 
-def test_parse_and_rebuild_are_pure():
+def test_parse_and_upstream_headers_are_pure():
     request = parse(b"HEAD /latest/ HTTP/1.1\r\nhost: x\r\naccept: */*\r\n\r\n")
-    assert rebuild(request, "192.0.2.10", "r-1") == (
-        b"HEAD /latest/ HTTP/1.1\r\nHost: 169.254.169.254\r\naccept: */*\r\n"
-        b"X-Forwarded-For: 192.0.2.10\r\nX-Astara-Router: r-1\r\nConnection: close\r\n\r\n")
+    assert (request.method, request.target) == (b"HEAD", b"/latest/")
+    assert upstream_headers(request, "192.0.2.10", "r-1") == [
+        (b"Host", b"169.254.169.254"), (b"accept", b"*/*"),
+        (b"X-Forwarded-For", b"192.0.2.10"), (b"X-Astara-Router", b"r-1"),
+        (b"Connection", b"close")]
     with pytest.raises(Refused) as refused:
         parse(b"GET / HTTP/1.1\r\nHost: x\r\n")
     assert refused.value.status == 400

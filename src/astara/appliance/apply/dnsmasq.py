@@ -8,13 +8,16 @@ is the unit-test twin.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Protocol
+
+import psutil
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
 
@@ -71,23 +74,23 @@ class DnsmasqProcess:
                              capture_output=True, text=True)
         if res.returncode:
             raise CommandFailed(f"dnsmasq failed to start: {res.stderr.strip()}")
-        for _ in range(100):
-            pid = self.running(conf, pid_file)
-            if pid:
-                return pid
-            time.sleep(0.01)
-        raise CommandFailed(f"dnsmasq wrote no pid file {pid_file}")
+        pid = Retrying(stop=stop_after_delay(1.0), wait=wait_fixed(0.01),
+                       retry=retry_if_result(lambda pid: pid is None),
+                       retry_error_callback=lambda _: None)(self.running, conf, pid_file)
+        if pid is None:
+            raise CommandFailed(f"dnsmasq wrote no pid file {pid_file}")
+        return pid
 
     def reload(self, pid: int) -> None:
         os.kill(pid, signal.SIGHUP)
 
     def stop(self, pid: int) -> None:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
+            proc = psutil.Process(pid)
+            proc.terminate()
+            proc.wait(2.0)
+        except psutil.NoSuchProcess:
             return
-        for _ in range(200):
-            if not Path(f"/proc/{pid}").exists():
-                return
-            time.sleep(0.01)
-        os.kill(pid, signal.SIGKILL)
+        except psutil.TimeoutExpired:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()

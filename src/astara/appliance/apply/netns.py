@@ -1,50 +1,22 @@
-"""Enter a network namespace for the current thread only.
+"""Network namespaces as the appliance agent sees them: enter, exist, identity, sysctl.
 
 Used by `host` and `converge`: an apply for a namespace appliance runs in a worker
-thread that enters the namespace, so every socket it opens (netlink, listening
-sockets), every /proc/sys/net write and every child process it starts (nft,
-dnsmasq) belongs to that namespace. `None` means "stay here" (VM mode).
+thread that enters the namespace (``entered``, the shared ``astara.common.netns``),
+so every socket it opens (netlink, listening sockets), every /proc/sys/net write and
+every child process it starts (nft, dnsmasq) belongs to that namespace. `None`
+means "stay here" (VM mode).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import socket
 import struct
-from collections.abc import Iterator
 
-CLONE_NEWNET = 0x40000000
-NETNS_RUN_DIR = "/run/netns"
+from astara.common.netns import NETNS_RUN_DIR, entered
+
+__all__ = ["NETNS_RUN_DIR", "entered", "exists", "identity", "sysctl"]
 SO_NETNS_COOKIE = 71
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-@contextlib.contextmanager
-def entered(netns: str | None) -> Iterator[None]:
-    if netns is None:
-        yield
-        return
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(os.path.join(NETNS_RUN_DIR, netns), os.O_RDONLY)
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
-        try:
-            yield
-        finally:
-            _setns(home)
-    finally:
-        os.close(home)
 
 
 def exists(netns: str | None) -> bool:

@@ -106,6 +106,8 @@ def serve(name: str, port: int) -> None:
 
 
 # The zygote ------------------------------------------------------------------------
+# Its own setns(2) through ctypes, not astara.common.netns: this file runs in an
+# isolated interpreter without site-packages (no pyroute2), and os.setns needs 3.12.
 CLONE_NEWNET = 0x40000000
 READY_TIMEOUT = 2.0  # seconds a forked responder has to say it listens
 

@@ -14,9 +14,10 @@ import json
 import logging
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Protocol
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from astara.compute_service.agent import responder
 from astara.compute_service.agent.runner import Runner, read_pid
@@ -78,18 +79,19 @@ class ZygoteResponders:
                     self.pidfile, self.directory / "zygote.log")
 
     def _connect(self) -> socket.socket:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(self.socket_path))
-                return sock
-            except (FileNotFoundError, ConnectionRefusedError):
-                sock.close()
-                if time.monotonic() > deadline:
+        # The zygote may be starting, or have gone idle and exited meanwhile.
+        for attempt in Retrying(
+                retry=retry_if_exception_type((FileNotFoundError, ConnectionRefusedError)),
+                stop=stop_after_delay(self.timeout), wait=wait_fixed(0.01),
+                before_sleep=lambda _: self._ensure(), reraise=True):
+            with attempt:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    sock.connect(str(self.socket_path))
+                except OSError:
+                    sock.close()
                     raise
-                self._ensure()  # it may have gone idle and exited meanwhile
-                time.sleep(0.01)
+        return sock
 
     def _ask(self, ns: str, name: str, pidfile: Path, logfile: Path) -> int:
         self._ensure()

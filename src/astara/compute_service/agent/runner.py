@@ -14,13 +14,15 @@ records the commands for unit tests.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Protocol
+
+import psutil
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
+from astara.common.netns import entered
 
 
 class CommandError(Exception):
@@ -52,44 +54,41 @@ RECYCLED_AFTER = 2.0
 
 
 def started_at(pid: int) -> float | None:
-    """Wall-clock start time of ``pid`` (from /proc), or None if it is gone."""
+    """Wall-clock start time of ``pid``, or None if it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = next(int(line.split()[1]) for line in
-                    Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
-    except (OSError, StopIteration, ValueError):
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
-    ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22: starttime
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
+def is_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _pid_text(pidfile: Path) -> str | None:
+    try:
+        return pidfile.read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+# A spawned child truncates then writes its pid file (``echo $$ > file``): a reader can
+# catch it empty for a few microseconds, which is not "no process": read it again.
 def read_pid(pidfile: Path) -> int | None:
-    # A spawned child truncates then writes its pid file (``echo $$ > file``): a reader
-    # can catch it empty for a few microseconds, which is not "no process".
-    for _ in range(20):
-        try:
-            text = pidfile.read_text().strip()
-        except FileNotFoundError:
-            return None
-        if text:
-            try:
-                return int(text)
-            except ValueError:
-                return None
-        time.sleep(0.001)
-    return None
+    text = Retrying(stop=stop_after_attempt(20), wait=wait_fixed(0.001),
+                    retry=retry_if_result(lambda text: text == ""),
+                    retry_error_callback=lambda _: None)(_pid_text, pidfile)
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
 
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 # The child records its own pid, then becomes the command (same pid).
 _PIDFILE_SH = 'echo $$ > "$0" && exec "$@"'
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
 
 
 class SubprocessRunner:
@@ -109,21 +108,13 @@ class SubprocessRunner:
 
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         """Enter ``netns`` in this thread only, write the values, come back."""
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
         try:
-            _setns(target)
-            try:
+            with entered(netns):
                 for key, value in values.items():
                     with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                         f.write(value)
-            finally:
-                _setns(own)  # cannot fail for our own namespace; if it did, raise
         except OSError as exc:
             raise CommandError(["sysctl", netns, *values], 1, str(exc)) from None
-        finally:
-            os.close(target)
-            os.close(own)
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         pidfile.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -147,26 +138,23 @@ class SubprocessRunner:
             written = pidfile.stat().st_mtime
         except (ProcessLookupError, FileNotFoundError):
             return False
-        with contextlib.suppress(OSError):  # a zombie of ours counts as dead
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state == "Z":
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-                return False
+        if is_zombie(pid):  # a zombie of ours counts as dead
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
         started = started_at(pid)
         return started is not None and started <= written + RECYCLED_AFTER
 
     def kill(self, pidfile: Path) -> None:
         pid = read_pid(pidfile)
         if pid is not None and self.alive(pidfile):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-                for _ in range(100):
-                    if not self.alive(pidfile):
-                        break
-                    time.sleep(0.01)
-                else:
-                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc = psutil.Process(pid)
+                proc.terminate()
+                try:
+                    proc.wait(1.0)  # reaps it too when it is our child
+                except psutil.TimeoutExpired:
+                    proc.kill()
         if pid is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)

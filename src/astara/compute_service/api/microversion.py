@@ -2,10 +2,14 @@
 
 Clients ask with ``OpenStack-API-Version: compute 2.N`` (or the legacy
 ``X-OpenStack-Nova-API-Version``); no header means 2.1, ``latest`` means the
-maximum. A version outside [MIN, MAX] is a 406 ``computeFault`` as in Nova.
+maximum. A version outside [MIN, MAX] is a 406 ``computeFault`` as in Nova, a
+malformed one a 400. The headers are read and the version parsed by
+``microversion_parse``, the library Nova uses.
 """
 
 from __future__ import annotations
+
+import microversion_parse
 
 from astara.compute_service.api import errors
 
@@ -18,12 +22,9 @@ def fmt(version: tuple[int, int]) -> str:
 
 
 def requested(headers) -> str | None:
-    value = headers.get("openstack-api-version", "")
-    for part in value.split(","):
-        service, _, ver = part.strip().partition(" ")
-        if service.lower() == "compute" and ver.strip():
-            return ver.strip()
-    return headers.get("x-openstack-nova-api-version") or None
+    """The compute version a request names (the last one, as Nova reads it), or None."""
+    return microversion_parse.get_version(
+        headers, "compute", legacy_headers=["x-openstack-nova-api-version"]) or None
 
 
 def parse(raw: str | None) -> tuple[int, int]:
@@ -32,14 +33,14 @@ def parse(raw: str | None) -> tuple[int, int]:
     if raw.lower() == "latest":
         return MAX
     try:
-        major, minor = (int(p) for p in raw.split("."))
-    except ValueError:
+        version = microversion_parse.parse_version_string(raw)
+    except TypeError:
         raise errors.BadRequest(f"API Version String {raw} is of invalid format. Must be of "
                                 "format MajorNum.MinorNum.") from None
-    if not MIN <= (major, minor) <= MAX:
+    if not version.matches(MIN, MAX):
         raise errors.NotAcceptable(f"Version {raw} is not supported by the API. Minimum is "
                                    f"{fmt(MIN)} and maximum is {fmt(MAX)}.")
-    return major, minor
+    return version.major, version.minor
 
 
 def echoed(raw: str | None) -> str:

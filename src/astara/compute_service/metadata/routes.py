@@ -16,8 +16,6 @@ that is not the instance's: 404. The documents come from the pure
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import logging
 import os
@@ -33,12 +31,10 @@ from astara.compute_service import catalog
 from astara.compute_service.metadata.content import InstanceData, resolve
 from astara.compute_service.models import Instance
 from astara.db.engine import Database
+from astara.wire.instance_signature import is_signed
+from astara.wire.instance_signature import sign as sign  # burnin_client signs with it
 
 LOG = logging.getLogger(__name__)
-
-
-def sign(secret: str, instance_id: str) -> str:
-    return hmac.new(secret.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
 
 
 def load(db: Database, instance_id: str) -> InstanceData | None:
@@ -101,7 +97,7 @@ def build_app(db: Database, secret: str) -> Starlette:
         instance_id, tenant = headers["x-instance-id"], headers["x-tenant-id"]
         port_id, address = headers["x-astara-port-id"], headers["x-forwarded-for"].strip()
         signature = headers.get("x-instance-id-signature")
-        if not signature or not hmac.compare_digest(sign(secret, instance_id), signature):
+        if not is_signed(secret, instance_id, signature):
             LOG.warning("metadata request for %s with a bad signature from %s", instance_id,
                         request.client.host if request.client else "?")
             return PlainTextResponse("Invalid proxy request signature.\n", 403)

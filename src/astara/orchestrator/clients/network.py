@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import httpx
 
+from astara.common.device_owners import MGMT_OWNER
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
-from astara.orchestrator.drivers.router import MGMT_OWNER, RouterModel
+from astara.orchestrator.drivers.router import RouterModel
 from astara.orchestrator.keys import ResourceRef
 
 

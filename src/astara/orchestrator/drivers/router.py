@@ -12,11 +12,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from astara.common.device_owners import GATEWAY, INTERFACE
 from astara.wire.appliance_config import ApplianceConfig
-
-INTERFACE = "network:router_interface"
-GATEWAY = "network:router_gateway"
-MGMT_OWNER = "network:astara_management"  # the appliance's port on the management network
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
+from astara.common.device_owners import MGMT_OWNER
 from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI
 from astara.orchestrator.drivers import router as driver
-from astara.orchestrator.drivers.router import MGMT_OWNER
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.memory import Context, RouterState
 from astara.orchestrator.reconcile.model import Instance, Observed
