@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from astara.compute_service.metadata.routes import sign
+from astara.wire.instance_signature import sign
 
 
 class ApiError(Exception):

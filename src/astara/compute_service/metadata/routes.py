@@ -32,7 +32,6 @@ from astara.compute_service.metadata.content import InstanceData, resolve
 from astara.compute_service.models import Instance
 from astara.db.engine import Database
 from astara.wire.instance_signature import is_signed
-from astara.wire.instance_signature import sign as sign  # burnin_client signs with it
 
 LOG = logging.getLogger(__name__)
 
