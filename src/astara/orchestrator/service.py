@@ -101,6 +101,7 @@ class Orchestrator:
 
     def _spawn(self, w: WorkerHandle) -> None:
         w.inbox = self._ctx.Queue()
+        w.stats = {}  # a new process's counters start at zero, not at its predecessor's
         w.proc = self._ctx.Process(
             target=process.main, name=f"astara-worker-{w.index}",
             args=(w.index, self.o, self.settings.database.url, self.mgmt_net_id, w.inbox,
@@ -231,6 +232,9 @@ class Orchestrator:
                 return
             if msg[0] == "snapshot":
                 _, index, states, stats = msg
+                proc = self.workers[index].proc
+                if proc is None or stats.get("pid") != proc.pid:
+                    continue  # sent by a worker that has died since: its successor reports
                 with self._lock:
                     for rid in [rid for rid, r in self.routers.items()
                                 if r.get("_worker") == index and rid not in states]:

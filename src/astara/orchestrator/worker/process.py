@@ -93,7 +93,7 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
 
 
 async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None:
-    last: dict = {}
+    last: tuple = ({}, {})
     parent = os.getppid()
     while not stop.is_set():
         await asyncio.sleep(1.0)
@@ -102,7 +102,10 @@ async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None
             stop.set()
             return
         states = {rid: summary(rid, st) for rid, st in list(rt.reconciler.states.items())}
-        if states != last:
-            outbox.put(("snapshot", index, states, {"passes": worker.passes,
-                                                    "queued": len(worker.queue)}))
-            last = states
+        stats = {"pid": os.getpid(), "passes": worker.passes, "queued": len(worker.queue)}
+        # Counters too: a pass that changed no state still shows in ``workers debug``.
+        # Nothing before the first router: an empty report would tell the parent that
+        # this new process dropped the routers it is still being handed.
+        if (states, stats) != last and (states or last[0]):
+            outbox.put(("snapshot", index, states, stats))
+            last = (states, stats)
