@@ -156,8 +156,8 @@ class MetadataProxy:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.active >= MAX_CONNECTIONS:
-            # An answer the client's HTTP library reports as such (cloud-init retries
-            # a 503), rather than a reset it may not; the refusal is bounded in time.
+            # A 503 is reported as "busy, try again", a reset as a broken network;
+            # the refusal itself is bounded in time (REFUSAL_TIME).
             try:
                 await _refuse(reader, writer, 503)
             finally:
