@@ -11,8 +11,8 @@ namespace sees it) and ``X-Astara-Router``; no identity header the client sent
 survives. The answer is streamed back re-framed by h11 (status, end-to-end headers,
 body); an orchestrator that cannot be reached, or breaks HTTP, before answering is a
 502, one that does not answer within ``UPSTREAM_TIMEOUT`` a 504. One request per
-connection (``Connection: close``). However the two sides behave, a request ends
-within ``REQUEST_DEADLINE`` of its head (an instance that never reads its answer has
+connection (``Connection: close``). However the two sides behave, forwarding is
+cut off ``REQUEST_DEADLINE`` after the head (an instance that never reads its answer has
 its connection reset, and the orchestrator's closed), and one proxy serves at most
 ``MAX_CONNECTIONS`` connections at once: beyond them a client gets a 503 straight away.
 """
