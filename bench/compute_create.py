@@ -51,6 +51,7 @@ from astara.compute_service.api.app import create_app as compute_app  # noqa: E4
 from astara.compute_service.dispatcher import consumer as dispatcher  # noqa: E402
 from astara.compute_service.models import Host  # noqa: E402
 from astara.compute_service.settings import defaults as compute_defaults  # noqa: E402
+from astara.compute_service.settings import retry_policy  # noqa: E402
 from astara.db import migrate  # noqa: E402
 from astara.db.engine import Database  # noqa: E402
 from astara.network_service.app import create_app as network_app  # noqa: E402
@@ -142,7 +143,7 @@ def main() -> int:
         backend = NetnsBackend(SubprocessRunner(), cset.state_dir, f"acv-{tag}-", f"acb{tag}")
         agent = Agent(db, backend, host, OutboxPublisher(wake), job_wake, 10000,
                       workers=args.agent_workers)
-        disp = dispatcher.make(db, wake)
+        disp = dispatcher.make(db, wake, settings.bus.max_idle_wait, retry_policy(cset))
         threads = [threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True),
                    threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True)]
         for t in threads:

@@ -20,9 +20,9 @@ from pathlib import Path
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
 from astara.orchestrator.drivers.router import RouterModel
 from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
-from astara.orchestrator.reconcile.model import Settings
-from astara.orchestrator.reconcile.observe import ManagementSettings, Observer
+from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 
 API = Path(__file__).parents[1] / "tests" / "data" / "neutron" / "api"
@@ -49,8 +49,8 @@ def main() -> None:
     network = FakeNetwork()
     compute = FakeCompute()
     appliances = FakeAppliances(compute)
-    rec = Reconciler(Observer(network, compute, appliances, ManagementSettings("fdca::1")),
-                     Executor(network, compute, appliances), Settings(health_check_period=60))
+    rec = Reconciler(Observer(network, compute, appliances, management_defaults()),
+                     Executor(network, compute, appliances), plan_defaults())
     refs = [ResourceRef("router", f"router-{i:05d}", "tenant") for i in range(n)]
     for ref in refs:
         network.models[ref.id] = model(ref.id)

@@ -11,7 +11,10 @@ namespace sees it) and ``X-Astara-Router``; no identity header the client sent
 survives. The answer is streamed back re-framed by h11 (status, end-to-end headers,
 body); an orchestrator that cannot be reached, or breaks HTTP, before answering is a
 502, one that does not answer within ``UPSTREAM_TIMEOUT`` a 504. One request per
-connection (``Connection: close``).
+connection (``Connection: close``). However the two sides behave, forwarding is
+cut off ``REQUEST_DEADLINE`` after the head (an instance that never reads its answer has
+its connection reset, and the orchestrator's closed), and one proxy serves at most
+``MAX_CONNECTIONS`` connections at once: beyond them a client gets a 503 straight away.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from collections.abc import Callable
 
 import h11
@@ -35,6 +39,9 @@ from astara.appliance.metadata_request import (
 
 HEAD_TIMEOUT = 10.0  # a client that has not sent a whole head by then gets a 408
 UPSTREAM_TIMEOUT = 30.0  # connect, and each read or write of the orchestrator's answer
+REQUEST_DEADLINE = 60.0  # the whole forward, writes to the client included
+MAX_CONNECTIONS = 64  # per proxy (one appliance); more at once are answered 503
+REFUSAL_TIME = 1.0  # sending a refusal and lingering for the client's rest
 LINGER_BYTES = 64 * 1024  # read (and drop) after a refusal, so the 400 is not lost to an RST
 # Framing and per-hop headers of the orchestrator's answer; h11 frames ours.
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
@@ -57,13 +64,23 @@ async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                   status: int) -> None:
     writer.write(refusal(status))
     with contextlib.suppress(OSError, asyncio.TimeoutError):
-        await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-        drained = 0
-        async with asyncio.timeout(1.0):
+        async with asyncio.timeout(REFUSAL_TIME):  # a client that does not read too
+            await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+            drained = 0
             while drained < LINGER_BYTES and (chunk := await reader.read(65536)):
                 drained += len(chunk)
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Drop the connection now: with an RST, so neither our buffer nor the kernel's
+    waits for a client that does not read."""
+    sock = writer.get_extra_info("socket")
+    with contextlib.suppress(OSError):
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 class _Stream(httpcore.AsyncNetworkStream):
@@ -135,8 +152,26 @@ class MetadataProxy:
                  target: Callable[[], tuple[str, int, str, str] | None]) -> None:
         self._backend = _NamespaceBackend(make_socket)
         self._target = target
+        self.active = 0  # connections being handled
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.active >= MAX_CONNECTIONS:
+            # A 503 is reported as "busy, try again", a reset as a broken network;
+            # the refusal itself is bounded in time (REFUSAL_TIME).
+            try:
+                await _refuse(reader, writer, 503)
+            finally:
+                with contextlib.suppress(OSError):
+                    writer.close()
+            return
+        self.active += 1
+        try:
+            await self._handle(reader, writer)
+        finally:
+            self.active -= 1
+
+    async def _handle(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
         try:
             try:
                 async with asyncio.timeout(HEAD_TIMEOUT):
@@ -173,7 +208,8 @@ class MetadataProxy:
         answer.next_event()
         started = False
         try:
-            async with httpcore.AsyncConnectionPool(network_backend=self._backend) as pool, \
+            async with asyncio.timeout(REQUEST_DEADLINE), \
+                    httpcore.AsyncConnectionPool(network_backend=self._backend) as pool, \
                     pool.stream(request.method, url, headers=headers,
                                 extensions={"timeout": timeouts}) as upstream:
                 writer.write(answer.send(h11.Response(
@@ -190,6 +226,9 @@ class MetadataProxy:
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
                 h11.LocalProtocolError, OSError) as exc:
             # Mid-answer the client sees the connection end; before it, a 502 or 504.
-            if not started:
-                timeout = isinstance(exc, httpcore.TimeoutException)
+            timeout = isinstance(exc, httpcore.TimeoutException | TimeoutError)
+            if started:
+                if timeout:  # the deadline: maybe a client that does not read
+                    _reset(writer)
+            else:
                 await _refuse(reader, writer, 504 if timeout else 502)

@@ -2,7 +2,7 @@
 
 The one place Astara switches namespaces in-process: the appliance agent's apply
 and status threads (``appliance.apply.netns``) and the compute agent's sysctl
-writes (``compute_service.runner``). ``setns(2)`` through pyroute2 moves only the
+writes (``compute_service.agent.runner``). ``setns(2)`` through pyroute2 moves only the
 calling thread, so every socket it opens, every /proc/sys/net write and every child
 it starts belongs to that namespace; the thread's own namespace is restored on the
 way out. pyroute2's ``pushns``/``popns`` are not used: they keep one process-wide

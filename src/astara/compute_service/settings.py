@@ -16,7 +16,7 @@ from oslo_config import cfg
 from astara.common import opts as common_opts
 from astara.common import settings as common
 from astara.compute_service import opts
-from astara.compute_service.dispatcher.consumer import RetryPolicy
+from astara.compute_service.dispatcher.consumer import MAX_RETRY_DELAY, RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class ComputeSettings:
 
 
 def retry_policy(c: ComputeSettings) -> RetryPolicy:
-    return RetryPolicy(c.dispatcher_max_attempts, c.dispatcher_retry_delay)
+    return RetryPolicy(max_attempts=c.dispatcher_max_attempts,
+                       delay=c.dispatcher_retry_delay, max_delay=MAX_RETRY_DELAY)
 
 
 def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
@@ -88,6 +89,11 @@ def defaults(base: common.Settings | None = None) -> ComputeSettings:
     """The settings an empty configuration gives (host and state from ``base``)."""
     conf = common.default_conf({opts.GROUP: opts.compute_opts})
     return from_conf(conf, base or common.from_conf(conf))
+
+
+def default_retry_policy() -> RetryPolicy:
+    """The dispatcher's retry policy an empty configuration gives."""
+    return retry_policy(defaults())
 
 
 def load(argv: list[str] | None, prog: str, cli_opts: list | None = None) -> tuple[

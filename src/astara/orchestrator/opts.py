@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from oslo_config import cfg
 
 from astara.common.settings import default_conf
+from astara.orchestrator.reconcile import model
+from astara.orchestrator.reconcile.observe import ManagementSettings
 
 GROUP = "orchestrator"
 SERVICE_USER = "astara-orchestrator"  # the X-User-Id the orchestrator's own calls carry
@@ -119,6 +121,33 @@ def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
 def defaults() -> OrchestratorSettings:
     """The settings an empty configuration gives."""
     return from_conf(default_conf({GROUP: OPTS}))
+
+
+def plan_settings(o: OrchestratorSettings) -> model.Settings:
+    """What the (pure) planner reads, from the options."""
+    return model.Settings(boot_timeout=o.boot_timeout,
+                          boot_check_interval=model.BOOT_CHECK_INTERVAL,
+                          reboot_error_threshold=o.reboot_error_threshold,
+                          error_cooldown=o.error_cooldown,
+                          max_error_cooldown=model.MAX_ERROR_COOLDOWN,
+                          health_check_period=o.health_check_period,
+                          appliance_failure_threshold=o.appliance_failure_threshold,
+                          appliance_failure_period=o.appliance_failure_period)
+
+
+def management_settings(o: OrchestratorSettings) -> ManagementSettings:
+    """What the observer puts in each appliance's management section, from the options."""
+    return ManagementSettings(o.management_address, o.metadata_port, o.management_prefix)
+
+
+def plan_defaults() -> model.Settings:
+    """The planner's settings an empty configuration gives."""
+    return plan_settings(defaults())
+
+
+def management_defaults() -> ManagementSettings:
+    """The management settings an empty configuration gives."""
+    return management_settings(defaults())
 
 
 def list_opts():

@@ -10,22 +10,12 @@ from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugSnapshot, DebugStore
-from astara.orchestrator.opts import OrchestratorSettings
-from astara.orchestrator.reconcile import model
+from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.memory import RouterState
-from astara.orchestrator.reconcile.observe import ManagementSettings, Observer
+from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 from astara.orchestrator.state_store import RouterStateStore
-
-
-def plan_settings(o: OrchestratorSettings) -> model.Settings:
-    return model.Settings(boot_timeout=o.boot_timeout,
-                          reboot_error_threshold=o.reboot_error_threshold,
-                          error_cooldown=o.error_cooldown,
-                          health_check_period=o.health_check_period,
-                          appliance_failure_threshold=o.appliance_failure_threshold,
-                          appliance_failure_period=o.appliance_failure_period)
 
 
 class Runtime:
@@ -41,9 +31,7 @@ class Runtime:
         self.debug_store = DebugStore(db)
         self.debug = self.debug_store.snapshot()
         self.reconciler = Reconciler(
-            Observer(self.network, self.compute, self.appliance,
-                     ManagementSettings(o.management_address, o.metadata_port,
-                                        o.management_prefix)),
+            Observer(self.network, self.compute, self.appliance, management_settings(o)),
             Executor(self.network, self.compute, self.appliance),
             plan_settings(o), is_debug=lambda ref: self.debug.is_debug(ref),
             store=RouterStateStore(db))

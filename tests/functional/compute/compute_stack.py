@@ -37,6 +37,7 @@ from astara.compute_service.api.app import create_app
 from astara.compute_service.dispatcher import consumer as dispatcher_mod
 from astara.compute_service.metadata import routes as metadata
 from astara.compute_service.settings import defaults as compute_defaults
+from astara.compute_service.settings import retry_policy
 
 
 def make_settings(state: Path, port: int) -> Settings:
@@ -97,7 +98,8 @@ class ComputeStack:
         self.agent = Agent(self.db, self.backend, self.settings.host, OutboxPublisher(self.wake),
                            self.job_wake, idle_wait=0.5)
         self.agent.register()
-        self.dispatcher = dispatcher_mod.make(self.db, self.wake, max_idle_wait=0.5)
+        self.dispatcher = dispatcher_mod.make(self.db, self.wake, 0.5,
+                                              retry_policy(self.settings))
         stop = self._stop
         self._threads = [threading.Thread(target=self.agent.run, args=(stop.is_set,),
                                           daemon=True),

@@ -24,7 +24,7 @@ from astara.compute_service.agent.backend import FakeBackend
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.api.app import create_app
 from astara.compute_service.dispatcher import consumer as dispatcher_mod
-from astara.compute_service.settings import ComputeSettings
+from astara.compute_service.settings import ComputeSettings, retry_policy
 from astara.compute_service.settings import defaults as compute_defaults
 from astara.db import migrate
 from astara.db.engine import Database
@@ -62,7 +62,7 @@ def compute(network_api, network_settings, tmp_path_factory):
     wake = WakeupDir(network_settings.bus.wakeup_dir)
     agent = Agent(db, backend, settings.host, OutboxPublisher(wake),
                   WakeupDir(jobs.wakeup_dir(network_settings.bus.wakeup_dir)), idle_wait=1.0)
-    disp = dispatcher_mod.make(db, wake, max_idle_wait=1.0)
+    disp = dispatcher_mod.make(db, wake, 1.0, retry_policy(settings))
     stop = threading.Event()
     agent.register()
     threads = [threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True),

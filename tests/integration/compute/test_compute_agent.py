@@ -13,6 +13,7 @@ from astara.compute_service.agent.backend import FakeBackend
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.dispatcher import consumer as dispatcher
 from astara.compute_service.models import Instance, Job
+from astara.compute_service.settings import default_retry_policy
 
 
 def make_agent(db, tmp_path, backend) -> Agent:
@@ -34,7 +35,7 @@ def instance_with_jobs(db, *ops: str) -> str:
 
 
 def state(db, iid):
-    d = dispatcher.make(db)
+    d = dispatcher.make(db, None, 0.05, default_retry_policy())
     try:
         d.drain()
     finally:

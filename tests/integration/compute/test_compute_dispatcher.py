@@ -14,6 +14,7 @@ from astara.bus.outbox import OutboxConsumer, OutboxPublisher
 from astara.compute_service import events, jobs
 from astara.compute_service.dispatcher import consumer as dispatcher
 from astara.compute_service.models import DeadLetter, Instance, QuotaUsage
+from astara.compute_service.settings import default_retry_policy
 
 
 def add_instance(db, project="p1") -> str:
@@ -43,7 +44,7 @@ def test_applies_in_sequence_drops_stale_and_dead_letters(db):
             events.build("create.end", inst, 12, "h1", {"console": "booted"}),
             events.build("create.start", inst, 11, "h1"),   # duplicate from a re-run job
             {"event_type": "compute.instance.create.end", "payload": "x"})
-    d = dispatcher.make(db)
+    d = dispatcher.make(db, None, 0.05, default_retry_policy())
     try:
         assert d.drain() == 5
     finally:
@@ -62,7 +63,7 @@ def test_delete_end_releases_quota_once(db):
     inst = {"id": iid, "project_id": "p1"}
     publish(db, events.build("delete.end", inst, 21, "h1"),
             events.build("delete.end", inst, 21, "h1"))
-    d = dispatcher.make(db)
+    d = dispatcher.make(db, None, 0.05, default_retry_policy())
     try:
         d.drain()
     finally:
@@ -122,7 +123,7 @@ def test_poison_message_is_dead_lettered_after_n_tries_and_the_rest_applied(db):
             events.build("create.end", {"id": good, "project_id": "p2"}, 12, "h1"))
     flaky = Flaky(poison, db_errors=2)
     policy = dispatcher.RetryPolicy(max_attempts=3, delay=0.01, max_delay=0.05)
-    d = dispatcher.make(db, max_idle_wait=0.05, policy=policy, apply=flaky)
+    d = dispatcher.make(db, None, 0.05, policy, apply=flaky)
     stop, t = run_in_thread(d)
     try:
         wait_for(lambda: vm_state(db, good) == "active", timeout=10, what="good applied")

@@ -146,7 +146,7 @@ def test_a_port_made_on_the_gateway_address_becomes_an_interface_like_a_subnet_a
     try:
         config = build(client.router_model(router.id), Management(
             mac_address="fa:16:3e:00:00:50", addresses=("fdca::5/64",),
-            orchestrator_address="fdca::1"))
+            orchestrator_address="fdca::1", metadata_port=9697))
     finally:
         client.close()
     internal = {n.network_id: n for n in config.networks if n.network_type == "internal"}

@@ -9,6 +9,7 @@ nothing; a well-formed one arrives re-serialized with only our identity headers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import h11
@@ -167,6 +168,127 @@ def test_an_orchestrator_that_never_answers_is_a_504(monkeypatch):
     monkeypatch.setattr(metadata, "UPSTREAM_TIMEOUT", 0.2)
     reply, seen = exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", answer=None)
     assert seen.startswith(b"GET / HTTP/1.1\r\n") and reply.startswith(b"HTTP/1.1 504 ")
+
+
+def test_a_client_that_never_reads_is_reset_by_the_deadline(monkeypatch):
+    """The orchestrator streams more than the buffers hold to a client that reads
+    nothing: at REQUEST_DEADLINE both connections are dropped, not held forever."""
+    monkeypatch.setattr(metadata, "REQUEST_DEADLINE", 0.3)
+
+    async def go() -> BaseException:
+        dropped: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+
+        async def orchestrator(reader, writer):
+            await reader.read(65536)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (1 << 30))
+            try:
+                while True:
+                    writer.write(b"x" * 65536)
+                    await writer.drain()
+            except OSError as exc:
+                dropped.set_result(exc)
+            writer.close()
+
+        upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
+        target = ("127.0.0.1", upstream.sockets[0].getsockname()[1], "r-1", "t-1")
+        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
+                              lambda: target)
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+        async with server, upstream:
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(server.sockets[0].getsockname())
+            client.sendall(b"GET /latest/user-data HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                gone = await asyncio.wait_for(dropped, 5)
+                # What reached the client before the reset, then the reset (not an
+                # EOF after a flush that would wait for the client to read).
+                client.settimeout(5)
+                with pytest.raises(ConnectionResetError):
+                    while client.recv(1 << 20):
+                        pass
+            finally:
+                client.close()
+        return gone
+
+    assert isinstance(asyncio.run(go()), OSError)
+
+
+def test_an_answer_slower_in_total_than_the_deadline_is_a_504(monkeypatch):
+    """Each read of the orchestrator's answer is within UPSTREAM_TIMEOUT but its head
+    never completes: the request as a whole is bounded."""
+    monkeypatch.setattr(metadata, "REQUEST_DEADLINE", 0.3)
+
+    async def go() -> bytes:
+        async def orchestrator(reader, writer):
+            await reader.read(65536)
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            with contextlib.suppress(OSError):
+                while True:  # a header line every 50 ms, never the blank line
+                    writer.write(b"X-Slow: 1\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+
+        upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
+        target = ("127.0.0.1", upstream.sockets[0].getsockname()[1], "r-1", "t-1")
+        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
+                              lambda: target)
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+        async with server, upstream:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", server.sockets[0].getsockname()[1])
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            return reply
+
+    assert asyncio.run(go()).startswith(b"HTTP/1.1 504 ")
+
+
+def test_connections_beyond_the_cap_get_503_and_are_not_forwarded(monkeypatch):
+    monkeypatch.setattr(metadata, "MAX_CONNECTIONS", 2)
+    request = b"GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    async def go() -> tuple[bytes, int, bytes]:
+        seen: asyncio.Queue[bytes] = asyncio.Queue()
+        release = asyncio.Event()
+
+        async def orchestrator(reader, writer):
+            await seen.put(await reader.read(65536))
+            await release.wait()
+            writer.write(OK)
+            await writer.drain()
+            writer.close()
+
+        async def ask(port: int) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            try:
+                return await asyncio.wait_for(reader.read(), 5)
+            finally:
+                writer.close()
+
+        upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
+        target = ("127.0.0.1", upstream.sockets[0].getsockname()[1], "r-1", "t-1")
+        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
+                              lambda: target)
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, upstream:
+            held = [asyncio.create_task(ask(port)) for _ in range(2)]
+            for _ in held:  # both are in flight, waiting for the orchestrator
+                await asyncio.wait_for(seen.get(), 5)
+            refused = await ask(port)
+            forwarded_while_full = seen.qsize()
+            release.set()
+            for reply in await asyncio.gather(*held):
+                assert answered(reply)[::2] == (200, b"meta")
+            after = await ask(port)  # the slots are free again
+        return refused, forwarded_while_full, after
+
+    refused, forwarded_while_full, after = asyncio.run(go())
+    assert refused.startswith(b"HTTP/1.1 503 ") and forwarded_while_full == 0
+    assert answered(after)[::2] == (200, b"meta")
 
 
 def test_a_head_that_never_ends_gets_408(monkeypatch):

@@ -5,6 +5,7 @@ exactly what an empty configuration gives: the oslo options' defaults.
 """
 
 import dataclasses
+import inspect
 import os
 import socket
 from pathlib import Path
@@ -15,13 +16,18 @@ from astara.common import opts as common_opts
 from astara.common import settings as common
 from astara.compute_service import opts as compute_opts
 from astara.compute_service import settings as compute
+from astara.compute_service.dispatcher import consumer as dispatcher
 from astara.orchestrator import intake
 from astara.orchestrator import opts as orch_opts
+from astara.orchestrator.drivers.router import Management
+from astara.orchestrator.reconcile import model
+from astara.orchestrator.reconcile.observe import ManagementSettings
 
 
 @pytest.mark.parametrize("cls", [common.Settings, common.DatabaseSettings, common.BusSettings,
                                  common.NetworkServiceSettings, compute.ComputeSettings,
-                                 orch_opts.OrchestratorSettings])
+                                 orch_opts.OrchestratorSettings, model.Settings,
+                                 ManagementSettings, Management, dispatcher.RetryPolicy])
 def test_settings_dataclasses_have_no_defaults_of_their_own(cls):
     own = [f.name for f in dataclasses.fields(cls)
            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
@@ -81,3 +87,41 @@ def test_the_orchestrator_recognises_notifications_of_its_own_calls():
     headers = orch_opts.defaults().service_headers
     message = {"_context_user_id": headers["X-User-Id"], intake.ADMIN_KEY: True}
     assert intake.is_own_write(message, orch_opts.SERVICE_USER)
+
+
+def orchestrator_option(name: str) -> object:
+    [opt] = [o for o in orch_opts.OPTS if o.dest == name]
+    return typed(opt)
+
+
+def test_plan_defaults_are_the_options_defaults():
+    d = orch_opts.plan_defaults()
+    for f in dataclasses.fields(d):
+        if f.name == "boot_check_interval":  # not an option
+            assert d.boot_check_interval == model.BOOT_CHECK_INTERVAL
+        elif f.name == "max_error_cooldown":  # not an option: "capped at an hour"
+            assert d.max_error_cooldown == model.MAX_ERROR_COOLDOWN == 3600.0
+        else:
+            assert getattr(d, f.name) == orchestrator_option(f.name), f.name
+
+
+def test_management_defaults_are_the_options_defaults():
+    d = orch_opts.management_defaults()
+    assert d == ManagementSettings(orchestrator_option("management_address"),
+                                   orchestrator_option("metadata_port"),
+                                   orchestrator_option("management_prefix"))
+
+
+def test_the_dispatcher_retry_policy_defaults_are_the_options_defaults():
+    p = compute.default_retry_policy()
+    by_dest = {o.dest: typed(o) for o in compute_opts.compute_opts}
+    assert (p.max_attempts, p.delay, p.max_delay) == (
+        by_dest["dispatcher_max_attempts"], by_dest["dispatcher_retry_delay"],
+        dispatcher.MAX_RETRY_DELAY)
+
+
+@pytest.mark.parametrize("fn", [dispatcher.make, dispatcher.Dispatcher])
+def test_the_dispatcher_takes_its_settings_from_the_caller(fn):
+    params = inspect.signature(fn).parameters
+    assert all(params[name].default is inspect.Parameter.empty
+               for name in ("policy", "max_idle_wait"))

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from astara.orchestrator.opts import plan_defaults
 from astara.orchestrator.reconcile.model import (
     Appliance,
     Failure,
@@ -13,15 +14,16 @@ from astara.orchestrator.reconcile.model import (
     Memory,
     Observed,
     OutcomeKind,
-    Settings,
     Status,
     Step,
 )
 from astara.orchestrator.reconcile.plan import plan
 from astara.orchestrator.reconcile.silence import Verdict, judge, still_forwards
 
-S = Settings(boot_timeout=100, boot_check_interval=1, reboot_error_threshold=3,
-             error_cooldown=60, max_error_cooldown=240, health_check_period=30)
+S = replace(plan_defaults(), boot_timeout=100, boot_check_interval=1,
+            reboot_error_threshold=3, error_cooldown=60, max_error_cooldown=240,
+            health_check_period=30, appliance_failure_threshold=3,
+            appliance_failure_period=10)
 PORTS = frozenset({"mgmt", "p1"})
 ACTIVE = Instance("i1", "ACTIVE", PORTS)
 OK = Appliance(reachable=True, config_digest="d1", healthy=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ import pytest
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
 from astara.orchestrator.drivers.router import RouterModel
 from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
-from astara.orchestrator.reconcile.model import OutcomeKind, Settings, Step
-from astara.orchestrator.reconcile.observe import ManagementSettings, Observer
+from astara.orchestrator.reconcile.model import OutcomeKind, Step
+from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 
 API = Path(__file__).parents[2] / "data" / "neutron" / "api"
@@ -43,10 +45,10 @@ class World:
         self.debug = False
         self.rec = Reconciler(
             Observer(self.network, self.compute, self.appliances,
-                     ManagementSettings("fdca::1")),
+                     management_defaults()),
             Executor(self.network, self.compute, self.appliances),
-            Settings(boot_timeout=30, reboot_error_threshold=2, error_cooldown=60,
-                     health_check_period=60),
+            replace(plan_defaults(), boot_timeout=30, reboot_error_threshold=2,
+                    error_cooldown=60, health_check_period=60),
             is_debug=lambda ref: self.debug, clock=lambda: self.now)
 
     def sync_mgmt(self):

@@ -110,4 +110,4 @@ def test_other_routers_floating_ips_are_ignored():
 
 def test_invalid_model_is_refused():
     with pytest.raises(ValidationError):
-        build(real_model(), Management("not-a-mac", ("fdca::5/64",), "fdca::1"))
+        build(real_model(), Management("not-a-mac", ("fdca::5/64",), "fdca::1", 9697))

@@ -77,21 +77,25 @@ def dead_letter(session: Session, message: Message, error: str) -> None:
                            body=json.dumps(message.body), error=error, created_at=_now()))
 
 
+MAX_RETRY_DELAY = 30.0  # the cap on the doubling delay (not an option)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """A message that fails is tried ``max_attempts`` times, then dead-lettered."""
+    """A message that fails is tried ``max_attempts`` times, then dead-lettered. Built
+    from the options by ``compute_service.settings.retry_policy`` (no defaults here)."""
 
-    max_attempts: int = 5
-    delay: float = 0.5  # doubles after each failure
-    max_delay: float = 30.0
+    max_attempts: int
+    delay: float  # doubles after each failure
+    max_delay: float
 
     def backoff(self, failures: int) -> float:
         return min(self.max_delay, self.delay * 2 ** max(0, failures - 1))
 
 
 class Dispatcher:
-    def __init__(self, db: Database, consumer: OutboxConsumer,
-                 policy: RetryPolicy = RetryPolicy(), max_idle_wait: float = 5.0,
+    def __init__(self, db: Database, consumer: OutboxConsumer, policy: RetryPolicy,
+                 max_idle_wait: float,
                  apply: Callable[[Session, events.Event], object] = apply_event):
         self.db = db
         self.consumer = consumer
@@ -178,10 +182,10 @@ def _pause(seconds: float, stop: Callable[[], bool]) -> None:
         time.sleep(min(left, 0.05))
 
 
-def make(db: Database, wakeup=None, max_idle_wait: float = 5.0,
-         policy: RetryPolicy = RetryPolicy(),
+def make(db: Database, wakeup, max_idle_wait: float, policy: RetryPolicy,
          apply: Callable[[Session, events.Event], object] = apply_event,
          retention: float | None = None) -> Dispatcher:
+    """``max_idle_wait`` from ``[bus]``, ``policy`` from ``settings.retry_policy``."""
     consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup, max_idle_wait,
                               retention)
     return Dispatcher(db, consumer, policy, max_idle_wait, apply)

@@ -31,7 +31,7 @@ class Management:
     mac_address: str
     addresses: tuple[str, ...]  # with prefix, e.g. "fdca::5/64"
     orchestrator_address: str
-    metadata_port: int = 9697
+    metadata_port: int  # of the orchestrator's metadata proxy
 
 
 def hostname(router_id: str) -> str:

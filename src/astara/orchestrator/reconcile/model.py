@@ -119,18 +119,28 @@ class Observed:
     now: float = 0.0
 
 
+# Not options: how often a booting appliance is looked at, and the cap on the
+# doubling cooldown of a router in ERROR.
+BOOT_CHECK_INTERVAL = 0.5
+MAX_ERROR_COOLDOWN = 3600.0
+
+
 @dataclass(frozen=True)
 class Settings:
-    boot_timeout: float = 120.0
-    boot_check_interval: float = 0.5
-    reboot_error_threshold: int = 3
-    error_cooldown: float = 60.0
-    max_error_cooldown: float = 3600.0
-    health_check_period: float = 60.0
+    """The planner's settings, built from the ``[orchestrator]`` options by
+    ``orchestrator.opts.plan_settings`` (no defaults here: an option's default is
+    written once, in the option; ``orchestrator.opts.plan_defaults()`` for tests)."""
+
+    boot_timeout: float
+    boot_check_interval: float
+    reboot_error_threshold: int
+    error_cooldown: float
+    max_error_cooldown: float
+    health_check_period: float
     # A working appliance is replaced only after this many failed status calls spread
     # over at least this many seconds, and only if it no longer answers a second probe.
-    appliance_failure_threshold: int = 3
-    appliance_failure_period: float = 10.0
+    appliance_failure_threshold: int
+    appliance_failure_period: float
 
 
 @dataclass(frozen=True)

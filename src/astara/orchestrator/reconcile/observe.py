@@ -25,10 +25,12 @@ LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ManagementSettings:
+    """From the ``[orchestrator]`` options (``orchestrator.opts.management_settings``)."""
+
     orchestrator_address: str
-    metadata_port: int = 9697
+    metadata_port: int
     # Used only when the management subnet's record is missing from the router's model.
-    management_prefix: str = "fdca:3ba5:a17a:acda::/64"
+    management_prefix: str
 
 
 def _mgmt_address(port: dict) -> str | None:
