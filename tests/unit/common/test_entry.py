@@ -10,7 +10,7 @@ from sqlalchemy import exc as sa_exc
 
 from astara.cli import aio
 from astara.common import entry
-from astara.common.settings import database_url, sqlite_file_of
+from astara.common.settings import database_url, load, sqlite_file_of
 
 
 def _parse_error() -> cfg.ConfigFileParseError:
@@ -42,9 +42,42 @@ def _db_error() -> sa_exc.OperationalError:
     (PermissionError(13, "Permission denied", "/var/lib/astara/logs"),
      "Permission denied: /var/lib/astara/logs (run as the service's user, or change "
      "state_path)"),
+    (PermissionError(13, "Permission denied", "/etc/astara/astara.conf"),
+     "Permission denied: /etc/astara/astara.conf (run as the service's user, or change "
+     "state_path)"),
+    (sa_exc.InterfaceError("SELECT 1", {}, OSError("connection closed")),
+     "database unreachable or unusable ([database] connection): connection closed"),
 ])
 def test_operator_errors_are_one_line(exc, line):
-    assert entry.explain(exc) == line
+    assert entry.explain(exc, paths=OPERATOR_PATHS) == line
+
+
+OPERATOR_PATHS = ["/var/lib/astara", "/etc/astara/astara.conf"]
+
+
+@pytest.mark.parametrize("exc", [
+    # The program's bugs, though raised by the same libraries as an operator's mistakes.
+    sa_exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: ports.id")),
+    sa_exc.ProgrammingError("SELECT x", {}, Exception("no such column: x")),
+    cfg.NoSuchOptError("nope", "DEFAULT"),
+    cfg.DuplicateOptError("state_path"),
+    cfg.NoSuchGroupError("nope"),
+    PermissionError(13, "Permission denied", "/proc/sys/net/ipv4/ip_forward"),
+    PermissionError(13, "Permission denied", "/var/lib/astara-other/x"),  # a sibling, not under
+    PermissionError(13, "Permission denied", "/etc/astara/other.conf"),
+])
+def test_bugs_of_operator_libraries_are_not_explained(exc):
+    assert entry.explain(exc, paths=OPERATOR_PATHS) is None
+
+
+def test_settings_load_notes_the_state_path_and_config_files(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text(f"[DEFAULT]\nstate_path = {tmp_path / 'state'}\n")
+    load(["--config-file", str(conf)], prog="astara-x")
+    assert entry.explain(PermissionError(13, "Permission denied",
+                                         str(tmp_path / "state" / "bus"))) is not None
+    assert entry.explain(PermissionError(13, "Permission denied", str(conf))) is not None
+    assert entry.explain(PermissionError(13, "Permission denied", "/proc/sys/x")) is None
 
 
 def test_an_unreachable_service_is_named():
