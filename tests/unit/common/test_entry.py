@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 from astara.cli import aio
 from astara.common import entry
 from astara.common.settings import database_url, load, sqlite_file_of
+from astara.compute_service import settings as compute_settings
 
 
 def _parse_error() -> cfg.ConfigFileParseError:
@@ -148,3 +149,21 @@ def test_sqlite_under_a_missing_directory_is_refused(tmp_path):
 ])
 def test_aio_state_path_from_the_environment(args, env, expected):
     assert aio.with_state_path(args, env) == expected
+
+
+@pytest.mark.parametrize("value, words", [
+    ("proj:abc", "quota_instances_overrides: proj:abc is not project:limit"),
+    ("a:3,proj:", "quota_instances_overrides: proj: is not project:limit"),
+])
+def test_a_wrong_quota_override_is_one_line(tmp_path, value, words):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\n"
+                    f"[compute_service]\nquota_instances_overrides = {value}\n")
+    with pytest.raises(entry.ConfigError) as info:
+        compute_settings.load(["--config-file", str(conf)], prog="astara-compute-api")
+    assert words in entry.explain(info.value)
+    assert "\n" not in entry.explain(info.value)
+
+
+def test_quota_overrides_are_integers():
+    assert compute_settings.quota_overrides({"a": "-1", "b": "3"}) == (("a", -1), ("b", 3))
