@@ -7,13 +7,15 @@ stops in the debugger before each step is executed; ``--dry-run`` only plans.
 First it borrows the router from the running orchestrator (RPC API, with the
 token of ``[orchestrator] rpc_auth_token_file``): debug mode on, and it waits
 until the orchestrator confirms it leaves the router alone; at the end (also on
-Ctrl-C, SIGTERM or an error) it hands the router back (``manage``), unless an
-operator had put it in debug mode before. ``--standalone`` skips this when no
-orchestrator runs. Every step is appended, one JSON object a line, to
-``$state_path/debug-router/<router id>.jsonl``, and the plan memory it changes is
-saved where the orchestrator reads it. It calls the appliance with the
-orchestrator's credential (``[orchestrator] appliance_auth_key_file``), so it
-runs as root with the orchestrator's configuration.
+Ctrl-C, SIGTERM, SIGHUP or an error; these are ignored while it does so) it hands
+the router back (``manage``), unless an operator had put it in debug mode before;
+if that fails it says the router is left in debug mode and exits non-zero.
+``--standalone`` skips this when no orchestrator runs. Every step is appended, one
+JSON object a line, to ``$state_path/debug-router/<router id>.jsonl``, and the plan
+memory it changes is saved where the orchestrator reads it (which re-reads it once
+it has the router back). It calls the appliance with the orchestrator's credential
+(``[orchestrator] appliance_auth_key_file``), so it runs as root with the
+orchestrator's configuration.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +93,22 @@ def _show_observed(observed) -> None:
     print("  memory:  ", dataclasses.asdict(observed.memory))
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _interrupt(*_) -> None:
-    raise KeyboardInterrupt  # SIGTERM ends it as Ctrl-C does: the router is handed back
+    raise KeyboardInterrupt  # SIGTERM, SIGHUP end it as Ctrl-C does: the router is handed back
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """While the router is handed back: a second Ctrl-C must not cut the release short."""
+    before = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def _steps(conf, rt: Runtime, ref: ResourceRef, journal: Journal) -> None:
@@ -127,6 +144,18 @@ def _steps(conf, rt: Runtime, ref: ResourceRef, journal: Journal) -> None:
         time.sleep(min(max(outcome.after, 0.2), 5.0))
 
 
+def left_in_debug(exc: router_hold.LeftInDebug) -> None:
+    """Say the router is still in debug mode (one line), then end as the error under way
+    would have: its own line (or traceback, a bug's), else status 1."""
+    print(f"astara-debug-router: {exc}", file=sys.stderr, flush=True)
+    under = exc.under_way
+    if isinstance(under, router_hold.HoldError):
+        raise ConfigError(str(under)) from None
+    if under is None or isinstance(under, KeyboardInterrupt):
+        raise SystemExit(1)
+    raise under
+
+
 @one_line_errors("astara-debug-router")
 def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(sys.argv[1:] if argv is None else argv,
@@ -156,30 +185,38 @@ def main(argv: list[str] | None = None) -> int:
     journal = Journal(journal_path(settings.state_path, ref.id))
     rpc = None if conf.standalone else router_hold.Rpc(
         conf.rpc_url or router_hold.rpc_url(o.rpc_hosts, o.rpc_port), token.decode())
-    signal.signal(signal.SIGTERM, _interrupt)
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _interrupt)
     held: router_hold.Hold | None = None
+    left: router_hold.LeftInDebug | None = None
     try:
         with contextlib.ExitStack() as stack:
             if rpc is not None:
                 reason = f"astara-debug-router pid {os.getpid()}: steps in {journal.path}"
-                held = stack.enter_context(router_hold.hold(rpc, ref.id, reason[:255],
-                                                            conf.hold_timeout))
+                held = stack.enter_context(router_hold.hold(
+                    rpc, ref.id, reason[:255], conf.hold_timeout, releasing=signals_ignored))
                 print(f"router {ref.id} held: the orchestrator at {held.url} leaves it alone")
             journal.write("held", router=ref.id, orchestrator=held.url if held else None,
                           already_in_debug=held.already_held if held else None)
             _steps(conf, rt, ref, journal)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, while held or while asking
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP, while held or while asking
         print("interrupted")
+    except router_hold.LeftInDebug as exc:
+        left = exc
     except router_hold.HoldError as exc:
         raise ConfigError(str(exc)) from None
     finally:
-        if held is not None or rpc is None:
+        if left is not None:
+            journal.write("left in debug mode", router=ref.id, error=str(left))
+        elif held is not None or rpc is None:
             journal.write("released", router=ref.id)
         journal.close()
         if rpc is not None:
             rpc.close()
         rt.close()
         db.dispose()
+    if left is not None:
+        left_in_debug(left)
     if held is not None and held.already_held:
         print(f"router {ref.id} stays in debug mode, as before (astara-ctl router manage "
               f"{ref.id} hands it back)")

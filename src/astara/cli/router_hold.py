@@ -5,12 +5,14 @@ to put the router in debug mode, then asks it for a pass and waits until that
 pass is the debug exit: from then on its workers leave the router alone (any
 step it was in the middle of has finished). On leaving -- normally, on error or
 on Ctrl-C -- the router is handed back (``manage``), unless an operator had put
-it in debug mode before, in which case it stays so.
+it in debug mode before, in which case it stays so. If handing it back fails,
+``LeftInDebug`` says so and how to do it by hand, carrying any error under way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +25,15 @@ DEBUG_REASON = "debug mode"  # the orchestrator's plan says so when it leaves a 
 
 class HoldError(Exception):
     """The orchestrator cannot be asked, or does not confirm; one line for the operator."""
+
+
+class LeftInDebug(HoldError):
+    """Handing the router back failed: it stays in debug mode until an operator acts."""
+
+    def __init__(self, router_id: str, reason: str, under_way: BaseException | None):
+        super().__init__(f"router {router_id} left in debug mode: run `astara-ctl router "
+                         f"manage {router_id}` ({reason})")
+        self.under_way = under_way  # the error (or interrupt) that was ending the hold
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,13 @@ class Rpc:
 
 @contextlib.contextmanager
 def hold(rpc: Rpc, router_id: str, reason: str, timeout: float = 60.0,
-         every: float = 0.2, sleep: Callable[[float], None] = time.sleep) -> Iterator[Hold]:
-    """Keep the orchestrator away from ``router_id`` for the ``with`` block."""
+         every: float = 0.2, sleep: Callable[[float], None] = time.sleep,
+         releasing: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+         ) -> Iterator[Hold]:
+    """Keep the orchestrator away from ``router_id`` for the ``with`` block.
+
+    ``releasing()`` is entered while the router is handed back (the caller ignores
+    signals there, so a second Ctrl-C cannot leave the router in debug mode)."""
     snap = rpc.call("GET", "/debug/") or {}
     already = router_id in (snap.get("routers") or {})
     view = (rpc.call("GET", f"/routers/{router_id}", missing_ok=True) or {}).get("router")
@@ -102,4 +118,9 @@ def hold(rpc: Rpc, router_id: str, reason: str, timeout: float = 60.0,
         yield Hold(rpc.url, already, at)
     finally:
         if not already:
-            rpc.call("PUT", f"/router/manage/{router_id}")
+            under_way = sys.exc_info()[1]
+            with releasing():
+                try:
+                    rpc.call("PUT", f"/router/manage/{router_id}")
+                except HoldError as exc:
+                    raise LeftInDebug(router_id, str(exc), under_way) from under_way

@@ -17,7 +17,7 @@ from pathlib import Path
 from oslo_config import cfg
 
 from astara.common import opts
-from astara.common.entry import ConfigError
+from astara.common.entry import ConfigError, note_operator_paths
 
 
 @dataclass(frozen=True)
@@ -146,4 +146,5 @@ def load(argv: list[str] | None, prog: str, cli_opts: list | None = None,
     )
     if conf.state_path_cli:
         conf.set_override("state_path", conf.state_path_cli)
+    note_operator_paths([conf.state_path, *(conf.config_file or [])])
     return conf, from_conf(conf)

@@ -15,6 +15,7 @@ from oslo_config import cfg
 
 from astara.common import opts as common_opts
 from astara.common import settings as common
+from astara.common.entry import ConfigError, note_operator_paths
 from astara.compute_service import opts
 from astara.compute_service.dispatcher.consumer import MAX_RETRY_DELAY, RetryPolicy
 
@@ -54,6 +55,20 @@ def retry_policy(c: ComputeSettings) -> RetryPolicy:
                        delay=c.dispatcher_retry_delay, max_delay=MAX_RETRY_DELAY)
 
 
+def quota_overrides(raw: dict[str, str]) -> tuple[tuple[str, int], ...]:
+    """``project:limit`` pairs of ``quota_instances_overrides`` (-1: no limit)."""
+    pairs, bad = [], []
+    for project, limit in raw.items():
+        try:
+            pairs.append((project, int(limit)))
+        except ValueError:
+            bad.append(f"{project}:{limit}")
+    if bad:
+        raise ConfigError(f"[{opts.GROUP}] quota_instances_overrides: {', '.join(bad)} is "
+                          f"not project:limit with an integer limit (-1: unlimited)")
+    return tuple(pairs)
+
+
 def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
     c = getattr(conf, opts.GROUP)
     return ComputeSettings(
@@ -63,8 +78,7 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         network_url=c.network_url,
         availability_zone=c.availability_zone,
         quota_instances=c.quota_instances,
-        quota_instances_overrides=tuple((k, int(v)) for k, v in
-                                        c.quota_instances_overrides.items()),
+        quota_instances_overrides=quota_overrides(c.quota_instances_overrides),
         host_capacity=c.host_capacity,
         agent_workers=c.agent_workers,
         netns_prefix=c.netns_prefix,
@@ -113,5 +127,6 @@ def load(argv: list[str] | None, prog: str, cli_opts: list | None = None) -> tup
          default_config_dirs=[])
     if conf.state_path_cli:
         conf.set_override("state_path", conf.state_path_cli)
+    note_operator_paths([conf.state_path, *(conf.config_file or [])])
     base = common.from_conf(conf)
     return conf, base, from_conf(conf, base)

@@ -37,7 +37,7 @@ def debug_router(orch, rid, *args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_the_orchestrator_leaves_a_debugged_router_alone_and_gets_it_back(orchestrator, demo,
                                                                           stop):
     orch = orchestrator
@@ -60,7 +60,7 @@ def test_the_orchestrator_leaves_a_debugged_router_alone_and_gets_it_back(orches
         # The debugger's own passes are recorded.
         wait_for(lambda: any(e["event"] == "observation failed" for e in journal(orch, rid)),
                  what="a journaled step")
-        proc.send_signal(stop)  # Ctrl-C, or a service manager stopping it
+        proc.send_signal(stop)  # Ctrl-C, a service manager stopping it, a closed terminal
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -10,7 +10,8 @@ from sqlalchemy import exc as sa_exc
 
 from astara.cli import aio
 from astara.common import entry
-from astara.common.settings import database_url, sqlite_file_of
+from astara.common.settings import database_url, load, sqlite_file_of
+from astara.compute_service import settings as compute_settings
 
 
 def _parse_error() -> cfg.ConfigFileParseError:
@@ -42,9 +43,42 @@ def _db_error() -> sa_exc.OperationalError:
     (PermissionError(13, "Permission denied", "/var/lib/astara/logs"),
      "Permission denied: /var/lib/astara/logs (run as the service's user, or change "
      "state_path)"),
+    (PermissionError(13, "Permission denied", "/etc/astara/astara.conf"),
+     "Permission denied: /etc/astara/astara.conf (run as the service's user, or change "
+     "state_path)"),
+    (sa_exc.InterfaceError("SELECT 1", {}, OSError("connection closed")),
+     "database unreachable or unusable ([database] connection): connection closed"),
 ])
 def test_operator_errors_are_one_line(exc, line):
-    assert entry.explain(exc) == line
+    assert entry.explain(exc, paths=OPERATOR_PATHS) == line
+
+
+OPERATOR_PATHS = ["/var/lib/astara", "/etc/astara/astara.conf"]
+
+
+@pytest.mark.parametrize("exc", [
+    # The program's bugs, though raised by the same libraries as an operator's mistakes.
+    sa_exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: ports.id")),
+    sa_exc.ProgrammingError("SELECT x", {}, Exception("no such column: x")),
+    cfg.NoSuchOptError("nope", "DEFAULT"),
+    cfg.DuplicateOptError("state_path"),
+    cfg.NoSuchGroupError("nope"),
+    PermissionError(13, "Permission denied", "/proc/sys/net/ipv4/ip_forward"),
+    PermissionError(13, "Permission denied", "/var/lib/astara-other/x"),  # a sibling, not under
+    PermissionError(13, "Permission denied", "/etc/astara/other.conf"),
+])
+def test_bugs_of_operator_libraries_are_not_explained(exc):
+    assert entry.explain(exc, paths=OPERATOR_PATHS) is None
+
+
+def test_settings_load_notes_the_state_path_and_config_files(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text(f"[DEFAULT]\nstate_path = {tmp_path / 'state'}\n")
+    load(["--config-file", str(conf)], prog="astara-x")
+    assert entry.explain(PermissionError(13, "Permission denied",
+                                         str(tmp_path / "state" / "bus"))) is not None
+    assert entry.explain(PermissionError(13, "Permission denied", str(conf))) is not None
+    assert entry.explain(PermissionError(13, "Permission denied", "/proc/sys/x")) is None
 
 
 def test_an_unreachable_service_is_named():
@@ -115,3 +149,21 @@ def test_sqlite_under_a_missing_directory_is_refused(tmp_path):
 ])
 def test_aio_state_path_from_the_environment(args, env, expected):
     assert aio.with_state_path(args, env) == expected
+
+
+@pytest.mark.parametrize("value, words", [
+    ("proj:abc", "quota_instances_overrides: proj:abc is not project:limit"),
+    ("a:3,proj:", "quota_instances_overrides: proj: is not project:limit"),
+])
+def test_a_wrong_quota_override_is_one_line(tmp_path, value, words):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\n"
+                    f"[compute_service]\nquota_instances_overrides = {value}\n")
+    with pytest.raises(entry.ConfigError) as info:
+        compute_settings.load(["--config-file", str(conf)], prog="astara-compute-api")
+    assert words in entry.explain(info.value)
+    assert "\n" not in entry.explain(info.value)
+
+
+def test_quota_overrides_are_integers():
+    assert compute_settings.quota_overrides({"a": "-1", "b": "3"}) == (("a", -1), ("b", 3))

@@ -13,7 +13,7 @@ from astara.orchestrator.drivers.router import RouterModel
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
-from astara.orchestrator.reconcile.model import OutcomeKind, Step
+from astara.orchestrator.reconcile.model import Memory, OutcomeKind, Step
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 
@@ -251,6 +251,48 @@ def test_error_state_survives_a_restart():
     w.rec.run(REF)
     assert len([c for c in w.compute.calls if c[0] == "boot"]) == boots
     assert w.rec.state(REF).steps[-1].status == "error"
+
+
+def test_memory_the_debugger_saved_is_what_the_next_pass_after_debug_mode_uses():
+    """astara-debug-router saves its plan memory to the store while the router is in
+    debug mode; the orchestrator's worker must not carry on with its cached copy."""
+    w = World()
+    store = MemoryStore()
+    w.rec.store = store
+    converge(w)
+    w.debug = True
+    w.step()
+    assert "debug mode" in w.rec.state(REF).steps[-1].reason
+    # The debugger's passes: the appliance failed to boot, it put the router in ERROR.
+    debugged = Memory(error_until=w.now + 300, error_count=1, last_error="boot failed")
+    store.save(RID, REF.tenant_id, debugged, "ERROR")
+    w.step()  # still in debug mode: left alone, nothing re-read yet
+    assert w.rec.state(REF).memory != debugged
+    w.debug = False
+    w.reset_calls()
+    w.step()
+    st = w.rec.state(REF)
+    assert st.memory == debugged and st.status == "ERROR"
+    assert st.steps[-1].status == "error"  # the cooldown the debugger started is honoured
+    assert not [c for c in w.compute.calls if c[0] == "boot"]
+    assert store.rows[RID] == (debugged, "ERROR")  # and not overwritten by the stale copy
+    assert "debug mode" in st.steps[-3].reason  # its debug exits are still there to see
+
+
+def test_a_router_the_debugger_forgot_starts_from_empty_memory():
+    w = World(fail_boots=True)
+    store = MemoryStore()
+    w.rec.store = store
+    for _ in range(3):
+        w.step()
+    assert store.rows[RID][0].failed_boots == 1
+    w.debug = True
+    w.step()
+    store.forget(RID)  # the debugger's pass ended it (a terminal step)
+    w.debug = False
+    w.step()
+    memory = w.rec.state(REF).memory
+    assert (memory.failed_boots, memory.last_error) == (0, None)
 
 
 def test_a_retried_boot_reuses_its_request_and_extra_appliances_are_removed():

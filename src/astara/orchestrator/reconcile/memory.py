@@ -50,3 +50,6 @@ class RouterState:
     healthy: bool = False  # last pass ended in Alive
     steps: collections.deque = field(default_factory=lambda: collections.deque(maxlen=MAX_STEPS))
     force_rebuild: bool = False
+    # Left alone in debug mode: whoever debugged it (astara-debug-router) may have changed
+    # the stored memory and the appliance, so the next pass re-reads and looks again.
+    stale: bool = False

@@ -15,7 +15,7 @@ from typing import Protocol
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.execute import Executor
-from astara.orchestrator.reconcile.memory import RouterState, StepRecord
+from astara.orchestrator.reconcile.memory import Context, RouterState, StepRecord
 from astara.orchestrator.reconcile.model import (
     Decision,
     Memory,
@@ -52,15 +52,29 @@ class Reconciler:
         st = self.states.get(ref.id)
         if st is None:
             st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id)
-            saved = self.store.load(ref.id) if self.store else None
-            if saved is not None:
-                st.memory, st.status = saved
+            self._load(ref, st)
         return st
+
+    def _load(self, ref: ResourceRef, st: RouterState) -> None:
+        saved = self.store.load(ref.id) if self.store else None
+        if saved is not None:
+            st.memory, st.status = saved
+
+    def _refresh(self, ref: ResourceRef, st: RouterState) -> None:
+        """Back from debug mode: what the debugger saved replaces what this worker held
+        (its steps stay: ``astara-debug-router`` waits on the debug exit among them)."""
+        st.stale = False
+        if self.store is not None:
+            st.memory, st.status = Memory(), None  # the debugger may have forgotten it
+            self._load(ref, st)
+        st.context, st.healthy = Context(), False  # the appliance may have changed too
 
     def decide(self, ref: ResourceRef, full: bool = True) -> tuple[Observed, Decision]:
         st = self.state(ref)
         now = self.clock()
         debug = self.is_debug(ref)
+        if st.stale and not debug:
+            self._refresh(ref, st)
         observed = None
         if debug:
             observed = Observed(exists=True, debug=True, memory=st.memory, now=now)
@@ -82,6 +96,7 @@ class Reconciler:
                                        "observation failed", "retry", 0.0, str(exc)))
             return Outcome(OutcomeKind.RETRY)
         if observed.debug:
+            st.stale = True
             st.steps.append(StepRecord(self.clock(), str(decision.step), str(decision.status),
                                        decision.reason, str(decision.outcome.kind), 0.0))
             return decision.outcome
