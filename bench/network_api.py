@@ -25,6 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from astara.common.settings import defaults as common_defaults
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import free_port  # noqa: E402
@@ -32,6 +34,8 @@ from tests.support import free_port  # noqa: E402
 from astara.bus.outbox import OutboxConsumer  # noqa: E402
 from astara.bus.wakeup import WakeupDir  # noqa: E402
 from astara.db.engine import Database  # noqa: E402
+
+IDLE = common_defaults().bus.max_idle_wait
 
 HEADERS = {"X-Project-Id": "bench", "X-Roles": "member"}
 
@@ -73,7 +77,7 @@ def main() -> None:
             c.post("/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
                                                 "cidr": "10.0.0.0/16"}}).raise_for_status()
         db = Database(f"sqlite:///{state / 'astara.sqlite'}")
-        consumer = OutboxConsumer(db, "bench", wakeup=WakeupDir(state / "bus"))
+        consumer = OutboxConsumer(db, "bench", wakeup=WakeupDir(state / "bus"), max_idle_wait=IDLE)
         consumer.ack(max((m.position for m in consumer.fetch(10_000)), default=0))
         latencies: list[float] = []
         done = threading.Event()

@@ -122,7 +122,8 @@ class OutboxConsumer:
         name: str,
         topics: Sequence[str] | None = None,
         wakeup: WakeupDir | None = None,
-        max_idle_wait: float = 5.0,
+        *,
+        max_idle_wait: float,  # [bus] max_idle_wait: the option is its one default
         retention: float | None = None,
         prune_every: float = PRUNE_EVERY,
     ):

@@ -18,6 +18,8 @@ from astara.bus.wakeup import WakeupDir
 from astara.db import migrate
 from astara.db.engine import Database
 
+IDLE = 5.0  # how long an idle consumer's wait() may sleep between looks
+
 
 @pytest.fixture
 def db(tmp_path):
@@ -41,8 +43,8 @@ def publish(db, wakeup, *bodies):
 
 
 def test_ordered_delivery_and_independent_cursors(db, wakeup):
-    a = OutboxConsumer(db, "a", wakeup=wakeup)
-    b = OutboxConsumer(db, "b", wakeup=wakeup)
+    a = OutboxConsumer(db, "a", wakeup=wakeup, max_idle_wait=IDLE)
+    b = OutboxConsumer(db, "b", wakeup=wakeup, max_idle_wait=IDLE)
     publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(5)])
     got = a.fetch(3)
     assert [m.event_type for m in got] == ["e0", "e1", "e2"]
@@ -54,7 +56,7 @@ def test_ordered_delivery_and_independent_cursors(db, wakeup):
 
 
 def test_cursor_never_moves_back(db, wakeup):
-    c = OutboxConsumer(db, "c", wakeup=wakeup)
+    c = OutboxConsumer(db, "c", wakeup=wakeup, max_idle_wait=IDLE)
     publish(db, wakeup, {"event_type": "x"}, {"event_type": "y"})
     msgs = c.fetch()
     c.ack(msgs[1].position)
@@ -68,7 +70,7 @@ def test_rolled_back_write_publishes_nothing(db, wakeup):
     with pytest.raises(RuntimeError), db.write() as s:
         pub.publish(s, "notifications.info", {"event_type": "lost"})
         raise RuntimeError("the change failed")
-    c = OutboxConsumer(db, "c", wakeup=wakeup)
+    c = OutboxConsumer(db, "c", wakeup=wakeup, max_idle_wait=IDLE)
     assert c.fetch() == []
     c.close()
 
@@ -83,11 +85,11 @@ def test_failed_handler_gets_the_message_again_after_restart(db, wakeup):
             raise RuntimeError("worker died")
         seen.append(msg.event_type)
 
-    first = OutboxConsumer(db, "worker", wakeup=wakeup)
+    first = OutboxConsumer(db, "worker", wakeup=wakeup, max_idle_wait=IDLE)
     with pytest.raises(RuntimeError):
         first.run(handler, stop=lambda: False)
     first.close()
-    second = OutboxConsumer(db, "worker", wakeup=wakeup)
+    second = OutboxConsumer(db, "worker", wakeup=wakeup, max_idle_wait=IDLE)
     second.run(handler, stop=lambda: len(seen) >= 5)
     second.close()
     assert seen == ["e0", "e1", "crashed", "e2", "e3"]
@@ -114,13 +116,13 @@ def test_publisher_killed_before_commit_leaves_nothing_and_after_commit_loses_no
     for mode in ("before-commit", "after-commit"):
         r = subprocess.run([sys.executable, "-c", script, db.url, mode], env=env, timeout=60)
         assert r.returncode == 9
-    c = OutboxConsumer(db, "c", wakeup=wakeup)
+    c = OutboxConsumer(db, "c", wakeup=wakeup, max_idle_wait=IDLE)
     assert [m.event_type for m in c.fetch()] == ["kept"]
     c.close()
 
 
 def test_waiting_consumer_is_woken_by_a_publisher_in_another_process(db, wakeup):
-    c = OutboxConsumer(db, "waiter", wakeup=wakeup)
+    c = OutboxConsumer(db, "waiter", wakeup=wakeup, max_idle_wait=IDLE)
     script = textwrap.dedent("""
         import sys
         from pathlib import Path
@@ -169,7 +171,7 @@ def count_statements(db, like: str):
 
 def test_skip_to_tail_is_one_query_whatever_the_backlog(db, wakeup):
     publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(3000)])
-    c = OutboxConsumer(db, "late", wakeup=wakeup, topics=["notifications.info"])
+    c = OutboxConsumer(db, "late", wakeup=wakeup, topics=["notifications.info"], max_idle_wait=IDLE)
     reads, done = count_statements(db, "FROM bus_outbox")
     try:
         tail = c.skip_to_tail()
@@ -193,7 +195,8 @@ def outbox_ids(db) -> list[int]:
 def test_prune_removes_only_what_every_consumer_has_read(db, wakeup):
     from astara.bus.outbox import prune
 
-    fast, slow = OutboxConsumer(db, "fast"), OutboxConsumer(db, "slow")
+    fast = OutboxConsumer(db, "fast", max_idle_wait=IDLE)
+    slow = OutboxConsumer(db, "slow", max_idle_wait=IDLE)
     publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(10)])
     ids = outbox_ids(db)
     fast.ack(ids[7])
@@ -224,7 +227,7 @@ def test_prune_keeps_rows_younger_than_the_retention(db, wakeup):
 
     from astara.bus.outbox import prune
 
-    c = OutboxConsumer(db, "c")
+    c = OutboxConsumer(db, "c", max_idle_wait=IDLE)
     publish(db, wakeup, {"event_type": "a"}, {"event_type": "b"})
     c.ack(outbox_ids(db)[-1])
     assert prune(db, retention=3600) == 0
@@ -236,7 +239,7 @@ def test_prune_keeps_rows_younger_than_the_retention(db, wakeup):
 def test_prune_waits_for_a_consumer_that_has_read_nothing(db, wakeup):
     from astara.bus.outbox import prune
 
-    a, b = OutboxConsumer(db, "a"), OutboxConsumer(db, "b")
+    a, b = OutboxConsumer(db, "a", max_idle_wait=IDLE), OutboxConsumer(db, "b", max_idle_wait=IDLE)
     publish(db, wakeup, {"event_type": "a"})
     a.ack(outbox_ids(db)[-1])
     b.ack(0)

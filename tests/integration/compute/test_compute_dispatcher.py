@@ -16,6 +16,8 @@ from astara.compute_service.dispatcher import consumer as dispatcher
 from astara.compute_service.models import DeadLetter, Instance, QuotaUsage
 from astara.compute_service.settings import default_retry_policy
 
+IDLE = 5.0  # how long an idle consumer's wait() may sleep between looks
+
 
 def add_instance(db, project="p1") -> str:
     iid = str(uuid.uuid4())
@@ -164,7 +166,8 @@ class BrokenAtFirst:
 def test_dispatcher_survives_a_database_error_outside_any_message(db, caplog):
     iid = add_instance(db)
     policy = dispatcher.RetryPolicy(max_attempts=3, delay=0.01, max_delay=0.05)
-    consumer = BrokenAtFirst(OutboxConsumer(db, dispatcher.CONSUMER, [events.TOPIC]), 2)
+    consumer = BrokenAtFirst(OutboxConsumer(db, dispatcher.CONSUMER, [events.TOPIC],
+                                            max_idle_wait=IDLE), 2)
     d = dispatcher.Dispatcher(db, consumer, policy, max_idle_wait=0.05)
     stop, t = run_in_thread(d)
     try:

@@ -21,6 +21,8 @@ from astara.bus.wakeup import WakeupDir
 from astara.db.engine import Database
 from tests.integration.network.helpers import name
 
+IDLE = 5.0  # how long an idle consumer's wait() may sleep between looks
+
 CAPTURES = Path(__file__).parents[2] / "data" / "neutron" / "notifications"
 # Keys Neutron's *.delete.end payloads carry straight from its DB layer (dicts made
 # without the API's field policy): internal ids, drivers' extras, admin-only fields.
@@ -39,7 +41,7 @@ def captured() -> list[dict]:
 def outbox(network_settings):
     db = Database(network_settings.database.url)
     consumer = OutboxConsumer(db, name(f"test-{id(db)}"),
-                              wakeup=WakeupDir(network_settings.bus.wakeup_dir))
+                              wakeup=WakeupDir(network_settings.bus.wakeup_dir), max_idle_wait=IDLE)
     with db.read() as s:
         last = s.scalar(select(func.max(OutboxRow.id))) or 0
     consumer.ack(last)

@@ -186,6 +186,6 @@ def make(db: Database, wakeup, max_idle_wait: float, policy: RetryPolicy,
          apply: Callable[[Session, events.Event], object] = apply_event,
          retention: float | None = None) -> Dispatcher:
     """``max_idle_wait`` from ``[bus]``, ``policy`` from ``settings.retry_policy``."""
-    consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup, max_idle_wait,
-                              retention)
+    consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup,
+                              max_idle_wait=max_idle_wait, retention=retention)
     return Dispatcher(db, consumer, policy, max_idle_wait, apply)
