@@ -40,6 +40,10 @@ class ProcessResponders:
                                   *responder.command(self.python, name)], pidfile, logfile)
 
 
+class Refused(RuntimeError):
+    """The zygote answered that the responder could not start (its child is gone)."""
+
+
 class ZygoteResponders:
     def __init__(self, runner: Runner, directory: Path, python: str, idle: float = 30.0,
                  timeout: float = 5.0):
@@ -63,7 +67,9 @@ class ZygoteResponders:
         try:
             return self._ask(ns, name, pidfile, logfile)
         except (OSError, ValueError, RuntimeError) as exc:
-            if self.runner.alive(pidfile):  # forked all the same (the answer was lost)
+            # A lost answer may hide a responder forked all the same; a refusal does not
+            # (the zygote killed the child that failed, which may not have exited yet).
+            if not isinstance(exc, Refused) and self.runner.alive(pidfile):
                 return read_pid(pidfile) or 0
             LOG.warning("responder zygote (%s): %s; starting the responder of %s as a "
                         "process of its own", self.socket_path, exc, ns)
@@ -102,5 +108,7 @@ class ZygoteResponders:
             sock.sendall(json.dumps(request).encode() + b"\n")
             answer = json.loads(sock.makefile("rb").readline() or b"{}")
         if "pid" not in answer:
-            raise RuntimeError(answer.get("error", "no answer"))
+            if "error" in answer:
+                raise Refused(answer["error"])
+            raise RuntimeError("no answer")
         return int(answer["pid"])
