@@ -159,3 +159,21 @@ def test_consumer_is_woken_by_a_commit(demo, outbox):
     assert woke == [True]
     assert [m["event_type"] for m in drain(outbox)] == ["network.create.start",
                                                         "network.create.end"]
+
+
+def test_a_port_added_by_port_id_is_announced_as_updated(demo, outbox):
+    """The port loses its port security when it becomes an interface: consumers (the
+    orchestrator, the compute host's anti-spoofing) hear of it as of any port update."""
+    net = demo.sdk.network.create_network(name=name("n"))
+    sub = demo.sdk.network.create_subnet(network_id=net.id, cidr="10.41.0.0/24", ip_version=4)
+    router = demo.sdk.network.create_router(name=name("r"))
+    port = demo.sdk.network.create_port(network_id=net.id, fixed_ips=[{"subnet_id": sub.id}])
+    drain(outbox)
+    demo.sdk.network.add_interface_to_router(router, port_id=port.id)
+    events = drain(outbox)
+    assert [m["event_type"] for m in events if m["event_type"].endswith(".end")
+            or m["event_type"].startswith("router.interface")] == [
+        "port.update.end", "router.interface.create"]
+    payload = events[[m["event_type"] for m in events].index("port.update.end")]["payload"]
+    assert (payload["port"]["id"], payload["port"]["device_id"],
+            payload["port"]["port_security_enabled"]) == (port.id, router.id, False)
