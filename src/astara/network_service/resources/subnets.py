@@ -12,6 +12,7 @@ from astara.network_service.resources import allocation
 from astara.network_service.resources.base import (
     Op,
     bump,
+    get_network,
     get_subnet,
     new_id,
     require_owner,
@@ -59,11 +60,10 @@ def create(op: Op, data: dict) -> m.Subnet:
         raise errors.bad_attr(
             "Failed to parse request. Required attribute 'network_id' not specified"
         )
-    # Neutron's "create_subnet": "rule:admin_or_network_owner", checked against the
-    # network's owner however the caller sees it: 403 even for a shared or hidden one.
-    network = s.get(m.Network, data["network_id"])
-    if network is None:
-        raise errors.NetworkNotFound(net_id=data["network_id"])
+    # As Neutron: the network is fetched as the caller sees it (one it cannot see is not
+    # found, so its existence is not told), then "create_subnet":
+    # "rule:admin_or_network_owner" refuses a visible one it does not own (shared, external).
+    network = get_network(s, op.ctx, data["network_id"])
     require_owner(op.ctx, network, "create_subnet")
     net = ipaddress.ip_network(data["cidr"])
     if net.version != data["ip_version"]:
