@@ -115,14 +115,18 @@ def create(op: Op, data: dict) -> m.Subnet:
 
 def _add_auto_addresses(op: Op, sn: m.Subnet) -> None:
     """As Neutron: the ports already on the network (but routers' interfaces) get their
-    EUI-64 address on a new auto-address subnet."""
+    EUI-64 address on a new auto-address subnet; each is announced as updated."""
     s = op.session
-    for port in s.scalars(select(m.Port).where(
-            m.Port.network_id == sn.network_id,
-            m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS)).order_by(m.Port.id)):
+    changed = list(s.scalars(select(m.Port).where(
+        m.Port.network_id == sn.network_id,
+        m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS)).order_by(m.Port.id)))
+    for port in changed:
         allocation.allocate(op, port, [(sn, ipam.eui64(sn.cidr, port.mac_address))],
                             start=len(port.fixed_ips))
         bump(port)
+    s.flush()
+    for port in changed:
+        op.notifier.emit("port.update.end", {"port": views.port(port, op.ctx)})
 
 
 def _drop_auto_addresses(op: Op, sn: m.Subnet) -> None:
