@@ -11,6 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
+from astara.common.device_owners import GATEWAY, INTERFACE
 from astara.network_service import errors
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -20,14 +21,14 @@ AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
 # Neutron's ROUTER_INTERFACE_OWNERS_SNAT: the ports that get no automatic (EUI-64)
 # address and may be given any address on an auto-address subnet.
 ROUTER_INTERFACE_OWNERS = (
-    "network:router_interface",
+    INTERFACE,
     "network:router_interface_distributed",
     "network:ha_router_replicated_interface",
     "network:router_centralized_snat",
 )
 # Neutron's ROUTER_PORT_OWNERS: they may hold an IPv6 subnet's first address (its
 # Subnet-Router anycast address, the default gateway).
-ROUTER_PORT_OWNERS = (*ROUTER_INTERFACE_OWNERS, "network:router_gateway")
+ROUTER_PORT_OWNERS = (*ROUTER_INTERFACE_OWNERS, GATEWAY)
 
 
 def is_auto_address(ip_version: int, address_mode: str | None,

@@ -6,7 +6,8 @@ import ipaddress
 
 from sqlalchemy import select
 
-from astara.network_service import errors, ipam, port_policy, views
+from astara.common.device_owners import GATEWAY, INTERFACE
+from astara.network_service import errors, ipam, views
 from astara.network_service import models as m
 from astara.network_service.resources import allocation
 from astara.network_service.resources.base import (
@@ -19,7 +20,7 @@ from astara.network_service.resources.base import (
     stamp,
 )
 
-ROUTER_OWNERS = ("network:router_interface", "network:router_gateway")
+ROUTER_OWNERS = (INTERFACE, GATEWAY)
 
 
 def _check_modes(ip_version: int, ra: str | None, addr: str | None, dhcp: bool) -> None:
@@ -137,7 +138,7 @@ def _drop_auto_addresses(op: Op, sn: m.Subnet) -> None:
         m.IPAllocation.subnet_id == sn.id,
         m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS),
         m.Port.id.not_in(select(m.RouterPort.port_id).where(
-            m.RouterPort.port_type == port_policy.INTERFACE))))
+            m.RouterPort.port_type == INTERFACE))))
     changed = []
     for alloc in list(allocs):
         port = alloc.port
