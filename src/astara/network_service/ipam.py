@@ -11,6 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
+from astara.common.device_owners import GATEWAY, INTERFACE
 from astara.network_service import errors
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -20,14 +21,17 @@ AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
 # Neutron's ROUTER_INTERFACE_OWNERS_SNAT: the ports that get no automatic (EUI-64)
 # address and may be given any address on an auto-address subnet.
 ROUTER_INTERFACE_OWNERS = (
-    "network:router_interface",
+    INTERFACE,
     "network:router_interface_distributed",
     "network:ha_router_replicated_interface",
     "network:router_centralized_snat",
 )
 # Neutron's ROUTER_PORT_OWNERS: they may hold an IPv6 subnet's first address (its
 # Subnet-Router anycast address, the default gateway).
-ROUTER_PORT_OWNERS = (*ROUTER_INTERFACE_OWNERS, "network:router_gateway")
+ROUTER_PORT_OWNERS = (*ROUTER_INTERFACE_OWNERS, GATEWAY)
+# Neutron's check_subnet_ip also lets a port without a device owner hold it (one made
+# to be added to a router by port_id); any other owner (compute:*, network:dhcp) may not.
+FIRST_ADDRESS_OWNERS = (*ROUTER_PORT_OWNERS, "")
 
 
 def is_auto_address(ip_version: int, address_mode: str | None,
@@ -49,12 +53,12 @@ def default_gateway(net: Net) -> str | None:
 
 def valid_on_subnet(net: Net, address: str, owner: str) -> bool:
     """Neutron's check_subnet_ip: inside the cidr, not IPv4's network or broadcast
-    address; IPv6's first address only for a router's port."""
+    address; IPv6's first address only for a router's port or a port with no owner."""
     addr = ipaddress.ip_address(address)
     if addr.version != net.version or addr not in net:
         return False
     if net.version == 6:
-        return addr != net.network_address or owner in ROUTER_PORT_OWNERS
+        return addr != net.network_address or owner in FIRST_ADDRESS_OWNERS
     return net.num_addresses <= 2 or addr not in (net.network_address, net.broadcast_address)
 
 

@@ -260,9 +260,8 @@ def _(w: World) -> None:
 def _(w: World) -> None:
     r = w.b.post("/subnets", json={"subnet": {"network_id": w.a_net["id"],
                                               "cidr": "10.1.1.0/24", "ip_version": 4}})
-    # Neutron's "create_subnet": "rule:admin_or_network_owner" is checked on the network's
-    # owner, even when B cannot see the network.
-    refused(r, 403, "PolicyNotAuthorized")
+    # As Neutron: a network B cannot see is not found (403 would tell it exists).
+    refused(r, 404, "NetworkNotFound")
 
 
 @cell("port-on-A's-network")

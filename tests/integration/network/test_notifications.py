@@ -161,3 +161,46 @@ def test_consumer_is_woken_by_a_commit(demo, outbox):
     assert woke == [True]
     assert [m["event_type"] for m in drain(outbox)] == ["network.create.start",
                                                         "network.create.end"]
+
+
+def test_a_port_added_by_port_id_is_announced_as_updated(demo, outbox):
+    """The port loses its port security when it becomes an interface: consumers (the
+    orchestrator, the compute host's anti-spoofing) hear of it as of any port update."""
+    net = demo.sdk.network.create_network(name=name("n"))
+    sub = demo.sdk.network.create_subnet(network_id=net.id, cidr="10.41.0.0/24", ip_version=4)
+    router = demo.sdk.network.create_router(name=name("r"))
+    port = demo.sdk.network.create_port(network_id=net.id, fixed_ips=[{"subnet_id": sub.id}])
+    drain(outbox)
+    demo.sdk.network.add_interface_to_router(router, port_id=port.id)
+    events = drain(outbox)
+    assert [m["event_type"] for m in events if m["event_type"].endswith(".end")
+            or m["event_type"].startswith("router.interface")] == [
+        "port.update.end", "router.interface.create"]
+    payload = events[[m["event_type"] for m in events].index("port.update.end")]["payload"]
+    assert (payload["port"]["id"], payload["port"]["device_id"],
+            payload["port"]["port_security_enabled"]) == (port.id, router.id, False)
+
+
+def test_ports_given_an_auto_address_by_a_new_subnet_are_announced(demo, outbox):
+    """An auto-address IPv6 subnet created later adds an address to the network's ports:
+    each is a port update consumers hear of, as when deleting the subnet takes it back."""
+    net = demo.sdk.network.create_network(name=name("n"))
+    v4 = demo.sdk.network.create_subnet(network_id=net.id, cidr="10.42.0.0/24", ip_version=4)
+    port = demo.sdk.network.create_port(network_id=net.id, mac_address="fa:16:3e:00:42:01",
+                                        fixed_ips=[{"subnet_id": v4.id}])
+    drain(outbox)
+
+    def updates() -> list[dict]:
+        return [m["payload"]["port"] for m in drain(outbox)
+                if m["event_type"] == "port.update.end"]
+
+    slaac = demo.sdk.network.create_subnet(network_id=net.id, cidr="2001:db8:42::/64",
+                                           ip_version=6, ipv6_ra_mode="slaac",
+                                           ipv6_address_mode="slaac")
+    [added] = updates()
+    assert (added["id"], added["fixed_ips"]) == (port.id, [
+        {"subnet_id": v4.id, "ip_address": port.fixed_ips[0]["ip_address"]},
+        {"subnet_id": slaac.id, "ip_address": "2001:db8:42:0:f816:3eff:fe00:4201"}])
+    demo.sdk.network.delete_subnet(slaac)
+    [dropped] = updates()
+    assert (dropped["id"], [f["subnet_id"] for f in dropped["fixed_ips"]]) == (port.id, [v4.id])

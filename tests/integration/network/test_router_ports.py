@@ -154,3 +154,56 @@ def test_a_port_made_on_the_gateway_address_becomes_an_interface_like_a_subnet_a
     for net, sub, cidr in ((net1, sub1, "10.48.0.1/24"), (net2, sub2, "10.49.0.1/24")):
         assert [str(a) for a in internal[net.id].interface.addresses] == [cidr]
         assert [str(s.cidr) for s in internal[net.id].subnets] == [sub.cidr]
+
+
+def test_a_port_added_by_port_id_forwards_like_one_added_by_subnet_id(demo):
+    """The compute host's anti-spoofing holds a port with port security to its own
+    addresses; a router interface forwards other hosts' traffic, so a port added by
+    ``port_id`` loses port security and its address pairs, as a ``subnet_id`` add's has none."""
+    _, sub1 = tenant_network(demo, cidr="10.51.0.0/24")
+    net2, sub2 = tenant_network(demo, cidr="10.52.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    by_subnet = demo.sdk.network.add_interface_to_router(router, subnet_id=sub1.id)
+    with demo.http() as c:
+        r = c.post("/ports", json={"port": {
+            "network_id": net2.id, "fixed_ips": [{"subnet_id": sub2.id}],
+            "allowed_address_pairs": [{"ip_address": "10.52.0.0/24"}]}})
+        assert r.status_code == 201, r.text
+        made = r.json()["port"]
+        assert (made["port_security_enabled"], len(made["allowed_address_pairs"])) == (True, 1)
+        r = c.put(f"/routers/{router.id}/add_router_interface", json={"port_id": made["id"]})
+        assert r.status_code == 200, r.text
+        fields = ("port_security_enabled", "allowed_address_pairs", "device_owner",
+                  "device_id")
+        shown, like = ({f: c.get(f"/ports/{pid}").json()["port"][f] for f in fields}
+                       for pid in (made["id"], by_subnet["port_id"]))
+    assert shown == like == {"port_security_enabled": False, "allowed_address_pairs": [],
+                             "device_owner": INTERFACE, "device_id": router.id}
+
+
+def test_an_ipv6_default_gateway_is_taken_only_by_a_port_with_no_owner_or_a_routers(demo):
+    """Neutron's check_subnet_ip: an IPv6 subnet's first address (its default gateway,
+    the Subnet-Router anycast address) is refused to a port with a device owner other
+    than a router's (400 InvalidIpForSubnet); a port with none may take it and then be
+    added to a router by ``port_id``."""
+    net = demo.sdk.network.create_network(name=name("v6"))
+    sub = demo.sdk.network.create_subnet(network_id=net.id, cidr="2001:db8:53::/64",
+                                         ip_version=6)
+    assert sub.gateway_ip == "2001:db8:53::"
+    router = demo.sdk.network.create_router(name=name("r"))
+    fixed = [{"subnet_id": sub.id, "ip_address": "2001:db8:53::"}]
+    with demo.http() as c:
+        for owner in ("compute:nova", "network:dhcp"):
+            r = c.post("/ports", json={"port": {"network_id": net.id, "device_owner": owner,
+                                                "fixed_ips": fixed}})
+            assert r.status_code == 400, r.text
+            assert error(r)["type"] == "InvalidIpForSubnet"
+        r = c.post("/ports", json={"port": {"network_id": net.id, "fixed_ips": fixed}})
+        assert r.status_code == 201, r.text
+        port = r.json()["port"]
+        assert port["fixed_ips"] == fixed
+        r = c.put(f"/routers/{router.id}/add_router_interface", json={"port_id": port["id"]})
+        assert r.status_code == 200, r.text
+        assert r.json()["subnet_ids"] == [sub.id]
+        shown = c.get(f"/ports/{port['id']}").json()["port"]
+    assert (shown["device_owner"], shown["fixed_ips"]) == (INTERFACE, fixed)

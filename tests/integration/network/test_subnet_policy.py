@@ -1,5 +1,6 @@
 """Who may create a subnet: Neutron's default ``"create_subnet":
-"rule:admin_or_network_owner"`` — the network's owner or an admin, nobody else."""
+"rule:admin_or_network_owner"`` — the network's owner or an admin, nobody else; a
+network the caller cannot see is not found, as one that does not exist."""
 
 from __future__ import annotations
 
@@ -14,20 +15,40 @@ def post_subnet(who, network_id: str, cidr: str):
             "network_id": network_id, "cidr": cidr, "ip_version": 4}})
 
 
-def test_a_member_cannot_add_a_subnet_to_another_projects_network(demo, other):
+def test_another_projects_private_network_is_not_found(demo, other):
+    """As Neutron: the network is fetched as the caller sees it first, so a hidden
+    network answers exactly as one that does not exist (its existence is not told)."""
     net, _ = tenant_network(demo, cidr="10.61.0.0/24")
-    r = post_subnet(other, net.id, "10.61.1.0/24")
+    hidden = post_subnet(other, net.id, "10.61.1.0/24")
+    missing_id = str(uuid.uuid4())
+    missing = post_subnet(other, missing_id, "10.61.1.0/24")
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert error(hidden)["type"] == error(missing)["type"] == "NetworkNotFound"
+    assert error(hidden)["message"].replace(net.id, "ID") == error(missing)[
+        "message"].replace(missing_id, "ID")
+    assert [s.cidr for s in demo.sdk.network.subnets(network_id=net.id)] == ["10.61.0.0/24"]
+
+
+def test_a_port_on_it_is_not_found_either(demo, other):
+    net, _ = tenant_network(demo, cidr="10.65.0.0/24")
+    missing_id = str(uuid.uuid4())
+    with other.http() as c:
+        hidden = c.post("/ports", json={"port": {"network_id": net.id}})
+        missing = c.post("/ports", json={"port": {"network_id": missing_id}})
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert error(hidden)["type"] == error(missing)["type"] == "NetworkNotFound"
+    assert error(hidden)["message"].replace(net.id, "ID") == error(missing)[
+        "message"].replace(missing_id, "ID")
+    assert list(demo.sdk.network.ports(network_id=net.id)) == []
+
+
+def test_a_member_cannot_add_a_subnet_to_a_shared_network_it_does_not_own(admin, other):
+    net = admin.sdk.network.create_network(name=name("shared"), is_shared=True)
+    r = post_subnet(other, net.id, "10.62.0.0/24")
     assert r.status_code == 403
     err = error(r)
     assert err["type"] == "PolicyNotAuthorized"
     assert err["message"] == "(rule:create_subnet) is disallowed by policy."
-    assert [s.cidr for s in demo.sdk.network.subnets(network_id=net.id)] == ["10.61.0.0/24"]
-
-
-def test_nor_to_a_shared_network(admin, other):
-    net = admin.sdk.network.create_network(name=name("shared"), is_shared=True)
-    r = post_subnet(other, net.id, "10.62.0.0/24")
-    assert r.status_code == 403 and error(r)["type"] == "PolicyNotAuthorized"
     assert list(admin.sdk.network.subnets(network_id=net.id)) == []
 
 

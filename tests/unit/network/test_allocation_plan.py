@@ -50,6 +50,9 @@ def _plan(requested, owner=""):
      [("slaac", "2001:db8:a1::")]),
     (None, "network:router_interface", [("v4", None), ("stateful", None)]),
     ([{"subnet_id": "v4", "ip_address": "10.0.0.1"}], "", [("v4", "10.0.0.1"), *AUTO]),
+    # Neutron: a port with no owner may hold an IPv6 subnet's first address (for a router).
+    ([{"subnet_id": "stateful", "ip_address": "2001:db8:a4::"}], "",
+     [("stateful", "2001:db8:a4::"), *AUTO]),
 ])
 def test_plan(requested, owner, expected):
     assert _plan(requested, owner) == expected
@@ -57,7 +60,8 @@ def test_plan(requested, owner, expected):
 
 @pytest.mark.parametrize("requested, owner, error", [
     ([{"subnet_id": "slaac", "ip_address": "2001:db8:a1::5"}], "", "AllocationOnAutoAddressSubnet"),
-    ([{"subnet_id": "stateful", "ip_address": "2001:db8:a4::"}], "", "InvalidIpForSubnet"),
+    ([{"subnet_id": "stateful", "ip_address": "2001:db8:a4::"}], "compute:nova",
+     "InvalidIpForSubnet"),
     ([{"ip_address": "10.0.0.255"}], "", "InvalidIpForNetwork"),
     ([{}], "", "InvalidInput"),
 ])

@@ -99,8 +99,9 @@ def test_an_ipv6_subnets_first_address_is_a_valid_gateway():
     ("10.0.0.0/24", "10.0.0.0", "network:router_interface", False),
     ("10.0.0.0/24", "10.0.0.255", "", False),
     ("10.0.0.0/24", "10.0.1.1", "", False),
-    ("fd00::/64", "fd00::", "", False),
+    ("fd00::/64", "fd00::", "", True),  # Neutron: an owner-less port may (for a router)
     ("fd00::/64", "fd00::", "compute:nova", False),
+    ("fd00::/64", "fd00::", "network:dhcp", False),
     ("fd00::/64", "fd00::", "network:router_interface", True),
     ("fd00::/64", "fd00::", "network:router_gateway", True),
     ("fd00::/64", "fd00::1", "", True),

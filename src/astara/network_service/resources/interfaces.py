@@ -12,7 +12,7 @@ import ipaddress
 
 from sqlalchemy import select
 
-from astara.network_service import errors, validators
+from astara.network_service import errors, validators, views
 from astara.network_service import models as m
 from astara.network_service.port_policy import INTERFACE
 from astara.network_service.resources import ports, router_ports
@@ -92,10 +92,11 @@ def add(op: Op, router_id: str, body: dict) -> dict:
             raise errors.BadRequest(resource="router",
                                     msg="Cannot have multiple IPv4 subnets on router port")
         _check_overlap(s, router, subnets)
-        port.device_id, port.device_owner = router.id, INTERFACE
-        bump(port)
+        _make_interface(port, router)
         router_ports.attach(s, router.id, port, INTERFACE)
         sids = [x.id for x in subnets]
+        s.flush()
+        op.notifier.emit("port.update.end", {"port": views.port(port, op.ctx)})
     else:
         sn = get_subnet(s, op.ctx, subnet_id)
         require_owner(op.ctx, sn, "add_router_interface")
@@ -128,6 +129,16 @@ def add(op: Op, router_id: str, body: dict) -> dict:
         k: info[k] for k in ("id", "project_id", "port_id", "network_id", "subnet_id",
                              "subnet_ids")}})
     return info
+
+
+def _make_interface(port: m.Port, router: m.Router) -> None:
+    """A port added by ``port_id`` becomes what a ``subnet_id`` add builds: the router
+    forwards other hosts' traffic through it, so the host's anti-spoofing must not
+    hold it to its own addresses (no port security, so no address pairs either)."""
+    port.device_id, port.device_owner = router.id, INTERFACE
+    port.port_security_enabled = False
+    port.allowed_address_pairs = []
+    bump(port)
 
 
 def _v6_port_to_share(s, router: m.Router, sn: m.Subnet) -> m.Port | None:

@@ -6,19 +6,21 @@ import ipaddress
 
 from sqlalchemy import select
 
-from astara.network_service import errors, ipam, port_policy, views
+from astara.common.device_owners import GATEWAY, INTERFACE
+from astara.network_service import errors, ipam, views
 from astara.network_service import models as m
 from astara.network_service.resources import allocation
 from astara.network_service.resources.base import (
     Op,
     bump,
+    get_network,
     get_subnet,
     new_id,
     require_owner,
     stamp,
 )
 
-ROUTER_OWNERS = ("network:router_interface", "network:router_gateway")
+ROUTER_OWNERS = (INTERFACE, GATEWAY)
 
 
 def _check_modes(ip_version: int, ra: str | None, addr: str | None, dhcp: bool) -> None:
@@ -59,11 +61,10 @@ def create(op: Op, data: dict) -> m.Subnet:
         raise errors.bad_attr(
             "Failed to parse request. Required attribute 'network_id' not specified"
         )
-    # Neutron's "create_subnet": "rule:admin_or_network_owner", checked against the
-    # network's owner however the caller sees it: 403 even for a shared or hidden one.
-    network = s.get(m.Network, data["network_id"])
-    if network is None:
-        raise errors.NetworkNotFound(net_id=data["network_id"])
+    # As Neutron: the network is fetched as the caller sees it (one it cannot see is not
+    # found, so its existence is not told), then "create_subnet":
+    # "rule:admin_or_network_owner" refuses a visible one it does not own (shared, external).
+    network = get_network(s, op.ctx, data["network_id"])
     require_owner(op.ctx, network, "create_subnet")
     net = ipaddress.ip_network(data["cidr"])
     if net.version != data["ip_version"]:
@@ -115,14 +116,18 @@ def create(op: Op, data: dict) -> m.Subnet:
 
 def _add_auto_addresses(op: Op, sn: m.Subnet) -> None:
     """As Neutron: the ports already on the network (but routers' interfaces) get their
-    EUI-64 address on a new auto-address subnet."""
+    EUI-64 address on a new auto-address subnet; each is announced as updated."""
     s = op.session
-    for port in s.scalars(select(m.Port).where(
-            m.Port.network_id == sn.network_id,
-            m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS)).order_by(m.Port.id)):
+    changed = list(s.scalars(select(m.Port).where(
+        m.Port.network_id == sn.network_id,
+        m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS)).order_by(m.Port.id)))
+    for port in changed:
         allocation.allocate(op, port, [(sn, ipam.eui64(sn.cidr, port.mac_address))],
                             start=len(port.fixed_ips))
         bump(port)
+    s.flush()
+    for port in changed:
+        op.notifier.emit("port.update.end", {"port": views.port(port, op.ctx)})
 
 
 def _drop_auto_addresses(op: Op, sn: m.Subnet) -> None:
@@ -133,7 +138,7 @@ def _drop_auto_addresses(op: Op, sn: m.Subnet) -> None:
         m.IPAllocation.subnet_id == sn.id,
         m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS),
         m.Port.id.not_in(select(m.RouterPort.port_id).where(
-            m.RouterPort.port_type == port_policy.INTERFACE))))
+            m.RouterPort.port_type == INTERFACE))))
     changed = []
     for alloc in list(allocs):
         port = alloc.port

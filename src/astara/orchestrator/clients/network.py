@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from astara.common.device_owners import MGMT_OWNER
+from astara.common.device_owners import GATEWAY, INTERFACE, MGMT_OWNER
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.drivers.router import RouterModel
@@ -63,8 +63,7 @@ class HttpNetworkAPI(HttpApi):
         r.raise_for_status()
         router = r.json()["router"]
         ports = [p for p in self._get("/ports", device_id=router_id)["ports"]
-                 if p["device_owner"] in ("network:router_interface", "network:router_gateway",
-                                          MGMT_OWNER)]
+                 if p["device_owner"] in (INTERFACE, GATEWAY, MGMT_OWNER)]
         routed = [p for p in ports if p["device_owner"] != MGMT_OWNER]
         subnet_ids = sorted({f["subnet_id"] for p in ports for f in p["fixed_ips"]})
         net_ids = sorted({p["network_id"] for p in routed})
@@ -72,7 +71,7 @@ class HttpNetworkAPI(HttpApi):
         nets = self._get("/networks", id=net_ids)["networks"] if net_ids else []
         fips = self._get("/floatingips", router_id=router_id)["floatingips"]
         internal = sorted({p["network_id"] for p in ports
-                           if p["device_owner"] == "network:router_interface"})
+                           if p["device_owner"] == INTERFACE})
         tenant = [p for p in self._get("/ports", network_id=internal)["ports"]
                   if p["device_owner"].startswith("compute:")] if internal else []
         return RouterModel(router, ports, {s["id"]: s for s in subnets},
@@ -100,7 +99,7 @@ class HttpNetworkAPI(HttpApi):
                 r.raise_for_status()
             self._has_routers_route = False
         ports = self._get("/ports", network_id=network_id,
-                          device_owner="network:router_interface")["ports"]
+                          device_owner=INTERFACE)["ports"]
         return sorted({ResourceRef("router", p["device_id"], p["project_id"]) for p in ports})
 
     def set_router_status(self, router_id: str, status: str) -> None:
