@@ -23,6 +23,34 @@ SPOOF = "10.0.0.66"
 OK = b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nmeta"
 
 
+@contextlib.asynccontextmanager
+async def proxy_to(orchestrator=None, configured: bool = True, target=None):
+    """The real proxy on loopback, in front of ``orchestrator`` (a stream handler started
+    here) or of a fixed ``target``; yields the proxy's (host, port)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if orchestrator is not None:
+            upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
+            await stack.enter_async_context(upstream)
+            target = ("127.0.0.1", upstream.sockets[0].getsockname()[1], "r-1", "t-1")
+        shown = target if configured else None
+        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
+                              lambda: shown)
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+        await stack.enter_async_context(server)
+        yield server.sockets[0].getsockname()[:2]
+
+
+async def ask(address, payload: bytes) -> bytes:
+    """What a client sending ``payload`` gets back before the proxy closes."""
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(payload)
+    try:
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
 def exchange(payload: bytes, configured: bool = True,
              answer: bytes | None = OK) -> tuple[bytes, bytes]:
     """(what the client got back, what the orchestrator received) for `payload`; the
@@ -40,19 +68,8 @@ def exchange(payload: bytes, configured: bool = True,
                 await writer.drain()
             writer.close()
 
-        upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
-        up_port = upstream.sockets[0].getsockname()[1]
-        target = ("127.0.0.1", up_port, "r-1", "t-1") if configured else None
-        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
-                              lambda: target)
-        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server, upstream:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(payload)
-            await writer.drain()
-            reply = await asyncio.wait_for(reader.read(), 5)
-            writer.close()
+        async with proxy_to(orchestrator, configured) as address:
+            reply = await ask(address, payload)
         return reply, bytes(seen)
 
     return asyncio.run(go())
@@ -189,15 +206,10 @@ def test_a_client_that_never_reads_is_reset_by_the_deadline(monkeypatch):
                 dropped.set_result(exc)
             writer.close()
 
-        upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
-        target = ("127.0.0.1", upstream.sockets[0].getsockname()[1], "r-1", "t-1")
-        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
-                              lambda: target)
-        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-        async with server, upstream:
+        async with proxy_to(orchestrator) as address:
             client = socket.socket()
             client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            client.connect(server.sockets[0].getsockname())
+            client.connect(address)
             client.sendall(b"GET /latest/user-data HTTP/1.1\r\nHost: x\r\n\r\n")
             try:
                 gone = await asyncio.wait_for(dropped, 5)
@@ -229,18 +241,8 @@ def test_an_answer_slower_in_total_than_the_deadline_is_a_504(monkeypatch):
                     await writer.drain()
                     await asyncio.sleep(0.05)
 
-        upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
-        target = ("127.0.0.1", upstream.sockets[0].getsockname()[1], "r-1", "t-1")
-        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
-                              lambda: target)
-        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-        async with server, upstream:
-            reader, writer = await asyncio.open_connection(
-                "127.0.0.1", server.sockets[0].getsockname()[1])
-            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            reply = await asyncio.wait_for(reader.read(), 5)
-            writer.close()
-            return reply
+        async with proxy_to(orchestrator) as address:
+            return await ask(address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 
     assert asyncio.run(go()).startswith(b"HTTP/1.1 504 ")
 
@@ -260,30 +262,16 @@ def test_connections_beyond_the_cap_get_503_and_are_not_forwarded(monkeypatch):
             await writer.drain()
             writer.close()
 
-        async def ask(port: int) -> bytes:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(request)
-            try:
-                return await asyncio.wait_for(reader.read(), 5)
-            finally:
-                writer.close()
-
-        upstream = await asyncio.start_server(orchestrator, "127.0.0.1", 0)
-        target = ("127.0.0.1", upstream.sockets[0].getsockname()[1], "r-1", "t-1")
-        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
-                              lambda: target)
-        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server, upstream:
-            held = [asyncio.create_task(ask(port)) for _ in range(2)]
+        async with proxy_to(orchestrator) as address:
+            held = [asyncio.create_task(ask(address, request)) for _ in range(2)]
             for _ in held:  # both are in flight, waiting for the orchestrator
                 await asyncio.wait_for(seen.get(), 5)
-            refused = await ask(port)
+            refused = await ask(address, request)
             forwarded_while_full = seen.qsize()
             release.set()
             for reply in await asyncio.gather(*held):
                 assert answered(reply)[::2] == (200, b"meta")
-            after = await ask(port)  # the slots are free again
+            after = await ask(address, request)  # the slots are free again
         return refused, forwarded_while_full, after
 
     refused, forwarded_while_full, after = asyncio.run(go())
@@ -313,16 +301,8 @@ def test_an_unreachable_orchestrator_is_a_502():
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
         probe.close()  # nothing listens there now
-        proxy = MetadataProxy(lambda fam: socket.socket(fam, socket.SOCK_STREAM),
-                              lambda: ("127.0.0.1", dead, "r-1", "t-1"))
-        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-        async with server:
-            reader, writer = await asyncio.open_connection(
-                "127.0.0.1", server.sockets[0].getsockname()[1])
-            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            reply = await asyncio.wait_for(reader.read(), 5)
-            writer.close()
-            return reply
+        async with proxy_to(target=("127.0.0.1", dead, "r-1", "t-1")) as address:
+            return await ask(address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 
     assert asyncio.run(go()).startswith(b"HTTP/1.1 502 ")
 
