@@ -50,6 +50,29 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
 
 
+def plug_namespace(bridge: str, ns: str, host_if: str, addresses: list[str],
+                   mac: str | None = None, *, namespaces: list[str],
+                   links: list[str]) -> str:
+    """A namespace of the test's own whose eth0 is on ``bridge`` (made if missing), with
+    ``addresses``; what it creates goes on ``namespaces``/``links`` for the cleanup."""
+    namespaces.append(ns)
+    links.append(host_if)
+    if not Path(f"/sys/class/net/{bridge}").exists():
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        links.append(bridge)
+    sh("ip", "link", "set", bridge, "up")
+    sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0",
+       *(["address", mac] if mac else []), "netns", ns)
+    sh("ip", "link", "set", host_if, "master", bridge, "up")
+    sh("ip", "-n", ns, "link", "set", "lo", "up")
+    sh("ip", "-n", ns, "link", "set", "eth0", "up")
+    for address in addresses:
+        sh("ip", "-n", ns, "addr", "add", address, "dev", "eth0",
+           *(["nodad"] if ":" in address else []))
+    return ns
+
+
 class ComputeStack:
     def __init__(self, work: Path):
         from astara.network_service.app import create_app as network_app

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import frames as fr
 import pytest
-from compute_stack import sh
+from compute_stack import plug_namespace, sh
 from tests.support import wait_for
 
 from astara.cli.netns_cleanup import drop_filter_table_if_empty
@@ -78,24 +78,9 @@ class Lab:
 
     def plain(self, net_id: str, name: str, mac: str, addresses: list[str]) -> str:
         """A namespace of the test's own on the network's bridge (nothing filters it)."""
-        ns, host_if = f"acp-{self.tag}-{name}", f"acp{self.tag}{name}"[:15]
-        self.namespaces.append(ns)
-        self.links.append(host_if)
-        br = self.backend.bridge(net_id)
-        if not Path(f"/sys/class/net/{br}").exists():
-            sh("ip", "link", "add", br, "type", "bridge")
-            self.links.append(br)
-        sh("ip", "link", "set", br, "up")
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0",
-           "address", mac, "netns", ns)
-        sh("ip", "link", "set", host_if, "master", br, "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        for address in addresses:
-            sh("ip", "-n", ns, "addr", "add", address, "dev", "eth0",
-               *(["nodad"] if ":" in address else []))
-        return ns
+        return plug_namespace(self.backend.bridge(net_id), f"acp-{self.tag}-{name}",
+                              f"acp{self.tag}{name}"[:15], addresses, mac,
+                              namespaces=self.namespaces, links=self.links)
 
     def capture(self, ns: str, marker: bytes) -> subprocess.Popen:
         proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, FRAMES, "capture",

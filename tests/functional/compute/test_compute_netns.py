@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from compute_stack import sh
+from compute_stack import plug_namespace, sh
 from tests.support import wait_for
 
 from astara.cli.netns_cleanup import drop_filter_table_if_empty
@@ -55,21 +55,9 @@ class Lab:
 
     def peer(self, net_id: str, mac: str, ip: str) -> str:
         """A namespace on the network's bridge serving DHCP for ``mac`` and RAs."""
-        ns, host_if = f"acp-{self.tag}", f"acph{self.tag}"
-        self.namespaces.append(ns)
-        self.links.append(host_if)
-        br = self.backend.bridge(net_id)
-        if not Path(f"/sys/class/net/{br}").exists():
-            sh("ip", "link", "add", br, "type", "bridge")
-            self.links.append(br)
-        sh("ip", "link", "set", br, "up")
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "link", "set", host_if, "master", br, "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "addr", "add", "10.77.0.1/24", "dev", "eth0")
-        sh("ip", "-n", ns, "addr", "add", "fd77::1/64", "dev", "eth0", "nodad")
+        ns = plug_namespace(self.backend.bridge(net_id), f"acp-{self.tag}", f"acph{self.tag}",
+                            ["10.77.0.1/24", "fd77::1/64"], namespaces=self.namespaces,
+                            links=self.links)
         proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--no-resolv",
              "--no-hosts", "--port=0", "--bind-interfaces", "--interface=eth0",
