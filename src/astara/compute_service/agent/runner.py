@@ -155,6 +155,10 @@ class SubprocessRunner:
                     proc.wait(1.0)  # reaps it too when it is our child
                 except psutil.TimeoutExpired:
                     proc.kill()
+                    # SIGKILL is asynchronous: wait for the exit (and reap it) so the
+                    # caller never sees it still running after kill() returned.
+                    with contextlib.suppress(psutil.TimeoutExpired):
+                        proc.wait(5.0)
         if pid is not None:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
