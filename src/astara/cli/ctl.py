@@ -7,6 +7,7 @@
     astara-ctl tenant debug|manage ID [--reason TEXT]
     astara-ctl global debug|manage [--reason TEXT]
     astara-ctl workers list|debug
+    astara-ctl health               (the rebuild breaker: open or closed, budget)
     astara-ctl ssh ROUTER_ID        (a shell in the appliance)
 
 Every call sends the orchestrator's RPC token (``X-Auth-Token``), taken from, in
@@ -62,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--reason", default="")
     w = sub.add_parser("workers", help="worker processes")
     w.add_argument("action", choices=["list", "debug"])
+    sub.add_parser("health", help="the rebuild breaker: is the orchestrator suspecting "
+                   "its own path to the appliances, rebuilds in the window and their budget")
     s = sub.add_parser("ssh", help="a shell in a router's appliance")
     s.add_argument("id")
     return p
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                 "GET", "/workers/")
             _show(_call(http, method, path)["workers"], a.format,
                   ["index", "pid", "alive", "restarts", "passes", "queued"])
+        elif a.command == "health":
+            _show(_call(http, "GET", "/health/")["breaker"], a.format)
         elif a.command == "ssh":
             return _ssh(http, a.id)
     return 0

@@ -9,6 +9,7 @@ from oslo_config import cfg
 
 from astara.common.settings import default_conf
 from astara.orchestrator.reconcile import model
+from astara.orchestrator.reconcile.breaker import BreakerSettings
 from astara.orchestrator.reconcile.observe import ManagementSettings
 
 GROUP = "orchestrator"
@@ -46,6 +47,26 @@ OPTS = [
                  help="Seconds the failed status calls must span before a working "
                  "appliance is replaced. It is never replaced while its instance is ACTIVE "
                  "and it still answers on its management address."),
+    cfg.FloatOpt("rebuild_breaker_failure_share", default=0.5, min=0.0, max=1.0,
+                 help="Rebuild breaker: when more than this share of the working appliances "
+                 "checked within rebuild_window fail their status calls (their latest call "
+                 "each), the orchestrator suspects its own path to them (the host's "
+                 "neighbour table, the management network) and replaces none of them for "
+                 "failing status calls until the checks answer again."),
+    cfg.IntOpt("rebuild_breaker_min_samples", default=10, min=1,
+               help="Rebuild breaker: appliances that must have been checked within "
+               "rebuild_window before their failures can open it."),
+    cfg.FloatOpt("rebuild_budget_share", default=0.1, min=0.0, max=1.0,
+                 help="At most this share of the routers have their appliance replaced "
+                 "automatically within rebuild_window (at least rebuild_budget_min); the "
+                 "others wait for room. An operator's `astara-ctl router rebuild` always "
+                 "goes through."),
+    cfg.IntOpt("rebuild_budget_min", default=1, min=1,
+               help="Automatic rebuilds always allowed within rebuild_window, whatever "
+               "the share."),
+    cfg.FloatOpt("rebuild_window", default=300.0, min=1.0,
+                 help="Seconds over which the rebuild breaker counts status checks and "
+                 "rebuilds."),
     cfg.URIOpt("network_url", default="http://127.0.0.1:9696/",
                help="Network API (Neutron v2.0) endpoint."),
     cfg.URIOpt("compute_url", default="http://127.0.0.1:8774/",
@@ -89,6 +110,11 @@ class OrchestratorSettings:
     error_cooldown: float
     appliance_failure_threshold: int
     appliance_failure_period: float
+    rebuild_breaker_failure_share: float
+    rebuild_breaker_min_samples: int
+    rebuild_budget_share: float
+    rebuild_budget_min: int
+    rebuild_window: float
     network_url: str
     compute_url: str
     service_project_id: str
@@ -133,6 +159,14 @@ def plan_settings(o: OrchestratorSettings) -> model.Settings:
                           health_check_period=o.health_check_period,
                           appliance_failure_threshold=o.appliance_failure_threshold,
                           appliance_failure_period=o.appliance_failure_period)
+
+
+def breaker_settings(o: OrchestratorSettings) -> BreakerSettings:
+    """What the rebuild breaker decides with, from the options."""
+    return BreakerSettings(failure_share=o.rebuild_breaker_failure_share,
+                           min_samples=o.rebuild_breaker_min_samples,
+                           budget_share=o.rebuild_budget_share,
+                           budget_min=o.rebuild_budget_min, window=o.rebuild_window)
 
 
 def management_settings(o: OrchestratorSettings) -> ManagementSettings:

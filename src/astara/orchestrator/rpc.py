@@ -3,7 +3,7 @@
 Commands (``PUT``): ``/poll/``, ``/workers/debug/``, ``/router/{rebuild,update,
 debug,manage}/<id>``, ``/tenant/{debug,manage}/<id>``, ``/global/{debug,manage}/``;
 a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/``,
-``/routers/<id>``, ``/workers/``, ``/debug/``.
+``/routers/<id>``, ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker).
 
 Every route, reads included, wants the operator's token in ``X-Auth-Token``
 (``[orchestrator] rpc_auth_token_file``, compared in constant time): anything
@@ -151,6 +151,9 @@ def build_app(orch: Orchestrator, token: bytes) -> Guard:
     async def workers(request: Request):
         return JSONResponse({"workers": orch.worker_views()})
 
+    async def health(request: Request):
+        return JSONResponse({"breaker": orch.health_view()})
+
     async def debug(request: Request):
         snap = await run_in_threadpool(orch.debug.snapshot)
         return JSONResponse({"routers": snap.routers, "tenants": snap.tenants,
@@ -170,6 +173,7 @@ def build_app(orch: Orchestrator, token: bytes) -> Guard:
         Route("/routers/{id}", router, methods=["GET"]),
         Route("/workers/", workers, methods=["GET"]),
         Route("/debug/", debug, methods=["GET"]),
+        Route("/health/", health, methods=["GET"]),
     ])
 
     def allowed(scope, headers: Headers) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from astara.common.private import read_secret
 from astara.db.engine import Database
+from astara.orchestrator.breaker_board import BreakerBoard
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
@@ -13,15 +14,18 @@ from astara.orchestrator.debug import DebugSnapshot, DebugStore
 from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.memory import RouterState
+from astara.orchestrator.reconcile.model import Settings
 from astara.orchestrator.reconcile.observe import Observer
-from astara.orchestrator.reconcile.reconciler import Reconciler
+from astara.orchestrator.reconcile.reconciler import Gate, Reconciler
+from astara.orchestrator.reconcile.silence import spacing
 from astara.orchestrator.state_store import RouterStateStore
 
 
 class Runtime:
     """Everything one worker process needs to reconcile routers."""
 
-    def __init__(self, o: OrchestratorSettings, db: Database, management_network_id: str):
+    def __init__(self, o: OrchestratorSettings, db: Database, management_network_id: str,
+                 board: BreakerBoard | None = None):
         headers = o.service_headers
         self.network = HttpNetworkAPI(o.network_url, management_network_id, headers)
         self.compute = HttpComputeAPI(o.compute_url, headers, o.appliance_image,
@@ -30,11 +34,12 @@ class Runtime:
         self.appliance = HttpApplianceAPI(key, o.appliance_port)
         self.debug_store = DebugStore(db)
         self.debug = self.debug_store.snapshot()
+        settings = plan_settings(o)
         self.reconciler = Reconciler(
             Observer(self.network, self.compute, self.appliance, management_settings(o)),
             Executor(self.network, self.compute, self.appliance),
-            plan_settings(o), is_debug=lambda ref: self.debug.is_debug(ref),
-            store=RouterStateStore(db))
+            settings, is_debug=lambda ref: self.debug.is_debug(ref),
+            store=RouterStateStore(db), gate=board and _gate(board, settings))
 
     def reload_debug(self) -> DebugSnapshot:
         self.debug = self.debug_store.snapshot()
@@ -43,6 +48,15 @@ class Runtime:
     def close(self) -> None:
         for c in (self.network, self.compute, self.appliance):
             c.close()
+
+
+def _gate(board: BreakerBoard, s: Settings) -> Gate:
+    # A held router is looked at again no sooner than its silent looks are spaced, and
+    # no later than its health checks.
+    floor = spacing(s.appliance_failure_threshold, s.appliance_failure_period,
+                    s.boot_check_interval)
+    return lambda observed, decision: board.admit(decision, observed.memory, observed.now,
+                                                  floor, max(floor, s.health_check_period))
 
 
 def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
@@ -60,5 +74,7 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
                            st.memory.last_error),
         "memory": asdict(st.memory),
         "floating_ips": sorted(st.context.floating_ips),
+        "check": None if st.last_check is None else {"at": st.last_check[0],
+                                                     "ok": st.last_check[1]},
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],
     }

@@ -4,7 +4,9 @@ Intake reads network notifications from the bus (durable cursor), turns them
 into keys (resolving networks and floating IPs to the routers concerned) and
 sends each key to the worker process that owns its tenant. A worker process that
 dies is restarted and every key it owned is queued again. Snapshots from the
-workers feed the RPC API's views.
+workers feed the RPC API's views and, once a second, the rebuild breaker
+(``breaker_board``: every router's latest status check decides whether the
+orchestrator suspects its own path to the appliances).
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from astara.bus.outbox import OutboxConsumer
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
 from astara.db.engine import Database
-from astara.orchestrator import intake, management
+from astara.orchestrator import breaker_board, intake, management
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugStore
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
-from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings
+from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
+from astara.orchestrator.reconcile import breaker
 from astara.orchestrator.scheduler import shard_for
 from astara.orchestrator.worker import process
 
@@ -49,6 +52,9 @@ class Orchestrator:
         self.db = Database(settings.database.url)
         self._ctx = multiprocessing.get_context("spawn")
         self._results = self._ctx.Queue()
+        # Shared with every worker process, their successors too (see breaker_board).
+        self._board_array = breaker_board.new_array(self._ctx)
+        self.breaker = breaker_board.BreakerBoard(self._board_array, breaker_settings(o))
         self.workers = [WorkerHandle(i) for i in range(o.num_worker_processes)]
         self.known: dict[str, ResourceRef] = {}
         self.routers: dict[str, dict] = {}
@@ -105,7 +111,8 @@ class Orchestrator:
         w.proc = self._ctx.Process(
             target=process.main, name=f"astara-worker-{w.index}",
             args=(w.index, self.o, self.settings.database.url, self.mgmt_net_id, w.inbox,
-                  self._results, self.settings.debug, os.getpid()), daemon=True)
+                  self._results, self.settings.debug, os.getpid(), self._board_array),
+            daemon=True)
         w.proc.start()
         LOG.info("worker %d started (pid %d)", w.index, w.proc.pid)
 
@@ -208,6 +215,7 @@ class Orchestrator:
 
     def _supervise(self) -> None:
         while not self._stop.wait(1.0):
+            self.judge_breaker()
             for w in self.workers:
                 if w.proc is not None and not w.proc.is_alive() and not self._stop.is_set():
                     LOG.error("worker %d (pid %s) died with code %s: restarting", w.index,
@@ -244,6 +252,15 @@ class Orchestrator:
                         self.routers[rid] = {**summary, "_worker": index}
                     self.workers[index].stats = stats
 
+    def judge_breaker(self) -> None:
+        """Every router's latest status check, from the workers' snapshots, decides
+        whether the breaker is open; the workers read the verdict on the board."""
+        with self._lock:
+            checks = [breaker.Check(c["at"], c["ok"]) for r in self.routers.values()
+                      if (c := r.get("check")) is not None]
+            routers = len(self.routers)
+        breaker_board.judge(self.breaker, checks, routers)
+
     # -- views ------------------------------------------------------------------
     def router_views(self) -> list[dict]:
         with self._lock:
@@ -253,3 +270,6 @@ class Orchestrator:
         return [{"index": w.index, "pid": w.proc.pid if w.proc else None,
                  "alive": bool(w.proc and w.proc.is_alive()), "restarts": w.restarts,
                  **w.stats} for w in self.workers]
+
+    def health_view(self) -> dict:
+        return self.breaker.view(time.time())

@@ -53,3 +53,6 @@ class RouterState:
     # Left alone in debug mode: whoever debugged it (astara-debug-router) may have changed
     # the stored memory and the appliance, so the next pass re-reads and looks again.
     stale: bool = False
+    # The latest status call to its working (not booting) appliance: (when, answered).
+    # The parent judges the rebuild breaker from every router's (``breaker_board``).
+    last_check: tuple[float, bool] | None = None

@@ -143,6 +143,16 @@ class Settings:
     appliance_failure_period: float
 
 
+class Rebuild(enum.StrEnum):
+    """Why a decision replaces a booted appliance: the rebuild breaker
+    (``reconcile.breaker``) holds back the kinds our own path could explain."""
+
+    SILENT = "silent"  # its status calls failed: it, or our way to it
+    BOOT_TIMEOUT = "boot-timeout"  # it never answered after boot: ditto
+    INSTANCE = "instance"  # the compute API says ERROR or SHUTOFF: a real failure
+    OPERATOR = "operator"  # ``astara-ctl router rebuild``: always goes through
+
+
 @dataclass(frozen=True)
 class Decision:
     step: Step
@@ -150,3 +160,4 @@ class Decision:
     outcome: Outcome
     reason: str
     memory: Memory
+    rebuild: Rebuild | None = None  # set when the step replaces a booted appliance

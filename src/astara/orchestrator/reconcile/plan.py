@@ -17,6 +17,7 @@ from astara.orchestrator.reconcile.model import (
     Observed,
     Outcome,
     OutcomeKind,
+    Rebuild,
     Settings,
     Status,
     Step,
@@ -39,8 +40,9 @@ def plan(o: Observed, s: Settings) -> Decision:
     inst = o.instance
     live = inst is not None and not inst.deleting and inst.status != "DELETED"
 
-    def d(step: Step, status: Status, outcome: Outcome, reason: str, memory: Memory = m):
-        return Decision(step, status, outcome, reason, memory)
+    def d(step: Step, status: Status, outcome: Outcome, reason: str, memory: Memory = m,
+          rebuild: Rebuild | None = None):
+        return Decision(step, status, outcome, reason, memory, rebuild)
 
     if o.debug:
         return d(Step.EXIT, Status.DOWN, DONE, "debug mode: left alone")
@@ -65,7 +67,7 @@ def plan(o: Observed, s: Settings) -> Decision:
                  replace(m, failed_boots=0, error_until=None, boot_started=None))
     if o.force_rebuild and live:
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
-                 "rebuild requested", replace(m, boot_started=None))
+                 "rebuild requested", replace(m, boot_started=None), Rebuild.OPERATOR)
     if o.desired_digest is None:
         return d(Step.EXIT, Status.DOWN, _after(s.health_check_period),
                  "no appliance configuration can be built yet")
@@ -94,10 +96,10 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
     if inst.status == "ERROR":
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                  "appliance instance in ERROR: replacing it",
-                 replace(failed, last_error="instance in ERROR"))
+                 replace(failed, last_error="instance in ERROR"), Rebuild.INSTANCE)
     if inst.status == "SHUTOFF":
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
-                 "appliance instance is shut off: replacing it")
+                 "appliance instance is shut off: replacing it", rebuild=Rebuild.INSTANCE)
     if not reachable:
         if m.boot_started is not None and booting_for < s.boot_timeout:
             return d(Step.CHECK_BOOT, Status.BOOTING, _after(s.boot_check_interval),
@@ -105,7 +107,7 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
         if m.boot_started is not None:
             return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                      f"no answer {s.boot_timeout:.0f} s after boot: replacing it",
-                     replace(failed, last_error="boot timeout"))
+                     replace(failed, last_error="boot timeout"), Rebuild.BOOT_TIMEOUT)
         return _plan_silent(o, s, d)
     calm = replace(m, silent_count=0, silent_since=None)
     if inst.ports != o.wanted_ports:
@@ -142,4 +144,4 @@ def _plan_silent(o: Observed, s: Settings, d) -> Decision:
              f"appliance stopped answering ({why}, {n} times over {span:.0f} s): "
              "replacing it",
              replace(m, silent_count=0, silent_since=None,
-                     last_error=f"appliance unreachable ({why})"))
+                     last_error=f"appliance unreachable ({why})"), Rebuild.SILENT)

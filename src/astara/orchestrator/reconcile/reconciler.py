@@ -39,13 +39,20 @@ class StateStore(Protocol):
     def forget(self, router_id: str) -> None: ...
 
 
+# Given the observation and a decision that replaces an appliance: the decision, or
+# another one if the rebuild breaker holds it back (``orchestrator.breaker_board``).
+Gate = Callable[[Observed, Decision], Decision]
+
+
 class Reconciler:
     def __init__(self, observer: Observer, executor: Executor, settings: Settings,
                  is_debug: Callable[[ResourceRef], bool] = lambda ref: False,
-                 clock: Callable[[], float] = time.time, store: StateStore | None = None):
+                 clock: Callable[[], float] = time.time, store: StateStore | None = None,
+                 gate: Gate | None = None):
         self.observer, self.executor, self.settings = observer, executor, settings
         self.is_debug, self.clock = is_debug, clock
         self.store = store
+        self.gate = gate
         self.states: dict[str, RouterState] = {}
 
     def state(self, ref: ResourceRef) -> RouterState:
@@ -82,6 +89,8 @@ class Reconciler:
             observed = self.observer.health(st, now, debug)
         if observed is None:
             observed = self.observer.full(ref, st, now, debug)
+        if observed.appliance is not None and observed.memory.boot_started is None:
+            st.last_check = (now, observed.appliance.reachable)
         return observed, plan(observed, self.settings)
 
     def run(self, ref: ResourceRef, full: bool = True) -> Outcome:
@@ -100,6 +109,8 @@ class Reconciler:
             st.steps.append(StepRecord(self.clock(), str(decision.step), str(decision.status),
                                        decision.reason, str(decision.outcome.kind), 0.0))
             return decision.outcome
+        if decision.rebuild is not None and self.gate is not None:
+            decision = self.gate(observed, decision)
         return self.execute(ref, decision)
 
     def execute(self, ref: ResourceRef, decision: Decision) -> Outcome:

@@ -1,5 +1,6 @@
 """A worker process: its own clients, reconciler and dirty-key queue.
 
+The parent hands it the rebuild breaker's shared board (``breaker_board``) at spawn.
 The parent sends ``("submit", ref, full)``, ``("rebuild", ref)``, ``("debug",)``
 and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...})``
 with the state of its routers once a second while they change. A message the
@@ -16,11 +17,13 @@ import os
 import queue as queue_mod
 import signal
 import threading
+from typing import Any
 
 from astara.common import logs
 from astara.db.engine import Database
+from astara.orchestrator.breaker_board import BreakerBoard
 from astara.orchestrator.keys import ResourceRef
-from astara.orchestrator.opts import OrchestratorSettings
+from astara.orchestrator.opts import OrchestratorSettings, breaker_settings
 from astara.orchestrator.runtime import Runtime, summary
 from astara.orchestrator.worker.pool import Worker
 
@@ -29,14 +32,15 @@ LOG = logging.getLogger(__name__)
 
 def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
          inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, debug: bool,
-         parent_pid: int) -> None:
+         parent_pid: int, board: Any = None) -> None:
     logs.setup(debug)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     _die_with_parent(parent_pid)
     # Never wait at exit to flush snapshots to a parent that no longer reads them.
     outbox.cancel_join_thread()
     db = Database(db_url)
-    runtime = Runtime(o, db, mgmt_net_id)
+    runtime = Runtime(o, db, mgmt_net_id,
+                      BreakerBoard(board, breaker_settings(o)) if board is not None else None)
     try:
         asyncio.run(_serve(index, runtime, inbox, outbox, o.num_worker_threads))
     finally:

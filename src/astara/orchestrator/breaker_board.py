@@ -1,0 +1,147 @@
+"""The rebuild breaker across worker processes: one shared board, judged by the parent.
+
+Workers are separate processes sharded by tenant: none of them sees the whole
+orchestrator. The parent (``service.Orchestrator``) already receives every
+router's summary from the workers (snapshots, about once a second), and each
+summary carries the router's latest status check. So the parent judges
+self-suspicion from all of them (``reconcile.breaker.suspect``), logs once when
+the breaker opens and once when it closes, and writes the verdict and the
+window's rebuild budget on this board: a small array of doubles in shared
+memory, created by the parent and handed to each worker process it spawns (a
+restarted worker gets the same board, so nothing is forgotten). A worker about
+to replace an appliance asks the board (``admit``) under the board's lock, which
+also records the rebuild in a ring of timestamps: the budget holds across all the
+workers at once, with no round trip to the parent. The decisions themselves are
+the pure functions of ``reconcile.breaker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from astara.orchestrator.reconcile import breaker
+from astara.orchestrator.reconcile.breaker import BreakerSettings, Suspicion, Verdict
+from astara.orchestrator.reconcile.model import Decision, Memory
+
+LOG = logging.getLogger(__name__)
+
+# Slots of the shared array; the ring of rebuild times follows the header.
+OPEN, SINCE, FAILED, CHECKED, BUDGET, ROUTERS, HELD_SUSPECT, HELD_BUDGET, LOGGED, NEXT = range(10)
+HEADER = 10
+RING = 4096  # rebuild times remembered: the budget of one window is capped at this
+
+MEANING = ("status checks to most appliances fail at once: suspecting the orchestrator's "
+           "own path to the appliances (the host's neighbour table, the management "
+           "network, the appliance agent) rather than the appliances; none is replaced "
+           "for failing status checks until checks answer again")
+
+
+def new_array(ctx: Any) -> Any:
+    """The shared array, from a ``multiprocessing`` context (the parent makes one)."""
+    return ctx.Array("d", HEADER + RING)
+
+
+class BreakerBoard:
+    def __init__(self, array: Any, settings: BreakerSettings):
+        self._a, self.s = array, settings
+
+    # -- the parent --------------------------------------------------------------------
+    def publish(self, suspicion: Suspicion, routers: int) -> Suspicion:
+        """Write the parent's verdict; returns the previous one."""
+        a = self._a
+        with a.get_lock():
+            was = self._suspicion()
+            a[OPEN], a[SINCE] = float(suspicion.open), suspicion.since or 0.0
+            a[FAILED], a[CHECKED] = suspicion.failed, suspicion.checked
+            a[ROUTERS], a[BUDGET] = routers, min(RING, breaker.budget(routers, self.s))
+        return was
+
+    def suspicion(self) -> Suspicion:
+        with self._a.get_lock():
+            return self._suspicion()
+
+    def _suspicion(self) -> Suspicion:
+        a = self._a
+        return Suspicion(bool(a[OPEN]), int(a[FAILED]), int(a[CHECKED]),
+                         a[SINCE] if a[OPEN] else None)
+
+    def view(self, now: float) -> dict:
+        a = self._a
+        with a.get_lock():
+            sus = self._suspicion()
+            rebuilds = len(breaker.in_window(a[HEADER:], now, self.s.window))
+            allowed = self._budget()
+            held_suspect, held_budget = int(a[HELD_SUSPECT]), int(a[HELD_BUDGET])
+            routers = int(a[ROUTERS])
+        return {"state": "open" if sus.open else "closed", "since": sus.since,
+                "failed": sus.failed, "checked": sus.checked,
+                "failure_share": self.s.failure_share, "min_samples": self.s.min_samples,
+                "routers": routers, "window": self.s.window,
+                "rebuilds_in_window": rebuilds, "budget": allowed,
+                "held_suspect": held_suspect, "held_budget": held_budget,
+                "meaning": MEANING if sus.open else None}
+
+    def _budget(self) -> int:
+        return max(self.s.budget_min, int(self._a[BUDGET]))
+
+    # -- a worker ----------------------------------------------------------------------
+    def admit(self, decision: Decision, memory: Memory, now: float, floor: float,
+              cap: float) -> Decision:
+        """``decision`` (a rebuild) if the breaker lets it through, recorded; else the
+        same router looked at again later, with nothing done."""
+        assert decision.rebuild is not None
+        a = self._a
+        with a.get_lock():
+            sus = self._suspicion()
+            recent = breaker.in_window(a[HEADER:], now, self.s.window)
+            allowed = self._budget()
+            verdict = breaker.admit(decision.rebuild, sus.open, len(recent), allowed)
+            if verdict is Verdict.GO:
+                slot = int(a[NEXT]) % RING
+                a[HEADER + slot], a[NEXT] = now, slot + 1
+                return decision
+            if verdict is Verdict.SUSPECT:
+                a[HELD_SUSPECT] += 1
+            else:
+                a[HELD_BUDGET] += 1
+                held = int(a[HELD_BUDGET])
+                tell = now - a[LOGGED] >= self.s.window
+                if tell:
+                    a[LOGGED] = now
+        if verdict is Verdict.SUSPECT:
+            after = breaker.suspect_backoff(now, sus.since, floor, cap)
+            return breaker.hold(decision, verdict, memory, after,
+                                f"{sus.failed} of {sus.checked} appliances checked fail")
+        if tell:
+            LOG.warning("rebuild budget spent: %d appliances replaced in the last %.0f s "
+                        "(budget %d: %.0f%% of %d routers, at least %d); further automatic "
+                        "rebuilds wait for room (%d held so far; an operator's "
+                        "`astara-ctl router rebuild` still goes through)",
+                        len(recent), self.s.window, allowed, self.s.budget_share * 100,
+                        int(a[ROUTERS]), self.s.budget_min, held)
+        after = max(floor, breaker.room_in(recent, now, self.s.window, allowed))
+        return breaker.hold(decision, verdict, memory, after,
+                            f"{len(recent)} rebuilds in the last {self.s.window:.0f} s, "
+                            f"budget {allowed}")
+
+
+def judge(board: BreakerBoard, checks: list[breaker.Check], routers: int,
+          now: float | None = None) -> Suspicion:
+    """The parent's look (once a second): decide, publish, log a change once."""
+    now = time.time() if now is None else now
+    was = board.suspicion()
+    sus = breaker.suspect(checks, now, board.s, was)
+    board.publish(sus, routers)
+    share = f"{board.s.failure_share:.0%}"
+    if sus.open and not was.open:
+        LOG.error("rebuild breaker OPEN: status checks to %d of %d appliances checked in "
+                  "the last %.0f s failed (more than %s) since %s: %s; `astara-ctl health` "
+                  "shows it", sus.failed, sus.checked, board.s.window, share,
+                  time.strftime("%H:%M:%S", time.localtime(sus.since or now)), MEANING)
+    elif was.open and not sus.open:
+        LOG.warning("rebuild breaker closed: appliances answer their status checks again "
+                    "(%d of %d failed, open for %.0f s); silent appliances may be replaced "
+                    "again", sus.failed, sus.checked, now - (was.since or now))
+    return sus
