@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from astara.orchestrator.reconcile import breaker
@@ -125,6 +126,11 @@ class BreakerBoard:
         return breaker.hold(decision, verdict, memory, after,
                             f"{len(recent)} rebuilds in the last {self.s.window:.0f} s, "
                             f"budget {allowed}")
+
+
+def checks(views: Iterable[dict]) -> list[breaker.Check]:
+    """The latest checks in the routers' summaries (``runtime.summary``, as workers send)."""
+    return [breaker.Check(c["at"], c["ok"]) for v in views if (c := v.get("check"))]
 
 
 def judge(board: BreakerBoard, checks: list[breaker.Check], routers: int,

@@ -39,7 +39,7 @@ class Runtime:
             Observer(self.network, self.compute, self.appliance, management_settings(o)),
             Executor(self.network, self.compute, self.appliance),
             settings, is_debug=lambda ref: self.debug.is_debug(ref),
-            store=RouterStateStore(db), gate=board and _gate(board, settings))
+            store=RouterStateStore(db), gate=board and breaker_gate(board, settings))
 
     def reload_debug(self) -> DebugSnapshot:
         self.debug = self.debug_store.snapshot()
@@ -50,13 +50,19 @@ class Runtime:
             c.close()
 
 
-def _gate(board: BreakerBoard, s: Settings) -> Gate:
+def breaker_gate(board: BreakerBoard, s: Settings) -> Gate:
     # A held router is looked at again no sooner than its silent looks are spaced, and
     # no later than its health checks.
     floor = spacing(s.appliance_failure_threshold, s.appliance_failure_period,
                     s.boot_check_interval)
     return lambda observed, decision: board.admit(decision, observed.memory, observed.now,
                                                   floor, max(floor, s.health_check_period))
+
+
+def check_view(st: RouterState) -> dict | None:
+    """The latest status check, as the parent reads it for the rebuild breaker."""
+    return None if st.last_check is None else {"at": st.last_check[0],
+                                               "ok": st.last_check[1]}
 
 
 def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
@@ -74,7 +80,6 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
                            st.memory.last_error),
         "memory": asdict(st.memory),
         "floating_ips": sorted(st.context.floating_ips),
-        "check": None if st.last_check is None else {"at": st.last_check[0],
-                                                     "ok": st.last_check[1]},
+        "check": check_view(st),
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],
     }

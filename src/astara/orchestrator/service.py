@@ -29,7 +29,6 @@ from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugStore
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
 from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
-from astara.orchestrator.reconcile import breaker
 from astara.orchestrator.scheduler import shard_for
 from astara.orchestrator.worker import process
 
@@ -256,8 +255,7 @@ class Orchestrator:
         """Every router's latest status check, from the workers' snapshots, decides
         whether the breaker is open; the workers read the verdict on the board."""
         with self._lock:
-            checks = [breaker.Check(c["at"], c["ok"]) for r in self.routers.values()
-                      if (c := r.get("check")) is not None]
+            checks = breaker_board.checks(self.routers.values())
             routers = len(self.routers)
         breaker_board.judge(self.breaker, checks, routers)
 
