@@ -26,6 +26,7 @@ ROUTES = [("PUT", "/poll/"), ("PUT", "/workers/debug/"),
           ("PUT", "/tenant/debug/t1"), ("PUT", "/tenant/manage/t1"),
           ("PUT", "/global/debug/"), ("PUT", "/global/manage/"), ("GET", "/routers/"),
           ("GET", f"/routers/{'0' * 8}"), ("GET", "/workers/"), ("GET", "/debug/"),
+          ("GET", "/health/"),
           ("GET", "/no/such/route"), ("DELETE", "/routers/")]
 
 
@@ -98,6 +99,25 @@ def test_unknown_router_is_a_clear_error(orchestrator):
     assert "not found" in r.stderr
     r = orch.ctl("poll", url="http://127.0.0.1:9")
     assert r.returncode != 0 and "unreachable" in r.stderr
+
+
+def test_health_shows_the_rebuild_breaker_for_the_whole_orchestrator(orchestrator, demo):
+    """The parent publishes what every worker reported: routers are counted across
+    worker processes; nothing was checked (routers cannot boot here), so it is closed."""
+    orch = orchestrator
+    routers = [demo.sdk.network.create_router(name=name("r")) for _ in range(3)]
+    wait_for(lambda: all(router_view(orch, r.id) for r in routers))
+    assert len({router_view(orch, r.id)["_worker"] for r in routers} | {0, 1}) == 2
+    view = wait_for(lambda: (b := orch.get("/health/").json()["breaker"])["routers"]
+                    == len(orch.get("/routers/").json()["routers"]) and b)
+    assert (view["state"], view["failed"], view["checked"]) == ("closed", 0, 0)
+    assert (view["budget"], view["window"], view["rebuilds_in_window"]) == (1, 300, 0)
+    assert view["meaning"] is None
+    shown = orch.ctl("health")
+    assert shown.returncode == 0, shown.stderr
+    assert "state: closed" in shown.stdout and "budget: 1" in shown.stdout
+    as_json = orch.ctl("--format", "json", "health")
+    assert json.loads(as_json.stdout)["failure_share"] == 0.5
 
 
 def test_dead_worker_is_restarted_and_its_routers_requeued(orchestrator, demo):

@@ -88,7 +88,9 @@ def budget(routers: int, s: BreakerSettings) -> int:
 
 
 def in_window(rebuilds: Iterable[float], now: float, window: float) -> list[float]:
-    return sorted(t for t in rebuilds if 0 <= now - t < window)
+    """The rebuild times (0: an empty slot) less than ``window`` old. One a little after
+    ``now`` counts too: another worker process read its clock a moment later."""
+    return sorted(t for t in rebuilds if t > 0 and now - t < window)
 
 
 def admit(kind: Rebuild, suspicion_open: bool, rebuilds_in_window: int,

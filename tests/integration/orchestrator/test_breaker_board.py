@@ -1,0 +1,58 @@
+"""The rebuild breaker's board across processes, as the orchestrator shares it: made by
+the parent, handed to each worker process at spawn, read and written by all of them."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+from astara.orchestrator import breaker_board
+from astara.orchestrator.breaker_board import BreakerBoard
+from astara.orchestrator.reconcile.breaker import BreakerSettings, Suspicion
+from astara.orchestrator.reconcile.model import (
+    Decision,
+    Memory,
+    Outcome,
+    OutcomeKind,
+    Rebuild,
+    Status,
+    Step,
+)
+
+S = BreakerSettings(failure_share=0.5, min_samples=2, budget_share=0.1, budget_min=1,
+                    window=300)
+NOW = 50_000.0
+REBUILD = Decision(Step.STOP_VM, Status.RESTART, Outcome(OutcomeKind.REQUEUE, 1),
+                   "appliance stopped answering", Memory(), Rebuild.SILENT)
+
+
+def worker(array, tries: int, results) -> None:
+    """A worker process: asks the shared board before each rebuild."""
+    board = BreakerBoard(array, S)
+    results.put([board.admit(REBUILD, Memory(), NOW + i, 5, 60).step.value
+                 for i in range(tries)])
+
+
+def test_workers_in_other_processes_share_one_budget_and_see_the_parents_verdict():
+    ctx = multiprocessing.get_context("spawn")
+    array = breaker_board.new_array(ctx)
+    parent = BreakerBoard(array, S)
+    parent.publish(Suspicion(), routers=30)  # budget 3
+    results = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(array, 3, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    steps = [results.get(timeout=60), results.get(timeout=60)]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    taken = sum(s == "StopVM" for each in steps for s in each)
+    assert taken == 3  # of six asked for, across both processes
+    view = parent.view(NOW + 3)
+    assert (view["rebuilds_in_window"], view["held_budget"]) == (3, 3)
+
+    parent.publish(Suspicion(True, 9, 10, NOW), routers=30)
+    late = ctx.Process(target=worker, args=(array, 1, results))
+    late.start()  # a restarted worker gets the same board
+    assert results.get(timeout=60) == ["CalcAction"]
+    late.join(30)
+    assert parent.view(NOW + 3)["held_suspect"] == 1
