@@ -77,6 +77,7 @@ class BreakerBoard:
             held_suspect, held_budget = int(a[HELD_SUSPECT]), int(a[HELD_BUDGET])
             routers = int(a[ROUTERS])
         return {"state": "open" if sus.open else "closed", "since": sus.since,
+                "open_for": round(now - sus.since, 1) if sus.since is not None else None,
                 "failed": sus.failed, "checked": sus.checked,
                 "failure_share": self.s.failure_share, "min_samples": self.s.min_samples,
                 "routers": routers, "window": self.s.window,

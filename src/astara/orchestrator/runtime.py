@@ -39,7 +39,8 @@ class Runtime:
             Observer(self.network, self.compute, self.appliance, management_settings(o)),
             Executor(self.network, self.compute, self.appliance),
             settings, is_debug=lambda ref: self.debug.is_debug(ref),
-            store=RouterStateStore(db), gate=board and breaker_gate(board, settings))
+            store=RouterStateStore(db),
+            gate=breaker_gate(board, settings) if board is not None else None)
 
     def reload_debug(self) -> DebugSnapshot:
         self.debug = self.debug_store.snapshot()

@@ -214,7 +214,10 @@ class Orchestrator:
 
     def _supervise(self) -> None:
         while not self._stop.wait(1.0):
-            self.judge_breaker()
+            try:
+                self.judge_breaker()
+            except Exception:  # the supervisor must go on restarting workers regardless
+                LOG.exception("rebuild breaker: judging failed; keeping its last verdict")
             for w in self.workers:
                 if w.proc is not None and not w.proc.is_alive() and not self._stop.is_set():
                     LOG.error("worker %d (pid %s) died with code %s: restarting", w.index,

@@ -187,7 +187,7 @@ def test_an_open_breaker_holds_silent_rebuilds_and_says_why():
     assert held.step is Step.CALC_ACTION and held.outcome.after == 30
     assert "9 of 10 appliances checked fail" in held.reason
     view = b.view(NOW)
-    assert view["state"] == "open" and view["since"] == NOW - 30
+    assert view["state"] == "open" and view["since"] == NOW - 30 and view["open_for"] == 30
     assert (view["failed"], view["checked"], view["held_suspect"]) == (9, 10, 1)
     assert "own path to the appliances" in view["meaning"]
     assert view["rebuilds_in_window"] == 0
@@ -227,4 +227,4 @@ def test_the_parent_logs_one_line_when_it_opens_and_one_when_it_closes(caplog):
         assert not breaker_board.judge(b, breaker_board.checks(good), 11, NOW + 5).open
         assert len(caplog.records) == 2
         assert "rebuild breaker closed" in caplog.records[1].getMessage()
-    assert b.view(NOW + 5)["state"] == "closed"
+    assert b.view(NOW + 5)["state"] == "closed" and b.view(NOW + 5)["open_for"] is None
