@@ -21,13 +21,15 @@ from astara.orchestrator import intake
 from astara.orchestrator import opts as orch_opts
 from astara.orchestrator.drivers.router import Management
 from astara.orchestrator.reconcile import model
+from astara.orchestrator.reconcile.breaker import BreakerSettings
 from astara.orchestrator.reconcile.observe import ManagementSettings
 
 
 @pytest.mark.parametrize("cls", [common.Settings, common.DatabaseSettings, common.BusSettings,
                                  common.NetworkServiceSettings, compute.ComputeSettings,
                                  orch_opts.OrchestratorSettings, model.Settings,
-                                 ManagementSettings, Management, dispatcher.RetryPolicy])
+                                 ManagementSettings, Management, dispatcher.RetryPolicy,
+                                 BreakerSettings])
 def test_settings_dataclasses_have_no_defaults_of_their_own(cls):
     own = [f.name for f in dataclasses.fields(cls)
            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
