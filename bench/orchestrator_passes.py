@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
+import gc
 import json
 import time
 from pathlib import Path
@@ -28,11 +30,14 @@ from astara.orchestrator.reconcile.reconciler import Reconciler
 API = Path(__file__).parents[1] / "tests" / "data" / "neutron" / "api"
 
 
+@functools.cache
 def load(name: str) -> dict:
     return json.loads((API / name).read_text())
 
 
 def model(router_id: str) -> RouterModel:
+    # Read-only parts (subnets, networks, the tenant port) are shared between routers:
+    # the fakes stand for other processes, their memory is not the orchestrator's.
     router = dict(load("router_admin.json")["router"], id=router_id)
     ports = [dict(p, device_id=router_id, id=f"{p['id'][:30]}-{router_id[-5:]}")
              for p in load("ports_device_id_router_as_admin.json")["ports"]]
@@ -78,20 +83,25 @@ def main() -> None:
     for ref in refs:
         fips = network.models[ref.id].floating_ips
         fips[0] = dict(copy.deepcopy(fips[0]), fixed_ip_address="10.0.0.154")
+    # Each phase starts with a clean collector: the set-up's garbage is not the phase's.
+    gc.collect()
     before, cpu0 = calls(), time.process_time()
     for ref in refs:
         rec.run(ref, full=True)
     push_cpu = (time.process_time() - cpu0) / n
     push_calls = (calls() - before) / n
     pushes = sum(1 for c in appliances.calls if c[0] == "push")
+    gc.collect()
     before, cpu0 = calls(), time.process_time()
     for ref in refs:
         rec.run(ref, full=False)
     health_cpu = (time.process_time() - cpu0) / n
     health_calls = (calls() - before) / n
     print(f"{n} routers (fakes answer instantly; {pushes} pushes in all)")
-    print(f"config push : {push_calls:.1f} remote calls, {push_cpu * 1000:.2f} ms CPU")
-    print(f"health check: {health_calls:.1f} remote calls, {health_cpu * 1000:.3f} ms CPU")
+    print(f"config push : {push_calls:.1f} remote calls (target <= 4), "
+          f"{push_cpu * 1000:.2f} ms CPU")
+    print(f"health check: {health_calls:.1f} remote calls (target <= 1), "
+          f"{health_cpu * 1000:.3f} ms CPU (target <= 0.05 ms)")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "healthy": st.healthy,
         "instance_id": st.context.instance_id,
         "management_address": st.context.mgmt_address,
-        "config_digest": st.context.desired.digest() if st.context.desired else None,
+        "config_digest": st.context.desired_digest,
         "last_error": next((s.error for s in reversed(st.steps) if s.error),
                            st.memory.last_error),
         "memory": asdict(st.memory),

@@ -16,6 +16,7 @@ from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.model import Memory, OutcomeKind, Step
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
+from astara.wire.appliance_config import ApplianceConfig
 
 API = Path(__file__).parents[2] / "data" / "neutron" / "api"
 RID = "c61d6b42-85ba-4431-a014-539ade35216c"
@@ -113,6 +114,27 @@ def test_call_budgets_per_push_and_per_health_check():
     w.step(full=True)
     assert w.steps()[-1] == "ConfigureVM"
     assert w.calls() <= 4, (w.network.calls, w.compute.calls, w.appliances.calls)
+
+
+def test_a_health_check_hashes_no_document_and_a_change_is_still_pushed(monkeypatch):
+    """The desired digest is computed once per full observation, kept, and compared."""
+    w = World()
+    converge(w)
+    hashed = []
+    real = ApplianceConfig.digest
+    monkeypatch.setattr(ApplianceConfig, "digest", lambda self: hashed.append(1) or real(self))
+    for _ in range(3):
+        w.step(full=False)
+    assert w.steps()[-3:] == ["Alive"] * 3 and hashed == []
+    fips = w.network.models[RID].floating_ips
+    fips[0] = dict(fips[0], fixed_ip_address="10.0.0.154")
+    w.step(full=True)
+    pushed = [c for c in w.appliances.calls if c[0] == "push"][-1]
+    assert w.steps()[-1] == "ConfigureVM"
+    assert pushed[2] == w.rec.state(REF).context.desired_digest == real(
+        w.rec.state(REF).context.desired)
+    w.step(full=False)
+    assert w.steps()[-1] == "Alive"
 
 
 def test_appliance_losing_its_config_is_reconfigured():

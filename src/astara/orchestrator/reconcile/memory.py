@@ -32,6 +32,9 @@ class Context:
     """The parts of a full observation a health check reuses."""
 
     desired: ApplianceConfig | None = None
+    # ``desired.digest()``, computed once per full observation: a health check compares
+    # it with the appliance's reported digest without serialising the document again.
+    desired_digest: str | None = None
     mgmt_address: str | None = None
     mgmt_port_id: str | None = None
     wanted_ports: tuple[str, ...] = ()
