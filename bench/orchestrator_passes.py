@@ -25,7 +25,7 @@ from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.observe import Observer
-from astara.orchestrator.reconcile.reconciler import Reconciler
+from astara.orchestrator.reconcile.reconciler import Reconciler, StateStore
 
 API = Path(__file__).parents[1] / "tests" / "data" / "neutron" / "api"
 
@@ -47,23 +47,31 @@ def model(router_id: str) -> RouterModel:
                        fips, [load("port_vm.json")["port"]])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--routers", type=int, default=200)
-    n = ap.parse_args().routers
-    network = FakeNetwork()
-    compute = FakeCompute()
-    appliances = FakeAppliances(compute)
-    rec = Reconciler(Observer(network, compute, appliances, management_defaults()),
-                     Executor(network, compute, appliances), plan_defaults())
-    refs = [ResourceRef("router", f"router-{i:05d}", "tenant") for i in range(n)]
-    for ref in refs:
-        network.models[ref.id] = model(ref.id)
+class World:
+    """The three fakes with ``n`` routers in the network model, and a way to converge them."""
 
-    def calls() -> int:
-        return len(network.calls) + len(compute.calls) + len(appliances.calls)
+    def __init__(self, n: int):
+        self.network = FakeNetwork()
+        self.compute = FakeCompute()
+        self.appliances = FakeAppliances(self.compute)
+        self.refs = [ResourceRef("router", f"router-{i:05d}", "tenant") for i in range(n)]
+        for ref in self.refs:
+            self.network.models[ref.id] = model(ref.id)
 
-    def settle(ref: ResourceRef) -> None:
+    def reconciler(self, store: StateStore | None = None) -> Reconciler:
+        return Reconciler(
+            Observer(self.network, self.compute, self.appliances, management_defaults()),
+            Executor(self.network, self.compute, self.appliances), plan_defaults(),
+            store=store)
+
+    def calls(self) -> int:
+        return len(self.network.calls) + len(self.compute.calls) + len(self.appliances.calls)
+
+    def pushes(self) -> int:
+        return sum(1 for c in self.appliances.calls if c[0] == "push")
+
+    def settle(self, rec: Reconciler, ref: ResourceRef) -> None:
+        network, appliances = self.network, self.appliances
         for _ in range(10):
             rec.run(ref)
             port = network.mgmt_ports.get(ref.id)
@@ -77,26 +85,34 @@ def main() -> None:
                 return
         raise SystemExit(f"{ref.id} did not converge")
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--routers", type=int, default=200)
+    n = ap.parse_args().routers
+    w = World(n)
+    rec = w.reconciler()
+    refs = w.refs
     for ref in refs:
-        settle(ref)
+        w.settle(rec, ref)
     # A change on every router (a floating IP moves): one full pass each, with a push.
     for ref in refs:
-        fips = network.models[ref.id].floating_ips
+        fips = w.network.models[ref.id].floating_ips
         fips[0] = dict(copy.deepcopy(fips[0]), fixed_ip_address="10.0.0.154")
     # Each phase starts with a clean collector: the set-up's garbage is not the phase's.
     gc.collect()
-    before, cpu0 = calls(), time.process_time()
+    before, cpu0 = w.calls(), time.process_time()
     for ref in refs:
         rec.run(ref, full=True)
     push_cpu = (time.process_time() - cpu0) / n
-    push_calls = (calls() - before) / n
-    pushes = sum(1 for c in appliances.calls if c[0] == "push")
+    push_calls = (w.calls() - before) / n
+    pushes = w.pushes()
     gc.collect()
-    before, cpu0 = calls(), time.process_time()
+    before, cpu0 = w.calls(), time.process_time()
     for ref in refs:
         rec.run(ref, full=False)
     health_cpu = (time.process_time() - cpu0) / n
-    health_calls = (calls() - before) / n
+    health_calls = (w.calls() - before) / n
     print(f"{n} routers (fakes answer instantly; {pushes} pushes in all)")
     print(f"config push : {push_calls:.1f} remote calls (target <= 4), "
           f"{push_cpu * 1000:.2f} ms CPU")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict
 
 from astara.common.private import read_secret
@@ -10,9 +11,11 @@ from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugSnapshot, DebugStore
+from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.memory import RouterState
+from astara.orchestrator.reconcile.model import Outcome
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 from astara.orchestrator.state_store import RouterStateStore
@@ -21,8 +24,11 @@ from astara.orchestrator.state_store import RouterStateStore
 class Runtime:
     """Everything one worker process needs to reconcile routers."""
 
-    def __init__(self, o: OrchestratorSettings, db: Database, management_network_id: str):
+    def __init__(self, o: OrchestratorSettings, db: Database, management_network_id: str,
+                 preload: bool = True):
+        """``preload``: read every router's stored state at once (a worker starting)."""
         headers = o.service_headers
+        store = RouterStateStore(db)
         self.network = HttpNetworkAPI(o.network_url, management_network_id, headers)
         self.compute = HttpComputeAPI(o.compute_url, headers, o.appliance_image,
                                       o.appliance_flavor)
@@ -34,7 +40,25 @@ class Runtime:
             Observer(self.network, self.compute, self.appliance, management_settings(o)),
             Executor(self.network, self.compute, self.appliance),
             plan_settings(o), is_debug=lambda ref: self.debug.is_debug(ref),
-            store=RouterStateStore(db))
+            store=store)
+        if preload:
+            self.reconciler.preload(store.load_all())
+        self._lock = threading.Lock()
+        self._touched: set[str] = set()
+
+    def run(self, ref: ResourceRef, full: bool) -> Outcome:
+        """One pass; the router is noted as changed for the next report to the parent."""
+        try:
+            return self.reconciler.run(ref, full)
+        finally:
+            with self._lock:
+                self._touched.add(ref.id)
+
+    def take_touched(self) -> set[str]:
+        """The routers passed since the last call (their summaries may have changed)."""
+        with self._lock:
+            touched, self._touched = self._touched, set()
+        return touched
 
     def reload_debug(self) -> DebugSnapshot:
         self.debug = self.debug_store.snapshot()
@@ -52,7 +76,7 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "tenant_id": st.tenant_id,
         "status": st.status,
         "state": last.status if last else None,
-        "healthy": st.healthy,
+        "healthy": st.healthy and bool(st.steps),  # resumed, but not looked at yet: no
         "instance_id": st.context.instance_id,
         "management_address": st.context.mgmt_address,
         "config_digest": st.context.desired_digest,

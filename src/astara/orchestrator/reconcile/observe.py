@@ -65,6 +65,12 @@ class Observer:
         if not st.healthy or digest is None or ctx.mgmt_address is None \
                 or ctx.instance_id is None:
             return None
+        if ctx.desired is None:
+            # Resumed from the store after a restart: the appliance's digest is checked
+            # against the one remembered once; the next look reads the models again.
+            if not st.resumed:
+                return None
+            st.resumed = False
         app = self.appliance.status(ctx.mgmt_address, ctx.instance_id)
         if not app.reachable or not app.healthy or app.config_digest != digest:
             return None
@@ -74,6 +80,7 @@ class Observer:
                         appliance=app, debug=debug, memory=st.memory, now=now)
 
     def full(self, ref: ResourceRef, st: RouterState, now: float, debug: bool) -> Observed:
+        st.resumed = False
         model = self.network.router_model(ref.id)
         if model is None:
             inst = self.compute.find(ref.id, {})
