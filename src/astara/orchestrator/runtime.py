@@ -86,3 +86,13 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "floating_ips": sorted(st.context.floating_ips),
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],
     }
+
+
+def report(held: dict[str, RouterState], touched: set[str] | None
+           ) -> tuple[dict[str, dict], list[str] | None]:
+    """What a worker tells the parent: every router it holds (``touched`` None: its first
+    report), else the summaries of the routers passed since and the ids it dropped."""
+    if touched is None:
+        return {rid: summary(rid, st) for rid, st in list(held.items())}, None
+    states = {rid: summary(rid, st) for rid in touched if (st := held.get(rid)) is not None}
+    return states, sorted(rid for rid in touched if rid not in held)

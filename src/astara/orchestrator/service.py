@@ -234,7 +234,7 @@ class Orchestrator:
             except (EOFError, OSError):
                 return
             if msg[0] == "snapshot":
-                _, index, states, stats, gone = msg
+                _, index, states, gone, stats = msg
                 proc = self.workers[index].proc
                 if proc is None or stats.get("pid") != proc.pid:
                     continue  # sent by a worker that has died since: its successor reports

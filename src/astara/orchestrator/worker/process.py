@@ -1,8 +1,8 @@
 """A worker process: its own clients, reconciler and dirty-key queue.
 
 The parent sends ``("submit", ref, full)``, ``("rebuild", ref)``, ``("debug",)``
-and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, stats,
-gone)`` once a second while anything changes: first every router it holds (``gone``
+and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, gone,
+stats)`` once a second while anything changes: first every router it holds (``gone``
 None), then only the routers passed since (summaries) and those it dropped (``gone``),
 so 1,000 idle routers cost the summaries of the few just health-checked. A message
 the worker does not understand is logged and ignored.
@@ -23,7 +23,7 @@ from astara.common import logs
 from astara.db.engine import Database
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings
-from astara.orchestrator.runtime import Runtime, summary
+from astara.orchestrator.runtime import Runtime, report
 from astara.orchestrator.worker.pool import Worker
 
 LOG = logging.getLogger(__name__)
@@ -112,15 +112,12 @@ async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None
             if not held:
                 continue
             rt.take_touched()
-            states = {rid: summary(rid, st) for rid, st in list(held.items())}
-            outbox.put(("snapshot", index, states, stats, None))
+            outbox.put(("snapshot", index, *report(held, None), stats))
             first, last_stats = False, stats
             continue
         touched = rt.take_touched()
         # Counters too: a pass that changed no state still shows in ``workers debug``.
         if not touched and stats == last_stats:
             continue
-        states = {rid: summary(rid, st) for rid in touched if (st := held.get(rid)) is not None}
-        gone = sorted(rid for rid in touched if rid not in held)
-        outbox.put(("snapshot", index, states, stats, gone))
+        outbox.put(("snapshot", index, *report(held, touched), stats))
         last_stats = stats
