@@ -137,6 +137,32 @@ def test_a_health_check_hashes_no_document_and_a_change_is_still_pushed(monkeypa
     assert w.steps()[-1] == "Alive"
 
 
+def test_an_unchanged_model_is_not_built_again_and_a_changed_one_is_pushed(monkeypatch):
+    """A model with the fingerprint of the last one keeps the document built from it."""
+    from astara.orchestrator.reconcile import observe
+
+    w = World()
+    converge(w)
+    builds = []
+    real = observe.driver.build
+    monkeypatch.setattr(observe.driver, "build", lambda *a: builds.append(1) or real(*a))
+    w.network.models[RID] = replace(w.network.models[RID], fingerprint="v1")
+    w.step(full=True)
+    assert len(builds) == 1  # not seen before: built
+    w.step(full=True)
+    w.step(full=True)
+    assert len(builds) == 1 and w.steps()[-3:] == ["Alive"] * 3
+    m = w.network.models[RID]
+    fips = [dict(m.floating_ips[0], fixed_ip_address="10.0.0.154"), *m.floating_ips[1:]]
+    w.network.models[RID] = replace(m, floating_ips=fips, fingerprint="v2")
+    w.step(full=True)
+    pushed = [c for c in w.appliances.calls if c[0] == "push"][-1]
+    assert len(builds) == 2 and w.steps()[-1] == "ConfigureVM"
+    assert pushed[2] == w.rec.state(REF).context.desired_digest
+    assert "10.0.0.154" in {str(f.fixed_ip) for f in w.rec.state(REF).context.desired
+                            .floating_ips}
+
+
 def test_appliance_losing_its_config_is_reconfigured():
     w = World()
     converge(w)

@@ -36,6 +36,7 @@ class Context:
     # ``desired.digest()``, computed once per full observation: a health check compares
     # it with the appliance's reported digest without serialising the document again.
     desired_digest: str | None = None
+    model_fingerprint: str | None = None  # of the model ``desired`` was built from
     mgmt_address: str | None = None
     mgmt_port_id: str | None = None
     wanted_ports: tuple[str, ...] = ()

@@ -92,7 +92,11 @@ class Observer:
         inst = self.compute.find(ref.id, macs)
         desired = None
         address = _mgmt_address(mgmt_port) if mgmt_port else None
-        if mgmt_port is not None and address is not None:
+        last = st.context
+        if model.fingerprint is not None and model.fingerprint == last.model_fingerprint \
+                and last.desired is not None:
+            desired = last.desired  # the same model as last time: the same document
+        elif mgmt_port is not None and address is not None:
             mgmt = driver.Management(
                 mgmt_port["mac_address"],
                 (mgmt_interface_address(address, mgmt_port, model.subnets,
@@ -104,9 +108,14 @@ class Observer:
                 LOG.warning("router %s: cannot build its appliance config: %s", ref.id, exc)
         wanted = tuple(sorted([p["id"] for p in routed] + ([mgmt_port["id"]] if mgmt_port
                                                           else [])))
-        desired_digest = desired.digest() if desired is not None else None
+        if desired is last.desired and desired is not None:
+            desired_digest = last.desired_digest
+        else:
+            desired_digest = desired.digest() if desired is not None else None
         st.context = Context(
-            desired=desired, desired_digest=desired_digest, mgmt_address=address,
+            desired=desired, desired_digest=desired_digest,
+            model_fingerprint=model.fingerprint if desired is not None else None,
+            mgmt_address=address,
             mgmt_port_id=mgmt_port["id"] if mgmt_port else None, wanted_ports=wanted,
             instance_id=inst.id if inst else None,
             attached_ports=inst.ports if inst else frozenset(),
