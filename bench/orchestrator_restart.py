@@ -9,7 +9,7 @@ to the targets (<= 10 s, 0 pushes), and the same for a first pass that looks at
 everything (what a restart did before: model, instance and status per router).
 The fakes answer instantly: this is the orchestrator's own share of a restart (the
 real-stack kill test is ``bench/orchestrator_e2e.py``).
-Usage: bench/orchestrator_restart.py [--routers N]
+Usage: bench/orchestrator_restart.py [--routers N] [--calls N]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from astara.common.settings import sqlite_url
 from astara.db import migrate
 from astara.db.engine import Database
 from astara.orchestrator.state_store import RouterStateStore
+from orchestrator_idle import status_call_cpu
 from orchestrator_passes import World
 
 
@@ -48,7 +49,10 @@ def restart(w: World, store: RouterStateStore, full: bool) -> tuple[float, float
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--routers", type=int, default=1000)
-    n = ap.parse_args().routers
+    ap.add_argument("--calls", type=int, default=1000, help="status calls timed")
+    a = ap.parse_args()
+    n = a.routers
+    resumed_cpu = 0.0
     with tempfile.TemporaryDirectory(prefix="astara-bench-") as tmp:
         db = Database(sqlite_url(Path(tmp)))
         migrate.upgrade(db.engine)
@@ -66,7 +70,13 @@ def main() -> None:
                   f"(target <= 10 s), CPU {cpu:.2f} s ({cpu / n * 1000:.2f} ms per router), "
                   f"{calls} remote calls ({calls / n:.2f} per router), "
                   f"{pushes} pushes (target 0)")
+            if not full:
+                resumed_cpu = cpu
         db.dispose()
+    call = status_call_cpu(a.calls)
+    print(f"resumed, with each status call through the real client ({call * 1000:.2f} ms CPU "
+          f"each, a local status server): {resumed_cpu + n * call:.2f} s orchestrator CPU "
+          f"for {n} routers (spread over the worker processes)")
 
 
 if __name__ == "__main__":
