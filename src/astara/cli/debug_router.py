@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     with httpx.Client(base_url=o.network_url.rstrip("/"), headers=o.service_headers,
                       timeout=10) as http:
         mgmt_net = management.ensure_network(o, http)
-    rt = Runtime(o, db, mgmt_net)
+    rt = Runtime(o, db, mgmt_net, preload=False)
     rt.reconciler.is_debug = lambda ref: False  # we are the one debugging it
     model = rt.network.router_model(conf.router_id)
     tenant = model.router.get("project_id", "") if model else ""

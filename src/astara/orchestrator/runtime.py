@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict
 
 from astara.common.private import read_secret
@@ -11,10 +12,11 @@ from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugSnapshot, DebugStore
+from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.memory import RouterState
-from astara.orchestrator.reconcile.model import Settings
+from astara.orchestrator.reconcile.model import Outcome, Settings
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Gate, Reconciler
 from astara.orchestrator.reconcile.silence import spacing
@@ -25,8 +27,10 @@ class Runtime:
     """Everything one worker process needs to reconcile routers."""
 
     def __init__(self, o: OrchestratorSettings, db: Database, management_network_id: str,
-                 board: BreakerBoard | None = None):
+                 board: BreakerBoard | None = None, preload: bool = True):
+        """``preload``: read every router's stored state at once (a worker starting)."""
         headers = o.service_headers
+        store = RouterStateStore(db)
         self.network = HttpNetworkAPI(o.network_url, management_network_id, headers)
         self.compute = HttpComputeAPI(o.compute_url, headers, o.appliance_image,
                                       o.appliance_flavor)
@@ -39,8 +43,26 @@ class Runtime:
             Observer(self.network, self.compute, self.appliance, management_settings(o)),
             Executor(self.network, self.compute, self.appliance),
             settings, is_debug=lambda ref: self.debug.is_debug(ref),
-            store=RouterStateStore(db),
+            store=store,
             gate=breaker_gate(board, settings) if board is not None else None)
+        if preload:
+            self.reconciler.preload(store.load_all())
+        self._lock = threading.Lock()
+        self._touched: set[str] = set()
+
+    def run(self, ref: ResourceRef, full: bool) -> Outcome:
+        """One pass; the router is noted as changed for the next report to the parent."""
+        try:
+            return self.reconciler.run(ref, full)
+        finally:
+            with self._lock:
+                self._touched.add(ref.id)
+
+    def take_touched(self) -> set[str]:
+        """The routers passed since the last call (their summaries may have changed)."""
+        with self._lock:
+            touched, self._touched = self._touched, set()
+        return touched
 
     def reload_debug(self) -> DebugSnapshot:
         self.debug = self.debug_store.snapshot()
@@ -73,10 +95,10 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "tenant_id": st.tenant_id,
         "status": st.status,
         "state": last.status if last else None,
-        "healthy": st.healthy,
+        "healthy": st.healthy and bool(st.steps),  # resumed, but not looked at yet: no
         "instance_id": st.context.instance_id,
         "management_address": st.context.mgmt_address,
-        "config_digest": st.context.desired.digest() if st.context.desired else None,
+        "config_digest": st.context.desired_digest,
         "last_error": next((s.error for s in reversed(st.steps) if s.error),
                            st.memory.last_error),
         "memory": asdict(st.memory),
@@ -84,3 +106,13 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "check": check_view(st),
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],
     }
+
+
+def report(held: dict[str, RouterState], touched: set[str] | None
+           ) -> tuple[dict[str, dict], list[str] | None]:
+    """What a worker tells the parent: every router it holds (``touched`` None: its first
+    report), else the summaries of the routers passed since and the ids it dropped."""
+    if touched is None:
+        return {rid: summary(rid, st) for rid, st in list(held.items())}, None
+    states = {rid: summary(rid, st) for rid in touched if (st := held.get(rid)) is not None}
+    return states, sorted(rid for rid in touched if rid not in held)

@@ -86,7 +86,8 @@ class Orchestrator:
                                  name=name, daemon=True)
             t.start()
             self._threads.append(t)
-        self.resync()
+        # Healthy routers resume from the state store: their first look is one status call.
+        self.resync(full=False)
 
     def stop(self) -> None:
         self._stop.set()
@@ -131,12 +132,14 @@ class Orchestrator:
         if w.inbox is not None:
             w.inbox.put(msg)
 
-    def resync(self) -> int:
-        """Queue every router the network API knows (start-up, ``poll``)."""
+    def resync(self, full: bool = True) -> int:
+        """Queue every router the network API knows (start-up, ``poll``). ``full=False``
+        (start-up): a router that was healthy is health-checked first, and looked at in
+        full only if it differs (its changes meanwhile come as events, which are full)."""
         assert self.network is not None
         refs = self.network.routers()
         for ref in refs:
-            self.submit(ref)
+            self.submit(ref, full)
         LOG.info("resync: %d routers queued", len(refs))
         return len(refs)
 
@@ -241,15 +244,18 @@ class Orchestrator:
             except (EOFError, OSError):
                 return
             if msg[0] == "snapshot":
-                _, index, states, stats = msg
+                _, index, states, gone, stats = msg
                 proc = self.workers[index].proc
                 if proc is None or stats.get("pid") != proc.pid:
                     continue  # sent by a worker that has died since: its successor reports
                 with self._lock:
-                    for rid in [rid for rid, r in self.routers.items()
-                                if r.get("_worker") == index and rid not in states]:
-                        del self.routers[rid]
-                        self.known.pop(rid, None)
+                    if gone is None:  # every router the worker holds: forget the others
+                        gone = [rid for rid, r in self.routers.items()
+                                if r.get("_worker") == index and rid not in states]
+                    for rid in gone:
+                        if self.routers.get(rid, {}).get("_worker") == index:
+                            del self.routers[rid]
+                            self.known.pop(rid, None)
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}
                     self.workers[index].stats = stats

@@ -1,41 +1,78 @@
 """Persisted plan memory per router (``orch_router_state``): nothing lost on restart.
 
 A restarted worker loads a router's failed-boot count and error cooldown before
-its first pass, so an ERROR is neither forgotten nor retried early.
+its first pass, so an ERROR is neither forgotten nor retried early. While a router
+is healthy its row also holds what a restart resumes from (``Resume``: appliance
+instance, management address, desired digest, ports), kept in the same JSON
+column under ``"resume"``, so the first pass after a restart is one status call.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from astara.db.engine import Database
 from astara.orchestrator.models import RouterStateRow
+from astara.orchestrator.reconcile.memory import Resume, Saved
 from astara.orchestrator.reconcile.model import Memory
+
+RESUME = "resume"
+_MEMORY_FIELDS = frozenset(f.name for f in fields(Memory))
+
+
+def _resume(raw: object) -> Resume | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        r = Resume(**{**raw, "wanted_ports": tuple(raw["wanted_ports"]),
+                      "floating_ips": tuple(raw["floating_ips"])})
+    except (TypeError, KeyError):
+        return None  # written by another version: the first pass looks at everything
+    return r if all(isinstance(v, str) for v in (r.instance_id, r.mgmt_address,
+                                                 r.desired_digest)) else None
+
+
+def _decode(row: RouterStateRow) -> Saved:
+    data = row.memory or {}
+    memory = Memory(**{k: v for k, v in data.items() if k in _MEMORY_FIELDS})
+    return memory, row.status, _resume(data.get(RESUME))
+
+
+def _encode(memory: Memory, resume: Resume | None) -> dict:
+    data = asdict(memory)
+    if resume is not None:
+        data[RESUME] = resume._asdict()
+    return data
 
 
 class RouterStateStore:
     def __init__(self, db: Database):
         self._db = db
 
-    def load(self, router_id: str) -> tuple[Memory, str | None] | None:
+    def load(self, router_id: str) -> Saved | None:
         with self._db.read() as s:
             row = s.get(RouterStateRow, router_id)
-            if row is None:
-                return None
-            return Memory(**row.memory), row.status
+            return None if row is None else _decode(row)
 
-    def save(self, router_id: str, tenant_id: str, memory: Memory, status: str | None) -> None:
+    def load_all(self) -> dict[str, Saved]:
+        """Every router's row in one query (a worker starting after a restart)."""
+        with self._db.read() as s:
+            return {row.router_id: _decode(row) for row in s.scalars(select(RouterStateRow))}
+
+    def save(self, router_id: str, tenant_id: str, memory: Memory, status: str | None,
+             resume: Resume | None = None) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
+        data = _encode(memory, resume)
         with self._db.write() as s:
             row = s.get(RouterStateRow, router_id)
             if row is None:
                 s.add(RouterStateRow(router_id=router_id, tenant_id=tenant_id,
-                                     memory=asdict(memory), status=status, updated_at=now))
+                                     memory=data, status=status, updated_at=now))
             else:
-                row.memory, row.status, row.updated_at = asdict(memory), status, now
+                row.memory, row.status, row.updated_at = data, status, now
 
     def forget(self, router_id: str) -> None:
         with self._db.write() as s:

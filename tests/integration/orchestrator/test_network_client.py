@@ -136,3 +136,19 @@ def test_a_neutron_without_the_routers_route_is_asked_for_labelled_ports():
         assert seen == ["/v2.0/ports"]
     finally:
         client.close()
+
+
+def test_a_models_fingerprint_changes_with_the_model_and_only_then(network_api, admin, demo):
+    ext, _ = external_network(admin, cidr="172.24.9.0/24", pool=("172.24.9.10", "172.24.9.20"))
+    router = demo.sdk.network.create_router(name=name("r"),
+                                            external_gateway_info={"network_id": ext.id})
+    client = HttpNetworkAPI(network_api.url, "mgmt", admin.headers)
+    try:
+        first = client.router_model(router.id)
+        assert first.fingerprint and client.router_model(router.id).fingerprint == \
+            first.fingerprint
+        _, sub = tenant_network(demo, cidr="10.47.0.0/24")
+        demo.sdk.network.add_interface_to_router(router, subnet_id=sub.id)
+        assert client.router_model(router.id).fingerprint != first.fingerprint
+    finally:
+        client.close()

@@ -16,6 +16,7 @@ from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.model import Memory, OutcomeKind, Step
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
+from astara.wire.appliance_config import ApplianceConfig
 
 API = Path(__file__).parents[2] / "data" / "neutron" / "api"
 RID = "c61d6b42-85ba-4431-a014-539ade35216c"
@@ -113,6 +114,53 @@ def test_call_budgets_per_push_and_per_health_check():
     w.step(full=True)
     assert w.steps()[-1] == "ConfigureVM"
     assert w.calls() <= 4, (w.network.calls, w.compute.calls, w.appliances.calls)
+
+
+def test_a_health_check_hashes_no_document_and_a_change_is_still_pushed(monkeypatch):
+    """The desired digest is computed once per full observation, kept, and compared."""
+    w = World()
+    converge(w)
+    hashed = []
+    real = ApplianceConfig.digest
+    monkeypatch.setattr(ApplianceConfig, "digest", lambda self: hashed.append(1) or real(self))
+    for _ in range(3):
+        w.step(full=False)
+    assert w.steps()[-3:] == ["Alive"] * 3 and hashed == []
+    fips = w.network.models[RID].floating_ips
+    fips[0] = dict(fips[0], fixed_ip_address="10.0.0.154")
+    w.step(full=True)
+    pushed = [c for c in w.appliances.calls if c[0] == "push"][-1]
+    assert w.steps()[-1] == "ConfigureVM"
+    assert pushed[2] == w.rec.state(REF).context.desired_digest == real(
+        w.rec.state(REF).context.desired)
+    w.step(full=False)
+    assert w.steps()[-1] == "Alive"
+
+
+def test_an_unchanged_model_is_not_built_again_and_a_changed_one_is_pushed(monkeypatch):
+    """A model with the fingerprint of the last one keeps the document built from it."""
+    from astara.orchestrator.reconcile import observe
+
+    w = World()
+    converge(w)
+    builds = []
+    real = observe.driver.build
+    monkeypatch.setattr(observe.driver, "build", lambda *a: builds.append(1) or real(*a))
+    w.network.models[RID] = replace(w.network.models[RID], fingerprint="v1")
+    w.step(full=True)
+    assert len(builds) == 1  # not seen before: built
+    w.step(full=True)
+    w.step(full=True)
+    assert len(builds) == 1 and w.steps()[-3:] == ["Alive"] * 3
+    m = w.network.models[RID]
+    fips = [dict(m.floating_ips[0], fixed_ip_address="10.0.0.154"), *m.floating_ips[1:]]
+    w.network.models[RID] = replace(m, floating_ips=fips, fingerprint="v2")
+    w.step(full=True)
+    pushed = [c for c in w.appliances.calls if c[0] == "push"][-1]
+    assert len(builds) == 2 and w.steps()[-1] == "ConfigureVM"
+    assert pushed[2] == w.rec.state(REF).context.desired_digest
+    assert "10.0.0.154" in {str(f.fixed_ip) for f in w.rec.state(REF).context.desired
+                            .floating_ips}
 
 
 def test_appliance_losing_its_config_is_reconfigured():
@@ -228,8 +276,8 @@ class MemoryStore:
     def load(self, router_id):
         return self.rows.get(router_id)
 
-    def save(self, router_id, tenant_id, memory, status):
-        self.rows[router_id] = (memory, status)
+    def save(self, router_id, tenant_id, memory, status, resume=None):
+        self.rows[router_id] = (memory, status, resume)
 
     def forget(self, router_id):
         self.rows.pop(router_id, None)
@@ -243,7 +291,7 @@ def test_error_state_survives_a_restart():
         w.step()
         if w.steps()[-1] == "Exit":
             break
-    saved_memory, saved_status = store.rows[RID]
+    saved_memory, saved_status, _ = store.rows[RID]
     assert saved_status == "ERROR" and saved_memory.error_until is not None
     w.rec.states.clear()  # the orchestrator restarts
     w.now = saved_memory.error_until - 5
@@ -275,7 +323,7 @@ def test_memory_the_debugger_saved_is_what_the_next_pass_after_debug_mode_uses()
     assert st.memory == debugged and st.status == "ERROR"
     assert st.steps[-1].status == "error"  # the cooldown the debugger started is honoured
     assert not [c for c in w.compute.calls if c[0] == "boot"]
-    assert store.rows[RID] == (debugged, "ERROR")  # and not overwritten by the stale copy
+    assert store.rows[RID][:2] == (debugged, "ERROR")  # and not overwritten by the stale copy
     assert "debug mode" in st.steps[-3].reason  # its debug exits are still there to see
 
 
@@ -369,3 +417,77 @@ def test_an_appliance_silent_over_the_period_is_replaced_not_sooner():
     assert stop.at - first >= 10  # appliance_failure_period (the default)
     assert [s.step for s in w.rec.state(REF).steps].count("CalcAction") == 2
     assert "timeout" in (w.rec.state(REF).memory.last_error or "")
+
+
+def restarted(w: World, store: MemoryStore) -> Reconciler:
+    """The same world seen by a new worker process: nothing in memory, the store kept."""
+    w.rec = Reconciler(w.rec.observer, w.rec.executor, w.rec.settings,
+                       is_debug=lambda ref: w.debug, clock=lambda: w.now, store=store)
+    return w.rec
+
+
+def healthy_with_store() -> tuple[World, MemoryStore]:
+    w = World()
+    store = MemoryStore()
+    w.rec.store = store
+    converge(w)
+    assert store.rows[RID][2] is not None  # a healthy router's context is kept
+    return w, store
+
+
+def test_a_restart_health_checks_a_healthy_router_in_one_call_and_pushes_nothing():
+    w, store = healthy_with_store()
+    digest = w.rec.state(REF).context.desired_digest
+    restarted(w, store)
+    w.reset_calls()
+    w.step(full=False)
+    assert w.steps() == ["Alive"]
+    assert w.appliances.calls == [("status", store.rows[RID][2].mgmt_address)]
+    assert w.calls() == 1 and w.rec.state(REF).context.desired_digest == digest
+    # The look after that reads the models again (what changed while it was down shows).
+    w.step(full=False)
+    assert [c[0] for c in w.network.calls] == ["router_model"]
+    assert w.steps() == ["Alive", "Alive"]
+    assert not [c for c in w.appliances.calls if c[0] == "push"]
+
+
+def test_a_change_made_while_the_orchestrator_was_down_is_still_pushed():
+    w, store = healthy_with_store()
+    restarted(w, store)
+    fips = w.network.models[RID].floating_ips
+    fips[0] = dict(fips[0], fixed_ip_address="10.0.0.154")
+    w.reset_calls()
+    w.step(full=True)  # its event, replayed from the bus: a full look
+    assert w.steps() == ["ConfigureVM"]
+    assert [c[0] for c in w.appliances.calls] == ["status", "push"]
+    w.step(full=False)
+    assert w.steps()[-1] == "Alive"
+
+
+def test_a_resumed_router_whose_appliance_differs_is_looked_at_and_repaired():
+    w, store = healthy_with_store()
+    fips = w.network.models[RID].floating_ips
+    fips[0] = dict(fips[0], fixed_ip_address="10.0.0.154")
+    w.step(full=True)  # pushed, and the appliance applied it ...
+    address = store.rows[RID][2].mgmt_address
+    old_digest = w.appliances.applied_digest[address]
+    store.rows[RID] = (*store.rows[RID][:2], store.rows[RID][2]._replace(
+        desired_digest="0" * 64))  # ... but the store remembers another document
+    restarted(w, store)
+    w.reset_calls()
+    w.step(full=False)
+    assert [c[0] for c in w.network.calls] == ["router_model"]  # it differed: full look
+    assert w.steps() == ["Alive"]  # the appliance has what the model says: no push
+    assert w.appliances.applied_digest[address] == old_digest
+    assert store.rows[RID][2].desired_digest == old_digest  # the store is put right
+
+
+def test_an_unhealthy_router_is_not_resumed():
+    w, store = healthy_with_store()
+    w.appliances.mute.add(next(iter(w.appliances.mgmt_of)))
+    w.step(full=False)
+    assert w.steps()[-1] == "CalcAction" and store.rows[RID][2] is None
+    restarted(w, store)
+    w.reset_calls()
+    w.step(full=False)
+    assert w.network.calls[0][0] == "router_model"

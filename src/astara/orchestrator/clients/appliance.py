@@ -1,4 +1,5 @@
-"""Appliance API client: ``GET /v1/status/`` and ``PUT /v1/system/config/`` over httpx.
+"""Appliance API client: ``GET /v1/status/`` (``plain_get``) and ``PUT /v1/system/config/``
+(httpx).
 
 Every call carries the appliance's own secret (``wire.auth``: derived from the
 deployment key and the appliance's instance id). An appliance that refuses it
@@ -12,6 +13,7 @@ import ipaddress
 
 import httpx
 
+from astara.orchestrator.clients import plain_get
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
@@ -34,6 +36,7 @@ class HttpApplianceAPI:
         self._key = deployment_key
         self._port = port
         self._http = httpx.Client(timeout=timeout)
+        self._timeout = timeout
         self._probe_timeout = min(timeout, 2.0)
         self.calls = 0
 
@@ -44,21 +47,21 @@ class HttpApplianceAPI:
         return {auth.HEADER: auth.bearer(auth.appliance_secret(self._key, appliance_id))}
 
     def status(self, address: str, appliance_id: str) -> Appliance:
+        # The health check's one call: a plain GET on a fresh connection (plain_get).
         self.calls += 1
         try:
-            r = self._http.get(f"{base_url(address, self._port)}/v1/status/",
-                               headers=self._headers(appliance_id))
-        except (httpx.ConnectError, httpx.ConnectTimeout):
+            code, body = plain_get.get(address, self._port, "/v1/status/",
+                                       list(self._headers(appliance_id).items()),
+                                       self._timeout)
+        except (plain_get.Unreachable, plain_get.BadAnswer):
             return Appliance(reachable=False, failure=Failure.UNREACHABLE)
-        except httpx.TimeoutException:
+        except plain_get.NoAnswer:
             return Appliance(reachable=False, failure=Failure.TIMEOUT)
-        except httpx.TransportError:
-            return Appliance(reachable=False, failure=Failure.UNREACHABLE)
-        if r.status_code == 401:
+        if code == 401:
             raise _refused(address)
-        if r.status_code != 200:
-            return Appliance(reachable=False, failure=Failure.ERROR, http_status=r.status_code)
-        st = ApplianceStatus.model_validate(r.json())
+        if code != 200:
+            return Appliance(reachable=False, failure=Failure.ERROR, http_status=code)
+        st = ApplianceStatus.model_validate_json(body)
         healthy = all(s.healthy for s in st.services)
         return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
 

@@ -123,6 +123,7 @@ class FakeAppliances:
     compute: FakeCompute
     mgmt_of: dict[str, str] = field(default_factory=dict)  # address -> router id
     applied: dict[str, ApplianceConfig] = field(default_factory=dict)
+    applied_digest: dict[str, str] = field(default_factory=dict)
     unhealthy: set[str] = field(default_factory=set)
     refuse: bool = False
     # Running appliances whose status call fails (a hiccup): they still forward and
@@ -134,29 +135,32 @@ class FakeAppliances:
     def _running(self, address: str, appliance_id: str) -> bool:
         # Only the instance booted for the router answers, and only to its own id
         # (a real appliance refuses another appliance's secret).
-        router_id = self.mgmt_of.get(address)
-        return any(sid == appliance_id and s.router_id == router_id and s.status == "ACTIVE"
-                   and not s.deleting for sid, s in self.compute.servers.items())
+        s = self.compute.servers.get(appliance_id)
+        return s is not None and s.router_id == self.mgmt_of.get(address) \
+            and s.status == "ACTIVE" and not s.deleting
 
     def status(self, address: str, appliance_id: str) -> Appliance:
         self.calls.append(("status", address))
         if not self._running(address, appliance_id):
             self.applied.pop(address, None)
+            self.applied_digest.pop(address, None)
             return Appliance(reachable=False, failure=Failure.UNREACHABLE)
         if address in self.mute:
             return Appliance(reachable=False, failure=Failure.TIMEOUT)
         if address in self.hiccup:
             return Appliance(reachable=False, failure=Failure.ERROR, http_status=503)
-        cfg = self.applied.get(address)
-        return Appliance(True, cfg.digest() if cfg else None, address not in self.unhealthy)
+        # Like the agent, it reports the digest of the config it applied, hashed once.
+        return Appliance(True, self.applied_digest.get(address), address not in self.unhealthy)
 
     def probe(self, address: str, appliance_id: str) -> bool:
         self.calls.append(("probe", address))
         return self._running(address, appliance_id) and address not in self.mute
 
     def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
-        self.calls.append(("push", address, config.digest()))
+        digest = config.digest()
+        self.calls.append(("push", address, digest))
         if self.refuse or not self._running(address, appliance_id):
             raise RemoteError(f"appliance {address} refused")
         self.applied[address] = config
+        self.applied_digest[address] = digest
         self.unhealthy.discard(address)

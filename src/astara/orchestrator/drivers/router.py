@@ -24,6 +24,9 @@ class RouterModel:
     networks: dict[str, dict]  # by id
     floating_ips: list[dict] = field(default_factory=list)
     tenant_ports: list[dict] = field(default_factory=list)  # VM ports on internal networks
+    # Equal fingerprints mean equal models (a hash of the API's answer), so the document
+    # built from the last one can be kept; None: unknown, build it again.
+    fingerprint: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from astara.orchestrator.reconcile.model import Memory
 from astara.wire.appliance_config import ApplianceConfig
@@ -32,6 +33,10 @@ class Context:
     """The parts of a full observation a health check reuses."""
 
     desired: ApplianceConfig | None = None
+    # ``desired.digest()``, computed once per full observation: a health check compares
+    # it with the appliance's reported digest without serialising the document again.
+    desired_digest: str | None = None
+    model_fingerprint: str | None = None  # of the model ``desired`` was built from
     mgmt_address: str | None = None
     mgmt_port_id: str | None = None
     wanted_ports: tuple[str, ...] = ()
@@ -39,6 +44,37 @@ class Context:
     attached_ports: frozenset[str] = frozenset()
     extra_instances: frozenset[str] = frozenset()
     floating_ips: frozenset[str] = frozenset()
+
+
+class Resume(NamedTuple):
+    """What a restarted worker needs to health-check a router before reading the network
+    and compute APIs (persisted with the plan memory while the router is healthy)."""
+
+    instance_id: str
+    mgmt_address: str
+    desired_digest: str
+    mgmt_port_id: str | None
+    wanted_ports: tuple[str, ...]
+    floating_ips: tuple[str, ...]
+
+    @classmethod
+    def of(cls, ctx: Context) -> Resume | None:
+        if ctx.instance_id is None or ctx.mgmt_address is None or ctx.desired_digest is None:
+            return None
+        return cls(ctx.instance_id, ctx.mgmt_address, ctx.desired_digest, ctx.mgmt_port_id,
+                   tuple(ctx.wanted_ports), tuple(sorted(ctx.floating_ips)))
+
+    def context(self) -> Context:
+        """No document (``desired`` is None): only a full look builds one again."""
+        return Context(desired_digest=self.desired_digest, mgmt_address=self.mgmt_address,
+                       mgmt_port_id=self.mgmt_port_id, wanted_ports=self.wanted_ports,
+                       instance_id=self.instance_id,
+                       attached_ports=frozenset(self.wanted_ports),
+                       floating_ips=frozenset(self.floating_ips))
+
+
+# A router's row in the store: plan memory, last status written, what to resume from.
+Saved = tuple[Memory, str | None, Resume | None]
 
 
 @dataclass
@@ -56,3 +92,9 @@ class RouterState:
     # The latest status call to its working (not booting) appliance: (when, answered).
     # The parent judges the rebuild breaker from every router's (``breaker_board``).
     last_check: tuple[float, bool] | None = None
+    # The context was resumed from the store after a restart: one health check may use
+    # it; the look after that reads the network and compute APIs again.
+    resumed: bool = False
+    # What the store holds for this router's context, and the context it was taken from.
+    saved_resume: Resume | None = None
+    saved_from: Context | None = None

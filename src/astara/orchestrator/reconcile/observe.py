@@ -61,19 +61,26 @@ class Observer:
     def health(self, st: RouterState, now: float, debug: bool) -> Observed | None:
         """One call: still healthy on the same config? None means 'look at everything'."""
         ctx = st.context
-        if not st.healthy or ctx.desired is None or ctx.mgmt_address is None \
+        digest = ctx.desired_digest
+        if not st.healthy or digest is None or ctx.mgmt_address is None \
                 or ctx.instance_id is None:
             return None
+        if ctx.desired is None:
+            # Resumed from the store after a restart: the appliance's digest is checked
+            # against the one remembered once; the next look reads the models again.
+            if not st.resumed:
+                return None
+            st.resumed = False
         app = self.appliance.status(ctx.mgmt_address, ctx.instance_id)
-        if not app.reachable or not app.healthy or app.config_digest != ctx.desired.digest():
+        if not app.reachable or not app.healthy or app.config_digest != digest:
             return None
-        return Observed(exists=True, desired_digest=ctx.desired.digest(),
-                        wanted_ports=frozenset(ctx.wanted_ports),
-                        instance=Instance(ctx.instance_id or "", "ACTIVE",
-                                          frozenset(ctx.wanted_ports)),
+        ports = frozenset(ctx.wanted_ports)
+        return Observed(exists=True, desired_digest=digest, wanted_ports=ports,
+                        instance=Instance(ctx.instance_id, "ACTIVE", ports),
                         appliance=app, debug=debug, memory=st.memory, now=now)
 
     def full(self, ref: ResourceRef, st: RouterState, now: float, debug: bool) -> Observed:
+        st.resumed = False
         model = self.network.router_model(ref.id)
         if model is None:
             inst = self.compute.find(ref.id, {})
@@ -85,7 +92,11 @@ class Observer:
         inst = self.compute.find(ref.id, macs)
         desired = None
         address = _mgmt_address(mgmt_port) if mgmt_port else None
-        if mgmt_port is not None and address is not None:
+        last = st.context
+        if model.fingerprint is not None and model.fingerprint == last.model_fingerprint \
+                and last.desired is not None:
+            desired = last.desired  # the same model as last time: the same document
+        elif mgmt_port is not None and address is not None:
             mgmt = driver.Management(
                 mgmt_port["mac_address"],
                 (mgmt_interface_address(address, mgmt_port, model.subnets,
@@ -97,8 +108,14 @@ class Observer:
                 LOG.warning("router %s: cannot build its appliance config: %s", ref.id, exc)
         wanted = tuple(sorted([p["id"] for p in routed] + ([mgmt_port["id"]] if mgmt_port
                                                           else [])))
+        if desired is last.desired and desired is not None:
+            desired_digest = last.desired_digest
+        else:
+            desired_digest = desired.digest() if desired is not None else None
         st.context = Context(
-            desired=desired, mgmt_address=address,
+            desired=desired, desired_digest=desired_digest,
+            model_fingerprint=model.fingerprint if desired is not None else None,
+            mgmt_address=address,
             mgmt_port_id=mgmt_port["id"] if mgmt_port else None, wanted_ports=wanted,
             instance_id=inst.id if inst else None,
             attached_ports=inst.ports if inst else frozenset(),
@@ -112,8 +129,8 @@ class Observer:
                 # plan may decide to replace it (one more call, on failures only).
                 app = replace(app, answers_probe=self.appliance.probe(address, inst.id))
         # Without a management port nothing can be booted yet: CreateVM makes one.
-        digest = desired.digest() if desired is not None else ("pending" if mgmt_port is None
-                                                              else None)
+        digest = desired_digest if desired is not None else ("pending" if mgmt_port is None
+                                                             else None)
         return Observed(
             exists=True, admin_up=bool(model.router.get("admin_state_up", True)),
             desired_digest=digest, wanted_ports=frozenset(wanted), instance=inst,

@@ -35,6 +35,15 @@ def _cooldown(memory: Memory, s: Settings) -> float:
     return min(s.max_error_cooldown, s.error_cooldown * (2 ** memory.error_count))
 
 
+def _with(m: Memory, **changes) -> Memory:
+    """``replace`` that keeps ``m`` when nothing changes (a healthy router's every pass)."""
+    return m if all(getattr(m, k) == v for k, v in changes.items()) else replace(m, **changes)
+
+
+def _failed(m: Memory) -> Memory:
+    return replace(m, failed_boots=m.failed_boots + 1, boot_started=None)
+
+
 def plan(o: Observed, s: Settings) -> Decision:
     m = o.memory
     inst = o.instance
@@ -92,11 +101,10 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
     assert inst is not None
     reachable = app is not None and app.reachable
     booting_for = o.now - (m.boot_started if m.boot_started is not None else o.now)
-    failed = replace(m, failed_boots=m.failed_boots + 1, boot_started=None)
     if inst.status == "ERROR":
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                  "appliance instance in ERROR: replacing it",
-                 replace(failed, last_error="instance in ERROR"), Rebuild.INSTANCE)
+                 replace(_failed(m), last_error="instance in ERROR"), Rebuild.INSTANCE)
     if inst.status == "SHUTOFF":
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                  "appliance instance is shut off: replacing it", rebuild=Rebuild.INSTANCE)
@@ -107,12 +115,12 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
         if m.boot_started is not None:
             return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                      f"no answer {s.boot_timeout:.0f} s after boot: replacing it",
-                     replace(failed, last_error="boot timeout"), Rebuild.BOOT_TIMEOUT)
+                     replace(_failed(m), last_error="boot timeout"), Rebuild.BOOT_TIMEOUT)
         return _plan_silent(o, s, d)
-    calm = replace(m, silent_count=0, silent_since=None)
+    calm = _with(m, silent_count=0, silent_since=None)
     if inst.ports != o.wanted_ports:
         return d(Step.REPLUG_VM, Status.REPLUG, _after(0), "interfaces changed", calm)
-    settled = replace(calm, failed_boots=0, boot_started=None, error_count=0, last_error=None)
+    settled = _with(calm, failed_boots=0, boot_started=None, error_count=0, last_error=None)
     if app.config_digest != o.desired_digest or not app.healthy:
         why = "configuration changed" if app.config_digest != o.desired_digest \
             else "appliance reports a fault"

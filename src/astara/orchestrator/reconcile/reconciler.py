@@ -15,7 +15,13 @@ from typing import Protocol
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.execute import Executor
-from astara.orchestrator.reconcile.memory import Context, RouterState, StepRecord
+from astara.orchestrator.reconcile.memory import (
+    Context,
+    Resume,
+    RouterState,
+    Saved,
+    StepRecord,
+)
 from astara.orchestrator.reconcile.model import (
     Decision,
     Memory,
@@ -31,10 +37,10 @@ LOG = logging.getLogger(__name__)
 
 
 class StateStore(Protocol):
-    def load(self, router_id: str) -> tuple[Memory, str | None] | None: ...
+    def load(self, router_id: str) -> Saved | None: ...
 
     def save(self, router_id: str, tenant_id: str, memory: Memory,
-             status: str | None) -> None: ...
+             status: str | None, resume: Resume | None = None) -> None: ...
 
     def forget(self, router_id: str) -> None: ...
 
@@ -54,27 +60,42 @@ class Reconciler:
         self.store = store
         self.gate = gate
         self.states: dict[str, RouterState] = {}
+        self._preloaded: dict[str, Saved] = {}
+
+    def preload(self, saved: dict[str, Saved]) -> None:
+        """What the store holds for many routers, read in one query (a restarted worker):
+        each router's first pass takes its entry instead of reading its own row."""
+        self._preloaded = dict(saved)
 
     def state(self, ref: ResourceRef) -> RouterState:
         st = self.states.get(ref.id)
         if st is None:
             st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id)
-            self._load(ref, st)
+            self._load(ref, st, resume=True)
         return st
 
-    def _load(self, ref: ResourceRef, st: RouterState) -> None:
-        saved = self.store.load(ref.id) if self.store else None
-        if saved is not None:
-            st.memory, st.status = saved
+    def _load(self, ref: ResourceRef, st: RouterState, resume: bool) -> None:
+        saved = self._preloaded.pop(ref.id, None)
+        if saved is None and self.store is not None:
+            saved = self.store.load(ref.id)
+        if saved is None:
+            return
+        st.memory, st.status, st.saved_resume = saved
+        if resume and saved[2] is not None:
+            # Healthy when the orchestrator stopped: the first look is one status call.
+            st.context = st.saved_from = saved[2].context()
+            st.healthy = st.resumed = True
 
     def _refresh(self, ref: ResourceRef, st: RouterState) -> None:
         """Back from debug mode: what the debugger saved replaces what this worker held
         (its steps stay: ``astara-debug-router`` waits on the debug exit among them)."""
         st.stale = False
+        self._preloaded.pop(ref.id, None)
         if self.store is not None:
             st.memory, st.status = Memory(), None  # the debugger may have forgotten it
-            self._load(ref, st)
-        st.context, st.healthy = Context(), False  # the appliance may have changed too
+            self._load(ref, st, resume=False)
+        # The appliance may have changed too: look at everything.
+        st.context, st.healthy, st.resumed = Context(), False, False
 
     def decide(self, ref: ResourceRef, full: bool = True) -> tuple[Observed, Decision]:
         st = self.state(ref)
@@ -123,9 +144,23 @@ class Reconciler:
             self.states.pop(ref.id, None)
             if self.store:
                 self.store.forget(ref.id)
-        elif self.store and (st.memory, st.status) != before:
-            self.store.save(ref.id, ref.tenant_id, st.memory, st.status)
+        elif self.store is not None:
+            resume = self._resume(st)
+            if (st.memory, st.status) != before or resume != st.saved_resume:
+                self.store.save(ref.id, ref.tenant_id, st.memory, st.status, resume)
+                st.saved_resume = resume
+            st.saved_from = st.context if st.healthy else None
         return outcome
+
+    @staticmethod
+    def _resume(st: RouterState) -> Resume | None:
+        """What a restart may resume from: only a healthy router's context (taken again
+        only after a new full look: a health check keeps the context it checked)."""
+        if not st.healthy:
+            return None
+        if st.context is st.saved_from:
+            return st.saved_resume
+        return Resume.of(st.context)
 
     def rebuild(self, ref: ResourceRef) -> None:
         """Operator's rebuild (also forces a router out of ERROR)."""

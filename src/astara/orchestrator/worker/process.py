@@ -2,9 +2,11 @@
 
 The parent hands it the rebuild breaker's shared board (``breaker_board``) at spawn.
 The parent sends ``("submit", ref, full)``, ``("rebuild", ref)``, ``("debug",)``
-and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...})``
-with the state of its routers once a second while they change. A message the
-worker does not understand is logged and ignored.
+and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, gone,
+stats)`` once a second while anything changes: first every router it holds (``gone``
+None), then only the routers passed since (summaries) and those it dropped (``gone``),
+so 1,000 idle routers cost the summaries of the few just health-checked. A message
+the worker does not understand is logged and ignored.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from astara.db.engine import Database
 from astara.orchestrator.breaker_board import BreakerBoard
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, breaker_settings
-from astara.orchestrator.runtime import Runtime, summary
+from astara.orchestrator.runtime import Runtime, report
 from astara.orchestrator.worker.pool import Worker
 
 LOG = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
     loop = asyncio.get_running_loop()
-    worker = Worker(rt.reconciler.run, concurrency=threads)
+    worker = Worker(rt.run, concurrency=threads)
     stop = asyncio.Event()
 
     def handle(msg: tuple) -> None:
@@ -97,7 +99,8 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
 
 
 async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None:
-    last: tuple = ({}, {})
+    last_stats: dict = {}
+    first = True
     parent = os.getppid()
     while not stop.is_set():
         await asyncio.sleep(1.0)
@@ -105,11 +108,20 @@ async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None
             LOG.error("worker %d: the orchestrator is gone; stopping", index)
             stop.set()
             return
-        states = {rid: summary(rid, st) for rid, st in list(rt.reconciler.states.items())}
+        held = rt.reconciler.states
         stats = {"pid": os.getpid(), "passes": worker.passes, "queued": len(worker.queue)}
+        if first:
+            # Nothing before the first router: an empty report would tell the parent that
+            # this new process dropped the routers it is still being handed.
+            if not held:
+                continue
+            rt.take_touched()
+            outbox.put(("snapshot", index, *report(held, None), stats))
+            first, last_stats = False, stats
+            continue
+        touched = rt.take_touched()
         # Counters too: a pass that changed no state still shows in ``workers debug``.
-        # Nothing before the first router: an empty report would tell the parent that
-        # this new process dropped the routers it is still being handed.
-        if (states, stats) != last and (states or last[0]):
-            outbox.put(("snapshot", index, states, stats))
-            last = (states, stats)
+        if not touched and stats == last_stats:
+            continue
+        outbox.put(("snapshot", index, *report(held, touched), stats))
+        last_stats = stats

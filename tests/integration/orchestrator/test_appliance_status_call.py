@@ -1,0 +1,162 @@
+"""The health check's status call against real sockets on loopback, answering as told.
+
+It must tell apart what the plan decides on: no connection (unreachable), a
+connection but no answer in time (timeout), an answer that is not 200 (error, with
+its code), a refusal of our credentials (a ``RemoteError``, never a dead appliance),
+and a good status document (its digest, its services' health).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from astara.orchestrator.clients import plain_get
+from astara.orchestrator.clients.appliance import HttpApplianceAPI
+from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.reconcile.model import Failure
+from astara.wire import auth
+
+KEY = b"k" * 32
+DIGEST = "ab" * 32
+
+
+def answer(code: int, body: bytes, reason: str = "X") -> bytes:
+    return (f"HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+
+def status_body(*healthy: bool) -> bytes:
+    return json.dumps({"config_digest": DIGEST, "services": [
+        {"name": f"s{i}", "healthy": h} for i, h in enumerate(healthy)]}).encode()
+
+
+class Canned:
+    """Accepts connections on loopback, reads each request's head, sends ``reply``
+    (None: answer nothing, keep the connection open) and closes."""
+
+    def __init__(self, reply: bytes | None, family: int = socket.AF_INET):
+        self.reply = reply
+        self.requests: list[bytes] = []
+        self.sock = socket.socket(family)
+        self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed at teardown
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            self.requests.append(head)
+            if self.reply is None:
+                self._held.append(conn)
+                continue
+            conn.sendall(self.reply)
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (Linux)
+        self.sock.close()
+        for conn in self._held:
+            conn.close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def canned() -> Iterator:
+    servers: list[Canned] = []
+
+    def start(reply: bytes | None, family: int = socket.AF_INET) -> Canned:
+        servers.append(Canned(reply, family))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def status(port: int, address: str = "127.0.0.1", timeout: float = 2.0):
+    api = HttpApplianceAPI(KEY, port, timeout=timeout)
+    try:
+        return api.status(address, "server-1")
+    finally:
+        api.close()
+
+
+def test_a_good_status_gives_its_digest_and_health_and_carries_our_secret(canned):
+    server = canned(answer(200, status_body(True, True)))
+    seen = status(server.port)
+    assert (seen.reachable, seen.config_digest, seen.healthy) == (True, DIGEST, True)
+    head = server.requests[0].decode()
+    assert head.startswith("GET /v1/status/ HTTP/1.1\r\n")
+    secret = auth.bearer(auth.appliance_secret(KEY, "server-1"))
+    assert f"{auth.HEADER}: {secret}".lower() in head.lower()
+
+
+def test_a_service_at_fault_makes_the_appliance_unhealthy(canned):
+    seen = status(canned(answer(200, status_body(True, False))).port)
+    assert seen.reachable and not seen.healthy
+
+
+def test_nothing_listening_is_unreachable():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: the connect is refused
+        seen = status(port)
+    assert (seen.reachable, seen.failure) == (False, Failure.UNREACHABLE)
+
+
+def test_a_connection_without_an_answer_is_a_timeout(canned):
+    seen = status(canned(None).port, timeout=0.3)
+    assert (seen.reachable, seen.failure) == (False, Failure.TIMEOUT)
+
+
+@pytest.mark.parametrize("code", [500, 503, 404])
+def test_an_error_answer_is_an_error_with_its_code(canned, code):
+    seen = status(canned(answer(code, b'{"error": "busy"}')).port)
+    assert (seen.reachable, seen.failure, seen.http_status) == (False, Failure.ERROR, code)
+
+
+@pytest.mark.parametrize("reply", [
+    b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"config",  # cut short
+    b"SSH-2.0-OpenSSH_9.6\r\n\r\n",  # not HTTP
+    b"",  # closed at once
+])
+def test_a_broken_answer_is_unreachable(canned, reply):
+    seen = status(canned(reply).port)
+    assert (seen.reachable, seen.failure) == (False, Failure.UNREACHABLE)
+
+
+def test_a_refused_credential_is_a_remote_error(canned):
+    with pytest.raises(RemoteError, match="refused our credentials"):
+        status(canned(answer(401, b'{"error": "no"}')).port)
+
+
+def test_an_answer_larger_than_a_status_document_is_refused(canned):
+    big = answer(200, b" " * (plain_get.MAX_BODY + 1))
+    seen = status(canned(big).port)
+    assert (seen.reachable, seen.failure) == (False, Failure.UNREACHABLE)
+
+
+def test_an_ipv6_management_address(canned):
+    if not socket.has_ipv6:
+        pytest.fail("this host has no IPv6 loopback")
+    server = canned(answer(200, status_body(True)), socket.AF_INET6)
+    seen = status(server.port, "::1")
+    assert seen.reachable and seen.config_digest == DIGEST
+    assert f"host: [::1]:{server.port}" in server.requests[0].decode().lower()
