@@ -102,7 +102,8 @@ async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None
             stop.set()
             return
         states = {rid: summary(rid, st) for rid, st in list(rt.reconciler.states.items())}
-        stats = {"pid": os.getpid(), "passes": worker.passes, "queued": len(worker.queue)}
+        stats = {"pid": os.getpid(), "passes": worker.passes, "queued": len(worker.queue),
+                 "steps": dict(rt.reconciler.executor.performed)}
         # Counters too: a pass that changed no state still shows in ``workers debug``.
         # Nothing before the first router: an empty report would tell the parent that
         # this new process dropped the routers it is still being handed.
