@@ -61,19 +61,24 @@ class Pinger:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, _ = self.proc.communicate()
-        seqs = {int(m.group(2)) for line in out.splitlines() if (m := REPLY.match(line))}
-        summary = SUMMARY.search(out)
-        sent = int(summary.group(1)) if summary else 0
-        if not seqs:
-            return sent
-        # iputils numbers from 1; a gap is a loss, and so is all but the last at the end
-        missing = max(seqs) - len(seqs)
-        return missing + max(0, sent - max(seqs) - 1)
+        return lost(out)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def lost(output: str) -> int:
+    """Echo requests unanswered in the output of ``ping -D`` stopped by SIGINT: the
+    gaps between the replies' sequence numbers (iputils numbers from 1), and those sent
+    after the last reply but one (the last may still have been in flight)."""
+    seqs = {int(m.group(2)) for line in output.splitlines() if (m := REPLY.match(line))}
+    summary = SUMMARY.search(output)
+    sent = int(summary.group(1)) if summary else 0
+    if not seqs:
+        return sent
+    return max(seqs) - len(seqs) + max(0, sent - max(seqs) - 1)
 
 
 def first_reply(ns: str, address: str, act, timeout: float = 30.0,
