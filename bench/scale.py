@@ -350,6 +350,8 @@ def main() -> int:
     ap.add_argument("--idle-seconds", type=float, default=120.0)
     ap.add_argument("--timeout", type=float, default=0.0,
                     help="seconds any wait may take (default 120 + 1 per router)")
+    ap.add_argument("--keep-logs", action="store_true",
+                    help="copy the stack's logs out before the cleanup (always on failure)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
@@ -378,9 +380,7 @@ def main() -> int:
         topo.forwarding(topo.routers, timeout)
         print(f"routers forwarding at the end: {a.routers} of {a.routers} (target all)")
     except (AssertionError, RuntimeError) as exc:
-        kept = Path(f"{stack.state}-logs")
-        shutil.copytree(stack.state / "logs", kept, dirs_exist_ok=True)
-        print(f"FAILED: {exc} (the stack's logs are copied to {kept})", file=sys.stderr)
+        print(f"FAILED: {exc}", file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
         print("interrupted: cleaning up", file=sys.stderr)
@@ -390,6 +390,10 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print(f"kernel 'neighbor table overflow' messages during the run: "
               f"{probes.neighbour_overflows() - overflows}")
+        if (status == 1 or a.keep_logs) and (stack.state / "logs").exists():
+            kept = Path(f"{stack.state}-logs")
+            shutil.copytree(stack.state / "logs", kept, dirs_exist_ok=True)
+            print(f"the stack's logs are copied to {kept}", file=sys.stderr)
         if topo is not None:
             topo.upstream.close()
         stack.close()
