@@ -379,8 +379,8 @@ def main() -> int:
             measure_restart(stack, topo, name, a.pingers, timeout)
         topo.forwarding(topo.routers, timeout)
         print(f"routers forwarding at the end: {a.routers} of {a.routers} (target all)")
-    except (AssertionError, RuntimeError) as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
+    except Exception as exc:  # any failure: say what, then clean up all the same
+        print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
         print("interrupted: cleaning up", file=sys.stderr)

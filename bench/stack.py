@@ -52,6 +52,7 @@ class Stack:
         self.rpc_url = f"http://127.0.0.1:{self.ports['rpc']}"
         self.aio: subprocess.Popen | None = None
         self._log = None
+        self._made = False  # the state directory is ours to remove
 
     # -- life cycle --------------------------------------------------------------
     def config(self) -> str:
@@ -75,6 +76,7 @@ rpc_port = {self.ports['rpc']}
 
     def start(self, timeout: float = 120) -> Stack:
         self.state.mkdir(mode=0o755)
+        self._made = True
         (self.state / "aio.conf").write_text(self.config())
         self._log = open(self.state / "aio.log", "w")  # noqa: SIM115
         # A session of its own: Ctrl-C reaches the bench, which stops it and cleans up.
@@ -94,6 +96,8 @@ rpc_port = {self.ports['rpc']}
 
     def close(self) -> None:
         """Stop the stack and remove what it made on the host (never anything else)."""
+        if not self._made:
+            return
         instances, networks, ports = self._owned()
         leftovers = self._stop()
         pids = [p for pids in netns_pids(self._namespaces(instances)).values() for p in pids]
