@@ -191,14 +191,25 @@ def dnsmasq_pids(stack: Stack) -> dict[str, set[int]]:
     return out
 
 
-def report_build(n: int, marks: dict[str, float], rebuilds: int, steps: dict) -> None:
+def breaker(stack: Stack) -> str:
+    """The rebuild breaker's state (``GET /health/``), where the orchestrator has one."""
+    got = stack.rpc("GET", "/health/")
+    b = got.get("breaker") if isinstance(got, dict) else None
+    if not isinstance(b, dict):
+        return ""
+    return (f"; rebuild breaker {b.get('state')}, rebuilds held: {b.get('held_suspect', 0)} "
+            f"suspect + {b.get('held_budget', 0)} over budget (target 0)")
+
+
+def report_build(n: int, marks: dict[str, float], rebuilds: int, steps: dict,
+                 held: str) -> None:
     total = list(marks.values())[-1]
     print(f"{n} routers (gateway, network, instance, floating IP) created, ACTIVE and "
           f"forwarding in {total:.1f} s (target: 1,000 on this host)")
     for what, at in marks.items():
         print(f"    {at:7.1f} s  {what}")
-    print(f"  appliance rebuilds during the build: {rebuilds} (target 0); steps performed: "
-          f"{dict(sorted(steps.items()))}")
+    print(f"  appliance rebuilds during the build: {rebuilds} (target 0){held}")
+    print(f"  steps performed: {dict(sorted(steps.items()))}")
 
 
 def measure_memory(stack: Stack, n: int, kernel_before: int) -> None:
@@ -368,7 +379,7 @@ def main() -> int:
         topo = Topology(stack, a.parallel)
         topo.open()
         marks = topo.build(a.routers, timeout)
-        report_build(a.routers, marks, boots(stack), counters(stack))
+        report_build(a.routers, marks, boots(stack), counters(stack), breaker(stack))
         lat = [topo.fip_latency(r) for r in sample(topo.routers, a.fip_samples)]
         print(f"floating IP associate -> traffic flows: p50 {statistics.median(lat) * 1000:.0f}"
               f" ms, p99 {pct(lat, 0.99) * 1000:.0f} ms over {len(lat)} (target p99 <= 100 ms "
@@ -378,7 +389,8 @@ def main() -> int:
         for name in ("orchestrator", "appliance-agent"):
             measure_restart(stack, topo, name, a.pingers, timeout)
         topo.forwarding(topo.routers, timeout)
-        print(f"routers forwarding at the end: {a.routers} of {a.routers} (target all)")
+        print(f"routers forwarding at the end: {a.routers} of {a.routers} (target all); "
+              f"appliance rebuilds in the whole run: {boots(stack)} (target 0){breaker(stack)}")
     except Exception as exc:  # any failure: say what, then clean up all the same
         print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         status = 1
