@@ -125,14 +125,14 @@ class Topology:
         probes.all_answer([(self.upstream.ns, r["address"]) for r in routers], timeout,
                           "floating IPs to answer from upstream")
 
-    def fip_latency(self, r: dict) -> float:
+    def fip_latency(self, r: dict, timeout: float) -> float:
         """Disassociate, wait until it no longer answers, then time associate -> reply."""
         net = self.user.network
         net.update_ip(r["fip"], port_id=None)
-        wait_for(lambda: not probes.pings(self.upstream.ns, r["address"], 0.3), 60,
+        wait_for(lambda: not probes.pings(self.upstream.ns, r["address"], 0.3), timeout,
                  f"floating IP {r['address']} to stop answering after its disassociation")
         return probes.first_reply(self.upstream.ns, r["address"],
-                                  lambda: net.update_ip(r["fip"], port_id=r["port"]))
+                                  lambda: net.update_ip(r["fip"], port_id=r["port"]), timeout)
 
 
 def vm_ns(r: dict) -> str:
@@ -374,13 +374,13 @@ def main() -> int:
     topo = None
     status = 0
     try:
-        stack.start()
+        stack.start(timeout)
         print(f"stack up: state {stack.state}, RPC {stack.rpc_url}")
         topo = Topology(stack, a.parallel)
         topo.open()
         marks = topo.build(a.routers, timeout)
         report_build(a.routers, marks, boots(stack), counters(stack), breaker(stack))
-        lat = [topo.fip_latency(r) for r in sample(topo.routers, a.fip_samples)]
+        lat = [topo.fip_latency(r, timeout) for r in sample(topo.routers, a.fip_samples)]
         print(f"floating IP associate -> traffic flows: p50 {statistics.median(lat) * 1000:.0f}"
               f" ms, p99 {pct(lat, 0.99) * 1000:.0f} ms over {len(lat)} (target p99 <= 100 ms "
               "at 1,000 routers)")
