@@ -100,6 +100,18 @@ def test_new_router_boots_once_and_is_configured_once():
     assert w.network.statuses[RID] == "ACTIVE"
 
 
+def test_steps_performed_are_counted_and_failed_ones_are_not():
+    w = World()
+    converge(w)
+    w.step(full=False)
+    w.appliances.refuse = True  # the next push fails: not a push performed
+    w.appliances.unhealthy.add(next(iter(w.appliances.mgmt_of)))
+    w.step(full=False)
+    assert w.rec.state(REF).steps[-1].error is not None
+    assert w.rec.executor.performed == {"CreateVM": 1, "CheckBoot": 1, "ConfigureVM": 1,
+                                        "Alive": 2}
+
+
 def test_call_budgets_per_push_and_per_health_check():
     w = World()
     converge(w)

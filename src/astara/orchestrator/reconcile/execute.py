@@ -8,6 +8,7 @@ outcome with the error recorded, never an exception out of the worker.
 
 from __future__ import annotations
 
+import collections
 import logging
 import uuid
 
@@ -26,6 +27,9 @@ def boot_request_id(router_id: str, boots: int) -> str:
 class Executor:
     def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI):
         self.network, self.compute, self.appliance = network, compute, appliance
+        # Steps performed without error since this process started, by name: the
+        # workers' view shows them (how many pushes or boots a restart cost).
+        self.performed: collections.Counter[str] = collections.Counter()
 
     def execute(self, d: Decision, ref: ResourceRef, st: RouterState, now: float) -> Outcome:
         outcome, error = d.outcome, None
@@ -45,6 +49,8 @@ class Executor:
         st.healthy = d.step in (Step.ALIVE, Step.CONFIGURE_VM) and error is None
         st.steps.append(StepRecord(now, str(d.step), str(d.status), d.reason,
                                    str(outcome.kind), outcome.after, error))
+        if error is None:
+            self.performed[str(d.step)] += 1
         if error is None and d.step is not Step.ALIVE:
             LOG.info("router %s: %s (%s) -> %s", ref.id, d.step, d.reason, d.status)
         return outcome

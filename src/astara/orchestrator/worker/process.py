@@ -109,7 +109,8 @@ async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None
             stop.set()
             return
         held = rt.reconciler.states
-        stats = {"pid": os.getpid(), "passes": worker.passes, "queued": len(worker.queue)}
+        stats = {"pid": os.getpid(), "passes": worker.passes, "queued": len(worker.queue),
+                 "steps": dict(rt.reconciler.executor.performed)}
         if first:
             # Nothing before the first router: an empty report would tell the parent that
             # this new process dropped the routers it is still being handed.

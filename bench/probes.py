@@ -1,0 +1,156 @@
+"""What the scale bench measures with, on the host (root): pings from namespaces (one
+shot, continuous with loss counting, and the first reply after a moment), the CPU
+and memory of a set of processes (psutil), and the kernel's memory and log.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+
+import psutil
+
+from astara.burnin.host import in_ns
+
+REPLY = re.compile(r"^\[(\d+\.\d+)\].* bytes from .*icmp_seq=(\d+)")
+SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) received")
+
+
+def pings(ns: str, address: str, wait: float = 1.0) -> bool:
+    """One ping from namespace ``ns`` answered within ``wait`` s."""
+    return in_ns(ns, "ping", "-n", "-c1", "-W", str(wait), address, check=False,
+                 timeout=wait + 10).returncode == 0
+
+
+def all_answer(pairs: list[tuple[str, str]], timeout: float, what: str,
+               threads: int = 16) -> None:
+    """Wait until every (namespace, address) pair pings; retry only those that fail."""
+    pending = list(pairs)
+    deadline = time.monotonic() + timeout
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        while pending:
+            ok = list(pool.map(lambda p: pings(*p), pending))
+            pending = [p for p, good in zip(pending, ok, strict=True) if not good]
+            if pending and time.monotonic() > deadline:
+                sample = ", ".join(f"{ns} -> {a}" for ns, a in pending[:3])
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}: "
+                                     f"{len(pending)} of {len(pairs)} still fail ({sample})")
+            if pending:
+                time.sleep(0.5)
+
+
+class Pinger:
+    """Continuous pings from ``ns`` to ``address`` (every ``interval`` s) until ``stop``."""
+
+    def __init__(self, ns: str, address: str, interval: float = 0.1):
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", str(interval), address],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def stop(self) -> int:
+        """Stop; the echo requests that went unanswered (one still in flight is not lost)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # ping prints its summary
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return lost(out)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def lost(output: str) -> int:
+    """Echo requests unanswered in the output of ``ping -D`` stopped by SIGINT: the
+    gaps between the replies' sequence numbers (iputils numbers from 1), and those sent
+    after the last reply but one (the last may still have been in flight)."""
+    seqs = {int(m.group(2)) for line in output.splitlines() if (m := REPLY.match(line))}
+    summary = SUMMARY.search(output)
+    sent = int(summary.group(1)) if summary else 0
+    if not seqs:
+        return sent
+    return max(seqs) - len(seqs) + max(0, sent - max(seqs) - 1)
+
+
+def first_reply(ns: str, address: str, act, timeout: float = 30.0,
+                interval: float = 0.005) -> float:
+    """Start pinging ``address`` from ``ns`` every ``interval`` s, call ``act()``, and
+    return the seconds from just before ``act()`` to the first reply."""
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", str(interval), "-w",
+         str(int(timeout)), address], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True)
+    try:
+        time.sleep(0.05)  # ping is sending before the clock starts
+        t0 = time.time()
+        act()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if (m := REPLY.match(line)) and float(m.group(1)) >= t0:
+                return float(m.group(1)) - t0
+        raise AssertionError(f"no reply from {address} within {timeout:.0f} s")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def tree(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """The processes and all their descendants."""
+    out = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            out += [p, *p.children(recursive=True)]
+    return out
+
+
+def cpu_seconds(procs: Iterable[psutil.Process]) -> dict[int, float]:
+    out = {}
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            out[p.pid] = t.user + t.system
+    return out
+
+
+def rss(procs: Iterable[psutil.Process]) -> int:
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def pss(pids: Iterable[int]) -> tuple[int, int]:
+    """(PSS, RSS) of these processes: PSS shares a library's pages among its users."""
+    total_pss = total_rss = 0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            info = psutil.Process(pid).memory_full_info()
+            total_pss += info.pss
+            total_rss += info.rss
+    return total_pss, total_rss
+
+
+def kernel_memory() -> int:
+    """Bytes the kernel holds for objects (slab, per-CPU, stacks, page tables)."""
+    fields = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            name, value = line.split(":", 1)
+            fields[name] = int(value.split()[0]) * 1024
+    return sum(fields.get(k, 0) for k in ("Slab", "Percpu", "KernelStack", "PageTables"))
+
+
+def neighbour_overflows() -> int:
+    """Kernel log lines saying a neighbour table overflowed (so far, ring buffer)."""
+    out = subprocess.run(["dmesg"], capture_output=True, text=True, check=False).stdout
+    return out.count("neighbor table overflow")
