@@ -181,6 +181,9 @@ class Orchestrator:
                     if owned is None:
                         LOG.debug("intake: %r is no router id; dropped", ref.id[:64])
                     else:
+                        # One line per key a change queued: when it reached us (the
+                        # ready-latency bench reads it for its phase breakdown).
+                        LOG.info("intake: %s -> router %s", msg.event_type, owned.id)
                         self.submit(owned)
 
         while not self._stop.is_set():
