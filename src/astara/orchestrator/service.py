@@ -175,8 +175,11 @@ class Orchestrator:
         def handle(msg) -> None:
             if intake.is_own_write(msg.body, SERVICE_USER):
                 return  # our own writes (router status, management ports) change nothing
-            for event in intake.normalize(msg.body):
-                for ref in self._resolve(event.target):
+            booted = intake.appliance_instance(msg.body, self.o.service_project_id)
+            targets = [booted] if booted is not None else \
+                [event.target for event in intake.normalize(msg.body)]
+            for target in targets:
+                for ref in self._resolve(target):
                     owned = self._owned(ref)
                     if owned is None:
                         LOG.debug("intake: %r is no router id; dropped", ref.id[:64])
