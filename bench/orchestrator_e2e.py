@@ -169,7 +169,7 @@ rpc_port = {ports['rpc']}
     aio = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
                             "--config-file", str(state / "aio.conf")], stdout=log,
                            stderr=subprocess.STDOUT)
-    bench = None
+    bench, failed = None, True
     try:
         wait_for(lambda: subprocess.run(["curl", "-s", f"http://127.0.0.1:{ports['rpc']}/workers/"],
                                     capture_output=True).returncode == 0, 120, "stack up", 0.2)
@@ -193,6 +193,7 @@ rpc_port = {ports['rpc']}
         wait_for(lambda: bench.healthy_count() >= total, 1800, "all routers healthy again", 0.2)
         print(f"restart resync: {total} routers seen healthy again {time.monotonic() - t0:.1f} s "
               "after the orchestrator was killed (includes astara-aio's 1 s restart delay)")
+        failed = False
     finally:
         if bench is not None:
             bench.upstream.close()
@@ -200,6 +201,9 @@ rpc_port = {ports['rpc']}
         aio.wait(120)
         log.close()
         subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], capture_output=True)
+        if failed:  # what the stack logged is what says why
+            shutil.copytree(state / "logs", f"{state}-logs", dirs_exist_ok=True)
+            print(f"failed: the stack's logs are kept in {state}-logs", file=sys.stderr)
         shutil.rmtree(state, ignore_errors=True)
 
 

@@ -4,8 +4,9 @@ Used by ``orchestrator_e2e.py``. For one router it collects, as wall-clock times
 the bench's own API calls and first forwarded ping; the outbox row of the router's
 first notification (``bus_outbox.created_at``); the orchestrator's log (``intake:
 <event> -> router <id>`` and ``router <id>: <Step> (...) -> <status> in <n> ms``);
-the instance's ``launched_at`` (the compute agent's create.end); the appliance
-agent's ``serving appliance namespace astara-appliance-<instance>`` line.
+the appliance instance's outbox rows (the compute agent's create.start and create.end,
+the dispatcher's announcement); the appliance agent's ``serving appliance namespace
+astara-appliance-<instance>`` line.
 ``breakdown`` turns several routers' milestones into p50 phase lengths.
 """
 
@@ -28,7 +29,9 @@ PHASES = [
     ("committed", "API call -> router.create.end committed to the outbox"),
     ("intake", "outbox -> orchestrator intake"),
     ("create", "queue + observe -> CreateVM decided"),
-    ("launched", "compute create -> namespace ready (instance ACTIVE)"),
+    ("claimed", "boot call -> compute agent takes the job (create.start)"),
+    ("launched", "compute agent: namespace + ports ready (create.end)"),
+    ("announced", "dispatcher: instance ACTIVE announced (notifications.info)"),
     ("served", "appliance agent sees the namespace"),
     ("answered", "orchestrator sees the appliance answer (CheckBoot wait)"),
     ("pushed", "first config push (PUT: dnsmasq/nft apply)"),
@@ -56,12 +59,14 @@ class Sample:
     at: dict[str, float] = field(default_factory=dict)
 
 
-def first_commit(db: Path, router_id: str) -> float | None:
+def first_commit(db: Path, about: str, topic: str = "notifications.info",
+                 event_type: str = "%") -> float | None:
+    """When the first outbox row on ``topic`` mentioning ``about`` was written."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         row = con.execute("SELECT created_at FROM bus_outbox WHERE topic = ? AND body LIKE ?"
-                          " ORDER BY id LIMIT 1",
-                          ("notifications.info", f"%{router_id}%")).fetchone()
+                          " AND event_type LIKE ? ORDER BY id LIMIT 1",
+                          (topic, f"%{about}%", event_type)).fetchone()
     finally:
         con.close()
     return _utc_time(row[0]) if row else None
@@ -86,7 +91,14 @@ def collect(s: Sample, db: Path, orchestrator_log: str, appliance_log: str) -> S
                     at.setdefault("pushed", end)
                     if end <= s.forwarded:
                         at["settled"] = end
-    if s.launched_at:
+    if s.instance_id:
+        for name, topic, event in (
+                ("claimed", "compute.events", "compute.instance.create.start"),
+                ("launched", "compute.events", "compute.instance.create.end"),
+                ("announced", "notifications.info", "compute.instance.create.end")):
+            if (t := first_commit(db, s.instance_id, topic, event)) is not None:
+                at[name] = t
+    elif s.launched_at:
         at["launched"] = _utc_time(s.launched_at)
     if s.instance_id:
         for line in appliance_log.splitlines():

@@ -106,10 +106,9 @@ def parse(body: Any) -> Event:
                  timestamp if isinstance(timestamp, str) else "", payload)
 
 
-def notification(body: dict[str, Any], vm_state: str | None) -> dict[str, Any]:
-    """The agent's event ``body`` as announced once applied: a new message id, and
-    the instance's ``state`` as Nova's payload carries it (when the event changed it)."""
-    payload = dict(body.get("payload") or {})
-    if vm_state is not None:
-        payload["state"] = vm_state
+def notification(body: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
+    """The agent's event ``body`` as announced once applied: a new message id, and the
+    payload completed from the instance's record as Nova's carries it (``tenant_id``,
+    ``display_name``, ``metadata``, ``state``: what a consumer tells instances by)."""
+    payload = {**(body.get("payload") or {}), **instance}
     return {**body, "message_id": str(uuid.uuid4()), "payload": payload}

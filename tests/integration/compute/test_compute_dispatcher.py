@@ -195,7 +195,9 @@ def test_an_applied_event_is_announced_on_notifications_info_and_wakes_consumers
     from astara.bus.wakeup import WakeupDir
 
     iid = add_instance(db)
-    inst = {"id": iid, "project_id": "p1", "name": "ak-x", "metadata": {"k": "v"}}
+    with db.write() as s:
+        s.get(Instance, iid).metadata_ = {"k": "v"}
+    inst = {"id": iid, "project_id": "p1"}  # what the agent's job spec carries
     publish(db, events.build("create.end", inst, 12, "h1"),
             events.build("create.end", inst, 12, "h1"))  # a duplicate: dropped, not announced
     wake = WakeupDir(tmp_path / "wake")
@@ -211,7 +213,10 @@ def test_an_applied_event_is_announced_on_notifications_info_and_wakes_consumers
         listener.close()
     assert [m.event_type for m in announced] == ["compute.instance.create.end"]
     payload = announced[0].body["payload"]
-    assert (payload["instance_id"], payload["state"], payload["metadata"]) == \
-        (iid, "active", {"k": "v"})
+    # Completed from the instance's record, as Nova's payload (the agent's spec has no
+    # metadata): what the orchestrator tells its appliances by.
+    assert (payload["instance_id"], payload["state"], payload["metadata"],
+            payload["display_name"], payload["tenant_id"]) == (iid, "active", {"k": "v"},
+                                                               "vm", "p1")
     with db.read() as s:
         assert s.get(Instance, iid).vm_state == "active"  # committed with the announcement

@@ -120,11 +120,14 @@ class Dispatcher:
             return
         with self.db.write() as s:
             outcome = self._apply(s, event)
-            announce = self.publisher is not None \
-                and isinstance(outcome, transitions.Applied)
+            row = s.get(Instance, event.instance_id) \
+                if isinstance(outcome, transitions.Applied) else None
+            announce = self.publisher is not None and row is not None
             if announce:
                 self.publisher.publish(s, events.NOTIFY_TOPIC, events.notification(
-                    message.body, outcome.changes.get("vm_state")))
+                    message.body, {"tenant_id": row.project_id, "display_name": row.name,
+                                   "metadata": dict(row.metadata_ or {}),
+                                   "state": row.vm_state}))
         if announce:
             self.publisher.committed()
 
