@@ -98,13 +98,17 @@ class Bench:
         t0 = time.time()
         router_id = self.router(sub_id)
         api_done = time.time()
+        started = t0  # of the ping that got through: the host had a route by then
         while (rc := ping.poll()) != 0:
             if rc is not None:
                 if time.time() - t0 > 180:
                     raise AssertionError("the host behind the router never reached upstream")
-                ping = pinger()
+                started, ping = time.time(), pinger()
             time.sleep(0.002)
-        return Sample(router_id, t0, api_done, time.time())
+        sample = Sample(router_id, t0, api_done, time.time())
+        if started > t0:
+            sample.at["leased"] = started
+        return sample
 
     def explain(self, samples: list[Sample]) -> list[str]:
         """Where the time went (p50 per phase), from what the stack recorded."""

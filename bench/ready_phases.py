@@ -6,7 +6,8 @@ first notification (``bus_outbox.created_at``); the orchestrator's log (``intake
 <event> -> router <id>`` and ``router <id>: <Step> (...) -> <status> in <n> ms``);
 the appliance instance's outbox rows (the compute agent's create.start and create.end,
 the dispatcher's announcement); the appliance agent's ``serving appliance namespace
-astara-appliance-<instance>`` line.
+astara-appliance-<instance>`` line; when the host behind the router had a route (its
+ping stopped failing at once: its DHCP lease from the router's dnsmasq).
 ``breakdown`` turns several routers' milestones into p50 phase lengths.
 """
 
@@ -36,7 +37,8 @@ PHASES = [
     ("answered", "orchestrator sees the appliance answer (CheckBoot wait)"),
     ("pushed", "first config push (PUT: dnsmasq/nft apply)"),
     ("settled", "later passes (replug, interface, pushes)"),
-    ("forwarded", "last push -> first forwarded packet"),
+    ("leased", "host gets its DHCP lease (its dhclient retries every 1-2 s)"),
+    ("forwarded", "host's first packet forwarded (ARP, SNAT)"),
 ]
 
 
@@ -73,7 +75,7 @@ def first_commit(db: Path, about: str, topic: str = "notifications.info",
 
 
 def collect(s: Sample, db: Path, orchestrator_log: str, appliance_log: str) -> Sample:
-    at: dict[str, float] = {}
+    at: dict[str, float] = dict(s.at)  # what the bench saw itself (the host's lease)
     commit = first_commit(db, s.router_id)
     if commit is not None:
         at["committed"] = commit
