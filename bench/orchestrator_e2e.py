@@ -169,6 +169,9 @@ metadata_url = http://127.0.0.1:{ports['meta']}/
 rpc_hosts = 127.0.0.1
 rpc_port = {ports['rpc']}
 """)
+    # Under the lock no other stack runs: what an earlier run that died left (a
+    # management address on a stale bridge) would leave every appliance unreachable.
+    subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], capture_output=True)
     log = open(state / "aio.log", "w")  # noqa: SIM115
     aio = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
                             "--config-file", str(state / "aio.conf")], stdout=log,
