@@ -143,8 +143,7 @@ class Orchestrator:
 
     def _project_of(self, router_id: str) -> str | None:
         assert self.network is not None
-        model = self.network.router_model(router_id)
-        return model.router.get("project_id", "") if model is not None else None
+        return self.network.router_project(router_id)
 
     def _owned(self, ref: ResourceRef) -> ResourceRef | None:
         """``ref`` with its tenant from the router's record (it shards the work)."""
