@@ -4,6 +4,9 @@ The agent builds one per step of a job (``build``) and publishes it through the
 outbox on ``TOPIC``; the dispatcher turns a bus message back into an ``Event`` with
 ``parse``, which raises ``Unparsable`` for anything it cannot trust (the message then
 goes to the dead-letter table). The per-instance ``sequence`` rides in the payload.
+Once the dispatcher has applied an event to the instance's state it publishes it
+again, as Nova does, on ``NOTIFY_TOPIC`` (``notification``): what other services
+(the orchestrator: an appliance instance is ACTIVE) wake on.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 TOPIC = "compute.events"
+NOTIFY_TOPIC = "notifications.info"  # Nova's: where the applied state is announced
 PREFIX = "compute.instance."
 KNOWN = {
     "create.start", "create.end", "create.error",
@@ -100,3 +104,11 @@ def parse(body: Any) -> Event:
     timestamp = body.get("timestamp", "")
     return Event(event_type, instance_id, seq, str(payload.get("host", "")),
                  timestamp if isinstance(timestamp, str) else "", payload)
+
+
+def notification(body: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
+    """The agent's event ``body`` as announced once applied: a new message id, and the
+    payload completed from the instance's record as Nova's carries it (``tenant_id``,
+    ``display_name``, ``metadata``, ``state``: what a consumer tells instances by)."""
+    payload = {**(body.get("payload") or {}), **instance}
+    return {**body, "message_id": str(uuid.uuid4()), "payload": payload}

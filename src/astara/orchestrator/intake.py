@@ -5,6 +5,10 @@ Pure: ``normalize(message)`` accepts an oslo notification dict, or the raw oslo
 from RabbitMQ, and returns the events it implies. Only ``.end`` events and the
 single ``router.interface.*`` events mean a change happened; ``.start`` events,
 unknown types and malformed messages give no event (``skip_reason`` says why).
+``appliance_instance(message, service_project)`` reads a compute service's
+``compute.instance.*`` notification (ours or Nova's) about an appliance instance
+the orchestrator booted and names its router: a boot that finished wakes the
+router at once instead of waiting for its next look.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from astara.orchestrator.drivers.router import hostname
 from astara.orchestrator.keys import Crud, Event, FloatingIPHint, NetworkHint, ResourceRef
 
 ROUTER = "router"
@@ -47,6 +52,30 @@ def owned_ref(ref: ResourceRef, known: Mapping[str, ResourceRef],
     if ref.id in known:
         return known[ref.id]
     return ResourceRef(ref.kind, ref.id, project_of(ref.id) or "")
+
+
+def appliance_instance(message: Any, service_project: str) -> ResourceRef | None:
+    """The router whose appliance instance a compute notification is about, or None.
+
+    Only an instance of the orchestrator's own project, named ``ak-<router id>`` and
+    carrying that id in its metadata (as ``clients.compute`` boots them), and only an
+    event that ended (``.end``/``.error``). The tenant is the service project: the
+    caller replaces it with the router's own (``owned_ref``).
+    """
+    msg = unwrap(message)
+    if msg is None:
+        return None
+    event_type, payload = msg.get("event_type"), msg.get("payload")
+    if not isinstance(event_type, str) or not isinstance(payload, dict) \
+            or not event_type.startswith("compute.instance.") \
+            or not event_type.endswith((".end", ".error")):
+        return None
+    meta = payload.get("metadata")
+    router_id = meta.get("astara_router_id") if isinstance(meta, dict) else None
+    if not is_router_id(router_id) or payload.get("display_name") != hostname(router_id) \
+            or not service_project or payload.get("tenant_id") != service_project:
+        return None
+    return ResourceRef(ROUTER, router_id, service_project)
 
 
 def unwrap(message: Any) -> dict | None:

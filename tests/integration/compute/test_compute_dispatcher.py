@@ -187,3 +187,36 @@ def test_dispatcher_survives_a_database_error_outside_any_message(db, caplog):
 def vm_state(db, iid):
     with db.read() as s:
         return s.get(Instance, iid).vm_state
+
+
+def test_an_applied_event_is_announced_on_notifications_info_and_wakes_consumers(db, tmp_path):
+    # The orchestrator learns that its appliance is ACTIVE from this announcement (it
+    # consumes notifications.info), woken at once, instead of polling the compute API.
+    from astara.bus.wakeup import WakeupDir
+
+    iid = add_instance(db)
+    with db.write() as s:
+        s.get(Instance, iid).metadata_ = {"k": "v"}
+    inst = {"id": iid, "project_id": "p1"}  # what the agent's job spec carries
+    publish(db, events.build("create.end", inst, 12, "h1"),
+            events.build("create.end", inst, 12, "h1"))  # a duplicate: dropped, not announced
+    wake = WakeupDir(tmp_path / "wake")
+    listener = OutboxConsumer(db, "orchestrator-like", ["notifications.info"], wake,
+                              max_idle_wait=IDLE)
+    d = dispatcher.make(db, wake, 0.05, default_retry_policy())
+    try:
+        assert d.drain() == 2
+        assert listener.wait(0) is True  # woken after the commit, without waiting
+        announced = listener.fetch()
+    finally:
+        d.consumer.close()
+        listener.close()
+    assert [m.event_type for m in announced] == ["compute.instance.create.end"]
+    payload = announced[0].body["payload"]
+    # Completed from the instance's record, as Nova's payload (the agent's spec has no
+    # metadata): what the orchestrator tells its appliances by.
+    assert (payload["instance_id"], payload["state"], payload["metadata"],
+            payload["display_name"], payload["tenant_id"]) == (iid, "active", {"k": "v"},
+                                                               "vm", "p1")
+    with db.read() as s:
+        assert s.get(Instance, iid).vm_state == "active"  # committed with the announcement

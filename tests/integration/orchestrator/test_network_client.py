@@ -152,3 +152,19 @@ def test_a_models_fingerprint_changes_with_the_model_and_only_then(network_api, 
         assert client.router_model(router.id).fingerprint != first.fingerprint
     finally:
         client.close()
+
+
+def test_a_routers_project_is_one_small_read_of_its_record(network_api, admin, demo):
+    # What intake shards a new router's key by: its own record's project, not a message's.
+    mgmt_net, _ = tenant_network(admin, cidr="10.49.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    gone = demo.sdk.network.create_router(name=name("gone"))
+    demo.sdk.network.delete_router(gone)
+    client = HttpNetworkAPI(network_api.url, mgmt_net.id, admin.headers)
+    try:
+        before = client.calls
+        assert client.router_project(router.id) == demo.project
+        assert client.calls - before == 1
+        assert client.router_project(gone.id) is None
+    finally:
+        client.close()

@@ -160,3 +160,21 @@ def test_http_network_never_puts_a_foreign_path_in_its_urls(bad):
         lambda r: seen.append(r.url) or httpx.Response(500)))
     assert client.get_network(B, bad) is None and client.get_port(B, bad) is None
     assert seen == []
+
+
+def test_ports_made_side_by_side_come_back_in_the_order_asked(net):
+    mine = [net.add_port("proj-b", net.b_net["id"]) for _ in range(3)]
+    wanted = (NetworkRequest(port_id=mine[2]["id"]), NetworkRequest(net_id=net.b_net["id"]),
+              NetworkRequest(port_id=mine[0]["id"]), NetworkRequest(port_id=mine[1]["id"]))
+    got = ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova", wanted)
+    assert [p["port_id"] for p in got][:1] + [p["port_id"] for p in got][2:] == \
+        [mine[2]["id"], mine[0]["id"], mine[1]["id"]]
+    assert got[1]["port_id"] not in {p["id"] for p in mine} and got[1]["owned"]
+
+
+def test_one_port_asked_twice_is_refused_the_second_time(net):
+    mine = net.add_port("proj-b", net.b_net["id"])
+    with pytest.raises(errors.Conflict):
+        ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova",
+                       (NetworkRequest(port_id=mine["id"]), NetworkRequest(port_id=mine["id"])))
+    assert mine["device_id"] == ""  # the first claim was given back

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from astara.orchestrator.intake import normalize
+from astara.orchestrator.intake import appliance_instance, normalize
 from astara.orchestrator.keys import Crud, FloatingIPHint, NetworkHint, ResourceRef
 
 CAPTURES = Path(__file__).parents[2] / "data" / "neutron" / "notifications"
@@ -77,3 +77,42 @@ def test_router_delete_uses_router_id_and_context_tenant():
     [event] = normalize(msg)
     assert event.target == ResourceRef("router", "r1", "t1")
     assert event.crud is Crud.DELETE
+
+
+# -- compute notifications: an appliance instance's boot wakes its router -------------
+NOVA_CREATE_END = json.loads((Path(__file__).parents[2] / "data" / "nova"
+                              / "compute.instance.create.end.json").read_text())["envelope"]
+SERVICE = "astara-service"
+
+
+def appliance_event(event_type="compute.instance.create.end", **payload) -> dict:
+    """The real Nova capture, as the notification of an appliance the orchestrator booted."""
+    msg = json.loads(NOVA_CREATE_END["oslo.message"])
+    msg["event_type"] = event_type
+    msg["payload"].update({"display_name": f"ak-{ROUTER}", "tenant_id": SERVICE,
+                           "metadata": {"astara_router_id": ROUTER}}, **payload)
+    return {"oslo.version": "2.0", "oslo.message": json.dumps(msg)}
+
+
+@pytest.mark.parametrize("message, expected", [
+    (appliance_event(), ResourceRef("router", ROUTER, SERVICE)),
+    (json.loads(appliance_event()["oslo.message"]), ResourceRef("router", ROUTER, SERVICE)),
+    (appliance_event("compute.instance.create.error"), ResourceRef("router", ROUTER, SERVICE)),
+    (appliance_event("compute.instance.delete.end"), ResourceRef("router", ROUTER, SERVICE)),
+    (NOVA_CREATE_END, None),  # a tenant's instance
+    (appliance_event("compute.instance.create.start"), None),  # nothing happened yet
+    (appliance_event(tenant_id=DEMO), None),  # a member's look-alike: not our project
+    (appliance_event(display_name="ak-other"), None),
+    (appliance_event(metadata={"astara_router_id": ".*"}), None),
+    (appliance_event(metadata="x"), None),
+    (appliance_event(metadata={}), None),
+    ({"oslo.message": "{not json"}, None),
+    ({"event_type": "compute.instance.create.end", "payload": "x"}, None),
+    ("text", None),
+])
+def test_appliance_instance_event_names_its_router(message, expected):
+    assert appliance_instance(message, SERVICE) == expected
+
+
+def test_appliance_instance_event_needs_a_service_project():
+    assert appliance_instance(appliance_event(tenant_id=""), "") is None

@@ -5,10 +5,13 @@ is parsed (``events.parse``); one that cannot be parsed goes to
 ``compute_dead_letters``. A parsed event is applied under a row lock on its
 instance with the pure ``transitions.apply`` (which drops anything not newer than
 the stored sequence); a delete's end also releases the project's quota, in the
-same transaction. A message whose handling fails is tried again with back-off and
-dead-lettered after ``RetryPolicy.max_attempts``; a failure outside a message (the
-database went away) restarts the loop after a back-off. ``reconcile`` repairs drift
-through ``apply_event`` too.
+same transaction, and an event that changed the instance is announced on
+``notifications.info`` in that transaction too (``events.notification``: the
+orchestrator wakes on an appliance's create.end instead of polling it). A message
+whose handling fails is tried again with back-off and dead-lettered after
+``RetryPolicy.max_attempts``; a failure outside a message (the database went away)
+restarts the loop after a back-off. ``reconcile`` repairs drift through
+``apply_event`` too.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from astara.bus.base import Message
-from astara.bus.outbox import OutboxConsumer
+from astara.bus.base import Message, Publisher
+from astara.bus.outbox import OutboxConsumer, OutboxPublisher
 from astara.compute_service import events, transitions
 from astara.compute_service.models import DeadLetter, Instance, QuotaUsage
 from astara.db.engine import Database
@@ -96,12 +99,14 @@ class RetryPolicy:
 class Dispatcher:
     def __init__(self, db: Database, consumer: OutboxConsumer, policy: RetryPolicy,
                  max_idle_wait: float,
-                 apply: Callable[[Session, events.Event], object] = apply_event):
+                 apply: Callable[[Session, events.Event], object] = apply_event,
+                 publisher: Publisher | None = None):
         self.db = db
         self.consumer = consumer
         self.policy = policy
         self.max_idle_wait = max_idle_wait
         self._apply = apply
+        self.publisher = publisher  # None: applied events are not announced
         self._failures: dict[int, int] = {}  # position -> failed attempts (this process)
         self.restarts = 0
 
@@ -114,7 +119,17 @@ class Dispatcher:
                 dead_letter(s, message, str(exc))
             return
         with self.db.write() as s:
-            self._apply(s, event)
+            outcome = self._apply(s, event)
+            row = s.get(Instance, event.instance_id) \
+                if isinstance(outcome, transitions.Applied) else None
+            announce = self.publisher is not None and row is not None
+            if announce:
+                self.publisher.publish(s, events.NOTIFY_TOPIC, events.notification(
+                    message.body, {"tenant_id": row.project_id, "display_name": row.name,
+                                   "metadata": dict(row.metadata_ or {}),
+                                   "state": row.vm_state}))
+        if announce:
+            self.publisher.committed()
 
     def drain(self) -> int:
         """Handle everything pending now; return how many messages were handled."""
@@ -188,4 +203,4 @@ def make(db: Database, wakeup, max_idle_wait: float, policy: RetryPolicy,
     """``max_idle_wait`` from ``[bus]``, ``policy`` from ``settings.retry_policy``."""
     consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup,
                               max_idle_wait=max_idle_wait, retention=retention)
-    return Dispatcher(db, consumer, policy, max_idle_wait, apply)
+    return Dispatcher(db, consumer, policy, max_idle_wait, apply, OutboxPublisher(wakeup))

@@ -47,6 +47,14 @@ class HttpNetworkAPI(HttpApi):
         r.raise_for_status()
         return r.json()
 
+    def router_project(self, router_id: str) -> str | None:
+        """The router's project from its own record (one small read), None if gone."""
+        r = self._req("GET", f"/routers/{router_id}", params={"fields": "project_id"})
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return str(r.json()["router"].get("project_id") or "")
+
     def router_model(self, router_id: str) -> RouterModel | None:
         if self._has_model_route is not False:
             r = self._req("GET", f"/routers/{router_id}/astara_model")

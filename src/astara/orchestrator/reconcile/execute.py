@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import time
 import uuid
 
 from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI, RemoteError
@@ -33,6 +34,7 @@ class Executor:
 
     def execute(self, d: Decision, ref: ResourceRef, st: RouterState, now: float) -> Outcome:
         outcome, error = d.outcome, None
+        started = time.monotonic()
         try:
             self._remove_extras(ref, st)
             self._perform(d.step, ref, st, d.memory.boots)
@@ -52,7 +54,8 @@ class Executor:
         if error is None:
             self.performed[str(d.step)] += 1
         if error is None and d.step is not Step.ALIVE:
-            LOG.info("router %s: %s (%s) -> %s", ref.id, d.step, d.reason, d.status)
+            LOG.info("router %s: %s (%s) -> %s in %.0f ms", ref.id, d.step, d.reason, d.status,
+                     (time.monotonic() - started) * 1000)
         return outcome
 
     def _remove_extras(self, ref: ResourceRef, st: RouterState) -> None:

@@ -31,6 +31,17 @@ def _after(seconds: float) -> Outcome:
     return Outcome(OutcomeKind.REQUEUE, seconds)
 
 
+def _boot_wait(instance_status: str | None, booting_for: float, s: Settings) -> float:
+    """When to look again at a booting appliance. Until its instance is ACTIVE the
+    compute service's notification wakes the router, so this is only a safety net;
+    once ACTIVE the agent's first answer is near: look again soon, backing off with
+    the time the boot has taken so far (a silent agent costs few looks)."""
+    safety_net = 4 * s.boot_check_interval
+    if instance_status != "ACTIVE":
+        return safety_net
+    return min(safety_net, max(s.boot_check_interval / 10, booting_for / 4))
+
+
 def _cooldown(memory: Memory, s: Settings) -> float:
     return min(s.max_error_cooldown, s.error_cooldown * (2 ** memory.error_count))
 
@@ -89,7 +100,7 @@ def plan(o: Observed, s: Settings) -> Decision:
             err = replace(m, error_until=until, error_count=m.error_count + 1)
             return d(Step.EXIT, Status.ERROR, _after(until - o.now),
                      f"{m.failed_boots} failed boots: in error for {until - o.now:.0f} s", err)
-        return d(Step.CREATE_VM, Status.BOOTING, _after(s.boot_check_interval),
+        return d(Step.CREATE_VM, Status.BOOTING, _after(_boot_wait(None, 0.0, s)),
                  "no appliance: booting one",
                  replace(m, boot_started=o.now, boots=m.boots + 1, silent_count=0,
                          silent_since=None))
@@ -110,8 +121,9 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
                  "appliance instance is shut off: replacing it", rebuild=Rebuild.INSTANCE)
     if not reachable:
         if m.boot_started is not None and booting_for < s.boot_timeout:
-            return d(Step.CHECK_BOOT, Status.BOOTING, _after(s.boot_check_interval),
-                     f"booting for {booting_for:.0f} s")
+            return d(Step.CHECK_BOOT, Status.BOOTING,
+                     _after(_boot_wait(inst.status, booting_for, s)),
+                     f"booting for {booting_for:.1f} s")
         if m.boot_started is not None:
             return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                      f"no answer {s.boot_timeout:.0f} s after boot: replacing it",
