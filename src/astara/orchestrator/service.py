@@ -135,7 +135,8 @@ class Orchestrator:
     def resync(self, full: bool = True) -> int:
         """Queue every router the network API knows (start-up, ``poll``). ``full=False``
         (start-up): a router that was healthy is health-checked first, and looked at in
-        full only if it differs (its changes meanwhile come as events, which are full)."""
+        full only if it differs, and in full within seconds after (``reconciler.follow_up``:
+        a change taken from the bus but not acted on before the stop is not replayed)."""
         assert self.network is not None
         refs = self.network.routers()
         for ref in refs:

@@ -136,3 +136,35 @@ def test_after_a_restart_a_changed_router_is_still_pushed(store):
     again = w.restart()
     assert again.state(changed).steps[-1].step == "Alive"
     assert not [c for c in w.appliances.calls if c[0] == "push"]
+
+
+def test_a_change_missed_at_the_stop_is_pushed_within_seconds_of_a_restart(store):
+    """Its event was taken from the bus before the stop but never acted on: not replayed.
+    The resumed check passes on what was pushed; the full look must follow in seconds."""
+    w = World(store)
+    first = w.reconciler()
+    refs = w.network.routers()
+    for ref in refs:
+        w.converge(first, ref)
+    changed = refs[3]
+    fips = w.network.models[changed.id].floating_ips
+    fips[0] = dict(copy.deepcopy(fips[0]), fixed_ip_address="10.0.0.154")
+    rec = w.reconciler()
+    rec.preload(store.load_all())
+    w.clear_calls()
+    outcomes = [rec.run(ref, False) for ref in refs]
+    assert not [c for c in w.appliances.calls if c[0] == "push"]  # the restart pushes nothing
+    assert all(rec.state(ref).healthy for ref in refs)
+    period = plan_defaults().health_check_period
+    afters = [o.after for o in outcomes]
+    assert all(o.kind == "requeue" for o in outcomes)
+    assert max(afters) <= min(period, 10) and min(afters) > 0
+    assert len({round(a, 3) for a in afters}) > 1  # spread, not all at once
+    rec.run(changed, False)  # as the worker requeues it: not marked full
+    pushes = [c for c in w.appliances.calls if c[0] == "push"]
+    assert len(pushes) == 1 and rec.state(changed).steps[-1].step == "ConfigureVM"
+    # Unchanged routers' follow-up looks push nothing, and the next looks are a period away.
+    w.clear_calls()
+    later = [rec.run(ref, False) for ref in refs if ref != changed]
+    assert not [c for c in w.appliances.calls if c[0] == "push"]
+    assert all(o.after == period for o in later)
