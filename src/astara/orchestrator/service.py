@@ -250,12 +250,17 @@ class Orchestrator:
                 if proc is None or stats.get("pid") != proc.pid:
                     continue  # sent by a worker that has died since: its successor reports
                 with self._lock:
-                    if gone is None:  # every router the worker holds: forget the others
+                    first = gone is None
+                    if first:  # every router the worker holds: forget the others' views
                         gone = [rid for rid, r in self.routers.items()
                                 if r.get("_worker") == index and rid not in states]
                     for rid in gone:
                         if self.routers.get(rid, {}).get("_worker") == index:
                             del self.routers[rid]
+                        if not first:
+                            # Dropped after a terminal pass: gone. A restarted worker's
+                            # first report only lacks what it was not handed yet: the keys
+                            # stay (requeued, floating IPs resolved, requeued again).
                             self.known.pop(rid, None)
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}
