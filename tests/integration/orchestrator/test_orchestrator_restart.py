@@ -168,3 +168,29 @@ def test_a_change_missed_at_the_stop_is_pushed_within_seconds_of_a_restart(store
     later = [rec.run(ref, False) for ref in refs if ref != changed]
     assert not [c for c in w.appliances.calls if c[0] == "push"]
     assert all(o.after == period for o in later)
+
+
+def test_a_restarted_worker_preloads_only_its_shard_and_drops_what_it_is_never_handed(
+        store, monkeypatch):
+    w = World(store)
+    first = w.reconciler()
+    refs = w.network.routers()
+    for ref in refs:
+        w.converge(first, ref)
+    tenants = {ref.tenant_id for ref in refs}
+    assert store.load_all(lambda tenant: tenant not in tenants) == {}
+    assert len(store.load_all(lambda tenant: tenant in tenants)) == N
+    clock = [5000.0]
+    rec = Reconciler(Observer(w.network, w.compute, w.appliances, management_defaults()),
+                     Executor(w.network, w.compute, w.appliances), plan_defaults(),
+                     clock=lambda: clock[0], store=store)
+    rec.preload(store.load_all(), keep=60)
+    reads: list[str] = []
+    real_load = store.load
+    monkeypatch.setattr(store, "load", lambda rid: reads.append(rid) or real_load(rid))
+    rec.run(refs[0], False)
+    assert reads == [] and len(rec._preloaded) == N - 1
+    clock[0] += 61  # the resync is long over: what is left was never asked for
+    rec.run(refs[1], False)
+    assert reads == [refs[1].id] and rec._preloaded == {}
+    assert rec.state(refs[1]).steps[-1].step == "Alive"  # from its own row, as resumed

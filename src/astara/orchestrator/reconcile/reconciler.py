@@ -53,6 +53,10 @@ class StateStore(Protocol):
 
 # The full look after a resumed check comes within this many seconds at most.
 FOLLOW_UP = 10.0
+# A restarted worker is handed all its routers within seconds (the start-up resync, or
+# the parent requeueing a dead worker's keys): rows preloaded for routers it has not been
+# handed after this long are dropped (a deleted router's, or another worker's).
+PRELOAD_KEPT = 60.0
 
 
 def follow_up(health_check_period: float, jitter: float) -> float:
@@ -80,13 +84,20 @@ class Reconciler:
         self.gate = gate
         self.states: dict[str, RouterState] = {}
         self._preloaded: dict[str, Saved] = {}
+        self._preloaded_until = 0.0
 
-    def preload(self, saved: dict[str, Saved]) -> None:
+    def preload(self, saved: dict[str, Saved], keep: float = PRELOAD_KEPT) -> None:
         """What the store holds for many routers, read in one query (a restarted worker):
-        each router's first pass takes its entry instead of reading its own row."""
+        each router's first pass within ``keep`` s takes its entry instead of reading its
+        own row; the entries left then are dropped (a later first pass reads its row)."""
         self._preloaded = dict(saved)
+        self._preloaded_until = self.clock() + keep
 
     def state(self, ref: ResourceRef) -> RouterState:
+        if self._preloaded and self.clock() > self._preloaded_until:
+            LOG.debug("dropping %d preloaded router states never asked for",
+                      len(self._preloaded))
+            self._preloaded = {}
         st = self.states.get(ref.id)
         if st is None:
             st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id)
