@@ -78,6 +78,10 @@ class BreakerBoard:
         previous one."""
         a = self._raw
         was = self._suspicion()
+        # OPEN is written so that a reader never sees it open without its time:
+        # closed first when closing, open last when opening.
+        if not suspicion.open:
+            a[OPEN] = 0.0
         a[SINCE] = suspicion.since or 0.0
         a[FAILED], a[CHECKED] = suspicion.failed, suspicion.checked
         a[ROUTERS], a[BUDGET] = routers, min(RING, breaker.budget(routers, self.s))
