@@ -13,13 +13,21 @@ to replace an appliance asks the board (``admit``) under the board's lock, which
 also records the rebuild in a ring of timestamps: the budget holds across all the
 workers at once, with no round trip to the parent. The decisions themselves are
 the pure functions of ``reconcile.breaker``.
+
+A worker killed while it holds the lock never releases it. So the parent writes
+its verdict without the lock (it is the only writer of those slots, each one
+double), its reads never wait for it, ``view`` waits a bounded time and then reads
+as is, and ``admit`` that cannot get the lock in time holds the rebuild (the
+router is looked at again later): nothing that supervises workers or answers
+``/health/`` can hang on a dead worker's lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from astara.orchestrator.reconcile import breaker
@@ -32,6 +40,7 @@ LOG = logging.getLogger(__name__)
 OPEN, SINCE, FAILED, CHECKED, BUDGET, ROUTERS, HELD_SUSPECT, HELD_BUDGET, LOGGED, NEXT = range(10)
 HEADER = 10
 RING = 4096  # rebuild times remembered: the budget of one window is capped at this
+LOCK_TIMEOUT = 1.0  # s; the lock is held for microseconds unless its holder died
 
 MEANING = ("status checks to most appliances fail at once: suspecting the orchestrator's "
            "own path to the appliances (the host's neighbour table, the management "
@@ -45,32 +54,52 @@ def new_array(ctx: Any) -> Any:
 
 
 class BreakerBoard:
-    def __init__(self, array: Any, settings: BreakerSettings):
-        self._a, self.s = array, settings
+    def __init__(self, array: Any, settings: BreakerSettings,
+                 lock_timeout: float = LOCK_TIMEOUT):
+        self._a, self._lock, self.s = array, array.get_lock(), settings
+        # The raw shared doubles: indexing the synchronized wrapper would take its lock.
+        self._raw = array.get_obj()
+        self.lock_timeout = lock_timeout
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[bool]:
+        """The board's lock for at most ``lock_timeout`` s: whether it was taken."""
+        taken = self._lock.acquire(timeout=self.lock_timeout)
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._lock.release()
 
     # -- the parent --------------------------------------------------------------------
     def publish(self, suspicion: Suspicion, routers: int) -> Suspicion:
-        """Write the parent's verdict; returns the previous one."""
-        a = self._a
-        with a.get_lock():
-            was = self._suspicion()
-            a[OPEN], a[SINCE] = float(suspicion.open), suspicion.since or 0.0
-            a[FAILED], a[CHECKED] = suspicion.failed, suspicion.checked
-            a[ROUTERS], a[BUDGET] = routers, min(RING, breaker.budget(routers, self.s))
+        """Write the parent's verdict, without the lock (the parent is its only
+        writer; a worker reading meanwhile sees each slot old or new); returns the
+        previous one."""
+        a = self._raw
+        was = self._suspicion()
+        # OPEN is written so that a reader never sees it open without its time:
+        # closed first when closing, open last when opening.
+        if not suspicion.open:
+            a[OPEN] = 0.0
+        a[SINCE] = suspicion.since or 0.0
+        a[FAILED], a[CHECKED] = suspicion.failed, suspicion.checked
+        a[ROUTERS], a[BUDGET] = routers, min(RING, breaker.budget(routers, self.s))
+        a[OPEN] = float(suspicion.open)
         return was
 
     def suspicion(self) -> Suspicion:
-        with self._a.get_lock():
-            return self._suspicion()
+        return self._suspicion()
 
     def _suspicion(self) -> Suspicion:
-        a = self._a
+        a = self._raw
         return Suspicion(bool(a[OPEN]), int(a[FAILED]), int(a[CHECKED]),
                          a[SINCE] if a[OPEN] else None)
 
     def view(self, now: float) -> dict:
-        a = self._a
-        with a.get_lock():
+        a = self._raw
+        with self._locked() as taken:
+            # Not taken (its holder died): the counters as they are, maybe mid-update.
             sus = self._suspicion()
             rebuilds = len(breaker.in_window(a[HEADER:], now, self.s.window))
             allowed = self._budget()
@@ -83,10 +112,11 @@ class BreakerBoard:
                 "routers": routers, "window": self.s.window,
                 "rebuilds_in_window": rebuilds, "budget": allowed,
                 "held_suspect": held_suspect, "held_budget": held_budget,
-                "meaning": MEANING if sus.open else None}
+                "meaning": MEANING if sus.open else None,
+                "board_locked": not taken}
 
     def _budget(self) -> int:
-        return max(self.s.budget_min, int(self._a[BUDGET]))
+        return max(self.s.budget_min, int(self._raw[BUDGET]))
 
     # -- a worker ----------------------------------------------------------------------
     def admit(self, decision: Decision, memory: Memory, now: float, floor: float,
@@ -94,8 +124,10 @@ class BreakerBoard:
         """``decision`` (a rebuild) if the breaker lets it through, recorded; else the
         same router looked at again later, with nothing done."""
         assert decision.rebuild is not None
-        a = self._a
-        with a.get_lock():
+        a = self._raw
+        with self._locked() as taken:
+            if not taken:
+                return self._stuck(decision, memory, floor)
             sus = self._suspicion()
             recent = breaker.in_window(a[HEADER:], now, self.s.window)
             allowed = self._budget()
@@ -127,6 +159,13 @@ class BreakerBoard:
         return breaker.hold(decision, verdict, memory, after,
                             f"{len(recent)} rebuilds in the last {self.s.window:.0f} s, "
                             f"budget {allowed}")
+
+    def _stuck(self, decision: Decision, memory: Memory, floor: float) -> Decision:
+        # The budget cannot be counted: hold this rebuild rather than risk a storm.
+        LOG.warning("rebuild breaker: its board's lock was not free for %.1f s (a worker "
+                    "killed while holding it?); holding this rebuild", self.lock_timeout)
+        return breaker.hold(decision, Verdict.OVER_BUDGET, memory, floor,
+                            "the breaker's board is locked")
 
 
 def checks(views: Iterable[dict]) -> list[breaker.Check]:

@@ -152,7 +152,8 @@ def build_app(orch: Orchestrator, token: bytes) -> Guard:
         return JSONResponse({"workers": orch.worker_views()})
 
     async def health(request: Request):
-        return JSONResponse({"breaker": orch.health_view()})
+        # In a thread: the board's lock may wait (bounded) on a worker that died holding it.
+        return JSONResponse({"breaker": await run_in_threadpool(orch.health_view)})
 
     async def debug(request: Request):
         snap = await run_in_threadpool(orch.debug.snapshot)

@@ -20,6 +20,7 @@ from astara.orchestrator.reconcile.model import Outcome, Settings
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Gate, Reconciler
 from astara.orchestrator.reconcile.silence import spacing
+from astara.orchestrator.scheduler import shard_for
 from astara.orchestrator.state_store import RouterStateStore
 
 
@@ -27,8 +28,10 @@ class Runtime:
     """Everything one worker process needs to reconcile routers."""
 
     def __init__(self, o: OrchestratorSettings, db: Database, management_network_id: str,
-                 board: BreakerBoard | None = None, preload: bool = True):
-        """``preload``: read every router's stored state at once (a worker starting)."""
+                 board: BreakerBoard | None = None, preload: bool = True,
+                 shard: tuple[int, int] | None = None):
+        """``preload``: read every router's stored state at once (a worker starting);
+        ``shard`` (index, workers): only the rows of the tenants this worker owns."""
         headers = o.service_headers
         store = RouterStateStore(db)
         self.network = HttpNetworkAPI(o.network_url, management_network_id, headers)
@@ -46,7 +49,9 @@ class Runtime:
             store=store,
             gate=breaker_gate(board, settings) if board is not None else None)
         if preload:
-            self.reconciler.preload(store.load_all())
+            mine = (lambda tenant: True) if shard is None else (
+                lambda tenant: shard_for(tenant, shard[1]) == shard[0])
+            self.reconciler.preload(store.load_all(mine))
         self._lock = threading.Lock()
         self._touched: set[str] = set()
 

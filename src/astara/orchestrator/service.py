@@ -135,7 +135,8 @@ class Orchestrator:
     def resync(self, full: bool = True) -> int:
         """Queue every router the network API knows (start-up, ``poll``). ``full=False``
         (start-up): a router that was healthy is health-checked first, and looked at in
-        full only if it differs (its changes meanwhile come as events, which are full)."""
+        full only if it differs, and in full within seconds after (``reconciler.follow_up``:
+        a change taken from the bus but not acted on before the stop is not replayed)."""
         assert self.network is not None
         refs = self.network.routers()
         for ref in refs:
@@ -254,12 +255,17 @@ class Orchestrator:
                 if proc is None or stats.get("pid") != proc.pid:
                     continue  # sent by a worker that has died since: its successor reports
                 with self._lock:
-                    if gone is None:  # every router the worker holds: forget the others
+                    first = gone is None
+                    if first:  # every router the worker holds: forget the others' views
                         gone = [rid for rid, r in self.routers.items()
                                 if r.get("_worker") == index and rid not in states]
                     for rid in gone:
                         if self.routers.get(rid, {}).get("_worker") == index:
                             del self.routers[rid]
+                        if not first:
+                            # Dropped after a terminal pass: gone. A restarted worker's
+                            # first report only lacks what it was not handed yet: the keys
+                            # stay (requeued, floating IPs resolved, requeued again).
                             self.known.pop(rid, None)
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}

@@ -9,6 +9,7 @@ column under ``"resume"``, so the first pass after a restart is one status call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 
@@ -57,10 +58,13 @@ class RouterStateStore:
             row = s.get(RouterStateRow, router_id)
             return None if row is None else _decode(row)
 
-    def load_all(self) -> dict[str, Saved]:
-        """Every router's row in one query (a worker starting after a restart)."""
+    def load_all(self, tenants: Callable[[str], bool] = lambda tenant: True
+                 ) -> dict[str, Saved]:
+        """Every router's row in one query (a worker starting after a restart), only
+        those whose tenant ``tenants`` keeps (the worker's own shard)."""
         with self._db.read() as s:
-            return {row.router_id: _decode(row) for row in s.scalars(select(RouterStateRow))}
+            return {row.router_id: _decode(row) for row in s.scalars(select(RouterStateRow))
+                    if tenants(row.tenant_id)}
 
     def save(self, router_id: str, tenant_id: str, memory: Memory, status: str | None,
              resume: Resume | None = None) -> None:

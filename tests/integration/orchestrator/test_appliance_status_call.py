@@ -3,7 +3,9 @@
 It must tell apart what the plan decides on: no connection (unreachable), a
 connection but no answer in time (timeout), an answer that is not 200 (error, with
 its code), a refusal of our credentials (a ``RemoteError``, never a dead appliance),
-and a good status document (its digest, its services' health).
+and a good status document (its digest, its services' health). A 200 that is no
+status document is a failed check; a peer trickling its answer is cut at the timeout
+(there a fake socket on a fake clock).
 """
 
 from __future__ import annotations
@@ -160,3 +162,45 @@ def test_an_ipv6_management_address(canned):
     seen = status(server.port, "::1")
     assert seen.reachable and seen.config_digest == DIGEST
     assert f"host: [::1]:{server.port}" in server.requests[0].decode().lower()
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"config_digest": 5}', b"[]", b""])
+def test_a_200_that_is_no_status_document_is_a_failed_check_not_a_traceback(canned, body):
+    seen = status(canned(answer(200, body)).port)
+    assert (seen.reachable, seen.failure) == (False, Failure.UNREACHABLE)
+
+
+class Trickle:
+    """A peer that keeps sending a little at once (a fake socket on a fake clock: each
+    read returns at once and takes 10 ms)."""
+
+    def __init__(self, clock: list[float]):
+        self.clock, self.reads = clock, 0
+        self.head = b"HTTP/1.1 200 OK\r\ncontent-length: 900000\r\n\r\n"
+
+    def sendall(self, data: bytes) -> None:
+        pass
+
+    def settimeout(self, t: float) -> None:
+        assert t > 0
+
+    def recv(self, n: int) -> bytes:
+        self.clock[0] += 0.01
+        self.reads += 1
+        return self.head if self.reads == 1 else b" " * 100
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def test_a_trickling_peer_cannot_hold_the_check_past_its_timeout(monkeypatch):
+    clock = [1000.0]
+    peer = Trickle(clock)
+    monkeypatch.setattr(plain_get.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(plain_get.socket, "create_connection", lambda *a, **k: peer)
+    with pytest.raises(plain_get.NoAnswer):
+        plain_get.get("192.0.2.1", 5000, "/v1/status/", [], timeout=0.5)
+    assert peer.reads <= 52  # the timeout's worth of reads, not the whole 900 kB

@@ -4,6 +4,7 @@ the parent, handed to each worker process at spawn, read and written by all of t
 from __future__ import annotations
 
 import multiprocessing
+import threading
 
 from astara.orchestrator import breaker_board
 from astara.orchestrator.breaker_board import BreakerBoard
@@ -56,3 +57,35 @@ def test_workers_in_other_processes_share_one_budget_and_see_the_parents_verdict
     assert results.get(timeout=60) == ["CalcAction"]
     late.join(30)
     assert parent.view(NOW + 3)["held_suspect"] == 1
+
+
+def die_holding_the_lock(array, held) -> None:
+    array.get_lock().acquire()
+    held.set()
+    threading.Event().wait()  # until killed
+
+
+def test_a_worker_killed_holding_the_boards_lock_hangs_nothing():
+    ctx = multiprocessing.get_context("spawn")
+    array = breaker_board.new_array(ctx)
+    parent = BreakerBoard(array, S)
+    parent.publish(Suspicion(), routers=30)
+    held = ctx.Event()
+    p = ctx.Process(target=die_holding_the_lock, args=(array, held))
+    p.start()
+    assert held.wait(60)
+    p.kill()
+    p.join(30)
+    out: dict = {}
+
+    def everything() -> None:
+        out["judge"] = breaker_board.judge(parent, [], 30, NOW)
+        out["admit"] = BreakerBoard(array, S).admit(REBUILD, Memory(), NOW, 5, 60)
+        out["view"] = parent.view(NOW)
+
+    t = threading.Thread(target=everything, daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "blocked on a dead worker's lock"
+    assert out["admit"].step is Step.CALC_ACTION  # the rebuild is held, not taken
+    assert out["view"]["board_locked"] is True and out["view"]["rebuilds_in_window"] == 0

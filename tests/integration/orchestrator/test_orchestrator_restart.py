@@ -136,3 +136,61 @@ def test_after_a_restart_a_changed_router_is_still_pushed(store):
     again = w.restart()
     assert again.state(changed).steps[-1].step == "Alive"
     assert not [c for c in w.appliances.calls if c[0] == "push"]
+
+
+def test_a_change_missed_at_the_stop_is_pushed_within_seconds_of_a_restart(store):
+    """Its event was taken from the bus before the stop but never acted on: not replayed.
+    The resumed check passes on what was pushed; the full look must follow in seconds."""
+    w = World(store)
+    first = w.reconciler()
+    refs = w.network.routers()
+    for ref in refs:
+        w.converge(first, ref)
+    changed = refs[3]
+    fips = w.network.models[changed.id].floating_ips
+    fips[0] = dict(copy.deepcopy(fips[0]), fixed_ip_address="10.0.0.154")
+    rec = w.reconciler()
+    rec.preload(store.load_all())
+    w.clear_calls()
+    outcomes = [rec.run(ref, False) for ref in refs]
+    assert not [c for c in w.appliances.calls if c[0] == "push"]  # the restart pushes nothing
+    assert all(rec.state(ref).healthy for ref in refs)
+    period = plan_defaults().health_check_period
+    afters = [o.after for o in outcomes]
+    assert all(o.kind == "requeue" for o in outcomes)
+    assert max(afters) <= min(period, 10) and min(afters) > 0
+    assert len({round(a, 3) for a in afters}) > 1  # spread, not all at once
+    rec.run(changed, False)  # as the worker requeues it: not marked full
+    pushes = [c for c in w.appliances.calls if c[0] == "push"]
+    assert len(pushes) == 1 and rec.state(changed).steps[-1].step == "ConfigureVM"
+    # Unchanged routers' follow-up looks push nothing, and the next looks are a period away.
+    w.clear_calls()
+    later = [rec.run(ref, False) for ref in refs if ref != changed]
+    assert not [c for c in w.appliances.calls if c[0] == "push"]
+    assert all(o.after == period for o in later)
+
+
+def test_a_restarted_worker_preloads_only_its_shard_and_drops_what_it_is_never_handed(
+        store, monkeypatch):
+    w = World(store)
+    first = w.reconciler()
+    refs = w.network.routers()
+    for ref in refs:
+        w.converge(first, ref)
+    tenants = {ref.tenant_id for ref in refs}
+    assert store.load_all(lambda tenant: tenant not in tenants) == {}
+    assert len(store.load_all(lambda tenant: tenant in tenants)) == N
+    clock = [5000.0]
+    rec = Reconciler(Observer(w.network, w.compute, w.appliances, management_defaults()),
+                     Executor(w.network, w.compute, w.appliances), plan_defaults(),
+                     clock=lambda: clock[0], store=store)
+    rec.preload(store.load_all(), keep=60)
+    reads: list[str] = []
+    real_load = store.load
+    monkeypatch.setattr(store, "load", lambda rid: reads.append(rid) or real_load(rid))
+    rec.run(refs[0], False)
+    assert reads == [] and len(rec._preloaded) == N - 1
+    clock[0] += 61  # the resync is long over: what is left was never asked for
+    rec.run(refs[1], False)
+    assert reads == [refs[1].id] and rec._preloaded == {}
+    assert rec.state(refs[1]).steps[-1].step == "Alive"  # from its own row, as resumed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 from dataclasses import replace
 
 import pytest
@@ -228,3 +229,43 @@ def test_the_parent_logs_one_line_when_it_opens_and_one_when_it_closes(caplog):
         assert len(caplog.records) == 2
         assert "rebuild breaker closed" in caplog.records[1].getMessage()
     assert b.view(NOW + 5)["state"] == "closed" and b.view(NOW + 5)["open_for"] is None
+
+
+def bounded(call, seconds: float = 20.0):
+    """``call()``'s result, or a failure if it is still waiting after ``seconds``."""
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "blocked on the board's lock"
+    return out[0]
+
+
+def test_a_lock_never_released_blocks_neither_the_parent_nor_a_worker(caplog):
+    parent = board()
+    parent.publish(Suspicion(), routers=20)
+    held, done = threading.Event(), threading.Event()
+
+    def holder() -> None:  # like a worker killed while inside admit
+        with parent._a.get_lock():
+            held.set()
+            done.wait()
+
+    t = threading.Thread(target=holder, daemon=True)
+    t.start()
+    assert held.wait(10)
+    try:
+        worker = BreakerBoard(parent._a, S)
+        worker.lock_timeout = parent.lock_timeout = 0.05
+        sus = bounded(lambda: breaker_board.judge(parent, checks(1, 9), 20, NOW))
+        assert sus.open and parent.suspicion().open  # the verdict is written regardless
+        with caplog.at_level(logging.WARNING, logger="astara.orchestrator.breaker_board"):
+            d = bounded(lambda: worker.admit(SILENT_REBUILD, Memory(), NOW, 5, 60))
+        assert d.step is Step.CALC_ACTION and d.outcome.after == 5  # held, looked at later
+        assert "lock" in caplog.text
+        view = bounded(lambda: parent.view(NOW))
+        assert view["state"] == "open" and view["board_locked"] is True
+    finally:
+        done.set()
+        t.join(10)
+    assert parent.view(NOW)["board_locked"] is False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 
 import httpx
+from pydantic import ValidationError
 
 from astara.orchestrator.clients import plain_get
 from astara.orchestrator.clients.base import RemoteError
@@ -61,7 +62,10 @@ class HttpApplianceAPI:
             raise _refused(address)
         if code != 200:
             return Appliance(reachable=False, failure=Failure.ERROR, http_status=code)
-        st = ApplianceStatus.model_validate_json(body)
+        try:
+            st = ApplianceStatus.model_validate_json(body)
+        except ValidationError:  # not a status document: as good as no answer
+            return Appliance(reachable=False, failure=Failure.UNREACHABLE)
         healthy = all(s.healthy for s in st.services)
         return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
 

@@ -58,7 +58,10 @@ def _answer(conn: h11.Connection, sock: socket.socket, deadline: float) -> tuple
         event = conn.next_event()
         if event is h11.NEED_DATA:
             # Each read gets what is left of the timeout: a trickle cannot hold us longer.
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
             conn.receive_data(sock.recv(65536))
         elif isinstance(event, h11.Response):
             status = event.status_code

@@ -3,11 +3,17 @@
 ``Reconciler.run(ref, full)`` is what a worker calls for a key. ``full=False``
 (a health check) tries the one-call health observation first. Debug mode
 (router, tenant or global) is honoured before anything else is looked at.
+
+A router resumed from the store after a restart passes its first check on what was
+pushed before the stop; a change in flight then (an event taken from the bus but not
+acted on, or an upgrade that changes the document) shows only in a full look, so the
+full look follows within seconds (``follow_up``), spread out, not a health period later.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -45,6 +51,22 @@ class StateStore(Protocol):
     def forget(self, router_id: str) -> None: ...
 
 
+# The full look after a resumed check comes within this many seconds at most.
+FOLLOW_UP = 10.0
+# A restarted worker is handed all its routers within seconds (the start-up resync, or
+# the parent requeueing a dead worker's keys): rows preloaded for routers it has not been
+# handed after this long are dropped (a deleted router's, or another worker's).
+PRELOAD_KEPT = 60.0
+
+
+def follow_up(health_check_period: float, jitter: float) -> float:
+    """When a resumed router's full look follows its first check: spread over
+    min(health period, ``FOLLOW_UP``) s so that 1,000 routers do not all look at once
+    (``jitter`` in [0, 1))."""
+    spread = min(health_check_period, FOLLOW_UP)
+    return spread * (0.1 + 0.9 * jitter)
+
+
 # Given the observation and a decision that replaces an appliance: the decision, or
 # another one if the rebuild breaker holds it back (``orchestrator.breaker_board``).
 Gate = Callable[[Observed, Decision], Decision]
@@ -54,20 +76,28 @@ class Reconciler:
     def __init__(self, observer: Observer, executor: Executor, settings: Settings,
                  is_debug: Callable[[ResourceRef], bool] = lambda ref: False,
                  clock: Callable[[], float] = time.time, store: StateStore | None = None,
-                 gate: Gate | None = None):
+                 gate: Gate | None = None, jitter: Callable[[], float] = random.random):
         self.observer, self.executor, self.settings = observer, executor, settings
+        self.jitter = jitter
         self.is_debug, self.clock = is_debug, clock
         self.store = store
         self.gate = gate
         self.states: dict[str, RouterState] = {}
         self._preloaded: dict[str, Saved] = {}
+        self._preloaded_until = 0.0
 
-    def preload(self, saved: dict[str, Saved]) -> None:
+    def preload(self, saved: dict[str, Saved], keep: float = PRELOAD_KEPT) -> None:
         """What the store holds for many routers, read in one query (a restarted worker):
-        each router's first pass takes its entry instead of reading its own row."""
+        each router's first pass within ``keep`` s takes its entry instead of reading its
+        own row; the entries left then are dropped (a later first pass reads its row)."""
         self._preloaded = dict(saved)
+        self._preloaded_until = self.clock() + keep
 
     def state(self, ref: ResourceRef) -> RouterState:
+        if self._preloaded and self.clock() > self._preloaded_until:
+            LOG.debug("dropping %d preloaded router states never asked for",
+                      len(self._preloaded))
+            self._preloaded = {}
         st = self.states.get(ref.id)
         if st is None:
             st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id)
@@ -98,26 +128,32 @@ class Reconciler:
         st.context, st.healthy, st.resumed = Context(), False, False
 
     def decide(self, ref: ResourceRef, full: bool = True) -> tuple[Observed, Decision]:
+        return self._decide(ref, full)[:2]
+
+    def _decide(self, ref: ResourceRef, full: bool) -> tuple[Observed, Decision, bool]:
+        """Also whether the observation was a resumed router's first check."""
         st = self.state(ref)
         now = self.clock()
         debug = self.is_debug(ref)
         if st.stale and not debug:
             self._refresh(ref, st)
-        observed = None
+        observed, resumed = None, False
         if debug:
             observed = Observed(exists=True, debug=True, memory=st.memory, now=now)
         elif not full:
+            was_resumed = st.resumed
             observed = self.observer.health(st, now, debug)
+            resumed = was_resumed and observed is not None
         if observed is None:
             observed = self.observer.full(ref, st, now, debug)
         if observed.appliance is not None and observed.memory.boot_started is None:
             st.last_check = (now, observed.appliance.reachable)
-        return observed, plan(observed, self.settings)
+        return observed, plan(observed, self.settings), resumed
 
     def run(self, ref: ResourceRef, full: bool = True) -> Outcome:
         st = self.state(ref)
         try:
-            observed, decision = self.decide(ref, full)
+            observed, decision, resumed = self._decide(ref, full)
         except RemoteError as exc:
             # Observation failed (an API is down): note it, back off, look again.
             LOG.warning("router %s: cannot observe: %s", ref.id, exc)
@@ -132,7 +168,12 @@ class Reconciler:
             return decision.outcome
         if decision.rebuild is not None and self.gate is not None:
             decision = self.gate(observed, decision)
-        return self.execute(ref, decision)
+        outcome = self.execute(ref, decision)
+        if resumed and outcome.kind is OutcomeKind.REQUEUE:
+            # Checked on what was pushed before the stop: look at everything soon.
+            soon = follow_up(self.settings.health_check_period, self.jitter())
+            outcome = Outcome(OutcomeKind.REQUEUE, min(outcome.after, soon))
+        return outcome
 
     def execute(self, ref: ResourceRef, decision: Decision) -> Outcome:
         """Perform the decided step and persist what it changed (``astara-debug-router``

@@ -42,7 +42,8 @@ def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
     outbox.cancel_join_thread()
     db = Database(db_url)
     runtime = Runtime(o, db, mgmt_net_id,
-                      BreakerBoard(board, breaker_settings(o)) if board is not None else None)
+                      BreakerBoard(board, breaker_settings(o)) if board is not None else None,
+                      shard=(index, o.num_worker_processes))
     try:
         asyncio.run(_serve(index, runtime, inbox, outbox, o.num_worker_threads))
     finally:
