@@ -40,9 +40,9 @@ IDLE = common_defaults().bus.max_idle_wait
 HEADERS = {"X-Project-Id": "bench", "X-Roles": "member"}
 
 
-def start_api(state: Path, port: int) -> subprocess.Popen:
+def start_api(state: Path, port: int, workers: int) -> subprocess.Popen:
     conf = state / "bench.conf"
-    conf.write_text(f"[network_service]\nbind_port = {port}\n")
+    conf.write_text(f"[network_service]\nbind_port = {port}\nworkers = {workers}\n")
     exe = Path(sys.executable).parent / "astara-network-api"
     proc = subprocess.Popen([str(exe), "--state-path", str(state), "--config-file", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -66,10 +66,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ports", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=0)
     args = ap.parse_args()
     state = Path(tempfile.mkdtemp(prefix="astara-bench-"))
     port = free_port()
-    proc = start_api(state, port)
+    proc = start_api(state, port, args.workers)
     try:
         base = f"http://127.0.0.1:{port}/v2.0"
         with httpx.Client(base_url=base, headers=HEADERS) as c:
@@ -126,6 +127,9 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+        r = os.times()
+        print(f"CPU: bench {r.user + r.system:.1f} s, "
+              f"API {r.children_user + r.children_system:.1f} s")
         subprocess.run(["rm", "-rf", str(state)], check=False)
 
 
