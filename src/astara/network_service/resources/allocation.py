@@ -96,10 +96,21 @@ def _requested(network: m.Network, item: dict, owner: str,
 
 
 def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], start: int = 0):
+    """Give ``port`` the planned addresses; its ``fixed_ips`` holds them afterwards."""
     s = op.session
+    serialised = s.get_bind().dialect.name == "sqlite"
     for position, (sn, address) in enumerate(plan, start=start):
         if address is not None:
             _insert(s, port, sn, address, position, requested=True)
+            continue
+        if serialised:
+            # SQLite has one writer at a time (BEGIN IMMEDIATE): the addresses this
+            # transaction reads as taken are all there are, so its pick cannot lose a
+            # race and needs no savepoint (the unique key still stands behind it).
+            choice = ipam.next_free(sn.allocation_pools, _taken(s, sn.id))
+            if choice is None:
+                raise errors.IpAddressGenerationFailure(net_id=port.network_id)
+            port.fixed_ips.append(_row(port, sn, choice, position))
             continue
         for attempt in range(_RETRIES):
             choice = ipam.next_free(sn.allocation_pools, _taken(s, sn.id), skip=attempt)
@@ -109,7 +120,6 @@ def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], star
                 break
         else:
             raise errors.IpAddressGenerationFailure(net_id=port.network_id)
-    s.expire(port, ["fixed_ips"])  # reloaded with the new rows on next access
 
 
 def follow_mac(op: Op, port: m.Port, old_mac: str) -> None:
@@ -127,14 +137,17 @@ def follow_mac(op: Op, port: m.Port, old_mac: str) -> None:
     s.flush()
 
 
+def _row(port: m.Port, sn: m.Subnet, address: str, position: int) -> m.IPAllocation:
+    return m.IPAllocation(port_id=port.id, subnet_id=sn.id, network_id=port.network_id,
+                          ip_address=address, position=position)
+
+
 def _insert(s, port: m.Port, sn: m.Subnet, address: str, position: int, requested: bool) -> bool:
-    alloc = m.IPAllocation(
-        port_id=port.id, subnet_id=sn.id, network_id=port.network_id,
-        ip_address=address, position=position,
-    )
     try:
         with s.begin_nested():
-            s.add(alloc)
+            # A lost race rolls the savepoint back and expires the port: its
+            # fixed_ips are then read again, without this row.
+            port.fixed_ips.append(_row(port, sn, address, position))
             s.flush()
     except IntegrityError:
         if requested:
