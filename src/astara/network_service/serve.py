@@ -32,6 +32,10 @@ from astara.db.engine import Database
 from astara.network_service.app import create_app, uvicorn_options
 
 LOG = logging.getLogger(__name__)
+# How long a worker may take to answer the supervisor before it is replaced. A worker
+# answers only once it has imported the service: uvicorn's 5 s is too short for a
+# busy host, where workers were then replaced in a loop and never served.
+HEALTHCHECK_TIMEOUT = 60
 
 
 def run(settings: Settings) -> int:
@@ -46,7 +50,8 @@ def run(settings: Settings) -> int:
     # The schema is current: workers starting together must not all migrate it.
     ready = replace(settings, database=replace(settings.database, auto_migrate=False))
     config = uvicorn.Config(WorkerApp(ready, os.getpid()), factory=True,
-                            workers=net.workers, **options)
+                            workers=net.workers, timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT,
+                            **options)
     supervisor = Multiprocess(config, sockets=[listen(net.bind_host, net.bind_port)])
     LOG.info("network API: %d worker processes", net.workers)
     supervisor.run()
