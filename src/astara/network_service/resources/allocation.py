@@ -99,15 +99,21 @@ def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], star
     """Give ``port`` the planned addresses; its ``fixed_ips`` holds them afterwards."""
     s = op.session
     serialised = s.get_bind().dialect.name == "sqlite"
+    if not serialised or any(address is not None for _, address in plan):
+        s.flush()  # the port is in before any savepoint: a conflict there is an address's
     for position, (sn, address) in enumerate(plan, start=start):
         if address is not None:
             _insert(s, port, sn, address, position, requested=True)
             continue
         if serialised:
             # SQLite has one writer at a time (BEGIN IMMEDIATE): the addresses this
-            # transaction reads as taken are all there are, so its pick cannot lose a
-            # race and needs no savepoint (the unique key still stands behind it).
-            choice = ipam.next_free(sn.allocation_pools, _taken(s, sn.id))
+            # transaction reads as taken, and those the port is about to get, are all
+            # there are, so its pick cannot lose a race and needs no savepoint (the
+            # unique key still stands behind it). Nothing is flushed before the end.
+            with s.no_autoflush:
+                taken = _taken(s, sn.id)
+            taken += [a.ip_address for a in port.fixed_ips if a.subnet_id == sn.id]
+            choice = ipam.next_free(sn.allocation_pools, taken)
             if choice is None:
                 raise errors.IpAddressGenerationFailure(net_id=port.network_id)
             port.fixed_ips.append(_row(port, sn, choice, position))

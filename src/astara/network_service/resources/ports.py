@@ -59,8 +59,7 @@ def build(op: Op, data: dict, network: m.Network, notify: bool = True) -> m.Port
         allowed_address_pairs=data.get("allowed_address_pairs", []),
         tags=[],
     )
-    s.add(row)
-    s.flush()
+    s.add(row)  # inserted with its addresses, in one flush when nothing forces it earlier
     allocation.check_foreign_subnets(op, network, data.get("fixed_ips"))
     plan = allocation.plan_requests(network, data.get("fixed_ips"), owner, row.mac_address)
     allocation.allocate(op, row, plan)
