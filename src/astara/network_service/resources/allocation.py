@@ -21,10 +21,17 @@ from astara.network_service.resources.base import Op, get_subnet
 _RETRIES = 20
 
 
-def _taken(s, subnet_id: str) -> list[str]:
-    return list(
-        s.scalars(select(m.IPAllocation.ip_address).where(m.IPAllocation.subnet_id == subnet_id))
-    )
+_ALLOCATIONS = m.IPAllocation.__table__
+
+
+def _taken(s, sn: m.Subnet) -> list[str]:
+    """The addresses taken on ``sn``'s network, of its IP version: a superset of the
+    subnet's (its pools hold none of the others), read from the covering unique index
+    (network, address) as plain rows: it is read for every new address."""
+    v6 = sn.ip_version == 6
+    rows = s.execute(select(_ALLOCATIONS.c.ip_address).where(
+        _ALLOCATIONS.c.network_id == sn.network_id)).fetchall()
+    return [address for (address,) in rows if (":" in address) == v6]
 
 
 def _auto(sn: m.Subnet) -> bool:
@@ -111,7 +118,7 @@ def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], star
             # there are, so its pick cannot lose a race and needs no savepoint (the
             # unique key still stands behind it). Nothing is flushed before the end.
             with s.no_autoflush:
-                taken = _taken(s, sn.id)
+                taken = _taken(s, sn)
             taken += [a.ip_address for a in port.fixed_ips if a.subnet_id == sn.id]
             choice = ipam.next_free(sn.allocation_pools, taken)
             if choice is None:
@@ -119,7 +126,7 @@ def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], star
             port.fixed_ips.append(_row(port, sn, choice, position))
             continue
         for attempt in range(_RETRIES):
-            choice = ipam.next_free(sn.allocation_pools, _taken(s, sn.id), skip=attempt)
+            choice = ipam.next_free(sn.allocation_pools, _taken(s, sn), skip=attempt)
             if choice is None:
                 raise errors.IpAddressGenerationFailure(net_id=port.network_id)
             if _insert(s, port, sn, choice, position, requested=False):
