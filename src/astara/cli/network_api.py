@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.common.entry import one_line_errors
 from astara.network_service import serve
-
-LOG = logging.getLogger(__name__)
 
 
 @one_line_errors("astara-network-api")
@@ -19,10 +16,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv, prog="astara-network-api")
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
-    net = settings.network
-    LOG.info("network API on http://%s:%s/ (database %s, %d worker%s)", net.bind_host,
-             net.bind_port, settings.database.url.split("@")[-1], net.workers,
-             "" if net.workers == 1 else "s")
     return serve.run(settings)
 
 

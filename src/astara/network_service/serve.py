@@ -44,19 +44,29 @@ def run(settings: Settings) -> int:
     options = {"host": net.bind_host, "port": net.bind_port, "log_level": "warning",
                "access_log": False, **uvicorn_options()}
     if net.workers <= 1:
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        _announce(settings)
+        uvicorn.run(app, **options)
         return 0
     _prepare_database(settings)
+    _announce(settings)
     # The schema is current: workers starting together must not all migrate it.
     ready = replace(settings, database=replace(settings.database, auto_migrate=False))
     config = uvicorn.Config(WorkerApp(ready, os.getpid()), factory=True,
                             workers=net.workers, timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT,
                             **options)
     supervisor = Multiprocess(config, sockets=[listen(net.bind_host, net.bind_port)])
-    LOG.info("network API: %d worker processes", net.workers)
     supervisor.run()
     failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     return 1 if failed else 0
+
+
+def _announce(settings: Settings) -> None:
+    """Said once the database is reached (a wrong one is an error line, not this)."""
+    net = settings.network
+    LOG.info("network API on http://%s:%s/ (database %s, %d worker%s)", net.bind_host,
+             net.bind_port, settings.database.url.split("@")[-1], net.workers,
+             "" if net.workers == 1 else "s")
 
 
 def listen(host: str, port: int) -> socket.socket:
