@@ -29,6 +29,9 @@ class Publisher(Protocol):
     def publish(self, unit: Any, topic: str, body: dict[str, Any]) -> None:
         """Queue ``body`` on ``topic`` as part of ``unit`` (committed with it)."""
 
+    def publish_all(self, unit: Any, topic: str, bodies: Sequence[dict[str, Any]]) -> None:
+        """``publish`` each of ``bodies``, in order (a transport may batch them)."""
+
     def committed(self) -> None:
         """Tell consumers that new messages may be visible (called after commit)."""
 

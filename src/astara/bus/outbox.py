@@ -1,6 +1,6 @@
 """The embedded transport: a transactional outbox in the services' database.
 
-``OutboxPublisher.publish`` adds a row to ``bus_outbox`` in the caller's session,
+``OutboxPublisher.publish`` inserts a row in ``bus_outbox`` in the caller's session,
 so the notification commits with the change that caused it. Positions grow in
 commit order (SQLite serializes writers; on PostgreSQL a transaction-scoped
 advisory lock is taken before the insert), so a consumer that reads "everything
@@ -99,16 +99,19 @@ class OutboxPublisher:
         self._wakeup = wakeup
 
     def publish(self, unit: Session, topic: str, body: dict[str, Any]) -> None:
+        self.publish_all(unit, topic, [body])
+
+    def publish_all(self, unit: Session, topic: str, bodies: Sequence[dict[str, Any]]) -> None:
+        """Insert the messages, in order, with one statement (an executemany)."""
+        if not bodies:
+            return
         if unit.bind.dialect.name == "postgresql":
             unit.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_OUTBOX_LOCK})
-        unit.add(
-            OutboxRow(
-                topic=topic,
-                event_type=body.get("event_type", ""),
-                body=json.dumps(body, separators=(",", ":")),
-                created_at=datetime.now(UTC).replace(tzinfo=None),
-            )
-        )
+        now = datetime.now(UTC).replace(tzinfo=None)
+        unit.execute(OutboxRow.__table__.insert(), [
+            {"topic": topic, "event_type": body.get("event_type", ""),
+             "body": json.dumps(body, separators=(",", ":")), "created_at": now}
+            for body in bodies])
 
     def committed(self) -> None:
         if self._wakeup is not None:

@@ -53,6 +53,13 @@ network_service_opts = [
         min=1,
         help="Largest page a list request may return when it asks for a limit.",
     ),
+    cfg.IntOpt(
+        "workers",
+        default=0,
+        min=0,
+        help="API worker processes serving the network API on one listening socket "
+        "(writes still commit one at a time on SQLite). 0: one per CPU core.",
+    ),
 ]
 
 bus_opts = [

@@ -41,6 +41,7 @@ class NetworkServiceSettings:
     base_mac: str
     max_page_size: int
     host: str
+    workers: int  # API processes; [network_service] workers = 0 resolved to the core count
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
             base_mac=ns.base_mac,
             max_page_size=ns.max_page_size,
             host=host,
+            workers=ns.workers or os.cpu_count() or 1,
         ),
     )
 

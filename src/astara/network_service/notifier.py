@@ -47,6 +47,5 @@ class Notifier:
         self._queued.append(build(event_type, payload, self._ctx, self._host))
 
     def flush(self) -> None:
-        for msg in self._queued:
-            self._publisher.publish(self._unit, TOPIC, msg)
-        self._queued.clear()
+        self._publisher.publish_all(self._unit, TOPIC, self._queued)
+        self._queued = []

@@ -30,6 +30,22 @@ def test_port_gets_address_from_pool_and_mac(demo, net_sub):
     assert second.mac_address != port.mac_address
 
 
+def test_two_automatic_addresses_of_one_subnet_and_a_bulk_create(demo, net_sub):
+    """Addresses picked in one transaction (two on one port, then ports of one bulk
+    request) are all different: each pick sees those picked before it."""
+    net, sub = net_sub
+    with demo.http() as c:
+        r = c.post("/ports", json={"port": {"network_id": net.id, "fixed_ips": [
+            {"subnet_id": sub.id}, {"subnet_id": sub.id}]}})
+        assert r.status_code == 201, r.text
+        assert [ip["ip_address"] for ip in r.json()["port"]["fixed_ips"]] == [
+            "10.10.0.2", "10.10.0.3"]
+        r = c.post("/ports", json={"ports": [{"network_id": net.id}, {"network_id": net.id}]})
+        assert r.status_code == 201, r.text
+        assert [p["fixed_ips"][0]["ip_address"] for p in r.json()["ports"]] == [
+            "10.10.0.4", "10.10.0.5"]
+
+
 def test_requested_ip_and_duplicates(demo, net_sub):
     net, sub = net_sub
     port = demo.sdk.network.create_port(

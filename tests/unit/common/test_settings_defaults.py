@@ -47,9 +47,11 @@ def typed(opt) -> object:
 
 def test_common_defaults_are_the_options_defaults():
     d = common.defaults()
-    by_dest = {o.dest: typed(o) for o in common_opts.network_service_opts}
+    by_dest = {o.dest: typed(o) for o in common_opts.network_service_opts
+               if o.dest != "workers"}
     assert {k: getattr(d.network, k) for k in by_dest} == by_dest
     assert d.network.host == socket.gethostname()  # host = "" means the hostname
+    assert d.network.workers == (os.cpu_count() or 1)  # workers = 0: one per core
     assert d.database.auto_migrate is typed(common_opts.database_opts[1]) is True
     bus = {o.dest: typed(o) for o in common_opts.bus_opts if o.dest != "transport"}
     assert {k: getattr(d.bus, k) for k in bus} == bus

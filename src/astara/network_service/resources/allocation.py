@@ -21,10 +21,17 @@ from astara.network_service.resources.base import Op, get_subnet
 _RETRIES = 20
 
 
-def _taken(s, subnet_id: str) -> list[str]:
-    return list(
-        s.scalars(select(m.IPAllocation.ip_address).where(m.IPAllocation.subnet_id == subnet_id))
-    )
+_ALLOCATIONS = m.IPAllocation.__table__
+
+
+def _taken(s, sn: m.Subnet) -> list[str]:
+    """The addresses taken on ``sn``'s network, of its IP version: a superset of the
+    subnet's (its pools hold none of the others), read from the covering unique index
+    (network, address) as plain rows: it is read for every new address."""
+    v6 = sn.ip_version == 6
+    rows = s.execute(select(_ALLOCATIONS.c.ip_address).where(
+        _ALLOCATIONS.c.network_id == sn.network_id)).fetchall()
+    return [address for (address,) in rows if (":" in address) == v6]
 
 
 def _auto(sn: m.Subnet) -> bool:
@@ -96,20 +103,36 @@ def _requested(network: m.Network, item: dict, owner: str,
 
 
 def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], start: int = 0):
+    """Give ``port`` the planned addresses; its ``fixed_ips`` holds them afterwards."""
     s = op.session
+    serialised = s.get_bind().dialect.name == "sqlite"
+    if not serialised or any(address is not None for _, address in plan):
+        s.flush()  # the port is in before any savepoint: a conflict there is an address's
     for position, (sn, address) in enumerate(plan, start=start):
         if address is not None:
             _insert(s, port, sn, address, position, requested=True)
             continue
+        if serialised:
+            # SQLite has one writer at a time (BEGIN IMMEDIATE): the addresses this
+            # transaction reads as taken, and those the port is about to get, are all
+            # there are, so its pick cannot lose a race and needs no savepoint (the
+            # unique key still stands behind it). Nothing is flushed before the end.
+            with s.no_autoflush:
+                taken = _taken(s, sn)
+            taken += [a.ip_address for a in port.fixed_ips if a.subnet_id == sn.id]
+            choice = ipam.next_free(sn.allocation_pools, taken)
+            if choice is None:
+                raise errors.IpAddressGenerationFailure(net_id=port.network_id)
+            port.fixed_ips.append(_row(port, sn, choice, position))
+            continue
         for attempt in range(_RETRIES):
-            choice = ipam.next_free(sn.allocation_pools, _taken(s, sn.id), skip=attempt)
+            choice = ipam.next_free(sn.allocation_pools, _taken(s, sn), skip=attempt)
             if choice is None:
                 raise errors.IpAddressGenerationFailure(net_id=port.network_id)
             if _insert(s, port, sn, choice, position, requested=False):
                 break
         else:
             raise errors.IpAddressGenerationFailure(net_id=port.network_id)
-    s.expire(port, ["fixed_ips"])  # reloaded with the new rows on next access
 
 
 def follow_mac(op: Op, port: m.Port, old_mac: str) -> None:
@@ -127,14 +150,17 @@ def follow_mac(op: Op, port: m.Port, old_mac: str) -> None:
     s.flush()
 
 
+def _row(port: m.Port, sn: m.Subnet, address: str, position: int) -> m.IPAllocation:
+    return m.IPAllocation(port_id=port.id, subnet_id=sn.id, network_id=port.network_id,
+                          ip_address=address, position=position)
+
+
 def _insert(s, port: m.Port, sn: m.Subnet, address: str, position: int, requested: bool) -> bool:
-    alloc = m.IPAllocation(
-        port_id=port.id, subnet_id=sn.id, network_id=port.network_id,
-        ip_address=address, position=position,
-    )
     try:
         with s.begin_nested():
-            s.add(alloc)
+            # A lost race rolls the savepoint back and expires the port: its
+            # fixed_ips are then read again, without this row.
+            port.fixed_ips.append(_row(port, sn, address, position))
             s.flush()
     except IntegrityError:
         if requested:

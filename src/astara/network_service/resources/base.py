@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from astara.common.settings import NetworkServiceSettings
 from astara.network_service import errors
@@ -62,7 +62,8 @@ def can_see_network(ctx: RequestContext, row: m.Network) -> bool:
 
 
 def get_network(s: Session, ctx: RequestContext, net_id: str) -> m.Network:
-    row = s.get(m.Network, net_id)
+    # With its subnets in the same query: every caller reads them.
+    row = s.get(m.Network, net_id, options=[joinedload(m.Network.subnets)])
     if row is None or not can_see_network(ctx, row):
         raise errors.NetworkNotFound(net_id=net_id)
     return row

@@ -44,7 +44,7 @@ def build(op: Op, data: dict, network: m.Network, notify: bool = True) -> m.Port
     s = op.session
     owner = data.get("device_owner", "")
     row = m.Port(id=data.get("id") or new_id(), project_id=data["project_id"],
-                 network_id=network.id)
+                 network_id=network.id, fixed_ips=[])  # a new port's: nothing to load
     stamp(
         row,
         name=data.get("name", ""),
@@ -59,8 +59,7 @@ def build(op: Op, data: dict, network: m.Network, notify: bool = True) -> m.Port
         allowed_address_pairs=data.get("allowed_address_pairs", []),
         tags=[],
     )
-    s.add(row)
-    s.flush()
+    s.add(row)  # inserted with its addresses, in one flush when nothing forces it earlier
     allocation.check_foreign_subnets(op, network, data.get("fixed_ips"))
     plan = allocation.plan_requests(network, data.get("fixed_ips"), owner, row.mac_address)
     allocation.allocate(op, row, plan)
@@ -186,6 +185,7 @@ def replace_fixed_ips(op: Op, row: m.Port, network: m.Network, requested: list[d
     s.flush()
     new = [(sn, ip) for sn, ip in plan if (sn.id, ip) not in keep or ip is None]
     allocation.allocate(op, row, new, start=len(row.fixed_ips))
+    s.expire(row, ["fixed_ips"])  # read back in the database's order (by position)
 
 
 def delete_(op: Op, port_id: str) -> None:
