@@ -188,3 +188,20 @@ def test_reconcile_restores_a_deleted_pin(lab):
     assert done == [spec.id]
     assert_pinned(lab, spec, mgmt)
     assert reconcile.decide(rows, lab.backend.observe(), set(), lab.mgmt_net) == []
+
+
+def test_reconcile_removes_the_pin_of_a_namespace_deleted_by_hand(lab):
+    gone, m1 = lab.appliance(0x40)
+    kept, m2 = lab.appliance(0x41)
+    lab.backend.create(gone)
+    lab.backend.create(kept)
+    sh("ip", "netns", "del", lab.ns(gone))  # its veth goes, its pin on the bridge stays
+    wait_for(lambda: not Path(f"/sys/class/net/{lab.backend.tap(m1['port_id'])}").exists(),
+             what="the veth to go with its namespace")
+    assert ip_of(m1) in entries("neigh", "show", "dev", lab.br)
+
+    assert lab.backend.sweep_pins(lab.backend.observe()) == [f"{ip_of(m1)} dev {lab.br}"]
+    root = entries("neigh", "show", "dev", lab.br)
+    assert ip_of(m1) not in root
+    assert root[ip_of(m2)]["lladdr"] == m2["mac_address"]
+    assert lab.backend.sweep_pins(lab.backend.observe()) == []

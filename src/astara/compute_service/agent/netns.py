@@ -245,7 +245,32 @@ class NetnsBackend:
         self._unfilter(stale)
         return stale
 
+    def sweep_pins(self, observed: dict[str, Observed]) -> list[str]:
+        """Remove the pins on our bridges naming a MAC no namespace of ours has (one
+        deleted by hand: its veth went, the entry on the bridge stayed); "dst dev" each."""
+        if not self.mgmt_host_address:
+            return []
+        seen = {m.lower() for o in observed.values() for m in o.ports}
+        root, _ = self._root_pins()
+        removed: list[str] = []
+        for br in sorted({e["dev"] for e in neighbours.stale(root, seen)}):
+            with self._bridge_locks[br]:
+                # Again under the lock, from scratch: a plug since the observation has
+                # pinned a MAC it did not see.
+                live = self._all_macs()
+                lines = [f"neigh del {e['dst']} dev {br}"
+                         for e in neighbours.stale(self._neighbours(["dev", br]), live)]
+                for line in lines:
+                    self.runner.run(["ip", *line.split()], check=False)
+            removed += [line.removeprefix("neigh del ") for line in lines]
+        return removed
+
     # helpers -----------------------------------------------------------------------
+    def _all_macs(self) -> set[str]:
+        names = os.listdir(NETNS_DIR) if NETNS_DIR.exists() else []
+        return {str(link.get("address", "")).lower() for name in names
+                if self.parse_netns(name) for link in self._interfaces(name).values()}
+
     def _root_pins(self) -> tuple[list[dict], dict[str, str]]:
         """The root namespace's PERMANENT entries on our bridges, and those bridges' MACs."""
         root = [e for e in self._neighbours([])
