@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from astara.compute_service.agent import antispoof, neighbours, profiles
@@ -124,16 +124,12 @@ class NetnsBackend:
             self._kill_inside(ns)  # anything started that no pid file names
             taps |= self._host_peers(ns)  # an orphan's ports are not known
         self._unfilter(sorted(taps))
-        with self._unpinning(spec.ports, spec.profile) as lines:
-            lines += [f"link del {tap}" for p in spec.ports
-                      if (SYS_NET / (tap := self.tap(p["port_id"]))).exists()]
-            if (NETNS_DIR / ns).exists():
-                lines.append(f"netns del {ns}")
-            try:
-                self.runner.batch(lines)
-            except CommandError:  # something went away meanwhile: one at a time, ignoring
-                for line in lines:
-                    self.runner.run(["ip", *line.split()], check=False)
+        self._unpin(spec.ports, spec.profile)
+        lines = [f"link del {tap}" for p in spec.ports
+                 if (SYS_NET / (tap := self.tap(p["port_id"]))).exists()]
+        if (NETNS_DIR / ns).exists():
+            lines.append(f"netns del {ns}")
+        self._batch_ignoring(lines)
         shutil.rmtree(self._dir(spec.id), ignore_errors=True)
         for port in {p["net_id"]: p for p in spec.ports}.values():
             self._drop_bridge_if_empty(port)
@@ -175,10 +171,8 @@ class NetnsBackend:
             if info.get("address", "").lower() == mac:
                 profiles.stop_interface(self.runner, self._dir(spec.id), ifname)
         self._unfilter([self.tap(port["port_id"])])
-        with self._unpinning([port], spec.profile) as lines:
-            for line in lines:
-                self.runner.run(["ip", *line.split()], check=False)
-            self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
+        self._unpin([port], spec.profile)
+        self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
         self._drop_bridge_if_empty(port)
 
     def observe(self) -> dict[str, Observed]:
@@ -395,23 +389,25 @@ class NetnsBackend:
             inside += neighbours.host_pin_lines(self.mgmt_host_address, mac, ifname)
         self.runner.batch(inside, netns=ns)
 
-    @contextlib.contextmanager
-    def _unpinning(self, ports: Iterable[dict], profile: str) -> Iterator[list[str]]:
-        """Holding the management bridge's lock, the lines removing the pins of ``ports``
-        still on it (only those naming the port's MAC); the body adds its own and runs
-        them before the lock is released."""
+    def _unpin(self, ports: Iterable[dict], profile: str) -> None:
+        """Remove the pins of ``ports`` still on their bridge, only those naming the
+        port's MAC (read and removed holding the bridge's lock: a plug that gave the
+        address to another port meanwhile keeps its pin)."""
         wanted = [(self.bridge(p["net_id"]), pairs) for p in ports
                   if (pairs := self.pins(p, profile))]
-        bridges = sorted({br for br, _ in wanted if (SYS_NET / br).exists()})
-        with contextlib.ExitStack() as held:
-            lines: list[str] = []
-            for br in bridges:
-                held.enter_context(self._bridge_locks[br])
+        for br in sorted({br for br, _ in wanted if (SYS_NET / br).exists()}):
+            with self._bridge_locks[br]:
                 found = self._neighbours(["dev", br])
-                for dev, pairs in wanted:
-                    if dev == br:
-                        lines += neighbours.unpin_lines(found, pairs, br)
-            yield lines
+                self._batch_ignoring([line for dev, pairs in wanted if dev == br
+                                      for line in neighbours.unpin_lines(found, pairs, br)])
+
+    def _batch_ignoring(self, lines: list[str]) -> None:
+        """One ``ip -batch``; if something went away meanwhile, one at a time, ignoring."""
+        try:
+            self.runner.batch(lines)
+        except CommandError:
+            for line in lines:
+                self.runner.run(["ip", *line.split()], check=False)
 
     def _neighbours(self, args: list[str], ns: str | None = None) -> list[dict]:
         """The PERMANENT entries ``ip -j neigh show nud permanent ARGS`` lists."""
