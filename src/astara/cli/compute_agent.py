@@ -13,7 +13,7 @@ from astara.common import logs, private
 from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
-from astara.compute_service.agent import mgmt_conflict
+from astara.compute_service.agent import mgmt_conflict, neighbour_limits
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.agent.worker import Agent
 from astara.db import migrate
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     backend = NetnsBackend.from_settings(compute)
     for line in mgmt_conflict.check(db, backend.runner, compute):
         LOG.error(line)  # a stale holder otherwise shows only as routers that never boot
+    if line := neighbour_limits.check(compute.host_capacity):
+        LOG.warning(line)  # otherwise seen only as an overflow in dmesg and lost traffic
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
                   job_wake, compute.host_capacity, compute.availability_zone,

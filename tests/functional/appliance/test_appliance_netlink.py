@@ -100,3 +100,27 @@ def test_a_batch_larger_than_one_send(ns):
             assert netlink.observe().addresses == frozenset()
         finally:
             netlink.close()
+
+
+def test_neighbour_pins_are_permanent_observed_replaced_and_removed(ns):
+    from astara.appliance.observe.state import Neighbour
+    from astara.appliance.plan.ops import AddNeighbour, DelNeighbour
+    pins = [AddNeighbour("ge0", "192.0.2.10", "fa:16:3e:aa:00:01"),
+            AddNeighbour("ge0", "fd00:9::10", "fa:16:3e:aa:00:01")]
+    with entered(ns):
+        netlink = IPRouteNetlink()
+        try:
+            done: list = []
+            netlink.run(pins, done)
+            assert done == pins
+            assert netlink.observe().neighbours == {
+                Neighbour("ge0", "192.0.2.10", "fa:16:3e:aa:00:01"),
+                Neighbour("ge0", "fd00:9::10", "fa:16:3e:aa:00:01")}
+            netlink.run([AddNeighbour("ge0", "192.0.2.10", "fa:16:3e:aa:00:02")], [])
+            netlink.run([DelNeighbour("ge0", "fd00:9::10", "fa:16:3e:aa:00:01"),
+                         DelNeighbour("ge0", "fd00:9::11", "fa:16:3e:aa:00:01")], [])  # gone
+            assert netlink.observe().neighbours == {
+                Neighbour("ge0", "192.0.2.10", "fa:16:3e:aa:00:02")}
+        finally:
+            netlink.close()
+    assert "PERMANENT" in sh("ip", "-n", ns, "neigh", "show", "192.0.2.10").stdout

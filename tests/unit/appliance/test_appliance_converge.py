@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from astara.appliance.plan.ops import AddRoute, SetLink
+from astara.appliance.plan.ops import AddNeighbour, AddRoute, SetLink
 from astara.wire.examples import router_config
 
 
@@ -59,7 +59,9 @@ def test_allocation_change_reloads_only_that_dnsmasq(appliance):
     appliance.apply(_with_allocs(0, []))
     result = appliance.apply(_with_allocs(0, [_alloc("fa:16:3e:aa:00:01", "192.0.2.10")]))
     assert result.dhcp == ["reload ge2"]
-    assert result.nft == "none" and result.ops == []
+    # the new port's address is pinned to its MAC (PERMANENT neighbour), nothing else
+    assert result.nft == "none"
+    assert result.ops == [AddNeighbour("ge2", "192.0.2.10", "fa:16:3e:aa:00:01")]
 
 
 def test_removed_network_stops_its_dnsmasq(appliance):

@@ -88,3 +88,39 @@ def test_unwanted_static_route_is_removed():
 def test_every_op_inverts():
     for op in diff(router_config(2), _observed()):
         assert op.inverse().inverse() == op
+
+
+def _with_allocs(allocs, config=None):
+    doc = (config or router_config(0)).model_dump(mode="json")
+    doc["networks"][2]["allocations"] = allocs  # ge2, internal: 192.0.2.0/24, fd00:1::/64
+    return type(router_config()).model_validate(doc)
+
+
+A1 = {"mac_address": "FA:16:3E:AA:00:01", "ip_addresses": ["192.0.2.10", "fd00:1:0::10"]}
+A2 = {"mac_address": "fa:16:3e:aa:00:02", "ip_addresses": ["192.0.2.11"]}
+
+
+def test_internal_ports_are_pinned_and_unpinned_with_their_allocation():
+    from astara.appliance.observe.state import Neighbour
+    from astara.appliance.plan.ops import AddNeighbour, DelNeighbour
+    pins = [AddNeighbour("ge2", "192.0.2.10", "fa:16:3e:aa:00:01"),
+            AddNeighbour("ge2", "fd00:1::10", "fa:16:3e:aa:00:01")]
+    first = diff(_with_allocs([A1]), _converged(_with_allocs([])))
+    assert first == pins
+    assert diff(_with_allocs([A1]), _converged(_with_allocs([A1]))) == []
+    # a port gone: its pins go; a port's MAC changed: its pin is replaced
+    assert diff(_with_allocs([A2]), _converged(_with_allocs([A1]))) == [
+        DelNeighbour("ge2", "192.0.2.10", "fa:16:3e:aa:00:01"),
+        DelNeighbour("ge2", "fd00:1::10", "fa:16:3e:aa:00:01"),
+        AddNeighbour("ge2", "192.0.2.11", "fa:16:3e:aa:00:02")]
+    moved = {**A1, "mac_address": "fa:16:3e:aa:00:09"}
+    assert diff(_with_allocs([moved]), _converged(_with_allocs([A1])))[-2:] == [
+        AddNeighbour("ge2", "192.0.2.10", "fa:16:3e:aa:00:09"),
+        AddNeighbour("ge2", "fd00:1::10", "fa:16:3e:aa:00:09")]
+    # the management link's pin (the compute agent's) and the router's own address:
+    # never the appliance agent's business
+    observed = _converged(_with_allocs([]))
+    theirs = NetState(observed.links, observed.addresses, observed.routes,
+                      frozenset({Neighbour("ge0", "fdca::1", "02:00:00:00:00:01")}))
+    own = {"mac_address": "fa:16:3e:aa:00:03", "ip_addresses": ["192.0.2.1"]}
+    assert diff(_with_allocs([own]), theirs) == []

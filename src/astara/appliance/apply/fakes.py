@@ -13,8 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
-from astara.appliance.observe.state import Address, Link, NetState, Route
-from astara.appliance.plan.ops import AddAddress, AddRoute, DelAddress, Op, SetLink
+from astara.appliance.observe.state import Address, Link, Neighbour, NetState, Route
+from astara.appliance.plan.ops import (
+    AddAddress,
+    AddNeighbour,
+    AddRoute,
+    DelAddress,
+    DelNeighbour,
+    Op,
+    SetLink,
+)
 
 
 class FakeNetlink:
@@ -22,6 +30,7 @@ class FakeNetlink:
         self.links = {link.ifname: link for link in links}
         self.addresses: set[Address] = set()
         self.routes: set[Route] = set()
+        self.neighbours: set[Neighbour] = set()  # PERMANENT ones
         self.log: list[Op] = []
         self.fail_on = fail_on
 
@@ -30,7 +39,7 @@ class FakeNetlink:
 
     def observe(self) -> NetState:
         return NetState(tuple(self.links.values()), frozenset(self.addresses),
-                        frozenset(self.routes))
+                        frozenset(self.routes), frozenset(self.neighbours))
 
     def run(self, ops: Sequence[Op], done: list[Op]) -> None:
         for op in ops:
@@ -46,6 +55,13 @@ class FakeNetlink:
             self.links[op.ifname] = dataclasses.replace(self.links[op.ifname], mtu=op.mtu,
                                                         up=op.up)
             return True
+        if isinstance(op, AddNeighbour | DelNeighbour):  # one entry per (ifname, ip)
+            before = set(self.neighbours)
+            self.neighbours = {n for n in self.neighbours
+                               if (n.ifname, n.ip) != (op.ifname, op.ip)}
+            if isinstance(op, AddNeighbour):
+                self.neighbours.add(Neighbour(op.ifname, op.ip, op.mac))
+            return self.neighbours != before
         table: set = self.addresses if isinstance(op, AddAddress | DelAddress) else self.routes
         item = (Address(op.ifname, str(ipaddress.ip_interface(op.cidr)))
                 if isinstance(op, AddAddress | DelAddress) else Route(op.destination, op.gateway))

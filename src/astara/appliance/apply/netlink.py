@@ -21,7 +21,7 @@ from astara.appliance.apply import rtnl
 from astara.appliance.apply.errors import CommandFailed
 from astara.appliance.observe import netlink as reader
 from astara.appliance.observe.state import NetState
-from astara.appliance.plan.ops import AddAddress, AddRoute, Op
+from astara.appliance.plan.ops import AddAddress, AddNeighbour, AddRoute, Op
 
 _ALREADY = {errno.EEXIST}
 _GONE = {errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV}
@@ -42,7 +42,7 @@ def ok(op: Op, code: int) -> bool:
     """An op's outcome is success, idempotently: adding what exists, deleting what is gone."""
     if code == 0:
         return True
-    adding = isinstance(op, AddAddress | AddRoute)
+    adding = isinstance(op, AddAddress | AddRoute | AddNeighbour)
     return (code in _ALREADY and adding) or (code in _GONE and not adding)
 
 

@@ -1,7 +1,7 @@
 """Planned ops as pyroute2 rtnetlink messages, sent many at a time, one outcome each.
 
 Used by `apply.netlink` (inside the appliance namespace). `message()` turns an op
-into pyroute2's own message object (`ifinfmsg`, `ifaddrmsg`, `rtmsg`), encoded by
+into pyroute2's own message object (`ifinfmsg`, `ifaddrmsg`, `rtmsg`, `ndmsg`), encoded by
 pyroute2. `send()` runs a list of them the way pyroute2's `nlm_request_batch`
 does: every request is prepared on the `IPRoute` socket, they travel together
 in one `send()` (the kernel runs them in order and acknowledges each), then
@@ -19,26 +19,46 @@ import socket
 from typing import NamedTuple
 
 from pyroute2 import IPRoute
-from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, nlmsg
+from pyroute2.netlink import (
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    NLM_F_REPLACE,
+    NLM_F_REQUEST,
+    nlmsg,
+)
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.nlsocket import NetlinkRequest
 from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
+    RTM_DELNEIGH,
     RTM_DELROUTE,
     RTM_NEWADDR,
     RTM_NEWLINK,
+    RTM_NEWNEIGH,
     RTM_NEWROUTE,
 )
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.ndmsg import NUD_PERMANENT, ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from astara.appliance.plan.ops import AddAddress, AddRoute, DelAddress, DelRoute, Op, SetLink
+from astara.appliance.plan.ops import (
+    AddAddress,
+    AddNeighbour,
+    AddRoute,
+    DelAddress,
+    DelNeighbour,
+    DelRoute,
+    Op,
+    SetLink,
+)
 
 RT_TABLE_MAIN, RTPROT_STATIC, RTN_UNICAST = 254, 4, 1
 RT_SCOPE_UNIVERSE, RT_SCOPE_NOWHERE = 0, 255
 CREATE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL  # adding what exists: EEXIST
 CHANGE = NLM_F_REQUEST | NLM_F_ACK
+REPLACE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE  # `ip neigh replace`
 CHUNK = 256  # requests per send(): their acks fit the socket's receive buffer
 
 
@@ -70,6 +90,16 @@ def message(op: Op, index: int | None) -> nlmsg:
         msg["attrs"] = [*attrs, ("IFA_FLAGS", IFA_F_NODAD)]
         adding = isinstance(op, AddAddress)
         return _header(msg, RTM_NEWADDR if adding else RTM_DELADDR, CREATE if adding else CHANGE)
+    if isinstance(op, AddNeighbour | DelNeighbour):
+        ip = ipaddress.ip_address(op.ip)
+        msg = ndmsg()
+        msg["family"], msg["ifindex"] = _family(ip), index
+        msg["state"] = NUD_PERMANENT
+        if isinstance(op, DelNeighbour):
+            msg["attrs"] = [("NDA_DST", str(ip))]
+            return _header(msg, RTM_DELNEIGH, CHANGE)
+        msg["attrs"] = [("NDA_DST", str(ip)), ("NDA_LLADDR", op.mac)]
+        return _header(msg, RTM_NEWNEIGH, REPLACE)
     assert isinstance(op, AddRoute | DelRoute)
     adding = isinstance(op, AddRoute)
     net = ipaddress.ip_network(op.destination)

@@ -2,9 +2,9 @@
 
 Called by `apply.netlink.IPRouteNetlink.observe` (inside the appliance namespace,
 on its `IPRoute`) to produce the `NetState` the planner diffs against, and by
-`discovery` (which opens its own `IPRoute`). Three dumps: links, addresses, and
-the main table's "static" routes; pyroute2 decodes, this module keeps only the
-fields the planner and the status document use.
+`discovery` (which opens its own `IPRoute`). Four dumps: links, addresses, the
+main table's "static" routes and the PERMANENT neighbour entries; pyroute2
+decodes, this module keeps only the fields the planner and the status document use.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from pyroute2 import IPRoute
 from pyroute2.netlink import nlmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
 
-from astara.appliance.observe.state import Address, Link, NetState, Route
+from astara.appliance.observe.state import Address, Link, Neighbour, NetState, Route
 
 RT_TABLE_MAIN, RTPROT_STATIC = 254, 4
 RT_SCOPE_LINK = 253  # link and host scopes belong to the kernel
+NUD_PERMANENT = 0x80
 
 
 def open_iproute() -> IPRoute:
@@ -68,6 +69,17 @@ def static_routes(ipr: IPRoute, names: dict[int, str]) -> frozenset[Route]:
     return frozenset(out)
 
 
+def permanent_neighbours(ipr: IPRoute, names: dict[int, str]) -> frozenset[Neighbour]:
+    out = set()
+    for msg in ipr.get_neighbours():
+        if not msg["state"] & NUD_PERMANENT or msg["ifindex"] not in names:
+            continue
+        ip, mac = msg.get("NDA_DST"), msg.get("NDA_LLADDR")
+        if ip and mac:
+            out.add(Neighbour(names[msg["ifindex"]], ip, mac.lower()))
+    return frozenset(out)
+
+
 def observe(ipr: IPRoute | None = None) -> NetState:
     """Dump the namespace of `ipr` (default: a socket opened in the current thread's)."""
     own = ipr is None
@@ -75,7 +87,8 @@ def observe(ipr: IPRoute | None = None) -> NetState:
     try:
         found = links(ipr)
         names = {link.index: link.ifname for link in found}
-        return NetState(found, addresses(ipr, names), static_routes(ipr, names))
+        return NetState(found, addresses(ipr, names), static_routes(ipr, names),
+                        permanent_neighbours(ipr, names))
     finally:
         if own:
             ipr.close()

@@ -2,7 +2,8 @@
 
 Filled by `observe.netlink` (a netlink dump) or by `apply.fakes` in unit tests, and
 consumed by `plan.netlink.diff`. Only what the agent manages is recorded: links,
-global addresses, and the routes it installs (protocol "static").
+global addresses, the routes it installs (protocol "static") and PERMANENT
+neighbour entries (the ones it pins, and the compute agent's on the management link).
 """
 
 from __future__ import annotations
@@ -37,10 +38,18 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    ifname: str
+    ip: str  # canonical ("fd00::5", "10.0.0.5")
+    mac: str  # lower case
+
+
+@dataclass(frozen=True)
 class NetState:
     links: tuple[Link, ...] = ()
     addresses: frozenset[Address] = field(default_factory=frozenset)
     routes: frozenset[Route] = field(default_factory=frozenset)
+    neighbours: frozenset[Neighbour] = field(default_factory=frozenset)  # PERMANENT only
 
     def link_by_mac(self, mac: str) -> Link | None:
         return next((link for link in self.links if link.mac_address == mac), None)

@@ -6,17 +6,25 @@ host's business). Floating IPs are no addresses: nftables answers ARP for them
 (see `render.nft`), so they never appear here. Only global addresses and
 "static" routes are managed; link-local addresses and connected routes belong to
 the kernel (and /32s left by an agent that did add floating IP addresses go).
+The ports of an internal network the document knows (its DHCP allocations: MAC and
+fixed IPs) get PERMANENT neighbour entries on that network's interface, as
+Neutron's L3/DVR agents pin them: the host's neighbour table is global to every
+namespace and its dynamic entries are limited (``gc_thresh3``); PERMANENT ones are
+not counted and need no resolution. Only entries on internal interfaces are
+managed (the management link's pin is the compute agent's).
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from astara.appliance.observe.state import Address, NetState, Route
+from astara.appliance.observe.state import Address, Neighbour, NetState, Route
 from astara.appliance.plan.ops import (
     AddAddress,
+    AddNeighbour,
     AddRoute,
     DelAddress,
+    DelNeighbour,
     DelRoute,
     Op,
     SetLink,
@@ -59,6 +67,18 @@ def desired_routes(config: ApplianceConfig) -> frozenset[Route]:
     return frozenset(routes)
 
 
+def desired_neighbours(config: ApplianceConfig, names: dict[str, str]) -> frozenset[Neighbour]:
+    """IP -> MAC of every allocation on an internal network, on its interface."""
+    own = {str(a.ip) for net in config.networks for a in net.interface.addresses}
+    return frozenset(
+        Neighbour(names[net.network_id], str(ip), alloc.mac_address)
+        for net in config.network("internal")
+        for alloc in net.allocations
+        for ip in alloc.ip_addresses
+        if str(ip) not in own
+    )
+
+
 def _managed(address: Address, ifnames: set[str]) -> bool:
     return address.ifname in ifnames and not address.cidr.lower().startswith(("fe80:", "169.254."))
 
@@ -82,7 +102,19 @@ def diff(config: ApplianceConfig, observed: NetState) -> list[Op]:
                                                                key=_route_key)]
     ops += [AddRoute(r.destination, r.gateway) for r in sorted(want_routes - have_routes,
                                                                key=_route_key)]
+    internal = {names[net.network_id] for net in config.network("internal")}
+    want_pins = desired_neighbours(config, names)
+    have_pins = frozenset(n for n in observed.neighbours if n.ifname in internal)
+    ops += [DelNeighbour(n.ifname, n.ip, n.mac) for n in sorted(have_pins - want_pins,
+                                                                key=_pin_key)]
+    ops += [AddNeighbour(n.ifname, n.ip, n.mac) for n in sorted(want_pins - have_pins,
+                                                                key=_pin_key)]
     return ops
+
+
+def _pin_key(n: Neighbour) -> tuple:
+    ip = ipaddress.ip_address(n.ip)
+    return (n.ifname, ip.version, int(ip), n.mac)
 
 
 def _unbound(route: Route) -> Route:

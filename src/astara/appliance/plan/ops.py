@@ -60,5 +60,27 @@ class DelRoute:
         return AddRoute(self.destination, self.gateway, self.ifname)
 
 
-Op = SetLink | AddAddress | DelAddress | AddRoute | DelRoute
+@dataclass(frozen=True)
+class AddNeighbour:
+    """A PERMANENT entry (replacing any entry for ``ip`` on ``ifname``)."""
+
+    ifname: str
+    ip: str
+    mac: str
+
+    def inverse(self) -> DelNeighbour:
+        return DelNeighbour(self.ifname, self.ip, self.mac)
+
+
+@dataclass(frozen=True)
+class DelNeighbour:
+    ifname: str
+    ip: str
+    mac: str  # what it named, for the inverse
+
+    def inverse(self) -> AddNeighbour:
+        return AddNeighbour(self.ifname, self.ip, self.mac)
+
+
+Op = SetLink | AddAddress | DelAddress | AddRoute | DelRoute | AddNeighbour | DelNeighbour
 

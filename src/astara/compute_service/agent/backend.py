@@ -39,6 +39,9 @@ class Observed:
     # MACs of the plugged interfaces whose anti-spoofing filter is loaded (None: the
     # backend does not filter, so nothing is ever missing)
     filtered: tuple[str, ...] | None = None
+    # (MAC, IP) of the management addresses pinned on both sides (``neighbours``; None:
+    # the backend pins nothing, so nothing is ever missing)
+    pinned: tuple[tuple[str, str], ...] | None = None
 
 
 class BackendError(Exception):

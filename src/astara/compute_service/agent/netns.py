@@ -10,6 +10,9 @@ address the project sets on the host), added when the bridge is plugged and remo
 with it. Only names carrying our prefixes are ever created, observed or removed.
 A port with port security gets an anti-spoofing chain (``antispoof``) on its tap,
 loaded before the instance's side of the veth goes up and deleted with the tap.
+An appliance's management port gets PERMANENT neighbour entries on both sides
+(``neighbours``: the host's neighbour table must not hold one dynamic entry per
+appliance), in the same ``ip -batch`` runs as its plug, removed with it.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import socket
 import sys
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
-from astara.compute_service.agent import antispoof, profiles
+from astara.compute_service.agent import antispoof, neighbours, profiles
 from astara.compute_service.agent.backend import BackendError, InstanceSpec, Observed
 from astara.compute_service.agent.responders import Responders, ZygoteResponders
 from astara.compute_service.agent.runner import CommandError, Runner, SubprocessRunner
@@ -89,8 +93,13 @@ class NetnsBackend:
         return ("tap" + port_id)[:14]
 
     def is_mgmt(self, port: dict) -> bool:
-        return bool(self.mgmt_network) and self.mgmt_network in (
-            port.get("net_id"), port.get("network_name"))
+        return neighbours.on_network(port, self.mgmt_network)
+
+    def pins(self, port: dict, profile: str) -> frozenset[tuple[str, str]]:
+        """(MAC, IP) pairs pinned for ``port`` (none without a host management address)."""
+        if not self.mgmt_host_address:
+            return frozenset()
+        return neighbours.wanted(port, profile, self.mgmt_network)
 
     def _dir(self, instance_id: str) -> Path:
         return self.state_dir / "instances" / instance_id
@@ -115,15 +124,12 @@ class NetnsBackend:
             self._kill_inside(ns)  # anything started that no pid file names
             taps |= self._host_peers(ns)  # an orphan's ports are not known
         self._unfilter(sorted(taps))
+        self._unpin(spec.ports, spec.profile)
         lines = [f"link del {tap}" for p in spec.ports
                  if (SYS_NET / (tap := self.tap(p["port_id"]))).exists()]
         if (NETNS_DIR / ns).exists():
             lines.append(f"netns del {ns}")
-        try:
-            self.runner.batch(lines)
-        except CommandError:  # something went away meanwhile: one at a time, ignoring
-            for line in lines:
-                self.runner.run(["ip", *line.split()], check=False)
+        self._batch_ignoring(lines)
         shutil.rmtree(self._dir(spec.id), ignore_errors=True)
         for port in {p["net_id"]: p for p in spec.ports}.values():
             self._drop_bridge_if_empty(port)
@@ -138,13 +144,18 @@ class NetnsBackend:
         ns = self._require(spec)
         for ifname in self._interfaces(ns):
             self.runner.run(["ip", "-n", ns, "link", "set", ifname, "up"])
+        try:  # setting a link down dropped its pins
+            self._pin(ns, spec.profile, [p for p in spec.ports if self.pins(p, spec.profile)])
+        except CommandError as exc:
+            raise BackendError(str(exc)) from None
         self._start_processes(spec, ns)
 
     def attach(self, spec: InstanceSpec, port: dict) -> None:
         ns = self._require(spec)
         if (SYS_NET / self.tap(port["port_id"])).exists():
-            try:  # plugged already: (re)load its filter, what reconcile asks for
+            try:  # plugged already: (re)load its filter and pins, what reconcile asks for
                 self._filter([port], spec.profile)
+                self._pin(ns, spec.profile, [port])
             except CommandError as exc:
                 raise BackendError(str(exc)) from None
             return
@@ -160,6 +171,7 @@ class NetnsBackend:
             if info.get("address", "").lower() == mac:
                 profiles.stop_interface(self.runner, self._dir(spec.id), ifname)
         self._unfilter([self.tap(port["port_id"])])
+        self._unpin([port], spec.profile)
         self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
         self._drop_bridge_if_empty(port)
 
@@ -167,12 +179,20 @@ class NetnsBackend:
         out = {}
         names = os.listdir(NETNS_DIR) if NETNS_DIR.exists() else []
         filtered = self._filtered_ifindexes() if names else set()
+        root, bridge_macs = self._root_pins() if names and self.mgmt_host_address \
+            else ([], {})
         for name in names:
             found = self.parse_netns(name)
             if found is None:
                 continue
             profile, instance_id = found
-            links = self._interfaces(name)
+            pinned: tuple[tuple[str, str], ...] | None = None
+            if profile == "appliance" and self.mgmt_host_address:
+                links, inside = self._links_and_pins(name)
+                pinned = neighbours.complete(root, bridge_macs, links, inside,
+                                             self.mgmt_host_address)
+            else:
+                links = self._interfaces(name)
             macs = tuple(i.get("address", "") for i in links.values())
             guarded = tuple(i.get("address", "") for i in links.values()
                             if i.get("link_index") in filtered)
@@ -184,7 +204,8 @@ class NetnsBackend:
                                                list(links))
             else:  # nothing runs inside: "running" is its links being up
                 running = all("UP" in i.get("flags", ()) for i in links.values())
-            out[instance_id] = Observed(instance_id, running, macs, profile, missing, guarded)
+            out[instance_id] = Observed(instance_id, running, macs, profile, missing, guarded,
+                                        pinned)
         return out
 
     def parse_netns(self, name: str) -> tuple[str, str] | None:
@@ -218,7 +239,54 @@ class NetnsBackend:
         self._unfilter(stale)
         return stale
 
+    def sweep_pins(self, observed: dict[str, Observed]) -> list[str]:
+        """Remove the pins on our bridges naming a MAC no namespace of ours has (one
+        deleted by hand: its veth went, the entry on the bridge stayed); "dst dev" each."""
+        if not self.mgmt_host_address:
+            return []
+        seen = {m.lower() for o in observed.values() for m in o.ports}
+        root, _ = self._root_pins()
+        removed: list[str] = []
+        for br in sorted({e["dev"] for e in neighbours.stale(root, seen)}):
+            with self._bridge_locks[br]:
+                # Again under the lock, from scratch: a plug since the observation has
+                # pinned a MAC it did not see.
+                live = self._all_macs()
+                lines = [f"neigh del {e['dst']} dev {br}"
+                         for e in neighbours.stale(self._neighbours(["dev", br]), live)]
+                for line in lines:
+                    self.runner.run(["ip", *line.split()], check=False)
+            removed += [line.removeprefix("neigh del ") for line in lines]
+        return removed
+
     # helpers -----------------------------------------------------------------------
+    def _all_macs(self) -> set[str]:
+        names = os.listdir(NETNS_DIR) if NETNS_DIR.exists() else []
+        return {str(link.get("address", "")).lower() for name in names
+                if self.parse_netns(name) for link in self._interfaces(name).values()}
+
+    def _root_pins(self) -> tuple[list[dict], dict[str, str]]:
+        """The root namespace's PERMANENT entries on our bridges, and those bridges' MACs."""
+        root = [e for e in self._neighbours([])
+                if str(e.get("dev", "")).startswith(self.bridge_prefix)]
+        macs = {}
+        for dev in {e["dev"] for e in root}:
+            with contextlib.suppress(OSError):
+                macs[dev] = (SYS_NET / dev / "address").read_text().strip()
+        return root, macs
+
+    def _links_and_pins(self, ns: str) -> tuple[dict[str, dict], list[dict]]:
+        """``_interfaces`` and the PERMANENT entries of ``ns``, from one ``ip`` run."""
+        out = self.runner.run(["ip", "-j", "-n", ns, "-batch", "-"], check=False,
+                              stdin="link show\nneigh show nud permanent\n")
+        try:
+            docs = neighbours.documents(out)
+        except ValueError:
+            docs = []
+        links = docs[0] if docs else []
+        return ({link["ifname"]: link for link in links if link.get("ifname") != "lo"},
+                neighbours.permanent(docs[1]) if len(docs) > 1 else [])
+
     def _host_peers(self, ns: str) -> set[str]:
         """Host-side names of the veths whose other end is in ``ns``."""
         out = set()
@@ -254,10 +322,17 @@ class NetnsBackend:
                 held.enter_context(self._bridge_locks[br])
             host = [f"netns add {ns}"] if fresh else []
             inside = {} if fresh else self._interfaces(ns)
+            fixed = {self.bridge(p["net_id"]) for p, _ in plugs
+                     if self.is_mgmt(p) and self.mgmt_host_address}
+            macs: dict[str, str] = {}  # the management bridge's (fixed) MAC
             for br in bridges:
-                if not (SYS_NET / br).exists():
+                if br in fixed:
+                    lines, macs[br] = self._bridge_mac(br)
+                    host += lines
+                elif not (SYS_NET / br).exists():
                     host.append(f"link add {br} type bridge")
                 host.append(f"link set {br} up")
+            host_pins: list[str] = []
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
                 if self.is_mgmt(port) and self.mgmt_host_address:
@@ -269,14 +344,80 @@ class NetnsBackend:
                     host.append(f"link add {tap} type veth peer name {ifname} address "
                                 f"{port['mac_address']} netns {ns}")
                 host.append(f"link set {tap} master {br} up")
+                if pairs := self.pins(port, profile):
+                    host += neighbours.pin_lines(pairs, br)
+                    host_pins += neighbours.host_pin_lines(self.mgmt_host_address,
+                                                           macs[br], ifname)
             self.runner.batch(host)
         # The instance's side is still down: nothing it sends passes unfiltered.
         self._filter([port for port, _ in plugs], profile)
         ifnames = [ifname for _, ifname in plugs]
         if values := profiles.sysctls(profile, ifnames):
             self.runner.sysctl(ns, values)
-        self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames],
-                          netns=ns)
+        self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
+                          + host_pins, netns=ns)
+
+    def _bridge_mac(self, br: str) -> tuple[list[str], str]:
+        """The lines giving the management bridge a MAC of its own, and that MAC: made
+        with a random one, or an older bridge's current one kept (set once: setting it
+        flushes the bridge's entries). Called holding the bridge's lock."""
+        path = SYS_NET / br
+        if not path.exists():
+            mac = neighbours.bridge_mac(os.urandom(6))
+            return [f"link add {br} address {mac} type bridge"], mac
+        mac = (path / "address").read_text().strip()
+        if (path / "addr_assign_type").read_text().strip() != str(neighbours.NET_ADDR_SET):
+            return [f"link set {br} address {mac}"], mac
+        return [], mac
+
+    def _pin(self, ns: str, profile: str, ports: list[dict]) -> None:
+        """Pin both sides of each plugged port that wants it (idempotent)."""
+        ports = [p for p in ports if self.pins(p, profile)]
+        if not ports:
+            return
+        by_mac = {str(link.get("address", "")).lower(): name
+                  for name, link in self._interfaces(ns).items()}
+        inside: list[str] = []
+        for port in ports:
+            br = self.bridge(port["net_id"])
+            ifname = by_mac.get(str(port.get("mac_address", "")).lower())
+            if ifname is None or not (SYS_NET / br).exists():
+                continue  # not plugged: a plug pins it
+            with self._bridge_locks[br]:
+                host, mac = self._bridge_mac(br)
+                self.runner.batch(host + neighbours.pin_lines(self.pins(port, profile), br))
+            inside += neighbours.host_pin_lines(self.mgmt_host_address, mac, ifname)
+        self.runner.batch(inside, netns=ns)
+
+    def _unpin(self, ports: Iterable[dict], profile: str) -> None:
+        """Remove the pins of ``ports`` still on their bridge, only those naming the
+        port's MAC (read and removed holding the bridge's lock: a plug that gave the
+        address to another port meanwhile keeps its pin)."""
+        wanted = [(self.bridge(p["net_id"]), pairs) for p in ports
+                  if (pairs := self.pins(p, profile))]
+        for br in sorted({br for br, _ in wanted if (SYS_NET / br).exists()}):
+            with self._bridge_locks[br]:
+                found = self._neighbours(["dev", br])
+                self._batch_ignoring([line for dev, pairs in wanted if dev == br
+                                      for line in neighbours.unpin_lines(found, pairs, br)])
+
+    def _batch_ignoring(self, lines: list[str]) -> None:
+        """One ``ip -batch``; if something went away meanwhile, one at a time, ignoring."""
+        try:
+            self.runner.batch(lines)
+        except CommandError:
+            for line in lines:
+                self.runner.run(["ip", *line.split()], check=False)
+
+    def _neighbours(self, args: list[str], ns: str | None = None) -> list[dict]:
+        """The PERMANENT entries ``ip -j neigh show nud permanent ARGS`` lists."""
+        argv = ["ip", "-j", *(["-n", ns] if ns else []), "neigh", "show", "nud",
+                "permanent", *args]
+        out = self.runner.run(argv, check=False)
+        try:
+            return neighbours.permanent(json.loads(out)) if out.strip() else []
+        except ValueError:
+            return []
 
     def _filter(self, ports: list[dict], profile: str) -> None:
         """Load the anti-spoofing chain of each port that wants one and remove any chain

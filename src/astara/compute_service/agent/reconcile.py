@@ -11,16 +11,19 @@ instance, in six kinds (after Synnefo's ``snf-manage reconcile-servers``):
 - ``pending``: a task is set but no job will ever finish it: the task is cleared
   with the observed state (or ``delete.end``/ERROR when the namespace is gone);
 - ``ports``: stored and on the host, but a stored port is not plugged (its MAC is
-  missing) or is plugged without the anti-spoofing filter its port security asks
-  for: re-plugged through the backend's idempotent ``attach`` (which reloads the
-  filter); interfaces the database does not know are reported, never removed;
+  missing), is plugged without the anti-spoofing filter its port security asks
+  for, or is an appliance's management port whose neighbour entries are not pinned
+  (``neighbours``): re-plugged through the backend's idempotent ``attach`` (which
+  reloads the filter and the pins); interfaces the database does not know are
+  reported, never removed;
 - ``processes``: running, but one of its profile's processes died (a DHCP client):
   started again through the backend's idempotent ``start``.
 
 ``apply`` repairs the database by replaying a simulated event through the
 dispatcher's own ``apply_event`` (sequence = stored + 1, in one locked transaction)
 and orphans and ports through the backend. Instances with a job in flight are left
-alone. ``run`` is one whole pass: the ``reconcile-servers`` command and the agent's
+alone; pinned neighbours naming no plugged interface go with the ``ports`` repairs.
+``run`` is one whole pass: the ``reconcile-servers`` command and the agent's
 periodic light reconcile both call it.
 """
 
@@ -34,7 +37,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from astara.compute_service import catalog, events, jobs, transitions
-from astara.compute_service.agent import antispoof
+from astara.compute_service.agent import antispoof, neighbours
 from astara.compute_service.agent.backend import Backend, BackendError, InstanceSpec, Observed
 from astara.compute_service.dispatcher.consumer import apply_event
 from astara.compute_service.models import Instance, Job
@@ -82,7 +85,7 @@ def _mac(value: str) -> str:
     return value.lower()
 
 
-def _port_drift(inst: Stored, seen: Observed) -> Repair | None:
+def _port_drift(inst: Stored, seen: Observed, mgmt_network: str) -> Repair | None:
     plugged = {_mac(m) for m in seen.ports}
     missing = tuple(p for p in inst.ports if _mac(p.get("mac_address", "")) not in plugged)
     stored = {_mac(p.get("mac_address", "")) for p in inst.ports}
@@ -93,19 +96,30 @@ def _port_drift(inst: Stored, seen: Observed) -> Repair | None:
         unfiltered = tuple(p for p in inst.ports if p not in missing
                            and antispoof.wanted(p, inst.profile)
                            and _mac(p.get("mac_address", "")) not in guarded)
-    if not missing and not unknown and not unfiltered:
+    unpinned: tuple[dict, ...] = ()
+    if seen.pinned is not None:
+        pinned = set(seen.pinned)
+        unpinned = tuple(p for p in inst.ports if p not in missing
+                         and not neighbours.wanted(p, inst.profile, mgmt_network) <= pinned)
+    if not missing and not unknown and not unfiltered and not unpinned:
         return None
     parts = []
     if missing:
         parts.append("not plugged: " + ", ".join(p["port_id"] for p in missing))
     if unfiltered:
         parts.append("no anti-spoofing filter: " + ", ".join(p["port_id"] for p in unfiltered))
+    if unpinned:
+        parts.append("management neighbours not pinned: "
+                     + ", ".join(p["port_id"] for p in unpinned))
     if unknown:
         parts.append("interfaces the database does not know: " + ", ".join(unknown))
-    return Repair("ports", inst.id, None, {}, "; ".join(parts), replug=missing + unfiltered)
+    replug = missing + unfiltered + tuple(p for p in unpinned if p not in unfiltered)
+    return Repair("ports", inst.id, None, {}, "; ".join(parts), replug=replug)
 
 
-def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str]) -> list[Repair]:
+def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str],
+           mgmt_network: str = "") -> list[Repair]:
+    """The repairs; ``mgmt_network`` (id or name) says which ports get pinned neighbours."""
     out: list[Repair] = []
     live = {s.id: s for s in stored if not s.deleted}
     for inst in sorted(live.values(), key=lambda s: s.id):
@@ -133,7 +147,8 @@ def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str]) 
             action, payload = _observed_update(seen)
             out.append(Repair("unsynced", inst.id, action, payload,
                               f"stored power {inst.power_state}, host running={seen.running}"))
-        elif inst.vm_state in ("active", "stopped") and (drift := _port_drift(inst, seen)):
+        elif inst.vm_state in ("active", "stopped") and \
+                (drift := _port_drift(inst, seen, mgmt_network)):
             out.append(drift)
         elif inst.vm_state == "active" and seen.running and seen.missing:
             out.append(Repair("processes", inst.id, None, {},
@@ -212,7 +227,7 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
     """One reconcile pass over this host: the report by kind and the ids repaired."""
     stored, busy = load(db, host, grace)
     observed = backend.observe()
-    repairs = decide(stored, observed, busy)
+    repairs = decide(stored, observed, busy, getattr(backend, "mgmt_network", ""))
     out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
                         for r in repairs if r.kind == kind] for kind in KINDS}
     out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix)
@@ -220,4 +235,6 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
         out["bridges_removed"] = backend.sweep_bridges()
     if "orphans" in fix and hasattr(backend, "sweep_filters"):
         out["filters_removed"] = backend.sweep_filters()
+    if "ports" in fix and hasattr(backend, "sweep_pins"):
+        out["pins_removed"] = backend.sweep_pins(observed)
     return out

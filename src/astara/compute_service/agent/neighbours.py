@@ -1,0 +1,135 @@
+"""Pinned (PERMANENT) neighbour entries on the management network: the lines, pure.
+
+Why: the kernel's ARP and ND tables are global to the host -- every namespace's
+entries count against one set of limits (``net.ipv{4,6}.neigh.default.gc_thresh3``,
+1024 by default) -- and reaching an appliance over the management network costs
+a dynamic entry on each side: its management address in the root namespace (on the
+management bridge) and the host's management address in the appliance's. At ~300
+appliances the IPv6 table overflowed (``ndisc_cache: neighbor table overflow!``),
+status checks failed and the orchestrator rebuilt healthy appliances. PERMANENT
+entries are not counted against gc_thresh (Linux >= 4.20) and need no
+resolution, so the netns backend pins both sides when it plugs an appliance's
+management port (what Neutron's L3/DVR agents do for the ports they know):
+
+- root namespace: each management address -> the port's MAC, on the bridge;
+- appliance namespace: the host's management address -> the bridge's MAC.
+
+The bridge's MAC must never change: a Linux bridge whose address was not set takes
+its lowest port's MAC as ports come and go, and any MAC change flushes every entry
+on the device, PERMANENT ones included; so the management bridge gets a fixed
+(random, locally administered) address once. An interface set down also loses its
+pins: ``start`` pins again. Everything here is pure: ``netns`` runs the lines
+(``ip -batch``) and reads the entries (``ip -j neigh show``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable
+
+# addr_assign_type of a device whose address was set by a user (``ip link set address``)
+NET_ADDR_SET = 3
+
+
+def bridge_mac(random: bytes) -> str:
+    """A locally administered unicast MAC from 6 random bytes."""
+    octets = bytes([(random[0] & 0xFE) | 0x02]) + random[1:6]
+    return ":".join(f"{b:02x}" for b in octets)
+
+
+def host_ip(mgmt_host_address: str) -> str:
+    """The host's management address without its prefix length ("" when unset)."""
+    return str(ipaddress.ip_interface(mgmt_host_address).ip) if mgmt_host_address else ""
+
+
+def addresses(port: dict) -> list[str]:
+    """The fixed IPs of a port, canonical (what ``ip -j neigh`` prints)."""
+    out = []
+    for ip in port.get("fixed_ips", ()):
+        try:
+            out.append(str(ipaddress.ip_address(ip.get("ip_address", ""))))
+        except ValueError:
+            continue
+    return out
+
+
+def on_network(port: dict, network: str) -> bool:
+    """Is ``port`` on ``network`` (a network's id or name; "" is none)?"""
+    return bool(network) and network in (port.get("net_id"), port.get("network_name"))
+
+
+def wanted(port: dict, profile: str, mgmt_network: str) -> frozenset[tuple[str, str]]:
+    """(MAC, IP) pairs pinned for ``port``: an appliance's management port's addresses
+    (the backend pins only when the host has a management address)."""
+    if profile != "appliance" or not on_network(port, mgmt_network):
+        return frozenset()
+    mac = str(port.get("mac_address", "")).lower()
+    return frozenset((mac, ip) for ip in addresses(port))
+
+
+def pin_lines(pairs: Iterable[tuple[str, str]], dev: str) -> list[str]:
+    """``ip`` lines pinning each (MAC, IP) on ``dev`` (idempotent: replace)."""
+    return [f"neigh replace {ip} lladdr {mac} dev {dev} nud permanent"
+            for mac, ip in sorted(pairs)]
+
+
+def host_pin_lines(host_address: str, mac: str, ifname: str) -> list[str]:
+    """Inside the appliance: the host's management address -> the bridge's MAC."""
+    ip = host_ip(host_address)
+    return pin_lines([(mac, ip)], ifname) if ip and mac else []
+
+
+def permanent(entries: list[dict]) -> list[dict]:
+    """The PERMANENT entries of an ``ip -j neigh show`` dump."""
+    return [e for e in entries if "PERMANENT" in e.get("state", ()) and e.get("lladdr")]
+
+
+def unpin_lines(entries: list[dict], pairs: Iterable[tuple[str, str]], dev: str) -> list[str]:
+    """``ip`` lines deleting the pins of ``pairs`` found on ``dev`` -- only where the
+    entry still names the port's MAC: an address given to another port since keeps
+    that port's pin."""
+    want = {(mac.lower(), ip) for mac, ip in pairs}
+    return [f"neigh del {e['dst']} dev {dev}" for e in permanent(entries)
+            if e.get("dev", dev) == dev and (e["lladdr"].lower(), e["dst"]) in want]
+
+
+def complete(root: list[dict], bridge_macs: dict[str, str], links: dict[str, dict],
+             inside: list[dict], host_address: str) -> tuple[tuple[str, str], ...]:
+    """The (MAC, IP) pairs of one appliance namespace pinned on both sides.
+
+    ``root``: the root namespace's PERMANENT entries (with ``dev``) on our bridges;
+    ``bridge_macs``: bridge -> its MAC; ``links``: the namespace's interfaces by name;
+    ``inside``: its PERMANENT entries. A pair counts when the root pins IP -> MAC on a
+    bridge and the interface with that MAC pins the host's address -> that bridge's MAC.
+    """
+    ip = host_ip(host_address)
+    if not ip:
+        return ()
+    host_pins = {(e.get("dev"), e["lladdr"].lower()) for e in permanent(inside)
+                 if e.get("dst") == ip}
+    by_mac = {str(link.get("address", "")).lower(): name for name, link in links.items()}
+    out = []
+    for e in permanent(root):
+        mac = e["lladdr"].lower()
+        ifname = by_mac.get(mac)
+        if ifname and (ifname, bridge_macs.get(e.get("dev", ""), "").lower()) in host_pins:
+            out.append((mac, e["dst"]))
+    return tuple(sorted(out))
+
+
+def stale(root: list[dict], macs: set[str]) -> list[dict]:
+    """PERMANENT entries naming a MAC no interface of our namespaces has."""
+    return [e for e in permanent(root) if e["lladdr"].lower() not in macs]
+
+
+def documents(text: str) -> list:
+    """The JSON documents ``ip -j -batch`` prints one after another (ValueError if bad)."""
+    decoder, out, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return out
+        doc, at = decoder.raw_decode(text, at)
+        out.append(doc)

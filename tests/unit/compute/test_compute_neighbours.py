@@ -1,0 +1,162 @@
+"""Pinned management neighbours: the lines the netns backend runs and what reconcile sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from astara.compute_service.agent import neighbours as nb
+from astara.compute_service.agent.backend import InstanceSpec, Observed
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.reconcile import Repair, Stored, decide
+from astara.compute_service.agent.responders import ProcessResponders
+from astara.compute_service.agent.runner import FakeRunner
+
+MGMT = {"port_id": "pm", "net_id": "n-mgmt", "network_name": "astara-mgmt",
+        "mac_address": "FA:16:3E:00:00:01",
+        "fixed_ips": [{"ip_address": "fdca:3ba5:a17a:acda:0::10"},
+                      {"ip_address": "192.0.2.10"}, {"ip_address": "not-an-ip"}]}
+OTHER = {"port_id": "po", "net_id": "n-other", "mac_address": "fa:16:3e:00:00:02",
+         "fixed_ips": [{"ip_address": "10.0.0.5"}]}
+PAIRS = frozenset({("fa:16:3e:00:00:01", "fdca:3ba5:a17a:acda::10"),
+                   ("fa:16:3e:00:00:01", "192.0.2.10")})
+
+
+def test_bridge_mac_is_locally_administered_unicast():
+    assert nb.bridge_mac(bytes([0xFF, 1, 2, 3, 4, 5])) == "fe:01:02:03:04:05"
+    assert nb.bridge_mac(bytes(6)) == "02:00:00:00:00:00"
+
+
+@pytest.mark.parametrize("port, profile, network, expected", [
+    (MGMT, "appliance", "astara-mgmt", PAIRS),  # by name
+    (MGMT, "appliance", "n-mgmt", PAIRS),  # by id
+    (MGMT, "tenant", "astara-mgmt", frozenset()),  # only appliances
+    (OTHER, "appliance", "astara-mgmt", frozenset()),  # only the management port
+    (MGMT, "appliance", "", frozenset()),  # no management network
+])
+def test_wanted_pins(port, profile, network, expected):
+    assert nb.wanted(port, profile, network) == expected
+
+
+def test_pin_lines_replace_permanent_entries():
+    assert nb.pin_lines(PAIRS, "brq1") == [
+        "neigh replace 192.0.2.10 lladdr fa:16:3e:00:00:01 dev brq1 nud permanent",
+        "neigh replace fdca:3ba5:a17a:acda::10 lladdr fa:16:3e:00:00:01 dev brq1 "
+        "nud permanent"]
+    assert nb.host_pin_lines("fdca::1/64", "02:aa:bb:cc:dd:ee", "eth0") == [
+        "neigh replace fdca::1 lladdr 02:aa:bb:cc:dd:ee dev eth0 nud permanent"]
+    assert nb.host_pin_lines("", "02:aa:bb:cc:dd:ee", "eth0") == []
+
+
+def test_unpin_only_what_still_names_the_port():
+    found = [{"dst": "fdca:3ba5:a17a:acda::10", "lladdr": "fa:16:3e:00:00:01",
+              "state": ["PERMANENT"]},
+             # the address went to another port since: its pin stays
+             {"dst": "192.0.2.10", "lladdr": "fa:16:3e:00:00:99", "state": ["PERMANENT"]},
+             # a dynamic entry is the kernel's
+             {"dst": "192.0.2.11", "lladdr": "fa:16:3e:00:00:01", "state": ["REACHABLE"]}]
+    assert nb.unpin_lines(found, PAIRS, "brq1") == [
+        "neigh del fdca:3ba5:a17a:acda::10 dev brq1"]
+
+
+def test_complete_needs_both_sides():
+    root = [{"dst": "fdca::10", "dev": "brq1", "lladdr": "fa:16:3e:00:00:01",
+             "state": ["PERMANENT"]},
+            {"dst": "fdca::11", "dev": "brq1", "lladdr": "fa:16:3e:00:00:09",
+             "state": ["PERMANENT"]}]
+    links = {"eth0": {"address": "fa:16:3e:00:00:01"}, "eth1": {"address": "fa:16:3e:00:00:02"}}
+    inside = [{"dst": "fdca::1", "dev": "eth0", "lladdr": "02:00:00:00:00:aa",
+               "state": ["PERMANENT"]}]
+    macs = {"brq1": "02:00:00:00:00:aa"}
+    assert nb.complete(root, macs, links, inside, "fdca::1/64") == \
+        (("fa:16:3e:00:00:01", "fdca::10"),)
+    # the inside entry names another MAC than the bridge's (it changed): not pinned
+    assert nb.complete(root, {"brq1": "02:00:00:00:00:bb"}, links, inside, "fdca::1/64") == ()
+    assert nb.complete(root, macs, links, [], "fdca::1/64") == ()
+    assert nb.complete([], macs, links, inside, "fdca::1/64") == ()
+
+
+def test_documents_of_an_ip_batch():
+    assert nb.documents('[{"a":1}]\n[]\n') == [[{"a": 1}], []]
+    assert nb.documents("") == []
+    with pytest.raises(ValueError):
+        nb.documents("[{")
+
+
+def backend(tmp_path: Path, runner: FakeRunner) -> NetnsBackend:
+    return NetnsBackend(runner, tmp_path, bridge_prefix="zzqt", netns_prefix="zzt-vm-",
+                        appliance_prefix="zzt-app-", mgmt_network="astara-mgmt",
+                        mgmt_host_address="fdca::1/64",
+                        responders=ProcessResponders(runner, "python"))
+
+
+def test_plug_pins_in_the_plug_batches(tmp_path):
+    runner = FakeRunner()
+    be = backend(tmp_path, runner)
+    be.create(InstanceSpec("a1", "ak", "appliance", (MGMT, OTHER)))
+    lines = [" ".join(c) for c in runner.commands]
+    br, other = be.bridge("n-mgmt"), be.bridge("n-other")
+    add = next(line for line in lines if line.startswith(f"ip link add {br} "))
+    mac = add.split()[5]
+    assert add == f"ip link add {br} address {mac} type bridge"
+    assert nb.bridge_mac(bytes.fromhex(mac.replace(":", ""))) == mac
+    assert f"ip link add {other} type bridge" in lines  # no fixed MAC elsewhere
+    tap = be.tap("pm")
+    pins = [f"ip neigh replace 192.0.2.10 lladdr fa:16:3e:00:00:01 dev {br} nud permanent",
+            f"ip neigh replace fdca:3ba5:a17a:acda::10 lladdr fa:16:3e:00:00:01 dev {br} "
+            "nud permanent"]
+    # after the port is on the bridge, in the same batch; only on the management bridge
+    at = lines.index(f"ip link set {tap} master {br} up")
+    assert lines[at + 1:at + 3] == pins
+    assert [line for line in lines if "neigh" in line and "-n" not in line] == pins
+    inside = [line for line in lines if line.startswith("ip -n zzt-app-a1 neigh")]
+    assert inside == [f"ip -n zzt-app-a1 neigh replace fdca::1 lladdr {mac} dev eth0 "
+                      "nud permanent"]
+    assert lines.index(inside[0]) > lines.index("ip -n zzt-app-a1 link set eth0 up")
+
+
+def test_tenants_and_a_host_without_management_address_pin_nothing(tmp_path):
+    runner = FakeRunner()
+    backend(tmp_path, runner).create(InstanceSpec("t1", "vm", "tenant", (OTHER,)))
+    runner2 = FakeRunner()
+    NetnsBackend(runner2, tmp_path, mgmt_network="astara-mgmt", mgmt_host_address="") \
+        .create(InstanceSpec("a1", "ak", "appliance", (MGMT,)))
+    for r in (runner, runner2):
+        assert not [c for c in r.commands if "neigh" in c]
+        assert not [c for c in r.commands if "address" in c and "bridge" in c]
+
+
+def test_reconcile_replugs_an_unpinned_management_port():
+    mgmt = {**MGMT, "fixed_ips": [{"ip_address": "fdca::10"}]}
+    stored = Stored("i", "active", None, 1, profile="appliance", ports=(mgmt, OTHER))
+    macs = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+    pinned = Observed("i", True, macs, "appliance",
+                      pinned=(("fa:16:3e:00:00:01", "fdca::10"),))
+    assert decide([stored], {"i": pinned}, set(), "astara-mgmt") == []
+    lost = Observed("i", True, macs, "appliance", pinned=())
+    assert decide([stored], {"i": lost}, set(), "astara-mgmt") == [
+        Repair("ports", "i", None, {}, "management neighbours not pinned: pm",
+               replug=(mgmt,))]
+    # a backend that pins nothing reports None: never drift
+    assert decide([stored], {"i": Observed("i", True, macs, "appliance")}, set(),
+                  "astara-mgmt") == []
+
+
+def test_neighbour_limits_warn_once_naming_the_sysctl():
+    from astara.compute_service.agent import neighbour_limits as limits
+    assert limits.needed(200) == 528
+    assert limits.warning({"ipv4": 1024, "ipv6": 1024}, 200) is None
+    line = limits.warning({"ipv4": 4096, "ipv6": 1024}, 1000)
+    assert line is not None and "\n" not in line
+    assert "net.ipv6.neigh.default.gc_thresh3 = 1024" in line
+    assert "sysctl -w net.ipv6.neigh.default.gc_thresh3=2128," in line
+    assert "ipv4" not in line
+    assert limits.warning({}, 1000) is None  # not the root namespace: nothing to say
+
+
+def test_neighbour_limits_read_the_host(tmp_path):
+    from astara.compute_service.agent import neighbour_limits as limits
+    (tmp_path / "ipv4/neigh/default").mkdir(parents=True)
+    (tmp_path / "ipv4/neigh/default/gc_thresh3").write_text("1024\n")
+    assert limits.read(tmp_path) == {"ipv4": 1024}
