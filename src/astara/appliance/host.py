@@ -31,6 +31,7 @@ from astara.appliance.apply.netns import entered
 from astara.appliance.apply.nft import make_nft
 from astara.appliance.converge import Appliance, Ports
 from astara.appliance.metadata import MetadataProxy
+from astara.appliance.observe import interface
 from astara.appliance.plan.ops import AddAddress, SetLink
 from astara.appliance.render.nft import METADATA_PROXY_PORT
 from astara.common import private
@@ -116,7 +117,8 @@ class Host:
 
         def prepare() -> None:
             with entered(netns):
-                bootstrap_management(mgmt_mac, mgmt_address)
+                if not interface.ready(mgmt_mac, str(iface)):  # else no netlink dump needed
+                    bootstrap_management(mgmt_mac, mgmt_address)
 
         await asyncio.to_thread(prepare)
         appliance = Appliance(name, netns, state_dir, self.api_port, real_ports(state_dir))

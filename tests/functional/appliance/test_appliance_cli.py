@@ -3,7 +3,9 @@
 The agent starts first; then an appliance namespace appears with a management
 veth (no address: the agent derives its EUI-64 address in the management prefix)
 and its API answers on the management network; then the namespace goes and the
-agent drops it. An agent stopped with SIGTERM and started again takes over the
+agent drops it. With no scan to come, a namespace is served as soon as it appears
+and its management address is added (inotify, then netlink inside it). An agent
+stopped with SIGTERM and started again takes over the
 document it had applied: same digest at once, the same push is a no-op, a
 floating IP change takes the shortcut. Agents are stopped by their PID;
 everything is removed.
@@ -54,13 +56,14 @@ def credential(appliance_id: str) -> dict[str, str]:
     return {auth.HEADER: auth.bearer(auth.appliance_secret(KEY, appliance_id))}
 
 
-def start_agent(topo: Topology, work: Path, log: Path) -> subprocess.Popen:
+def start_agent(topo: Topology, work: Path, log: Path, scan_interval: str = "0.2",
+                mgmt_prefix: bool = True) -> subprocess.Popen:
     with log.open("a") as out:
         agent = subprocess.Popen(
             [sys.executable, "-m", "astara.appliance.cli", "--mode", "host",
              "--netns-prefix", topo.name("appl-"), "--state-dir", str(work / "state"),
-             "--mgmt-prefix", "fdca::/64", "--scan-interval", "0.2",
-             "--auth-key-file", str(key_file(work))],
+             *(["--mgmt-prefix", "fdca::/64"] if mgmt_prefix else []),
+             "--scan-interval", scan_interval, "--auth-key-file", str(key_file(work))],
             stdout=out, stderr=subprocess.STDOUT)
     started = log.read_text().count(WATCHING)  # the log is shared by the agents of a test
     wait_for(lambda: agent.poll() is not None or log.read_text().count(WATCHING) > started,
@@ -131,6 +134,26 @@ def test_host_mode_serves_namespaces_that_appear_and_drops_those_that_go(lab):
                  what="the agent to drop the namespace")
         assert agent.poll() is None, log.read_text()
 
+    finally:
+        stop_agent(agent, log)
+
+
+def test_a_namespace_is_served_as_soon_as_it_appears_with_its_address(lab):
+    """No scan comes during the test: inotify reports the namespace, then netlink
+    inside it reports the management address."""
+    topo, work, ctl = lab
+    log = work / "agent.log"
+    agent = None
+    try:
+        agent = start_agent(topo, work, log, scan_interval="3600", mgmt_prefix=False)
+        appliance = topo.netns("appl-r3")
+        topo.plug(appliance, "mgmt", "eth0", MGMT_MAC)
+        wait_for(lambda: f"namespace {appliance} not served yet" in log.read_text(),
+                 what="the agent to see the namespace, without its address yet")
+        topo.up(appliance, "eth0", f"{MGMT_ADDRESS}/64")
+        body = wait_for(lambda: status(ctl, "r3"), timeout=10,
+                        what="the appliance API once the address is there").json()
+        assert [i["ifname"] for i in body["interfaces"]] == ["eth0"]
     finally:
         stop_agent(agent, log)
 
