@@ -243,6 +243,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--scan-interval", type=float, default=None,
                         help="passed to the agent (default: the agent's own)")
+    parser.add_argument("--agent-log", type=Path, default=None,
+                        help="keep the agents' log there")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="astara-bench-host-"))
     work.chmod(0o755)
@@ -255,6 +257,8 @@ def main() -> None:
         bench_restart(lab, args.appliances, digests)
     finally:
         lab.destroy()
+        if args.agent_log is not None and lab.log.exists():
+            shutil.copy(lab.log, args.agent_log)
         shutil.rmtree(work, ignore_errors=True)
 
 
