@@ -13,6 +13,7 @@ everything is removed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -192,3 +193,65 @@ def test_a_restarted_agent_takes_over_what_it_applied(lab):
         assert "203.0.113.11" in api(ctl, "GET", "/v1/firewall/rules/", "r2").text
     finally:
         stop_agent(agent, log)
+
+
+def dnsmasq_pid(body: dict, ifname: str) -> int | None:
+    service = next(s for s in body["services"] if s["name"] == f"dnsmasq-{ifname}")
+    return int(service["detail"].split()[1]) if service["healthy"] else None
+
+
+def test_a_restarted_agent_adopts_dnsmasq_and_its_kept_status_follows_changes(lab):
+    """Restart: the same dnsmasq process, the same digest, a re-PUT is a no-op. Then the
+    status answer the agent keeps between health checks follows what the kernel
+    reports: an address added by hand, a flushed ruleset, a dnsmasq killed."""
+    topo, work, ctl = lab
+    log = work / "agent.log"
+    appliance = topo.netns("appl-r4")
+    topo.plug(appliance, "mgmt", "eth0", MGMT_MAC)
+    topo.plug(appliance, "ext", "eth1", examples.EXT_MAC)
+    topo.plug(appliance, "int1", "eth2", examples.INT1_MAC)
+    doc = examples.router_document(1)
+    doc["networks"] = doc["networks"][:3]
+    doc["networks"][0]["interface"]["addresses"] = [f"{MGMT_ADDRESS}/64"]
+    agent = None
+    try:
+        agent = start_agent(topo, work, log)
+        wait_for(lambda: status(ctl, "r4"), what="the appliance API")
+        first = api(ctl, "PUT", "/v1/system/config/", "r4", json=doc)
+        assert first.status_code == 200 and first.json()["dhcp"] == ["start eth2"], first.text
+        before = status(ctl, "r4").json()
+        pid = dnsmasq_pid(before, "eth2")
+        assert pid and before["config_digest"] == first.json()["digest"]
+        stop_agent(agent, log)
+
+        agent = start_agent(topo, work, log)
+        after = wait_for(lambda: status(ctl, "r4"), what="the restarted agent's API").json()
+        assert after["config_digest"] == before["config_digest"]
+        assert dnsmasq_pid(after, "eth2") == pid  # adopted, not restarted
+        same = api(ctl, "PUT", "/v1/system/config/", "r4", json=doc).json()
+        assert same["changed"] is False and dnsmasq_pid(status(ctl, "r4").json(), "eth2") == pid
+
+        def eth1_addresses():
+            body = status(ctl, "r4").json()
+            return next(i["addresses"] for i in body["interfaces"] if i["ifname"] == "eth1")
+
+        topo.run(appliance, "ip", "addr", "add", "192.0.2.99/32", "dev", "eth1")
+        wait_for(lambda: "192.0.2.99/32" in eth1_addresses(), timeout=5,
+                 what="the status to show an address added by hand")
+        topo.run(appliance, "nft", "flush", "ruleset")
+        wait_for(lambda: not next(s for s in status(ctl, "r4").json()["services"]
+                                  if s["name"] == "nftables")["healthy"], timeout=5,
+                 what="the status to show the flushed ruleset")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: dnsmasq_pid(status(ctl, "r4").json(), "eth2") is None, timeout=5,
+                 what="the status to show dnsmasq gone")
+        healed = api(ctl, "PUT", "/v1/system/config/", "r4", json=doc).json()
+        assert healed["dhcp"] == ["start eth2"], healed
+        assert dnsmasq_pid(status(ctl, "r4").json(), "eth2") not in (None, pid)
+    finally:
+        stop_agent(agent, log)
+        for pid_file in (work / "state").glob("*/dnsmasq-*.pid"):  # ours: conf in `work`
+            with contextlib.suppress(OSError, ValueError):
+                dnsmasq = int(pid_file.read_text())
+                if str(work).encode() in Path(f"/proc/{dnsmasq}/cmdline").read_bytes():
+                    os.kill(dnsmasq, signal.SIGTERM)
