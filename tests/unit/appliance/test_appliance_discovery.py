@@ -26,6 +26,10 @@ class FakeHost:
         self.log.append(("remove", name))
 
 
+def no_subscription(netns):
+    raise OSError(1, "no netlink in a unit test")  # the bounded retries take over
+
+
 def test_eui64_address_in_the_management_prefix():
     prefix = ipaddress.IPv6Network("fdca:3ba5:a17a:acda::/64")
     assert eui64(prefix, "fa:16:3e:00:00:01") == "fdca:3ba5:a17a:acda:f816:3eff:fe00:1/64"
@@ -36,7 +40,8 @@ def test_watcher_follows_namespaces_and_retries_those_not_ready():
     ready: dict[str, tuple[str, str]] = {}
     host = FakeHost()
     watcher = Watcher(host, Settings(), namespaces=lambda prefix: set(present),
-                      find_management=lambda netns, settings: ready.get(netns))
+                      find_management=lambda netns, settings: ready.get(netns),
+                      subscribe=no_subscription)
 
     present |= {"astara-appliance-a", "astara-appliance-b"}
     ready["astara-appliance-a"] = ("fa:16:3e:00:00:01", "fdca::2/64")
@@ -62,7 +67,7 @@ def test_watcher_keeps_scanning_when_a_namespace_vanishes_while_added():
 
     host = FakeHost()
     watcher = Watcher(host, Settings(), namespaces=lambda prefix: {"astara-appliance-x"},
-                      find_management=gone)
+                      find_management=gone, subscribe=no_subscription)
     asyncio.run(watcher.scan())
     asyncio.run(watcher.scan())  # still scanning: the vanished namespace is tried again
     assert host.entries == {} and looked == ["astara-appliance-x"] * 2
