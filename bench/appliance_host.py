@@ -123,13 +123,16 @@ class Lab:
         return ns
 
     def request(self, i: int, method: str, path: str, body: bytes = b"",
-                timeout: float = 10.0) -> tuple[int, bytes]:
+                timeout: float = 10.0, connect_timeout: float = 10.0) -> tuple[int, bytes]:
         """One HTTP/1.1 exchange on a fresh connection from inside the namespace."""
         ns = self.namespaces[i]
         secret = auth.appliance_secret(KEY, ns.removeprefix(self.prefix))
         with entered(ns):
-            sock = socket.create_connection((self.address(i), PORT), timeout=timeout)
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         with sock:
+            sock.settimeout(connect_timeout)
+            sock.connect((self.address(i), PORT))
+            sock.settimeout(timeout)
             sock.sendall((f"{method} {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
                           f"{auth.HEADER}: {auth.bearer(secret)}\r\n"
                           f"Content-Type: application/json\r\n"
@@ -143,8 +146,10 @@ class Lab:
     def wait_status(self, i: int, timeout: float = 30.0) -> dict:
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                code, body = self.request(i, "GET", "/v1/status/")
+            try:  # a connect made a moment after `ip addr add` may go out to find the
+                # address as a neighbour (its local route comes from a kernel work item
+                # just after): 3 s before EHOSTUNREACH. Not the agent's time: cut it short.
+                code, body = self.request(i, "GET", "/v1/status/", connect_timeout=0.05)
                 if code == 200:
                     return json.loads(body)
             except OSError:
