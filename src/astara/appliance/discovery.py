@@ -231,13 +231,20 @@ async def serve_self(host: Host, name: str, settings: Settings, stop: asyncio.Ev
     or every `interval`), then serve this stack until `stop`."""
     loop = asyncio.get_running_loop()
     changed = asyncio.Event()
-    sock = subscribe_links(None)
+    try:
+        sock: wake.Signal | None = subscribe_links(None)
+    except OSError as exc:  # then every `interval` only
+        LOG.warning("no netlink notifications (%s): looking every %g s", exc,
+                    settings.interval)
+        sock = None
 
     def on_change() -> None:
+        assert sock is not None
         wake.drain(sock)
         changed.set()
 
-    loop.add_reader(sock.fileno(), on_change)
+    if sock is not None:
+        loop.add_reader(sock.fileno(), on_change)
     try:
         while not stop.is_set():
             changed.clear()
@@ -255,5 +262,6 @@ async def serve_self(host: Host, name: str, settings: Settings, stop: asyncio.Ev
             stopping.cancel()
             waking.cancel()
     finally:
-        loop.remove_reader(sock.fileno())
-        sock.close()
+        if sock is not None:
+            loop.remove_reader(sock.fileno())
+            sock.close()
