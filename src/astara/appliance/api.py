@@ -1,7 +1,8 @@
 """The appliance REST API (v1), one Starlette app for every appliance of the agent.
 
 Thin handlers: find the appliance the connection arrived for (`host` puts it in
-the ASGI scope), validate, run the blocking work in a thread, answer. A PUT takes
+the ASGI scope), validate, run the blocking work in a thread, answer. The
+status answer is kept until something changes (`status.Cache`). A PUT takes
 the appliance's lock, so applies are serialized; reads never wait for an apply
 and see the last applied config. Invalid or unknown-version documents, and
 documents that do not fit the appliance (a missing interface), get 422.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -34,11 +36,17 @@ SCOPE_KEY = "astara.appliance"
 MAX_BODY = 4 * 1024 * 1024  # a router with thousands of ports and floating IPs fits
 
 
+def _no_watch(pids: list[int]) -> None:
+    pass
+
+
 @dataclass
 class Served:
     appliance: Appliance
     secret: str  # what the orchestrator must send (`wire.auth.appliance_secret`)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    status: status_mod.Cache = field(default_factory=status_mod.Cache)
+    watch: Callable[[list[int]], None] = _no_watch  # tell me when these processes exit
 
 
 def error_body(status: int, message: str) -> dict:
@@ -51,8 +59,14 @@ def _served(request: Request) -> Served:
 
 async def get_status(request: Request) -> Response:
     s = _served(request)
-    doc = await asyncio.to_thread(status_mod.status, s.appliance)
-    return JSONResponse(doc.model_dump(mode="json"))
+    body = s.status.get(s.appliance)
+    if body is None:
+        mark, pids = s.status.mark(s.appliance), []
+        doc = await asyncio.to_thread(status_mod.status, s.appliance, pids)
+        body = JSONResponse(doc.model_dump(mode="json")).body
+        s.status.store(mark, body)
+        s.watch(pids)
+    return Response(body, media_type="application/json")
 
 
 async def get_rules(request: Request) -> Response:

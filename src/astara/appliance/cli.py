@@ -4,9 +4,9 @@
     astara-appliance-agent --mode vm --auth-secret-file FILE [--mgmt-ifname eth0] [--name ID]
 
 Host mode serves every appliance namespace of this host and follows them as they
-appear and disappear (`discovery.Watcher`); VM mode serves the machine's own
-network stack (`discovery.serve_self`). Both listen for the REST API on each
-appliance's management address only. Settings are resolved here and passed in.
+appear and disappear (`discovery.Watcher`, woken by inotify and netlink); VM mode
+serves the machine's own network stack (`discovery.serve_self`). Both listen for
+the REST API on each appliance's management address only. Settings are resolved here and passed in.
 SIGTERM/SIGINT stop serving without tearing appliances down: they keep
 forwarding and serving DHCP, and the next agent takes their processes over.
 
@@ -50,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
                    help="when the management interface has no address: use the EUI-64 "
                         "address of its MAC in this IPv6 prefix")
     p.add_argument("--scan-interval", type=float, default=Settings.interval,
-                   help="host mode: seconds between two looks at /run/netns")
+                   help="host mode: seconds between two full looks at /run/netns (a "
+                        "safety net: inotify and netlink report namespaces at once)")
     p.add_argument("--name", default=socket.gethostname(), help="vm mode: appliance name")
     p.add_argument("--auth-key-file", type=Path, default=None,
                    help="host mode: the deployment key (the orchestrator's "

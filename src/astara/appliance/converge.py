@@ -5,7 +5,8 @@ the appliance's namespace: observe → `plan.netlink.diff` → netlink ops (one
 batch) → nftables (full ruleset only when its base changed, else a floating IP
 element delta) → dnsmasq files. Any failure undoes the netlink ops already run
 and re-applies the last good document; the error is kept for the status
-document. An identical push is a no-op. When the only change since the last
+document. An identical push is a no-op, unless a dnsmasq process it started has
+gone (then it applies again: the missing process is started). When the only change since the last
 good document is the floating IP set, the change follows from the two documents
 alone (`render.nft.with_floating_ips`): one nftables element delta, checked by
 its own transaction, with no observation, no netlink and no rendering. Should
@@ -76,14 +77,25 @@ class Appliance:
 
     def apply(self, config: ApplianceConfig) -> Result:
         digest = config.digest()
-        if digest == self.digest and self.last_error is None:
+        intact = self._dnsmasq_running()
+        if digest == self.digest and self.last_error is None and intact:
             return Result(changed=False)
         with entered(self.netns):
-            if self._only_floating_ips_changed(config):
+            if intact and self._only_floating_ips_changed(config):
                 result = self._apply_floating_ips(config, digest)
                 if result is not None:
                     return result
             return self._apply(config, digest)
+
+    def _dnsmasq_running(self) -> bool:
+        """Are the dnsmasq processes of the last apply all there? Else the same push
+        applies again (the health check reports the fault and pushes), which starts
+        the missing ones and leaves the rest alone."""
+        for ifname in dhcp.current_interfaces(self.state_dir):
+            p = render_dnsmasq.paths(self.state_dir, ifname)
+            if self.ports.dnsmasq.running(p["conf"], p["pid"]) is None:
+                return False
+        return True
 
     def _only_floating_ips_changed(self, config: ApplianceConfig) -> bool:
         return (self.config is not None and self.last_error is None

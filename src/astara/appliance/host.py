@@ -8,22 +8,29 @@ appliance by the local address they arrived on (management addresses are unique)
 VM mode is the same with `netns=None`. `remove()` stops serving and cleans up.
 `discovery` calls `add()`/`remove()` as appliance namespaces come and go.
 `secret_for(name)` gives the secret the orchestrator must present to appliance
-`name` (see `wire.auth`); the API refuses any other caller.
+`name` (see `wire.auth`); the API refuses any other caller. Each served
+appliance also has netlink subscriptions in its namespace (links, addresses,
+nftables) and a pidfd per dnsmasq process, watched by the event loop: they mark
+its kept status answer stale (`status.Cache`), so a health check costs no
+observation while nothing changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
+import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from astara.appliance import wake
 from astara.appliance.api import SCOPE_KEY, Served, make_app
 from astara.appliance.apply.dnsmasq import DnsmasqProcess
 from astara.appliance.apply.netlink import IPRouteNetlink
@@ -31,10 +38,13 @@ from astara.appliance.apply.netns import entered
 from astara.appliance.apply.nft import make_nft
 from astara.appliance.converge import Appliance, Ports
 from astara.appliance.metadata import MetadataProxy
+from astara.appliance.observe import interface
 from astara.appliance.plan.ops import AddAddress, SetLink
 from astara.appliance.render.nft import METADATA_PROXY_PORT
+from astara.appliance.status import Cache as StatusCache
 from astara.common import private
 
+LOG = logging.getLogger(__name__)
 IP_FREEBIND = 15
 
 
@@ -43,6 +53,19 @@ class _Entry:
     served: Served
     servers: list[asyncio.AbstractServer]
     address: str
+    signals: list[socket.socket] = field(default_factory=list)  # netlink: stack changed
+    pidfds: dict[int, int] = field(default_factory=dict)  # dnsmasq pid → fd: it exited
+
+
+def subscribe_changes(netns: str | None) -> list[socket.socket]:
+    """Sockets of `netns` readable when its links, addresses or nftables change."""
+    socks = [wake.subscribe(netns, wake.NETLINK_ROUTE, wake.ROUTE_GROUPS)]
+    try:
+        socks.append(wake.subscribe(netns, wake.NETLINK_NETFILTER, wake.NFTABLES_GROUP))
+    except BaseException:
+        socks[0].close()
+        raise
+    return socks
 
 
 def real_ports(state_dir: Path) -> Ports:
@@ -116,7 +139,8 @@ class Host:
 
         def prepare() -> None:
             with entered(netns):
-                bootstrap_management(mgmt_mac, mgmt_address)
+                if not interface.ready(mgmt_mac, str(iface)):  # else no netlink dump needed
+                    bootstrap_management(mgmt_mac, mgmt_address)
 
         await asyncio.to_thread(prepare)
         appliance = Appliance(name, netns, state_dir, self.api_port, real_ports(state_dir))
@@ -137,8 +161,62 @@ class Host:
             for server in servers:
                 server.close()
             raise
-        self.entries[name] = _Entry(served, servers, str(iface.ip))
+        entry = _Entry(served, servers, str(iface.ip))
+        self._watch_changes(entry, netns)
+        self.entries[name] = entry
         self._by_address[str(iface.ip)] = served
+
+    def _watch_changes(self, entry: _Entry, netns: str | None) -> None:
+        """Mark the kept status answer stale on every change the kernel reports;
+        without these subscriptions, no answer is kept."""
+        try:
+            entry.signals = subscribe_changes(netns)
+        except OSError as exc:
+            LOG.warning("appliance in %s: no change notifications (%s): every status "
+                        "call observes afresh", netns, exc)
+            return
+        loop = asyncio.get_running_loop()
+        cache = entry.served.status
+        for sock in entry.signals:
+            loop.add_reader(sock.fileno(), self._on_signal, sock, cache)
+        cache.watched = True
+        entry.served.watch = lambda pids: self._watch_pids(entry, pids)
+
+    @staticmethod
+    def _on_signal(sock: socket.socket, cache: StatusCache) -> None:
+        wake.drain(sock)
+        cache.changed()
+
+    def _watch_pids(self, entry: _Entry, pids: list[int]) -> None:
+        loop = asyncio.get_running_loop()
+        for pid in pids:
+            if pid in entry.pidfds:
+                continue
+            try:
+                fd = wake.pidfd(pid)
+            except OSError:  # exited already: what was just observed is stale
+                entry.served.status.changed()
+                continue
+            entry.pidfds[pid] = fd
+            loop.add_reader(fd, self._on_exit, entry, pid)
+
+    @staticmethod
+    def _on_exit(entry: _Entry, pid: int) -> None:
+        fd = entry.pidfds.pop(pid)
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        entry.served.status.changed()
+
+    @staticmethod
+    def _unwatch(entry: _Entry) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in entry.signals:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        for fd in entry.pidfds.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+        entry.signals, entry.pidfds = [], {}
 
     @staticmethod
     def _socket_in(netns: str | None, family: int) -> socket.socket:
@@ -161,6 +239,7 @@ class Host:
         if entry is None:
             return
         self._by_address.pop(entry.address, None)
+        self._unwatch(entry)
         for server in entry.servers:
             server.close()
         async with entry.served.lock:

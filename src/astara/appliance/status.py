@@ -1,12 +1,22 @@
-"""Build the status document of one appliance from a fresh observation.
+"""Build the status document of one appliance from a fresh observation, and keep it.
 
-Called by the API's read handlers in a worker thread; enters the namespace,
-dumps links and addresses through the netlink port, asks the nft and dnsmasq
-ports about the services, and combines that with what `converge` remembers
-(digest, applies, last error).
+`status()` is called by the API's read handlers in a worker thread; it enters the
+namespace, dumps links and addresses through the netlink port, asks the nft and
+dnsmasq ports about the services, and combines that with what `converge`
+remembers (digest, applies, last error). That costs milliseconds, and a health
+check every minute on each of a thousand appliances wants none of it when nothing
+changed: `Cache` keeps the last `GET /v1/status/` answer until something does.
+Its owner (`host`) feeds it the kernel's word that something changed (a link or
+an address in the namespace, its nftables ruleset, the exit of a dnsmasq process
+whose pid the answer named); an apply changes the digest, the applies count or
+the error, which the cache compares itself. Counters in a kept answer are those
+of its observation; `/v1/system/stats/` and the interface routes always observe.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from astara.appliance.apply import dhcp
 from astara.appliance.apply.netns import entered
@@ -20,8 +30,11 @@ from astara.wire.appliance_status import (
     ServiceStatus,
 )
 
+MAX_AGE = 600.0  # a safety net: events say when it is stale
 
-def status(appliance: Appliance) -> ApplianceStatus:
+
+def status(appliance: Appliance, pids: list[int] | None = None) -> ApplianceStatus:
+    """The document; the pids of the dnsmasq processes found go to `pids`."""
     with entered(appliance.netns):
         netlink = appliance.ports.netlink()
         try:
@@ -34,6 +47,8 @@ def status(appliance: Appliance) -> ApplianceStatus:
         for ifname in sorted(dhcp.current_interfaces(appliance.state_dir)):
             p = paths(appliance.state_dir, ifname)
             pid = appliance.ports.dnsmasq.running(p["conf"], p["pid"])
+            if pid and pids is not None:
+                pids.append(pid)
             services.append(ServiceStatus(name=f"dnsmasq-{ifname}", healthy=pid is not None,
                                           detail=f"pid {pid}" if pid else "not running"))
     interfaces = [
@@ -63,3 +78,39 @@ def status(appliance: Appliance) -> ApplianceStatus:
 def ruleset(appliance: Appliance) -> str:
     with entered(appliance.netns):
         return appliance.ports.nft.ruleset()
+
+
+def _key(appliance: Appliance) -> tuple:
+    return (appliance.digest, appliance.applies, appliance.last_error)
+
+
+class Cache:
+    """The last status answer of one appliance and what it depended on. Used from the
+    event loop only. Until `watched` is set (someone calls `changed()` on every change
+    in the namespace), nothing is kept."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 max_age: float = MAX_AGE) -> None:
+        self.watched = False
+        self._clock, self._max_age = clock, max_age
+        self._changes = 0
+        self._entry: tuple[int, tuple, float, bytes] | None = None
+
+    def changed(self) -> None:
+        self._changes += 1
+
+    def get(self, appliance: Appliance) -> bytes | None:
+        if not self.watched or self._entry is None:
+            return None
+        changes, key, at, body = self._entry
+        if (changes != self._changes or key != _key(appliance)
+                or self._clock() - at > self._max_age):
+            return None
+        return body
+
+    def mark(self, appliance: Appliance) -> tuple[int, tuple, float]:
+        """Taken before observing: a change during the observation makes it stale."""
+        return self._changes, _key(appliance), self._clock()
+
+    def store(self, mark: tuple[int, tuple, float], body: bytes) -> None:
+        self._entry = (*mark, body)

@@ -166,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         # eth0, and the agent waits for it rather than guessing an EUI-64 address.
         Child("appliance-agent", [str(BIN / "astara-appliance-agent"), "--mode", "host",
                                   "--state-dir", str(state / "appliance"),
-                                  "--auth-key-file", o.appliance_auth_key_file,
-                                  "--scan-interval", "0.5"]),
+                                  "--auth-key-file", o.appliance_auth_key_file]),
         Child("orchestrator", [str(BIN / "astara-orchestrator"), *common],
               (o.rpc_hosts[0], o.rpc_port)),
     ]

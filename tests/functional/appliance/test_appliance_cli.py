@@ -3,7 +3,9 @@
 The agent starts first; then an appliance namespace appears with a management
 veth (no address: the agent derives its EUI-64 address in the management prefix)
 and its API answers on the management network; then the namespace goes and the
-agent drops it. An agent stopped with SIGTERM and started again takes over the
+agent drops it. With no scan to come, a namespace is served as soon as it appears
+and its management address is added (inotify, then netlink inside it). An agent
+stopped with SIGTERM and started again takes over the
 document it had applied: same digest at once, the same push is a no-op, a
 floating IP change takes the shortcut. Agents are stopped by their PID;
 everything is removed.
@@ -11,6 +13,7 @@ everything is removed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -54,13 +57,14 @@ def credential(appliance_id: str) -> dict[str, str]:
     return {auth.HEADER: auth.bearer(auth.appliance_secret(KEY, appliance_id))}
 
 
-def start_agent(topo: Topology, work: Path, log: Path) -> subprocess.Popen:
+def start_agent(topo: Topology, work: Path, log: Path, scan_interval: str = "0.2",
+                mgmt_prefix: bool = True) -> subprocess.Popen:
     with log.open("a") as out:
         agent = subprocess.Popen(
             [sys.executable, "-m", "astara.appliance.cli", "--mode", "host",
              "--netns-prefix", topo.name("appl-"), "--state-dir", str(work / "state"),
-             "--mgmt-prefix", "fdca::/64", "--scan-interval", "0.2",
-             "--auth-key-file", str(key_file(work))],
+             *(["--mgmt-prefix", "fdca::/64"] if mgmt_prefix else []),
+             "--scan-interval", scan_interval, "--auth-key-file", str(key_file(work))],
             stdout=out, stderr=subprocess.STDOUT)
     started = log.read_text().count(WATCHING)  # the log is shared by the agents of a test
     wait_for(lambda: agent.poll() is not None or log.read_text().count(WATCHING) > started,
@@ -135,6 +139,26 @@ def test_host_mode_serves_namespaces_that_appear_and_drops_those_that_go(lab):
         stop_agent(agent, log)
 
 
+def test_a_namespace_is_served_as_soon_as_it_appears_with_its_address(lab):
+    """No scan comes during the test: inotify reports the namespace, then netlink
+    inside it reports the management address."""
+    topo, work, ctl = lab
+    log = work / "agent.log"
+    agent = None
+    try:
+        agent = start_agent(topo, work, log, scan_interval="3600", mgmt_prefix=False)
+        appliance = topo.netns("appl-r3")
+        topo.plug(appliance, "mgmt", "eth0", MGMT_MAC)
+        wait_for(lambda: f"namespace {appliance} not served yet" in log.read_text(),
+                 what="the agent to see the namespace, without its address yet")
+        topo.up(appliance, "eth0", f"{MGMT_ADDRESS}/64")
+        body = wait_for(lambda: status(ctl, "r3"), timeout=10,
+                        what="the appliance API once the address is there").json()
+        assert [i["ifname"] for i in body["interfaces"]] == ["eth0"]
+    finally:
+        stop_agent(agent, log)
+
+
 def document(n_floating: int) -> dict:
     """The example router cut to its management and external networks."""
     doc = examples.router_document(n_floating)
@@ -169,3 +193,65 @@ def test_a_restarted_agent_takes_over_what_it_applied(lab):
         assert "203.0.113.11" in api(ctl, "GET", "/v1/firewall/rules/", "r2").text
     finally:
         stop_agent(agent, log)
+
+
+def dnsmasq_pid(body: dict, ifname: str) -> int | None:
+    service = next(s for s in body["services"] if s["name"] == f"dnsmasq-{ifname}")
+    return int(service["detail"].split()[1]) if service["healthy"] else None
+
+
+def test_a_restarted_agent_adopts_dnsmasq_and_its_kept_status_follows_changes(lab):
+    """Restart: the same dnsmasq process, the same digest, a re-PUT is a no-op. Then the
+    status answer the agent keeps between health checks follows what the kernel
+    reports: an address added by hand, a flushed ruleset, a dnsmasq killed."""
+    topo, work, ctl = lab
+    log = work / "agent.log"
+    appliance = topo.netns("appl-r4")
+    topo.plug(appliance, "mgmt", "eth0", MGMT_MAC)
+    topo.plug(appliance, "ext", "eth1", examples.EXT_MAC)
+    topo.plug(appliance, "int1", "eth2", examples.INT1_MAC)
+    doc = examples.router_document(1)
+    doc["networks"] = doc["networks"][:3]
+    doc["networks"][0]["interface"]["addresses"] = [f"{MGMT_ADDRESS}/64"]
+    agent = None
+    try:
+        agent = start_agent(topo, work, log)
+        wait_for(lambda: status(ctl, "r4"), what="the appliance API")
+        first = api(ctl, "PUT", "/v1/system/config/", "r4", json=doc)
+        assert first.status_code == 200 and first.json()["dhcp"] == ["start eth2"], first.text
+        before = status(ctl, "r4").json()
+        pid = dnsmasq_pid(before, "eth2")
+        assert pid and before["config_digest"] == first.json()["digest"]
+        stop_agent(agent, log)
+
+        agent = start_agent(topo, work, log)
+        after = wait_for(lambda: status(ctl, "r4"), what="the restarted agent's API").json()
+        assert after["config_digest"] == before["config_digest"]
+        assert dnsmasq_pid(after, "eth2") == pid  # adopted, not restarted
+        same = api(ctl, "PUT", "/v1/system/config/", "r4", json=doc).json()
+        assert same["changed"] is False and dnsmasq_pid(status(ctl, "r4").json(), "eth2") == pid
+
+        def eth1_addresses():
+            body = status(ctl, "r4").json()
+            return next(i["addresses"] for i in body["interfaces"] if i["ifname"] == "eth1")
+
+        topo.run(appliance, "ip", "addr", "add", "192.0.2.99/32", "dev", "eth1")
+        wait_for(lambda: "192.0.2.99/32" in eth1_addresses(), timeout=5,
+                 what="the status to show an address added by hand")
+        topo.run(appliance, "nft", "flush", "ruleset")
+        wait_for(lambda: not next(s for s in status(ctl, "r4").json()["services"]
+                                  if s["name"] == "nftables")["healthy"], timeout=5,
+                 what="the status to show the flushed ruleset")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: dnsmasq_pid(status(ctl, "r4").json(), "eth2") is None, timeout=5,
+                 what="the status to show dnsmasq gone")
+        healed = api(ctl, "PUT", "/v1/system/config/", "r4", json=doc).json()
+        assert healed["dhcp"] == ["start eth2"], healed
+        assert dnsmasq_pid(status(ctl, "r4").json(), "eth2") not in (None, pid)
+    finally:
+        stop_agent(agent, log)
+        for pid_file in (work / "state").glob("*/dnsmasq-*.pid"):  # ours: conf in `work`
+            with contextlib.suppress(OSError, ValueError):
+                dnsmasq = int(pid_file.read_text())
+                if str(work).encode() in Path(f"/proc/{dnsmasq}/cmdline").read_bytes():
+                    os.kill(dnsmasq, signal.SIGTERM)

@@ -64,10 +64,11 @@ class Topology:
         """A veth from `netns` (named `ifname`, with `mac`) to the bridge of `net`."""
         br = self.bridge(net)
         peer = f"p{secrets.token_hex(4)}"
+        # Born with its MAC, as the compute agent makes it: an agent that sees the
+        # interface at once must not see another MAC first.
         sh("ip", "-n", self.fabric, "link", "add", peer, "type", "veth", "peer", "name",
-           ifname, "netns", netns)
+           ifname, "address", mac, "netns", netns)
         sh("ip", "-n", self.fabric, "link", "set", peer, "master", br, "up")
-        sh("ip", "-n", netns, "link", "set", ifname, "address", mac)
 
     def up(self, netns: str, ifname: str, *addresses: str) -> None:
         for addr in addresses:

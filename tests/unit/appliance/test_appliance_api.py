@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from _appliance_support import LINKS
 from tests.support import wait_for
 
+from astara.appliance import status as status_mod
 from astara.appliance.api import MAX_BODY, SCOPE_KEY, Served, make_app
 from astara.appliance.apply.fakes import FakeNetlink
 from astara.wire import auth
@@ -273,3 +275,47 @@ def test_hostile_bodies_are_a_json_422(appliance, netlink, body):
     res = call(appliance, ("PUT", "/v1/system/config/", {"content": body}))[0]
     assert res.status_code == 422 and isinstance(res.json()["error"], str)
     assert _unchanged(appliance, netlink)
+
+
+def test_a_watched_status_is_kept_until_a_change_or_an_apply(appliance, netlink):
+    """The health check's answer costs no observation while nothing changes; a change
+    reported by the kernel, an apply, or the safety-net age makes it observe again."""
+    now = [0.0]
+    served = Served(appliance, SECRET, status=status_mod.Cache(clock=lambda: now[0],
+                                                               max_age=600))
+    served.status.watched = True
+    watched: list[list[int]] = []
+    served.watch = watched.append
+    looks = []
+    observe = netlink.observe
+    netlink.observe = lambda: looks.append(1) or observe()
+
+    async def go():
+        async with _client(served) as client:
+            async def status():
+                return (await client.get("/v1/status/")).json()
+
+            first = await status()
+            netlink.links["ge1"] = dataclasses.replace(netlink.links["ge1"], mtu=1400)
+            assert await status() == first and len(looks) == 1  # kept: nobody said
+            served.status.changed()  # e.g. RTM_NEWLINK in the namespace
+            changed = await status()
+            assert len(looks) == 2 and changed != first
+            assert (await client.put("/v1/system/config/", json=router_document(1))).json()
+            applied = await status()
+            assert applied["config_digest"] and len(looks) == 4  # the apply observed once
+            assert await status() == applied and len(looks) == 4
+            now[0] += 601
+            await status()
+            assert len(looks) == 5
+    asyncio.run(go())
+    assert watched and watched[-1] == sorted(appliance.ports.dnsmasq.pids.values())
+
+
+def test_an_unwatched_status_is_observed_every_time(appliance, netlink):
+    looks = []
+    observe = netlink.observe
+    netlink.observe = lambda: looks.append(1) or observe()
+    get(appliance, "/v1/status/")
+    get(appliance, "/v1/status/")
+    assert len(looks) == 2

@@ -24,6 +24,19 @@ def test_first_apply_loads_everything_and_identical_push_is_a_noop(appliance):
     assert not again.changed and appliance.applies == 1
 
 
+def test_identical_push_starts_a_dnsmasq_that_died_and_touches_nothing_else(appliance,
+                                                                           netlink):
+    appliance.apply(router_config(1))
+    dnsmasq = appliance.ports.dnsmasq
+    dead = dnsmasq.pids.pop(next(c for c in dnsmasq.pids if c.name == "dnsmasq-ge2.conf"))
+    loads, ops = len(appliance.ports.nft.loads), len(netlink.log)
+    again = appliance.apply(router_config(1))
+    assert again.error is None and again.dhcp == ["start ge2"] and again.nft == "none"
+    assert len(appliance.ports.nft.loads) == loads and netlink.log[ops:] == []
+    assert dead not in dnsmasq.pids.values() and len(dnsmasq.pids) == 2
+    assert not appliance.apply(router_config(1)).changed  # all there again: a no-op
+
+
 def test_floating_ip_change_is_only_an_nft_delta(appliance, netlink):
     appliance.apply(router_config(1))
     before = len(netlink.log)

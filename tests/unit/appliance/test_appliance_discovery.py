@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 
 from astara.appliance import cli
 from astara.appliance.discovery import Settings, Watcher, eui64
@@ -25,6 +26,10 @@ class FakeHost:
         self.log.append(("remove", name))
 
 
+def no_subscription(netns):
+    raise OSError(1, "no netlink in a unit test")  # the bounded retries take over
+
+
 def test_eui64_address_in_the_management_prefix():
     prefix = ipaddress.IPv6Network("fdca:3ba5:a17a:acda::/64")
     assert eui64(prefix, "fa:16:3e:00:00:01") == "fdca:3ba5:a17a:acda:f816:3eff:fe00:1/64"
@@ -35,7 +40,8 @@ def test_watcher_follows_namespaces_and_retries_those_not_ready():
     ready: dict[str, tuple[str, str]] = {}
     host = FakeHost()
     watcher = Watcher(host, Settings(), namespaces=lambda prefix: set(present),
-                      find_management=lambda netns, settings: ready.get(netns))
+                      find_management=lambda netns, settings: ready.get(netns),
+                      subscribe=no_subscription)
 
     present |= {"astara-appliance-a", "astara-appliance-b"}
     ready["astara-appliance-a"] = ("fa:16:3e:00:00:01", "fdca::2/64")
@@ -61,7 +67,7 @@ def test_watcher_keeps_scanning_when_a_namespace_vanishes_while_added():
 
     host = FakeHost()
     watcher = Watcher(host, Settings(), namespaces=lambda prefix: {"astara-appliance-x"},
-                      find_management=gone)
+                      find_management=gone, subscribe=no_subscription)
     asyncio.run(watcher.scan())
     asyncio.run(watcher.scan())  # still scanning: the vanished namespace is tried again
     assert host.entries == {} and looked == ["astara-appliance-x"] * 2
@@ -73,3 +79,119 @@ def test_cli_arguments():
     assert args.mode == "host" and str(args.state_dir) == "/tmp/x"
     assert args.netns_prefix == "astara-appliance-" and args.mgmt_ifname == "eth0"
     assert args.mgmt_prefix == ipaddress.IPv6Network("fdca::/64") and args.api_port == 5000
+
+
+# Waking up: the directory watch and a namespace's netlink subscription, no scan --------
+HOUR = 3600.0  # the safety-net scan never comes during these tests
+RETRIES = (0.002, 0.005, 0.01, 0.02, 0.05)
+
+
+async def until(check, what: str, timeout: float = 5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.001)
+
+
+class Lab:
+    """A watched directory standing for /run/netns, management per namespace, and a
+    socket pair per subscription (writing to `signal[name]` is "a link changed")."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.ready: dict[str, tuple[str, str]] = {}
+        self.signal: dict[str, socket.socket] = {}
+        self.host = FakeHost()
+        self.looks: dict[str, int] = {}
+
+    def namespaces(self, prefix):
+        return {p.name for p in self.directory.iterdir() if p.name.startswith(prefix)}
+
+    def management(self, netns, settings):
+        self.looks[netns] = self.looks.get(netns, 0) + 1
+        if netns not in self.ready and (self.directory / netns).read_text() == "unmounted":
+            raise OSError(22, "Invalid argument")  # setns on a file not mounted yet
+        return self.ready.get(netns)
+
+    def subscribe(self, netns):
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        self.signal[netns] = theirs
+        return ours
+
+    def watcher(self) -> Watcher:
+        return Watcher(self.host, Settings(interval=HOUR), namespaces=self.namespaces,
+                       find_management=self.management, directory=str(self.directory),
+                       subscribe=self.subscribe, retry_delays=RETRIES)
+
+
+def running(lab: Lab, body):
+    async def main():
+        stop = asyncio.Event()
+        task = asyncio.create_task(lab.watcher().run(stop))
+        await until(lambda: lab.looks.get("astara-appliance-0"), "the first scan")
+        try:
+            await body()
+        finally:
+            stop.set()
+            await task
+    asyncio.run(main())
+
+
+def test_a_new_namespace_is_served_at_once_and_a_gone_one_dropped(tmp_path):
+    lab = Lab(tmp_path)
+    (tmp_path / "astara-appliance-0").write_text("")  # found by the first scan
+    lab.ready["astara-appliance-0"] = ("fa:16:3e:00:00:09", "fdca::9/64")
+
+    async def body():
+        lab.ready["astara-appliance-1"] = ("fa:16:3e:00:00:01", "fdca::2/64")
+        (tmp_path / "astara-appliance-1").write_text("")
+        (tmp_path / "not-an-appliance").write_text("")
+        await until(lambda: "astara-appliance-1" in lab.host.entries, "the new namespace")
+        (tmp_path / "astara-appliance-1").unlink()
+        await until(lambda: "astara-appliance-1" not in lab.host.entries, "its removal")
+        assert "not-an-appliance" not in lab.looks
+
+    running(lab, body)
+
+
+def test_a_namespace_waiting_for_its_address_is_served_when_netlink_says_so(tmp_path):
+    lab = Lab(tmp_path)
+    (tmp_path / "astara-appliance-0").write_text("")
+
+    async def body():
+        await until(lambda: "astara-appliance-0" in lab.signal, "a subscription")
+        looks = lab.looks["astara-appliance-0"]
+        lab.ready["astara-appliance-0"] = ("fa:16:3e:00:00:01", "fdca::2/64")
+        lab.signal["astara-appliance-0"].send(b"RTM_NEWADDR")
+        await until(lambda: "astara-appliance-0" in lab.host.entries, "the address event")
+        assert lab.looks["astara-appliance-0"] == looks + 1
+
+    running(lab, body)
+
+
+def test_a_namespace_not_mounted_yet_is_tried_again_within_milliseconds(tmp_path):
+    lab = Lab(tmp_path)
+    (tmp_path / "astara-appliance-0").write_text("")
+    lab.ready["astara-appliance-0"] = ("fa:16:3e:00:00:09", "fdca::9/64")
+
+    async def body():
+        (tmp_path / "astara-appliance-1").write_text("unmounted")  # `ip netns add` midway
+        await until(lambda: lab.looks.get("astara-appliance-1"), "a first look")
+        lab.ready["astara-appliance-1"] = ("fa:16:3e:00:00:01", "fdca::2/64")  # mounted
+        await until(lambda: "astara-appliance-1" in lab.host.entries, "a retry", timeout=1)
+
+    running(lab, body)
+
+
+def test_retries_of_a_namespace_that_never_becomes_one_are_bounded(tmp_path):
+    lab = Lab(tmp_path)
+    (tmp_path / "astara-appliance-0").write_text("unmounted")
+
+    async def body():
+        await until(lambda: lab.looks["astara-appliance-0"] > len(RETRIES), "the retries")
+        await asyncio.sleep(sum(RETRIES))  # none comes after the last one
+        assert lab.looks["astara-appliance-0"] == len(RETRIES) + 1
+
+    running(lab, body)
