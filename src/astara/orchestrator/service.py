@@ -30,6 +30,7 @@ from astara.orchestrator.debug import DebugStore
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
 from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
 from astara.orchestrator.scheduler import shard_for
+from astara.orchestrator.startup import since_exec
 from astara.orchestrator.worker import process
 
 LOG = logging.getLogger(__name__)
@@ -63,16 +64,29 @@ class Orchestrator:
         self.mgmt_net_id = ""
         self.network: HttpNetworkAPI | None = None
         self._threads: list[threading.Thread] = []
+        self._resynced: int | None = None  # routers the start-up resync queued
+        self._reported: set[int] = set()  # workers whose first snapshot came
 
     # -- life cycle -------------------------------------------------------------
+    def spawn_workers(self) -> None:
+        """Start the worker processes now: their interpreters import while this one
+        checks the schema and the management network; each waits for ``start``."""
+        for w in self.workers:
+            if w.proc is None:
+                self._spawn(w)
+
     def start(self) -> None:
+        self.spawn_workers()
         with httpx.Client(base_url=self.o.network_url.rstrip("/"),
                           headers=self.o.service_headers, timeout=10) as http:
             self.mgmt_net_id = management.ensure_network(self.o, http)
         self.network = HttpNetworkAPI(self.o.network_url, self.mgmt_net_id,
                                       self.o.service_headers)
         for w in self.workers:
-            self._spawn(w)
+            assert w.inbox is not None
+            w.inbox.put(("start", self.mgmt_net_id))
+        LOG.info("start-up: management network %s, %d workers started, %.2f s after start",
+                 self.mgmt_net_id, len(self.workers), since_exec())
         consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
                                   wakeup=WakeupDir(self.settings.bus.wakeup_dir),
                                   max_idle_wait=self.settings.bus.max_idle_wait,
@@ -87,7 +101,10 @@ class Orchestrator:
             t.start()
             self._threads.append(t)
         # Healthy routers resume from the state store: their first look is one status call.
-        self.resync(full=False)
+        n = self.resync(full=False)
+        with self._lock:
+            self._resynced = n
+        LOG.info("start-up: resync queued %d routers, %.2f s after start", n, since_exec())
 
     def stop(self) -> None:
         self._stop.set()
@@ -110,10 +127,12 @@ class Orchestrator:
         w.stats = {}  # a new process's counters start at zero, not at its predecessor's
         w.proc = self._ctx.Process(
             target=process.main, name=f"astara-worker-{w.index}",
-            args=(w.index, self.o, self.settings.database.url, self.mgmt_net_id, w.inbox,
+            args=(w.index, self.o, self.settings.database.url, w.inbox,
                   self._results, self.settings.debug, os.getpid(), self._board_array),
             daemon=True)
         w.proc.start()
+        if self.mgmt_net_id:  # a successor; at start-up ``start`` sends it once known
+            w.inbox.put(("start", self.mgmt_net_id))
         LOG.info("worker %d started (pid %d)", w.index, w.proc.pid)
 
     # -- keys -------------------------------------------------------------------
@@ -259,6 +278,24 @@ class Orchestrator:
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}
                     self.workers[index].stats = stats
+                self._note_start_up(index)
+
+    def _note_start_up(self, index: int) -> None:
+        """INFO milestones of a start: each worker's first report, then every router
+        the start-up resync queued seen healthy (logged once)."""
+        if index not in self._reported:
+            self._reported.add(index)
+            LOG.info("start-up: first report from worker %d, %.2f s after start", index,
+                     since_exec())
+        with self._lock:
+            if self._resynced is None:
+                return
+            healthy = sum(1 for r in self.routers.values() if r.get("healthy"))
+            if healthy < self._resynced:
+                return
+            n, self._resynced = self._resynced, None
+        LOG.info("start-up: every router seen healthy (%d), %.2f s after start", n,
+                 since_exec())
 
     def judge_breaker(self) -> None:
         """Every router's latest status check, from the workers' snapshots, decides
