@@ -157,8 +157,16 @@ class Orchestrator:
         full only if it differs (its changes meanwhile come as events, which are full)."""
         assert self.network is not None
         refs = self.network.routers()
-        for ref in refs:
-            self.submit(ref, full)
+        batches: dict[int, list[tuple]] = {}
+        with self._lock:
+            for ref in refs:
+                self.known[ref.id] = ref
+                batches.setdefault(shard_for(ref.tenant_id, len(self.workers)), []).append(
+                    tuple(ref.__dict__.values()))
+        for index, batch in batches.items():  # one message per worker, not per router
+            inbox = self.workers[index].inbox
+            if inbox is not None:
+                inbox.put(("submit_many", batch, full))
         LOG.info("resync: %d routers queued", len(refs))
         return len(refs)
 

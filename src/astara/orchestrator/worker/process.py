@@ -4,7 +4,8 @@ The parent hands it the rebuild breaker's shared board (``breaker_board``) at sp
 and the management network's id in its first message, ``("start", network_id)``: a
 worker is spawned before the parent has checked the schema and the management
 network, so its imports overlap the parent's (nothing touches the database before
-that message). Then the parent sends ``("submit", ref, full)``, ``("rebuild", ref)``, ``("debug",)``
+that message). Then the parent sends ``("submit", ref, full)``,
+``("submit_many", [ref, ...], full)`` (a resync), ``("rebuild", ref)``, ``("debug",)``
 and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, gone,
 stats)`` while anything changes (``pacing``: at once while its start-up batch passes,
 then once a second): first every router it holds (``gone``
@@ -99,6 +100,9 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
         kind = msg[0]
         if kind == "submit":
             worker.submit(ResourceRef(*msg[1]), full=msg[2])
+        elif kind == "submit_many":  # a resync: every router this worker owns
+            for fields in msg[1]:
+                worker.submit(ResourceRef(*fields), full=msg[2])
         elif kind == "rebuild":
             ref = ResourceRef(*msg[1])
             rt.reconciler.rebuild(ref)

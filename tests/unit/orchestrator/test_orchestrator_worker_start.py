@@ -1,4 +1,5 @@
-"""A worker reports at once while its start-up batch passes, then once a tick."""
+"""A worker starts on the parent's word, reports at once while its start-up batch
+passes, then once a tick."""
 
 from __future__ import annotations
 
@@ -30,3 +31,17 @@ def test_a_report_sent_idle_ends_the_eager_phase():
     assert not p.eager
     assert p.tick == 1.0  # health checks from now on: one report a tick
     assert p.due(0.01, changed=True, idle=True)
+
+
+def test_a_spawned_worker_waits_for_the_management_network_before_anything():
+    import os
+    import queue
+
+    from astara.orchestrator.worker.process import _wait_start
+
+    inbox: queue.Queue = queue.Queue()
+    for msg in (("debug",), ("start", "net-1"), ("stop",)):
+        inbox.put(msg)
+    assert _wait_start(0, inbox, os.getppid()) == "net-1"
+    assert _wait_start(0, inbox, os.getppid()) is None  # stopped before it started
+    assert _wait_start(0, inbox, -1) is None  # its parent is gone: no wait at all
