@@ -1,8 +1,9 @@
 """``astara-orchestrator``: keep every router's appliance booted, configured and healthy.
 
-Its worker processes are spawned: each re-runs this module (the script's main), so it
-imports at the top only what every process needs; the schema check (alembic), the
-RPC and metadata servers are imported by the parent alone, while its workers start.
+Its worker processes are forked at start-up, before the schema check (alembic) and the
+RPC and metadata servers are imported: they do not carry them. A worker that replaces a
+dead one is spawned and re-runs this module (the script's main), so it imports at the
+top only what every process needs.
 """
 
 from __future__ import annotations

@@ -37,6 +37,15 @@ LOG = logging.getLogger(__name__)
 CONSUMER = "astara-orchestrator"
 
 
+def start_method(threads: int) -> str:
+    """How a worker process starts. Forked while this process has one thread (at
+    start-up, before intake and the RPC server): it has imported everything a worker
+    runs, and a fork costs milliseconds where a fresh interpreter re-imports for
+    seconds. Spawned once other threads run (a dead worker's successor): a fork then
+    could copy a lock another thread holds."""
+    return "fork" if threads == 1 else "spawn"
+
+
 class WorkerHandle:
     def __init__(self, index: int):
         self.index = index
@@ -69,8 +78,8 @@ class Orchestrator:
 
     # -- life cycle -------------------------------------------------------------
     def spawn_workers(self) -> None:
-        """Start the worker processes now: their interpreters import while this one
-        checks the schema and the management network; each waits for ``start``."""
+        """Start the worker processes now (forked: see ``start_method``), before this
+        one checks the schema and the management network; each waits for ``start``."""
         for w in self.workers:
             if w.proc is None:
                 self._spawn(w)
@@ -125,7 +134,8 @@ class Orchestrator:
     def _spawn(self, w: WorkerHandle) -> None:
         w.inbox = self._ctx.Queue()
         w.stats = {}  # a new process's counters start at zero, not at its predecessor's
-        w.proc = self._ctx.Process(
+        method = start_method(threading.active_count())
+        w.proc = multiprocessing.get_context(method).Process(
             target=process.main, name=f"astara-worker-{w.index}",
             args=(w.index, self.o, self.settings.database.url, w.inbox,
                   self._results, self.settings.debug, os.getpid(), self._board_array),
@@ -133,7 +143,7 @@ class Orchestrator:
         w.proc.start()
         if self.mgmt_net_id:  # a successor; at start-up ``start`` sends it once known
             w.inbox.put(("start", self.mgmt_net_id))
-        LOG.info("worker %d started (pid %d)", w.index, w.proc.pid)
+        LOG.info("worker %d started (pid %d, %s)", w.index, w.proc.pid, method)
 
     # -- keys -------------------------------------------------------------------
     def submit(self, ref: ResourceRef, full: bool = True) -> None:

@@ -45,3 +45,10 @@ def test_a_spawned_worker_waits_for_the_management_network_before_anything():
     assert _wait_start(0, inbox, os.getppid()) == "net-1"
     assert _wait_start(0, inbox, os.getppid()) is None  # stopped before it started
     assert _wait_start(0, inbox, -1) is None  # its parent is gone: no wait at all
+
+
+def test_workers_fork_only_while_the_parent_has_one_thread():
+    from astara.orchestrator.service import start_method
+
+    assert start_method(1) == "fork"  # start-up: everything imported, nothing locked
+    assert start_method(4) == "spawn"  # a successor, with intake and RPC threads running

@@ -2,9 +2,8 @@
 
 The parent hands it the rebuild breaker's shared board (``breaker_board``) at spawn,
 and the management network's id in its first message, ``("start", network_id)``: a
-worker is spawned before the parent has checked the schema and the management
-network, so its imports overlap the parent's (nothing touches the database before
-that message). Then the parent sends ``("submit", ref, full)``,
+worker starts before the parent has checked the schema and the management network
+(nothing touches the database before that message). Then the parent sends ``("submit", ref, full)``,
 ``("submit_many", [ref, ...], full)`` (a resync), ``("rebuild", ref)``, ``("debug",)``
 and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, gone,
 stats)`` while anything changes (``pacing``: at once while its start-up batch passes,
