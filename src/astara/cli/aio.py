@@ -38,6 +38,9 @@ from astara.orchestrator import opts as orch_opts
 
 LOG = logging.getLogger("astara-aio")
 BIN = Path(sys.executable).parent
+# How often the children are looked at: a dead one is restarted within this (its
+# back-off counts from its own start, so one that ran long restarts at once).
+WATCH_TICK = 0.1
 
 
 @dataclass
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                  "logs in %s", net.bind_host, net.bind_port, comp.bind_host, comp.bind_port,
                  o.rpc_hosts[0], o.rpc_port, logdir)
         while not stopping:
-            time.sleep(0.5)
+            time.sleep(WATCH_TICK)
             for child in children:
                 if stopping or child.proc is None or child.proc.poll() is None:
                     continue

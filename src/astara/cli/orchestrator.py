@@ -1,4 +1,10 @@
-"""``astara-orchestrator``: keep every router's appliance booted, configured and healthy."""
+"""``astara-orchestrator``: keep every router's appliance booted, configured and healthy.
+
+Its worker processes are forked at start-up, before the schema check (alembic) and the
+RPC and metadata servers are imported: they do not carry them. A worker that replaces a
+dead one is spawned and re-runs this module (the script's main), so it imports at the
+top only what every process needs.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,17 @@ import logging
 import socket
 import sys
 import threading
-
-import uvicorn
+from typing import TYPE_CHECKING
 
 from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.common.entry import one_line_errors
-from astara.db import migrate
-from astara.orchestrator import metadata_proxy
 from astara.orchestrator import opts as orch_opts
-from astara.orchestrator.rpc import build_app
-from astara.orchestrator.service import Orchestrator
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from astara.orchestrator.service import Orchestrator
 
 LOG = logging.getLogger(__name__)
 
@@ -66,8 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         private.read_secret(o.appliance_auth_key_file, "appliance deployment key")
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-orchestrator: {exc}") from None
-    migrate.open_database(settings.database).dispose()  # the schema, before any worker
+    from astara.orchestrator.service import Orchestrator
+
     orch = Orchestrator(settings, o)
+    orch.spawn_workers()  # they import meanwhile, and wait for ``start``
+
+    import uvicorn
+
+    from astara.db import migrate
+    from astara.orchestrator.rpc import build_app
+
+    migrate.open_database(settings.database).dispose()  # the schema, before any worker
     orch.start()
     metadata = _metadata_server(orch, o)
     server = uvicorn.Server(uvicorn.Config(build_app(orch, token), log_level="warning",
@@ -84,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _metadata_server(orch: Orchestrator, o) -> uvicorn.Server | None:
+    import uvicorn
+
+    from astara.orchestrator import metadata_proxy
+
     if not o.metadata_proxy_shared_secret:
         LOG.warning("metadata proxy off: [orchestrator] metadata_proxy_shared_secret is empty")
         return None

@@ -63,6 +63,10 @@ class Runtime:
             with self._lock:
                 self._touched.add(ref.id)
 
+    def has_touched(self) -> bool:
+        with self._lock:
+            return bool(self._touched)
+
     def take_touched(self) -> set[str]:
         """The routers passed since the last call (their summaries may have changed)."""
         with self._lock:

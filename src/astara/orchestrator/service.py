@@ -30,10 +30,20 @@ from astara.orchestrator.debug import DebugStore
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
 from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
 from astara.orchestrator.scheduler import shard_for
+from astara.orchestrator.startup import since_exec
 from astara.orchestrator.worker import process
 
 LOG = logging.getLogger(__name__)
 CONSUMER = "astara-orchestrator"
+
+
+def start_method(threads: int) -> str:
+    """How a worker process starts. Forked while this process has one thread (at
+    start-up, before intake and the RPC server): it has imported everything a worker
+    runs, and a fork costs milliseconds where a fresh interpreter re-imports for
+    seconds. Spawned once other threads run (a dead worker's successor): a fork then
+    could copy a lock another thread holds."""
+    return "fork" if threads == 1 else "spawn"
 
 
 class WorkerHandle:
@@ -63,16 +73,29 @@ class Orchestrator:
         self.mgmt_net_id = ""
         self.network: HttpNetworkAPI | None = None
         self._threads: list[threading.Thread] = []
+        self._resynced: int | None = None  # routers the start-up resync queued
+        self._reported: set[int] = set()  # workers whose first snapshot came
 
     # -- life cycle -------------------------------------------------------------
+    def spawn_workers(self) -> None:
+        """Start the worker processes now (forked: see ``start_method``), before this
+        one checks the schema and the management network; each waits for ``start``."""
+        for w in self.workers:
+            if w.proc is None:
+                self._spawn(w)
+
     def start(self) -> None:
+        self.spawn_workers()
         with httpx.Client(base_url=self.o.network_url.rstrip("/"),
                           headers=self.o.service_headers, timeout=10) as http:
             self.mgmt_net_id = management.ensure_network(self.o, http)
         self.network = HttpNetworkAPI(self.o.network_url, self.mgmt_net_id,
                                       self.o.service_headers)
         for w in self.workers:
-            self._spawn(w)
+            assert w.inbox is not None
+            w.inbox.put(("start", self.mgmt_net_id))
+        LOG.info("start-up: management network %s, %d workers started, %.2f s after start",
+                 self.mgmt_net_id, len(self.workers), since_exec())
         consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
                                   wakeup=WakeupDir(self.settings.bus.wakeup_dir),
                                   max_idle_wait=self.settings.bus.max_idle_wait,
@@ -87,7 +110,10 @@ class Orchestrator:
             t.start()
             self._threads.append(t)
         # Healthy routers resume from the state store: their first look is one status call.
-        self.resync(full=False)
+        n = self.resync(full=False)
+        with self._lock:
+            self._resynced = n
+        LOG.info("start-up: resync queued %d routers, %.2f s after start", n, since_exec())
 
     def stop(self) -> None:
         self._stop.set()
@@ -108,13 +134,16 @@ class Orchestrator:
     def _spawn(self, w: WorkerHandle) -> None:
         w.inbox = self._ctx.Queue()
         w.stats = {}  # a new process's counters start at zero, not at its predecessor's
-        w.proc = self._ctx.Process(
+        method = start_method(threading.active_count())
+        w.proc = multiprocessing.get_context(method).Process(
             target=process.main, name=f"astara-worker-{w.index}",
-            args=(w.index, self.o, self.settings.database.url, self.mgmt_net_id, w.inbox,
+            args=(w.index, self.o, self.settings.database.url, w.inbox,
                   self._results, self.settings.debug, os.getpid(), self._board_array),
             daemon=True)
         w.proc.start()
-        LOG.info("worker %d started (pid %d)", w.index, w.proc.pid)
+        if self.mgmt_net_id:  # a successor; at start-up ``start`` sends it once known
+            w.inbox.put(("start", self.mgmt_net_id))
+        LOG.info("worker %d started (pid %d, %s)", w.index, w.proc.pid, method)
 
     # -- keys -------------------------------------------------------------------
     def submit(self, ref: ResourceRef, full: bool = True) -> None:
@@ -139,8 +168,16 @@ class Orchestrator:
         a change taken from the bus but not acted on before the stop is not replayed)."""
         assert self.network is not None
         refs = self.network.routers()
-        for ref in refs:
-            self.submit(ref, full)
+        batches: dict[int, list[tuple]] = {}
+        with self._lock:
+            for ref in refs:
+                self.known[ref.id] = ref
+                batches.setdefault(shard_for(ref.tenant_id, len(self.workers)), []).append(
+                    tuple(ref.__dict__.values()))
+        for index, batch in batches.items():  # one message per worker, not per router
+            inbox = self.workers[index].inbox
+            if inbox is not None:
+                inbox.put(("submit_many", batch, full))
         LOG.info("resync: %d routers queued", len(refs))
         return len(refs)
 
@@ -270,6 +307,24 @@ class Orchestrator:
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}
                     self.workers[index].stats = stats
+                self._note_start_up(index)
+
+    def _note_start_up(self, index: int) -> None:
+        """INFO milestones of a start: each worker's first report, then every router
+        the start-up resync queued seen healthy (logged once)."""
+        if index not in self._reported:
+            self._reported.add(index)
+            LOG.info("start-up: first report from worker %d, %.2f s after start", index,
+                     since_exec())
+        with self._lock:
+            if self._resynced is None:
+                return
+            healthy = sum(1 for r in self.routers.values() if r.get("healthy"))
+            if healthy < self._resynced:
+                return
+            n, self._resynced = self._resynced, None
+        LOG.info("start-up: every router seen healthy (%d), %.2f s after start", n,
+                 since_exec())
 
     def judge_breaker(self) -> None:
         """Every router's latest status check, from the workers' snapshots, decides

@@ -87,3 +87,16 @@ def test_async_get_is_woken_by_add():
         return await asyncio.wait_for(getter, 5)
 
     assert asyncio.run(main()) == "r9"
+
+
+def test_idle_only_when_nothing_is_processed_or_due():
+    queue = q()
+    assert queue.idle(0)
+    queue.add("r1", now=0)
+    assert not queue.idle(0)  # due now
+    assert queue.pop_ready(0) == "r1"
+    assert not queue.idle(0)  # being processed
+    queue.done("r1", now=0)
+    queue.add("r1", delay=60, now=0)  # a health requeue
+    assert queue.idle(0)
+    assert not queue.idle(60)

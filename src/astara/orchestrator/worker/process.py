@@ -1,9 +1,13 @@
 """A worker process: its own clients, reconciler and dirty-key queue.
 
-The parent hands it the rebuild breaker's shared board (``breaker_board``) at spawn.
-The parent sends ``("submit", ref, full)``, ``("rebuild", ref)``, ``("debug",)``
+The parent hands it the rebuild breaker's shared board (``breaker_board``) at spawn,
+and the management network's id in its first message, ``("start", network_id)``: a
+worker starts before the parent has checked the schema and the management network
+(nothing touches the database before that message). Then the parent sends ``("submit", ref, full)``,
+``("submit_many", [ref, ...], full)`` (a resync), ``("rebuild", ref)``, ``("debug",)``
 and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, gone,
-stats)`` once a second while anything changes: first every router it holds (``gone``
+stats)`` while anything changes (``pacing``: at once while its start-up batch passes,
+then once a second): first every router it holds (``gone``
 None), then only the routers passed since (summaries) and those it dropped (``gone``),
 so 1,000 idle routers cost the summaries of the few just health-checked. A message
 the worker does not understand is logged and ignored.
@@ -19,6 +23,7 @@ import os
 import queue as queue_mod
 import signal
 import threading
+import time
 from typing import Any
 
 from astara.common import logs
@@ -27,12 +32,14 @@ from astara.orchestrator.breaker_board import BreakerBoard
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, breaker_settings
 from astara.orchestrator.runtime import Runtime, report
+from astara.orchestrator.startup import since_exec
+from astara.orchestrator.worker.pacing import ReportPacer
 from astara.orchestrator.worker.pool import Worker
 
 LOG = logging.getLogger(__name__)
 
 
-def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
+def main(index: int, o: OrchestratorSettings, db_url: str,
          inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, debug: bool,
          parent_pid: int, board: Any = None) -> None:
     logs.setup(debug)
@@ -40,10 +47,15 @@ def main(index: int, o: OrchestratorSettings, db_url: str, mgmt_net_id: str,
     _die_with_parent(parent_pid)
     # Never wait at exit to flush snapshots to a parent that no longer reads them.
     outbox.cancel_join_thread()
+    mgmt_net_id = _wait_start(index, inbox, parent_pid)
+    if mgmt_net_id is None:
+        return
     db = Database(db_url)
     runtime = Runtime(o, db, mgmt_net_id,
                       BreakerBoard(board, breaker_settings(o)) if board is not None else None,
                       shard=(index, o.num_worker_processes))
+    LOG.info("worker %d ready: %.2f s after its start (stored states preloaded)", index,
+             since_exec())
     try:
         asyncio.run(_serve(index, runtime, inbox, outbox, o.num_worker_threads))
     finally:
@@ -62,6 +74,23 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
+def _wait_start(index: int, inbox, parent_pid: int) -> str | None:
+    """The management network's id from the parent's first message; None: stop."""
+    while os.getppid() == parent_pid:
+        try:
+            msg = inbox.get(timeout=0.5)
+        except queue_mod.Empty:
+            continue
+        except (EOFError, OSError):
+            return None
+        if msg[0] == "start":
+            return msg[1]
+        if msg[0] == "stop":
+            return None
+        LOG.warning("worker %d: %r before start ignored", index, msg[0])
+    return None
+
+
 async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
     loop = asyncio.get_running_loop()
     worker = Worker(rt.run, concurrency=threads)
@@ -71,6 +100,9 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
         kind = msg[0]
         if kind == "submit":
             worker.submit(ResourceRef(*msg[1]), full=msg[2])
+        elif kind == "submit_many":  # a resync: every router this worker owns
+            for fields in msg[1]:
+                worker.submit(ResourceRef(*fields), full=msg[2])
         elif kind == "rebuild":
             ref = ResourceRef(*msg[1])
             rt.reconciler.rebuild(ref)
@@ -102,9 +134,10 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
 async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None:
     last_stats: dict = {}
     first = True
+    pacer = ReportPacer()
     parent = os.getppid()
     while not stop.is_set():
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(pacer.tick)
         if os.getppid() != parent:
             LOG.error("worker %d: the orchestrator is gone; stopping", index)
             stop.set()
@@ -112,18 +145,22 @@ async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None
         held = rt.reconciler.states
         stats = {"pid": os.getpid(), "passes": worker.passes, "queued": len(worker.queue),
                  "steps": dict(rt.reconciler.executor.performed)}
-        if first:
-            # Nothing before the first router: an empty report would tell the parent that
-            # this new process dropped the routers it is still being handed.
-            if not held:
-                continue
-            rt.take_touched()
-            outbox.put(("snapshot", index, *report(held, None), stats))
-            first, last_stats = False, stats
+        now, idle = time.monotonic(), worker.queue.idle()
+        # Nothing before the first router: an empty report would tell the parent that
+        # this new process dropped the routers it is still being handed.
+        # Counters too: a pass that changed no state still shows in ``workers debug``.
+        changed = bool(held) if first else rt.has_touched() or stats != last_stats
+        if not pacer.due(now, changed, idle):
             continue
         touched = rt.take_touched()
-        # Counters too: a pass that changed no state still shows in ``workers debug``.
-        if not touched and stats == last_stats:
-            continue
-        outbox.put(("snapshot", index, *report(held, touched), stats))
-        last_stats = stats
+        outbox.put(("snapshot", index, *report(held, None if first else touched), stats))
+        if first:
+            LOG.info("worker %d: first report (%d routers) %.2f s after its start", index,
+                     len(held), since_exec())
+        eager, first, last_stats = pacer.eager, False, stats
+        pacer.sent(now, idle)
+        if eager and not pacer.eager:
+            LOG.info("worker %d: start-up batch passed and reported (%d routers, %d "
+                     "healthy) %.2f s after its start", index, len(held),
+                     sum(1 for st in list(held.values()) if st.healthy and st.steps),
+                     since_exec())

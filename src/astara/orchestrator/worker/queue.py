@@ -74,6 +74,12 @@ class DirtyQueue:
             heapq.heappop(self._heap)
         return self._heap[0][0] if self._heap else None
 
+    def idle(self, now: float | None = None) -> bool:
+        """Nothing being processed and nothing due yet (health requeues may wait)."""
+        due = self.next_due()
+        return not self._processing and (
+            due is None or due > (self._clock() if now is None else now))
+
     def done(self, key: Hashable, now: float | None = None) -> None:
         self._processing.discard(key)
         if key in self._dirty:
