@@ -113,8 +113,7 @@ class Watcher:
     async def scan(self) -> None:
         present = self._namespaces(self.settings.netns_prefix)
         for name in sorted(set(self.host.entries) - present):
-            LOG.info("namespace %s is gone: dropping its appliance", name)
-            await self.host.remove(name)
+            await self._drop(name)
         for name in (set(self._waiting) | set(self._subs)) - present:
             self._forget(name)
         for name in sorted(present - set(self.host.entries)):
@@ -126,8 +125,7 @@ class Watcher:
         for name in sorted(names):
             if name not in present:
                 if name in self.host.entries:
-                    LOG.info("namespace %s is gone: dropping its appliance", name)
-                    await self.host.remove(name)
+                    await self._drop(name)
                 self._forget(name)
             elif name not in self.host.entries:
                 await self._try_add(name)
@@ -146,9 +144,21 @@ class Watcher:
             self._wait(name, str(exc))
             self._retry_soon(name)
             return
+        except Exception as exc:  # e.g. a command failing: the other namespaces go on
+            LOG.exception("namespace %s not served: adding it failed", name)
+            self._waiting[name] = str(exc)  # logged with its traceback just now
+            self._retry_soon(name)  # then at each scan
+            return
         self._forget(name)
         LOG.info("serving appliance namespace %s on [%s]:%d", name, found[1],
                  self.host.api_port)
+
+    async def _drop(self, name: str) -> None:
+        LOG.info("namespace %s is gone: dropping its appliance", name)
+        try:
+            await self.host.remove(name)  # the entry goes first: not tried again
+        except Exception:  # e.g. a teardown command failing: the other namespaces go on
+            LOG.exception("dropping the appliance of namespace %s failed", name)
 
     def _watch_links(self, name: str) -> None:
         sock = self._subscribe(name)
@@ -190,13 +200,16 @@ class Watcher:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._full:
-                self._full = False
-                self._dirty.clear()  # the scan looks at every name
-                await self.scan()
-            dirty, self._dirty = self._dirty, set()
-            if dirty:
-                await self.settle(dirty)
+            try:
+                if self._full:
+                    self._full = False
+                    self._dirty.clear()  # the scan looks at every name
+                    await self.scan()
+                dirty, self._dirty = self._dirty, set()
+                if dirty:
+                    await self.settle(dirty)
+            except Exception:  # a dead worker would serve no new namespace again
+                LOG.exception("looking at the appliance namespaces failed: next scan")
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

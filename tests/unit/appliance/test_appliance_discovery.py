@@ -73,6 +73,46 @@ def test_watcher_keeps_scanning_when_a_namespace_vanishes_while_added():
     assert host.entries == {} and looked == ["astara-appliance-x"] * 2
 
 
+class FlakyHost(FakeHost):
+    """A host whose add of `fails` and remove of `breaks` raise once, as a failing
+    command (CommandFailed, a RuntimeError) does."""
+
+    def __init__(self, fails=(), breaks=()):
+        super().__init__()
+        self.fails, self.breaks = set(fails), set(breaks)
+
+    async def add(self, name, netns, mac, address):
+        if name in self.fails:
+            self.fails.discard(name)
+            raise RuntimeError(f"nft failed for {name}")
+        await super().add(name, netns, mac, address)
+
+    async def remove(self, name, teardown=True):
+        await super().remove(name, teardown)
+        if name in self.breaks:
+            self.breaks.discard(name)
+            raise RuntimeError(f"teardown failed for {name}")
+
+
+def test_a_failing_add_or_remove_does_not_stop_the_others():
+    present = {"astara-appliance-a", "astara-appliance-b"}
+    ready = {n: ("fa:16:3e:00:00:01", "fdca::2/64") for n in present | {"astara-appliance-c"}}
+    host = FlakyHost(fails={"astara-appliance-a"}, breaks={"astara-appliance-b"})
+    watcher = Watcher(host, Settings(), namespaces=lambda prefix: set(present),
+                      find_management=lambda netns, settings: ready.get(netns),
+                      subscribe=no_subscription, retry_delays=())
+
+    async def main():
+        await watcher.scan()
+        assert set(host.entries) == {"astara-appliance-b"}  # a failed, b served anyway
+        present.discard("astara-appliance-b")
+        present.add("astara-appliance-c")
+        await watcher.scan()  # b's teardown fails: a (tried again) and c are served
+        assert set(host.entries) == {"astara-appliance-a", "astara-appliance-c"}
+
+    asyncio.run(main())
+
+
 def test_cli_arguments():
     args = cli.parser().parse_args(["--mode", "host", "--state-dir", "/tmp/x",
                                     "--mgmt-prefix", "fdca::/64"])
@@ -181,6 +221,24 @@ def test_a_namespace_not_mounted_yet_is_tried_again_within_milliseconds(tmp_path
         await until(lambda: lab.looks.get("astara-appliance-1"), "a first look")
         lab.ready["astara-appliance-1"] = ("fa:16:3e:00:00:01", "fdca::2/64")  # mounted
         await until(lambda: "astara-appliance-1" in lab.host.entries, "a retry", timeout=1)
+
+    running(lab, body)
+
+
+def test_the_worker_survives_an_add_that_fails(tmp_path):
+    lab = Lab(tmp_path)
+    lab.host = FlakyHost(fails={"astara-appliance-1"})
+    (tmp_path / "astara-appliance-0").write_text("")
+    lab.ready["astara-appliance-0"] = ("fa:16:3e:00:00:09", "fdca::9/64")
+
+    async def body():
+        lab.ready["astara-appliance-1"] = ("fa:16:3e:00:00:01", "fdca::2/64")
+        lab.ready["astara-appliance-2"] = ("fa:16:3e:00:00:02", "fdca::3/64")
+        (tmp_path / "astara-appliance-1").write_text("")  # its add raises RuntimeError
+        await until(lambda: not lab.host.fails, "the failing add")
+        (tmp_path / "astara-appliance-2").write_text("")  # the next one is still served
+        await until(lambda: "astara-appliance-2" in lab.host.entries, "the next namespace")
+        await until(lambda: "astara-appliance-1" in lab.host.entries, "the retry")
 
     running(lab, body)
 
