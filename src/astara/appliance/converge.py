@@ -6,7 +6,9 @@ batch) → nftables (full ruleset only when its base changed, else a floating IP
 element delta) → dnsmasq files. Any failure undoes the netlink ops already run
 and re-applies the last good document; the error is kept for the status
 document. An identical push is a no-op, unless a dnsmasq process it started has
-gone (then it applies again: the missing process is started). When the only change since the last
+gone (then it applies again: the missing process is started), and but for the
+neighbour pins: when the kernel reported a change since they were last looked at
+(`pins_unsure`), the pins it lost are added again, nothing else. When the only change since the last
 good document is the floating IP set, the change follows from the two documents
 alone (`render.nft.with_floating_ips`): one nftables element delta, checked by
 its own transaction, with no observation, no netlink and no rendering. Should
@@ -74,18 +76,39 @@ class Appliance:
         self._ruleset: render_nft.Ruleset | None = None  # what nftables holds, if known
         self._fips: frozenset[tuple[int, int]] = frozenset()  # as last applied
         self._stack: str | None = None  # `apply.netns.identity`, once known
+        # Set by the host on every change the kernel reports: an identical push then
+        # looks for lost neighbour pins. Without its notifications (`pins_watched`
+        # False), every identical push looks.
+        self.pins_unsure = True
+        self.pins_watched = False
 
     def apply(self, config: ApplianceConfig) -> Result:
         digest = config.digest()
         intact = self._dnsmasq_running()
         if digest == self.digest and self.last_error is None and intact:
-            return Result(changed=False)
+            return self._repin(config) if self.pins_unsure else Result(changed=False)
         with entered(self.netns):
             if intact and self._only_floating_ips_changed(config):
                 result = self._apply_floating_ips(config, digest)
                 if result is not None:
                     return result
             return self._apply(config, digest)
+
+    def _repin(self, config: ApplianceConfig) -> Result:
+        """Add the neighbour pins the kernel lost; the rest is left as it is."""
+        self.pins_unsure = not self.pins_watched  # before looking: a change sets it again
+        done: list[Op] = []
+        try:
+            with entered(self.netns):
+                netlink = self.ports.netlink()
+                try:
+                    netlink.run(plan.missing_pins(config, netlink.observe()), done)
+                finally:
+                    netlink.close()
+        except Exception as exc:  # the document still stands; the next push tries again
+            LOG.warning("appliance %s: re-adding neighbour pins failed: %s", self.name, exc)
+            self.pins_unsure = True
+        return Result(changed=bool(done), ops=done)
 
     def _dnsmasq_running(self) -> bool:
         """Are the dnsmasq processes of the last apply all there? Else the same push
@@ -171,7 +194,8 @@ class Appliance:
     def restore(self) -> bool:
         """Take over the document a previous agent applied (its record), when the stack
         is the same one and still matches it: links, addresses and routes as the
-        document wants them, and both nftables tables there. Then the status shows its
+        document wants them, and both nftables tables there; neighbour pins the kernel
+        lost (a link set down and up) are added again. Then the status shows its
         digest, the same push is a no-op and a floating IP change takes the shortcut.
         Otherwise the record is dropped and the first push is a full apply."""
         try:
@@ -186,11 +210,12 @@ class Appliance:
                 netlink = self.ports.netlink()
                 try:
                     observed = netlink.observe()
+                    names = plan.interface_names(config, observed)
+                    if any(not plan.is_pin(op) for op in plan.diff(config, observed)):
+                        raise LookupError("the network stack has changed since")
+                    netlink.run(plan.missing_pins(config, observed), [])
                 finally:
                     netlink.close()
-                names = plan.interface_names(config, observed)
-                if plan.diff(config, observed):
-                    raise LookupError("the network stack has changed since")
                 loaded = self.ports.nft.ruleset()
             if not all(f"table {t} astara" in loaded for t in ("inet", "netdev")):
                 raise LookupError("the nftables tables are missing")

@@ -41,7 +41,6 @@ from astara.appliance.metadata import MetadataProxy
 from astara.appliance.observe import interface
 from astara.appliance.plan.ops import AddAddress, SetLink
 from astara.appliance.render.nft import METADATA_PROXY_PORT
-from astara.appliance.status import Cache as StatusCache
 from astara.common import private
 
 LOG = logging.getLogger(__name__)
@@ -176,16 +175,17 @@ class Host:
                         "call observes afresh", netns, exc)
             return
         loop = asyncio.get_running_loop()
-        cache = entry.served.status
         for sock in entry.signals:
-            loop.add_reader(sock.fileno(), self._on_signal, sock, cache)
-        cache.watched = True
+            loop.add_reader(sock.fileno(), self._on_signal, sock, entry.served)
+        entry.served.status.watched = True
+        entry.served.appliance.pins_watched = True
         entry.served.watch = lambda pids: self._watch_pids(entry, pids)
 
     @staticmethod
-    def _on_signal(sock: socket.socket, cache: StatusCache) -> None:
+    def _on_signal(sock: socket.socket, served: Served) -> None:
         wake.drain(sock)
-        cache.changed()
+        served.status.changed()
+        served.appliance.pins_unsure = True  # a link set down loses its pins
 
     def _watch_pids(self, entry: _Entry, pids: list[int]) -> None:
         loop = asyncio.get_running_loop()

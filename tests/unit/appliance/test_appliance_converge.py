@@ -127,3 +127,28 @@ def test_apply_answers_arp_only_for_the_receiving_interface(appliance):
         assert written[f"net.ipv4.conf.{scope}.arp_announce"] == "2"
         assert written[f"net.ipv4.conf.{scope}.proxy_arp"] == "0"
     assert written["net.ipv4.ip_forward"] == "1"
+
+
+PINNED = _with_allocs(1, [_alloc("fa:16:3e:aa:00:01", "192.0.2.10"),
+                          _alloc("fa:16:3e:aa:00:02", "192.0.2.11")])
+
+
+def test_identical_push_puts_back_lost_neighbour_pins_and_touches_nothing_else(appliance,
+                                                                            netlink):
+    appliance.apply(PINNED)
+    pins = set(netlink.neighbours)
+    assert pins
+    appliance.pins_watched = True  # as under the host, which sets `pins_unsure` on changes
+    assert not appliance.apply(PINNED).changed  # nothing lost
+    lost = sorted(pins, key=lambda n: n.ip)[0]
+    netlink.neighbours.discard(lost)  # a link set down and up flushes its pins
+    appliance.pins_unsure = True  # the kernel said something changed
+    log, loads, dhcp = len(netlink.log), len(appliance.ports.nft.loads), \
+        dict(appliance.ports.dnsmasq.pids)
+    again = appliance.apply(PINNED)
+    assert again.error is None and again.ops == [AddNeighbour(lost.ifname, lost.ip, lost.mac)]
+    assert netlink.neighbours == pins and netlink.log[log:] == again.ops
+    assert len(appliance.ports.nft.loads) == loads and appliance.ports.dnsmasq.pids == dhcp
+    assert appliance.applies == 1 and not appliance.pins_unsure
+    netlink.neighbours.discard(lost)  # no change reported: not looked at
+    assert not appliance.apply(PINNED).changed and lost not in netlink.neighbours

@@ -102,3 +102,19 @@ def test_teardown_removes_the_record(appliance):
     appliance.apply(router_config(1))
     appliance.teardown()
     assert not (appliance.state_dir / record.FILE).exists()
+
+
+def test_lost_neighbour_pins_are_put_back_on_takeover(appliance, netlink):
+    pinned = router_config(1).model_dump(mode="json")
+    pinned["networks"][2]["allocations"] = [
+        {"mac_address": "fa:16:3e:aa:00:01", "ip_addresses": ["192.0.2.10"]}]
+    appliance.apply(type(router_config()).model_validate(pinned))
+    pins = set(netlink.neighbours)
+    assert pins  # the example's internal ports are pinned
+    netlink.neighbours.clear()  # a link set down and up (compute agent stop/start)
+    log, loads = len(netlink.log), len(appliance.ports.nft.loads)
+    again = restarted(appliance)
+    assert again.restore() and again.digest == appliance.digest  # taken over
+    assert netlink.neighbours == pins
+    assert {type(op).__name__ for op in netlink.log[log:]} == {"AddNeighbour"}
+    assert len(again.ports.nft.loads) == loads and again.applies == 0

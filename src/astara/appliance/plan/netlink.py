@@ -112,6 +112,16 @@ def diff(config: ApplianceConfig, observed: NetState) -> list[Op]:
     return ops
 
 
+def is_pin(op: Op) -> bool:
+    return isinstance(op, AddNeighbour | DelNeighbour)
+
+
+def missing_pins(config: ApplianceConfig, observed: NetState) -> list[Op]:
+    """The pins `config` wants that the kernel lost (it flushes the PERMANENT entries
+    of a link set down, e.g. by a compute agent's stop/start); nothing else."""
+    return [op for op in diff(config, observed) if isinstance(op, AddNeighbour)]
+
+
 def _pin_key(n: Neighbour) -> tuple:
     ip = ipaddress.ip_address(n.ip)
     return (n.ifname, ip.version, int(ip), n.mac)
