@@ -188,6 +188,8 @@ class Host:
         served.appliance.pins_unsure = True  # a link set down loses its pins
 
     def _watch_pids(self, entry: _Entry, pids: list[int]) -> None:
+        if self._by_address.get(entry.address) is not entry.served:
+            return  # removed while its status was observed: nothing would close them
         loop = asyncio.get_running_loop()
         for pid in pids:
             if pid in entry.pidfds:
