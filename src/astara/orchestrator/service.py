@@ -143,7 +143,9 @@ class Orchestrator:
         w.proc.start()
         if self.mgmt_net_id:  # a successor; at start-up ``start`` sends it once known
             w.inbox.put(("start", self.mgmt_net_id))
-        LOG.info("worker %d started (pid %d, %s)", w.index, w.proc.pid, method)
+        # A first start says "ready" itself once it works; a successor is news at once.
+        LOG.log(logging.INFO if w.restarts else logging.DEBUG, "worker %d started (pid %d, %s)",
+                w.index, w.proc.pid, method)
 
     # -- keys -------------------------------------------------------------------
     def submit(self, ref: ResourceRef, full: bool = True) -> None:
