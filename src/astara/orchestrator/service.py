@@ -272,6 +272,8 @@ class Orchestrator:
                     LOG.error("worker %d (pid %s) died with code %s: restarting", w.index,
                               w.proc.pid, w.proc.exitcode)
                     w.restarts += 1
+                    if w.proc.pid is not None:  # rebuilds would wait on it forever
+                        self.breaker.release_dead(w.proc.pid)
                     self._spawn(w)
                     with self._lock:
                         mine = [r for r in self.known.values()
