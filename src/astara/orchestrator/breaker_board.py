@@ -14,7 +14,11 @@ also records the rebuild in a ring of timestamps: the budget holds across all th
 workers at once, with no round trip to the parent. The decisions themselves are
 the pure functions of ``reconcile.breaker``.
 
-A worker killed while it holds the lock never releases it. So the parent writes
+A worker killed while it holds the lock never releases it itself. The lock is a plain
+(non-recursive) one, with its holder's pid in a header slot, so the parent, on reaping
+a dead worker that held it, releases it for it (``release_dead``) and rebuilds are
+admitted again. Until then (and if a worker dies between taking the lock and writing
+its pid, a window of a few instructions), the parent writes
 its verdict without the lock (it is the only writer of those slots, each one
 double), its reads never wait for it, ``view`` waits a bounded time and then reads
 as is, and ``admit`` that cannot get the lock in time holds the rebuild (the
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -37,8 +42,9 @@ from astara.orchestrator.reconcile.model import Decision, Memory
 LOG = logging.getLogger(__name__)
 
 # Slots of the shared array; the ring of rebuild times follows the header.
-OPEN, SINCE, FAILED, CHECKED, BUDGET, ROUTERS, HELD_SUSPECT, HELD_BUDGET, LOGGED, NEXT = range(10)
-HEADER = 10
+(OPEN, SINCE, FAILED, CHECKED, BUDGET, ROUTERS, HELD_SUSPECT, HELD_BUDGET, LOGGED, NEXT,
+ HOLDER) = range(11)
+HEADER = 11
 RING = 4096  # rebuild times remembered: the budget of one window is capped at this
 LOCK_TIMEOUT = 1.0  # s; the lock is held for microseconds unless its holder died
 
@@ -49,8 +55,10 @@ MEANING = ("status checks to most appliances fail at once: suspecting the orches
 
 
 def new_array(ctx: Any) -> Any:
-    """The shared array, from a ``multiprocessing`` context (the parent makes one)."""
-    return ctx.Array("d", HEADER + RING)
+    """The shared array, from a ``multiprocessing`` context (the parent makes one).
+    Its lock is a plain one: another process (the parent) may release it, which an
+    RLock, owned by its holder, refuses."""
+    return ctx.Array("d", HEADER + RING, lock=ctx.Lock())
 
 
 class BreakerBoard:
@@ -65,11 +73,25 @@ class BreakerBoard:
     def _locked(self) -> Iterator[bool]:
         """The board's lock for at most ``lock_timeout`` s: whether it was taken."""
         taken = self._lock.acquire(timeout=self.lock_timeout)
+        if taken:
+            self._raw[HOLDER] = os.getpid()
         try:
             yield taken
         finally:
             if taken:
+                self._raw[HOLDER] = 0.0  # before the release: a holder seen is holding
                 self._lock.release()
+
+    def release_dead(self, pid: int) -> bool:
+        """The parent, on reaping worker ``pid``: release the lock if that dead worker
+        held it (a plain lock may be released by another process). Whether it did."""
+        if pid <= 0 or int(self._raw[HOLDER]) != pid:
+            return False
+        self._raw[HOLDER] = 0.0
+        self._lock.release()
+        LOG.warning("rebuild breaker: worker pid %d died holding the board's lock; "
+                    "released it", pid)
+        return True
 
     # -- the parent --------------------------------------------------------------------
     def publish(self, suspicion: Suspicion, routers: int) -> Suspicion:

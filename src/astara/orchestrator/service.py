@@ -132,17 +132,20 @@ class Orchestrator:
         self.db.dispose()
 
     def _spawn(self, w: WorkerHandle) -> None:
-        w.inbox = self._ctx.Queue()
+        inbox = self._ctx.Queue()
         w.stats = {}  # a new process's counters start at zero, not at its predecessor's
         method = start_method(threading.active_count())
         w.proc = multiprocessing.get_context(method).Process(
             target=process.main, name=f"astara-worker-{w.index}",
-            args=(w.index, self.o, self.settings.database.url, w.inbox,
+            args=(w.index, self.o, self.settings.database.url, inbox,
                   self._results, self.settings.debug, os.getpid(), self._board_array),
             daemon=True)
         w.proc.start()
         if self.mgmt_net_id:  # a successor; at start-up ``start`` sends it once known
-            w.inbox.put(("start", self.mgmt_net_id))
+            inbox.put(("start", self.mgmt_net_id))
+        # published only now: what other threads send comes after ``start`` (the worker
+        # keeps anything earlier for after its start too)
+        w.inbox = inbox
         # A first start says "ready" itself once it works; a successor is news at once.
         LOG.log(logging.INFO if w.restarts else logging.DEBUG, "worker %d started (pid %d, %s)",
                 w.index, w.proc.pid, method)
@@ -271,6 +274,8 @@ class Orchestrator:
                     LOG.error("worker %d (pid %s) died with code %s: restarting", w.index,
                               w.proc.pid, w.proc.exitcode)
                     w.restarts += 1
+                    if w.proc.pid is not None:  # rebuilds would wait on it forever
+                        self.breaker.release_dead(w.proc.pid)
                     self._spawn(w)
                     with self._lock:
                         mine = [r for r in self.known.values()

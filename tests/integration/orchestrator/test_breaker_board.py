@@ -89,3 +89,30 @@ def test_a_worker_killed_holding_the_boards_lock_hangs_nothing():
     assert not t.is_alive(), "blocked on a dead worker's lock"
     assert out["admit"].step is Step.CALC_ACTION  # the rebuild is held, not taken
     assert out["view"]["board_locked"] is True and out["view"]["rebuilds_in_window"] == 0
+
+
+def die_holding_the_boards_lock(array, held) -> None:
+    board = BreakerBoard(array, S)
+    with board._locked() as taken:  # as admit takes it
+        assert taken
+        held.set()
+        threading.Event().wait()  # until killed
+
+
+def test_the_lock_of_a_worker_killed_holding_it_is_released_when_it_is_reaped():
+    ctx = multiprocessing.get_context("spawn")
+    array = breaker_board.new_array(ctx)
+    parent = BreakerBoard(array, S, lock_timeout=0.2)
+    parent.publish(Suspicion(), routers=30)
+    held = ctx.Event()
+    p = ctx.Process(target=die_holding_the_boards_lock, args=(array, held))
+    p.start()
+    assert held.wait(60)
+    p.kill()
+    p.join(30)
+    assert parent.release_dead(p.pid + 1) is False  # another worker's death: left alone
+    assert parent.admit(REBUILD, Memory(), NOW, 5, 60).step is Step.CALC_ACTION
+    assert parent.release_dead(p.pid) is True  # as the supervisor does on reaping it
+    assert parent.release_dead(p.pid) is False  # once only
+    assert BreakerBoard(array, S).admit(REBUILD, Memory(), NOW, 5, 60).step is Step.STOP_VM
+    assert parent.view(NOW)["board_locked"] is False

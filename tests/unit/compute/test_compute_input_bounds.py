@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from astara.compute_service import catalog
 from astara.compute_service.api import bodies, errors, inbound, list_query, name_filter
 from astara.compute_service.api.context import Context
 from astara.compute_service.api.network import HttpNetwork
@@ -148,3 +149,20 @@ def test_name_filter_refuses_counted_repeats_that_compile_huge(pattern):
 
 def test_name_filter_keeps_one_small_counted_repeat():
     assert name_filter.select("^x{2}$", ["x", "xx", "xxx"], str) == ["xx"]
+
+
+def _server(networks):
+    return {"server": {"name": "s", "flavorRef": "1", "imageRef": catalog.TENANT_IMAGE,
+                       "networks": networks}}
+
+
+def test_a_server_may_ask_for_up_to_the_bound_of_networks():
+    nets = [{"uuid": "6a7b8c9d-0000-4000-8000-000000000001"}] * bodies.MAX_NETWORKS
+    assert len(bodies.create(_server(nets), (2, 1)).networks) == bodies.MAX_NETWORKS
+
+
+def test_a_server_asking_for_more_networks_than_the_bound_is_a_bad_request():
+    nets = [{"uuid": "6a7b8c9d-0000-4000-8000-000000000001"}] * 2400
+    with pytest.raises(errors.BadRequest) as got:
+        bodies.create(_server(nets), (2, 1))
+    assert "networks" in got.value.message

@@ -160,3 +160,12 @@ def test_neighbour_limits_read_the_host(tmp_path):
     (tmp_path / "ipv4/neigh/default").mkdir(parents=True)
     (tmp_path / "ipv4/neigh/default/gc_thresh3").write_text("1024\n")
     assert limits.read(tmp_path) == {"ipv4": 1024}
+
+
+def test_a_stopped_instances_unpinned_neighbours_are_no_drift():
+    # its links are down, so its pins are always missing: replugging every pass is noise
+    mgmt = {**MGMT, "fixed_ips": [{"ip_address": "fdca::10"}]}
+    stored = Stored("i", "stopped", None, 4, profile="appliance", ports=(mgmt, OTHER))
+    macs = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+    stopped = Observed("i", False, macs, "appliance", pinned=())
+    assert decide([stored], {"i": stopped}, set(), "astara-mgmt") == []

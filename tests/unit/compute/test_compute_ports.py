@@ -178,3 +178,36 @@ def test_one_port_asked_twice_is_refused_the_second_time(net):
         ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova",
                        (NetworkRequest(port_id=mine["id"]), NetworkRequest(port_id=mine["id"])))
     assert mine["device_id"] == ""  # the first claim was given back
+
+
+def test_ports_side_by_side_use_a_bounded_pool(net, monkeypatch):
+    sizes = []
+    real = ports.ThreadPoolExecutor
+
+    def counting(workers, **kw):
+        sizes.append(workers)
+        return real(workers, **kw)
+
+    monkeypatch.setattr(ports, "ThreadPoolExecutor", counting)
+    wanted = tuple(NetworkRequest(net_id=net.b_net["id"]) for _ in range(20))
+    got = ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova", wanted)
+    assert len(got) == 20 and sizes and max(sizes) <= ports.MAX_PARALLEL
+
+
+def test_ports_already_made_are_released_when_a_thread_cannot_start(net, monkeypatch):
+    real = ports.ThreadPoolExecutor
+
+    class Starved(real):
+        submitted = 0
+
+        def submit(self, fn, *args, **kwargs):
+            Starved.submitted += 1
+            if Starved.submitted == 3:
+                raise RuntimeError("can't start new thread")
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(ports, "ThreadPoolExecutor", Starved)
+    wanted = tuple(NetworkRequest(net_id=net.b_net["id"]) for _ in range(4))
+    with pytest.raises(RuntimeError):
+        ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova", wanted)
+    assert [p for p in net.ports.values() if p["device_id"] == "srv-1"] == []

@@ -42,9 +42,60 @@ def test_a_spawned_worker_waits_for_the_management_network_before_anything():
     inbox: queue.Queue = queue.Queue()
     for msg in (("debug",), ("start", "net-1"), ("stop",)):
         inbox.put(msg)
-    assert _wait_start(0, inbox, os.getppid()) == "net-1"
-    assert _wait_start(0, inbox, os.getppid()) is None  # stopped before it started
-    assert _wait_start(0, inbox, -1) is None  # its parent is gone: no wait at all
+    assert _wait_start(0, inbox, os.getppid()) == ("net-1", [("debug",)])
+    assert _wait_start(0, inbox, os.getppid()) == (None, [])  # stopped before it started
+    assert _wait_start(0, inbox, -1) == (None, [])  # its parent is gone: no wait at all
+
+
+def test_what_comes_before_start_is_kept_in_order_for_after_it():
+    import os
+    import queue
+
+    from astara.orchestrator.worker.process import _wait_start
+
+    inbox: queue.Queue = queue.Queue()
+    rebuild = ("rebuild", ("router", "r-1", "t-1"))
+    for msg in (rebuild, ("debug",), ("start", "net-1"), ("submit", ("x",), True)):
+        inbox.put(msg)
+    assert _wait_start(0, inbox, os.getppid()) == ("net-1", [rebuild, ("debug",)])
+    assert inbox.get_nowait()[0] == "submit"  # after the start: left for the worker
+
+
+def test_a_successor_gets_start_before_anyone_else_can_send_to_it(monkeypatch):
+    import multiprocessing
+
+    from astara.orchestrator import service
+
+    events: list[tuple] = []
+
+    class Recording:
+        def put(self, msg):
+            events.append(("put", msg[0], handle.inbox is self))
+
+    class Proc:
+        pid = 4242
+
+        def __init__(self, **kw):
+            pass
+
+        def start(self):
+            events.append(("start-process",))
+
+    class Ctx:
+        Queue = Recording
+        Process = Proc
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: Ctx)
+    orch = service.Orchestrator.__new__(service.Orchestrator)
+    orch.o, orch._ctx, orch._results, orch._board_array = None, Ctx, None, None
+    orch.settings = type("S", (), {"database": type("D", (), {"url": "sqlite://"}),
+                                   "debug": False})
+    orch.mgmt_net_id = "net-1"
+    handle = service.WorkerHandle(0)
+    orch._spawn(handle)
+    # "start" went in while the queue was still unpublished: nothing can precede it
+    assert events == [("start-process",), ("put", "start", False)]
+    assert isinstance(handle.inbox, Recording)
 
 
 def test_workers_fork_only_while_the_parent_has_one_thread():

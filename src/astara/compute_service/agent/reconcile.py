@@ -97,7 +97,8 @@ def _port_drift(inst: Stored, seen: Observed, mgmt_network: str) -> Repair | Non
                            and antispoof.wanted(p, inst.profile)
                            and _mac(p.get("mac_address", "")) not in guarded)
     unpinned: tuple[dict, ...] = ()
-    if seen.pinned is not None:
+    # a stopped instance's links are down, so its pins are always missing: not drift
+    if seen.pinned is not None and seen.running:
         pinned = set(seen.pinned)
         unpinned = tuple(p for p in inst.ports if p not in missing
                          and not neighbours.wanted(p, inst.profile, mgmt_network) <= pinned)

@@ -43,6 +43,10 @@ class CreateRequest:
 
 
 MAX_USER_DATA = 65535  # Nova's MAX_USERDATA_SIZE, on the base64 text
+# Nova bounds a server's ports only through the port quota (Neutron's default is 50);
+# here a fixed bound, above any real appliance (three) and below that quota, keeps one
+# request from making thousands of network API calls
+MAX_NETWORKS = 32
 METADATA_KEY = re.compile(r"[a-zA-Z0-9-_:. ]{1,255}")
 INVALID_NAME = ("An invalid 'name' value was provided. The name must be: printable "
                 "characters. Can not start or end with whitespace.")
@@ -147,6 +151,9 @@ def _networks(value: Any, version: Version) -> tuple[NetworkRequest, ...]:
     if not isinstance(value, list):
         raise errors.invalid("networks", value,
                              f"'{errors.shown(value)}' is not of type 'array'")
+    if len(value) > MAX_NETWORKS:
+        raise errors.BadRequest(f"Too many networks requested: {len(value)} (at most "
+                                f"{MAX_NETWORKS} per server)")
     return tuple(_network(item, version) for item in value)
 
 

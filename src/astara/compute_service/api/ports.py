@@ -25,6 +25,8 @@ from astara.compute_service.api.context import Context
 from astara.compute_service.api.network import Network, NetworkError
 
 LOG = logging.getLogger(__name__)
+# network API calls one request makes at once (bodies.MAX_NETWORKS bounds the total)
+MAX_PARALLEL = 8
 
 
 def stored(port: dict, network_name: str, owned: bool,
@@ -194,10 +196,19 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
             release(net, caller, done)
             raise
         return done
-    with ThreadPoolExecutor(len(wanted), thread_name_prefix="allocate") as pool:
-        futures = [pool.submit(allocate_one, net, caller, project_id, server_id, host, az,
-                               want) for want in wanted]
-    made, failure = [], None
+    made: list[dict] = []
+    failure: BaseException | None = None
+    futures = []
+    # submitting and collecting both inside the try: if a thread cannot start, the
+    # ports the earlier ones made are still given back
+    try:
+        with ThreadPoolExecutor(min(len(wanted), MAX_PARALLEL),
+                                thread_name_prefix="allocate") as pool:
+            for want in wanted:
+                futures.append(pool.submit(allocate_one, net, caller, project_id,
+                                           server_id, host, az, want))
+    except BaseException as exc:
+        failure = exc
     for future in futures:
         try:
             made.append(future.result())

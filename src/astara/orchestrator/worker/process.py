@@ -47,7 +47,7 @@ def main(index: int, o: OrchestratorSettings, db_url: str,
     _die_with_parent(parent_pid)
     # Never wait at exit to flush snapshots to a parent that no longer reads them.
     outbox.cancel_join_thread()
-    mgmt_net_id = _wait_start(index, inbox, parent_pid)
+    mgmt_net_id, early = _wait_start(index, inbox, parent_pid)
     if mgmt_net_id is None:
         return
     db = Database(db_url)
@@ -57,7 +57,7 @@ def main(index: int, o: OrchestratorSettings, db_url: str,
     LOG.info("worker %d ready: %.2f s after its start (stored states preloaded)", index,
              since_exec())
     try:
-        asyncio.run(_serve(index, runtime, inbox, outbox, o.num_worker_threads))
+        asyncio.run(_serve(index, runtime, inbox, outbox, o.num_worker_threads, early))
     finally:
         runtime.close()
         db.dispose()
@@ -74,24 +74,28 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _wait_start(index: int, inbox, parent_pid: int) -> str | None:
-    """The management network's id from the parent's first message; None: stop."""
+def _wait_start(index: int, inbox, parent_pid: int) -> tuple[str | None, list[tuple]]:
+    """The management network's id from the parent's ``start`` (None: stop), and the
+    messages that came before it, kept to be handled once started (an operator's
+    ``rebuild`` or ``debug`` sent while the worker starts must still happen)."""
+    early: list[tuple] = []
     while os.getppid() == parent_pid:
         try:
             msg = inbox.get(timeout=0.5)
         except queue_mod.Empty:
             continue
         except (EOFError, OSError):
-            return None
+            return None, early
         if msg[0] == "start":
-            return msg[1]
+            return msg[1], early
         if msg[0] == "stop":
-            return None
-        LOG.warning("worker %d: %r before start ignored", index, msg[0])
-    return None
+            return None, early
+        early.append(msg)
+    return None, early
 
 
-async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
+async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
+                 early: tuple[tuple, ...] | list[tuple] = ()) -> None:
     loop = asyncio.get_running_loop()
     worker = Worker(rt.run, concurrency=threads)
     stop = asyncio.Event()
@@ -125,6 +129,8 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int) -> None:
                 return
             loop.call_soon_threadsafe(handle, msg)
 
+    for msg in early:  # in the order sent, before anything read after the start
+        handle(msg)
     threading.Thread(target=read_inbox, daemon=True).start()
     reporter = asyncio.ensure_future(_report(index, rt, worker, outbox, stop))
     await worker.serve(stop)
