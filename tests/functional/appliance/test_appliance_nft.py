@@ -114,3 +114,26 @@ def test_make_nft_runs_the_nft_command_without_the_library(ns, monkeypatch):
 
     assert "table inet astara" in _loads_a_ruleset(name, work, load_library=missing)
     assert calls.exists() and "-f" in calls.read_text()
+
+
+def test_with_no_low_descriptor_left_the_nft_command_loads_instead_of_an_abort(ns, monkeypatch):
+    """libnftables select()s on its socket: numbered 1024 or above, glibc aborts the agent
+    (seen at ~250 appliances on one host). Past that, the appliance uses the binary."""
+    if not _has_libnftables():
+        pytest.skip("no libnftables")
+    name, work = ns
+    calls = work / "nft-calls"
+    wrapper = work / "bin" / "nft"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("nft")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    held = []
+    try:
+        while libnft.lowest_free_fd() < libnft.FD_SETSIZE:  # what a busy agent holds
+            held.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+        assert "table inet astara" in _loads_a_ruleset(name, work)
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert calls.exists() and "-f" in calls.read_text()

@@ -7,16 +7,37 @@ namespace of the thread that creates it, so it is created lazily, by the first
 call made inside the appliance namespace, and serves only that namespace. Calls
 are serialized by a lock (a context is not thread-safe; status reads run beside
 an apply).
+
+libnftables waits on that socket with ``select()``: a socket numbered FD_SETSIZE (1024)
+or above makes glibc abort the whole agent ("bit out of range"), which a host serving a
+few hundred appliances reaches (each holds sockets and pid fds). So a context is made
+only while low numbers are free; otherwise `NoLowDescriptor` tells the caller to use
+the `nft` binary (a fresh process, few descriptors) for that appliance.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
 
 OUTPUT_JSON = 1 << 4
 _lib: ctypes.CDLL | None = None
+FD_SETSIZE = 1024
+# Other threads may open descriptors between the check and the socket's creation.
+FD_HEADROOM = 64
+
+
+class NoLowDescriptor(RuntimeError):
+    """No descriptor below FD_SETSIZE is safely free for a new libnftables socket."""
+
+
+def lowest_free_fd() -> int:
+    """The number the next descriptor this process opens would get."""
+    fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    os.close(fd)
+    return fd
 
 
 def load() -> ctypes.CDLL:
@@ -49,6 +70,8 @@ class Context:
         with self._lock:
             lib = self._lib
             if self._ctx is None:
+                if lowest_free_fd() >= FD_SETSIZE - FD_HEADROOM:
+                    raise NoLowDescriptor("no descriptor below FD_SETSIZE for libnftables")
                 self._ctx = lib.nft_ctx_new(0)
                 lib.nft_ctx_buffer_output(self._ctx)
                 lib.nft_ctx_buffer_error(self._ctx)

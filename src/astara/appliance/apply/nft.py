@@ -12,6 +12,7 @@ for operators. `NftLib` runs in-process through libnftables (`apply.libnft`);
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Protocol
 from astara.appliance.apply import libnft
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
 from astara.appliance.apply.files import write_checked
+
+LOG = logging.getLogger(__name__)
 
 COUNTERS = "list counters table inet astara"
 RULESETS = ("list table inet astara", "list table netdev astara")
@@ -47,28 +50,57 @@ def parse_counters(text: str) -> dict[str, tuple[int, int]]:
 
 
 class NftLib:
+    """In-process; falls back to `NftCli` for good when no low descriptor is free."""
+
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "ruleset.nft"
         self._ctx = libnft.Context()
+        self._cli: NftCli | None = None
+
+    def _run(self, text: str, json: bool = False) -> tuple[int, str, str] | None:
+        """The library's answer, or None once this appliance uses the binary."""
+        if self._cli is None:
+            try:
+                return self._ctx.run(text, json)
+            except libnft.NoLowDescriptor:
+                LOG.warning("nftables: no descriptor below %d left for libnftables in %s: "
+                            "using the nft binary for this appliance", libnft.FD_SETSIZE,
+                            self.path.parent)
+                self._cli = NftCli(self.path.parent)
+        return None
 
     def load_full(self, text: str) -> None:
         self.path.unlink(missing_ok=True)  # what is loaded is unknown until this succeeds
-        rc, _out, err = self._ctx.run(text)
+        if (res := self._run(text)) is None:
+            assert self._cli is not None
+            return self._cli.load_full(text)
+        rc, _out, err = res
         if rc:
             raise ValidationFailed(f"nftables refused the ruleset: {err.strip()}")
         write_checked(self.path, text)
 
     def load_delta(self, text: str) -> None:
-        rc, _out, err = self._ctx.run(text)
+        if (res := self._run(text)) is None:
+            assert self._cli is not None
+            return self._cli.load_delta(text)
+        rc, _out, err = res
         if rc:
             raise CommandFailed(f"nft delta failed: {err.strip()}")
 
     def counters(self) -> dict[str, tuple[int, int]]:
-        rc, out, _err = self._ctx.run(COUNTERS, json=True)
+        if (res := self._run(COUNTERS, json=True)) is None:
+            assert self._cli is not None
+            return self._cli.counters()
+        rc, out, _err = res
         return parse_counters(out) if rc == 0 else {}
 
     def ruleset(self) -> str:
-        return "".join(out for rc, out, _err in map(self._ctx.run, RULESETS) if rc == 0)
+        if self._cli is None:
+            results = [self._run(command) for command in RULESETS]
+            if all(r is not None for r in results):
+                return "".join(r[1] for r in results if r is not None and r[0] == 0)
+        assert self._cli is not None
+        return self._cli.ruleset()
 
     def close(self) -> None:
         self._ctx.close()
