@@ -114,10 +114,12 @@ rpc_port = {self.ports['rpc']}
         if ours:
             sh("nft", "-f", "-", input=antispoof.script(antispoof.delete_script(ours)))
         drop_filter_table_if_empty()
+        # Every network is this stack's own (its database), so are their bridges: delete
+        # them even if a port lingers (the kernel removes a deleted namespace's veths
+        # later), or the management bridge keeps its address and breaks the next stack.
         for net in networks:
             br = bridge_name("brq", net)
-            members = SYS_NET / br / "brif"
-            if members.exists() and not any(members.iterdir()):
+            if (SYS_NET / br).exists():
                 sh("ip", "link", "del", br)
         if self._log is not None:
             self._log.close()
