@@ -13,10 +13,8 @@ woken through the shared wake-up directory whichever worker committed.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
 import socket
 from dataclasses import dataclass, replace
 
@@ -26,6 +24,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from astara.common import logs, private
+from astara.common.children import die_with_parent
 from astara.common.settings import Settings
 from astara.db import migrate
 from astara.db.engine import Database
@@ -106,17 +105,9 @@ class WorkerApp:
     parent_pid: int
 
     def __call__(self) -> Starlette:
-        _die_with_parent(self.parent_pid)
+        die_with_parent(self.parent_pid)
         private.restrict_umask()
         logs.setup(self.settings.debug)
         return create_app(self.settings)
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        LOG.warning("prctl unavailable: this worker may outlive its supervisor")
-    if os.getppid() != parent_pid:  # it died while we were starting: no signal will come
-        os._exit(0)

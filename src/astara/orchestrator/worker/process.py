@@ -16,7 +16,6 @@ the worker does not understand is logged and ignored.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -27,6 +26,7 @@ import time
 from typing import Any
 
 from astara.common import logs
+from astara.common.children import die_with_parent
 from astara.db.engine import Database
 from astara.orchestrator.breaker_board import BreakerBoard
 from astara.orchestrator.keys import ResourceRef
@@ -44,7 +44,7 @@ def main(index: int, o: OrchestratorSettings, db_url: str,
          parent_pid: int, board: Any = None) -> None:
     logs.setup(debug)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     # Never wait at exit to flush snapshots to a parent that no longer reads them.
     outbox.cancel_join_thread()
     mgmt_net_id, early = _wait_start(index, inbox, parent_pid)
@@ -61,17 +61,6 @@ def main(index: int, o: OrchestratorSettings, db_url: str,
     finally:
         runtime.close()
         db.dispose()
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """A worker must not outlive its parent (killed -9): its keys go to the new one."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        LOG.debug("prctl unavailable: worker relies on watching its parent")
-    if os.getppid() != parent_pid:  # it died while we were starting: no signal will come
-        os._exit(0)
 
 
 def _wait_start(index: int, inbox, parent_pid: int) -> tuple[str | None, list[tuple]]:
