@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import psutil
 
@@ -33,6 +34,33 @@ def _run(*args: str) -> str:
 def namespaces(prefixes: tuple[str, ...]) -> list[str]:
     return [line.split()[0] for line in _run("ip", "netns", "list").splitlines()
             if line.strip() and line.split()[0].startswith(prefixes)]
+
+
+def _json(*args: str) -> list[dict]:
+    try:
+        return json.loads(_run("ip", "-j", *args) or "[]")
+    except ValueError:
+        return []
+
+
+def peers_in(names: list[str]) -> set[str]:
+    """Root-namespace links (veth ends) whose peer is in one of the namespaces ``names``."""
+    ids = {n["id"] for n in _json("netns", "list") if n.get("name") in names and "id" in n}
+    return {link["ifname"] for link in _json("link", "show")
+            if link.get("link_netnsid") in ids}
+
+
+def wait_gone(links: set[str], timeout: float = 30.0) -> set[str]:
+    """Wait until the kernel has removed ``links`` (a deleted namespace's veths go in a
+    kernel work queue, after ``ip netns del`` returns); what is still there at the end."""
+    deadline = time.monotonic() + timeout
+    left = set(links)
+    while left:
+        left = {name for name in left if os.path.exists(f"/sys/class/net/{name}")}
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return left
 
 
 def bridges(prefix: str) -> list[str]:
@@ -107,8 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"namespace {ns}")
     if a.force and found:
         _kill_inside(found)
+        peers = peers_in(found)
         for ns in found:
             subprocess.run(["ip", "netns", "del", ns], check=False)
+        # Their veths on our bridges would make those look in use: the management
+        # bridge would keep its address and break the next start.
+        if left := wait_gone(peers):
+            print(f"still there after 30 s: {', '.join(sorted(left))}", file=sys.stderr)
     for br in bridges(a.bridge_prefix):
         if _run("ip", "-o", "link", "show", "master", br).strip():
             continue  # still has ports: something uses it

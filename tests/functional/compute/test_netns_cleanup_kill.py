@@ -51,3 +51,24 @@ def test_processes_inside_are_stopped_and_the_namespace_removed(capsys):
             proc.kill()
             proc.wait()
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_a_bridge_whose_ports_went_with_the_namespaces_is_removed(capsys):
+    # The kernel removes a deleted namespace's veths later, in a work queue: a bridge
+    # checked at once still has ports, and a management bridge kept its address.
+    tag = secrets.token_hex(3)
+    prefix, br = f"ancl-{tag}-", f"brqt{tag}"
+    names = [f"{prefix}{i}" for i in range(8)]
+    subprocess.run(["ip", "link", "add", br, "type", "bridge"], check=True)
+    try:
+        batch = "".join(f"netns add {ns}\nlink add tq{tag}{i} type veth peer name eth0 "
+                        f"netns {ns}\nlink set tq{tag}{i} master {br}\n"
+                        for i, ns in enumerate(names))
+        subprocess.run(["ip", "-batch", "-"], input=batch, text=True, check=True)
+        assert netns_cleanup.main(["--force", "--prefix", prefix, "--bridge-prefix", br]) == 0
+        assert f"bridge {br}" in capsys.readouterr().out
+        assert not Path(f"/sys/class/net/{br}").exists()
+    finally:
+        for ns in names:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", br], capture_output=True)
