@@ -34,7 +34,12 @@ OPTS = [
     cfg.FloatOpt("health_check_period", default=60.0, min=1.0,
                  help="Seconds between two health checks of a configured router."),
     cfg.FloatOpt("boot_timeout", default=120.0, min=1.0,
-                 help="Seconds an appliance has to answer after it was booted."),
+                 help="Seconds an appliance has to answer once the compute service "
+                      "reports its instance ACTIVE."),
+    cfg.FloatOpt("build_timeout", default=600.0, min=1.0,
+                 help="Seconds the compute service may take to build an appliance's "
+                      "instance (status BUILD) before it is replaced: a busy compute "
+                      "host queues boots, and replacing them only adds to its queue."),
     cfg.IntOpt("reboot_error_threshold", default=3, min=1,
                help="Failed boots in a row after which a router goes to ERROR."),
     cfg.FloatOpt("error_cooldown", default=60.0, min=1.0,
@@ -106,6 +111,7 @@ class OrchestratorSettings:
     num_worker_threads: int
     health_check_period: float
     boot_timeout: float
+    build_timeout: float
     reboot_error_threshold: int
     error_cooldown: float
     appliance_failure_threshold: int
@@ -151,7 +157,7 @@ def defaults() -> OrchestratorSettings:
 
 def plan_settings(o: OrchestratorSettings) -> model.Settings:
     """What the (pure) planner reads, from the options."""
-    return model.Settings(boot_timeout=o.boot_timeout,
+    return model.Settings(boot_timeout=o.boot_timeout, build_timeout=o.build_timeout,
                           boot_check_interval=model.BOOT_CHECK_INTERVAL,
                           reboot_error_threshold=o.reboot_error_threshold,
                           error_cooldown=o.error_cooldown,

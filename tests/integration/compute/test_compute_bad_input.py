@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import httpx
 import pytest
@@ -224,6 +225,18 @@ def test_name_regex_is_bounded_in_time(user, compute):
         # Nova's regex semantics stay: the orchestrator's anchored lookups still match
         found = c.get("/servers", params={"name": r"^a{24}!$"}).json()["servers"]
         assert [s["id"] for s in found] == [sid]
+
+
+def test_an_escaped_exact_name_is_looked_up_not_matched(user, compute):
+    with client(user, compute) as c:
+        sid = create(c, name="ak-1.2").json()["server"]["id"]
+        create(c, name="ak-1x2")
+        create(c, name="ak-1.2-b")
+        # The orchestrator's lookup: an exact name, found however many servers there are.
+        found = c.get("/servers", params={"name": "^" + re.escape("ak-1.2") + "$"}).json()
+        assert [s["id"] for s in found["servers"]] == [sid]
+        # Unescaped, the dot is still a regex dot.
+        assert len(c.get("/servers", params={"name": "^ak-1.2$"}).json()["servers"]) == 2
 
 
 def test_catastrophic_pattern_is_cut_off_with_400(user, compute):

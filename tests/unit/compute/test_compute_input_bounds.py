@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from astara.compute_service import catalog
 from astara.compute_service.api import bodies, errors, inbound, list_query, name_filter
@@ -166,3 +170,17 @@ def test_a_server_asking_for_more_networks_than_the_bound_is_a_bad_request():
     with pytest.raises(errors.BadRequest) as got:
         bodies.create(_server(nets), (2, 1))
     assert "networks" in got.value.message
+
+
+@given(st.text(st.characters(categories=("L", "N", "P", "S", "Zs")), min_size=1, max_size=40))
+def test_an_escaped_name_is_an_exact_lookup_with_the_regex_meaning(name):
+    pattern = "^" + re.escape(name) + "$"
+    assert name_filter.exact(pattern) == name
+    for other in (name, name + "x", "x" + name, name[:-1]):
+        assert bool(re.search(pattern, other)) == (other == name_filter.exact(pattern))
+
+
+@pytest.mark.parametrize("pattern", ["router", "^router", "router$", "^ab.c$", r"^a\d$",
+                                     "^a*$", "^(ab)$", "^a|b$", r"^a\$", "^[ab]$", r"^a\\$x$"])
+def test_a_pattern_that_is_no_literal_name_is_matched_as_a_regex(pattern):
+    assert name_filter.exact(pattern) is None

@@ -134,8 +134,11 @@ MUTE = Appliance(reachable=False, failure=Failure.TIMEOUT, answers_probe=False)
     (replace(LIVE, force_rebuild=True), Rebuild.OPERATOR),
     (replace(LIVE, instance=Instance("i", "ERROR", PORTS)), Rebuild.INSTANCE),
     (replace(LIVE, instance=Instance("i", "SHUTOFF", PORTS)), Rebuild.INSTANCE),
-    (replace(LIVE, appliance=Appliance(False), memory=Memory(boot_started=NOW - 200)),
+    (replace(LIVE, appliance=Appliance(False), memory=Memory(boot_started=NOW - 200,
+                                                             active_since=NOW - 150)),
      Rebuild.BOOT_TIMEOUT),
+    (replace(LIVE, instance=Instance("i", "BUILD", PORTS), appliance=None,
+             memory=Memory(boot_started=NOW - 700)), Rebuild.BOOT_TIMEOUT),
     (replace(LIVE, appliance=MUTE, memory=Memory(silent_count=2, silent_since=NOW - 10)),
      Rebuild.SILENT),
     (replace(LIVE, appliance=MUTE), None),  # first failure: only looked at again

@@ -20,7 +20,7 @@ from astara.orchestrator.reconcile.model import (
 from astara.orchestrator.reconcile.plan import plan
 from astara.orchestrator.reconcile.silence import Verdict, judge, still_forwards
 
-S = replace(plan_defaults(), boot_timeout=100, boot_check_interval=1,
+S = replace(plan_defaults(), boot_timeout=100, build_timeout=600, boot_check_interval=1,
             reboot_error_threshold=3, error_cooldown=60, max_error_cooldown=240,
             health_check_period=30, appliance_failure_threshold=3,
             appliance_failure_period=10)
@@ -60,9 +60,22 @@ CASES = [
     ("active long after boot, agent not up yet", obs(appliance=Appliance(reachable=False),
                                                      memory=Memory(boot_started=950)),
      Step.CHECK_BOOT, Status.BOOTING, OutcomeKind.REQUEUE, 4),
+    # boot_timeout (100) counts from the instance going ACTIVE, not from the boot
+    # request: a busy compute host queues boots, and replacing them adds to its queue.
     ("boot deadline passed", obs(appliance=Appliance(reachable=False),
-                                 memory=Memory(boot_started=800)),
+                                 memory=Memory(boot_started=800, active_since=850)),
      Step.STOP_VM, Status.RESTART, OutcomeKind.REQUEUE, 1),
+    ("ACTIVE only now, long after the boot request", obs(
+        appliance=Appliance(reachable=False), memory=Memory(boot_started=800)),
+     Step.CHECK_BOOT, Status.BOOTING, OutcomeKind.REQUEUE, 4),
+    ("still building past boot_timeout, within build_timeout", obs(
+        instance=Instance("i1", "BUILD", PORTS), appliance=None,
+        memory=Memory(boot_started=800)), Step.CHECK_BOOT, Status.BOOTING,
+     OutcomeKind.REQUEUE, 4),
+    ("still building past build_timeout", obs(
+        instance=Instance("i1", "BUILD", PORTS), appliance=None,
+        memory=Memory(boot_started=1000 - 601)), Step.STOP_VM, Status.RESTART,
+     OutcomeKind.REQUEUE, 1),
     # A working appliance that fails its status call: replaced only after 3 failed looks
     # spread over >= 10 s (spaced 5 s apart), and never while it still answers a probe.
     ("stopped answering: first failure", obs(appliance=SILENT), Step.CALC_ACTION,
@@ -133,10 +146,19 @@ def test_plan(name, observed, step, status, kind, after):
 
 
 def test_failed_boot_is_counted_and_remembered():
-    d = plan(obs(appliance=Appliance(reachable=False), memory=Memory(boot_started=800,
-                                                                     failed_boots=1)), S)
+    d = plan(obs(appliance=Appliance(reachable=False), memory=Memory(
+        boot_started=800, active_since=850, failed_boots=1)), S)
     assert d.memory.failed_boots == 2
     assert d.memory.last_error == "boot timeout"
+    assert d.memory.active_since is None  # the next boot's clock starts afresh
+
+
+def test_the_boot_clock_starts_when_the_instance_is_first_seen_active():
+    d = plan(obs(appliance=Appliance(reachable=False), memory=Memory(boot_started=800)), S)
+    assert d.memory.active_since == 1000
+    later = replace(BASE, appliance=Appliance(reachable=False), memory=d.memory, now=1099)
+    assert plan(later, S).step is Step.CHECK_BOOT
+    assert plan(replace(later, now=1101), S).step is Step.STOP_VM
 
 
 def test_error_cooldown_doubles_and_is_capped():

@@ -8,7 +8,10 @@ name held the API for seconds. The ``regex`` package (``re``-compatible syntax,
 than ``MAX_PATTERN`` or a match over ``BUDGET`` seconds in all is a 400. Compiling is
 not interruptible either and expands counted repeats (``a{10000000}`` took seconds and
 gigabytes, nested ``{255}`` three deep 4 GB), so a pattern may hold at most one counted
-repeat, of at most ``MAX_REPEAT``.
+repeat, of at most ``MAX_REPEAT``. ``exact`` spots the common pattern that names one
+server (``^`` + an escaped literal + ``$``), which the list then asks the database
+for: no row is matched in Python, so a busy host cannot run such a lookup out of its
+budget (1,000 routers' lookups over 2,000 instances got 400s).
 """
 
 from __future__ import annotations
@@ -27,8 +30,19 @@ MAX_REPEAT = 255    # no name is longer: a larger count matches nothing more
 # Escaped braces count too: telling ``\{`` from ``\\{`` is the parser's job, not ours.
 _COUNTED = re.compile(r"\{\s*(\d*)\s*(?:,\s*(\d*)\s*)?\}")
 BUDGET = 0.25       # seconds of matching per request, over all rows
+# After a backslash only punctuation is itself (``\d``, ``\b``, ``\1`` are not literals).
+_LITERAL = re.compile(r"\^((?:\\[^0-9A-Za-z]|[^.^$*+?{}\[\]|()\\])*)\$")
 
 T = TypeVar("T")
+
+
+def exact(pattern: str) -> str | None:
+    """The one name ``pattern`` can match when it is ``^literal$`` (``re.escape`` of a
+    name), else None. Names are printable, so ``$`` before a newline never matters."""
+    m = _LITERAL.fullmatch(pattern)
+    if m is None:
+        return None
+    return re.sub(r"\\(.)", r"\1", m.group(1))
 
 
 def select(pattern: str, rows: Iterable[T], name_of: Callable[[T], str],

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from astara.common import http_pool
 from astara.compute_service.api import errors
 from astara.compute_service.api.context import Context
 
@@ -77,7 +78,7 @@ class HttpNetwork:
     def __init__(self, url: str, timeout: float = 30.0, transport=None,
                  service: Context = SERVICE):
         self._client = httpx.Client(base_url=url.rstrip("/") + "/v2.0", timeout=timeout,
-                                    transport=transport)
+                                    transport=transport, limits=http_pool.limits())
         self._service = service
         self._cidrs: dict[str, str] = {}  # a subnet's cidr never changes
 

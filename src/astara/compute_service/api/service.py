@@ -160,10 +160,13 @@ class ComputeService:
         for key, column in (("flavor", Instance.flavor_id), ("image", Instance.image_id)):
             if key in filters:
                 stmt = stmt.where(column == filters[key])
+        named = name_filter.exact(filters["name"]) if "name" in filters else None
+        if named is not None:
+            stmt = stmt.where(Instance.name == named)
         with self.db.read() as s:
             rows = list(s.scalars(stmt))
             s.expunge_all()
-        if "name" in filters:
+        if "name" in filters and named is None:
             rows = name_filter.select(filters["name"], rows, lambda r: r.name)
         status = filters.get("status", "").upper()
         if status in ("ACTIVE", "REBOOT", "HARD_REBOOT"):

@@ -14,6 +14,7 @@ import ipaddress
 import httpx
 from pydantic import ValidationError
 
+from astara.common import http_pool
 from astara.orchestrator.clients import plain_get
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.reconcile.model import Appliance, Failure
@@ -36,7 +37,7 @@ class HttpApplianceAPI:
     def __init__(self, deployment_key: bytes, port: int = 5000, timeout: float = 5.0):
         self._key = deployment_key
         self._port = port
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, limits=http_pool.limits())
         self._timeout = timeout
         self._probe_timeout = min(timeout, 2.0)
         self.calls = 0

@@ -35,7 +35,7 @@ class HttpComputeAPI(HttpApi):
         key = f"{kind}:{wanted}"
         if key not in self._refs:
             r = self._req("GET", f"/{kind}")
-            r.raise_for_status()
+            self._ok(r)
             found = [x["id"] for x in r.json()[kind] if wanted in (x["id"], x.get("name"))]
             if not found:
                 raise RemoteError(f"no {kind[:-1]} named {wanted!r} in the compute service")
@@ -47,7 +47,7 @@ class HttpComputeAPI(HttpApi):
         # only if it is this router's appliance (its exact name, its metadata).
         r = self._req("GET", "/servers/detail",
                       params={"name": f"^{re.escape(hostname(router_id))}$"})
-        r.raise_for_status()
+        self._ok(r)
         servers = [s for s in r.json()["servers"]
                    if s.get("status") != "DELETED" and is_appliance_of(s, router_id)]
         if not servers:

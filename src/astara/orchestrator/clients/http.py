@@ -1,17 +1,20 @@
 """What the HTTP clients share: one httpx client, a call counter, and the rule
-that transport errors, 5xx and 409 are ``RemoteError`` (worth a retry)."""
+that transport errors, 5xx and 409 are ``RemoteError`` (worth a retry); ``_ok`` makes
+any other unexpected answer one too: one log line with the body, not a traceback."""
 
 from __future__ import annotations
 
 import httpx
 
+from astara.common import http_pool
 from astara.orchestrator.clients.base import RemoteError
 
 
 class HttpApi:
     def __init__(self, name: str, base_url: str, headers: dict[str, str], timeout: float):
         self._name = name
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout,
+                                  limits=http_pool.limits())
         self.calls = 0
 
     def close(self) -> None:
@@ -26,3 +29,8 @@ class HttpApi:
         if r.status_code >= 500 or r.status_code == 409:
             raise RemoteError(f"{self._name} {method} {path}: {r.status_code} {r.text[:200]}")
         return r
+
+    def _ok(self, r: httpx.Response) -> None:
+        if not r.is_success:
+            raise RemoteError(f"{self._name} {r.request.method} {r.request.url.path}: "
+                              f"{r.status_code} {r.text[:200]}")

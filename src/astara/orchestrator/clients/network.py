@@ -44,7 +44,7 @@ class HttpNetworkAPI(HttpApi):
 
     def _get(self, path: str, **params) -> dict:
         r = self._req("GET", path, params=params)
-        r.raise_for_status()
+        self._ok(r)
         return r.json()
 
     def router_project(self, router_id: str) -> str | None:
@@ -52,7 +52,7 @@ class HttpNetworkAPI(HttpApi):
         r = self._req("GET", f"/routers/{router_id}", params={"fields": "project_id"})
         if r.status_code == 404:
             return None
-        r.raise_for_status()
+        self._ok(r)
         return str(r.json()["router"].get("project_id") or "")
 
     def router_model(self, router_id: str) -> RouterModel | None:
@@ -76,7 +76,7 @@ class HttpNetworkAPI(HttpApi):
         r = self._req("GET", f"/routers/{router_id}")
         if r.status_code == 404:
             return None
-        r.raise_for_status()
+        self._ok(r)
         router = r.json()["router"]
         ports = [p for p in self._get("/ports", device_id=router_id)["ports"]
                  if p["device_owner"] in (INTERFACE, GATEWAY, MGMT_OWNER)]
@@ -112,7 +112,7 @@ class HttpNetworkAPI(HttpApi):
                 self._has_routers_route = True
                 return []
             if r.status_code != 404:
-                r.raise_for_status()
+                self._ok(r)
             self._has_routers_route = False
         ports = self._get("/ports", network_id=network_id,
                           device_owner=INTERFACE)["ports"]
@@ -130,7 +130,7 @@ class HttpNetworkAPI(HttpApi):
         r = self._req("POST", "/ports", json={"port": {
             "network_id": self._mgmt_net, "device_id": router_id, "device_owner": MGMT_OWNER,
             "name": f"ASTARA:MGT:{router_id}"}})
-        r.raise_for_status()
+        self._ok(r)
         return r.json()["port"]
 
     def delete_management_port(self, router_id: str) -> None:
@@ -138,4 +138,4 @@ class HttpNetworkAPI(HttpApi):
         if port is not None:
             r = self._req("DELETE", f"/ports/{port['id']}")
             if r.status_code not in (204, 404):
-                r.raise_for_status()
+                self._ok(r)

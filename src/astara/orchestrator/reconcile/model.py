@@ -97,6 +97,8 @@ class Memory:
     failed_boots: int = 0
     boots: int = 0  # CreateVM steps taken: names each boot request (idempotent retries)
     boot_started: float | None = None
+    # When this boot's instance was first seen ACTIVE: boot_timeout counts from there.
+    active_since: float | None = None
     error_until: float | None = None
     error_count: int = 0
     last_error: str | None = None
@@ -132,6 +134,7 @@ class Settings:
     written once, in the option; ``orchestrator.opts.plan_defaults()`` for tests)."""
 
     boot_timeout: float
+    build_timeout: float
     boot_check_interval: float
     reboot_error_threshold: int
     error_cooldown: float

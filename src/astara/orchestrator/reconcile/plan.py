@@ -52,7 +52,7 @@ def _with(m: Memory, **changes) -> Memory:
 
 
 def _failed(m: Memory) -> Memory:
-    return replace(m, failed_boots=m.failed_boots + 1, boot_started=None)
+    return replace(m, failed_boots=m.failed_boots + 1, boot_started=None, active_since=None)
 
 
 def plan(o: Observed, s: Settings) -> Decision:
@@ -102,8 +102,8 @@ def plan(o: Observed, s: Settings) -> Decision:
                      f"{m.failed_boots} failed boots: in error for {until - o.now:.0f} s", err)
         return d(Step.CREATE_VM, Status.BOOTING, _after(_boot_wait(None, 0.0, s)),
                  "no appliance: booting one",
-                 replace(m, boot_started=o.now, boots=m.boots + 1, silent_count=0,
-                         silent_since=None))
+                 replace(m, boot_started=o.now, active_since=None, boots=m.boots + 1,
+                         silent_count=0, silent_since=None))
     return _plan_live(o, s, d)
 
 
@@ -120,19 +120,30 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                  "appliance instance is shut off: replacing it", rebuild=Rebuild.INSTANCE)
     if not reachable:
-        if m.boot_started is not None and booting_for < s.boot_timeout:
+        if m.boot_started is None:
+            return _plan_silent(o, s, d)
+        if inst.status == "BUILD":  # the compute service is still making it
+            if booting_for < s.build_timeout:
+                return d(Step.CHECK_BOOT, Status.BOOTING,
+                         _after(_boot_wait(inst.status, booting_for, s)),
+                         f"building for {booting_for:.1f} s")
+            return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                     f"still building {s.build_timeout:.0f} s after the boot: replacing it",
+                     replace(_failed(m), last_error="build timeout"), Rebuild.BOOT_TIMEOUT)
+        since = m.active_since if m.active_since is not None else o.now
+        if o.now - since < s.boot_timeout:
             return d(Step.CHECK_BOOT, Status.BOOTING,
                      _after(_boot_wait(inst.status, booting_for, s)),
-                     f"booting for {booting_for:.1f} s")
-        if m.boot_started is not None:
-            return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
-                     f"no answer {s.boot_timeout:.0f} s after boot: replacing it",
-                     replace(_failed(m), last_error="boot timeout"), Rebuild.BOOT_TIMEOUT)
-        return _plan_silent(o, s, d)
+                     f"booting for {booting_for:.1f} s", replace(m, active_since=since))
+        return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                 f"no answer {s.boot_timeout:.0f} s after its instance went ACTIVE: "
+                 "replacing it",
+                 replace(_failed(m), last_error="boot timeout"), Rebuild.BOOT_TIMEOUT)
     calm = _with(m, silent_count=0, silent_since=None)
     if inst.ports != o.wanted_ports:
         return d(Step.REPLUG_VM, Status.REPLUG, _after(0), "interfaces changed", calm)
-    settled = _with(calm, failed_boots=0, boot_started=None, error_count=0, last_error=None)
+    settled = _with(calm, failed_boots=0, boot_started=None, active_since=None, error_count=0,
+                    last_error=None)
     if app.config_digest != o.desired_digest or not app.healthy:
         why = "configuration changed" if app.config_digest != o.desired_digest \
             else "appliance reports a fault"
