@@ -104,7 +104,8 @@ rpc_port = {self.ports['rpc']}
         for proc in leftovers + [psutil.Process(p) for p in pids if psutil.pid_exists(p)]:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        psutil.wait_procs(leftovers, timeout=10)
+        with contextlib.suppress(psutil.Error, OSError):  # psutil: ENOENT for one
+            psutil.wait_procs(leftovers, timeout=10)      # that exited meanwhile
         namespaces = self._namespaces(instances)
         if namespaces:
             sh("ip", "-force", "-batch", "-", input="".join(f"netns del {ns}\n"
