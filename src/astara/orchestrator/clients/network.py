@@ -123,6 +123,11 @@ class HttpNetworkAPI(HttpApi):
         if r.status_code not in (200, 404):
             raise RemoteError(f"router status update refused: {r.status_code} {r.text[:200]}")
 
+    def set_port_status(self, port_id: str, status: str) -> None:
+        r = self._req("PUT", f"/ports/{port_id}", json={"port": {"status": status}})
+        if r.status_code not in (200, 404):
+            raise RemoteError(f"port status update refused: {r.status_code} {r.text[:200]}")
+
     def management_port(self, router_id: str, create: bool) -> dict | None:
         ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER)["ports"]
         if ports or not create:
