@@ -10,7 +10,8 @@ Ctrl-C or SIGTERM stops them all, in reverse order. Needs root (namespaces,
 bridges). On first start it writes the control plane's credentials (the RPC
 token, the appliance deployment key, the metadata secret) in the state
 directory, 0600; state, logs and secrets are root's only (the state directory
-is 0711: dnsmasq, unprivileged, must reach its files below it).
+is 0711: dnsmasq, unprivileged, must reach its files below it). The network API is
+pointed at the compute API for Nova's external events (``aio-network.conf``).
 """
 
 from __future__ import annotations
@@ -111,6 +112,25 @@ def _shared_secret(conf, state: Path) -> list[str]:
     return ["--config-file", str(path)]
 
 
+def local_url(host: str, port: int) -> str:
+    """A URL reaching a service bound to ``host``:``port`` from this host."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _nova_url(conf, state: Path, compute_url: str) -> list[str]:
+    """The network API tells the compute API of instance ports going ACTIVE (its
+    ``[network_service] nova_url``), unless the operator's files name one."""
+    if conf.network_service.nova_url:
+        return []
+    path = state / "aio-network.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"# Written by astara-aio at each start: where the network API sends "
+                f"Nova's external events.\n[network_service]\nnova_url = {compute_url}\n")
+    return ["--config-file", str(path)]
+
+
 def _tighten_state(state: Path) -> None:
     """Make what an older release left readable to all its owner's only."""
     private.tighten(state / "logs", *(state / "logs").glob("*"), *state.glob("*.sqlite*"),
@@ -157,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-aio: {exc}") from None
     net, comp = settings.network, conf[compute_opts.GROUP]
+    nova = _nova_url(conf, state, local_url(comp.bind_host, comp.bind_port))
     children = [
-        Child("network-api", [str(BIN / "astara-network-api"), *common],
+        Child("network-api", [str(BIN / "astara-network-api"), *common, *nova],
               (net.bind_host, net.bind_port)),
         Child("compute-api", [str(BIN / "astara-compute-api"), *common],
               (comp.bind_host, comp.bind_port)),

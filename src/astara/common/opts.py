@@ -60,6 +60,19 @@ network_service_opts = [
         help="API worker processes serving the network API on one listening socket "
         "(writes still commit one at a time on SQLite). 0: one per CPU core.",
     ),
+    cfg.StrOpt(
+        "nova_url",
+        default="",
+        help="Compute API (Nova v2.1) endpoint told of instance ports going ACTIVE or DOWN "
+        "(network-vif-plugged/-unplugged external events, best effort). Empty: no events "
+        "sent. astara-aio sets it to its compute API.",
+    ),
+    cfg.StrOpt(
+        "nova_project_id",
+        default="astara-service",
+        help="Project the network service acts as, with the admin role, when it sends "
+        "those events.",
+    ),
 ]
 
 bus_opts = [

@@ -42,6 +42,8 @@ class NetworkServiceSettings:
     max_page_size: int
     host: str
     workers: int  # API processes; [network_service] workers = 0 resolved to the core count
+    nova_url: str  # where port status changes are told as external events; "" none
+    nova_project_id: str
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
             max_page_size=ns.max_page_size,
             host=host,
             workers=ns.workers or os.cpu_count() or 1,
+            nova_url=ns.nova_url,
+            nova_project_id=ns.nova_project_id,
         ),
     )
 

@@ -8,8 +8,10 @@ traceback: unexpected failures are logged and answered with a 500 body.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -242,8 +244,14 @@ def build_app(service: NetworkService) -> Starlette:
         Route("/v2.0/{plural}", api.collection, methods=["GET", "POST"]),
         Route("/v2.0/{plural}/{id}", api.member, methods=["GET", "PUT", "DELETE"]),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(service.close)  # what is queued for Nova goes out first
+
     app = Starlette(routes=routes, middleware=[Middleware(limits.BodyLimit)],
                     exception_handlers={404: not_found, 405: not_allowed,
-                                        HTTPException: http_error, Exception: server_error})
+                                        HTTPException: http_error, Exception: server_error},
+                    lifespan=lifespan)
     app.state.service = service
     return app

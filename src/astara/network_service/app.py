@@ -11,13 +11,20 @@ from astara.common.settings import Settings
 from astara.db import migrate
 from astara.network_service import limits
 from astara.network_service.api import build_app
+from astara.network_service.nova_notifier import NovaNotifier
 from astara.network_service.service import NetworkService
 
 
 def create_app(settings: Settings) -> Starlette:
     db = migrate.open_database(settings.database)
     publisher = OutboxPublisher(WakeupDir(settings.bus.wakeup_dir))
-    return build_app(NetworkService(db, publisher, settings.network))
+    return build_app(NetworkService(db, publisher, settings.network, nova_notifier(settings)))
+
+
+def nova_notifier(settings: Settings) -> NovaNotifier | None:
+    """Only with ``[network_service] nova_url`` set."""
+    net = settings.network
+    return NovaNotifier(net.nova_url, net.nova_project_id) if net.nova_url else None
 
 
 def uvicorn_options() -> dict:

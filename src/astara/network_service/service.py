@@ -2,8 +2,9 @@
 
 ``NetworkService`` opens the transaction, runs the resource's business rule,
 queues the ``.start``/``.end`` notifications with it, commits, then wakes bus
-consumers. Reads apply visibility and column filters in SQL and the rest of the
-list semantics in ``query``.
+consumers and hands Nova's external events to its notifier. Reads apply
+visibility and column filters in SQL and the rest of the list semantics in
+``query``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from astara.network_service import errors, query, views
 from astara.network_service import models as m
 from astara.network_service.context import RequestContext
 from astara.network_service.notifier import Notifier
+from astara.network_service.nova_notifier import NovaNotifier
 from astara.network_service.resources import (
     base,
     floatingips,
@@ -56,18 +58,27 @@ GETTERS = {
 
 
 class NetworkService:
-    def __init__(self, db: Database, publisher: Publisher, settings: NetworkServiceSettings):
+    def __init__(self, db: Database, publisher: Publisher, settings: NetworkServiceSettings,
+                 nova: NovaNotifier | None = None):
         self.db = db
         self.publisher = publisher
         self.settings = settings
+        self.nova = nova  # None: Nova is told nothing
 
     def _write(self, ctx: RequestContext, work: Callable[[base.Op], Any]) -> Any:
         with self.db.write() as session:
             notifier = Notifier(self.publisher, session, ctx, self.settings.host)
-            result = work(base.Op(session, ctx, notifier, self.settings))
+            op = base.Op(session, ctx, notifier, self.settings)
+            result = work(op)
             notifier.flush()
         self.publisher.committed()
+        if op.nova_events and self.nova is not None:
+            self.nova.send(op.nova_events)  # only queued: the caller does not wait for Nova
         return result
+
+    def close(self) -> None:
+        if self.nova is not None:
+            self.nova.close()
 
     def create(self, ctx: RequestContext, plural: str, items: list[dict],
                raw: list[dict]) -> list[dict]:

@@ -3,10 +3,13 @@ model, its management port made and removed as admin, from the router's records.
 
 from __future__ import annotations
 
+import uuid
+
 from tests.integration.network.helpers import external_network, name, tenant_network
 
 from astara.common.device_owners import MGMT_OWNER
 from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.orchestrator.drivers import port_status
 
 
 def test_management_port_lifecycle_and_model(network_api, admin, demo, other):
@@ -166,5 +169,62 @@ def test_a_routers_project_is_one_small_read_of_its_record(network_api, admin, d
         assert client.router_project(router.id) == demo.project
         assert client.calls - before == 1
         assert client.router_project(gone.id) is None
+    finally:
+        client.close()
+
+
+def test_instance_ports_to_activate_from_the_real_model_and_set_active(network_api, admin,
+                                                                       demo):
+    """The router's model as the network API gives it: a bound instance port is chosen;
+    an unbound one and one on a network the router is not on are not; the client sets
+    it ACTIVE as admin, and a port gone meanwhile is no error."""
+    router = demo.sdk.network.create_router(name=name("r"))
+    net, sub = tenant_network(demo, cidr="10.48.0.0/24")
+    demo.sdk.network.add_interface_to_router(router, subnet_id=sub.id)
+    lone, _ = tenant_network(demo, cidr="10.50.0.0/24")
+
+    def vm_port(network_id: str, bound: bool) -> str:
+        port = demo.sdk.network.create_port(network_id=network_id, device_owner="compute:nova",
+                                            device_id=str(uuid.uuid4()))
+        if bound:
+            with admin.http() as c:
+                r = c.put(f"/ports/{port.id}", json={"port": {"binding:host_id": "h1"}})
+                assert r.status_code == 200, r.text
+        return port.id
+
+    bound, unbound, elsewhere = vm_port(net.id, True), vm_port(net.id, False), \
+        vm_port(lone.id, True)
+    client = HttpNetworkAPI(network_api.url, "mgmt", admin.headers)
+    try:
+        assert port_status.to_activate(client.router_model(router.id)) == (bound,)
+        client.set_port_status(bound, "ACTIVE")
+        assert demo.sdk.network.get_port(bound).status == "ACTIVE"
+        assert port_status.to_activate(client.router_model(router.id)) == ()
+        assert {demo.sdk.network.get_port(p).status for p in (unbound, elsewhere)} == {"DOWN"}
+        demo.sdk.network.delete_port(unbound)
+        client.set_port_status(unbound, "ACTIVE")  # gone: nothing to do
+    finally:
+        client.close()
+
+
+def test_a_neutron_where_port_status_is_read_only_is_asked_once():
+    """Neutron answers 400 for a read-only attribute: no retry storm, no error."""
+    import httpx
+
+    seen: list[str] = []
+
+    def neutron(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(400, json={"NeutronError": {
+            "type": "HTTPBadRequest", "detail": "",
+            "message": "Cannot update read-only attribute status"}})
+
+    client = HttpNetworkAPI("http://neutron.invalid:9696", "mgmt", {})
+    client._http = httpx.Client(base_url="http://neutron.invalid:9696/v2.0",
+                                transport=httpx.MockTransport(neutron))
+    try:
+        client.set_port_status("p1", "ACTIVE")
+        client.set_port_status("p2", "ACTIVE")
+        assert seen == ["/v2.0/ports/p1"]
     finally:
         client.close()

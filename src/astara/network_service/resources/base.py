@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
@@ -24,6 +24,8 @@ class Op:
     ctx: RequestContext
     notifier: Notifier
     settings: NetworkServiceSettings
+    # Nova external events to send once the write has committed (``vif_events``).
+    nova_events: list[dict] = field(default_factory=list)
 
 
 def now() -> datetime:

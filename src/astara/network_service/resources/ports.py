@@ -2,14 +2,16 @@
 
 ``device_owner``/``device_id`` are labels under Neutron's policy (``port_policy``);
 whether a port is a router's, and so cannot be deleted here, comes from the
-router-port association and the floating IPs' records.
+router-port association and the floating IPs' records. ``status`` is an admin's to
+write (the orchestrator's); an instance port's change is also told to Nova
+(``vif_events``), once committed.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from astara.network_service import errors, macs, port_policy, views
+from astara.network_service import errors, macs, port_policy, views, vif_events
 from astara.network_service import models as m
 from astara.network_service.resources import allocation, router_ports
 from astara.network_service.resources.base import (
@@ -128,6 +130,7 @@ def _record_management_port(op: Op, row: m.Port) -> None:
 def update(op: Op, port_id: str, data: dict) -> m.Port:
     s = op.session
     row = get_port(s, op.ctx, port_id)
+    status_before = row.status
     _check_attribute_policy(op, "update", data, s.get(m.Network, row.network_id))
     if "device_owner" in data or "device_id" in data:
         network = s.get(m.Network, row.network_id)
@@ -150,6 +153,9 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
         row.mac_address = _mac(op, row.network_id, data.pop("mac_address"))
         allocation.follow_mac(op, row, old_mac)
     data.pop("mac_address", None)
+    if data.get("binding:host_id", row.binding_host_id) != row.binding_host_id:
+        # As ML2: a port unbound, or bound to another host, is DOWN until wired there.
+        data.setdefault("status", "DOWN")
     mapping = {"binding:host_id": "binding_host_id"}
     for key, value in data.items():
         if key in ("security_groups", "binding:vnic_type"):
@@ -159,6 +165,10 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
     s.flush()
     _record_management_port(op, row)
     op.notifier.emit("port.update.end", {"port": views.port(row, op.ctx)})
+    event = vif_events.event(row.id, row.device_owner, row.device_id, status_before,
+                             row.status)
+    if event is not None:
+        op.nova_events.append(event)
     return row
 
 

@@ -25,6 +25,7 @@ class FakeNetwork:
     statuses: dict[str, str] = field(default_factory=dict)
     mgmt_ports: dict[str, dict] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
+    refuse_ports: set[str] = field(default_factory=set)  # their status update fails
 
     def router_model(self, router_id: str) -> RouterModel | None:
         self.calls.append(("router_model", router_id))
@@ -44,6 +45,15 @@ class FakeNetwork:
     def set_router_status(self, router_id: str, status: str) -> None:
         self.calls.append(("set_router_status", router_id, status))
         self.statuses[router_id] = status
+
+    def set_port_status(self, port_id: str, status: str) -> None:
+        self.calls.append(("set_port_status", port_id, status))
+        if port_id in self.refuse_ports:
+            raise RemoteError(f"port {port_id}: status update refused")
+        for m in self.models.values():  # every router's model shows the port's new status
+            for p in m.tenant_ports:
+                if p["id"] == port_id:
+                    p["status"] = status
 
     def management_port(self, router_id: str, create: bool) -> dict | None:
         self.calls.append(("management_port", router_id, create))

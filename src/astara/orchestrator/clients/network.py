@@ -3,12 +3,14 @@
 Against Astara's network service a router's model is one read
 (``/routers/{id}/astara_model``); against a real Neutron it falls back to the
 five list calls that gather the same data. The one read carries a fingerprint of
-its answer, so an unchanged router's document is not built again.
+its answer, so an unchanged router's document is not built again. A port's status
+is written as on our API; a real Neutron, where it is read-only, is left to set it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import httpx
 
@@ -17,6 +19,8 @@ from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.drivers.router import RouterModel
 from astara.orchestrator.keys import ResourceRef
+
+LOG = logging.getLogger(__name__)
 
 
 def fingerprint(body: bytes) -> str:
@@ -41,6 +45,7 @@ class HttpNetworkAPI(HttpApi):
         self._mgmt_net = management_network_id
         self._has_model_route: bool | None = None
         self._has_routers_route: bool | None = None
+        self._port_status_writable = True
 
     def _get(self, path: str, **params) -> dict:
         r = self._req("GET", path, params=params)
@@ -122,6 +127,20 @@ class HttpNetworkAPI(HttpApi):
         r = self._req("PUT", f"/routers/{router_id}", json={"router": {"status": status}})
         if r.status_code not in (200, 404):
             raise RemoteError(f"router status update refused: {r.status_code} {r.text[:200]}")
+
+    def set_port_status(self, port_id: str, status: str) -> None:
+        if not self._port_status_writable:
+            return
+        r = self._req("PUT", f"/ports/{port_id}", json={"port": {"status": status}})
+        if r.status_code == 400:
+            # A real Neutron: status is read-only there (its agents report it). Asking
+            # again would fail every pass; its ports go ACTIVE without us.
+            self._port_status_writable = False
+            LOG.warning("network API refuses port status updates (%s): instance ports' "
+                        "status is left to it", r.text[:200])
+            return
+        if r.status_code not in (200, 404):
+            raise RemoteError(f"port status update refused: {r.status_code} {r.text[:200]}")
 
     def management_port(self, router_id: str, create: bool) -> dict | None:
         ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER)["ports"]

@@ -63,12 +63,29 @@ def _subnet(sn: dict) -> dict:
     }
 
 
+def internal_subnets(model: RouterModel) -> dict[str, set[str]]:
+    """Internal network id -> the subnets the router has an interface address on: a
+    tenant port there with an address on one of them gets an allocation (a lease)."""
+    out: dict[str, set[str]] = {}
+    for port in model.ports:
+        if port.get("device_owner") == INTERFACE:
+            out.setdefault(port["network_id"], set()).update(
+                f["subnet_id"] for f in port.get("fixed_ips", [])
+                if f["subnet_id"] in model.subnets)
+    return out
+
+
+def served_addresses(port: dict, subnet_ids: set[str]) -> list[str]:
+    """The port's addresses the router leases (those on ``subnet_ids``)."""
+    return [f["ip_address"] for f in port.get("fixed_ips", []) if f["subnet_id"] in subnet_ids]
+
+
 def _allocations(network_id: str, model: RouterModel, subnet_ids: set[str]) -> list[dict]:
     out = []
     for port in sorted(model.tenant_ports, key=lambda p: p["id"]):
         if port.get("network_id") != network_id:
             continue
-        ips = [f["ip_address"] for f in port.get("fixed_ips", []) if f["subnet_id"] in subnet_ids]
+        ips = served_addresses(port, subnet_ids)
         if not ips:
             continue
         first = ips[0].replace(".", "-").replace(":", "-")

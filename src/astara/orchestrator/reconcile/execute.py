@@ -2,7 +2,8 @@
 
 ``execute(decision, ref, state)`` performs the chosen step with the clients
 (boot, delete, replug, push), writes the router status to the network API when
-it changed, and records the step. Failures of a remote system become a RETRY
+it changed, reports the tenant ports a configured appliance serves ACTIVE, and
+records the step. Failures of a remote system become a RETRY
 outcome with the error recorded, never an exception out of the worker.
 """
 
@@ -42,6 +43,8 @@ class Executor:
             if d.step in (Step.STOP_VM, Step.CLEAR_ERROR, Step.CREATE_VM):
                 st.force_rebuild = False  # the rebuild asked for has started
             self._status(ref, st, d.status.neutron, d.outcome.kind)
+            if d.step in (Step.CONFIGURE_VM, Step.ALIVE):
+                self._activate_ports(ref, st)
         except RemoteError as exc:
             error = str(exc)
             outcome = Outcome(OutcomeKind.RETRY)
@@ -98,3 +101,13 @@ class Executor:
         if status != st.status:
             self.network.set_router_status(ref.id, status)
             st.status = status
+
+    def _activate_ports(self, ref: ResourceRef, st: RouterState) -> None:
+        # The appliance holds the document (pushed now, or reported): the tenant ports it
+        # leases to are provisioned. One call per port, once: a failure is retried by the
+        # next full look (the model still shows the port DOWN).
+        while st.context.activate:
+            port_id = st.context.activate[0]
+            self.network.set_port_status(port_id, "ACTIVE")
+            st.context.activate = st.context.activate[1:]
+            LOG.info("router %s: port %s ACTIVE", ref.id, port_id)

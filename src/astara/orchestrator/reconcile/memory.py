@@ -44,6 +44,9 @@ class Context:
     attached_ports: frozenset[str] = frozenset()
     extra_instances: frozenset[str] = frozenset()
     floating_ips: frozenset[str] = frozenset()
+    # Tenant ports to report ACTIVE once the appliance holds ``desired``
+    # (``drivers.port_status``); emptied as they are reported.
+    activate: tuple[str, ...] = ()
 
 
 class Resume(NamedTuple):

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from astara.common.device_owners import MGMT_OWNER
 from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI
+from astara.orchestrator.drivers import port_status
 from astara.orchestrator.drivers import router as driver
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.memory import Context, RouterState
@@ -120,7 +121,8 @@ class Observer:
             instance_id=inst.id if inst else None,
             attached_ports=inst.ports if inst else frozenset(),
             extra_instances=inst.extras if inst else frozenset(),
-            floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips))
+            floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips),
+            activate=port_status.to_activate(model) if desired is not None else ())
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
             app = self.appliance.status(address, inst.id)
