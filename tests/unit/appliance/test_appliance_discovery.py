@@ -161,9 +161,11 @@ class Lab:
         return ours
 
     def watcher(self) -> Watcher:
-        return Watcher(self.host, Settings(interval=HOUR), namespaces=self.namespaces,
-                       find_management=self.management, directory=str(self.directory),
-                       subscribe=self.subscribe, retry_delays=RETRIES)
+        self.current = Watcher(self.host, Settings(interval=HOUR), namespaces=self.namespaces,
+                               find_management=self.management,
+                               directory=str(self.directory), subscribe=self.subscribe,
+                               retry_delays=RETRIES)
+        return self.current
 
 
 def running(lab: Lab, body):
@@ -201,7 +203,9 @@ def test_a_namespace_waiting_for_its_address_is_served_when_netlink_says_so(tmp_
     (tmp_path / "astara-appliance-0").write_text("")
 
     async def body():
-        await until(lambda: "astara-appliance-0" in lab.signal, "a subscription")
+        # Subscribed, then looked at once more (a change meanwhile is not lost): only
+        # once that look has ended is the watcher waiting on the signal alone.
+        await until(lambda: "astara-appliance-0" in lab.current._waiting, "the wait")
         looks = lab.looks["astara-appliance-0"]
         lab.ready["astara-appliance-0"] = ("fa:16:3e:00:00:01", "fdca::2/64")
         lab.signal["astara-appliance-0"].send(b"RTM_NEWADDR")
