@@ -239,7 +239,7 @@ class ComputeService:
         with self.db.read() as s:
             self._get(s, ctx, server_id, deleted=deleted)
             rows = list(s.scalars(select(Job).where(Job.instance_id == server_id,
-                                                    Job.op.in_(actions.NAMES))
+                                                    Job.op.in_(list(actions.NAMES)))
                                   .order_by(Job.created_at.desc(), Job.id.desc())))
             s.expunge_all()
             return rows
