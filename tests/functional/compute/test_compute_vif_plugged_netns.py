@@ -37,6 +37,8 @@ def lab(tmp_path):
     lab = Lab(tmp_path)
     yield lab
     lab.cleanup()
+    assert not [n for n in os.listdir("/sys/class/net")
+                if n.startswith(lab.backend.bridge_prefix)], "a bridge was left"
 
 
 def dhclient_pid(state: Path, instance_id: str, ifname: str = "eth0") -> int | None:
