@@ -19,6 +19,10 @@ from astara.compute_service.models import Instance, Job
 
 JOB_WAKEUPS = "compute-jobs"
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+# "a port of this instance is wired and its DHCP can answer" (Nova's network-vif-plugged,
+# payload ``port_ids``): the agent restarts an unbound DHCP client; not an instance
+# action, publishes no event, never changes instance state
+VIF_PLUGGED = "vif_plugged"
 STEPS = 10
 
 

@@ -81,6 +81,8 @@ class Lab:
             sh("ip", "netns", "del", ns, check=False)
         for link in self.links:
             sh("ip", "link", "del", link, check=False)
+        # a network's bridge outlives its instances while a peer is on it: gone now
+        self.backend.sweep_bridges()
         drop_filter_table_if_empty()  # the backend keeps it (empty) once it made it
 
 

@@ -81,3 +81,27 @@ def test_restart_re_runs_interrupted_jobs_without_double_events(db, tmp_path):
     assert second.recover() == 1
     assert second.run_pending() == 1
     assert state(db, iid) == ("active", None, 1, False)
+
+
+def test_a_vif_plugged_job_changes_no_instance_state_even_when_it_fails(db, tmp_path):
+    backend = FakeBackend(fail={"link_up"})
+    agent = make_agent(db, tmp_path, backend)
+    iid = instance_with_jobs(db, "create", jobs.VIF_PLUGGED)
+    assert agent.run_pending() == 2
+    assert [op for op, _ in backend.actions] == ["create", "link_up"]
+    assert state(db, iid) == ("active", None, 1, False)  # no error event published
+    with db.read() as s:
+        done = {j.op: (j.status, j.log) for j in s.scalars(select(Job))}
+    assert done[jobs.VIF_PLUGGED][0] == jobs.FAILED
+    assert "link_up failed" in done[jobs.VIF_PLUGGED][1]
+
+
+def test_a_vif_plugged_job_for_an_instance_already_gone_is_done(db, tmp_path):
+    backend = FakeBackend()
+    agent = make_agent(db, tmp_path, backend)
+    iid = instance_with_jobs(db, "create", "delete", jobs.VIF_PLUGGED)
+    assert agent.run_pending() == 3
+    assert state(db, iid) == ("deleted", None, 0, True)
+    with db.read() as s:
+        job = s.scalars(select(Job).where(Job.op == jobs.VIF_PLUGGED)).one()
+        assert (job.status, job.log) == (jobs.DONE, "not on this host")

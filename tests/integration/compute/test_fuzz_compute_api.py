@@ -185,6 +185,15 @@ meta_body = wrapped("meta", st.dictionaries(
 interface_body = wrapped("interfaceAttachment", st.one_of(
     shaped({"net_id": ref("net")}), shaped({"port_id": ref("port")}),
     shaped({}, {"net_id": junk, "port_id": junk, "fixed_ips": junk})))
+event_names = either(st.sampled_from(["network-vif-plugged", "network-vif-plugged",
+                                      "network-changed", "network-vif-unplugged",
+                                      "volume-extended", "power-update", "volume-reimaged"]), 9)
+event_item = either(shaped({"name": event_names, "server_uuid": server_id},
+                           {"status": either(st.sampled_from(["completed", "failed",
+                                                              "in-progress"]), 8),
+                            "tag": either(st.one_of(ref("port"), st.sampled_from(
+                                ["t" * 255, "t" * 256, "POWER_ON"])), 8)}), 9)
+events_body = wrapped("events", either(st.lists(event_item, min_size=1, max_size=4), 9))
 raw_body = st.sampled_from([Raw("{"), Raw("[" * 1000 + "]" * 1000), Raw("null"), Raw("[]"),
                             Raw('"s"'), Raw("\xff\xfe"), Raw('{"server": "\\ud800"}'),
                             Raw("big"), Raw('{"a": NaN}'), Raw("1" * 5000)])
@@ -207,6 +216,7 @@ ROUTES: list[tuple[str, dict[str, st.SearchStrategy]]] = [
     ("/v2.1/servers/{id}/metadata", {"PUT": metadata_body, "POST": metadata_body}),
     ("/v2.1/servers/{id}/metadata/{key}", {"PUT": meta_body}),
     ("/v2.1/servers/{id}/os-interface/{port}", {}),
+    ("/v2.1/os-server-external-events", {"POST": events_body}),
     ("/v2.1/servers/{id}/os-instance-actions", {}),
     ("/v2.1/servers/{id}/os-instance-actions/{action}", {}),
     ("/v2.1/servers/detail", {}), ("/v2.1/servers/{id}/ips", {}),
@@ -220,7 +230,8 @@ ROUTE_METHODS = {"/v2.1/servers": ["GET", "POST"], "/v2.1/servers/{id}": ["GET",
                  "/v2.1/servers/{id}/metadata": ["GET", "PUT", "POST"],
                  "/v2.1/servers/{id}/metadata/{key}": ["GET", "PUT", "DELETE"],
                  "/v2.1/servers/{id}/os-interface": ["GET", "POST"],
-                 "/v2.1/servers/{id}/os-interface/{port}": ["GET", "DELETE"]}
+                 "/v2.1/servers/{id}/os-interface/{port}": ["GET", "DELETE"],
+                 "/v2.1/os-server-external-events": ["POST"]}
 
 
 # strategies built once (building them inside the composite doubled the cost of a draw)
@@ -237,7 +248,8 @@ PARTS = {"{id}": server_id, "{port}": st.one_of(ref("port"), st.sampled_from(ODD
 WHOS = either(st.sampled_from(WHO), 9, st.sampled_from(["nobody", "long"]))
 VERSIONS = st.sampled_from([None, None, None, "2.1", "2.37", "2.37", "2.47", "latest",
                             "2.100", "2.36", "2.999", "abc"])
-PATHS = either(st.sampled_from([path for path, _ in ROUTES if "servers" in path]), 8,
+PATHS = either(st.sampled_from([path for path, _ in ROUTES
+                                if "servers" in path or "external-events" in path]), 8,
                st.sampled_from([path for path, _ in ROUTES]))
 
 

@@ -62,6 +62,11 @@ class Backend(Protocol):
 
     def detach(self, spec: InstanceSpec, port: dict) -> None: ...
 
+    def link_up(self, spec: InstanceSpec, port_ids: tuple[str, ...]) -> str:
+        """These ports are wired and their DHCP can answer (``vif_plugged``): an unbound
+        DHCP client asks again now. A no-op for an appliance or an instance not here;
+        return what was done (the job's log)."""
+
     def observe(self) -> dict[str, Observed]: ...
 
 
@@ -71,11 +76,13 @@ def _mac(port: dict) -> str:
 
 @dataclass
 class FakeBackend:
-    """Instances in memory; ``actions`` records (op, instance id) in order."""
+    """Instances in memory; ``actions`` records (op, instance id) in order,
+    ``links_up`` the (instance id, port ids) of each ``link_up``."""
 
     instances: dict[str, Observed] = field(default_factory=dict)
     actions: list[tuple[str, str]] = field(default_factory=list)
     fail: set[str] = field(default_factory=set)  # ops that raise BackendError
+    links_up: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def _act(self, op: str, spec: InstanceSpec) -> None:
         self.actions.append((op, spec.id))
@@ -113,6 +120,11 @@ class FakeBackend:
         self.instances[spec.id] = Observed(
             spec.id, cur.running, tuple(m for m in cur.ports if m != _mac(port)),
             cur.profile)
+
+    def link_up(self, spec: InstanceSpec, port_ids: tuple[str, ...]) -> str:
+        self._act("link_up", spec)
+        self.links_up.append((spec.id, tuple(port_ids)))
+        return "link up (fake)" if spec.id in self.instances else "not on this host"
 
     def observe(self) -> dict[str, Observed]:
         return dict(self.instances)

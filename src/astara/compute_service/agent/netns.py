@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from astara.compute_service.agent import antispoof, neighbours, profiles
+from astara.compute_service.agent import antispoof, neighbours, profiles, vif_plugged
 from astara.compute_service.agent.backend import BackendError, InstanceSpec, Observed
 from astara.compute_service.agent.responders import Responders, ZygoteResponders
 from astara.compute_service.agent.runner import CommandError, Runner, SubprocessRunner
@@ -174,6 +174,22 @@ class NetnsBackend:
         self._unpin([port], spec.profile)
         self.runner.run(["ip", "link", "del", self.tap(port["port_id"])], check=False)
         self._drop_bridge_if_empty(port)
+
+    def link_up(self, spec: InstanceSpec, port_ids: tuple[str, ...]) -> str:
+        if spec.profile != "tenant":
+            return f"{spec.profile} instance: no DHCP client to tell"
+        ns, directory = self.netns(spec.id, spec.profile), self._dir(spec.id)
+        if not (NETNS_DIR / ns).exists() or not profiles.running(self.runner, directory):
+            return "not running on this host: nothing to do"
+        out = self.runner.run(["ip", "-j", "-n", ns, "addr", "show"], check=False)
+        try:
+            links = json.loads(out) if out.strip() else []
+        except ValueError:
+            links = []
+        plan = vif_plugged.plan(spec.ports, port_ids, links)
+        for ifname in plan.restart:
+            profiles.restart_dhclient(self.runner, ns, directory, ifname)
+        return plan.summary()
 
     def observe(self) -> dict[str, Observed]:
         out = {}

@@ -107,19 +107,29 @@ def start(runner: Runner, spec: InstanceSpec, ns: str, directory: Path,
     lines = [f"astara-tenant {spec.name} ({spec.id}) in namespace {ns}"]
     script = _script(directory)
     for ifname in interfaces:
-        pidfile = directory / f"dhclient-{ifname}.pid"
-        if not runner.alive(pidfile):
-            runner.spawn(["ip", "netns", "exec", ns, "dhclient", "-4", "-d", "-sf", str(script),
-                          "-cf", str(_conf(directory)),
-                          "-pf", str(directory / f"dhclient-{ifname}.own.pid"),
-                          "-lf", str(directory / f"dhclient-{ifname}.leases"), ifname],
-                         pidfile, directory / f"dhclient-{ifname}.log")
+        if not runner.alive(directory / f"dhclient-{ifname}.pid"):
+            _dhclient(runner, ns, directory, ifname, script)
         lines.append(f"{ifname}: dhclient -4 started, SLAAC accepted")
     pidfile = directory / "responder.pid"
     if not runner.alive(pidfile):
         responders.start(ns, spec.name, pidfile, directory / "responder.log")
     lines.append(f"http responder on :80 answering {spec.name!r}")
     return "\n".join(lines)
+
+
+def _dhclient(runner: Runner, ns: str, directory: Path, ifname: str, script: Path) -> None:
+    runner.spawn(["ip", "netns", "exec", ns, "dhclient", "-4", "-d", "-sf", str(script),
+                  "-cf", str(_conf(directory)),
+                  "-pf", str(directory / f"dhclient-{ifname}.own.pid"),
+                  "-lf", str(directory / f"dhclient-{ifname}.leases"), ifname],
+                 directory / f"dhclient-{ifname}.pid", directory / f"dhclient-{ifname}.log")
+
+
+def restart_dhclient(runner: Runner, ns: str, directory: Path, ifname: str) -> None:
+    """Stop ``ifname``'s DHCP client (if it runs) and start a new one, which asks at
+    once: what a guest does when it sees its link come back."""
+    runner.kill(directory / f"dhclient-{ifname}.pid")
+    _dhclient(runner, ns, directory, ifname, _script(directory))
 
 
 def management_addresses(spec: InstanceSpec) -> list[str]:

@@ -154,25 +154,36 @@ class Agent:
                 port = job.payload["port"]
                 getattr(self.backend, job.op)(spec, port)
                 extra["port"] = port
+            elif job.op == jobs.VIF_PLUGGED:
+                done = self.backend.link_up(spec, tuple(job.payload.get("port_ids") or ()))
+                self._finish(job, jobs.DONE, None, {}, done)
+                return
             else:
                 raise BackendError(f"unknown job op {job.op}")
             self._finish(job, jobs.DONE, f"{ACTION[job.op]}.end", extra, "ok")
         except Exception as exc:
             detail = str(exc) if isinstance(exc, BackendError) else traceback.format_exc()
             LOG.warning("job %s %s of %s failed: %s", job.id, job.op, job.instance_id, exc)
-            self._finish(job, jobs.FAILED, f"{ACTION.get(job.op, 'create')}.error",
+            # a vif_plugged that failed leaves the instance as it was: no error event
+            action = None if job.op == jobs.VIF_PLUGGED else \
+                f"{ACTION.get(job.op, 'create')}.error"
+            self._finish(job, jobs.FAILED, action,
                          {"code": 500, "message": str(exc)[:255], "details": detail}, detail)
         finally:
             with self._lock:
                 self._busy.discard(job.instance_id)
             self.job_wakeup.notify()  # the next job of this instance may run now
 
-    def _finish(self, job: Job, status: str, action: str, extra: dict, log: str) -> None:
+    def _finish(self, job: Job, status: str, action: str | None, extra: dict,
+                log: str) -> None:
+        """Mark the job and publish its ``action`` event (None: no event)."""
         with self.db.write() as s:
             row = s.get(Job, job.id)
             row.status, row.log, row.updated_at = status, log, jobs.now()
-            self._publish(s, job, 2, action, extra)
-        self.publisher.committed()
+            if action is not None:
+                self._publish(s, job, 2, action, extra)
+        if action is not None:
+            self.publisher.committed()
 
     def run(self, stop: Callable[[], bool]) -> None:
         self.register()

@@ -25,6 +25,7 @@ from astara.compute_service.api import (
     actions,
     bodies,
     errors,
+    external_events,
     inbound,
     list_query,
     microversion,
@@ -251,6 +252,16 @@ class Api:
             raise errors.NotFound("Network interface not found")
         return 200, {"interfaceAttachment": views.interface(port, version)}, {}
 
+    # events from other services -------------------------------------------------------
+    async def server_external_events(self, request, ctx, version):
+        events = external_events.parse(await _json(request), version)
+        if not external_events.allowed(ctx.roles):  # after the body, as Nova checks
+            raise external_events.forbidden()
+        outcome = await run_in_threadpool(self.service.external_events, ctx, events)
+        if outcome.status == 404:
+            raise errors.NotFound(external_events.NONE_FOUND)
+        return outcome.status, {"events": outcome.events}, {}
+
 
 async def not_found(request: Request, exc: Exception) -> Response:
     return JSONResponse(errors.NotFound("The resource could not be found.").body(),
@@ -290,6 +301,7 @@ def build_app(service: ComputeService) -> Starlette:
         Route("/v2.1/servers/{id}/os-interface", r(api.interfaces), methods=["GET", "POST"]),
         Route("/v2.1/servers/{id}/os-interface/{port_id}", r(api.interface),
               methods=["GET", "DELETE"]),
+        Route("/v2.1/os-server-external-events", r(api.server_external_events), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
                     middleware=[Middleware(NovaHeaders), Middleware(inbound.SizeLimit)])

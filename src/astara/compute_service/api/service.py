@@ -20,7 +20,15 @@ from sqlalchemy.exc import IntegrityError
 
 from astara.bus.wakeup import WakeupDir
 from astara.compute_service import events, jobs, transitions
-from astara.compute_service.api import actions, errors, list_query, name_filter, placement, ports
+from astara.compute_service.api import (
+    actions,
+    errors,
+    external_events,
+    list_query,
+    name_filter,
+    placement,
+    ports,
+)
 from astara.compute_service.api.bodies import CreateRequest, NetworkRequest, is_uuid
 from astara.compute_service.api.context import Context
 from astara.compute_service.api.network import Network
@@ -30,6 +38,7 @@ from astara.compute_service.settings import ComputeSettings
 from astara.db.engine import Database
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+LOOKUP_CHUNK = 500  # ids per IN (...) query: far below any database's parameter limit
 
 
 def _hostname(name: str) -> str:
@@ -232,7 +241,8 @@ class ComputeService:
         a deleted server's too when ``deleted`` (Nova, from 2.21)."""
         with self.db.read() as s:
             self._get(s, ctx, server_id, deleted=deleted)
-            rows = list(s.scalars(select(Job).where(Job.instance_id == server_id)
+            rows = list(s.scalars(select(Job).where(Job.instance_id == server_id,
+                                                    Job.op.in_(list(actions.NAMES)))
                                   .order_by(Job.created_at.desc(), Job.id.desc())))
             s.expunge_all()
             return rows
@@ -280,3 +290,28 @@ class ComputeService:
             jobs.queue(s, row, "detach", _actor(ctx), port=port)
         ports.release(self.network, ctx, [port])
         self._woken()
+
+    def external_events(self, ctx: Context,
+                        events: list[external_events.Event]) -> external_events.Outcome:
+        """Nova's external events: each one's code and, for a port whose link came up on
+        a server's host, a ``vif_plugged`` job for that host's agent (no instance
+        action: Nova records none for network events)."""
+        ids = sorted({e.server_uuid for e in events})
+        queued = False
+        with self.db.write() as s:
+            rows: dict[str, Instance] = {}
+            for start in range(0, len(ids), LOOKUP_CHUNK):
+                rows.update((r.id, r) for r in s.scalars(select(Instance).where(
+                    Instance.id.in_(ids[start:start + LOOKUP_CHUNK]),
+                    Instance.deleted.is_(False))))
+            outcome = external_events.decide(events, {i: r.host for i, r in rows.items()})
+            for server_id, wanted in external_events.links_up(outcome.accepted).items():
+                row = rows[server_id]
+                known = [p["port_id"] for p in row.ports or []]
+                port_ids = known if wanted is None else [p for p in wanted if p in known]
+                if port_ids:  # a tag naming no port of this server changes nothing
+                    jobs.queue(s, row, jobs.VIF_PLUGGED, _actor(ctx), port_ids=port_ids)
+                    queued = True
+        if queued:
+            self._woken()
+        return outcome
