@@ -37,7 +37,7 @@ PHASES = [
     ("answered", "orchestrator sees the appliance answer (CheckBoot wait)"),
     ("pushed", "first config push (PUT: dnsmasq/nft apply)"),
     ("settled", "later passes (replug, interface, pushes)"),
-    ("leased", "host gets its DHCP lease (its dhclient retries every 1-2 s)"),
+    ("leased", "host gets its DHCP lease (port ACTIVE -> vif-plugged -> dhclient)"),
     ("forwarded", "host's first packet forwarded (ARP, SNAT)"),
 ]
 
