@@ -31,8 +31,8 @@ def _taken(s, sn: m.Subnet) -> list[str]:
     all of them are read for every new address."""
     column = _ALLOCATIONS.c.ip_address
     version = column.like("%:%") if sn.ip_version == 6 else column.not_like("%:%")
-    return list(s.connection().execute(select(column).where(
-        _ALLOCATIONS.c.network_id == sn.network_id, version)).scalars())
+    return s.connection().execute(select(column).where(
+        _ALLOCATIONS.c.network_id == sn.network_id, version)).scalars().all()
 
 
 def _auto(sn: m.Subnet) -> bool:
@@ -101,6 +101,13 @@ def _requested(network: m.Network, item: dict, owner: str,
             raise errors.AllocationOnAutoAddressSubnet(ip=address, subnet_id=sn.id)
         address = ipam.eui64(sn.cidr, mac)
     return sn, address
+
+
+def picks_alone(s, plan: list[tuple[m.Subnet, str | None]]) -> bool:
+    """Whether ``allocate`` picks every planned address without writing: SQLite's single
+    writer, and no address asked for (a requested or EUI-64 one may be taken: its
+    insert runs in a savepoint)."""
+    return s.get_bind().dialect.name == "sqlite" and all(a is None for _, a in plan)
 
 
 def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], start: int = 0):
