@@ -228,8 +228,9 @@ def main() -> None:
         client_ms = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) * per - consumer_ms
         budget = (os.cpu_count() or 1) * 1000 / TARGET_RATE
         total = api_ms + client_ms + consumer_ms
+        plural = "es" if len(api_pids) > 1 else ""
         print(f"CPU per port create during the run: API {api_ms:.2f} ms "
-              f"({len(api_pids)} processes), HTTP clients {client_ms:.2f} ms, notification "
+              f"({len(api_pids)} process{plural}), HTTP clients {client_ms:.2f} ms, notification "
               f"consumer {consumer_ms:.2f} ms; total {total:.2f} ms (target <= {budget:.1f} ms: "
               f"{TARGET_RATE:.0f}/s on {os.cpu_count()} cores) "
               f"{'OK' if total <= budget else 'MISSED'}")
