@@ -62,6 +62,21 @@ def test_next_free(taken, skip, expected):
     assert ipam.next_free(pools, taken, skip=skip) == expected
 
 
+@pytest.mark.parametrize("taken, expected", [
+    (["fd00::2", "fd00::3"], "fd00::4"),
+    (["fd00:0::2", "FD00::3"], "fd00::4"),  # any spelling of an address is that address
+    (["10.0.0.2", "fd00::2", "fd00::3"], "fd00::4"),  # another family's: not in the way
+    (["fd00::3", "10.0.0.2", "::ffff:10.0.0.2"], "fd00::2"),
+])
+def test_next_free_ipv6_and_mixed_families(taken, expected):
+    assert ipam.next_free([{"start": "fd00::2", "end": "fd00::9"}], taken) == expected
+
+
+def test_next_free_takes_a_one_pass_iterable_of_mixed_families():
+    taken = (a for a in ["10.0.0.2", "fd00::2", "10.0.0.3"])
+    assert ipam.next_free([{"start": "10.0.0.2", "end": "10.0.0.4"}], taken) == "10.0.0.4"
+
+
 def test_eui64():
     assert ipam.eui64("fd00:11::/64", "fa:16:3e:00:11:22") == "fd00:11::f816:3eff:fe00:1122"
     assert ipam.eui64("2001:db8::/64", "00:00:5e:00:53:01") == "2001:db8::200:5eff:fe00:5301"

@@ -27,11 +27,12 @@ _ALLOCATIONS = m.IPAllocation.__table__
 def _taken(s, sn: m.Subnet) -> list[str]:
     """The addresses taken on ``sn``'s network, of its IP version: a superset of the
     subnet's (its pools hold none of the others), read from the covering unique index
-    (network, address) as plain rows: it is read for every new address."""
-    v6 = sn.ip_version == 6
-    rows = s.execute(select(_ALLOCATIONS.c.ip_address).where(
-        _ALLOCATIONS.c.network_id == sn.network_id)).fetchall()
-    return [address for (address,) in rows if (":" in address) == v6]
+    (network, address) as plain strings on the session's connection (no ORM layer):
+    all of them are read for every new address."""
+    column = _ALLOCATIONS.c.ip_address
+    version = column.like("%:%") if sn.ip_version == 6 else column.not_like("%:%")
+    return s.connection().execute(select(column).where(
+        _ALLOCATIONS.c.network_id == sn.network_id, version)).scalars().all()
 
 
 def _auto(sn: m.Subnet) -> bool:
@@ -100,6 +101,13 @@ def _requested(network: m.Network, item: dict, owner: str,
             raise errors.AllocationOnAutoAddressSubnet(ip=address, subnet_id=sn.id)
         address = ipam.eui64(sn.cidr, mac)
     return sn, address
+
+
+def picks_alone(s, plan: list[tuple[m.Subnet, str | None]]) -> bool:
+    """Whether ``allocate`` picks every planned address without writing: SQLite's single
+    writer, and no address asked for (a requested or EUI-64 one may be taken: its
+    insert runs in a savepoint)."""
+    return s.get_bind().dialect.name == "sqlite" and all(a is None for _, a in plan)
 
 
 def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], start: int = 0):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from astara.network_service import errors, macs, port_policy, views, vif_events
 from astara.network_service import models as m
-from astara.network_service.resources import allocation, router_ports
+from astara.network_service.resources import allocation, persist, router_ports
 from astara.network_service.resources.base import (
     Op,
     bump,
@@ -24,18 +24,25 @@ from astara.network_service.resources.base import (
     stamp,
 )
 
+_PORTS = m.Port.__table__
+
+
+def _mac_in_use(op: Op, network_id: str, mac: str) -> bool:
+    # On the session's connection, without the ORM layer: every port create asks. A
+    # port is never left pending with its MAC (build and update flush it), so there
+    # is nothing to autoflush first.
+    return op.session.connection().scalar(select(_PORTS.c.id).where(
+        _PORTS.c.network_id == network_id, _PORTS.c.mac_address == mac)) is not None
+
 
 def _mac(op: Op, network_id: str, wanted: str | None) -> str:
-    s = op.session
     if wanted is not None:
-        if s.scalar(select(m.Port.id).where(m.Port.network_id == network_id,
-                                            m.Port.mac_address == wanted)):
+        if _mac_in_use(op, network_id, wanted):
             raise errors.MacAddressInUse(net_id=network_id, mac=wanted)
         return wanted
     for _ in range(16):
         mac = macs.random_mac(op.settings.base_mac)
-        if not s.scalar(select(m.Port.id).where(m.Port.network_id == network_id,
-                                                m.Port.mac_address == mac)):
+        if not _mac_in_use(op, network_id, mac):
             return mac
     raise errors.Conflict(message="Unable to generate a unique mac",
                           type_="MacAddressGenerationFailure")
@@ -61,11 +68,15 @@ def build(op: Op, data: dict, network: m.Network, notify: bool = True) -> m.Port
         allowed_address_pairs=data.get("allowed_address_pairs", []),
         tags=[],
     )
-    s.add(row)  # inserted with its addresses, in one flush when nothing forces it earlier
     allocation.check_foreign_subnets(op, network, data.get("fixed_ips"))
     plan = allocation.plan_requests(network, data.get("fixed_ips"), owner, row.mac_address)
-    allocation.allocate(op, row, plan)
-    s.flush()
+    if allocation.picks_alone(s, plan):
+        allocation.allocate(op, row, plan)  # picks the addresses, writes nothing
+        persist.insert_new(s, row)
+    else:
+        s.add(row)
+        allocation.allocate(op, row, plan)
+    s.flush()  # the rest of the operation's pending rows, if any
     if notify:
         op.notifier.emit("port.create.end", {"port": views.port(row, op.ctx)})
     return row
