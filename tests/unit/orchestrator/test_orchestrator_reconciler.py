@@ -503,3 +503,50 @@ def test_an_unhealthy_router_is_not_resumed():
     w.reset_calls()
     w.step(full=False)
     assert w.network.calls[0][0] == "router_model"
+
+
+def test_an_event_on_a_working_router_asks_for_instance_and_status_beside_the_model():
+    import threading
+    w = World()
+    converge(w)
+    asked = {"find": threading.Event(), "status": threading.Event()}
+    find, status, model_of = w.compute.find, w.appliances.status, w.network.router_model
+
+    def find_seen(*a):
+        asked["find"].set()
+        return find(*a)
+
+    def status_seen(*a):
+        asked["status"].set()
+        return status(*a)
+
+    def model_after_both(rid):
+        # The model call answers only once the other two were made: in sequence, the
+        # pass would wait here for ever (bounded: the test fails instead).
+        assert asked["find"].wait(5) and asked["status"].wait(5), "called one after the other"
+        return model_of(rid)
+
+    w.compute.find, w.appliances.status = find_seen, status_seen
+    w.network.router_model = model_after_both
+    fips = w.network.models[RID].floating_ips
+    fips[0] = dict(fips[0], fixed_ip_address="10.0.0.154")
+    w.reset_calls()
+    w.step(full=True)
+    assert w.steps()[-1] == "ConfigureVM"
+    assert w.calls() <= 4  # the same budget as one call after the other
+
+
+def test_what_was_asked_early_is_asked_again_when_the_model_changed_under_it():
+    w = World()
+    converge(w)
+    mgmt = next(p for p in w.network.models[RID].ports
+                if p["device_owner"] == "network:astara_management")
+    # The management port got another address: the early status call went to the old one.
+    old = mgmt["fixed_ips"][0]["ip_address"]
+    new = "fdca:3ba5:a17a:acda::99"
+    mgmt["fixed_ips"][0] = dict(mgmt["fixed_ips"][0], ip_address=new)
+    w.appliances.mgmt_of[new] = w.appliances.mgmt_of[old]
+    w.reset_calls()
+    w.step(full=True)
+    assert ("status", old) in w.appliances.calls and ("status", new) in w.appliances.calls
+    assert w.rec.state(REF).context.mgmt_address == new
