@@ -44,6 +44,7 @@ SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
            "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.default.arp_ignore": "1",
            "net.ipv4.conf.all.arp_announce": "2", "net.ipv4.conf.default.arp_announce": "2",
            "net.ipv4.conf.all.proxy_arp": "0", "net.ipv4.conf.default.proxy_arp": "0"}
+OWN_TABLES = {("inet", "astara"), ("netdev", "astara")}  # `render.nft`
 
 
 @dataclass
@@ -216,9 +217,8 @@ class Appliance:
                     netlink.run(plan.missing_pins(config, observed), [])
                 finally:
                     netlink.close()
-                loaded = self.ports.nft.ruleset()
-            if not all(f"table {t} astara" in loaded for t in ("inet", "netdev")):
-                raise LookupError("the nftables tables are missing")
+                if not OWN_TABLES.issubset(self.ports.nft.tables()):  # one dump, not the text
+                    raise LookupError("the nftables tables are missing")
         except Exception as exc:  # any doubt: drop the record; the first push applies it all
             LOG.info("appliance %s: not taking over the recorded config: %s", self.name, exc)
             self._forget()

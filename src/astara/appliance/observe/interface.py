@@ -13,6 +13,7 @@ import fcntl
 import ipaddress
 import socket
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import psutil
@@ -40,8 +41,8 @@ def _is_up(ifname: str) -> bool:
         return bool(struct.unpack(_IFREQ, fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1] & IFF_UP)
 
 
-def interfaces() -> dict[str, Interface]:
-    """Every interface of the current namespace, by name."""
+def _listing() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """name → (MAC, global addresses) of every interface: one getifaddrs, no ioctl."""
     out = {}
     for ifname, entries in psutil.net_if_addrs().items():
         mac, cidrs = "", []
@@ -52,15 +53,31 @@ def interfaces() -> dict[str, Interface]:
                 ip = ipaddress.ip_address(entry.address.split("%")[0])
                 if not (ip.is_link_local or ip.is_loopback):
                     cidrs.append(f"{ip}/{_prefixlen(entry.netmask, ip.version)}")
+        out[ifname] = (mac, tuple(sorted(cidrs)))
+    return out
+
+
+def interfaces(names: Collection[str] | None = None) -> dict[str, Interface]:
+    """The interfaces of the current namespace named in `names` (default: all), by name."""
+    out = {}
+    for ifname, (mac, cidrs) in _listing().items():
+        if names is not None and ifname not in names:
+            continue  # an ioctl each: only for the ones asked about
         try:
             up = _is_up(ifname)
         except OSError:  # gone meanwhile
             continue
-        out[ifname] = Interface(mac, up, tuple(sorted(cidrs)))
+        out[ifname] = Interface(mac, up, cidrs)
     return out
 
 
 def ready(mac: str, cidr: str) -> bool:
     """Is the interface with `mac` up, with `cidr` on it?"""
-    return any(i.mac_address == mac and i.up and cidr in i.addresses
-               for i in interfaces().values())
+    for ifname, (found, cidrs) in _listing().items():
+        if found == mac and cidr in cidrs:
+            try:
+                if _is_up(ifname):
+                    return True
+            except OSError:  # gone meanwhile
+                continue
+    return False
