@@ -31,7 +31,7 @@ from astara.appliance.apply.netns import entered, exists, identity, sysctl
 from astara.appliance.apply.nft import Nft
 from astara.appliance.observe.state import NetState
 from astara.appliance.plan import netlink as plan
-from astara.appliance.plan.ops import Op
+from astara.appliance.plan.ops import AddNeighbour, Op
 from astara.appliance.render import dnsmasq as render_dnsmasq
 from astara.appliance.render import nft as render_nft
 from astara.wire import parse_config
@@ -212,9 +212,10 @@ class Appliance:
                 try:
                     observed = netlink.observe()
                     names = plan.interface_names(config, observed)
-                    if any(not plan.is_pin(op) for op in plan.diff(config, observed)):
+                    ops = plan.diff(config, observed)
+                    if any(not plan.is_pin(op) for op in ops):
                         raise LookupError("the network stack has changed since")
-                    netlink.run(plan.missing_pins(config, observed), [])
+                    netlink.run([op for op in ops if isinstance(op, AddNeighbour)], [])
                 finally:
                     netlink.close()
                 if not OWN_TABLES.issubset(self.ports.nft.tables()):  # one dump, not the text

@@ -41,40 +41,38 @@ def _is_up(ifname: str) -> bool:
         return bool(struct.unpack(_IFREQ, fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1] & IFF_UP)
 
 
-def _listing() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """name → (MAC, global addresses) of every interface: one getifaddrs, no ioctl."""
-    out = {}
-    for ifname, entries in psutil.net_if_addrs().items():
-        mac, cidrs = "", []
-        for entry in entries:
-            if entry.family == psutil.AF_LINK:
-                mac = entry.address
-            elif entry.family in (socket.AF_INET, socket.AF_INET6):
-                ip = ipaddress.ip_address(entry.address.split("%")[0])
-                if not (ip.is_link_local or ip.is_loopback):
-                    cidrs.append(f"{ip}/{_prefixlen(entry.netmask, ip.version)}")
-        out[ifname] = (mac, tuple(sorted(cidrs)))
-    return out
+def _mac(entries: list) -> str:
+    return next((e.address for e in entries if e.family == psutil.AF_LINK), "")
+
+
+def _global(entries: list) -> tuple[str, ...]:
+    cidrs = []
+    for entry in entries:
+        if entry.family in (socket.AF_INET, socket.AF_INET6):
+            ip = ipaddress.ip_address(entry.address.split("%")[0])
+            if not (ip.is_link_local or ip.is_loopback):
+                cidrs.append(f"{ip}/{_prefixlen(entry.netmask, ip.version)}")
+    return tuple(sorted(cidrs))
 
 
 def interfaces(names: Collection[str] | None = None) -> dict[str, Interface]:
     """The interfaces of the current namespace named in `names` (default: all), by name."""
     out = {}
-    for ifname, (mac, cidrs) in _listing().items():
+    for ifname, entries in psutil.net_if_addrs().items():
         if names is not None and ifname not in names:
             continue  # an ioctl each: only for the ones asked about
         try:
             up = _is_up(ifname)
         except OSError:  # gone meanwhile
             continue
-        out[ifname] = Interface(mac, up, cidrs)
+        out[ifname] = Interface(_mac(entries), up, _global(entries))
     return out
 
 
 def ready(mac: str, cidr: str) -> bool:
     """Is the interface with `mac` up, with `cidr` on it?"""
-    for ifname, (found, cidrs) in _listing().items():
-        if found == mac and cidr in cidrs:
+    for ifname, entries in psutil.net_if_addrs().items():
+        if _mac(entries) == mac and cidr in _global(entries):  # the others: not parsed
             try:
                 if _is_up(ifname):
                     return True
