@@ -31,7 +31,9 @@ _GONE = {errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV}
 
 
 class Netlink(Protocol):
-    def observe(self) -> NetState: ...
+    def observe(self, full: bool = True) -> NetState:
+        """The namespace; with `full` False, its links and addresses only (what a
+        status shows): no routes, no neighbours."""
 
     def run(self, ops: Sequence[Op], done: list[Op]) -> None:
         """Run `ops` in order; append each op that took effect to `done` (for rollback;
@@ -70,8 +72,8 @@ class IPRouteNetlink:
             self._ipr = open_iproute()
         return self._ipr
 
-    def observe(self) -> NetState:
-        state = reader.observe()
+    def observe(self, full: bool = True) -> NetState:
+        state = reader.observe(full)
         self._index = {link.ifname: link.index for link in state.links}
         return state
 

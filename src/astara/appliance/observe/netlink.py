@@ -101,8 +101,8 @@ def _payloads(sock: dump.Socket, request: int, header: struct.Struct, reply: int
     return [m.payload for m in sock.dump(request, bytes(header.size)) if m.type == reply]
 
 
-def observe() -> NetState:
-    """Dump the namespace of the calling thread."""
+def observe(full: bool = True) -> NetState:
+    """Dump the namespace of the calling thread (without `full`: links and addresses)."""
     with dump.Socket(NETLINK_ROUTE) as sock:
         links = tuple(parse_link(p) for p in _payloads(sock, RTM_GETLINK, IFINFOMSG,
                                                        RTM_NEWLINK))
@@ -110,6 +110,8 @@ def observe() -> NetState:
         addresses = frozenset(
             a for p in _payloads(sock, RTM_GETADDR, IFADDRMSG, RTM_NEWADDR)
             if (a := parse_address(p, names)) is not None)
+        if not full:
+            return NetState(links, addresses)
         routes = frozenset(
             r for p in _payloads(sock, RTM_GETROUTE, RTMSG, RTM_NEWROUTE)
             if (r := parse_static_route(p, names)) is not None)
