@@ -37,7 +37,8 @@ class Message:
 def attributes(data: bytes, offset: int,
                wanted: frozenset[int] | None = None) -> dict[int, bytes]:
     """The netlink attributes of `data` from `offset`: type → value (the last one wins);
-    only the `wanted` types, if given (a link has some fifty)."""
+    only the `wanted` types, if given, up to the first of each (a link has some fifty,
+    the ones wanted among the first)."""
     out: dict[int, bytes] = {}
     end = len(data)
     while offset + 4 <= end:
@@ -45,8 +46,12 @@ def attributes(data: bytes, offset: int,
         if length < 4:
             break
         kind &= NLA_TYPE_MASK
-        if wanted is None or kind in wanted:
+        if wanted is None:
             out[kind] = data[offset + 4:offset + length]
+        elif kind in wanted and kind not in out:
+            out[kind] = data[offset + 4:offset + length]
+            if len(out) == len(wanted):
+                break
         offset += (length + 3) & ~3
     return out
 
