@@ -31,7 +31,7 @@ from astara.appliance.apply.netns import entered, exists, identity, sysctl
 from astara.appliance.apply.nft import Nft
 from astara.appliance.observe.state import NetState
 from astara.appliance.plan import netlink as plan
-from astara.appliance.plan.ops import Op
+from astara.appliance.plan.ops import AddNeighbour, Op
 from astara.appliance.render import dnsmasq as render_dnsmasq
 from astara.appliance.render import nft as render_nft
 from astara.wire import parse_config
@@ -44,6 +44,7 @@ SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
            "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.default.arp_ignore": "1",
            "net.ipv4.conf.all.arp_announce": "2", "net.ipv4.conf.default.arp_announce": "2",
            "net.ipv4.conf.all.proxy_arp": "0", "net.ipv4.conf.default.proxy_arp": "0"}
+OWN_TABLES = {("inet", "astara"), ("netdev", "astara")}  # `render.nft`
 
 
 @dataclass
@@ -211,14 +212,14 @@ class Appliance:
                 try:
                     observed = netlink.observe()
                     names = plan.interface_names(config, observed)
-                    if any(not plan.is_pin(op) for op in plan.diff(config, observed)):
+                    ops = plan.diff(config, observed)
+                    if any(not plan.is_pin(op) for op in ops):
                         raise LookupError("the network stack has changed since")
-                    netlink.run(plan.missing_pins(config, observed), [])
+                    netlink.run([op for op in ops if isinstance(op, AddNeighbour)], [])
                 finally:
                     netlink.close()
-                loaded = self.ports.nft.ruleset()
-            if not all(f"table {t} astara" in loaded for t in ("inet", "netdev")):
-                raise LookupError("the nftables tables are missing")
+                if not OWN_TABLES.issubset(self.ports.nft.tables()):  # one dump, not the text
+                    raise LookupError("the nftables tables are missing")
         except Exception as exc:  # any doubt: drop the record; the first push applies it all
             LOG.info("appliance %s: not taking over the recorded config: %s", self.name, exc)
             self._forget()

@@ -53,7 +53,7 @@ def eui64(prefix: ipaddress.IPv6Network, mac: str) -> str:
 def management(netns: str | None, settings: Settings) -> tuple[str, str] | None:
     """(MAC, address/prefixlen) of the management interface of `netns`, if ready."""
     with entered(netns):
-        link = interface.interfaces().get(settings.mgmt_ifname)
+        link = interface.interfaces((settings.mgmt_ifname,)).get(settings.mgmt_ifname)
     if link is None:
         return None
     if link.addresses:
@@ -116,6 +116,8 @@ class Watcher:
             await self._drop(name)
         for name in (set(self._waiting) | set(self._subs)) - present:
             self._forget(name)
+        # One at a time: two adds in worker threads fight for the GIL at every
+        # system call (measured: slower in total than one after the other).
         for name in sorted(present - set(self.host.entries)):
             await self._try_add(name)
 

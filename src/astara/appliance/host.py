@@ -84,9 +84,10 @@ def bootstrap_management(mac: str, address: str) -> None:
         netlink.close()
 
 
-def _listen(netns: str | None, family: int, address: str, port: int) -> socket.socket:
-    with entered(netns):  # TCP named: asyncio then sets TCP_NODELAY (no 40 ms stalls)
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+def _listen(family: int, address: str, port: int) -> socket.socket:
+    """A listening socket in the current thread's namespace."""
+    # TCP named: asyncio then sets TCP_NODELAY (no 40 ms stalls)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
@@ -97,6 +98,28 @@ def _listen(netns: str | None, family: int, address: str, port: int) -> socket.s
         sock.close()
         raise
     return sock
+
+
+def _set_up(appliance: Appliance, mgmt_mac: str, mgmt_cidr: str, family: int,
+            api_port: int) -> tuple[list[socket.socket], list[socket.socket] | OSError]:
+    """In the appliance's namespace (a worker thread): bring the management interface
+    up, take over the recorded document if it still holds, open the API and metadata
+    proxy sockets and the change subscriptions (or the OSError saying why not)."""
+    with entered(appliance.netns):
+        if not interface.ready(mgmt_mac, mgmt_cidr):  # else no netlink dump needed
+            bootstrap_management(mgmt_mac, mgmt_cidr)
+        appliance.restore()
+        listening = [_listen(family, str(ipaddress.ip_interface(mgmt_cidr).ip), api_port)]
+        try:
+            listening.append(_listen(socket.AF_INET, "0.0.0.0", METADATA_PROXY_PORT))
+        except BaseException:
+            listening[0].close()
+            raise
+        try:
+            signals: list[socket.socket] | OSError = subscribe_changes(None)
+        except OSError as exc:
+            signals = exc
+    return listening, signals
 
 
 class Host:
@@ -136,44 +159,43 @@ class Host:
         private.tighten(*(p for p in state_dir.iterdir()
                           if p.suffix not in (".hosts", ".opts", ".addn_hosts")))
 
-        def prepare() -> None:
-            with entered(netns):
-                if not interface.ready(mgmt_mac, str(iface)):  # else no netlink dump needed
-                    bootstrap_management(mgmt_mac, mgmt_address)
-
-        await asyncio.to_thread(prepare)
         appliance = Appliance(name, netns, state_dir, self.api_port, real_ports(state_dir))
-        await asyncio.to_thread(appliance.restore)  # what an earlier agent applied, if valid
+        family = socket.AF_INET6 if iface.version == 6 else socket.AF_INET
+        # One worker thread and one entry into the namespace for all of it: the
+        # management interface, what an earlier agent applied (if still valid), then
+        # the sockets, so no status is answered before the record is judged.
+        listening, signals = await asyncio.to_thread(
+            _set_up, appliance, mgmt_mac, str(iface), family, self.api_port)
         served = Served(appliance, self.secret_for(name))
         loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if iface.version == 6 else socket.AF_INET
         proxy = MetadataProxy(lambda fam: self._socket_in(netns, fam),
                               lambda: self._metadata_target(appliance))
         servers: list[asyncio.AbstractServer] = []
         try:  # a half-served appliance would hold its ports: all or nothing
-            api_sock = _listen(netns, family, str(iface.ip), self.api_port)
+            api_sock, md_sock = listening
             servers.append(await loop.create_server(
                 lambda: H11Protocol(self._config, self._server_state, {}), sock=api_sock))
-            md_sock = _listen(netns, socket.AF_INET, "0.0.0.0", METADATA_PROXY_PORT)
             servers.append(await asyncio.start_server(proxy.handle, sock=md_sock))
         except BaseException:
             for server in servers:
                 server.close()
+            for sock in [*listening, *(signals if isinstance(signals, list) else [])]:
+                sock.close()
             raise
         entry = _Entry(served, servers, str(iface.ip))
-        self._watch_changes(entry, netns)
+        self._watch_changes(entry, netns, signals)
         self.entries[name] = entry
         self._by_address[str(iface.ip)] = served
 
-    def _watch_changes(self, entry: _Entry, netns: str | None) -> None:
+    def _watch_changes(self, entry: _Entry, netns: str | None,
+                       signals: list[socket.socket] | OSError) -> None:
         """Mark the kept status answer stale on every change the kernel reports;
-        without these subscriptions, no answer is kept."""
-        try:
-            entry.signals = subscribe_changes(netns)
-        except OSError as exc:
+        without these subscriptions (`signals` is why not), no answer is kept."""
+        if isinstance(signals, OSError):
             LOG.warning("appliance in %s: no change notifications (%s): every status "
-                        "call observes afresh", netns, exc)
+                        "call observes afresh", netns, signals)
             return
+        entry.signals = signals
         loop = asyncio.get_running_loop()
         for sock in entry.signals:
             loop.add_reader(sock.fileno(), self._on_signal, sock, entry.served)

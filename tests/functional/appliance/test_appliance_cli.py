@@ -195,6 +195,42 @@ def test_a_restarted_agent_takes_over_what_it_applied(lab):
         stop_agent(agent, log)
 
 
+def test_an_agent_killed_takes_over_again_unless_the_stack_changed_while_it_was_down(lab):
+    """kill -9, restart: the digest at once. kill -9, an address removed by hand, restart:
+    the record is not trusted (no digest claimed, record dropped); the push applies it."""
+    topo, work, ctl = lab
+    log = work / "agent.log"
+    appliance = topo.netns("appl-r5")
+    topo.plug(appliance, "mgmt", "eth0", MGMT_MAC)
+    topo.plug(appliance, "ext", "eth1", examples.EXT_MAC)
+    record = work / "state" / topo.name("appl-r5") / "applied.json"
+    agent = None
+    try:
+        agent = start_agent(topo, work, log)
+        wait_for(lambda: status(ctl, "r5"), what="the appliance API")
+        digest = api(ctl, "PUT", "/v1/system/config/", "r5", json=document(1)).json()["digest"]
+        agent.kill()
+        agent.wait(5)
+
+        agent = start_agent(topo, work, log)
+        body = wait_for(lambda: status(ctl, "r5"), what="the restarted agent's API").json()
+        assert body["config_digest"] == digest and record.exists()
+        agent.kill()
+        agent.wait(5)
+        topo.run(appliance, "ip", "addr", "del", "203.0.113.2/24", "dev", "eth1")
+
+        agent = start_agent(topo, work, log)
+        body = wait_for(lambda: status(ctl, "r5"), what="the restarted agent's API").json()
+        assert body["config_digest"] is None and not record.exists()
+        assert "not taking over the recorded config" in log.read_text()
+        again = api(ctl, "PUT", "/v1/system/config/", "r5", json=document(1)).json()
+        assert again["changed"] and again["digest"] == digest
+        assert again["netlink_ops"] == 2  # the address, and the default route that went with it
+        assert status(ctl, "r5").json()["config_digest"] == digest
+    finally:
+        stop_agent(agent, log)
+
+
 def dnsmasq_pid(body: dict, ifname: str) -> int | None:
     service = next(s for s in body["services"] if s["name"] == f"dnsmasq-{ifname}")
     return int(service["detail"].split()[1]) if service["healthy"] else None

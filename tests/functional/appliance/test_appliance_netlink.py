@@ -124,3 +124,60 @@ def test_neighbour_pins_are_permanent_observed_replaced_and_removed(ns):
         finally:
             netlink.close()
     assert "PERMANENT" in sh("ip", "-n", ns, "neigh", "show", "192.0.2.10").stdout
+
+
+def _pyroute2_view(ipr):
+    """What the reader must see, decoded by pyroute2 (the reader's former implementation)."""
+    from astara.appliance.observe.state import Address, Link, Neighbour, NetState, Route
+    links = tuple(Link(m["index"], m.get("IFLA_IFNAME"), m.get("IFLA_ADDRESS") or "",
+                       m.get("IFLA_MTU"), bool(m["flags"] & 1)) for m in ipr.get_links())
+    names = {link.index: link.ifname for link in links}
+    addresses = {Address(names[m["index"]], f"{m.get('IFA_LOCAL') or m.get('IFA_ADDRESS')}"
+                                            f"/{m['prefixlen']}")
+                 for m in ipr.get_addr() if m["scope"] < 253 and m["index"] in names}
+    routes = {Route(f"{m.get('RTA_DST') or ('0.0.0.0' if m['family'] == 2 else '::')}"
+                    f"/{m['dst_len']}", m.get("RTA_GATEWAY"),
+                    names.get(m.get("RTA_OIF")) if m.get("RTA_OIF") else None)
+              for m in ipr.get_routes(table=254, proto=4) if m["family"] in (2, 10)}
+    pins = {Neighbour(names[m["ifindex"]], m.get("NDA_DST"), m.get("NDA_LLADDR").lower())
+            for m in ipr.get_neighbours()
+            if m["state"] & 0x80 and m["ifindex"] in names and m.get("NDA_LLADDR")}
+    return NetState(links, frozenset(addresses), frozenset(routes), frozenset(pins))
+
+
+def test_the_raw_reader_sees_what_pyroute2_decodes(ns):
+    """Addresses of both families (and the kernel's), static routes in and out of the
+    main table, routes of other protocols, pinned and learnt neighbours."""
+    from pyroute2 import IPRoute
+
+    from astara.appliance.observe import netlink as reader
+    for args in (["link", "set", "ge0", "up", "mtu", "1450"], ["link", "set", "pe0", "up"],
+                 ["addr", "add", "192.0.2.1/24", "dev", "ge0"],
+                 ["addr", "add", "fd00:9::1/64", "dev", "ge0", "nodad"],
+                 ["route", "add", "10.0.0.0/8", "via", "192.0.2.254", "proto", "static"],
+                 ["route", "add", "0.0.0.0/0", "via", "192.0.2.253", "proto", "static"],
+                 ["route", "add", "fd99::/64", "via", "fd00:9::fd", "proto", "static"],
+                 ["route", "add", "172.16.0.0/12", "dev", "ge0", "proto", "static"],
+                 ["route", "add", "10.1.0.0/16", "via", "192.0.2.9", "proto", "static",
+                  "table", "100"],
+                 ["route", "add", "10.2.0.0/16", "via", "192.0.2.9", "proto", "boot"],
+                 ["neigh", "add", "192.0.2.10", "lladdr", "FA:16:3E:AA:00:01", "dev", "ge0",
+                  "nud", "permanent"],
+                 ["neigh", "add", "fd00:9::10", "lladdr", "fa:16:3e:aa:00:01", "dev", "ge0",
+                  "nud", "permanent"],
+                 ["neigh", "add", "192.0.2.11", "lladdr", "fa:16:3e:aa:00:02", "dev", "ge0",
+                  "nud", "reachable"]):
+        sh("ip", "-n", ns, *args)
+    with entered(ns):
+        raw = reader.observe()
+        ipr = IPRoute()
+        try:
+            expected = _pyroute2_view(ipr)
+        finally:
+            ipr.close()
+    assert tuple(link.__class__(link.index, link.ifname, link.mac_address, link.mtu, link.up)
+                 for link in raw.links) == expected.links
+    assert raw.link("ge0").mac_address == "fa:16:3e:00:00:09" and raw.link("ge0").mtu == 1450
+    assert raw.addresses == expected.addresses and len(raw.addresses) == 2
+    assert raw.routes == expected.routes and len(raw.routes) == 4
+    assert raw.neighbours == expected.neighbours and len(raw.neighbours) == 2

@@ -1,13 +1,16 @@
 """Both nftables ports in a namespace made here: libnftables in-process and the `nft` CLI.
 
 The same rendered ruleset and floating IP delta go through each; a ruleset the
-parser refuses changes nothing; counters come back through nft's JSON output.
+parser refuses changes nothing; the tables present and the counters are read from
+the kernel over nfnetlink (`observe.nftables`) and agree with what `nft` lists.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -73,11 +76,36 @@ def test_full_load_delta_refusal_and_counters(ns, kind):
             assert "table inet astara" in text and "table netdev astara" in text
             assert "203.0.113.11" in text
             assert {"snat4", "dnat4"} <= set(port.counters())
+            assert port.tables() == {("inet", "astara"), ("netdev", "astara")}
             with pytest.raises(ApplyError):
                 port.load_full(ruleset.full() + "\nthis is not nftables\n")
             assert "203.0.113.11" in port.ruleset()  # the refused load changed nothing
         finally:
             port.close()
+
+
+def test_tables_and_counters_read_over_nfnetlink_agree_with_nft(ns):
+    from astara.appliance.observe import nftables
+    name, work = ns
+    ruleset = render_nft.render(router_config(1), NAMES, 5000)
+    with entered(name):
+        port = NftCli(work)
+        port.load_full(ruleset.full())
+    subprocess.run(["ip", "netns", "exec", name, "nft", "-f", "-"], check=True, text=True,
+                   capture_output=True, input="table ip other {\n"
+                   "  counter snat4 { packets 5 bytes 500 }\n"
+                   "  counter mine { packets 9 bytes 2 }\n}\n"
+                   "add counter inet astara extra { packets 7 bytes 1099511627776 }\n")
+    listed = json.loads(sh("ip", "netns", "exec", name, "nft", "-j", "list", "counters",
+                           "table", "inet", "astara").stdout)
+    expected = {c["counter"]["name"]: (c["counter"]["packets"], c["counter"]["bytes"])
+                for c in listed["nftables"] if "counter" in c}
+    with entered(name):
+        assert port.counters() == expected == nftables.counters("inet", "astara")
+        assert expected["extra"] == (7, 1 << 40) and {"snat4", "dnat4"} <= set(expected)
+        assert port.tables() == {("inet", "astara"), ("netdev", "astara"), ("ip", "other")}
+        sh("nft", "delete", "table", "netdev", "astara")
+        assert port.tables() == {("inet", "astara"), ("ip", "other")}
 
 
 def _loads_a_ruleset(name: str, work: Path, **options) -> str:

@@ -166,7 +166,7 @@ class GatedNetlink(FakeNetlink):
         self._gate = gate
         self._count = threading.Lock()
 
-    def observe(self):
+    def observe(self, full=True):
         with self._count:
             self.inside += 1
             self.most = max(self.most, self.inside)
@@ -178,7 +178,7 @@ class GatedNetlink(FakeNetlink):
         finally:
             with self._count:
                 self.inside -= 1
-        return super().observe()
+        return super().observe(full)
 
 
 class WatchedLock(asyncio.Lock):
@@ -288,7 +288,7 @@ def test_a_watched_status_is_kept_until_a_change_or_an_apply(appliance, netlink)
     served.watch = watched.append
     looks = []
     observe = netlink.observe
-    netlink.observe = lambda: looks.append(1) or observe()
+    netlink.observe = lambda full=True: looks.append(1) or observe(full)
 
     async def go():
         async with _client(served) as client:
@@ -315,7 +315,7 @@ def test_a_watched_status_is_kept_until_a_change_or_an_apply(appliance, netlink)
 def test_an_unwatched_status_is_observed_every_time(appliance, netlink):
     looks = []
     observe = netlink.observe
-    netlink.observe = lambda: looks.append(1) or observe()
+    netlink.observe = lambda full=True: looks.append(1) or observe(full)
     get(appliance, "/v1/status/")
     get(appliance, "/v1/status/")
     assert len(looks) == 2

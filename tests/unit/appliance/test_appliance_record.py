@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from astara.appliance.apply import record
 from astara.appliance.apply.fakes import FakeNft
 from astara.appliance.converge import Appliance
+from astara.appliance.observe.state import Address, Route
 from astara.appliance.plan.ops import AddRoute
 from astara.wire.examples import router_config
 
@@ -118,3 +121,55 @@ def test_lost_neighbour_pins_are_put_back_on_takeover(appliance, netlink):
     assert netlink.neighbours == pins
     assert {type(op).__name__ for op in netlink.log[log:]} == {"AddNeighbour"}
     assert len(again.ports.nft.loads) == loads and again.applies == 0
+
+
+def test_takeover_asks_nftables_which_tables_exist_not_for_the_ruleset_text(appliance, netlink):
+    appliance.apply(router_config(300))  # the text grows with the floating IPs
+    log = len(netlink.log)
+    again = restarted(appliance)
+    assert again.restore() and again.digest == appliance.digest
+    assert again.ports.nft.reads == ["tables"]  # one dump, not the text per appliance
+    assert netlink.log[log:] == []  # nothing written: nothing was missing
+
+
+def _drop_address(netlink):
+    netlink.addresses.discard(next(a for a in netlink.addresses if a.cidr == "203.0.113.2/24"))
+
+
+def _add_address(netlink):
+    netlink.addresses.add(Address("ge1", "203.0.113.99/24"))
+
+
+def _move_default_route(netlink):
+    netlink.routes.discard(Route("0.0.0.0/0", "203.0.113.1"))
+    netlink.routes.add(Route("0.0.0.0/0", "203.0.113.254"))
+
+
+def _change_mtu(netlink):
+    netlink.links["ge3"] = dataclasses.replace(netlink.links["ge3"], mtu=1400)
+
+
+def _replace_interface(netlink):
+    netlink.links["ge3"] = dataclasses.replace(netlink.links["ge3"], mac_address="fa:16:3e:ff:0:9")
+
+
+@pytest.mark.parametrize("change", [_drop_address, _add_address, _move_default_route,
+                                    _change_mtu, _replace_interface])
+def test_a_stack_changed_while_the_agent_was_away_is_not_taken_over(appliance, netlink, change):
+    appliance.apply(router_config(1))
+    change(netlink)
+    again = restarted(appliance)
+    assert not again.restore() and again.digest is None and again.config is None
+    assert not (appliance.state_dir / record.FILE).exists()
+    result = again.apply(router_config(1))  # the first push applies it all
+    if change is _replace_interface:  # or says the document does not fit any more
+        assert result.rejected and again.digest is None
+    else:
+        assert result.error is None and result.nft == "full"
+
+
+def test_one_missing_nftables_table_is_enough_to_refuse(appliance):
+    appliance.apply(router_config(1))
+    nft = FakeNft()
+    nft.load_full("table inet astara {\n}\n")  # the netdev table (ARP for floating IPs) is gone
+    assert not restarted(appliance, nft=nft).restore()

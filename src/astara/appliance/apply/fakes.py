@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,7 +38,9 @@ class FakeNetlink:
     def __call__(self) -> FakeNetlink:  # used as the Ports.netlink factory
         return self
 
-    def observe(self) -> NetState:
+    def observe(self, full: bool = True) -> NetState:
+        if not full:
+            return NetState(tuple(self.links.values()), frozenset(self.addresses))
         return NetState(tuple(self.links.values()), frozenset(self.addresses),
                         frozenset(self.routes), frozenset(self.neighbours))
 
@@ -80,6 +83,7 @@ class FakeNft:
     def __init__(self) -> None:
         self.loads: list[tuple[str, str]] = []  # ("full" | "delta", text)
         self.fail_next = False
+        self.reads: list[str] = []  # "ruleset" | "tables" | "counters": what was asked
 
     def load_full(self, text: str) -> None:
         self._maybe_fail(text)
@@ -95,10 +99,20 @@ class FakeNft:
             raise ValidationFailed("injected nft failure")
 
     def counters(self) -> dict[str, tuple[int, int]]:
+        self.reads.append("counters")
         return {}
 
-    def ruleset(self) -> str:
+    def _loaded(self) -> str:
         return next((text for kind, text in reversed(self.loads) if kind == "full"), "")
+
+    def tables(self) -> set[tuple[str, str]]:
+        """The tables the last full load left (it deletes and re-creates them)."""
+        self.reads.append("tables")
+        return set(re.findall(r"^table (\w+) (\w+) \{$", self._loaded(), re.M))
+
+    def ruleset(self) -> str:
+        self.reads.append("ruleset")
+        return self._loaded()
 
     def close(self) -> None:
         pass

@@ -2,8 +2,10 @@
 
 `Netlink` is the Protocol `converge` uses; `IPRouteNetlink` is the real one, on
 pyroute2, and must be created and used inside the appliance namespace (see
-`apply.netns`); it reads with `observe.netlink` and writes with `apply.rtnl`
-(every op of a plan in one netlink batch, each acknowledged).
+`apply.netns`); it reads with `observe.netlink` (its own short-lived socket)
+and writes with `apply.rtnl` (every op of a plan in one netlink batch, each
+acknowledged) on a pyroute2 `IPRoute`, opened by the first write only: an
+observation alone (a status, a restarted agent's check) costs no pyroute2 socket.
 `apply.fakes.FakeNetlink` is its in-memory twin for unit tests. Ops are
 idempotent: adding what exists or deleting what is gone succeeds.
 """
@@ -15,6 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import Protocol
 
+from pyroute2 import IPRoute
 from pyroute2.netlink import nlmsg
 
 from astara.appliance.apply import rtnl
@@ -28,7 +31,9 @@ _GONE = {errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV}
 
 
 class Netlink(Protocol):
-    def observe(self) -> NetState: ...
+    def observe(self, full: bool = True) -> NetState:
+        """The namespace; with `full` False, its links and addresses only (what a
+        status shows): no routes, no neighbours."""
 
     def run(self, ops: Sequence[Op], done: list[Op]) -> None:
         """Run `ops` in order; append each op that took effect to `done` (for rollback;
@@ -36,6 +41,12 @@ class Netlink(Protocol):
         `ApplyError` or `OSError`) if any failed."""
 
     def close(self) -> None: ...
+
+
+def open_iproute() -> IPRoute:
+    """An rtnetlink socket in the current thread's namespace: no multicast groups
+    (nothing is queued behind our back), extended acks (the kernel's error text)."""
+    return IPRoute(groups=0, ext_ack=True)
 
 
 def ok(op: Op, code: int) -> bool:
@@ -47,21 +58,28 @@ def ok(op: Op, code: int) -> bool:
 
 
 class IPRouteNetlink:
-    """The real port: one pyroute2 `IPRoute`, opened in the namespace of the thread
-    that creates it (see `apply.netns.entered`) and used by that thread only."""
+    """The real port, created and used by one thread in the namespace it observes and
+    changes (see `apply.netns.entered`); its pyroute2 `IPRoute` is opened there too,
+    by the first write."""
 
     def __init__(self) -> None:
-        self._ipr = reader.open_iproute()
+        self._ipr: IPRoute | None = None
         self._index: dict[str, int] = {}
 
-    def observe(self) -> NetState:
-        state = reader.observe(self._ipr)
+    @property
+    def ipr(self) -> IPRoute:
+        if self._ipr is None:
+            self._ipr = open_iproute()
+        return self._ipr
+
+    def observe(self, full: bool = True) -> NetState:
+        state = reader.observe(full)
         self._index = {link.ifname: link.index for link in state.links}
         return state
 
     def _idx(self, ifname: str) -> int:
         if ifname not in self._index:
-            found = self._ipr.link_lookup(ifname=ifname)
+            found = self.ipr.link_lookup(ifname=ifname)
             if not found:
                 raise CommandFailed(f"netlink: no interface {ifname}")
             self._index[ifname] = found[0]
@@ -72,9 +90,11 @@ class IPRouteNetlink:
         return rtnl.message(op, self._idx(ifname) if ifname else None)
 
     def run(self, ops: Sequence[Op], done: list[Op]) -> None:
+        if not ops:
+            return
         messages = [self.message(op) for op in ops]
         failures = []
-        for op, outcome in zip(ops, rtnl.send(self._ipr, messages), strict=True):
+        for op, outcome in zip(ops, rtnl.send(self.ipr, messages), strict=True):
             if outcome.errno == 0:
                 done.append(op)
             elif not ok(op, outcome.errno):  # else it was there (or gone) already
@@ -85,4 +105,6 @@ class IPRouteNetlink:
             raise CommandFailed(f"netlink refused {failures[0]}{more}")
 
     def close(self) -> None:
-        self._ipr.close()
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None

@@ -9,6 +9,7 @@ means "stay here" (VM mode).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import struct
@@ -23,12 +24,18 @@ def exists(netns: str | None) -> bool:
     return netns is None or os.path.exists(os.path.join(NETNS_RUN_DIR, netns))
 
 
+@functools.cache
+def boot_id() -> str:
+    """This boot's id (the same for as long as the process lives)."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
 def identity(netns: str | None) -> str:
     """Names this network stack for as long as it lives: the boot, and the namespace's
     cookie (never reused while the machine runs; a namespace re-created under the
     same name gets another) or, on kernels before 5.14, its inode."""
-    with open("/proc/sys/kernel/random/boot_id") as f:
-        boot = f.read().strip()
+    boot = boot_id()
     with entered(netns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
             (cookie,) = struct.unpack("=Q", sock.getsockopt(socket.SOL_SOCKET,

@@ -6,12 +6,13 @@ parser refuses changes nothing (that transaction *is* the validation step);
 the full ruleset is also kept in `ruleset.nft` (written by temp name and rename)
 for operators. `NftLib` runs in-process through libnftables (`apply.libnft`);
 `NftCli` forks `nft` (checked with `nft -c` first) where the library is missing;
-`make_nft` picks one. `apply.fakes.FakeNft` records the same calls for unit tests.
+`make_nft` picks one. Both read the tables present and the named counters
+straight from the kernel (`observe.nftables`: one nfnetlink dump, no process, no
+ruleset text). `apply.fakes.FakeNft` records the same calls for unit tests.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 from collections.abc import Callable
@@ -21,10 +22,10 @@ from typing import Protocol
 from astara.appliance.apply import libnft
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
 from astara.appliance.apply.files import write_checked
+from astara.appliance.observe import nftables as kernel
 
 LOG = logging.getLogger(__name__)
 
-COUNTERS = "list counters table inet astara"
 RULESETS = ("list table inet astara", "list table netdev astara")
 
 
@@ -35,18 +36,21 @@ class Nft(Protocol):
 
     def counters(self) -> dict[str, tuple[int, int]]: ...
 
+    def tables(self) -> set[tuple[str, str]]:
+        """(family, name) of the tables loaded."""
+
     def ruleset(self) -> str: ...
 
     def close(self) -> None: ...
 
 
-def parse_counters(text: str) -> dict[str, tuple[int, int]]:
-    out = {}
-    for item in json.loads(text or "{}").get("nftables", []):
-        c = item.get("counter")
-        if c:
-            out[c["name"]] = (c.get("packets", 0), c.get("bytes", 0))
-    return out
+def counters() -> dict[str, tuple[int, int]]:
+    """The named counters of table inet astara ({} when it cannot be read)."""
+    try:
+        return kernel.counters("inet", "astara")
+    except OSError as exc:
+        LOG.warning("nftables: cannot read the counters: %s", exc)
+        return {}
 
 
 class NftLib:
@@ -88,11 +92,10 @@ class NftLib:
             raise CommandFailed(f"nft delta failed: {err.strip()}")
 
     def counters(self) -> dict[str, tuple[int, int]]:
-        if (res := self._run(COUNTERS, json=True)) is None:
-            assert self._cli is not None
-            return self._cli.counters()
-        rc, out, _err = res
-        return parse_counters(out) if rc == 0 else {}
+        return counters()
+
+    def tables(self) -> set[tuple[str, str]]:
+        return kernel.tables()
 
     def ruleset(self) -> str:
         if self._cli is None:
@@ -133,8 +136,10 @@ class NftCli:
             raise CommandFailed(f"nft delta failed: {res.stderr.strip()}")
 
     def counters(self) -> dict[str, tuple[int, int]]:
-        res = _nft("-j", *COUNTERS.split())
-        return parse_counters(res.stdout) if res.returncode == 0 else {}
+        return counters()
+
+    def tables(self) -> set[tuple[str, str]]:
+        return kernel.tables()
 
     def ruleset(self) -> str:
         results = [_nft(*command.split()) for command in RULESETS]

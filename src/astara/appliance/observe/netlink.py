@@ -1,94 +1,121 @@
-"""Read links, addresses and static routes of the current namespace through pyroute2.
+"""Read links, addresses, static routes and pinned neighbours of the current namespace.
 
-Called by `apply.netlink.IPRouteNetlink.observe` (inside the appliance namespace,
-on its `IPRoute`) to produce the `NetState` the planner diffs against, and by
-`discovery` (which opens its own `IPRoute`). Four dumps: links, addresses, the
-main table's "static" routes and the PERMANENT neighbour entries; pyroute2
-decodes, this module keeps only the fields the planner and the status document use.
+Called by `apply.netlink.IPRouteNetlink.observe` (inside the appliance namespace)
+to produce the `NetState` the planner diffs against, the status document reads
+and a restarted agent checks its record with. Four rtnetlink dumps on one
+short-lived socket (`observe.dump`): links, addresses, the main table's "static"
+routes and the PERMANENT neighbour entries; each reply is parsed with `struct`
+(the `parse_*` functions, pure) and only the fields the planner and the status
+document use are kept. Writes stay with pyroute2 (`apply.rtnl`).
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 
-from pyroute2 import IPRoute
-from pyroute2.netlink import nlmsg
-from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
-
+from astara.appliance.observe import dump
 from astara.appliance.observe.state import Address, Link, Neighbour, NetState, Route
 
+NETLINK_ROUTE = 0
+RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH = 18, 22, 26, 30
+RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH = 16, 20, 24, 28
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_STATS64 = 1, 3, 4, 23
+_LINK_ATTRS = frozenset((IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_STATS64))
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+NDA_DST, NDA_LLADDR = 1, 2
+IFF_UP = 0x1
 RT_TABLE_MAIN, RTPROT_STATIC = 254, 4
 RT_SCOPE_LINK = 253  # link and host scopes belong to the kernel
 NUD_PERMANENT = 0x80
 
-
-def open_iproute() -> IPRoute:
-    """An rtnetlink socket in the current thread's namespace: no multicast groups
-    (nothing is queued behind our back), extended acks (the kernel's error text)."""
-    return IPRoute(groups=0, ext_ack=True)
-
-
-def _link(msg: nlmsg) -> Link:
-    stats = msg.get("IFLA_STATS64") or {}
-    return Link(
-        index=msg["index"],
-        ifname=msg.get("IFLA_IFNAME"),
-        mac_address=msg.get("IFLA_ADDRESS") or "",
-        mtu=msg.get("IFLA_MTU"),
-        up=bool(msg["flags"] & IFF_UP),
-        rx_packets=stats.get("rx_packets", 0), tx_packets=stats.get("tx_packets", 0),
-        rx_bytes=stats.get("rx_bytes", 0), tx_bytes=stats.get("tx_bytes", 0),
-    )
+IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
+IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type
+NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
+_STATS = struct.Struct("=QQQQ")  # rtnl_link_stats64 opens with rx/tx packets, rx/tx bytes
+_U32 = struct.Struct("=I")
+_FAMILIES = {socket.AF_INET: 4, socket.AF_INET6: 16}  # address length
 
 
-def links(ipr: IPRoute) -> tuple[Link, ...]:
-    return tuple(_link(msg) for msg in ipr.get_links())
+def _ip(family: int, value: bytes) -> str:
+    return socket.inet_ntop(family, value)
 
 
-def addresses(ipr: IPRoute, names: dict[int, str]) -> frozenset[Address]:
-    out = set()
-    for msg in ipr.get_addr():
-        if msg["scope"] >= RT_SCOPE_LINK or msg["index"] not in names:
-            continue
-        ip = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
-        if ip:
-            out.add(Address(names[msg["index"]], f"{ip}/{msg['prefixlen']}"))
-    return frozenset(out)
+def parse_link(payload: bytes) -> Link:
+    _family, _type, index, flags, _change = IFINFOMSG.unpack_from(payload)
+    attrs = dump.attributes(payload, IFINFOMSG.size, _LINK_ATTRS)
+    rx_packets = tx_packets = rx_bytes = tx_bytes = 0
+    if (stats := attrs.get(IFLA_STATS64)) is not None and len(stats) >= _STATS.size:
+        rx_packets, tx_packets, rx_bytes, tx_bytes = _STATS.unpack_from(stats)
+    mtu = attrs.get(IFLA_MTU)
+    return Link(index=index, ifname=dump.string(attrs.get(IFLA_IFNAME, b"")),
+                mac_address=attrs.get(IFLA_ADDRESS, b"").hex(":"),
+                mtu=_U32.unpack(mtu)[0] if mtu and len(mtu) == 4 else 0,
+                up=bool(flags & IFF_UP), rx_bytes=rx_bytes, rx_packets=rx_packets,
+                tx_bytes=tx_bytes, tx_packets=tx_packets)
 
 
-def static_routes(ipr: IPRoute, names: dict[int, str]) -> frozenset[Route]:
-    out = set()
-    for msg in ipr.get_routes(table=RT_TABLE_MAIN, proto=RTPROT_STATIC):
-        if msg["family"] not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        default = "0.0.0.0" if msg["family"] == socket.AF_INET else "::"
-        dst = msg.get("RTA_DST") or default
-        oif = msg.get("RTA_OIF")
-        out.add(Route(f"{dst}/{msg['dst_len']}", msg.get("RTA_GATEWAY"),
-                      names.get(oif) if oif else None))
-    return frozenset(out)
+def parse_address(payload: bytes, names: dict[int, str]) -> Address | None:
+    family, prefixlen, _flags, scope, index = IFADDRMSG.unpack_from(payload)
+    if scope >= RT_SCOPE_LINK or index not in names or family not in _FAMILIES:
+        return None
+    attrs = dump.attributes(payload, IFADDRMSG.size)
+    ip = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+    if not ip or len(ip) != _FAMILIES[family]:
+        return None
+    return Address(names[index], f"{_ip(family, ip)}/{prefixlen}")
 
 
-def permanent_neighbours(ipr: IPRoute, names: dict[int, str]) -> frozenset[Neighbour]:
-    out = set()
-    for msg in ipr.get_neighbours():
-        if not msg["state"] & NUD_PERMANENT or msg["ifindex"] not in names:
-            continue
-        ip, mac = msg.get("NDA_DST"), msg.get("NDA_LLADDR")
-        if ip and mac:
-            out.add(Neighbour(names[msg["ifindex"]], ip, mac.lower()))
-    return frozenset(out)
+def parse_static_route(payload: bytes, names: dict[int, str]) -> Route | None:
+    family, dst_len, _src, _tos, table, proto, _scope, _type, _flags = RTMSG.unpack_from(payload)
+    if family not in _FAMILIES or proto != RTPROT_STATIC:
+        return None
+    attrs = dump.attributes(payload, RTMSG.size)
+    if (full := attrs.get(RTA_TABLE)) is not None and len(full) == 4:
+        table = _U32.unpack(full)[0]
+    if table != RT_TABLE_MAIN:
+        return None
+    dst = attrs.get(RTA_DST)
+    gateway = attrs.get(RTA_GATEWAY)
+    oif = attrs.get(RTA_OIF)
+    oif_index = _U32.unpack(oif)[0] if oif and len(oif) == 4 else 0
+    return Route(f"{_ip(family, dst) if dst else ('0.0.0.0' if family == socket.AF_INET else '::')}"
+                 f"/{dst_len}", _ip(family, gateway) if gateway else None,
+                 names.get(oif_index) if oif_index else None)
 
 
-def observe(ipr: IPRoute | None = None) -> NetState:
-    """Dump the namespace of `ipr` (default: a socket opened in the current thread's)."""
-    own = ipr is None
-    ipr = open_iproute() if ipr is None else ipr
-    try:
-        found = links(ipr)
-        names = {link.index: link.ifname for link in found}
-        return NetState(found, addresses(ipr, names), static_routes(ipr, names),
-                        permanent_neighbours(ipr, names))
-    finally:
-        if own:
-            ipr.close()
+def parse_permanent_neighbour(payload: bytes, names: dict[int, str]) -> Neighbour | None:
+    family, ifindex, state, _flags, _type = NDMSG.unpack_from(payload)
+    if not state & NUD_PERMANENT or ifindex not in names or family not in _FAMILIES:
+        return None
+    attrs = dump.attributes(payload, NDMSG.size)
+    ip, mac = attrs.get(NDA_DST), attrs.get(NDA_LLADDR)
+    if not ip or not mac or len(ip) != _FAMILIES[family]:
+        return None
+    return Neighbour(names[ifindex], _ip(family, ip), mac.hex(":"))
+
+
+def _payloads(sock: dump.Socket, request: int, header: struct.Struct, reply: int) -> list[bytes]:
+    return [m.payload for m in sock.dump(request, bytes(header.size)) if m.type == reply]
+
+
+def observe(full: bool = True) -> NetState:
+    """Dump the namespace of the calling thread (without `full`: links and addresses)."""
+    with dump.Socket(NETLINK_ROUTE) as sock:
+        links = tuple(parse_link(p) for p in _payloads(sock, RTM_GETLINK, IFINFOMSG,
+                                                       RTM_NEWLINK))
+        names = {link.index: link.ifname for link in links}
+        addresses = frozenset(
+            a for p in _payloads(sock, RTM_GETADDR, IFADDRMSG, RTM_NEWADDR)
+            if (a := parse_address(p, names)) is not None)
+        if not full:
+            return NetState(links, addresses)
+        routes = frozenset(
+            r for p in _payloads(sock, RTM_GETROUTE, RTMSG, RTM_NEWROUTE)
+            if (r := parse_static_route(p, names)) is not None)
+        pins = frozenset(
+            n for p in _payloads(sock, RTM_GETNEIGH, NDMSG, RTM_NEWNEIGH)
+            if (n := parse_permanent_neighbour(p, names)) is not None)
+    return NetState(links, addresses, routes, pins)
