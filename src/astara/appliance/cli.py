@@ -26,6 +26,7 @@ import signal
 import socket
 from pathlib import Path
 
+from astara.appliance import high_fds
 from astara.appliance.discovery import Settings, Watcher, serve_self
 from astara.appliance.host import Host
 from astara.common import private
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         secret_for(args)  # a wrong credential is one line, before anything starts
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-appliance-agent: {exc}") from None
+    if args.mode == "host":  # room above FD_SETSIZE for what is not libnftables'
+        high_fds.raise_limit()
     asyncio.run(run(args))
 
 

@@ -30,7 +30,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from astara.appliance import wake
+from astara.appliance import high_fds, wake
 from astara.appliance.api import SCOPE_KEY, Served, make_app
 from astara.appliance.apply.dnsmasq import DnsmasqProcess
 from astara.appliance.apply.netlink import IPRouteNetlink
@@ -97,7 +97,7 @@ def _listen(family: int, address: str, port: int) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    return sock
+    return high_fds.lift(sock)
 
 
 def _set_up(appliance: Appliance, mgmt_mac: str, mgmt_cidr: str, family: int,

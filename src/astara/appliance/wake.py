@@ -25,6 +25,7 @@ from typing import Protocol
 from inotify_simple import INotify
 from inotify_simple import flags as inotify_flags
 
+from astara.appliance import high_fds
 from astara.appliance.apply.netns import entered
 
 NETLINK_ROUTE, NETLINK_NETFILTER = 0, 12
@@ -110,7 +111,7 @@ def subscribe(netns: str | None, protocol: int, groups: int) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    return sock
+    return high_fds.lift(sock)
 
 
 def drain(sock: Signal) -> None:
@@ -128,4 +129,4 @@ def drain(sock: Signal) -> None:
 
 def pidfd(pid: int) -> int:
     """A descriptor that becomes readable when `pid` exits (OSError if it has)."""
-    return os.pidfd_open(pid)
+    return high_fds.lift_fd(os.pidfd_open(pid))
