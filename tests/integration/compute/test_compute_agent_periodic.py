@@ -117,3 +117,27 @@ def test_periodic_reconcile_is_off_by_default_and_a_failing_pass_is_survived(db,
     assert broken.reconcile_pass() == {}  # logged, not raised
     with db.read() as s:
         assert s.get(Instance, iid).vm_state == "active"
+
+
+def test_a_long_reconcile_pass_holds_up_neither_heartbeats_nor_jobs(db, tmp_path):
+    release, entered = threading.Event(), threading.Event()
+
+    class Slow(FakeBackend):
+        def observe(self):  # a reconcile over thousands of instances
+            entered.set()
+            release.wait(30)
+            return super().observe()
+
+    agent = agent_for(db, tmp_path, Slow(), heartbeat_interval=0.2, reconcile_interval=0.2)
+    stop, thread = running_agent(agent)
+    try:
+        assert entered.wait(10), "no reconcile pass started"
+        during = beat_of(db)
+        wait_for(lambda: beat_of(db) > during, 10,
+                 "a heartbeat while the reconcile pass is still running")
+        assert not release.is_set()
+    finally:
+        release.set()
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()

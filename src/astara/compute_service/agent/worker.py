@@ -7,8 +7,9 @@ instance, in order), runs them on a thread pool and finishes each in one
 transaction that marks the job and publishes its ``compute.instance.*`` event
 through the outbox. It sleeps on the job wake-up directory, never on a fixed poll.
 Between jobs it beats (``compute_hosts.updated_at``: the API places no instance on a
-host whose agent stopped beating) and, every ``reconcile_interval`` seconds, runs a
-light reconcile of this host that repairs the ``reconcile_fix`` kinds and logs the rest.
+host whose agent stopped beating) and, every ``reconcile_interval`` seconds, starts a
+light reconcile of this host in a thread of its own (one at a time; the loop goes on
+beating and claiming meanwhile) that repairs the ``reconcile_fix`` kinds and logs the rest.
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ class Agent:
         next_beat = now + self.heartbeat_interval
         next_reconcile = now + self.reconcile_interval if self.reconcile_interval \
             else float("inf")
+        reconciling: threading.Thread | None = None
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="compute-job") as pool:
                 while not stop():
@@ -203,9 +205,15 @@ class Agent:
                             self.heartbeat()
                         except Exception:
                             LOG.exception("heartbeat of %s failed", self.host)
-                    if now >= next_reconcile:
-                        self.reconcile_pass()
-                        next_reconcile = time.monotonic() + self.reconcile_interval
+                    if now >= next_reconcile and (reconciling is None
+                                                  or not reconciling.is_alive()):
+                        # Beside the loop: a pass over thousands of instances took
+                        # over a minute, and the heartbeats it held up made placement
+                        # take this host for dead ("No valid host").
+                        reconciling = threading.Thread(target=self.reconcile_pass,
+                                                       name="compute-reconcile", daemon=True)
+                        reconciling.start()
+                        next_reconcile = now + self.reconcile_interval
                     with self._lock:
                         free = self.workers - len(self._busy)
                     claimed = self.claim(free)
@@ -216,6 +224,8 @@ class Agent:
                         listener.wait(max(0.0, min(self.idle_wait, due)))
         finally:
             listener.close()
+            if reconciling is not None:
+                reconciling.join(30)  # its repairs write the database: let them end
 
     def run_pending(self) -> int:
         """Run every pending job now, in this thread (tests and one-shot use)."""
