@@ -166,12 +166,12 @@ class Host:
         # the sockets, so no status is answered before the record is judged.
         listening, signals = await asyncio.to_thread(
             _set_up, appliance, mgmt_mac, str(iface), family, self.api_port)
-        served = Served(appliance, self.secret_for(name))
         loop = asyncio.get_running_loop()
-        proxy = MetadataProxy(lambda fam: self._socket_in(netns, fam),
-                              lambda: self._metadata_target(appliance))
         servers: list[asyncio.AbstractServer] = []
         try:  # a half-served appliance would hold its ports: all or nothing
+            served = Served(appliance, self.secret_for(name))
+            proxy = MetadataProxy(lambda fam: self._socket_in(netns, fam),
+                                  lambda: self._metadata_target(appliance))
             api_sock, md_sock = listening
             servers.append(await loop.create_server(
                 lambda: H11Protocol(self._config, self._server_state, {}), sock=api_sock))

@@ -45,9 +45,11 @@ def _json(*args: str) -> list[dict]:
 
 def peers_in(names: list[str]) -> set[str]:
     """Root-namespace links (veth ends) whose peer is in one of the namespaces ``names``."""
+    # Links first: listing them is what gives their peers' namespaces an id (a namespace
+    # nothing has looked across to yet has none in `ip netns list`).
+    links = _json("link", "show")
     ids = {n["id"] for n in _json("netns", "list") if n.get("name") in names and "id" in n}
-    return {link["ifname"] for link in _json("link", "show")
-            if link.get("link_netnsid") in ids}
+    return {link["ifname"] for link in links if link.get("link_netnsid") in ids}
 
 
 def wait_gone(links: set[str], timeout: float = 30.0) -> set[str]:

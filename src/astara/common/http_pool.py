@@ -11,7 +11,11 @@ from __future__ import annotations
 import httpx
 
 KEEPALIVE_EXPIRY = 2.0  # seconds; below uvicorn's 5 s default with room for a slow loop
+# httpx's own defaults, which ``httpx.Limits`` does not fill in when one field is given
+MAX_CONNECTIONS, MAX_KEEPALIVE = 100, 20
 
 
 def limits() -> httpx.Limits:
-    return httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+    return httpx.Limits(max_connections=MAX_CONNECTIONS,
+                        max_keepalive_connections=MAX_KEEPALIVE,
+                        keepalive_expiry=KEEPALIVE_EXPIRY)

@@ -46,6 +46,9 @@ class NovaNotifier:
     def __init__(self, nova_url: str, project_id: str, timeout: float = TIMEOUT,
                  max_queued: int = MAX_QUEUED, transport: httpx.BaseTransport | None = None):
         self.url = nova_url.rstrip("/") + PATH
+        url = httpx.URL(self.url)  # a malformed URL is a start-up error, not a dead thread
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"nova_url {nova_url!r} is not an http(s) URL")
         self.headers = {"X-Project-Id": project_id, "X-Roles": "admin", "X-User-Id": USER_ID,
                         "X-OpenStack-Nova-API-Version": "2.1"}
         self._timeout = timeout
@@ -106,7 +109,11 @@ class NovaNotifier:
                         stop = True
                         break
                     batch.append(more)
-                self._post(client, batch)
+                try:
+                    self._post(client, batch)
+                except Exception:  # the thread must outlive any one batch
+                    LOG.exception("Nova events %s not sent to %s",
+                                  ", ".join(_describe(e) for e in batch), self.url)
                 if stop:
                     return
 

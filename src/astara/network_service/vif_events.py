@@ -9,6 +9,8 @@ is nothing to Nova. ``ports.update`` asks; ``nova_notifier`` sends after the com
 
 from __future__ import annotations
 
+import uuid
+
 PLUGGED = "network-vif-plugged"
 UNPLUGGED = "network-vif-unplugged"
 
@@ -24,9 +26,17 @@ def event_name(before: str, after: str) -> str | None:
 def event(port_id: str, device_owner: str, device_id: str, before: str,
           after: str) -> dict | None:
     """The event for Nova's ``POST /v2.1/os-server-external-events``, or None."""
-    if not device_owner.startswith("compute:") or not device_id:
-        return None
+    if not device_owner.startswith("compute:") or not _is_uuid(device_id):
+        return None  # a device_id Nova would refuse would sink the whole batch with it
     name = event_name(before, after)
     if name is None:
         return None
     return {"name": name, "server_uuid": device_id, "tag": port_id, "status": "completed"}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from tests.integration.network.helpers import external_network, name, tenant_network
 
 from astara.common.device_owners import MGMT_OWNER
@@ -226,5 +227,29 @@ def test_a_neutron_where_port_status_is_read_only_is_asked_once():
         client.set_port_status("p1", "ACTIVE")
         client.set_port_status("p2", "ACTIVE")
         assert seen == ["/v2.0/ports/p1"]
+    finally:
+        client.close()
+
+
+def test_another_400_is_an_error_to_retry_not_a_reason_to_stop_asking():
+    import httpx
+
+    from astara.orchestrator.clients.base import RemoteError
+
+    seen: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(400, json={"NeutronError": {
+            "type": "HTTPBadRequest", "detail": "", "message": "Invalid input for operation"}})
+
+    client = HttpNetworkAPI("http://neutron.invalid:9696", "mgmt", {})
+    client._http = httpx.Client(base_url="http://neutron.invalid:9696/v2.0",
+                                transport=httpx.MockTransport(api))
+    try:
+        for port in ("p1", "p2"):
+            with pytest.raises(RemoteError):
+                client.set_port_status(port, "ACTIVE")
+        assert seen == ["/v2.0/ports/p1", "/v2.0/ports/p2"]
     finally:
         client.close()

@@ -151,3 +151,42 @@ def test_named_counters_of_the_table_are_read_big_endian():
         "snat4", (3, 2**40))
     assert nftables.parse_counter(counter(b"other", b"snat4", 1, 3, 4), "astara") is None
     assert nftables.parse_counter(counter(b"astara", b"q", 2, 3, 4), "astara") is None  # quota
+
+
+def test_a_done_carrying_an_error_raises_and_one_flagged_changed_says_so():
+    failed = message(dump.NLMSG_DONE, struct.pack("=i", -errno.EMSGSIZE), seq=4)
+    with pytest.raises(OSError) as err:
+        list(dump.messages(failed, 4))
+    assert err.value.errno == errno.EMSGSIZE
+    changed = message(16, b"one", seq=4) + message(
+        dump.NLMSG_DONE, bytes(4), seq=4, flags=2 | dump.NLM_F_DUMP_INTR)
+    found = list(dump.messages(changed, 4))
+    assert found[-1] is None and found[-2].flags & dump.NLM_F_DUMP_INTR
+
+
+class _Kernel:
+    """A netlink socket whose every dump reply says the dump changed meanwhile."""
+
+    def __init__(self):
+        self.sent = 0
+
+    def send(self, data):
+        self.sent += 1
+        self.seq = struct.unpack_from("=IHHII", data)[3]
+
+    def recv_into(self, view):
+        reply = message(16, b"x", seq=self.seq, flags=2 | dump.NLM_F_DUMP_INTR) + \
+            message(dump.NLMSG_DONE, bytes(4), seq=self.seq)
+        view[:len(reply)] = reply
+        return len(reply)
+
+    def close(self):
+        pass
+
+
+def test_a_dump_that_keeps_changing_is_an_error_not_a_half_view():
+    sock = dump.Socket.__new__(dump.Socket)
+    sock._sock, sock._seq, sock._buffer = _Kernel(), 0, bytearray(dump.BUFFER)
+    with pytest.raises(OSError) as err:
+        sock.dump(18, b"")
+    assert err.value.errno == errno.EAGAIN and sock._sock.sent == dump.TRIES

@@ -14,6 +14,11 @@ def _expiry(client) -> float:
     return client._transport._pool._keepalive_expiry  # httpcore's pool
 
 
+def _sizes(client) -> tuple[int, int]:
+    pool = client._transport._pool
+    return pool._max_connections, pool._max_keepalive_connections
+
+
 def test_clients_give_up_idle_connections_before_uvicorn_closes_them():
     server_keeps = uvicorn.Config(app=None).timeout_keep_alive
     assert server_keeps > http_pool.KEEPALIVE_EXPIRY
@@ -21,6 +26,9 @@ def test_clients_give_up_idle_connections_before_uvicorn_closes_them():
                HttpApplianceAPI(b"k")._http, HttpNetwork("http://127.0.0.1:1/")._client]
     try:
         assert [_expiry(c) for c in clients] == [http_pool.KEEPALIVE_EXPIRY] * 3
+        # bounded as httpx's defaults bound them (a Limits with one field leaves the
+        # others unbounded)
+        assert [_sizes(c) for c in clients] == [(100, 20)] * 3
     finally:
         for c in clients:
             c.close()

@@ -46,6 +46,12 @@ def test_all_ports_when_none_named_and_unknown_or_unplugged_ports_are_reported()
     assert plan([P0], ["p9", "p0", "p0"], LINKS) == Plan(("eth0",), (), ("p9",))
 
 
+def test_a_port_without_a_mac_matches_no_interface_not_any_without_one():
+    no_mac = {"port_id": "p3"}
+    tun = {"ifname": "tun0", "addr_info": []}  # a link with no address of its own
+    assert plan([no_mac], ["p3"], [*LINKS, tun]) == Plan((), (), ("p3",))
+
+
 def test_nothing_to_do_on_an_empty_namespace():
     assert plan([P0], ["p0"], []) == Plan((), (), ("p0",))
     assert plan([P0], ["p0"], []).summary() == "not plugged: p0"

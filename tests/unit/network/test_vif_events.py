@@ -17,6 +17,7 @@ from astara.network_service.app import nova_notifier
 from astara.network_service.nova_notifier import NovaNotifier
 
 STATUSES = ("ACTIVE", "BUILD", "DOWN", "ERROR")
+SRV = "5c0b6b1e-7d43-4b55-8f1e-0c8a9f1f2b11"
 EXPECTED = {
     ("DOWN", "ACTIVE"): "network-vif-plugged",
     ("BUILD", "ACTIVE"): "network-vif-plugged",
@@ -28,23 +29,25 @@ EXPECTED = {
 @pytest.mark.parametrize("after", STATUSES)
 def test_every_transition(before, after):
     assert vif_events.event_name(before, after) == EXPECTED.get((before, after))
-    event = vif_events.event("p1", "compute:nova", "srv-1", before, after)
+    event = vif_events.event("p1", "compute:nova", SRV, before, after)
     if (before, after) in EXPECTED:
-        assert event == {"name": EXPECTED[(before, after)], "server_uuid": "srv-1",
+        assert event == {"name": EXPECTED[(before, after)], "server_uuid": SRV,
                          "tag": "p1", "status": "completed"}
     else:
         assert event is None
 
 
 @pytest.mark.parametrize("owner,device", [
-    ("", "srv-1"), ("network:dhcp", "srv-1"), ("network:router_interface", "r1"),
-    ("compute:nova", ""), ("Compute:nova", "srv-1"), ("computer", "srv-1")])
+    ("", SRV), ("network:dhcp", SRV), ("network:router_interface", "r1"),
+    ("compute:nova", ""), ("Compute:nova", SRV), ("computer", SRV),
+    # a device_id Nova would refuse (400 for the whole batch) is never sent
+    ("compute:nova", "x"), ("compute:nova", "srv-1")])
 def test_only_an_instance_port_with_a_server_is_told(owner, device):
     assert vif_events.event("p1", owner, device, "DOWN", "ACTIVE") is None
 
 
 def test_any_availability_zone_counts():
-    assert vif_events.event("p1", "compute:az-2", "srv-1", "DOWN", "ACTIVE") is not None
+    assert vif_events.event("p1", "compute:az-2", SRV, "DOWN", "ACTIVE") is not None
 
 
 def test_a_notifier_only_with_nova_url():
@@ -158,3 +161,30 @@ def test_a_full_queue_drops_with_one_line_and_never_blocks(caplog):
     nova.gate.set()
     sender.close()
     assert [e["tag"] for e in nova.events()] == ["port-1", "port-2", "port-3"]
+
+
+def test_an_unexpected_failure_loses_its_batch_not_the_sender(caplog):
+    calls: list[list[dict]] = []
+    first = threading.Event()
+
+    def handler(request):
+        calls.append(json.loads(request.content)["events"])
+        if len(calls) == 1:
+            first.set()
+            raise RuntimeError("not an httpx error")  # e.g. a bug below httpx
+        return httpx.Response(200, json={"events": []})
+
+    sender = NovaNotifier("http://nova", "svc", transport=httpx.MockTransport(handler))
+    caplog.set_level(logging.ERROR, logger="astara.network_service.nova_notifier")
+    sender.send([event(1)])
+    assert first.wait(10)
+    sender.send([event(2)])
+    sender.close()
+    assert calls == [[event(1)], [event(2)]]  # the thread went on to the next batch
+    assert any("port-1" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("url", ["nova:8774", "ftp://nova/", "http://"])
+def test_a_malformed_nova_url_is_refused_at_start(url):
+    with pytest.raises(ValueError, match="nova_url"):
+        NovaNotifier(url, "svc")

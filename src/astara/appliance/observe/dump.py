@@ -10,6 +10,7 @@ one observation and is closed (no descriptor kept, none handed to ``select()``).
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 from collections.abc import Iterator
@@ -73,6 +74,12 @@ def messages(data: bytes, seq: int) -> Iterator[Message | None]:
         if got != seq:
             continue  # a reply to an earlier request on this socket
         if kind == NLMSG_DONE:
+            # Its payload is the dump's own result (say, -EMSGSIZE), and it may carry
+            # the "changed meanwhile" flag itself.
+            if len(body) >= _ERRNO.size and (code := _ERRNO.unpack_from(body)[0]) < 0:
+                raise OSError(-code, f"netlink dump ended with error {-code}")
+            if flags & NLM_F_DUMP_INTR:
+                yield Message(NLMSG_DONE, flags, b"")
             yield None
             return
         if kind == NLMSG_ERROR:
@@ -107,8 +114,9 @@ class Socket:
         for _ in range(TRIES):
             found, interrupted = self._dump_once(kind, body)
             if not interrupted:
-                break
-        return found
+                return found
+        # Never an inconsistent view: the caller's "any doubt" path takes over.
+        raise OSError(errno.EAGAIN, f"netlink dump changed {TRIES} times in a row")
 
     def _dump_once(self, kind: int, body: bytes) -> tuple[list[Message], bool]:
         self._seq += 1
@@ -124,4 +132,5 @@ class Socket:
                 if message is None:
                     return found, interrupted
                 interrupted = interrupted or bool(message.flags & NLM_F_DUMP_INTR)
-                found.append(message)
+                if message.type != NLMSG_DONE:
+                    found.append(message)

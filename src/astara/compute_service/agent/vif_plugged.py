@@ -39,15 +39,15 @@ def plan(ports: Iterable[dict], port_ids: Iterable[str] | None, links: list[dict
     those whose link came up (None: all); ``links``: ``ip -j addr show`` of the
     namespace."""
     by_mac = {str(link.get("address", "")).lower(): link for link in links
-              if link.get("ifname") and link.get("ifname") != "lo"}
+              if link.get("ifname") and link.get("ifname") != "lo" and link.get("address")}
     macs = {p.get("port_id"): str(p.get("mac_address", "")).lower() for p in ports}
     wanted = list(macs) if port_ids is None else list(dict.fromkeys(port_ids))
     restart: list[str] = []
     bound: list[str] = []
     absent: list[str] = []
     for port_id in wanted:
-        link = by_mac.get(macs.get(port_id, ""))
-        if link is None:
+        link = by_mac.get(macs.get(port_id, "")) if macs.get(port_id) else None
+        if link is None:  # unknown, or no MAC to find it by
             absent.append(str(port_id))
             continue
         into = bound if _bound(link) else restart

@@ -106,8 +106,12 @@ def _requested(network: m.Network, item: dict, owner: str,
 def picks_alone(s, plan: list[tuple[m.Subnet, str | None]]) -> bool:
     """Whether ``allocate`` picks every planned address without writing: SQLite's single
     writer, and no address asked for (a requested or EUI-64 one may be taken: its
-    insert runs in a savepoint)."""
-    return s.get_bind().dialect.name == "sqlite" and all(a is None for _, a in plan)
+    insert runs in a savepoint). ``persist.insert_new`` needs INSERT .. RETURNING in
+    parameter order (SQLite 3.35+): an older SQLite takes the ORM's path."""
+    dialect = s.get_bind().dialect
+    return dialect.name == "sqlite" and all(a is None for _, a in plan) \
+        and bool(getattr(dialect, "insert_executemany_returning_sort_by_parameter_order",
+                         False))
 
 
 def allocate(op: Op, port: m.Port, plan: list[tuple[m.Subnet, str | None]], start: int = 0):

@@ -38,6 +38,12 @@ def _not_found(r: httpx.Response, type_: str = "RouterNotFound") -> bool:
     return isinstance(err, dict) and err.get("type") == type_
 
 
+def _read_only_status(text: str) -> bool:
+    """Neutron's refusal of a PUT naming ``status`` ("Cannot update read-only attribute
+    status"): any other 400 is no reason to stop asking."""
+    return "status" in text and ("read-only" in text or "not allowed" in text)
+
+
 class HttpNetworkAPI(HttpApi):
     def __init__(self, url: str, management_network_id: str, headers: dict[str, str],
                  timeout: float = 10.0):
@@ -132,7 +138,7 @@ class HttpNetworkAPI(HttpApi):
         if not self._port_status_writable:
             return
         r = self._req("PUT", f"/ports/{port_id}", json={"port": {"status": status}})
-        if r.status_code == 400:
+        if r.status_code == 400 and _read_only_status(r.text):
             # A real Neutron: status is read-only there (its agents report it). Asking
             # again would fail every pass; its ports go ACTIVE without us.
             self._port_status_writable = False
