@@ -116,6 +116,13 @@ def _associate(op: Op, row: m.FloatingIP, port_id: str, fixed_ip: str | None) ->
     port = get_port(s, op.ctx, port_id)
     v4 = [a for a in port.fixed_ips if ipaddress.ip_address(a.ip_address).version == 4]
     if fixed_ip is not None:
+        if ipaddress.ip_address(fixed_ip).version != 4:
+            # As Neutron: NAT is IPv4's, and an IPv6 address (SLAAC's follows the MAC,
+            # goes with its subnet) could leave the port under the floating IP.
+            raise errors.BadRequest(
+                resource="floatingip",
+                msg=f"Cannot process floating IP association with {fixed_ip}, since that "
+                "is not an IPv4 address")
         alloc = next((a for a in port.fixed_ips if a.ip_address == fixed_ip), None)
         if alloc is None:
             raise errors.BadRequest(

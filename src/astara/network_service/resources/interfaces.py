@@ -178,6 +178,10 @@ def remove(op: Op, router_id: str, body: dict) -> dict:
                  if port_id else removed)
     remaining = [a for a in port.fixed_ips if a.subnet_id not in removed]
     if remaining:
+        # Neutron updates the port to the remaining addresses, so a floating IP's
+        # address (of another router's floating IP) refuses it as a port update would.
+        ports.keep_floating_ip_address(s, port, [
+            {"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in remaining])
         for alloc in [a for a in port.fixed_ips if a.subnet_id in removed]:
             port.fixed_ips.remove(alloc)
         bump(port)

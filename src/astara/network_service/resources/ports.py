@@ -152,7 +152,6 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
         if "device_owner" in data or data.get("device_id", row.device_id) != row.device_id:
             _check_device_id(op, owner, device_id, row.project_id)
     if "fixed_ips" in data:
-        _keep_floating_ip_address(s, row, data["fixed_ips"])
         network = get_network(s, op.ctx, row.network_id) if not op.ctx.is_admin else s.get(
             m.Network, row.network_id)
         replace_fixed_ips(op, row, network, data.pop("fixed_ips"))
@@ -183,8 +182,9 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
     return row
 
 
-def _keep_floating_ip_address(s, row: m.Port, requested: list[dict]) -> None:
-    """As Neutron: the address a floating IP is associated with stays on the port."""
+def keep_floating_ip_address(s, row: m.Port, requested: list[dict]) -> None:
+    """As Neutron (its check before every port update, whoever asks for it): the address
+    a floating IP is associated with stays on the port."""
     held = s.scalars(select(m.FloatingIP.fixed_ip_address).where(
         m.FloatingIP.fixed_port_id == row.id, m.FloatingIP.fixed_ip_address.is_not(None)))
     wanted = {item.get("ip_address") for item in requested}
@@ -196,6 +196,7 @@ def _keep_floating_ip_address(s, row: m.Port, requested: list[dict]) -> None:
 
 def replace_fixed_ips(op: Op, row: m.Port, network: m.Network, requested: list[dict]) -> None:
     s = op.session
+    keep_floating_ip_address(s, row, requested)
     keep = {(a.subnet_id, a.ip_address) for a in row.fixed_ips}
     allocation.check_foreign_subnets(op, network, requested)
     plan = allocation.plan_requests(network, requested, row.device_owner, row.mac_address)
