@@ -44,9 +44,6 @@ class Context:
     attached_ports: frozenset[str] = frozenset()
     extra_instances: frozenset[str] = frozenset()
     floating_ips: frozenset[str] = frozenset()
-    # MAC -> port id of the router's ports at the last full look: the next look asks for
-    # the instance with these beside the model call (kept only if the model agrees).
-    macs: dict[str, str] | None = None
     # Tenant ports to report ACTIVE once the appliance holds ``desired``
     # (``drivers.port_status``); emptied as they are reported.
     activate: tuple[str, ...] = ()

@@ -2,18 +2,13 @@
 
 A full observation costs three calls (router model, instance, appliance status);
 a health check of a router that was healthy costs one (appliance status), and
-falls back to a full observation as soon as anything differs. For a router whose
-last look found it working, the instance and status calls start beside the model
-call, with what that look found (its ports' MACs, the appliance's address); a
-result is used only if the model still says the same, else the call is made again.
-An event on a working router (a floating IP) waits for one call's time, not three.
+falls back to a full observation as soon as anything differs.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
@@ -60,11 +55,9 @@ def mgmt_interface_address(address: str, port: dict, subnets: dict[str, dict],
 
 class Observer:
     def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI,
-                 mgmt: ManagementSettings, side_calls: int = 16):
+                 mgmt: ManagementSettings):
         self.network, self.compute, self.appliance = network, compute, appliance
         self.mgmt = mgmt
-        self._side = ThreadPoolExecutor(side_calls, thread_name_prefix="observe") \
-            if side_calls else None
 
     def health(self, st: RouterState, now: float, debug: bool) -> Observed | None:
         """One call: still healthy on the same config? None means 'look at everything'."""
@@ -87,33 +80,20 @@ class Observer:
                         instance=Instance(ctx.instance_id, "ACTIVE", ports),
                         appliance=app, debug=debug, memory=st.memory, now=now)
 
-    def _early(self, fn, *args) -> Future | None:
-        return self._side.submit(fn, *args) if self._side is not None else None
-
     def full(self, ref: ResourceRef, st: RouterState, now: float, debug: bool) -> Observed:
         st.resumed = False
-        last = st.context
-        # Only for a router whose last look found it working: a booting or changing one
-        # would often need the calls made again.
-        settled = st.healthy and last.macs is not None and bool(last.mgmt_address) \
-            and last.instance_id is not None
-        early_find = self._early(self.compute.find, ref.id, dict(last.macs or {})) \
-            if settled else None
-        early_status = self._early(self.appliance.status, last.mgmt_address, last.instance_id) \
-            if settled else None
         model = self.network.router_model(ref.id)
         if model is None:
-            inst = early_find.result() if early_find is not None \
-                else self.compute.find(ref.id, {})
+            inst = self.compute.find(ref.id, {})
             st.context = Context(instance_id=inst.id if inst else None)
             return Observed(exists=False, instance=inst, debug=debug, memory=st.memory, now=now)
         mgmt_port = next((p for p in model.ports if p.get("device_owner") == MGMT_OWNER), None)
         routed = [p for p in model.ports if p.get("device_owner") != MGMT_OWNER]
         macs = {p["mac_address"]: p["id"] for p in model.ports}
-        inst = early_find.result() if early_find is not None and macs == last.macs \
-            else self.compute.find(ref.id, macs)
+        inst = self.compute.find(ref.id, macs)
         desired = None
         address = _mgmt_address(mgmt_port) if mgmt_port else None
+        last = st.context
         if model.fingerprint is not None and model.fingerprint == last.model_fingerprint \
                 and last.desired is not None:
             desired = last.desired  # the same model as last time: the same document
@@ -142,12 +122,10 @@ class Observer:
             attached_ports=inst.ports if inst else frozenset(),
             extra_instances=inst.extras if inst else frozenset(),
             floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips),
-            macs=macs, activate=port_status.to_activate(model) if desired is not None else ())
+            activate=port_status.to_activate(model) if desired is not None else ())
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
-            app = early_status.result() if early_status is not None \
-                and (address, inst.id) == (last.mgmt_address, last.instance_id) \
-                else self.appliance.status(address, inst.id)
+            app = self.appliance.status(address, inst.id)
             if not app.reachable and st.memory.boot_started is None:
                 # A working appliance did not answer: ask it another way before the
                 # plan may decide to replace it (one more call, on failures only).
