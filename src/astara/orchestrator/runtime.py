@@ -43,9 +43,7 @@ class Runtime:
         self.debug = self.debug_store.snapshot()
         settings = plan_settings(o)
         self.reconciler = Reconciler(
-            # Two early calls per full look, one look per worker thread at a time.
-            Observer(self.network, self.compute, self.appliance, management_settings(o),
-                     side_calls=2 * o.num_worker_threads),
+            Observer(self.network, self.compute, self.appliance, management_settings(o)),
             Executor(self.network, self.compute, self.appliance),
             settings, is_debug=lambda ref: self.debug.is_debug(ref),
             store=store,
