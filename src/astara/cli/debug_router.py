@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     journal = Journal(journal_path(settings.state_path, ref.id))
     rpc = None if conf.standalone else router_hold.Rpc(
         conf.rpc_url or router_hold.rpc_url(o.rpc_hosts, o.rpc_port), token.decode())
-    for stop in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a process started with it ignored (a shell's background job) keeps it
+    # ignored, and Ctrl-C or `kill -INT` would then never hand the router back.
+    for stop in STOP_SIGNALS:
         signal.signal(stop, _interrupt)
     held: router_hold.Hold | None = None
     left: router_hold.LeftInDebug | None = None

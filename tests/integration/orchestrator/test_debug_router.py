@@ -31,10 +31,17 @@ def journal(orch, rid) -> list[dict]:
         else []
 
 
+def _sigint_ignored() -> None:
+    # As a shell starts a background job: Python then leaves SIGINT ignored unless the
+    # program installs its own handler (CI runs from such a job).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def debug_router(orch, rid, *args) -> subprocess.Popen:
     return subprocess.Popen([str(BIN / "astara-debug-router"), "--config-file",
                              str(orch.state / "orchestrator.conf"), "--router-id", rid, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_ignored)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
