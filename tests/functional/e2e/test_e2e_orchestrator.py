@@ -102,7 +102,17 @@ def test_orchestrator_survives_restarts_and_repairs(aio, tmp_path):
         wait_for(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
                            check=False).returncode == 0, 60, "vm reaches upstream")
 
+        def all_alive():
+            try:
+                rs = rpc_routers(state, rpc)
+            except httpx.TransportError:
+                return False
+            return len(rs) >= ROUTERS and all(r["steps"] and r["steps"][-1]["step"] == "Alive"
+                                              for r in rs)
+
         # 2. Restart with 20 healthy routers: no reconfiguration, no lost ping.
+        # The views are the workers' reports, up to a second behind the routers' status.
+        wait_for(all_alive, 30, "the orchestrator's views show every router healthy")
         views = {r["id"]: r for r in rpc_routers(state, rpc)}
         before = {rid: applies(state, views[rid]) for rid, _ in routers}
         ping_log = tmp_path / "ping.log"
@@ -118,15 +128,7 @@ def test_orchestrator_survives_restarts_and_repairs(aio, tmp_path):
         os.kill(old, signal.SIGKILL)
         wait_for(lambda: _pid_or_none(state) not in (None, old), 60, "orchestrator restarted")
 
-        def all_alive_again():
-            try:
-                rs = rpc_routers(state, rpc)
-            except httpx.TransportError:
-                return False
-            return len(rs) >= ROUTERS and all(r["steps"] and r["steps"][-1]["step"] == "Alive"
-                                              for r in rs)
-
-        wait_for(all_alive_again, 120, "restarted orchestrator sees every router healthy")
+        wait_for(all_alive, 120, "restarted orchestrator sees every router healthy")
         pinger.wait(timeout=60)
         out = ping_log.read_text()
         loss = re.search(r"(\d+(?:\.\d+)?)% packet loss", out)
