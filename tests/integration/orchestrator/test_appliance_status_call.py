@@ -44,6 +44,7 @@ class Canned:
     def __init__(self, reply: bytes | None, family: int = socket.AF_INET):
         self.reply = reply
         self.requests: list[bytes] = []
+        self.peers: list[str] = []
         self.sock = socket.socket(family)
         self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
         self.sock.listen(8)
@@ -55,9 +56,10 @@ class Canned:
     def _serve(self) -> None:
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, peer = self.sock.accept()
             except OSError:
                 return  # closed at teardown
+            self.peers.append(peer[0])
             head = b""
             while b"\r\n\r\n" not in head:
                 chunk = conn.recv(4096)
@@ -181,6 +183,9 @@ class Trickle:
     def sendall(self, data: bytes) -> None:
         pass
 
+    def getsockname(self) -> tuple[str, int]:
+        return ("192.0.2.2", 40000)
+
     def settimeout(self, t: float) -> None:
         assert t > 0
 
@@ -204,3 +209,46 @@ def test_a_trickling_peer_cannot_hold_the_check_past_its_timeout(monkeypatch):
     with pytest.raises(plain_get.NoAnswer):
         plain_get.get("192.0.2.1", 5000, "/v1/status/", [], timeout=0.5)
     assert peer.reads <= 52  # the timeout's worth of reads, not the whole 900 kB
+
+
+def test_the_source_address_the_kernel_chose_is_bound_for_the_next_checks(canned):
+    """The first check learns its local address per destination network; later checks
+    bind what is learnt (here 127.0.0.2, which the kernel would not choose: the server
+    sees it), so the kernel does not weigh every address of the host each time."""
+    server = canned(answer(200, status_body(True)))
+    api = HttpApplianceAPI(KEY, server.port, timeout=2.0)
+    try:
+        assert api.status("127.0.0.1", "server-1").reachable
+        assert api._sources.get("127.0.0.1") == "127.0.0.1"
+        api._sources.learn("127.0.0.1", "127.0.0.2")
+        assert api.status("127.0.0.1", "server-1").reachable
+    finally:
+        api.close()
+    assert server.peers == ["127.0.0.1", "127.0.0.2"]
+
+
+def test_a_learnt_source_no_longer_on_the_host_is_forgotten_and_the_check_still_answers(
+        canned):
+    server = canned(answer(200, status_body(True)))
+    api = HttpApplianceAPI(KEY, server.port, timeout=2.0)
+    try:
+        api._sources.learn("127.0.0.1", "192.0.2.77")  # TEST-NET: on no host
+        seen = api.status("127.0.0.1", "server-1")
+        assert (seen.reachable, seen.config_digest) == (True, DIGEST)
+        assert api._sources.get("127.0.0.1") == "127.0.0.1"  # the kernel's choice again
+    finally:
+        api.close()
+    assert server.peers == ["127.0.0.1"]  # one request: the failed bind sent nothing
+
+
+def test_a_bound_source_does_not_turn_a_dead_appliance_into_a_live_one():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    api = HttpApplianceAPI(KEY, port, timeout=2.0)
+    try:
+        api._sources.learn("127.0.0.1", "127.0.0.1")
+        seen = api.status("127.0.0.1", "server-1")
+    finally:
+        api.close()
+    assert (seen.reachable, seen.failure) == (False, Failure.UNREACHABLE)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from astara.common import http_pool
 from astara.orchestrator.clients import plain_get
 from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.source_addresses import SourceAddresses
 from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
 from astara.wire.appliance_config import ApplianceConfig
@@ -40,6 +41,7 @@ class HttpApplianceAPI:
         self._http = httpx.Client(timeout=timeout, limits=http_pool.limits())
         self._timeout = timeout
         self._probe_timeout = min(timeout, 2.0)
+        self._sources = SourceAddresses()
         self.calls = 0
 
     def close(self) -> None:
@@ -52,9 +54,7 @@ class HttpApplianceAPI:
         # The health check's one call: a plain GET on a fresh connection (plain_get).
         self.calls += 1
         try:
-            code, body = plain_get.get(address, self._port, "/v1/status/",
-                                       list(self._headers(appliance_id).items()),
-                                       self._timeout)
+            code, body = self._get_status(address, appliance_id)
         except (plain_get.Unreachable, plain_get.BadAnswer):
             return Appliance(reachable=False, failure=Failure.UNREACHABLE)
         except plain_get.NoAnswer:
@@ -69,6 +69,21 @@ class HttpApplianceAPI:
             return Appliance(reachable=False, failure=Failure.UNREACHABLE)
         healthy = all(s.healthy for s in st.services)
         return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
+
+    def _get_status(self, address: str, appliance_id: str) -> tuple[int, bytes]:
+        headers = list(self._headers(appliance_id).items())
+        source = self._sources.get(address)
+        try:
+            code, body, local = plain_get.get(address, self._port, "/v1/status/", headers,
+                                              self._timeout, source)
+        except plain_get.SourceGone:
+            self._sources.forget(address)  # the kernel chooses again, and we learn that
+            source = None
+            code, body, local = plain_get.get(address, self._port, "/v1/status/", headers,
+                                              self._timeout)
+        if source is None:
+            self._sources.learn(address, local)
+        return code, body
 
     def probe(self, address: str, appliance_id: str) -> bool:
         """Does the management address still take a connection (interfaces endpoint)?

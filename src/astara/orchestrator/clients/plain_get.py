@@ -29,23 +29,48 @@ class BadAnswer(Exception):
     """Connected, then the connection broke or what came back is not a valid answer."""
 
 
+class SourceGone(Exception):
+    """The source address asked for is not on this host (any more): nothing was sent."""
+
+
+def _connect(address: str, port: int, timeout: float, source: str | None) -> socket.socket:
+    if source is None:
+        return socket.create_connection((address, port), timeout=timeout)
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET,
+                         socket.SOCK_STREAM)
+    try:
+        try:
+            sock.bind((source, 0))
+        except OSError as exc:
+            raise SourceGone(f"{source}: {exc}") from exc
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def get(address: str, port: int, path: str, headers: list[tuple[str, str]],
-        timeout: float) -> tuple[int, bytes]:
-    """``(status code, body)``; ``timeout`` bounds the connect and the whole answer."""
+        timeout: float, source: str | None = None) -> tuple[int, bytes, str]:
+    """``(status code, body, local address)``; ``timeout`` bounds the connect and the
+    whole answer; ``source``, when given, is bound before connecting (``SourceGone``
+    when it cannot be)."""
     deadline = time.monotonic() + timeout
     try:
-        sock = socket.create_connection((address, port), timeout=timeout)
+        sock = _connect(address, port, timeout, source)
     except OSError as exc:  # refused, unreachable, timed out
         raise Unreachable(str(exc) or type(exc).__name__) from exc
     host = f"[{address}]" if ":" in address else address
     with sock:
+        local = sock.getsockname()[0]
         conn = h11.Connection(h11.CLIENT)
         try:
             sock.sendall(conn.send(h11.Request(
                 method="GET", target=path,
                 headers=[("Host", f"{host}:{port}"), ("Connection", "close"), *headers]))
                 + conn.send(h11.EndOfMessage()))
-            return _answer(conn, sock, deadline)
+            return (*_answer(conn, sock, deadline), local)
         except TimeoutError as exc:
             raise NoAnswer(f"no answer within {timeout:g} s") from exc
         except (OSError, h11.ProtocolError) as exc:
