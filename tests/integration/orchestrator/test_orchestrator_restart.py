@@ -9,11 +9,10 @@ after one status call each, with nothing pushed, booted or written.
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 from tests.integration.conftest import fresh_database
+from tests.orchestrator_world import router_model
 
 from astara.db import migrate
 from astara.db.engine import Database
@@ -26,23 +25,11 @@ from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 from astara.orchestrator.state_store import RouterStateStore
 
-API = Path(__file__).parents[2] / "data" / "neutron" / "api"
 N = 40
 
 
-def load(name: str) -> dict:
-    return json.loads((API / name).read_text())
-
-
 def model(router_id: str) -> RouterModel:
-    return RouterModel(
-        dict(load("router_admin.json")["router"], id=router_id),
-        [dict(p, device_id=router_id) for p in load("ports_device_id_router_as_admin.json")
-         ["ports"]],
-        {s["id"]: s for s in load("subnets.json")["subnets"]},
-        {n["id"]: n for n in load("networks_as_admin.json")["networks"]},
-        [dict(f, router_id=router_id) for f in load("floatingips.json")["floatingips"]],
-        [load("port_vm.json")["port"]])
+    return router_model(router_id=router_id)
 
 
 @pytest.fixture

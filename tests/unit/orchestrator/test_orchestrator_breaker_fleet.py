@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import multiprocessing
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
+from tests.orchestrator_world import router_model
 
 from astara.orchestrator import breaker_board
 from astara.orchestrator.breaker_board import BreakerBoard
@@ -29,26 +28,14 @@ from astara.orchestrator.rpc import build_app
 from astara.orchestrator.runtime import breaker_gate, check_view, summary
 from astara.orchestrator.scheduler import shard_for
 
-API = Path(__file__).parents[2] / "data" / "neutron" / "api"
 BS = BreakerSettings(failure_share=0.5, min_samples=10, budget_share=0.1, budget_min=1,
                      window=300)
 PLAN = replace(plan_defaults(), boot_timeout=30, health_check_period=60,
                appliance_failure_threshold=3, appliance_failure_period=10)
 
 
-def _load(name):
-    return json.loads((API / name).read_text())
-
-
 def _model(router_id: str, project: str) -> RouterModel:
-    return RouterModel(
-        router={**_load("router_admin.json")["router"], "id": router_id,
-                "project_id": project},
-        ports=_load("ports_device_id_router_as_admin.json")["ports"],
-        subnets={s["id"]: s for s in _load("subnets.json")["subnets"]},
-        networks={n["id"]: n for n in _load("networks_as_admin.json")["networks"]},
-        floating_ips=_load("floatingips.json")["floatingips"],
-        tenant_ports=[_load("port_vm.json")["port"]])
+    return router_model(router_id=router_id, project=project)
 
 
 class Fleet:

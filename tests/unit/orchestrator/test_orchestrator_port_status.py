@@ -8,31 +8,23 @@ router costs no call for them, a failed push marks nothing.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import replace
-from pathlib import Path
+
+from tests.orchestrator_world import REF, RID, load, router_model, sync_mgmt
 
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
 from astara.orchestrator.drivers import port_status
 from astara.orchestrator.drivers import router as driver
 from astara.orchestrator.drivers.router import RouterModel
-from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.model import OutcomeKind, Step
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 
-API = Path(__file__).parents[2] / "data" / "neutron" / "api"
-RID = "c61d6b42-85ba-4431-a014-539ade35216c"
-REF = ResourceRef("router", RID, "d0000000000000000000000000000000")
 INTERNAL_NET = "44085f07-c533-48f8-b5ea-29fef1efacd0"
 INTERNAL_SUBNET = "fdbbda01-7059-4fe0-98ff-fe21341f43c1"
 EXTERNAL_NET = "6b455a89-fa2d-4333-86d3-4d402a4ddb38"
-
-
-def load(name):
-    return json.loads((API / name).read_text())
 
 
 def vm_port(n: int, **fields) -> dict:
@@ -45,13 +37,7 @@ def vm_port(n: int, **fields) -> dict:
 
 
 def model(*tenant_ports: dict) -> RouterModel:
-    return RouterModel(
-        router=load("router_admin.json")["router"],
-        ports=load("ports_device_id_router_as_admin.json")["ports"],
-        subnets={s["id"]: s for s in load("subnets.json")["subnets"]},
-        networks={n["id"]: n for n in load("networks_as_admin.json")["networks"]},
-        floating_ips=load("floatingips.json")["floatingips"],
-        tenant_ports=list(tenant_ports))
+    return router_model(list(tenant_ports))
 
 
 # -- the pure choice -------------------------------------------------------------------
@@ -106,11 +92,7 @@ class World:
 
     def step(self, full=True):
         out = self.rec.run(REF, full)
-        for rid, port in self.network.mgmt_ports.items():
-            ports = self.network.models[rid].ports
-            ports[:] = [p for p in ports if p["id"] != port["id"]] + [
-                {**port, "device_owner": "network:astara_management", "network_id": "mgmt"}]
-            self.appliances.mgmt_of[port["fixed_ips"][0]["ip_address"]] = rid
+        sync_mgmt(self.network, self.appliances)
         self.now += max(out.after, 0.001)
         return out
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from tests.orchestrator_world import REF, RID, router_model, sync_mgmt
 
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
-from astara.orchestrator.drivers.router import RouterModel
-from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.model import Memory, OutcomeKind, Step
@@ -18,23 +15,9 @@ from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 from astara.wire.appliance_config import ApplianceConfig
 
-API = Path(__file__).parents[2] / "data" / "neutron" / "api"
-RID = "c61d6b42-85ba-4431-a014-539ade35216c"
-REF = ResourceRef("router", RID, "d0000000000000000000000000000000")
 
-
-def load(name):
-    return json.loads((API / name).read_text())
-
-
-def model() -> RouterModel:
-    return RouterModel(
-        router=load("router_admin.json")["router"],
-        ports=load("ports_device_id_router_as_admin.json")["ports"],
-        subnets={s["id"]: s for s in load("subnets.json")["subnets"]},
-        networks={n["id"]: n for n in load("networks_as_admin.json")["networks"]},
-        floating_ips=load("floatingips.json")["floatingips"],
-        tenant_ports=[load("port_vm.json")["port"]])
+def model():
+    return router_model()
 
 
 class World:
@@ -53,14 +36,7 @@ class World:
             is_debug=lambda ref: self.debug, clock=lambda: self.now)
 
     def sync_mgmt(self):
-        # The fake appliance answers on its management port's address.
-        for rid, port in self.network.mgmt_ports.items():
-            if rid not in self.network.models:
-                continue
-            self.network.models[rid].ports[:] = [
-                p for p in self.network.models[rid].ports if p["id"] != port["id"]
-            ] + [{**port, "device_owner": "network:astara_management", "network_id": "mgmt"}]
-            self.appliances.mgmt_of[port["fixed_ips"][0]["ip_address"]] = rid
+        sync_mgmt(self.network, self.appliances)
 
     def step(self, full=True):
         out = self.rec.run(REF, full)
