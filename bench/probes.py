@@ -85,10 +85,13 @@ def first_reply(ns: str, address: str, act, timeout: float = 30.0,
                 interval: float = 0.005) -> float:
     """Start pinging ``address`` from ``ns`` every ``interval`` s, call ``act()``, and
     return the seconds from just before ``act()`` to the first reply."""
+    # A count, not a deadline (-w): with a deadline ping exits at the first error the
+    # network reports, e.g. "host unreachable" when the address's ARP fails before the
+    # floating IP is configured (a forced neighbour-table GC at 1,000 routers did that).
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", str(interval), "-w",
-         str(int(timeout)), address], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True)
+        ["ip", "netns", "exec", ns, "ping", "-n", "-D", "-i", str(interval), "-c",
+         str(max(1, int(timeout / interval))), address], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True)
     try:
         time.sleep(0.05)  # ping is sending before the clock starts
         t0 = time.time()
