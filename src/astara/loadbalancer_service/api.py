@@ -192,13 +192,13 @@ class Api:
         pool_id = _id(request, "pool_id", "pool")
         if request.method == "GET":
             return 200, await self._list(request, ctx, "members", pool_id)
+        if request.method == "DELETE":
+            raise errors.BadRequest('Missing argument: "id"')
         body = await _json(request)
         if request.method == "POST":
             data = A.parse(A.MEMBER, body, create=True)
             return 201, {"member": await run_in_threadpool(
                 self.service.create_member, ctx, pool_id, data)}
-        if request.method == "DELETE":
-            raise errors.BadRequest('Missing argument: "id"')
         if not isinstance(body, dict) or not isinstance(body.get("members"), list):
             raise errors.invalid_input("members_", body, "Mandatory field missing.")
         if len(body["members"]) > 1000:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 SHOWN = 255  # longest value a message repeats back to the client
+SHOWN_VALUE = 1024  # ... when it is the bad value itself (Octavia echoes it whole)
 MAX_MESSAGE = 2048
 
 
@@ -98,7 +99,7 @@ def invalid_input(attr: str, value: Any, reason: str) -> BadRequest:
     shown = value if isinstance(value, str) else repr(value) if isinstance(value, dict) \
         else str(value)
     return BadRequest(f"Invalid input for field/attribute {attr}. Value: "
-                      f"'{shorten(shown)}'. {reason}")
+                      f"'{shorten(shown, SHOWN_VALUE)}'. {reason}")
 
 
 def unknown_attribute(argument: str, name: str) -> BadRequest:
