@@ -10,10 +10,11 @@ refuses a change because an object is pending.
 from __future__ import annotations
 
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from astara.loadbalancer_service import errors
@@ -102,6 +103,15 @@ def quota_limit(s: Session, settings: LoadBalancerSettings, project_id: str, kin
     return settings.quota(kind) if value is None else value
 
 
+def _serialize_project(s: Session, project_id: str, kind: str) -> None:
+    """On PostgreSQL two writers of one project could both count below the limit: they
+    take turns on a transaction-scoped advisory lock (SQLite writers already do)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(f"lb-quota:{kind}:{project_id}".encode()) - 2**31
+    s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def check_quota(op: Op, project_id: str, kind: str, adding: int = 1) -> None:
     """403 when ``adding`` more would pass the project's limit (-1: none)."""
     if adding <= 0:
@@ -109,6 +119,7 @@ def check_quota(op: Op, project_id: str, kind: str, adding: int = 1) -> None:
     limit = quota_limit(op.session, op.settings, project_id, kind)
     if limit < 0:
         return
+    _serialize_project(op.session, project_id, kind)
     model = QUOTA_COLUMNS[kind]
     used = op.session.scalar(select(func.count()).select_from(model)
                              .where(model.project_id == project_id))
