@@ -100,12 +100,13 @@ def test_pool_errors_answer_as_octavia(alice, lb):
     ids = {CAPTURED_LB: lb.id, "e155d1e2-b3c7-4aeb-8bb5-8791535ebc1b": http.id,
            "bbd283db-fe03-44ed-a2a4-afdca64b72ea": tcp.id}
     with alice.http() as c:
-        for index in (0, 1, 2, 4, 5):
+        for index in range(6):
             r = c.post("/lbaas/pools", json=_sent("017_pool_errors", index, **ids))
             assert (r.status_code, r.json()["faultstring"]) == captures.fault(
                 "017_pool_errors", index), index
         # UDP is Octavia's, not ours yet: refused as an option the provider lacks
-        r = c.post("/lbaas/pools", json=_sent("017_pool_errors", 3, **ids))
+        r = c.post("/lbaas/pools", json={"pool": {"loadbalancer_id": lb.id, "protocol": "UDP",
+                                                  "lb_algorithm": "ROUND_ROBIN"}})
         assert r.status_code == 400 and "not yet" in r.json()["faultstring"]
 
 
