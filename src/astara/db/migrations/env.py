@@ -6,6 +6,7 @@ from sqlalchemy import create_engine
 from astara.bus import outbox  # noqa: F401  (registers bus tables)
 from astara.compute_service import models as compute_models  # noqa: F401  (compute_ tables)
 from astara.db.base import Base
+from astara.loadbalancer_service import models as lb_models  # noqa: F401  (lb_ tables)
 from astara.network_service import models  # noqa: F401  (registers net_ tables)
 from astara.orchestrator import models as orchestrator_models  # noqa: F401  (orch_ tables)
 

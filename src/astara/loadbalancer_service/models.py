@@ -1,0 +1,133 @@
+"""Tables owned by the load-balancer service (prefix ``lb_``).
+
+The relations (a listener's load balancer, a pool's members, the VIP port) are
+our own columns, written only by this API. Unique keys make the conflicts Octavia
+answers with 409 (a second listener on a port, a second member on an address and
+port, a second monitor on a pool) fail cleanly when two writers race.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from astara.db.base import Base
+
+UUID = String(36)
+PROJECT = String(255)
+
+
+class Common:
+    """Columns every Octavia object has."""
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    provisioning_status: Mapped[str] = mapped_column(String(16))
+    operating_status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class LoadBalancer(Common, Base):
+    __tablename__ = "lb_loadbalancers"
+
+    description: Mapped[str] = mapped_column(String(255), default="")
+    provider: Mapped[str] = mapped_column(String(64))
+    vip_address: Mapped[str] = mapped_column(String(64))
+    vip_port_id: Mapped[str] = mapped_column(UUID, index=True)
+    vip_subnet_id: Mapped[str] = mapped_column(UUID)
+    vip_network_id: Mapped[str] = mapped_column(UUID)
+    # True when this service made the VIP port (it deletes it with the load balancer);
+    # a port the user gave is left to them.
+    vip_port_owned: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Listener(Common, Base):
+    __tablename__ = "lb_listeners"
+    __table_args__ = (UniqueConstraint("loadbalancer_id", "protocol_port"),)
+
+    description: Mapped[str] = mapped_column(String(255), default="")
+    loadbalancer_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_loadbalancers.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str] = mapped_column(String(32))
+    protocol_port: Mapped[int] = mapped_column(Integer)
+    connection_limit: Mapped[int] = mapped_column(Integer, default=-1)
+    default_pool_id: Mapped[str | None] = mapped_column(
+        ForeignKey("lb_pools.id", ondelete="SET NULL"), nullable=True, index=True)
+    insert_headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    timeout_client_data: Mapped[int] = mapped_column(Integer)
+    timeout_member_connect: Mapped[int] = mapped_column(Integer)
+    timeout_member_data: Mapped[int] = mapped_column(Integer)
+    timeout_tcp_inspect: Mapped[int] = mapped_column(Integer)
+    allowed_cidrs: Mapped[list | None] = mapped_column(JSON, nullable=True)
+
+
+class Pool(Common, Base):
+    __tablename__ = "lb_pools"
+
+    description: Mapped[str] = mapped_column(String(255), default="")
+    loadbalancer_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_loadbalancers.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str] = mapped_column(String(32))
+    lb_algorithm: Mapped[str] = mapped_column(String(32))
+    session_persistence: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class Member(Common, Base):
+    __tablename__ = "lb_members"
+    __table_args__ = (UniqueConstraint("pool_id", "address", "protocol_port"),)
+
+    pool_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_pools.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    protocol_port: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    backup: Mapped[bool] = mapped_column(Boolean, default=False)
+    subnet_id: Mapped[str | None] = mapped_column(UUID, nullable=True)
+    monitor_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    monitor_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class HealthMonitor(Common, Base):
+    __tablename__ = "lb_healthmonitors"
+
+    pool_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_pools.id", ondelete="CASCADE"), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    delay: Mapped[int] = mapped_column(Integer)
+    timeout: Mapped[int] = mapped_column(Integer)
+    max_retries: Mapped[int] = mapped_column(Integer)
+    max_retries_down: Mapped[int] = mapped_column(Integer)
+    http_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    url_path: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    expected_codes: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    http_version: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    domain_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class Quota(Base):
+    """A project's limits an admin set; a null column is the configured default."""
+
+    __tablename__ = "lb_quotas"
+
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    loadbalancer: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    listener: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pool: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    member: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    healthmonitor: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    l7policy: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    l7rule: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -1,0 +1,127 @@
+"""Shared helpers of the resource modules: the operation, clock, ids, lookups, statuses.
+
+Lookups answer as Octavia's policy does: an id that does not exist is a 404 in
+Octavia's words, another project's object a 403. ``intent_changed`` is the one rule
+of provisioning status here: the API records intent (``PENDING_CREATE`` until the
+orchestrator first builds an object, ``PENDING_UPDATE`` after a change) and never
+refuses a change because an object is pending.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from astara.loadbalancer_service import errors
+from astara.loadbalancer_service import models as m
+from astara.loadbalancer_service.context import RequestContext
+from astara.loadbalancer_service.notifier import Notifier
+from astara.loadbalancer_service.settings import LoadBalancerSettings
+
+PENDING_CREATE = "PENDING_CREATE"
+PENDING_UPDATE = "PENDING_UPDATE"
+
+
+@dataclass
+class Op:
+    session: Session
+    ctx: RequestContext
+    notifier: Notifier
+    settings: LoadBalancerSettings
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_row(model, project_id: str, operating_status: str = "OFFLINE", **values):
+    return model(id=new_id(), project_id=project_id, provisioning_status=PENDING_CREATE,
+                 operating_status=operating_status, created_at=now(), updated_at=None,
+                 **values)
+
+
+def next_status(current: str) -> str:
+    """What a change makes of a provisioning status: an object not yet built stays
+    PENDING_CREATE (the orchestrator builds the latest intent), any other is
+    PENDING_UPDATE."""
+    return PENDING_CREATE if current == PENDING_CREATE else PENDING_UPDATE
+
+
+def intent_changed(row) -> None:
+    row.provisioning_status = next_status(row.provisioning_status)
+    row.updated_at = now()
+
+
+def set_values(row, data: dict, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if key in data:
+            setattr(row, key, data[key])
+
+
+def get(s: Session, ctx: RequestContext, kind: str, model, id_: str, lock: bool = False):
+    """The row, or 404 if there is none, or 403 if it is another project's."""
+    stmt = select(model).where(model.id == id_)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = s.scalar(stmt)
+    if row is None:
+        raise errors.not_found(kind, id_)
+    ctx.require_owner(row.project_id)
+    return row
+
+
+def loadbalancer_of(s: Session, row) -> m.LoadBalancer:
+    if isinstance(row, m.LoadBalancer):
+        return row
+    if isinstance(row, m.Listener | m.Pool):
+        return s.get(m.LoadBalancer, row.loadbalancer_id)
+    pool = s.get(m.Pool, row.pool_id)
+    return s.get(m.LoadBalancer, pool.loadbalancer_id)
+
+
+def touch_loadbalancer(op: Op, lb: m.LoadBalancer) -> None:
+    """A child changed: the load balancer has new intent to converge to."""
+    intent_changed(lb)
+
+
+QUOTA_COLUMNS = {"loadbalancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,
+                 "member": m.Member, "healthmonitor": m.HealthMonitor}
+
+
+def quota_limit(s: Session, settings: LoadBalancerSettings, project_id: str, kind: str) -> int:
+    row = s.get(m.Quota, project_id)
+    value = getattr(row, kind) if row is not None else None
+    return settings.quota(kind) if value is None else value
+
+
+def _serialize_project(s: Session, project_id: str, kind: str) -> None:
+    """On PostgreSQL two writers of one project could both count below the limit: they
+    take turns on a transaction-scoped advisory lock (SQLite writers already do)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(f"lb-quota:{kind}:{project_id}".encode()) - 2**31
+    s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def check_quota(op: Op, project_id: str, kind: str, adding: int = 1) -> None:
+    """403 when ``adding`` more would pass the project's limit (-1: none)."""
+    if adding <= 0:
+        return
+    limit = quota_limit(op.session, op.settings, project_id, kind)
+    if limit < 0:
+        return
+    _serialize_project(op.session, project_id, kind)
+    model = QUOTA_COLUMNS[kind]
+    used = op.session.scalar(select(func.count()).select_from(model)
+                             .where(model.project_id == project_id))
+    if used + adding > limit:
+        raise errors.quota_met(kind)

@@ -1,0 +1,359 @@
+"""The load-balancer service's unit of work: one transaction per API call.
+
+``LoadBalancerService`` checks the caller's role, runs what needs the network API
+before the transaction (a new VIP port, a member's subnet), then opens the write
+transaction, runs the resource's rule, queues the notifications with it and
+commits. A VIP port made for a load balancer whose row could not be written is
+deleted again. Reads apply project scoping in SQL and the list semantics in ``query``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from astara.bus.base import Publisher
+from astara.db.engine import Database
+from astara.loadbalancer_service import errors, query, views
+from astara.loadbalancer_service import models as m
+from astara.loadbalancer_service.context import RequestContext
+from astara.loadbalancer_service.network import Network
+from astara.loadbalancer_service.notifier import Notifier
+from astara.loadbalancer_service.resources import (
+    base,
+    healthmonitors,
+    listeners,
+    loadbalancers,
+    members,
+    pools,
+)
+from astara.loadbalancer_service.settings import LoadBalancerSettings
+from astara.loadbalancer_service.vip import allocate
+
+LOG = logging.getLogger(__name__)
+PROVIDERS = {"astara": "The Astara driver: one haproxy appliance per load balancer "
+                       "(orchestrator driver: not yet)."}
+KIND = {"loadbalancers": "loadbalancer", "listeners": "listener", "pools": "pool",
+        "members": "member", "healthmonitors": "healthmonitor"}
+HANDLERS = {"listeners": listeners, "pools": pools, "healthmonitors": healthmonitors}
+
+
+def related(s: Session, plural: str, rows: list) -> views.Related:
+    """The relation ids the views of ``rows`` show, in a few queries for all of them."""
+    rel = views.Related()
+    ids = [r.id for r in rows]
+    if not ids:
+        return rel
+    if plural == "loadbalancers":
+        for lb_id, id_ in s.execute(select(m.Listener.loadbalancer_id, m.Listener.id)
+                                    .where(m.Listener.loadbalancer_id.in_(ids))
+                                    .order_by(m.Listener.created_at, m.Listener.id)):
+            rel.listeners.setdefault(lb_id, []).append(id_)
+        for lb_id, id_ in s.execute(select(m.Pool.loadbalancer_id, m.Pool.id)
+                                    .where(m.Pool.loadbalancer_id.in_(ids))
+                                    .order_by(m.Pool.created_at, m.Pool.id)):
+            rel.pools.setdefault(lb_id, []).append(id_)
+    elif plural == "pools":
+        for pool_id, id_ in s.execute(select(m.Listener.default_pool_id, m.Listener.id)
+                                      .where(m.Listener.default_pool_id.in_(ids))):
+            rel.pool_listeners.setdefault(pool_id, []).append(id_)
+        for pool_id, id_ in s.execute(select(m.Member.pool_id, m.Member.id)
+                                      .where(m.Member.pool_id.in_(ids))
+                                      .order_by(m.Member.created_at, m.Member.id)):
+            rel.members.setdefault(pool_id, []).append(id_)
+        for pool_id, id_ in s.execute(select(m.HealthMonitor.pool_id, m.HealthMonitor.id)
+                                      .where(m.HealthMonitor.pool_id.in_(ids))):
+            rel.monitor[pool_id] = id_
+    return rel
+
+
+def view(s: Session, plural: str, row) -> dict:
+    return views.VIEWS[plural](row, related(s, plural, [row]))
+
+
+class LoadBalancerService:
+    def __init__(self, db: Database, publisher: Publisher, network: Network,
+                 settings: LoadBalancerSettings):
+        self.db = db
+        self.publisher = publisher
+        self.network = network
+        self.settings = settings
+
+    def _write(self, ctx: RequestContext, work: Callable[[base.Op], Any]) -> Any:
+        with self.db.write() as session:
+            notifier = Notifier(self.publisher, session, ctx, self.settings.host)
+            result = work(base.Op(session, ctx, notifier, self.settings))
+            notifier.flush()
+        self.publisher.committed()
+        return result
+
+    # -- load balancers -------------------------------------------------------------
+    def create_loadbalancer(self, ctx: RequestContext, data: dict) -> dict:
+        project_id = _project(ctx, data)
+        provider = data.get("provider") or "astara"
+        if provider not in PROVIDERS:
+            raise errors.BadRequest(f"Provider '{errors.shorten(provider, 64)}' is not "
+                                    "enabled.")
+        if data.get("flavor_id"):
+            raise errors.validation("Invalid flavor_id.")
+        if not any(data.get(k) for k in ("vip_port_id", "vip_network_id", "vip_subnet_id")):
+            raise errors.validation("VIP must contain one of: vip_port_id, vip_network_id, "
+                                    "vip_subnet_id.")
+        lb_id = base.new_id()
+        with self.db.read() as s:  # refused early, before a port is made
+            self._quota_early(s, project_id)
+            if data.get("vip_port_id") and s.scalar(select(m.LoadBalancer.id).where(
+                    m.LoadBalancer.vip_port_id == data["vip_port_id"])):
+                raise errors.Conflict(f"Port {data['vip_port_id']} is already the VIP of a "
+                                      "load balancer.")
+        vip = allocate(self.network, ctx, data, lb_id, project_id)
+
+        def work(op: base.Op) -> dict:
+            row = loadbalancers.create(op, lb_id, project_id, data, vip, provider)
+            out = view(op.session, "loadbalancers", row)
+            op.notifier.emit("loadbalancer", "create", out, row.id, row.id)
+            return out
+
+        try:
+            return self._write(ctx, work)
+        except BaseException:
+            if vip.owned:
+                self._release_port(ctx, vip.port_id)
+            raise
+
+    def _quota_early(self, s: Session, project_id: str) -> None:
+        limit = base.quota_limit(s, self.settings, project_id, "loadbalancer")
+        if limit >= 0 and len(s.scalars(select(m.LoadBalancer.id).where(
+                m.LoadBalancer.project_id == project_id).limit(limit + 1)).all()) >= limit:
+            raise errors.quota_met("loadbalancer")
+
+    def _release_port(self, ctx: RequestContext, port_id: str) -> None:
+        try:
+            self.network.delete_port(ctx, port_id)
+        except Exception as exc:  # the answer is the write's; a leaked port is logged
+            LOG.warning("VIP port %s could not be deleted: %s", port_id, exc)
+
+    def delete_loadbalancer(self, ctx: RequestContext, lb_id: str, cascade: bool) -> None:
+        def work(op: base.Op) -> m.LoadBalancer:
+            row = base.get(op.session, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
+            port = (row.vip_port_id, row.vip_port_owned)
+            loadbalancers.delete_(op, row, cascade)
+            op.notifier.emit("loadbalancer", "delete", None, lb_id, lb_id)
+            return port
+
+        port_id, owned = self._write(ctx, work)
+        if owned:
+            self._release_port(ctx, port_id)
+
+    # -- every resource ---------------------------------------------------------------
+    def create(self, ctx: RequestContext, plural: str, data: dict) -> dict:
+        _project(ctx, data)
+        kind = KIND[plural]
+
+        def work(op: base.Op) -> dict:
+            row, lb = HANDLERS[plural].create(op, data)
+            out = view(op.session, plural, row)
+            op.notifier.emit(kind, "create", out, row.id, lb.id)
+            return out
+
+        return self._write(ctx, work)
+
+    def update(self, ctx: RequestContext, plural: str, id_: str, data: dict) -> dict:
+        kind = KIND[plural]
+
+        def work(op: base.Op) -> dict:
+            row = base.get(op.session, ctx, kind, views.MODELS[plural], id_)
+            if plural == "loadbalancers":
+                loadbalancers.update(op, row, data)
+                lb_id = row.id
+            else:
+                lb_id = HANDLERS[plural].update(op, row, data).id
+            out = view(op.session, plural, row)
+            op.notifier.emit(kind, "update", out, row.id, lb_id)
+            return out
+
+        return self._write(ctx, work)
+
+    def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
+        kind = KIND[plural]
+
+        def work(op: base.Op) -> None:
+            row = base.get(op.session, ctx, kind, views.MODELS[plural], id_)
+            lb = HANDLERS[plural].delete_(op, row)
+            op.notifier.emit(kind, "delete", None, id_, lb.id)
+
+        self._write(ctx, work)
+
+    def show(self, ctx: RequestContext, plural: str, id_: str) -> dict:
+        with self.db.read() as s:
+            return view(s, plural, base.get(s, ctx, KIND[plural], views.MODELS[plural], id_))
+
+    def list(self, ctx: RequestContext, plural: str, q: query.ListQuery,
+             pool_id: str | None = None) -> list[dict]:
+        model = views.MODELS[plural]
+        for wanted in q.filters.get("project_id", []) + q.filters.get("tenant_id", []):
+            ctx.require_owner(wanted)
+        with self.db.read() as s:
+            stmt = select(model)
+            if pool_id is not None:
+                base.get(s, ctx, "pool", m.Pool, pool_id)
+                stmt = stmt.where(model.pool_id == pool_id)
+            if not ctx.is_admin:
+                stmt = stmt.where(model.project_id == ctx.project_id)
+            for key in ("loadbalancer_id", "pool_id", "id", "name", "protocol",
+                        "provisioning_status"):
+                values = q.filters.get(key)
+                column = getattr(model, key, None)
+                if values and column is not None:
+                    stmt = stmt.where(column.in_(values))
+            rows = list(s.scalars(stmt))
+            rel = related(s, plural, rows)
+            items = [views.VIEWS[plural](row, rel) for row in rows]
+        sql_only = views.SQL_ONLY[plural]
+        rest = replace(q, filters={k: v for k, v in q.filters.items() if k not in sql_only})
+        return query.apply(items, rest)
+
+    # -- members of a pool ----------------------------------------------------------
+    def _pool(self, s: Session, ctx: RequestContext, pool_id: str) -> tuple[m.Pool,
+                                                                              m.LoadBalancer]:
+        pool = base.get(s, ctx, "pool", m.Pool, pool_id)
+        lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, pool.loadbalancer_id, lock=True)
+        return pool, lb
+
+    def _check_subnets(self, ctx: RequestContext, items: list[dict]) -> None:
+        """A member's subnet must be one the caller sees (asked before the transaction)."""
+        for subnet_id in sorted({i["subnet_id"] for i in items if i.get("subnet_id")}):
+            if self.network.get(ctx, "subnet", subnet_id) is None:
+                raise errors.BadRequest(f"Subnet {subnet_id} not found.")
+
+    def create_member(self, ctx: RequestContext, pool_id: str, data: dict) -> dict:
+        _project(ctx, data)
+        with self.db.read() as s:
+            if s.get(m.Pool, pool_id) is None:
+                # Octavia answers this one in pecan's format, titled "Bad Request".
+                raise errors.FrameworkError(404, f"Pool {errors.shorten(pool_id, 64)} not "
+                                            "found.", title="Bad Request")
+        self._check_subnets(ctx, [data])
+
+        def work(op: base.Op) -> dict:
+            pool, lb = self._pool(op.session, ctx, pool_id)
+            row = members.create(op, pool, lb, data)
+            out = view(op.session, "members", row)
+            op.notifier.emit("member", "create", out, row.id, lb.id)
+            return out
+
+        return self._write(ctx, work)
+
+    def _member(self, s: Session, ctx: RequestContext, pool_id: str, member_id: str):
+        pool, lb = self._pool(s, ctx, pool_id)
+        row = s.get(m.Member, member_id)
+        if row is None or row.pool_id != pool.id:
+            raise errors.not_found("member", member_id)
+        return row, lb
+
+    def show_member(self, ctx: RequestContext, pool_id: str, member_id: str) -> dict:
+        with self.db.read() as s:
+            pool = base.get(s, ctx, "pool", m.Pool, pool_id)
+            row = s.get(m.Member, member_id)
+            if row is None or row.pool_id != pool.id:
+                raise errors.not_found("member", member_id)
+            return view(s, "members", row)
+
+    def update_member(self, ctx: RequestContext, pool_id: str, member_id: str,
+                      data: dict) -> dict:
+        def work(op: base.Op) -> dict:
+            row, lb = self._member(op.session, ctx, pool_id, member_id)
+            members.update(op, row, lb, data)
+            out = view(op.session, "members", row)
+            op.notifier.emit("member", "update", out, row.id, lb.id)
+            return out
+
+        return self._write(ctx, work)
+
+    def delete_member(self, ctx: RequestContext, pool_id: str, member_id: str) -> None:
+        def work(op: base.Op) -> None:
+            row, lb = self._member(op.session, ctx, pool_id, member_id)
+            members.delete_(op, row, lb)
+            op.notifier.emit("member", "delete", None, member_id, lb.id)
+
+        self._write(ctx, work)
+
+    def batch_members(self, ctx: RequestContext, pool_id: str, items: list[dict],
+                      additive_only: bool) -> None:
+        for item in items:
+            _project(ctx, item)
+        self._check_subnets(ctx, items)
+
+        def work(op: base.Op) -> None:
+            s = op.session
+            pool, lb = self._pool(s, ctx, pool_id)
+            existing = list(s.execute(select(m.Member.id, m.Member.address,
+                                             m.Member.protocol_port)
+                                      .where(m.Member.pool_id == pool.id)))
+            plan = members.plan_batch([tuple(r) for r in existing], items, additive_only)
+            for action, row in members.batch(op, pool, lb, plan):
+                if action == "delete":
+                    op.notifier.emit("member", "delete", None, row, lb.id)
+                else:
+                    op.notifier.emit("member", action, view(s, "members", row), row.id, lb.id)
+
+        self._write(ctx, work)
+
+    # -- quotas -----------------------------------------------------------------------
+    def quota(self, ctx: RequestContext, project_id: str) -> dict:
+        ctx.require_owner(project_id)
+        with self.db.read() as s:
+            row = s.get(m.Quota, project_id)
+            return self._quota_view(project_id, row)
+
+    def _quota_view(self, project_id: str, row: m.Quota | None) -> dict:
+        values = {k: (getattr(row, k) if row is not None and getattr(row, k) is not None
+                      else self.settings.quota(k)) for k in base.QUOTA_COLUMNS.keys()
+                  | {"l7policy", "l7rule"}}
+        return {"project_id": project_id, "loadbalancer": values["loadbalancer"],
+                "load_balancer": values["loadbalancer"], "listener": values["listener"],
+                "member": values["member"], "pool": values["pool"],
+                "healthmonitor": values["healthmonitor"],
+                "health_monitor": values["healthmonitor"], "l7policy": values["l7policy"],
+                "l7rule": values["l7rule"], "tenant_id": project_id}
+
+    def quota_defaults(self) -> dict:
+        out = self._quota_view("", None)
+        for key in ("project_id", "tenant_id"):
+            out.pop(key)
+        return out
+
+    def list_quotas(self, ctx: RequestContext) -> list[dict]:
+        with self.db.read() as s:
+            stmt = select(m.Quota).order_by(m.Quota.project_id)
+            if not ctx.is_admin:
+                stmt = stmt.where(m.Quota.project_id == ctx.project_id)
+            return [self._quota_view(r.project_id, r) for r in s.scalars(stmt)]
+
+    def set_quota(self, ctx: RequestContext, project_id: str, values: dict | None) -> dict:
+        def work(op: base.Op) -> dict:
+            row = op.session.get(m.Quota, project_id)
+            if row is None:
+                row = m.Quota(project_id=project_id)
+                op.session.add(row)
+            for key in ("loadbalancer", "listener", "pool", "member", "healthmonitor",
+                        "l7policy", "l7rule"):
+                setattr(row, key, None if values is None else values.get(key,
+                                                                          getattr(row, key)))
+            op.session.flush()
+            return self._quota_view(project_id, row)
+
+        return self._write(ctx, work)
+
+
+def _project(ctx: RequestContext, data: dict) -> str:
+    """The project an object is made for: the caller's, or any an admin names."""
+    wanted = data.get("project_id")
+    if wanted and wanted != ctx.project_id and not ctx.is_admin:
+        raise errors.Forbidden()
+    return wanted or ctx.project_id
