@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -128,6 +129,10 @@ class Api:
             LOG.warning("value refused by the database: %s", exc.orig)
             return render(errors.BadRequest("Invalid input: a value is not acceptable"),
                           request_id)
+        except (StaleDataError, ObjectDeletedError) as exc:  # a concurrent delete won
+            LOG.info("write raced a concurrent change: %s", exc)
+            return render(errors.Conflict("The request conflicts with a concurrent change; "
+                                          "retry it."), request_id)
         except IntegrityError as exc:
             LOG.info("conflicting write refused: %s", exc.orig)
             return render(errors.Conflict("The request conflicts with a concurrent change; "

@@ -47,7 +47,7 @@ class LoadBalancer(Common, Base):
     description: Mapped[str] = mapped_column(String(255), default="")
     provider: Mapped[str] = mapped_column(String(64))
     vip_address: Mapped[str] = mapped_column(String(64))
-    vip_port_id: Mapped[str] = mapped_column(UUID, index=True)
+    vip_port_id: Mapped[str] = mapped_column(UUID, index=True, unique=True)  # one LB per port
     vip_subnet_id: Mapped[str] = mapped_column(UUID)
     vip_network_id: Mapped[str] = mapped_column(UUID)
     # True when this service made the VIP port (it deletes it with the load balancer);

@@ -85,11 +85,15 @@ class LoadBalancerService:
         self.settings = settings
 
     def _write(self, ctx: RequestContext, work: Callable[[base.Op], Any]) -> Any:
+        result = self._commit(ctx, work)
+        self.publisher.committed()
+        return result
+
+    def _commit(self, ctx: RequestContext, work: Callable[[base.Op], Any]) -> Any:
         with self.db.write() as session:
             notifier = Notifier(self.publisher, session, ctx, self.settings.host)
             result = work(base.Op(session, ctx, notifier, self.settings))
             notifier.flush()
-        self.publisher.committed()
         return result
 
     # -- load balancers -------------------------------------------------------------
@@ -107,24 +111,28 @@ class LoadBalancerService:
         lb_id = base.new_id()
         with self.db.read() as s:  # refused early, before a port is made
             self._quota_early(s, project_id)
-            if data.get("vip_port_id") and s.scalar(select(m.LoadBalancer.id).where(
-                    m.LoadBalancer.vip_port_id == data["vip_port_id"])):
-                raise errors.Conflict(f"Port {data['vip_port_id']} is already the VIP of a "
-                                      "load balancer.")
+        # The port is looked up as the caller first: another project's port is "not
+        # found" to it, never "already a VIP" (which would say that it exists).
         vip = allocate(self.network, ctx, data, lb_id, project_id)
 
         def work(op: base.Op) -> dict:
+            if not vip.owned and op.session.scalar(select(m.LoadBalancer.id).where(
+                    m.LoadBalancer.vip_port_id == vip.port_id)):
+                raise errors.Conflict(f"Port {vip.port_id} is already the VIP of a load "
+                                      "balancer.")  # and the unique index, for a race
             row = loadbalancers.create(op, lb_id, project_id, data, vip, provider)
             out = view(op.session, "loadbalancers", row)
             op.notifier.emit("loadbalancer", "create", out, row.id, row.id)
             return out
 
         try:
-            return self._write(ctx, work)
-        except BaseException:
+            out = self._commit(ctx, work)
+        except BaseException:  # never committed: the port we made goes again
             if vip.owned:
                 self._release_port(ctx, vip.port_id)
             raise
+        self.publisher.committed()
+        return out
 
     def _quota_early(self, s: Session, project_id: str) -> None:
         limit = base.quota_limit(s, self.settings, project_id, "loadbalancer")
@@ -238,6 +246,7 @@ class LoadBalancerService:
                 # Octavia answers this one in pecan's format, titled "Bad Request".
                 raise errors.FrameworkError(404, f"Pool {errors.shorten(pool_id, 64)} not "
                                             "found.", title="Bad Request")
+            base.get(s, ctx, "pool", m.Pool, pool_id)  # another project's: 403, no lookup
         self._check_subnets(ctx, [data])
 
         def work(op: base.Op) -> dict:
@@ -287,6 +296,8 @@ class LoadBalancerService:
                       additive_only: bool) -> None:
         for item in items:
             _project(ctx, item)
+        with self.db.read() as s:  # another project's pool: 403 before any network call
+            base.get(s, ctx, "pool", m.Pool, pool_id)
         self._check_subnets(ctx, items)
 
         def work(op: base.Op) -> None:

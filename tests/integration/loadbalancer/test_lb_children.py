@@ -228,3 +228,30 @@ def test_health_monitor_errors_answer_as_octavia(alice, pool):
         r = c.put(f"/lbaas/healthmonitors/{tcp.id}", json={"healthmonitor": {"url_path": "/x"}})
         assert (r.status_code, r.json()["faultstring"]) == captures.fault(
             "026_healthmonitor_errors", 6)
+
+
+def test_a_monitor_keeping_its_domain_name_cannot_go_to_http_1_0(alice, pool):
+    """The check looks at what the monitor keeps, not only at what the request says."""
+    with alice.http() as c:  # raw: openstacksdk's monitor drops domain_name
+        hm = c.post("/lbaas/healthmonitors", json={"healthmonitor": {
+            "pool_id": pool.id, "type": "HTTP", "delay": 3, "timeout": 1, "max_retries": 2,
+            "http_version": 1.1, "domain_name": "example.org"}}).json()["healthmonitor"]
+        assert hm["domain_name"] == "example.org"
+        r = c.put(f"/lbaas/healthmonitors/{hm['id']}",
+                  json={"healthmonitor": {"http_version": 1.0}})
+        assert r.status_code == 400, r.json()
+        assert "domain_name" in r.json()["faultstring"]
+        r = c.put(f"/lbaas/healthmonitors/{hm['id']}",
+                  json={"healthmonitor": {"http_version": 1.0, "domain_name": None}})
+        assert r.status_code == 200, r.json()
+        got = c.get(f"/lbaas/healthmonitors/{hm['id']}").json()["healthmonitor"]
+    assert (got["http_version"], got["domain_name"]) == (1.0, None)
+
+
+def test_a_port_is_the_vip_of_one_load_balancer_only(alice, subnet):
+    port = alice.sdk.network.create_port(network_id=subnet.network_id)
+    first = alice.lb.create_load_balancer(vip_port_id=port.id)
+    with alice.http() as c:
+        r = c.post("/lbaas/loadbalancers", json={"loadbalancer": {"vip_port_id": port.id}})
+    assert r.status_code == 409 and "already the VIP" in r.json()["faultstring"]
+    assert [lb.id for lb in alice.lb.load_balancers()] == [first.id]

@@ -88,3 +88,44 @@ def test_no_identity_or_no_role_is_refused(lb_api, alice, tree):
                                                     "X-Roles": "observer"})
         assert (r.status_code, r.json()) == (403, FORBIDDEN)
         assert c.get(f"{lb_api.url}/").status_code == 200  # versions need no identity
+
+
+def test_another_projects_children_and_ports_cannot_be_reached_through_ours(
+        alice, bob, tree, subnet):
+    """Each way of naming alice's objects from bob's requests: 403 (or "not found" for
+    her VIP port, which bob cannot see), and nothing of hers changes."""
+    bob_net = bob.sdk.network.create_network(name="bob-net")
+    bob_sub = bob.sdk.network.create_subnet(network_id=bob_net.id, cidr="10.30.0.0/24",
+                                            ip_version=4)
+    alice_lb = alice.lb.get_load_balancer(tree["loadbalancers"])
+    with bob.http() as c:
+        attempts = [
+            ("POST", "/lbaas/pools", {"pool": {"listener_id": tree["listeners"],
+                                               "protocol": "HTTP",
+                                               "lb_algorithm": "ROUND_ROBIN"}}),
+            ("POST", "/lbaas/healthmonitors", {"healthmonitor": {
+                "pool_id": tree["pools"], "type": "TCP", "delay": 3, "timeout": 1,
+                "max_retries": 2}}),
+            # refused for the pool before any subnet lookup (alice's: bob cannot see it)
+            ("POST", f"/lbaas/pools/{tree['pools']}/members", {"member": {
+                "address": "10.20.0.9", "protocol_port": 80, "subnet_id": subnet.id}}),
+            ("PUT", f"/lbaas/pools/{tree['pools']}/members", {"members": [
+                {"address": "10.20.0.9", "protocol_port": 80, "subnet_id": subnet.id}]}),
+        ]
+        for method, url, body in attempts:
+            r = c.request(method, url, json=body)
+            assert (r.status_code, r.json()) == (403, FORBIDDEN), (method, url)
+        bob_lb = c.post("/lbaas/loadbalancers", json={"loadbalancer": {
+            "vip_subnet_id": bob_sub.id}}).json()["loadbalancer"]
+        r = c.put(f"/lbaas/listeners/{tree['listeners']}", json={"listener": {
+            "default_pool_id": tree["pools"]}})
+        assert (r.status_code, r.json()) == (403, FORBIDDEN)
+        # alice's VIP port: bob cannot see it, so it is "not found", not "in use"
+        r = c.post("/lbaas/loadbalancers", json={"loadbalancer": {
+            "vip_port_id": alice_lb.vip_port_id}})
+        assert r.status_code == 400 and "already" not in r.json()["faultstring"], r.json()
+        assert bob_lb["vip_port_id"] != alice_lb.vip_port_id
+    with alice.http() as c:
+        pool = c.get(f"/lbaas/pools/{tree['pools']}").json()["pool"]
+    assert [m["id"] for m in pool["members"]] == [tree["member"]]
+    assert pool["healthmonitor_id"] == tree["healthmonitors"]

@@ -79,13 +79,22 @@ def get(s: Session, ctx: RequestContext, kind: str, model, id_: str, lock: bool 
     return row
 
 
+def parent(s: Session, model, id_: str, lock: bool = True):
+    """The row ``id_`` a child names, locked (the write's order: parent first); gone
+    meanwhile (a concurrent delete) is a conflict to retry, never a 500."""
+    row = s.get(model, id_, with_for_update=lock or None)
+    if row is None:
+        raise errors.Conflict("The object was changed by a concurrent request; retry it.")
+    return row
+
+
 def loadbalancer_of(s: Session, row) -> m.LoadBalancer:
     if isinstance(row, m.LoadBalancer):
         return row
     if isinstance(row, m.Listener | m.Pool):
-        return s.get(m.LoadBalancer, row.loadbalancer_id)
-    pool = s.get(m.Pool, row.pool_id)
-    return s.get(m.LoadBalancer, pool.loadbalancer_id)
+        return parent(s, m.LoadBalancer, row.loadbalancer_id)
+    pool = parent(s, m.Pool, row.pool_id, lock=False)
+    return parent(s, m.LoadBalancer, pool.loadbalancer_id)
 
 
 def touch_loadbalancer(op: Op, lb: m.LoadBalancer) -> None:

@@ -12,6 +12,7 @@ from astara.loadbalancer_service.resources.base import (
     get,
     intent_changed,
     new_row,
+    parent,
     set_values,
     touch_loadbalancer,
 )
@@ -23,14 +24,16 @@ UPDATABLE = ("name", "admin_state_up", "tags", "delay", "timeout", "max_retries"
              "max_retries_down", *HTTP_ONLY)
 
 
-def check_options(type_: str, data: dict, current_version: str | None = None) -> None:
+def check_options(type_: str, data: dict, current_version: str | None = None,
+                  current_domain: str | None = None) -> None:
     if type_ not in ("HTTP", "HTTPS"):
         for key in HTTP_ONLY:
             if data.get(key) is not None:
                 raise errors.BadRequest(f"{key} is not a valid option for health monitors "
                                         f"of type {type_}")
     version = data.get("http_version", current_version)
-    if data.get("domain_name") and version != "1.1":
+    domain = data.get("domain_name", current_domain)
+    if domain and version != "1.1":
         raise errors.validation('"http_version" must be 1.1 when "domain_name" is given.')
 
 
@@ -60,9 +63,9 @@ def create(op: Op, data: dict) -> tuple[m.HealthMonitor, m.LoadBalancer]:
 
 
 def update(op: Op, row: m.HealthMonitor, data: dict) -> m.LoadBalancer:
-    check_options(row.type, data, row.http_version)
-    pool = op.session.get(m.Pool, row.pool_id)
-    lb = op.session.get(m.LoadBalancer, pool.loadbalancer_id)
+    check_options(row.type, data, row.http_version, row.domain_name)
+    pool = parent(op.session, m.Pool, row.pool_id, lock=False)
+    lb = parent(op.session, m.LoadBalancer, pool.loadbalancer_id)
     clean = dict(data)
     for key, default in (("name", ""), ("tags", []), ("max_retries_down", 3),
                          *HTTP_DEFAULTS.items()):
@@ -76,8 +79,8 @@ def update(op: Op, row: m.HealthMonitor, data: dict) -> m.LoadBalancer:
 
 
 def delete_(op: Op, row: m.HealthMonitor) -> m.LoadBalancer:
-    pool = op.session.get(m.Pool, row.pool_id)
-    lb = op.session.get(m.LoadBalancer, pool.loadbalancer_id)
+    pool = parent(op.session, m.Pool, row.pool_id, lock=False)
+    lb = parent(op.session, m.LoadBalancer, pool.loadbalancer_id)
     op.session.delete(row)
     intent_changed(pool)
     touch_loadbalancer(op, lb)

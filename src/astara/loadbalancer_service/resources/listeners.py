@@ -14,6 +14,7 @@ from astara.loadbalancer_service.resources.base import (
     get,
     intent_changed,
     new_row,
+    parent,
     set_values,
     touch_loadbalancer,
 )
@@ -118,7 +119,7 @@ def create(op: Op, data: dict) -> tuple[m.Listener, m.LoadBalancer]:
 
 
 def update(op: Op, row: m.Listener, data: dict) -> m.LoadBalancer:
-    lb = op.session.get(m.LoadBalancer, row.loadbalancer_id)
+    lb = parent(op.session, m.LoadBalancer, row.loadbalancer_id)
     if "insert_headers" in data:
         check_headers(row.protocol, data["insert_headers"] or {})
     if "allowed_cidrs" in data:
@@ -143,7 +144,7 @@ def update(op: Op, row: m.Listener, data: dict) -> m.LoadBalancer:
 
 
 def delete_(op: Op, row: m.Listener) -> m.LoadBalancer:
-    lb = op.session.get(m.LoadBalancer, row.loadbalancer_id)
+    lb = parent(op.session, m.LoadBalancer, row.loadbalancer_id)
     op.session.delete(row)
     touch_loadbalancer(op, lb)
     op.session.flush()

@@ -15,6 +15,7 @@ from astara.loadbalancer_service.resources.base import (
     get,
     intent_changed,
     new_row,
+    parent,
     set_values,
     touch_loadbalancer,
 )
@@ -84,7 +85,7 @@ def create(op: Op, data: dict) -> tuple[m.Pool, m.LoadBalancer]:
 
 
 def update(op: Op, row: m.Pool, data: dict) -> m.LoadBalancer:
-    lb = op.session.get(m.LoadBalancer, row.loadbalancer_id)
+    lb = parent(op.session, m.LoadBalancer, row.loadbalancer_id)
     check_choices(None, data.get("lb_algorithm"))
     check_persistence(data.get("session_persistence"))
     clean = dict(data)
@@ -100,7 +101,7 @@ def update(op: Op, row: m.Pool, data: dict) -> m.LoadBalancer:
 
 def delete_(op: Op, row: m.Pool) -> m.LoadBalancer:
     s = op.session
-    lb = s.get(m.LoadBalancer, row.loadbalancer_id)
+    lb = parent(s, m.LoadBalancer, row.loadbalancer_id)
     # A listener sending to this pool keeps going, without a default pool.
     s.execute(sql_update(m.Listener).where(m.Listener.default_pool_id == row.id)
               .values(default_pool_id=None))

@@ -42,7 +42,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lb_loadbalancers")),
     )
     op.create_index(op.f("ix_lb_loadbalancers_project_id"), "lb_loadbalancers", ["project_id"])
-    op.create_index(op.f("ix_lb_loadbalancers_vip_port_id"), "lb_loadbalancers", ["vip_port_id"])
+    op.create_index(op.f("ix_lb_loadbalancers_vip_port_id"), "lb_loadbalancers", ["vip_port_id"],
+                    unique=True)
     op.create_table(
         "lb_pools",
         *_common(),
