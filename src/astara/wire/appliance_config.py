@@ -1,4 +1,9 @@
-"""The appliance config document: what the orchestrator wants one router to be.
+"""The appliance config document: what the orchestrator wants one appliance to be.
+
+A router appliance, or, when the document has a `loadbalancer` section, a load
+balancer appliance: then it forwards nothing between its networks, serves no DHCP or
+router advertisements, and answers only the listeners on its VIP (an address of one of
+its non-management networks); its default gateway reaches members on other subnets.
 
 Built by the orchestrator's router driver, sent with `PUT /v1/system/config/`, and
 read by the appliance agent, which converges its namespace (or VM) to it. The
@@ -22,6 +27,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from astara.wire.loadbalancer_config import LoadBalancer
 
 CONFIG_VERSION = "1"
 SUPPORTED_VERSIONS = (CONFIG_VERSION,)
@@ -138,6 +145,7 @@ class ApplianceConfig(_Model):
     enable_snat: bool = True
     orchestrator: Orchestrator
     ha: HighAvailability = HighAvailability()
+    loadbalancer: LoadBalancer | None = None
 
     @field_validator("floating_ips", mode="wrap")
     @classmethod
@@ -166,7 +174,19 @@ class ApplianceConfig(_Model):
         _unique("fixed_ip of a floating IP", [f.fixed_ip for f in self.floating_ips])
         if self.floating_ips and "external" not in kinds:
             raise ValueError("floating IPs need an external network")
+        if self.loadbalancer is not None:
+            self._check_loadbalancer(self.loadbalancer)
         return self
+
+    def _check_loadbalancer(self, lb: LoadBalancer) -> None:
+        if self.floating_ips:
+            raise ValueError("a load balancer appliance holds no floating IPs "
+                             "(associate the floating IP with the VIP port)")
+        held = [a.ip for n in self.networks if n.network_type != "management"
+                for a in n.interface.addresses]
+        if lb.vip_address not in held:
+            raise ValueError(f"vip_address {lb.vip_address} is no address of a "
+                             "non-management network")
 
     def network(self, kind: str) -> tuple[Network, ...]:
         return tuple(n for n in self.networks if n.network_type == kind)

@@ -3,8 +3,9 @@
 Produced by the appliance agent for `GET /v1/status/` and read by the orchestrator's
 health check and `astara-debug-router`. It says which config (version and digest) is
 applied, the last apply error if any, the state of each interface, the health of
-each service (nftables, one dnsmasq per internal interface, metadata proxy) and
-traffic counters.
+each service (nftables, one dnsmasq per internal interface, metadata proxy, haproxy)
+and traffic counters; a load balancer appliance adds haproxy's view of each listener,
+pool and member (``loadbalancer``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,43 @@ class NatCounters(_Model):
     dnat_bytes: int = 0
 
 
+class ProxyCounters(_Model):
+    """haproxy's counters for one frontend or backend (its stats socket's fields)."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+    active_connections: int = 0  # scur
+    total_connections: int = 0  # stot
+    request_errors: int = 0  # ereq (frontends), econ + eresp (backends)
+
+
+class MemberHealth(_Model):
+    id: str
+    # ONLINE: checks pass or there is no monitor; ERROR: the monitor took it out;
+    # NO_MONITOR: no health check runs; OFFLINE: admin down.
+    operating_status: str
+
+
+class PoolHealth(_Model):
+    id: str
+    operating_status: str  # ONLINE, DEGRADED (some member down), ERROR (all down), OFFLINE
+    members: list[MemberHealth] = []
+    counters: ProxyCounters = ProxyCounters()
+
+
+class ListenerHealth(_Model):
+    id: str
+    operating_status: str  # ONLINE, OFFLINE (admin down or not bound), ERROR
+    counters: ProxyCounters = ProxyCounters()
+
+
+class LoadBalancerHealth(_Model):
+    id: str
+    operating_status: str  # ONLINE, DEGRADED, ERROR, OFFLINE
+    listeners: list[ListenerHealth] = []
+    pools: list[PoolHealth] = []
+
+
 class ApplianceStatus(_Model):
     hostname: str | None = None
     config_version: str | None = None
@@ -54,3 +92,4 @@ class ApplianceStatus(_Model):
     interfaces: list[InterfaceStatus] = []
     services: list[ServiceStatus] = []
     nat: NatCounters = NatCounters()
+    loadbalancer: LoadBalancerHealth | None = None

@@ -74,3 +74,49 @@ def floating_ips(count: int, base: str = "203.0.113.0", fixed: str = "192.0.2.0"
 
 def router_config(n_floating: int = 0, **overrides: Any) -> ApplianceConfig:
     return ApplianceConfig.model_validate(router_document(n_floating, **overrides))
+
+
+def loadbalancer_document(**lb_overrides: Any) -> dict[str, Any]:
+    """A load balancer appliance: management + a VIP on 192.0.2.0/24 (gateway .1, the
+    subnet's router), an HTTP listener on port 80 round-robin over two members and a
+    TCP listener on 443 to a TCP pool, both monitored."""
+    vip = internal_network("vipnet", INT1_MAC, "192.0.2.10/24")
+    vip["subnets"][0]["gateway_ip"] = "192.0.2.1"
+    vip["subnets"][0]["dhcp_enabled"] = False
+    lb: dict[str, Any] = {
+        "id": "lb-1",
+        "vip_address": "192.0.2.10",
+        "listeners": [
+            {"id": "listener-http", "protocol": "HTTP", "protocol_port": 80,
+             "default_pool_id": "pool-http"},
+            {"id": "listener-tcp", "protocol": "TCP", "protocol_port": 443,
+             "default_pool_id": "pool-tcp"},
+        ],
+        "pools": [
+            {"id": "pool-http", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+             "members": [
+                 {"id": "member-1", "address": "192.0.2.21", "protocol_port": 8080},
+                 {"id": "member-2", "address": "198.51.100.22", "protocol_port": 8080},
+             ],
+             "healthmonitor": {"id": "hm-http", "type": "HTTP", "delay": 2, "timeout": 1,
+                               "max_retries": 2, "url_path": "/healthz"}},
+            {"id": "pool-tcp", "protocol": "TCP", "lb_algorithm": "LEAST_CONNECTIONS",
+             "members": [{"id": "member-3", "address": "192.0.2.21", "protocol_port": 8443}],
+             "healthmonitor": {"id": "hm-tcp", "type": "TCP", "delay": 2, "timeout": 1,
+                               "max_retries": 2}},
+        ],
+    }
+    lb.update(lb_overrides)
+    return {
+        "version": "1",
+        "hostname": "ak-lb-1",
+        "tenant_id": "tenant-a",
+        "networks": [
+            {"network_id": "mgmt", "network_type": "management",
+             "interface": {"mac_address": MGMT_MAC, "addresses": ["fdca::3/64"]}},
+            vip,
+        ],
+        "default_v4_gateway": "192.0.2.1",
+        "orchestrator": {"address": "fdca::1", "metadata_port": 9697},
+        "loadbalancer": lb,
+    }
