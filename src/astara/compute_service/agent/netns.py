@@ -245,8 +245,7 @@ class NetnsBackend:
     def sweep_filters(self) -> list[str]:
         """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
         a chain is loaded only once its tap exists, so one without is nobody's."""
-        out = self.runner.run(["nft", "-j", "list", "table", antispoof.FAMILY,
-                               antispoof.TABLE], check=False)
+        out = self.runner.run(antispoof.LIST_CHAINS, check=False)
         try:
             names = antispoof.chains(json.loads(out)) if out.strip() else set()
         except ValueError:
@@ -455,8 +454,7 @@ class NetnsBackend:
 
     def _filtered_ifindexes(self) -> set[int]:
         """Host ifindexes of the taps our anti-spoofing table has a chain for."""
-        out = self.runner.run(["nft", "-j", "list", "table", antispoof.FAMILY,
-                               antispoof.TABLE], check=False)
+        out = self.runner.run(antispoof.LIST_CHAINS, check=False)
         try:
             names = antispoof.chains(json.loads(out)) if out.strip() else set()
         except ValueError:
