@@ -8,6 +8,7 @@ Prints:
   * restart resync time: the orchestrator killed (-9) and restarted by astara-aio,
     until every router is seen healthy again (and how many pushes that cost).
 Usage: sudo .venv/bin/python bench/orchestrator_e2e.py [--samples 10] [--existing 200]
+       [--raise-neigh-limits] (needed from about 450 routers on a default host)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.neigh_limits import sized_for  # noqa: E402
 from bench.ready_phases import Sample, breakdown, collect  # noqa: E402
 from tests.support import free_port, wait_for  # noqa: E402
 
@@ -147,9 +149,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--existing", type=int, default=200)
+    ap.add_argument("--raise-neigh-limits", action="store_true",
+                    help="size the host's neighbour tables for the run (restored after)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
+    # each sample adds a router and a host, each existing router an appliance
+    with sized_for(a.existing + 4 * a.samples, a.raise_neigh_limits):
+        run(a)
+
+
+def run(a: argparse.Namespace) -> None:
     state = Path(f"/tmp/astara-bench-e2e-{os.getpid()}")
     state.mkdir(mode=0o755)
     ports = {k: free_port() for k in ("net", "comp", "meta", "rpc")}
