@@ -8,7 +8,7 @@ Prints:
   * restart resync time: the orchestrator killed (-9) and restarted by astara-aio,
     until every router is seen healthy again (and how many pushes that cost).
 Usage: sudo .venv/bin/python bench/orchestrator_e2e.py [--samples 10] [--existing 200]
-       [--raise-neigh-limits] (needed from about 450 routers on a default host)
+       [--raise-host-limits] (needed for about 1,000 routers on a default host)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.neigh_limits import sized_for  # noqa: E402
+from bench.host_limits import sized_for  # noqa: E402
 from bench.ready_phases import Sample, breakdown, collect  # noqa: E402
 from tests.support import free_port, wait_for  # noqa: E402
 
@@ -149,13 +149,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--existing", type=int, default=200)
-    ap.add_argument("--raise-neigh-limits", action="store_true",
-                    help="size the host's neighbour tables for the run (restored after)")
+    ap.add_argument("--raise-host-limits", action="store_true",
+                    help="size the host's neighbour tables and backlog for the run "
+                    "(restored after)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
     # each sample adds a router and a host, each existing router an appliance
-    with sized_for(a.existing + 4 * a.samples, a.raise_neigh_limits):
+    with sized_for(a.existing + 4 * a.samples, a.raise_host_limits):
         run(a)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import probes  # noqa: E402
-from bench.neigh_limits import sized_for  # noqa: E402
+from bench.host_limits import sized_for  # noqa: E402
 from bench.orchestrator_e2e import pct  # noqa: E402
 from bench.stack import Stack, netns_pids  # noqa: E402
 from tests.support import wait_for  # noqa: E402
@@ -367,12 +367,13 @@ def main() -> int:
                     help="seconds any wait may take (default 120 + 1 per router)")
     ap.add_argument("--keep-logs", action="store_true",
                     help="copy the stack's logs out before the cleanup (always on failure)")
-    ap.add_argument("--raise-neigh-limits", action="store_true",
-                    help="size the host's neighbour tables for the run (restored after)")
+    ap.add_argument("--raise-host-limits", action="store_true",
+                    help="size the host's neighbour tables and backlog for the run "
+                    "(restored after)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
-    with sized_for(2 * a.routers, a.raise_neigh_limits):  # an appliance and a host each
+    with sized_for(2 * a.routers, a.raise_host_limits):  # an appliance and a host each
         return run(a)
 
 

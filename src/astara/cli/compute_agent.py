@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     backend = NetnsBackend.from_settings(compute)
     for line in mgmt_conflict.check(db, backend.runner, compute):
         LOG.error(line)  # a stale holder otherwise shows only as routers that never boot
-    if line := neighbour_limits.check(compute.host_capacity):
+    for line in neighbour_limits.check(compute.host_capacity):
         LOG.warning(line)  # otherwise seen only as an overflow in dmesg and lost traffic
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),

@@ -160,6 +160,20 @@ def test_neighbour_limits_read_the_host(tmp_path):
     (tmp_path / "ipv4/neigh/default").mkdir(parents=True)
     (tmp_path / "ipv4/neigh/default/gc_thresh3").write_text("1024\n")
     assert limits.read(tmp_path) == {"ipv4": 1024}
+    assert limits.read_backlog(tmp_path) is None
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core/netdev_max_backlog").write_text("1000\n")
+    assert limits.read_backlog(tmp_path) == 1000
+
+
+def test_a_backlog_smaller_than_a_broadcast_to_every_instance_is_said():
+    from astara.compute_service.agent import neighbour_limits as limits
+    assert limits.backlog_warning(1000, 200) is None
+    assert limits.backlog_warning(None, 5000) is None  # unreadable: nothing to say
+    line = limits.backlog_warning(1000, 2000)
+    assert line is not None and "\n" not in line
+    assert "net.core.netdev_max_backlog = 1000" in line
+    assert "sysctl -w net.core.netdev_max_backlog=2128)" in line
 
 
 def test_a_stopped_instances_unpinned_neighbours_are_no_drift():
