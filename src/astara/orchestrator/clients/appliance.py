@@ -68,7 +68,8 @@ class HttpApplianceAPI:
         except ValidationError:  # not a status document: as good as no answer
             return Appliance(reachable=False, failure=Failure.UNREACHABLE)
         healthy = all(s.healthy for s in st.services)
-        return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
+        return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy,
+                         report=st)
 
     def _get_status(self, address: str, appliance_id: str) -> tuple[int, bytes]:
         headers = list(self._headers(appliance_id).items())

@@ -1,4 +1,4 @@
-"""In-tree fakes of the three remote systems, recording every call as a tuple.
+"""In-tree fakes of the remote systems, recording every call as a tuple.
 
 They behave like the real services closely enough for the reconciler: a booted
 instance turns ACTIVE after ``boot_polls`` finds, an appliance answers once its
@@ -11,10 +11,11 @@ import itertools
 from dataclasses import dataclass, field
 
 from astara.orchestrator.clients.base import RemoteError
-from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
-from astara.orchestrator.reconcile.model import Appliance, Failure, Instance
+from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Failure, Instance
 from astara.wire.appliance_config import ApplianceConfig
+from astara.wire.appliance_status import ApplianceStatus, LoadBalancerHealth
 
 _ids = itertools.count(1)
 
@@ -26,6 +27,8 @@ class FakeNetwork:
     mgmt_ports: dict[str, dict] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
     refuse_ports: set[str] = field(default_factory=set)  # their status update fails
+    # Any other object by (collection, id), as ``show`` returns it.
+    objects: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     def router_model(self, router_id: str) -> RouterModel | None:
         self.calls.append(("router_model", router_id))
@@ -35,6 +38,15 @@ class FakeNetwork:
         self.calls.append(("routers",))
         return [ResourceRef("router", rid, m.router.get("project_id", ""))
                 for rid, m in sorted(self.models.items())]
+
+    def router_project(self, router_id: str) -> str | None:
+        self.calls.append(("router_project", router_id))
+        m = self.models.get(router_id)
+        return None if m is None else str(m.router.get("project_id") or "")
+
+    def show(self, collection: str, id_: str) -> dict | None:
+        self.calls.append(("show", collection, id_))
+        return self.objects.get((collection, id_))
 
     def routers_on_network(self, network_id: str) -> list[ResourceRef]:
         self.calls.append(("routers_on_network", network_id))
@@ -73,8 +85,10 @@ class FakeNetwork:
 @dataclass
 class FakeServer:
     id: str
-    router_id: str
+    router_id: str  # the resource's id, whatever its kind
     ports: set[str]
+    name: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
     status: str = "BUILD"
     polls: int = 0
     deleting: bool = False
@@ -88,11 +102,11 @@ class FakeCompute:
     servers: dict[str, FakeServer] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
 
-    def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
-        self.calls.append(("find", router_id))
-        for s in [s for s in self.servers.values() if s.router_id == router_id and s.deleting]:
+    def find(self, who: ApplianceIdentity, macs: dict[str, str]) -> Instance | None:
+        self.calls.append(("find", who.resource_id))
+        for s in [s for s in self.servers.values() if self._of(s, who) and s.deleting]:
             del self.servers[s.id]  # the agent confirmed the delete
-        mine = sorted((s for s in self.servers.values() if s.router_id == router_id),
+        mine = sorted((s for s in self.servers.values() if self._of(s, who)),
                       key=lambda s: s.id)
         if not mine:
             return None
@@ -103,13 +117,19 @@ class FakeCompute:
         return Instance(s.id, s.status, frozenset(s.ports & set(macs.values())),
                         extras=frozenset(x.id for x in mine[:-1]))
 
-    def boot(self, router_id: str, port_ids: list[str], request_id: str = "") -> str:
-        self.calls.append(("boot", router_id, tuple(port_ids)))
+    @staticmethod
+    def _of(s: FakeServer, who: ApplianceIdentity) -> bool:
+        return s.router_id == who.resource_id and s.name == who.name \
+            and s.metadata == who.metadata
+
+    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str = "") -> str:
+        self.calls.append(("boot", who.resource_id, tuple(port_ids)))
         for s in self.servers.values():
             if request_id and s.request_id == request_id:
                 return s.id  # a retried request: the same instance
         sid = f"server-{next(_ids)}"
-        self.servers[sid] = FakeServer(sid, router_id, set(port_ids), request_id=request_id)
+        self.servers[sid] = FakeServer(sid, who.resource_id, set(port_ids), who.name,
+                                       who.metadata, request_id=request_id)
         return sid
 
     def delete(self, instance_id: str) -> None:
@@ -140,6 +160,8 @@ class FakeAppliances:
     # answer the probe; ``mute`` ones answer nothing at all.
     hiccup: set[str] = field(default_factory=set)
     mute: set[str] = field(default_factory=set)
+    # What a load balancer appliance reports of its listeners, pools and members.
+    lb_health: dict[str, LoadBalancerHealth] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
 
     def _running(self, address: str, appliance_id: str) -> bool:
@@ -160,7 +182,12 @@ class FakeAppliances:
         if address in self.hiccup:
             return Appliance(reachable=False, failure=Failure.ERROR, http_status=503)
         # Like the agent, it reports the digest of the config it applied, hashed once.
-        return Appliance(True, self.applied_digest.get(address), address not in self.unhealthy)
+        return Appliance(True, self.applied_digest.get(address), address not in self.unhealthy,
+                         report=self._report(address))
+
+    def _report(self, address: str) -> ApplianceStatus:
+        return ApplianceStatus(config_digest=self.applied_digest.get(address),
+                               loadbalancer=self.lb_health.get(address))
 
     def probe(self, address: str, appliance_id: str) -> bool:
         self.calls.append(("probe", address))
