@@ -7,6 +7,7 @@ instance is ACTIVE and reports the digest of the last config pushed to it.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
 
@@ -201,3 +202,73 @@ class FakeAppliances:
         self.applied[address] = config
         self.applied_digest[address] = digest
         self.unhealthy.discard(address)
+
+
+@dataclass
+class FakeLoadBalancers:
+    """The load-balancer API's admin endpoints. ``models`` holds each load balancer's
+    model as ``GET .../model`` answers it; ``statuses`` what the orchestrator wrote, by
+    object id, applied as the service does: operating statuses always, provisioning
+    statuses only when the write names the current revision, ids not under the load
+    balancer ignored."""
+
+    models: dict[str, dict] = field(default_factory=dict)
+    statuses: dict[str, dict[str, dict]] = field(default_factory=dict)
+    writes: list[tuple[str, dict]] = field(default_factory=list)
+    calls: list[tuple] = field(default_factory=list)
+    down: bool = False  # every call fails as an unreachable service's
+
+    def _check(self) -> None:
+        if self.down:
+            raise RemoteError("load-balancer API unreachable")
+
+    def model(self, lb_id: str) -> dict | None:
+        self.calls.append(("model", lb_id))
+        self._check()
+        body = self.models.get(lb_id)
+        return copy.deepcopy(body) if body is not None else None
+
+    def change(self, lb_id: str, **lists: list[dict]) -> int:
+        """A write through the API: new lists of objects, the revision bumped, the
+        changed load balancer PENDING_UPDATE. Returns the new revision."""
+        body = self.models[lb_id]
+        body.update(lists)
+        body["revision"] += 1
+        self.statuses.setdefault(lb_id, {}).setdefault(lb_id, {})[
+            "provisioning_status"] = "PENDING_UPDATE"
+        return body["revision"]
+
+    def write_statuses(self, lb_id: str, body: dict) -> None:
+        self.calls.append(("write_statuses", lb_id, body["revision"]))
+        self._check()
+        self.writes.append((lb_id, copy.deepcopy(body)))
+        model = self.models.get(lb_id)
+        if model is None:
+            return
+        current = body["revision"] == model["revision"]
+        under = {lb_id} | {o["id"] for k in ("listeners", "pools", "members",
+                                               "healthmonitors") for o in model.get(k, [])}
+        entries = [{"id": lb_id, **body.get("loadbalancer", {})}] + [
+            e for k in ("listeners", "pools", "members", "healthmonitors")
+            for e in body.get(k, [])]
+        table = self.statuses.setdefault(lb_id, {})
+        for entry in entries:
+            if entry["id"] not in under:
+                continue
+            row = table.setdefault(entry["id"], {})
+            if "operating_status" in entry:
+                row["operating_status"] = entry["operating_status"]
+            if current and "provisioning_status" in entry:
+                row["provisioning_status"] = entry["provisioning_status"]
+
+    def loadbalancers(self) -> list[ResourceRef]:
+        self.calls.append(("loadbalancers",))
+        self._check()
+        return [ResourceRef("loadbalancer", lb_id, m["loadbalancer"].get("project_id", ""))
+                for lb_id, m in sorted(self.models.items())]
+
+    def project_of(self, lb_id: str) -> str | None:
+        self.calls.append(("project_of", lb_id))
+        self._check()
+        m = self.models.get(lb_id)
+        return None if m is None else str(m["loadbalancer"].get("project_id") or "")
