@@ -263,3 +263,45 @@ def test_the_management_address_prefix_comes_from_its_subnet_when_known():
     desired = w.rec.state(REF).context.desired
     assert desired is not None
     assert [str(a) for a in desired.networks[0].interface.addresses] == ["fdca:3ba5::9/48"]
+
+
+class _Orch:
+    """What the RPC API reads from the parent: one load balancer known to it."""
+
+    def __init__(self, view: dict):
+        self.view, self.submitted = view, []
+
+    def ref_for(self, rid: str) -> ResourceRef | None:
+        return REF if rid == LB_ID else None
+
+    def submit(self, ref: ResourceRef) -> None:
+        self.submitted.append(ref)
+
+    def router_views(self) -> list[dict]:
+        return [self.view]
+
+
+def test_the_rpc_api_shows_and_commands_a_load_balancer():
+    import asyncio
+
+    import httpx
+
+    from astara.orchestrator.rpc import build_app
+
+    w = LBWorld()
+    w.step()
+    orch = _Orch(summary(LB_ID, w.rec.state(REF)))
+    app = build_app(orch, b"t0ken")  # type: ignore[arg-type]
+
+    async def calls() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://rpc",
+                                     headers={"X-Auth-Token": "t0ken"}) as client:
+            return [await client.get("/routers/"), await client.get(f"/routers/{LB_ID}"),
+                    await client.put(f"/router/update/{LB_ID}")]
+
+    listed, shown, updated = asyncio.run(calls())
+    assert [r["kind"] for r in listed.json()["routers"]] == ["loadbalancer"]
+    assert shown.json()["router"]["kind"] == "loadbalancer"
+    assert updated.json() == {"router": LB_ID, "kind": "loadbalancer", "command": "update"}
+    assert orch.submitted == [REF]
