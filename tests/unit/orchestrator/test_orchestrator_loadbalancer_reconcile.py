@@ -157,6 +157,26 @@ def test_a_push_the_appliance_refuses_is_error_at_that_revision():
     assert w.status_of(LB_ID)["provisioning_status"] == "ACTIVE"
 
 
+def test_a_push_that_cannot_reach_the_appliance_is_a_retry_not_an_error(monkeypatch):
+    from astara.orchestrator.clients.base import RemoteError
+
+    w = LBWorld()
+    w.step()
+    w.converge()
+    writes = len(w.lbs.writes)
+    w.lbs.change(LB_ID, members=web()["members"][:2])
+
+    def unreachable(address, appliance_id, config):
+        raise RemoteError(f"appliance {address} unreachable: connection reset")
+
+    monkeypatch.setattr(w.appliances, "push", unreachable)
+    w.step()
+    rec = w.rec.state(REF).steps[-1]
+    assert rec.step == "ConfigureVM" and rec.outcome == "retry"
+    assert len(w.lbs.writes) == writes
+    assert w.status_of(LB_ID)["provisioning_status"] == "PENDING_UPDATE"
+
+
 def test_objects_the_appliance_cannot_serve_are_error_the_rest_active():
     w = LBWorld()
     parts = web()

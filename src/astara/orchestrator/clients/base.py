@@ -14,6 +14,11 @@ class RemoteError(Exception):
     """A remote API failed in a way worth retrying (transport error, 5xx, 409)."""
 
 
+class ConfigRefused(RemoteError):
+    """An appliance answered a config push with a refusal (not a transport failure):
+    the document, as built, does not apply there."""
+
+
 class NetworkAPI(Protocol):
     def router_model(self, router_id: str) -> RouterModel | None: ...
 

@@ -11,7 +11,7 @@ import copy
 import itertools
 from dataclasses import dataclass, field
 
-from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.base import ConfigRefused, RemoteError
 from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Failure, Instance
@@ -197,8 +197,10 @@ class FakeAppliances:
     def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
         digest = config.digest()
         self.calls.append(("push", address, digest))
-        if self.refuse or not self._running(address, appliance_id):
-            raise RemoteError(f"appliance {address} refused")
+        if not self._running(address, appliance_id):
+            raise RemoteError(f"appliance {address} unreachable")
+        if self.refuse:
+            raise ConfigRefused(f"appliance {address} refused the config: 400 invalid")
         self.applied[address] = config
         self.applied_digest[address] = digest
         self.unhealthy.discard(address)

@@ -16,7 +16,13 @@ import time
 import uuid
 from collections.abc import Mapping
 
-from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI, RemoteError
+from astara.orchestrator.clients.base import (
+    ApplianceAPI,
+    ComputeAPI,
+    ConfigRefused,
+    NetworkAPI,
+    RemoteError,
+)
 from astara.orchestrator.drivers.base import Driver
 from astara.orchestrator.drivers.router import RouterDriver
 from astara.orchestrator.keys import ResourceRef
@@ -58,7 +64,8 @@ class Executor:
             error = str(exc)
             outcome = Outcome(OutcomeKind.RETRY)
             LOG.warning("%s %s: %s failed: %s", ref.kind, ref.id, d.step, exc)
-            self._refused(d, ref, st, error)
+            if isinstance(exc, ConfigRefused):
+                self._refused(d, ref, st, error)
         # After Alive, or a push the appliance accepted, the next periodic look can be
         # the one-call health check (it falls back to a full look if anything differs).
         st.healthy = d.step in (Step.ALIVE, Step.CONFIGURE_VM) and error is None
