@@ -276,3 +276,18 @@ def test_statuses_error_marks_everything_error_without_operating_statuses():
     assert len(entries) == 8
     assert all(e["provisioning_status"] == "ERROR" and "operating_status" not in e
                for e in entries)
+
+
+def test_a_malformed_model_is_no_document_and_all_error():
+    from astara.orchestrator.drivers.base import Resource
+
+    broken = model(lb=lb_view(vip_address=None))
+    driver = lbd.LoadBalancerDriver(None, None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        driver.build(Resource(broken, None, (), {}), MGMT)
+    records = vip_records()
+    del records[("ports", VIP_PORT)]["mac_address"]
+    with pytest.raises(ValueError):
+        driver.build(Resource(model(vip=records), None, (), {}), MGMT)
+    got = status.statuses(broken, None, "ACTIVE")
+    assert got["loadbalancer"] == {"provisioning_status": "ERROR"}

@@ -154,7 +154,10 @@ class LoadBalancerDriver:
         return self.lbs.project_of(resource_id)
 
     def build(self, resource: Resource, mgmt: Management) -> ApplianceConfig:
-        return build(resource.model, mgmt)
+        try:
+            return build(resource.model, mgmt)
+        except (KeyError, TypeError) as exc:  # a view without a field the contract names
+            raise ValueError(f"malformed load balancer model: {exc!r}") from exc
 
     def report(self, ref: ResourceRef, st: RouterState, decision: Decision) -> None:
         model = st.context.kept

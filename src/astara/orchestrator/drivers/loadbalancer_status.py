@@ -50,7 +50,7 @@ def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
     try:
         _, refused = loadbalancer_section(model.loadbalancer, model.listeners, model.pools,
                                           model.members, model.healthmonitors)
-    except ValueError:  # nothing can be served (the document could not be built either)
+    except (ValueError, KeyError, TypeError):  # nothing can be served (nor built)
         refused = {}
         provisioning = ERROR
     # Only what this load balancer's appliance reports about this load balancer.
