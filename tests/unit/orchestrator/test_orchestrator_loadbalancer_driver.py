@@ -291,3 +291,19 @@ def test_a_malformed_model_is_no_document_and_all_error():
         driver.build(Resource(model(vip=records), None, (), {}), MGMT)
     got = status.statuses(broken, None, "ACTIVE")
     assert got["loadbalancer"] == {"provisioning_status": "ERROR"}
+
+
+def test_monitor_bounds_and_retries_down():
+    doc, refused = section(pools=[pool("p", "TCP", monitor="hm")],
+                           healthmonitors=[monitor("hm", "p", "PING", delay=100000,
+                                                   timeout=0, max_retries_down=5)])
+    hm = doc["pools"][0]["healthmonitor"]
+    assert (hm["delay"], hm["timeout"], hm["max_retries_down"]) == (86400, 1, 5)
+    assert refused == {}
+
+
+def test_a_default_pool_the_listener_cannot_use_is_left_off_the_listener():
+    doc, refused = section(listeners=[listener("l", "HTTP", 80, pool="p")],
+                           pools=[pool("p", "TCP")])
+    assert doc["listeners"][0]["default_pool_id"] is None
+    assert [p["id"] for p in doc["pools"]] == ["p"] and refused == {}
