@@ -191,3 +191,62 @@ def test_an_unknown_driver_is_one_config_error(value, message):
 def test_the_loadbalancer_driver_needs_its_client():
     with pytest.raises(ValueError):
         registry.make(BOTH, network=None)  # type: ignore[arg-type]
+
+
+# -- the parent: resync and the key's owner, with both drivers ------------------------
+
+class _Inbox:
+    def __init__(self):
+        self.got: list[tuple] = []
+
+    def put(self, msg: tuple) -> None:
+        self.got.append(msg)
+
+
+def _parent(lbs):
+    import threading
+
+    from tests.orchestrator_world import router_model
+
+    from astara.orchestrator.clients.fakes import FakeNetwork
+    from astara.orchestrator.service import Orchestrator, WorkerHandle
+
+    network = FakeNetwork()
+    model = router_model()
+    network.models[model.router["id"]] = model
+    orch = Orchestrator.__new__(Orchestrator)  # no database, no processes: the keys only
+    orch.network = network  # type: ignore[assignment]
+    orch.drivers = registry.make(BOTH, network, lbs)
+    orch.known, orch._lock = {}, threading.Lock()
+    orch.workers = [WorkerHandle(0)]
+    orch.workers[0].inbox = _Inbox()  # type: ignore[assignment]
+    return orch, model.router["id"]
+
+
+def test_resync_queues_routers_and_load_balancers():
+    from astara.orchestrator.clients.fakes import FakeLoadBalancers
+
+    lbs = FakeLoadBalancers(models={LB_ID: body()})
+    orch, rid = _parent(lbs)
+    assert orch.resync() == 2
+    [(_, batch, full)] = orch.workers[0].inbox.got
+    assert sorted(ResourceRef(*f).kind for f in batch) == ["loadbalancer", "router"]
+    assert orch.known[LB_ID] == REF and full is True
+
+
+def test_resync_goes_on_without_the_load_balancer_api():
+    from astara.orchestrator.clients.fakes import FakeLoadBalancers
+
+    orch, rid = _parent(FakeLoadBalancers(down=True))
+    assert orch.resync() == 1 and list(orch.known) == [rid]
+
+
+def test_a_load_balancer_key_is_owned_by_its_own_project():
+    from astara.orchestrator.clients.fakes import FakeLoadBalancers
+
+    orch, _ = _parent(FakeLoadBalancers(models={LB_ID: body()}))
+    # An admin's delete of a member names the admin's project in its context.
+    claimed = ResourceRef("loadbalancer", LB_ID, "admin-project")
+    assert orch._owned(claimed) == REF
+    assert orch._owned(ResourceRef("loadbalancer", "not-a-uuid", PROJECT)) is None
+    assert orch.ref_for(LB_ID) == REF
