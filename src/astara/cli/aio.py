@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(
         args, prog="astara-aio",
         groups={compute_opts.GROUP: compute_opts.list_opts()[0][1],
-                orch_opts.GROUP: orch_opts.OPTS})
+                **orch_opts.GROUPS})
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     if os.geteuid() != 0:

@@ -2,6 +2,8 @@
 
     astara-ctl poll
     astara-ctl router list|show [ID] [--format table|json|yaml]
+                                    (every kind the orchestrator serves: routers, and load
+                                    balancers when enabled; KIND says which)
     astara-ctl router rebuild|update|manage ID
     astara-ctl router debug ID [--reason TEXT]
     astara-ctl tenant debug|manage ID [--reason TEXT]
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             _show(_call(http, "PUT", "/poll/"), a.format)
         elif a.command == "router" and a.action == "list":
             _show(_call(http, "GET", "/routers/")["routers"], a.format,
-                  ["id", "tenant_id", "status", "state", "instance_id", "last_error"])
+                  ["id", "kind", "tenant_id", "status", "state", "instance_id", "last_error"])
         elif a.command == "router":
             if not a.id:
                 raise SystemExit("astara-ctl: a router id is required")

@@ -160,7 +160,7 @@ def left_in_debug(exc: router_hold.LeftInDebug) -> None:
 def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(sys.argv[1:] if argv is None else argv,
                                        prog="astara-debug-router", cli_opts=CLI,
-                                       groups={orch_opts.GROUP: orch_opts.OPTS})
+                                       groups=orch_opts.GROUPS)
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     if not intake.is_router_id(conf.router_id):

@@ -63,7 +63,7 @@ def _sockets(hosts: tuple[str, ...], port: int, freebind: bool = False) -> list[
 def main(argv: list[str] | None = None) -> int:
     conf, settings = settings_mod.load(sys.argv[1:] if argv is None else argv,
                                        prog="astara-orchestrator",
-                                       groups={orch_opts.GROUP: orch_opts.OPTS})
+                                       groups=orch_opts.GROUPS)
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     o = orch_opts.from_conf(conf)

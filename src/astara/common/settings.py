@@ -114,7 +114,7 @@ def default_conf(groups: dict[str, list] | None = None) -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
     opts.register(conf)
     for group, group_opts in (groups or {}).items():
-        conf.register_opts(group_opts, group=group)
+        conf.register_opts(group_opts, group=None if group == "DEFAULT" else group)
     conf(args=[], default_config_files=[], default_config_dirs=[])
     return conf
 
@@ -136,7 +136,7 @@ def load(argv: list[str] | None, prog: str, cli_opts: list | None = None,
     conf = cfg.ConfigOpts()
     opts.register(conf)
     for group, group_opts in (groups or {}).items():
-        conf.register_opts(group_opts, group=group)
+        conf.register_opts(group_opts, group=None if group == "DEFAULT" else group)
     conf.register_cli_opts(
         [cfg.StrOpt("state-path", dest="state_path_cli", help="Override [DEFAULT] state_path.")]
     )

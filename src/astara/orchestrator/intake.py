@@ -1,10 +1,12 @@
-"""Intake: any network notification (ours or a real Neutron's) -> orchestrator events.
+"""Intake: any network or load-balancer notification -> orchestrator events.
 
 Pure: ``normalize(message)`` accepts an oslo notification dict, or the raw oslo
 ``2.0`` envelope (``{"oslo.version", "oslo.message": "<json>"}``) as it arrives
 from RabbitMQ, and returns the events it implies. Only ``.end`` events and the
 single ``router.interface.*`` events mean a change happened; ``.start`` events,
-unknown types and malformed messages give no event (``skip_reason`` says why).
+unknown types and malformed messages give no event (``skip_reason`` says why). The
+load-balancer service's ``loadbalancer|listener|pool|member|healthmonitor.*.end``
+name their load balancer: only when the loadbalancer driver is enabled.
 ``appliance_instance(message, service_project)`` reads a compute service's
 ``compute.instance.*`` notification (ours or Nova's) about an appliance instance
 the orchestrator booted and names its router: a boot that finished wakes the
@@ -15,13 +17,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from astara.orchestrator.drivers.router import hostname
+from astara.orchestrator.drivers import router
+from astara.orchestrator.drivers.base import Naming
 from astara.orchestrator.keys import Crud, Event, FloatingIPHint, NetworkHint, ResourceRef
 
 ROUTER = "router"
+LOADBALANCER = "loadbalancer"
 ADMIN_KEY = "_context_is_admin"
 
 
@@ -54,13 +58,15 @@ def owned_ref(ref: ResourceRef, known: Mapping[str, ResourceRef],
     return ResourceRef(ref.kind, ref.id, project_of(ref.id) or "")
 
 
-def appliance_instance(message: Any, service_project: str) -> ResourceRef | None:
-    """The router whose appliance instance a compute notification is about, or None.
+def appliance_instance(message: Any, service_project: str,
+                       namings: Iterable[Naming] = (router.NAMING,)) -> ResourceRef | None:
+    """The resource whose appliance instance a compute notification is about, or None.
 
-    Only an instance of the orchestrator's own project, named ``ak-<router id>`` and
-    carrying that id in its metadata (as ``clients.compute`` boots them), and only an
-    event that ended (``.end``/``.error``). The tenant is the service project: the
-    caller replaces it with the router's own (``owned_ref``).
+    Only an instance of the orchestrator's own project, named as one of ``namings``
+    (the enabled drivers') says (``ak-<router id>``) and carrying that id under its
+    metadata key (as the executor boots them), and only an event that ended
+    (``.end``/``.error``). The tenant is the service project: the caller replaces it
+    with the resource's own (``owned_ref``).
     """
     msg = unwrap(message)
     if msg is None:
@@ -71,11 +77,14 @@ def appliance_instance(message: Any, service_project: str) -> ResourceRef | None
             or not event_type.endswith((".end", ".error")):
         return None
     meta = payload.get("metadata")
-    router_id = meta.get("astara_router_id") if isinstance(meta, dict) else None
-    if not is_router_id(router_id) or payload.get("display_name") != hostname(router_id) \
-            or not service_project or payload.get("tenant_id") != service_project:
+    if not isinstance(meta, dict) or not service_project \
+            or payload.get("tenant_id") != service_project:
         return None
-    return ResourceRef(ROUTER, router_id, service_project)
+    for naming in namings:
+        rid = meta.get(naming.metadata_key)
+        if is_router_id(rid) and payload.get("display_name") == naming.name(rid):
+            return ResourceRef(naming.kind, rid, service_project)
+    return None
 
 
 def unwrap(message: Any) -> dict | None:
@@ -104,7 +113,8 @@ def _crud(event_type: str) -> Crud:
     return Crud.UPDATE
 
 
-def normalize(message: Any) -> list[Event]:
+def normalize(message: Any, kinds: Collection[str] = (ROUTER,)) -> list[Event]:
+    """The events a message implies for the enabled ``kinds`` (drivers) only."""
     msg = unwrap(message)
     if msg is None:
         return []
@@ -112,8 +122,8 @@ def normalize(message: Any) -> list[Event]:
     payload = msg.get("payload")
     if not isinstance(event_type, str) or not isinstance(payload, dict):
         return []
-    handler = _HANDLERS.get(event_type.split(".", 1)[0])
-    if handler is None or event_type.endswith(".start"):
+    handler, kind = _HANDLERS.get(event_type.split(".", 1)[0], (None, None))
+    if handler is None or kind not in kinds or event_type.endswith(".start"):
         return []
     try:
         return handler(event_type, payload, msg)
@@ -168,10 +178,29 @@ def _network_scoped(key: str):
     return handle
 
 
+def _loadbalancer(event_type: str, payload: dict, msg: dict) -> list[Event]:
+    """The load-balancer service's ``<object>.<action>.end``: a child's payload names
+    its ``loadbalancer_id`` beside its view; a delete names only ids."""
+    if not event_type.endswith(".end"):
+        return []
+    kind = event_type.split(".", 1)[0]
+    view = payload.get(kind)
+    view = view if isinstance(view, dict) else {}
+    lb_id = view.get("id") if kind == LOADBALANCER else None
+    lb_id = lb_id or payload.get("loadbalancer_id")
+    if not isinstance(lb_id, str) or not lb_id:
+        return []
+    crud = _crud(event_type) if kind == LOADBALANCER else Crud.UPDATE
+    return [Event(crud, ResourceRef(LOADBALANCER, lb_id, _tenant(msg, view)), event_type)]
+
+
+# Event type prefix -> its handler and the driver that must be enabled for it.
 _HANDLERS = {
-    "router": _router,
-    "floatingip": _floatingip,
-    "port": _network_scoped("port"),
-    "subnet": _network_scoped("subnet"),
-    "network": _network_scoped("network"),
+    "router": (_router, ROUTER),
+    "floatingip": (_floatingip, ROUTER),
+    "port": (_network_scoped("port"), ROUTER),
+    "subnet": (_network_scoped("subnet"), ROUTER),
+    "network": (_network_scoped("network"), ROUTER),
+    **{kind: (_loadbalancer, LOADBALANCER)
+       for kind in ("loadbalancer", "listener", "pool", "member", "healthmonitor")},
 }

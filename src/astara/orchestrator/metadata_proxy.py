@@ -47,7 +47,7 @@ from starlette.routing import Route
 
 from astara.common.device_owners import INTERFACE
 from astara.orchestrator.clients.network import HttpNetworkAPI
-from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.clients.router_model import RouterModel
 from astara.wire.instance_signature import sign
 
 LOG = logging.getLogger(__name__)

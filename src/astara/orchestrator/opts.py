@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from oslo_config import cfg
 
+from astara.common.entry import ConfigError
 from astara.common.settings import default_conf
+from astara.orchestrator.drivers import registry
 from astara.orchestrator.reconcile import model
 from astara.orchestrator.reconcile.breaker import BreakerSettings
 from astara.orchestrator.reconcile.observe import ManagementSettings
@@ -76,6 +78,9 @@ OPTS = [
                help="Network API (Neutron v2.0) endpoint."),
     cfg.URIOpt("compute_url", default="http://127.0.0.1:8774/",
                help="Compute API (Nova v2.1) endpoint."),
+    cfg.URIOpt("loadbalancer_url", default="http://127.0.0.1:9876/",
+               help="Load-balancer API (astara-loadbalancer-api) endpoint, used when the "
+               "loadbalancer driver is enabled."),
     cfg.StrOpt("service_project_id", default="astara-service",
                help="Project the orchestrator acts as (with the admin role)."),
     cfg.StrOpt("management_network_name", default="astara-mgmt",
@@ -97,6 +102,15 @@ OPTS = [
     cfg.StrOpt("appliance_flavor", default="astara.appliance",
                help="Flavor appliances boot with."),
 ]
+
+
+# ``[DEFAULT]``, as Astara always named it.
+DEFAULT_OPTS = [
+    cfg.ListOpt("enabled_drivers", default=["router"],
+                help="Resource kinds the orchestrator serves, one driver each: router, "
+                "loadbalancer (e.g. 'router,loadbalancer')."),
+]
+GROUPS = {GROUP: OPTS, "DEFAULT": DEFAULT_OPTS}
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,7 @@ class OrchestratorSettings:
     rebuild_window: float
     network_url: str
     compute_url: str
+    loadbalancer_url: str
     service_project_id: str
     management_network_name: str
     management_prefix: str
@@ -133,6 +148,7 @@ class OrchestratorSettings:
     metadata_proxy_shared_secret: str
     appliance_image: str
     appliance_flavor: str
+    enabled_drivers: tuple[str, ...]
 
     @property
     def service_headers(self) -> dict[str, str]:
@@ -140,11 +156,19 @@ class OrchestratorSettings:
                 "X-User-Id": SERVICE_USER}
 
 
+def enabled_drivers(names: list[str]) -> tuple[str, ...]:
+    try:
+        return registry.check(names)
+    except ValueError as exc:
+        raise ConfigError(f"[DEFAULT] enabled_drivers: {exc}") from None
+
+
 def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
     g = conf[GROUP]
     return OrchestratorSettings(
         rpc_hosts=tuple(g.rpc_hosts), rpc_port=g.rpc_port,
         num_worker_processes=g.num_worker_processes or os.cpu_count() or 1,
+        enabled_drivers=enabled_drivers(conf.enabled_drivers),
         **{o.dest: g[o.dest] for o in OPTS if o.dest not in (
             "rpc_hosts", "rpc_port", "num_worker_processes")},
     )
@@ -152,7 +176,7 @@ def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
 
 def defaults() -> OrchestratorSettings:
     """The settings an empty configuration gives."""
-    return from_conf(default_conf({GROUP: OPTS}))
+    return from_conf(default_conf(GROUPS))
 
 
 def plan_settings(o: OrchestratorSettings) -> model.Settings:
@@ -191,4 +215,4 @@ def management_defaults() -> ManagementSettings:
 
 
 def list_opts():
-    return [(GROUP, OPTS)]
+    return [(None, DEFAULT_OPTS), (GROUP, OPTS)]

@@ -107,7 +107,7 @@ def build_app(orch: Orchestrator, token: bytes) -> Guard:
             await run_in_threadpool(orch.debug.clear, "router", rid)
             orch.broadcast_debug()
             orch.submit(ref)
-        return JSONResponse({"router": rid, "command": action})
+        return JSONResponse({"router": rid, "kind": ref.kind, "command": action})
 
     async def tenant_cmd(request: Request):
         action, tid = request.path_params["action"], request.path_params["id"]

@@ -10,8 +10,10 @@ from astara.db.engine import Database
 from astara.orchestrator.breaker_board import BreakerBoard
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
+from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugSnapshot, DebugStore
+from astara.orchestrator.drivers import registry
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
 from astara.orchestrator.reconcile.execute import Executor
@@ -39,12 +41,16 @@ class Runtime:
                                       o.appliance_flavor)
         key = read_secret(o.appliance_auth_key_file, "appliance deployment key")
         self.appliance = HttpApplianceAPI(key, o.appliance_port)
+        self.loadbalancers = HttpLoadBalancerAPI(o.loadbalancer_url, headers) \
+            if "loadbalancer" in o.enabled_drivers else None
+        drivers = registry.make(o.enabled_drivers, self.network, self.loadbalancers)
         self.debug_store = DebugStore(db)
         self.debug = self.debug_store.snapshot()
         settings = plan_settings(o)
         self.reconciler = Reconciler(
-            Observer(self.network, self.compute, self.appliance, management_settings(o)),
-            Executor(self.network, self.compute, self.appliance),
+            Observer(self.network, self.compute, self.appliance, management_settings(o),
+                     drivers),
+            Executor(self.network, self.compute, self.appliance, drivers),
             settings, is_debug=lambda ref: self.debug.is_debug(ref),
             store=store,
             gate=breaker_gate(board, settings) if board is not None else None)
@@ -78,8 +84,9 @@ class Runtime:
         return self.debug
 
     def close(self) -> None:
-        for c in (self.network, self.compute, self.appliance):
-            c.close()
+        for c in (self.network, self.compute, self.appliance, self.loadbalancers):
+            if c is not None:
+                c.close()
 
 
 def breaker_gate(board: BreakerBoard, s: Settings) -> Gate:
@@ -101,6 +108,7 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
     last = st.steps[-1] if st.steps else None
     return {
         "id": router_id,
+        "kind": st.kind,
         "tenant_id": st.tenant_id,
         "status": st.status,
         "state": last.status if last else None,

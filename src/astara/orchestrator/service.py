@@ -25,8 +25,11 @@ from astara.common.settings import Settings
 from astara.db.engine import Database
 from astara.orchestrator import breaker_board, intake, management
 from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugStore
+from astara.orchestrator.drivers import registry
+from astara.orchestrator.drivers.base import Driver
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
 from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
 from astara.orchestrator.scheduler import shard_for
@@ -72,6 +75,8 @@ class Orchestrator:
         self.debug = DebugStore(self.db)
         self.mgmt_net_id = ""
         self.network: HttpNetworkAPI | None = None
+        self.loadbalancers: HttpLoadBalancerAPI | None = None
+        self.drivers: dict[str, Driver] = {}
         self._threads: list[threading.Thread] = []
         self._resynced: int | None = None  # routers the start-up resync queued
         self._reported: set[int] = set()  # workers whose first snapshot came
@@ -91,6 +96,10 @@ class Orchestrator:
             self.mgmt_net_id = management.ensure_network(self.o, http)
         self.network = HttpNetworkAPI(self.o.network_url, self.mgmt_net_id,
                                       self.o.service_headers)
+        if "loadbalancer" in self.o.enabled_drivers:
+            self.loadbalancers = HttpLoadBalancerAPI(self.o.loadbalancer_url,
+                                                     self.o.service_headers)
+        self.drivers = registry.make(self.o.enabled_drivers, self.network, self.loadbalancers)
         for w in self.workers:
             assert w.inbox is not None
             w.inbox.put(("start", self.mgmt_net_id))
@@ -127,8 +136,9 @@ class Orchestrator:
                 if w.proc.is_alive():
                     LOG.warning("worker %d did not stop: terminating it", w.index)
                     w.proc.terminate()
-        if self.network is not None:
-            self.network.close()
+        for client in (self.network, self.loadbalancers):
+            if client is not None:
+                client.close()
         self.db.dispose()
 
     def _spawn(self, w: WorkerHandle) -> None:
@@ -167,12 +177,21 @@ class Orchestrator:
             w.inbox.put(msg)
 
     def resync(self, full: bool = True) -> int:
-        """Queue every router the network API knows (start-up, ``poll``). ``full=False``
+        """Queue every router the network API knows, and every resource of the other
+        enabled kinds (start-up, ``poll``). ``full=False``
         (start-up): a router that was healthy is health-checked first, and looked at in
         full only if it differs, and in full within seconds after (``reconciler.follow_up``:
         a change taken from the bus but not acted on before the stop is not replayed)."""
         assert self.network is not None
-        refs = self.network.routers()
+        refs: list[ResourceRef] = []
+        for kind, driver in self.drivers.items():
+            try:
+                refs.extend(driver.resources())
+            except RemoteError as exc:
+                if kind == "router":
+                    raise
+                # Another service may start after us: its events, or a poll, bring them.
+                LOG.warning("resync: cannot list %ss: %s", kind, exc)
         batches: dict[int, list[tuple]] = {}
         with self._lock:
             for ref in refs:
@@ -193,28 +212,28 @@ class Orchestrator:
             self.submit(ref)
         return len(refs) + self.resync()
 
-    def _project_of(self, router_id: str) -> str | None:
-        assert self.network is not None
-        return self.network.router_project(router_id)
-
     def _owned(self, ref: ResourceRef) -> ResourceRef | None:
-        """``ref`` with its tenant from the router's record (it shards the work)."""
+        """``ref`` with its tenant from the resource's record (it shards the work)."""
+        driver = self.drivers.get(ref.kind)
+        if driver is None:
+            return None
         with self._lock:
             known = {ref.id: self.known[ref.id]} if ref.id in self.known else {}
-        return intake.owned_ref(ref, known, self._project_of)
+        return intake.owned_ref(ref, known, driver.project_of)
 
     def ref_for(self, router_id: str) -> ResourceRef | None:
+        """The key of a router (or a resource of another enabled kind) by its id."""
         if not intake.is_router_id(router_id):
             return None
         with self._lock:
             ref = self.known.get(router_id)
         if ref is not None:
             return ref
-        assert self.network is not None
-        model = self.network.router_model(router_id)
-        if model is None:
-            return None
-        return ResourceRef("router", router_id, model.router.get("project_id", ""))
+        for kind, driver in self.drivers.items():
+            project = driver.project_of(router_id)
+            if project is not None:
+                return ResourceRef(kind, router_id, project)
+        return None
 
     def broadcast_debug(self) -> None:
         for w in self.workers:
@@ -226,18 +245,19 @@ class Orchestrator:
         def handle(msg) -> None:
             if intake.is_own_write(msg.body, SERVICE_USER):
                 return  # our own writes (router status, management ports) change nothing
-            booted = intake.appliance_instance(msg.body, self.o.service_project_id)
+            booted = intake.appliance_instance(msg.body, self.o.service_project_id,
+                                               [d.naming for d in self.drivers.values()])
             targets = [booted] if booted is not None else \
-                [event.target for event in intake.normalize(msg.body)]
+                [event.target for event in intake.normalize(msg.body, self.drivers)]
             for target in targets:
                 for ref in self._resolve(target):
                     owned = self._owned(ref)
                     if owned is None:
-                        LOG.debug("intake: %r is no router id; dropped", ref.id[:64])
+                        LOG.debug("intake: %r is no %s id; dropped", ref.id[:64], ref.kind)
                     else:
                         # One line per key a change queued: when it reached us (the
                         # ready-latency bench reads it for its phase breakdown).
-                        LOG.info("intake: %s -> router %s", msg.event_type, owned.id)
+                        LOG.info("intake: %s -> %s %s", msg.event_type, owned.kind, owned.id)
                         self.submit(owned)
 
         while not self._stop.is_set():

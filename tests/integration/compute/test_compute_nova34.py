@@ -141,14 +141,16 @@ def test_an_idempotency_key_never_returns_a_deleted_server(user, compute):
 
 def test_orchestrator_client_retried_boot_returns_the_same_instance(user, compute):
     from astara.orchestrator.clients.compute import HttpComputeAPI
+    from astara.orchestrator.drivers.router import NAMING
 
     api = HttpComputeAPI(compute.api.url, user.headers, "astara-appliance",
                          "astara.appliance")
     try:
         router = "0b0e5c1a-4cb1-4f7e-9d1e-2f7c61b0a001"
-        first = api.boot(router, [], "req-boot-1")
-        assert api.boot(router, [], "req-boot-1") == first  # the retry after a crash
-        assert api.boot(router, [], "req-boot-2") != first  # the next boot of the router
+        who = NAMING.identity(router)
+        first = api.boot(who, [], "req-boot-1")
+        assert api.boot(who, [], "req-boot-1") == first  # the retry after a crash
+        assert api.boot(who, [], "req-boot-2") != first  # the next boot of the router
     finally:
         api.close()
 

@@ -253,3 +253,29 @@ def test_another_400_is_an_error_to_retry_not_a_reason_to_stop_asking():
         assert seen == ["/v2.0/ports/p1", "/v2.0/ports/p2"]
     finally:
         client.close()
+
+
+def test_a_load_balancers_management_port_and_vip_records(network_api, admin, demo):
+    """What the loadbalancer driver reads as admin: its management port (device_id the
+    load balancer's id: no router, so no router association) and the VIP's records."""
+    mgmt_net, mgmt_sub = tenant_network(admin, cidr="10.48.0.0/24")
+    _, sub = tenant_network(demo, cidr="10.49.0.0/24")
+    lb_id = str(uuid.uuid4())
+    vip = demo.sdk.network.create_port(network_id=sub.network_id, device_owner="Octavia",
+                                       device_id=f"lb-{lb_id}",
+                                       fixed_ips=[{"subnet_id": sub.id}])
+    client = HttpNetworkAPI(network_api.url, mgmt_net.id, admin.headers)
+    try:
+        port = client.management_port(lb_id, create=True)
+        assert port["device_id"] == lb_id and port["device_owner"] == MGMT_OWNER
+        assert client.management_port(lb_id, create=False)["id"] == port["id"]
+        assert client.show("subnets", port["fixed_ips"][0]["subnet_id"])["id"] == mgmt_sub.id
+        shown = client.show("ports", vip.id)
+        assert shown["device_owner"] == "Octavia" and shown["mac_address"] == vip.mac_address
+        assert client.show("subnets", sub.id)["cidr"] == "10.49.0.0/24"
+        assert client.show("networks", sub.network_id)["mtu"] > 0
+        assert client.show("ports", str(uuid.uuid4())) is None
+        client.delete_management_port(lb_id)
+        assert client.management_port(lb_id, create=False) is None
+    finally:
+        client.close()

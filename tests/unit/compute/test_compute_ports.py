@@ -111,6 +111,21 @@ def test_the_orchestrator_plugs_a_router_port_without_taking_it_over(net):
     assert router_port["binding:host_id"] == "" and router_port["device_id"] == "router-1"
 
 
+def test_the_orchestrator_plugs_a_load_balancer_vip_port_without_taking_it_over(net):
+    vip = net.add_port("proj-a", net.a_net["id"], device_id="lb-1", device_owner="Octavia")
+    port = alloc(net, ADMIN, NetworkRequest(port_id=vip["id"]), attach=True)
+    assert port["service"] and vip["device_id"] == "lb-1" and vip["device_owner"] == "Octavia"
+    assert net.calls == [("bind_port", vip["id"], "service")]
+
+
+def test_only_an_admin_plugs_a_load_balancer_vip_port(net):
+    vip = net.add_port("proj-b", net.b_net["id"], device_id="lb-1", device_owner="Octavia")
+    with pytest.raises(errors.Conflict) as got:
+        alloc(net, B, NetworkRequest(port_id=vip["id"]), attach=True)
+    assert got.value.message == f"Port {vip['id']} is still in use."
+    assert vip["device_id"] == "lb-1" and net.calls == []
+
+
 def test_a_failed_later_port_gives_back_the_earlier_ones_as_the_caller(net):
     used = net.add_port("proj-b", net.b_net["id"], device_id="x")
     with pytest.raises(errors.Conflict):
@@ -129,6 +144,11 @@ def test_a_failed_later_port_gives_back_the_earlier_ones_as_the_caller(net):
     (B, {"project_id": "proj-b", "device_id": ""}, None),
     (ADMIN, {"project_id": "proj-a", "device_id": ""}, None),
     (ADMIN, {"project_id": "proj-a", "device_id": "r", "device_owner": "network:x"}, None),
+    (ADMIN, {"project_id": "proj-a", "device_id": "lb-r", "device_owner": "Octavia"}, None),
+    (B, {"project_id": "proj-b", "device_id": "lb-r", "device_owner": "Octavia"},
+     errors.Conflict),
+    (B, {"project_id": "proj-b", "device_id": "", "device_owner": "Octavia"},
+     errors.Conflict),
     (ADMIN, {"project_id": "proj-a", "device_id": "s", "device_owner": "compute:nova"},
      errors.Conflict),
 ])

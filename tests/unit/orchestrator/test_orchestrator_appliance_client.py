@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
+from astara.orchestrator.clients.base import ConfigRefused, RemoteError
 
 
 def client(handler) -> HttpApplianceAPI:
@@ -45,3 +46,23 @@ def test_probe_asks_the_interfaces_endpoint(handler, answers):
     finally:
         api.close()
     assert paths == ["/v1/system/interfaces/"]
+
+
+@pytest.mark.parametrize("handler, error", [
+    (lambda request: httpx.Response(400, json={"error": "invalid config"}), ConfigRefused),
+    (lambda request: httpx.Response(500, text="apply failed, rolled back"), ConfigRefused),
+    (raises(httpx.ConnectError), RemoteError),  # not a refusal: nobody answered
+    (lambda request: httpx.Response(401, text="no"), RemoteError),  # our key, not the config
+])
+def test_a_push_answered_with_a_refusal_is_told_from_a_failure_to_reach(handler, error):
+    from astara.wire import examples
+    from astara.wire.appliance_config import ApplianceConfig
+
+    api = client(handler)
+    try:
+        with pytest.raises(RemoteError) as got:
+            api.push("192.0.2.5", "server-1",
+                     ApplianceConfig.model_validate(examples.loadbalancer_document()))
+    finally:
+        api.close()
+    assert (type(got.value) is ConfigRefused) is (error is ConfigRefused)

@@ -127,13 +127,13 @@ def test_a_health_check_hashes_no_document_and_a_change_is_still_pushed(monkeypa
 
 def test_an_unchanged_model_is_not_built_again_and_a_changed_one_is_pushed(monkeypatch):
     """A model with the fingerprint of the last one keeps the document built from it."""
-    from astara.orchestrator.reconcile import observe
+    from astara.orchestrator.drivers import router as driver
 
     w = World()
     converge(w)
     builds = []
-    real = observe.driver.build
-    monkeypatch.setattr(observe.driver, "build", lambda *a: builds.append(1) or real(*a))
+    real = driver.build
+    monkeypatch.setattr(driver, "build", lambda *a: builds.append(1) or real(*a))
     w.network.models[RID] = replace(w.network.models[RID], fingerprint="v1")
     w.step(full=True)
     assert len(builds) == 1  # not seen before: built
@@ -337,12 +337,13 @@ def test_a_retried_boot_reuses_its_request_and_extra_appliances_are_removed():
     [server] = w.compute.servers.values()
     # A restarted orchestrator that lost this boot's outcome boots "again": same request.
     w.rec.states.clear()
+    from astara.orchestrator.drivers.router import NAMING
     from astara.orchestrator.reconcile.execute import boot_request_id
 
-    again = w.compute.boot(RID, ["x"], boot_request_id(RID, 1))
+    again = w.compute.boot(NAMING.identity(RID), ["x"], boot_request_id(RID, 1))
     assert again == server.id
     # A second appliance that slipped through anyway is removed on the next pass.
-    extra = w.compute.boot(RID, ["y"], "req-other")
+    extra = w.compute.boot(NAMING.identity(RID), ["y"], "req-other")
     converge(w)
     assert extra not in w.compute.servers or w.compute.servers[extra].deleting \
         or server.id not in w.compute.servers

@@ -10,6 +10,7 @@ import httpx
 
 from astara.orchestrator import intake
 from astara.orchestrator.clients.compute import HttpComputeAPI
+from astara.orchestrator.drivers.router import NAMING
 from astara.orchestrator.keys import ResourceRef
 
 A = "0b6f5a4e-1c1d-4c4e-9e55-1f0a6a3e2b11"
@@ -76,9 +77,9 @@ def test_find_never_returns_another_routers_appliance():
                _server("sb", f"ak-{B}", {"astara_router_id": B})]
     api = _compute(servers)
     try:
-        assert api.find(".*", {}) is None
-        assert api.find("0b6f5a4e.*", {}) is None
-        assert api.find(A, {}).id == "sa"
+        assert api.find(NAMING.identity(".*"), {}) is None
+        assert api.find(NAMING.identity("0b6f5a4e.*"), {}) is None
+        assert api.find(NAMING.identity(A), {}).id == "sa"
     finally:
         api.close()
 
@@ -87,6 +88,6 @@ def test_find_ignores_a_server_named_like_the_appliance_but_not_booted_for_it():
     api = _compute([_server("fake", f"ak-{A}", {}),
                     _server("other", f"ak-{A}", {"astara_router_id": B})])
     try:
-        assert api.find(A, {}) is None
+        assert api.find(NAMING.identity(A), {}) is None
     finally:
         api.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from astara.common import device_owners
 from astara.compute_service.api import errors
 from astara.compute_service.api.bodies import NetworkRequest
 from astara.compute_service.api.context import Context
@@ -66,12 +67,14 @@ def _device(server_id: str, az: str) -> dict:
 
 
 def is_service_port(port: dict) -> bool:
-    """A router's or appliance's own port (``network:*``): plugged, never re-owned.
+    """A router's or appliance's own port (``network:*``, or a load balancer's VIP port
+    owned ``Octavia``): plugged, never re-owned.
 
     An appliance instance carries its router's interface, gateway and management
-    ports; they keep the router as their device so the network model stays right.
+    ports (a load balancer's VIP port); they keep the router (the load balancer) as
+    their device so the network model stays right.
     """
-    return str(port.get("device_owner", "")).startswith("network:")
+    return device_owners.is_service_owner(str(port.get("device_owner", "")))
 
 
 def _missing(kind: str, ident: str, attach: bool) -> errors.ComputeFault:

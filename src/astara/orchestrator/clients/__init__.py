@@ -1,4 +1,4 @@
-"""The orchestrator's edges: the network API, the compute API and the appliances.
+"""The orchestrator's edges: the network, compute and load-balancer APIs, the appliances.
 
 Each is a small Protocol with an HTTP implementation that works against
 Astara's embedded services and a real OpenStack, and an in-tree fake

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from astara.common import http_pool
 from astara.orchestrator.clients import plain_get
-from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.base import ConfigRefused, RemoteError
 from astara.orchestrator.clients.source_addresses import SourceAddresses
 from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
@@ -68,7 +68,8 @@ class HttpApplianceAPI:
         except ValidationError:  # not a status document: as good as no answer
             return Appliance(reachable=False, failure=Failure.UNREACHABLE)
         healthy = all(s.healthy for s in st.services)
-        return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy)
+        return Appliance(reachable=True, config_digest=st.config_digest, healthy=healthy,
+                         report=st)
 
     def _get_status(self, address: str, appliance_id: str) -> tuple[int, bytes]:
         headers = list(self._headers(appliance_id).items())
@@ -113,5 +114,5 @@ class HttpApplianceAPI:
         if r.status_code == 401:
             raise _refused(address)
         if r.status_code != 200:
-            raise RemoteError(f"appliance {address} refused the config: {r.status_code} "
-                              f"{r.text[:300]}")
+            raise ConfigRefused(f"appliance {address} refused the config: {r.status_code} "
+                                f"{r.text[:300]}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
-from astara.orchestrator.reconcile.model import Appliance, Instance
+from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Instance
 from astara.wire.appliance_config import ApplianceConfig
 
 
@@ -14,10 +14,17 @@ class RemoteError(Exception):
     """A remote API failed in a way worth retrying (transport error, 5xx, 409)."""
 
 
+class ConfigRefused(RemoteError):
+    """An appliance answered a config push with a refusal (not a transport failure):
+    the document, as built, does not apply there."""
+
+
 class NetworkAPI(Protocol):
     def router_model(self, router_id: str) -> RouterModel | None: ...
 
     def routers(self) -> list[ResourceRef]: ...
+
+    def router_project(self, router_id: str) -> str | None: ...
 
     def routers_on_network(self, network_id: str) -> list[ResourceRef]: ...
 
@@ -30,12 +37,16 @@ class NetworkAPI(Protocol):
 
     def delete_management_port(self, router_id: str) -> None: ...
 
+    def show(self, collection: str, id_: str) -> dict | None:
+        """``GET /v2.0/<collection>/<id>`` as an admin: the object, None if it is gone."""
+
 
 class ComputeAPI(Protocol):
-    def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
-        """The router's appliance instance; ``macs`` maps MAC -> port id to name its ports."""
+    def find(self, who: ApplianceIdentity, macs: dict[str, str]) -> Instance | None:
+        """The resource's appliance instance; ``macs`` maps MAC -> port id to name its
+        ports."""
 
-    def boot(self, router_id: str, port_ids: list[str], request_id: str) -> str:
+    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str) -> str:
         """Boot the appliance; the same ``request_id`` again returns the same instance."""
 
     def delete(self, instance_id: str) -> None: ...
@@ -54,3 +65,17 @@ class ApplianceAPI(Protocol):
         """Does the appliance still answer on its management address at all?"""
 
     def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None: ...
+
+
+class LoadBalancerAPI(Protocol):
+    """The load-balancer service's admin-only Astara endpoints (and its list), as an admin."""
+
+    def model(self, lb_id: str) -> dict | None:
+        """``GET /v2/astara/loadbalancers/{id}/model``; None: the load balancer is gone."""
+
+    def write_statuses(self, lb_id: str, body: dict) -> None:
+        """``PUT /v2/astara/loadbalancers/{id}/statuses``; a load balancer gone is no error."""
+
+    def loadbalancers(self) -> list[ResourceRef]: ...
+
+    def project_of(self, lb_id: str) -> str | None: ...

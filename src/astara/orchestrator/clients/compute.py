@@ -1,8 +1,9 @@
 """Compute API client (Nova v2.1) for appliance instances, over httpx.
 
-An appliance instance is named ``ak-<router id>`` and carries the router id in
-its metadata. Its attached ports are read from the server's addresses (MAC ->
-port id, from the router's own ports), so finding it is one call.
+An appliance instance is named and labelled as its driver says (``ApplianceIdentity``:
+``ak-<router id>`` with ``astara_router_id`` for a router). Its attached ports are
+read from the server's addresses (MAC -> port id, from the resource's own ports), so
+finding it is one call. No kind is known here.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ import re
 
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
-from astara.orchestrator.drivers.router import hostname
-from astara.orchestrator.reconcile.model import Instance
+from astara.orchestrator.reconcile.model import ApplianceIdentity, Instance
 
 
-def is_appliance_of(server: dict, router_id: str) -> bool:
-    """Booted by us for this router: named ``ak-<id>`` with the id in its metadata."""
+def is_appliance_of(server: dict, who: ApplianceIdentity) -> bool:
+    """Booted by us for this resource: its name, and its id in its metadata."""
     meta = server.get("metadata")
-    return server.get("name") == hostname(router_id) and isinstance(meta, dict) \
-        and meta.get("astara_router_id") == router_id
+    return server.get("name") == who.name and isinstance(meta, dict) \
+        and meta.get(who.metadata_key) == who.resource_id
 
 
 class HttpComputeAPI(HttpApi):
@@ -42,14 +42,14 @@ class HttpComputeAPI(HttpApi):
             self._refs[key] = found[0]
         return self._refs[key]
 
-    def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
+    def find(self, who: ApplianceIdentity, macs: dict[str, str]) -> Instance | None:
         # The name filter is a regex: the id is escaped, and what comes back is kept
         # only if it is this router's appliance (its exact name, its metadata).
         r = self._req("GET", "/servers/detail",
-                      params={"name": f"^{re.escape(hostname(router_id))}$"})
+                      params={"name": f"^{re.escape(who.name)}$"})
         self._ok(r)
         servers = [s for s in r.json()["servers"]
-                   if s.get("status") != "DELETED" and is_appliance_of(s, router_id)]
+                   if s.get("status") != "DELETED" and is_appliance_of(s, who)]
         if not servers:
             return None
         servers.sort(key=lambda x: (x.get("status") == "ACTIVE", x.get("created", ""), x["id"]))
@@ -62,16 +62,16 @@ class HttpComputeAPI(HttpApi):
         return Instance(id=s["id"], status=s["status"], ports=frozenset(attached),
                         deleting=s.get("OS-EXT-STS:task_state") == "deleting", extras=extras)
 
-    def boot(self, router_id: str, port_ids: list[str], request_id: str) -> str:
+    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str) -> str:
         # Idempotency-Key makes a retried boot (after a crash) return the same instance
         # from our compute service; a real Nova ignores it (find() then sees the name).
         r = self._req("POST", "/servers", headers={"Idempotency-Key": request_id,
                                                    "X-OpenStack-Request-ID": request_id},
                       json={"server": {
-            "name": hostname(router_id), "imageRef": self._ref("images", self._image),
+            "name": who.name, "imageRef": self._ref("images", self._image),
             "flavorRef": self._ref("flavors", self._flavor),
             "networks": [{"port": p} for p in port_ids],
-            "metadata": {"astara_router_id": router_id}}})
+            "metadata": who.metadata}})
         if r.status_code not in (200, 202):
             raise RemoteError(f"boot refused: {r.status_code} {r.text[:300]}")
         return r.json()["server"]["id"]

@@ -1,4 +1,4 @@
-"""In-tree fakes of the three remote systems, recording every call as a tuple.
+"""In-tree fakes of the remote systems, recording every call as a tuple.
 
 They behave like the real services closely enough for the reconciler: a booted
 instance turns ACTIVE after ``boot_polls`` finds, an appliance answers once its
@@ -7,14 +7,16 @@ instance is ACTIVE and reports the digest of the last config pushed to it.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
 
-from astara.orchestrator.clients.base import RemoteError
-from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.clients.base import ConfigRefused, RemoteError
+from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
-from astara.orchestrator.reconcile.model import Appliance, Failure, Instance
+from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Failure, Instance
 from astara.wire.appliance_config import ApplianceConfig
+from astara.wire.appliance_status import ApplianceStatus, LoadBalancerHealth
 
 _ids = itertools.count(1)
 
@@ -26,6 +28,8 @@ class FakeNetwork:
     mgmt_ports: dict[str, dict] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
     refuse_ports: set[str] = field(default_factory=set)  # their status update fails
+    # Any other object by (collection, id), as ``show`` returns it.
+    objects: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     def router_model(self, router_id: str) -> RouterModel | None:
         self.calls.append(("router_model", router_id))
@@ -35,6 +39,15 @@ class FakeNetwork:
         self.calls.append(("routers",))
         return [ResourceRef("router", rid, m.router.get("project_id", ""))
                 for rid, m in sorted(self.models.items())]
+
+    def router_project(self, router_id: str) -> str | None:
+        self.calls.append(("router_project", router_id))
+        m = self.models.get(router_id)
+        return None if m is None else str(m.router.get("project_id") or "")
+
+    def show(self, collection: str, id_: str) -> dict | None:
+        self.calls.append(("show", collection, id_))
+        return self.objects.get((collection, id_))
 
     def routers_on_network(self, network_id: str) -> list[ResourceRef]:
         self.calls.append(("routers_on_network", network_id))
@@ -73,8 +86,10 @@ class FakeNetwork:
 @dataclass
 class FakeServer:
     id: str
-    router_id: str
+    router_id: str  # the resource's id, whatever its kind
     ports: set[str]
+    name: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
     status: str = "BUILD"
     polls: int = 0
     deleting: bool = False
@@ -88,11 +103,11 @@ class FakeCompute:
     servers: dict[str, FakeServer] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
 
-    def find(self, router_id: str, macs: dict[str, str]) -> Instance | None:
-        self.calls.append(("find", router_id))
-        for s in [s for s in self.servers.values() if s.router_id == router_id and s.deleting]:
+    def find(self, who: ApplianceIdentity, macs: dict[str, str]) -> Instance | None:
+        self.calls.append(("find", who.resource_id))
+        for s in [s for s in self.servers.values() if self._of(s, who) and s.deleting]:
             del self.servers[s.id]  # the agent confirmed the delete
-        mine = sorted((s for s in self.servers.values() if s.router_id == router_id),
+        mine = sorted((s for s in self.servers.values() if self._of(s, who)),
                       key=lambda s: s.id)
         if not mine:
             return None
@@ -103,13 +118,19 @@ class FakeCompute:
         return Instance(s.id, s.status, frozenset(s.ports & set(macs.values())),
                         extras=frozenset(x.id for x in mine[:-1]))
 
-    def boot(self, router_id: str, port_ids: list[str], request_id: str = "") -> str:
-        self.calls.append(("boot", router_id, tuple(port_ids)))
+    @staticmethod
+    def _of(s: FakeServer, who: ApplianceIdentity) -> bool:
+        return s.router_id == who.resource_id and s.name == who.name \
+            and s.metadata == who.metadata
+
+    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str = "") -> str:
+        self.calls.append(("boot", who.resource_id, tuple(port_ids)))
         for s in self.servers.values():
             if request_id and s.request_id == request_id:
                 return s.id  # a retried request: the same instance
         sid = f"server-{next(_ids)}"
-        self.servers[sid] = FakeServer(sid, router_id, set(port_ids), request_id=request_id)
+        self.servers[sid] = FakeServer(sid, who.resource_id, set(port_ids), who.name,
+                                       who.metadata, request_id=request_id)
         return sid
 
     def delete(self, instance_id: str) -> None:
@@ -140,6 +161,8 @@ class FakeAppliances:
     # answer the probe; ``mute`` ones answer nothing at all.
     hiccup: set[str] = field(default_factory=set)
     mute: set[str] = field(default_factory=set)
+    # What a load balancer appliance reports of its listeners, pools and members.
+    lb_health: dict[str, LoadBalancerHealth] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
 
     def _running(self, address: str, appliance_id: str) -> bool:
@@ -160,7 +183,12 @@ class FakeAppliances:
         if address in self.hiccup:
             return Appliance(reachable=False, failure=Failure.ERROR, http_status=503)
         # Like the agent, it reports the digest of the config it applied, hashed once.
-        return Appliance(True, self.applied_digest.get(address), address not in self.unhealthy)
+        return Appliance(True, self.applied_digest.get(address), address not in self.unhealthy,
+                         report=self._report(address))
+
+    def _report(self, address: str) -> ApplianceStatus:
+        return ApplianceStatus(config_digest=self.applied_digest.get(address),
+                               loadbalancer=self.lb_health.get(address))
 
     def probe(self, address: str, appliance_id: str) -> bool:
         self.calls.append(("probe", address))
@@ -169,8 +197,80 @@ class FakeAppliances:
     def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
         digest = config.digest()
         self.calls.append(("push", address, digest))
-        if self.refuse or not self._running(address, appliance_id):
-            raise RemoteError(f"appliance {address} refused")
+        if not self._running(address, appliance_id):
+            raise RemoteError(f"appliance {address} unreachable")
+        if self.refuse:
+            raise ConfigRefused(f"appliance {address} refused the config: 400 invalid")
         self.applied[address] = config
         self.applied_digest[address] = digest
         self.unhealthy.discard(address)
+
+
+@dataclass
+class FakeLoadBalancers:
+    """The load-balancer API's admin endpoints. ``models`` holds each load balancer's
+    model as ``GET .../model`` answers it; ``statuses`` what the orchestrator wrote, by
+    object id, applied as the service does: operating statuses always, provisioning
+    statuses only when the write names the current revision, ids not under the load
+    balancer ignored."""
+
+    models: dict[str, dict] = field(default_factory=dict)
+    statuses: dict[str, dict[str, dict]] = field(default_factory=dict)
+    writes: list[tuple[str, dict]] = field(default_factory=list)
+    calls: list[tuple] = field(default_factory=list)
+    down: bool = False  # every call fails as an unreachable service's
+
+    def _check(self) -> None:
+        if self.down:
+            raise RemoteError("load-balancer API unreachable")
+
+    def model(self, lb_id: str) -> dict | None:
+        self.calls.append(("model", lb_id))
+        self._check()
+        body = self.models.get(lb_id)
+        return copy.deepcopy(body) if body is not None else None
+
+    def change(self, lb_id: str, **lists: list[dict]) -> int:
+        """A write through the API: new lists of objects, the revision bumped, the
+        changed load balancer PENDING_UPDATE. Returns the new revision."""
+        body = self.models[lb_id]
+        body.update(lists)
+        body["revision"] += 1
+        self.statuses.setdefault(lb_id, {}).setdefault(lb_id, {})[
+            "provisioning_status"] = "PENDING_UPDATE"
+        return body["revision"]
+
+    def write_statuses(self, lb_id: str, body: dict) -> None:
+        self.calls.append(("write_statuses", lb_id, body["revision"]))
+        self._check()
+        self.writes.append((lb_id, copy.deepcopy(body)))
+        model = self.models.get(lb_id)
+        if model is None:
+            return
+        current = body["revision"] == model["revision"]
+        under = {lb_id} | {o["id"] for k in ("listeners", "pools", "members",
+                                               "healthmonitors") for o in model.get(k, [])}
+        entries = [{"id": lb_id, **body.get("loadbalancer", {})}] + [
+            e for k in ("listeners", "pools", "members", "healthmonitors")
+            for e in body.get(k, [])]
+        table = self.statuses.setdefault(lb_id, {})
+        for entry in entries:
+            if entry["id"] not in under:
+                continue
+            row = table.setdefault(entry["id"], {})
+            if "operating_status" in entry:
+                row["operating_status"] = entry["operating_status"]
+            if current and "provisioning_status" in entry:
+                row["provisioning_status"] = entry["provisioning_status"]
+
+    def loadbalancers(self) -> list[ResourceRef]:
+        self.calls.append(("loadbalancers",))
+        self._check()
+        return [ResourceRef("loadbalancer", lb_id, m["loadbalancer"].get("project_id", ""))
+                for lb_id, m in sorted(self.models.items())]
+
+    def project_of(self, lb_id: str) -> str | None:
+        self.calls.append(("project_of", lb_id))
+        self._check()
+        m = self.models.get(lb_id)
+        return None if m is None else str(m["loadbalancer"].get("project_id") or "")

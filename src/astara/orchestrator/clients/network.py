@@ -17,7 +17,7 @@ import httpx
 from astara.common.device_owners import GATEWAY, INTERFACE, MGMT_OWNER
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
-from astara.orchestrator.drivers.router import RouterModel
+from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
 
 LOG = logging.getLogger(__name__)
@@ -65,6 +65,18 @@ class HttpNetworkAPI(HttpApi):
             return None
         self._ok(r)
         return str(r.json()["router"].get("project_id") or "")
+
+    def show(self, collection: str, id_: str) -> dict | None:
+        """One object as an admin (its singular key's value), None if it is gone."""
+        r = self._req("GET", f"/{collection}/{id_}")
+        if r.status_code == 404:
+            return None
+        self._ok(r)
+        body = r.json()
+        value = body.get(collection[:-1]) if isinstance(body, dict) else None
+        if not isinstance(value, dict):
+            raise RemoteError(f"network API: no {collection[:-1]} in its answer")
+        return value
 
     def router_model(self, router_id: str) -> RouterModel | None:
         if self._has_model_route is not False:

@@ -1,6 +1,6 @@
 """The router driver: a router's Neutron model -> its appliance config document.
 
-Pure. Input is the Neutron API's own JSON (router, its ports, their subnets and
+``build`` is pure. Input is the Neutron API's own JSON (router, its ports, their subnets and
 networks, floating IPs, the tenant ports to lease addresses to) plus the
 appliance's management port; output is a validated ``ApplianceConfig``. Ports of
 one network are merged onto one interface (Neutron gives a dual-stack network an
@@ -10,35 +10,28 @@ IPv4 port and an IPv6 port).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+import logging
 
-from astara.common.device_owners import GATEWAY, INTERFACE
+from astara.common.device_owners import GATEWAY, INTERFACE, MGMT_OWNER
+from astara.orchestrator.clients.base import NetworkAPI
+from astara.orchestrator.clients.router_model import RouterModel
+from astara.orchestrator.drivers import port_status
+from astara.orchestrator.drivers.base import Management, Naming, Resource
+from astara.orchestrator.drivers.port_status import served_addresses
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.reconcile.memory import RouterState
+from astara.orchestrator.reconcile.model import Decision, Step
 from astara.wire.appliance_config import ApplianceConfig
 
+__all__ = ["NAMING", "Management", "RouterDriver", "RouterModel", "build", "hostname"]
 
-@dataclass(frozen=True)
-class RouterModel:
-    router: dict
-    ports: list[dict]  # the router's interface and gateway ports
-    subnets: dict[str, dict]  # by id: every subnet those ports use
-    networks: dict[str, dict]  # by id
-    floating_ips: list[dict] = field(default_factory=list)
-    tenant_ports: list[dict] = field(default_factory=list)  # VM ports on internal networks
-    # Equal fingerprints mean equal models (a hash of the API's answer), so the document
-    # built from the last one can be kept; None: unknown, build it again.
-    fingerprint: str | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class Management:
-    mac_address: str
-    addresses: tuple[str, ...]  # with prefix, e.g. "fdca::5/64"
-    orchestrator_address: str
-    metadata_port: int  # of the orchestrator's metadata proxy
+LOG = logging.getLogger(__name__)
+# As the orchestrator always named them: appliances booted before drivers were are adopted.
+NAMING = Naming("router", "ak-", "astara_router_id")
 
 
 def hostname(router_id: str) -> str:
-    return f"ak-{router_id}"[:63]
+    return NAMING.name(router_id)
 
 
 def _addresses(ports: list[dict], subnets: dict[str, dict]) -> list[str]:
@@ -61,23 +54,6 @@ def _subnet(sn: dict) -> dict:
         "ipv6_ra_mode": sn.get("ipv6_ra_mode"),
         "ipv6_address_mode": sn.get("ipv6_address_mode"),
     }
-
-
-def internal_subnets(model: RouterModel) -> dict[str, set[str]]:
-    """Internal network id -> the subnets the router has an interface address on: a
-    tenant port there with an address on one of them gets an allocation (a lease)."""
-    out: dict[str, set[str]] = {}
-    for port in model.ports:
-        if port.get("device_owner") == INTERFACE:
-            out.setdefault(port["network_id"], set()).update(
-                f["subnet_id"] for f in port.get("fixed_ips", [])
-                if f["subnet_id"] in model.subnets)
-    return out
-
-
-def served_addresses(port: dict, subnet_ids: set[str]) -> list[str]:
-    """The port's addresses the router leases (those on ``subnet_ids``)."""
-    return [f["ip_address"] for f in port.get("fixed_ips", []) if f["subnet_id"] in subnet_ids]
 
 
 def _allocations(network_id: str, model: RouterModel, subnet_ids: set[str]) -> list[dict]:
@@ -157,3 +133,58 @@ def build(model: RouterModel, mgmt: Management) -> ApplianceConfig:
         "orchestrator": {"address": mgmt.orchestrator_address,
                          "metadata_port": mgmt.metadata_port},
     })
+
+
+class RouterDriver:
+    """Routers on the network API (ours or a real Neutron's)."""
+
+    kind = "router"
+    naming = NAMING
+
+    def __init__(self, network: NetworkAPI):
+        self.network = network
+
+    def read(self, resource_id: str) -> Resource | None:
+        model = self.network.router_model(resource_id)
+        if model is None:
+            return None
+        mgmt = next((p for p in model.ports if p.get("device_owner") == MGMT_OWNER), None)
+        return Resource(
+            model=model, mgmt_port=mgmt,
+            ports=tuple(p for p in model.ports if p.get("device_owner") != MGMT_OWNER),
+            subnets=model.subnets, admin_up=bool(model.router.get("admin_state_up", True)),
+            fingerprint=model.fingerprint,
+            floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips),
+            activate=port_status.to_activate(model))
+
+    def resources(self) -> list[ResourceRef]:
+        return self.network.routers()
+
+    def project_of(self, resource_id: str) -> str | None:
+        return self.network.router_project(resource_id)
+
+    def build(self, resource: Resource, mgmt: Management) -> ApplianceConfig:
+        return build(resource.model, mgmt)
+
+    def report(self, ref: ResourceRef, st: RouterState, decision: Decision) -> None:
+        status = decision.status.neutron
+        # A reconfigure or replug of a working router (BUILD) keeps ACTIVE: it forwards.
+        if status != st.status and not (st.status == "ACTIVE" and status == "BUILD"):
+            self.network.set_router_status(ref.id, status)
+            st.status = status
+        if decision.step in (Step.CONFIGURE_VM, Step.ALIVE):
+            self._activate_ports(ref, st)
+
+    def refused(self, ref: ResourceRef, st: RouterState, decision: Decision,
+                error: str) -> None:
+        return None  # the router's status says BUILD until a push is taken
+
+    def _activate_ports(self, ref: ResourceRef, st: RouterState) -> None:
+        # The appliance holds the document (pushed now, or reported): the tenant ports it
+        # leases to are provisioned. One call per port, once: a failure is retried by the
+        # next full look (the model still shows the port DOWN).
+        while st.context.activate:
+            port_id = st.context.activate[0]
+            self.network.set_port_status(port_id, "ACTIVE")
+            st.context.activate = st.context.activate[1:]
+            LOG.info("router %s: port %s ACTIVE", ref.id, port_id)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from astara.orchestrator.reconcile.model import Memory
 from astara.wire.appliance_config import ApplianceConfig
+from astara.wire.appliance_status import ApplianceStatus
 
 MAX_STEPS = 50
 
@@ -47,6 +48,9 @@ class Context:
     # Tenant ports to report ACTIVE once the appliance holds ``desired``
     # (``drivers.port_status``); emptied as they are reported.
     activate: tuple[str, ...] = ()
+    # What its driver kept of the resource read when ``desired`` was built from it
+    # (``drivers.base.Resource.kept``): its ``report`` may need more than the document.
+    kept: Any = None
 
 
 class Resume(NamedTuple):
@@ -82,7 +86,10 @@ Saved = tuple[Memory, str | None, Resume | None]
 
 @dataclass
 class RouterState:
+    """One resource's state in this worker (a router's, or another kind's)."""
+
     tenant_id: str
+    kind: str = "router"
     memory: Memory = field(default_factory=Memory)
     context: Context = field(default_factory=Context)
     status: str | None = None  # last router status written to the network API
@@ -101,3 +108,7 @@ class RouterState:
     # What the store holds for this router's context, and the context it was taken from.
     saved_resume: Resume | None = None
     saved_from: Context | None = None
+    # The latest status document its appliance answered, and what the driver last wrote
+    # back from it (a load balancer's statuses: written again only when they change).
+    report: ApplianceStatus | None = None
+    reported: Any = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from astara.wire.appliance_status import ApplianceStatus
+
 
 class Step(enum.StrEnum):
     CALC_ACTION = "CalcAction"
@@ -57,6 +59,20 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class ApplianceIdentity:
+    """How the compute API knows one resource's appliance instance: its name and the
+    metadata key holding the resource's id (each driver names its kind's appliances)."""
+
+    resource_id: str
+    name: str
+    metadata_key: str
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {self.metadata_key: self.resource_id}
+
+
+@dataclass(frozen=True)
 class Instance:
     id: str
     status: str  # Nova status: BUILD, ACTIVE, SHUTOFF, REBOOT, ERROR, DELETED
@@ -83,6 +99,8 @@ class Appliance:
     # A second look, taken only when the status call failed: does the appliance still
     # answer on its management address (its interfaces endpoint, or at least a connect)?
     answers_probe: bool | None = None
+    # The status document it answered (a load balancer's operating statuses are in it).
+    report: ApplianceStatus | None = field(default=None, compare=False, repr=False)
 
     def why(self) -> str:
         if self.failure is Failure.ERROR and self.http_status is not None:

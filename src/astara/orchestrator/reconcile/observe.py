@@ -1,22 +1,21 @@
-"""Observe one router: network model, appliance instance, appliance status -> ``Observed``.
+"""Observe one resource: its model, appliance instance, appliance status -> ``Observed``.
 
-A full observation costs three calls (router model, instance, appliance status);
-a health check of a router that was healthy costs one (appliance status), and
-falls back to a full observation as soon as anything differs.
+The resource's driver (by the key's kind) reads its model and builds its document.
+A full observation of a router costs three calls (router model, instance, appliance
+status); a health check of a resource that was healthy costs one (appliance status),
+and falls back to a full observation as soon as anything differs.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from pydantic import ValidationError
-
-from astara.common.device_owners import MGMT_OWNER
 from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI
-from astara.orchestrator.drivers import port_status
-from astara.orchestrator.drivers import router as driver
+from astara.orchestrator.drivers.base import Driver, Management
+from astara.orchestrator.drivers.router import RouterDriver
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.memory import Context, RouterState
 from astara.orchestrator.reconcile.model import Instance, Observed
@@ -55,9 +54,12 @@ def mgmt_interface_address(address: str, port: dict, subnets: dict[str, dict],
 
 class Observer:
     def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI,
-                 mgmt: ManagementSettings):
+                 mgmt: ManagementSettings, drivers: Mapping[str, Driver] | None = None):
+        """``drivers`` by kind (``drivers.registry``); by default the router's alone."""
         self.network, self.compute, self.appliance = network, compute, appliance
         self.mgmt = mgmt
+        self.drivers = dict(drivers) if drivers is not None else {
+            "router": RouterDriver(network)}
 
     def health(self, st: RouterState, now: float, debug: bool) -> Observed | None:
         """One call: still healthy on the same config? None means 'look at everything'."""
@@ -73,6 +75,7 @@ class Observer:
                 return None
             st.resumed = False
         app = self.appliance.status(ctx.mgmt_address, ctx.instance_id)
+        st.report = app.report
         if not app.reachable or not app.healthy or app.config_digest != digest:
             return None
         ports = frozenset(ctx.wanted_ports)
@@ -82,50 +85,54 @@ class Observer:
 
     def full(self, ref: ResourceRef, st: RouterState, now: float, debug: bool) -> Observed:
         st.resumed = False
-        model = self.network.router_model(ref.id)
-        if model is None:
-            inst = self.compute.find(ref.id, {})
+        driver = self.drivers[ref.kind]
+        who = driver.naming.identity(ref.id)
+        res = driver.read(ref.id)
+        if res is None:
+            inst = self.compute.find(who, {})
             st.context = Context(instance_id=inst.id if inst else None)
             return Observed(exists=False, instance=inst, debug=debug, memory=st.memory, now=now)
-        mgmt_port = next((p for p in model.ports if p.get("device_owner") == MGMT_OWNER), None)
-        routed = [p for p in model.ports if p.get("device_owner") != MGMT_OWNER]
-        macs = {p["mac_address"]: p["id"] for p in model.ports}
-        inst = self.compute.find(ref.id, macs)
+        mgmt_port = res.mgmt_port
+        plugged = ([mgmt_port] if mgmt_port is not None else []) + list(res.ports)
+        macs = {p["mac_address"]: p["id"] for p in plugged}
+        inst = self.compute.find(who, macs)
         desired = None
         address = _mgmt_address(mgmt_port) if mgmt_port else None
         last = st.context
-        if model.fingerprint is not None and model.fingerprint == last.model_fingerprint \
+        if res.fingerprint is not None and res.fingerprint == last.model_fingerprint \
                 and last.desired is not None:
             desired = last.desired  # the same model as last time: the same document
         elif mgmt_port is not None and address is not None:
-            mgmt = driver.Management(
+            mgmt = Management(
                 mgmt_port["mac_address"],
-                (mgmt_interface_address(address, mgmt_port, model.subnets,
+                (mgmt_interface_address(address, mgmt_port, res.subnets,
                                         self.mgmt.management_prefix),),
                 self.mgmt.orchestrator_address, self.mgmt.metadata_port)
             try:
-                desired = driver.build(model, mgmt)
-            except ValidationError as exc:
-                LOG.warning("router %s: cannot build its appliance config: %s", ref.id, exc)
-        wanted = tuple(sorted([p["id"] for p in routed] + ([mgmt_port["id"]] if mgmt_port
-                                                          else [])))
+                desired = driver.build(res, mgmt)
+            except ValueError as exc:  # pydantic's ValidationError is one
+                LOG.warning("%s %s: cannot build its appliance config: %s", ref.kind, ref.id,
+                            exc)
+        wanted = tuple(sorted(p["id"] for p in plugged))
         if desired is last.desired and desired is not None:
             desired_digest = last.desired_digest
         else:
             desired_digest = desired.digest() if desired is not None else None
         st.context = Context(
             desired=desired, desired_digest=desired_digest,
-            model_fingerprint=model.fingerprint if desired is not None else None,
+            model_fingerprint=res.fingerprint if desired is not None else None,
             mgmt_address=address,
             mgmt_port_id=mgmt_port["id"] if mgmt_port else None, wanted_ports=wanted,
             instance_id=inst.id if inst else None,
             attached_ports=inst.ports if inst else frozenset(),
             extra_instances=inst.extras if inst else frozenset(),
-            floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips),
-            activate=port_status.to_activate(model) if desired is not None else ())
+            floating_ips=res.floating_ips,
+            activate=res.activate if desired is not None else (),
+            kept=res.kept if desired is not None else None)
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
             app = self.appliance.status(address, inst.id)
+            st.report = app.report
             if not app.reachable and st.memory.boot_started is None:
                 # A working appliance did not answer: ask it another way before the
                 # plan may decide to replace it (one more call, on failures only).
@@ -134,7 +141,7 @@ class Observer:
         digest = desired_digest if desired is not None else ("pending" if mgmt_port is None
                                                              else None)
         return Observed(
-            exists=True, admin_up=bool(model.router.get("admin_state_up", True)),
+            exists=True, admin_up=res.admin_up,
             desired_digest=digest, wanted_ports=frozenset(wanted), instance=inst,
             appliance=app, debug=debug, force_rebuild=st.force_rebuild, memory=st.memory,
             now=now)

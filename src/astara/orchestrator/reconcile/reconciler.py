@@ -100,7 +100,7 @@ class Reconciler:
             self._preloaded = {}
         st = self.states.get(ref.id)
         if st is None:
-            st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id)
+            st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id, kind=ref.kind)
             self._load(ref, st, resume=True)
         return st
 

@@ -1,0 +1,193 @@
+"""Octavia's views of a load balancer's objects -> the document's ``loadbalancer`` section.
+
+Pure. Each listener, pool, member and health monitor is mapped on its own and checked
+against the wire model (``wire.loadbalancer_config``); one the appliance cannot serve
+(a UDP, SCTP, TERMINATED_HTTPS or PROMETHEUS listener, a UDP or SCTP pool, a
+SOURCE_IP_PORT pool, a UDP-CONNECT or SCTP monitor, a value the wire refuses) is left
+out and listed in the refusals with why: the driver reports it ERROR. A member or
+monitor of a refused pool is refused with it; a listener whose default pool is
+refused is served without one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from astara.wire.loadbalancer_config import (
+    POOLS_FOR,
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+)
+
+# What the appliance serves (haproxy); anything else is refused, not sent.
+LISTENER_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
+POOL_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"})
+ALGORITHMS = frozenset({"ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"})
+MONITOR_TYPES = frozenset({"HTTP", "HTTPS", "TCP", "PING", "TLS-HELLO"})
+# The wire's bounds, where Octavia's are wider: kept within them, not refused.
+MAX_CONNECTIONS = 1_000_000
+MAX_MILLIS = 24 * 3600 * 1000
+MAX_SECONDS = 86400
+
+# id -> (kind, why): what the appliance is not given.
+Refusals = dict[str, tuple[str, str]]
+
+
+def _short(exc: ValidationError) -> str:
+    err = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(x) for x in err.get("loc", ()))
+    return f"{where}: {err.get('msg', str(exc))}"[:200] if where else str(err.get("msg"))[:200]
+
+
+def _listener(view: dict, pools: dict[str, Pool]) -> dict[str, Any]:
+    limit = view.get("connection_limit")
+    pool_id = view.get("default_pool_id")
+    pool = pools.get(pool_id) if pool_id else None
+    if pool is not None and pool.protocol not in POOLS_FOR.get(view["protocol"], ()):
+        pool = None
+    out: dict[str, Any] = {
+        "id": view["id"], "protocol": view["protocol"],
+        "protocol_port": view["protocol_port"],
+        "admin_state_up": bool(view.get("admin_state_up", True)),
+        # Octavia's -1 (or none) is unlimited.
+        "connection_limit": None if limit is None or limit < 0 else min(limit,
+                                                                          MAX_CONNECTIONS),
+        "default_pool_id": pool.id if pool is not None else None,
+        "allowed_cidrs": list(view.get("allowed_cidrs") or []),
+    }
+    for key in ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
+                "timeout_tcp_inspect"):
+        if view.get(key) is not None:
+            out[key] = min(int(view[key]), MAX_MILLIS)
+    return out
+
+
+def _monitor(view: dict) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": view["id"], "type": view["type"],
+        "delay": min(max(int(view["delay"]), 1), MAX_SECONDS),
+        "timeout": min(max(int(view["timeout"]), 1), MAX_SECONDS),
+        "max_retries": view["max_retries"],
+        "admin_state_up": bool(view.get("admin_state_up", True)),
+    }
+    if view.get("max_retries_down") is not None:
+        out["max_retries_down"] = view["max_retries_down"]
+    for key in ("http_method", "url_path", "expected_codes", "domain_name"):
+        if view.get(key) is not None:
+            out[key] = view[key]
+    if view.get("http_version") is not None:
+        out["http_version"] = f"{float(view['http_version']):.1f}"
+    return out
+
+
+def _member(view: dict) -> dict[str, Any]:
+    out = {k: view[k] for k in ("id", "address", "protocol_port")}
+    out["weight"] = view.get("weight", 1)
+    out["admin_state_up"] = bool(view.get("admin_state_up", True))
+    out["backup"] = bool(view.get("backup", False))
+    for key in ("monitor_address", "monitor_port"):
+        if view.get(key) is not None:
+            out[key] = view[key]
+    return out
+
+
+def _persistence(view: dict) -> dict | None:
+    sp = view.get("session_persistence")
+    if not sp:
+        return None
+    return {"type": sp.get("type"), "cookie_name": sp.get("cookie_name")}
+
+
+def _pool(view: dict, members: dict[str, dict], monitors: dict[str, dict],
+          refused: Refusals) -> Pool | None:
+    """The pool with the members and monitor it can serve, or None (refused)."""
+    pid = view["id"]
+    why = None
+    if view.get("protocol") not in POOL_PROTOCOLS:
+        why = f"pool protocol {view.get('protocol')} is not served (not yet)"
+    elif view.get("lb_algorithm") not in ALGORITHMS:
+        why = f"lb_algorithm {view.get('lb_algorithm')} is not served (not yet)"
+    member_ids = [m["id"] for m in view.get("members") or [] if m.get("id") in members]
+    monitor_id = view.get("healthmonitor_id")
+    monitor = monitors.get(monitor_id) if monitor_id else None
+    if why is None:
+        try:
+            pool = Pool.model_validate({
+                "id": pid, "protocol": view["protocol"], "lb_algorithm": view["lb_algorithm"],
+                "session_persistence": _persistence(view),
+                "admin_state_up": bool(view.get("admin_state_up", True))})
+        except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            why = _short(exc) if isinstance(exc, ValidationError) else f"bad pool: {exc}"
+    if why is not None:
+        refused[pid] = ("pool", why)
+        for mid in member_ids:
+            refused[mid] = ("member", f"its pool {pid} is not served")
+        if monitor is not None:
+            refused[monitor["id"]] = ("healthmonitor", f"its pool {pid} is not served")
+        return None
+    served: list[Member] = []
+    for mid in member_ids:
+        try:
+            served.append(Member.model_validate(_member(members[mid])))
+        except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            refused[mid] = ("member", _short(exc) if isinstance(exc, ValidationError)
+                            else f"bad member: {exc}")
+    hm = None
+    if monitor is not None:
+        if monitor.get("type") not in MONITOR_TYPES:
+            refused[monitor["id"]] = ("healthmonitor", f"monitor type {monitor.get('type')} "
+                                      "is not served (not yet)")
+        else:
+            try:
+                hm = HealthMonitor.model_validate(_monitor(monitor))
+            except (ValidationError, KeyError, TypeError, ValueError) as exc:
+                refused[monitor["id"]] = ("healthmonitor", _short(exc)
+                                          if isinstance(exc, ValidationError)
+                                          else f"bad monitor: {exc}")
+    try:
+        return pool.model_copy(update={"members": tuple(served), "healthmonitor": hm})
+    except ValidationError as exc:  # duplicate members: the pool as a whole cannot be
+        refused[pid] = ("pool", _short(exc))
+        return None
+
+
+def loadbalancer_section(lb: dict, listeners: list[dict], pools: list[dict],
+                         members: list[dict], monitors: list[dict]
+                         ) -> tuple[dict[str, Any], Refusals]:
+    """The section (as a dict the wire validates with the document) and the refusals."""
+    refused: Refusals = {}
+    by_member = {m["id"]: m for m in members}
+    by_monitor = {h["id"]: h for h in monitors}
+    served_pools: dict[str, Pool] = {}
+    for view in sorted(pools, key=lambda p: p["id"]):
+        pool = _pool(view, by_member, by_monitor, refused)
+        if pool is not None:
+            served_pools[pool.id] = pool
+    served_listeners: list[Listener] = []
+    ports: set[int] = set()
+    for view in sorted(listeners, key=lambda x: x["id"]):
+        if view.get("protocol") not in LISTENER_PROTOCOLS:
+            refused[view["id"]] = ("listener", f"listener protocol {view.get('protocol')} "
+                                   "is not served (not yet)")
+            continue
+        try:
+            listener = Listener.model_validate(_listener(view, served_pools))
+        except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            refused[view["id"]] = ("listener", _short(exc) if isinstance(exc, ValidationError)
+                                   else f"bad listener: {exc}")
+            continue
+        if listener.protocol_port in ports:
+            refused[view["id"]] = ("listener", f"port {listener.protocol_port} is taken")
+            continue
+        ports.add(listener.protocol_port)
+        served_listeners.append(listener)
+    section = LoadBalancer.model_validate({
+        "id": lb["id"], "vip_address": lb["vip_address"],
+        "admin_state_up": bool(lb.get("admin_state_up", True)),
+        "listeners": served_listeners, "pools": list(served_pools.values())})
+    return section.model_dump(mode="json"), refused

@@ -1,0 +1,83 @@
+"""The statuses the orchestrator writes back for one load balancer. Pure.
+
+``statuses(model, health, provisioning)`` is the body of ``PUT /v2/astara/
+loadbalancers/{id}/statuses``: the model's ``revision`` (the service writes the
+provisioning statuses only if it is still the current one), ``provisioning``
+(ACTIVE: the appliance holds this revision's document; ERROR: it refused it, or the
+load balancer's appliance cannot be booted) for the load balancer and every object
+served, ERROR and OFFLINE for every object the appliance was not given
+(``loadbalancer_map``), and the operating statuses the appliance reports
+(``wire.appliance_status.LoadBalancerHealth``) where it reports them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from astara.orchestrator.drivers.loadbalancer_map import loadbalancer_section
+from astara.wire.appliance_status import LoadBalancerHealth
+
+if TYPE_CHECKING:
+    from astara.orchestrator.drivers.loadbalancer import LoadBalancerModel
+
+ACTIVE = "ACTIVE"
+ERROR = "ERROR"
+OFFLINE = "OFFLINE"
+ONLINE = "ONLINE"
+# What the load-balancer API accepts as an operating status.
+OPERATING = frozenset({"ONLINE", "OFFLINE", "DEGRADED", "ERROR", "NO_MONITOR", "DRAINING"})
+PLURAL = {"listener": "listeners", "pool": "pools", "member": "members",
+          "healthmonitor": "healthmonitors"}
+
+
+def _operating(health: LoadBalancerHealth | None) -> dict[str, str]:
+    """Object id -> the operating status the appliance reports for it."""
+    if health is None:
+        return {}
+    out = {health.id: health.operating_status}
+    for listener in health.listeners:
+        out[listener.id] = listener.operating_status
+    for pool in health.pools:
+        out[pool.id] = pool.operating_status
+        for member in pool.members:
+            out[member.id] = member.operating_status
+    return {k: v for k, v in out.items() if v in OPERATING}
+
+
+def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
+             provisioning: str) -> dict:
+    lb_id = model.loadbalancer["id"]
+    try:
+        _, refused = loadbalancer_section(model.loadbalancer, model.listeners, model.pools,
+                                          model.members, model.healthmonitors)
+    except (ValueError, KeyError, TypeError):  # nothing can be served (nor built)
+        refused = {}
+        provisioning = ERROR
+    # Only what this load balancer's appliance reports about this load balancer.
+    operating = _operating(health) if health is not None and health.id == lb_id else {}
+    body: dict = {"revision": model.revision,
+                  "loadbalancer": _entry(None, provisioning, operating.get(lb_id))}
+    for kind, plural in PLURAL.items():
+        entries = []
+        for view in sorted(getattr(model, plural), key=lambda v: v["id"]):
+            oid = view["id"]
+            if oid in refused:
+                entries.append(_entry(oid, ERROR, OFFLINE))
+            elif kind == "healthmonitor":
+                # A monitor has no status of its own in the appliance's report: it runs
+                # when its pool is reported.
+                pool_ids = [p.get("id") for p in view.get("pools") or []]
+                reported = provisioning == ACTIVE and any(p in operating for p in pool_ids)
+                entries.append(_entry(oid, provisioning, ONLINE if reported else None))
+            else:
+                entries.append(_entry(oid, provisioning, operating.get(oid)))
+        body[plural] = entries
+    return body
+
+
+def _entry(oid: str | None, provisioning: str, operating: str | None) -> dict:
+    out: dict = {} if oid is None else {"id": oid}
+    out["provisioning_status"] = provisioning
+    if operating is not None:
+        out["operating_status"] = operating
+    return out
