@@ -1,8 +1,10 @@
 """``astara-aio``: all of Astara on one Linux host, on the embedded defaults.
 
-Starts, in order, and supervises: the network API, the compute API (with its
-dispatcher), the compute metadata API, the compute agent (instances as
-namespaces), the appliance agent in host mode, and the orchestrator; each with
+Starts, in order, and supervises: the network API, the load-balancer API, the
+compute API (with its dispatcher), the compute metadata API, the compute agent
+(instances as namespaces), the appliance agent in host mode, and the orchestrator
+(serving routers and load balancers unless ``[DEFAULT] enabled_drivers`` is set:
+``aio-drivers.conf``); each with
 the same ``--config-file`` and ``--state-path`` (default: ``$ASTARA_STATE_PATH``, else
 the ini files' ``state_path``), each logging to
 ``<state>/logs/<name>.log``. A service that dies is restarted (with back-off);
@@ -27,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from oslo_config import cfg
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from astara.common import logs, private
@@ -35,6 +38,7 @@ from astara.common.entry import one_line_errors
 from astara.compute_service import opts as compute_opts
 from astara.db import migrate
 from astara.db.engine import Database
+from astara.loadbalancer_service import opts as lb_opts
 from astara.orchestrator import opts as orch_opts
 
 LOG = logging.getLogger("astara-aio")
@@ -131,6 +135,20 @@ def _nova_url(conf, state: Path, compute_url: str) -> list[str]:
     return ["--config-file", str(path)]
 
 
+def _drivers(conf, state: Path) -> list[str]:
+    """The all-in-one serves load balancers too, unless the operator's files name the
+    drivers (then theirs stand, e.g. ``enabled_drivers = router``)."""
+    if conf.get_location("enabled_drivers").location != cfg.Locations.opt_default:
+        return []
+    path = state / "aio-drivers.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# Written by astara-aio at each start: the drivers the orchestrator runs "
+                "(set [DEFAULT] enabled_drivers in your own file to choose).\n"
+                "[DEFAULT]\nenabled_drivers = router,loadbalancer\n")
+    return ["--config-file", str(path)]
+
+
 def _tighten_state(state: Path) -> None:
     """Make what an older release left readable to all its owner's only."""
     private.tighten(state / "logs", *(state / "logs").glob("*"), *state.glob("*.sqlite*"),
@@ -176,11 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         private.ensure_secret(o.appliance_auth_key_file, "appliance deployment key")
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-aio: {exc}") from None
-    net, comp = settings.network, conf[compute_opts.GROUP]
+    net, comp, lb = settings.network, conf[compute_opts.GROUP], conf[lb_opts.GROUP]
     nova = _nova_url(conf, state, local_url(comp.bind_host, comp.bind_port))
+    drivers = _drivers(conf, state)
     children = [
         Child("network-api", [str(BIN / "astara-network-api"), *common, *nova],
               (net.bind_host, net.bind_port)),
+        Child("loadbalancer-api", [str(BIN / "astara-loadbalancer-api"), *common],
+              (lb.bind_host, lb.bind_port)),
         Child("compute-api", [str(BIN / "astara-compute-api"), *common],
               (comp.bind_host, comp.bind_port)),
         Child("compute-metadata", [str(BIN / "astara-compute-metadata"), *common],
@@ -191,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         Child("appliance-agent", [str(BIN / "astara-appliance-agent"), "--mode", "host",
                                   "--state-dir", str(state / "appliance"),
                                   "--auth-key-file", o.appliance_auth_key_file]),
-        Child("orchestrator", [str(BIN / "astara-orchestrator"), *common],
+        Child("orchestrator", [str(BIN / "astara-orchestrator"), *common, *drivers],
               (o.rpc_hosts[0], o.rpc_port)),
     ]
     stopping = False
@@ -207,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
             _start(child, logdir)
             if child.port:
                 _wait_port(*child.port, child)
-        LOG.info("Astara all-in-one is up: network API http://%s:%d/, compute API "
-                 "http://%s:%d/, orchestrator RPC http://%s:%d/ (astara-ctl router list); "
-                 "logs in %s", net.bind_host, net.bind_port, comp.bind_host, comp.bind_port,
+        LOG.info("Astara all-in-one is up: network API http://%s:%d/, load-balancer API "
+                 "http://%s:%d/, compute API http://%s:%d/, orchestrator RPC http://%s:%d/ "
+                 "(astara-ctl router list); logs in %s", net.bind_host, net.bind_port,
+                 lb.bind_host, lb.bind_port, comp.bind_host, comp.bind_port,
                  o.rpc_hosts[0], o.rpc_port, logdir)
         while not stopping:
             time.sleep(WATCH_TICK)
