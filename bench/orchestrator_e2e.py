@@ -163,10 +163,13 @@ def main() -> None:
 def run(a: argparse.Namespace) -> None:
     state = Path(f"/tmp/astara-bench-e2e-{os.getpid()}")
     state.mkdir(mode=0o755)
-    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc")}
+    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
     (state / "aio.conf").write_text(f"""[network_service]
 bind_port = {ports['net']}
 max_page_size = 10000
+[loadbalancer_service]
+bind_port = {ports['lb']}
+network_url = http://127.0.0.1:{ports['net']}/
 [compute_service]
 bind_port = {ports['comp']}
 metadata_port = {ports['meta']}
@@ -177,6 +180,7 @@ quota_instances = 1000
 network_url = http://127.0.0.1:{ports['net']}/
 compute_url = http://127.0.0.1:{ports['comp']}/
 metadata_url = http://127.0.0.1:{ports['meta']}/
+loadbalancer_url = http://127.0.0.1:{ports['lb']}/
 rpc_hosts = 127.0.0.1
 rpc_port = {ports['rpc']}
 """)

@@ -46,7 +46,7 @@ class Stack:
     def __init__(self, name: str, routers: int):
         self.state = Path(f"/tmp/astara-bench-{name}-{os.getpid()}")
         self.routers = routers
-        self.ports = {k: free_port() for k in ("net", "comp", "meta", "rpc")}
+        self.ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
         self.network_url = f"http://127.0.0.1:{self.ports['net']}/"
         self.compute_url = f"http://127.0.0.1:{self.ports['comp']}/"
         self.rpc_url = f"http://127.0.0.1:{self.ports['rpc']}"
@@ -60,6 +60,9 @@ class Stack:
         return f"""[network_service]
 bind_port = {self.ports['net']}
 max_page_size = {max(1000, 4 * n + 100)}
+[loadbalancer_service]
+bind_port = {self.ports['lb']}
+network_url = {self.network_url}
 [compute_service]
 bind_port = {self.ports['comp']}
 metadata_port = {self.ports['meta']}
@@ -70,6 +73,7 @@ quota_instances = {n + 20}
 network_url = {self.network_url}
 compute_url = {self.compute_url}
 metadata_url = http://127.0.0.1:{self.ports['meta']}/
+loadbalancer_url = http://127.0.0.1:{self.ports['lb']}/
 rpc_hosts = 127.0.0.1
 rpc_port = {self.ports['rpc']}
 """

@@ -48,10 +48,13 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120
 def aio():
     state = Path(f"/tmp/astara-e2e-{os.getpid()}")
     state.mkdir(mode=0o755)
-    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc")}
+    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
     conf = state / "aio.conf"
     conf.write_text(f"""[network_service]
 bind_port = {ports['net']}
+[loadbalancer_service]
+bind_port = {ports['lb']}
+network_url = http://127.0.0.1:{ports['net']}/
 [compute_service]
 bind_port = {ports['comp']}
 metadata_port = {ports['meta']}
@@ -60,6 +63,7 @@ network_url = http://127.0.0.1:{ports['net']}/
 network_url = http://127.0.0.1:{ports['net']}/
 compute_url = http://127.0.0.1:{ports['comp']}/
 metadata_url = http://127.0.0.1:{ports['meta']}/
+loadbalancer_url = http://127.0.0.1:{ports['lb']}/
 rpc_hosts = 127.0.0.1
 rpc_port = {ports['rpc']}
 num_worker_processes = 2
