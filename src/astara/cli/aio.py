@@ -157,6 +157,12 @@ def _tighten_state(state: Path) -> None:
                     *state.glob("*.conf"))
 
 
+def option_groups() -> dict[str, list]:
+    """The option groups astara-aio reads itself (its children read their own)."""
+    return {compute_opts.GROUP: compute_opts.list_opts()[0][1],
+            lb_opts.GROUP: lb_opts.loadbalancer_opts, **orch_opts.GROUPS}
+
+
 def with_state_path(args: list[str], env: dict[str, str]) -> list[str]:
     """``args``, with ``--state-path $ASTARA_STATE_PATH`` when that is set and the
     command line names none (the command line wins, then the environment, then the
@@ -172,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = with_state_path(sys.argv[1:] if argv is None else argv, dict(os.environ))
     conf, settings = settings_mod.load(
         args, prog="astara-aio",
-        groups={compute_opts.GROUP: compute_opts.list_opts()[0][1],
-                **orch_opts.GROUPS})
+        groups=option_groups())
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
     if os.geteuid() != 0:

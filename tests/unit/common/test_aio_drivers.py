@@ -12,8 +12,15 @@ def _conf(tmp_path, *files):
     args = ["--state-path", str(tmp_path)]
     for f in files:
         args += ["--config-file", str(f)]
-    conf, _ = load(args, prog="t", groups=orch_opts.GROUPS)
+    conf, _ = load(args, prog="t", groups=aio.option_groups())
     return conf
+
+
+def test_aio_reads_what_it_starts_its_children_with(tmp_path):
+    conf = _conf(tmp_path)
+    assert conf.loadbalancer_service.bind_port == 9876
+    assert conf.compute_service.bind_port == 8774
+    assert conf.enabled_drivers == ["router"] and conf.orchestrator.rpc_port == 44250
 
 
 def test_both_drivers_by_default(tmp_path):
