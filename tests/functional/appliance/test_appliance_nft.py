@@ -165,3 +165,23 @@ def test_with_no_low_descriptor_left_the_nft_command_loads_instead_of_an_abort(n
         for fd in held:
             os.close(fd)
     assert calls.exists() and "-f" in calls.read_text()
+
+
+def test_a_thousand_appliances_hold_no_low_descriptor_between_calls(ns):
+    """Each appliance's port used to keep a libnftables socket open: at ~1,000 on one
+    host no number below 1024 was left and every apply forked `nft`. Now a call opens
+    one in the calling thread's namespace and closes it again."""
+    if not _has_libnftables():
+        pytest.skip("no libnftables")
+    name, work = ns
+    ruleset = render_nft.render(router_config(1), NAMES, 5000)
+    with entered(name):
+        first = NftLib(work)
+        first.load_full(ruleset.full())
+        before = libnft.lowest_free_fd()
+        ports = [NftLib(work / f"a{i}") for i in range(1000)]
+        for port in ports:
+            assert "table inet astara" in port.ruleset()  # this namespace's tables
+        assert libnft.lowest_free_fd() == before
+        for port in [first, *ports]:
+            port.close()

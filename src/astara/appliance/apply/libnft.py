@@ -2,17 +2,19 @@
 
 Used by `apply.nft.NftLib`. A floating IP delta through the `nft` binary costs
 ~15 ms (exec, then a full cache dump of the table); the same text through the
-library costs well under 1 ms. A `Context` opens its netlink socket in the
-namespace of the thread that creates it, so it is created lazily, by the first
-call made inside the appliance namespace, and serves only that namespace. Calls
-are serialized by a lock (a context is not thread-safe; status reads run beside
-an apply).
+library costs well under 1 ms. libnftables opens its netlink socket in the
+namespace of the thread that makes the context, and every call is made inside the
+appliance's namespace, so a `Context` makes one for each call and frees it after
+(~16 us): no appliance holds a socket between calls. Calls are serialized by a lock
+(status reads run beside an apply).
 
 libnftables waits on that socket with ``select()``: a socket numbered FD_SETSIZE (1024)
-or above makes glibc abort the whole agent ("bit out of range"), which a host serving a
-few hundred appliances reaches (each holds sockets and pid fds). So a context is made
-only while low numbers are free; otherwise `NoLowDescriptor` tells the caller to use
-the `nft` binary (a fresh process, few descriptors) for that appliance.
+or above makes glibc abort the whole agent ("bit out of range"). A context kept per
+appliance held one low number each, so at ~1,000 appliances on a host none was left
+and every apply forked `nft` twice (~225 ms per first push at 1,000 routers). Now the
+low numbers in use are one per apply running at that moment; if none is free anyway,
+`NoLowDescriptor` tells the caller to use the `nft` binary (a fresh process, few
+descriptors) for that appliance.
 """
 
 from __future__ import annotations
@@ -62,27 +64,26 @@ def load() -> ctypes.CDLL:
 class Context:
     def __init__(self) -> None:
         self._lib = load()
-        self._ctx: int | None = None
         self._lock = threading.Lock()
 
     def run(self, text: str, json: bool = False) -> tuple[int, str, str]:
-        """(return code, output, error output) of `text`, one transaction."""
+        """(return code, output, error output) of `text`, one transaction, run in the
+        calling thread's namespace."""
         with self._lock:
             lib = self._lib
-            if self._ctx is None:
-                if lowest_free_fd() >= FD_SETSIZE - FD_HEADROOM:
-                    raise NoLowDescriptor("no descriptor below FD_SETSIZE for libnftables")
-                self._ctx = lib.nft_ctx_new(0)
-                lib.nft_ctx_buffer_output(self._ctx)
-                lib.nft_ctx_buffer_error(self._ctx)
-            lib.nft_ctx_output_set_flags(self._ctx, OUTPUT_JSON if json else 0)
-            rc = lib.nft_run_cmd_from_buffer(self._ctx, text.encode())
-            out = lib.nft_ctx_get_output_buffer(self._ctx) or b""
-            err = lib.nft_ctx_get_error_buffer(self._ctx) or b""
-            return rc, out.decode(), err.decode()
+            if lowest_free_fd() >= FD_SETSIZE - FD_HEADROOM:
+                raise NoLowDescriptor("no descriptor below FD_SETSIZE for libnftables")
+            ctx = lib.nft_ctx_new(0)
+            try:
+                lib.nft_ctx_buffer_output(ctx)
+                lib.nft_ctx_buffer_error(ctx)
+                lib.nft_ctx_output_set_flags(ctx, OUTPUT_JSON if json else 0)
+                rc = lib.nft_run_cmd_from_buffer(ctx, text.encode())
+                out = lib.nft_ctx_get_output_buffer(ctx) or b""
+                err = lib.nft_ctx_get_error_buffer(ctx) or b""
+                return rc, out.decode(), err.decode()
+            finally:
+                lib.nft_ctx_free(ctx)
 
     def close(self) -> None:
-        with self._lock:
-            if self._ctx is not None:
-                self._lib.nft_ctx_free(self._ctx)
-                self._ctx = None
+        """Nothing is held between calls."""
