@@ -17,6 +17,7 @@ import contextlib
 import grp
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
 
 RELOAD_WAIT = 10.0
+_ALERT = re.compile(r"^\[ALERT\]\s*\(\d+\)\s*:\s*")
 STATS_TIMEOUT = 2.0
 
 
@@ -55,12 +57,11 @@ class HaproxyProcess:
         self.user = run_as()
 
     def check(self, conf: Path) -> None:
-        res = subprocess.run([self.binary, "-c", "-q", "-f", str(conf)],
+        res = subprocess.run([self.binary, "-c", "-f", str(conf)],
                              capture_output=True, text=True)
         if res.returncode:
-            reason = "; ".join(line.strip() for line in (res.stdout + res.stderr).splitlines()
-                               if line.strip() and "[NOTICE]" not in line)
-            raise ValidationFailed(f"haproxy -c refused the configuration: {reason}")
+            raise ValidationFailed("haproxy -c refused the configuration: "
+                                   + reason(res.stdout + res.stderr))
 
     def running(self, conf: Path, pid_file: Path) -> int | None:
         try:
@@ -125,6 +126,13 @@ class HaproxyProcess:
         except OSError:
             return None
         return b"".join(chunks).decode(errors="replace")
+
+
+def reason(output: str) -> str:
+    """haproxy's alerts, without their tag and pid ("config : parsing [...] : ...")."""
+    alerts = [_ALERT.sub("", line).strip() for line in output.splitlines()
+              if line.startswith("[ALERT]")]
+    return "; ".join(alerts) or output.strip()
 
 
 def _workers(pid: int) -> list[int]:
