@@ -27,9 +27,12 @@ import pytest
 from tests.support import wait_for
 from topology import Topology
 
+from astara.appliance.apply.errors import ValidationFailed
+from astara.appliance.apply.haproxy_process import HaproxyProcess
 from astara.appliance.apply.netns import entered
 from astara.appliance.host import Host
-from astara.wire import auth, examples
+from astara.appliance.render import haproxy as render_haproxy
+from astara.wire import auth, examples, parse_config
 
 pytestmark = [
     pytest.mark.functional,
@@ -329,3 +332,77 @@ def test_09_without_a_loadbalancer_section_no_haproxy_is_left(lab):
     assert after["loadbalancer"] is None
     assert "haproxy" not in {s["name"] for s in after["services"]}
     assert not (lab["state"] / "haproxy.cfg").exists()
+
+
+def test_every_feature_renders_a_configuration_haproxy_accepts(tmp_path):
+    """The renderer's whole vocabulary, checked by the real `haproxy -c`."""
+    rules = [
+        {"id": "r-path", "type": "PATH", "compare_type": "REGEX", "value": "^/a\\.b#c'\"d"},
+        {"id": "r-host", "type": "HOST_NAME", "compare_type": "ENDS_WITH",
+         "value": "example.com"},
+        {"id": "r-head", "type": "HEADER", "compare_type": "CONTAINS", "key": "X-Env",
+         "value": "-beta", "invert": True},
+        {"id": "r-cook", "type": "COOKIE", "compare_type": "EQUAL_TO", "key": "flag",
+         "value": "on"},
+        {"id": "r-file", "type": "FILE_TYPE", "compare_type": "REGEX", "value": "jpe?g"},
+        {"id": "r-ext", "type": "FILE_TYPE", "compare_type": "EQUAL_TO", "value": "png"},
+        {"id": "r-pre", "type": "PATH", "compare_type": "STARTS_WITH", "value": "/x"},
+    ]
+    policies = [
+        {"id": "p1", "action": "REDIRECT_TO_POOL", "position": 1, "redirect_pool_id": "p-app",
+         "rules": rules[:2]},
+        {"id": "p2", "action": "REDIRECT_TO_URL", "position": 2,
+         "redirect_url": "https://example.com/a?b=c#d", "redirect_http_code": 308,
+         "rules": rules[2:4]},
+        {"id": "p3", "action": "REDIRECT_PREFIX", "position": 3,
+         "redirect_prefix": "https://img.example.com", "rules": rules[4:6]},
+        {"id": "p4", "action": "REJECT", "position": 4, "rules": rules[6:]},
+    ]
+    monitor = {"delay": 2, "timeout": 1, "max_retries": 2}
+    members = [{"id": "m1", "address": "192.0.2.21", "protocol_port": 80, "weight": 3,
+                "monitor_address": "192.0.2.31", "monitor_port": 81},
+               {"id": "m2", "address": "fd00:1::22", "protocol_port": 80, "backup": True,
+                "monitor_address": "fd00:1::32"},
+               {"id": "m3", "address": "192.0.2.23", "protocol_port": 80,
+                "admin_state_up": False}]
+    lb = {
+        "listeners": [
+            {"id": "web", "protocol": "HTTP", "protocol_port": 80, "default_pool_id": "p-web",
+             "connection_limit": 1000, "timeout_tcp_inspect": 500,
+             "allowed_cidrs": ["10.0.0.0/8", "fd00::/8"], "l7policies": policies},
+            {"id": "tls", "protocol": "HTTPS", "protocol_port": 443, "default_pool_id": "p-tls"},
+            {"id": "raw", "protocol": "TCP", "protocol_port": 9000, "default_pool_id": "p-web",
+             "admin_state_up": False},
+        ],
+        "pools": [
+            {"id": "p-web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+             "session_persistence": {"type": "SOURCE_IP"}, "members": members,
+             "healthmonitor": {"id": "h1", "type": "HTTP", "http_method": "HEAD",
+                               "url_path": "/health", "http_version": "1.1",
+                               "domain_name": "example.com", "expected_codes": "200-204,302",
+                               **monitor}},
+            {"id": "p-app", "protocol": "PROXY", "lb_algorithm": "LEAST_CONNECTIONS",
+             "session_persistence": {"type": "APP_COOKIE", "cookie_name": "JSESSIONID"},
+             "members": members[:1],
+             "healthmonitor": {"id": "h2", "type": "PING", **monitor}},
+            {"id": "p-tls", "protocol": "HTTPS", "lb_algorithm": "SOURCE_IP_PORT",
+             "members": members[:1],
+             "healthmonitor": {"id": "h3", "type": "HTTPS", **monitor}},
+            {"id": "p-hello", "protocol": "TCP", "lb_algorithm": "SOURCE_IP",
+             "members": members[:1],
+             "healthmonitor": {"id": "h4", "type": "TLS-HELLO", **monitor}},
+            {"id": "p-cookie", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+             "session_persistence": {"type": "HTTP_COOKIE"}, "members": members[:1],
+             "admin_state_up": False,
+             "healthmonitor": {"id": "h5", "type": "TCP", **monitor}},
+        ],
+    }
+    config = parse_config(examples.loadbalancer_document(**lb))
+    proc = HaproxyProcess()
+    text = render_haproxy.render(config.loadbalancer, tmp_path, proc.user)
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text(text)
+    proc.check(conf)  # raises with haproxy's alerts if it refuses anything
+    conf.write_text(text.replace("balance roundrobin", "balance nonsense"))
+    with pytest.raises(ValidationFailed, match="balance only supports"):
+        proc.check(conf)
