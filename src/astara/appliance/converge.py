@@ -4,7 +4,7 @@ Called by the API (one call at a time per appliance, in a worker thread). Inside
 the appliance's namespace: observe → `plan.netlink.diff` → netlink ops (one
 batch) → nftables (full ruleset only when its base changed, else a floating IP
 element delta) → dnsmasq files → haproxy. A document with a `loadbalancer` section
-turns forwarding off, runs no dnsmasq and one haproxy (`apply.haproxy`; its
+turns IPv4 forwarding off, runs no dnsmasq and one haproxy (`apply.haproxy`; its
 configuration is rendered before anything changes, so one haproxy cannot serve is
 refused as a document that does not fit). Any failure undoes the netlink ops already run
 and re-applies the last good document; the error is kept for the status
@@ -51,8 +51,11 @@ SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
            "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.default.arp_ignore": "1",
            "net.ipv4.conf.all.arp_announce": "2", "net.ipv4.conf.default.arp_announce": "2",
            "net.ipv4.conf.all.proxy_arp": "0", "net.ipv4.conf.default.proxy_arp": "0"}
-# A load balancer appliance forwards nothing (it is the endpoint of its listeners).
-NO_FORWARDING = {"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0"}
+# A load balancer appliance forwards nothing (it is the endpoint of its listeners; its
+# nftables forward chain drops everything too). IPv6 forwarding stays on: off, the
+# kernel would take addresses and routes from the VIP network's router advertisements,
+# which are not the document's.
+NO_FORWARDING = {"net.ipv4.ip_forward": "0"}
 OWN_TABLES = {("inet", "astara"), ("netdev", "astara")}  # `render.nft`
 
 

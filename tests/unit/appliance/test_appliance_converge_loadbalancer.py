@@ -36,7 +36,7 @@ def test_load_balancer_starts_haproxy_and_nothing_forwards(appliance, haproxy):
     assert result.error is None and result.haproxy == "start" and result.dhcp == []
     assert appliance.ports.dnsmasq.log == []
     assert written["net.ipv4.ip_forward"] == "0"
-    assert written["net.ipv6.conf.all.forwarding"] == "0"
+    assert written["net.ipv6.conf.all.forwarding"] == "1"  # so it takes no RA; drops anyway
     conf = paths(appliance.state_dir)["conf"]
     assert "frontend listener-http" in conf.read_text()
     assert conf.stat().st_mode & 0o077 == 0
