@@ -307,6 +307,19 @@ def test_07_a_config_haproxy_refuses_leaves_the_old_one_serving(lab):
     assert status(lab)["last_error"] is None and body["haproxy"] == "none"
 
 
+def test_07b_a_listener_on_the_metadata_proxy_port_cannot_bind(lab):
+    master = haproxy_pid(lab)
+    doc = document(members=("m1", "m2", "m3"))
+    doc["loadbalancer"]["listeners"].append(
+        {"id": "md", "protocol": "TCP", "protocol_port": 9697, "default_pool_id": "pool"})
+    res = lab["api"]("PUT", "/v1/system/config/", json=doc)
+    assert res.status_code == 500 and "haproxy" in res.json()["error"], res.text
+    assert haproxy_pid(lab) == master
+    assert {get(lab).text for _ in range(6)} == {"m1", "m2", "m3"}  # the old one serves
+    put(lab, document(members=("m1", "m2", "m3")))
+    assert status(lab)["last_error"] is None
+
+
 def test_08_a_restarted_agent_adopts_haproxy(lab):
     master = haproxy_pid(lab)
     lab["restart_agent"]()
