@@ -5,9 +5,9 @@ the appliance's namespace: observe → `plan.netlink.diff` → netlink ops (one
 batch) → nftables (full ruleset only when its base changed, else a floating IP
 element delta) → dnsmasq files → haproxy. A document with a `loadbalancer` section
 turns IPv4 forwarding off, runs no dnsmasq and one haproxy (`apply.haproxy`; its
-configuration is rendered before anything changes, so one haproxy cannot serve is
-refused as a document that does not fit). Any failure undoes the netlink ops already run
-and re-applies the last good document; the error is kept for the status
+configuration is rendered before anything changes, so a load balancer haproxy
+cannot serve is refused as a document that does not fit). Any failure undoes the
+netlink ops already run and re-applies the last good document; the error is kept for the status
 document. An identical push is a no-op, unless a dnsmasq process it started has
 gone (then it applies again: the missing process is started), and but for the
 neighbour pins: when the kernel reported a change since they were last looked at
