@@ -119,6 +119,7 @@ async def put_config(request: Request) -> Response:
         "digest": s.appliance.digest,
         "nft": result.nft,
         "dhcp": result.dhcp,
+        "haproxy": result.haproxy,
         "netlink_ops": len(result.ops),
     }
     if result.error is not None:

@@ -3,8 +3,11 @@
 Called by the API (one call at a time per appliance, in a worker thread). Inside
 the appliance's namespace: observe → `plan.netlink.diff` → netlink ops (one
 batch) → nftables (full ruleset only when its base changed, else a floating IP
-element delta) → dnsmasq files. Any failure undoes the netlink ops already run
-and re-applies the last good document; the error is kept for the status
+element delta) → dnsmasq files → haproxy. A document with a `loadbalancer` section
+turns IPv4 forwarding off, runs no dnsmasq and one haproxy (`apply.haproxy`; its
+configuration is rendered before anything changes, so a load balancer haproxy
+cannot serve is refused as a document that does not fit). Any failure undoes the
+netlink ops already run and re-applies the last good document; the error is kept for the status
 document. An identical push is a no-op, unless a dnsmasq process it started has
 gone (then it applies again: the missing process is started), and but for the
 neighbour pins: when the kernel reported a change since they were last looked at
@@ -25,7 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from astara.appliance.apply import dhcp, record
+from astara.appliance.apply import haproxy as apply_haproxy
 from astara.appliance.apply.dnsmasq import Dnsmasq
+from astara.appliance.apply.errors import CommandFailed
+from astara.appliance.apply.haproxy import Haproxy
 from astara.appliance.apply.netlink import Netlink
 from astara.appliance.apply.netns import entered, exists, identity, sysctl
 from astara.appliance.apply.nft import Nft
@@ -33,6 +39,7 @@ from astara.appliance.observe.state import NetState
 from astara.appliance.plan import netlink as plan
 from astara.appliance.plan.ops import AddNeighbour, Op
 from astara.appliance.render import dnsmasq as render_dnsmasq
+from astara.appliance.render import haproxy as render_haproxy
 from astara.appliance.render import nft as render_nft
 from astara.wire import parse_config
 from astara.wire.appliance_config import ApplianceConfig
@@ -44,6 +51,11 @@ SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
            "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.default.arp_ignore": "1",
            "net.ipv4.conf.all.arp_announce": "2", "net.ipv4.conf.default.arp_announce": "2",
            "net.ipv4.conf.all.proxy_arp": "0", "net.ipv4.conf.default.proxy_arp": "0"}
+# A load balancer appliance forwards nothing (it is the endpoint of its listeners; its
+# nftables forward chain drops everything too). IPv6 forwarding stays on: off, the
+# kernel would take addresses and routes from the VIP network's router advertisements,
+# which are not the document's.
+NO_FORWARDING = {"net.ipv4.ip_forward": "0"}
 OWN_TABLES = {("inet", "astara"), ("netdev", "astara")}  # `render.nft`
 
 
@@ -53,6 +65,11 @@ class Ports:
     nft: Nft
     dnsmasq: Dnsmasq
     sysctl: Callable[[str, str], None] = sysctl
+    haproxy: Haproxy | None = None  # None: this agent serves no load balancer
+
+
+def sysctls(config: ApplianceConfig) -> dict[str, str]:
+    return SYSCTLS if config.loadbalancer is None else {**SYSCTLS, **NO_FORWARDING}
 
 
 @dataclass
@@ -61,6 +78,7 @@ class Result:
     ops: list[Op] = field(default_factory=list)
     dhcp: list[str] = field(default_factory=list)
     nft: str = "none"  # "none" | "full" | "delta"
+    haproxy: str = "none"  # "none" | "start" | "reload" | "stop"
     error: str | None = None
     rejected: bool = False  # the document does not fit this appliance; nothing changed
 
@@ -85,7 +103,7 @@ class Appliance:
 
     def apply(self, config: ApplianceConfig) -> Result:
         digest = config.digest()
-        intact = self._dnsmasq_running()
+        intact = self._dnsmasq_running() and self._haproxy_running()
         if digest == self.digest and self.last_error is None and intact:
             return self._repin(config) if self.pins_unsure else Result(changed=False)
         with entered(self.netns):
@@ -121,6 +139,30 @@ class Appliance:
                 return False
         return True
 
+    def _haproxy_running(self) -> bool:
+        """Is the haproxy of the last good document there? Else, as for dnsmasq, the
+        same push applies again and starts it."""
+        if self.config is None or self.config.loadbalancer is None:
+            return True
+        proc = self.ports.haproxy
+        return proc is not None and apply_haproxy.running(self.state_dir, proc) is not None
+
+    def _haproxy_text(self, config: ApplianceConfig) -> str | None:
+        """The haproxy configuration of `config` (None: no load balancer); raises
+        `render.haproxy.RenderError` for what haproxy cannot serve."""
+        if config.loadbalancer is None:
+            return None
+        user = self.ports.haproxy.user if self.ports.haproxy is not None else None
+        return render_haproxy.render(config.loadbalancer, self.state_dir, user)
+
+    def _sync_haproxy(self, text: str | None) -> str:
+        proc = self.ports.haproxy
+        if proc is None:
+            if text is None:
+                return "none"
+            raise CommandFailed("this agent cannot run haproxy (no haproxy port)")
+        return apply_haproxy.sync(self.state_dir, text, proc)
+
     def _only_floating_ips_changed(self, config: ApplianceConfig) -> bool:
         return (self.config is not None and self.last_error is None
                 and self._ruleset is not None
@@ -149,15 +191,17 @@ class Appliance:
         done: list[Op] = []
         result = Result(changed=True)
         try:
+            haproxy = self._haproxy_text(config)  # before any change: a refusal changes nothing
             observed = netlink.observe()
             ops = plan.diff(config, observed)
-            for key, value in SYSCTLS.items():
+            for key, value in sysctls(config).items():
                 self.ports.sysctl(key, value)
             netlink.run(ops, done)
             result.ops = done
             result.nft = self._load_nft(config, observed)
             result.dhcp = dhcp.sync(self.state_dir, self._dhcp_files(config, observed),
                                     self.ports.dnsmasq)
+            result.haproxy = self._sync_haproxy(haproxy)
         except Exception as exc:
             LOG.warning("appliance %s: apply failed, rolling back: %s", self.name, exc)
             self.last_error = str(exc)
@@ -165,7 +209,7 @@ class Appliance:
             self._rollback(netlink, done)
             netlink.close()
             result.error = self.last_error
-            result.rejected = isinstance(exc, plan.PlanError)
+            result.rejected = isinstance(exc, plan.PlanError | render_haproxy.RenderError)
             return result
         netlink.close()
         self._fips = config.floating_ip_pairs()
@@ -247,6 +291,8 @@ class Appliance:
 
     def _dhcp_files(self, config: ApplianceConfig,
                     observed: NetState) -> list[render_dnsmasq.DnsmasqFiles]:
+        if config.loadbalancer is not None:
+            return []  # a load balancer serves no DHCP or RA
         names = plan.interface_names(config, observed)
         upstream = tuple(str(ip) for net in config.network("external")
                          for s in net.subnets for ip in s.dns_nameservers)
@@ -272,6 +318,7 @@ class Appliance:
             self._load_nft(self.config, observed)
             dhcp.sync(self.state_dir, self._dhcp_files(self.config, observed),
                       self.ports.dnsmasq)
+            self._sync_haproxy(self._haproxy_text(self.config))
         except Exception as exc:
             LOG.error("appliance %s: re-applying the last good config failed: %s",
                       self.name, exc)
@@ -283,6 +330,8 @@ class Appliance:
         namespace was deleted): its dnsmasq processes are stopped by pid."""
         with entered(self.netns if exists(self.netns) else None):
             dhcp.stop_all(self.state_dir, self.ports.dnsmasq)
+            if self.ports.haproxy is not None:
+                apply_haproxy.stop(self.state_dir, self.ports.haproxy)
             self.ports.nft.close()
         for path in self.state_dir.glob("*"):
             path.unlink(missing_ok=True)

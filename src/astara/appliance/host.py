@@ -10,7 +10,7 @@ VM mode is the same with `netns=None`. `remove()` stops serving and cleans up.
 `secret_for(name)` gives the secret the orchestrator must present to appliance
 `name` (see `wire.auth`); the API refuses any other caller. Each served
 appliance also has netlink subscriptions in its namespace (links, addresses,
-nftables) and a pidfd per dnsmasq process, watched by the event loop: they mark
+nftables) and a pidfd per dnsmasq or haproxy process, watched by the event loop: they mark
 its kept status answer stale (`status.Cache`), so a health check costs no
 observation while nothing changes.
 """
@@ -33,6 +33,7 @@ from uvicorn.server import ServerState
 from astara.appliance import high_fds, wake
 from astara.appliance.api import SCOPE_KEY, Served, make_app
 from astara.appliance.apply.dnsmasq import DnsmasqProcess
+from astara.appliance.apply.haproxy_process import HaproxyProcess
 from astara.appliance.apply.netlink import IPRouteNetlink
 from astara.appliance.apply.netns import entered
 from astara.appliance.apply.nft import make_nft
@@ -68,7 +69,8 @@ def subscribe_changes(netns: str | None) -> list[socket.socket]:
 
 
 def real_ports(state_dir: Path) -> Ports:
-    return Ports(netlink=IPRouteNetlink, nft=make_nft(state_dir), dnsmasq=DnsmasqProcess())
+    return Ports(netlink=IPRouteNetlink, nft=make_nft(state_dir), dnsmasq=DnsmasqProcess(),
+                 haproxy=HaproxyProcess())
 
 
 def bootstrap_management(mac: str, address: str) -> None:
@@ -256,9 +258,9 @@ class Host:
         return (str(o.address), o.metadata_port, config.hostname, config.tenant_id)
 
     async def remove(self, name: str, teardown: bool = True) -> None:
-        """Stop serving `name`; with `teardown`, also stop its dnsmasq and remove its
-        files. Without (agent shutdown), the appliance keeps forwarding and serving
-        DHCP, and a restarted agent takes its processes over."""
+        """Stop serving `name`; with `teardown`, also stop its dnsmasq and haproxy and
+        remove its files. Without (agent shutdown), the appliance keeps forwarding,
+        serving DHCP and balancing, and a restarted agent takes its processes over."""
         entry = self.entries.pop(name, None)
         if entry is None:
             return

@@ -7,10 +7,12 @@ remembers (digest, applies, last error). That costs milliseconds, and a health
 check every minute on each of a thousand appliances wants none of it when nothing
 changed: `Cache` keeps the last `GET /v1/status/` answer until something does.
 Its owner (`host`) feeds it the kernel's word that something changed (a link or
-an address in the namespace, its nftables ruleset, the exit of a dnsmasq process
-whose pid the answer named); an apply changes the digest, the applies count or
-the error, which the cache compares itself. Counters in a kept answer are those
-of its observation; `/v1/system/stats/` and the interface routes always observe.
+an address in the namespace, its nftables ruleset, the exit of a dnsmasq or
+haproxy process whose pid the answer named); an apply changes the digest, the
+applies count or the error, which the cache compares itself. A load balancer
+appliance's answer is never kept: it carries haproxy's health checks
+(`observe.haproxy`). Counters in a kept answer are those of its observation;
+`/v1/system/stats/` and the interface routes always observe.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ import time
 from collections.abc import Callable
 
 from astara.appliance.apply import dhcp
+from astara.appliance.apply import haproxy as apply_haproxy
 from astara.appliance.apply.netns import entered
 from astara.appliance.converge import Appliance
+from astara.appliance.observe import haproxy as observe_haproxy
+from astara.appliance.render import haproxy as render_haproxy
 from astara.appliance.render.dnsmasq import paths
 from astara.wire.appliance_status import (
     ApplianceStatus,
     InterfaceCounters,
     InterfaceStatus,
+    LoadBalancerHealth,
     NatCounters,
     ServiceStatus,
 )
@@ -51,6 +57,7 @@ def status(appliance: Appliance, pids: list[int] | None = None) -> ApplianceStat
                 pids.append(pid)
             services.append(ServiceStatus(name=f"dnsmasq-{ifname}", healthy=pid is not None,
                                           detail=f"pid {pid}" if pid else "not running"))
+    loadbalancer = _haproxy(appliance, services, pids)
     interfaces = [
         InterfaceStatus(
             ifname=link.ifname, mac_address=link.mac_address, up=link.up, mtu=link.mtu,
@@ -72,12 +79,39 @@ def status(appliance: Appliance, pids: list[int] | None = None) -> ApplianceStat
         services=services,
         nat=NatCounters(snat_packets=snat[0], snat_bytes=snat[1],
                         dnat_packets=dnat[0], dnat_bytes=dnat[1]),
+        loadbalancer=loadbalancer,
     )
+
+
+def _haproxy(appliance: Appliance, services: list[ServiceStatus],
+             pids: list[int] | None) -> LoadBalancerHealth | None:
+    """haproxy's service entry and its view of the load balancer (a load balancer
+    appliance only): healthy when its master runs and the last push applied."""
+    config, proc = appliance.config, appliance.ports.haproxy
+    if config is None or config.loadbalancer is None:
+        return None
+    pid = apply_haproxy.running(appliance.state_dir, proc) if proc is not None else None
+    if pid and pids is not None:
+        pids.append(pid)
+    stat = proc.stats(render_haproxy.paths(appliance.state_dir)["sock"]) \
+        if proc is not None and pid else None
+    healthy = pid is not None and appliance.last_error is None
+    detail = f"pid {pid}" if pid else "not running"
+    if pid and appliance.last_error is not None:
+        detail += ", serving an older configuration (the last push failed)"
+    services.append(ServiceStatus(name="haproxy", healthy=healthy, detail=detail))
+    return observe_haproxy.health(config.loadbalancer, stat)
 
 
 def ruleset(appliance: Appliance) -> str:
     with entered(appliance.netns):
         return appliance.ports.nft.ruleset()
+
+
+def _balances(appliance: Appliance) -> bool:
+    """A load balancer's member health changes with haproxy's checks, which no kernel
+    event reports: its status is observed at every call, never kept."""
+    return appliance.config is not None and appliance.config.loadbalancer is not None
 
 
 def _key(appliance: Appliance) -> tuple:
@@ -100,7 +134,7 @@ class Cache:
         self._changes += 1
 
     def get(self, appliance: Appliance) -> bytes | None:
-        if not self.watched or self._entry is None:
+        if not self.watched or self._entry is None or _balances(appliance):
             return None
         changes, key, at, body = self._entry
         if (changes != self._changes or key != _key(appliance)

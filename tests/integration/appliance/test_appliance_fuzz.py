@@ -1,4 +1,5 @@
-"""Fuzz the appliance API (hypothesis): a real uvicorn on loopback, the in-tree fake backend.
+"""Fuzz the appliance API (hypothesis): a real uvicorn on loopback, the in-tree fake backend
+(router and load balancer documents).
 
 At least 10,000 generated requests per run, with and without the appliance's
 secret: none may get a 5xx, every error is ``{"error": "..."}`` JSON, a caller
@@ -19,7 +20,7 @@ from tests import fuzz_requests as fz
 from tests.support import Server, free_port
 
 from astara.appliance.api import MAX_BODY, SCOPE_KEY, Served, make_app
-from astara.appliance.apply.fakes import FakeDnsmasq, FakeNetlink, FakeNft
+from astara.appliance.apply.fakes import FakeDnsmasq, FakeHaproxy, FakeNetlink, FakeNft
 from astara.appliance.converge import Appliance, Ports
 from astara.appliance.observe.state import Link
 from astara.wire import auth, examples
@@ -41,7 +42,7 @@ LINKS = [Link(1, "lo", "00:00:00:00:00:00", 65536, True),
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     ports = Ports(netlink=FakeNetlink(LINKS), nft=FakeNft(), dnsmasq=FakeDnsmasq(),
-                  sysctl=lambda k, v: None)
+                  sysctl=lambda k, v: None, haproxy=FakeHaproxy())
     appliance = Appliance("fuzz-appliance", None, tmp_path_factory.mktemp("fuzz"), 5000, ports)
     one = Served(appliance, SECRET)
     app = make_app()
@@ -85,7 +86,9 @@ def test_appliance_api_fuzz(served, request):
     report = request.config.pluginmanager.get_plugin("terminalreporter")
     report.write_line(f"appliance API fuzz: seed {run_seed} (ASTARA_FUZZ_SEED={run_seed})")
     documents = st.one_of(fz.mutated(examples.router_document()),
-                          st.just(examples.router_document(3)))
+                          fz.mutated(examples.loadbalancer_document()),
+                          st.just(examples.router_document(3)),
+                          st.just(examples.loadbalancer_document()))
     strategy = st.lists(fz.requests(ROUTES, credentials(), fz.bodies(MAX_BODY, documents)),
                         min_size=BATCH, max_size=BATCH)
     sent = {"n": 0, "unauthenticated": 0}

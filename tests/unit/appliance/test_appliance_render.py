@@ -5,7 +5,8 @@ from pathlib import Path
 from _appliance_support import NAMES
 
 from astara.appliance.render import dnsmasq, nft
-from astara.wire.examples import router_config
+from astara.wire import parse_config
+from astara.wire.examples import loadbalancer_document, router_config
 
 
 def test_ruleset_keeps_tenants_off_the_management_plane():
@@ -115,3 +116,24 @@ def test_subnet_without_dhcp_or_ra_is_not_served():
     net = _net1(subnets=[{"cidr": "192.0.2.0/24", "dhcp_enabled": False},
                          {"cidr": "fd00:1::/64"}])
     assert dnsmasq.served(net) == []
+
+
+LB_NAMES = {"mgmt": "ge0", "vipnet": "ge2"}
+
+
+def _lb_ruleset(**lb_overrides):
+    return nft.render(parse_config(loadbalancer_document(**lb_overrides)), LB_NAMES, 5000).base
+
+
+def test_load_balancer_lets_in_only_enabled_listeners_on_the_vip_and_forwards_nothing():
+    text = _lb_ruleset()
+    assert 'iifname { "ge2" } ip daddr 192.0.2.10 tcp dport { 80, 443 } accept' in text
+    assert 'iifname { "ge0" } tcp dport 5000 accept' in text
+    assert "type nat" not in text and "dport { 67, 547 }" not in text
+    assert "chain forward {\n    type filter hook forward priority filter; policy drop;\n  }" \
+        in text
+    assert "table netdev astara" in text  # the same tables as a router's
+    listeners = [{"id": "a", "protocol": "TCP", "protocol_port": 80},
+                 {"id": "b", "protocol": "TCP", "protocol_port": 81, "admin_state_up": False}]
+    assert "tcp dport { 80 } accept" in _lb_ruleset(listeners=listeners, pools=[])
+    assert "ip daddr" not in _lb_ruleset(admin_state_up=False)

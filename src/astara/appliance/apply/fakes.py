@@ -1,4 +1,5 @@
-"""In-memory twins of the apply ports, for unit tests of `converge` and `apply.dhcp`.
+"""In-memory twins of the apply ports, for unit tests of `converge`, `apply.dhcp`
+and `apply.haproxy`.
 
 They keep the state a real namespace would have and record the actions taken, so
 tests assert behaviour ("dnsmasq was reloaded, not restarted") rather than calls.
@@ -148,3 +149,42 @@ class FakeDnsmasq:
     def stop(self, pid: int) -> None:
         self.pids = {c: p for c, p in self.pids.items() if p != pid}
         self.log.append(("stop", pid))
+
+
+class FakeHaproxy:
+    """One haproxy master per config path; `refuse` makes `check` fail, `stat` is what
+    `stats` answers (None: the socket does not answer)."""
+
+    user: tuple[str, str] | None = None
+
+    def __init__(self) -> None:
+        self.pids: dict[Path, int] = {}  # conf path → master pid
+        self.log: list[tuple[str, int]] = []
+        self._next = 2000
+        self.refuse: str | None = None
+        self.stat: str | None = None
+
+    def check(self, conf: Path) -> None:
+        if self.refuse and self.refuse in conf.read_text():
+            raise ValidationFailed(f"haproxy -c refused the configuration: {self.refuse}")
+
+    def running(self, conf: Path, pid_file: Path) -> int | None:
+        return self.pids.get(conf)
+
+    def start(self, conf: Path, pid_file: Path) -> int:
+        if conf in self.pids:
+            raise CommandFailed("a second haproxy")
+        self._next += 1
+        self.pids[conf] = self._next
+        self.log.append(("start", self._next))
+        return self._next
+
+    def reload(self, pid: int) -> None:
+        self.log.append(("reload", pid))
+
+    def stop(self, pid: int) -> None:
+        self.pids = {c: p for c, p in self.pids.items() if p != pid}
+        self.log.append(("stop", pid))
+
+    def stats(self, sock: Path) -> str | None:
+        return self.stat

@@ -65,6 +65,8 @@ def _set(names: list[str]) -> str:
 
 
 def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Ruleset:
+    if config.loadbalancer is not None:
+        return render_loadbalancer(config, names, api_port)
     mgmt = [names[n.network_id] for n in config.network("management")]
     ext = [names[n.network_id] for n in config.network("external")]
     internal = [names[n.network_id] for n in config.network("internal")]
@@ -133,6 +135,50 @@ def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Rul
         lines += arp_responder(names[net.network_id], net.interface.mac_address)
     pairs = frozenset((str(f.floating_ip), str(f.fixed_ip)) for f in config.floating_ips)
     return Ruleset("\n".join(lines), pairs)
+
+
+def render_loadbalancer(config: ApplianceConfig, names: dict[str, str],
+                        api_port: int) -> Ruleset:
+    """A load balancer appliance: the agent API from the management network, the
+    enabled listeners' ports on the VIP from the other networks, and nothing else; no
+    forwarding, no NAT. The counters, maps and ARP table stay (empty), so the rest of
+    the agent sees the same tables as on a router."""
+    lb = config.loadbalancer
+    assert lb is not None
+    mgmt = [names[n.network_id] for n in config.network("management")]
+    data = [names[n.network_id] for n in config.networks if n.network_type != "management"]
+    ports = sorted(x.protocol_port for x in lb.listeners if x.admin_state_up)
+    family = "ip" if lb.vip_address.version == 4 else "ip6"
+    lines = [
+        f"table {TABLE} {{",
+        "  counter snat4 {}",
+        "  counter dnat4 {}",
+        "  map fip_dnat4 { type ipv4_addr : ipv4_addr; }",
+        "  map fip_snat4 { type ipv4_addr : ipv4_addr; }",
+        "  chain input {",
+        "    type filter hook input priority filter; policy drop;",
+        "    ct state established,related accept",
+        "    ct state invalid drop",
+        '    iifname "lo" accept',
+        "    meta l4proto { icmp, ipv6-icmp } accept",
+    ]
+    if mgmt:
+        lines.append(f"    iifname {_set(mgmt)} tcp dport {api_port} accept")
+    if data and ports and lb.admin_state_up:
+        lines.append(f"    iifname {_set(data)} {family} daddr {lb.vip_address}"
+                     f" tcp dport {{ {', '.join(map(str, ports))} }} accept")
+    lines += [
+        "  }",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy drop;",
+        "  }",
+        "}",
+        f"table {ARP_TABLE} {{",
+        "  set fip_arp { type ipv4_addr; }",
+        "}",
+        "",
+    ]
+    return Ruleset("\n".join(lines), frozenset())
 
 
 def with_floating_ips(ruleset: Ruleset, old: frozenset[tuple[int, int]],

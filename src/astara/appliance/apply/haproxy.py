@@ -1,0 +1,69 @@
+"""Bring the appliance's haproxy to the rendered configuration, or stop it.
+
+Called by `converge` with `render.haproxy` text (None: the document has no
+`loadbalancer` section). The text is written under a temp name and checked with
+`haproxy -c` first: refused, the file in place (and the haproxy serving it) stay as
+they are and the apply fails with haproxy's reason. Then one haproxy master per
+appliance: none running → start it; running and the file changed → the master's
+reload (new workers take the listening sockets over, old ones finish their
+connections); unchanged → nothing. The `Haproxy` port (`apply.haproxy_process`; its
+twin `apply.fakes.FakeHaproxy`) finds a running master by pid file and command line,
+so an agent that restarts adopts it and never starts a second one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from astara.appliance.apply.files import write_checked
+from astara.appliance.render.haproxy import paths
+
+
+class Haproxy(Protocol):
+    user: tuple[str, str] | None  # (user, group) its workers run as; None: haproxy's own
+
+    def check(self, conf: Path) -> None: ...
+
+    def running(self, conf: Path, pid_file: Path) -> int | None: ...
+
+    def start(self, conf: Path, pid_file: Path) -> int: ...
+
+    def reload(self, pid: int) -> None: ...
+
+    def stop(self, pid: int) -> None: ...
+
+    def stats(self, sock: Path) -> str | None:
+        """`show stat` (CSV) from the stats socket; None when it does not answer."""
+
+
+def sync(state_dir: Path, text: str | None, proc: Haproxy) -> str:
+    """What it did: "start", "reload", "stop" or "none"."""
+    p = paths(state_dir)
+    if text is None:
+        return "stop" if stop(state_dir, proc) else "none"
+    changed = write_checked(p["conf"], text, proc.check)
+    pid = proc.running(p["conf"], p["pid"])
+    if pid is None:
+        proc.start(p["conf"], p["pid"])
+        return "start"
+    if changed:
+        proc.reload(pid)
+        return "reload"
+    return "none"
+
+
+def running(state_dir: Path, proc: Haproxy) -> int | None:
+    p = paths(state_dir)
+    return proc.running(p["conf"], p["pid"])
+
+
+def stop(state_dir: Path, proc: Haproxy) -> bool:
+    """Stop this appliance's haproxy and remove its files; whether one was running."""
+    p = paths(state_dir)
+    pid = proc.running(p["conf"], p["pid"])
+    if pid:
+        proc.stop(pid)
+    for path in p.values():
+        path.unlink(missing_ok=True)
+    return pid is not None
