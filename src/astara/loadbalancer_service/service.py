@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from astara.bus.base import Publisher
 from astara.db.engine import Database
-from astara.loadbalancer_service import errors, query, views
+from astara.loadbalancer_service import errors, query, reads, statuses, views
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.context import RequestContext
 from astara.loadbalancer_service.network import Network
@@ -31,6 +31,7 @@ from astara.loadbalancer_service.resources import (
     loadbalancers,
     members,
     pools,
+    status_report,
 )
 from astara.loadbalancer_service.settings import LoadBalancerSettings
 from astara.loadbalancer_service.vip import allocate
@@ -43,37 +44,7 @@ KIND = {"loadbalancers": "loadbalancer", "listeners": "listener", "pools": "pool
 HANDLERS = {"listeners": listeners, "pools": pools, "healthmonitors": healthmonitors}
 
 
-def related(s: Session, plural: str, rows: list) -> views.Related:
-    """The relation ids the views of ``rows`` show, in a few queries for all of them."""
-    rel = views.Related()
-    ids = [r.id for r in rows]
-    if not ids:
-        return rel
-    if plural == "loadbalancers":
-        for lb_id, id_ in s.execute(select(m.Listener.loadbalancer_id, m.Listener.id)
-                                    .where(m.Listener.loadbalancer_id.in_(ids))
-                                    .order_by(m.Listener.created_at, m.Listener.id)):
-            rel.listeners.setdefault(lb_id, []).append(id_)
-        for lb_id, id_ in s.execute(select(m.Pool.loadbalancer_id, m.Pool.id)
-                                    .where(m.Pool.loadbalancer_id.in_(ids))
-                                    .order_by(m.Pool.created_at, m.Pool.id)):
-            rel.pools.setdefault(lb_id, []).append(id_)
-    elif plural == "pools":
-        for pool_id, id_ in s.execute(select(m.Listener.default_pool_id, m.Listener.id)
-                                      .where(m.Listener.default_pool_id.in_(ids))):
-            rel.pool_listeners.setdefault(pool_id, []).append(id_)
-        for pool_id, id_ in s.execute(select(m.Member.pool_id, m.Member.id)
-                                      .where(m.Member.pool_id.in_(ids))
-                                      .order_by(m.Member.created_at, m.Member.id)):
-            rel.members.setdefault(pool_id, []).append(id_)
-        for pool_id, id_ in s.execute(select(m.HealthMonitor.pool_id, m.HealthMonitor.id)
-                                      .where(m.HealthMonitor.pool_id.in_(ids))):
-            rel.monitor[pool_id] = id_
-    return rel
-
-
-def view(s: Session, plural: str, row) -> dict:
-    return views.VIEWS[plural](row, related(s, plural, [row]))
+view = reads.view
 
 
 class LoadBalancerService:
@@ -175,7 +146,10 @@ class LoadBalancerService:
         kind = KIND[plural]
 
         def work(op: base.Op) -> dict:
-            row = base.get(op.session, ctx, kind, views.MODELS[plural], id_)
+            # A load balancer is locked as its children lock it: a status report
+            # between the read and the write would be overwritten from a stale row.
+            row = base.get(op.session, ctx, kind, views.MODELS[plural], id_,
+                           lock=plural == "loadbalancers")
             if plural == "loadbalancers":
                 loadbalancers.update(op, row, data)
                 lb_id = row.id
@@ -219,12 +193,34 @@ class LoadBalancerService:
                 column = getattr(model, key, None)
                 if values and column is not None:
                     stmt = stmt.where(column.in_(values))
-            rows = list(s.scalars(stmt))
-            rel = related(s, plural, rows)
-            items = [views.VIEWS[plural](row, rel) for row in rows]
+            items = reads.views_of(s, plural, list(s.scalars(stmt)))
         sql_only = views.SQL_ONLY[plural]
         rest = replace(q, filters={k: v for k, v in q.filters.items() if k not in sql_only})
         return query.apply(items, rest)
+
+    # -- the orchestrator's endpoints (admin only) and the status tree ---------------
+    def model(self, ctx: RequestContext, lb_id: str) -> dict:
+        """The load balancer and everything under it, in one consistent snapshot."""
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        with self.db.read() as s:
+            if not self.db.is_sqlite:  # one snapshot for every query (SQLite's read is)
+                s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id)
+            return reads.model(s, lb)
+
+    def report_statuses(self, ctx: RequestContext, lb_id: str,
+                        report: statuses.StatusReport) -> None:
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        with self.db.write() as s:
+            lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
+            status_report.apply(s, lb, report)
+
+    def status_tree(self, ctx: RequestContext, lb_id: str) -> dict:
+        with self.db.read() as s:
+            lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id)
+            return reads.status_tree(s, lb)
 
     # -- members of a pool ----------------------------------------------------------
     def _pool(self, s: Session, ctx: RequestContext, pool_id: str) -> tuple[m.Pool,
@@ -242,11 +238,12 @@ class LoadBalancerService:
     def create_member(self, ctx: RequestContext, pool_id: str, data: dict) -> dict:
         _project(ctx, data)
         with self.db.read() as s:
-            if s.get(m.Pool, pool_id) is None:
-                # Octavia answers this one in pecan's format, titled "Bad Request".
-                raise errors.FrameworkError(404, f"Pool {errors.shorten(pool_id, 64)} not "
-                                            "found.", title="Bad Request")
-            base.get(s, ctx, "pool", m.Pool, pool_id)  # another project's: 403, no lookup
+            owner = s.scalar(select(m.Pool.project_id).where(m.Pool.id == pool_id))
+        if owner is None:
+            # Octavia answers this one in pecan's format, titled "Bad Request".
+            raise errors.FrameworkError(404, f"Pool {errors.shorten(pool_id, 64)} not "
+                                        "found.", title="Bad Request")
+        ctx.require_owner(owner)  # another project's: 403, before any subnet lookup
         self._check_subnets(ctx, [data])
 
         def work(op: base.Op) -> dict:
