@@ -81,7 +81,8 @@ def parse(body: Any) -> StatusReport:
     report = _statuses("loadbalancer", lb, False) if lb is not None else None
     children: dict[str, tuple[Report, ...]] = {}
     for plural in CHILDREN:
-        items = body.get(plural) or []
+        items = body.get(plural)
+        items = [] if items is None else items
         if not isinstance(items, list):
             raise _bad(plural, items, "Wrong type. Expected 'list', got "
                                       f"'{type(items).__name__}'")
