@@ -23,7 +23,7 @@ from astara.loadbalancer_service import errors, query, reads, statuses, views
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.context import RequestContext
 from astara.loadbalancer_service.network import Network
-from astara.loadbalancer_service.notifier import Notifier
+from astara.loadbalancer_service.notifier import LoadBalancerNotifier
 from astara.loadbalancer_service.resources import (
     base,
     healthmonitors,
@@ -62,7 +62,7 @@ class LoadBalancerService:
 
     def _commit(self, ctx: RequestContext, work: Callable[[base.Op], Any]) -> Any:
         with self.db.write() as session:
-            notifier = Notifier(self.publisher, session, ctx, self.settings.host)
+            notifier = LoadBalancerNotifier(self.publisher, session, ctx, self.settings.host)
             result = work(base.Op(session, ctx, notifier, self.settings))
             notifier.flush()
         return result
@@ -93,7 +93,7 @@ class LoadBalancerService:
                                       "balancer.")  # and the unique index, for a race
             row = loadbalancers.create(op, lb_id, project_id, data, vip, provider)
             out = view(op.session, "loadbalancers", row)
-            op.notifier.emit("loadbalancer", "create", out, row.id, row.id)
+            op.notifier.changed("loadbalancer", "create", out, row.id, row.id)
             return out
 
         try:
@@ -122,7 +122,7 @@ class LoadBalancerService:
             row = base.get(op.session, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
             port = (row.vip_port_id, row.vip_port_owned)
             loadbalancers.delete_(op, row, cascade)
-            op.notifier.emit("loadbalancer", "delete", None, lb_id, lb_id)
+            op.notifier.changed("loadbalancer", "delete", None, lb_id, lb_id)
             return port
 
         port_id, owned = self._write(ctx, work)
@@ -137,7 +137,7 @@ class LoadBalancerService:
         def work(op: base.Op) -> dict:
             row, lb = HANDLERS[plural].create(op, data)
             out = view(op.session, plural, row)
-            op.notifier.emit(kind, "create", out, row.id, lb.id)
+            op.notifier.changed(kind, "create", out, row.id, lb.id)
             return out
 
         return self._write(ctx, work)
@@ -156,7 +156,7 @@ class LoadBalancerService:
             else:
                 lb_id = HANDLERS[plural].update(op, row, data).id
             out = view(op.session, plural, row)
-            op.notifier.emit(kind, "update", out, row.id, lb_id)
+            op.notifier.changed(kind, "update", out, row.id, lb_id)
             return out
 
         return self._write(ctx, work)
@@ -167,7 +167,7 @@ class LoadBalancerService:
         def work(op: base.Op) -> None:
             row = base.get(op.session, ctx, kind, views.MODELS[plural], id_)
             lb = HANDLERS[plural].delete_(op, row)
-            op.notifier.emit(kind, "delete", None, id_, lb.id)
+            op.notifier.changed(kind, "delete", None, id_, lb.id)
 
         self._write(ctx, work)
 
@@ -250,7 +250,7 @@ class LoadBalancerService:
             pool, lb = self._pool(op.session, ctx, pool_id)
             row = members.create(op, pool, lb, data)
             out = view(op.session, "members", row)
-            op.notifier.emit("member", "create", out, row.id, lb.id)
+            op.notifier.changed("member", "create", out, row.id, lb.id)
             return out
 
         return self._write(ctx, work)
@@ -276,7 +276,7 @@ class LoadBalancerService:
             row, lb = self._member(op.session, ctx, pool_id, member_id)
             members.update(op, row, lb, data)
             out = view(op.session, "members", row)
-            op.notifier.emit("member", "update", out, row.id, lb.id)
+            op.notifier.changed("member", "update", out, row.id, lb.id)
             return out
 
         return self._write(ctx, work)
@@ -285,7 +285,7 @@ class LoadBalancerService:
         def work(op: base.Op) -> None:
             row, lb = self._member(op.session, ctx, pool_id, member_id)
             members.delete_(op, row, lb)
-            op.notifier.emit("member", "delete", None, member_id, lb.id)
+            op.notifier.changed("member", "delete", None, member_id, lb.id)
 
         self._write(ctx, work)
 
@@ -306,9 +306,9 @@ class LoadBalancerService:
             plan = members.plan_batch([tuple(r) for r in existing], items, additive_only)
             for action, row in members.batch(op, pool, lb, plan):
                 if action == "delete":
-                    op.notifier.emit("member", "delete", None, row, lb.id)
+                    op.notifier.changed("member", "delete", None, row, lb.id)
                 else:
-                    op.notifier.emit("member", action, view(s, "members", row), row.id, lb.id)
+                    op.notifier.changed("member", action, view(s, "members", row), row.id, lb.id)
 
         self._write(ctx, work)
 

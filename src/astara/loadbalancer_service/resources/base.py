@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from astara.loadbalancer_service import errors
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.context import RequestContext
-from astara.loadbalancer_service.notifier import Notifier
+from astara.loadbalancer_service.notifier import LoadBalancerNotifier
 from astara.loadbalancer_service.settings import LoadBalancerSettings
 
 PENDING_CREATE = "PENDING_CREATE"
@@ -31,7 +31,7 @@ PENDING_UPDATE = "PENDING_UPDATE"
 class Op:
     session: Session
     ctx: RequestContext
-    notifier: Notifier
+    notifier: LoadBalancerNotifier
     settings: LoadBalancerSettings
 
 
