@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from astara.bus.base import Publisher
 from astara.db.engine import Database
-from astara.loadbalancer_service import errors, query, reads, statuses, views
+from astara.loadbalancer_service import errors, paging, query, reads, statuses, views
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.context import RequestContext
 from astara.loadbalancer_service.network import Network
@@ -187,6 +187,8 @@ class LoadBalancerService:
                 stmt = stmt.where(model.pool_id == pool_id)
             if not ctx.is_admin:
                 stmt = stmt.where(model.project_id == ctx.project_id)
+            if paging.sql_able(model, q):  # only the page's rows are read
+                return reads.views_of(s, plural, paging.page(s, stmt, model, q))
             for key in ("loadbalancer_id", "pool_id", "id", "name", "protocol",
                         "provisioning_status"):
                 values = q.filters.get(key)
