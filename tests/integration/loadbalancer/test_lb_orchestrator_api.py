@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from astara.bus.outbox import OutboxRow
 from tests.integration.loadbalancer import captures
+from tests.integration.loadbalancer.conftest import make_graph
 
 KINDS = ("listeners", "pools", "members", "healthmonitors")
 
@@ -39,18 +40,7 @@ def _report(boss, lb_id: str, body) -> int:
 
 @pytest.fixture
 def graph(alice, subnet):
-    """A load balancer with a listener, its default pool, a member and a monitor."""
-    lb = alice.lb.create_load_balancer(vip_subnet_id=subnet.id, name="lb1")
-    listener = alice.lb.create_listener(loadbalancer_id=lb.id, protocol="HTTP",
-                                        protocol_port=80, name="http80")
-    pool = alice.lb.create_pool(listener_id=listener.id, protocol="HTTP",
-                                lb_algorithm="ROUND_ROBIN", name="pool-rr")
-    member = alice.lb.create_member(pool, address="10.20.0.30", protocol_port=8080,
-                                    name="m5")
-    monitor = alice.lb.create_health_monitor(pool_id=pool.id, type="HTTP", delay=2,
-                                             timeout=1, max_retries=2, name="hm-http")
-    return {"lb": lb, "listener": listener, "pool": pool, "member": member,
-            "monitor": monitor}
+    return make_graph(alice, subnet)
 
 
 def test_model_is_the_public_views_and_a_revision(alice, boss, graph):
@@ -194,25 +184,23 @@ def test_a_stale_report_sets_operating_statuses_only(alice, boss, graph):
 
 def test_ids_not_under_the_load_balancer_are_ignored(alice, boss, graph, subnet):
     lb = graph["lb"]
-    other_lb = alice.lb.create_load_balancer(vip_subnet_id=subnet.id)
-    other = alice.lb.create_listener(loadbalancer_id=other_lb.id, protocol="TCP",
-                                     protocol_port=22)
-    other_pool = alice.lb.create_pool(listener_id=other.id, protocol="TCP",
-                                      lb_algorithm="ROUND_ROBIN")
-    other_member = alice.lb.create_member(other_pool, address="10.20.0.9", protocol_port=22)
+    other = make_graph(alice, subnet, name="other", protocol="TCP", port=22,
+                       member_address="10.20.0.9")
     body = {"revision": _model(boss, lb.id)["revision"],
-            "listeners": [{"id": other.id, "operating_status": "ONLINE"},
+            "listeners": [{"id": other["listener"].id, "operating_status": "ONLINE"},
                           {"id": "00000000-0000-4000-8000-000000000000",
                            "operating_status": "ONLINE"}],
-            "pools": [{"id": other_pool.id, "provisioning_status": "ACTIVE"}],
-            "members": [{"id": other_member.id, "operating_status": "ONLINE"},
+            "pools": [{"id": other["pool"].id, "provisioning_status": "ACTIVE"}],
+            "members": [{"id": other["member"].id, "operating_status": "ONLINE"},
                         {"id": graph["member"].id, "operating_status": "ONLINE"}],
-            "healthmonitors": [{"id": other_pool.id, "operating_status": "ONLINE"}]}
+            "healthmonitors": [{"id": other["monitor"].id, "operating_status": "ONLINE"},
+                               {"id": other["pool"].id, "operating_status": "ONLINE"}]}
     assert _report(boss, lb.id, body) == 204
-    theirs = _model(boss, other_lb.id)
+    theirs = _model(boss, other["lb"].id)
     assert theirs["listeners"][0]["operating_status"] == "OFFLINE"
     assert theirs["pools"][0]["provisioning_status"] == "PENDING_CREATE"
     assert theirs["members"][0]["operating_status"] == "NO_MONITOR"
+    assert theirs["healthmonitors"][0]["operating_status"] == "OFFLINE"
     assert _model(boss, lb.id)["members"][0]["operating_status"] == "ONLINE"
 
 
