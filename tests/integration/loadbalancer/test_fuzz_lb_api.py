@@ -63,6 +63,12 @@ class Pool:
         found = self.ids.get((ref.kind, ref.owner)) or []
         return found[ref.pick % len(found)] if found else str(uuid.uuid4())
 
+    def forget(self, kind: str, id_: str) -> None:
+        """A deleted object is not aimed at again (its children may still be)."""
+        for (k, _), found in self.ids.items():
+            if k == kind and id_ in found:
+                found.remove(id_)
+
     def learn(self, kind: str, owner: str, body: Any, pool_id: str | None = None) -> None:
         item = body.get(kind) if isinstance(body, dict) else None
         if isinstance(item, dict) and "id" in item:
@@ -348,6 +354,9 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
         if problem:
             failures.append(f"{req.method} {path} {req.query} {content[:300]!r} as "
                             f"{req.actor}: {problem}")
+        if response.status_code == 204 and req.method == "DELETE" and req.kind in KINDS \
+                and req.target is not None:
+            pool.forget(req.kind, path.rsplit("/", 1)[1])
         if response.status_code == 201 and req.kind in KINDS:
             created[req.kind] += 1
             parent = pool.pick(req.parent, _owner(req.actor)) if req.kind == "member" \
