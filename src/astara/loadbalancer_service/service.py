@@ -24,6 +24,7 @@ from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.context import RequestContext
 from astara.loadbalancer_service.network import Network
 from astara.loadbalancer_service.notifier import LoadBalancerNotifier
+from astara.loadbalancer_service.reads import view
 from astara.loadbalancer_service.resources import (
     base,
     healthmonitors,
@@ -42,9 +43,6 @@ PROVIDERS = {"astara": "The Astara driver: one haproxy appliance per load balanc
 KIND = {"loadbalancers": "loadbalancer", "listeners": "listener", "pools": "pool",
         "members": "member", "healthmonitors": "healthmonitor"}
 HANDLERS = {"listeners": listeners, "pools": pools, "healthmonitors": healthmonitors}
-
-
-view = reads.view
 
 
 class LoadBalancerService:
