@@ -167,10 +167,11 @@ SINGULAR = {"listeners": "listener", "pools": "pool", "members": "member",
 
 def _statuses() -> st.SearchStrategy[dict]:
     """A status report: the orchestrator's (ids of the sender's objects, statuses of
-    the contract), or one with a value replaced by junk."""
-    prov = st.sampled_from(["ACTIVE", "ERROR", "PENDING_UPDATE"])
+    the contract), one with a status outside the contract, or one with a value
+    replaced by junk."""
+    prov = st.sampled_from(["ACTIVE", "ERROR"])
     oper = st.sampled_from(["ONLINE", "OFFLINE", "DEGRADED", "ERROR", "NO_MONITOR",
-                            "DRAINING", "UP"])
+                            "DRAINING"])
     item = lambda kind: st.fixed_dictionaries(  # noqa: E731
         {"id": _own(kind)}, optional={"provisioning_status": prov,
                                       "operating_status": oper})
@@ -179,9 +180,12 @@ def _statuses() -> st.SearchStrategy[dict]:
         optional={"loadbalancer": st.fixed_dictionaries(
                       {}, optional={"provisioning_status": prov, "operating_status": oper}),
                   **{k: st.lists(item(SINGULAR[k]), max_size=4) for k in STATUS_KINDS}})
+    outside = report.flatmap(lambda d: st.sampled_from(
+        [{"provisioning_status": "PENDING_UPDATE"}, {"operating_status": "UP"},
+         {"provisioning_status": None, "id": "x"}]).map(lambda lb: {**d, "loadbalancer": lb}))
     broken = report.flatmap(lambda d: junk.flatmap(lambda j: st.sampled_from(
         ["revision", "loadbalancer", "bogus", *STATUS_KINDS]).map(lambda k: {**d, k: j})))
-    return st.one_of(report, report, broken)
+    return st.one_of(report, report, report, outside, broken)
 
 
 @dataclass(frozen=True)
@@ -212,9 +216,10 @@ def requests(draw) -> Request:
     kind = draw(st.sampled_from(KINDS * 3 + ["quota", "provider", "flavor", *LB_ROUTES]))
     if kind in LB_ROUTES:  # mostly the route's method, now and then another
         method = draw(st.sampled_from([LB_ROUTES[kind]] * 4 + METHODS))
-        target = draw(st.one_of(_own("loadbalancer"), ids))
+        target = draw(st.one_of(_own("loadbalancer"), _own("loadbalancer"),
+                                _own("loadbalancer"), ids))
         body = draw(_statuses() if kind == "statuses" else st.one_of(st.none(), junk))
-        actor = draw(st.sampled_from(ACTORS + ["admin", "admin"]))
+        actor = draw(st.sampled_from(ACTORS + ["admin"] * 4))
         return Request(actor, method, kind, target, None, body, draw(queries))
     method = draw(st.sampled_from(METHODS + ["POST", "POST", "POST", "POST", "PUT", "GET"]))
     item = ids.map(lambda r: Ref(kind if r.kind != "junk" and kind in KINDS else r.kind,
