@@ -179,7 +179,7 @@ def _statuses() -> st.SearchStrategy[dict]:
         {"revision": st.integers(1, 40)},
         optional={"loadbalancer": st.fixed_dictionaries(
                       {}, optional={"provisioning_status": prov, "operating_status": oper}),
-                  **{k: st.lists(item(SINGULAR[k]), max_size=4) for k in STATUS_KINDS}})
+                  **{k: st.lists(item(SINGULAR[k]), max_size=2) for k in STATUS_KINDS}})
     outside = report.flatmap(lambda d: st.sampled_from(
         [{"provisioning_status": "PENDING_UPDATE"}, {"operating_status": "UP"},
          {"provisioning_status": None, "id": "x"}]).map(lambda lb: {**d, "loadbalancer": lb}))
