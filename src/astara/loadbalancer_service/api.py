@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from astara.common.guard import Guard
 from astara.loadbalancer_service import attributes as A
-from astara.loadbalancer_service import errors, query, versions, views
+from astara.loadbalancer_service import errors, query, statuses, versions, views
 from astara.loadbalancer_service.context import RequestContext
 from astara.loadbalancer_service.service import PROVIDERS, LoadBalancerService
 
@@ -227,6 +227,25 @@ class Api:
                                         data)
         return 200, {"member": found}
 
+    # -- the status tree, and the orchestrator's endpoints (Astara's, admin only) ----
+    async def status_tree(self, request: Request, ctx: RequestContext):
+        lb_id = _id(request, "id", "loadbalancer")
+        return 200, await run_in_threadpool(self.service.status_tree, ctx, lb_id)
+
+    async def lb_model(self, request: Request, ctx: RequestContext):
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        lb_id = _id(request, "id", "loadbalancer")
+        return 200, await run_in_threadpool(self.service.model, ctx, lb_id)
+
+    async def lb_statuses(self, request: Request, ctx: RequestContext):
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        lb_id = _id(request, "id", "loadbalancer")
+        report = statuses.parse(await _json(request))
+        await run_in_threadpool(self.service.report_statuses, ctx, lb_id, report)
+        return 204, None
+
     # -- providers, flavors, quotas ---------------------------------------------------
     async def providers(self, request: Request, ctx: RequestContext):
         fields = _fields(request)
@@ -337,6 +356,12 @@ def build_app(service: LoadBalancerService) -> Starlette:
               methods=["GET", "POST", "PUT", "DELETE"]),
         Route(f"{lbaas}/pools/{{pool_id}}/members/{{id}}", api.route(api.member),
               methods=["GET", "PUT", "DELETE"]),
+        Route(f"{lbaas}/loadbalancers/{{id}}/status", api.route(api.status_tree, read),
+              methods=["GET"]),
+        Route(f"/{VERSION}/astara/loadbalancers/{{id}}/model", api.route(api.lb_model, read),
+              methods=["GET"]),
+        Route(f"/{VERSION}/astara/loadbalancers/{{id}}/statuses", api.route(api.lb_statuses),
+              methods=["PUT"]),
         Route(f"{lbaas}/{{plural}}", api.route(api.collection), methods=["GET", "POST"]),
         Route(f"{lbaas}/{{plural}}/{{id}}", api.route(api.item),
               methods=["GET", "PUT", "DELETE"]),

@@ -53,6 +53,9 @@ class LoadBalancer(Common, Base):
     # True when this service made the VIP port (it deletes it with the load balancer);
     # a port the user gave is left to them.
     vip_port_owned: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The revision of the intent under this load balancer: bumped by every write of it
+    # or of a child, never by a status report; the orchestrator reports against it.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Listener(Common, Base):

@@ -8,25 +8,18 @@ ports Neutron's policy gives it). ``FakeNetwork`` is the in-tree twin for tests.
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import httpx
 
-from astara.common import http_pool
+from astara.common.network_api import NetworkApi, NetworkError
 from astara.loadbalancer_service import errors
 from astara.loadbalancer_service.context import RequestContext
 
-_ID = re.compile(r"[A-Za-z0-9._:-]{1,255}")
+__all__ = ["VIP_OWNER", "FakeNetwork", "HttpNetwork", "Network", "NetworkError"]
+
 VIP_OWNER = "Octavia"  # the device_owner Octavia gives its VIP ports
-
-
-class NetworkError(Exception):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
 
 
 class Network(Protocol):
@@ -37,60 +30,16 @@ class Network(Protocol):
     def delete_port(self, caller: RequestContext, port_id: str) -> None: ...
 
 
-def identity_headers(caller: RequestContext) -> dict[str, str]:
-    headers = {"X-Project-Id": caller.project_id, "X-Roles": ",".join(caller.roles)}
-    if caller.user_id:
-        headers["X-User-Id"] = caller.user_id
-    return headers
+class HttpNetwork(NetworkApi):
+    """``Network`` over the shared client; an unreachable network service is a 503 in
+    Octavia's format."""
 
-
-def _seg(value: str) -> str:
-    return quote(value, safe="").replace(".", "%2E")
-
-
-class HttpNetwork:
-    def __init__(self, url: str, timeout: float = 30.0, transport=None):
-        self._client = httpx.Client(base_url=url.rstrip("/") + "/v2.0", timeout=timeout,
-                                    transport=transport, limits=http_pool.limits())
-
-    def _call(self, method: str, path: str, caller: RequestContext,
-              body: dict | None = None) -> dict | None:
-        try:
-            resp = self._client.request(method, path, json=body,
-                                        headers=identity_headers(caller))
-        except httpx.HTTPError as exc:
-            raise errors.Unavailable(f"Network service unreachable: {exc}") from None
-        if resp.status_code == 404 and method == "GET":
-            return None
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("NeutronError", {}) if resp.content else {}
-            except ValueError:
-                detail = {}
-            message = detail.get("message", resp.text) if isinstance(detail, dict) \
-                else resp.text
-            raise NetworkError(resp.status_code, message)
-        return resp.json() if resp.content else None
-
-    def get(self, caller: RequestContext, kind: str, id_: str) -> dict | None:
-        """A network, subnet or port the caller may see, or None."""
-        if not _ID.fullmatch(id_) or id_.strip(".") == "":
-            return None
-        found = self._call("GET", f"/{kind}s/{_seg(id_)}", caller)
-        return found[kind] if found else None
+    def __init__(self, url: str, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        super().__init__(url, errors.Unavailable, timeout, transport)
 
     def create_port(self, caller: RequestContext, fields: dict) -> dict:
-        return self._call("POST", "/ports", caller, body={"port": fields})["port"]
-
-    def delete_port(self, caller: RequestContext, port_id: str) -> None:
-        try:
-            self._call("DELETE", f"/ports/{_seg(port_id)}", caller)
-        except NetworkError as exc:
-            if exc.status != 404:
-                raise
-
-    def close(self) -> None:
-        self._client.close()
+        return self.call("POST", "/ports", caller, body={"port": fields})["port"]
 
 
 class FakeNetwork:

@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from astara.bus.base import Publisher
 from astara.db.engine import Database
-from astara.loadbalancer_service import errors, query, views
+from astara.loadbalancer_service import errors, paging, query, reads, statuses, views
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.context import RequestContext
 from astara.loadbalancer_service.network import Network
-from astara.loadbalancer_service.notifier import Notifier
+from astara.loadbalancer_service.notifier import LoadBalancerNotifier
+from astara.loadbalancer_service.reads import view
 from astara.loadbalancer_service.resources import (
     base,
     healthmonitors,
@@ -31,6 +32,7 @@ from astara.loadbalancer_service.resources import (
     loadbalancers,
     members,
     pools,
+    status_report,
 )
 from astara.loadbalancer_service.settings import LoadBalancerSettings
 from astara.loadbalancer_service.vip import allocate
@@ -41,39 +43,6 @@ PROVIDERS = {"astara": "The Astara driver: one haproxy appliance per load balanc
 KIND = {"loadbalancers": "loadbalancer", "listeners": "listener", "pools": "pool",
         "members": "member", "healthmonitors": "healthmonitor"}
 HANDLERS = {"listeners": listeners, "pools": pools, "healthmonitors": healthmonitors}
-
-
-def related(s: Session, plural: str, rows: list) -> views.Related:
-    """The relation ids the views of ``rows`` show, in a few queries for all of them."""
-    rel = views.Related()
-    ids = [r.id for r in rows]
-    if not ids:
-        return rel
-    if plural == "loadbalancers":
-        for lb_id, id_ in s.execute(select(m.Listener.loadbalancer_id, m.Listener.id)
-                                    .where(m.Listener.loadbalancer_id.in_(ids))
-                                    .order_by(m.Listener.created_at, m.Listener.id)):
-            rel.listeners.setdefault(lb_id, []).append(id_)
-        for lb_id, id_ in s.execute(select(m.Pool.loadbalancer_id, m.Pool.id)
-                                    .where(m.Pool.loadbalancer_id.in_(ids))
-                                    .order_by(m.Pool.created_at, m.Pool.id)):
-            rel.pools.setdefault(lb_id, []).append(id_)
-    elif plural == "pools":
-        for pool_id, id_ in s.execute(select(m.Listener.default_pool_id, m.Listener.id)
-                                      .where(m.Listener.default_pool_id.in_(ids))):
-            rel.pool_listeners.setdefault(pool_id, []).append(id_)
-        for pool_id, id_ in s.execute(select(m.Member.pool_id, m.Member.id)
-                                      .where(m.Member.pool_id.in_(ids))
-                                      .order_by(m.Member.created_at, m.Member.id)):
-            rel.members.setdefault(pool_id, []).append(id_)
-        for pool_id, id_ in s.execute(select(m.HealthMonitor.pool_id, m.HealthMonitor.id)
-                                      .where(m.HealthMonitor.pool_id.in_(ids))):
-            rel.monitor[pool_id] = id_
-    return rel
-
-
-def view(s: Session, plural: str, row) -> dict:
-    return views.VIEWS[plural](row, related(s, plural, [row]))
 
 
 class LoadBalancerService:
@@ -91,7 +60,7 @@ class LoadBalancerService:
 
     def _commit(self, ctx: RequestContext, work: Callable[[base.Op], Any]) -> Any:
         with self.db.write() as session:
-            notifier = Notifier(self.publisher, session, ctx, self.settings.host)
+            notifier = LoadBalancerNotifier(self.publisher, session, ctx, self.settings.host)
             result = work(base.Op(session, ctx, notifier, self.settings))
             notifier.flush()
         return result
@@ -122,7 +91,7 @@ class LoadBalancerService:
                                       "balancer.")  # and the unique index, for a race
             row = loadbalancers.create(op, lb_id, project_id, data, vip, provider)
             out = view(op.session, "loadbalancers", row)
-            op.notifier.emit("loadbalancer", "create", out, row.id, row.id)
+            op.notifier.changed("loadbalancer", "create", out, row.id, row.id)
             return out
 
         try:
@@ -151,7 +120,7 @@ class LoadBalancerService:
             row = base.get(op.session, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
             port = (row.vip_port_id, row.vip_port_owned)
             loadbalancers.delete_(op, row, cascade)
-            op.notifier.emit("loadbalancer", "delete", None, lb_id, lb_id)
+            op.notifier.changed("loadbalancer", "delete", None, lb_id, lb_id)
             return port
 
         port_id, owned = self._write(ctx, work)
@@ -166,7 +135,7 @@ class LoadBalancerService:
         def work(op: base.Op) -> dict:
             row, lb = HANDLERS[plural].create(op, data)
             out = view(op.session, plural, row)
-            op.notifier.emit(kind, "create", out, row.id, lb.id)
+            op.notifier.changed(kind, "create", out, row.id, lb.id)
             return out
 
         return self._write(ctx, work)
@@ -175,14 +144,17 @@ class LoadBalancerService:
         kind = KIND[plural]
 
         def work(op: base.Op) -> dict:
-            row = base.get(op.session, ctx, kind, views.MODELS[plural], id_)
+            # A load balancer is locked as its children lock it: a status report
+            # between the read and the write would be overwritten from a stale row.
+            row = base.get(op.session, ctx, kind, views.MODELS[plural], id_,
+                           lock=plural == "loadbalancers")
             if plural == "loadbalancers":
                 loadbalancers.update(op, row, data)
                 lb_id = row.id
             else:
                 lb_id = HANDLERS[plural].update(op, row, data).id
             out = view(op.session, plural, row)
-            op.notifier.emit(kind, "update", out, row.id, lb_id)
+            op.notifier.changed(kind, "update", out, row.id, lb_id)
             return out
 
         return self._write(ctx, work)
@@ -193,7 +165,7 @@ class LoadBalancerService:
         def work(op: base.Op) -> None:
             row = base.get(op.session, ctx, kind, views.MODELS[plural], id_)
             lb = HANDLERS[plural].delete_(op, row)
-            op.notifier.emit(kind, "delete", None, id_, lb.id)
+            op.notifier.changed(kind, "delete", None, id_, lb.id)
 
         self._write(ctx, work)
 
@@ -213,18 +185,42 @@ class LoadBalancerService:
                 stmt = stmt.where(model.pool_id == pool_id)
             if not ctx.is_admin:
                 stmt = stmt.where(model.project_id == ctx.project_id)
+            if paging.sql_able(model, q):  # only the page's rows are read
+                return reads.views_of(s, plural, paging.page(s, stmt, model, q))
             for key in ("loadbalancer_id", "pool_id", "id", "name", "protocol",
                         "provisioning_status"):
                 values = q.filters.get(key)
                 column = getattr(model, key, None)
                 if values and column is not None:
                     stmt = stmt.where(column.in_(values))
-            rows = list(s.scalars(stmt))
-            rel = related(s, plural, rows)
-            items = [views.VIEWS[plural](row, rel) for row in rows]
+            items = reads.views_of(s, plural, list(s.scalars(stmt)))
         sql_only = views.SQL_ONLY[plural]
         rest = replace(q, filters={k: v for k, v in q.filters.items() if k not in sql_only})
         return query.apply(items, rest)
+
+    # -- the orchestrator's endpoints (admin only) and the status tree ---------------
+    def model(self, ctx: RequestContext, lb_id: str) -> dict:
+        """The load balancer and everything under it, in one consistent snapshot."""
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        with self.db.read() as s:
+            if not self.db.is_sqlite:  # one snapshot for every query (SQLite's read is)
+                s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id)
+            return reads.model(s, lb)
+
+    def report_statuses(self, ctx: RequestContext, lb_id: str,
+                        report: statuses.StatusReport) -> None:
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        with self.db.write() as s:
+            lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
+            status_report.apply(s, lb, report)
+
+    def status_tree(self, ctx: RequestContext, lb_id: str) -> dict:
+        with self.db.read() as s:
+            lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id)
+            return reads.status_tree(s, lb)
 
     # -- members of a pool ----------------------------------------------------------
     def _pool(self, s: Session, ctx: RequestContext, pool_id: str) -> tuple[m.Pool,
@@ -242,18 +238,19 @@ class LoadBalancerService:
     def create_member(self, ctx: RequestContext, pool_id: str, data: dict) -> dict:
         _project(ctx, data)
         with self.db.read() as s:
-            if s.get(m.Pool, pool_id) is None:
-                # Octavia answers this one in pecan's format, titled "Bad Request".
-                raise errors.FrameworkError(404, f"Pool {errors.shorten(pool_id, 64)} not "
-                                            "found.", title="Bad Request")
-            base.get(s, ctx, "pool", m.Pool, pool_id)  # another project's: 403, no lookup
+            owner = s.scalar(select(m.Pool.project_id).where(m.Pool.id == pool_id))
+        if owner is None:
+            # Octavia answers this one in pecan's format, titled "Bad Request".
+            raise errors.FrameworkError(404, f"Pool {errors.shorten(pool_id, 64)} not "
+                                        "found.", title="Bad Request")
+        ctx.require_owner(owner)  # another project's: 403, before any subnet lookup
         self._check_subnets(ctx, [data])
 
         def work(op: base.Op) -> dict:
             pool, lb = self._pool(op.session, ctx, pool_id)
             row = members.create(op, pool, lb, data)
             out = view(op.session, "members", row)
-            op.notifier.emit("member", "create", out, row.id, lb.id)
+            op.notifier.changed("member", "create", out, row.id, lb.id)
             return out
 
         return self._write(ctx, work)
@@ -279,7 +276,7 @@ class LoadBalancerService:
             row, lb = self._member(op.session, ctx, pool_id, member_id)
             members.update(op, row, lb, data)
             out = view(op.session, "members", row)
-            op.notifier.emit("member", "update", out, row.id, lb.id)
+            op.notifier.changed("member", "update", out, row.id, lb.id)
             return out
 
         return self._write(ctx, work)
@@ -288,7 +285,7 @@ class LoadBalancerService:
         def work(op: base.Op) -> None:
             row, lb = self._member(op.session, ctx, pool_id, member_id)
             members.delete_(op, row, lb)
-            op.notifier.emit("member", "delete", None, member_id, lb.id)
+            op.notifier.changed("member", "delete", None, member_id, lb.id)
 
         self._write(ctx, work)
 
@@ -309,9 +306,9 @@ class LoadBalancerService:
             plan = members.plan_batch([tuple(r) for r in existing], items, additive_only)
             for action, row in members.batch(op, pool, lb, plan):
                 if action == "delete":
-                    op.notifier.emit("member", "delete", None, row, lb.id)
+                    op.notifier.changed("member", "delete", None, row, lb.id)
                 else:
-                    op.notifier.emit("member", action, view(s, "members", row), row.id, lb.id)
+                    op.notifier.changed("member", action, view(s, "members", row), row.id, lb.id)
 
         self._write(ctx, work)
 

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from astara.bus.base import Publisher
+from astara.bus.notifier import Notifier
 from astara.common.settings import NetworkServiceSettings
 from astara.db.engine import Database
 from astara.network_service import attributes as A
 from astara.network_service import errors, query, views
 from astara.network_service import models as m
 from astara.network_service.context import RequestContext
-from astara.network_service.notifier import Notifier
 from astara.network_service.nova_notifier import NovaNotifier
 from astara.network_service.resources import (
     base,

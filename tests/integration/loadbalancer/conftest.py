@@ -93,3 +93,20 @@ def subnet(alice):
     net = alice.sdk.network.create_network(name="lb-net")
     return alice.sdk.network.create_subnet(network_id=net.id, cidr="10.20.0.0/24",
                                            ip_version=4)
+
+
+def make_graph(who: Who, subnet, name: str = "lb1", protocol: str = "HTTP", port: int = 80,
+               member_address: str = "10.20.0.30") -> dict:
+    """A load balancer with a listener, its default pool, a member and a monitor of
+    ``who``'s, named as capture 031's."""
+    lb = who.lb.create_load_balancer(vip_subnet_id=subnet.id, name=name)
+    listener = who.lb.create_listener(loadbalancer_id=lb.id, protocol=protocol,
+                                      protocol_port=port, name=f"{protocol.lower()}{port}")
+    pool = who.lb.create_pool(listener_id=listener.id, protocol=protocol,
+                              lb_algorithm="ROUND_ROBIN", name="pool-rr")
+    member = who.lb.create_member(pool, address=member_address, protocol_port=8080,
+                                  name="m5")
+    monitor = who.lb.create_health_monitor(pool_id=pool.id, type=protocol, delay=2,
+                                           timeout=1, max_retries=2, name="hm-http")
+    return {"lb": lb, "listener": listener, "pool": pool, "member": member,
+            "monitor": monitor}

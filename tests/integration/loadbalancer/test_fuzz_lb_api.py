@@ -63,6 +63,12 @@ class Pool:
         found = self.ids.get((ref.kind, ref.owner)) or []
         return found[ref.pick % len(found)] if found else str(uuid.uuid4())
 
+    def forget(self, kind: str, id_: str) -> None:
+        """A deleted object is not aimed at again (its children may still be)."""
+        for (k, _), found in self.ids.items():
+            if k == kind and id_ in found:
+                found.remove(id_)
+
     def learn(self, kind: str, owner: str, body: Any, pool_id: str | None = None) -> None:
         item = body.get(kind) if isinstance(body, dict) else None
         if isinstance(item, dict) and "id" in item:
@@ -77,44 +83,109 @@ junk = st.one_of(json_values, nasty_texts, st.sampled_from(
     [None, True, -1, 0, 2**63, 1e308, "9" * 400, [], {}, [None], {"": None}]))
 
 
+def _own(kind: str) -> st.SearchStrategy[Ref]:
+    """Mostly the sender's own object of ``kind``, now and then another project's."""
+    return st.builds(Ref, st.just(kind), st.sampled_from(["self"] * 8 + ["a", "b"]),
+                     st.integers(0, 50))
+
+
+addresses = st.builds(lambda a, b: f"10.77.{a}.{b}", st.integers(2, 250), st.integers(2, 250))
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+
+
+def _valid(kind: str) -> st.SearchStrategy[dict]:
+    """A body the API should accept when the ids it names exist (mandatory fields
+    always, a few optional ones valid), so creates reach every kind's deep rules."""
+    required, optional = {
+        "loadbalancer": ({"vip_subnet_id": _own("subnet")},
+                         {"name": names, "description": names, "admin_state_up": st.booleans(),
+                          "tags": st.lists(st.sampled_from(["x", "y", "z"]), max_size=3),
+                          "vip_address": addresses}),
+        "listener": ({"loadbalancer_id": _own("loadbalancer"),
+                      "protocol": st.sampled_from(["HTTP", "TCP", "HTTPS"]),
+                      "protocol_port": st.integers(1, 65535)},
+                     {"name": names, "connection_limit": st.integers(-1, 1000),
+                      "timeout_client_data": st.integers(0, 86400000),
+                      "allowed_cidrs": st.just(["10.0.0.0/8"])}),
+        "pool": ({"loadbalancer_id": _own("loadbalancer"),
+                  "protocol": st.sampled_from(["PROXY", "PROXY", "HTTP", "TCP", "PROXYV2"]),
+                  "lb_algorithm": st.sampled_from(["ROUND_ROBIN", "LEAST_CONNECTIONS",
+                                                   "SOURCE_IP"])},
+                 {"name": names, "session_persistence": st.sampled_from(
+                     [None, {"type": "SOURCE_IP"}, {"type": "APP_COOKIE", "cookie_name": "c"}])}),
+        "member": ({"address": addresses, "protocol_port": st.integers(1, 65535)},
+                   {"name": names, "weight": st.integers(0, 256), "backup": st.booleans(),
+                    "monitor_port": st.integers(1, 65535)}),
+        "healthmonitor": ({"pool_id": _own("pool"),
+                           "type": st.sampled_from(["HTTP", "TCP", "PING", "TLS-HELLO"]),
+                           "delay": st.integers(1, 10), "timeout": st.integers(1, 10),
+                           "max_retries": st.integers(1, 10)},
+                          {"name": names, "max_retries_down": st.integers(1, 10)}),
+    }[kind]
+    return st.fixed_dictionaries(required, optional=optional)
+
+
 def _documents(kind: str) -> st.SearchStrategy[dict]:
-    """A plausible body for ``kind``, fields drawn around the valid ones."""
+    """A body for ``kind``: valid-looking (most), one with a value around the valid
+    ones (a wrong protocol, a port out of range, another project's id), or one value
+    replaced by junk."""
     ref = lambda k: st.builds(Ref, st.just(k),  # noqa: E731
                               st.sampled_from(["self", "self", "self", "a", "b"]),
                               st.integers(0, 50))
-    fields = {
-        "loadbalancer": {"vip_subnet_id": ref("subnet"), "name": st.text(max_size=8),
-                         "vip_address": st.sampled_from(["10.77.0.9", "10.77.1.1", "::1"]),
-                         "admin_state_up": st.booleans(), "tags": st.lists(st.text(max_size=4))},
-        "listener": {"loadbalancer_id": ref("loadbalancer"),
-                     "protocol": st.sampled_from(["HTTP", "TCP", "HTTPS", "UDP"]),
-                     "protocol_port": st.integers(0, 70000), "default_pool_id": ref("pool"),
+    around = {
+        "loadbalancer": {"vip_subnet_id": ref("subnet"),
+                         "vip_address": st.sampled_from(["10.77.0.9", "10.99.1.1", "::1"])},
+        "listener": {"protocol": st.sampled_from(["UDP", "TERMINATED_HTTPS", "SCTP"]),
+                     "protocol_port": st.integers(-1, 70000), "default_pool_id": ref("pool"),
                      "connection_limit": st.integers(-2, 10),
                      "insert_headers": st.just({"X-Forwarded-For": "true"}),
-                     "allowed_cidrs": st.just(["10.0.0.0/8"])},
+                     "allowed_cidrs": st.just(["fd00::/8"])},
         "pool": {"listener_id": ref("listener"), "loadbalancer_id": ref("loadbalancer"),
-                 "protocol": st.sampled_from(["HTTP", "TCP", "PROXY"]),
-                 "lb_algorithm": st.sampled_from(["ROUND_ROBIN", "SOURCE_IP", "X"]),
-                 "session_persistence": st.sampled_from(
-                     [None, {"type": "APP_COOKIE", "cookie_name": "c"}, {"type": "X"}])},
-        "member": {"address": st.sampled_from(["10.77.0.20", "10.77.0.21", "fd00::1", "x"]),
-                   "protocol_port": st.integers(0, 70000), "weight": st.integers(-1, 300),
-                   "backup": st.booleans()},
-        "healthmonitor": {"pool_id": ref("pool"),
-                          "type": st.sampled_from(["HTTP", "TCP", "PING", "FOO"]),
-                          "delay": st.integers(-1, 10), "timeout": st.integers(0, 10),
-                          "max_retries": st.integers(0, 11),
+                 "protocol": st.sampled_from(["HTTPS", "UDP"]),
+                 "lb_algorithm": st.sampled_from(["SOURCE_IP_PORT", "X"]),
+                 "session_persistence": st.sampled_from([{"type": "APP_COOKIE"},
+                                                         {"type": "X"}])},
+        "member": {"address": st.sampled_from(["10.77.0.20", "fd00::1", "x"]),
+                   "protocol_port": st.integers(-1, 70000), "weight": st.integers(-1, 300),
+                   "subnet_id": ref("subnet")},
+        "healthmonitor": {"pool_id": ref("pool"), "type": st.sampled_from(["FOO", "UDP-CONNECT"]),
+                          "delay": st.integers(-1, 10), "max_retries": st.integers(0, 11),
                           "url_path": st.sampled_from(["/", "/h", "x"])},
     }[kind]
-    required = {"loadbalancer": ["vip_subnet_id"], "listener": ["loadbalancer_id", "protocol",
-                "protocol_port"], "pool": ["protocol", "lb_algorithm"],
-                "member": ["address", "protocol_port"],
-                "healthmonitor": ["pool_id", "type", "delay", "timeout", "max_retries"]}[kind]
-    body = st.fixed_dictionaries({k: v for k, v in fields.items() if k in required},
-                                 optional={k: v for k, v in fields.items() if k not in required})
-    return body.flatmap(lambda d: st.one_of(
-        st.just(d), junk.flatmap(lambda j: st.sampled_from(list(fields)).map(
-            lambda k: {**d, k: j})))).map(lambda d: {kind: d})
+    valid = _valid(kind)
+    changed = valid.flatmap(lambda d: st.sampled_from(sorted(around)).flatmap(
+        lambda k: around[k].map(lambda v: {**d, k: v})))
+    broken = valid.flatmap(lambda d: junk.flatmap(lambda j: st.sampled_from(
+        sorted(set(d) | set(around))).map(lambda k: {**d, k: j})))
+    return st.one_of(valid, valid, valid, changed, broken).map(lambda d: {kind: d})
+
+
+STATUS_KINDS = ["listeners", "pools", "members", "healthmonitors"]
+SINGULAR = {"listeners": "listener", "pools": "pool", "members": "member",
+            "healthmonitors": "healthmonitor"}
+
+
+def _statuses() -> st.SearchStrategy[dict]:
+    """A status report: the orchestrator's (ids of the sender's objects, statuses of
+    the contract), one with a status outside the contract, or one with a value
+    replaced by junk."""
+    prov = st.sampled_from(["ACTIVE", "ERROR"])
+    oper = st.sampled_from(["ONLINE", "OFFLINE", "DEGRADED", "ERROR", "NO_MONITOR",
+                            "DRAINING"])
+    item = lambda kind: st.fixed_dictionaries(  # noqa: E731
+        {"id": _own(kind)}, optional={"provisioning_status": prov,
+                                      "operating_status": oper})
+    report = st.fixed_dictionaries(
+        {"revision": st.integers(1, 40)},
+        optional={"loadbalancer": st.fixed_dictionaries(
+                      {}, optional={"provisioning_status": prov, "operating_status": oper}),
+                  **{k: st.lists(item(SINGULAR[k]), max_size=2) for k in STATUS_KINDS}})
+    outside = report.flatmap(lambda d: st.sampled_from(
+        [{"provisioning_status": "PENDING_UPDATE"}, {"operating_status": "UP"},
+         {"provisioning_status": None, "id": "x"}]).map(lambda lb: {**d, "loadbalancer": lb}))
+    broken = report.flatmap(lambda d: junk.flatmap(lambda j: st.sampled_from(
+        ["revision", "loadbalancer", "bogus", *STATUS_KINDS]).map(lambda k: {**d, k: j})))
+    return st.one_of(report, report, report, outside, broken)
 
 
 @dataclass(frozen=True)
@@ -135,10 +206,22 @@ queries = st.lists(st.tuples(
               nasty_texts)), max_size=3).map(tuple)
 
 
+# the load balancer's own routes: the status tree (Octavia's), and the orchestrator's
+# model and status report (Astara's, admin only)
+LB_ROUTES = {"status": "GET", "model": "GET", "statuses": "PUT"}
+
+
 @st.composite
 def requests(draw) -> Request:
-    kind = draw(st.sampled_from(KINDS * 3 + ["quota", "provider", "flavor"]))
-    method = draw(st.sampled_from(METHODS + ["POST", "POST", "PUT", "GET"]))
+    kind = draw(st.sampled_from(KINDS * 3 + ["quota", "provider", "flavor", *LB_ROUTES]))
+    if kind in LB_ROUTES:  # mostly the route's method, now and then another
+        method = draw(st.sampled_from([LB_ROUTES[kind]] * 4 + METHODS))
+        target = draw(st.one_of(_own("loadbalancer"), _own("loadbalancer"),
+                                _own("loadbalancer"), ids))
+        body = draw(_statuses() if kind == "statuses" else st.one_of(st.none(), junk))
+        actor = draw(st.sampled_from(ACTORS + ["admin"] * 4))
+        return Request(actor, method, kind, target, None, body, draw(queries))
+    method = draw(st.sampled_from(METHODS + ["POST", "POST", "POST", "POST", "PUT", "GET"]))
     item = ids.map(lambda r: Ref(kind if r.kind != "junk" and kind in KINDS else r.kind,
                                  r.owner, r.pick))
     # mostly the route the method has (a collection's POST, an object's PUT), now and
@@ -149,7 +232,7 @@ def requests(draw) -> Request:
     parent = draw(ids.map(lambda r: Ref("pool" if r.kind != "junk" else "junk",
                                         "self" if r.pick % 4 else r.owner, r.pick)))
     if kind in KINDS:
-        body = draw(st.one_of(_documents(kind), _documents(kind), junk,
+        body = draw(st.one_of(_documents(kind), _documents(kind), _documents(kind), junk,
                               st.just({"members": [{"address": "10.77.0.30",
                                                     "protocol_port": 80}]})))
     else:
@@ -164,8 +247,15 @@ def _owner(actor: str) -> str:
 
 def _path(pool: Pool, req: Request) -> str:
     seg = lambda ref: quote(pool.pick(ref, _owner(req.actor)), safe="")  # noqa: E731
+    if req.kind in LB_ROUTES:
+        prefix = "/v2/lbaas" if req.kind == "status" else "/v2/astara"
+        return f"{prefix}/loadbalancers/{seg(req.target)}/{req.kind}"
     if req.kind == "member":
-        base = f"/v2/lbaas/pools/{seg(req.parent)}/members"
+        # a member of ours is asked for under its own pool, so item routes reach it
+        member = pool.pick(req.target, _owner(req.actor)) if req.target else None
+        pool_id = pool.member_pool.get(member or "") or pool.pick(req.parent,
+                                                                   _owner(req.actor))
+        base = f"/v2/lbaas/pools/{quote(pool_id, safe='')}/members"
     elif req.kind == "quota":
         return "/v2/lbaas/quotas" + (f"/{seg(req.target)}" if req.target else "")
     elif req.kind in ("provider", "flavor"):
@@ -189,6 +279,20 @@ def _resolve(pool: Pool, value: Any, sender: str) -> Any:
     if isinstance(value, list):
         return [_resolve(pool, v, sender) for v in value]
     return value
+
+
+def _once(body: Any) -> Any:
+    """A status report names each object once, as the orchestrator's do (ids drawn
+    from a few objects would repeat; a repeated id is the tests' own 400 case)."""
+    if not isinstance(body, dict):
+        return body
+    out = dict(body)
+    for kind in STATUS_KINDS:
+        if isinstance(out.get(kind), list):
+            seen: set[str] = set()
+            out[kind] = [i for i in out[kind] if not (isinstance(i, dict) and isinstance(
+                i.get("id"), str) and (i["id"] in seen or seen.add(i["id"])))]
+    return out
 
 
 def check(response: httpx.Response) -> str | None:
@@ -246,12 +350,16 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
             pool.ids[("subnet", owner)] = [s["subnet"]["id"]]
     client = httpx.Client(base_url=lb_api.url, timeout=30)
     statuses: Counter = Counter()
+    created: Counter = Counter()
+    routes: Counter = Counter()
     failures: list[str] = []
     started = time.monotonic()
 
     def send(req: Request) -> None:
         path = _path(pool, req)
         body = _resolve(pool, req.body, _owner(req.actor))
+        if req.kind == "statuses":
+            body = _once(body)
         try:
             content = json.dumps(body).encode()
         except (ValueError, UnicodeEncodeError):
@@ -261,12 +369,20 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
                                   headers={**headers[req.actor],
                                            "Content-Type": "application/json"})
         statuses[response.status_code] += 1
+        if req.kind in LB_ROUTES:
+            routes[(req.kind, req.method, response.status_code)] += 1
         problem = check(response)
         if problem:
             failures.append(f"{req.method} {path} {req.query} {content[:300]!r} as "
                             f"{req.actor}: {problem}")
+        if response.status_code == 204 and req.method == "DELETE" and req.kind in KINDS \
+                and req.target is not None:
+            pool.forget(req.kind, path.rsplit("/", 1)[1])
         if response.status_code == 201 and req.kind in KINDS:
-            pool.learn(req.kind, _owner(req.actor), response.json())
+            created[req.kind] += 1
+            parent = pool.pick(req.parent, _owner(req.actor)) if req.kind == "member" \
+                else None
+            pool.learn(req.kind, _owner(req.actor), response.json(), parent)
 
     @seed(run_seed)
     @settings(max_examples=math.ceil(TOTAL / BATCH), deadline=None, database=None,
@@ -286,8 +402,16 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
         with capsys.disabled():
             print(f"load-balancer API fuzz: {sum(statuses.values())} requests in "
                   f"{time.monotonic() - started:.1f} s, statuses {dict(sorted(statuses.items()))}")
+            print(f"load-balancer API fuzz: creates {dict(sorted(created.items()))}; "
+                  f"status tree, model and status report (route, method, status) "
+                  f"{dict(sorted(routes.items()))}")
     assert not failures, failures[0]
     assert statuses[201] > 0  # the documents reached the rules, not only the parser
+    if TOTAL >= 1000:  # enough requests that the kinds are made, each new route served
+        # (a kind made about 5 times a run could miss one now and then: four of five)
+        assert created["loadbalancer"] > 0 and len(created) >= 4, created
+        assert {("status", "GET", 200), ("model", "GET", 200), ("statuses", "PUT", 204),
+                ("statuses", "PUT", 400), ("model", "GET", 403)} <= set(routes), routes
     r = client.get("/v2/lbaas/loadbalancers", headers=headers["a"])
     assert r.status_code == 200
     client.close()

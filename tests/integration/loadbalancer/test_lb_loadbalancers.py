@@ -7,6 +7,7 @@ import pytest
 from openstack import exceptions
 
 from tests.integration.loadbalancer import captures
+from tests.integration.loadbalancer.conftest import make_graph
 
 
 def test_create_on_a_subnet_answers_octavias_fields_and_makes_the_vip_port(alice, subnet):
@@ -131,14 +132,9 @@ def lb_api_service(server):
 
 
 def test_delete_with_children_needs_cascade_and_cascade_leaves_nothing(alice, subnet):
-    lb = alice.lb.create_load_balancer(vip_subnet_id=subnet.id)
-    listener = alice.lb.create_listener(loadbalancer_id=lb.id, protocol="HTTP",
-                                        protocol_port=80)
-    pool = alice.lb.create_pool(listener_id=listener.id, protocol="HTTP",
-                                lb_algorithm="ROUND_ROBIN")
-    member = alice.lb.create_member(pool, address="10.20.0.9", protocol_port=8080)
-    monitor = alice.lb.create_health_monitor(pool_id=pool.id, type="TCP", delay=5,
-                                             timeout=3, max_retries=3)
+    made = make_graph(alice, subnet)
+    lb, listener, pool, member, monitor = (made[k] for k in ("lb", "listener", "pool",
+                                                             "member", "monitor"))
     with alice.http() as c:
         for query in ("", "?cascade=false"):
             r = c.delete(f"/lbaas/loadbalancers/{lb.id}{query}")

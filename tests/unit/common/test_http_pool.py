@@ -6,6 +6,7 @@ import uvicorn
 
 from astara.common import http_pool
 from astara.compute_service.api.network import HttpNetwork
+from astara.loadbalancer_service.network import HttpNetwork as LbNetwork
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
 
@@ -23,12 +24,13 @@ def test_clients_give_up_idle_connections_before_uvicorn_closes_them():
     server_keeps = uvicorn.Config(app=None).timeout_keep_alive
     assert server_keeps > http_pool.KEEPALIVE_EXPIRY
     clients = [HttpComputeAPI("http://127.0.0.1:1/", {}, "img", "1")._http,
-               HttpApplianceAPI(b"k")._http, HttpNetwork("http://127.0.0.1:1/")._client]
+               HttpApplianceAPI(b"k")._http, HttpNetwork("http://127.0.0.1:1/")._api._client,
+               LbNetwork("http://127.0.0.1:1/")._client]
     try:
-        assert [_expiry(c) for c in clients] == [http_pool.KEEPALIVE_EXPIRY] * 3
+        assert [_expiry(c) for c in clients] == [http_pool.KEEPALIVE_EXPIRY] * 4
         # bounded as httpx's defaults bound them (a Limits with one field leaves the
         # others unbounded)
-        assert [_sizes(c) for c in clients] == [(100, 20)] * 3
+        assert [_sizes(c) for c in clients] == [(100, 20)] * 4
     finally:
         for c in clients:
             c.close()

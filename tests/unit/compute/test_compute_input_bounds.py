@@ -135,10 +135,11 @@ def test_network_client_quotes_every_path_segment():
     # An id that would leave its path segment is not even asked for.
     assert net.get_network(caller, "..") is None
     assert net.get_port(caller, "../networks/x?y#z") is None
+    assert net.subnet_cidr(caller, "a/b") is None
     assert seen == []
     assert net.get_network(caller, "a.b") is None
-    assert net.subnet_cidr(caller, "a/b") is None
-    assert seen == [b"/v2.0/networks/a%2Eb", b"/v2.0/subnets/a%2Fb"]
+    assert net.subnet_cidr(caller, "s.1:2") is None
+    assert seen == [b"/v2.0/networks/a%2Eb", b"/v2.0/subnets/s%2E1%3A2"]
 
 
 @pytest.mark.parametrize("pattern", [

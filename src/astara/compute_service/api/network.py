@@ -12,35 +12,20 @@ rules as Neutron's default policy and records who asked for what.
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import httpx
 
-from astara.common import http_pool
+from astara.common.network_api import NetworkApi, NetworkError, seg
 from astara.compute_service.api import errors
 from astara.compute_service.api.context import Context
+
+__all__ = ["FakeNetwork", "HttpNetwork", "Network", "NetworkError"]
 
 # Who binds ports (noauth: the identity headers; with Keystone, the service's token).
 SERVICE = Context(project_id="astara-service", user_id="astara-compute",
                   roles=("admin",))
-
-
-_ID = re.compile(r"[A-Za-z0-9._:-]{1,255}")
-
-
-def _seg(value: str) -> str:
-    """An id as one path segment: every reserved character quoted, dots too (a ``..``
-    must not climb out of the collection)."""
-    return quote(value, safe="").replace(".", "%2E")
-
-
-class NetworkError(Exception):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
 
 
 class Network(Protocol):
@@ -61,92 +46,52 @@ class Network(Protocol):
     def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None: ...
 
 
-def _plain_id(value: str) -> bool:
-    """An id that stays one path segment (``..``, ``/`` or ``?`` would leave it)."""
-    return bool(_ID.fullmatch(value)) and value.strip(".") != ""
-
-
-def identity_headers(caller: Context) -> dict[str, str]:
-    """The noauth identity headers Neutron reads (keystonemiddleware sets the same)."""
-    headers = {"X-Project-Id": caller.project_id, "X-Roles": ",".join(caller.roles)}
-    if caller.user_id:
-        headers["X-User-Id"] = caller.user_id
-    return headers
-
-
 class HttpNetwork:
-    def __init__(self, url: str, timeout: float = 30.0, transport=None,
-                 service: Context = SERVICE):
-        self._client = httpx.Client(base_url=url.rstrip("/") + "/v2.0", timeout=timeout,
-                                    transport=transport, limits=http_pool.limits())
+    """``Network`` over the shared client; an unreachable network service is a 500
+    ``ComputeFault`` in Nova's format."""
+
+    def __init__(self, url: str, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None, service: Context = SERVICE):
+        self._api = NetworkApi(url, errors.ComputeFault, timeout, transport)
         self._service = service
         self._cidrs: dict[str, str] = {}  # a subnet's cidr never changes
 
-    def _call(self, method: str, path: str, caller: Context,
-              body: dict | None = None) -> dict | None:
-        try:
-            resp = self._client.request(method, path, json=body,
-                                        headers=identity_headers(caller))
-        except httpx.HTTPError as exc:
-            raise errors.ComputeFault(f"Network service unreachable: {exc}") from None
-        if resp.status_code == 404 and method == "GET":
-            return None
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("NeutronError", {}) if resp.content else {}
-            except ValueError:
-                detail = {}
-            message = detail.get("message", resp.text) if isinstance(detail, dict) \
-                else resp.text
-            raise NetworkError(resp.status_code, message)
-        return resp.json() if resp.content else None
-
     def get_network(self, caller: Context, net_id: str) -> dict | None:
-        if not _plain_id(net_id):
-            return None
-        found = self._call("GET", f"/networks/{_seg(net_id)}", caller)
-        return found["network"] if found else None
+        return self._api.get(caller, "network", net_id)
 
     def get_port(self, caller: Context, port_id: str) -> dict | None:
-        if not _plain_id(port_id):
-            return None
-        found = self._call("GET", f"/ports/{_seg(port_id)}", caller)
-        return found["port"] if found else None
+        return self._api.get(caller, "port", port_id)
 
     def create_port(self, caller: Context, net_id: str, fields: dict) -> dict:
         body = {"port": {"network_id": net_id, **fields}}
-        return self._call("POST", "/ports", caller, body=body)["port"]
+        return self._api.call("POST", "/ports", caller, body=body)["port"]
 
     def update_port(self, caller: Context, port_id: str, fields: dict) -> dict:
-        return self._call("PUT", f"/ports/{_seg(port_id)}", caller,
-                          body={"port": fields})["port"]
+        return self._api.call("PUT", f"/ports/{seg(port_id)}", caller,
+                              body={"port": fields})["port"]
 
     def bind_port(self, port_id: str, host: str) -> dict:
-        return self._call("PUT", f"/ports/{_seg(port_id)}", self._service,
-                          body={"port": {"binding:host_id": host}})["port"]
+        return self._api.call("PUT", f"/ports/{seg(port_id)}", self._service,
+                              body={"port": {"binding:host_id": host}})["port"]
 
     def unclaim_port(self, port_id: str) -> None:
         """Clear a port's device with the service's identity (see ports.release)."""
-        self._call("PUT", f"/ports/{_seg(port_id)}", self._service,
-                   body={"port": {"device_id": "", "device_owner": ""}})
+        self._api.call("PUT", f"/ports/{seg(port_id)}", self._service,
+                       body={"port": {"device_id": "", "device_owner": ""}})
 
     def delete_port(self, caller: Context, port_id: str) -> None:
-        try:
-            self._call("DELETE", f"/ports/{_seg(port_id)}", caller)
-        except NetworkError as exc:
-            if exc.status != 404:
-                raise
+        self._api.delete_port(caller, port_id)
 
     def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None:
         if subnet_id not in self._cidrs:
-            found = self._call("GET", f"/subnets/{_seg(subnet_id)}", caller)
+            found = self._api.get(caller, "subnet", subnet_id)
             if found is None:
                 return None
-            self._cidrs[subnet_id] = found["subnet"]["cidr"]
+            self._cidrs[subnet_id] = found["cidr"]
         return self._cidrs[subnet_id]
 
     def close(self) -> None:
-        self._client.close()
+        self._api.close()
 
 
 class FakeNetwork:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from astara.loadbalancer_service import errors
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.context import RequestContext
-from astara.loadbalancer_service.notifier import Notifier
+from astara.loadbalancer_service.notifier import LoadBalancerNotifier
 from astara.loadbalancer_service.settings import LoadBalancerSettings
 
 PENDING_CREATE = "PENDING_CREATE"
@@ -31,7 +31,7 @@ PENDING_UPDATE = "PENDING_UPDATE"
 class Op:
     session: Session
     ctx: RequestContext
-    notifier: Notifier
+    notifier: LoadBalancerNotifier
     settings: LoadBalancerSettings
 
 
@@ -98,8 +98,39 @@ def loadbalancer_of(s: Session, row) -> m.LoadBalancer:
 
 
 def touch_loadbalancer(op: Op, lb: m.LoadBalancer) -> None:
-    """A child changed: the load balancer has new intent to converge to."""
+    """The load balancer or a child changed: new intent to converge to, a new revision
+    (incremented in SQL, so two writers never both write the same next number)."""
     intent_changed(lb)
+    lb.revision = m.LoadBalancer.revision + 1
+
+
+def with_defaults(data: dict, defaults: tuple[tuple[str, object], ...]) -> dict:
+    """``data`` with an explicit null replaced by the attribute's default (Octavia's
+    "unset")."""
+    clean = dict(data)
+    for key, default in defaults:
+        if key in clean and clean[key] is None:
+            clean[key] = default
+    return clean
+
+
+def apply_update(op: Op, row, lb: m.LoadBalancer, data: dict, keys: tuple[str, ...],
+                 defaults: tuple[tuple[str, object], ...] = ()) -> m.LoadBalancer:
+    """The tail of every update: set the ``keys`` given (null: the default), record the
+    new intent of the object and its load balancer."""
+    set_values(row, with_defaults(data, defaults), keys)
+    intent_changed(row)
+    touch_loadbalancer(op, lb)
+    op.session.flush()
+    return lb
+
+
+def remove(op: Op, row, lb: m.LoadBalancer) -> m.LoadBalancer:
+    """The tail of every child's delete: the row goes, its load balancer has new intent."""
+    op.session.delete(row)
+    touch_loadbalancer(op, lb)
+    op.session.flush()
+    return lb
 
 
 QUOTA_COLUMNS = {"loadbalancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,

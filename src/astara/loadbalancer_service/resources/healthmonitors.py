@@ -8,12 +8,13 @@ from astara.loadbalancer_service import errors
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.resources.base import (
     Op,
+    apply_update,
     check_quota,
     get,
     intent_changed,
     new_row,
     parent,
-    set_values,
+    remove,
     touch_loadbalancer,
 )
 
@@ -66,23 +67,13 @@ def update(op: Op, row: m.HealthMonitor, data: dict) -> m.LoadBalancer:
     check_options(row.type, data, row.http_version, row.domain_name)
     pool = parent(op.session, m.Pool, row.pool_id, lock=False)
     lb = parent(op.session, m.LoadBalancer, pool.loadbalancer_id)
-    clean = dict(data)
-    for key, default in (("name", ""), ("tags", []), ("max_retries_down", 3),
-                         *HTTP_DEFAULTS.items()):
-        if key in clean and clean[key] is None:
-            clean[key] = default
-    set_values(row, clean, UPDATABLE)
-    intent_changed(row)
-    touch_loadbalancer(op, lb)
-    op.session.flush()
-    return lb
+    return apply_update(op, row, lb, data, UPDATABLE,
+                        (("name", ""), ("tags", []), ("max_retries_down", 3),
+                         *HTTP_DEFAULTS.items()))
 
 
 def delete_(op: Op, row: m.HealthMonitor) -> m.LoadBalancer:
     pool = parent(op.session, m.Pool, row.pool_id, lock=False)
     lb = parent(op.session, m.LoadBalancer, pool.loadbalancer_id)
-    op.session.delete(row)
     intent_changed(pool)
-    touch_loadbalancer(op, lb)
-    op.session.flush()
-    return lb
+    return remove(op, row, lb)

@@ -10,12 +10,12 @@ from astara.loadbalancer_service import errors
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.resources.base import (
     Op,
+    apply_update,
     check_quota,
     get,
-    intent_changed,
     new_row,
     parent,
-    set_values,
+    remove,
     touch_loadbalancer,
 )
 
@@ -130,22 +130,11 @@ def update(op: Op, row: m.Listener, data: dict) -> m.LoadBalancer:
         _default_pool(op, row.protocol, lb.id, data["default_pool_id"])
     if "default_pool_id" in data:
         row.default_pool_id = data["default_pool_id"]
-    clean = dict(data)
-    for key, default in (("name", ""), ("description", ""), ("tags", []),
+    return apply_update(op, row, lb, data, UPDATABLE,
+                        (("name", ""), ("description", ""), ("tags", []),
                          ("insert_headers", {}), ("connection_limit", -1),
-                         *DEFAULT_TIMEOUTS.items()):
-        if key in clean and clean[key] is None:
-            clean[key] = default
-    set_values(row, clean, UPDATABLE)
-    intent_changed(row)
-    touch_loadbalancer(op, lb)
-    op.session.flush()
-    return lb
+                         *DEFAULT_TIMEOUTS.items()))
 
 
 def delete_(op: Op, row: m.Listener) -> m.LoadBalancer:
-    lb = parent(op.session, m.LoadBalancer, row.loadbalancer_id)
-    op.session.delete(row)
-    touch_loadbalancer(op, lb)
-    op.session.flush()
-    return lb
+    return remove(op, row, parent(op.session, m.LoadBalancer, row.loadbalancer_id))

@@ -8,10 +8,9 @@ from astara.loadbalancer_service import errors
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.resources.base import (
     Op,
+    apply_update,
     check_quota,
-    intent_changed,
     now,
-    set_values,
 )
 from astara.loadbalancer_service.vip import Vip
 
@@ -28,23 +27,16 @@ def create(op: Op, lb_id: str, project_id: str, data: dict, vip: Vip,
         provisioning_status="PENDING_CREATE", operating_status="OFFLINE",
         created_at=now(), updated_at=None, provider=provider, vip_address=vip.address,
         vip_port_id=vip.port_id, vip_subnet_id=vip.subnet_id, vip_network_id=vip.network_id,
-        vip_port_owned=vip.owned)
+        vip_port_owned=vip.owned, revision=1)
     op.session.add(row)
     op.session.flush()
     return row
 
 
 def update(op: Op, row: m.LoadBalancer, data: dict) -> m.LoadBalancer:
-    clean = dict(data)
-    for key, default in (("name", ""), ("description", ""), ("tags", [])):
-        if key in clean and clean[key] is None:
-            clean[key] = default
-    if clean.get("admin_state_up") is None:
-        clean.pop("admin_state_up", None)
-    set_values(row, clean, UPDATABLE)
-    intent_changed(row)
-    op.session.flush()
-    return row
+    clean = {k: v for k, v in data.items() if k != "admin_state_up" or v is not None}
+    return apply_update(op, row, row, clean, UPDATABLE,
+                        (("name", ""), ("description", ""), ("tags", [])))
 
 
 def has_children(op: Op, row: m.LoadBalancer) -> bool:

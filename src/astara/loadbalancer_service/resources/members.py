@@ -15,11 +15,14 @@ from astara.loadbalancer_service import errors
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.resources.base import (
     Op,
+    apply_update,
     check_quota,
     intent_changed,
     new_row,
+    remove,
     set_values,
     touch_loadbalancer,
+    with_defaults,
 )
 
 UPDATABLE = ("name", "admin_state_up", "tags", "weight", "backup", "monitor_address",
@@ -63,26 +66,19 @@ def create(op: Op, pool: m.Pool, lb: m.LoadBalancer, data: dict) -> m.Member:
 
 
 def _clean(data: dict) -> dict:
-    clean = dict(data)
-    for key, default in (("name", ""), ("tags", []), ("weight", 1), ("backup", False)):
-        if key in clean and clean[key] is None:
-            clean[key] = default
+    clean = with_defaults(data, (("name", ""), ("tags", []), ("weight", 1),
+                                 ("backup", False)))
     if clean.get("admin_state_up") is None:
         clean.pop("admin_state_up", None)
     return clean
 
 
 def update(op: Op, row: m.Member, lb: m.LoadBalancer, data: dict) -> None:
-    set_values(row, _clean(data), UPDATABLE)
-    intent_changed(row)
-    touch_loadbalancer(op, lb)
-    op.session.flush()
+    apply_update(op, row, lb, _clean(data), UPDATABLE)
 
 
 def delete_(op: Op, row: m.Member, lb: m.LoadBalancer) -> None:
-    op.session.delete(row)
-    touch_loadbalancer(op, lb)
-    op.session.flush()
+    remove(op, row, lb)
 
 
 @dataclass

@@ -11,12 +11,13 @@ from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.resources import listeners
 from astara.loadbalancer_service.resources.base import (
     Op,
+    apply_update,
     check_quota,
     get,
     intent_changed,
     new_row,
     parent,
-    set_values,
+    remove,
     touch_loadbalancer,
 )
 
@@ -88,15 +89,8 @@ def update(op: Op, row: m.Pool, data: dict) -> m.LoadBalancer:
     lb = parent(op.session, m.LoadBalancer, row.loadbalancer_id)
     check_choices(None, data.get("lb_algorithm"))
     check_persistence(data.get("session_persistence"))
-    clean = dict(data)
-    for key, default in (("name", ""), ("description", ""), ("tags", [])):
-        if key in clean and clean[key] is None:
-            clean[key] = default
-    set_values(row, clean, UPDATABLE)
-    intent_changed(row)
-    touch_loadbalancer(op, lb)
-    op.session.flush()
-    return lb
+    return apply_update(op, row, lb, data, UPDATABLE,
+                        (("name", ""), ("description", ""), ("tags", [])))
 
 
 def delete_(op: Op, row: m.Pool) -> m.LoadBalancer:
@@ -107,7 +101,4 @@ def delete_(op: Op, row: m.Pool) -> m.LoadBalancer:
               .values(default_pool_id=None))
     s.execute(delete(m.HealthMonitor).where(m.HealthMonitor.pool_id == row.id))
     s.execute(delete(m.Member).where(m.Member.pool_id == row.id))
-    s.delete(row)
-    touch_loadbalancer(op, lb)
-    s.flush()
-    return lb
+    return remove(op, row, lb)

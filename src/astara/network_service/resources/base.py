@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from astara.bus.notifier import Notifier
 from astara.common.settings import NetworkServiceSettings
 from astara.network_service import errors
 from astara.network_service import models as m
 from astara.network_service.context import RequestContext
-from astara.network_service.notifier import Notifier
 
 
 @dataclass

@@ -1,0 +1,104 @@
+"""Reading load balancers for answers: relation ids for views, the orchestrator's model
+of one load balancer, and Octavia's status tree.
+
+Views are built from rows plus the ids of their relations (``views.Related``), read
+here in a few queries for a whole page of rows, so a view does no query of its own.
+``model`` and ``status_tree`` read one load balancer and every object under it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from astara.loadbalancer_service import models as m
+from astara.loadbalancer_service import views
+
+
+def related(s: Session, plural: str, rows: list) -> views.Related:
+    """The relation ids the views of ``rows`` show, in a few queries for all of them."""
+    rel = views.Related()
+    ids = [r.id for r in rows]
+    if not ids:
+        return rel
+    if plural == "loadbalancers":
+        for lb_id, id_ in s.execute(select(m.Listener.loadbalancer_id, m.Listener.id)
+                                    .where(m.Listener.loadbalancer_id.in_(ids))
+                                    .order_by(m.Listener.created_at, m.Listener.id)):
+            rel.listeners.setdefault(lb_id, []).append(id_)
+        for lb_id, id_ in s.execute(select(m.Pool.loadbalancer_id, m.Pool.id)
+                                    .where(m.Pool.loadbalancer_id.in_(ids))
+                                    .order_by(m.Pool.created_at, m.Pool.id)):
+            rel.pools.setdefault(lb_id, []).append(id_)
+    elif plural == "pools":
+        for pool_id, id_ in s.execute(select(m.Listener.default_pool_id, m.Listener.id)
+                                      .where(m.Listener.default_pool_id.in_(ids))):
+            rel.pool_listeners.setdefault(pool_id, []).append(id_)
+        for pool_id, id_ in s.execute(select(m.Member.pool_id, m.Member.id)
+                                      .where(m.Member.pool_id.in_(ids))
+                                      .order_by(m.Member.created_at, m.Member.id)):
+            rel.members.setdefault(pool_id, []).append(id_)
+        for pool_id, id_ in s.execute(select(m.HealthMonitor.pool_id, m.HealthMonitor.id)
+                                      .where(m.HealthMonitor.pool_id.in_(ids))):
+            rel.monitor[pool_id] = id_
+    return rel
+
+
+def view(s: Session, plural: str, row) -> dict:
+    return views.VIEWS[plural](row, related(s, plural, [row]))
+
+
+def views_of(s: Session, plural: str, rows: list) -> list[dict]:
+    rel = related(s, plural, rows)
+    return [views.VIEWS[plural](row, rel) for row in rows]
+
+
+def children(s: Session, lb_id: str) -> dict[str, list]:
+    """Every row under a load balancer, by plural, in Octavia's order (creation, id)."""
+    pool_ids = select(m.Pool.id).where(m.Pool.loadbalancer_id == lb_id)
+    under = {m.Listener: m.Listener.loadbalancer_id == lb_id,
+             m.Pool: m.Pool.loadbalancer_id == lb_id,
+             m.Member: m.Member.pool_id.in_(pool_ids),
+             m.HealthMonitor: m.HealthMonitor.pool_id.in_(pool_ids)}
+    plurals = {m.Listener: "listeners", m.Pool: "pools", m.Member: "members",
+               m.HealthMonitor: "healthmonitors"}
+    return {plurals[model]: list(s.scalars(select(model).where(where)
+                                           .order_by(model.created_at, model.id)))
+            for model, where in under.items()}
+
+
+def model(s: Session, lb: m.LoadBalancer) -> dict:
+    """What the orchestrator builds an appliance from: the revision and every view."""
+    out: dict = {"revision": lb.revision, "loadbalancer": view(s, "loadbalancers", lb)}
+    for plural, rows in children(s, lb.id).items():
+        out[plural] = views_of(s, plural, rows)
+    return out
+
+
+def _statuses(row) -> dict:
+    return {"id": row.id, "name": row.name, "operating_status": row.operating_status,
+            "provisioning_status": row.provisioning_status}
+
+
+def status_tree(s: Session, lb: m.LoadBalancer) -> dict:
+    """Octavia's ``GET /loadbalancers/{id}/status``: listeners, the pools they send to
+    (a listener's default pool: L7 policies are not yet), their monitor and members."""
+    rows = children(s, lb.id)
+    members: dict[str, list[dict]] = {}
+    for member in rows["members"]:
+        members.setdefault(member.pool_id, []).append(
+            {**_statuses(member), "address": member.address,
+             "protocol_port": member.protocol_port})
+    monitors = {hm.pool_id: {**_statuses(hm), "type": hm.type}
+                for hm in rows["healthmonitors"]}
+    pools = {}
+    for pool in rows["pools"]:
+        out = _statuses(pool)
+        if pool.id in monitors:  # Octavia leaves the key out for a pool without one
+            out["health_monitor"] = monitors[pool.id]
+        out["members"] = members.get(pool.id, [])
+        pools[pool.id] = out
+    listeners = [{**_statuses(listener), "pools": [pools[listener.default_pool_id]]
+                  if listener.default_pool_id in pools else []}
+                 for listener in rows["listeners"]]
+    return {"statuses": {"loadbalancer": {**_statuses(lb), "listeners": listeners}}}
