@@ -14,7 +14,7 @@ from tests.unit.orchestrator.test_orchestrator_intake import appliance_event
 from astara.common.entry import ConfigError
 from astara.common.settings import default_conf
 from astara.loadbalancer_service.context import RequestContext
-from astara.loadbalancer_service.notifier import Notifier
+from astara.loadbalancer_service.notifier import LoadBalancerNotifier
 from astara.orchestrator import intake
 from astara.orchestrator import opts as orch_opts
 from astara.orchestrator.clients.base import RemoteError
@@ -38,8 +38,9 @@ def emitted(kind: str, action: str, view: dict | None, id_: str,
             ctx: RequestContext | None = None) -> dict:
     """What the load-balancer service puts on the bus for one write (its own notifier)."""
     bus = Bus()
-    n = Notifier(bus, None, ctx or RequestContext(PROJECT, "alice", ("member",)), "host-1")  # type: ignore[arg-type]
-    n.emit(kind, action, view, id_, LB_ID)
+    n = LoadBalancerNotifier(bus, None, ctx or RequestContext(PROJECT, "alice", ("member",)),
+                             "host-1")  # type: ignore[arg-type]
+    n.changed(kind, action, view, id_, LB_ID)
     n.flush()
     [msg] = bus.sent
     return json.loads(json.dumps(msg))
