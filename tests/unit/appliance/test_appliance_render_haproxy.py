@@ -46,8 +46,13 @@ def test_global_is_master_worker_with_a_private_stats_socket_for_seamless_reload
     text = haproxy.render(lb(), STATE, ("haproxy", "haproxy"))
     glob = section(text, "global")
     assert "master-worker" in glob
-    assert (f"stats socket {STATE}/haproxy.sock mode 600 level admin expose-fd listeners"
-            in glob)
+    sock = haproxy.paths(STATE)["sock"]
+    assert f"stats socket {sock} mode 600 level admin expose-fd listeners" in glob
+    # short enough for a unix socket (haproxy: 97 bytes) whatever the state directory,
+    # and one per appliance
+    deep = STATE / ("x" * 200)
+    assert len(str(haproxy.paths(deep)["sock"])) < 97
+    assert haproxy.paths(deep)["sock"] != sock
     assert "user haproxy" in glob and "group haproxy" in glob
     assert "user" not in " ".join(section(haproxy.render(lb(), STATE), "global"))
 

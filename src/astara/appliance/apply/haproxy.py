@@ -45,6 +45,7 @@ def sync(state_dir: Path, text: str | None, proc: Haproxy) -> str:
     changed = write_checked(p["conf"], text, proc.check)
     pid = proc.running(p["conf"], p["pid"])
     if pid is None:
+        p["sock"].parent.mkdir(mode=0o700, exist_ok=True)  # the admin socket's: root only
         proc.start(p["conf"], p["pid"])
         return "start"
     if changed:

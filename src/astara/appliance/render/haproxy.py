@@ -17,6 +17,7 @@ matches (Octavia's behaviour). Backends are in `render.haproxy_backend`.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from astara.appliance.render.haproxy_backend import (
@@ -38,9 +39,16 @@ _MATCH = {"REGEX": "reg", "STARTS_WITH": "beg", "ENDS_WITH": "end", "CONTAINS": 
 _NOT_CHOSEN = "!{ var(txn.l7pool) -m found }"
 
 
+# A unix socket's path is at most ~100 bytes (haproxy refuses more than 97), and an
+# appliance's state directory alone can be longer: the stats socket lives in one short,
+# root-only directory, named by a hash of the state directory.
+SOCKET_DIR = Path("/run/astara-haproxy")
+
+
 def paths(state_dir: Path) -> dict[str, Path]:
+    key = hashlib.sha256(str(state_dir).encode()).hexdigest()[:20]
     return {"conf": state_dir / "haproxy.cfg", "pid": state_dir / "haproxy.pid",
-            "sock": state_dir / "haproxy.sock"}
+            "sock": SOCKET_DIR / f"{key}.sock"}
 
 
 def render(lb: LoadBalancer, state_dir: Path, user: tuple[str, str] | None = None) -> str:

@@ -1,0 +1,127 @@
+"""A load balancer end to end, as root, on a real all-in-one stack, through openstacksdk:
+
+a tenant network behind a router, two instances answering HTTP with their names and a
+third as the client; a load balancer on the subnet with an HTTP listener, a
+round-robin pool of the two instances and an HTTP monitor. The VIP answers from the
+client with both names; a member stopped is taken out (ERROR) and the other answers
+alone; ``cascade`` delete leaves no appliance, no VIP port and no haproxy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import openstack
+import pytest
+from keystoneauth1 import noauth, session
+from tests.support import wait_for
+
+from astara.burnin.scenario import Options, connection
+
+NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "haproxy", "curl")
+
+pytestmark = [
+    pytest.mark.functional,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, bridges)"),
+    pytest.mark.skipif(any(shutil.which(b) is None for b in NEEDED),
+                       reason=f"needs {', '.join(NEEDED)}"),
+]
+
+
+def lb_connection(url: str, project: str):
+    headers = {"X-Project-Id": project, "X-User-Id": f"e2e-{project[-6:]}",
+               "X-Roles": "member,reader"}
+    sess = session.Session(auth=noauth.NoAuth(), additional_headers=headers)
+    return openstack.connection.Connection(session=sess, region_name="RegionOne",
+                                           load_balancer_endpoint_override=url)
+
+
+def answers(client_ns: str, vip: str) -> str | None:
+    r = subprocess.run(["ip", "netns", "exec", client_ns, "curl", "-s", "--max-time", "2",
+                        f"http://{vip}/"], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
+
+
+def haproxy_in(ns: str) -> bool:
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    for pid in out.split():
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "haproxy":
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
+    ports, _state = aio
+    o = Options(network_url=f"http://127.0.0.1:{ports['net']}/",
+                compute_url=f"http://127.0.0.1:{ports['comp']}/")
+    user = connection(o, "e2e-lb", False)
+    lbs = lb_connection(f"http://127.0.0.1:{ports['lb']}/", "e2e-lb").load_balancer
+    net = user.network.create_network(name="e2e-lb-net")
+    sub = user.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.77.0.0/24")
+    router = user.network.create_router(name="e2e-lb-router")
+    user.network.add_interface_to_router(router, subnet_id=sub.id)
+    vms = [user.compute.create_server(name=f"e2e-lb-{n}", image_id="astara-tenant",
+                                      flavor_id="1", networks=[{"uuid": net.id}])
+           for n in ("web1", "web2", "client")]
+    for vm in vms:
+        wait_for(lambda vm=vm: user.compute.get_server(vm.id).status == "ACTIVE", 120,
+                 f"{vm.name} ACTIVE", 0.2)
+    address = {vm.name: next(p.fixed_ips[0]["ip_address"]
+                             for p in user.network.ports(device_id=vm.id)) for vm in vms}
+    client = f"astara-vm-{vms[2].id}"
+    # The client has its lease once the router serves DHCP: it reaches web1 directly.
+    wait_for(lambda: answers(client, address["e2e-lb-web1"]), 120, "web1 from the client", 0.2)
+
+    t0 = time.monotonic()
+    lb = lbs.create_load_balancer(name="e2e-lb", vip_subnet_id=sub.id)
+    listener = lbs.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80)
+    pool = lbs.create_pool(listener_id=listener.id, protocol="HTTP",
+                           lb_algorithm="ROUND_ROBIN")
+    members = {name: lbs.create_member(pool, address=address[name], protocol_port=80)
+               for name in ("e2e-lb-web1", "e2e-lb-web2")}
+    lbs.create_health_monitor(pool_id=pool.id, type="HTTP", delay=1, timeout=1,
+                              max_retries=1, max_retries_down=1, url_path="/")
+    wait_for(lambda: lbs.get_load_balancer(lb.id).provisioning_status == "ACTIVE", 120,
+             "the load balancer ACTIVE", 0.2)
+    seen: set[str] = set()
+    wait_for(lambda: seen.add(answers(client, lb.vip_address) or "") or
+             {"e2e-lb-web1", "e2e-lb-web2"} <= seen, 60, "both members through the VIP", 0.1)
+    print(f"load balancer created -> VIP answered by both members in "
+          f"{time.monotonic() - t0:.2f} s")
+    assert lbs.get_load_balancer(lb.id).operating_status == "ONLINE"
+
+    # A member whose instance stops answering is taken out; the other serves alone.
+    user.compute.stop_server(vms[1])
+    wait_for(lambda: lbs.get_member(members["e2e-lb-web2"], pool).operating_status == "ERROR",
+             60, "the stopped member ERROR", 0.2)
+    assert {answers(client, lb.vip_address) for _ in range(6)} == {"e2e-lb-web1"}
+    assert lbs.get_load_balancer(lb.id).operating_status == "DEGRADED"
+
+    # Cascade delete: no appliance, no VIP port, no haproxy.
+    appliances = {n for n in netns() if n.startswith("astara-appliance-") and haproxy_in(n)}
+    assert len(appliances) == 1
+    lbs.delete_load_balancer(lb.id, cascade=True)
+    wait_for(lambda: not any(os.path.exists(f"/run/netns/{n}") for n in appliances), 60,
+             "the load balancer's appliance gone", 0.2)
+    assert user.network.find_port(lb.vip_port_id) is None
+
+    # What the tenant made goes too: no appliance survives its router.
+    for vm in vms:
+        user.compute.delete_server(vm.id)
+    user.network.remove_interface_from_router(router, subnet_id=sub.id)
+    user.network.delete_router(router)
+    wait_for(lambda: not [n for n in netns() if n.startswith(("astara-appliance-",
+                                                                 "astara-vm-"))], 120,
+             "every appliance and instance namespace gone", 0.2)
+
+
+def netns() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
