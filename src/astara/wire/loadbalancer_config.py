@@ -26,6 +26,10 @@ Millis = Annotated[int, Field(ge=0, le=24 * 3600 * 1000)]
 # Header, cookie and path values end up inside haproxy ACLs: printable, no quotes, bounded.
 Token = Annotated[str, Field(min_length=1, max_length=255, pattern=r'^[\x21-\x7e]+$')]
 Text = Annotated[str, Field(max_length=2048, pattern=r'^[\x20-\x7e]*$')]
+# A cookie or header name haproxy takes as is.
+HeaderName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
+MAX_MEMBERS, MAX_LISTENERS, MAX_POOLS = 1000, 100, 500
+COOKIE_PERSISTENCE = ("HTTP_COOKIE", "APP_COOKIE")
 
 ListenerProtocol = Literal["HTTP", "HTTPS", "TCP"]
 PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"]
@@ -46,7 +50,7 @@ class _Model(BaseModel):
 
 class SessionPersistence(_Model):
     type: Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
-    cookie_name: Token | None = None
+    cookie_name: HeaderName | None = None
 
     @model_validator(mode="after")
     def _check(self) -> SessionPersistence:
@@ -71,6 +75,15 @@ class HealthMonitor(_Model):
                                       pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*)$")] | None = None
     admin_state_up: bool = True
 
+    @model_validator(mode="after")
+    def _check(self) -> HealthMonitor:
+        for part in self.expected_codes.split(","):
+            low, _, high = part.partition("-")
+            if not 100 <= int(low) <= int(high or low) <= 599:
+                raise ValueError(f"expected_codes {self.expected_codes}: {part} is no range "
+                                 "of HTTP codes")
+        return self
+
 
 class Member(_Model):
     id: ObjectId
@@ -89,7 +102,7 @@ class Pool(_Model):
     lb_algorithm: Algorithm
     session_persistence: SessionPersistence | None = None
     admin_state_up: bool = True
-    members: tuple[Member, ...] = Field(default=(), max_length=1000)
+    members: tuple[Member, ...] = Field(default=(), max_length=MAX_MEMBERS)
     healthmonitor: HealthMonitor | None = None
 
     @model_validator(mode="after")
@@ -104,7 +117,7 @@ class L7Rule(_Model):
     id: ObjectId
     type: Literal["PATH", "HOST_NAME", "HEADER", "COOKIE", "FILE_TYPE"]
     compare_type: Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"]
-    key: Token | None = None  # the header or cookie name
+    key: HeaderName | None = None  # the header or cookie name
     value: Token
     invert: bool = False
     admin_state_up: bool = True
@@ -166,8 +179,8 @@ class LoadBalancer(_Model):
     id: ObjectId
     vip_address: IPAddress
     admin_state_up: bool = True
-    listeners: tuple[Listener, ...] = Field(default=(), max_length=100)
-    pools: tuple[Pool, ...] = Field(default=(), max_length=500)
+    listeners: tuple[Listener, ...] = Field(default=(), max_length=MAX_LISTENERS)
+    pools: tuple[Pool, ...] = Field(default=(), max_length=MAX_POOLS)
 
     @model_validator(mode="after")
     def _check(self) -> LoadBalancer:
@@ -184,7 +197,16 @@ class LoadBalancer(_Model):
                 if pools[pool_id].protocol not in POOLS_FOR[listener.protocol]:
                     raise ValueError(f"listener {listener.id} ({listener.protocol}) cannot "
                                      f"use pool {pool_id} ({pools[pool_id].protocol})")
+                if not cookie_persistence_fits(listener.protocol, pools[pool_id]):
+                    raise ValueError(f"pool {pool_id}: cookie persistence needs an HTTP "
+                                     f"listener, not {listener.protocol}")
         return self
+
+
+def cookie_persistence_fits(listener_protocol: str, pool: Pool) -> bool:
+    """Cookies are HTTP: a pool persisting by cookie serves HTTP listeners only."""
+    sp = pool.session_persistence
+    return sp is None or sp.type not in COOKIE_PERSISTENCE or listener_protocol == "HTTP"
 
 
 def _unique(what: str, values: list[object]) -> None:

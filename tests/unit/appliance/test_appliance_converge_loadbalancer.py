@@ -5,7 +5,7 @@ import pytest
 
 from astara.appliance import status as status_mod
 from astara.appliance.render.haproxy import paths
-from astara.wire import parse_config
+from astara.wire import DocumentError, parse_config
 from astara.wire.examples import loadbalancer_document, router_config
 
 STAT = ("# pxname,svname,scur,stot,status\n"
@@ -88,8 +88,16 @@ def test_what_haproxy_cannot_serve_is_rejected_before_any_change(appliance, hapr
                                                                  netlink):
     doc = loadbalancer_document()
     doc["loadbalancer"]["pools"][1]["session_persistence"] = {"type": "HTTP_COOKIE"}
-    result = appliance.apply(parse_config(doc))
-    assert result.rejected and "needs an HTTP listener" in result.error
+    # the document's contract refuses it (the API's 422) before the agent looks at it
+    with pytest.raises(DocumentError) as caught:
+        parse_config(doc)
+    assert "needs an HTTP listener" in str(caught.value.errors)
+    doc["loadbalancer"]["listeners"][0]["l7policies"] = [
+        {"id": "p", "action": "REJECT", "position": 1, "rules": [
+            {"id": "r", "type": "FILE_TYPE", "compare_type": "STARTS_WITH", "value": "jpg"}]}]
+    doc["loadbalancer"]["pools"][1]["session_persistence"] = None
+    result = appliance.apply(parse_config(doc))  # one the renderer alone refuses
+    assert result.rejected and "FILE_TYPE" in result.error
     assert netlink.log == [] and haproxy.log == [] and appliance.ports.nft.loads == []
 
 

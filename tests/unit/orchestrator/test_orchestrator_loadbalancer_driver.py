@@ -200,6 +200,39 @@ def test_a_value_the_wire_refuses_refuses_that_object_only():
     assert refused["hm"][0] == "healthmonitor" and "url_path" in refused["hm"][1]
 
 
+def test_what_haproxy_cannot_take_refuses_that_object_only_and_the_rest_is_built():
+    """Values the API accepts but the appliance cannot serve end as that object's ERROR,
+    never as a document the appliance refuses whole (found in review)."""
+    cookie = {"type": "APP_COOKIE", "cookie_name": "my~sess"}
+    by_cookie = {"type": "HTTP_COOKIE", "cookie_name": None}
+    doc, refused = section(
+        listeners=[listener("l-http", pool="p-ok"), listener("l-tcp", "TCP", 81, pool="p-ck")],
+        pools=[pool("p-bad", session_persistence=cookie), pool("p-ok", monitor="hm"),
+               pool("p-ck", session_persistence=by_cookie)],
+        healthmonitors=[monitor("hm", "p-ok", expected_codes="204-200")])
+    assert refused["p-bad"][0] == "pool" and "pattern" in refused["p-bad"][1]
+    assert refused["hm"][0] == "healthmonitor" and "range" in refused["hm"][1]
+    assert refused["l-tcp"] == ("listener", "its default pool p-ck persists by cookie, "
+                                "which needs an HTTP listener")
+    assert [x["id"] for x in doc["listeners"]] == ["l-http"]
+    lbd.build(model(listeners=[listener("l-http", pool="p-ok")],
+                    pools=[pool("p-bad", session_persistence=cookie), pool("p-ok")],
+                    members=[], healthmonitors=[]), MGMT)  # the document is built
+
+
+def test_a_pool_over_the_members_an_appliance_serves_keeps_the_first_thousand():
+    ids = [f"m-{i:04d}" for i in range(1001)]
+    members = [member(m, f"10.{i // 250}.{i % 250}.9") for i, m in enumerate(ids)]
+    built = lbd.build(model(listeners=[listener("l", pool="p")],
+                            pools=[pool("p", members=tuple(ids))], members=members,
+                            healthmonitors=[]), MGMT)
+    assert built.loadbalancer is not None
+    assert len(built.loadbalancer.pools[0].members) == 1000
+    _doc, refused = section(pools=[pool("p", members=tuple(ids))], members=members)
+    assert refused == {"m-1000": ("member", "pool p already has the 1000 members an "
+                                  "appliance serves")}
+
+
 def test_two_listeners_on_one_port_keep_the_first():
     doc, refused = section(listeners=[listener("a", port=80), listener("b", "TCP", 80)])
     assert [x["id"] for x in doc["listeners"]] == ["a"]

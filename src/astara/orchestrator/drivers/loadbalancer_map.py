@@ -16,12 +16,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from astara.wire.loadbalancer_config import (
+    MAX_LISTENERS,
+    MAX_MEMBERS,
+    MAX_POOLS,
     POOLS_FOR,
     HealthMonitor,
     Listener,
     LoadBalancer,
     Member,
     Pool,
+    cookie_persistence_fits,
 )
 
 # What the appliance serves (haproxy); anything else is refused, not sent.
@@ -149,10 +153,19 @@ def _pool(view: dict, members: dict[str, dict], monitors: dict[str, dict],
                 refused[monitor["id"]] = ("healthmonitor", _short(exc)
                                           if isinstance(exc, ValidationError)
                                           else f"bad monitor: {exc}")
-    try:
-        return pool.model_copy(update={"members": tuple(served), "healthmonitor": hm})
+    for extra in served[MAX_MEMBERS:]:
+        refused[extra.id] = ("member", f"pool {pid} already has the {MAX_MEMBERS} members "
+                             "an appliance serves")
+    try:  # validated whole (model_copy would check nothing): duplicates, bounds
+        return Pool.model_validate({
+            **pool.model_dump(), "members": [m.model_dump() for m in served[:MAX_MEMBERS]],
+            "healthmonitor": hm.model_dump() if hm is not None else None})
     except ValidationError as exc:  # duplicate members: the pool as a whole cannot be
         refused[pid] = ("pool", _short(exc))
+        for m in served:
+            refused.setdefault(m.id, ("member", f"its pool {pid} is not served"))
+        if hm is not None:
+            refused.setdefault(hm.id, ("healthmonitor", f"its pool {pid} is not served"))
         return None
 
 
@@ -166,7 +179,14 @@ def loadbalancer_section(lb: dict, listeners: list[dict], pools: list[dict],
     served_pools: dict[str, Pool] = {}
     for view in sorted(pools, key=lambda p: p["id"]):
         pool = _pool(view, by_member, by_monitor, refused)
-        if pool is not None:
+        if pool is not None and len(served_pools) >= MAX_POOLS:
+            refused[pool.id] = ("pool", f"the {MAX_POOLS} pools an appliance serves are taken")
+            for m in pool.members:
+                refused[m.id] = ("member", f"its pool {pool.id} is not served")
+            if pool.healthmonitor is not None:
+                refused[pool.healthmonitor.id] = ("healthmonitor",
+                                                  f"its pool {pool.id} is not served")
+        elif pool is not None:
             served_pools[pool.id] = pool
     served_listeners: list[Listener] = []
     ports: set[int] = set()
@@ -183,6 +203,15 @@ def loadbalancer_section(lb: dict, listeners: list[dict], pools: list[dict],
             continue
         if listener.protocol_port in ports:
             refused[view["id"]] = ("listener", f"port {listener.protocol_port} is taken")
+            continue
+        pool = served_pools.get(listener.default_pool_id or "")
+        if pool is not None and not cookie_persistence_fits(listener.protocol, pool):
+            refused[view["id"]] = ("listener", f"its default pool {pool.id} persists by "
+                                   "cookie, which needs an HTTP listener")
+            continue
+        if len(served_listeners) >= MAX_LISTENERS:
+            refused[view["id"]] = ("listener", f"the {MAX_LISTENERS} listeners an appliance "
+                                   "serves are taken")
             continue
         ports.add(listener.protocol_port)
         served_listeners.append(listener)
