@@ -33,8 +33,8 @@ from astara.compute_service.agent.netns import NETNS_DIR, SYS_NET, bridge_name  
 
 BIN = Path(sys.executable).parent
 PREFIXES = ("astara-appliance-", "astara-vm-")
-SERVICES = ("network-api", "compute-api", "compute-metadata", "compute-agent",
-            "appliance-agent", "orchestrator")
+SERVICES = ("network-api", "loadbalancer-api", "compute-api", "compute-metadata",
+            "compute-agent", "appliance-agent", "orchestrator")
 
 
 def sh(*args: str, input: str | None = None) -> subprocess.CompletedProcess:

@@ -59,22 +59,31 @@ def _filter(column, values: list[str]):
     return cond
 
 
-def _after(column, value, ascending: bool):
+def _after(s: Session, column, value, ascending: bool):
     """Rows after ``value`` in this key's order (nulls last ascending, first
-    descending)."""
+    descending), compared in the order the page is sorted in (``_ordered``)."""
     if value is None:
         return false() if ascending else column.is_not(None)
     value = literal(value, column.type)  # a boolean too is compared as a value
-    return or_(column > value, column.is_(None)) if ascending else column < value
+    key = _ordered(s, column)
+    return or_(key > value, column.is_(None)) if ascending else key < value
 
 
 def _same(column, value):
     return column.is_(None) if value is None else column == value
 
 
-def _order(s: Session, column, ascending: bool):
+def _ordered(s: Session, column):
+    """The column as strings are ordered here: code point order, as the views sort
+    (PostgreSQL's default collation would put 'a' before 'B' and skip or repeat rows
+    across pages if the marker compared in one order and the sort used the other)."""
     if isinstance(column.type, String) and s.get_bind().dialect.name == "postgresql":
-        column = column.collate("C")  # code point order, as the views sort
+        return column.collate("C")
+    return column
+
+
+def _order(s: Session, column, ascending: bool):
+    column = _ordered(s, column)
     return column.asc().nulls_last() if ascending else column.desc().nulls_first()
 
 
@@ -97,7 +106,7 @@ def page(s: Session, stmt, model, q: ListQuery) -> list:
         after = []
         for i, (column, asc) in enumerate(keys):
             same = [_same(c, found[j]) for j, (c, _) in enumerate(keys[:i])]
-            after.append(and_(true(), *same, _after(column, found[i], asc)))
+            after.append(and_(true(), *same, _after(s, column, found[i], asc)))
         stmt = stmt.where(or_(*after))
     stmt = stmt.order_by(*[_order(s, column, asc) for column, asc in keys])
     if q.limit:
