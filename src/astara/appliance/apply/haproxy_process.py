@@ -88,6 +88,11 @@ class HaproxyProcess:
             raise CommandFailed(f"haproxy failed to start: {res.stderr.strip()}")
         pid = _waited(lambda: self.running(conf, pid_file), 2.0)
         if pid is None:
+            # Not one we could find again: stop it, or the next push starts a second
+            # haproxy serving beside it (SO_REUSEPORT) on its old configuration.
+            for proc in _started_on(conf):
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
             raise CommandFailed(f"haproxy wrote no pid file {pid_file}")
         return pid
 
@@ -109,7 +114,6 @@ class HaproxyProcess:
         except psutil.TimeoutExpired:
             with contextlib.suppress(psutil.NoSuchProcess):
                 master.kill()
-            workers = []
         for worker in workers:  # they leave with their master; make sure
             with contextlib.suppress(psutil.NoSuchProcess):
                 worker.kill()
@@ -133,6 +137,18 @@ def reason(output: str) -> str:
     alerts = [_ALERT.sub("", line).strip() for line in output.splitlines()
               if line.startswith("[ALERT]")]
     return "; ".join(alerts) or output.strip()
+
+
+def _started_on(conf: Path) -> list[psutil.Process]:
+    """The haproxy processes running ``conf`` (its master and workers)."""
+    wanted = str(conf)
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        args = proc.info.get("cmdline") or []
+        if "-f" in args and args.index("-f") + 1 < len(args) \
+                and args[args.index("-f") + 1] == wanted:
+            found.append(proc)
+    return found
 
 
 def _workers(pid: int) -> list[int]:
