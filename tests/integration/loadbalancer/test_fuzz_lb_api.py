@@ -410,8 +410,10 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
     if TOTAL >= 1000:  # enough requests that the kinds are made, each new route served
         # (a kind made about 5 times a run could miss one now and then: four of five)
         assert created["loadbalancer"] > 0 and len(created) >= 4, created
-        assert {("status", "GET", 200), ("model", "GET", 200), ("statuses", "PUT", 204),
-                ("statuses", "PUT", 400), ("model", "GET", 403)} <= set(routes), routes
+        # (an accepted report, 204, comes 1 to 15 times a run: printed, not required;
+        # test_lb_orchestrator_api.py asserts what a report does)
+        assert {("status", "GET", 200), ("model", "GET", 200), ("statuses", "PUT", 400),
+                ("model", "GET", 403), ("statuses", "PUT", 403)} <= set(routes), routes
     r = client.get("/v2/lbaas/loadbalancers", headers=headers["a"])
     assert r.status_code == 200
     client.close()
