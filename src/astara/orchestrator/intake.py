@@ -16,28 +16,26 @@ router at once instead of waiting for its next look.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from astara.orchestrator.drivers import router
 from astara.orchestrator.drivers.base import Naming
-from astara.orchestrator.keys import Crud, Event, FloatingIPHint, NetworkHint, ResourceRef
+from astara.orchestrator.keys import (
+    Crud,
+    Event,
+    FloatingIPHint,
+    NetworkHint,
+    ResourceRef,
+    is_uuid,
+)
 
 ROUTER = "router"
 LOADBALANCER = "loadbalancer"
 ADMIN_KEY = "_context_is_admin"
 
 
-def is_router_id(value: Any) -> bool:
-    """Only a canonical UUID names a router: anything else (``.*``, a name) is a
-    label a member wrote, and pasted into a compute name filter it is a regex."""
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
+is_router_id = is_uuid  # a router (or load balancer) id: a canonical UUID
 
 
 def is_own_write(msg: dict, service_user: str) -> bool:

@@ -8,6 +8,7 @@ the refs of the routers concerned.
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass
 
 
@@ -49,3 +50,14 @@ class Event:
     crud: Crud
     target: ResourceRef | NetworkHint | FloatingIPHint
     event_type: str
+
+
+def is_uuid(value: object) -> bool:
+    """Only a canonical UUID names a resource: anything else (``.*``, a name) is a label
+    a member wrote, and pasted into a compute name filter it is a regex."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from astara.wire.loadbalancer_config import LoadBalancer
+from astara.wire.loadbalancer_config import LoadBalancer, unique
 
 CONFIG_VERSION = "1"
 SUPPORTED_VERSIONS = (CONFIG_VERSION,)
@@ -168,10 +168,10 @@ class ApplianceConfig(_Model):
             raise ValueError("exactly one management network is required")
         if kinds.count("external") > 1:
             raise ValueError("at most one external network is allowed")
-        _unique("network_id", [n.network_id for n in self.networks])
-        _unique("interface mac_address", [n.interface.mac_address for n in self.networks])
-        _unique("floating_ip", [f.floating_ip for f in self.floating_ips])
-        _unique("fixed_ip of a floating IP", [f.fixed_ip for f in self.floating_ips])
+        unique("network_id", [n.network_id for n in self.networks])
+        unique("interface mac_address", [n.interface.mac_address for n in self.networks])
+        unique("floating_ip", [f.floating_ip for f in self.floating_ips])
+        unique("fixed_ip of a floating IP", [f.fixed_ip for f in self.floating_ips])
         if self.floating_ips and "external" not in kinds:
             raise ValueError("floating IPs need an external network")
         if self.loadbalancer is not None:
@@ -226,10 +226,3 @@ def _floating_ip(item: object) -> FloatingIP:
         floating_ip=ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, floating)),
         fixed_ip=ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, fixed)))
 
-
-def _unique(what: str, values: list[object]) -> None:
-    seen: set[object] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"duplicate {what}: {value}")
-        seen.add(value)

@@ -107,9 +107,9 @@ class Pool(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Pool:
-        _unique(f"member of pool {self.id}",
+        unique(f"member of pool {self.id}",
                 [(m.address, m.protocol_port) for m in self.members])
-        _unique(f"member id of pool {self.id}", [m.id for m in self.members])
+        unique(f"member id of pool {self.id}", [m.id for m in self.members])
         return self
 
 
@@ -168,7 +168,7 @@ class Listener(_Model):
     def _check(self) -> Listener:
         if self.l7policies and self.protocol != "HTTP":
             raise ValueError(f"listener {self.id}: L7 policies need an HTTP listener")
-        _unique(f"l7policy position of listener {self.id}", [p.position for p in self.l7policies])
+        unique(f"l7policy position of listener {self.id}", [p.position for p in self.l7policies])
         return self
 
 
@@ -184,9 +184,9 @@ class LoadBalancer(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> LoadBalancer:
-        _unique("listener port", [x.protocol_port for x in self.listeners])
-        _unique("listener id", [x.id for x in self.listeners])
-        _unique("pool id", [p.id for p in self.pools])
+        unique("listener port", [x.protocol_port for x in self.listeners])
+        unique("listener id", [x.id for x in self.listeners])
+        unique("pool id", [p.id for p in self.pools])
         pools = {p.id: p for p in self.pools}
         for listener in self.listeners:
             targets = [listener.default_pool_id] + [
@@ -209,7 +209,7 @@ def cookie_persistence_fits(listener_protocol: str, pool: Pool) -> bool:
     return sp is None or sp.type not in COOKIE_PERSISTENCE or listener_protocol == "HTTP"
 
 
-def _unique(what: str, values: list[object]) -> None:
+def unique(what: str, values: list[object]) -> None:
     seen: set[object] = set()
     for value in values:
         if value in seen:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import uuid
 from dataclasses import dataclass
 
 from astara.orchestrator.clients.base import LoadBalancerAPI, NetworkAPI
 from astara.orchestrator.drivers import loadbalancer_status as status
 from astara.orchestrator.drivers.base import Management, Naming, Resource
 from astara.orchestrator.drivers.loadbalancer_map import loadbalancer_section
-from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.keys import ResourceRef, is_uuid
 from astara.orchestrator.reconcile.memory import RouterState
 from astara.orchestrator.reconcile.model import Decision, Status, Step
 from astara.wire.appliance_config import ApplianceConfig
@@ -52,15 +51,6 @@ class LoadBalancerModel:
                    *(list(body.get(k) or []) for k in (
                        "listeners", "pools", "members", "healthmonitors")),
                    vip_port=vip_port, vip_subnet=vip_subnet, vip_network=vip_network)
-
-
-def is_uuid(value: object) -> bool:
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
 
 
 def _vip_network(model: LoadBalancerModel) -> tuple[dict, str | None, str | None]:
