@@ -60,18 +60,10 @@ def arp_responder(ifname: str, mac: str) -> list[str]:
     ]
 
 
-def _set(names: list[str]) -> str:
-    return "{ " + ", ".join(f'"{n}"' for n in names) + " }" if names else ""
-
-
-def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Ruleset:
-    if config.loadbalancer is not None:
-        return render_loadbalancer(config, names, api_port)
-    mgmt = [names[n.network_id] for n in config.network("management")]
-    ext = [names[n.network_id] for n in config.network("external")]
-    internal = [names[n.network_id] for n in config.network("internal")]
-    ext_v4 = [a.ip for n in config.network("external") for a in n.interface.addresses
-              if a.version == 4]
+def _input_head(mgmt: list[str], api_port: int) -> list[str]:
+    """The table's opening, the same for a router and a load balancer: its named
+    counters and maps (status reads them), and the input chain's first rules: replies,
+    loopback, ICMP, and the agent's API from the management network."""
     lines = [
         f"table {TABLE} {{",
         "  counter snat4 {}",
@@ -87,6 +79,22 @@ def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Rul
     ]
     if mgmt:
         lines.append(f"    iifname {_set(mgmt)} tcp dport {api_port} accept")
+    return lines
+
+
+def _set(names: list[str]) -> str:
+    return "{ " + ", ".join(f'"{n}"' for n in names) + " }" if names else ""
+
+
+def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Ruleset:
+    if config.loadbalancer is not None:
+        return render_loadbalancer(config, names, api_port)
+    mgmt = [names[n.network_id] for n in config.network("management")]
+    ext = [names[n.network_id] for n in config.network("external")]
+    internal = [names[n.network_id] for n in config.network("internal")]
+    ext_v4 = [a.ip for n in config.network("external") for a in n.interface.addresses
+              if a.version == 4]
+    lines = _input_head(mgmt, api_port)
     if internal:
         lines += [
             f"    iifname {_set(internal)} udp dport {{ 67, 547 }} accept",
@@ -149,21 +157,7 @@ def render_loadbalancer(config: ApplianceConfig, names: dict[str, str],
     data = [names[n.network_id] for n in config.networks if n.network_type != "management"]
     ports = sorted(x.protocol_port for x in lb.listeners if x.admin_state_up)
     family = "ip" if lb.vip_address.version == 4 else "ip6"
-    lines = [
-        f"table {TABLE} {{",
-        "  counter snat4 {}",
-        "  counter dnat4 {}",
-        "  map fip_dnat4 { type ipv4_addr : ipv4_addr; }",
-        "  map fip_snat4 { type ipv4_addr : ipv4_addr; }",
-        "  chain input {",
-        "    type filter hook input priority filter; policy drop;",
-        "    ct state established,related accept",
-        "    ct state invalid drop",
-        '    iifname "lo" accept',
-        "    meta l4proto { icmp, ipv6-icmp } accept",
-    ]
-    if mgmt:
-        lines.append(f"    iifname {_set(mgmt)} tcp dport {api_port} accept")
+    lines = _input_head(mgmt, api_port)
     if data and ports and lb.admin_state_up:
         lines.append(f"    iifname {_set(data)} {family} daddr {lb.vip_address}"
                      f" tcp dport {{ {', '.join(map(str, ports))} }} accept")
