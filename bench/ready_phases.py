@@ -131,4 +131,19 @@ def breakdown(samples: list[Sample]) -> list[str]:
                          f" {len(spans)} routers)")
         else:
             lines.append(f"  {label:58s} not seen")
-    return lines
+    return lines + slowest(samples)
+
+
+def slowest(samples: list[Sample]) -> list[str]:
+    """The slowest router's own phases: a p99 is one router, and p50s hide where it
+    waited."""
+    if len(samples) < 2:
+        return []
+    s = max(samples, key=lambda s: s.forwarded - s.t0)
+    spans, last = [f"API calls {(s.api_done - s.t0) * 1000:.0f}"], s.t0
+    for name, _ in PHASES:
+        if name in s.at:
+            spans.append(f"{name} {(s.at[name] - last) * 1000:.0f}")
+            last = s.at[name]
+    return [f"  slowest router ({s.forwarded - s.t0:.2f} s), ms per phase: "
+            + "; ".join(spans)]

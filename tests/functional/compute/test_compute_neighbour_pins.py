@@ -205,3 +205,39 @@ def test_reconcile_removes_the_pin_of_a_namespace_deleted_by_hand(lab):
     assert ip_of(m1) not in root
     assert root[ip_of(m2)]["lladdr"] == m2["mac_address"]
     assert lab.backend.sweep_pins(lab.backend.observe()) == []
+
+
+def test_a_sweep_reads_the_namespaces_without_the_lock_and_spares_a_pin_made_meanwhile(lab):
+    """Reading every namespace takes seconds at a thousand appliances: a create must not
+    wait for it, and a pin it makes meanwhile (unseen by the read) must stay."""
+    gone, m1 = lab.appliance(0x50)
+    lab.backend.create(gone)
+    sh("ip", "netns", "del", lab.ns(gone))
+    wait_for(lambda: not Path(f"/sys/class/net/{lab.backend.tap(m1['port_id'])}").exists(),
+             what="the veth to go with its namespace")
+    observed = lab.backend.observe()
+    late, m2 = lab.appliance(0x51)
+    read = lab.backend._all_macs
+    seen_unlocked = []
+
+    def read_then_plug() -> set[str]:
+        macs = read()
+        lock = lab.backend._bridge_locks[lab.br]
+        seen_unlocked.append(lock.acquire(blocking=False))
+        if seen_unlocked[-1]:  # (held: a create here would wait for the sweep forever)
+            lock.release()
+            lab.backend.create(late)  # pins m2 after the read: the sweep never saw it
+        return macs
+
+    lab.backend._all_macs = read_then_plug
+    try:
+        assert lab.backend.sweep_pins(observed) == []  # the bridge changed: left alone
+    finally:
+        del lab.backend._all_macs
+    assert seen_unlocked == [True]
+    root = entries("neigh", "show", "dev", lab.br)
+    assert root[ip_of(m2)]["lladdr"] == m2["mac_address"]
+    assert ip_of(m1) in root
+    # The next pass, with nothing plugged meanwhile, removes the stale one only.
+    assert lab.backend.sweep_pins(lab.backend.observe()) == [f"{ip_of(m1)} dev {lab.br}"]
+    assert ip_of(m2) in entries("neigh", "show", "dev", lab.br)

@@ -65,6 +65,9 @@ class NetnsBackend:
         self.mgmt_network = mgmt_network
         self.mgmt_host_address = mgmt_host_address
         self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        # Bumped, holding the bridge's lock, by every plug or pin on it: a sweep that
+        # read the namespaces without the lock knows whether a pin came meanwhile.
+        self._pin_generation: dict[str, int] = defaultdict(int)
         self.responders = responders or ZygoteResponders(
             runner, self.state_dir / "responder-zygote", python)
 
@@ -261,12 +264,20 @@ class NetnsBackend:
             return []
         seen = {m.lower() for o in observed.values() for m in o.ports}
         root, _ = self._root_pins()
+        bridges = sorted({e["dev"] for e in neighbours.stale(root, seen)})
+        if not bridges:
+            return []
+        # Again from scratch, a plug since the observation may have pinned a MAC it did
+        # not see; but reading a thousand namespaces takes seconds, so without the
+        # lock, which every create of an appliance waits for: a bridge pinned again
+        # meanwhile is left for the next pass.
+        generations = {br: self._pin_generation[br] for br in bridges}
+        live = self._all_macs()
         removed: list[str] = []
-        for br in sorted({e["dev"] for e in neighbours.stale(root, seen)}):
+        for br in bridges:
             with self._bridge_locks[br]:
-                # Again under the lock, from scratch: a plug since the observation has
-                # pinned a MAC it did not see.
-                live = self._all_macs()
+                if self._pin_generation[br] != generations[br]:
+                    continue
                 lines = [f"neigh del {e['dst']} dev {br}"
                          for e in neighbours.stale(self._neighbours(["dev", br]), live)]
                 for line in lines:
@@ -364,6 +375,8 @@ class NetnsBackend:
                     host_pins += neighbours.host_pin_lines(self.mgmt_host_address,
                                                            macs[br], ifname)
             self.runner.batch(host)
+            for br in bridges:
+                self._pin_generation[br] += 1
         # The instance's side is still down: nothing it sends passes unfiltered.
         self._filter([port for port, _ in plugs], profile)
         ifnames = [ifname for _, ifname in plugs]
@@ -401,6 +414,7 @@ class NetnsBackend:
             with self._bridge_locks[br]:
                 host, mac = self._bridge_mac(br)
                 self.runner.batch(host + neighbours.pin_lines(self.pins(port, profile), br))
+                self._pin_generation[br] += 1
             inside += neighbours.host_pin_lines(self.mgmt_host_address, mac, ifname)
         self.runner.batch(inside, netns=ns)
 
