@@ -241,3 +241,21 @@ def test_a_sweep_reads_the_namespaces_without_the_lock_and_spares_a_pin_made_mea
     # The next pass, with nothing plugged meanwhile, removes the stale one only.
     assert lab.backend.sweep_pins(lab.backend.observe()) == [f"{ip_of(m1)} dev {lab.br}"]
     assert ip_of(m2) in entries("neigh", "show", "dev", lab.br)
+
+
+def test_links_read_in_process_are_what_ip_prints(lab):
+    spec, mgmt = lab.appliance(0x60)
+    lab.backend.create(spec)
+    links, pins = SubprocessRunner().links(lab.ns(spec))
+    printed = json.loads(sh("ip", "-j", "-n", lab.ns(spec), "link", "show").stdout)
+    assert [(x["ifname"], x["address"], "UP" in x["flags"], x.get("link_index"))
+            for x in links] == \
+        [(x["ifname"], x["address"], "UP" in x["flags"], x.get("link_index"))
+         for x in printed]
+    assert {x["ifname"] for x in links} == {"lo", "eth0", "eth1"}
+    permanent = json.loads(sh("ip", "-j", "-n", lab.ns(spec), "neigh", "show", "nud",
+                              "permanent").stdout)
+    assert [(p["dst"], p["dev"], p["lladdr"]) for p in pins] == \
+        [(p["dst"], p["dev"], p["lladdr"]) for p in permanent]
+    assert [p["dst"] for p in pins] == [lab.host_ip]
+    assert SubprocessRunner().links(f"{lab.ns(spec)}-none") == ([], [])

@@ -10,9 +10,10 @@ import struct
 
 import pytest
 
-from astara.appliance.observe import dump, nftables
 from astara.appliance.observe import netlink as reader
+from astara.appliance.observe import nftables
 from astara.appliance.observe.state import Address, Link, Neighbour, Route
+from astara.common import netlink_dump as dump
 
 NAMES = {2: "ge0", 3: "ge1"}
 

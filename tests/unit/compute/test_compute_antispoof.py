@@ -152,7 +152,11 @@ def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
     class Runner(FakeRunner):
         def run(self, argv, check=True, stdin=None):
             super().run(argv, check, stdin)
-            return json.dumps(listing if argv[0] == "nft" else links)
+            return json.dumps(listing if argv[0] == "nft" else [])
+
+        def links(self, netns):
+            super().links(netns)
+            return links, []
 
     backend = NetnsBackend(Runner(), tmp_path / "state", responders=object())  # type: ignore
     monkeypatch.setattr("astara.compute_service.agent.profiles.running", lambda *a: False)

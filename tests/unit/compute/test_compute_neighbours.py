@@ -77,13 +77,6 @@ def test_complete_needs_both_sides():
     assert nb.complete([], macs, links, inside, "fdca::1/64") == ()
 
 
-def test_documents_of_an_ip_batch():
-    assert nb.documents('[{"a":1}]\n[]\n') == [[{"a": 1}], []]
-    assert nb.documents("") == []
-    with pytest.raises(ValueError):
-        nb.documents("[{")
-
-
 def backend(tmp_path: Path, runner: FakeRunner) -> NetnsBackend:
     return NetnsBackend(runner, tmp_path, bridge_prefix="zzqt", netns_prefix="zzt-vm-",
                         appliance_prefix="zzt-app-", mgmt_network="astara-mgmt",

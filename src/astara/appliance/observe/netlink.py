@@ -3,7 +3,7 @@
 Called by `apply.netlink.IPRouteNetlink.observe` (inside the appliance namespace)
 to produce the `NetState` the planner diffs against, the status document reads
 and a restarted agent checks its record with. Four rtnetlink dumps on one
-short-lived socket (`observe.dump`): links, addresses, the main table's "static"
+short-lived socket (`common.netlink_dump`): links, addresses, the main table's "static"
 routes and the PERMANENT neighbour entries; each reply is parsed with `struct`
 (the `parse_*` functions, pure) and only the fields the planner and the status
 document use are kept. Writes stay with pyroute2 (`apply.rtnl`).
@@ -14,26 +14,38 @@ from __future__ import annotations
 import socket
 import struct
 
-from astara.appliance.observe import dump
 from astara.appliance.observe.state import Address, Link, Neighbour, NetState, Route
+from astara.common import netlink_dump as dump
+from astara.common.rtnetlink import (
+    IFF_UP,
+    IFINFOMSG,
+    IFLA_ADDRESS,
+    IFLA_IFNAME,
+    IFLA_MTU,
+    IFLA_STATS64,
+    NDA_DST,
+    NDA_LLADDR,
+    NDMSG,
+    NETLINK_ROUTE,
+    NUD_PERMANENT,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETNEIGH,
+    RTM_GETROUTE,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWNEIGH,
+    RTM_NEWROUTE,
+)
 
-NETLINK_ROUTE = 0
-RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH = 18, 22, 26, 30
-RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH = 16, 20, 24, 28
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_STATS64 = 1, 3, 4, 23
 _LINK_ATTRS = frozenset((IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_STATS64))
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
-NDA_DST, NDA_LLADDR = 1, 2
-IFF_UP = 0x1
 RT_TABLE_MAIN, RTPROT_STATIC = 254, 4
 RT_SCOPE_LINK = 253  # link and host scopes belong to the kernel
-NUD_PERMANENT = 0x80
 
-IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type
-NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
 _STATS = struct.Struct("=QQQQ")  # rtnl_link_stats64 opens with rx/tx packets, rx/tx bytes
 _U32 = struct.Struct("=I")
 _FAMILIES = {socket.AF_INET: 4, socket.AF_INET6: 16}  # address length

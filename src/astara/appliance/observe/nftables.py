@@ -3,7 +3,7 @@
 Used by `apply.nft` (both its libnftables and its `nft` binary flavours) for the
 two questions asked per appliance without changing anything: which tables exist
 (a restarted agent's check of its record) and what the named counters hold (the
-status document). One dump each on a short-lived socket (`observe.dump`): no
+status document). One dump each on a short-lived socket (`common.netlink_dump`): no
 ruleset listed as text, no `nft` process, no libnftables context (which must
 stay below descriptor 1024). `parse_*` are pure.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from astara.appliance.observe import dump
+from astara.common import netlink_dump as dump
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10

@@ -25,7 +25,6 @@ pins: ``start`` pins again. Everything here is pure: ``netns`` runs the lines
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Iterable
 
 # addr_assign_type of a device whose address was set by a user (``ip link set address``)
@@ -121,15 +120,3 @@ def complete(root: list[dict], bridge_macs: dict[str, str], links: dict[str, dic
 def stale(root: list[dict], macs: set[str]) -> list[dict]:
     """PERMANENT entries naming a MAC no interface of our namespaces has."""
     return [e for e in permanent(root) if e["lladdr"].lower() not in macs]
-
-
-def documents(text: str) -> list:
-    """The JSON documents ``ip -j -batch`` prints one after another (ValueError if bad)."""
-    decoder, out, at = json.JSONDecoder(), [], 0
-    while True:
-        while at < len(text) and text[at].isspace():
-            at += 1
-        if at >= len(text):
-            return out
-        doc, at = decoder.raw_decode(text, at)
-        out.append(doc)

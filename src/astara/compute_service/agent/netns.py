@@ -302,16 +302,10 @@ class NetnsBackend:
         return root, macs
 
     def _links_and_pins(self, ns: str) -> tuple[dict[str, dict], list[dict]]:
-        """``_interfaces`` and the PERMANENT entries of ``ns``, from one ``ip`` run."""
-        out = self.runner.run(["ip", "-j", "-n", ns, "-batch", "-"], check=False,
-                              stdin="link show\nneigh show nud permanent\n")
-        try:
-            docs = neighbours.documents(out)
-        except ValueError:
-            docs = []
-        links = docs[0] if docs else []
+        """``_interfaces`` and the PERMANENT entries of ``ns``, from one read."""
+        links, pins = self.runner.links(ns)
         return ({link["ifname"]: link for link in links if link.get("ifname") != "lo"},
-                neighbours.permanent(docs[1]) if len(docs) > 1 else [])
+                neighbours.permanent(pins))
 
     def _host_peers(self, ns: str) -> set[str]:
         """Host-side names of the veths whose other end is in ``ns``."""
@@ -330,9 +324,7 @@ class NetnsBackend:
         return ns
 
     def _interfaces(self, ns: str) -> dict[str, dict]:
-        out = self.runner.run(["ip", "-j", "-n", ns, "link", "show"], check=False)
-        links = json.loads(out) if out.strip() else []
-        return {link["ifname"]: link for link in links if link.get("ifname") != "lo"}
+        return self._links_and_pins(ns)[0]
 
     def _plug(self, ns: str, port: dict, ifname: str, profile: str) -> None:
         self._plug_all(ns, [(port, ifname)], False, profile)

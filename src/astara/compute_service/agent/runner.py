@@ -23,6 +23,7 @@ import psutil
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from astara.common.netns import entered
+from astara.compute_service.agent import netlink
 
 
 class CommandError(Exception):
@@ -37,6 +38,10 @@ class Runner(Protocol):
 
     def batch(self, lines: list[str], netns: str | None = None) -> None:
         """Run ``ip`` commands (without the leading ``ip``), stopping at the first error."""
+
+    def links(self, netns: str) -> tuple[list[dict], list[dict]]:
+        """``netns``'s links and PERMANENT neighbours as ``ip -j`` prints them (([], [])
+        when it is gone)."""
 
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         """Write ``net.*`` sysctls of namespace ``netns``."""
@@ -105,6 +110,10 @@ class SubprocessRunner:
                 self.run(argv, stdin="\n".join(lines) + "\n")
             except CommandError as exc:
                 raise CommandError(argv + lines, exc.rc, exc.err) from None
+
+    def links(self, netns: str) -> tuple[list[dict], list[dict]]:
+        """Read in this process: no ``ip`` run per namespace (``agent.netlink``)."""
+        return netlink.read(netns)
 
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         """Enter ``netns`` in this thread only, write the values, come back."""
@@ -181,6 +190,10 @@ class FakeRunner:
     def batch(self, lines: list[str], netns: str | None = None) -> None:
         for line in lines:
             self.commands.append(["ip"] + (["-n", netns] if netns else []) + line.split())
+
+    def links(self, netns: str) -> tuple[list[dict], list[dict]]:
+        self.commands.append(["links", netns])
+        return [], []
 
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         self.commands.append(["sysctl", netns] + [f"{k}={v}" for k, v in values.items()])

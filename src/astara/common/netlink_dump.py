@@ -1,8 +1,9 @@
 """Netlink dumps read with the standard library: send one request, parse only what is needed.
 
-Used by `observe.netlink` (rtnetlink: links, addresses, routes, neighbours) and
-`observe.nftables` (nfnetlink: tables, named counters), in the namespace of the
-calling thread. pyroute2 decodes every attribute of every message through an
+Used by the appliance's `observe.netlink` (rtnetlink: links, addresses, routes,
+neighbours) and `observe.nftables` (nfnetlink: tables, named counters), and by the
+compute agent's `agent.netlink` (links, neighbours), in the namespace of the calling
+thread. pyroute2 decodes every attribute of every message through an
 event loop of its own: ~10 ms per dump of an appliance's few dozen messages,
 where `struct` over the raw bytes takes well under one. Each `Socket` lives for
 one observation and is closed (no descriptor kept, none handed to ``select()``).
