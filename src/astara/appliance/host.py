@@ -31,7 +31,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from astara.appliance import high_fds, wake
-from astara.appliance.api import SCOPE_KEY, Served, make_app
+from astara.appliance.api import SCOPE_KEY, Served, cached_status, make_app
 from astara.appliance.apply.dnsmasq import DnsmasqProcess
 from astara.appliance.apply.haproxy_process import HaproxyProcess
 from astara.appliance.apply.netlink import IPRouteNetlink
@@ -145,6 +145,12 @@ class Host:
         if served is None:
             body = b'{"error": "no appliance at this address"}'
             await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if (body := cached_status(scope, served)) is not None:
+            await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json"),
                                     (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})

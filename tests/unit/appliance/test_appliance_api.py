@@ -319,3 +319,30 @@ def test_an_unwatched_status_is_observed_every_time(appliance, netlink):
     get(appliance, "/v1/status/")
     get(appliance, "/v1/status/")
     assert len(looks) == 2
+
+
+def test_the_kept_status_is_answered_only_to_an_authenticated_plain_get():
+    from types import SimpleNamespace
+
+    from astara.appliance.api import cached_status
+
+    box = SimpleNamespace(digest="d1", applies=1, last_error=None, config=None)
+    served = Served(box, SECRET)  # type: ignore[arg-type]
+    served.status.watched = True
+    served.status.store(served.status.mark(box), b'{"kept": true}')
+    good = [(b"authorization", f"Bearer {SECRET}".encode())]
+
+    def scope(method="GET", path="/v1/status/", headers=good):
+        return {"method": method, "path": path, "headers": headers}
+
+    assert cached_status(scope(), served) == b'{"kept": true}'
+    # anything else goes through the app: its 401, its routing, its body bounds
+    assert cached_status(scope(headers=[]), served) is None
+    assert cached_status(scope(headers=[(b"authorization", b"Bearer wrong")]), served) is None
+    assert cached_status(scope(headers=[(b"authorization", b"Bearer wrong"), *good]),
+                         served) is None  # the first header counts, as for the app
+    assert cached_status(scope(headers=[*good, (b"content-length", b"3")]), served) is None
+    assert cached_status(scope(method="PUT"), served) is None
+    assert cached_status(scope(path="/v1/status"), served) is None
+    box.applies = 2  # an apply since: observed again
+    assert cached_status(scope(), served) is None
