@@ -33,7 +33,9 @@ LOG = logging.getLogger(__name__)
 ETH_P_ARP, ETH_P_IPV6 = 0x0806, 0x86DD
 BROADCAST = b"\xff" * 6
 ALL_NODES = ipaddress.IPv6Address("ff02::1")
-COUNT, INTERVAL = 3, 1.0  # as arping -U -c 3 and keepalived's defaults, roughly
+# Two copies: the second catches a first one dropped (a bridge's backlog at scale, see
+# docs/compute.md), a third would only add broadcasts on a shared external bridge.
+COUNT, INTERVAL = 2, 1.0
 
 
 def _mac(text: str) -> bytes:
