@@ -17,13 +17,16 @@ alone (`render.nft.with_floating_ips`): one nftables element delta, checked by
 its own transaction, with no observation, no netlink and no rendering. Should
 that shortcut fail, nothing changed, and the full path runs. The last good
 document is also kept on disk (`apply.record`): `restore()` lets an agent that
-restarts take it over, when the stack still matches it.
+restarts take it over, when the stack still matches it. After a successful apply, the
+addresses it added and the floating IPs it began to answer are announced from their
+interface (`plan.announce`, `apply.announce`: gratuitous ARP, IPv6 NA), so neighbours
+holding a previous owner's MAC switch at once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from astara.appliance.apply.netns import entered, exists, identity, sysctl
 from astara.appliance.apply.nft import Nft
 from astara.appliance.observe.state import NetState
 from astara.appliance.plan import netlink as plan
+from astara.appliance.plan.announce import Announcement, announcements
 from astara.appliance.plan.ops import AddNeighbour, Op
 from astara.appliance.render import dnsmasq as render_dnsmasq
 from astara.appliance.render import haproxy as render_haproxy
@@ -66,6 +70,9 @@ class Ports:
     dnsmasq: Dnsmasq
     sysctl: Callable[[str, str], None] = sysctl
     haproxy: Haproxy | None = None  # None: this agent serves no load balancer
+    # Called in the namespace with what an apply took over (`apply.announce.Announcer`);
+    # None: announce nothing.
+    announce: Callable[[Sequence[Announcement]], None] | None = None
 
 
 def sysctls(config: ApplianceConfig) -> dict[str, str]:
@@ -80,6 +87,7 @@ class Result:
     nft: str = "none"  # "none" | "full" | "delta"
     haproxy: str = "none"  # "none" | "start" | "reload" | "stop"
     error: str | None = None
+    announced: tuple[Announcement, ...] = ()
     rejected: bool = False  # the document does not fit this appliance; nothing changed
 
 
@@ -95,6 +103,7 @@ class Appliance:
         self._ruleset: render_nft.Ruleset | None = None  # what nftables holds, if known
         self._fips: frozenset[tuple[int, int]] = frozenset()  # as last applied
         self._stack: str | None = None  # `apply.netns.identity`, once known
+        self._names: dict[str, str] = {}  # network_id -> ifname, as last applied
         # Set by the host on every change the kernel reports: an identical push then
         # looks for lost neighbour pins. Without its notifications (`pins_watched`
         # False), every identical push looks.
@@ -182,9 +191,10 @@ class Appliance:
                         self.name, exc)
             self._ruleset = None  # not known any more: the full path reloads it all
             return None
+        announced = self._announce(config, self._names, [], self._fips, fips)
         self._ruleset, self._fips = ruleset, fips
         self._applied(config, digest)
-        return Result(changed=True, nft="delta" if delta else "none")
+        return Result(changed=True, nft="delta" if delta else "none", announced=announced)
 
     def _apply(self, config: ApplianceConfig, digest: str) -> Result:
         netlink = self.ports.netlink()
@@ -212,9 +222,25 @@ class Appliance:
             result.rejected = isinstance(exc, plan.PlanError | render_haproxy.RenderError)
             return result
         netlink.close()
-        self._fips = config.floating_ip_pairs()
+        fips = config.floating_ip_pairs()
+        self._names = plan.interface_names(config, observed)
+        result.announced = self._announce(config, self._names, done, self._fips, fips)
+        self._fips = fips
         self._applied(config, digest)
         return result
+
+    def _announce(self, config: ApplianceConfig, names: dict[str, str], done: list[Op],
+                  old: frozenset[tuple[int, int]],
+                  new: frozenset[tuple[int, int]]) -> tuple[Announcement, ...]:
+        """Announce what this apply took over (in the namespace; never fails it)."""
+        items = announcements(config, names, done, old, new)
+        if items and self.ports.announce is not None:
+            try:
+                self.ports.announce(items)
+            except Exception as exc:
+                LOG.warning("appliance %s: announcing %d addresses failed: %s", self.name,
+                            len(items), exc)
+        return items
 
     def _applied(self, config: ApplianceConfig, digest: str) -> None:
         self.config, self.digest, self.last_error = config, digest, None
@@ -269,7 +295,7 @@ class Appliance:
             self._forget()
             return False
         self._ruleset = render_nft.render(config, names, self.api_port)
-        self._fips = config.floating_ip_pairs()
+        self._fips, self._names = config.floating_ip_pairs(), names
         self.config, self.digest = config, config.digest()
         LOG.info("appliance %s: took over the recorded config %s", self.name, self.digest)
         return True

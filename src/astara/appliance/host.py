@@ -32,6 +32,7 @@ from uvicorn.server import ServerState
 
 from astara.appliance import high_fds, wake
 from astara.appliance.api import SCOPE_KEY, Served, cached_status, make_app
+from astara.appliance.apply.announce import Announcer
 from astara.appliance.apply.dnsmasq import DnsmasqProcess
 from astara.appliance.apply.haproxy_process import HaproxyProcess
 from astara.appliance.apply.netlink import IPRouteNetlink
@@ -46,6 +47,7 @@ from astara.common import private
 
 LOG = logging.getLogger(__name__)
 IP_FREEBIND = 15
+ANNOUNCER = Announcer()  # one timer thread (started by the first use) for every appliance
 
 
 @dataclass
@@ -70,7 +72,7 @@ def subscribe_changes(netns: str | None) -> list[socket.socket]:
 
 def real_ports(state_dir: Path) -> Ports:
     return Ports(netlink=IPRouteNetlink, nft=make_nft(state_dir), dnsmasq=DnsmasqProcess(),
-                 haproxy=HaproxyProcess())
+                 haproxy=HaproxyProcess(), announce=ANNOUNCER)
 
 
 def bootstrap_management(mac: str, address: str) -> None:

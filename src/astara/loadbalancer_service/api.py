@@ -246,6 +246,18 @@ class Api:
         await run_in_threadpool(self.service.report_statuses, ctx, lb_id, report)
         return 204, None
 
+    async def vip_ports(self, request: Request, ctx: RequestContext):
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        return 200, {"vip_ports": await run_in_threadpool(self.service.vip_ports, ctx)}
+
+    async def lb_vip_port(self, request: Request, ctx: RequestContext):
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        lb_id = _id(request, "id", "loadbalancer")
+        await run_in_threadpool(self.service.release_vip_ports, ctx, lb_id)
+        return 204, None
+
     # -- providers, flavors, quotas ---------------------------------------------------
     async def providers(self, request: Request, ctx: RequestContext):
         fields = _fields(request)
@@ -362,6 +374,9 @@ def build_app(service: LoadBalancerService) -> Starlette:
               methods=["GET"]),
         Route(f"/{VERSION}/astara/loadbalancers/{{id}}/statuses", api.route(api.lb_statuses),
               methods=["PUT"]),
+        Route(f"/{VERSION}/astara/loadbalancers/{{id}}/vip_port", api.route(api.lb_vip_port),
+              methods=["DELETE"]),
+        Route(f"/{VERSION}/astara/vip_ports", api.route(api.vip_ports, read), methods=["GET"]),
         Route(f"{lbaas}/{{plural}}", api.route(api.collection), methods=["GET", "POST"]),
         Route(f"{lbaas}/{{plural}}/{{id}}", api.route(api.item),
               methods=["GET", "PUT", "DELETE"]),

@@ -134,3 +134,21 @@ class Quota(Base):
     healthmonitor: Mapped[int | None] = mapped_column(Integer, nullable=True)
     l7policy: Mapped[int | None] = mapped_column(Integer, nullable=True)
     l7rule: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class VipRelease(Base):
+    """A VIP port this service made, of a load balancer deleted, still to be deleted.
+
+    Written in the load balancer's delete transaction instead of deleting the port at
+    once: while the old appliance may still answer on the address, the port keeps it
+    from being given to anyone else. The orchestrator deletes it through
+    ``DELETE /v2/astara/loadbalancers/{id}/vip_port`` once it has seen the appliance
+    gone, and finds the ones left at start (``GET /v2/astara/vip_ports``), so a failed
+    or interrupted deletion is retried, never forgotten."""
+
+    __tablename__ = "lb_vip_releases"
+
+    port_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    loadbalancer_id: Mapped[str] = mapped_column(UUID, index=True)
+    project_id: Mapped[str] = mapped_column(PROJECT)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

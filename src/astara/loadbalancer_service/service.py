@@ -4,7 +4,9 @@
 before the transaction (a new VIP port, a member's subnet), then opens the write
 transaction, runs the resource's rule, queues the notifications with it and
 commits. A VIP port made for a load balancer whose row could not be written is
-deleted again. Reads apply project scoping in SQL and the list semantics in ``query``.
+deleted again; one of a deleted load balancer is kept (``models.VipRelease``) until the
+orchestrator, having seen its appliance gone, asks for it to be deleted
+(``release_vip_ports``). Reads apply project scoping in SQL and the list semantics in ``query``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from astara.bus.base import Publisher
@@ -116,16 +118,50 @@ class LoadBalancerService:
             LOG.warning("VIP port %s could not be deleted: %s", port_id, exc)
 
     def delete_loadbalancer(self, ctx: RequestContext, lb_id: str, cascade: bool) -> None:
-        def work(op: base.Op) -> m.LoadBalancer:
+        def work(op: base.Op) -> None:
             row = base.get(op.session, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
-            port = (row.vip_port_id, row.vip_port_owned)
+            if row.vip_port_owned:  # its appliance may still answer on the address
+                op.session.add(m.VipRelease(port_id=row.vip_port_id, loadbalancer_id=lb_id,
+                                            project_id=row.project_id, created_at=base.now()))
             loadbalancers.delete_(op, row, cascade)
             op.notifier.changed("loadbalancer", "delete", None, lb_id, lb_id)
-            return port
 
-        port_id, owned = self._write(ctx, work)
-        if owned:
-            self._release_port(ctx, port_id)
+        self._write(ctx, work)
+
+    # -- VIP ports of deleted load balancers (the orchestrator's, admin only) ----------
+    def vip_ports(self, ctx: RequestContext) -> list[dict]:
+        """The VIP ports still to be deleted, oldest first."""
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        with self.db.read() as s:
+            rows = s.scalars(select(m.VipRelease).order_by(m.VipRelease.created_at,
+                                                           m.VipRelease.port_id))
+            return [{"port_id": r.port_id, "loadbalancer_id": r.loadbalancer_id,
+                     "project_id": r.project_id} for r in rows]
+
+    def release_vip_ports(self, ctx: RequestContext, lb_id: str) -> None:
+        """Delete the VIP ports of the deleted load balancer ``lb_id`` (none: done). The
+        orchestrator calls it once the appliance is gone; a port whose deletion fails
+        stays recorded and the call answers 409, to be retried."""
+        if not ctx.is_admin:
+            raise errors.Forbidden()
+        with self.db.read() as s:
+            if s.get(m.LoadBalancer, lb_id) is not None:
+                raise errors.Conflict(f"Load Balancer {lb_id} still exists: its VIP port "
+                                      "is in use.")
+            ports = list(s.scalars(select(m.VipRelease.port_id).where(
+                m.VipRelease.loadbalancer_id == lb_id)))
+        for port_id in ports:
+            try:
+                self.network.delete_port(ctx, port_id)  # one already gone is fine
+            except errors.Unavailable:
+                raise
+            except Exception as exc:
+                LOG.warning("VIP port %s could not be deleted yet: %s", port_id, exc)
+                raise errors.Conflict(f"VIP port {port_id} could not be deleted yet; "
+                                      "retry it.") from None
+            with self.db.write() as s:
+                s.execute(delete(m.VipRelease).where(m.VipRelease.port_id == port_id))
 
     # -- every resource ---------------------------------------------------------------
     def create(self, ctx: RequestContext, plural: str, data: dict) -> dict:

@@ -358,6 +358,42 @@ def test_07_tenants_cannot_reach_the_api_and_metadata_is_proxied(lab):
     assert reply.startswith("HTTP/1.1 400 ") and "6.6.6.6" not in reply
 
 
+def _neighbour_mac(lab, netns: str, address: str) -> str | None:
+    out = lab["topo"].run(netns, "ip", "neigh", "show", address, "dev", "eth0").stdout.split()
+    return out[out.index("lladdr") + 1] if "lladdr" in out else None
+
+
+def test_07b_addresses_taken_over_are_announced(lab):
+    """A neighbour still holding another MAC for an address the router takes over (a
+    new external address, an IPv6 address, a floating IP moved here) learns the
+    router's at once, from its gratuitous ARP or neighbour advertisement, instead of
+    when its entry goes stale (a stale entry nobody uses would never change)."""
+    topo, old_mac = lab["topo"], "fa:16:3e:99:00:01"
+    stale = ((lab["up"], "203.0.113.3"), (lab["up"], "203.0.113.20"),
+             (lab["h1"], "fd00:1::5"))
+    for netns, address in stale:
+        topo.run(netns, "ip", "neigh", "replace", address, "lladdr", old_mac, "dev", "eth0",
+                 "nud", "stale")
+        assert _neighbour_mac(lab, netns, address) == old_mac
+    try:
+        doc = copy.deepcopy(lab["doc"])
+        doc["networks"][1]["interface"]["addresses"].append("203.0.113.3/24")
+        doc["networks"][2]["interface"]["addresses"].append("fd00:1::5/64")
+        assert put(lab, doc)["changed"] is True  # the full path: new addresses
+        wait_for(lambda: _neighbour_mac(lab, lab["up"], "203.0.113.3") == examples.EXT_MAC,
+                 10, "the new address announced")
+        wait_for(lambda: _neighbour_mac(lab, lab["h1"], "fd00:1::5") == examples.INT1_MAC,
+                 10, "the new IPv6 address advertised")
+        doc["floating_ips"].append({"floating_ip": "203.0.113.20", "fixed_ip": "192.0.2.10"})
+        assert put(lab, doc)["nft"] == "delta"  # the floating IP shortcut
+        wait_for(lambda: _neighbour_mac(lab, lab["up"], "203.0.113.20") == examples.EXT_MAC,
+                 10, "the new floating IP announced")
+    finally:
+        lab["api"]("PUT", "/v1/system/config/", json=lab["doc"])
+        for netns, address in stale:
+            topo.run(netns, "ip", "neigh", "del", address, "dev", "eth0", check=False)
+
+
 def test_08_teardown_leaves_nothing(lab):
     pids = [int(d.split()[1]) for d in dnsmasq_pids(lab).values()]
     asyncio.run_coroutine_threadsafe(lab["host"].remove("r1"), lab["loop"]).result(20)

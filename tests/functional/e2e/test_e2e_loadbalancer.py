@@ -108,9 +108,14 @@ def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
     appliances = {n for n in netns() if n.startswith("astara-appliance-") and haproxy_in(n)}
     assert len(appliances) == 1
     lbs.delete_load_balancer(lb.id, cascade=True)
+    # The VIP port (its address) is kept while the appliance may answer on it: seen
+    # gone, the appliance must have been gone before (looked at after the port).
+    port_gone = user.network.find_port(lb.vip_port_id) is None
+    assert not (port_gone and any(os.path.exists(f"/run/netns/{n}") for n in appliances))
     wait_for(lambda: not any(os.path.exists(f"/run/netns/{n}") for n in appliances), 60,
              "the load balancer's appliance gone", 0.2)
-    assert user.network.find_port(lb.vip_port_id) is None
+    wait_for(lambda: user.network.find_port(lb.vip_port_id) is None, 60,
+             "the VIP port released after its appliance", 0.2)
 
     # What the tenant made goes too: no appliance survives its router.
     for vm in vms:

@@ -28,7 +28,13 @@ def test_create_on_a_subnet_answers_octavias_fields_and_makes_the_vip_port(alice
     assert port.fixed_ips == [{"subnet_id": subnet.id, "ip_address": raw["vip_address"]}]
 
 
-def test_create_on_a_network_with_an_address_and_on_a_users_port(alice, subnet):
+def release(boss, lb_id: str) -> None:
+    """The orchestrator's call once the appliance is gone: the kept VIP port goes."""
+    with boss.http() as c:
+        assert c.delete(f"/astara/loadbalancers/{lb_id}/vip_port").status_code == 204
+
+
+def test_create_on_a_network_with_an_address_and_on_a_users_port(alice, boss, subnet):
     lb = alice.lb.create_load_balancer(vip_network_id=subnet.network_id,
                                        vip_address="10.20.0.50", is_admin_state_up=False)
     assert (lb.vip_subnet_id, lb.vip_address, lb.is_admin_state_up) == (
@@ -41,6 +47,10 @@ def test_create_on_a_network_with_an_address_and_on_a_users_port(alice, subnet):
     # the user's port is theirs: left in place; ours goes with its load balancer
     assert alice.sdk.network.get_port(port.id).id == port.id
     alice.lb.delete_load_balancer(lb.id)
+    # ours is kept (its address with it) until its appliance is gone, then deleted
+    assert alice.sdk.network.get_port(lb.vip_port_id).fixed_ips[0]["ip_address"] == \
+        "10.20.0.50"
+    release(boss, lb.id)
     assert alice.sdk.network.find_port(lb.vip_port_id) is None
 
 
@@ -131,7 +141,7 @@ def lb_api_service(server):
     return server._server.config.app.state.service
 
 
-def test_delete_with_children_needs_cascade_and_cascade_leaves_nothing(alice, subnet):
+def test_delete_with_children_needs_cascade_and_cascade_leaves_nothing(alice, boss, subnet):
     made = make_graph(alice, subnet)
     lb, listener, pool, member, monitor = (made[k] for k in ("lb", "listener", "pool",
                                                              "member", "monitor"))
@@ -147,6 +157,7 @@ def test_delete_with_children_needs_cascade_and_cascade_leaves_nothing(alice, su
     assert alice.lb.find_listener(listener.id) is None
     assert alice.lb.find_pool(pool.id) is None
     assert alice.lb.find_health_monitor(monitor.id) is None
+    release(boss, lb.id)
     assert alice.sdk.network.find_port(lb.vip_port_id) is None
     with alice.http() as c:
         r = c.get(f"/lbaas/pools/{pool.id}/members/{member.id}")

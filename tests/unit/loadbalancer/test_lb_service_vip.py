@@ -1,6 +1,7 @@
 """The VIP port's life through the service, with the in-tree ``FakeNetwork``: made as the
-caller, deleted again when the load balancer's row cannot be written, deleted with the
-load balancer only if we made it."""
+caller, deleted again when the load balancer's row cannot be written; one we made kept
+after the load balancer's delete until the orchestrator releases it (its appliance gone),
+retried until it goes; a user's port left to them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from astara.loadbalancer_service.service import LoadBalancerService
 from astara.loadbalancer_service.settings import defaults as lb_defaults
 
 ALICE = RequestContext(project_id="alice", roles=("member",))
+BOSS = RequestContext(project_id="ops", roles=("admin",))
 
 
 @pytest.fixture
@@ -29,15 +31,48 @@ def world(tmp_path):
     db.dispose()
 
 
-def test_the_port_is_made_as_the_caller_and_goes_with_the_load_balancer(world):
+def test_the_port_is_made_as_the_caller_and_kept_until_the_orchestrator_releases_it(world):
     service, net = world
     subnet = net.add_subnet("alice")
     lb = service.create_loadbalancer(ALICE, {"vip_subnet_id": subnet["id"]})
-    assert net.calls == [("create_port", lb["vip_port_id"], "alice")]
-    assert net.items["port"][lb["vip_port_id"]]["device_owner"] == "Octavia"
+    port_id = lb["vip_port_id"]
+    assert net.calls == [("create_port", port_id, "alice")]
+    assert net.items["port"][port_id]["device_owner"] == "Octavia"
+    with pytest.raises(errors.Conflict, match="still exists"):  # its appliance serves it
+        service.release_vip_ports(BOSS, lb["id"])
     service.delete_loadbalancer(ALICE, lb["id"], cascade=False)
-    assert net.calls[-1] == ("delete_port", lb["vip_port_id"], "alice")
-    assert lb["vip_port_id"] not in net.items["port"]
+    # The appliance may still answer on the address: the port keeps it from others.
+    assert port_id in net.items["port"] and net.calls[-1][0] == "create_port"
+    assert service.vip_ports(BOSS) == [{"port_id": port_id, "loadbalancer_id": lb["id"],
+                                        "project_id": "alice"}]
+    for who in (ALICE, RequestContext(project_id="alice", roles=("reader",))):
+        with pytest.raises(errors.Forbidden):
+            service.release_vip_ports(who, lb["id"])
+        with pytest.raises(errors.Forbidden):
+            service.vip_ports(who)
+    service.release_vip_ports(BOSS, lb["id"])  # the orchestrator: its appliance is gone
+    assert port_id not in net.items["port"] and service.vip_ports(BOSS) == []
+    service.release_vip_ports(BOSS, lb["id"])  # again, or for an unknown id: nothing to do
+    assert [c[0] for c in net.calls].count("delete_port") == 1
+
+
+def test_a_port_whose_deletion_fails_stays_recorded_and_is_retried(world, monkeypatch):
+    service, net = world
+    subnet = net.add_subnet("alice")
+    lb = service.create_loadbalancer(ALICE, {"vip_subnet_id": subnet["id"]})
+    service.delete_loadbalancer(ALICE, lb["id"], cascade=False)
+    real = net.delete_port
+
+    def refuse(caller, port_id):
+        raise RuntimeError("409 Port in use")
+
+    monkeypatch.setattr(net, "delete_port", refuse)
+    with pytest.raises(errors.Conflict, match="retry it"):
+        service.release_vip_ports(BOSS, lb["id"])
+    assert [p["port_id"] for p in service.vip_ports(BOSS)] == [lb["vip_port_id"]]
+    monkeypatch.setattr(net, "delete_port", real)
+    service.release_vip_ports(BOSS, lb["id"])
+    assert lb["vip_port_id"] not in net.items["port"] and service.vip_ports(BOSS) == []
 
 
 def test_a_port_made_for_a_refused_write_is_deleted_again(world, monkeypatch):

@@ -165,6 +165,29 @@ def test_client_writes_statuses_and_lists_every_page():
     assert [r.id for r in api.loadbalancers()] == ["a", "b", "c"]
 
 
+def test_client_lists_and_releases_kept_vip_ports():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path))
+        if request.method == "GET":
+            return httpx.Response(200, json={"vip_ports": [
+                {"port_id": "p1", "loadbalancer_id": "a", "project_id": "x"},
+                {"port_id": "p2", "loadbalancer_id": "a", "project_id": "x"}]})
+        if "busy" in request.url.path:
+            return httpx.Response(409, json={"faultcode": "Client", "faultstring": "retry it",
+                                             "debuginfo": None})
+        return httpx.Response(204)
+
+    api = _client(handler)
+    assert api.vip_ports() == [ResourceRef("loadbalancer", "a", "x")]
+    api.release_vip_ports("a")
+    with pytest.raises(RemoteError):  # not released: the step is retried
+        api.release_vip_ports("busy")
+    assert seen[:2] == [("GET", "/v2/astara/vip_ports"),
+                        ("DELETE", "/v2/astara/loadbalancers/a/vip_port")]
+
+
 # -- enabled_drivers ----------------------------------------------------------------
 
 def _conf(value: str):

@@ -214,6 +214,35 @@ def test_a_deleted_load_balancer_loses_its_appliance_and_management_port():
     assert LB_ID not in w.rec.states
 
 
+def test_the_vip_port_is_released_once_the_appliance_is_gone_and_until_it_goes():
+    w = LBWorld()
+    w.step()
+    w.converge()
+    w.lbs.delete(LB_ID)  # the service keeps the VIP port it made
+    w.lbs.release_fails = True  # say, the network API refuses at first
+    outcomes = []
+    for _ in range(8):
+        outcomes.append(w.step().kind)
+        if ("release_vip_ports", LB_ID) in w.lbs.calls:
+            break
+    # Asked only at the terminal look: the appliance and its management port gone.
+    assert not w.compute.servers and LB_ID not in w.network.mgmt_ports
+    assert outcomes[-1] == "retry" and LB_ID in w.lbs.kept_vips
+    w.lbs.release_fails = False
+    assert w.step().kind == "terminal"
+    assert w.lbs.released == [LB_ID] and not w.lbs.kept_vips
+
+
+def test_a_restart_finds_the_deleted_load_balancers_whose_vip_port_is_kept():
+    w = LBWorld()
+    w.lbs.kept_vips["dead-lb"] = "p1"
+    driver = LoadBalancerDriver(w.network, w.lbs)
+    assert ResourceRef("loadbalancer", "dead-lb", "p1") in driver.resources()
+    assert REF in driver.resources()
+    w.lbs.kept_vips[LB_ID] = "p0"  # listed once, whichever list names it
+    assert [r.id for r in driver.resources()].count(LB_ID) == 1
+
+
 def test_boot_failures_put_the_load_balancer_in_error():
     w = LBWorld()
     w.compute.fail_boots = True

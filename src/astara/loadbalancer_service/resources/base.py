@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from astara.loadbalancer_service import errors
@@ -57,7 +57,16 @@ def next_status(current: str) -> str:
 
 
 def intent_changed(row) -> None:
-    row.provisioning_status = next_status(row.provisioning_status)
+    """A stored row's next status is decided in SQL, on the row as the UPDATE finds it:
+    a child is read before its load balancer is locked, so a status report committed
+    in between (PostgreSQL) would otherwise be overwritten from a stale value, or kept
+    when the stale value equalled the next one (the ORM writes no unchanged column)."""
+    if inspect(row).persistent:
+        column = type(row).provisioning_status
+        row.provisioning_status = case((column == PENDING_CREATE, PENDING_CREATE),
+                                       else_=PENDING_UPDATE)
+    else:
+        row.provisioning_status = next_status(row.provisioning_status)
     row.updated_at = now()
 
 

@@ -79,3 +79,9 @@ class LoadBalancerAPI(Protocol):
     def loadbalancers(self) -> list[ResourceRef]: ...
 
     def project_of(self, lb_id: str) -> str | None: ...
+
+    def vip_ports(self) -> list[ResourceRef]:
+        """``GET /v2/astara/vip_ports``: deleted load balancers whose VIP port is kept."""
+
+    def release_vip_ports(self, lb_id: str) -> None:
+        """``DELETE /v2/astara/loadbalancers/{id}/vip_port`` (its appliance is gone)."""

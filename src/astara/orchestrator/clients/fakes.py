@@ -219,10 +219,34 @@ class FakeLoadBalancers:
     writes: list[tuple[str, dict]] = field(default_factory=list)
     calls: list[tuple] = field(default_factory=list)
     down: bool = False  # every call fails as an unreachable service's
+    # Deleted load balancers whose VIP port is kept (id -> project), and those released.
+    kept_vips: dict[str, str] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+    release_fails: bool = False  # the network API refuses the port's deletion
 
     def _check(self) -> None:
         if self.down:
             raise RemoteError("load-balancer API unreachable")
+
+    def delete(self, lb_id: str) -> None:
+        """A delete through the API: the model gone, its VIP port kept."""
+        body = self.models.pop(lb_id)
+        self.kept_vips[lb_id] = body["loadbalancer"].get("project_id", "")
+
+    def vip_ports(self) -> list[ResourceRef]:
+        self.calls.append(("vip_ports",))
+        self._check()
+        return [ResourceRef("loadbalancer", i, p) for i, p in sorted(self.kept_vips.items())]
+
+    def release_vip_ports(self, lb_id: str) -> None:
+        self.calls.append(("release_vip_ports", lb_id))
+        self._check()
+        if lb_id in self.models:
+            raise RemoteError(f"load-balancer API: 409 Load Balancer {lb_id} still exists")
+        if self.release_fails and lb_id in self.kept_vips:
+            raise RemoteError(f"load-balancer API: 409 VIP port of {lb_id} not deleted yet")
+        if self.kept_vips.pop(lb_id, None) is not None:
+            self.released.append(lb_id)
 
     def model(self, lb_id: str) -> dict | None:
         self.calls.append(("model", lb_id))

@@ -3,9 +3,10 @@
 Two admin-only Astara endpoints beside Octavia's routes: a load balancer's model (one
 consistent read with its ``revision``) and the statuses the orchestrator writes back;
 plus Octavia's own list and show for the start-up resync and the project a key is
-sharded by. A load balancer is gone only when the service says so in Octavia's fault
-format: a 404 from something else (a proxy, a service without the route) is an error
-worth a retry, never a reason to remove an appliance.
+sharded by, and the VIP ports of deleted load balancers, which the orchestrator has
+deleted once their appliance is gone. A load balancer is gone only when the service
+says so in Octavia's fault format: a 404 from something else (a proxy, a service
+without the route) is an error worth a retry, never a reason to remove an appliance.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ class HttpLoadBalancerAPI(HttpApi):
             if not page:
                 return out
             marker = page[-1]["id"]
+
+    def vip_ports(self) -> list[ResourceRef]:
+        r = self._req("GET", "/v2/astara/vip_ports")
+        self._ok(r)
+        found = {p["loadbalancer_id"]: p.get("project_id") or ""
+                 for p in r.json()["vip_ports"]}
+        return [ResourceRef("loadbalancer", lb_id, project) for lb_id, project in found.items()]
+
+    def release_vip_ports(self, lb_id: str) -> None:
+        self._ok(self._req("DELETE", f"/v2/astara/loadbalancers/{lb_id}/vip_port"))
 
     def project_of(self, lb_id: str) -> str | None:
         r = self._req("GET", f"/v2/lbaas/loadbalancers/{lb_id}",

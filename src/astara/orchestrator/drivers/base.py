@@ -85,3 +85,7 @@ class Driver(Protocol):
     def refused(self, ref: ResourceRef, st: RouterState, decision: Decision,
                 error: str) -> None:
         """After a step that failed (``error``): write back what that means, if anything."""
+
+    def gone(self, ref: ResourceRef) -> None:
+        """The resource and its appliance are both gone (the terminal step): release what
+        had to outlive the appliance. A RemoteError retries the step."""

@@ -17,7 +17,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 
-from astara.orchestrator.clients.base import LoadBalancerAPI, NetworkAPI
+from astara.orchestrator.clients.base import LoadBalancerAPI, NetworkAPI, RemoteError
 from astara.orchestrator.drivers import loadbalancer_status as status
 from astara.orchestrator.drivers.base import Management, Naming, Resource
 from astara.orchestrator.drivers.loadbalancer_map import loadbalancer_section
@@ -138,7 +138,16 @@ class LoadBalancerDriver:
                         kept=model)
 
     def resources(self) -> list[ResourceRef]:
-        return self.lbs.loadbalancers()
+        """Every load balancer, and every deleted one whose VIP port is still kept (its
+        appliance perhaps still running: looking at it stops it, then releases it)."""
+        found = self.lbs.loadbalancers()
+        known = {ref.id for ref in found}
+        try:
+            kept = self.lbs.vip_ports()
+        except RemoteError as exc:  # the load balancers are still worth looking at
+            LOG.warning("cannot list the VIP ports of deleted load balancers: %s", exc)
+            kept = []
+        return found + [ref for ref in kept if ref.id not in known]
 
     def project_of(self, resource_id: str) -> str | None:
         return self.lbs.project_of(resource_id)
@@ -171,6 +180,11 @@ class LoadBalancerDriver:
         LOG.warning("loadbalancer %s: revision %d refused by its appliance: %s", ref.id,
                     model.revision, error)
         self._write(ref, st, status.statuses(model, None, status.ERROR))
+
+    def gone(self, ref: ResourceRef) -> None:
+        """The appliance is gone: nothing answers on the VIP address any more, so the
+        service may delete the port (and its address be given again)."""
+        self.lbs.release_vip_ports(ref.id)
 
     def _write(self, ref: ResourceRef, st: RouterState, body: dict) -> None:
         if body == st.reported:

@@ -179,6 +179,9 @@ class RouterDriver:
                 error: str) -> None:
         return None  # the router's status says BUILD until a push is taken
 
+    def gone(self, ref: ResourceRef) -> None:
+        return None  # a router's ports go with it (the network API deletes them)
+
     def _activate_ports(self, ref: ResourceRef, st: RouterState) -> None:
         # The appliance holds the document (pushed now, or reported): the tenant ports it
         # leases to are provisioned. One call per port, once: a failure is retried by the

@@ -58,6 +58,7 @@ class Executor:
                 st.force_rebuild = False  # the rebuild asked for has started
             if d.outcome.kind is OutcomeKind.TERMINAL:
                 self.network.delete_management_port(ref.id)
+                self.drivers[ref.kind].gone(ref)
             else:
                 self.drivers[ref.kind].report(ref, st, d)
         except RemoteError as exc:
