@@ -145,5 +145,5 @@ def slowest(samples: list[Sample]) -> list[str]:
         if name in s.at:
             spans.append(f"{name} {(s.at[name] - last) * 1000:.0f}")
             last = s.at[name]
-    return [f"  slowest router ({s.forwarded - s.t0:.2f} s), ms per phase: "
+    return [f"  slowest router ({s.router_id}, {s.forwarded - s.t0:.2f} s), ms per phase: "
             + "; ".join(spans)]

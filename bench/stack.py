@@ -128,6 +128,9 @@ rpc_port = {self.ports['rpc']}
                 sh("ip", "link", "del", br)
         if self._log is not None:
             self._log.close()
+        if keep := os.environ.get("ASTARA_BENCH_KEEP_LOGS"):  # to read where time went
+            shutil.copytree(self.state / "logs", Path(keep) / self.state.name,
+                            dirs_exist_ok=True)
         shutil.rmtree(self.state, ignore_errors=True)
 
     def _owned(self) -> tuple[set[str], list[str], list[str]]:

@@ -193,15 +193,28 @@ class OutboxConsumer:
             return False
         return self._listener.wait(timeout)
 
-    def run(self, handler: Callable[[Message], None], stop: Callable[[], bool]) -> None:
+    def run(self, handler: Callable[[Message], None], stop: Callable[[], bool],
+            batch_done: Callable[[], None] | None = None) -> None:
+        """Hand each message to ``handler`` in order. The cursor moves once per batch
+        (one write, not one per message: under a storm of notifications the writes
+        waited on the database's lock), past the messages handled: one whose handler
+        raised, and those after it, are delivered again. ``batch_done`` is called
+        after each batch, before the cursor moves."""
         while not stop():
             self.maintain()
             batch = self.fetch()
-            for msg in batch:
-                if stop():
-                    return
-                handler(msg)  # an exception leaves the cursor before msg: redelivered
-                self.ack(msg.position)
+            handled = 0
+            try:
+                for msg in batch:
+                    if stop():
+                        break
+                    handler(msg)
+                    handled = msg.position
+            finally:
+                if batch_done is not None and batch:
+                    batch_done()
+                if handled:
+                    self.ack(handled)
             if not batch:
                 self.wait(self._max_idle_wait)
 

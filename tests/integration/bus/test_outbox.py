@@ -95,6 +95,28 @@ def test_failed_handler_gets_the_message_again_after_restart(db, wakeup):
     assert seen == ["e0", "e1", "crashed", "e2", "e3"]
 
 
+def test_the_cursor_moves_once_per_batch_past_what_was_handled(db, wakeup):
+    publish(db, wakeup, *[{"event_type": f"e{i}"} for i in range(5)])
+    c = OutboxConsumer(db, "batch", wakeup=wakeup, max_idle_wait=IDLE)
+    start, during, ends = c.position(), [], []
+
+    def handler(msg):
+        during.append(c.position())
+        if msg.event_type == "e3" and len(ends) == 0:
+            raise RuntimeError("handler failed")
+
+    with pytest.raises(RuntimeError):
+        c.run(handler, stop=lambda: False, batch_done=lambda: ends.append(c.position()))
+    assert during == [start] * 4  # no write while the batch is handled
+    assert ends == [start]  # called before the cursor moves
+    redelivered = c.fetch()
+    assert [m.event_type for m in redelivered] == ["e3", "e4"]  # e0..e2 acknowledged
+    c.run(handler, stop=lambda: c.position() == redelivered[-1].position,
+          batch_done=lambda: ends.append(c.position()))
+    assert c.fetch() == []
+    c.close()
+
+
 def test_publisher_killed_before_commit_leaves_nothing_and_after_commit_loses_nothing(
         db, wakeup, tmp_path):
     script = textwrap.dedent("""
