@@ -26,6 +26,12 @@ def _setns(fd: int) -> None:
     _pyroute2_netns.setns(fd, flags=0)
 
 
+def enter_fd(fd: int) -> None:
+    """Move the calling thread into the namespace ``fd`` refers to, for good (``fd``
+    stays open)."""
+    _setns(fd)
+
+
 @contextlib.contextmanager
 def entered(netns: str | None) -> Iterator[None]:
     """Run the body in namespace ``netns`` (a name under /run/netns), this thread only.

@@ -152,6 +152,17 @@ class LoadBalancerService:
             ports = list(s.scalars(select(m.VipRelease.port_id).where(
                 m.VipRelease.loadbalancer_id == lb_id)))
         for port_id in ports:
+            with self.db.read() as s:
+                reused = s.scalar(select(m.LoadBalancer.id).where(
+                    m.LoadBalancer.vip_port_id == port_id))
+            if reused is not None:
+                # Given again as another load balancer's VIP (``vip_port_id``): that
+                # one holds it now; only the record goes.
+                LOG.info("VIP port %s of deleted load balancer %s is now the VIP of %s: "
+                         "kept", port_id, lb_id, reused)
+                with self.db.write() as s:
+                    s.execute(delete(m.VipRelease).where(m.VipRelease.port_id == port_id))
+                continue
             try:
                 self.network.delete_port(ctx, port_id)  # one already gone is fine
             except errors.Unavailable:

@@ -64,7 +64,7 @@ def test_neighbour_advertisement_frame_and_checksum():
     assert (plen, nh, hops) == (32, 58, 255) and ip6[8:24] == target
     assert ip6[24:40] == ipaddress.IPv6Address("ff02::1").packed
     icmp = data[54:]
-    assert icmp[0] == 136 and struct.unpack("!I", icmp[4:8])[0] == 0x20000000  # override
+    assert icmp[0] == 136 and struct.unpack("!I", icmp[4:8])[0] == 0xA0000000  # router, override
     assert icmp[8:24] == target and icmp[24:26] == b"\x02\x01"
     assert icmp[26:32] == bytes.fromhex("fa163e000003")
     pseudo = ip6[8:40] + struct.pack("!I3xB", len(icmp), 58)

@@ -21,13 +21,16 @@ import heapq
 import ipaddress
 import itertools
 import logging
+import os
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
 
+from astara.appliance import high_fds
 from astara.appliance.plan.announce import Announcement
+from astara.common import netns
 
 LOG = logging.getLogger(__name__)
 ETH_P_ARP, ETH_P_IPV6 = 0x0806, 0x86DD
@@ -59,9 +62,12 @@ def _checksum(data: bytes) -> int:
 
 
 def neighbour_advertisement(mac: str, ip: str) -> bytes:
-    """Ethernet frame of an unsolicited NA (override) for `ip` from `mac`, to ff02::1."""
+    """Ethernet frame of an unsolicited NA (router, override) for `ip` from `mac`, to
+    ff02::1."""
     src, target = _mac(mac), ipaddress.IPv6Address(ip).packed
-    body = struct.pack("!BBHI16sBB6s", 136, 0, 0, 0x20000000, target, 2, 1, src)
+    # Router and override flags: both kinds of appliance forward, as their kernel says
+    # when it answers; without R a neighbour would stop using them as a router.
+    body = struct.pack("!BBHI16sBB6s", 136, 0, 0, 0xA0000000, target, 2, 1, src)
     pseudo = target + ALL_NODES.packed + struct.pack("!I3xB", len(body), 58)
     body = body[:2] + struct.pack("!H", _checksum(pseudo + body)) + body[4:]
     header = struct.pack("!IHBB16s16s", 6 << 28, len(body), 58, 255, target, ALL_NODES.packed)
@@ -82,7 +88,8 @@ def open_socket(ifname: str) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    return sock
+    # Held up to `interval` s: off the low numbers libnftables needs (`high_fds`).
+    return high_fds.lift(sock)
 
 
 class Announcer:
@@ -97,6 +104,11 @@ class Announcer:
         self._order = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        # The namespace it is made in (the agent's): the timer thread is started by a
+        # first use inside an appliance's namespace and would inherit it, holding a
+        # deleted appliance's namespace alive, so it goes back here first.
+        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC) \
+            if threaded else None
 
     def __call__(self, items: Sequence[Announcement]) -> None:
         """Announce `items` (called in the appliance's namespace)."""
@@ -148,6 +160,8 @@ class Announcer:
             self._send(sock, frames, left)
 
     def _run(self) -> None:
+        if self._home is not None:
+            netns.enter_fd(self._home)
         while True:
             wait = self.tick()
             with self._cond:
