@@ -106,12 +106,12 @@ def _count(op: Op, listener_id: str) -> int:
                              .where(m.L7Policy.listener_id == listener_id)) or 0
 
 
-def _shift(op: Op, listener_id: str, start: int, end: int | None, by: int) -> None:
-    """Positions start..end (end: open) of the listener's policies moved by ``by``."""
-    where = [m.L7Policy.listener_id == listener_id, m.L7Policy.position >= start]
-    if end is not None:
-        where.append(m.L7Policy.position <= end)
-    op.session.execute(sql_update(m.L7Policy).where(*where)
+def _shift(op: Op, listener_id: str, start: int, by: int) -> None:
+    """The listener's policies from position ``start`` on moved by ``by`` (in SQL; the
+    rows loaded in the session are not refreshed: the caller sets its own row's)."""
+    op.session.execute(sql_update(m.L7Policy)
+                       .where(m.L7Policy.listener_id == listener_id,
+                              m.L7Policy.position >= start)
                        .values(position=m.L7Policy.position + by)
                        .execution_options(synchronize_session=False))
 
@@ -126,7 +126,7 @@ def create(op: Op, data: dict) -> tuple[m.L7Policy, m.LoadBalancer]:
     check_listener(listener)
     check_quota(op, lb.project_id, "l7policy")
     position = min(values.get("position") or MAX_POSITION, _count(op, listener.id) + 1)
-    _shift(op, listener.id, position, None, 1)
+    _shift(op, listener.id, position, 1)
     row = new_row(m.L7Policy, lb.project_id, listener_id=listener.id,
                   name=values.get("name") or "", description=values.get("description") or "",
                   admin_state_up=values.get("admin_state_up", True),
@@ -155,9 +155,9 @@ def update(op: Op, row: m.L7Policy, data: dict) -> m.LoadBalancer:
     if position is not None:
         new = min(position, _count(op, listener.id))
         if new != row.position:
-            _shift(op, listener.id, row.position + 1, None, -1)  # out of its place
+            _shift(op, listener.id, row.position + 1, -1)  # out of its place
             s.flush()
-            _shift(op, listener.id, new, None, 1)  # into the new one
+            _shift(op, listener.id, new, 1)  # into the new one
             row.position = new
     apply_update(op, row, lb, values, UPDATABLE, (("name", ""), ("description", ""),
                                                   ("tags", [])))
@@ -167,7 +167,7 @@ def update(op: Op, row: m.L7Policy, data: dict) -> m.LoadBalancer:
     return lb
 
 
-def remove_rules(op: Op, policy_ids) -> None:
+def remove_rules(op: Op, policy_ids: list[str]) -> None:
     op.session.execute(delete(m.L7Rule).where(m.L7Rule.l7policy_id.in_(policy_ids)))
 
 
@@ -179,7 +179,7 @@ def delete_(op: Op, row: m.L7Policy) -> m.LoadBalancer:
     remove_rules(op, [row.id])
     position = row.position
     remove(op, row, lb)
-    _shift(op, listener.id, position + 1, None, -1)
+    _shift(op, listener.id, position + 1, -1)
     intent_changed(listener)
     s.flush()
     return lb
