@@ -421,3 +421,60 @@ def test_model_status_report_and_status_tree(alice, boss, http_lb):
     assert alice.lb.get_l7_policy(policy).provisioning_status == "PENDING_UPDATE"
     with pytest.raises(sdk_exc.ForbiddenException):
         alice.reader().lb.update_l7_rule(rule, policy, rule_value="x")
+
+
+JUNK = [None, True, -1, 0, 2**63, 1.5, "", "x", "9" * 400, "a b", "\u00e9", [], {}, [None],
+        {"": None}, "00000000-0000-4000-8000-000000000000", "http://a/", "(["]
+POLICY_FIELDS = ("listener_id", "action", "redirect_pool_id", "redirect_url",
+                 "redirect_prefix", "redirect_http_code", "position", "name", "description",
+                 "admin_state_up", "tags", "rules", "project_id")
+RULE_FIELDS = ("type", "compare_type", "key", "value", "invert", "admin_state_up", "tags",
+               "project_id")
+
+
+def _octavia_error(r) -> bool:
+    body = r.json()
+    return set(body) in ({"faultcode", "faultstring", "debuginfo"},
+                         {"code", "title", "description"})
+
+
+def test_junk_in_every_field_is_a_4xx_in_octavias_format(alice, http_lb):
+    """Never a 5xx: each field of a valid create and update body replaced by junk."""
+    listener = http_lb["listener"].id
+    policy = alice.lb.create_l7_policy(listener_id=listener, action="REJECT")
+    rule = alice.lb.create_l7_rule(policy, type="HEADER", compare_type="EQUAL_TO", key="K",
+                                   rule_value="v")
+    good_policy = {"listener_id": listener, "action": "REDIRECT_TO_URL",
+                   "redirect_url": "http://x/"}
+    good_rule = {"type": "COOKIE", "compare_type": "REGEX", "key": "c", "value": "^a"}
+    seen: dict[int, int] = {}
+    with alice.http() as c:
+        for field_ in POLICY_FIELDS:
+            for value in JUNK:
+                for method, path in (("POST", "/lbaas/l7policies"),
+                                     ("PUT", f"/lbaas/l7policies/{policy.id}")):
+                    body = {**good_policy, field_: value} if method == "POST" else \
+                        {field_: value}
+                    r = c.request(method, path, json={"l7policy": body})
+                    seen[r.status_code] = seen.get(r.status_code, 0) + 1
+                    assert r.status_code < 500, (method, field_, value, r.text)
+                    if r.status_code >= 400:
+                        assert _octavia_error(r), r.text
+        for field_ in RULE_FIELDS:
+            for value in JUNK:
+                for method, path in (("POST", f"/lbaas/l7policies/{policy.id}/rules"),
+                                     ("PUT", f"/lbaas/l7policies/{policy.id}/rules/{rule.id}")):
+                    body = {**good_rule, field_: value} if method == "POST" else {field_: value}
+                    r = c.request(method, path, json={"rule": body})
+                    seen[r.status_code] = seen.get(r.status_code, 0) + 1
+                    assert r.status_code < 500, (method, field_, value, r.text)
+                    if r.status_code >= 400:
+                        assert _octavia_error(r), r.text
+        for path in ("/lbaas/l7policies/%00", "/lbaas/l7policies/" + "a" * 300 + "/rules",
+                     f"/lbaas/l7policies/{policy.id}/rules/%00"):
+            r = c.get(path)
+            assert r.status_code == 404 and _octavia_error(r), path
+    assert seen.get(400, 0) > 100 and (seen.get(200, 0) + seen.get(201, 0)) > 10, seen
+    # What was accepted left consistent positions: 1..n.
+    positions = sorted(p.position for p in alice.lb.l7_policies(listener_id=listener))
+    assert positions == list(range(1, len(positions) + 1))
