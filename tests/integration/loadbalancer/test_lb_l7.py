@@ -478,3 +478,30 @@ def test_junk_in_every_field_is_a_4xx_in_octavias_format(alice, http_lb):
     # What was accepted left consistent positions: 1..n.
     positions = sorted(p.position for p in alice.lb.l7_policies(listener_id=listener))
     assert positions == list(range(1, len(positions) + 1))
+
+
+def test_concurrent_inserts_and_moves_keep_positions_dense(alice, http_lb):
+    """Writers of one listener's policies take turns on the load balancer's row: the
+    positions stay 1..n however their requests interleave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    listener = http_lb["listener"].id
+    first = alice.lb.create_l7_policy(listener_id=listener, action="REJECT")
+
+    def insert(_: int) -> int:
+        with alice.http() as c:
+            return c.post("/lbaas/l7policies", json={"l7policy": {
+                "listener_id": listener, "action": "REJECT", "position": 1}}).status_code
+
+    def move(position: int) -> int:
+        with alice.http() as c:
+            return c.put(f"/lbaas/l7policies/{first.id}",
+                         json={"l7policy": {"position": position}}).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        inserts = pool.map(insert, range(8))
+        moves = pool.map(move, [3, 1, 5, 2])
+        statuses = list(inserts) + list(moves)
+    assert set(statuses) <= {200, 201, 409}, statuses  # 409: "retry it", never a 5xx
+    positions = sorted(p.position for p in alice.lb.l7_policies(listener_id=listener))
+    assert positions == list(range(1, statuses.count(201) + 2))
