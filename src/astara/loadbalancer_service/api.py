@@ -100,7 +100,7 @@ def _check_version(request: Request) -> None:
 
 def _plural(request: Request) -> str:
     plural = request.path_params["plural"]
-    if plural not in A.RESOURCES or plural == "members":
+    if plural not in A.RESOURCES or plural in ("members", "rules"):
         raise errors.FrameworkError(404, "")
     return plural
 
@@ -165,10 +165,11 @@ class Api:
         return 201, {resource.name: item}
 
     async def _list(self, request: Request, ctx: RequestContext, plural: str,
-                    pool_id: str | None = None) -> dict:
+                    pool_id: str | None = None, l7policy_id: str | None = None) -> dict:
         params = list(request.query_params.multi_items())
         q = query.parse(params, views.FILTERABLE[plural], self.service.settings.max_page_size)
-        found = await run_in_threadpool(self.service.list, ctx, plural, q, pool_id)
+        found = await run_in_threadpool(self.service.list, ctx, plural, q, pool_id,
+                                        l7policy_id)
         base = str(request.url.replace(query=""))
         return {plural: [query.select_fields(it, q.fields) for it in found],
                 f"{plural}_links": query.links(base, found, q, params)}
@@ -226,6 +227,29 @@ class Api:
         found = await run_in_threadpool(self.service.update_member, ctx, pool_id, member_id,
                                         data)
         return 200, {"member": found}
+
+    # -- rules of an L7 policy --------------------------------------------------------
+    async def rules(self, request: Request, ctx: RequestContext):
+        policy_id = _id(request, "l7policy_id", "l7policy")
+        if request.method == "GET":
+            return 200, await self._list(request, ctx, "rules", l7policy_id=policy_id)
+        data = A.parse(A.L7RULE, await _json(request), create=True)
+        return 201, {"rule": await run_in_threadpool(
+            self.service.create_rule, ctx, policy_id, data)}
+
+    async def rule(self, request: Request, ctx: RequestContext):
+        policy_id = _id(request, "l7policy_id", "l7policy")
+        rule_id = _id(request, "id", "l7rule")
+        if request.method == "GET":
+            found = await run_in_threadpool(self.service.show_rule, ctx, policy_id, rule_id)
+            return 200, {"rule": query.select_fields(found, _fields(request))}
+        if request.method == "DELETE":
+            await run_in_threadpool(self.service.delete_rule, ctx, policy_id, rule_id)
+            return 204, None
+        data = A.parse(A.L7RULE, await _json(request), create=False)
+        found = await run_in_threadpool(self.service.update_rule, ctx, policy_id, rule_id,
+                                        data)
+        return 200, {"rule": found}
 
     # -- the status tree, and the orchestrator's endpoints (Astara's, admin only) ----
     async def status_tree(self, request: Request, ctx: RequestContext):
@@ -367,6 +391,10 @@ def build_app(service: LoadBalancerService) -> Starlette:
         Route(f"{lbaas}/pools/{{pool_id}}/members", api.route(api.members),
               methods=["GET", "POST", "PUT", "DELETE"]),
         Route(f"{lbaas}/pools/{{pool_id}}/members/{{id}}", api.route(api.member),
+              methods=["GET", "PUT", "DELETE"]),
+        Route(f"{lbaas}/l7policies/{{l7policy_id}}/rules", api.route(api.rules),
+              methods=["GET", "POST"]),
+        Route(f"{lbaas}/l7policies/{{l7policy_id}}/rules/{{id}}", api.route(api.rule),
               methods=["GET", "PUT", "DELETE"]),
         Route(f"{lbaas}/loadbalancers/{{id}}/status", api.route(api.status_tree, read),
               methods=["GET"]),

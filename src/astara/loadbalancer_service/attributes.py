@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from astara.loadbalancer_service import errors
 
@@ -342,7 +343,61 @@ HEALTHMONITOR = Resource("healthmonitor", "healthmonitors", "health_monitor_", {
     "domain_name": Field(string()),
 })
 
-RESOURCES = {r.plural: r for r in (LOADBALANCER, LISTENER, POOL, MEMBER, HEALTHMONITOR)}
+
+
+def url(name: str, value: Any) -> str:
+    """An absolute http(s) URL (Octavia's URLType), printable, without spaces."""
+    text = string(255)(name, value)
+    parts = urlsplit(text) if re.fullmatch(r"[\x21-\x7e]+", text) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise errors.invalid_input(name, text, "Value must be a valid URL string")
+    return text
+
+
+def one_of_ints(*values: int) -> Callable[[str, Any], int]:
+    def check(name: str, value: Any) -> int:
+        number = _int(value)
+        if number not in values:
+            raise errors.invalid_input(name, number, "Value should be one of: "
+                                       f"{', '.join(str(v) for v in values)}")
+        return number
+    return check
+
+
+L7_ACTIONS = ("REDIRECT_PREFIX", "REDIRECT_TO_POOL", "REDIRECT_TO_URL", "REJECT")
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+L7RULE_TYPES = ("PATH", "SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "FILE_TYPE", "HEADER",
+                "HOST_NAME", "COOKIE", "SSL_DN_FIELD")
+L7RULE_COMPARES = ("CONTAINS", "REGEX", "ENDS_WITH", "EQUAL_TO", "STARTS_WITH")
+MAX_POSITION = 2**31 - 1  # Octavia's MAX_POLICY_POSITION: "at the end"
+
+L7POLICY = Resource("l7policy", "l7policies", "l7policy_", {
+    **_common(),
+    "description": Field(string()),
+    "listener_id": Field(uuid_, update=False, required=True),
+    "action": Field(enum(*L7_ACTIONS), required=True, nullable=False),
+    "redirect_pool_id": Field(uuid_),
+    "redirect_url": Field(url),
+    "redirect_prefix": Field(url),
+    "redirect_http_code": Field(one_of_ints(*REDIRECT_CODES)),
+    "position": Field(integer(1, MAX_POSITION)),
+    "rules": Field(string_list(lambda n, v: v), update=False),
+}, unsupported=("rules",))
+
+L7RULE = Resource("rule", "rules", "rule_", {
+    "admin_state_up": Field(boolean, nullable=False),
+    "tags": Field(tags),
+    "project_id": Field(string(), update=False),
+    "tenant_id": Field(string(), update=False),
+    "type": Field(enum(*L7RULE_TYPES), required=True, nullable=False),
+    "compare_type": Field(enum(*L7RULE_COMPARES), required=True, nullable=False),
+    "key": Field(string()),
+    "value": Field(string(), required=True, nullable=False),
+    "invert": Field(boolean),
+})
+
+RESOURCES = {r.plural: r for r in (LOADBALANCER, LISTENER, POOL, MEMBER, HEALTHMONITOR,
+                                   L7POLICY, L7RULE)}
 
 
 def _empty(value: Any) -> bool:

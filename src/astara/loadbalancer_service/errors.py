@@ -88,7 +88,8 @@ class FrameworkError(ApiError):
 
 # Octavia's display names, as its messages use them.
 KINDS = {"loadbalancer": "Load Balancer", "listener": "Listener", "pool": "Pool",
-         "member": "Member", "healthmonitor": "Health Monitor", "flavor": "Flavor"}
+         "member": "Member", "healthmonitor": "Health Monitor", "flavor": "Flavor",
+         "l7policy": "L7 Policy", "l7rule": "L7 Rule"}
 
 
 def not_found(kind: str, id_: str) -> NotFound:

@@ -27,18 +27,23 @@ UUID = String(36)
 PROJECT = String(255)
 
 
-class Common:
-    """Columns every Octavia object has."""
+class Stamped:
+    """Columns every Octavia object has (an L7 rule has no name)."""
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
     project_id: Mapped[str] = mapped_column(PROJECT, index=True)
-    name: Mapped[str] = mapped_column(String(255), default="")
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
     provisioning_status: Mapped[str] = mapped_column(String(16))
     operating_status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     tags: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class Common(Stamped):
+    """... and its name."""
+
+    name: Mapped[str] = mapped_column(String(255), default="")
 
 
 class LoadBalancer(Common, Base):
@@ -119,6 +124,37 @@ class HealthMonitor(Common, Base):
     expected_codes: Mapped[str | None] = mapped_column(String(64), nullable=True)
     http_version: Mapped[str | None] = mapped_column(String(8), nullable=True)
     domain_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class L7Policy(Common, Base):
+    """An L7 policy of an HTTP listener; ``position`` is 1..n among the listener's
+    policies (kept dense by the API, under the load balancer's lock)."""
+
+    __tablename__ = "lb_l7policies"
+
+    description: Mapped[str] = mapped_column(String(255), default="")
+    listener_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_listeners.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    # A pool of the same load balancer; deleting it is refused while a policy names it.
+    redirect_pool_id: Mapped[str | None] = mapped_column(
+        ForeignKey("lb_pools.id"), nullable=True, index=True)
+    redirect_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    redirect_prefix: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    redirect_http_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class L7Rule(Stamped, Base):
+    __tablename__ = "lb_l7rules"
+
+    l7policy_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_l7policies.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    compare_type: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    value: Mapped[str] = mapped_column(String(255))
+    invert: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Quota(Base):

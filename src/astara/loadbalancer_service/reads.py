@@ -30,6 +30,16 @@ def related(s: Session, plural: str, rows: list) -> views.Related:
                                     .where(m.Pool.loadbalancer_id.in_(ids))
                                     .order_by(m.Pool.created_at, m.Pool.id)):
             rel.pools.setdefault(lb_id, []).append(id_)
+    elif plural == "listeners":
+        for listener_id, id_ in s.execute(select(m.L7Policy.listener_id, m.L7Policy.id)
+                                          .where(m.L7Policy.listener_id.in_(ids))
+                                          .order_by(m.L7Policy.position, m.L7Policy.id)):
+            rel.l7policies.setdefault(listener_id, []).append(id_)
+    elif plural == "l7policies":
+        for policy_id, id_ in s.execute(select(m.L7Rule.l7policy_id, m.L7Rule.id)
+                                        .where(m.L7Rule.l7policy_id.in_(ids))
+                                        .order_by(m.L7Rule.created_at, m.L7Rule.id)):
+            rel.rules.setdefault(policy_id, []).append(id_)
     elif plural == "pools":
         for pool_id, id_ in s.execute(select(m.Listener.default_pool_id, m.Listener.id)
                                       .where(m.Listener.default_pool_id.in_(ids))):
@@ -56,12 +66,17 @@ def views_of(s: Session, plural: str, rows: list) -> list[dict]:
 def children(s: Session, lb_id: str) -> dict[str, list]:
     """Every row under a load balancer, by plural, in Octavia's order (creation, id)."""
     pool_ids = select(m.Pool.id).where(m.Pool.loadbalancer_id == lb_id)
+    listener_ids = select(m.Listener.id).where(m.Listener.loadbalancer_id == lb_id)
+    policy_ids = select(m.L7Policy.id).where(m.L7Policy.listener_id.in_(listener_ids))
     under = {m.Listener: m.Listener.loadbalancer_id == lb_id,
              m.Pool: m.Pool.loadbalancer_id == lb_id,
              m.Member: m.Member.pool_id.in_(pool_ids),
-             m.HealthMonitor: m.HealthMonitor.pool_id.in_(pool_ids)}
+             m.HealthMonitor: m.HealthMonitor.pool_id.in_(pool_ids),
+             m.L7Policy: m.L7Policy.listener_id.in_(listener_ids),
+             m.L7Rule: m.L7Rule.l7policy_id.in_(policy_ids)}
     plurals = {m.Listener: "listeners", m.Pool: "pools", m.Member: "members",
-               m.HealthMonitor: "healthmonitors"}
+               m.HealthMonitor: "healthmonitors", m.L7Policy: "l7policies",
+               m.L7Rule: "l7rules"}
     return {plurals[model]: list(s.scalars(select(model).where(where)
                                            .order_by(model.created_at, model.id)))
             for model, where in under.items()}
@@ -71,7 +86,11 @@ def model(s: Session, lb: m.LoadBalancer) -> dict:
     """What the orchestrator builds an appliance from: the revision and every view."""
     out: dict = {"revision": lb.revision, "loadbalancer": view(s, "loadbalancers", lb)}
     for plural, rows in children(s, lb.id).items():
-        out[plural] = views_of(s, plural, rows)
+        if plural == "l7rules":  # a rule's public view does not name its policy
+            out[plural] = [{**v, "l7policy_id": r.l7policy_id}
+                           for r, v in zip(rows, views_of(s, "rules", rows), strict=True)]
+        else:
+            out[plural] = views_of(s, plural, rows)
     return out
 
 
@@ -82,7 +101,7 @@ def _statuses(row) -> dict:
 
 def status_tree(s: Session, lb: m.LoadBalancer) -> dict:
     """Octavia's ``GET /loadbalancers/{id}/status``: listeners, the pools they send to
-    (a listener's default pool: L7 policies are not yet), their monitor and members."""
+    (the default pool, then those of its L7 policies), their monitor and members."""
     rows = children(s, lb.id)
     members: dict[str, list[dict]] = {}
     for member in rows["members"]:
@@ -98,7 +117,14 @@ def status_tree(s: Session, lb: m.LoadBalancer) -> dict:
             out["health_monitor"] = monitors[pool.id]
         out["members"] = members.get(pool.id, [])
         pools[pool.id] = out
-    listeners = [{**_statuses(listener), "pools": [pools[listener.default_pool_id]]
-                  if listener.default_pool_id in pools else []}
-                 for listener in rows["listeners"]]
+    targets: dict[str, list[str]] = {}
+    for policy in sorted(rows["l7policies"], key=lambda p: p.position):
+        if policy.redirect_pool_id:
+            targets.setdefault(policy.listener_id, []).append(policy.redirect_pool_id)
+    listeners = []
+    for listener in rows["listeners"]:
+        used = list(dict.fromkeys([listener.default_pool_id,
+                                   *targets.get(listener.id, [])]))
+        listeners.append({**_statuses(listener),
+                          "pools": [pools[p] for p in used if p in pools]})
     return {"statuses": {"loadbalancer": {**_statuses(lb), "listeners": listeners}}}

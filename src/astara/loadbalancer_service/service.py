@@ -30,6 +30,8 @@ from astara.loadbalancer_service.reads import view
 from astara.loadbalancer_service.resources import (
     base,
     healthmonitors,
+    l7policies,
+    l7rules,
     listeners,
     loadbalancers,
     members,
@@ -43,8 +45,10 @@ LOG = logging.getLogger(__name__)
 PROVIDERS = {"astara": "The Astara driver: one haproxy appliance per load balancer "
                        "(orchestrator driver: not yet)."}
 KIND = {"loadbalancers": "loadbalancer", "listeners": "listener", "pools": "pool",
-        "members": "member", "healthmonitors": "healthmonitor"}
-HANDLERS = {"listeners": listeners, "pools": pools, "healthmonitors": healthmonitors}
+        "members": "member", "healthmonitors": "healthmonitor", "l7policies": "l7policy",
+        "rules": "l7rule"}
+HANDLERS = {"listeners": listeners, "pools": pools, "healthmonitors": healthmonitors,
+            "l7policies": l7policies}
 
 
 class LoadBalancerService:
@@ -221,7 +225,7 @@ class LoadBalancerService:
             return view(s, plural, base.get(s, ctx, KIND[plural], views.MODELS[plural], id_))
 
     def list(self, ctx: RequestContext, plural: str, q: query.ListQuery,
-             pool_id: str | None = None) -> list[dict]:
+             pool_id: str | None = None, l7policy_id: str | None = None) -> list[dict]:
         model = views.MODELS[plural]
         for wanted in q.filters.get("project_id", []) + q.filters.get("tenant_id", []):
             ctx.require_owner(wanted)
@@ -230,12 +234,15 @@ class LoadBalancerService:
             if pool_id is not None:
                 base.get(s, ctx, "pool", m.Pool, pool_id)
                 stmt = stmt.where(model.pool_id == pool_id)
+            if l7policy_id is not None:
+                base.get(s, ctx, "l7policy", m.L7Policy, l7policy_id)
+                stmt = stmt.where(model.l7policy_id == l7policy_id)
             if not ctx.is_admin:
                 stmt = stmt.where(model.project_id == ctx.project_id)
             if paging.sql_able(model, q):  # only the page's rows are read
                 return reads.views_of(s, plural, paging.page(s, stmt, model, q))
-            for key in ("loadbalancer_id", "pool_id", "id", "name", "protocol",
-                        "provisioning_status"):
+            for key in ("loadbalancer_id", "pool_id", "listener_id", "l7policy_id", "id",
+                        "name", "protocol", "provisioning_status"):
                 values = q.filters.get(key)
                 column = getattr(model, key, None)
                 if values and column is not None:
@@ -356,6 +363,64 @@ class LoadBalancerService:
                     op.notifier.changed("member", "delete", None, row, lb.id)
                 else:
                     op.notifier.changed("member", action, view(s, "members", row), row.id, lb.id)
+
+        self._write(ctx, work)
+
+    # -- rules of an L7 policy -------------------------------------------------------
+    def create_rule(self, ctx: RequestContext, policy_id: str, data: dict) -> dict:
+        _project(ctx, data)
+        with self.db.read() as s:
+            owner = s.scalar(select(m.L7Policy.project_id).where(m.L7Policy.id == policy_id))
+        if owner is None:
+            # Octavia answers this one in pecan's format, titled "Bad Request".
+            raise errors.FrameworkError(404, f"L7Policy {errors.shorten(policy_id, 64)} not "
+                                        "found.", title="Bad Request")
+        ctx.require_owner(owner)
+
+        def work(op: base.Op) -> dict:
+            policy, lb = self._policy(op, ctx, policy_id)
+            row = l7rules.create(op, policy, lb, data)
+            out = view(op.session, "rules", row)
+            op.notifier.changed("l7rule", "create", out, row.id, lb.id)
+            return out
+
+        return self._write(ctx, work)
+
+    def _policy(self, op: base.Op, ctx: RequestContext, policy_id: str):
+        base.get(op.session, ctx, "l7policy", m.L7Policy, policy_id)
+        return l7rules.under(op, policy_id)
+
+    def _rule(self, op: base.Op, ctx: RequestContext, policy_id: str, rule_id: str):
+        policy, lb = self._policy(op, ctx, policy_id)
+        row = op.session.get(m.L7Rule, rule_id)
+        if row is None or row.l7policy_id != policy.id:
+            raise errors.not_found("l7rule", rule_id)
+        return row, policy, lb
+
+    def show_rule(self, ctx: RequestContext, policy_id: str, rule_id: str) -> dict:
+        with self.db.read() as s:
+            policy = base.get(s, ctx, "l7policy", m.L7Policy, policy_id)
+            row = s.get(m.L7Rule, rule_id)
+            if row is None or row.l7policy_id != policy.id:
+                raise errors.not_found("l7rule", rule_id)
+            return view(s, "rules", row)
+
+    def update_rule(self, ctx: RequestContext, policy_id: str, rule_id: str,
+                    data: dict) -> dict:
+        def work(op: base.Op) -> dict:
+            row, policy, lb = self._rule(op, ctx, policy_id, rule_id)
+            l7rules.update(op, row, policy, lb, data)
+            out = view(op.session, "rules", row)
+            op.notifier.changed("l7rule", "update", out, row.id, lb.id)
+            return out
+
+        return self._write(ctx, work)
+
+    def delete_rule(self, ctx: RequestContext, policy_id: str, rule_id: str) -> None:
+        def work(op: base.Op) -> None:
+            row, policy, lb = self._rule(op, ctx, policy_id, rule_id)
+            l7rules.delete_(op, row, policy, lb)
+            op.notifier.changed("l7rule", "delete", None, rule_id, lb.id)
 
         self._write(ctx, work)
 

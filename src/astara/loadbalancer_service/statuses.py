@@ -17,7 +17,7 @@ from astara.loadbalancer_service import errors
 
 PROVISIONING = ("ACTIVE", "ERROR")
 OPERATING = ("ONLINE", "OFFLINE", "DEGRADED", "ERROR", "NO_MONITOR", "DRAINING")
-CHILDREN = ("listeners", "pools", "members", "healthmonitors")
+CHILDREN = ("listeners", "pools", "members", "healthmonitors", "l7policies", "l7rules")
 MAX_ITEMS = 10_000  # per kind; the body is bounded to 1 MiB before this anyway
 MAX_ID = 64
 MAX_REVISION = 2**63 - 1

@@ -25,12 +25,14 @@ class Related:
     pool_listeners: dict[str, list[str]] = field(default_factory=dict)  # pool -> listeners
     members: dict[str, list[str]] = field(default_factory=dict)  # pool -> members
     monitor: dict[str, str] = field(default_factory=dict)  # pool -> health monitor
+    l7policies: dict[str, list[str]] = field(default_factory=dict)  # listener -> by position
+    rules: dict[str, list[str]] = field(default_factory=dict)  # l7 policy -> rules
 
 
 def _common(row) -> dict:
     return {
         "id": row.id,
-        "name": row.name,
+        "name": getattr(row, "name", None),
         "provisioning_status": row.provisioning_status,
         "operating_status": row.operating_status,
         "admin_state_up": row.admin_state_up,
@@ -77,7 +79,7 @@ def listener(row: m.Listener, rel: Related) -> dict:
         "default_tls_container_ref": None,
         "sni_container_refs": [],
         "default_pool_id": row.default_pool_id,
-        "l7policies": [],
+        "l7policies": _ids(rel.l7policies.get(row.id, [])),
         "insert_headers": dict(row.insert_headers or {}),
         "loadbalancers": [{"id": row.loadbalancer_id}],
         "timeout_client_data": row.timeout_client_data,
@@ -156,16 +158,47 @@ def healthmonitor(row: m.HealthMonitor, rel: Related) -> dict:
     return out
 
 
+def l7policy(row: m.L7Policy, rel: Related) -> dict:
+    out = _common(row)
+    out.update({
+        "description": row.description,
+        "action": row.action,
+        "listener_id": row.listener_id,
+        "redirect_pool_id": row.redirect_pool_id,
+        "redirect_url": row.redirect_url,
+        "redirect_prefix": row.redirect_prefix,
+        "position": row.position,
+        "rules": _ids(rel.rules.get(row.id, [])),
+        "redirect_http_code": row.redirect_http_code,
+    })
+    return out
+
+
+def l7rule(row: m.L7Rule, rel: Related) -> dict:
+    out = _common(row)
+    del out["name"]  # Octavia's rules have none
+    out.update({
+        "type": row.type,
+        "compare_type": row.compare_type,
+        "key": row.key,
+        "value": row.value,
+        "invert": row.invert,
+    })
+    return out
+
+
 VIEWS = {"loadbalancers": loadbalancer, "listeners": listener, "pools": pool,
-         "members": member, "healthmonitors": healthmonitor}
+         "members": member, "healthmonitors": healthmonitor, "l7policies": l7policy,
+         "rules": l7rule}
 MODELS = {"loadbalancers": m.LoadBalancer, "listeners": m.Listener, "pools": m.Pool,
-          "members": m.Member, "healthmonitors": m.HealthMonitor}
+          "members": m.Member, "healthmonitors": m.HealthMonitor, "l7policies": m.L7Policy,
+          "rules": m.L7Rule}
 
 
 def _keys(plural: str) -> set[str]:
     """The keys a view shows (what Octavia lets a list filter and sort by)."""
     model = MODELS[plural]
-    row = model(id="", project_id="", name="", admin_state_up=True, provisioning_status="",
+    row = model(id="", project_id="", admin_state_up=True, provisioning_status="",
                 operating_status="", created_at=None, updated_at=None, tags=[])
     for column in model.__table__.columns:
         if getattr(row, column.key, None) is None and column.key not in (
@@ -176,5 +209,6 @@ def _keys(plural: str) -> set[str]:
 
 # Relations a list filters by that the views show only as lists of ids.
 SQL_ONLY = {"listeners": {"loadbalancer_id"}, "pools": {"loadbalancer_id"},
-            "healthmonitors": {"pool_id"}, "members": set(), "loadbalancers": set()}
+            "healthmonitors": {"pool_id"}, "members": set(), "loadbalancers": set(),
+            "l7policies": set(), "rules": {"l7policy_id"}}
 FILTERABLE = {plural: _keys(plural) | SQL_ONLY[plural] for plural in VIEWS}

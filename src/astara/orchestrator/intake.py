@@ -5,7 +5,8 @@ Pure: ``normalize(message)`` accepts an oslo notification dict, or the raw oslo
 from RabbitMQ, and returns the events it implies. Only ``.end`` events and the
 single ``router.interface.*`` events mean a change happened; ``.start`` events,
 unknown types and malformed messages give no event (``skip_reason`` says why). The
-load-balancer service's ``loadbalancer|listener|pool|member|healthmonitor.*.end``
+load-balancer service's ``loadbalancer|listener|pool|member|healthmonitor|l7policy|
+l7rule.*.end``
 name their load balancer: only when the loadbalancer driver is enabled.
 ``appliance_instance(message, service_project)`` reads a compute service's
 ``compute.instance.*`` notification (ours or Nova's) about an appliance instance
@@ -200,5 +201,6 @@ _HANDLERS = {
     "subnet": (_network_scoped("subnet"), ROUTER),
     "network": (_network_scoped("network"), ROUTER),
     **{kind: (_loadbalancer, LOADBALANCER)
-       for kind in ("loadbalancer", "listener", "pool", "member", "healthmonitor")},
+       for kind in ("loadbalancer", "listener", "pool", "member", "healthmonitor",
+                    "l7policy", "l7rule")},
 }

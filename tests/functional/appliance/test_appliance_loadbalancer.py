@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from tests import loadbalancer_world as world
 from tests.support import wait_for
 from topology import Topology
 
@@ -32,6 +33,7 @@ from astara.appliance.apply.haproxy_process import HaproxyProcess
 from astara.appliance.apply.netns import entered
 from astara.appliance.host import Host
 from astara.appliance.render import haproxy as render_haproxy
+from astara.orchestrator.drivers.loadbalancer_map import loadbalancer_section
 from astara.wire import auth, examples, parse_config
 
 pytestmark = [
@@ -265,6 +267,67 @@ def test_05_l7_redirect_to_url(lab):
     moved = get(lab, "/old/page")
     assert moved.status_code == 301 and moved.headers["location"] == "http://example.com/new"
     assert get(lab, "/other").text in ("m1", "m2")
+
+
+def _api_views() -> tuple[dict, dict]:
+    """Views as the load-balancer API's model endpoint gives them: an HTTP listener on
+    80 to m1 and m2, a second pool of m3, and three L7 policies."""
+    doc = examples.loadbalancer_document()
+    lb = world.lb_view(id=doc["loadbalancer"]["id"], vip_address=VIP)
+
+    def policy(oid: str, action: str, position: int, **kw) -> dict:
+        return {**world._common(oid), "description": "", "action": action,
+                "listener_id": "web", "redirect_pool_id": None, "redirect_url": None,
+                "redirect_prefix": None, "position": position, "rules": [],
+                "redirect_http_code": None, **kw}
+
+    def rule(oid: str, policy_id: str, type_: str, compare: str, value: str, **kw) -> dict:
+        out = {**world._common(oid), "type": type_, "compare_type": compare, "key": None,
+               "value": value, "invert": False, "l7policy_id": policy_id, **kw}
+        del out["name"]
+        return out
+
+    views = {
+        "listeners": [world.listener("web", pool="pool")],
+        "pools": [world.pool("pool", members=("member-m1", "member-m2")),
+                  world.pool("api", members=("member-m3",))],
+        "members": [world.member(f"member-{m}", MEMBERS[m]) for m in ("m1", "m2", "m3")],
+        "healthmonitors": [],
+        "l7policies": [
+            policy("to-url", "REDIRECT_TO_URL", 2, redirect_url="http://example.com/moved",
+                   redirect_http_code=302),
+            policy("to-api", "REDIRECT_TO_POOL", 1, redirect_pool_id="api"),
+            policy("deny", "REJECT", 3),
+            policy("off", "REJECT", 4, admin_state_up=False),
+        ],
+        "l7rules": [
+            rule("r-old", "to-url", "PATH", "STARTS_WITH", "/old"),
+            rule("r-api", "to-api", "PATH", "STARTS_WITH", "/api"),
+            rule("r-hdr", "deny", "HEADER", "EQUAL_TO", "blocked", key="X-Test"),
+            rule("r-all", "off", "PATH", "STARTS_WITH", "/"),
+        ],
+    }
+    return doc, {"lb": lb, **views}
+
+
+def test_05b_l7_policies_mapped_from_the_api_views_redirect_route_and_reject(lab):
+    """The orchestrator's map (API views -> document) served by a real haproxy."""
+    doc, views = _api_views()
+    section, refused = loadbalancer_section(
+        views["lb"], views["listeners"], views["pools"], views["members"],
+        views["healthmonitors"], views["l7policies"], views["l7rules"])
+    assert refused == {}
+    doc["loadbalancer"] = section
+    assert put(lab, doc)["haproxy"] == "reload"
+    moved = get(lab, "/old/page")
+    assert moved.status_code == 302 and moved.headers["location"] == \
+        "http://example.com/moved"
+    assert {get(lab, "/api/v1").text for _ in range(4)} == {"m3"}  # the other pool
+    assert get(lab, "/x", headers={"X-Test": "blocked"}).status_code == 403
+    assert {get(lab, "/x", headers={"X-Test": "fine"}).text for _ in range(4)} == {"m1", "m2"}
+    # The disabled policy (REJECT everything) is not in effect; neither is the default
+    # pool used for a path a policy sends elsewhere.
+    assert get(lab, "/").status_code == 200
 
 
 def test_06_reload_keeps_a_long_download_going(lab):

@@ -3,8 +3,10 @@
 a tenant network behind a router, two instances answering HTTP with their names and a
 third as the client; a load balancer on the subnet with an HTTP listener, a
 round-robin pool of the two instances and an HTTP monitor. The VIP answers from the
-client with both names; a member stopped is taken out (ERROR) and the other answers
-alone; ``cascade`` delete leaves no appliance, no VIP port and no haproxy.
+client with both names; L7 policies redirect (302 with Location), send a path to a
+second pool and reject (403), and go again; a member stopped is taken out (ERROR) and
+the other answers alone; ``cascade`` delete leaves no appliance, no VIP port and no
+haproxy.
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ def answers(client_ns: str, vip: str) -> str | None:
     r = subprocess.run(["ip", "netns", "exec", client_ns, "curl", "-s", "--max-time", "2",
                         f"http://{vip}/"], capture_output=True, text=True)
     return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
+
+
+def fetch(client_ns: str, vip: str, path: str) -> str:
+    """``<status> <Location>`` and the body, as the client sees them."""
+    r = subprocess.run(["ip", "netns", "exec", client_ns, "curl", "-s", "--max-time", "2",
+                        "-w", "\n%{http_code} %{redirect_url}", f"http://{vip}{path}"],
+                       capture_output=True, text=True)
+    body, _, head = r.stdout.rpartition("\n")
+    return f"{head.strip()} {body.strip()}".strip()
 
 
 def haproxy_in(ns: str) -> bool:
@@ -96,6 +107,30 @@ def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
     print(f"load balancer created -> VIP answered by both members in "
           f"{time.monotonic() - t0:.2f} s")
     assert lbs.get_load_balancer(lb.id).operating_status == "ONLINE"
+
+    # L7 policies: a path to a second pool (web2 alone), a redirect, a reject.
+    only2 = lbs.create_pool(loadbalancer_id=lb.id, protocol="HTTP",
+                            lb_algorithm="ROUND_ROBIN")
+    lbs.create_member(only2, address=address["e2e-lb-web2"], protocol_port=80)
+    policies = [
+        lbs.create_l7_policy(listener_id=listener.id, action="REDIRECT_TO_POOL",
+                             redirect_pool_id=only2.id),
+        lbs.create_l7_policy(listener_id=listener.id, action="REDIRECT_TO_URL",
+                             redirect_url="http://example.com/new"),
+        lbs.create_l7_policy(listener_id=listener.id, action="REJECT")]
+    for policy, path in zip(policies, ("/two", "/old", "/deny"), strict=True):
+        lbs.create_l7_rule(policy, type="PATH", compare_type="STARTS_WITH", rule_value=path)
+    wait_for(lambda: lbs.get_load_balancer(lb.id).provisioning_status == "ACTIVE", 60,
+             "the load balancer ACTIVE with its L7 policies", 0.2)
+    assert {lbs.get_l7_policy(p.id).provisioning_status for p in policies} == {"ACTIVE"}
+    assert {fetch(client, lb.vip_address, "/two/x") for _ in range(4)} == {"200 e2e-lb-web2"}
+    assert fetch(client, lb.vip_address, "/old/page") == "302 http://example.com/new"
+    assert fetch(client, lb.vip_address, "/deny").startswith("403 ")
+    for policy in policies:  # and gone again: the default pool serves every path
+        lbs.delete_l7_policy(policy)
+    lbs.delete_pool(only2)
+    wait_for(lambda: fetch(client, lb.vip_address, "/deny").startswith("200 "), 60,
+             "the L7 policies gone", 0.2)
 
     # A member whose instance stops answering is taken out; the other serves alone.
     user.compute.stop_server(vms[1])

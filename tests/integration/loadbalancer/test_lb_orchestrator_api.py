@@ -46,7 +46,7 @@ def graph(alice, subnet):
 def test_model_is_the_public_views_and_a_revision(alice, boss, graph):
     lb, pool = graph["lb"], graph["pool"]
     model = _model(boss, lb.id)
-    assert set(model) == {"revision", "loadbalancer", *KINDS}
+    assert set(model) == {"revision", "loadbalancer", *KINDS, "l7policies", "l7rules"}
     assert model["revision"] >= 1
     with alice.http() as c:
         public = {
@@ -58,6 +58,7 @@ def test_model_is_the_public_views_and_a_revision(alice, boss, graph):
                         .json()["member"]],
             "healthmonitors": [c.get(f"/lbaas/healthmonitors/{graph['monitor'].id}")
                                .json()["healthmonitor"]],
+            "l7policies": [], "l7rules": [],
         }
     assert {k: v for k, v in model.items() if k != "revision"} == public
 

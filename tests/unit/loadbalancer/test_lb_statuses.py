@@ -13,12 +13,14 @@ def test_a_full_report_parses():
         "revision": 4, "loadbalancer": {"provisioning_status": "ACTIVE"},
         "listeners": [{"id": "l1", "operating_status": "ONLINE"}],
         "members": [{"id": "m1", "provisioning_status": "ERROR",
-                     "operating_status": "NO_MONITOR"}]})
+                     "operating_status": "NO_MONITOR"}],
+        "l7rules": [{"id": "r1", "provisioning_status": "ACTIVE"}]})
     assert report.revision == 4
     assert report.loadbalancer == Report("", "ACTIVE", None)
     assert report.children == {"listeners": (Report("l1", None, "ONLINE"),), "pools": (),
                                "members": (Report("m1", "ERROR", "NO_MONITOR"),),
-                               "healthmonitors": ()}
+                               "healthmonitors": (), "l7policies": (),
+                               "l7rules": (Report("r1", "ACTIVE", None),)}
 
 
 @pytest.mark.parametrize("body", [
@@ -29,6 +31,7 @@ def test_a_full_report_parses():
     {"revision": 1, "loadbalancer": {"id": "lb"}},
     {"revision": 1, "pools": "p"},
     {"revision": 1, "pools": [{"id": "p"}, {"id": "p"}]},
+    {"revision": 1, "l7policies": [{"id": "p", "provisioning_status": "PENDING_UPDATE"}]},
 ])
 def test_bad_reports_are_400(body):
     with pytest.raises(errors.BadRequest):

@@ -56,6 +56,11 @@ def emitted(kind: str, action: str, view: dict | None, id_: str,
     (emitted("member", "create", member("m-9", "192.0.2.9"), "m-9"), Crud.UPDATE),
     (emitted("member", "delete", None, "m-9"), Crud.UPDATE),
     (emitted("healthmonitor", "update", web()["healthmonitors"][0], "hm-http"), Crud.UPDATE),
+    (emitted("l7policy", "create", {"id": "po-1", "listener_id": "l-1"}, "po-1"),
+     Crud.UPDATE),
+    (emitted("l7policy", "delete", None, "po-1"), Crud.UPDATE),
+    (emitted("l7rule", "update", {"id": "r-1", "type": "PATH"}, "r-1"), Crud.UPDATE),
+    (emitted("l7rule", "delete", None, "r-1"), Crud.UPDATE),
 ])
 def test_every_load_balancer_notification_names_its_load_balancer(message, crud):
     [event] = intake.normalize(message, BOTH)

@@ -143,7 +143,8 @@ def remove(op: Op, row, lb: m.LoadBalancer) -> m.LoadBalancer:
 
 
 QUOTA_COLUMNS = {"loadbalancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,
-                 "member": m.Member, "healthmonitor": m.HealthMonitor}
+                 "member": m.Member, "healthmonitor": m.HealthMonitor, "l7policy": m.L7Policy,
+                 "l7rule": m.L7Rule}
 
 
 def quota_limit(s: Session, settings: LoadBalancerSettings, project_id: str, kind: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from astara.loadbalancer_service import errors
 from astara.loadbalancer_service import models as m
@@ -137,4 +137,8 @@ def update(op: Op, row: m.Listener, data: dict) -> m.LoadBalancer:
 
 
 def delete_(op: Op, row: m.Listener) -> m.LoadBalancer:
+    # Its L7 policies and their rules go with it (Octavia's cascade).
+    policies = select(m.L7Policy.id).where(m.L7Policy.listener_id == row.id)
+    op.session.execute(delete(m.L7Rule).where(m.L7Rule.l7policy_id.in_(policies)))
+    op.session.execute(delete(m.L7Policy).where(m.L7Policy.listener_id == row.id))
     return remove(op, row, parent(op.session, m.LoadBalancer, row.loadbalancer_id))

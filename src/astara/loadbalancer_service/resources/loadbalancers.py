@@ -50,6 +50,10 @@ def delete_(op: Op, row: m.LoadBalancer, cascade: bool) -> None:
     if not cascade and has_children(op, row):
         raise errors.validation(f"Cannot delete Load Balancer {row.id} - it has children")
     pools = select(m.Pool.id).where(m.Pool.loadbalancer_id == row.id)
+    listeners = select(m.Listener.id).where(m.Listener.loadbalancer_id == row.id)
+    policies = select(m.L7Policy.id).where(m.L7Policy.listener_id.in_(listeners))
+    s.execute(delete(m.L7Rule).where(m.L7Rule.l7policy_id.in_(policies)))
+    s.execute(delete(m.L7Policy).where(m.L7Policy.listener_id.in_(listeners)))
     s.execute(delete(m.HealthMonitor).where(m.HealthMonitor.pool_id.in_(pools)))
     s.execute(delete(m.Member).where(m.Member.pool_id.in_(pools)))
     s.execute(delete(m.Listener).where(m.Listener.loadbalancer_id == row.id))

@@ -3,7 +3,7 @@ and optionally the default pool of a listener."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy import update as sql_update
 
 from astara.loadbalancer_service import errors
@@ -96,6 +96,10 @@ def update(op: Op, row: m.Pool, data: dict) -> m.LoadBalancer:
 def delete_(op: Op, row: m.Pool) -> m.LoadBalancer:
     s = op.session
     lb = parent(s, m.LoadBalancer, row.loadbalancer_id)
+    policy = s.scalar(select(m.L7Policy.id).where(m.L7Policy.redirect_pool_id == row.id)
+                      .order_by(m.L7Policy.created_at, m.L7Policy.id).limit(1))
+    if policy is not None:  # Octavia's answer: the policy must go (or change) first
+        raise errors.Conflict(f"Pool {row.id} is in use by L7 policy {policy}")
     # A listener sending to this pool keeps going, without a default pool.
     s.execute(sql_update(m.Listener).where(m.Listener.default_pool_id == row.id)
               .values(default_pool_id=None))

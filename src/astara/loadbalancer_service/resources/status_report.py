@@ -23,10 +23,14 @@ def apply(s: Session, lb: m.LoadBalancer, report: StatusReport) -> None:
         _write(s, m.LoadBalancer, m.LoadBalancer.id == lb.id, [lb.id],
                writes(report.loadbalancer, current))
     pool_ids = select(m.Pool.id).where(m.Pool.loadbalancer_id == lb.id)
+    listener_ids = select(m.Listener.id).where(m.Listener.loadbalancer_id == lb.id)
+    policy_ids = select(m.L7Policy.id).where(m.L7Policy.listener_id.in_(listener_ids))
     scope = {"listeners": (m.Listener, m.Listener.loadbalancer_id == lb.id),
              "pools": (m.Pool, m.Pool.loadbalancer_id == lb.id),
              "members": (m.Member, m.Member.pool_id.in_(pool_ids)),
-             "healthmonitors": (m.HealthMonitor, m.HealthMonitor.pool_id.in_(pool_ids))}
+             "healthmonitors": (m.HealthMonitor, m.HealthMonitor.pool_id.in_(pool_ids)),
+             "l7policies": (m.L7Policy, m.L7Policy.listener_id.in_(listener_ids)),
+             "l7rules": (m.L7Rule, m.L7Rule.l7policy_id.in_(policy_ids))}
     for plural, reports in report.children.items():
         model, under = scope[plural]
         groups: dict[tuple, list[str]] = {}

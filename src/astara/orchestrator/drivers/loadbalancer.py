@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from astara.orchestrator.clients.base import LoadBalancerAPI, NetworkAPI, RemoteError
 from astara.orchestrator.drivers import loadbalancer_status as status
@@ -42,6 +42,8 @@ class LoadBalancerModel:
     vip_port: dict | None = None
     vip_subnet: dict | None = None
     vip_network: dict | None = None
+    l7policies: list[dict] = field(default_factory=list)
+    l7rules: list[dict] = field(default_factory=list)  # each with its "l7policy_id"
 
     @classmethod
     def of(cls, body: dict, vip_port: dict | None = None, vip_subnet: dict | None = None,
@@ -50,7 +52,9 @@ class LoadBalancerModel:
         return cls(int(body["revision"]), body["loadbalancer"],
                    *(list(body.get(k) or []) for k in (
                        "listeners", "pools", "members", "healthmonitors")),
-                   vip_port=vip_port, vip_subnet=vip_subnet, vip_network=vip_network)
+                   vip_port=vip_port, vip_subnet=vip_subnet, vip_network=vip_network,
+                   l7policies=list(body.get("l7policies") or []),
+                   l7rules=list(body.get("l7rules") or []))
 
 
 def _vip_network(model: LoadBalancerModel) -> tuple[dict, str | None, str | None]:
@@ -87,7 +91,8 @@ def build(model: LoadBalancerModel, mgmt: Management) -> ApplianceConfig:
     lb = model.loadbalancer
     vip, v4_gw, v6_gw = _vip_network(model)
     section, _ = loadbalancer_section(model.loadbalancer, model.listeners, model.pools,
-                                      model.members, model.healthmonitors)
+                                      model.members, model.healthmonitors, model.l7policies,
+                                      model.l7rules)
     return ApplianceConfig.model_validate({
         "version": "1",
         "hostname": NAMING.name(lb["id"]),

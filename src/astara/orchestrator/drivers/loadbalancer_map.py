@@ -1,12 +1,15 @@
 """Octavia's views of a load balancer's objects -> the document's ``loadbalancer`` section.
 
-Pure. Each listener, pool, member and health monitor is mapped on its own and checked
-against the wire model (``wire.loadbalancer_config``); one the appliance cannot serve
-(a UDP, SCTP, TERMINATED_HTTPS or PROMETHEUS listener, a UDP or SCTP pool, a
-SOURCE_IP_PORT pool, a UDP-CONNECT or SCTP monitor, a value the wire refuses) is left
-out and listed in the refusals with why: the driver reports it ERROR. A member or
-monitor of a refused pool is refused with it; a listener whose default pool is
-refused is served without one.
+Pure. Each listener, pool, member, health monitor, L7 policy and L7 rule is mapped on
+its own and checked against the wire model (``wire.loadbalancer_config``); one the
+appliance cannot serve (a UDP, SCTP, TERMINATED_HTTPS or PROMETHEUS listener, a UDP or
+SCTP pool, a SOURCE_IP_PORT pool, a UDP-CONNECT or SCTP monitor, an SSL_* rule, a
+value the wire refuses) is left out and listed in the refusals with why: the driver
+reports it ERROR. A member or monitor of a refused pool is refused with it; a listener
+whose default pool is refused is served without one; the policies of a refused
+listener, a policy sending to a refused pool, and the rules of a refused policy are
+refused with it. Policies and rules whose admin state is down are left out (not
+refused): haproxy's rendering would skip them anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from astara.wire.loadbalancer_config import (
     MAX_POOLS,
     POOLS_FOR,
     HealthMonitor,
+    L7Policy,
+    L7Rule,
     Listener,
     LoadBalancer,
     Member,
@@ -33,6 +38,8 @@ LISTENER_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
 POOL_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"})
 ALGORITHMS = frozenset({"ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"})
 MONITOR_TYPES = frozenset({"HTTP", "HTTPS", "TCP", "PING", "TLS-HELLO"})
+L7RULE_TYPES = frozenset({"PATH", "HOST_NAME", "HEADER", "COOKIE", "FILE_TYPE"})
+MAX_POLICIES, MAX_RULES = 100, 50  # per listener, per policy (the wire's)
 # The wire's bounds, where Octavia's are wider: kept within them, not refused.
 MAX_CONNECTIONS = 1_000_000
 MAX_MILLIS = 24 * 3600 * 1000
@@ -169,11 +176,108 @@ def _pool(view: dict, members: dict[str, dict], monitors: dict[str, dict],
         return None
 
 
+def _rule(view: dict) -> L7Rule:
+    out = {k: view[k] for k in ("id", "type", "compare_type", "value")}
+    out["invert"] = bool(view.get("invert", False))
+    if view["type"] in ("HEADER", "COOKIE"):
+        out["key"] = view.get("key")
+    return L7Rule.model_validate(out)
+
+
+def _refuse_policy(view: dict, rules: list[dict], why: str, refused: Refusals) -> None:
+    refused[view["id"]] = ("l7policy", why)
+    for rule in rules:
+        refused[rule["id"]] = ("l7rule", f"its L7 policy {view['id']} is not served")
+
+
+def _policy(view: dict, rules: list[dict], listener_protocol: str,
+            pools: dict[str, Pool], refused: Refusals) -> L7Policy | None:
+    """The enabled policy with its enabled rules, or None (left out or refused)."""
+    if not view.get("admin_state_up", True):
+        return None
+    pool_id = view.get("redirect_pool_id")
+    if view.get("action") == "REDIRECT_TO_POOL":
+        pool = pools.get(pool_id or "")
+        if pool is None or pool.protocol not in POOLS_FOR.get(listener_protocol, ()) \
+                or not cookie_persistence_fits(listener_protocol, pool):
+            _refuse_policy(view, rules, f"its pool {pool_id} is not served", refused)
+            return None
+    served: list[L7Rule] = []
+    for rule in rules:
+        if not rule.get("admin_state_up", True):
+            continue
+        if rule.get("type") not in L7RULE_TYPES:
+            refused[rule["id"]] = ("l7rule", f"L7 rule type {rule.get('type')} is not "
+                                   "served (not yet)")
+            continue
+        try:
+            served.append(_rule(rule))
+        except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            refused[rule["id"]] = ("l7rule", _short(exc) if isinstance(exc, ValidationError)
+                                   else f"bad L7 rule: {exc}")
+    for extra in served[MAX_RULES:]:
+        refused[extra.id] = ("l7rule", f"L7 policy {view['id']} already has the "
+                             f"{MAX_RULES} rules an appliance serves")
+    out: dict[str, Any] = {
+        "id": view["id"], "action": view.get("action"), "position": view.get("position"),
+        "redirect_url": view.get("redirect_url"), "redirect_prefix": view.get("redirect_prefix"),
+        "redirect_pool_id": pool_id if view.get("action") == "REDIRECT_TO_POOL" else None,
+        "rules": served[:MAX_RULES]}
+    if view.get("redirect_http_code") is not None:
+        out["redirect_http_code"] = view["redirect_http_code"]
+    try:
+        return L7Policy.model_validate(out)
+    except (ValidationError, TypeError, ValueError) as exc:
+        _refuse_policy(view, rules, _short(exc) if isinstance(exc, ValidationError)
+                       else f"bad L7 policy: {exc}", refused)
+        return None
+
+
+def _policies(listener: dict, policies: list[dict], rules: dict[str, list[dict]],
+              pools: dict[str, Pool], refused: Refusals) -> list[L7Policy]:
+    if policies and listener.get("protocol") != "HTTP":
+        for view in policies:
+            _refuse_policy(view, rules.get(view["id"], []), "L7 policies need an HTTP "
+                           "listener", refused)
+        return []
+    served: list[L7Policy] = []
+    for view in sorted(policies, key=lambda p: (p.get("position") or 0, p["id"])):
+        policy = _policy(view, rules.get(view["id"], []), listener["protocol"], pools,
+                         refused)
+        if policy is None:
+            continue
+        if len(served) >= MAX_POLICIES or policy.position in {p.position for p in served}:
+            _refuse_policy(view, rules.get(view["id"], []), "its position is taken or the "
+                           f"{MAX_POLICIES} policies a listener serves are", refused)
+            continue
+        served.append(policy)
+    return served
+
+
+def _refuse_listener_policies(listener_id: str, policies: list[dict],
+                              rules: dict[str, list[dict]], refused: Refusals) -> None:
+    """A refused listener's policies and rules (those left out as admin down too: none
+    of them is served); a policy refused earlier keeps its reason."""
+    for view in policies:
+        refused.setdefault(view["id"], ("l7policy", f"its listener {listener_id} is not "
+                                        "served"))
+        for rule in rules.get(view["id"], []):
+            refused.setdefault(rule["id"], ("l7rule", f"its L7 policy {view['id']} is not "
+                                            "served"))
+
+
 def loadbalancer_section(lb: dict, listeners: list[dict], pools: list[dict],
-                         members: list[dict], monitors: list[dict]
+                         members: list[dict], monitors: list[dict],
+                         l7policies: list[dict] = (), l7rules: list[dict] = ()
                          ) -> tuple[dict[str, Any], Refusals]:
     """The section (as a dict the wire validates with the document) and the refusals."""
     refused: Refusals = {}
+    policies_of: dict[str, list[dict]] = {}
+    for view in l7policies:
+        policies_of.setdefault(view.get("listener_id") or "", []).append(view)
+    rules_of: dict[str, list[dict]] = {}
+    for view in l7rules:
+        rules_of.setdefault(view.get("l7policy_id") or "", []).append(view)
     by_member = {m["id"]: m for m in members}
     by_monitor = {h["id"]: h for h in monitors}
     served_pools: dict[str, Pool] = {}
@@ -191,27 +295,33 @@ def loadbalancer_section(lb: dict, listeners: list[dict], pools: list[dict],
     served_listeners: list[Listener] = []
     ports: set[int] = set()
     for view in sorted(listeners, key=lambda x: x["id"]):
+        mine = policies_of.get(view["id"], [])
         if view.get("protocol") not in LISTENER_PROTOCOLS:
             refused[view["id"]] = ("listener", f"listener protocol {view.get('protocol')} "
                                    "is not served (not yet)")
+            _refuse_listener_policies(view["id"], mine, rules_of, refused)
             continue
         try:
             listener = Listener.model_validate(_listener(view, served_pools))
+            policies = _policies(view, mine, rules_of, served_pools, refused)
+            listener = Listener.model_validate({**listener.model_dump(),
+                                                "l7policies": policies})
         except (ValidationError, KeyError, TypeError, ValueError) as exc:
             refused[view["id"]] = ("listener", _short(exc) if isinstance(exc, ValidationError)
                                    else f"bad listener: {exc}")
+            _refuse_listener_policies(view["id"], mine, rules_of, refused)
             continue
-        if listener.protocol_port in ports:
-            refused[view["id"]] = ("listener", f"port {listener.protocol_port} is taken")
-            continue
+        why = None
         pool = served_pools.get(listener.default_pool_id or "")
-        if pool is not None and not cookie_persistence_fits(listener.protocol, pool):
-            refused[view["id"]] = ("listener", f"its default pool {pool.id} persists by "
-                                   "cookie, which needs an HTTP listener")
-            continue
-        if len(served_listeners) >= MAX_LISTENERS:
-            refused[view["id"]] = ("listener", f"the {MAX_LISTENERS} listeners an appliance "
-                                   "serves are taken")
+        if listener.protocol_port in ports:
+            why = f"port {listener.protocol_port} is taken"
+        elif pool is not None and not cookie_persistence_fits(listener.protocol, pool):
+            why = f"its default pool {pool.id} persists by cookie, which needs an HTTP listener"
+        elif len(served_listeners) >= MAX_LISTENERS:
+            why = f"the {MAX_LISTENERS} listeners an appliance serves are taken"
+        if why is not None:
+            refused[view["id"]] = ("listener", why)
+            _refuse_listener_policies(view["id"], mine, rules_of, refused)
             continue
         ports.add(listener.protocol_port)
         served_listeners.append(listener)

@@ -7,7 +7,9 @@ provisioning statuses only if it is still the current one), ``provisioning``
 load balancer's appliance cannot be booted) for the load balancer and every object
 served, ERROR and OFFLINE for every object the appliance was not given
 (``loadbalancer_map``), and the operating statuses the appliance reports
-(``wire.appliance_status.LoadBalancerHealth``) where it reports them.
+(``wire.appliance_status.LoadBalancerHealth``) where it reports them. L7 policies and
+rules are not in that report: once ACTIVE they are ONLINE, or OFFLINE when they (or a
+rule's policy) are disabled.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ ONLINE = "ONLINE"
 # What the load-balancer API accepts as an operating status.
 OPERATING = frozenset({"ONLINE", "OFFLINE", "DEGRADED", "ERROR", "NO_MONITOR", "DRAINING"})
 PLURAL = {"listener": "listeners", "pool": "pools", "member": "members",
-          "healthmonitor": "healthmonitors"}
+          "healthmonitor": "healthmonitors", "l7policy": "l7policies", "l7rule": "l7rules"}
 
 
 def _operating(health: LoadBalancerHealth | None) -> dict[str, str]:
@@ -49,7 +51,8 @@ def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
     lb_id = model.loadbalancer["id"]
     try:
         _, refused = loadbalancer_section(model.loadbalancer, model.listeners, model.pools,
-                                          model.members, model.healthmonitors)
+                                          model.members, model.healthmonitors,
+                                          model.l7policies, model.l7rules)
     except (ValueError, KeyError, TypeError):  # nothing can be served (nor built)
         refused = {}
         provisioning = ERROR
@@ -57,6 +60,7 @@ def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
     operating = _operating(health) if health is not None and health.id == lb_id else {}
     body: dict = {"revision": model.revision,
                   "loadbalancer": _entry(None, provisioning, operating.get(lb_id))}
+    enabled = {p["id"] for p in model.l7policies if p.get("admin_state_up", True)}
     for kind, plural in PLURAL.items():
         entries = []
         for view in sorted(getattr(model, plural), key=lambda v: v["id"]):
@@ -69,6 +73,12 @@ def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
                 pool_ids = [p.get("id") for p in view.get("pools") or []]
                 reported = provisioning == ACTIVE and any(p in operating for p in pool_ids)
                 entries.append(_entry(oid, provisioning, ONLINE if reported else None))
+            elif kind in ("l7policy", "l7rule"):
+                # Not in the appliance's report: in effect once ACTIVE, unless disabled.
+                on = oid in enabled if kind == "l7policy" else \
+                    view.get("admin_state_up", True) and view.get("l7policy_id") in enabled
+                entries.append(_entry(oid, provisioning, (ONLINE if on else OFFLINE)
+                                      if provisioning == ACTIVE else None))
             else:
                 entries.append(_entry(oid, provisioning, operating.get(oid)))
         body[plural] = entries
