@@ -255,8 +255,6 @@ class Api:
         return 200, await run_in_threadpool(self.service.stats, ctx, "listeners", id_)
 
     async def failover(self, request: Request, ctx: RequestContext):
-        if not ctx.is_admin:
-            raise errors.Forbidden()
         lb_id = _id(request, "id", "loadbalancer")
         await run_in_threadpool(self.service.failover, ctx, lb_id)
         return 202, None

@@ -229,11 +229,11 @@ class LoadBalancerService:
             return stats.loadbalancer(s, row.id)
 
     def failover(self, ctx: RequestContext, lb_id: str) -> None:
-        if not ctx.is_admin:
-            raise errors.Forbidden()
-
+        """Admin only; as Octavia, an unknown load balancer is 404 to anyone."""
         def work(op: base.Op) -> None:
             row = base.get(op.session, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
+            if not ctx.is_admin:
+                raise errors.Forbidden()
             failover.failover(op, row)
             op.notifier.changed("loadbalancer", "update", view(op.session, "loadbalancers",
                                                                row), row.id, row.id)
