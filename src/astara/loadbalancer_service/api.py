@@ -282,6 +282,19 @@ class Api:
         await run_in_threadpool(self.service.release_vip_ports, ctx, lb_id)
         return 204, None
 
+    async def lb_stats(self, request: Request, ctx: RequestContext):
+        id_ = _id(request, "id", "loadbalancer")
+        return 200, await run_in_threadpool(self.service.stats, ctx, "loadbalancers", id_)
+
+    async def listener_stats(self, request: Request, ctx: RequestContext):
+        id_ = _id(request, "id", "listener")
+        return 200, await run_in_threadpool(self.service.stats, ctx, "listeners", id_)
+
+    async def failover(self, request: Request, ctx: RequestContext):
+        lb_id = _id(request, "id", "loadbalancer")
+        await run_in_threadpool(self.service.failover, ctx, lb_id)
+        return 202, None
+
     # -- providers, flavors, quotas ---------------------------------------------------
     async def providers(self, request: Request, ctx: RequestContext):
         fields = _fields(request)
@@ -398,6 +411,12 @@ def build_app(service: LoadBalancerService) -> Starlette:
               methods=["GET", "PUT", "DELETE"]),
         Route(f"{lbaas}/loadbalancers/{{id}}/status", api.route(api.status_tree, read),
               methods=["GET"]),
+        Route(f"{lbaas}/loadbalancers/{{id}}/stats", api.route(api.lb_stats, read),
+              methods=["GET"]),
+        Route(f"{lbaas}/listeners/{{id}}/stats", api.route(api.listener_stats, read),
+              methods=["GET"]),
+        Route(f"{lbaas}/loadbalancers/{{id}}/failover", api.route(api.failover),
+              methods=["PUT"]),
         Route(f"/{VERSION}/astara/loadbalancers/{{id}}/model", api.route(api.lb_model, read),
               methods=["GET"]),
         Route(f"/{VERSION}/astara/loadbalancers/{{id}}/statuses", api.route(api.lb_statuses),

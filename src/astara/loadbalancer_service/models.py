@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -61,6 +62,9 @@ class LoadBalancer(Common, Base):
     # The revision of the intent under this load balancer: bumped by every write of it
     # or of a child, never by a status report; the orchestrator reports against it.
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Failovers asked (``PUT .../failover``, migration l005): the orchestrator replaces
+    # an appliance booted for fewer. Shown only in the orchestrator's model.
+    failover_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Listener(Common, Base):
@@ -188,3 +192,25 @@ class VipRelease(Base):
     loadbalancer_id: Mapped[str] = mapped_column(UUID, index=True)
     project_id: Mapped[str] = mapped_column(PROJECT)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ListenerStats(Base):
+    """haproxy's counters of one listener as the orchestrator reported them
+    (``counters``: shown totals are ``base_* + *``). Gone with its listener."""
+
+    __tablename__ = "lb_listener_stats"
+
+    listener_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_listeners.id", ondelete="CASCADE"), primary_key=True)
+    loadbalancer_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_loadbalancers.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[str] = mapped_column(String(255), default="")
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    active_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    base_bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    base_bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    base_total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
+    base_request_errors: Mapped[int] = mapped_column(BigInteger, default=0)

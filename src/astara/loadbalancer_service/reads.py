@@ -84,7 +84,8 @@ def children(s: Session, lb_id: str) -> dict[str, list]:
 
 def model(s: Session, lb: m.LoadBalancer) -> dict:
     """What the orchestrator builds an appliance from: the revision and every view."""
-    out: dict = {"revision": lb.revision, "loadbalancer": view(s, "loadbalancers", lb)}
+    out: dict = {"revision": lb.revision, "failover_count": lb.failover_count,
+                 "loadbalancer": view(s, "loadbalancers", lb)}
     for plural, rows in children(s, lb.id).items():
         if plural == "l7rules":  # a rule's public view does not name its policy
             out[plural] = [{**v, "l7policy_id": r.l7policy_id}

@@ -29,6 +29,7 @@ from astara.loadbalancer_service.notifier import LoadBalancerNotifier
 from astara.loadbalancer_service.reads import view
 from astara.loadbalancer_service.resources import (
     base,
+    failover,
     healthmonitors,
     l7policies,
     l7rules,
@@ -36,6 +37,7 @@ from astara.loadbalancer_service.resources import (
     loadbalancers,
     members,
     pools,
+    stats,
     status_report,
 )
 from astara.loadbalancer_service.settings import LoadBalancerSettings
@@ -270,6 +272,27 @@ class LoadBalancerService:
         with self.db.write() as s:
             lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
             status_report.apply(s, lb, report)
+            stats.record(s, lb, report)
+
+    def stats(self, ctx: RequestContext, plural: str, id_: str) -> dict:
+        """Octavia's ``GET .../{loadbalancers,listeners}/{id}/stats`` (scoped as reads)."""
+        with self.db.read() as s:
+            row = base.get(s, ctx, KIND[plural], views.MODELS[plural], id_)
+            if plural == "listeners":
+                return stats.listener(s, row.id)
+            return stats.loadbalancer(s, row.id)
+
+    def failover(self, ctx: RequestContext, lb_id: str) -> None:
+        """Admin only; as Octavia, an unknown load balancer is 404 to anyone."""
+        def work(op: base.Op) -> None:
+            row = base.get(op.session, ctx, "loadbalancer", m.LoadBalancer, lb_id, lock=True)
+            if not ctx.is_admin:
+                raise errors.Forbidden()
+            failover.failover(op, row)
+            op.notifier.changed("loadbalancer", "update", view(op.session, "loadbalancers",
+                                                               row), row.id, row.id)
+
+        self._write(ctx, work)
 
     def status_tree(self, ctx: RequestContext, lb_id: str) -> dict:
         with self.db.read() as s:

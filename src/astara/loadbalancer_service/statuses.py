@@ -5,7 +5,9 @@ the orchestrator built and, per object, the statuses it observed. ``parse`` turn
 JSON into a ``StatusReport`` or raises the 400 Octavia would answer; ``writes`` decides
 which columns each object gets: every operating status, and the provisioning statuses
 only when the report is of the current revision (otherwise newer intent is pending and
-the objects stay ``PENDING_*``).
+the objects stay ``PENDING_*``). A listener may carry haproxy's ``stats`` (the
+five counters, ``counters``) with ``stats_epoch`` beside ``revision``; they are kept
+whatever the revision.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from astara.loadbalancer_service import errors
+from astara.loadbalancer_service import counters, errors
 
 PROVISIONING = ("ACTIVE", "ERROR")
 OPERATING = ("ONLINE", "OFFLINE", "DEGRADED", "ERROR", "NO_MONITOR", "DRAINING")
@@ -30,6 +32,7 @@ class Report:
     id: str
     provisioning_status: str | None = None
     operating_status: str | None = None
+    stats: counters.Counters | None = None  # a listener's haproxy counters
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class StatusReport:
     revision: int
     loadbalancer: Report | None
     children: dict[str, tuple[Report, ...]]  # by plural, each id once
+    stats_epoch: str = ""  # the haproxy run the listeners' ``stats`` come from
 
 
 def _bad(attr: str, value: Any, reason: str) -> errors.BadRequest:
@@ -47,7 +51,8 @@ def _statuses(attr: str, item: Any, with_id: bool) -> Report:
     if not isinstance(item, dict):
         raise _bad(attr, item, "Wrong type. Expected 'dict', got "
                                f"'{type(item).__name__}'")
-    allowed = {"provisioning_status", "operating_status"} | ({"id"} if with_id else set())
+    allowed = {"provisioning_status", "operating_status"} | ({"id"} if with_id else set()) \
+        | ({"stats"} if attr == "listeners" else set())
     for key in item:
         if key not in allowed:
             raise errors.unknown_attribute(attr, str(key))
@@ -61,7 +66,9 @@ def _statuses(attr: str, item: Any, with_id: bool) -> Report:
     if oper is not None and oper not in OPERATING:
         raise _bad(f"{attr}.operating_status", oper,
                    f"Value should be one of: {', '.join(OPERATING)}")
-    return Report(id_, prov, oper)
+    stats = counters.parse(f"{attr}.stats", item["stats"]) \
+        if item.get("stats") is not None else None
+    return Report(id_, prov, oper, stats)
 
 
 def parse(body: Any) -> StatusReport:
@@ -70,7 +77,7 @@ def parse(body: Any) -> StatusReport:
         raise _bad("statuses", body, "Wrong type. Expected 'dict', got "
                                      f"'{type(body).__name__}'")
     for key in body:
-        if key not in ("revision", "loadbalancer", *CHILDREN):
+        if key not in ("revision", "loadbalancer", "stats_epoch", *CHILDREN):
             raise errors.unknown_attribute("statuses", str(key))
     revision = body.get("revision")
     if isinstance(revision, bool) or not isinstance(revision, int) \
@@ -92,7 +99,8 @@ def parse(body: Any) -> StatusReport:
         if len({r.id for r in parsed}) != len(parsed):
             raise errors.validation(f"An id is given more than once in {plural}.")
         children[plural] = tuple(parsed)
-    return StatusReport(revision, report, children)
+    return StatusReport(revision, report, children,
+                        counters.parse_epoch(body.get("stats_epoch")))
 
 
 def writes(report: Report, current: bool) -> dict[str, str]:

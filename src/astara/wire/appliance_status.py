@@ -81,6 +81,9 @@ class LoadBalancerHealth(_Model):
     operating_status: str  # ONLINE, DEGRADED, ERROR, OFFLINE
     listeners: list[ListenerHealth] = []
     pools: list[PoolHealth] = []
+    # The haproxy worker whose counters these are ("<pid>@<start time>"): a new one
+    # (a reload, a restart) counts from 0 again. None: unknown.
+    stats_epoch: str | None = None
 
 
 class ApplianceStatus(_Model):

@@ -46,8 +46,10 @@ def graph(alice, subnet):
 def test_model_is_the_public_views_and_a_revision(alice, boss, graph):
     lb, pool = graph["lb"], graph["pool"]
     model = _model(boss, lb.id)
-    assert set(model) == {"revision", "loadbalancer", *KINDS, "l7policies", "l7rules"}
+    assert set(model) == {"revision", "failover_count", "loadbalancer", *KINDS,
+                          "l7policies", "l7rules"}
     assert model["revision"] >= 1
+    assert model["failover_count"] == 0
     with alice.http() as c:
         public = {
             "loadbalancer": c.get(f"/lbaas/loadbalancers/{lb.id}").json()["loadbalancer"],
@@ -60,7 +62,8 @@ def test_model_is_the_public_views_and_a_revision(alice, boss, graph):
                                .json()["healthmonitor"]],
             "l7policies": [], "l7rules": [],
         }
-    assert {k: v for k, v in model.items() if k != "revision"} == public
+    assert {k: v for k, v in model.items() if k not in ("revision", "failover_count")} \
+        == public
 
 
 def test_every_write_bumps_the_revision_and_nothing_else_does(alice, boss, graph, subnet):

@@ -102,3 +102,33 @@ def test_admin_down_load_balancer_is_offline():
 ])
 def test_member_status(status, expected):
     assert haproxy.member_status(status) == expected
+
+
+INFO_AND_STAT = (Path(__file__).parents[2] / "data" / "haproxy"
+                 / "show_info_and_stat.txt").read_text()
+
+
+def test_show_info_before_show_stat_names_the_worker_and_keeps_the_rows():
+    assert haproxy.epoch(INFO_AND_STAT) == "31198@1796228734"
+    rows = haproxy.parse(INFO_AND_STAT)
+    assert rows[("listener-a", "FRONTEND")]["status"] == "OPEN"
+    assert ("pool-a:tcp", "m1") in rows
+    doc = LoadBalancer.model_validate({
+        "id": "lb", "vip_address": "127.0.0.1",
+        "listeners": [{"id": "listener-a", "protocol": "TCP", "protocol_port": 1,
+                       "default_pool_id": "pool-a"}],
+        "pools": [{"id": "pool-a", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN",
+                   "members": [{"id": "m1", "address": "127.0.0.1", "protocol_port": 9}]}]})
+    health = haproxy.health(doc, INFO_AND_STAT)
+    assert health.stats_epoch == "31198@1796228734"
+    assert health.listeners[0].operating_status == "ONLINE"
+
+
+@pytest.mark.parametrize("text", ["", "Pid: 7\n", "Start_time_sec: 9\n# pxname,svname\n"])
+def test_no_epoch_without_both_pid_and_start_time(text):
+    assert haproxy.epoch(text) is None
+
+
+def test_show_stat_alone_has_no_epoch():
+    assert haproxy.health(lb(), CAPTURED).stats_epoch is None
+    assert haproxy.health(lb(), None).stats_epoch is None

@@ -34,7 +34,8 @@ class Haproxy(Protocol):
     def stop(self, pid: int) -> None: ...
 
     def stats(self, sock: Path) -> str | None:
-        """`show stat` (CSV) from the stats socket; None when it does not answer."""
+        """`show info` then `show stat` (CSV) from the stats socket; None when it does
+        not answer."""
 
 
 def sync(state_dir: Path, text: str | None, proc: Haproxy) -> str:

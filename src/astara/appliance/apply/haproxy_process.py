@@ -123,7 +123,7 @@ class HaproxyProcess:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(STATS_TIMEOUT)
                 s.connect(str(sock))
-                s.sendall(b"show stat\n")
+                s.sendall(b"show info;show stat\n")  # info names the worker
                 chunks = []
                 while chunk := s.recv(65536):
                     chunks.append(chunk)

@@ -1,8 +1,12 @@
-"""haproxy's `show stat` (CSV) → the status document's `loadbalancer` section. Pure.
+"""haproxy's `show info` and `show stat` (CSV) → the status document's `loadbalancer`
+section. Pure.
 
 Called by `status` with the text read from the stats socket (None when haproxy does
 not answer) and the applied `LoadBalancer`, which says what exists and what an
-operator set down. Names follow `render.haproxy`: frontend = listener id, backend =
+operator set down. The counters are those of haproxy's current worker, which starts
+from 0 at every reload: `stats_epoch` names that worker (`show info`'s `Pid` and
+`Start_time_sec`) so that whoever keeps totals knows when they started again.
+Names follow `render.haproxy`: frontend = listener id, backend =
 `<pool id>:<mode>`, server = member id. A pool served in two modes has two backends:
 its counters are summed and each member gets the worse of its two states.
 
@@ -40,10 +44,13 @@ _RANK = ["ERROR", "DRAINING", "ONLINE", "NO_MONITOR", "OFFLINE"]
 
 
 def parse(text: str) -> Rows:
-    """{(pxname, svname): {field: value}} from `show stat` output."""
+    """{(pxname, svname): {field: value}} from `show stat` output (after `show info`'s
+    lines, if any)."""
     lines = text.splitlines()
-    if not lines or not lines[0].startswith("# "):
+    start = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
+    if start is None:
         return {}
+    lines = lines[start:]
     header = lines[0][2:].split(",")
     rows: Rows = {}
     for values in csv.reader(io.StringIO("\n".join(lines[1:]))):
@@ -52,6 +59,25 @@ def parse(text: str) -> Rows:
         row = dict(zip(header, values, strict=False))
         rows[(row.get("pxname", ""), row.get("svname", ""))] = row
     return rows
+
+
+def info(text: str) -> dict[str, str]:
+    """`show info`'s "Name: value" lines (those before `show stat`'s header)."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("# "):
+            break
+        name, sep, value = line.partition(":")
+        if sep:
+            out[name.strip()] = value.strip()
+    return out
+
+
+def epoch(text: str) -> str | None:
+    """Which haproxy worker counted: its pid and start time (None: not shown)."""
+    fields = info(text)
+    pid, started = fields.get("Pid"), fields.get("Start_time_sec")
+    return f"{pid}@{started}" if pid and started else None
 
 
 def _int(row: dict[str, str], *names: str) -> int:
@@ -140,4 +166,5 @@ def health(lb: LoadBalancer, text: str | None) -> LoadBalancerHealth:
     else:
         status = "ONLINE"
     return LoadBalancerHealth(id=lb.id, operating_status=status, listeners=listeners,
-                              pools=pools)
+                              pools=pools,
+                              stats_epoch=epoch(text) if text is not None else None)

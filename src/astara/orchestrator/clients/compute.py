@@ -60,7 +60,8 @@ class HttpComputeAPI(HttpApi):
         extras = frozenset(x["id"] for x in servers[:-1]
                            if x.get("OS-EXT-STS:task_state") != "deleting")
         return Instance(id=s["id"], status=s["status"], ports=frozenset(attached),
-                        deleting=s.get("OS-EXT-STS:task_state") == "deleting", extras=extras)
+                        deleting=s.get("OS-EXT-STS:task_state") == "deleting", extras=extras,
+                        generation=who.generation_of(s["metadata"]))
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str) -> str:
         # Idempotency-Key makes a retried boot (after a crash) return the same instance

@@ -116,12 +116,13 @@ class FakeCompute:
         if s.status == "BUILD" and s.polls > self.boot_polls:
             s.status = "ERROR" if self.fail_boots else "ACTIVE"
         return Instance(s.id, s.status, frozenset(s.ports & set(macs.values())),
-                        extras=frozenset(x.id for x in mine[:-1]))
+                        extras=frozenset(x.id for x in mine[:-1]),
+                        generation=who.generation_of(s.metadata))
 
     @staticmethod
     def _of(s: FakeServer, who: ApplianceIdentity) -> bool:
         return s.router_id == who.resource_id and s.name == who.name \
-            and s.metadata == who.metadata
+            and s.metadata.get(who.metadata_key) == who.resource_id
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str = "") -> str:
         self.calls.append(("boot", who.resource_id, tuple(port_ids)))

@@ -35,12 +35,14 @@ class Naming:
     kind: str
     prefix: str
     metadata_key: str
+    generation_key: str | None = None  # see ``Resource.generation``
 
     def name(self, resource_id: str) -> str:
         return f"{self.prefix}{resource_id}"[:63]
 
-    def identity(self, resource_id: str) -> ApplianceIdentity:
-        return ApplianceIdentity(resource_id, self.name(resource_id), self.metadata_key)
+    def identity(self, resource_id: str, generation: int = 0) -> ApplianceIdentity:
+        return ApplianceIdentity(resource_id, self.name(resource_id), self.metadata_key,
+                                 self.generation_key, generation)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class Resource:
     # What the driver's ``report`` needs later, kept with the document built (routers
     # keep nothing: a thousand routers' models would stay in memory for no use).
     kept: Any = None
+    # The appliance wanted is one booted for this generation or a later one (a load
+    # balancer's failover count); one booted for an earlier one is replaced.
+    generation: int = 0
 
 
 class Driver(Protocol):

@@ -28,7 +28,9 @@ from astara.wire.appliance_config import ApplianceConfig
 
 LOG = logging.getLogger(__name__)
 KIND = "loadbalancer"
-NAMING = Naming(KIND, "ak-lb-", "astara_loadbalancer_id")
+# The instance's metadata records the failover count it was booted for: a failover
+# (``PUT .../failover`` raises the count) replaces an appliance booted for less.
+NAMING = Naming(KIND, "ak-lb-", "astara_loadbalancer_id", "astara_failover_count")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class LoadBalancerModel:
     vip_network: dict | None = None
     l7policies: list[dict] = field(default_factory=list)
     l7rules: list[dict] = field(default_factory=list)  # each with its "l7policy_id"
+    failover_count: int = 0
 
     @classmethod
     def of(cls, body: dict, vip_port: dict | None = None, vip_subnet: dict | None = None,
@@ -54,7 +57,8 @@ class LoadBalancerModel:
                        "listeners", "pools", "members", "healthmonitors")),
                    vip_port=vip_port, vip_subnet=vip_subnet, vip_network=vip_network,
                    l7policies=list(body.get("l7policies") or []),
-                   l7rules=list(body.get("l7rules") or []))
+                   l7rules=list(body.get("l7rules") or []),
+                   failover_count=int(body.get("failover_count") or 0))
 
 
 def _vip_network(model: LoadBalancerModel) -> tuple[dict, str | None, str | None]:
@@ -140,7 +144,7 @@ class LoadBalancerDriver:
         model = LoadBalancerModel.of(body, port, subnet, network)
         return Resource(model=model, mgmt_port=mgmt,
                         ports=(port,) if port is not None else (), subnets=subnets,
-                        kept=model)
+                        kept=model, generation=model.failover_count)
 
     def resources(self) -> list[ResourceRef]:
         """Every load balancer, and every deleted one whose VIP port is still kept (its
@@ -175,7 +179,8 @@ class LoadBalancerDriver:
                 or report.config_digest is None \
                 or report.config_digest != st.context.desired_digest:
             return  # the appliance does not hold this revision's document (yet)
-        self._write(ref, st, status.statuses(model, report.loadbalancer, status.ACTIVE))
+        self._write(ref, st, status.statuses(model, report.loadbalancer, status.ACTIVE,
+                                             st.context.instance_id))
 
     def refused(self, ref: ResourceRef, st: RouterState, decision: Decision,
                 error: str) -> None:

@@ -7,9 +7,11 @@ provisioning statuses only if it is still the current one), ``provisioning``
 load balancer's appliance cannot be booted) for the load balancer and every object
 served, ERROR and OFFLINE for every object the appliance was not given
 (``loadbalancer_map``), and the operating statuses the appliance reports
-(``wire.appliance_status.LoadBalancerHealth``) where it reports them. L7 policies and
-rules are not in that report: once ACTIVE they are ONLINE, or OFFLINE when they (or a
-rule's policy) are disabled.
+(``wire.appliance_status.LoadBalancerHealth``) where it reports them, with haproxy's
+counters of each listener (``stats``) and ``stats_epoch``: the appliance instance
+and haproxy worker that counted them (the service keeps totals over their restarts).
+L7 policies and rules are not in that report: once ACTIVE they are ONLINE, or
+OFFLINE when they (or a rule's policy) are disabled.
 """
 
 from __future__ import annotations
@@ -46,8 +48,17 @@ def _operating(health: LoadBalancerHealth | None) -> dict[str, str]:
     return {k: v for k, v in out.items() if v in OPERATING}
 
 
+def _stats(health: LoadBalancerHealth | None, instance_id: str | None
+           ) -> tuple[dict[str, dict], str | None]:
+    """Listener id -> its five counters, and the epoch they were counted in."""
+    if health is None or instance_id is None:
+        return {}, None
+    counters = {x.id: x.counters.model_dump() for x in health.listeners}
+    return counters, f"{instance_id}/{health.stats_epoch or ''}"
+
+
 def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
-             provisioning: str) -> dict:
+             provisioning: str, instance_id: str | None = None) -> dict:
     lb_id = model.loadbalancer["id"]
     try:
         _, refused = loadbalancer_section(model.loadbalancer, model.listeners, model.pools,
@@ -61,6 +72,9 @@ def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
     body: dict = {"revision": model.revision,
                   "loadbalancer": _entry(None, provisioning, operating.get(lb_id))}
     enabled = {p["id"] for p in model.l7policies if p.get("admin_state_up", True)}
+    counted, epoch = _stats(health if operating else None, instance_id)
+    if counted:
+        body["stats_epoch"] = epoch
     for kind, plural in PLURAL.items():
         entries = []
         for view in sorted(getattr(model, plural), key=lambda v: v["id"]):
@@ -82,6 +96,9 @@ def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
             else:
                 entries.append(_entry(oid, provisioning, operating.get(oid)))
         body[plural] = entries
+    for entry in body["listeners"]:
+        if entry["id"] in counted:
+            entry["stats"] = counted[entry["id"]]
     return body
 
 

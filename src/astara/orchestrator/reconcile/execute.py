@@ -92,7 +92,7 @@ class Executor:
             mgmt = self.network.management_port(ref.id, create=True)
             ports = [mgmt["id"]] + [p for p in ctx.wanted_ports if p != mgmt["id"]]
             # The same boot retried (say, by a restarted orchestrator) is the same request.
-            who = self.drivers[ref.kind].naming.identity(ref.id)
+            who = self.drivers[ref.kind].naming.identity(ref.id, ctx.generation)
             ctx.instance_id = self.compute.boot(who, ports, boot_request_id(ref.id, boots))
         elif step is Step.STOP_VM and ctx.instance_id:
             self.compute.delete(ctx.instance_id)

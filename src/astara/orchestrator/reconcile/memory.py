@@ -51,6 +51,8 @@ class Context:
     # What its driver kept of the resource read when ``desired`` was built from it
     # (``drivers.base.Resource.kept``): its ``report`` may need more than the document.
     kept: Any = None
+    # The generation a new appliance is booted for (``drivers.base.Resource``).
+    generation: int = 0
 
 
 class Resume(NamedTuple):

@@ -66,10 +66,22 @@ class ApplianceIdentity:
     resource_id: str
     name: str
     metadata_key: str
+    # A kind whose appliances are replaced on request (a load balancer's failover)
+    # records in this metadata key the generation an instance was booted for.
+    generation_key: str | None = None
+    generation: int = 0
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {self.metadata_key: self.resource_id}
+        out = {self.metadata_key: self.resource_id}
+        if self.generation_key is not None and self.generation > 0:  # 0: none recorded
+            out[self.generation_key] = str(self.generation)
+        return out
+
+    def generation_of(self, metadata: dict) -> int:
+        """The generation an instance's metadata records (0: none, or not a number)."""
+        value = metadata.get(self.generation_key) if self.generation_key else None
+        return int(value) if isinstance(value, str) and value.isdigit() else 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class Instance:
     ports: frozenset[str] = frozenset()
     deleting: bool = False
     extras: frozenset[str] = frozenset()  # more instances for one router: to remove
+    generation: int = 0  # what it was booted for (``ApplianceIdentity.generation``)
 
 
 class Failure(enum.StrEnum):
@@ -135,6 +148,9 @@ class Observed:
     appliance: Appliance | None = None
     debug: bool = False
     force_rebuild: bool = False
+    # The instance was booted for an older generation than the resource's (a load
+    # balancer failed over since): it is replaced.
+    outdated: bool = False
     memory: Memory = field(default_factory=Memory)
     now: float = 0.0
 

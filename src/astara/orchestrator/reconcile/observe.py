@@ -86,8 +86,8 @@ class Observer:
     def full(self, ref: ResourceRef, st: RouterState, now: float, debug: bool) -> Observed:
         st.resumed = False
         driver = self.drivers[ref.kind]
-        who = driver.naming.identity(ref.id)
         res = driver.read(ref.id)
+        who = driver.naming.identity(ref.id, res.generation if res is not None else 0)
         if res is None:
             inst = self.compute.find(who, {})
             st.context = Context(instance_id=inst.id if inst else None)
@@ -128,7 +128,7 @@ class Observer:
             extra_instances=inst.extras if inst else frozenset(),
             floating_ips=res.floating_ips,
             activate=res.activate if desired is not None else (),
-            kept=res.kept if desired is not None else None)
+            kept=res.kept if desired is not None else None, generation=res.generation)
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
             app = self.appliance.status(address, inst.id)
@@ -143,5 +143,6 @@ class Observer:
         return Observed(
             exists=True, admin_up=res.admin_up,
             desired_digest=digest, wanted_ports=frozenset(wanted), instance=inst,
-            appliance=app, debug=debug, force_rebuild=st.force_rebuild, memory=st.memory,
+            appliance=app, debug=debug, force_rebuild=st.force_rebuild,
+            outdated=inst is not None and inst.generation < res.generation, memory=st.memory,
             now=now)

@@ -88,6 +88,10 @@ def plan(o: Observed, s: Settings) -> Decision:
     if o.force_rebuild and live:
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                  "rebuild requested", replace(m, boot_started=None), Rebuild.OPERATOR)
+    if o.outdated and live:  # asked through the resource's API: as an operator's rebuild
+        return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                 "failover requested: replacing the appliance", replace(m, boot_started=None),
+                 Rebuild.OPERATOR)
     if o.desired_digest is None:
         return d(Step.EXIT, Status.DOWN, _after(s.health_check_period),
                  "no appliance configuration can be built yet")
