@@ -122,7 +122,7 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "floating_ips": sorted(st.context.floating_ips),
         "check": check_view(st),
         # A load balancer's own fields (VIP, children, statuses), before the steps.
-        **(loadbalancer_view.view(st) if st.kind == loadbalancer_view.KIND else {}),
+        **loadbalancer_view.view(st),
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],
     }
 

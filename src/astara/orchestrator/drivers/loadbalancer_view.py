@@ -10,13 +10,14 @@ from __future__ import annotations
 from astara.orchestrator.drivers.loadbalancer import KIND, LoadBalancerModel
 from astara.orchestrator.reconcile.memory import RouterState
 
-__all__ = ["KIND", "FIELDS", "view"]
-
 FIELDS = ("vip_address", "vip_port_id", "revision", "listeners", "pools", "members",
           "provisioning_status", "operating_status")
 
 
 def view(st: RouterState) -> dict:
+    """The fields (``FIELDS``) of a load balancer's state; none for another kind."""
+    if st.kind != KIND:
+        return {}
     out: dict = dict.fromkeys(FIELDS)
     model = st.context.kept
     if isinstance(model, LoadBalancerModel):
@@ -24,8 +25,7 @@ def view(st: RouterState) -> dict:
         out.update(vip_address=lb.get("vip_address"), vip_port_id=lb.get("vip_port_id"),
                    revision=model.revision, listeners=len(model.listeners),
                    pools=len(model.pools), members=len(model.members))
-    written = (st.reported or {}).get("loadbalancer") if isinstance(st.reported, dict) \
-        else None
+    written = st.reported.get("loadbalancer") if isinstance(st.reported, dict) else None
     if written:
         out["provisioning_status"] = written.get("provisioning_status")
         out["operating_status"] = written.get("operating_status")
