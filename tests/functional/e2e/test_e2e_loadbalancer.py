@@ -110,12 +110,14 @@ def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
     print(f"load balancer created -> VIP answered by both members in "
           f"{time.monotonic() - t0:.2f} s")
     assert lbs.get_load_balancer(lb.id).operating_status == "ONLINE"
-    # The operator sees it with astara-ctl, as a load balancer and not as a router.
-    [shown] = [v for v in ctl(state, ports, "loadbalancer", "list") if v["id"] == lb.id]
+    # The operator sees it with astara-ctl, as a load balancer and not as a router
+    # (a worker reports to the parent at most once a second: the view may lag).
+    shown = wait_for(lambda: next((v for v in ctl(state, ports, "loadbalancer", "list")
+                                   if v["id"] == lb.id and v["status"] == "ACTIVE"), None),
+                     10, "astara-ctl loadbalancer list showing it ACTIVE", 0.2)
     assert (shown["vip_address"], shown["listeners"], shown["members"]) == (
         lb.vip_address, 1, 2)
-    assert shown["instance_id"] and shown["status"] == "ACTIVE"
-    assert shown["provisioning_status"] == "ACTIVE"
+    assert shown["instance_id"] and shown["provisioning_status"] == "ACTIVE"
     assert lb.id not in [v["id"] for v in ctl(state, ports, "router", "list")]
 
     # A member whose instance stops answering is taken out; the other serves alone.
@@ -124,7 +126,8 @@ def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
              60, "the stopped member ERROR", 0.2)
     assert {answers(client, lb.vip_address) for _ in range(6)} == {"e2e-lb-web1"}
     assert lbs.get_load_balancer(lb.id).operating_status == "DEGRADED"
-    assert ctl(state, ports, "loadbalancer", "show", lb.id)["operating_status"] == "DEGRADED"
+    wait_for(lambda: ctl(state, ports, "loadbalancer", "show", lb.id)["operating_status"]
+             == "DEGRADED", 10, "astara-ctl loadbalancer show saying DEGRADED", 0.2)
 
     # Cascade delete: no appliance, no VIP port, no haproxy.
     appliances = {n for n in netns() if n.startswith("astara-appliance-") and haproxy_in(n)}
