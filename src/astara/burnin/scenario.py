@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import httpx
 
 from astara.burnin import host
+from astara.burnin.loadbalancer import LoadBalancerStage
 from astara.burnin.steps import Report, Runner, Step, StepFailed, check_run_id, wait
 from astara.compute_service.agent.netns import bridge_name
 
@@ -40,6 +41,8 @@ class Options:
     vm_netns_prefix: str = "astara-vm-"
     appliance_netns_prefix: str = "astara-appliance-"
     run_id: str = ""
+    loadbalancer_url: str = "http://127.0.0.1:9876/"
+    skip_loadbalancer: bool = False  # the orchestrator runs no loadbalancer driver
 
 
 def connection(o: Options, project: str, admin: bool):
@@ -52,7 +55,8 @@ def connection(o: Options, project: str, admin: bool):
     return openstack.connection.Connection(
         session=sess, region_name="RegionOne",
         network_endpoint_override=o.network_url,
-        compute_endpoint_override=o.compute_url.rstrip("/") + "/v2.1/")
+        compute_endpoint_override=o.compute_url.rstrip("/") + "/v2.1/",
+        load_balancer_endpoint_override=o.loadbalancer_url)
 
 
 def tenant_cidrs(run_id: str) -> tuple[str, str, str]:
@@ -76,6 +80,7 @@ class Scenario:
         self.upstream: host.Upstream | None = None
         self.made: dict = {}
         self.nets = tenant_cidrs(self.run_id)
+        self.lb = LoadBalancerStage(self)
 
     # -- the scenario ------------------------------------------------------------
     def run(self) -> Report:
@@ -104,6 +109,7 @@ class Scenario:
             Step("floating IP in: upstream reaches the instance", self.floating_in),
             Step("floating IP out: replies and new flows leave from it", self.floating_out),
             Step("metadata through the router", self.metadata),
+            *self.lb.steps(),
             # --keep leaves the topology up: these take it down, so they are skipped
             Step("interface removal cuts the network off", self.interface_removal,
                  teardown=True),
@@ -171,25 +177,30 @@ class Scenario:
              self.o.boot_timeout, "router ACTIVE")
 
     def instances(self) -> None:
+        self.boot({"vm1": "net1", "vm2": "net2"})
+
+    def boot(self, nets: dict[str, str]) -> None:
+        """Tenant instances (name -> the network they are on), all ACTIVE: their ids,
+        ports and addresses in ``made``."""
         c = self.user.compute
         flavor = next(f for f in c.flavors() if f.name == "m1.tiny")
         image = next(i for i in c.images() if i.name == TENANT_IMAGE)
-        for name, net in (("vm1", "net1"), ("vm2", "net2")):
+        for name, net in nets.items():
             server = c.create_server(name=f"{self.prefix}-{name}", image_id=image.id,
                                      flavor_id=flavor.id, networks=[{"uuid": self.made[net]}])
             self.made[name] = server.id
-        for name in ("vm1", "vm2"):
+        for name in nets:
             wait(lambda n=name: c.get_server(self.made[n]).status == "ACTIVE",
                  self.o.boot_timeout, f"{name} ACTIVE")
             port = next(iter(self.user.network.ports(device_id=self.made[name])))
             self.made[f"{name}_port"] = port.id
             self.made[f"{name}_ips"] = [f["ip_address"] for f in port.fixed_ips]
 
-    def _ns(self, vm: str) -> str:
+    def ns(self, vm: str) -> str:
         return self.o.vm_netns_prefix + self.made[vm]
 
     def _has_address(self, vm: str, address: str) -> bool:
-        return address in host.in_ns(self._ns(vm), "ip", "-o", "addr").stdout
+        return address in host.in_ns(self.ns(vm), "ip", "-o", "addr").stdout
 
     def dhcp(self) -> None:
         v4 = [a for a in self.made["vm1_ips"] if ":" not in a][0]
@@ -200,20 +211,20 @@ class Scenario:
         wait(lambda: self._has_address("vm2", v6), 60, f"vm2 configures {v6}")
 
     def _ping(self, vm: str, address: str) -> bool:
-        return host.in_ns(self._ns(vm), "ping", "-c", "1", "-W", "1", address,
+        return host.in_ns(self.ns(vm), "ping", "-c", "1", "-W", "1", address,
                           check=False).returncode == 0
 
     def east_west(self) -> None:
         v4 = [a for a in self.made["vm2_ips"] if ":" not in a][0]
         wait(lambda: self._ping("vm1", v4), 30, f"vm1 pings vm2 at {v4}")
 
-    def _curl(self, ns: str, url: str) -> str:
+    def curl(self, ns: str, url: str) -> str:
         return host.in_ns(ns, "curl", "-s", "-m", "3", url, check=False).stdout.strip()
 
     def snat(self) -> None:
         assert self.upstream is not None
         url = f"http://{self.upstream.address}:{self.upstream.port}/"
-        seen = wait(lambda: self._curl(self._ns("vm1"), url), 30, "vm1 reaches upstream")
+        seen = wait(lambda: self.curl(self.ns("vm1"), url), 30, "vm1 reaches upstream")
         if seen != self.made["router_ext_ip"]:
             raise StepFailed(f"upstream saw {seen}, not the router's {self.made['router_ext_ip']}")
 
@@ -223,18 +234,18 @@ class Scenario:
                                           port_id=self.made["vm1_port"])
         self.made.update(fip=fip.id, fip_ip=fip.floating_ip_address)
         name = f"{self.prefix}-vm1"
-        wait(lambda: name in self._curl(self.upstream.ns, f"http://{fip.floating_ip_address}/"),
+        wait(lambda: name in self.curl(self.upstream.ns, f"http://{fip.floating_ip_address}/"),
              60, f"upstream reaches vm1 at {fip.floating_ip_address}")
 
     def floating_out(self) -> None:
         assert self.upstream is not None
         url = f"http://{self.upstream.address}:{self.upstream.port}/"
-        wait(lambda: self._curl(self._ns("vm1"), url) == self.made["fip_ip"], 30,
+        wait(lambda: self.curl(self.ns("vm1"), url) == self.made["fip_ip"], 30,
              "upstream sees vm1 as its floating IP")
 
     def metadata(self) -> None:
-        body = wait(lambda: self._curl(
-            self._ns("vm1"), "http://169.254.169.254/openstack/latest/meta_data.json"), 30,
+        body = wait(lambda: self.curl(
+            self.ns("vm1"), "http://169.254.169.254/openstack/latest/meta_data.json"), 30,
             "metadata answers")
         if self.made["vm1"] not in body:
             raise StepFailed(f"metadata did not name vm1: {body[:200]}")
@@ -268,6 +279,7 @@ class Scenario:
     # -- cleanup -----------------------------------------------------------------
     def _cleanup(self) -> None:
         u = self.user  # its proxies connect on first use: only when there is work
+        self.lb.cleanup(_quiet)  # its VIP port and members are on net1
         for vm in ("vm1", "vm2"):
             if vm in self.made:
                 _quiet(lambda v=vm: u.compute.delete_server(self.made[v]))

@@ -94,6 +94,7 @@ class Step:
     warn_after: float | None = None
     always: bool = False     # runs even after a failure (cleanup)
     teardown: bool = False   # removes what the run built: skipped with ``keep``
+    skip: str = ""           # not run at all, reported skipped with this reason
 
 
 class Runner:
@@ -103,17 +104,20 @@ class Runner:
 
     def run(self, steps: list[Step]) -> Report:
         for s in steps:
-            self.step(s.name, s.fn, s.warn_after, always=s.always, teardown=s.teardown)
+            self.step(s.name, s.fn, s.warn_after, always=s.always, teardown=s.teardown,
+                      skip=s.skip)
         return self.report
 
     def step(self, name: str, fn: Callable[[], Any], warn_after: float | None = None, *,
-             always: bool = False, teardown: bool = False) -> Any:
+             always: bool = False, teardown: bool = False, skip: str = "") -> Any:
         """Run ``fn`` as the step ``name``; its result (a string is the step's detail)
         is returned, ``None`` when the step failed or was skipped. Never raises for a
         failing step: the report says it."""
         result = StepResult(name)
         self.report.steps.append(result)
-        if teardown and self.keep:
+        if skip:
+            result.detail = skip
+        elif teardown and self.keep:
             result.detail = KEPT
         elif self.report.failed and not always:
             result.detail = SKIPPED_AFTER_FAILURE

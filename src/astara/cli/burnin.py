@@ -1,14 +1,16 @@
 """``astara-burnin``: prove a running Astara end to end, through its public APIs.
 
-    astara-burnin [--network-url U] [--compute-url U] [--keep] [--json FILE]
-                  [--run-id ID]
+    astara-burnin [--network-url U] [--compute-url U] [--loadbalancer-url U]
+                  [--skip-loadbalancer] [--keep] [--json FILE] [--run-id ID]
 
 Exit status 0 when every step passed, 1 otherwise, 2 on usage; ``--json`` writes
 the summary (per-step timings). ``--keep`` skips the steps that take the topology
 down and the cleanup, and prints what stays up. ``--run-id`` names everything the
 run makes (``burnin-<ID>-...``, namespace ``bi-up-<ID>``; default random). Run as root on
 the all-in-one host (it looks into instance namespaces and plugs an "upstream"
-namespace into the external network's bridge).
+namespace into the external network's bridge). The load-balancer stage needs the
+orchestrator's ``loadbalancer`` driver and ``astara-loadbalancer-api``: without them,
+``--skip-loadbalancer`` reports it skipped instead of failed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="astara-burnin", description=__doc__.split("\n")[0])
     p.add_argument("--network-url", default=Options.network_url)
     p.add_argument("--compute-url", default=Options.compute_url)
+    p.add_argument("--loadbalancer-url", default=Options.loadbalancer_url)
+    p.add_argument("--skip-loadbalancer", action="store_true",
+                   help="skip the load-balancer stage (no loadbalancer driver enabled)")
     p.add_argument("--external-cidr", default=Options.external_cidr)
     p.add_argument("--boot-timeout", type=float, default=Options.boot_timeout)
     p.add_argument("--boot-warn", type=float, default=Options.boot_warn)
@@ -41,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scenario = Scenario(Options(network_url=a.network_url, compute_url=a.compute_url,
                                 external_cidr=a.external_cidr, boot_timeout=a.boot_timeout,
-                                boot_warn=a.boot_warn, keep=a.keep, run_id=a.run_id or ""))
+                                boot_warn=a.boot_warn, keep=a.keep, run_id=a.run_id or "",
+                                loadbalancer_url=a.loadbalancer_url,
+                                skip_loadbalancer=a.skip_loadbalancer))
     report = scenario.run()
     summary = report.summary()
     if a.keep:

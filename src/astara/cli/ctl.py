@@ -2,10 +2,11 @@
 
     astara-ctl poll
     astara-ctl router list|show [ID] [--format table|json|yaml]
-                                    (every kind the orchestrator serves: routers, and load
-                                    balancers when enabled; KIND says which)
     astara-ctl router rebuild|update|manage ID
     astara-ctl router debug ID [--reason TEXT]
+    astara-ctl loadbalancer list|show [ID]   (with the VIP, listeners, statuses)
+    astara-ctl loadbalancer rebuild|update|manage ID
+    astara-ctl loadbalancer debug ID [--reason TEXT]
     astara-ctl tenant debug|manage ID [--reason TEXT]
     astara-ctl global debug|manage [--reason TEXT]
     astara-ctl workers list|debug
@@ -27,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 
 import httpx
 import yaml
@@ -42,6 +44,13 @@ from astara.common.opts import DEFAULT_STATE_PATH
 TOKEN_HEADER = "X-Auth-Token"
 DEFAULT_URL = os.environ.get("ASTARA_RPC_URL", "http://127.0.0.1:44250")
 NETNS_PREFIX = "astara-appliance-"
+ACTIONS = ["list", "show", "rebuild", "update", "debug", "manage"]
+# The list's columns, per kind (``show`` prints every field).
+COLUMNS = {
+    "router": ["id", "tenant_id", "status", "state", "instance_id", "last_error"],
+    "loadbalancer": ["id", "tenant_id", "vip_address", "listeners", "status",
+                     "operating_status", "state", "instance_id", "last_error"],
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,10 +61,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="file holding the RPC token (default: see above)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("poll", help="re-check every router now")
-    r = sub.add_parser("router", help="one router")
-    r.add_argument("action", choices=["list", "show", "rebuild", "update", "debug", "manage"])
-    r.add_argument("id", nargs="?")
-    r.add_argument("--reason", default="")
+    for kind, what in (("router", "routers"),
+                       ("loadbalancer", "load balancers (enabled_drivers = ...,loadbalancer)")):
+        r = sub.add_parser(kind, help=f"list or act on {what}")
+        r.add_argument("action", choices=ACTIONS)
+        r.add_argument("id", nargs="?")
+        r.add_argument("--reason", default="")
     t = sub.add_parser("tenant", help="every router of a tenant")
     t.add_argument("action", choices=["debug", "manage"])
     t.add_argument("id")
@@ -137,6 +148,20 @@ def _call(http: httpx.Client, method: str, path: str, body: dict | None = None) 
     return r.json()
 
 
+def request(kind: str, action: str, rid: str | None) -> tuple[str, str, str | None]:
+    """The RPC call of ``astara-ctl <kind> <action> [ID]``: method, path, and the key of
+    the answer to show (None: all of it). A list asks for its kind only."""
+    if action == "list":
+        return ("GET", "/routers/?kind=router", "routers") if kind == "router" else (
+            "GET", "/loadbalancers/", "loadbalancers")
+    if not rid:
+        raise SystemExit(f"astara-ctl: a {kind} id is required")
+    quoted = urllib.parse.quote(rid, safe="")
+    if action == "show":
+        return "GET", f"/{kind}s/{quoted}", kind
+    return "PUT", f"/{kind}/{action}/{quoted}", None
+
+
 def _ssh(http: httpx.Client, router_id: str) -> int:
     router = _call(http, "GET", f"/routers/{router_id}")["router"]
     instance = router.get("instance_id")
@@ -159,17 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     with httpx.Client(base_url=a.url, timeout=30, headers=headers) as http:
         if a.command == "poll":
             _show(_call(http, "PUT", "/poll/"), a.format)
-        elif a.command == "router" and a.action == "list":
-            _show(_call(http, "GET", "/routers/")["routers"], a.format,
-                  ["id", "kind", "tenant_id", "status", "state", "instance_id", "last_error"])
-        elif a.command == "router":
-            if not a.id:
-                raise SystemExit("astara-ctl: a router id is required")
-            if a.action == "show":
-                _show(_call(http, "GET", f"/routers/{a.id}")["router"], a.format)
-            else:
-                _show(_call(http, "PUT", f"/router/{a.action}/{a.id}",
-                            {"reason": a.reason}), a.format)
+        elif a.command in COLUMNS:
+            method, path, key = request(a.command, a.action, a.id)
+            body = {"reason": a.reason} if method == "PUT" else None
+            got = _call(http, method, path, body)
+            _show(got[key] if key else got, a.format,
+                  COLUMNS[a.command] if a.action == "list" else None)
         elif a.command == "tenant":
             _show(_call(http, "PUT", f"/tenant/{a.action}/{a.id}", {"reason": a.reason}),
                   a.format)

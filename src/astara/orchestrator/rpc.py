@@ -1,9 +1,12 @@
 """The orchestrator's RPC API (port 44250): operator commands and views, JSON.
 
 Commands (``PUT``): ``/poll/``, ``/workers/debug/``, ``/router/{rebuild,update,
-debug,manage}/<id>``, ``/tenant/{debug,manage}/<id>``, ``/global/{debug,manage}/``;
-a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/``,
-``/routers/<id>``, ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker).
+debug,manage}/<id>`` (any kind's id), ``/loadbalancer/{rebuild,update,debug,manage}/<id>``
+(a load balancer's only), ``/tenant/{debug,manage}/<id>``, ``/global/{debug,manage}/``;
+a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/``
+(every kind, or one: ``?kind=router``), ``/routers/<id>`` (any kind),
+``/loadbalancers/``, ``/loadbalancers/<id>`` (load balancers only, with their VIP,
+children and statuses), ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker).
 
 Every route, reads included, wants the operator's token in ``X-Auth-Token``
 (``[orchestrator] rpc_auth_token_file``, compared in constant time): anything
@@ -31,6 +34,8 @@ from astara.orchestrator.service import Orchestrator
 LOG = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Auth-Token"
 MAX_BODY = 64 * 1024  # a command's body is at most a short reason
+KINDS = ("router", "loadbalancer")
+COMMANDS = ("rebuild", "update", "debug", "manage")
 
 
 def error_body(status: int, message: str) -> dict:
@@ -84,30 +89,39 @@ def build_app(orch: Orchestrator, token: bytes) -> Guard:
             LOG.info("worker %s: %s", v["index"], v)
         return JSONResponse({"workers": views})
 
-    async def router_cmd(request: Request):
+    async def command(request: Request, kind: str | None) -> JSONResponse:
+        """A command on one resource: of any kind (``kind`` None), or only of ``kind``."""
         action, rid = request.path_params["action"], request.path_params["id"]
+        noun = kind or "router"
         if (bad := _bad_id(rid)) is not None:
             return bad
-        if action not in ("rebuild", "update", "debug", "manage"):
-            return _error(404, f"unknown router command {action[:64]!r}")
+        if action not in COMMANDS:
+            return _error(404, f"unknown {noun} command {action[:64]!r}")
         try:
             ref = await run_in_threadpool(orch.ref_for, rid)
         except RemoteError as exc:
             return _error(503, str(exc))
-        if ref is None:
-            return _error(404, f"router {rid} not found")
+        if ref is None or (kind is not None and ref.kind != kind):
+            return _error(404, f"{noun} {rid} not found")
         if action == "rebuild":
             orch.rebuild(ref)
         elif action == "update":
             orch.submit(ref)
         elif action == "debug":
+            # Debug switches are keyed by id whatever the kind (the reconciler's is_debug).
             await run_in_threadpool(orch.debug.set, "router", rid, await _reason(request))
             orch.broadcast_debug()
         elif action == "manage":
             await run_in_threadpool(orch.debug.clear, "router", rid)
             orch.broadcast_debug()
             orch.submit(ref)
-        return JSONResponse({"router": rid, "kind": ref.kind, "command": action})
+        return JSONResponse({noun: rid, "kind": ref.kind, "command": action})
+
+    async def router_cmd(request: Request):
+        return await command(request, None)
+
+    async def loadbalancer_cmd(request: Request):
+        return await command(request, "loadbalancer")
 
     async def tenant_cmd(request: Request):
         action, tid = request.path_params["action"], request.path_params["id"]
@@ -138,15 +152,31 @@ def build_app(orch: Orchestrator, token: bytes) -> Guard:
             await run_in_threadpool(orch.poll)
         return JSONResponse({"global": action})
 
+    def views(kind: str | None) -> list[dict]:
+        return [v for v in orch.router_views() if kind is None or v.get("kind") == kind]
+
     async def routers(request: Request):
-        return JSONResponse({"routers": orch.router_views()})
+        kind = request.query_params.get("kind")
+        if kind is not None and kind not in KINDS:
+            return _error(400, f"kind is one of {', '.join(KINDS)}")
+        return JSONResponse({"routers": views(kind)})
 
     async def router(request: Request):
         rid = request.path_params["id"]
-        found = next((r for r in orch.router_views() if r["id"] == rid), None)
+        found = next((r for r in views(None) if r["id"] == rid), None)
         if found is None:
             return _error(404, f"router {rid} is not known to this orchestrator")
         return JSONResponse({"router": found})
+
+    async def loadbalancers(request: Request):
+        return JSONResponse({"loadbalancers": views("loadbalancer")})
+
+    async def loadbalancer(request: Request):
+        lid = request.path_params["id"]
+        found = next((r for r in views("loadbalancer") if r["id"] == lid), None)
+        if found is None:
+            return _error(404, f"loadbalancer {lid} is not known to this orchestrator")
+        return JSONResponse({"loadbalancer": found})
 
     async def workers(request: Request):
         return JSONResponse({"workers": orch.worker_views()})
@@ -168,10 +198,13 @@ def build_app(orch: Orchestrator, token: bytes) -> Guard:
         Route("/poll/", poll, methods=["PUT"]),
         Route("/workers/debug/", workers_debug, methods=["PUT"]),
         Route("/router/{action}/{id}", router_cmd, methods=["PUT"]),
+        Route("/loadbalancer/{action}/{id}", loadbalancer_cmd, methods=["PUT"]),
         Route("/tenant/{action}/{id}", tenant_cmd, methods=["PUT"]),
         Route("/global/{action}/", global_cmd, methods=["PUT"]),
         Route("/routers/", routers, methods=["GET"]),
         Route("/routers/{id}", router, methods=["GET"]),
+        Route("/loadbalancers/", loadbalancers, methods=["GET"]),
+        Route("/loadbalancers/{id}", loadbalancer, methods=["GET"]),
         Route("/workers/", workers, methods=["GET"]),
         Route("/debug/", debug, methods=["GET"]),
         Route("/health/", health, methods=["GET"]),

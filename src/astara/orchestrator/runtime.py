@@ -13,7 +13,7 @@ from astara.orchestrator.clients.compute import HttpComputeAPI
 from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugSnapshot, DebugStore
-from astara.orchestrator.drivers import registry
+from astara.orchestrator.drivers import loadbalancer_view, registry
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
 from astara.orchestrator.reconcile.execute import Executor
@@ -121,6 +121,8 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "memory": asdict(st.memory),
         "floating_ips": sorted(st.context.floating_ips),
         "check": check_view(st),
+        # A load balancer's own fields (VIP, children, statuses), before the steps.
+        **loadbalancer_view.view(st),
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],
     }
 

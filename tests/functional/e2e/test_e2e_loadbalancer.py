@@ -5,16 +5,19 @@ third as the client; a load balancer on the subnet with an HTTP listener, a
 round-robin pool of the two instances and an HTTP monitor. The VIP answers from the
 client with both names; L7 policies redirect (302 with Location), send a path to a
 second pool and reject (403), and go again; a member stopped is taken out (ERROR) and
-the other answers alone; ``cascade`` delete leaves no appliance, no VIP port and no
-haproxy.
+the other answers alone (``astara-ctl loadbalancer list|show`` shows it so);
+``cascade`` delete leaves no appliance, no VIP port and no haproxy.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import openstack
 import pytest
@@ -23,6 +26,7 @@ from tests.support import wait_for
 
 from astara.burnin.scenario import Options, connection
 
+BIN = Path(sys.executable).parent
 NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "haproxy", "curl")
 
 pytestmark = [
@@ -68,8 +72,17 @@ def haproxy_in(ns: str) -> bool:
     return False
 
 
+def ctl(state, ports: dict, *args: str):
+    """``astara-ctl --format json`` on this stack's orchestrator, as an operator runs it."""
+    r = subprocess.run([str(BIN / "astara-ctl"), "--url", f"http://127.0.0.1:{ports['rpc']}",
+                        "--format", "json", *args], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, "ASTARA_STATE_PATH": str(state)})
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
 def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
-    ports, _state = aio
+    ports, state = aio
     o = Options(network_url=f"http://127.0.0.1:{ports['net']}/",
                 compute_url=f"http://127.0.0.1:{ports['comp']}/")
     user = connection(o, "e2e-lb", False)
@@ -107,6 +120,15 @@ def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
     print(f"load balancer created -> VIP answered by both members in "
           f"{time.monotonic() - t0:.2f} s")
     assert lbs.get_load_balancer(lb.id).operating_status == "ONLINE"
+    # The operator sees it with astara-ctl, as a load balancer and not as a router
+    # (a worker reports to the parent at most once a second: the view may lag).
+    shown = wait_for(lambda: next((v for v in ctl(state, ports, "loadbalancer", "list")
+                                   if v["id"] == lb.id and v["status"] == "ACTIVE"), None),
+                     10, "astara-ctl loadbalancer list showing it ACTIVE", 0.2)
+    assert (shown["vip_address"], shown["listeners"], shown["members"]) == (
+        lb.vip_address, 1, 2)
+    assert shown["instance_id"] and shown["provisioning_status"] == "ACTIVE"
+    assert lb.id not in [v["id"] for v in ctl(state, ports, "router", "list")]
 
     # L7 policies: a path to a second pool (web2 alone), a redirect, a reject.
     only2 = lbs.create_pool(loadbalancer_id=lb.id, protocol="HTTP",
@@ -138,6 +160,8 @@ def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
              60, "the stopped member ERROR", 0.2)
     assert {answers(client, lb.vip_address) for _ in range(6)} == {"e2e-lb-web1"}
     assert lbs.get_load_balancer(lb.id).operating_status == "DEGRADED"
+    wait_for(lambda: ctl(state, ports, "loadbalancer", "show", lb.id)["operating_status"]
+             == "DEGRADED", 10, "astara-ctl loadbalancer show saying DEGRADED", 0.2)
 
     # Cascade delete: no appliance, no VIP port, no haproxy.
     appliances = {n for n in netns() if n.startswith("astara-appliance-") and haproxy_in(n)}

@@ -23,7 +23,7 @@ def test_a_run_named_xyz_against_nothing_reports_the_first_failure():
     first, *rest = summary["steps"]
     assert summary["run_id"] == "xyz" and summary["ok"] is False
     assert first["status"] == "fail" and "ConnectError" in first["detail"]
-    assert len(rest) == 15
+    assert len(rest) == 21  # 15, and the load-balancer stage's 6
     assert {(s["status"], s["detail"]) for s in rest} == {("skipped", SKIPPED_AFTER_FAILURE)}
-    assert lines[0].startswith("fail") and len(lines) == 16
+    assert lines[0].startswith("fail") and len(lines) == 22
     assert report.verdict().startswith("burn-in xyz: FAILED")

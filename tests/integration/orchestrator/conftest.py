@@ -7,6 +7,7 @@ orchestrator looks by default: ``$state_path/rpc_auth_token`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -54,7 +55,16 @@ def write_secret(path: Path, value: str) -> None:
 
 @pytest.fixture(scope="module")
 def orchestrator(network_api, network_settings, tmp_path_factory):
-    state = tmp_path_factory.mktemp("orch")
+    with running_orchestrator(network_api, network_settings,
+                              tmp_path_factory.mktemp("orch")) as orch:
+        yield orch
+
+
+@contextlib.contextmanager
+def running_orchestrator(network_api, network_settings, state: Path, default: str = "",
+                         orchestrator: str = ""):
+    """An orchestrator process; ``default``/``orchestrator``: more lines of those
+    sections (e.g. ``enabled_drivers``, ``loadbalancer_url``)."""
     token = secrets.token_hex(16)
     write_secret(network_settings.state_path / "rpc_auth_token", token)
     write_secret(network_settings.state_path / "appliance_auth_key", secrets.token_hex(16))
@@ -62,6 +72,7 @@ def orchestrator(network_api, network_settings, tmp_path_factory):
     conf = state / "orchestrator.conf"
     conf.write_text(f"""[DEFAULT]
 state_path = {network_settings.state_path}
+{default}
 [database]
 connection = {network_settings.database.url}
 [orchestrator]
@@ -71,6 +82,7 @@ rpc_hosts = 127.0.0.1
 rpc_port = {rpc_port}
 num_worker_processes = 2
 health_check_period = 5
+{orchestrator}
 """)
     log = open(state / "orchestrator.log", "w")  # noqa: SIM115  (closed at teardown)
     proc = subprocess.Popen([str(BIN / "astara-orchestrator"), "--config-file", str(conf)],
@@ -85,12 +97,14 @@ health_check_period = 5
             assert proc.poll() is None, (state / "orchestrator.log").read_text()
             return False
 
-    wait_for(up)
-    yield orch
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+        wait_for(up)
+        yield orch
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -26,7 +26,8 @@ ROUTES = [("PUT", "/poll/"), ("PUT", "/workers/debug/"),
           ("PUT", "/tenant/debug/t1"), ("PUT", "/tenant/manage/t1"),
           ("PUT", "/global/debug/"), ("PUT", "/global/manage/"), ("GET", "/routers/"),
           ("GET", f"/routers/{'0' * 8}"), ("GET", "/workers/"), ("GET", "/debug/"),
-          ("GET", "/health/"),
+          ("GET", "/health/"), ("GET", "/loadbalancers/"),
+          ("GET", f"/loadbalancers/{'0' * 8}"), ("PUT", f"/loadbalancer/rebuild/{'0' * 8}"),
           ("GET", "/no/such/route"), ("DELETE", "/routers/")]
 
 
@@ -159,7 +160,8 @@ def test_every_rpc_route_refuses_a_caller_without_the_token(orchestrator, header
 
 
 def test_the_token_opens_every_rpc_route(orchestrator):
-    expected = {"/router/": 404, "/routers/0": 404, "/no/": 404, "DELETE": 405}
+    expected = {"/router/": 404, "/routers/0": 404, "/loadbalancer/": 404,
+                "/loadbalancers/0": 404, "/no/": 404, "DELETE": 405}
     with httpx.Client(base_url=orchestrator.url, headers=orchestrator.headers,
                       timeout=30) as http:
         for method, path in ROUTES:

@@ -25,7 +25,8 @@ ROUTES = [("PUT", "/poll/"), ("PUT", "/workers/debug/"), ("PUT", "/router/{}/{}"
           ("PUT", "/router/manage/{}"), ("PUT", "/tenant/{}/{}"), ("PUT", "/tenant/debug/{}"),
           ("PUT", "/tenant/manage/{}"), ("PUT", "/global/{}/"), ("PUT", "/global/debug/"),
           ("PUT", "/global/manage/"), ("GET", "/routers/"), ("GET", "/routers/{}"),
-          ("GET", "/workers/"), ("GET", "/debug/")]
+          ("GET", "/workers/"), ("GET", "/debug/"), ("PUT", "/loadbalancer/{}/{}"),
+          ("GET", "/loadbalancers/"), ("GET", "/loadbalancers/{}"), ("GET", "/routers/?kind={}")]
 
 
 def credentials(token: str):

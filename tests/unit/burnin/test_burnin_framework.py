@@ -137,3 +137,16 @@ def test_run_ids_that_can_name_namespaces_and_links(run_id):
 def test_run_ids_that_cannot_are_refused_saying_why(run_id):
     with pytest.raises(ValueError, match="lower-case letters, digits or dashes"):
         check_run_id(run_id)
+
+
+def test_a_step_given_a_skip_reason_is_reported_skipped_and_not_run():
+    r, _, lines = runner()
+    called = []
+    r.run([Step("stage", lambda: called.append("stage"), skip="(--skip-stage: no driver)"),
+           Step("next", lambda: called.append("next"))])
+    assert called == ["next"]
+    stage = r.report.steps[0]
+    assert (stage.status, stage.detail) == ("skipped", "(--skip-stage: no driver)")
+    assert lines[0].split()[0] == "skipped" and lines[0].endswith("stage (--skip-stage: "
+                                                                  "no driver)")
+    assert r.report.ok
