@@ -60,6 +60,8 @@ class Resource:
     # What the driver's ``report`` needs later, kept with the document built (routers
     # keep nothing: a thousand routers' models would stay in memory for no use).
     kept: Any = None
+    # Its project, from its own record: whose BYONF entry its appliance boots with.
+    project_id: str | None = None
 
 
 class Driver(Protocol):

@@ -135,7 +135,7 @@ class LoadBalancerDriver:
         model = LoadBalancerModel.of(body, port, subnet, network)
         return Resource(model=model, mgmt_port=mgmt,
                         ports=(port,) if port is not None else (), subnets=subnets,
-                        kept=model)
+                        kept=model, project_id=lb.get("project_id") or None)
 
     def resources(self) -> list[ResourceRef]:
         return self.lbs.loadbalancers()
