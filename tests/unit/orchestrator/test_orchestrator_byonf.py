@@ -247,3 +247,41 @@ def test_a_load_balancer_whose_image_is_unknown_is_error_with_nothing_booted():
     assert w.status_of(LB_ID)["provisioning_status"] == "ERROR"
     assert w.lbs.writes[-1][1]["loadbalancer"] == {"provisioning_status": "ERROR"}
     assert not w.compute.servers and LB_ID not in w.network.mgmt_ports
+
+
+def _client(handler):
+    import httpx
+
+    from astara.orchestrator.clients.network import HttpNetworkAPI
+
+    api = HttpNetworkAPI("http://network.test/", "mgmt", {"X-Roles": "admin"})
+    api._http = httpx.Client(base_url="http://network.test/v2.0",
+                             transport=httpx.MockTransport(handler), timeout=1.0)
+    return api
+
+
+def test_network_client_list_and_a_neutron_without_the_extension():
+    import httpx
+
+    from astara.orchestrator.clients.base import RemoteError
+
+    seen = []
+
+    def ours(request):
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"byonfs": [entry(), "junk"]})
+
+    api = _client(ours)
+    assert api.list("byonfs", tenant_id=TENANT, function_type="router") == [entry()]
+    assert seen == [f"http://network.test/v2.0/byonfs?tenant_id={TENANT}"
+                    "&function_type=router"]
+    # Neutron without the extension: 404 for the collection, so no entries.
+    neutron = _client(lambda r: httpx.Response(404, json={"NeutronError": {
+        "type": "HTTPNotFound", "message": "The resource could not be found.",
+        "detail": ""}}))
+    assert neutron.list("byonfs", tenant_id=TENANT) == []
+    assert BootSpecs(neutron, FakeCompute(), DEFAULT, True).resolve("router", TENANT) \
+        == (DEFAULT, None)
+    for bad in (httpx.Response(200, json={"other": []}), httpx.Response(403, json={})):
+        with pytest.raises(RemoteError):
+            _client(lambda r, bad=bad: bad).list("byonfs")
