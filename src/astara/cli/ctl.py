@@ -14,7 +14,7 @@
     astara-ctl byonf list|set|delete ...  (a tenant's own appliance image and flavor,
                                     on the network API: see ``astara.cli.ctl_byonf``)
 
-Every call sends the orchestrator's RPC token (``X-Auth-Token``), taken from, in
+Every call to the orchestrator sends its RPC token (``X-Auth-Token``), taken from, in
 order: ``--token-file``, ``$ASTARA_RPC_TOKEN_FILE``, ``$ASTARA_RPC_TOKEN`` (the
 token itself), else ``$ASTARA_STATE_PATH/rpc_auth_token`` (default state path
 /var/lib/astara: where ``astara-aio`` writes it and the orchestrator's

@@ -3,9 +3,12 @@ and flavor per function type, with Neutron's bodies, filters and errors."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.integration.network.helpers import error
 
@@ -222,3 +225,43 @@ def test_the_resource_listing_names_byonfs(admin):
     with admin.http() as c:
         body = c.get("").json()
     assert "byonfs" in {r["collection"] for r in body["resources"]}
+
+
+_VALUES = (st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=300)
+           | st.sampled_from(["router", "loadbalancer", IMAGE, IMAGE2, "42", ""])
+           | st.lists(st.text(max_size=5), max_size=3)
+           | st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2))
+_KEYS = st.sampled_from(["id", "tenant_id", "project_id", "function_type", "image_uuid",
+                         "flavor_id", "created_at", "updated_at", "driver", "name"])
+_BODIES = st.one_of(
+    st.dictionaries(_KEYS, _VALUES, max_size=6).map(lambda b: {"byonf": b}),
+    st.lists(st.dictionaries(_KEYS, _VALUES, max_size=5), max_size=3).map(
+        lambda b: {"byonfs": b}),
+    _VALUES)
+
+
+@settings(max_examples=int(os.environ.get("ASTARA_FUZZ_BYONF", "200")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_BODIES, admin_caller=st.booleans(), method=st.sampled_from(["POST", "PUT"]))
+def test_generated_bodies_never_5xx_and_keep_one_entry_per_type(demo, admin, body,
+                                                                  admin_caller, method):
+    with admin.http() as c:
+        found = c.get("/byonfs", params={"tenant_id": demo.project,
+                                         "function_type": "router"}).json()["byonfs"]
+        target = found[0]["id"] if found else c.post("/byonfs", json={"byonf": {
+            "tenant_id": demo.project, "function_type": "router",
+            "image_uuid": IMAGE}}).json()["byonf"]["id"]
+    who = admin if admin_caller else demo
+    with who.http() as c:
+        path = "/byonfs" if method == "POST" else f"/byonfs/{target}"
+        r = c.request(method, path, json=body)
+    assert r.status_code < 500, r.text
+    if r.status_code >= 400:
+        error(r)
+    else:
+        assert r.status_code in (200, 201) and admin_caller
+    with admin.http() as c:
+        entries = c.get("/byonfs").json()["byonfs"]
+    pairs = [(e["project_id"], e["function_type"]) for e in entries]
+    assert len(pairs) == len(set(pairs))
+    assert all(e["function_type"] in ("router", "loadbalancer") for e in entries)
