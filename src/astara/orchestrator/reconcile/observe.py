@@ -3,7 +3,9 @@
 The resource's driver (by the key's kind) reads its model and builds its document.
 A full observation of a router costs three calls (router model, instance, appliance
 status); a health check of a resource that was healthy costs one (appliance status),
-and falls back to a full observation as soon as anything differs.
+and falls back to a full observation as soon as anything differs. A full look that
+finds no instance also asks ``BootSpecs`` what a boot would use (BYONF) and whether the
+compute API knows that image and flavor (``Observed.boot_problem``).
 """
 
 from __future__ import annotations
