@@ -34,7 +34,7 @@ def test_upgrade_downgrade_current(tmp_path):
     db = Database(url)
     tables = set(inspect(db.engine).get_table_names())
     assert {"net_networks", "net_subnets", "net_ports", "net_ip_allocations", "net_routers",
-            "net_floatingips", "bus_outbox", "bus_cursors"} <= tables
+            "net_floatingips", "net_byonfs", "bus_outbox", "bus_cursors"} <= tables
     run(conf, "upgrade")  # idempotent
     assert run(conf, "current").strip() == migrate.head()
     run(conf, "downgrade", "base")

@@ -12,8 +12,10 @@
     astara-ctl workers list|debug
     astara-ctl health               (the rebuild breaker: open or closed, budget)
     astara-ctl ssh ROUTER_ID        (a shell in the appliance)
+    astara-ctl byonf list|set|delete ...  (a tenant's own appliance image and flavor,
+                                    on the network API: see ``astara.cli.ctl_byonf``)
 
-Every call sends the orchestrator's RPC token (``X-Auth-Token``), taken from, in
+Every call to the orchestrator sends its RPC token (``X-Auth-Token``), taken from, in
 order: ``--token-file``, ``$ASTARA_RPC_TOKEN_FILE``, ``$ASTARA_RPC_TOKEN`` (the
 token itself), else ``$ASTARA_STATE_PATH/rpc_auth_token`` (default state path
 /var/lib/astara: where ``astara-aio`` writes it and the orchestrator's
@@ -37,6 +39,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from astara.cli import ctl_byonf
 from astara.common import private
 from astara.common.entry import one_line_errors
 from astara.common.opts import DEFAULT_STATE_PATH
@@ -80,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                    "its own path to the appliances, rebuilds in the window and their budget")
     s = sub.add_parser("ssh", help="a shell in a router's appliance")
     s.add_argument("id")
+    ctl_byonf.add_parser(sub)
     return p
 
 
@@ -180,6 +184,8 @@ def _ssh(http: httpx.Client, router_id: str) -> int:
 @one_line_errors("astara-ctl")
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
+    if a.command == "byonf":  # the network API's, as an admin: no RPC token
+        return ctl_byonf.run(a, _show)
     headers = {TOKEN_HEADER: token(a.token_file, dict(os.environ))}
     with httpx.Client(base_url=a.url, timeout=30, headers=headers) as http:
         if a.command == "poll":

@@ -60,6 +60,7 @@ NOT_FOUND = {
     "ports": lambda id_: errors.PortNotFound(port_id=id_),
     "routers": lambda id_: errors.RouterNotFound(router_id=id_),
     "floatingips": lambda id_: errors.FloatingIPNotFound(floatingip_id=id_),
+    "byonfs": lambda id_: errors.ByonfNotFound(byonf_id=id_),
 }
 MAX_ID = 255
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from astara.network_service import validators as v
 from astara.network_service.context import RequestContext
-from astara.network_service.errors import PolicyNotAuthorized, bad_attr
+from astara.network_service.errors import PolicyNotAuthorized, bad_attr, invalid_input
 
 _UNSET = object()
 
@@ -166,7 +166,31 @@ FLOATINGIP = Resource("floatingip", "floatingips", {
 })
 del FLOATINGIP.attrs["name"]
 
-RESOURCES = {r.plural: r for r in (NETWORK, SUBNET, PORT, ROUTER, FLOATINGIP)}
+def _flavor_id(attr: str, value: Any) -> str | None:
+    # A flavor is named by a non-empty id (Nova's flavor ids are strings); None: the default.
+    if value is None:
+        return None
+    value = v.string(255)(attr, value)
+    if not value.strip():
+        raise invalid_input(attr, f"'{value}' is not a valid flavor id")
+    return value
+
+
+# BYONF (Astara's ``byonf`` extension): admin only, so no attribute needs admin_set.
+FUNCTION_TYPES = ("router", "loadbalancer")
+BYONF = Resource("byonf", "byonfs", {
+    "id": Attr(v.uuid_str, post=False, put=False, filter_key="id"),
+    "project_id": Attr(v.string(255), put=False, filter_key="project_id"),
+    "tenant_id": Attr(v.string(255), put=False, filter_key="project_id"),
+    "function_type": Attr(v.one_of(*FUNCTION_TYPES), put=False, filter_key="function_type"),
+    "image_uuid": Attr(v.uuid_str, filter_key="image_uuid"),
+    # None: the orchestrator's default flavor.
+    "flavor_id": Attr(_flavor_id, default=None, filter_key="flavor_id"),
+    "created_at": Attr(post=False, put=False),
+    "updated_at": Attr(post=False, put=False),
+})
+
+RESOURCES = {r.plural: r for r in (NETWORK, SUBNET, PORT, ROUTER, FLOATINGIP, BYONF)}
 
 
 def parse_body(resource: Resource, body: Any, ctx: RequestContext, create: bool) -> dict:

@@ -10,7 +10,7 @@ cidr, is ``InvalidInput``).
     ├── BadRequest (400)            InvalidInput, HTTPBadRequest, ...
     ├── NotAuthorized (403)         PolicyNotAuthorized
     ├── NotFound (404)              NetworkNotFound, SubnetNotFound, PortNotFound, ...
-    └── Conflict (409)              IpAddressAlreadyAllocated, SubnetInUse, PortInUse, ...
+    └── Conflict (409)              IpAddressAlreadyAllocated, SubnetInUse, ByonfExists, ...
 """
 
 from __future__ import annotations
@@ -129,6 +129,10 @@ class FloatingIPNotFound(NotFound):
     message = "Floating IP %(floatingip_id)s could not be found"
 
 
+class ByonfNotFound(NotFound):
+    message = "Byonf %(byonf_id)s could not be found."
+
+
 class RouterInterfaceNotFound(NotFound):
     message = "Router %(router_id)s does not have an interface with id %(port_id)s"
 
@@ -228,6 +232,13 @@ class DeviceIDNotOwnedByTenant(Conflict):
     message = (
         "The following device_id %(device_id)s is not owned by your tenant or matches another "
         "tenants router."
+    )
+
+
+class ByonfExists(Conflict):
+    message = (
+        "Project %(project_id)s already has a byonf for function_type %(function_type)s: "
+        "%(byonf_id)s."
     )
 
 

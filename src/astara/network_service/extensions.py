@@ -24,6 +24,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "allowed-address-pairs": ("Allowed Address Pairs",
                               "Extra addresses a port may send from (compute anti-spoofing)."),
     "binding": ("Port Binding", "binding:host_id places a port on a compute host."),
+    "byonf": ("Bring your own network function",
+              "Admin only: /v2.0/byonfs gives a project its own appliance image and flavor "
+              "for routers or load balancers (used when the orchestrator's enable_byonf is "
+              "true)."),
     "external-net": ("Neutron external network",
                      "router:external networks hold router gateways and floating IPs."),
     "ext-gw-mode": ("Neutron L3 Configurable external gateway mode",

@@ -175,3 +175,20 @@ class FloatingIP(Base):
     fixed_port: Mapped[Port | None] = relationship(
         foreign_keys=[fixed_port_id], lazy="joined"
     )
+
+
+class Byonf(Base):
+    """A tenant's own appliance image and flavor for one kind of appliance (BYONF):
+    admin-written, at most one per (project, function_type), read by the orchestrator
+    when it boots that project's appliances."""
+
+    __tablename__ = "net_byonfs"
+    __table_args__ = (UniqueConstraint("project_id", "function_type"),)
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT)
+    function_type: Mapped[str] = mapped_column(String(32))
+    image_uuid: Mapped[str] = mapped_column(UUID)
+    flavor_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

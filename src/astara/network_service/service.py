@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 
 from astara.bus.base import Publisher
 from astara.bus.notifier import Notifier
@@ -25,6 +25,7 @@ from astara.network_service.context import RequestContext
 from astara.network_service.nova_notifier import NovaNotifier
 from astara.network_service.resources import (
     base,
+    byonfs,
     floatingips,
     interfaces,
     networks,
@@ -40,6 +41,7 @@ MODELS = {
     "ports": m.Port,
     "routers": m.Router,
     "floatingips": m.FloatingIP,
+    "byonfs": m.Byonf,
 }
 HANDLERS = {
     "networks": networks,
@@ -47,6 +49,7 @@ HANDLERS = {
     "ports": ports,
     "routers": routers,
     "floatingips": floatingips,
+    "byonfs": byonfs,
 }
 GETTERS = {
     "networks": base.get_network,
@@ -54,6 +57,7 @@ GETTERS = {
     "ports": base.get_port,
     "routers": base.get_router,
     "floatingips": base.get_floatingip,
+    "byonfs": byonfs.get_byonf,
 }
 
 
@@ -175,6 +179,8 @@ def _column_values(column, values: list[str]) -> list | None:
 def _visibility(plural: str, ctx: RequestContext):
     if ctx.is_admin:
         return None
+    if plural == "byonfs":
+        return false()  # admin only: a member's list is empty, as under Neutron's policy
     if plural == "networks":
         return base.network_visibility(ctx)
     if plural == "subnets":

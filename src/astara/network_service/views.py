@@ -166,10 +166,24 @@ def floatingip(row: m.FloatingIP, ctx: RequestContext) -> dict:
     return out
 
 
+def byonf(row: m.Byonf, ctx: RequestContext) -> dict:
+    return {
+        "id": row.id,
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "function_type": row.function_type,
+        "image_uuid": row.image_uuid,
+        "flavor_id": row.flavor_id,
+        "created_at": ts(row.created_at),
+        "updated_at": ts(row.updated_at),
+    }
+
+
 VIEWS = {
     "networks": network,
     "subnets": subnet,
     "ports": port,
     "routers": router,
     "floatingips": floatingip,
+    "byonfs": byonf,
 }

@@ -109,6 +109,11 @@ DEFAULT_OPTS = [
     cfg.ListOpt("enabled_drivers", default=["router"],
                 help="Resource kinds the orchestrator serves, one driver each: router, "
                 "loadbalancer (e.g. 'router,loadbalancer')."),
+    cfg.BoolOpt("enable_byonf", default=False,
+                help="BYONF: boot a project's routers and load balancers from the image "
+                "and flavor an admin gave that project (the network API's /v2.0/byonfs) "
+                "instead of appliance_image/appliance_flavor. A change takes effect at "
+                "the appliance's next boot (e.g. astara-ctl router rebuild)."),
 ]
 GROUPS = {GROUP: OPTS, "DEFAULT": DEFAULT_OPTS}
 
@@ -149,6 +154,7 @@ class OrchestratorSettings:
     appliance_image: str
     appliance_flavor: str
     enabled_drivers: tuple[str, ...]
+    enable_byonf: bool
 
     @property
     def service_headers(self) -> dict[str, str]:
@@ -169,6 +175,7 @@ def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
         rpc_hosts=tuple(g.rpc_hosts), rpc_port=g.rpc_port,
         num_worker_processes=g.num_worker_processes or os.cpu_count() or 1,
         enabled_drivers=enabled_drivers(conf.enabled_drivers),
+        enable_byonf=conf.enable_byonf,
         **{o.dest: g[o.dest] for o in OPTS if o.dest not in (
             "rpc_hosts", "rpc_port", "num_worker_processes")},
     )

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from astara.common.private import read_secret
 from astara.db.engine import Database
 from astara.orchestrator.breaker_board import BreakerBoard
+from astara.orchestrator.byonf import BootSpec, BootSpecs
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
 from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
@@ -44,12 +45,14 @@ class Runtime:
         self.loadbalancers = HttpLoadBalancerAPI(o.loadbalancer_url, headers) \
             if "loadbalancer" in o.enabled_drivers else None
         drivers = registry.make(o.enabled_drivers, self.network, self.loadbalancers)
+        boot = BootSpecs(self.network, self.compute,
+                         BootSpec(o.appliance_image, o.appliance_flavor), o.enable_byonf)
         self.debug_store = DebugStore(db)
         self.debug = self.debug_store.snapshot()
         settings = plan_settings(o)
         self.reconciler = Reconciler(
             Observer(self.network, self.compute, self.appliance, management_settings(o),
-                     drivers),
+                     drivers, boot),
             Executor(self.network, self.compute, self.appliance, drivers),
             settings, is_debug=lambda ref: self.debug.is_debug(ref),
             store=store,

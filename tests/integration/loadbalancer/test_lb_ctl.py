@@ -30,10 +30,12 @@ def listed(orch, kind: str) -> list[dict]:
 def test_a_load_balancer_is_listed_shown_and_commanded_as_one(orchestrator, alice, subnet):
     lb = alice.lb.create_load_balancer(vip_subnet_id=subnet.id, name="ctl-lb")
     router = alice.sdk.network.create_router(name="ctl-router")
+    # (the first steps may be listed before the failed boot's error is: wait for it)
     seen = wait_for(lambda: (v := next((x for x in listed(orchestrator, "loadbalancer")
-                                        if x["id"] == lb.id), None)) and v["steps"] and v)
+                                        if x["id"] == lb.id), None)) and v["steps"]
+                    and "compute API unreachable" in (v.get("last_error") or "") and v,
+                    what="the load balancer listed with its boot's error")
     assert seen["kind"] == "loadbalancer" and seen["tenant_id"] == alice.project
-    assert "compute API unreachable" in seen["last_error"]
     wait_for(lambda: router.id in [x["id"] for x in listed(orchestrator, "router")])
     assert lb.id not in [x["id"] for x in listed(orchestrator, "router")]
     assert router.id not in [x["id"] for x in listed(orchestrator, "loadbalancer")]

@@ -28,6 +28,18 @@ def _binding(demo, other, admin):
         assert r.status_code == 403
 
 
+def _byonf(demo, other, admin):
+    # Admin only (tests/integration/network/test_byonfs.py has the rest).
+    body = {"byonf": {"tenant_id": demo.project, "function_type": "router",
+                      "image_uuid": "5a1e0000-0000-4000-8000-0000000000a1"}}
+    with admin.http() as c:
+        entry = c.post("/byonfs", json=body).json()["byonf"]
+        assert c.get("/byonfs", params={"tenant_id": demo.project}).json()["byonfs"] == [entry]
+    with demo.http() as c:
+        assert c.post("/byonfs", json=body).status_code == 403
+        assert c.get(f"/byonfs/{entry['id']}").status_code == 404
+
+
 def _external_net(demo, other, admin):
     ext, _ = external_network(admin, cidr="172.26.1.0/24", pool=("172.26.1.10", "172.26.1.99"))
     assert admin.sdk.network.get_network(ext.id).is_router_external is True
@@ -146,6 +158,7 @@ def _timestamps(demo, other, admin):
 CHECKS: dict[str, Callable] = {
     "allowed-address-pairs": _allowed_address_pairs,
     "binding": _binding,
+    "byonf": _byonf,
     "external-net": _external_net,
     "ext-gw-mode": _ext_gw_mode,
     "extraroute": _extraroute,

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Instance
 from astara.wire.appliance_config import ApplianceConfig
 
+if TYPE_CHECKING:
+    from astara.orchestrator.byonf import BootSpec
+
 
 class RemoteError(Exception):
     """A remote API failed in a way worth retrying (transport error, 5xx, 409)."""
+
+
+class NotKnown(RemoteError):
+    """The compute API knows no image or flavor by that id or name: no boot with it
+    can succeed until someone changes the configuration or the BYONF entry."""
 
 
 class ConfigRefused(RemoteError):
@@ -40,14 +48,24 @@ class NetworkAPI(Protocol):
     def show(self, collection: str, id_: str) -> dict | None:
         """``GET /v2.0/<collection>/<id>`` as an admin: the object, None if it is gone."""
 
+    def list(self, collection: str, **filters: str | list[str]) -> list[dict]:
+        """``GET /v2.0/<collection>?<filters>`` as an admin: the objects ([] when the
+        API has no such collection, e.g. a Neutron without the extension)."""
+
 
 class ComputeAPI(Protocol):
     def find(self, who: ApplianceIdentity, macs: dict[str, str]) -> Instance | None:
         """The resource's appliance instance; ``macs`` maps MAC -> port id to name its
         ports."""
 
-    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str) -> str:
-        """Boot the appliance; the same ``request_id`` again returns the same instance."""
+    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str,
+             spec: BootSpec | None = None) -> str:
+        """Boot the appliance (from ``spec``'s image and flavor; None: the configured
+        ones); the same ``request_id`` again returns the same instance."""
+
+    def missing(self, image: str, flavor: str) -> str | None:
+        """Why a boot from this image and flavor cannot succeed (one of them is not
+        known to the compute API), or None."""
 
     def delete(self, instance_id: str) -> None: ...
 

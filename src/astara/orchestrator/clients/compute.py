@@ -9,10 +9,14 @@ finding it is one call. No kind is known here.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.base import NotKnown, RemoteError
 from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.reconcile.model import ApplianceIdentity, Instance
+
+if TYPE_CHECKING:
+    from astara.orchestrator.byonf import BootSpec
 
 
 def is_appliance_of(server: dict, who: ApplianceIdentity) -> bool:
@@ -31,16 +35,25 @@ class HttpComputeAPI(HttpApi):
         self._refs: dict[str, str] = {}
 
     def _ref(self, kind: str, wanted: str) -> str:
-        """The id of the flavor or image named (or id'd) ``wanted``; looked up once."""
+        """The id of the flavor or image named (or id'd) ``wanted``; looked up once
+        (NotKnown if there is none: asked again next time, it may have been added)."""
         key = f"{kind}:{wanted}"
         if key not in self._refs:
             r = self._req("GET", f"/{kind}")
             self._ok(r)
             found = [x["id"] for x in r.json()[kind] if wanted in (x["id"], x.get("name"))]
             if not found:
-                raise RemoteError(f"no {kind[:-1]} named {wanted!r} in the compute service")
+                raise NotKnown(f"no {kind[:-1]} named {wanted!r} in the compute service")
             self._refs[key] = found[0]
         return self._refs[key]
+
+    def missing(self, image: str, flavor: str) -> str | None:
+        try:
+            self._ref("images", image)
+            self._ref("flavors", flavor)
+        except NotKnown as exc:
+            return str(exc)
+        return None
 
     def find(self, who: ApplianceIdentity, macs: dict[str, str]) -> Instance | None:
         # The name filter is a regex: the id is escaped, and what comes back is kept
@@ -63,17 +76,22 @@ class HttpComputeAPI(HttpApi):
                         deleting=s.get("OS-EXT-STS:task_state") == "deleting", extras=extras,
                         generation=who.generation_of(s["metadata"]))
 
-    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str) -> str:
+    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str,
+             spec: BootSpec | None = None) -> str:
+        image, flavor = (spec.image, spec.flavor) if spec is not None else (
+            self._image, self._flavor)
         # Idempotency-Key makes a retried boot (after a crash) return the same instance
         # from our compute service; a real Nova ignores it (find() then sees the name).
         r = self._req("POST", "/servers", headers={"Idempotency-Key": request_id,
                                                    "X-OpenStack-Request-ID": request_id},
                       json={"server": {
-            "name": who.name, "imageRef": self._ref("images", self._image),
-            "flavorRef": self._ref("flavors", self._flavor),
+            "name": who.name, "imageRef": self._ref("images", image),
+            "flavorRef": self._ref("flavors", flavor),
             "networks": [{"port": p} for p in port_ids],
             "metadata": who.metadata}})
         if r.status_code not in (200, 202):
+            if r.status_code == 400:
+                self._refs.clear()  # an image or flavor gone since: look them up again
             raise RemoteError(f"boot refused: {r.status_code} {r.text[:300]}")
         return r.json()["server"]["id"]
 

@@ -11,7 +11,8 @@ import copy
 import itertools
 from dataclasses import dataclass, field
 
-from astara.orchestrator.clients.base import ConfigRefused, RemoteError
+from astara.orchestrator.byonf import BootSpec
+from astara.orchestrator.clients.base import ConfigRefused, NotKnown, RemoteError
 from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Failure, Instance
@@ -30,6 +31,8 @@ class FakeNetwork:
     refuse_ports: set[str] = field(default_factory=set)  # their status update fails
     # Any other object by (collection, id), as ``show`` returns it.
     objects: dict[tuple[str, str], dict] = field(default_factory=dict)
+    # Collections ``list`` reads (e.g. "byonfs"), as the API would list them.
+    collections: dict[str, list[dict]] = field(default_factory=dict)
 
     def router_model(self, router_id: str) -> RouterModel | None:
         self.calls.append(("router_model", router_id))
@@ -48,6 +51,18 @@ class FakeNetwork:
     def show(self, collection: str, id_: str) -> dict | None:
         self.calls.append(("show", collection, id_))
         return self.objects.get((collection, id_))
+
+    def list(self, collection: str, **filters: str | list[str]) -> list[dict]:
+        self.calls.append(("list", collection, tuple(sorted(filters.items()))))
+
+        def matches(item: dict) -> bool:
+            for key, wanted in filters.items():
+                value = item.get("project_id" if key == "tenant_id" else key)
+                if value not in (wanted if isinstance(wanted, list) else [wanted]):
+                    return False
+            return True
+
+        return [copy.deepcopy(x) for x in self.collections.get(collection, []) if matches(x)]
 
     def routers_on_network(self, network_id: str) -> list[ResourceRef]:
         self.calls.append(("routers_on_network", network_id))
@@ -94,6 +109,8 @@ class FakeServer:
     polls: int = 0
     deleting: bool = False
     request_id: str = ""
+    image: str = "default-image"  # what it was booted from (a BootSpec's, or these)
+    flavor: str = "default-flavor"
 
 
 @dataclass
@@ -102,6 +119,20 @@ class FakeCompute:
     fail_boots: bool = False
     servers: dict[str, FakeServer] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
+    # What the compute API knows; None: any image or flavor.
+    images: set[str] | None = None
+    flavors: set[str] | None = None
+
+    def missing(self, image: str, flavor: str) -> str | None:
+        self.calls.append(("missing", image, flavor))
+        return self._missing(image, flavor)
+
+    def _missing(self, image: str, flavor: str) -> str | None:
+        if self.images is not None and image not in self.images:
+            return f"no image named {image!r} in the compute service"
+        if self.flavors is not None and flavor not in self.flavors:
+            return f"no flavor named {flavor!r} in the compute service"
+        return None
 
     def find(self, who: ApplianceIdentity, macs: dict[str, str]) -> Instance | None:
         self.calls.append(("find", who.resource_id))
@@ -124,14 +155,19 @@ class FakeCompute:
         return s.router_id == who.resource_id and s.name == who.name \
             and s.metadata.get(who.metadata_key) == who.resource_id
 
-    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str = "") -> str:
+    def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str = "",
+             spec: BootSpec | None = None) -> str:
         self.calls.append(("boot", who.resource_id, tuple(port_ids)))
+        if spec is not None and (why := self._missing(spec.image, spec.flavor)):
+            raise NotKnown(f"boot refused: {why}")
         for s in self.servers.values():
             if request_id and s.request_id == request_id:
                 return s.id  # a retried request: the same instance
         sid = f"server-{next(_ids)}"
         self.servers[sid] = FakeServer(sid, who.resource_id, set(port_ids), who.name,
                                        who.metadata, request_id=request_id)
+        if spec is not None:
+            self.servers[sid].image, self.servers[sid].flavor = spec.image, spec.flavor
         return sid
 
     def delete(self, instance_id: str) -> None:

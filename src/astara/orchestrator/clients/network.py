@@ -78,6 +78,19 @@ class HttpNetworkAPI(HttpApi):
             raise RemoteError(f"network API: no {collection[:-1]} in its answer")
         return value
 
+    def list(self, collection: str, **filters: str | list[str]) -> list[dict]:
+        """The objects of a collection as an admin; [] if the API has no such collection
+        (Neutron answers 404 for a resource of an extension it does not load)."""
+        r = self._req("GET", f"/{collection}", params=filters)
+        if r.status_code == 404:
+            return []
+        self._ok(r)
+        body = r.json()
+        items = body.get(collection) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise RemoteError(f"network API: no {collection} in its answer")
+        return [x for x in items if isinstance(x, dict)]
+
     def router_model(self, router_id: str) -> RouterModel | None:
         if self._has_model_route is not False:
             r = self._req("GET", f"/routers/{router_id}/astara_model")

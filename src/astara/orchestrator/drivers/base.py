@@ -65,6 +65,8 @@ class Resource:
     # The appliance wanted is one booted for this generation or a later one (a load
     # balancer's failover count); one booted for an earlier one is replaced.
     generation: int = 0
+    # Its project, from its own record: whose BYONF entry its appliance boots with.
+    project_id: str | None = None
 
 
 class Driver(Protocol):

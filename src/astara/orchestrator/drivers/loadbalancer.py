@@ -144,7 +144,8 @@ class LoadBalancerDriver:
         model = LoadBalancerModel.of(body, port, subnet, network)
         return Resource(model=model, mgmt_port=mgmt,
                         ports=(port,) if port is not None else (), subnets=subnets,
-                        kept=model, generation=model.failover_count)
+                        kept=model, generation=model.failover_count,
+                        project_id=lb.get("project_id") or None)
 
     def resources(self) -> list[ResourceRef]:
         """Every load balancer, and every deleted one whose VIP port is still kept (its

@@ -155,7 +155,8 @@ class RouterDriver:
             subnets=model.subnets, admin_up=bool(model.router.get("admin_state_up", True)),
             fingerprint=model.fingerprint,
             floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips),
-            activate=port_status.to_activate(model))
+            activate=port_status.to_activate(model),
+            project_id=model.router.get("project_id") or model.router.get("tenant_id"))
 
     def resources(self) -> list[ResourceRef]:
         return self.network.routers()

@@ -93,7 +93,11 @@ class Executor:
             ports = [mgmt["id"]] + [p for p in ctx.wanted_ports if p != mgmt["id"]]
             # The same boot retried (say, by a restarted orchestrator) is the same request.
             who = self.drivers[ref.kind].naming.identity(ref.id, ctx.generation)
-            ctx.instance_id = self.compute.boot(who, ports, boot_request_id(ref.id, boots))
+            ctx.instance_id = self.compute.boot(who, ports, boot_request_id(ref.id, boots),
+                                                ctx.boot)
+            if ctx.boot is not None and ctx.boot.source != "default":
+                LOG.info("%s %s: booted from image %s, flavor %s (%s)", ref.kind, ref.id,
+                         ctx.boot.image, ctx.boot.flavor, ctx.boot.source)
         elif step is Step.STOP_VM and ctx.instance_id:
             self.compute.delete(ctx.instance_id)
         elif step is Step.REPLUG_VM and ctx.instance_id:

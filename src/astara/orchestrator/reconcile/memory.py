@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from astara.orchestrator.reconcile.model import Memory
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
+
+if TYPE_CHECKING:
+    from astara.orchestrator.byonf import BootSpec
 
 MAX_STEPS = 50
 
@@ -53,6 +56,9 @@ class Context:
     kept: Any = None
     # The generation a new appliance is booted for (``drivers.base.Resource``).
     generation: int = 0
+    # The image and flavor (``orchestrator.byonf.BootSpec``) the next boot uses, chosen
+    # by the full look that found no instance; None: the compute client's defaults.
+    boot: BootSpec | None = None
 
 
 class Resume(NamedTuple):

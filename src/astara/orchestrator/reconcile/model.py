@@ -153,6 +153,9 @@ class Observed:
     outdated: bool = False
     memory: Memory = field(default_factory=Memory)
     now: float = 0.0
+    # Looked at only when there is no instance: why a boot cannot succeed (the image or
+    # flavor it would use is not known to the compute API), or None.
+    boot_problem: str | None = None
 
 
 # Not options: how often a booting appliance is looked at, and the cap on the

@@ -3,7 +3,9 @@
 The resource's driver (by the key's kind) reads its model and builds its document.
 A full observation of a router costs three calls (router model, instance, appliance
 status); a health check of a resource that was healthy costs one (appliance status),
-and falls back to a full observation as soon as anything differs.
+and falls back to a full observation as soon as anything differs. A full look that
+finds no instance also asks ``BootSpecs`` what a boot would use (BYONF) and whether the
+compute API knows that image and flavor (``Observed.boot_problem``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from astara.orchestrator.byonf import BootSpecs
 from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI
 from astara.orchestrator.drivers.base import Driver, Management
 from astara.orchestrator.drivers.router import RouterDriver
@@ -54,9 +57,13 @@ def mgmt_interface_address(address: str, port: dict, subnets: dict[str, dict],
 
 class Observer:
     def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI,
-                 mgmt: ManagementSettings, drivers: Mapping[str, Driver] | None = None):
-        """``drivers`` by kind (``drivers.registry``); by default the router's alone."""
+                 mgmt: ManagementSettings, drivers: Mapping[str, Driver] | None = None,
+                 boot: BootSpecs | None = None):
+        """``drivers`` by kind (``drivers.registry``); by default the router's alone.
+        ``boot``: what a boot would use (BYONF) and whether it can; None: the compute
+        client's defaults, unchecked."""
         self.network, self.compute, self.appliance = network, compute, appliance
+        self.boot = boot
         self.mgmt = mgmt
         self.drivers = dict(drivers) if drivers is not None else {
             "router": RouterDriver(network)}
@@ -114,6 +121,14 @@ class Observer:
                 LOG.warning("%s %s: cannot build its appliance config: %s", ref.kind, ref.id,
                             exc)
         wanted = tuple(sorted(p["id"] for p in plugged))
+        spec, boot_problem = None, None
+        if inst is None and res.admin_up and self.boot is not None:
+            # Only when a boot may follow: one list call (with BYONF) and the image and
+            # flavor looked up (once each, unless unknown).
+            spec, boot_problem = self.boot.resolve(ref.kind, res.project_id)
+            if boot_problem is not None:
+                LOG.error("%s %s: cannot boot its appliance: %s", ref.kind, ref.id,
+                          boot_problem)
         if desired is last.desired and desired is not None:
             desired_digest = last.desired_digest
         else:
@@ -128,7 +143,9 @@ class Observer:
             extra_instances=inst.extras if inst else frozenset(),
             floating_ips=res.floating_ips,
             activate=res.activate if desired is not None else (),
-            kept=res.kept if desired is not None else None, generation=res.generation)
+            # Kept too when no boot can succeed: its driver reports the ERROR with it.
+            kept=res.kept if desired is not None or boot_problem is not None else None,
+            generation=res.generation, boot=spec)
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
             app = self.appliance.status(address, inst.id)
@@ -145,4 +162,4 @@ class Observer:
             desired_digest=digest, wanted_ports=frozenset(wanted), instance=inst,
             appliance=app, debug=debug, force_rebuild=st.force_rebuild,
             outdated=inst is not None and inst.generation < res.generation, memory=st.memory,
-            now=now)
+            now=now, boot_problem=boot_problem)

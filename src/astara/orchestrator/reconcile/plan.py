@@ -3,7 +3,9 @@
 Pure: no I/O, no clock (``observed.now``), no config reads. The executor performs
 the chosen step; the outcome says when to look again. Failed boots are counted;
 after ``reboot_error_threshold`` the router is in ERROR for a cooldown that
-doubles on each new error (capped), then it retries by itself (ClearError).
+doubles on each new error (capped), then it retries by itself (ClearError). A boot
+that cannot succeed (``boot_problem``: an image or flavor the compute API does not
+know) is ERROR at once, with nothing made.
 """
 
 from __future__ import annotations
@@ -99,6 +101,15 @@ def plan(o: Observed, s: Settings) -> Decision:
         return d(Step.CHECK_BOOT, Status.RESTART, _after(s.boot_check_interval),
                  "waiting for the old appliance to disappear")
     if inst is None:
+        if o.boot_problem is not None:
+            # Not a failed boot to retry: none can succeed until the image or flavor
+            # (configuration, or the project's BYONF entry) changes. Nothing is made.
+            until = o.now + _cooldown(m, s)
+            err = replace(m, error_until=until, error_count=m.error_count + 1,
+                          last_error=f"cannot boot: {o.boot_problem}")
+            return d(Step.EXIT, Status.ERROR, _after(until - o.now),
+                     f"cannot boot: {o.boot_problem}: in error for {until - o.now:.0f} s",
+                     err)
         if m.failed_boots >= s.reboot_error_threshold:
             until = o.now + _cooldown(m, s)
             err = replace(m, error_until=until, error_count=m.error_count + 1)
