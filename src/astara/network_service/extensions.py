@@ -50,22 +50,29 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def _view(alias: str) -> dict:
-    name, description = EXTENSIONS[alias]
+def _served(request: Request) -> dict[str, tuple[str, str]]:
+    """What this app serves: ``EXTENSIONS`` and those of its optional paths (``lbaasv2``)."""
+    return getattr(request.app.state, "extensions", EXTENSIONS)
+
+
+def _view(alias: str, served: dict[str, tuple[str, str]]) -> dict:
+    name, description = served[alias]
     return {"alias": alias, "name": name, "description": description, "updated": UPDATED,
             "links": []}
 
 
 async def index(request: Request) -> Response:
-    return JSONResponse({"extensions": [_view(alias) for alias in sorted(EXTENSIONS)]})
+    served = _served(request)
+    return JSONResponse({"extensions": [_view(alias, served) for alias in sorted(served)]})
 
 
 async def show(request: Request) -> Response:
     alias = request.path_params["alias"]
-    if alias not in EXTENSIONS:
+    served = _served(request)
+    if alias not in served:
         err = errors.ResourceNotFound(
             message=f"Extension with alias {errors.shorten(alias)} does not exist",
             type_="HTTPNotFound")
         # ASCII escapes: whatever the alias holds, rendering it cannot fail.
         return Response(json.dumps(err.body()), status_code=404, media_type="application/json")
-    return JSONResponse({"extension": _view(alias)})
+    return JSONResponse({"extension": _view(alias, served)})
