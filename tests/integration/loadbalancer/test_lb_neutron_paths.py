@@ -352,3 +352,39 @@ def test_extension_listed_only_when_enabled(ann, network_api):
         assert "lbaasv2" not in aliases
         assert c.get("/extensions/lbaasv2").status_code == 404
         assert c.get("/lbaas/loadbalancers").status_code == 404
+
+
+JUNK = [None, [], "x", 7, {"a": 1}, {"loadbalancer": None}, {"listener": []},
+        {"pool": {"protocol": 5, "lb_algorithm": []}},
+        {"member": {"address": "1.2.3.4", "protocol_port": "abc", "subnet_id": "nope"}},
+        {"healthmonitor": {"pool_id": "x" * 300, "type": "HTTP", "delay": "a", "timeout": -1,
+                           "max_retries": 99}},
+        {"loadbalancer": {"vip_subnet_id": str(uuid.uuid4()), "vip_address": "300.1.1.1"}},
+        {"loadbalancer": {"vip_subnet_id": str(uuid.uuid4())}},
+        {"listener": {"loadbalancer_id": str(uuid.uuid4()), "protocol": "HTTP",
+                      "protocol_port": 70000}},
+        {"pool": {"session_persistence": {"type": "BAD"}, "protocol": "HTTP",
+                  "lb_algorithm": "ROUND_ROBIN", "loadbalancer_id": str(uuid.uuid4())}}]
+
+
+def test_bad_requests_never_5xx_and_always_neutron_bodies(ann, subnet):
+    g = graph(ann, subnet)
+    paths = ["/lbaas/loadbalancers", "/lbaas/listeners", "/lbaas/pools", "/lbaas/healthmonitors",
+             f"/lbaas/pools/{g['pool'].id}/members"]
+    items = [f"/lbaas/loadbalancers/{g['lb'].id}", f"/lbaas/listeners/{g['listener'].id}",
+             f"/lbaas/pools/{g['pool'].id}", f"/lbaas/healthmonitors/{g['monitor'].id}",
+             f"/lbaas/pools/{g['pool'].id}/members/{g['member'].id}"]
+    with ann.http() as c:
+        for body in JUNK:
+            for path in paths:
+                resp = c.post(path, content=json.dumps(body))
+                assert 400 <= resp.status_code < 500, (path, body, resp.text)
+                _error(resp)
+            for path in items:
+                resp = c.put(path, content=json.dumps(body))
+                assert 400 <= resp.status_code < 500, (path, body, resp.text)
+                _error(resp)
+        for path in items + ["/lbaas/pools/%00/members", "/lbaas/loadbalancers/" + "x" * 300]:
+            resp = c.get(path + "?fields=id&limit=abc")
+            assert resp.status_code < 500
+    assert ann.net.get_pool(g["pool"].id).name == "p"  # nothing half-written

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from astara.loadbalancer_service import attributes as octavia
+from astara.loadbalancer_service import errors as octavia_errors
 from astara.network_service import errors
 from astara.network_service.context import RequestContext
+from astara.network_service.lbaasv2 import faults
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,10 @@ def parse(plural: str, body: Any, ctx: RequestContext, create: bool) -> dict:
             del out[key]  # Neutron's "not given"
     if create and plural == "healthmonitors":
         check_delay(out)
-    resource = octavia.RESOURCES[plural]
-    return octavia.parse_item(resource, out, create, {spec.name: out})
+    try:
+        return octavia.parse_item(octavia.RESOURCES[plural], out, create, {spec.name: out})
+    except octavia_errors.ApiError as exc:
+        raise faults.neutron(exc) from None
 
 
 def project(data: dict, ctx: RequestContext) -> str:
