@@ -6,6 +6,8 @@ entry says what honours it, and ``tests/integration/network/test_extensions.py``
 exercises every listed alias. Not listed although Neutron has them: ``agent`` (no
 agents API), ``provider`` (the provider attributes are stored, but a network's
 L2 is always our bridge), ``l3-ha`` (an HA router is refused with 400).
+``lbaasv2`` is listed only by an app serving those paths (``app.state.extensions``,
+see ``network_service.lbaasv2``).
 """
 
 from __future__ import annotations
