@@ -288,6 +288,18 @@ def test_quota_is_the_services_and_answers_409(ann, subnet):
                             "message": "Quota exceeded for resources: ['loadbalancer']."}
 
 
+def test_a_quota_set_on_the_octavia_api_holds_here(ann, root, subnet):
+    with httpx.Client(base_url=f"{root.lb_url}/v2", headers=root.headers) as c:
+        assert c.put(f"/lbaas/quotas/{ann.project}",
+                     json={"quota": {"loadbalancer": 1}}).status_code == 202
+    ann.net.create_load_balancer(vip_subnet_id=subnet.id)
+    with ann.http() as c:
+        resp = c.post("/lbaas/loadbalancers", json={"loadbalancer": {
+            "vip_subnet_id": subnet.id}})
+    assert resp.status_code == 409 and _error(resp)["type"] == "OverQuota"
+    assert len(list(ann.sdk.load_balancer.load_balancers())) == 1
+
+
 def test_lists_page_sort_and_select_fields(ann, subnet):
     lbs = [ann.net.create_load_balancer(vip_subnet_id=subnet.id, name=f"n{i}")
            for i in range(3)]
