@@ -94,21 +94,68 @@ def _status(id_: str, **over) -> dict:
             "operating_status": "ONLINE", "admin_state_up": True, **over}
 
 
-def test_status_tree_disables_what_is_down_and_lists_every_pool():
+def _model(**over) -> dict:
     model = {"loadbalancer": _status("lb"),
-             "listeners": [_status("l1", default_pool_id="p1", admin_state_up=False)],
+             "listeners": [_status("l1", default_pool_id="p1")],
              "pools": [_status("p1", members=[{"id": "m1"}]), _status("p2", members=[])],
              "members": [_status("m1", address="10.0.0.1", protocol_port=80)],
              "healthmonitors": [_status("h", type="TCP", pools=[{"id": "p2"}])]}
+    return {**model, **over}
+
+
+def test_status_tree_of_a_healthy_load_balancer():
+    lb = views.status_tree(_model())["statuses"]["loadbalancer"]
+    assert lb["operating_status"] == "ONLINE"
+    [listener] = lb["listeners"]
+    assert [p["id"] for p in listener["pools"]] == ["p1"] and listener["l7policies"] == []
+    assert listener["pools"][0]["members"][0]["address"] == "10.0.0.1"
+    assert [p["id"] for p in lb["pools"]] == ["p1", "p2"]
+    assert lb["pools"][0]["healthmonitor"] == {}
+    assert lb["pools"][1]["healthmonitor"] == {"id": "h", "name": "h", "type": "TCP",
+                                               "provisioning_status": "ACTIVE"}
+
+
+def test_a_disabled_listener_shows_its_pool_disabled_but_the_pool_stays():
+    model = _model(listeners=[_status("l1", default_pool_id="p1", admin_state_up=False)])
     lb = views.status_tree(model)["statuses"]["loadbalancer"]
     [listener] = lb["listeners"]
     assert listener["operating_status"] == "DISABLED"
     assert listener["pools"][0]["members"][0]["operating_status"] == "DISABLED"
-    assert [p["id"] for p in lb["pools"]] == ["p1", "p2"]
     assert lb["pools"][0]["operating_status"] == "ONLINE"  # a copy was disabled, not it
-    assert lb["pools"][0]["healthmonitor"] == {}
-    assert lb["pools"][1]["healthmonitor"] == {"id": "h", "name": "h", "type": "TCP",
-                                               "provisioning_status": "ACTIVE"}
+    assert lb["operating_status"] == "ONLINE"
+
+
+def test_a_disabled_load_balancer_shows_only_disabled_listeners():
+    model = _model(loadbalancer=_status("lb", admin_state_up=False))
+    lb = views.status_tree(model)["statuses"]["loadbalancer"]
+    assert "pools" not in lb and lb["operating_status"] == "DISABLED"
+    assert lb["listeners"][0]["pools"][0]["operating_status"] == "DISABLED"
+
+
+def test_a_failed_member_degrades_its_pool_listener_and_load_balancer():
+    model = _model(members=[_status("m1", address="10.0.0.1", protocol_port=80,
+                                    operating_status="ERROR")])
+    lb = views.status_tree(model)["statuses"]["loadbalancer"]
+    pool = lb["listeners"][0]["pools"][0]
+    assert (lb["operating_status"], lb["listeners"][0]["operating_status"],
+            pool["operating_status"], pool["members"][0]["operating_status"]) == (
+        "DEGRADED", "DEGRADED", "DEGRADED", "ERROR")
+
+
+def test_a_monitor_in_error_degrades_an_unattached_pool_and_the_load_balancer():
+    model = _model(healthmonitors=[_status("h", type="TCP", pools=[{"id": "p2"}],
+                                           provisioning_status="ERROR")])
+    lb = views.status_tree(model)["statuses"]["loadbalancer"]
+    assert lb["operating_status"] == "DEGRADED"
+    assert lb["pools"][1]["operating_status"] == "DEGRADED"
+    assert lb["listeners"][0]["operating_status"] == "ONLINE"
+
+
+def test_an_offline_listener_degrades_only_the_load_balancer():
+    model = _model(listeners=[_status("l1", default_pool_id="p1", operating_status="OFFLINE")])
+    lb = views.status_tree(model)["statuses"]["loadbalancer"]
+    assert lb["operating_status"] == "DEGRADED"
+    assert lb["listeners"][0]["operating_status"] == "OFFLINE"
 
 
 @pytest.mark.parametrize(("exc", "status", "type_", "message"), [

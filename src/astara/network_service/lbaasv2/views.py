@@ -60,37 +60,86 @@ def _disabled(tree: dict) -> dict:
     return tree
 
 
+def _degraded(obj: dict, operating: bool = True) -> bool:
+    """neutron-lbaas's rule: in ERROR, or (when its operating status counts) neither
+    ONLINE nor NO_MONITOR."""
+    if obj["provisioning_status"] == "ERROR":
+        return True
+    return operating and obj["operating_status"] not in ("ONLINE", "NO_MONITOR")
+
+
 def status_tree(model: dict) -> dict:
     """neutron-lbaas's ``GET /lbaas/loadbalancers/{id}/statuses`` from the service's
     ``model`` of one load balancer: its listeners with their default pool, and every
-    pool with its members and monitor (``{}`` when it has none)."""
+    pool with its members and monitor (``{}`` when it has none). An object disabled
+    (``admin_state_up`` false) shows DISABLED with its children; a degraded one (see
+    ``_degraded``) makes the objects above it DEGRADED, as neutron-lbaas derives it."""
     monitors = {hm["pools"][0]["id"]: hm for hm in model["healthmonitors"] if hm["pools"]}
     members = {m["id"]: m for m in model["members"]}
+    lb = model["loadbalancer"]
 
-    def pool_status(pool: dict) -> dict:
-        hm = monitors.get(pool["id"])
+    def pool_status(pool: dict) -> tuple[dict, bool]:
+        """The pool's tree and whether a member or its monitor degrades what is above."""
         out = _status(pool, members=[], healthmonitor={})
+        if not pool["admin_state_up"]:
+            return _disabled(out), False
+        below = False
         for ref in pool["members"]:
             member = members.get(ref["id"])
-            if member is not None:
-                status = _status(member, address=member["address"],
-                                 protocol_port=member["protocol_port"])
-                out["members"].append(status if member["admin_state_up"] else
-                                      _disabled(status))
+            if member is None:
+                continue
+            status = _status(member, address=member["address"],
+                             protocol_port=member["protocol_port"])
+            if not member["admin_state_up"]:
+                status = _disabled(status)
+            elif _degraded(member):
+                below = True
+            out["members"].append(status)
+        hm = monitors.get(pool["id"])
         if hm is not None:
             status = {"id": hm["id"], "name": hm["name"], "type": hm["type"],
                       "provisioning_status": hm["provisioning_status"]}
-            out["healthmonitor"] = status if hm["admin_state_up"] else \
-                {**status, "operating_status": "DISABLED"}
-        return out if pool["admin_state_up"] else _disabled(out)
+            if not hm["admin_state_up"]:
+                status["operating_status"] = "DISABLED"
+            elif _degraded(hm, operating=False):
+                below = True
+            out["healthmonitor"] = status
+        if below:
+            out["operating_status"] = "DEGRADED"
+        return out, below
 
-    pools = {p["id"]: pool_status(p) for p in model["pools"]}
-    listeners = []
+    trees = {p["id"]: (p, *pool_status(p)) for p in model["pools"]}
+
+    def disabled_listener(listener: dict) -> dict:
+        default = trees.get(listener.get("default_pool_id") or "")
+        pools = [copy.deepcopy(default[1])] if default is not None else []
+        return _disabled(_status(listener, pools=pools, l7policies=[]))
+
+    if not lb["admin_state_up"]:  # neutron-lbaas shows its listeners only, all DISABLED
+        tree = _status(lb, listeners=[disabled_listener(li) for li in model["listeners"]])
+        return {"statuses": {"loadbalancer": _disabled(tree)}}
+    tree = _status(lb, listeners=[], pools=[])
+    degraded = _degraded(lb)
+    sent = set()  # pools shown under an enabled listener
     for listener in model["listeners"]:
-        default = listener.get("default_pool_id")
-        sent_to = [copy.deepcopy(pools[default])] if default in pools else []
-        status = _status(listener, pools=sent_to, l7policies=[])
-        listeners.append(status if listener["admin_state_up"] else _disabled(status))
-    lb = model["loadbalancer"]
-    tree = _status(lb, listeners=listeners, pools=list(pools.values()))
-    return {"statuses": {"loadbalancer": tree if lb["admin_state_up"] else _disabled(tree)}}
+        default = trees.get(listener.get("default_pool_id") or "")
+        status = _status(listener, pools=[], l7policies=[])
+        if not listener["admin_state_up"]:
+            tree["listeners"].append(disabled_listener(listener))
+            continue
+        degraded = degraded or _degraded(listener)
+        if default is not None:
+            pool, pool_tree, below = default
+            status["pools"].append(pool_tree)
+            sent.add(pool["id"])
+            if pool["admin_state_up"] and (_degraded(pool) or below):
+                status["operating_status"] = "DEGRADED"
+                degraded = True
+        tree["listeners"].append(status)
+    for pool_id, (pool, pool_tree, below) in trees.items():
+        if pool_id not in sent and pool["admin_state_up"] and (_degraded(pool) or below):
+            degraded = True
+        tree["pools"].append(pool_tree)
+    if degraded:
+        tree["operating_status"] = "DEGRADED"
+    return {"statuses": {"loadbalancer": tree}}
