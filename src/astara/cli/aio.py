@@ -149,6 +149,21 @@ def _drivers(conf, state: Path) -> list[str]:
     return ["--config-file", str(path)]
 
 
+def _lbaasv2(conf, state: Path) -> list[str]:
+    """The all-in-one's network API serves the Neutron LBaaS v2 paths too, unless the
+    operator's files set ``[loadbalancer_service] neutron_lbaasv2``."""
+    where = conf.get_location("neutron_lbaasv2", lb_opts.GROUP)
+    if where is not None and where.location != cfg.Locations.opt_default:
+        return []
+    path = state / "aio-lbaasv2.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# Written by astara-aio at each start: the network API serves /v2.0/lbaas/ "
+                "(set [loadbalancer_service] neutron_lbaasv2 in your own file to choose).\n"
+                f"[{lb_opts.GROUP}]\nneutron_lbaasv2 = true\n")
+    return ["--config-file", str(path)]
+
+
 def _tighten_state(state: Path) -> None:
     """Make what an older release left readable to all its owner's only."""
     private.tighten(state / "logs", *(state / "logs").glob("*"), *state.glob("*.sqlite*"),
@@ -202,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     net, comp, lb = settings.network, conf[compute_opts.GROUP], conf[lb_opts.GROUP]
     nova = _nova_url(conf, state, local_url(comp.bind_host, comp.bind_port))
     drivers = _drivers(conf, state)
+    lbaas = _lbaasv2(conf, state)
     children = [
-        Child("network-api", [str(BIN / "astara-network-api"), *common, *nova],
+        Child("network-api", [str(BIN / "astara-network-api"), *common, *nova, *lbaas],
               (net.bind_host, net.bind_port)),
         Child("loadbalancer-api", [str(BIN / "astara-loadbalancer-api"), *common],
               (lb.bind_host, lb.bind_port)),

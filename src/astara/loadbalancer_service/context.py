@@ -52,10 +52,11 @@ class RequestContext:
         if not (self.can_write if write else self.can_read):
             raise errors.Forbidden()
 
-    def require_owner(self, project_id: str) -> None:
+    def require_owner(self, project_id: str, kind: str | None = None,
+                      id_: str | None = None) -> None:
         """Another project's object answers 403 (it exists: Octavia's policy says no)."""
         if not self.is_admin and project_id != self.project_id:
-            raise errors.Forbidden()
+            raise errors.NotOwner(kind, id_)
 
     def notification_keys(self) -> dict:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

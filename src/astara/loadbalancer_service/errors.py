@@ -7,7 +7,7 @@ Octavia (WSME/pecan) answers most errors with ``{"faultcode": "Client",
 
     ApiError (faultstring body)
     ├── BadRequest (400)      invalid_input, unknown_attribute, validation
-    ├── Forbidden (403)       policy refusal, quota met
+    ├── Forbidden (403)       policy refusal (NotOwner: another project's), QuotaMet
     ├── NotFound (404)        "<Kind> <id> not found."
     └── Conflict (409)        duplicate listener port, member, second monitor
     FrameworkError (code/title/description body)
@@ -51,6 +51,22 @@ class Forbidden(ApiError):
 
     def __init__(self, message: str = "Policy does not allow this request to be performed."):
         super().__init__(message)
+
+
+class NotOwner(Forbidden):
+    """Another project's object: Octavia's 403; ``kind`` and ``id`` let the Neutron
+    LBaaS v2 paths answer it as Neutron does (404, the object "could not be found")."""
+
+    def __init__(self, kind: str | None = None, id_: str | None = None):
+        super().__init__()
+        self.kind = kind
+        self.id = id_
+
+
+class QuotaMet(Forbidden):
+    def __init__(self, kind: str):
+        super().__init__(f"Quota has been met for resources: {KINDS[kind]}")
+        self.kind = kind
 
 
 class NotFound(ApiError):
@@ -115,8 +131,8 @@ def missing(attr: str) -> BadRequest:
     return invalid_input(attr, "None", "Mandatory field missing.")
 
 
-def quota_met(kind: str) -> Forbidden:
-    return Forbidden(f"Quota has been met for resources: {KINDS[kind]}")
+def quota_met(kind: str) -> QuotaMet:
+    return QuotaMet(kind)
 
 
 def unsupported(option: str) -> BadRequest:

@@ -20,6 +20,10 @@ loadbalancer_opts = [
     cfg.URIOpt("network_url", default="http://127.0.0.1:9696/",
                help="Root URL of the network service (Neutron v2.0-compatible API), where "
                     "VIP ports are made with the caller's identity."),
+    cfg.BoolOpt("neutron_lbaasv2", default=False,
+                help="The network API (astara-network-api) also serves these load "
+                     "balancers on Neutron LBaaS v2's paths (/v2.0/lbaas/...) and lists the "
+                     "lbaasv2 extension. On in astara-aio unless set."),
     cfg.IntOpt("pagination_max_limit", default=1000, min=1,
                help="Most items one page of a list answers (Octavia's option)."),
     *[cfg.IntOpt(f"default_{kind}_quota", default=-1, min=-1,

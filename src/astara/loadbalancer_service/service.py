@@ -265,6 +265,14 @@ class LoadBalancerService:
             lb = base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id)
             return reads.model(s, lb)
 
+    def snapshot(self, ctx: RequestContext, lb_id: str) -> dict:
+        """``model`` for whoever may read the load balancer (the Neutron LBaaS v2
+        status tree is built from it)."""
+        with self.db.read() as s:
+            if not self.db.is_sqlite:
+                s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            return reads.model(s, base.get(s, ctx, "loadbalancer", m.LoadBalancer, lb_id))
+
     def report_statuses(self, ctx: RequestContext, lb_id: str,
                         report: statuses.StatusReport) -> None:
         if not ctx.is_admin:
@@ -320,7 +328,7 @@ class LoadBalancerService:
             # Octavia answers this one in pecan's format, titled "Bad Request".
             raise errors.FrameworkError(404, f"Pool {errors.shorten(pool_id, 64)} not "
                                         "found.", title="Bad Request")
-        ctx.require_owner(owner)  # another project's: 403, before any subnet lookup
+        ctx.require_owner(owner, "pool", pool_id)  # 403, before any subnet lookup
         self._check_subnets(ctx, [data])
 
         def work(op: base.Op) -> dict:

@@ -23,6 +23,7 @@ class LoadBalancerSettings:
     network_url: str
     max_page_size: int
     quotas: tuple[tuple[str, int], ...]  # default quota by kind
+    neutron_lbaasv2: bool = False  # the network API serves /v2.0/lbaas/... too
 
     def quota(self, kind: str) -> int:
         return dict(self.quotas).get(kind, -1)
@@ -37,6 +38,7 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> LoadBalancerSettin
         network_url=c.network_url,
         max_page_size=c.pagination_max_limit,
         quotas=tuple((k, getattr(c, f"default_{k}_quota")) for k in opts.QUOTA_KINDS),
+        neutron_lbaasv2=c.neutron_lbaasv2,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -231,7 +231,12 @@ async def server_error(request: Request, exc: Exception) -> Response:
         type_="HTTPInternalServerError"))
 
 
-def build_app(service: NetworkService) -> Starlette:
+def build_app(service: NetworkService, extra_routes: Callable[[Callable], list[Route]]
+              | None = None, extra_extensions: dict[str, tuple[str, str]] | None = None
+              ) -> Starlette:
+    """``extra_routes(dispatch)``: more paths answered through ``Api.dispatch`` (the
+    Neutron LBaaS v2 paths), matched before the generic ``/v2.0/{plural}`` ones;
+    ``extra_extensions``: their aliases for ``/v2.0/extensions``."""
     api = Api(service)
     routes = [
         Route("/", versions, methods=["GET"]),
@@ -242,6 +247,7 @@ def build_app(service: NetworkService) -> Starlette:
         Route("/v2.0/routers/{id}/astara_model", api.router_model, methods=["GET"]),
         Route("/v2.0/networks/{id}/astara_routers", network_routers.endpoint(api), methods=["GET"]),
         Route("/v2.0/routers/{id}/{action:str}", api.interface, methods=["PUT"]),
+        *(extra_routes(api.dispatch) if extra_routes else []),
         Route("/v2.0/{plural}", api.collection, methods=["GET", "POST"]),
         Route("/v2.0/{plural}/{id}", api.member, methods=["GET", "PUT", "DELETE"]),
     ]
@@ -255,4 +261,5 @@ def build_app(service: NetworkService) -> Starlette:
                                         HTTPException: http_error, Exception: server_error},
                     lifespan=lifespan)
     app.state.service = service
+    app.state.extensions = {**extensions.EXTENSIONS, **(extra_extensions or {})}
     return app

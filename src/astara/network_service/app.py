@@ -9,16 +9,33 @@ from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
 from astara.db import migrate
+from astara.loadbalancer_service.service import LoadBalancerService
+from astara.loadbalancer_service.settings import LoadBalancerSettings
 from astara.network_service import limits
 from astara.network_service.api import build_app
+from astara.network_service.lbaasv2.local_network import LocalNetwork
+from astara.network_service.lbaasv2.routes import routes as lbaasv2_routes
 from astara.network_service.nova_notifier import NovaNotifier
 from astara.network_service.service import NetworkService
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, lb: LoadBalancerSettings | None = None) -> Starlette:
+    """With ``lb`` whose ``neutron_lbaasv2`` is set, the app also serves the Neutron
+    LBaaS v2 paths from the load-balancer service, on the same database and bus."""
     db = migrate.open_database(settings.database)
     publisher = OutboxPublisher(WakeupDir(settings.bus.wakeup_dir))
-    return build_app(NetworkService(db, publisher, settings.network, nova_notifier(settings)))
+    service = NetworkService(db, publisher, settings.network, nova_notifier(settings))
+    if lb is None or not lb.neutron_lbaasv2:
+        return build_app(service)
+    lbaas = LoadBalancerService(db, publisher, LocalNetwork(service), lb)
+    return build_app(service, lambda dispatch: lbaasv2_routes(dispatch, lbaas),
+                     {"lbaasv2": LBAASV2})
+
+
+# What /v2.0/extensions says of the paths (Neutron's alias and name).
+LBAASV2 = ("LoadBalancing service v2",
+           "Load balancers, listeners, pools, members and health monitors on /v2.0/lbaas/, "
+           "the same objects as the load-balancer API's (astara-loadbalancer-api).")
 
 
 def nova_notifier(settings: Settings) -> NovaNotifier | None:

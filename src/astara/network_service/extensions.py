@@ -6,6 +6,8 @@ entry says what honours it, and ``tests/integration/network/test_extensions.py``
 exercises every listed alias. Not listed although Neutron has them: ``agent`` (no
 agents API), ``provider`` (the provider attributes are stored, but a network's
 L2 is always our bridge), ``l3-ha`` (an HA router is refused with 400).
+``lbaasv2`` is listed only by an app serving those paths (``app.state.extensions``,
+see ``network_service.lbaasv2``).
 """
 
 from __future__ import annotations
@@ -54,22 +56,29 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def _view(alias: str) -> dict:
-    name, description = EXTENSIONS[alias]
+def _served(request: Request) -> dict[str, tuple[str, str]]:
+    """What this app serves: ``EXTENSIONS`` and those of its optional paths (``lbaasv2``)."""
+    return getattr(request.app.state, "extensions", EXTENSIONS)
+
+
+def _view(alias: str, served: dict[str, tuple[str, str]]) -> dict:
+    name, description = served[alias]
     return {"alias": alias, "name": name, "description": description, "updated": UPDATED,
             "links": []}
 
 
 async def index(request: Request) -> Response:
-    return JSONResponse({"extensions": [_view(alias) for alias in sorted(EXTENSIONS)]})
+    served = _served(request)
+    return JSONResponse({"extensions": [_view(alias, served) for alias in sorted(served)]})
 
 
 async def show(request: Request) -> Response:
     alias = request.path_params["alias"]
-    if alias not in EXTENSIONS:
+    served = _served(request)
+    if alias not in served:
         err = errors.ResourceNotFound(
             message=f"Extension with alias {errors.shorten(alias)} does not exist",
             type_="HTTPNotFound")
         # ASCII escapes: whatever the alias holds, rendering it cannot fail.
         return Response(json.dumps(err.body()), status_code=404, media_type="application/json")
-    return JSONResponse({"extension": _view(alias)})
+    return JSONResponse({"extension": _view(alias, served)})

@@ -28,6 +28,7 @@ from astara.common.children import die_with_parent
 from astara.common.settings import Settings
 from astara.db import migrate
 from astara.db.engine import Database
+from astara.loadbalancer_service.settings import LoadBalancerSettings
 from astara.network_service.app import create_app, uvicorn_options
 
 LOG = logging.getLogger(__name__)
@@ -37,13 +38,14 @@ LOG = logging.getLogger(__name__)
 HEALTHCHECK_TIMEOUT = 60
 
 
-def run(settings: Settings) -> int:
-    """Serve until stopped; the exit status (non-zero: a worker could not start)."""
+def run(settings: Settings, lb: LoadBalancerSettings | None = None) -> int:
+    """Serve until stopped; the exit status (non-zero: a worker could not start).
+    ``lb``: the load-balancer service's settings (its Neutron LBaaS v2 paths)."""
     net = settings.network
     options = {"host": net.bind_host, "port": net.bind_port, "log_level": "warning",
                "access_log": False, **uvicorn_options()}
     if net.workers <= 1:
-        app = create_app(settings)
+        app = create_app(settings, lb)
         _announce(settings)
         uvicorn.run(app, **options)
         return 0
@@ -51,7 +53,7 @@ def run(settings: Settings) -> int:
     _announce(settings)
     # The schema is current: workers starting together must not all migrate it.
     ready = replace(settings, database=replace(settings.database, auto_migrate=False))
-    config = uvicorn.Config(WorkerApp(ready, os.getpid()), factory=True,
+    config = uvicorn.Config(WorkerApp(ready, os.getpid(), lb), factory=True,
                             workers=net.workers, timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT,
                             **options)
     supervisor = Multiprocess(config, sockets=[listen(net.bind_host, net.bind_port)])
@@ -103,11 +105,12 @@ class WorkerApp:
 
     settings: Settings
     parent_pid: int
+    lb: LoadBalancerSettings | None = None
 
     def __call__(self) -> Starlette:
         die_with_parent(self.parent_pid)
         private.restrict_umask()
         logs.setup(self.settings.debug)
-        return create_app(self.settings)
+        return create_app(self.settings, self.lb)
 
 

@@ -84,7 +84,7 @@ def get(s: Session, ctx: RequestContext, kind: str, model, id_: str, lock: bool 
     row = s.scalar(stmt)
     if row is None:
         raise errors.not_found(kind, id_)
-    ctx.require_owner(row.project_id)
+    ctx.require_owner(row.project_id, kind, id_)
     return row
 
 
