@@ -106,7 +106,7 @@ def _error(resp: httpx.Response) -> dict:
     return body["NeutronError"]
 
 
-def test_crud_of_every_resource_through_the_sdk(ann, subnet):
+def test_crud_of_every_resource_through_the_sdk(ann, subnet, boss):
     g = graph(ann, subnet)
     lb = ann.net.get_load_balancer(g["lb"].id)
     assert lb.project_id == ann.project and lb.vip_subnet_id == subnet.id
@@ -146,8 +146,15 @@ def test_crud_of_every_resource_through_the_sdk(ann, subnet):
     ann.net.delete_load_balancer(lb)
     with pytest.raises(sdk_exc.NotFoundException):
         ann.net.get_load_balancer(lb.id)
+    # The VIP port made for it is kept (its address with it) until the orchestrator,
+    # having seen the appliance gone, releases it, as on the Octavia paths.
+    assert ann.net.get_port(lb.vip_port_id).id == lb.vip_port_id
+    with boss.http() as c:
+        assert lb.vip_port_id in [x["port_id"] for x in
+                                  c.get("/astara/vip_ports").json()["vip_ports"]]
+        assert c.delete(f"/astara/loadbalancers/{lb.id}/vip_port").status_code == 204
     with pytest.raises(sdk_exc.NotFoundException):
-        ann.net.get_port(lb.vip_port_id)  # the VIP port made for it is gone with it
+        ann.net.get_port(lb.vip_port_id)
 
 
 def test_views_are_neutron_lbaas_shaped(ann, subnet):
