@@ -348,7 +348,10 @@ HEALTHMONITOR = Resource("healthmonitor", "healthmonitors", "health_monitor_", {
 def url(name: str, value: Any) -> str:
     """An absolute http(s) URL (Octavia's URLType), printable, without spaces."""
     text = string(255)(name, value)
-    parts = urlsplit(text) if re.fullmatch(r"[\x21-\x7e]+", text) else None
+    try:
+        parts = urlsplit(text) if re.fullmatch(r"[\x21-\x7e]+", text) else None
+    except ValueError:  # e.g. an unclosed IPv6 host ("http://[::1")
+        parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise errors.invalid_input(name, text, "Value must be a valid URL string")
     return text

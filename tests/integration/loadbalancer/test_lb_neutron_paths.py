@@ -231,12 +231,16 @@ def test_scoping_as_neutron(ann, ben, root, subnet):
     made = root.net.create_load_balancer(vip_subnet_id=subnet.id, project_id=ann.project)
     assert made.project_id == ann.project
     assert made.id in [x.id for x in ann.net.load_balancers()]
-    # a reader of the project may write its own objects here (Neutron's policy)
+    # a caller who is only a reader of the project reads, and writes nothing
     reader = Caller.__new__(Caller)
     reader.__dict__.update(ann.__dict__, _conn=None,
                            headers={**ann.headers, "X-Roles": "reader"})
-    assert reader.net.update_load_balancer(lb_id, description="by reader").description == \
-        "by reader"
+    assert reader.net.get_load_balancer(lb_id).id == lb_id
+    with reader.http() as c:
+        resp = c.put(f"/lbaas/loadbalancers/{lb_id}",
+                     json={"loadbalancer": {"description": "by reader"}})
+        assert resp.status_code == 403 and _error(resp)["type"] == "PolicyNotAuthorized"
+    assert ann.net.get_load_balancer(lb_id).description != "by reader"
 
 
 def test_errors_in_neutron_format(ann, subnet):

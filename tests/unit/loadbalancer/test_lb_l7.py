@@ -87,10 +87,20 @@ def test_rules_refused(rule, message):
     assert err.value.message == message
 
 
+def test_regexes_python_or_haproxy_cannot_take_are_400_never_500():
+    for value in ("a{4294967296}", "a{1000000000}", "a{2,70000}"):
+        with pytest.raises(errors.BadRequest) as err:
+            check({"type": "PATH", "compare_type": "REGEX", "value": value})
+        assert err.value.message.startswith(
+            "Error parsing L7Rule: Unable to parse regular expression"), value
+    check({"type": "PATH", "compare_type": "REGEX", "value": "^/a{1,65535}$"})
+
+
 @pytest.mark.parametrize("value, ok", [("https://x/", True), ("http://a.b:8080/p?q=1", True),
                                        ("not a url", False), ("ftp://x/", False),
                                        ("http://", False), ("http://a b/", False),
-                                       ("http://" + "a" * 300, False)])
+                                       ("http://" + "a" * 300, False),
+                                       ("http://[::1", False)])  # urlsplit raises
 def test_url(value, ok):
     if ok:
         assert A.url("redirect_url", value) == value

@@ -32,6 +32,8 @@ SSL_TYPES = ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
 KEYED = ("HEADER", "COOKIE")
 # Octavia's constants: a header name (an HTTP token), a header value (printable, no
 # space) or a quoted one, a cookie value.
+PCRE_MAX_REPEAT = 65535  # PCRE2's largest {n} (Python's re takes more)
+_REPEATS = re.compile(r"\{(\d+)(?:,(\d*))?\}")
 _TOKEN = re.compile(r"\A[a-zA-Z0-9!#$%&'*+-.^_`|~]+\Z")
 _VALUE = re.compile(r"\A[\x21-\x7e]+\Z")
 _QUOTED = re.compile(r"\A\"[ \t\x21-\x7e]*\"\Z")
@@ -68,8 +70,14 @@ def check(rule: dict) -> None:
     if compare == "REGEX":
         try:
             re.compile(value)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:
             raise _parsing(f"Unable to parse regular expression: {exc}") from None
+        if any(int(n) > PCRE_MAX_REPEAT for pair in _REPEATS.findall(value)
+               for n in pair if n):
+            # haproxy's PCRE2 refuses the document ("number too big in {} quantifier"):
+            # the load balancer would stay in ERROR until the rule went.
+            raise _parsing("Unable to parse regular expression: a repeat count above "
+                           f"{PCRE_MAX_REPEAT}")
     elif type_ == "COOKIE":
         if not _COOKIE.match(value):
             raise _parsing("Invalid characters in cookie value")

@@ -35,12 +35,28 @@ KIND = {"loadbalancers": "loadbalancer", "listeners": "listener", "pools": "pool
 MAX_ID = 255
 
 
-def lb_context(ctx: RequestContext) -> LbContext:
-    """The service's caller: Neutron lets any role of a project write its own objects."""
+def lb_context(ctx: RequestContext, write: str | None = None) -> LbContext:
+    """The service's caller: any role of a project writes its own objects, as on the
+    rest of the network API, except a caller who is only a ``reader``, who only reads
+    (as on the Octavia API and in Neutron's current defaults): ``write`` names the
+    action refused to it."""
     roles = tuple(r.lower() for r in ctx.roles if r.lower() != "admin")
-    roles = (*roles, "admin") if ctx.is_admin else (*roles, "member")
-    return LbContext(project_id=ctx.project_id, user_id=ctx.user_id[:255],
-                     roles=tuple(dict.fromkeys(roles)), request_id=ctx.request_id)
+    if ctx.is_admin:
+        roles = (*roles, "admin")
+    elif not (set(roles) <= {"reader"} and roles):
+        roles = (*roles, "member")
+    caller = LbContext(project_id=ctx.project_id, user_id=ctx.user_id[:255],
+                       roles=tuple(dict.fromkeys(roles)), request_id=ctx.request_id)
+    if write is not None and not caller.can_write:
+        raise errors.PolicyNotAuthorized(action=write)
+    return caller
+
+
+def _action(method: str, kind: str) -> str | None:
+    """The write a request is (None: a read)."""
+    if method == "GET":
+        return None
+    return f"{ {'POST': 'create', 'DELETE': 'delete'}.get(method, 'update')}_{kind}"
 
 
 def _plural(request: Request) -> str:
@@ -78,9 +94,11 @@ class Lbaas:
             return 200, await self._list(request, ctx, plural)
         data = bodies.parse(plural, await _json(request), ctx, create=True)
         if plural == "loadbalancers":
-            item = await self.call(self.service.create_loadbalancer, lb_context(ctx), data)
+            item = await self.call(self.service.create_loadbalancer,
+                                   lb_context(ctx, "create_loadbalancer"), data)
         else:
-            item = await self.call(self.service.create, lb_context(ctx), plural, data)
+            item = await self.call(self.service.create,
+                                   lb_context(ctx, f"create_{KIND[plural]}"), plural, data)
         return 201, {KIND[plural]: views.view(plural, item)}
 
     async def _list(self, request: Request, ctx: RequestContext, plural: str,
@@ -106,7 +124,7 @@ class Lbaas:
         kind = KIND[plural]
         id_ = _id(request, "id", plural)
         path = (kind, id_)
-        caller = lb_context(ctx)
+        caller = lb_context(ctx, _action(request.method, kind))
         if request.method == "GET":
             found = await self.call(self.service.show, caller, plural, id_, path=path)
             return 200, {kind: nquery.select_fields(views.view(plural, found),
@@ -135,15 +153,15 @@ class Lbaas:
         if request.method == "GET":
             return 200, await self._list(request, ctx, "members", pool_id)
         data = bodies.parse("members", await _json(request), ctx, create=True)
-        found = await self.call(self.service.create_member, lb_context(ctx), pool_id, data,
-                                path=path)
+        found = await self.call(self.service.create_member,
+                                lb_context(ctx, "create_member"), pool_id, data, path=path)
         return 201, {"member": views.view("members", found)}
 
     async def member(self, request: Request, ctx: RequestContext):
         pool_id = _id(request, "pool_id", "pools")
         member_id = _id(request, "id", "members")
         path = ("pool", pool_id)
-        caller = lb_context(ctx)
+        caller = lb_context(ctx, _action(request.method, "member"))
         if request.method == "GET":
             found = await self.call(self.service.show_member, caller, pool_id, member_id,
                                     path=path)

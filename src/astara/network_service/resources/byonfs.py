@@ -32,6 +32,9 @@ def create(op: Op, data: dict) -> m.Byonf:
         if key not in data:
             raise errors.bad_attr(
                 f"Failed to parse request. Required attribute '{key}' not specified")
+    if not str(data.get("project_id") or "").strip():
+        raise errors.bad_attr("Invalid input for tenant_id. Reason: an entry is for one "
+                              "project: it cannot be empty.")
     s = op.session
     taken = s.scalar(select(m.Byonf.id).where(m.Byonf.project_id == data["project_id"],
                                               m.Byonf.function_type == data["function_type"]))
