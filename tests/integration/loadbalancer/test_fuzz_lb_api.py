@@ -117,7 +117,8 @@ def _valid(kind: str) -> st.SearchStrategy[dict]:
                           "tags": st.lists(st.sampled_from(["x", "y", "z"]), max_size=3),
                           "vip_address": addresses}),
         "listener": ({"loadbalancer_id": _own("loadbalancer"),
-                      "protocol": st.sampled_from(["HTTP", "TCP", "HTTPS"]),
+                      # HTTP mostly: the listeners L7 policies go under
+                      "protocol": st.sampled_from(["HTTP", "HTTP", "HTTP", "TCP", "HTTPS"]),
                       "protocol_port": st.integers(1, 65535)},
                      {"name": names, "connection_limit": st.integers(-1, 1000),
                       "timeout_client_data": st.integers(0, 86400000),
