@@ -575,6 +575,10 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
         # what they do)
         assert {("status", "GET", 200), ("model", "GET", 200), ("statuses", "PUT", 400),
                 ("model", "GET", 403), ("statuses", "PUT", 403)} <= set(routes), routes
+        # the L7 routes answered (a policy or rule made, or updated, is rarer: an HTTP
+        # listener of the sender's comes first, none to a few dozen a run: printed)
+        assert {("l7policy", "POST", 400), ("l7rule", "POST", 400), ("l7policy", "GET", 200),
+                ("l7rule", "POST", 404)} <= set(l7), l7
     r = client.get("/v2/lbaas/loadbalancers", headers=headers["a"])
     assert r.status_code == 200
     client.close()
