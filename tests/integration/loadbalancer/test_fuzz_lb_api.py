@@ -4,12 +4,15 @@ error bodies, a sound database afterwards.
 The session's load-balancer API (uvicorn on loopback, the network API behind it;
 SQLite, or PostgreSQL with ``ASTARA_TEST_DATABASE_URL``) receives
 ``ASTARA_FUZZ_REQUESTS`` (default 3,000) generated requests over every route and
-method from two member projects, a reader and an admin: valid documents with one
+method (L7 policies and their rules too) from two member projects, a reader and an
+admin: valid documents with one
 value replaced by junk (wrong types, nulls, huge and odd strings, lone surrogates,
 NUL, deep nesting), raw broken bodies, the other project's ids, missing ids and odd
 query strings. Ids from answers are reused, so requests reach the deep rules. Every
 answer must be below 500 and every error a JSON body in one of Octavia's two
-formats. Afterwards the API still answers and ``problems`` finds the tables sound.
+formats. Afterwards the API still answers and ``problems`` finds the tables sound
+(L7 policies only under HTTP listeners, at positions 1..n, sending only to a pool of
+their own load balancer and project; rules only under existing policies).
 The seed is printed; ``ASTARA_FUZZ_SEED`` replays it.
 """
 
@@ -37,7 +40,11 @@ from tests.fuzz_requests import json_values, nasty_texts
 TOTAL = int(os.environ.get("ASTARA_FUZZ_REQUESTS", "3000"))
 BATCH = 50
 ACTORS = ["a", "b", "reader", "admin"]
-KINDS = ["loadbalancer", "listener", "pool", "member", "healthmonitor"]
+KINDS = ["loadbalancer", "listener", "pool", "member", "healthmonitor", "l7policy", "l7rule"]
+PATHS = {"loadbalancer": "loadbalancers", "listener": "listeners", "pool": "pools",
+         "healthmonitor": "healthmonitors", "l7policy": "l7policies"}
+BODY = {"l7rule": "rule"}  # a rule's document is {"rule": ...}; the others' their kind's
+CHILDREN = {"member": "pool", "l7rule": "l7policy"}  # asked for under their parent
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
 
@@ -52,7 +59,7 @@ class Ref:
 @dataclass
 class Pool:
     ids: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    member_pool: dict[str, str] = field(default_factory=dict)
+    parent_of: dict[str, str] = field(default_factory=dict)  # a member's pool, a rule's policy
 
     def pick(self, ref: Ref, sender: str = "a") -> str:
         if ref.owner == "self":
@@ -69,12 +76,12 @@ class Pool:
             if k == kind and id_ in found:
                 found.remove(id_)
 
-    def learn(self, kind: str, owner: str, body: Any, pool_id: str | None = None) -> None:
-        item = body.get(kind) if isinstance(body, dict) else None
+    def learn(self, kind: str, owner: str, body: Any, parent_id: str | None = None) -> None:
+        item = body.get(BODY.get(kind, kind)) if isinstance(body, dict) else None
         if isinstance(item, dict) and "id" in item:
             self.ids.setdefault((kind, owner), []).append(item["id"])
-            if kind == "member" and pool_id:
-                self.member_pool[item["id"]] = pool_id
+            if kind in CHILDREN and parent_id:
+                self.parent_of[item["id"]] = parent_id
 
 
 ids = st.builds(Ref, st.sampled_from(KINDS + ["subnet", "junk"]), st.sampled_from(ACTORS[:2]),
@@ -91,6 +98,14 @@ def _own(kind: str) -> st.SearchStrategy[Ref]:
 
 addresses = st.builds(lambda a, b: f"10.77.{a}.{b}", st.integers(2, 250), st.integers(2, 250))
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+urls = st.sampled_from(["http://example.com/", "https://a.example/x?y=1", "http://10.0.0.1:8080"])
+# an L7 policy's action with its target (a pool mostly of the sender's own: on the
+# listener's load balancer now and then, another's or another project's otherwise)
+actions = st.one_of(
+    st.just({"action": "REJECT"}),
+    urls.map(lambda u: {"action": "REDIRECT_TO_URL", "redirect_url": u}),
+    urls.map(lambda u: {"action": "REDIRECT_PREFIX", "redirect_prefix": u}),
+    *[_own("pool").map(lambda r: {"action": "REDIRECT_TO_POOL", "redirect_pool_id": r})] * 2)
 
 
 def _valid(kind: str) -> st.SearchStrategy[dict]:
@@ -102,7 +117,8 @@ def _valid(kind: str) -> st.SearchStrategy[dict]:
                           "tags": st.lists(st.sampled_from(["x", "y", "z"]), max_size=3),
                           "vip_address": addresses}),
         "listener": ({"loadbalancer_id": _own("loadbalancer"),
-                      "protocol": st.sampled_from(["HTTP", "TCP", "HTTPS"]),
+                      # HTTP mostly: the listeners L7 policies go under
+                      "protocol": st.sampled_from(["HTTP", "HTTP", "HTTP", "TCP", "HTTPS"]),
                       "protocol_port": st.integers(1, 65535)},
                      {"name": names, "connection_limit": st.integers(-1, 1000),
                       "timeout_client_data": st.integers(0, 86400000),
@@ -121,8 +137,25 @@ def _valid(kind: str) -> st.SearchStrategy[dict]:
                            "delay": st.integers(1, 10), "timeout": st.integers(1, 10),
                            "max_retries": st.integers(1, 10)},
                           {"name": names, "max_retries_down": st.integers(1, 10)}),
+        "l7policy": ({"listener_id": _own("listener")},
+                     {"name": names, "description": names, "admin_state_up": st.booleans(),
+                      "tags": st.lists(st.sampled_from(["x", "y"]), max_size=2),
+                      "position": st.integers(1, 6),
+                      "redirect_http_code": st.sampled_from([301, 302, 303, 307, 308])}),
+        "l7rule": ({"type": st.sampled_from(["PATH", "HOST_NAME", "HEADER", "COOKIE",
+                                             "FILE_TYPE"]),
+                    "compare_type": st.sampled_from(["REGEX", "STARTS_WITH", "ENDS_WITH",
+                                                     "CONTAINS", "EQUAL_TO"]),
+                    "value": st.sampled_from(["/api", "example.com", "jpg", "^/a[0-9]+$",
+                                              "https"]),
+                    "key": st.sampled_from(["X-Forwarded-Proto", "session"])},
+                   {"invert": st.booleans(), "admin_state_up": st.booleans(),
+                    "tags": st.lists(st.sampled_from(["x", "y"]), max_size=2)}),
     }[kind]
-    return st.fixed_dictionaries(required, optional=optional)
+    out = st.fixed_dictionaries(required, optional=optional)
+    if kind == "l7policy":
+        return st.tuples(out, actions).map(lambda t: {**t[0], **t[1]})
+    return out
 
 
 def _documents(kind: str) -> st.SearchStrategy[dict]:
@@ -151,13 +184,52 @@ def _documents(kind: str) -> st.SearchStrategy[dict]:
         "healthmonitor": {"pool_id": ref("pool"), "type": st.sampled_from(["FOO", "UDP-CONNECT"]),
                           "delay": st.integers(-1, 10), "max_retries": st.integers(0, 11),
                           "url_path": st.sampled_from(["/", "/h", "x"])},
+        # an action without its target, two targets, a position out of range, a
+        # redirect that is no http(s) URL, another project's listener or pool, rules
+        # inside the policy
+        "l7policy": {"action": st.sampled_from(["REDIRECT_TO_POOL", "REDIRECT_TO_URL",
+                                                "REDIRECT_PREFIX", "REJECT", "X"]),
+                     "position": st.one_of(st.integers(-1, 3), st.sampled_from(
+                         [2**31 - 1, 2**31, 2**63, 1.5, "2"])),
+                     "redirect_pool_id": ref("pool"), "listener_id": ref("listener"),
+                     "redirect_url": st.sampled_from(["ftp://x", "http://", "x", "http://a b",
+                                                      "http://é.example/", "javascript:1"]),
+                     "redirect_prefix": st.sampled_from(["https://p.example", "//x", ""]),
+                     "redirect_http_code": st.sampled_from([200, 300, 309, "302", 302.5]),
+                     "rules": st.just([{"type": "PATH", "compare_type": "EQUAL_TO",
+                                        "value": "/"}])},
+        # SSL types, a regular expression that does not compile, values and names
+        # Octavia refuses or the appliance cannot take, a rule aimed at another policy
+        "l7rule": {"type": st.sampled_from(["SSL_CONN_HAS_CERT", "SSL_DN_FIELD", "X",
+                                            "HEADER", "FILE_TYPE"]),
+                   "compare_type": st.sampled_from(["REGEX", "X", "STARTS_WITH"]),
+                   "value": st.sampled_from(["(", "[a-", " a", '"a b"', "a;b", "a\\b", "é",
+                                             "x" * 300, "", "a\tb", "(?P<x", "*"]),
+                   "key": st.sampled_from(["bad key", "", None, "a:b", "X-Ok", "é",
+                                           "k" * 300]),
+                   "invert": st.sampled_from(["yes", 1, None]),
+                   "l7policy_id": ref("l7policy")},
     }[kind]
     valid = _valid(kind)
     changed = valid.flatmap(lambda d: st.sampled_from(sorted(around)).flatmap(
         lambda k: around[k].map(lambda v: {**d, k: v})))
     broken = valid.flatmap(lambda d: junk.flatmap(lambda j: st.sampled_from(
         sorted(set(d) | set(around))).map(lambda k: {**d, k: j})))
-    return st.one_of(valid, valid, valid, changed, broken).map(lambda d: {kind: d})
+    return st.one_of(valid, valid, valid, changed, broken).map(
+        lambda d: {BODY.get(kind, kind): d})
+
+
+def _l7_updates(kind: str) -> st.SearchStrategy[dict]:
+    """An update of an L7 policy or rule: a document without what cannot change, a
+    policy's move or new action alone (so updates reach positions and targets)."""
+    key = BODY.get(kind, kind)
+    docs = _documents(kind).map(lambda d: {key: {k: v for k, v in d[key].items()
+                                                 if k != "listener_id"}}
+                                if isinstance(d.get(key), dict) else d)
+    if kind == "l7rule":
+        return docs
+    return st.one_of(docs, st.integers(1, 6).map(lambda p: {key: {"position": p}}),
+                     actions.map(lambda a: {key: a}))
 
 
 STATUS_KINDS = ["listeners", "pools", "members", "healthmonitors"]
@@ -202,7 +274,7 @@ class Request:
     method: str
     kind: str
     target: Ref | None  # the object's id, None for the collection
-    parent: Ref | None  # a member's pool
+    parent: Ref | None  # a member's pool, a rule's policy
     body: Any
     query: tuple[tuple[str, str], ...]
 
@@ -239,9 +311,12 @@ def requests(draw) -> Request:
     odd = draw(st.integers(0, 9)) == 0
     on_item = method in ("PUT", "DELETE", "PATCH") and not (kind == "member" and odd)
     target = draw(item) if on_item != odd else None
-    parent = draw(ids.map(lambda r: Ref("pool" if r.kind != "junk" else "junk",
+    parent_kind = CHILDREN.get(kind, "pool")
+    parent = draw(ids.map(lambda r: Ref(parent_kind if r.kind != "junk" else "junk",
                                         "self" if r.pick % 4 else r.owner, r.pick)))
-    if kind in KINDS:
+    if kind in ("l7policy", "l7rule") and method == "PUT" and target is not None:
+        body = draw(st.one_of(_l7_updates(kind), _l7_updates(kind), _l7_updates(kind), junk))
+    elif kind in KINDS:
         body = draw(st.one_of(_documents(kind), _documents(kind), _documents(kind), junk,
                               st.just({"members": [{"address": "10.77.0.30",
                                                     "protocol_port": 80}]})))
@@ -262,18 +337,21 @@ def _path(pool: Pool, req: Request) -> str:
             return f"/v2/lbaas/listeners/{seg(req.target)}/stats"
         prefix = "/v2/astara" if req.kind in ("model", "statuses") else "/v2/lbaas"
         return f"{prefix}/loadbalancers/{seg(req.target)}/{req.kind}"
-    if req.kind == "member":
-        # a member of ours is asked for under its own pool, so item routes reach it
-        member = pool.pick(req.target, _owner(req.actor)) if req.target else None
-        pool_id = pool.member_pool.get(member or "") or pool.pick(req.parent,
-                                                                   _owner(req.actor))
-        base = f"/v2/lbaas/pools/{quote(pool_id, safe='')}/members"
+    if req.kind in CHILDREN:
+        # a member (a rule) of ours is asked for under its own pool (policy), so item
+        # routes reach it
+        child = pool.pick(req.target, _owner(req.actor)) if req.target else None
+        parent_id = pool.parent_of.get(child or "") or pool.pick(req.parent,
+                                                                 _owner(req.actor))
+        parent_path = PATHS[CHILDREN[req.kind]]
+        leaf = "members" if req.kind == "member" else "rules"
+        base = f"/v2/lbaas/{parent_path}/{quote(parent_id, safe='')}/{leaf}"
     elif req.kind == "quota":
         return "/v2/lbaas/quotas" + (f"/{seg(req.target)}" if req.target else "")
     elif req.kind in ("provider", "flavor"):
         return f"/v2/lbaas/{req.kind}s" + (f"/{seg(req.target)}" if req.target else "")
     else:
-        base = f"/v2/lbaas/{req.kind}s"
+        base = f"/v2/lbaas/{PATHS[req.kind]}"
     return base + (f"/{seg(req.target)}" if req.target else "")
 
 
@@ -325,7 +403,8 @@ def check(response: httpx.Response) -> str | None:
 
 def problems(db) -> list[str]:
     """What would make the tables unsound: a child without its parent, a listener's
-    default pool on another load balancer, two monitors on a pool."""
+    default pool on another load balancer, two monitors on a pool, and for L7 (see
+    ``l7_problems``) a policy out of place or sending elsewhere, a rule astray."""
     out = []
     with db.read() as s:
         lbs = set(s.scalars(select(m.LoadBalancer.id)))
@@ -346,6 +425,59 @@ def problems(db) -> list[str]:
         out += [f"stats of listener {x.listener_id} not under its load balancer"
                 for x in s.scalars(select(m.ListenerStats))
                 if listeners.get(x.listener_id) != x.loadbalancer_id]
+        out += l7_problems(s)
+    return out
+
+
+def l7_problems(s) -> list[str]:
+    """L7 policies only under HTTP listeners of their own project, at positions 1..n
+    per listener, each action with its target only (a REDIRECT_TO_POOL's pool on the
+    listener's load balancer and of its project, a code only on URL redirects); rules
+    only under existing policies of their project, at most 50 a policy."""
+    out = []
+    listeners = {x.id: x for x in s.scalars(select(m.Listener))}
+    pools = {p.id: p for p in s.scalars(select(m.Pool))}
+    policies = {p.id: p for p in s.scalars(select(m.L7Policy))}
+    positions: dict[str, list[int]] = {}
+    targets = {"REDIRECT_TO_POOL": "redirect_pool_id", "REDIRECT_TO_URL": "redirect_url",
+               "REDIRECT_PREFIX": "redirect_prefix"}
+    for p in policies.values():
+        listener = listeners.get(p.listener_id)
+        if listener is None:
+            out.append(f"L7 policy {p.id} without its listener")
+            continue
+        if listener.protocol != "HTTP":
+            out.append(f"L7 policy {p.id} under a {listener.protocol} listener")
+        if p.project_id != listener.project_id:
+            out.append(f"L7 policy {p.id} not of its listener's project")
+        positions.setdefault(p.listener_id, []).append(p.position)
+        if p.action not in ("REJECT", *targets):
+            out.append(f"L7 policy {p.id} has action {p.action!r}")
+        for action, key in targets.items():
+            if bool(getattr(p, key)) != (p.action == action):
+                out.append(f"L7 policy {p.id} ({p.action}) has {key} {getattr(p, key)!r}")
+        coded = p.action in ("REDIRECT_TO_URL", "REDIRECT_PREFIX")
+        if (p.redirect_http_code in (301, 302, 303, 307, 308)) != coded or \
+                (not coded and p.redirect_http_code is not None):
+            out.append(f"L7 policy {p.id} ({p.action}) has code {p.redirect_http_code!r}")
+        if p.redirect_pool_id:
+            target = pools.get(p.redirect_pool_id)
+            if target is None or target.loadbalancer_id != listener.loadbalancer_id:
+                out.append(f"L7 policy {p.id} sends to a pool not on its load balancer")
+            elif target.project_id != p.project_id:
+                out.append(f"L7 policy {p.id} sends to another project's pool")
+    out += [f"L7 policies of listener {lid} at positions {sorted(found)}"
+            for lid, found in positions.items()
+            if sorted(found) != list(range(1, len(found) + 1))]
+    per_policy: Counter = Counter()
+    for r in s.scalars(select(m.L7Rule)):
+        policy = policies.get(r.l7policy_id)
+        per_policy[r.l7policy_id] += 1
+        if policy is None:
+            out.append(f"L7 rule {r.id} without its policy")
+        elif r.project_id != policy.project_id:
+            out.append(f"L7 rule {r.id} not of its policy's project")
+    out += [f"L7 policy {pid} has {n} rules" for pid, n in per_policy.items() if n > 50]
     return out
 
 
@@ -367,7 +499,10 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
     client = httpx.Client(base_url=lb_api.url, timeout=30)
     statuses: Counter = Counter()
     created: Counter = Counter()
+    updated: Counter = Counter()
+    sent: Counter = Counter()
     routes: Counter = Counter()
+    l7: Counter = Counter()  # (kind, method, status) of the L7 routes
     failures: list[str] = []
     started = time.monotonic()
 
@@ -385,6 +520,11 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
                                   headers={**headers[req.actor],
                                            "Content-Type": "application/json"})
         statuses[response.status_code] += 1
+        sent[req.kind] += 1
+        if response.status_code == 200 and req.method == "PUT" and req.kind in KINDS:
+            updated[req.kind] += 1
+        if req.kind in ("l7policy", "l7rule"):
+            l7[(req.kind, req.method, response.status_code)] += 1
         if req.kind in LB_ROUTES:
             routes[(req.kind, req.method, response.status_code)] += 1
         problem = check(response)
@@ -396,8 +536,8 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
             pool.forget(req.kind, path.rsplit("/", 1)[1])
         if response.status_code == 201 and req.kind in KINDS:
             created[req.kind] += 1
-            parent = pool.pick(req.parent, _owner(req.actor)) if req.kind == "member" \
-                else None
+            # the parent's id is the path's: /v2/lbaas/<parents>/<id>/<children>
+            parent = path.split("/")[4] if req.kind in CHILDREN else None
             pool.learn(req.kind, _owner(req.actor), response.json(), parent)
 
     @seed(run_seed)
@@ -418,6 +558,9 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
         with capsys.disabled():
             print(f"load-balancer API fuzz: {sum(statuses.values())} requests in "
                   f"{time.monotonic() - started:.1f} s, statuses {dict(sorted(statuses.items()))}")
+            print(f"load-balancer API fuzz: requests {dict(sorted(sent.items()))}; "
+                  f"updates accepted {dict(sorted(updated.items()))}")
+            print(f"load-balancer API fuzz: L7 (kind, method, status) {dict(sorted(l7.items()))}")
             print(f"load-balancer API fuzz: creates {dict(sorted(created.items()))}; "
                   f"status tree, model and status report (route, method, status) "
                   f"{dict(sorted(routes.items()))}")
@@ -432,6 +575,10 @@ def test_fuzz_lb_api(lb_api, network_api, capsys):
         # what they do)
         assert {("status", "GET", 200), ("model", "GET", 200), ("statuses", "PUT", 400),
                 ("model", "GET", 403), ("statuses", "PUT", 403)} <= set(routes), routes
+        # the L7 routes answered (a policy or rule made, or updated, is rarer: an HTTP
+        # listener of the sender's comes first, none to a few dozen a run: printed)
+        assert {("l7policy", "POST", 400), ("l7rule", "POST", 400), ("l7policy", "GET", 200),
+                ("l7rule", "POST", 404)} <= set(l7), l7
     r = client.get("/v2/lbaas/loadbalancers", headers=headers["a"])
     assert r.status_code == 200
     client.close()
