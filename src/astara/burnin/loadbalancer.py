@@ -165,13 +165,15 @@ class LoadBalancerStage:
                           ("health_monitor", "lb_monitor")):
             if getattr(self.lbs, f"find_{kind}")(s.made[key]) is not None:
                 raise StepFailed(f"the {kind} {s.made[key]} outlived its load balancer")
-        if s.user.network.find_port(s.made["lb_vip_port"]) is not None:
-            raise StepFailed(f"the VIP port {s.made['lb_vip_port']} outlived it")
         wait(lambda: not list(s.admin.compute.servers(all_projects=True, name=appliance)),
              s.o.boot_timeout, "its appliance instance gone")
         wait(lambda: not os.path.exists(f"/run/netns/{ns}"), 30, "its namespace gone")
         wait(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in haproxy), 30,
              "its haproxy gone")
+        # The VIP port (and its address) is kept until the appliance is gone, then the
+        # orchestrator releases it (docs/loadbalancer.md, "The VIP port").
+        wait(lambda: s.user.network.find_port(s.made["lb_vip_port"]) is None, 60,
+             f"the VIP port {s.made['lb_vip_port']} released after its appliance")
         self._delete_members()
 
     # -- helpers -----------------------------------------------------------------
