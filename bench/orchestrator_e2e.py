@@ -226,6 +226,8 @@ rpc_port = {ports['rpc']}
         if failed:  # what the stack logged is what says why
             shutil.copytree(state / "logs", f"{state}-logs", dirs_exist_ok=True)
             print(f"failed: the stack's logs are kept in {state}-logs", file=sys.stderr)
+        elif keep := os.environ.get("ASTARA_BENCH_KEEP_LOGS"):  # where the time went
+            shutil.copytree(state / "logs", Path(keep) / state.name, dirs_exist_ok=True)
         shutil.rmtree(state, ignore_errors=True)
 
 
