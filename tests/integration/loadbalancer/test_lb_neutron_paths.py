@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from astara.bus.outbox import OutboxRow
 from astara.loadbalancer_service.settings import defaults as lb_defaults
 from astara.network_service.app import create_app
-from tests.integration.loadbalancer.conftest import ROLES
+from tests.integration.loadbalancer.conftest import Who
 from tests.support import Server, free_port
 
 
@@ -34,27 +34,14 @@ def neutron_api(network_settings):
     app.state.service.db.dispose()
 
 
-class Caller:
+class Caller(Who):
+    """A caller of the network API's LBaaS v2 paths (the SDK's network proxy, or HTTP on
+    /v2.0); the load-balancer API beside it is the conftest's ``Who``'s."""
+
     def __init__(self, neutron_api: Server, lb_api: Server, role: str = "member",
                  project: str | None = None):
-        self.project = project or uuid.uuid4().hex
-        self.headers = {"X-Project-Id": self.project, "X-User-Id": f"u-{self.project[:8]}",
-                        "X-Roles": ROLES[role]}
-        self.url, self.lb_url = neutron_api.url, lb_api.url
-        self._conn = None
-
-    @property
-    def sdk(self):
-        if self._conn is None:
-            import openstack
-            from keystoneauth1 import noauth, session
-
-            sess = session.Session(auth=noauth.NoAuth(), additional_headers=self.headers)
-            self._conn = openstack.connection.Connection(
-                session=sess, region_name="RegionOne",
-                network_endpoint_override=f"{self.url}/",
-                load_balancer_endpoint_override=f"{self.lb_url}/")
-        return self._conn
+        super().__init__(lb_api, neutron_api, project or uuid.uuid4().hex, role)
+        self.url = neutron_api.url
 
     @property
     def net(self):
