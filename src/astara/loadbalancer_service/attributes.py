@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from astara.loadbalancer_service import errors
+from astara.loadbalancer_service import certificates, errors
 
 MAX_LIST = 100  # tags, cidrs, container refs: bounded, Octavia sets no limit
 MAX_TIMEOUT = 24 * 60 * 60 * 1000  # Octavia's MAX_TIMEOUT (ms)
@@ -224,6 +224,24 @@ def _common(project: bool = True) -> dict[str, Field]:
     return out
 
 
+def tls_ref(name: str, value: Any) -> str:
+    """A certificate ref: checked without ever repeating a data URI."""
+    if not isinstance(value, str):
+        raise errors.invalid_input(name, certificates.redacted(value),
+                                   f"Wrong type. Expected 'str', got '{type(value).__name__}'")
+    return certificates.check_ref(name, value)
+
+
+def tls_refs(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise errors.invalid_input(name, certificates.redacted(value),
+                                   f"Wrong type. Expected 'list', got '{type(value).__name__}'")
+    if len(value) > MAX_LIST:
+        raise errors.invalid_input(name, f"{len(value)} items",
+                                   f"Value should have at most {MAX_LIST} items")
+    return [tls_ref(name, v) for v in value]
+
+
 # In the order Octavia's messages list them.
 LISTENER_PROTOCOLS = ("UDP", "HTTPS", "TCP", "HTTP", "SCTP", "PROMETHEUS", "TERMINATED_HTTPS")
 POOL_PROTOCOLS = ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP", "UDP", "SCTP")
@@ -242,6 +260,9 @@ class Resource:
     fields: dict[str, Field]
     # Accepted by Octavia; here only at their empty value ("not yet" otherwise).
     unsupported: tuple[str, ...] = ()
+    # Never repeated in a message (inline certificates and keys): a message echoing
+    # the body shows them elided.
+    secret: tuple[str, ...] = ()
 
 
 LOADBALANCER = Resource("loadbalancer", "loadbalancers", "load_balancer", {
@@ -277,8 +298,8 @@ LISTENER = Resource("listener", "listeners", "listener_", {
     "timeout_member_data": Field(TIMEOUT),
     "timeout_tcp_inspect": Field(TIMEOUT),
     "allowed_cidrs": Field(string_list(cidr)),
-    "default_tls_container_ref": Field(string()),
-    "sni_container_refs": Field(string_list(string())),
+    "default_tls_container_ref": Field(tls_ref),
+    "sni_container_refs": Field(tls_refs),
     "client_ca_tls_container_ref": Field(string()),
     "client_authentication": Field(enum("NONE", "OPTIONAL", "MANDATORY")),
     "client_crl_container_ref": Field(string()),
@@ -290,10 +311,9 @@ LISTENER = Resource("listener", "listeners", "listener_", {
     "hsts_preload": Field(boolean),
     "default_pool": Field(lambda n, v: v, update=False),
     "l7policies": Field(string_list(lambda n, v: v), update=False),
-}, unsupported=("default_tls_container_ref", "sni_container_refs",
-                "client_ca_tls_container_ref", "client_crl_container_ref", "tls_ciphers",
-                "tls_versions", "alpn_protocols", "hsts_max_age", "hsts_include_subdomains",
-                "hsts_preload", "default_pool", "l7policies"))
+}, unsupported=("client_ca_tls_container_ref", "client_crl_container_ref", "hsts_max_age",
+                "hsts_include_subdomains", "hsts_preload", "default_pool", "l7policies"),
+   secret=("default_tls_container_ref", "sni_container_refs"))
 
 POOL = Resource("pool", "pools", "pool_", {
     **_common(),
@@ -413,12 +433,15 @@ def parse(resource: Resource, body: Any, create: bool) -> dict[str, Any]:
     if not isinstance(body, dict) or resource.name not in body:
         for key in body if isinstance(body, dict) else ():
             raise errors.unknown_attribute(argument, str(key))
-        raise errors.invalid_input(argument, body, "Mandatory field missing.")
+        raise errors.invalid_input(argument, certificates.redacted(body),
+                                   "Mandatory field missing.")
     return parse_item(resource, body[resource.name], create, body)
 
 
 def parse_item(resource: Resource, item: Any, create: bool, whole: Any) -> dict[str, Any]:
     argument = resource.argument
+    if resource.secret:
+        whole = certificates.redacted(whole)
     if not isinstance(item, dict):
         raise errors.invalid_input(argument, whole, f"unable to convert to "
                                    f"{resource.name}: not an object")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -85,6 +86,25 @@ class Listener(Common, Base):
     timeout_member_data: Mapped[int] = mapped_column(Integer)
     timeout_tcp_inspect: Mapped[int] = mapped_column(Integer)
     allowed_cidrs: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # TERMINATED_HTTPS (migration l006): references (``astara:pem:sha256:<hex>``) of
+    # bundles in ``lb_listener_certificates``, never the bundles themselves.
+    default_tls_container_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    sni_container_refs: Mapped[list | None] = mapped_column(JSON, nullable=True)
+
+
+class ListenerCertificate(Base):
+    """A PEM bundle (certificate, intermediates, unencrypted key) a listener serves,
+    named by its reference. Kept apart from the listener so that no view, list or
+    notification can read it: only the orchestrator's model does. Its project is the
+    listener's; gone with the listener."""
+
+    __tablename__ = "lb_listener_certificates"
+
+    listener_id: Mapped[str] = mapped_column(
+        ForeignKey("lb_listeners.id", ondelete="CASCADE"), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), primary_key=True)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True)
+    pem: Mapped[str] = mapped_column(Text)
 
 
 class Pool(Common, Base):

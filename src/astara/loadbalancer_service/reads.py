@@ -92,6 +92,13 @@ def model(s: Session, lb: m.LoadBalancer) -> dict:
                            for r, v in zip(rows, views_of(s, "rules", rows), strict=True)]
         else:
             out[plural] = views_of(s, plural, rows)
+    # The bundles the listeners' references name: in no public view, only here (admin
+    # only), for the appliance's haproxy.
+    listener_ids = [x["id"] for x in out["listeners"]]
+    found = s.scalars(select(m.ListenerCertificate).where(
+        m.ListenerCertificate.listener_id.in_(listener_ids))) if listener_ids else []
+    out["certificates"] = [{"ref": ref, "pem": pem} for ref, pem in
+                           sorted({c.ref: c.pem for c in found}.items())]
     return out
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from astara.loadbalancer_service import models as m
+from astara.loadbalancer_service.resources import listener_tls
 
 
 def ts(value: datetime | None) -> str | None:
@@ -76,8 +77,9 @@ def listener(row: m.Listener, rel: Related) -> dict:
         "protocol": row.protocol,
         "protocol_port": row.protocol_port,
         "connection_limit": row.connection_limit,
-        "default_tls_container_ref": None,
-        "sni_container_refs": [],
+        # References only (astara:pem:sha256:...): the bundles are never in a view.
+        "default_tls_container_ref": row.default_tls_container_ref,
+        "sni_container_refs": list(row.sni_container_refs or []),
         "default_pool_id": row.default_pool_id,
         "l7policies": _ids(rel.l7policies.get(row.id, [])),
         "insert_headers": dict(row.insert_headers or {}),
@@ -90,14 +92,21 @@ def listener(row: m.Listener, rel: Related) -> dict:
         "client_authentication": "NONE",
         "client_crl_container_ref": None,
         "allowed_cidrs": list(row.allowed_cidrs) if row.allowed_cidrs else None,
-        "tls_ciphers": None,
-        "tls_versions": None,
-        "alpn_protocols": None,
+        **_tls_options(row.protocol),
         "hsts_max_age": None,
         "hsts_include_subdomains": False,
         "hsts_preload": False,
     })
     return out
+
+
+def _tls_options(protocol: str) -> dict:
+    """Octavia's defaults on a TERMINATED_HTTPS listener (the only values taken)."""
+    if protocol != listener_tls.PROTOCOL:
+        return {"tls_ciphers": None, "tls_versions": None, "alpn_protocols": None}
+    return {"tls_ciphers": listener_tls.TLS_CIPHERS,
+            "tls_versions": list(listener_tls.TLS_VERSIONS),
+            "alpn_protocols": list(listener_tls.ALPN_PROTOCOLS)}
 
 
 def pool(row: m.Pool, rel: Related) -> dict:

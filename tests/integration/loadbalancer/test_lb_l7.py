@@ -201,7 +201,7 @@ def test_rules_have_octavias_fields_and_errors(alice, http_lb):
         for body, message in [
             ({"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "x"},
              "Provider 'astara' does not support a requested option: L7 rule type "
-             "SSL_CONN_HAS_CERT (TERMINATED_HTTPS listeners: not yet)"),
+             "SSL_CONN_HAS_CERT (client certificate authentication: not yet)"),
             ({"type": "FILE_TYPE", "compare_type": "STARTS_WITH", "value": "jpg"},
              "Error parsing L7Rule: Invalid L7 Rule: invalid comparison type for rule type"),
             ({"type": "COOKIE", "compare_type": "EQUAL_TO", "key": "a b", "value": "x"},

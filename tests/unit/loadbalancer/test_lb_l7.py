@@ -76,7 +76,7 @@ def test_rules_the_appliance_serves_pass(rule):
      "characters other than letters, digits, '_', '.' and '-' (not yet)"),
     ({"type": "SSL_DN_FIELD", "compare_type": "EQUAL_TO", "key": "CN", "value": "v"},
      "Provider 'astara' does not support a requested option: L7 rule type SSL_DN_FIELD "
-     "(TERMINATED_HTTPS listeners: not yet)"),
+     "(client certificate authentication: not yet)"),
     ({"type": "PATH", "compare_type": "REGEX", "value": "a b"},
      "Provider 'astara' does not support a requested option: L7 rule values with spaces "
      "or non-ASCII characters (not yet)"),

@@ -32,7 +32,7 @@ TARGETS = {"REDIRECT_TO_POOL": "redirect_pool_id", "REDIRECT_TO_URL": "redirect_
 CODED = ("REDIRECT_TO_URL", "REDIRECT_PREFIX")  # the actions with a redirect_http_code
 UPDATABLE = ("name", "description", "admin_state_up", "tags", "action", "redirect_pool_id",
              "redirect_url", "redirect_prefix", "redirect_http_code")
-L7_PROTOCOLS = ("HTTP",)  # TERMINATED_HTTPS: not yet
+L7_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 MAX_POSITION = 2**31 - 1  # Octavia's default position: the end
 
 

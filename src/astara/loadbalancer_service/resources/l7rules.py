@@ -3,7 +3,8 @@
 ``check`` validates a rule's values as Octavia does (a key for HEADER and COOKIE, the
 characters a comparison value may hold, a regular expression that compiles, FILE_TYPE
 compared only with EQUAL_TO or REGEX) and refuses, as the astara provider, what the
-appliance cannot serve: the SSL_* types (TERMINATED_HTTPS is not yet) and values or
+appliance cannot serve: the SSL_* types (they need client certificate authentication,
+``client_ca_tls_container_ref``, which is not yet) and values or
 names haproxy's configuration would need quoted. Pure.
 """
 
@@ -56,8 +57,8 @@ def check(rule: dict) -> None:
     type_, compare, key, value = (rule["type"], rule["compare_type"], rule.get("key"),
                                   rule.get("value"))
     if type_ in SSL_TYPES:
-        raise errors.unsupported(f"L7 rule type {type_} (TERMINATED_HTTPS listeners: "
-                                 "not yet)")
+        raise errors.unsupported(f"L7 rule type {type_} (client certificate "
+                                 "authentication: not yet)")
     if not value:
         raise _invalid("L7 rule type requires a value")
     if type_ in KEYED:

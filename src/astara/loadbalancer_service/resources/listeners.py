@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 
 from astara.loadbalancer_service import errors
 from astara.loadbalancer_service import models as m
+from astara.loadbalancer_service.resources import listener_tls
 from astara.loadbalancer_service.resources.base import (
     Op,
     apply_update,
@@ -19,7 +20,7 @@ from astara.loadbalancer_service.resources.base import (
     touch_loadbalancer,
 )
 
-SUPPORTED = ("HTTP", "HTTPS", "TCP")
+SUPPORTED = ("HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS")
 # Which pool protocols a listener of each protocol may send to (Octavia's map).
 POOL_PROTOCOLS = {
     "HTTP": ("HTTP", "PROXY", "PROXYV2"),
@@ -34,10 +35,10 @@ UPDATABLE = ("name", "description", "admin_state_up", "tags", "connection_limit"
              "insert_headers", "allowed_cidrs", *DEFAULT_TIMEOUTS)
 
 
-def check_protocol(protocol: str) -> None:
-    if protocol == "TERMINATED_HTTPS":
-        raise errors.validation("An SNI or default certificate container reference must be "
-                                "provided for TERMINATED_HTTPS protocol listeners.")
+def check_protocol(protocol: str, data: dict) -> None:
+    if protocol == "TERMINATED_HTTPS" and not (data.get("default_tls_container_ref")
+                                               or data.get("sni_container_refs")):
+        raise errors.validation(listener_tls.NEEDS_REF)
     if protocol not in SUPPORTED:
         raise errors.unsupported(f"listener protocol {protocol} (not yet)")
 
@@ -52,7 +53,7 @@ def pool_mismatch(pool_protocol: str, listener_protocol: str) -> errors.BadReque
 
 
 def check_headers(protocol: str, headers: dict) -> None:
-    if headers and protocol != "HTTP":
+    if headers and protocol not in ("HTTP", "TERMINATED_HTTPS"):
         raise errors.validation(f"The following headers may not be inserted with the "
                                 f"{protocol} protocol: {', '.join(sorted(headers))}")
     for key, value in headers.items():
@@ -88,7 +89,9 @@ def _duplicate(op: Op, lb_id: str, port: int) -> m.Listener | None:
 def create(op: Op, data: dict) -> tuple[m.Listener, m.LoadBalancer]:
     lb = get(op.session, op.ctx, "loadbalancer", m.LoadBalancer, data["loadbalancer_id"],
              lock=True)
-    check_protocol(data["protocol"])
+    check_protocol(data["protocol"], data)
+    listener_tls.check_refs_allowed(data["protocol"], data)
+    listener_tls.check_options(data["protocol"], data)
     taken = _duplicate(op, lb.id, data["protocol_port"])
     if taken is not None:
         raise errors.Conflict(f"Another Listener on this Load Balancer is already using "
@@ -113,6 +116,8 @@ def create(op: Op, data: dict) -> tuple[m.Listener, m.LoadBalancer]:
                   allowed_cidrs=sorted(set(data["allowed_cidrs"]))
                   if data.get("allowed_cidrs") else None, **timeouts)
     op.session.add(row)
+    op.session.flush()
+    listener_tls.store(op, row, lb.project_id, data)
     touch_loadbalancer(op, lb)
     op.session.flush()
     return row, lb
@@ -120,6 +125,9 @@ def create(op: Op, data: dict) -> tuple[m.Listener, m.LoadBalancer]:
 
 def update(op: Op, row: m.Listener, data: dict) -> m.LoadBalancer:
     lb = parent(op.session, m.LoadBalancer, row.loadbalancer_id)
+    listener_tls.check_refs_allowed(row.protocol, data)
+    listener_tls.check_options(row.protocol, data)
+    listener_tls.store(op, row, lb.project_id, data)
     if "insert_headers" in data:
         check_headers(row.protocol, data["insert_headers"] or {})
     if "allowed_cidrs" in data:
