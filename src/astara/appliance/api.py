@@ -31,6 +31,7 @@ from astara.appliance import status as status_mod
 from astara.appliance.converge import Appliance
 from astara.common.guard import Guard
 from astara.wire import DocumentError, auth, parse_config
+from astara.wire.loadbalancer_config import redacted
 
 SCOPE_KEY = "astara.appliance"
 MAX_BODY = 4 * 1024 * 1024  # a router with thousands of ports and floating IPs fits
@@ -117,7 +118,10 @@ async def get_config(request: Request) -> Response:
     config = _served(request).appliance.config
     if config is None:
         return JSONResponse({"error": "no config applied yet"}, status_code=404)
-    return JSONResponse(config.model_dump(mode="json"))
+    doc = config.model_dump(mode="json")
+    if doc.get("loadbalancer"):  # a debug view: never the certificates' keys
+        doc["loadbalancer"] = redacted(doc["loadbalancer"])
+    return JSONResponse(doc)
 
 
 async def put_config(request: Request) -> Response:

@@ -164,13 +164,15 @@ class Appliance:
         user = self.ports.haproxy.user if self.ports.haproxy is not None else None
         return render_haproxy.render(config.loadbalancer, self.state_dir, user)
 
-    def _sync_haproxy(self, text: str | None) -> str:
+    def _sync_haproxy(self, text: str | None, config: ApplianceConfig) -> str:
         proc = self.ports.haproxy
         if proc is None:
             if text is None:
                 return "none"
             raise CommandFailed("this agent cannot run haproxy (no haproxy port)")
-        return apply_haproxy.sync(self.state_dir, text, proc)
+        certs = render_haproxy.certificate_files(config.loadbalancer) \
+            if config.loadbalancer is not None else {}
+        return apply_haproxy.sync(self.state_dir, text, proc, certs)
 
     def _only_floating_ips_changed(self, config: ApplianceConfig) -> bool:
         return (self.config is not None and self.last_error is None
@@ -211,7 +213,7 @@ class Appliance:
             result.nft = self._load_nft(config, observed)
             result.dhcp = dhcp.sync(self.state_dir, self._dhcp_files(config, observed),
                                     self.ports.dnsmasq)
-            result.haproxy = self._sync_haproxy(haproxy)
+            result.haproxy = self._sync_haproxy(haproxy, config)
         except Exception as exc:
             LOG.warning("appliance %s: apply failed, rolling back: %s", self.name, exc)
             self.last_error = str(exc)
@@ -344,7 +346,7 @@ class Appliance:
             self._load_nft(self.config, observed)
             dhcp.sync(self.state_dir, self._dhcp_files(self.config, observed),
                       self.ports.dnsmasq)
-            self._sync_haproxy(self._haproxy_text(self.config))
+            self._sync_haproxy(self._haproxy_text(self.config), self.config)
         except Exception as exc:
             LOG.error("appliance %s: re-applying the last good config failed: %s",
                       self.name, exc)

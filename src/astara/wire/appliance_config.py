@@ -42,7 +42,9 @@ Ipv6Mode = Literal["slaac", "dhcpv6-stateful", "dhcpv6-stateless"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Errors never quote their input: a document may carry private keys (the
+    # `loadbalancer` section's certificates), and a log line must not.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class HostRoute(_Model):

@@ -4,9 +4,16 @@ Built by the orchestrator's loadbalancer driver from the load-balancer API's rec
 and rendered by the appliance agent into one haproxy configuration. It carries only
 what the appliance serves: objects whose admin state is down are still listed (the
 agent renders them disabled, so their status can be reported), and protocols that
-haproxy cannot serve (UDP, SCTP, TERMINATED_HTTPS: not yet) never reach it; the
-driver marks those objects ERROR instead.
+haproxy cannot serve (UDP, SCTP: not yet) never reach it; the driver marks those
+objects ERROR instead.
 Timeouts are in milliseconds, as the API gives them.
+
+A TERMINATED_HTTPS listener names its certificates by reference
+(``astara:pem:sha256:<hex>``); the section's ``certificates`` hold each bundle once
+(certificate, intermediates, unencrypted key). The key material travels only in this
+document, over the authenticated management channel: it is left out of the models'
+repr and of validation errors (``hide_input_in_errors``), and ``redacted`` gives the
+document as debug views may show it.
 """
 
 from __future__ import annotations
@@ -29,9 +36,16 @@ Text = Annotated[str, Field(max_length=2048, pattern=r'^[\x20-\x7e]*$')]
 # A cookie or header name haproxy takes as is.
 HeaderName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
 MAX_MEMBERS, MAX_LISTENERS, MAX_POOLS = 1000, 100, 500
+MAX_CERTIFICATES = 200
 COOKIE_PERSISTENCE = ("HTTP_COOKIE", "APP_COOKIE")
+CertRef = Annotated[str, Field(pattern=r"^astara:pem:sha256:[0-9a-f]{64}$")]
+# PEM text (the API takes at most 64 KiB a bundle; re-encoded it stays well within).
+Pem = Annotated[str, Field(min_length=1, max_length=128 * 1024,
+                           pattern=r"^-----BEGIN [\x20-\x7e\r\n]+-----\r?\n?$")]
+REDACTED = "<redacted>"
 
-ListenerProtocol = Literal["HTTP", "HTTPS", "TCP"]
+ListenerProtocol = Literal["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS"]
+HTTP_PROTOCOLS = frozenset({"HTTP", "TERMINATED_HTTPS"})  # haproxy's mode http
 PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"]
 Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
 MonitorType = Literal["HTTP", "HTTPS", "TCP", "PING", "TLS-HELLO"]
@@ -41,11 +55,20 @@ POOLS_FOR: dict[str, frozenset[str]] = {
     "HTTP": frozenset({"HTTP", "PROXY", "PROXYV2"}),
     "HTTPS": frozenset({"HTTPS", "TCP", "PROXY", "PROXYV2"}),
     "TCP": frozenset({"TCP", "HTTP", "HTTPS", "PROXY", "PROXYV2"}),
+    "TERMINATED_HTTPS": frozenset({"HTTP", "PROXY", "PROXYV2"}),
 }
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # An error never quotes its input: the section may hold private keys.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class Certificate(_Model):
+    """A PEM bundle haproxy serves: certificate, intermediates, unencrypted key."""
+
+    ref: CertRef
+    pem: Pem = Field(repr=False)
 
 
 class SessionPersistence(_Model):
@@ -163,13 +186,26 @@ class Listener(_Model):
     # None or empty: every source may connect (Octavia's default).
     allowed_cidrs: tuple[IPNetwork, ...] = Field(default=(), max_length=100)
     l7policies: tuple[L7Policy, ...] = Field(default=(), max_length=100)
+    # TERMINATED_HTTPS: the default certificate (else the first SNI one) and the others,
+    # chosen by SNI; references into the section's `certificates`.
+    default_tls_container_ref: CertRef | None = None
+    sni_container_refs: tuple[CertRef, ...] = Field(default=(), max_length=100)
 
     @model_validator(mode="after")
     def _check(self) -> Listener:
-        if self.l7policies and self.protocol != "HTTP":
+        if self.l7policies and self.protocol not in HTTP_PROTOCOLS:
             raise ValueError(f"listener {self.id}: L7 policies need an HTTP listener")
+        if self.protocol == "TERMINATED_HTTPS" and not self.certificate_refs():
+            raise ValueError(f"listener {self.id}: TERMINATED_HTTPS needs a certificate")
+        if self.protocol != "TERMINATED_HTTPS" and self.certificate_refs():
+            raise ValueError(f"listener {self.id}: only TERMINATED_HTTPS takes certificates")
         unique(f"l7policy position of listener {self.id}", [p.position for p in self.l7policies])
         return self
+
+    def certificate_refs(self) -> list[str]:
+        """The default first, each once."""
+        return list(dict.fromkeys(filter(None, [self.default_tls_container_ref,
+                                                *self.sni_container_refs])))
 
 
 class LoadBalancer(_Model):
@@ -181,9 +217,16 @@ class LoadBalancer(_Model):
     admin_state_up: bool = True
     listeners: tuple[Listener, ...] = Field(default=(), max_length=MAX_LISTENERS)
     pools: tuple[Pool, ...] = Field(default=(), max_length=MAX_POOLS)
+    certificates: tuple[Certificate, ...] = Field(default=(), max_length=MAX_CERTIFICATES)
 
     @model_validator(mode="after")
     def _check(self) -> LoadBalancer:
+        unique("certificate", [c.ref for c in self.certificates])
+        refs = {c.ref for c in self.certificates}
+        for listener in self.listeners:
+            for ref in listener.certificate_refs():
+                if ref not in refs:
+                    raise ValueError(f"listener {listener.id} names unknown certificate {ref}")
         unique("listener port", [x.protocol_port for x in self.listeners])
         unique("listener id", [x.id for x in self.listeners])
         unique("pool id", [p.id for p in self.pools])
@@ -206,7 +249,16 @@ class LoadBalancer(_Model):
 def cookie_persistence_fits(listener_protocol: str, pool: Pool) -> bool:
     """Cookies are HTTP: a pool persisting by cookie serves HTTP listeners only."""
     sp = pool.session_persistence
-    return sp is None or sp.type not in COOKIE_PERSISTENCE or listener_protocol == "HTTP"
+    return sp is None or sp.type not in COOKIE_PERSISTENCE or listener_protocol in HTTP_PROTOCOLS
+
+
+def redacted(section: dict) -> dict:
+    """A dumped section as a debug view shows it: each certificate's PEM replaced."""
+    certs = section.get("certificates")
+    if not certs:
+        return section
+    return {**section, "certificates": [{**c, "pem": REDACTED} if isinstance(c, dict) else c
+                                        for c in certs]}
 
 
 def unique(what: str, values: list[object]) -> None:

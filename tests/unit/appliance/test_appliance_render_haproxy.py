@@ -116,8 +116,8 @@ def test_ipv6_vip_and_member_are_bracketed():
     doc["default_v4_gateway"] = None
     text = haproxy.render(parse_config(doc).loadbalancer, STATE)
     assert "bind [fd00:1::10]:80" in section(text, "frontend l1")
-    assert ("server m1 [fd00:1::21]:80 weight 1 check inter 1s fall 3 rise 1 "
-            "addr [fd00:1::22]") in section(text, "backend p1:http")
+    assert ("server m1 [fd00:1::21]:80 weight 1 check inter 1s fastinter 100ms downinter 1s "
+            "fall 3 rise 1 addr [fd00:1::22]") in section(text, "backend p1:http")
 
 
 @pytest.mark.parametrize("algorithm,balance", [
@@ -192,7 +192,8 @@ def test_http_monitor():
     assert "option httpchk" in back and "timeout check 2s" in back
     assert "http-check send meth HEAD uri /health ver HTTP/1.1 hdr Host example.com" in back
     assert "http-check expect rstatus ^(200|201|202|204)$" in back
-    assert "server m1 192.0.2.21:8080 weight 1 check inter 3s fall 4 rise 2" in back
+    assert ("server m1 192.0.2.21:8080 weight 1 check inter 3s fastinter 1000ms downinter 3s "
+            "fall 4 rise 2") in back
 
 
 def test_https_monitor_checks_over_tls():
@@ -209,7 +210,8 @@ def test_tcp_and_ping_monitors_are_connect_checks(kind):
     back = section(render([http_listener()], [pool(healthmonitor=_hm(kind))]),
                    "backend p1:http")
     assert "option httpchk" not in back and "option ssl-hello-chk" not in back
-    assert "server m1 192.0.2.21:8080 weight 1 check inter 3s fall 4 rise 2" in back
+    assert ("server m1 192.0.2.21:8080 weight 1 check inter 3s fastinter 1000ms downinter 3s "
+            "fall 4 rise 2") in back
 
 
 def test_tls_hello_monitor():
@@ -225,8 +227,8 @@ def test_monitor_address_and_port_and_admin_down_monitor():
                 "monitor_address": "192.0.2.99", "monitor_port": 9000}]
     back = section(render([http_listener()], [pool(members=members, healthmonitor=_hm("TCP"))]),
                    "backend p1:http")
-    assert ("server m1 192.0.2.21:80 weight 1 check inter 3s fall 4 rise 2 "
-            "addr 192.0.2.99 port 9000") in back
+    assert ("server m1 192.0.2.21:80 weight 1 check inter 3s fastinter 1000ms downinter 3s "
+            "fall 4 rise 2 addr 192.0.2.99 port 9000") in back
     off = section(render([http_listener()], [pool(healthmonitor=_hm("TCP",
                                                                     admin_state_up=False))]),
                   "backend p1:http")

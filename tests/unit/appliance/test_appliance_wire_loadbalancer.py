@@ -51,7 +51,7 @@ def _monitor(lb, **changes):
         (lambda lb: lb["listeners"][0].update(default_pool_id="nope"), "unknown pool nope"),
         (lambda lb: lb["listeners"][0].update(default_pool_id="pool-tcp"), "cannot use pool"),
         (lambda lb: lb["listeners"][0].update(protocol="UDP"), "literal_error"),
-        (lambda lb: lb["listeners"][0].update(protocol="TERMINATED_HTTPS"), "literal_error"),
+        (lambda lb: lb["listeners"][0].update(protocol="TERMINATED_HTTPS"), "needs a certificate"),
         (lambda lb: _pool(lb, members=[lb["pools"][0]["members"][0]] * 2), "duplicate member"),
         (lambda lb: _pool(lb, session_persistence={"type": "APP_COOKIE"}), "needs a cookie_name"),
         (lambda lb: lb["pools"][0]["members"][0].update(weight=257), "less_than_equal"),

@@ -148,7 +148,7 @@ def test_a_tcp_monitor_sends_no_http_fields():
     assert (hm["type"], hm["http_method"], hm["url_path"]) == ("TCP", "GET", "/")  # defaults
 
 
-@pytest.mark.parametrize("protocol", ["UDP", "SCTP", "TERMINATED_HTTPS", "PROMETHEUS"])
+@pytest.mark.parametrize("protocol", ["UDP", "SCTP", "PROMETHEUS"])
 def test_a_listener_the_appliance_cannot_serve_is_refused(protocol):
     doc, refused = section(listeners=[listener("bad", protocol, 53),
                                       listener("ok", "HTTP", 80)])

@@ -153,7 +153,7 @@ def test_what_cannot_be_served_is_refused_with_what_hangs_on_it():
 
 def test_a_refused_listener_refuses_its_policies_and_rules():
     parts = graph()
-    parts["listeners"][0]["protocol"] = "TERMINATED_HTTPS"
+    parts["listeners"][0]["protocol"] = "PROMETHEUS"
     doc, refused = section(parts)
     assert [x["id"] for x in doc["listeners"]] == ["l-tcp"]
     assert {k for k, (kind, _) in refused.items() if kind in ("l7policy", "l7rule")} == {

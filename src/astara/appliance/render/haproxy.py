@@ -13,6 +13,13 @@ a matching REDIRECT_TO_POOL policy only records its backend in a variable
 redirect or reject further down never overrides it (haproxy itself would run every
 `http-request` rule before any `use_backend`). A policy with no enabled rule never
 matches (Octavia's behaviour). Backends are in `render.haproxy_backend`.
+
+A TERMINATED_HTTPS listener binds with `ssl crt <file>` per certificate, its default
+first (haproxy serves the first when no SNI name matches, and picks the others by the
+names in them), with Octavia's default TLS versions, ciphers and ALPN (`TLS`: the only
+values the API takes), and serves HTTP to its pools. `certificate_files` are the PEM
+files this text names, one per reference (`certs/<sha256>.pem`, written 0600 in a
+0700 directory by `apply.haproxy`).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from astara.appliance.render.haproxy_backend import (
 )
 from astara.wire.loadbalancer_config import L7Policy, L7Rule, Listener, LoadBalancer
 
-__all__ = ["RenderError", "backend_name", "paths", "render"]
+__all__ = ["RenderError", "backend_name", "certificate_files", "paths", "render"]
 
 _MATCH = {"REGEX": "reg", "STARTS_WITH": "beg", "ENDS_WITH": "end", "CONTAINS": "sub",
           "EQUAL_TO": "str"}
@@ -45,10 +52,35 @@ _NOT_CHOSEN = "!{ var(txn.l7pool) -m found }"
 SOCKET_DIR = Path("/run/astara-haproxy")
 
 
+CERT_DIR = "certs"  # under the state directory: the PEM files, 0600
+# Octavia 19's defaults for a TERMINATED_HTTPS listener (the API takes no others):
+# TLS 1.2 and 1.3, its cipher list (the TLS 1.3 suites are haproxy's `ciphersuites`,
+# the others its `ciphers`), ALPN h2, http/1.1, http/1.0.
+TLS_MIN = "TLSv1.2"
+TLS_CIPHERS = ("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:"
+               "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256:"
+               "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+               "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+               "DHE-RSA-AES256-SHA256:DHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:"
+               "ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256")
+ALPN = "h2,http/1.1,http/1.0"
+
+
 def paths(state_dir: Path) -> dict[str, Path]:
     key = hashlib.sha256(str(state_dir).encode()).hexdigest()[:20]
     return {"conf": state_dir / "haproxy.cfg", "pid": state_dir / "haproxy.pid",
-            "sock": SOCKET_DIR / f"{key}.sock"}
+            "sock": SOCKET_DIR / f"{key}.sock", "certs": state_dir / CERT_DIR}
+
+
+def cert_name(ref: str) -> str:
+    """`astara:pem:sha256:<hex>` (the wire's pattern) -> `<hex>.pem`."""
+    return ref.rsplit(":", 1)[-1] + ".pem"
+
+
+def certificate_files(lb: LoadBalancer) -> dict[str, str]:
+    """File name -> PEM of every certificate a listener names."""
+    pems = {c.ref: c.pem for c in lb.certificates}
+    return {cert_name(ref): pems[ref] for x in lb.listeners for ref in x.certificate_refs()}
 
 
 def render(lb: LoadBalancer, state_dir: Path, user: tuple[str, str] | None = None) -> str:
@@ -75,17 +107,17 @@ def render(lb: LoadBalancer, state_dir: Path, user: tuple[str, str] | None = Non
     ]
     uses = Uses.of(lb)
     for listener in lb.listeners:
-        lines += frontend(lb, listener)
+        lines += frontend(lb, listener, paths(state_dir)["certs"])
     for text in backends(lb, uses):
         lines += text
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def frontend(lb: LoadBalancer, listener: Listener) -> list[str]:
+def frontend(lb: LoadBalancer, listener: Listener, cert_dir: Path) -> list[str]:
     mode = listener_mode(listener)
     lines = [
         f"frontend {listener.id}",
-        f"    bind {address(lb.vip_address, listener.protocol_port)}",
+        f"    bind {address(lb.vip_address, listener.protocol_port)}{_tls(listener, cert_dir)}",
         f"    mode {mode}",
         f"    timeout client {listener.timeout_client_data}ms",
     ]
@@ -109,6 +141,17 @@ def frontend(lb: LoadBalancer, listener: Listener) -> list[str]:
     if listener.default_pool_id:
         lines.append(f"    default_backend {backend_name(listener.default_pool_id, mode)}")
     return lines + [""]
+
+
+def _tls(listener: Listener, cert_dir: Path) -> str:
+    if listener.protocol != "TERMINATED_HTTPS":
+        return ""
+    crts = "".join(f" crt {escape(str(cert_dir / cert_name(ref)))}"
+                   for ref in listener.certificate_refs())
+    suites = ":".join(c for c in TLS_CIPHERS.split(":") if c.startswith("TLS_"))
+    ciphers = ":".join(c for c in TLS_CIPHERS.split(":") if not c.startswith("TLS_"))
+    return (f" ssl{crts} alpn {ALPN} ssl-min-ver {TLS_MIN} ciphers {ciphers} "
+            f"ciphersuites {suites}")
 
 
 def _enabled(policy: L7Policy) -> list[L7Rule]:

@@ -20,7 +20,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from astara.wire.loadbalancer_config import HealthMonitor, Listener, LoadBalancer, Member, Pool
+from astara.wire.loadbalancer_config import (
+    HTTP_PROTOCOLS,
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+)
 
 _BALANCE = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn",
             "SOURCE_IP": "source", "SOURCE_IP_PORT": "hash src,concat(:,txn.sport)"}
@@ -56,7 +63,7 @@ def address(ip: object, port: int | None = None) -> str:
 
 
 def listener_mode(listener: Listener) -> str:
-    return "http" if listener.protocol == "HTTP" else "tcp"
+    return "http" if listener.protocol in HTTP_PROTOCOLS else "tcp"
 
 
 def backend_name(pool_id: str, mode: str) -> str:
@@ -144,6 +151,28 @@ def _monitor(hm: HealthMonitor) -> list[str]:
     return lines  # TCP and PING: a plain connect check
 
 
+MIN_FASTINTER_MS = 100
+
+
+def fastinter_ms(hm: HealthMonitor) -> int:
+    """The interval between checks while a member is changing state (after a first
+    failure when `fall` > 1; after a first success when `rise` > 1).
+
+    Octavia's `delay` is the time between two checks' starts, but haproxy waits its
+    interval from the end of a check: a member that stops answering has each of its
+    failing checks last up to the monitor's `timeout`, and with `inter` alone it would
+    be taken out only after max_retries_down x (delay + timeout). With `fastinter` =
+    delay - timeout, the failing checks start `delay` apart again, so the member is
+    out within delay (the wait for the first failing check) + max_retries_down x
+    timeout + (max_retries_down - 1) x (delay - timeout) = delay x max_retries_down +
+    timeout: within "delay x max_retries_down + 1 s" for a timeout of 1 s, sooner
+    when its connections are refused at once. At least 100 ms, so that a timeout
+    equal to the delay does not turn into back-to-back checks. `downinter` stays the
+    delay: a member found down is looked at as often as a healthy one.
+    """
+    return max(hm.delay * 1000 - hm.timeout * 1000, MIN_FASTINTER_MS)
+
+
 def expect(codes: str) -> str:
     """`200`, `200-204` or `200,202` (Octavia's expected_codes) as an http-check rule."""
     wanted: list[int] = []
@@ -167,7 +196,8 @@ def _server(pool: Pool, member: Member, monitor: HealthMonitor | None, mode: str
     if not member.admin_state_up:
         words.append("disabled")
     if monitor is not None:
-        words.append(f"check inter {monitor.delay}s fall {monitor.max_retries_down} "
+        words.append(f"check inter {monitor.delay}s fastinter {fastinter_ms(monitor)}ms "
+                     f"downinter {monitor.delay}s fall {monitor.max_retries_down} "
                      f"rise {monitor.max_retries}")
         if monitor.type == "HTTPS":
             words.append("check-ssl verify none")

@@ -47,6 +47,8 @@ class LoadBalancerModel:
     l7policies: list[dict] = field(default_factory=list)
     l7rules: list[dict] = field(default_factory=list)  # each with its "l7policy_id"
     failover_count: int = 0
+    # {"ref", "pem"} of the TERMINATED_HTTPS listeners: private keys, never in a repr.
+    certificates: list[dict] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(cls, body: dict, vip_port: dict | None = None, vip_subnet: dict | None = None,
@@ -58,7 +60,8 @@ class LoadBalancerModel:
                    vip_port=vip_port, vip_subnet=vip_subnet, vip_network=vip_network,
                    l7policies=list(body.get("l7policies") or []),
                    l7rules=list(body.get("l7rules") or []),
-                   failover_count=int(body.get("failover_count") or 0))
+                   failover_count=int(body.get("failover_count") or 0),
+                   certificates=list(body.get("certificates") or []))
 
 
 def _vip_network(model: LoadBalancerModel) -> tuple[dict, str | None, str | None]:
@@ -96,7 +99,7 @@ def build(model: LoadBalancerModel, mgmt: Management) -> ApplianceConfig:
     vip, v4_gw, v6_gw = _vip_network(model)
     section, _ = loadbalancer_section(model.loadbalancer, model.listeners, model.pools,
                                       model.members, model.healthmonitors, model.l7policies,
-                                      model.l7rules)
+                                      model.l7rules, model.certificates)
     return ApplianceConfig.model_validate({
         "version": "1",
         "hostname": NAMING.name(lb["id"]),

@@ -2,14 +2,15 @@
 
 Pure. Each listener, pool, member, health monitor, L7 policy and L7 rule is mapped on
 its own and checked against the wire model (``wire.loadbalancer_config``); one the
-appliance cannot serve (a UDP, SCTP, TERMINATED_HTTPS or PROMETHEUS listener, a UDP or
-SCTP pool, a SOURCE_IP_PORT pool, a UDP-CONNECT or SCTP monitor, an SSL_* rule, a
-value the wire refuses) is left out and listed in the refusals with why: the driver
-reports it ERROR. A member or monitor of a refused pool is refused with it; a listener
-whose default pool is refused is served without one; the policies of a refused
+appliance cannot serve (a UDP, SCTP or PROMETHEUS listener, a TERMINATED_HTTPS one
+whose certificate is not in the model, a UDP or SCTP pool, a SOURCE_IP_PORT pool, a
+UDP-CONNECT or SCTP monitor, an SSL_* rule, a value the wire refuses) is left out
+and listed in the refusals with why: the driver reports it ERROR. A member or monitor
+of a refused pool is refused with it; a listener whose default pool is refused is served without one; the policies of a refused
 listener, a policy sending to a refused pool, and the rules of a refused policy are
 refused with it. Policies and rules whose admin state is down are left out (not
-refused): haproxy's rendering would skip them anyway.
+refused): haproxy's rendering would skip them anyway. The section carries the PEM
+bundles its served listeners name, each once; a message never quotes one.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from astara.wire.loadbalancer_config import (
+    HTTP_PROTOCOLS,
     MAX_LISTENERS,
     MAX_MEMBERS,
     MAX_POOLS,
     POOLS_FOR,
+    Certificate,
     HealthMonitor,
     L7Policy,
     L7Rule,
@@ -34,7 +37,7 @@ from astara.wire.loadbalancer_config import (
 )
 
 # What the appliance serves (haproxy); anything else is refused, not sent.
-LISTENER_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
+LISTENER_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS"})
 POOL_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2"})
 ALGORITHMS = frozenset({"ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"})
 MONITOR_TYPES = frozenset({"HTTP", "HTTPS", "TCP", "PING", "TLS-HELLO"})
@@ -71,6 +74,9 @@ def _listener(view: dict, pools: dict[str, Pool]) -> dict[str, Any]:
         "default_pool_id": pool.id if pool is not None else None,
         "allowed_cidrs": list(view.get("allowed_cidrs") or []),
     }
+    if view["protocol"] == "TERMINATED_HTTPS":
+        out["default_tls_container_ref"] = view.get("default_tls_container_ref")
+        out["sni_container_refs"] = list(view.get("sni_container_refs") or [])
     for key in ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
                 "timeout_tcp_inspect"):
         if view.get(key) is not None:
@@ -235,7 +241,7 @@ def _policy(view: dict, rules: list[dict], listener_protocol: str,
 
 def _policies(listener: dict, policies: list[dict], rules: dict[str, list[dict]],
               pools: dict[str, Pool], refused: Refusals) -> list[L7Policy]:
-    if policies and listener.get("protocol") != "HTTP":
+    if policies and listener.get("protocol") not in HTTP_PROTOCOLS:
         for view in policies:
             _refuse_policy(view, rules.get(view["id"], []), "L7 policies need an HTTP "
                            "listener", refused)
@@ -266,12 +272,26 @@ def _refuse_listener_policies(listener_id: str, policies: list[dict],
                                             "served"))
 
 
+def _certificates(views: list[dict]) -> dict[str, Certificate]:
+    """The model's bundles the wire accepts, by reference (a bad one is simply absent:
+    its listener is then refused for a missing certificate, nothing quoted)."""
+    out: dict[str, Certificate] = {}
+    for view in views:
+        try:
+            cert = Certificate.model_validate({"ref": view.get("ref"), "pem": view.get("pem")})
+        except (ValidationError, AttributeError):
+            continue
+        out[cert.ref] = cert
+    return out
+
+
 def loadbalancer_section(lb: dict, listeners: list[dict], pools: list[dict],
                          members: list[dict], monitors: list[dict],
-                         l7policies: list[dict] = (), l7rules: list[dict] = ()
-                         ) -> tuple[dict[str, Any], Refusals]:
+                         l7policies: list[dict] = (), l7rules: list[dict] = (),
+                         certificates: list[dict] = ()) -> tuple[dict[str, Any], Refusals]:
     """The section (as a dict the wire validates with the document) and the refusals."""
     refused: Refusals = {}
+    pems = _certificates(certificates)
     policies_of: dict[str, list[dict]] = {}
     for view in l7policies:
         policies_of.setdefault(view.get("listener_id") or "", []).append(view)
@@ -313,7 +333,10 @@ def loadbalancer_section(lb: dict, listeners: list[dict], pools: list[dict],
             continue
         why = None
         pool = served_pools.get(listener.default_pool_id or "")
-        if listener.protocol_port in ports:
+        missing = [r for r in listener.certificate_refs() if r not in pems]
+        if missing:
+            why = f"its certificate {missing[0]} is not in the model"
+        elif listener.protocol_port in ports:
             why = f"port {listener.protocol_port} is taken"
         elif pool is not None and not cookie_persistence_fits(listener.protocol, pool):
             why = f"its default pool {pool.id} persists by cookie, which needs an HTTP listener"
@@ -325,8 +348,10 @@ def loadbalancer_section(lb: dict, listeners: list[dict], pools: list[dict],
             continue
         ports.add(listener.protocol_port)
         served_listeners.append(listener)
+    used = dict.fromkeys(r for x in served_listeners for r in x.certificate_refs())
     section = LoadBalancer.model_validate({
         "id": lb["id"], "vip_address": lb["vip_address"],
         "admin_state_up": bool(lb.get("admin_state_up", True)),
-        "listeners": served_listeners, "pools": list(served_pools.values())})
+        "listeners": served_listeners, "pools": list(served_pools.values()),
+        "certificates": [pems[ref] for ref in used]})
     return section.model_dump(mode="json"), refused

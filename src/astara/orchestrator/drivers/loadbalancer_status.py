@@ -63,7 +63,8 @@ def statuses(model: LoadBalancerModel, health: LoadBalancerHealth | None,
     try:
         _, refused = loadbalancer_section(model.loadbalancer, model.listeners, model.pools,
                                           model.members, model.healthmonitors,
-                                          model.l7policies, model.l7rules)
+                                          model.l7policies, model.l7rules,
+                                          model.certificates)
     except (ValueError, KeyError, TypeError):  # nothing can be served (nor built)
         refused = {}
         provisioning = ERROR
