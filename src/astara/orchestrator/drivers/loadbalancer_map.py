@@ -3,14 +3,15 @@
 Pure. Each listener, pool, member, health monitor, L7 policy and L7 rule is mapped on
 its own and checked against the wire model (``wire.loadbalancer_config``); one the
 appliance cannot serve (a UDP, SCTP or PROMETHEUS listener, a TERMINATED_HTTPS one whose
-certificate is not in the model, a UDP or SCTP pool, a SOURCE_IP_PORT pool, a UDP-
-CONNECT or SCTP monitor, an SSL_* rule, a value the wire refuses) is left out and listed
-in the refusals with why: the driver reports it ERROR. A member or monitor of a refused
-pool is refused with it; a listener whose default pool is refused is served without one;
-the policies of a refused listener, a policy sending to a refused pool, and the rules of
-a refused policy are refused with it. Policies and rules whose admin state is down are
-left out (not refused): haproxy's rendering would skip them anyway. The section carries
-the PEM bundles its served listeners name, each once; a message never quotes one.
+certificate is not in the model, a UDP or SCTP pool, a SOURCE_IP_PORT pool, a
+UDP-CONNECT or SCTP monitor, an SSL_* rule, a value the wire refuses) is left out and
+listed in the refusals with why: the driver reports it ERROR. A member or monitor of a
+refused pool is refused with it; a listener whose default pool is refused is served
+without one; the policies of a refused listener, a policy sending to a refused pool, and
+the rules of a refused policy are refused with it. Policies and rules whose admin state
+is down are left out (not refused): haproxy's rendering would skip them anyway. The
+section carries the PEM bundles its served listeners name, each once; a message never
+quotes one.
 """
 
 from __future__ import annotations
