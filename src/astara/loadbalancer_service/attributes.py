@@ -232,6 +232,16 @@ def tls_ref(name: str, value: Any) -> str:
     return certificates.check_ref(name, value)
 
 
+def opaque_ref(name: str, value: Any) -> str:
+    """A ref this provider does not serve yet (refused after parsing): a data URI in it
+    is never repeated either."""
+    if isinstance(value, str) and certificates.is_data_uri(value):
+        return value
+    if not isinstance(value, str):
+        value = certificates.redacted(value)
+    return string()(name, value)
+
+
 def tls_refs(name: str, value: Any) -> list[str]:
     if not isinstance(value, list):
         raise errors.invalid_input(name, certificates.redacted(value),
@@ -300,9 +310,9 @@ LISTENER = Resource("listener", "listeners", "listener_", {
     "allowed_cidrs": Field(string_list(cidr)),
     "default_tls_container_ref": Field(tls_ref),
     "sni_container_refs": Field(tls_refs),
-    "client_ca_tls_container_ref": Field(string()),
+    "client_ca_tls_container_ref": Field(opaque_ref),
     "client_authentication": Field(enum("NONE", "OPTIONAL", "MANDATORY")),
-    "client_crl_container_ref": Field(string()),
+    "client_crl_container_ref": Field(opaque_ref),
     "tls_ciphers": Field(string(2048)),
     "tls_versions": Field(string_list(string(32))),
     "alpn_protocols": Field(string_list(string(32))),
@@ -313,7 +323,8 @@ LISTENER = Resource("listener", "listeners", "listener_", {
     "l7policies": Field(string_list(lambda n, v: v), update=False),
 }, unsupported=("client_ca_tls_container_ref", "client_crl_container_ref", "hsts_max_age",
                 "hsts_include_subdomains", "hsts_preload", "default_pool", "l7policies"),
-   secret=("default_tls_container_ref", "sni_container_refs"))
+   secret=("default_tls_container_ref", "sni_container_refs", "client_ca_tls_container_ref",
+           "client_crl_container_ref"))
 
 POOL = Resource("pool", "pools", "pool_", {
     **_common(),
@@ -324,9 +335,9 @@ POOL = Resource("pool", "pools", "pool_", {
     "lb_algorithm": Field(enum(*ALGORITHMS), required=True, nullable=False),
     "session_persistence": Field(session_persistence),
     "tls_enabled": Field(boolean),
-    "tls_container_ref": Field(string()),
-    "ca_tls_container_ref": Field(string()),
-    "crl_container_ref": Field(string()),
+    "tls_container_ref": Field(opaque_ref),
+    "ca_tls_container_ref": Field(opaque_ref),
+    "crl_container_ref": Field(opaque_ref),
     "tls_ciphers": Field(string(2048)),
     "tls_versions": Field(string_list(string(32))),
     "alpn_protocols": Field(string_list(string(32))),
@@ -334,7 +345,8 @@ POOL = Resource("pool", "pools", "pool_", {
     "members": Field(string_list(lambda n, v: v), update=False),
 }, unsupported=("tls_enabled", "tls_container_ref", "ca_tls_container_ref",
                 "crl_container_ref", "tls_ciphers", "tls_versions", "alpn_protocols",
-                "healthmonitor", "members"))
+                "healthmonitor", "members"),
+   secret=("tls_container_ref", "ca_tls_container_ref", "crl_container_ref"))
 
 MEMBER = Resource("member", "members", "member_", {
     **_common(),

@@ -47,7 +47,7 @@ def test_model_is_the_public_views_and_a_revision(alice, boss, graph):
     lb, pool = graph["lb"], graph["pool"]
     model = _model(boss, lb.id)
     assert set(model) == {"revision", "failover_count", "loadbalancer", *KINDS,
-                          "l7policies", "l7rules"}
+                          "l7policies", "l7rules", "certificates"}
     assert model["revision"] >= 1
     assert model["failover_count"] == 0
     with alice.http() as c:
