@@ -60,7 +60,7 @@ def test_model_is_the_public_views_and_a_revision(alice, boss, graph):
                         .json()["member"]],
             "healthmonitors": [c.get(f"/lbaas/healthmonitors/{graph['monitor'].id}")
                                .json()["healthmonitor"]],
-            "l7policies": [], "l7rules": [],
+            "l7policies": [], "l7rules": [], "certificates": [],
         }
     assert {k: v for k, v in model.items() if k not in ("revision", "failover_count")} \
         == public
