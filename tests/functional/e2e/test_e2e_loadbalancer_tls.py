@@ -3,8 +3,9 @@ through openstacksdk: a tenant instance answering plain HTTP with its name, a cl
 instance; a load balancer whose listener is given a certificate (signed by this test's
 own CA for the VIP address) inline as a data URI. From the client, an HTTPS request to
 the VIP, verified against that CA, is answered by the member (over HTTP/2 when the
-client offers it, ALPN); the PEM file on the appliance is 0600 in a 0700 directory; the key appears in
-no API answer and no log of the stack; a cascade delete leaves no PEM file.
+client offers it, ALPN); the PEM file on the appliance is 0600 in a 0700 directory;
+the key appears in no API answer and no log of the stack; a cascade delete leaves no
+PEM file.
 """
 
 from __future__ import annotations

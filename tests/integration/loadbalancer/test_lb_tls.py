@@ -253,3 +253,16 @@ def test_updates_replace_the_bundles_and_deletes_take_them(alice, lb, pki, lb_ap
                                      default_tls_container_ref=data_uri(bundle(pki["www"])))
     alice.lb.delete_load_balancer(lb, cascade=True)
     assert [x for x in _bundles(lb_api) if x[0] == again.id] == []
+
+
+def test_null_refs_on_an_http_listener_change_nothing(alice, lb):
+    listener = alice.lb.create_listener(loadbalancer_id=lb.id, protocol="HTTP",
+                                        protocol_port=80, default_tls_container_ref=None,
+                                        sni_container_refs=[])
+    with alice.http() as c:
+        r = c.put(f"/lbaas/listeners/{listener.id}", json={"listener": {
+            "name": "plain", "default_tls_container_ref": None, "sni_container_refs": []}})
+    assert r.status_code == 200, r.text
+    shown = r.json()["listener"]
+    assert (shown["name"], shown["default_tls_container_ref"], shown["sni_container_refs"],
+            shown["tls_versions"]) == ("plain", None, [], None)

@@ -74,8 +74,8 @@ def _bundle(op: Op, project_id: str, name: str, ref: str) -> certificates.Bundle
 def store(op: Op, row: m.Listener, project_id: str, data: dict) -> None:
     """Set the listener's refs from ``data`` (those given; the others kept) and keep
     exactly its bundles; a TERMINATED_HTTPS listener must be left with one ref."""
-    if not any(k in data for k in REFS):
-        return
+    if row.protocol != PROTOCOL or not any(k in data for k in REFS):
+        return  # another protocol's refs can only be null or empty (checked before)
     default = row.default_tls_container_ref
     sni = list(row.sni_container_refs or [])
     bundles: dict[str, certificates.Bundle] = {}
