@@ -370,7 +370,8 @@ class Appliance:
         upstream = tuple(str(ip) for net in config.network("external")
                          for s in net.subnets for ip in s.dns_nameservers)
         return [
-            render_dnsmasq.render(net, names[net.network_id], self.state_dir, upstream)
+            render_dnsmasq.render(net, names[net.network_id], self.state_dir, upstream,
+                                  follow_addresses=config.ha.enabled)
             for net in config.network("internal") if render_dnsmasq.served(net)
         ]
 

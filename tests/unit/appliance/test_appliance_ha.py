@@ -274,3 +274,9 @@ def test_the_recorded_role_is_only_one_keepalived_reports(tmp_path):
     assert apply_ha.role(tmp_path) is None
     state.write_text("fault\n")
     assert apply_ha.role(tmp_path) == "fault"
+
+
+def test_dnsmasq_of_an_ha_member_binds_the_addresses_as_keepalived_adds_them(member):
+    member.apply(ha_config())
+    conf = (member.state_dir / "dnsmasq-ge2.conf").read_text()
+    assert "bind-dynamic" in conf and "bind-interfaces" not in conf

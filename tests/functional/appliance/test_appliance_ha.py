@@ -1,0 +1,228 @@
+"""Two appliance namespaces as a VRRP pair with real keepalived and conntrackd.
+
+Topology (see `topology.py`): members "a" and "b" on a shared external bridge
+(upstream 203.0.113.1), a shared internal bridge (host h1 192.0.2.10, its gateway
+the virtual 192.0.2.1; host h2 takes its address by DHCP after the failover) and
+the management bridge, which carries the heartbeat (fdca::2 and fdca::3). Each
+member is driven through `converge.Appliance` with the real ports. One becomes
+master and holds the virtual addresses; h1 pings and holds a TCP connection
+through SNAT to the upstream; the master dies (its processes killed, its namespace
+and links deleted); the backup takes the addresses and the connection survives
+(conntrackd: the upstream speaks first, which only a synced NAT entry lets
+through); the gap is printed, never asserted. The dead member comes back with its
+priority and stays backup (nopreempt).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from tests.support import wait_for
+from topology import Topology, sh
+
+from astara.appliance import status as status_mod
+from astara.appliance.apply import ha as apply_ha
+from astara.appliance.apply.netns import entered
+from astara.appliance.converge import Appliance
+from astara.appliance.host import real_ports
+from astara.wire import examples, parse_config
+
+pytestmark = [
+    pytest.mark.functional,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not all(shutil.which(b) for b in ("nft", "keepalived", "conntrackd",
+                                                         "ip", "ping")),
+                       reason="needs nft, keepalived, conntrackd, ping and iproute2"),
+]
+
+PORT = 7000
+H1, H2 = "fa:16:3e:aa:00:01", "fa:16:3e:aa:00:02"
+MEMBERS = {  # name: (management address, priority, MACs: mgmt, ext, int)
+    "a": (2, 110, ("fa:16:3e:0a:00:01", "fa:16:3e:0a:00:02", "fa:16:3e:0a:00:03")),
+    "b": (3, 100, ("fa:16:3e:0b:00:01", "fa:16:3e:0b:00:02", "fa:16:3e:0b:00:03")),
+}
+
+
+def member_document(name: str) -> dict:
+    me, priority, (mgmt, ext, internal) = MEMBERS[name]
+    peer = next(m[0] for n, m in MEMBERS.items() if n != name)
+    net1 = examples.internal_network("net1", internal, "192.0.2.1/24")
+    net1["allocations"] = [{"mac_address": H2, "ip_addresses": ["192.0.2.11"]}]
+    doc = examples.router_document()
+    doc["networks"] = [
+        {"network_id": "mgmt", "network_type": "management",
+         "interface": {"mac_address": mgmt, "addresses": [f"fdca::{me}/64"]}},
+        {"network_id": "ext", "network_type": "external",
+         "interface": {"mac_address": ext, "addresses": ["203.0.113.2/24"]},
+         "subnets": [{"cidr": "203.0.113.0/24", "gateway_ip": "203.0.113.1"}]},
+        net1,
+    ]
+    doc["ha"] = {"enabled": True, "peers": [f"fdca::{peer}"], "priority": priority,
+                 "virtual_router_id": 51, "advert_interval_cs": 20}
+    return doc
+
+
+class Pair:
+    def __init__(self, topo: Topology, work: Path) -> None:
+        self.topo, self.work = topo, work
+        self.members: dict[str, Appliance] = {}
+        self.boots = 0
+
+    def boot(self, name: str) -> Appliance:
+        """A member's namespace and links (as the compute agent makes them), then its
+        document applied."""
+        self.boots += 1
+        ns = self.topo.netns(f"{name}{self.boots}")
+        _, _, macs = MEMBERS[name]
+        for net, ifname, mac in zip(("mgmt", "ext", "int"), ("ge0", "ge1", "ge2"), macs,
+                                    strict=True):
+            self.topo.plug(ns, net, ifname, mac)
+        state = self.work / f"state-{name}{self.boots}"
+        state.mkdir(mode=0o700)
+        appliance = Appliance(name, ns, state, 5000, real_ports(state))
+        result = appliance.apply(parse_config(member_document(name)))
+        assert result.error is None, result.error
+        assert result.ha == "start"
+        self.members[name] = appliance
+        return appliance
+
+    def holds_vip(self, appliance: Appliance) -> bool:
+        out = sh("ip", "-n", appliance.netns, "-4", "addr", "show", "dev", "ge1").stdout
+        return "203.0.113.2/24" in out
+
+    def role(self, appliance: Appliance) -> str:
+        return status_mod.status(appliance).ha.role
+
+    def kill(self, appliance: Appliance) -> None:
+        """The member's VM dies: every process in its namespace, then its links."""
+        ns = appliance.netns
+        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            os.kill(int(pid), signal.SIGKILL)
+        sh("ip", "netns", "del", ns)
+        self.topo.namespaces.remove(ns)
+
+
+@pytest.fixture
+def lab():
+    work = Path(tempfile.mkdtemp(prefix="astara-ha-"))
+    work.chmod(0o755)
+    topo = Topology(work)
+    pair = Pair(topo, work)
+    try:
+        up = topo.netns("up")
+        topo.plug(up, "ext", "eth0", "fa:16:3e:ff:00:01")
+        topo.up(up, "eth0", "203.0.113.1/24")
+        h1 = topo.netns("h1")
+        topo.plug(h1, "int", "eth0", H1)
+        topo.up(h1, "eth0", "192.0.2.10/24")
+        sh("ip", "-n", h1, "route", "add", "default", "via", "192.0.2.1")
+        h2 = topo.netns("h2")
+        topo.plug(h2, "int", "eth0", H2)
+        topo.up(h2, "eth0")
+        yield pair, up, h1, h2
+    finally:
+        for appliance in pair.members.values():
+            try:
+                appliance.teardown()
+            except Exception as exc:  # the namespace may be gone: clean up the rest
+                print(f"teardown of {appliance.name}: {exc}")
+        topo.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def listen(netns: str) -> socket.socket:
+    with entered(netns):
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", PORT))
+    srv.listen(4)
+    srv.settimeout(10)
+    return srv
+
+
+def reply_gap(ping_output: str) -> float:
+    """The longest time between two consecutive echo replies (`ping -D` stamps)."""
+    stamps = [float(line[1:line.index("]")]) for line in ping_output.splitlines()
+              if line.startswith("[") and "bytes from" in line]
+    return max((b - a for a, b in zip(stamps, stamps[1:], strict=False)), default=0.0)
+
+
+def test_failover_keeps_addresses_and_connections_and_the_old_master_stays_backup(lab):
+    pair, up, h1, h2 = lab
+    a, b = pair.boot("a"), pair.boot("b")
+    master = wait_for(lambda: next((m for m in (a, b) if pair.holds_vip(m)), None),
+                      timeout=15, what="a master holding 203.0.113.2")
+    backup = b if master is a else a
+    wait_for(lambda: pair.role(master) == "master" and pair.role(backup) == "backup",
+             timeout=10, what="the roles reported")
+    assert not pair.holds_vip(backup)
+    assert sh("ip", "-n", master.netns, "route", "show", "default").stdout.startswith(
+        "default via 203.0.113.1 dev ge1 proto keepalived")
+
+    # ping and a TCP connection through SNAT, while both members run
+    assert pair.topo.run(h1, "ping", "-c", "1", "-W", "2", "203.0.113.1",
+                         check=False).returncode == 0
+    srv = listen(up)
+    with entered(h1):
+        client = socket.create_connection(("203.0.113.1", PORT), timeout=10)
+    conn, peer = srv.accept()
+    assert peer[0] == "203.0.113.2"  # source NAT to the virtual address
+    client.sendall(b"before\n")
+    assert conn.recv(100) == b"before\n"
+    wait_for(lambda: (status_mod.status(backup).ha.external_connections or 0) >= 1,
+             timeout=10, what="the backup's conntrackd holding the master's connections")
+
+    ping = subprocess.Popen(["ip", "netns", "exec", h1, "ping", "-D", "-n", "-i", "0.02",
+                             "-W", "1", "203.0.113.1"], stdout=subprocess.PIPE, text=True)
+    pair.topo.pids.append(ping.pid)
+    try:
+        killed = time.monotonic()
+        pair.kill(master)
+        wait_for(lambda: pair.holds_vip(backup), timeout=15,
+                 what="the backup taking 203.0.113.2")
+        taken = time.monotonic() - killed
+        wait_for(lambda: pair.topo.run(h1, "ping", "-c", "1", "-W", "1", "203.0.113.1",
+                                       check=False).returncode == 0,
+                 timeout=10, what="h1 reaching the upstream again")
+    finally:
+        ping.send_signal(signal.SIGINT)
+        output, _ = ping.communicate(timeout=10)
+    print(f"\nHA failover: addresses taken {taken:.3f} s after the kill; "
+          f"longest gap between ping replies {reply_gap(output):.3f} s")
+    assert pair.role(backup) == "master"
+
+    # the established connection: the upstream speaks first, so only the NAT entry
+    # conntrackd synced (not a new one the client's packet would make) lets it through
+    conn.sendall(b"after\n")
+    client.settimeout(10)
+    assert client.recv(100) == b"after\n"
+    client.sendall(b"again\n")
+    assert conn.recv(100) == b"again\n"
+    client.close()
+    conn.close()
+    srv.close()
+
+    # the new master's dnsmasq serves DHCP (it follows the addresses keepalived adds)
+    lease = pair.topo.dhclient(h2, "eth0")
+    assert lease["new_ip_address"] == "192.0.2.11"
+    assert lease["new_routers"] == "192.0.2.1"
+
+    # the dead member comes back, with the higher priority if it was a: it stays backup
+    returned = pair.boot(master.name)
+    wait_for(lambda: pair.role(returned) == "backup", timeout=10,
+             what="the returned member reporting backup")
+    deadline = time.monotonic() + 3.0  # a window of many master-down intervals
+    while time.monotonic() < deadline:
+        assert not pair.holds_vip(returned)
+        assert pair.holds_vip(backup)
+        time.sleep(0.1)
+    assert pair.role(returned) == "backup" and pair.role(backup) == "master"
+    assert apply_ha.running(returned.state_dir, returned.ports.ha)[0] is not None
