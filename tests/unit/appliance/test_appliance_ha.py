@@ -112,9 +112,9 @@ def test_conntrackd_syncs_ftfw_unicast_over_the_management_interface(tmp_path):
 
 def test_nftables_hears_the_heartbeat_from_the_peer_only():
     base = render_nft.render(ha_config(), NAMES, 5000).base
-    assert ('iifname { "ge0" } ip6 saddr { fdca::3 } meta l4proto vrrp accept') in base
+    assert ('iifname { "ge0" } ip6 saddr { fdca::3 } meta l4proto 112 accept') in base
     assert ('iifname { "ge0" } ip6 saddr { fdca::3 } udp dport 3780 accept') in base
-    assert "vrrp" not in render_nft.render(plain_config(), NAMES, 5000).base
+    assert "l4proto 112" not in render_nft.render(plain_config(), NAMES, 5000).base
 
 
 # --- the plan ---------------------------------------------------------------------

@@ -92,7 +92,7 @@ def ha_heartbeat(config: ApplianceConfig, mgmt: list[str]) -> list[str]:
     family = "ip" if config.ha.peers[0].version == 4 else "ip6"
     peers = "{ " + ", ".join(str(p) for p in config.ha.peers) + " }"
     return [
-        f"    iifname {_set(mgmt)} {family} saddr {peers} meta l4proto vrrp accept",
+        f"    iifname {_set(mgmt)} {family} saddr {peers} meta l4proto 112 accept",  # VRRP
         f"    iifname {_set(mgmt)} {family} saddr {peers} udp dport {CONNTRACKD_PORT}"
         " accept",
     ]
