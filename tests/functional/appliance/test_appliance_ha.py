@@ -73,7 +73,7 @@ def member_document(name: str) -> dict:
 class Pair:
     def __init__(self, topo: Topology, work: Path) -> None:
         self.topo, self.work = topo, work
-        self.members: dict[str, Appliance] = {}
+        self.members: list[Appliance] = []  # every one booted, for the teardown
         self.boots = 0
 
     def boot(self, name: str) -> Appliance:
@@ -86,12 +86,13 @@ class Pair:
                                     strict=True):
             self.topo.plug(ns, net, ifname, mac)
         state = self.work / f"state-{name}{self.boots}"
-        state.mkdir(mode=0o700)
+        state.mkdir()
+        state.chmod(0o711)  # dnsmasq, once it dropped root, reaches its files
         appliance = Appliance(name, ns, state, 5000, real_ports(state))
         result = appliance.apply(parse_config(member_document(name)))
         assert result.error is None, result.error
         assert result.ha == "start"
-        self.members[name] = appliance
+        self.members.append(appliance)
         return appliance
 
     def holds_vip(self, appliance: Appliance) -> bool:
@@ -102,10 +103,13 @@ class Pair:
         return status_mod.status(appliance).ha.role
 
     def kill(self, appliance: Appliance) -> None:
-        """The member's VM dies: every process in its namespace, then its links."""
+        """The member's VM dies: every process in its namespace, then its links (the
+        agent's own sockets in the namespace would keep it, and them, alive)."""
         ns = appliance.netns
         for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
             os.kill(int(pid), signal.SIGKILL)
+        for ifname in ("ge0", "ge1", "ge2"):
+            sh("ip", "-n", ns, "link", "del", ifname)
         sh("ip", "netns", "del", ns)
         self.topo.namespaces.remove(ns)
 
@@ -129,7 +133,7 @@ def lab():
         topo.up(h2, "eth0")
         yield pair, up, h1, h2
     finally:
-        for appliance in pair.members.values():
+        for appliance in pair.members:
             try:
                 appliance.teardown()
             except Exception as exc:  # the namespace may be gone: clean up the rest
