@@ -116,7 +116,9 @@ class Pair:
 
 @pytest.fixture
 def lab():
-    work = Path(tempfile.mkdtemp(prefix="astara-ha-"))
+    # keepalived runs a root script only if no directory above it is writable by
+    # others: not under /tmp
+    work = Path(tempfile.mkdtemp(prefix="astara-ha-", dir="/run"))
     work.chmod(0o755)
     topo = Topology(work)
     pair = Pair(topo, work)

@@ -69,6 +69,8 @@ def test_keepalived_holds_the_data_addresses_and_routes_unicast_to_the_peer(tmp_
     for line in ["vrrp_version 3", "state BACKUP", "interface ge0", "virtual_router_id 42",
                  "priority 110", "advert_int 0.15", "nopreempt", "unicast_src_ip fdca::2",
                  "check_unicast_src", "unicast_peer {\n    fdca::3\n  }",
+                 "enable_script_security",
+                 "virtual_ipaddress {\n    fe80::a57a:2a/128 dev lo\n  }",
                  "track_interface {\n    ge1\n    ge2\n    ge3\n  }",
                  "virtual_ipaddress_excluded {\n    203.0.113.2/24 dev ge1\n"
                  "    192.0.2.1/24 dev ge2\n    fd00:1::1/64 dev ge2\n"
@@ -89,6 +91,13 @@ def test_keepalived_extra_routes_go_through_the_interface_reaching_their_next_ho
     assert "10.0.0.0/8 via 198.51.100.254 dev ge3 protocol keepalived" in text
     assert "::/0 via fd00:1::fe dev ge2 protocol keepalived" in text
     assert "nopreempt" not in render_keepalived.render(config, NAMES, tmp_path)
+
+
+def test_the_advert_marker_follows_the_peers_family():
+    doc = router_document(ha={**HA, "peers": ["10.0.0.3"]})
+    doc["networks"][0]["interface"]["addresses"] = ["10.0.0.2/24"]
+    assert render_keepalived.marker(parse_config(doc)) == "169.254.192.42/32"
+    assert render_keepalived.marker(ha_config(virtual_router_id=255)) == "fe80::a57a:ff/128"
 
 
 def test_notify_script_records_the_role_and_hands_the_connection_table_over(tmp_path):

@@ -9,9 +9,11 @@ members start as BACKUP; the higher priority becomes master after the master-dow
 timer, and with `nopreempt` a member that joins later stays backup. The virtual
 addresses (every address of the external and internal interfaces) and the routes
 through them (default gateways, extra routes) are keepalived's: added on master,
-removed otherwise. They all go in the `_excluded` lists: the adverts carry none
+removed otherwise. They all go in the `_excluded` list: the adverts carry none
 (VRRPv3 adverts carry one family, and a router has both), which VRRP over unicast
-does not need. Each data interface is tracked: one going down puts the member in
+does not need. keepalived wants one address in the adverts all the same: a
+link-local marker of the adverts' family on `lo` (`marker`), which nothing else
+sees or uses. Each data interface is tracked: one going down puts the member in
 FAULT, so the peer takes over. The notify script records the role for the status
 document and moves conntrackd's caches (commit on master, resync on backup).
 """
@@ -41,6 +43,14 @@ def virtual_addresses(config: ApplianceConfig) -> list[tuple[str, IPInterface]]:
     external and internal interfaces, in document order."""
     return [(net.network_id, addr) for net in config.networks
             if net.network_type != "management" for addr in net.interface.addresses]
+
+
+def marker(config: ApplianceConfig) -> str:
+    """The one address the adverts carry (the peers' family), per router."""
+    vrid = config.ha.virtual_router_id
+    if config.ha.peers[0].version == 4:
+        return f"169.254.192.{vrid}/32"
+    return f"fe80::a57a:{vrid:x}/128"
 
 
 def _source(config: ApplianceConfig) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -75,6 +85,7 @@ def render(config: ApplianceConfig, names: dict[str, str], state_dir: Path) -> s
     notify = shlex.quote(str(p["notify"]))
     lines = [
         "global_defs {",
+        "  enable_script_security",  # the notify script runs as root: root's path only
         "  script_user root",
         "  vrrp_version 3",
         "  vrrp_garp_master_delay 1",
@@ -100,6 +111,7 @@ def render(config: ApplianceConfig, names: dict[str, str], state_dir: Path) -> s
     ]
     if data:
         lines += ["  track_interface {", *(f"    {name}" for name in data), "  }"]
+    lines += ["  virtual_ipaddress {", f"    {marker(config)} dev lo", "  }"]
     vips = [f"    {addr} dev {names[nid]}" for nid, addr in virtual_addresses(config)]
     if vips:
         lines += ["  virtual_ipaddress_excluded {", *vips, "  }"]
