@@ -232,3 +232,26 @@ def test_failover_keeps_addresses_and_connections_and_the_old_master_stays_backu
         time.sleep(0.1)
     assert pair.role(returned) == "backup" and pair.role(backup) == "master"
     assert apply_ha.running(returned.state_dir, returned.ports.ha)[0] is not None
+
+    # HA off: the other member goes, the survivor keeps the addresses as static ones
+    returned.teardown()
+    single = member_document(backup.name)
+    single["ha"] = {"enabled": False}
+    result = backup.apply(parse_config(single))
+    assert result.error is None and result.ha == "stop"
+    assert apply_ha.running(backup.state_dir, backup.ports.ha) == (None, None)
+    assert pair.holds_vip(backup)
+    assert "proto static" in sh("ip", "-n", backup.netns, "route", "show",
+                                "default").stdout
+    assert pair.topo.run(h1, "ping", "-c", "1", "-W", "2", "203.0.113.1",
+                         check=False).returncode == 0
+    assert status_mod.status(backup).ha is None
+
+    # HA on again, alone: it becomes master and holds the addresses once more
+    result = backup.apply(parse_config(member_document(backup.name)))
+    assert result.error is None and result.ha == "start"
+    wait_for(lambda: pair.role(backup) == "master" and pair.holds_vip(backup), timeout=10,
+             what="the lone member becoming master")
+    wait_for(lambda: pair.topo.run(h1, "ping", "-c", "1", "-W", "1", "203.0.113.1",
+                                   check=False).returncode == 0,
+             timeout=10, what="h1 reaching the upstream through the lone master")
