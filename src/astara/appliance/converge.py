@@ -217,7 +217,9 @@ class Appliance:
         return apply_haproxy.sync(self.state_dir, text, proc)
 
     def _only_floating_ips_changed(self, config: ApplianceConfig) -> bool:
+        """The shortcut; never on an HA member, whose floating IPs keepalived holds."""
         return (self.config is not None and self.last_error is None
+                and not config.ha.enabled
                 and self._ruleset is not None
                 and config.same_except_floating_ips(self.config))
 
@@ -279,7 +281,10 @@ class Appliance:
     def _announce(self, config: ApplianceConfig, names: dict[str, str], done: list[Op],
                   old: frozenset[tuple[int, int]],
                   new: frozenset[tuple[int, int]]) -> tuple[Announcement, ...]:
-        """Announce what this apply took over (in the namespace; never fails it)."""
+        """Announce what this apply took over (in the namespace; never fails it). An HA
+        member's floating IPs are not its to announce: keepalived's master does."""
+        if config.ha.enabled:
+            new = old
         items = announcements(config, names, done, old, new)
         if items and self.ports.announce is not None:
             try:

@@ -130,8 +130,9 @@ class HighAvailability(_Model):
     management interface (MAC, address). The heartbeat (VRRP adverts and conntrackd's
     sync) runs over the management network, unicast to `peers`: the other member's
     management address(es), one address family. When enabled, every address of the
-    external and internal interfaces is virtual: held by the master only (keepalived
-    adds and removes it), as are the default gateways and the extra routes.
+    external and internal interfaces and every floating IP is virtual: held by the
+    master only (keepalived adds and removes it), as are the default gateways and
+    the extra routes.
     """
 
     enabled: bool = False
@@ -211,8 +212,6 @@ class ApplianceConfig(_Model):
     def _check_ha(self, ha: HighAvailability) -> None:
         if self.loadbalancer is not None:
             raise ValueError("ha is not yet supported on a load balancer appliance")
-        if self.floating_ips:
-            raise ValueError("floating IPs on an ha router are not yet supported")
         family = ha.peers[0].version
         own = [a.ip for n in self.network("management") for a in n.interface.addresses]
         if not any(a.version == family for a in own):

@@ -2,15 +2,17 @@
 
 Topology (see `topology.py`): members "a" and "b" on a shared external bridge
 (upstream 203.0.113.1), a shared internal bridge (host h1 192.0.2.10, its gateway
-the virtual 192.0.2.1; host h2 takes its address by DHCP after the failover) and
-the management bridge, which carries the heartbeat (fdca::2 and fdca::3). Each
-member is driven through `converge.Appliance` with the real ports. One becomes
-master and holds the virtual addresses; h1 pings and holds a TCP connection
-through SNAT to the upstream; the master dies (its processes killed, its namespace
-and links deleted); the backup takes the addresses and the connection survives
-(conntrackd: the upstream speaks first, which only a synced NAT entry lets
-through); the gap is printed, never asserted. The dead member comes back with its
-priority and stays backup (nopreempt).
+the virtual 192.0.2.1; h3 192.0.2.12 with floating IP 203.0.113.10; h2 takes its
+address by DHCP after the failover) and the management bridge, which carries the
+heartbeat (fdca::2 and fdca::3). Each member is driven through
+`converge.Appliance` with the real ports. One becomes master and holds the virtual
+addresses and the floating IP; h1 pings and holds a TCP connection through SNAT to
+the upstream, the upstream one to h3's floating IP; the master dies (its processes
+killed, its namespace and links deleted); the backup takes the addresses and both
+connections survive (through SNAT thanks to conntrackd: the upstream speaks first,
+which only a synced NAT entry lets through); the gap is printed, never asserted.
+The dead member comes back with its priority and stays backup (nopreempt). Then
+HA is turned off on the survivor (addresses kept, static) and on again.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ pytestmark = [
 ]
 
 PORT = 7000
-H1, H2 = "fa:16:3e:aa:00:01", "fa:16:3e:aa:00:02"
+H1, H2, H3 = "fa:16:3e:aa:00:01", "fa:16:3e:aa:00:02", "fa:16:3e:aa:00:03"
 MEMBERS = {  # name: (management address, priority, MACs: mgmt, ext, int)
     "a": (2, 110, ("fa:16:3e:0a:00:01", "fa:16:3e:0a:00:02", "fa:16:3e:0a:00:03")),
     "b": (3, 100, ("fa:16:3e:0b:00:01", "fa:16:3e:0b:00:02", "fa:16:3e:0b:00:03")),
@@ -65,6 +67,7 @@ def member_document(name: str) -> dict:
          "subnets": [{"cidr": "203.0.113.0/24", "gateway_ip": "203.0.113.1"}]},
         net1,
     ]
+    doc["floating_ips"] = [{"floating_ip": "203.0.113.10", "fixed_ip": "192.0.2.12"}]
     doc["ha"] = {"enabled": True, "peers": [f"fdca::{peer}"], "priority": priority,
                  "virtual_router_id": 51, "advert_interval_cs": 20}
     return doc
@@ -95,9 +98,9 @@ class Pair:
         self.members.append(appliance)
         return appliance
 
-    def holds_vip(self, appliance: Appliance) -> bool:
+    def holds_vip(self, appliance: Appliance, vip: str = "203.0.113.2/24") -> bool:
         out = sh("ip", "-n", appliance.netns, "-4", "addr", "show", "dev", "ge1").stdout
-        return "203.0.113.2/24" in out
+        return vip in out
 
     def role(self, appliance: Appliance) -> str:
         return status_mod.status(appliance).ha.role
@@ -133,7 +136,11 @@ def lab():
         h2 = topo.netns("h2")
         topo.plug(h2, "int", "eth0", H2)
         topo.up(h2, "eth0")
-        yield pair, up, h1, h2
+        h3 = topo.netns("h3")
+        topo.plug(h3, "int", "eth0", H3)
+        topo.up(h3, "eth0", "192.0.2.12/24")
+        sh("ip", "-n", h3, "route", "add", "default", "via", "192.0.2.1")
+        yield pair, up, h1, h2, h3
     finally:
         for appliance in pair.members:
             try:
@@ -162,7 +169,7 @@ def reply_gap(ping_output: str) -> float:
 
 
 def test_failover_keeps_addresses_and_connections_and_the_old_master_stays_backup(lab):
-    pair, up, h1, h2 = lab
+    pair, up, h1, h2, h3 = lab
     a, b = pair.boot("a"), pair.boot("b")
     master = wait_for(lambda: next((m for m in (a, b) if pair.holds_vip(m)), None),
                       timeout=15, what="a master holding 203.0.113.2")
@@ -170,6 +177,8 @@ def test_failover_keeps_addresses_and_connections_and_the_old_master_stays_backu
     wait_for(lambda: pair.role(master) == "master" and pair.role(backup) == "backup",
              timeout=10, what="the roles reported")
     assert not pair.holds_vip(backup)
+    assert pair.holds_vip(master, "203.0.113.10/32")  # the floating IP
+    assert not pair.holds_vip(backup, "203.0.113.10/32")
     assert sh("ip", "-n", master.netns, "route", "show", "default").stdout.startswith(
         "default via 203.0.113.1 dev ge1 proto keepalived")
 
@@ -183,6 +192,12 @@ def test_failover_keeps_addresses_and_connections_and_the_old_master_stays_backu
     assert peer[0] == "203.0.113.2"  # source NAT to the virtual address
     client.sendall(b"before\n")
     assert conn.recv(100) == b"before\n"
+    # and one from the upstream to h3's floating IP
+    fip_srv = listen(h3)
+    with entered(up):
+        fip_client = socket.create_connection(("203.0.113.10", PORT), timeout=10)
+    fip_conn, fip_peer = fip_srv.accept()
+    assert fip_peer[0] == "203.0.113.1"
     wait_for(lambda: (status_mod.status(backup).ha.external_connections or 0) >= 1,
              timeout=10, what="the backup's conntrackd holding the master's connections")
 
@@ -212,9 +227,15 @@ def test_failover_keeps_addresses_and_connections_and_the_old_master_stays_backu
     assert client.recv(100) == b"after\n"
     client.sendall(b"again\n")
     assert conn.recv(100) == b"again\n"
-    client.close()
-    conn.close()
-    srv.close()
+    fip_client.sendall(b"to the floating IP\n")
+    fip_conn.settimeout(10)
+    assert fip_conn.recv(100) == b"to the floating IP\n"
+    fip_conn.sendall(b"from it\n")
+    fip_client.settimeout(10)
+    assert fip_client.recv(100) == b"from it\n"
+    assert pair.holds_vip(backup, "203.0.113.10/32")
+    for sock in (client, conn, srv, fip_client, fip_conn, fip_srv):
+        sock.close()
 
     # the new master's dnsmasq serves DHCP (it follows the addresses keepalived adds)
     lease = pair.topo.dhclient(h2, "eth0")

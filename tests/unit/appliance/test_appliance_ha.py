@@ -52,8 +52,6 @@ def test_old_documents_stay_valid_and_default_to_no_ha():
     ({"virtual_router_id": 256}, {}, "less than or equal to 255"),
     ({"advert_interval_cs": 0}, {}, "greater than or equal to 1"),
     ({"auth_pass": "x"}, {}, "Extra inputs are not permitted"),
-    ({}, {"floating_ips": [{"floating_ip": "203.0.113.9", "fixed_ip": "192.0.2.9"}]},
-     "floating IPs on an ha router are not yet supported"),
 ])
 def test_bad_ha_sections_are_refused(ha, overrides, message):
     with pytest.raises(DocumentError) as err:
@@ -91,6 +89,25 @@ def test_keepalived_extra_routes_go_through_the_interface_reaching_their_next_ho
     assert "10.0.0.0/8 via 198.51.100.254 dev ge3 protocol keepalived" in text
     assert "::/0 via fd00:1::fe dev ge2 protocol keepalived" in text
     assert "nopreempt" not in render_keepalived.render(config, NAMES, tmp_path)
+
+
+FIP = {"floating_ip": "203.0.113.9", "fixed_ip": "192.0.2.9"}
+
+
+def fip_config(*fips, **ha):
+    return parse_config(router_document(ha={**HA, **ha}, floating_ips=list(fips)))
+
+
+def test_floating_ips_are_keepalived_addresses_and_nftables_answers_no_arp(tmp_path):
+    config = fip_config(FIP)
+    text = render_keepalived.render(config, NAMES, tmp_path)
+    assert "    203.0.113.9/32 dev ge1\n" in text
+    ruleset = render_nft.render(config, NAMES, 5000)
+    assert "arp operation" not in ruleset.base and "set fip_arp" in ruleset.base
+    assert "203.0.113.9 : 192.0.2.9" in ruleset.full()  # 1:1 NAT as without HA
+    assert "arp operation" in render_nft.render(
+        parse_config(router_document(floating_ips=[FIP])), NAMES, 5000).base
+    assert "203.0.113.9" not in render_conntrackd.render(config, NAMES, tmp_path)
 
 
 def test_the_advert_marker_follows_the_peers_family():
@@ -141,6 +158,13 @@ def test_plan_leaves_the_virtual_addresses_and_routes_to_keepalived():
     # a member that held none (backup) gets none added either
     backup = diff(ha_config(), _observed({Address("ge0", "fdca::2/64")}))
     assert not [o for o in backup if isinstance(o, AddAddress | DelAddress | AddRoute)]
+
+
+def test_plan_leaves_the_floating_ips_keepalived_holds():
+    held = {Address("ge1", "203.0.113.9/32"), Address("ge1", "203.0.113.77/32")}
+    ops = diff(fip_config(FIP), _observed(held))
+    assert [o for o in ops if isinstance(o, DelAddress)] == [
+        DelAddress("ge1", "203.0.113.77/32")]  # no floating IP of the document
 
 
 def test_plan_removes_the_static_routes_a_router_had_before_ha():
@@ -202,6 +226,18 @@ def test_a_conntrackd_that_does_not_start_gives_way_to_the_old_one(member):
     assert "IPv6_Destination_Address fdca::3" in conf.read_text()
     assert list(daemons.conntrackd) == [conf]  # the old one runs again
     assert len(daemons.keepalived) == 1
+
+
+def test_a_floating_ip_change_reloads_keepalived_and_announces_nothing(member):
+    announced = []
+    member.ports.announce = announced.extend
+    member.apply(fip_config())
+    announced.clear()  # the management address the first apply added
+    result = member.apply(fip_config(FIP))
+    assert result.error is None and result.ha == "reload" and result.nft == "delta"
+    assert result.announced == () and announced == []
+    assert "203.0.113.9/32 dev ge1" in render_keepalived.paths(
+        member.state_dir)["conf"].read_text()
 
 
 def test_a_dead_keepalived_is_started_by_the_same_push(member):

@@ -31,6 +31,7 @@ from astara.appliance.plan.ops import (
     Op,
     SetLink,
 )
+from astara.appliance.render import keepalived as render_keepalived
 from astara.wire.appliance_config import ApplianceConfig
 
 
@@ -63,12 +64,13 @@ def desired_addresses(config: ApplianceConfig, names: dict[str, str]) -> frozens
 
 def virtual_addresses(config: ApplianceConfig, names: dict[str, str]) -> frozenset[Address]:
     """The addresses keepalived holds on an HA member (`render.keepalived`): those of
-    the external and internal interfaces. The plan neither adds nor removes them,
-    whether this member holds them now (master) or not. None without HA."""
+    the external and internal interfaces, and the floating IPs (/32s on the external
+    interface). The plan neither adds nor removes them, whether this member holds
+    them now (master) or not. None without HA."""
     if not config.ha.enabled:
         return frozenset()
-    return frozenset(Address(names[net.network_id], str(addr)) for net in config.networks
-                     if net.network_type != "management" for addr in net.interface.addresses)
+    return frozenset(Address(names[nid], str(addr))
+                     for nid, addr in render_keepalived.virtual_addresses(config))
 
 
 def desired_routes(config: ApplianceConfig) -> frozenset[Route]:

@@ -7,7 +7,8 @@ from this member's management address to the peer's (`check_unicast_src`: advert
 from anyone else are ignored; nftables drops them before that, `render.nft`). Both
 members start as BACKUP; the higher priority becomes master after the master-down
 timer, and with `nopreempt` a member that joins later stays backup. The virtual
-addresses (every address of the external and internal interfaces) and the routes
+addresses (every address of the external and internal interfaces, and the floating
+IPs) and the routes
 through them (default gateways, extra routes) are keepalived's: added on master,
 removed otherwise. They all go in the `_excluded` list: the adverts carry none
 (VRRPv3 adverts carry one family, and a router has both), which VRRP over unicast
@@ -40,9 +41,15 @@ def paths(state_dir: Path) -> dict[str, Path]:
 
 def virtual_addresses(config: ApplianceConfig) -> list[tuple[str, IPInterface]]:
     """(network_id, address) of every address keepalived holds: all addresses of the
-    external and internal interfaces, in document order."""
-    return [(net.network_id, addr) for net in config.networks
+    external and internal interfaces, in document order, then the floating IPs (/32s
+    on the external interface: the master's kernel answers ARP for them)."""
+    held = [(net.network_id, addr) for net in config.networks
             if net.network_type != "management" for addr in net.interface.addresses]
+    ext = config.network("external")
+    if ext:
+        held += [(ext[0].network_id, ipaddress.IPv4Interface(f.floating_ip))
+                 for f in config.floating_ips]
+    return held
 
 
 def marker(config: ApplianceConfig) -> str:
@@ -62,7 +69,8 @@ def _source(config: ApplianceConfig) -> ipaddress.IPv4Address | ipaddress.IPv6Ad
 def _routes(config: ApplianceConfig, names: dict[str, str]) -> list[str]:
     """The document's routes, each on the interface whose virtual address reaches its
     next hop (keepalived adds a route only with its interface up and addressed)."""
-    nets = [(names[nid], addr.network) for nid, addr in virtual_addresses(config)]
+    nets = [(names[net.network_id], addr.network) for net in config.networks
+            if net.network_type != "management" for addr in net.interface.addresses]
 
     def dev(nexthop: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
         found = next((name for name, net in nets if nexthop in net), None)

@@ -155,7 +155,11 @@ def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Rul
                 f" snat ip to {ext_v4[0]}"
             )
     lines += ["  }", "}", ""]
-    for net in config.network("external"):
+    if config.ha.enabled:
+        # An HA member's floating IPs are keepalived's addresses: the master's kernel
+        # answers ARP for them; an answer from here would come from the backup too.
+        lines += [f"table {ARP_TABLE} {{", "  set fip_arp { type ipv4_addr; }", "}", ""]
+    for net in () if config.ha.enabled else config.network("external"):
         lines += arp_responder(names[net.network_id], net.interface.mac_address)
     pairs = frozenset((str(f.floating_ip), str(f.fixed_ip)) for f in config.floating_ips)
     return Ruleset("\n".join(lines), pairs)
