@@ -254,6 +254,19 @@ def test_failover_keeps_addresses_and_connections_and_the_old_master_stays_backu
     assert pair.role(returned) == "backup" and pair.role(backup) == "master"
     assert apply_ha.running(returned.state_dir, returned.ports.ha)[0] is not None
 
+    # a changed document (one more floating IP) is a reload: no role changes
+    pid = apply_ha.running(backup.state_dir, backup.ports.ha)[0]
+    for member in (backup, returned):
+        doc = member_document(member.name)
+        doc["floating_ips"].append({"floating_ip": "203.0.113.11", "fixed_ip": "192.0.2.13"})
+        result = member.apply(parse_config(doc))
+        assert result.error is None and result.ha == "reload"
+    wait_for(lambda: pair.holds_vip(backup, "203.0.113.11/32"), timeout=10,
+             what="the master holding the new floating IP")
+    assert apply_ha.running(backup.state_dir, backup.ports.ha)[0] == pid
+    assert pair.role(backup) == "master" and pair.role(returned) == "backup"
+    assert not pair.holds_vip(returned, "203.0.113.11/32")
+
     # HA off: the other member goes, the survivor keeps the addresses as static ones
     returned.teardown()
     single = member_document(backup.name)
