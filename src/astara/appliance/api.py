@@ -142,6 +142,7 @@ async def put_config(request: Request) -> Response:
         "nft": result.nft,
         "dhcp": result.dhcp,
         "haproxy": result.haproxy,
+        "ha": result.ha,
         "netlink_ops": len(result.ops),
     }
     if result.error is not None:

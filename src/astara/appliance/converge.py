@@ -8,7 +8,10 @@ turns IPv4 forwarding off, runs no dnsmasq and one haproxy (`apply.haproxy`; its
 configuration is rendered before anything changes, so a load balancer haproxy
 cannot serve is refused as a document that does not fit). Any failure undoes the
 netlink ops already run and re-applies the last good document; the error is kept for the status
-document. An identical push is a no-op, unless a dnsmasq process it started has
+document. A document with `ha` enabled then runs keepalived and conntrackd
+(`apply.ha`; the addresses of the data interfaces and the routes are theirs, not
+the plan's); leaving HA stops them before the plan looks, so it adds the addresses
+they drop. An identical push is a no-op, unless a dnsmasq process it started has
 gone (then it applies again: the missing process is started), and but for the
 neighbour pins: when the kernel reported a change since they were last looked at
 (`pins_unsure`), the pins it lost are added again, nothing else. When the only change since the last
@@ -31,9 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from astara.appliance.apply import dhcp, record
+from astara.appliance.apply import ha as apply_ha
 from astara.appliance.apply import haproxy as apply_haproxy
 from astara.appliance.apply.dnsmasq import Dnsmasq
 from astara.appliance.apply.errors import CommandFailed
+from astara.appliance.apply.ha import HaDaemons
 from astara.appliance.apply.haproxy import Haproxy
 from astara.appliance.apply.netlink import Netlink
 from astara.appliance.apply.netns import entered, exists, identity, sysctl
@@ -42,8 +47,10 @@ from astara.appliance.observe.state import NetState
 from astara.appliance.plan import netlink as plan
 from astara.appliance.plan.announce import Announcement, announcements
 from astara.appliance.plan.ops import AddNeighbour, Op
+from astara.appliance.render import conntrackd as render_conntrackd
 from astara.appliance.render import dnsmasq as render_dnsmasq
 from astara.appliance.render import haproxy as render_haproxy
+from astara.appliance.render import keepalived as render_keepalived
 from astara.appliance.render import nft as render_nft
 from astara.wire import parse_config
 from astara.wire.appliance_config import ApplianceConfig
@@ -73,6 +80,7 @@ class Ports:
     # Called in the namespace with what an apply took over (`apply.announce.Announcer`);
     # None: announce nothing.
     announce: Callable[[Sequence[Announcement]], None] | None = None
+    ha: HaDaemons | None = None  # None: this agent runs no HA member
 
 
 def sysctls(config: ApplianceConfig) -> dict[str, str]:
@@ -86,6 +94,7 @@ class Result:
     dhcp: list[str] = field(default_factory=list)
     nft: str = "none"  # "none" | "full" | "delta"
     haproxy: str = "none"  # "none" | "start" | "reload" | "stop"
+    ha: str = "none"  # keepalived: "none" | "start" | "reload" | "stop"
     error: str | None = None
     announced: tuple[Announcement, ...] = ()
     rejected: bool = False  # the document does not fit this appliance; nothing changed
@@ -112,7 +121,7 @@ class Appliance:
 
     def apply(self, config: ApplianceConfig) -> Result:
         digest = config.digest()
-        intact = self._dnsmasq_running() and self._haproxy_running()
+        intact = self._dnsmasq_running() and self._haproxy_running() and self._ha_running()
         if digest == self.digest and self.last_error is None and intact:
             return self._repin(config) if self.pins_unsure else Result(changed=False)
         with entered(self.netns):
@@ -156,6 +165,41 @@ class Appliance:
         proc = self.ports.haproxy
         return proc is not None and apply_haproxy.running(self.state_dir, proc) is not None
 
+    def _ha_running(self) -> bool:
+        """Are keepalived (and conntrackd) of the last good document there? Else, as
+        for dnsmasq, the same push applies again and starts them."""
+        if self.config is None or not self.config.ha.enabled:
+            return True
+        if self.ports.ha is None:
+            return False
+        keepalived, conntrackd = apply_ha.running(self.state_dir, self.ports.ha)
+        return keepalived is not None and (conntrackd is not None
+                                           or not self.config.ha.conntrack_sync)
+
+    def _sync_ha(self, config: ApplianceConfig, names: dict[str, str]) -> str:
+        """keepalived and conntrackd to `config`: started, reloaded or stopped."""
+        proc = self.ports.ha
+        if proc is None:
+            if config.ha.enabled:
+                raise CommandFailed("this agent cannot run keepalived (no ha port)")
+            return "none"
+        if not config.ha.enabled:
+            return "none"  # `_release_ha` stopped them
+        conntrackd = render_conntrackd.render(config, names, self.state_dir) \
+            if config.ha.conntrack_sync else None
+        sync_conf = render_conntrackd.paths(self.state_dir)["conf"] if conntrackd else None
+        keepalived = (render_keepalived.render(config, names, self.state_dir),
+                      render_keepalived.notify_script(self.state_dir, sync_conf))
+        return apply_ha.sync(self.state_dir, keepalived, conntrackd, proc)
+
+    def _release_ha(self, config: ApplianceConfig) -> str:
+        """Leaving HA: keepalived goes before the plan looks, so the addresses it
+        drops as it stops are added again as static ones by this apply."""
+        if (config.ha.enabled or self.ports.ha is None
+                or not render_keepalived.paths(self.state_dir)["conf"].exists()):
+            return "none"
+        return "stop" if apply_ha.stop(self.state_dir, self.ports.ha) else "none"
+
     def _haproxy_text(self, config: ApplianceConfig) -> str | None:
         """The haproxy configuration of `config` (None: no load balancer); raises
         `render.haproxy.RenderError` for what haproxy cannot serve."""
@@ -175,7 +219,9 @@ class Appliance:
         return apply_haproxy.sync(self.state_dir, text, proc, certs)
 
     def _only_floating_ips_changed(self, config: ApplianceConfig) -> bool:
+        """The shortcut; never on an HA member, whose floating IPs keepalived holds."""
         return (self.config is not None and self.last_error is None
+                and not config.ha.enabled
                 and self._ruleset is not None
                 and config.same_except_floating_ips(self.config))
 
@@ -204,6 +250,7 @@ class Appliance:
         result = Result(changed=True)
         try:
             haproxy = self._haproxy_text(config)  # before any change: a refusal changes nothing
+            result.ha = self._release_ha(config)
             observed = netlink.observe()
             ops = plan.diff(config, observed)
             for key, value in sysctls(config).items():
@@ -214,6 +261,8 @@ class Appliance:
             result.dhcp = dhcp.sync(self.state_dir, self._dhcp_files(config, observed),
                                     self.ports.dnsmasq)
             result.haproxy = self._sync_haproxy(haproxy, config)
+            if config.ha.enabled:
+                result.ha = self._sync_ha(config, plan.interface_names(config, observed))
         except Exception as exc:
             LOG.warning("appliance %s: apply failed, rolling back: %s", self.name, exc)
             self.last_error = str(exc)
@@ -234,7 +283,10 @@ class Appliance:
     def _announce(self, config: ApplianceConfig, names: dict[str, str], done: list[Op],
                   old: frozenset[tuple[int, int]],
                   new: frozenset[tuple[int, int]]) -> tuple[Announcement, ...]:
-        """Announce what this apply took over (in the namespace; never fails it)."""
+        """Announce what this apply took over (in the namespace; never fails it). An HA
+        member's floating IPs are not its to announce: keepalived's master does."""
+        if config.ha.enabled:
+            new = old
         items = announcements(config, names, done, old, new)
         if items and self.ports.announce is not None:
             try:
@@ -325,7 +377,8 @@ class Appliance:
         upstream = tuple(str(ip) for net in config.network("external")
                          for s in net.subnets for ip in s.dns_nameservers)
         return [
-            render_dnsmasq.render(net, names[net.network_id], self.state_dir, upstream)
+            render_dnsmasq.render(net, names[net.network_id], self.state_dir, upstream,
+                                  follow_addresses=config.ha.enabled)
             for net in config.network("internal") if render_dnsmasq.served(net)
         ]
 
@@ -340,6 +393,7 @@ class Appliance:
         if self.config is None:
             return
         try:
+            self._release_ha(self.config)
             observed = netlink.observe()
             netlink.run(plan.diff(self.config, observed), [])
             self._ruleset = None
@@ -347,6 +401,7 @@ class Appliance:
             dhcp.sync(self.state_dir, self._dhcp_files(self.config, observed),
                       self.ports.dnsmasq)
             self._sync_haproxy(self._haproxy_text(self.config), self.config)
+            self._sync_ha(self.config, plan.interface_names(self.config, observed))
         except Exception as exc:
             LOG.error("appliance %s: re-applying the last good config failed: %s",
                       self.name, exc)
@@ -360,6 +415,8 @@ class Appliance:
             dhcp.stop_all(self.state_dir, self.ports.dnsmasq)
             if self.ports.haproxy is not None:
                 apply_haproxy.stop(self.state_dir, self.ports.haproxy)
+            if self.ports.ha is not None:
+                apply_ha.stop(self.state_dir, self.ports.ha)
             self.ports.nft.close()
         for path in self.state_dir.glob("*"):
             path.unlink(missing_ok=True)

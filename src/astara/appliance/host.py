@@ -34,6 +34,7 @@ from astara.appliance import high_fds, wake
 from astara.appliance.api import SCOPE_KEY, Served, cached_status, make_app
 from astara.appliance.apply.announce import Announcer
 from astara.appliance.apply.dnsmasq import DnsmasqProcess
+from astara.appliance.apply.ha_process import HaProcesses
 from astara.appliance.apply.haproxy_process import HaproxyProcess
 from astara.appliance.apply.netlink import IPRouteNetlink
 from astara.appliance.apply.netns import entered
@@ -72,7 +73,7 @@ def subscribe_changes(netns: str | None) -> list[socket.socket]:
 
 def real_ports(state_dir: Path) -> Ports:
     return Ports(netlink=IPRouteNetlink, nft=make_nft(state_dir), dnsmasq=DnsmasqProcess(),
-                 haproxy=HaproxyProcess(), announce=ANNOUNCER)
+                 haproxy=HaproxyProcess(), announce=ANNOUNCER, ha=HaProcesses())
 
 
 def bootstrap_management(mac: str, address: str) -> None:

@@ -21,14 +21,18 @@ import time
 from collections.abc import Callable
 
 from astara.appliance.apply import dhcp
+from astara.appliance.apply import ha as apply_ha
 from astara.appliance.apply import haproxy as apply_haproxy
 from astara.appliance.apply.netns import entered
 from astara.appliance.converge import Appliance
+from astara.appliance.observe import ha as observe_ha
 from astara.appliance.observe import haproxy as observe_haproxy
+from astara.appliance.render import conntrackd as render_conntrackd
 from astara.appliance.render import haproxy as render_haproxy
 from astara.appliance.render.dnsmasq import paths
 from astara.wire.appliance_status import (
     ApplianceStatus,
+    HaStatus,
     InterfaceCounters,
     InterfaceStatus,
     LoadBalancerHealth,
@@ -57,6 +61,7 @@ def status(appliance: Appliance, pids: list[int] | None = None) -> ApplianceStat
                 pids.append(pid)
             services.append(ServiceStatus(name=f"dnsmasq-{ifname}", healthy=pid is not None,
                                           detail=f"pid {pid}" if pid else "not running"))
+        ha = _ha(appliance, services, pids)
     loadbalancer = _haproxy(appliance, services, pids)
     interfaces = [
         InterfaceStatus(
@@ -80,7 +85,31 @@ def status(appliance: Appliance, pids: list[int] | None = None) -> ApplianceStat
         nat=NatCounters(snat_packets=snat[0], snat_bytes=snat[1],
                         dnat_packets=dnat[0], dnat_bytes=dnat[1]),
         loadbalancer=loadbalancer,
+        ha=ha,
     )
+
+
+def _ha(appliance: Appliance, services: list[ServiceStatus],
+        pids: list[int] | None) -> HaStatus | None:
+    """keepalived's and conntrackd's service entries and the member's role (an HA
+    member only; in the namespace: `conntrackd -s` talks to its socket)."""
+    config, proc = appliance.config, appliance.ports.ha
+    if config is None or not config.ha.enabled:
+        return None
+    keepalived, conntrackd = apply_ha.running(appliance.state_dir, proc) \
+        if proc is not None else (None, None)
+    for name, pid, wanted in (("keepalived", keepalived, True),
+                              ("conntrackd", conntrackd, config.ha.conntrack_sync)):
+        if not wanted:
+            continue
+        if pid and pids is not None:
+            pids.append(pid)
+        services.append(ServiceStatus(name=name, healthy=pid is not None,
+                                      detail=f"pid {pid}" if pid else "not running"))
+    stats = proc.conntrackd_stats(render_conntrackd.paths(appliance.state_dir)["conf"]) \
+        if proc is not None and conntrackd else None
+    return observe_ha.health(config.ha, apply_ha.role(appliance.state_dir),
+                             keepalived is not None, conntrackd is not None, stats)
 
 
 def _haproxy(appliance: Appliance, services: list[ServiceStatus],
@@ -109,9 +138,11 @@ def ruleset(appliance: Appliance) -> str:
 
 
 def _balances(appliance: Appliance) -> bool:
-    """A load balancer's member health changes with haproxy's checks, which no kernel
-    event reports: its status is observed at every call, never kept."""
-    return appliance.config is not None and appliance.config.loadbalancer is not None
+    """A load balancer's member health changes with haproxy's checks, an HA member's
+    role and sync counters with its peer, which no kernel event reports: their
+    status is observed at every call, never kept."""
+    return appliance.config is not None and (appliance.config.loadbalancer is not None
+                                             or appliance.config.ha.enabled)
 
 
 def _key(appliance: Appliance) -> tuple:

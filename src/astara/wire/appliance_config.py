@@ -126,9 +126,38 @@ class Orchestrator(_Model):
 
 
 class HighAvailability(_Model):
+    """This appliance as one member of a VRRP pair (docs/ha.md).
+
+    Both members get the same document but for `priority`, `peers` and their own
+    management interface (MAC, address). The heartbeat (VRRP adverts and conntrackd's
+    sync) runs over the management network, unicast to `peers`: the other member's
+    management address(es), one address family. When enabled, every address of the
+    external and internal interfaces and every floating IP is virtual: held by the
+    master only (keepalived adds and removes it), as are the default gateways and
+    the extra routes.
+    """
+
     enabled: bool = False
-    peers: tuple[IPAddress, ...] = ()
+    peers: tuple[IPAddress, ...] = Field(default=(), max_length=4)
     priority: int = Field(default=100, ge=1, le=254)
+    # VRRP's virtual router id, one per router (both members carry the same).
+    virtual_router_id: int = Field(default=1, ge=1, le=255)
+    # VRRPv3 advert interval in centiseconds: the backup takes over after about
+    # three missed adverts.
+    advert_interval_cs: int = Field(default=20, ge=1, le=4095)
+    # A member that (re)joins stays backup even with a higher priority.
+    nopreempt: bool = True
+    # conntrackd (FTFW) keeps the backup's connection table in sync.
+    conntrack_sync: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> HighAvailability:
+        if self.enabled and not self.peers:
+            raise ValueError("ha.enabled needs the peer's address in ha.peers")
+        if len({p.version for p in self.peers}) > 1:
+            raise ValueError("ha.peers must be of one address family")
+        unique("ha peer", list(self.peers))
+        return self
 
 
 class ApplianceConfig(_Model):
@@ -178,7 +207,19 @@ class ApplianceConfig(_Model):
             raise ValueError("floating IPs need an external network")
         if self.loadbalancer is not None:
             self._check_loadbalancer(self.loadbalancer)
+        if self.ha.enabled:
+            self._check_ha(self.ha)
         return self
+
+    def _check_ha(self, ha: HighAvailability) -> None:
+        if self.loadbalancer is not None:
+            raise ValueError("ha is not yet supported on a load balancer appliance")
+        family = ha.peers[0].version
+        own = [a.ip for n in self.network("management") for a in n.interface.addresses]
+        if not any(a.version == family for a in own):
+            raise ValueError(f"ha needs an IPv{family} management address to send from")
+        if set(ha.peers) & set(own):
+            raise ValueError("ha.peers must not name this appliance's own address")
 
     def _check_loadbalancer(self, lb: LoadBalancer) -> None:
         if self.floating_ips:

@@ -3,9 +3,10 @@
 Produced by the appliance agent for `GET /v1/status/` and read by the orchestrator's
 health check and `astara-debug-router`. It says which config (version and digest) is
 applied, the last apply error if any, the state of each interface, the health of
-each service (nftables, one dnsmasq per internal interface, metadata proxy, haproxy)
-and traffic counters; a load balancer appliance adds haproxy's view of each listener,
-pool and member (``loadbalancer``).
+each service (nftables, one dnsmasq per internal interface, metadata proxy, haproxy,
+keepalived, conntrackd) and traffic counters; a load balancer appliance adds haproxy's
+view of each listener, pool and member (``loadbalancer``), an HA member its VRRP role
+and conntrackd's sync state (``ha``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,20 @@ class LoadBalancerHealth(_Model):
     stats_epoch: str | None = None
 
 
+class HaStatus(_Model):
+    """One member of an HA pair (config `ha.enabled`)."""
+
+    # What keepalived last reported: master (holds the virtual addresses), backup,
+    # fault (a tracked interface is down); unknown: no report yet or not running.
+    role: str = "unknown"
+    # conntrackd: "running" (answers), "not running", or "off" (no conntrack sync).
+    sync: str = "off"
+    # conntrackd's caches: connections of this member (internal) and those the peer
+    # sent (external), as `conntrackd -s` counts them; None: unknown.
+    internal_connections: int | None = None
+    external_connections: int | None = None
+
+
 class ApplianceStatus(_Model):
     hostname: str | None = None
     config_version: str | None = None
@@ -96,3 +111,4 @@ class ApplianceStatus(_Model):
     services: list[ServiceStatus] = []
     nat: NatCounters = NatCounters()
     loadbalancer: LoadBalancerHealth | None = None
+    ha: HaStatus | None = None

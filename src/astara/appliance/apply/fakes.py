@@ -188,3 +188,59 @@ class FakeHaproxy:
 
     def stats(self, sock: Path) -> str | None:
         return self.stat
+
+
+class FakeHaDaemons:
+    """keepalived and conntrackd, one of each per config path; `refuse` makes
+    `check_keepalived` fail on text containing it, `fail_conntrackd` makes the start
+    of a conntrackd whose file contains it fail; `stats` is `conntrackd -s`."""
+
+    def __init__(self) -> None:
+        self.keepalived: dict[Path, int] = {}
+        self.conntrackd: dict[Path, int] = {}
+        self.log: list[tuple[str, int]] = []
+        self._next = 3000
+        self.refuse: str | None = None
+        self.fail_conntrackd: str | None = None
+        self.stats: str | None = None
+
+    def _pid(self) -> int:
+        self._next += 1
+        return self._next
+
+    def check_keepalived(self, conf: Path) -> None:
+        if self.refuse and self.refuse in conf.read_text():
+            raise ValidationFailed(f"keepalived -t refused the configuration: {self.refuse}")
+
+    def keepalived_running(self, conf: Path, pid_file: Path) -> int | None:
+        return self.keepalived.get(conf)
+
+    def start_keepalived(self, conf: Path, pid_file: Path, vrrp_pid_file: Path) -> int:
+        if conf in self.keepalived:
+            raise CommandFailed("a second keepalived")
+        pid = self.keepalived[conf] = self._pid()
+        self.log.append(("start keepalived", pid))
+        return pid
+
+    def reload_keepalived(self, pid: int) -> None:
+        self.log.append(("reload keepalived", pid))
+
+    def conntrackd_running(self, conf: Path, pid_file: Path) -> int | None:
+        return self.conntrackd.get(conf)
+
+    def start_conntrackd(self, conf: Path, pid_file: Path, lock: Path) -> int:
+        if conf in self.conntrackd:
+            raise CommandFailed("a second conntrackd")
+        if self.fail_conntrackd and self.fail_conntrackd in conf.read_text():
+            raise CommandFailed("conntrackd failed to start")
+        pid = self.conntrackd[conf] = self._pid()
+        self.log.append(("start conntrackd", pid))
+        return pid
+
+    def stop(self, pid: int) -> None:
+        self.keepalived = {c: p for c, p in self.keepalived.items() if p != pid}
+        self.conntrackd = {c: p for c, p in self.conntrackd.items() if p != pid}
+        self.log.append(("stop", pid))
+
+    def conntrackd_stats(self, conf: Path) -> str | None:
+        return self.stats

@@ -11,7 +11,9 @@ fixed IPs) get PERMANENT neighbour entries on that network's interface, as
 Neutron's L3/DVR agents pin them: the host's neighbour table is global to every
 namespace and its dynamic entries are limited (``gc_thresh3``); PERMANENT ones are
 not counted and need no resolution. Only entries on internal interfaces are
-managed (the management link's pin is the compute agent's).
+managed (the management link's pin is the compute agent's). On an HA member the
+addresses of the external and internal interfaces and the document's routes are
+keepalived's (`virtual_addresses`): the plan leaves them alone.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from astara.appliance.plan.ops import (
     Op,
     SetLink,
 )
+from astara.appliance.render import keepalived as render_keepalived
 from astara.wire.appliance_config import ApplianceConfig
 
 
@@ -51,14 +54,31 @@ def interface_names(config: ApplianceConfig, observed: NetState) -> dict[str, st
 
 
 def desired_addresses(config: ApplianceConfig, names: dict[str, str]) -> frozenset[Address]:
+    virtual = virtual_addresses(config, names)
     return frozenset(
         Address(names[net.network_id], str(addr))
         for net in config.networks
         for addr in net.interface.addresses
-    )
+    ) - virtual
+
+
+def virtual_addresses(config: ApplianceConfig, names: dict[str, str]) -> frozenset[Address]:
+    """The addresses keepalived holds on an HA member (`render.keepalived`): those of
+    the external and internal interfaces, and the floating IPs (/32s on the external
+    interface). The plan neither adds nor removes them, whether this member holds
+    them now (master) or not. None without HA."""
+    if not config.ha.enabled:
+        return frozenset()
+    return frozenset(Address(names[nid], str(addr))
+                     for nid, addr in render_keepalived.virtual_addresses(config))
 
 
 def desired_routes(config: ApplianceConfig) -> frozenset[Route]:
+    """The static routes; none on an HA member, whose routes are keepalived's (they
+    go through its virtual addresses, and its own protocol keeps them out of
+    `observe`)."""
+    if config.ha.enabled:
+        return frozenset()
     routes = {Route(str(r.destination), str(r.nexthop)) for r in config.routes}
     if config.default_v4_gateway:
         routes.add(Route("0.0.0.0/0", str(config.default_v4_gateway)))
@@ -93,7 +113,8 @@ def diff(config: ApplianceConfig, observed: NetState) -> list[Op]:
             ops.append(SetLink(link.ifname, net.interface.mtu, True, link.mtu, link.up))
     ifnames = set(names.values())
     want = desired_addresses(config, names)
-    have = frozenset(a for a in observed.addresses if _managed(a, ifnames))
+    have = frozenset(a for a in observed.addresses
+                     if _managed(a, ifnames)) - virtual_addresses(config, names)
     ops += [DelAddress(a.ifname, a.cidr) for a in sorted(have - want, key=_addr_key)]
     ops += [AddAddress(a.ifname, a.cidr) for a in sorted(want - have, key=_addr_key)]
     want_routes = desired_routes(config)

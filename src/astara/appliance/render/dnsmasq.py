@@ -50,11 +50,13 @@ def served(net: Network) -> list[Subnet]:
 
 
 def render(net: Network, ifname: str, state_dir: Path,
-           upstream_dns: tuple[str, ...] = ()) -> DnsmasqFiles:
+           upstream_dns: tuple[str, ...] = (), follow_addresses: bool = False) -> DnsmasqFiles:
+    """`follow_addresses`: the interface's addresses come and go (an HA member's are
+    keepalived's), so dnsmasq binds them as they appear (bind-dynamic)."""
     p = paths(state_dir, ifname)
     conf = [
         f"interface={ifname}",
-        "bind-interfaces",
+        "bind-dynamic" if follow_addresses else "bind-interfaces",
         "except-interface=lo",
         "no-resolv",
         "no-hosts",

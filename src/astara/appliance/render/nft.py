@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from astara.appliance.render.conntrackd import PORT as CONNTRACKD_PORT
 from astara.wire.appliance_config import ApplianceConfig
 
 TABLE = "inet astara"
@@ -82,6 +83,21 @@ def _input_head(mgmt: list[str], api_port: int) -> list[str]:
     return lines
 
 
+def ha_heartbeat(config: ApplianceConfig, mgmt: list[str]) -> list[str]:
+    """An HA member hears VRRP adverts and conntrackd's sync from its peer only, on
+    the management interface (VRRPv3 has no authentication: this is what keeps
+    anyone else from sending adverts). Nothing for a router without HA."""
+    if not config.ha.enabled or not mgmt:
+        return []
+    family = "ip" if config.ha.peers[0].version == 4 else "ip6"
+    peers = "{ " + ", ".join(str(p) for p in config.ha.peers) + " }"
+    return [
+        f"    iifname {_set(mgmt)} {family} saddr {peers} meta l4proto 112 accept",  # VRRP
+        f"    iifname {_set(mgmt)} {family} saddr {peers} udp dport {CONNTRACKD_PORT}"
+        " accept",
+    ]
+
+
 def _set(names: list[str]) -> str:
     return "{ " + ", ".join(f'"{n}"' for n in names) + " }" if names else ""
 
@@ -94,7 +110,7 @@ def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Rul
     internal = [names[n.network_id] for n in config.network("internal")]
     ext_v4 = [a.ip for n in config.network("external") for a in n.interface.addresses
               if a.version == 4]
-    lines = _input_head(mgmt, api_port)
+    lines = _input_head(mgmt, api_port) + ha_heartbeat(config, mgmt)
     if internal:
         lines += [
             f"    iifname {_set(internal)} udp dport {{ 67, 547 }} accept",
@@ -139,7 +155,11 @@ def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Rul
                 f" snat ip to {ext_v4[0]}"
             )
     lines += ["  }", "}", ""]
-    for net in config.network("external"):
+    if config.ha.enabled:
+        # An HA member's floating IPs are keepalived's addresses: the master's kernel
+        # answers ARP for them; an answer from here would come from the backup too.
+        lines += [f"table {ARP_TABLE} {{", "  set fip_arp { type ipv4_addr; }", "}", ""]
+    for net in () if config.ha.enabled else config.network("external"):
         lines += arp_responder(names[net.network_id], net.interface.mac_address)
     pairs = frozenset((str(f.floating_ip), str(f.fixed_ip)) for f in config.floating_ips)
     return Ruleset("\n".join(lines), pairs)
