@@ -9,7 +9,7 @@ import threading
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.common import logs, private
+from astara.common import logs, metrics, private
 from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
                   heartbeat_interval=compute.heartbeat_interval,
                   reconcile_interval=compute.reconcile_interval,
                   reconcile_fix=compute.reconcile_fix)
+    if compute.agent_metrics_port:  # no API of its own: a listener of its own
+        registry = metrics.registries().exposed
+        registry.register(metrics.Counts(
+            "astara_compute_agent_jobs", "Jobs this agent finished, by operation and "
+            "status (done, failed).", ["op", "status"], agent.counts))
+        metrics.listen(registry, compute.metrics_bind_host, compute.agent_metrics_port)
     stop = threading.Event()
 
     def _stop(*_):
