@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from wsgiref.simple_server import WSGIServer
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
@@ -40,12 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                   heartbeat_interval=compute.heartbeat_interval,
                   reconcile_interval=compute.reconcile_interval,
                   reconcile_fix=compute.reconcile_fix)
-    if compute.agent_metrics_port:  # no API of its own: a listener of its own
-        registry = metrics.registries().exposed
-        registry.register(metrics.Counts(
-            "astara_compute_agent_jobs", "Jobs this agent finished, by operation and "
-            "status (done, failed).", ["op", "status"], agent.counts))
-        metrics.listen(registry, compute.metrics_bind_host, compute.agent_metrics_port)
+    if compute.agent_metrics_port:
+        serve_metrics(agent, compute.metrics_bind_host, compute.agent_metrics_port)
     stop = threading.Event()
 
     def _stop(*_):
@@ -56,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     agent.run(stop.is_set)
     return 0
+
+
+def serve_metrics(agent: Agent, host: str, port: int) -> WSGIServer:
+    """Its jobs by operation and status, on a listener of its own (it has no API)."""
+    registry = metrics.registries().exposed
+    registry.register(metrics.Counts(
+        "astara_compute_agent_jobs", "Jobs this agent finished, by operation and status "
+        "(done, failed).", ["op", "status"], agent.counts))
+    return metrics.listen(registry, host, port)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from wsgiref.simple_server import WSGIServer
 
 from astara.bus.outbox_lag import OutboxLag
 from astara.bus.wakeup import WakeupDir
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def serve_metrics(disp: dispatcher.Dispatcher, host: str, port: int) -> None:
+def serve_metrics(disp: dispatcher.Dispatcher, host: str, port: int) -> WSGIServer:
     """Its messages by result and its outbox lag, on a loopback listener (no API)."""
     registry = metrics.registries().exposed
     registry.register(metrics.Counts(
@@ -46,7 +47,7 @@ def serve_metrics(disp: dispatcher.Dispatcher, host: str, port: int) -> None:
         "dropped as not newer, dead_lettered).", ["result"],
         lambda: {(k,): n for k, n in dict(disp.handled).items()}))
     registry.register(OutboxLag(disp.consumer))
-    metrics.listen(registry, host, port)
+    return metrics.listen(registry, host, port)
 
 
 if __name__ == "__main__":

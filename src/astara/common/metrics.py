@@ -13,9 +13,9 @@ status codes and states: never a tenant, a resource id or a raw path.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -108,8 +108,8 @@ class Counts(Collector):
         yield family
 
 
-def listen(registry: CollectorRegistry, host: str, port: int) -> threading.Thread:
+def listen(registry: CollectorRegistry, host: str, port: int) -> WSGIServer:
     """Serve ``registry`` over HTTP on ``host:port`` from a daemon thread (processes
-    with no API of their own: the compute agent and dispatcher)."""
-    _server, thread = prom_exposition.start_http_server(port, host, registry)
-    return thread
+    with no API of their own: the compute agent and dispatcher); ``shutdown()`` stops it."""
+    server, _thread = prom_exposition.start_http_server(port, host, registry)
+    return server

@@ -52,7 +52,8 @@ class RequestMetrics:
 
     def label(self, scope: Scope) -> str:
         route = scope.get("route")
-        path = getattr(route, "path", None)
+        # The template without its converters: "/{version}/lbaas/{plural}".
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
         if path is None:
             return UNMATCHED
         if self.known:

@@ -36,6 +36,7 @@ MAX_BODY = 1024 * 1024  # a batch of members is the largest body
 MAX_DEPTH = 32
 MAX_ID = 255
 VERSION = "{version:str}"
+VERSIONS = ("v2", "v2.0")  # what VERSION may be
 
 
 def render(exc: errors.ApiError, request_id: str | None = None) -> Response:
@@ -96,7 +97,7 @@ def _id(request: Request, key: str, kind: str) -> str:
 
 
 def _check_version(request: Request) -> None:
-    if request.path_params.get("version") not in ("v2", "v2.0"):
+    if request.path_params.get("version") not in VERSIONS:
         raise errors.FrameworkError(404, None)
 
 
@@ -443,7 +444,8 @@ def build_app(service: LoadBalancerService,
     ]
     app = Starlette(routes=routes,
                     middleware=[Middleware(RequestMetrics, http=http,
-                                           known={"plural": frozenset(A.RESOURCES)}),
+                                           known={"plural": frozenset(A.RESOURCES),
+                                                  "version": frozenset(VERSIONS)}),
                                 Middleware(Guard, allowed=lambda scope, headers: True,
                                            error=_guard_error, max_body=MAX_BODY,
                                            scheme="noauth")],

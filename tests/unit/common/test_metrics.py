@@ -38,6 +38,7 @@ def make_app(refuse=None) -> Starlette:
         Route("/metrics", endpoint(regs.exposed, refuse), methods=["GET"]),
         Route("/v2.0/{plural}", ok, methods=["GET", "POST"]),
         Route("/v2.0/{plural}/{id}", ok, methods=["GET"]),
+        Route("/v2.0/{plural}/{id}/{action:str}", ok, methods=["PUT"]),
         Route("/boom", boom),
     ], middleware=[Middleware(RequestMetrics, http=http,
                               known={"plural": frozenset({"routers", "networks"})})])
@@ -64,13 +65,16 @@ def test_requests_are_labelled_by_route_template_never_by_the_path_sent():
     send(app, ("POST", "/v2.0/routers"), ("GET", "/v2.0/routers/3f1c-tenant-router-id"),
          ("GET", "/v2.0/networks/another-id"),
          ("GET", "/v2.0/secret-tenant-name"),  # not a known plural: the template stays
-         ("GET", "/no/such/path"))
+         ("GET", "/no/such/path"), ("PUT", "/v2.0/routers/r-1/add_router_interface"))
     text = scrape(app)
     assert value(text, REQUESTS, route="/v2.0/routers", method="POST", code="200") == 1
     assert value(text, REQUESTS, route="/v2.0/routers/{id}", method="GET", code="200") == 1
     assert value(text, REQUESTS, route="/v2.0/networks/{id}", method="GET", code="200") == 1
     assert value(text, REQUESTS, route="/v2.0/{plural}", method="GET", code="200") == 1
     assert value(text, REQUESTS, route="unmatched", method="GET", code="404") == 1
+    # converters are left out of the template
+    assert value(text, REQUESTS, route="/v2.0/routers/{id}/{action}", method="PUT",
+                 code="200") == 1
     assert value(text, LATENCY, route="/v2.0/routers", method="POST") == 1
     for sent in ("3f1c-tenant-router-id", "another-id", "secret-tenant-name", "/no/such"):
         assert sent not in text
