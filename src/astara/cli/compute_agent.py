@@ -14,6 +14,7 @@ from astara.common import logs, metrics, private
 from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
+from astara.compute_service.agent import metrics as agent_metrics
 from astara.compute_service.agent import mgmt_conflict, neighbour_limits
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.agent.worker import Agent
@@ -58,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve_metrics(agent: Agent, host: str, port: int) -> WSGIServer:
     """Its jobs by operation and status, on a listener of its own (it has no API)."""
     registry = metrics.registries().exposed
-    registry.register(metrics.Counts(
-        "astara_compute_agent_jobs", "Jobs this agent finished, by operation and status "
-        "(done, failed).", ["op", "status"], agent.counts))
+    agent_metrics.register(registry, agent)
     return metrics.listen(registry, host, port)
 
 

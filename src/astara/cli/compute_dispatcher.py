@@ -7,12 +7,12 @@ import sys
 import threading
 from wsgiref.simple_server import WSGIServer
 
-from astara.bus.outbox_lag import OutboxLag
 from astara.bus.wakeup import WakeupDir
 from astara.common import logs, metrics, private
 from astara.common.entry import one_line_errors
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.dispatcher import consumer as dispatcher
+from astara.compute_service.dispatcher import metrics as dispatcher_metrics
 from astara.db import migrate
 
 
@@ -42,11 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve_metrics(disp: dispatcher.Dispatcher, host: str, port: int) -> WSGIServer:
     """Its messages by result and its outbox lag, on a loopback listener (no API)."""
     registry = metrics.registries().exposed
-    registry.register(metrics.Counts(
-        "astara_compute_dispatcher_messages", "Agent events handled, by result (applied, "
-        "dropped as not newer, dead_lettered).", ["result"],
-        lambda: {(k,): n for k, n in dict(disp.handled).items()}))
-    registry.register(OutboxLag(disp.consumer))
+    dispatcher_metrics.register(registry, disp)
     return metrics.listen(registry, host, port)
 
 
