@@ -10,7 +10,8 @@ documents that do not fit the appliance (a missing interface), get 422.
 Only the orchestrator may call it: every route wants ``Authorization: Bearer
 <the appliance's secret>`` (`wire.auth`; `Served.secret`), checked in constant
 time before routing, else 401. Bodies are bounded (413 over `MAX_BODY`); errors
-are ``{"error": "..."}`` JSON, unknown routes and methods included.
+are ``{"error": "..."}`` JSON, unknown routes and methods included. ``GET /metrics``
+renders the appliance's Prometheus metrics (``appliance.metrics``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from starlette.routing import Route
 
 from astara.appliance import status as status_mod
 from astara.appliance.converge import Appliance
+from astara.appliance.metrics import ApplianceMetrics
 from astara.common.guard import Guard
+from astara.common.metrics_http import endpoint
 from astara.wire import DocumentError, auth, parse_config
 from astara.wire.loadbalancer_config import redacted
 
@@ -48,6 +51,7 @@ class Served:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     status: status_mod.Cache = field(default_factory=status_mod.Cache)
     watch: Callable[[list[int]], None] = _no_watch  # tell me when these processes exit
+    metrics: ApplianceMetrics = field(default_factory=ApplianceMetrics)
 
 
 def error_body(status: int, message: str) -> dict:
@@ -136,6 +140,7 @@ async def put_config(request: Request) -> Response:
         return JSONResponse({"error": message, "details": errors}, status_code=422)
     async with s.lock:
         result = await asyncio.to_thread(s.appliance.apply, config)
+    s.metrics.applied(result)
     body = {
         "changed": result.changed,
         "digest": s.appliance.digest,
@@ -171,5 +176,7 @@ def make_app() -> Guard:
         Route("/v1/system/stats/", get_stats),
         Route("/v1/system/config/", get_config, methods=["GET"]),
         Route("/v1/system/config/", put_config, methods=["PUT"]),
+        Route("/metrics", endpoint(lambda request: _served(request).metrics.registry),
+              methods=["GET"]),
     ])
     return Guard(app, _authenticated, error_body, MAX_BODY, scheme="Bearer")

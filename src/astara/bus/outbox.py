@@ -153,6 +153,18 @@ class OutboxConsumer:
             rows = s.scalars(q.order_by(OutboxRow.id).limit(limit)).all()
             return [Message(r.id, r.topic, json.loads(r.body)) for r in rows]
 
+    def lag(self) -> tuple[int, datetime | None]:
+        """How many rows of this consumer's topics wait after its cursor, and when the
+        oldest of them was written (None: none waits)."""
+        with self._db.read() as s:
+            after = s.scalar(select(CursorRow.position).where(CursorRow.consumer == self.name))
+            q = select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(
+                OutboxRow.id > (after or 0))
+            if self._topics:
+                q = q.where(OutboxRow.topic.in_(self._topics))
+            count, oldest = s.execute(q).one()
+        return count, oldest
+
     def skip_to_tail(self) -> int:
         """Move the cursor past every row there is now (one query); return the position."""
         with self._db.read() as s:

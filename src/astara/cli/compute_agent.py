@@ -6,13 +6,15 @@ import logging
 import signal
 import sys
 import threading
+from wsgiref.simple_server import WSGIServer
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.common import logs, private
+from astara.common import logs, metrics, private
 from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
+from astara.compute_service.agent import metrics as agent_metrics
 from astara.compute_service.agent import mgmt_conflict, neighbour_limits
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.agent.worker import Agent
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                   heartbeat_interval=compute.heartbeat_interval,
                   reconcile_interval=compute.reconcile_interval,
                   reconcile_fix=compute.reconcile_fix)
+    if compute.agent_metrics_port:
+        serve_metrics(agent, compute.metrics_bind_host, compute.agent_metrics_port)
     stop = threading.Event()
 
     def _stop(*_):
@@ -50,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     agent.run(stop.is_set)
     return 0
+
+
+def serve_metrics(agent: Agent, host: str, port: int) -> WSGIServer:
+    """Its jobs by operation and status, on a listener of its own (it has no API)."""
+    registry = metrics.registries().exposed
+    agent_metrics.register(registry, agent)
+    return metrics.listen(registry, host, port)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """``astara-compute-api``: serve the Nova v2.1-compatible API and run the dispatcher.
 
 The dispatcher (the only writer of instance state) runs in a thread of this process
-unless ``--no-dispatcher`` is given (then run ``astara-compute-dispatcher``).
+unless ``--no-dispatcher`` is given (then run ``astara-compute-dispatcher``); its
+metrics are then served on this API's ``/metrics``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from astara.common.entry import one_line_errors
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.api.app import create_app
 from astara.compute_service.dispatcher import consumer as dispatcher
+from astara.compute_service.dispatcher import metrics as dispatcher_metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         disp = dispatcher.make(app.state.service.db, WakeupDir(base.bus.wakeup_dir),
                                base.bus.max_idle_wait, settings_mod.retry_policy(compute),
                                retention=base.bus.outbox_retention)
+        # Its messages and outbox lag on this API's /metrics (it has no listener here).
+        dispatcher_metrics.register(app.state.metrics.exposed, disp)
         threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True,
                          name="compute-dispatcher").start()
     LOG.info("compute API on http://%s:%s/", compute.bind_host, compute.bind_port)

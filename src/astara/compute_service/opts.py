@@ -44,6 +44,13 @@ compute_opts = [
     cfg.HostAddressOpt("metadata_bind_host", default="127.0.0.1",
                        help="Address the metadata service listens on."),
     cfg.PortOpt("metadata_port", default=8775, help="Port the metadata service listens on."),
+    cfg.HostAddressOpt("metrics_bind_host", default="127.0.0.1",
+                       help="Address the agent's and the dispatcher's Prometheus listeners "
+                            "bind (they have no API of their own to serve /metrics on)."),
+    cfg.IntOpt("agent_metrics_port", default=0, min=0, max=65535,
+               help="Port of astara-compute-agent's Prometheus listener (0: none)."),
+    cfg.IntOpt("dispatcher_metrics_port", default=0, min=0, max=65535,
+               help="Port of astara-compute-dispatcher's Prometheus listener (0: none)."),
     cfg.FloatOpt("reconcile_interval", default=60.0, min=0.0,
                  help="Seconds between the agent's light reconciles of this host (0: "
                       "never; astara-compute-manage reconcile-servers still works)."),

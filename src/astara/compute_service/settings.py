@@ -41,6 +41,9 @@ class ComputeSettings:
     metadata_secret: str
     metadata_bind_host: str
     metadata_port: int
+    metrics_bind_host: str
+    agent_metrics_port: int  # 0: no listener
+    dispatcher_metrics_port: int  # 0: no listener
     reconcile_interval: float
     reconcile_fix: frozenset[str]
     heartbeat_interval: float
@@ -89,6 +92,9 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         metadata_secret=c.metadata_secret,
         metadata_bind_host=c.metadata_bind_host,
         metadata_port=c.metadata_port,
+        metrics_bind_host=c.metrics_bind_host,
+        agent_metrics_port=c.agent_metrics_port,
+        dispatcher_metrics_port=c.dispatcher_metrics_port,
         reconcile_interval=c.reconcile_interval,
         reconcile_fix=frozenset(c.reconcile_fix),
         heartbeat_interval=c.heartbeat_interval,

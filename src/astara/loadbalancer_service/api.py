@@ -23,7 +23,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from astara.common import metrics as metrics_mod
 from astara.common.guard import Guard
+from astara.common.metrics_http import RequestMetrics, endpoint
 from astara.loadbalancer_service import attributes as A
 from astara.loadbalancer_service import errors, query, statuses, versions, views
 from astara.loadbalancer_service.context import RequestContext
@@ -34,6 +36,7 @@ MAX_BODY = 1024 * 1024  # a batch of members is the largest body
 MAX_DEPTH = 32
 MAX_ID = 255
 VERSION = "{version:str}"
+VERSIONS = ("v2", "v2.0")  # what VERSION may be
 
 
 def render(exc: errors.ApiError, request_id: str | None = None) -> Response:
@@ -94,7 +97,7 @@ def _id(request: Request, key: str, kind: str) -> str:
 
 
 def _check_version(request: Request) -> None:
-    if request.path_params.get("version") not in ("v2", "v2.0"):
+    if request.path_params.get("version") not in VERSIONS:
         raise errors.FrameworkError(404, None)
 
 
@@ -383,12 +386,23 @@ def _guard_error(status: int, message: str) -> dict:
     return errors.FrameworkError(status, message).body()
 
 
-def build_app(service: LoadBalancerService) -> Starlette:
+def refuse_metrics(request: Request) -> Response | None:
+    """Only an admin reads ``/metrics``: its counts span every project."""
+    ctx = RequestContext.from_headers(request.headers)
+    return None if ctx is not None and ctx.is_admin else render(errors.Forbidden())
+
+
+def build_app(service: LoadBalancerService,
+              metrics: metrics_mod.Registries | None = None) -> Starlette:
+    """``metrics``: the registries ``/metrics`` serves (new ones by default)."""
     api = Api(service)
+    metrics = metrics or metrics_mod.registries()
+    http = metrics_mod.HttpMetrics("loadbalancer", metrics.values)
     lbaas = f"/{VERSION}/lbaas"
     read = ()  # routes that only read whatever the method
     routes = [
         Route("/", versions.root, methods=["GET"]),
+        Route("/metrics", endpoint(metrics.exposed, refuse_metrics), methods=["GET"]),
         Route("/v2", versions.v2, methods=["GET"]),
         Route("/v2.0", versions.v2, methods=["GET"]),
         Route("/v2/", versions.v2, methods=["GET"]),
@@ -429,10 +443,14 @@ def build_app(service: LoadBalancerService) -> Starlette:
               methods=["GET", "PUT", "DELETE"]),
     ]
     app = Starlette(routes=routes,
-                    middleware=[Middleware(Guard, allowed=lambda scope, headers: True,
+                    middleware=[Middleware(RequestMetrics, http=http,
+                                           known={"plural": frozenset(A.RESOURCES),
+                                                  "version": frozenset(VERSIONS)}),
+                                Middleware(Guard, allowed=lambda scope, headers: True,
                                            error=_guard_error, max_body=MAX_BODY,
                                            scheme="noauth")],
                     exception_handlers={404: not_found, 405: not_allowed,
                                         HTTPException: http_error, Exception: server_error})
     app.state.service = service
+    app.state.metrics = metrics
     return app

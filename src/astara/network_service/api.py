@@ -23,6 +23,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from astara.common import metrics as metrics_mod
+from astara.common.metrics_http import RequestMetrics, endpoint
 from astara.network_service import attributes as A
 from astara.network_service import errors, extensions, limits, query
 from astara.network_service.context import RequestContext
@@ -231,15 +233,27 @@ async def server_error(request: Request, exc: Exception) -> Response:
         type_="HTTPInternalServerError"))
 
 
+def refuse_metrics(request: Request) -> Response | None:
+    """Only an admin reads ``/metrics``: its counts span every project."""
+    ctx = RequestContext.from_headers(request.headers)
+    if ctx is None:
+        return _error(errors.Unauthorized())
+    return None if ctx.is_admin else _error(errors.NotAuthorized())
+
+
 def build_app(service: NetworkService, extra_routes: Callable[[Callable], list[Route]]
-              | None = None, extra_extensions: dict[str, tuple[str, str]] | None = None
-              ) -> Starlette:
+              | None = None, extra_extensions: dict[str, tuple[str, str]] | None = None,
+              metrics: metrics_mod.Registries | None = None) -> Starlette:
     """``extra_routes(dispatch)``: more paths answered through ``Api.dispatch`` (the
     Neutron LBaaS v2 paths), matched before the generic ``/v2.0/{plural}`` ones;
-    ``extra_extensions``: their aliases for ``/v2.0/extensions``."""
+    ``extra_extensions``: their aliases for ``/v2.0/extensions``; ``metrics``: the
+    registries ``/metrics`` serves (new ones by default)."""
     api = Api(service)
+    metrics = metrics or metrics_mod.registries()
+    http = metrics_mod.HttpMetrics("network", metrics.values)
     routes = [
         Route("/", versions, methods=["GET"]),
+        Route("/metrics", endpoint(metrics.exposed, refuse_metrics), methods=["GET"]),
         Route("/v2.0", root_v2, methods=["GET"]),
         Route("/v2.0/", root_v2, methods=["GET"]),
         Route("/v2.0/extensions", extensions.index, methods=["GET"]),
@@ -256,10 +270,16 @@ def build_app(service: NetworkService, extra_routes: Callable[[Callable], list[R
         yield
         await run_in_threadpool(service.close)  # what is queued for Nova goes out first
 
-    app = Starlette(routes=routes, middleware=[Middleware(limits.BodyLimit)],
+    # Requests are labelled by route template, with the resource's plural put in when
+    # it names one (a fixed set: never a caller's text).
+    plurals = {"plural": frozenset(A.RESOURCES)}
+    app = Starlette(routes=routes, middleware=[Middleware(RequestMetrics, http=http,
+                                                          known=plurals),
+                                               Middleware(limits.BodyLimit)],
                     exception_handlers={404: not_found, 405: not_allowed,
                                         HTTPException: http_error, Exception: server_error},
                     lifespan=lifespan)
     app.state.service = service
+    app.state.metrics = metrics
     app.state.extensions = {**extensions.EXTENSIONS, **(extra_extensions or {})}
     return app

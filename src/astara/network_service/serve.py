@@ -9,13 +9,20 @@ holding the port. Nothing a request needs lives in one worker's memory: addresse
 and MACs are unique by the database's keys, writers queue on the SQLite file's
 write lock (on PostgreSQL, on its row and advisory locks), and every consumer is
 woken through the shared wake-up directory whichever worker committed.
+
+Metrics: the workers write their counters to files in a fresh private directory
+(prometheus_client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``), and whichever
+worker answers ``/metrics`` sums every worker's, those of workers that died included,
+so the counters never go back; the directory is removed when the supervisor stops.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 from dataclasses import dataclass, replace
 
 import uvicorn
@@ -23,7 +30,7 @@ from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
-from astara.common import logs, private
+from astara.common import logs, metrics, private
 from astara.common.children import die_with_parent
 from astara.common.settings import Settings
 from astara.db import migrate
@@ -57,7 +64,13 @@ def run(settings: Settings, lb: LoadBalancerSettings | None = None) -> int:
                             workers=net.workers, timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT,
                             **options)
     supervisor = Multiprocess(config, sockets=[listen(net.bind_host, net.bind_port)])
-    supervisor.run()
+    # Set before the workers start (fresh interpreters read it at import): never an
+    # inherited directory, whose files from an earlier run would be summed too.
+    os.environ[metrics.MULTIPROC_ENV] = files = tempfile.mkdtemp(prefix="astara-metrics-")
+    try:
+        supervisor.run()
+    finally:
+        shutil.rmtree(files, ignore_errors=True)
     failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     return 1 if failed else 0
 

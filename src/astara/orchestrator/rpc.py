@@ -11,6 +11,7 @@ children and statuses), ``/workers/``, ``/debug/``, ``/health/`` (the rebuild br
 Every route, reads included, wants the operator's token in ``X-Auth-Token``
 (``[orchestrator] rpc_auth_token_file``, compared in constant time): anything
 else is a 401 before routing. Errors are ``{"error": {"code", "message"}}``.
+``GET /metrics`` (the same token) renders the Prometheus metrics (``metrics``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from astara.bus.outbox_lag import OutboxLag
+from astara.common import metrics as metrics_mod
 from astara.common.guard import Guard
+from astara.common.metrics_http import RequestMetrics, endpoint
 from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.metrics import OrchestratorMetrics
 from astara.orchestrator.service import Orchestrator
 
 LOG = logging.getLogger(__name__)
@@ -74,10 +79,21 @@ def _bad_id(value: str) -> JSONResponse | None:
     return None
 
 
-def build_app(orch: Orchestrator, token: bytes) -> Guard:
+def registries(orch: Orchestrator) -> metrics_mod.Registries:
+    """What ``/metrics`` renders: the workers' tallies, the resources, intake's lag."""
+    regs = metrics_mod.registries()
+    regs.exposed.register(OrchestratorMetrics(orch))
+    consumer = getattr(orch, "consumer", None)  # None before start (and in test doubles)
+    if consumer is not None:
+        regs.exposed.register(OutboxLag(consumer))
+    return regs
+
+
+def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     """The RPC API, answering only callers that send ``token``."""
     if not token:
         raise ValueError("the RPC API needs a non-empty token")
+    metrics = registries(orch)
 
     async def poll(request: Request):
         n = await run_in_threadpool(orch.poll)
@@ -208,9 +224,12 @@ def build_app(orch: Orchestrator, token: bytes) -> Guard:
         Route("/workers/", workers, methods=["GET"]),
         Route("/debug/", debug, methods=["GET"]),
         Route("/health/", health, methods=["GET"]),
+        Route("/metrics", endpoint(metrics.exposed), methods=["GET"]),
     ])
 
     def allowed(scope, headers: Headers) -> bool:
         return token_matches(token, headers.get(TOKEN_HEADER))
 
-    return Guard(app, allowed, error_body, MAX_BODY, scheme=TOKEN_HEADER)
+    # Outside the guard: refused callers are counted too (as "unmatched": not routed).
+    return RequestMetrics(Guard(app, allowed, error_body, MAX_BODY, scheme=TOKEN_HEADER),
+                          metrics_mod.HttpMetrics("orchestrator", metrics.values))

@@ -11,6 +11,7 @@ orchestrator suspects its own path to the appliances).
 
 from __future__ import annotations
 
+import collections
 import logging
 import multiprocessing
 import os
@@ -56,6 +57,7 @@ class WorkerHandle:
         self.inbox: multiprocessing.Queue | None = None
         self.restarts = 0
         self.stats: dict = {}
+        self.metrics: dict = {}  # its reconcile tally (``reconcile.tally``), for /metrics
 
 
 class Orchestrator:
@@ -80,6 +82,7 @@ class Orchestrator:
         self._threads: list[threading.Thread] = []
         self._resynced: int | None = None  # routers the start-up resync queued
         self._reported: set[int] = set()  # workers whose first snapshot came
+        self.consumer: OutboxConsumer | None = None  # intake's, once started (its lag)
 
     # -- life cycle -------------------------------------------------------------
     def spawn_workers(self) -> None:
@@ -112,6 +115,7 @@ class Orchestrator:
         if consumer.position() == 0:
             # First start: the resync below covers history; consume from now on.
             consumer.skip_to_tail()
+        self.consumer = consumer
         for target, name in ((self._intake, "intake"), (self._supervise, "supervisor"),
                              (self._collect, "collector")):
             t = threading.Thread(target=target, args=(consumer,) if name == "intake" else (),
@@ -144,6 +148,7 @@ class Orchestrator:
     def _spawn(self, w: WorkerHandle) -> None:
         inbox = self._ctx.Queue()
         w.stats = {}  # a new process's counters start at zero, not at its predecessor's
+        w.metrics = {}
         method = start_method(threading.active_count())
         w.proc = multiprocessing.get_context(method).Process(
             target=process.main, name=f"astara-worker-{w.index}",
@@ -352,6 +357,7 @@ class Orchestrator:
                             self.known.pop(rid, None)
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}
+                    self.workers[index].metrics = stats.pop("metrics", {})
                     self.workers[index].stats = stats
                 self._note_start_up(index)
 
@@ -384,6 +390,13 @@ class Orchestrator:
     def router_views(self) -> list[dict]:
         with self._lock:
             return [dict(r) for r in sorted(self.routers.values(), key=lambda r: r["id"])]
+
+    def resource_counts(self) -> collections.Counter[tuple[str, str, bool]]:
+        """Resources held by the workers by (kind, status, healthy): the metrics' view."""
+        with self._lock:
+            return collections.Counter(
+                (r.get("kind") or "router", r.get("status") or "unknown", bool(r.get("healthy")))
+                for r in self.routers.values())
 
     def worker_views(self) -> list[dict]:
         return [{"index": w.index, "pid": w.proc.pid if w.proc else None,

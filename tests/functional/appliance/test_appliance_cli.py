@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.scrape import value
 from tests.support import wait_for
 from topology import Topology, sh
 
@@ -284,6 +285,54 @@ def test_a_restarted_agent_adopts_dnsmasq_and_its_kept_status_follows_changes(la
         healed = api(ctl, "PUT", "/v1/system/config/", "r4", json=doc).json()
         assert healed["dhcp"] == ["start eth2"], healed
         assert dnsmasq_pid(status(ctl, "r4").json(), "eth2") not in (None, pid)
+    finally:
+        stop_agent(agent, log)
+        for pid_file in (work / "state").glob("*/dnsmasq-*.pid"):  # ours: conf in `work`
+            with contextlib.suppress(OSError, ValueError):
+                dnsmasq = int(pid_file.read_text())
+                if str(work).encode() in Path(f"/proc/{dnsmasq}/cmdline").read_bytes():
+                    os.kill(dnsmasq, signal.SIGTERM)
+
+
+def test_the_appliances_metrics_count_dnsmasq_starts_and_a_restart(lab):
+    """A push starts dnsmasq; killed, the next push starts it again: two starts on the
+    appliance's /metrics, read with its secret (refused without)."""
+    topo, work, ctl = lab
+    log = work / "agent.log"
+    appliance = topo.netns("appl-r6")
+    topo.plug(appliance, "mgmt", "eth0", MGMT_MAC)
+    topo.plug(appliance, "ext", "eth1", examples.EXT_MAC)
+    topo.plug(appliance, "int1", "eth2", examples.INT1_MAC)
+    doc = examples.router_document(1)
+    doc["networks"] = doc["networks"][:3]
+    doc["networks"][0]["interface"]["addresses"] = [f"{MGMT_ADDRESS}/64"]
+    starts = {"daemon": "dnsmasq", "action": "start"}
+    agent = None
+    try:
+        agent = start_agent(topo, work, log)
+        wait_for(lambda: status(ctl, "r6"), what="the appliance API")
+        fresh = api(ctl, "GET", "/metrics", "r6")
+        assert fresh.status_code == 200, fresh.text
+        assert value(fresh.text, "astara_appliance_daemon_actions_total", **starts) == 0
+
+        first = api(ctl, "PUT", "/v1/system/config/", "r6", json=doc).json()
+        assert first["dhcp"] == ["start eth2"], first
+        text = api(ctl, "GET", "/metrics", "r6").text
+        assert value(text, "astara_appliance_daemon_actions_total", **starts) == 1
+        assert value(text, "astara_appliance_config_applies_total", result="changed") == 1
+
+        pid = dnsmasq_pid(status(ctl, "r6").json(), "eth2")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: dnsmasq_pid(status(ctl, "r6").json(), "eth2") is None, timeout=5,
+                 what="the status to show dnsmasq gone")
+        healed = api(ctl, "PUT", "/v1/system/config/", "r6", json=doc).json()
+        assert healed["dhcp"] == ["start eth2"], healed
+        text = api(ctl, "GET", "/metrics", "r6").text
+        assert value(text, "astara_appliance_daemon_actions_total", **starts) == 2
+
+        with entered(ctl):
+            refused = httpx.get(f"http://[{MGMT_ADDRESS}]:5000/metrics", timeout=10)
+        assert refused.status_code == 401
     finally:
         stop_agent(agent, log)
         for pid_file in (work / "state").glob("*/dnsmasq-*.pid"):  # ours: conf in `work`

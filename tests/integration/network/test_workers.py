@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import fresh_database
+from tests.scrape import value
 from tests.support import free_port, wait_for
 
 HEADERS = {"X-Project-Id": "workers-test", "X-Roles": "member"}
@@ -150,3 +151,37 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+ADMIN = {"X-Project-Id": "workers-admin", "X-Roles": "admin"}
+PORTS_CREATED = {"route": "/v2.0/ports", "method": "POST", "code": "201"}
+
+
+def _ports_created(url: str) -> float:
+    with httpx.Client(timeout=30) as c:  # a new connection: whichever worker accepts
+        text = c.get(f"{url}/metrics", headers=ADMIN).text
+    return value(text, "astara_network_http_requests_total", **PORTS_CREATED)
+
+
+def test_metrics_sum_every_workers_counts(api):
+    """Each worker alone creates a port; each worker alone then reports both."""
+    proc, url, _ = api
+    net_id = _network(url)
+    created: set[int] = set()
+    for _round in range(10):
+        workers = _workers(proc.pid)
+        alone = next((pid for pid in workers if pid not in created), None)
+        if alone is None:
+            break
+        answer, same = _with_only(proc.pid, workers, alone, lambda: _create_port(url, net_id))
+        assert answer.status_code == 201, answer.text
+        if same:
+            created.add(alone)
+    assert len(created) >= 2
+    # Every port created (the rounds a worker was replaced in too) is counted once.
+    with httpx.Client(base_url=f"{url}/v2.0", headers=HEADERS, timeout=30) as c:
+        ports = len(c.get("/ports", params={"network_id": net_id}).json()["ports"])
+    for pid in _workers(proc.pid):
+        reported, _same = _with_only(proc.pid, _workers(proc.pid), pid,
+                                     lambda: _ports_created(url))
+        assert reported == ports

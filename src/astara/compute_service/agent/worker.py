@@ -14,6 +14,7 @@ beating and claiming meanwhile) that repairs the ``reconcile_fix`` kinds and log
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -57,6 +58,8 @@ class Agent:
         self.reconcile_fix = reconcile_fix
         self._busy: set[str] = set()
         self._lock = threading.Lock()
+        # (op, status) -> jobs this process finished: its metrics (``counts``)
+        self.finished: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def register(self) -> None:
         with self.db.write() as s:
@@ -185,6 +188,12 @@ class Agent:
                 self._publish(s, job, 2, action, extra)
         if action is not None:
             self.publisher.committed()
+        with self._lock:
+            self.finished[(job.op, status)] += 1
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self.finished)
 
     def run(self, stop: Callable[[], bool]) -> None:
         self.register()

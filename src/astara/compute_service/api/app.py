@@ -5,11 +5,13 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from astara.bus.wakeup import WakeupDir
+from astara.common import metrics
 from astara.common.settings import Settings
 from astara.compute_service import jobs
 from astara.compute_service.api.network import HttpNetwork, Network
 from astara.compute_service.api.routes import build_app
 from astara.compute_service.api.service import ComputeService
+from astara.compute_service.api.state_metrics import ComputeStates
 from astara.compute_service.settings import ComputeSettings
 from astara.db import migrate
 
@@ -19,4 +21,6 @@ def create_app(settings: Settings, compute: ComputeSettings,
     db = migrate.open_database(settings.database)
     network = network or HttpNetwork(compute.network_url)
     wakeup = WakeupDir(jobs.wakeup_dir(settings.bus.wakeup_dir))
-    return build_app(ComputeService(db, network, compute, wakeup))
+    registries = metrics.registries()
+    registries.exposed.register(ComputeStates(db))
+    return build_app(ComputeService(db, network, compute, wakeup), registries)

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from astara.common import metrics as metrics_mod
+from astara.common.metrics_http import RequestMetrics, endpoint
 from astara.compute_service import catalog
 from astara.compute_service.api import (
     actions,
@@ -273,11 +275,31 @@ async def not_allowed(request: Request, exc: Exception) -> Response:
     return JSONResponse(fault.body(), status_code=405)
 
 
-def build_app(service: ComputeService) -> Starlette:
+def refuse_metrics(request: Request) -> Response | None:
+    """Only an admin reads ``/metrics``: its counts span every project."""
+    try:
+        ctx = Context.from_headers(request.headers)
+    except errors.ComputeFault as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    if ctx is None:
+        fault = errors.Unauthorized("The request you have made requires authentication.")
+        return JSONResponse(fault.body(), status_code=fault.status)
+    if not ctx.is_admin:
+        fault = errors.Forbidden("Policy doesn't allow metrics to be read.")
+        return JSONResponse(fault.body(), status_code=fault.status)
+    return None
+
+
+def build_app(service: ComputeService, metrics: metrics_mod.Registries | None = None
+              ) -> Starlette:
+    """``metrics``: the registries ``/metrics`` serves (new ones by default)."""
     api = Api(service)
     r = api.route
+    metrics = metrics or metrics_mod.registries()
+    http = metrics_mod.HttpMetrics("compute", metrics.values)
     routes = [
         Route("/", versions, methods=["GET"]),
+        Route("/metrics", endpoint(metrics.exposed, refuse_metrics), methods=["GET"]),
         Route("/v2.1", version_v21, methods=["GET"]),
         Route("/v2.1/", version_v21, methods=["GET"]),
         Route("/v2.1/flavors", r(api.flavors), methods=["GET"]),
@@ -304,6 +326,8 @@ def build_app(service: ComputeService) -> Starlette:
         Route("/v2.1/os-server-external-events", r(api.server_external_events), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
-                    middleware=[Middleware(NovaHeaders), Middleware(inbound.SizeLimit)])
+                    middleware=[Middleware(RequestMetrics, http=http), Middleware(NovaHeaders),
+                                Middleware(inbound.SizeLimit)])
     app.state.service = service
+    app.state.metrics = metrics
     return app

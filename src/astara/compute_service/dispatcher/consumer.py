@@ -16,6 +16,7 @@ restarts the loop after a back-off. ``reconcile`` repairs drift through
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import time
@@ -109,6 +110,8 @@ class Dispatcher:
         self.publisher = publisher  # None: applied events are not announced
         self._failures: dict[int, int] = {}  # position -> failed attempts (this process)
         self.restarts = 0
+        # messages handled by result (applied, dropped, dead_lettered): its metrics
+        self.handled: collections.Counter[str] = collections.Counter()
 
     def handle(self, message: Message) -> None:
         try:
@@ -117,6 +120,7 @@ class Dispatcher:
             LOG.warning("dead-lettering message %s: %s", message.position, exc)
             with self.db.write() as s:
                 dead_letter(s, message, str(exc))
+            self.handled["dead_lettered"] += 1
             return
         with self.db.write() as s:
             outcome = self._apply(s, event)
@@ -130,6 +134,7 @@ class Dispatcher:
                                    "state": row.vm_state}))
         if announce:
             self.publisher.committed()
+        self.handled["applied" if isinstance(outcome, transitions.Applied) else "dropped"] += 1
 
     def drain(self) -> int:
         """Handle everything pending now; return how many messages were handled."""
@@ -185,6 +190,7 @@ class Dispatcher:
                       msg.position, n, type(exc).__name__, exc)
             with self.db.write() as s:
                 dead_letter(s, msg, f"failed {n} times: {type(exc).__name__}: {exc}")
+            self.handled["dead_lettered"] += 1
         self._failures.pop(msg.position, None)
         self.consumer.ack(msg.position)
         return True

@@ -23,10 +23,13 @@ import os
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from astara.common import metrics as metrics_mod
+from astara.common.metrics_http import RequestMetrics, endpoint
 from astara.compute_service import catalog
 from astara.compute_service.metadata.content import InstanceData, resolve
 from astara.compute_service.models import Instance
@@ -113,4 +116,19 @@ def build_app(db: Database, secret: str) -> Starlette:
         body, media_type = found
         return Response(body, media_type=media_type)
 
-    return Starlette(routes=[Route("/{path:path}", serve, methods=["GET", "HEAD"])])
+    metrics = metrics_mod.registries()
+    app = Starlette(routes=[
+        Route("/metrics", endpoint(metrics.exposed, refuse_proxied), methods=["GET"]),
+        Route("/{path:path}", serve, methods=["GET", "HEAD"])],
+        middleware=[Middleware(RequestMetrics, http=metrics_mod.HttpMetrics(
+            "compute_metadata", metrics.values))])
+    app.state.metrics = metrics
+    return app
+
+
+def refuse_proxied(request: Request) -> Response | None:
+    """``/metrics`` answers the operator's scraper, never an instance: whatever the
+    proxy forwards carries the instance's headers, and gets what any unknown path gets."""
+    if any(key in request.headers for key, _name in REQUIRED):
+        return PlainTextResponse("Not Found\n", 404)
+    return None

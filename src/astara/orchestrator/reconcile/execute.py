@@ -28,6 +28,7 @@ from astara.orchestrator.drivers.router import RouterDriver
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.memory import RouterState, StepRecord
 from astara.orchestrator.reconcile.model import Decision, Outcome, OutcomeKind, Step
+from astara.orchestrator.reconcile.tally import Tally
 
 LOG = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Executor:
         # Steps performed without error since this process started, by name: the
         # workers' view shows them (how many pushes or boots a restart cost).
         self.performed: collections.Counter[str] = collections.Counter()
+        self.tally = Tally()  # steps by outcome and their durations, for the metrics
 
     def execute(self, d: Decision, ref: ResourceRef, st: RouterState, now: float) -> Outcome:
         outcome, error = d.outcome, None
@@ -74,6 +76,8 @@ class Executor:
                                    str(outcome.kind), outcome.after, error))
         if error is None:
             self.performed[str(d.step)] += 1
+        self.tally.step(str(d.step), str(outcome.kind), error is None,
+                        time.monotonic() - started)
         if error is None and d.step is not Step.ALIVE:
             LOG.info("%s %s: %s (%s) -> %s in %.0f ms", ref.kind, ref.id, d.step, d.reason,
                      d.status, (time.monotonic() - started) * 1000)

@@ -152,6 +152,7 @@ class Reconciler:
 
     def run(self, ref: ResourceRef, full: bool = True) -> Outcome:
         st = self.state(ref)
+        started = time.monotonic()
         try:
             observed, decision, resumed = self._decide(ref, full)
         except RemoteError as exc:
@@ -160,6 +161,7 @@ class Reconciler:
             st.healthy = False
             st.steps.append(StepRecord(self.clock(), "CalcAction", "unknown",
                                        "observation failed", "retry", 0.0, str(exc)))
+            self.executor.tally.step("CalcAction", "retry", False, time.monotonic() - started)
             return Outcome(OutcomeKind.RETRY)
         if observed.debug:
             st.stale = True

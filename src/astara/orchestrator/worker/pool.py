@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import Outcome, OutcomeKind
+from astara.orchestrator.reconcile.tally import Tally
 from astara.orchestrator.worker.queue import DirtyQueue
 
 LOG = logging.getLogger(__name__)
@@ -21,8 +22,9 @@ LOG = logging.getLogger(__name__)
 
 class Worker:
     def __init__(self, run: Callable[[ResourceRef, bool], Outcome], concurrency: int = 8,
-                 queue: DirtyQueue | None = None):
+                 queue: DirtyQueue | None = None, tally: Tally | None = None):
         self._run = run
+        self.tally = tally or Tally()  # each pass's outcome
         self.queue = queue or DirtyQueue()
         self._sem = asyncio.Semaphore(concurrency)
         self._full: set[ResourceRef] = set()
@@ -65,6 +67,7 @@ class Worker:
         finally:
             self._sem.release()
             self.passes += 1
+        self.tally.outcome(str(outcome.kind))
         self._settle(ref, outcome)
 
     def _settle(self, ref: ResourceRef, outcome: Outcome) -> None:

@@ -86,7 +86,8 @@ def _wait_start(index: int, inbox, parent_pid: int) -> tuple[str | None, list[tu
 async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
                  early: tuple[tuple, ...] | list[tuple] = ()) -> None:
     loop = asyncio.get_running_loop()
-    worker = Worker(rt.run, concurrency=threads)
+    # One tally for the executor's steps and the worker's pass outcomes.
+    worker = Worker(rt.run, concurrency=threads, tally=rt.reconciler.executor.tally)
     stop = asyncio.Event()
 
     def handle(msg: tuple) -> None:
@@ -139,7 +140,8 @@ async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None
             return
         held = rt.reconciler.states
         stats = {"pid": os.getpid(), "passes": worker.passes, "queued": len(worker.queue),
-                 "steps": dict(rt.reconciler.executor.performed)}
+                 "steps": dict(rt.reconciler.executor.performed),
+                 "metrics": worker.tally.snapshot()}
         now, idle = time.monotonic(), worker.queue.idle()
         # Nothing before the first router: an empty report would tell the parent that
         # this new process dropped the routers it is still being handed.
