@@ -16,6 +16,8 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -59,8 +61,13 @@ class WorkerHandle:
 
 
 class Orchestrator:
-    def __init__(self, settings: Settings, o: OrchestratorSettings):
+    def __init__(self, settings: Settings, o: OrchestratorSettings,
+                 transport: Callable[[], Any] | None = None):
+        """``transport`` builds the oslo.messaging transport ``[bus] transport = amqp``
+        uses (called in ``start``, after the worker processes are forked)."""
         self.settings, self.o = settings, o
+        self._transport_factory = transport
+        self.relay: Any = None  # the amqp relay, when [bus] transport = amqp
         self.db = Database(settings.database.url)
         self._ctx = multiprocessing.get_context("spawn")
         self._results = self._ctx.Queue()
@@ -105,15 +112,13 @@ class Orchestrator:
             w.inbox.put(("start", self.mgmt_net_id))
         LOG.info("start-up: management network %s, %d workers started, %.2f s after start",
                  self.mgmt_net_id, len(self.workers), since_exec())
-        consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
-                                  wakeup=WakeupDir(self.settings.bus.wakeup_dir),
-                                  max_idle_wait=self.settings.bus.max_idle_wait,
-                                  retention=self.settings.bus.outbox_retention)
-        if consumer.position() == 0:
-            # First start: the resync below covers history; consume from now on.
-            consumer.skip_to_tail()
-        for target, name in ((self._intake, "intake"), (self._supervise, "supervisor"),
-                             (self._collect, "collector")):
+        consumer = self._bus_consumer()
+        threads: list[tuple[Callable[..., None], str]] = [
+            (self._intake, "intake"), (self._supervise, "supervisor"),
+            (self._collect, "collector")]
+        if self.relay is not None:
+            threads.append((lambda: self.relay.run(self._stop.is_set), "amqp-relay"))
+        for target, name in threads:
             t = threading.Thread(target=target, args=(consumer,) if name == "intake" else (),
                                  name=name, daemon=True)
             t.start()
@@ -124,8 +129,37 @@ class Orchestrator:
             self._resynced = n
         LOG.info("start-up: resync queued %d routers, %.2f s after start", n, since_exec())
 
+    def _bus_consumer(self) -> Any:
+        """Where intake reads: the outbox, or (``amqp``) RabbitMQ, with the relay that
+        takes our own services' committed notifications there."""
+        bus = self.settings.bus
+        if bus.transport == "amqp":
+            from astara.bus import amqp, relay
+
+            transport = self._transport_factory() if self._transport_factory else None
+            if transport is None:
+                raise RuntimeError("[bus] transport = amqp needs an oslo.messaging transport")
+            self.relay = relay.Relay(
+                OutboxConsumer(self.db, relay.CONSUMER, topics=[relay.TOPIC],
+                               wakeup=WakeupDir(bus.wakeup_dir), max_idle_wait=bus.max_idle_wait,
+                               retention=bus.outbox_retention),
+                amqp.OsloSender(transport), max_idle_wait=bus.max_idle_wait)
+            # Nova's exchange too: a finished appliance boot wakes its router at once.
+            return amqp.AmqpConsumer(transport, self.settings.network.host,
+                                     (amqp.NEUTRON, amqp.NOVA))
+        consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
+                                  wakeup=WakeupDir(bus.wakeup_dir),
+                                  max_idle_wait=bus.max_idle_wait,
+                                  retention=bus.outbox_retention)
+        if consumer.position() == 0:
+            # First start: the resync below covers history; consume from now on.
+            consumer.skip_to_tail()
+        return consumer
+
     def stop(self) -> None:
         self._stop.set()
+        if self.relay is not None:
+            self.relay.close()
         for w in self.workers:
             if w.inbox is not None:
                 w.inbox.put(("stop",))
@@ -241,7 +275,9 @@ class Orchestrator:
                 w.inbox.put(("debug",))
 
     # -- threads ----------------------------------------------------------------
-    def _intake(self, consumer: OutboxConsumer) -> None:
+    def _intake(self, consumer: Any) -> None:
+        # ``consumer`` is the outbox's or the amqp one: both ``run(handler, stop,
+        # batch_done)``; intake does not know which.
         # Within one batch every message was committed before the batch was read: a
         # network's routers looked up once answer for all of them, and a key queued
         # once is enough (a storm of port events was one lookup and one queueing each).
