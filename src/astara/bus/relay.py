@@ -48,16 +48,16 @@ class Relay:
     def pump(self, limit: int = 100) -> int:
         """Send one batch; move the cursor past what the broker confirmed. Returns the
         number sent; raises the send's error after saving the cursor for the rest."""
-        done = 0
+        done, count = 0, 0
         try:
             for msg in self._consumer.fetch(limit):
                 self._sender.send(self._route(msg.body), msg.body)
-                done = msg.position
+                done, count = msg.position, count + 1
                 self.sent += 1
         finally:
             if done:
                 self._consumer.ack(done)
-        return done
+        return count
 
     def run(self, stop: Callable[[], bool] | None = None) -> None:
         """Relay until ``stop()`` (or ``close``); wakes on the outbox's wake-ups."""
@@ -70,7 +70,7 @@ class Relay:
             while not stopping():
                 self._consumer.maintain()
                 try:
-                    sent_up_to = self.pump()
+                    sent = self.pump()
                 except Exception as exc:
                     backoff = next_backoff(backoff)
                     LOG.warning("amqp relay: send failed (%s); trying again in %.1f s",
@@ -80,7 +80,7 @@ class Relay:
                 if backoff:
                     LOG.info("amqp relay: the broker takes messages again")
                     backoff = 0.0
-                if not sent_up_to:
+                if not sent:
                     self._consumer.wait(self._max_idle_wait)
         finally:
             self._consumer.close()

@@ -110,6 +110,11 @@ def test_real_neutron_messages_reach_intake(rabbitmq, transport):
             kombu.Connection(kombu_url(rabbitmq.url)) as conn:
         exchange = kombu.Exchange("neutron", type="topic", durable=True)
         producer = conn.Producer()
+        for junk in ("not json", {"oslo.version": "2.0", "oslo.message": "{broken"},
+                     {"oslo.version": "2.0", "oslo.message": "[1, 2]"}):
+            # Malformed: logged and dropped, the listener goes on.
+            producer.publish(junk, exchange=exchange, declare=[exchange],
+                             routing_key="notifications.info", serializer="json")
         for capture in captures:  # the bytes neutron-server sent, as it sent them
             producer.publish(capture["envelope"], exchange=exchange, declare=[exchange],
                              routing_key="notifications.info", serializer="json")

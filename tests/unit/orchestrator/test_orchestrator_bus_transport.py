@@ -1,0 +1,50 @@
+"""``[bus] transport`` picks where the orchestrator's intake reads: the outbox, or
+RabbitMQ with the relay that takes the outbox there."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from astara.bus.amqp import AmqpConsumer
+from astara.bus.outbox import OutboxConsumer
+from astara.common.settings import defaults
+from astara.orchestrator.opts import defaults as orch_defaults
+from astara.orchestrator.service import Orchestrator
+
+
+def settings(tmp_path, transport: str):
+    base = defaults(tmp_path)
+    return replace(base, bus=replace(base.bus, transport=transport),
+                   network=replace(base.network, host="orch-1"))
+
+
+def test_amqp_listens_in_its_host_pool_and_relays_the_outbox(tmp_path):
+    transport = object()
+    orch = Orchestrator(settings(tmp_path, "amqp"), orch_defaults(), lambda: transport)
+    consumer = orch._bus_consumer()
+    assert isinstance(consumer, AmqpConsumer)
+    assert consumer.name == "astara.notifications.orch-1"
+    assert consumer._exchanges == ["neutron", "nova"]
+    assert orch.relay is not None and orch.relay._sender._transport is transport
+    orch.relay._consumer.close()
+    orch.db.dispose()
+
+
+def test_amqp_without_a_transport_says_so(tmp_path):
+    orch = Orchestrator(settings(tmp_path, "amqp"), orch_defaults())
+    with pytest.raises(RuntimeError, match="transport = amqp"):
+        orch._bus_consumer()
+    orch.db.dispose()
+
+
+def test_outbox_reads_the_outbox_and_relays_nothing(tmp_path):
+    from astara.db import migrate
+
+    orch = Orchestrator(settings(tmp_path, "outbox"), orch_defaults())
+    migrate.upgrade(orch.db.engine)
+    consumer = orch._bus_consumer()
+    assert isinstance(consumer, OutboxConsumer) and orch.relay is None
+    consumer.close()
+    orch.db.dispose()
