@@ -128,6 +128,7 @@ class AmqpConsumer:
         self._exchanges = list(exchanges)
         self._recent = RecentIds(recent)
         self._stopped = threading.Event()
+        self.listening = threading.Event()  # set once its queue exists and it consumes
         self.handled = 0  # messages handed to the handler (tests and logs read it)
         self.duplicates = 0
 
@@ -160,7 +161,8 @@ class AmqpConsumer:
             self._transport, targets, [_Endpoint(deliver)], executor="threading",
             allow_requeue=True, pool=self.name)
         # One handler thread: messages are handled in the order they arrive.
-        listener.start(override_pool_size=1)
+        listener.start(override_pool_size=1)  # waits (and logs) while RabbitMQ is down
+        self.listening.set()
         LOG.info("amqp: listening on %s, topic %s, pool %s",
                  ", ".join(self._exchanges), TOPIC, self.name)
         try:

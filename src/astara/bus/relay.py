@@ -44,6 +44,7 @@ class Relay:
         self._route = route
         self._stop = threading.Event()
         self.sent = 0  # messages the broker confirmed (tests and logs read it)
+        self.failures = 0  # sends that failed (each retried)
 
     def pump(self, limit: int = 100) -> int:
         """Send one batch; move the cursor past what the broker confirmed. Returns the
@@ -72,6 +73,7 @@ class Relay:
                 try:
                     sent = self.pump()
                 except Exception as exc:
+                    self.failures += 1
                     backoff = next_backoff(backoff)
                     LOG.warning("amqp relay: send failed (%s); trying again in %.1f s",
                                 exc, backoff)

@@ -117,9 +117,10 @@ class Orchestrator:
             (self._intake, "intake"), (self._supervise, "supervisor"),
             (self._collect, "collector")]
         if self.relay is not None:
-            threads.append((lambda: self.relay.run(self._stop.is_set), "amqp-relay"))
+            threads.append((self._relay, "amqp-relay"))
         for target, name in threads:
-            t = threading.Thread(target=target, args=(consumer,) if name == "intake" else (),
+            t = threading.Thread(target=target,
+                                 args=(consumer,) if name in ("intake", "amqp-relay") else (),
                                  name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -139,11 +140,16 @@ class Orchestrator:
             transport = self._transport_factory() if self._transport_factory else None
             if transport is None:
                 raise RuntimeError("[bus] transport = amqp needs an oslo.messaging transport")
-            self.relay = relay.Relay(
-                OutboxConsumer(self.db, relay.CONSUMER, topics=[relay.TOPIC],
-                               wakeup=WakeupDir(bus.wakeup_dir), max_idle_wait=bus.max_idle_wait,
-                               retention=bus.outbox_retention),
-                amqp.OsloSender(transport), max_idle_wait=bus.max_idle_wait)
+            outbox = OutboxConsumer(self.db, relay.CONSUMER, topics=[relay.TOPIC],
+                                    wakeup=WakeupDir(bus.wakeup_dir),
+                                    max_idle_wait=bus.max_idle_wait,
+                                    retention=bus.outbox_retention)
+            if outbox.position() == 0:
+                # First start: relay what commits from now on; the resync (after this)
+                # covers what came before, as for the outbox consumer.
+                outbox.skip_to_tail()
+            self.relay = relay.Relay(outbox, amqp.OsloSender(transport),
+                                     max_idle_wait=bus.max_idle_wait)
             # Nova's exchange too: a finished appliance boot wakes its router at once.
             return amqp.AmqpConsumer(transport, self.settings.network.host,
                                      (amqp.NEUTRON, amqp.NOVA))
@@ -155,6 +161,14 @@ class Orchestrator:
             # First start: the resync below covers history; consume from now on.
             consumer.skip_to_tail()
         return consumer
+
+    def _relay(self, consumer: Any) -> None:
+        # Nothing is relayed before the listener's queue exists (a first start creates
+        # it): RabbitMQ would route those messages to no queue of ours.
+        while not consumer.listening.wait(1.0):
+            if self._stop.is_set():
+                return
+        self.relay.run(self._stop.is_set)
 
     def stop(self) -> None:
         self._stop.set()

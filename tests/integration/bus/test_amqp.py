@@ -184,6 +184,7 @@ def test_broker_killed_while_events_flow(rabbitmq, transport, db, tmp_path):
         finally:
             relay.close()
             relay_thread.join(15)
+        assert relay.failures > 0  # it did try while RabbitMQ was down
         ids = listening.ids()
         assert sorted(ids) == sorted(b["message_id"] for b in bodies)  # none lost
         assert len(ids) == len(set(ids)) == 60  # none handled twice

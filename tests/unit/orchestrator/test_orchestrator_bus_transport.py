@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 
 from astara.bus.amqp import AmqpConsumer
-from astara.bus.outbox import OutboxConsumer
+from astara.bus.outbox import OutboxConsumer, OutboxPublisher
 from astara.common.settings import defaults
+from astara.db import migrate
 from astara.orchestrator.opts import defaults as orch_defaults
 from astara.orchestrator.service import Orchestrator
 
@@ -23,11 +24,15 @@ def settings(tmp_path, transport: str):
 def test_amqp_listens_in_its_host_pool_and_relays_the_outbox(tmp_path):
     transport = object()
     orch = Orchestrator(settings(tmp_path, "amqp"), orch_defaults(), lambda: transport)
+    migrate.upgrade(orch.db.engine)
+    with orch.db.write() as s:  # history before the first start: the resync covers it
+        OutboxPublisher().publish_all(s, "notifications.info", [{"event_type": "x"}] * 3)
     consumer = orch._bus_consumer()
     assert isinstance(consumer, AmqpConsumer)
     assert consumer.name == "astara.notifications.orch-1"
     assert consumer._exchanges == ["neutron", "nova"]
     assert orch.relay is not None and orch.relay._sender._transport is transport
+    assert orch.relay._consumer.position() == 3 and not orch.relay._consumer.fetch()
     orch.relay._consumer.close()
     orch.db.dispose()
 
@@ -40,8 +45,6 @@ def test_amqp_without_a_transport_says_so(tmp_path):
 
 
 def test_outbox_reads_the_outbox_and_relays_nothing(tmp_path):
-    from astara.db import migrate
-
     orch = Orchestrator(settings(tmp_path, "outbox"), orch_defaults())
     migrate.upgrade(orch.db.engine)
     consumer = orch._bus_consumer()
