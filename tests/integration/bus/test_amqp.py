@@ -189,3 +189,48 @@ def test_broker_killed_while_events_flow(rabbitmq, transport, db, tmp_path):
         assert sorted(ids) == sorted(b["message_id"] for b in bodies)  # none lost
         assert len(ids) == len(set(ids)) == 60  # none handled twice
         assert listening.consumer.handled == 60
+
+
+class Caller:
+    def notification_keys(self) -> dict:
+        return {"_context_project_id": "p1", "_context_user_id": "u1",
+                "_context_is_admin": False}
+
+
+def test_relayed_messages_look_on_the_wire_as_neutrons_and_novas(
+        rabbitmq, transport, db, tmp_path):
+    from astara.bus.notifier import build
+
+    capture = json.loads((CAPTURES / "010_router.create.end.json").read_text())
+    router = build("router.create.end", {"router": {"id": str(uuid.uuid4())}}, Caller(),
+                   "h1")
+    instance = {**build("compute.instance.create.end", {"instance_id": "i"}, Caller(),
+                        "h1"), "publisher_id": "compute.h1"}
+    commit(db, [router, instance])
+    with kombu.Connection(kombu_url(rabbitmq.url)) as conn:
+        queues = {}
+        for exchange in ("neutron", "nova"):  # bound before anything is relayed
+            q = kombu.Queue(f"wire-{exchange}-{uuid.uuid4().hex[:8]}",
+                            kombu.Exchange(exchange, type="topic", durable=True),
+                            routing_key="notifications.info", auto_delete=True)
+            queues[exchange] = q(conn.default_channel)
+            queues[exchange].declare()
+        relay = Relay(relay_consumer(db, tmp_path), amqp.OsloSender(transport))
+        assert relay.pump() == 2
+        got = {e: wait_for(lambda q=q: q.get(no_ack=True), what=f"a message on {e}")
+               for e, q in queues.items()}
+    for exchange, original in (("neutron", router), ("nova", instance)):
+        raw = got[exchange]
+        assert raw.delivery_info["routing_key"] == "notifications.info"
+        assert raw.properties["delivery_mode"] == capture["_capture"]["properties"][
+            "delivery_mode"] == 2  # persistent, as neutron-server's
+        assert raw.content_type == "application/json"
+        envelope = json.loads(raw.body)
+        assert set(envelope) == set(capture["envelope"]) == {"oslo.version", "oslo.message"}
+        assert envelope["oslo.version"] == "2.0"
+        message = json.loads(envelope["oslo.message"])
+        assert {k for k in message if not k.startswith("_context_")} == \
+            {k for k in capture["message"] if not k.startswith("_context_")}
+        assert message["message_id"] == original["message_id"]  # what a consumer dedups by
+        assert message["event_type"] == original["event_type"]
+        assert message["_context_project_id"] == "p1"
