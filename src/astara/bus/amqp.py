@@ -1,11 +1,11 @@
 """The AMQP transport: notifications on RabbitMQ through oslo.messaging.
 
 Publishing is the relay's (``relay.py``: committed outbox rows go out in order,
-each confirmed by the broker). ``exchange_for`` says where a message goes, as the
+each confirmed by the broker; its ``exchange_for`` says where a message goes, as the
 services we imitate publish: the network and load-balancer services' on exchange
 ``neutron`` (as neutron-server and neutron-lbaas did), the compute service's
 ``compute.*`` on ``nova``; routing key ``notifications.info``, the oslo ``2.0``
-envelope. ``OsloSender`` sends one message and raises unless the broker confirmed
+envelope). ``OsloSender`` sends one message and raises unless the broker confirmed
 it. ``AmqpConsumer`` is an oslo.messaging notification listener (pool
 ``astara.notifications.<host>``: every host gets every message) feeding the same
 handler the outbox consumer feeds, one message at a time, in delivery order;
@@ -26,21 +26,14 @@ import oslo_messaging
 from oslo_config import cfg
 
 from astara.bus.base import Message
+from astara.bus.relay import NEUTRON, NOVA, exchange_for
+
+__all__ = ["NEUTRON", "NOVA", "AmqpConsumer", "OsloSender", "exchange_for", "transport"]
 
 LOG = logging.getLogger(__name__)
-NEUTRON = "neutron"
-NOVA = "nova"
 TOPIC = "notifications"  # oslo's topic; its priority makes the key notifications.info
 RECENT_IDS = 10000  # message ids remembered to drop a re-delivery
 REQUEUE_BACKOFF = 1.0  # seconds before a message whose handling failed is given back
-
-
-def exchange_for(body: dict[str, Any]) -> str:
-    """The exchange of a ``notifications.info`` row: Nova's for compute notifications."""
-    event_type = body.get("event_type")
-    if isinstance(event_type, str) and event_type.startswith("compute."):
-        return NOVA
-    return NEUTRON
 
 
 def transport(conf: cfg.ConfigOpts) -> oslo_messaging.Transport:

@@ -16,13 +16,24 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from astara.bus.amqp import exchange_for
 from astara.bus.outbox import OutboxConsumer
 
 LOG = logging.getLogger(__name__)
 CONSUMER = "amqp-relay"
 TOPIC = "notifications.info"
 MAX_BACKOFF = 10.0
+NEUTRON = "neutron"
+NOVA = "nova"
+
+
+def exchange_for(body: dict[str, Any]) -> str:
+    """The exchange of a ``notifications.info`` row, as the service we imitate publishes
+    it: Nova's for compute notifications, Neutron's for the network and load-balancer
+    services' (neutron-lbaas published there)."""
+    event_type = body.get("event_type")
+    if isinstance(event_type, str) and event_type.startswith("compute."):
+        return NOVA
+    return NEUTRON
 
 
 class Sender(Protocol):

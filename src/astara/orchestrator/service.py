@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from astara.bus.outbox import OutboxConsumer
+from astara.bus import relay as bus_relay
+from astara.bus.outbox import OutboxConsumer, drop_cursor
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
 from astara.db.engine import Database
@@ -135,12 +136,12 @@ class Orchestrator:
         takes our own services' committed notifications there."""
         bus = self.settings.bus
         if bus.transport == "amqp":
-            from astara.bus import amqp, relay
+            from astara.bus import amqp  # oslo.messaging: only when used
 
             transport = self._transport_factory() if self._transport_factory else None
             if transport is None:
                 raise RuntimeError("[bus] transport = amqp needs an oslo.messaging transport")
-            outbox = OutboxConsumer(self.db, relay.CONSUMER, topics=[relay.TOPIC],
+            outbox = OutboxConsumer(self.db, bus_relay.CONSUMER, topics=[bus_relay.TOPIC],
                                     wakeup=WakeupDir(bus.wakeup_dir),
                                     max_idle_wait=bus.max_idle_wait,
                                     retention=bus.outbox_retention)
@@ -148,7 +149,10 @@ class Orchestrator:
                 # First start: relay what commits from now on; the resync (after this)
                 # covers what came before, as for the outbox consumer.
                 outbox.skip_to_tail()
-            self.relay = relay.Relay(outbox, amqp.OsloSender(transport),
+            # Intake no longer reads the outbox: its old cursor would stop the pruning.
+            if drop_cursor(self.db, CONSUMER):
+                LOG.info("bus: transport amqp; the outbox cursor %s is dropped", CONSUMER)
+            self.relay = bus_relay.Relay(outbox, amqp.OsloSender(transport),
                                      max_idle_wait=bus.max_idle_wait)
             # Nova's exchange too: a finished appliance boot wakes its router at once.
             return amqp.AmqpConsumer(transport, self.settings.network.host,
@@ -160,6 +164,8 @@ class Orchestrator:
         if consumer.position() == 0:
             # First start: the resync below covers history; consume from now on.
             consumer.skip_to_tail()
+        if drop_cursor(self.db, bus_relay.CONSUMER):  # it ran with amqp before: no relay now
+            LOG.info("bus: transport outbox; the relay's cursor %s is dropped", bus_relay.CONSUMER)
         return consumer
 
     def _relay(self, consumer: Any) -> None:
