@@ -42,11 +42,6 @@ def transport(conf: cfg.ConfigOpts) -> oslo_messaging.Transport:
     return oslo_messaging.get_notification_transport(conf)
 
 
-def list_opts() -> list:
-    """oslo.messaging's own options, for tests that build a conf by hand."""
-    return oslo_messaging.opts.list_opts()
-
-
 class RecentIds:
     """The last ``size`` message ids handled (oldest forgotten first)."""
 
