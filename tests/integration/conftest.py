@@ -3,18 +3,23 @@
 The database is a fresh SQLite file by default; set ``ASTARA_TEST_DATABASE_URL``
 to a PostgreSQL URL (``.ci/run`` starts one on loopback) to run the same tests
 against PostgreSQL. Every test gets its own project ids, so tests sharing a
-server never see each other's resources.
+server never see each other's resources. ``rabbitmq`` is a real RabbitMQ on loopback
+(``tools/rabbitmq-loopback``: its own node, data, logs and epmd under a temporary
+directory; stopped by PID).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+from oslo_config import cfg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -22,6 +27,7 @@ from astara.common.settings import Settings, defaults, sqlite_url
 from tests.support import Server, free_port
 
 PG_URL = os.environ.get("ASTARA_TEST_DATABASE_URL", "")
+RABBITMQ_SCRIPT = Path(__file__).parents[2] / "tools" / "rabbitmq-loopback"
 
 
 def fresh_database(state: Path) -> str:
@@ -109,6 +115,50 @@ def other(network_api, project_ids) -> Identity:
 @pytest.fixture
 def admin(network_api) -> Identity:
     return Identity(network_api, uuid.uuid4().hex, admin=True)
+
+
+class RabbitMQ:
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.url = ""
+
+    def _run(self, action: str) -> str:
+        return subprocess.run([str(RABBITMQ_SCRIPT), action, self.directory], check=True,
+                              capture_output=True, text=True, timeout=180).stdout.strip()
+
+    def start(self) -> str:
+        """Start it (again: same ports, same data); return its transport_url."""
+        self.url = self._run("start")
+        return self.url
+
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash); its durable queues stay on disk."""
+        self._run("kill")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    # Durable queues: what was queued survives a broker restart. Quick reconnects.
+    RABBIT_SECTION = ("[oslo_messaging_rabbit]\namqp_durable_queues = true\n"
+                      "kombu_reconnect_delay = 0.1\nrabbit_retry_interval = 1\n"
+                      "rabbit_retry_backoff = 0\n")
+
+    def conf(self, tmp_path: Path) -> cfg.ConfigOpts:
+        """A conf as an operator writes it: transport_url, durable queues."""
+        path = tmp_path / "amqp.conf"
+        path.write_text(f"[DEFAULT]\ntransport_url = {self.url}\n{self.RABBIT_SECTION}")
+        conf = cfg.ConfigOpts()
+        conf(args=["--config-file", str(path)], default_config_files=[],
+             default_config_dirs=[])
+        return conf
+
+
+@pytest.fixture(scope="session")
+def rabbitmq():
+    broker = RabbitMQ(tempfile.mkdtemp(prefix="astara-rabbitmq."))
+    broker.start()
+    yield broker
+    broker.stop()
 
 
 __all__ = ["Identity", "Server", "free_port", "make_settings", "replace"]

@@ -94,6 +94,14 @@ def prune(db: Database, retention: float, batch: int = PRUNE_BATCH,
     return deleted
 
 
+def drop_cursor(db: Database, consumer: str) -> bool:
+    """Forget a consumer that no longer reads the outbox (its cursor would keep every
+    row from being pruned). Returns whether it had one."""
+    with db.write() as s:
+        return bool(s.execute(delete(CursorRow).where(CursorRow.consumer == consumer)
+                              ).rowcount)
+
+
 class OutboxPublisher:
     def __init__(self, wakeup: WakeupDir | None = None):
         self._wakeup = wakeup

@@ -74,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"astara-orchestrator: {exc}") from None
     from astara.orchestrator.service import Orchestrator
 
-    orch = Orchestrator(settings, o)
+    transport = None
+    if settings.bus.transport == "amqp":
+        def transport():  # oslo.messaging's [DEFAULT] transport_url and its own options
+            from astara.bus import amqp
+
+            return amqp.transport(conf)
+    orch = Orchestrator(settings, o, transport)
     orch.spawn_workers()  # they import meanwhile, and wait for ``start``
 
     import uvicorn

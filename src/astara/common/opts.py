@@ -79,9 +79,12 @@ bus_opts = [
     cfg.StrOpt(
         "transport",
         default="outbox",
-        choices=["outbox"],
+        choices=["outbox", "amqp"],
         help="How notifications travel: 'outbox' stores them in the database in the "
-        "same transaction as the change that caused them.",
+        "same transaction as the change that caused them; 'amqp' also relays them, in "
+        "order, to RabbitMQ ([DEFAULT] transport_url) as Neutron and Nova publish "
+        "theirs, and the orchestrator listens there (exchange neutron, topic "
+        "notifications, pool astara.notifications.<host>).",
     ),
     cfg.FloatOpt(
         "max_idle_wait",

@@ -28,6 +28,7 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class BusSettings:
+    transport: str  # "outbox" or "amqp"
     wakeup_dir: Path
     max_idle_wait: float
     outbox_retention: float
@@ -93,7 +94,8 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
             url=database_url(conf.database.connection, state),
             auto_migrate=conf.database.auto_migrate,
         ),
-        bus=BusSettings(wakeup_dir=state / "bus", max_idle_wait=conf.bus.max_idle_wait,
+        bus=BusSettings(transport=conf.bus.transport, wakeup_dir=state / "bus",
+                        max_idle_wait=conf.bus.max_idle_wait,
                         outbox_retention=conf.bus.outbox_retention),
         network=NetworkServiceSettings(
             bind_host=ns.bind_host,

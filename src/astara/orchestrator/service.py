@@ -17,10 +17,13 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
-from astara.bus.outbox import OutboxConsumer
+from astara.bus import relay as bus_relay
+from astara.bus.outbox import OutboxConsumer, drop_cursor
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
 from astara.db.engine import Database
@@ -61,8 +64,13 @@ class WorkerHandle:
 
 
 class Orchestrator:
-    def __init__(self, settings: Settings, o: OrchestratorSettings):
+    def __init__(self, settings: Settings, o: OrchestratorSettings,
+                 transport: Callable[[], Any] | None = None):
+        """``transport`` builds the oslo.messaging transport ``[bus] transport = amqp``
+        uses (called in ``start``, after the worker processes are forked)."""
         self.settings, self.o = settings, o
+        self._transport_factory = transport
+        self.relay: Any = None  # the amqp relay, when [bus] transport = amqp
         self.db = Database(settings.database.url)
         self._ctx = multiprocessing.get_context("spawn")
         self._results = self._ctx.Queue()
@@ -108,17 +116,17 @@ class Orchestrator:
             w.inbox.put(("start", self.mgmt_net_id))
         LOG.info("start-up: management network %s, %d workers started, %.2f s after start",
                  self.mgmt_net_id, len(self.workers), since_exec())
-        consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
-                                  wakeup=WakeupDir(self.settings.bus.wakeup_dir),
-                                  max_idle_wait=self.settings.bus.max_idle_wait,
-                                  retention=self.settings.bus.outbox_retention)
-        if consumer.position() == 0:
-            # First start: the resync below covers history; consume from now on.
-            consumer.skip_to_tail()
-        self.consumer = consumer
-        for target, name in ((self._intake, "intake"), (self._supervise, "supervisor"),
-                             (self._collect, "collector")):
-            t = threading.Thread(target=target, args=(consumer,) if name == "intake" else (),
+        consumer = self._bus_consumer()
+        # Its lag on /metrics: the outbox cursor read here (amqp: the relay's).
+        self.consumer = self.relay.outbox if self.relay is not None else consumer
+        threads: list[tuple[Callable[..., None], str]] = [
+            (self._intake, "intake"), (self._supervise, "supervisor"),
+            (self._collect, "collector")]
+        if self.relay is not None:
+            threads.append((self._relay, "amqp-relay"))
+        for target, name in threads:
+            t = threading.Thread(target=target,
+                                 args=(consumer,) if name in ("intake", "amqp-relay") else (),
                                  name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -128,8 +136,55 @@ class Orchestrator:
             self._resynced = n
         LOG.info("start-up: resync queued %d routers, %.2f s after start", n, since_exec())
 
+    def _bus_consumer(self) -> Any:
+        """Where intake reads: the outbox, or (``amqp``) RabbitMQ, with the relay that
+        takes our own services' committed notifications there."""
+        bus = self.settings.bus
+        if bus.transport == "amqp":
+            from astara.bus import amqp  # oslo.messaging: only when used
+
+            transport = self._transport_factory() if self._transport_factory else None
+            if transport is None:
+                raise RuntimeError("[bus] transport = amqp needs an oslo.messaging transport")
+            outbox = OutboxConsumer(self.db, bus_relay.CONSUMER, topics=[bus_relay.TOPIC],
+                                    wakeup=WakeupDir(bus.wakeup_dir),
+                                    max_idle_wait=bus.max_idle_wait,
+                                    retention=bus.outbox_retention)
+            if outbox.position() == 0:
+                # First start: relay what commits from now on; the resync (after this)
+                # covers what came before, as for the outbox consumer.
+                outbox.skip_to_tail()
+            # Intake no longer reads the outbox: its old cursor would stop the pruning.
+            if drop_cursor(self.db, CONSUMER):
+                LOG.info("bus: transport amqp; the outbox cursor %s is dropped", CONSUMER)
+            self.relay = bus_relay.Relay(outbox, amqp.OsloSender(transport),
+                                     max_idle_wait=bus.max_idle_wait)
+            # Nova's exchange too: a finished appliance boot wakes its router at once.
+            return amqp.AmqpConsumer(transport, self.settings.network.host,
+                                     (amqp.NEUTRON, amqp.NOVA))
+        consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
+                                  wakeup=WakeupDir(bus.wakeup_dir),
+                                  max_idle_wait=bus.max_idle_wait,
+                                  retention=bus.outbox_retention)
+        if consumer.position() == 0:
+            # First start: the resync below covers history; consume from now on.
+            consumer.skip_to_tail()
+        if drop_cursor(self.db, bus_relay.CONSUMER):  # it ran with amqp before: no relay now
+            LOG.info("bus: transport outbox; the relay's cursor %s is dropped", bus_relay.CONSUMER)
+        return consumer
+
+    def _relay(self, consumer: Any) -> None:
+        # Nothing is relayed before the listener's queue exists (a first start creates
+        # it): RabbitMQ would route those messages to no queue of ours.
+        while not consumer.listening.wait(1.0):
+            if self._stop.is_set():
+                return
+        self.relay.run(self._stop.is_set)
+
     def stop(self) -> None:
         self._stop.set()
+        if self.relay is not None:
+            self.relay.close()
         for w in self.workers:
             if w.inbox is not None:
                 w.inbox.put(("stop",))
@@ -246,7 +301,9 @@ class Orchestrator:
                 w.inbox.put(("debug",))
 
     # -- threads ----------------------------------------------------------------
-    def _intake(self, consumer: OutboxConsumer) -> None:
+    def _intake(self, consumer: Any) -> None:
+        # ``consumer`` is the outbox's or the amqp one: both ``run(handler, stop,
+        # batch_done)``; intake does not know which.
         # Within one batch every message was committed before the batch was read: a
         # network's routers looked up once answer for all of them, and a key queued
         # once is enough (a storm of port events was one lookup and one queueing each).

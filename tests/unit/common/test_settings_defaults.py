@@ -53,7 +53,7 @@ def test_common_defaults_are_the_options_defaults():
     assert d.network.host == socket.gethostname()  # host = "" means the hostname
     assert d.network.workers == (os.cpu_count() or 1)  # workers = 0: one per core
     assert d.database.auto_migrate is typed(common_opts.database_opts[1]) is True
-    bus = {o.dest: typed(o) for o in common_opts.bus_opts if o.dest != "transport"}
+    bus = {o.dest: typed(o) for o in common_opts.bus_opts}
     assert {k: getattr(d.bus, k) for k in bus} == bus
     state = Path(common_opts.DEFAULT_STATE_PATH)
     assert (d.state_path, d.debug) == (state, False)

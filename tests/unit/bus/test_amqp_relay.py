@@ -1,0 +1,95 @@
+"""The AMQP transport's decisions: where a message goes, what the listener hands
+intake, which re-deliveries it drops, and the relay's cursor (moved only past what
+the broker confirmed, in order)."""
+
+from __future__ import annotations
+
+import pytest
+
+from astara.bus import amqp
+from astara.bus.base import Message
+from astara.bus.relay import Relay, next_backoff
+
+
+@pytest.mark.parametrize(("event_type", "exchange"), [
+    ("router.update.end", "neutron"),
+    ("router.interface.create", "neutron"),
+    ("loadbalancer.create.end", "neutron"),  # neutron-lbaas published on neutron's
+    ("compute.instance.create.end", "nova"),
+    ("compute.instance.delete.end", "nova"),
+    ("", "neutron"),
+])
+def test_exchange_for(event_type, exchange):
+    assert amqp.exchange_for({"event_type": event_type}) == exchange
+
+
+def test_body_of_puts_the_context_back_as_intake_reads_it():
+    body = amqp.body_of({"project_id": "p", "is_admin": False}, "network.h",
+                        "router.update.end", {"router": {"id": "r"}},
+                        {"message_id": "m", "timestamp": "t"})
+    assert body == {"message_id": "m", "publisher_id": "network.h",
+                    "event_type": "router.update.end", "priority": "INFO",
+                    "payload": {"router": {"id": "r"}}, "timestamp": "t",
+                    "_context_project_id": "p", "_context_is_admin": False}
+
+
+def test_recent_ids_forget_the_oldest():
+    recent = amqp.RecentIds(size=2)
+    for i in ("a", "b", "a", "c"):
+        recent.add(i)
+    assert "a" in recent and "c" in recent and "b" not in recent
+
+
+class FakeOutbox:
+    def __init__(self, n: int):
+        self.rows = [Message(i, "notifications.info",
+                             {"event_type": "compute.instance.create.end" if i % 2 else
+                              "router.update.end", "message_id": f"m{i}"})
+                     for i in range(1, n + 1)]
+        self.cursor = 0
+
+    def fetch(self, limit: int = 100):
+        return [m for m in self.rows if m.position > self.cursor][:limit]
+
+    def ack(self, position: int) -> None:
+        self.cursor = max(self.cursor, position)
+
+
+class FakeSender:
+    def __init__(self, fail_at: set[str] | None = None):
+        self.sent: list[tuple[str, str]] = []
+        self.fail_at = fail_at or set()
+
+    def send(self, exchange, body):
+        if body["message_id"] in self.fail_at:
+            self.fail_at.discard(body["message_id"])
+            raise ConnectionError("broker gone")
+        self.sent.append((exchange, body["message_id"]))
+
+
+def test_relay_sends_in_order_and_moves_the_cursor_past_them():
+    outbox, sender = FakeOutbox(5), FakeSender()
+    relay = Relay(outbox, sender)  # type: ignore[arg-type]
+    assert relay.pump() == 5
+    assert sender.sent == [("nova", "m1"), ("neutron", "m2"), ("nova", "m3"),
+                           ("neutron", "m4"), ("nova", "m5")]
+    assert outbox.cursor == 5 and relay.pump() == 0
+
+
+def test_a_failed_send_keeps_the_cursor_before_it_and_is_sent_again_first():
+    outbox, sender = FakeOutbox(4), FakeSender(fail_at={"m3"})
+    relay = Relay(outbox, sender)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        relay.pump()
+    assert outbox.cursor == 2  # m1, m2 confirmed; m3 not
+    relay.pump()
+    assert [m for _, m in sender.sent] == ["m1", "m2", "m3", "m4"]  # none lost, in order
+    assert outbox.cursor == 4
+
+
+def test_back_off_doubles_up_to_its_cap():
+    seq, b = [], 0.0
+    for _ in range(10):
+        b = next_backoff(b)
+        seq.append(b)
+    assert seq[:4] == [0.1, 0.2, 0.4, 0.8] and seq[-1] == 10.0
