@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLM_F_ACK, NLM_F_REPLACE, NLM_F_CREATE = 0x4, 0x100, 0x400
 NLM_F_DUMP_INTR = 0x10  # the kernel's view changed during the dump: dump again
 NLA_TYPE_MASK = 0x3FFF  # without the nested / network-byte-order flags
 HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, seq, pid
@@ -108,6 +109,30 @@ class Socket:
 
     def close(self) -> None:
         self._sock.close()
+
+    def request(self, kind: int, flags: int, body: bytes) -> None:
+        """One change (``kind`` with ``body``), acknowledged; OSError with the kernel's
+        errno if it refused it."""
+        self._seq += 1
+        seq = self._seq
+        self._sock.send(HEADER.pack(HEADER.size + len(body), kind,
+                                    NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body)
+        view = memoryview(self._buffer)
+        while True:
+            size = self._sock.recv_into(view)
+            data = bytes(view[:size])
+            offset = 0
+            while offset + HEADER.size <= len(data):
+                length, got_kind, _flags, got, _pid = HEADER.unpack_from(data, offset)
+                if length < HEADER.size:
+                    raise OSError(f"netlink: malformed message of length {length}")
+                if got == seq and got_kind == NLMSG_ERROR:
+                    (code,) = _ERRNO.unpack_from(data, offset + HEADER.size)
+                    if code:
+                        raise OSError(-code, f"netlink request refused: "
+                                      f"{errno.errorcode.get(-code, -code)}")
+                    return
+                offset += (length + 3) & ~3
 
     def dump(self, kind: int, body: bytes) -> list[Message]:
         """Every reply to a dump request `kind` with `body` (the family header and any

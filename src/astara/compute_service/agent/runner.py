@@ -104,12 +104,29 @@ class SubprocessRunner:
         return proc.stdout
 
     def batch(self, lines: list[str], netns: str | None = None) -> None:
-        if lines:
+        """The lines in one ``ip -batch``, but neighbour pins and (in a namespace whose
+        lines are all such) links set up over rtnetlink from this process
+        (``netlink.write``): at a thousand appliances an ``ip`` that names a device
+        dumps every link first, and an ``ip -n`` copies the host's mounts."""
+        changes = [netlink.change(line) for line in lines]
+        if netns is not None and all(changes):
+            here = [c for c in changes if c is not None]
+            rest: list[str] = []
+        else:
+            here = [c for c in changes if c is not None and c.kind != "link up"]
+            rest = [line for line, c in zip(lines, changes, strict=True)
+                    if c is None or c.kind == "link up"]
+        if rest:
             argv = ["ip"] + (["-n", netns] if netns else []) + ["-batch", "-"]
             try:
-                self.run(argv, stdin="\n".join(lines) + "\n")
+                self.run(argv, stdin="\n".join(rest) + "\n")
             except CommandError as exc:
-                raise CommandError(argv + lines, exc.rc, exc.err) from None
+                raise CommandError(argv + rest, exc.rc, exc.err) from None
+        try:  # after the links the ``ip`` lines made (a pin names its bridge or veth)
+            netlink.write(netns, here)
+        except OSError as exc:
+            raise CommandError(["ip", *(["-n", netns] if netns else []), "(rtnetlink)"],
+                               2, str(exc)) from None
 
     def links(self, netns: str) -> tuple[list[dict], list[dict]]:
         """Read in this process: no ``ip`` run per namespace (``agent.netlink``)."""
