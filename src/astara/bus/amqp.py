@@ -34,6 +34,7 @@ LOG = logging.getLogger(__name__)
 TOPIC = "notifications"  # oslo's topic; its priority makes the key notifications.info
 RECENT_IDS = 10000  # message ids remembered to drop a re-delivery
 REQUEUE_BACKOFF = 1.0  # seconds before a message whose handling failed is given back
+MAX_ATTEMPTS = 5  # then it is dropped with an error (the periodic resync covers it)
 
 
 def transport(conf: cfg.ConfigOpts) -> oslo_messaging.Transport:
@@ -97,11 +98,22 @@ class _Endpoint:
     def __init__(self, deliver: Callable[[dict[str, Any]], bool]):
         self._deliver = deliver
 
-    def info(self, ctxt, publisher_id, event_type, payload, metadata):
-        body = body_of(ctxt, publisher_id, event_type, payload, metadata)
+    def _take(self, priority, ctxt, publisher_id, event_type, payload, metadata):
+        body = body_of(ctxt, publisher_id, event_type, payload, metadata, priority)
         if self._deliver(body):
             return oslo_messaging.NotificationResult.HANDLED
         return oslo_messaging.NotificationResult.REQUEUE
+
+    # oslo picks the method by the message's priority: a failed appliance boot
+    # (compute.instance.create.error) is an ERROR one, and intake wants it too.
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        return self._take("INFO", ctxt, publisher_id, event_type, payload, metadata)
+
+    def warn(self, ctxt, publisher_id, event_type, payload, metadata):
+        return self._take("WARN", ctxt, publisher_id, event_type, payload, metadata)
+
+    def error(self, ctxt, publisher_id, event_type, payload, metadata):
+        return self._take("ERROR", ctxt, publisher_id, event_type, payload, metadata)
 
 
 class AmqpConsumer:
@@ -122,6 +134,8 @@ class AmqpConsumer:
 
     def run(self, handler: Callable[[Message], None], stop: Callable[[], bool],
             batch_done: Callable[[], None] | None = None) -> None:
+        failed: dict[str, int] = {}  # attempts of the messages whose handling failed
+
         def deliver(body: dict[str, Any]) -> bool:
             message_id = body.get("message_id")
             if message_id and message_id in self._recent:
@@ -132,6 +146,13 @@ class AmqpConsumer:
             try:
                 handler(Message(0, f"{TOPIC}.info", body))
             except Exception:
+                key = message_id or repr(sorted(body.items()))[:200]
+                failed[key] = failed.get(key, 0) + 1
+                if failed[key] >= MAX_ATTEMPTS:  # a poison message: never a loop
+                    failed.pop(key)
+                    LOG.exception("amqp: handling %s %s failed %d times; dropped",
+                                  body.get("event_type"), message_id, MAX_ATTEMPTS)
+                    return True
                 LOG.exception("amqp: handling %s failed; the broker delivers it again",
                               body.get("event_type"))
                 self._stopped.wait(REQUEUE_BACKOFF)
@@ -139,6 +160,7 @@ class AmqpConsumer:
             finally:
                 if batch_done is not None:
                     batch_done()  # each message is its own batch
+            failed.pop(message_id, None)
             if message_id:
                 self._recent.add(message_id)
             self.handled += 1

@@ -33,12 +33,16 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             _private_file(Path(path))
+        # hide_parameters: a failed statement's error (logged) never carries the
+        # values it bound -- a listener's private key, a user's data.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
+            hide_parameters=True,
         )
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         hide_parameters=True)
 
 
 def _private_file(path: Path) -> None:

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from astara.loadbalancer_service import errors
@@ -36,7 +37,8 @@ MAX_ENCODED = len(PREFIX) + (MAX_BUNDLE + 2) // 3 * 4
 MAX_REF = 255  # Octavia's limit on a container ref; other refs are refused anyway
 REFERENCE = re.compile(r"^astara:pem:sha256:[0-9a-f]{64}$")
 SHOWN_URI = PREFIX + "..."  # what a message shows of a data URI
-_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
+_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----")
+MAX_BLOCKS = 16  # a certificate, its intermediates and a key
 _KEYS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY")
 
 UNREADABLE_CERT = "Could not read X509 from PEM"  # Octavia's UnreadableCert
@@ -51,12 +53,18 @@ class Bundle:
 
 
 def is_data_uri(value: str) -> bool:
-    return value[:5].lower() == "data:"
+    return value.lstrip()[:5].lower() == "data:"
+
+
+def _secret_looking(value: str) -> bool:
+    """A value a message must not repeat: a data URI, raw PEM, or too long to be a
+    ref (what else would one paste there?)."""
+    return is_data_uri(value) or "-----BEGIN" in value or len(value) > MAX_REF
 
 
 def shown(value: str) -> str:
     """How a message may name a ref: a data URI never in full."""
-    return SHOWN_URI if is_data_uri(value) else errors.shorten(value, 64)
+    return SHOWN_URI if _secret_looking(value) else errors.shorten(value, 64)
 
 
 def reference(pem: str) -> str:
@@ -75,11 +83,11 @@ def check_ref(name: str, value: str) -> str:
                                        f"starting with '{PREFIX}'")
         return value
     if len(value) > MAX_REF:
-        raise errors.invalid_input(name, value, "Value should have a maximum character "
+        raise errors.invalid_input(name, "...", "Value should have a maximum character "
                                    f"requirement of {MAX_REF}")
     if REFERENCE.match(value):
         return value
-    raise errors.unsupported(f"{name} {errors.shorten(value, 64)}: only a data URI "
+    raise errors.unsupported(f"{name} {shown(value)}: only a data URI "
                              f"'{PREFIX}...' or an astara:pem reference (no key manager: "
                              "not yet)")
 
@@ -96,14 +104,31 @@ def parse_data_uri(name: str, value: str) -> Bundle:
     return parse_bundle(raw)
 
 
+def blocks(raw: bytes) -> list[tuple[str, bytes]]:
+    """The PEM blocks of ``raw`` (kind, whole block), in one pass: each BEGIN's END is
+    looked for once, from where it stands (a regex with a back-reference rescanned the
+    rest of the input for every unmatched BEGIN: seconds for 64 KiB of them)."""
+    found: list[tuple[str, bytes]] = []
+    at = 0
+    while (m := _BEGIN.search(raw, at)) is not None:
+        end_marker = b"-----END " + m.group(1) + b"-----"
+        end = raw.find(end_marker, m.end())
+        if end < 0:
+            break  # nothing after an unmatched BEGIN can close a block
+        found.append((m.group(1).decode(), raw[m.start():end + len(end_marker)]))
+        if len(found) > MAX_BLOCKS:
+            raise errors.BadRequest(f"{UNREADABLE_CERT}: more than {MAX_BLOCKS} PEM blocks")
+        at = end + len(end_marker)
+    return found
+
+
 def parse_bundle(raw: bytes) -> Bundle:
-    blocks = [(m.group(1).decode(), m.group(0)) for m in _BLOCK.finditer(raw)]
     certs, keys = [], []
-    for kind, block in blocks:
+    for kind, block in blocks(raw):
         if kind == "CERTIFICATE":
             try:
                 certs.append(x509.load_pem_x509_certificate(block))
-            except ValueError:
+            except (ValueError, UnsupportedAlgorithm):
                 raise errors.BadRequest(UNREADABLE_CERT) from None
         elif kind in _KEYS:
             keys.append(block)
@@ -115,10 +140,14 @@ def parse_bundle(raw: bytes) -> Bundle:
         raise errors.BadRequest(UNREADABLE_KEY)
     try:
         key = serialization.load_pem_private_key(keys[0], password=None)
-    except (ValueError, TypeError):  # TypeError: it wants a password
+        mine = _public(key.public_key()) if hasattr(key, "public_key") else None
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # TypeError: wants a password
         raise errors.BadRequest(UNREADABLE_KEY) from None
-    if not hasattr(key, "public_key") or _public(key.public_key()) != \
-            _public(certs[0].public_key()):
+    try:  # a certificate is parsed lazily: a bad key in it shows only now
+        theirs = _public(certs[0].public_key())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise errors.BadRequest(UNREADABLE_CERT) from None
+    if mine is None or mine != theirs:
         raise errors.BadRequest(MISMATCHED_KEY)
     pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
     pem += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -135,7 +164,7 @@ def _public(key) -> bytes:
 def redacted(value: object) -> object:
     """A request body with every data URI elided, for messages that echo a body."""
     if isinstance(value, str):
-        return SHOWN_URI if is_data_uri(value) else value
+        return SHOWN_URI if is_data_uri(value) or "-----BEGIN" in value else value
     if isinstance(value, dict):
         return {k: redacted(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -325,3 +325,11 @@ def test_dnsmasq_of_an_ha_member_binds_the_addresses_as_keepalived_adds_them(mem
     member.apply(ha_config())
     conf = (member.state_dir / "dnsmasq-ge2.conf").read_text()
     assert "bind-dynamic" in conf and "bind-interfaces" not in conf
+
+
+def test_heartbeat_off_the_management_interface_is_dropped_before_conntrack():
+    base = render_nft.render(ha_config(), NAMES, 5000).base
+    guard = base.index('iifname != "ge0" meta l4proto 112 drop')
+    assert guard < base.index("ct state established,related accept")
+    assert 'iifname != "ge0" udp dport 3780 drop' in base
+    assert "!=" not in render_nft.render(plain_config(), NAMES, 5000).base.split("chain forward")[0]

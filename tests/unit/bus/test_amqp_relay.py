@@ -93,3 +93,18 @@ def test_back_off_doubles_up_to_its_cap():
         b = next_backoff(b)
         seq.append(b)
     assert seq[:4] == [0.1, 0.2, 0.4, 0.8] and seq[-1] == 10.0
+
+
+def test_error_and_warn_notifications_reach_intake_with_their_priority():
+    # oslo dispatches by the message's priority: an endpoint without ``error`` would
+    # ack a failed appliance boot (compute.instance.create.error) unseen.
+    from oslo_messaging.notify.dispatcher import NotificationDispatcher
+
+    seen: list[dict] = []
+    endpoint = amqp._Endpoint(lambda body: seen.append(body) or True)
+    dispatcher = NotificationDispatcher([endpoint], None)
+    assert {"info", "warn", "error"} <= set(dispatcher.supported_priorities)
+    for priority in ("info", "warn", "error"):
+        getattr(endpoint, priority)({}, "compute.h", "compute.instance.create.error",
+                                    {}, {"message_id": priority})
+    assert [b["priority"] for b in seen] == ["INFO", "WARN", "ERROR"]

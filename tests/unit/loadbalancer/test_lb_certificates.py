@@ -146,3 +146,43 @@ def test_client_ca_stays_not_yet():
     with pytest.raises(errors.BadRequest) as exc:
         A.parse(A.LISTENER, {"listener": {"client_ca_tls_container_ref": "x"}}, create=False)
     assert _message(exc).endswith("client_ca_tls_container_ref (not yet)")
+
+
+def test_many_unmatched_begins_are_refused_in_one_pass():
+    # A back-referencing pattern rescanned the rest for each: about a second for this.
+    raw = b"-----BEGIN A-----\n" * (C.MAX_BUNDLE // 18)
+    assert C.blocks(raw) == []
+    with pytest.raises(errors.BadRequest):
+        C.parse_bundle(raw)
+    many = b"-----BEGIN A-----\nx\n-----END A-----\n" * (C.MAX_BLOCKS + 1)
+    with pytest.raises(errors.BadRequest) as exc:
+        C.parse_bundle(many)
+    assert "more than" in _message(exc)
+
+
+def test_a_certificate_with_a_damaged_key_is_a_400_not_a_crash(ca, server):
+    pem = bundle(server).decode() if isinstance(bundle(server), bytes) else bundle(server)
+    cert = pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+    body = cert.split("\n")
+    der = base64.b64decode("".join(body[1:-2]))
+    seen = 0
+    # flip bytes through the public key's part: each damaged certificate is refused
+    for at in range(len(der) // 2, min(len(der), len(der) // 2 + 40)):
+        bad = der[:at] + bytes([der[at] ^ 0xFF]) + der[at + 1:]
+        text = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bad).decode() + \
+            "-----END CERTIFICATE-----\n" + pem[len(cert):]
+        try:
+            C.parse_bundle(text.encode())
+        except errors.BadRequest:
+            seen += 1
+    assert seen > 0
+
+
+def test_pasted_pem_and_long_refs_are_never_repeated(server):
+    pasted = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA\n-----END PRIVATE KEY-----"
+    for value in (pasted, "x" * 300, " " + "data:application/x-pem-file;base64,QUJD"):
+        with pytest.raises(errors.BadRequest) as exc:
+            C.check_ref("default_tls_container_ref", value)
+        assert "MC4C" not in _message(exc) and "xxxxxxxxxx" not in _message(exc)
+        assert "QUJD" not in _message(exc)
+    assert C.redacted({"x": pasted}) == {"x": C.SHOWN_URI}

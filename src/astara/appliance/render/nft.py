@@ -61,7 +61,7 @@ def arp_responder(ifname: str, mac: str) -> list[str]:
     ]
 
 
-def _input_head(mgmt: list[str], api_port: int) -> list[str]:
+def _input_head(mgmt: list[str], api_port: int, guard: list[str] | None = None) -> list[str]:
     """The table's opening, the same for a router and a load balancer: its named
     counters and maps (status reads them), and the input chain's first rules: replies,
     loopback, ICMP, and the agent's API from the management network."""
@@ -73,6 +73,7 @@ def _input_head(mgmt: list[str], api_port: int) -> list[str]:
         "  map fip_snat4 { type ipv4_addr : ipv4_addr; }",
         "  chain input {",
         "    type filter hook input priority filter; policy drop;",
+        *(guard or ()),
         "    ct state established,related accept",
         "    ct state invalid drop",
         '    iifname "lo" accept',
@@ -98,6 +99,17 @@ def ha_heartbeat(config: ApplianceConfig, mgmt: list[str]) -> list[str]:
     ]
 
 
+def ha_guard(config: ApplianceConfig, mgmt: list[str]) -> list[str]:
+    """Before the conntrack shortcut (conntrack does not know the interface a packet
+    came in on): heartbeat traffic from anywhere but the management interface is
+    dropped, so a tenant spoofing the peer's address on a data network cannot ride an
+    established sync flow."""
+    if not config.ha.enabled or len(mgmt) != 1:
+        return []
+    return [f'    iifname != "{mgmt[0]}" meta l4proto 112 drop',
+            f'    iifname != "{mgmt[0]}" udp dport {CONNTRACKD_PORT} drop']
+
+
 def _set(names: list[str]) -> str:
     return "{ " + ", ".join(f'"{n}"' for n in names) + " }" if names else ""
 
@@ -110,7 +122,7 @@ def render(config: ApplianceConfig, names: dict[str, str], api_port: int) -> Rul
     internal = [names[n.network_id] for n in config.network("internal")]
     ext_v4 = [a.ip for n in config.network("external") for a in n.interface.addresses
               if a.version == 4]
-    lines = _input_head(mgmt, api_port) + ha_heartbeat(config, mgmt)
+    lines = _input_head(mgmt, api_port, ha_guard(config, mgmt)) + ha_heartbeat(config, mgmt)
     if internal:
         lines += [
             f"    iifname {_set(internal)} udp dport {{ 67, 547 }} accept",

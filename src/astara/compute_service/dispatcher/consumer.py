@@ -111,7 +111,10 @@ class Dispatcher:
         self._failures: dict[int, int] = {}  # position -> failed attempts (this process)
         self.restarts = 0
         # messages handled by result (applied, dropped, dead_lettered): its metrics
-        self.handled: collections.Counter[str] = collections.Counter()
+        # Every key there from the start: a scrape copying it while a first
+        # "dead_lettered" is added would see the dict change size mid-copy.
+        self.handled: collections.Counter[str] = collections.Counter(
+            {"applied": 0, "dropped": 0, "dead_lettered": 0})
 
     def handle(self, message: Message) -> None:
         try:
