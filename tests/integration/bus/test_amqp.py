@@ -62,9 +62,12 @@ class Listening:
 
     def __enter__(self):
         self._thread.start()
-        # Its queue exists once it listens: only then is a message routed to it.
+        # Its queue exists once it listens: only then is a message routed to it. The
+        # queue is bound once per priority (info, warn, error), in an order of oslo's:
+        # ``listening`` is set once every binding is made.
         wait_for(lambda: queue_exists(self._rabbitmq.url, self.consumer.name),
                  what="the listener's queue")
+        wait_for(self.consumer.listening.is_set, what="every binding of the queue")
         return self
 
     def __exit__(self, *exc):
