@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from bench.orchestrator_e2e import pct  # noqa: E402
 from bench.stack import Stack, netns_pids  # noqa: E402
 from tests.support import wait_for  # noqa: E402
 
+from astara.appliance.observe.haproxy import parse  # noqa: E402
 from astara.appliance.render.haproxy import paths as haproxy_paths  # noqa: E402
 from astara.burnin.scenario import Options, connection  # noqa: E402
 
@@ -135,6 +137,60 @@ class World:
         raise AssertionError(f"{name} never answered")
 
 
+def member_status(stack: Stack, address: str) -> str | None:
+    """haproxy's own view of the member at ``address``:80 (its `show stat` status, e.g.
+    "UP", "DOWN", "UP 1/2"), read from every appliance's stats socket."""
+    for d in (stack.state / "appliance").glob("astara-appliance-*"):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1)
+                s.connect(str(haproxy_paths(d)["sock"]))
+                s.sendall(b"show stat\n")
+                text = b"".join(iter(lambda: s.recv(65536), b"")).decode(errors="replace")
+        except OSError:
+            continue
+        for row in parse(text).values():
+            if row.get("addr") == f"{address}:80":
+                return row.get("status")
+    return None
+
+
+def failures(stack: Stack, world: World, lb, samples: int) -> None:
+    """A member's instance stopped, ``samples`` times: when haproxy marks it DOWN (its
+    stats socket, polled every 5 ms: the member taken out) and when the traffic shows
+    it (ten answers in a row from the others), from the stop call and from the moment
+    its links went down (SHUTOFF shown by the compute API, polled beside)."""
+    address = world.ip["web2"]
+    down, down_off, traffic = [], [], []
+    for _ in range(samples):
+        until(lambda: member_status(stack, address) == "UP", 60)
+        t0 = time.monotonic()
+        world.user.compute.stop_server(world.vms["web2"])
+        shutoff: list[float] = []
+        watcher = threading.Thread(target=lambda shutoff=shutoff: shutoff.append(wait_for(
+            lambda: world.user.compute.get_server(world.vms["web2"]).status == "SHUTOFF"
+            and time.monotonic(), 60, "web2 SHUTOFF", 0.005)), daemon=True)
+        watcher.start()
+        marked = wait_for(lambda: (member_status(stack, address) or "").startswith("DOWN")
+                          and time.monotonic(), 60, "web2 DOWN in haproxy", 0.005)
+        traffic.append(world.gone(lb.vip_address, "web2", t0))
+        watcher.join(60)
+        down.append(marked - t0)
+        if shutoff:
+            down_off.append(marked - shutoff[0])
+        world.user.compute.start_server(world.vms["web2"])
+        until(lambda: world.seen(lb.vip_address, {"web1", "web2"}), 60)
+    target = DELAY * RETRIES_DOWN + 1
+    for what, xs in (("from the stop call", down),
+                     ("from SHUTOFF shown (links already down)", down_off),
+                     ("traffic shows it (10 answers in a row from others), from the stop call",
+                      traffic)):
+        if xs:
+            print(f"member's instance stopped -> taken out (haproxy DOWN), {what}: p50 "
+                  f"{statistics.median(xs):.2f} s, max {max(xs):.2f} s over {len(xs)} "
+                  f"(target: delay x max_retries_down + 1 s = {target} s)")
+
+
 def memory(stack: Stack, count: int, world: World) -> None:
     agent = stack.service("appliance-agent")
     before = agent.memory_info().rss
@@ -163,6 +219,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--failures", type=int, default=10)
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
@@ -214,23 +271,7 @@ def main() -> None:
             print(f"member {what}: p50 {statistics.median(xs) * 1000:.0f} ms, p99 "
                   f"{pct(xs, 0.99) * 1000:.0f} ms over {len(xs)} (target p99 <= 200 ms; "
                   "from the API call to the start of the first request that showed it)")
-        t0 = time.monotonic()
-        world.user.compute.stop_server(world.vms["web2"])
-        # When the instance was really down (its links set down by the compute agent,
-        # then SHUTOFF shown a few ms later): the stop call's own path is not the
-        # member's failure. Watched beside the requests, from this thread's client.
-        shutoff: list[float] = []
-        watcher = threading.Thread(target=lambda: shutoff.append(wait_for(
-            lambda: world.user.compute.get_server(world.vms["web2"]).status == "SHUTOFF"
-            and time.monotonic(), 60, "web2 SHUTOFF", 0.005)), daemon=True)
-        watcher.start()
-        took = world.gone(lb.vip_address, "web2", t0)
-        watcher.join(60)
-        off = f", {took - (shutoff[0] - t0):.2f} s after it showed SHUTOFF (the stop " \
-            f"call took {shutoff[0] - t0:.2f} s)" if shutoff else ""
-        print(f"member's instance stopped -> taken out: {took:.2f} s after the stop call"
-              f"{off} (target: delay x max_retries_down + 1 s = {DELAY * RETRIES_DOWN + 1} s)")
-        world.user.compute.start_server(world.vms["web2"])
+        failures(stack, world, lb, a.failures)
         world.lbs.delete_load_balancer(lb.id, cascade=True)
         memory(stack, a.count, world)
     finally:

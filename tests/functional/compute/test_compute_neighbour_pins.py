@@ -132,6 +132,12 @@ def test_plug_pins_both_sides_and_unplug_removes_them(lab):
     assert set(entries("-n", lab.ns(first), "-6", "neigh", "show", "dev", "eth0")) == \
         {lab.host_ip}
 
+    # the management address was set over rtnetlink: no duplicate detection to wait for
+    [eth0] = json.loads(sh("ip", "-j", "-n", lab.ns(first), "addr", "show", "dev",
+                           "eth0").stdout)
+    mine = [a for a in eth0["addr_info"] if a["local"] == ip_of(m1)]
+    assert [(a["prefixlen"], a.get("tentative", False)) for a in mine] == [(64, False)]
+
     observed = lab.backend.observe()
     assert observed[first.id].pinned == (("fa:16:3e:b6:00:10", ip_of(m1)),)
 
@@ -259,3 +265,18 @@ def test_links_read_in_process_are_what_ip_prints(lab):
         [(p["dst"], p["dev"], p["lladdr"]) for p in permanent]
     assert [p["dst"] for p in pins] == [lab.host_ip]
     assert SubprocessRunner().links(f"{lab.ns(spec)}-none") == ([], [])
+
+
+def test_addresses_are_replaced_in_a_namespace_over_rtnetlink(lab):
+    spec, _ = lab.appliance(0x12)
+    lab.backend.create(spec)
+    runner = SubprocessRunner()
+    for _ in range(2):  # a replace of what is there changes nothing
+        runner.batch(["addr replace 10.79.1.5/24 dev eth1", "addr replace 10.79.2.5/25 dev eth1"],
+                     netns=lab.ns(spec))
+    [eth1] = json.loads(sh("ip", "-j", "-n", lab.ns(spec), "-4", "addr", "show", "dev",
+                           "eth1").stdout)
+    assert sorted((a["local"], a["prefixlen"]) for a in eth1["addr_info"]) == \
+        [("10.79.1.5", 24), ("10.79.2.5", 25)]
+    with pytest.raises(Exception, match="eth9"):
+        runner.batch(["addr replace 10.79.3.5/24 dev eth9"], netns=lab.ns(spec))

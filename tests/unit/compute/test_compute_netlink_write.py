@@ -7,7 +7,15 @@ import struct
 
 import pytest
 
-from astara.common.rtnetlink import IFINFOMSG, NDMSG, NUD_PERMANENT, RTM_NEWLINK, RTM_NEWNEIGH
+from astara.common.rtnetlink import (
+    IFADDRMSG,
+    IFINFOMSG,
+    NDMSG,
+    NUD_PERMANENT,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWNEIGH,
+)
 from astara.compute_service.agent import netlink
 from astara.compute_service.agent.neighbours import pin_lines, unpin_lines
 
@@ -32,7 +40,10 @@ def test_the_agents_own_pin_and_unpin_lines_are_taken():
     "neigh replace 10.0.0.1 dev br nud permanent",             # no MAC
     "neigh del 10.0.0.1 lladdr fa:16:3e:00:00:01 dev br",
     "neigh replace 10.0.0 lladdr fa:16:3e:00:00:01 dev br nud permanent",
-    "addr replace 10.0.0.1/24 dev eth0",
+    "addr replace 10.0.0.1 dev eth0",           # no length: ip's default, not ours
+    "addr replace 10.0.0.300/24 dev eth0",
+    "addr add 10.0.0.1/24 dev eth0",
+    "addr replace 10.0.0.1/24 dev eth0 nodad extra",
 ])
 def test_anything_else_is_left_to_ip(line):
     assert netlink.change(line) is None
@@ -62,3 +73,30 @@ def test_an_ipv6_unpin_names_the_address_only():
     family, index, state, _f, _t = NDMSG.unpack_from(body)
     assert (kind, family, index, state) == (29, socket.AF_INET6, 3, 0)
     assert body[NDMSG.size + 4:] == socket.inet_pton(socket.AF_INET6, "fdca::9")
+
+
+def attributes(raw: bytes) -> list[tuple[int, bytes]]:
+    out, offset = [], 0
+    while offset < len(raw):
+        length, kind = struct.unpack_from("=HH", raw, offset)
+        out.append((kind, raw[offset + 4:offset + length]))
+        offset += (length + 3) & ~3
+    return out
+
+
+def test_an_appliance_management_address_is_a_replace_with_local_and_address():
+    c = netlink.change("addr replace fdca:3ba5::7/64 dev eth0 nodad")
+    assert (c.kind, c.dev, c.ip, c.nodad) == ("addr replace", "eth0", "fdca:3ba5::7/64", True)
+    kind, flags, body = netlink.message(c, 2)
+    assert kind == RTM_NEWADDR and flags & 0x100 and flags & 0x400
+    family, prefixlen, ifa_flags, scope, index = IFADDRMSG.unpack_from(body)
+    assert (family, prefixlen, ifa_flags, scope, index) == (socket.AF_INET6, 64, 0x02, 0, 2)
+    packed = socket.inet_pton(socket.AF_INET6, "fdca:3ba5::7")
+    assert attributes(body[IFADDRMSG.size:]) == [(2, packed), (1, packed)]  # LOCAL, ADDRESS
+
+
+def test_an_ipv4_address_keeps_duplicate_detection_flags_off_and_its_length():
+    kind, _flags, body = netlink.message(netlink.change("addr replace 10.9.8.7/22 dev eth0"), 5)
+    family, prefixlen, ifa_flags, _scope, index = IFADDRMSG.unpack_from(body)
+    assert (kind, family, prefixlen, ifa_flags, index) == (RTM_NEWADDR, socket.AF_INET, 22, 0, 5)
+    assert attributes(body[IFADDRMSG.size:])[0] == (2, bytes([10, 9, 8, 7]))

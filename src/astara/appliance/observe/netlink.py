@@ -17,6 +17,9 @@ import struct
 from astara.appliance.observe.state import Address, Link, Neighbour, NetState, Route
 from astara.common import netlink_dump as dump
 from astara.common.rtnetlink import (
+    IFA_ADDRESS,
+    IFA_LOCAL,
+    IFADDRMSG,
     IFF_UP,
     IFINFOMSG,
     IFLA_ADDRESS,
@@ -39,12 +42,10 @@ from astara.common.rtnetlink import (
 )
 
 _LINK_ATTRS = frozenset((IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_STATS64))
-IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 RT_TABLE_MAIN, RTPROT_STATIC = 254, 4
 RT_SCOPE_LINK = 253  # link and host scopes belong to the kernel
 
-IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type
 _STATS = struct.Struct("=QQQQ")  # rtnl_link_stats64 opens with rx/tx packets, rx/tx bytes
 _U32 = struct.Struct("=I")

@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from astara.common import netlink_dump as dump
 from astara.common.netns import entered
 from astara.common.rtnetlink import (
+    IFA_ADDRESS,
+    IFA_F_NODAD,
+    IFA_LOCAL,
+    IFADDRMSG,
     IFF_LOWER_UP,
     IFF_UP,
     IFINFOMSG,
@@ -33,6 +37,7 @@ from astara.common.rtnetlink import (
     NUD_PERMANENT,
     RTM_GETLINK,
     RTM_GETNEIGH,
+    RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWNEIGH,
 )
@@ -92,6 +97,7 @@ _NLA = struct.Struct("=HH")
 _NEIGH = re.compile(r"neigh (replace|del) (\S+)(?: lladdr ([0-9a-fA-F:]{17}))? dev (\S+)"
                     r"(?: nud permanent)?")
 _LINK_UP = re.compile(r"link set (?:dev )?(\S+) up")
+_ADDR = re.compile(r"addr replace (\S+) dev (\S+)( nodad)?")
 
 
 @dataclass(frozen=True)
@@ -99,16 +105,18 @@ class Change:
     """One ``ip`` line this module runs itself (see ``change``)."""
 
     line: str
-    kind: str  # "neigh replace", "neigh del", "link up"
+    kind: str  # "neigh replace", "neigh del", "link up", "addr replace"
     dev: str
-    ip: str = ""
+    ip: str = ""  # an address, or address/prefixlen for "addr replace"
     mac: str = ""
+    nodad: bool = False
 
 
 def change(line: str) -> Change | None:
     """The change an ``ip -batch`` line makes, if it is one of the few done here:
     ``neigh replace IP lladdr MAC dev DEV nud permanent``, ``neigh del IP dev DEV``,
-    ``link set DEV up``; None for anything else (``ip`` runs it)."""
+    ``link set DEV up``, ``addr replace IP/LEN dev DEV [nodad]``; None for anything
+    else (``ip`` runs it)."""
     if m := _NEIGH.fullmatch(line.strip()):
         op, ip, mac, dev = m.groups()
         try:
@@ -121,6 +129,15 @@ def change(line: str) -> Change | None:
         return Change(line, f"neigh {op}", dev, ip, (mac or "").lower())
     if m := _LINK_UP.fullmatch(line.strip()):
         return Change(line, "link up", m.group(1))
+    if m := _ADDR.fullmatch(line.strip()):
+        cidr, dev, nodad = m.groups()
+        try:
+            ipaddress.ip_interface(cidr)
+        except ValueError:
+            return None
+        if "/" not in cidr:  # ip's own default length is not ours to guess
+            return None
+        return Change(line, "addr replace", dev, cidr, nodad=bool(nodad))
     return None
 
 
@@ -132,6 +149,14 @@ def message(c: Change, index: int) -> tuple[int, int, bytes]:
     """(type, flags, body) of the request making ``c`` on link ``index``."""
     if c.kind == "link up":
         return RTM_NEWLINK, 0, IFINFOMSG.pack(0, 0, index, IFF_UP, IFF_UP)
+    if c.kind == "addr replace":
+        iface = ipaddress.ip_interface(c.ip)
+        family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+        packed = iface.ip.packed
+        head = IFADDRMSG.pack(family, iface.network.prefixlen,
+                              IFA_F_NODAD if c.nodad else 0, 0, index)
+        return (RTM_NEWADDR, dump.NLM_F_CREATE | dump.NLM_F_REPLACE,
+                head + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed))
     address = ipaddress.ip_address(c.ip)
     family = socket.AF_INET if address.version == 4 else socket.AF_INET6
     dst = _attr(NDA_DST, address.packed)

@@ -140,10 +140,12 @@ def management_addresses(spec: InstanceSpec) -> list[str]:
 def _appliance(runner: Runner, spec: InstanceSpec, ns: str) -> str:
     lines = [f"astara-appliance {spec.name} ({spec.id}) in namespace {ns}"]
     if spec.ports:
-        for cidr in management_addresses(spec):
-            runner.run(["ip", "-n", ns, "addr", "replace", cidr, "dev", "eth0"]
-                       + (["nodad"] if ":" in cidr else []))
-            lines.append(f"eth0 (management): {cidr}")
+        cidrs = management_addresses(spec)
+        # one batch: made over rtnetlink in this process (``ip -n`` copies the host's
+        # mounts and resolves eth0 by dumping links: ~19 ms at a thousand appliances)
+        runner.batch([f"addr replace {cidr} dev eth0" + (" nodad" if ":" in cidr else "")
+                      for cidr in cidrs], netns=ns)
+        lines += [f"eth0 (management): {cidr}" for cidr in cidrs]
     lines.append("waiting for astara-appliance-agent --mode host")
     return "\n".join(lines)
 
