@@ -266,3 +266,42 @@ def test_null_refs_on_an_http_listener_change_nothing(alice, lb):
     shown = r.json()["listener"]
     assert (shown["name"], shown["default_tls_container_ref"], shown["sni_container_refs"],
             shown["tls_versions"]) == ("plain", None, [], None)
+
+
+def test_a_load_balancer_holds_no_more_certificates_than_its_appliance_can_take(
+        alice, lb, subnet, pki, lb_api, monkeypatch):
+    from astara.loadbalancer_service.resources import listener_tls
+    monkeypatch.setattr(listener_tls, "MAX_CERTIFICATES", 2)
+    www, api = data_uri(bundle(pki["www"])), data_uri(bundle(pki["api"]))
+    third = data_uri(bundle(issue("third.example.test", pki["ca"])))
+    first = alice.lb.create_listener(loadbalancer_id=lb.id, protocol="TERMINATED_HTTPS",
+                                     protocol_port=443, default_tls_container_ref=www)
+    # the same bundle again counts once
+    alice.lb.create_listener(loadbalancer_id=lb.id, protocol="TERMINATED_HTTPS",
+                             protocol_port=444, default_tls_container_ref=api,
+                             sni_container_refs=[first.default_tls_container_ref])
+    before = _bundles(lb_api)
+    r = _post(alice, {"loadbalancer_id": lb.id, "protocol": "TERMINATED_HTTPS",
+                      "protocol_port": 445, "default_tls_container_ref": third})
+    assert r.status_code == 400
+    assert r.json()["faultstring"] == (
+        "Validation failure: A load balancer's listeners may hold at most 2 distinct "
+        "certificates; this would make 3.")
+    with alice.http() as c:  # nor by an update of a listener already there
+        r2 = c.put(f"/lbaas/listeners/{first.id}", json={"listener": {
+            "sni_container_refs": [third]}})
+    assert r2.status_code == 400 and _bundles(lb_api) == before
+    assert len(list(alice.lb.listeners(loadbalancer_id=lb.id))) == 2
+    # another load balancer has its own room
+    other = alice.lb.create_load_balancer(vip_subnet_id=subnet.id, name="tls-2")
+    alice.lb.create_listener(loadbalancer_id=other.id, protocol="TERMINATED_HTTPS",
+                             protocol_port=443, default_tls_container_ref=third)
+    before = _bundles(lb_api)
+    # and the bytes are bounded too, whatever the count
+    monkeypatch.setattr(listener_tls, "MAX_CERTIFICATES", 200)
+    monkeypatch.setattr(listener_tls, "MAX_PEM_PER_LOADBALANCER", 3 * len(bundle(pki["www"])))
+    r = _post(alice, {"loadbalancer_id": lb.id, "protocol": "TERMINATED_HTTPS",
+                      "protocol_port": 446, "default_tls_container_ref": third,
+                      "sni_container_refs": [data_uri(bundle(issue("big.example.test")))]})
+    assert r.status_code == 400 and "KiB of certificate bundles" in r.json()["faultstring"]
+    assert _bundles(lb_api) == before

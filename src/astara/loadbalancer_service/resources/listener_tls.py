@@ -12,11 +12,12 @@ value is "not yet". Client authentication (a client CA) is not yet, so neither a
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from astara.loadbalancer_service import certificates, errors
 from astara.loadbalancer_service import models as m
 from astara.loadbalancer_service.resources.base import Op
+from astara.wire.loadbalancer_config import MAX_CERTIFICATES
 
 PROTOCOL = "TERMINATED_HTTPS"
 REFS = ("default_tls_container_ref", "sni_container_refs")
@@ -31,6 +32,10 @@ TLS_CIPHERS = ("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_
                "DHE-RSA-AES256-SHA256:DHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:"
                "ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256")
 OPTIONS = ("tls_versions", "tls_ciphers", "alpn_protocols")
+# All of a load balancer's bundles travel in its appliance's one config document
+# (bounded at 4 MiB by the appliance API): past these, the whole load balancer could
+# never be configured, so the listener asking for more is refused instead.
+MAX_PEM_PER_LOADBALANCER = 2 * 1024 * 1024
 NEEDS_REF = ("An SNI or default certificate container reference must be provided for "
              "TERMINATED_HTTPS protocol listeners.")
 
@@ -98,6 +103,7 @@ def store(op: Op, row: m.Listener, project_id: str, data: dict) -> None:
         m.ListenerCertificate.listener_id == row.id))}
     wanted = dict.fromkeys(filter(None, [default, *sni]))
     pems = {ref: bundles[ref].pem if ref in bundles else kept[ref] for ref in wanted}
+    _check_room(op, row, pems)
     op.session.execute(delete(m.ListenerCertificate).where(
         m.ListenerCertificate.listener_id == row.id))
     op.session.flush()
@@ -106,3 +112,22 @@ def store(op: Op, row: m.Listener, project_id: str, data: dict) -> None:
                        for ref, pem in pems.items())
     row.default_tls_container_ref = default
     row.sni_container_refs = sni or None
+
+
+def _check_room(op: Op, row: m.Listener, pems: dict[str, str]) -> None:
+    """The load balancer's distinct bundles, this listener's new ones included, within
+    what one appliance document carries."""
+    others = dict(op.session.execute(
+        select(m.ListenerCertificate.ref, func.length(m.ListenerCertificate.pem))
+        .join(m.Listener, m.Listener.id == m.ListenerCertificate.listener_id)
+        .where(m.Listener.loadbalancer_id == row.loadbalancer_id,
+               m.Listener.id != row.id)).all())
+    sizes = {**others, **{ref: len(pem) for ref, pem in pems.items()}}
+    if len(sizes) > MAX_CERTIFICATES:
+        raise errors.validation(f"A load balancer's listeners may hold at most "
+                                f"{MAX_CERTIFICATES} distinct certificates; this would "
+                                f"make {len(sizes)}.")
+    if sum(sizes.values()) > MAX_PEM_PER_LOADBALANCER:
+        raise errors.validation(f"A load balancer's listeners may hold at most "
+                                f"{MAX_PEM_PER_LOADBALANCER // 1024} KiB of certificate "
+                                f"bundles; this would make {sum(sizes.values()) // 1024} KiB.")
