@@ -42,7 +42,8 @@ def status_of(kind: str, item: dict) -> dict[str, Any]:
         "status")
     progress = item.get("progress") if kind == "server" else None
     return {"status": status or "?", "tone": tone(status), "busy": busy(kind, status),
-            "progress": progress if isinstance(progress, int) else None}
+            # Nova's 0 says "not known yet" as often as "nothing done": an indeterminate bar.
+            "progress": progress if isinstance(progress, int) and progress > 0 else None}
 
 
 def server_row(s: dict) -> dict[str, Any]:

@@ -27,6 +27,7 @@ def test_status_busy_and_tone(kind, status, busy, tone):
 def test_server_progress_only_when_a_number():
     assert views.status_of("server", {"status": "BUILD", "progress": 40})["progress"] == 40
     assert views.status_of("server", {"status": "BUILD", "progress": "x"})["progress"] is None
+    assert views.status_of("server", {"status": "BUILD", "progress": 0})["progress"] is None
 
 
 def test_routes_added_once_and_removed():
