@@ -10,12 +10,14 @@ import asyncio
 
 from starlette.responses import Response
 
+from astara.common import device_owners
 from astara.dashboard import views
 from astara.dashboard.clients import ApiError, seg
 from astara.dashboard.web import Ctx, redirect
 
-ROUTER_OWNERS = ("network:router_interface", "network:router_interface_distributed",
-                 "network:ha_router_replicated_interface", "network:router_gateway")
+# A router's interfaces (ours and Neutron's DVR/HA spellings), then its gateway.
+ROUTER_OWNERS = (device_owners.INTERFACE, "network:router_interface_distributed",
+                 "network:ha_router_replicated_interface", device_owners.GATEWAY)
 
 
 def _mine(ctx: Ctx, item: dict | None, what: str, rid: str) -> dict:
