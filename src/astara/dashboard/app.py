@@ -58,6 +58,9 @@ def _login_routes(state: State) -> list[Route]:
         response.delete_cookie(session.COOKIE, path="/")
         return response
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)  # none: browsers ask anyway
+
     async def home(ctx) -> Response:
         return RedirectResponse("/instances", status_code=303)
 
@@ -66,6 +69,7 @@ def _login_routes(state: State) -> list[Route]:
     return [Route("/login", login_page, methods=["GET"]),
             Route("/login", login, methods=["POST"]),
             Route("/logout", page(state, logout), methods=["POST"]),
+            Route("/favicon.ico", favicon, methods=["GET"]),
             Route("/", page(state, home), methods=["GET"])]
 
 

@@ -93,10 +93,13 @@ def routes_with(routes: list[dict], route: dict, add: bool) -> list[dict]:
 
 
 def admin_router_row(view: dict) -> dict[str, Any]:
-    """A row of the orchestrator's ``/routers/`` view."""
+    """A row of the orchestrator's ``/routers/`` view (its last step by name)."""
+    steps = view.get("steps") or []
+    last = steps[-1] if steps and isinstance(steps[-1], dict) else {}
     return {"id": view.get("id"), "kind": view.get("kind") or "router",
             "tenant_id": view.get("tenant_id") or "-", "status": view.get("status") or "?",
             "tone": tone(view.get("status")), "state": view.get("state") or "-",
+            "step": last.get("step") or "-",
             "healthy": bool(view.get("healthy")), "instance_id": view.get("instance_id") or "-",
             "last_error": view.get("last_error") or ""}
 

@@ -113,3 +113,11 @@ def test_topology_ignores_ports_of_routers_it_does_not_show():
     g = topology.build([{"id": "n1"}], [], [{"device_id": "other", "network_id": "n1"}],
                        [], [], [], [])
     assert g["edges"] == []
+
+
+def test_admin_router_row_names_the_last_step():
+    row = views.admin_router_row({"id": "r", "status": "up", "state": "configured",
+                                  "steps": [{"step": "CalcAction"}, {"step": "Alive"}]})
+    assert (row["step"], row["state"], row["kind"], row["tenant_id"]) == (
+        "Alive", "configured", "router", "-")
+    assert views.admin_router_row({"id": "r"})["step"] == "-"
