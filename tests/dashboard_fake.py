@@ -173,6 +173,10 @@ class FakeApis:
                             image={"id": s["imageRef"]}, metadata={}, addresses={
                                 self.store["networks"][n["uuid"]]["name"]:
                                 [{"addr": "10.0.0.5"}] for n in s.get("networks", [])})
+            for n in s.get("networks", []):  # the port Nova makes on the network
+                self.add("ports", project, network_id=n["uuid"], device_id=item["id"],
+                         device_owner="compute:nova",
+                         fixed_ips=[{"subnet_id": None, "ip_address": "10.0.0.5"}])
             return JSONResponse({"server": {"id": item["id"]}}, status_code=202)
         if parts == ["servers", "detail"]:
             return JSONResponse({"servers": [s for s in servers.values()
@@ -183,6 +187,9 @@ class FakeApis:
         if len(parts) == 2:
             if request.method == "DELETE":
                 del servers[item["id"]]
+                for pid in [p for p, v in self.store["ports"].items()
+                            if v.get("device_id") == item["id"]]:
+                    del self.store["ports"][pid]
                 return Response(status_code=204)
             return JSONResponse({"server": item})
         if parts[2] == "metadata":

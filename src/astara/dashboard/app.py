@@ -30,6 +30,10 @@ def _login_routes(state: State) -> list[Route]:
         return render(state, request, "login.html", None)
 
     async def login(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return render(state, request, "login.html", None, 403,
+                          error="A login must come from this page, not another site.")
         try:
             form = await read_form(request)
         except Exception:
@@ -64,8 +68,9 @@ def _login_routes(state: State) -> list[Route]:
     async def home(ctx) -> Response:
         return RedirectResponse("/instances", status_code=303)
 
-    # Logging in needs no CSRF token: it acts on nothing, and SameSite=Strict keeps
-    # another site's form from replacing the session cookie it sets.
+    # Logging in has no session to tie a CSRF token to: a login posted from another
+    # site (which would swap the user's session for the attacker's) is refused by its
+    # Origin header, which browsers send with every form POST.
     return [Route("/login", login_page, methods=["GET"]),
             Route("/login", login, methods=["POST"]),
             Route("/logout", page(state, logout), methods=["POST"]),

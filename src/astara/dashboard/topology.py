@@ -37,7 +37,7 @@ def build(networks: list[dict], routers: list[dict], router_ports: list[dict],
           ports: list[dict]) -> dict[str, Any]:
     """``router_ports``: the ports the network API says are routers' (device_owner
     network:router_interface* / gateway, each with device_id); ``ports``: the project's
-    ports (to tie a floating IP to its instance)."""
+    ports (to tie an instance to its networks and a floating IP to its instance)."""
     nodes: dict[str, Node] = {}
     edges: set[tuple[str, str]] = set()
     for n in networks:
@@ -57,11 +57,10 @@ def build(networks: list[dict], routers: list[dict], router_ports: list[dict],
     for s in servers:
         nodes[s["id"]] = Node(s["id"], "server", _label(s), s.get("status") or "",
                               f"/instances/{s['id']}")
-        for net_name in (s.get("addresses") or {}):
-            net = next((n for n in networks if n.get("name") == net_name
-                        or n.get("id") == net_name), None)
-            if net is not None:
-                edges.add((s["id"], net["id"]))
+    for p in ports:  # an instance's networks: its ports (names can repeat, ids cannot)
+        if p.get("device_id") in nodes and nodes[p["device_id"]].kind == "server" \
+                and p.get("network_id") in nodes:
+            edges.add((p["device_id"], p["network_id"]))
     for lb in loadbalancers:
         nodes[lb["id"]] = Node(lb["id"], "loadbalancer", _label(lb),
                                lb.get("provisioning_status") or "", "/loadbalancers")

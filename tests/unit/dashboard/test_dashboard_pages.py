@@ -47,6 +47,12 @@ def test_login_cookie_is_signed_httponly_strict(fake):
     assert "p1" in c.get("/instances").text
     bad = c.post("/login", data={"project": "", "role": "root"})
     assert bad.status_code == 400
+    forged = c.post("/login", data={"project": "p2", "role": "admin"},
+                    headers={"Origin": "http://evil.example"}, follow_redirects=False)
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    same = c.post("/login", data={"project": "p3", "role": "member"},
+                  headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert same.status_code == 303
 
 
 def test_every_api_call_carries_the_session_project(fake):

@@ -80,7 +80,8 @@ def _graph():
     servers = [{"id": "s1", "name": "vm", "status": "BUILD", "addresses": {"net1": []}}]
     lbs = [{"id": "l1", "name": "lb", "provisioning_status": "ACTIVE",
             "vip_network_id": "n1"}]
-    ports = [{"id": "p1", "device_id": "s1"}]
+    ports = [{"id": "p1", "device_id": "s1", "network_id": "n1"},
+             {"id": "p2", "device_id": "elsewhere", "network_id": "n1"}]
     fips = [{"id": "f1", "floating_ip_address": "172.24.4.9", "port_id": "p1"}]
     return topology.build(nets, routers, rports, servers, lbs, fips, ports)
 
