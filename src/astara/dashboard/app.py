@@ -22,8 +22,6 @@ from astara.dashboard.clients import Apis
 from astara.dashboard.settings import DashboardSettings
 from astara.dashboard.web import State, environment, page, read_form, redirect, render
 
-MAX_NAME = 255
-
 
 def _login_routes(state: State) -> list[Route]:
     async def login_page(request: Request) -> Response:
@@ -41,12 +39,11 @@ def _login_routes(state: State) -> list[Route]:
         project = (form.get("project") or [""])[0].strip()
         user = (form.get("user") or [""])[0].strip() or "dashboard-user"
         role = (form.get("role") or ["member"])[0]
-        if not project or len(project) > MAX_NAME or len(user) > MAX_NAME or \
-                not project.isprintable() or not user.isprintable() or \
+        if not session.valid_name(project) or not session.valid_name(user) or \
                 role not in session.ROLES:
             return render(state, request, "login.html", None, 400,
-                          error="Give a project id (printable, at most 255 characters) "
-                                "and a role.")
+                          error="Give a project id and a user name of 1 to 255 letters, "
+                                "digits or . _ : @ - and a role.")
         roles = ("admin", "member", "reader") if role == "admin" else ("member", "reader")
         who = session.Identity(project, user, roles, secrets.token_urlsafe(16))
         response = RedirectResponse("/admin/hosts" if role == "admin" else "/instances",

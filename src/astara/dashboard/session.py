@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 
 COOKIE = "astara_session"
@@ -18,6 +19,12 @@ FLASH_COOKIE = "astara_flash"
 MAX_COOKIE = 4096
 ROLES = ("member", "admin")  # what the login page offers
 KNOWN_ROLES = {"admin", "member", "reader"}  # what a session may hold
+# A project or user name the login takes: what fits in an HTTP header as it is.
+NAME = re.compile(r"[A-Za-z0-9._:@-]{1,255}")
+
+
+def valid_name(value: str) -> bool:
+    return bool(NAME.fullmatch(value))
 
 
 @dataclass(frozen=True)

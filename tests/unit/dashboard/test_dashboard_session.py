@@ -58,3 +58,12 @@ def test_identity_headers_carry_the_session_project():
     assert WHO.headers() == {"X-Project-Id": "p1", "X-User-Id": "alice",
                              "X-Roles": "member,reader"}
     assert not WHO.is_admin
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("p1", True), ("a" * 255, True), ("user@example.org", True), ("9f1c-uuid_x.y:z", True),
+    ("", False), ("a" * 256, False), ("two words", False), ("проект", False),
+    ("x\r\nX-Roles: admin", False),
+])
+def test_login_names_fit_a_header(name, ok):
+    assert session.valid_name(name) is ok
