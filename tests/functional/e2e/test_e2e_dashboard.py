@@ -73,7 +73,7 @@ def test_dashboard_journeys_in_a_browser(aio, tmp_path):
             finally:
                 browser.close()
     finally:
-        _clean(user_sdk, admin_sdk, ext.id)
+        _clean(user_sdk, admin_sdk, project, ext.id)
 
 
 def _journeys(browser, expect, base, project, ext_id, artefacts):
@@ -121,12 +121,23 @@ def _journeys(browser, expect, base, project, ext_id, artefacts):
         "ACTIVE", timeout=120_000)
     tenant.screenshot(path=str(artefacts / "instance.png"), full_page=True)
 
+    # A floating IP for it, from the external network.
+    tenant.goto(f"{base}/floatingips")
+    tenant.locator("button", has_text="Allocate").click()
+    expect(tenant.locator(".flash")).to_contain_text("Floating IP allocated")
+    fip_row = tenant.locator("tr", has_text="198.51.100.")
+    fip_row.locator("select[name=port_id]").select_option(label=re.compile(server_id))
+    fip_row.locator("button", has_text="Save").click()
+    expect(tenant.locator(".flash")).to_contain_text("Associated")
+
     # The topology: the router, the instance and the network, linked.
     tenant.goto(f"{base}/topology")
     for node in (router_id, server_id, ext_id):
         expect(tenant.locator(f'[data-node="{node}"]')).to_be_visible()
     expect(tenant.locator(f'line[data-edge^="{router_id}>"]')).to_have_count(2)  # ext, net
     expect(tenant.locator(f'line[data-edge^="{server_id}>"]')).to_have_count(1)
+    expect(tenant.locator('[data-kind="floatingip"]')).to_have_count(1)
+    expect(tenant.locator(f'line[data-edge$=">{server_id}"]')).to_have_count(1)
     shot = artefacts / "topology.png"
     tenant.screenshot(path=str(shot), full_page=True)
     if os.environ.get("ASTARA_DASHBOARD_SCREENSHOT"):
@@ -168,6 +179,9 @@ def _journeys(browser, expect, base, project, ext_id, artefacts):
     admin.screenshot(path=str(artefacts / "admin-routers.png"), full_page=True)
 
     # The tenant deletes everything, through the pages.
+    tenant.goto(f"{base}/floatingips")
+    tenant.locator("button", has_text="Release").click()
+    expect(tenant.locator(".flash")).to_contain_text("Floating IP released")
     tenant.goto(f"{base}/instances/{server_id}")
     tenant.locator("button", has_text="Delete").click()
     expect(tenant).to_have_url(f"{base}/instances")
@@ -191,15 +205,20 @@ def _journeys(browser, expect, base, project, ext_id, artefacts):
         expect(tenant.locator(f'[data-kind="{kind}"]')).to_have_count(0)
 
 
-def _clean(user, admin, ext_id) -> None:
-    """Whatever a failed journey left: the stack's own teardown checks namespaces."""
+def _clean(user, admin, project: str, ext_id: str) -> None:
+    """Whatever a failed journey left, then every appliance gone (the stack's own
+    teardown counts namespaces left behind)."""
     for s in user.compute.servers():
         user.compute.delete_server(s.id)
     wait_for(lambda: not list(user.compute.servers()), 120, "instances gone", every=1)
-    for r in user.network.routers():
+    for f in user.network.ips(project_id=project):
+        user.network.delete_ip(f)
+    for r in user.network.routers(project_id=project):
         for p in user.network.ports(device_id=r.id, device_owner="network:router_interface"):
             user.network.remove_interface_from_router(r, port_id=p.id)
         user.network.delete_router(r)
-    for n in user.network.networks():
+    for n in user.network.networks(project_id=project):
         user.network.delete_network(n)
+    wait_for(lambda: not list(admin.compute.servers(all_projects=True)), 180,
+             "every appliance gone", every=1)
     admin.network.delete_network(ext_id)
