@@ -126,7 +126,8 @@ def _journeys(browser, expect, base, project, ext_id, artefacts):
     tenant.locator("button", has_text="Allocate").click()
     expect(tenant.locator(".flash")).to_contain_text("Floating IP allocated")
     fip_row = tenant.locator("tr", has_text="198.51.100.")
-    fip_row.locator("select[name=port_id]").select_option(label=re.compile(server_id))
+    port = fip_row.locator("option", has_text=server_id).get_attribute("value")
+    fip_row.locator("select[name=port_id]").select_option(port)
     fip_row.locator("button", has_text="Save").click()
     expect(tenant.locator(".flash")).to_contain_text("Associated")
 
