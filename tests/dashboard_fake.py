@@ -158,13 +158,17 @@ class FakeApis:
                 return JSONResponse({"forbidden": {"code": 403, "message": "Policy doesn't "
                                      "allow os_compute_api:os-services to be performed."}},
                                     403)
+            services = {f"svc-{n}": {
+                "id": f"svc-{n}", "host": n, "status": "disabled" if h["drained"] else
+                "enabled", "state": "up", "updated_at": "2026-01-01T00:00:00Z",
+                "astara:capacity": h["capacity"], "astara:instances": h["instances"]}
+                for n, h in self.hosts.items()}  # ids unlike host names, as Nova's
             if request.method == "PUT":
-                self.hosts[parts[1]]["drained"] = body["status"] == "disabled"
-            return JSONResponse({"services": [
-                {"id": n, "host": n, "status": "disabled" if h["drained"] else "enabled",
-                 "state": "up", "updated_at": "2026-01-01T00:00:00Z",
-                 "astara:capacity": h["capacity"], "astara:instances": h["instances"]}
-                for n, h in self.hosts.items()]})
+                host = services[parts[1]]["host"]
+                self.hosts[host]["drained"] = body["status"] == "disabled"
+                return JSONResponse({"service": {**services[parts[1]], "status":
+                                                 body["status"]}})
+            return JSONResponse({"services": list(services.values())})
         servers = self.store["servers"]
         if parts == ["servers"] and request.method == "POST":
             s = body["server"]

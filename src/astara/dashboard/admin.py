@@ -21,11 +21,12 @@ async def hosts(ctx: Ctx) -> Response:
 
 
 async def host_drain(ctx: Ctx) -> Response:
-    name, op = ctx.path("name"), ctx.path("op")
+    sid, op = ctx.path("id"), ctx.path("op")
     if op not in ("drain", "undrain"):
         raise ApiError(404, "Unknown host command.")
-    await ctx.apis.put("compute", f"/os-services/{seg(name)}", ctx.who,
-                       {"status": "disabled" if op == "drain" else "enabled"})
+    got = await ctx.apis.put("compute", f"/os-services/{seg(sid)}", ctx.who,
+                             {"status": "disabled" if op == "drain" else "enabled"})
+    name = (got or {}).get("service", {}).get("host") or sid
     return redirect(ctx.state, "/admin/hosts",
                     f"Host {name} " + ("drained." if op == "drain" else "undrained."))
 

@@ -109,7 +109,7 @@ def routes(state: State) -> list:
         get("/topology", r.topology_page), get("/topology.json", r.topology_json),
         get("/status.json", r.status_json),
         get("/admin/hosts", a.hosts, True),
-        post("/admin/hosts/{name}/{op}", a.host_drain, True),
+        post("/admin/hosts/{id}/{op}", a.host_drain, True),
         get("/admin/routers", a.routers, True),
         post("/admin/routers/{id}/{command}", a.router_command, True),
         get("/admin/workers", a.workers, True),

@@ -181,7 +181,7 @@ def test_admin_pages_refused_to_a_member(fake):
     c = client_for(fake, role="member")
     assert c.get("/admin/hosts").status_code == 403
     token = csrf(c)
-    assert c.post("/admin/hosts/host-a/drain", data={"csrf": token}).status_code == 403
+    assert c.post("/admin/hosts/svc-host-a/drain", data={"csrf": token}).status_code == 403
     assert not fake.hosts["host-a"]["drained"]
     assert not [call for call in fake.calls if call[1] == "rpc"]
 
@@ -191,10 +191,10 @@ def test_admin_drains_undrains_and_rebuilds(fake):
                        "state": "Alive", "healthy": True}
     c = client_for(fake, role="admin")
     token = csrf(c, "/admin/hosts")
-    r = c.post("/admin/hosts/host-a/drain", data={"csrf": token})
+    r = c.post("/admin/hosts/svc-host-a/drain", data={"csrf": token})
     assert fake.hosts["host-a"]["drained"] and "Host host-a drained" in r.text
     assert ">drained<" in r.text
-    c.post("/admin/hosts/host-a/undrain", data={"csrf": token})
+    c.post("/admin/hosts/svc-host-a/undrain", data={"csrf": token})
     assert not fake.hosts["host-a"]["drained"]
     assert "p9" in c.get("/admin/routers").text
     r = c.post("/admin/routers/r1/rebuild", data={"csrf": token})
