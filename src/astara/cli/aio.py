@@ -2,15 +2,16 @@
 
 Starts, in order, and supervises: the network API, the load-balancer API, the
 compute API (with its dispatcher), the compute metadata API, the compute agent
-(instances as namespaces), the appliance agent in host mode, and the orchestrator
+(instances as namespaces), the appliance agent in host mode, the orchestrator
 (serving routers and load balancers unless ``[DEFAULT] enabled_drivers`` is set:
-``aio-drivers.conf``); each with
+``aio-drivers.conf``) and the web dashboard (``[dashboard]``, 127.0.0.1:8080); each with
 the same ``--config-file`` and ``--state-path`` (default: ``$ASTARA_STATE_PATH``, else
 the ini files' ``state_path``), each logging to
 ``<state>/logs/<name>.log``. A service that dies is restarted (with back-off);
 Ctrl-C or SIGTERM stops them all, in reverse order. Needs root (namespaces,
 bridges). On first start it writes the control plane's credentials (the RPC
-token, the appliance deployment key, the metadata secret) in the state
+token, the appliance deployment key, the metadata secret, the dashboard's session
+key) in the state
 directory, 0600; state, logs and secrets are root's only (the state directory
 is 0711: dnsmasq, unprivileged, must reach its files below it). The network API is
 pointed at the compute API for Nova's external events (``aio-network.conf``).
@@ -36,6 +37,7 @@ from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.common.entry import one_line_errors
 from astara.compute_service import opts as compute_opts
+from astara.dashboard import opts as dash_opts
 from astara.db import migrate
 from astara.db.engine import Database
 from astara.loadbalancer_service import opts as lb_opts
@@ -164,6 +166,22 @@ def _lbaasv2(conf, state: Path) -> list[str]:
     return ["--config-file", str(path)]
 
 
+def _dashboard_urls(conf, state: Path, urls: dict[str, str]) -> list[str]:
+    """The dashboard reaches this host's APIs where astara-aio runs them, for each URL
+    the operator's files leave unset."""
+    unset = {k: v for k, v in urls.items() if conf.get_location(k, dash_opts.GROUP)
+             .location == cfg.Locations.opt_default}
+    if not unset:
+        return []
+    path = state / "aio-dashboard.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# Written by astara-aio at each start: the APIs the dashboard calls (set "
+                f"them in [{dash_opts.GROUP}] in your own file to choose).\n"
+                f"[{dash_opts.GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in unset.items()))
+    return ["--config-file", str(path)]
+
+
 def _tighten_state(state: Path) -> None:
     """Make what an older release left readable to all its owner's only."""
     private.tighten(state / "logs", *(state / "logs").glob("*"), *state.glob("*.sqlite*"),
@@ -175,7 +193,8 @@ def _tighten_state(state: Path) -> None:
 def option_groups() -> dict[str, list]:
     """The option groups astara-aio reads itself (its children read their own)."""
     return {compute_opts.GROUP: compute_opts.list_opts()[0][1],
-            lb_opts.GROUP: lb_opts.loadbalancer_opts, **orch_opts.GROUPS}
+            lb_opts.GROUP: lb_opts.loadbalancer_opts, dash_opts.GROUP: dash_opts.dashboard_opts,
+            **orch_opts.GROUPS}
 
 
 def with_state_path(args: list[str], env: dict[str, str]) -> list[str]:
@@ -212,12 +231,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         private.ensure_secret(o.rpc_auth_token_file, "RPC auth token")
         private.ensure_secret(o.appliance_auth_key_file, "appliance deployment key")
+        private.ensure_secret(conf[dash_opts.GROUP].session_secret_file,
+                              "dashboard session secret")
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-aio: {exc}") from None
     net, comp, lb = settings.network, conf[compute_opts.GROUP], conf[lb_opts.GROUP]
+    dash = conf[dash_opts.GROUP]
     nova = _nova_url(conf, state, local_url(comp.bind_host, comp.bind_port))
     drivers = _drivers(conf, state)
     lbaas = _lbaasv2(conf, state)
+    dash_urls = _dashboard_urls(conf, state, {
+        "network_url": local_url(net.bind_host, net.bind_port),
+        "compute_url": local_url(comp.bind_host, comp.bind_port),
+        "loadbalancer_url": local_url(lb.bind_host, lb.bind_port),
+        "rpc_url": local_url(o.rpc_hosts[0], o.rpc_port)})
     children = [
         Child("network-api", [str(BIN / "astara-network-api"), *common, *nova, *lbaas],
               (net.bind_host, net.bind_port)),
@@ -235,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "--auth-key-file", o.appliance_auth_key_file]),
         Child("orchestrator", [str(BIN / "astara-orchestrator"), *common, *drivers],
               (o.rpc_hosts[0], o.rpc_port)),
+        Child("dashboard", [str(BIN / "astara-dashboard"), *common, *dash_urls],
+              (dash.bind_host, dash.bind_port)),
     ]
     stopping = False
 
@@ -251,9 +280,10 @@ def main(argv: list[str] | None = None) -> int:
                 _wait_port(*child.port, child)
         LOG.info("Astara all-in-one is up: network API http://%s:%d/, load-balancer API "
                  "http://%s:%d/, compute API http://%s:%d/, orchestrator RPC http://%s:%d/ "
-                 "(astara-ctl router list); logs in %s", net.bind_host, net.bind_port,
-                 lb.bind_host, lb.bind_port, comp.bind_host, comp.bind_port,
-                 o.rpc_hosts[0], o.rpc_port, logdir)
+                 "(astara-ctl router list), dashboard http://%s:%d/; logs in %s",
+                 net.bind_host, net.bind_port, lb.bind_host, lb.bind_port, comp.bind_host,
+                 comp.bind_port, o.rpc_hosts[0], o.rpc_port, dash.bind_host, dash.bind_port,
+                 logdir)
         while not stopping:
             time.sleep(WATCH_TICK)
             for child in children:

@@ -48,7 +48,7 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120
 def aio():
     state = Path(f"/tmp/astara-e2e-{os.getpid()}")
     state.mkdir(mode=0o755)
-    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
+    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb", "dash")}
     conf = state / "aio.conf"
     conf.write_text(f"""[network_service]
 bind_port = {ports['net']}
@@ -69,6 +69,8 @@ rpc_port = {ports['rpc']}
 num_worker_processes = 2
 health_check_period = 10
 boot_timeout = 60
+[dashboard]
+bind_port = {ports['dash']}
 """)
     before_ns, before_links = netns(), links()
     log = state / "aio.log"

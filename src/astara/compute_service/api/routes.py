@@ -32,6 +32,7 @@ from astara.compute_service.api import (
     list_query,
     microversion,
     paging,
+    services,
     views,
 )
 from astara.compute_service.api.answer_headers import NovaHeaders
@@ -254,6 +255,17 @@ class Api:
             raise errors.NotFound("Network interface not found")
         return 200, {"interfaceAttachment": views.interface(port, version)}, {}
 
+    # hosts (Nova's os-services subset) ----------------------------------------------
+    async def os_services(self, request, ctx, version):
+        hosts = await run_in_threadpool(self.service.hosts, ctx)
+        return 200, {"services": [services.view(h) for h in hosts]}, {}
+
+    async def os_service(self, request, ctx, version):
+        drained = services.parse_update(await _json(request))
+        host = await run_in_threadpool(self.service.set_drained, ctx,
+                                       request.path_params["id"], drained)
+        return 200, {"service": services.view(host)}, {}
+
     # events from other services -------------------------------------------------------
     async def server_external_events(self, request, ctx, version):
         events = external_events.parse(await _json(request), version)
@@ -323,6 +335,8 @@ def build_app(service: ComputeService, metrics: metrics_mod.Registries | None = 
         Route("/v2.1/servers/{id}/os-interface", r(api.interfaces), methods=["GET", "POST"]),
         Route("/v2.1/servers/{id}/os-interface/{port_id}", r(api.interface),
               methods=["GET", "DELETE"]),
+        Route("/v2.1/os-services", r(api.os_services), methods=["GET"]),
+        Route("/v2.1/os-services/{id}", r(api.os_service), methods=["PUT"]),
         Route("/v2.1/os-server-external-events", r(api.server_external_events), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},

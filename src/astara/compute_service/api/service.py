@@ -28,6 +28,7 @@ from astara.compute_service.api import (
     name_filter,
     placement,
     ports,
+    services,
 )
 from astara.compute_service.api.bodies import CreateRequest, NetworkRequest, is_uuid
 from astara.compute_service.api.context import Context
@@ -315,3 +316,16 @@ class ComputeService:
         if queued:
             self._woken()
         return outcome
+
+    # hosts (os-services) ------------------------------------------------------------
+    def hosts(self, ctx: Context) -> list[dict]:
+        services.require_admin(ctx)
+        with self.db.read() as s:
+            return placement.host_list(s, self.settings.agent_down_time)
+
+    def set_drained(self, ctx: Context, name: str, drained: bool) -> dict:
+        services.require_admin(ctx)
+        with self.db.write() as s:
+            if len(name) > 255 or not placement.set_drained(s, name, drained):
+                raise errors.NotFound(f"Service {errors.shown(name)} could not be found.")
+        return next(h for h in self.hosts(ctx) if h["name"] == name)

@@ -1,0 +1,57 @@
+"""An admin's pages: hosts (the compute API's os-services), every router and load
+balancer with its orchestrator state and commands, workers (the orchestrator's RPC API),
+and dead letters (no API yet: the page says so). Only sessions with the admin role.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from astara.dashboard import views
+from astara.dashboard.clients import ApiError, seg
+from astara.dashboard.web import Ctx, redirect
+
+ROUTER_COMMANDS = ("rebuild", "update", "debug", "manage")
+
+
+async def hosts(ctx: Ctx) -> Response:
+    got = await ctx.apis.get("compute", "/os-services", ctx.who)
+    return ctx.render("admin_hosts.html",
+                      hosts=[views.host_row(s) for s in (got or {}).get("services", [])])
+
+
+async def host_drain(ctx: Ctx) -> Response:
+    sid, op = ctx.path("id"), ctx.path("op")
+    if op not in ("drain", "undrain"):
+        raise ApiError(404, "Unknown host command.")
+    got = await ctx.apis.put("compute", f"/os-services/{seg(sid)}", ctx.who,
+                             {"status": "disabled" if op == "drain" else "enabled"})
+    name = (got or {}).get("service", {}).get("host") or sid
+    return redirect(ctx.state, "/admin/hosts",
+                    f"Host {name} " + ("drained." if op == "drain" else "undrained."))
+
+
+async def routers(ctx: Ctx) -> Response:
+    got = await ctx.apis.get("rpc", "/routers/", ctx.who)
+    rows = [views.admin_router_row(v) for v in (got or {}).get("routers", [])]
+    return ctx.render("admin_routers.html", routers=rows)
+
+
+async def router_command(ctx: Ctx) -> Response:
+    rid, command = ctx.path("id"), ctx.path("command")
+    if command not in ROUTER_COMMANDS:
+        raise ApiError(404, "Unknown router command.")
+    body = {"reason": ctx.field("reason")[:255]} if command == "debug" else None
+    await ctx.apis.put("rpc", f"/router/{command}/{seg(rid)}", ctx.who, body)
+    return redirect(ctx.state, "/admin/routers", f"{command.capitalize()} sent for {rid}.")
+
+
+async def workers(ctx: Ctx) -> Response:
+    got = await ctx.apis.get("rpc", "/workers/", ctx.who)
+    health = await ctx.apis.get("rpc", "/health/", ctx.who)
+    return ctx.render("admin_workers.html", workers=(got or {}).get("workers", []),
+                      breaker=(health or {}).get("breaker", {}))
+
+
+async def dead_letters(ctx: Ctx) -> Response:
+    return ctx.render("admin_dead_letters.html")

@@ -1,0 +1,144 @@
+"""The dashboard's Starlette app: login/logout, the tenant and admin pages, static files.
+
+``create_app(settings, secret)`` builds it; the session secret and the RPC token are
+read by the entry point (``astara.cli.dashboard``) and passed in.
+"""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import asynccontextmanager
+from importlib import resources
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from astara.dashboard import admin, session, tenant, tenant_routing
+from astara.dashboard.clients import Apis
+from astara.dashboard.settings import DashboardSettings
+from astara.dashboard.web import State, environment, page, read_form, redirect, render
+
+
+def _login_routes(state: State) -> list[Route]:
+    async def login_page(request: Request) -> Response:
+        return render(state, request, "login.html", None)
+
+    async def login(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return render(state, request, "login.html", None, 403,
+                          error="A login must come from this page, not another site.")
+        try:
+            form = await read_form(request)
+        except Exception:
+            form = {}
+        project = (form.get("project") or [""])[0].strip()
+        user = (form.get("user") or [""])[0].strip() or "dashboard-user"
+        role = (form.get("role") or ["member"])[0]
+        if not session.valid_name(project) or not session.valid_name(user) or \
+                role not in session.ROLES:
+            return render(state, request, "login.html", None, 400,
+                          error="Give a project id and a user name of 1 to 255 letters, "
+                                "digits or . _ : @ - and a role.")
+        roles = ("admin", "member", "reader") if role == "admin" else ("member", "reader")
+        who = session.Identity(project, user, roles, secrets.token_urlsafe(16))
+        response = RedirectResponse("/admin/hosts" if role == "admin" else "/instances",
+                                    status_code=303)
+        response.set_cookie(session.COOKIE, session.sign(state.secret, session.new_session(
+            who, state.clock(), state.settings.session_max_age)),
+            max_age=state.settings.session_max_age, httponly=True, samesite="strict",
+            path="/")
+        return response
+
+    async def logout(ctx) -> Response:
+        response = redirect(state, "/login")
+        response.delete_cookie(session.COOKIE, path="/")
+        return response
+
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)  # none: browsers ask anyway
+
+    async def home(ctx) -> Response:
+        return RedirectResponse("/instances", status_code=303)
+
+    # Logging in has no session to tie a CSRF token to: a login posted from another
+    # site (which would swap the user's session for the attacker's) is refused by its
+    # Origin header, which browsers send with every form POST.
+    return [Route("/login", login_page, methods=["GET"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", page(state, logout), methods=["POST"]),
+            Route("/favicon.ico", favicon, methods=["GET"]),
+            Route("/", page(state, home), methods=["GET"])]
+
+
+def routes(state: State) -> list:
+    t, r, a = tenant, tenant_routing, admin
+
+    def get(path, handler, admin_only=False):
+        return Route(path, page(state, handler, admin_only), methods=["GET"])
+
+    def post(path, handler, admin_only=False):
+        return Route(path, page(state, handler, admin_only), methods=["POST"])
+
+    static = StaticFiles(directory=str(resources.files("astara.dashboard") / "static"))
+    return [
+        *_login_routes(state),
+        get("/instances", t.instances), post("/instances", t.instance_create),
+        get("/instances/{id}", t.instance), get("/instances/{id}/console", t.instance_console),
+        post("/instances/{id}/action", t.instance_action),
+        post("/instances/{id}/delete", t.instance_delete),
+        post("/instances/{id}/metadata", t.instance_metadata),
+        get("/networks", t.networks), post("/networks", t.network_create),
+        get("/networks/{id}", t.network), post("/networks/{id}/subnets", t.subnet_create),
+        post("/networks/{id}/delete", t.network_delete),
+        post("/subnets/{id}/delete", t.subnet_delete),
+        get("/routers", r.routers), post("/routers", r.router_create),
+        get("/routers/{id}", r.router), post("/routers/{id}/interfaces", r.router_interface),
+        post("/routers/{id}/gateway", r.router_gateway),
+        post("/routers/{id}/routes", r.router_route),
+        post("/routers/{id}/delete", r.router_delete),
+        get("/floatingips", r.floatingips), post("/floatingips", r.floatingip_create),
+        post("/floatingips/{id}/associate", r.floatingip_associate),
+        post("/floatingips/{id}/delete", r.floatingip_delete),
+        get("/loadbalancers", r.loadbalancers), post("/loadbalancers", r.loadbalancer_create),
+        post("/loadbalancers/{id}/delete", r.loadbalancer_delete),
+        get("/topology", r.topology_page), get("/topology.json", r.topology_json),
+        get("/status.json", r.status_json),
+        get("/admin/hosts", a.hosts, True),
+        post("/admin/hosts/{id}/{op}", a.host_drain, True),
+        get("/admin/routers", a.routers, True),
+        post("/admin/routers/{id}/{command}", a.router_command, True),
+        get("/admin/workers", a.workers, True),
+        get("/admin/dead-letters", a.dead_letters, True),
+        Mount("/static", static, name="static"),
+    ]
+
+
+def create_app(settings: DashboardSettings, secret: bytes, rpc_token: bytes = b"",
+               transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """``transport``: where API calls go instead of the network (tests, the bench)."""
+    if not secret:
+        raise ValueError("the dashboard needs a non-empty session secret")
+    state = State(settings, secret, Apis(settings, rpc_token, transport), environment())
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        await state.apis.close()
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return render(state, request, "error.html", None, 404,
+                      message="There is no such page.")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return render(state, request, "error.html", None, 405,
+                      message="That page does not take this kind of request.")
+
+    app = Starlette(routes=routes(state), lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_allowed})
+    app.state.dashboard = state
+    return app
