@@ -1,6 +1,7 @@
 """``astara-ctl``: the operator's command line for a running orchestrator (RPC API).
 
     astara-ctl poll
+    astara-ctl browse [--interval S]  (a full-screen table: ``astara.cli.browse_app``)
     astara-ctl router list|show [ID] [--format table|json|yaml]
     astara-ctl router rebuild|update|manage ID
     astara-ctl router debug ID [--reason TEXT]
@@ -64,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="file holding the RPC token (default: see above)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("poll", help="re-check every router now")
+    b = sub.add_parser("browse", help="a full-screen table of every router and load "
+                       "balancer, with keys to rebuild, update, poll, debug and manage")
+    b.add_argument("--interval", type=float, default=5.0,
+                   help="seconds between refreshes; 0: only on demand (%(default)s)")
     for kind, what in (("router", "routers"),
                        ("loadbalancer", "load balancers (enabled_drivers = ...,loadbalancer)")):
         r = sub.add_parser(kind, help=f"list or act on {what}")
@@ -137,19 +142,33 @@ def _show(data, fmt: str, columns: list[str] | None = None) -> None:
                 print(f"{key}: {value}")
 
 
-def _call(http: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
+class RpcError(Exception):
+    """The orchestrator's RPC API could not be reached or refused a call (one line)."""
+
+
+def call(http: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
+    """One RPC call; ``RpcError`` with the orchestrator's message when it fails."""
     try:
         r = http.request(method, path, json=body)
     except httpx.TransportError as exc:
-        raise SystemExit(
-            f"astara-ctl: orchestrator unreachable at {http.base_url}: {exc}") from None
+        raise RpcError(f"orchestrator unreachable at {http.base_url}: {exc}") from None
     if r.status_code >= 400:
         try:
             msg = r.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             msg = r.text
-        raise SystemExit(f"astara-ctl: {msg} (HTTP {r.status_code})")
-    return r.json()
+        raise RpcError(f"{msg} (HTTP {r.status_code})")
+    try:
+        return r.json()
+    except ValueError:
+        raise RpcError(f"the orchestrator's answer to {method} {path} is not JSON") from None
+
+
+def _call(http: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
+    try:
+        return call(http, method, path, body)
+    except RpcError as exc:
+        raise SystemExit(f"astara-ctl: {exc}") from None
 
 
 def request(kind: str, action: str, rid: str | None) -> tuple[str, str, str | None]:
@@ -181,12 +200,29 @@ def _ssh(http: httpx.Client, router_id: str) -> int:
     return subprocess.call(["ssh", f"root@{address}"])
 
 
+def _browse(url: str, rpc_token: str, interval: float) -> int:
+    # Imported here: Textual is only loaded for the TUI.
+    from astara.cli.browse_api import RpcOrchestratorAPI
+    from astara.cli.browse_app import BrowseApp
+
+    if interval < 0:
+        raise SystemExit("astara-ctl: --interval is 0 or more seconds")
+    api = RpcOrchestratorAPI(url, rpc_token)
+    try:
+        BrowseApp(api, interval=interval).run()
+    finally:
+        api.close()
+    return 0
+
+
 @one_line_errors("astara-ctl")
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     if a.command == "byonf":  # the network API's, as an admin: no RPC token
         return ctl_byonf.run(a, _show)
     headers = {TOKEN_HEADER: token(a.token_file, dict(os.environ))}
+    if a.command == "browse":
+        return _browse(a.url, headers[TOKEN_HEADER], a.interval)
     with httpx.Client(base_url=a.url, timeout=30, headers=headers) as http:
         if a.command == "poll":
             _show(_call(http, "PUT", "/poll/"), a.format)
