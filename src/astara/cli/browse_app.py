@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -180,12 +181,19 @@ class BrowseApp(App[None]):
     def _change(self, wanted: dict[str, Row], changes: Changes) -> None:
         table = self.table
         selected = self.selected_key()
+        if browse_rows.rebuild(changes):
+            table.clear()
+            for key, cells in wanted.items():
+                table.add_row(*map(Text, cells), key=key)
+            self.shown = wanted
+            self._sort(selected)
+            return
         for key in changes.removed:
             table.remove_row(key)
         for key, column, cell in changes.changed:
-            table.update_cell(key, KEYS[column], cell)
+            table.update_cell(key, KEYS[column], Text(cell))
         for key, cells in changes.added:
-            table.add_row(*cells, key=key)
+            table.add_row(*map(Text, cells), key=key)
         self.shown = wanted
         if changes.touches(KEYS.index(self.sort_column)):
             self._sort(selected)
@@ -193,9 +201,9 @@ class BrowseApp(App[None]):
     def _sort(self, keep: str | None = None) -> None:
         column = self.sort_column
         # Ties in id order, so equal cells never swap between refreshes.
-        self.table.sort(column, "id",
-                        key=lambda cells: browse_rows.sort_value(column, cells[0], cells[1]),
-                        reverse=self.sort_reverse)
+        self.table.sort(column, "id", reverse=self.sort_reverse,
+                        key=lambda cells: browse_rows.sort_value(column, cells[0].plain,
+                                                                 cells[1].plain))
         if keep is not None and keep in self.shown:
             self.table.move_cursor(row=self.table.get_row_index(keep))
 

@@ -27,22 +27,26 @@ def one_line(text: object, width: int | None = None) -> str:
 
 
 def age(seconds: float | None) -> str:
-    """Coarse on purpose: a cell changes (and is redrawn) at most once a minute past 60 s."""
+    """Coarse on purpose: a healthy resource is looked at every health check (a minute
+    or so), so its cell stays "<1m" instead of changing (and being redrawn) on every
+    refresh; past a minute a cell changes at most once a minute."""
     if seconds is None:
         return "-"
     s = max(0, int(seconds))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if s >= size:
             return f"{s // size}{unit}"
-    return f"{s}s"
+    return "<1m"
 
 
-_AGE = re.compile(r"^(\d+)([smhd])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_AGE = re.compile(r"^(\d+)([mhd])$")
+_UNIT = {"m": 60, "h": 3600, "d": 86400}
 
 
 def age_seconds(text: str) -> float:
     """An ``age`` cell back to seconds, for sorting; "-" (never looked at) sorts last."""
+    if text == "<1m":
+        return 0
     m = _AGE.match(text)
     return int(m.group(1)) * _UNIT[m.group(2)] if m else float("inf")
 
@@ -122,6 +126,15 @@ class Changes:
     def touches(self, column: int) -> bool:
         """Whether the order sorted by ``column`` may have changed."""
         return bool(self.added) or any(c == column for _, c, _ in self.changed)
+
+
+# Textual's DataTable renumbers every row on each removal (O(rows)): past this many
+# removals at once (a filter typed), clearing and adding the wanted rows is cheaper.
+REBUILD_AFTER = 16
+
+
+def rebuild(changes: Changes) -> bool:
+    return len(changes.removed) > REBUILD_AFTER
 
 
 def diff(shown: dict[str, Row], wanted: dict[str, Row]) -> Changes:

@@ -21,11 +21,12 @@ DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
 
 
 def fleet() -> list[dict]:
-    return [resource(1, tenant="alpha", at=NOW - 30),
+    return [resource(1, tenant="alpha", at=NOW - 90),
             resource(2, tenant="beta", state="booting", status="BUILD", at=NOW - 5),
             resource(3, tenant="alpha", state="error", status="ERROR", at=NOW - 400,
                      error="appliance vm-00003 did not answer within 120 s"),
-            resource(4, kind="loadbalancer", tenant="beta", at=NOW - 7200)]
+            resource(4, kind="loadbalancer", tenant="beta", at=NOW - 7200,
+                     error="[Errno 111] [bold]refused")]
 
 
 def run(test, api: FakeOrchestratorAPI | None = None):
@@ -66,6 +67,7 @@ def test_every_router_and_load_balancer_is_a_row_with_its_columns():
         assert [str(c) for c in table.get_row("r-00003")] == [
             "router", "r-00003", "alpha", "ERROR", "error", "vm-00003",
             "appliance vm-00003 did not answer within 120 s", "6m"]
+        assert str(table.get_row("lb-00004")[6]) == "[Errno 111] [bold]refused"  # no markup
         assert "routers 3, load balancers 1, shown 4" in text(app, "#status")
     run(check)
 
@@ -94,7 +96,7 @@ def test_sort_by_the_next_column_and_reverse():
         assert ids(app) == ["r-00001", "r-00003", "lb-00004", "r-00002"]
         await pilot.press("s", "s", "s", "s", "s")  # -> age: the most recent look first
         await pilot.pause()
-        assert ids(app) == ["r-00002", "r-00001", "r-00003", "lb-00004"]
+        assert ids(app) == ["r-00002", "r-00001", "r-00003", "lb-00004"]  # <1m 1m 6m 2h
         await pilot.press("S")
         await pilot.pause()
         assert ids(app) == ["lb-00004", "r-00003", "r-00001", "r-00002"]
