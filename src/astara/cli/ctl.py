@@ -1,6 +1,7 @@
 """``astara-ctl``: the operator's command line for a running orchestrator (RPC API).
 
-    astara-ctl poll
+    astara-ctl poll [--wait [--timeout S]]  (--wait: until every router was looked at;
+                                    exit status 1 if some were not within S seconds)
     astara-ctl browse [--interval S]  (a full-screen table: ``astara.cli.browse_app``)
     astara-ctl router list|show [ID] [--format table|json|yaml]
     astara-ctl router rebuild|update|manage ID
@@ -40,8 +41,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from astara.cli import ctl_byonf
-from astara.common import private
+from astara.cli import ctl_byonf, ctl_poll
+from astara.common import private, progress
 from astara.common.entry import one_line_errors
 from astara.common.opts import DEFAULT_STATE_PATH
 
@@ -64,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", default=None,
                    help="file holding the RPC token (default: see above)")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("poll", help="re-check every router now")
+    poll = sub.add_parser("poll", help="re-check every router now")
+    poll.add_argument("--wait", action="store_true",
+                      help="then wait until every one was looked at (a progress bar on a "
+                      "terminal, in table format)")
+    poll.add_argument("--timeout", type=float, default=300.0,
+                      help="seconds --wait waits at most (%(default)s)")
     b = sub.add_parser("browse", help="a full-screen table of every router and load "
                        "balancer, with keys to rebuild, update, poll, debug and manage")
     b.add_argument("--interval", type=float, default=5.0,
@@ -224,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "browse":
         return _browse(a.url, headers[TOKEN_HEADER], a.interval)
     with httpx.Client(base_url=a.url, timeout=30, headers=headers) as http:
-        if a.command == "poll":
+        if a.command == "poll" and a.wait:
+            with progress.shown(sys.stderr, machine_output=a.format != "table") as bar:
+                waited = ctl_poll.wait(http, _call, bar, a.timeout)
+            _show(waited, a.format)
+            return 1 if waited["timed_out"] else 0
+        elif a.command == "poll":
             _show(_call(http, "PUT", "/poll/"), a.format)
         elif a.command in COLUMNS:
             method, path, key = request(a.command, a.action, a.id)
