@@ -2,8 +2,9 @@
 
 It shows what the orchestrator's view holds: the appliance (instance, management
 address, the last status check and whether the last pass found it healthy, the
-config digest), floating IPs, a load balancer's VIP and statuses, and the last
-plan steps. Interfaces as the appliance reports them are not in the RPC views yet.
+config digest), what the appliance last reported (config applied, interfaces,
+services: ``orchestrator.appliance_view``), floating IPs, a load balancer's VIP and
+statuses, and the last plan steps.
 """
 
 from __future__ import annotations
@@ -19,6 +20,27 @@ def _clock(at: object) -> str:
     if not isinstance(at, int | float):
         return "-"
     return time.strftime("%H:%M:%S", time.gmtime(at))
+
+
+def _reported(report: object) -> list[str]:
+    """The appliance as it last reported (``orchestrator.appliance_view``)."""
+    if not isinstance(report, dict):
+        return ["appliance report: none yet"]
+    out = [f"appliance report: config {report.get('config_digest') or '-'}, "
+           f"{report.get('applies', 0)} applies"
+           + (f", HA {report['ha_role']}" if report.get("ha_role") else "")
+           + (f", last apply error: {one_line(report['last_error'])}"
+              if report.get("last_error") else "")]
+    interfaces = [i for i in report.get("interfaces") or [] if isinstance(i, dict)]
+    if interfaces:
+        out.append("  interfaces: " + "; ".join(
+            f"{i.get('ifname')} {'up' if i.get('up') else 'DOWN'} "
+            f"{' '.join(i.get('addresses') or []) or '-'}" for i in interfaces))
+    services = [sv for sv in report.get("services") or [] if isinstance(sv, dict)]
+    if services:
+        out.append("  services: " + ", ".join(
+            f"{sv.get('name')} {'ok' if sv.get('healthy') else 'FAILING'}" for sv in services))
+    return out
 
 
 def lines(view: dict) -> list[str]:
@@ -40,6 +62,7 @@ def lines(view: dict) -> list[str]:
                    f"{view.get('operating_status') or '-'}")
     if view.get("last_error"):
         out.append(f"last error: {one_line(view['last_error'])}")
+    out.extend(_reported(view.get("appliance")))
     steps = [s for s in view.get("steps") or [] if isinstance(s, dict)][-STEPS:]
     out.append("last steps:" if steps else "last steps: none yet")
     for s in reversed(steps):

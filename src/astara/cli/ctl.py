@@ -128,6 +128,22 @@ def _table(headers: list[str], rows: list[list[str]], indent: int = 0) -> None:
             highlight=False).print(Padding(table, (0, 0, 0, indent), expand=False))
 
 
+def _appliance(report: dict) -> None:
+    """A resource's appliance as it last reported: its fields, then its interfaces and
+    services in columns."""
+    print("appliance:")
+    for key, value in report.items():
+        if key not in ("interfaces", "services"):
+            print(f"  {key}: {value if value is not None else '-'}")
+    print("  interfaces:")
+    _table([], [[i["ifname"], "up" if i["up"] else "down", f"mtu {i['mtu']}",
+                 " ".join(i["addresses"]) or "-"] for i in report.get("interfaces", [])],
+           indent=4)
+    print("  services:")
+    _table([], [[sv["name"], "healthy" if sv["healthy"] else "unhealthy", sv["detail"]]
+                for sv in report.get("services", [])], indent=4)
+
+
 def _show(data, fmt: str, columns: list[str] | None = None) -> None:
     if fmt == "json":
         print(json.dumps(data, indent=2, sort_keys=True))
@@ -139,7 +155,9 @@ def _show(data, fmt: str, columns: list[str] | None = None) -> None:
                 for item in data])
     else:
         for key, value in (data.items() if isinstance(data, dict) else []):
-            if key == "steps":
+            if key == "appliance" and isinstance(value, dict):
+                _appliance(value)
+            elif key == "steps":
                 print("steps:")
                 _table([], [[st["step"], st["status"], st["outcome"],
                              st["reason"] + (f"  error: {st['error']}" if st.get("error")

@@ -152,6 +152,9 @@ def test_the_detail_pane_shows_the_appliance_and_the_last_steps():
         assert "last error: appliance vm-00003 did not answer within 120 s" in detail
         assert "Alive  error  requeue  healthy  error: appliance vm-00003" in detail
         assert "ConfigureVM  configured  done  config pushed" in detail
+        assert "appliance report: config d3, 1 applies" in detail
+        assert "interfaces: ge0 up fdca:3ba5:a17a:acda::3/64; ge1 up 172.16.0.1/24" in detail
+        assert "services: nftables ok, dnsmasq-ge1 ok" in detail
     run(check)
 
 

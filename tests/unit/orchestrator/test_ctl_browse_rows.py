@@ -77,5 +77,6 @@ def test_detail_lines_of_a_load_balancer_and_of_a_view_without_steps():
     assert out[-2:] == ["  00:00:00  Alive  up  requeue  healthy",  # the latest first
                         "  23:59:59  ConfigureVM  configured  done  config pushed"]
     bare = browse_detail.lines({"id": "r"})
+    assert "appliance report: none yet" in bare
     assert bare[-1] == "last steps: none yet"
     assert "appliance -  management -  last status check -" in bare
