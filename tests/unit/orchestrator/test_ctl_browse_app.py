@@ -86,6 +86,22 @@ def test_filter_by_tenant_status_and_text():
         app.query_one("#filter").value = ""
         await pilot.pause()
         assert len(ids(app)) == 4
+        await pilot.press("escape", "s")  # back in the table, keys act again
+        await pilot.pause()
+        assert "sorted by tenant" in text(app, "#message")
+    run(check)
+
+
+def test_a_click_on_a_header_sorts_by_it_and_again_reverses():
+    async def check(app, pilot):
+        table = app.query_one("#table", DataTable)
+        x = sum(c.get_render_width(table) for c in list(table.columns.values())[:2]) + 1
+        await pilot.click("#table", offset=(x, 0))  # TENANT
+        await pilot.pause()
+        assert ids(app) == ["r-00001", "r-00003", "lb-00004", "r-00002"]
+        await pilot.click("#table", offset=(x, 0))
+        await pilot.pause()
+        assert ids(app) == ["r-00002", "lb-00004", "r-00003", "r-00001"]
     run(check)
 
 
