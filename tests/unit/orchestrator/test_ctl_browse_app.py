@@ -224,3 +224,22 @@ def test_screenshot_for_the_readme():
             app.save_screenshot("browse.svg", path=str(DOCS_IMG))
             assert (DOCS_IMG / "browse.svg").read_text().startswith("<svg")
     run(check)
+
+
+def test_a_refresh_under_the_dialog_neither_breaks_it_nor_changes_its_target():
+    api = FakeOrchestratorAPI(fleet())
+
+    async def check(app, pilot):
+        await pilot.press("down", "r")  # r-00001
+        await pilot.pause()
+        await pilot.press("r", "u")  # keys of the table are not heard under the dialog
+        await pilot.pause()
+        assert len(app.screen_stack) == 2
+        api.set([resource(0, tenant="zeta", at=NOW), *fleet()])  # a row above it
+        app.action_refresh()
+        await settle(app, pilot)
+        assert isinstance(app.screen, Confirm) and len(ids(app)) == 5
+        await pilot.press("y")
+        await settle(app, pilot)
+    run(check, api)
+    assert api.calls == [("router", "rebuild", "r-00001")]
