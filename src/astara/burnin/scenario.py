@@ -24,6 +24,7 @@ import httpx
 from astara.burnin import host
 from astara.burnin.loadbalancer import LoadBalancerStage
 from astara.burnin.steps import Report, Runner, Step, StepFailed, check_run_id, wait
+from astara.common.progress import SILENT, Progress
 from astara.compute_service.agent.netns import bridge_name
 
 TENANT_IMAGE = "astara-tenant"
@@ -68,12 +69,12 @@ def tenant_cidrs(run_id: str) -> tuple[str, str, str]:
 
 class Scenario:
     def __init__(self, o: Options, echo: Callable[[str], None] | None = print,
-                 admin=None, user=None):
+                 admin=None, user=None, progress: Progress = SILENT):
         self.o = o
         self.run_id = check_run_id(o.run_id) if o.run_id else uuid.uuid4().hex[:6]
         self.prefix = f"burnin-{self.run_id}"
         self.report = Report(self.run_id)
-        self.r = Runner(self.report, echo, keep=o.keep)
+        self.r = Runner(self.report, echo, keep=o.keep, progress=progress)
         # openstacksdk connections, one per role (tests pass their own)
         self.admin = admin or connection(o, f"{self.prefix}-admin", admin=True)
         self.user = user or connection(o, f"{self.prefix}-user", admin=False)

@@ -4,7 +4,8 @@ A burn-in is a list of named steps run in order by a ``Runner``: each is timed,
 ends ``ok``, ``warn`` (passed, but slower than its limit) or ``fail``; after the
 first failure the rest are ``skipped`` (except an ``always`` step, e.g. cleanup),
 and with ``keep`` the ``teardown`` steps are skipped so what was built stays up.
-The ``Report`` holds the results and gives the JSON summary. ``wait`` polls a
+The ``Report`` holds the results and gives the JSON summary; ``progress`` (a
+``common.progress.Progress``) is told each step as it starts and ends. ``wait`` polls a
 condition until a deadline. No I/O here beyond the clock and the echo callback;
 the scenarios (``astara.burnin.scenario``, ``astara.compute_service.burnin.scenario``) hold
 what each step does.
@@ -18,6 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from astara.common.progress import SILENT, Progress
 
 SKIPPED_AFTER_FAILURE = "skipped after an earlier failure"
 KEPT = "kept up (--keep)"
@@ -99,13 +102,18 @@ class Step:
 
 class Runner:
     def __init__(self, report: Report, echo: Callable[[str], None] | None = None,
-                 keep: bool = False, clock: Callable[[], float] = time.monotonic):
+                 keep: bool = False, clock: Callable[[], float] = time.monotonic,
+                 progress: Progress = SILENT):
         self.report, self.echo, self.keep, self.clock = report, echo, keep, clock
+        self.progress = progress
 
     def run(self, steps: list[Step]) -> Report:
+        self.progress.phase(f"burn-in {self.report.run_id}", len(steps))
         for s in steps:
+            self.progress.now(s.name)
             self.step(s.name, s.fn, s.warn_after, always=s.always, teardown=s.teardown,
                       skip=s.skip)
+            self.progress.advance()
         return self.report
 
     def step(self, name: str, fn: Callable[[], Any], warn_after: float | None = None, *,

@@ -8,9 +8,11 @@ the summary (per-step timings). ``--keep`` skips the steps that take the topolog
 down and the cleanup, and prints what stays up. ``--run-id`` names everything the
 run makes (``burnin-<ID>-...``, namespace ``bi-up-<ID>``; default random). Run as root on
 the all-in-one host (it looks into instance namespaces and plugs an "upstream"
-namespace into the external network's bridge). The load-balancer stage needs the
-orchestrator's ``loadbalancer`` driver and ``astara-loadbalancer-api``: without them,
-``--skip-loadbalancer`` reports it skipped instead of failed.
+namespace into the external network's bridge). On a terminal, a progress bar of the
+steps shows the one under way (nothing of it when stdout is not a terminal). The
+load-balancer stage needs the orchestrator's ``loadbalancer`` driver and
+``astara-loadbalancer-api``: without them, ``--skip-loadbalancer`` reports it skipped
+instead of failed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 
 from astara.burnin.scenario import Options, Scenario
 from astara.burnin.steps import check_run_id
+from astara.common import progress
 from astara.common.entry import one_line_errors
 
 
@@ -44,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("astara-burnin: run it as root on the all-in-one host", file=sys.stderr)
         return 2
-    scenario = Scenario(Options(network_url=a.network_url, compute_url=a.compute_url,
-                                external_cidr=a.external_cidr, boot_timeout=a.boot_timeout,
-                                boot_warn=a.boot_warn, keep=a.keep, run_id=a.run_id or "",
-                                loadbalancer_url=a.loadbalancer_url,
-                                skip_loadbalancer=a.skip_loadbalancer))
-    report = scenario.run()
+    with progress.shown(sys.stdout) as shown:  # a bar of the steps, on a terminal only
+        scenario = Scenario(Options(network_url=a.network_url, compute_url=a.compute_url,
+                                    external_cidr=a.external_cidr,
+                                    boot_timeout=a.boot_timeout, boot_warn=a.boot_warn,
+                                    keep=a.keep, run_id=a.run_id or "",
+                                    loadbalancer_url=a.loadbalancer_url,
+                                    skip_loadbalancer=a.skip_loadbalancer), progress=shown)
+        report = scenario.run()
     summary = report.summary()
     if a.keep:
         summary["kept"] = scenario.kept()

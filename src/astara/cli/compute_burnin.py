@@ -5,7 +5,9 @@
 
 Reads the compute service's configuration for the API URLs, the metadata secret and
 the bridge and namespace prefixes (the ping steps run as root on a netns host).
-Exits 0 when every step passed (warnings included), 1 on any failure, 2 on usage.
+On a terminal, a progress bar of the steps shows the one under way (nothing of it when
+stdout is not a terminal). Exits 0 when every step passed (warnings included), 1 on any
+failure, 2 on usage.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from oslo_config import cfg
 
 from astara.burnin.steps import check_run_id
+from astara.common import progress
 from astara.common.entry import one_line_errors
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent.runner import SubprocessRunner
@@ -85,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
 
         limits = burnin.Limits(conf.build_warning, conf.build_fail, conf.action_warning,
                                conf.action_fail, conf.ping_timeout)
-        report = burnin.BurnIn(api, run_id, probe, limits, conf.prefix, compute.netns_prefix,
-                               conf.image, conf.flavor, conf.cidr, echo=print).run()
+        with progress.shown(sys.stdout) as shown:  # a bar of the steps, on a terminal only
+            report = burnin.BurnIn(api, run_id, probe, limits, conf.prefix,
+                                   compute.netns_prefix, conf.image, conf.flavor, conf.cidr,
+                                   echo=print, progress=shown).run()
     finally:
         api.close()
     print(report.verdict())

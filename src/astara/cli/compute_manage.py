@@ -6,7 +6,8 @@ feeds them to the dispatcher again and removes the ones it now accepts.
 ``reconcile-servers [--fix-stale] [--fix-orphans] [--fix-unsynced] [--fix-pending]
 [--fix-ports] [--fix-processes]`` compares this host's instances in the database with
 its namespaces (netns backend, root) and repairs the kinds asked for (``reconcile``);
-without a ``--fix-*`` flag it only reports.
+without a ``--fix-*`` flag it only reports. When stdout and stderr are both terminals, a
+progress bar on stderr shows the phase and each repair (silent when stdout is piped).
 ``host-list`` shows every host (capacity, live instances, drained, last heartbeat,
 whether its agent counts as alive); ``host-drain HOST`` / ``host-undrain HOST`` stop and
 resume placing new instances there.
@@ -21,6 +22,7 @@ from oslo_config import cfg
 from sqlalchemy import select
 
 from astara.bus.base import Message
+from astara.common import progress
 from astara.common.entry import one_line_errors
 from astara.compute_service import events
 from astara.compute_service import settings as settings_mod
@@ -66,8 +68,14 @@ def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[in
 
 
 def reconcile_servers(db: Database, backend, host: str, fix: set[str],
-                      grace: float = 10.0) -> dict:
-    return reconcile.run(db, backend, host, fix, grace)
+                      grace: float = 10.0, shown: progress.Progress = progress.SILENT) -> dict:
+    return reconcile.run(db, backend, host, fix, grace, shown)
+
+
+def bars(stdout, stderr):
+    """Progress on ``stderr`` when a person reads both streams: the JSON on stdout is for
+    whoever reads it, and a program reading it (stdout piped) gets no bar anywhere."""
+    return progress.shown(stderr, machine_output=not stdout.isatty())
 
 
 def _add_commands(subparsers):
@@ -104,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         if conf.command.func == "reconcile-servers":
             fix = {k for k in reconcile.KINDS
                    if conf.command.fix_all or getattr(conf.command, f"fix_{k}")}
-            result: object = reconcile_servers(db, NetnsBackend.from_settings(compute),
-                                               compute.host, fix, conf.command.grace)
+            with bars(sys.stdout, sys.stderr) as bar:
+                result: object = reconcile_servers(db, NetnsBackend.from_settings(compute),
+                                                   compute.host, fix, conf.command.grace, bar)
         elif conf.command.func == "host-list":
             with db.read() as s:
                 result = placement.host_list(s, compute.agent_down_time)

@@ -1,6 +1,8 @@
 """``astara-ctl``: the operator's command line for a running orchestrator (RPC API).
 
-    astara-ctl poll
+    astara-ctl poll [--wait [--timeout S]]  (--wait: until every router was looked at;
+                                    exit status 1 if some were not within S seconds)
+    astara-ctl browse [--interval S]  (a full-screen table: ``astara.cli.browse_app``)
     astara-ctl router list|show [ID] [--format table|json|yaml]
     astara-ctl router rebuild|update|manage ID
     astara-ctl router debug ID [--reason TEXT]
@@ -39,8 +41,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from astara.cli import ctl_byonf
-from astara.common import private
+from astara.cli import ctl_byonf, ctl_poll
+from astara.common import private, progress
 from astara.common.entry import one_line_errors
 from astara.common.opts import DEFAULT_STATE_PATH
 
@@ -63,7 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", default=None,
                    help="file holding the RPC token (default: see above)")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("poll", help="re-check every router now")
+    poll = sub.add_parser("poll", help="re-check every router now")
+    poll.add_argument("--wait", action="store_true",
+                      help="then wait until every one was looked at (a progress bar on a "
+                      "terminal, in table format)")
+    poll.add_argument("--timeout", type=float, default=300.0,
+                      help="seconds --wait waits at most (%(default)s)")
+    b = sub.add_parser("browse", help="a full-screen table of every router and load "
+                       "balancer, with keys to rebuild, update, poll, debug and manage")
+    b.add_argument("--interval", type=float, default=5.0,
+                   help="seconds between refreshes; 0: only on demand (%(default)s)")
     for kind, what in (("router", "routers"),
                        ("loadbalancer", "load balancers (enabled_drivers = ...,loadbalancer)")):
         r = sub.add_parser(kind, help=f"list or act on {what}")
@@ -117,6 +128,22 @@ def _table(headers: list[str], rows: list[list[str]], indent: int = 0) -> None:
             highlight=False).print(Padding(table, (0, 0, 0, indent), expand=False))
 
 
+def _appliance(report: dict) -> None:
+    """A resource's appliance as it last reported: its fields, then its interfaces and
+    services in columns."""
+    print("appliance:")
+    for key, value in report.items():
+        if key not in ("interfaces", "services"):
+            print(f"  {key}: {value if value is not None else '-'}")
+    print("  interfaces:")
+    _table([], [[i["ifname"], "up" if i["up"] else "down", f"mtu {i['mtu']}",
+                 " ".join(i["addresses"]) or "-"] for i in report.get("interfaces", [])],
+           indent=4)
+    print("  services:")
+    _table([], [[sv["name"], "healthy" if sv["healthy"] else "unhealthy", sv["detail"]]
+                for sv in report.get("services", [])], indent=4)
+
+
 def _show(data, fmt: str, columns: list[str] | None = None) -> None:
     if fmt == "json":
         print(json.dumps(data, indent=2, sort_keys=True))
@@ -128,7 +155,9 @@ def _show(data, fmt: str, columns: list[str] | None = None) -> None:
                 for item in data])
     else:
         for key, value in (data.items() if isinstance(data, dict) else []):
-            if key == "steps":
+            if key == "appliance" and isinstance(value, dict):
+                _appliance(value)
+            elif key == "steps":
                 print("steps:")
                 _table([], [[st["step"], st["status"], st["outcome"],
                              st["reason"] + (f"  error: {st['error']}" if st.get("error")
@@ -137,19 +166,33 @@ def _show(data, fmt: str, columns: list[str] | None = None) -> None:
                 print(f"{key}: {value}")
 
 
-def _call(http: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
+class RpcError(Exception):
+    """The orchestrator's RPC API could not be reached or refused a call (one line)."""
+
+
+def call(http: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
+    """One RPC call; ``RpcError`` with the orchestrator's message when it fails."""
     try:
         r = http.request(method, path, json=body)
     except httpx.TransportError as exc:
-        raise SystemExit(
-            f"astara-ctl: orchestrator unreachable at {http.base_url}: {exc}") from None
+        raise RpcError(f"orchestrator unreachable at {http.base_url}: {exc}") from None
     if r.status_code >= 400:
         try:
             msg = r.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             msg = r.text
-        raise SystemExit(f"astara-ctl: {msg} (HTTP {r.status_code})")
-    return r.json()
+        raise RpcError(f"{msg} (HTTP {r.status_code})")
+    try:
+        return r.json()
+    except ValueError:
+        raise RpcError(f"the orchestrator's answer to {method} {path} is not JSON") from None
+
+
+def _call(http: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
+    try:
+        return call(http, method, path, body)
+    except RpcError as exc:
+        raise SystemExit(f"astara-ctl: {exc}") from None
 
 
 def request(kind: str, action: str, rid: str | None) -> tuple[str, str, str | None]:
@@ -181,14 +224,36 @@ def _ssh(http: httpx.Client, router_id: str) -> int:
     return subprocess.call(["ssh", f"root@{address}"])
 
 
+def _browse(url: str, rpc_token: str, interval: float) -> int:
+    # Imported here: Textual is only loaded for the TUI.
+    from astara.cli.browse_api import RpcOrchestratorAPI
+    from astara.cli.browse_app import BrowseApp
+
+    if interval < 0:
+        raise SystemExit("astara-ctl: --interval is 0 or more seconds")
+    api = RpcOrchestratorAPI(url, rpc_token)
+    try:
+        BrowseApp(api, interval=interval).run()
+    finally:
+        api.close()
+    return 0
+
+
 @one_line_errors("astara-ctl")
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     if a.command == "byonf":  # the network API's, as an admin: no RPC token
         return ctl_byonf.run(a, _show)
     headers = {TOKEN_HEADER: token(a.token_file, dict(os.environ))}
+    if a.command == "browse":
+        return _browse(a.url, headers[TOKEN_HEADER], a.interval)
     with httpx.Client(base_url=a.url, timeout=30, headers=headers) as http:
-        if a.command == "poll":
+        if a.command == "poll" and a.wait:
+            with progress.shown(sys.stderr, machine_output=a.format != "table") as bar:
+                waited = ctl_poll.wait(http, _call, bar, a.timeout)
+            _show(waited, a.format)
+            return 1 if waited["timed_out"] else 0
+        elif a.command == "poll":
             _show(_call(http, "PUT", "/poll/"), a.format)
         elif a.command in COLUMNS:
             method, path, key = request(a.command, a.action, a.id)

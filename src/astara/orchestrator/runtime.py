@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 from astara.common.private import read_secret
 from astara.db.engine import Database
+from astara.orchestrator import appliance_view
 from astara.orchestrator.breaker_board import BreakerBoard
 from astara.orchestrator.byonf import BootSpec, BootSpecs
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
@@ -124,6 +125,8 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "memory": asdict(st.memory),
         "floating_ips": sorted(st.context.floating_ips),
         "check": check_view(st),
+        # As its appliance last reported (status check): interfaces, services.
+        "appliance": appliance_view.view(st.report),
         # A load balancer's own fields (VIP, children, statuses), before the steps.
         **loadbalancer_view.view(st),
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],

@@ -136,3 +136,17 @@ def test_a_repair_that_fails_does_not_stop_the_others(db):
     backend.fail = set()
     report = reconcile_servers(db, backend, "h1", {"processes"}, grace=0)
     assert sorted(report["fixed"]) == sorted((broken, fine))
+
+
+def test_progress_names_the_phases_and_counts_the_repairs_asked_for(db):
+    from astara.common.progress import Recorded
+
+    backend = FakeBackend()
+    stale = add(db)
+    backend.create(InstanceSpec("orphan-2", "x", "tenant"))
+    seen = Recorded()
+    report = reconcile_servers(db, backend, "h1", {"stale"}, grace=0, shown=seen)
+    assert report["fixed"] == [stale]
+    assert seen.events == [("phase", "reading the database and this host's instances", None),
+                           ("phase", "repairing", 1), ("now", f"stale {stale}"),
+                           ("advance", 1)]  # the orphan is reported, not repaired

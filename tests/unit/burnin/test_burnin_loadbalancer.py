@@ -9,6 +9,7 @@ from astara.burnin import loadbalancer as stage
 from astara.burnin.scenario import Options, Scenario
 from astara.burnin.steps import KEPT
 from astara.cli import burnin as cli
+from astara.common.progress import SILENT
 
 A, B = "burnin-x-web1", "burnin-x-web2"
 LB_STEPS = 6
@@ -112,8 +113,9 @@ def test_the_command_line_passes_the_stage_options(monkeypatch):
     seen: list[Options] = []
 
     class Fake:
-        def __init__(self, o: Options):
+        def __init__(self, o: Options, progress):
             seen.append(o)
+            assert progress is SILENT  # stdout is not a terminal here
 
         def run(self):
             return scenario(Cloud()).report  # no step: passed

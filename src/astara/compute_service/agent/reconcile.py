@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
+from astara.common.progress import SILENT, Progress
 from astara.compute_service import catalog, events, jobs, transitions
 from astara.compute_service.agent import antispoof, neighbours
 from astara.compute_service.agent.backend import Backend, BackendError, InstanceSpec, Observed
@@ -194,44 +195,55 @@ def replay(db: Database, instance_id: str, action: str, payload: dict, host: str
 
 
 def apply(db: Database, backend: Backend, host: str, repairs: list[Repair],
-          stored: list[Stored], observed: dict[str, Observed], fix: set[str]) -> list[str]:
+          stored: list[Stored], observed: dict[str, Observed], fix: set[str],
+          progress: Progress = SILENT) -> list[str]:
     """Carry out the repairs whose kind is in ``fix``; return the ids repaired."""
     by_id = {s.id: s for s in stored}
     done = []
-    for rep in repairs:
-        if rep.kind not in fix:
-            continue
-        if rep.replug or rep.restart:
-            known = by_id[rep.instance_id]
-            spec = InstanceSpec(rep.instance_id, known.name, known.profile, known.ports)
-            try:
-                for port in rep.replug:
-                    backend.attach(spec, port)
-                if rep.restart:
-                    backend.start(spec)
-            except BackendError as exc:  # one instance's failure does not stop the pass
-                LOG.warning("reconcile: %s of %s failed: %s", rep.kind, rep.instance_id, exc)
-                continue
-        if rep.teardown:
-            known = by_id.get(rep.instance_id)
-            seen = observed.get(rep.instance_id)
-            backend.delete(InstanceSpec(rep.instance_id, "",
-                                        seen.profile if seen else "tenant",
-                                        known.ports if known else ()))
-        if rep.action is None or replay(db, rep.instance_id, rep.action, rep.payload, host):
-            done.append(rep.instance_id)
+    wanted = [rep for rep in repairs if rep.kind in fix]
+    progress.phase("repairing", len(wanted))
+    for rep in wanted:
+        progress.now(f"{rep.kind} {rep.instance_id}")
+        _repair(db, backend, host, rep, by_id, observed, done)
+        progress.advance()
     return done
 
 
+def _repair(db: Database, backend: Backend, host: str, rep: Repair, by_id: dict[str, Stored],
+            observed: dict[str, Observed], done: list[str]) -> None:
+    """One repair; its instance id appended to ``done`` when it is repaired."""
+    if rep.replug or rep.restart:
+        known = by_id[rep.instance_id]
+        spec = InstanceSpec(rep.instance_id, known.name, known.profile, known.ports)
+        try:
+            for port in rep.replug:
+                backend.attach(spec, port)
+            if rep.restart:
+                backend.start(spec)
+        except BackendError as exc:  # one instance's failure does not stop the pass
+            LOG.warning("reconcile: %s of %s failed: %s", rep.kind, rep.instance_id, exc)
+            return
+    if rep.teardown:
+        known = by_id.get(rep.instance_id)
+        seen = observed.get(rep.instance_id)
+        backend.delete(InstanceSpec(rep.instance_id, "",
+                                    seen.profile if seen else "tenant",
+                                    known.ports if known else ()))
+    if rep.action is None or replay(db, rep.instance_id, rep.action, rep.payload, host):
+        done.append(rep.instance_id)
+
+
 def run(db: Database, backend: Backend, host: str, fix: set[str],
-        grace: float = 10.0) -> dict:
-    """One reconcile pass over this host: the report by kind and the ids repaired."""
+        grace: float = 10.0, progress: Progress = SILENT) -> dict:
+    """One reconcile pass over this host: the report by kind and the ids repaired
+    (``progress`` told the phases and each repair)."""
+    progress.phase("reading the database and this host's instances")
     stored, busy = load(db, host, grace)
     observed = backend.observe()
     repairs = decide(stored, observed, busy, getattr(backend, "mgmt_network", ""))
     out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
                         for r in repairs if r.kind == kind] for kind in KINDS}
-    out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix)
+    out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix, progress)
     if "orphans" in fix and hasattr(backend, "sweep_bridges"):
         out["bridges_removed"] = backend.sweep_bridges()
     if "orphans" in fix and hasattr(backend, "sweep_filters"):

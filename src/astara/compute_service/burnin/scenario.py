@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from astara.burnin.steps import Report, Runner, Step, StepFailed, wait
+from astara.common.progress import SILENT, Progress
 from astara.compute_service.burnin.client import ApiClient
 from astara.compute_service.burnin.probe import Probe
 
@@ -38,7 +39,7 @@ class BurnIn:
                  limits: Limits, prefix: str = "burnin-", netns_prefix: str = "astara-vm-",
                  image: str = "astara-tenant", flavor: str = "m1.tiny",
                  cidr: str = "10.254.0.0/24", metadata: bool = True,
-                 echo: Callable[[str], None] | None = None):
+                 echo: Callable[[str], None] | None = None, progress: Progress = SILENT):
         self.api = api
         self.run_id = run_id
         self.name = f"{prefix}{run_id}"
@@ -49,7 +50,7 @@ class BurnIn:
         self.cidr = cidr
         self.check_metadata = metadata
         self.report = Report(run_id)
-        self.runner = Runner(self.report, echo)
+        self.runner = Runner(self.report, echo, progress=progress)
         self.image = self.flavor = ""
         self.net: dict = {}
         self.probe: Probe | None = None
