@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from astara.bus.wakeup import WakeupDir
-from astara.common import metrics
+from astara.common import metrics, token_auth
 from astara.common.settings import Settings
 from astara.compute_service import jobs
 from astara.compute_service.api.network import HttpNetwork, Network
-from astara.compute_service.api.routes import build_app
+from astara.compute_service.api.routes import auth_fault, build_app
 from astara.compute_service.api.service import ComputeService
 from astara.compute_service.api.state_metrics import ComputeStates
 from astara.compute_service.settings import ComputeSettings
@@ -23,4 +23,5 @@ def create_app(settings: Settings, compute: ComputeSettings,
     wakeup = WakeupDir(jobs.wakeup_dir(settings.bus.wakeup_dir))
     registries = metrics.registries()
     registries.exposed.register(ComputeStates(db))
-    return build_app(ComputeService(db, network, compute, wakeup), registries)
+    app = build_app(ComputeService(db, network, compute, wakeup), registries)
+    return token_auth.protect(app, settings.auth, auth_fault)
