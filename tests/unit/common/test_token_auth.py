@@ -113,3 +113,12 @@ def test_noauth_leaves_the_app_as_it_is():
     token_auth.protect(app, defaults().auth, auth_fault)
     assert app.user_middleware == []
     assert defaults().auth.strategy == "noauth"
+
+
+def test_a_callers_token_goes_on_with_the_calls_made_for_them():
+    from astara.common.network_api import identity_headers
+
+    with_token = Context(project_id="p", user_id="u", roles=("member",), auth_token="tok")
+    assert identity_headers(with_token)["X-Auth-Token"] == "tok"
+    assert "X-Auth-Token" not in identity_headers(Context(project_id="p"))
+    assert Context.from_headers({"x-project-id": "p", "x-auth-token": "tok"}).auth_token == "tok"

@@ -27,6 +27,8 @@ class Context:
     roles: tuple[str, ...] = ()
     idempotency_key: str | None = None
     request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
+    # The caller's Keystone token, sent on with the calls made for them (None: noauth).
+    auth_token: str | None = field(default=None, repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -52,4 +54,4 @@ class Context:
         roles = tuple(r.strip() for r in headers.get("x-roles", "").split(",") if r.strip())
         extra = {"request_id": request_id} if request_id else {}
         return cls(project_id=project, user_id=user, roles=roles, idempotency_key=key,
-                   **extra)
+                   auth_token=headers.get("x-auth-token") or None, **extra)
