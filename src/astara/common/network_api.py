@@ -76,11 +76,14 @@ class NetworkApi:
         self._unreachable = unreachable
 
     def call(self, method: str, path: str, caller: Caller,
-             body: dict | None = None) -> dict | None:
-        """The answer's JSON (None when empty, or for a GET that found nothing)."""
+             body: dict | None = None, auth: httpx.Auth | None = None) -> dict | None:
+        """The answer's JSON (None when empty, or for a GET that found nothing).
+        ``auth``: the service's own token (``service_auth.ServiceToken``), for a call
+        made as the service rather than for a caller."""
         try:
             resp = self._client.request(method, path, json=body,
-                                        headers=identity_headers(caller))
+                                        headers=identity_headers(caller),
+                                        **({"auth": auth} if auth is not None else {}))
         except httpx.HTTPError as exc:
             raise self._unreachable(f"Network service unreachable: {exc}") from None
         if resp.status_code == 404 and method == "GET":

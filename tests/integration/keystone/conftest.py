@@ -80,6 +80,20 @@ project_domain_name = Default
 """
 
 
+def service_auth_section(group: str, env: dict[str, str]) -> str:
+    """An auth section (keystoneauth's options) for the astara service user; its
+    endpoint comes from the catalog."""
+    return f"""[{group}]
+auth_type = password
+auth_url = {env['KEYSTONE_URL']}
+username = astara
+password = {env['KEYSTONE_PASSWORD_ASTARA']}
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+"""
+
+
 @pytest.fixture(scope="session")
 def keystone_cloud(tmp_path_factory):
     net_port, compute_port, lb_port = free_port(), free_port(), free_port()
@@ -99,7 +113,8 @@ def keystone_cloud(tmp_path_factory):
         ks_env = dict(line.split("=", 1) for line in printed.splitlines() if "=" in line)
         state = tmp_path_factory.mktemp("astara-keystone-state")
         conf = state / "astara.conf"
-        conf.write_text("[DEFAULT]\nauth_strategy = keystone\n" + authtoken_section(ks_env))
+        conf.write_text("[DEFAULT]\nauth_strategy = keystone\n" + authtoken_section(ks_env)
+                        + service_auth_section("network", ks_env))
         settings = make_settings(state, net_port)
         settings = replace(settings, auth=AuthSettings("keystone", (str(conf),)))
 
@@ -110,7 +125,8 @@ def keystone_cloud(tmp_path_factory):
 
         net = network_app(settings)
         compute = compute_app(settings, replace(compute_defaults(settings),
-                                                network_url=network_url,
+                                                # Nothing there: the catalog's URL must be used.
+                                                network_url="http://127.0.0.1:1/",
                                                 host=HOST,
                                                 state_dir=state / "cs"))
         servers = [Server(net, net_port, **uvicorn_options()).start(),
