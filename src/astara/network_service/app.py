@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
-from astara.common import token_auth
+from astara.common import service_auth, token_auth
 from astara.common.settings import Settings
 from astara.db import migrate
 from astara.loadbalancer_service.service import LoadBalancerService
@@ -41,9 +41,14 @@ LBAASV2 = ("LoadBalancing service v2",
 
 
 def nova_notifier(settings: Settings) -> NovaNotifier | None:
-    """Only with ``[network_service] nova_url`` set."""
+    """Only with ``[network_service] nova_url`` set; with a ``[nova]`` auth section
+    (keystoneauth's options, as Neutron's) the events carry the service user's token."""
     net = settings.network
-    return NovaNotifier(net.nova_url, net.nova_project_id) if net.nova_url else None
+    if not net.nova_url:
+        return None
+    adapter = service_auth.load(settings.auth.config_files, "nova", "compute")
+    auth = service_auth.ServiceToken(adapter) if adapter is not None else None
+    return NovaNotifier(net.nova_url, net.nova_project_id, auth=auth)
 
 
 def uvicorn_options() -> dict:
