@@ -130,3 +130,36 @@ def test_server_create_makes_its_port_with_the_users_token(keystone_cloud, monke
     assert len(ports) == 1
     assert ports[0].project_id == keystone_cloud.env["KEYSTONE_DEMO_PROJECT_ID"]
     assert server.id in [s.id for s in conn.compute.servers()]
+
+
+def test_orchestrator_clients_use_the_service_users_token(keystone_cloud, tmp_path):
+    """The orchestrator's [network] auth section: the catalog's endpoint (its configured
+    URL points nowhere) and the astara user's token, fetched once for many calls; the
+    management network lands in Keystone's service project."""
+    from dataclasses import replace
+
+    from tests.integration.keystone.conftest import service_auth_section
+
+    from astara.orchestrator import endpoints, management
+    from astara.orchestrator import opts as orch_opts
+    from astara.orchestrator.clients.network import HttpNetworkAPI
+
+    c = keystone_cloud
+    conf = tmp_path / "orchestrator.conf"
+    conf.write_text(service_auth_section("network", c.env))
+    o = replace(orch_opts.defaults(), network_url="http://127.0.0.1:1/",
+                management_network_name=f"mgmt-{uuid.uuid4().hex[:8]}",
+                config_files=(str(conf),))
+    net = endpoints.resolve(o, "network")
+    assert net.url == c.network_url and net.auth is not None
+    with httpx.Client(base_url=net.url, auth=net.auth) as http:
+        mgmt = management.ensure_network(o, http)
+    client = HttpNetworkAPI(net.url, mgmt, o.service_headers, auth=net.auth)
+    found = client.show("networks", mgmt)
+    assert found["project_id"] == c.env["KEYSTONE_SERVICE_PROJECT_ID"]
+    assert client.list("networks", name=o.management_network_name)[0]["id"] == mgmt
+    tokens = {net.auth.adapter.get_token() for _ in range(3)}
+    assert len(tokens) == 1  # reused, not fetched per call
+    noauth = HttpNetworkAPI(c.network_url, mgmt, o.service_headers)
+    with pytest.raises(Exception, match="401"):
+        noauth.list("networks")
