@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import make_settings
-from tests.support import Server, free_port
 
 from astara.common.settings import AuthSettings
+from tests.integration.conftest import make_settings
+from tests.support import Server, free_port
 
 KEYSTONE_SCRIPT = Path(__file__).parents[3] / "tools" / "keystone-loopback"
 OPENSTACK = Path(sys.executable).parent / "openstack"

@@ -138,11 +138,10 @@ def test_orchestrator_clients_use_the_service_users_token(keystone_cloud, tmp_pa
     management network lands in Keystone's service project."""
     from dataclasses import replace
 
-    from tests.integration.keystone.conftest import service_auth_section
-
     from astara.orchestrator import endpoints, management
     from astara.orchestrator import opts as orch_opts
     from astara.orchestrator.clients.network import HttpNetworkAPI
+    from tests.integration.keystone.conftest import service_auth_section
 
     c = keystone_cloud
     conf = tmp_path / "orchestrator.conf"
