@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -95,7 +96,9 @@ project_domain_name = Default
 
 
 @pytest.fixture(scope="session")
-def keystone_cloud(tmp_path_factory):
+def keystone_cloud(tmp_path_factory, request):
+    say = request.config.pluginmanager.get_plugin("terminalreporter").write_line
+    t0 = time.monotonic()
     net_port, compute_port, lb_port = free_port(), free_port(), free_port()
     network_url = f"http://127.0.0.1:{net_port}"
     compute_url = f"http://127.0.0.1:{compute_port}/v2.1"
@@ -107,7 +110,7 @@ def keystone_cloud(tmp_path_factory):
         started = subprocess.run([str(KEYSTONE_SCRIPT), "start", directory], env=env,
                                  capture_output=True, text=True, timeout=300)
         assert started.returncode == 0, started.stderr
-        print(started.stderr.strip())  # its start-up time
+        say(started.stderr.strip().splitlines()[-1])  # its start-up time, in CI's log
         printed = subprocess.run([str(KEYSTONE_SCRIPT), "env", directory], check=True,
                                  capture_output=True, text=True).stdout
         ks_env = dict(line.split("=", 1) for line in printed.splitlines() if "=" in line)
@@ -142,3 +145,4 @@ def keystone_cloud(tmp_path_factory):
             compute.state.service.db.dispose()
     finally:
         subprocess.run([str(KEYSTONE_SCRIPT), "stop", directory], timeout=120)
+        say(f"keystone tests: {time.monotonic() - t0:.1f} s with Keystone's start")
