@@ -1,5 +1,6 @@
-"""A real Keystone on loopback (tools/keystone-loopback) and our network, compute and
-load-balancer APIs behind it (``[DEFAULT] auth_strategy = keystone``), for the session.
+"""A real Keystone on loopback (tools/keystone-loopback) and our network and compute
+APIs behind it (``[DEFAULT] auth_strategy = keystone``), for the test module (so that
+the time printed at its end is the Keystone tests' own).
 
 The APIs' ports are chosen first so that Keystone's catalog names them; the APIs read
 ``[keystone_authtoken]`` from a config file written here, as an operator's would be.
@@ -95,7 +96,7 @@ project_domain_name = Default
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def keystone_cloud(tmp_path_factory, request):
     say = request.config.pluginmanager.get_plugin("terminalreporter").write_line
     t0 = time.monotonic()
