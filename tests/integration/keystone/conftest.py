@@ -98,7 +98,13 @@ project_domain_name = Default
 
 @pytest.fixture(scope="module")
 def keystone_cloud(tmp_path_factory, request):
-    say = request.config.pluginmanager.get_plugin("terminalreporter").write_line
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def say(line: str) -> None:
+        """A line in the test log even when output is captured (CI's)."""
+        with capture.global_and_fixture_disabled():
+            print(f"\n{line}")
+
     t0 = time.monotonic()
     net_port, compute_port, lb_port = free_port(), free_port(), free_port()
     network_url = f"http://127.0.0.1:{net_port}"
