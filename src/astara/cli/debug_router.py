@@ -42,7 +42,7 @@ from astara.common import logs, private
 from astara.common import settings as settings_mod
 from astara.common.entry import ConfigError, one_line_errors
 from astara.db.engine import Database
-from astara.orchestrator import intake, management
+from astara.orchestrator import endpoints, intake, management
 from astara.orchestrator import opts as orch_opts
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.keys import ResourceRef
@@ -174,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(str(exc)) from None
     db = Database(settings.database.url)
     db.ping()
-    with httpx.Client(base_url=o.network_url.rstrip("/"), headers=o.service_headers,
-                      timeout=10) as http:
+    net = endpoints.resolve(o, "network")
+    with httpx.Client(base_url=net.url.rstrip("/"), headers=o.service_headers, timeout=10,
+                      **({"auth": net.auth} if net.auth else {})) as http:
         mgmt_net = management.ensure_network(o, http)
     rt = Runtime(o, db, mgmt_net, preload=False)
     rt.reconciler.is_debug = lambda ref: False  # we are the one debugging it

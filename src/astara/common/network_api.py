@@ -2,11 +2,11 @@
 
 The compute and load-balancer services reach the network service (ours or a real
 Neutron) through this: every call sends its caller's identity (the noauth headers
-``X-Project-Id``, ``X-User-Id``, ``X-Roles``; keystonemiddleware sets the same), so the
-network API applies its own policy to what a service does on a user's behalf. A
-network error is a ``NetworkError`` with Neutron's status and message; an unreachable
-network service is the exception the owning service's ``unreachable`` makes (each
-service answers it in its own API's format).
+``X-Project-Id``, ``X-User-Id``, ``X-Roles``; keystonemiddleware sets the same) and the
+caller's token when it has one, so the network API applies its own policy to what a
+service does on a user's behalf. A network error is a ``NetworkError`` with Neutron's
+status and message; an unreachable network service is the exception the owning
+service's ``unreachable`` makes (each service answers it in its own API's format).
 """
 
 from __future__ import annotations
@@ -45,10 +45,15 @@ class NetworkError(Exception):
 
 
 def identity_headers(caller: Caller) -> dict[str, str]:
-    """The noauth identity headers Neutron reads (keystonemiddleware sets the same)."""
+    """The noauth identity headers Neutron reads (keystonemiddleware sets the same), and
+    the caller's Keystone token when the call came with one (``auth_token``): a network
+    API under ``auth_strategy = keystone`` drops those headers and reads the token."""
     headers = {"X-Project-Id": caller.project_id, "X-Roles": ",".join(caller.roles)}
     if caller.user_id:
         headers["X-User-Id"] = caller.user_id
+    token = getattr(caller, "auth_token", None)
+    if token:
+        headers["X-Auth-Token"] = token
     return headers
 
 
@@ -71,11 +76,14 @@ class NetworkApi:
         self._unreachable = unreachable
 
     def call(self, method: str, path: str, caller: Caller,
-             body: dict | None = None) -> dict | None:
-        """The answer's JSON (None when empty, or for a GET that found nothing)."""
+             body: dict | None = None, auth: httpx.Auth | None = None) -> dict | None:
+        """The answer's JSON (None when empty, or for a GET that found nothing).
+        ``auth``: the service's own token (``service_auth.ServiceToken``), for a call
+        made as the service rather than for a caller."""
         try:
             resp = self._client.request(method, path, json=body,
-                                        headers=identity_headers(caller))
+                                        headers=identity_headers(caller),
+                                        **({"auth": auth} if auth is not None else {}))
         except httpx.HTTPError as exc:
             raise self._unreachable(f"Network service unreachable: {exc}") from None
         if resp.status_code == 404 and method == "GET":

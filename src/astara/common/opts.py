@@ -18,6 +18,15 @@ default_opts = [
     ),
     cfg.StrOpt("host", default="", help="Name of this host in notifications; default: hostname."),
     cfg.BoolOpt("debug", default=False, help="Log at DEBUG level."),
+    cfg.StrOpt(
+        "auth_strategy",
+        default="noauth",
+        choices=["noauth", "keystone"],
+        help="How the network, compute and load-balancer APIs know who calls: noauth "
+        "(the X-Project-Id and X-Roles headers, trusted: an all-in-one's loopback) or "
+        "keystone (a token validated by keystonemiddleware's auth_token, configured in "
+        "[keystone_authtoken]; identity headers a client sends are ignored).",
+    ),
 ]
 
 database_opts = [

@@ -48,12 +48,20 @@ class NetworkServiceSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    strategy: str  # "noauth" or "keystone"
+    # Where [keystone_authtoken] is read from (keystonemiddleware reads its own options).
+    config_files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Settings:
     state_path: Path
     debug: bool
     database: DatabaseSettings
     bus: BusSettings
     network: NetworkServiceSettings
+    auth: AuthSettings
 
 
 def sqlite_url(state_path: Path) -> str:
@@ -108,6 +116,8 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
             nova_url=ns.nova_url,
             nova_project_id=ns.nova_project_id,
         ),
+        auth=AuthSettings(strategy=conf.auth_strategy,
+                          config_files=tuple(getattr(conf, "config_file", None) or ())),
     )
 
 

@@ -45,6 +45,13 @@ def render(exc: errors.ApiError, request_id: str | None = None) -> Response:
                     media_type="application/json")
 
 
+def auth_fault(status: int, message: str) -> Response:
+    """A request auth_token refused (401; 503: Keystone unreachable), in Octavia's body."""
+    err = errors.ApiError(message)
+    err.status = status
+    return render(err)
+
+
 def _context(request: Request) -> RequestContext:
     ctx = RequestContext.from_headers(request.headers)
     if ctx is None:

@@ -7,9 +7,10 @@ from starlette.applications import Starlette
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
+from astara.common import token_auth
 from astara.common.settings import Settings
 from astara.db import migrate
-from astara.loadbalancer_service.api import build_app
+from astara.loadbalancer_service.api import auth_fault, build_app
 from astara.loadbalancer_service.network import HttpNetwork, Network
 from astara.loadbalancer_service.service import LoadBalancerService
 from astara.loadbalancer_service.settings import LoadBalancerSettings
@@ -19,5 +20,6 @@ def create_app(settings: Settings, lb: LoadBalancerSettings,
                network: Network | None = None) -> Starlette:
     db = migrate.open_database(settings.database)
     publisher = OutboxPublisher(WakeupDir(settings.bus.wakeup_dir))
-    return build_app(LoadBalancerService(db, publisher, network or HttpNetwork(lb.network_url),
-                                         lb))
+    app = build_app(LoadBalancerService(db, publisher, network or HttpNetwork(lb.network_url),
+                                        lb))
+    return token_auth.protect(app, settings.auth, auth_fault)

@@ -24,6 +24,8 @@ class RequestContext:
     user_id: str = ""
     roles: tuple[str, ...] = ()
     request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
+    # The caller's Keystone token, sent on with the calls made for them (None: noauth).
+    auth_token: str | None = field(default=None, repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -45,7 +47,7 @@ class RequestContext:
         roles = tuple(r.strip().lower() for r in headers.get("x-roles", "").split(",")
                       if r.strip())
         return cls(project_id=project, user_id=headers.get("x-user-id", "")[:255],
-                   roles=roles)
+                   roles=roles, auth_token=headers.get("x-auth-token") or None)
 
     def require(self, write: bool) -> None:
         """The role check every route makes before anything is looked up."""

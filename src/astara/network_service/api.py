@@ -40,6 +40,27 @@ def _error(exc: errors.NeutronError, request_id: str | None = None) -> Response:
                     media_type="application/json")
 
 
+READS = frozenset({"GET", "HEAD"})
+VERBS = {"POST": "create", "PUT": "update", "DELETE": "delete"}
+
+
+def write_action(request: Request) -> str:
+    """The policy rule a write names in its refusal (``create_network``...)."""
+    params = request.path_params
+    resource = A.RESOURCES.get(params.get("plural", "").removesuffix(".json"))
+    if resource is not None:
+        return f"{VERBS.get(request.method, 'update')}_{resource.name}"
+    return params.get("action") or f"{VERBS.get(request.method, 'update')}_resource"
+
+
+def auth_fault(status: int, message: str) -> Response:
+    """A request auth_token refused (401; 503: Keystone unreachable), in Neutron's body."""
+    err = errors.NeutronError(message=message, type_="HTTPUnauthorized" if status == 401
+                              else "HTTPServiceUnavailable")
+    err.status = status
+    return _error(err)
+
+
 def _context(request: Request) -> RequestContext:
     ctx = RequestContext.from_headers(request.headers)
     # A project id longer than the column holding it names no project.
@@ -91,6 +112,8 @@ class Api:
         try:
             ctx = _context(request)
             request_id = ctx.request_id
+            if ctx.read_only and request.method not in READS:
+                raise errors.PolicyNotAuthorized(action=write_action(request))
             status, body = await work(request, ctx)
             headers = {"X-Openstack-Request-Id": request_id}
             if body is None:

@@ -7,12 +7,13 @@ from starlette.applications import Starlette
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
+from astara.common import service_auth, token_auth
 from astara.common.settings import Settings
 from astara.db import migrate
 from astara.loadbalancer_service.service import LoadBalancerService
 from astara.loadbalancer_service.settings import LoadBalancerSettings
 from astara.network_service import limits
-from astara.network_service.api import build_app
+from astara.network_service.api import auth_fault, build_app
 from astara.network_service.lbaasv2.local_network import LocalNetwork
 from astara.network_service.lbaasv2.routes import routes as lbaasv2_routes
 from astara.network_service.nova_notifier import NovaNotifier
@@ -26,10 +27,11 @@ def create_app(settings: Settings, lb: LoadBalancerSettings | None = None) -> St
     publisher = OutboxPublisher(WakeupDir(settings.bus.wakeup_dir))
     service = NetworkService(db, publisher, settings.network, nova_notifier(settings))
     if lb is None or not lb.neutron_lbaasv2:
-        return build_app(service)
+        return token_auth.protect(build_app(service), settings.auth, auth_fault)
     lbaas = LoadBalancerService(db, publisher, LocalNetwork(service), lb)
-    return build_app(service, lambda dispatch: lbaasv2_routes(dispatch, lbaas),
-                     {"lbaasv2": LBAASV2})
+    app = build_app(service, lambda dispatch: lbaasv2_routes(dispatch, lbaas),
+                    {"lbaasv2": LBAASV2})
+    return token_auth.protect(app, settings.auth, auth_fault)
 
 
 # What /v2.0/extensions says of the paths (Neutron's alias and name).
@@ -39,9 +41,14 @@ LBAASV2 = ("LoadBalancing service v2",
 
 
 def nova_notifier(settings: Settings) -> NovaNotifier | None:
-    """Only with ``[network_service] nova_url`` set."""
+    """Only with ``[network_service] nova_url`` set; with a ``[nova]`` auth section
+    (keystoneauth's options, as Neutron's) the events carry the service user's token."""
     net = settings.network
-    return NovaNotifier(net.nova_url, net.nova_project_id) if net.nova_url else None
+    if not net.nova_url:
+        return None
+    adapter = service_auth.load(settings.auth.config_files, "nova", "compute")
+    auth = service_auth.ServiceToken(adapter) if adapter is not None else None
+    return NovaNotifier(net.nova_url, net.nova_project_id, auth=auth)
 
 
 def uvicorn_options() -> dict:

@@ -1,7 +1,9 @@
 """The request context: who is asking, taken from the request as Neutron's noauth mode does.
 
 ``X-Project-Id`` names the project; ``X-Roles`` containing ``admin`` makes the
-caller an admin. The context also renders the ``_context_*`` keys Neutron puts in
+caller an admin, ``reader`` alone a read-only caller. Under ``auth_strategy = keystone``
+these headers are the token's, set by keystonemiddleware (``common.token_auth``).
+The context also renders the ``_context_*`` keys Neutron puts in
 its notifications.
 """
 
@@ -25,6 +27,13 @@ class RequestContext:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def read_only(self) -> bool:
+        """The reader role without member or admin (Keystone's defaults imply reader from
+        member and member from admin): it reads, never writes, as Neutron's defaults say.
+        Without any of those roles (noauth's bare headers) the project rules alone apply."""
+        return "reader" in self.roles and not {"admin", "member"} & set(self.roles)
 
     @classmethod
     def from_headers(cls, headers) -> RequestContext | None:

@@ -44,7 +44,11 @@ def _codes(response: httpx.Response, count: int) -> list[int]:
 
 class NovaNotifier:
     def __init__(self, nova_url: str, project_id: str, timeout: float = TIMEOUT,
-                 max_queued: int = MAX_QUEUED, transport: httpx.BaseTransport | None = None):
+                 max_queued: int = MAX_QUEUED, transport: httpx.BaseTransport | None = None,
+                 auth: httpx.Auth | None = None):
+        """``auth``: the service user's Keystone token (the ``[nova]`` auth section);
+        None: the noauth admin headers only."""
+        self._auth = auth
         self.url = nova_url.rstrip("/") + PATH
         url = httpx.URL(self.url)  # a malformed URL is a start-up error, not a dead thread
         if url.scheme not in ("http", "https") or not url.host:
@@ -94,7 +98,8 @@ class NovaNotifier:
 
     def _run(self) -> None:
         with httpx.Client(timeout=self._timeout, headers=self.headers,
-                          transport=self._transport) as client:
+                          transport=self._transport,
+                          **({"auth": self._auth} if self._auth else {})) as client:
             while True:
                 first = self._queue.get()
                 if first is None:

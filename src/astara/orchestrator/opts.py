@@ -155,6 +155,8 @@ class OrchestratorSettings:
     appliance_flavor: str
     enabled_drivers: tuple[str, ...]
     enable_byonf: bool
+    # The files the [network], [compute] and [loadbalancer] auth sections are read from.
+    config_files: tuple[str, ...]
 
     @property
     def service_headers(self) -> dict[str, str]:
@@ -176,6 +178,7 @@ def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
         num_worker_processes=g.num_worker_processes or os.cpu_count() or 1,
         enabled_drivers=enabled_drivers(conf.enabled_drivers),
         enable_byonf=conf.enable_byonf,
+        config_files=tuple(getattr(conf, "config_file", None) or ()),
         **{o.dest: g[o.dest] for o in OPTS if o.dest not in (
             "rpc_hosts", "rpc_port", "num_worker_processes")},
     )

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from astara.common.private import read_secret
 from astara.db.engine import Database
-from astara.orchestrator import appliance_view
+from astara.orchestrator import appliance_view, endpoints
 from astara.orchestrator.breaker_board import BreakerBoard
 from astara.orchestrator.byonf import BootSpec, BootSpecs
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
@@ -38,13 +38,16 @@ class Runtime:
         ``shard`` (index, workers): only the rows of the tenants this worker owns."""
         headers = o.service_headers
         store = RouterStateStore(db)
-        self.network = HttpNetworkAPI(o.network_url, management_network_id, headers)
-        self.compute = HttpComputeAPI(o.compute_url, headers, o.appliance_image,
-                                      o.appliance_flavor)
+        net, compute = endpoints.resolve(o, "network"), endpoints.resolve(o, "compute")
+        self.network = HttpNetworkAPI(net.url, management_network_id, headers, auth=net.auth)
+        self.compute = HttpComputeAPI(compute.url, headers, o.appliance_image,
+                                      o.appliance_flavor, auth=compute.auth)
         key = read_secret(o.appliance_auth_key_file, "appliance deployment key")
         self.appliance = HttpApplianceAPI(key, o.appliance_port)
-        self.loadbalancers = HttpLoadBalancerAPI(o.loadbalancer_url, headers) \
-            if "loadbalancer" in o.enabled_drivers else None
+        self.loadbalancers = None
+        if "loadbalancer" in o.enabled_drivers:
+            lb = endpoints.resolve(o, "loadbalancer")
+            self.loadbalancers = HttpLoadBalancerAPI(lb.url, headers, auth=lb.auth)
         drivers = registry.make(o.enabled_drivers, self.network, self.loadbalancers)
         boot = BootSpecs(self.network, self.compute,
                          BootSpec(o.appliance_image, o.appliance_flavor), o.enable_byonf)

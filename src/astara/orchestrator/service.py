@@ -27,7 +27,7 @@ from astara.bus.outbox import OutboxConsumer, drop_cursor
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
 from astara.db.engine import Database
-from astara.orchestrator import breaker_board, intake, management
+from astara.orchestrator import breaker_board, endpoints, intake, management
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
@@ -102,14 +102,16 @@ class Orchestrator:
 
     def start(self) -> None:
         self.spawn_workers()
-        with httpx.Client(base_url=self.o.network_url.rstrip("/"),
-                          headers=self.o.service_headers, timeout=10) as http:
+        net = endpoints.resolve(self.o, "network")
+        with httpx.Client(base_url=net.url.rstrip("/"), headers=self.o.service_headers,
+                          timeout=10, **({"auth": net.auth} if net.auth else {})) as http:
             self.mgmt_net_id = management.ensure_network(self.o, http)
-        self.network = HttpNetworkAPI(self.o.network_url, self.mgmt_net_id,
-                                      self.o.service_headers)
+        self.network = HttpNetworkAPI(net.url, self.mgmt_net_id, self.o.service_headers,
+                                      auth=net.auth)
         if "loadbalancer" in self.o.enabled_drivers:
-            self.loadbalancers = HttpLoadBalancerAPI(self.o.loadbalancer_url,
-                                                     self.o.service_headers)
+            lb = endpoints.resolve(self.o, "loadbalancer")
+            self.loadbalancers = HttpLoadBalancerAPI(lb.url, self.o.service_headers,
+                                                     auth=lb.auth)
         self.drivers = registry.make(self.o.enabled_drivers, self.network, self.loadbalancers)
         for w in self.workers:
             assert w.inbox is not None

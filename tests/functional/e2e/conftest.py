@@ -17,6 +17,7 @@ from tests.support import free_port
 from astara.compute_service.agent.runner import SubprocessRunner
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).parents[3]
 OUR_NETNS = ("astara-appliance-", "astara-vm-", "bi-up-")
 # A tap (veth) cannot outlive its namespace: namespaces and bridges say it all.
 OUR_LINKS = ("brq", "bu")
@@ -44,11 +45,7 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120
     raise AssertionError(f"port {port} never opened:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture
-def aio():
-    state = Path(f"/tmp/astara-e2e-{os.getpid()}")
-    state.mkdir(mode=0o755)
-    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb", "dash")}
+def aio_conf(state: Path, ports: dict[str, int]) -> Path:
     conf = state / "aio.conf"
     conf.write_text(f"""[network_service]
 bind_port = {ports['net']}
@@ -72,6 +69,15 @@ boot_timeout = 60
 [dashboard]
 bind_port = {ports['dash']}
 """)
+    return conf
+
+
+@pytest.fixture
+def aio():
+    state = Path(f"/tmp/astara-e2e-{os.getpid()}")
+    state.mkdir(mode=0o755)
+    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb", "dash")}
+    conf = aio_conf(state, ports)
     before_ns, before_links = netns(), links()
     log = state / "aio.log"
     with open(log, "w") as out:
@@ -83,30 +89,73 @@ bind_port = {ports['dash']}
         yield ports, state
     finally:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        # Only what this stack names is ours to judge and remove (other tests may run).
-        leaked_ns = {n for n in netns() - before_ns if n.startswith(OUR_NETNS)}
-        leaked_links = {n for n in links() - before_links if n.startswith(OUR_LINKS)}
-        kept = Path(f"/tmp/astara-e2e-logs-{os.getpid()}")
-        shutil.rmtree(kept, ignore_errors=True)
-        shutil.copytree(state / "logs", kept, dirs_exist_ok=True)  # for a failed run
-        # The responder zygote outlives the agent by design (like the instances); a
-        # stack that is gone has no use for it.
-        zygote = state / "compute" / "responder-zygote" / "zygote.pid"
-        if zygote.exists():
-            SubprocessRunner().kill(zygote)
-        if leaked_ns or leaked_links:
-            # Kills what runs inside (dnsmasq, dhclient) before removing namespaces.
-            subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], check=False,
-                           capture_output=True)
-            for link in leaked_links & links():
-                subprocess.run(["ip", "link", "del", link], check=False)
-        shutil.rmtree(state, ignore_errors=True)
-        assert not leaked_ns, f"namespaces left: {leaked_ns}"
-        assert not leaked_links, f"links left: {leaked_links}"
+        stopped(proc)
+        left_behind(state, before_ns, before_links)
+
+
+@pytest.fixture
+def aio_keystone():
+    """``tools/aio --keystone`` as a user runs it (a real Keystone, the APIs behind it,
+    <state>/clouds.yaml), on its own ports; the catalog names those ports."""
+    state = Path(f"/tmp/astara-e2e-ks-{os.getpid()}")
+    state.mkdir(mode=0o755)
+    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb", "dash", "keystone")}
+    conf = aio_conf(state, ports)
+    env = {**os.environ, "ASTARA_STATE_PATH": str(state), "KEYSTONE_PORT": str(
+        ports["keystone"]), "ASTARA_NETWORK_URL": f"http://127.0.0.1:{ports['net']}",
+        "ASTARA_COMPUTE_URL": f"http://127.0.0.1:{ports['comp']}/v2.1",
+        "ASTARA_LOADBALANCER_URL": f"http://127.0.0.1:{ports['lb']}"}
+    before_ns, before_links = netns(), links()
+    log = state / "aio.log"
+    with open(log, "w") as out:
+        # Its own session: SIGTERM to the group reaches the script and astara-aio, as
+        # Ctrl-C does (the script then halts its Keystone).
+        proc = subprocess.Popen([str(REPO / "tools" / "aio"), "--keystone", "--config-file",
+                                 str(conf)], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    try:
+        wait_port(ports["rpc"], proc, log, timeout=600)  # tools/install-deps runs first
+        yield ports, state
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        stopped(proc)
+        keystone_pid = state / "keystone" / "uwsgi.pid"
+        pid = int(keystone_pid.read_text()) if keystone_pid.exists() else None
+        left_behind(state, before_ns, before_links)
+        if pid is not None and Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError("tools/aio left its Keystone running")
+
+
+def stopped(proc: subprocess.Popen) -> None:
+    try:
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def left_behind(state: Path, before_ns: set[str], before_links: set[str]) -> None:
+    # Only what this stack names is ours to judge and remove (other tests may run).
+    leaked_ns = {n for n in netns() - before_ns if n.startswith(OUR_NETNS)}
+    leaked_links = {n for n in links() - before_links if n.startswith(OUR_LINKS)}
+    kept = Path(f"/tmp/astara-e2e-logs-{os.getpid()}")
+    shutil.rmtree(kept, ignore_errors=True)
+    if (state / "logs").is_dir():  # for a failed run
+        shutil.copytree(state / "logs", kept, dirs_exist_ok=True)
+    # The responder zygote outlives the agent by design (like the instances); a
+    # stack that is gone has no use for it.
+    zygote = state / "compute" / "responder-zygote" / "zygote.pid"
+    if zygote.exists():
+        SubprocessRunner().kill(zygote)
+    if leaked_ns or leaked_links:
+        # Kills what runs inside (dnsmasq, dhclient) before removing namespaces.
+        subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], check=False,
+                       capture_output=True)
+        for link in leaked_links & links():
+            subprocess.run(["ip", "link", "del", link], check=False)
+    shutil.rmtree(state, ignore_errors=True)
+    assert not leaked_ns, f"namespaces left: {leaked_ns}"
+    assert not leaked_links, f"links left: {leaked_links}"
 
 

@@ -1,10 +1,12 @@
 """Who is asking: the project and roles a request carries, as Nova's noauth mode reads them.
 
 ``X-Project-Id`` names the project (no project: 401); ``X-Roles`` containing ``admin``
-makes the caller an admin; ``Idempotency-Key`` is the key of an idempotent server
-create (a client's ``X-OpenStack-Request-ID`` is not: clients reuse it across calls).
-Each is at most 255 characters (400 otherwise). ``request_id`` is the id the API gave
-this request (``answer_headers``), recorded with the actions it accepts.
+makes the caller an admin, ``reader`` alone a read-only caller (under
+``auth_strategy = keystone`` these are the token's, set by keystonemiddleware);
+``Idempotency-Key`` is the key of an idempotent server create (a client's
+``X-OpenStack-Request-ID`` is not: clients reuse it across calls). Each is at most 255
+characters (400 otherwise). ``request_id`` is the id the API gave this request
+(``answer_headers``), recorded with the actions it accepts.
 """
 
 from __future__ import annotations
@@ -25,10 +27,18 @@ class Context:
     roles: tuple[str, ...] = ()
     idempotency_key: str | None = None
     request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
+    # The caller's Keystone token, sent on with the calls made for them (None: noauth).
+    auth_token: str | None = field(default=None, repr=False)
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def read_only(self) -> bool:
+        """The reader role without member or admin: it reads, never writes (Nova's
+        defaults). Without any of those roles (noauth's bare headers) it may write."""
+        return "reader" in self.roles and not {"admin", "member"} & set(self.roles)
 
     @classmethod
     def from_headers(cls, headers, request_id: str | None = None) -> Context | None:
@@ -44,4 +54,4 @@ class Context:
         roles = tuple(r.strip() for r in headers.get("x-roles", "").split(",") if r.strip())
         extra = {"request_id": request_id} if request_id else {}
         return cls(project_id=project, user_id=user, roles=roles, idempotency_key=key,
-                   **extra)
+                   auth_token=headers.get("x-auth-token") or None, **extra)

@@ -70,6 +70,11 @@ class Unauthorized(ComputeFault):
     name = "unauthorized"
 
 
+class ServiceUnavailable(ComputeFault):
+    status = 503
+    name = "serviceUnavailable"
+
+
 SHOWN = 200
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist = 4, 8, 8

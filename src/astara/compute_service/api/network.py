@@ -51,9 +51,13 @@ class HttpNetwork:
     ``ComputeFault`` in Nova's format."""
 
     def __init__(self, url: str, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None, service: Context = SERVICE):
+                 transport: httpx.BaseTransport | None = None, service: Context = SERVICE,
+                 service_auth: httpx.Auth | None = None):
+        """``service_auth``: the service's Keystone token for its own calls (``[network]``
+        auth section); without it those carry ``service``'s noauth headers."""
         self._api = NetworkApi(url, errors.ComputeFault, timeout, transport)
         self._service = service
+        self._service_auth = service_auth
         self._cidrs: dict[str, str] = {}  # a subnet's cidr never changes
 
     def get_network(self, caller: Context, net_id: str) -> dict | None:
@@ -72,12 +76,14 @@ class HttpNetwork:
 
     def bind_port(self, port_id: str, host: str) -> dict:
         return self._api.call("PUT", f"/ports/{seg(port_id)}", self._service,
-                              body={"port": {"binding:host_id": host}})["port"]
+                              body={"port": {"binding:host_id": host}},
+                              auth=self._service_auth)["port"]
 
     def unclaim_port(self, port_id: str) -> None:
         """Clear a port's device with the service's identity (see ports.release)."""
         self._api.call("PUT", f"/ports/{seg(port_id)}", self._service,
-                       body={"port": {"device_id": "", "device_owner": ""}})
+                       body={"port": {"device_id": "", "device_owner": ""}},
+                       auth=self._service_auth)
 
     def delete_port(self, caller: Context, port_id: str) -> None:
         self._api.delete_port(caller, port_id)

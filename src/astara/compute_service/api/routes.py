@@ -91,6 +91,8 @@ class Api:
                                        getattr(request.state, "request_id", None))
             if ctx is None:
                 raise errors.Unauthorized("The request you have made requires authentication.")
+            if ctx.read_only and request.method not in ("GET", "HEAD"):
+                raise errors.Forbidden("Policy doesn't allow a reader to change anything.")
             status, body, extra = await work(request, ctx, version)
             headers.update(extra)
             if body is None:
@@ -300,6 +302,13 @@ def refuse_metrics(request: Request) -> Response | None:
         fault = errors.Forbidden("Policy doesn't allow metrics to be read.")
         return JSONResponse(fault.body(), status_code=fault.status)
     return None
+
+
+def auth_fault(status: int, message: str) -> Response:
+    """A request auth_token refused (401; 503: Keystone unreachable), in Nova's body."""
+    fault = errors.Unauthorized(message) if status == 401 else errors.ServiceUnavailable(message)
+    fault.status = status
+    return JSONResponse(fault.body(), status_code=status)
 
 
 def build_app(service: ComputeService, metrics: metrics_mod.Registries | None = None

@@ -16,6 +16,8 @@ from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.reconcile.model import ApplianceIdentity, Instance
 
 if TYPE_CHECKING:
+    import httpx
+
     from astara.orchestrator.byonf import BootSpec
 
 
@@ -28,9 +30,9 @@ def is_appliance_of(server: dict, who: ApplianceIdentity) -> bool:
 
 class HttpComputeAPI(HttpApi):
     def __init__(self, url: str, headers: dict[str, str], image: str, flavor: str,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, auth: httpx.Auth | None = None):
         super().__init__("compute API", url.rstrip("/") + "/v2.1",
-                         {**headers, "X-OpenStack-Nova-API-Version": "2.1"}, timeout)
+                         {**headers, "X-OpenStack-Nova-API-Version": "2.1"}, timeout, auth)
         self._image, self._flavor = image, flavor
         self._refs: dict[str, str] = {}
 

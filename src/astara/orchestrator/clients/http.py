@@ -11,10 +11,13 @@ from astara.orchestrator.clients.base import RemoteError
 
 
 class HttpApi:
-    def __init__(self, name: str, base_url: str, headers: dict[str, str], timeout: float):
+    def __init__(self, name: str, base_url: str, headers: dict[str, str], timeout: float,
+                 auth: httpx.Auth | None = None):
+        """``auth``: the service user's Keystone token (``endpoints``); None: noauth."""
         self._name = name
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout,
-                                  limits=http_pool.limits())
+                                  limits=http_pool.limits(),
+                                  **({"auth": auth} if auth is not None else {}))
         self.calls = 0
 
     def close(self) -> None:

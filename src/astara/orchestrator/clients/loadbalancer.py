@@ -31,8 +31,9 @@ def _octavia_not_found(r: httpx.Response) -> bool:
 
 
 class HttpLoadBalancerAPI(HttpApi):
-    def __init__(self, url: str, headers: dict[str, str], timeout: float = 10.0):
-        super().__init__("load-balancer API", url.rstrip("/"), headers, timeout)
+    def __init__(self, url: str, headers: dict[str, str], timeout: float = 10.0,
+                 auth: httpx.Auth | None = None):
+        super().__init__("load-balancer API", url.rstrip("/"), headers, timeout, auth)
 
     def _gone_or_ok(self, r: httpx.Response) -> bool:
         """True when the load balancer is gone; RemoteError for any other failure."""

@@ -46,8 +46,8 @@ def _read_only_status(text: str) -> bool:
 
 class HttpNetworkAPI(HttpApi):
     def __init__(self, url: str, management_network_id: str, headers: dict[str, str],
-                 timeout: float = 10.0):
-        super().__init__("network API", url.rstrip("/") + "/v2.0", headers, timeout)
+                 timeout: float = 10.0, auth: httpx.Auth | None = None):
+        super().__init__("network API", url.rstrip("/") + "/v2.0", headers, timeout, auth)
         self._mgmt_net = management_network_id
         self._has_model_route: bool | None = None
         self._has_routers_route: bool | None = None

@@ -1,0 +1,70 @@
+"""Keystone credentials a service uses for its own calls to another service.
+
+An auth section (``[network]``, ``[compute]``, ``[load-balancer]``...) holds
+keystoneauth's own options, read with its loading helpers: ``auth_type`` and the
+plugin's options (``auth_url``, ``username``...), the session's (``cafile``,
+``timeout``...) and the adapter's (``endpoint_override``, ``region_name``,
+``valid_interfaces``). A section without ``auth_type`` means noauth: None is returned
+and the caller keeps its configured URL and noauth headers. With one, the endpoint
+is the catalog's for the service type unless ``endpoint_override`` names it, and
+``ServiceToken`` puts the plugin's token on each request: keystoneauth keeps the
+token and fetches a new one only when it is about to expire (or after a 401).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+
+import httpx
+from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1 import loading
+from oslo_config import cfg
+
+
+def register(conf: cfg.ConfigOpts, group: str) -> None:
+    loading.register_auth_conf_options(conf, group)
+    loading.register_session_conf_options(conf, group)
+    loading.register_adapter_conf_options(conf, group)
+
+
+def load(config_files: Iterable[str], group: str,
+         service_type: str) -> ks_adapter.Adapter | None:
+    """The adapter ``group`` of these files describes (None: no ``auth_type`` there)."""
+    conf = cfg.ConfigOpts()
+    register(conf, group)
+    conf(args=[], project="astara", default_config_files=list(config_files),
+         default_config_dirs=[])
+    if not conf[group].auth_type:
+        return None
+    auth = loading.load_auth_from_conf_options(conf, group)
+    session = loading.load_session_from_conf_options(conf, group, auth=auth)
+    return loading.load_adapter_from_conf_options(conf, group, session=session,
+                                                  service_type=service_type)
+
+
+def endpoint(adapter: ks_adapter.Adapter, version_suffix: str = "") -> str:
+    """The service's root URL: ``endpoint_override``, else the catalog's, less a
+    version path our clients add themselves (the compute catalog's ``/v2.1``)."""
+    url = adapter.get_endpoint()
+    if not url:
+        raise LookupError(f"no {adapter.service_type} endpoint in the catalog")
+    url = url.rstrip("/")
+    if version_suffix and url.endswith(version_suffix):
+        url = url[: -len(version_suffix)]
+    return url
+
+
+class ServiceToken(httpx.Auth):
+    """The service's own token on every request; a 401 fetches a fresh one, once."""
+
+    def __init__(self, adapter: ks_adapter.Adapter):
+        self.adapter = adapter
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request,
+                                                              httpx.Response, None]:
+        request.headers["X-Auth-Token"] = self.adapter.get_token()
+        response = yield request
+        if response.status_code == 401:
+            self.adapter.invalidate()
+            request.headers["X-Auth-Token"] = self.adapter.get_token()
+            yield request

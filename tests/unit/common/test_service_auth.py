@@ -1,0 +1,70 @@
+"""A service's own Keystone token on its calls (``common.service_auth``)."""
+
+from __future__ import annotations
+
+import httpx
+
+from astara.common import service_auth
+
+
+class FakeAdapter:
+    """keystoneauth's Adapter as ServiceToken uses it: a cached token, renewed on demand."""
+
+    service_type = "network"
+
+    def __init__(self, url: str | None = "http://net.example/v2.1/"):
+        self.issued = 0
+        self.token: str | None = None
+        self.url = url
+
+    def get_token(self) -> str:
+        if self.token is None:
+            self.issued += 1
+            self.token = f"tok-{self.issued}"
+        return self.token
+
+    def invalidate(self) -> None:
+        self.token = None
+
+    def get_endpoint(self) -> str | None:
+        return self.url
+
+
+def test_the_token_is_reused_and_renewed_once_after_a_401():
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        token = request.headers["x-auth-token"]
+        seen.append(token)
+        # tok-1 "expires" after its second use: the API's answer is then 401.
+        return httpx.Response(401 if token == "tok-1" and seen.count(token) > 2 else 200)
+
+    adapter = FakeAdapter()
+    client = httpx.Client(transport=httpx.MockTransport(answer),
+                          auth=service_auth.ServiceToken(adapter))
+    statuses = [client.get("http://net.example/x").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 200]
+    assert seen == ["tok-1", "tok-1", "tok-1", "tok-2", "tok-2"]
+    assert adapter.issued == 2
+
+
+def test_endpoint_drops_the_version_our_clients_add():
+    assert service_auth.endpoint(FakeAdapter(), "/v2.1") == "http://net.example"
+    assert service_auth.endpoint(FakeAdapter("http://n:9696"), "/v2.1") == "http://n:9696"
+
+
+def test_no_auth_type_is_noauth(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text("[network]\nendpoint_override = http://n:9696\n")
+    assert service_auth.load([str(conf)], "network", "network") is None
+
+
+def test_a_password_section_loads_an_adapter_with_its_override(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text("[network]\nauth_type = password\nauth_url = http://ks:5000/v3\n"
+                    "username = astara\npassword = x\nproject_name = service\n"
+                    "user_domain_name = Default\nproject_domain_name = Default\n"
+                    "endpoint_override = http://n:9696\n")
+    adapter = service_auth.load([str(conf)], "network", "network")
+    assert adapter is not None
+    assert service_auth.endpoint(adapter) == "http://n:9696"  # no catalog asked

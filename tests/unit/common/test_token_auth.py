@@ -1,0 +1,124 @@
+"""keystonemiddleware's auth_token in front of our ASGI apps (``common.token_auth``):
+which headers survive, and what a request without a token or with Keystone down gets,
+with the real auth_token (Keystone itself: tests/integration/keystone)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+import pytest
+from tests.support import free_port
+
+from astara.common import token_auth
+from astara.common.settings import AuthSettings, defaults
+from astara.compute_service.api.context import Context
+from astara.network_service.api import auth_fault
+from astara.network_service.context import RequestContext
+
+
+def test_forged_identity_headers_are_dropped_and_the_tokens_kept():
+    sent = [(b"x-project-id", b"victim"), (b"X-Roles", b"admin"), (b"x-tenant-id", b"victim"),
+            (b"x-user-id", b"me"), (b"x-service-roles", b"service"),
+            (b"x-auth-token", b"tok"), (b"content-type", b"application/json"),
+            (b"openstack-api-version", b"compute 2.1")]
+    environ = {"HTTP_X_PROJECT_ID": "mine", "HTTP_X_ROLES": "member,reader",
+               "HTTP_X_USER_ID": "u1", "HTTP_X_IDENTITY_STATUS": "Confirmed",
+               "HTTP_X_AUTH_TOKEN": "tok", "wsgi.input": None}
+    got = token_auth.validated_headers(sent, environ)
+    assert dict(got) == {b"x-project-id": b"mine", b"x-roles": b"member,reader",
+                         b"x-user-id": b"u1", b"x-identity-status": b"Confirmed",
+                         b"x-auth-token": b"tok", b"content-type": b"application/json",
+                         b"openstack-api-version": b"compute 2.1"}
+
+
+def test_environ_carries_the_headers_auth_token_reads():
+    scope = {"method": "GET", "path": "/v2.0/networks", "query_string": b"a=1",
+             "headers": [(b"x-auth-token", b"tok"), (b"content-type", b"text/plain")]}
+    environ = token_auth.environ_of(scope)
+    assert environ["HTTP_X_AUTH_TOKEN"] == "tok"
+    assert environ["CONTENT_TYPE"] == "text/plain"
+    assert environ["QUERY_STRING"] == "a=1" and environ["REQUEST_METHOD"] == "GET"
+
+
+@pytest.mark.parametrize("roles, read_only", [
+    (("reader",), True), (("member", "reader"), False), (("admin", "member", "reader"), False),
+    ((), False), (("service",), False)])
+def test_reader_alone_is_read_only(roles, read_only):
+    assert RequestContext(project_id="p", roles=roles).read_only is read_only
+    assert Context(project_id="p", roles=roles).read_only is read_only
+
+
+def _behind_auth_token(tmp_path, keystone_port: int):
+    conf = tmp_path / "astara.conf"
+    conf.write_text(f"""[DEFAULT]
+auth_strategy = keystone
+[keystone_authtoken]
+www_authenticate_uri = http://127.0.0.1:{keystone_port}/v3
+auth_url = http://127.0.0.1:{keystone_port}/v3
+auth_type = password
+username = astara
+password = secret
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+http_request_max_retries = 0
+""")
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def echo(request):
+        return JSONResponse({"project": request.headers.get("x-project-id")})
+
+    app = Starlette(routes=[Route("/", echo), Route("/v2.0/networks", echo)])
+    token_auth.protect(app, AuthSettings("keystone", (str(conf),)), auth_fault)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def _get(client, path, headers=None):
+    async with client:
+        return await client.get(path, headers=headers or {})
+
+
+def test_no_token_is_401_in_neutrons_format(tmp_path):
+    client = _behind_auth_token(tmp_path, free_port())
+    r = asyncio.run(_get(client, "/v2.0/networks", {"X-Project-Id": "victim",
+                                                    "X-Roles": "admin"}))
+    assert r.status_code == 401
+    assert r.json()["NeutronError"]["type"] == "HTTPUnauthorized"
+    assert "Keystone uri=" in r.headers["www-authenticate"]
+
+
+def test_keystone_down_is_503_said_in_one_log_line(tmp_path, caplog):
+    client = _behind_auth_token(tmp_path, free_port())  # nothing listens there
+    with caplog.at_level(logging.ERROR, logger="astara.common.token_auth"):
+        r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "some-token"}))
+    assert r.status_code == 503
+    assert r.json()["NeutronError"]["type"] == "HTTPServiceUnavailable"
+    ours = [rec for rec in caplog.records if rec.name == "astara.common.token_auth"]
+    assert len(ours) == 1 and "Keystone unreachable" in ours[0].getMessage()
+
+
+def test_the_version_document_needs_no_token(tmp_path):
+    client = _behind_auth_token(tmp_path, free_port())
+    assert asyncio.run(_get(client, "/")).status_code == 200
+
+
+def test_noauth_leaves_the_app_as_it_is():
+    from starlette.applications import Starlette
+
+    app = Starlette()
+    token_auth.protect(app, defaults().auth, auth_fault)
+    assert app.user_middleware == []
+    assert defaults().auth.strategy == "noauth"
+
+
+def test_a_callers_token_goes_on_with_the_calls_made_for_them():
+    from astara.common.network_api import identity_headers
+
+    with_token = Context(project_id="p", user_id="u", roles=("member",), auth_token="tok")
+    assert identity_headers(with_token)["X-Auth-Token"] == "tok"
+    assert "X-Auth-Token" not in identity_headers(Context(project_id="p"))
+    assert Context.from_headers({"x-project-id": "p", "x-auth-token": "tok"}).auth_token == "tok"
