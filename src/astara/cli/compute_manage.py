@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if conf.command.func == "reconcile-servers":
             fix = {k for k in reconcile.KINDS
                    if conf.command.fix_all or getattr(conf.command, f"fix_{k}")}
-            result: object = reconcile_servers(db, NetnsBackend.from_settings(compute),
+            result: object = reconcile_servers(db, NetnsBackend.from_settings(compute, db=db),
                                                compute.host, fix, conf.command.grace)
         elif conf.command.func == "host-list":
             with db.read() as s:
