@@ -60,11 +60,11 @@ def test_tunnel_mtu_leaves_room_for_the_encapsulation(underlay, local, want):
 
 
 def test_device_lines_make_a_unicast_device_without_learning():
-    lines = vxlan.device_lines("vxbrqa", 42, "192.0.2.1", 1450, "brqa",
-                               {"192.0.2.3", "192.0.2.2"})
-    assert lines == [
+    assert vxlan.device_lines("vxbrqa", 42, "192.0.2.1", 1450, "brqa") == [
         "link add vxbrqa mtu 1450 type vxlan id 42 local 192.0.2.1 dstport 4789 nolearning",
         "link set vxbrqa master brqa up",
+    ]
+    assert vxlan.fdb_diff({"vxbrqa": {"192.0.2.3", "192.0.2.2"}}, {}) == [
         f"fdb append {FLOOD} dev vxbrqa dst 192.0.2.2",
         f"fdb append {FLOOD} dev vxbrqa dst 192.0.2.3",
     ]

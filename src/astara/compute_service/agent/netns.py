@@ -372,10 +372,13 @@ class NetnsBackend:
                 elif not (SYS_NET / br).exists():
                     host.append(f"link add {br} type bridge")
                 host.append(f"link set {br} up")
+            flood: list[str] = []  # ``bridge`` lines, after the devices exist
             for port in {self.bridge(p["net_id"]): p for p, _ in plugs}.values():
                 if self.tunnelled(port) and not (SYS_NET / (dev := self.vxlan_device(
                         port["net_id"]))).exists():
-                    host += self._vxlan_lines(dev, port["net_id"])
+                    lines, peers = self._vxlan_lines(dev, port["net_id"])
+                    host += lines
+                    flood += vxlan.fdb_diff({dev: peers}, {})
             host_pins: list[str] = []
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
@@ -394,6 +397,8 @@ class NetnsBackend:
                     host_pins += neighbours.host_pin_lines(self.mgmt_host_address,
                                                            macs[br], ifname)
             self.runner.batch(host)
+            if flood:
+                self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
             for br in bridges:
                 self._pin_generation[br] += 1
         # The instance's side is still down: nothing it sends passes unfiltered.
@@ -404,13 +409,13 @@ class NetnsBackend:
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
 
-    def _vxlan_lines(self, dev: str, net_id: str) -> list[str]:
-        """The lines making ``net_id``'s vxlan device on its bridge, with its peers."""
+    def _vxlan_lines(self, dev: str, net_id: str) -> tuple[list[str], frozenset[str]]:
+        """The lines making ``net_id``'s vxlan device on its bridge, and its peers."""
         assert self.overlay is not None
         try:
-            return vxlan.device_lines(dev, self.overlay.vni(net_id), self.overlay.local,
-                                      self.overlay.mtu(), self.bridge(net_id),
-                                      self.overlay.peers(net_id))
+            return (vxlan.device_lines(dev, self.overlay.vni(net_id), self.overlay.local,
+                                       self.overlay.mtu(), self.bridge(net_id)),
+                    self.overlay.peers(net_id))
         except (RuntimeError, vxlan.VniExhausted) as exc:
             raise BackendError(f"network {net_id} cannot span hosts: {exc}") from None
 

@@ -61,14 +61,12 @@ def tunnel_mtu(underlay_mtu: int, local: str) -> int:
     return underlay_mtu - OVERHEAD[ipaddress.ip_address(local).version]
 
 
-def device_lines(name: str, vni: int, local: str, mtu: int, bridge: str,
-                 peers: Iterable[str]) -> list[str]:
-    """``ip -batch`` lines making the vxlan device of a fresh bridge (flooding to
-    ``peers``, no learning: the peers come from our records, never from traffic)."""
+def device_lines(name: str, vni: int, local: str, mtu: int, bridge: str) -> list[str]:
+    """``ip -batch`` lines making the vxlan device of a bridge (no learning: its peers
+    come from our records, never from traffic; ``fdb_diff`` gives its flood lines)."""
     return [f"link add {name} mtu {mtu} type vxlan id {vni} local {local} "
             f"dstport {DSTPORT} nolearning",
-            f"link set {name} master {bridge} up",
-            *(f"fdb append {FLOOD} dev {name} dst {peer}" for peer in sorted(peers))]
+            f"link set {name} master {bridge} up"]
 
 
 @dataclass(frozen=True)
