@@ -41,13 +41,14 @@ def test_every_vni_taken_is_an_error():
         vxlan.pick_vni(NET_A, range(10, 20), 10, 19)
 
 
-@pytest.mark.parametrize(("name", "bridge_prefix", "want"), [
-    ("brq", NET_A, "vxbrq6f0d2c1e11"),
-    ("acb1f2e", NET_A, "vxacb1f2e6f0d2c"),
+@pytest.mark.parametrize(("bridge_prefix", "vni", "want"), [
+    ("brq", 1, "vxbrq000001"),
+    ("brq", vxlan.VNI_MAX, "vxbrqffffff"),
+    ("vb35fd", 0x3d9d7d, "vxvb35fd3d9d7d"),
 ])
-def test_device_name_fits_an_interface_name(name, bridge_prefix, want):
-    got = vxlan.device_name(name, bridge_prefix)
-    assert got == want and len(got) <= 15 and got.startswith(vxlan.device_prefix(name))
+def test_device_name_is_the_vni_and_fits_an_interface_name(bridge_prefix, vni, want):
+    got = vxlan.device_name(bridge_prefix, vni)
+    assert got == want and len(got) <= 15 and got.startswith(vxlan.device_prefix(bridge_prefix))
 
 
 @pytest.mark.parametrize(("underlay", "local", "want"), [

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from astara.compute_service.agent import antispoof, neighbours, profiles, vif_plugged, vxlan
 from astara.compute_service.agent.backend import BackendError, InstanceSpec, Observed
-from astara.compute_service.agent.overlay import Overlay
+from astara.compute_service.agent.overlay import Overlay, OverlayError
 from astara.compute_service.agent.responders import Responders, ZygoteResponders
 from astara.compute_service.agent.runner import CommandError, Runner, SubprocessRunner
 from astara.compute_service.settings import ComputeSettings
@@ -102,8 +102,8 @@ class NetnsBackend:
     def bridge(self, net_id: str) -> str:
         return bridge_name(self.bridge_prefix, net_id)
 
-    def vxlan_device(self, net_id: str) -> str:
-        return vxlan.device_name(self.bridge_prefix, net_id)
+    def vxlan_device(self, vni: int) -> str:
+        return vxlan.device_name(self.bridge_prefix, vni)
 
     def tunnelled(self, port: dict) -> bool:
         """Whether ``port``'s network spans hosts (never the management network)."""
@@ -374,11 +374,10 @@ class NetnsBackend:
                 host.append(f"link set {br} up")
             flood: list[str] = []  # ``bridge`` lines, after the devices exist
             for port in {self.bridge(p["net_id"]): p for p, _ in plugs}.values():
-                if self.tunnelled(port) and not (SYS_NET / (dev := self.vxlan_device(
-                        port["net_id"]))).exists():
-                    lines, peers = self._vxlan_lines(dev, port["net_id"])
+                if self.tunnelled(port):
+                    lines, flood_lines = self._vxlan_lines(port["net_id"])
                     host += lines
-                    flood += vxlan.fdb_diff({dev: peers}, {})
+                    flood += flood_lines
             host_pins: list[str] = []
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
@@ -409,21 +408,26 @@ class NetnsBackend:
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
 
-    def _vxlan_lines(self, dev: str, net_id: str) -> tuple[list[str], frozenset[str]]:
-        """The lines making ``net_id``'s vxlan device on its bridge, and its peers."""
+    def _vxlan_lines(self, net_id: str) -> tuple[list[str], list[str]]:
+        """The ``ip`` lines making ``net_id``'s vxlan device on its bridge and the
+        ``bridge`` lines of its flood entries; none if the device is there."""
         assert self.overlay is not None
         try:
-            return (vxlan.device_lines(dev, self.overlay.vni(net_id), self.overlay.local,
-                                       self.overlay.mtu(), self.bridge(net_id)),
-                    self.overlay.peers(net_id))
-        except (RuntimeError, vxlan.VniExhausted) as exc:
+            vni = self.overlay.vni(net_id)
+            dev = self.vxlan_device(vni)
+            if (SYS_NET / dev).exists():
+                return [], []
+            return (vxlan.device_lines(dev, vni, self.overlay.local, self.overlay.mtu(),
+                                       self.bridge(net_id)),
+                    vxlan.fdb_diff({dev: self.overlay.peers(net_id)}, {}))
+        except (OverlayError, vxlan.VniExhausted) as exc:
             raise BackendError(f"network {net_id} cannot span hosts: {exc}") from None
 
     def _mtu(self) -> int:
         assert self.overlay is not None
         try:
             return self.overlay.mtu()
-        except RuntimeError as exc:
+        except OverlayError as exc:
             raise BackendError(str(exc)) from None
 
     def _empty(self, br: str) -> bool:

@@ -12,22 +12,36 @@ API's port: nothing a tenant writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 
 from sqlalchemy import false, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from astara.compute_service import jobs
 from astara.compute_service.agent import vxlan
-from astara.compute_service.agent.runner import Runner
+from astara.compute_service.agent.runner import CommandError, Runner
 from astara.compute_service.models import Host, Instance, NetworkVni
 from astara.db.engine import Database
 
 LOG = logging.getLogger(__name__)
 ALLOCATE_TRIES = 8  # another host took the VNI picked: pick again
+
+
+class OverlayError(RuntimeError):
+    """The records or the underlay cannot say how to tunnel (the plug fails with it)."""
+
+
+@contextlib.contextmanager
+def _records() -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise OverlayError(f"compute database: {exc.__class__.__name__}") from None
 
 
 class Overlay:
@@ -48,6 +62,10 @@ class Overlay:
         """``net_id``'s VNI, allocated on first use (the same on every host)."""
         if (known := self._vnis.get(net_id)) is not None:
             return known
+        with _records():
+            return self._allocate(net_id)
+
+    def _allocate(self, net_id: str) -> int:
         for _ in range(ALLOCATE_TRIES):
             with self.db.read() as s:
                 row = s.get(NetworkVni, net_id)
@@ -64,7 +82,7 @@ class Overlay:
         with self.db.read() as s:
             row = s.get(NetworkVni, net_id)
         if row is None:
-            raise RuntimeError(f"no VNI could be allocated for network {net_id}")
+            raise OverlayError(f"no VNI could be allocated for network {net_id}")
         self._vnis[net_id] = row.vni
         return row.vni
 
@@ -87,18 +105,22 @@ class Overlay:
         return vxlan.peers_by_network(self.host, hosts, ports)
 
     def peers(self, net_id: str) -> frozenset[str]:
-        return self.peer_map().get(net_id, frozenset())
+        with _records():
+            return self.peer_map().get(net_id, frozenset())
 
     # the host ----------------------------------------------------------------------
     def mtu(self) -> int:
         """The tunnelled networks' MTU, from the MTU of the interface holding
         ``local`` (read once)."""
         if self._mtu is None:
-            out = self.runner.run(["ip", "-j", "addr", "show"])
-            found = [link.get("mtu") for link in json.loads(out or "[]")
+            try:
+                links = json.loads(self.runner.run(["ip", "-j", "addr", "show"]) or "[]")
+            except (CommandError, ValueError) as exc:
+                raise OverlayError(f"this host's addresses cannot be read: {exc}") from None
+            found = [link.get("mtu") for link in links
                      for a in link.get("addr_info", ()) if a.get("local") == self.local]
             if not found or not isinstance(found[0], int):
-                raise RuntimeError(f"tunnel_address {self.local} is on no interface of "
+                raise OverlayError(f"tunnel_address {self.local} is on no interface of "
                                    f"this host")
             self._mtu = vxlan.tunnel_mtu(found[0], self.local)
         return self._mtu

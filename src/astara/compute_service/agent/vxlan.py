@@ -46,9 +46,10 @@ def pick_vni(net_id: str, taken: Iterable[int], lo: int = VNI_MIN, hi: int = VNI
     raise VniExhausted(f"every VNI from {lo} to {hi} is allocated")
 
 
-def device_name(bridge_prefix: str, net_id: str) -> str:
-    """The vxlan device of ``net_id``'s bridge (``vx`` + the bridge's name, 15 bytes)."""
-    return ("vx" + bridge_prefix + net_id.replace("-", ""))[:15]
+def device_name(bridge_prefix: str, vni: int) -> str:
+    """The vxlan device of the network with VNI ``vni``: named by the VNI, unique like
+    it (a network id's first characters, which name its bridge, may be shared)."""
+    return f"vx{bridge_prefix}{vni:06x}"[:15]
 
 
 def device_prefix(bridge_prefix: str) -> str:
