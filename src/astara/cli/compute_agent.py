@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
     db = migrate.open_database(base.database)
-    backend = NetnsBackend.from_settings(compute)
+    backend = NetnsBackend.from_settings(compute, db=db)
     for line in mgmt_conflict.check(db, backend.runner, compute):
         LOG.error(line)  # a stale holder otherwise shows only as routers that never boot
     for line in neighbour_limits.check(compute.host_capacity):
@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                   workers=compute.agent_workers, idle_wait=base.bus.max_idle_wait,
                   heartbeat_interval=compute.heartbeat_interval,
                   reconcile_interval=compute.reconcile_interval,
-                  reconcile_fix=compute.reconcile_fix)
+                  reconcile_fix=compute.reconcile_fix,
+                  tunnel_address=compute.tunnel_address or None)
     if compute.agent_metrics_port:
         serve_metrics(agent, compute.metrics_bind_host, compute.agent_metrics_port)
     stop = threading.Event()

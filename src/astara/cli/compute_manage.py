@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             fix = {k for k in reconcile.KINDS
                    if conf.command.fix_all or getattr(conf.command, f"fix_{k}")}
             with bars(sys.stdout, sys.stderr) as bar:
-                result: object = reconcile_servers(db, NetnsBackend.from_settings(compute),
-                                                   compute.host, fix, conf.command.grace, bar)
+                result: object = reconcile_servers(db, NetnsBackend.from_settings(
+                    compute, db=db), compute.host, fix, conf.command.grace, bar)
         elif conf.command.func == "host-list":
             with db.read() as s:
                 result = placement.host_list(s, compute.agent_down_time)

@@ -3,8 +3,9 @@
 Lists, and with ``--force`` removes: namespaces named with Astara's prefixes
 (appliances and instances) after killing the processes inside them (found with
 ``ip netns pids``, so only theirs), Astara's bridges (``brq*``) that have no
-port left, and the anti-spoofing chains (``netdev astara_antispoof``) whose tap is
-gone, then that table once it holds no chain. Never touches anything else. Stop
+port left but their VXLAN device (``vxbrq*``, removed with them), and the
+anti-spoofing chains (``netdev astara_antispoof``) whose tap is gone, then that table
+once it holds no chain. Never touches anything else. Stop
 ``astara-aio`` (or the compute agent) first, or it will plug things back.
 """
 
@@ -21,7 +22,7 @@ import time
 import psutil
 
 from astara.common.entry import one_line_errors
-from astara.compute_service.agent import antispoof
+from astara.compute_service.agent import antispoof, vxlan
 
 PREFIXES = ("astara-appliance-", "astara-vm-")
 BRIDGE_PREFIX = "brq"
@@ -144,12 +145,16 @@ def main(argv: list[str] | None = None) -> int:
         # bridge would keep its address and break the next start.
         if left := wait_gone(peers):
             print(f"still there after 30 s: {', '.join(sorted(left))}", file=sys.stderr)
+    tunnel = vxlan.device_prefix(a.bridge_prefix)
     for br in bridges(a.bridge_prefix):
-        if _run("ip", "-o", "link", "show", "master", br).strip():
-            continue  # still has ports: something uses it
-        print(f"bridge {br}")
+        members = [line.split(": ")[1].split("@")[0] for line in
+                   _run("ip", "-o", "link", "show", "master", br).splitlines() if ": " in line]
+        if any(not m.startswith(tunnel) for m in members):
+            continue  # still has ports: something uses it (our vxlan device is no user)
+        print(f"bridge {br}" + "".join(f" (with vxlan device {m})" for m in members))
         if a.force:
-            subprocess.run(["ip", "link", "del", br], check=False)
+            for name in [*members, br]:
+                subprocess.run(["ip", "link", "del", name], check=False)
     _filters(a.force)
     if not a.force and found:
         print("(nothing removed: add --force)")

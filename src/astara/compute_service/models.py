@@ -3,7 +3,9 @@
 ``Instance`` holds intent written by the API (name, metadata, ports asked for) and
 state written only by the dispatcher (vm/task/power state, ``seq`` of the last applied
 event, fault). ``Job`` is the durable work list of each host's agent; ``Host`` records
-agents with capacity and a drained flag; ``QuotaUsage`` is the per-project counter
+agents with capacity, a drained flag and the tunnel address other hosts reach its
+networks' VXLAN devices at; ``NetworkVni`` gives each tunnelled network its VNI (the
+agents allocate it, unique); ``QuotaUsage`` is the per-project counter
 that create reserves under a row lock; ``DeadLetter`` keeps events the dispatcher
 could not parse.
 """
@@ -38,6 +40,16 @@ class Host(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=0)
     drained: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # [compute_service] tunnel_address of its agent (None: its networks stay on it)
+    tunnel_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class NetworkVni(Base):
+    __tablename__ = "compute_network_vnis"
+
+    network_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    vni: Mapped[int] = mapped_column(Integer, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Instance(Base):

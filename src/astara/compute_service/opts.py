@@ -37,6 +37,13 @@ compute_opts = [
     cfg.StrOpt("management_host_address", default="fdca:3ba5:a17a:acda::1/64",
                help="This host's address (with prefix length) on the management network's "
                     "bridge: the only address the compute agent sets on the host."),
+    cfg.StrOpt("tunnel_address", default="",
+               help="This host's address on the underlay (IPv4 or IPv6, no prefix length): "
+                    "each network's bridge gets a VXLAN device (one VNI per network, "
+                    "UDP 4789) flooding to the other live hosts with ports on that "
+                    "network, and the network's instance links lose the encapsulation's "
+                    "50 bytes (70 over IPv6) of MTU. Empty: networks stay on this host "
+                    "(no VXLAN device). The management network is never tunnelled."),
     cfg.StrOpt("bridge_prefix", default="brq",
                help="Prefix of per-network bridges (prefix + start of the network id)."),
     cfg.StrOpt("metadata_secret", default="", secret=True,

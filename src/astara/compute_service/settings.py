@@ -7,6 +7,7 @@ oslo.config.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class ComputeSettings:
     appliance_netns_prefix: str
     management_network: str
     management_host_address: str
+    tunnel_address: str  # "": no VXLAN (networks stay on this host)
     metadata_secret: str
     metadata_bind_host: str
     metadata_port: int
@@ -72,6 +74,17 @@ def quota_overrides(raw: dict[str, str]) -> tuple[tuple[str, int], ...]:
     return tuple(pairs)
 
 
+def tunnel_address(raw: str) -> str:
+    """``tunnel_address`` as a plain IP address ("" stays ""), else a ConfigError."""
+    if not raw.strip():
+        return ""
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        raise ConfigError(f"[{opts.GROUP}] tunnel_address: {raw!r} is not an IPv4 or IPv6 "
+                          f"address (no prefix length; empty: no VXLAN)") from None
+
+
 def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
     c = getattr(conf, opts.GROUP)
     return ComputeSettings(
@@ -89,6 +102,7 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         appliance_netns_prefix=c.appliance_netns_prefix,
         management_network=c.management_network,
         management_host_address=c.management_host_address,
+        tunnel_address=tunnel_address(c.tunnel_address),
         metadata_secret=c.metadata_secret,
         metadata_bind_host=c.metadata_bind_host,
         metadata_port=c.metadata_port,

@@ -13,6 +13,9 @@ loaded before the instance's side of the veth goes up and deleted with the tap.
 An appliance's management port gets PERMANENT neighbour entries on both sides
 (``neighbours``: the host's neighbour table must not hold one dynamic entry per
 appliance), in the same ``ip -batch`` runs as its plug, removed with it.
+With an ``overlay`` (a tunnel address), each bridge but the management network's also
+gets a ``vxlan`` device (``vxlan``: the network's VNI, flooding to its peers), made
+with the bridge and removed with it, and the network's veths get the tunnel's MTU.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from astara.compute_service.agent import antispoof, neighbours, profiles, vif_plugged
+from astara.compute_service.agent import antispoof, neighbours, profiles, vif_plugged, vxlan
 from astara.compute_service.agent.backend import BackendError, InstanceSpec, Observed
+from astara.compute_service.agent.overlay import Overlay, OverlayError
 from astara.compute_service.agent.responders import Responders, ZygoteResponders
 from astara.compute_service.agent.runner import CommandError, Runner, SubprocessRunner
 from astara.compute_service.settings import ComputeSettings
+from astara.db.engine import Database
 
 NETNS_DIR = Path("/run/netns")
 SYS_NET = Path("/sys/class/net")
@@ -52,7 +57,7 @@ class NetnsBackend:
                  appliance_prefix: str = "astara-appliance-",
                  mgmt_network: str = "astara-mgmt",
                  mgmt_host_address: str = "fdca:3ba5:a17a:acda::1/64",
-                 responders: Responders | None = None):
+                 responders: Responders | None = None, overlay: Overlay | None = None):
         if netns_prefix.startswith(appliance_prefix) or \
                 appliance_prefix.startswith(netns_prefix):
             raise ValueError("the tenant and appliance namespace prefixes must not overlap")
@@ -64,6 +69,7 @@ class NetnsBackend:
         self.python = python
         self.mgmt_network = mgmt_network
         self.mgmt_host_address = mgmt_host_address
+        self.overlay = overlay  # None: every network stays on this host
         self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         # Bumped, holding the bridge's lock, by every plug or pin on it: a sweep that
         # read the namespaces without the lock knows whether a pin came meanwhile.
@@ -72,13 +78,18 @@ class NetnsBackend:
             runner, self.state_dir / "responder-zygote", python)
 
     @classmethod
-    def from_settings(cls, compute: ComputeSettings,
-                      runner: Runner | None = None) -> NetnsBackend:
-        """The backend ``[compute_service]`` describes (agent, manage, tests)."""
-        return cls(runner or SubprocessRunner(), compute.state_dir, compute.netns_prefix,
+    def from_settings(cls, compute: ComputeSettings, runner: Runner | None = None,
+                      db: Database | None = None) -> NetnsBackend:
+        """The backend ``[compute_service]`` describes (agent, manage, tests); with a
+        ``tunnel_address`` and the compute database, its networks span hosts."""
+        runner = runner or SubprocessRunner()
+        overlay = Overlay(db, runner, compute.host, compute.tunnel_address,
+                          compute.agent_down_time, vxlan.device_prefix(compute.bridge_prefix)) \
+            if compute.tunnel_address and db is not None else None
+        return cls(runner, compute.state_dir, compute.netns_prefix,
                    compute.bridge_prefix, appliance_prefix=compute.appliance_netns_prefix,
                    mgmt_network=compute.management_network,
-                   mgmt_host_address=compute.management_host_address)
+                   mgmt_host_address=compute.management_host_address, overlay=overlay)
 
     # names -------------------------------------------------------------------------
     @property
@@ -90,6 +101,13 @@ class NetnsBackend:
 
     def bridge(self, net_id: str) -> str:
         return bridge_name(self.bridge_prefix, net_id)
+
+    def vxlan_device(self, vni: int) -> str:
+        return vxlan.device_name(self.bridge_prefix, vni)
+
+    def tunnelled(self, port: dict) -> bool:
+        """Whether ``port``'s network spans hosts (never the management network)."""
+        return self.overlay is not None and not self.is_mgmt(port)
 
     @staticmethod
     def tap(port_id: str) -> str:
@@ -239,11 +257,15 @@ class NetnsBackend:
         names = os.listdir(SYS_NET) if SYS_NET.exists() else []
         dropped = []
         for br in sorted(n for n in names if n.startswith(self.bridge_prefix)):
-            members = SYS_NET / br / "brif"
-            if members.exists() and not any(members.iterdir()):
-                self.runner.run(["ip", "link", "del", br], check=False)
+            if self._empty(br):
+                self._del_bridge(br)
                 dropped.append(br)
         return dropped
+
+    def sync_tunnels(self) -> list[str]:
+        """Flood entries of this host's vxlan devices made equal to their peers (the
+        ``bridge`` lines applied); nothing without a tunnel address."""
+        return self.overlay.sync() if self.overlay is not None else []
 
     def sweep_filters(self) -> list[str]:
         """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
@@ -350,6 +372,12 @@ class NetnsBackend:
                 elif not (SYS_NET / br).exists():
                     host.append(f"link add {br} type bridge")
                 host.append(f"link set {br} up")
+            flood: list[str] = []  # ``bridge`` lines, after the devices exist
+            for port in {self.bridge(p["net_id"]): p for p, _ in plugs}.values():
+                if self.tunnelled(port):
+                    lines, flood_lines = self._vxlan_lines(port["net_id"])
+                    host += lines
+                    flood += flood_lines
             host_pins: list[str] = []
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
@@ -359,14 +387,17 @@ class NetnsBackend:
                 if not (SYS_NET / tap).exists():
                     if ifname in inside:  # a leftover of an interrupted plug
                         self.runner.run(["ip", "-n", ns, "link", "del", ifname], check=False)
-                    host.append(f"link add {tap} type veth peer name {ifname} address "
-                                f"{port['mac_address']} netns {ns}")
+                    mtu = f" mtu {self._mtu()}" if self.tunnelled(port) else ""
+                    host.append(f"link add {tap}{mtu} type veth peer name {ifname}{mtu} "
+                                f"address {port['mac_address']} netns {ns}")
                 host.append(f"link set {tap} master {br} up")
                 if pairs := self.pins(port, profile):
                     host += neighbours.pin_lines(pairs, br)
                     host_pins += neighbours.host_pin_lines(self.mgmt_host_address,
                                                            macs[br], ifname)
             self.runner.batch(host)
+            if flood:
+                self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
             for br in bridges:
                 self._pin_generation[br] += 1
         # The instance's side is still down: nothing it sends passes unfiltered.
@@ -376,6 +407,43 @@ class NetnsBackend:
             self.runner.sysctl(ns, values)
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
+
+    def _vxlan_lines(self, net_id: str) -> tuple[list[str], list[str]]:
+        """The ``ip`` lines making ``net_id``'s vxlan device on its bridge and the
+        ``bridge`` lines of its flood entries; none if the device is there."""
+        assert self.overlay is not None
+        try:
+            vni = self.overlay.vni(net_id)
+            dev = self.vxlan_device(vni)
+            if (SYS_NET / dev).exists():
+                return [], []
+            return (vxlan.device_lines(dev, vni, self.overlay.local, self.overlay.mtu(),
+                                       self.bridge(net_id)),
+                    vxlan.fdb_diff({dev: self.overlay.peers(net_id)}, {}))
+        except (OverlayError, vxlan.VniExhausted) as exc:
+            raise BackendError(f"network {net_id} cannot span hosts: {exc}") from None
+
+    def _mtu(self) -> int:
+        assert self.overlay is not None
+        try:
+            return self.overlay.mtu()
+        except OverlayError as exc:
+            raise BackendError(str(exc)) from None
+
+    def _empty(self, br: str) -> bool:
+        """Whether bridge ``br`` has no member but our vxlan device."""
+        members = SYS_NET / br / "brif"
+        if not members.exists():
+            return False
+        prefix = vxlan.device_prefix(self.bridge_prefix)
+        return all(m.name.startswith(prefix) for m in members.iterdir())
+
+    def _del_bridge(self, br: str) -> None:
+        """Remove bridge ``br`` and the vxlan device on it (it goes with its bridge)."""
+        with contextlib.suppress(OSError):
+            for member in (SYS_NET / br / "brif").iterdir():
+                self.runner.run(["ip", "link", "del", member.name], check=False)
+        self.runner.run(["ip", "link", "del", br], check=False)
 
     def _bridge_mac(self, br: str) -> tuple[list[str], str]:
         """The lines giving the management bridge a MAC of its own, and that MAC: made
@@ -486,12 +554,11 @@ class NetnsBackend:
     def _drop_bridge_if_empty(self, port: dict) -> None:
         br = self.bridge(port["net_id"])
         with self._bridge_locks[br]:
-            members = SYS_NET / br / "brif"
-            if members.exists() and not any(members.iterdir()):
+            if self._empty(br):
                 if self.is_mgmt(port) and self.mgmt_host_address:
                     self.runner.run(["ip", "addr", "del", self.mgmt_host_address, "dev", br],
                                     check=False)
-                self.runner.run(["ip", "link", "del", br], check=False)
+                self._del_bridge(br)
 
     def _start_processes(self, spec: InstanceSpec, ns: str,
                          interfaces: list[str] | None = None) -> str:

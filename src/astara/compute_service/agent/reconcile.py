@@ -22,7 +22,8 @@ instance, in six kinds (after Synnefo's ``snf-manage reconcile-servers``):
 ``apply`` repairs the database by replaying a simulated event through the
 dispatcher's own ``apply_event`` (sequence = stored + 1, in one locked transaction)
 and orphans and ports through the backend. Instances with a job in flight are left
-alone; pinned neighbours naming no plugged interface go with the ``ports`` repairs.
+alone; pinned neighbours naming no plugged interface, and VXLAN flood entries that
+differ from the hosts with ports on each network, go with the ``ports`` repairs.
 ``run`` is one whole pass: the ``reconcile-servers`` command and the agent's
 periodic light reconcile both call it.
 """
@@ -250,4 +251,6 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
         out["filters_removed"] = backend.sweep_filters()
     if "ports" in fix and hasattr(backend, "sweep_pins"):
         out["pins_removed"] = backend.sweep_pins(observed)
+    if "ports" in fix and hasattr(backend, "sync_tunnels"):
+        out["flood_entries"] = backend.sync_tunnels()
     return out

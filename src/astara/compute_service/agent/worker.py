@@ -7,9 +7,12 @@ instance, in order), runs them on a thread pool and finishes each in one
 transaction that marks the job and publishes its ``compute.instance.*`` event
 through the outbox. It sleeps on the job wake-up directory, never on a fixed poll.
 Between jobs it beats (``compute_hosts.updated_at``: the API places no instance on a
-host whose agent stopped beating) and, every ``reconcile_interval`` seconds, starts a
-light reconcile of this host in a thread of its own (one at a time; the loop goes on
-beating and claiming meanwhile) that repairs the ``reconcile_fix`` kinds and logs the rest.
+host whose agent stopped beating; its tunnel address tells the other hosts where its
+networks' VXLAN devices are) and, with a tunnel address, makes this host's flood
+entries match the hosts with ports on each network (``overlay``); every
+``reconcile_interval`` seconds, it starts a light reconcile of this host in a thread
+of its own (one at a time; the loop goes on beating and claiming meanwhile)
+that repairs the ``reconcile_fix`` kinds and logs the rest.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class Agent:
     def __init__(self, db: Database, backend: Backend, host: str, publisher: OutboxPublisher,
                  job_wakeup: WakeupDir, capacity: int = 200, availability_zone: str = "nova",
                  workers: int = 8, idle_wait: float = 5.0, heartbeat_interval: float = 10.0,
-                 reconcile_interval: float = 0.0, reconcile_fix: frozenset[str] = LIGHT_FIX):
+                 reconcile_interval: float = 0.0, reconcile_fix: frozenset[str] = LIGHT_FIX,
+                 tunnel_address: str | None = None):
         self.db = db
         self.backend = backend
         self.host = host
@@ -56,6 +60,7 @@ class Agent:
         self.heartbeat_interval = heartbeat_interval
         self.reconcile_interval = reconcile_interval  # 0: no periodic reconcile
         self.reconcile_fix = reconcile_fix
+        self.tunnel_address = tunnel_address  # None: this host's networks stay on it
         self._busy: set[str] = set()
         self._lock = threading.Lock()
         # (op, status) -> jobs this process finished: its metrics (``counts``)
@@ -65,19 +70,38 @@ class Agent:
         with self.db.write() as s:
             row = s.get(Host, self.host)
             if row is None:
-                s.add(Host(name=self.host, capacity=self.capacity, drained=False,
-                           availability_zone=self.availability_zone, updated_at=jobs.now()))
+                s.add(self._new_row())
             else:
                 row.capacity, row.updated_at = self.capacity, jobs.now()
+                row.tunnel_address = self.tunnel_address
 
     def heartbeat(self) -> None:
         with self.db.write() as s:
             row = s.get(Host, self.host)
             if row is None:  # removed by an operator while we run: register again
-                s.add(Host(name=self.host, capacity=self.capacity, drained=False,
-                           availability_zone=self.availability_zone, updated_at=jobs.now()))
+                s.add(self._new_row())
             else:
-                row.updated_at = jobs.now()
+                row.updated_at, row.tunnel_address = jobs.now(), self.tunnel_address
+        self.sync_tunnels()
+
+    def _new_row(self) -> Host:
+        return Host(name=self.host, capacity=self.capacity, drained=False,
+                    availability_zone=self.availability_zone, updated_at=jobs.now(),
+                    tunnel_address=self.tunnel_address)
+
+    def sync_tunnels(self) -> list[str]:
+        """This host's flood entries made to match our records (a host that joined,
+        left or stopped beating); never raises (the agent must keep going)."""
+        if self.tunnel_address is None or not hasattr(self.backend, "sync_tunnels"):
+            return []
+        try:
+            lines = self.backend.sync_tunnels()
+        except Exception:
+            LOG.exception("VXLAN flood entries of %s not synced", self.host)
+            return []
+        for line in lines:
+            LOG.info("vxlan: %s", line)
+        return lines
 
     def reconcile_pass(self) -> dict:
         """One light reconcile of this host; never raises (the agent must keep going)."""

@@ -1,0 +1,114 @@
+"""L2 between hosts, the decisions: VNIs, peers and flood entries (pure, no I/O).
+
+A host with a tunnel address joins each network's bridge to the same network's
+bridge on other hosts with a ``vxlan`` device (one VNI per network, unicast peers:
+linuxbridge + l2population). ``overlay`` (the I/O) reads the hosts, the instances and
+the host's devices, asks these functions what should change and applies the lines.
+The management network is never tunnelled: every host holds the same management
+host address on its bridge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+VNI_MIN, VNI_MAX = 1, 2**24 - 1
+DSTPORT = 4789  # IANA's VXLAN port
+FLOOD = "00:00:00:00:00:00"  # the FDB entry a vxlan device floods unknown traffic by
+# outer Ethernet 14 + IP 20 (40 for IPv6) + UDP 8 + VXLAN 8; inner frames carry no FCS
+OVERHEAD = {4: 50, 6: 70}
+
+
+class VniExhausted(Exception):
+    """Every VNI is taken (16,777,215 networks by default)."""
+
+
+def vni_start(net_id: str, lo: int = VNI_MIN, hi: int = VNI_MAX) -> int:
+    """Where the search for ``net_id``'s VNI starts: a stable derivation of the id, so
+    hosts allocating for different networks at once rarely try the same one."""
+    digest = int.from_bytes(hashlib.sha256(net_id.encode()).digest()[:4], "big")
+    return lo + digest % (hi - lo + 1)
+
+
+def pick_vni(net_id: str, taken: Iterable[int], lo: int = VNI_MIN, hi: int = VNI_MAX) -> int:
+    """The first VNI at or after ``vni_start(net_id)`` (wrapping within ``lo..hi``) that
+    no other network holds: two networks never share one, whatever their ids hash to."""
+    used = set(taken)
+    span = hi - lo + 1
+    start = vni_start(net_id, lo, hi) - lo
+    for step in range(span):
+        vni = lo + (start + step) % span
+        if vni not in used:
+            return vni
+    raise VniExhausted(f"every VNI from {lo} to {hi} is allocated")
+
+
+def device_name(bridge_prefix: str, vni: int) -> str:
+    """The vxlan device of the network with VNI ``vni``: named by the VNI, unique like
+    it (a network id's first characters, which name its bridge, may be shared)."""
+    return f"vx{bridge_prefix}{vni:06x}"[:15]
+
+
+def device_prefix(bridge_prefix: str) -> str:
+    return "vx" + bridge_prefix
+
+
+def tunnel_mtu(underlay_mtu: int, local: str) -> int:
+    """The MTU of a tunnelled network's devices (vxlan device and instance veths): the
+    underlay's less the encapsulation, so no instance frame needs fragmenting."""
+    return underlay_mtu - OVERHEAD[ipaddress.ip_address(local).version]
+
+
+def device_lines(name: str, vni: int, local: str, mtu: int, bridge: str) -> list[str]:
+    """``ip -batch`` lines making the vxlan device of a bridge (no learning: its peers
+    come from our records, never from traffic; ``fdb_diff`` gives its flood lines)."""
+    return [f"link add {name} mtu {mtu} type vxlan id {vni} local {local} "
+            f"dstport {DSTPORT} nolearning",
+            f"link set {name} master {bridge} up"]
+
+
+@dataclass(frozen=True)
+class HostRow:
+    name: str
+    tunnel_address: str | None
+    alive: bool
+
+
+def peers_by_network(me: str, hosts: Iterable[HostRow],
+                     ports: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    """Network id -> tunnel addresses of the other live tunnelled hosts that have a
+    port on it (``ports``: (host, network id) of every live instance's port), the
+    l2population way: a host floods a network's traffic only to hosts that use it."""
+    address = {h.name: h.tunnel_address for h in hosts
+               if h.alive and h.tunnel_address and h.name != me}
+    out: dict[str, set[str]] = {}
+    for host, net_id in ports:
+        if host in address:
+            out.setdefault(net_id, set()).add(str(address[host]))
+    return {net: frozenset(peers) for net, peers in out.items()}
+
+
+def flood_entries(fdb: Iterable[Mapping], devices: Iterable[str]) -> dict[str, set[str]]:
+    """Device -> flood destinations present, from ``bridge -j fdb show`` entries."""
+    wanted = set(devices)
+    out: dict[str, set[str]] = {d: set() for d in wanted}
+    for entry in fdb:
+        dev, dst = entry.get("ifname") or entry.get("dev"), entry.get("dst")
+        if dev in wanted and dst and str(entry.get("mac", "")).lower() == FLOOD:
+            out[str(dev)].add(str(dst))
+    return out
+
+
+def fdb_diff(desired: Mapping[str, Iterable[str]],
+             present: Mapping[str, Iterable[str]]) -> list[str]:
+    """``bridge -batch`` lines turning ``present`` flood entries into ``desired`` (per
+    device; a device absent from ``desired`` is left alone: not ours to judge)."""
+    lines: list[str] = []
+    for dev in sorted(desired):
+        want, have = set(desired[dev]), set(present.get(dev, ()))
+        lines += [f"fdb append {FLOOD} dev {dev} dst {d}" for d in sorted(want - have)]
+        lines += [f"fdb del {FLOOD} dev {dev} dst {d}" for d in sorted(have - want)]
+    return lines

@@ -1,0 +1,176 @@
+"""L2 between two hosts over VXLAN, as root: each "host" is a network namespace, the two
+joined by an underlay veth pair; the backend runs inside each (``vxlan_host.py`` under
+``ip netns exec``) on one shared SQLite database, as two agents would.
+
+Network 1 has an instance on each host, network 2 too, all four in one subnet: the
+two of a network ping each other across the tunnel, never those of the other network
+(another VNI). A host that stops beating is dropped from its peer's flood entries and
+comes back when it beats again; the vxlan device goes with its bridge. Every name
+carries a random tag; everything is removed, on failure too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from vxlan_host import prefixes
+
+from astara.common.settings import DatabaseSettings, sqlite_url
+from astara.compute_service import jobs
+from astara.compute_service.agent import vxlan
+from astara.compute_service.models import Host, Instance
+from astara.db import migrate
+
+pytestmark = [
+    pytest.mark.functional,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not all(shutil.which(b) for b in ("ip", "bridge", "ping")),
+                       reason="needs iproute2 and ping"),
+]
+DRIVER = Path(__file__).with_name("vxlan_host.py")
+UNDERLAY = {"a": "192.0.2.1", "b": "192.0.2.2"}  # TEST-NET-1, inside the namespaces only
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=60)
+
+
+class Lab:
+    def __init__(self, tmp: Path):
+        self.tag = secrets.token_hex(2)
+        self.tmp = tmp
+        self.hosts = {h: f"avh-{self.tag}-{h}" for h in "ab"}
+        self.namespaces: list[str] = []
+        self.db_url = sqlite_url(tmp)
+        self.db = migrate.open_database(DatabaseSettings(self.db_url, auto_migrate=True))
+
+    def up(self) -> None:
+        """Two host namespaces joined by an underlay veth pair with addresses."""
+        for ns in self.hosts.values():
+            self.namespaces.append(ns)
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        a, b = self.hosts["a"], self.hosts["b"]
+        sh("ip", "-n", a, "link", "add", "under0", "type", "veth", "peer", "name", "under0",
+           "netns", b)
+        for h, ns in self.hosts.items():
+            sh("ip", "-n", ns, "addr", "add", f"{UNDERLAY[h]}/24", "dev", "under0")
+            sh("ip", "-n", ns, "link", "set", "under0", "up")
+
+    def drive(self, host: str, op: str, spec: dict | None = None) -> dict:
+        args = {"db": self.db_url, "host": self.hosts[host], "tunnel": UNDERLAY[host],
+                "state": str(self.tmp / host), "tag": self.tag, "op": op, "spec": spec}
+        r = subprocess.run(["ip", "netns", "exec", self.hosts[host], sys.executable,
+                            str(DRIVER), json.dumps(args)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def instance(self, host: str, net_id: str, address: str) -> dict:
+        """A stored appliance-profile instance on ``host`` (its eth0 gets ``address``),
+        and its namespace made from here: one made inside ``ip netns exec`` would live
+        only in that command's mount namespace."""
+        iid = str(uuid.uuid4())
+        port = {"port_id": str(uuid.uuid4()), "net_id": net_id, "network_name": "n",
+                "mac_address": "fa:16:3e:" + os.urandom(3).hex(":"),
+                "fixed_ips": [{"subnet_id": "s", "ip_address": address, "prefixlen": 24}],
+                "port_security_enabled": False}
+        now = jobs.now()
+        with self.db.write() as s:
+            s.add(Instance(id=iid, project_id="p", name=iid, host=self.hosts[host],
+                           flavor_id="f", image_id="i", created_at=now, updated_at=now,
+                           ports=[port]))
+        ns = prefixes(self.tag, self.hosts[host])["appliance_netns_prefix"] + iid
+        self.namespaces.append(ns)
+        sh("ip", "netns", "add", ns)
+        return {"id": iid, "name": iid, "profile": "appliance", "ports": [port], "ns": ns}
+
+    def vx_links(self, host: str) -> dict[str, int]:
+        out = sh("ip", "-d", "-j", "-n", self.hosts[host], "link", "show", "type",
+                 "vxlan").stdout
+        return {link["ifname"]: link["linkinfo"]["info_data"]["id"]
+                for link in json.loads(out or "[]")}
+
+    def flood(self, host: str) -> dict[str, set[str]]:
+        out = sh("ip", "netns", "exec", self.hosts[host], "bridge", "-j", "fdb",
+                 "show").stdout
+        return vxlan.flood_entries(json.loads(out or "[]"), self.vx_links(host))
+
+    def cleanup(self) -> None:
+        self.db.dispose()
+        for ns in reversed(self.namespaces):  # the links in them go with them
+            sh("ip", "netns", "del", ns, check=False)
+
+
+def ping(ns: str, address: str, count: int = 3) -> bool:
+    r = subprocess.run(["ip", "netns", "exec", ns, "ping", "-n", "-q", "-c", str(count),
+                        "-W", "2", "-i", "0.2", address], capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = Lab(tmp_path)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.cleanup()
+        left = sh("ip", "netns", "list").stdout
+        assert lab.tag not in left, left
+
+
+def test_instances_of_a_network_on_two_hosts_reach_each_other_and_no_other(lab):
+    net1, net2 = str(uuid.uuid4()), str(uuid.uuid4())
+    a1 = lab.instance("a", net1, "10.9.0.1")
+    b1 = lab.instance("b", net1, "10.9.0.2")
+    a2 = lab.instance("a", net2, "10.9.0.3")
+    b2 = lab.instance("b", net2, "10.9.0.4")
+    for host in "ab":
+        lab.drive(host, "beat")
+    for host, spec in (("a", a1), ("b", b1), ("a", a2), ("b", b2)):
+        lab.drive(host, "create", spec)
+
+    # one device per network and host, the same VNI on both hosts, two VNIs
+    vnis = {h: lab.vx_links(h) for h in "ab"}
+    assert sorted(vnis["a"].values()) == sorted(vnis["b"].values())
+    assert len(set(vnis["a"].values())) == 2
+    assert lab.flood("a") == {d: {UNDERLAY["b"]} for d in vnis["a"]}
+    mtu = json.loads(sh("ip", "-j", "-n", a1["ns"], "link", "show", "eth0").stdout)[0]["mtu"]
+    assert mtu == 1450
+
+    assert ping(a1["ns"], "10.9.0.2") and ping(b1["ns"], "10.9.0.1")
+    assert ping(a2["ns"], "10.9.0.4")
+    for ns, other in ((a1["ns"], "10.9.0.4"), (a1["ns"], "10.9.0.3"),
+                      (b1["ns"], "10.9.0.3"), (b2["ns"], "10.9.0.2")):
+        assert not ping(ns, other, count=2), f"{ns} reached {other} on another network"
+
+    # host b stops beating: a drops it; b beats again: a floods to it again
+    with lab.db.write() as s:
+        s.get(Host, lab.hosts["b"]).updated_at = jobs.now() - timedelta(hours=1)
+    dropped = lab.drive("a", "beat")["synced"]
+    assert len(dropped) == 2 and all(" del " in f" {line} " for line in dropped)
+    assert lab.flood("a") == {d: set() for d in vnis["a"]}
+    assert not ping(a1["ns"], "10.9.0.2", count=2)
+    lab.drive("b", "beat")
+    assert len(lab.drive("a", "beat")["synced"]) == 2
+    assert ping(a1["ns"], "10.9.0.2")
+
+    # the last instance of network 1 on a goes: its bridge and vxlan device go too
+    bridge1 = (prefixes(lab.tag, lab.hosts["a"])["bridge_prefix"] + net1.replace("-", ""))
+    dev1 = json.loads(sh("ip", "-j", "-n", lab.hosts["a"], "link", "show", "master",
+                         bridge1[:15]).stdout)
+    assert [link["ifname"] for link in dev1 if link["ifname"] in vnis["a"]] != []
+    lab.drive("a", "delete", a1)
+    left = lab.vx_links("a")
+    assert len(left) == 1 and set(left) < set(vnis["a"])
+    assert sh("ip", "-n", lab.hosts["a"], "link", "show", bridge1[:15], check=False).returncode

@@ -1,0 +1,57 @@
+"""One "host" of the VXLAN functional test: run inside that host's network namespace
+(``ip netns exec HOST python vxlan_host.py JSON``) so that ``/sys/class/net`` and every
+``ip``/``bridge`` command see that host's links, never the real host's.
+
+JSON: ``db`` (URL shared by the hosts), ``host``, ``tunnel`` (its underlay address),
+``state`` (its state directory), ``tag`` (the test's random tag), ``op``:
+``beat`` (the agent's heartbeat: records the host, syncs flood entries), ``create``
+or ``delete`` (of ``spec``, an appliance-profile instance). Prints a JSON result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.compute_service.agent.backend import InstanceSpec
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.worker import Agent
+from astara.compute_service.settings import defaults as compute_defaults
+from astara.db.engine import Database
+
+
+def prefixes(tag: str, host: str) -> dict[str, str]:
+    """The names one test host's backend uses (all carry the test's tag)."""
+    letter = host[-1]
+    return {"netns_prefix": f"avt-{tag}-{letter}-",
+            "appliance_netns_prefix": f"ava-{tag}-{letter}-", "bridge_prefix": f"vb{tag}"}
+
+
+def main(args: dict) -> dict:
+    state = Path(args["state"])
+    compute = replace(compute_defaults(), host=args["host"], tunnel_address=args["tunnel"],
+                      management_network=f"mgmt-{args['tag']}", management_host_address="",
+                      state_dir=state, **prefixes(args["tag"], args["host"]))
+    db = Database(args["db"])
+    try:
+        backend = NetnsBackend.from_settings(compute, db=db)
+        if args["op"] == "beat":
+            agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(state / "w")),
+                          WakeupDir(state / "j"), tunnel_address=compute.tunnel_address)
+            agent.register()
+            return {"synced": agent.sync_tunnels()}
+        spec = InstanceSpec.from_job(args["spec"])
+        if args["op"] == "create":
+            return {"console": backend.create(spec)}
+        backend.delete(spec)
+        return {}
+    finally:
+        db.dispose()
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(json.loads(sys.argv[1]))))

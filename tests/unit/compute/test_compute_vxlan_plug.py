@@ -1,0 +1,94 @@
+"""The netns backend with and without an overlay, on a FakeRunner: the commands it
+runs when a network's bridge is made and removed."""
+
+from __future__ import annotations
+
+import astara.compute_service.agent.netns as netns_mod
+from astara.compute_service.agent.backend import InstanceSpec
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.runner import FakeRunner
+from astara.compute_service.agent.vxlan import FLOOD
+
+NET = "c0ffee00-0001-4000-8000-00000000000a"
+PORT = {"port_id": "0a1b2c3d-0000-4000-8000-000000000001", "net_id": NET,
+        "network_name": "n", "mac_address": "fa:16:3e:00:00:01", "fixed_ips": [],
+        "port_security_enabled": False}
+MGMT = {**PORT, "port_id": "0a1b2c3d-0000-4000-8000-000000000002",
+        "net_id": "c0ffee00-0002-4000-8000-00000000000b", "network_name": "astara-mgmt"}
+
+
+class StubOverlay:
+    local = "192.0.2.1"
+
+    def vni(self, net_id: str) -> int:
+        return 4242
+
+    def mtu(self) -> int:
+        return 1450
+
+    def peers(self, net_id: str) -> frozenset[str]:
+        return frozenset({"192.0.2.3", "192.0.2.2"})
+
+
+def backend(tmp_path, monkeypatch, overlay) -> tuple[NetnsBackend, FakeRunner]:
+    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
+    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
+    runner = FakeRunner()
+    return NetnsBackend(runner, tmp_path / "state", mgmt_host_address="",
+                        responders=object(), overlay=overlay), runner  # type: ignore
+
+
+def plug(b: NetnsBackend, ports) -> None:
+    b._plug_all("astara-appliance-i", [(p, f"eth{n}") for n, p in enumerate(ports)], True,
+                "appliance")
+
+
+def test_without_a_tunnel_address_nothing_changes(tmp_path, monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, None)
+    plug(b, [PORT])
+    assert not [c for c in runner.commands if "vxlan" in c or c[0] == "bridge"]
+    assert ["ip", "link", "add", "tap0a1b2c3d-00", "type", "veth", "peer", "name", "eth0",
+            "address", PORT["mac_address"], "netns", "astara-appliance-i"] in runner.commands
+
+
+def test_a_tunnelled_bridge_gets_its_device_peers_and_mtu_not_the_management_one(
+        tmp_path, monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, StubOverlay())
+    plug(b, [PORT, MGMT])
+    dev = b.vxlan_device(4242)
+    assert dev == "vxbrq001092"  # named by the VNI (0x1092)
+    assert ["ip", "link", "add", dev, "mtu", "1450", "type", "vxlan", "id", "4242", "local",
+            "192.0.2.1", "dstport", "4789", "nolearning"] in runner.commands
+    assert ["ip", "link", "set", dev, "master", b.bridge(NET), "up"] in runner.commands
+    assert runner.commands[-1][0] != "bridge" and ["bridge", "-batch", "-"] in runner.commands
+    assert runner.stdin[-1] == (f"fdb append {FLOOD} dev {dev} dst 192.0.2.2\n"
+                                f"fdb append {FLOOD} dev {dev} dst 192.0.2.3\n")
+    eth0, eth1 = ([c for c in runner.commands if c[:3] == ["ip", "link", "add"]
+                   and c[-2:] == ["netns", "astara-appliance-i"] and f"eth{n}" in c][0]
+                  for n in (0, 1))
+    assert eth0 == ["ip", "link", "add", "tap0a1b2c3d-00", "mtu", "1450", "type", "veth",
+                    "peer", "name", "eth0", "mtu", "1450", "address", PORT["mac_address"],
+                    "netns", "astara-appliance-i"]
+    # the management network (by name) stays on this host: no device, no lower MTU
+    assert "mtu" not in eth1
+    assert len([c for c in runner.commands if "vxlan" in c]) == 1
+
+
+def test_a_bridge_that_has_its_device_gets_no_second_one(tmp_path, monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, StubOverlay())
+    (tmp_path / "net" / b.vxlan_device(4242)).mkdir(parents=True)
+    plug(b, [PORT])
+    assert not [c for c in runner.commands if "vxlan" in c or c[0] == "bridge"]
+    assert "mtu" in next(c for c in runner.commands if "veth" in c)
+
+
+def test_the_device_goes_with_its_bridge(tmp_path, monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, StubOverlay())
+    br, dev = b.bridge(NET), b.vxlan_device(4242)
+    (tmp_path / "net" / br / "brif" / dev).mkdir(parents=True)  # only our device is left
+    b.delete(InstanceSpec("i", "vm", "appliance", (PORT,)))
+    assert runner.commands[-2:] == [["ip", "link", "del", dev], ["ip", "link", "del", br]]
+    runner.commands.clear()
+    (tmp_path / "net" / br / "brif" / "tapother").mkdir()  # another port: both stay
+    b.delete(InstanceSpec("i", "vm", "appliance", (PORT,)))
+    assert ["ip", "link", "del", br] not in runner.commands
