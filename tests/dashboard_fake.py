@@ -22,6 +22,7 @@ from astara.dashboard.settings import DashboardSettings
 HOSTS = {"network": "http://net.fake", "compute": "http://compute.fake",
          "loadbalancer": "http://lb.fake", "rpc": "http://rpc.fake"}
 RPC_TOKEN = b"fake-rpc-token"
+ADMIN_PASSWORD = b"fake-admin-password"
 COLLECTIONS = {"networks": "network", "subnets": "subnet", "routers": "router",
                "ports": "port", "floatingips": "floatingip"}
 
@@ -29,7 +30,8 @@ COLLECTIONS = {"networks": "network", "subnets": "subnet", "routers": "router",
 def settings(**over) -> DashboardSettings:
     urls = {"network_url": HOSTS["network"], "compute_url": HOSTS["compute"],
             "loadbalancer_url": HOSTS["loadbalancer"], "rpc_url": HOSTS["rpc"]}
-    return DashboardSettings(**{**urls, **over})
+    # TestClient's Host is "testserver": an operator's allowed host here.
+    return DashboardSettings(**{**urls, "allowed_hosts": ("testserver",), **over})
 
 
 class FakeApis:

@@ -11,7 +11,7 @@ the ini files' ``state_path``), each logging to
 Ctrl-C or SIGTERM stops them all, in reverse order. Needs root (namespaces,
 bridges). On first start it writes the control plane's credentials (the RPC
 token, the appliance deployment key, the metadata secret, the dashboard's session
-key) in the state
+key and admin password) in the state
 directory, 0600; state, logs and secrets are root's only (the state directory
 is 0711: dnsmasq, unprivileged, must reach its files below it). The network API is
 pointed at the compute API for Nova's external events (``aio-network.conf``).
@@ -233,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         private.ensure_secret(o.appliance_auth_key_file, "appliance deployment key")
         private.ensure_secret(conf[dash_opts.GROUP].session_secret_file,
                               "dashboard session secret")
+        # The admin role's login asks for it: only who can read this host's state logs in
+        # as admin (a local user or a web page alone cannot).
+        private.ensure_secret(conf[dash_opts.GROUP].admin_password_file,
+                              "dashboard admin password")
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-aio: {exc}") from None
     net, comp, lb = settings.network, conf[compute_opts.GROUP], conf[lb_opts.GROUP]
@@ -284,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                  net.bind_host, net.bind_port, lb.bind_host, lb.bind_port, comp.bind_host,
                  comp.bind_port, o.rpc_hosts[0], o.rpc_port, dash.bind_host, dash.bind_port,
                  logdir)
+        LOG.info("the dashboard's admin login asks for the password in %s",
+                 dash.admin_password_file)
         while not stopping:
             time.sleep(WATCH_TICK)
             for child in children:

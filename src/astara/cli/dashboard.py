@@ -36,7 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     except private.SecretFileError as exc:
         LOG.warning("admin pages cannot reach the orchestrator: %s", exc)
         token = b""
-    app = create_app(dash, secret, token)
+    try:
+        admin_password = private.read_secret(dash.admin_password_file,
+                                             "dashboard admin password")
+    except private.SecretFileError as exc:
+        LOG.warning("no admin login: %s", exc)
+        admin_password = b""
+    app = create_app(dash, secret, token, admin_password=admin_password)
     LOG.info("dashboard on http://%s:%s/", dash.bind_host, dash.bind_port)
     uvicorn.run(app, host=dash.bind_host, port=dash.bind_port, log_level="warning",
                 access_log=False)

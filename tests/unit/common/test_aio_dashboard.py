@@ -25,6 +25,8 @@ def test_defaults_and_secret_paths(tmp_path):
     assert (s.bind_host, s.bind_port) == ("127.0.0.1", 8080)
     assert s.session_secret_file == f"{tmp_path}/dashboard_session_secret"
     assert s.rpc_auth_token_file == f"{tmp_path}/rpc_auth_token"
+    assert s.admin_password_file == f"{tmp_path}/dashboard_admin_password"
+    assert (s.allowed_hosts, s.public_origin) == ((), "")
     assert dash_opts.GROUP in aio.option_groups()
 
 

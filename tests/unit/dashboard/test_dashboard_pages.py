@@ -7,7 +7,7 @@ import re
 
 import pytest
 from starlette.testclient import TestClient
-from tests.dashboard_fake import RPC_TOKEN, FakeApis, settings
+from tests.dashboard_fake import ADMIN_PASSWORD, RPC_TOKEN, FakeApis, settings
 
 from astara.dashboard.app import create_app
 
@@ -20,9 +20,11 @@ def fake():
 
 
 def client_for(fake: FakeApis, project: str = "p1", role: str = "member") -> TestClient:
-    app = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport())
+    app = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport(),
+                     admin_password=ADMIN_PASSWORD)
     c = TestClient(app, raise_server_exceptions=False)
-    r = c.post("/login", data={"project": project, "role": role, "user": "alice"},
+    r = c.post("/login", data={"project": project, "role": role, "user": "alice",
+                               "admin_password": ADMIN_PASSWORD.decode()},
                follow_redirects=False)
     assert r.status_code == 303
     return c
@@ -53,6 +55,56 @@ def test_login_cookie_is_signed_httponly_strict(fake):
     same = c.post("/login", data={"project": "p3", "role": "member"},
                   headers={"Origin": "http://testserver"}, follow_redirects=False)
     assert same.status_code == 303
+
+
+def test_only_allowed_host_names_are_answered(fake):
+    """A DNS-rebinding page reaches 127.0.0.1 under its own name: refused before any
+    page (a login included) is served."""
+    app = create_app(settings(allowed_hosts=()), SECRET, RPC_TOKEN,
+                     transport=fake.transport(), admin_password=ADMIN_PASSWORD)
+    for base in ("http://127.0.0.1:8080", "http://localhost:8080"):
+        c = TestClient(app, base_url=base)
+        assert c.get("/login").status_code == 200
+        r = c.post("/login", data={"project": "p1", "role": "member"},
+                   headers={"Origin": base}, follow_redirects=False)
+        assert r.status_code == 303
+    evil = TestClient(app, base_url="http://rebind.evil.example:8080")
+    assert evil.get("/login").status_code == 400
+    r = evil.post("/login", data={"project": "p1", "role": "member"},
+                  headers={"Origin": "http://rebind.evil.example:8080"},
+                  follow_redirects=False)
+    assert r.status_code == 400 and "set-cookie" not in r.headers
+    assert not fake.calls
+    proxied = create_app(settings(allowed_hosts=("dash.example",),
+                                  public_origin="https://dash.example"),
+                         SECRET, RPC_TOKEN, transport=fake.transport())
+    c = TestClient(proxied, base_url="http://dash.example")  # TLS ended at the proxy
+    ok = c.post("/login", data={"project": "p1", "role": "member"},
+                headers={"Origin": "https://dash.example"}, follow_redirects=False)
+    assert ok.status_code == 303
+    bad = c.post("/login", data={"project": "p1", "role": "member"},
+                 headers={"Origin": "http://dash.example"}, follow_redirects=False)
+    assert bad.status_code == 403
+
+
+def test_the_admin_role_needs_the_admin_password(fake):
+    def login(app, **form):
+        return TestClient(app).post("/login", data={"project": "p1", "role": "admin",
+                                                    **form}, follow_redirects=False)
+    app = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport(),
+                     admin_password=ADMIN_PASSWORD)
+    for form in ({}, {"admin_password": ""}, {"admin_password": "guess"}):
+        r = login(app, **form)
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+        assert "Wrong admin password" in r.text
+    assert login(app, admin_password=ADMIN_PASSWORD.decode()).status_code == 303
+    off = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport())
+    r = login(off, admin_password="")
+    assert r.status_code == 403 and "Admin login is off" in r.text
+    assert "set-cookie" not in r.headers
+    member = TestClient(off).post("/login", data={"project": "p1", "role": "member"},
+                                  follow_redirects=False)
+    assert member.status_code == 303
 
 
 def test_every_api_call_carries_the_session_project(fake):
