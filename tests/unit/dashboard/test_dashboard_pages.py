@@ -146,6 +146,42 @@ def test_another_projects_resources_are_not_reachable_even_as_admin(fake):
     assert theirs["id"] in fake.store["routers"] and their_net["id"] in fake.store["networks"]
 
 
+def test_ids_in_forms_must_be_the_session_projects(fake):
+    """An admin's APIs would take another project's subnet, port or network: the
+    dashboard looks each one up in the session's project first and says "not found"."""
+    mine = fake.add("routers", "p1", name="mine", status="ACTIVE", routes=[],
+                    external_gateway_info=None)
+    fip = fake.add("floatingips", "p1", floating_ip_address="172.24.4.9", port_id=None)
+    their_net = fake.add("networks", "p2", name="their-net")
+    their_sub = fake.add("subnets", "p2", network_id=their_net["id"], cidr="10.2.0.0/24",
+                         gateway_ip="10.2.0.1")
+    their_port = fake.add("ports", "p2", network_id=their_net["id"], device_id="vm",
+                          device_owner="compute:nova", fixed_ips=[])
+    for role in ("admin", "member"):
+        c = client_for(fake, "p1", role)
+        token = csrf(c, "/routers")
+        before = len(mutations(fake))
+        for path, form, said in [
+                (f"/routers/{mine['id']}/interfaces", {"subnet_id": their_sub["id"]},
+                 "No subnet"),
+                (f"/floatingips/{fip['id']}/associate", {"port_id": their_port["id"]},
+                 "No port"),
+                ("/loadbalancers", {"name": "lb", "subnet_id": their_sub["id"]},
+                 "No subnet"),
+                ("/instances", {"name": "vm", "image": "img-1", "flavor": "1",
+                                "network": their_net["id"]}, "No network"),
+                (f"/routers/{mine['id']}/gateway", {"network_id": their_net["id"]},
+                 "No external network"),  # not router:external
+                ("/routers", {"name": "r", "gateway": their_net["id"]},
+                 "No external network"),
+                ("/floatingips", {"network_id": their_net["id"]}, "No external network")]:
+            r = c.post(path, data={"csrf": token, "back": "/routers", **form})
+            assert r.status_code == 200 and said in r.text, path
+        assert len(mutations(fake)) == before
+    assert fip["port_id"] is None and not fake.store["loadbalancers"]
+    assert not fake.store["servers"] and len(fake.store["routers"]) == 1
+
+
 def test_api_errors_are_plain_words_never_a_5xx(fake):
     c = client_for(fake)
     fake.fail["/v2.0/routers"] = (500, {"NeutronError": {"message": "db locked",
