@@ -74,8 +74,10 @@ class Apis:
         await self.http.aclose()
 
     async def call(self, service: str, method: str, path: str, who: Identity,
-                   body: dict | None = None, params: dict | None = None) -> Any:
-        headers = who.headers()
+                   body: dict | None = None, params: dict | None = None,
+                   headers: dict[str, str] | None = None) -> Any:
+        """``headers``: extra request headers (a microversion), never the identity's."""
+        headers = {**(headers or {}), **who.headers()}
         if service == "rpc":
             if not who.is_admin or not self.rpc_token:
                 raise ApiError(403, "Only an admin session reaches the orchestrator.")
@@ -98,15 +100,18 @@ class Apis:
                                 "JSON.") from None
 
     # shorthands -------------------------------------------------------------------
-    async def get(self, service: str, path: str, who: Identity, **params) -> Any:
+    async def get(self, service: str, path: str, who: Identity,
+                  headers: dict[str, str] | None = None, **params) -> Any:
         return await self.call(service, "GET", path, who,
-                               params={k: v for k, v in params.items() if v is not None})
+                               params={k: v for k, v in params.items() if v is not None},
+                               headers=headers)
 
     async def post(self, service: str, path: str, who: Identity, body: dict | None = None):
         return await self.call(service, "POST", path, who, body=body)
 
-    async def put(self, service: str, path: str, who: Identity, body: dict | None = None):
-        return await self.call(service, "PUT", path, who, body=body)
+    async def put(self, service: str, path: str, who: Identity, body: dict | None = None,
+                  headers: dict[str, str] | None = None):
+        return await self.call(service, "PUT", path, who, body=body, headers=headers)
 
     async def delete(self, service: str, path: str, who: Identity) -> None:
         await self.call(service, "DELETE", path, who)

@@ -293,6 +293,25 @@ def test_admin_drains_undrains_and_rebuilds(fake):
     assert "Not yet" in c.get("/admin/dead-letters").text
 
 
+def test_os_services_calls_ask_for_microversion_2_53(fake):
+    """A real Nova's service ids are UUIDs (PUT /os-services/<id>) from 2.53 only."""
+    c = client_for(fake, role="admin")
+    token = csrf(c, "/admin/hosts")
+    c.post("/admin/hosts/svc-host-a/drain", data={"csrf": token})
+    assert fake.hosts["host-a"]["drained"]
+    c.get("/instances")  # other compute calls keep the base version
+    sent = [h for call, h in zip(fake.calls, fake.headers, strict=True)
+            if call[2].startswith("/v2.1/os-services")]
+    assert len(sent) >= 2 and {call[0] for call in fake.calls
+                               if call[2].startswith("/v2.1/os-services")} == {"GET", "PUT"}
+    for h in sent:
+        assert h["openstack-api-version"] == "compute 2.53"
+        assert h["x-openstack-nova-api-version"] == "2.53"
+    others = [h for call, h in zip(fake.calls, fake.headers, strict=True)
+              if not call[2].startswith("/v2.1/os-services")]
+    assert others and not any("openstack-api-version" in h for h in others)
+
+
 def test_back_never_leaves_the_site(fake):
     c = client_for(fake)
     token = csrf(c)
