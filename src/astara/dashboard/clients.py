@@ -68,6 +68,7 @@ class Apis:
         self.base = {"network": settings.network_url, "compute": settings.compute_url,
                      "loadbalancer": settings.loadbalancer_url, "rpc": settings.rpc_url}
         self.rpc_token = rpc_token
+        self.rpc_token_file = settings.rpc_auth_token_file
         self.http = httpx.AsyncClient(timeout=settings.api_timeout, transport=transport)
 
     async def close(self) -> None:
@@ -79,8 +80,13 @@ class Apis:
         """``headers``: extra request headers (a microversion), never the identity's."""
         headers = {**(headers or {}), **who.headers()}
         if service == "rpc":
-            if not who.is_admin or not self.rpc_token:
+            if not who.is_admin:
                 raise ApiError(403, "Only an admin session reaches the orchestrator.")
+            if not self.rpc_token:  # an operator's problem, not the session's
+                raise ApiError(503, "The orchestrator's RPC token file "
+                                    f"({self.rpc_token_file or 'not set'}) cannot be read "
+                                    "by the dashboard: see its log, and "
+                                    "[dashboard] rpc_auth_token_file.")
             headers["X-Auth-Token"] = self.rpc_token.decode()
         url = self.base[service].rstrip("/") + PREFIX[service] + path
         try:

@@ -312,6 +312,19 @@ def test_os_services_calls_ask_for_microversion_2_53(fake):
     assert others and not any("openstack-api-version" in h for h in others)
 
 
+def test_a_missing_rpc_token_is_said_as_such(fake):
+    app = create_app(settings(rpc_auth_token_file="/nowhere/rpc_auth_token"), SECRET, b"",
+                     transport=fake.transport(), admin_password=ADMIN_PASSWORD)
+    c = TestClient(app, raise_server_exceptions=False)
+    c.post("/login", data={"project": "p1", "role": "admin",
+                           "admin_password": ADMIN_PASSWORD.decode()})
+    r = c.get("/admin/routers")
+    assert r.status_code == 200
+    assert "RPC token file (/nowhere/rpc_auth_token) cannot be read" in r.text
+    assert "Only an admin session" not in r.text
+    assert not [call for call in fake.calls if call[1] == "rpc"]
+
+
 def test_back_never_leaves_the_site(fake):
     c = client_for(fake)
     token = csrf(c)
