@@ -174,8 +174,11 @@ async def topology_json(ctx: Ctx) -> Response:
         _net(ctx, "/networks", "networks"), _net(ctx, "/routers", "routers"),
         _net(ctx, "/ports", "ports"), _servers(ctx), _loadbalancers(ctx),
         _net(ctx, "/floatingips", "floatingips"), _external_networks(ctx))
+    # The external networks the project's routers use (their names); build() draws no
+    # other.
+    gateways = {(r.get("external_gateway_info") or {}).get("network_id") for r in rs}
     known = {n["id"] for n in nets}
-    nets = nets + [n for n in ext if n["id"] not in known]
+    nets = nets + [n for n in ext if n["id"] in gateways and n["id"] not in known]
     router_ids = {r["id"] for r in rs}
     router_ports = [p for p in ports if p.get("device_owner") in ROUTER_OWNERS
                     and p.get("device_id") in router_ids]

@@ -248,6 +248,18 @@ def test_tenant_journey_on_the_fake(fake):
     assert not fake.store["ports"]
 
 
+def test_topology_shows_only_the_external_networks_the_projects_routers_use(fake):
+    used = fake.add("networks", "admin", name="public", **{"router:external": True})
+    fake.add("networks", "admin", name="other-public", **{"router:external": True})
+    c = client_for(fake)
+    assert c.get("/topology.json").json()["nodes"] == []
+    fake.add("routers", "p1", name="rt", routes=[],
+             external_gateway_info={"network_id": used["id"]})
+    nodes = {n["label"]: n for n in c.get("/topology.json").json()["nodes"]}
+    assert set(nodes) == {"rt", "public"}
+    assert nodes["public"]["kind"] == "external" and nodes["public"]["href"] == ""
+
+
 def test_floating_ips_and_load_balancers(fake):
     c = client_for(fake)
     ext = fake.add("networks", "admin", name="public", **{"router:external": True})
