@@ -3,7 +3,9 @@
 It reads no database: every page comes from the public APIs, called with the logged-in
 user's identity (see docs/dashboard.md). The key that signs session cookies is
 ``[dashboard] session_secret_file`` (created 0600 when missing); the orchestrator's RPC
-token (``rpc_auth_token_file``) serves the admin pages, and without it they say so.
+token (``rpc_auth_token_file``) serves the admin pages, and without it they say so; the
+admin role's login asks for the password in ``admin_password_file`` (without it, no
+admin login).
 """
 
 from __future__ import annotations
