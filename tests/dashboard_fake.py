@@ -22,6 +22,7 @@ from astara.dashboard.settings import DashboardSettings
 HOSTS = {"network": "http://net.fake", "compute": "http://compute.fake",
          "loadbalancer": "http://lb.fake", "rpc": "http://rpc.fake"}
 RPC_TOKEN = b"fake-rpc-token"
+ADMIN_PASSWORD = b"fake-admin-password"
 COLLECTIONS = {"networks": "network", "subnets": "subnet", "routers": "router",
                "ports": "port", "floatingips": "floatingip"}
 
@@ -29,7 +30,8 @@ COLLECTIONS = {"networks": "network", "subnets": "subnet", "routers": "router",
 def settings(**over) -> DashboardSettings:
     urls = {"network_url": HOSTS["network"], "compute_url": HOSTS["compute"],
             "loadbalancer_url": HOSTS["loadbalancer"], "rpc_url": HOSTS["rpc"]}
-    return DashboardSettings(**{**urls, **over})
+    # TestClient's Host is "testserver": an operator's allowed host here.
+    return DashboardSettings(**{**urls, "allowed_hosts": ("testserver",), **over})
 
 
 class FakeApis:
@@ -40,6 +42,7 @@ class FakeApis:
         self.orch: dict[str, dict] = {}
         self.commands: list[tuple[str, str]] = []
         self.calls: list[tuple[str, str, str, str]] = []  # method, host, path, project
+        self.headers: list[dict[str, str]] = []  # each call's request headers
         self.fail: dict[str, tuple[int, dict]] = {}
         self._ips = itertools.count(10)
         self.app = Starlette(routes=[Route("/{path:path}", self.dispatch, methods=[
@@ -62,6 +65,7 @@ class FakeApis:
         project = request.headers.get("x-project-id", "")
         admin = "admin" in request.headers.get("x-roles", "").split(",")
         self.calls.append((request.method, host, path, project))
+        self.headers.append(dict(request.headers))
         if path in self.fail:
             status, body = self.fail[path]
             return JSONResponse(body, status_code=status)
@@ -145,6 +149,14 @@ class FakeApis:
                                     "ip_address": subnet["gateway_ip"]}])
         return JSONResponse({"id": router["id"], "port_id": port["id"]})
 
+    @staticmethod
+    def _compute_version(request: Request) -> tuple[int, int]:
+        value = request.headers.get("openstack-api-version", "")
+        if not value.startswith("compute "):
+            value = "compute " + request.headers.get("x-openstack-nova-api-version", "2.1")
+        major, _, minor = value.split(" ", 1)[1].partition(".")
+        return int(major), int(minor or 0)
+
     def compute(self, request, parts, project, admin, body) -> Response:
         parts = parts[1:]  # v2.1
         nf = JSONResponse({"itemNotFound": {"code": 404, "message": "Instance could not "
@@ -154,6 +166,9 @@ class FakeApis:
         if parts[0] == "images":
             return JSONResponse({"images": [{"id": "img-1", "name": "cirros"}]})
         if parts[0] == "os-services":
+            if self._compute_version(request) < (2, 53):  # ids are UUIDs from 2.53 only
+                return JSONResponse({"itemNotFound": {"code": 404, "message":
+                                     "Service not found (no microversion 2.53)."}}, 404)
             if not admin:
                 return JSONResponse({"forbidden": {"code": 403, "message": "Policy doesn't "
                                      "allow os_compute_api:os-services to be performed."}},

@@ -11,7 +11,7 @@ the ini files' ``state_path``), each logging to
 Ctrl-C or SIGTERM stops them all, in reverse order. Needs root (namespaces,
 bridges). On first start it writes the control plane's credentials (the RPC
 token, the appliance deployment key, the metadata secret, the dashboard's session
-key) in the state
+key and admin password) in the state
 directory, 0600; state, logs and secrets are root's only (the state directory
 is 0711: dnsmasq, unprivileged, must reach its files below it). The network API is
 pointed at the compute API for Nova's external events (``aio-network.conf``).
@@ -167,8 +167,9 @@ def _lbaasv2(conf, state: Path) -> list[str]:
 
 
 def _dashboard_urls(conf, state: Path, urls: dict[str, str]) -> list[str]:
-    """The dashboard reaches this host's APIs where astara-aio runs them, for each URL
-    the operator's files leave unset."""
+    """The dashboard reaches this host's APIs where astara-aio runs them, and reads the
+    orchestrator's RPC token where the orchestrator does, for each option (a URL or
+    ``rpc_auth_token_file``) the operator's files leave unset."""
     unset = {k: v for k, v in urls.items() if conf.get_location(k, dash_opts.GROUP)
              .location == cfg.Locations.opt_default}
     if not unset:
@@ -176,10 +177,21 @@ def _dashboard_urls(conf, state: Path, urls: dict[str, str]) -> list[str]:
     path = state / "aio-dashboard.conf"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write("# Written by astara-aio at each start: the APIs the dashboard calls (set "
+        f.write("# Written by astara-aio at each start: the APIs the dashboard calls and "
+                "the orchestrator's RPC token file (set "
                 f"them in [{dash_opts.GROUP}] in your own file to choose).\n"
                 f"[{dash_opts.GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in unset.items()))
     return ["--config-file", str(path)]
+
+
+def dashboard_options(net, comp, lb, o) -> dict[str, str]:
+    """What the dashboard is told of the services astara-aio runs: their URLs, and the
+    RPC token file the orchestrator checks (wherever the operator's files put it)."""
+    return {"network_url": local_url(net.bind_host, net.bind_port),
+            "compute_url": local_url(comp.bind_host, comp.bind_port),
+            "loadbalancer_url": local_url(lb.bind_host, lb.bind_port),
+            "rpc_url": local_url(o.rpc_hosts[0], o.rpc_port),
+            "rpc_auth_token_file": o.rpc_auth_token_file}
 
 
 def _tighten_state(state: Path) -> None:
@@ -233,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         private.ensure_secret(o.appliance_auth_key_file, "appliance deployment key")
         private.ensure_secret(conf[dash_opts.GROUP].session_secret_file,
                               "dashboard session secret")
+        # The admin role's login asks for it: only who can read this host's state logs in
+        # as admin (a local user or a web page alone cannot).
+        private.ensure_secret(conf[dash_opts.GROUP].admin_password_file,
+                              "dashboard admin password")
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-aio: {exc}") from None
     net, comp, lb = settings.network, conf[compute_opts.GROUP], conf[lb_opts.GROUP]
@@ -240,11 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     nova = _nova_url(conf, state, local_url(comp.bind_host, comp.bind_port))
     drivers = _drivers(conf, state)
     lbaas = _lbaasv2(conf, state)
-    dash_urls = _dashboard_urls(conf, state, {
-        "network_url": local_url(net.bind_host, net.bind_port),
-        "compute_url": local_url(comp.bind_host, comp.bind_port),
-        "loadbalancer_url": local_url(lb.bind_host, lb.bind_port),
-        "rpc_url": local_url(o.rpc_hosts[0], o.rpc_port)})
+    dash_urls = _dashboard_urls(conf, state, dashboard_options(net, comp, lb, o))
     children = [
         Child("network-api", [str(BIN / "astara-network-api"), *common, *nova, *lbaas],
               (net.bind_host, net.bind_port)),
@@ -284,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                  net.bind_host, net.bind_port, lb.bind_host, lb.bind_port, comp.bind_host,
                  comp.bind_port, o.rpc_hosts[0], o.rpc_port, dash.bind_host, dash.bind_port,
                  logdir)
+        LOG.info("the dashboard's admin login asks for the password in %s",
+                 dash.admin_password_file)
         while not stopping:
             time.sleep(WATCH_TICK)
             for child in children:

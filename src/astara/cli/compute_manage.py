@@ -121,14 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         elif conf.command.func in ("host-drain", "host-undrain"):
             with db.write() as s:
                 found = placement.set_drained(s, conf.command.host_name,
-                                              conf.command.func == "host-drain")
-            if not found:
+                                              conf.command.func == "host-drain",
+                                              compute.agent_down_time)
+            if found is None:
                 print(f"no host {conf.command.host_name!r} is registered "
                       "(astara-compute-manage host-list)", file=sys.stderr)
                 return 1
-            with db.read() as s:
-                result = next(h for h in placement.host_list(s, compute.agent_down_time)
-                              if h["name"] == conf.command.host_name)
+            result = found
         elif conf.command.func == "queue-inspect":
             result = queue_inspect(db)
         else:

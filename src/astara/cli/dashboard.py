@@ -3,7 +3,9 @@
 It reads no database: every page comes from the public APIs, called with the logged-in
 user's identity (see docs/dashboard.md). The key that signs session cookies is
 ``[dashboard] session_secret_file`` (created 0600 when missing); the orchestrator's RPC
-token (``rpc_auth_token_file``) serves the admin pages, and without it they say so.
+token (``rpc_auth_token_file``) serves the admin pages, and without it they say so; the
+admin role's login asks for the password in ``admin_password_file`` (without it, no
+admin login).
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     except private.SecretFileError as exc:
         LOG.warning("admin pages cannot reach the orchestrator: %s", exc)
         token = b""
-    app = create_app(dash, secret, token)
+    try:
+        admin_password = private.read_secret(dash.admin_password_file,
+                                             "dashboard admin password")
+    except private.SecretFileError as exc:
+        LOG.warning("no admin login: %s", exc)
+        admin_password = b""
+    app = create_app(dash, secret, token, admin_password=admin_password)
     LOG.info("dashboard on http://%s:%s/", dash.bind_host, dash.bind_port)
     uvicorn.run(app, host=dash.bind_host, port=dash.bind_port, log_level="warning",
                 access_log=False)

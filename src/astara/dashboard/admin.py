@@ -12,10 +12,14 @@ from astara.dashboard.clients import ApiError, seg
 from astara.dashboard.web import Ctx, redirect
 
 ROUTER_COMMANDS = ("rebuild", "update", "debug", "manage")
+# os-services at 2.53+: a service's id is a UUID a real Nova takes in PUT
+# /os-services/<id> (before 2.53 that path is not an update by id at all).
+SERVICES_VERSION = {"OpenStack-API-Version": "compute 2.53",
+                    "X-OpenStack-Nova-API-Version": "2.53"}
 
 
 async def hosts(ctx: Ctx) -> Response:
-    got = await ctx.apis.get("compute", "/os-services", ctx.who)
+    got = await ctx.apis.get("compute", "/os-services", ctx.who, headers=SERVICES_VERSION)
     return ctx.render("admin_hosts.html",
                       hosts=[views.host_row(s) for s in (got or {}).get("services", [])])
 
@@ -25,7 +29,8 @@ async def host_drain(ctx: Ctx) -> Response:
     if op not in ("drain", "undrain"):
         raise ApiError(404, "Unknown host command.")
     got = await ctx.apis.put("compute", f"/os-services/{seg(sid)}", ctx.who,
-                             {"status": "disabled" if op == "drain" else "enabled"})
+                             {"status": "disabled" if op == "drain" else "enabled"},
+                             headers=SERVICES_VERSION)
     name = (got or {}).get("service", {}).get("host") or sid
     return redirect(ctx.state, "/admin/hosts",
                     f"Host {name} " + ("drained." if op == "drain" else "undrained."))

@@ -6,12 +6,15 @@ read by the entry point (``astara.cli.dashboard``) and passed in.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from contextlib import asynccontextmanager
 from importlib import resources
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -22,14 +25,42 @@ from astara.dashboard.clients import Apis
 from astara.dashboard.settings import DashboardSettings
 from astara.dashboard.web import State, environment, page, read_form, redirect, render
 
+WILDCARD_BINDS = {"", "0.0.0.0", "::"}
+NO_ADMIN = ("Admin login is off: the dashboard has no admin password (its "
+            "[dashboard] admin_password_file is missing or empty).")
+
+
+def trusted_hosts(settings: DashboardSettings) -> list[str]:
+    """The Host header values answered: the bind address, this host's loopback names and
+    the operator's (a DNS-rebinding page sends its own name, refused)."""
+    hosts = ["localhost", "127.0.0.1", "[::1]", *settings.allowed_hosts]
+    if settings.bind_host not in WILDCARD_BINDS:
+        hosts.append(f"[{settings.bind_host}]" if ":" in settings.bind_host
+                     else settings.bind_host)
+    return list(dict.fromkeys(h.lower() for h in hosts if h))
+
+
+def origin_ok(settings: DashboardSettings, request: Request) -> bool:
+    """A login comes from this site: the operator's public origin when set (behind a
+    proxy), else the request's own (its Host is one the allow-list passed)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    expected = settings.public_origin.rstrip("/") or \
+        f"{request.url.scheme}://{request.url.netloc}"
+    return origin == expected
+
+
+def admin_password_ok(expected: bytes, given: str) -> bool:
+    return bool(expected) and hmac.compare_digest(given.encode(), expected)
+
 
 def _login_routes(state: State) -> list[Route]:
     async def login_page(request: Request) -> Response:
         return render(state, request, "login.html", None)
 
     async def login(request: Request) -> Response:
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        if not origin_ok(state.settings, request):
             return render(state, request, "login.html", None, 403,
                           error="A login must come from this page, not another site.")
         try:
@@ -44,6 +75,12 @@ def _login_routes(state: State) -> list[Route]:
             return render(state, request, "login.html", None, 400,
                           error="Give a project id and a user name of 1 to 255 letters, "
                                 "digits or . _ : @ - and a role.")
+        if role == "admin" and not state.admin_password:
+            return render(state, request, "login.html", None, 403, error=NO_ADMIN)
+        if role == "admin" and not admin_password_ok(
+                state.admin_password, (form.get("admin_password") or [""])[0]):
+            return render(state, request, "login.html", None, 403,
+                          error="Wrong admin password.")
         roles = ("admin", "member", "reader") if role == "admin" else ("member", "reader")
         who = session.Identity(project, user, roles, secrets.token_urlsafe(16))
         response = RedirectResponse("/admin/hosts" if role == "admin" else "/instances",
@@ -119,11 +156,14 @@ def routes(state: State) -> list:
 
 
 def create_app(settings: DashboardSettings, secret: bytes, rpc_token: bytes = b"",
-               transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """``transport``: where API calls go instead of the network (tests, the bench)."""
+               transport: httpx.AsyncBaseTransport | None = None,
+               admin_password: bytes = b"") -> Starlette:
+    """``transport``: where API calls go instead of the network (tests, the bench);
+    ``admin_password``: what the admin role's login asks for (empty: no admin login)."""
     if not secret:
         raise ValueError("the dashboard needs a non-empty session secret")
-    state = State(settings, secret, Apis(settings, rpc_token, transport), environment())
+    state = State(settings, secret, Apis(settings, rpc_token, transport), environment(),
+                  admin_password=admin_password)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -139,6 +179,9 @@ def create_app(settings: DashboardSettings, secret: bytes, rpc_token: bytes = b"
                       message="That page does not take this kind of request.")
 
     app = Starlette(routes=routes(state), lifespan=lifespan,
+                    middleware=[Middleware(TrustedHostMiddleware,
+                                           allowed_hosts=trusted_hosts(settings),
+                                           www_redirect=False)],
                     exception_handlers={404: not_found, 405: not_allowed})
     app.state.dashboard = state
     return app

@@ -68,17 +68,25 @@ class Apis:
         self.base = {"network": settings.network_url, "compute": settings.compute_url,
                      "loadbalancer": settings.loadbalancer_url, "rpc": settings.rpc_url}
         self.rpc_token = rpc_token
+        self.rpc_token_file = settings.rpc_auth_token_file
         self.http = httpx.AsyncClient(timeout=settings.api_timeout, transport=transport)
 
     async def close(self) -> None:
         await self.http.aclose()
 
     async def call(self, service: str, method: str, path: str, who: Identity,
-                   body: dict | None = None, params: dict | None = None) -> Any:
-        headers = who.headers()
+                   body: dict | None = None, params: dict | None = None,
+                   headers: dict[str, str] | None = None) -> Any:
+        """``headers``: extra request headers (a microversion), never the identity's."""
+        headers = {**(headers or {}), **who.headers()}
         if service == "rpc":
-            if not who.is_admin or not self.rpc_token:
+            if not who.is_admin:
                 raise ApiError(403, "Only an admin session reaches the orchestrator.")
+            if not self.rpc_token:  # an operator's problem, not the session's
+                raise ApiError(503, "The orchestrator's RPC token file "
+                                    f"({self.rpc_token_file or 'not set'}) cannot be read "
+                                    "by the dashboard: see its log, and "
+                                    "[dashboard] rpc_auth_token_file.")
             headers["X-Auth-Token"] = self.rpc_token.decode()
         url = self.base[service].rstrip("/") + PREFIX[service] + path
         try:
@@ -98,15 +106,18 @@ class Apis:
                                 "JSON.") from None
 
     # shorthands -------------------------------------------------------------------
-    async def get(self, service: str, path: str, who: Identity, **params) -> Any:
+    async def get(self, service: str, path: str, who: Identity,
+                  headers: dict[str, str] | None = None, **params) -> Any:
         return await self.call(service, "GET", path, who,
-                               params={k: v for k, v in params.items() if v is not None})
+                               params={k: v for k, v in params.items() if v is not None},
+                               headers=headers)
 
     async def post(self, service: str, path: str, who: Identity, body: dict | None = None):
         return await self.call(service, "POST", path, who, body=body)
 
-    async def put(self, service: str, path: str, who: Identity, body: dict | None = None):
-        return await self.call(service, "PUT", path, who, body=body)
+    async def put(self, service: str, path: str, who: Identity, body: dict | None = None,
+                  headers: dict[str, str] | None = None):
+        return await self.call(service, "PUT", path, who, body=body, headers=headers)
 
     async def delete(self, service: str, path: str, who: Identity) -> None:
         await self.call(service, "DELETE", path, who)

@@ -28,6 +28,17 @@ dashboard_opts = [
     cfg.StrOpt("session_secret_file", default="$state_path/dashboard_session_secret",
                help="File holding the key that signs session cookies and CSRF tokens "
                     "(created 0600 on first start when missing)."),
+    cfg.StrOpt("admin_password_file", default="$state_path/dashboard_admin_password",
+               help="File holding the password the login page asks for the admin role "
+                    "(astara-aio creates it 0600). Missing or empty: no admin login."),
+    cfg.ListOpt("allowed_hosts", default=[],
+                help="Host names (the Host header) the dashboard answers besides "
+                     "bind_host, localhost and 127.0.0.1: the names a reverse proxy "
+                     "forwards. Any other Host is refused (DNS rebinding)."),
+    cfg.StrOpt("public_origin", default="",
+               help="The origin users' browsers see (e.g. https://dash.example) when a "
+                    "reverse proxy serves the dashboard: a login must come from it. "
+                    "Empty: the origin of the request's own Host."),
     cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth"],
                help="How users log in. noauth: the login page picks a project and a "
                     "role (as the APIs' noauth mode trusts their headers); Keystone: "

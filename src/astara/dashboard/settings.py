@@ -18,6 +18,9 @@ class DashboardSettings:
     rpc_url: str = "http://127.0.0.1:44250/"
     rpc_auth_token_file: str = ""
     session_secret_file: str = ""
+    admin_password_file: str = ""
+    allowed_hosts: tuple[str, ...] = ()
+    public_origin: str = ""
     session_max_age: int = 8 * 3600
     api_timeout: float = 15.0
     refresh_seconds: int = 2
@@ -25,7 +28,9 @@ class DashboardSettings:
 
 def from_conf(conf) -> DashboardSettings:
     g = conf[opts.GROUP]
-    return DashboardSettings(**{k: getattr(g, k) for k in DashboardSettings.__dataclass_fields__})
+    values = {k: getattr(g, k) for k in DashboardSettings.__dataclass_fields__}
+    values["allowed_hosts"] = tuple(values["allowed_hosts"] or ())
+    return DashboardSettings(**values)
 
 
 def load(argv: list[str], prog: str):

@@ -32,6 +32,25 @@ async def _net(ctx: Ctx, path: str, key: str, **params) -> list[dict]:
     return (got or {}).get(key, [])
 
 
+async def _own(ctx: Ctx, collection: str, what: str, rid: str) -> dict:
+    """A network resource a form names, looked up with the session project's filter: an
+    id of another project's (which an admin's API would take) is "not found" here."""
+    found = [i for i in await _net(ctx, f"/{collection}", collection, id=rid)
+             if i.get("id") == rid] if rid else []
+    return _mine(ctx, found[0] if found else None, what, rid)
+
+
+async def _external(ctx: Ctx, nid: str) -> dict:
+    """A gateway's or floating IP's network: any project's, but ``router:external``."""
+    got = await ctx.apis.get("network", "/networks", ctx.who, id=nid,
+                             **{"router:external": "true"}) if nid else None
+    found = [n for n in (got or {}).get("networks", [])
+             if n.get("id") == nid and n.get("router:external") is True]
+    if not found:
+        raise ApiError(404, f"No external network {nid}.")
+    return found[0]
+
+
 async def _servers(ctx: Ctx) -> list[dict]:
     got = await ctx.apis.get("compute", "/servers/detail", ctx.who)
     return [s for s in (got or {}).get("servers", [])
@@ -72,7 +91,8 @@ async def instances(ctx: Ctx) -> Response:
 async def instance_create(ctx: Ctx) -> Response:
     server = {"name": ctx.field("name").strip() or "instance",
               "imageRef": ctx.field("image"), "flavorRef": ctx.field("flavor")}
-    nets = [{"uuid": n} for n in ctx.fields("network") if n]
+    nets = [{"uuid": n} for n in dict.fromkeys(ctx.fields("network")) if n]
+    await asyncio.gather(*(_own(ctx, "networks", "network", n["uuid"]) for n in nets))
     if nets:
         server["networks"] = nets
     got = await ctx.apis.post("compute", "/servers", ctx.who, {"server": server})

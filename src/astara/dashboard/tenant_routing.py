@@ -13,10 +13,12 @@ from astara.dashboard import topology, views
 from astara.dashboard.clients import ApiError, seg
 from astara.dashboard.tenant import (
     ROUTER_OWNERS,
+    _external,
     _external_networks,
     _loadbalancers,
     _mine,
     _net,
+    _own,
     _servers,
 )
 from astara.dashboard.web import Ctx, redirect
@@ -38,6 +40,7 @@ async def router_create(ctx: Ctx) -> Response:
     if ctx.field("ha") == "on":
         body["ha"] = True
     if ctx.field("gateway"):
+        await _external(ctx, ctx.field("gateway"))
         body["external_gateway_info"] = {"network_id": ctx.field("gateway")}
     got = await ctx.apis.post("network", "/routers", ctx.who, {"router": body})
     rid = (got or {}).get("router", {}).get("id")
@@ -60,6 +63,7 @@ async def router_interface(ctx: Ctx) -> Response:
     await _router(ctx, rid)
     verb = "remove_router_interface" if ctx.field("op") == "remove" else \
         "add_router_interface"
+    await _own(ctx, "subnets", "subnet", ctx.field("subnet_id"))
     await ctx.apis.put("network", f"/routers/{seg(rid)}/{verb}", ctx.who,
                        {"subnet_id": ctx.field("subnet_id")})
     return redirect(ctx.state, f"/routers/{rid}", "Interface " + (
@@ -70,6 +74,8 @@ async def router_gateway(ctx: Ctx) -> Response:
     rid = ctx.path("id")
     await _router(ctx, rid)
     net = ctx.field("network_id")
+    if net:
+        await _external(ctx, net)
     await ctx.apis.put("network", f"/routers/{seg(rid)}", ctx.who, {"router": {
         "external_gateway_info": {"network_id": net} if net else {}}})
     return redirect(ctx.state, f"/routers/{rid}", "Gateway set." if net else
@@ -105,6 +111,7 @@ async def floatingips(ctx: Ctx) -> Response:
 
 
 async def floatingip_create(ctx: Ctx) -> Response:
+    await _external(ctx, ctx.field("network_id"))
     await ctx.apis.post("network", "/floatingips", ctx.who, {"floatingip": {
         "floating_network_id": ctx.field("network_id")}})
     return redirect(ctx.state, "/floatingips", "Floating IP allocated.")
@@ -119,6 +126,8 @@ async def floatingip_associate(ctx: Ctx) -> Response:
     fid = ctx.path("id")
     await _fip(ctx, fid)
     port = ctx.field("port_id") or None
+    if port:
+        await _own(ctx, "ports", "port", port)
     await ctx.apis.put("network", f"/floatingips/{seg(fid)}", ctx.who,
                        {"floatingip": {"port_id": port}})
     return redirect(ctx.state, "/floatingips", "Associated." if port else "Disassociated.")
@@ -140,6 +149,7 @@ async def loadbalancers(ctx: Ctx) -> Response:
 
 
 async def loadbalancer_create(ctx: Ctx) -> Response:
+    await _own(ctx, "subnets", "subnet", ctx.field("subnet_id"))
     await ctx.apis.post("loadbalancer", "/lbaas/loadbalancers", ctx.who, {"loadbalancer": {
         "name": ctx.field("name").strip(), "vip_subnet_id": ctx.field("subnet_id")}})
     return redirect(ctx.state, "/loadbalancers", "Load balancer requested.")
@@ -164,8 +174,11 @@ async def topology_json(ctx: Ctx) -> Response:
         _net(ctx, "/networks", "networks"), _net(ctx, "/routers", "routers"),
         _net(ctx, "/ports", "ports"), _servers(ctx), _loadbalancers(ctx),
         _net(ctx, "/floatingips", "floatingips"), _external_networks(ctx))
+    # The external networks the project's routers use (their names); build() draws no
+    # other.
+    gateways = {(r.get("external_gateway_info") or {}).get("network_id") for r in rs}
     known = {n["id"] for n in nets}
-    nets = nets + [n for n in ext if n["id"] not in known]
+    nets = nets + [n for n in ext if n["id"] in gateways and n["id"] not in known]
     router_ids = {r["id"] for r in rs}
     router_ports = [p for p in ports if p.get("device_owner") in ROUTER_OWNERS
                     and p.get("device_id") in router_ids]

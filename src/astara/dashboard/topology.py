@@ -1,6 +1,9 @@
 """A project's topology as a drawable graph: API answers in, nodes and edges with
 positions out. Pure: the page's script (static/topology.js) draws it as SVG.
 
+An external network is drawn only when one of the project's routers uses it as its
+gateway, and without a link (its page is the admin's, not the tenant's).
+
 Columns left to right: external networks, routers and load balancers, tenant networks,
 instances; floating IPs sit beside the instance they point at. Within a column the
 order is by name then id, so a refresh moves nothing that did not change.
@@ -23,7 +26,7 @@ class Node:
     kind: str
     label: str
     status: str
-    href: str
+    href: str  # "" for none
     x: int = 0
     y: int = 0
 
@@ -40,16 +43,22 @@ def build(networks: list[dict], routers: list[dict], router_ports: list[dict],
     ports (to tie an instance to its networks and a floating IP to its instance)."""
     nodes: dict[str, Node] = {}
     edges: set[tuple[str, str]] = set()
+    gateways = {gw for r in routers
+                if (gw := (r.get("external_gateway_info") or {}).get("network_id"))}
     for n in networks:
-        kind = "external" if n.get("router:external") else "network"
-        nodes[n["id"]] = Node(n["id"], kind, _label(n), n.get("status") or "",
+        if n.get("router:external"):
+            if n["id"] in gateways:
+                nodes[n["id"]] = Node(n["id"], "external", _label(n),
+                                      n.get("status") or "", "")
+            continue
+        nodes[n["id"]] = Node(n["id"], "network", _label(n), n.get("status") or "",
                               f"/networks/{n['id']}")
     for r in routers:
         nodes[r["id"]] = Node(r["id"], "router", _label(r), r.get("status") or "",
                               f"/routers/{r['id']}")
         gw = (r.get("external_gateway_info") or {}).get("network_id")
         if gw:
-            nodes.setdefault(gw, Node(gw, "external", "external", "", f"/networks/{gw}"))
+            nodes.setdefault(gw, Node(gw, "external", "external", "", ""))
             edges.add((r["id"], gw))
     for p in router_ports:
         if p.get("device_id") in nodes and p.get("network_id") in nodes:

@@ -106,7 +106,7 @@ def admin_router_row(view: dict) -> dict[str, Any]:
 
 def host_row(service: dict) -> dict[str, Any]:
     """A row of the compute API's ``os-services`` (commands go to its ``id``: ours is the
-    host's name, a real Nova's a UUID)."""
+    host's name, a real Nova's a UUID, which is why the calls ask for 2.53)."""
     return {"id": service.get("id"), "name": service.get("host") or service.get("id"),
             "drained": service.get("status") == "disabled",
             "alive": service.get("state") == "up",

@@ -44,6 +44,7 @@ class State:
     apis: Apis
     templates: jinja2.Environment
     clock: Callable[[], float] = time.time
+    admin_password: bytes = b""
 
 
 @dataclass

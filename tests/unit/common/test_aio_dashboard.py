@@ -25,6 +25,8 @@ def test_defaults_and_secret_paths(tmp_path):
     assert (s.bind_host, s.bind_port) == ("127.0.0.1", 8080)
     assert s.session_secret_file == f"{tmp_path}/dashboard_session_secret"
     assert s.rpc_auth_token_file == f"{tmp_path}/rpc_auth_token"
+    assert s.admin_password_file == f"{tmp_path}/dashboard_admin_password"
+    assert (s.allowed_hosts, s.public_origin) == ((), "")
     assert dash_opts.GROUP in aio.option_groups()
 
 
@@ -48,3 +50,22 @@ def test_the_operators_urls_stand(tmp_path):
     s = dash_settings.from_conf(conf)
     assert s.network_url == "http://neutron.example:9696/"
     assert s.compute_url == URLS["compute_url"]
+
+
+def test_the_dashboard_reads_the_orchestrators_rpc_token(tmp_path):
+    """The operator's own [orchestrator] rpc_auth_token_file reaches the dashboard too."""
+    from types import SimpleNamespace as NS
+    net = NS(bind_host="0.0.0.0", bind_port=19696)
+    comp = NS(bind_host="127.0.0.1", bind_port=18774)
+    lb = NS(bind_host="127.0.0.1", bind_port=19876)
+    o = NS(rpc_hosts=["127.0.0.1"], rpc_port=14250,
+           rpc_auth_token_file=str(tmp_path / "elsewhere" / "token"))
+    wanted = aio.dashboard_options(net, comp, lb, o)
+    assert wanted["rpc_auth_token_file"] == o.rpc_auth_token_file
+    assert wanted["network_url"] == "http://127.0.0.1:19696/"
+    conf, _ = _load(tmp_path)
+    aio._dashboard_urls(conf, tmp_path, wanted)
+    conf, _ = _load(tmp_path, tmp_path / "aio-dashboard.conf")
+    s = dash_settings.from_conf(conf)
+    assert s.rpc_auth_token_file == o.rpc_auth_token_file
+    assert s.rpc_url == "http://127.0.0.1:14250/"

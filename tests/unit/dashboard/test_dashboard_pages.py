@@ -7,7 +7,7 @@ import re
 
 import pytest
 from starlette.testclient import TestClient
-from tests.dashboard_fake import RPC_TOKEN, FakeApis, settings
+from tests.dashboard_fake import ADMIN_PASSWORD, RPC_TOKEN, FakeApis, settings
 
 from astara.dashboard.app import create_app
 
@@ -20,9 +20,11 @@ def fake():
 
 
 def client_for(fake: FakeApis, project: str = "p1", role: str = "member") -> TestClient:
-    app = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport())
+    app = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport(),
+                     admin_password=ADMIN_PASSWORD)
     c = TestClient(app, raise_server_exceptions=False)
-    r = c.post("/login", data={"project": project, "role": role, "user": "alice"},
+    r = c.post("/login", data={"project": project, "role": role, "user": "alice",
+                               "admin_password": ADMIN_PASSWORD.decode()},
                follow_redirects=False)
     assert r.status_code == 303
     return c
@@ -53,6 +55,56 @@ def test_login_cookie_is_signed_httponly_strict(fake):
     same = c.post("/login", data={"project": "p3", "role": "member"},
                   headers={"Origin": "http://testserver"}, follow_redirects=False)
     assert same.status_code == 303
+
+
+def test_only_allowed_host_names_are_answered(fake):
+    """A DNS-rebinding page reaches 127.0.0.1 under its own name: refused before any
+    page (a login included) is served."""
+    app = create_app(settings(allowed_hosts=()), SECRET, RPC_TOKEN,
+                     transport=fake.transport(), admin_password=ADMIN_PASSWORD)
+    for base in ("http://127.0.0.1:8080", "http://localhost:8080"):
+        c = TestClient(app, base_url=base)
+        assert c.get("/login").status_code == 200
+        r = c.post("/login", data={"project": "p1", "role": "member"},
+                   headers={"Origin": base}, follow_redirects=False)
+        assert r.status_code == 303
+    evil = TestClient(app, base_url="http://rebind.evil.example:8080")
+    assert evil.get("/login").status_code == 400
+    r = evil.post("/login", data={"project": "p1", "role": "member"},
+                  headers={"Origin": "http://rebind.evil.example:8080"},
+                  follow_redirects=False)
+    assert r.status_code == 400 and "set-cookie" not in r.headers
+    assert not fake.calls
+    proxied = create_app(settings(allowed_hosts=("dash.example",),
+                                  public_origin="https://dash.example"),
+                         SECRET, RPC_TOKEN, transport=fake.transport())
+    c = TestClient(proxied, base_url="http://dash.example")  # TLS ended at the proxy
+    ok = c.post("/login", data={"project": "p1", "role": "member"},
+                headers={"Origin": "https://dash.example"}, follow_redirects=False)
+    assert ok.status_code == 303
+    bad = c.post("/login", data={"project": "p1", "role": "member"},
+                 headers={"Origin": "http://dash.example"}, follow_redirects=False)
+    assert bad.status_code == 403
+
+
+def test_the_admin_role_needs_the_admin_password(fake):
+    def login(app, **form):
+        return TestClient(app).post("/login", data={"project": "p1", "role": "admin",
+                                                    **form}, follow_redirects=False)
+    app = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport(),
+                     admin_password=ADMIN_PASSWORD)
+    for form in ({}, {"admin_password": ""}, {"admin_password": "guess"}):
+        r = login(app, **form)
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+        assert "Wrong admin password" in r.text
+    assert login(app, admin_password=ADMIN_PASSWORD.decode()).status_code == 303
+    off = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport())
+    r = login(off, admin_password="")
+    assert r.status_code == 403 and "Admin login is off" in r.text
+    assert "set-cookie" not in r.headers
+    member = TestClient(off).post("/login", data={"project": "p1", "role": "member"},
+                                  follow_redirects=False)
+    assert member.status_code == 303
 
 
 def test_every_api_call_carries_the_session_project(fake):
@@ -92,6 +144,42 @@ def test_another_projects_resources_are_not_reachable_even_as_admin(fake):
         c.post(f"/networks/{their_net['id']}/delete", data={"csrf": token})
         assert len(mutations(fake)) == before
     assert theirs["id"] in fake.store["routers"] and their_net["id"] in fake.store["networks"]
+
+
+def test_ids_in_forms_must_be_the_session_projects(fake):
+    """An admin's APIs would take another project's subnet, port or network: the
+    dashboard looks each one up in the session's project first and says "not found"."""
+    mine = fake.add("routers", "p1", name="mine", status="ACTIVE", routes=[],
+                    external_gateway_info=None)
+    fip = fake.add("floatingips", "p1", floating_ip_address="172.24.4.9", port_id=None)
+    their_net = fake.add("networks", "p2", name="their-net")
+    their_sub = fake.add("subnets", "p2", network_id=their_net["id"], cidr="10.2.0.0/24",
+                         gateway_ip="10.2.0.1")
+    their_port = fake.add("ports", "p2", network_id=their_net["id"], device_id="vm",
+                          device_owner="compute:nova", fixed_ips=[])
+    for role in ("admin", "member"):
+        c = client_for(fake, "p1", role)
+        token = csrf(c, "/routers")
+        before = len(mutations(fake))
+        for path, form, said in [
+                (f"/routers/{mine['id']}/interfaces", {"subnet_id": their_sub["id"]},
+                 "No subnet"),
+                (f"/floatingips/{fip['id']}/associate", {"port_id": their_port["id"]},
+                 "No port"),
+                ("/loadbalancers", {"name": "lb", "subnet_id": their_sub["id"]},
+                 "No subnet"),
+                ("/instances", {"name": "vm", "image": "img-1", "flavor": "1",
+                                "network": their_net["id"]}, "No network"),
+                (f"/routers/{mine['id']}/gateway", {"network_id": their_net["id"]},
+                 "No external network"),  # not router:external
+                ("/routers", {"name": "r", "gateway": their_net["id"]},
+                 "No external network"),
+                ("/floatingips", {"network_id": their_net["id"]}, "No external network")]:
+            r = c.post(path, data={"csrf": token, "back": "/routers", **form})
+            assert r.status_code == 200 and said in r.text, path
+        assert len(mutations(fake)) == before
+    assert fip["port_id"] is None and not fake.store["loadbalancers"]
+    assert not fake.store["servers"] and len(fake.store["routers"]) == 1
 
 
 def test_api_errors_are_plain_words_never_a_5xx(fake):
@@ -160,6 +248,18 @@ def test_tenant_journey_on_the_fake(fake):
     assert not fake.store["ports"]
 
 
+def test_topology_shows_only_the_external_networks_the_projects_routers_use(fake):
+    used = fake.add("networks", "admin", name="public", **{"router:external": True})
+    fake.add("networks", "admin", name="other-public", **{"router:external": True})
+    c = client_for(fake)
+    assert c.get("/topology.json").json()["nodes"] == []
+    fake.add("routers", "p1", name="rt", routes=[],
+             external_gateway_info={"network_id": used["id"]})
+    nodes = {n["label"]: n for n in c.get("/topology.json").json()["nodes"]}
+    assert set(nodes) == {"rt", "public"}
+    assert nodes["public"]["kind"] == "external" and nodes["public"]["href"] == ""
+
+
 def test_floating_ips_and_load_balancers(fake):
     c = client_for(fake)
     ext = fake.add("networks", "admin", name="public", **{"router:external": True})
@@ -203,6 +303,38 @@ def test_admin_drains_undrains_and_rebuilds(fake):
     assert "The orchestrator says: router nope not found" in r.text
     assert "passes" in c.get("/admin/workers").text.lower()
     assert "Not yet" in c.get("/admin/dead-letters").text
+
+
+def test_os_services_calls_ask_for_microversion_2_53(fake):
+    """A real Nova's service ids are UUIDs (PUT /os-services/<id>) from 2.53 only."""
+    c = client_for(fake, role="admin")
+    token = csrf(c, "/admin/hosts")
+    c.post("/admin/hosts/svc-host-a/drain", data={"csrf": token})
+    assert fake.hosts["host-a"]["drained"]
+    c.get("/instances")  # other compute calls keep the base version
+    sent = [h for call, h in zip(fake.calls, fake.headers, strict=True)
+            if call[2].startswith("/v2.1/os-services")]
+    assert len(sent) >= 2 and {call[0] for call in fake.calls
+                               if call[2].startswith("/v2.1/os-services")} == {"GET", "PUT"}
+    for h in sent:
+        assert h["openstack-api-version"] == "compute 2.53"
+        assert h["x-openstack-nova-api-version"] == "2.53"
+    others = [h for call, h in zip(fake.calls, fake.headers, strict=True)
+              if not call[2].startswith("/v2.1/os-services")]
+    assert others and not any("openstack-api-version" in h for h in others)
+
+
+def test_a_missing_rpc_token_is_said_as_such(fake):
+    app = create_app(settings(rpc_auth_token_file="/nowhere/rpc_auth_token"), SECRET, b"",
+                     transport=fake.transport(), admin_password=ADMIN_PASSWORD)
+    c = TestClient(app, raise_server_exceptions=False)
+    c.post("/login", data={"project": "p1", "role": "admin",
+                           "admin_password": ADMIN_PASSWORD.decode()})
+    r = c.get("/admin/routers")
+    assert r.status_code == 200
+    assert "RPC token file (/nowhere/rpc_auth_token) cannot be read" in r.text
+    assert "Only an admin session" not in r.text
+    assert not [call for call in fake.calls if call[1] == "rpc"]
 
 
 def test_back_never_leaves_the_site(fake):

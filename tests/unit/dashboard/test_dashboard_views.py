@@ -98,6 +98,23 @@ def test_topology_nodes_edges_and_links():
     assert nodes["n1"]["href"] == "/networks/n1"
 
 
+def test_topology_draws_only_the_external_networks_in_use_without_a_link():
+    nets = [{"id": "n1", "name": "net1"},
+            {"id": "ext", "name": "public", "router:external": True},
+            {"id": "unused", "name": "other-public", "router:external": True}]
+    routers = [{"id": "r1", "external_gateway_info": {"network_id": "ext"}},
+               {"id": "r2", "external_gateway_info": {"network_id": "unnamed"}}]
+    g = topology.build(nets, routers, [], [], [], [], [])
+    nodes = {n["id"]: n for n in g["nodes"]}
+    assert "unused" not in nodes
+    assert nodes["ext"]["kind"] == nodes["unnamed"]["kind"] == "external"
+    assert nodes["ext"]["href"] == nodes["unnamed"]["href"] == ""
+    assert nodes["ext"]["label"] == "public" and nodes["n1"]["href"] == "/networks/n1"
+    assert topology.build(nets, [], [], [], [], [], [])["nodes"] == [
+        {"id": "n1", "kind": "network", "label": "net1", "status": "", "href": "/networks/n1",
+         "x": topology.COLUMN_X["network"], "y": topology.TOP}]
+
+
 def test_topology_layout_columns_and_stable_rows():
     g = _graph()
     x = {n["kind"]: n["x"] for n in g["nodes"]}

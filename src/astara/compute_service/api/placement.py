@@ -51,20 +51,28 @@ def pick_host(session: Session, down_after: float = 60.0) -> str | None:
     return max(free)[1] if free else None
 
 
+def _row(host: Host, instances: int, since) -> dict:
+    return {"name": host.name, "availability_zone": host.availability_zone,
+            "capacity": host.capacity, "instances": instances, "drained": host.drained,
+            "last_heartbeat": host.updated_at.isoformat() + "Z",
+            "agent_alive": host.updated_at >= since}
+
+
 def host_list(session: Session, down_after: float = 60.0) -> list[dict]:
     """Every registered host as an operator sees it (``astara-compute-manage host-list``)."""
     since = _alive_since(down_after)
-    return [{"name": host.name, "availability_zone": host.availability_zone,
-             "capacity": host.capacity, "instances": n, "drained": host.drained,
-             "last_heartbeat": host.updated_at.isoformat() + "Z",
-             "agent_alive": host.updated_at >= since}
+    return [_row(host, n, since)
             for host, n in session.execute(_hosts_with_usage(session)).all()]
 
 
-def set_drained(session: Session, name: str, drained: bool) -> bool:
-    """Drain (no new instance is placed there) or undrain a host; False if unknown."""
+def set_drained(session: Session, name: str, drained: bool,
+                down_after: float = 60.0) -> dict | None:
+    """Drain (no new instance is placed there) or undrain a host: its ``host_list`` row
+    as this transaction leaves it, None if unknown."""
     host = session.get(Host, name, with_for_update=True)
     if host is None:
-        return False
+        return None
     host.drained = drained
-    return True
+    session.flush()
+    _, n = session.execute(_hosts_with_usage(session).where(Host.name == name)).one()
+    return _row(host, n, _alive_since(down_after))

@@ -325,7 +325,11 @@ class ComputeService:
 
     def set_drained(self, ctx: Context, name: str, drained: bool) -> dict:
         services.require_admin(ctx)
-        with self.db.write() as s:
-            if len(name) > 255 or not placement.set_drained(s, name, drained):
-                raise errors.NotFound(f"Service {errors.shown(name)} could not be found.")
-        return next(h for h in self.hosts(ctx) if h["name"] == name)
+        host = None
+        if services.valid_id(name):  # no query with an id no host can have
+            with self.db.write() as s:
+                host = placement.set_drained(s, name, drained,
+                                             self.settings.agent_down_time)
+        if host is None:
+            raise errors.NotFound(f"Service {errors.shown(name)} could not be found.")
+        return host

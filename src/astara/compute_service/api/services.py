@@ -16,6 +16,15 @@ from typing import Any
 from astara.compute_service.api import errors
 
 STATUSES = {"enabled": False, "disabled": True}  # status -> drained
+MAX_ID = 255
+MAX_REASON = 255  # Nova's schema: disabled_reason is a string of 1 to 255 characters
+
+
+def valid_id(value: str) -> bool:
+    """An id a host can have (its name): printable, 1 to 255 characters. Anything else
+    (NUL, control characters) is "not found" without asking the database, which may
+    refuse it (PostgreSQL takes no NUL in text)."""
+    return 0 < len(value) <= MAX_ID and value.isprintable()
 
 
 def require_admin(ctx) -> None:
@@ -43,4 +52,12 @@ def parse_update(body: Any) -> bool:
     status = body.get("status")
     if status not in STATUSES:
         raise errors.invalid("status", status, "'enabled' or 'disabled'")
+    if "disabled_reason" in body:
+        reason = body["disabled_reason"]
+        if not isinstance(reason, str):
+            raise errors.invalid("disabled_reason", reason,
+                                 f"{errors.shown(reason)} is not of type 'string'")
+        if not 0 < len(reason) <= MAX_REASON:
+            raise errors.invalid("disabled_reason", reason, f"{errors.shown(repr(reason))} "
+                                 + ("is too long" if reason else "is too short"))
     return STATUSES[status]

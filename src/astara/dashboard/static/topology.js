@@ -1,5 +1,6 @@
 // The topology picture: /topology.json (nodes placed by the server, edges) drawn as
-// SVG, redrawn every data-refresh seconds. Each node links to its page. Our own code.
+// SVG, redrawn every data-refresh seconds. Each node links to its page (an external
+// network has none). Our own code.
 "use strict";
 (function () {
   const NS = "http://www.w3.org/2000/svg";
@@ -25,7 +26,9 @@
                   "data-edge": `${e.from}>${e.to}`}, svg);
     }
     for (const n of graph.nodes) {
-      const link = el("a", {href: n.href, "data-node": n.id, "data-kind": n.kind}, svg);
+      // A node with no page of the tenant's (an external network) is not a link.
+      const link = n.href ? el("a", {href: n.href, "data-node": n.id, "data-kind": n.kind}, svg)
+        : el("g", {"data-node": n.id, "data-kind": n.kind}, svg);
       el("rect", {x: n.x - W / 2, y: n.y - H / 2, width: W, height: H, rx: 8,
                   class: `node ${n.kind} s-${(n.status || "").toLowerCase()}`}, link);
       const t = el("text", {x: n.x, y: n.y - 2, "text-anchor": "middle"}, link);
