@@ -1,5 +1,5 @@
 """Router modes as Neutron 29 answers them: extra routes (``extraroute``), the gateway's
-``enable_snat`` (``ext-gw-mode``), and ``ha`` (refused until HA routers exist)."""
+``enable_snat`` (``ext-gw-mode``), and ``ha`` (``l3-ha``: an admin's attribute)."""
 
 from __future__ import annotations
 
@@ -86,19 +86,29 @@ def test_enable_snat_defaults_to_true_and_an_admin_turns_it_off(admin):
     assert model["router"]["external_gateway_info"]["enable_snat"] is False
 
 
-def test_ha_routers_are_refused_until_they_exist(admin):
+def test_ha_is_an_admin_attribute_on_create_and_update(admin, demo):
+    """As Neutron's default policy: only an admin sets ``ha`` (and sees it)."""
     with admin.http() as c:
         r = c.post("/routers", json={"router": {"name": "ha", "ha": True}})
-        assert r.status_code == 400
-        err = error(r)
-        assert err["type"] == "BadRequest"
-        assert "HA routers are not yet supported" in err["message"]
+        assert r.status_code == 201 and r.json()["router"]["ha"] is True
+        ha_id = r.json()["router"]["id"]
         r = c.post("/routers", json={"router": {"name": "single", "ha": False}})
         assert r.status_code == 201 and r.json()["router"]["ha"] is False
         router_id = r.json()["router"]["id"]
         r = c.put(f"/routers/{router_id}", json={"router": {"ha": True}})
-        assert r.status_code == 400
-        assert "HA routers are not yet supported" in error(r)["message"]
-        assert c.get(f"/routers/{router_id}").json()["router"]["ha"] is False
+        assert r.status_code == 200 and r.json()["router"]["ha"] is True
+        assert c.get(f"/routers/{router_id}/astara_model").json()["router"]["ha"] is True
         r = c.put(f"/routers/{router_id}", json={"router": {"ha": False}})
-        assert r.status_code == 200
+        assert r.status_code == 200 and r.json()["router"]["ha"] is False
+        for rid in (ha_id, router_id):
+            assert c.delete(f"/routers/{rid}").status_code == 204
+    with demo.http() as c:
+        r = c.post("/routers", json={"router": {"name": "ha", "ha": True}})
+        assert r.status_code == 403
+        assert error(r)["type"] == "PolicyNotAuthorized"
+        r = c.post("/routers", json={"router": {"name": "mine"}})
+        assert r.status_code == 201 and "ha" not in r.json()["router"]
+        router_id = r.json()["router"]["id"]
+        r = c.put(f"/routers/{router_id}", json={"router": {"ha": True}})
+        assert r.status_code == 403
+        assert c.delete(f"/routers/{router_id}").status_code == 204
