@@ -126,6 +126,8 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "check": check_view(st),
         # A load balancer's own fields (VIP, children, statuses), before the steps.
         **loadbalancer_view.view(st),
+        # An HA router's pair: both members, which is master, their sync state.
+        **({"ha": st.pair} if st.pair is not None else {}),
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],
     }
 

@@ -14,6 +14,7 @@ from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
+from astara.orchestrator.runtime import summary
 
 MID = router_ha.member_id(RID)
 
@@ -79,6 +80,13 @@ def test_ha_router_boots_a_pair_on_two_hosts_and_configures_both():
     ha_ports = {p["network_id"] for p in w.network.ports.values() if p["device_id"] == MID}
     assert ha_ports == set(data0)
     assert pair["warning"] is None and w.network.statuses[RID] == "ACTIVE"
+    # what astara-ctl router show prints: both appliances, their roles and sync (as
+    # their status answered at the pass after the push)
+    w.step()
+    shown = summary(RID, w.rec.states[RID])["ha"]
+    assert [m["instance_id"] for m in shown["members"]] == [servers[RID].id, servers[MID].id]
+    assert [m["management_address"] for m in shown["members"]] == [m0, m1]
+    assert [m["sync"] for m in shown["members"]] == ["running", "running"]
 
 
 def test_one_host_both_members_there_with_a_warning():

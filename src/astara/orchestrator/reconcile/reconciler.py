@@ -206,6 +206,7 @@ class Reconciler:
                     "split_brain": victim is not None,
                     "members": [{"member": i, "instance_id": (s.context.instance_id
                                                               if s else None),
+                                 "management_address": s.context.mgmt_address if s else None,
                                  "role": v.role, "sync": v.sync, "forwarding": v.forwarding,
                                  "host_id": v.host_id}
                                 for i, (s, v) in enumerate(zip((st0, st1), views,
