@@ -45,7 +45,10 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120
 
 
 @pytest.fixture
-def aio():
+def aio(request):
+    """``astara-aio`` (extra arguments by indirect parametrisation, e.g.
+    ``["--compute-hosts", "2"]``)."""
+    extra = list(getattr(request, "param", None) or [])
     state = Path(f"/tmp/astara-e2e-{os.getpid()}")
     state.mkdir(mode=0o755)
     ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
@@ -74,7 +77,7 @@ boot_timeout = 60
     log = state / "aio.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
-                                 "--config-file", str(conf)], stdout=out,
+                                 "--config-file", str(conf), *extra], stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
         wait_port(ports["rpc"], proc, log)

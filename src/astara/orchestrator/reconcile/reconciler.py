@@ -170,6 +170,8 @@ class Reconciler:
         mid = router_ha.member_id(ref.id)
         st0 = self.states.get(ref.id)
         is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
+        if st0 is not None and not is_ha:
+            st0.pair = None  # a single router again (or not yet read as a pair)
         if not is_ha and mid not in self.states:
             return outcome
         mref = ResourceRef(ref.kind, mid, ref.tenant_id)
