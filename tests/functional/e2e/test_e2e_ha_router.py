@@ -16,20 +16,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 from tests.support import wait_for
 
+from astara.burnin.ha import Held, ha_of, kill, reply_gap, router_view
 from astara.burnin.host import Upstream, in_ns, sh
 from astara.burnin.scenario import Options, connection
-from astara.common.netns import entered
 from astara.compute_service.agent.netns import bridge_name
-from astara.wire import auth
 
 NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "ping", "keepalived", "conntrackd")
 PORT = 7100
@@ -41,62 +38,6 @@ pytestmark = [
     pytest.mark.skipif(any(shutil.which(b) is None for b in NEEDED),
                        reason=f"needs {', '.join(NEEDED)}"),
 ]
-
-
-def router_view(state, rpc: str, router_id: str) -> dict | None:
-    token = (state / "rpc_auth_token").read_text().strip()
-    try:
-        views = httpx.get(f"{rpc}/routers/", headers={"X-Auth-Token": token},
-                          timeout=5).json()["routers"]
-    except httpx.TransportError:
-        return None
-    return next((v for v in views if v["id"] == router_id), None)
-
-
-def appliance_status(state, member: dict) -> dict | None:
-    """The member's own status, asked with its secret (as the orchestrator does)."""
-    key = (state / "appliance_auth_key").read_bytes().strip()
-    secret = auth.appliance_secret(key, member["instance_id"])
-    try:
-        return httpx.get(f"http://[{member['management_address']}]:5000/v1/status/",
-                         timeout=2, headers={auth.HEADER: auth.bearer(secret)}).json()
-    except httpx.HTTPError:
-        return None
-
-
-def role(state, member: dict) -> str | None:
-    got = appliance_status(state, member)
-    return ((got or {}).get("ha") or {}).get("role")
-
-
-def kill(instance_id: str) -> None:
-    """The appliance dies: every process in its namespace, then its links (the host
-    agent's socket in the namespace would keep it, and them, alive), then the name."""
-    ns = f"astara-appliance-{instance_id}"
-    for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-        os.kill(int(pid), signal.SIGKILL)
-    for line in sh("ip", "-n", ns, "-o", "link", check=False).stdout.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        if name != "lo":
-            sh("ip", "-n", ns, "link", "del", name, check=False)
-    sh("ip", "netns", "del", ns)
-
-
-def listen(netns: str) -> socket.socket:
-    with entered(netns):
-        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", PORT))
-    srv.listen(4)
-    srv.settimeout(10)
-    return srv
-
-
-def reply_gap(ping_output: str) -> float:
-    """The longest time between two consecutive echo replies (``ping -D`` stamps)."""
-    stamps = [float(line[1:line.index("]")]) for line in ping_output.splitlines()
-              if line.startswith("[") and "bytes from" in line]
-    return max((b - a for a, b in zip(stamps, stamps[1:], strict=False)), default=0.0)
 
 
 def seen_by_upstream(vm_ns: str, upstream: Upstream) -> str:
@@ -158,18 +99,13 @@ def test_ha_router_pair_fails_over_and_is_repaired(aio):
         vm_ns = f"astara-vm-{vm.id}"
         wait_for(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
                                check=False).returncode == 0, 90, "vm reaches upstream")
-        srv = listen(upstream.ns)
-        with entered(vm_ns):
-            client = socket.create_connection((upstream.address, PORT), timeout=10)
-        conn, peer = srv.accept()
-        assert peer[0] == gw_ip  # through SNAT, to the router's (virtual) address
-        client.sendall(b"before\n")
-        assert conn.recv(100) == b"before\n"
+        held = Held(upstream.ns, vm_ns, upstream.address, PORT)
+        assert held.peer[0] == gw_ip  # through SNAT, to the router's (virtual) address
+        assert held.works(b"before\n")
         p = pair()
         m = p["master"]
         master, backup = p["members"][m], p["members"][1 - m]
-        wait_for(lambda: (((appliance_status(state, backup) or {}).get("ha") or {})
-                          .get("external_connections") or 0) >= 1,
+        wait_for(lambda: (ha_of(state, backup).get("external_connections") or 0) >= 1,
                  30, "the backup's conntrackd holding the master's connections")
 
         # 2. the master dies
@@ -179,7 +115,8 @@ def test_ha_router_pair_fails_over_and_is_repaired(aio):
         try:
             killed = time.monotonic()
             kill(master["instance_id"])
-            wait_for(lambda: role(state, backup) == "master", 15, "the backup taking over")
+            wait_for(lambda: ha_of(state, backup).get("role") == "master", 15,
+                     "the backup taking over")
             taken = time.monotonic() - killed
             wait_for(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
                                    check=False).returncode == 0, 15, "upstream again")
@@ -188,11 +125,7 @@ def test_ha_router_pair_fails_over_and_is_repaired(aio):
             output, _ = ping.communicate(timeout=10)
         print(f"\nHA failover (e2e): backup master {taken:.3f} s after the kill; longest "
               f"gap between ping replies {reply_gap(output):.3f} s")
-        conn.sendall(b"after\n")  # the upstream first: only the synced NAT entry fits
-        client.settimeout(10)
-        assert client.recv(100) == b"after\n"
-        client.sendall(b"again\n")
-        assert conn.recv(100) == b"again\n"
+        assert held.works(b"after\n")  # the upstream first: only the synced NAT entry fits
 
         def replaced():
             q = pair()
@@ -204,11 +137,9 @@ def test_ha_router_pair_fails_over_and_is_repaired(aio):
                          and q["members"][1 - m]["role"] == "master") else None
 
         q = wait_for(replaced, 300, "a replacement joining as backup")
-        assert role(state, q["members"][m]) == "backup"
-        client.sendall(b"still\n")  # the replacement took nothing over
-        assert conn.recv(100) == b"still\n"
-        for sock in (client, conn, srv):
-            sock.close()
+        assert ha_of(state, q["members"][m]).get("role") == "backup"
+        assert held.works(b"still\n")  # the replacement took nothing over
+        held.close()
 
         # 3. HA off: one appliance, still forwarding
         assert admin.network.update_router(router.id, is_ha=False).is_ha is False
