@@ -112,6 +112,20 @@ def test_lost_member_is_replaced_and_the_pair_degraded_meanwhile():
     assert RID in w.servers()
 
 
+def test_a_replaced_member_0_keeps_away_from_member_1():
+    w = World()
+    w.converge()
+    lost, peer = w.servers()[RID], w.servers()[MID]
+    lost.status = "ERROR"
+    for _ in range(30):
+        w.step()
+        if w.servers().get(RID) and w.servers()[RID].id != lost.id:
+            break
+    new = w.servers()[RID]
+    assert ("different_host", RID, (peer.id,)) in w.compute.calls
+    assert new.host != peer.host
+
+
 def test_split_brain_restarts_the_member_that_was_not_master():
     w = World()
     w.converge()

@@ -164,10 +164,15 @@ class Reconciler:
 
     def run(self, ref: ResourceRef, full: bool = True) -> Outcome:
         """One pass; an HA router's pass is one for each member of its pair."""
-        outcome = self._run_one(ref, full)
         if ref.kind != "router" or router_ha.split(ref.id)[1]:
-            return outcome
+            return self._run_one(ref, full)
         mid = router_ha.member_id(ref.id)
+        other = self.states.get(mid)
+        if other is not None or ref.id in self.states:
+            # a replacement of member 0 keeps away from member 1's host, as 1 from 0's
+            self.state(ref).avoid = (other.context.instance_id,) \
+                if other is not None and other.context.instance_id else ()
+        outcome = self._run_one(ref, full)
         st0 = self.states.get(ref.id)
         is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
         if st0 is not None and not is_ha:
