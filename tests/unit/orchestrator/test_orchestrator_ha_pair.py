@@ -160,6 +160,22 @@ def test_ha_off_goes_back_to_one_appliance_with_its_addresses():
     assert w.network.statuses[RID] == "ACTIVE"
 
 
+def test_an_interface_removed_takes_member_1s_port_on_it():
+    w = World()
+    w.converge()
+    model = w.network.models[RID]
+    internal = next(p for p in model.ports if p["device_owner"] == "network:router_interface")
+    model.ports[:] = [p for p in model.ports if p["id"] != internal["id"]]
+    w.network.models[RID] = replace(model, fingerprint=None)
+    for _ in range(6):
+        w.step()
+    left = {p["network_id"] for p in w.network.ports.values() if p["device_id"] == MID}
+    assert internal["network_id"] not in left and left
+    _, d1, _, _ = w.docs()
+    assert internal["network_id"] not in {n.network_id for n in d1.networks}
+    assert w.rec.states[RID].pair["state"] == "ACTIVE"
+
+
 def test_single_router_path_unchanged():
     w = World(ha=False)
     for _ in range(6):
