@@ -201,10 +201,14 @@ class Reconciler:
         roles = (views[0].role, views[1].role)
         last = (st0.pair or {}).get("master")
         victim = router_ha.split_brain_victim(roles, last)
-        if victim is not None:
+        # Acted on when seen at two judgements in a row: two status calls a few ms apart
+        # can straddle a takeover, a second look cannot.
+        if victim is not None and (st0.pair or {}).get("split_brain"):
             LOG.error("router %s: split brain, both members report master: restarting "
                       "member %d (the pair's last sole master was %s)", ref.id, victim, last)
             (st0 if victim == 0 else st1).force_rebuild = True  # type: ignore[union-attr]
+        elif victim is not None:
+            LOG.warning("router %s: both members report master: looking again", ref.id)
         master = router_ha.sole_master(roles)
         if warning and (st0.pair or {}).get("warning") != warning:
             LOG.warning("router %s: %s", ref.id, warning)
