@@ -148,7 +148,7 @@ def test_ha_router_pair_fails_over_and_is_repaired(aio):
                  and (router_view(state, rpc, router.id) or {}).get("healthy"),
                  180, "back to one appliance")
         wait_for(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
-                               check=False).returncode == 0, 30, "upstream as a single router")
+                               check=False).returncode == 0, 60, "upstream as a single router")
 
         # 4. enable_snat=false: routes only (the upstream routes back to the subnet)
         vm_ip = user.compute.get_server(vm.id).addresses["ha-net"][0]["addr"]

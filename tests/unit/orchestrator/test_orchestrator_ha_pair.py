@@ -89,6 +89,19 @@ def test_ha_router_boots_a_pair_on_two_hosts_and_configures_both():
     assert [m["sync"] for m in shown["members"]] == ["running", "running"]
 
 
+def test_a_refused_push_shows_its_reason_in_the_pair():
+    w = World()
+    w.converge()
+    w.appliances.refuse = True
+    w.network.models[RID] = replace(w.network.models[RID], fingerprint=None)
+    w.network.models[RID].router["routes"] = [{"destination": "10.9.0.0/16",
+                                               "nexthop": "172.24.4.1"}]
+    w.step()
+    pair = w.rec.states[RID].pair
+    assert pair["state"] == "DOWN"  # both refused the new document
+    assert ["refused" in m["last_error"] for m in pair["members"]] == [True, True]
+
+
 def test_one_host_both_members_there_with_a_warning():
     w = World(hosts=("only",))
     pair = w.converge()

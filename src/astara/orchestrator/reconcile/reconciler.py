@@ -71,6 +71,12 @@ def _sooner(a: Outcome, b: Outcome) -> Outcome:
     return a if order[a.kind] <= order[b.kind] else b
 
 
+def _last_error(st: RouterState | None) -> str | None:
+    if st is None or st.healthy:
+        return None
+    return next((r.error for r in reversed(st.steps) if r.error), st.memory.last_error)
+
+
 def follow_up(health_check_period: float, jitter: float) -> float:
     """When a resumed router's full look follows its first check: spread over
     min(health period, ``FOLLOW_UP``) s so that 1,000 routers do not all look at once
@@ -219,7 +225,9 @@ class Reconciler:
                                                               if s else None),
                                  "management_address": s.context.mgmt_address if s else None,
                                  "role": v.role, "sync": v.sync, "forwarding": v.forwarding,
-                                 "host_id": v.host_id}
+                                 "host_id": v.host_id,
+                                 # why it does not forward (a push refused: its reason)
+                                 "last_error": _last_error(s)}
                                 for i, (s, v) in enumerate(zip((st0, st1), views,
                                                                 strict=True))]}
         fallback = Status(st0.steps[-1].status).neutron if st0.steps else "BUILD"
