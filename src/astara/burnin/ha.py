@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from astara.appliance.apply import ha as apply_ha
+from astara.appliance.observe.ha import caches
 from astara.burnin.host import sh
 from astara.common.netns import entered
 from astara.wire import auth
@@ -49,6 +51,35 @@ def status(state: Path, member: dict) -> dict | None:
 
 def ha_of(state: Path, member: dict) -> dict:
     return (status(state, member) or {}).get("ha") or {}
+
+
+def member_dir(ns: str) -> Path | None:
+    """An HA member's state directory, from its keepalived's command line (``-f``): what
+    root on the host reads without the control plane's credentials."""
+    for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv]
+        if args and args[0].endswith("keepalived") and "-f" in args[:-1]:
+            return Path(args[args.index("-f") + 1]).parent
+    return None
+
+
+def local_role(ns: str) -> str | None:
+    """The role its notify script last recorded (master, backup, fault), or None."""
+    found = member_dir(ns)
+    return apply_ha.role(found) if found is not None else None
+
+
+def external_connections(ns: str) -> int:
+    """How many of the peer's connections its conntrackd holds (0: none, or unknown)."""
+    found = member_dir(ns)
+    if found is None:
+        return 0
+    out = sh("conntrackd", "-C", str(found / "conntrackd.conf"), "-s", check=False)
+    return caches(out.stdout if out.returncode == 0 else None).get("external", 0)
 
 
 def kill(instance_id: str, prefix: str = "astara-appliance-") -> None:
