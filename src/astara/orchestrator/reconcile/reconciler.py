@@ -230,7 +230,10 @@ class Reconciler:
                                  "last_error": _last_error(s)}
                                 for i, (s, v) in enumerate(zip((st0, st1), views,
                                                                 strict=True))]}
-        fallback = Status(st0.steps[-1].status).neutron if st0.steps else "BUILD"
+        last_status = st0.steps[-1].status if st0.steps else None
+        # (a failed observation records "unknown": no step, the status stays as it was)
+        fallback = Status(last_status).neutron if last_status in set(Status) \
+            else (st0.status or "BUILD")
         driver = self.executor.drivers.get(ref.kind)
         try:
             if isinstance(driver, RouterDriver):
