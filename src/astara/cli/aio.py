@@ -168,6 +168,19 @@ def _lbaasv2(conf, state: Path) -> list[str]:
     return ["--config-file", str(path)]
 
 
+def children_args(args: list[str]) -> list[str]:
+    """``args`` without astara-aio's own options (its children do not know them)."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--compute-hosts":
+            skip = True
+        elif not arg.startswith("--compute-hosts="):
+            out.append(arg)
+    return out
+
+
 def compute_agents(conf, state: Path, count: int) -> list[tuple[str, list[str]]]:
     """(child name, extra arguments) of each compute agent: the first as configured, the
     others under ``<host>-<n>`` (their metrics listener off: one port, one agent)."""
@@ -231,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(settings.database.url)
     migrate.upgrade(db.engine)
     db.dispose()
-    common = with_state_path(args, {"ASTARA_STATE_PATH": str(state)})
+    common = with_state_path(children_args(args), {"ASTARA_STATE_PATH": str(state)})
     common += _shared_secret(conf, state)
     o = orch_opts.from_conf(conf)
     try:

@@ -28,3 +28,9 @@ def test_one_agent_by_default(tmp_path):
                    groups=aio.option_groups())
     assert [n for n, _ in aio.compute_agents(conf, tmp_path, conf.compute_hosts)] == [
         "compute-agent"]
+
+
+def test_the_children_never_see_aio_s_own_option():
+    args = ["--config-file", "a.conf", "--compute-hosts", "2", "--state-path", "/s",
+            "--compute-hosts=3"]
+    assert aio.children_args(args) == ["--config-file", "a.conf", "--state-path", "/s"]
