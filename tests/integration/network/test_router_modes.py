@@ -112,3 +112,27 @@ def test_ha_is_an_admin_attribute_on_create_and_update(admin, demo):
         r = c.put(f"/routers/{router_id}", json={"router": {"ha": True}})
         assert r.status_code == 403
         assert c.delete(f"/routers/{router_id}").status_code == 204
+
+
+def test_an_ha_member_port_has_no_address_and_goes_with_its_network(admin, demo):
+    """What the orchestrator makes for an HA router's second appliance (docs/ha.md): an
+    admin-labelled port without address or port security, which a member cannot make,
+    and which the network's deletion takes with it (as Neutron's HA ports)."""
+    net, _ = tenant_network(demo, cidr="10.29.0.0/24")
+    body = {"port": {"network_id": net.id, "device_id": "r.ha1", "fixed_ips": [],
+                     "device_owner": "network:router_ha_interface",
+                     "port_security_enabled": False, "name": "ASTARA:HA:r.ha1"}}
+    with demo.http() as c:
+        assert c.post("/ports", json=body).status_code == 403
+    with admin.http() as c:
+        r = c.post("/ports", json=body)
+        assert r.status_code == 201
+        port = r.json()["port"]
+        assert port["fixed_ips"] == [] and port["port_security_enabled"] is False
+        assert [p["id"] for p in c.get("/ports", params={
+            "device_id": "r.ha1", "device_owner": "network:router_ha_interface"}
+        ).json()["ports"]] == [port["id"]]
+    with demo.http() as c:
+        assert c.delete(f"/networks/{net.id}").status_code == 204
+    with admin.http() as c:
+        assert c.get(f"/ports/{port['id']}").status_code == 404
