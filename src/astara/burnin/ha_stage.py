@@ -88,8 +88,13 @@ class HaStage:
                 return None
             return masters[0] if self._holds(self._servers()[masters[0]]) else None
 
-        self.master = wait(settled, 120, "one master and one backup, the master holding "
-                           f"{self.sc.made['router_ext_ip']}")
+        try:
+            self.master = wait(settled, 120, "one master and one backup, the master "
+                               f"holding {self.sc.made['router_ext_ip']}")
+        except StepFailed as exc:  # say what was seen
+            seen = {n: (ha.local_role(self._ns(s)), self._holds(s))
+                    for n, s in self._servers().items()}
+            raise StepFailed(f"{exc}; (role, holds the address) by member: {seen}") from None
         return f"master: {self.master}"
 
     def failover(self) -> str:
