@@ -1,11 +1,13 @@
-"""The burn-in's HA stage (``astara-burnin --ha``), on the scenario's router and ``vm1``.
+"""The burn-in's HA stage (``astara-burnin --ha``), on the scenario's router, ``vm1`` (with
+its floating IP) and ``vm2``.
 
 An admin sets ``ha=True`` on the router: a second appliance (``ak-<id>.ha1``) boots,
 on another compute host when there is one (said in the step's detail), and one of
-the two holds the router's external address. ``vm1`` holds a TCP connection through
-SNAT to the upstream and pings it; the master dies (its processes, links and
-namespace): the backup takes the address, the connection still carries data with
-the upstream speaking first, and the longest gap between ping replies is reported.
+the two holds the router's external address. ``vm2`` holds a TCP connection through
+SNAT to the upstream, ``vm1`` one through its floating IP, and ``vm1`` pings the
+upstream; the master dies (its processes, links and namespace): the backup takes the
+address, both connections still carry data with the upstream speaking first, and the
+longest gap between ping replies is reported.
 The orchestrator's replacement joins as backup; ``ha=False`` leaves one appliance,
 still forwarding. Roles and conntrackd's caches are read inside the namespaces as
 root (``burnin.ha``): no control-plane credential is needed.
@@ -42,7 +44,7 @@ class HaStage:
         return [
             Step("HA: ha=True boots a second appliance", self.pair_up, warn),
             Step("HA: one member master, holding the router's address", self.one_master),
-            Step("HA: master killed, the backup takes over, TCP through SNAT kept",
+            Step("HA: master killed, the backup takes over, TCP via SNAT and a FIP kept",
                  self.failover),
             Step("HA: the replacement joins as backup", self.replaced, warn),
             Step("HA: ha=False, back to one appliance, still forwarding", self.ha_off, warn),
@@ -103,12 +105,16 @@ class HaStage:
         servers = self._servers()
         backup = next(s for n, s in servers.items() if n != self.master)
         vm_ns = sc.ns("vm1")
-        held = ha.Held(sc.upstream.ns, vm_ns, sc.upstream.address, PORT)
+        # vm2 leaves through SNAT (the router's address), vm1 through its floating IP
+        held = ha.Held(sc.upstream.ns, sc.ns("vm2"), sc.upstream.address, PORT)
+        fip = ha.Held(sc.upstream.ns, vm_ns, sc.upstream.address, PORT + 1)
         try:
-            if held.peer[0] != sc.made["router_ext_ip"] or not held.works(b"before\n"):
-                raise StepFailed(f"the connection came from {held.peer[0]}, not through SNAT")
-            wait(lambda: ha.external_connections(self._ns(backup)) >= 1, 30,
-                 "the backup's conntrackd holding the connection")
+            for conn, source in ((held, sc.made["router_ext_ip"]),
+                                 (fip, sc.made.get("fip_ip"))):
+                if conn.peer[0] != source or not conn.works(b"before\n"):
+                    raise StepFailed(f"a connection came from {conn.peer[0]}, not {source}")
+            wait(lambda: ha.external_connections(self._ns(backup)) >= 2, 30,
+                 "the backup's conntrackd holding both connections")
             with tempfile.TemporaryDirectory() as tmp:
                 log = Path(tmp) / "ping.log"
                 with log.open("w") as out:
@@ -132,8 +138,11 @@ class HaStage:
                 gap = ha.reply_gap(log.read_text())
             if not held.works(b"after\n"):
                 raise StepFailed("the TCP connection through SNAT did not survive")
+            if not fip.works(b"after\n"):
+                raise StepFailed("the TCP connection through the floating IP did not survive")
         finally:
             held.close()
+            fip.close()
         return f"backup master {taken:.2f} s after the kill; longest ping gap {gap:.2f} s"
 
     def replaced(self) -> None:
