@@ -162,5 +162,7 @@ class HaStage:
         wait(lambda: set(self._servers()) == {self._names()[0]}, sc.o.boot_timeout,
              "one appliance left")
         url = f"http://{sc.upstream.address}:{sc.upstream.port}/" if sc.upstream else ""
-        wait(lambda: sc.curl(sc.ns("vm1"), url) == sc.made["router_ext_ip"], 60,
-             "vm1 reaching upstream through the router's address")
+        wait(lambda: sc.curl(sc.ns("vm2"), url) == sc.made["router_ext_ip"], 60,
+             "vm2 reaching upstream through the router's address")
+        wait(lambda: sc.curl(sc.ns("vm1"), url) == sc.made.get("fip_ip"), 60,
+             "vm1 reaching upstream as its floating IP")
