@@ -43,7 +43,8 @@ def sh(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
 
 
 class Stack:
-    def __init__(self, name: str, routers: int):
+    def __init__(self, name: str, routers: int, aio_args: tuple[str, ...] = ()):
+        self.aio_args = aio_args  # e.g. ("--compute-hosts", "2")
         self.state = Path(f"/tmp/astara-bench-{name}-{os.getpid()}")
         self.routers = routers
         self.ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
@@ -86,7 +87,7 @@ rpc_port = {self.ports['rpc']}
         # A session of its own: Ctrl-C reaches the bench, which stops it and cleans up.
         self.aio = subprocess.Popen(
             [str(BIN / "astara-aio"), "--state-path", str(self.state),
-             "--config-file", str(self.state / "aio.conf")],
+             "--config-file", str(self.state / "aio.conf"), *self.aio_args],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
         def up() -> bool:

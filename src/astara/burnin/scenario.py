@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import httpx
 
 from astara.burnin import host
+from astara.burnin.ha_stage import HaStage
 from astara.burnin.loadbalancer import LoadBalancerStage
 from astara.burnin.steps import Report, Runner, Step, StepFailed, check_run_id, wait
 from astara.common.progress import SILENT, Progress
@@ -44,6 +45,7 @@ class Options:
     run_id: str = ""
     loadbalancer_url: str = "http://127.0.0.1:9876/"
     skip_loadbalancer: bool = False  # the orchestrator runs no loadbalancer driver
+    ha: bool = False  # run the HA stage (``burnin.ha_stage``)
 
 
 def connection(o: Options, project: str, admin: bool):
@@ -82,6 +84,7 @@ class Scenario:
         self.made: dict = {}
         self.nets = tenant_cidrs(self.run_id)
         self.lb = LoadBalancerStage(self)
+        self.ha = HaStage(self)
 
     # -- the scenario ------------------------------------------------------------
     def run(self) -> Report:
@@ -110,6 +113,7 @@ class Scenario:
             Step("floating IP in: upstream reaches the instance", self.floating_in),
             Step("floating IP out: replies and new flows leave from it", self.floating_out),
             Step("metadata through the router", self.metadata),
+            *self.ha.steps(),
             *self.lb.steps(),
             # --keep leaves the topology up: these take it down, so they are skipped
             Step("interface removal cuts the network off", self.interface_removal,

@@ -15,6 +15,10 @@ key and admin password) in the state
 directory, 0600; state, logs and secrets are root's only (the state directory
 is 0711: dnsmasq, unprivileged, must reach its files below it). The network API is
 pointed at the compute API for Nova's external events (``aio-network.conf``).
+``--compute-hosts N`` starts N compute agents, the second and later ones under the
+host names ``<host>-2``, ... (``aio-compute-<n>.conf``): several compute hosts on one
+machine, so that placement's anti-affinity (an HA router's pair) can be seen. They
+share the machine's bridges and namespaces; each reconciles only its own instances.
 """
 
 from __future__ import annotations
@@ -194,6 +198,35 @@ def dashboard_options(net, comp, lb, o) -> dict[str, str]:
             "rpc_auth_token_file": o.rpc_auth_token_file}
 
 
+def children_args(args: list[str]) -> list[str]:
+    """``args`` without astara-aio's own options (its children do not know them)."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--compute-hosts":
+            skip = True
+        elif not arg.startswith("--compute-hosts="):
+            out.append(arg)
+    return out
+
+
+def compute_agents(conf, state: Path, count: int) -> list[tuple[str, list[str]]]:
+    """(child name, extra arguments) of each compute agent: the first as configured, the
+    others under ``<host>-<n>`` (their metrics listener off: one port, one agent)."""
+    base = conf.host or socket.gethostname()
+    out: list[tuple[str, list[str]]] = [("compute-agent", [])]
+    for n in range(2, count + 1):
+        path = state / f"aio-compute-{n}.conf"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"# Written by astara-aio at each start (--compute-hosts): compute "
+                    f"agent {n} of this machine.\n[DEFAULT]\nhost = {base}-{n}\n"
+                    f"[{compute_opts.GROUP}]\nagent_metrics_port = 0\n")
+        out.append((f"compute-agent-{n}", ["--config-file", str(path)]))
+    return out
+
+
 def _tighten_state(state: Path) -> None:
     """Make what an older release left readable to all its owner's only."""
     private.tighten(state / "logs", *(state / "logs").glob("*"), *state.glob("*.sqlite*"),
@@ -219,11 +252,16 @@ def with_state_path(args: list[str], env: dict[str, str]) -> list[str]:
     return [*args, "--state-path", env["ASTARA_STATE_PATH"]]
 
 
+CLI_OPTS = [cfg.IntOpt("compute-hosts", dest="compute_hosts", default=1, min=1, max=8,
+                       help="Compute agents to run on this machine, each its own compute "
+                            "host (anti-affinity of HA routers' pairs needs two).")]
+
+
 @one_line_errors("astara-aio")
 def main(argv: list[str] | None = None) -> int:
     args = with_state_path(sys.argv[1:] if argv is None else argv, dict(os.environ))
     conf, settings = settings_mod.load(
-        args, prog="astara-aio",
+        args, prog="astara-aio", cli_opts=CLI_OPTS,
         groups=option_groups())
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(settings.debug)
@@ -237,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(settings.database.url)
     migrate.upgrade(db.engine)
     db.dispose()
-    common = with_state_path(args, {"ASTARA_STATE_PATH": str(state)})
+    common = with_state_path(children_args(args), {"ASTARA_STATE_PATH": str(state)})
     common += _shared_secret(conf, state)
     o = orch_opts.from_conf(conf)
     try:
@@ -266,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
               (comp.bind_host, comp.bind_port)),
         Child("compute-metadata", [str(BIN / "astara-compute-metadata"), *common],
               (comp.metadata_bind_host, comp.metadata_port)),
-        Child("compute-agent", [str(BIN / "astara-compute-agent"), *common]),
+        *(Child(name, [str(BIN / "astara-compute-agent"), *common, *extra])
+          for name, extra in compute_agents(conf, state, conf.compute_hosts)),
         # No --mgmt-prefix: the compute agent puts the management port's address on
         # eth0, and the agent waits for it rather than guessing an EUI-64 address.
         Child("appliance-agent", [str(BIN / "astara-appliance-agent"), "--mode", "host",

@@ -1,7 +1,7 @@
 """``astara-burnin``: prove a running Astara end to end, through its public APIs.
 
     astara-burnin [--network-url U] [--compute-url U] [--loadbalancer-url U]
-                  [--skip-loadbalancer] [--keep] [--json FILE] [--run-id ID]
+                  [--skip-loadbalancer] [--ha] [--keep] [--json FILE] [--run-id ID]
 
 Exit status 0 when every step passed, 1 otherwise, 2 on usage; ``--json`` writes
 the summary (per-step timings). ``--keep`` skips the steps that take the topology
@@ -12,7 +12,10 @@ namespace into the external network's bridge). On a terminal, a progress bar of 
 steps shows the one under way (nothing of it when stdout is not a terminal). The
 load-balancer stage needs the orchestrator's ``loadbalancer`` driver and
 ``astara-loadbalancer-api``: without them, ``--skip-loadbalancer`` reports it skipped
-instead of failed.
+instead of failed. ``--ha`` adds the HA stage (the router as a VRRP pair, its master
+killed, TCP kept, a replacement, HA off; ``astara.burnin.ha_stage``); it needs
+keepalived and conntrackd on the host, and two compute hosts to show anti-affinity
+(``astara-aio --compute-hosts 2``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--external-cidr", default=Options.external_cidr)
     p.add_argument("--boot-timeout", type=float, default=Options.boot_timeout)
     p.add_argument("--boot-warn", type=float, default=Options.boot_warn)
+    p.add_argument("--ha", action="store_true",
+                   help="also run the HA router stage (ha=True, failover, HA off)")
     p.add_argument("--keep", action="store_true", help="leave the topology up for exploring")
     p.add_argument("--json", help="write the summary to this file")
     p.add_argument("--run-id", default=None, type=_run_id,
@@ -53,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                                     boot_timeout=a.boot_timeout, boot_warn=a.boot_warn,
                                     keep=a.keep, run_id=a.run_id or "",
                                     loadbalancer_url=a.loadbalancer_url,
-                                    skip_loadbalancer=a.skip_loadbalancer), progress=shown)
+                                    skip_loadbalancer=a.skip_loadbalancer, ha=a.ha),
+                            progress=shown)
         report = scenario.run()
     summary = report.summary()
     if a.keep:

@@ -10,6 +10,9 @@ definition, so the two sides cannot drift apart.
 INTERFACE = "network:router_interface"
 GATEWAY = "network:router_gateway"
 MGMT_OWNER = "network:astara_management"  # the appliance's port on the management network
+# An HA router's second appliance's port on each of its networks (Neutron's label for a
+# router's HA port; no address: the master holds the router's).
+HA_INTERFACE = "network:router_ha_interface"
 LOADBALANCER_VIP = "Octavia"  # a load balancer's VIP port (device_id "lb-<id>")
 # Service ports outside ``network:*``: the compute API lets only an admin (the
 # orchestrator) plug them, and never re-owns them.

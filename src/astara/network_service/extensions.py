@@ -5,7 +5,8 @@ an alias is listed only when its attributes and behaviour are implemented: each
 entry says what honours it, and ``tests/integration/network/test_extensions.py``
 exercises every listed alias. Not listed although Neutron has them: ``agent`` (no
 agents API), ``provider`` (the provider attributes are stored, but a network's
-L2 is always our bridge), ``l3-ha`` (an HA router is refused with 400).
+L2 is always our bridge), ``l3-ha`` (``ha`` is taken from an admin and the orchestrator
+boots a pair for it, docs/ha.md; the alias is not listed yet).
 ``lbaasv2`` is listed only by an app serving those paths (``app.state.extensions``,
 see ``network_service.lbaasv2``).
 """

@@ -14,11 +14,10 @@ association, so these rules only keep the labels honest.
 
 from __future__ import annotations
 
-from astara.common.device_owners import GATEWAY, INTERFACE
+from astara.common.device_owners import GATEWAY, HA_INTERFACE, INTERFACE
 from astara.common.device_owners import MGMT_OWNER as MGMT
 
 FLOATINGIP = "network:floatingip"
-HA_INTERFACE = "network:router_ha_interface"
 
 # Neutron's ROUTER_INTERFACE_OWNERS: their device_id may only name the port
 # project's own router (db_base_plugin_v2._enforce_device_owner_not_router_intf_or_device_id).

@@ -15,7 +15,7 @@ from astara.orchestrator.clients.compute import HttpComputeAPI
 from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.debug import DebugSnapshot, DebugStore
-from astara.orchestrator.drivers import loadbalancer_view, registry
+from astara.orchestrator.drivers import loadbalancer_view, registry, router_ha
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
 from astara.orchestrator.reconcile.execute import Executor
@@ -132,6 +132,8 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
         "appliance": appliance_view.view(st.report),
         # A load balancer's own fields (VIP, children, statuses), before the steps.
         **loadbalancer_view.view(st),
+        # An HA router's pair: both members, which is master, their sync state.
+        **({"ha": st.pair} if st.pair is not None else {}),
         "steps": [asdict(s) for s in list(st.steps)[-steps:]],
     }
 
@@ -139,8 +141,10 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
 def report(held: dict[str, RouterState], touched: set[str] | None
            ) -> tuple[dict[str, dict], list[str] | None]:
     """What a worker tells the parent: every router it holds (``touched`` None: its first
-    report), else the summaries of the routers passed since and the ids it dropped."""
+    report), else the summaries of the routers passed since and the ids it dropped. An
+    HA router's second member is shown in its router's summary (``ha``), not as one."""
     if touched is None:
-        return {rid: summary(rid, st) for rid, st in list(held.items())}, None
+        return {rid: summary(rid, st) for rid, st in list(held.items())
+                if not router_ha.split(rid)[1]}, None
     states = {rid: summary(rid, st) for rid in touched if (st := held.get(rid)) is not None}
     return states, sorted(rid for rid in touched if rid not in held)

@@ -73,7 +73,10 @@ bind_port = {ports['dash']}
 
 
 @pytest.fixture
-def aio():
+def aio(request):
+    """``astara-aio`` (extra arguments by indirect parametrisation, e.g.
+    ``["--compute-hosts", "2"]``)."""
+    extra = list(getattr(request, "param", None) or [])
     state = Path(f"/tmp/astara-e2e-{os.getpid()}")
     state.mkdir(mode=0o755)
     ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb", "dash")}
@@ -82,7 +85,7 @@ def aio():
     log = state / "aio.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
-                                 "--config-file", str(conf)], stdout=out,
+                                 "--config-file", str(conf), *extra], stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
         wait_port(ports["rpc"], proc, log)

@@ -1,5 +1,5 @@
 """Router modes as Neutron 29 answers them: extra routes (``extraroute``), the gateway's
-``enable_snat`` (``ext-gw-mode``), and ``ha`` (refused until HA routers exist)."""
+``enable_snat`` (``ext-gw-mode``), and ``ha`` (``l3-ha``: an admin's attribute)."""
 
 from __future__ import annotations
 
@@ -86,19 +86,53 @@ def test_enable_snat_defaults_to_true_and_an_admin_turns_it_off(admin):
     assert model["router"]["external_gateway_info"]["enable_snat"] is False
 
 
-def test_ha_routers_are_refused_until_they_exist(admin):
+def test_ha_is_an_admin_attribute_on_create_and_update(admin, demo):
+    """As Neutron's default policy: only an admin sets ``ha`` (and sees it)."""
     with admin.http() as c:
         r = c.post("/routers", json={"router": {"name": "ha", "ha": True}})
-        assert r.status_code == 400
-        err = error(r)
-        assert err["type"] == "BadRequest"
-        assert "HA routers are not yet supported" in err["message"]
+        assert r.status_code == 201 and r.json()["router"]["ha"] is True
+        ha_id = r.json()["router"]["id"]
         r = c.post("/routers", json={"router": {"name": "single", "ha": False}})
         assert r.status_code == 201 and r.json()["router"]["ha"] is False
         router_id = r.json()["router"]["id"]
         r = c.put(f"/routers/{router_id}", json={"router": {"ha": True}})
-        assert r.status_code == 400
-        assert "HA routers are not yet supported" in error(r)["message"]
-        assert c.get(f"/routers/{router_id}").json()["router"]["ha"] is False
+        assert r.status_code == 200 and r.json()["router"]["ha"] is True
+        assert c.get(f"/routers/{router_id}/astara_model").json()["router"]["ha"] is True
         r = c.put(f"/routers/{router_id}", json={"router": {"ha": False}})
-        assert r.status_code == 200
+        assert r.status_code == 200 and r.json()["router"]["ha"] is False
+        for rid in (ha_id, router_id):
+            assert c.delete(f"/routers/{rid}").status_code == 204
+    with demo.http() as c:
+        r = c.post("/routers", json={"router": {"name": "ha", "ha": True}})
+        assert r.status_code == 403
+        assert error(r)["type"] == "PolicyNotAuthorized"
+        r = c.post("/routers", json={"router": {"name": "mine"}})
+        assert r.status_code == 201 and "ha" not in r.json()["router"]
+        router_id = r.json()["router"]["id"]
+        r = c.put(f"/routers/{router_id}", json={"router": {"ha": True}})
+        assert r.status_code == 403
+        assert c.delete(f"/routers/{router_id}").status_code == 204
+
+
+def test_an_ha_member_port_has_no_address_and_goes_with_its_network(admin, demo):
+    """What the orchestrator makes for an HA router's second appliance (docs/ha.md): an
+    admin-labelled port without address or port security, which a member cannot make,
+    and which the network's deletion takes with it (as Neutron's HA ports)."""
+    net, _ = tenant_network(demo, cidr="10.29.0.0/24")
+    body = {"port": {"network_id": net.id, "device_id": "r.ha1", "fixed_ips": [],
+                     "device_owner": "network:router_ha_interface",
+                     "port_security_enabled": False, "name": "ASTARA:HA:r.ha1"}}
+    with demo.http() as c:
+        assert c.post("/ports", json=body).status_code == 403
+    with admin.http() as c:
+        r = c.post("/ports", json=body)
+        assert r.status_code == 201
+        port = r.json()["port"]
+        assert port["fixed_ips"] == [] and port["port_security_enabled"] is False
+        assert [p["id"] for p in c.get("/ports", params={
+            "device_id": "r.ha1", "device_owner": "network:router_ha_interface"}
+        ).json()["ports"]] == [port["id"]]
+    with demo.http() as c:
+        assert c.delete(f"/networks/{net.id}").status_code == 204
+    with admin.http() as c:
+        assert c.get(f"/ports/{port['id']}").status_code == 404

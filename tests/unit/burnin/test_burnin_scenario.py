@@ -82,3 +82,16 @@ def test_a_run_id_that_cannot_name_the_run_is_a_usage_error(capsys):
     assert exit_.value.code == 2
     assert "--run-id" in err and "lower-case letters, digits or dashes" in err
     assert "Traceback" not in err
+
+
+def test_the_ha_stage_runs_only_with_ha():
+    names = [st.name for st in Scenario(Options(run_id="h1"), echo=None, admin=Cloud(),
+                                        user=Cloud()).steps()]
+    assert not [n for n in names if n.startswith("HA:")]
+    s = Scenario(Options(run_id="h2", ha=True), echo=None, admin=Cloud(), user=Cloud())
+    names = [st.name for st in s.steps()]
+    ha = [n for n in names if n.startswith("HA:")]
+    assert len(ha) == 5
+    # after the router's checks, before anything takes the router down
+    assert names.index(ha[0]) > names.index("metadata through the router")
+    assert names.index(ha[-1]) < names.index(TAKE_DOWN[0])

@@ -127,3 +127,11 @@ def test_decide_ports_leaves_busy_and_building_instances_alone():
 ])
 def test_decide_processes(vm, power, seen, expected):
     assert decide([Stored("i", vm, None, power)], {"i": seen}, set()) == expected
+
+
+def test_an_instance_another_host_holds_is_no_orphan():
+    """Two agents on one machine see each other's namespaces: only an unknown one goes."""
+    seen = {"mine": UP, "theirs": UP, "nobody": UP}
+    stored = [Stored("mine", "active", None, 1)]
+    repairs = decide(stored, seen, set(), elsewhere=frozenset({"theirs"}))
+    assert [(r.kind, r.instance_id) for r in repairs] == [("orphans", "nobody")]

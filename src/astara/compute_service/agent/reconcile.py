@@ -5,7 +5,9 @@ instances that have a job in flight, it lists the ``Repair``s, one per drifted
 instance, in six kinds (after Synnefo's ``snf-manage reconcile-servers``):
 
 - ``stale``: stored, not on the host, no job: deleting -> ``delete.end``, else ERROR;
-- ``orphan``: on the host under our prefixes, not stored (or deleted): removed;
+- ``orphan``: on the host under our prefixes, not stored (or deleted): removed; one
+  stored live for another host is that host's (two agents on one machine: the
+  all-in-one's ``--compute-hosts``), never an orphan;
 - ``unsynced``: stored and on the host, running or not against the stored power
   state: the database follows the host (``update`` event);
 - ``pending``: a task is set but no job will ever finish it: the task is cleared
@@ -121,8 +123,9 @@ def _port_drift(inst: Stored, seen: Observed, mgmt_network: str) -> Repair | Non
 
 
 def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str],
-           mgmt_network: str = "") -> list[Repair]:
-    """The repairs; ``mgmt_network`` (id or name) says which ports get pinned neighbours."""
+           mgmt_network: str = "", elsewhere: frozenset[str] = frozenset()) -> list[Repair]:
+    """The repairs; ``mgmt_network`` (id or name) says which ports get pinned neighbours;
+    ``elsewhere``: instances stored live for other hosts (seen here, but not ours)."""
     out: list[Repair] = []
     live = {s.id: s for s in stored if not s.deleted}
     for inst in sorted(live.values(), key=lambda s: s.id):
@@ -156,14 +159,15 @@ def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str],
         elif inst.vm_state == "active" and seen.running and seen.missing:
             out.append(Repair("processes", inst.id, None, {},
                               "not running: " + ", ".join(seen.missing), restart=True))
-    for iid in sorted(set(observed) - set(live) - busy):
+    for iid in sorted(set(observed) - set(live) - busy - elsewhere):
         out.append(Repair("orphans", iid, None, {}, "on this host, not in the database",
                           teardown=True))
     return out
 
 
 def load(db: Database, host: str, grace: float = 10.0) -> tuple[list[Stored], set[str]]:
-    """This host's rows (deleted ones too: their ports name an orphan's links) and busy ids.
+    """This host's rows (deleted ones too: their ports name an orphan's links) and busy ids
+    (``elsewhere`` says what other hosts hold).
 
     A job finished less than ``grace`` seconds ago still counts as in flight: its
     event may not have reached the dispatcher yet.
@@ -177,6 +181,16 @@ def load(db: Database, host: str, grace: float = 10.0) -> tuple[list[Stored], se
             Job.host == host, or_(Job.status.in_((jobs.PENDING, jobs.RUNNING)),
                                   Job.updated_at >= recent))))
     return stored, busy
+
+
+def elsewhere(db: Database, host: str, ids: set[str]) -> frozenset[str]:
+    """Of ``ids`` (namespaces this agent sees), those stored live for another host."""
+    if not ids:
+        return frozenset()
+    with db.read() as s:
+        return frozenset(s.scalars(select(Instance.id).where(
+            Instance.id.in_(sorted(ids)), Instance.host != host,
+            Instance.deleted.is_(False))))
 
 
 def _profile(image_id: str) -> str:
@@ -241,7 +255,8 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
     progress.phase("reading the database and this host's instances")
     stored, busy = load(db, host, grace)
     observed = backend.observe()
-    repairs = decide(stored, observed, busy, getattr(backend, "mgmt_network", ""))
+    others = elsewhere(db, host, set(observed) - {s.id for s in stored if not s.deleted})
+    repairs = decide(stored, observed, busy, getattr(backend, "mgmt_network", ""), others)
     out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
                         for r in repairs if r.kind == kind] for kind in KINDS}
     out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix, progress)

@@ -40,6 +40,8 @@ class CreateRequest:
     user_data: str | None = None
     key_name: str | None = None
     description: str | None = None
+    # ``os:scheduler_hints`` ``different_host``: servers to keep away from (see placement)
+    different_host: tuple[str, ...] = ()
 
 
 MAX_USER_DATA = 65535  # Nova's MAX_USERDATA_SIZE, on the base64 text
@@ -47,6 +49,8 @@ MAX_USER_DATA = 65535  # Nova's MAX_USERDATA_SIZE, on the base64 text
 # here a fixed bound, above any real appliance (three) and below that quota, keeps one
 # request from making thousands of network API calls
 MAX_NETWORKS = 32
+# A bound on ``different_host`` (Nova has none but the body size): an HA pair names one.
+MAX_DIFFERENT_HOST = 32
 METADATA_KEY = re.compile(r"[a-zA-Z0-9-_:. ]{1,255}")
 INVALID_NAME = ("An invalid 'name' value was provided. The name must be: printable "
                 "characters. Can not start or end with whitespace.")
@@ -187,7 +191,28 @@ def create(body: Any, version: Version) -> CreateRequest:
                          user_data=_user_data(server.get("user_data")),
                          key_name=None if key_name is None else name(key_name, "key_name"),
                          description=description(server.get("description"))
-                         if version >= (2, 19) else None)
+                         if version >= (2, 19) else None,
+                         different_host=_different_host(body))
+
+
+def _different_host(body: dict) -> tuple[str, ...]:
+    """Nova's ``os:scheduler_hints`` (a sibling of ``server``; ``OS-SCH-HNT:`` is its
+    old spelling): only ``different_host`` is read, one server id or a list; other hints
+    are accepted and ignored, as a Nova without their filter does."""
+    hints = body.get("os:scheduler_hints", body.get("OS-SCH-HNT:scheduler_hints"))
+    if hints is None:
+        return ()
+    if not isinstance(hints, dict):
+        raise errors.invalid("os:scheduler_hints", hints, _type(hints, "object"))
+    value = hints.get("different_host")
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise errors.invalid("different_host", value, _type(value, "string, array"))
+    if len(items) > MAX_DIFFERENT_HOST:
+        raise errors.invalid("different_host", value, f"'{errors.shown(value)}' is too long")
+    return tuple(sorted({_uuid("different_host", v) for v in items}))
 
 
 def description(value: Any) -> str | None:

@@ -4,7 +4,9 @@
 serializes writers anyway), refuses with Nova's 403 when the limit would be passed,
 and counts the new instance; the dispatcher gives it back on ``delete.end``.
 ``pick_host`` chooses, among the hosts whose agent beat within ``down_after``
-seconds and are not drained, the one with the most free capacity; ``host_list`` and
+seconds and are not drained, the one with the most free capacity (``choose``: away from
+the hosts of ``different_host``'s servers when one of the others can take it, else on
+them: a preference, where Nova's filter refuses); ``host_list`` and
 ``set_drained`` serve the operator's ``astara-compute-manage host-*`` commands.
 """
 
@@ -44,11 +46,23 @@ def _alive_since(down_after: float):
     return jobs.now() - timedelta(seconds=down_after)
 
 
-def pick_host(session: Session, down_after: float = 60.0) -> str | None:
+def choose(free: list[tuple[int, str]], avoid: frozenset[str] = frozenset()) -> str | None:
+    """Pure: among (free capacity, host) the roomiest host not in ``avoid``; if every
+    host with room is in it, the roomiest of those (an HA pair on a one-host cloud still
+    boots: its orchestrator sees the two on one host and says so)."""
+    room = [(n, name) for n, name in free if n > 0]
+    away = [x for x in room if x[1] not in avoid]
+    return max(away or room)[1] if room else None
+
+
+def pick_host(session: Session, down_after: float = 60.0,
+              different_host: tuple[str, ...] = ()) -> str | None:
     rows = session.execute(_hosts_with_usage(session).where(
         Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))).all()
-    free = [(host.capacity - n, host.name) for host, n in rows if host.capacity - n > 0]
-    return max(free)[1] if free else None
+    avoid = frozenset(session.scalars(select(Instance.host).where(
+        Instance.id.in_(different_host), Instance.deleted.is_(False)))) \
+        if different_host else frozenset()
+    return choose([(host.capacity - n, host.name) for host, n in rows], avoid)
 
 
 def _row(host: Host, instances: int, since) -> dict:

@@ -80,6 +80,15 @@ class ComputeService:
             raise errors.instance_not_found(server_id)
         return row
 
+    @staticmethod
+    def _own(s, ctx: Context, ids: tuple[str, ...]) -> tuple[str, ...]:
+        """The ``different_host`` servers the caller may see (its project's; an admin's:
+        any): another project's server says nothing of where it runs."""
+        if not ids or ctx.is_admin:
+            return ids
+        return tuple(s.scalars(select(Instance.id).where(
+            Instance.id.in_(ids), Instance.project_id == ctx.project_id)))
+
     def _existing(self, ctx: Context) -> Instance | None:
         """The live instance this project created with the same idempotency key."""
         if not ctx.idempotency_key:
@@ -99,7 +108,8 @@ class ComputeService:
             return found, ""
         server_id = str(uuid.uuid4())
         with self.db.read() as s:
-            host = placement.pick_host(s, self.settings.agent_down_time)
+            host = placement.pick_host(s, self.settings.agent_down_time,
+                                       self._own(s, ctx, req.different_host))
         allocated = ports.allocate(self.network, ctx, ctx.project_id, server_id, host or "",
                                    self.settings.availability_zone, req.networks) \
             if host else []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
+from astara.common.device_owners import HA_INTERFACE
 from astara.network_service import errors, views
 from astara.network_service import models as m
 from astara.network_service.resources.base import (
@@ -16,8 +17,9 @@ from astara.network_service.resources.base import (
     stamp,
 )
 
-# Ports Neutron removes itself when their network goes (e.g. a DHCP port).
-SERVICE_OWNERS = ("network:dhcp",)
+# Ports Neutron removes itself when their network goes (a DHCP port, an HA router's
+# second appliance's port).
+SERVICE_OWNERS = ("network:dhcp", HA_INTERFACE)
 
 
 def create(op: Op, data: dict) -> m.Network:

@@ -27,15 +27,7 @@ from astara.network_service.resources.base import (
 )
 
 
-def _refuse_ha(data: dict) -> None:
-    # l3-ha is not implemented: an HA router would silently be a single appliance.
-    if data.get("ha"):
-        raise errors.BadRequest(resource="router",
-                                msg="HA routers are not yet supported (ha must be false)")
-
-
 def create(op: Op, data: dict) -> m.Router:
-    _refuse_ha(data)
     row = m.Router(id=data.get("id") or new_id(), project_id=data["project_id"])
     stamp(
         row,
@@ -60,7 +52,6 @@ def create(op: Op, data: dict) -> m.Router:
 def update(op: Op, router_id: str, data: dict) -> m.Router:
     s = op.session
     row = get_router(s, op.ctx, router_id)
-    _refuse_ha(data)
     if "external_gateway_info" in data:
         info = data.pop("external_gateway_info")
         if info:

@@ -45,6 +45,16 @@ class NetworkAPI(Protocol):
 
     def delete_management_port(self, router_id: str) -> None: ...
 
+    def ha_ports(self, member_id: str) -> list[dict]:
+        """An HA router's second member's ports on its data networks (``device_id``)."""
+
+    def create_ha_port(self, member_id: str, network_id: str) -> dict:
+        """One more such port: no address, no port security (it carries the router's
+        addresses when its member is master)."""
+
+    def delete_port(self, port_id: str) -> None:
+        """As an admin; a port gone meanwhile is no error."""
+
     def show(self, collection: str, id_: str) -> dict | None:
         """``GET /v2.0/<collection>/<id>`` as an admin: the object, None if it is gone."""
 
@@ -59,9 +69,10 @@ class ComputeAPI(Protocol):
         ports."""
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str,
-             spec: BootSpec | None = None) -> str:
+             spec: BootSpec | None = None, different_host: tuple[str, ...] = ()) -> str:
         """Boot the appliance (from ``spec``'s image and flavor; None: the configured
-        ones); the same ``request_id`` again returns the same instance."""
+        ones); the same ``request_id`` again returns the same instance. ``different_host``:
+        instances it should not share a host with (Nova's scheduler hint)."""
 
     def missing(self, image: str, flavor: str) -> str | None:
         """Why a boot from this image and flavor cannot succeed (one of them is not

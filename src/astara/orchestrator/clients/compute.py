@@ -72,25 +72,45 @@ class HttpComputeAPI(HttpApi):
         attached = {macs[a["OS-EXT-IPS-MAC:mac_addr"]]
                     for addrs in (s.get("addresses") or {}).values() for a in addrs
                     if a.get("OS-EXT-IPS-MAC:mac_addr") in macs}
+        if len(attached) < len(macs) and s.get("status") == "ACTIVE":
+            # A port without an address (an HA member's, docs/ha.md) shows in no
+            # ``addresses``: its interfaces say whether it is plugged (one more call,
+            # only while some wanted port is not seen).
+            attached |= self._interfaces(s["id"], macs)
         extras = frozenset(x["id"] for x in servers[:-1]
                            if x.get("OS-EXT-STS:task_state") != "deleting")
         return Instance(id=s["id"], status=s["status"], ports=frozenset(attached),
                         deleting=s.get("OS-EXT-STS:task_state") == "deleting", extras=extras,
-                        generation=who.generation_of(s["metadata"]))
+                        generation=who.generation_of(s["metadata"]),
+                        host_id=s.get("hostId") or None)
+
+    def _interfaces(self, server_id: str, macs: dict[str, str]) -> set[str]:
+        r = self._req("GET", f"/servers/{server_id}/os-interface")
+        if r.status_code == 404:
+            return set()
+        self._ok(r)
+        wanted = set(macs.values())
+        return {a["port_id"] for a in r.json().get("interfaceAttachments", [])
+                if a.get("port_id") in wanted}
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str,
-             spec: BootSpec | None = None) -> str:
+             spec: BootSpec | None = None, different_host: tuple[str, ...] = ()) -> str:
         image, flavor = (spec.image, spec.flavor) if spec is not None else (
             self._image, self._flavor)
         # Idempotency-Key makes a retried boot (after a crash) return the same instance
         # from our compute service; a real Nova ignores it (find() then sees the name).
-        r = self._req("POST", "/servers", headers={"Idempotency-Key": request_id,
-                                                   "X-OpenStack-Request-ID": request_id},
-                      json={"server": {
+        body: dict = {"server": {
             "name": who.name, "imageRef": self._ref("images", image),
             "flavorRef": self._ref("flavors", flavor),
             "networks": [{"port": p} for p in port_ids],
-            "metadata": who.metadata}})
+            "metadata": who.metadata}}
+        if different_host:
+            # Ours places it elsewhere when it can, else beside them; Nova's filter is
+            # strict (no other host: the boot fails and is retried).
+            body["os:scheduler_hints"] = {"different_host": list(different_host)}
+        r = self._req("POST", "/servers", headers={"Idempotency-Key": request_id,
+                                                   "X-OpenStack-Request-ID": request_id},
+                      json=body)
         if r.status_code not in (200, 202):
             if r.status_code == 400:
                 self._refs.clear()  # an image or flavor gone since: look them up again

@@ -17,7 +17,7 @@ from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Failure, Instance
 from astara.wire.appliance_config import ApplianceConfig
-from astara.wire.appliance_status import ApplianceStatus, LoadBalancerHealth
+from astara.wire.appliance_status import ApplianceStatus, HaStatus, LoadBalancerHealth
 
 _ids = itertools.count(1)
 
@@ -33,6 +33,7 @@ class FakeNetwork:
     objects: dict[tuple[str, str], dict] = field(default_factory=dict)
     # Collections ``list`` reads (e.g. "byonfs"), as the API would list them.
     collections: dict[str, list[dict]] = field(default_factory=dict)
+    ports: dict[str, dict] = field(default_factory=dict)  # HA members' ports, by id
 
     def router_model(self, router_id: str) -> RouterModel | None:
         self.calls.append(("router_model", router_id))
@@ -93,6 +94,22 @@ class FakeNetwork:
                 "fixed_ips": [{"ip_address": f"fdca::{n:x}", "subnet_id": "mgmt-subnet"}]}
         return self.mgmt_ports.get(router_id)
 
+    def ha_ports(self, member_id: str) -> list[dict]:
+        self.calls.append(("ha_ports", member_id))
+        return [copy.deepcopy(p) for p in self.ports.values() if p["device_id"] == member_id]
+
+    def create_ha_port(self, member_id: str, network_id: str) -> dict:
+        self.calls.append(("create_ha_port", member_id, network_id))
+        n = next(_ids)
+        port = {"id": f"ha-{n}", "network_id": network_id, "device_id": member_id,
+                "mac_address": f"fa:16:3e:ee:{n // 256:02x}:{n % 256:02x}", "fixed_ips": []}
+        self.ports[port["id"]] = port
+        return copy.deepcopy(port)
+
+    def delete_port(self, port_id: str) -> None:
+        self.calls.append(("delete_port", port_id))
+        self.ports.pop(port_id, None)
+
     def delete_management_port(self, router_id: str) -> None:
         self.calls.append(("delete_management_port", router_id))
         self.mgmt_ports.pop(router_id, None)
@@ -111,6 +128,7 @@ class FakeServer:
     request_id: str = ""
     image: str = "default-image"  # what it was booted from (a BootSpec's, or these)
     flavor: str = "default-flavor"
+    host: str = "host-1"
 
 
 @dataclass
@@ -122,6 +140,7 @@ class FakeCompute:
     # What the compute API knows; None: any image or flavor.
     images: set[str] | None = None
     flavors: set[str] | None = None
+    hosts: tuple[str, ...] = ("host-1",)  # placement: away from different_host if it can
 
     def missing(self, image: str, flavor: str) -> str | None:
         self.calls.append(("missing", image, flavor))
@@ -148,7 +167,7 @@ class FakeCompute:
             s.status = "ERROR" if self.fail_boots else "ACTIVE"
         return Instance(s.id, s.status, frozenset(s.ports & set(macs.values())),
                         extras=frozenset(x.id for x in mine[:-1]),
-                        generation=who.generation_of(s.metadata))
+                        generation=who.generation_of(s.metadata), host_id=s.host)
 
     @staticmethod
     def _of(s: FakeServer, who: ApplianceIdentity) -> bool:
@@ -156,16 +175,20 @@ class FakeCompute:
             and s.metadata.get(who.metadata_key) == who.resource_id
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str = "",
-             spec: BootSpec | None = None) -> str:
+             spec: BootSpec | None = None, different_host: tuple[str, ...] = ()) -> str:
         self.calls.append(("boot", who.resource_id, tuple(port_ids)))
+        if different_host:
+            self.calls.append(("different_host", who.resource_id, different_host))
         if spec is not None and (why := self._missing(spec.image, spec.flavor)):
             raise NotKnown(f"boot refused: {why}")
         for s in self.servers.values():
             if request_id and s.request_id == request_id:
                 return s.id  # a retried request: the same instance
         sid = f"server-{next(_ids)}"
+        taken = {x.host for x in self.servers.values() if x.id in different_host}
+        host = next((h for h in self.hosts if h not in taken), self.hosts[0])
         self.servers[sid] = FakeServer(sid, who.resource_id, set(port_ids), who.name,
-                                       who.metadata, request_id=request_id)
+                                       who.metadata, request_id=request_id, host=host)
         if spec is not None:
             self.servers[sid].image, self.servers[sid].flavor = spec.image, spec.flavor
         return sid
@@ -198,6 +221,7 @@ class FakeAppliances:
     # answer the probe; ``mute`` ones answer nothing at all.
     hiccup: set[str] = field(default_factory=set)
     mute: set[str] = field(default_factory=set)
+    roles: dict[str, str] = field(default_factory=dict)  # an HA member's VRRP role
     # What a load balancer appliance reports of its listeners, pools and members.
     lb_health: dict[str, LoadBalancerHealth] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
@@ -224,8 +248,11 @@ class FakeAppliances:
                          report=self._report(address))
 
     def _report(self, address: str) -> ApplianceStatus:
+        doc = self.applied.get(address)
+        ha = HaStatus(role=self.roles.get(address, "unknown"), sync="running") \
+            if doc is not None and doc.ha.enabled else None
         return ApplianceStatus(config_digest=self.applied_digest.get(address),
-                               loadbalancer=self.lb_health.get(address))
+                               loadbalancer=self.lb_health.get(address), ha=ha)
 
     def probe(self, address: str, appliance_id: str) -> bool:
         self.calls.append(("probe", address))

@@ -14,7 +14,7 @@ import logging
 
 import httpx
 
-from astara.common.device_owners import GATEWAY, INTERFACE, MGMT_OWNER
+from astara.common.device_owners import GATEWAY, HA_INTERFACE, INTERFACE, MGMT_OWNER
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.clients.router_model import RouterModel
@@ -182,6 +182,22 @@ class HttpNetworkAPI(HttpApi):
             "name": f"ASTARA:MGT:{router_id}"}})
         self._ok(r)
         return r.json()["port"]
+
+    def ha_ports(self, member_id: str) -> list[dict]:
+        return self._get("/ports", device_id=member_id, device_owner=HA_INTERFACE)["ports"]
+
+    def create_ha_port(self, member_id: str, network_id: str) -> dict:
+        r = self._req("POST", "/ports", json={"port": {
+            "network_id": network_id, "device_id": member_id, "device_owner": HA_INTERFACE,
+            "fixed_ips": [], "port_security_enabled": False,
+            "name": f"ASTARA:HA:{member_id}"}})
+        self._ok(r)
+        return r.json()["port"]
+
+    def delete_port(self, port_id: str) -> None:
+        r = self._req("DELETE", f"/ports/{port_id}")
+        if r.status_code not in (204, 404):
+            self._ok(r)
 
     def delete_management_port(self, router_id: str) -> None:
         port = self.management_port(router_id, create=False)

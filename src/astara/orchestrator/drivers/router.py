@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from dataclasses import dataclass
 
 from astara.common.device_owners import GATEWAY, INTERFACE, MGMT_OWNER
 from astara.orchestrator.clients.base import NetworkAPI
 from astara.orchestrator.clients.router_model import RouterModel
-from astara.orchestrator.drivers import port_status
+from astara.orchestrator.drivers import port_status, router_ha
 from astara.orchestrator.drivers.base import Management, Naming, Resource
 from astara.orchestrator.drivers.port_status import served_addresses
 from astara.orchestrator.keys import ResourceRef
@@ -135,8 +136,30 @@ def build(model: RouterModel, mgmt: Management) -> ApplianceConfig:
     })
 
 
+@dataclass(frozen=True)
+class HaMember:
+    """What an HA router's member keeps with its document (``Resource.kept``)."""
+
+    router_id: str
+    member: int
+    peers: tuple[str, ...]  # the other member's management address; () none yet
+    macs: dict[str, str] | None  # member 1's MAC by network id; None: member 0
+
+
+def _mgmt_ip(port: dict | None) -> str | None:
+    ips = [f["ip_address"] for f in (port or {}).get("fixed_ips", [])]
+    v6 = [ip for ip in ips if ipaddress.ip_address(ip).version == 6]
+    return (v6 or ips or [None])[0]
+
+
+def _routed_networks(model: RouterModel) -> list[str]:
+    return sorted({p["network_id"] for p in model.ports
+                   if p.get("device_owner") in (GATEWAY, INTERFACE)})
+
+
 class RouterDriver:
-    """Routers on the network API (ours or a real Neutron's)."""
+    """Routers on the network API (ours or a real Neutron's); an ``ha=True`` router's
+    second appliance is read under its member key (``router_ha``)."""
 
     kind = "router"
     naming = NAMING
@@ -145,18 +168,51 @@ class RouterDriver:
         self.network = network
 
     def read(self, resource_id: str) -> Resource | None:
-        model = self.network.router_model(resource_id)
+        router_id, member = router_ha.split(resource_id)
+        model = self.network.router_model(router_id)
         if model is None:
             return None
+        ha = bool(model.router.get("ha"))
+        if member == 1 and not ha:
+            return None  # HA turned off: the second member goes (its ports with it)
         mgmt = next((p for p in model.ports if p.get("device_owner") == MGMT_OWNER), None)
+        ports = tuple(p for p in model.ports if p.get("device_owner") != MGMT_OWNER)
+        kept, fingerprint = None, model.fingerprint
+        if ha:
+            peer = mgmt
+            if member == 1:
+                mgmt = self.network.management_port(resource_id, create=False)
+                ports = self._member_ports(resource_id, model)
+            else:
+                peer = self.network.management_port(router_ha.member_id(router_id),
+                                                    create=False)
+            peer_ip = _mgmt_ip(peer)
+            macs = {p["network_id"]: p["mac_address"] for p in ports} if member else None
+            kept = HaMember(router_id, member, (peer_ip,) if peer_ip else (), macs)
+            if fingerprint is not None:  # the peer's address and our MACs are in it too
+                fingerprint = f"{fingerprint}:{peer_ip}:{sorted((macs or {}).items())}"
         return Resource(
-            model=model, mgmt_port=mgmt,
-            ports=tuple(p for p in model.ports if p.get("device_owner") != MGMT_OWNER),
+            model=model, mgmt_port=mgmt, ports=ports,
             subnets=model.subnets, admin_up=bool(model.router.get("admin_state_up", True)),
-            fingerprint=model.fingerprint,
+            fingerprint=fingerprint,
             floating_ips=frozenset(f["floating_ip_address"] for f in model.floating_ips),
-            activate=port_status.to_activate(model),
+            activate=port_status.to_activate(model) if member == 0 else (), kept=kept,
             project_id=model.router.get("project_id") or model.router.get("tenant_id"))
+
+    def _member_ports(self, member: str, model: RouterModel) -> tuple[dict, ...]:
+        """Member 1's port on each network the router is on, made when missing (before
+        the look that plugs them: an unplugged port costs nothing); one on a network
+        the router left goes (its interface is unplugged by then, or with the port)."""
+        have = {p["network_id"]: p for p in self.network.ha_ports(member)}
+        wanted = _routed_networks(model)
+        for network_id in wanted:
+            if network_id not in have:
+                have[network_id] = self.network.create_ha_port(member, network_id)
+                LOG.info("router %s: HA port %s on network %s", member,
+                         have[network_id]["id"], network_id)
+        for network_id in sorted(set(have) - set(wanted)):
+            self.network.delete_port(have.pop(network_id)["id"])
+        return tuple(have[n] for n in wanted)
 
     def resources(self) -> list[ResourceRef]:
         return self.network.routers()
@@ -165,9 +221,24 @@ class RouterDriver:
         return self.network.router_project(resource_id)
 
     def build(self, resource: Resource, mgmt: Management) -> ApplianceConfig:
-        return build(resource.model, mgmt)
+        doc = build(resource.model, mgmt)
+        ha = resource.kept
+        if not isinstance(ha, HaMember):
+            return doc
+        if not ha.peers:
+            if ha.member == 1:  # never without its peer: it would hold the addresses too
+                raise ValueError("HA member 1: its peer has no management address yet")
+            return doc  # member 0 alone until member 1's port exists: a single router
+        return router_ha.member_document(doc, ha.router_id, ha.member, ha.peers, ha.macs)
 
     def report(self, ref: ResourceRef, st: RouterState, decision: Decision) -> None:
+        if isinstance(st.context.kept, HaMember) or router_ha.split(ref.id)[1]:
+            # A pair's status is the two members' (``report_pair``); the ports it serves
+            # are reported by member 0.
+            if router_ha.split(ref.id)[1] == 0 and decision.step in (Step.CONFIGURE_VM,
+                                                                     Step.ALIVE):
+                self._activate_ports(ref, st)
+            return
         status = decision.status.neutron
         # A reconfigure or replug of a working router (BUILD) keeps ACTIVE: it forwards.
         if status != st.status and not (st.status == "ACTIVE" and status == "BUILD"):
@@ -181,7 +252,19 @@ class RouterDriver:
         return None  # the router's status says BUILD until a push is taken
 
     def gone(self, ref: ResourceRef) -> None:
-        return None  # a router's ports go with it (the network API deletes them)
+        # A router's ports go with it (the network API deletes them); member 1's are ours.
+        if router_ha.split(ref.id)[1]:
+            for port in self.network.ha_ports(ref.id):
+                self.network.delete_port(port["id"])
+
+    def report_pair(self, ref: ResourceRef, st: RouterState, state: str,
+                    fallback: str) -> None:
+        """The router's status from its pair (``router_ha.pair_view``): ACTIVE while a
+        member forwards, else what member 0's step says (``fallback``: BUILD, DOWN...)."""
+        status = "ACTIVE" if state in ("ACTIVE", "DEGRADED") else fallback
+        if status != st.status and not (st.status == "ACTIVE" and status == "BUILD"):
+            self.network.set_router_status(ref.id, status)
+            st.status = status
 
     def _activate_ports(self, ref: ResourceRef, st: RouterState) -> None:
         # The appliance holds the document (pushed now, or reported): the tenant ports it

@@ -97,8 +97,13 @@ class Executor:
             ports = [mgmt["id"]] + [p for p in ctx.wanted_ports if p != mgmt["id"]]
             # The same boot retried (say, by a restarted orchestrator) is the same request.
             who = self.drivers[ref.kind].naming.identity(ref.id, ctx.generation)
-            ctx.instance_id = self.compute.boot(who, ports, boot_request_id(ref.id, boots),
-                                                ctx.boot)
+            if st.avoid:
+                ctx.instance_id = self.compute.boot(who, ports,
+                                                    boot_request_id(ref.id, boots), ctx.boot,
+                                                    different_host=st.avoid)
+            else:
+                ctx.instance_id = self.compute.boot(who, ports,
+                                                    boot_request_id(ref.id, boots), ctx.boot)
             if ctx.boot is not None and ctx.boot.source != "default":
                 LOG.info("%s %s: booted from image %s, flavor %s (%s)", ref.kind, ref.id,
                          ctx.boot.image, ctx.boot.flavor, ctx.boot.source)

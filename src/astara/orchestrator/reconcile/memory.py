@@ -59,6 +59,7 @@ class Context:
     # The image and flavor (``orchestrator.byonf.BootSpec``) the next boot uses, chosen
     # by the full look that found no instance; None: the compute client's defaults.
     boot: BootSpec | None = None
+    host_id: str | None = None  # the instance's ``hostId`` (an HA pair's anti-affinity)
 
 
 class Resume(NamedTuple):
@@ -120,3 +121,7 @@ class RouterState:
     # back from it (a load balancer's statuses: written again only when they change).
     report: ApplianceStatus | None = None
     reported: Any = None
+    # An HA router's member 1: the instances its boot should keep away from (member 0's).
+    avoid: tuple[str, ...] = ()
+    # An HA router's member 0: the pair as last judged (``drivers.router_ha``), for views.
+    pair: dict | None = None

@@ -92,6 +92,7 @@ class Instance:
     deleting: bool = False
     extras: frozenset[str] = frozenset()  # more instances for one router: to remove
     generation: int = 0  # what it was booted for (``ApplianceIdentity.generation``)
+    host_id: str | None = None  # Nova's ``hostId``: equal for two instances on one host
 
 
 class Failure(enum.StrEnum):

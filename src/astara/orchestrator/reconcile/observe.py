@@ -145,7 +145,7 @@ class Observer:
             activate=res.activate if desired is not None else (),
             # Kept too when no boot can succeed: its driver reports the ERROR with it.
             kept=res.kept if desired is not None or boot_problem is not None else None,
-            generation=res.generation, boot=spec)
+            generation=res.generation, boot=spec, host_id=inst.host_id if inst else None)
         app = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
             app = self.appliance.status(address, inst.id)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.drivers import router_ha
+from astara.orchestrator.drivers.router import HaMember, RouterDriver
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.memory import (
@@ -35,6 +37,7 @@ from astara.orchestrator.reconcile.model import (
     Outcome,
     OutcomeKind,
     Settings,
+    Status,
 )
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.plan import plan
@@ -57,6 +60,21 @@ FOLLOW_UP = 10.0
 # the parent requeueing a dead worker's keys): rows preloaded for routers it has not been
 # handed after this long are dropped (a deleted router's, or another worker's).
 PRELOAD_KEPT = 60.0
+
+
+def _sooner(a: Outcome, b: Outcome) -> Outcome:
+    """One key, two members: look again when the first of them needs it."""
+    order = {OutcomeKind.RETRY: 0, OutcomeKind.REQUEUE: 1, OutcomeKind.DONE: 2,
+             OutcomeKind.TERMINAL: 3}
+    if a.kind == b.kind == OutcomeKind.REQUEUE:
+        return a if a.after <= b.after else b
+    return a if order[a.kind] <= order[b.kind] else b
+
+
+def _last_error(st: RouterState | None) -> str | None:
+    if st is None or st.healthy:
+        return None
+    return next((r.error for r in reversed(st.steps) if r.error), st.memory.last_error)
 
 
 def follow_up(health_check_period: float, jitter: float) -> float:
@@ -106,7 +124,7 @@ class Reconciler:
 
     def _load(self, ref: ResourceRef, st: RouterState, resume: bool) -> None:
         saved = self._preloaded.pop(ref.id, None)
-        if saved is None and self.store is not None:
+        if saved is None and self.store is not None and not router_ha.split(ref.id)[1]:
             saved = self.store.load(ref.id)
         if saved is None:
             return
@@ -151,6 +169,79 @@ class Reconciler:
         return observed, plan(observed, self.settings), resumed
 
     def run(self, ref: ResourceRef, full: bool = True) -> Outcome:
+        """One pass; an HA router's pass is one for each member of its pair."""
+        if ref.kind != "router" or router_ha.split(ref.id)[1]:
+            return self._run_one(ref, full)
+        mid = router_ha.member_id(ref.id)
+        other = self.states.get(mid)
+        if other is not None or ref.id in self.states:
+            # a replacement of member 0 keeps away from member 1's host, as 1 from 0's
+            self.state(ref).avoid = (other.context.instance_id,) \
+                if other is not None and other.context.instance_id else ()
+        outcome = self._run_one(ref, full)
+        st0 = self.states.get(ref.id)
+        is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
+        if st0 is not None and not is_ha:
+            st0.pair = None  # a single router again (or not yet read as a pair)
+        if not is_ha and mid not in self.states:
+            return outcome
+        mref = ResourceRef(ref.kind, mid, ref.tenant_id)
+        st1 = self.state(mref)
+        st1.avoid = (st0.context.instance_id,) if st0 and st0.context.instance_id else ()
+        second = self._run_one(mref, full)
+        if st0 is not None and is_ha:
+            self._judge_pair(ref, st0, self.states.get(mid))
+        return _sooner(outcome, second)
+
+    def _judge_pair(self, ref: ResourceRef, st0: RouterState, st1: RouterState | None) -> None:
+        views = []
+        for st in (st0, st1):
+            ha = st.report.ha if st is not None and st.report is not None else None
+            views.append(router_ha.MemberView(
+                exists=st is not None and st.context.instance_id is not None,
+                forwarding=st is not None and st.healthy,
+                role=ha.role if ha else "unknown", sync=ha.sync if ha else "off",
+                host_id=st.context.host_id if st is not None else None))
+        pair = (views[0], views[1])
+        state, warning = router_ha.pair_view(pair)
+        roles = (views[0].role, views[1].role)
+        last = (st0.pair or {}).get("master")
+        victim = router_ha.split_brain_victim(roles, last)
+        # Acted on when seen at two judgements in a row: two status calls a few ms apart
+        # can straddle a takeover, a second look cannot.
+        if victim is not None and (st0.pair or {}).get("split_brain"):
+            LOG.error("router %s: split brain, both members report master: restarting "
+                      "member %d (the pair's last sole master was %s)", ref.id, victim, last)
+            (st0 if victim == 0 else st1).force_rebuild = True  # type: ignore[union-attr]
+        elif victim is not None:
+            LOG.warning("router %s: both members report master: looking again", ref.id)
+        master = router_ha.sole_master(roles)
+        if warning and (st0.pair or {}).get("warning") != warning:
+            LOG.warning("router %s: %s", ref.id, warning)
+        st0.pair = {"state": state, "warning": warning,
+                    "master": master if master is not None else last,
+                    "split_brain": victim is not None,
+                    "members": [{"member": i, "instance_id": (s.context.instance_id
+                                                              if s else None),
+                                 "management_address": s.context.mgmt_address if s else None,
+                                 "role": v.role, "sync": v.sync, "forwarding": v.forwarding,
+                                 "host_id": v.host_id,
+                                 # why it does not forward (a push refused: its reason)
+                                 "last_error": _last_error(s)}
+                                for i, (s, v) in enumerate(zip((st0, st1), views,
+                                                                strict=True))]}
+        last_status = st0.steps[-1].status if st0.steps else None
+        # (a failed observation records "unknown": no step, the status stays as it was)
+        fallback = Status(last_status).neutron if last_status in set(Status) \
+            else (st0.status or "BUILD")
+        driver = self.executor.drivers.get(ref.kind)
+        try:
+            if isinstance(driver, RouterDriver):
+                driver.report_pair(ref, st0, state, fallback)
+        except RemoteError as exc:  # written again by the next pass
+            LOG.warning("router %s: status write failed: %s", ref.id, exc)
+
+    def _run_one(self, ref: ResourceRef, full: bool = True) -> Outcome:
         st = self.state(ref)
         started = time.monotonic()
         try:
@@ -187,7 +278,8 @@ class Reconciler:
             self.states.pop(ref.id, None)
             if self.store:
                 self.store.forget(ref.id)
-        elif self.store is not None:
+        elif self.store is not None and not router_ha.split(ref.id)[1]:
+            # (an HA router's member 1 is not stored: a restart finds it by name)
             resume = self._resume(st)
             if (st.memory, st.status) != before or resume != st.saved_resume:
                 self.store.save(ref.id, ref.tenant_id, st.memory, st.status, resume)
