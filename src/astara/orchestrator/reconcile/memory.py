@@ -120,3 +120,6 @@ class RouterState:
     # back from it (a load balancer's statuses: written again only when they change).
     report: ApplianceStatus | None = None
     reported: Any = None
+    # The last pass was refused by the cluster fence (this member does not hold the
+    # resource's lease): nothing was done, and nothing of it may be stored.
+    fenced: bool = False
