@@ -40,6 +40,7 @@ from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.cluster import settings as cluster_settings
+from astara.orchestrator.cluster import view as cluster_view
 from astara.orchestrator.cluster.leases import Leases, MemberBoard
 from astara.orchestrator.cluster.membership import Membership
 from astara.orchestrator.cluster.ownership import Ownership, Rebalance
@@ -572,6 +573,30 @@ class Orchestrator:
         return [{"index": w.index, "pid": w.proc.pid if w.proc else None,
                  "alive": bool(w.proc and w.proc.is_alive()), "restarts": w.restarts,
                  **w.stats} for w in self.workers]
+
+    def cluster_view(self) -> dict:
+        """The cluster as this member sees it (a single node: one member, everything)."""
+        if self.ownership is None:
+            return {"enabled": False, "member": self.coordination.member_name,
+                    "coordination": "disabled", "acting": True,
+                    "members": [{"name": self.coordination.member_name, "in_group": True,
+                                 "share": 1.0, "leases": None, "self": True}]}
+        status = self.ownership.status()
+        rows = self.ownership.board.read() if self.ownership.board is not None else []
+        counts = self.ownership.leases.live_counts()
+        return {"enabled": True, "member": status["member"],
+                "coordination": status["coordination"], "acting": status["acting"],
+                "members": cluster_view.members(status, rows, dict(counts), time.time())}
+
+    def forward_target(self, resource_id: str) -> tuple[str, str] | None:
+        """Where a command on ``resource_id`` must go: (member, its RPC URL) when another
+        member owns it by the ring; None when it is ours (or a single node)."""
+        if self.ownership is None or self.ownership.owns(resource_id):
+            return None
+        name, caps = self.ownership.owner_of(resource_id)
+        if name is None or name == self.coordination.member_name:
+            return None
+        return name, str(caps.get("rpc_url") or "")
 
     def health_view(self) -> dict:
         return self.breaker.view(time.time())
