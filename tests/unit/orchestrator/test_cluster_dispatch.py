@@ -124,3 +124,59 @@ def test_a_member_gone_from_the_group_still_shows_with_its_last_heartbeat():
                        {"gone/1": 3}, now=130.0)
     assert [(m["name"], m["in_group"], m["share"], m["leases"], m["heartbeat_age"])
             for m in out] == [("a", True, 1.0, 0, None), ("gone", False, 0.0, 3, 30.0)]
+
+
+# -- the RPC API on two members: forwarded to the ring's owner, never twice ----------
+
+TOKEN = "t0ken-shared-by-the-members"
+
+
+def serving(db, name: str, group: dict, port: int):
+    from tests.support import Server
+
+    from astara.orchestrator.rpc import build_app
+
+    orch = parent(db, name, group)
+    orch.routers = {}
+    orch.drivers = {}
+    app = build_app(orch, TOKEN.encode())
+    return orch, Server(app, port).start()
+
+
+def test_a_command_or_show_on_another_member_s_router_is_answered_by_it(db):
+    import httpx
+    from tests.support import free_port
+
+    ports = {"a": free_port(), "b": free_port()}
+    group = {n: {"rpc_url": f"http://127.0.0.1:{p}"} for n, p in ports.items()}
+    (a, sa), (b, sb) = serving(db, "a", group, ports["a"]), serving(db, "b", group, ports["b"])
+    try:
+        a.ownership.tick(IDS)
+        b.ownership.tick(IDS)
+        theirs = sorted(Ring.of(group).mine("b", IDS))[0]
+        b.routers[theirs] = {"id": theirs, "kind": "router", "status": "ACTIVE"}
+        h = {"X-Auth-Token": TOKEN}
+        r = httpx.get(f"{sa.url}/routers/{theirs}", headers=h)
+        assert r.status_code == 200 and r.json()["router"]["status"] == "ACTIVE"
+        assert r.headers["X-Astara-Forwarded"] == "b"
+        # A command: done by b (its worker gets the key), not by a.
+        r = httpx.put(f"{sa.url}/router/update/{theirs}", headers=h, json={})
+        assert r.status_code == 200 and r.headers["X-Astara-Forwarded"] == "b"
+        assert r.json()["command"] == "update"
+        assert theirs in sent(b, "submit") and theirs not in sent(a, "submit")
+        # Already forwarded: answered where it lands, even if the ring says otherwise.
+        r = httpx.get(f"{sa.url}/routers/{theirs}",
+                      headers={**h, "X-Astara-Forwarded": "b"})
+        assert r.status_code == 404 and "X-Astara-Forwarded" not in r.headers
+        # The caller's token goes along: a wrong one is refused by the owner too.
+        r = httpx.get(f"{sa.url}/routers/{theirs}", headers={"X-Auth-Token": "nope"})
+        assert r.status_code == 401
+        # The owner gone: a 503 naming it, in our error format.
+        sb.stop()
+        r = httpx.get(f"{sa.url}/routers/{theirs}", headers=h)
+        assert r.status_code == 503 and "'b'" in r.json()["error"]["message"]
+        cluster = httpx.get(f"{sa.url}/cluster/", headers=h).json()["cluster"]
+        assert [m["name"] for m in cluster["members"]] == ["a", "b"]
+    finally:
+        sa.stop()
+        sb.stop()
