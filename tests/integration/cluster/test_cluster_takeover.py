@@ -166,10 +166,13 @@ def test_coordination_down_stops_acting_within_a_lease_and_recovers(cluster, etc
     steady = time.time()
     subprocess.run([str(SCRIPT), "kill", str(etcd_dir)], check=True, timeout=30)
     down_at = time.time()
+    # Served at most one lease after the last heartbeat that answered (that it is served
+    # until then, not dropped at once, is the unit tests' fake-clock case: here a loaded
+    # etcd may have failed a heartbeat before the kill).
     c.wait(lambda: not c.holders(), TIMEOUT + 5, "every lease to end")
-    print(f"\nleases ended {time.time() - down_at:.2f} s after the coordination service "
-          "went down")
-    assert time.time() - down_at >= TIMEOUT - 1.0  # served until then, not dropped at once
+    ended = time.time() - down_at
+    print(f"\nleases ended {ended:.2f} s after the coordination service went down")
+    assert ended <= TIMEOUT + 2
     c.wait(lambda: all(any(e["event"] == "ring" and e["release"] and e["t"] >= down_at
                            for e in c.events(n)) for n in MEMBERS), 10,
            "every member to release its routers")
