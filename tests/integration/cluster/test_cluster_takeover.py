@@ -163,9 +163,8 @@ def test_coordination_down_stops_acting_within_a_lease_and_recovers(cluster, etc
     c = cluster
     started(c)
     etcd_dir, _ = etcd
-    steady = time.time()
+    steady = down_at = time.time()
     subprocess.run([str(SCRIPT), "kill", str(etcd_dir)], check=True, timeout=30)
-    down_at = time.time()
     # Served at most one lease after the last heartbeat that answered (that it is served
     # until then, not dropped at once, is the unit tests' fake-clock case: here a loaded
     # etcd may have failed a heartbeat before the kill).
