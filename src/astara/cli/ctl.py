@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("action", choices=["list", "debug"])
     sub.add_parser("health", help="the rebuild breaker: is the orchestrator suspecting "
                    "its own path to the appliances, rebuilds in the window and their budget")
+    sub.add_parser("cluster", help="the orchestrators of the cluster: share of the ring, "
+                   "leases held, last heartbeat")
     s = sub.add_parser("ssh", help="a shell in a router's appliance")
     s.add_argument("id")
     ctl_byonf.add_parser(sub)
@@ -273,6 +275,15 @@ def main(argv: list[str] | None = None) -> int:
                   ["index", "pid", "alive", "restarts", "passes", "queued"])
         elif a.command == "health":
             _show(_call(http, "GET", "/health/")["breaker"], a.format)
+        elif a.command == "cluster":
+            got = _call(http, "GET", "/cluster/")["cluster"]
+            if a.format != "table":
+                _show(got, a.format)
+            else:
+                print(f"member: {got['member']}  coordination: {got['coordination']}  "
+                      f"acting: {got['acting']}")
+                _show(got["members"], a.format, ["name", "in_group", "share", "leases",
+                                                 "heartbeat_age", "coordination", "rpc_url"])
         elif a.command == "ssh":
             return _ssh(http, a.id)
     return 0

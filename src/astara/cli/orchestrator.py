@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             from astara.bus import amqp
 
             return amqp.transport(conf)
-    orch = Orchestrator(settings, o, transport)
+    from astara.orchestrator.cluster import settings as cluster_settings
+
+    orch = Orchestrator(settings, o, transport, cluster_settings.from_conf(conf))
     orch.spawn_workers()  # they import meanwhile, and wait for ``start``
 
     import uvicorn

@@ -9,6 +9,7 @@ from oslo_config import cfg
 
 from astara.common.entry import ConfigError
 from astara.common.settings import default_conf
+from astara.orchestrator.cluster import settings as cluster_settings
 from astara.orchestrator.drivers import registry
 from astara.orchestrator.reconcile import model
 from astara.orchestrator.reconcile.breaker import BreakerSettings
@@ -115,7 +116,8 @@ DEFAULT_OPTS = [
                 "instead of appliance_image/appliance_flavor. A change takes effect at "
                 "the appliance's next boot (e.g. astara-ctl router rebuild)."),
 ]
-GROUPS = {GROUP: OPTS, "DEFAULT": DEFAULT_OPTS}
+GROUPS = {GROUP: OPTS, "DEFAULT": DEFAULT_OPTS,
+          cluster_settings.GROUP: cluster_settings.OPTS}
 
 
 @dataclass(frozen=True)
@@ -225,4 +227,5 @@ def management_defaults() -> ManagementSettings:
 
 
 def list_opts():
-    return [(None, DEFAULT_OPTS), (GROUP, OPTS)]
+    return [(None, DEFAULT_OPTS), (GROUP, OPTS),
+            (cluster_settings.GROUP, cluster_settings.OPTS)]

@@ -6,7 +6,13 @@ debug,manage}/<id>`` (any kind's id), ``/loadbalancer/{rebuild,update,debug,mana
 a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/``
 (every kind, or one: ``?kind=router``), ``/routers/<id>`` (any kind),
 ``/loadbalancers/``, ``/loadbalancers/<id>`` (load balancers only, with their VIP,
-children and statuses), ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker).
+children and statuses), ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker),
+``/cluster/`` (the members, their share of the ring, leases and last heartbeat).
+
+In a cluster, a command on one resource, or ``GET`` of one resource this member does
+not hold, is forwarded to the member the ring gives it to (``X-Astara-Forwarded``
+marks it; it is never forwarded twice). Lists, ``/tenant/``, ``/global/`` and ``/poll/``
+are this member's alone.
 
 Every route, reads included, wants the operator's token in ``X-Auth-Token``
 (``[orchestrator] rpc_auth_token_file``, compared in constant time): anything
@@ -20,6 +26,7 @@ import hmac
 import json
 import logging
 
+import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -38,6 +45,7 @@ from astara.orchestrator.service import Orchestrator
 
 LOG = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Auth-Token"
+FORWARDED_HEADER = "X-Astara-Forwarded"
 MAX_BODY = 64 * 1024  # a command's body is at most a short reason
 KINDS = ("router", "loadbalancer")
 COMMANDS = ("rebuild", "update", "debug", "manage")
@@ -105,6 +113,34 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
             LOG.info("worker %s: %s", v["index"], v)
         return JSONResponse({"workers": views})
 
+    async def forwarded(request: Request, rid: str) -> JSONResponse | None:
+        """In a cluster, a request about a resource another member owns is answered by
+        that member (the caller's token passed on: members share the RPC token); None:
+        answer here. A forwarded request is never forwarded again."""
+        if request.headers.get(FORWARDED_HEADER):
+            return None
+        target = orch.forward_target(rid)
+        if target is None:
+            return None
+        name, url = target
+        if not url:
+            return _error(503, f"{rid} is owned by cluster member {name[:64]!r}, whose RPC "
+                          "API is not known")
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                r = await client.request(
+                    request.method, url.rstrip("/") + request.url.path,
+                    content=await request.body(),
+                    headers={TOKEN_HEADER: request.headers.get(TOKEN_HEADER, ""),
+                             FORWARDED_HEADER: orch.coordination.member_name,
+                             "Content-Type": "application/json"})
+            body = r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return _error(503, f"{rid} is owned by cluster member {name[:64]!r}, which did "
+                          f"not answer at {url[:200]}: {type(exc).__name__}")
+        return JSONResponse(body, status_code=r.status_code,
+                            headers={FORWARDED_HEADER: name[:200]})
+
     async def command(request: Request, kind: str | None) -> JSONResponse:
         """A command on one resource: of any kind (``kind`` None), or only of ``kind``."""
         action, rid = request.path_params["action"], request.path_params["id"]
@@ -113,6 +149,8 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
             return bad
         if action not in COMMANDS:
             return _error(404, f"unknown {noun} command {action[:64]!r}")
+        if (answer := await forwarded(request, rid)) is not None:
+            return answer
         try:
             ref = await run_in_threadpool(orch.ref_for, rid)
         except RemoteError as exc:
@@ -180,6 +218,8 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     async def router(request: Request):
         rid = request.path_params["id"]
         found = next((r for r in views(None) if r["id"] == rid), None)
+        if found is None and (answer := await forwarded(request, rid)) is not None:
+            return answer
         if found is None:
             return _error(404, f"router {rid} is not known to this orchestrator")
         return JSONResponse({"router": found})
@@ -190,9 +230,14 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     async def loadbalancer(request: Request):
         lid = request.path_params["id"]
         found = next((r for r in views("loadbalancer") if r["id"] == lid), None)
+        if found is None and (answer := await forwarded(request, lid)) is not None:
+            return answer
         if found is None:
             return _error(404, f"loadbalancer {lid} is not known to this orchestrator")
         return JSONResponse({"loadbalancer": found})
+
+    async def cluster(request: Request):
+        return JSONResponse({"cluster": await run_in_threadpool(orch.cluster_view)})
 
     async def workers(request: Request):
         return JSONResponse({"workers": orch.worker_views()})
@@ -222,6 +267,7 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
         Route("/loadbalancers/", loadbalancers, methods=["GET"]),
         Route("/loadbalancers/{id}", loadbalancer, methods=["GET"]),
         Route("/workers/", workers, methods=["GET"]),
+        Route("/cluster/", cluster, methods=["GET"]),
         Route("/debug/", debug, methods=["GET"]),
         Route("/health/", health, methods=["GET"]),
         Route("/metrics", endpoint(metrics.exposed), methods=["GET"]),

@@ -14,11 +14,12 @@ from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.compute import HttpComputeAPI
 from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.orchestrator.cluster.leases import Leases
 from astara.orchestrator.debug import DebugSnapshot, DebugStore
 from astara.orchestrator.drivers import loadbalancer_view, registry, router_ha
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
-from astara.orchestrator.reconcile.execute import Executor
+from astara.orchestrator.reconcile.execute import Executor, Fence
 from astara.orchestrator.reconcile.memory import RouterState
 from astara.orchestrator.reconcile.model import Outcome, Settings
 from astara.orchestrator.reconcile.observe import Observer
@@ -33,9 +34,12 @@ class Runtime:
 
     def __init__(self, o: OrchestratorSettings, db: Database, management_network_id: str,
                  board: BreakerBoard | None = None, preload: bool = True,
-                 shard: tuple[int, int] | None = None):
+                 shard: tuple[int, int] | None = None,
+                 fence: tuple[str, float] | None = None):
         """``preload``: read every router's stored state at once (a worker starting);
-        ``shard`` (index, workers): only the rows of the tenants this worker owns."""
+        ``shard`` (index, workers): only the rows of the tenants this worker owns;
+        ``fence`` (lease owner token, margin): a cluster member's, checked before each
+        step (``cluster.leases``)."""
         headers = o.service_headers
         store = RouterStateStore(db)
         net, compute = endpoints.resolve(o, "network"), endpoints.resolve(o, "compute")
@@ -57,7 +61,8 @@ class Runtime:
         self.reconciler = Reconciler(
             Observer(self.network, self.compute, self.appliance, management_settings(o),
                      drivers, boot),
-            Executor(self.network, self.compute, self.appliance, drivers),
+            Executor(self.network, self.compute, self.appliance, drivers,
+                     fence=lease_fence(db, fence) if fence is not None else None),
             settings, is_debug=lambda ref: self.debug.is_debug(ref),
             store=store,
             gate=breaker_gate(board, settings) if board is not None else None)
@@ -75,6 +80,13 @@ class Runtime:
         finally:
             with self._lock:
                 self._touched.add(ref.id)
+
+    def release(self, ref: ResourceRef) -> None:
+        """The cluster gave ``ref`` to another member: its state machine stops here,
+        and the next report says it is no longer held."""
+        self.reconciler.release(ref)
+        with self._lock:
+            self._touched.add(ref.id)
 
     def has_touched(self) -> bool:
         with self._lock:
@@ -94,6 +106,14 @@ class Runtime:
         for c in (self.network, self.compute, self.appliance, self.loadbalancers):
             if c is not None:
                 c.close()
+
+
+def lease_fence(db: Database, fence: tuple[str, float]) -> Fence:
+    """The executor's fence in a cluster: this member's lease on the resource, read
+    from the database right before each step."""
+    owner, margin = fence
+    leases = Leases(db, owner, lease=0.0, margin=margin)
+    return lambda ref: leases.check(ref.id)
 
 
 def breaker_gate(board: BreakerBoard, s: Settings) -> Gate:

@@ -7,6 +7,13 @@ dies is restarted and every key it owned is queued again. Snapshots from the
 workers feed the RPC API's views and, once a second, the rebuild breaker
 (``breaker_board``: every router's latest status check decides whether the
 orchestrator suspects its own path to the appliances).
+
+In a cluster (``[coordination] enabled``) the ``cluster.ownership`` layer sits between
+intake and the workers: a key goes to a worker only if this member holds its lease
+(keys of other members' resources are dropped here), and once per heartbeat the ring
+is looked at again: resources it now owns are adopted (handed over as a restart hands
+them: the first look is a status call), resources it lost are released (their state
+machines stop in the worker).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import multiprocessing
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +39,11 @@ from astara.orchestrator import breaker_board, endpoints, intake, management
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.orchestrator.cluster import settings as cluster_settings
+from astara.orchestrator.cluster import view as cluster_view
+from astara.orchestrator.cluster.leases import Leases, MemberBoard
+from astara.orchestrator.cluster.membership import Membership
+from astara.orchestrator.cluster.ownership import Ownership, Rebalance
 from astara.orchestrator.debug import DebugStore
 from astara.orchestrator.drivers import registry
 from astara.orchestrator.drivers.base import Driver
@@ -64,11 +77,26 @@ class WorkerHandle:
 
 
 class Orchestrator:
+    # Single node unless ``__init__`` says otherwise (tests build bare instances too).
+    coordination = cluster_settings.disabled()
+    ownership: Ownership | None = None
+    lease_owner = ""
+
     def __init__(self, settings: Settings, o: OrchestratorSettings,
-                 transport: Callable[[], Any] | None = None):
+                 transport: Callable[[], Any] | None = None,
+                 coordination: cluster_settings.CoordinationSettings | None = None,
+                 membership: Callable[[dict], Membership] | None = None):
         """``transport`` builds the oslo.messaging transport ``[bus] transport = amqp``
-        uses (called in ``start``, after the worker processes are forked)."""
+        uses (called in ``start``, after the worker processes are forked).
+        ``coordination``: the ``[coordination]`` settings (None or disabled: a single
+        node); ``membership`` builds the group membership from our capabilities (by
+        default tooz at ``[coordination] url``)."""
         self.settings, self.o = settings, o
+        self.coordination = coordination or cluster_settings.disabled()
+        self._membership_factory = membership
+        self.ownership: Ownership | None = None
+        # This run's lease owner token: a restarted member is a new owner.
+        self.lease_owner = f"{self.coordination.member_name}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._transport_factory = transport
         self.relay: Any = None  # the amqp relay, when [bus] transport = amqp
         self.db = Database(settings.database.url)
@@ -100,8 +128,40 @@ class Orchestrator:
             if w.proc is None:
                 self._spawn(w)
 
+    @property
+    def fence(self) -> tuple[str, float] | None:
+        """What a worker's fence checks with (None: a single node, no fence)."""
+        if not self.coordination.enabled:
+            return None
+        return (self.lease_owner, self.coordination.fence_margin)
+
+    def rpc_url(self) -> str:
+        if self.coordination.rpc_url:
+            return self.coordination.rpc_url
+        host = self.o.rpc_hosts[0] if self.o.rpc_hosts else "127.0.0.1"
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.o.rpc_port}"
+
+    def _join_cluster(self) -> None:
+        c = self.coordination
+        caps = {"rpc_url": self.rpc_url(), "owner": self.lease_owner}
+        if self._membership_factory is not None:
+            membership = self._membership_factory(caps)
+        else:
+            from astara.orchestrator.cluster.membership import ToozMembership
+
+            membership = ToozMembership(c.tooz_url(), c.group_id, c.member_name, caps)
+        self.ownership = Ownership(c, membership,
+                                   Leases(self.db, self.lease_owner, c.lease, c.fence_margin),
+                                   MemberBoard(self.db), self.rpc_url())
+        self.ownership.tick(())  # join: the ring, before the resync asks who owns what
+        LOG.info("cluster: member %s (lease owner %s), coordination %s",
+                 c.member_name, self.lease_owner,
+                 self.ownership.status()["coordination"])
+
     def start(self) -> None:
         self.spawn_workers()
+        if self.coordination.enabled:
+            self._join_cluster()
         net = endpoints.resolve(self.o, "network")
         with httpx.Client(base_url=net.url.rstrip("/"), headers=self.o.service_headers,
                           timeout=10, **({"auth": net.auth} if net.auth else {})) as http:
@@ -115,7 +175,7 @@ class Orchestrator:
         self.drivers = registry.make(self.o.enabled_drivers, self.network, self.loadbalancers)
         for w in self.workers:
             assert w.inbox is not None
-            w.inbox.put(("start", self.mgmt_net_id))
+            w.inbox.put(("start", self.mgmt_net_id, self.fence))
         LOG.info("start-up: management network %s, %d workers started, %.2f s after start",
                  self.mgmt_net_id, len(self.workers), since_exec())
         consumer = self._bus_consumer()
@@ -124,6 +184,8 @@ class Orchestrator:
         threads: list[tuple[Callable[..., None], str]] = [
             (self._intake, "intake"), (self._supervise, "supervisor"),
             (self._collect, "collector")]
+        if self.ownership is not None:
+            threads.append((self._cluster, "cluster"))
         if self.relay is not None:
             threads.append((self._relay, "amqp-relay"))
         for target, name in threads:
@@ -157,14 +219,17 @@ class Orchestrator:
                 # covers what came before, as for the outbox consumer.
                 outbox.skip_to_tail()
             # Intake no longer reads the outbox: its old cursor would stop the pruning.
-            if drop_cursor(self.db, CONSUMER):
-                LOG.info("bus: transport amqp; the outbox cursor %s is dropped", CONSUMER)
+            if drop_cursor(self.db, self.consumer_name()):
+                LOG.info("bus: transport amqp; the outbox cursor %s is dropped",
+                         self.consumer_name())
             self.relay = bus_relay.Relay(outbox, amqp.OsloSender(transport),
                                      max_idle_wait=bus.max_idle_wait)
             # Nova's exchange too: a finished appliance boot wakes its router at once.
-            return amqp.AmqpConsumer(transport, self.settings.network.host,
-                                     (amqp.NEUTRON, amqp.NOVA))
-        consumer = OutboxConsumer(self.db, CONSUMER, topics=["notifications.info"],
+            host = self.settings.network.host
+            if self.coordination.enabled:  # a pool per member: each sees every message
+                host = f"{host}.{self.coordination.member_name}"
+            return amqp.AmqpConsumer(transport, host, (amqp.NEUTRON, amqp.NOVA))
+        consumer = OutboxConsumer(self.db, self.consumer_name(), topics=["notifications.info"],
                                   wakeup=WakeupDir(bus.wakeup_dir),
                                   max_idle_wait=bus.max_idle_wait,
                                   retention=bus.outbox_retention)
@@ -174,6 +239,13 @@ class Orchestrator:
         if drop_cursor(self.db, bus_relay.CONSUMER):  # it ran with amqp before: no relay now
             LOG.info("bus: transport outbox; the relay's cursor %s is dropped", bus_relay.CONSUMER)
         return consumer
+
+    def consumer_name(self) -> str:
+        """Intake's outbox cursor: one per cluster member, as each must read every
+        notification (each keeps what the ring gives it)."""
+        if self.coordination.enabled:
+            return f"{CONSUMER}@{self.coordination.member_name}"
+        return CONSUMER
 
     def _relay(self, consumer: Any) -> None:
         # Nothing is relayed before the listener's queue exists (a first start creates
@@ -200,6 +272,11 @@ class Orchestrator:
         for client in (self.network, self.loadbalancers):
             if client is not None:
                 client.close()
+        if self.ownership is not None:
+            try:  # hand over now rather than when the leases end
+                self.ownership.leave()
+            except Exception as exc:
+                LOG.warning("cluster: leaving failed (%s): leases end on their own", exc)
         self.db.dispose()
 
     def _spawn(self, w: WorkerHandle) -> None:
@@ -214,7 +291,7 @@ class Orchestrator:
             daemon=True)
         w.proc.start()
         if self.mgmt_net_id:  # a successor; at start-up ``start`` sends it once known
-            inbox.put(("start", self.mgmt_net_id))
+            inbox.put(("start", self.mgmt_net_id, self.fence))
         # published only now: what other threads send comes after ``start`` (the worker
         # keeps anything earlier for after its start too)
         w.inbox = inbox
@@ -234,6 +311,12 @@ class Orchestrator:
         self._send(ref, ("rebuild", tuple(ref.__dict__.values())))
 
     def _send(self, ref: ResourceRef, msg: tuple) -> None:
+        if self.ownership is not None and not self.ownership.admit((ref.id,)):
+            LOG.debug("%s %s: not this member's (ring or lease): dropped", ref.kind, ref.id)
+            return
+        self._to_worker(ref, msg)
+
+    def _to_worker(self, ref: ResourceRef, msg: tuple) -> None:
         w = self.workers[shard_for(ref.tenant_id, len(self.workers))]
         if w.inbox is not None:
             w.inbox.put(msg)
@@ -258,6 +341,11 @@ class Orchestrator:
         with self._lock:
             for ref in refs:
                 self.known[ref.id] = ref
+        if self.ownership is not None:  # only what this member holds the leases of
+            mine = self.ownership.admit(ref.id for ref in refs)
+            refs = [ref for ref in refs if ref.id in mine]
+        with self._lock:
+            for ref in refs:
                 batches.setdefault(shard_for(ref.tenant_id, len(self.workers)), []).append(
                     tuple(ref.__dict__.values()))
         for index, batch in batches.items():  # one message per worker, not per router
@@ -366,6 +454,31 @@ class Orchestrator:
                         if target.address in r.get("floating_ips", []) and rid in self.known]
         return []
 
+    def _cluster(self) -> None:
+        """Once per heartbeat: the ring again; adopt and release what changed hands."""
+        assert self.ownership is not None
+        while not self._stop.wait(self.coordination.heartbeat_interval):
+            with self._lock:
+                known = list(self.known)
+            try:
+                change = self.ownership.tick(known)
+            except Exception:  # the database, say: try again at the next heartbeat
+                LOG.exception("cluster: ownership round failed; retrying")
+                continue
+            self.apply(change)
+
+    def apply(self, change: Rebalance) -> None:
+        """Hand adopted resources to their workers, take released ones away."""
+        with self._lock:
+            released = [self.known[rid] for rid in change.release if rid in self.known]
+            adopted = [self.known[rid] for rid in change.adopt if rid in self.known]
+        for ref in released:
+            self._to_worker(ref, ("release", tuple(ref.__dict__.values())))
+        # As a restart resumes them: a healthy, configured appliance costs one status
+        # call and no push (``full=False``).
+        for ref in adopted:
+            self._to_worker(ref, ("submit", tuple(ref.__dict__.values()), False))
+
     def _supervise(self) -> None:
         while not self._stop.wait(1.0):
             try:
@@ -409,7 +522,8 @@ class Orchestrator:
                     for rid in gone:
                         if self.routers.get(rid, {}).get("_worker") == index:
                             del self.routers[rid]
-                        if not first:
+                        if not first and (self.ownership is None
+                                          or self.ownership.owns(rid)):
                             # Dropped after a terminal pass: gone. A restarted worker's
                             # first report only lacks what it was not handed yet: the keys
                             # stay (requeued, floating IPs resolved, requeued again).
@@ -461,6 +575,30 @@ class Orchestrator:
         return [{"index": w.index, "pid": w.proc.pid if w.proc else None,
                  "alive": bool(w.proc and w.proc.is_alive()), "restarts": w.restarts,
                  **w.stats} for w in self.workers]
+
+    def cluster_view(self) -> dict:
+        """The cluster as this member sees it (a single node: one member, everything)."""
+        if self.ownership is None:
+            return {"enabled": False, "member": self.coordination.member_name,
+                    "coordination": "disabled", "acting": True,
+                    "members": [{"name": self.coordination.member_name, "in_group": True,
+                                 "share": 1.0, "leases": None, "self": True}]}
+        status = self.ownership.status()
+        rows = self.ownership.board.read() if self.ownership.board is not None else []
+        counts = self.ownership.leases.live_counts()
+        return {"enabled": True, "member": status["member"],
+                "coordination": status["coordination"], "acting": status["acting"],
+                "members": cluster_view.members(status, rows, dict(counts), time.time())}
+
+    def forward_target(self, resource_id: str) -> tuple[str, str] | None:
+        """Where a command on ``resource_id`` must go: (member, its RPC URL) when another
+        member owns it by the ring; None when it is ours (or a single node)."""
+        if self.ownership is None or self.ownership.owns(resource_id):
+            return None
+        name, caps = self.ownership.owner_of(resource_id)
+        if name is None or name == self.coordination.member_name:
+            return None
+        return name, str(caps.get("rpc_url") or "")
 
     def health_view(self) -> dict:
         return self.breaker.view(time.time())

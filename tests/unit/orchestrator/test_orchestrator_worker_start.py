@@ -42,9 +42,9 @@ def test_a_spawned_worker_waits_for_the_management_network_before_anything():
     inbox: queue.Queue = queue.Queue()
     for msg in (("debug",), ("start", "net-1"), ("stop",)):
         inbox.put(msg)
-    assert _wait_start(0, inbox, os.getppid()) == ("net-1", [("debug",)])
-    assert _wait_start(0, inbox, os.getppid()) == (None, [])  # stopped before it started
-    assert _wait_start(0, inbox, -1) == (None, [])  # its parent is gone: no wait at all
+    assert _wait_start(0, inbox, os.getppid()) == ("net-1", None, [("debug",)])
+    assert _wait_start(0, inbox, os.getppid()) == (None, None, [])  # stopped before it started
+    assert _wait_start(0, inbox, -1) == (None, None, [])  # its parent is gone: no wait at all
 
 
 def test_what_comes_before_start_is_kept_in_order_for_after_it():
@@ -57,7 +57,7 @@ def test_what_comes_before_start_is_kept_in_order_for_after_it():
     rebuild = ("rebuild", ("router", "r-1", "t-1"))
     for msg in (rebuild, ("debug",), ("start", "net-1"), ("submit", ("x",), True)):
         inbox.put(msg)
-    assert _wait_start(0, inbox, os.getppid()) == ("net-1", [rebuild, ("debug",)])
+    assert _wait_start(0, inbox, os.getppid()) == ("net-1", None, [rebuild, ("debug",)])
     assert inbox.get_nowait()[0] == "submit"  # after the start: left for the worker
 
 

@@ -3,7 +3,9 @@
 ``execute(decision, ref, state)`` performs the chosen step with the clients
 (boot, delete, replug, push), has the resource's driver write back what its API
 shows (a router's status and the tenant ports its appliance serves; a load
-balancer's provisioning and operating statuses), and records the step. Failures
+balancer's provisioning and operating statuses), and records the step. In a cluster,
+``fence`` is asked first, right before anything is done: a member that does not hold
+the resource's lease (``cluster.leases``) performs nothing and writes nothing. Failures
 of a remote system become a RETRY outcome with the error recorded, never an
 exception out of the worker.
 """
@@ -14,7 +16,7 @@ import collections
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from astara.orchestrator.clients.base import (
     ApplianceAPI,
@@ -37,11 +39,17 @@ def boot_request_id(router_id: str, boots: int) -> str:
     return f"req-{uuid.uuid5(uuid.NAMESPACE_URL, f'astara:{router_id}:boot:{boots}')}"
 
 
+# Why this process may not act on a resource now (None: it may): the cluster's fence.
+Fence = Callable[[ResourceRef], "str | None"]
+
+
 class Executor:
     def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI,
-                 drivers: Mapping[str, Driver] | None = None):
-        """``drivers`` by kind (``drivers.registry``); by default the router's alone."""
+                 drivers: Mapping[str, Driver] | None = None, fence: Fence | None = None):
+        """``drivers`` by kind (``drivers.registry``); by default the router's alone.
+        ``fence``: asked before every step (a cluster member); None: a single node."""
         self.network, self.compute, self.appliance = network, compute, appliance
+        self.fence = fence
         self.drivers = dict(drivers) if drivers is not None else {
             "router": RouterDriver(network)}
         # Steps performed without error since this process started, by name: the
@@ -52,6 +60,16 @@ class Executor:
     def execute(self, d: Decision, ref: ResourceRef, st: RouterState, now: float) -> Outcome:
         outcome, error = d.outcome, None
         started = time.monotonic()
+        st.fenced = False
+        why = self.fence(ref) if self.fence is not None else None
+        if why is not None:
+            # Another member owns it now (or our lease lapsed): do nothing, store nothing.
+            st.fenced, st.healthy = True, False
+            LOG.warning("%s %s: %s not performed: %s", ref.kind, ref.id, d.step, why)
+            st.steps.append(StepRecord(now, str(d.step), str(d.status), d.reason, "retry",
+                                       0.0, f"fenced: {why}"))
+            self.tally.step(str(d.step), "retry", False, time.monotonic() - started)
+            return Outcome(OutcomeKind.RETRY)
         try:
             self._remove_extras(ref, st)
             self._perform(d.step, ref, st, d.memory.boots)

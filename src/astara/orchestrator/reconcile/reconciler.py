@@ -274,6 +274,8 @@ class Reconciler:
         st = self.state(ref)
         before = (st.memory, st.status)
         outcome = self.executor.execute(decision, ref, st, self.clock())
+        if st.fenced:
+            return outcome  # not ours to act on: its row is the owner's to write
         if outcome.kind == "terminal":
             self.states.pop(ref.id, None)
             if self.store:
@@ -296,6 +298,11 @@ class Reconciler:
         if st.context is st.saved_from:
             return st.saved_resume
         return Resume.of(st.context)
+
+    def release(self, ref: ResourceRef) -> None:
+        """Another member owns ``ref`` now: forget its state machine here."""
+        self.states.pop(ref.id, None)
+        self._preloaded.pop(ref.id, None)
 
     def rebuild(self, ref: ResourceRef) -> None:
         """Operator's rebuild (also forces a router out of ERROR)."""

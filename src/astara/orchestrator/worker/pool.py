@@ -29,12 +29,22 @@ class Worker:
         self._sem = asyncio.Semaphore(concurrency)
         self._full: set[ResourceRef] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._released: set[ResourceRef] = set()  # given to another member: not requeued
         self.passes = 0
 
     def submit(self, ref: ResourceRef, full: bool = True, delay: float = 0.0) -> None:
+        self._released.discard(ref)
         if full:
             self._full.add(ref)
         self.queue.add(ref, delay)
+
+    def release(self, ref: ResourceRef) -> None:
+        """Stop serving ``ref`` (the cluster gave it to another member): out of the
+        queue now, and a pass running for it is not followed by another."""
+        if ref in self.queue.processing:
+            self._released.add(ref)
+        self._full.discard(ref)
+        self.queue.discard(ref)
 
     async def serve(self, stop: asyncio.Event) -> None:
         getter = None
@@ -72,6 +82,11 @@ class Worker:
 
     def _settle(self, ref: ResourceRef, outcome: Outcome) -> None:
         q = self.queue
+        if ref in self._released:
+            self._released.discard(ref)
+            q.discard(ref)
+            q.done(ref)
+            return
         if outcome.kind is OutcomeKind.RETRY:
             self._full.add(ref)
             q.retry(ref)

@@ -3,7 +3,10 @@
 The parent hands it the rebuild breaker's shared board (``breaker_board``) at spawn,
 and the management network's id in its first message, ``("start", network_id)``: a
 worker starts before the parent has checked the schema and the management network
-(nothing touches the database before that message). Then the parent sends ``("submit", ref, full)``,
+(nothing touches the database before that message; in a cluster it also carries the
+lease owner token and fence margin the worker's fence checks with). Then the parent
+sends ``("submit", ref, full)``, ``("release", ref)`` (the cluster gave it away: its
+state machine stops here),
 ``("submit_many", [ref, ...], full)`` (a resync), ``("rebuild", ref)``, ``("debug",)``
 and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, gone,
 stats)`` while anything changes (``pacing``: at once while its start-up batch passes,
@@ -47,13 +50,13 @@ def main(index: int, o: OrchestratorSettings, db_url: str,
     die_with_parent(parent_pid)
     # Never wait at exit to flush snapshots to a parent that no longer reads them.
     outbox.cancel_join_thread()
-    mgmt_net_id, early = _wait_start(index, inbox, parent_pid)
+    mgmt_net_id, fence, early = _wait_start(index, inbox, parent_pid)
     if mgmt_net_id is None:
         return
     db = Database(db_url)
     runtime = Runtime(o, db, mgmt_net_id,
                       BreakerBoard(board, breaker_settings(o)) if board is not None else None,
-                      shard=(index, o.num_worker_processes))
+                      shard=(index, o.num_worker_processes), fence=fence)
     LOG.info("worker %d ready: %.2f s after its start (stored states preloaded)", index,
              since_exec())
     try:
@@ -63,10 +66,12 @@ def main(index: int, o: OrchestratorSettings, db_url: str,
         db.dispose()
 
 
-def _wait_start(index: int, inbox, parent_pid: int) -> tuple[str | None, list[tuple]]:
-    """The management network's id from the parent's ``start`` (None: stop), and the
-    messages that came before it, kept to be handled once started (an operator's
-    ``rebuild`` or ``debug`` sent while the worker starts must still happen)."""
+def _wait_start(index: int, inbox, parent_pid: int
+                ) -> tuple[str | None, tuple[str, float] | None, list[tuple]]:
+    """The management network's id from the parent's ``start`` (None: stop), the
+    cluster fence (lease owner token, margin; None: a single node), and the messages
+    that came before it, kept to be handled once started (an operator's ``rebuild`` or
+    ``debug`` sent while the worker starts must still happen)."""
     early: list[tuple] = []
     while os.getppid() == parent_pid:
         try:
@@ -74,13 +79,13 @@ def _wait_start(index: int, inbox, parent_pid: int) -> tuple[str | None, list[tu
         except queue_mod.Empty:
             continue
         except (EOFError, OSError):
-            return None, early
+            return None, None, early
         if msg[0] == "start":
-            return msg[1], early
+            return msg[1], (msg[2] if len(msg) > 2 else None), early
         if msg[0] == "stop":
-            return None, early
+            return None, None, early
         early.append(msg)
-    return None, early
+    return None, None, early
 
 
 async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
@@ -97,6 +102,10 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
         elif kind == "submit_many":  # a resync: every router this worker owns
             for fields in msg[1]:
                 worker.submit(ResourceRef(*fields), full=msg[2])
+        elif kind == "release":
+            ref = ResourceRef(*msg[1])
+            worker.release(ref)
+            rt.release(ref)
         elif kind == "rebuild":
             ref = ResourceRef(*msg[1])
             rt.reconciler.rebuild(ref)

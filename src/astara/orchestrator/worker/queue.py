@@ -106,6 +106,12 @@ class DirtyQueue:
     def forget(self, key: Hashable) -> None:
         self._failures.pop(key, None)
 
+    def discard(self, key: Hashable) -> None:
+        """Out of the queue: not waiting, not dirty (a pass running ends as it is)."""
+        self._due.pop(key, None)  # its heap entry is skipped as superseded
+        self._dirty.pop(key, None)
+        self._failures.pop(key, None)
+
     def failures(self, key: Hashable) -> int:
         return self._failures.get(key, 0)
 

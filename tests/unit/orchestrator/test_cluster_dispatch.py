@@ -1,0 +1,182 @@
+"""The orchestrator's parent in a cluster: keys handed over only with their lease,
+adoption and release sent to the workers, commands forwarded to the ring's owner, and
+the ``cluster`` view. Bare parents (no processes) over SQLite lease rows."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from astara.common.settings import sqlite_url
+from astara.db import migrate
+from astara.db.engine import Database
+from astara.orchestrator.cluster import view
+from astara.orchestrator.cluster.leases import Leases, MemberBoard
+from astara.orchestrator.cluster.membership import StaticMembership
+from astara.orchestrator.cluster.ownership import Ownership
+from astara.orchestrator.cluster.ring import Ring
+from astara.orchestrator.cluster.settings import CoordinationSettings
+from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.service import Orchestrator, WorkerHandle
+
+IDS = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(40)]
+REFS = {rid: ResourceRef("router", rid, "t1") for rid in IDS}
+
+
+class Inbox:
+    def __init__(self):
+        self.got: list[tuple] = []
+
+    def put(self, msg: tuple) -> None:
+        self.got.append(msg)
+
+
+@pytest.fixture
+def db(tmp_path):
+    d = Database(sqlite_url(tmp_path))
+    migrate.upgrade(d.engine)
+    yield d
+    d.dispose()
+
+
+def parent(db, name: str, group: dict) -> Orchestrator:
+    s = CoordinationSettings(True, "", "g", 1.0, 10, 2.0, name, "")
+    m = StaticMembership(name)
+    m.members = group
+    orch = Orchestrator.__new__(Orchestrator)
+    orch.coordination = s
+    orch.ownership = Ownership(s, m, Leases(db, f"{name}/1", 10.0, 2.0), MemberBoard(db),
+                               f"http://{name}:44250")
+    orch.known, orch._lock = dict(REFS), threading.Lock()
+    orch.workers = [WorkerHandle(0)]
+    orch.workers[0].inbox = Inbox()  # type: ignore[assignment]
+    return orch
+
+
+def sent(orch: Orchestrator, kind: str) -> set[str]:
+    return {ResourceRef(*m[1]).id for m in orch.workers[0].inbox.got if m[0] == kind}
+
+
+def test_each_key_reaches_exactly_one_member_s_worker(db):
+    group = {"a": {"rpc_url": "http://a:44250"}, "b": {"rpc_url": "http://b:44250"}}
+    a, b = parent(db, "a", group), parent(db, "b", group)
+    for orch in (a, b):
+        orch.ownership.tick([])
+    for ref in REFS.values():
+        a.submit(ref)
+        b.submit(ref)
+    ring = Ring.of(group)
+    assert sent(a, "submit") == ring.mine("a", IDS)
+    assert sent(b, "submit") == ring.mine("b", IDS)
+    assert sent(a, "submit") | sent(b, "submit") == set(IDS)
+
+
+def test_a_ring_change_releases_to_the_worker_then_adopts_elsewhere(db):
+    group = {"a": {}}
+    a = parent(db, "a", group)
+    a.apply(a.ownership.tick(IDS))
+    assert sent(a, "submit") == set(IDS)
+    assert all(m[2] is False for m in a.workers[0].inbox.got)  # adopted: resumed looks
+    group["b"] = {}
+    # b joins: a gives its share back to the worker (its state machines stop)
+    a.apply(a.ownership.tick(IDS))
+    assert sent(a, "release") == Ring.of(group).mine("b", IDS)
+
+
+def test_a_command_goes_to_the_owner_by_the_ring(db):
+    group = {"a": {"rpc_url": "http://a:44250"}, "b": {"rpc_url": "http://b:44250"}}
+    a = parent(db, "a", group)
+    a.ownership.tick(IDS)
+    ring = Ring.of(group)
+    theirs = sorted(ring.mine("b", IDS))[0]
+    ours = sorted(ring.mine("a", IDS))[0]
+    assert a.forward_target(theirs) == ("b", "http://b:44250")
+    assert a.forward_target(ours) is None
+
+
+def test_a_single_node_forwards_nothing_and_shows_itself():
+    orch = Orchestrator.__new__(Orchestrator)
+    assert orch.forward_target(IDS[0]) is None
+    v = orch.cluster_view()
+    assert v["enabled"] is False and [m["share"] for m in v["members"]] == [1.0]
+
+
+def test_the_cluster_view_lists_members_shares_leases_and_heartbeats(db):
+    group = {"a": {}, "b": {}}
+    a, b = parent(db, "a", group), parent(db, "b", group)
+    a.ownership.tick(IDS)
+    b.ownership.tick(IDS)
+    v = a.cluster_view()
+    assert v["enabled"] and v["coordination"] == "ok" and v["member"] == "a"
+    rows = {m["name"]: m for m in v["members"]}
+    ring = Ring.of(group)
+    assert rows["a"]["leases"] == len(ring.mine("a", IDS)) and rows["a"]["self"]
+    assert rows["b"]["leases"] == len(ring.mine("b", IDS))
+    assert abs(rows["a"]["share"] + rows["b"]["share"] - 1.0) < 1e-3
+    assert rows["b"]["rpc_url"] == "http://b:44250" and rows["b"]["heartbeat_age"] >= 0
+
+
+def test_a_member_gone_from_the_group_still_shows_with_its_last_heartbeat():
+    rows = [{"name": "gone", "owner": "gone/1", "rpc_url": "", "heartbeat_at": 100.0,
+             "coordination": "ok"}]
+    out = view.members({"member": "a", "members": ["a"], "shares": {"a": 1.0}}, rows,
+                       {"gone/1": 3}, now=130.0)
+    assert [(m["name"], m["in_group"], m["share"], m["leases"], m["heartbeat_age"])
+            for m in out] == [("a", True, 1.0, 0, None), ("gone", False, 0.0, 3, 30.0)]
+
+
+# -- the RPC API on two members: forwarded to the ring's owner, never twice ----------
+
+TOKEN = "t0ken-shared-by-the-members"
+
+
+def serving(db, name: str, group: dict, port: int):
+    from tests.support import Server
+
+    from astara.orchestrator.rpc import build_app
+
+    orch = parent(db, name, group)
+    orch.routers = {}
+    orch.drivers = {}
+    app = build_app(orch, TOKEN.encode())
+    return orch, Server(app, port).start()
+
+
+def test_a_command_or_show_on_another_member_s_router_is_answered_by_it(db):
+    import httpx
+    from tests.support import free_port
+
+    ports = {"a": free_port(), "b": free_port()}
+    group = {n: {"rpc_url": f"http://127.0.0.1:{p}"} for n, p in ports.items()}
+    (a, sa), (b, sb) = serving(db, "a", group, ports["a"]), serving(db, "b", group, ports["b"])
+    try:
+        a.ownership.tick(IDS)
+        b.ownership.tick(IDS)
+        theirs = sorted(Ring.of(group).mine("b", IDS))[0]
+        b.routers[theirs] = {"id": theirs, "kind": "router", "status": "ACTIVE"}
+        h = {"X-Auth-Token": TOKEN}
+        r = httpx.get(f"{sa.url}/routers/{theirs}", headers=h)
+        assert r.status_code == 200 and r.json()["router"]["status"] == "ACTIVE"
+        assert r.headers["X-Astara-Forwarded"] == "b"
+        # A command: done by b (its worker gets the key), not by a.
+        r = httpx.put(f"{sa.url}/router/update/{theirs}", headers=h, json={})
+        assert r.status_code == 200 and r.headers["X-Astara-Forwarded"] == "b"
+        assert r.json()["command"] == "update"
+        assert theirs in sent(b, "submit") and theirs not in sent(a, "submit")
+        # Already forwarded: answered where it lands, even if the ring says otherwise.
+        r = httpx.get(f"{sa.url}/routers/{theirs}",
+                      headers={**h, "X-Astara-Forwarded": "b"})
+        assert r.status_code == 404 and "X-Astara-Forwarded" not in r.headers
+        # The caller's token goes along: a wrong one is refused by the owner too.
+        r = httpx.get(f"{sa.url}/routers/{theirs}", headers={"X-Auth-Token": "nope"})
+        assert r.status_code == 401
+        # The owner gone: a 503 naming it, in our error format.
+        sb.stop()
+        r = httpx.get(f"{sa.url}/routers/{theirs}", headers=h)
+        assert r.status_code == 503 and "'b'" in r.json()["error"]["message"]
+        cluster = httpx.get(f"{sa.url}/cluster/", headers=h).json()["cluster"]
+        assert [m["name"] for m in cluster["members"]] == ["a", "b"]
+    finally:
+        sa.stop()
+        sb.stop()

@@ -1,0 +1,119 @@
+"""The fence in the executor, and a released key in the worker.
+
+A member refused by the fence performs nothing (no boot, push, delete or status write)
+and stores nothing; a released key leaves its worker's queue, and a pass running for it
+when released is not followed by another (no state machine left behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+
+from tests.orchestrator_world import REF, RID, router_model, sync_mgmt
+
+from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
+from astara.orchestrator.opts import management_defaults, plan_defaults
+from astara.orchestrator.reconcile.execute import Executor
+from astara.orchestrator.reconcile.model import Outcome, OutcomeKind
+from astara.orchestrator.reconcile.observe import Observer
+from astara.orchestrator.reconcile.reconciler import Reconciler
+from astara.orchestrator.worker.pool import Worker
+from astara.orchestrator.worker.queue import DirtyQueue
+
+
+class Store:
+    def __init__(self):
+        self.rows, self.saves = {}, 0
+
+    def load(self, rid):
+        return self.rows.get(rid)
+
+    def save(self, rid, tenant, memory, status, resume=None):
+        self.saves += 1
+        self.rows[rid] = (memory, status, resume)
+
+    def forget(self, rid):
+        self.rows.pop(rid, None)
+
+
+def world(fence):
+    network = FakeNetwork(models={RID: router_model()})
+    compute = FakeCompute()
+    appliances = FakeAppliances(compute)
+    store = Store()
+    rec = Reconciler(Observer(network, compute, appliances, management_defaults()),
+                     Executor(network, compute, appliances, fence=fence),
+                     replace(plan_defaults(), health_check_period=60), store=store)
+    return network, compute, appliances, store, rec
+
+
+def test_a_fenced_member_does_nothing_and_stores_nothing():
+    why = {"now": "lease held by orch-b/7 (epoch 4)"}
+    network, compute, appliances, store, rec = world(lambda ref: why["now"])
+    out = rec.run(REF, True)
+    assert out.kind is OutcomeKind.RETRY
+    assert not [c for c in compute.calls if c[0] in ("boot", "delete")]
+    assert not [c for c in appliances.calls if c[0] == "push"]
+    assert not [c for c in network.calls if c[0].startswith("set_")]
+    assert network.mgmt_ports == {} and store.saves == 0
+    last = rec.state(REF).steps[-1]
+    assert (last.step, last.error) == ("CreateVM", "fenced: lease held by orch-b/7 (epoch 4)")
+    why["now"] = None  # the lease is ours again: the same pass boots
+    rec.run(REF, True)
+    assert [c[0] for c in compute.calls if c[0] == "boot"] == ["boot"]
+    assert store.saves == 1
+
+
+def test_a_fenced_health_check_writes_no_status_either():
+    why = {"now": None}
+    network, compute, appliances, store, rec = world(lambda ref: why["now"])
+    for _ in range(10):
+        rec.run(REF, True)
+        sync_mgmt(network, appliances)
+        if rec.state(REF).steps[-1].step == "Alive":
+            break
+    network.calls.clear()
+    appliances.calls.clear()
+    saves = store.saves
+    why["now"] = "lease (epoch 1) ends in 0.0 s"
+    network.statuses[RID] = "DOWN"  # Alive would write ACTIVE back: not while fenced
+    rec.state(REF).status = None
+    rec.run(REF, True)
+    assert not [c for c in network.calls if c[0].startswith("set_")]
+    assert store.saves == saves and network.statuses[RID] == "DOWN"
+
+
+def test_a_released_key_leaves_the_queue_and_a_running_pass_is_not_requeued():
+    a, b = REF, replace(REF, id="b" * 8)
+    entered, go = threading.Event(), threading.Event()
+    passes: list[str] = []
+
+    def run(ref, full):
+        passes.append(ref.id)
+        if ref == a:
+            entered.set()
+            go.wait(5)
+        return Outcome(OutcomeKind.REQUEUE, 0.01)
+
+    async def main():
+        w = Worker(run, concurrency=2, queue=DirtyQueue(base_delay=0.01, max_delay=0.05))
+        stop = asyncio.Event()
+        server = asyncio.ensure_future(w.serve(stop))
+        w.submit(a)
+        w.submit(b, delay=30)
+        await asyncio.to_thread(entered.wait, 5)
+        w.submit(a)  # dirty while running: would run again right after
+        w.release(a)
+        w.release(b)
+        go.set()
+        while a in w.queue.processing:  # its settling runs before it leaves
+            await asyncio.sleep(0.01)
+        stop.set()
+        await server
+        return w
+
+    w = asyncio.run(main())
+    assert passes == [RID]
+    assert len(w.queue) == 0 and a not in w.queue and b not in w.queue
