@@ -40,6 +40,9 @@ class _Orch:
     def ref_for(self, rid: str) -> ResourceRef | None:
         return self.known.get(rid)
 
+    def forward_target(self, rid: str) -> None:  # a single node: nothing is forwarded
+        return None
+
     def submit(self, ref: ResourceRef) -> None:
         self.log.append(("update", ref.id))
 
