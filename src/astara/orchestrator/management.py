@@ -1,23 +1,38 @@
 """The management network: where appliances listen and the orchestrator reaches them.
 
-At start the orchestrator finds the network by name through the network API, or
-creates it (admin, IPv6 subnet of ``management_prefix``, addresses from ``::10``
-so the host's ``::1`` stays free, no gateway: it routes nowhere).
+At start the orchestrator finds the network by name among its own project's (the
+service project's) through the network API, or creates it (admin, IPv6 subnet of
+``management_prefix``, addresses from ``::10`` so the host's ``::1`` stays free, no
+gateway: it routes nowhere).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 import httpx
 
 from astara.orchestrator.opts import OrchestratorSettings
 
+LOG = logging.getLogger(__name__)
+
 
 def ensure_network(o: OrchestratorSettings, http: httpx.Client) -> str:
-    found = http.get("/v2.0/networks", params={"name": o.management_network_name}).json()
-    if found.get("networks"):
-        return found["networks"][0]["id"]
+    # Ours only: as an admin the list holds every project's networks, and a tenant may
+    # name one of its own like the management network.
+    found = http.get("/v2.0/networks", params={"name": o.management_network_name,
+                                               "project_id": o.service_project_id}).json()
+    mine = [n for n in found.get("networks", [])
+            if n.get("project_id", n.get("tenant_id")) == o.service_project_id]
+    if mine:
+        return mine[0]["id"]
+    if others := [n.get("id") for n in found.get("networks", [])]:
+        LOG.warning("networks named %s exist in other projects (%s): not ours, ignored; "
+                    "creating the management network in project %s (is [orchestrator] "
+                    "service_project_id the service project's id?)",
+                    o.management_network_name, ", ".join(map(str, others)),
+                    o.service_project_id)
     net = http.post("/v2.0/networks", json={"network": {
         "name": o.management_network_name, "shared": False}})
     net.raise_for_status()

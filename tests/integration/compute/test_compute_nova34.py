@@ -139,11 +139,11 @@ def test_an_idempotency_key_never_returns_a_deleted_server(user, compute):
             again.json()["server"]["id"]
 
 
-def test_orchestrator_client_retried_boot_returns_the_same_instance(user, compute):
+def test_orchestrator_client_retried_boot_returns_the_same_instance(admin_user, compute):
     from astara.orchestrator.clients.compute import HttpComputeAPI
     from astara.orchestrator.drivers.router import NAMING
 
-    api = HttpComputeAPI(compute.api.url, user.headers, "astara-appliance",
+    api = HttpComputeAPI(compute.api.url, admin_user.headers, "astara-appliance",
                          "astara.appliance")
     try:
         router = "0b0e5c1a-4cb1-4f7e-9d1e-2f7c61b0a001"

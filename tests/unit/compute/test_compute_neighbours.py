@@ -176,3 +176,15 @@ def test_a_stopped_instances_unpinned_neighbours_are_no_drift():
     macs = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
     stopped = Observed("i", False, macs, "appliance", pinned=())
     assert decide([stored], {"i": stopped}, set(), "astara-mgmt") == []
+
+
+def test_a_tenant_instance_on_a_network_named_like_management_gets_no_host_address(tmp_path):
+    """A tenant may name its own network like the management network: its bridge must
+    not get the host's management address (nor a fixed MAC, nor pins)."""
+    runner = FakeRunner()
+    be = backend(tmp_path, runner)
+    be.create(InstanceSpec("t2", "vm", "tenant", (MGMT,)))
+    lines = [" ".join(c) for c in runner.commands]
+    assert not [line for line in lines if "fdca::1/64" in line]
+    assert not [line for line in lines if "neigh" in line]
+    assert f"ip link add {be.bridge('n-mgmt')} type bridge" in lines

@@ -362,8 +362,10 @@ class NetnsBackend:
                 held.enter_context(self._bridge_locks[br])
             host = [f"netns add {ns}"] if fresh else []
             inside = {} if fresh else self._interfaces(ns)
+            # Only an appliance's port (booted by an admin) is taken for a management
+            # port: a tenant's network may carry the management network's name.
             fixed = {self.bridge(p["net_id"]) for p, _ in plugs
-                     if self.is_mgmt(p) and self.mgmt_host_address}
+                     if profile == "appliance" and self.is_mgmt(p) and self.mgmt_host_address}
             macs: dict[str, str] = {}  # the management bridge's (fixed) MAC
             for br in bridges:
                 if br in fixed:
@@ -381,7 +383,7 @@ class NetnsBackend:
             host_pins: list[str] = []
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
-                if self.is_mgmt(port) and self.mgmt_host_address:
+                if br in fixed:
                     host.append(f"addr replace {self.mgmt_host_address} dev {br}"
                                 + (" nodad" if ":" in self.mgmt_host_address else ""))
                 if not (SYS_NET / tap).exists():

@@ -150,6 +150,10 @@ class Api:
     async def servers(self, request, ctx, version):
         if request.method == "POST":
             req = bodies.create(await _json(request), version)
+            if req.image.profile == "appliance" and not ctx.is_admin:
+                # An appliance's management port is plugged with the host's management
+                # address beside it: only the orchestrator (an admin) boots one.
+                raise errors.BadRequest("Can not find requested image")
             row, password = await run_in_threadpool(self.service.create, ctx, req)
             base = _base(request)
             body = {"id": row.id, "links": views.server_ref(row, base)["links"],
