@@ -15,7 +15,7 @@ from astara.compute_service import jobs
 from astara.compute_service.agent import vxlan
 from astara.compute_service.agent.backend import FakeBackend
 from astara.compute_service.agent.overlay import Overlay
-from astara.compute_service.agent.runner import FakeRunner
+from astara.compute_service.agent.runner import CommandError, FakeRunner
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.models import Host, Instance, NetworkVni
 from astara.db import migrate
@@ -133,3 +133,42 @@ def test_the_agent_records_its_tunnel_address_and_none_without_one(db, tmp_path)
     with db.read() as s:
         assert s.get(Host, "a").tunnel_address == "10.0.0.1"
         assert s.get(Host, "b").tunnel_address is None
+
+
+def test_an_ipv6_peer_is_no_peer_of_an_ipv4_host_and_is_warned_once(db, caplog):
+    add_host(db, "a", "10.0.0.1")
+    add_host(db, "b", "10.0.0.2")
+    add_host(db, "six", "2001:db8::6")
+    add_instance(db, "i2", "b", [NET_A])
+    add_instance(db, "i6", "six", [NET_A])
+    o = overlay(db, "a")
+    assert o.peers(NET_A) == {"10.0.0.2"}
+    o.peers(NET_A)
+    assert len([r for r in caplog.records if "2001:db8::6" in r.getMessage()]) == 1
+
+
+class Failing(Scripted):
+    """``bridge`` batches fail; single lines fail when they name ``bad``."""
+
+    def __init__(self, answers, bad: str):
+        super().__init__(answers)
+        self.bad = bad
+
+    def run(self, argv, check=True, stdin=None):
+        out = super().run(argv, check, stdin)
+        if argv[0] == "bridge" and ("-batch" in argv or self.bad in argv):
+            raise CommandError(argv, 1, "RTNETLINK answers: Address family not supported")
+        return out
+
+
+def test_sync_logs_failed_lines_as_failures_not_applied(db, caplog):
+    add_host(db, "a", "10.0.0.1")
+    for name, address in [("b", "10.0.0.2"), ("c", "10.0.0.3")]:
+        add_host(db, name, address)
+        add_instance(db, f"i{name}", name, [NET_A])
+    vni = overlay(db, "a").vni(NET_A)
+    runner = Failing({"ip -d -j link show type vxlan": [
+        {"ifname": "vxbrqaaaaaaaa00", "linkinfo": {"info_data": {"id": vni}}}]}, "10.0.0.3")
+    lines = overlay(db, "a", runner).sync()
+    assert lines == [f"fdb append {vxlan.FLOOD} dev vxbrqaaaaaaaa00 dst 10.0.0.2"]
+    assert any("10.0.0.3 failed" in r.getMessage() for r in caplog.records)

@@ -111,3 +111,11 @@ def test_flood_entries_reads_only_our_devices_flood_lines():
 ])
 def test_fdb_diff_turns_present_into_desired(desired, present, want):
     assert vxlan.fdb_diff(desired, present) == want
+
+
+def test_peers_of_the_other_ip_family_are_left_out():
+    hosts = HOSTS + [HostRow("six", "2001:db8::6", True)]
+    ports = [("b", NET_A), ("six", NET_A)]
+    assert vxlan.peers_by_network("me", hosts, ports, 4) == {NET_A: {"10.0.0.2"}}
+    assert vxlan.peers_by_network("me", hosts, ports, 6) == {NET_A: {"2001:db8::6"}}
+    assert vxlan.other_family("me", hosts, 4) == {"six": "2001:db8::6"}

@@ -77,13 +77,31 @@ class HostRow:
     alive: bool
 
 
-def peers_by_network(me: str, hosts: Iterable[HostRow],
-                     ports: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
+def family(address: str) -> int | None:
+    """4 or 6, the IP version of ``address``; None if it is no address."""
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return None
+
+
+def other_family(me: str, hosts: Iterable[HostRow], version: int) -> dict[str, str]:
+    """Host -> tunnel address of the other live hosts whose address is not of IP
+    ``version``: no flood entry can reach them (the kernel refuses it)."""
+    return {h.name: h.tunnel_address for h in hosts
+            if h.alive and h.tunnel_address and h.name != me
+            and family(h.tunnel_address) != version}
+
+
+def peers_by_network(me: str, hosts: Iterable[HostRow], ports: Iterable[tuple[str, str]],
+                     version: int | None = None) -> dict[str, frozenset[str]]:
     """Network id -> tunnel addresses of the other live tunnelled hosts that have a
     port on it (``ports``: (host, network id) of every live instance's port), the
-    l2population way: a host floods a network's traffic only to hosts that use it."""
+    l2population way: a host floods a network's traffic only to hosts that use it.
+    With ``version`` (the local address's), hosts of the other IP family are left out."""
     address = {h.name: h.tunnel_address for h in hosts
-               if h.alive and h.tunnel_address and h.name != me}
+               if h.alive and h.tunnel_address and h.name != me
+               and (version is None or family(h.tunnel_address) == version)}
     out: dict[str, set[str]] = {}
     for host, net_id in ports:
         if host in address:
