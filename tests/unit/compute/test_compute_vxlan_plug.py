@@ -3,9 +3,13 @@ runs when a network's bridge is made and removed."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 import astara.compute_service.agent.netns as netns_mod
 from astara.compute_service.agent.backend import InstanceSpec
-from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.netns import NetnsBackend, bridge_name
 from astara.compute_service.agent.runner import FakeRunner
 from astara.compute_service.agent.vxlan import FLOOD
 
@@ -74,12 +78,57 @@ def test_a_tunnelled_bridge_gets_its_device_peers_and_mtu_not_the_management_one
     assert len([c for c in runner.commands if "vxlan" in c]) == 1
 
 
-def test_a_bridge_that_has_its_device_gets_no_second_one(tmp_path, monkeypatch):
-    b, runner = backend(tmp_path, monkeypatch, StubOverlay())
-    (tmp_path / "net" / b.vxlan_device(4242)).mkdir(parents=True)
+class LinkRunner(FakeRunner):
+    """Answers ``ip -d -j link show dev`` with a vxlan device of ``vni`` and ``local``."""
+
+    def __init__(self, vni: int, local: str):
+        super().__init__()
+        self.link = {"linkinfo": {"info_kind": "vxlan",
+                                  "info_data": {"id": vni, "local": local}}}
+
+    def run(self, argv, check=True, stdin=None):
+        super().run(argv, check, stdin)
+        return json.dumps([self.link]) if argv[:5] == ["ip", "-d", "-j", "link", "show"] \
+            else ""
+
+
+def existing(tmp_path, monkeypatch, vni: int, local: str, master: str | None):
+    b, _ = backend(tmp_path, monkeypatch, StubOverlay())
+    b.runner = runner = LinkRunner(vni, local)
+    dev = tmp_path / "net" / b.vxlan_device(4242)
+    dev.mkdir(parents=True)
+    if master:
+        (tmp_path / "net" / master).mkdir(exist_ok=True)
+        (dev / "master").symlink_to(tmp_path / "net" / master)
+    return b, runner
+
+
+def test_a_bridge_that_has_its_right_device_gets_no_second_one(tmp_path, monkeypatch):
+    b, runner = existing(tmp_path, monkeypatch, 4242, "192.0.2.1", bridge_name("brq", NET))
     plug(b, [PORT])
-    assert not [c for c in runner.commands if "vxlan" in c or c[0] == "bridge"]
+    assert not [c for c in runner.commands if "vxlan" in c or c[0] == "bridge"
+                or "master" in c and c[3] == b.vxlan_device(4242)]
     assert "mtu" in next(c for c in runner.commands if "veth" in c)
+
+
+def test_a_detached_device_is_set_on_its_bridge_again(tmp_path, monkeypatch):
+    b, runner = existing(tmp_path, monkeypatch, 4242, "192.0.2.1", None)
+    plug(b, [PORT])
+    dev = b.vxlan_device(4242)
+    assert ["ip", "link", "set", dev, "master", b.bridge(NET), "up"] in runner.commands
+    assert not [c for c in runner.commands if "vxlan" in c or c[0] == "bridge"]
+
+
+@pytest.mark.parametrize(("vni", "local"), [(4242, "192.0.2.99"), (7, "192.0.2.1")])
+def test_a_device_with_another_local_or_vni_is_made_again(tmp_path, monkeypatch, vni, local):
+    b, runner = existing(tmp_path, monkeypatch, vni, local, bridge_name("brq", NET))
+    plug(b, [PORT])
+    dev = b.vxlan_device(4242)
+    made = runner.commands.index(["ip", "link", "del", dev])
+    assert runner.commands[made + 1][:8] == ["ip", "link", "add", dev, "mtu", "1450", "type",
+                                             "vxlan"]
+    assert "192.0.2.1" in runner.commands[made + 1] and "4242" in runner.commands[made + 1]
+    assert ["bridge", "-batch", "-"] in runner.commands
 
 
 def test_the_device_goes_with_its_bridge(tmp_path, monkeypatch):

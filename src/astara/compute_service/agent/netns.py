@@ -412,18 +412,41 @@ class NetnsBackend:
 
     def _vxlan_lines(self, net_id: str) -> tuple[list[str], list[str]]:
         """The ``ip`` lines making ``net_id``'s vxlan device on its bridge and the
-        ``bridge`` lines of its flood entries; none if the device is there."""
+        ``bridge`` lines of its flood entries; if the device is there, the lines
+        making it right (``vxlan.existing_lines``): never trusted by its name."""
         assert self.overlay is not None
         try:
             vni = self.overlay.vni(net_id)
-            dev = self.vxlan_device(vni)
+            dev, br = self.vxlan_device(vni), self.bridge(net_id)
             if (SYS_NET / dev).exists():
-                return [], []
-            return (vxlan.device_lines(dev, vni, self.overlay.local, self.overlay.mtu(),
-                                       self.bridge(net_id)),
-                    vxlan.fdb_diff({dev: self.overlay.peers(net_id)}, {}))
+                lines, anew = vxlan.existing_lines(self._link(dev), self._master(dev), dev,
+                                                   vni, self.overlay.local,
+                                                   self.overlay.mtu(), br)
+                if not anew:
+                    return lines, []
+            else:
+                lines = vxlan.device_lines(dev, vni, self.overlay.local, self.overlay.mtu(),
+                                           br)
+            return lines, vxlan.fdb_diff({dev: self.overlay.peers(net_id)}, {})
         except (OverlayError, vxlan.VniExhausted) as exc:
             raise BackendError(f"network {net_id} cannot span hosts: {exc}") from None
+
+    def _link(self, dev: str) -> dict | None:
+        """``ip -d -j link show dev`` of ``dev`` (None if unreadable)."""
+        out = self.runner.run(["ip", "-d", "-j", "link", "show", "dev", dev], check=False)
+        try:
+            links = json.loads(out) if out.strip() else []
+        except ValueError:
+            return None
+        return links[0] if links and isinstance(links[0], dict) else None
+
+    @staticmethod
+    def _master(dev: str) -> str | None:
+        """The bridge ``dev`` is on (None: on none)."""
+        try:
+            return os.path.basename(os.readlink(SYS_NET / dev / "master"))
+        except OSError:
+            return None
 
     def _mtu(self) -> int:
         assert self.overlay is not None

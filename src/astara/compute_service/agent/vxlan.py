@@ -70,6 +70,24 @@ def device_lines(name: str, vni: int, local: str, mtu: int, bridge: str) -> list
             f"link set {name} master {bridge} up"]
 
 
+def existing_lines(link: Mapping | None, master: str | None, name: str, vni: int,
+                   local: str, mtu: int, bridge: str) -> tuple[list[str], bool]:
+    """The ``ip`` lines making an existing vxlan device ``name`` what ``bridge`` needs,
+    and whether it is made anew (then its flood entries are too). ``link``: its ``ip -d
+    -j link show`` entry (None: unreadable). A wrong VNI (a leftover of a network whose
+    VNI is now another's) or local address (``tunnel_address`` changed) cannot be
+    changed in place: the device is deleted and made again; a wrong or missing master
+    (its bridge deleted by hand) is set."""
+    data = (link or {}).get("linkinfo", {}).get("info_data", {})
+    same_local = family(str(data.get("local", ""))) is not None and \
+        ipaddress.ip_address(str(data["local"])) == ipaddress.ip_address(local)
+    if data.get("id") != vni or not same_local:
+        return [f"link del {name}"] + device_lines(name, vni, local, mtu, bridge), True
+    if master != bridge:
+        return [f"link set {name} master {bridge} up"], False
+    return [], False
+
+
 @dataclass(frozen=True)
 class HostRow:
     name: str
