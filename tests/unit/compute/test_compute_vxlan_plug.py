@@ -141,3 +141,20 @@ def test_the_device_goes_with_its_bridge(tmp_path, monkeypatch):
     (tmp_path / "net" / br / "brif" / "tapother").mkdir()  # another port: both stay
     b.delete(InstanceSpec("i", "vm", "appliance", (PORT,)))
     assert ["ip", "link", "del", br] not in runner.commands
+
+
+def test_reconcile_gives_a_bridge_made_before_the_tunnel_address_its_device(
+        tmp_path, monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, StubOverlay())
+    (tmp_path / "net" / b.bridge(NET)).mkdir(parents=True)  # a bridge, no device
+    (tmp_path / "net" / b.bridge(MGMT["net_id"])).mkdir()
+    gone = {**PORT, "net_id": "c0ffee00-0003-4000-8000-00000000000c"}  # no bridge here
+    dev = b.vxlan_device(4242)
+    assert b.ensure_tunnels([PORT, PORT, MGMT, gone]) == [
+        f"link add {dev} mtu 1450 type vxlan id 4242 local 192.0.2.1 dstport 4789 "
+        "nolearning", f"link set {dev} master {b.bridge(NET)} up"]
+    assert runner.commands[-1] == ["bridge", "-batch", "-"]
+    assert len([c for c in runner.commands if "vxlan" in c]) == 1
+    runner.commands.clear()
+    b.overlay = None
+    assert b.ensure_tunnels([PORT]) == [] and runner.commands == []

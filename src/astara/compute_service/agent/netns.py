@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -44,6 +45,7 @@ from astara.db.engine import Database
 NETNS_DIR = Path("/run/netns")
 SYS_NET = Path("/sys/class/net")
 _ETH = re.compile(r"eth(\d+)$")
+LOG = logging.getLogger(__name__)
 
 
 def bridge_name(bridge_prefix: str, net_id: str) -> str:
@@ -266,6 +268,31 @@ class NetnsBackend:
         """Flood entries of this host's vxlan devices made equal to their peers (the
         ``bridge`` lines applied); nothing without a tunnel address."""
         return self.overlay.sync() if self.overlay is not None else []
+
+    def ensure_tunnels(self, ports: Iterable[dict]) -> list[str]:
+        """The vxlan device of every tunnelled network of ``ports`` (this host's stored
+        ports) whose bridge is here, made or made right (a bridge made before the
+        tunnel address was set has none); the ``ip`` lines applied."""
+        if self.overlay is None:
+            return []
+        applied: list[str] = []
+        nets = {p["net_id"]: p for p in ports if p.get("net_id") and self.tunnelled(p)}
+        for net_id in sorted(nets):
+            br = self.bridge(net_id)
+            with self._bridge_locks[br]:
+                if not (SYS_NET / br).exists():
+                    continue  # no port plugged: the ports repair plugs them
+                try:
+                    lines, flood = self._vxlan_lines(net_id)
+                    if lines:
+                        self.runner.batch(lines)
+                    if flood:
+                        self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
+                except (BackendError, CommandError) as exc:
+                    LOG.warning("vxlan: the device of network %s not made: %s", net_id, exc)
+                    continue
+            applied += lines
+        return applied
 
     def sweep_filters(self) -> list[str]:
         """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
