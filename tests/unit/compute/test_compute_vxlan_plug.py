@@ -158,3 +158,27 @@ def test_reconcile_gives_a_bridge_made_before_the_tunnel_address_its_device(
     runner.commands.clear()
     b.overlay = None
     assert b.ensure_tunnels([PORT]) == [] and runner.commands == []
+
+
+class PlugFirst:
+    """A bridge lock whose holder, before the sweep got it, plugged a veth."""
+
+    def __init__(self, brif):
+        self.brif = brif
+
+    def __enter__(self):
+        (self.brif / "tapnew").mkdir()
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_sweep_rechecks_under_the_lock_and_never_deletes_a_veth(tmp_path, monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, StubOverlay())
+    br, dev = b.bridge(NET), b.vxlan_device(4242)
+    brif = tmp_path / "net" / br / "brif"
+    (brif / dev).mkdir(parents=True)
+    b._bridge_locks[br] = PlugFirst(brif)  # type: ignore[assignment]
+    assert b.sweep_bridges() == [] and runner.commands == []
+    b._del_bridge(br)  # even told to: only our vxlan device goes with the bridge
+    assert runner.commands == [["ip", "link", "del", dev], ["ip", "link", "del", br]]

@@ -259,9 +259,12 @@ class NetnsBackend:
         names = os.listdir(SYS_NET) if SYS_NET.exists() else []
         dropped = []
         for br in sorted(n for n in names if n.startswith(self.bridge_prefix)):
-            if self._empty(br):
-                self._del_bridge(br)
-                dropped.append(br)
+            if not self._empty(br):
+                continue
+            with self._bridge_locks[br]:  # a plug may have joined it since
+                if self._empty(br):
+                    self._del_bridge(br)
+                    dropped.append(br)
         return dropped
 
     def sync_tunnels(self) -> list[str]:
@@ -491,10 +494,14 @@ class NetnsBackend:
         return all(m.name.startswith(prefix) for m in members.iterdir())
 
     def _del_bridge(self, br: str) -> None:
-        """Remove bridge ``br`` and the vxlan device on it (it goes with its bridge)."""
+        """Remove bridge ``br`` and the vxlan device on it (it goes with its bridge);
+        only our vxlan device: a veth that joined meanwhile is never deleted with it.
+        Called holding the bridge's lock."""
+        prefix = vxlan.device_prefix(self.bridge_prefix)
         with contextlib.suppress(OSError):
             for member in (SYS_NET / br / "brif").iterdir():
-                self.runner.run(["ip", "link", "del", member.name], check=False)
+                if member.name.startswith(prefix):
+                    self.runner.run(["ip", "link", "del", member.name], check=False)
         self.runner.run(["ip", "link", "del", br], check=False)
 
     def _bridge_mac(self, br: str) -> tuple[list[str], str]:
