@@ -182,3 +182,23 @@ def test_a_sweep_rechecks_under_the_lock_and_never_deletes_a_veth(tmp_path, monk
     assert b.sweep_bridges() == [] and runner.commands == []
     b._del_bridge(br)  # even told to: only our vxlan device goes with the bridge
     assert runner.commands == [["ip", "link", "del", dev], ["ip", "link", "del", br]]
+
+
+class VxlanLinks(FakeRunner):
+    def run(self, argv, check=True, stdin=None):
+        super().run(argv, check, stdin)
+        if argv == ["ip", "-j", "link", "show", "type", "vxlan"]:
+            return json.dumps([{"ifname": "vxbrq001092"}, {"ifname": "vxlan-theirs"},
+                               {"ifname": "vxbrq00000a"}])
+        return ""
+
+
+def test_without_a_tunnel_address_our_vxlan_devices_are_removed(tmp_path, monkeypatch):
+    b, _ = backend(tmp_path, monkeypatch, None)
+    b.runner = runner = VxlanLinks()
+    assert b.drop_tunnels() == ["vxbrq00000a", "vxbrq001092"]
+    assert runner.commands[1:] == [["ip", "link", "del", "vxbrq00000a"],
+                                   ["ip", "link", "del", "vxbrq001092"]]
+    b.overlay = StubOverlay()  # type: ignore[assignment]
+    runner.commands.clear()
+    assert b.drop_tunnels() == [] and runner.commands == []

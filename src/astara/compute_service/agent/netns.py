@@ -272,6 +272,21 @@ class NetnsBackend:
         ``bridge`` lines applied); nothing without a tunnel address."""
         return self.overlay.sync() if self.overlay is not None else []
 
+    def drop_tunnels(self) -> list[str]:
+        """Without a tunnel address (emptied since it was set): our vxlan devices,
+        removed with their flood entries; the names removed."""
+        if self.overlay is not None:
+            return []
+        out = self.runner.run(["ip", "-j", "link", "show", "type", "vxlan"], check=False)
+        try:
+            links = json.loads(out) if out.strip() else []
+        except ValueError:
+            return []
+        names = vxlan.named(links, vxlan.device_prefix(self.bridge_prefix))
+        for name in names:
+            self.runner.run(["ip", "link", "del", name], check=False)
+        return names
+
     def ensure_tunnels(self, ports: Iterable[dict]) -> list[str]:
         """The vxlan device of every tunnelled network of ``ports`` (this host's stored
         ports) whose bridge is here, made or made right (a bridge made before the

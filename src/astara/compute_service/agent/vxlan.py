@@ -56,6 +56,12 @@ def device_prefix(bridge_prefix: str) -> str:
     return "vx" + bridge_prefix
 
 
+def named(links: Iterable[Mapping], prefix: str) -> list[str]:
+    """Names of the links (``ip -j link show``) starting with ``prefix``, sorted."""
+    return sorted(str(link["ifname"]) for link in links
+                  if str(link.get("ifname", "")).startswith(prefix))
+
+
 def tunnel_mtu(underlay_mtu: int, local: str) -> int:
     """The MTU of a tunnelled network's devices (vxlan device and instance veths): the
     underlay's less the encapsulation, so no instance frame needs fragmenting."""
