@@ -4,17 +4,20 @@ with ports on a network, hosts' tunnel addresses from the agent, and one sync pa
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import DatabaseSettings, sqlite_url
 from astara.compute_service import jobs
-from astara.compute_service.agent import vxlan
-from astara.compute_service.agent.backend import FakeBackend
-from astara.compute_service.agent.overlay import Overlay
+from astara.compute_service.agent import reconcile, vxlan
+from astara.compute_service.agent.backend import BackendError, FakeBackend
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.overlay import Overlay, OverlayError
 from astara.compute_service.agent.runner import CommandError, FakeRunner
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.models import Host, Instance, NetworkVni
@@ -172,3 +175,36 @@ def test_sync_logs_failed_lines_as_failures_not_applied(db, caplog):
     lines = overlay(db, "a", runner).sync()
     assert lines == [f"fdb append {vxlan.FLOOD} dev vxbrqaaaaaaaa00 dst 10.0.0.2"]
     assert any("10.0.0.3 failed" in r.getMessage() for r in caplog.records)
+
+
+class DownDb:
+    """A compute database that cannot be read."""
+
+    def read(self):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+
+def test_a_database_error_in_sync_is_an_overlay_error_then_a_backend_error(tmp_path,
+                                                                           monkeypatch):
+    runner = Scripted({"ip -d -j link show type vxlan": [
+        {"ifname": "vxbrqaaaaaaaa00", "linkinfo": {"info_data": {"id": 7}}}]})
+    down = Overlay(DownDb(), runner, "a", "10.0.0.1", 60.0, "vxbrq")  # type: ignore[arg-type]
+    with pytest.raises(OverlayError, match="compute database: OperationalError"):
+        down.sync()
+    b = NetnsBackend(runner, tmp_path, responders=object(), overlay=down)  # type: ignore
+    with pytest.raises(BackendError, match="not synced"):
+        b.sync_tunnels()
+
+
+@dataclass
+class TunnelsDown(FakeBackend):
+    def sync_tunnels(self) -> list[str]:
+        raise BackendError("VXLAN flood entries not synced: compute database: Error")
+
+
+def test_reconcile_reports_a_failed_sync_and_keeps_its_report(db, caplog):
+    out = reconcile.run(db, TunnelsDown(), "a", {"ports", "orphans"})
+    assert out["flood_entries_error"].startswith("VXLAN flood entries not synced")
+    assert out["fixed"] == [] and "ports" in out
+    assert [r.getMessage() for r in caplog.records if "not synced" in r.getMessage()] == [
+        "reconcile: VXLAN flood entries not synced: compute database: Error"]

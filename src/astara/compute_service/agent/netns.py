@@ -270,7 +270,10 @@ class NetnsBackend:
     def sync_tunnels(self) -> list[str]:
         """Flood entries of this host's vxlan devices made equal to their peers (the
         ``bridge`` lines applied); nothing without a tunnel address."""
-        return self.overlay.sync() if self.overlay is not None else []
+        try:
+            return self.overlay.sync() if self.overlay is not None else []
+        except OverlayError as exc:
+            raise BackendError(f"VXLAN flood entries not synced: {exc}") from None
 
     def drop_tunnels(self) -> list[str]:
         """Without a tunnel address (emptied since it was set): our vxlan devices,

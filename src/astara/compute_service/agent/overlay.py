@@ -148,12 +148,14 @@ class Overlay:
 
     def sync(self) -> list[str]:
         """Make every vxlan device's flood entries the peers our records give its
-        network; return the ``bridge`` lines applied."""
+        network; return the ``bridge`` lines applied (OverlayError: the records
+        cannot be read)."""
         with self._lock:  # the heartbeat and a reconcile pass may both call it
             devices = self.devices()
             if not devices:
                 return []
-            by_vni, peer_map = self.networks(), self.peer_map()
+            with _records():
+                by_vni, peer_map = self.networks(), self.peer_map()
             desired = {dev: peer_map.get(by_vni[vni], frozenset())
                        for dev, vni in devices.items() if vni in by_vni}
             out = self.runner.run(["bridge", "-j", "fdb", "show"], check=False)

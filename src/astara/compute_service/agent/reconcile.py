@@ -272,5 +272,9 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
         out["tunnel_devices"] = backend.ensure_tunnels(
             [p for s in stored if not s.deleted for p in s.ports if isinstance(p, dict)])
     if "ports" in fix and hasattr(backend, "sync_tunnels"):
-        out["flood_entries"] = backend.sync_tunnels()
+        try:
+            out["flood_entries"] = backend.sync_tunnels()
+        except BackendError as exc:  # the repairs above are reported all the same
+            LOG.warning("reconcile: %s", exc)
+            out["flood_entries_error"] = str(exc)
     return out
