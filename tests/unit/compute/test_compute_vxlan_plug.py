@@ -154,7 +154,7 @@ def test_reconcile_gives_a_bridge_made_before_the_tunnel_address_its_device(
         f"link add {dev} mtu 1450 type vxlan id 4242 local 192.0.2.1 dstport 4789 "
         "nolearning", f"link set {dev} master {b.bridge(NET)} up"]
     assert runner.commands[-1] == ["bridge", "-batch", "-"]
-    assert len([c for c in runner.commands if "vxlan" in c]) == 1
+    assert len([c for c in runner.commands if "vxlan" in c and "add" in c]) == 1
     runner.commands.clear()
     b.overlay = None
     assert b.ensure_tunnels([PORT]) == [] and runner.commands == []
@@ -202,3 +202,28 @@ def test_without_a_tunnel_address_our_vxlan_devices_are_removed(tmp_path, monkey
     b.overlay = StubOverlay()  # type: ignore[assignment]
     runner.commands.clear()
     assert b.drop_tunnels() == [] and runner.commands == []
+
+
+class AllLinks(FakeRunner):
+    """Answers ``ip -d -j link show type vxlan`` with the given devices."""
+
+    def __init__(self, links):
+        super().__init__()
+        self.links = links
+
+    def run(self, argv, check=True, stdin=None):
+        super().run(argv, check, stdin)
+        return json.dumps(self.links) if argv[-2:] == ["type", "vxlan"] else ""
+
+
+def test_reconcile_reads_the_devices_once_and_leaves_a_right_one_alone(tmp_path,
+                                                                       monkeypatch):
+    b, _ = backend(tmp_path, monkeypatch, StubOverlay())
+    dev, br = b.vxlan_device(4242), b.bridge(NET)
+    b.runner = runner = AllLinks([{"ifname": dev, "linkinfo": {
+        "info_data": {"id": 4242, "local": "192.0.2.1"}}}])
+    (tmp_path / "net" / br).mkdir(parents=True)
+    (tmp_path / "net" / dev).mkdir()
+    (tmp_path / "net" / dev / "master").symlink_to(tmp_path / "net" / br)
+    assert b.ensure_tunnels([PORT]) == []
+    assert runner.commands == [["ip", "-d", "-j", "link", "show", "type", "vxlan"]]

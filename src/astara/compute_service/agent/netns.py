@@ -298,13 +298,14 @@ class NetnsBackend:
             return []
         applied: list[str] = []
         nets = {p["net_id"]: p for p in ports if p.get("net_id") and self.tunnelled(p)}
+        links = self._vxlan_links() if nets else {}  # one read, not one per network
         for net_id in sorted(nets):
             br = self.bridge(net_id)
             with self._bridge_locks[br]:
                 if not (SYS_NET / br).exists():
                     continue  # no port plugged: the ports repair plugs them
                 try:
-                    lines, flood = self._vxlan_lines(net_id)
+                    lines, flood = self._vxlan_lines(net_id, links)
                     if lines:
                         self.runner.batch(lines)
                     if flood:
@@ -458,16 +459,19 @@ class NetnsBackend:
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
 
-    def _vxlan_lines(self, net_id: str) -> tuple[list[str], list[str]]:
+    def _vxlan_lines(self, net_id: str,
+                     links: dict[str, dict] | None = None) -> tuple[list[str], list[str]]:
         """The ``ip`` lines making ``net_id``'s vxlan device on its bridge and the
         ``bridge`` lines of its flood entries; if the device is there, the lines
-        making it right (``vxlan.existing_lines``): never trusted by its name."""
+        making it right (``vxlan.existing_lines``): never trusted by its name.
+        ``links``: the vxlan devices by name, read once for many networks."""
         assert self.overlay is not None
         try:
             vni = self.overlay.vni(net_id)
             dev, br = self.vxlan_device(vni), self.bridge(net_id)
             if (SYS_NET / dev).exists():
-                lines, anew = vxlan.existing_lines(self._link(dev), self._master(dev), dev,
+                link = links.get(dev) if links is not None else self._link(dev)
+                lines, anew = vxlan.existing_lines(link, self._master(dev), dev,
                                                    vni, self.overlay.local,
                                                    self.overlay.mtu(), br)
                 if not anew:
@@ -487,6 +491,17 @@ class NetnsBackend:
         except ValueError:
             return None
         return links[0] if links and isinstance(links[0], dict) else None
+
+    def _vxlan_links(self) -> dict[str, dict]:
+        """Every vxlan device of this host by name (``ip -d -j link show type vxlan``)."""
+        out = self.runner.run(["ip", "-d", "-j", "link", "show", "type", "vxlan"],
+                              check=False)
+        try:
+            links = json.loads(out) if out.strip() else []
+        except ValueError:
+            return {}
+        return {str(link["ifname"]): link for link in links
+                if isinstance(link, dict) and "ifname" in link}
 
     @staticmethod
     def _master(dev: str) -> str | None:
