@@ -85,8 +85,9 @@ def existing_lines(link: Mapping | None, master: str | None, name: str, vni: int
     changed in place: the device is deleted and made again; a wrong or missing master
     (its bridge deleted by hand) is set."""
     data = (link or {}).get("linkinfo", {}).get("info_data", {})
-    same_local = family(str(data.get("local", ""))) is not None and \
-        ipaddress.ip_address(str(data["local"])) == ipaddress.ip_address(local)
+    seen = str(data.get("local") or data.get("local6") or "")  # ip prints an IPv6 as local6
+    same_local = family(seen) is not None and \
+        ipaddress.ip_address(seen) == ipaddress.ip_address(local)
     if data.get("id") != vni or not same_local:
         return [f"link del {name}"] + device_lines(name, vni, local, mtu, bridge), True
     if master != bridge:
