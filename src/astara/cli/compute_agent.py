@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(base.debug)
     db = migrate.open_database(base.database)
     backend = NetnsBackend.from_settings(compute, db=db)
+    if removed := backend.drop_tunnels():
+        LOG.warning("tunnel_address is empty: removed this host's vxlan devices %s",
+                    ", ".join(removed))
     for line in mgmt_conflict.check(db, backend.runner, compute):
         LOG.error(line)  # a stale holder otherwise shows only as routers that never boot
     for line in neighbour_limits.check(compute.host_capacity):

@@ -45,7 +45,8 @@ compute_opts = [
                     "50 bytes (70 over IPv6) of MTU. Empty: networks stay on this host "
                     "(no VXLAN device). The management network is never tunnelled."),
     cfg.StrOpt("bridge_prefix", default="brq",
-               help="Prefix of per-network bridges (prefix + start of the network id)."),
+               help="Prefix of per-network bridges (prefix + start of the network id); "
+                    "at most 7 characters with a tunnel_address (vxlan device names)."),
     cfg.StrOpt("metadata_secret", default="", secret=True,
                help="Shared secret proxies sign X-Instance-ID with (HMAC-SHA256)."),
     cfg.HostAddressOpt("metadata_bind_host", default="127.0.0.1",

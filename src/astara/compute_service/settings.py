@@ -85,6 +85,20 @@ def tunnel_address(raw: str) -> str:
                           f"address (no prefix length; empty: no VXLAN)") from None
 
 
+# vxlan device names, "vx" + bridge_prefix + the VNI's six hex digits, fit in 15
+MAX_TUNNEL_BRIDGE_PREFIX = 15 - 2 - 6
+
+
+def bridge_prefix(raw: str, tunnel: str) -> str:
+    """``bridge_prefix``, short enough, with a tunnel address, for its vxlan devices'
+    names to keep the whole VNI (truncated, two networks' devices would collide)."""
+    if tunnel and len(raw) > MAX_TUNNEL_BRIDGE_PREFIX:
+        raise ConfigError(f"[{opts.GROUP}] bridge_prefix: {raw!r} is longer than "
+                          f"{MAX_TUNNEL_BRIDGE_PREFIX} characters, too long with a "
+                          f"tunnel_address (vxlan device names would collide)")
+    return raw
+
+
 def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
     c = getattr(conf, opts.GROUP)
     return ComputeSettings(
@@ -98,7 +112,7 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         host_capacity=c.host_capacity,
         agent_workers=c.agent_workers,
         netns_prefix=c.netns_prefix,
-        bridge_prefix=c.bridge_prefix,
+        bridge_prefix=bridge_prefix(c.bridge_prefix, tunnel_address(c.tunnel_address)),
         appliance_netns_prefix=c.appliance_netns_prefix,
         management_network=c.management_network,
         management_host_address=c.management_host_address,

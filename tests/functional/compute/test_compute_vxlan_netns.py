@@ -4,7 +4,8 @@ joined by an underlay veth pair; the backend runs inside each (``vxlan_host.py``
 
 Network 1 has an instance on each host, network 2 too, all four in one subnet: the
 two of a network ping each other across the tunnel, never those of the other network
-(another VNI). A host that stops beating is dropped from its peer's flood entries and
+(another VNI). A vxlan device detached by hand is set on its bridge again by the
+next plug. A host that stops beating is dropped from its peer's flood entries and
 comes back when it beats again; the vxlan device goes with its bridge. Every name
 carries a random tag; everything is removed, on failure too.
 """
@@ -164,6 +165,20 @@ def test_instances_of_a_network_on_two_hosts_reach_each_other_and_no_other(lab):
     lab.drive("b", "beat")
     assert len(lab.drive("a", "beat")["synced"]) == 2
     assert ping(a1["ns"], "10.9.0.2")
+
+    # network 2's device detached by hand (as when its bridge was deleted): the next
+    # plug on a sets it on its bridge again, the same device (its VNI and local are right)
+    bridge2 = (prefixes(lab.tag, lab.hosts["a"])["bridge_prefix"] + net2.replace("-", ""))
+    on2 = json.loads(sh("ip", "-j", "-n", lab.hosts["a"], "link", "show", "master",
+                        bridge2[:15]).stdout)
+    (dev2,) = [link for link in on2 if link["ifname"] in vnis["a"]]
+    sh("ip", "-n", lab.hosts["a"], "link", "set", dev2["ifname"], "nomaster")
+    a3 = lab.instance("a", net2, "10.9.0.5")
+    lab.drive("a", "create", a3)
+    again = json.loads(sh("ip", "-j", "-n", lab.hosts["a"], "link", "show", "dev",
+                          dev2["ifname"]).stdout)[0]
+    assert again.get("master") == bridge2[:15] and again["ifindex"] == dev2["ifindex"]
+    assert ping(a3["ns"], "10.9.0.4")
 
     # the last instance of network 1 on a goes: its bridge and vxlan device go too
     bridge1 = (prefixes(lab.tag, lab.hosts["a"])["bridge_prefix"] + net1.replace("-", ""))

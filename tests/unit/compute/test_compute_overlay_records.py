@@ -4,18 +4,21 @@ with ports on a network, hosts' tunnel addresses from the agent, and one sync pa
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import DatabaseSettings, sqlite_url
 from astara.compute_service import jobs
-from astara.compute_service.agent import vxlan
-from astara.compute_service.agent.backend import FakeBackend
-from astara.compute_service.agent.overlay import Overlay
-from astara.compute_service.agent.runner import FakeRunner
+from astara.compute_service.agent import reconcile, vxlan
+from astara.compute_service.agent.backend import BackendError, FakeBackend
+from astara.compute_service.agent.netns import NetnsBackend
+from astara.compute_service.agent.overlay import Overlay, OverlayError
+from astara.compute_service.agent.runner import CommandError, FakeRunner
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.models import Host, Instance, NetworkVni
 from astara.db import migrate
@@ -133,3 +136,75 @@ def test_the_agent_records_its_tunnel_address_and_none_without_one(db, tmp_path)
     with db.read() as s:
         assert s.get(Host, "a").tunnel_address == "10.0.0.1"
         assert s.get(Host, "b").tunnel_address is None
+
+
+def test_an_ipv6_peer_is_no_peer_of_an_ipv4_host_and_is_warned_once(db, caplog):
+    add_host(db, "a", "10.0.0.1")
+    add_host(db, "b", "10.0.0.2")
+    add_host(db, "six", "2001:db8::6")
+    add_instance(db, "i2", "b", [NET_A])
+    add_instance(db, "i6", "six", [NET_A])
+    o = overlay(db, "a")
+    assert o.peers(NET_A) == {"10.0.0.2"}
+    o.peers(NET_A)
+    assert len([r for r in caplog.records if "2001:db8::6" in r.getMessage()]) == 1
+
+
+class Failing(Scripted):
+    """``bridge`` batches fail; single lines fail when they name ``bad``."""
+
+    def __init__(self, answers, bad: str):
+        super().__init__(answers)
+        self.bad = bad
+
+    def run(self, argv, check=True, stdin=None):
+        out = super().run(argv, check, stdin)
+        if argv[0] == "bridge" and ("-batch" in argv or self.bad in argv):
+            raise CommandError(argv, 1, "RTNETLINK answers: Address family not supported")
+        return out
+
+
+def test_sync_logs_failed_lines_as_failures_not_applied(db, caplog):
+    add_host(db, "a", "10.0.0.1")
+    for name, address in [("b", "10.0.0.2"), ("c", "10.0.0.3")]:
+        add_host(db, name, address)
+        add_instance(db, f"i{name}", name, [NET_A])
+    vni = overlay(db, "a").vni(NET_A)
+    runner = Failing({"ip -d -j link show type vxlan": [
+        {"ifname": "vxbrqaaaaaaaa00", "linkinfo": {"info_data": {"id": vni}}}]}, "10.0.0.3")
+    lines = overlay(db, "a", runner).sync()
+    assert lines == [f"fdb append {vxlan.FLOOD} dev vxbrqaaaaaaaa00 dst 10.0.0.2"]
+    assert any("10.0.0.3 failed" in r.getMessage() for r in caplog.records)
+
+
+class DownDb:
+    """A compute database that cannot be read."""
+
+    def read(self):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+
+def test_a_database_error_in_sync_is_an_overlay_error_then_a_backend_error(tmp_path,
+                                                                           monkeypatch):
+    runner = Scripted({"ip -d -j link show type vxlan": [
+        {"ifname": "vxbrqaaaaaaaa00", "linkinfo": {"info_data": {"id": 7}}}]})
+    down = Overlay(DownDb(), runner, "a", "10.0.0.1", 60.0, "vxbrq")  # type: ignore[arg-type]
+    with pytest.raises(OverlayError, match="compute database: OperationalError"):
+        down.sync()
+    b = NetnsBackend(runner, tmp_path, responders=object(), overlay=down)  # type: ignore
+    with pytest.raises(BackendError, match="not synced"):
+        b.sync_tunnels()
+
+
+@dataclass
+class TunnelsDown(FakeBackend):
+    def sync_tunnels(self) -> list[str]:
+        raise BackendError("VXLAN flood entries not synced: compute database: Error")
+
+
+def test_reconcile_reports_a_failed_sync_and_keeps_its_report(db, caplog):
+    out = reconcile.run(db, TunnelsDown(), "a", {"ports", "orphans"})
+    assert out["flood_entries_error"].startswith("VXLAN flood entries not synced")
+    assert out["fixed"] == [] and "ports" in out
+    assert [r.getMessage() for r in caplog.records if "not synced" in r.getMessage()] == [
+        "reconcile: VXLAN flood entries not synced: compute database: Error"]

@@ -111,3 +111,31 @@ def test_flood_entries_reads_only_our_devices_flood_lines():
 ])
 def test_fdb_diff_turns_present_into_desired(desired, present, want):
     assert vxlan.fdb_diff(desired, present) == want
+
+
+def test_peers_of_the_other_ip_family_are_left_out():
+    hosts = HOSTS + [HostRow("six", "2001:db8::6", True)]
+    ports = [("b", NET_A), ("six", NET_A)]
+    assert vxlan.peers_by_network("me", hosts, ports, 4) == {NET_A: {"10.0.0.2"}}
+    assert vxlan.peers_by_network("me", hosts, ports, 6) == {NET_A: {"2001:db8::6"}}
+    assert vxlan.other_family("me", hosts, 4) == {"six": "2001:db8::6"}
+
+
+@pytest.mark.parametrize(("data", "master", "want"), [
+    ({"id": 5, "local": "192.0.2.1"}, "brqa", ([], False)),
+    ({"id": 5, "local6": "2001:db8::1"}, "brqa", None),  # another local
+    ({"id": 5, "local": "192.0.2.1"}, None, (["link set vxbrqa master brqa up"], False)),
+    ({"id": 6, "local": "192.0.2.1"}, "brqa", None),  # another VNI
+])
+def test_existing_lines_make_a_device_right(data, master, want):
+    link = {"linkinfo": {"info_data": data}}
+    made = (["link del vxbrqa"] + vxlan.device_lines("vxbrqa", 5, "192.0.2.1", 1450, "brqa"),
+            True)
+    assert vxlan.existing_lines(link, master, "vxbrqa", 5, "192.0.2.1", 1450, "brqa") == \
+        (want or made)
+
+
+def test_existing_lines_read_an_ipv6_local_as_ip_prints_it():
+    link = {"linkinfo": {"info_data": {"id": 5, "local6": "2001:db8:0::1"}}}
+    assert vxlan.existing_lines(link, "brqa", "vxbrqa", 5, "2001:db8::1", 1430, "brqa") == \
+        ([], False)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -44,6 +45,7 @@ from astara.db.engine import Database
 NETNS_DIR = Path("/run/netns")
 SYS_NET = Path("/sys/class/net")
 _ETH = re.compile(r"eth(\d+)$")
+LOG = logging.getLogger(__name__)
 
 
 def bridge_name(bridge_prefix: str, net_id: str) -> str:
@@ -257,15 +259,62 @@ class NetnsBackend:
         names = os.listdir(SYS_NET) if SYS_NET.exists() else []
         dropped = []
         for br in sorted(n for n in names if n.startswith(self.bridge_prefix)):
-            if self._empty(br):
-                self._del_bridge(br)
-                dropped.append(br)
+            if not self._empty(br):
+                continue
+            with self._bridge_locks[br]:  # a plug may have joined it since
+                if self._empty(br):
+                    self._del_bridge(br)
+                    dropped.append(br)
         return dropped
 
     def sync_tunnels(self) -> list[str]:
         """Flood entries of this host's vxlan devices made equal to their peers (the
         ``bridge`` lines applied); nothing without a tunnel address."""
-        return self.overlay.sync() if self.overlay is not None else []
+        try:
+            return self.overlay.sync() if self.overlay is not None else []
+        except OverlayError as exc:
+            raise BackendError(f"VXLAN flood entries not synced: {exc}") from None
+
+    def drop_tunnels(self) -> list[str]:
+        """Without a tunnel address (emptied since it was set): our vxlan devices,
+        removed with their flood entries; the names removed."""
+        if self.overlay is not None:
+            return []
+        out = self.runner.run(["ip", "-j", "link", "show", "type", "vxlan"], check=False)
+        try:
+            links = json.loads(out) if out.strip() else []
+        except ValueError:
+            return []
+        names = vxlan.named(links, vxlan.device_prefix(self.bridge_prefix))
+        for name in names:
+            self.runner.run(["ip", "link", "del", name], check=False)
+        return names
+
+    def ensure_tunnels(self, ports: Iterable[dict]) -> list[str]:
+        """The vxlan device of every tunnelled network of ``ports`` (this host's stored
+        ports) whose bridge is here, made or made right (a bridge made before the
+        tunnel address was set has none); the ``ip`` lines applied."""
+        if self.overlay is None:
+            return []
+        applied: list[str] = []
+        nets = {p["net_id"]: p for p in ports if p.get("net_id") and self.tunnelled(p)}
+        links = self._vxlan_links() if nets else {}  # one read, not one per network
+        for net_id in sorted(nets):
+            br = self.bridge(net_id)
+            with self._bridge_locks[br]:
+                if not (SYS_NET / br).exists():
+                    continue  # no port plugged: the ports repair plugs them
+                try:
+                    lines, flood = self._vxlan_lines(net_id, links)
+                    if lines:
+                        self.runner.batch(lines)
+                    if flood:
+                        self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
+                except (BackendError, CommandError) as exc:
+                    LOG.warning("vxlan: the device of network %s not made: %s", net_id, exc)
+                    continue
+            applied += lines
+        return applied
 
     def sweep_filters(self) -> list[str]:
         """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
@@ -410,20 +459,57 @@ class NetnsBackend:
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
 
-    def _vxlan_lines(self, net_id: str) -> tuple[list[str], list[str]]:
+    def _vxlan_lines(self, net_id: str,
+                     links: dict[str, dict] | None = None) -> tuple[list[str], list[str]]:
         """The ``ip`` lines making ``net_id``'s vxlan device on its bridge and the
-        ``bridge`` lines of its flood entries; none if the device is there."""
+        ``bridge`` lines of its flood entries; if the device is there, the lines
+        making it right (``vxlan.existing_lines``): never trusted by its name.
+        ``links``: the vxlan devices by name, read once for many networks."""
         assert self.overlay is not None
         try:
             vni = self.overlay.vni(net_id)
-            dev = self.vxlan_device(vni)
+            dev, br = self.vxlan_device(vni), self.bridge(net_id)
             if (SYS_NET / dev).exists():
-                return [], []
-            return (vxlan.device_lines(dev, vni, self.overlay.local, self.overlay.mtu(),
-                                       self.bridge(net_id)),
-                    vxlan.fdb_diff({dev: self.overlay.peers(net_id)}, {}))
+                link = links.get(dev) if links is not None else self._link(dev)
+                lines, anew = vxlan.existing_lines(link, self._master(dev), dev,
+                                                   vni, self.overlay.local,
+                                                   self.overlay.mtu(), br)
+                if not anew:
+                    return lines, []
+            else:
+                lines = vxlan.device_lines(dev, vni, self.overlay.local, self.overlay.mtu(),
+                                           br)
+            return lines, vxlan.fdb_diff({dev: self.overlay.peers(net_id)}, {})
         except (OverlayError, vxlan.VniExhausted) as exc:
             raise BackendError(f"network {net_id} cannot span hosts: {exc}") from None
+
+    def _link(self, dev: str) -> dict | None:
+        """``ip -d -j link show dev`` of ``dev`` (None if unreadable)."""
+        out = self.runner.run(["ip", "-d", "-j", "link", "show", "dev", dev], check=False)
+        try:
+            links = json.loads(out) if out.strip() else []
+        except ValueError:
+            return None
+        return links[0] if links and isinstance(links[0], dict) else None
+
+    def _vxlan_links(self) -> dict[str, dict]:
+        """Every vxlan device of this host by name (``ip -d -j link show type vxlan``)."""
+        out = self.runner.run(["ip", "-d", "-j", "link", "show", "type", "vxlan"],
+                              check=False)
+        try:
+            links = json.loads(out) if out.strip() else []
+        except ValueError:
+            return {}
+        return {str(link["ifname"]): link for link in links
+                if isinstance(link, dict) and "ifname" in link}
+
+    @staticmethod
+    def _master(dev: str) -> str | None:
+        """The bridge ``dev`` is on (None: on none)."""
+        try:
+            return os.path.basename(os.readlink(SYS_NET / dev / "master"))
+        except OSError:
+            return None
 
     def _mtu(self) -> int:
         assert self.overlay is not None
@@ -441,10 +527,14 @@ class NetnsBackend:
         return all(m.name.startswith(prefix) for m in members.iterdir())
 
     def _del_bridge(self, br: str) -> None:
-        """Remove bridge ``br`` and the vxlan device on it (it goes with its bridge)."""
+        """Remove bridge ``br`` and the vxlan device on it (it goes with its bridge);
+        only our vxlan device: a veth that joined meanwhile is never deleted with it.
+        Called holding the bridge's lock."""
+        prefix = vxlan.device_prefix(self.bridge_prefix)
         with contextlib.suppress(OSError):
             for member in (SYS_NET / br / "brif").iterdir():
-                self.runner.run(["ip", "link", "del", member.name], check=False)
+                if member.name.startswith(prefix):
+                    self.runner.run(["ip", "link", "del", member.name], check=False)
         self.runner.run(["ip", "link", "del", br], check=False)
 
     def _bridge_mac(self, br: str) -> tuple[list[str], str]:

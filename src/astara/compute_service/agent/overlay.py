@@ -55,6 +55,8 @@ class Overlay:
         self.device_prefix = device_prefix
         self._vnis: dict[str, int] = {}  # never changes once allocated
         self._mtu: int | None = None
+        self._version = vxlan.family(local)
+        self._warned: set[tuple[str, str]] = set()  # (host, address) of the other family
         self._lock = threading.Lock()
 
     # records -----------------------------------------------------------------------
@@ -102,7 +104,14 @@ class Overlay:
                 Instance.deleted == false(), Instance.host.in_(names))).all() if names else []
         ports = [(host, str(p["net_id"])) for host, plist in rows for p in plist or ()
                  if isinstance(p, dict) and p.get("net_id")]
-        return vxlan.peers_by_network(self.host, hosts, ports)
+        if self._version is not None:
+            for name, address in vxlan.other_family(self.host, hosts, self._version).items():
+                if (name, address) not in self._warned:
+                    self._warned.add((name, address))
+                    LOG.warning("vxlan: host %s's tunnel address %s is not IPv%d like "
+                                "ours (%s): it is no peer of this host", name, address,
+                                self._version, self.local)
+        return vxlan.peers_by_network(self.host, hosts, ports, self._version)
 
     def peers(self, net_id: str) -> frozenset[str]:
         with _records():
@@ -139,12 +148,14 @@ class Overlay:
 
     def sync(self) -> list[str]:
         """Make every vxlan device's flood entries the peers our records give its
-        network; return the ``bridge`` lines applied."""
+        network; return the ``bridge`` lines applied (OverlayError: the records
+        cannot be read)."""
         with self._lock:  # the heartbeat and a reconcile pass may both call it
             devices = self.devices()
             if not devices:
                 return []
-            by_vni, peer_map = self.networks(), self.peer_map()
+            with _records():
+                by_vni, peer_map = self.networks(), self.peer_map()
             desired = {dev: peer_map.get(by_vni[vni], frozenset())
                        for dev, vni in devices.items() if vni in by_vni}
             out = self.runner.run(["bridge", "-j", "fdb", "show"], check=False)
@@ -153,7 +164,21 @@ class Overlay:
             except ValueError:
                 return []
             lines = vxlan.fdb_diff(desired, vxlan.flood_entries(fdb, desired))
-            if lines:  # -force: a device deleted meanwhile does not stop the others
-                self.runner.run(["bridge", "-force", "-batch", "-"], check=False,
-                                stdin="\n".join(lines) + "\n")
+            return self._apply(lines) if lines else []
+
+    def _apply(self, lines: list[str]) -> list[str]:
+        """Run the ``bridge`` lines; the applied ones (on a failure, each is tried
+        alone and the failed ones are logged as failures, never as applied)."""
+        try:  # -force: a device deleted meanwhile does not stop the others
+            self.runner.run(["bridge", "-force", "-batch", "-"], stdin="\n".join(lines) + "\n")
             return lines
+        except CommandError:
+            pass
+        applied = []
+        for line in lines:
+            try:
+                self.runner.run(["bridge", *line.split()])
+                applied.append(line)
+            except CommandError as exc:
+                LOG.warning("vxlan: %s failed: %s", line, exc)
+        return applied

@@ -25,7 +25,9 @@ instance, in six kinds (after Synnefo's ``snf-manage reconcile-servers``):
 dispatcher's own ``apply_event`` (sequence = stored + 1, in one locked transaction)
 and orphans and ports through the backend. Instances with a job in flight are left
 alone; pinned neighbours naming no plugged interface, and VXLAN flood entries that
-differ from the hosts with ports on each network, go with the ``ports`` repairs.
+differ from the hosts with ports on each network, go with the ``ports`` repairs, as
+do the vxlan devices of tunnelled networks with ports here (``ensure_tunnels``: a
+bridge made before the tunnel address was set has none).
 ``run`` is one whole pass: the ``reconcile-servers`` command and the agent's
 periodic light reconcile both call it.
 """
@@ -266,6 +268,13 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
         out["filters_removed"] = backend.sweep_filters()
     if "ports" in fix and hasattr(backend, "sweep_pins"):
         out["pins_removed"] = backend.sweep_pins(observed)
+    if "ports" in fix and hasattr(backend, "ensure_tunnels"):
+        out["tunnel_devices"] = backend.ensure_tunnels(
+            [p for s in stored if not s.deleted for p in s.ports if isinstance(p, dict)])
     if "ports" in fix and hasattr(backend, "sync_tunnels"):
-        out["flood_entries"] = backend.sync_tunnels()
+        try:
+            out["flood_entries"] = backend.sync_tunnels()
+        except BackendError as exc:  # the repairs above are reported all the same
+            LOG.warning("reconcile: %s", exc)
+            out["flood_entries_error"] = str(exc)
     return out

@@ -56,6 +56,12 @@ def device_prefix(bridge_prefix: str) -> str:
     return "vx" + bridge_prefix
 
 
+def named(links: Iterable[Mapping], prefix: str) -> list[str]:
+    """Names of the links (``ip -j link show``) starting with ``prefix``, sorted."""
+    return sorted(str(link["ifname"]) for link in links
+                  if str(link.get("ifname", "")).startswith(prefix))
+
+
 def tunnel_mtu(underlay_mtu: int, local: str) -> int:
     """The MTU of a tunnelled network's devices (vxlan device and instance veths): the
     underlay's less the encapsulation, so no instance frame needs fragmenting."""
@@ -70,6 +76,25 @@ def device_lines(name: str, vni: int, local: str, mtu: int, bridge: str) -> list
             f"link set {name} master {bridge} up"]
 
 
+def existing_lines(link: Mapping | None, master: str | None, name: str, vni: int,
+                   local: str, mtu: int, bridge: str) -> tuple[list[str], bool]:
+    """The ``ip`` lines making an existing vxlan device ``name`` what ``bridge`` needs,
+    and whether it is made anew (then its flood entries are too). ``link``: its ``ip -d
+    -j link show`` entry (None: unreadable). A wrong VNI (a leftover of a network whose
+    VNI is now another's) or local address (``tunnel_address`` changed) cannot be
+    changed in place: the device is deleted and made again; a wrong or missing master
+    (its bridge deleted by hand) is set."""
+    data = (link or {}).get("linkinfo", {}).get("info_data", {})
+    seen = str(data.get("local") or data.get("local6") or "")  # ip prints an IPv6 as local6
+    same_local = family(seen) is not None and \
+        ipaddress.ip_address(seen) == ipaddress.ip_address(local)
+    if data.get("id") != vni or not same_local:
+        return [f"link del {name}"] + device_lines(name, vni, local, mtu, bridge), True
+    if master != bridge:
+        return [f"link set {name} master {bridge} up"], False
+    return [], False
+
+
 @dataclass(frozen=True)
 class HostRow:
     name: str
@@ -77,13 +102,31 @@ class HostRow:
     alive: bool
 
 
-def peers_by_network(me: str, hosts: Iterable[HostRow],
-                     ports: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
+def family(address: str) -> int | None:
+    """4 or 6, the IP version of ``address``; None if it is no address."""
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return None
+
+
+def other_family(me: str, hosts: Iterable[HostRow], version: int) -> dict[str, str]:
+    """Host -> tunnel address of the other live hosts whose address is not of IP
+    ``version``: no flood entry can reach them (the kernel refuses it)."""
+    return {h.name: h.tunnel_address for h in hosts
+            if h.alive and h.tunnel_address and h.name != me
+            and family(h.tunnel_address) != version}
+
+
+def peers_by_network(me: str, hosts: Iterable[HostRow], ports: Iterable[tuple[str, str]],
+                     version: int | None = None) -> dict[str, frozenset[str]]:
     """Network id -> tunnel addresses of the other live tunnelled hosts that have a
     port on it (``ports``: (host, network id) of every live instance's port), the
-    l2population way: a host floods a network's traffic only to hosts that use it."""
+    l2population way: a host floods a network's traffic only to hosts that use it.
+    With ``version`` (the local address's), hosts of the other IP family are left out."""
     address = {h.name: h.tunnel_address for h in hosts
-               if h.alive and h.tunnel_address and h.name != me}
+               if h.alive and h.tunnel_address and h.name != me
+               and (version is None or family(h.tunnel_address) == version)}
     out: dict[str, set[str]] = {}
     for host, net_id in ports:
         if host in address:

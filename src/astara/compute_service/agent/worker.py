@@ -96,6 +96,9 @@ class Agent:
             return []
         try:
             lines = self.backend.sync_tunnels()
+        except BackendError as exc:  # the database or the host: one line, no traceback
+            LOG.warning("%s", exc)
+            return []
         except Exception:
             LOG.exception("VXLAN flood entries of %s not synced", self.host)
             return []
