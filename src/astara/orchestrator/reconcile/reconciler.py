@@ -196,7 +196,10 @@ class Reconciler:
     def _judge_pair(self, ref: ResourceRef, st0: RouterState, st1: RouterState | None) -> None:
         views = []
         for st in (st0, st1):
-            ha = st.report.ha if st is not None and st.report is not None else None
+            # A role only from a status read this pass from a member that forwards (a
+            # debug pass reads nothing: its report is old).
+            fresh = st is not None and st.report is not None and st.healthy and not st.stale
+            ha = st.report.ha if fresh and st is not None and st.report is not None else None
             views.append(router_ha.MemberView(
                 exists=st is not None and st.context.instance_id is not None,
                 forwarding=st is not None and st.healthy,
@@ -206,7 +209,9 @@ class Reconciler:
         state, warning = router_ha.pair_view(pair)
         roles = (views[0].role, views[1].role)
         last = (st0.pair or {}).get("master")
-        victim = router_ha.split_brain_victim(roles, last)
+        # No victim unless both members forward, each judged by what it said this pass.
+        victim = router_ha.split_brain_victim(roles, last) \
+            if views[0].forwarding and views[1].forwarding else None
         # Acted on when seen at two judgements in a row: two status calls a few ms apart
         # can straddle a takeover, a second look cannot.
         if victim is not None and (st0.pair or {}).get("split_brain"):

@@ -1,0 +1,74 @@
+"""An HA pair's failure paths found in review: split-brain judgement on fresh reports,
+rebuild limits, member 1 after a restart, in a cluster and in notifications."""
+
+from __future__ import annotations
+
+from test_orchestrator_ha_pair import MID, World
+from tests.orchestrator_world import REF, RID, sync_mgmt
+
+
+def step(w: World, full: bool = True):
+    out = w.rec.run(REF, full)
+    sync_mgmt(w.network, w.appliances)
+    for rid, port in w.network.mgmt_ports.items():
+        w.appliances.mgmt_of[port["fixed_ips"][0]["ip_address"]] = rid
+    w.now += max(out.after, 0.001)
+    return out
+
+
+def _pair(w: World):
+    w.converge()
+    _, _, m0, m1 = w.docs()
+    w.appliances.roles.update({m0: "master", m1: "backup"})
+    step(w)
+    return m0, m1
+
+
+def test_split_brain_is_repaired_on_health_passes_too():
+    w = World()
+    _, m1 = _pair(w)
+    second = w.servers()[MID].id
+    w.appliances.roles[m1] = "master"
+    for _ in range(10):
+        step(w, False)
+    assert w.servers()[MID].id != second
+
+
+def test_a_lost_member_0s_old_master_report_does_not_rebuild_the_survivor():
+    w = World()
+    _pair(w)
+    survivor = w.servers()[MID].id
+    w.servers()[RID].status = "ERROR"
+    _, _, _, m1 = w.docs()
+    w.appliances.roles[m1] = "master"  # member 1 takes over, as VRRP does
+    for _ in range(8):
+        step(w)
+        assert survivor in {s.id for s in w.servers().values()}
+
+
+def test_an_operator_rebuild_of_the_master_leaves_the_survivor_alone():
+    w = World()
+    m0, m1 = _pair(w)
+    survivor = w.servers()[MID].id
+    w.rec.rebuild(REF)
+    step(w)  # member 0 stopped
+    w.appliances.mute.add(m0)
+    w.appliances.roles[m1] = "master"
+    for _ in range(8):
+        step(w)
+        assert survivor in {s.id for s in w.servers().values()}
+
+
+def test_a_booting_replacement_is_not_killed_as_a_split_brain_victim():
+    w = World()
+    _, m1 = _pair(w)
+    w.appliances.roles[m1] = "master"
+    step(w)
+    step(w)
+    old = w.servers()[MID].id
+    for _ in range(40):
+        step(w)
+        if old not in {s.id for s in w.servers().values()}:
+            w.appliances.roles[m1] = "backup"  # any new member 1 answers backup
+    boots = [c for c in w.compute.calls if c[0] == "boot" and c[1] == MID]
+    assert len(boots) <= 2
