@@ -72,3 +72,23 @@ def test_a_booting_replacement_is_not_killed_as_a_split_brain_victim():
             w.appliances.roles[m1] = "backup"  # any new member 1 answers backup
     boots = [c for c in w.compute.calls if c[0] == "boot" and c[1] == MID]
     assert len(boots) <= 2
+
+
+def test_member_1_is_fenced_by_its_routers_lease():
+    w = World()
+    w.rec.executor.fence = lambda ref: None if ref.id == RID else "no lease"
+    for _ in range(30):
+        step(w)
+    assert MID in w.servers()
+
+
+def test_member_1_is_left_alone_while_its_router_is_in_debug_mode():
+    w = World()
+    w.converge()
+    before = len(w.compute.calls)
+    w.rec.is_debug = lambda ref: ref.id == RID
+    w.servers()[MID].status = "ERROR"
+    for _ in range(5):
+        step(w)
+    assert w.compute.calls[before:] == []
+    assert w.rec.states[MID].steps[-1].reason == "debug mode: left alone"

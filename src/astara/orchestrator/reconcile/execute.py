@@ -25,6 +25,7 @@ from astara.orchestrator.clients.base import (
     NetworkAPI,
     RemoteError,
 )
+from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.drivers.base import Driver
 from astara.orchestrator.drivers.router import RouterDriver
 from astara.orchestrator.keys import ResourceRef
@@ -61,7 +62,10 @@ class Executor:
         outcome, error = d.outcome, None
         started = time.monotonic()
         st.fenced = False
-        why = self.fence(ref) if self.fence is not None else None
+        # An HA router's member 1 is fenced by its router's lease (it has none of its own).
+        owner = ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id) \
+            if ref.kind == "router" else ref
+        why = self.fence(owner) if self.fence is not None else None
         if why is not None:
             # Another member owns it now (or our lease lapsed): do nothing, store nothing.
             st.fenced, st.healthy = True, False

@@ -152,7 +152,9 @@ class Reconciler:
         """Also whether the observation was a resumed router's first check."""
         st = self.state(ref)
         now = self.clock()
-        debug = self.is_debug(ref)
+        # member 1 is in debug mode with its router (keyed by the router's id)
+        debug = self.is_debug(ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id)
+                              if ref.kind == "router" else ref)
         if st.stale and not debug:
             self._refresh(ref, st)
         observed, resumed = None, False
