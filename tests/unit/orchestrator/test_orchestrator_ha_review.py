@@ -92,3 +92,20 @@ def test_member_1_is_left_alone_while_its_router_is_in_debug_mode():
         step(w)
     assert w.compute.calls[before:] == []
     assert w.rec.states[MID].steps[-1].reason == "debug mode: left alone"
+
+
+def test_member_1_booting_at_a_restart_gets_the_boot_timeout():
+    w = World()
+    for _ in range(20):
+        step(w)
+        if MID in w.servers():
+            break
+    sid = w.servers()[MID].id
+    m1 = w.network.mgmt_ports[MID]["fixed_ips"][0]["ip_address"]
+    w.appliances.mute.add(m1)
+    w.rec.states.pop(MID)  # what a restart does to member 1 (it is not stored)
+    t0 = w.now
+    while sid in {s.id for s in w.servers().values()}:
+        step(w)
+        assert w.now - t0 < 100
+    assert w.now - t0 >= 30  # the World's boot timeout

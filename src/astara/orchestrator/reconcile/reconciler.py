@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from astara.orchestrator.clients.base import RemoteError
@@ -120,6 +121,10 @@ class Reconciler:
         if st is None:
             st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id, kind=ref.kind)
             self._load(ref, st, resume=True)
+            if router_ha.split(ref.id)[1]:
+                # Member 1 is not stored: after a restart it may be mid-boot, so it gets
+                # a boot's time to answer (not a working appliance's few seconds).
+                st.memory = replace(st.memory, boot_started=self.clock())
         return st
 
     def _load(self, ref: ResourceRef, st: RouterState, resume: bool) -> None:
