@@ -6,6 +6,10 @@ from __future__ import annotations
 from test_orchestrator_ha_pair import MID, World
 from tests.orchestrator_world import REF, RID, sync_mgmt
 
+from astara.orchestrator.reconcile.breaker import Verdict, hold
+from astara.orchestrator.reconcile.model import Rebuild
+from astara.orchestrator.reconcile.reconciler import SPLIT_BRAIN_REBUILDS
+
 
 def step(w: World, full: bool = True):
     out = w.rec.run(REF, full)
@@ -109,3 +113,45 @@ def test_member_1_booting_at_a_restart_gets_the_boot_timeout():
         step(w)
         assert w.now - t0 < 100
     assert w.now - t0 >= 30  # the World's boot timeout
+
+
+def test_split_brain_rebuilds_are_automatic_and_stop_in_error_if_it_never_heals():
+    w = World()
+    kinds = []
+
+    def gate(observed, decision):
+        kinds.append(decision.rebuild)
+        return decision
+
+    w.rec.gate = gate
+    _, m1 = _pair(w)
+    w.appliances.roles[m1] = "master"  # VRRP blocked: every member 1 answers master
+    before = len([c for c in w.compute.calls if c[0] == "boot" and c[1] == MID])
+    for _ in range(150):
+        step(w)
+    boots = len([c for c in w.compute.calls if c[0] == "boot" and c[1] == MID]) - before
+    pair = w.rec.states[RID].pair
+    assert boots == SPLIT_BRAIN_REBUILDS
+    assert set(kinds) == {Rebuild.SPLIT_BRAIN}
+    assert pair["state"] == "ERROR" and "cannot hear each other" in pair["error"]
+    assert w.network.statuses[RID] == "ERROR"
+    writes = [c for c in w.network.calls if c[0] == "set_router_status"]
+    for _ in range(5):
+        step(w)  # and it stays there (no flapping writes)
+    assert [c for c in w.network.calls if c[0] == "set_router_status"] == writes
+    # an operator's rebuild starts the count again
+    w.rec.rebuild(REF)
+    assert w.rec.states[RID].pair["split_brain_rebuilds"] == 0
+
+
+def test_a_held_split_brain_rebuild_is_counted_once():
+    w = World()
+    w.rec.gate = lambda observed, decision: hold(decision, Verdict.OVER_BUDGET,
+                                                 observed.memory, 5.0, "test")
+    _, m1 = _pair(w)
+    w.appliances.roles[m1] = "master"
+    second = w.servers()[MID].id
+    for _ in range(20):
+        step(w)
+    assert w.servers()[MID].id == second
+    assert w.rec.states[RID].pair["split_brain_rebuilds"] == 1

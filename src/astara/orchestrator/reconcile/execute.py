@@ -79,7 +79,8 @@ class Executor:
             self._perform(d.step, ref, st, d.memory.boots)
             st.memory = d.memory
             if d.step in (Step.STOP_VM, Step.CLEAR_ERROR, Step.CREATE_VM):
-                st.force_rebuild = False  # the rebuild asked for has started
+                # the rebuild asked for has started
+                st.force_rebuild = st.split_brain_rebuild = False
             if d.outcome.kind is OutcomeKind.TERMINAL:
                 self.network.delete_management_port(ref.id)
                 self.drivers[ref.kind].gone(ref)

@@ -166,5 +166,6 @@ class Observer:
             exists=True, admin_up=res.admin_up,
             desired_digest=digest, wanted_ports=frozenset(wanted), instance=inst,
             appliance=app, debug=debug, force_rebuild=st.force_rebuild,
+            split_brain=st.force_rebuild and st.split_brain_rebuild,
             outdated=inst is not None and inst.generation < res.generation, memory=st.memory,
             now=now, boot_problem=boot_problem)

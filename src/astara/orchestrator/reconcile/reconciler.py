@@ -55,6 +55,9 @@ class StateStore(Protocol):
     def forget(self, router_id: str) -> None: ...
 
 
+# Split-brain rebuilds of one pair that never healed to one master and one backup:
+# after this many the pair is left in ERROR (VRRP cannot pass between its members).
+SPLIT_BRAIN_REBUILDS = 3
 # The full look after a resumed check comes within this many seconds at most.
 FOLLOW_UP = 10.0
 # A restarted worker is handed all its routers within seconds (the start-up resync, or
@@ -219,18 +222,36 @@ class Reconciler:
         # No victim unless both members forward, each judged by what it said this pass.
         victim = router_ha.split_brain_victim(roles, last) \
             if views[0].forwarding and views[1].forwarding else None
+        rebuilds = (st0.pair or {}).get("split_brain_rebuilds", 0)
+        if views[0].forwarding and views[1].forwarding \
+                and sorted(roles) == ["backup", "master"]:
+            rebuilds = 0  # healed: one master, one backup
+        error = None
         # Acted on when seen at two judgements in a row: two status calls a few ms apart
         # can straddle a takeover, a second look cannot.
-        if victim is not None and (st0.pair or {}).get("split_brain"):
+        if victim is not None and (st0.pair or {}).get("split_brain") \
+                and rebuilds >= SPLIT_BRAIN_REBUILDS:
+            error = (f"split brain after {rebuilds} rebuilds: the members cannot hear "
+                     "each other (VRRP between them blocked?); not rebuilt again")
+            if (st0.pair or {}).get("error") != error:
+                LOG.error("router %s: %s", ref.id, error)
+        elif victim is not None and (st0.pair or {}).get("split_brain"):
             LOG.error("router %s: split brain, both members report master: restarting "
                       "member %d (the pair's last sole master was %s)", ref.id, victim, last)
-            (st0 if victim == 0 else st1).force_rebuild = True  # type: ignore[union-attr]
+            target = st0 if victim == 0 else st1
+            assert target is not None  # both forward
+            if not target.force_rebuild:
+                rebuilds += 1
+            target.force_rebuild = target.split_brain_rebuild = True
         elif victim is not None:
             LOG.warning("router %s: both members report master: looking again", ref.id)
         master = router_ha.sole_master(roles)
         if warning and (st0.pair or {}).get("warning") != warning:
             LOG.warning("router %s: %s", ref.id, warning)
-        st0.pair = {"state": state, "warning": warning,
+        if error is not None:
+            state = "ERROR"
+        st0.pair = {"state": state, "warning": warning, "error": error,
+                    "split_brain_rebuilds": rebuilds,
                     "master": master if master is not None else last,
                     "split_brain": victim is not None,
                     "members": [{"member": i, "instance_id": (s.context.instance_id
@@ -246,6 +267,8 @@ class Reconciler:
         # (a failed observation records "unknown": no step, the status stays as it was)
         fallback = Status(last_status).neutron if last_status in set(Status) \
             else (st0.status or "BUILD")
+        if error is not None:
+            fallback = "ERROR"
         driver = self.executor.drivers.get(ref.kind)
         try:
             if isinstance(driver, RouterDriver):
@@ -317,8 +340,12 @@ class Reconciler:
         self._preloaded.pop(ref.id, None)
 
     def rebuild(self, ref: ResourceRef) -> None:
-        """Operator's rebuild (also forces a router out of ERROR)."""
-        self.state(ref).force_rebuild = True
+        """Operator's rebuild (also forces a router out of ERROR, and an HA pair out of
+        its split-brain ERROR: its count starts again)."""
+        st = self.state(ref)
+        st.force_rebuild, st.split_brain_rebuild = True, False
+        if st.pair is not None:
+            st.pair["split_brain_rebuilds"] = 0
 
     def routers_serving_floating_ip(self, address: str | None, tenant_id: str) -> list[str]:
         return sorted(rid for rid, st in self.states.items()
