@@ -3,6 +3,8 @@ rebuild limits, member 1 after a restart, in a cluster and in notifications."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from test_orchestrator_ha_pair import MID, World
 from tests.orchestrator_world import REF, RID, sync_mgmt
 
@@ -155,3 +157,51 @@ def test_a_held_split_brain_rebuild_is_counted_once():
         step(w)
     assert w.servers()[MID].id == second
     assert w.rec.states[RID].pair["split_brain_rebuilds"] == 1
+
+
+def _restarted(w: World, store_status: str = "ACTIVE"):
+    """The reconciler after a restart: member 0 resumed from the store (its context
+    without the pair), member 1 (never stored) not in memory."""
+    st0 = w.rec.states.pop(RID)
+    w.rec.states.pop(MID)
+    saved = (st0.memory, store_status, None)
+    w.rec.preload({RID: saved})
+
+
+def test_a_router_deleted_before_the_first_look_after_a_restart_takes_member_1():
+    w = World()
+    w.converge()
+    _restarted(w)
+    del w.network.models[RID]
+    for _ in range(10):
+        step(w)
+    assert MID not in w.servers()
+    assert MID not in w.network.mgmt_ports
+    assert not [p for p in w.network.ports.values() if p["device_id"] == MID]
+
+
+def test_ha_off_before_the_first_look_after_a_restart_takes_member_1():
+    w = World()
+    w.converge()
+    _restarted(w)
+    w.network.models[RID].router["ha"] = False
+    w.network.models[RID] = replace(w.network.models[RID], fingerprint=None)
+    for _ in range(10):
+        step(w)
+    assert set(w.servers()) == {RID}
+    assert not [p for p in w.network.ports.values() if p["device_id"] == MID]
+
+
+def test_a_single_router_resumed_looks_for_member_1_once():
+    w = World(ha=False)
+    for _ in range(6):
+        step(w)
+    st0 = w.rec.states.pop(RID)
+    w.rec.preload({RID: (st0.memory, "ACTIVE", None)})
+    looks = []
+    find = w.compute.find
+    w.compute.find = lambda who, macs: looks.append(who.resource_id) or find(who, macs)
+    for _ in range(6):
+        step(w)
+    assert looks.count(MID) == 1
+    assert set(w.servers()) == {RID} and MID not in w.rec.states

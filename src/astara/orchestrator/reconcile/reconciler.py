@@ -107,6 +107,9 @@ class Reconciler:
         self.states: dict[str, RouterState] = {}
         self._preloaded: dict[str, Saved] = {}
         self._preloaded_until = 0.0
+        # Routers resumed from the store whose member 1 (never stored) was not looked for
+        # yet: deleted, or HA turned off, before member 0's first full look, it would leak.
+        self._member1_unknown: set[str] = set()
 
     def preload(self, saved: dict[str, Saved], keep: float = PRELOAD_KEPT) -> None:
         """What the store holds for many routers, read in one query (a restarted worker):
@@ -124,6 +127,9 @@ class Reconciler:
         if st is None:
             st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id, kind=ref.kind)
             self._load(ref, st, resume=True)
+            if ref.kind == "router" and st.status is not None \
+                    and not router_ha.split(ref.id)[1]:
+                self._member1_unknown.add(ref.id)
             if router_ha.split(ref.id)[1]:
                 # Member 1 is not stored: after a restart it may be mid-boot, so it gets
                 # a boot's time to answer (not a working appliance's few seconds).
@@ -193,7 +199,8 @@ class Reconciler:
         is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
         if st0 is not None and not is_ha:
             st0.pair = None  # a single router again (or not yet read as a pair)
-        if not is_ha and mid not in self.states:
+        if not is_ha and mid not in self.states \
+                and not (full and self._stray_member1(ref, mid)):
             return outcome
         mref = ResourceRef(ref.kind, mid, ref.tenant_id)
         st1 = self.state(mref)
@@ -202,6 +209,21 @@ class Reconciler:
         if st0 is not None and is_ha:
             self._judge_pair(ref, st0, self.states.get(mid))
         return _sooner(outcome, second)
+
+    def _stray_member1(self, ref: ResourceRef, mid: str) -> bool:
+        """Once after a restart, for a router not (or no longer) HA: is a member 1 left
+        (its instance or management port)? Then its passes remove it."""
+        if ref.id not in self._member1_unknown:
+            return False
+        self._member1_unknown.discard(ref.id)
+        try:
+            who = self.observer.drivers[ref.kind].naming.identity(mid, 0)
+            return self.observer.compute.find(who, {}) is not None \
+                or self.observer.network.management_port(mid, create=False) is not None
+        except RemoteError as exc:
+            self._member1_unknown.add(ref.id)  # asked again at the next full pass
+            LOG.warning("router %s: cannot look for its HA member 1: %s", ref.id, exc)
+            return False
 
     def _judge_pair(self, ref: ResourceRef, st0: RouterState, st1: RouterState | None) -> None:
         views = []
@@ -337,6 +359,7 @@ class Reconciler:
     def release(self, ref: ResourceRef) -> None:
         """Another member owns ``ref`` now: forget its state machine here."""
         self.states.pop(ref.id, None)
+        self._member1_unknown.discard(ref.id)
         self._preloaded.pop(ref.id, None)
 
     def rebuild(self, ref: ResourceRef) -> None:
