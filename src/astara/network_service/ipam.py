@@ -12,7 +12,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-from astara.common.device_owners import GATEWAY, INTERFACE
+from astara.common.device_owners import GATEWAY, HA_INTERFACE, INTERFACE
 from astara.network_service import errors
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -27,6 +27,9 @@ ROUTER_INTERFACE_OWNERS = (
     "network:ha_router_replicated_interface",
     "network:router_centralized_snat",
 )
+# Ports given no automatic (EUI-64) address: routers' interfaces, and an HA router's
+# member ports (no address at all: the master holds the router's; docs/ha.md).
+NO_AUTO_ADDRESS_OWNERS = (*ROUTER_INTERFACE_OWNERS, HA_INTERFACE)
 # Neutron's ROUTER_PORT_OWNERS: they may hold an IPv6 subnet's first address (its
 # Subnet-Router anycast address, the default gateway).
 ROUTER_PORT_OWNERS = (*ROUTER_INTERFACE_OWNERS, GATEWAY)

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from astara.orchestrator.drivers import router
+from astara.orchestrator.drivers import router, router_ha
 from astara.orchestrator.drivers.base import Naming
 from astara.orchestrator.keys import (
     Crud,
@@ -81,8 +81,12 @@ def appliance_instance(message: Any, service_project: str,
         return None
     for naming in namings:
         rid = meta.get(naming.metadata_key)
-        if is_router_id(rid) and payload.get("display_name") == naming.name(rid):
-            return ResourceRef(naming.kind, rid, service_project)
+        if not isinstance(rid, str) or payload.get("display_name") != naming.name(rid):
+            continue
+        # an HA router's member 1 (``<router id>.ha1``) is its router's key
+        owner = router_ha.router_of(rid) if naming.kind == "router" else rid
+        if is_router_id(owner):
+            return ResourceRef(naming.kind, owner, service_project)
     return None
 
 

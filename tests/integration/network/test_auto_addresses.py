@@ -115,3 +115,16 @@ def test_a_ports_eui64_addresses_follow_its_new_mac(admin, demo, dual):
         v4.id: addresses(port)[v4.id],
         slaac.id: "2001:db8:a1:0:f816:3eff:fe00:b202",
         stateless.id: "2001:db8:a2:0:f816:3eff:fe00:b202"}
+
+
+def test_an_ha_member_port_gets_no_auto_address(admin, demo, dual):
+    """An HA router's member port (made by the orchestrator with no fixed IP) holds no
+    address, also on auto-address subnets, also on one added later (docs/ha.md)."""
+    net, v4, slaac, stateless = dual
+    port = admin.sdk.network.create_port(network_id=net.id, mac_address=MAC, fixed_ips=[],
+                                         device_owner="network:router_ha_interface",
+                                         device_id="c61d6b42-85ba-4431-a014-539ade35216c.ha1")
+    assert addresses(port) == {}
+    demo.sdk.network.create_subnet(network_id=net.id, cidr="2001:db8:a9::/64", ip_version=6,
+                                   ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    assert addresses(admin.sdk.network.get_port(port.id)) == {}

@@ -49,6 +49,8 @@ def _plan(requested, owner=""):
     ([{"subnet_id": "slaac", "ip_address": "2001:db8:a1::"}], "network:router_interface",
      [("slaac", "2001:db8:a1::")]),
     (None, "network:router_interface", [("v4", None), ("stateful", None)]),
+    # an HA router's member port (made with no fixed IP): no EUI-64 address either
+    ([], "network:router_ha_interface", []),
     ([{"subnet_id": "v4", "ip_address": "10.0.0.1"}], "", [("v4", "10.0.0.1"), *AUTO]),
     # Neutron: a port with no owner may hold an IPv6 subnet's first address (for a router).
     ([{"subnet_id": "stateful", "ip_address": "2001:db8:a4::"}], "",

@@ -99,6 +99,11 @@ def appliance_event(event_type="compute.instance.create.end", **payload) -> dict
     (json.loads(appliance_event()["oslo.message"]), ResourceRef("router", ROUTER, SERVICE)),
     (appliance_event("compute.instance.create.error"), ResourceRef("router", ROUTER, SERVICE)),
     (appliance_event("compute.instance.delete.end"), ResourceRef("router", ROUTER, SERVICE)),
+    # an HA router's member 1 (ak-<router id>.ha1) wakes its router
+    (appliance_event(display_name=f"ak-{ROUTER}.ha1",
+                     metadata={"astara_router_id": f"{ROUTER}.ha1"}),
+     ResourceRef("router", ROUTER, SERVICE)),
+    (appliance_event(display_name="ak-x.ha1", metadata={"astara_router_id": "x.ha1"}), None),
     (NOVA_CREATE_END, None),  # a tenant's instance
     (appliance_event("compute.instance.create.start"), None),  # nothing happened yet
     (appliance_event(tenant_id=DEMO), None),  # a member's look-alike: not our project

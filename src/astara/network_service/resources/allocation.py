@@ -47,7 +47,7 @@ def plan_requests(network: m.Network, requested: list[dict] | None, owner: str,
     each auto-address (SLAAC, DHCPv6-stateless) subnet of its network, whatever
     ``fixed_ips`` asks for; a router's interface gets only what it asks for.
     """
-    is_router = owner in ipam.ROUTER_INTERFACE_OWNERS
+    is_router = owner in ipam.NO_AUTO_ADDRESS_OWNERS
     out: list[tuple[m.Subnet, str | None]] = []
     if requested and not network.subnets:
         raise errors.InvalidInput(error_message="IP allocation requires subnets for network")
@@ -95,7 +95,7 @@ def _requested(network: m.Network, item: dict, owner: str,
             raise errors.InvalidIpForNetwork(ip_address=address)
     else:
         raise errors.InvalidInput(error_message="IP allocation requires subnet_id or ip_address")
-    if _auto(sn) and owner not in ipam.ROUTER_INTERFACE_OWNERS:
+    if _auto(sn) and owner not in ipam.NO_AUTO_ADDRESS_OWNERS:
         # Re-sending the port's own EUI-64 address (a GET, edited, PUT back) is no request.
         if address is not None and address != ipam.eui64(sn.cidr, mac):
             raise errors.AllocationOnAutoAddressSubnet(ip=address, subnet_id=sn.id)

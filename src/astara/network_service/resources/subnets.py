@@ -120,7 +120,7 @@ def _add_auto_addresses(op: Op, sn: m.Subnet) -> None:
     s = op.session
     changed = list(s.scalars(select(m.Port).where(
         m.Port.network_id == sn.network_id,
-        m.Port.device_owner.not_in(ipam.ROUTER_INTERFACE_OWNERS)).order_by(m.Port.id)))
+        m.Port.device_owner.not_in(ipam.NO_AUTO_ADDRESS_OWNERS)).order_by(m.Port.id)))
     for port in changed:
         allocation.allocate(op, port, [(sn, ipam.eui64(sn.cidr, port.mac_address))],
                             start=len(port.fixed_ips))

@@ -33,6 +33,12 @@ def split(resource_id: str) -> tuple[str, int]:
     return resource_id, 0
 
 
+def router_of(resource_id: str) -> str:
+    """The router a key is about (member 1's key is its router's): its lease and its
+    debug switch are the router's."""
+    return split(resource_id)[0]
+
+
 def virtual_router_id(router_id: str) -> int:
     """VRRP's VRID, derived from the router: the same for both members and stable over
     rebuilds. Two routers may share one; their adverts are unicast to their own peers,

@@ -14,7 +14,8 @@ Octavia's failover circuit breaker:
 2. **Rebuild budget.** At most ``budget()`` automatic rebuilds (a share of the
    routers, at least ``budget_min``) start within any ``window`` seconds; the
    others wait until the window has room. A real failure the compute API reports
-   (``Rebuild.INSTANCE``) is not held by rule 1, only rationed by rule 2; an
+   (``Rebuild.INSTANCE``) and an HA member restarted for a split brain
+   (``Rebuild.SPLIT_BRAIN``) are not held by rule 1, only rationed by rule 2; an
    operator's ``astara-ctl router rebuild`` (``Rebuild.OPERATOR``) is never held
    (it still counts in the window).
 

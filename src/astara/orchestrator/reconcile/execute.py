@@ -25,6 +25,7 @@ from astara.orchestrator.clients.base import (
     NetworkAPI,
     RemoteError,
 )
+from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.drivers.base import Driver
 from astara.orchestrator.drivers.router import RouterDriver
 from astara.orchestrator.keys import ResourceRef
@@ -61,7 +62,10 @@ class Executor:
         outcome, error = d.outcome, None
         started = time.monotonic()
         st.fenced = False
-        why = self.fence(ref) if self.fence is not None else None
+        # An HA router's member 1 is fenced by its router's lease (it has none of its own).
+        owner = ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id) \
+            if ref.kind == "router" else ref
+        why = self.fence(owner) if self.fence is not None else None
         if why is not None:
             # Another member owns it now (or our lease lapsed): do nothing, store nothing.
             st.fenced, st.healthy = True, False
@@ -75,7 +79,8 @@ class Executor:
             self._perform(d.step, ref, st, d.memory.boots)
             st.memory = d.memory
             if d.step in (Step.STOP_VM, Step.CLEAR_ERROR, Step.CREATE_VM):
-                st.force_rebuild = False  # the rebuild asked for has started
+                # the rebuild asked for has started
+                st.force_rebuild = st.split_brain_rebuild = False
             if d.outcome.kind is OutcomeKind.TERMINAL:
                 self.network.delete_management_port(ref.id)
                 self.drivers[ref.kind].gone(ref)

@@ -105,6 +105,8 @@ class RouterState:
     healthy: bool = False  # last pass ended in Alive
     steps: collections.deque = field(default_factory=lambda: collections.deque(maxlen=MAX_STEPS))
     force_rebuild: bool = False
+    # ``force_rebuild`` was asked by the split-brain judgement (automatic), not an operator.
+    split_brain_rebuild: bool = False
     # Left alone in debug mode: whoever debugged it (astara-debug-router) may have changed
     # the stored memory and the appliance, so the next pass re-reads and looks again.
     stale: bool = False

@@ -149,6 +149,9 @@ class Observed:
     appliance: Appliance | None = None
     debug: bool = False
     force_rebuild: bool = False
+    # The rebuild asked for is the orchestrator's own (an HA pair's split brain), not an
+    # operator's: the breaker rations it.
+    split_brain: bool = False
     # The instance was booted for an older generation than the resource's (a load
     # balancer failed over since): it is replaced.
     outdated: bool = False
@@ -192,6 +195,8 @@ class Rebuild(enum.StrEnum):
     BOOT_TIMEOUT = "boot-timeout"  # it never answered after boot: ditto
     INSTANCE = "instance"  # the compute API says ERROR or SHUTOFF: a real failure
     OPERATOR = "operator"  # ``astara-ctl router rebuild``: always goes through
+    # an HA pair's member restarted for a split brain: automatic, rationed by the budget
+    SPLIT_BRAIN = "split-brain"
 
 
 @dataclass(frozen=True)

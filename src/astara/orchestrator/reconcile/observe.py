@@ -72,6 +72,8 @@ class Observer:
         """One call: still healthy on the same config? None means 'look at everything'."""
         ctx = st.context
         digest = ctx.desired_digest
+        if st.force_rebuild:
+            return None  # a rebuild is asked for (a split brain's): only a full pass plans it
         if not st.healthy or digest is None or ctx.mgmt_address is None \
                 or ctx.instance_id is None:
             return None
@@ -147,6 +149,9 @@ class Observer:
             kept=res.kept if desired is not None or boot_problem is not None else None,
             generation=res.generation, boot=spec, host_id=inst.host_id if inst else None)
         app = None
+        # A report is what this pass read: an old one (a member since gone to ERROR,
+        # SHUTOFF or a rebuild) must not be judged as its role now.
+        st.report = None
         if inst is not None and inst.status == "ACTIVE" and address is not None:
             app = self.appliance.status(address, inst.id)
             st.report = app.report
@@ -161,5 +166,6 @@ class Observer:
             exists=True, admin_up=res.admin_up,
             desired_digest=digest, wanted_ports=frozenset(wanted), instance=inst,
             appliance=app, debug=debug, force_rebuild=st.force_rebuild,
+            split_brain=st.force_rebuild and st.split_brain_rebuild,
             outdated=inst is not None and inst.generation < res.generation, memory=st.memory,
             now=now, boot_problem=boot_problem)

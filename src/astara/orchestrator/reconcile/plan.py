@@ -87,6 +87,10 @@ def plan(o: Observed, s: Settings) -> Decision:
                      f"in error after {m.failed_boots} failed boots: {m.last_error}")
         return d(Step.CLEAR_ERROR, Status.DOWN, _after(0), "error cooldown over: retrying",
                  replace(m, failed_boots=0, error_until=None, boot_started=None))
+    if o.force_rebuild and live and o.split_brain:
+        return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
+                 "split brain: restarting this HA member", replace(m, boot_started=None),
+                 Rebuild.SPLIT_BRAIN)
     if o.force_rebuild and live:
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                  "rebuild requested", replace(m, boot_started=None), Rebuild.OPERATOR)

@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from astara.orchestrator.clients.base import RemoteError
@@ -54,6 +55,9 @@ class StateStore(Protocol):
     def forget(self, router_id: str) -> None: ...
 
 
+# Split-brain rebuilds of one pair that never healed to one master and one backup:
+# after this many the pair is left in ERROR (VRRP cannot pass between its members).
+SPLIT_BRAIN_REBUILDS = 3
 # The full look after a resumed check comes within this many seconds at most.
 FOLLOW_UP = 10.0
 # A restarted worker is handed all its routers within seconds (the start-up resync, or
@@ -103,6 +107,9 @@ class Reconciler:
         self.states: dict[str, RouterState] = {}
         self._preloaded: dict[str, Saved] = {}
         self._preloaded_until = 0.0
+        # Routers resumed from the store whose member 1 (never stored) was not looked for
+        # yet: deleted, or HA turned off, before member 0's first full look, it would leak.
+        self._member1_unknown: set[str] = set()
 
     def preload(self, saved: dict[str, Saved], keep: float = PRELOAD_KEPT) -> None:
         """What the store holds for many routers, read in one query (a restarted worker):
@@ -120,6 +127,13 @@ class Reconciler:
         if st is None:
             st = self.states[ref.id] = RouterState(tenant_id=ref.tenant_id, kind=ref.kind)
             self._load(ref, st, resume=True)
+            if ref.kind == "router" and st.status is not None \
+                    and not router_ha.split(ref.id)[1]:
+                self._member1_unknown.add(ref.id)
+            if router_ha.split(ref.id)[1]:
+                # Member 1 is not stored: after a restart it may be mid-boot, so it gets
+                # a boot's time to answer (not a working appliance's few seconds).
+                st.memory = replace(st.memory, boot_started=self.clock())
         return st
 
     def _load(self, ref: ResourceRef, st: RouterState, resume: bool) -> None:
@@ -152,7 +166,9 @@ class Reconciler:
         """Also whether the observation was a resumed router's first check."""
         st = self.state(ref)
         now = self.clock()
-        debug = self.is_debug(ref)
+        # member 1 is in debug mode with its router (keyed by the router's id)
+        debug = self.is_debug(ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id)
+                              if ref.kind == "router" else ref)
         if st.stale and not debug:
             self._refresh(ref, st)
         observed, resumed = None, False
@@ -183,7 +199,8 @@ class Reconciler:
         is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
         if st0 is not None and not is_ha:
             st0.pair = None  # a single router again (or not yet read as a pair)
-        if not is_ha and mid not in self.states:
+        if not is_ha and mid not in self.states \
+                and not (full and self._stray_member1(ref, mid)):
             return outcome
         mref = ResourceRef(ref.kind, mid, ref.tenant_id)
         st1 = self.state(mref)
@@ -193,10 +210,28 @@ class Reconciler:
             self._judge_pair(ref, st0, self.states.get(mid))
         return _sooner(outcome, second)
 
+    def _stray_member1(self, ref: ResourceRef, mid: str) -> bool:
+        """Once after a restart, for a router not (or no longer) HA: is a member 1 left
+        (its instance or management port)? Then its passes remove it."""
+        if ref.id not in self._member1_unknown:
+            return False
+        self._member1_unknown.discard(ref.id)
+        try:
+            who = self.observer.drivers[ref.kind].naming.identity(mid, 0)
+            return self.observer.compute.find(who, {}) is not None \
+                or self.observer.network.management_port(mid, create=False) is not None
+        except RemoteError as exc:
+            self._member1_unknown.add(ref.id)  # asked again at the next full pass
+            LOG.warning("router %s: cannot look for its HA member 1: %s", ref.id, exc)
+            return False
+
     def _judge_pair(self, ref: ResourceRef, st0: RouterState, st1: RouterState | None) -> None:
         views = []
         for st in (st0, st1):
-            ha = st.report.ha if st is not None and st.report is not None else None
+            # A role only from a status read this pass from a member that forwards (a
+            # debug pass reads nothing: its report is old).
+            fresh = st is not None and st.report is not None and st.healthy and not st.stale
+            ha = st.report.ha if fresh and st is not None and st.report is not None else None
             views.append(router_ha.MemberView(
                 exists=st is not None and st.context.instance_id is not None,
                 forwarding=st is not None and st.healthy,
@@ -206,19 +241,39 @@ class Reconciler:
         state, warning = router_ha.pair_view(pair)
         roles = (views[0].role, views[1].role)
         last = (st0.pair or {}).get("master")
-        victim = router_ha.split_brain_victim(roles, last)
+        # No victim unless both members forward, each judged by what it said this pass.
+        victim = router_ha.split_brain_victim(roles, last) \
+            if views[0].forwarding and views[1].forwarding else None
+        rebuilds = (st0.pair or {}).get("split_brain_rebuilds", 0)
+        if views[0].forwarding and views[1].forwarding \
+                and sorted(roles) == ["backup", "master"]:
+            rebuilds = 0  # healed: one master, one backup
+        error = None
         # Acted on when seen at two judgements in a row: two status calls a few ms apart
         # can straddle a takeover, a second look cannot.
-        if victim is not None and (st0.pair or {}).get("split_brain"):
+        if victim is not None and (st0.pair or {}).get("split_brain") \
+                and rebuilds >= SPLIT_BRAIN_REBUILDS:
+            error = (f"split brain after {rebuilds} rebuilds: the members cannot hear "
+                     "each other (VRRP between them blocked?); not rebuilt again")
+            if (st0.pair or {}).get("error") != error:
+                LOG.error("router %s: %s", ref.id, error)
+        elif victim is not None and (st0.pair or {}).get("split_brain"):
             LOG.error("router %s: split brain, both members report master: restarting "
                       "member %d (the pair's last sole master was %s)", ref.id, victim, last)
-            (st0 if victim == 0 else st1).force_rebuild = True  # type: ignore[union-attr]
+            target = st0 if victim == 0 else st1
+            assert target is not None  # both forward
+            if not target.force_rebuild:
+                rebuilds += 1
+            target.force_rebuild = target.split_brain_rebuild = True
         elif victim is not None:
             LOG.warning("router %s: both members report master: looking again", ref.id)
         master = router_ha.sole_master(roles)
         if warning and (st0.pair or {}).get("warning") != warning:
             LOG.warning("router %s: %s", ref.id, warning)
-        st0.pair = {"state": state, "warning": warning,
+        if error is not None:
+            state = "ERROR"
+        st0.pair = {"state": state, "warning": warning, "error": error,
+                    "split_brain_rebuilds": rebuilds,
                     "master": master if master is not None else last,
                     "split_brain": victim is not None,
                     "members": [{"member": i, "instance_id": (s.context.instance_id
@@ -234,6 +289,8 @@ class Reconciler:
         # (a failed observation records "unknown": no step, the status stays as it was)
         fallback = Status(last_status).neutron if last_status in set(Status) \
             else (st0.status or "BUILD")
+        if error is not None:
+            fallback = "ERROR"
         driver = self.executor.drivers.get(ref.kind)
         try:
             if isinstance(driver, RouterDriver):
@@ -302,11 +359,16 @@ class Reconciler:
     def release(self, ref: ResourceRef) -> None:
         """Another member owns ``ref`` now: forget its state machine here."""
         self.states.pop(ref.id, None)
+        self._member1_unknown.discard(ref.id)
         self._preloaded.pop(ref.id, None)
 
     def rebuild(self, ref: ResourceRef) -> None:
-        """Operator's rebuild (also forces a router out of ERROR)."""
-        self.state(ref).force_rebuild = True
+        """Operator's rebuild (also forces a router out of ERROR, and an HA pair out of
+        its split-brain ERROR: its count starts again)."""
+        st = self.state(ref)
+        st.force_rebuild, st.split_brain_rebuild = True, False
+        if st.pair is not None:
+            st.pair["split_brain_rebuilds"] = 0
 
     def routers_serving_floating_ip(self, address: str | None, tenant_id: str) -> list[str]:
         return sorted(rid for rid, st in self.states.items()
