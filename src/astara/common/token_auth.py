@@ -77,8 +77,14 @@ def validated_headers(original: Iterable[tuple[bytes, bytes]],
             continue
         name = key[5:].replace("_", "-").lower()
         if is_identity(name):
-            kept.append((name.encode("latin-1"), value.encode("latin-1")))
+            kept.append((name.encode("latin-1"), header_value(value)))
     return kept
+
+
+def header_value(value: str) -> bytes:
+    """A header value auth_token set, as ASGI bytes: UTF-8 (a user or project may be
+    named "Проект"); a lone surrogate, which UTF-8 cannot carry, is escaped, not raised."""
+    return value.encode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -113,12 +119,17 @@ class TokenAuth:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        outcome = await run_in_threadpool(self._validate, environ_of(scope))
+        try:
+            outcome = await run_in_threadpool(self._validate, environ_of(scope))
+            if not isinstance(outcome, Refusal):
+                headers = validated_headers(scope["headers"], outcome)
+        except Exception:  # never a traceback as a 500: the request is not let through
+            LOG.exception("token validation failed: %s %s", scope["method"], scope["path"])
+            outcome = Refusal(503, None)
         if isinstance(outcome, Refusal):
             await self._refuse(outcome, scope, receive, send)
             return
-        await self.app({**scope, "headers": validated_headers(scope["headers"], outcome)},
-                       receive, send)
+        await self.app({**scope, "headers": headers}, receive, send)
 
     def _validate(self, environ: dict) -> dict | Refusal:
         answer: list = []

@@ -122,3 +122,56 @@ def test_a_callers_token_goes_on_with_the_calls_made_for_them():
     assert identity_headers(with_token)["X-Auth-Token"] == "tok"
     assert "X-Auth-Token" not in identity_headers(Context(project_id="p"))
     assert Context.from_headers({"x-project-id": "p", "x-auth-token": "tok"}).auth_token == "tok"
+
+
+class FakeAuthProtocol:
+    """auth_token as TokenAuth drives it: sets ``headers`` (a validated token's) and
+    passes the environ on, or raises ``error``."""
+
+    headers: dict[str, str] = {}
+    error: Exception | None = None
+
+    def __init__(self, app, conf):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if self.error is not None:
+            raise self.error
+        environ.update(self.headers)
+        return self.app(environ, start_response)
+
+
+def _behind_fake_auth_token(monkeypatch, headers=None, error=None):
+    from keystonemiddleware import auth_token
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    fake = type("Fake", (FakeAuthProtocol,), {"headers": headers or {}, "error": error})
+    monkeypatch.setattr(auth_token, "AuthProtocol", fake)
+
+    async def echo(request):
+        ctx = RequestContext.from_headers(request.headers)
+        return JSONResponse({k: v for k, v in request.headers.items() if k.startswith("x-")}
+                            | {"ctx_project_name": ctx and ctx.project_name})
+
+    app = Starlette(routes=[Route("/v2.0/networks", echo)])
+    token_auth.protect(app, AuthSettings("keystone", ()), auth_fault)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+def test_a_project_named_in_cyrillic_reaches_the_app_as_utf8(monkeypatch):
+    client = _behind_fake_auth_token(monkeypatch, {
+        "HTTP_X_PROJECT_ID": "p1", "HTTP_X_PROJECT_NAME": "Проект",
+        "HTTP_X_USER_NAME": "\udc80bad", "HTTP_X_ROLES": "member"})
+    r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "tok"}))
+    assert r.status_code == 200
+    assert r.json()["ctx_project_name"] == "Проект"
+    assert r.json()["x-project-id"] == "p1"
+
+
+def test_an_error_in_validation_is_a_503_in_the_apis_format_not_a_500(monkeypatch):
+    client = _behind_fake_auth_token(monkeypatch, error=RuntimeError("boom"))
+    r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "tok"}))
+    assert r.status_code == 503
+    assert r.json()["NeutronError"]["type"] == "HTTPServiceUnavailable"
