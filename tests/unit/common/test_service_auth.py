@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from astara.common import service_auth
 
@@ -68,3 +69,20 @@ def test_a_password_section_loads_an_adapter_with_its_override(tmp_path):
     adapter = service_auth.load([str(conf)], "network", "network")
     assert adapter is not None
     assert service_auth.endpoint(adapter) == "http://n:9696"  # no catalog asked
+
+
+def test_keystone_failing_is_an_httpx_transport_error_the_callers_handle():
+    from keystoneauth1 import adapter as ks_adapter
+    from keystoneauth1 import exceptions as ks_exceptions
+    from keystoneauth1 import plugin, session
+
+    class Refused(plugin.BaseAuthPlugin):
+        def get_token(self, session, **kwargs):
+            raise ks_exceptions.ConnectFailure("Unable to establish connection to ks:5000")
+
+    adapter = ks_adapter.Adapter(session.Session(auth=Refused()), service_type="network")
+    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200)),
+                          auth=service_auth.ServiceToken(adapter))
+    with pytest.raises(httpx.ConnectError, match="Keystone: Unable to establish") as caught:
+        client.get("http://net.example/x")
+    assert isinstance(caught.value.__cause__, ks_exceptions.ConnectFailure)
