@@ -21,11 +21,16 @@ from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import loading
 from oslo_config import cfg
 
+# keystoneauth's session waits for ever by default: a hung Keystone or API would hold
+# the calling worker; ``timeout`` in the section overrides this.
+DEFAULT_TIMEOUT = 10
+
 
 def register(conf: cfg.ConfigOpts, group: str) -> None:
     loading.register_auth_conf_options(conf, group)
     loading.register_session_conf_options(conf, group)
     loading.register_adapter_conf_options(conf, group)
+    conf.set_default("timeout", DEFAULT_TIMEOUT, group=group)
 
 
 def load(config_files: Iterable[str], group: str,

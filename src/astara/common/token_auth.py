@@ -19,9 +19,11 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import anyio.to_thread
+from anyio import CapacityLimiter
+from keystoneauth1 import exceptions as ks_exceptions
 from oslo_config import cfg
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -38,6 +40,11 @@ IDENTITY_PREFIXES = ("x-project", "x-tenant", "x-user", "x-role", "x-domain", "x
 # The version document is public, as the real services serve it (clients discover
 # the API there before they authenticate).
 PUBLIC_PATHS = frozenset({"/"})
+
+# Threads validating tokens at once, per process: their own, not the shared pool the
+# database work runs on, so a slow Keystone holds at most these (and queues requests)
+# while requests already let through keep their threads.
+VALIDATION_THREADS = 8
 
 
 def protect(app: Starlette, auth: AuthSettings,
@@ -114,17 +121,23 @@ class TokenAuth:
         self.fault = fault
         self.auth = auth_token.AuthProtocol(_passed_on, {"oslo_config_config":
                                                          load_conf(config_files)})
+        self.limiter: CapacityLimiter | None = None  # made in the event loop, on first use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
         try:
-            outcome = await run_in_threadpool(self._validate, environ_of(scope))
+            if self.limiter is None:
+                self.limiter = CapacityLimiter(VALIDATION_THREADS)
+            outcome = await anyio.to_thread.run_sync(self._validate, environ_of(scope),
+                                                     limiter=self.limiter)
             if not isinstance(outcome, Refusal):
                 headers = validated_headers(scope["headers"], outcome)
-        except Exception:  # never a traceback as a 500: the request is not let through
-            LOG.exception("token validation failed: %s %s", scope["method"], scope["path"])
+        except Exception as e:  # never a traceback as a 500: the request is not let through
+            # auth_token lets a timeout (a hung Keystone) escape: said by _refuse's line.
+            if not isinstance(e, ks_exceptions.ConnectionError):
+                LOG.exception("token validation failed: %s %s", scope["method"], scope["path"])
             outcome = Refusal(503, None)
         if isinstance(outcome, Refusal):
             await self._refuse(outcome, scope, receive, send)

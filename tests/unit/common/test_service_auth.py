@@ -86,3 +86,14 @@ def test_keystone_failing_is_an_httpx_transport_error_the_callers_handle():
     with pytest.raises(httpx.ConnectError, match="Keystone: Unable to establish") as caught:
         client.get("http://net.example/x")
     assert isinstance(caught.value.__cause__, ks_exceptions.ConnectFailure)
+
+
+def test_the_session_times_out_after_10_s_unless_the_section_says(tmp_path):
+    section = ("[network]\nauth_type = password\nauth_url = http://ks:5000/v3\n"
+               "username = astara\npassword = x\nproject_name = service\n"
+               "user_domain_name = Default\nproject_domain_name = Default\n")
+    conf = tmp_path / "a.conf"
+    conf.write_text(section)
+    assert service_auth.load([str(conf)], "network", "network").session.timeout == 10
+    conf.write_text(section + "timeout = 3\n")
+    assert service_auth.load([str(conf)], "network", "network").session.timeout == 3

@@ -50,7 +50,7 @@ def test_reader_alone_is_read_only(roles, read_only):
     assert Context(project_id="p", roles=roles).read_only is read_only
 
 
-def _behind_auth_token(tmp_path, keystone_port: int):
+def _behind_auth_token(tmp_path, keystone_port: int, extra: str = ""):
     conf = tmp_path / "astara.conf"
     conf.write_text(f"""[DEFAULT]
 auth_strategy = keystone
@@ -64,7 +64,7 @@ project_name = service
 user_domain_name = Default
 project_domain_name = Default
 http_request_max_retries = 0
-""")
+""" + extra)
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -95,6 +95,22 @@ def test_keystone_down_is_503_said_in_one_log_line(tmp_path, caplog):
     client = _behind_auth_token(tmp_path, free_port())  # nothing listens there
     with caplog.at_level(logging.ERROR, logger="astara.common.token_auth"):
         r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "some-token"}))
+    assert r.status_code == 503
+    assert r.json()["NeutronError"]["type"] == "HTTPServiceUnavailable"
+    ours = [rec for rec in caplog.records if rec.name == "astara.common.token_auth"]
+    assert len(ours) == 1 and "Keystone unreachable" in ours[0].getMessage()
+
+
+def test_a_hung_keystone_is_503_after_the_timeout_said_in_one_log_line(tmp_path, caplog):
+    import socket
+
+    with socket.socket() as hung:  # accepts connections (the backlog), never answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        client = _behind_auth_token(tmp_path, hung.getsockname()[1],
+                                    "http_connect_timeout = 1\n")
+        with caplog.at_level(logging.ERROR, logger="astara.common.token_auth"):
+            r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "some-token"}))
     assert r.status_code == 503
     assert r.json()["NeutronError"]["type"] == "HTTPServiceUnavailable"
     ours = [rec for rec in caplog.records if rec.name == "astara.common.token_auth"]
@@ -175,3 +191,24 @@ def test_an_error_in_validation_is_a_503_in_the_apis_format_not_a_500(monkeypatc
     r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "tok"}))
     assert r.status_code == 503
     assert r.json()["NeutronError"]["type"] == "HTTPServiceUnavailable"
+
+
+def test_validation_runs_on_its_own_threads_not_the_pool_the_database_uses(monkeypatch):
+    import anyio.from_thread
+    import anyio.to_thread
+
+    seen: dict[str, int] = {}
+
+    def note_the_pools(environ, start_response):
+        seen["shared"] = anyio.from_thread.run_sync(
+            lambda: anyio.to_thread.current_default_thread_limiter().borrowed_tokens)
+        raise RuntimeError("stop here")
+
+    client = _behind_fake_auth_token(monkeypatch, error=None)
+    monkeypatch.setattr(FakeAuthProtocol, "__call__",
+                        lambda self, environ, start_response: note_the_pools(environ,
+                                                                             start_response))
+    r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "tok"}))
+    assert r.status_code == 503
+    assert seen == {"shared": 0}  # the validation's thread is not one of the shared pool's
+    assert token_auth.VALIDATION_THREADS == 8
