@@ -59,15 +59,25 @@ def is_identity(name: str) -> bool:
     return name.lower().startswith(IDENTITY_PREFIXES)
 
 
+# The identity-prefixed headers a client may send: the tokens auth_token validates.
+CLIENT_TOKENS = frozenset({"x-auth-token", "x-service-token"})
+
+
 def environ_of(scope: Scope) -> dict:
-    """The WSGI environ auth_token needs: method, path and the request's headers."""
+    """The WSGI environ auth_token needs: method, path and the request's headers less
+    the identity headers the client sent (its tokens aside), so that every identity
+    header auth_token passes on is one it set (it neither sets nor removes many:
+    ``X-Trust-Id``, ``X-Domain-*``...)."""
     environ = {"REQUEST_METHOD": scope["method"], "PATH_INFO": scope["path"],
                "SCRIPT_NAME": "", "QUERY_STRING": scope.get("query_string", b"").decode(
                    "latin-1"), "SERVER_NAME": "astara", "SERVER_PORT": "0",
                "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": scope.get("scheme", "http"),
                "wsgi.input": None, "wsgi.errors": None}
     for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        name = raw_name.decode("latin-1")
+        if is_identity(name) and name.lower() not in CLIENT_TOKENS:
+            continue
+        name = name.upper().replace("-", "_")
         value = raw_value.decode("latin-1")
         key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
         environ[key] = f"{environ[key]},{value}" if key in environ else value

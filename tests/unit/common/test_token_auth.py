@@ -212,3 +212,25 @@ def test_validation_runs_on_its_own_threads_not_the_pool_the_database_uses(monke
     assert r.status_code == 503
     assert seen == {"shared": 0}  # the validation's thread is not one of the shared pool's
     assert token_auth.VALIDATION_THREADS == 8
+
+
+def test_identity_headers_auth_token_does_not_set_never_reach_the_app(monkeypatch):
+    client = _behind_fake_auth_token(monkeypatch, {"HTTP_X_PROJECT_ID": "p1",
+                                                   "HTTP_X_ROLES": "member"})
+    r = asyncio.run(_get(client, "/v2.0/networks", {
+        "X-Auth-Token": "tok", "X-Service-Token": "stok", "X-Trust-Id": "t1",
+        "X-Default-Project-Id": "victim", "X-Domain-Id": "d1", "X-Domain-Name": "Default",
+        "X-Project-Id": "victim", "X-App-Cred-Id": "a1"}))
+    assert r.status_code == 200
+    seen = {k: v for k, v in r.json().items() if k != "ctx_project_name"}
+    assert seen == {"x-auth-token": "tok", "x-service-token": "stok",
+                    "x-project-id": "p1", "x-roles": "member"}
+
+
+def test_environ_keeps_the_tokens_and_drops_other_identity_headers():
+    scope = {"method": "GET", "path": "/", "headers": [
+        (b"x-auth-token", b"tok"), (b"x-service-token", b"stok"), (b"x-trust-id", b"t"),
+        (b"x-default-project-id", b"v"), (b"x-domain-id", b"d")]}
+    environ = token_auth.environ_of(scope)
+    assert {k for k in environ if k.startswith("HTTP_")} == {"HTTP_X_AUTH_TOKEN",
+                                                             "HTTP_X_SERVICE_TOKEN"}
