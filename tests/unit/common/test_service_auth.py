@@ -97,3 +97,33 @@ def test_the_session_times_out_after_10_s_unless_the_section_says(tmp_path):
     assert service_auth.load([str(conf)], "network", "network").session.timeout == 10
     conf.write_text(section + "timeout = 3\n")
     assert service_auth.load([str(conf)], "network", "network").session.timeout == 3
+
+
+def test_files_from_config_dir_are_read_for_the_auth_sections(tmp_path):
+    from oslo_config import cfg
+
+    from astara.common import opts as common_opts
+    from astara.common import settings
+    from astara.orchestrator import opts as orchestrator_opts
+
+    main = tmp_path / "astara.conf"
+    main.write_text("[DEFAULT]\nauth_strategy = keystone\n")
+    d = tmp_path / "astara.conf.d"
+    d.mkdir()
+    (d / "20-network.conf").write_text(
+        "[network]\nauth_type = password\nauth_url = http://ks:5000/v3\nusername = astara\n"
+        "password = x\nproject_name = service\nuser_domain_name = Default\n"
+        "project_domain_name = Default\nendpoint_override = http://n:9696\n")
+    (d / "10-first.conf").write_text("[network]\nendpoint_override = http://old:9696\n")
+    (d / "notes.txt").write_text("[network]\nauth_type = none\n")
+    conf = cfg.ConfigOpts()
+    common_opts.register(conf)
+    for group, group_opts in orchestrator_opts.GROUPS.items():
+        conf.register_opts(group_opts, group=None if group == "DEFAULT" else group)
+    conf(args=["--config-file", str(main), "--config-dir", str(d)],
+         default_config_files=[], default_config_dirs=[])
+    files = (str(main), str(d / "10-first.conf"), str(d / "20-network.conf"))
+    assert settings.from_conf(conf).auth.config_files == files
+    assert orchestrator_opts.from_conf(conf).config_files == files
+    adapter = service_auth.load(files, "network", "network")
+    assert adapter is not None and service_auth.endpoint(adapter) == "http://n:9696"
