@@ -7,10 +7,13 @@ passes on carries the identity it validated from the token (``X-Project-Id``,
 ``X-Roles``, ``X-User-Id``...: the headers our request contexts read, the one seam
 both strategies share). Every identity header the client sent is dropped first, so a
 tenant cannot name another project; a request ``auth_token`` refuses (no, bad or
-expired token: 401; Keystone unreachable: 503) is answered in the API's own error
-format by ``fault``. ``auth_token`` caches validated tokens (in this process unless
-``[keystone_authtoken] memcached_servers`` is set) and is configured from the
-``[keystone_authtoken]`` section of the service's own config files.
+expired token: 401; Keystone refused or timed out, or any other error in
+validation: 503, never a 500) is answered in the API's own error format by ``fault``.
+Validation runs on threads of its own (``VALIDATION_THREADS``), not the shared pool
+the database work uses, so a hung Keystone cannot take that pool. ``auth_token``
+caches validated tokens (in this process unless ``[keystone_authtoken]
+memcached_servers`` is set) and is configured from the ``[keystone_authtoken]``
+section of the service's own config files.
 """
 
 from __future__ import annotations

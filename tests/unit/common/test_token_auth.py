@@ -141,29 +141,33 @@ def test_a_callers_token_goes_on_with_the_calls_made_for_them():
 
 
 class FakeAuthProtocol:
-    """auth_token as TokenAuth drives it: sets ``headers`` (a validated token's) and
-    passes the environ on, or raises ``error``."""
+    """auth_token as TokenAuth drives it: calls ``hook`` (in its worker thread), then
+    raises ``error``, or sets ``headers`` (a validated token's) and passes the environ on."""
 
     headers: dict[str, str] = {}
     error: Exception | None = None
+    hook = None
 
     def __init__(self, app, conf):
         self.app = app
 
     def __call__(self, environ, start_response):
+        if self.hook is not None:
+            type(self).hook()
         if self.error is not None:
             raise self.error
         environ.update(self.headers)
         return self.app(environ, start_response)
 
 
-def _behind_fake_auth_token(monkeypatch, headers=None, error=None):
+def _behind_fake_auth_token(monkeypatch, headers=None, error=None, hook=None):
     from keystonemiddleware import auth_token
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    fake = type("Fake", (FakeAuthProtocol,), {"headers": headers or {}, "error": error})
+    fake = type("Fake", (FakeAuthProtocol,), {"headers": headers or {}, "error": error,
+                                        "hook": hook})
     monkeypatch.setattr(auth_token, "AuthProtocol", fake)
 
     async def echo(request):
@@ -199,15 +203,12 @@ def test_validation_runs_on_its_own_threads_not_the_pool_the_database_uses(monke
 
     seen: dict[str, int] = {}
 
-    def note_the_pools(environ, start_response):
+    def note_the_pools():
         seen["shared"] = anyio.from_thread.run_sync(
             lambda: anyio.to_thread.current_default_thread_limiter().borrowed_tokens)
-        raise RuntimeError("stop here")
 
-    client = _behind_fake_auth_token(monkeypatch, error=None)
-    monkeypatch.setattr(FakeAuthProtocol, "__call__",
-                        lambda self, environ, start_response: note_the_pools(environ,
-                                                                             start_response))
+    client = _behind_fake_auth_token(monkeypatch, error=RuntimeError("stop here"),
+                                     hook=note_the_pools)
     r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "tok"}))
     assert r.status_code == 503
     assert seen == {"shared": 0}  # the validation's thread is not one of the shared pool's
