@@ -17,14 +17,20 @@ from collections.abc import Generator, Iterable
 
 import httpx
 from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import loading
 from oslo_config import cfg
+
+# keystoneauth's session waits for ever by default: a hung Keystone or API would hold
+# the calling worker; ``timeout`` in the section overrides this.
+DEFAULT_TIMEOUT = 10
 
 
 def register(conf: cfg.ConfigOpts, group: str) -> None:
     loading.register_auth_conf_options(conf, group)
     loading.register_session_conf_options(conf, group)
     loading.register_adapter_conf_options(conf, group)
+    conf.set_default("timeout", DEFAULT_TIMEOUT, group=group)
 
 
 def load(config_files: Iterable[str], group: str,
@@ -62,9 +68,17 @@ class ServiceToken(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request,
                                                               httpx.Response, None]:
-        request.headers["X-Auth-Token"] = self.adapter.get_token()
+        request.headers["X-Auth-Token"] = self._token(request)
         response = yield request
         if response.status_code == 401:
             self.adapter.invalidate()
-            request.headers["X-Auth-Token"] = self.adapter.get_token()
+            request.headers["X-Auth-Token"] = self._token(request)
             yield request
+
+    def _token(self, request: httpx.Request) -> str:
+        """The token; Keystone's failures (refused, 401, timeout...) raised as an httpx
+        transport error, which every caller of our clients already handles."""
+        try:
+            return self.adapter.get_token()
+        except ks_exceptions.ClientException as e:
+            raise httpx.ConnectError(f"Keystone: {e}", request=request) from e

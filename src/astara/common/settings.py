@@ -91,6 +91,17 @@ def database_url(connection: str, state: Path) -> str:
     return connection
 
 
+def config_files_of(conf: cfg.ConfigOpts) -> tuple[str, ...]:
+    """The files ``conf`` was read from, for the loaders that read their own sections
+    again (auth_token, keystoneauth): the ``--config-file``s, then each
+    ``--config-dir``'s ``*.conf`` in sorted order, as oslo.config reads them."""
+    files = list(getattr(conf, "config_file", None) or ())
+    dirs = getattr(conf, "config_dir", None) or ()
+    for directory in [dirs] if isinstance(dirs, str) else dirs:
+        files += sorted(str(p) for p in Path(directory).expanduser().glob("*.conf"))
+    return tuple(files)
+
+
 def from_conf(conf: cfg.ConfigOpts) -> Settings:
     state = Path(conf.state_path)
     host = conf.host or socket.gethostname()
@@ -117,7 +128,7 @@ def from_conf(conf: cfg.ConfigOpts) -> Settings:
             nova_project_id=ns.nova_project_id,
         ),
         auth=AuthSettings(strategy=conf.auth_strategy,
-                          config_files=tuple(getattr(conf, "config_file", None) or ())),
+                          config_files=config_files_of(conf)),
     )
 
 

@@ -7,10 +7,13 @@ passes on carries the identity it validated from the token (``X-Project-Id``,
 ``X-Roles``, ``X-User-Id``...: the headers our request contexts read, the one seam
 both strategies share). Every identity header the client sent is dropped first, so a
 tenant cannot name another project; a request ``auth_token`` refuses (no, bad or
-expired token: 401; Keystone unreachable: 503) is answered in the API's own error
-format by ``fault``. ``auth_token`` caches validated tokens (in this process unless
-``[keystone_authtoken] memcached_servers`` is set) and is configured from the
-``[keystone_authtoken]`` section of the service's own config files.
+expired token: 401; Keystone refused or timed out, or any other error in
+validation: 503, never a 500) is answered in the API's own error format by ``fault``.
+Validation runs on threads of its own (``VALIDATION_THREADS``), not the shared pool
+the database work uses, so a hung Keystone cannot take that pool. ``auth_token``
+caches validated tokens (in this process unless ``[keystone_authtoken]
+memcached_servers`` is set) and is configured from the ``[keystone_authtoken]``
+section of the service's own config files.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import anyio.to_thread
+from anyio import CapacityLimiter
+from keystoneauth1 import exceptions as ks_exceptions
 from oslo_config import cfg
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -39,6 +44,11 @@ IDENTITY_PREFIXES = ("x-project", "x-tenant", "x-user", "x-role", "x-domain", "x
 # the API there before they authenticate).
 PUBLIC_PATHS = frozenset({"/"})
 
+# Threads validating tokens at once, per process: their own, not the shared pool the
+# database work runs on, so a slow Keystone holds at most these (and queues requests)
+# while requests already let through keep their threads.
+VALIDATION_THREADS = 8
+
 
 def protect(app: Starlette, auth: AuthSettings,
             fault: Callable[[int, str], Response]) -> Starlette:
@@ -52,15 +62,25 @@ def is_identity(name: str) -> bool:
     return name.lower().startswith(IDENTITY_PREFIXES)
 
 
+# The identity-prefixed headers a client may send: the tokens auth_token validates.
+CLIENT_TOKENS = frozenset({"x-auth-token", "x-service-token"})
+
+
 def environ_of(scope: Scope) -> dict:
-    """The WSGI environ auth_token needs: method, path and the request's headers."""
+    """The WSGI environ auth_token needs: method, path and the request's headers less
+    the identity headers the client sent (its tokens aside), so that every identity
+    header auth_token passes on is one it set (it neither sets nor removes many:
+    ``X-Trust-Id``, ``X-Domain-*``...)."""
     environ = {"REQUEST_METHOD": scope["method"], "PATH_INFO": scope["path"],
                "SCRIPT_NAME": "", "QUERY_STRING": scope.get("query_string", b"").decode(
                    "latin-1"), "SERVER_NAME": "astara", "SERVER_PORT": "0",
                "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": scope.get("scheme", "http"),
                "wsgi.input": None, "wsgi.errors": None}
     for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        name = raw_name.decode("latin-1")
+        if is_identity(name) and name.lower() not in CLIENT_TOKENS:
+            continue
+        name = name.upper().replace("-", "_")
         value = raw_value.decode("latin-1")
         key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
         environ[key] = f"{environ[key]},{value}" if key in environ else value
@@ -77,8 +97,14 @@ def validated_headers(original: Iterable[tuple[bytes, bytes]],
             continue
         name = key[5:].replace("_", "-").lower()
         if is_identity(name):
-            kept.append((name.encode("latin-1"), value.encode("latin-1")))
+            kept.append((name.encode("latin-1"), header_value(value)))
     return kept
+
+
+def header_value(value: str) -> bytes:
+    """A header value auth_token set, as ASGI bytes: UTF-8 (a user or project may be
+    named "Проект"); a lone surrogate, which UTF-8 cannot carry, is escaped, not raised."""
+    return value.encode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -108,17 +134,28 @@ class TokenAuth:
         self.fault = fault
         self.auth = auth_token.AuthProtocol(_passed_on, {"oslo_config_config":
                                                          load_conf(config_files)})
+        self.limiter: CapacityLimiter | None = None  # made in the event loop, on first use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        outcome = await run_in_threadpool(self._validate, environ_of(scope))
+        try:
+            if self.limiter is None:
+                self.limiter = CapacityLimiter(VALIDATION_THREADS)
+            outcome = await anyio.to_thread.run_sync(self._validate, environ_of(scope),
+                                                     limiter=self.limiter)
+            if not isinstance(outcome, Refusal):
+                headers = validated_headers(scope["headers"], outcome)
+        except Exception as e:  # never a traceback as a 500: the request is not let through
+            # auth_token lets a timeout (a hung Keystone) escape: said by _refuse's line.
+            if not isinstance(e, ks_exceptions.ConnectionError):
+                LOG.exception("token validation failed: %s %s", scope["method"], scope["path"])
+            outcome = Refusal(503, None)
         if isinstance(outcome, Refusal):
             await self._refuse(outcome, scope, receive, send)
             return
-        await self.app({**scope, "headers": validated_headers(scope["headers"], outcome)},
-                       receive, send)
+        await self.app({**scope, "headers": headers}, receive, send)
 
     def _validate(self, environ: dict) -> dict | Refusal:
         answer: list = []

@@ -14,6 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 
+def utf8_header(value: str | None) -> str | None:
+    """A header Starlette decoded as Latin-1, read back as the UTF-8 auth_token wrote
+    (a project named "Проект"); a value that is not UTF-8 is kept as it came."""
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 @dataclass(frozen=True)
 class RequestContext:
     project_id: str
@@ -45,8 +56,8 @@ class RequestContext:
             project_id=project,
             user_id=headers.get("x-user-id", ""),
             roles=roles,
-            project_name=headers.get("x-project-name"),
-            user_name=headers.get("x-user-name"),
+            project_name=utf8_header(headers.get("x-project-name")),
+            user_name=utf8_header(headers.get("x-user-name")),
             global_request_id=headers.get("openstack-request-id"),
         )
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from oslo_config import cfg
 
 from astara.common.entry import ConfigError
-from astara.common.settings import default_conf
+from astara.common.settings import config_files_of, default_conf
 from astara.orchestrator.cluster import settings as cluster_settings
 from astara.orchestrator.drivers import registry
 from astara.orchestrator.reconcile import model
@@ -180,7 +180,7 @@ def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
         num_worker_processes=g.num_worker_processes or os.cpu_count() or 1,
         enabled_drivers=enabled_drivers(conf.enabled_drivers),
         enable_byonf=conf.enable_byonf,
-        config_files=tuple(getattr(conf, "config_file", None) or ()),
+        config_files=config_files_of(conf),
         **{o.dest: g[o.dest] for o in OPTS if o.dest not in (
             "rpc_hosts", "rpc_port", "num_worker_processes")},
     )

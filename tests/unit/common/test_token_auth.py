@@ -50,7 +50,7 @@ def test_reader_alone_is_read_only(roles, read_only):
     assert Context(project_id="p", roles=roles).read_only is read_only
 
 
-def _behind_auth_token(tmp_path, keystone_port: int):
+def _behind_auth_token(tmp_path, keystone_port: int, extra: str = ""):
     conf = tmp_path / "astara.conf"
     conf.write_text(f"""[DEFAULT]
 auth_strategy = keystone
@@ -64,7 +64,7 @@ project_name = service
 user_domain_name = Default
 project_domain_name = Default
 http_request_max_retries = 0
-""")
+""" + extra)
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -101,6 +101,22 @@ def test_keystone_down_is_503_said_in_one_log_line(tmp_path, caplog):
     assert len(ours) == 1 and "Keystone unreachable" in ours[0].getMessage()
 
 
+def test_a_hung_keystone_is_503_after_the_timeout_said_in_one_log_line(tmp_path, caplog):
+    import socket
+
+    with socket.socket() as hung:  # accepts connections (the backlog), never answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        client = _behind_auth_token(tmp_path, hung.getsockname()[1],
+                                    "http_connect_timeout = 1\n")
+        with caplog.at_level(logging.ERROR, logger="astara.common.token_auth"):
+            r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "some-token"}))
+    assert r.status_code == 503
+    assert r.json()["NeutronError"]["type"] == "HTTPServiceUnavailable"
+    ours = [rec for rec in caplog.records if rec.name == "astara.common.token_auth"]
+    assert len(ours) == 1 and "Keystone unreachable" in ours[0].getMessage()
+
+
 def test_the_version_document_needs_no_token(tmp_path):
     client = _behind_auth_token(tmp_path, free_port())
     assert asyncio.run(_get(client, "/")).status_code == 200
@@ -122,3 +138,100 @@ def test_a_callers_token_goes_on_with_the_calls_made_for_them():
     assert identity_headers(with_token)["X-Auth-Token"] == "tok"
     assert "X-Auth-Token" not in identity_headers(Context(project_id="p"))
     assert Context.from_headers({"x-project-id": "p", "x-auth-token": "tok"}).auth_token == "tok"
+
+
+class FakeAuthProtocol:
+    """auth_token as TokenAuth drives it: calls ``hook`` (in its worker thread), then
+    raises ``error``, or sets ``headers`` (a validated token's) and passes the environ on."""
+
+    headers: dict[str, str] = {}
+    error: Exception | None = None
+    hook = None
+
+    def __init__(self, app, conf):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if self.hook is not None:
+            type(self).hook()
+        if self.error is not None:
+            raise self.error
+        environ.update(self.headers)
+        return self.app(environ, start_response)
+
+
+def _behind_fake_auth_token(monkeypatch, headers=None, error=None, hook=None):
+    from keystonemiddleware import auth_token
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    fake = type("Fake", (FakeAuthProtocol,), {"headers": headers or {}, "error": error,
+                                        "hook": hook})
+    monkeypatch.setattr(auth_token, "AuthProtocol", fake)
+
+    async def echo(request):
+        ctx = RequestContext.from_headers(request.headers)
+        return JSONResponse({k: v for k, v in request.headers.items() if k.startswith("x-")}
+                            | {"ctx_project_name": ctx and ctx.project_name})
+
+    app = Starlette(routes=[Route("/v2.0/networks", echo)])
+    token_auth.protect(app, AuthSettings("keystone", ()), auth_fault)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+def test_a_project_named_in_cyrillic_reaches_the_app_as_utf8(monkeypatch):
+    client = _behind_fake_auth_token(monkeypatch, {
+        "HTTP_X_PROJECT_ID": "p1", "HTTP_X_PROJECT_NAME": "Проект",
+        "HTTP_X_USER_NAME": "\udc80bad", "HTTP_X_ROLES": "member"})
+    r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "tok"}))
+    assert r.status_code == 200
+    assert r.json()["ctx_project_name"] == "Проект"
+    assert r.json()["x-project-id"] == "p1"
+
+
+def test_an_error_in_validation_is_a_503_in_the_apis_format_not_a_500(monkeypatch):
+    client = _behind_fake_auth_token(monkeypatch, error=RuntimeError("boom"))
+    r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "tok"}))
+    assert r.status_code == 503
+    assert r.json()["NeutronError"]["type"] == "HTTPServiceUnavailable"
+
+
+def test_validation_runs_on_its_own_threads_not_the_pool_the_database_uses(monkeypatch):
+    import anyio.from_thread
+    import anyio.to_thread
+
+    seen: dict[str, int] = {}
+
+    def note_the_pools():
+        seen["shared"] = anyio.from_thread.run_sync(
+            lambda: anyio.to_thread.current_default_thread_limiter().borrowed_tokens)
+
+    client = _behind_fake_auth_token(monkeypatch, error=RuntimeError("stop here"),
+                                     hook=note_the_pools)
+    r = asyncio.run(_get(client, "/v2.0/networks", {"X-Auth-Token": "tok"}))
+    assert r.status_code == 503
+    assert seen == {"shared": 0}  # the validation's thread is not one of the shared pool's
+    assert token_auth.VALIDATION_THREADS == 8
+
+
+def test_identity_headers_auth_token_does_not_set_never_reach_the_app(monkeypatch):
+    client = _behind_fake_auth_token(monkeypatch, {"HTTP_X_PROJECT_ID": "p1",
+                                                   "HTTP_X_ROLES": "member"})
+    r = asyncio.run(_get(client, "/v2.0/networks", {
+        "X-Auth-Token": "tok", "X-Service-Token": "stok", "X-Trust-Id": "t1",
+        "X-Default-Project-Id": "victim", "X-Domain-Id": "d1", "X-Domain-Name": "Default",
+        "X-Project-Id": "victim", "X-App-Cred-Id": "a1"}))
+    assert r.status_code == 200
+    seen = {k: v for k, v in r.json().items() if k != "ctx_project_name"}
+    assert seen == {"x-auth-token": "tok", "x-service-token": "stok",
+                    "x-project-id": "p1", "x-roles": "member"}
+
+
+def test_environ_keeps_the_tokens_and_drops_other_identity_headers():
+    scope = {"method": "GET", "path": "/", "headers": [
+        (b"x-auth-token", b"tok"), (b"x-service-token", b"stok"), (b"x-trust-id", b"t"),
+        (b"x-default-project-id", b"v"), (b"x-domain-id", b"d")]}
+    environ = token_auth.environ_of(scope)
+    assert {k for k in environ if k.startswith("HTTP_")} == {"HTTP_X_AUTH_TOKEN",
+                                                             "HTTP_X_SERVICE_TOKEN"}
