@@ -68,5 +68,5 @@ def test_peers_from_live_hosts_ports(db):
                            flavor_id="f", image_id="i", created_at=now, updated_at=now,
                            deleted=deleted,
                            ports=[{"port_id": str(uuid.uuid4()), "net_id": n} for n in nets]))
-    assert overlay(db, "a").peer_map() == {net: {"10.0.0.2", "2001:db8::3"},
-                                           other: {"10.0.0.2"}}
+    # c's tunnel is IPv6: the kernel refuses an IPv4 device a peer of the other family
+    assert overlay(db, "a").peer_map() == {net: {"10.0.0.2"}, other: {"10.0.0.2"}}
