@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.cluster_world import Cluster  # noqa: E402
+from tests.support import wait_for  # noqa: E402
 
 from astara.common.settings import sqlite_url  # noqa: E402
 from astara.db import migrate  # noqa: E402
@@ -67,9 +68,9 @@ def main() -> int:
             t0 = time.time()
             for name in MEMBERS:
                 c.start(name)
-            c.wait(c.converged, 60 + a.routers / 10, "every router booted and configured")
+            wait_for(c.converged, 60 + a.routers / 10, "every router booted and configured")
             split = Ring.of(MEMBERS)
-            c.wait(lambda: all(c.held_by(n) == split.mine(n, c.ids) for n in MEMBERS),
+            wait_for(lambda: all(c.held_by(n) == split.mine(n, c.ids) for n in MEMBERS),
                    30, "the ring's split")
             print(f"{a.routers} routers booted and configured by {len(MEMBERS)} members "
                   f"in {time.time() - t0:.1f} s; shares "
@@ -82,16 +83,16 @@ def main() -> int:
                 steady = time.time()
                 killed = c.kill(victim)
                 live = {c.owners[n] for n in others}
-                done = c.wait(lambda lost=lost, live=live: (
+                done = wait_for(lambda lost=lost, live=live: (
                     lambda h: all(h.get(r) in live for r in lost) and time.time())(
                         c.holders()), a.heartbeat_timeout + 30, "the takeover")
                 takeovers.append(done - killed)
                 restarted = time.time()
                 c.start(victim)
-                c.wait(lambda victim=victim: c.held_by(victim) == split.mine(victim, c.ids),
+                wait_for(lambda victim=victim: c.held_by(victim) == split.mine(victim, c.ids),
                        a.heartbeat_timeout + 30, "the share back")
                 backs.append(time.time() - restarted)
-                c.wait(c.converged, 30, "every router held and configured")
+                wait_for(c.converged, 30, "every router held and configured")
                 made = [x for x in c.cloud.all_acts() if x["t"] >= steady]
                 acts_during += len(made)
                 print(f"cycle {cycle + 1}: kill -9 {victim} ({len(lost)} routers): taken "

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from astara.db.engine import Database
 from astara.orchestrator.models import LeaseRow, MemberRow
+from astara.wire.tenure import Tenure
 
 CHUNK = 500  # ids per IN list
 
@@ -116,6 +117,16 @@ class Leases:
     def check(self, resource_id: str) -> str | None:
         """Why this member may not act on ``resource_id`` now (None: it may)."""
         return verdict(self.get(resource_id), self.owner, self.clock(), self.margin)
+
+    def tenure(self, resource_id: str) -> str | Tenure:
+        """Why this member may not act on ``resource_id`` now, or the tenure it acts
+        under (its lease's epoch, carried to the appliance)."""
+        lease = self.get(resource_id)
+        why = verdict(lease, self.owner, self.clock(), self.margin)
+        if why is not None:
+            return why
+        assert lease is not None
+        return Tenure(lease.epoch, self.owner)
 
     def live_counts(self) -> Counter[str]:
         """Leases not expired, by owner token."""
