@@ -92,8 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("action", choices=["list", "debug"])
     sub.add_parser("health", help="the rebuild breaker: is the orchestrator suspecting "
                    "its own path to the appliances, rebuilds in the window and their budget")
-    sub.add_parser("cluster", help="the orchestrators of the cluster: share of the ring, "
-                   "leases held, last heartbeat")
+    c = sub.add_parser("cluster", help="the orchestrators of the cluster: share of the "
+                       "ring, leases held, last heartbeat; 'forget MEMBER' drops a member "
+                       "removed for good (its row and outbox cursor)")
+    c.add_argument("action", nargs="?", choices=["list", "forget"], default="list")
+    c.add_argument("member", nargs="?")
     s = sub.add_parser("ssh", help="a shell in a router's appliance")
     s.add_argument("id")
     ctl_byonf.add_parser(sub)
@@ -275,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
                   ["index", "pid", "alive", "restarts", "passes", "queued"])
         elif a.command == "health":
             _show(_call(http, "GET", "/health/")["breaker"], a.format)
+        elif a.command == "cluster" and a.action == "forget":
+            if not a.member:
+                raise SystemExit("astara-ctl cluster forget: name the MEMBER")
+            name = urllib.parse.quote(a.member, safe="")
+            _show(_call(http, "DELETE", f"/cluster/members/{name}"), a.format)
         elif a.command == "cluster":
             got = _call(http, "GET", "/cluster/")["cluster"]
             if a.format != "table":

@@ -7,7 +7,8 @@ a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/
 (every kind, or one: ``?kind=router``), ``/routers/<id>`` (any kind),
 ``/loadbalancers/``, ``/loadbalancers/<id>`` (load balancers only, with their VIP,
 children and statuses), ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker),
-``/cluster/`` (the members, their share of the ring, leases and last heartbeat).
+``/cluster/`` (the members, their share of the ring, leases and last heartbeat;
+``DELETE /cluster/members/NAME`` drops a member removed for good).
 
 In a cluster, a command on one resource, or ``GET`` of one resource this member does
 not hold, is forwarded to the member the ring gives it to (``X-Astara-Forwarded``
@@ -239,6 +240,13 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     async def cluster(request: Request):
         return JSONResponse({"cluster": await run_in_threadpool(orch.cluster_view)})
 
+    async def cluster_forget(request: Request):
+        name = request.path_params["name"]
+        if not 0 < len(name) <= 255:
+            return _error(400, "a member name is 1 to 255 characters")
+        code, body = await run_in_threadpool(orch.forget_member, name)
+        return JSONResponse(body, status_code=code)
+
     async def workers(request: Request):
         return JSONResponse({"workers": orch.worker_views()})
 
@@ -268,6 +276,7 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
         Route("/loadbalancers/{id}", loadbalancer, methods=["GET"]),
         Route("/workers/", workers, methods=["GET"]),
         Route("/cluster/", cluster, methods=["GET"]),
+        Route("/cluster/members/{name}", cluster_forget, methods=["DELETE"]),
         Route("/debug/", debug, methods=["GET"]),
         Route("/health/", health, methods=["GET"]),
         Route("/metrics", endpoint(metrics.exposed), methods=["GET"]),

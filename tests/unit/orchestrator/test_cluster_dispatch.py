@@ -180,3 +180,36 @@ def test_a_command_or_show_on_another_member_s_router_is_answered_by_it(db):
     finally:
         sa.stop()
         sb.stop()
+
+
+def test_forget_drops_a_removed_member_s_row_and_cursor_but_not_leases(db):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from astara.bus.outbox import CursorRow
+    from astara.orchestrator.models import LeaseRow
+
+    group = {"orch-a": {}, "orch-b": {}}
+    a, b = parent(db, "orch-a", group), parent(db, "orch-b", group)
+    a.ownership.tick(IDS)
+    b.ownership.tick(IDS)
+    MemberBoard(db).write("orch-c", "orch-c/9", "http://orch-c:44250", 1.0, "ok")
+    with db.write() as s:
+        for who in ("orch-b", "orch-c"):
+            s.add(CursorRow(consumer=f"astara-orchestrator@{who}", position=3,
+                            updated_at=datetime.now(UTC)))
+    with db.read() as s:
+        leases = s.scalar(select(func.count()).select_from(LeaseRow))
+    assert a.forget_member("orch-b")[0] == 409  # in the group
+    assert a.forget_member("orch-a")[0] == 409  # itself
+    assert a.forget_member("orch-c") == (200, {"forgotten": "orch-c", "member_row": True,
+                                               "cursor": True})
+    assert [r["name"] for r in MemberBoard(db).read()] == ["orch-a", "orch-b"]
+    with db.read() as s:
+        assert sorted(s.scalars(select(CursorRow.consumer))) == ["astara-orchestrator@orch-b"]
+        assert s.scalar(select(func.count()).select_from(LeaseRow)) == leases == len(IDS)
+    assert a.forget_member("orch-c")[0] == 404
+    single = Orchestrator.__new__(Orchestrator)
+    single.ownership = None
+    assert single.forget_member("orch-c")[0] == 409
