@@ -213,3 +213,25 @@ def test_forget_drops_a_removed_member_s_row_and_cursor_but_not_leases(db):
     single = Orchestrator.__new__(Orchestrator)
     single.ownership = None
     assert single.forget_member("orch-c")[0] == 409
+
+
+def test_ctl_cluster_forget_goes_through_the_rpc_app(db, monkeypatch, capsys):
+    import httpx
+    from tests.unit.orchestrator.test_orchestrator_loadbalancer_ctl import _InProcess
+
+    from astara.cli import ctl
+    from astara.orchestrator.rpc import build_app
+
+    a = parent(db, "orch-a", {"orch-a": {}})
+    a.ownership.tick(IDS)
+    MemberBoard(db).write("orch-z", "orch-z/1", "", 1.0, "ok")
+    real = httpx.Client
+    app = build_app(a, b"t0ken")
+    monkeypatch.setattr(ctl.httpx, "Client", lambda **kw: real(transport=_InProcess(app), **kw))
+    monkeypatch.setenv("ASTARA_RPC_TOKEN", "t0ken")
+    assert ctl.main(["--format", "json", "cluster", "forget", "orch-z"]) == 0
+    assert '"forgotten": "orch-z"' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="is in the group"):
+        ctl.main(["cluster", "forget", "orch-a"])
+    with pytest.raises(SystemExit, match="no member 'orch-z'"):
+        ctl.main(["cluster", "forget", "orch-z"])
