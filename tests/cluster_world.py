@@ -208,10 +208,10 @@ def member(conf: dict) -> None:
     fence_of = lease_fence(db, (owner, s.fence_margin))
 
     def fence(ref):
-        why = fence_of(ref)
-        if why is not None:
-            _say(member=name, event="fenced", router=ref.id, why=why)
-        return why
+        answer = fence_of(ref)  # a refusal (str), or the tenure the step acts under
+        if isinstance(answer, str):
+            _say(member=name, event="fenced", router=ref.id, why=answer)
+        return answer
 
     compute_a = Audited(compute, cloud, name, owner, leases)
     appliances_a = Audited(appliances, cloud, name, owner, leases)
