@@ -14,11 +14,11 @@ from astara.common.settings import sqlite_url
 from astara.db import migrate
 from astara.db.engine import Database
 from astara.orchestrator.cluster.leases import Lease, Leases, MemberBoard, verdict
-from astara.wire.tenure import Tenure
 from astara.orchestrator.cluster.membership import StaticMembership
 from astara.orchestrator.cluster.ownership import Ownership, rebalance
 from astara.orchestrator.cluster.ring import Ring
 from astara.orchestrator.cluster.settings import CoordinationSettings
+from astara.wire.tenure import Tenure
 
 IDS = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(60)]
 LEASE, MARGIN = 10, 2.0
