@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("action", choices=ACTIONS)
         r.add_argument("id", nargs="?")
         r.add_argument("--reason", default="")
+        r.add_argument("--cluster", action="store_true",
+                       help="list: every cluster member's, with a MEMBER column")
     t = sub.add_parser("tenant", help="every router of a tenant")
     t.add_argument("action", choices=["debug", "manage"])
     t.add_argument("id")
@@ -262,10 +264,17 @@ def main(argv: list[str] | None = None) -> int:
             _show(_call(http, "PUT", "/poll/"), a.format)
         elif a.command in COLUMNS:
             method, path, key = request(a.command, a.action, a.id)
+            wide = a.cluster and a.action == "list"
+            if wide:
+                path += "&cluster=1" if "?" in path else "?cluster=1"
             body = {"reason": a.reason} if method == "PUT" else None
             got = _call(http, method, path, body)
             _show(got[key] if key else got, a.format,
-                  COLUMNS[a.command] if a.action == "list" else None)
+                  ([*COLUMNS[a.command], "member"] if wide else COLUMNS[a.command])
+                  if a.action == "list" else None)
+            if wide and got.get("unanswered"):
+                print(f"astara-ctl: no answer from {', '.join(got['unanswered'])}",
+                      file=sys.stderr)
         elif a.command == "tenant":
             _show(_call(http, "PUT", f"/tenant/{a.action}/{a.id}", {"reason": a.reason}),
                   a.format)

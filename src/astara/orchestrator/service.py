@@ -605,6 +605,14 @@ class Orchestrator:
         LOG.info("cluster: member %s forgotten (%s)", name, done)
         return 200, {"forgotten": name, **done}
 
+    def peers(self) -> list[tuple[str, str]]:
+        """The other members in the group with an RPC URL: (name, url), by name."""
+        if self.ownership is None:
+            return []
+        return sorted((name, str(caps.get("rpc_url") or ""))
+                      for name, caps in self.ownership.group().items()
+                      if name != self.coordination.member_name and caps.get("rpc_url"))
+
     def forward_target(self, resource_id: str) -> tuple[str, str] | None:
         """Where a command on ``resource_id`` must go: (member, its RPC URL) when another
         member owns it by the ring; None when it is ours (or a single node)."""

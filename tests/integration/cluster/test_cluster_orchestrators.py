@@ -7,7 +7,8 @@ agent (the agent's hypervisor is the in-tree ``FakeBackend``) and fake appliance
 HTTP (``tests.appliance_fleet``: the management subnet is on loopback). 20 routers (half
 created before the members start, half after); one member is killed with SIGKILL: every
 router is then held by exactly one live member, none booted twice, none pushed again;
-restarted, it gets its share back the same way.
+restarted, it gets its share back the same way. The cluster-wide router list of any
+member names each router once, with the member the ring gives it to.
 """
 
 from __future__ import annotations
@@ -125,12 +126,19 @@ rpc_url = http://127.0.0.1:{port}
 """)
         return path
 
-    def start(self, name: str) -> None:
-        log = open(self.tmp / f"{name}.log", "a")  # noqa: SIM115 (the member's output)
-        proc = subprocess.Popen([str(BIN / "astara-orchestrator"), "--config-file",
-                                 str(self.conf(name))], stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        self.procs[name] = proc
+    def start(self, *names: str) -> None:
+        """Start members at once (racing for the management network), wait for each."""
+        for name in names:
+            log = open(self.tmp / f"{name}.log", "a")  # noqa: SIM115 (the member's output)
+            self.procs[name] = subprocess.Popen(
+                [str(BIN / "astara-orchestrator"), "--config-file", str(self.conf(name))],
+                stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+        for name in names:
+            self._wait_up(name)
+
+    def _wait_up(self, name: str) -> None:
+        proc = self.procs[name]
 
         def up():
             assert proc.poll() is None, (self.tmp / f"{name}.log").read_text()[-3000:]
@@ -148,6 +156,12 @@ rpc_url = http://127.0.0.1:{port}
         for _ in range(n):
             self.ids.append(self.tenant.sdk.network.create_router(
                 name=f"r{len(self.ids)}").id)
+
+    def mgmt_networks(self) -> list[str]:
+        nets = httpx.get(f"{self.net.url}/v2.0/networks",
+                         params={"name": "astara-mgmt-cluster"},
+                         headers={"X-Project-Id": "astara-service", "X-Roles": "admin"}).json()
+        return [n["id"] for n in nets["networks"]]
 
     def holders(self) -> dict[str, int]:
         """Our routers' live leases: router id -> the holder's pid."""
@@ -180,13 +194,23 @@ rpc_url = http://127.0.0.1:{port}
                    and any(r in name for name in applied) for r in self.ids)
 
     def served_once(self) -> bool:
-        """Each router is in exactly one live member's own list (one state machine)."""
+        """Each router is in exactly one live member's own list (one state machine),
+        and the cluster-wide list of any member says the same, naming the ring's owner."""
         seen: dict[str, int] = {}
         for name in self.live().values():
             for r in self.get(name, "/routers/?kind=router").json()["routers"]:
                 if r["id"] in self.ids:
                     seen[r["id"]] = seen.get(r["id"], 0) + 1
-        return all(seen.get(r) == 1 for r in self.ids)
+        if not all(seen.get(r) == 1 for r in self.ids):
+            return False
+        ring = Ring.of(sorted(self.live().values()))
+        for name in self.live().values():
+            wide = self.get(name, "/routers/?kind=router&cluster=1").json()
+            mine = [r for r in wide["routers"] if r["id"] in self.ids]
+            if wide["unanswered"] or sorted((r["id"], r["member"]) for r in mine) != sorted(
+                    (r, ring.owner(r)) for r in self.ids):
+                return False
+        return True
 
     def close(self) -> None:
         for proc in self.procs.values():
@@ -222,10 +246,10 @@ def world(tmp_path):
 def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(world):
     w = world
     w.create_routers(ROUTERS // 2)
-    for name in MEMBERS:
-        w.start(name)
+    w.start(*MEMBERS)
     w.create_routers(ROUTERS - ROUTERS // 2)  # through intake: the ring's owner admits
     wait_for(w.converged, 60, "every router booted once, configured and held")
+    assert len(w.mgmt_networks()) == 1  # the members agreed on one
     ring = Ring.of(MEMBERS)
     pids = {n: p.pid for n, p in w.procs.items()}
     wait_for(lambda: all(pids[ring.owner(r)] == p for r, p in w.holders().items())
