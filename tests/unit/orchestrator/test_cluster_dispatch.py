@@ -235,3 +235,24 @@ def test_ctl_cluster_forget_goes_through_the_rpc_app(db, monkeypatch, capsys):
         ctl.main(["cluster", "forget", "orch-a"])
     with pytest.raises(SystemExit, match="no member 'orch-z'"):
         ctl.main(["cluster", "forget", "orch-z"])
+
+
+def test_a_cluster_wide_list_names_each_row_s_member_and_who_did_not_answer(db):
+    import httpx
+    from tests.support import free_port
+    from tests.unit.orchestrator.test_orchestrator_loadbalancer_ctl import _InProcess
+
+    from astara.orchestrator.rpc import build_app
+
+    a = parent(db, "orch-a", {"orch-a": {}, "orch-z": {"rpc_url":
+                                                      f"http://127.0.0.1:{free_port()}"}})
+    a.ownership.tick(IDS)
+    a.router_views = lambda: [{"id": IDS[0], "kind": "router"}]  # type: ignore[method-assign]
+    assert a.peers() == [("orch-z", a.ownership.group()["orch-z"]["rpc_url"])]
+    with httpx.Client(transport=_InProcess(build_app(a, b"t0ken")), base_url="http://rpc",
+                      headers={"X-Auth-Token": "t0ken"}) as http:
+        wide = http.get("/routers/?kind=router&cluster=1").json()
+        alone = http.get("/routers/?kind=router").json()
+    assert wide == {"routers": [{"id": IDS[0], "kind": "router", "member": "orch-a"}],
+                    "unanswered": ["orch-z"]}
+    assert alone == {"routers": [{"id": IDS[0], "kind": "router"}]}
