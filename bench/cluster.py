@@ -124,12 +124,12 @@ def main() -> int:
                 live = {c.owners[n] for n in others}
                 done = wait_for(lambda lost=lost, live=live: (
                     lambda h: all(h.get(r) in live for r in lost) and time.time())(
-                        c.holders()), a.heartbeat_timeout + 30, "the takeover")
+                        c.holders()), a.heartbeat_timeout + 30, "the takeover", every=0.05)
                 takeovers.append(done - killed)
                 restarted = time.time()
                 c.start(victim)
                 wait_for(lambda victim=victim: c.held_by(victim) == split.mine(victim, c.ids),
-                       a.heartbeat_timeout + 30, "the share back")
+                       a.heartbeat_timeout + 30, "the share back", every=0.05)
                 backs.append(time.time() - restarted)
                 wait_for(c.converged, 30, "every router held and configured")
                 made = [x for x in c.cloud.all_acts() if x["t"] >= steady]
