@@ -8,9 +8,8 @@ balancer's provisioning and operating statuses), and records the step. In a clus
 the resource's lease (``cluster.leases``) performs nothing and writes nothing; one that
 does carries the lease's epoch in its pushes, and an appliance that accepted a newer
 epoch refuses them (``Fenced``): the same as the fence's refusal, and no more acts
-under that epoch. Failures
-of a remote system become a RETRY outcome with the error recorded, never an
-exception out of the worker.
+under that epoch. Failures of a remote system become a RETRY outcome with the error
+recorded, never an exception out of the worker.
 """
 
 from __future__ import annotations
