@@ -256,3 +256,26 @@ def test_a_cluster_wide_list_names_each_row_s_member_and_who_did_not_answer(db):
     assert wide == {"routers": [{"id": IDS[0], "kind": "router", "member": "orch-a"}],
                     "unanswered": ["orch-z"]}
     assert alone == {"routers": [{"id": IDS[0], "kind": "router"}]}
+
+
+def test_ctl_router_list_cluster_shows_the_member_column_and_who_did_not_answer(
+        db, monkeypatch, capsys):
+    import httpx
+    from tests.support import free_port
+    from tests.unit.orchestrator.test_orchestrator_loadbalancer_ctl import _InProcess
+
+    from astara.cli import ctl
+    from astara.orchestrator.rpc import build_app
+
+    a = parent(db, "orch-a", {"orch-a": {}, "orch-z": {"rpc_url":
+                                                      f"http://127.0.0.1:{free_port()}"}})
+    a.ownership.tick(IDS)
+    a.router_views = lambda: [{"id": IDS[0], "kind": "router"}]  # type: ignore[method-assign]
+    real = httpx.Client
+    app = build_app(a, b"t0ken")
+    monkeypatch.setattr(ctl.httpx, "Client", lambda **kw: real(transport=_InProcess(app), **kw))
+    monkeypatch.setenv("ASTARA_RPC_TOKEN", "t0ken")
+    assert ctl.main(["router", "list", "--cluster"]) == 0
+    out, err = capsys.readouterr()
+    assert "MEMBER" in out and "orch-a" in out and IDS[0] in out
+    assert "no answer from orch-z" in err
