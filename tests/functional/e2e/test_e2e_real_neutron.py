@@ -73,6 +73,9 @@ def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutro
                  and v["steps"][-1]["step"] == "Alive", 240,
                  "the router's appliance booted and configured (the orchestrator's view)")
         print(f"router ready {time.monotonic() - t:.1f} s after its interface was added")
+        # Heard from Neutron itself: its own notification, over RabbitMQ.
+        orch_log = (state / "logs" / "orchestrator.log").read_text(errors="replace")
+        assert f"intake: router.interface.create -> router {router.id}" in orch_log
         # Its appliance's ports are Neutron's: the orchestrator made the management port.
         mgmt = list(admin.network.ports(device_id=router.id,
                                         device_owner="network:astara_management"))
