@@ -17,6 +17,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import openstack
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import orchestrator_e2e  # noqa: E402
-from bench.orchestrator_e2e import Bench, pct  # noqa: E402
+from bench.orchestrator_e2e import BIN, Bench, pct  # noqa: E402
 from tests import real_neutron_stack  # noqa: E402
 from tests.functional.e2e.conftest import aio_conf  # noqa: E402
 
@@ -57,16 +58,18 @@ class RealNeutronBench(Bench):
 def real(samples: int) -> list[float]:
     state = Path(f"/tmp/astara-bench-rn-{os.getpid()}")
     state.mkdir(mode=0o711)
-    bench = None
     try:
         with real_neutron_stack.running(state, aio_conf) as (ports, took):
             print(f"real-neutron harness up in {took:.1f} s", flush=True)
             bench = RealNeutronBench(state, ports)
-            return [s.forwarded - s.t0 for s in (bench.ready_latency()
-                                                 for _ in range(samples))]
+            try:
+                return [s.forwarded - s.t0 for s in (bench.ready_latency()
+                                                     for _ in range(samples))]
+            finally:
+                bench.upstream.close()
     finally:
-        if bench is not None:
-            bench.upstream.close()
+        # The appliances and instances outlive the stack (as VMs outlive Nova).
+        subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], capture_output=True)
         shutil.rmtree(state, ignore_errors=True)
 
 
