@@ -132,14 +132,16 @@ def aio_keystone():
 
 
 @pytest.fixture
-def real_neutron():
-    """A real neutron-server and Astara around it (tests/real_neutron_stack.py)."""
+def real_neutron(capsys):
+    """A real neutron-server and Astara around it (tests/real_neutron_stack.py); its
+    start-up time is printed even under output capture (CI's log keeps it)."""
     state = Path(f"/tmp/astara-e2e-rn-{os.getpid()}")
     state.mkdir(mode=0o711)
     before_ns, before_links = netns(), links()
     try:
         with real_neutron_stack.running(state, aio_conf) as (ports, took):
-            print(f"\nreal-neutron harness up in {took:.1f} s")
+            with capsys.disabled():
+                print(f"\nreal-neutron harness up in {took:.1f} s")
             yield ports, state
     finally:
         left_behind(state, before_ns, before_links)

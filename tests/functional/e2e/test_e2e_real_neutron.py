@@ -47,7 +47,7 @@ def rpc_view(state: Path, rpc: str, router_id: str) -> dict | None:
     return next((r for r in routers if r["id"] == router_id), None)
 
 
-def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutron):
+def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutron, capsys):
     ports, state = real_neutron
     os.environ["OS_CLIENT_CONFIG_FILE"] = str(state / "clouds.yaml")
     admin = openstack.connect(cloud="astara-admin")
@@ -72,7 +72,8 @@ def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutro
         wait_for(lambda: (v := rpc_view(state, rpc, router.id)) and v["steps"]
                  and v["steps"][-1]["step"] == "Alive", 240,
                  "the router's appliance booted and configured (the orchestrator's view)")
-        print(f"router ready {time.monotonic() - t:.1f} s after its interface was added")
+        with capsys.disabled():
+            print(f"router ready {time.monotonic() - t:.1f} s after its interface was added")
         # Heard from Neutron itself: its own notification, over RabbitMQ.
         orch_log = (state / "logs" / "orchestrator.log").read_text(errors="replace")
         assert f"intake: router.interface.create -> router {router.id}" in orch_log
