@@ -74,6 +74,8 @@ def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutro
                  "the router's appliance booted and configured (the orchestrator's view)")
         with capsys.disabled():
             print(f"router ready {time.monotonic() - t:.1f} s after its interface was added")
+        # Neutron's status is read-only: the router's ACTIVE is the orchestrator's own.
+        assert rpc_view(state, rpc, router.id)["status"] == "ACTIVE"
         # Heard from Neutron itself: its own notification, over RabbitMQ.
         orch_log = (state / "logs" / "orchestrator.log").read_text(errors="replace")
         assert f"intake: router.interface.create -> router {router.id}" in orch_log
