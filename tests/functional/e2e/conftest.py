@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests import real_neutron_stack
 from tests.support import free_port
 
 from astara.compute_service.agent.runner import SubprocessRunner
@@ -128,6 +129,22 @@ def aio_keystone():
         if pid is not None and Path(f"/proc/{pid}").exists():
             os.kill(pid, signal.SIGKILL)
             raise AssertionError("tools/aio left its Keystone running")
+
+
+@pytest.fixture
+def real_neutron(capsys):
+    """A real neutron-server and Astara around it (tests/real_neutron_stack.py); its
+    start-up time is printed even under output capture (CI's log keeps it)."""
+    state = Path(f"/tmp/astara-e2e-rn-{os.getpid()}")
+    state.mkdir(mode=0o711)
+    before_ns, before_links = netns(), links()
+    try:
+        with real_neutron_stack.running(state, aio_conf) as (ports, took):
+            with capsys.disabled():
+                print(f"\nreal-neutron harness up in {took:.1f} s")
+            yield ports, state
+    finally:
+        left_behind(state, before_ns, before_links)
 
 
 def stopped(proc: subprocess.Popen) -> None:

@@ -2,9 +2,12 @@
 
 Against Astara's network service a router's model is one read
 (``/routers/{id}/astara_model``); against a real Neutron it falls back to the
-five list calls that gather the same data. The one read carries a fingerprint of
-its answer, so an unchanged router's document is not built again. A port's status
-is written as on our API; a real Neutron, where it is read-only, is left to set it.
+list calls that gather the same data (the router, its ports by ``device_id``, their
+subnets and networks by id lists, its floating IPs by ``router_id``, the tenant ports
+of its internal networks). The one read carries a fingerprint of its answer, so an
+unchanged router's document is not built again. Router and port status are written as
+on our API; a real Neutron, where they are read-only (400), is asked once, then the
+router's status lives in the orchestrator only and its ports' is left to Neutron.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import httpx
 
 from astara.common.device_owners import GATEWAY, HA_INTERFACE, INTERFACE, MGMT_OWNER
+from astara.orchestrator.clients import router_model
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.clients.router_model import RouterModel
@@ -52,6 +56,7 @@ class HttpNetworkAPI(HttpApi):
         self._has_model_route: bool | None = None
         self._has_routers_route: bool | None = None
         self._port_status_writable = True
+        self._router_status_writable = True
 
     def _get(self, path: str, **params) -> dict:
         r = self._req("GET", path, params=params)
@@ -113,21 +118,18 @@ class HttpNetworkAPI(HttpApi):
         if r.status_code == 404:
             return None
         self._ok(r)
-        router = r.json()["router"]
+        owners = (INTERFACE, GATEWAY, MGMT_OWNER)
         ports = [p for p in self._get("/ports", device_id=router_id)["ports"]
-                 if p["device_owner"] in (INTERFACE, GATEWAY, MGMT_OWNER)]
-        routed = [p for p in ports if p["device_owner"] != MGMT_OWNER]
-        subnet_ids = sorted({f["subnet_id"] for p in ports for f in p["fixed_ips"]})
-        net_ids = sorted({p["network_id"] for p in routed})
-        subnets = self._get("/subnets", id=subnet_ids)["subnets"] if subnet_ids else []
-        nets = self._get("/networks", id=net_ids)["networks"] if net_ids else []
-        fips = self._get("/floatingips", router_id=router_id)["floatingips"]
-        internal = sorted({p["network_id"] for p in ports
-                           if p["device_owner"] == INTERFACE})
-        tenant = [p for p in self._get("/ports", network_id=internal)["ports"]
-                  if p["device_owner"].startswith("compute:")] if internal else []
-        return RouterModel(router, ports, {s["id"]: s for s in subnets},
-                           {n["id"]: n for n in nets}, fips, tenant)
+                 if p.get("device_owner") in owners]
+        sn_ids = router_model.subnet_ids(ports)
+        net_ids = router_model.network_ids(ports, (INTERFACE, GATEWAY))
+        internal = router_model.network_ids(ports, (INTERFACE,))
+        return router_model.gathered(
+            r.json()["router"], ports, owners,
+            self._get("/subnets", id=sn_ids)["subnets"] if sn_ids else [],
+            self._get("/networks", id=net_ids)["networks"] if net_ids else [],
+            self._get("/floatingips", router_id=router_id)["floatingips"],
+            self._get("/ports", network_id=internal)["ports"] if internal else [])
 
     def routers(self) -> list[ResourceRef]:
         body = self._get("/routers", fields=["id", "project_id"])
@@ -155,7 +157,16 @@ class HttpNetworkAPI(HttpApi):
         return sorted({ResourceRef("router", p["device_id"], p["project_id"]) for p in ports})
 
     def set_router_status(self, router_id: str, status: str) -> None:
+        if not self._router_status_writable:
+            return
         r = self._req("PUT", f"/routers/{router_id}", json={"router": {"status": status}})
+        if r.status_code == 400 and _read_only_status(r.text):
+            # A real Neutron: a router's status is its own (read-only). The orchestrator
+            # keeps it (astara-ctl router show); asking again would fail every pass.
+            self._router_status_writable = False
+            LOG.warning("network API refuses router status updates (%s): router status "
+                        "is kept by the orchestrator only", r.text[:200])
+            return
         if r.status_code not in (200, 404):
             raise RemoteError(f"router status update refused: {r.status_code} {r.text[:200]}")
 

@@ -1,0 +1,115 @@
+"""The network client against a real Neutron (no ``astara_model`` route, read-only
+status), served the captured answers of Neutron 29.0.0 (tests/data/neutron/api)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.orchestrator.drivers.router import Management, build
+
+API = Path(__file__).parents[2] / "data" / "neutron" / "api"
+ROUTER = "c61d6b42-85ba-4431-a014-539ade35216c"
+# What neutron-server 29.0.0 answered (tools/neutron-loopback) for a route it lacks and
+# for a PUT of a router's status.
+NO_ROUTE = {"NeutronError": {"type": "HTTPNotFound", "detail": "",
+                             "message": "The resource could not be found."}}
+READ_ONLY = {"NeutronError": {"type": "HTTPBadRequest", "detail": "",
+                              "message": "Cannot update read-only attribute status"}}
+
+
+def load(name: str) -> dict:
+    return json.loads((API / name).read_text())
+
+
+def neutron(seen: list[str]):
+    """Neutron's filters: a repeated query parameter is a list of accepted values."""
+    def pick(items: list[dict], request: httpx.Request, key: str) -> list[dict]:
+        wanted = request.url.params.get_list(key)
+        return [x for x in items if x[key] in wanted]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        path, params = request.url.path, request.url.params
+        seen.append(f"{request.method} {path}?{'&'.join(sorted(params.keys()))}")
+        if path.endswith("/astara_model"):
+            return httpx.Response(404, json=NO_ROUTE)
+        if request.method == "PUT":
+            return httpx.Response(400, json=READ_ONLY)
+        if path == f"/v2.0/routers/{ROUTER}":
+            return httpx.Response(200, json=load("router_admin.json"))
+        if path == "/v2.0/ports" and "device_id" in params:
+            return httpx.Response(200, json={"ports": pick(
+                load("ports_all_as_admin.json")["ports"], request, "device_id")})
+        if path == "/v2.0/ports":
+            return httpx.Response(200, json={"ports": pick(
+                load("ports_all_as_admin.json")["ports"], request, "network_id")})
+        if path == "/v2.0/subnets":
+            return httpx.Response(200, json={"subnets": pick(
+                load("subnets.json")["subnets"], request, "id")})
+        if path == "/v2.0/networks":
+            return httpx.Response(200, json={"networks": pick(
+                load("networks_as_admin.json")["networks"], request, "id")})
+        if path == "/v2.0/floatingips":
+            return httpx.Response(200, json={"floatingips": pick(
+                load("floatingips.json")["floatingips"], request, "router_id")})
+        return httpx.Response(404, json=NO_ROUTE)
+    return handle
+
+
+def client(seen: list[str]) -> HttpNetworkAPI:
+    c = HttpNetworkAPI("http://neutron.invalid:9696", "mgmt", {})
+    c._http = httpx.Client(base_url="http://neutron.invalid:9696/v2.0",
+                           transport=httpx.MockTransport(neutron(seen)))
+    return c
+
+
+def test_a_routers_model_from_neutrons_lists_in_six_calls_after_one_probe():
+    seen: list[str] = []
+    c = client(seen)
+    try:
+        first = c.router_model(ROUTER)
+        assert seen[0] == f"GET /v2.0/routers/{ROUTER}/astara_model?"
+        seen.clear()
+        model = c.router_model(ROUTER)
+    finally:
+        c.close()
+    assert model == first
+    assert seen == [f"GET /v2.0/routers/{ROUTER}?", "GET /v2.0/ports?device_id",
+                    "GET /v2.0/subnets?id", "GET /v2.0/networks?id",
+                    "GET /v2.0/floatingips?router_id", "GET /v2.0/ports?network_id"]
+    assert sorted(p["device_owner"] for p in model.ports) == [
+        "network:router_gateway", "network:router_interface"]
+    assert sorted(model.subnets) == sorted(s["id"] for s in load("subnets.json")["subnets"])
+    assert [p["fixed_ips"][0]["ip_address"] for p in model.tenant_ports] == ["10.0.0.153"]
+    # What the router driver makes of it: gateway, interface, the floating IP.
+    doc = build(model, Management("fa:16:3e:aa:bb:cc", ("fdca::5/64",), "fdca::1", 9697))
+    d = doc.model_dump(mode="json")
+    kinds = {n["network_type"]: n for n in d["networks"]}
+    assert kinds["external"]["interface"]["addresses"] == ["172.24.4.70/24"]
+    assert kinds["internal"]["interface"]["addresses"] == ["10.0.0.1/24"]
+    assert d["default_v4_gateway"] == "172.24.4.1"
+    assert [(f["floating_ip"], f["fixed_ip"]) for f in d["floating_ips"]] == [
+        ("172.24.4.91", "10.0.0.153")]
+
+
+def test_a_gone_router_is_none_not_an_error():
+    seen: list[str] = []
+    c = client(seen)
+    try:
+        assert c.router_model("00000000-0000-0000-0000-000000000000") is None
+    finally:
+        c.close()
+
+
+def test_neutrons_read_only_router_status_is_asked_once_then_kept_here():
+    seen: list[str] = []
+    c = client(seen)
+    try:
+        c.set_router_status(ROUTER, "ACTIVE")
+        c.set_router_status(ROUTER, "ERROR")
+    finally:
+        c.close()
+    assert seen == [f"PUT /v2.0/routers/{ROUTER}?"]
