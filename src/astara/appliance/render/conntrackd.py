@@ -9,8 +9,9 @@ mode: its configuration is built here from the document's validated addresses an
 names only, and a start that fails is reported. The lock file is in the
 appliance's state directory; the control socket is in `SOCKET_DIR`, named by a
 hash of that directory (a UNIX socket path is at most 107 bytes, whatever the
-state path), so one conntrackd per namespace can run on a host. Only forwarded connections are synced: traffic to or from the appliance's
-own addresses (the heartbeat, the agent's API, DHCP, DNS) is not.
+state path), so one conntrackd per namespace can run on a host. Only forwarded
+connections are synced: traffic to or from the appliance's own addresses (the
+heartbeat, the agent's API, DHCP, DNS) is not.
 """
 
 from __future__ import annotations
