@@ -45,6 +45,9 @@ class NetworkAPI(Protocol):
 
     def delete_management_port(self, router_id: str) -> None: ...
 
+    def management_device_ids(self) -> list[str]:
+        """The ``device_id`` of every management port (an appliance's resource id)."""
+
     def ha_ports(self, member_id: str) -> list[dict]:
         """An HA router's second member's ports on its data networks (``device_id``)."""
 
@@ -79,6 +82,10 @@ class ComputeAPI(Protocol):
         known to the compute API), or None."""
 
     def delete(self, instance_id: str) -> None: ...
+
+    def named(self, pattern: str, metadata_key: str) -> dict[str, list[str]]:
+        """Instances whose name matches the regular expression ``pattern`` (Nova's name
+        filter) and whose metadata has ``metadata_key``: that value -> their ids."""
 
     def attach(self, instance_id: str, port_id: str) -> None: ...
 

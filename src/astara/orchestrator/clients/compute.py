@@ -117,6 +117,17 @@ class HttpComputeAPI(HttpApi):
             raise RemoteError(f"boot refused: {r.status_code} {r.text[:300]}")
         return r.json()["server"]["id"]
 
+    def named(self, pattern: str, metadata_key: str) -> dict[str, list[str]]:
+        r = self._req("GET", "/servers/detail", params={"name": pattern})
+        self._ok(r)
+        out: dict[str, list[str]] = {}
+        for s in r.json()["servers"]:
+            meta = s.get("metadata")
+            if s.get("status") != "DELETED" and isinstance(meta, dict) \
+                    and isinstance(meta.get(metadata_key), str):
+                out.setdefault(meta[metadata_key], []).append(s["id"])
+        return out
+
     def delete(self, instance_id: str) -> None:
         r = self._req("DELETE", f"/servers/{instance_id}")
         if r.status_code not in (202, 204, 404):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from astara.orchestrator.byonf import BootSpec
@@ -93,6 +94,10 @@ class FakeNetwork:
                 "id": f"mgmt-{router_id}", "mac_address": mac,
                 "fixed_ips": [{"ip_address": f"fdca::{n:x}", "subnet_id": "mgmt-subnet"}]}
         return self.mgmt_ports.get(router_id)
+
+    def management_device_ids(self) -> list[str]:
+        self.calls.append(("management_device_ids",))
+        return sorted(self.mgmt_ports)
 
     def ha_ports(self, member_id: str) -> list[dict]:
         self.calls.append(("ha_ports", member_id))
@@ -197,6 +202,14 @@ class FakeCompute:
         self.calls.append(("delete", instance_id))
         if instance_id in self.servers:
             self.servers[instance_id].deleting = True
+
+    def named(self, pattern: str, metadata_key: str) -> dict[str, list[str]]:
+        self.calls.append(("named", pattern))
+        out: dict[str, list[str]] = {}
+        for s in self.servers.values():
+            if re.search(pattern, s.name) and metadata_key in s.metadata and not s.deleting:
+                out.setdefault(s.metadata[metadata_key], []).append(s.id)
+        return out
 
     def attach(self, instance_id: str, port_id: str) -> None:
         self.calls.append(("attach", instance_id, port_id))

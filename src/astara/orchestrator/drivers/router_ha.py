@@ -12,6 +12,7 @@ document into one member's (docs/ha.md, "The contract for the orchestrator");
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from astara.wire.appliance_config import ApplianceConfig
@@ -104,6 +105,19 @@ def split_brain_victim(roles: tuple[str, str], master: int | None) -> int | None
     if master in (0, 1):
         return 1 - master
     return 1
+
+
+def leftover_members(found: Iterable[str], listed: Collection[str],
+                     mine: Collection[str]) -> tuple[set[str], set[str]]:
+    """After a restart, the member 1s seen (``found``: the resource ids in appliance
+    instances' metadata and management ports' ``device_id``, any kind) against the routers
+    the network API lists: (member ids whose router is gone: removed now, no router pass
+    will ever look; router ids among ``mine`` that have one: their first full pass looks
+    for it, and removes it unless the router is HA). Member 1 is never stored, so a router
+    the store held nothing for would otherwise keep it."""
+    routers = {split(x)[0] for x in found if split(x)[1]}
+    return ({member_id(r) for r in routers if r not in listed},
+            {r for r in routers if r in mine})
 
 
 def sole_master(roles: tuple[str, str]) -> int | None:

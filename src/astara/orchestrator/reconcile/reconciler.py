@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -224,6 +225,37 @@ class Reconciler:
             self._member1_unknown.add(ref.id)  # asked again at the next full pass
             LOG.warning("router %s: cannot look for its HA member 1: %s", ref.id, exc)
             return False
+
+    def sweep_member1(self, mine: list[ResourceRef], remove_gone: bool) -> None:
+        """Once after a restart (the start-up resync's routers, ``mine``): member 1s
+        (never stored) whose router the store held nothing for are looked for by name
+        and by management port. A router of ``mine`` that has one gets it looked at in its
+        first full pass (removed unless HA); one whose router is gone is removed here,
+        by the worker that ``remove_gone`` (deletes of what is gone are no error)."""
+        naming = self.observer.drivers["router"].naming
+        pattern = f"^{re.escape(naming.prefix)}.*{re.escape(router_ha.SUFFIX)}$"
+        try:
+            # members first: a member seen was made before the routers are listed, so
+            # its router is listed unless deleted
+            servers = self.observer.compute.named(pattern, naming.metadata_key)
+            found = [*servers, *self.observer.network.management_device_ids()]
+            listed = {r.id for r in self.observer.network.routers()}
+        except RemoteError as exc:
+            LOG.warning("cannot look for HA members left behind: %s", exc)
+            return
+        gone, look = router_ha.leftover_members(found, listed,
+                                                {r.id for r in mine if r.kind == "router"})
+        self._member1_unknown |= look
+        for mid in sorted(gone) if remove_gone else ():
+            LOG.warning("removing HA member %s: its router is gone", mid)
+            try:
+                for server_id in servers.get(mid, []):
+                    self.observer.compute.delete(server_id)
+                self.observer.network.delete_management_port(mid)
+                for port in self.observer.network.ha_ports(mid):
+                    self.observer.network.delete_port(port["id"])
+            except RemoteError as exc:
+                LOG.warning("HA member %s: not removed: %s", mid, exc)
 
     def _judge_pair(self, ref: ResourceRef, st0: RouterState, st1: RouterState | None) -> None:
         views = []
