@@ -9,7 +9,6 @@ import uuid
 
 import httpx
 import pytest
-from conftest import User
 from tests.support import wait_for
 
 from astara.bus.outbox import OutboxPublisher
@@ -18,6 +17,7 @@ from astara.compute_service import jobs
 from astara.compute_service.agent.backend import FakeBackend
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.api import placement
+from conftest import User
 
 TENANT = "astara-tenant"
 
