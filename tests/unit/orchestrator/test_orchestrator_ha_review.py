@@ -242,6 +242,7 @@ def test_a_member_1_whose_router_is_gone_is_removed_by_the_sweep():
     assert MID not in w.servers() and MID not in w.network.mgmt_ports
     assert not [p for p in w.network.ports.values() if p["device_id"] == MID]
     assert RID in w.servers()  # member 0 is the router's own: not this sweep's
+    assert router_ha.group_name(RID) not in w.compute.groups
 
 
 def test_the_sweep_leaves_an_ha_routers_member_1():

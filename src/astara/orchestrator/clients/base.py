@@ -72,10 +72,19 @@ class ComputeAPI(Protocol):
         ports."""
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str,
-             spec: BootSpec | None = None, different_host: tuple[str, ...] = ()) -> str:
+             spec: BootSpec | None = None, different_host: tuple[str, ...] = (),
+             group: str | None = None) -> str:
         """Boot the appliance (from ``spec``'s image and flavor; None: the configured
         ones); the same ``request_id`` again returns the same instance. ``different_host``:
-        instances it should not share a host with (Nova's scheduler hint)."""
+        instances it should not share a host with, ``group``: the server group it joins
+        (Nova's scheduler hints)."""
+
+    def server_group(self, name: str, create: bool) -> tuple[str, tuple[str, ...]] | None:
+        """The caller's soft-anti-affinity server group named ``name`` (id, members),
+        made if missing and ``create``; None: none (or the compute API has no groups)."""
+
+    def delete_server_group(self, name: str) -> None:
+        """Delete the caller's server group(s) named ``name``; none is no error."""
 
     def missing(self, image: str, flavor: str) -> str | None:
         """Why a boot from this image and flavor cannot succeed (one of them is not

@@ -146,6 +146,10 @@ class FakeCompute:
     images: set[str] | None = None
     flavors: set[str] | None = None
     hosts: tuple[str, ...] = ("host-1",)  # placement: away from different_host if it can
+    # server groups by name: their members (placement keeps a boot away from them), ids
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    group_ids: dict[str, str] = field(default_factory=dict)
+    has_groups: bool = True  # False: a compute API without os-server-groups
 
     def missing(self, image: str, flavor: str) -> str | None:
         self.calls.append(("missing", image, flavor))
@@ -180,23 +184,46 @@ class FakeCompute:
             and s.metadata.get(who.metadata_key) == who.resource_id
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str = "",
-             spec: BootSpec | None = None, different_host: tuple[str, ...] = ()) -> str:
+             spec: BootSpec | None = None, different_host: tuple[str, ...] = (),
+             group: str | None = None) -> str:
         self.calls.append(("boot", who.resource_id, tuple(port_ids)))
         if different_host:
             self.calls.append(("different_host", who.resource_id, different_host))
+        if group:
+            self.calls.append(("group", who.resource_id, group))
         if spec is not None and (why := self._missing(spec.image, spec.flavor)):
             raise NotKnown(f"boot refused: {why}")
         for s in self.servers.values():
             if request_id and s.request_id == request_id:
                 return s.id  # a retried request: the same instance
         sid = f"server-{next(_ids)}"
-        taken = {x.host for x in self.servers.values() if x.id in different_host}
+        named = next((n for n, g in self.group_ids.items() if g == group), None)
+        members = self.groups.get(named, []) if named is not None else []
+        taken = {x.host for x in self.servers.values()
+                 if x.id in different_host or (x.id in members and not x.deleting)}
         host = next((h for h in self.hosts if h not in taken), self.hosts[0])
         self.servers[sid] = FakeServer(sid, who.resource_id, set(port_ids), who.name,
                                        who.metadata, request_id=request_id, host=host)
         if spec is not None:
             self.servers[sid].image, self.servers[sid].flavor = spec.image, spec.flavor
+        if group:
+            self.groups[next(n for n, g in self.group_ids.items() if g == group)].append(sid)
         return sid
+
+    def server_group(self, name: str, create: bool) -> tuple[str, tuple[str, ...]] | None:
+        self.calls.append(("server_group", name, create))
+        if name not in self.groups and create and self.has_groups:
+            self.groups[name], self.group_ids[name] = [], f"group-{next(_ids)}"
+        if name not in self.groups:
+            return None
+        live = tuple(x for x in self.groups[name]
+                     if x in self.servers and not self.servers[x].deleting)
+        return self.group_ids[name], live
+
+    def delete_server_group(self, name: str) -> None:
+        self.calls.append(("delete_server_group", name))
+        self.groups.pop(name, None)
+        self.group_ids.pop(name, None)
 
     def delete(self, instance_id: str) -> None:
         self.calls.append(("delete", instance_id))

@@ -107,6 +107,25 @@ def split_brain_victim(roles: tuple[str, str], master: int | None) -> int | None
     return 1
 
 
+def group_name(router_id: str) -> str:
+    """The pair's soft-anti-affinity server group, in the service project."""
+    return f"astara-ha-{router_id}"
+
+
+def boot_hints(group: tuple[str, tuple[str, ...]] | None, other: tuple[str, ...]
+               ) -> tuple[str | None, tuple[str, ...]]:
+    """(the ``group`` hint, the ``different_host`` hint) of a member's boot. ``group``:
+    the pair's server group (id, members), None if the compute API has none for it;
+    ``other``: the other member's instance. The group keeps the members apart where it
+    can and lets them share a host where it cannot (soft-anti-affinity); only an other
+    member booted outside it (before the router was HA) is named as ``different_host``
+    too, which a real Nova's filter enforces strictly (docs/ha.md)."""
+    if group is None:
+        return None, other
+    gid, members = group
+    return gid, tuple(x for x in other if x not in members)
+
+
 def leftover_members(found: Iterable[str], listed: Collection[str],
                      mine: Collection[str]) -> tuple[set[str], set[str]]:
     """After a restart, the member 1s seen (``found``: the resource ids in appliance

@@ -193,8 +193,12 @@ class Reconciler:
         other = self.states.get(mid)
         if other is not None or ref.id in self.states:
             # a replacement of member 0 keeps away from member 1's host, as 1 from 0's
-            self.state(ref).avoid = (other.context.instance_id,) \
+            st = self.state(ref)
+            st.avoid = (other.context.instance_id,) \
                 if other is not None and other.context.instance_id else ()
+            # (HA as last seen: a router's first boot is a single appliance's)
+            st.ha_group = router_ha.group_name(ref.id) \
+                if isinstance(st.context.kept, HaMember) else None
         outcome = self._run_one(ref, full)
         st0 = self.states.get(ref.id)
         is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
@@ -206,6 +210,7 @@ class Reconciler:
         mref = ResourceRef(ref.kind, mid, ref.tenant_id)
         st1 = self.state(mref)
         st1.avoid = (st0.context.instance_id,) if st0 and st0.context.instance_id else ()
+        st1.ha_group = router_ha.group_name(ref.id)
         second = self._run_one(mref, full)
         if st0 is not None and is_ha:
             self._judge_pair(ref, st0, self.states.get(mid))
@@ -254,6 +259,8 @@ class Reconciler:
                 self.observer.network.delete_management_port(mid)
                 for port in self.observer.network.ha_ports(mid):
                     self.observer.network.delete_port(port["id"])
+                self.observer.compute.delete_server_group(
+                    router_ha.group_name(router_ha.router_of(mid)))
             except RemoteError as exc:
                 LOG.warning("HA member %s: not removed: %s", mid, exc)
 
