@@ -5,7 +5,8 @@ and their members, and hands a group's policy to ``placement.choose``). Before 2
 group has ``policies`` (a list of one); from 2.64 ``policy`` and ``rules``
 (``max_server_per_host``, anti-affinity only). ``soft-anti-affinity`` and
 ``soft-affinity`` exist from 2.15. Quotas are Nova's defaults (``MAX_GROUPS`` per
-project, ``MAX_MEMBERS`` per group), fixed here.
+project, ``MAX_MEMBERS`` per group), fixed here; a project whose instances are
+unlimited (``quota_instances_overrides`` -1) has unlimited groups.
 """
 
 from __future__ import annotations

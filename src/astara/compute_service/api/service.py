@@ -402,7 +402,11 @@ class ComputeService:
             placement.usage_row(s, ctx.project_id)
             usage = s.scalar(select(func.count()).select_from(ServerGroup).where(
                 ServerGroup.project_id == ctx.project_id))
-            if usage >= server_groups.MAX_GROUPS:
+            # a project of unlimited instances (the orchestrator's, by default: one group
+            # per HA router) has unlimited groups too
+            unlimited = dict(self.settings.quota_instances_overrides).get(
+                ctx.project_id, 0) < 0
+            if usage >= server_groups.MAX_GROUPS and not unlimited:
                 raise errors.Forbidden(server_groups.GROUPS_OVER)
             row = ServerGroup(id=str(uuid.uuid4()), project_id=ctx.project_id,
                               user_id=ctx.user_id, name=req.name, policy=req.policy,

@@ -8,6 +8,7 @@ finding it is one call. No kind is known here.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from astara.orchestrator.byonf import BootSpec
 
 
+LOG = logging.getLogger(__name__)
 # soft-anti-affinity exists from 2.15; the group's body is the pre-2.64 one
 GROUP_VERSION = {"X-OpenStack-Nova-API-Version": "2.15", "OpenStack-API-Version": "compute 2.15"}
 
@@ -150,7 +152,9 @@ class HttpComputeAPI(HttpApi):
         if not found and create:
             r = self._req("POST", "/os-server-groups", headers=GROUP_VERSION, json={
                 "server_group": {"name": name, "policies": ["soft-anti-affinity"]}})
-            if r.status_code == 404:
+            if r.status_code in (403, 404):  # over the project's quota, or no groups
+                LOG.warning("compute API: no server group %s made (%s): the member is "
+                            "booted without it", name, r.status_code)
                 return None
             self._ok(r)
             found = [r.json()["server_group"]]
