@@ -136,3 +136,15 @@ def test_two_hosts_each_policy(compute, network_api, second_host):
                      0.05)
     assert seen == {"soft-anti-affinity": True, "anti-affinity": True, "affinity": False,
                     "soft-affinity": False}
+
+
+def test_a_project_of_unlimited_instances_has_unlimited_groups(compute, network_api):
+    service = User(compute, network_api.url, "astara-service")  # -1 by default
+    made = [service.sdk.compute.create_server_group(name=f"astara-ha-{i}",
+                                                    policy="soft-anti-affinity")
+            for i in range(11)]
+    try:
+        assert len({g.id for g in made}) == 11
+    finally:
+        for g in made:
+            service.sdk.compute.delete_server_group(g.id)
