@@ -82,8 +82,24 @@ def test_server_groups_are_project_scoped_with_nova_bodies_and_quota(user, other
     assert group.id not in {g.id for g in user.sdk.compute.server_groups()}
 
 
+@pytest.fixture
+def one_host(compute):
+    """The session's own host alone takes instances (another test's hosts drained for
+    the while)."""
+    with compute.db.write() as s:
+        others = [h["name"] for h in placement.host_list(s)
+                  if h["name"] != compute.settings.host and not h["drained"]]
+        for name in others:
+            placement.set_drained(s, name, True)
+    yield compute.settings.host
+    with compute.db.write() as s:
+        for name in others:
+            placement.set_drained(s, name, False)
+
+
 def test_one_host_soft_anti_affinity_places_both_hard_refuses_the_second(compute,
-                                                                         network_api):
+                                                                         network_api,
+                                                                         one_host):
     user = fresh(compute, network_api)
     soft = user.sdk.compute.create_server_group(name="soft", policy="soft-anti-affinity")
     a, b = (settle(user, boot(user, n, soft.id).id) for n in ("a", "b"))
