@@ -105,6 +105,8 @@ def test_one_host_soft_anti_affinity_places_both_hard_refuses_the_second(compute
     a, b = (settle(user, boot(user, n, soft.id).id) for n in ("a", "b"))
     assert (a.status, b.status) == ("ACTIVE", "ACTIVE") and a.host_id == b.host_id
     assert sorted(user.sdk.compute.get_server_group(soft.id).member_ids) == sorted([a.id, b.id])
+    with http(user, "2.71") as c:
+        assert c.get(f"/servers/{a.id}").json()["server"]["server_groups"] == [soft.id]
     for s in (a, b):
         user.sdk.compute.delete_server(s.id)
     for s in (a, b):

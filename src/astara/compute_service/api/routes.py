@@ -189,7 +189,10 @@ class Api:
             row = await run_in_threadpool(self.service.update, ctx, sid, data)
         else:
             row = await run_in_threadpool(self.service.show, ctx, sid)
-        return 200, {"server": views.server(row, _base(request), version, ctx.is_admin)}, {}
+        view = views.server(row, _base(request), version, ctx.is_admin)
+        if "server_groups" in view:  # 2.71: the group it was booted into
+            view["server_groups"] = await run_in_threadpool(self.service.groups_of, row.id)
+        return 200, {"server": view}, {}
 
     async def action(self, request, ctx, version):
         name, arg = bodies.action(await _json(request))

@@ -395,6 +395,13 @@ class ComputeService:
             raise server_groups.not_found(group_id)
         return row
 
+    def groups_of(self, server_id: str) -> list[str]:
+        """The group a server was booted into (a list of at most one, as Nova's)."""
+        with self.db.read() as s:
+            return list(s.scalars(select(ServerGroupMember.group_id).join(
+                ServerGroup, ServerGroup.id == ServerGroupMember.group_id).where(
+                ServerGroupMember.instance_id == server_id)))
+
     def group_create(self, ctx: Context,
                      req: server_groups.GroupRequest) -> tuple[ServerGroup, list[str]]:
         with self.db.write() as s:
