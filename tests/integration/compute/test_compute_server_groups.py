@@ -4,6 +4,7 @@ and a two-host cloud (a second agent with the in-tree fake backend)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 
@@ -13,10 +14,15 @@ from tests.support import wait_for
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
+from astara.common.device_owners import MGMT_OWNER
 from astara.compute_service import jobs
 from astara.compute_service.agent.backend import FakeBackend
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.api import placement
+from astara.orchestrator.clients.compute import HttpComputeAPI
+from astara.orchestrator.clients.network import HttpNetworkAPI
+from astara.orchestrator.drivers import router_ha
+from astara.orchestrator.drivers.router import NAMING
 from conftest import User
 
 TENANT = "astara-tenant"
@@ -166,3 +172,33 @@ def test_a_project_of_unlimited_instances_has_unlimited_groups(compute, network_
     finally:
         for g in made:
             service.sdk.compute.delete_server_group(g.id)
+
+
+def test_the_orchestrators_clients_find_the_pairs_group_and_a_left_member(admin_user, compute,
+                                                                          network_api):
+    """What ``Executor`` and ``Reconciler.sweep_member1`` ask of the real APIs."""
+    rid = str(uuid.uuid4())
+    mid = router_ha.member_id(rid)
+    nova = HttpComputeAPI(f"{compute.api.url}/", admin_user.headers, TENANT, "1")
+    network = HttpNetworkAPI(network_api.url, "unused", admin_user.headers)
+    name = router_ha.group_name(rid)
+    assert nova.server_group(name, create=False) is None
+    gid, members = nova.server_group(name, create=True)
+    assert members == () and nova.server_group(name, create=True) == (gid, ())  # found
+    net = admin_user.sdk.network.create_network(name="sg-net")
+    admin_user.sdk.network.create_subnet(network_id=net.id, ip_version=4,
+                                         cidr="10.77.0.0/24")
+    mgmt = admin_user.sdk.network.create_port(network_id=net.id, device_id=mid,
+                                              device_owner=MGMT_OWNER)
+    server_id = nova.boot(NAMING.identity(mid), [mgmt.id], f"req-{rid}", group=gid)
+    try:
+        assert nova.server_group(name, create=False) == (gid, (server_id,))
+        assert nova.named(f"^ak-.*{re.escape(router_ha.SUFFIX)}$",
+                          NAMING.metadata_key)[mid] == [server_id]
+        assert mid in network.management_device_ids()
+    finally:
+        nova.delete(server_id)
+        admin_user.sdk.network.delete_port(mgmt.id)
+    nova.delete_server_group(name)
+    assert nova.server_group(name, create=False) is None
+    nova.delete_server_group(name)  # none: no error
