@@ -190,7 +190,8 @@ def test_the_orchestrators_clients_find_the_pairs_group_and_a_left_member(admin_
                                          cidr="10.77.0.0/24")
     mgmt = admin_user.sdk.network.create_port(network_id=net.id, device_id=mid,
                                               device_owner=MGMT_OWNER)
-    server_id = nova.boot(NAMING.identity(mid), [mgmt.id], f"req-{rid}", group=gid)
+    plain = admin_user.sdk.network.create_port(network_id=net.id)
+    server_id = nova.boot(NAMING.identity(mid), [plain.id], f"req-{rid}", group=gid)
     try:
         assert nova.server_group(name, create=False) == (gid, (server_id,))
         assert nova.named(f"^ak-.*{re.escape(router_ha.SUFFIX)}$",
