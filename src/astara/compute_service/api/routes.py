@@ -191,7 +191,7 @@ class Api:
             row = await run_in_threadpool(self.service.show, ctx, sid)
         view = views.server(row, _base(request), version, ctx.is_admin)
         if "server_groups" in view:  # 2.71: the group it was booted into
-            view["server_groups"] = await run_in_threadpool(self.service.groups_of, row.id)
+            view["server_groups"] = await run_in_threadpool(self.service.groups.groups_of, row.id)
         return 200, {"server": view}, {}
 
     async def action(self, request, ctx, version):
@@ -269,19 +269,19 @@ class Api:
     async def server_groups(self, request, ctx, version):
         if request.method == "POST":
             req = server_groups.parse_create(await _json(request), version)
-            row, members = await run_in_threadpool(self.service.group_create, ctx, req)
+            row, members = await run_in_threadpool(self.service.groups.create, ctx, req)
             return 200, {"server_group": server_groups.view(row, members, version)}, {}
         every = request.query_params.get("all_projects", "").lower() in ("1", "true", "yes")
-        found = await run_in_threadpool(self.service.group_list, ctx, every)
+        found = await run_in_threadpool(self.service.groups.list, ctx, every)
         return 200, {"server_groups": [server_groups.view(r, m, version)
                                        for r, m in found]}, {}
 
     async def server_group(self, request, ctx, version):
         gid = request.path_params["id"]
         if request.method == "DELETE":
-            await run_in_threadpool(self.service.group_delete, ctx, gid)
+            await run_in_threadpool(self.service.groups.delete, ctx, gid)
             return 204, None, {}
-        row, members = await run_in_threadpool(self.service.group_show, ctx, gid)
+        row, members = await run_in_threadpool(self.service.groups.show, ctx, gid)
         return 200, {"server_group": server_groups.view(row, members, version)}, {}
 
     # hosts (Nova's os-services subset) ----------------------------------------------
