@@ -1,15 +1,17 @@
 """HA router failover benchmark on a real all-in-one with two compute hosts (root, under
 the functional lock).
 
-One ``ha=True`` router (its pair on the two hosts) and a tenant instance behind it;
-``--kills`` times (default 10): a TCP connection through SNAT is opened from the
-instance to the upstream and its NAT entry reaches the backup's conntrackd, the
-instance pings the upstream every 20 ms, the master is killed (its processes, links
-and namespace), then:
+One ``ha=True`` router (its pair on the two hosts) and two tenant instances behind it,
+the second with a floating IP; ``--kills`` times (default 10): a TCP connection is
+opened from each instance to the upstream (the first's through SNAT, the second's
+through its floating IP) and their NAT entries reach the backup's conntrackd, the
+first instance pings the upstream every 20 ms, the master is killed (its processes,
+links and namespace), then:
 
   * the failover gap: the longest time between two ping replies around the kill;
   * the takeover: from the kill to the backup's status reporting ``master``;
-  * the connection: does it still carry data, the upstream speaking first (n/kills);
+  * the connections: does each still carry data, the upstream speaking first (n/kills
+    for the SNAT one and for the floating IP one);
   * the repair: from the kill until the orchestrator's replacement reports ``backup``.
 
 Prints p50/p99 next to issue 14's targets (gap <= 1 s median, <= 3 s worst);
@@ -59,15 +61,19 @@ def steady(stack: Stack, router_id: str) -> dict | None:
     return p if roles == ["backup", "master"] and syncs == {"running"} else None
 
 
-def one_kill(stack: Stack, router_id: str, vm_ns: str, upstream: Upstream) -> dict:
+def one_kill(stack: Stack, router_id: str, vm_ns: str, upstream: Upstream,
+             fip_ns: str, fip: str) -> dict:
     p = wait_for(lambda: steady(stack, router_id), 300, "the pair steady", 0.5)
     m = p["master"]
     master, backup = p["members"][m], p["members"][1 - m]
     held = Held(upstream.ns, vm_ns, upstream.address, PORT)
+    through_fip = Held(upstream.ns, fip_ns, upstream.address, PORT + 1)
     try:
         assert held.works(b"before\n")
-        wait_for(lambda: (ha_of(stack.state, backup).get("external_connections") or 0) >= 1,
-                 30, "the backup holding the connection", 0.2)
+        assert through_fip.peer[0] == fip and through_fip.works(b"before\n"), \
+            f"the connection came from {through_fip.peer[0]}, not {fip}"
+        wait_for(lambda: (ha_of(stack.state, backup).get("external_connections") or 0) >= 2,
+                 30, "the backup holding both connections", 0.2)
         log = stack.state / "ha-ping.log"
         with log.open("w") as out:
             ping = subprocess.Popen(["ip", "netns", "exec", vm_ns, "ping", "-D", "-n", "-i",
@@ -89,8 +95,10 @@ def one_kill(stack: Stack, router_id: str, vm_ns: str, upstream: Upstream) -> di
             ping.wait(timeout=10)
         output = log.read_text()
         survived = held.works(b"after\n")
+        fip_survived = through_fip.works(b"after\n")
     finally:
         held.close()
+        through_fip.close()
 
     def replaced():
         q = pair(stack.state, stack.rpc_url, router_id)
@@ -100,7 +108,7 @@ def one_kill(stack: Stack, router_id: str, vm_ns: str, upstream: Upstream) -> di
 
     wait_for(replaced, 300, "the replacement joining as backup", 0.5)
     return {"gap": reply_gap(output), "taken": taken, "survived": survived,
-            "repaired": time.monotonic() - killed}
+            "fip_survived": fip_survived, "repaired": time.monotonic() - killed}
 
 
 def main() -> int:
@@ -130,27 +138,39 @@ def main() -> int:
         admin.network.update_router(router.id, is_ha=True)
         vm = user.compute.create_server(name="bench-ha-vm", image_id="astara-tenant",
                                         flavor_id="1", networks=[{"uuid": net.id}])
-        wait_for(lambda: user.compute.get_server(vm.id).status == "ACTIVE", 60, "vm ACTIVE")
-        vm_ns = f"astara-vm-{vm.id}"
-        wait_for(lambda: in_ns(vm_ns, "ping", "-c1", "-W1", upstream.address,
-                               check=False).returncode == 0, 300, "vm reaches upstream", 0.5)
+        vm2 = user.compute.create_server(name="bench-ha-vm2", image_id="astara-tenant",
+                                         flavor_id="1", networks=[{"uuid": net.id}])
+        for server in (vm, vm2):
+            wait_for(lambda s=server: user.compute.get_server(s.id).status == "ACTIVE", 60,
+                     "vm ACTIVE")
+        port2 = next(iter(user.network.ports(device_id=vm2.id)))
+        fip = user.network.create_ip(floating_network_id=ext.id, port_id=port2.id)
+        vm_ns, fip_ns = f"astara-vm-{vm.id}", f"astara-vm-{vm2.id}"
+        for ns in (vm_ns, fip_ns):
+            wait_for(lambda ns=ns: in_ns(ns, "ping", "-c1", "-W1", upstream.address,
+                                         check=False).returncode == 0, 300,
+                     "vm reaches upstream", 0.5)
         runs = []
         for i in range(a.kills):
-            r = one_kill(stack, router.id, vm_ns, upstream)
+            r = one_kill(stack, router.id, vm_ns, upstream, fip_ns, fip.floating_ip_address)
             runs.append(r)
             print(f"kill {i + 1}: gap {r['gap']:.3f} s, backup master after "
-                  f"{r['taken']:.3f} s, connection {'kept' if r['survived'] else 'LOST'}, "
+                  f"{r['taken']:.3f} s, connection through SNAT "
+                  f"{'kept' if r['survived'] else 'LOST'}, through the floating IP "
+                  f"{'kept' if r['fip_survived'] else 'LOST'}, "
                   f"replacement backup after {r['repaired']:.1f} s", flush=True)
         gaps = [r["gap"] for r in runs]
         taken = [r["taken"] for r in runs]
         repaired = [r["repaired"] for r in runs]
         kept = sum(r["survived"] for r in runs)
+        fip_kept = sum(r["fip_survived"] for r in runs)
         print(f"\nfailover gap (longest between 20 ms ping replies): p50 "
               f"{pct(gaps, 0.5):.3f} s (target <= 1 s), p99 {pct(gaps, 0.99):.3f} s "
               f"(target <= 3 s) over {len(runs)} kills")
         print(f"backup reporting master after the kill: p50 {pct(taken, 0.5):.3f} s, "
               f"p99 {pct(taken, 0.99):.3f} s")
-        print(f"established TCP connection through SNAT kept: {kept}/{len(runs)}")
+        print(f"established TCP connection through SNAT kept: {kept}/{len(runs)}, "
+              f"through a floating IP kept: {fip_kept}/{len(runs)}")
         print(f"replacement joined as backup after: p50 {pct(repaired, 0.5):.1f} s, "
               f"p99 {pct(repaired, 0.99):.1f} s")
         return 0

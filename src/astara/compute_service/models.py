@@ -5,7 +5,8 @@ state written only by the dispatcher (vm/task/power state, ``seq`` of the last a
 event, fault). ``Job`` is the durable work list of each host's agent; ``Host`` records
 agents with capacity, a drained flag and the tunnel address other hosts reach its
 networks' VXLAN devices at; ``NetworkVni`` gives each tunnelled network its VNI (the
-agents allocate it, unique); ``QuotaUsage`` is the per-project counter
+agents allocate it, unique); ``ServerGroup`` and ``ServerGroupMember`` are Nova's
+server groups and who was booted into them; ``QuotaUsage`` is the per-project counter
 that create reserves under a row lock; ``DeadLetter`` keeps events the dispatcher
 could not parse.
 """
@@ -85,6 +86,30 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ServerGroup(Base):
+    """Nova's server group: a placement policy for its members (``api.server_groups``)."""
+
+    __tablename__ = "compute_server_groups"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str] = mapped_column(String(255))
+    policy: Mapped[str] = mapped_column(String(32))
+    # anti-affinity's ``rules.max_server_per_host`` (2.64); None: 1
+    max_server_per_host: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ServerGroupMember(Base):
+    """An instance booted into a group (at most one group each, as in Nova)."""
+
+    __tablename__ = "compute_server_group_members"
+
+    instance_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    group_id: Mapped[str] = mapped_column(UUID, index=True)
 
 
 class Job(Base):

@@ -5,8 +5,7 @@ an alias is listed only when its attributes and behaviour are implemented: each
 entry says what honours it, and ``tests/integration/network/test_extensions.py``
 exercises every listed alias. Not listed although Neutron has them: ``agent`` (no
 agents API), ``provider`` (the provider attributes are stored, but a network's
-L2 is always our bridge), ``l3-ha`` (``ha`` is taken from an admin and the orchestrator
-boots a pair for it, docs/ha.md; the alias is not listed yet).
+L2 is always our bridge).
 ``lbaasv2`` is listed only by an app serving those paths (``app.state.extensions``,
 see ``network_service.lbaasv2``).
 """
@@ -40,6 +39,9 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "fields": ("Fields", "fields= selects the attributes of an answer."),
     "filter-validation": ("Filter parameters validation",
                           "An unknown filter is refused with 400."),
+    "l3-ha": ("HA Router extension",
+              "Admin only: ha=true on a router makes the orchestrator run it as a VRRP "
+              "pair of appliances (docs/ha.md)."),
     "net-mtu": ("Network MTU", "A network's mtu, set on the router's interfaces."),
     "pagination": ("Pagination support", "limit, marker and page_reverse, with links."),
     "port-security": ("Port Security",

@@ -88,7 +88,9 @@ class Pair:
         for net, ifname, mac in zip(("mgmt", "ext", "int"), ("ge0", "ge1", "ge2"), macs,
                                     strict=True):
             self.topo.plug(ns, net, ifname, mac)
-        state = self.work / f"state-{name}{self.boots}"
+        # a state path far longer than a UNIX socket's 107 bytes leave room for:
+        # conntrackd's control socket is not under it
+        state = self.work / ("state-" + "x" * 90 + f"-{name}{self.boots}")
         state.mkdir()
         state.chmod(0o711)  # dnsmasq, once it dropped root, reaches its files
         appliance = Appliance(name, ns, state, 5000, real_ports(state))

@@ -194,6 +194,14 @@ event_item = either(shaped({"name": event_names, "server_uuid": server_id},
                             "tag": either(st.one_of(ref("port"), st.sampled_from(
                                 ["t" * 255, "t" * 256, "POWER_ON"])), 8)}), 9)
 events_body = wrapped("events", either(st.lists(event_item, min_size=1, max_size=4), 9))
+group_body = wrapped("server_group", either(st.fixed_dictionaries({
+    "name": either(st.sampled_from(["g", " g", "x" * 256]), 8),
+    "policies": either(st.lists(st.sampled_from(
+        ["anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity", "x"]),
+        max_size=3), 8),
+    "policy": either(st.sampled_from(["anti-affinity", "soft-affinity", "bogus"]), 8),
+    "rules": either(st.fixed_dictionaries({"max_server_per_host": st.sampled_from(
+        [0, 1, 2, -1, "3", 2**40, True])}), 8)}), 9))
 raw_body = st.sampled_from([Raw("{"), Raw("[" * 1000 + "]" * 1000), Raw("null"), Raw("[]"),
                             Raw('"s"'), Raw("\xff\xfe"), Raw('{"server": "\\ud800"}'),
                             Raw("big"), Raw('{"a": NaN}'), Raw("1" * 5000)])
@@ -217,6 +225,8 @@ ROUTES: list[tuple[str, dict[str, st.SearchStrategy]]] = [
     ("/v2.1/servers/{id}/metadata/{key}", {"PUT": meta_body}),
     ("/v2.1/servers/{id}/os-interface/{port}", {}),
     ("/v2.1/os-server-external-events", {"POST": events_body}),
+    ("/v2.1/os-server-groups", {"POST": group_body}),
+    ("/v2.1/os-server-groups/{group}", {}),
     ("/v2.1/servers/{id}/os-instance-actions", {}),
     ("/v2.1/servers/{id}/os-instance-actions/{action}", {}),
     ("/v2.1/servers/detail", {}), ("/v2.1/servers/{id}/ips", {}),
@@ -231,7 +241,9 @@ ROUTE_METHODS = {"/v2.1/servers": ["GET", "POST"], "/v2.1/servers/{id}": ["GET",
                  "/v2.1/servers/{id}/metadata/{key}": ["GET", "PUT", "DELETE"],
                  "/v2.1/servers/{id}/os-interface": ["GET", "POST"],
                  "/v2.1/servers/{id}/os-interface/{port}": ["GET", "DELETE"],
-                 "/v2.1/os-server-external-events": ["POST"]}
+                 "/v2.1/os-server-external-events": ["POST"],
+                 "/v2.1/os-server-groups": ["GET", "POST"],
+                 "/v2.1/os-server-groups/{group}": ["GET", "DELETE"]}
 
 
 # strategies built once (building them inside the composite doubled the cost of a draw)
@@ -244,6 +256,8 @@ PARTS = {"{id}": server_id, "{port}": st.one_of(ref("port"), st.sampled_from(ODD
          "{action}": st.sampled_from(["req-nope", "..", "%00", "x" * 300]),
          "{key}": st.sampled_from(["role", "k", "nope", "..", "%00", "x" * 300]),
          "{flavor}": st.one_of(st.sampled_from(list(catalog.FLAVORS)), st.sampled_from(ODD)),
+         "{group}": st.sampled_from(["x" * 300, "..", "%00",
+                                     "33333333-3333-4333-8333-333333333333"]),
          "{image}": st.one_of(st.sampled_from(list(catalog.IMAGES)), st.sampled_from(ODD))}
 WHOS = either(st.sampled_from(WHO), 9, st.sampled_from(["nobody", "long"]))
 VERSIONS = st.sampled_from([None, None, None, "2.1", "2.37", "2.37", "2.47", "latest",

@@ -2,6 +2,8 @@
 files, the nftables heartbeat rules, the plan leaving the virtual addresses alone,
 and converge starting, reloading, refusing and stopping the daemons (in-tree fakes)."""
 
+from pathlib import Path
+
 import pytest
 from _appliance_support import LINKS, NAMES
 
@@ -131,9 +133,20 @@ def test_conntrackd_syncs_ftfw_unicast_over_the_management_interface(tmp_path):
     text = render_conntrackd.render(ha_config(), NAMES, tmp_path)
     for line in ["Mode FTFW {", "IPv6_address fdca::2", "IPv6_Destination_Address fdca::3",
                  "Port 3780", "Interface ge0", f"LockFile {tmp_path}/conntrackd.lock",
-                 f"Path {tmp_path}/conntrackd.ctl", "IPv4_address 203.0.113.2",
-                 "IPv4_address 192.0.2.1", "IPv6_address fd00:1::1"]:
+                 f"Path {render_conntrackd.paths(tmp_path)['sock']}",
+                 "IPv4_address 203.0.113.2", "IPv4_address 192.0.2.1",
+                 "IPv6_address fd00:1::1"]:
         assert line in text
+
+
+def test_conntrackds_control_socket_path_is_short_whatever_the_state_path():
+    # a UNIX socket path holds at most 107 bytes; the longest ids under a long state path
+    longest = Path("/" + "s" * 200) / "appliance" / ("astara-appliance-" + "f" * 36 + ".ha1")
+    sock = render_conntrackd.paths(longest)["sock"]
+    assert sock.parent == render_conntrackd.SOCKET_DIR
+    assert len(str(sock).encode()) <= 40
+    assert sock == render_conntrackd.paths(longest)["sock"]  # found again after a restart
+    assert sock != render_conntrackd.paths(longest.with_name("astara-appliance-x"))["sock"]
 
 
 def test_nftables_hears_the_heartbeat_from_the_peer_only():

@@ -1,12 +1,14 @@
-"""Placement's choice among live hosts, with Nova's ``different_host`` hint as a preference."""
+"""Placement's choice among live hosts, with Nova's ``different_host`` hint as a
+preference and a server group's policy (hard: a filter, soft: an order)."""
 
 from __future__ import annotations
 
 import pytest
 
+from astara.compute_service.api import server_groups
 from astara.compute_service.api.bodies import create
 from astara.compute_service.api.errors import BadRequest
-from astara.compute_service.api.placement import choose
+from astara.compute_service.api.placement import Group, choose
 
 A, B = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
 
@@ -21,6 +23,70 @@ A, B = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-22222222
 ])
 def test_choose(free, avoid, expected):
     assert choose(free, avoid) == expected
+
+
+FREE = [(5, "h1"), (9, "h2"), (3, "h3")]
+
+
+@pytest.mark.parametrize("group, avoid, expected", [
+    (Group("anti-affinity", {"h2": 1}), frozenset(), "h1"),
+    (Group("anti-affinity", {"h1": 1, "h2": 1, "h3": 1}), frozenset(), None),  # no host
+    (Group("anti-affinity", {"h2": 1}, max_server_per_host=2), frozenset(), "h2"),
+    (Group("affinity", {"h3": 1}), frozenset(), "h3"),
+    (Group("affinity", {"h4": 1}), frozenset(), None),  # its host is gone or full
+    (Group("affinity"), frozenset(), "h2"),  # the first member: anywhere
+    (Group("soft-anti-affinity", {"h2": 1, "h1": 1}), frozenset(), "h3"),
+    (Group("soft-anti-affinity", {"h1": 1, "h2": 1, "h3": 1}), frozenset(), "h2"),  # room
+    (Group("soft-anti-affinity", {"h1": 2, "h2": 1, "h3": 1}), frozenset(), "h2"),
+    (Group("soft-affinity", {"h3": 1}), frozenset(), "h3"),
+    (Group("soft-affinity"), frozenset(), "h2"),
+    (Group("soft-anti-affinity", {"h2": 1}), frozenset({"h1"}), "h3"),  # with the hint
+])
+def test_choose_with_a_group(group, avoid, expected):
+    assert choose(FREE, avoid, group) == expected
+
+
+def test_one_host_soft_anti_affinity_still_places():
+    assert choose([(9, "only")], group=Group("soft-anti-affinity", {"only": 1})) == "only"
+    assert choose([(9, "only")], group=Group("anti-affinity", {"only": 1})) is None
+
+
+@pytest.mark.parametrize("body, version, expected", [
+    ({"name": "g", "policies": ["anti-affinity"]}, (2, 1), ("anti-affinity", None)),
+    ({"name": "g", "policies": ["soft-anti-affinity"]}, (2, 15), ("soft-anti-affinity", None)),
+    ({"name": "g", "policy": "soft-affinity"}, (2, 64), ("soft-affinity", None)),
+    ({"name": "g", "policy": "anti-affinity", "rules": {"max_server_per_host": 2}}, (2, 64),
+     ("anti-affinity", 2)),
+])
+def test_server_group_bodies(body, version, expected):
+    req = server_groups.parse_create({"server_group": body}, version)
+    assert (req.policy, req.max_server_per_host) == expected and req.name == "g"
+
+
+@pytest.mark.parametrize("body, version", [
+    ({"name": "g", "policies": ["soft-anti-affinity"]}, (2, 14)),  # from 2.15
+    ({"name": "g", "policies": ["anti-affinity", "affinity"]}, (2, 1)),
+    ({"name": "g", "policy": "anti-affinity"}, (2, 63)),  # policies before 2.64
+    ({"name": "g", "policies": ["anti-affinity"]}, (2, 64)),
+    ({"name": "g", "policy": "affinity", "rules": {"max_server_per_host": 2}}, (2, 64)),
+    ({"name": "g", "policy": "anti-affinity", "rules": {"max_server_per_host": 0}}, (2, 64)),
+    ({"name": "g", "policy": "anti-affinity", "rules": {"other": 1}}, (2, 64)),
+    ({"name": "", "policies": ["affinity"]}, (2, 1)),
+    ({"name": "x" * 256, "policies": ["affinity"]}, (2, 1)),
+    ({"name": 5, "policies": ["affinity"]}, (2, 1)),
+    ({"policies": ["affinity"]}, (2, 1)),
+])
+def test_server_group_bodies_refused(body, version):
+    with pytest.raises(BadRequest):
+        server_groups.parse_create({"server_group": body}, version)
+
+
+def test_group_hint_is_read():
+    assert create(_body({"group": A}), (2, 37)).group == A
+    assert create(_body({"group": [A]}), (2, 37)).group == A
+    assert create(_body({}), (2, 37)).group is None
+    with pytest.raises(BadRequest):
+        create(_body({"group": "not-a-uuid"}), (2, 37))
 
 
 def _body(hints):

@@ -135,8 +135,48 @@ def test_a_replaced_member_0_keeps_away_from_member_1():
         if w.servers().get(RID) and w.servers()[RID].id != lost.id:
             break
     new = w.servers()[RID]
-    assert ("different_host", RID, (peer.id,)) in w.compute.calls
+    # member 1 is in the pair's group: the group hint alone keeps them apart
+    group = w.compute.group_ids[router_ha.group_name(RID)]
+    assert ("group", RID, group) in w.compute.calls
+    assert ("different_host", RID, (peer.id,)) not in w.compute.calls
     assert new.host != peer.host
+
+
+def test_member_1_joins_the_pairs_soft_anti_affinity_group_made_in_the_service_project():
+    w = World()
+    w.converge()
+    servers = w.servers()
+    name = router_ha.group_name(RID)
+    assert ("server_group", name, True) in w.compute.calls
+    assert w.compute.groups[name] == [servers[MID].id]
+    # member 0 was booted before the router was seen HA: outside the group, so named
+    assert ("different_host", MID, (servers[RID].id,)) in w.compute.calls
+    # HA off: member 1 goes, and the group with it
+    w.network.models[RID].router["ha"] = False
+    w.network.models[RID] = replace(w.network.models[RID], fingerprint=None)
+    for _ in range(10):
+        w.step()
+    assert set(w.servers()) == {RID} and name not in w.compute.groups
+    assert ("delete_server_group", name) in w.compute.calls
+
+
+def test_without_server_groups_the_members_are_kept_apart_by_different_host():
+    w = World()
+    w.compute.has_groups = False
+    w.converge()
+    servers = w.servers()
+    assert servers[RID].host != servers[MID].host
+    assert not [c for c in w.compute.calls if c[0] == "group"]
+
+
+@pytest.mark.parametrize("group, other, expected", [
+    (None, ("i0",), (None, ("i0",))),  # no groups: different_host as before
+    (("g", ("i0",)), ("i0",), ("g", ())),  # the other member is in the group
+    (("g", ()), ("i0",), ("g", ("i0",))),  # booted before HA: named too
+    (("g", ()), (), ("g", ())),  # the first member of the pair
+])
+def test_boot_hints(group, other, expected):
+    assert router_ha.boot_hints(group, other) == expected
 
 
 def test_split_brain_restarts_the_member_that_was_not_master():

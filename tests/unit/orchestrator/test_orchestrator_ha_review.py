@@ -8,6 +8,7 @@ from dataclasses import replace
 from test_orchestrator_ha_pair import MID, World
 from tests.orchestrator_world import REF, RID, sync_mgmt
 
+from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.reconcile.breaker import Verdict, hold
 from astara.orchestrator.reconcile.model import Rebuild
 from astara.orchestrator.reconcile.reconciler import SPLIT_BRAIN_REBUILDS
@@ -205,3 +206,50 @@ def test_a_single_router_resumed_looks_for_member_1_once():
         step(w)
     assert looks.count(MID) == 1
     assert set(w.servers()) == {RID} and MID not in w.rec.states
+
+
+def test_leftover_members_decision():
+    found = ["r1.ha1", "r1.ha1", "r2.ha1", "r3", "r4.ha1", "lb1"]
+    gone, look = router_ha.leftover_members(found, listed={"r1", "r3", "r4"}, mine={"r1", "r3"})
+    assert gone == {"r2.ha1"}  # its router is gone: nobody's pass will look
+    assert look == {"r1"}  # r4's is another worker's; r3 has no member 1
+    assert router_ha.leftover_members([], {"r1"}, {"r1"}) == (set(), set())
+
+
+def test_a_router_the_store_held_nothing_for_has_its_member_1_removed_after_a_restart():
+    w = World()
+    w.converge()
+    w.rec.states.pop(RID)  # a restart, with nothing stored for the router
+    w.rec.states.pop(MID)
+    w.network.models[RID].router["ha"] = False
+    w.network.models[RID] = replace(w.network.models[RID], fingerprint=None)
+    w.rec.sweep_member1([REF], remove_gone=False)
+    for _ in range(10):
+        step(w)
+    assert set(w.servers()) == {RID}
+    assert MID not in w.network.mgmt_ports
+    assert not [p for p in w.network.ports.values() if p["device_id"] == MID]
+
+
+def test_a_member_1_whose_router_is_gone_is_removed_by_the_sweep():
+    w = World()
+    w.converge()
+    w.rec.states.clear()
+    del w.network.models[RID]
+    w.rec.sweep_member1([], remove_gone=False)  # another worker's to remove
+    assert MID in w.servers()
+    w.rec.sweep_member1([], remove_gone=True)
+    assert MID not in w.servers() and MID not in w.network.mgmt_ports
+    assert not [p for p in w.network.ports.values() if p["device_id"] == MID]
+    assert RID in w.servers()  # member 0 is the router's own: not this sweep's
+    assert router_ha.group_name(RID) not in w.compute.groups
+
+
+def test_the_sweep_leaves_an_ha_routers_member_1():
+    w = World()
+    w.converge()
+    w.rec.states.clear()
+    w.rec.sweep_member1([REF], remove_gone=True)
+    for _ in range(6):
+        step(w)
+    assert set(w.servers()) == {RID, MID}

@@ -87,6 +87,7 @@ def _sync_conntrackd(state_dir: Path, text: str | None, proc: HaDaemons) -> None
         proc.stop(pid)
     try:
         p["lock"].unlink(missing_ok=True)  # a stopped conntrackd's leftover
+        socket_dir(p["sock"])
         proc.start_conntrackd(p["conf"], pid_file, p["lock"])
     except ApplyError:
         if old is not None and old != text:  # the old one serves again
@@ -94,6 +95,13 @@ def _sync_conntrackd(state_dir: Path, text: str | None, proc: HaDaemons) -> None
             p["lock"].unlink(missing_ok=True)
             proc.start_conntrackd(p["conf"], pid_file, p["lock"])
         raise
+
+
+def socket_dir(sock: Path) -> None:
+    """The control sockets' directory, root only (the socket itself is removed with
+    the member's other conntrackd files; the directory is shared by the members)."""
+    sock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(sock.parent, 0o700)
 
 
 def _stop_conntrackd(state_dir: Path, proc: HaDaemons) -> bool:

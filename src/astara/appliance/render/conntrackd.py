@@ -6,25 +6,30 @@ reliable protocol: lost sync messages are resent) over UDP unicast on the
 management interface, from this member's address to the peer's, port `PORT`
 (nftables accepts it from the peer only, `render.nft`). conntrackd has no check
 mode: its configuration is built here from the document's validated addresses and
-names only, and a start that fails is reported. Lock file and control socket are
-in the appliance's state directory, so one conntrackd per namespace can run on a
-host. Only forwarded connections are synced: traffic to or from the appliance's
-own addresses (the heartbeat, the agent's API, DHCP, DNS) is not.
+names only, and a start that fails is reported. The lock file is in the
+appliance's state directory; the control socket is in `SOCKET_DIR`, named by a
+hash of that directory (a UNIX socket path is at most 107 bytes, whatever the
+state path), so one conntrackd per namespace can run on a host. Only forwarded
+connections are synced: traffic to or from the appliance's own addresses (the
+heartbeat, the agent's API, DHCP, DNS) is not.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from astara.wire.appliance_config import ApplianceConfig
 
 PORT = 3780
+SOCKET_DIR = Path("/run/astara/ct")  # 0700, made by `apply.ha` when it starts one
 
 
 def paths(state_dir: Path) -> dict[str, Path]:
     base = state_dir / "conntrackd"
+    key = hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
     return {"conf": Path(f"{base}.conf"), "lock": Path(f"{base}.lock"),
-            "sock": Path(f"{base}.ctl"), "log": Path(f"{base}.log")}
+            "sock": SOCKET_DIR / f"{key}.ctl", "log": Path(f"{base}.log")}
 
 
 def _family(version: int) -> str:

@@ -42,6 +42,8 @@ class CreateRequest:
     description: str | None = None
     # ``os:scheduler_hints`` ``different_host``: servers to keep away from (see placement)
     different_host: tuple[str, ...] = ()
+    # ``os:scheduler_hints`` ``group``: the server group it is booted into
+    group: str | None = None
 
 
 MAX_USER_DATA = 65535  # Nova's MAX_USERDATA_SIZE, on the base64 text
@@ -192,19 +194,31 @@ def create(body: Any, version: Version) -> CreateRequest:
                          key_name=None if key_name is None else name(key_name, "key_name"),
                          description=description(server.get("description"))
                          if version >= (2, 19) else None,
-                         different_host=_different_host(body))
+                         different_host=_different_host(body), group=_group(body))
+
+
+def _hints(body: dict) -> dict:
+    hints = body.get("os:scheduler_hints", body.get("OS-SCH-HNT:scheduler_hints"))
+    if hints is None:
+        return {}
+    if not isinstance(hints, dict):
+        raise errors.invalid("os:scheduler_hints", hints, _type(hints, "object"))
+    return hints
+
+
+def _group(body: dict) -> str | None:
+    """The ``group`` hint: a server group's id (one; Nova takes a list of one too)."""
+    value = _hints(body).get("group")
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return None if value is None else _uuid("group", value)
 
 
 def _different_host(body: dict) -> tuple[str, ...]:
     """Nova's ``os:scheduler_hints`` (a sibling of ``server``; ``OS-SCH-HNT:`` is its
-    old spelling): only ``different_host`` is read, one server id or a list; other hints
-    are accepted and ignored, as a Nova without their filter does."""
-    hints = body.get("os:scheduler_hints", body.get("OS-SCH-HNT:scheduler_hints"))
-    if hints is None:
-        return ()
-    if not isinstance(hints, dict):
-        raise errors.invalid("os:scheduler_hints", hints, _type(hints, "object"))
-    value = hints.get("different_host")
+    old spelling): ``different_host`` (one server id or a list) and ``group`` are read;
+    other hints are accepted and ignored, as a Nova without their filter does."""
+    value = _hints(body).get("different_host")
     if value is None:
         return ()
     items = [value] if isinstance(value, str) else value

@@ -6,12 +6,15 @@ and counts the new instance; the dispatcher gives it back on ``delete.end``.
 ``pick_host`` chooses, among the hosts whose agent beat within ``down_after``
 seconds and are not drained, the one with the most free capacity (``choose``: away from
 the hosts of ``different_host``'s servers when one of the others can take it, else on
-them: a preference, where Nova's filter refuses); ``host_list`` and
+them: a preference, where Nova's filter refuses; and by a server group's policy, hard
+or soft); ``host_list`` and
 ``set_drained`` serve the operator's ``astara-compute-manage host-*`` commands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -19,16 +22,29 @@ from sqlalchemy.orm import Session
 
 from astara.compute_service import jobs
 from astara.compute_service.api import errors
-from astara.compute_service.models import Host, Instance, QuotaUsage
+from astara.compute_service.models import (
+    Host,
+    Instance,
+    QuotaUsage,
+    ServerGroup,
+    ServerGroupMember,
+)
 
 
-def reserve_quota(session: Session, project_id: str, limit: int) -> None:
+def usage_row(session: Session, project_id: str) -> QuotaUsage:
+    """The project's usage row, locked: its creates (instances, server groups) one at a
+    time."""
     usage = session.scalar(
         select(QuotaUsage).where(QuotaUsage.project_id == project_id).with_for_update())
     if usage is None:
         usage = QuotaUsage(project_id=project_id, instances=0)
         session.add(usage)
         session.flush()
+    return usage
+
+
+def reserve_quota(session: Session, project_id: str, limit: int) -> None:
+    usage = usage_row(session, project_id)
     if 0 <= limit < usage.instances + 1:  # a negative limit means unlimited
         raise errors.Forbidden(f"Quota exceeded for instances: Requested 1, but already used "
                                f"{usage.instances} of {limit} instances")
@@ -46,23 +62,63 @@ def _alive_since(down_after: float):
     return jobs.now() - timedelta(seconds=down_after)
 
 
-def choose(free: list[tuple[int, str]], avoid: frozenset[str] = frozenset()) -> str | None:
+@dataclass(frozen=True)
+class Group:
+    """A server group's policy and where its live members run (host -> how many)."""
+
+    policy: str
+    members: Mapping[str, int] = field(default_factory=dict)
+    max_server_per_host: int = 1
+
+
+def choose(free: list[tuple[int, str]], avoid: frozenset[str] = frozenset(),
+           group: Group | None = None) -> str | None:
     """Pure: among (free capacity, host) the roomiest host not in ``avoid``; if every
     host with room is in it, the roomiest of those (an HA pair on a one-host cloud still
-    boots: its orchestrator sees the two on one host and says so)."""
+    boots: its orchestrator sees the two on one host and says so). A ``group``'s hard
+    policy leaves out the hosts it forbids (None when none is left: Nova's "No valid
+    host"); a soft one orders the hosts first by its members there (fewest for
+    soft-anti-affinity, most for soft-affinity), then by room."""
     room = [(n, name) for n, name in free if n > 0]
+    members = group.members if group is not None else {}
+    policy = group.policy if group is not None else None
+    if policy == "affinity" and members:
+        room = [x for x in room if x[1] in members]
+    elif policy == "anti-affinity":
+        assert group is not None
+        room = [x for x in room if members.get(x[1], 0) < group.max_server_per_host]
     away = [x for x in room if x[1] not in avoid]
-    return max(away or room)[1] if room else None
+    pool = away or room
+    if not pool:
+        return None
+    sign = {"soft-anti-affinity": -1, "soft-affinity": 1}.get(policy or "", 0)
+    return max(pool, key=lambda x: (sign * members.get(x[1], 0), x))[1]
+
+
+def group_of(session: Session, group_id: str, lock: bool = False) -> Group | None:
+    """The group's policy and its live members' hosts (the row locked when ``lock``:
+    two boots into one group are placed one after the other)."""
+    stmt = select(ServerGroup).where(ServerGroup.id == group_id)
+    row = session.scalar(stmt.with_for_update() if lock else stmt)
+    if row is None:
+        return None
+    hosts = session.execute(
+        select(Instance.host, func.count()).join(
+            ServerGroupMember, ServerGroupMember.instance_id == Instance.id)
+        .where(ServerGroupMember.group_id == group_id, Instance.deleted.is_(False),
+               Instance.host != "")
+        .group_by(Instance.host)).all()
+    return Group(row.policy, {h: n for h, n in hosts}, row.max_server_per_host or 1)
 
 
 def pick_host(session: Session, down_after: float = 60.0,
-              different_host: tuple[str, ...] = ()) -> str | None:
+              different_host: tuple[str, ...] = (), group: Group | None = None) -> str | None:
     rows = session.execute(_hosts_with_usage(session).where(
         Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))).all()
     avoid = frozenset(session.scalars(select(Instance.host).where(
         Instance.id.in_(different_host), Instance.deleted.is_(False)))) \
         if different_host else frozenset()
-    return choose([(host.capacity - n, host.name) for host, n in rows], avoid)
+    return choose([(host.capacity - n, host.name) for host, n in rows], avoid, group)
 
 
 def _row(host: Host, instances: int, since) -> dict:

@@ -32,6 +32,7 @@ from astara.compute_service.api import (
     list_query,
     microversion,
     paging,
+    server_groups,
     services,
     views,
 )
@@ -188,7 +189,10 @@ class Api:
             row = await run_in_threadpool(self.service.update, ctx, sid, data)
         else:
             row = await run_in_threadpool(self.service.show, ctx, sid)
-        return 200, {"server": views.server(row, _base(request), version, ctx.is_admin)}, {}
+        view = views.server(row, _base(request), version, ctx.is_admin)
+        if "server_groups" in view:  # 2.71: the group it was booted into
+            view["server_groups"] = await run_in_threadpool(self.service.groups.groups_of, row.id)
+        return 200, {"server": view}, {}
 
     async def action(self, request, ctx, version):
         name, arg = bodies.action(await _json(request))
@@ -260,6 +264,25 @@ class Api:
         if port is None:
             raise errors.NotFound("Network interface not found")
         return 200, {"interfaceAttachment": views.interface(port, version)}, {}
+
+    # server groups (os-server-groups) ------------------------------------------------
+    async def server_groups(self, request, ctx, version):
+        if request.method == "POST":
+            req = server_groups.parse_create(await _json(request), version)
+            row, members = await run_in_threadpool(self.service.groups.create, ctx, req)
+            return 200, {"server_group": server_groups.view(row, members, version)}, {}
+        every = request.query_params.get("all_projects", "").lower() in ("1", "true", "yes")
+        found = await run_in_threadpool(self.service.groups.list, ctx, every)
+        return 200, {"server_groups": [server_groups.view(r, m, version)
+                                       for r, m in found]}, {}
+
+    async def server_group(self, request, ctx, version):
+        gid = request.path_params["id"]
+        if request.method == "DELETE":
+            await run_in_threadpool(self.service.groups.delete, ctx, gid)
+            return 204, None, {}
+        row, members = await run_in_threadpool(self.service.groups.show, ctx, gid)
+        return 200, {"server_group": server_groups.view(row, members, version)}, {}
 
     # hosts (Nova's os-services subset) ----------------------------------------------
     async def os_services(self, request, ctx, version):
@@ -348,6 +371,8 @@ def build_app(service: ComputeService, metrics: metrics_mod.Registries | None = 
         Route("/v2.1/servers/{id}/os-interface", r(api.interfaces), methods=["GET", "POST"]),
         Route("/v2.1/servers/{id}/os-interface/{port_id}", r(api.interface),
               methods=["GET", "DELETE"]),
+        Route("/v2.1/os-server-groups", r(api.server_groups), methods=["GET", "POST"]),
+        Route("/v2.1/os-server-groups/{id}", r(api.server_group), methods=["GET", "DELETE"]),
         Route("/v2.1/os-services", r(api.os_services), methods=["GET"]),
         Route("/v2.1/os-services/{id}", r(api.os_service), methods=["PUT"]),
         Route("/v2.1/os-server-external-events", r(api.server_external_events), methods=["POST"]),

@@ -28,6 +28,7 @@ from astara.compute_service.api import (
     name_filter,
     placement,
     ports,
+    server_group_store,
     services,
 )
 from astara.compute_service.api.bodies import CreateRequest, NetworkRequest, is_uuid
@@ -39,6 +40,10 @@ from astara.compute_service.settings import ComputeSettings
 from astara.db.engine import Database
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+
+
+class _Raced(Exception):
+    """A hard group policy no longer allows the host chosen (a concurrent boot)."""
 LOOKUP_CHUNK = 500  # ids per IN (...) query: far below any database's parameter limit
 
 
@@ -61,6 +66,7 @@ class ComputeService:
         self.network = network
         self.settings = settings
         self.job_wakeup = job_wakeup
+        self.groups = server_group_store.ServerGroups(db, settings)
 
     def _woken(self) -> None:
         if self.job_wakeup is not None:
@@ -107,9 +113,20 @@ class ComputeService:
         if found is not None:
             return found, ""
         server_id = str(uuid.uuid4())
+        for _ in range(2):
+            try:
+                return self._create(ctx, req, server_id)
+            except server_group_store.Raced:  # a boot into the group took the host first
+                continue
+        return self._create(ctx, req, server_id, placed=False)  # No valid host
+
+    def _create(self, ctx: Context, req: CreateRequest, server_id: str,
+                placed: bool = True) -> tuple[Instance, str]:
         with self.db.read() as s:
+            group = server_group_store.hint_group(s, ctx, req.group) if req.group else None
             host = placement.pick_host(s, self.settings.agent_down_time,
-                                       self._own(s, ctx, req.different_host))
+                                       self._own(s, ctx, req.different_host), group) \
+                if placed else None
         allocated = ports.allocate(self.network, ctx, ctx.project_id, server_id, host or "",
                                    self.settings.availability_zone, req.networks) \
             if host else []
@@ -136,6 +153,8 @@ class ComputeService:
         with self.db.write() as s:
             limit = dict(self.settings.quota_instances_overrides).get(
                 ctx.project_id, self.settings.quota_instances)
+            if req.group:
+                server_group_store.join(s, req.group, server_id, host)
             placement.reserve_quota(s, ctx.project_id, limit)
             row = Instance(
                 id=server_id, project_id=ctx.project_id, user_id=ctx.user_id, name=req.name,

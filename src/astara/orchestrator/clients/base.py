@@ -51,6 +51,9 @@ class NetworkAPI(Protocol):
 
     def delete_management_port(self, router_id: str) -> None: ...
 
+    def management_device_ids(self) -> list[str]:
+        """The ``device_id`` of every management port (an appliance's resource id)."""
+
     def ha_ports(self, member_id: str) -> list[dict]:
         """An HA router's second member's ports on its data networks (``device_id``)."""
 
@@ -75,16 +78,29 @@ class ComputeAPI(Protocol):
         ports."""
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str,
-             spec: BootSpec | None = None, different_host: tuple[str, ...] = ()) -> str:
+             spec: BootSpec | None = None, different_host: tuple[str, ...] = (),
+             group: str | None = None) -> str:
         """Boot the appliance (from ``spec``'s image and flavor; None: the configured
         ones); the same ``request_id`` again returns the same instance. ``different_host``:
-        instances it should not share a host with (Nova's scheduler hint)."""
+        instances it should not share a host with, ``group``: the server group it joins
+        (Nova's scheduler hints)."""
+
+    def server_group(self, name: str, create: bool) -> tuple[str, tuple[str, ...]] | None:
+        """The caller's soft-anti-affinity server group named ``name`` (id, members),
+        made if missing and ``create``; None: none (or the compute API has no groups)."""
+
+    def delete_server_group(self, name: str) -> None:
+        """Delete the caller's server group(s) named ``name``; none is no error."""
 
     def missing(self, image: str, flavor: str) -> str | None:
         """Why a boot from this image and flavor cannot succeed (one of them is not
         known to the compute API), or None."""
 
     def delete(self, instance_id: str) -> None: ...
+
+    def named(self, pattern: str, metadata_key: str) -> dict[str, list[str]]:
+        """Instances whose name matches the regular expression ``pattern`` (Nova's name
+        filter) and whose metadata has ``metadata_key``: that value -> their ids."""
 
     def attach(self, instance_id: str, port_id: str) -> None: ...
 

@@ -8,6 +8,7 @@ finding it is one call. No kind is known here.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     import httpx
 
     from astara.orchestrator.byonf import BootSpec
+
+
+LOG = logging.getLogger(__name__)
+# soft-anti-affinity exists from 2.15; the group's body is the pre-2.64 one
+GROUP_VERSION = {"X-OpenStack-Nova-API-Version": "2.15", "OpenStack-API-Version": "compute 2.15"}
 
 
 def is_appliance_of(server: dict, who: ApplianceIdentity) -> bool:
@@ -94,7 +100,8 @@ class HttpComputeAPI(HttpApi):
                 if a.get("port_id") in wanted}
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str,
-             spec: BootSpec | None = None, different_host: tuple[str, ...] = ()) -> str:
+             spec: BootSpec | None = None, different_host: tuple[str, ...] = (),
+             group: str | None = None) -> str:
         image, flavor = (spec.image, spec.flavor) if spec is not None else (
             self._image, self._flavor)
         # Idempotency-Key makes a retried boot (after a crash) return the same instance
@@ -104,10 +111,15 @@ class HttpComputeAPI(HttpApi):
             "flavorRef": self._ref("flavors", flavor),
             "networks": [{"port": p} for p in port_ids],
             "metadata": who.metadata}}
+        hints: dict = {}
         if different_host:
             # Ours places it elsewhere when it can, else beside them; Nova's filter is
             # strict (no other host: the boot fails and is retried).
-            body["os:scheduler_hints"] = {"different_host": list(different_host)}
+            hints["different_host"] = list(different_host)
+        if group:
+            hints["group"] = group
+        if hints:
+            body["os:scheduler_hints"] = hints
         r = self._req("POST", "/servers", headers={"Idempotency-Key": request_id,
                                                    "X-OpenStack-Request-ID": request_id},
                       json=body)
@@ -116,6 +128,46 @@ class HttpComputeAPI(HttpApi):
                 self._refs.clear()  # an image or flavor gone since: look them up again
             raise RemoteError(f"boot refused: {r.status_code} {r.text[:300]}")
         return r.json()["server"]["id"]
+
+    def named(self, pattern: str, metadata_key: str) -> dict[str, list[str]]:
+        r = self._req("GET", "/servers/detail", params={"name": pattern})
+        self._ok(r)
+        out: dict[str, list[str]] = {}
+        for s in r.json()["servers"]:
+            meta = s.get("metadata")
+            if s.get("status") != "DELETED" and isinstance(meta, dict) \
+                    and isinstance(meta.get(metadata_key), str):
+                out.setdefault(meta[metadata_key], []).append(s["id"])
+        return out
+
+    def _groups(self, name: str) -> list[dict]:
+        r = self._req("GET", "/os-server-groups", headers=GROUP_VERSION)
+        if r.status_code == 404:
+            return []  # a compute API without server groups
+        self._ok(r)
+        return [g for g in r.json().get("server_groups", []) if g.get("name") == name]
+
+    def server_group(self, name: str, create: bool) -> tuple[str, tuple[str, ...]] | None:
+        found = self._groups(name)
+        if not found and create:
+            r = self._req("POST", "/os-server-groups", headers=GROUP_VERSION, json={
+                "server_group": {"name": name, "policies": ["soft-anti-affinity"]}})
+            if r.status_code in (403, 404):  # over the project's quota, or no groups
+                LOG.warning("compute API: no server group %s made (%s): the member is "
+                            "booted without it", name, r.status_code)
+                return None
+            self._ok(r)
+            found = [r.json()["server_group"]]
+        if not found:
+            return None
+        g = found[0]
+        return g["id"], tuple(g.get("members") or ())
+
+    def delete_server_group(self, name: str) -> None:
+        for g in self._groups(name):
+            r = self._req("DELETE", f"/os-server-groups/{g['id']}", headers=GROUP_VERSION)
+            if r.status_code not in (204, 404):
+                self._ok(r)
 
     def delete(self, instance_id: str) -> None:
         r = self._req("DELETE", f"/servers/{instance_id}")

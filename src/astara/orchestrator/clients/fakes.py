@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from astara.orchestrator.byonf import BootSpec
@@ -95,6 +96,10 @@ class FakeNetwork:
                 "fixed_ips": [{"ip_address": f"fdca::{n:x}", "subnet_id": "mgmt-subnet"}]}
         return self.mgmt_ports.get(router_id)
 
+    def management_device_ids(self) -> list[str]:
+        self.calls.append(("management_device_ids",))
+        return sorted(self.mgmt_ports)
+
     def ha_ports(self, member_id: str) -> list[dict]:
         self.calls.append(("ha_ports", member_id))
         return [copy.deepcopy(p) for p in self.ports.values() if p["device_id"] == member_id]
@@ -142,6 +147,10 @@ class FakeCompute:
     images: set[str] | None = None
     flavors: set[str] | None = None
     hosts: tuple[str, ...] = ("host-1",)  # placement: away from different_host if it can
+    # server groups by name: their members (placement keeps a boot away from them), ids
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    group_ids: dict[str, str] = field(default_factory=dict)
+    has_groups: bool = True  # False: a compute API without os-server-groups
 
     def missing(self, image: str, flavor: str) -> str | None:
         self.calls.append(("missing", image, flavor))
@@ -176,28 +185,59 @@ class FakeCompute:
             and s.metadata.get(who.metadata_key) == who.resource_id
 
     def boot(self, who: ApplianceIdentity, port_ids: list[str], request_id: str = "",
-             spec: BootSpec | None = None, different_host: tuple[str, ...] = ()) -> str:
+             spec: BootSpec | None = None, different_host: tuple[str, ...] = (),
+             group: str | None = None) -> str:
         self.calls.append(("boot", who.resource_id, tuple(port_ids)))
         if different_host:
             self.calls.append(("different_host", who.resource_id, different_host))
+        if group:
+            self.calls.append(("group", who.resource_id, group))
         if spec is not None and (why := self._missing(spec.image, spec.flavor)):
             raise NotKnown(f"boot refused: {why}")
         for s in self.servers.values():
             if request_id and s.request_id == request_id:
                 return s.id  # a retried request: the same instance
         sid = f"server-{next(_ids)}"
-        taken = {x.host for x in self.servers.values() if x.id in different_host}
+        named = next((n for n, g in self.group_ids.items() if g == group), None)
+        members = self.groups.get(named, []) if named is not None else []
+        taken = {x.host for x in self.servers.values()
+                 if x.id in different_host or (x.id in members and not x.deleting)}
         host = next((h for h in self.hosts if h not in taken), self.hosts[0])
         self.servers[sid] = FakeServer(sid, who.resource_id, set(port_ids), who.name,
                                        who.metadata, request_id=request_id, host=host)
         if spec is not None:
             self.servers[sid].image, self.servers[sid].flavor = spec.image, spec.flavor
+        if group:
+            self.groups[next(n for n, g in self.group_ids.items() if g == group)].append(sid)
         return sid
+
+    def server_group(self, name: str, create: bool) -> tuple[str, tuple[str, ...]] | None:
+        self.calls.append(("server_group", name, create))
+        if name not in self.groups and create and self.has_groups:
+            self.groups[name], self.group_ids[name] = [], f"group-{next(_ids)}"
+        if name not in self.groups:
+            return None
+        live = tuple(x for x in self.groups[name]
+                     if x in self.servers and not self.servers[x].deleting)
+        return self.group_ids[name], live
+
+    def delete_server_group(self, name: str) -> None:
+        self.calls.append(("delete_server_group", name))
+        self.groups.pop(name, None)
+        self.group_ids.pop(name, None)
 
     def delete(self, instance_id: str) -> None:
         self.calls.append(("delete", instance_id))
         if instance_id in self.servers:
             self.servers[instance_id].deleting = True
+
+    def named(self, pattern: str, metadata_key: str) -> dict[str, list[str]]:
+        self.calls.append(("named", pattern))
+        out: dict[str, list[str]] = {}
+        for s in self.servers.values():
+            if re.search(pattern, s.name) and metadata_key in s.metadata and not s.deleting:
+                out.setdefault(s.metadata[metadata_key], []).append(s.id)
+        return out
 
     def attach(self, instance_id: str, port_id: str) -> None:
         self.calls.append(("attach", instance_id, port_id))

@@ -194,6 +194,10 @@ class HttpNetworkAPI(HttpApi):
         self._ok(r)
         return r.json()["port"]
 
+    def management_device_ids(self) -> list[str]:
+        ports = self._get("/ports", device_owner=MGMT_OWNER, fields=["device_id"])["ports"]
+        return [p["device_id"] for p in ports]
+
     def ha_ports(self, member_id: str) -> list[dict]:
         return self._get("/ports", device_id=member_id, device_owner=HA_INTERFACE)["ports"]
 

@@ -12,6 +12,7 @@ document into one member's (docs/ha.md, "The contract for the orchestrator");
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from astara.wire.appliance_config import ApplianceConfig
@@ -104,6 +105,38 @@ def split_brain_victim(roles: tuple[str, str], master: int | None) -> int | None
     if master in (0, 1):
         return 1 - master
     return 1
+
+
+def group_name(router_id: str) -> str:
+    """The pair's soft-anti-affinity server group, in the service project."""
+    return f"astara-ha-{router_id}"
+
+
+def boot_hints(group: tuple[str, tuple[str, ...]] | None, other: tuple[str, ...]
+               ) -> tuple[str | None, tuple[str, ...]]:
+    """(the ``group`` hint, the ``different_host`` hint) of a member's boot. ``group``:
+    the pair's server group (id, members), None if the compute API has none for it;
+    ``other``: the other member's instance. The group keeps the members apart where it
+    can and lets them share a host where it cannot (soft-anti-affinity); only an other
+    member booted outside it (before the router was HA) is named as ``different_host``
+    too, which a real Nova's filter enforces strictly (docs/ha.md)."""
+    if group is None:
+        return None, other
+    gid, members = group
+    return gid, tuple(x for x in other if x not in members)
+
+
+def leftover_members(found: Iterable[str], listed: Collection[str],
+                     mine: Collection[str]) -> tuple[set[str], set[str]]:
+    """After a restart, the member 1s seen (``found``: the resource ids in appliance
+    instances' metadata and management ports' ``device_id``, any kind) against the routers
+    the network API lists: (member ids whose router is gone: removed now, no router pass
+    will ever look; router ids among ``mine`` that have one: their first full pass looks
+    for it, and removes it unless the router is HA). Member 1 is never stored, so a router
+    the store held nothing for would otherwise keep it."""
+    routers = {split(x)[0] for x in found if split(x)[1]}
+    return ({member_id(r) for r in routers if r not in listed},
+            {r for r in routers if r in mine})
 
 
 def sole_master(roles: tuple[str, str]) -> int | None:

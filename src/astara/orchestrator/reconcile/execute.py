@@ -95,6 +95,10 @@ class Executor:
             if d.outcome.kind is OutcomeKind.TERMINAL:
                 self.network.delete_management_port(ref.id)
                 self.drivers[ref.kind].gone(ref)
+                if ref.kind == "router" and router_ha.split(ref.id)[1]:
+                    # the pair is over (HA off, or the router gone): so is its group
+                    self.compute.delete_server_group(
+                        router_ha.group_name(router_ha.router_of(ref.id)))
             else:
                 self.drivers[ref.kind].report(ref, st, d)
         except Fenced as exc:
@@ -143,13 +147,14 @@ class Executor:
             ports = [mgmt["id"]] + [p for p in ctx.wanted_ports if p != mgmt["id"]]
             # The same boot retried (say, by a restarted orchestrator) is the same request.
             who = self.drivers[ref.kind].naming.identity(ref.id, ctx.generation)
-            if st.avoid:
-                ctx.instance_id = self.compute.boot(who, ports,
-                                                    boot_request_id(ref.id, boots), ctx.boot,
-                                                    different_host=st.avoid)
-            else:
-                ctx.instance_id = self.compute.boot(who, ports,
-                                                    boot_request_id(ref.id, boots), ctx.boot)
+            hints: dict = {"different_host": st.avoid} if st.avoid else {}
+            if st.ha_group is not None:
+                group, avoid = router_ha.boot_hints(
+                    self.compute.server_group(st.ha_group, create=True), st.avoid)
+                hints = {**({"different_host": avoid} if avoid else {}),
+                         **({"group": group} if group else {})}
+            ctx.instance_id = self.compute.boot(who, ports, boot_request_id(ref.id, boots),
+                                                ctx.boot, **hints)
             if ctx.boot is not None and ctx.boot.source != "default":
                 LOG.info("%s %s: booted from image %s, flavor %s (%s)", ref.kind, ref.id,
                          ctx.boot.image, ctx.boot.flavor, ctx.boot.source)

@@ -125,6 +125,9 @@ class RouterState:
     reported: Any = None
     # An HA router's member 1: the instances its boot should keep away from (member 0's).
     avoid: tuple[str, ...] = ()
+    # An HA router's member (as last seen): its pair's server group's name, which its
+    # boots join (``router_ha.boot_hints``); None: a single appliance.
+    ha_group: str | None = None
     # An HA router's member 0: the pair as last judged (``drivers.router_ha``), for views.
     pair: dict | None = None
     # The last pass was refused by the cluster fence (this member does not hold the

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -192,8 +193,12 @@ class Reconciler:
         other = self.states.get(mid)
         if other is not None or ref.id in self.states:
             # a replacement of member 0 keeps away from member 1's host, as 1 from 0's
-            self.state(ref).avoid = (other.context.instance_id,) \
+            st = self.state(ref)
+            st.avoid = (other.context.instance_id,) \
                 if other is not None and other.context.instance_id else ()
+            # (HA as last seen: a router's first boot is a single appliance's)
+            st.ha_group = router_ha.group_name(ref.id) \
+                if isinstance(st.context.kept, HaMember) else None
         outcome = self._run_one(ref, full)
         st0 = self.states.get(ref.id)
         is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
@@ -205,6 +210,7 @@ class Reconciler:
         mref = ResourceRef(ref.kind, mid, ref.tenant_id)
         st1 = self.state(mref)
         st1.avoid = (st0.context.instance_id,) if st0 and st0.context.instance_id else ()
+        st1.ha_group = router_ha.group_name(ref.id)
         second = self._run_one(mref, full)
         if st0 is not None and is_ha:
             self._judge_pair(ref, st0, self.states.get(mid))
@@ -224,6 +230,39 @@ class Reconciler:
             self._member1_unknown.add(ref.id)  # asked again at the next full pass
             LOG.warning("router %s: cannot look for its HA member 1: %s", ref.id, exc)
             return False
+
+    def sweep_member1(self, mine: list[ResourceRef], remove_gone: bool) -> None:
+        """Once after a restart (the start-up resync's routers, ``mine``): member 1s
+        (never stored) whose router the store held nothing for are looked for by name
+        and by management port. A router of ``mine`` that has one gets it looked at in its
+        first full pass (removed unless HA); one whose router is gone is removed here,
+        by the worker that ``remove_gone`` (deletes of what is gone are no error)."""
+        naming = self.observer.drivers["router"].naming
+        pattern = f"^{re.escape(naming.prefix)}.*{re.escape(router_ha.SUFFIX)}$"
+        try:
+            # members first: a member seen was made before the routers are listed, so
+            # its router is listed unless deleted
+            servers = self.observer.compute.named(pattern, naming.metadata_key)
+            found = [*servers, *self.observer.network.management_device_ids()]
+            listed = {r.id for r in self.observer.network.routers()}
+        except RemoteError as exc:
+            LOG.warning("cannot look for HA members left behind: %s", exc)
+            return
+        gone, look = router_ha.leftover_members(found, listed,
+                                                {r.id for r in mine if r.kind == "router"})
+        self._member1_unknown |= look
+        for mid in sorted(gone) if remove_gone else ():
+            LOG.warning("removing HA member %s: its router is gone", mid)
+            try:
+                for server_id in servers.get(mid, []):
+                    self.observer.compute.delete(server_id)
+                self.observer.network.delete_management_port(mid)
+                for port in self.observer.network.ha_ports(mid):
+                    self.observer.network.delete_port(port["id"])
+                self.observer.compute.delete_server_group(
+                    router_ha.group_name(router_ha.router_of(mid)))
+            except RemoteError as exc:
+                LOG.warning("HA member %s: not removed: %s", mid, exc)
 
     def _judge_pair(self, ref: ResourceRef, st0: RouterState, st1: RouterState | None) -> None:
         views = []

@@ -94,14 +94,22 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
     # One tally for the executor's steps and the worker's pass outcomes.
     worker = Worker(rt.run, concurrency=threads, tally=rt.reconciler.executor.tally)
     stop = asyncio.Event()
+    swept: list[bool] = []  # member 1s left behind were looked for (once)
 
     def handle(msg: tuple) -> None:
         kind = msg[0]
         if kind == "submit":
             worker.submit(ResourceRef(*msg[1]), full=msg[2])
         elif kind == "submit_many":  # a resync: every router this worker owns
-            for fields in msg[1]:
-                worker.submit(ResourceRef(*fields), full=msg[2])
+            refs = [ResourceRef(*fields) for fields in msg[1]]
+            if not msg[2] and not swept:  # the start-up resync: before the first passes
+                swept.append(True)
+                fut = loop.run_in_executor(None, rt.reconciler.sweep_member1, refs,
+                                           index == 0)
+                fut.add_done_callback(lambda _: [worker.submit(r, full=False) for r in refs])
+                return
+            for ref in refs:
+                worker.submit(ref, full=msg[2])
         elif kind == "release":
             ref = ResourceRef(*msg[1])
             worker.release(ref)
