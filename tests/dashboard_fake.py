@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 
 import httpx
@@ -27,6 +28,28 @@ COLLECTIONS = {"networks": "network", "subnets": "subnet", "routers": "router",
                "ports": "port", "floatingips": "floatingip"}
 
 
+SECRET = b"s" * 32
+
+
+def login(fake: FakeApis, project: str = "p1", role: str = "member", **over):
+    """A TestClient of a dashboard on ``fake``, logged in (noauth) as ``project``."""
+    from starlette.testclient import TestClient
+
+    from astara.dashboard.app import create_app
+    app = create_app(settings(**over), SECRET, RPC_TOKEN, transport=fake.transport(),
+                     admin_password=ADMIN_PASSWORD)
+    c = TestClient(app, raise_server_exceptions=False)
+    r = c.post("/login", data={"project": project, "role": role, "user": "alice",
+                               "admin_password": ADMIN_PASSWORD.decode()},
+               follow_redirects=False)
+    assert r.status_code == 303
+    return c
+
+
+def csrf_of(c, path: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', c.get(path).text).group(1)
+
+
 def settings(**over) -> DashboardSettings:
     urls = {"network_url": HOSTS["network"], "compute_url": HOSTS["compute"],
             "loadbalancer_url": HOSTS["loadbalancer"], "rpc_url": HOSTS["rpc"]}
@@ -40,6 +63,7 @@ class FakeApis:
             *COLLECTIONS, "servers", "loadbalancers")}
         self.hosts = {"host-a": {"drained": False, "capacity": 100, "instances": 0}}
         self.orch: dict[str, dict] = {}
+        self.dead_letters: dict[int, dict] = {}  # id -> letter; "fixed" ones apply
         self.commands: list[tuple[str, str]] = []
         self.calls: list[tuple[str, str, str, str]] = []  # method, host, path, project
         self.headers: list[dict[str, str]] = []  # each call's request headers
@@ -165,6 +189,8 @@ class FakeApis:
             return JSONResponse({"flavors": [{"id": "1", "name": "m1.tiny"}]})
         if parts[0] == "images":
             return JSONResponse({"images": [{"id": "img-1", "name": "cirros"}]})
+        if parts[0] == "os-astara-dead-letters":
+            return self._dead_letters(request, parts, admin)
         if parts[0] == "os-services":
             if self._compute_version(request) < (2, 53):  # ids are UUIDs from 2.53 only
                 return JSONResponse({"itemNotFound": {"code": 404, "message":
@@ -223,6 +249,28 @@ class FakeApis:
         item["status"] = {"os-stop": "SHUTOFF", "os-start": "ACTIVE",
                           "reboot": "REBOOT"}[next(iter(body))]
         return Response(status_code=202)
+
+    def _dead_letters(self, request, parts, admin) -> Response:
+        if not admin:
+            return JSONResponse({"forbidden": {"code": 403, "message": "Policy doesn't allow "
+                                 "os_compute_api:os-astara-dead-letters to be performed."}},
+                                403)
+        if len(parts) == 1:
+            limit = int(request.query_params.get("limit", "100"))
+            shown = [{k: v for k, v in d.items() if k != "fixed"}
+                     for d in sorted(self.dead_letters.values(), key=lambda d: d["id"])]
+            return JSONResponse({"dead_letters": shown[:limit]})
+        dead = self.dead_letters.get(int(parts[1])) if parts[1].isdigit() else None
+        if dead is None:
+            return JSONResponse({"itemNotFound": {"code": 404, "message": f"Dead letter "
+                                 f"{parts[1]} could not be found."}}, 404)
+        if dead.get("fixed"):
+            del self.dead_letters[dead["id"]]
+            return JSONResponse({"retry": {"id": dead["id"], "result": "applied",
+                                           "dead_letter": None}})
+        dead["error"] = "retry failed: ValueError: still broken"
+        return JSONResponse({"retry": {"id": dead["id"], "result": "still_failing",
+                                       "dead_letter": dead}})
 
     def lbaas(self, request, parts, project, admin, body) -> Response:
         lbs = self.store["loadbalancers"]

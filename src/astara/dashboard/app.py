@@ -151,6 +151,7 @@ def routes(state: State) -> list:
         post("/admin/routers/{id}/{command}", a.router_command, True),
         get("/admin/workers", a.workers, True),
         get("/admin/dead-letters", a.dead_letters, True),
+        post("/admin/dead-letters/{id}/retry", a.dead_letter_retry, True),
         Mount("/static", static, name="static"),
     ]
 
