@@ -24,6 +24,7 @@ HOSTS = {"network": "http://net.fake", "compute": "http://compute.fake",
          "loadbalancer": "http://lb.fake", "rpc": "http://rpc.fake"}
 RPC_TOKEN = b"fake-rpc-token"
 ADMIN_PASSWORD = b"fake-admin-password"
+LB_CHILDREN = {"listeners": "listener", "pools": "pool", "healthmonitors": "healthmonitor"}
 COLLECTIONS = {"networks": "network", "subnets": "subnet", "routers": "router",
                "ports": "port", "floatingips": "floatingip"}
 
@@ -60,7 +61,7 @@ def settings(**over) -> DashboardSettings:
 class FakeApis:
     def __init__(self):
         self.store: dict[str, dict[str, dict]] = {k: {} for k in (
-            *COLLECTIONS, "servers", "loadbalancers")}
+            *COLLECTIONS, "servers", "loadbalancers", *LB_CHILDREN, "members")}
         self.hosts = {"host-a": {"drained": False, "capacity": 100, "instances": 0}}
         self.orch: dict[str, dict] = {}
         self.dead_letters: dict[int, dict] = {}  # id -> letter; "fixed" ones apply
@@ -272,8 +273,15 @@ class FakeApis:
         return JSONResponse({"retry": {"id": dead["id"], "result": "still_failing",
                                        "dead_letter": dead}})
 
+    @staticmethod
+    def _octavia_error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"faultcode": "Client", "faultstring": message,
+                             "debuginfo": None}, status)
+
     def lbaas(self, request, parts, project, admin, body) -> Response:
         lbs = self.store["loadbalancers"]
+        if len(parts) >= 3 and parts[2] in LB_CHILDREN:
+            return self._lb_child(request, parts[2:], project, admin, body)
         if len(parts) == 3:
             if request.method == "POST":
                 item = self.add("loadbalancers", project, provisioning_status="PENDING_CREATE",
@@ -284,12 +292,66 @@ class FakeApis:
                                                    if lb["project_id"] == project]})
         item = lbs.get(parts[3])
         if item is None or item["project_id"] != project and not admin:
-            return JSONResponse({"faultcode": "Client", "faultstring": "Load Balancer "
-                                 "not found.", "debuginfo": None}, 404)
+            return self._octavia_error(404, "Load Balancer not found.")
         if request.method == "DELETE":
             del lbs[item["id"]]
             return Response(status_code=204)
         return JSONResponse({"loadbalancer": item})
+
+    def _lb_child(self, request, parts, project, admin, body) -> Response:
+        """listeners, pools (and their members), healthmonitors: Octavia's relations
+        (``loadbalancers``, ``pools``) as lists of ids, a member by its pool."""
+        plural = parts[0]
+        if len(parts) >= 3 and parts[2] == "members":
+            return self._members(request, parts, project, admin, body)
+        store, single = self.store[plural], LB_CHILDREN[plural]
+        if len(parts) == 1:
+            if request.method == "GET":
+                return JSONResponse({plural: [i for i in store.values()
+                                              if admin or i["project_id"] == project]})
+            fields = dict(body[single])
+            if fields.get("protocol_port") == 666:
+                return self._octavia_error(409, "Load Balancer is immutable and cannot be "
+                                                "updated.")
+            lb_id = fields.pop("loadbalancer_id", None)
+            if plural == "pools" and fields.get("listener_id"):
+                lb_id = self.store["listeners"][fields["listener_id"]]["loadbalancers"][0][
+                    "id"]
+            if plural == "healthmonitors":
+                fields["pools"] = [{"id": fields.pop("pool_id")}]
+            else:
+                fields["loadbalancers"] = [{"id": lb_id}]
+            item = self.add(plural, project, provisioning_status="PENDING_CREATE",
+                            operating_status="OFFLINE", **fields)
+            return JSONResponse({single: item}, status_code=201)
+        item = store.get(parts[1])
+        if item is None or item["project_id"] != project and not admin:
+            return self._octavia_error(404, f"{single.capitalize()} not found.")
+        if request.method == "DELETE":
+            del store[item["id"]]
+            return Response(status_code=204)
+        return JSONResponse({single: item})
+
+    def _members(self, request, parts, project, admin, body) -> Response:
+        pool = self.store["pools"].get(parts[1])
+        if pool is None or pool["project_id"] != project and not admin:
+            return self._octavia_error(404, "Pool not found.")
+        members = self.store["members"]
+        if len(parts) == 3:
+            if request.method == "GET":
+                return JSONResponse({"members": [m for m in members.values()
+                                                 if m["pool_id"] == pool["id"]]})
+            item = self.add("members", project, pool_id=pool["id"],
+                            provisioning_status="PENDING_CREATE", operating_status="NO_MONITOR",
+                            **body["member"])
+            return JSONResponse({"member": item}, status_code=201)
+        item = members.get(parts[3])
+        if item is None or item["pool_id"] != pool["id"]:
+            return self._octavia_error(404, "Member not found.")
+        if request.method == "DELETE":
+            del members[item["id"]]
+            return Response(status_code=204)
+        return JSONResponse({"member": item})
 
     def rpc(self, request, parts, project, admin, body) -> Response:
         if request.headers.get("x-auth-token", "").encode() != RPC_TOKEN:

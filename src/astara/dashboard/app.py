@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from astara.dashboard import admin, session, tenant, tenant_routing
+from astara.dashboard import admin, loadbalancer, session, tenant, tenant_routing
 from astara.dashboard.clients import Apis
 from astara.dashboard.settings import DashboardSettings
 from astara.dashboard.web import State, environment, page, read_form, redirect, render
@@ -113,7 +113,7 @@ def _login_routes(state: State) -> list[Route]:
 
 
 def routes(state: State) -> list:
-    t, r, a = tenant, tenant_routing, admin
+    t, r, a, lb = tenant, tenant_routing, admin, loadbalancer
 
     def get(path, handler, admin_only=False):
         return Route(path, page(state, handler, admin_only), methods=["GET"])
@@ -143,6 +143,13 @@ def routes(state: State) -> list:
         post("/floatingips/{id}/delete", r.floatingip_delete),
         get("/loadbalancers", r.loadbalancers), post("/loadbalancers", r.loadbalancer_create),
         post("/loadbalancers/{id}/delete", r.loadbalancer_delete),
+        get("/loadbalancers/{id}", lb.loadbalancer),
+        post("/loadbalancers/{id}/listeners", lb.listener_create),
+        post("/loadbalancers/{id}/pools", lb.pool_create),
+        post("/loadbalancers/{id}/members", lb.member_create),
+        post("/loadbalancers/{id}/healthmonitors", lb.healthmonitor_create),
+        post("/loadbalancers/{id}/pools/{pid}/members/{mid}/delete", lb.member_delete),
+        post("/loadbalancers/{id}/{kind}/{cid}/delete", lb.child_delete),
         get("/topology", r.topology_page), get("/topology.json", r.topology_json),
         get("/status.json", r.status_json),
         get("/admin/hosts", a.hosts, True),
