@@ -49,7 +49,7 @@ async def _child(ctx: Ctx, lb: dict, plural: str, cid: str) -> dict:
     return item
 
 
-async def _listing(ctx: Ctx, plural: str, lb: dict) -> list[dict]:
+async def _listing(ctx: Ctx, plural: str) -> list[dict]:
     got = await ctx.apis.get(LB, f"/lbaas/{plural}", ctx.who, project_id=ctx.who.project_id)
     return (got or {}).get(plural, [])
 
@@ -57,8 +57,8 @@ async def _listing(ctx: Ctx, plural: str, lb: dict) -> list[dict]:
 async def loadbalancer(ctx: Ctx) -> Response:
     lb = await _lb(ctx)
     listeners, pools, monitors, subnets = await asyncio.gather(
-        _listing(ctx, "listeners", lb), _listing(ctx, "pools", lb),
-        _listing(ctx, "healthmonitors", lb), _net(ctx, "/subnets", "subnets"))
+        _listing(ctx, "listeners"), _listing(ctx, "pools"), _listing(ctx, "healthmonitors"),
+        _net(ctx, "/subnets", "subnets"))
     listeners = [x for x in listeners if lb["id"] in _ids(x.get("loadbalancers"))]
     pools = [p for p in pools if lb["id"] in _ids(p.get("loadbalancers"))]
     members = await asyncio.gather(*(
