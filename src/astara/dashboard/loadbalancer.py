@@ -67,6 +67,7 @@ async def loadbalancer(ctx: Ctx) -> Response:
     return ctx.render(
         "loadbalancer.html", lb={**lb, **views.status_of("loadbalancer", lb)},
         listeners=listeners, subnets=subnets, forms=lb_forms,
+        pool_names=views.name_map(pools),
         pools=[{**p, "member_rows": (m or {}).get("members", [])}
                for p, m in zip(pools, members, strict=True)],
         monitors=[m for m in monitors if _ids(m.get("pools")) & pool_ids])
