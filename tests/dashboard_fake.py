@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 
 import httpx
@@ -23,8 +24,31 @@ HOSTS = {"network": "http://net.fake", "compute": "http://compute.fake",
          "loadbalancer": "http://lb.fake", "rpc": "http://rpc.fake"}
 RPC_TOKEN = b"fake-rpc-token"
 ADMIN_PASSWORD = b"fake-admin-password"
+LB_CHILDREN = {"listeners": "listener", "pools": "pool", "healthmonitors": "healthmonitor"}
 COLLECTIONS = {"networks": "network", "subnets": "subnet", "routers": "router",
                "ports": "port", "floatingips": "floatingip"}
+
+
+SECRET = b"s" * 32
+
+
+def login(fake: FakeApis, project: str = "p1", role: str = "member", **over):
+    """A TestClient of a dashboard on ``fake``, logged in (noauth) as ``project``."""
+    from starlette.testclient import TestClient
+
+    from astara.dashboard.app import create_app
+    app = create_app(settings(**over), SECRET, RPC_TOKEN, transport=fake.transport(),
+                     admin_password=ADMIN_PASSWORD)
+    c = TestClient(app, raise_server_exceptions=False)
+    r = c.post("/login", data={"project": project, "role": role, "user": "alice",
+                               "admin_password": ADMIN_PASSWORD.decode()},
+               follow_redirects=False)
+    assert r.status_code == 303
+    return c
+
+
+def csrf_of(c, path: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', c.get(path).text).group(1)
 
 
 def settings(**over) -> DashboardSettings:
@@ -37,9 +61,10 @@ def settings(**over) -> DashboardSettings:
 class FakeApis:
     def __init__(self):
         self.store: dict[str, dict[str, dict]] = {k: {} for k in (
-            *COLLECTIONS, "servers", "loadbalancers")}
+            *COLLECTIONS, "servers", "loadbalancers", *LB_CHILDREN, "members")}
         self.hosts = {"host-a": {"drained": False, "capacity": 100, "instances": 0}}
         self.orch: dict[str, dict] = {}
+        self.dead_letters: dict[int, dict] = {}  # id -> letter; "fixed" ones apply
         self.commands: list[tuple[str, str]] = []
         self.calls: list[tuple[str, str, str, str]] = []  # method, host, path, project
         self.headers: list[dict[str, str]] = []  # each call's request headers
@@ -165,6 +190,8 @@ class FakeApis:
             return JSONResponse({"flavors": [{"id": "1", "name": "m1.tiny"}]})
         if parts[0] == "images":
             return JSONResponse({"images": [{"id": "img-1", "name": "cirros"}]})
+        if parts[0] == "os-astara-dead-letters":
+            return self._dead_letters(request, parts, admin)
         if parts[0] == "os-services":
             if self._compute_version(request) < (2, 53):  # ids are UUIDs from 2.53 only
                 return JSONResponse({"itemNotFound": {"code": 404, "message":
@@ -224,8 +251,37 @@ class FakeApis:
                           "reboot": "REBOOT"}[next(iter(body))]
         return Response(status_code=202)
 
+    def _dead_letters(self, request, parts, admin) -> Response:
+        if not admin:
+            return JSONResponse({"forbidden": {"code": 403, "message": "Policy doesn't allow "
+                                 "os_compute_api:os-astara-dead-letters to be performed."}},
+                                403)
+        if len(parts) == 1:
+            limit = int(request.query_params.get("limit", "100"))
+            shown = [{k: v for k, v in d.items() if k != "fixed"}
+                     for d in sorted(self.dead_letters.values(), key=lambda d: d["id"])]
+            return JSONResponse({"dead_letters": shown[:limit]})
+        dead = self.dead_letters.get(int(parts[1])) if parts[1].isdigit() else None
+        if dead is None:
+            return JSONResponse({"itemNotFound": {"code": 404, "message": f"Dead letter "
+                                 f"{parts[1]} could not be found."}}, 404)
+        if dead.get("fixed"):
+            del self.dead_letters[dead["id"]]
+            return JSONResponse({"retry": {"id": dead["id"], "result": "applied",
+                                           "dead_letter": None}})
+        dead["error"] = "retry failed: ValueError: still broken"
+        return JSONResponse({"retry": {"id": dead["id"], "result": "still_failing",
+                                       "dead_letter": dead}})
+
+    @staticmethod
+    def _octavia_error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"faultcode": "Client", "faultstring": message,
+                             "debuginfo": None}, status)
+
     def lbaas(self, request, parts, project, admin, body) -> Response:
         lbs = self.store["loadbalancers"]
+        if len(parts) >= 3 and parts[2] in LB_CHILDREN:
+            return self._lb_child(request, parts[2:], project, admin, body)
         if len(parts) == 3:
             if request.method == "POST":
                 item = self.add("loadbalancers", project, provisioning_status="PENDING_CREATE",
@@ -236,12 +292,66 @@ class FakeApis:
                                                    if lb["project_id"] == project]})
         item = lbs.get(parts[3])
         if item is None or item["project_id"] != project and not admin:
-            return JSONResponse({"faultcode": "Client", "faultstring": "Load Balancer "
-                                 "not found.", "debuginfo": None}, 404)
+            return self._octavia_error(404, "Load Balancer not found.")
         if request.method == "DELETE":
             del lbs[item["id"]]
             return Response(status_code=204)
         return JSONResponse({"loadbalancer": item})
+
+    def _lb_child(self, request, parts, project, admin, body) -> Response:
+        """listeners, pools (and their members), healthmonitors: Octavia's relations
+        (``loadbalancers``, ``pools``) as lists of ids, a member by its pool."""
+        plural = parts[0]
+        if len(parts) >= 3 and parts[2] == "members":
+            return self._members(request, parts, project, admin, body)
+        store, single = self.store[plural], LB_CHILDREN[plural]
+        if len(parts) == 1:
+            if request.method == "GET":
+                return JSONResponse({plural: [i for i in store.values()
+                                              if admin or i["project_id"] == project]})
+            fields = dict(body[single])
+            if fields.get("protocol_port") == 666:
+                return self._octavia_error(409, "Load Balancer is immutable and cannot be "
+                                                "updated.")
+            lb_id = fields.pop("loadbalancer_id", None)
+            if plural == "pools" and fields.get("listener_id"):
+                lb_id = self.store["listeners"][fields["listener_id"]]["loadbalancers"][0][
+                    "id"]
+            if plural == "healthmonitors":
+                fields["pools"] = [{"id": fields.pop("pool_id")}]
+            else:
+                fields["loadbalancers"] = [{"id": lb_id}]
+            item = self.add(plural, project, provisioning_status="PENDING_CREATE",
+                            operating_status="OFFLINE", **fields)
+            return JSONResponse({single: item}, status_code=201)
+        item = store.get(parts[1])
+        if item is None or item["project_id"] != project and not admin:
+            return self._octavia_error(404, f"{single.capitalize()} not found.")
+        if request.method == "DELETE":
+            del store[item["id"]]
+            return Response(status_code=204)
+        return JSONResponse({single: item})
+
+    def _members(self, request, parts, project, admin, body) -> Response:
+        pool = self.store["pools"].get(parts[1])
+        if pool is None or pool["project_id"] != project and not admin:
+            return self._octavia_error(404, "Pool not found.")
+        members = self.store["members"]
+        if len(parts) == 3:
+            if request.method == "GET":
+                return JSONResponse({"members": [m for m in members.values()
+                                                 if m["pool_id"] == pool["id"]]})
+            item = self.add("members", project, pool_id=pool["id"],
+                            provisioning_status="PENDING_CREATE", operating_status="NO_MONITOR",
+                            **body["member"])
+            return JSONResponse({"member": item}, status_code=201)
+        item = members.get(parts[3])
+        if item is None or item["pool_id"] != pool["id"]:
+            return self._octavia_error(404, "Member not found.")
+        if request.method == "DELETE":
+            del members[item["id"]]
+            return Response(status_code=204)
+        return JSONResponse({"member": item})
 
     def rpc(self, request, parts, project, admin, body) -> Response:
         if request.headers.get("x-auth-token", "").encode() != RPC_TOKEN:

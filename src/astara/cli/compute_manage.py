@@ -19,52 +19,23 @@ import json
 import sys
 
 from oslo_config import cfg
-from sqlalchemy import select
 
-from astara.bus.base import Message
 from astara.common import progress
 from astara.common.entry import one_line_errors
-from astara.compute_service import events
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent import reconcile
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.api import placement
-from astara.compute_service.dispatcher.consumer import apply_event
-from astara.compute_service.models import DeadLetter
+from astara.compute_service.dispatcher import dead_letters
 from astara.db.engine import Database
 
 
 def queue_inspect(db: Database) -> list[dict]:
-    with db.read() as s:
-        return [{"id": d.id, "position": d.position, "topic": d.topic, "error": d.error,
-                 "created_at": d.created_at.isoformat(), "body": json.loads(d.body)}
-                for d in s.scalars(select(DeadLetter).order_by(DeadLetter.id))]
+    return dead_letters.listing(db)
 
 
 def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {"applied": [], "still_unparsable": [], "still_failing": []}
-    with db.write() as s:
-        stmt = select(DeadLetter).order_by(DeadLetter.id)
-        if ids:
-            stmt = stmt.where(DeadLetter.id.in_(ids))
-        for dead in s.scalars(stmt.with_for_update()).all():
-            msg = Message(dead.position, dead.topic, json.loads(dead.body))
-            try:
-                event = events.parse(msg.body)
-            except events.Unparsable as exc:
-                dead.error = str(exc)
-                out["still_unparsable"].append(dead.id)
-                continue
-            try:
-                with s.begin_nested():  # one that still fails leaves the others applied
-                    apply_event(s, event)
-            except Exception as exc:  # what the dispatcher dead-lettered after N tries
-                dead.error = f"retry failed: {type(exc).__name__}: {exc}"
-                out["still_failing"].append(dead.id)
-                continue
-            s.delete(dead)
-            out["applied"].append(dead.id)
-    return out
+    return dead_letters.retry(db, ids)
 
 
 def reconcile_servers(db: Database, backend, host: str, fix: set[str],

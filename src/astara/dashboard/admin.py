@@ -1,6 +1,7 @@
 """An admin's pages: hosts (the compute API's os-services), every router and load
 balancer with its orchestrator state and commands, workers (the orchestrator's RPC API),
-and dead letters (no API yet: the page says so). Only sessions with the admin role.
+and the compute dispatcher's dead letters (the compute API's admin-only
+``os-astara-dead-letters``: inspect, retry). Only sessions with the admin role.
 """
 
 from __future__ import annotations
@@ -58,5 +59,21 @@ async def workers(ctx: Ctx) -> Response:
                       breaker=(health or {}).get("breaker", {}))
 
 
+DEAD_LETTERS_SHOWN = 100  # the oldest ones; the page says when there are more
+
+
 async def dead_letters(ctx: Ctx) -> Response:
-    return ctx.render("admin_dead_letters.html")
+    got = await ctx.apis.get("compute", "/os-astara-dead-letters", ctx.who,
+                             limit=DEAD_LETTERS_SHOWN + 1)
+    found = (got or {}).get("dead_letters", [])
+    now = ctx.state.clock()
+    return ctx.render("admin_dead_letters.html", more=len(found) > DEAD_LETTERS_SHOWN,
+                      letters=[views.dead_letter_row(d, now)
+                               for d in found[:DEAD_LETTERS_SHOWN]])
+
+
+async def dead_letter_retry(ctx: Ctx) -> Response:
+    got = await ctx.apis.post("compute", f"/os-astara-dead-letters/{seg(ctx.path('id'))}"
+                              "/action", ctx.who, {"retry": None})
+    text, kind = views.retry_message((got or {}).get("retry") or {})
+    return redirect(ctx.state, "/admin/dead-letters", text, kind)

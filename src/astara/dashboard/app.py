@@ -7,12 +7,14 @@ read by the entry point (``astara.cli.dashboard``) and passed in.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from contextlib import asynccontextmanager
 from importlib import resources
 
 import httpx
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -20,11 +22,19 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from astara.dashboard import admin, session, tenant, tenant_routing
+from astara.dashboard import (
+    admin,
+    keystone_login,
+    loadbalancer,
+    session,
+    tenant,
+    tenant_routing,
+)
 from astara.dashboard.clients import Apis
 from astara.dashboard.settings import DashboardSettings
 from astara.dashboard.web import State, environment, page, read_form, redirect, render
 
+LOG = logging.getLogger(__name__)
 WILDCARD_BINDS = {"", "0.0.0.0", "::"}
 NO_ADMIN = ("Admin login is off: the dashboard has no admin password (its "
             "[dashboard] admin_password_file is missing or empty).")
@@ -55,9 +65,72 @@ def admin_password_ok(expected: bytes, given: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected)
 
 
+def _field(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    return (form.get(name) or [default])[0][:255]
+
+
+def _start_session(state: State, who: session.Identity, to: str,
+                   expires_at: float | None = None) -> Response:
+    response = RedirectResponse(to, status_code=303)
+    response.set_cookie(session.COOKIE, session.sign(state.secret, session.new_session(
+        who, state.clock(), state.settings.session_max_age, expires_at)),
+        max_age=state.settings.session_max_age, httponly=True, samesite="strict",
+        path="/")
+    return response
+
+
+async def keystone_login_form(state: State, request: Request,
+                              form: dict[str, list[str]]) -> Response:
+    """A Keystone login: a project-scoped token kept server-side, the session cookie
+    holding its opaque id. The password goes to Keystone only."""
+    user, project = _field(form, "user").strip(), _field(form, "project").strip()
+    domain = _field(form, "domain").strip() or "Default"
+    password = (form.get("password") or [""])[0]
+    if not user or not project or not password or len(password) > 4096:
+        return render(state, request, "login.html", None, 400, keystone=True,
+                      default_domain=domain,
+                      error="Give your user name, password and project.")
+    if not state.settings.keystone_url:
+        return render(state, request, "login.html", None, 503, keystone=True,
+                      default_domain=domain,
+                      error="The dashboard knows no Keystone URL: set [dashboard] "
+                            "keystone_url or [keystone_authtoken] www_authenticate_uri.")
+    try:
+        got = await run_in_threadpool(keystone_login.authenticate,
+                                      state.settings.keystone_url, user, password,
+                                      project, domain, state.settings.api_timeout)
+    except keystone_login.LoginRefused as exc:
+        LOG.info("keystone login refused for user %r project %r: %s", user, project,
+                 exc.message)
+        return render(state, request, "login.html", None, exc.status, error=exc.message,
+                      keystone=True, default_domain=domain)
+    roles = tuple(r for r in got.roles if r in session.KNOWN_ROLES)
+    who = session.Identity(got.project_id, got.user_id, roles, secrets.token_urlsafe(16),
+                           token_id=state.tokens.put(got.token, got.expires_at),
+                           project_name=got.project_name[:255],
+                           user_name=got.user_name[:255])
+    return _start_session(state, who, "/admin/hosts" if who.is_admin else "/instances",
+                          got.expires_at)
+
+
+async def revoke(state: State, token: str) -> None:
+    """Logout under Keystone: the token revoked (a failure is logged, the session ends
+    anyway: the dashboard has forgotten the token)."""
+    url = keystone_login.identity_v3(state.settings.keystone_url) + "/auth/tokens"
+    try:
+        r = await state.apis.http.delete(url, headers={"X-Auth-Token": token,
+                                                       "X-Subject-Token": token})
+        if r.status_code >= 400 and r.status_code != 404:
+            LOG.warning("keystone did not revoke a token at logout: HTTP %s", r.status_code)
+    except httpx.HTTPError as exc:
+        LOG.warning("keystone unreachable at logout (%s); token forgotten, not revoked",
+                    type(exc).__name__)
+
+
 def _login_routes(state: State) -> list[Route]:
     async def login_page(request: Request) -> Response:
-        return render(state, request, "login.html", None)
+        return render(state, request, "login.html", None, keystone=state.keystone,
+                      default_domain="Default")
 
     async def login(request: Request) -> Response:
         if not origin_ok(state.settings, request):
@@ -67,6 +140,8 @@ def _login_routes(state: State) -> list[Route]:
             form = await read_form(request)
         except Exception:
             form = {}
+        if state.keystone:
+            return await keystone_login_form(state, request, form)
         project = (form.get("project") or [""])[0].strip()
         user = (form.get("user") or [""])[0].strip() or "dashboard-user"
         role = (form.get("role") or ["member"])[0]
@@ -83,15 +158,12 @@ def _login_routes(state: State) -> list[Route]:
                           error="Wrong admin password.")
         roles = ("admin", "member", "reader") if role == "admin" else ("member", "reader")
         who = session.Identity(project, user, roles, secrets.token_urlsafe(16))
-        response = RedirectResponse("/admin/hosts" if role == "admin" else "/instances",
-                                    status_code=303)
-        response.set_cookie(session.COOKIE, session.sign(state.secret, session.new_session(
-            who, state.clock(), state.settings.session_max_age)),
-            max_age=state.settings.session_max_age, httponly=True, samesite="strict",
-            path="/")
-        return response
+        return _start_session(state, who, "/admin/hosts" if role == "admin" else "/instances")
 
     async def logout(ctx) -> Response:
+        token = state.tokens.pop(ctx.who.token_id)
+        if token:
+            await revoke(state, token)
         response = redirect(state, "/login")
         response.delete_cookie(session.COOKIE, path="/")
         return response
@@ -113,7 +185,7 @@ def _login_routes(state: State) -> list[Route]:
 
 
 def routes(state: State) -> list:
-    t, r, a = tenant, tenant_routing, admin
+    t, r, a, lb = tenant, tenant_routing, admin, loadbalancer
 
     def get(path, handler, admin_only=False):
         return Route(path, page(state, handler, admin_only), methods=["GET"])
@@ -143,6 +215,13 @@ def routes(state: State) -> list:
         post("/floatingips/{id}/delete", r.floatingip_delete),
         get("/loadbalancers", r.loadbalancers), post("/loadbalancers", r.loadbalancer_create),
         post("/loadbalancers/{id}/delete", r.loadbalancer_delete),
+        get("/loadbalancers/{id}", lb.loadbalancer),
+        post("/loadbalancers/{id}/listeners", lb.listener_create),
+        post("/loadbalancers/{id}/pools", lb.pool_create),
+        post("/loadbalancers/{id}/members", lb.member_create),
+        post("/loadbalancers/{id}/healthmonitors", lb.healthmonitor_create),
+        post("/loadbalancers/{id}/pools/{pid}/members/{mid}/delete", lb.member_delete),
+        post("/loadbalancers/{id}/{kind}/{cid}/delete", lb.child_delete),
         get("/topology", r.topology_page), get("/topology.json", r.topology_json),
         get("/status.json", r.status_json),
         get("/admin/hosts", a.hosts, True),
@@ -151,6 +230,7 @@ def routes(state: State) -> list:
         post("/admin/routers/{id}/{command}", a.router_command, True),
         get("/admin/workers", a.workers, True),
         get("/admin/dead-letters", a.dead_letters, True),
+        post("/admin/dead-letters/{id}/retry", a.dead_letter_retry, True),
         Mount("/static", static, name="static"),
     ]
 

@@ -25,9 +25,10 @@ MAX_MESSAGE = 300
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, service: str = ""):
         self.status = status
         self.message = message
+        self.service = service  # which API refused ("" when the dashboard did)
         super().__init__(message)
 
 
@@ -96,7 +97,8 @@ class Apis:
             raise ApiError(503, f"The {NAMES[service]} cannot be reached "
                                 f"({type(exc).__name__}).") from None
         if r.status_code >= 400:
-            raise ApiError(r.status_code, plain_message(service, r.status_code, r.text))
+            raise ApiError(r.status_code, plain_message(service, r.status_code, r.text),
+                           service)
         if not r.content:
             return None
         try:

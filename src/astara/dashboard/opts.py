@@ -39,10 +39,15 @@ dashboard_opts = [
                help="The origin users' browsers see (e.g. https://dash.example) when a "
                     "reverse proxy serves the dashboard: a login must come from it. "
                     "Empty: the origin of the request's own Host."),
-    cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth"],
-               help="How users log in. noauth: the login page picks a project and a "
-                    "role (as the APIs' noauth mode trusts their headers); Keystone: "
-                    "not yet."),
+    cfg.StrOpt("auth_strategy", choices=["noauth", "keystone"],
+               help="How users log in (unset: as [DEFAULT] auth_strategy). noauth: the "
+                    "login page picks a project and a role (as the APIs' noauth mode "
+                    "trusts their headers); keystone: a Keystone user name, password, "
+                    "project and domain, and the APIs get the user's token."),
+    cfg.StrOpt("keystone_url", default="",
+               help="Keystone's URL for logins under auth_strategy = keystone (e.g. "
+                    "http://127.0.0.1:5000/v3). Empty: [keystone_authtoken] "
+                    "www_authenticate_uri, else its auth_url."),
     cfg.IntOpt("session_max_age", default=8 * 3600, min=60,
                help="Seconds a login lasts."),
     cfg.FloatOpt("api_timeout", default=15.0, min=0.5,

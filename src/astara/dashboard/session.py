@@ -2,7 +2,10 @@
 
 A session is ``{"p": project, "u": user, "r": roles, "n": nonce, "e": expiry}``,
 serialised as JSON, base64url'd and signed with HMAC-SHA256; the CSRF token of a session
-is an HMAC of its nonce, so a form made for one session is refused in another.
+is an HMAC of its nonce, so a form made for one session is refused in another. A
+Keystone session adds ``"k"``, the opaque id of its token in the server-side
+``TokenStore`` (never the token), and ``"pn"``/``"un"``, the project and user names
+shown on the pages; its expiry is the token's when that comes first.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 COOKIE = "astara_session"
 FLASH_COOKIE = "astara_flash"
@@ -35,12 +38,20 @@ class Identity:
     user_id: str
     roles: tuple[str, ...]
     nonce: str
+    token_id: str | None = None  # Keystone: the token's id in the TokenStore
+    auth_token: str | None = field(default=None, repr=False)  # looked up per request
+    project_name: str = ""
+    user_name: str = ""
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
     def headers(self) -> dict[str, str]:
+        """Keystone: the token (the APIs' auth_token drops any identity header); noauth:
+        the identity headers the APIs' noauth mode reads."""
+        if self.auth_token:
+            return {"X-Auth-Token": self.auth_token}
         return {"X-Project-Id": self.project_id, "X-User-Id": self.user_id,
                 "X-Roles": ",".join(self.roles)}
 
@@ -76,9 +87,17 @@ def unsign(secret: bytes, value: str | None, purpose: str = "session") -> dict |
     return data if isinstance(data, dict) else None
 
 
-def new_session(identity: Identity, now: float, max_age: int) -> dict:
-    return {"p": identity.project_id, "u": identity.user_id, "r": list(identity.roles),
-            "n": identity.nonce, "e": int(now) + max_age}
+def new_session(identity: Identity, now: float, max_age: int,
+                expires_at: float | None = None) -> dict:
+    """``expires_at``: a Keystone token's end, when it comes before ``max_age``."""
+    end = int(now) + max_age
+    if expires_at is not None:
+        end = min(end, int(expires_at))
+    data = {"p": identity.project_id, "u": identity.user_id, "r": list(identity.roles),
+            "n": identity.nonce, "e": end}
+    if identity.token_id:
+        data.update(k=identity.token_id, pn=identity.project_name, un=identity.user_name)
+    return data
 
 
 def identity_of(data: dict | None, now: float) -> Identity | None:
@@ -91,7 +110,12 @@ def identity_of(data: dict | None, now: float) -> Identity | None:
     fields = [data.get(k) for k in ("p", "u", "n")]
     if not all(isinstance(f, str) and f for f in fields):
         return None
-    return Identity(fields[0], fields[1], tuple(roles), fields[2])
+    extra = {}
+    if "k" in data:
+        if not all(isinstance(data.get(k), str) for k in ("k", "pn", "un")) or not data["k"]:
+            return None
+        extra = {"token_id": data["k"], "project_name": data["pn"], "user_name": data["un"]}
+    return Identity(fields[0], fields[1], tuple(roles), fields[2], **extra)
 
 
 def csrf_token(secret: bytes, identity: Identity) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from oslo_config import cfg
+
 from astara.common import settings as settings_mod
 from astara.dashboard import opts
 
@@ -24,12 +26,28 @@ class DashboardSettings:
     session_max_age: int = 8 * 3600
     api_timeout: float = 15.0
     refresh_seconds: int = 2
+    auth_strategy: str = "noauth"
+    keystone_url: str = ""
+
+
+def authtoken_url(config_files: tuple[str, ...]) -> str:
+    """``[keystone_authtoken] www_authenticate_uri`` (else ``auth_url``) of the files the
+    dashboard was started with: where the APIs' users authenticate."""
+    conf = cfg.ConfigOpts()
+    conf.register_opts([cfg.StrOpt("www_authenticate_uri"), cfg.StrOpt("auth_url")],
+                       group="keystone_authtoken")
+    conf(args=[], default_config_files=list(config_files), use_env=False)
+    group = conf.keystone_authtoken
+    return group.www_authenticate_uri or group.auth_url or ""
 
 
 def from_conf(conf) -> DashboardSettings:
     g = conf[opts.GROUP]
     values = {k: getattr(g, k) for k in DashboardSettings.__dataclass_fields__}
     values["allowed_hosts"] = tuple(values["allowed_hosts"] or ())
+    values["auth_strategy"] = values["auth_strategy"] or conf.auth_strategy
+    if values["auth_strategy"] == "keystone" and not values["keystone_url"]:
+        values["keystone_url"] = authtoken_url(settings_mod.config_files_of(conf))
     return DashboardSettings(**values)
 
 

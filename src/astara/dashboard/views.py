@@ -7,6 +7,8 @@ progress bar for it and poll ``/status.json`` until it settles.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 BUSY = {
@@ -113,6 +115,46 @@ def host_row(service: dict) -> dict[str, Any]:
             "capacity": service.get("astara:capacity", "-"),
             "instances": service.get("astara:instances", "-"),
             "heartbeat": service.get("updated_at") or "-"}
+
+
+PREVIEW = 200  # characters of a dead letter's body shown in its row
+
+
+def age(stamp: str | None, now: float) -> str:
+    """How long ago an API's naive-UTC ISO time was, in the largest whole unit."""
+    try:
+        then = datetime.fromisoformat(stamp or "").replace(tzinfo=UTC).timestamp()
+    except (TypeError, ValueError):
+        return "-"
+    seconds = max(0, int(now - then))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def dead_letter_row(d: dict, now: float) -> dict[str, Any]:
+    """A row of ``os-astara-dead-letters``: the body as compact JSON, cut for a preview
+    (the template escapes it)."""
+    body = json.dumps(d.get("body"), separators=(",", ":"), sort_keys=True)
+    return {"id": d.get("id"), "topic": d.get("topic") or "-", "error": d.get("error") or "",
+            "age": age(d.get("created_at"), now), "created_at": d.get("created_at") or "-",
+            "preview": body if len(body) <= PREVIEW else body[:PREVIEW] + "…"}
+
+
+RETRY_SAID = {"applied": "applied and removed",
+              "still_unparsable": "still cannot be parsed",
+              "still_failing": "still fails to apply"}
+
+
+def retry_message(result: dict) -> tuple[str, str]:
+    """The flash after a retry: ``(text, kind)``, with the letter's new error if any."""
+    said = RETRY_SAID.get(result.get("result"), "retried")
+    text = f"Dead letter {result.get('id')}: {said}."
+    if result.get("result") == "applied":
+        return text, "ok"
+    error = ((result.get("dead_letter") or {}).get("error") or "")[:300]
+    return (f"{text} {error}" if error else text), "error"
 
 
 def name_map(items: list[dict]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The request plumbing every page shares: who is logged in, forms and their CSRF
 token, rendering, flash messages, and errors turned into plain pages.
 
-``page(handler)`` wraps a handler: no session → the login page; a ``POST`` without the
+``page(handler)`` wraps a handler: no session → the login page (a Keystone session whose
+token is gone or refused by an API → the login page, saying so); a ``POST`` without the
 session's CSRF token → refused (403) before anything is called; an ``ApiError`` → the
 API's words on the page (a form's error is flashed on the page it came from); anything
 else → a short apology, logged, never a traceback and never a 5xx.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
 import jinja2
@@ -23,6 +24,7 @@ from astara.dashboard import session
 from astara.dashboard.clients import ApiError, Apis
 from astara.dashboard.session import Identity
 from astara.dashboard.settings import DashboardSettings
+from astara.dashboard.tokens import TokenStore
 
 LOG = logging.getLogger(__name__)
 MAX_FORM = 64 * 1024
@@ -45,6 +47,11 @@ class State:
     templates: jinja2.Environment
     clock: Callable[[], float] = time.time
     admin_password: bytes = b""
+    tokens: TokenStore = field(default_factory=lambda: TokenStore(time.time))
+
+    @property
+    def keystone(self) -> bool:
+        return self.settings.auth_strategy == "keystone"
 
 
 @dataclass
@@ -95,9 +102,33 @@ def environment() -> jinja2.Environment:
                               autoescape=True, undefined=jinja2.ChainableUndefined)
 
 
-def current(state: State, request: Request) -> Identity | None:
+ENDED = ("Your Keystone login has ended (its token expired, was revoked, or the "
+         "dashboard restarted): log in again.")
+
+
+def session_of(state: State, request: Request) -> tuple[Identity | None, bool]:
+    """The session's identity with its Keystone token looked up, and whether a Keystone
+    session was there but its token is not (expired, revoked, forgotten)."""
     data = session.unsign(state.secret, request.cookies.get(session.COOKIE))
-    return session.identity_of(data, state.clock())
+    who = session.identity_of(data, state.clock())
+    if who is None:
+        return None, bool(data and data.get("k"))
+    if who.token_id is None:  # a noauth session is no session under keystone
+        return (None, False) if state.keystone else (who, False)
+    if not state.keystone:
+        return None, False
+    token = state.tokens.get(who.token_id)
+    return (None, True) if token is None else (replace(who, auth_token=token), False)
+
+
+def current(state: State, request: Request) -> Identity | None:
+    return session_of(state, request)[0]
+
+
+def to_login(state: State, message: str) -> RedirectResponse:
+    response = redirect(state, "/login", message, "error")
+    response.delete_cookie(session.COOKIE, path="/")
+    return response
 
 
 def render(state: State, request: Request, template: str, who: Identity | None,
@@ -135,12 +166,14 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 
 def page(state: State, handler: Handler, admin: bool = False) -> Callable:
     async def endpoint(request: Request) -> Response:
-        who = current(state, request)
+        who, ended = session_of(state, request)
         if who is None:
             if request.method == "GET" and not request.url.path.endswith(".json"):
-                return RedirectResponse("/login", status_code=303)
+                return to_login(state, ENDED) if ended else \
+                    RedirectResponse("/login", status_code=303)
             return render(state, request, "error.html", None, 401,
-                          message="You are not logged in (or your session has ended).")
+                          message=ENDED if ended else
+                          "You are not logged in (or your session has ended).")
         if admin and not who.is_admin:
             return render(state, request, "error.html", who, 403,
                           message="Only a session with the admin role sees this page.")
@@ -160,6 +193,10 @@ def page(state: State, handler: Handler, admin: bool = False) -> Callable:
         try:
             return await handler(ctx)
         except ApiError as exc:
+            # An API no longer takes the token (the orchestrator's 401 is about its own).
+            if exc.status == 401 and who.token_id and exc.service not in ("", "rpc"):
+                state.tokens.pop(who.token_id)
+                return to_login(state, ENDED)
             if request.method == "POST":
                 return redirect(state, back, exc.message, "error")
             return render(state, request, "error.html", who,

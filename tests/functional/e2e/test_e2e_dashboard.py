@@ -3,8 +3,10 @@ real all-in-one stack, as root:
 
 - a tenant creates a network and subnet, a router with an interface and a gateway, and
   an instance; sees the instance and the router go ACTIVE (the page updates itself);
-  sees them in the topology picture; deletes everything;
-- an admin drains and undrains the host, and rebuilds the router (a new appliance).
+  sees them in the topology picture; creates a load balancer with a listener, a pool
+  and a member on its page; deletes everything;
+- an admin drains and undrains the host, rebuilds the router (a new appliance), and
+  sees the dead letters page.
 
 Screenshots go to ``$ASTARA_TEST_ARTEFACTS/dashboard`` (else the test's tmp dir; the
 path is printed); with ``ASTARA_DASHBOARD_SCREENSHOT=1`` the topology shot is also
@@ -19,6 +21,7 @@ import shutil
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.support import wait_for
 
@@ -74,7 +77,7 @@ def test_dashboard_journeys_in_a_browser(aio, tmp_path):
             finally:
                 browser.close()
     finally:
-        _clean(user_sdk, admin_sdk, project, ext.id)
+        _clean(user_sdk, admin_sdk, project, ext.id, f"http://127.0.0.1:{ports['lb']}")
 
 
 def _journeys(browser, expect, base, project, ext_id, artefacts, admin_password):
@@ -182,6 +185,43 @@ def _journeys(browser, expect, base, project, ext_id, artefacts, admin_password)
     wait_for(rebuilt, 240, "the router's new appliance", every=2)
     admin.screenshot(path=str(artefacts / "admin-routers.png"), full_page=True)
 
+    admin.goto(f"{base}/admin/dead-letters")
+    expect(admin.locator("h1")).to_have_text("Dead letters")
+    expect(admin.locator("table")).to_be_visible()  # rows, or "No dead letters."
+    admin.screenshot(path=str(artefacts / "admin-dead-letters.png"), full_page=True)
+
+    # A load balancer on the tenant's subnet, with a listener, a pool and a member.
+    tenant.goto(f"{base}/loadbalancers")
+    tenant.locator("input[name=name]").fill("web-lb")
+    tenant.locator("button", has_text="Create").click()
+    expect(tenant.locator(".flash")).to_contain_text("Load balancer requested")
+    tenant.locator("a", has_text="web-lb").click()
+    expect(tenant.locator("h1")).to_have_text("Load balancer web-lb")
+    form = tenant.locator("#create-listener")
+    form.locator("input[name=protocol_port]").fill("80")
+    form.locator("button").click()
+    expect(tenant.locator(".flash")).to_contain_text("Listener on port 80 requested")
+    form = tenant.locator("#create-pool")
+    form.locator("select[name=listener_id]").select_option(index=1)
+    form.locator("button").click()
+    expect(tenant.locator(".flash")).to_contain_text("Pool requested")
+    form = tenant.locator("form.add-member")
+    form.locator("input[name=address]").fill("10.77.0.50")
+    form.locator("input[name=protocol_port]").fill("80")
+    form.locator("button").click()
+    expect(tenant.locator(".flash")).to_contain_text("Member 10.77.0.50:80 requested")
+    expect(tenant.locator("tr[data-listener]")).to_have_count(1)
+    expect(tenant.locator("tr[data-pool]")).to_have_count(1)
+    expect(tenant.locator("tr[data-member]", has_text="10.77.0.50:80")).to_be_visible()
+    tenant.screenshot(path=str(artefacts / "loadbalancer.png"), full_page=True)
+    tenant.locator("button", has_text="Delete load balancer").click()
+    expect(tenant.locator(".flash")).to_contain_text("Load balancer deletion requested")
+
+    def no_load_balancer():  # its VIP port gone before the network is deleted
+        tenant.goto(f"{base}/loadbalancers")
+        return "No load balancers." in tenant.content()
+    wait_for(no_load_balancer, 120, "the load balancer gone", every=1)
+
     # The tenant deletes everything, through the pages.
     tenant.goto(f"{base}/floatingips")
     tenant.locator("button", has_text="Release").click()
@@ -210,9 +250,16 @@ def _journeys(browser, expect, base, project, ext_id, artefacts, admin_password)
         expect(tenant.locator(f'[data-kind="{kind}"]')).to_have_count(0)
 
 
-def _clean(user, admin, project: str, ext_id: str) -> None:
+def _clean(user, admin, project: str, ext_id: str, lb_url: str) -> None:
     """Whatever a failed journey left, then every appliance gone (the stack's own
     teardown counts namespaces left behind)."""
+    headers = {"X-Project-Id": project, "X-User-Id": "dash-clean", "X-Roles": "member"}
+    lbs = httpx.get(f"{lb_url}/v2/lbaas/loadbalancers", headers=headers).json()
+    for lb in lbs.get("loadbalancers", []):
+        httpx.delete(f"{lb_url}/v2/lbaas/loadbalancers/{lb['id']}",
+                     params={"cascade": "true"}, headers=headers)
+    wait_for(lambda: not httpx.get(f"{lb_url}/v2/lbaas/loadbalancers", headers=headers)
+             .json().get("loadbalancers"), 120, "load balancers gone", every=1)
     for s in user.compute.servers():
         user.compute.delete_server(s.id)
     wait_for(lambda: not list(user.compute.servers()), 120, "instances gone", every=1)

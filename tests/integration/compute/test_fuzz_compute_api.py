@@ -233,6 +233,9 @@ ROUTES: list[tuple[str, dict[str, st.SearchStrategy]]] = [
     ("/v2.1/flavors", {}), ("/v2.1/flavors/detail", {}), ("/v2.1/flavors/{flavor}", {}),
     ("/v2.1/images", {}), ("/v2.1/images/detail", {}), ("/v2.1/images/{image}", {}),
     ("/v2.1/limits", {}), ("/v2.1/os-keypairs", {}), ("/v2.1/nowhere", {}),
+    ("/v2.1/os-astara-dead-letters", {}), ("/v2.1/os-astara-dead-letters/{key}", {}),
+    ("/v2.1/os-astara-dead-letters/{key}/action",
+     {"POST": st.sampled_from([{"retry": None}, {"retry": 1}, {}, [], None])}),
     ("/", {}), ("/v2.1", {}), ("/v2.1/", {}),
 ]
 ROUTE_METHODS = {"/v2.1/servers": ["GET", "POST"], "/v2.1/servers/{id}": ["GET", "PUT", "DELETE"],
@@ -243,7 +246,8 @@ ROUTE_METHODS = {"/v2.1/servers": ["GET", "POST"], "/v2.1/servers/{id}": ["GET",
                  "/v2.1/servers/{id}/os-interface/{port}": ["GET", "DELETE"],
                  "/v2.1/os-server-external-events": ["POST"],
                  "/v2.1/os-server-groups": ["GET", "POST"],
-                 "/v2.1/os-server-groups/{group}": ["GET", "DELETE"]}
+                 "/v2.1/os-server-groups/{group}": ["GET", "DELETE"],
+                 "/v2.1/os-astara-dead-letters/{key}/action": ["POST"]}
 
 
 # strategies built once (building them inside the composite doubled the cost of a draw)

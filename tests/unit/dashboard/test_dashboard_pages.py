@@ -302,7 +302,7 @@ def test_admin_drains_undrains_and_rebuilds(fake):
     r = c.post("/admin/routers/nope/rebuild", data={"csrf": token, "back": "/admin/routers"})
     assert "The orchestrator says: router nope not found" in r.text
     assert "passes" in c.get("/admin/workers").text.lower()
-    assert "Not yet" in c.get("/admin/dead-letters").text
+    assert "No dead letters." in c.get("/admin/dead-letters").text
 
 
 def test_os_services_calls_ask_for_microversion_2_53(fake):

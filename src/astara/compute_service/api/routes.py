@@ -26,6 +26,7 @@ from astara.compute_service import catalog
 from astara.compute_service.api import (
     actions,
     bodies,
+    dead_letters,
     errors,
     external_events,
     inbound,
@@ -295,6 +296,26 @@ class Api:
                                        request.path_params["id"], drained)
         return 200, {"service": services.view(host)}, {}
 
+    # dead letters (an Astara extension, admin only) ---------------------------------
+    async def dead_letters(self, request, ctx, version):
+        dead_letters.require_admin(ctx)  # before any input: a member learns nothing
+        limit, marker = dead_letters.parse_query(request.query_params)
+        found = await run_in_threadpool(self.service.dead_letters, ctx, limit, marker)
+        return 200, {"dead_letters": found}, {}
+
+    async def dead_letter(self, request, ctx, version):
+        dead_letters.require_admin(ctx)
+        dead_id = dead_letters.parse_id(request.path_params["id"])
+        return 200, {"dead_letter": await run_in_threadpool(
+            self.service.dead_letter, ctx, dead_id)}, {}
+
+    async def dead_letter_action(self, request, ctx, version):
+        dead_letters.require_admin(ctx)
+        dead_id = dead_letters.parse_id(request.path_params["id"])
+        dead_letters.parse_action(await _json(request))
+        return 200, {"retry": await run_in_threadpool(
+            self.service.retry_dead_letter, ctx, dead_id)}, {}
+
     # events from other services -------------------------------------------------------
     async def server_external_events(self, request, ctx, version):
         events = external_events.parse(await _json(request), version)
@@ -375,6 +396,10 @@ def build_app(service: ComputeService, metrics: metrics_mod.Registries | None = 
         Route("/v2.1/os-server-groups/{id}", r(api.server_group), methods=["GET", "DELETE"]),
         Route("/v2.1/os-services", r(api.os_services), methods=["GET"]),
         Route("/v2.1/os-services/{id}", r(api.os_service), methods=["PUT"]),
+        Route("/v2.1/os-astara-dead-letters", r(api.dead_letters), methods=["GET"]),
+        Route("/v2.1/os-astara-dead-letters/{id}", r(api.dead_letter), methods=["GET"]),
+        Route("/v2.1/os-astara-dead-letters/{id}/action", r(api.dead_letter_action),
+              methods=["POST"]),
         Route("/v2.1/os-server-external-events", r(api.server_external_events), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},

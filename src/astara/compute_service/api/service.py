@@ -22,6 +22,7 @@ from astara.bus.wakeup import WakeupDir
 from astara.compute_service import events, jobs, transitions
 from astara.compute_service.api import (
     actions,
+    dead_letters,
     errors,
     external_events,
     list_query,
@@ -34,6 +35,7 @@ from astara.compute_service.api import (
 from astara.compute_service.api.bodies import CreateRequest, NetworkRequest, is_uuid
 from astara.compute_service.api.context import Context
 from astara.compute_service.api.network import Network
+from astara.compute_service.dispatcher import dead_letters as dead_letter_store
 from astara.compute_service.dispatcher.consumer import apply_event
 from astara.compute_service.models import Instance, Job
 from astara.compute_service.settings import ComputeSettings
@@ -362,3 +364,26 @@ class ComputeService:
         if host is None:
             raise errors.NotFound(f"Service {errors.shown(name)} could not be found.")
         return host
+
+    # dead letters (os-astara-dead-letters) -------------------------------------------
+    def dead_letters(self, ctx: Context, limit: int, marker: int | None) -> list[dict]:
+        dead_letters.require_admin(ctx)
+        return dead_letter_store.listing(self.db, limit, marker)
+
+    def dead_letter(self, ctx: Context, dead_id: int) -> dict:
+        dead_letters.require_admin(ctx)
+        found = dead_letter_store.one(self.db, dead_id)
+        if found is None:
+            raise dead_letters.not_found(dead_id)
+        return found
+
+    def retry_dead_letter(self, ctx: Context, dead_id: int) -> dict:
+        """``{"id", "result", "dead_letter"}``: the letter as the retry left it (None once
+        applied and removed)."""
+        dead_letters.require_admin(ctx)
+        outcome = dead_letter_store.retry(self.db, [dead_id])
+        result = next((k for k, ids in outcome.items() if dead_id in ids), None)
+        if result is None:
+            raise dead_letters.not_found(dead_id)
+        return {"id": dead_id, "result": result,
+                "dead_letter": dead_letter_store.one(self.db, dead_id)}
