@@ -41,3 +41,18 @@ def test_only_permanent_entries_with_an_address_and_a_mac():
                                    {7: "eth0"}) is None
     assert netlink.parse_permanent(entry(rt.NUD_PERMANENT, socket.AF_INET, v6, mac),
                                    {7: "eth0"}) is None  # 16 bytes are no IPv4 address
+
+
+def test_addresses_as_ip_prints_them_for_the_vif_plugged_plan():
+    def address(family: int, scope: int, text: str, local: bool = True) -> bytes:
+        raw = socket.inet_pton(family, text)
+        return (rt.IFADDRMSG.pack(family, 24 if family == socket.AF_INET else 64, 0, scope, 7)
+                + attr(rt.IFA_LOCAL if local else rt.IFA_ADDRESS, raw))
+
+    assert netlink.parse_address(address(socket.AF_INET, 0, "10.0.0.5")) == \
+        (7, {"family": "inet", "local": "10.0.0.5", "prefixlen": 24, "scope": "global"})
+    assert netlink.parse_address(address(socket.AF_INET6, 253, "fe80::1", local=False)) == \
+        (7, {"family": "inet6", "local": "fe80::1", "prefixlen": 64, "scope": "link"})
+    assert netlink.parse_address(rt.IFADDRMSG.pack(socket.AF_PACKET, 0, 0, 0, 7)) is None
+    truncated = rt.IFADDRMSG.pack(socket.AF_INET6, 64, 0, 0, 7) + attr(rt.IFA_ADDRESS, b"\1" * 4)
+    assert netlink.parse_address(truncated) is None  # 4 bytes are no IPv6 address

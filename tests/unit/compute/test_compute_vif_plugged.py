@@ -3,8 +3,6 @@ what the netns backend runs for it (fake runner)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from astara.compute_service.agent import netns as netns_mod
@@ -59,15 +57,15 @@ def test_nothing_to_do_on_an_empty_namespace():
 
 
 class AddrRunner(FakeRunner):
-    """A fake runner whose ``ip -j addr show`` lists ``links``."""
+    """A fake runner whose namespace addresses are ``links``."""
 
     def __init__(self, links: list[dict]):
         super().__init__()
         self.links = links
 
-    def run(self, argv, check=True, stdin=None):
-        super().run(argv, check, stdin)
-        return json.dumps(self.links) if argv[-2:] == ["addr", "show"] else ""
+    def addresses(self, netns: str) -> list[dict]:
+        super().addresses(netns)
+        return self.links
 
 
 @pytest.fixture

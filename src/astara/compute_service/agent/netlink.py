@@ -35,6 +35,7 @@ from astara.common.rtnetlink import (
     NDMSG,
     NETLINK_ROUTE,
     NUD_PERMANENT,
+    RTM_GETADDR,
     RTM_GETLINK,
     RTM_GETNEIGH,
     RTM_NEWADDR,
@@ -84,6 +85,42 @@ def read(netns: str) -> tuple[list[dict], list[dict]]:
     except OSError:
         return [], []
     return links, pins
+
+
+# ip's names of the address scopes it prints (RT_SCOPE_*), the rest as numbers.
+_SCOPES = {0: "global", 200: "site", 253: "link", 254: "host"}
+_FAMILIES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
+
+
+def parse_address(payload: bytes) -> tuple[int, dict] | None:
+    """(ifindex, the ``addr_info`` entry ``ip -j addr show`` prints) of one address."""
+    family, prefixlen, _flags, scope, index = IFADDRMSG.unpack_from(payload)
+    if family not in _FAMILIES:
+        return None
+    attrs = dump.attributes(payload, IFADDRMSG.size, frozenset((IFA_LOCAL, IFA_ADDRESS)))
+    raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+    if not raw or len(raw) != _LENGTHS[family]:
+        return None
+    return index, {"family": _FAMILIES[family], "local": socket.inet_ntop(family, raw),
+                   "prefixlen": prefixlen, "scope": _SCOPES.get(scope, str(scope))}
+
+
+def read_addresses(netns: str) -> list[dict]:
+    """``netns``'s links with their addresses, as ``ip -j addr show`` prints the fields
+    read here (``ifname``, ``address``, ``addr_info``); [] if it does not exist. An
+    ``ip -n`` copies the host's mounts first: 10-17 ms at a thousand namespaces."""
+    try:
+        with entered(netns), dump.Socket(NETLINK_ROUTE) as sock:
+            links = [parse_link(m.payload) for m in sock.dump(RTM_GETLINK, bytes(IFINFOMSG.size))
+                     if m.type == RTM_NEWLINK]
+            by_index = {link["ifindex"]: {**link, "addr_info": []} for link in links}
+            for m in sock.dump(RTM_GETADDR, bytes(IFADDRMSG.size)):
+                if m.type == RTM_NEWADDR and (found := parse_address(m.payload)) is not None \
+                        and found[0] in by_index:
+                    by_index[found[0]]["addr_info"].append(found[1])
+    except OSError:
+        return []
+    return list(by_index.values())
 
 
 # -- writes ------------------------------------------------------------------------

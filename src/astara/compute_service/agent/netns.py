@@ -204,12 +204,7 @@ class NetnsBackend:
         ns, directory = self.netns(spec.id, spec.profile), self._dir(spec.id)
         if not (NETNS_DIR / ns).exists() or not profiles.running(self.runner, directory):
             return "not running on this host: nothing to do"
-        out = self.runner.run(["ip", "-j", "-n", ns, "addr", "show"], check=False)
-        try:
-            links = json.loads(out) if out.strip() else []
-        except ValueError:
-            links = []
-        plan = vif_plugged.plan(spec.ports, port_ids, links)
+        plan = vif_plugged.plan(spec.ports, port_ids, self.runner.addresses(ns))
         for ifname in plan.restart:
             profiles.restart_dhclient(self.runner, ns, directory, ifname)
         return plan.summary()

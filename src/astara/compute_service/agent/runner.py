@@ -43,6 +43,10 @@ class Runner(Protocol):
         """``netns``'s links and PERMANENT neighbours as ``ip -j`` prints them (([], [])
         when it is gone)."""
 
+    def addresses(self, netns: str) -> list[dict]:
+        """``netns``'s links with their ``addr_info``, as ``ip -j addr show`` prints them
+        ([] when it is gone)."""
+
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         """Write ``net.*`` sysctls of namespace ``netns``."""
 
@@ -132,6 +136,10 @@ class SubprocessRunner:
         """Read in this process: no ``ip`` run per namespace (``agent.netlink``)."""
         return netlink.read(netns)
 
+    def addresses(self, netns: str) -> list[dict]:
+        """Read in this process (``agent.netlink``): no ``ip -n``."""
+        return netlink.read_addresses(netns)
+
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         """Enter ``netns`` in this thread only, write the values, come back."""
         try:
@@ -211,6 +219,10 @@ class FakeRunner:
     def links(self, netns: str) -> tuple[list[dict], list[dict]]:
         self.commands.append(["links", netns])
         return [], []
+
+    def addresses(self, netns: str) -> list[dict]:
+        self.commands.append(["addresses", netns])
+        return []
 
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         self.commands.append(["sysctl", netns] + [f"{k}={v}" for k, v in values.items()])
