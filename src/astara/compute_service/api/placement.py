@@ -4,14 +4,16 @@
 serializes writers anyway), refuses with Nova's 403 when the limit would be passed,
 and counts the new instance; the dispatcher gives it back on ``delete.end``.
 ``pick_host`` chooses, among the hosts whose agent beat within ``down_after``
-seconds and are not drained, the one with the most free capacity (``choose``: away from
-the hosts of ``different_host``'s servers when one of the others can take it, else on
-them: a preference, where Nova's filter refuses); ``host_list`` and
+seconds and are not drained, with room (``choose``: away from the hosts of
+``different_host``'s servers when one of the others can take it, else on them: a
+preference, where Nova's filter refuses; then the host with the fewest live instances
+of the caller's project, then the most free capacity, then by name); ``host_list`` and
 ``set_drained`` serve the operator's ``astara-compute-manage host-*`` commands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -46,23 +48,38 @@ def _alive_since(down_after: float):
     return jobs.now() - timedelta(seconds=down_after)
 
 
-def choose(free: list[tuple[int, str]], avoid: frozenset[str] = frozenset()) -> str | None:
-    """Pure: among (free capacity, host) the roomiest host not in ``avoid``; if every
-    host with room is in it, the roomiest of those (an HA pair on a one-host cloud still
-    boots: its orchestrator sees the two on one host and says so)."""
+def choose(free: list[tuple[int, str]], avoid: frozenset[str] = frozenset(),
+           mine: Mapping[str, int] | None = None) -> str | None:
+    """Pure: among (free capacity, host) with room, those not in ``avoid`` if any (else
+    those in it: an HA pair on a one-host cloud still boots, its orchestrator sees the two
+    on one host and says so); of them the host with the fewest of the project's live
+    instances (``mine``: host -> count), so that one project's instances spread over the
+    hosts (one host's loss takes the fewest of them); then the roomiest; then the first
+    name (the same inputs, the same host)."""
     room = [(n, name) for n, name in free if n > 0]
-    away = [x for x in room if x[1] not in avoid]
-    return max(away or room)[1] if room else None
+    away = [x for x in room if x[1] not in avoid] or room
+    if not away:
+        return None
+    mine = mine or {}
+    return min(away, key=lambda x: (mine.get(x[1], 0), -x[0], x[1]))[1]
+
+
+def _project_load(session: Session, project_id: str) -> dict[str, int]:
+    rows = session.execute(select(Instance.host, func.count()).where(
+        Instance.project_id == project_id, Instance.deleted.is_(False))
+        .group_by(Instance.host)).all()
+    return {host: n for host, n in rows}
 
 
 def pick_host(session: Session, down_after: float = 60.0,
-              different_host: tuple[str, ...] = ()) -> str | None:
+              different_host: tuple[str, ...] = (), project_id: str = "") -> str | None:
     rows = session.execute(_hosts_with_usage(session).where(
         Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))).all()
     avoid = frozenset(session.scalars(select(Instance.host).where(
         Instance.id.in_(different_host), Instance.deleted.is_(False)))) \
         if different_host else frozenset()
-    return choose([(host.capacity - n, host.name) for host, n in rows], avoid)
+    mine = _project_load(session, project_id) if project_id else {}
+    return choose([(host.capacity - n, host.name) for host, n in rows], avoid, mine)
 
 
 def _row(host: Host, instances: int, since) -> dict:

@@ -109,7 +109,8 @@ class ComputeService:
         server_id = str(uuid.uuid4())
         with self.db.read() as s:
             host = placement.pick_host(s, self.settings.agent_down_time,
-                                       self._own(s, ctx, req.different_host))
+                                       self._own(s, ctx, req.different_host),
+                                       project_id=ctx.project_id)
         allocated = ports.allocate(self.network, ctx, ctx.project_id, server_id, host or "",
                                    self.settings.availability_zone, req.networks) \
             if host else []
