@@ -112,5 +112,12 @@ def test_a_refused_rebuild_is_reported_and_fails(db, tmp_path, capsys):
         out = capsys.readouterr()
         assert json.loads(out.out)["failed"][0]["id"] == "refused"
         assert "no such router (HTTP 404)" in out.err
+        try:
+            manage.main(["--config-file", str(config), "host-evacuate", "nope",
+                         "--rpc-url", rpc.url, "--token-file", str(tmp_path / "token")])
+            raise AssertionError("evacuated an unknown host")
+        except SystemExit as exc:
+            assert "no host 'nope' is registered" in str(exc)
+        assert [rid for _, rid, _ in asked] == ["refused"]
     finally:
         rpc.stop()
