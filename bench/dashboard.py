@@ -18,9 +18,7 @@ Usage: bench/dashboard.py [--routers N] [--loads N] [--against fake|network-api]
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,8 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
+from bench.network_api import start_api  # noqa: E402
 from tests.dashboard_fake import RPC_TOKEN, FakeApis, settings  # noqa: E402
-from tests.support import Server, free_port, wait_for  # noqa: E402
+from tests.support import Server, free_port  # noqa: E402
 
 from astara.dashboard.app import create_app  # noqa: E402
 
@@ -49,27 +48,6 @@ def fake_routers(n: int) -> FakeApis:
         fake.add("routers", PROJECT, name=f"r{i:04d}", status="BUILD", ha=False, routes=[],
                  external_gateway_info=None)
     return fake
-
-
-def start_network_api(state: Path, port: int) -> subprocess.Popen:
-    conf = state / "bench.conf"
-    conf.write_text(f"[network_service]\nbind_port = {port}\n")
-    exe = Path(sys.executable).parent / "astara-network-api"
-    proc = subprocess.Popen([str(exe), "--state-path", str(state), "--config-file", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise SystemExit("network API exited")
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/")
-            return c.getresponse().status == 200
-        except OSError:
-            return False
-
-    wait_for(answers, timeout=120, what="the network API", every=0.05)
-    return proc
 
 
 def create_routers(url: str, n: int) -> None:
@@ -110,7 +88,7 @@ def main() -> None:
                 app = create_app(settings(), b"b" * 32, RPC_TOKEN, transport=fake.transport())
             else:
                 net_port = free_port()
-                api = start_network_api(Path(tmp), net_port)
+                api = start_api(Path(tmp), net_port)
                 url = f"http://127.0.0.1:{net_port}"
                 t0 = time.perf_counter()
                 create_routers(url, a.routers)

@@ -55,9 +55,12 @@ TARGET_P99_MS = 30.0  # notification latency commit -> consumer
 LIMIT = 500  # messages the consumer reads at once
 
 
-def start_api(state: Path, port: int, workers: int) -> subprocess.Popen:
+def start_api(state: Path, port: int, workers: int | None = None) -> subprocess.Popen:
+    """``astara-network-api`` on ``state``'s SQLite, once it answers (workers: as
+    configured when None)."""
     conf = state / "bench.conf"
-    conf.write_text(f"[network_service]\nbind_port = {port}\nworkers = {workers}\n")
+    conf.write_text(f"[network_service]\nbind_port = {port}\n"
+                    + ("" if workers is None else f"workers = {workers}\n"))
     exe = Path(sys.executable).parent / "astara-network-api"
     proc = subprocess.Popen([str(exe), "--state-path", str(state), "--config-file", str(conf)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

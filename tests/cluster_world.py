@@ -30,6 +30,7 @@ from dataclasses import replace
 from multiprocessing.managers import BaseManager
 
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
+from tests.support import wait_for
 
 TENANT = "d0000000000000000000000000000000"
 
@@ -170,9 +171,9 @@ class Audited:
         self._record("delete", instance_id)
         return self._inner.delete(instance_id)
 
-    def push(self, address, appliance_id, config):
+    def push(self, address, appliance_id, config, tenure=None):
         self._record("push", self._cloud.router_of(address))
-        return self._inner.push(address, appliance_id, config)
+        return self._inner.push(address, appliance_id, config, tenure)
 
 
 def member(conf: dict) -> None:
@@ -207,10 +208,10 @@ def member(conf: dict) -> None:
     fence_of = lease_fence(db, (owner, s.fence_margin))
 
     def fence(ref):
-        why = fence_of(ref)
-        if why is not None:
-            _say(member=name, event="fenced", router=ref.id, why=why)
-        return why
+        answer = fence_of(ref)  # a refusal (str), or the tenure the step acts under
+        if isinstance(answer, str):
+            _say(member=name, event="fenced", router=ref.id, why=answer)
+        return answer
 
     compute_a = Audited(compute, cloud, name, owner, leases)
     appliances_a = Audited(appliances, cloud, name, owner, leases)
@@ -296,7 +297,7 @@ class Cluster:
                                 cwd=str(_ROOT), start_new_session=True)
         log.close()
         self.procs[name] = proc
-        started = self.wait(lambda: next((e for e in self.events(name) if
+        started = wait_for(lambda: next((e for e in self.events(name) if
                                           e["event"] == "started" and e["pid"] == proc.pid),
                                          None), 30, f"{name} to start")
         self.owners[name] = started["owner"]
@@ -361,17 +362,6 @@ class Cluster:
                                        self.holders())
         return all(instances.get(r) == 1 and applied.get(r) and r in holders
                    for r in self.ids)
-
-    @staticmethod
-    def wait(check, timeout: float, what: str, every: float = 0.05):
-        deadline = time.monotonic() + timeout
-        while True:
-            result = check()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(every)
 
 
 _ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]

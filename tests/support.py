@@ -34,10 +34,10 @@ def wait_for(check, timeout: float = 30.0, what: str = "condition", every: float
 class Server:
     """A uvicorn server in a thread of the test process, stopped at teardown."""
 
-    def __init__(self, app, port: int, **options):
+    def __init__(self, app, port: int, host: str = "127.0.0.1", **options):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 access_log=False, **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -5,7 +5,9 @@ the ASGI scope), validate, run the blocking work in a thread, answer. The
 status answer is kept until something changes (`status.Cache`). A PUT takes
 the appliance's lock, so applies are serialized; reads never wait for an apply
 and see the last applied config. Invalid or unknown-version documents, and
-documents that do not fit the appliance (a missing interface), get 422.
+documents that do not fit the appliance (a missing interface), get 422. A push
+carrying an orchestrator epoch older than one accepted before is refused with 409
+and changes nothing (``fencing``; ``wire.tenure``).
 
 Only the orchestrator may call it: every route wants ``Authorization: Bearer
 <the appliance's secret>`` (`wire.auth`; `Served.secret`), checked in constant
@@ -30,10 +32,11 @@ from starlette.routing import Route
 
 from astara.appliance import status as status_mod
 from astara.appliance.converge import Appliance
+from astara.appliance.fencing import Fencing
 from astara.appliance.metrics import ApplianceMetrics
 from astara.common.guard import Guard
 from astara.common.metrics_http import endpoint
-from astara.wire import DocumentError, auth, parse_config
+from astara.wire import DocumentError, auth, parse_config, tenure
 from astara.wire.loadbalancer_config import redacted
 
 SCOPE_KEY = "astara.appliance"
@@ -52,6 +55,14 @@ class Served:
     status: status_mod.Cache = field(default_factory=status_mod.Cache)
     watch: Callable[[list[int]], None] = _no_watch  # tell me when these processes exit
     metrics: ApplianceMetrics = field(default_factory=ApplianceMetrics)
+    _fencing: Fencing | None = None
+
+    @property
+    def fencing(self) -> Fencing:
+        """The highest orchestrator epoch accepted (read from disk at first use)."""
+        if self._fencing is None:
+            self._fencing = Fencing(self.appliance.state_dir)
+        return self._fencing
 
 
 def error_body(status: int, message: str) -> dict:
@@ -138,7 +149,15 @@ async def put_config(request: Request) -> Response:
         else:
             message, errors = "the body is not a JSON document", []
         return JSONResponse({"error": message, "details": errors}, status_code=422)
+    try:
+        pushed = tenure.parse(request.headers.get(tenure.EPOCH_HEADER),
+                              request.headers.get(tenure.OWNER_HEADER))
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
     async with s.lock:
+        refused = await asyncio.to_thread(s.fencing.admit, pushed)
+        if refused is not None:
+            return JSONResponse({"error": refused}, status_code=409)
         result = await asyncio.to_thread(s.appliance.apply, config)
     s.metrics.applied(result)
     body = {

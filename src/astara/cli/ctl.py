@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("action", choices=ACTIONS)
         r.add_argument("id", nargs="?")
         r.add_argument("--reason", default="")
+        r.add_argument("--cluster", action="store_true",
+                       help="list: every cluster member's, with a MEMBER column")
     t = sub.add_parser("tenant", help="every router of a tenant")
     t.add_argument("action", choices=["debug", "manage"])
     t.add_argument("id")
@@ -92,8 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("action", choices=["list", "debug"])
     sub.add_parser("health", help="the rebuild breaker: is the orchestrator suspecting "
                    "its own path to the appliances, rebuilds in the window and their budget")
-    sub.add_parser("cluster", help="the orchestrators of the cluster: share of the ring, "
-                   "leases held, last heartbeat")
+    c = sub.add_parser("cluster", help="the orchestrators of the cluster: share of the "
+                       "ring, leases held, last heartbeat; 'forget MEMBER' drops a member "
+                       "removed for good (its row and outbox cursor)")
+    c.add_argument("action", nargs="?", choices=["list", "forget"], default="list")
+    c.add_argument("member", nargs="?")
     s = sub.add_parser("ssh", help="a shell in a router's appliance")
     s.add_argument("id")
     ctl_byonf.add_parser(sub)
@@ -259,10 +264,17 @@ def main(argv: list[str] | None = None) -> int:
             _show(_call(http, "PUT", "/poll/"), a.format)
         elif a.command in COLUMNS:
             method, path, key = request(a.command, a.action, a.id)
+            wide = a.cluster and a.action == "list"
+            if wide:
+                path += "&cluster=1" if "?" in path else "?cluster=1"
             body = {"reason": a.reason} if method == "PUT" else None
             got = _call(http, method, path, body)
             _show(got[key] if key else got, a.format,
-                  COLUMNS[a.command] if a.action == "list" else None)
+                  ([*COLUMNS[a.command], "member"] if wide else COLUMNS[a.command])
+                  if a.action == "list" else None)
+            if wide and got.get("unanswered"):
+                print(f"astara-ctl: no answer from {', '.join(got['unanswered'])}",
+                      file=sys.stderr)
         elif a.command == "tenant":
             _show(_call(http, "PUT", f"/tenant/{a.action}/{a.id}", {"reason": a.reason}),
                   a.format)
@@ -275,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
                   ["index", "pid", "alive", "restarts", "passes", "queued"])
         elif a.command == "health":
             _show(_call(http, "GET", "/health/")["breaker"], a.format)
+        elif a.command == "cluster" and a.action == "forget":
+            if not a.member:
+                raise SystemExit("astara-ctl cluster forget: name the MEMBER")
+            name = urllib.parse.quote(a.member, safe="")
+            _show(_call(http, "DELETE", f"/cluster/members/{name}"), a.format)
         elif a.command == "cluster":
             got = _call(http, "GET", "/cluster/")["cluster"]
             if a.format != "table":

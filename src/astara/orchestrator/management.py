@@ -3,7 +3,8 @@
 At start the orchestrator finds the network by name among its own project's (the
 service project's) through the network API, or creates it (admin, IPv6 subnet of
 ``management_prefix``, addresses from ``::10`` so the host's ``::1`` stays free, no
-gateway: it routes nowhere).
+gateway: it routes nowhere). Cluster members starting together agree on one (the
+oldest); each deletes the one it made if that is not it.
 """
 
 from __future__ import annotations
@@ -18,16 +19,21 @@ from astara.orchestrator.opts import OrchestratorSettings
 LOG = logging.getLogger(__name__)
 
 
-def ensure_network(o: OrchestratorSettings, http: httpx.Client) -> str:
-    # Ours only: as an admin the list holds every project's networks, and a tenant may
-    # name one of its own like the management network.
+def _named(o: OrchestratorSettings, http: httpx.Client) -> tuple[list[dict], list[dict]]:
+    """(ours, every network so named). Ours only: as an admin the list holds every
+    project's networks, and a tenant may name one of its own like the management one."""
     found = http.get("/v2.0/networks", params={"name": o.management_network_name,
                                                "project_id": o.service_project_id}).json()
-    mine = [n for n in found.get("networks", [])
-            if n.get("project_id", n.get("tenant_id")) == o.service_project_id]
+    every = found.get("networks", [])
+    return [n for n in every
+            if n.get("project_id", n.get("tenant_id")) == o.service_project_id], every
+
+
+def ensure_network(o: OrchestratorSettings, http: httpx.Client) -> str:
+    mine, every = _named(o, http)
     if mine:
         return mine[0]["id"]
-    if others := [n.get("id") for n in found.get("networks", [])]:
+    if others := [n.get("id") for n in every]:
         LOG.warning("networks named %s exist in other projects (%s): not ours, ignored; "
                     "creating the management network in project %s (is [orchestrator] "
                     "service_project_id the service project's id?)",
@@ -45,4 +51,18 @@ def ensure_network(o: OrchestratorSettings, http: httpx.Client) -> str:
         "allocation_pools": [{"start": str(prefix.network_address + 0x10),
                               "end": str(prefix.broadcast_address - (prefix.version == 4))}]}})
     sub.raise_for_status()
-    return net_id
+    return _settle(o, http, net_id)
+
+
+def _settle(o: OrchestratorSettings, http: httpx.Client, created: str) -> str:
+    """Cluster members starting at once may each have made one: every member keeps
+    the oldest (the same answer for all) and deletes its own if that is not it."""
+    mine, _ = _named(o, http)
+    if len(mine) <= 1:
+        return created
+    keep = str(min(mine, key=lambda n: (str(n.get("created_at") or ""), str(n["id"])))["id"])
+    if keep != created:
+        LOG.info("management network %s was made at the same time as ours: keeping it, "
+                 "deleting ours (%s)", keep, created)
+        http.delete(f"/v2.0/networks/{created}")  # best effort: an orphan is harmless
+    return keep

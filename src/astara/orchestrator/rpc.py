@@ -7,12 +7,15 @@ a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/
 (every kind, or one: ``?kind=router``), ``/routers/<id>`` (any kind),
 ``/loadbalancers/``, ``/loadbalancers/<id>`` (load balancers only, with their VIP,
 children and statuses), ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker),
-``/cluster/`` (the members, their share of the ring, leases and last heartbeat).
+``/cluster/`` (the members, their share of the ring, leases and last heartbeat;
+``DELETE /cluster/members/NAME`` drops a member removed for good).
 
 In a cluster, a command on one resource, or ``GET`` of one resource this member does
 not hold, is forwarded to the member the ring gives it to (``X-Astara-Forwarded``
-marks it; it is never forwarded twice). Lists, ``/tenant/``, ``/global/`` and ``/poll/``
-are this member's alone.
+marks it; it is never forwarded twice). ``/routers/`` and ``/loadbalancers/`` with
+``?cluster=1`` add every other member's own list (asked at once over their RPC APIs;
+each row names its ``member``, those that did not answer are in ``unanswered``);
+without it, and ``/tenant/``, ``/global/`` and ``/poll/``, are this member's alone.
 
 Every route, reads included, wants the operator's token in ``X-Auth-Token``
 (``[orchestrator] rpc_auth_token_file``, compared in constant time): anything
@@ -22,6 +25,7 @@ else is a 401 before routing. Errors are ``{"error": {"code", "message"}}``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -95,6 +99,17 @@ def registries(orch: Orchestrator) -> metrics_mod.Registries:
     if consumer is not None:
         regs.exposed.register(OutboxLag(consumer))
     return regs
+
+
+def _rows(answer: httpx.Response | BaseException, key: str) -> list[dict] | None:
+    """A member's list from its answer; None: it did not answer one."""
+    if isinstance(answer, BaseException) or answer.status_code != 200:
+        return None
+    try:
+        rows = answer.json()[key]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
 
 
 def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
@@ -209,10 +224,40 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     def views(kind: str | None) -> list[dict]:
         return [v for v in orch.router_views() if kind is None or v.get("kind") == kind]
 
+    async def cluster_wide(request: Request, key: str, rows: list[dict]) -> JSONResponse:
+        """``?cluster=1``: this member's rows and every other member's, each marked with
+        its member (asked over their RPC APIs at once, with the caller's token); the
+        members that did not answer are named in ``unanswered``."""
+        me = orch.coordination.member_name
+        out = [{**r, "member": me} for r in rows]
+        unanswered: list[str] = []
+        peers = orch.peers()
+        if peers:
+            async with httpx.AsyncClient(timeout=10) as client:
+                answers = await asyncio.gather(*(client.get(
+                    url.rstrip("/") + request.url.path,
+                    params={k: v for k, v in request.query_params.items() if k != "cluster"},
+                    headers={TOKEN_HEADER: request.headers.get(TOKEN_HEADER, ""),
+                             FORWARDED_HEADER: me}) for _, url in peers),
+                    return_exceptions=True)
+            for (name, _), answer in zip(peers, answers, strict=True):
+                theirs = _rows(answer, key)
+                if theirs is None:
+                    unanswered.append(name)
+                else:
+                    out += [{**r, "member": name} for r in theirs]
+        return JSONResponse({key: out, "unanswered": unanswered})
+
+    def wants_cluster(request: Request) -> bool:
+        return (request.query_params.get("cluster") in ("1", "true")
+                and not request.headers.get(FORWARDED_HEADER))
+
     async def routers(request: Request):
         kind = request.query_params.get("kind")
         if kind is not None and kind not in KINDS:
             return _error(400, f"kind is one of {', '.join(KINDS)}")
+        if wants_cluster(request):
+            return await cluster_wide(request, "routers", views(kind))
         return JSONResponse({"routers": views(kind)})
 
     async def router(request: Request):
@@ -225,6 +270,8 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
         return JSONResponse({"router": found})
 
     async def loadbalancers(request: Request):
+        if wants_cluster(request):
+            return await cluster_wide(request, "loadbalancers", views("loadbalancer"))
         return JSONResponse({"loadbalancers": views("loadbalancer")})
 
     async def loadbalancer(request: Request):
@@ -238,6 +285,13 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
 
     async def cluster(request: Request):
         return JSONResponse({"cluster": await run_in_threadpool(orch.cluster_view)})
+
+    async def cluster_forget(request: Request):
+        name = request.path_params["name"]
+        if not 0 < len(name) <= 255:
+            return _error(400, "a member name is 1 to 255 characters")
+        code, body = await run_in_threadpool(orch.forget_member, name)
+        return JSONResponse(body, status_code=code)
 
     async def workers(request: Request):
         return JSONResponse({"workers": orch.worker_views()})
@@ -268,6 +322,7 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
         Route("/loadbalancers/{id}", loadbalancer, methods=["GET"]),
         Route("/workers/", workers, methods=["GET"]),
         Route("/cluster/", cluster, methods=["GET"]),
+        Route("/cluster/members/{name}", cluster_forget, methods=["DELETE"]),
         Route("/debug/", debug, methods=["GET"]),
         Route("/health/", health, methods=["GET"]),
         Route("/metrics", endpoint(metrics.exposed), methods=["GET"]),

@@ -110,10 +110,10 @@ class Runtime:
 
 def lease_fence(db: Database, fence: tuple[str, float]) -> Fence:
     """The executor's fence in a cluster: this member's lease on the resource, read
-    from the database right before each step."""
+    from the database right before each step (its epoch goes with the pushes)."""
     owner, margin = fence
     leases = Leases(db, owner, lease=0.0, margin=margin)
-    return lambda ref: leases.check(ref.id)
+    return lambda ref: leases.tenure(ref.id)
 
 
 def breaker_gate(board: BreakerBoard, s: Settings) -> Gate:

@@ -590,6 +590,29 @@ class Orchestrator:
                 "coordination": status["coordination"], "acting": status["acting"],
                 "members": cluster_view.members(status, rows, dict(counts), time.time())}
 
+    def forget_member(self, name: str) -> tuple[int, dict]:
+        """``astara-ctl cluster forget``: drop a member removed for good (its row and
+        outbox cursor), refused while it is in the group. (HTTP status, body)."""
+        if self.ownership is None or self.ownership.board is None:
+            return 409, {"error": "clustering is off ([coordination] enabled = false)"}
+        if name == self.coordination.member_name or name in self.ownership.status()["members"]:
+            return 409, {"error": f"member {name!r} is in the group: stop it first (it "
+                                  f"leaves the group at once, or {self.coordination.lease:.0f} "
+                                  f"s after a kill)"}
+        done = self.ownership.board.forget(name, f"{CONSUMER}@{name}")
+        if not any(done.values()):
+            return 404, {"error": f"no member {name!r} is known (no row, no cursor)"}
+        LOG.info("cluster: member %s forgotten (%s)", name, done)
+        return 200, {"forgotten": name, **done}
+
+    def peers(self) -> list[tuple[str, str]]:
+        """The other members in the group with an RPC URL: (name, url), by name."""
+        if self.ownership is None:
+            return []
+        return sorted((name, str(caps.get("rpc_url") or ""))
+                      for name, caps in self.ownership.group().items()
+                      if name != self.coordination.member_name and caps.get("rpc_url"))
+
     def forward_target(self, resource_id: str) -> tuple[str, str] | None:
         """Where a command on ``resource_id`` must go: (member, its RPC URL) when another
         member owns it by the ring; None when it is ours (or a single node)."""

@@ -10,10 +10,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.support import wait_for
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
 NEEDED = ("ip", "nft", "dnsmasq")
@@ -40,14 +40,6 @@ def appliances() -> set[str]:
     return {ln.split()[0] for ln in out.splitlines() if ln.startswith("astara-appliance-")}
 
 
-def wait(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(2)
-    return found
-
-
 def test_openstack_command_against_the_keystone_all_in_one(aio_keystone):
     ports, state = aio_keystone
     before = appliances()
@@ -65,7 +57,7 @@ def test_openstack_command_against_the_keystone_all_in_one(aio_keystone):
         return shown["status"] == "ACTIVE"
 
     try:
-        wait(active, 240, "the router ACTIVE (its appliance booted and configured)")
+        wait_for(active, 240, "the router ACTIVE (its appliance booted and configured)", every=2)
     except AssertionError:
         logs = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}"
                          for p in sorted((state / "logs").glob("*.log")))
@@ -73,4 +65,5 @@ def test_openstack_command_against_the_keystone_all_in_one(aio_keystone):
     assert appliances() - before
     openstack(state, "router", "remove", "subnet", "ks-r1", "ks-sub")
     openstack(state, "router", "delete", router["id"])
-    wait(lambda: not (appliances() - before), 180, "the router's appliance removed")
+    wait_for(lambda: not (appliances() - before), 180, "the router's appliance removed",
+             every=2)

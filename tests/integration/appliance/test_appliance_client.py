@@ -16,8 +16,9 @@ from astara.appliance.api import SCOPE_KEY, Served, make_app
 from astara.appliance.apply.fakes import FakeDnsmasq, FakeNetlink, FakeNft
 from astara.appliance.converge import Appliance, Ports
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
-from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.clients.base import Fenced, RemoteError
 from astara.wire import auth, examples, parse_config
+from astara.wire.tenure import Tenure
 
 KEY = b"client-test-key"
 
@@ -64,3 +65,18 @@ def test_a_refused_credential_is_a_remote_error_and_changes_nothing(appliance, k
     finally:
         client.close()
     assert target.applies == 0 and target.config is None
+
+
+def test_an_older_lease_epoch_is_fenced_and_the_document_stays(appliance):
+    server, target = appliance
+    client = HttpApplianceAPI(KEY, server.port)
+    first = parse_config(examples.router_document(1))
+    try:
+        client.push("127.0.0.1", "i-1", first, Tenure(5, "orch-a/1/x"))
+        with pytest.raises(Fenced, match="a newer owner exists"):
+            client.push("127.0.0.1", "i-1", parse_config(examples.router_document(2)),
+                        Tenure(4, "orch-b/2/y"))
+        assert client.status("127.0.0.1", "i-1").config_digest == first.digest()
+    finally:
+        client.close()
+    assert target.applies == 1

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from tests.cluster_world import Cluster
 from tests.integration.conftest import fresh_database
+from tests.support import wait_for
 
 from astara.db import migrate
 from astara.db.engine import Database
@@ -59,8 +60,8 @@ def cluster(etcd, tmp_path):
 def started(c: Cluster) -> None:
     for name in MEMBERS:
         c.start(name)
-    c.wait(c.converged, 60, "every router booted and configured once")
-    c.wait(lambda: all(c.held_by(n) == Ring.of(MEMBERS).mine(n, c.ids) for n in MEMBERS),
+    wait_for(c.converged, 60, "every router booted and configured once")
+    wait_for(lambda: all(c.held_by(n) == Ring.of(MEMBERS).mine(n, c.ids) for n in MEMBERS),
            30, "the ring's split")
 
 
@@ -95,7 +96,7 @@ def test_kill_one_member_then_restart_it(cluster):
     lost = c.held_by(victim)
     steady = time.time()
     killed_at = c.kill(victim)
-    taken = c.wait(lambda: (lambda h: all(h.get(r) in (c.owners["orch-a"], c.owners["orch-c"])
+    taken = wait_for(lambda: (lambda h: all(h.get(r) in (c.owners["orch-a"], c.owners["orch-c"])
                                           for r in lost) and time.time())(c.holders()),
                    TIMEOUT + 10, "the survivors to take the victim's routers")
     takeover = taken - killed_at
@@ -103,7 +104,7 @@ def test_kill_one_member_then_restart_it(cluster):
           f"(heartbeat timeout {TIMEOUT} s)")
     assert takeover <= TIMEOUT + 2
     survivors = Ring.of(["orch-a", "orch-c"])
-    c.wait(lambda: all(c.held_by(n) == survivors.mine(n, c.ids) for n in ("orch-a", "orch-c")),
+    wait_for(lambda: all(c.held_by(n) == survivors.mine(n, c.ids) for n in ("orch-a", "orch-c")),
            10, "the survivors' ring")
     # Adopted, not rebuilt: the appliances were healthy and configured.
     adopted = [e for n in ("orch-a", "orch-c") for e in c.events(n)
@@ -113,11 +114,11 @@ def test_kill_one_member_then_restart_it(cluster):
 
     restarted_at = time.time()
     c.start(victim)
-    c.wait(lambda: c.held_by(victim) == Ring.of(MEMBERS).mine(victim, c.ids), TIMEOUT + 10,
+    wait_for(lambda: c.held_by(victim) == Ring.of(MEMBERS).mine(victim, c.ids), TIMEOUT + 10,
            "the restarted member's share back")
     back = time.time() - restarted_at
     print(f"moved back to the restarted member: {back:.2f} s")
-    c.wait(c.converged, 10, "every router held and configured")
+    wait_for(c.converged, 10, "every router held and configured")
     assert acts(c, since=steady) == []  # no boot, no push: a rebalance of healthy routers
     assert_fenced_history(c)
 
@@ -130,13 +131,13 @@ def test_a_member_paused_past_its_lease_acts_on_nothing_stale(cluster):
     old_owner = c.owners[victim]
     c.signal(victim, signal.SIGSTOP)
     paused_at = time.time()
-    c.wait(lambda: (lambda h: all(h.get(r) not in (None, old_owner) for r in theirs))(
+    wait_for(lambda: (lambda h: all(h.get(r) not in (None, old_owner) for r in theirs))(
         c.holders()), TIMEOUT + 10, "the others to take the paused member's routers")
     # While it sleeps, one of its routers changes: its new owner pushes the new document.
     changed = theirs[0]
     before = c.cloud.applied()[changed]
     c.cloud.change(changed)
-    c.wait(lambda: c.cloud.applied()[changed] != before, 10, "the new owner's push")
+    wait_for(lambda: c.cloud.applied()[changed] != before, 10, "the new owner's push")
     new_push = acts(c, since=paused_at, kinds=("push",))
     assert [a["router"] for a in new_push] == [changed]
     assert new_push[0]["member"] != victim
@@ -144,7 +145,7 @@ def test_a_member_paused_past_its_lease_acts_on_nothing_stale(cluster):
     resumed_at = time.time()
     c.signal(victim, signal.SIGCONT)
     # Back in the group, it gets its share again, each with a new epoch.
-    c.wait(lambda: c.held_by(victim) == set(theirs), TIMEOUT + 15, "its share back")
+    wait_for(lambda: c.held_by(victim) == set(theirs), TIMEOUT + 15, "its share back")
     readopted = min(e["t"] for e in c.events(victim)
                     if e["event"] == "ring" and e["adopt"] and e["t"] >= resumed_at)
     # Between resuming and taking leases again it acted on nothing: its passes that
@@ -152,7 +153,7 @@ def test_a_member_paused_past_its_lease_acts_on_nothing_stale(cluster):
     assert [a for a in acts(c, since=resumed_at, member=victim) if a["t"] < readopted] == []
     fenced = [e for e in c.events(victim) if e["event"] == "fenced" and e["t"] >= resumed_at]
     assert fenced, "the resumed member's due passes met the fence"
-    c.wait(c.converged, 10, "every router held and configured")
+    wait_for(c.converged, 10, "every router held and configured")
     # The change pushed by the other member stays: nothing stale overwrote it.
     assert c.cloud.applied()[changed] != before
     assert acts(c, since=resumed_at, kinds=("push", "boot", "delete")) == []
@@ -168,11 +169,11 @@ def test_coordination_down_stops_acting_within_a_lease_and_recovers(cluster, etc
     # Served at most one lease after the last heartbeat that answered (that it is served
     # until then, not dropped at once, is the unit tests' fake-clock case: here a loaded
     # etcd may have failed a heartbeat before the kill).
-    c.wait(lambda: not c.holders(), TIMEOUT + 5, "every lease to end")
+    wait_for(lambda: not c.holders(), TIMEOUT + 5, "every lease to end")
     ended = time.time() - down_at
     print(f"\nleases ended {ended:.2f} s after the coordination service went down")
     assert ended <= TIMEOUT + 2
-    c.wait(lambda: all(any(e["event"] == "ring" and e["release"] and e["t"] >= down_at
+    wait_for(lambda: all(any(e["event"] == "ring" and e["release"] and e["t"] >= down_at
                            for e in c.events(n)) for n in MEMBERS), 10,
            "every member to release its routers")
     logs = {n: (c.logdir / f"{n}.log").read_text() for n in MEMBERS}
@@ -180,8 +181,8 @@ def test_coordination_down_stops_acting_within_a_lease_and_recovers(cluster, etc
 
     subprocess.run([str(SCRIPT), "start", str(etcd_dir)], check=True, capture_output=True,
                    timeout=90)
-    c.wait(lambda: all(c.held_by(n) == Ring.of(MEMBERS).mine(n, c.ids) for n in MEMBERS),
+    wait_for(lambda: all(c.held_by(n) == Ring.of(MEMBERS).mine(n, c.ids) for n in MEMBERS),
            30, "the ring rebuilt")
-    c.wait(c.converged, 10, "every router held and configured")
+    wait_for(c.converged, 10, "every router held and configured")
     assert acts(c, since=steady) == []  # no duplicate appliance, no push
     assert_fenced_history(c)

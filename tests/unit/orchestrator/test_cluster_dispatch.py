@@ -180,3 +180,102 @@ def test_a_command_or_show_on_another_member_s_router_is_answered_by_it(db):
     finally:
         sa.stop()
         sb.stop()
+
+
+def test_forget_drops_a_removed_member_s_row_and_cursor_but_not_leases(db):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from astara.bus.outbox import CursorRow
+    from astara.orchestrator.models import LeaseRow
+
+    group = {"orch-a": {}, "orch-b": {}}
+    a, b = parent(db, "orch-a", group), parent(db, "orch-b", group)
+    a.ownership.tick(IDS)
+    b.ownership.tick(IDS)
+    MemberBoard(db).write("orch-c", "orch-c/9", "http://orch-c:44250", 1.0, "ok")
+    with db.write() as s:
+        for who in ("orch-b", "orch-c"):
+            s.add(CursorRow(consumer=f"astara-orchestrator@{who}", position=3,
+                            updated_at=datetime.now(UTC)))
+    with db.read() as s:
+        leases = s.scalar(select(func.count()).select_from(LeaseRow))
+    assert a.forget_member("orch-b")[0] == 409  # in the group
+    assert a.forget_member("orch-a")[0] == 409  # itself
+    assert a.forget_member("orch-c") == (200, {"forgotten": "orch-c", "member_row": True,
+                                               "cursor": True})
+    assert [r["name"] for r in MemberBoard(db).read()] == ["orch-a", "orch-b"]
+    with db.read() as s:
+        assert sorted(s.scalars(select(CursorRow.consumer))) == ["astara-orchestrator@orch-b"]
+        assert s.scalar(select(func.count()).select_from(LeaseRow)) == leases == len(IDS)
+    assert a.forget_member("orch-c")[0] == 404
+    single = Orchestrator.__new__(Orchestrator)
+    single.ownership = None
+    assert single.forget_member("orch-c")[0] == 409
+
+
+def test_ctl_cluster_forget_goes_through_the_rpc_app(db, monkeypatch, capsys):
+    import httpx
+    from tests.unit.orchestrator.test_orchestrator_loadbalancer_ctl import _InProcess
+
+    from astara.cli import ctl
+    from astara.orchestrator.rpc import build_app
+
+    a = parent(db, "orch-a", {"orch-a": {}})
+    a.ownership.tick(IDS)
+    MemberBoard(db).write("orch-z", "orch-z/1", "", 1.0, "ok")
+    real = httpx.Client
+    app = build_app(a, b"t0ken")
+    monkeypatch.setattr(ctl.httpx, "Client", lambda **kw: real(transport=_InProcess(app), **kw))
+    monkeypatch.setenv("ASTARA_RPC_TOKEN", "t0ken")
+    assert ctl.main(["--format", "json", "cluster", "forget", "orch-z"]) == 0
+    assert '"forgotten": "orch-z"' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="is in the group"):
+        ctl.main(["cluster", "forget", "orch-a"])
+    with pytest.raises(SystemExit, match="no member 'orch-z'"):
+        ctl.main(["cluster", "forget", "orch-z"])
+
+
+def test_a_cluster_wide_list_names_each_row_s_member_and_who_did_not_answer(db):
+    import httpx
+    from tests.support import free_port
+    from tests.unit.orchestrator.test_orchestrator_loadbalancer_ctl import _InProcess
+
+    from astara.orchestrator.rpc import build_app
+
+    a = parent(db, "orch-a", {"orch-a": {}, "orch-z": {"rpc_url":
+                                                      f"http://127.0.0.1:{free_port()}"}})
+    a.ownership.tick(IDS)
+    a.router_views = lambda: [{"id": IDS[0], "kind": "router"}]  # type: ignore[method-assign]
+    assert a.peers() == [("orch-z", a.ownership.group()["orch-z"]["rpc_url"])]
+    with httpx.Client(transport=_InProcess(build_app(a, b"t0ken")), base_url="http://rpc",
+                      headers={"X-Auth-Token": "t0ken"}) as http:
+        wide = http.get("/routers/?kind=router&cluster=1").json()
+        alone = http.get("/routers/?kind=router").json()
+    assert wide == {"routers": [{"id": IDS[0], "kind": "router", "member": "orch-a"}],
+                    "unanswered": ["orch-z"]}
+    assert alone == {"routers": [{"id": IDS[0], "kind": "router"}]}
+
+
+def test_ctl_router_list_cluster_shows_the_member_column_and_who_did_not_answer(
+        db, monkeypatch, capsys):
+    import httpx
+    from tests.support import free_port
+    from tests.unit.orchestrator.test_orchestrator_loadbalancer_ctl import _InProcess
+
+    from astara.cli import ctl
+    from astara.orchestrator.rpc import build_app
+
+    a = parent(db, "orch-a", {"orch-a": {}, "orch-z": {"rpc_url":
+                                                      f"http://127.0.0.1:{free_port()}"}})
+    a.ownership.tick(IDS)
+    a.router_views = lambda: [{"id": IDS[0], "kind": "router"}]  # type: ignore[method-assign]
+    real = httpx.Client
+    app = build_app(a, b"t0ken")
+    monkeypatch.setattr(ctl.httpx, "Client", lambda **kw: real(transport=_InProcess(app), **kw))
+    monkeypatch.setenv("ASTARA_RPC_TOKEN", "t0ken")
+    assert ctl.main(["router", "list", "--cluster"]) == 0
+    out, err = capsys.readouterr()
+    assert "MEMBER" in out and "orch-a" in out and IDS[0] in out
+    assert "no answer from orch-z" in err

@@ -21,6 +21,7 @@ from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 from astara.orchestrator.worker.pool import Worker
 from astara.orchestrator.worker.queue import DirtyQueue
+from astara.wire.tenure import Tenure
 
 
 class Store:
@@ -117,3 +118,31 @@ def test_a_released_key_leaves_the_queue_and_a_running_pass_is_not_requeued():
     w = asyncio.run(main())
     assert passes == [RID]
     assert len(w.queue) == 0 and a not in w.queue and b not in w.queue
+
+
+def test_a_push_carries_the_lease_epoch_and_an_appliance_refusal_stops_acting():
+    held = {"now": Tenure(3, "orch-a/1/x")}
+    network, compute, appliances, store, rec = world(lambda ref: held["now"])
+    rec.run(REF, True)  # boots
+    sync_mgmt(network, appliances)
+    (instance,) = compute.servers
+    # A newer owner pushed while this member was paused past its lease.
+    appliances.tenures[instance] = Tenure(4, "orch-b/2/y")
+    for _ in range(10):  # the boot is waited for, then the push
+        saves = store.saves
+        out = rec.run(REF, True)
+        sync_mgmt(network, appliances)
+        if [c for c in appliances.calls if c[0] == "push"]:
+            break
+    assert out.kind is OutcomeKind.RETRY and rec.state(REF).fenced
+    assert store.saves == saves and not appliances.applied
+    last = rec.state(REF).steps[-1]
+    assert last.step == "ConfigureVM" and "a newer owner exists" in last.error
+    pushes = len([c for c in appliances.calls if c[0] == "push"])
+    rec.run(REF, True)  # the same tenure: refused here, the appliance is not called
+    assert len([c for c in appliances.calls if c[0] == "push"]) == pushes
+    assert "the appliance refused epoch 3" in rec.state(REF).steps[-1].error
+    held["now"] = Tenure(5, "orch-a/1/x")  # the lease came back with a newer epoch
+    for _ in range(3):
+        rec.run(REF, True)
+    assert appliances.applied and appliances.tenures[instance] == Tenure(5, "orch-a/1/x")

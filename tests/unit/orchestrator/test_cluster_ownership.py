@@ -18,6 +18,7 @@ from astara.orchestrator.cluster.membership import StaticMembership
 from astara.orchestrator.cluster.ownership import Ownership, rebalance
 from astara.orchestrator.cluster.ring import Ring
 from astara.orchestrator.cluster.settings import CoordinationSettings
+from astara.wire.tenure import Tenure
 
 IDS = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(60)]
 LEASE, MARGIN = 10, 2.0
@@ -106,6 +107,9 @@ def test_a_joining_member_takes_its_share_only_after_the_old_owner_releases(db):
     assert {rid for rid, o in holders.items() if o == "orch-b/1"} == theirs
     assert all(b.leases.check(rid) is None for rid in theirs)
     assert all(a.leases.check(rid).startswith("lease held by orch-b/1") for rid in theirs)
+    # The tenure a push carries to the appliance: the new owner's, with the new epoch.
+    assert {b.leases.tenure(rid) for rid in theirs} == {Tenure(2, "orch-b/1")}
+    assert all(a.leases.tenure(rid).startswith("lease held by orch-b/1") for rid in theirs)
 
 
 def test_a_dead_member_s_resources_are_taken_once_its_leases_end(db):

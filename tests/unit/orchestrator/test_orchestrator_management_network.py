@@ -40,3 +40,27 @@ def test_ours_is_found_beside_a_tenants():
     with _api(nets, made) as http:
         assert management.ensure_network(o, http) == "ours"
     assert made == []
+
+
+def test_members_that_made_one_each_at_once_keep_the_oldest():
+    o = orch_opts.defaults()
+    calls: list[tuple[str, str]] = []
+    lists = iter([[], [
+        {"id": "new-net", "name": o.management_network_name, "created_at": "2026-12-03T06:00:01Z",
+         "project_id": o.service_project_id},
+        {"id": "theirs", "name": o.management_network_name, "created_at": "2026-12-03T06:00:00Z",
+         "project_id": o.service_project_id}]])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append((request.method, request.url.path))
+        if request.method == "GET":
+            return httpx.Response(200, json={"networks": next(lists)})
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        if request.url.path.endswith("/networks"):
+            return httpx.Response(201, json={"network": {"id": "new-net"}})
+        return httpx.Response(201, json={"subnet": {"id": "new-sub"}})
+
+    with httpx.Client(base_url="http://net", transport=httpx.MockTransport(handle)) as http:
+        assert management.ensure_network(o, http) == "theirs"
+    assert ("DELETE", "/v2.0/networks/new-net") in calls

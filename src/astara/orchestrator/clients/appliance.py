@@ -1,6 +1,9 @@
 """Appliance API client: ``GET /v1/status/`` (``plain_get``) and ``PUT /v1/system/config/``
 (httpx).
 
+A cluster member's push carries its lease epoch (``wire.tenure``); an appliance that
+accepted a newer one answers 409: ``Fenced``.
+
 Every call carries the appliance's own secret (``wire.auth``: derived from the
 deployment key and the appliance's instance id). An appliance that refuses it
 (401) is a configuration error, not a dead appliance: ``RemoteError``, so the
@@ -16,12 +19,13 @@ from pydantic import ValidationError
 
 from astara.common import http_pool
 from astara.orchestrator.clients import plain_get
-from astara.orchestrator.clients.base import ConfigRefused, RemoteError
+from astara.orchestrator.clients.base import ConfigRefused, Fenced, RemoteError
 from astara.orchestrator.clients.source_addresses import SourceAddresses
 from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
+from astara.wire.tenure import Tenure
 
 
 def base_url(address: str, port: int) -> str:
@@ -32,6 +36,13 @@ def base_url(address: str, port: int) -> str:
 def _refused(address: str) -> RemoteError:
     return RemoteError(f"appliance {address} refused our credentials (HTTP 401): is "
                        f"appliance_auth_key_file the agent's key?")
+
+
+def _error(r: httpx.Response) -> str:
+    try:
+        return str(r.json()["error"])[:300]
+    except (ValueError, KeyError, TypeError):
+        return r.text[:300]
 
 
 class HttpApplianceAPI:
@@ -102,17 +113,21 @@ class HttpApplianceAPI:
             return True  # connected, then no (good) answer
         return True
 
-    def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
+    def push(self, address: str, appliance_id: str, config: ApplianceConfig,
+             tenure: Tenure | None = None) -> None:
         self.calls += 1
         try:
             r = self._http.put(f"{base_url(address, self._port)}/v1/system/config/",
                                content=config.model_dump_json(),
                                headers={"Content-Type": "application/json",
-                                        **self._headers(appliance_id)})
+                                        **self._headers(appliance_id),
+                                        **(tenure.headers() if tenure else {})})
         except httpx.TransportError as exc:
             raise RemoteError(f"appliance {address} unreachable: {exc}") from exc
         if r.status_code == 401:
             raise _refused(address)
+        if r.status_code == 409:
+            raise Fenced(f"appliance {address}: {_error(r)}")
         if r.status_code != 200:
             raise ConfigRefused(f"appliance {address} refused the config: {r.status_code} "
                                 f"{r.text[:300]}")

@@ -8,6 +8,7 @@ from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Instance
 from astara.wire.appliance_config import ApplianceConfig
+from astara.wire.tenure import Tenure
 
 if TYPE_CHECKING:
     from astara.orchestrator.byonf import BootSpec
@@ -25,6 +26,11 @@ class NotKnown(RemoteError):
 class ConfigRefused(RemoteError):
     """An appliance answered a config push with a refusal (not a transport failure):
     the document, as built, does not apply there."""
+
+
+class Fenced(RemoteError):
+    """An appliance refused a push's lease epoch (409): it accepted a newer one, so
+    another member owns the resource now (``wire.tenure``)."""
 
 
 class NetworkAPI(Protocol):
@@ -93,7 +99,10 @@ class ApplianceAPI(Protocol):
     def probe(self, address: str, appliance_id: str) -> bool:
         """Does the appliance still answer on its management address at all?"""
 
-    def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None: ...
+    def push(self, address: str, appliance_id: str, config: ApplianceConfig,
+             tenure: Tenure | None = None) -> None:
+        """``tenure``: the pushing member's lease (a cluster), refused by the
+        appliance (``Fenced``) once it accepted a newer epoch; None: a single node."""
 
 
 class LoadBalancerAPI(Protocol):

@@ -12,12 +12,13 @@ import itertools
 from dataclasses import dataclass, field
 
 from astara.orchestrator.byonf import BootSpec
-from astara.orchestrator.clients.base import ConfigRefused, NotKnown, RemoteError
+from astara.orchestrator.clients.base import ConfigRefused, Fenced, NotKnown, RemoteError
 from astara.orchestrator.clients.router_model import RouterModel
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import Appliance, ApplianceIdentity, Failure, Instance
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus, HaStatus, LoadBalancerHealth
+from astara.wire.tenure import Tenure, refusal
 
 _ids = itertools.count(1)
 
@@ -224,6 +225,7 @@ class FakeAppliances:
     roles: dict[str, str] = field(default_factory=dict)  # an HA member's VRRP role
     # What a load balancer appliance reports of its listeners, pools and members.
     lb_health: dict[str, LoadBalancerHealth] = field(default_factory=dict)
+    tenures: dict[str, Tenure] = field(default_factory=dict)  # appliance id -> highest
     calls: list[tuple] = field(default_factory=list)
 
     def _running(self, address: str, appliance_id: str) -> bool:
@@ -258,11 +260,19 @@ class FakeAppliances:
         self.calls.append(("probe", address))
         return self._running(address, appliance_id) and address not in self.mute
 
-    def push(self, address: str, appliance_id: str, config: ApplianceConfig) -> None:
+    def push(self, address: str, appliance_id: str, config: ApplianceConfig,
+             tenure: Tenure | None = None) -> None:
         digest = config.digest()
         self.calls.append(("push", address, digest))
         if not self._running(address, appliance_id):
             raise RemoteError(f"appliance {address} unreachable")
+        # Like the agent: the highest epoch accepted per appliance (wire.tenure).
+        why = refusal(self.tenures.get(appliance_id), tenure)
+        if why is not None:
+            raise Fenced(f"appliance {address}: {why}")
+        if tenure is not None and (appliance_id not in self.tenures
+                                   or tenure.epoch > self.tenures[appliance_id].epoch):
+            self.tenures[appliance_id] = tenure
         if self.refuse:
             raise ConfigRefused(f"appliance {address} refused the config: 400 invalid")
         self.applied[address] = config

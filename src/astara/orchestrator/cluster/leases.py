@@ -20,11 +20,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from astara.bus.outbox import drop_cursor
 from astara.db.engine import Database
 from astara.orchestrator.models import LeaseRow, MemberRow
+from astara.wire.tenure import Tenure
 
 CHUNK = 500  # ids per IN list
 
@@ -117,6 +119,16 @@ class Leases:
         """Why this member may not act on ``resource_id`` now (None: it may)."""
         return verdict(self.get(resource_id), self.owner, self.clock(), self.margin)
 
+    def tenure(self, resource_id: str) -> str | Tenure:
+        """Why this member may not act on ``resource_id`` now, or the tenure it acts
+        under (its lease's epoch, carried to the appliance)."""
+        lease = self.get(resource_id)
+        why = verdict(lease, self.owner, self.clock(), self.margin)
+        if why is not None:
+            return why
+        assert lease is not None
+        return Tenure(lease.epoch, self.owner)
+
     def live_counts(self) -> Counter[str]:
         """Leases not expired, by owner token."""
         now = self.clock()
@@ -141,6 +153,14 @@ class MemberBoard:
             else:
                 row.owner, row.rpc_url, row.heartbeat_at, row.coordination = (
                     owner, rpc_url, at, coordination[:255])
+
+    def forget(self, name: str, cursor: str) -> dict[str, bool]:
+        """Drop a member removed for good: its row and its outbox ``cursor`` (which holds
+        back the pruning). Its lease rows stay: their epochs must keep growing for the
+        appliances' fence (``wire.tenure``); the others take them as they expire."""
+        with self.db.write() as s:
+            row = bool(s.execute(delete(MemberRow).where(MemberRow.name == name)).rowcount)
+        return {"member_row": row, "cursor": drop_cursor(self.db, cursor)}
 
     def read(self) -> list[dict]:
         with self.db.read() as s:

@@ -138,6 +138,11 @@ class Ownership:
             name = self.ring.owner(resource_id)
             return name, dict(self.members.get(name, {})) if name else {}
 
+    def group(self) -> dict[str, dict]:
+        """The members in the group at the last heartbeat, with their capabilities."""
+        with self._lock:
+            return {name: dict(caps) for name, caps in self.members.items()}
+
     def leave(self) -> None:
         with self._lock:
             held, self.held = set(self.held), {}

@@ -5,9 +5,11 @@
 shows (a router's status and the tenant ports its appliance serves; a load
 balancer's provisioning and operating statuses), and records the step. In a cluster,
 ``fence`` is asked first, right before anything is done: a member that does not hold
-the resource's lease (``cluster.leases``) performs nothing and writes nothing. Failures
-of a remote system become a RETRY outcome with the error recorded, never an
-exception out of the worker.
+the resource's lease (``cluster.leases``) performs nothing and writes nothing; one that
+does carries the lease's epoch in its pushes, and an appliance that accepted a newer
+epoch refuses them (``Fenced``): the same as the fence's refusal, and no more acts
+under that epoch. Failures of a remote system become a RETRY outcome with the error
+recorded, never an exception out of the worker.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from astara.orchestrator.clients.base import (
     ApplianceAPI,
     ComputeAPI,
     ConfigRefused,
+    Fenced,
     NetworkAPI,
     RemoteError,
 )
@@ -32,6 +35,7 @@ from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.memory import RouterState, StepRecord
 from astara.orchestrator.reconcile.model import Decision, Outcome, OutcomeKind, Step
 from astara.orchestrator.reconcile.tally import Tally
+from astara.wire.tenure import Tenure
 
 LOG = logging.getLogger(__name__)
 
@@ -40,8 +44,9 @@ def boot_request_id(router_id: str, boots: int) -> str:
     return f"req-{uuid.uuid5(uuid.NAMESPACE_URL, f'astara:{router_id}:boot:{boots}')}"
 
 
-# Why this process may not act on a resource now (None: it may): the cluster's fence.
-Fence = Callable[[ResourceRef], "str | None"]
+# The cluster's fence: why this process may not act on a resource now (a str), or the
+# lease it acts under (a Tenure: its pushes carry it); None: it may, with no lease.
+Fence = Callable[[ResourceRef], "str | Tenure | None"]
 
 
 class Executor:
@@ -65,7 +70,13 @@ class Executor:
         # An HA router's member 1 is fenced by its router's lease (it has none of its own).
         owner = ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id) \
             if ref.kind == "router" else ref
-        why = self.fence(owner) if self.fence is not None else None
+        answer = self.fence(owner) if self.fence is not None else None
+        tenure = answer if isinstance(answer, Tenure) else None
+        why = answer if isinstance(answer, str) else None
+        if tenure is not None and st.refused_epoch is not None \
+                and tenure.epoch <= st.refused_epoch:
+            # The appliance refused this tenure already: act no more under it.
+            why = f"the appliance refused epoch {st.refused_epoch}: a newer owner exists"
         if why is not None:
             # Another member owns it now (or our lease lapsed): do nothing, store nothing.
             st.fenced, st.healthy = True, False
@@ -76,7 +87,7 @@ class Executor:
             return Outcome(OutcomeKind.RETRY)
         try:
             self._remove_extras(ref, st)
-            self._perform(d.step, ref, st, d.memory.boots)
+            self._perform(d.step, ref, st, d.memory.boots, tenure)
             st.memory = d.memory
             if d.step in (Step.STOP_VM, Step.CLEAR_ERROR, Step.CREATE_VM):
                 # the rebuild asked for has started
@@ -86,6 +97,17 @@ class Executor:
                 self.drivers[ref.kind].gone(ref)
             else:
                 self.drivers[ref.kind].report(ref, st, d)
+        except Fenced as exc:
+            # A paused member's push after its lease passed to another: stop here; the
+            # next passes meet the lease fence (or this refusal) and call nobody.
+            LOG.warning("%s %s: %s refused: fenced by the appliance: a newer owner exists "
+                        "(%s)", ref.kind, ref.id, d.step, exc)
+            st.fenced, st.healthy = True, False
+            st.refused_epoch = tenure.epoch if tenure is not None else None
+            st.steps.append(StepRecord(now, str(d.step), str(d.status), d.reason, "retry",
+                                       0.0, f"fenced by the appliance: {exc}"))
+            self.tally.step(str(d.step), "retry", False, time.monotonic() - started)
+            return Outcome(OutcomeKind.RETRY)
         except RemoteError as exc:
             error = str(exc)
             outcome = Outcome(OutcomeKind.RETRY)
@@ -113,7 +135,8 @@ class Executor:
             self.compute.delete(extra)
         st.context.extra_instances = frozenset()
 
-    def _perform(self, step: Step, ref: ResourceRef, st: RouterState, boots: int) -> None:
+    def _perform(self, step: Step, ref: ResourceRef, st: RouterState, boots: int,
+                 tenure: Tenure | None = None) -> None:
         ctx = st.context
         if step is Step.CREATE_VM:
             mgmt = self.network.management_port(ref.id, create=True)
@@ -137,7 +160,10 @@ class Executor:
         elif step is Step.CONFIGURE_VM:
             assert ctx.desired is not None and ctx.mgmt_address is not None
             assert ctx.instance_id is not None
-            self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired)
+            if tenure is None:
+                self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired)
+            else:
+                self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired, tenure)
 
     def _replug(self, instance_id: str, st: RouterState) -> None:
         wanted = set(st.context.wanted_ports)

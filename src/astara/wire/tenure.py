@@ -1,0 +1,56 @@
+"""Fencing at the appliance: which orchestrator tenure a config push comes from.
+
+In a cluster (``[coordination] enabled``) each push carries the pushing member's lease
+on the resource: ``X-Astara-Epoch`` (the lease row's epoch, which grows each time the
+row changes hands) and ``X-Astara-Owner`` (the member's lease owner token, for the
+logs). The appliance keeps the highest epoch it accepted and refuses an older one
+(409): a member paused past its lease cannot land a push its successor's would not
+have made. A push without an epoch (a single node) is accepted as it always was.
+
+Read by the orchestrator's appliance client (sends) and the appliance API (checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EPOCH_HEADER = "X-Astara-Epoch"
+OWNER_HEADER = "X-Astara-Owner"
+MAX_EPOCH = 2**63 - 1  # the lease row's BIGINT
+MAX_OWNER = 255  # the lease row's owner column
+
+
+@dataclass(frozen=True)
+class Tenure:
+    """One member's hold on a resource: its lease epoch and owner token."""
+
+    epoch: int
+    owner: str
+
+    def headers(self) -> dict[str, str]:
+        return {EPOCH_HEADER: str(self.epoch), OWNER_HEADER: self.owner}
+
+
+def parse(epoch: str | None, owner: str | None) -> Tenure | None:
+    """The tenure in a push's headers (None: no epoch, a single node). Raises
+    ValueError for an epoch that is not a decimal integer in 0..MAX_EPOCH."""
+    if epoch is None:
+        return None
+    if not epoch.isascii() or not epoch.isdigit() or len(epoch) > 19:
+        raise ValueError(f"{EPOCH_HEADER} must be a decimal integer")
+    value = int(epoch)
+    if value > MAX_EPOCH:
+        raise ValueError(f"{EPOCH_HEADER} is out of range")
+    return Tenure(value, (owner or "")[:MAX_OWNER])
+
+
+def refusal(accepted: Tenure | None, pushed: Tenure | None) -> str | None:
+    """Why the appliance refuses a push from ``pushed`` having accepted ``accepted``
+    (the highest epoch so far); None: it applies it. Pure.
+
+    Equal epochs are one tenure (its repeated pushes); no epoch is a single node."""
+    if pushed is None or accepted is None or pushed.epoch >= accepted.epoch:
+        return None
+    return (f"fenced: epoch {pushed.epoch} (owner {pushed.owner or '?'}) is older than "
+            f"epoch {accepted.epoch} (owner {accepted.owner or '?'}) accepted before: "
+            f"a newer owner exists")

@@ -1,0 +1,282 @@
+"""Three real ``astara-orchestrator`` processes with clustering on.
+
+Each member is the CLI entry point with its own config file ([coordination] enabled,
+etcd from ``tools/etcd-loopback``), all on one database (SQLite, or PostgreSQL under
+``tools/run-tests``) with the network API, against the real compute API, dispatcher and
+agent (the agent's hypervisor is the in-tree ``FakeBackend``) and fake appliances over
+HTTP (``tests.appliance_fleet``: the management subnet is on loopback). 20 routers (half
+created before the members start, half after); one member is killed with SIGKILL: every
+router is then held by exactly one live member, none booted twice, none pushed again;
+restarted, it gets its share back the same way. The cluster-wide router list of any
+member names each router once, with the member the ring gives it to.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from tests.appliance_fleet import Fleet, FleetBackend
+from tests.integration.conftest import Identity, make_settings
+from tests.integration.orchestrator.conftest import write_secret
+from tests.support import Server, free_port, wait_for
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.compute_service import jobs
+from astara.compute_service.agent.worker import Agent
+from astara.compute_service.api.app import create_app as compute_app
+from astara.compute_service.dispatcher import consumer as dispatcher_mod
+from astara.compute_service.settings import defaults as compute_defaults
+from astara.compute_service.settings import retry_policy
+from astara.network_service.app import create_app as network_app
+from astara.network_service.app import uvicorn_options
+from astara.orchestrator.cluster.ring import Ring
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+ETCD = Path(__file__).parents[3] / "tools" / "etcd-loopback"
+MEMBERS = ("orch-a", "orch-b", "orch-c")
+ROUTERS = 20
+TIMEOUT = 3  # heartbeat_timeout
+
+
+class World:
+    def __init__(self, tmp: Path, etcd_url: str):
+        state = tmp / "state"
+        state.mkdir()
+        self.tmp, self.etcd_url = tmp, etcd_url
+        self.settings = make_settings(state, free_port())
+        self.state_path = self.settings.state_path
+        self.key = secrets.token_hex(16)
+        self.token = secrets.token_hex(16)
+        write_secret(self.state_path / "rpc_auth_token", self.token)
+        write_secret(self.state_path / "appliance_auth_key", self.key)
+        self.net_app = network_app(self.settings)
+        self.net = Server(self.net_app, self.settings.network.bind_port,
+                          **uvicorn_options()).start()
+        cs = replace(compute_defaults(self.settings), host="astara-cluster-host",
+                     network_url=self.net.url, quota_instances=1000,
+                     state_dir=tmp / "cs")
+        self.comp_app = compute_app(self.settings, cs)
+        self.comp = Server(self.comp_app, free_port()).start()
+        # What the orchestrator reads from the file: the key, stripped.
+        self.fleet = Fleet(self.key.encode())
+        self.backend = FleetBackend(self.fleet)
+        self.appliances = Server(self.fleet, free_port(), host="0.0.0.0")
+        self.appliances.start()
+        db = self.comp_app.state.service.db
+        wake = WakeupDir(self.settings.bus.wakeup_dir)
+        self.agent = Agent(db, self.backend, cs.host, OutboxPublisher(wake),
+                           WakeupDir(jobs.wakeup_dir(self.settings.bus.wakeup_dir)),
+                           idle_wait=1.0)
+        self.disp = dispatcher_mod.make(db, wake, 1.0, retry_policy(cs))
+        self.stop_event = threading.Event()
+        self.agent.register()
+        self.threads = [threading.Thread(target=self.agent.run,
+                                         args=(self.stop_event.is_set,), daemon=True),
+                        threading.Thread(target=self.disp.run,
+                                         args=(self.stop_event.is_set,), daemon=True)]
+        for t in self.threads:
+            t.start()
+        self.group = f"astara-it-{uuid.uuid4().hex[:8]}"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.rpc: dict[str, int] = {n: free_port() for n in MEMBERS}
+        self.tenant = Identity(self.net, uuid.uuid4().hex)
+        self.ids: list[str] = []
+        self.engine = create_engine(self.settings.database.url)
+
+    def conf(self, name: str) -> Path:
+        port = self.rpc[name]
+        path = self.tmp / f"{name}.conf"
+        path.write_text(f"""[DEFAULT]
+state_path = {self.state_path}
+[database]
+connection = {self.settings.database.url}
+[orchestrator]
+network_url = {self.net.url}/
+compute_url = {self.comp.url}/
+rpc_hosts = 127.0.0.1
+rpc_port = {port}
+num_worker_processes = 1
+health_check_period = 5
+management_network_name = astara-mgmt-cluster
+management_prefix = 127.42.0.0/24
+management_address = 127.42.0.1
+appliance_port = {self.appliances.port}
+[coordination]
+enabled = true
+url = {self.etcd_url}
+group_id = {self.group}
+heartbeat_interval = 0.5
+heartbeat_timeout = {TIMEOUT}
+fence_margin = 1.0
+member_name = {name}
+rpc_url = http://127.0.0.1:{port}
+""")
+        return path
+
+    def start(self, *names: str) -> None:
+        """Start members at once (racing for the management network), wait for each."""
+        for name in names:
+            log = open(self.tmp / f"{name}.log", "a")  # noqa: SIM115 (the member's output)
+            self.procs[name] = subprocess.Popen(
+                [str(BIN / "astara-orchestrator"), "--config-file", str(self.conf(name))],
+                stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+        for name in names:
+            self._wait_up(name)
+
+    def _wait_up(self, name: str) -> None:
+        proc = self.procs[name]
+
+        def up():
+            assert proc.poll() is None, (self.tmp / f"{name}.log").read_text()[-3000:]
+            try:
+                return self.get(name, "/workers/").status_code == 200
+            except httpx.TransportError:
+                return False
+        wait_for(up, 30, f"{name} to answer")
+
+    def get(self, name: str, path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.rpc[name]}{path}",
+                         headers={"X-Auth-Token": self.token}, timeout=10)
+
+    def create_routers(self, n: int) -> None:
+        for _ in range(n):
+            self.ids.append(self.tenant.sdk.network.create_router(
+                name=f"r{len(self.ids)}").id)
+
+    def mgmt_networks(self) -> list[str]:
+        nets = httpx.get(f"{self.net.url}/v2.0/networks",
+                         params={"name": "astara-mgmt-cluster"},
+                         headers={"X-Project-Id": "astara-service", "X-Roles": "admin"}).json()
+        return [n["id"] for n in nets["networks"]]
+
+    def holders(self) -> dict[str, int]:
+        """Our routers' live leases: router id -> the holder's pid."""
+        with self.engine.connect() as c:
+            rows = c.execute(text("SELECT resource_id, owner, expires_at FROM orch_leases"))
+            now = time.time()
+            return {r: int(o.split("/")[1]) for r, o, e in rows
+                    if e > now and r in self.ids}
+
+    def live(self) -> dict[int, str]:
+        return {p.pid: n for n, p in self.procs.items() if p.poll() is None}
+
+    def boots(self) -> dict[str, int]:
+        """Appliances created per router (every create the agent ran)."""
+        out: dict[str, int] = {}
+        for op, instance in list(self.backend.actions):
+            if op == "create":
+                name = self.fleet.names.get(instance, "")
+                rid = next((r for r in self.ids if r in name), None)
+                out[rid] = out.get(rid, 0) + 1
+        return out
+
+    def converged(self) -> bool:
+        """Every router: held by a live member, booted once, its config pushed."""
+        holders, live, boots = self.holders(), self.live(), self.boots()
+        with self.fleet.lock:
+            applied = {self.fleet.names.get(i, ""): a for a, i in
+                       self.fleet.instance_of.items() if a in self.fleet.applied}
+        return all(holders.get(r) in live and boots.get(r) == 1
+                   and any(r in name for name in applied) for r in self.ids)
+
+    def served_once(self) -> bool:
+        """Each router is in exactly one live member's own list (one state machine),
+        and the cluster-wide list of any member says the same, naming the ring's owner."""
+        seen: dict[str, int] = {}
+        for name in self.live().values():
+            for r in self.get(name, "/routers/?kind=router").json()["routers"]:
+                if r["id"] in self.ids:
+                    seen[r["id"]] = seen.get(r["id"], 0) + 1
+        if not all(seen.get(r) == 1 for r in self.ids):
+            return False
+        ring = Ring.of(sorted(self.live().values()))
+        for name in self.live().values():
+            wide = self.get(name, "/routers/?kind=router&cluster=1").json()
+            mine = [r for r in wide["routers"] if r["id"] in self.ids]
+            if wide["unanswered"] or sorted((r["id"], r["member"]) for r in mine) != sorted(
+                    (r, ring.owner(r)) for r in self.ids):
+                return False
+        return True
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        self.stop_event.set()
+        WakeupDir(jobs.wakeup_dir(self.settings.bus.wakeup_dir)).notify()
+        WakeupDir(self.settings.bus.wakeup_dir).notify()
+        for t in self.threads:
+            t.join(10)
+        self.disp.consumer.close()
+        for server in (self.appliances, self.comp, self.net):
+            server.stop()
+        self.engine.dispose()
+        self.comp_app.state.service.db.dispose()
+        self.net_app.state.service.db.dispose()
+
+
+@pytest.fixture
+def world(tmp_path):
+    d = tmp_path / "etcd"
+    url = subprocess.run([str(ETCD), "start", str(d)], check=True, capture_output=True,
+                         text=True, timeout=90).stdout.strip()
+    w = World(tmp_path, url)
+    try:
+        yield w
+    finally:
+        w.close()
+        subprocess.run([str(ETCD), "stop", str(d)], check=False, timeout=60)
+
+
+def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(world):
+    w = world
+    w.create_routers(ROUTERS // 2)
+    w.start(*MEMBERS)
+    w.create_routers(ROUTERS - ROUTERS // 2)  # through intake: the ring's owner admits
+    wait_for(w.converged, 60, "every router booted once, configured and held")
+    assert len(w.mgmt_networks()) == 1  # the members agreed on one
+    ring = Ring.of(MEMBERS)
+    pids = {n: p.pid for n, p in w.procs.items()}
+    wait_for(lambda: all(pids[ring.owner(r)] == p for r, p in w.holders().items())
+             and len(w.holders()) == ROUTERS, 30, "the ring's split")
+    wait_for(w.served_once, 30, "each router in one member's list")
+    victim = next(n for n in MEMBERS if ring.mine(n, w.ids))
+    theirs = ring.mine(victim, w.ids)
+    pushes = w.fleet.total_pushes()
+
+    killed = time.monotonic()
+    w.procs[victim].kill()
+    w.procs[victim].wait(10)
+    wait_for(lambda: all(w.holders().get(r) in w.live() for r in theirs), TIMEOUT + 20,
+             "the takeover", every=0.05)
+    took = time.monotonic() - killed
+    wait_for(w.converged, 30, "every router held by a live member")
+    wait_for(w.served_once, 30, "each router in one live member's list")
+    assert took <= TIMEOUT + 5, f"takeover took {took:.1f} s"
+    assert w.fleet.total_pushes() == pushes  # adopted: no push, no boot
+    assert all(n == 1 for n in w.boots().values())
+
+    w.start(victim)
+    back = w.procs[victim].pid
+    wait_for(lambda: all(w.holders().get(r) == back for r in theirs), TIMEOUT + 20,
+             "its share back")
+    wait_for(w.converged, 30, "every router held and configured")
+    wait_for(w.served_once, 30, "each router in one member's list")
+    assert w.fleet.total_pushes() == pushes and w.fleet.fenced == 0
+    assert sorted(w.boots().values()) == [1] * ROUTERS
+    assert [a for a in w.backend.actions if a[0] == "delete"] == []

@@ -1,0 +1,99 @@
+"""Fencing at the appliance: a push's lease epoch against the highest accepted.
+
+The comparison is a table (``wire.tenure``); the API refuses an older epoch with 409
+and changes nothing, remembers the highest in the appliance's private state (0600)
+across a restart, and takes a push without an epoch (a single node) as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+
+import httpx
+import pytest
+from test_appliance_api import SECRET, put
+
+from astara.appliance import fencing
+from astara.appliance.api import SCOPE_KEY, Served, make_app
+from astara.wire import auth, tenure
+from astara.wire.examples import router_document
+from astara.wire.tenure import Tenure, parse, refusal
+
+A5, B4 = Tenure(5, "orch-a/1/x"), Tenure(4, "orch-b/2/y")
+
+
+@pytest.mark.parametrize(("accepted", "pushed", "refused"), [
+    (None, None, False),          # a single node: nothing known, nothing carried
+    (None, Tenure(1, "a"), False),  # the first epoch
+    (A5, None, False),            # a single node after a cluster: accepted as before
+    (A5, Tenure(5, "a"), False),  # the same tenure again
+    (A5, Tenure(6, "c"), False),  # a newer owner
+    (A5, B4, True),               # an older owner: fenced
+    (A5, Tenure(0, "z"), True),
+])
+def test_refusal_table(accepted, pushed, refused):
+    assert (refusal(accepted, pushed) is not None) is refused
+
+
+def test_the_refusal_names_both_epochs_and_says_a_newer_owner_exists():
+    assert refusal(A5, B4) == ("fenced: epoch 4 (owner orch-b/2/y) is older than epoch 5 "
+                               "(owner orch-a/1/x) accepted before: a newer owner exists")
+
+
+@pytest.mark.parametrize("bad", ["-1", "1.5", "x", "", "٣", "9" * 20, str(2**63)])
+def test_an_epoch_that_is_no_bounded_decimal_is_refused(bad):
+    with pytest.raises(ValueError):
+        parse(bad, "a")
+
+
+def test_parse_reads_the_headers_and_bounds_the_owner():
+    assert parse(None, "a") is None
+    assert parse("7", "o" * 300) == Tenure(7, "o" * 255)
+
+
+def _put(served: Served, doc: dict, t: Tenure | None = None, raw: dict | None = None):
+    app = make_app()
+
+    async def one(scope, receive, send):
+        await app({**scope, SCOPE_KEY: served}, receive, send)
+
+    async def go():
+        headers = {auth.HEADER: auth.bearer(SECRET), **(t.headers() if t else {}),
+                   **(raw or {})}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=one),
+                                     base_url="http://appliance") as client:
+            return await client.put("/v1/system/config/", json=doc, headers=headers)
+    return asyncio.run(go())
+
+
+def test_an_older_epoch_is_409_and_changes_nothing_even_after_a_restart(appliance):
+    served = Served(appliance, SECRET)
+    assert _put(served, router_document(1), A5).status_code == 200
+    digest, applies = appliance.digest, appliance.applies
+    res = _put(served, router_document(2), B4)
+    assert res.status_code == 409 and "a newer owner exists" in res.json()["error"]
+    assert (appliance.digest, appliance.applies) == (digest, applies)
+    path = appliance.state_dir / fencing.FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = Served(appliance, SECRET)  # an agent restarted: the record is read back
+    assert _put(again, router_document(2), B4).status_code == 409
+    assert appliance.digest == digest
+    assert _put(again, router_document(2)).status_code == 200  # no epoch: as before
+    assert _put(again, router_document(3), Tenure(6, "c")).status_code == 200
+    assert fencing.load(appliance.state_dir) == Tenure(6, "c")
+
+
+def test_a_bad_epoch_header_is_400_and_a_push_without_one_is_unchanged(appliance):
+    served = Served(appliance, SECRET)
+    res = _put(served, router_document(1), raw={tenure.EPOCH_HEADER: "soon"})
+    assert res.status_code == 400 and appliance.applies == 0
+    assert put(appliance, router_document(1)).status_code == 200
+    assert not (appliance.state_dir / fencing.FILE).exists()
+
+
+def test_an_unreadable_record_is_no_epoch(tmp_path):
+    (tmp_path / fencing.FILE).write_text("{not json")
+    assert fencing.load(tmp_path) is None
+    f = fencing.Fencing(tmp_path)
+    assert f.admit(B4) is None and fencing.load(tmp_path) == B4
