@@ -10,18 +10,27 @@ without a ``--fix-*`` flag it only reports. When stdout and stderr are both term
 progress bar on stderr shows the phase and each repair (silent when stdout is piped).
 ``host-list`` shows every host (capacity, live instances, drained, last heartbeat,
 whether its agent counts as alive); ``host-drain HOST`` / ``host-undrain HOST`` stop and
-resume placing new instances there.
+resume placing new instances there. ``host-evacuate HOST [--wait]`` (a drained host
+only) asks the orchestrator's RPC API to rebuild each router and load balancer whose
+appliance is on HOST (``astara-ctl router rebuild``), so that it boots elsewhere; one
+line per request on stderr, and with ``--wait`` the appliances left there as they go.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
+import urllib.parse
 
+import httpx
 from oslo_config import cfg
 
+from astara.cli import ctl
 from astara.common import progress
 from astara.common.entry import one_line_errors
+from astara.compute_service import evacuation
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent import reconcile
 from astara.compute_service.agent.netns import NetnsBackend
@@ -41,6 +50,62 @@ def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[in
 def reconcile_servers(db: Database, backend, host: str, fix: set[str],
                       grace: float = 10.0, shown: progress.Progress = progress.SILENT) -> dict:
     return reconcile.run(db, backend, host, fix, grace, shown)
+
+
+def host_evacuate(db: Database, host: str, http: httpx.Client, wait: float | None = None,
+                  say=print) -> dict:
+    """Ask for a rebuild of each appliance's resource on a drained ``host``; with
+    ``wait`` (seconds), then watch until none of them is left there. ``SystemExit`` with
+    one line when the host is unknown or not drained."""
+    with db.read() as s:
+        drained = evacuation.host_state(s, host)
+        todo = evacuation.plan(evacuation.on_host(s, host))
+    if drained is None:
+        raise SystemExit(f"astara-compute-manage: no host {host!r} is registered "
+                         "(astara-compute-manage host-list)")
+    if not drained:
+        raise SystemExit(f"astara-compute-manage: host {host!r} is not drained: run "
+                         f"host-drain {host} first (else the rebuilds may land on it again)")
+    asked, failed = [], []
+    for n, step in enumerate(todo.rebuilds, 1):
+        path = f"/{step.kind}/rebuild/{urllib.parse.quote(step.resource_id, safe='')}"
+        try:
+            ctl.call(http, "PUT", path)
+        except ctl.RpcError as exc:
+            failed.append({"kind": step.kind, "id": step.resource_id, "error": str(exc)})
+            say(f"{step.kind} {step.resource_id}: rebuild refused: {exc} ({n}/"
+                f"{len(todo.rebuilds)})", file=sys.stderr)
+            continue
+        asked.append({"kind": step.kind, "id": step.resource_id,
+                      "instance_id": step.instance_id})
+        say(f"{step.kind} {step.resource_id}: rebuild asked (instance {step.instance_id}, "
+            f"{n}/{len(todo.rebuilds)})", file=sys.stderr)
+    out: dict = {"host": host, "rebuilds": asked, "failed": failed,
+                 "left": list(todo.left)}
+    if wait is not None and asked:
+        out["remaining"] = _wait_gone(db, host, {(a["kind"], a["id"]) for a in asked},
+                                      wait, say)
+    return out
+
+
+def _wait_gone(db: Database, host: str, asked: set[tuple[str, str]], timeout: float,
+               say) -> list[str]:
+    """The asked resources (kind, id) that still have an appliance on ``host`` when none
+    has or at the timeout, saying each change of their count."""
+    deadline = time.monotonic() + timeout
+    shown = -1
+    while True:
+        with db.read() as s:
+            todo = evacuation.plan(evacuation.on_host(s, host))
+        live = sorted(f"{r.kind} {r.resource_id}" for r in todo.rebuilds
+                      if (r.kind, r.resource_id) in asked)
+        if len(live) != shown:
+            shown = len(live)
+            say(f"{shown} of {len(asked)} still have an appliance on {host}",
+                file=sys.stderr)
+        if not live or time.monotonic() > deadline:
+            return live
+        time.sleep(1.0)  # a poll of the database, as an operator would
 
 
 def bars(stdout, stderr):
@@ -70,6 +135,18 @@ def _add_commands(subparsers):
         sub = subparsers.add_parser(name, help=what)
         sub.add_argument("host_name", metavar="HOST")
         sub.set_defaults(func=name)
+    evac = subparsers.add_parser("host-evacuate", help="Rebuild elsewhere the routers and "
+                                 "load balancers whose appliance is on a drained HOST.")
+    evac.add_argument("host_name", metavar="HOST")
+    evac.add_argument("--rpc-url", default=ctl.DEFAULT_URL,
+                      help="the orchestrator's RPC API")
+    evac.add_argument("--token-file", default=None,
+                      help="its RPC token (default: as astara-ctl finds it)")
+    evac.add_argument("--wait", action="store_true",
+                      help="then wait until the appliances are gone from HOST")
+    evac.add_argument("--timeout", type=float, default=600.0,
+                      help="seconds --wait waits at most")
+    evac.set_defaults(func="host-evacuate")
 
 
 @one_line_errors("astara-compute-manage")
@@ -99,6 +176,16 @@ def main(argv: list[str] | None = None) -> int:
                       "(astara-compute-manage host-list)", file=sys.stderr)
                 return 1
             result = found
+        elif conf.command.func == "host-evacuate":
+            a = conf.command
+            rpc_token = ctl.token(a.token_file, dict(os.environ))
+            with httpx.Client(base_url=a.rpc_url, timeout=30,
+                              headers={ctl.TOKEN_HEADER: rpc_token}) as http:
+                result = host_evacuate(db, a.host_name, http,
+                                       a.timeout if a.wait else None)
+            if result["failed"] or result.get("remaining"):
+                print(json.dumps(result, indent=2))
+                return 1
         elif conf.command.func == "queue-inspect":
             result = queue_inspect(db)
         else:

@@ -4,10 +4,11 @@
 serializes writers anyway), refuses with Nova's 403 when the limit would be passed,
 and counts the new instance; the dispatcher gives it back on ``delete.end``.
 ``pick_host`` chooses, among the hosts whose agent beat within ``down_after``
-seconds and are not drained, the one with the most free capacity (``choose``: away from
-the hosts of ``different_host``'s servers when one of the others can take it, else on
-them: a preference, where Nova's filter refuses; and by a server group's policy, hard
-or soft); ``host_list`` and
+seconds and are not drained, with room (``choose``: away from the hosts of
+``different_host``'s servers when one of the others can take it, else on them: a
+preference, where Nova's filter refuses; within a server group's hard policy, ordered by
+its soft one; then the host with the fewest live instances of the caller's project,
+then the most free capacity, then by name); ``host_list`` and
 ``set_drained`` serve the operator's ``astara-compute-manage host-*`` commands.
 """
 
@@ -72,13 +73,15 @@ class Group:
 
 
 def choose(free: list[tuple[int, str]], avoid: frozenset[str] = frozenset(),
-           group: Group | None = None) -> str | None:
-    """Pure: among (free capacity, host) the roomiest host not in ``avoid``; if every
-    host with room is in it, the roomiest of those (an HA pair on a one-host cloud still
-    boots: its orchestrator sees the two on one host and says so). A ``group``'s hard
-    policy leaves out the hosts it forbids (None when none is left: Nova's "No valid
-    host"); a soft one orders the hosts first by its members there (fewest for
-    soft-anti-affinity, most for soft-affinity), then by room."""
+           group: Group | None = None, mine: Mapping[str, int] | None = None) -> str | None:
+    """Pure: among (free capacity, host) with room, those not in ``avoid`` if any (else
+    those in it: an HA pair on a one-host cloud still boots, its orchestrator sees the two
+    on one host and says so). A ``group``'s hard policy leaves out the hosts it forbids
+    (None when none is left: Nova's "No valid host"). The hosts left are ordered by a soft
+    policy's members there (fewest for soft-anti-affinity, most for soft-affinity), then
+    by the project's live instances there (``mine``: host -> count, fewest first, so that
+    one project's instances spread and one host's loss takes the fewest of them), then
+    the roomiest, then the first name (the same inputs, the same host)."""
     room = [(n, name) for n, name in free if n > 0]
     members = group.members if group is not None else {}
     policy = group.policy if group is not None else None
@@ -87,12 +90,13 @@ def choose(free: list[tuple[int, str]], avoid: frozenset[str] = frozenset(),
     elif policy == "anti-affinity":
         assert group is not None
         room = [x for x in room if members.get(x[1], 0) < group.max_server_per_host]
-    away = [x for x in room if x[1] not in avoid]
-    pool = away or room
+    pool = [x for x in room if x[1] not in avoid] or room
     if not pool:
         return None
-    sign = {"soft-anti-affinity": -1, "soft-affinity": 1}.get(policy or "", 0)
-    return max(pool, key=lambda x: (sign * members.get(x[1], 0), x))[1]
+    sign = {"soft-anti-affinity": 1, "soft-affinity": -1}.get(policy or "", 0)
+    mine = mine or {}
+    return min(pool, key=lambda x: (sign * members.get(x[1], 0), mine.get(x[1], 0),
+                                    -x[0], x[1]))[1]
 
 
 def group_of(session: Session, group_id: str, lock: bool = False) -> Group | None:
@@ -111,14 +115,23 @@ def group_of(session: Session, group_id: str, lock: bool = False) -> Group | Non
     return Group(row.policy, {h: n for h, n in hosts}, row.max_server_per_host or 1)
 
 
+def _project_load(session: Session, project_id: str) -> dict[str, int]:
+    rows = session.execute(select(Instance.host, func.count()).where(
+        Instance.project_id == project_id, Instance.deleted.is_(False))
+        .group_by(Instance.host)).all()
+    return {host: n for host, n in rows}
+
+
 def pick_host(session: Session, down_after: float = 60.0,
-              different_host: tuple[str, ...] = (), group: Group | None = None) -> str | None:
+              different_host: tuple[str, ...] = (), group: Group | None = None,
+              project_id: str = "") -> str | None:
     rows = session.execute(_hosts_with_usage(session).where(
         Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))).all()
     avoid = frozenset(session.scalars(select(Instance.host).where(
         Instance.id.in_(different_host), Instance.deleted.is_(False)))) \
         if different_host else frozenset()
-    return choose([(host.capacity - n, host.name) for host, n in rows], avoid, group)
+    mine = _project_load(session, project_id) if project_id else {}
+    return choose([(host.capacity - n, host.name) for host, n in rows], avoid, group, mine)
 
 
 def _row(host: Host, instances: int, since) -> dict:

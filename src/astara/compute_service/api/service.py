@@ -127,7 +127,8 @@ class ComputeService:
         with self.db.read() as s:
             group = server_group_store.hint_group(s, ctx, req.group) if req.group else None
             host = placement.pick_host(s, self.settings.agent_down_time,
-                                       self._own(s, ctx, req.different_host), group) \
+                                       self._own(s, ctx, req.different_host), group,
+                                       project_id=ctx.project_id) \
                 if placed else None
         allocated = ports.allocate(self.network, ctx, ctx.project_id, server_id, host or "",
                                    self.settings.availability_zone, req.networks) \

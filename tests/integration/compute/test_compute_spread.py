@@ -1,0 +1,76 @@
+"""Placement over several hosts: one project's instances spread over two live agents
+(booted through openstacksdk), and a drained, silent or full host never gets one."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+
+from astara.bus.outbox import OutboxPublisher
+from astara.bus.wakeup import WakeupDir
+from astara.compute_service import catalog, jobs
+from astara.compute_service.agent.backend import FakeBackend
+from astara.compute_service.agent.worker import Agent
+from astara.compute_service.api import placement
+from astara.compute_service.models import Host, Instance
+
+
+def test_one_projects_instances_spread_over_two_hosts(compute, user, network_settings):
+    second = f"{compute.settings.host}-2"
+    backend = FakeBackend()
+    wakeup = network_settings.bus.wakeup_dir
+    agent = Agent(compute.db, backend, second, OutboxPublisher(WakeupDir(wakeup)),
+                  WakeupDir(jobs.wakeup_dir(wakeup)), idle_wait=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True)
+    agent.register()
+    thread.start()
+    servers = []
+    try:
+        net = user.sdk.network.create_network(name="spread")
+        user.sdk.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.61.0.0/24")
+        for n in range(compute.settings.quota_instances):
+            servers.append(user.sdk.compute.create_server(
+                name=f"s{n}", image_id=catalog.TENANT_IMAGE, flavor_id="1",
+                networks=[{"uuid": net.id}]))
+        for server in servers:
+            user.wait_status(server.id, "ACTIVE")
+        with compute.db.read() as s:
+            placed = dict(s.execute(select(Instance.id, Instance.host).where(
+                Instance.project_id == user.project, Instance.deleted.is_(False))).all())
+        assert Counter(placed.values()) == {compute.settings.host: 2, second: 2}
+        # each booted by its own host's agent
+        assert set(backend.instances) == {i for i, h in placed.items() if h == second}
+    finally:
+        for server in servers:
+            user.sdk.compute.delete_server(server.id)
+        for server in servers:
+            user.sdk.compute.wait_for_delete(server, wait=10, interval=0.05)
+        stop.set()
+        thread.join(10)
+        with compute.db.write() as s:  # the session's other tests see one host again
+            s.execute(delete(Host).where(Host.name == second))
+    assert not backend.instances
+
+
+def test_never_a_drained_silent_or_full_host(db):
+    now = jobs.now()
+    with db.write() as s:
+        s.add_all([Host(name="drained", capacity=50, drained=True, updated_at=now),
+                   Host(name="silent", capacity=50, drained=False,
+                        updated_at=now - timedelta(seconds=120)),
+                   Host(name="full", capacity=1, drained=False, updated_at=now),
+                   Host(name="small", capacity=3, drained=False, updated_at=now)])
+        s.add(Instance(id=str(uuid.uuid4()), project_id="p", name="x", host="full",
+                       flavor_id="1", image_id="astara-tenant", created_at=now,
+                       updated_at=now))
+    with db.read() as s:
+        assert placement.pick_host(s, 60.0, project_id="p") == "small"
+    with db.write() as s:
+        s.get(Host, "small").drained = True
+    with db.read() as s:
+        assert placement.pick_host(s, 60.0, project_id="p") is None
