@@ -60,7 +60,7 @@ class FakeSender:
         self.sent: list[tuple[str, str]] = []
         self.fail_at = fail_at or set()
 
-    def send(self, exchange, body):
+    def send(self, exchange, body, topic="notifications.info"):
         if body["message_id"] in self.fail_at:
             self.fail_at.discard(body["message_id"])
             raise ConnectionError("broker gone")
