@@ -90,8 +90,13 @@ class OsloSender:
 
     def send(self, exchange: str, body: dict[str, Any], topic: str = f"{TOPIC}.info") -> None:
         target = oslo_messaging.Target(exchange=exchange, topic=topic)
+        message = dict(body)
+        if not message.get("priority"):
+            # A listener drops a message of no priority unseen: sent on the .info key,
+            # it is an INFO one (so that a consumer sees, and dead-letters, a bad one).
+            message["priority"] = "INFO"
         self._transport._send_notification(  # noqa: SLF001 (see the class doc)
-            target, {}, dict(body), version=2.0, retry=self._retry)
+            target, {}, message, version=2.0, retry=self._retry)
 
 
 class _Endpoint:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -65,6 +66,8 @@ class Relay:
         self.sent = 0  # messages the broker confirmed (tests and logs read it)
         self.failures = 0  # sends that failed (each retried)
         self.standby: bool | None = None  # with a lease: whether another holds it
+        self.down_since: float | None = None  # when sends began to fail (time.time())
+        self.last_error = ""
 
     @property
     def outbox(self) -> OutboxConsumer:
@@ -102,6 +105,9 @@ class Relay:
                     sent = self.pump()
                 except Exception as exc:
                     self.failures += 1
+                    if self.down_since is None:
+                        self.down_since = time.time()
+                    self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                     backoff = next_backoff(backoff)
                     LOG.warning("amqp relay: send failed (%s); trying again in %.1f s",
                                 exc, backoff)
@@ -110,6 +116,7 @@ class Relay:
                 if backoff:
                     LOG.info("amqp relay: the broker takes messages again")
                     backoff = 0.0
+                    self.down_since = None
                 if not sent:
                     self._consumer.wait(self._max_idle_wait)
         finally:
@@ -133,6 +140,16 @@ class Relay:
                      else "standing by (another relay holds the lease)")
         self.standby = not held
         return held
+
+    def status(self) -> dict[str, Any]:
+        """What a health view shows: ``state`` (``relaying``, ``standby``, ``down``),
+        since when sends fail and why, and the rows confirmed so far."""
+        view: dict[str, Any] = {"state": "standby" if self.standby else "relaying",
+                                "sent": self.sent, "failures": self.failures}
+        if self.down_since is not None:
+            view.update(state="down", down_since=time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.down_since)), error=self.last_error)
+        return view
 
     def close(self) -> None:
         """Stop ``run`` (at its next look: within ``max_idle_wait``)."""

@@ -606,3 +606,11 @@ class Orchestrator:
 
     def health_view(self) -> dict:
         return self.breaker.view(time.time())
+
+    def bus_view(self) -> dict:
+        """The bus as the health route shows it: the transport and, with ``amqp``, the
+        relay's state (``down`` with since when and why while RabbitMQ refuses)."""
+        view: dict = {"transport": self.settings.bus.transport}
+        if self.relay is not None:
+            view["relay"] = self.relay.status()
+        return view
