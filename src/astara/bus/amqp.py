@@ -88,10 +88,15 @@ class OsloSender:
         self._transport = transport
         self._retry = retry  # 0: fail at once; the relay backs off and tries again
 
-    def send(self, exchange: str, body: dict[str, Any]) -> None:
-        target = oslo_messaging.Target(exchange=exchange, topic=f"{TOPIC}.info")
+    def send(self, exchange: str, body: dict[str, Any], topic: str = f"{TOPIC}.info") -> None:
+        target = oslo_messaging.Target(exchange=exchange, topic=topic)
+        message = dict(body)
+        if not message.get("priority"):
+            # A listener drops a message of no priority unseen: sent on the .info key,
+            # it is an INFO one (so that a consumer sees, and dead-letters, a bad one).
+            message["priority"] = "INFO"
         self._transport._send_notification(  # noqa: SLF001 (see the class doc)
-            target, {}, dict(body), version=2.0, retry=self._retry)
+            target, {}, message, version=2.0, retry=self._retry)
 
 
 class _Endpoint:
@@ -122,8 +127,12 @@ class AmqpConsumer:
     (after ``REQUEUE_BACKOFF`` s) and delivered again."""
 
     def __init__(self, transport: oslo_messaging.Transport, host: str,
-                 exchanges: Sequence[str] = (NEUTRON,), recent: int = RECENT_IDS):
-        self.name = f"astara.notifications.{host}"
+                 exchanges: Sequence[str] = (NEUTRON,), recent: int = RECENT_IDS,
+                 *, topic: str = TOPIC, pool: str | None = None):
+        """``pool`` names the queue (default ``astara.notifications.<host>``): consumers
+        with one pool share its queue, each message going to one of them."""
+        self.name = pool or f"astara.notifications.{host}"
+        self.topic = topic
         self._transport = transport
         self._exchanges = list(exchanges)
         self._recent = RecentIds(recent)
@@ -133,7 +142,10 @@ class AmqpConsumer:
         self.duplicates = 0
 
     def run(self, handler: Callable[[Message], None], stop: Callable[[], bool],
-            batch_done: Callable[[], None] | None = None) -> None:
+            batch_done: Callable[[], None] | None = None,
+            give_up: Callable[[Message, Exception], None] | None = None) -> None:
+        """``give_up`` is called with a message whose handling failed ``MAX_ATTEMPTS``
+        times, before it is dropped (the dispatcher dead-letters it)."""
         failed: dict[str, int] = {}  # attempts of the messages whose handling failed
 
         def deliver(body: dict[str, Any]) -> bool:
@@ -143,15 +155,22 @@ class AmqpConsumer:
                 LOG.debug("amqp: %s %s delivered again; dropped", body["event_type"],
                           message_id)
                 return True
+            message = Message(0, f"{self.topic}.info", body)
             try:
-                handler(Message(0, f"{TOPIC}.info", body))
-            except Exception:
+                handler(message)
+            except Exception as exc:
                 key = message_id or repr(sorted(body.items()))[:200]
                 failed[key] = failed.get(key, 0) + 1
                 if failed[key] >= MAX_ATTEMPTS:  # a poison message: never a loop
                     failed.pop(key)
                     LOG.exception("amqp: handling %s %s failed %d times; dropped",
                                   body.get("event_type"), message_id, MAX_ATTEMPTS)
+                    if give_up is not None:
+                        try:
+                            give_up(message, exc)
+                        except Exception:
+                            LOG.exception("amqp: could not record the dropped message")
+                            return False  # not recorded: the broker delivers it again
                     return True
                 LOG.exception("amqp: handling %s failed; the broker delivers it again",
                               body.get("event_type"))
@@ -166,7 +185,8 @@ class AmqpConsumer:
             self.handled += 1
             return True
 
-        targets = [oslo_messaging.Target(exchange=e, topic=TOPIC) for e in self._exchanges]
+        targets = [oslo_messaging.Target(exchange=e, topic=self.topic)
+                   for e in self._exchanges]
         listener = oslo_messaging.get_notification_listener(
             self._transport, targets, [_Endpoint(deliver)], executor="threading",
             allow_requeue=True, pool=self.name)
@@ -174,7 +194,7 @@ class AmqpConsumer:
         listener.start(override_pool_size=1)  # waits (and logs) while RabbitMQ is down
         self.listening.set()
         LOG.info("amqp: listening on %s, topic %s, pool %s",
-                 ", ".join(self._exchanges), TOPIC, self.name)
+                 ", ".join(self._exchanges), self.topic, self.name)
         try:
             while not stop() and not self._stopped.wait(0.2):
                 pass

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from astara.bus.lease import BusLease
 from astara.bus.outbox import OutboxConsumer
 
 LOG = logging.getLogger(__name__)
 CONSUMER = "amqp-relay"
 TOPIC = "notifications.info"
 MAX_BACKOFF = 10.0
+LEASE_TTL = 10.0  # a standby relay takes over at most this long after the holder died
 NEUTRON = "neutron"
 NOVA = "nova"
 
@@ -37,8 +40,9 @@ def exchange_for(body: dict[str, Any]) -> str:
 
 
 class Sender(Protocol):
-    def send(self, exchange: str, body: dict[str, Any]) -> None:
-        """Return once the broker has the message; raise otherwise."""
+    def send(self, exchange: str, body: dict[str, Any], topic: str = TOPIC) -> None:
+        """Return once the broker has the message (routing key ``topic``); raise
+        otherwise."""
 
 
 def next_backoff(current: float) -> float:
@@ -48,14 +52,22 @@ def next_backoff(current: float) -> float:
 class Relay:
     def __init__(self, consumer: OutboxConsumer, sender: Sender,
                  route: Callable[[dict[str, Any]], str] = exchange_for,
-                 max_idle_wait: float = 5.0):
+                 max_idle_wait: float = 5.0, routing_key: str = TOPIC,
+                 lease: BusLease | None = None):
+        """``lease``: relay only while holding it (several relays on one database:
+        one sends, the others stand by); None: always."""
         self._consumer = consumer
+        self._routing_key = routing_key
+        self.lease = lease
         self._max_idle_wait = max_idle_wait
         self._sender = sender
         self._route = route
         self._stop = threading.Event()
         self.sent = 0  # messages the broker confirmed (tests and logs read it)
         self.failures = 0  # sends that failed (each retried)
+        self.standby: bool | None = None  # with a lease: whether another holds it
+        self.down_since: float | None = None  # when sends began to fail (time.time())
+        self.last_error = ""
 
     @property
     def outbox(self) -> OutboxConsumer:
@@ -68,7 +80,7 @@ class Relay:
         done, count = 0, 0
         try:
             for msg in self._consumer.fetch(limit):
-                self._sender.send(self._route(msg.body), msg.body)
+                self._sender.send(self._route(msg.body), msg.body, self._routing_key)
                 done, count = msg.position, count + 1
                 self.sent += 1
         finally:
@@ -85,11 +97,17 @@ class Relay:
 
         try:
             while not stopping():
+                if self.lease is not None and not self._hold():
+                    self._stop.wait(min(1.0, self.lease.renew_every))
+                    continue
                 self._consumer.maintain()
                 try:
                     sent = self.pump()
                 except Exception as exc:
                     self.failures += 1
+                    if self.down_since is None:
+                        self.down_since = time.time()
+                    self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                     backoff = next_backoff(backoff)
                     LOG.warning("amqp relay: send failed (%s); trying again in %.1f s",
                                 exc, backoff)
@@ -98,10 +116,40 @@ class Relay:
                 if backoff:
                     LOG.info("amqp relay: the broker takes messages again")
                     backoff = 0.0
+                    self.down_since = None
                 if not sent:
                     self._consumer.wait(self._max_idle_wait)
         finally:
+            if self.lease is not None:
+                try:
+                    self.lease.release()
+                except Exception:  # the database gone: the lease lapses by itself
+                    LOG.exception("amqp relay: could not release its lease")
             self._consumer.close()
+
+    def _hold(self) -> bool:
+        """Whether this relay holds its lease now (renewed when due); logs changes."""
+        was = self.standby is False
+        try:
+            held = self.lease.keep()  # type: ignore[union-attr]
+        except Exception as exc:  # the database away: not ours until it answers
+            LOG.warning("amqp relay: lease %s unreadable (%s)", CONSUMER, exc)
+            held = False
+        if held != was or self.standby is None:
+            LOG.info("amqp relay: %s", "relaying (lease held)" if held
+                     else "standing by (another relay holds the lease)")
+        self.standby = not held
+        return held
+
+    def status(self) -> dict[str, Any]:
+        """What a health view shows: ``state`` (``relaying``, ``standby``, ``down``),
+        since when sends fail and why, and the rows confirmed so far."""
+        view: dict[str, Any] = {"state": "standby" if self.standby else "relaying",
+                                "sent": self.sent, "failures": self.failures}
+        if self.down_since is not None:
+            view.update(state="down", down_since=time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.down_since)), error=self.last_error)
+        return view
 
     def close(self) -> None:
         """Stop ``run`` (at its next look: within ``max_idle_wait``)."""

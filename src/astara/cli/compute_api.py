@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     if not conf.no_dispatcher:
         disp = dispatcher.make(app.state.service.db, WakeupDir(base.bus.wakeup_dir),
                                base.bus.max_idle_wait, settings_mod.retry_policy(compute),
-                               retention=base.bus.outbox_retention)
+                               retention=base.bus.outbox_retention,
+                               transport=settings_mod.bus_transport(conf, base))
         # Its messages and outbox lag on this API's /metrics (it has no listener here).
         dispatcher_metrics.register(app.state.metrics.exposed, disp)
         threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True,

@@ -18,7 +18,7 @@ from astara.db import migrate
 
 @one_line_errors("astara-compute-dispatcher")
 def main(argv: list[str] | None = None) -> int:
-    _conf, base, compute = settings_mod.load(
+    conf, base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-dispatcher")
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     wake = WakeupDir(base.bus.wakeup_dir)
     disp = dispatcher.make(db, wake, min(base.bus.max_idle_wait, 1.0),
                            settings_mod.retry_policy(compute),
-                           retention=base.bus.outbox_retention)
+                           retention=base.bus.outbox_retention,
+                           transport=settings_mod.bus_transport(conf, base))
     if compute.dispatcher_metrics_port:
         serve_metrics(disp, compute.metrics_bind_host, compute.dispatcher_metrics_port)
     try:

@@ -55,6 +55,16 @@ class ComputeSettings:
     state_dir: Path
 
 
+def bus_transport(conf: cfg.ConfigOpts, base: common.Settings):
+    """The oslo.messaging transport of ``[DEFAULT] transport_url`` when ``[bus] transport
+    = amqp`` (the dispatcher consumes the agents' events from RabbitMQ), else None."""
+    if base.bus.transport != "amqp":
+        return None
+    from astara.bus import amqp  # oslo.messaging: only when used
+
+    return amqp.transport(conf)
+
+
 def retry_policy(c: ComputeSettings) -> RetryPolicy:
     return RetryPolicy(max_attempts=c.dispatcher_max_attempts,
                        delay=c.dispatcher_retry_delay, max_delay=MAX_RETRY_DELAY)

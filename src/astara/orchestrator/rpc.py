@@ -6,9 +6,9 @@ debug,manage}/<id>`` (any kind's id), ``/loadbalancer/{rebuild,update,debug,mana
 a body ``{"reason": "..."}`` is optional for debug. Views (``GET``): ``/routers/``
 (every kind, or one: ``?kind=router``), ``/routers/<id>`` (any kind),
 ``/loadbalancers/``, ``/loadbalancers/<id>`` (load balancers only, with their VIP,
-children and statuses), ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker),
-``/cluster/`` (the members, their share of the ring, leases and last heartbeat;
-``DELETE /cluster/members/NAME`` drops a member removed for good).
+children and statuses), ``/workers/``, ``/debug/``, ``/health/`` (the rebuild breaker
+and the bus), ``/cluster/`` (the members, their share of the ring, leases and last
+heartbeat; ``DELETE /cluster/members/NAME`` drops a member removed for good).
 
 In a cluster, a command on one resource, or ``GET`` of one resource this member does
 not hold, is forwarded to the member the ring gives it to (``X-Astara-Forwarded``
@@ -298,7 +298,8 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
 
     async def health(request: Request):
         # In a thread: the board's lock may wait (bounded) on a worker that died holding it.
-        return JSONResponse({"breaker": await run_in_threadpool(orch.health_view)})
+        return JSONResponse({"breaker": await run_in_threadpool(orch.health_view),
+                             "bus": orch.bus_view()})
 
     async def debug(request: Request):
         snap = await run_in_threadpool(orch.debug.snapshot)

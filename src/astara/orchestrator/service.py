@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from astara.bus import relay as bus_relay
+from astara.bus.lease import BusLease
 from astara.bus.outbox import OutboxConsumer, drop_cursor
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
@@ -222,8 +223,11 @@ class Orchestrator:
             if drop_cursor(self.db, self.consumer_name()):
                 LOG.info("bus: transport amqp; the outbox cursor %s is dropped",
                          self.consumer_name())
-            self.relay = bus_relay.Relay(outbox, amqp.OsloSender(transport),
-                                     max_idle_wait=bus.max_idle_wait)
+            # Several orchestrators on one database: one relays, the others stand by.
+            self.relay = bus_relay.Relay(
+                outbox, amqp.OsloSender(transport), max_idle_wait=bus.max_idle_wait,
+                lease=BusLease(self.db, bus_relay.CONSUMER, self.lease_owner,
+                               bus_relay.LEASE_TTL))
             # Nova's exchange too: a finished appliance boot wakes its router at once.
             host = self.settings.network.host
             if self.coordination.enabled:  # a pool per member: each sees every message
@@ -625,3 +629,11 @@ class Orchestrator:
 
     def health_view(self) -> dict:
         return self.breaker.view(time.time())
+
+    def bus_view(self) -> dict:
+        """The bus as the health route shows it: the transport and, with ``amqp``, the
+        relay's state (``down`` with since when and why while RabbitMQ refuses)."""
+        view: dict = {"transport": self.settings.bus.transport}
+        if self.relay is not None:
+            view["relay"] = self.relay.status()
+        return view

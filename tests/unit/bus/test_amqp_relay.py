@@ -54,13 +54,22 @@ class FakeOutbox:
     def ack(self, position: int) -> None:
         self.cursor = max(self.cursor, position)
 
+    def maintain(self) -> None:
+        pass
+
+    def wait(self, timeout: float) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
 
 class FakeSender:
     def __init__(self, fail_at: set[str] | None = None):
         self.sent: list[tuple[str, str]] = []
         self.fail_at = fail_at or set()
 
-    def send(self, exchange, body):
+    def send(self, exchange, body, topic="notifications.info"):
         if body["message_id"] in self.fail_at:
             self.fail_at.discard(body["message_id"])
             raise ConnectionError("broker gone")
@@ -85,6 +94,23 @@ def test_a_failed_send_keeps_the_cursor_before_it_and_is_sent_again_first():
     relay.pump()
     assert [m for _, m in sender.sent] == ["m1", "m2", "m3", "m4"]  # none lost, in order
     assert outbox.cursor == 4
+
+
+def test_relay_status_says_down_since_when_while_sends_fail_and_clears_after():
+    outbox, sender = FakeOutbox(3), FakeSender(fail_at={"m2"})
+    relay = Relay(outbox, sender)  # type: ignore[arg-type]
+    seen: list[dict] = []
+
+    def stop() -> bool:  # looked at once per round: record the status each time
+        seen.append(relay.status())
+        return len(seen) > 3
+
+    relay._stop.wait = lambda timeout: False  # type: ignore[method-assign]  # no back-off
+    relay.run(stop)
+    assert [v["state"] for v in seen[:3]] == ["relaying", "down", "relaying"]
+    assert seen[1]["error"] == "ConnectionError: broker gone"
+    assert seen[1]["down_since"].endswith("Z") and seen[1]["failures"] == 1
+    assert "down_since" not in seen[2] and seen[2]["sent"] == 3
 
 
 def test_back_off_doubles_up_to_its_cap():

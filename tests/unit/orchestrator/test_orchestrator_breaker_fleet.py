@@ -153,6 +153,9 @@ class _Orch:
     def health_view(self) -> dict:
         return self.fleet.board.view(self.fleet.now)
 
+    def bus_view(self) -> dict:
+        return {"transport": "outbox"}
+
 
 def rpc_health(fleet: Fleet) -> dict:
     """``GET /health/`` on the RPC API, which wants the token like every route."""
@@ -167,6 +170,7 @@ def rpc_health(fleet: Fleet) -> dict:
     anonymous, r = asyncio.run(get())
     assert anonymous.status_code == 401
     assert r.status_code == 200
+    assert r.json()["bus"] == {"transport": "outbox"}
     return r.json()["breaker"]
 
 

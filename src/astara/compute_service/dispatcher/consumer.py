@@ -12,6 +12,19 @@ whose handling fails is tried again with back-off and dead-lettered after
 ``RetryPolicy.max_attempts``; a failure outside a message (the database went away)
 restarts the loop after a back-off. ``reconcile`` repairs drift through
 ``apply_event`` too.
+
+One dispatcher dispatches at a time: each holds the lease ``compute-dispatcher``
+(``bus.lease``) while it consumes, others stand by and take over once it lapses
+(``LEASE_TTL``). Every apply and dead letter is fenced by that lease in its own
+transaction, so a holder that stalled past its lease applies nothing after the
+takeover. Why one at a time: events carry changes as well as states (an interface
+attach adds a port), so two consumers applying one instance's events out of order
+would lose a change even though the sequence check keeps its state from going back.
+
+``[bus] transport = amqp``: the lease holder also relays ``compute.events`` rows from
+the outbox to RabbitMQ (exchange ``astara``, routing key ``compute.events.info``) and
+consumes them from the shared durable queue ``astara.compute.dispatcher``
+(``AmqpTransport``); otherwise it reads the outbox after its cursor.
 """
 
 from __future__ import annotations
@@ -19,22 +32,27 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from astara.bus.base import Message, Publisher
-from astara.bus.outbox import OutboxConsumer, OutboxPublisher
+from astara.bus.lease import BusLease, LeaseLost, owner_token
+from astara.bus.outbox import CursorRow, OutboxConsumer, OutboxPublisher, drop_cursor
 from astara.compute_service import events, transitions
 from astara.compute_service.models import DeadLetter, Instance, QuotaUsage
 from astara.db.engine import Database
 
 LOG = logging.getLogger(__name__)
 CONSUMER = "compute-dispatcher"
+LEASE = "compute-dispatcher"  # the bus_leases row: one dispatcher dispatches at a time
+LEASE_TTL = 10.0  # seconds a standby waits at most after a holder died (not an option)
 
 
 def _now() -> datetime:
@@ -101,8 +119,14 @@ class Dispatcher:
     def __init__(self, db: Database, consumer: OutboxConsumer, policy: RetryPolicy,
                  max_idle_wait: float,
                  apply: Callable[[Session, events.Event], object] = apply_event,
-                 publisher: Publisher | None = None):
+                 publisher: Publisher | None = None, lease: BusLease | None = None,
+                 amqp: AmqpTransport | None = None):
+        """``lease``: dispatch only while holding it (None: always, a lone dispatcher);
+        ``amqp``: consume from RabbitMQ (``consumer`` is then only read for its lag)."""
         self.db = db
+        self.lease = lease
+        self.amqp = amqp
+        self.standby: bool | None = None  # with a lease: whether another holds it
         self.consumer = consumer
         self.policy = policy
         self.max_idle_wait = max_idle_wait
@@ -122,10 +146,12 @@ class Dispatcher:
         except events.Unparsable as exc:
             LOG.warning("dead-lettering message %s: %s", message.position, exc)
             with self.db.write() as s:
+                self._fence(s)
                 dead_letter(s, message, str(exc))
             self.handled["dead_lettered"] += 1
             return
         with self.db.write() as s:
+            self._fence(s)
             outcome = self._apply(s, event)
             row = s.get(Instance, event.instance_id) \
                 if isinstance(outcome, transitions.Applied) else None
@@ -139,10 +165,26 @@ class Dispatcher:
             self.publisher.committed()
         self.handled["applied" if isinstance(outcome, transitions.Applied) else "dropped"] += 1
 
+    def _fence(self, session: Session) -> None:
+        if self.lease is not None:
+            self.lease.fence(session)
+
+    def holding(self) -> bool:
+        """Whether this dispatcher may dispatch now (its lease taken or renewed when
+        due); logs each change between dispatching and standing by."""
+        if self.lease is None:
+            return True
+        held = self.lease.keep()
+        if self.standby is None or held == self.standby:
+            LOG.info("compute dispatcher: %s", f"dispatching (lease epoch {self.lease.epoch})"
+                     if held else "standing by (another dispatcher holds the lease)")
+        self.standby = not held
+        return held
+
     def drain(self) -> int:
         """Handle everything pending now; return how many messages were handled."""
         done = 0
-        while batch := self.consumer.fetch():
+        while self.holding() and (batch := self.consumer.fetch()):
             for msg in batch:
                 self.handle(msg)
                 self.consumer.ack(msg.position)
@@ -153,18 +195,35 @@ class Dispatcher:
         """Dispatch until ``stop()``; a failure (say, the database went away) restarts
         the loop after a back-off, with a log line saying why: it never dies silently."""
         failures = 0
-        while not stop():
-            started = time.monotonic()
-            try:
-                self._loop(stop)
-            except Exception as exc:
-                # A loop that ran a while before failing starts its back-off afresh.
-                failures = 1 if time.monotonic() - started > 60 else failures + 1
-                self.restarts += 1
-                delay = self.policy.backoff(failures)
-                LOG.exception("compute dispatcher failed (%s: %s); restarting in %.1f s",
-                              type(exc).__name__, exc, delay)
-                _pause(delay, stop)
+        try:
+            while not stop():
+                started = time.monotonic()
+                try:
+                    if not self.holding():
+                        _pause(min(1.0, self.lease.renew_every), stop)  # type: ignore[union-attr]
+                        continue
+
+                    def done() -> bool:  # stop, or the lease lost (checked between messages)
+                        return stop() or not self.holding()
+
+                    if self.amqp is not None:
+                        self.amqp.run(self, done)
+                    else:
+                        self._loop(done)
+                except Exception as exc:
+                    # A loop that ran a while before failing starts its back-off afresh.
+                    failures = 1 if time.monotonic() - started > 60 else failures + 1
+                    self.restarts += 1
+                    delay = self.policy.backoff(failures)
+                    LOG.exception("compute dispatcher failed (%s: %s); restarting in %.1f s",
+                                  type(exc).__name__, exc, delay)
+                    _pause(delay, stop)
+        finally:
+            if self.lease is not None:
+                try:
+                    self.lease.release()  # a clean stop: a standby takes over at once
+                except Exception:
+                    LOG.exception("compute dispatcher: could not release its lease")
 
     def _loop(self, stop: Callable[[], bool]) -> None:
         while not stop():
@@ -180,6 +239,10 @@ class Dispatcher:
         """Handle and ack ``msg``; False when it failed and must be tried again."""
         try:
             self.handle(msg)
+        except LeaseLost:
+            LOG.warning("compute dispatcher: lease lost; message %s left to the next holder",
+                        msg.position)
+            return False
         except Exception as exc:
             n = self._failures[msg.position] = self._failures.get(msg.position, 0) + 1
             if n < self.policy.max_attempts:
@@ -191,12 +254,60 @@ class Dispatcher:
                 return False
             LOG.error("dead-lettering message %s after %d failed attempts: %s: %s",
                       msg.position, n, type(exc).__name__, exc)
-            with self.db.write() as s:
-                dead_letter(s, msg, f"failed {n} times: {type(exc).__name__}: {exc}")
-            self.handled["dead_lettered"] += 1
+            self.give_up(msg, exc, n)
         self._failures.pop(msg.position, None)
         self.consumer.ack(msg.position)
         return True
+
+
+    def give_up(self, msg: Message, exc: Exception, attempts: int) -> None:
+        """Dead-letter ``msg`` after ``attempts`` failed tries."""
+        LOG.error("dead-lettering message %s after %d failed attempts: %s: %s",
+                  msg.position, attempts, type(exc).__name__, exc)
+        with self.db.write() as s:
+            self._fence(s)
+            dead_letter(s, msg, f"failed {attempts} times: {type(exc).__name__}: {exc}")
+        self.handled["dead_lettered"] += 1
+
+
+class AmqpTransport:
+    """The dispatcher's side of ``[bus] transport = amqp``: while its lease is held, a
+    relay sends the outbox's ``compute.events`` rows to RabbitMQ and a listener on the
+    shared queue ``POOL`` hands them to ``Dispatcher.handle``. The relay starts once
+    the listener's queue exists (a first start would route messages to no queue).
+    Both are built afresh at each tenure (``make_relay``, ``make_listener``)."""
+
+    def __init__(self, make_relay: Callable[[], Any], make_listener: Callable[[], Any]):
+        self.make_relay = make_relay  # -> bus.relay.Relay over the CONSUMER_RELAY cursor
+        self.make_listener = make_listener  # -> bus.amqp.AmqpConsumer on POOL
+        self.listener: Any = None  # this tenure's (tests wait on its ``listening``)
+        self.relay: Any = None
+
+    def run(self, disp: Dispatcher, stop: Callable[[], bool]) -> None:
+        listener = self.listener = self.make_listener()
+        relay = self.relay = self.make_relay()
+
+        def relaying() -> None:
+            while not listener.listening.wait(0.5):
+                if stop():
+                    return
+            relay.run(stop)
+
+        thread = threading.Thread(target=relaying, name="compute-events-relay",
+                                  daemon=True)
+        thread.start()
+        try:
+            listener.run(disp.handle, stop,
+                         give_up=lambda msg, exc: disp.give_up(msg, exc, MAX_AMQP_TRIES))
+        finally:
+            relay.close()
+            thread.join(30)
+
+
+MAX_AMQP_TRIES = 5  # bus.amqp.MAX_ATTEMPTS: a failing message is delivered that often
+EXCHANGE = "astara"  # where compute.events go on RabbitMQ (the asterias queue node's)
+POOL = "astara.compute.dispatcher"  # one queue shared by every dispatcher
+CONSUMER_RELAY = "amqp-relay-compute"  # the relay's outbox cursor
 
 
 def _pause(seconds: float, stop: Callable[[], bool]) -> None:
@@ -208,8 +319,44 @@ def _pause(seconds: float, stop: Callable[[], bool]) -> None:
 
 def make(db: Database, wakeup, max_idle_wait: float, policy: RetryPolicy,
          apply: Callable[[Session, events.Event], object] = apply_event,
-         retention: float | None = None) -> Dispatcher:
-    """``max_idle_wait`` from ``[bus]``, ``policy`` from ``settings.retry_policy``."""
-    consumer = OutboxConsumer(db, CONSUMER, [events.TOPIC], wakeup,
+         retention: float | None = None, transport: Any = None,
+         lease_ttl: float = LEASE_TTL) -> Dispatcher:
+    """``max_idle_wait`` from ``[bus]``, ``policy`` from ``settings.retry_policy``;
+    ``transport``: the oslo.messaging transport when ``[bus] transport = amqp``."""
+    def cursor(name: str) -> OutboxConsumer:
+        return OutboxConsumer(db, name, [events.TOPIC], wakeup,
                               max_idle_wait=max_idle_wait, retention=retention)
-    return Dispatcher(db, consumer, policy, max_idle_wait, apply, OutboxPublisher(wakeup))
+
+    consumer = cursor(CONSUMER)
+    lease = BusLease(db, LEASE, owner_token(CONSUMER), lease_ttl)
+    side = None
+    if transport is not None:
+        from astara.bus import amqp, relay  # oslo.messaging: only when used
+
+        shown = cursor(CONSUMER_RELAY)
+        # A switch from the outbox: relay from where the outbox consumer stopped.
+        if shown.position() == 0 and (pos := consumer.position()):
+            shown.ack(pos)
+        consumer.close()
+        if drop_cursor(db, CONSUMER):  # no longer read: it would stop the pruning
+            LOG.info("bus: transport amqp; the outbox cursor %s is dropped", CONSUMER)
+        consumer = shown  # its lag on /metrics: the relay's backlog
+        side = AmqpTransport(
+            lambda: relay.Relay(cursor(CONSUMER_RELAY), amqp.OsloSender(transport),
+                                route=lambda _body: EXCHANGE,
+                                routing_key=f"{events.TOPIC}.info",
+                                max_idle_wait=max_idle_wait),
+            lambda: amqp.AmqpConsumer(transport, "", (EXCHANGE,), topic=events.TOPIC,
+                                      pool=POOL))
+    else:
+        if consumer.position() == 0:  # a switch from amqp: on from what was relayed
+            with db.read() as s:
+                pos = s.scalar(select(CursorRow.position).where(
+                    CursorRow.consumer == CONSUMER_RELAY))
+            if pos:
+                consumer.ack(pos)
+        if drop_cursor(db, CONSUMER_RELAY):
+            LOG.info("bus: transport outbox; the relay's cursor %s is dropped",
+                     CONSUMER_RELAY)
+    return Dispatcher(db, consumer, policy, max_idle_wait, apply, OutboxPublisher(wakeup),
+                      lease=lease, amqp=side)

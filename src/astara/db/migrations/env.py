@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from astara.bus import outbox  # noqa: F401  (registers bus tables)
+from astara.bus import lease, outbox  # noqa: F401  (registers bus tables)
 from astara.compute_service import models as compute_models  # noqa: F401  (compute_ tables)
 from astara.db.base import Base
 from astara.loadbalancer_service import models as lb_models  # noqa: F401  (lb_ tables)
