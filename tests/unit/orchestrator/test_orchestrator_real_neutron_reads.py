@@ -25,8 +25,9 @@ def load(name: str) -> dict:
     return json.loads((API / name).read_text())
 
 
-def neutron(seen: list[str]):
-    """Neutron's filters: a repeated query parameter is a list of accepted values."""
+def neutron(seen: list[str], planted: tuple[dict, ...] = ()):
+    """Neutron's filters: a repeated query parameter is a list of accepted values;
+    ``planted`` ports are added to Neutron's ports (and their subnet and network)."""
     def pick(items: list[dict], request: httpx.Request, key: str) -> list[dict]:
         wanted = request.url.params.get_list(key)
         return [x for x in items if x[key] in wanted]
@@ -40,18 +41,18 @@ def neutron(seen: list[str]):
             return httpx.Response(400, json=READ_ONLY)
         if path == f"/v2.0/routers/{ROUTER}":
             return httpx.Response(200, json=load("router_admin.json"))
-        if path == "/v2.0/ports" and "device_id" in params:
-            return httpx.Response(200, json={"ports": pick(
-                load("ports_all_as_admin.json")["ports"], request, "device_id")})
+        ports = load("ports_all_as_admin.json")["ports"] + list(planted)
         if path == "/v2.0/ports":
-            return httpx.Response(200, json={"ports": pick(
-                load("ports_all_as_admin.json")["ports"], request, "network_id")})
+            for key in ("device_id", "device_owner", "network_id"):
+                if key in params:
+                    ports = pick(ports, request, key)
+            return httpx.Response(200, json={"ports": ports})
         if path == "/v2.0/subnets":
             return httpx.Response(200, json={"subnets": pick(
-                load("subnets.json")["subnets"], request, "id")})
+                load("subnets.json")["subnets"] + [EVIL_SUBNET], request, "id")})
         if path == "/v2.0/networks":
             return httpx.Response(200, json={"networks": pick(
-                load("networks_as_admin.json")["networks"], request, "id")})
+                load("networks_as_admin.json")["networks"] + [EVIL_NET], request, "id")})
         if path == "/v2.0/floatingips":
             return httpx.Response(200, json={"floatingips": pick(
                 load("floatingips.json")["floatingips"], request, "router_id")})
@@ -59,11 +60,37 @@ def neutron(seen: list[str]):
     return handle
 
 
-def client(seen: list[str]) -> HttpNetworkAPI:
+def client(seen: list[str], planted: tuple[dict, ...] = ()) -> HttpNetworkAPI:
     c = HttpNetworkAPI("http://neutron.invalid:9696", "mgmt", {})
     c._http = httpx.Client(base_url="http://neutron.invalid:9696/v2.0",
-                           transport=httpx.MockTransport(neutron(seen)))
+                           transport=httpx.MockTransport(neutron(seen, planted)))
     return c
+
+
+# Another project's network (or one shared with the router's project by RBAC), where
+# its owner may label ports with any ``network:*`` owner and any device id.
+EVIL_NET = {"id": "evil-net", "mtu": 1500, "project_id": "attacker"}
+EVIL_SUBNET = {"id": "evil-sub", "cidr": "192.0.2.0/24", "gateway_ip": "192.0.2.1",
+               "network_id": "evil-net", "enable_dhcp": False, "ip_version": 4}
+
+
+def planted_port(id_: str, owner: str, ip: str, **over) -> dict:
+    return {"id": id_, "device_id": ROUTER, "device_owner": owner, "project_id": "attacker",
+            "tenant_id": "attacker", "network_id": "evil-net", "mac_address":
+            "fa:16:3e:66:66:66", "admin_state_up": True, "status": "ACTIVE",
+            "fixed_ips": [{"subnet_id": "evil-sub", "ip_address": ip}], **over}
+
+
+PLANTED = (
+    planted_port("evil-gw", "network:router_gateway", "192.0.2.5"),
+    # a gateway label with no project on the external network, but not the router's IPs
+    planted_port("evil-gw2", "network:router_gateway", "172.24.4.99", project_id="",
+                 network_id="6b455a89-fa2d-4333-86d3-4d402a4ddb38"),
+    planted_port("evil-mgmt", "network:astara_management", "192.0.2.6"),
+    # an interface label on an RBAC-shared network, from a project not the router's
+    # (Neutron refuses it to a non-admin; an admin-made one is not the router's either)
+    planted_port("evil-if", "network:router_interface", "192.0.2.7"),
+)
 
 
 def test_a_routers_model_from_neutrons_lists_in_six_calls_after_one_probe():
@@ -93,6 +120,31 @@ def test_a_routers_model_from_neutrons_lists_in_six_calls_after_one_probe():
     assert d["default_v4_gateway"] == "172.24.4.1"
     assert [(f["floating_ip"], f["fixed_ip"]) for f in d["floating_ips"]] == [
         ("172.24.4.91", "10.0.0.153")]
+
+
+def test_ports_another_project_labels_as_the_routers_are_left_out_and_named(caplog):
+    seen: list[str] = []
+    c = client(seen, PLANTED)
+    try:
+        with caplog.at_level("WARNING"):
+            model = c.router_model(ROUTER)
+            c.router_model(ROUTER)
+        mgmt = c.management_port(ROUTER, create=False)
+    finally:
+        c.close()
+    assert sorted((p["device_owner"], p["project_id"]) for p in model.ports) == [
+        ("network:router_gateway", ""),
+        ("network:router_interface", "d0000000000000000000000000000000")]
+    assert "evil-sub" not in model.subnets and "evil-net" not in model.networks
+    assert mgmt is None  # not on the management network: not the router's
+    warned = [r.getMessage() for r in caplog.records if "ignoring ports" in r.getMessage()]
+    assert len(warned) == 1  # once, naming each
+    assert all(f"evil-{k}" in warned[0] for k in ("gw ", "gw2", "mgmt", "if"))
+    d = build(model, Management("fa:16:3e:aa:bb:cc", ("fdca::5/64",), "fdca::1", 9697)
+              ).model_dump(mode="json")
+    ext = [n for n in d["networks"] if n["network_type"] == "external"]
+    assert [n["interface"]["addresses"] for n in ext] == [["172.24.4.70/24"]]
+    assert d["default_v4_gateway"] == "172.24.4.1"
 
 
 def test_a_gone_router_is_none_not_an_error():

@@ -57,6 +57,7 @@ class HttpNetworkAPI(HttpApi):
         self._has_routers_route: bool | None = None
         self._port_status_writable = True
         self._router_status_writable = True
+        self._planted_seen: set[str] = set()  # warned of once
 
     def _get(self, path: str, **params) -> dict:
         r = self._req("GET", path, params=params)
@@ -118,18 +119,30 @@ class HttpNetworkAPI(HttpApi):
         if r.status_code == 404:
             return None
         self._ok(r)
-        owners = (INTERFACE, GATEWAY, MGMT_OWNER)
-        ports = [p for p in self._get("/ports", device_id=router_id)["ports"]
-                 if p.get("device_owner") in owners]
+        router = r.json()["router"]
+        ports, planted = router_model.trusted(
+            router, self._get("/ports", device_id=router_id)["ports"], self._mgmt_net,
+            (INTERFACE, GATEWAY, MGMT_OWNER))
+        self._warn_planted(router_id, planted)
         sn_ids = router_model.subnet_ids(ports)
         net_ids = router_model.network_ids(ports, (INTERFACE, GATEWAY))
         internal = router_model.network_ids(ports, (INTERFACE,))
         return router_model.gathered(
-            r.json()["router"], ports, owners,
+            router, ports,
             self._get("/subnets", id=sn_ids)["subnets"] if sn_ids else [],
             self._get("/networks", id=net_ids)["networks"] if net_ids else [],
             self._get("/floatingips", router_id=router_id)["floatingips"],
             self._get("/ports", network_id=internal)["ports"] if internal else [])
+
+    def _warn_planted(self, router_id: str, planted: list[dict]) -> None:
+        new = sorted(p["id"] for p in planted if p.get("id") not in self._planted_seen)
+        if new:
+            self._planted_seen.update(new)
+            LOG.warning("router %s: ignoring ports labelled as its own that no trusted "
+                        "relation makes its (another project's?): %s", router_id,
+                        ", ".join(f"{p['id']} ({p.get('device_owner')}, project "
+                                  f"{p.get('project_id') or '-'})"
+                                  for p in planted if p["id"] in new))
 
     def routers(self) -> list[ResourceRef]:
         body = self._get("/routers", fields=["id", "project_id"])
@@ -185,7 +198,9 @@ class HttpNetworkAPI(HttpApi):
             raise RemoteError(f"port status update refused: {r.status_code} {r.text[:200]}")
 
     def management_port(self, router_id: str, create: bool) -> dict | None:
-        ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER)["ports"]
+        # Only on the management network (ours): a port elsewhere labelled so is not.
+        ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER,
+                          network_id=self._mgmt_net)["ports"]
         if ports or not create:
             return ports[0] if ports else None
         r = self._req("POST", "/ports", json={"port": {
