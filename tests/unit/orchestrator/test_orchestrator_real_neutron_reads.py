@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
+from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.drivers.router import Management, build
 
@@ -150,10 +152,67 @@ def test_ports_another_project_labels_as_the_routers_are_left_out_and_named(capl
 def test_a_gone_router_is_none_not_an_error():
     seen: list[str] = []
     c = client(seen)
+    gone = "00000000-0000-0000-0000-000000000000"
     try:
-        assert c.router_model("00000000-0000-0000-0000-000000000000") is None
+        assert c.router_model(gone) is None
     finally:
         c.close()
+    # None because the router's own record is gone, after the probe chose the lists
+    assert seen == [f"GET /v2.0/routers/{gone}/astara_model?", f"GET /v2.0/routers/{gone}?"]
+    assert c._has_model_route is False
+
+
+def answers(*replies: tuple[str, int, dict]):
+    """A network API answering each path from a script: (path, status, body), in order."""
+    script = list(replies)
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        path, status, body = script.pop(0)
+        assert request.url.path == path
+        return httpx.Response(status, json=body)
+    c = HttpNetworkAPI("http://net.invalid", "mgmt", {})
+    c._http = httpx.Client(base_url="http://net.invalid/v2.0",
+                           transport=httpx.MockTransport(handle))
+    return c, script
+
+
+MODEL = f"/v2.0/routers/{ROUTER}/astara_model"
+ROUTER_PATH = f"/v2.0/routers/{ROUTER}"
+ONE_READ = {"router": {"id": ROUTER}, "ports": [], "subnets": [], "networks": [],
+            "floatingips": [], "tenant_ports": []}
+ROUTER_GONE = {"NeutronError": {"type": "RouterNotFound", "message": "gone"}}
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 429])
+def test_a_refused_probe_is_an_error_of_that_call_not_a_mode_switch(status):
+    c, script = answers((MODEL, status, {"error": "no"}), (MODEL, 200, ONE_READ))
+    with pytest.raises(RemoteError):
+        c.router_model(ROUTER)
+    assert c._has_model_route is None
+    assert c.router_model(ROUTER).router["id"] == ROUTER  # asked again: the one read
+    assert c._has_model_route is True and not script
+
+
+def test_once_the_route_works_a_bare_404_is_checked_against_the_router():
+    c, script = answers((MODEL, 200, ONE_READ), (MODEL, 404, NO_ROUTE),
+                        (ROUTER_PATH, 200, {"router": {"id": ROUTER}}),
+                        (MODEL, 404, NO_ROUTE), (ROUTER_PATH, 404, ROUTER_GONE),
+                        (MODEL, 403, {}))
+    c.router_model(ROUTER)
+    with pytest.raises(RemoteError):  # the router is there: not gone, and no switch
+        c.router_model(ROUTER)
+    assert c.router_model(ROUTER) is None  # its record says it is gone
+    with pytest.raises(RemoteError):
+        c.router_model(ROUTER)
+    assert c._has_model_route is True and not script
+
+
+def test_our_apis_router_not_found_is_gone_without_a_second_call():
+    c, script = answers((MODEL, 404, ROUTER_GONE))
+    assert c.router_model(ROUTER) is None
+    assert c._has_model_route is True and not script
 
 
 def test_neutrons_read_only_router_status_is_asked_once_then_kept_here():

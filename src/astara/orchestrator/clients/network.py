@@ -109,8 +109,17 @@ class HttpNetworkAPI(HttpApi):
             if r.status_code == 404 and _not_found(r):
                 self._has_model_route = True  # the route is there; the router is not
                 return None
-            if r.status_code == 404 and self._has_model_route:
-                return None
+            if r.status_code not in (404, 405):
+                self._ok(r)  # 401, 403, 429...: this call failed; no mode to switch
+                raise RemoteError(f"network API: astara_model answered {r.status_code}")
+            if self._has_model_route:
+                # The route worked: a bare 404 (a proxy, a restart) does not say the router
+                # is gone; its own record does.
+                check = self._req("GET", f"/routers/{router_id}", params={"fields": "id"})
+                if check.status_code == 404 and _not_found(check):
+                    return None
+                raise RemoteError(f"network API: astara_model of {router_id} answered "
+                                  f"{r.status_code} {r.text[:200]}")
             self._has_model_route = False  # a real Neutron: gather it the long way
         return self._gather(router_id)
 
