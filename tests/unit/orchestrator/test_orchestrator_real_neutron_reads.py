@@ -224,3 +224,16 @@ def test_neutrons_read_only_router_status_is_asked_once_then_kept_here():
     finally:
         c.close()
     assert seen == [f"PUT /v2.0/routers/{ROUTER}?"]
+
+
+def test_a_neutron_ha_router_is_refused_with_its_reason_before_any_port_is_read(caplog):
+    from astara.orchestrator.drivers.router import RouterDriver
+    router = load("router_admin.json")
+    router["router"]["ha"] = True
+    c, script = answers((MODEL, 404, NO_ROUTE), (ROUTER_PATH, 200, router))
+    with caplog.at_level("ERROR"):
+        res = RouterDriver(c).read(ROUTER)
+    assert not script  # no port, subnet or network asked for
+    assert res is not None and res.mgmt_port is None and res.ports == ()
+    assert res.refused is not None and "l3_ha = False" in res.refused
+    assert any("Neutron ha router" in r.getMessage() for r in caplog.records)

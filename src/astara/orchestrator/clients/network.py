@@ -58,6 +58,7 @@ class HttpNetworkAPI(HttpApi):
         self._port_status_writable = True
         self._router_status_writable = True
         self._planted_seen: set[str] = set()  # warned of once
+        self._refused_seen: set[str] = set()  # logged once
 
     def _get(self, path: str, **params) -> dict:
         r = self._req("GET", path, params=params)
@@ -129,6 +130,12 @@ class HttpNetworkAPI(HttpApi):
             return None
         self._ok(r)
         router = r.json()["router"]
+        refused = router_model.refusal(router)
+        if refused is not None:
+            if router_id not in self._refused_seen:
+                self._refused_seen.add(router_id)
+                LOG.error("router %s: %s", router_id, refused)
+            return RouterModel({**router, "ha": False}, [], {}, {}, refused=refused)
         ports, planted = router_model.trusted(
             router, self._get("/ports", device_id=router_id)["ports"], self._mgmt_net,
             (INTERFACE, GATEWAY, MGMT_OWNER))

@@ -19,6 +19,21 @@ class RouterModel:
     # Equal fingerprints mean equal models (a hash of the API's answer), so the document
     # built from the last one can be kept; None: unknown, build it again.
     fingerprint: str | None = field(default=None, compare=False)
+    # Why no appliance can serve it (e.g. a real Neutron's own HA or DVR router): no
+    # ports are taken, the router goes to ERROR with this reason.
+    refused: str | None = None
+
+
+def refusal(router: dict) -> str | None:
+    """A real Neutron's HA (``ha``) or DVR (``distributed``) router is Neutron's L3
+    agents' to serve: other interface owners, its own HA ports; Astara does not take it
+    (Astara's ``ha`` pair is asked for on our API only)."""
+    kinds = [k for k in ("ha", "distributed") if router.get(k) is True]
+    if not kinds:
+        return None
+    return (f"a Neutron {' and '.join(kinds)} router is not served by Astara (set "
+            "l3_ha = False and router_distributed = False in neutron.conf, and make it "
+            "again without them)")
 
 
 # A network API without the one-read route (a real Neutron) is asked in list calls:
