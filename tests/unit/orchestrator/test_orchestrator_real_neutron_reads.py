@@ -237,3 +237,48 @@ def test_a_neutron_ha_router_is_refused_with_its_reason_before_any_port_is_read(
     assert res is not None and res.mgmt_port is None and res.ports == ()
     assert res.refused is not None and "l3_ha = False" in res.refused
     assert any("Neutron ha router" in r.getMessage() for r in caplog.records)
+
+
+def test_id_lists_go_fifty_a_call_and_next_page_links_are_followed():
+    """A router on 120 subnets of one network, and a Neutron answering two ports a page
+    (``pagination_max_limit = 2``) with its ``ports_links``."""
+    router = load("router_admin.json")["router"]
+    project = router["project_id"]
+    subnets = [{"id": f"s{i:03}", "network_id": "n1", "cidr": f"10.{i}.0.0/24",
+                "gateway_ip": f"10.{i}.0.1", "enable_dhcp": True, "ip_version": 4}
+               for i in range(120)]
+    ports = [{"id": f"p{i:03}", "device_id": ROUTER, "device_owner": "network:router_interface",
+              "project_id": project, "network_id": "n1", "mac_address": "fa:16:3e:00:00:01",
+              "fixed_ips": [{"subnet_id": s["id"], "ip_address": s["gateway_ip"]}]}
+             for i, s in enumerate(subnets)]
+    asked: list[tuple[str, list[str]]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        path, params = request.url.path, request.url.params
+        if path.endswith("/astara_model"):
+            return httpx.Response(404, json=NO_ROUTE)
+        if path == ROUTER_PATH:
+            return httpx.Response(200, json={"router": router})
+        if path == "/v2.0/ports" and "device_id" in params:
+            start = int(params.get("marker", "p-01")[1:]) + 1
+            page = ports[start:start + 2]
+            links = ([{"rel": "next", "href": f"http://net.invalid/v2.0/ports?device_id="
+                       f"{ROUTER}&limit=2&marker={page[-1]['id']}"}]
+                     if start + 2 < len(ports) else [])
+            asked.append(("page", [params.get("marker", "")]))
+            return httpx.Response(200, json={"ports": page, "ports_links": links})
+        key = path.rsplit("/", 1)[1]
+        field = "id" if key != "ports" else "network_id"
+        asked.append((key, params.get_list(field)))
+        items = {"subnets": subnets, "networks": [{"id": "n1", "mtu": 1500}],
+                 "ports": [], "floatingips": []}[key]
+        wanted = params.get_list(field) or params.get_list("router_id")
+        return httpx.Response(200, json={key: [x for x in items
+                                               if x.get(field, ROUTER) in wanted]})
+    c = HttpNetworkAPI("http://net.invalid", "mgmt", {})
+    c._http = httpx.Client(base_url="http://net.invalid/v2.0",
+                           transport=httpx.MockTransport(handle))
+    model = c.router_model(ROUTER)
+    assert len(model.ports) == 120 and len(model.subnets) == 120
+    assert sum(1 for k, _ in asked if k == "page") == 60  # every page, once
+    assert [len(ids) for k, ids in asked if k == "subnets"] == [50, 50, 20]

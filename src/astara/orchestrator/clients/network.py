@@ -26,6 +26,29 @@ from astara.orchestrator.keys import ResourceRef
 
 LOG = logging.getLogger(__name__)
 
+# Ids per list call: each is ~45 bytes of the request line (uWSGI's default buffer is
+# 4 KiB), and a page of answers is followed (Neutron's ``pagination_max_limit``) up to
+# MAX_PAGES before the answer is taken as broken.
+IDS_PER_CALL = 50
+MAX_PAGES = 1000
+
+
+def chunks(ids: list[str], size: int = IDS_PER_CALL) -> list[list[str]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def next_page(body: dict, key: str) -> dict[str, str] | None:
+    """The ``limit`` and ``marker`` of Neutron's ``<key>_links`` next page, if any."""
+    links = body.get(f"{key}_links") or []
+    href = next((x.get("href") for x in links if isinstance(x, dict)
+                 and x.get("rel") == "next"), None)
+    if not href:
+        return None
+    q = httpx.URL(href).params
+    marker = q.get("marker")
+    return {"marker": marker, **({"limit": q["limit"]} if "limit" in q else {})} \
+        if marker else None
+
 
 def fingerprint(body: bytes) -> str:
     """Of one answer's bytes: the same bytes, the same model (and so the same document)."""
@@ -64,6 +87,22 @@ class HttpNetworkAPI(HttpApi):
         r = self._req("GET", path, params=params)
         self._ok(r)
         return r.json()
+
+    def _list(self, path: str, key: str, **params) -> list[dict]:
+        """Every item of a list call, following Neutron's next-page links."""
+        out: list[dict] = []
+        for _ in range(MAX_PAGES):
+            body = self._get(path, **params)
+            out.extend(body[key])
+            page = next_page(body, key)
+            if page is None:
+                return out
+            params = {**params, **page}
+        raise RemoteError(f"network API: {path} has more than {MAX_PAGES} pages")
+
+    def _by_ids(self, path: str, key: str, field: str, ids: list[str]) -> list[dict]:
+        """The items whose ``field`` is one of ``ids``, asked IDS_PER_CALL at a time."""
+        return [x for part in chunks(ids) for x in self._list(path, key, **{field: part})]
 
     def router_project(self, router_id: str) -> str | None:
         """The router's project from its own record (one small read), None if gone."""
@@ -137,7 +176,7 @@ class HttpNetworkAPI(HttpApi):
                 LOG.error("router %s: %s", router_id, refused)
             return RouterModel({**router, "ha": False}, [], {}, {}, refused=refused)
         ports, planted = router_model.trusted(
-            router, self._get("/ports", device_id=router_id)["ports"], self._mgmt_net,
+            router, self._list("/ports", "ports", device_id=router_id), self._mgmt_net,
             (INTERFACE, GATEWAY, MGMT_OWNER))
         self._warn_planted(router_id, planted)
         sn_ids = router_model.subnet_ids(ports)
@@ -145,10 +184,10 @@ class HttpNetworkAPI(HttpApi):
         internal = router_model.network_ids(ports, (INTERFACE,))
         return router_model.gathered(
             router, ports,
-            self._get("/subnets", id=sn_ids)["subnets"] if sn_ids else [],
-            self._get("/networks", id=net_ids)["networks"] if net_ids else [],
-            self._get("/floatingips", router_id=router_id)["floatingips"],
-            self._get("/ports", network_id=internal)["ports"] if internal else [])
+            self._by_ids("/subnets", "subnets", "id", sn_ids),
+            self._by_ids("/networks", "networks", "id", net_ids),
+            self._list("/floatingips", "floatingips", router_id=router_id),
+            self._by_ids("/ports", "ports", "network_id", internal))
 
     def _warn_planted(self, router_id: str, planted: list[dict]) -> None:
         new = sorted(p["id"] for p in planted if p.get("id") not in self._planted_seen)
@@ -161,8 +200,8 @@ class HttpNetworkAPI(HttpApi):
                                   for p in planted if p["id"] in new))
 
     def routers(self) -> list[ResourceRef]:
-        body = self._get("/routers", fields=["id", "project_id"])
-        return [ResourceRef("router", r["id"], r["project_id"]) for r in body["routers"]]
+        routers = self._list("/routers", "routers", fields=["id", "project_id"])
+        return [ResourceRef("router", r["id"], r["project_id"]) for r in routers]
 
     def routers_on_network(self, network_id: str) -> list[ResourceRef]:
         # Our API answers from the router-port association; port labels are the
