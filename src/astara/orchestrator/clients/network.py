@@ -265,7 +265,8 @@ class HttpNetworkAPI(HttpApi):
         return r.json()["port"]
 
     def management_device_ids(self) -> list[str]:
-        ports = self._get("/ports", device_owner=MGMT_OWNER, fields=["device_id"])["ports"]
+        ports = self._list("/ports", "ports", device_owner=MGMT_OWNER,
+                           network_id=self._mgmt_net, fields=["device_id"])
         return [p["device_id"] for p in ports]
 
     def ha_ports(self, member_id: str) -> list[dict]:
