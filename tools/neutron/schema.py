@@ -1,13 +1,14 @@
 """Creates a real Neutron's schema from its own models, then tools/neutron-loopback stamps
 it at Neutron's migration heads.
 
-Run with Neutron's virtualenv: ``python schema.py DATABASE_URL``. Neutron's migrations
+Run with Neutron's virtualenv: ``NEUTRON_SCHEMA_DATABASE_URL=... python schema.py`` (the
+URL from the environment: a password stays off command lines). Neutron's migrations
 have been MySQL-only since 2025.2 (an ``ALTER TABLE tags CONVERT TO CHARACTER SET
 utf8mb4``), so on PostgreSQL the schema comes from the model metadata Neutron itself
 compares its migrations against (``neutron.db.migration.models.head``).
 """
 
-import sys
+import os
 
 import sqlalchemy
 from neutron.db.migration.models import head
@@ -20,4 +21,5 @@ def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    # The URL from the environment (it may hold a password: not on a command line).
+    main(os.environ["NEUTRON_SCHEMA_DATABASE_URL"])

@@ -47,9 +47,10 @@ def rpc_view(state: Path, rpc: str, router_id: str) -> dict | None:
     return next((r for r in routers if r["id"] == router_id), None)
 
 
-def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutron, capsys):
+def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutron, capsys,
+                                                                    monkeypatch):
     ports, state = real_neutron
-    os.environ["OS_CLIENT_CONFIG_FILE"] = str(state / "clouds.yaml")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(state / "clouds.yaml"))
     admin = openstack.connect(cloud="astara-admin")
     user = openstack.connect(cloud="astara")
     ext = admin.network.create_network(name="rn-public", is_router_external=True)

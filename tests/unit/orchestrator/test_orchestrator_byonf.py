@@ -285,3 +285,20 @@ def test_network_client_list_and_a_neutron_without_the_extension():
     for bad in (httpx.Response(200, json={"other": []}), httpx.Response(403, json={})):
         with pytest.raises(RemoteError):
             _client(lambda r, bad=bad: bad).list("byonfs")
+
+
+def test_a_neutron_ha_or_dvr_router_is_error_with_the_reason_and_nothing_made():
+    from astara.orchestrator.clients import router_model as rm
+    from astara.orchestrator.clients.router_model import RouterModel
+    w = RouterWorld([])
+    reason = rm.refusal({"id": RID, "ha": True, "distributed": False})
+    assert reason is not None and "l3_ha = False" in reason
+    assert rm.refusal({"id": RID, "ha": False, "distributed": False}) is None
+    w.network.models[RID] = RouterModel({"id": RID, "project_id": TENANT, "ha": False},
+                                        [], {}, {}, refused=reason)
+    w.step()
+    st = w.rec.state(REF)
+    assert (st.steps[-1].step, st.steps[-1].status) == ("Exit", "error")
+    assert w.network.statuses[RID] == "ERROR"
+    assert summary(RID, st)["last_error"] == f"cannot boot: {reason}"
+    assert not w.compute.servers and RID not in w.network.mgmt_ports

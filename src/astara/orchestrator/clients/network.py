@@ -26,6 +26,29 @@ from astara.orchestrator.keys import ResourceRef
 
 LOG = logging.getLogger(__name__)
 
+# Ids per list call: each is ~45 bytes of the request line (uWSGI's default buffer is
+# 4 KiB), and a page of answers is followed (Neutron's ``pagination_max_limit``) up to
+# MAX_PAGES before the answer is taken as broken.
+IDS_PER_CALL = 50
+MAX_PAGES = 1000
+
+
+def chunks(ids: list[str], size: int = IDS_PER_CALL) -> list[list[str]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def next_page(body: dict, key: str) -> dict[str, str] | None:
+    """The ``limit`` and ``marker`` of Neutron's ``<key>_links`` next page, if any."""
+    links = body.get(f"{key}_links") or []
+    href = next((x.get("href") for x in links if isinstance(x, dict)
+                 and x.get("rel") == "next"), None)
+    if not href:
+        return None
+    q = httpx.URL(href).params
+    marker = q.get("marker")
+    return {"marker": marker, **({"limit": q["limit"]} if "limit" in q else {})} \
+        if marker else None
+
 
 def fingerprint(body: bytes) -> str:
     """Of one answer's bytes: the same bytes, the same model (and so the same document)."""
@@ -57,11 +80,29 @@ class HttpNetworkAPI(HttpApi):
         self._has_routers_route: bool | None = None
         self._port_status_writable = True
         self._router_status_writable = True
+        self._planted_seen: set[str] = set()  # warned of once
+        self._refused_seen: set[str] = set()  # logged once
 
     def _get(self, path: str, **params) -> dict:
         r = self._req("GET", path, params=params)
         self._ok(r)
         return r.json()
+
+    def _list(self, path: str, key: str, **params) -> list[dict]:
+        """Every item of a list call, following Neutron's next-page links."""
+        out: list[dict] = []
+        for _ in range(MAX_PAGES):
+            body = self._get(path, **params)
+            out.extend(body[key])
+            page = next_page(body, key)
+            if page is None:
+                return out
+            params = {**params, **page}
+        raise RemoteError(f"network API: {path} has more than {MAX_PAGES} pages")
+
+    def _by_ids(self, path: str, key: str, field: str, ids: list[str]) -> list[dict]:
+        """The items whose ``field`` is one of ``ids``, asked IDS_PER_CALL at a time."""
+        return [x for part in chunks(ids) for x in self._list(path, key, **{field: part})]
 
     def router_project(self, router_id: str) -> str | None:
         """The router's project from its own record (one small read), None if gone."""
@@ -108,8 +149,17 @@ class HttpNetworkAPI(HttpApi):
             if r.status_code == 404 and _not_found(r):
                 self._has_model_route = True  # the route is there; the router is not
                 return None
-            if r.status_code == 404 and self._has_model_route:
-                return None
+            if r.status_code not in (404, 405):
+                self._ok(r)  # 401, 403, 429...: this call failed; no mode to switch
+                raise RemoteError(f"network API: astara_model answered {r.status_code}")
+            if self._has_model_route:
+                # The route worked: a bare 404 (a proxy, a restart) does not say the router
+                # is gone; its own record does.
+                check = self._req("GET", f"/routers/{router_id}", params={"fields": "id"})
+                if check.status_code == 404 and _not_found(check):
+                    return None
+                raise RemoteError(f"network API: astara_model of {router_id} answered "
+                                  f"{r.status_code} {r.text[:200]}")
             self._has_model_route = False  # a real Neutron: gather it the long way
         return self._gather(router_id)
 
@@ -118,22 +168,40 @@ class HttpNetworkAPI(HttpApi):
         if r.status_code == 404:
             return None
         self._ok(r)
-        owners = (INTERFACE, GATEWAY, MGMT_OWNER)
-        ports = [p for p in self._get("/ports", device_id=router_id)["ports"]
-                 if p.get("device_owner") in owners]
+        router = r.json()["router"]
+        refused = router_model.refusal(router)
+        if refused is not None:
+            if router_id not in self._refused_seen:
+                self._refused_seen.add(router_id)
+                LOG.error("router %s: %s", router_id, refused)
+            return RouterModel({**router, "ha": False}, [], {}, {}, refused=refused)
+        ports, planted = router_model.trusted(
+            router, self._list("/ports", "ports", device_id=router_id), self._mgmt_net,
+            (INTERFACE, GATEWAY, MGMT_OWNER))
+        self._warn_planted(router_id, planted)
         sn_ids = router_model.subnet_ids(ports)
         net_ids = router_model.network_ids(ports, (INTERFACE, GATEWAY))
         internal = router_model.network_ids(ports, (INTERFACE,))
         return router_model.gathered(
-            r.json()["router"], ports, owners,
-            self._get("/subnets", id=sn_ids)["subnets"] if sn_ids else [],
-            self._get("/networks", id=net_ids)["networks"] if net_ids else [],
-            self._get("/floatingips", router_id=router_id)["floatingips"],
-            self._get("/ports", network_id=internal)["ports"] if internal else [])
+            router, ports,
+            self._by_ids("/subnets", "subnets", "id", sn_ids),
+            self._by_ids("/networks", "networks", "id", net_ids),
+            self._list("/floatingips", "floatingips", router_id=router_id),
+            self._by_ids("/ports", "ports", "network_id", internal))
+
+    def _warn_planted(self, router_id: str, planted: list[dict]) -> None:
+        new = sorted(p["id"] for p in planted if p.get("id") not in self._planted_seen)
+        if new:
+            self._planted_seen.update(new)
+            LOG.warning("router %s: ignoring ports labelled as its own that no trusted "
+                        "relation makes its (another project's?): %s", router_id,
+                        ", ".join(f"{p['id']} ({p.get('device_owner')}, project "
+                                  f"{p.get('project_id') or '-'})"
+                                  for p in planted if p["id"] in new))
 
     def routers(self) -> list[ResourceRef]:
-        body = self._get("/routers", fields=["id", "project_id"])
-        return [ResourceRef("router", r["id"], r["project_id"]) for r in body["routers"]]
+        routers = self._list("/routers", "routers", fields=["id", "project_id"])
+        return [ResourceRef("router", r["id"], r["project_id"]) for r in routers]
 
     def routers_on_network(self, network_id: str) -> list[ResourceRef]:
         # Our API answers from the router-port association; port labels are the
@@ -185,7 +253,9 @@ class HttpNetworkAPI(HttpApi):
             raise RemoteError(f"port status update refused: {r.status_code} {r.text[:200]}")
 
     def management_port(self, router_id: str, create: bool) -> dict | None:
-        ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER)["ports"]
+        # Only on the management network (ours): a port elsewhere labelled so is not.
+        ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER,
+                          network_id=self._mgmt_net)["ports"]
         if ports or not create:
             return ports[0] if ports else None
         r = self._req("POST", "/ports", json={"port": {
@@ -195,7 +265,8 @@ class HttpNetworkAPI(HttpApi):
         return r.json()["port"]
 
     def management_device_ids(self) -> list[str]:
-        ports = self._get("/ports", device_owner=MGMT_OWNER, fields=["device_id"])["ports"]
+        ports = self._list("/ports", "ports", device_owner=MGMT_OWNER,
+                           network_id=self._mgmt_net, fields=["device_id"])
         return [p["device_id"] for p in ports]
 
     def ha_ports(self, member_id: str) -> list[dict]:

@@ -67,6 +67,8 @@ class Resource:
     generation: int = 0
     # Its project, from its own record: whose BYONF entry its appliance boots with.
     project_id: str | None = None
+    # Why no appliance can serve it: nothing is booted, it goes to ERROR with this.
+    refused: str | None = None
 
 
 class Driver(Protocol):

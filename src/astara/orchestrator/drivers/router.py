@@ -172,6 +172,10 @@ class RouterDriver:
         model = self.network.router_model(router_id)
         if model is None:
             return None
+        if model.refused is not None:
+            return None if member else Resource(
+                model=model, mgmt_port=None, ports=(), subnets={}, refused=model.refused,
+                project_id=model.router.get("project_id"))
         ha = bool(model.router.get("ha"))
         if member == 1 and not ha:
             return None  # HA turned off: the second member goes (its ports with it)

@@ -124,7 +124,9 @@ class Observer:
                             exc)
         wanted = tuple(sorted(p["id"] for p in plugged))
         spec, boot_problem = None, None
-        if inst is None and res.admin_up and self.boot is not None:
+        if res.refused is not None:
+            boot_problem = res.refused  # none can succeed: ERROR, nothing made
+        elif inst is None and res.admin_up and self.boot is not None:
             # Only when a boot may follow: one list call (with BYONF) and the image and
             # flavor looked up (once each, unless unknown).
             spec, boot_problem = self.boot.resolve(ref.kind, res.project_id)
