@@ -157,7 +157,10 @@ async def put_config(request: Request) -> Response:
     async with s.lock:
         refused = await asyncio.to_thread(s.fencing.admit, pushed)
         if refused is not None:
-            return JSONResponse({"error": refused}, status_code=409)
+            held = s.fencing.accepted
+            return JSONResponse({"error": refused,
+                                 "accepted_epoch": held.epoch if held else None},
+                                status_code=409)
         result = await asyncio.to_thread(s.appliance.apply, config)
     s.metrics.applied(result)
     body = {

@@ -25,7 +25,7 @@ from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
-from astara.wire.tenure import Tenure
+from astara.wire.tenure import MAX_EPOCH, Tenure
 
 
 def base_url(address: str, port: int) -> str:
@@ -43,6 +43,16 @@ def _error(r: httpx.Response) -> str:
         return str(r.json()["error"])[:300]
     except (ValueError, KeyError, TypeError):
         return r.text[:300]
+
+
+def _accepted_epoch(r: httpx.Response) -> int | None:
+    """The epoch a 409 says the appliance holds (None: an older agent said none)."""
+    try:
+        value = r.json()["accepted_epoch"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) \
+        and 0 <= value <= MAX_EPOCH else None
 
 
 class HttpApplianceAPI:
@@ -127,7 +137,7 @@ class HttpApplianceAPI:
         if r.status_code == 401:
             raise _refused(address)
         if r.status_code == 409:
-            raise Fenced(f"appliance {address}: {_error(r)}")
+            raise Fenced(f"appliance {address}: {_error(r)}", _accepted_epoch(r))
         if r.status_code != 200:
             raise ConfigRefused(f"appliance {address} refused the config: {r.status_code} "
                                 f"{r.text[:300]}")

@@ -30,7 +30,12 @@ class ConfigRefused(RemoteError):
 
 class Fenced(RemoteError):
     """An appliance refused a push's lease epoch (409): it accepted a newer one, so
-    another member owns the resource now (``wire.tenure``)."""
+    another member owns the resource now (``wire.tenure``), or our database's epochs
+    went backwards. ``accepted``: the epoch the appliance holds, when it said."""
+
+    def __init__(self, message: str, accepted: int | None = None):
+        super().__init__(message)
+        self.accepted = accepted
 
 
 class NetworkAPI(Protocol):

@@ -269,7 +269,7 @@ class FakeAppliances:
         # Like the agent: the highest epoch accepted per appliance (wire.tenure).
         why = refusal(self.tenures.get(appliance_id), tenure)
         if why is not None:
-            raise Fenced(f"appliance {address}: {why}")
+            raise Fenced(f"appliance {address}: {why}", self.tenures[appliance_id].epoch)
         if tenure is not None and (appliance_id not in self.tenures
                                    or tenure.epoch > self.tenures[appliance_id].epoch):
             self.tenures[appliance_id] = tenure
