@@ -55,6 +55,7 @@ from astara.orchestrator.worker import process
 
 LOG = logging.getLogger(__name__)
 CONSUMER = "astara-orchestrator"
+MGMT_LOCK = "astara-management-network"  # find-or-create, one member at a time
 
 
 def start_method(threads: int) -> str:
@@ -165,7 +166,9 @@ class Orchestrator:
         net = endpoints.resolve(self.o, "network")
         with httpx.Client(base_url=net.url.rstrip("/"), headers=self.o.service_headers,
                           timeout=10, **({"auth": net.auth} if net.auth else {})) as http:
-            self.mgmt_net_id = management.ensure_network(self.o, http)
+            lock = self.ownership.membership.lock(MGMT_LOCK, 30.0) \
+                if self.ownership is not None else None
+            self.mgmt_net_id = management.ensure_network(self.o, http, lock)
         self.network = HttpNetworkAPI(net.url, self.mgmt_net_id, self.o.service_headers,
                                       auth=net.auth)
         if "loadbalancer" in self.o.enabled_drivers:
