@@ -52,18 +52,19 @@ def test_parse_reads_the_headers_and_bounds_the_owner():
     assert parse("7", "o" * 300) == Tenure(7, "o" * 255)
 
 
-def _put(served: Served, doc: dict, t: Tenure | None = None, raw: dict | None = None):
+def _put(served: Served, doc: dict | None, t: Tenure | None = None, raw: dict | None = None,
+         path: str = "/v1/system/config/", secret: bytes = SECRET):
     app = make_app()
 
     async def one(scope, receive, send):
         await app({**scope, SCOPE_KEY: served}, receive, send)
 
     async def go():
-        headers = {auth.HEADER: auth.bearer(SECRET), **(t.headers() if t else {}),
+        headers = {auth.HEADER: auth.bearer(secret), **(t.headers() if t else {}),
                    **(raw or {})}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=one),
                                      base_url="http://appliance") as client:
-            return await client.put("/v1/system/config/", json=doc, headers=headers)
+            return await client.put(path, json=doc, headers=headers)
     return asyncio.run(go())
 
 
@@ -98,3 +99,21 @@ def test_an_unreadable_record_is_no_epoch(tmp_path):
     assert fencing.load(tmp_path) is None
     f = fencing.Fencing(tmp_path)
     assert f.admit(B4) is None and fencing.load(tmp_path) == B4
+
+
+def test_an_adopting_owner_records_its_epoch_without_applying_and_older_pushes_are_refused(
+        appliance):
+    served = Served(appliance, SECRET)
+    assert _put(served, router_document(1), B4).status_code == 200
+    digest, applies = appliance.digest, appliance.applies
+    res = _put(served, None, A5, path=tenure.TENURE_PATH)
+    assert res.status_code == 200 and res.json() == {"epoch": 5}
+    assert (appliance.digest, appliance.applies) == (digest, applies)
+    assert fencing.load(appliance.state_dir) == A5
+    stale = _put(served, router_document(2), B4)  # the paused former owner's push
+    assert stale.status_code == 409 and stale.json()["accepted_epoch"] == 5
+    assert _put(served, None, B4, path=tenure.TENURE_PATH).status_code == 409
+    assert _put(served, None, path=tenure.TENURE_PATH).status_code == 400  # no epoch
+    assert _put(served, None, A5, path=tenure.TENURE_PATH,
+                secret=b"wrong").status_code == 401
+    assert (appliance.digest, appliance.applies) == (digest, applies)

@@ -11,8 +11,10 @@ import asyncio
 import threading
 from dataclasses import replace
 
+import pytest
 from tests.orchestrator_world import REF, RID, router_model, sync_mgmt
 
+from astara.orchestrator.clients.base import Fenced
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
@@ -206,3 +208,33 @@ def test_a_genuine_newer_owner_is_not_overtaken():
             break
     assert rec.state(REF).fenced and not appliances.applied
     assert len([c for c in appliances.calls if c[0] == "push"]) == 1
+
+
+def test_an_adopting_member_records_its_epoch_without_a_push_and_a_stale_push_is_refused():
+    old = {"now": Tenure(3, "orch-a/1/x")}
+    network, compute, appliances, store, rec_a = world(lambda ref: old["now"])
+    for _ in range(10):  # boots, waits, pushes
+        rec_a.run(REF, True)
+        sync_mgmt(network, appliances)
+        if appliances.applied:
+            break
+    (instance,) = compute.servers
+    assert appliances.tenures[instance] == Tenure(3, "orch-a/1/x")
+    # orch-b takes the lease (epoch 4) and adopts the healthy appliance: no push.
+    rec_b = Reconciler(Observer(network, compute, appliances, management_defaults()),
+                       Executor(network, compute, appliances,
+                                fence=lambda ref: Tenure(4, "orch-b/2/y")),
+                       replace(plan_defaults(), health_check_period=60), store=Store())
+    pushes = len([c for c in appliances.calls if c[0] == "push"])
+    rec_b.run(REF, True)
+    assert rec_b.state(REF).healthy
+    assert len([c for c in appliances.calls if c[0] == "push"]) == pushes
+    assert appliances.tenures[instance] == Tenure(4, "orch-b/2/y")
+    assert rec_b.executor.performed["RecordTenure"] == 1
+    rec_b.run(REF, True)  # told once per epoch
+    assert [c[0] for c in appliances.calls].count("tenure") == 1
+    # orch-a, paused with a push decided, resumes under its old epoch: refused.
+    with pytest.raises(Fenced) as exc:
+        appliances.push(rec_a.state(REF).context.mgmt_address, instance,
+                        rec_a.state(REF).context.desired, old["now"])
+    assert exc.value.accepted == 4

@@ -25,7 +25,7 @@ from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
-from astara.wire.tenure import MAX_EPOCH, Tenure
+from astara.wire.tenure import MAX_EPOCH, TENURE_PATH, Tenure
 
 
 def base_url(address: str, port: int) -> str:
@@ -122,6 +122,23 @@ class HttpApplianceAPI:
         except httpx.TransportError:
             return True  # connected, then no (good) answer
         return True
+
+    def record_tenure(self, address: str, appliance_id: str, tenure: Tenure) -> None:
+        self.calls += 1
+        try:
+            r = self._http.put(f"{base_url(address, self._port)}{TENURE_PATH}",
+                               headers={**self._headers(appliance_id), **tenure.headers()})
+        except httpx.TransportError as exc:
+            raise RemoteError(f"appliance {address} unreachable: {exc}") from exc
+        if r.status_code == 401:
+            raise _refused(address)
+        if r.status_code == 409:
+            raise Fenced(f"appliance {address}: {_error(r)}", _accepted_epoch(r))
+        if r.status_code in (404, 405):
+            return  # an agent older than the endpoint: its next push carries the epoch
+        if r.status_code != 200:
+            raise RemoteError(f"appliance {address}: tenure not recorded: {r.status_code} "
+                              f"{r.text[:300]}")
 
     def push(self, address: str, appliance_id: str, config: ApplianceConfig,
              tenure: Tenure | None = None) -> None:

@@ -109,6 +109,10 @@ class ApplianceAPI(Protocol):
         """``tenure``: the pushing member's lease (a cluster), refused by the
         appliance (``Fenced``) once it accepted a newer epoch; None: a single node."""
 
+    def record_tenure(self, address: str, appliance_id: str, tenure: Tenure) -> None:
+        """Have the appliance record ``tenure``'s epoch, applying nothing (an adopting
+        member's): ``Fenced`` when it holds a newer one."""
+
 
 class LoadBalancerAPI(Protocol):
     """The load-balancer service's admin-only Astara endpoints (and its list), as an admin."""

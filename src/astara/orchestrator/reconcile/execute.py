@@ -166,13 +166,33 @@ class Executor:
             if tenure is None:
                 self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired)
                 return
-            try:
-                self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired, tenure)
-            except Fenced as exc:
-                newer = self._advance(owner or ref, tenure, exc)
-                if newer is None:
-                    raise
-                self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired, newer)
+            address, instance, desired = ctx.mgmt_address, ctx.instance_id, ctx.desired
+            st.told_epoch = self._fenced_call(
+                owner or ref, tenure,
+                lambda t: self.appliance.push(address, instance, desired, t))
+        elif step is Step.ALIVE and tenure is not None and st.told_epoch != tenure.epoch \
+                and ctx.mgmt_address is not None and ctx.instance_id is not None:
+            # Adopted healthy (no push): record our epoch at the appliance, so that a
+            # paused former owner's push is refused there too.
+            address, instance = ctx.mgmt_address, ctx.instance_id
+            st.told_epoch = self._fenced_call(
+                owner or ref, tenure, lambda t: self.appliance.record_tenure(address,
+                                                                             instance, t))
+            self.performed["RecordTenure"] += 1
+
+    def _fenced_call(self, owner: ResourceRef, tenure: Tenure,
+                     call: Callable[[Tenure], None]) -> int:
+        """``call`` under ``tenure``; refused (``Fenced``) while our row still names
+        us, once more under the raised epoch. The epoch it went through under."""
+        try:
+            call(tenure)
+            return tenure.epoch
+        except Fenced as exc:
+            newer = self._advance(owner, tenure, exc)
+            if newer is None:
+                raise
+        call(newer)
+        return newer.epoch
 
     def _advance(self, owner: ResourceRef, tenure: Tenure, exc: Fenced) -> Tenure | None:
         """The tenure to push again under after ``exc`` (None: stay fenced)."""

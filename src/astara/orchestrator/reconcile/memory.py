@@ -130,3 +130,6 @@ class RouterState:
     # The last pass was refused by the cluster fence (this member does not hold the
     # resource's lease): nothing was done, and nothing of it may be stored.
     fenced: bool = False
+    # The lease epoch this member's tenure was last recorded under at the appliance (a
+    # push, or ``record_tenure`` on adoption): told once per epoch.
+    told_epoch: int | None = None
