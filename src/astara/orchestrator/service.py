@@ -19,6 +19,7 @@ machines stop in the worker).
 from __future__ import annotations
 
 import collections
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -54,6 +56,17 @@ from astara.orchestrator.startup import since_exec
 from astara.orchestrator.worker import process
 
 LOG = logging.getLogger(__name__)
+
+
+def loopback_url(url: str) -> bool:
+    """Does ``url`` name this host only (a loopback address, or localhost)? Pure."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 CONSUMER = "astara-orchestrator"
 MGMT_LOCK = "astara-management-network"  # find-or-create, one member at a time
 
@@ -144,6 +157,10 @@ class Orchestrator:
 
     def _join_cluster(self) -> None:
         c = self.coordination
+        if loopback_url(self.rpc_url()):
+            LOG.warning("cluster: this member advertises RPC URL %s, a loopback address: "
+                        "other members cannot reach it (set [coordination] rpc_url)",
+                        self.rpc_url())
         caps = {"rpc_url": self.rpc_url(), "owner": self.lease_owner}
         if self._membership_factory is not None:
             membership = self._membership_factory(caps)
@@ -609,12 +626,13 @@ class Orchestrator:
         return 200, {"forgotten": name, **done}
 
     def peers(self) -> list[tuple[str, str]]:
-        """The other members in the group with an RPC URL: (name, url), by name."""
+        """The other members in the group: (name, url), by name; url "" when one
+        advertises none."""
         if self.ownership is None:
             return []
         return sorted((name, str(caps.get("rpc_url") or ""))
                       for name, caps in self.ownership.group().items()
-                      if name != self.coordination.member_name and caps.get("rpc_url"))
+                      if name != self.coordination.member_name)
 
     def forward_target(self, resource_id: str) -> tuple[str, str] | None:
         """Where a command on ``resource_id`` must go: (member, its RPC URL) when another

@@ -254,7 +254,8 @@ def test_a_cluster_wide_list_names_each_row_s_member_and_who_did_not_answer(db):
         wide = http.get("/routers/?kind=router&cluster=1").json()
         alone = http.get("/routers/?kind=router").json()
     assert wide == {"routers": [{"id": IDS[0], "kind": "router", "member": "orch-a"}],
-                    "unanswered": ["orch-z"]}
+                    "unanswered": ["orch-z"],
+                    "unanswered_why": {"orch-z": "did not answer"}}
     assert alone == {"routers": [{"id": IDS[0], "kind": "router"}]}
 
 
