@@ -362,7 +362,9 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     def allowed(scope, headers: Headers) -> bool:
         return scope.get(PEER_SCOPE) is not None or token_matches(token, headers.get(TOKEN_HEADER))
 
-    member = orch.coordination.member_name if orch.coordination.enabled else None
+    coordination = getattr(orch, "coordination", None)  # None: a test double, alone
+    member = coordination.member_name if coordination is not None and coordination.enabled \
+        else None
     # Outside the guard: refused callers are counted too (as "unmatched": not routed).
     return RequestMetrics(
         PeerAuth(Guard(app, allowed, error_body, MAX_BODY, scheme=TOKEN_HEADER), token,
