@@ -68,6 +68,7 @@ def loopback_url(url: str) -> bool:
     except ValueError:
         return False
 CONSUMER = "astara-orchestrator"
+FORGET_AFTER = 3  # heartbeat timeouts without a heartbeat row before a member is forgotten
 MGMT_LOCK = "astara-management-network"  # find-or-create, one member at a time
 
 
@@ -619,6 +620,18 @@ class Orchestrator:
             return 409, {"error": f"member {name!r} is in the group: stop it first (it "
                                   f"leaves the group at once, or {self.coordination.lease:.0f} "
                                   f"s after a kill)"}
+        if self.ownership.down is not None:
+            return 409, {"error": "the coordination service does not answer here "
+                                  f"({self.ownership.down[:200]}): who is in the group is "
+                                  "not known; try again when it answers"}
+        row = next((r for r in self.ownership.board.read() if r["name"] == name), None)
+        age = time.time() - row["heartbeat_at"] if row is not None else None
+        if age is not None and age < FORGET_AFTER * self.coordination.lease:
+            return 409, {"error": f"member {name!r} wrote a heartbeat {max(age, 0):.0f} s "
+                                  f"ago: it may be alive (paused, or cut off from the "
+                                  f"coordination service); forget it once "
+                                  f"{FORGET_AFTER * self.coordination.lease:.0f} s have "
+                                  "passed without one"}
         done = self.ownership.board.forget(name, f"{CONSUMER}@{name}")
         if not any(done.values()):
             return 404, {"error": f"no member {name!r} is known (no row, no cursor)"}
