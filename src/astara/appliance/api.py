@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from astara.appliance import status as status_mod
 from astara.appliance.converge import Appliance
-from astara.appliance.fencing import Fencing
+from astara.appliance.fencing import FILE, Fencing, Unreadable
 from astara.appliance.metrics import ApplianceMetrics
 from astara.common.guard import Guard
 from astara.common.metrics_http import endpoint
@@ -139,6 +139,12 @@ async def get_config(request: Request) -> Response:
     return JSONResponse(doc)
 
 
+def _unfenced() -> JSONResponse:
+    return JSONResponse({"error": f"the fencing record ({FILE}) cannot be read: this "
+                                  "appliance cannot tell which orchestrator epoch it "
+                                  "accepted"}, status_code=503)
+
+
 def _fenced(s: Served, why: str) -> JSONResponse:
     held = s.fencing.accepted
     return JSONResponse({"error": why, "accepted_epoch": held.epoch if held else None},
@@ -157,7 +163,10 @@ async def put_tenure(request: Request) -> Response:
     if told is None:
         return JSONResponse({"error": f"{tenure.EPOCH_HEADER} is required"}, status_code=400)
     async with s.lock:
-        refused = await asyncio.to_thread(s.fencing.admit, told)
+        try:
+            refused = await asyncio.to_thread(s.fencing.admit, told)
+        except Unreadable:
+            return _unfenced()
         if refused is not None:
             return _fenced(s, refused)
         held = s.fencing.accepted
@@ -180,7 +189,10 @@ async def put_config(request: Request) -> Response:
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     async with s.lock:
-        refused = await asyncio.to_thread(s.fencing.admit, pushed)
+        try:
+            refused = await asyncio.to_thread(s.fencing.admit, pushed)
+        except Unreadable:
+            return _unfenced()
         if refused is not None:
             return _fenced(s, refused)
         result = await asyncio.to_thread(s.appliance.apply, config)

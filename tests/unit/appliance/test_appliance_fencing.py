@@ -94,11 +94,29 @@ def test_a_bad_epoch_header_is_400_and_a_push_without_one_is_unchanged(appliance
     assert not (appliance.state_dir / fencing.FILE).exists()
 
 
-def test_an_unreadable_record_is_no_epoch(tmp_path):
-    (tmp_path / fencing.FILE).write_text("{not json")
-    assert fencing.load(tmp_path) is None
-    f = fencing.Fencing(tmp_path)
-    assert f.admit(B4) is None and fencing.load(tmp_path) == B4
+@pytest.mark.parametrize("text", ["{not json", "", '{"epoch": Infinity, "owner": "a"}',
+                                  '{"epoch": -1, "owner": "a"}', '{"epoch": 1.5, "owner": "a"}',
+                                  '{"epoch": true, "owner": "a"}', '{"owner": "a"}', "[]"])
+def test_an_unreadable_record_refuses_epoch_calls_with_503_and_one_log_line(
+        appliance, text, caplog):
+    path = appliance.state_dir / fencing.FILE
+    path.write_text(text)
+    with pytest.raises(fencing.Unreadable):
+        fencing.load(appliance.state_dir)
+    served = Served(appliance, SECRET)
+    res = _put(served, router_document(1), B4)
+    assert res.status_code == 503 and "cannot be read" in res.json()["error"]
+    assert _put(served, None, B4, path=tenure.TENURE_PATH).status_code == 503
+    assert appliance.applies == 0 and path.read_text() == text
+    assert caplog.text.count("refusing epoch-carrying calls") == 2  # one per call
+    assert _put(served, router_document(1)).status_code == 200  # no epoch: as before
+    path.unlink()  # the operator's way out
+    assert _put(served, router_document(2), B4).status_code == 200
+
+
+def test_an_unreadable_file_is_503_not_a_traceback(appliance):
+    (appliance.state_dir / fencing.FILE).mkdir()  # IsADirectoryError
+    assert _put(Served(appliance, SECRET), router_document(1), B4).status_code == 503
 
 
 def test_an_adopting_owner_records_its_epoch_without_applying_and_older_pushes_are_refused(

@@ -155,6 +155,8 @@ class HttpApplianceAPI:
             raise _refused(address)
         if r.status_code == 409:
             raise Fenced(f"appliance {address}: {_error(r)}", _accepted_epoch(r))
+        if r.status_code == 503:  # it cannot read its fencing record: not the document's fault
+            raise RemoteError(f"appliance {address}: {_error(r)}")
         if r.status_code != 200:
             raise ConfigRefused(f"appliance {address} refused the config: {r.status_code} "
                                 f"{r.text[:300]}")
