@@ -19,7 +19,9 @@ from dataclasses import dataclass
 EPOCH_HEADER = "X-Astara-Epoch"
 OWNER_HEADER = "X-Astara-Owner"
 TENURE_PATH = "/v1/system/tenure/"  # PUT: record the headers' epoch, apply nothing
-MAX_EPOCH = 2**63 - 1  # the lease row's BIGINT
+# The header's bound (a signed 64-bit integer); the lease row's column is an Integer
+# (int4 on PostgreSQL), so our own epochs stay below 2**31 (``cluster.leases``).
+MAX_EPOCH = 2**63 - 1
 MAX_OWNER = 255  # the lease row's owner column
 
 

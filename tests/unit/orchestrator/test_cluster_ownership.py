@@ -185,6 +185,8 @@ def test_advance_raises_only_our_own_row_at_the_epoch_we_pushed(db):
     assert a.advance(rid, Tenure(1, "orch-a/1"), 9) is None and a.get(rid).epoch == 8
     # Another member's row is never raised by us.
     assert b.advance(rid, Tenure(8, "orch-b/1"), 9) is None and a.get(rid).owner == "orch-a/1"
+    # Nor past what the row's column holds (int4 on PostgreSQL).
+    assert a.advance(rid, Tenure(8, "orch-a/1"), 2**31 - 1) is None
     # Nor our own once its lease is within the margin of its end.
     clock.now += LEASE - MARGIN
     assert a.advance(rid, Tenure(8, "orch-a/1"), 9) is None and a.get(rid).epoch == 8

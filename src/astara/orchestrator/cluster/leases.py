@@ -26,9 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from astara.bus.outbox import drop_cursor
 from astara.db.engine import Database
 from astara.orchestrator.models import LeaseRow, MemberRow
-from astara.wire.tenure import MAX_EPOCH, Tenure
+from astara.wire.tenure import Tenure
 
 CHUNK = 500  # ids per IN list
+ROW_EPOCH_MAX = 2**31 - 1  # orch_leases.epoch is an Integer (int4 on PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,8 @@ class Leases:
         the appliance holds an epoch the database no longer knows (it went backwards).
         A compare-and-set: a newer owner changed owner or epoch, so it matches nothing
         and None is answered (stay fenced)."""
-        if accepted < pushed.epoch or accepted >= MAX_EPOCH:
-            return None
+        if accepted < pushed.epoch or accepted >= ROW_EPOCH_MAX:
+            return None  # beyond what the row holds: stay fenced (tenure.json by hand)
         now = self.clock()
         with self.db.write() as s:
             done = s.execute(
