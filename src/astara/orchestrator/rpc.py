@@ -415,7 +415,7 @@ class PeerAuth:
         target = peer_auth.target(scope["path"], scope.get("query_string", b"").decode("latin-1"))
         why = "body too large" if len(body) > MAX_BODY else peer_auth.verify(
             self.token, scope["method"], target, body, headers.get(peer_auth.TIME_HEADER),
-            given, sender, now)
+            given, sender, now, headers.get(peer_auth.NONCE_HEADER))
         if why is None and not self.replays.first(given, now):
             why = "signature already used"
         if why is not None:

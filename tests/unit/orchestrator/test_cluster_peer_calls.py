@@ -39,6 +39,11 @@ def test_a_member_signature_is_accepted_once_and_a_forged_or_stale_one_is_401(db
         r = h.get("/routers/", headers=good)
         assert r.status_code == 200 and r.headers["X-Astara-Member"] == "orch-a"
         assert h.get("/routers/", headers=good).status_code == 401  # replayed
+        # The same call again in the same second, signed anew: a new nonce, accepted.
+        again = _signed(int(good[peer_auth.TIME_HEADER]))
+        assert h.get("/routers/", headers=again).status_code == 200
+        assert h.get("/routers/", headers={**again, peer_auth.NONCE_HEADER: "x"}
+                     ).status_code == 401
         assert h.get("/routers/", headers=_signed(time.time(), token=b"guess")).status_code \
             == 401
         old = h.get("/routers/", headers=_signed(time.time() - 120))
