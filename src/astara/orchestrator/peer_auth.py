@@ -6,7 +6,8 @@ an HMAC-SHA256 key over the method, the path with its query, the body's SHA-256,
 Unix time, a random nonce and its member name (``X-Astara-Peer-Time``,
 ``X-Astara-Peer-Nonce``, ``X-Astara-Peer-Signature``, ``X-Astara-Forwarded``). The
 receiver accepts a signature that matches, whose time is within ``SKEW`` seconds of its
-clock, and that it has not seen before (``Replays``): a URL advertised through the coordination service learns nothing it can reuse.
+clock, and that it has not seen before (``Replays``): a URL advertised through the
+coordination service learns nothing it can reuse.
 Decisions here are pure; the ASGI edge is ``rpc.PeerAuth``.
 """
 
