@@ -160,7 +160,7 @@ class Orchestrator:
         c = self.coordination
         if loopback_url(self.rpc_url()):
             LOG.warning("cluster: this member advertises RPC URL %s, a loopback address: "
-                        "other members cannot reach it (set [coordination] rpc_url)",
+                        "members on other hosts cannot reach it ([coordination] rpc_url)",
                         self.rpc_url())
         caps = {"rpc_url": self.rpc_url(), "owner": self.lease_owner}
         if self._membership_factory is not None:
