@@ -6,7 +6,8 @@ The compute agent's ``FleetBackend`` (the in-tree ``FakeBackend``) tells the fle
 which instance holds which address. Each appliance answers only its own secret
 (``wire.auth``), reports the digest of the config last pushed to it
 (``GET /v1/status/``), and fences pushes by lease epoch like the real agent
-(``wire.tenure``). Pushes are counted per address.
+(``wire.tenure``), also an adopting member's ``PUT /v1/system/tenure/``. Pushes are
+counted per address.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Fleet:
         self.tenures: dict[str, tenure.Tenure] = {}  # instance id -> highest accepted
         self.pushes: collections.Counter[str] = collections.Counter()
         self.fenced = 0
+        self.told = 0  # epochs recorded without a push (adoptions)
 
     def plugged(self, spec: InstanceSpec) -> None:
         with self.lock:
@@ -70,9 +72,30 @@ class Fleet:
             answer = Response(body, media_type="application/json")
         elif (method, path) == ("PUT", "/v1/system/config/"):
             answer = self._put(address, instance, request, await request.body())
+        elif (method, path) == ("PUT", tenure.TENURE_PATH):
+            answer = self._tenure(instance, request)
         else:
             answer = JSONResponse({"error": "not found"}, 404)
         await answer(scope, receive, send)
+
+    def _admit(self, instance: str, pushed: tenure.Tenure | None) -> Response | None:
+        why = tenure.refusal(self.tenures.get(instance), pushed)
+        if why is not None:
+            self.fenced += 1
+            return JSONResponse({"error": why,
+                                 "accepted_epoch": self.tenures[instance].epoch}, 409)
+        if pushed is not None and (instance not in self.tenures
+                                   or pushed.epoch > self.tenures[instance].epoch):
+            self.tenures[instance] = pushed
+        return None
+
+    def _tenure(self, instance: str, request: Request) -> Response:
+        told = tenure.parse(request.headers.get(tenure.EPOCH_HEADER),
+                            request.headers.get(tenure.OWNER_HEADER))
+        with self.lock:
+            refused = self._admit(instance, told)
+            self.told += 1
+        return refused or JSONResponse({"epoch": self.tenures[instance].epoch})
 
     def _put(self, address: str, instance: str, request: Request, body: bytes) -> Response:
         import json
@@ -81,13 +104,9 @@ class Fleet:
         pushed = tenure.parse(request.headers.get(tenure.EPOCH_HEADER),
                               request.headers.get(tenure.OWNER_HEADER))
         with self.lock:
-            why = tenure.refusal(self.tenures.get(instance), pushed)
-            if why is not None:
-                self.fenced += 1
-                return JSONResponse({"error": why}, 409)
-            if pushed is not None and (instance not in self.tenures
-                                       or pushed.epoch > self.tenures[instance].epoch):
-                self.tenures[instance] = pushed
+            refused = self._admit(instance, pushed)
+            if refused is not None:
+                return refused
             self.pushes[address] += 1
             self.applied[address] = config.digest()
         return JSONResponse({"changed": True, "digest": config.digest()})

@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from astara.appliance import status as status_mod
 from astara.appliance.converge import Appliance
-from astara.appliance.fencing import Fencing
+from astara.appliance.fencing import FILE, Fencing, Unreadable
 from astara.appliance.metrics import ApplianceMetrics
 from astara.common.guard import Guard
 from astara.common.metrics_http import endpoint
@@ -139,6 +139,40 @@ async def get_config(request: Request) -> Response:
     return JSONResponse(doc)
 
 
+def _unfenced() -> JSONResponse:
+    return JSONResponse({"error": f"the fencing record ({FILE}) cannot be read: this "
+                                  "appliance cannot tell which orchestrator epoch it "
+                                  "accepted"}, status_code=503)
+
+
+def _fenced(s: Served, why: str) -> JSONResponse:
+    held = s.fencing.accepted
+    return JSONResponse({"error": why, "accepted_epoch": held.epoch if held else None},
+                        status_code=409)
+
+
+async def put_tenure(request: Request) -> Response:
+    """Record a new owner's epoch (it adopted this appliance without a push): the same
+    admission as a push's, nothing applied."""
+    s = _served(request)
+    try:
+        told = tenure.parse(request.headers.get(tenure.EPOCH_HEADER),
+                            request.headers.get(tenure.OWNER_HEADER))
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    if told is None:
+        return JSONResponse({"error": f"{tenure.EPOCH_HEADER} is required"}, status_code=400)
+    async with s.lock:
+        try:
+            refused = await asyncio.to_thread(s.fencing.admit, told)
+        except Unreadable:
+            return _unfenced()
+        if refused is not None:
+            return _fenced(s, refused)
+        held = s.fencing.accepted
+    return JSONResponse({"epoch": held.epoch if held else told.epoch})
+
+
 async def put_config(request: Request) -> Response:
     s = _served(request)
     try:
@@ -155,9 +189,12 @@ async def put_config(request: Request) -> Response:
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     async with s.lock:
-        refused = await asyncio.to_thread(s.fencing.admit, pushed)
+        try:
+            refused = await asyncio.to_thread(s.fencing.admit, pushed)
+        except Unreadable:
+            return _unfenced()
         if refused is not None:
-            return JSONResponse({"error": refused}, status_code=409)
+            return _fenced(s, refused)
         result = await asyncio.to_thread(s.appliance.apply, config)
     s.metrics.applied(result)
     body = {
@@ -195,6 +232,7 @@ def make_app() -> Guard:
         Route("/v1/system/stats/", get_stats),
         Route("/v1/system/config/", get_config, methods=["GET"]),
         Route("/v1/system/config/", put_config, methods=["PUT"]),
+        Route(tenure.TENURE_PATH, put_tenure, methods=["PUT"]),
         Route("/metrics", endpoint(lambda request: _served(request).metrics.registry),
               methods=["GET"]),
     ])

@@ -273,8 +273,10 @@ def main(argv: list[str] | None = None) -> int:
                   ([*COLUMNS[a.command], "member"] if wide else COLUMNS[a.command])
                   if a.action == "list" else None)
             if wide and got.get("unanswered"):
-                print(f"astara-ctl: no answer from {', '.join(got['unanswered'])}",
-                      file=sys.stderr)
+                why = got.get("unanswered_why") or {}
+                print("astara-ctl: no answer from " + ", ".join(
+                    f"{n} ({why[n]})" if isinstance(why, dict) and n in why else str(n)
+                    for n in got["unanswered"]), file=sys.stderr)
         elif a.command == "tenant":
             _show(_call(http, "PUT", f"/tenant/{a.action}/{a.id}", {"reason": a.reason}),
                   a.format)

@@ -18,8 +18,10 @@ each row names its ``member``, those that did not answer are in ``unanswered``);
 without it, and ``/tenant/``, ``/global/`` and ``/poll/``, are this member's alone.
 
 Every route, reads included, wants the operator's token in ``X-Auth-Token``
-(``[orchestrator] rpc_auth_token_file``, compared in constant time): anything
-else is a 401 before routing. Errors are ``{"error": {"code", "message"}}``.
+(``[orchestrator] rpc_auth_token_file``, compared in constant time), or a cluster
+member's signature made with it (``peer_auth``: members never send the token to each
+other): anything else is a 401 before routing. In a cluster every answer names its
+member (``X-Astara-Member``). Errors are ``{"error": {"code", "message"}}``.
 ``GET /metrics`` (the same token) renders the Prometheus metrics (``metrics``).
 """
 
@@ -29,6 +31,9 @@ import asyncio
 import hmac
 import json
 import logging
+import time
+from collections.abc import Callable
+from urllib.parse import urlencode
 
 import httpx
 from starlette.applications import Starlette
@@ -43,6 +48,7 @@ from astara.bus.outbox_lag import OutboxLag
 from astara.common import metrics as metrics_mod
 from astara.common.guard import Guard
 from astara.common.metrics_http import RequestMetrics, endpoint
+from astara.orchestrator import peer_auth
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.metrics import OrchestratorMetrics
 from astara.orchestrator.service import Orchestrator
@@ -50,9 +56,12 @@ from astara.orchestrator.service import Orchestrator
 LOG = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Auth-Token"
 FORWARDED_HEADER = "X-Astara-Forwarded"
+MEMBER_HEADER = "X-Astara-Member"  # on every answer in a cluster: who answered
+PEER_SCOPE = "astara.peer"  # set by PeerAuth: the member whose signature held
 MAX_BODY = 64 * 1024  # a command's body is at most a short reason
 KINDS = ("router", "loadbalancer")
 COMMANDS = ("rebuild", "update", "debug", "manage")
+FANOUT_TIMEOUT = 10.0  # each peer's whole answer in a cluster-wide list (astara-ctl: 30 s)
 
 
 def error_body(status: int, message: str) -> dict:
@@ -141,13 +150,13 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
         if not url:
             return _error(503, f"{rid} is owned by cluster member {name[:64]!r}, whose RPC "
                           "API is not known")
+        body_in = await request.body()
         try:
             async with httpx.AsyncClient(timeout=30) as client:
                 r = await client.request(
                     request.method, url.rstrip("/") + request.url.path,
-                    content=await request.body(),
-                    headers={TOKEN_HEADER: request.headers.get(TOKEN_HEADER, ""),
-                             FORWARDED_HEADER: orch.coordination.member_name,
+                    content=body_in,
+                    headers={**signed(request.method, request.url.path, "", body_in),
                              "Content-Type": "application/json"})
             body = r.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -224,29 +233,51 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     def views(kind: str | None) -> list[dict]:
         return [v for v in orch.router_views() if kind is None or v.get("kind") == kind]
 
+    def signed(method: str, path: str, query: str, body: bytes) -> dict[str, str]:
+        return peer_auth.headers(token, method, peer_auth.target(path, query), body,
+                                 time.time(), orch.coordination.member_name,
+                                 FORWARDED_HEADER)
+
     async def cluster_wide(request: Request, key: str, rows: list[dict]) -> JSONResponse:
         """``?cluster=1``: this member's rows and every other member's, each marked with
-        its member (asked over their RPC APIs at once, with the caller's token); the
-        members that did not answer are named in ``unanswered``."""
+        its member (asked over their RPC APIs at once, signed: ``peer_auth``); the
+        members that did not answer, or not as themselves, are named in ``unanswered``
+        (why in ``unanswered_why``)."""
         me = orch.coordination.member_name
         out = [{**r, "member": me} for r in rows]
-        unanswered: list[str] = []
-        peers = orch.peers()
-        if peers:
-            async with httpx.AsyncClient(timeout=10) as client:
-                answers = await asyncio.gather(*(client.get(
-                    url.rstrip("/") + request.url.path,
-                    params={k: v for k, v in request.query_params.items() if k != "cluster"},
-                    headers={TOKEN_HEADER: request.headers.get(TOKEN_HEADER, ""),
-                             FORWARDED_HEADER: me}) for _, url in peers),
-                    return_exceptions=True)
-            for (name, _), answer in zip(peers, answers, strict=True):
+        why: dict[str, str] = {}
+        ours = (orch.ownership.rpc_url if orch.ownership is not None else "").rstrip("/")
+        asked: list[tuple[str, str]] = []
+        for name, url in orch.peers():
+            if not url:
+                why[name] = "advertises no RPC URL"
+            elif url.rstrip("/") == ours:
+                why[name] = f"unreachable: advertises the same URL as {me} ({url[:200]})"
+            else:
+                asked.append((name, url))
+        query = urlencode([(k, v) for k, v in request.query_params.multi_items()
+                           if k != "cluster"])
+        if asked:
+            async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT) as client:
+                async def one(url: str) -> httpx.Response:
+                    return await asyncio.wait_for(client.get(
+                        url.rstrip("/") + request.url.path + (f"?{query}" if query else ""),
+                        headers=signed("GET", request.url.path, query, b"")),
+                        FANOUT_TIMEOUT)
+                answers = await asyncio.gather(*(one(url) for _, url in asked),
+                                               return_exceptions=True)
+            for (name, _), answer in zip(asked, answers, strict=True):
                 theirs = _rows(answer, key)
                 if theirs is None:
-                    unanswered.append(name)
+                    why[name] = "did not answer"
+                elif answer.headers.get(MEMBER_HEADER) != name:  # type: ignore[union-attr]
+                    said = answer.headers.get(MEMBER_HEADER, "")[:64]  # type: ignore[union-attr]
+                    why[name] = f"unreachable: its URL is answered by {said or 'another'!r}"
                 else:
                     out += [{**r, "member": name} for r in theirs]
-        return JSONResponse({key: out, "unanswered": unanswered})
+        unanswered = sorted(why)
+        return JSONResponse({key: out, "unanswered": unanswered,
+                             "unanswered_why": {n: why[n] for n in unanswered}})
 
     def wants_cluster(request: Request) -> bool:
         return (request.query_params.get("cluster") in ("1", "true")
@@ -330,8 +361,78 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     ])
 
     def allowed(scope, headers: Headers) -> bool:
-        return token_matches(token, headers.get(TOKEN_HEADER))
+        return scope.get(PEER_SCOPE) is not None or token_matches(token, headers.get(TOKEN_HEADER))
 
+    coordination = getattr(orch, "coordination", None)  # None: a test double, alone
+    member = coordination.member_name if coordination is not None and coordination.enabled \
+        else None
     # Outside the guard: refused callers are counted too (as "unmatched": not routed).
-    return RequestMetrics(Guard(app, allowed, error_body, MAX_BODY, scheme=TOKEN_HEADER),
-                          metrics_mod.HttpMetrics("orchestrator", metrics.values))
+    return RequestMetrics(
+        PeerAuth(Guard(app, allowed, error_body, MAX_BODY, scheme=TOKEN_HEADER), token,
+                 member),
+        metrics_mod.HttpMetrics("orchestrator", metrics.values))
+
+
+class PeerAuth:
+    """The ASGI edge of ``peer_auth``: a request carrying a member's signature is read
+    (bounded), checked, and passed on marked (``PEER_SCOPE``) or refused with 401 (one
+    log line); every answer names this member (``MEMBER_HEADER``) in a cluster."""
+
+    def __init__(self, app, token: bytes, member: str | None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.app, self.token, self.member, self.clock = app, token, member, clock
+        self.replays = peer_auth.Replays()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.member is not None:
+            name = self.member.encode("latin-1", "replace")[:200]
+            inner_send = send
+
+            async def send(message: dict) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (MEMBER_HEADER.lower().encode(), name)]}
+                await inner_send(message)
+        headers = Headers(scope=scope)
+        given = headers.get(peer_auth.SIGNATURE_HEADER)
+        if given is None:
+            scope = {k: v for k, v in scope.items() if k != PEER_SCOPE}
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY:
+                break
+        now = self.clock()
+        sender = headers.get(FORWARDED_HEADER)
+        target = peer_auth.target(scope["path"], scope.get("query_string", b"").decode("latin-1"))
+        why = "body too large" if len(body) > MAX_BODY else peer_auth.verify(
+            self.token, scope["method"], target, body, headers.get(peer_auth.TIME_HEADER),
+            given, sender, now, headers.get(peer_auth.NONCE_HEADER))
+        if why is None and not self.replays.first(given, now):
+            why = "signature already used"
+        if why is not None:
+            LOG.warning("rpc: a member-signed %s %s refused: %s", scope["method"],
+                        scope["path"][:200], why)
+            response = JSONResponse(error_body(401, f"authentication required: {why}"),
+                                    status_code=401)
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app({**scope, PEER_SCOPE: sender}, replay, send)

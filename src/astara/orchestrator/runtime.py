@@ -19,7 +19,7 @@ from astara.orchestrator.debug import DebugSnapshot, DebugStore
 from astara.orchestrator.drivers import loadbalancer_view, registry, router_ha
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
-from astara.orchestrator.reconcile.execute import Executor, Fence
+from astara.orchestrator.reconcile.execute import Advance, Executor, Fence
 from astara.orchestrator.reconcile.memory import RouterState
 from astara.orchestrator.reconcile.model import Outcome, Settings
 from astara.orchestrator.reconcile.observe import Observer
@@ -62,7 +62,8 @@ class Runtime:
             Observer(self.network, self.compute, self.appliance, management_settings(o),
                      drivers, boot),
             Executor(self.network, self.compute, self.appliance, drivers,
-                     fence=lease_fence(db, fence) if fence is not None else None),
+                     fence=lease_fence(db, fence) if fence is not None else None,
+                     advance=lease_advance(db, fence) if fence is not None else None),
             settings, is_debug=lambda ref: self.debug.is_debug(ref),
             store=store,
             gate=breaker_gate(board, settings) if board is not None else None)
@@ -114,6 +115,14 @@ def lease_fence(db: Database, fence: tuple[str, float]) -> Fence:
     owner, margin = fence
     leases = Leases(db, owner, lease=0.0, margin=margin)
     return lambda ref: leases.tenure(ref.id)
+
+
+def lease_advance(db: Database, fence: tuple[str, float]) -> Advance:
+    """After an appliance's refusal: raise our lease past its epoch if the row still
+    names us (``Leases.advance``)."""
+    owner, margin = fence
+    leases = Leases(db, owner, lease=0.0, margin=margin)
+    return lambda ref, pushed, accepted: leases.advance(ref.id, pushed, accepted)
 
 
 def breaker_gate(board: BreakerBoard, s: Settings) -> Gate:

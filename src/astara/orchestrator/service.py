@@ -19,6 +19,7 @@ machines stop in the worker).
 from __future__ import annotations
 
 import collections
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -55,7 +57,20 @@ from astara.orchestrator.startup import since_exec
 from astara.orchestrator.worker import process
 
 LOG = logging.getLogger(__name__)
+
+
+def loopback_url(url: str) -> bool:
+    """Does ``url`` name this host only (a loopback address, or localhost)? Pure."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 CONSUMER = "astara-orchestrator"
+FORGET_AFTER = 3  # heartbeat timeouts without a heartbeat row before a member is forgotten
+MGMT_LOCK = "astara-management-network"  # find-or-create, one member at a time
 
 
 def start_method(threads: int) -> str:
@@ -144,6 +159,10 @@ class Orchestrator:
 
     def _join_cluster(self) -> None:
         c = self.coordination
+        if loopback_url(self.rpc_url()):
+            LOG.warning("cluster: this member advertises RPC URL %s, a loopback address: "
+                        "members on other hosts cannot reach it ([coordination] rpc_url)",
+                        self.rpc_url())
         caps = {"rpc_url": self.rpc_url(), "owner": self.lease_owner}
         if self._membership_factory is not None:
             membership = self._membership_factory(caps)
@@ -166,7 +185,9 @@ class Orchestrator:
         net = endpoints.resolve(self.o, "network")
         with httpx.Client(base_url=net.url.rstrip("/"), headers=self.o.service_headers,
                           timeout=10, **({"auth": net.auth} if net.auth else {})) as http:
-            self.mgmt_net_id = management.ensure_network(self.o, http)
+            lock = self.ownership.membership.lock(MGMT_LOCK, 30.0) \
+                if self.ownership is not None else None
+            self.mgmt_net_id = management.ensure_network(self.o, http, lock)
         self.network = HttpNetworkAPI(net.url, self.mgmt_net_id, self.o.service_headers,
                                       auth=net.auth)
         if "loadbalancer" in self.o.enabled_drivers:
@@ -603,6 +624,18 @@ class Orchestrator:
             return 409, {"error": f"member {name!r} is in the group: stop it first (it "
                                   f"leaves the group at once, or {self.coordination.lease:.0f} "
                                   f"s after a kill)"}
+        if self.ownership.down is not None:
+            return 409, {"error": "the coordination service does not answer here "
+                                  f"({self.ownership.down[:200]}): who is in the group is "
+                                  "not known; try again when it answers"}
+        row = next((r for r in self.ownership.board.read() if r["name"] == name), None)
+        age = time.time() - row["heartbeat_at"] if row is not None else None
+        if age is not None and age < FORGET_AFTER * self.coordination.lease:
+            return 409, {"error": f"member {name!r} wrote a heartbeat {max(age, 0):.0f} s "
+                                  f"ago: it may be alive (paused, or cut off from the "
+                                  f"coordination service); forget it once "
+                                  f"{FORGET_AFTER * self.coordination.lease:.0f} s have "
+                                  "passed without one"}
         done = self.ownership.board.forget(name, f"{CONSUMER}@{name}")
         if not any(done.values()):
             return 404, {"error": f"no member {name!r} is known (no row, no cursor)"}
@@ -610,12 +643,13 @@ class Orchestrator:
         return 200, {"forgotten": name, **done}
 
     def peers(self) -> list[tuple[str, str]]:
-        """The other members in the group with an RPC URL: (name, url), by name."""
+        """The other members in the group: (name, url), by name; url "" when one
+        advertises none."""
         if self.ownership is None:
             return []
         return sorted((name, str(caps.get("rpc_url") or ""))
                       for name, caps in self.ownership.group().items()
-                      if name != self.coordination.member_name and caps.get("rpc_url"))
+                      if name != self.coordination.member_name)
 
     def forward_target(self, resource_id: str) -> tuple[str, str] | None:
         """Where a command on ``resource_id`` must go: (member, its RPC URL) when another

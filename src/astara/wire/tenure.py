@@ -4,8 +4,10 @@ In a cluster (``[coordination] enabled``) each push carries the pushing member's
 on the resource: ``X-Astara-Epoch`` (the lease row's epoch, which grows each time the
 row changes hands) and ``X-Astara-Owner`` (the member's lease owner token, for the
 logs). The appliance keeps the highest epoch it accepted and refuses an older one
-(409): a member paused past its lease cannot land a push its successor's would not
-have made. A push without an epoch (a single node) is accepted as it always was.
+(409). A member that adopts an appliance without pushing to it records its epoch there
+first (``PUT /v1/system/tenure/``, the headers alone, nothing applied), so a member
+paused past its lease is refused whether its successor pushed or only adopted. A push
+without an epoch (a single node) is accepted as it always was.
 
 Read by the orchestrator's appliance client (sends) and the appliance API (checks).
 """
@@ -16,7 +18,10 @@ from dataclasses import dataclass
 
 EPOCH_HEADER = "X-Astara-Epoch"
 OWNER_HEADER = "X-Astara-Owner"
-MAX_EPOCH = 2**63 - 1  # the lease row's BIGINT
+TENURE_PATH = "/v1/system/tenure/"  # PUT: record the headers' epoch, apply nothing
+# The header's bound (a signed 64-bit integer); the lease row's column is an Integer
+# (int4 on PostgreSQL), so our own epochs stay below 2**31 (``cluster.leases``).
+MAX_EPOCH = 2**63 - 1
 MAX_OWNER = 255  # the lease row's owner column
 
 

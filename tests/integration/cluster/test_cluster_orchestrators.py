@@ -257,7 +257,7 @@ def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(
     wait_for(w.served_once, 30, "each router in one member's list")
     victim = next(n for n in MEMBERS if ring.mine(n, w.ids))
     theirs = ring.mine(victim, w.ids)
-    pushes = w.fleet.total_pushes()
+    pushes, told = w.fleet.total_pushes(), w.fleet.told
 
     killed = time.monotonic()
     w.procs[victim].kill()
@@ -269,6 +269,8 @@ def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(
     wait_for(w.served_once, 30, "each router in one live member's list")
     assert took <= TIMEOUT + 5, f"takeover took {took:.1f} s"
     assert w.fleet.total_pushes() == pushes  # adopted: no push, no boot
+    # ... but each adopter recorded its epoch at the appliance (PUT /v1/system/tenure/).
+    wait_for(lambda: w.fleet.told >= told + len(theirs), 30, "the adopters' epochs recorded")
     assert all(n == 1 for n in w.boots().values())
 
     w.start(victim)

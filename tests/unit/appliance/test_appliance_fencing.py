@@ -52,18 +52,19 @@ def test_parse_reads_the_headers_and_bounds_the_owner():
     assert parse("7", "o" * 300) == Tenure(7, "o" * 255)
 
 
-def _put(served: Served, doc: dict, t: Tenure | None = None, raw: dict | None = None):
+def _put(served: Served, doc: dict | None, t: Tenure | None = None, raw: dict | None = None,
+         path: str = "/v1/system/config/", secret: bytes = SECRET):
     app = make_app()
 
     async def one(scope, receive, send):
         await app({**scope, SCOPE_KEY: served}, receive, send)
 
     async def go():
-        headers = {auth.HEADER: auth.bearer(SECRET), **(t.headers() if t else {}),
+        headers = {auth.HEADER: auth.bearer(secret), **(t.headers() if t else {}),
                    **(raw or {})}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=one),
                                      base_url="http://appliance") as client:
-            return await client.put("/v1/system/config/", json=doc, headers=headers)
+            return await client.put(path, json=doc, headers=headers)
     return asyncio.run(go())
 
 
@@ -73,6 +74,7 @@ def test_an_older_epoch_is_409_and_changes_nothing_even_after_a_restart(applianc
     digest, applies = appliance.digest, appliance.applies
     res = _put(served, router_document(2), B4)
     assert res.status_code == 409 and "a newer owner exists" in res.json()["error"]
+    assert res.json()["accepted_epoch"] == A5.epoch  # the pusher may be behind (a restore)
     assert (appliance.digest, appliance.applies) == (digest, applies)
     path = appliance.state_dir / fencing.FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -92,8 +94,44 @@ def test_a_bad_epoch_header_is_400_and_a_push_without_one_is_unchanged(appliance
     assert not (appliance.state_dir / fencing.FILE).exists()
 
 
-def test_an_unreadable_record_is_no_epoch(tmp_path):
-    (tmp_path / fencing.FILE).write_text("{not json")
-    assert fencing.load(tmp_path) is None
-    f = fencing.Fencing(tmp_path)
-    assert f.admit(B4) is None and fencing.load(tmp_path) == B4
+@pytest.mark.parametrize("text", ["{not json", "", '{"epoch": Infinity, "owner": "a"}',
+                                  '{"epoch": -1, "owner": "a"}', '{"epoch": 1.5, "owner": "a"}',
+                                  '{"epoch": true, "owner": "a"}', '{"owner": "a"}', "[]"])
+def test_an_unreadable_record_refuses_epoch_calls_with_503_and_one_log_line(
+        appliance, text, caplog):
+    path = appliance.state_dir / fencing.FILE
+    path.write_text(text)
+    with pytest.raises(fencing.Unreadable):
+        fencing.load(appliance.state_dir)
+    served = Served(appliance, SECRET)
+    res = _put(served, router_document(1), B4)
+    assert res.status_code == 503 and "cannot be read" in res.json()["error"]
+    assert _put(served, None, B4, path=tenure.TENURE_PATH).status_code == 503
+    assert appliance.applies == 0 and path.read_text() == text
+    assert caplog.text.count("refusing epoch-carrying calls") == 2  # one per call
+    assert _put(served, router_document(1)).status_code == 200  # no epoch: as before
+    path.unlink()  # the operator's way out
+    assert _put(served, router_document(2), B4).status_code == 200
+
+
+def test_an_unreadable_file_is_503_not_a_traceback(appliance):
+    (appliance.state_dir / fencing.FILE).mkdir()  # IsADirectoryError
+    assert _put(Served(appliance, SECRET), router_document(1), B4).status_code == 503
+
+
+def test_an_adopting_owner_records_its_epoch_without_applying_and_older_pushes_are_refused(
+        appliance):
+    served = Served(appliance, SECRET)
+    assert _put(served, router_document(1), B4).status_code == 200
+    digest, applies = appliance.digest, appliance.applies
+    res = _put(served, None, A5, path=tenure.TENURE_PATH)
+    assert res.status_code == 200 and res.json() == {"epoch": 5}
+    assert (appliance.digest, appliance.applies) == (digest, applies)
+    assert fencing.load(appliance.state_dir) == A5
+    stale = _put(served, router_document(2), B4)  # the paused former owner's push
+    assert stale.status_code == 409 and stale.json()["accepted_epoch"] == 5
+    assert _put(served, None, B4, path=tenure.TENURE_PATH).status_code == 409
+    assert _put(served, None, path=tenure.TENURE_PATH).status_code == 400  # no epoch
+    assert _put(served, None, A5, path=tenure.TENURE_PATH,
+                secret=b"wrong").status_code == 401
+    assert (appliance.digest, appliance.applies) == (digest, applies)

@@ -254,7 +254,8 @@ def test_a_cluster_wide_list_names_each_row_s_member_and_who_did_not_answer(db):
         wide = http.get("/routers/?kind=router&cluster=1").json()
         alone = http.get("/routers/?kind=router").json()
     assert wide == {"routers": [{"id": IDS[0], "kind": "router", "member": "orch-a"}],
-                    "unanswered": ["orch-z"]}
+                    "unanswered": ["orch-z"],
+                    "unanswered_why": {"orch-z": "did not answer"}}
     assert alone == {"routers": [{"id": IDS[0], "kind": "router"}]}
 
 
@@ -279,3 +280,22 @@ def test_ctl_router_list_cluster_shows_the_member_column_and_who_did_not_answer(
     out, err = capsys.readouterr()
     assert "MEMBER" in out and "orch-a" in out and IDS[0] in out
     assert "no answer from orch-z" in err
+
+
+def test_forget_refuses_a_member_with_a_recent_heartbeat_or_while_coordination_is_down(db):
+    import time
+
+    a = parent(db, "orch-a", {"orch-a": {}})
+    a.ownership.tick(IDS)
+    # Out of the group (paused, cut off from etcd) but its row is fresh: may be alive.
+    MemberBoard(db).write("orch-p", "orch-p/1", "", time.time() - 5, "ok")
+    code, body = a.forget_member("orch-p")
+    assert code == 409 and "may be alive" in body["error"]
+    MemberBoard(db).write("orch-p", "orch-p/1", "", time.time() - 31, "ok")  # 3 x 10 s
+    a.ownership.membership.down = True
+    a.ownership.tick(IDS)
+    code, body = a.forget_member("orch-p")
+    assert code == 409 and "coordination service does not answer" in body["error"]
+    a.ownership.membership.down = False
+    a.ownership.tick(IDS)
+    assert a.forget_member("orch-p")[0] == 200

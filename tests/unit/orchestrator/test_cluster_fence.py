@@ -11,8 +11,10 @@ import asyncio
 import threading
 from dataclasses import replace
 
+import pytest
 from tests.orchestrator_world import REF, RID, router_model, sync_mgmt
 
+from astara.orchestrator.clients.base import Fenced
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
@@ -90,6 +92,7 @@ def test_a_released_key_leaves_the_queue_and_a_running_pass_is_not_requeued():
     a, b = REF, replace(REF, id="b" * 8)
     entered, go = threading.Event(), threading.Event()
     passes: list[str] = []
+    dropped: list = []  # a pass running at the release may leave state: dropped after
 
     def run(ref, full):
         passes.append(ref.id)
@@ -99,7 +102,8 @@ def test_a_released_key_leaves_the_queue_and_a_running_pass_is_not_requeued():
         return Outcome(OutcomeKind.REQUEUE, 0.01)
 
     async def main():
-        w = Worker(run, concurrency=2, queue=DirtyQueue(base_delay=0.01, max_delay=0.05))
+        w = Worker(run, concurrency=2, queue=DirtyQueue(base_delay=0.01, max_delay=0.05),
+                   on_released=dropped.append)
         stop = asyncio.Event()
         server = asyncio.ensure_future(w.serve(stop))
         w.submit(a)
@@ -116,7 +120,7 @@ def test_a_released_key_leaves_the_queue_and_a_running_pass_is_not_requeued():
         return w
 
     w = asyncio.run(main())
-    assert passes == [RID]
+    assert passes == [RID] and dropped == [a]
     assert len(w.queue) == 0 and a not in w.queue and b not in w.queue
 
 
@@ -138,11 +142,101 @@ def test_a_push_carries_the_lease_epoch_and_an_appliance_refusal_stops_acting():
     assert store.saves == saves and not appliances.applied
     last = rec.state(REF).steps[-1]
     assert last.step == "ConfigureVM" and "a newer owner exists" in last.error
-    pushes = len([c for c in appliances.calls if c[0] == "push"])
-    rec.run(REF, True)  # the same tenure: refused here, the appliance is not called
-    assert len([c for c in appliances.calls if c[0] == "push"]) == pushes
-    assert "the appliance refused epoch 3" in rec.state(REF).steps[-1].error
     held["now"] = Tenure(5, "orch-a/1/x")  # the lease came back with a newer epoch
     for _ in range(3):
         rec.run(REF, True)
     assert appliances.applied and appliances.tenures[instance] == Tenure(5, "orch-a/1/x")
+
+
+def cas_world(held):
+    """A world whose executor may advance its lease like ``Leases.advance``: only
+    while the row still names it at the epoch it pushed."""
+    def advance(ref, pushed, accepted):
+        if held["now"] != pushed:
+            return None
+        held["now"] = Tenure(accepted + 1, pushed.owner)
+        return held["now"]
+
+    network = FakeNetwork(models={RID: router_model()})
+    compute = FakeCompute()
+    appliances = FakeAppliances(compute)
+    store = Store()
+    rec = Reconciler(Observer(network, compute, appliances, management_defaults()),
+                     Executor(network, compute, appliances,
+                              fence=lambda ref: held["now"], advance=advance),
+                     replace(plan_defaults(), health_check_period=60), store=store)
+    return network, compute, appliances, rec
+
+
+def test_epochs_gone_backwards_are_raised_past_the_appliance_and_the_push_lands():
+    # The database was restored: our live lease says epoch 1, the appliance holds 7.
+    held = {"now": Tenure(1, "orch-a/1/x")}
+    network, compute, appliances, rec = cas_world(held)
+    rec.run(REF, True)  # boots
+    sync_mgmt(network, appliances)
+    (instance,) = compute.servers
+    appliances.tenures[instance] = Tenure(7, "orch-a/0/old")
+    for _ in range(10):  # the boot is waited for, then the push
+        rec.run(REF, True)
+        sync_mgmt(network, appliances)
+        if appliances.applied:
+            break
+    assert appliances.applied and not rec.state(REF).fenced
+    assert held["now"] == Tenure(8, "orch-a/1/x")
+    assert appliances.tenures[instance] == Tenure(8, "orch-a/1/x")
+    pushes = [c for c in appliances.calls if c[0] == "push"]
+    assert len(pushes) == 2  # refused once, then again under epoch 8
+
+
+def test_a_genuine_newer_owner_is_not_overtaken():
+    held = {"now": Tenure(3, "orch-a/1/x")}
+    network, compute, appliances, rec = cas_world(held)
+    rec.run(REF, True)
+    sync_mgmt(network, appliances)
+    (instance,) = compute.servers
+    appliances.tenures[instance] = Tenure(4, "orch-b/2/y")
+
+    real = rec.executor.advance
+
+    def moved_on(ref, pushed, accepted):
+        held["now"] = "lease held by orch-b/2/y (epoch 4)"  # the row changed hands
+        return real(ref, pushed, accepted)
+
+    rec.executor.advance = moved_on
+    for _ in range(10):
+        rec.run(REF, True)
+        sync_mgmt(network, appliances)
+        if [c for c in appliances.calls if c[0] == "push"]:
+            break
+    assert rec.state(REF).fenced and not appliances.applied
+    assert len([c for c in appliances.calls if c[0] == "push"]) == 1
+
+
+def test_an_adopting_member_records_its_epoch_without_a_push_and_a_stale_push_is_refused():
+    old = {"now": Tenure(3, "orch-a/1/x")}
+    network, compute, appliances, store, rec_a = world(lambda ref: old["now"])
+    for _ in range(10):  # boots, waits, pushes
+        rec_a.run(REF, True)
+        sync_mgmt(network, appliances)
+        if appliances.applied:
+            break
+    (instance,) = compute.servers
+    assert appliances.tenures[instance] == Tenure(3, "orch-a/1/x")
+    # orch-b takes the lease (epoch 4) and adopts the healthy appliance: no push.
+    rec_b = Reconciler(Observer(network, compute, appliances, management_defaults()),
+                       Executor(network, compute, appliances,
+                                fence=lambda ref: Tenure(4, "orch-b/2/y")),
+                       replace(plan_defaults(), health_check_period=60), store=Store())
+    pushes = len([c for c in appliances.calls if c[0] == "push"])
+    rec_b.run(REF, True)
+    assert rec_b.state(REF).healthy
+    assert len([c for c in appliances.calls if c[0] == "push"]) == pushes
+    assert appliances.tenures[instance] == Tenure(4, "orch-b/2/y")
+    assert rec_b.executor.performed["RecordTenure"] == 1
+    rec_b.run(REF, True)  # told once per epoch
+    assert [c[0] for c in appliances.calls].count("tenure") == 1
+    # orch-a, paused with a push decided, resumes under its old epoch: refused.
+    with pytest.raises(Fenced) as exc:
+        appliances.push(rec_a.state(REF).context.mgmt_address, instance,
+                        rec_a.state(REF).context.desired, old["now"])
+    assert exc.value.accepted == 4

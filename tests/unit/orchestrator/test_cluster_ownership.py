@@ -171,3 +171,22 @@ def test_the_member_board_holds_each_member_s_last_heartbeat(db):
     rows = MemberBoard(db).read()
     assert [(r["name"], r["heartbeat_at"], r["coordination"]) for r in rows] == [
         ("orch-a", 1_000_000.0, "ok"), ("orch-b", 1_000_001.0, "ok")]
+
+
+def test_advance_raises_only_our_own_row_at_the_epoch_we_pushed(db):
+    clock = Clock()
+    a = Leases(db, "orch-a/1", LEASE, MARGIN, clock)
+    b = Leases(db, "orch-b/1", LEASE, MARGIN, clock)
+    rid = IDS[0]
+    assert a.take([rid]) == {rid: 1}  # a restored database: epoch 1 again
+    assert a.advance(rid, Tenure(1, "orch-a/1"), 7) == Tenure(8, "orch-a/1")
+    assert a.get(rid).epoch == 8 and a.tenure(rid) == Tenure(8, "orch-a/1")
+    # Pushed under an epoch the row no longer has: a newer tenure exists, no change.
+    assert a.advance(rid, Tenure(1, "orch-a/1"), 9) is None and a.get(rid).epoch == 8
+    # Another member's row is never raised by us.
+    assert b.advance(rid, Tenure(8, "orch-b/1"), 9) is None and a.get(rid).owner == "orch-a/1"
+    # Nor past what the row's column holds (int4 on PostgreSQL).
+    assert a.advance(rid, Tenure(8, "orch-a/1"), 2**31 - 1) is None
+    # Nor our own once its lease is within the margin of its end.
+    clock.now += LEASE - MARGIN
+    assert a.advance(rid, Tenure(8, "orch-a/1"), 9) is None and a.get(rid).epoch == 8

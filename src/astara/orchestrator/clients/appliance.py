@@ -25,7 +25,7 @@ from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
-from astara.wire.tenure import Tenure
+from astara.wire.tenure import MAX_EPOCH, TENURE_PATH, Tenure
 
 
 def base_url(address: str, port: int) -> str:
@@ -43,6 +43,16 @@ def _error(r: httpx.Response) -> str:
         return str(r.json()["error"])[:300]
     except (ValueError, KeyError, TypeError):
         return r.text[:300]
+
+
+def _accepted_epoch(r: httpx.Response) -> int | None:
+    """The epoch a 409 says the appliance holds (None: an older agent said none)."""
+    try:
+        value = r.json()["accepted_epoch"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) \
+        and 0 <= value <= MAX_EPOCH else None
 
 
 class HttpApplianceAPI:
@@ -113,6 +123,23 @@ class HttpApplianceAPI:
             return True  # connected, then no (good) answer
         return True
 
+    def record_tenure(self, address: str, appliance_id: str, tenure: Tenure) -> None:
+        self.calls += 1
+        try:
+            r = self._http.put(f"{base_url(address, self._port)}{TENURE_PATH}",
+                               headers={**self._headers(appliance_id), **tenure.headers()})
+        except httpx.TransportError as exc:
+            raise RemoteError(f"appliance {address} unreachable: {exc}") from exc
+        if r.status_code == 401:
+            raise _refused(address)
+        if r.status_code == 409:
+            raise Fenced(f"appliance {address}: {_error(r)}", _accepted_epoch(r))
+        if r.status_code in (404, 405):
+            return  # an agent older than the endpoint: its next push carries the epoch
+        if r.status_code != 200:
+            raise RemoteError(f"appliance {address}: tenure not recorded: {r.status_code} "
+                              f"{r.text[:300]}")
+
     def push(self, address: str, appliance_id: str, config: ApplianceConfig,
              tenure: Tenure | None = None) -> None:
         self.calls += 1
@@ -127,7 +154,9 @@ class HttpApplianceAPI:
         if r.status_code == 401:
             raise _refused(address)
         if r.status_code == 409:
-            raise Fenced(f"appliance {address}: {_error(r)}")
+            raise Fenced(f"appliance {address}: {_error(r)}", _accepted_epoch(r))
+        if r.status_code == 503:  # it cannot read its fencing record: not the document's fault
+            raise RemoteError(f"appliance {address}: {_error(r)}")
         if r.status_code != 200:
             raise ConfigRefused(f"appliance {address} refused the config: {r.status_code} "
                                 f"{r.text[:300]}")

@@ -30,7 +30,12 @@ class ConfigRefused(RemoteError):
 
 class Fenced(RemoteError):
     """An appliance refused a push's lease epoch (409): it accepted a newer one, so
-    another member owns the resource now (``wire.tenure``)."""
+    another member owns the resource now (``wire.tenure``), or our database's epochs
+    went backwards. ``accepted``: the epoch the appliance holds, when it said."""
+
+    def __init__(self, message: str, accepted: int | None = None):
+        super().__init__(message)
+        self.accepted = accepted
 
 
 class NetworkAPI(Protocol):
@@ -119,6 +124,10 @@ class ApplianceAPI(Protocol):
              tenure: Tenure | None = None) -> None:
         """``tenure``: the pushing member's lease (a cluster), refused by the
         appliance (``Fenced``) once it accepted a newer epoch; None: a single node."""
+
+    def record_tenure(self, address: str, appliance_id: str, tenure: Tenure) -> None:
+        """Have the appliance record ``tenure``'s epoch, applying nothing (an adopting
+        member's): ``Fenced`` when it holds a newer one."""
 
 
 class LoadBalancerAPI(Protocol):

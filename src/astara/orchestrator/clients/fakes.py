@@ -300,6 +300,16 @@ class FakeAppliances:
         self.calls.append(("probe", address))
         return self._running(address, appliance_id) and address not in self.mute
 
+    def record_tenure(self, address: str, appliance_id: str, tenure: Tenure) -> None:
+        self.calls.append(("tenure", address, tenure.epoch))
+        if not self._running(address, appliance_id):
+            raise RemoteError(f"appliance {address} unreachable")
+        why = refusal(self.tenures.get(appliance_id), tenure)
+        if why is not None:
+            raise Fenced(f"appliance {address}: {why}", self.tenures[appliance_id].epoch)
+        if appliance_id not in self.tenures or tenure.epoch > self.tenures[appliance_id].epoch:
+            self.tenures[appliance_id] = tenure
+
     def push(self, address: str, appliance_id: str, config: ApplianceConfig,
              tenure: Tenure | None = None) -> None:
         digest = config.digest()
@@ -309,7 +319,7 @@ class FakeAppliances:
         # Like the agent: the highest epoch accepted per appliance (wire.tenure).
         why = refusal(self.tenures.get(appliance_id), tenure)
         if why is not None:
-            raise Fenced(f"appliance {address}: {why}")
+            raise Fenced(f"appliance {address}: {why}", self.tenures[appliance_id].epoch)
         if tenure is not None and (appliance_id not in self.tenures
                                    or tenure.epoch > self.tenures[appliance_id].epoch):
             self.tenures[appliance_id] = tenure

@@ -29,6 +29,7 @@ from astara.orchestrator.models import LeaseRow, MemberRow
 from astara.wire.tenure import Tenure
 
 CHUNK = 500  # ids per IN list
+ROW_EPOCH_MAX = 2**31 - 1  # orch_leases.epoch is an Integer (int4 on PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,25 @@ class Leases:
                                  LeaseRow.expires_at > cut)
                           .values(expires_at=cut)
                           .execution_options(synchronize_session=False))
+
+    def advance(self, resource_id: str, pushed: Tenure, accepted: int) -> Tenure | None:
+        """Raise this member's lease on ``resource_id`` from ``pushed``'s epoch to
+        ``accepted`` + 1, if the row still names it at that epoch, live past the margin:
+        the appliance holds an epoch the database no longer knows (it went backwards).
+        A compare-and-set: a newer owner changed owner or epoch, so it matches nothing
+        and None is answered (stay fenced)."""
+        if accepted < pushed.epoch or accepted >= ROW_EPOCH_MAX:
+            return None  # beyond what the row holds: stay fenced (tenure.json by hand)
+        now = self.clock()
+        with self.db.write() as s:
+            done = s.execute(
+                update(LeaseRow)
+                .where(LeaseRow.resource_id == resource_id, LeaseRow.owner == self.owner,
+                       LeaseRow.epoch == pushed.epoch,
+                       LeaseRow.expires_at > now + self.margin)
+                .values(epoch=accepted + 1)
+                .execution_options(synchronize_session=False)).rowcount
+        return Tenure(accepted + 1, self.owner) if done == 1 else None
 
     def get(self, resource_id: str) -> Lease | None:
         with self.db.read() as s:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 LOG = logging.getLogger(__name__)
@@ -26,6 +29,11 @@ class Membership(Protocol):
         ...
 
     def leave(self) -> None: ...
+
+    def lock(self, name: str, timeout: float) -> AbstractContextManager[bool]:
+        """A lock across the members (``with ... as held``): held False when the
+        service could not give it within ``timeout`` s (the caller goes on, warned)."""
+        ...
 
 
 class StaticMembership:
@@ -45,6 +53,19 @@ class StaticMembership:
 
     def leave(self) -> None:
         self.members.pop(self.name, None)
+
+    # One lock per name for every fake in the process: members a test runs together.
+    _locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[bool]:
+        lk = self._locks.setdefault(name, threading.Lock())
+        held = not self.down and lk.acquire(timeout=timeout)
+        try:
+            yield held
+        finally:
+            if held:
+                lk.release()
 
 
 class ToozMembership:
@@ -123,6 +144,27 @@ class ToozMembership:
             self._coord.stop()
         except Exception as exc:  # stopping: nothing more to do about it
             LOG.warning("cluster: stopping the coordinator failed: %s", exc)
+
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[bool]:
+        held, lk = False, None
+        try:
+            if not self._started:
+                self._call(self._coord.start, start_heart=False)
+                self._started = True
+            lk = self._coord.get_lock(name.encode())
+            held = bool(lk.acquire(blocking=timeout))
+        except Exception as exc:  # tooz's errors, a driver's transport errors
+            LOG.warning("cluster: lock %s not taken: %s: %s", name, type(exc).__name__, exc)
+        try:
+            yield held
+        finally:
+            if held and lk is not None:
+                try:
+                    lk.release()
+                except Exception as exc:  # it ends with its TTL
+                    LOG.warning("cluster: releasing lock %s failed: %s", name, exc)
 
 
 def _name(member: bytes | str) -> str:

@@ -7,9 +7,11 @@ balancer's provisioning and operating statuses), and records the step. In a clus
 ``fence`` is asked first, right before anything is done: a member that does not hold
 the resource's lease (``cluster.leases``) performs nothing and writes nothing; one that
 does carries the lease's epoch in its pushes, and an appliance that accepted a newer
-epoch refuses them (``Fenced``): the same as the fence's refusal, and no more acts
-under that epoch. Failures of a remote system become a RETRY outcome with the error
-recorded, never an exception out of the worker.
+epoch refuses them (``Fenced``): the same as the fence's refusal. When the lease row
+still names this member at the epoch it pushed, the database's epochs went backwards
+(a restore, a recreated table): ``advance`` raises the row past the appliance's epoch
+(a compare-and-set) and the push is retried once. Failures of a remote system become a
+RETRY outcome with the error recorded, never an exception out of the worker.
 """
 
 from __future__ import annotations
@@ -47,15 +49,21 @@ def boot_request_id(router_id: str, boots: int) -> str:
 # The cluster's fence: why this process may not act on a resource now (a str), or the
 # lease it acts under (a Tenure: its pushes carry it); None: it may, with no lease.
 Fence = Callable[[ResourceRef], "str | Tenure | None"]
+# Raise this member's lease on a resource from the pushed tenure's epoch past the
+# epoch an appliance holds, if the row still names it at that epoch (None: it does not,
+# a newer owner exists). ``cluster.leases.Leases.advance``.
+Advance = Callable[[ResourceRef, Tenure, int], "Tenure | None"]
 
 
 class Executor:
     def __init__(self, network: NetworkAPI, compute: ComputeAPI, appliance: ApplianceAPI,
-                 drivers: Mapping[str, Driver] | None = None, fence: Fence | None = None):
+                 drivers: Mapping[str, Driver] | None = None, fence: Fence | None = None,
+                 advance: Advance | None = None):
         """``drivers`` by kind (``drivers.registry``); by default the router's alone.
-        ``fence``: asked before every step (a cluster member); None: a single node."""
+        ``fence``: asked before every step (a cluster member); None: a single node.
+        ``advance``: after an appliance's refusal, whether our epoch may move past it."""
         self.network, self.compute, self.appliance = network, compute, appliance
-        self.fence = fence
+        self.fence, self.advance = fence, advance
         self.drivers = dict(drivers) if drivers is not None else {
             "router": RouterDriver(network)}
         # Steps performed without error since this process started, by name: the
@@ -73,10 +81,6 @@ class Executor:
         answer = self.fence(owner) if self.fence is not None else None
         tenure = answer if isinstance(answer, Tenure) else None
         why = answer if isinstance(answer, str) else None
-        if tenure is not None and st.refused_epoch is not None \
-                and tenure.epoch <= st.refused_epoch:
-            # The appliance refused this tenure already: act no more under it.
-            why = f"the appliance refused epoch {st.refused_epoch}: a newer owner exists"
         if why is not None:
             # Another member owns it now (or our lease lapsed): do nothing, store nothing.
             st.fenced, st.healthy = True, False
@@ -87,7 +91,7 @@ class Executor:
             return Outcome(OutcomeKind.RETRY)
         try:
             self._remove_extras(ref, st)
-            self._perform(d.step, ref, st, d.memory.boots, tenure)
+            self._perform(d.step, ref, st, d.memory.boots, tenure, owner)
             st.memory = d.memory
             if d.step in (Step.STOP_VM, Step.CLEAR_ERROR, Step.CREATE_VM):
                 # the rebuild asked for has started
@@ -103,11 +107,10 @@ class Executor:
                 self.drivers[ref.kind].report(ref, st, d)
         except Fenced as exc:
             # A paused member's push after its lease passed to another: stop here; the
-            # next passes meet the lease fence (or this refusal) and call nobody.
+            # next passes meet the lease fence (the row names the newer owner).
             LOG.warning("%s %s: %s refused: fenced by the appliance: a newer owner exists "
                         "(%s)", ref.kind, ref.id, d.step, exc)
             st.fenced, st.healthy = True, False
-            st.refused_epoch = tenure.epoch if tenure is not None else None
             st.steps.append(StepRecord(now, str(d.step), str(d.status), d.reason, "retry",
                                        0.0, f"fenced by the appliance: {exc}"))
             self.tally.step(str(d.step), "retry", False, time.monotonic() - started)
@@ -140,7 +143,7 @@ class Executor:
         st.context.extra_instances = frozenset()
 
     def _perform(self, step: Step, ref: ResourceRef, st: RouterState, boots: int,
-                 tenure: Tenure | None = None) -> None:
+                 tenure: Tenure | None = None, owner: ResourceRef | None = None) -> None:
         ctx = st.context
         if step is Step.CREATE_VM:
             mgmt = self.network.management_port(ref.id, create=True)
@@ -167,8 +170,46 @@ class Executor:
             assert ctx.instance_id is not None
             if tenure is None:
                 self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired)
-            else:
-                self.appliance.push(ctx.mgmt_address, ctx.instance_id, ctx.desired, tenure)
+                return
+            address, instance, desired = ctx.mgmt_address, ctx.instance_id, ctx.desired
+            st.told_epoch = self._fenced_call(
+                owner or ref, tenure,
+                lambda t: self.appliance.push(address, instance, desired, t))
+        elif step is Step.ALIVE and tenure is not None and st.told_epoch != tenure.epoch \
+                and ctx.mgmt_address is not None and ctx.instance_id is not None:
+            # Adopted healthy (no push): record our epoch at the appliance, so that a
+            # paused former owner's push is refused there too.
+            address, instance = ctx.mgmt_address, ctx.instance_id
+            st.told_epoch = self._fenced_call(
+                owner or ref, tenure, lambda t: self.appliance.record_tenure(address,
+                                                                             instance, t))
+            self.performed["RecordTenure"] += 1
+
+    def _fenced_call(self, owner: ResourceRef, tenure: Tenure,
+                     call: Callable[[Tenure], None]) -> int:
+        """``call`` under ``tenure``; refused (``Fenced``) while our row still names
+        us, once more under the raised epoch. The epoch it went through under."""
+        try:
+            call(tenure)
+            return tenure.epoch
+        except Fenced as exc:
+            newer = self._advance(owner, tenure, exc)
+            if newer is None:
+                raise
+        call(newer)
+        return newer.epoch
+
+    def _advance(self, owner: ResourceRef, tenure: Tenure, exc: Fenced) -> Tenure | None:
+        """The tenure to push again under after ``exc`` (None: stay fenced)."""
+        if self.advance is None or exc.accepted is None or exc.accepted <= tenure.epoch:
+            return None
+        newer = self.advance(owner, tenure, exc.accepted)
+        if newer is not None:
+            LOG.warning("%s %s: the appliance holds epoch %d but our lease row still names "
+                        "us at epoch %d (the database's epochs went backwards): lease "
+                        "raised to epoch %d, pushing again", owner.kind, owner.id,
+                        exc.accepted, tenure.epoch, newer.epoch)
+        return newer
 
     def _replug(self, instance_id: str, st: RouterState) -> None:
         wanted = set(st.context.wanted_ports)

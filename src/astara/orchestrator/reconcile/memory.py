@@ -133,5 +133,6 @@ class RouterState:
     # The last pass was refused by the cluster fence (this member does not hold the
     # resource's lease): nothing was done, and nothing of it may be stored.
     fenced: bool = False
-    # The lease epoch an appliance refused (it accepted a newer): no act under it.
-    refused_epoch: int | None = None
+    # The lease epoch this member's tenure was last recorded under at the appliance (a
+    # push, or ``record_tenure`` on adoption): told once per epoch.
+    told_epoch: int | None = None

@@ -22,8 +22,12 @@ LOG = logging.getLogger(__name__)
 
 class Worker:
     def __init__(self, run: Callable[[ResourceRef, bool], Outcome], concurrency: int = 8,
-                 queue: DirtyQueue | None = None, tally: Tally | None = None):
+                 queue: DirtyQueue | None = None, tally: Tally | None = None,
+                 on_released: Callable[[ResourceRef], None] | None = None):
+        """``on_released``: called when a pass that was running at its key's release
+        ends (the pass may have left state behind: the runtime drops it again)."""
         self._run = run
+        self._on_released = on_released
         self.tally = tally or Tally()  # each pass's outcome
         self.queue = queue or DirtyQueue()
         self._sem = asyncio.Semaphore(concurrency)
@@ -86,6 +90,8 @@ class Worker:
             self._released.discard(ref)
             q.discard(ref)
             q.done(ref)
+            if self._on_released is not None:
+                self._on_released(ref)
             return
         if outcome.kind is OutcomeKind.RETRY:
             self._full.add(ref)

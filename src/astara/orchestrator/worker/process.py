@@ -92,7 +92,8 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
                  early: tuple[tuple, ...] | list[tuple] = ()) -> None:
     loop = asyncio.get_running_loop()
     # One tally for the executor's steps and the worker's pass outcomes.
-    worker = Worker(rt.run, concurrency=threads, tally=rt.reconciler.executor.tally)
+    worker = Worker(rt.run, concurrency=threads, tally=rt.reconciler.executor.tally,
+                    on_released=rt.release)
     stop = asyncio.Event()
     swept: list[bool] = []  # member 1s left behind were looked for (once)
 
