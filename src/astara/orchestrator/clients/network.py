@@ -132,8 +132,8 @@ class HttpNetworkAPI(HttpApi):
             self._get("/ports", network_id=internal)["ports"] if internal else [])
 
     def routers(self) -> list[ResourceRef]:
-        body = self._get("/routers", fields=["id", "project_id"])
-        return [ResourceRef("router", r["id"], r["project_id"]) for r in body["routers"]]
+        rows = self._all_pages("/routers", "routers", {"fields": ["id", "project_id"]})
+        return [ResourceRef("router", r["id"], r["project_id"]) for r in rows]
 
     def routers_on_network(self, network_id: str) -> list[ResourceRef]:
         # Our API answers from the router-port association; port labels are the
@@ -185,7 +185,8 @@ class HttpNetworkAPI(HttpApi):
             raise RemoteError(f"port status update refused: {r.status_code} {r.text[:200]}")
 
     def management_port(self, router_id: str, create: bool) -> dict | None:
-        ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER)["ports"]
+        ports = self._get("/ports", network_id=self._mgmt_net, device_id=router_id,
+                          device_owner=MGMT_OWNER)["ports"]
         if ports or not create:
             return ports[0] if ports else None
         r = self._req("POST", "/ports", json={"port": {
@@ -195,7 +196,10 @@ class HttpNetworkAPI(HttpApi):
         return r.json()["port"]
 
     def management_device_ids(self) -> list[str]:
-        ports = self._get("/ports", device_owner=MGMT_OWNER, fields=["device_id"])["ports"]
+        # Only ports on the management network: an owner label alone is a tenant's to
+        # write on its own network (a real Neutron lets it set network:* owners there).
+        ports = self._all_pages("/ports", "ports", {
+            "network_id": self._mgmt_net, "device_owner": MGMT_OWNER, "fields": ["device_id"]})
         return [p["device_id"] for p in ports]
 
     def ha_ports(self, member_id: str) -> list[dict]:
