@@ -196,9 +196,6 @@ class Reconciler:
             st = self.state(ref)
             st.avoid = (other.context.instance_id,) \
                 if other is not None and other.context.instance_id else ()
-            # (HA as last seen: a router's first boot is a single appliance's)
-            st.ha_group = router_ha.group_name(ref.id) \
-                if isinstance(st.context.kept, HaMember) else None
         outcome = self._run_one(ref, full)
         st0 = self.states.get(ref.id)
         is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
@@ -210,7 +207,6 @@ class Reconciler:
         mref = ResourceRef(ref.kind, mid, ref.tenant_id)
         st1 = self.state(mref)
         st1.avoid = (st0.context.instance_id,) if st0 and st0.context.instance_id else ()
-        st1.ha_group = router_ha.group_name(ref.id)
         second = self._run_one(mref, full)
         if st0 is not None and is_ha:
             self._judge_pair(ref, st0, self.states.get(mid))
