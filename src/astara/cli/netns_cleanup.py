@@ -5,7 +5,8 @@ Lists, and with ``--force`` removes: namespaces named with Astara's prefixes
 ``ip netns pids``, so only theirs), Astara's bridges (``brq*``) that have no
 port left but their VXLAN device (``vxbrq*``, removed with them), and the
 anti-spoofing chains (``netdev astara_antispoof``) whose tap is gone, then that table
-once it holds no chain. Never touches anything else. Stop
+once it holds no chain, and conntrackd's control sockets (``/run/astara/ct/*.ctl``)
+once no appliance namespace is left. Never touches anything else. Stop
 ``astara-aio`` (or the compute agent) first, or it will plug things back.
 """
 
@@ -21,6 +22,7 @@ import time
 
 import psutil
 
+from astara.appliance.render.conntrackd import SOCKET_DIR
 from astara.common.entry import one_line_errors
 from astara.compute_service.agent import antispoof, vxlan
 
@@ -126,6 +128,20 @@ def _kill_inside(namespaces_: list[str]) -> None:
 
 
 @one_line_errors("astara-netns-cleanup")
+def _sockets(sock_dir, left: list[str], force: bool) -> list[str]:
+    """conntrackd's control sockets, named by a hash (their appliance is not named):
+    left behind once no appliance namespace is (a host that died, a cleanup)."""
+    if left or not sock_dir.is_dir():
+        return []
+    found = sorted(str(p) for p in sock_dir.glob("*.ctl"))
+    for path in found:
+        print(f"socket {path}")
+        if force:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="astara-netns-cleanup", description=__doc__.split("\n")[0])
     p.add_argument("--force", action="store_true", help="remove (default: only list)")
@@ -156,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in [*members, br]:
                 subprocess.run(["ip", "link", "del", name], check=False)
     _filters(a.force)
+    _sockets(SOCKET_DIR, namespaces(PREFIXES), a.force)
     if not a.force and found:
         print("(nothing removed: add --force)")
     return 0

@@ -373,10 +373,11 @@ class Orchestrator:
             for ref in refs:
                 batches.setdefault(shard_for(ref.tenant_id, len(self.workers)), []).append(
                     tuple(ref.__dict__.values()))
-        for index, batch in batches.items():  # one message per worker, not per router
-            inbox = self.workers[index].inbox
-            if inbox is not None:
-                inbox.put(("submit_many", batch, full))
+        # One message per worker, not per router; an empty one too: a worker's first
+        # resync looks for HA members left behind (worker 0 removes the gone ones).
+        for index, w in enumerate(self.workers):
+            if w.inbox is not None:
+                w.inbox.put(("submit_many", batches.get(index, []), full))
         LOG.info("resync: %d routers queued", len(refs))
         return len(refs)
 

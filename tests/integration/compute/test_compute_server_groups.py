@@ -180,7 +180,6 @@ def test_the_orchestrators_clients_find_the_pairs_group_and_a_left_member(admin_
     rid = str(uuid.uuid4())
     mid = router_ha.member_id(rid)
     nova = HttpComputeAPI(f"{compute.api.url}/", admin_user.headers, TENANT, "1")
-    network = HttpNetworkAPI(network_api.url, "unused", admin_user.headers)
     name = router_ha.group_name(rid)
     assert nova.server_group(name, create=False) is None
     gid, members = nova.server_group(name, create=True)
@@ -188,6 +187,7 @@ def test_the_orchestrators_clients_find_the_pairs_group_and_a_left_member(admin_
     net = admin_user.sdk.network.create_network(name="sg-net")
     admin_user.sdk.network.create_subnet(network_id=net.id, ip_version=4,
                                          cidr="10.77.0.0/24")
+    network = HttpNetworkAPI(network_api.url, net.id, admin_user.headers)  # our mgmt net
     mgmt = admin_user.sdk.network.create_port(network_id=net.id, device_id=mid,
                                               device_owner=MGMT_OWNER)
     plain = admin_user.sdk.network.create_port(network_id=net.id)

@@ -195,13 +195,13 @@ event_item = either(shaped({"name": event_names, "server_uuid": server_id},
                                 ["t" * 255, "t" * 256, "POWER_ON"])), 8)}), 9)
 events_body = wrapped("events", either(st.lists(event_item, min_size=1, max_size=4), 9))
 group_body = wrapped("server_group", either(st.fixed_dictionaries({
-    "name": either(st.sampled_from(["g", " g", "x" * 256]), 8),
+    "name": either(st.sampled_from(["g", " g", "x" * 256, "a\u0000b", "a\nb"]), 8),
     "policies": either(st.lists(st.sampled_from(
         ["anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity", "x"]),
         max_size=3), 8),
     "policy": either(st.sampled_from(["anti-affinity", "soft-affinity", "bogus"]), 8),
     "rules": either(st.fixed_dictionaries({"max_server_per_host": st.sampled_from(
-        [0, 1, 2, -1, "3", 2**40, True])}), 8)}), 9))
+        [0, 1, 2, -1, "3", 2**40, True, "\u00b2", "9" * 5000])}), 8)}), 9))
 raw_body = st.sampled_from([Raw("{"), Raw("[" * 1000 + "]" * 1000), Raw("null"), Raw("[]"),
                             Raw('"s"'), Raw("\xff\xfe"), Raw('{"server": "\\ud800"}'),
                             Raw("big"), Raw('{"a": NaN}'), Raw("1" * 5000)])

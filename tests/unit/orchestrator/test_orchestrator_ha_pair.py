@@ -64,7 +64,9 @@ def test_ha_router_boots_a_pair_on_two_hosts_and_configures_both():
     servers = w.servers()
     assert set(servers) == {RID, MID}
     assert servers[RID].host != servers[MID].host
-    assert ("different_host", MID, (servers[RID].id,)) in w.compute.calls
+    # both in the pair's group from the first boot: the group keeps them apart
+    group = w.compute.group_ids[router_ha.group_name(RID)]
+    assert ("group", RID, group) in w.compute.calls and ("group", MID, group) in w.compute.calls
     d0, d1, m0, m1 = w.docs()
     assert d0.ha.enabled and d1.ha.enabled
     assert [str(p) for p in d0.ha.peers] == [m1] and [str(p) for p in d1.ha.peers] == [m0]
@@ -148,9 +150,11 @@ def test_member_1_joins_the_pairs_soft_anti_affinity_group_made_in_the_service_p
     servers = w.servers()
     name = router_ha.group_name(RID)
     assert ("server_group", name, True) in w.compute.calls
-    assert w.compute.groups[name] == [servers[MID].id]
-    # member 0 was booted before the router was seen HA: outside the group, so named
-    assert ("different_host", MID, (servers[RID].id,)) in w.compute.calls
+    # HA from its creation: member 0 boots into the group too, so member 1 needs only
+    # the group's hint
+    assert sorted(w.compute.groups[name]) == sorted([servers[RID].id, servers[MID].id])
+    assert ("group", RID, w.compute.group_ids[name]) in w.compute.calls
+    assert not [c for c in w.compute.calls if c[0] == "different_host"]
     # HA off: member 1 goes, and the group with it
     w.network.models[RID].router["ha"] = False
     w.network.models[RID] = replace(w.network.models[RID], fingerprint=None)

@@ -248,8 +248,28 @@ def test_a_member_1_whose_router_is_gone_is_removed_by_the_sweep():
 def test_the_sweep_leaves_an_ha_routers_member_1():
     w = World()
     w.converge()
+    member_1 = w.servers()[MID].id
     w.rec.states.clear()
     w.rec.sweep_member1([REF], remove_gone=True)
     for _ in range(6):
         step(w)
-    assert set(w.servers()) == {RID, MID}
+    assert w.servers()[MID].id == member_1
+    assert ("delete", member_1) not in w.compute.calls
+
+
+def test_a_router_missing_from_a_short_list_keeps_its_member_1():
+    w = World()
+    w.converge()
+    member_1 = w.servers()[MID].id
+    w.rec.states.clear()
+    w.network.unlisted.add(RID)  # a page limit, or any truncated answer
+    w.rec.sweep_member1([], remove_gone=True)
+    assert ("router_project", RID) in w.network.calls  # asked about it alone: it is there
+    assert ("delete", member_1) not in w.compute.calls and MID in w.network.mgmt_ports
+
+
+def test_the_sweep_without_the_router_driver_does_nothing():
+    w = World()
+    w.converge()
+    w.rec.observer.drivers.pop("router")
+    assert w.rec.find_member1([]) == {}

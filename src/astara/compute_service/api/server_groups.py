@@ -11,10 +11,11 @@ unlimited (``quota_instances_overrides`` -1) has unlimited groups.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from astara.compute_service.api import errors
+from astara.compute_service.api import bodies, errors
 
 HARD = ("anti-affinity", "affinity")
 SOFT = ("soft-anti-affinity", "soft-affinity")
@@ -48,13 +49,8 @@ def parse_create(body: Any, version: tuple[int, int]) -> GroupRequest:
         raise errors.BadRequest("Invalid input for field/attribute server_group. "
                                 "'server_group' is a required property")
     group = body["server_group"]
-    name = group.get("name")
-    if not isinstance(name, str):
-        raise errors.invalid("name", name, _type(name, "string"))
-    if not 1 <= len(name) <= 255 or name != name.strip():
-        raise errors.invalid("name", name, "An invalid 'name' value was provided. The name "
-                             "must be: printable characters. Can not start or end with "
-                             "whitespace.")
+    # Nova's parameter_types.name, as for servers: NUL and control characters are refused.
+    name = bodies.name(group.get("name"))
     allowed = policies(version)
     if version >= (2, 64):
         extra = set(group) - {"name", "policy", "rules"}
@@ -92,7 +88,8 @@ def _rules(rules: Any, policy: str) -> int | None:
                                 f"properties are not allowed ({errors.shown(sorted(extra)[0])}"
                                 " was unexpected)")
     n = rules["max_server_per_host"]
-    if isinstance(n, str) and n.isdigit():
+    # ASCII digits only and bounded: str.isdigit() accepts "²" and int() refuses 4300+ digits.
+    if isinstance(n, str) and re.fullmatch(r"[0-9]{1,10}", n):
         n = int(n)
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 2**31 - 1:
         raise errors.invalid("max_server_per_host", n,

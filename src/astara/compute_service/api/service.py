@@ -42,6 +42,7 @@ from astara.compute_service.settings import ComputeSettings
 from astara.db.engine import Database
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
+PLACE_RACES = 32  # placements a boot into a hard-policy group may lose in a row
 
 
 class _Raced(Exception):
@@ -115,7 +116,10 @@ class ComputeService:
         if found is not None:
             return found, ""
         server_id = str(uuid.uuid4())
-        for _ in range(2):
+        # Placed again while a host is free: each race lost is another boot taking a
+        # host into the group, so this ends when hosts run out (pick_host: None, then
+        # "No valid host") or at the bound.
+        for _ in range(PLACE_RACES):
             try:
                 return self._create(ctx, req, server_id)
             except server_group_store.Raced:  # a boot into the group took the host first

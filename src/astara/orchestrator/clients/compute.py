@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 # soft-anti-affinity exists from 2.15; the group's body is the pre-2.64 one
 GROUP_VERSION = {"X-OpenStack-Nova-API-Version": "2.15", "OpenStack-API-Version": "compute 2.15"}
+GROUP_PAGE = 1000  # Nova's default max_limit
+GROUP_PAGES = 1000  # bounded: a million groups
 
 
 def is_appliance_of(server: dict, who: ApplianceIdentity) -> bool:
@@ -130,10 +132,8 @@ class HttpComputeAPI(HttpApi):
         return r.json()["server"]["id"]
 
     def named(self, pattern: str, metadata_key: str) -> dict[str, list[str]]:
-        r = self._req("GET", "/servers/detail", params={"name": pattern})
-        self._ok(r)
         out: dict[str, list[str]] = {}
-        for s in r.json()["servers"]:
+        for s in self._all_pages("/servers/detail", "servers", {"name": pattern}):
             meta = s.get("metadata")
             if s.get("status") != "DELETED" and isinstance(meta, dict) \
                     and isinstance(meta.get(metadata_key), str):
@@ -141,11 +141,21 @@ class HttpComputeAPI(HttpApi):
         return out
 
     def _groups(self, name: str) -> list[dict]:
-        r = self._req("GET", "/os-server-groups", headers=GROUP_VERSION)
-        if r.status_code == 404:
-            return []  # a compute API without server groups
-        self._ok(r)
-        return [g for g in r.json().get("server_groups", []) if g.get("name") == name]
+        # Nova pages this list by limit/offset (max_limit 1000), without links: ask
+        # page after page until one is short, or adds nothing (an API that ignores them).
+        seen: dict[str, dict] = {}
+        for page in range(GROUP_PAGES):
+            r = self._req("GET", "/os-server-groups", headers=GROUP_VERSION,
+                          params={"limit": GROUP_PAGE, "offset": page * GROUP_PAGE})
+            if r.status_code == 404:
+                return []  # a compute API without server groups
+            self._ok(r)
+            rows = [g for g in r.json().get("server_groups", []) if isinstance(g, dict)]
+            new = [g for g in rows if g.get("id") not in seen]
+            seen.update((g.get("id"), g) for g in new)
+            if len(rows) < GROUP_PAGE or not new:
+                break
+        return [g for g in seen.values() if g.get("name") == name]
 
     def server_group(self, name: str, create: bool) -> tuple[str, tuple[str, ...]] | None:
         found = self._groups(name)

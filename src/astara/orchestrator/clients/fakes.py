@@ -36,6 +36,7 @@ class FakeNetwork:
     # Collections ``list`` reads (e.g. "byonfs"), as the API would list them.
     collections: dict[str, list[dict]] = field(default_factory=dict)
     ports: dict[str, dict] = field(default_factory=dict)  # HA members' ports, by id
+    unlisted: set[str] = field(default_factory=set)  # routers a short list leaves out
 
     def router_model(self, router_id: str) -> RouterModel | None:
         self.calls.append(("router_model", router_id))
@@ -44,7 +45,7 @@ class FakeNetwork:
     def routers(self) -> list[ResourceRef]:
         self.calls.append(("routers",))
         return [ResourceRef("router", rid, m.router.get("project_id", ""))
-                for rid, m in sorted(self.models.items())]
+                for rid, m in sorted(self.models.items()) if rid not in self.unlisted]
 
     def router_project(self, router_id: str) -> str | None:
         self.calls.append(("router_project", router_id))

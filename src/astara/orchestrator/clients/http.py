@@ -33,6 +33,25 @@ class HttpApi:
             raise RemoteError(f"{self._name} {method} {path}: {r.status_code} {r.text[:200]}")
         return r
 
+    def _all_pages(self, path: str, key: str, params: dict, max_pages: int = 10_000) -> list:
+        """Every item of a Neutron/Nova list that pages by ``<key>_links`` (rel "next",
+        its href carrying the marker): a server's ``max_limit`` must not hide items."""
+        items: list = []
+        params = dict(params)
+        for _ in range(max_pages):
+            r = self._req("GET", path, params=params)
+            self._ok(r)
+            body = r.json()
+            page = body.get(key) or []
+            items.extend(page)
+            nxt = [link.get("href") for link in body.get(f"{key}_links") or ()
+                   if isinstance(link, dict) and link.get("rel") == "next"]
+            marker = httpx.URL(nxt[0]).params.get("marker") if nxt and nxt[0] else None
+            if not page or not marker or marker == params.get("marker"):
+                return items
+            params["marker"] = marker
+        raise RemoteError(f"{self._name} GET {path}: more than {max_pages} pages")
+
     def _ok(self, r: httpx.Response) -> None:
         if not r.is_success:
             raise RemoteError(f"{self._name} {r.request.method} {r.request.url.path}: "

@@ -151,9 +151,9 @@ class Executor:
             # The same boot retried (say, by a restarted orchestrator) is the same request.
             who = self.drivers[ref.kind].naming.identity(ref.id, ctx.generation)
             hints: dict = {"different_host": st.avoid} if st.avoid else {}
-            if st.ha_group is not None:
+            if ctx.pair_group is not None:
                 group, avoid = router_ha.boot_hints(
-                    self.compute.server_group(st.ha_group, create=True), st.avoid)
+                    self.compute.server_group(ctx.pair_group, create=True), st.avoid)
                 hints = {**({"different_host": avoid} if avoid else {}),
                          **({"group": group} if group else {})}
             ctx.instance_id = self.compute.boot(who, ports, boot_request_id(ref.id, boots),

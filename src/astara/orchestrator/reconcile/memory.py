@@ -60,6 +60,9 @@ class Context:
     # by the full look that found no instance; None: the compute client's defaults.
     boot: BootSpec | None = None
     host_id: str | None = None  # the instance's ``hostId`` (an HA pair's anti-affinity)
+    # The pair's server group a boot joins (``router_ha.boot_hints``): this look found
+    # the router HA (member 0 of a router HA from its creation too); None: single.
+    pair_group: str | None = None
 
 
 class Resume(NamedTuple):
@@ -125,9 +128,6 @@ class RouterState:
     reported: Any = None
     # An HA router's member 1: the instances its boot should keep away from (member 0's).
     avoid: tuple[str, ...] = ()
-    # An HA router's member (as last seen): its pair's server group's name, which its
-    # boots join (``router_ha.boot_hints``); None: a single appliance.
-    ha_group: str | None = None
     # An HA router's member 0: the pair as last judged (``drivers.router_ha``), for views.
     pair: dict | None = None
     # The last pass was refused by the cluster fence (this member does not hold the

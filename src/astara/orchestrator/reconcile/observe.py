@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 
 from astara.orchestrator.byonf import BootSpecs
 from astara.orchestrator.clients.base import ApplianceAPI, ComputeAPI, NetworkAPI
+from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.drivers.base import Driver, Management
-from astara.orchestrator.drivers.router import RouterDriver
+from astara.orchestrator.drivers.router import HaMember, RouterDriver
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.memory import Context, RouterState
 from astara.orchestrator.reconcile.model import Instance, Observed
@@ -149,7 +150,11 @@ class Observer:
             activate=res.activate if desired is not None else (),
             # Kept too when no boot can succeed: its driver reports the ERROR with it.
             kept=res.kept if desired is not None or boot_problem is not None else None,
-            generation=res.generation, boot=spec, host_id=inst.host_id if inst else None)
+            generation=res.generation, boot=spec, host_id=inst.host_id if inst else None,
+            # from this look (not the last pass's): member 0 of a router HA from its
+            # creation boots into the pair's group too
+            pair_group=router_ha.group_name(res.kept.router_id)
+            if isinstance(res.kept, HaMember) else None)
         app = None
         # A report is what this pass read: an old one (a member since gone to ERROR,
         # SHUTOFF or a rebuild) must not be judged as its role now.

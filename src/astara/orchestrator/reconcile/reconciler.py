@@ -196,9 +196,6 @@ class Reconciler:
             st = self.state(ref)
             st.avoid = (other.context.instance_id,) \
                 if other is not None and other.context.instance_id else ()
-            # (HA as last seen: a router's first boot is a single appliance's)
-            st.ha_group = router_ha.group_name(ref.id) \
-                if isinstance(st.context.kept, HaMember) else None
         outcome = self._run_one(ref, full)
         st0 = self.states.get(ref.id)
         is_ha = st0 is not None and isinstance(st0.context.kept, HaMember)
@@ -210,7 +207,6 @@ class Reconciler:
         mref = ResourceRef(ref.kind, mid, ref.tenant_id)
         st1 = self.state(mref)
         st1.avoid = (st0.context.instance_id,) if st0 and st0.context.instance_id else ()
-        st1.ha_group = router_ha.group_name(ref.id)
         second = self._run_one(mref, full)
         if st0 is not None and is_ha:
             self._judge_pair(ref, st0, self.states.get(mid))
@@ -231,13 +227,16 @@ class Reconciler:
             LOG.warning("router %s: cannot look for its HA member 1: %s", ref.id, exc)
             return False
 
-    def sweep_member1(self, mine: list[ResourceRef], remove_gone: bool) -> None:
-        """Once after a restart (the start-up resync's routers, ``mine``): member 1s
-        (never stored) whose router the store held nothing for are looked for by name
-        and by management port. A router of ``mine`` that has one gets it looked at in its
-        first full pass (removed unless HA); one whose router is gone is removed here,
-        by the worker that ``remove_gone`` (deletes of what is gone are no error)."""
-        naming = self.observer.drivers["router"].naming
+    def find_member1(self, mine: list[ResourceRef]) -> dict[str, list[str]] | None:
+        """Once after a restart (``mine``: this worker's routers of the resync): member 1s
+        (never stored) are looked for by name and by management port. A router of
+        ``mine`` that has one gets it looked at in its first full pass (removed unless
+        HA). Returns the members whose router was not listed (with their instances), for
+        ``remove_member1``; None when the lists could not be read (ask again later)."""
+        driver = self.observer.drivers.get("router")
+        if driver is None:
+            return {}  # routers are not this orchestrator's (loadbalancer only)
+        naming = driver.naming
         pattern = f"^{re.escape(naming.prefix)}.*{re.escape(router_ha.SUFFIX)}$"
         try:
             # members first: a member seen was made before the routers are listed, so
@@ -247,14 +246,23 @@ class Reconciler:
             listed = {r.id for r in self.observer.network.routers()}
         except RemoteError as exc:
             LOG.warning("cannot look for HA members left behind: %s", exc)
-            return
+            return None
         gone, look = router_ha.leftover_members(found, listed,
                                                 {r.id for r in mine if r.kind == "router"})
         self._member1_unknown |= look
-        for mid in sorted(gone) if remove_gone else ():
-            LOG.warning("removing HA member %s: its router is gone", mid)
+        return {mid: servers.get(mid, []) for mid in gone}
+
+    def remove_member1(self, gone: dict[str, list[str]]) -> bool:
+        """Remove member 1s ``find_member1`` found unlisted, each only once its router
+        reads 404 on its own (a list may be short: a live pair's member is kept).
+        Deletes of what is gone are no error. False if any could not be done."""
+        done = True
+        for mid in sorted(gone):
             try:
-                for server_id in servers.get(mid, []):
+                if self.observer.network.router_project(router_ha.router_of(mid)) is not None:
+                    continue  # its router exists: the list missed it
+                LOG.warning("removing HA member %s: its router is gone", mid)
+                for server_id in gone[mid]:
                     self.observer.compute.delete(server_id)
                 self.observer.network.delete_management_port(mid)
                 for port in self.observer.network.ha_ports(mid):
@@ -263,6 +271,14 @@ class Reconciler:
                     router_ha.group_name(router_ha.router_of(mid)))
             except RemoteError as exc:
                 LOG.warning("HA member %s: not removed: %s", mid, exc)
+                done = False
+        return done
+
+    def sweep_member1(self, mine: list[ResourceRef], remove_gone: bool) -> None:
+        """``find_member1``, then (``remove_gone``) ``remove_member1``, in one call."""
+        gone = self.find_member1(mine)
+        if gone and remove_gone:
+            self.remove_member1(gone)
 
     def _judge_pair(self, ref: ResourceRef, st0: RouterState, st1: RouterState | None) -> None:
         views = []

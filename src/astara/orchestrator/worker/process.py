@@ -95,7 +95,26 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
     worker = Worker(rt.run, concurrency=threads, tally=rt.reconciler.executor.tally,
                     on_released=rt.release)
     stop = asyncio.Event()
-    swept: list[bool] = []  # member 1s left behind were looked for (once)
+    # Member 1s left behind: looked for at the first resync (every worker gets one, even
+    # empty), again at the next resync if that failed; worker 0 removes the gone ones.
+    sweep: list[str] = []  # "running" or "done"
+
+    def swept(fut: asyncio.Future, refs: list[ResourceRef], full: bool) -> None:
+        for ref in refs:  # first passes after the look: they know whom to look at
+            worker.submit(ref, full=full)
+        gone = None if fut.cancelled() or fut.exception() else fut.result()
+        if not fut.cancelled() and fut.exception():
+            LOG.error("worker %d: looking for HA members left behind failed: %r",
+                      index, fut.exception())
+        if gone is None:
+            sweep.clear()  # asked again at the next resync
+            return
+        sweep[:] = ["done"]
+        if gone and index == 0:  # in the background: the passes do not wait for it
+            removal = loop.run_in_executor(None, rt.reconciler.remove_member1, gone)
+            removal.add_done_callback(
+                lambda f: None if not f.cancelled() and not f.exception() and f.result()
+                else sweep.clear())
 
     def handle(msg: tuple) -> None:
         kind = msg[0]
@@ -103,11 +122,10 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
             worker.submit(ResourceRef(*msg[1]), full=msg[2])
         elif kind == "submit_many":  # a resync: every router this worker owns
             refs = [ResourceRef(*fields) for fields in msg[1]]
-            if not msg[2] and not swept:  # the start-up resync: before the first passes
-                swept.append(True)
-                fut = loop.run_in_executor(None, rt.reconciler.sweep_member1, refs,
-                                           index == 0)
-                fut.add_done_callback(lambda _: [worker.submit(r, full=False) for r in refs])
+            if not sweep:  # before these first passes: a few list calls
+                sweep.append("running")
+                fut = loop.run_in_executor(None, rt.reconciler.find_member1, refs)
+                fut.add_done_callback(lambda f: swept(f, refs, msg[2]))
                 return
             for ref in refs:
                 worker.submit(ref, full=msg[2])
