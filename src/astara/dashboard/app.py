@@ -32,6 +32,7 @@ from astara.dashboard import (
 )
 from astara.dashboard.clients import Apis
 from astara.dashboard.settings import DashboardSettings
+from astara.dashboard.token_check import TokenCheck
 from astara.dashboard.web import State, environment, page, read_form, redirect, render
 
 LOG = logging.getLogger(__name__)
@@ -244,6 +245,10 @@ def create_app(settings: DashboardSettings, secret: bytes, rpc_token: bytes = b"
         raise ValueError("the dashboard needs a non-empty session secret")
     state = State(settings, secret, Apis(settings, rpc_token, transport), environment(),
                   admin_password=admin_password)
+    if state.keystone:
+        state.apis.check = TokenCheck(state.apis.http,
+                                      keystone_login.identity_v3(settings.keystone_url),
+                                      lambda: state.clock())
 
     @asynccontextmanager
     async def lifespan(app):

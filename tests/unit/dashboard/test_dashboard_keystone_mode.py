@@ -5,7 +5,7 @@ URL comes from. (Logins against a real Keystone: tests/integration/keystone.)"""
 from __future__ import annotations
 
 from starlette.testclient import TestClient
-from tests.dashboard_fake import SECRET, FakeApis, settings
+from tests.dashboard_fake import RPC_TOKEN, SECRET, FakeApis, csrf_of, settings
 
 from astara.dashboard import session
 from astara.dashboard import settings as settings_mod
@@ -49,8 +49,8 @@ def test_a_keystone_session_holds_the_token_id_and_ends_with_the_token():
 
 
 def keystone_app(fake: FakeApis):
-    app = create_app(settings(auth_strategy="keystone", keystone_url="http://127.0.0.1:1/v3"),
-                     SECRET, b"rpc", transport=fake.transport())
+    app = create_app(settings(auth_strategy="keystone", keystone_url="http://ks.fake/v3"),
+                     SECRET, RPC_TOKEN, transport=fake.transport())
     return app, app.state.dashboard
 
 
@@ -113,3 +113,57 @@ def test_the_keystone_url_comes_from_keystone_authtoken(tmp_path):
     assert (dash.auth_strategy, dash.keystone_url) == ("keystone", "http://k/v3")
     _, _, dash = settings_mod.load([], prog="astara-dashboard")
     assert dash.auth_strategy == "noauth"
+
+
+def admin_client(fake: FakeApis, token: str = "adm-token"):
+    app, state = keystone_app(fake)
+    fake.keystone[token] = ["admin", "member"]
+    c = TestClient(app, raise_server_exceptions=False)
+    sid = state.tokens.put(token, state.clock() + 3600)
+    c.cookies.set(session.COOKIE, cookie_for(state, session.Identity(
+        "p1", "u1", ("admin", "member"), "n", token_id=sid)))
+    return c, state
+
+
+def test_admin_pages_ask_keystone_for_the_roles_not_the_cookie():
+    fake = FakeApis()
+    fake.orch["r1"] = {"id": "r1", "tenant_id": "p1", "state": "up"}
+    c, state = admin_client(fake)
+    assert c.get("/admin/routers").status_code == 200
+    checks = [x for x in fake.calls if x[1] == "ks"]
+    assert checks == [("GET", "ks", "/v3/auth/tokens", "")]
+    c.get("/admin/routers")  # within VALID_FOR: the answer is reused
+    assert len([x for x in fake.calls if x[1] == "ks"]) == 1
+    fake.keystone["adm-token"] = ["member"]  # the admin role removed at Keystone
+    later = state.clock() + 60
+    state.clock = lambda: later  # past the cached answer, before the session's end
+    csrf = csrf_of(c, "/instances")
+    before = len(fake.calls)
+    r = c.post("/admin/routers/r1/rebuild", data={"csrf": csrf})
+    assert r.status_code == 403 and "no longer gives" in r.text
+    assert [x[1] for x in fake.calls[before:]] == ["ks"] and not fake.commands
+
+
+def test_an_orchestrator_call_with_a_revoked_token_ends_the_session():
+    fake = FakeApis()
+    c, state = admin_client(fake)
+    del fake.keystone["adm-token"]  # revoked at Keystone
+    r = c.get("/admin/workers", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert len(state.tokens) == 0 and not [x for x in fake.calls if x[1] == "rpc"]
+
+
+def test_the_rpc_client_itself_asks_keystone_before_the_operator_token_goes_out():
+    import asyncio
+
+    from astara.dashboard.clients import ApiError
+    fake = FakeApis()
+    _, state = admin_client(fake)
+    who = session.Identity("p1", "u1", ("admin",), "n", token_id="x", auth_token="gone")
+    try:
+        asyncio.run(state.apis.get("rpc", "/workers/", who))
+    except ApiError as exc:
+        assert (exc.status, exc.service) == (401, "identity")
+    else:
+        raise AssertionError("an unchecked token reached the orchestrator")
+    assert not [x for x in fake.calls if x[1] == "rpc"]
