@@ -33,7 +33,15 @@ from astara.dashboard import (
 from astara.dashboard.clients import Apis
 from astara.dashboard.settings import DashboardSettings
 from astara.dashboard.token_check import TokenCheck
-from astara.dashboard.web import State, environment, page, read_form, redirect, render
+from astara.dashboard.web import (
+    State,
+    current,
+    environment,
+    page,
+    read_form,
+    redirect,
+    render,
+)
 
 LOG = logging.getLogger(__name__)
 WILDCARD_BINDS = {"", "0.0.0.0", "::"}
@@ -96,19 +104,38 @@ async def keystone_login_form(state: State, request: Request,
                       default_domain=domain,
                       error="The dashboard knows no Keystone URL: set [dashboard] "
                             "keystone_url or [keystone_authtoken] www_authenticate_uri.")
+    client = request.client.host if request.client else ""
+    keys = [f"user:{domain}/{user}", f"ip:{client}"]
+    wait = state.logins.wait_for(keys)
+    if wait > 0 or state.logins.busy():
+        return render(state, request, "login.html", None, 429, keystone=True,
+                      default_domain=domain,
+                      error=f"Too many failed logins: try again in {int(wait) + 1} s."
+                      if wait > 0 else "The dashboard is busy with other logins: try "
+                                       "again in a moment.")
     try:
-        got = await run_in_threadpool(keystone_login.authenticate,
-                                      state.settings.keystone_url, user, password,
-                                      project, domain, state.settings.api_timeout)
+        async with state.logins.slots:
+            got = await run_in_threadpool(keystone_login.authenticate,
+                                          state.settings.keystone_url, user, password,
+                                          project, domain, state.settings.api_timeout)
     except keystone_login.LoginRefused as exc:
         LOG.info("keystone login refused for user %r project %r: %s", user, project,
                  exc.message)
+        if exc.status == 401:  # Keystone said no (not: Keystone is unreachable)
+            state.logins.failed(keys)
         return render(state, request, "login.html", None, exc.status, error=exc.message,
                       keystone=True, default_domain=domain)
+    state.logins.succeeded(keys[:1])  # the address's failures stay: not one account's
+    previous = current(state, request)
+    # A re-login (to switch project, say) ends the old session: its token revoked.
+    if previous is not None and (old := state.tokens.pop(previous.token_id)):
+        await revoke(state, old)
+    sid, pushed = state.tokens.put(got.token, got.expires_at, got.user_id)
+    for old in pushed:  # this user's oldest login, past the per-user bound
+        await revoke(state, old)
     roles = tuple(r for r in got.roles if r in session.KNOWN_ROLES)
     who = session.Identity(got.project_id, got.user_id, roles, secrets.token_urlsafe(16),
-                           token_id=state.tokens.put(got.token, got.expires_at),
-                           project_name=got.project_name[:255],
+                           token_id=sid, project_name=got.project_name[:255],
                            user_name=got.user_name[:255])
     return _start_session(state, who, "/admin/hosts" if who.is_admin else "/instances",
                           got.expires_at)

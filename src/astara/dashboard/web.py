@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from astara.dashboard import session
 from astara.dashboard.clients import ApiError, Apis
+from astara.dashboard.login_guard import LoginGuard
 from astara.dashboard.session import Identity
 from astara.dashboard.settings import DashboardSettings
 from astara.dashboard.token_check import ENDED
@@ -49,6 +50,7 @@ class State:
     clock: Callable[[], float] = time.time
     admin_password: bytes = b""
     tokens: TokenStore = field(default_factory=lambda: TokenStore(time.time))
+    logins: LoginGuard = field(default_factory=lambda: LoginGuard(time.time))
 
     @property
     def keystone(self) -> bool:
