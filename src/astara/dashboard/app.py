@@ -79,13 +79,17 @@ def _field(form: dict[str, list[str]], name: str, default: str = "") -> str:
 
 
 def _start_session(state: State, who: session.Identity, to: str,
-                   expires_at: float | None = None) -> Response:
+                   expires_at: float | None = None, value: str | None = None) -> Response:
     response = RedirectResponse(to, status_code=303)
-    response.set_cookie(session.COOKIE, session.sign(state.secret, session.new_session(
-        who, state.clock(), state.settings.session_max_age, expires_at)),
+    response.set_cookie(session.COOKIE, value or _cookie(state, who, expires_at),
         max_age=state.settings.session_max_age, httponly=True, samesite="strict",
         path="/")
     return response
+
+
+def _cookie(state: State, who: session.Identity, expires_at: float | None = None) -> str:
+    return session.sign(state.secret, session.new_session(
+        who, state.clock(), state.settings.session_max_age, expires_at))
 
 
 async def keystone_login_form(state: State, request: Request,
@@ -134,11 +138,20 @@ async def keystone_login_form(state: State, request: Request,
     for old in pushed:  # this user's oldest login, past the per-user bound
         await revoke(state, old)
     roles = tuple(r for r in got.roles if r in session.KNOWN_ROLES)
-    who = session.Identity(got.project_id, got.user_id, roles, secrets.token_urlsafe(16),
-                           token_id=sid, project_name=got.project_name[:255],
-                           user_name=got.user_name[:255])
+    who = session.Identity(got.project_id[:255], got.user_id[:255], roles,
+                           secrets.token_urlsafe(16), token_id=sid,
+                           project_name=session.shown_name(got.project_name),
+                           user_name=session.shown_name(got.user_name))
+    value = _cookie(state, who, got.expires_at)
+    if len(value) > session.MAX_COOKIE:  # a browser would drop it: a silent login loop
+        if token := state.tokens.pop(sid):
+            await revoke(state, token)
+        return render(state, request, "login.html", None, 400, keystone=True,
+                      default_domain=domain,
+                      error="This login's ids are too long for the dashboard's session "
+                            "cookie: it cannot be used here.")
     return _start_session(state, who, "/admin/hosts" if who.is_admin else "/instances",
-                          got.expires_at)
+                          got.expires_at, value)
 
 
 async def revoke(state: State, token: str) -> None:

@@ -4,6 +4,8 @@ URL comes from. (Logins against a real Keystone: tests/integration/keystone.)"""
 
 from __future__ import annotations
 
+import hashlib
+
 from starlette.testclient import TestClient
 from tests.dashboard_fake import RPC_TOKEN, SECRET, FakeApis, csrf_of, settings
 
@@ -202,8 +204,11 @@ class FakeKeystone:
         self.n += 1
         token = f"tok-{self.n}"
         self.fake.keystone[token] = self.roles
-        return keystone_login.Login(token, 10**10, f"id-{user}", user, "pid-" + project,
-                                    project, tuple(self.roles))
+        def uid(name):  # Keystone's ids are 32 hex digits, whatever the name
+            return hashlib.md5(name.encode()).hexdigest()
+
+        return keystone_login.Login(token, 10**10, uid(user), user, uid(project), project,
+                                    tuple(self.roles))
 
 
 def keystone_login_client(monkeypatch, roles=("member",)):
@@ -268,3 +273,19 @@ def test_one_user_cannot_log_others_out(monkeypatch):
     assert len([t for t in fake.keystone]) == 1 + tokens.MAX_PER_USER  # eve's oldest revoked
     c.cookies.set(session.COOKIE, bob)
     assert c.get("/instances", follow_redirects=False).status_code == 200
+
+
+def test_long_names_neither_break_the_cookie_nor_leave_a_token(monkeypatch):
+    c, state, fake = keystone_login_client(monkeypatch)
+    long = "\U0001f600" * 255  # 12 bytes each once JSON-escaped
+    r = c.post("/login", data=form(user=long, project=long), follow_redirects=False)
+    assert r.status_code == 303
+    who = session.identity_of(session.unsign(SECRET, c.cookies.get(session.COOKIE)),
+                              state.clock())
+    assert who is not None and len(who.user_name) == session.SHOWN_NAME
+    assert c.get("/instances", follow_redirects=False).status_code == 200
+    monkeypatch.setattr(session, "MAX_COOKIE", 100)  # ids too long for any cookie
+    c.cookies.clear()
+    r = c.post("/login", data=form(), follow_redirects=False)
+    assert r.status_code == 400 and "too long" in r.text
+    assert len(state.tokens) == 1 and len(fake.keystone) == 1  # the new one revoked
