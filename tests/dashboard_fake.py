@@ -270,7 +270,11 @@ class FakeApis:
                                  "os_compute_api:os-astara-dead-letters to be performed."}},
                                 403)
         if len(parts) == 1:
-            limit = int(request.query_params.get("limit", "100"))
+            raw = request.query_params.get("limit", "100")
+            if not re.fullmatch(r"[0-9]{1,4}", raw) or not 0 < int(raw) <= 1000:
+                return JSONResponse({"badRequest": {"code": 400, "message": "Invalid input "
+                                     f"for query parameters limit. Value: {raw}."}}, 400)
+            limit = int(raw)
             shown = [{k: v for k, v in d.items() if k != "fixed"}
                      for d in sorted(self.dead_letters.values(), key=lambda d: d["id"])]
             return JSONResponse({"dead_letters": shown[:limit]})

@@ -56,9 +56,12 @@ def test_one_user_past_the_bound_pushes_out_only_its_own_oldest():
 
 def test_a_keystone_session_holds_the_token_id_and_ends_with_the_token():
     who = session.Identity("p1", "u1", ("member",), "n", token_id="sid-1",
-                           project_name="demo", user_name="alice")
+                           project_name="demo", user_name="alice", auth_token="SECRET-T")
     data = session.new_session(who, now=1000, max_age=3600, expires_at=1500)
-    assert data["e"] == 1500 and data["k"] == "sid-1" and "auth_token" not in str(data)
+    signed = session.sign(SECRET, data)
+    assert data["e"] == 1500 and data["k"] == "sid-1"
+    assert "SECRET-T" not in str(data) and "SECRET-T" not in str(session.unsign(SECRET, signed))
+    assert "SECRET-T" not in repr(who)
     back = session.identity_of(session.unsign(SECRET, session.sign(SECRET, data)), 1200)
     assert (back.token_id, back.project_name, back.user_name) == ("sid-1", "demo", "alice")
     assert back.auth_token is None
