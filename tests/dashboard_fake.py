@@ -69,6 +69,7 @@ class FakeApis:
         self.calls: list[tuple[str, str, str, str]] = []  # method, host, path, project
         self.headers: list[dict[str, str]] = []  # each call's request headers
         self.fail: dict[str, tuple[int, dict]] = {}
+        self.keystone: dict[str, list[str]] = {}  # a valid token -> its role names
         self._ips = itertools.count(10)
         self.app = Starlette(routes=[Route("/{path:path}", self.dispatch, methods=[
             "GET", "POST", "PUT", "DELETE"])])
@@ -97,8 +98,20 @@ class FakeApis:
         raw = await request.body()
         body = json.loads(raw) if raw else {}
         handler = {"net": self.network, "compute": self.compute, "lb": self.lbaas,
-                   "rpc": self.rpc}[host]
+                   "rpc": self.rpc, "ks": self.identity}[host]
         return handler(request, path.strip("/").split("/"), project, admin, body)
+
+    def identity(self, request, parts, project, admin, body) -> Response:
+        """Keystone's ``/v3/auth/tokens``: validate (GET) and revoke (DELETE)."""
+        token = request.headers.get("x-subject-token", "")
+        if parts != ["v3", "auth", "tokens"] or token not in self.keystone or \
+                request.headers.get("x-auth-token") not in self.keystone:
+            return JSONResponse({"error": {"code": 404, "message": "not found"}}, 404)
+        if request.method == "DELETE":
+            del self.keystone[token]
+            return Response(status_code=204)
+        return JSONResponse({"token": {"roles": [{"id": r, "name": r}
+                                                 for r in self.keystone[token]]}})
 
     def _visible(self, item: dict, project: str, admin: bool) -> bool:
         return admin or item.get("project_id") == project or item.get("router:external")
@@ -257,7 +270,11 @@ class FakeApis:
                                  "os_compute_api:os-astara-dead-letters to be performed."}},
                                 403)
         if len(parts) == 1:
-            limit = int(request.query_params.get("limit", "100"))
+            raw = request.query_params.get("limit", "100")
+            if not re.fullmatch(r"[0-9]{1,4}", raw) or not 0 < int(raw) <= 1000:
+                return JSONResponse({"badRequest": {"code": 400, "message": "Invalid input "
+                                     f"for query parameters limit. Value: {raw}."}}, 400)
+            limit = int(raw)
             shown = [{k: v for k, v in d.items() if k != "fixed"}
                      for d in sorted(self.dead_letters.values(), key=lambda d: d["id"])]
             return JSONResponse({"dead_letters": shown[:limit]})

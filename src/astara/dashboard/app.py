@@ -32,7 +32,16 @@ from astara.dashboard import (
 )
 from astara.dashboard.clients import Apis
 from astara.dashboard.settings import DashboardSettings
-from astara.dashboard.web import State, environment, page, read_form, redirect, render
+from astara.dashboard.token_check import TokenCheck
+from astara.dashboard.web import (
+    State,
+    current,
+    environment,
+    page,
+    read_form,
+    redirect,
+    render,
+)
 
 LOG = logging.getLogger(__name__)
 WILDCARD_BINDS = {"", "0.0.0.0", "::"}
@@ -70,13 +79,17 @@ def _field(form: dict[str, list[str]], name: str, default: str = "") -> str:
 
 
 def _start_session(state: State, who: session.Identity, to: str,
-                   expires_at: float | None = None) -> Response:
+                   expires_at: float | None = None, value: str | None = None) -> Response:
     response = RedirectResponse(to, status_code=303)
-    response.set_cookie(session.COOKIE, session.sign(state.secret, session.new_session(
-        who, state.clock(), state.settings.session_max_age, expires_at)),
+    response.set_cookie(session.COOKIE, value or _cookie(state, who, expires_at),
         max_age=state.settings.session_max_age, httponly=True, samesite="strict",
         path="/")
     return response
+
+
+def _cookie(state: State, who: session.Identity, expires_at: float | None = None) -> str:
+    return session.sign(state.secret, session.new_session(
+        who, state.clock(), state.settings.session_max_age, expires_at))
 
 
 async def keystone_login_form(state: State, request: Request,
@@ -95,22 +108,50 @@ async def keystone_login_form(state: State, request: Request,
                       default_domain=domain,
                       error="The dashboard knows no Keystone URL: set [dashboard] "
                             "keystone_url or [keystone_authtoken] www_authenticate_uri.")
+    client = request.client.host if request.client else ""
+    keys = [f"user:{domain}/{user}", f"ip:{client}"]
+    wait = state.logins.wait_for(keys)
+    if wait > 0 or state.logins.busy():
+        return render(state, request, "login.html", None, 429, keystone=True,
+                      default_domain=domain,
+                      error=f"Too many failed logins: try again in {int(wait) + 1} s."
+                      if wait > 0 else "The dashboard is busy with other logins: try "
+                                       "again in a moment.")
     try:
-        got = await run_in_threadpool(keystone_login.authenticate,
-                                      state.settings.keystone_url, user, password,
-                                      project, domain, state.settings.api_timeout)
+        async with state.logins.slots:
+            got = await run_in_threadpool(keystone_login.authenticate,
+                                          state.settings.keystone_url, user, password,
+                                          project, domain, state.settings.api_timeout)
     except keystone_login.LoginRefused as exc:
         LOG.info("keystone login refused for user %r project %r: %s", user, project,
                  exc.message)
+        if exc.status == 401:  # Keystone said no (not: Keystone is unreachable)
+            state.logins.failed(keys)
         return render(state, request, "login.html", None, exc.status, error=exc.message,
                       keystone=True, default_domain=domain)
+    state.logins.succeeded(keys[:1])  # the address's failures stay: not one account's
+    previous = current(state, request)
+    # A re-login (to switch project, say) ends the old session: its token revoked.
+    if previous is not None and (old := state.tokens.pop(previous.token_id)):
+        await revoke(state, old)
+    sid, pushed = state.tokens.put(got.token, got.expires_at, got.user_id)
+    for old in pushed:  # this user's oldest login, past the per-user bound
+        await revoke(state, old)
     roles = tuple(r for r in got.roles if r in session.KNOWN_ROLES)
-    who = session.Identity(got.project_id, got.user_id, roles, secrets.token_urlsafe(16),
-                           token_id=state.tokens.put(got.token, got.expires_at),
-                           project_name=got.project_name[:255],
-                           user_name=got.user_name[:255])
+    who = session.Identity(got.project_id[:255], got.user_id[:255], roles,
+                           secrets.token_urlsafe(16), token_id=sid,
+                           project_name=session.shown_name(got.project_name),
+                           user_name=session.shown_name(got.user_name))
+    value = _cookie(state, who, got.expires_at)
+    if len(value) > session.MAX_COOKIE:  # a browser would drop it: a silent login loop
+        if token := state.tokens.pop(sid):
+            await revoke(state, token)
+        return render(state, request, "login.html", None, 400, keystone=True,
+                      default_domain=domain,
+                      error="This login's ids are too long for the dashboard's session "
+                            "cookie: it cannot be used here.")
     return _start_session(state, who, "/admin/hosts" if who.is_admin else "/instances",
-                          got.expires_at)
+                          got.expires_at, value)
 
 
 async def revoke(state: State, token: str) -> None:
@@ -244,6 +285,10 @@ def create_app(settings: DashboardSettings, secret: bytes, rpc_token: bytes = b"
         raise ValueError("the dashboard needs a non-empty session secret")
     state = State(settings, secret, Apis(settings, rpc_token, transport), environment(),
                   admin_password=admin_password)
+    if state.keystone:
+        state.apis.check = TokenCheck(state.apis.http,
+                                      keystone_login.identity_v3(settings.keystone_url),
+                                      lambda: state.clock())
 
     @asynccontextmanager
     async def lifespan(app):

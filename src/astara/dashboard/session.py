@@ -5,7 +5,8 @@ serialised as JSON, base64url'd and signed with HMAC-SHA256; the CSRF token of a
 is an HMAC of its nonce, so a form made for one session is refused in another. A
 Keystone session adds ``"k"``, the opaque id of its token in the server-side
 ``TokenStore`` (never the token), and ``"pn"``/``"un"``, the project and user names
-shown on the pages; its expiry is the token's when that comes first.
+shown on the pages (cut to ``SHOWN_NAME`` characters: display only); its expiry is
+the token's when that comes first.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ ROLES = ("member", "admin")  # what the login page offers
 KNOWN_ROLES = {"admin", "member", "reader"}  # what a session may hold
 # A project or user name the login takes: what fits in an HTTP header as it is.
 NAME = re.compile(r"[A-Za-z0-9._:@-]{1,255}")
+
+
+SHOWN_NAME = 64  # a Keystone name as kept in the cookie: for display only, ids decide
+
+
+def shown_name(name: str) -> str:
+    return name if len(name) <= SHOWN_NAME else name[:SHOWN_NAME - 1] + "…"
 
 
 def valid_name(value: str) -> bool:

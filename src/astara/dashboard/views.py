@@ -143,6 +143,7 @@ def dead_letter_row(d: dict, now: float) -> dict[str, Any]:
 
 
 RETRY_SAID = {"applied": "applied and removed",
+              "dropped": "dropped as stale (nothing changed; the letter stays)",
               "still_unparsable": "still cannot be parsed",
               "still_failing": "still fails to apply"}
 

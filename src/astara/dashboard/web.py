@@ -22,8 +22,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from astara.dashboard import session
 from astara.dashboard.clients import ApiError, Apis
+from astara.dashboard.login_guard import LoginGuard
 from astara.dashboard.session import Identity
 from astara.dashboard.settings import DashboardSettings
+from astara.dashboard.token_check import ENDED
 from astara.dashboard.tokens import TokenStore
 
 LOG = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class State:
     clock: Callable[[], float] = time.time
     admin_password: bytes = b""
     tokens: TokenStore = field(default_factory=lambda: TokenStore(time.time))
+    logins: LoginGuard = field(default_factory=lambda: LoginGuard(time.time))
 
     @property
     def keystone(self) -> bool:
@@ -102,8 +105,6 @@ def environment() -> jinja2.Environment:
                               autoescape=True, undefined=jinja2.ChainableUndefined)
 
 
-ENDED = ("Your Keystone login has ended (its token expired, was revoked, or the "
-         "dashboard restarted): log in again.")
 
 
 def session_of(state: State, request: Request) -> tuple[Identity | None, bool]:
@@ -174,9 +175,18 @@ def page(state: State, handler: Handler, admin: bool = False) -> Callable:
             return render(state, request, "error.html", None, 401,
                           message=ENDED if ended else
                           "You are not logged in (or your session has ended).")
+        if admin and who.auth_token and state.apis.check is not None:
+            try:  # Keystone's roles now, not the cookie's (frozen at login)
+                who = replace(who, roles=tuple(
+                    r for r in await state.apis.check.roles(who.auth_token)
+                    if r in session.KNOWN_ROLES))
+            except ApiError as exc:
+                return _refused(state, request, who, exc)
         if admin and not who.is_admin:
             return render(state, request, "error.html", who, 403,
-                          message="Only a session with the admin role sees this page.")
+                          message="Only a session with the admin role sees this page"
+                                  + (" (Keystone no longer gives your login that role)."
+                                     if who.auth_token else "."))
         ctx = Ctx(request, state, who)
         back = "/"
         if request.method == "POST":
@@ -193,18 +203,22 @@ def page(state: State, handler: Handler, admin: bool = False) -> Callable:
         try:
             return await handler(ctx)
         except ApiError as exc:
-            # An API no longer takes the token (the orchestrator's 401 is about its own).
-            if exc.status == 401 and who.token_id and exc.service not in ("", "rpc"):
-                state.tokens.pop(who.token_id)
-                return to_login(state, ENDED)
-            if request.method == "POST":
-                return redirect(state, back, exc.message, "error")
-            return render(state, request, "error.html", who,
-                          exc.status if 400 <= exc.status < 500 else 200,
-                          message=exc.message)
+            return _refused(state, request, who, exc, back)
         except Exception:
             LOG.exception("dashboard page %s %s failed", request.method, request.url.path)
             return render(state, request, "error.html", who, 200,
                           message="Something went wrong while building this page; the "
                                   "dashboard's log has the details.")
     return endpoint
+
+
+def _refused(state: State, request: Request, who: Identity, exc: ApiError,
+             back: str | None = None) -> Response:
+    # An API no longer takes the token (the orchestrator's 401 is about its own).
+    if exc.status == 401 and who.token_id and exc.service not in ("", "rpc"):
+        state.tokens.pop(who.token_id)
+        return to_login(state, ENDED)
+    if request.method == "POST" and back is not None:
+        return redirect(state, back, exc.message, "error")
+    return render(state, request, "error.html", who,
+                  exc.status if 400 <= exc.status < 500 else 200, message=exc.message)

@@ -87,7 +87,8 @@ def test_member_is_refused_and_input_is_bounded(compute, admin_user, user):
         assert r.status_code == 404, bad
         assert "could not be found" in r.json()["itemNotFound"]["message"]
     for params in ({"limit": "0"}, {"limit": "1001"}, {"limit": "x"}, {"marker": "a"},
-                   {"sort": "id"}):
+                   {"limit": "\u00b2"}, {"limit": "\u0661\u0660"}, {"limit": "00001"},
+                   {"marker": "\u00b2"}, {"sort": "id"}):
         r = httpx.get(url(compute), params=params, headers=admin_user.headers)
         assert r.status_code == 400, params
         assert "query parameters" in r.json()["badRequest"]["message"]

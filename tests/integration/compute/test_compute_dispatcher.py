@@ -76,23 +76,36 @@ def test_delete_end_releases_quota_once(db):
 
 
 def test_queue_inspect_and_retry(db):
+    from astara.bus.outbox import OutboxRow
     from astara.cli import compute_manage as manage
 
     iid = add_instance(db)
     good = events.build("create.end", {"id": iid, "project_id": "p1"}, 12, "h1")
+    stale = events.build("create.start", {"id": iid, "project_id": "p1"}, 5, "h1")
     with db.write() as s:
-        s.add(DeadLetter(position=1, topic=events.TOPIC, body=json.dumps(good),
-                         error="was broken", created_at=jobs.now()))
-        s.add(DeadLetter(position=2, topic=events.TOPIC, body='{"event_type": "x"}',
-                         error="bad", created_at=jobs.now()))
+        for pos, body, error in ((1, json.dumps(good), "was broken"),
+                                 (2, '{"event_type": "x"}', "bad"),
+                                 (3, "not json {", "hand-edited"),
+                                 (4, json.dumps(stale), "late")):
+            s.add(DeadLetter(position=pos, topic=events.TOPIC, body=body, error=error,
+                             created_at=jobs.now()))
     listed = manage.queue_inspect(db)
-    assert [d["error"] for d in listed] == ["was broken", "bad"]
+    ids = [d["id"] for d in listed]
+    assert [d["error"] for d in listed] == ["was broken", "bad", "hand-edited", "late"]
     result = manage.queue_retry(db)
-    assert result == {"applied": [listed[0]["id"]], "still_unparsable": [listed[1]["id"]],
-                      "still_failing": []}
+    assert result == {"applied": [ids[0]], "dropped": [ids[3]],
+                      "still_unparsable": [ids[1], ids[2]], "still_failing": []}
     with db.read() as s:
         assert s.get(Instance, iid).vm_state == "active"
-    assert [d["id"] for d in manage.queue_inspect(db)] == [listed[1]["id"]]
+        told = [json.loads(r.body) for r in s.scalars(
+            select(OutboxRow).where(OutboxRow.topic == events.NOTIFY_TOPIC))]
+    # announced as the dispatcher does: once, for the applied one only
+    assert [(t["event_type"], t["payload"]["instance_id"]) for t in told] == \
+        [("compute.instance.create.end", iid)]
+    left = manage.queue_inspect(db)
+    assert [d["id"] for d in left] == ids[1:]
+    assert left[1]["error"] == "body is not JSON"
+    assert left[2]["error"].startswith("retry dropped it: ")
 
 
 class Flaky:

@@ -46,7 +46,7 @@ def csrf(c: TestClient, path: str) -> str:
 
 
 def stored_token(c: TestClient) -> str:
-    [(token, _)] = c.app.state.dashboard.tokens._tokens.values()
+    [(token, _, _)] = c.app.state.dashboard.tokens._tokens.values()
     return token
 
 
@@ -92,7 +92,7 @@ def test_member_logs_in_and_acts_with_its_token(keystone_cloud, caplog):
         # The APIs refuse the token (here: one Keystone never issued): back to the login.
         tokens = c.app.state.dashboard.tokens
         [sid] = tokens._tokens
-        tokens._tokens[sid] = ("not-a-token", tokens._tokens[sid][1])
+        tokens._tokens[sid] = ("not-a-token", *tokens._tokens[sid][1:])
         r = c.get("/networks", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/login"
         assert ENDED in c.get("/login").text
@@ -124,3 +124,14 @@ def test_admin_sees_admin_pages_and_logout_revokes(keystone_cloud):
                           headers={"X-Auth-Token": token, "X-Subject-Token": token})
         assert check.status_code in (401, 404)  # revoked: Keystone no longer knows it
         assert c.get("/instances", follow_redirects=False).headers["location"] == "/login"
+
+        # Revoked at Keystone behind the dashboard's back: the admin pages ask Keystone
+        # (once the 30 s answer is no longer trusted) and end the session.
+        log_in(c, "admin", cloud.env["KEYSTONE_PASSWORD_ADMIN"], "admin")
+        token = stored_token(c)
+        assert c.get("/admin/workers", follow_redirects=False).status_code == 200
+        httpx.delete(f"{cloud.env['KEYSTONE_URL']}/auth/tokens",
+                     headers={"X-Auth-Token": token, "X-Subject-Token": token})
+        c.app.state.dashboard.apis.check._seen.clear()
+        r = c.get("/admin/workers", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login"

@@ -73,6 +73,7 @@ def test_another_projects_load_balancer_and_children_are_not_reachable(fake):
     theirs = lb_of(fake, "p2")
     their_pool = fake.add("pools", "p2", loadbalancers=[{"id": theirs["id"]}])
     their_subnet = fake.add("subnets", "p2", cidr="10.9.0.0/24", network_id="n2")
+    their_listener = fake.add("listeners", "p2", loadbalancers=[{"id": theirs["id"]}])
     mine = lb_of(fake)
     my_pool = fake.add("pools", "p1", loadbalancers=[{"id": mine["id"]}])
     for role in ("member", "admin"):
@@ -87,11 +88,19 @@ def test_another_projects_load_balancer_and_children_are_not_reachable(fake):
                                      "protocol_port": "80"}),
                 (f"{base}/members", {"pool_id": my_pool["id"], "address": "10.0.0.5",
                                      "protocol_port": "80", "subnet_id": their_subnet["id"]}),
+                (f"{base}/listeners", {"protocol": "HTTP", "protocol_port": "81",
+                                       "default_pool_id": their_pool["id"]}),
+                (f"{base}/pools", {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                                   "listener_id": their_listener["id"]}),
+                (f"{base}/healthmonitors", {"pool_id": their_pool["id"], "type": "HTTP",
+                                            "delay": "5", "timeout": "3",
+                                            "max_retries": "3"}),
                 (f"{base}/pools/{their_pool['id']}/delete", {})):
             r = c.post(path, data={"csrf": token, "back": base, **data})
             assert 'class="flash error"' in r.text, path
-            assert re.search(r"No (load balancer|pool|subnet) \S+ in project p1|"
-                             r"The load-balancer API says: (Pool|Load Balancer) not found",
+            assert re.search(r"No (load balancer|pool|subnet|listener) \S+ (in project p1|"
+                             r"on this load balancer)|"
+                             r"The load-balancer API says: (Pool|Load Balancer|Listener) not found",
                              r.text), path
         assert posts(fake) == [], role
     assert their_pool["id"] in fake.store["pools"]

@@ -139,3 +139,10 @@ def test_admin_router_row_names_the_last_step():
     assert (row["step"], row["state"], row["kind"], row["tenant_id"]) == (
         "Alive", "configured", "router", "-")
     assert views.admin_router_row({"id": "r"})["step"] == "-"
+
+
+def test_a_dropped_retry_is_not_said_to_be_applied():
+    text, kind = views.retry_message({"id": 3, "result": "dropped", "dead_letter": {
+        "error": "retry dropped it: not newer: sequence 5 <= 12"}})
+    assert kind == "error" and "dropped as stale" in text and "applied" not in text
+    assert "not newer" in text

@@ -20,6 +20,8 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 # A dead letter's id is a positive BIGINT: anything else names none (404, no query).
 ID = re.compile(r"[1-9][0-9]{0,17}")
+# ASCII digits only: str.isdigit() takes "²" (which int() refuses) and other scripts'.
+LIMIT = re.compile(r"[0-9]{1,4}")
 
 
 def require_admin(ctx) -> None:
@@ -47,7 +49,7 @@ def parse_query(query) -> tuple[int, int | None]:
     limit = DEFAULT_LIMIT
     if "limit" in query:
         raw = query["limit"]
-        if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
+        if not LIMIT.fullmatch(raw) or not 0 < int(raw) <= MAX_LIMIT:
             raise errors.invalid_query("limit", raw,
                                        f"limit must be an integer from 1 to {MAX_LIMIT}.")
         limit = int(raw)

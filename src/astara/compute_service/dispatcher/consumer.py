@@ -94,6 +94,25 @@ def apply_event(session: Session, event: events.Event) -> transitions.Applied | 
     return outcome
 
 
+def apply_and_announce(session: Session, body: dict[str, Any], event: events.Event,
+                       publisher: Publisher | None,
+                       apply: Callable[[Session, events.Event], object] = apply_event
+                       ) -> tuple[object, bool]:
+    """Apply ``event`` (parsed from ``body``) and, when it changed its instance, announce
+    it on ``notifications.info`` in the same transaction: the dispatcher and a dead
+    letter's retry both. Returns the outcome and whether it was announced (the caller
+    then calls ``publisher.committed()`` once the transaction is committed)."""
+    outcome = apply(session, event)
+    row = session.get(Instance, event.instance_id) \
+        if isinstance(outcome, transitions.Applied) else None
+    if publisher is None or row is None:
+        return outcome, False
+    publisher.publish(session, events.NOTIFY_TOPIC, events.notification(
+        body, {"tenant_id": row.project_id, "display_name": row.name,
+               "metadata": dict(row.metadata_ or {}), "state": row.vm_state}))
+    return outcome, True
+
+
 def dead_letter(session: Session, message: Message, error: str) -> None:
     session.add(DeadLetter(position=message.position, topic=message.topic,
                            body=json.dumps(message.body), error=error, created_at=_now()))
@@ -152,17 +171,10 @@ class Dispatcher:
             return
         with self.db.write() as s:
             self._fence(s)
-            outcome = self._apply(s, event)
-            row = s.get(Instance, event.instance_id) \
-                if isinstance(outcome, transitions.Applied) else None
-            announce = self.publisher is not None and row is not None
-            if announce:
-                self.publisher.publish(s, events.NOTIFY_TOPIC, events.notification(
-                    message.body, {"tenant_id": row.project_id, "display_name": row.name,
-                                   "metadata": dict(row.metadata_ or {}),
-                                   "state": row.vm_state}))
-        if announce:
-            self.publisher.committed()
+            outcome, announced = apply_and_announce(s, message.body, event,
+                                                    self.publisher, self._apply)
+        if announced:
+            self.publisher.committed()  # type: ignore[union-attr]
         self.handled["applied" if isinstance(outcome, transitions.Applied) else "dropped"] += 1
 
     def _fence(self, session: Session) -> None:
