@@ -188,6 +188,24 @@ def test_epochs_gone_backwards_are_raised_past_the_appliance_and_the_push_lands(
     assert len(pushes) == 2  # refused once, then again under epoch 8
 
 
+def test_an_appliance_claiming_a_huge_epoch_is_not_followed(caplog):
+    held = {"now": Tenure(1, "orch-a/1/x")}
+    network, compute, appliances, rec = cas_world(held)
+    rec.run(REF, True)
+    sync_mgmt(network, appliances)
+    (instance,) = compute.servers
+    appliances.tenures[instance] = Tenure(2**31 - 2, "orch-a/0/old")
+    for _ in range(10):
+        rec.run(REF, True)
+        sync_mgmt(network, appliances)
+        if [c for c in appliances.calls if c[0] == "push"]:
+            break
+    assert rec.state(REF).fenced and not appliances.applied
+    assert held["now"] == Tenure(1, "orch-a/1/x")  # our epoch did not move
+    assert any(r.levelname == "ERROR" and instance in r.getMessage()
+               and "not followed" in r.getMessage() for r in caplog.records)
+
+
 def test_a_genuine_newer_owner_is_not_overtaken():
     held = {"now": Tenure(3, "orch-a/1/x")}
     network, compute, appliances, rec = cas_world(held)
