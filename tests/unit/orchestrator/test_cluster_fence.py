@@ -258,3 +258,35 @@ def test_an_adopting_member_records_its_epoch_without_a_push_and_a_stale_push_is
         appliances.push(rec_a.state(REF).context.mgmt_address, instance,
                         rec_a.state(REF).context.desired, old["now"])
     assert exc.value.accepted == 4
+
+
+def test_a_failed_tenure_record_keeps_the_adopted_appliance_healthy_and_is_retried():
+    from astara.orchestrator.clients.base import RemoteError
+    old = {"now": Tenure(3, "orch-a/1/x")}
+    network, compute, appliances, store, rec_a = world(lambda ref: old["now"])
+    for _ in range(10):
+        rec_a.run(REF, True)
+        sync_mgmt(network, appliances)
+        if appliances.applied:
+            break
+    (instance,) = compute.servers
+    rec_b = Reconciler(Observer(network, compute, appliances, management_defaults()),
+                       Executor(network, compute, appliances,
+                                fence=lambda ref: Tenure(4, "orch-b/2/y")),
+                       replace(plan_defaults(), health_check_period=60), store=Store())
+    real = appliances.record_tenure
+
+    def unsaved(address, appliance_id, tenure):
+        appliances.calls.append(("tenure", address, tenure.epoch))
+        raise RemoteError(f"appliance {address}: tenure not recorded: 503")
+
+    appliances.record_tenure = unsaved
+    out = rec_b.run(REF, True)
+    assert out.kind is not OutcomeKind.RETRY and rec_b.state(REF).healthy
+    assert rec_b.state(REF).steps[-1].error is None
+    assert rec_b.state(REF).told_epoch is None
+    assert appliances.tenures[instance] == Tenure(3, "orch-a/1/x")
+    appliances.record_tenure = real
+    rec_b.run(REF, False)  # the next look (a health check) tells it again
+    assert appliances.tenures[instance] == Tenure(4, "orch-b/2/y")
+    assert [c[0] for c in appliances.calls].count("tenure") == 2

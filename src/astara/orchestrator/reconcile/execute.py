@@ -180,9 +180,20 @@ class Executor:
             # Adopted healthy (no push): record our epoch at the appliance, so that a
             # paused former owner's push is refused there too.
             address, instance = ctx.mgmt_address, ctx.instance_id
-            st.told_epoch = self._fenced_call(
-                owner or ref, tenure, f"{instance} at {address}",
-                lambda t: self.appliance.record_tenure(address, instance, t))
+            try:
+                st.told_epoch = self._fenced_call(
+                    owner or ref, tenure, f"{instance} at {address}",
+                    lambda t: self.appliance.record_tenure(address, instance, t))
+            except Fenced:
+                raise
+            except RemoteError as exc:
+                # The appliance serves (it answered alive): not a failed step, or every
+                # retry would be a full look. Told again at the next pass (its health
+                # check), as ``told_epoch`` stays unset.
+                LOG.warning("%s %s: epoch %d not recorded at appliance %s (%s): told "
+                            "again at the next pass", ref.kind, ref.id, tenure.epoch,
+                            address, exc)
+                return
             self.performed["RecordTenure"] += 1
 
     def _fenced_call(self, owner: ResourceRef, tenure: Tenure, appliance: str,
