@@ -210,3 +210,18 @@ def test_a_row_at_the_epoch_limit_is_not_taken_and_the_rest_of_the_share_is(db, 
     assert b.take(IDS[:3]) == {IDS[0]: 2, IDS[2]: 2}
     assert a.get(IDS[1]).epoch == 2**31 - 1 and a.get(IDS[1]).owner == "orch-a/1"
     assert any(r.levelname == "ERROR" and IDS[1] in r.getMessage() for r in caplog.records)
+
+
+def test_a_database_error_while_raising_stays_fenced_with_one_error_line(db, caplog):
+    from sqlalchemy.exc import OperationalError
+    clock = Clock()
+    a = Leases(db, "orch-a/1", LEASE, MARGIN, clock)
+    assert a.take([IDS[0]]) == {IDS[0]: 1}
+
+    class Down:
+        def write(self):
+            raise OperationalError("UPDATE", {}, Exception("integer out of range"))
+
+    a.db = Down()
+    assert a.advance(IDS[0], Tenure(1, "orch-a/1"), 7) is None
+    assert "not raised to epoch 8: database error" in caplog.text
