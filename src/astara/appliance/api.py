@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from astara.appliance import status as status_mod
 from astara.appliance.converge import Appliance
-from astara.appliance.fencing import FILE, Fencing, Unreadable
+from astara.appliance.fencing import FILE, Fencing, Unreadable, Unsaved
 from astara.appliance.metrics import ApplianceMetrics
 from astara.common.guard import Guard
 from astara.common.metrics_http import endpoint
@@ -167,6 +167,9 @@ async def put_tenure(request: Request) -> Response:
             refused = await asyncio.to_thread(s.fencing.admit, told)
         except Unreadable:
             return _unfenced()
+        except Unsaved as exc:  # the member records it again later
+            return JSONResponse({"error": f"the epoch could not be recorded ({FILE}): "
+                                          f"{str(exc)[:300]}"}, status_code=503)
         if refused is not None:
             return _fenced(s, refused)
         held = s.fencing.accepted
@@ -193,6 +196,8 @@ async def put_config(request: Request) -> Response:
             refused = await asyncio.to_thread(s.fencing.admit, pushed)
         except Unreadable:
             return _unfenced()
+        except Unsaved:
+            refused = None  # held in memory (logged): the config still applies
         if refused is not None:
             return _fenced(s, refused)
         result = await asyncio.to_thread(s.appliance.apply, config)

@@ -7,7 +7,10 @@ directory, 0600, synced and replaced atomically), so an agent restarted later st
 refuses the older owner. A record that exists but cannot be read (an I/O error, not a
 tenure, a negative or non-integer epoch) refuses every epoch-carrying call with 503
 and one ERROR line, rather than fencing nothing. A push without an epoch (a single
-node) is admitted and changes nothing.
+node) is admitted and changes nothing. A newer epoch that cannot be written down
+(ENOSPC, EIO, a failed fsync) is held in memory and ``Unsaved`` is raised: ``PUT
+/v1/system/tenure/`` answers 503 (the member records it again later), a push applies
+as before (one ERROR line). The same epoch is written again at its next call.
 The file goes with the rest of the state directory when the appliance is torn down.
 """
 
@@ -71,11 +74,17 @@ def save(state_dir: Path, tenure: Tenure) -> None:
         tmp.unlink(missing_ok=True)
 
 
+class Unsaved(Exception):
+    """A newer epoch was admitted (held in memory) but could not be written down: it
+    would be forgotten at a restart, so the caller must not be told it is recorded."""
+
+
 class Fencing:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
         self._accepted: Tenure | None = None
         self._loaded = False
+        self._saved = True  # False: ``_accepted`` is held in memory only
 
     @property
     def accepted(self) -> Tenure | None:
@@ -93,17 +102,22 @@ class Fencing:
 
     def admit(self, pushed: Tenure | None) -> str | None:
         """Why a push from ``pushed`` is refused (None: apply it, its epoch kept).
-        Raises ``Unreadable`` for a push with an epoch when the record cannot be read."""
+        Raises ``Unreadable`` for a push with an epoch when the record cannot be read,
+        ``Unsaved`` when its epoch is kept in memory but could not be written down."""
         if pushed is None:
             return None  # a single node: the record is not consulted
         why = refusal(self.accepted, pushed)
         if why is not None or pushed is None:
             return why
-        if self._accepted is None or pushed.epoch > self._accepted.epoch:
+        if self._accepted is None or pushed.epoch > self._accepted.epoch or (
+                not self._saved and pushed.epoch == self._accepted.epoch):
             self._accepted = pushed
             try:
                 save(self.state_dir, pushed)
             except OSError as exc:  # still fenced in memory, until a restart
+                self._saved = False
                 LOG.error("cannot record epoch %d in %s: %s", pushed.epoch,
                           self.state_dir / FILE, exc)
+                raise Unsaved(f"epoch {pushed.epoch} not written down: {exc}") from exc
+            self._saved = True
         return None

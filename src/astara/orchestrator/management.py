@@ -85,7 +85,16 @@ def _settle(o: OrchestratorSettings, http: httpx.Client, created: str) -> str:
     keep = _pick(mine)
     if keep == created:
         return keep
-    ports = http.get("/v2.0/ports", params={"network_id": created}).json().get("ports", [])
+    listed = http.get("/v2.0/ports", params={"network_id": created})
+    try:
+        ports = listed.json()["ports"] if listed.status_code == 200 else None
+    except (ValueError, KeyError, TypeError):
+        ports = None
+    if not isinstance(ports, list):  # unknown: a port may be on it, so it stays
+        LOG.warning("management network %s was made at the same time as ours (%s); the "
+                    "ports on ours could not be listed (%s): keeping %s, not deleting ours",
+                    keep, created, listed.status_code, keep)
+        return keep
     if ports:
         LOG.warning("management network %s was made at the same time as ours (%s), which "
                     "has %d port(s) already: keeping %s, not deleting ours", keep, created,

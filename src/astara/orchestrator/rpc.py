@@ -156,7 +156,7 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
                 r = await client.request(
                     request.method, url.rstrip("/") + request.url.path,
                     content=body_in,
-                    headers={**signed(request.method, request.url.path, "", body_in),
+                    headers={**signed(request.method, request.url.path, "", body_in, name),
                              "Content-Type": "application/json"})
             body = r.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -233,10 +233,10 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     def views(kind: str | None) -> list[dict]:
         return [v for v in orch.router_views() if kind is None or v.get("kind") == kind]
 
-    def signed(method: str, path: str, query: str, body: bytes) -> dict[str, str]:
+    def signed(method: str, path: str, query: str, body: bytes, to: str) -> dict[str, str]:
         return peer_auth.headers(token, method, peer_auth.target(path, query), body,
                                  time.time(), orch.coordination.member_name,
-                                 FORWARDED_HEADER)
+                                 FORWARDED_HEADER, to)
 
     async def cluster_wide(request: Request, key: str, rows: list[dict]) -> JSONResponse:
         """``?cluster=1``: this member's rows and every other member's, each marked with
@@ -259,12 +259,12 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
                            if k != "cluster"])
         if asked:
             async with httpx.AsyncClient(timeout=FANOUT_TIMEOUT) as client:
-                async def one(url: str) -> httpx.Response:
+                async def one(name: str, url: str) -> httpx.Response:
                     return await asyncio.wait_for(client.get(
                         url.rstrip("/") + request.url.path + (f"?{query}" if query else ""),
-                        headers=signed("GET", request.url.path, query, b"")),
+                        headers=signed("GET", request.url.path, query, b"", name)),
                         FANOUT_TIMEOUT)
-                answers = await asyncio.gather(*(one(url) for _, url in asked),
+                answers = await asyncio.gather(*(one(name, url) for name, url in asked),
                                                return_exceptions=True)
             for (name, _), answer in zip(asked, answers, strict=True):
                 theirs = _rows(answer, key)
@@ -416,7 +416,8 @@ class PeerAuth:
         target = peer_auth.target(scope["path"], scope.get("query_string", b"").decode("latin-1"))
         why = "body too large" if len(body) > MAX_BODY else peer_auth.verify(
             self.token, scope["method"], target, body, headers.get(peer_auth.TIME_HEADER),
-            given, sender, now, headers.get(peer_auth.NONCE_HEADER))
+            given, sender, now, headers.get(peer_auth.NONCE_HEADER), self.member or "",
+            headers.get(peer_auth.TO_HEADER))
         if why is None and not self.replays.first(given, now):
             why = "signature already used"
         if why is not None:

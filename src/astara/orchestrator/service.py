@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from astara.bus import relay as bus_relay
 from astara.bus.lease import BusLease
@@ -629,7 +630,10 @@ class Orchestrator:
             return 409, {"error": "the coordination service does not answer here "
                                   f"({self.ownership.down[:200]}): who is in the group is "
                                   "not known; try again when it answers"}
-        row = next((r for r in self.ownership.board.read() if r["name"] == name), None)
+        try:
+            row = next((r for r in self.ownership.board.read() if r["name"] == name), None)
+        except SQLAlchemyError as exc:
+            return self._database_down("cluster forget", exc)
         age = time.time() - row["heartbeat_at"] if row is not None else None
         if age is not None and age < FORGET_AFTER * self.coordination.lease:
             return 409, {"error": f"member {name!r} wrote a heartbeat {max(age, 0):.0f} s "
@@ -637,11 +641,21 @@ class Orchestrator:
                                   f"coordination service); forget it once "
                                   f"{FORGET_AFTER * self.coordination.lease:.0f} s have "
                                   "passed without one"}
-        done = self.ownership.board.forget(name, f"{CONSUMER}@{name}")
+        try:
+            done = self.ownership.board.forget(name, f"{CONSUMER}@{name}")
+        except SQLAlchemyError as exc:
+            return self._database_down("cluster forget", exc)
         if not any(done.values()):
             return 404, {"error": f"no member {name!r} is known (no row, no cursor)"}
         LOG.info("cluster: member %s forgotten (%s)", name, done)
         return 200, {"forgotten": name, **done}
+
+    @staticmethod
+    def _database_down(what: str, exc: Exception) -> tuple[int, dict]:
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        LOG.error("%s: database error: %s", what, first)
+        return 503, {"error": f"the database did not answer ({type(exc).__name__}): try "
+                              "again"}
 
     def peers(self) -> list[tuple[str, str]]:
         """The other members in the group: (name, url), by name; url "" when one

@@ -23,6 +23,11 @@ TENURE_PATH = "/v1/system/tenure/"  # PUT: record the headers' epoch, apply noth
 # (int4 on PostgreSQL), so our own epochs stay below 2**31 (``cluster.leases``).
 MAX_EPOCH = 2**63 - 1
 MAX_OWNER = 255  # the lease row's owner column
+# How far an appliance's word may raise a member's epoch (``cluster.leases.advance``): a
+# restored database loses a few hand-overs, not a thousand; and 2**30 keeps the row
+# 2**30 hand-overs below its column's limit.
+JUMP_MAX = 1000
+FOLLOW_MAX = 2**30
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,15 @@ def refusal(accepted: Tenure | None, pushed: Tenure | None) -> str | None:
     return (f"fenced: epoch {pushed.epoch} (owner {pushed.owner or '?'}) is older than "
             f"epoch {accepted.epoch} (owner {accepted.owner or '?'}) accepted before: "
             f"a newer owner exists")
+
+
+def jump_refused(pushed: int, accepted: int) -> str | None:
+    """Why our epoch must not follow an appliance holding ``accepted`` when we pushed
+    under ``pushed`` (None: it may). Pure."""
+    if accepted < pushed:
+        return f"epoch {accepted} is below ours ({pushed})"
+    if accepted - pushed > JUMP_MAX:
+        return f"epoch {accepted} is more than {JUMP_MAX} ahead of ours ({pushed})"
+    if accepted + 1 > FOLLOW_MAX:
+        return f"epoch {accepted} is at or above {FOLLOW_MAX}"
+    return None

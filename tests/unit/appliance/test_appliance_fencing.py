@@ -135,3 +135,22 @@ def test_an_adopting_owner_records_its_epoch_without_applying_and_older_pushes_a
     assert _put(served, None, A5, path=tenure.TENURE_PATH,
                 secret=b"wrong").status_code == 401
     assert (appliance.digest, appliance.applies) == (digest, applies)
+
+
+def test_an_epoch_that_cannot_be_written_down_is_503_and_written_at_the_next_call(
+        appliance, monkeypatch):
+    served = Served(appliance, SECRET)
+    real = fencing.save
+
+    def full(state_dir, t):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fencing, "save", full)
+    res = _put(served, None, A5, path=tenure.TENURE_PATH)
+    assert res.status_code == 503 and "could not be recorded" in res.json()["error"]
+    assert not (appliance.state_dir / fencing.FILE).exists()
+    assert _put(served, router_document(1), B4).status_code == 409  # held in memory
+    assert _put(served, router_document(1), A5).status_code == 200  # a push applies
+    monkeypatch.setattr(fencing, "save", real)
+    res = _put(served, None, A5, path=tenure.TENURE_PATH)  # the same epoch, retried
+    assert res.status_code == 200 and fencing.load(appliance.state_dir) == A5

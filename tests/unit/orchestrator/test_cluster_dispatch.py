@@ -299,3 +299,18 @@ def test_forget_refuses_a_member_with_a_recent_heartbeat_or_while_coordination_i
     a.ownership.membership.down = False
     a.ownership.tick(IDS)
     assert a.forget_member("orch-p")[0] == 200
+
+
+def test_forget_answers_503_with_one_log_line_when_the_database_fails(db, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    a = parent(db, "orch-a", {"orch-a": {}})
+    a.ownership.tick(IDS)
+
+    def down(*args):
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    a.ownership.board.read = down
+    code, body = a.forget_member("orch-p")
+    assert code == 503 and "database" in body["error"]
+    assert "cluster forget: database error" in caplog.text and "Traceback" not in caplog.text

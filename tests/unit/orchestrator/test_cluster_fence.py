@@ -188,6 +188,24 @@ def test_epochs_gone_backwards_are_raised_past_the_appliance_and_the_push_lands(
     assert len(pushes) == 2  # refused once, then again under epoch 8
 
 
+def test_an_appliance_claiming_a_huge_epoch_is_not_followed(caplog):
+    held = {"now": Tenure(1, "orch-a/1/x")}
+    network, compute, appliances, rec = cas_world(held)
+    rec.run(REF, True)
+    sync_mgmt(network, appliances)
+    (instance,) = compute.servers
+    appliances.tenures[instance] = Tenure(2**31 - 2, "orch-a/0/old")
+    for _ in range(10):
+        rec.run(REF, True)
+        sync_mgmt(network, appliances)
+        if [c for c in appliances.calls if c[0] == "push"]:
+            break
+    assert rec.state(REF).fenced and not appliances.applied
+    assert held["now"] == Tenure(1, "orch-a/1/x")  # our epoch did not move
+    assert any(r.levelname == "ERROR" and instance in r.getMessage()
+               and "not followed" in r.getMessage() for r in caplog.records)
+
+
 def test_a_genuine_newer_owner_is_not_overtaken():
     held = {"now": Tenure(3, "orch-a/1/x")}
     network, compute, appliances, rec = cas_world(held)
@@ -240,3 +258,35 @@ def test_an_adopting_member_records_its_epoch_without_a_push_and_a_stale_push_is
         appliances.push(rec_a.state(REF).context.mgmt_address, instance,
                         rec_a.state(REF).context.desired, old["now"])
     assert exc.value.accepted == 4
+
+
+def test_a_failed_tenure_record_keeps_the_adopted_appliance_healthy_and_is_retried():
+    from astara.orchestrator.clients.base import RemoteError
+    old = {"now": Tenure(3, "orch-a/1/x")}
+    network, compute, appliances, store, rec_a = world(lambda ref: old["now"])
+    for _ in range(10):
+        rec_a.run(REF, True)
+        sync_mgmt(network, appliances)
+        if appliances.applied:
+            break
+    (instance,) = compute.servers
+    rec_b = Reconciler(Observer(network, compute, appliances, management_defaults()),
+                       Executor(network, compute, appliances,
+                                fence=lambda ref: Tenure(4, "orch-b/2/y")),
+                       replace(plan_defaults(), health_check_period=60), store=Store())
+    real = appliances.record_tenure
+
+    def unsaved(address, appliance_id, tenure):
+        appliances.calls.append(("tenure", address, tenure.epoch))
+        raise RemoteError(f"appliance {address}: tenure not recorded: 503")
+
+    appliances.record_tenure = unsaved
+    out = rec_b.run(REF, True)
+    assert out.kind is not OutcomeKind.RETRY and rec_b.state(REF).healthy
+    assert rec_b.state(REF).steps[-1].error is None
+    assert rec_b.state(REF).told_epoch is None
+    assert appliances.tenures[instance] == Tenure(3, "orch-a/1/x")
+    appliances.record_tenure = real
+    rec_b.run(REF, False)  # the next look (a health check) tells it again
+    assert appliances.tenures[instance] == Tenure(4, "orch-b/2/y")
+    assert [c[0] for c in appliances.calls].count("tenure") == 2

@@ -185,8 +185,43 @@ def test_advance_raises_only_our_own_row_at_the_epoch_we_pushed(db):
     assert a.advance(rid, Tenure(1, "orch-a/1"), 9) is None and a.get(rid).epoch == 8
     # Another member's row is never raised by us.
     assert b.advance(rid, Tenure(8, "orch-b/1"), 9) is None and a.get(rid).owner == "orch-a/1"
-    # Nor past what the row's column holds (int4 on PostgreSQL).
+    # Nor past what the row's column holds (int4 on PostgreSQL), nor by a big jump.
     assert a.advance(rid, Tenure(8, "orch-a/1"), 2**31 - 1) is None
+    assert a.advance(rid, Tenure(8, "orch-a/1"), 8 + 1001) is None
+    assert a.advance(rid, Tenure(8, "orch-a/1"), 2**30) is None and a.get(rid).epoch == 8
     # Nor our own once its lease is within the margin of its end.
     clock.now += LEASE - MARGIN
     assert a.advance(rid, Tenure(8, "orch-a/1"), 9) is None and a.get(rid).epoch == 8
+
+
+def test_a_row_at_the_epoch_limit_is_not_taken_and_the_rest_of_the_share_is(db, caplog):
+    from sqlalchemy import update
+
+    from astara.orchestrator.models import LeaseRow
+    clock = Clock()
+    a = Leases(db, "orch-a/1", LEASE, MARGIN, clock)
+    assert a.take(IDS[:3]) == dict.fromkeys(IDS[:3], 1)
+    with db.write() as s:
+        s.execute(update(LeaseRow).where(LeaseRow.resource_id == IDS[1])
+                  .values(epoch=2**31 - 1))
+    assert a.take(IDS[:3])[IDS[1]] == 2**31 - 1  # ours and live: kept as it is
+    clock.now += LEASE + 1  # it lapses: changing hands would overflow the column
+    b = Leases(db, "orch-b/1", LEASE, MARGIN, clock)
+    assert b.take(IDS[:3]) == {IDS[0]: 2, IDS[2]: 2}
+    assert a.get(IDS[1]).epoch == 2**31 - 1 and a.get(IDS[1]).owner == "orch-a/1"
+    assert any(r.levelname == "ERROR" and IDS[1] in r.getMessage() for r in caplog.records)
+
+
+def test_a_database_error_while_raising_stays_fenced_with_one_error_line(db, caplog):
+    from sqlalchemy.exc import OperationalError
+    clock = Clock()
+    a = Leases(db, "orch-a/1", LEASE, MARGIN, clock)
+    assert a.take([IDS[0]]) == {IDS[0]: 1}
+
+    class Down:
+        def write(self):
+            raise OperationalError("UPDATE", {}, Exception("integer out of range"))
+
+    a.db = Down()
+    assert a.advance(IDS[0], Tenure(1, "orch-a/1"), 7) is None
+    assert "not raised to epoch 8: database error" in caplog.text

@@ -28,8 +28,9 @@ def _orch(db, group):  # noqa: F811
     return a
 
 
-def _signed(at: float, target: str = "/routers/", sender: str = "orch-b", token=TOKEN):
-    return peer_auth.headers(token, "GET", target, b"", at, sender, FORWARDED_HEADER)
+def _signed(at: float, target: str = "/routers/", sender: str = "orch-b", token=TOKEN,
+            to: str = "orch-a"):
+    return peer_auth.headers(token, "GET", target, b"", at, sender, FORWARDED_HEADER, to)
 
 
 def test_a_member_signature_is_accepted_once_and_a_forged_or_stale_one_is_401(db):  # noqa: F811
@@ -52,6 +53,13 @@ def test_a_member_signature_is_accepted_once_and_a_forged_or_stale_one_is_401(db
         assert other.status_code == 401
         assert h.get("/routers/", headers={**_signed(time.time()),
                                            FORWARDED_HEADER: "orch-c"}).status_code == 401
+        # Signed for another member (replayed from it): refused, named or not.
+        for_c = _signed(time.time(), to="orch-c")
+        r = h.get("/routers/", headers=for_c)
+        assert r.status_code == 401 and "signed for member 'orch-c'" in \
+            r.json()["error"]["message"]
+        assert h.get("/routers/", headers={**for_c, peer_auth.TO_HEADER: "orch-a"}
+                     ).status_code == 401
 
 
 def test_a_cluster_wide_list_sends_no_token_and_takes_rows_only_from_the_member_named(
@@ -85,6 +93,7 @@ def test_a_cluster_wide_list_sends_no_token_and_takes_rows_only_from_the_member_
     assert why["orch-e"].startswith("unreachable: advertises the same URL")
     assert len(seen) == 2 and all("x-auth-token" not in s for s in seen)
     assert all(s["x-astara-forwarded"] == "orch-a" for s in seen)
+    assert sorted(s["x-astara-peer-to"] for s in seen) == ["orch-b", "orch-c"]
 
 
 @pytest.mark.parametrize("at, why", [(None, "not signed"), ("1e9", "bad time"),

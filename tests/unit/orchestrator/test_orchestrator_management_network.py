@@ -4,6 +4,7 @@ tenant's network carrying its name is never taken for it."""
 import json
 
 import httpx
+import pytest
 
 from astara.orchestrator import management
 from astara.orchestrator import opts as orch_opts
@@ -155,3 +156,27 @@ def test_without_the_lock_a_network_with_ports_is_never_deleted_and_a_failed_del
         deleted = ("DELETE", "/v2.0/networks/mine") in calls
         assert deleted is (not ports)
     assert "not deleting ours" in caplog.text and "not deleted: 409" in caplog.text
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(500, text="<html>oops</html>"),
+                                    httpx.Response(403, json={"NeutronError": {}})])
+def test_a_failed_port_listing_keeps_our_network(answer, caplog):
+    o = orch_opts.defaults()
+    lists = iter([[], [_net(o, "mine", "2026-12-03T06:00:01Z"),
+                       _net(o, "old", "2026-12-03T06:00:00Z")]])
+    calls: list[tuple[str, str]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append((request.method, request.url.path))
+        if request.method == "GET" and request.url.path.endswith("/ports"):
+            return answer
+        if request.method == "GET":
+            return httpx.Response(200, json={"networks": next(lists)})
+        if request.url.path.endswith("/networks"):
+            return httpx.Response(201, json={"network": {"id": "mine"}})
+        return httpx.Response(201, json={"subnet": {"id": "s"}})
+
+    with httpx.Client(base_url="http://net", transport=httpx.MockTransport(handle)) as h:
+        assert management.ensure_network(o, h) == "old"
+    assert ("DELETE", "/v2.0/networks/mine") not in calls
+    assert "could not be listed" in caplog.text

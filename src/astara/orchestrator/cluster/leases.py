@@ -15,18 +15,21 @@ them per member, and a worker could not ask whether its parent still holds one.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import case, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from astara.bus.outbox import drop_cursor
 from astara.db.engine import Database
 from astara.orchestrator.models import LeaseRow, MemberRow
-from astara.wire.tenure import Tenure
+from astara.wire.tenure import Tenure, jump_refused
+
+LOG = logging.getLogger(__name__)
 
 CHUNK = 500  # ids per IN list
 ROW_EPOCH_MAX = 2**31 - 1  # orch_leases.epoch is an Integer (int4 on PostgreSQL)
@@ -65,7 +68,9 @@ class Leases:
 
     def take(self, ids: Iterable[str]) -> dict[str, int]:
         """Take or extend the leases of ``ids``: those now held, with their epoch. Held
-        by another member and not expired: not taken (try again later)."""
+        by another member and not expired: not taken (try again later). A row changing
+        hands at the column's limit is not taken either (logged): one such row must not
+        fail the whole transaction, and with it every lease of this member."""
         held: dict[str, int] = {}
         now = self.clock()
         until = now + self.lease
@@ -75,18 +80,25 @@ class Leases:
                 s.execute(
                     update(LeaseRow)
                     .where(LeaseRow.resource_id.in_(chunk),
-                           (LeaseRow.owner == me) | (LeaseRow.expires_at <= now))
+                           (LeaseRow.owner == me) | (LeaseRow.expires_at <= now),
+                           (LeaseRow.epoch < ROW_EPOCH_MAX)
+                           | ((LeaseRow.owner == me) & (LeaseRow.expires_at > now)))
                     .values(epoch=case(((LeaseRow.owner == me) & (LeaseRow.expires_at > now),
                                         LeaseRow.epoch), else_=LeaseRow.epoch + 1),
                             owner=me, expires_at=until)
                     .execution_options(synchronize_session=False))
-                rows = s.execute(select(LeaseRow.resource_id, LeaseRow.owner, LeaseRow.epoch)
+                rows = s.execute(select(LeaseRow.resource_id, LeaseRow.owner, LeaseRow.epoch,
+                                        LeaseRow.expires_at)
                                  .where(LeaseRow.resource_id.in_(chunk))).all()
                 seen = set()
-                for rid, owner, epoch in rows:
+                for rid, owner, epoch, expires_at in rows:
                     seen.add(rid)
                     if owner == me:
                         held[rid] = epoch
+                    elif epoch >= ROW_EPOCH_MAX and expires_at <= now:
+                        LOG.error("lease of %s is at epoch %d, the column's limit: not "
+                                  "taken (reset its orch_leases row and the appliance's "
+                                  "tenure.json by hand)", rid, epoch)
                 for rid in chunk:
                     if rid in seen:
                         continue
@@ -117,17 +129,22 @@ class Leases:
         the appliance holds an epoch the database no longer knows (it went backwards).
         A compare-and-set: a newer owner changed owner or epoch, so it matches nothing
         and None is answered (stay fenced)."""
-        if accepted < pushed.epoch or accepted >= ROW_EPOCH_MAX:
-            return None  # beyond what the row holds: stay fenced (tenure.json by hand)
+        if jump_refused(pushed.epoch, accepted) is not None:
+            return None  # too far (the executor logs why): stay fenced
         now = self.clock()
-        with self.db.write() as s:
-            done = s.execute(
-                update(LeaseRow)
-                .where(LeaseRow.resource_id == resource_id, LeaseRow.owner == self.owner,
-                       LeaseRow.epoch == pushed.epoch,
-                       LeaseRow.expires_at > now + self.margin)
-                .values(epoch=accepted + 1)
-                .execution_options(synchronize_session=False)).rowcount
+        try:
+            with self.db.write() as s:
+                done = s.execute(
+                    update(LeaseRow)
+                    .where(LeaseRow.resource_id == resource_id, LeaseRow.owner == self.owner,
+                           LeaseRow.epoch == pushed.epoch,
+                           LeaseRow.expires_at > now + self.margin)
+                    .values(epoch=accepted + 1)
+                    .execution_options(synchronize_session=False)).rowcount
+        except SQLAlchemyError as exc:  # stay fenced; the next pass asks again
+            LOG.error("lease of %s not raised to epoch %d: database error: %s",
+                      resource_id, accepted + 1, str(exc).splitlines()[0][:200])
+            return None
         return Tenure(accepted + 1, self.owner) if done == 1 else None
 
     def get(self, resource_id: str) -> Lease | None:

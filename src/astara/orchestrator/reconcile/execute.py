@@ -37,7 +37,7 @@ from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.memory import RouterState, StepRecord
 from astara.orchestrator.reconcile.model import Decision, Outcome, OutcomeKind, Step
 from astara.orchestrator.reconcile.tally import Tally
-from astara.wire.tenure import Tenure
+from astara.wire.tenure import Tenure, jump_refused
 
 LOG = logging.getLogger(__name__)
 
@@ -173,19 +173,30 @@ class Executor:
                 return
             address, instance, desired = ctx.mgmt_address, ctx.instance_id, ctx.desired
             st.told_epoch = self._fenced_call(
-                owner or ref, tenure,
+                owner or ref, tenure, f"{instance} at {address}",
                 lambda t: self.appliance.push(address, instance, desired, t))
         elif step is Step.ALIVE and tenure is not None and st.told_epoch != tenure.epoch \
                 and ctx.mgmt_address is not None and ctx.instance_id is not None:
             # Adopted healthy (no push): record our epoch at the appliance, so that a
             # paused former owner's push is refused there too.
             address, instance = ctx.mgmt_address, ctx.instance_id
-            st.told_epoch = self._fenced_call(
-                owner or ref, tenure, lambda t: self.appliance.record_tenure(address,
-                                                                             instance, t))
+            try:
+                st.told_epoch = self._fenced_call(
+                    owner or ref, tenure, f"{instance} at {address}",
+                    lambda t: self.appliance.record_tenure(address, instance, t))
+            except Fenced:
+                raise
+            except RemoteError as exc:
+                # The appliance serves (it answered alive): not a failed step, or every
+                # retry would be a full look. Told again at the next pass (its health
+                # check), as ``told_epoch`` stays unset.
+                LOG.warning("%s %s: epoch %d not recorded at appliance %s (%s): told "
+                            "again at the next pass", ref.kind, ref.id, tenure.epoch,
+                            address, exc)
+                return
             self.performed["RecordTenure"] += 1
 
-    def _fenced_call(self, owner: ResourceRef, tenure: Tenure,
+    def _fenced_call(self, owner: ResourceRef, tenure: Tenure, appliance: str,
                      call: Callable[[Tenure], None]) -> int:
         """``call`` under ``tenure``; refused (``Fenced``) while our row still names
         us, once more under the raised epoch. The epoch it went through under."""
@@ -193,15 +204,21 @@ class Executor:
             call(tenure)
             return tenure.epoch
         except Fenced as exc:
-            newer = self._advance(owner, tenure, exc)
+            newer = self._advance(owner, tenure, appliance, exc)
             if newer is None:
                 raise
         call(newer)
         return newer.epoch
 
-    def _advance(self, owner: ResourceRef, tenure: Tenure, exc: Fenced) -> Tenure | None:
+    def _advance(self, owner: ResourceRef, tenure: Tenure, appliance: str, exc: Fenced
+                 ) -> Tenure | None:
         """The tenure to push again under after ``exc`` (None: stay fenced)."""
         if self.advance is None or exc.accepted is None or exc.accepted <= tenure.epoch:
+            return None
+        why = jump_refused(tenure.epoch, exc.accepted)
+        if why is not None:  # a broken or hostile agent must not exhaust our epochs
+            LOG.error("%s %s: appliance %s claims %s: not followed, staying fenced (check "
+                      "its tenure.json)", owner.kind, owner.id, appliance, why)
             return None
         newer = self.advance(owner, tenure, exc.accepted)
         if newer is not None:
