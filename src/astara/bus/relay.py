@@ -45,6 +45,11 @@ class Sender(Protocol):
         otherwise."""
 
 
+# A ``_context_`` key: oslo carries it in the message's context and the listener's
+# ``body_of`` puts it back under this name.
+POSITION_KEY = "_context_outbox_position"
+
+
 def next_backoff(current: float) -> float:
     return min(MAX_BACKOFF, max(0.1, current * 2))
 
@@ -53,9 +58,12 @@ class Relay:
     def __init__(self, consumer: OutboxConsumer, sender: Sender,
                  route: Callable[[dict[str, Any]], str] = exchange_for,
                  max_idle_wait: float = 5.0, routing_key: str = TOPIC,
-                 lease: BusLease | None = None):
+                 lease: BusLease | None = None, stamp: bool = False):
         """``lease``: relay only while holding it (several relays on one database:
-        one sends, the others stand by); None: always."""
+        one sends, the others stand by); None: always. ``stamp``: each message
+        carries its outbox position (``POSITION_KEY``: the compute dispatcher
+        applies by it, whatever order the broker delivers in)."""
+        self._stamp = stamp
         self._consumer = consumer
         self._routing_key = routing_key
         self.lease = lease
@@ -80,7 +88,8 @@ class Relay:
         done, count = 0, 0
         try:
             for msg in self._consumer.fetch(limit):
-                self._sender.send(self._route(msg.body), msg.body, self._routing_key)
+                body = {**msg.body, POSITION_KEY: msg.position} if self._stamp else msg.body
+                self._sender.send(self._route(msg.body), body, self._routing_key)
                 done, count = msg.position, count + 1
                 self.sent += 1
         finally:
