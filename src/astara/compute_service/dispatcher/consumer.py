@@ -344,22 +344,39 @@ class AmqpTransport:
         self.relay: Any = None
 
     def run(self, disp: Dispatcher, stop: Callable[[], bool]) -> None:
+        """One tenure. Only this thread renews the lease (``stop`` does, between
+        messages): an error there ends the tenure with it (``Dispatcher.run`` logs,
+        backs off and tries again), never the relay thread alone. The relay thread
+        stops when the tenure ends; if it ends first, so does the tenure."""
         listener = self.listener = self.make_listener()
         relay = self.relay = self.make_relay()
+        over = threading.Event()
 
         def relaying() -> None:
             while not listener.listening.wait(0.5):
-                if stop():
+                if over.is_set():
                     return
-            relay.run(stop)
+            relay.run(over.is_set)
 
         thread = threading.Thread(target=relaying, name="compute-events-relay",
                                   daemon=True)
+
+        def done() -> bool:
+            if over.is_set():
+                return True
+            if stop():  # may raise (the database went away): the tenure ends
+                over.set()
+                return True
+            if not thread.is_alive():
+                raise RuntimeError("the compute events relay ended; restarting")
+            return False
+
         thread.start()
         try:
-            listener.run(lambda msg: disp.handle_relayed(msg, stop), stop,
+            listener.run(lambda msg: disp.handle_relayed(msg, done), done,
                          give_up=lambda msg, exc: disp.give_up(msg, exc, MAX_AMQP_TRIES))
         finally:
+            over.set()
             relay.close()
             thread.join(30)
 
