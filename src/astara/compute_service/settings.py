@@ -62,7 +62,14 @@ def bus_transport(conf: cfg.ConfigOpts, base: common.Settings):
         return None
     from astara.bus import amqp  # oslo.messaging: only when used
 
-    return amqp.transport(conf)
+    transport = amqp.transport(conf)
+    rabbit = getattr(conf, "oslo_messaging_rabbit", None)  # the rabbit driver's options
+    if rabbit is not None and not (rabbit.amqp_durable_queues or rabbit.rabbit_quorum_queue):
+        # The relay's cursor moves once the broker confirms: a queue lost in a broker
+        # restart would lose the events in it for good.
+        raise ConfigError("[bus] transport = amqp needs durable queues: set [oslo_messaging_"
+                          "rabbit] amqp_durable_queues = true (or rabbit_quorum_queue)")
+    return transport
 
 
 def retry_policy(c: ComputeSettings) -> RetryPolicy:

@@ -334,7 +334,8 @@ class AmqpTransport:
     """The dispatcher's side of ``[bus] transport = amqp``: while its lease is held, a
     relay sends the outbox's ``compute.events`` rows to RabbitMQ and a listener on the
     shared queue ``POOL`` hands them to ``Dispatcher.handle``. The relay starts once
-    the listener's queue exists (a first start would route messages to no queue).
+    the listener's queue exists (a first start would route them only to oslo's
+    unread default queue ``compute.events.info``).
     Both are built afresh at each tenure (``make_relay``, ``make_listener``)."""
 
     def __init__(self, make_relay: Callable[[], Any], make_listener: Callable[[], Any]):
