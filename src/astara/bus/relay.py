@@ -126,8 +126,9 @@ class Relay:
                     LOG.info("amqp relay: the broker takes messages again")
                     backoff = 0.0
                     self.down_since = None
-                if not sent:
-                    self._consumer.wait(self._max_idle_wait)
+                if not sent:  # woken in time to renew the lease, whatever max_idle_wait
+                    self._consumer.wait(min(self._max_idle_wait, self.lease.renew_every)
+                                        if self.lease is not None else self._max_idle_wait)
         finally:
             if self.lease is not None:
                 try:

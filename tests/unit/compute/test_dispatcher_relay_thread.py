@@ -79,3 +79,25 @@ def test_a_relay_thread_that_ends_ends_the_tenure():
     disp = dispatcher(Lease(), side)
     with pytest.raises(RuntimeError, match="relay ended"):
         side.run(disp, lambda: not disp.holding())
+
+
+class Idle:
+    def __init__(self):
+        self.waits: list[float] = []
+
+    def maintain(self) -> None:
+        pass
+
+    def fetch(self, limit: int = 100) -> list:
+        return []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return False
+
+
+def test_an_idle_loop_wakes_in_time_to_renew_the_lease():
+    idle = Idle()
+    disp = Dispatcher(None, idle, RetryPolicy(3, 0.1, 1), 30.0, lease=Lease())
+    disp._loop(lambda: len(idle.waits) >= 2)
+    assert idle.waits and max(idle.waits) <= Lease.renew_every

@@ -201,6 +201,13 @@ class Dispatcher:
         self.standby = not held
         return held
 
+    def idle_wait(self) -> float:
+        """How long an idle loop waits: ``max_idle_wait``, but woken in time to renew
+        the lease (a longer wait let it lapse on an idle system: the two flapped)."""
+        if self.lease is None:
+            return self.max_idle_wait
+        return min(self.max_idle_wait, self.lease.renew_every)
+
     def drain(self) -> int:
         """Handle everything pending now; return how many messages were handled."""
         done = 0
@@ -253,7 +260,7 @@ class Dispatcher:
                 if stop() or not self._handle_one(msg, stop):
                     break  # back off done: fetch again from the cursor, msg first
             if not batch:
-                self.consumer.wait(self.max_idle_wait)
+                self.consumer.wait(self.idle_wait())
 
     def _handle_one(self, msg: Message, stop: Callable[[], bool]) -> bool:
         """Handle and ack ``msg``; False when it failed and must be tried again."""
