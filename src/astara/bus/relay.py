@@ -75,6 +75,7 @@ class Relay:
         self.failures = 0  # sends that failed (each retried)
         self.standby: bool | None = None  # with a lease: whether another holds it
         self.down_since: float | None = None  # when sends began to fail (time.time())
+        self.running = False  # run started (before: waiting for the broker's queue)
         self.last_error = ""
 
     @property
@@ -104,6 +105,7 @@ class Relay:
         def stopping() -> bool:
             return self._stop.is_set() or (stop is not None and stop())
 
+        self.running = True
         try:
             while not stopping():
                 if self.lease is not None and not self._hold():
@@ -149,13 +151,16 @@ class Relay:
             LOG.info("amqp relay: %s", "relaying (lease held)" if held
                      else "standing by (another relay holds the lease)")
         self.standby = not held
+        if not held:  # a standby sends nothing: its last failure is no longer news
+            self.down_since = None
         return held
 
     def status(self) -> dict[str, Any]:
-        """What a health view shows: ``state`` (``relaying``, ``standby``, ``down``),
-        since when sends fail and why, and the rows confirmed so far."""
-        view: dict[str, Any] = {"state": "standby" if self.standby else "relaying",
-                                "sent": self.sent, "failures": self.failures}
+        """What a health view shows: ``state`` (``starting``: not yet running, waiting
+        for the broker; ``relaying``, ``standby``, ``down``), since when sends fail and
+        why, and the rows confirmed so far."""
+        state = "starting" if not self.running else "standby" if self.standby else "relaying"
+        view: dict[str, Any] = {"state": state, "sent": self.sent, "failures": self.failures}
         if self.down_since is not None:
             view.update(state="down", down_since=time.strftime(
                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.down_since)), error=self.last_error)
