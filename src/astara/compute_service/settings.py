@@ -55,6 +55,9 @@ class ComputeSettings:
     state_dir: Path
 
 
+PREFETCH = 10  # unacknowledged compute events a dispatcher holds at most (if not set)
+
+
 def bus_transport(conf: cfg.ConfigOpts, base: common.Settings):
     """The oslo.messaging transport of ``[DEFAULT] transport_url`` when ``[bus] transport
     = amqp`` (the dispatcher consumes the agents' events from RabbitMQ), else None."""
@@ -69,6 +72,10 @@ def bus_transport(conf: cfg.ConfigOpts, base: common.Settings):
         # restart would lose the events in it for good.
         raise ConfigError("[bus] transport = amqp needs durable queues: set [oslo_messaging_"
                           "rabbit] amqp_durable_queues = true (or rabbit_quorum_queue)")
+    if rabbit is not None:
+        # oslo's default is no limit: a stopping or stalled holder would sit on the
+        # whole backlog. Order does not depend on it (the applied cursor), load does.
+        conf.set_default("rabbit_qos_prefetch_count", PREFETCH, group="oslo_messaging_rabbit")
     return transport
 
 

@@ -30,4 +30,6 @@ def test_non_durable_queues_are_a_config_error(tmp_path):
 
 @pytest.mark.parametrize("rabbit", ["amqp_durable_queues = true", "rabbit_quorum_queue = true"])
 def test_durable_or_quorum_queues_start(tmp_path, rabbit):
-    settings.bus_transport(conf(tmp_path, rabbit), AMQP).cleanup()
+    c = conf(tmp_path, rabbit)
+    settings.bus_transport(c, AMQP).cleanup()
+    assert c.oslo_messaging_rabbit.rabbit_qos_prefetch_count == settings.PREFETCH
