@@ -11,6 +11,10 @@ insert that loses a race is simply not taken. ``epoch`` grows at each change of 
 it is still the holder's, so a holder that stalled past its lease (paused, cut off)
 cannot apply anything once another took over: the taker's UPDATE waits for the lock,
 and what the old holder applies commits before the new one takes the row.
+
+Expiry is the database's clock, read in each statement (``db_now``): hosts whose clocks
+differ, or step, agree on when a lease lapsed, and a taker whose UPDATE waited on a
+lock reads the time after the wait. The local monotonic clock only schedules renewals.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import Float, Integer, String, case, select, update
+from sqlalchemy import Float, Integer, String, case, cast, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -40,6 +44,14 @@ class LeaseLost(RuntimeError):
     """The holder's lease is gone: another process may act now."""
 
 
+def db_now(dialect: str):
+    """The database's current time in seconds since the epoch, as a SQL expression
+    (PostgreSQL: the statement's own clock, not the transaction's start)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()), Float)
+    return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
+
+
 def owner_token(prefix: str) -> str:
     return f"{prefix}/{uuid.uuid4().hex[:12]}"
 
@@ -49,16 +61,18 @@ class BusLease:
     ``renew_every`` (a third of it by default): how often ``keep`` extends it."""
 
     def __init__(self, db: Database, name: str, owner: str, ttl: float,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.monotonic):
+        """``clock``: schedules renewals only; expiry is the database's time."""
         self.db, self.name, self.owner, self.ttl, self.clock = db, name, owner, ttl, clock
         self.renew_every = ttl / 3
         self.epoch = 0  # the epoch of the last take (0: never held)
         self._next_renew = 0.0
         self._held = False
+        self._now = db_now(db.engine.dialect.name)
 
     def take(self) -> bool:
         """Take or extend the lease; whether this owner holds it now."""
-        now = self.clock()
+        now = self._now
         me = self.owner
         with self.db.write() as s:
             s.execute(
@@ -95,9 +109,9 @@ class BusLease:
         """Raise ``LeaseLost`` unless this owner holds the lease; in the caller's write
         transaction, whose commit the row's lock then orders before any takeover."""
         row = session.execute(
-            select(LeaseRow.owner, LeaseRow.expires_at)
+            select(LeaseRow.owner, LeaseRow.expires_at > self._now)
             .where(LeaseRow.name == self.name).with_for_update()).first()
-        if row is None or row[0] != self.owner or row[1] <= self.clock():
+        if row is None or row[0] != self.owner or not row[1]:
             self._held = False
             raise LeaseLost(f"lease {self.name} is no longer held by {self.owner}")
 

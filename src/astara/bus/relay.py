@@ -45,6 +45,11 @@ class Sender(Protocol):
         otherwise."""
 
 
+# A ``_context_`` key: oslo carries it in the message's context and the listener's
+# ``body_of`` puts it back under this name.
+POSITION_KEY = "_context_outbox_position"
+
+
 def next_backoff(current: float) -> float:
     return min(MAX_BACKOFF, max(0.1, current * 2))
 
@@ -53,9 +58,12 @@ class Relay:
     def __init__(self, consumer: OutboxConsumer, sender: Sender,
                  route: Callable[[dict[str, Any]], str] = exchange_for,
                  max_idle_wait: float = 5.0, routing_key: str = TOPIC,
-                 lease: BusLease | None = None):
+                 lease: BusLease | None = None, stamp: bool = False):
         """``lease``: relay only while holding it (several relays on one database:
-        one sends, the others stand by); None: always."""
+        one sends, the others stand by); None: always. ``stamp``: each message
+        carries its outbox position (``POSITION_KEY``: the compute dispatcher
+        applies by it, whatever order the broker delivers in)."""
+        self._stamp = stamp
         self._consumer = consumer
         self._routing_key = routing_key
         self.lease = lease
@@ -67,6 +75,7 @@ class Relay:
         self.failures = 0  # sends that failed (each retried)
         self.standby: bool | None = None  # with a lease: whether another holds it
         self.down_since: float | None = None  # when sends began to fail (time.time())
+        self.running = False  # run started (before: waiting for the broker's queue)
         self.last_error = ""
 
     @property
@@ -80,7 +89,8 @@ class Relay:
         done, count = 0, 0
         try:
             for msg in self._consumer.fetch(limit):
-                self._sender.send(self._route(msg.body), msg.body, self._routing_key)
+                body = {**msg.body, POSITION_KEY: msg.position} if self._stamp else msg.body
+                self._sender.send(self._route(msg.body), body, self._routing_key)
                 done, count = msg.position, count + 1
                 self.sent += 1
         finally:
@@ -95,6 +105,7 @@ class Relay:
         def stopping() -> bool:
             return self._stop.is_set() or (stop is not None and stop())
 
+        self.running = True
         try:
             while not stopping():
                 if self.lease is not None and not self._hold():
@@ -117,8 +128,9 @@ class Relay:
                     LOG.info("amqp relay: the broker takes messages again")
                     backoff = 0.0
                     self.down_since = None
-                if not sent:
-                    self._consumer.wait(self._max_idle_wait)
+                if not sent:  # woken in time to renew the lease, whatever max_idle_wait
+                    self._consumer.wait(min(self._max_idle_wait, self.lease.renew_every)
+                                        if self.lease is not None else self._max_idle_wait)
         finally:
             if self.lease is not None:
                 try:
@@ -139,13 +151,16 @@ class Relay:
             LOG.info("amqp relay: %s", "relaying (lease held)" if held
                      else "standing by (another relay holds the lease)")
         self.standby = not held
+        if not held:  # a standby sends nothing: its last failure is no longer news
+            self.down_since = None
         return held
 
     def status(self) -> dict[str, Any]:
-        """What a health view shows: ``state`` (``relaying``, ``standby``, ``down``),
-        since when sends fail and why, and the rows confirmed so far."""
-        view: dict[str, Any] = {"state": "standby" if self.standby else "relaying",
-                                "sent": self.sent, "failures": self.failures}
+        """What a health view shows: ``state`` (``starting``: not yet running, waiting
+        for the broker; ``relaying``, ``standby``, ``down``), since when sends fail and
+        why, and the rows confirmed so far."""
+        state = "starting" if not self.running else "standby" if self.standby else "relaying"
+        view: dict[str, Any] = {"state": state, "sent": self.sent, "failures": self.failures}
         if self.down_since is not None:
             view.update(state="down", down_since=time.strftime(
                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.down_since)), error=self.last_error)

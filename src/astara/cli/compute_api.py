@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(base.debug)
     app = create_app(base, compute)
     stop = threading.Event()
+    thread: threading.Thread | None = None
     if not conf.no_dispatcher:
         disp = dispatcher.make(app.state.service.db, WakeupDir(base.bus.wakeup_dir),
                                base.bus.max_idle_wait, settings_mod.retry_policy(compute),
@@ -42,14 +43,17 @@ def main(argv: list[str] | None = None) -> int:
                                transport=settings_mod.bus_transport(conf, base))
         # Its messages and outbox lag on this API's /metrics (it has no listener here).
         dispatcher_metrics.register(app.state.metrics.exposed, disp)
-        threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True,
-                         name="compute-dispatcher").start()
+        thread = threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True,
+                                  name="compute-dispatcher")
+        thread.start()
     LOG.info("compute API on http://%s:%s/", compute.bind_host, compute.bind_port)
     try:
         uvicorn.run(app, host=compute.bind_host, port=compute.bind_port, log_level="warning",
                     access_log=False)
     finally:
         stop.set()
+        if thread is not None:  # its lease released: a standby takes over at once
+            thread.join(dispatcher.LEASE_TTL)
     return 0
 
 

@@ -55,6 +55,9 @@ class ComputeSettings:
     state_dir: Path
 
 
+PREFETCH = 10  # unacknowledged compute events a dispatcher holds at most (if not set)
+
+
 def bus_transport(conf: cfg.ConfigOpts, base: common.Settings):
     """The oslo.messaging transport of ``[DEFAULT] transport_url`` when ``[bus] transport
     = amqp`` (the dispatcher consumes the agents' events from RabbitMQ), else None."""
@@ -62,7 +65,18 @@ def bus_transport(conf: cfg.ConfigOpts, base: common.Settings):
         return None
     from astara.bus import amqp  # oslo.messaging: only when used
 
-    return amqp.transport(conf)
+    transport = amqp.transport(conf)
+    rabbit = getattr(conf, "oslo_messaging_rabbit", None)  # the rabbit driver's options
+    if rabbit is not None and not (rabbit.amqp_durable_queues or rabbit.rabbit_quorum_queue):
+        # The relay's cursor moves once the broker confirms: a queue lost in a broker
+        # restart would lose the events in it for good.
+        raise ConfigError("[bus] transport = amqp needs durable queues: set [oslo_messaging_"
+                          "rabbit] amqp_durable_queues = true (or rabbit_quorum_queue)")
+    if rabbit is not None:
+        # oslo's default is no limit: a stopping or stalled holder would sit on the
+        # whole backlog. Order does not depend on it (the applied cursor), load does.
+        conf.set_default("rabbit_qos_prefetch_count", PREFETCH, group="oslo_messaging_rabbit")
+    return transport
 
 
 def retry_policy(c: ComputeSettings) -> RetryPolicy:

@@ -134,3 +134,39 @@ def test_error_and_warn_notifications_reach_intake_with_their_priority():
         getattr(endpoint, priority)({}, "compute.h", "compute.instance.create.error",
                                     {}, {"message_id": priority})
     assert [b["priority"] for b in seen] == ["INFO", "WARN", "ERROR"]
+
+
+def test_relay_status_is_starting_until_it_runs():
+    relay = Relay(FakeOutbox(1), FakeSender())  # type: ignore[arg-type]
+    assert relay.status()["state"] == "starting"  # the broker unreachable at start-up
+
+
+class FlakyLease:
+    """Held for the first round, lost after."""
+
+    renew_every = 1.0
+
+    def __init__(self):
+        self.calls = 0
+
+    def keep(self) -> bool:
+        self.calls += 1
+        return self.calls == 1
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_relay_that_failed_then_lost_its_lease_is_a_standby_not_down():
+    relay = Relay(FakeOutbox(2), FakeSender(fail_at={"m1"}),  # type: ignore[arg-type]
+                  lease=FlakyLease())  # type: ignore[arg-type]
+    seen: list[dict] = []
+
+    def stop() -> bool:
+        seen.append(relay.status())
+        return len(seen) > 2
+
+    relay._stop.wait = lambda timeout: False  # type: ignore[method-assign]  # no back-off
+    relay.run(stop)
+    assert [v["state"] for v in seen] == ["relaying", "down", "standby"]
+    assert "down_since" not in seen[2]

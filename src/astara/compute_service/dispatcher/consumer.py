@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from astara.bus.base import Message, Publisher
 from astara.bus.lease import BusLease, LeaseLost, owner_token
 from astara.bus.outbox import CursorRow, OutboxConsumer, OutboxPublisher, drop_cursor
+from astara.bus.relay import POSITION_KEY
 from astara.compute_service import events, transitions
 from astara.compute_service.models import DeadLetter, Instance, QuotaUsage
 from astara.db.engine import Database
@@ -113,6 +114,17 @@ def apply_and_announce(session: Session, body: dict[str, Any], event: events.Eve
     return outcome, True
 
 
+def advance(session: Session, cursor: str, position: int) -> None:
+    """Move the outbox cursor ``cursor`` to ``position`` in ``session``'s transaction."""
+    done = session.execute(
+        update(CursorRow)
+        .where(CursorRow.consumer == cursor, CursorRow.position < position)
+        .values(position=position, updated_at=_now())
+        .execution_options(synchronize_session=False)).rowcount
+    if not done and session.get(CursorRow, cursor) is None:
+        session.add(CursorRow(consumer=cursor, position=position, updated_at=_now()))
+
+
 def dead_letter(session: Session, message: Message, error: str) -> None:
     session.add(DeadLetter(position=message.position, topic=message.topic,
                            body=json.dumps(message.body), error=error, created_at=_now()))
@@ -139,12 +151,14 @@ class Dispatcher:
                  max_idle_wait: float,
                  apply: Callable[[Session, events.Event], object] = apply_event,
                  publisher: Publisher | None = None, lease: BusLease | None = None,
-                 amqp: AmqpTransport | None = None):
+                 amqp: AmqpTransport | None = None,
+                 applied: OutboxConsumer | None = None):
         """``lease``: dispatch only while holding it (None: always, a lone dispatcher);
         ``amqp``: consume from RabbitMQ (``consumer`` is then only read for its lag)."""
         self.db = db
         self.lease = lease
         self.amqp = amqp
+        self.applied = applied  # amqp: the outbox cursor of what was applied (CONSUMER)
         self.standby: bool | None = None  # with a lease: whether another holds it
         self.consumer = consumer
         self.policy = policy
@@ -159,7 +173,9 @@ class Dispatcher:
         self.handled: collections.Counter[str] = collections.Counter(
             {"applied": 0, "dropped": 0, "dead_lettered": 0})
 
-    def handle(self, message: Message) -> None:
+    def handle(self, message: Message, cursor: str | None = None) -> None:
+        """Apply ``message``; ``cursor``: the outbox cursor moved to its position in
+        the same fenced transaction (the amqp path's applied cursor)."""
         try:
             event = events.parse(message.body)
         except events.Unparsable as exc:
@@ -167,10 +183,14 @@ class Dispatcher:
             with self.db.write() as s:
                 self._fence(s)
                 dead_letter(s, message, str(exc))
+                if cursor is not None:
+                    advance(s, cursor, message.position)
             self.handled["dead_lettered"] += 1
             return
         with self.db.write() as s:
             self._fence(s)
+            if cursor is not None:
+                advance(s, cursor, message.position)
             outcome, announced = apply_and_announce(s, message.body, event,
                                                     self.publisher, self._apply)
         if announced:
@@ -192,6 +212,13 @@ class Dispatcher:
                      if held else "standing by (another dispatcher holds the lease)")
         self.standby = not held
         return held
+
+    def idle_wait(self) -> float:
+        """How long an idle loop waits: ``max_idle_wait``, but woken in time to renew
+        the lease (a longer wait let it lapse on an idle system: the two flapped)."""
+        if self.lease is None:
+            return self.max_idle_wait
+        return min(self.max_idle_wait, self.lease.renew_every)
 
     def drain(self) -> int:
         """Handle everything pending now; return how many messages were handled."""
@@ -245,7 +272,7 @@ class Dispatcher:
                 if stop() or not self._handle_one(msg, stop):
                     break  # back off done: fetch again from the cursor, msg first
             if not batch:
-                self.consumer.wait(self.max_idle_wait)
+                self.consumer.wait(self.idle_wait())
 
     def _handle_one(self, msg: Message, stop: Callable[[], bool]) -> bool:
         """Handle and ack ``msg``; False when it failed and must be tried again."""
@@ -272,21 +299,62 @@ class Dispatcher:
         return True
 
 
-    def give_up(self, msg: Message, exc: Exception, attempts: int) -> None:
+    def give_up(self, msg: Message, exc: Exception, attempts: int,
+                cursor: str | None = None) -> None:
         """Dead-letter ``msg`` after ``attempts`` failed tries."""
         LOG.error("dead-lettering message %s after %d failed attempts: %s: %s",
                   msg.position, attempts, type(exc).__name__, exc)
         with self.db.write() as s:
             self._fence(s)
             dead_letter(s, msg, f"failed {attempts} times: {type(exc).__name__}: {exc}")
+            if cursor is not None:
+                advance(s, cursor, msg.position)
         self.handled["dead_lettered"] += 1
+
+    def handle_relayed(self, message: Message, stop: Callable[[], bool]) -> None:
+        """The amqp path: a relayed message says its outbox position; the outbox rows
+        after the applied cursor up to it are applied in order (the outbox is the
+        source of truth), each moving the cursor in its own fenced transaction. So a
+        message at or before the cursor (a redelivery, a stale relay's copy) is
+        skipped, and one the broker delivers early first applies those it skipped:
+        the broker's order, requeues and losses do not matter. A row that fails is
+        tried again in place with the policy's back-off, then dead-lettered."""
+        upto = message.body.get(POSITION_KEY)
+        if not isinstance(upto, int) or self.applied is None:
+            self.handle(message)  # not from our relay: as it comes
+            return
+        while (batch := [m for m in self.applied.fetch() if m.position <= upto]):
+            for row in batch:
+                self._apply_in_place(row, stop)
+
+    def _apply_in_place(self, row: Message, stop: Callable[[], bool]) -> None:
+        failures = 0
+        while True:
+            try:
+                self.handle(row, cursor=CONSUMER)
+                return
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                failures += 1
+                if failures >= self.policy.max_attempts:
+                    self.give_up(row, exc, failures, cursor=CONSUMER)
+                    return
+                delay = self.policy.backoff(failures)
+                LOG.warning("message %s failed (attempt %d of %d: %s: %s); again in %.1f s",
+                            row.position, failures, self.policy.max_attempts,
+                            type(exc).__name__, exc, delay)
+                _pause(delay, stop)
+                if stop():
+                    raise
 
 
 class AmqpTransport:
     """The dispatcher's side of ``[bus] transport = amqp``: while its lease is held, a
     relay sends the outbox's ``compute.events`` rows to RabbitMQ and a listener on the
     shared queue ``POOL`` hands them to ``Dispatcher.handle``. The relay starts once
-    the listener's queue exists (a first start would route messages to no queue).
+    the listener's queue exists (a first start would route them only to oslo's
+    unread default queue ``compute.events.info``).
     Both are built afresh at each tenure (``make_relay``, ``make_listener``)."""
 
     def __init__(self, make_relay: Callable[[], Any], make_listener: Callable[[], Any]):
@@ -296,22 +364,39 @@ class AmqpTransport:
         self.relay: Any = None
 
     def run(self, disp: Dispatcher, stop: Callable[[], bool]) -> None:
+        """One tenure. Only this thread renews the lease (``stop`` does, between
+        messages): an error there ends the tenure with it (``Dispatcher.run`` logs,
+        backs off and tries again), never the relay thread alone. The relay thread
+        stops when the tenure ends; if it ends first, so does the tenure."""
         listener = self.listener = self.make_listener()
         relay = self.relay = self.make_relay()
+        over = threading.Event()
 
         def relaying() -> None:
             while not listener.listening.wait(0.5):
-                if stop():
+                if over.is_set():
                     return
-            relay.run(stop)
+            relay.run(over.is_set)
 
         thread = threading.Thread(target=relaying, name="compute-events-relay",
                                   daemon=True)
+
+        def done() -> bool:
+            if over.is_set():
+                return True
+            if stop():  # may raise (the database went away): the tenure ends
+                over.set()
+                return True
+            if not thread.is_alive():
+                raise RuntimeError("the compute events relay ended; restarting")
+            return False
+
         thread.start()
         try:
-            listener.run(disp.handle, stop,
+            listener.run(lambda msg: disp.handle_relayed(msg, done), done,
                          give_up=lambda msg, exc: disp.give_up(msg, exc, MAX_AMQP_TRIES))
         finally:
+            over.set()
             relay.close()
             thread.join(30)
 
@@ -341,7 +426,7 @@ def make(db: Database, wakeup, max_idle_wait: float, policy: RetryPolicy,
 
     consumer = cursor(CONSUMER)
     lease = BusLease(db, LEASE, owner_token(CONSUMER), lease_ttl)
-    side = None
+    side, applied = None, None
     if transport is not None:
         from astara.bus import amqp, relay  # oslo.messaging: only when used
 
@@ -349,26 +434,21 @@ def make(db: Database, wakeup, max_idle_wait: float, policy: RetryPolicy,
         # A switch from the outbox: relay from where the outbox consumer stopped.
         if shown.position() == 0 and (pos := consumer.position()):
             shown.ack(pos)
-        consumer.close()
-        if drop_cursor(db, CONSUMER):  # no longer read: it would stop the pruning
-            LOG.info("bus: transport amqp; the outbox cursor %s is dropped", CONSUMER)
-        consumer = shown  # its lag on /metrics: the relay's backlog
+        # CONSUMER stays: it is the applied cursor here (the gap fill reads after it;
+        # a switch back to the outbox goes on from it).
+        applied, consumer = consumer, shown  # its lag on /metrics: the relay's backlog
         side = AmqpTransport(
             lambda: relay.Relay(cursor(CONSUMER_RELAY), amqp.OsloSender(transport),
                                 route=lambda _body: EXCHANGE,
                                 routing_key=f"{events.TOPIC}.info",
-                                max_idle_wait=max_idle_wait),
+                                max_idle_wait=max_idle_wait, stamp=True),
             lambda: amqp.AmqpConsumer(transport, "", (EXCHANGE,), topic=events.TOPIC,
                                       pool=POOL))
     else:
-        if consumer.position() == 0:  # a switch from amqp: on from what was relayed
-            with db.read() as s:
-                pos = s.scalar(select(CursorRow.position).where(
-                    CursorRow.consumer == CONSUMER_RELAY))
-            if pos:
-                consumer.ack(pos)
+        # A switch from amqp: CONSUMER was its applied cursor; on from there.
+        applied = None
         if drop_cursor(db, CONSUMER_RELAY):
             LOG.info("bus: transport outbox; the relay's cursor %s is dropped",
                      CONSUMER_RELAY)
     return Dispatcher(db, consumer, policy, max_idle_wait, apply, OutboxPublisher(wakeup),
-                      lease=lease, amqp=side)
+                      lease=lease, amqp=side, applied=applied)
