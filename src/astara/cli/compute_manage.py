@@ -19,6 +19,7 @@ until its new appliance is active elsewhere (exit 1 if one is not).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -129,6 +130,19 @@ def _wait_moved(db: Database, host: str, asked: dict[tuple[str, str], str],
         time.sleep(1.0)  # a poll of the database, as an operator would
 
 
+def plain_remote(url: str) -> bool:
+    """Whether ``url`` would carry the RPC token in clear off this machine: http (not
+    https) to a host that is not loopback."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
+
+
 def bars(stdout, stderr):
     """Progress on ``stderr`` when a person reads both streams: the JSON on stdout is for
     whoever reads it, and a program reading it (stdout piped) gets no bar anywhere."""
@@ -163,6 +177,8 @@ def _add_commands(subparsers):
                       help="the orchestrator's RPC API")
     evac.add_argument("--token-file", default=None,
                       help="its RPC token (default: as astara-ctl finds it)")
+    evac.add_argument("--insecure", action="store_true",
+                      help="send the RPC token over plain http to a remote --rpc-url")
     evac.add_argument("--wait", action="store_true",
                       help="then wait until each has a new appliance active elsewhere")
     evac.add_argument("--timeout", type=float, default=600.0,
@@ -199,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             result = found
         elif conf.command.func == "host-evacuate":
             a = conf.command
+            if plain_remote(a.rpc_url) and not a.insecure:
+                raise SystemExit(f"astara-compute-manage: {a.rpc_url} is plain http to "
+                                 "another host: the RPC token would cross the network in "
+                                 "clear (use https, or --insecure)")
             rpc_token = ctl.token(a.token_file, dict(os.environ))
             with httpx.Client(base_url=a.rpc_url, timeout=30,
                               headers={ctl.TOKEN_HEADER: rpc_token}) as http:

@@ -158,6 +158,12 @@ def test_a_refused_or_unplaced_rebuild_is_reported_and_fails(db, tmp_path, capsy
             raise AssertionError("evacuated an unknown host")
         except SystemExit as exc:
             assert "no host 'nope' is registered" in str(exc)
+        try:  # the token in clear to another host: refused before anything is read
+            manage.main([*args[:2], "host-evacuate", "h1", "--rpc-url",
+                         "http://192.0.2.1:44250", "--token-file", str(tmp_path / "token")])
+            raise AssertionError("sent the token over plain http")
+        except SystemExit as exc:
+            assert "plain http to another host" in str(exc)
         assert sorted(rid for _, rid, _ in asked) == ["no-room", "refused"]
     finally:
         rpc.stop()

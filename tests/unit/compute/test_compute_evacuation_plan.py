@@ -4,6 +4,7 @@ apart; which of them moved; which instance the orchestrator holds for a key."""
 
 from __future__ import annotations
 
+from astara.cli.compute_manage import plain_remote
 from astara.compute_service.catalog import APPLIANCE_IMAGE, TENANT_IMAGE
 from astara.compute_service.evacuation import (
     HA_MEMBER_SUFFIX,
@@ -62,3 +63,12 @@ def test_moved():
 
 def test_nothing_to_do():
     assert plan([]) == Plan((), ())
+
+
+def test_the_token_goes_in_clear_only_to_loopback():
+    assert not plain_remote("http://127.0.0.1:44250")
+    assert not plain_remote("http://[::1]:44250")
+    assert not plain_remote("http://localhost:44250")
+    assert not plain_remote("https://orch.example:44250")
+    assert plain_remote("http://orch.example:44250")
+    assert plain_remote("http://10.0.0.5:44250")
