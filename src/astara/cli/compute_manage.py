@@ -57,7 +57,7 @@ def reconcile_servers(db: Database, backend, host: str, fix: set[str],
 def host_evacuate(db: Database, host: str, http: httpx.Client, wait: float | None = None,
                   say=print) -> dict:
     """Ask for a rebuild of each appliance key on a drained ``host`` whose appliance
-    there is still the one the orchestrator holds (``GET /<kind>/<id>``: a second run
+    there is still the one the orchestrator holds (``GET /<kind>s/<id>``: a second run
     does not rebuild what moved); with ``wait`` (seconds), then watch until each has a new
     appliance active elsewhere. ``SystemExit`` with one line when the host is unknown or
     not drained."""
@@ -74,7 +74,7 @@ def host_evacuate(db: Database, host: str, http: httpx.Client, wait: float | Non
     for n, step in enumerate(todo.rebuilds, 1):
         where = f"{step.kind} {step.resource_id}"
         try:
-            shown = ctl.call(http, "GET", f"/{step.kind}/"
+            shown = ctl.call(http, "GET", f"/{step.kind}s/"
                              f"{urllib.parse.quote(step.shown_id, safe='')}")
             current = evacuation.current_instance(step, shown.get(step.kind) or {})
             if current != step.instance_id:

@@ -38,7 +38,7 @@ class Rebuild:
 
     @property
     def shown_id(self) -> str:
-        """The resource the RPC API shows (``GET /<kind>/<id>``): member 1's router."""
+        """The resource the RPC API shows (``GET /<kind>s/<id>``): member 1's router."""
         return self.resource_id.removesuffix(HA_MEMBER_SUFFIX) \
             if self.kind == "router" else self.resource_id
 
@@ -72,7 +72,7 @@ def plan(instances: list[tuple[str, str, dict, str | None]]) -> Plan:
 
 def current_instance(step: Rebuild, shown: dict) -> str | None:
     """Pure: the instance the orchestrator holds for ``step``'s key, from its
-    ``GET /<kind>/<id>`` row (member 1's is in its router's ``ha.members``)."""
+    ``GET /<kind>s/<id>`` row (member 1's is in its router's ``ha.members``)."""
     if step.resource_id == step.shown_id:
         return shown.get("instance_id")
     for member in (shown.get("ha") or {}).get("members") or ():

@@ -29,13 +29,13 @@ def _instance(host: str, image: str, metadata: dict, deleted: bool = False) -> I
 
 
 def _rpc(db, asked: list[tuple[str, str, str]], current: dict[tuple[str, str], str]):
-    """The orchestrator's RPC API as host-evacuate uses it. ``GET /<kind>/<id>``: the
+    """The orchestrator's RPC API as host-evacuate uses it. ``GET /<kind>s/<id>``: the
     appliance it holds for each key (``current``; member 1's in its router's ``ha``).
     ``PUT /<kind>/rebuild/<key>``: recorded; the old appliance's delete waits for its
     (dead) host's agent (``deleting``), the new one is placed on h2 and active, or in
     error with no host for a key named ``no-room``."""
-    async def show(request: Request):
-        kind, rid = request.path_params["kind"], request.path_params["rid"]
+    async def show(request: Request):  # the orchestrator's paths: /routers/, /loadbalancers/
+        kind, rid = request.url.path.split("/")[1].removesuffix("s"), request.path_params["rid"]
         if (kind, rid) not in current:
             return JSONResponse({"error": {"code": 404, "message": "not known"}}, 404)
         row = {"id": rid, "instance_id": current[(kind, rid)]}
@@ -59,7 +59,8 @@ def _rpc(db, asked: list[tuple[str, str, str]], current: dict[tuple[str, str], s
             current[(kind, rid)] = new.id
         return JSONResponse({"message": "rebuild requested"})
     return Starlette(routes=[Route("/{kind}/rebuild/{rid}", rebuild, methods=["PUT"]),
-                             Route("/{kind}/{rid}", show, methods=["GET"])])
+                             Route("/routers/{rid}", show, methods=["GET"]),
+                             Route("/loadbalancers/{rid}", show, methods=["GET"])])
 
 
 def _config(db, tmp_path) -> list[str]:
