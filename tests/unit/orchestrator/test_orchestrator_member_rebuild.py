@@ -39,3 +39,15 @@ def test_rebuilding_member_1_keeps_member_0():
         step(w)
     assert w.servers()[RID].id == first
     assert w.servers()[MID].id != second
+
+
+def test_the_rpc_api_takes_a_member_key_for_rebuild():
+    from test_orchestrator_loadbalancer_ctl import TOKEN, _Orch, rpc
+
+    orch = _Orch({"id": "x", "kind": "loadbalancer"})
+    orch.ref_for = _orch({RID: REF}).ref_for  # the real resolution
+    got = rpc(orch, ("PUT", f"/router/rebuild/{MID}"), ("PUT", f"/router/update/{MID}"),
+              ("PUT", f"/router/debug/{MID}"))
+    assert TOKEN and [r.status_code for r in got] == [200, 404, 404]
+    assert orch.submitted == []
+    assert orch.rebuilt == [ResourceRef("router", MID, REF.tenant_id)]
