@@ -11,13 +11,15 @@ progress bar on stderr shows the phase and each repair (silent when stdout is pi
 ``host-list`` shows every host (capacity, live instances, drained, last heartbeat,
 whether its agent counts as alive); ``host-drain HOST`` / ``host-undrain HOST`` stop and
 resume placing new instances there. ``host-evacuate HOST [--wait]`` (a drained host
-only) asks the orchestrator's RPC API to rebuild each router and load balancer whose
-appliance is on HOST (``astara-ctl router rebuild``), so that it boots elsewhere; one
-line per request on stderr, and with ``--wait`` the appliances left there as they go.
+only) asks the orchestrator's RPC API to rebuild each router, HA member and load
+balancer whose current appliance is on HOST (``astara-ctl router rebuild``), so that it
+boots elsewhere; one line per request on stderr, and with ``--wait`` each one's state
+until its new appliance is active elsewhere (exit 1 if one is not).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -54,9 +56,11 @@ def reconcile_servers(db: Database, backend, host: str, fix: set[str],
 
 def host_evacuate(db: Database, host: str, http: httpx.Client, wait: float | None = None,
                   say=print) -> dict:
-    """Ask for a rebuild of each appliance's resource on a drained ``host``; with
-    ``wait`` (seconds), then watch until none of them is left there. ``SystemExit`` with
-    one line when the host is unknown or not drained."""
+    """Ask for a rebuild of each appliance key on a drained ``host`` whose appliance
+    there is still the one the orchestrator holds (``GET /<kind>s/<id>``: a second run
+    does not rebuild what moved); with ``wait`` (seconds), then watch until each has a new
+    appliance active elsewhere. ``SystemExit`` with one line when the host is unknown or
+    not drained."""
     with db.read() as s:
         drained = evacuation.host_state(s, host)
         todo = evacuation.plan(evacuation.on_host(s, host))
@@ -66,46 +70,77 @@ def host_evacuate(db: Database, host: str, http: httpx.Client, wait: float | Non
     if not drained:
         raise SystemExit(f"astara-compute-manage: host {host!r} is not drained: run "
                          f"host-drain {host} first (else the rebuilds may land on it again)")
-    asked, failed = [], []
+    asked, failed, skipped = [], [], []
     for n, step in enumerate(todo.rebuilds, 1):
-        path = f"/{step.kind}/rebuild/{urllib.parse.quote(step.resource_id, safe='')}"
+        where = f"{step.kind} {step.resource_id}"
         try:
-            ctl.call(http, "PUT", path)
+            shown = ctl.call(http, "GET", f"/{step.kind}s/"
+                             f"{urllib.parse.quote(step.shown_id, safe='')}")
+            current = evacuation.current_instance(step, shown.get(step.kind) or {})
+            if current != step.instance_id:
+                skipped.append({"kind": step.kind, "id": step.resource_id,
+                                "instance_id": step.instance_id, "current": current})
+                say(f"{where}: instance {step.instance_id} is not its current appliance "
+                    f"({current}): not rebuilt ({n}/{len(todo.rebuilds)})", file=sys.stderr)
+                continue
+            ctl.call(http, "PUT", f"/{step.kind}/rebuild/"
+                     f"{urllib.parse.quote(step.resource_id, safe='')}")
         except ctl.RpcError as exc:
             failed.append({"kind": step.kind, "id": step.resource_id, "error": str(exc)})
-            say(f"{step.kind} {step.resource_id}: rebuild refused: {exc} ({n}/"
-                f"{len(todo.rebuilds)})", file=sys.stderr)
+            say(f"{where}: rebuild refused: {exc} ({n}/{len(todo.rebuilds)})",
+                file=sys.stderr)
             continue
         asked.append({"kind": step.kind, "id": step.resource_id,
                       "instance_id": step.instance_id})
-        say(f"{step.kind} {step.resource_id}: rebuild asked (instance {step.instance_id}, "
+        say(f"{where}: rebuild asked (instance {step.instance_id}, "
             f"{n}/{len(todo.rebuilds)})", file=sys.stderr)
+    for instance_id in todo.going:
+        say(f"instance {instance_id}: being deleted already (awaits {host}'s agent)",
+            file=sys.stderr)
     out: dict = {"host": host, "rebuilds": asked, "failed": failed,
+                 "not_current": skipped, "deleting": list(todo.going),
                  "left": list(todo.left)}
     if wait is not None and asked:
-        out["remaining"] = _wait_gone(db, host, {(a["kind"], a["id"]) for a in asked},
-                                      wait, say)
+        out.update(_wait_moved(db, host, {(a["kind"], a["id"]): a["instance_id"]
+                                          for a in asked}, wait, say))
     return out
 
 
-def _wait_gone(db: Database, host: str, asked: set[tuple[str, str]], timeout: float,
-               say) -> list[str]:
-    """The asked resources (kind, id) that still have an appliance on ``host`` when none
-    has or at the timeout, saying each change of their count."""
+def _wait_moved(db: Database, host: str, asked: dict[tuple[str, str], str],
+                timeout: float, say) -> dict[str, list[str]]:
+    """Until each asked (kind, key: its old instance) has a new appliance active
+    elsewhere, one in error, or the timeout: ``remaining`` (its old appliance still
+    live on ``host``) and ``not_replaced`` (new one in error, or not active yet), each
+    as "kind key (state)"; each change said."""
     deadline = time.monotonic() + timeout
-    shown = -1
+    shown: dict[tuple[str, str], str] = {}
     while True:
         with db.read() as s:
-            todo = evacuation.plan(evacuation.on_host(s, host))
-        live = sorted(f"{r.kind} {r.resource_id}" for r in todo.rebuilds
-                      if (r.kind, r.resource_id) in asked)
-        if len(live) != shown:
-            shown = len(live)
-            say(f"{shown} of {len(asked)} still have an appliance on {host}",
-                file=sys.stderr)
-        if not live or time.monotonic() > deadline:
-            return live
+            now = evacuation.moved(asked, host, evacuation.appliances(s))
+        for key in sorted(now):
+            if shown.get(key) != now[key]:
+                say(f"{key[0]} {key[1]}: {now[key]}", file=sys.stderr)
+        shown = now
+        open_ = {k for k, v in now.items() if v in ("here", "waiting")}
+        if not open_ or time.monotonic() > deadline:
+            return {"remaining": sorted(f"{k} {r}" for (k, r), v in now.items()
+                                        if v == "here"),
+                    "not_replaced": sorted(f"{k} {r} ({v})" for (k, r), v in now.items()
+                                           if v in ("error", "waiting"))}
         time.sleep(1.0)  # a poll of the database, as an operator would
+
+
+def plain_remote(url: str) -> bool:
+    """Whether ``url`` would carry the RPC token in clear off this machine: http (not
+    https) to a host that is not loopback."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
 
 
 def bars(stdout, stderr):
@@ -142,8 +177,10 @@ def _add_commands(subparsers):
                       help="the orchestrator's RPC API")
     evac.add_argument("--token-file", default=None,
                       help="its RPC token (default: as astara-ctl finds it)")
+    evac.add_argument("--insecure", action="store_true",
+                      help="send the RPC token over plain http to a remote --rpc-url")
     evac.add_argument("--wait", action="store_true",
-                      help="then wait until the appliances are gone from HOST")
+                      help="then wait until each has a new appliance active elsewhere")
     evac.add_argument("--timeout", type=float, default=600.0,
                       help="seconds --wait waits at most")
     evac.set_defaults(func="host-evacuate")
@@ -178,12 +215,16 @@ def main(argv: list[str] | None = None) -> int:
             result = found
         elif conf.command.func == "host-evacuate":
             a = conf.command
+            if plain_remote(a.rpc_url) and not a.insecure:
+                raise SystemExit(f"astara-compute-manage: {a.rpc_url} is plain http to "
+                                 "another host: the RPC token would cross the network in "
+                                 "clear (use https, or --insecure)")
             rpc_token = ctl.token(a.token_file, dict(os.environ))
             with httpx.Client(base_url=a.rpc_url, timeout=30,
                               headers={ctl.TOKEN_HEADER: rpc_token}) as http:
                 result = host_evacuate(db, a.host_name, http,
                                        a.timeout if a.wait else None)
-            if result["failed"] or result.get("remaining"):
+            if result["failed"] or result.get("remaining") or result.get("not_replaced"):
                 print(json.dumps(result, indent=2))
                 return 1
         elif conf.command.func == "queue-inspect":

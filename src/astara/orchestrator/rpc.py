@@ -50,6 +50,7 @@ from astara.common.guard import Guard
 from astara.common.metrics_http import RequestMetrics, endpoint
 from astara.orchestrator import peer_auth
 from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.metrics import OrchestratorMetrics
 from astara.orchestrator.service import Orchestrator
 
@@ -179,7 +180,9 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
             ref = await run_in_threadpool(orch.ref_for, rid)
         except RemoteError as exc:
             return _error(503, str(exc))
-        if ref is None or (kind is not None and ref.kind != kind):
+        if ref is None or (kind is not None and ref.kind != kind) \
+                or (ref.id != router_ha.router_of(ref.id) and action != "rebuild"):
+            # an HA member's key is for its own rebuild only (the rest is its router's)
             return _error(404, f"{noun} {rid} not found")
         if action == "rebuild":
             orch.rebuild(ref)

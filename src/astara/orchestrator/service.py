@@ -49,7 +49,7 @@ from astara.orchestrator.cluster.leases import Leases, MemberBoard
 from astara.orchestrator.cluster.membership import Membership
 from astara.orchestrator.cluster.ownership import Ownership, Rebalance
 from astara.orchestrator.debug import DebugStore
-from astara.orchestrator.drivers import registry
+from astara.orchestrator.drivers import registry, router_ha
 from astara.orchestrator.drivers.base import Driver
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
 from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
@@ -332,12 +332,17 @@ class Orchestrator:
         self._send(ref, ("submit", tuple(ref.__dict__.values()), full))
 
     def rebuild(self, ref: ResourceRef) -> None:
-        with self._lock:
-            self.known[ref.id] = ref
+        """``ref`` may be an HA router's member 1 (``<router id>.ha1``): only that member
+        is rebuilt, by its router's worker (the router is the key kept)."""
+        if not router_ha.split(ref.id)[1]:
+            with self._lock:
+                self.known[ref.id] = ref
         self._send(ref, ("rebuild", tuple(ref.__dict__.values())))
 
     def _send(self, ref: ResourceRef, msg: tuple) -> None:
-        if self.ownership is not None and not self.ownership.admit((ref.id,)):
+        # member 1's lease is its router's
+        if self.ownership is not None \
+                and not self.ownership.admit((router_ha.router_of(ref.id),)):
             LOG.debug("%s %s: not this member's (ring or lease): dropped", ref.kind, ref.id)
             return
         self._to_worker(ref, msg)
@@ -399,7 +404,13 @@ class Orchestrator:
         return intake.owned_ref(ref, known, driver.project_of)
 
     def ref_for(self, router_id: str) -> ResourceRef | None:
-        """The key of a router (or a resource of another enabled kind) by its id."""
+        """The key of a router (or a resource of another enabled kind) by its id; also
+        an HA router's member 1 by its key (``<router id>.ha1``: a member's rebuild)."""
+        stem, member = router_ha.split(router_id)
+        if member:
+            ref = self.ref_for(stem) if not router_ha.split(stem)[1] else None
+            return None if ref is None or ref.kind != "router" \
+                else ResourceRef("router", router_id, ref.tenant_id)
         if not intake.is_router_id(router_id):
             return None
         with self._lock:
@@ -669,6 +680,7 @@ class Orchestrator:
     def forward_target(self, resource_id: str) -> tuple[str, str] | None:
         """Where a command on ``resource_id`` must go: (member, its RPC URL) when another
         member owns it by the ring; None when it is ours (or a single node)."""
+        resource_id = router_ha.router_of(resource_id)  # member 1 goes where its router is
         if self.ownership is None or self.ownership.owns(resource_id):
             return None
         name, caps = self.ownership.owner_of(resource_id)

@@ -28,47 +28,80 @@ def _instance(host: str, image: str, metadata: dict, deleted: bool = False) -> I
                     created_at=now, updated_at=now)
 
 
-def _rpc(db, asked: list[tuple[str, str, str]]):
-    """PUT /<kind>/rebuild/<id>: recorded; the orchestrator's rebuild deletes the old
-    appliance (its new one is placed elsewhere), so this one marks it deleted."""
+def _rpc(db, asked: list[tuple[str, str, str]], current: dict[tuple[str, str], str]):
+    """The orchestrator's RPC API as host-evacuate uses it. ``GET /<kind>s/<id>``: the
+    appliance it holds for each key (``current``; member 1's in its router's ``ha``).
+    ``PUT /<kind>/rebuild/<key>``: recorded; the old appliance's delete waits for its
+    (dead) host's agent (``deleting``), the new one is placed on h2 and active, or in
+    error with no host for a key named ``no-room``."""
+    async def show(request: Request):  # the orchestrator's paths: /routers/, /loadbalancers/
+        kind, rid = request.url.path.split("/")[1].removesuffix("s"), request.path_params["rid"]
+        if (kind, rid) not in current:
+            return JSONResponse({"error": {"code": 404, "message": "not known"}}, 404)
+        row = {"id": rid, "instance_id": current[(kind, rid)]}
+        if (kind, rid + ".ha1") in current:
+            row["ha"] = {"members": [{"member": 0, "instance_id": current[(kind, rid)]},
+                                     {"member": 1, "instance_id": current[(kind, rid + ".ha1")]}]}
+        return JSONResponse({kind: row})
+
     async def rebuild(request: Request):
         kind, rid = request.path_params["kind"], request.path_params["rid"]
         asked.append((kind, rid, request.headers.get("X-Auth-Token", "")))
         if rid == "refused":
             return JSONResponse({"error": {"code": 404, "message": "no such router"}}, 404)
+        key = "astara_router_id" if kind == "router" else "astara_loadbalancer_id"
         with db.write() as s:
-            for row in s.query(Instance).filter(Instance.host == "h1"):
-                if rid in (row.metadata_ or {}).values():
-                    row.deleted = True
+            s.get(Instance, current[(kind, rid)]).task_state = "deleting"
+            new = _instance("" if rid == "no-room" else "h2", catalog.APPLIANCE_IMAGE,
+                            {key: rid})
+            new.vm_state = "error" if rid == "no-room" else "active"
+            s.add(new)
+            current[(kind, rid)] = new.id
         return JSONResponse({"message": "rebuild requested"})
-    return Starlette(routes=[Route("/{kind}/rebuild/{rid}", rebuild, methods=["PUT"])])
+    return Starlette(routes=[Route("/{kind}/rebuild/{rid}", rebuild, methods=["PUT"]),
+                             Route("/routers/{rid}", show, methods=["GET"]),
+                             Route("/loadbalancers/{rid}", show, methods=["GET"])])
 
 
-def test_evacuate_a_drained_host(db, tmp_path, capsys):
-    router, lb = str(uuid.uuid4()), str(uuid.uuid4())
-    with db.write() as s:
-        s.add_all([Host(name="h1", capacity=10, drained=False, updated_at=jobs.now()),
-                   Host(name="h2", capacity=10, drained=False, updated_at=jobs.now())])
-        app_r = _instance("h1", catalog.APPLIANCE_IMAGE, {"astara_router_id": router})
-        app_r2 = _instance("h1", catalog.APPLIANCE_IMAGE, {"astara_router_id": router})
-        app_lb = _instance("h1", catalog.APPLIANCE_IMAGE, {"astara_loadbalancer_id": lb})
-        # a tenant's instance naming a router: not an appliance, never rebuilt
-        tenant = _instance("h1", catalog.TENANT_IMAGE, {"astara_router_id": "forged"})
-        s.add_all([app_r, app_r2, app_lb, tenant,
-                   _instance("h1", catalog.APPLIANCE_IMAGE, {"astara_router_id": "gone"},
-                             deleted=True),
-                   _instance("h2", catalog.APPLIANCE_IMAGE, {"astara_router_id": "other"})])
-        tenant_id = tenant.id
-    asked: list[tuple[str, str, str]] = []
-    rpc = Server(_rpc(db, asked), free_port()).start()
-    token_file = tmp_path / "token"
-    token_file.write_text(TOKEN)
-    token_file.chmod(0o600)
+def _config(db, tmp_path) -> list[str]:
     config = tmp_path / "manage.ini"
     config.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\n"
                       f"[database]\nconnection = {db.url}\nauto_migrate = false\n")
-    args = ["--config-file", str(config), "host-evacuate", "h1", "--rpc-url", rpc.url,
-            "--token-file", str(token_file)]
+    (tmp_path / "token").write_text(TOKEN)
+    (tmp_path / "token").chmod(0o600)
+    return ["--config-file", str(config)]
+
+
+def test_evacuate_a_drained_host(db, tmp_path, capsys):
+    """HA pair both here (two keys), a pair's member 1 alone here, a load balancer, an
+    orphan appliance (not the one held), a tenant's instance; then a second run."""
+    both, lone, lb = (str(uuid.uuid4()) for _ in range(3))
+    with db.write() as s:
+        s.add_all([Host(name="h1", capacity=10, drained=False, updated_at=jobs.now()),
+                   Host(name="h2", capacity=10, drained=False, updated_at=jobs.now())])
+        rows = {("router", both): _instance("h1", catalog.APPLIANCE_IMAGE,
+                                            {"astara_router_id": both}),
+                ("router", both + ".ha1"): _instance("h1", catalog.APPLIANCE_IMAGE,
+                                                     {"astara_router_id": both + ".ha1"}),
+                ("router", lone): _instance("h2", catalog.APPLIANCE_IMAGE,
+                                            {"astara_router_id": lone}),
+                ("router", lone + ".ha1"): _instance("h1", catalog.APPLIANCE_IMAGE,
+                                                     {"astara_router_id": lone + ".ha1"}),
+                ("loadbalancer", lb): _instance("h1", catalog.APPLIANCE_IMAGE,
+                                                {"astara_loadbalancer_id": lb})}
+        # a load balancer's old appliance the orchestrator no longer holds
+        orphan = _instance("h1", catalog.APPLIANCE_IMAGE, {"astara_loadbalancer_id": lb})
+        # a tenant's instance naming a router: not an appliance, never rebuilt
+        tenant = _instance("h1", catalog.TENANT_IMAGE, {"astara_router_id": "forged"})
+        s.add_all([*rows.values(), orphan, tenant,
+                   _instance("h1", catalog.APPLIANCE_IMAGE, {"astara_router_id": "gone"},
+                             deleted=True)])
+        current = {key: row.id for key, row in rows.items()}
+        tenant_id, orphan_id = tenant.id, orphan.id
+    asked: list[tuple[str, str, str]] = []
+    rpc = Server(_rpc(db, asked, current), free_port()).start()
+    args = [*_config(db, tmp_path), "host-evacuate", "h1", "--rpc-url", rpc.url,
+            "--token-file", str(tmp_path / "token")]
     try:
         capsys.readouterr()
         try:
@@ -78,46 +111,60 @@ def test_evacuate_a_drained_host(db, tmp_path, capsys):
             assert "is not drained" in str(exc)
         assert asked == []
 
-        assert manage.main(["--config-file", str(config), "host-drain", "h1"]) == 0
+        assert manage.main([*args[:2], "host-drain", "h1"]) == 0
         capsys.readouterr()
         assert manage.main([*args, "--wait", "--timeout", "30"]) == 0
         out = capsys.readouterr()
         result = json.loads(out.out)
-        assert sorted(asked) == sorted([("router", router, TOKEN),
-                                        ("loadbalancer", lb, TOKEN)])
-        assert {(r["kind"], r["id"]) for r in result["rebuilds"]} == {
-            ("router", router), ("loadbalancer", lb)}
-        assert result["left"] == [tenant_id] and result["remaining"] == []
-        assert "rebuild asked" in out.err and "0 of 2 still have an appliance on h1" in out.err
+        want = [("router", both, TOKEN), ("router", both + ".ha1", TOKEN),
+                ("router", lone + ".ha1", TOKEN), ("loadbalancer", lb, TOKEN)]
+        assert sorted(asked) == sorted(want)
+        assert [r["id"] for r in result["not_current"]] == [lb]
+        assert result["not_current"][0]["instance_id"] == orphan_id
+        assert result["left"] == [tenant_id]
+        assert result["remaining"] == [] and result["not_replaced"] == []
+        assert f"router {lone}.ha1: active" in out.err
+
+        # again: what moved is being deleted (the host's agent is dead), nothing is asked
+        assert manage.main([*args, "--wait", "--timeout", "30"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert len(asked) == 4 and again["rebuilds"] == []
+        assert len(again["deleting"]) == 4
     finally:
         rpc.stop()
 
 
-def test_a_refused_rebuild_is_reported_and_fails(db, tmp_path, capsys):
+def test_a_refused_or_unplaced_rebuild_is_reported_and_fails(db, tmp_path, capsys):
     with db.write() as s:
         s.add(Host(name="h1", capacity=10, drained=True, updated_at=jobs.now()))
-        s.add(_instance("h1", catalog.APPLIANCE_IMAGE, {"astara_router_id": "refused"}))
+        refused = _instance("h1", catalog.APPLIANCE_IMAGE, {"astara_router_id": "refused"})
+        no_room = _instance("h1", catalog.APPLIANCE_IMAGE, {"astara_router_id": "no-room"})
+        s.add_all([refused, no_room])
+        current = {("router", "refused"): refused.id, ("router", "no-room"): no_room.id}
     asked: list[tuple[str, str, str]] = []
-    rpc = Server(_rpc(db, asked), free_port()).start()
-    config = tmp_path / "manage.ini"
-    config.write_text(f"[DEFAULT]\nstate_path = {tmp_path}\n"
-                      f"[database]\nconnection = {db.url}\nauto_migrate = false\n")
-    (tmp_path / "token").write_text(TOKEN)
-    (tmp_path / "token").chmod(0o600)
+    rpc = Server(_rpc(db, asked, current), free_port()).start()
+    args = [*_config(db, tmp_path), "host-evacuate", "h1", "--rpc-url", rpc.url,
+            "--token-file", str(tmp_path / "token")]
     try:
         capsys.readouterr()
-        assert manage.main(["--config-file", str(config), "host-evacuate", "h1",
-                            "--rpc-url", rpc.url, "--token-file",
-                            str(tmp_path / "token")]) == 1
+        assert manage.main([*args, "--wait", "--timeout", "30"]) == 1
         out = capsys.readouterr()
-        assert json.loads(out.out)["failed"][0]["id"] == "refused"
+        result = json.loads(out.out)
+        assert result["failed"][0]["id"] == "refused"
+        assert result["not_replaced"] == ["router no-room (error)"]
         assert "no such router (HTTP 404)" in out.err
         try:
-            manage.main(["--config-file", str(config), "host-evacuate", "nope",
-                         "--rpc-url", rpc.url, "--token-file", str(tmp_path / "token")])
+            manage.main([*args[:2], "host-evacuate", "nope", "--rpc-url", rpc.url,
+                         "--token-file", str(tmp_path / "token")])
             raise AssertionError("evacuated an unknown host")
         except SystemExit as exc:
             assert "no host 'nope' is registered" in str(exc)
-        assert [rid for _, rid, _ in asked] == ["refused"]
+        try:  # the token in clear to another host: refused before anything is read
+            manage.main([*args[:2], "host-evacuate", "h1", "--rpc-url",
+                         "http://192.0.2.1:44250", "--token-file", str(tmp_path / "token")])
+            raise AssertionError("sent the token over plain http")
+        except SystemExit as exc:
+            assert "plain http to another host" in str(exc)
+        assert sorted(rid for _, rid, _ in asked) == ["no-room", "refused"]
     finally:
         rpc.stop()

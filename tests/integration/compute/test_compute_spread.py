@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import delete, select
+from tests.integration.conftest import fresh_database
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
@@ -16,7 +17,10 @@ from astara.compute_service import catalog, jobs
 from astara.compute_service.agent.backend import FakeBackend
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.api import placement
+from astara.compute_service.api.service import PLACE_RACES
 from astara.compute_service.models import Host, Instance
+from astara.db import migrate
+from astara.db.engine import Database
 
 
 def test_one_projects_instances_spread_over_two_hosts(compute, user, network_settings):
@@ -74,3 +78,55 @@ def test_never_a_drained_silent_or_full_host(db):
         s.get(Host, "small").drained = True
     with db.read() as s:
         assert placement.pick_host(s, 60.0, project_id="p") is None
+
+
+def _create_all(db: Database, n: int) -> list[str | None]:
+    """``n`` creates at once in one project, each as the API's: placed from a read,
+    re-checked in the insert's transaction under the project's and the host's locks
+    (``still_fits``), placed again when raced: the host each got (None: none)."""
+    start = threading.Barrier(n)
+    got: list[str | None] = [None] * n
+
+    def one(i: int) -> None:
+        start.wait()
+        for _ in range(PLACE_RACES):
+            with db.read() as s:
+                host = placement.pick_host(s, 60.0, project_id="p")
+            if host is None:
+                return
+            with db.write() as s:
+                placement.usage_row(s, "p")
+                if not placement.still_fits(s, host, "p", spread=True):
+                    continue
+                now = jobs.now()
+                s.add(Instance(id=str(uuid.uuid4()), project_id="p", name=f"c{i}",
+                               host=host, flavor_id="1", image_id=catalog.TENANT_IMAGE,
+                               created_at=now, updated_at=now))
+            got[i] = host
+            return
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return got
+
+
+def test_concurrent_creates_spread_and_never_overfill(tmp_path):
+    db = Database(fresh_database(tmp_path))
+    migrate.upgrade(db.engine)
+    try:
+        now = jobs.now()
+        with db.write() as s:
+            s.add_all([Host(name="a", capacity=20, drained=False, updated_at=now),
+                       Host(name="b", capacity=20, drained=False, updated_at=now)])
+        counts = Counter(h for h in _create_all(db, 6) if h)
+        assert abs(counts["a"] - counts["b"]) <= 1, counts  # not all on the first read's
+        with db.write() as s:
+            s.get(Host, "a").capacity = counts["a"] + 1
+            s.get(Host, "b").capacity = counts["b"] + 1
+        more = Counter(h for h in _create_all(db, 6) if h)
+        assert more["a"] <= 1 and more["b"] <= 1, more  # one place left on each
+    finally:
+        db.dispose()

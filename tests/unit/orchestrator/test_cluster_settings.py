@@ -30,7 +30,10 @@ def test_the_tooz_url_carries_the_member_timeout_unless_given():
                                 heartbeat_timeout=6, heartbeat_interval=0.5))
     assert s.tooz_url() == "etcd3+http://127.0.0.1:2379?timeout=6"
     s = settings.from_conf(conf(enabled=True, url="redis://h:6379?db=2"))
-    assert s.tooz_url() == "redis://h:6379?db=2&timeout=10"
+    assert s.tooz_url() == ("redis://h:6379?db=2&timeout=10&socket_timeout=2"
+                            "&socket_connect_timeout=2")
+    s = settings.from_conf(conf(enabled=True, url="redis:///s.sock?socket_timeout=1"))
+    assert s.tooz_url() == "redis:///s.sock?socket_timeout=1&timeout=10&socket_connect_timeout=2"
     s = settings.from_conf(conf(enabled=True, url="zookeeper://h:2181?timeout=4"))
     assert s.tooz_url() == "zookeeper://h:2181?timeout=4"
 

@@ -134,6 +134,30 @@ def pick_host(session: Session, down_after: float = 60.0,
     return choose([(host.capacity - n, host.name) for host, n in rows], avoid, group, mine)
 
 
+def still_fits(session: Session, host: str, project_id: str, spread: bool,
+               down_after: float = 60.0) -> bool:
+    """In the insert's transaction, after ``usage_row`` (the project's creates one at a
+    time): whether ``host``, chosen from an earlier read, still has room (its row
+    locked: creates of any project onto it one at a time) and, with ``spread``, holds no
+    more of the project's live instances than the least loaded other live host with
+    room. False: a concurrent create changed it (``Raced``: place again)."""
+    row = session.get(Host, host, with_for_update=True)
+    if row is None:
+        return False
+    used = dict(session.execute(select(Instance.host, func.count()).where(
+        Instance.deleted.is_(False)).group_by(Instance.host)).all())
+    if used.get(host, 0) >= row.capacity:
+        return False
+    if not spread:
+        return True
+    mine = _project_load(session, project_id)
+    live = session.scalars(select(Host).where(
+        Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))).all()
+    fewest = min((mine.get(h.name, 0) for h in live if h.capacity > used.get(h.name, 0)),
+                 default=0)
+    return mine.get(host, 0) <= fewest
+
+
 def _row(host: Host, instances: int, since) -> dict:
     return {"name": host.name, "availability_zone": host.availability_zone,
             "capacity": host.capacity, "instances": instances, "drained": host.drained,

@@ -42,7 +42,10 @@ from astara.compute_service.settings import ComputeSettings
 from astara.db.engine import Database
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
-PLACE_RACES = 32  # placements a boot into a hard-policy group may lose in a row
+# Places again when a concurrent create took the host chosen (its room, its spread, a
+# hard group policy's place): each race lost is another boot taking a host, so this ends
+# when hosts run out (pick_host: None, then "No valid host") or at the bound.
+PLACE_RACES = 32
 
 
 class _Raced(Exception):
@@ -116,13 +119,10 @@ class ComputeService:
         if found is not None:
             return found, ""
         server_id = str(uuid.uuid4())
-        # Placed again while a host is free: each race lost is another boot taking a
-        # host into the group, so this ends when hosts run out (pick_host: None, then
-        # "No valid host") or at the bound.
         for _ in range(PLACE_RACES):
             try:
                 return self._create(ctx, req, server_id)
-            except server_group_store.Raced:  # a boot into the group took the host first
+            except server_group_store.Raced:  # a concurrent boot took the host first
                 continue
         return self._create(ctx, req, server_id, placed=False)  # No valid host
 
@@ -163,6 +163,12 @@ class ComputeService:
             if req.group:
                 server_group_store.join(s, req.group, server_id, host)
             placement.reserve_quota(s, ctx.project_id, limit)
+            # placed from an earlier read: concurrent creates may have filled the host or
+            # (the same project's) made it no longer the one its instances spread to
+            if host and not placement.still_fits(
+                    s, host, ctx.project_id, spread=not req.group and not req.different_host,
+                    down_after=self.settings.agent_down_time):
+                raise server_group_store.Raced(host)
             row = Instance(
                 id=server_id, project_id=ctx.project_id, user_id=ctx.user_id, name=req.name,
                 hostname=_hostname(req.name), description=req.description, host=host or "",

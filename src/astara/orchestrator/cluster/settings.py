@@ -8,6 +8,7 @@ always did. Enabled, ``astara-orchestrator`` joins ``group_id`` on the tooz serv
 from __future__ import annotations
 
 import socket
+import urllib.parse
 from dataclasses import dataclass
 
 from oslo_config import cfg
@@ -62,11 +63,21 @@ class CoordinationSettings:
         return float(self.heartbeat_timeout)
 
     def tooz_url(self) -> str:
-        """``url`` with tooz's member timeout set to ``heartbeat_timeout`` unless given."""
-        if "timeout=" in self.url:
+        """``url`` with tooz's member timeout set to ``heartbeat_timeout`` unless given;
+        for Redis also the client's socket (and connect) timeout, a fifth of it unless
+        given: tooz's default is the member timeout, and a beat makes up to five calls
+        (start, heartbeat, create and join the group, list it), so a Redis that hangs
+        or answers slowly cannot hold one beat past the lease."""
+        given = {k for k, _ in urllib.parse.parse_qsl(urllib.parse.urlsplit(self.url).query)}
+        extra = {} if "timeout" in given else {"timeout": str(self.heartbeat_timeout)}
+        if self.url.startswith(("redis://", "rediss://")):
+            for key in ("socket_timeout", "socket_connect_timeout"):
+                if key not in given:
+                    extra[key] = f"{self.heartbeat_timeout / 5:g}"
+        if not extra:
             return self.url
         sep = "&" if "?" in self.url else "?"
-        return f"{self.url}{sep}timeout={self.heartbeat_timeout}"
+        return f"{self.url}{sep}{urllib.parse.urlencode(extra)}"
 
 
 def check(s: CoordinationSettings) -> CoordinationSettings:

@@ -32,6 +32,7 @@ from astara.common import logs
 from astara.common.children import die_with_parent
 from astara.db.engine import Database
 from astara.orchestrator.breaker_board import BreakerBoard
+from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import OrchestratorSettings, breaker_settings
 from astara.orchestrator.runtime import Runtime, report
@@ -136,7 +137,9 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
         elif kind == "rebuild":
             ref = ResourceRef(*msg[1])
             rt.reconciler.rebuild(ref)
-            worker.submit(ref, full=True)
+            # member 1's passes are its router's (``Reconciler.run``)
+            worker.submit(ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id)
+                          if ref.kind == "router" else ref, full=True)
         elif kind == "debug":
             rt.reload_debug()
         elif kind == "stop":
