@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.support import free_port
+from tests.support import quiet_port
 
 REPO = Path(__file__).parents[1]
 
@@ -53,8 +53,11 @@ def running(state: Path, aio_conf: Callable[[Path, dict], Path]
     started (by the PIDs the tools recorded). ``aio_conf(state, ports)`` writes the
     base astara-aio config."""
     t0 = time.monotonic()
-    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb", "dash", "keystone",
-                                      "neutron")}
+    names = ("net", "comp", "meta", "rpc", "lb", "dash", "keystone", "neutron")
+    picked: set[int] = set()
+    while len(picked) < len(names):  # distinct: each pick is free, not yet bound
+        picked.add(quiet_port())
+    ports = dict(zip(names, sorted(picked), strict=True))
     ks_env = {"KEYSTONE_PORT": str(ports["keystone"]),
               "ASTARA_NETWORK_URL": f"http://127.0.0.1:{ports['neutron']}",
               "ASTARA_COMPUTE_URL": f"http://127.0.0.1:{ports['comp']}/v2.1",
@@ -75,6 +78,8 @@ def running(state: Path, aio_conf: Callable[[Path, dict], Path]
 transport_url = {transport}
 [bus]
 transport = amqp
+[oslo_messaging_rabbit]
+amqp_durable_queues = true
 """)
         log = state / "aio.log"
         env = {**os.environ, "ASTARA_STATE_PATH": str(state), **ks_env}
@@ -88,7 +93,9 @@ transport = amqp
         yield ports, time.monotonic() - t0
     finally:
         if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            # tools/aio may have exited already: the stops below must still run.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(120)
             except subprocess.TimeoutExpired:

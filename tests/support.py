@@ -6,6 +6,7 @@ Importable from anywhere as ``tests.support`` (pytest puts the repository root o
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -17,6 +18,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def quiet_port() -> int:
+    """A free loopback port below the kernel's ephemeral range (32768-60999 here), for a
+    harness that picks its ports long before its servers bind them: servers started
+    meanwhile (RabbitMQ's Erlang nodes, PostgreSQL) bind ephemeral ports of their own
+    and could take one picked by ``free_port``."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in 20000-32000")
 
 
 def wait_for(check, timeout: float = 30.0, what: str = "condition", every: float = 0.1):
