@@ -402,7 +402,9 @@ class PeerAuth:
         headers = Headers(scope=scope)
         given = headers.get(peer_auth.SIGNATURE_HEADER)
         if given is None:
-            scope = {k: v for k, v in scope.items() if k != PEER_SCOPE}
+            # In place, not a copy: the router's match, set in this scope, is what the
+            # metrics middleware outside reads for the route label.
+            scope.pop(PEER_SCOPE, None)
             await self.app(scope, receive, send)
             return
         body, more = b"", True
@@ -439,4 +441,5 @@ class PeerAuth:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app({**scope, PEER_SCOPE: sender}, replay, send)
+        scope[PEER_SCOPE] = sender
+        await self.app(scope, replay, send)
