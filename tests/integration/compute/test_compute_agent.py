@@ -40,6 +40,8 @@ def state(db, iid):
         d.drain()
     finally:
         d.consumer.close()
+        if d.lease is not None:  # the next look's dispatcher takes it at once
+            d.lease.release()
     with db.read() as s:
         row = s.get(Instance, iid)
         return row.vm_state, row.task_state, row.power_state, row.deleted
