@@ -53,13 +53,17 @@ class Bench:
         self.rpc = f"http://127.0.0.1:{ports['rpc']}"
         self.state = state
         self.n = 0
+        self.open_public("bench")
+
+    def open_public(self, upstream: str) -> None:
+        """The external network and its upstream namespace (``upstream``: its name)."""
         ext = self.admin.network.create_network(name="bench-public", is_router_external=True)
         self.admin.network.create_subnet(
             network_id=ext.id, cidr="100.64.0.0/16", ip_version=4, is_dhcp_enabled=False,
             gateway_ip="100.64.0.1",
             allocation_pools=[{"start": "100.64.0.10", "end": "100.64.250.250"}])
         self.ext = ext.id
-        self.upstream = Upstream("bench", bridge_name("brq", ext.id), "100.64.0.0/16",
+        self.upstream = Upstream(upstream, bridge_name("brq", ext.id), "100.64.0.0/16",
                                  "100.64.0.1")
         self.upstream.open()
 

@@ -30,9 +30,6 @@ from bench.orchestrator_e2e import BIN, Bench, pct  # noqa: E402
 from tests import real_neutron_stack  # noqa: E402
 from tests.functional.e2e.conftest import aio_conf  # noqa: E402
 
-from astara.burnin.host import Upstream  # noqa: E402
-from astara.compute_service.agent.netns import bridge_name  # noqa: E402
-
 
 class RealNeutronBench(Bench):
     """``Bench`` with its clients on the real Neutron (through Keystone's catalog)."""
@@ -44,15 +41,7 @@ class RealNeutronBench(Bench):
         self.rpc = f"http://127.0.0.1:{ports['rpc']}"
         self.state = state
         self.n = 0
-        ext = self.admin.network.create_network(name="bench-public", is_router_external=True)
-        self.admin.network.create_subnet(
-            network_id=ext.id, cidr="100.64.0.0/16", ip_version=4, is_dhcp_enabled=False,
-            gateway_ip="100.64.0.1",
-            allocation_pools=[{"start": "100.64.0.10", "end": "100.64.250.250"}])
-        self.ext = ext.id
-        self.upstream = Upstream("rnb", bridge_name("brq", ext.id), "100.64.0.0/16",
-                                 "100.64.0.1")
-        self.upstream.open()
+        self.open_public("rnb")
 
 
 def real(samples: int) -> list[float]:
