@@ -83,17 +83,23 @@ class Guard:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body, replayed = b"".join(chunks), False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _too_big(self, send) -> None:
         await _send_error(send, 413, self.error(
             413, f"request body larger than {self.max_body} bytes"))
+
+
+def replaying(body: bytes, receive):
+    """A ``receive`` that hands the app ``body`` (read ahead by a middleware) once, then
+    whatever ``receive`` gives (the disconnect)."""
+    replayed = False
+
+    async def replay() -> dict:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -46,7 +46,7 @@ from starlette.routing import Route
 
 from astara.bus.outbox_lag import OutboxLag
 from astara.common import metrics as metrics_mod
-from astara.common.guard import Guard
+from astara.common.guard import Guard, replaying
 from astara.common.metrics_http import RequestMetrics, endpoint
 from astara.orchestrator import peer_auth
 from astara.orchestrator.clients.base import RemoteError
@@ -432,14 +432,5 @@ class PeerAuth:
                                     status_code=401)
             await response(scope, receive, send)
             return
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
         scope[PEER_SCOPE] = sender
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
