@@ -3,11 +3,9 @@ login, CSRF, project scoping, plain errors, the tenant and admin actions."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from starlette.testclient import TestClient
-from tests.dashboard_fake import ADMIN_PASSWORD, RPC_TOKEN, FakeApis, settings
+from tests.dashboard_fake import ADMIN_PASSWORD, RPC_TOKEN, FakeApis, csrf_of, login, settings
 
 from astara.dashboard.app import create_app
 
@@ -20,18 +18,11 @@ def fake():
 
 
 def client_for(fake: FakeApis, project: str = "p1", role: str = "member") -> TestClient:
-    app = create_app(settings(), SECRET, RPC_TOKEN, transport=fake.transport(),
-                     admin_password=ADMIN_PASSWORD)
-    c = TestClient(app, raise_server_exceptions=False)
-    r = c.post("/login", data={"project": project, "role": role, "user": "alice",
-                               "admin_password": ADMIN_PASSWORD.decode()},
-               follow_redirects=False)
-    assert r.status_code == 303
-    return c
+    return login(fake, project, role)
 
 
 def csrf(c: TestClient, path: str = "/instances") -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', c.get(path).text).group(1)
+    return csrf_of(c, path)
 
 
 def mutations(fake: FakeApis) -> list:
