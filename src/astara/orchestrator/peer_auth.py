@@ -7,9 +7,12 @@ Unix time, a random nonce, its member name and the receiving member's name
 (``X-Astara-Peer-Time``, ``X-Astara-Peer-Nonce``, ``X-Astara-Peer-Signature``,
 ``X-Astara-Forwarded``, ``X-Astara-Peer-To``). The receiver accepts a signature that
 matches with its own name as the receiver, whose time is within ``SKEW`` seconds of its
-clock, and that it has not seen before (``Replays``, in memory: lost at a restart, so a
-captured call can be replayed to the same member within ``SKEW`` seconds after it
-restarts). A call signed for one member is refused by every other one.
+clock, not dated before the second its run started in, and that it has not seen
+before (``Replays``, in memory). The start rule closes a restart without a store: the
+signatures the run before saw are forgotten, but each is dated before that run died,
+and a restart takes more than a second (unless the sender's clock runs ahead of ours
+by more than the restart took). A call signed for one member is refused by every other
+one.
 Decisions here are pure; the ASGI edge is ``rpc.PeerAuth``.
 """
 
@@ -56,9 +59,11 @@ def headers(token: bytes, method: str, target: str, body: bytes, at: float, send
 
 def verify(token: bytes, method: str, target: str, body: bytes, at: str | None,
            given: str | None, sender: str | None, now: float,
-           nonce: str | None = "", me: str = "", to: str | None = "") -> str | None:
+           nonce: str | None = "", me: str = "", to: str | None = "",
+           started: float = 0.0) -> str | None:
     """Why a peer's signed request is refused by member ``me`` (None: the signature
-    holds, and was made for ``me``). ``to``: the receiver the request names. Pure."""
+    holds, and was made for ``me``). ``to``: the receiver the request names;
+    ``started``: when this run of ``me`` began (its clock). Pure."""
     if not at or not given or not sender:
         return "not signed"
     if to != me:
@@ -67,6 +72,9 @@ def verify(token: bytes, method: str, target: str, body: bytes, at: str | None,
         return "bad time"
     if abs(int(at) - now) > SKEW:
         return "signature too old (or clocks differ by more than 30 s)"
+    if int(at) < int(started):
+        # Seen or not by the run before (its memory is gone): not to be trusted.
+        return "signed before this member started (a replay, or the sender's clock is behind)"
     if nonce is None or len(nonce) > 64:
         return "bad nonce"
     want = signature(token, method, target, body, int(at), sender, nonce, me)

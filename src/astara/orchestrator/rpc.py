@@ -379,12 +379,14 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
 class PeerAuth:
     """The ASGI edge of ``peer_auth``: a request carrying a member's signature is read
     (bounded), checked, and passed on marked (``PEER_SCOPE``) or refused with 401 (one
-    log line); every answer names this member (``MEMBER_HEADER``) in a cluster."""
+    log line); every answer names this member (``MEMBER_HEADER``) in a cluster. A
+    signature dated before it was made is refused (the run before may have seen it)."""
 
     def __init__(self, app, token: bytes, member: str | None,
                  clock: Callable[[], float] = time.time) -> None:
         self.app, self.token, self.member, self.clock = app, token, member, clock
         self.replays = peer_auth.Replays()
+        self.started = clock()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -422,7 +424,7 @@ class PeerAuth:
         why = "body too large" if len(body) > MAX_BODY else peer_auth.verify(
             self.token, scope["method"], target, body, headers.get(peer_auth.TIME_HEADER),
             given, sender, now, headers.get(peer_auth.NONCE_HEADER), self.member or "",
-            headers.get(peer_auth.TO_HEADER))
+            headers.get(peer_auth.TO_HEADER), self.started)
         if why is None and not self.replays.first(given, now):
             why = "signature already used"
         if why is not None:

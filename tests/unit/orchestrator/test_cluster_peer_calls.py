@@ -16,7 +16,7 @@ from test_orchestrator_loadbalancer_ctl import _InProcess
 from tests.support import Server, free_port
 
 from astara.orchestrator import peer_auth
-from astara.orchestrator.rpc import FORWARDED_HEADER, build_app
+from astara.orchestrator.rpc import FORWARDED_HEADER, PeerAuth, build_app
 
 TOKEN = b"t0ken"
 
@@ -94,6 +94,32 @@ def test_a_cluster_wide_list_sends_no_token_and_takes_rows_only_from_the_member_
     assert len(seen) == 2 and all("x-auth-token" not in s for s in seen)
     assert all(s["x-astara-forwarded"] == "orch-a" for s in seen)
     assert sorted(s["x-astara-peer-to"] for s in seen) == ["orch-b", "orch-c"]
+
+
+def _member(clock, name: str = "orch-a") -> httpx.Client:
+    """Member ``name``'s peer check in front of an app that answers 200, started now."""
+    async def ok(request):
+        return JSONResponse({"ok": True})
+    app = PeerAuth(Starlette(routes=[Route("/routers/", ok)]), TOKEN, name, clock=clock)
+    return httpx.Client(transport=_InProcess(app), base_url="http://rpc")
+
+
+def test_a_call_captured_before_a_restart_is_refused_by_the_restarted_member():
+    now = [1_000_000.4]
+    clock = lambda: now[0]  # noqa: E731
+    captured = _signed(now[0])
+    with _member(clock) as first:
+        assert first.get("/routers/", headers=captured).status_code == 200
+    now[0] += 3  # the member restarts: what it had seen is gone with the process
+    with _member(clock) as restarted:
+        r = restarted.get("/routers/", headers=captured)
+        assert r.status_code == 401
+        assert "signed before this member started" in r.json()["error"]["message"]
+        # A call signed now, and one signed later in the same second it started in.
+        assert restarted.get("/routers/", headers=_signed(now[0])).status_code == 200
+        assert restarted.get("/routers/", headers=_signed(int(now[0]))).status_code == 200
+        now[0] += 20  # the captured call is still inside the 30 s window: refused all along
+        assert restarted.get("/routers/", headers=captured).status_code == 401
 
 
 @pytest.mark.parametrize("at, why", [(None, "not signed"), ("1e9", "bad time"),
