@@ -7,7 +7,8 @@ the appliance's lock, so applies are serialized; reads never wait for an apply
 and see the last applied config. Invalid or unknown-version documents, and
 documents that do not fit the appliance (a missing interface), get 422. A push
 carrying an orchestrator epoch older than one accepted before is refused with 409
-and changes nothing (``fencing``; ``wire.tenure``).
+and changes nothing (``fencing``; ``wire.tenure``); one carrying an operator's fence
+override (and no epoch) is applied whatever epoch is held, with a WARNING.
 
 Only the orchestrator may call it: every route wants ``Authorization: Bearer
 <the appliance's secret>`` (`wire.auth`; `Served.secret`), checked in constant
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +41,7 @@ from astara.common.metrics_http import endpoint
 from astara.wire import DocumentError, auth, parse_config, tenure
 from astara.wire.loadbalancer_config import redacted
 
+LOG = logging.getLogger(__name__)
 SCOPE_KEY = "astara.appliance"
 MAX_BODY = 4 * 1024 * 1024  # a router with thousands of ports and floating IPs fits
 
@@ -176,6 +179,18 @@ async def put_tenure(request: Request) -> Response:
     return JSONResponse({"epoch": held.epoch if held else told.epoch})
 
 
+def _overridden(s: Served, who: str) -> None:
+    """An operator pushes past the fence: said at WARNING, with the epoch it passes."""
+    try:
+        held = s.fencing.accepted
+        holds = f"epoch {held.epoch} (owner {held.owner})" if held else "no epoch"
+    except Unreadable:
+        holds = f"an unreadable {FILE}"
+    LOG.warning("appliance %s: a push overriding the fence, by %s: applied whatever "
+                "the epoch (this appliance holds %s, kept)", s.appliance.name,
+                tenure.override_text(who), holds)
+
+
 async def put_config(request: Request) -> Response:
     s = _served(request)
     try:
@@ -191,7 +206,13 @@ async def put_config(request: Request) -> Response:
                               request.headers.get(tenure.OWNER_HEADER))
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
+    override = request.headers.get(tenure.OVERRIDE_HEADER)
+    if override is not None and pushed is not None:
+        return JSONResponse({"error": f"{tenure.OVERRIDE_HEADER} goes with no "
+                                      f"{tenure.EPOCH_HEADER}"}, status_code=400)
     async with s.lock:
+        if override is not None:
+            await asyncio.to_thread(_overridden, s, override)
         try:
             refused = await asyncio.to_thread(s.fencing.admit, pushed)
         except Unreadable:

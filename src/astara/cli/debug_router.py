@@ -16,6 +16,14 @@ memory it changes is saved where the orchestrator reads it (which re-reads it on
 it has the router back). It calls the appliance with the orchestrator's credential
 (``[orchestrator] appliance_auth_key_file``), so it runs as root with the
 orchestrator's configuration.
+
+In a cluster (``[coordination] enabled``) its pushes are fenced like the owner's: they
+carry the epoch of the router's lease row as it was at the first step
+(``cluster.borrowed``), so an appliance that accepted a newer owner's epoch refuses them,
+and a lease that changes hands during the session stops it; either way with one line
+on stderr, the router handed back, and status 1. ``--override-fence`` pushes with no
+epoch instead, naming the operator: the appliance applies the push whatever epoch it
+holds; both sides log a WARNING and the journal records it.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import contextlib
 import dataclasses
 import getpass
 import json
+import logging
 import os
 import pdb
 import signal
@@ -45,10 +54,14 @@ from astara.db.engine import Database
 from astara.orchestrator import endpoints, intake, management
 from astara.orchestrator import opts as orch_opts
 from astara.orchestrator.clients.base import RemoteError
+from astara.orchestrator.cluster import settings as cluster_settings
+from astara.orchestrator.cluster.borrowed import SessionFence
+from astara.orchestrator.cluster.leases import Leases
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.model import OutcomeKind, Step
 from astara.orchestrator.runtime import Runtime
 
+LOG = logging.getLogger(__name__)
 CLI = [
     cfg.StrOpt("router-id", required=True, help="The router to reconcile."),
     cfg.BoolOpt("pdb", default=False, help="Stop in pdb before each step."),
@@ -60,7 +73,16 @@ CLI = [
                 "leave the router alone."),
     cfg.FloatOpt("hold-timeout", default=60.0, help="Seconds to wait for the orchestrator "
                  "to confirm it leaves the router alone."),
+    cfg.BoolOpt("override-fence", default=False, help="In a cluster: push without the "
+                "router's lease epoch, so that the appliance applies the push whatever "
+                "epoch it holds, even a newer owner's (a WARNING here and at the "
+                "appliance; journaled)."),
 ]
+
+
+class FencedOut(Exception):
+    """A step refused by the fence (the lease changed hands, or the appliance holds a
+    newer epoch): the session ends, the router handed back."""
 
 
 def journal_path(state_path: Path, router_id: str) -> Path:
@@ -138,10 +160,31 @@ def _steps(conf, rt: Runtime, ref: ResourceRef, journal: Journal) -> None:
               + (f"; error: {error}" if error else ""))
         journal.write("step", **planned, outcome=str(outcome.kind), after=outcome.after,
                       error=error)
+        if st.fenced:
+            raise FencedOut(f"router {ref.id}: {decision.step} not performed: {error} "
+                            "(run again to act under the current lease, or "
+                            "--override-fence)")
         if decision.step is Step.ALIVE or outcome.kind in (OutcomeKind.TERMINAL,
-                                                           OutcomeKind.DONE):
+                                                           OutcomeKind.DONE) \
+                or n == conf.max_steps:
             break
         time.sleep(min(max(outcome.after, 0.2), 5.0))
+
+
+def fence(rt: Runtime, enabled: bool, override: bool, read, who: str,
+          journal: Journal, router_id: str) -> None:
+    """In a cluster, fence the session's steps by the lease it borrows (``read``: a
+    resource's lease row), or, overriding, push with no epoch and say so."""
+    if not enabled:
+        return  # a single node: pushes carry no epoch, as the orchestrator's
+    if override:
+        LOG.warning("router %s: --override-fence: pushes carry no epoch, so the appliance "
+                    "applies them whatever epoch it holds (a newer owner's config may be "
+                    "replaced); by %s", router_id, who)
+        journal.write("fence overridden", router=router_id)
+        rt.appliance.override = who
+        return
+    rt.reconciler.executor.fence = SessionFence(read, who)
 
 
 def left_in_debug(exc: router_hold.LeftInDebug) -> None:
@@ -151,6 +194,9 @@ def left_in_debug(exc: router_hold.LeftInDebug) -> None:
     under = exc.under_way
     if isinstance(under, router_hold.HoldError):
         raise ConfigError(str(under)) from None
+    if isinstance(under, FencedOut):
+        print(f"astara-debug-router: {under}", file=sys.stderr, flush=True)
+        raise SystemExit(1)
     if under is None or isinstance(under, KeyboardInterrupt):
         raise SystemExit(1)
     raise under
@@ -178,12 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     with httpx.Client(base_url=net.url.rstrip("/"), headers=o.service_headers, timeout=10,
                       **({"auth": net.auth} if net.auth else {})) as http:
         mgmt_net = management.ensure_network(o, http)
+    coordination = cluster_settings.from_conf(conf)
     rt = Runtime(o, db, mgmt_net, preload=False)
     rt.reconciler.is_debug = lambda ref: False  # we are the one debugging it
     model = rt.network.router_model(conf.router_id)
     tenant = model.router.get("project_id", "") if model else ""
     ref = ResourceRef("router", conf.router_id, tenant)
     journal = Journal(journal_path(settings.state_path, ref.id))
+    who = f"astara-debug-router {getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
+    fence(rt, coordination.enabled, conf.override_fence,
+          Leases(db, who, lease=0.0, margin=0.0).get, who, journal, ref.id)
     rpc = None if conf.standalone else router_hold.Rpc(
         conf.rpc_url or router_hold.rpc_url(o.rpc_hosts, o.rpc_port), token.decode())
     # SIGINT too: a process started with it ignored (a shell's background job) keeps it
@@ -192,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(stop, _interrupt)
     held: router_hold.Hold | None = None
     left: router_hold.LeftInDebug | None = None
+    fenced: FencedOut | None = None
     try:
         with contextlib.ExitStack() as stack:
             if rpc is not None:
@@ -204,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             _steps(conf, rt, ref, journal)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP, while held or while asking
         print("interrupted")
+    except FencedOut as exc:
+        fenced = exc
+        journal.write("fenced", router=ref.id, error=str(exc))
     except router_hold.LeftInDebug as exc:
         left = exc
     except router_hold.HoldError as exc:
@@ -224,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"router {ref.id} stays in debug mode, as before (astara-ctl router manage "
               f"{ref.id} hands it back)")
     print(f"steps recorded in {journal.path}")
+    if fenced is not None:
+        print(f"astara-debug-router: {fenced}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

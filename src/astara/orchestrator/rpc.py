@@ -127,6 +127,9 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     if not token:
         raise ValueError("the RPC API needs a non-empty token")
     metrics = registries(orch)
+    # A rolling upgrade from members signing the earlier way (``peer_auth``).
+    transition = bool(getattr(getattr(orch, "coordination", None),
+                              "peer_signature_transition", False))
 
     async def poll(request: Request):
         n = await run_in_threadpool(orch.poll)
@@ -239,7 +242,7 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     def signed(method: str, path: str, query: str, body: bytes, to: str) -> dict[str, str]:
         return peer_auth.headers(token, method, peer_auth.target(path, query), body,
                                  time.time(), orch.coordination.member_name,
-                                 FORWARDED_HEADER, to)
+                                 FORWARDED_HEADER, to, both=transition)
 
     async def cluster_wide(request: Request, key: str, rows: list[dict]) -> JSONResponse:
         """``?cluster=1``: this member's rows and every other member's, each marked with
@@ -369,22 +372,31 @@ def build_app(orch: Orchestrator, token: bytes) -> RequestMetrics:
     coordination = getattr(orch, "coordination", None)  # None: a test double, alone
     member = coordination.member_name if coordination is not None and coordination.enabled \
         else None
+    if member is not None and transition:
+        LOG.warning("rpc: [coordination] peer_signature_transition is on: calls to other "
+                    "members are signed both ways, and calls signed the earlier way (no "
+                    "receiver) are accepted, so one can be replayed to another member; "
+                    "turn it off on every member once all are upgraded")
     # Outside the guard: refused callers are counted too (as "unmatched": not routed).
     return RequestMetrics(
         PeerAuth(Guard(app, allowed, error_body, MAX_BODY, scheme=TOKEN_HEADER), token,
-                 member),
+                 member, earlier=transition and member is not None),
         metrics_mod.HttpMetrics("orchestrator", metrics.values))
 
 
 class PeerAuth:
     """The ASGI edge of ``peer_auth``: a request carrying a member's signature is read
     (bounded), checked, and passed on marked (``PEER_SCOPE``) or refused with 401 (one
-    log line); every answer names this member (``MEMBER_HEADER``) in a cluster."""
+    log line); every answer names this member (``MEMBER_HEADER``) in a cluster. A
+    signature dated before it was made is refused (the run before may have seen it)."""
 
     def __init__(self, app, token: bytes, member: str | None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, earlier: bool = False) -> None:
+        """``earlier``: accept calls signed the earlier way too (a rolling upgrade)."""
         self.app, self.token, self.member, self.clock = app, token, member, clock
+        self.earlier = earlier
         self.replays = peer_auth.Replays()
+        self.started = clock()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -401,7 +413,8 @@ class PeerAuth:
                 await inner_send(message)
         headers = Headers(scope=scope)
         given = headers.get(peer_auth.SIGNATURE_HEADER)
-        if given is None:
+        given_v2 = headers.get(peer_auth.SIGNATURE_V2_HEADER)
+        if given is None and given_v2 is None:
             # In place, not a copy: the router's match, set in this scope, is what the
             # metrics middleware outside reads for the route label.
             scope.pop(PEER_SCOPE, None)
@@ -418,12 +431,15 @@ class PeerAuth:
                 break
         now = self.clock()
         sender = headers.get(FORWARDED_HEADER)
+        nonce = headers.get(peer_auth.NONCE_HEADER)
         target = peer_auth.target(scope["path"], scope.get("query_string", b"").decode("latin-1"))
         why = "body too large" if len(body) > MAX_BODY else peer_auth.verify(
             self.token, scope["method"], target, body, headers.get(peer_auth.TIME_HEADER),
-            given, sender, now, headers.get(peer_auth.NONCE_HEADER), self.member or "",
-            headers.get(peer_auth.TO_HEADER))
-        if why is None and not self.replays.first(given, now):
+            given, sender, now, nonce, self.member or "", headers.get(peer_auth.TO_HEADER),
+            self.started, given_v2, self.earlier)
+        if why is None and not self.replays.first(
+                peer_auth.replay_key(headers.get(peer_auth.TIME_HEADER, ""), nonce or "",
+                                     sender or "", given_v2 or given or ""), now):
             why = "signature already used"
         if why is not None:
             LOG.warning("rpc: a member-signed %s %s refused: %s", scope["method"],

@@ -9,6 +9,10 @@ first (``PUT /v1/system/tenure/``, the headers alone, nothing applied), so a mem
 paused past its lease is refused whether its successor pushed or only adopted. A push
 without an epoch (a single node) is accepted as it always was.
 
+An operator overriding the fence (``astara-debug-router --override-fence``) pushes with
+no epoch and ``X-Astara-Fence-Override`` naming who: the appliance applies it whatever
+epoch it holds, records nothing, and logs a WARNING naming the operator.
+
 Read by the orchestrator's appliance client (sends) and the appliance API (checks).
 """
 
@@ -23,6 +27,7 @@ TENURE_PATH = "/v1/system/tenure/"  # PUT: record the headers' epoch, apply noth
 # (int4 on PostgreSQL), so our own epochs stay below 2**31 (``cluster.leases``).
 MAX_EPOCH = 2**63 - 1
 MAX_OWNER = 255  # the lease row's owner column
+OVERRIDE_HEADER = "X-Astara-Fence-Override"  # who pushes past the fence (no epoch)
 # How far an appliance's word may raise a member's epoch (``cluster.leases.advance``): a
 # restored database loses a few hand-overs, not a thousand; and 2**30 keeps the row
 # 2**30 hand-overs below its column's limit.
@@ -76,3 +81,9 @@ def jump_refused(pushed: int, accepted: int) -> str | None:
     if accepted + 1 > FOLLOW_MAX:
         return f"epoch {accepted} is at or above {FOLLOW_MAX}"
     return None
+
+
+def override_text(who: str) -> str:
+    """``who`` as an override header carries it and a log line shows it: printable
+    ASCII, bounded."""
+    return "".join(c if " " <= c <= "~" else "?" for c in who[:MAX_OWNER])

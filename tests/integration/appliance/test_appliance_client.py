@@ -80,3 +80,23 @@ def test_an_older_lease_epoch_is_fenced_and_the_document_stays(appliance):
     finally:
         client.close()
     assert target.applies == 1
+
+
+def test_an_operator_override_pushes_past_the_fence_and_the_appliance_says_so(appliance,
+                                                                              caplog):
+    server, target = appliance
+    client = HttpApplianceAPI(KEY, server.port)
+    second = parse_config(examples.router_document(2))
+    try:
+        client.push("127.0.0.1", "i-1", parse_config(examples.router_document(1)),
+                    Tenure(5, "orch-a/1/x"))
+        client.override = "astara-debug-router root@h pid 7\n"  # sent printable
+        with caplog.at_level("WARNING", logger="astara.appliance.api"):
+            client.push("127.0.0.1", "i-1", second)  # the debugger's: no epoch
+        assert client.status("127.0.0.1", "i-1").config_digest == second.digest()
+    finally:
+        client.close()
+    assert target.applies == 2
+    assert "overriding the fence, by astara-debug-router root@h pid 7?: applied" \
+        in caplog.text
+    assert "holds epoch 5 (owner orch-a/1/x), kept" in caplog.text

@@ -154,3 +154,21 @@ def test_an_epoch_that_cannot_be_written_down_is_503_and_written_at_the_next_cal
     monkeypatch.setattr(fencing, "save", real)
     res = _put(served, None, A5, path=tenure.TENURE_PATH)  # the same epoch, retried
     assert res.status_code == 200 and fencing.load(appliance.state_dir) == A5
+
+
+def test_an_operator_override_applies_past_the_fence_with_a_warning_and_records_nothing(
+        appliance, caplog):
+    served = Served(appliance, SECRET)
+    assert _put(served, router_document(1), A5).status_code == 200
+    who = {tenure.OVERRIDE_HEADER: "astara-debug-router root@h pid 7"}
+    with caplog.at_level("WARNING", logger="astara.appliance.api"):
+        res = _put(served, router_document(2), raw=who)
+    assert res.status_code == 200 and appliance.applies == 2
+    (line,) = [r.getMessage() for r in caplog.records if "overriding the fence" in
+               r.getMessage()]
+    assert "astara-debug-router root@h pid 7" in line and "epoch 5 (owner orch-a/1/x)" in line
+    assert fencing.load(appliance.state_dir) == A5  # kept: the owner's next push lands
+    assert _put(served, router_document(3), B4).status_code == 409  # still fenced
+    # An override names no epoch: both at once is a contradiction, refused.
+    assert _put(served, router_document(3), A5, raw=who).status_code == 400
+    assert appliance.applies == 2

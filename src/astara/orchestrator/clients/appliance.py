@@ -2,7 +2,8 @@
 (httpx).
 
 A cluster member's push carries its lease epoch (``wire.tenure``); an appliance that
-accepted a newer one answers 409: ``Fenced``.
+accepted a newer one answers 409: ``Fenced``. ``override`` (``astara-debug-router
+--override-fence``): pushes carry no epoch but the operator's name, past the fence.
 
 Every call carries the appliance's own secret (``wire.auth``: derived from the
 deployment key and the appliance's instance id). An appliance that refuses it
@@ -25,7 +26,7 @@ from astara.orchestrator.reconcile.model import Appliance, Failure
 from astara.wire import auth
 from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
-from astara.wire.tenure import MAX_EPOCH, TENURE_PATH, Tenure
+from astara.wire.tenure import MAX_EPOCH, OVERRIDE_HEADER, TENURE_PATH, Tenure, override_text
 
 
 def base_url(address: str, port: int) -> str:
@@ -64,6 +65,7 @@ class HttpApplianceAPI:
         self._probe_timeout = min(timeout, 2.0)
         self._sources = SourceAddresses()
         self.calls = 0
+        self.override: str | None = None  # who pushes past the fence (debug only)
 
     def close(self) -> None:
         self._http.close()
@@ -148,7 +150,9 @@ class HttpApplianceAPI:
                                content=config.model_dump_json(),
                                headers={"Content-Type": "application/json",
                                         **self._headers(appliance_id),
-                                        **(tenure.headers() if tenure else {})})
+                                        **(tenure.headers() if tenure else {}),
+                                        **({OVERRIDE_HEADER: override_text(self.override)}
+                                           if self.override and tenure is None else {})})
         except httpx.TransportError as exc:
             raise RemoteError(f"appliance {address} unreachable: {exc}") from exc
         if r.status_code == 401:

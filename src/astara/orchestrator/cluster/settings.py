@@ -43,6 +43,12 @@ OPTS = [
     cfg.StrOpt("rpc_url", default="",
                help="URL other members reach this orchestrator's RPC API at (shown by "
                "astara-ctl cluster). Empty: http://<first rpc_hosts>:<rpc_port>."),
+    cfg.BoolOpt("peer_signature_transition", default=False,
+                help="For a rolling upgrade from members that sign their calls without "
+                "the receiver (astara-peer-v1): sign each call both ways and accept the "
+                "earlier form. While on, a call captured on its way to one member can be "
+                "replayed to another once; turn it off on every member once all are "
+                "upgraded (logged at start)."),
 ]
 
 
@@ -56,6 +62,7 @@ class CoordinationSettings:
     fence_margin: float
     member_name: str
     rpc_url: str
+    peer_signature_transition: bool = False  # a rolling upgrade (``peer_auth``)
 
     @property
     def lease(self) -> float:
