@@ -2,9 +2,15 @@
 
     astara-compute-burnin --project-id P [--config-file compute.ini] [--json FILE]
     astara-compute-burnin --project-id P --show-stale | --delete-stale
+    astara-compute-burnin --os-cloud NAME [--config-file compute.ini] ...
 
 Reads the compute service's configuration for the API URLs, the metadata secret and
 the bridge and namespace prefixes (the ping steps run as root on a netns host).
+Under ``auth_strategy = keystone``, ``--os-cloud`` (``$OS_CLOUD``; or an openrc's
+``OS_*`` variables) names a user's credentials in clouds.yaml (``cloud_auth``): every
+call carries one token, the project is the token's (``--project-id`` may only repeat
+it), and the compute and network APIs are the catalog's unless ``--compute-url`` and
+``--network-url`` name them.
 On a terminal, a progress bar of the steps shows the one under way (nothing of it when
 stdout is not a terminal). Exits 0 when every step passed (warnings included), 1 on any
 failure, 2 on usage.
@@ -20,7 +26,7 @@ from pathlib import Path
 from oslo_config import cfg
 
 from astara.burnin.steps import check_run_id
-from astara.common import progress
+from astara.common import cloud_auth, progress
 from astara.common.entry import one_line_errors
 from astara.compute_service import settings as settings_mod
 from astara.compute_service.agent.runner import SubprocessRunner
@@ -29,7 +35,10 @@ from astara.compute_service.burnin.client import ApiClient
 from astara.compute_service.burnin.probe import Probe, remove_stale, stale
 
 CLI_OPTS = [
-    cfg.StrOpt("project-id", help="Project the burn-in acts as (required)."),
+    cfg.StrOpt("project-id", help="Project the burn-in acts as (required without "
+               "--os-cloud)."),
+    cfg.StrOpt("os-cloud", help="A cloud of clouds.yaml (default: $OS_CLOUD): Keystone "
+               "tokens instead of noauth headers."),
     cfg.StrOpt("user-id", default="burnin"),
     cfg.StrOpt("compute-url", help="Default: http://[compute_service] bind_host:bind_port."),
     cfg.StrOpt("network-url", help="Default: [compute_service] network_url."),
@@ -55,7 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     conf, _base, compute = settings_mod.load(
         sys.argv[1:] if argv is None else argv, prog="astara-compute-burnin",
         cli_opts=CLI_OPTS)
-    if not conf.project_id:
+    creds = cloud_auth.login(conf.os_cloud) if cloud_auth.wanted(conf.os_cloud) else None
+    if creds is not None and conf.project_id not in (None, creds.project_id):
+        print(f"astara-compute-burnin: --project-id {conf.project_id} is not the "
+              f"token's project ({creds.project_id})", file=sys.stderr)
+        return 2
+    project_id = creds.project_id if creds is not None else conf.project_id
+    if not project_id:
         print("astara-compute-burnin: --project-id is required (no identity, no burn-in)",
               file=sys.stderr)
         return 2
@@ -64,11 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"astara-compute-burnin: --run-id: {exc}", file=sys.stderr)
         return 2
-    api = ApiClient(conf.compute_url or f"http://{compute.bind_host}:{compute.bind_port}",
-                    conf.network_url or compute.network_url,
-                    conf.metadata_url or
+    if creds is not None:
+        compute_url = conf.compute_url or creds.endpoint("compute", "/v2.1")
+        network_url = conf.network_url or creds.endpoint("network")
+    else:
+        compute_url = conf.compute_url or f"http://{compute.bind_host}:{compute.bind_port}"
+        network_url = conf.network_url or compute.network_url
+    api = ApiClient(compute_url, network_url, conf.metadata_url or
                     f"http://{compute.metadata_bind_host}:{compute.metadata_port}",
-                    conf.project_id, conf.user_id, compute.metadata_secret)
+                    project_id, conf.user_id, compute.metadata_secret,
+                    auth=creds.auth if creds is not None else None)
     runner = SubprocessRunner()
     try:
         if conf.show_stale or conf.delete_stale:

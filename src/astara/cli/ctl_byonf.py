@@ -7,8 +7,14 @@
 ``set`` creates the tenant's entry for that function type or changes it (no
 ``--flavor``: the orchestrator's default flavor). The orchestrator uses an entry when
 ``[DEFAULT] enable_byonf`` is true, at the appliance's next boot (``astara-ctl router
-rebuild ID`` for one running now). Calls go to ``--network-url`` (``$ASTARA_NETWORK_URL``,
-default http://127.0.0.1:9696) as an admin of ``--admin-project``
+rebuild ID`` for one running now).
+
+Under ``auth_strategy = keystone``: ``--os-cloud NAME`` (``$OS_CLOUD``; or an openrc's
+``OS_*`` variables) names an admin's credentials in clouds.yaml, read as the
+``openstack`` command reads them (``astara.common.cloud_auth``); one token serves every
+call, and the network API is the catalog's unless ``--network-url`` (or
+``$ASTARA_NETWORK_URL``) names it. Without them (noauth): calls go to ``--network-url``
+(default http://127.0.0.1:9696) as an admin of ``--admin-project``
 (``$ASTARA_ADMIN_PROJECT``, default ``admin``), with the identity headers the APIs take.
 """
 
@@ -20,6 +26,8 @@ from collections.abc import Callable
 
 import httpx
 
+from astara.common import cloud_auth
+
 FUNCTION_TYPES = ("router", "loadbalancer")
 COLUMNS = ["id", "tenant_id", "function_type", "image_uuid", "flavor_id"]
 
@@ -27,8 +35,11 @@ COLUMNS = ["id", "tenant_id", "function_type", "image_uuid", "flavor_id"]
 def add_parser(sub) -> None:
     b = sub.add_parser("byonf", help="a tenant's own appliance image and flavor "
                        "(the network API's /v2.0/byonfs, as an admin)")
-    b.add_argument("--network-url",
-                   default=os.environ.get("ASTARA_NETWORK_URL", "http://127.0.0.1:9696"))
+    b.add_argument("--network-url", default=os.environ.get("ASTARA_NETWORK_URL"),
+                   help="default: the catalog's with --os-cloud, else http://127.0.0.1:9696")
+    b.add_argument("--os-cloud", default=os.environ.get("OS_CLOUD"),
+                   help="a cloud of clouds.yaml (an admin's): Keystone tokens instead of "
+                   "noauth headers")
     b.add_argument("--admin-project", default=os.environ.get("ASTARA_ADMIN_PROJECT", "admin"))
     acts = b.add_subparsers(dest="action", required=True)
     ls = acts.add_parser("list")
@@ -67,10 +78,20 @@ def _find(http: httpx.Client, tenant: str, function_type: str) -> dict | None:
 
 
 def run(a: argparse.Namespace, show: Callable[..., None]) -> int:
-    headers = {"X-Project-Id": a.admin_project, "X-Roles": "admin",
-               "X-User-Id": "astara-ctl"}
-    base = a.network_url.rstrip("/") + "/v2.0"
-    with httpx.Client(base_url=base, timeout=30, headers=headers) as http:
+    if cloud_auth.wanted(a.os_cloud):
+        try:
+            creds = cloud_auth.login(a.os_cloud)
+            url = a.network_url or creds.endpoint("network")
+        except cloud_auth.CloudError as exc:
+            raise SystemExit(f"astara-ctl: {exc}") from None
+        headers, auth = {}, creds.auth
+    else:
+        headers = {"X-Project-Id": a.admin_project, "X-Roles": "admin",
+                   "X-User-Id": "astara-ctl"}
+        url, auth = a.network_url or "http://127.0.0.1:9696", None
+    base = url.rstrip("/") + "/v2.0"
+    with httpx.Client(base_url=base, timeout=30, headers=headers,
+                      **({"auth": auth} if auth is not None else {})) as http:
         if a.action == "list":
             params = {k: v for k, v in (("tenant_id", a.tenant),
                                         ("function_type", a.function_type)) if v}

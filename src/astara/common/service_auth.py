@@ -19,6 +19,7 @@ import httpx
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import loading
+from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 
 # keystoneauth's session waits for ever by default: a hung Keystone or API would hold
@@ -61,9 +62,10 @@ def endpoint(adapter: ks_adapter.Adapter, version_suffix: str = "") -> str:
 
 
 class ServiceToken(httpx.Auth):
-    """The service's own token on every request; a 401 fetches a fresh one, once."""
+    """The service's own token on every request; a 401 fetches a fresh one, once.
+    A keystoneauth session serves as well as an adapter (``cloud_auth``)."""
 
-    def __init__(self, adapter: ks_adapter.Adapter):
+    def __init__(self, adapter: ks_adapter.Adapter | ks_session.Session):
         self.adapter = adapter
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request,

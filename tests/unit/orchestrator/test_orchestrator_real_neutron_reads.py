@@ -223,7 +223,8 @@ def test_neutrons_read_only_router_status_is_asked_once_then_kept_here():
         c.set_router_status(ROUTER, "ERROR")
     finally:
         c.close()
-    assert seen == [f"PUT /v2.0/routers/{ROUTER}?"]
+    # (its extensions asked once: none listed, no status tag: test_orchestrator_status_tags)
+    assert seen == [f"PUT /v2.0/routers/{ROUTER}?", "GET /v2.0/extensions?"]
 
 
 def test_a_neutron_ha_router_is_refused_with_its_reason_before_any_port_is_read(caplog):

@@ -1,8 +1,9 @@
 """The burn-in's only way in: the public compute, network and metadata APIs over HTTP.
 
-``ApiClient`` acts as one project (noauth headers, as the services read them) on
-the Nova v2.1 and Neutron v2.0 APIs, and reads the metadata service as a signing
-proxy does. Errors surface as ``ApiError`` with the status and body.
+``ApiClient`` acts as one project on the Nova v2.1 and Neutron v2.0 APIs: with a
+Keystone token (``auth``: the project is the token's) or else the noauth headers the
+services read; it reads the metadata service as a signing proxy does. Errors surface
+as ``ApiError`` with the status and body.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ class ApiError(Exception):
 class ApiClient:
     def __init__(self, compute_url: str, network_url: str, metadata_url: str,
                  project_id: str, user_id: str = "burnin", metadata_secret: str = "",
-                 timeout: float = 30.0):
-        self.headers = {"X-Project-Id": project_id, "X-User-Id": user_id,
-                        "X-Roles": "member,reader"}
+                 timeout: float = 30.0, auth: httpx.Auth | None = None):
+        """``auth``: a Keystone token on each call (``cloud_auth``); None: noauth."""
+        self.headers = {} if auth is not None else {
+            "X-Project-Id": project_id, "X-User-Id": user_id, "X-Roles": "member,reader"}
+        token = {"auth": auth} if auth is not None else {}
         self.compute = httpx.Client(base_url=compute_url.rstrip("/") + "/v2.1",
-                                    timeout=timeout)
+                                    timeout=timeout, **token)
         self.network = httpx.Client(base_url=network_url.rstrip("/") + "/v2.0",
-                                    timeout=timeout)
+                                    timeout=timeout, **token)
         self.metadata_http = httpx.Client(base_url=metadata_url.rstrip("/"), timeout=timeout)
         self.metadata_secret = metadata_secret
 
@@ -38,16 +41,16 @@ class ApiClient:
         for client in (self.compute, self.network, self.metadata_http):
             client.close()
 
-    def _call(self, client: httpx.Client, method: str, path: str, ok=(200,), auth=True,
+    def _call(self, client: httpx.Client, method: str, path: str, ok=(200,),
               **kw) -> httpx.Response:
-        resp = client.request(method, path, headers=self.headers if auth else {}, **kw)
+        resp = client.request(method, path, headers=self.headers, **kw)
         if resp.status_code not in ok:
             raise ApiError(method, str(resp.url), resp.status_code, resp.text)
         return resp
 
     # compute -----------------------------------------------------------------------
     def unauthenticated_status(self) -> int:
-        return self.compute.get("/servers").status_code
+        return self.compute.get("/servers", auth=None).status_code  # without the token
 
     def flavors(self) -> list[dict]:
         return self._call(self.compute, "GET", "/flavors/detail").json()["flavors"]

@@ -7,7 +7,8 @@ subnets and networks by id lists, its floating IPs by ``router_id``, the tenant 
 of its internal networks). The one read carries a fingerprint of its answer, so an
 unchanged router's document is not built again. Router and port status are written as
 on our API; a real Neutron, where they are read-only (400), is asked once, then the
-router's status lives in the orchestrator only and its ports' is left to Neutron.
+router's status lives in the orchestrator, shown on Neutron as a tag when it has the tag
+extension (``status_tags``), and its ports' is left to Neutron.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import httpx
 
 from astara.common.device_owners import GATEWAY, HA_INTERFACE, INTERFACE, MGMT_OWNER
-from astara.orchestrator.clients import router_model
+from astara.orchestrator.clients import router_model, status_tags
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
 from astara.orchestrator.clients.router_model import RouterModel
@@ -79,7 +80,10 @@ class HttpNetworkAPI(HttpApi):
         self._has_model_route: bool | None = None
         self._has_routers_route: bool | None = None
         self._port_status_writable = True
-        self._router_status_writable = True
+        # Where a router's status goes: "status" (our API), "tags" (a Neutron with the tag
+        # extension: ``status_tags``) or "none" (a Neutron without it).
+        self._router_status_to = "status"
+        self._tag_failure_logged = False
         self._planted_seen: set[str] = set()  # warned of once
         self._refused_seen: set[str] = set()  # logged once
 
@@ -225,18 +229,55 @@ class HttpNetworkAPI(HttpApi):
         return sorted({ResourceRef("router", p["device_id"], p["project_id"]) for p in ports})
 
     def set_router_status(self, router_id: str, status: str) -> None:
-        if not self._router_status_writable:
+        """Called on a change of the router's status only (never per health check)."""
+        if self._router_status_to == "tags":
+            self._tag_status(router_id, status)
+            return
+        if self._router_status_to == "none":
             return
         r = self._req("PUT", f"/routers/{router_id}", json={"router": {"status": status}})
         if r.status_code == 400 and _read_only_status(r.text):
             # A real Neutron: a router's status is its own (read-only). The orchestrator
             # keeps it (astara-ctl router show); asking again would fail every pass.
-            self._router_status_writable = False
+            self._router_status_to = "tags" if self._has_tags() else "none"
             LOG.warning("network API refuses router status updates (%s): router status "
-                        "is kept by the orchestrator only", r.text[:200])
+                        "is kept by the orchestrator%s", r.text[:200],
+                        f", shown as the router's tag {status_tags.PREFIX}<STATUS>"
+                        if self._router_status_to == "tags" else
+                        " only (no tag extension to show it)")
+            if self._router_status_to == "tags":
+                self._tag_status(router_id, status)
             return
         if r.status_code not in (200, 404):
             raise RemoteError(f"router status update refused: {r.status_code} {r.text[:200]}")
+
+    def _has_tags(self) -> bool:
+        """Whether the API lists Neutron's tag extension (no extension list: no; a failed
+        read: RemoteError, so the next pass writes the status, and asks, again)."""
+        r = self._req("GET", "/extensions")
+        if r.status_code == 404:
+            return False
+        self._ok(r)
+        return status_tags.supported(r.json())
+
+    def _tag_status(self, router_id: str, status: str) -> None:
+        """The status's tag added, the other statuses' removed. A failure is logged once
+        (then at DEBUG) and not raised: the next change of status writes its tag again.
+        Never read back: the router's project can write its tags too."""
+        try:
+            r = self._req("PUT", f"/routers/{router_id}/tags/{status_tags.tag(status)}")
+            if r.status_code == 404:
+                return  # the router is gone
+            self._ok(r)
+            for old in status_tags.stale(status):
+                r = self._req("DELETE", f"/routers/{router_id}/tags/{old}")
+                if r.status_code != 404:  # a tag it does not have
+                    self._ok(r)
+        except RemoteError as exc:
+            log = LOG.debug if self._tag_failure_logged else LOG.warning
+            self._tag_failure_logged = True
+            log("router %s: status tag %s not written (written again at its next change "
+                "of status): %s", router_id, status_tags.tag(status), exc)
 
     def set_port_status(self, port_id: str, status: str) -> None:
         if not self._port_status_writable:
