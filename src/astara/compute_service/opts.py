@@ -43,7 +43,15 @@ compute_opts = [
                     "UDP 4789) flooding to the other live hosts with ports on that "
                     "network, and the network's instance links lose the encapsulation's "
                     "50 bytes (70 over IPv6) of MTU. Empty: networks stay on this host "
-                    "(no VXLAN device). The management network is never tunnelled."),
+                    "(no VXLAN device). The management network is tunnelled only with "
+                    "management_address_host."),
+    cfg.StrOpt("management_address_host", default="",
+               help="With a tunnel_address: the name of the one compute host whose "
+                    "management bridge holds management_host_address (the host running "
+                    "the orchestrator; the same value on every host). The management "
+                    "network is then carried between hosts by VXLAN like a tenant network, "
+                    "and an appliance on any host reaches that address. Empty: every host "
+                    "holds the address on a management bridge of its own, not tunnelled."),
     cfg.StrOpt("bridge_prefix", default="brq",
                help="Prefix of per-network bridges (prefix + start of the network id); "
                     "at most 7 characters with a tunnel_address (vxlan device names)."),

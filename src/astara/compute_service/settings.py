@@ -40,6 +40,7 @@ class ComputeSettings:
     management_network: str
     management_host_address: str
     tunnel_address: str  # "": no VXLAN (networks stay on this host)
+    management_address_host: str  # "": the management network stays on each host
     metadata_secret: str
     metadata_bind_host: str
     metadata_port: int
@@ -109,6 +110,16 @@ def tunnel_address(raw: str) -> str:
                           f"address (no prefix length; empty: no VXLAN)") from None
 
 
+def management_address_host(raw: str, tunnel: str) -> str:
+    """``management_address_host``, which means something only with a tunnel address
+    (without one the management network cannot span hosts): else a ConfigError."""
+    name = raw.strip()
+    if name and not tunnel.strip():
+        raise ConfigError(f"[{opts.GROUP}] management_address_host: {name!r} needs a "
+                          f"tunnel_address (the management network spans hosts by VXLAN)")
+    return name
+
+
 # vxlan device names, "vx" + bridge_prefix + the VNI's six hex digits, fit in 15
 MAX_TUNNEL_BRIDGE_PREFIX = 15 - 2 - 6
 
@@ -141,6 +152,8 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         management_network=c.management_network,
         management_host_address=c.management_host_address,
         tunnel_address=tunnel_address(c.tunnel_address),
+        management_address_host=management_address_host(c.management_address_host,
+                                                         c.tunnel_address),
         metadata_secret=c.metadata_secret,
         metadata_bind_host=c.metadata_bind_host,
         metadata_port=c.metadata_port,

@@ -8,6 +8,11 @@ two of a network ping each other across the tunnel, never those of the other net
 next plug. A host that stops beating is dropped from its peer's flood entries and
 comes back when it beats again; the vxlan device goes with its bridge. Every name
 carries a random tag; everything is removed, on failure too.
+
+The management network across hosts: host a holds the management address (it has no
+appliance), an appliance on host b and the holder reach each other across the tunnel;
+a tenant instance on b, on a network of its own named like the management network,
+with an address of the management prefix, reaches neither.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import pytest
 from vxlan_host import prefixes
 
 from astara.common.settings import DatabaseSettings, sqlite_url
-from astara.compute_service import jobs
-from astara.compute_service.agent import vxlan
+from astara.compute_service import catalog, jobs
+from astara.compute_service.agent import neighbours, vxlan
 from astara.compute_service.models import Host, Instance
 from astara.db import migrate
 
@@ -67,33 +72,39 @@ class Lab:
             sh("ip", "-n", ns, "addr", "add", f"{UNDERLAY[h]}/24", "dev", "under0")
             sh("ip", "-n", ns, "link", "set", "under0", "up")
 
-    def drive(self, host: str, op: str, spec: dict | None = None) -> dict:
+    def drive(self, host: str, op: str, spec: dict | None = None,
+              mgmt: dict | None = None) -> dict:
         args = {"db": self.db_url, "host": self.hosts[host], "tunnel": UNDERLAY[host],
-                "state": str(self.tmp / host), "tag": self.tag, "op": op, "spec": spec}
+                "state": str(self.tmp / host), "tag": self.tag, "op": op, "spec": spec,
+                "mgmt": mgmt}
         r = subprocess.run(["ip", "netns", "exec", self.hosts[host], sys.executable,
                             str(DRIVER), json.dumps(args)],
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    def instance(self, host: str, net_id: str, address: str) -> dict:
-        """A stored appliance-profile instance on ``host`` (its eth0 gets ``address``),
-        and its namespace made from here: one made inside ``ip netns exec`` would live
-        only in that command's mount namespace."""
+    def instance(self, host: str, net_id: str, address: str, prefixlen: int = 24,
+                 profile: str = "appliance", network_name: str = "n",
+                 image_id: str = "i", security: bool = False) -> dict:
+        """A stored instance on ``host`` (an appliance's eth0 gets ``address``), and
+        its namespace made from here: one made inside ``ip netns exec`` would live only
+        in that command's mount namespace."""
         iid = str(uuid.uuid4())
-        port = {"port_id": str(uuid.uuid4()), "net_id": net_id, "network_name": "n",
+        port = {"port_id": str(uuid.uuid4()), "net_id": net_id, "network_name": network_name,
                 "mac_address": "fa:16:3e:" + os.urandom(3).hex(":"),
-                "fixed_ips": [{"subnet_id": "s", "ip_address": address, "prefixlen": 24}],
-                "port_security_enabled": False}
+                "fixed_ips": [{"subnet_id": "s", "ip_address": address,
+                               "prefixlen": prefixlen}],
+                "port_security_enabled": security}
         now = jobs.now()
         with self.db.write() as s:
             s.add(Instance(id=iid, project_id="p", name=iid, host=self.hosts[host],
-                           flavor_id="f", image_id="i", created_at=now, updated_at=now,
+                           flavor_id="f", image_id=image_id, created_at=now, updated_at=now,
                            ports=[port]))
-        ns = prefixes(self.tag, self.hosts[host])["appliance_netns_prefix"] + iid
+        ns = prefixes(self.tag, self.hosts[host])[
+            "appliance_netns_prefix" if profile == "appliance" else "netns_prefix"] + iid
         self.namespaces.append(ns)
         sh("ip", "netns", "add", ns)
-        return {"id": iid, "name": iid, "profile": "appliance", "ports": [port], "ns": ns}
+        return {"id": iid, "name": iid, "profile": profile, "ports": [port], "ns": ns}
 
     def vx_links(self, host: str) -> dict[str, int]:
         out = sh("ip", "-d", "-j", "-n", self.hosts[host], "link", "show", "type",
@@ -189,3 +200,58 @@ def test_instances_of_a_network_on_two_hosts_reach_each_other_and_no_other(lab):
     left = lab.vx_links("a")
     assert len(left) == 1 and set(left) < set(vnis["a"])
     assert sh("ip", "-n", lab.hosts["a"], "link", "show", bridge1[:15], check=False).returncode
+
+
+MGMT_PREFIX = "fdca:3ba5:a17a:acda::"
+
+
+def addresses(ns: str, dev: str) -> list[str]:
+    out = sh("ip", "-j", "-n", ns, "addr", "show", "dev", dev).stdout
+    return [a["local"] for link in json.loads(out or "[]") for a in link.get("addr_info", ())
+            if a.get("scope") == "global"]
+
+
+def test_an_appliance_on_another_host_reaches_the_management_address_a_tenant_does_not(lab):
+    name = f"mgmt-{lab.tag}"  # the management network's name, a tenant's network's too
+    mgmt = {"management_network": name, "management_host_address": MGMT_PREFIX + "1/64",
+            "management_address_host": lab.hosts["a"]}
+    mgmt_net, tenant_net = str(uuid.uuid4()), str(uuid.uuid4())
+    appliance = lab.instance("b", mgmt_net, MGMT_PREFIX + "10", 64, network_name=name,
+                             image_id=catalog.APPLIANCE_IMAGE, security=True)
+    tenant = lab.instance("b", tenant_net, MGMT_PREFIX + "20", 64, profile="tenant",
+                          network_name=name, image_id=catalog.TENANT_IMAGE, security=True)
+    # the holder makes its bridge at its heartbeat: the appliance's record asks for it
+    made = lab.drive("a", "beat", mgmt=mgmt)["synced"]
+    assert any("addr replace" in line for line in made), made
+    lab.drive("b", "beat", mgmt=mgmt)
+    lab.drive("b", "create", appliance, mgmt=mgmt)
+    lab.drive("b", "plug", tenant, mgmt=mgmt)
+    sh("ip", "-n", tenant["ns"], "addr", "add", MGMT_PREFIX + "20/64", "dev", "eth0", "nodad")
+    synced = lab.drive("a", "beat", mgmt=mgmt)["synced"]  # now b is a peer
+    assert not any("addr replace" in line for line in synced), synced
+
+    bridge = (prefixes(lab.tag, lab.hosts["a"])["bridge_prefix"]
+              + mgmt_net.replace("-", ""))[:15]
+    holder = json.loads(sh("ip", "-j", "-n", lab.hosts["a"], "link", "show", bridge).stdout)
+    assert holder[0]["address"] == neighbours.holder_mac(mgmt["management_host_address"])
+    assert addresses(lab.hosts["a"], bridge) == [MGMT_PREFIX + "1"]
+    assert addresses(lab.hosts["b"], bridge) == []  # only the holder holds it
+    vnis = {h: lab.vx_links(h) for h in "ab"}
+    assert len(vnis["a"]) == 1 and set(vnis["a"].values()) < set(vnis["b"].values())
+    (mgmt_vni,) = vnis["a"].values()
+    assert len(set(vnis["b"].values())) == 2  # the tenant's network: a VNI of its own
+    assert lab.flood("a") == {d: {UNDERLAY["b"]} for d in vnis["a"]}
+    assert {d: p for d, p in lab.flood("b").items() if vnis["b"][d] == mgmt_vni} \
+        == {d: {UNDERLAY["a"]} for d, v in vnis["b"].items() if v == mgmt_vni}
+
+    # across the tunnel, both ways; the appliance's pins are complete for reconcile
+    assert ping(appliance["ns"], MGMT_PREFIX + "1")
+    assert ping(lab.hosts["a"], MGMT_PREFIX + "10")
+    pinned = lab.drive("b", "observe", mgmt=mgmt)
+    assert pinned[appliance["id"]] == [[appliance["ports"][0]["mac_address"],
+                                        MGMT_PREFIX + "10"]]
+    # the tenant, anti-spoofing letting its own address pass, reaches neither
+    assert not ping(tenant["ns"], MGMT_PREFIX + "1", count=2)
+    assert not ping(tenant["ns"], MGMT_PREFIX + "10", count=2)
+    assert addresses(lab.hosts["b"], (prefixes(lab.tag, lab.hosts["b"])["bridge_prefix"]
+                                      + tenant_net.replace("-", ""))[:15]) == []

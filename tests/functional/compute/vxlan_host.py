@@ -5,7 +5,10 @@
 JSON: ``db`` (URL shared by the hosts), ``host``, ``tunnel`` (its underlay address),
 ``state`` (its state directory), ``tag`` (the test's random tag), ``op``:
 ``beat`` (the agent's heartbeat: records the host, syncs flood entries), ``create``
-or ``delete`` (of ``spec``, an appliance-profile instance). Prints a JSON result.
+or ``delete`` (of ``spec``, an appliance-profile instance), ``plug`` (``spec``'s ports
+plugged as its profile's, nothing started: a tenant's without its DHCP client),
+``observe`` (the pins reconcile sees). ``mgmt`` (optional): the management network's
+name, the host address and the holder's host name. Prints a JSON result.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ def prefixes(tag: str, host: str) -> dict[str, str]:
 
 def main(args: dict) -> dict:
     state = Path(args["state"])
+    mgmt = args.get("mgmt") or {"management_network": f"mgmt-{args['tag']}",
+                                "management_host_address": ""}
     compute = replace(compute_defaults(), host=args["host"], tunnel_address=args["tunnel"],
-                      management_network=f"mgmt-{args['tag']}", management_host_address="",
-                      state_dir=state, **prefixes(args["tag"], args["host"]))
+                      state_dir=state, **mgmt, **prefixes(args["tag"], args["host"]))
     db = Database(args["db"])
     try:
         backend = NetnsBackend.from_settings(compute, db=db)
@@ -44,7 +48,14 @@ def main(args: dict) -> dict:
                           WakeupDir(state / "j"), tunnel_address=compute.tunnel_address)
             agent.register()
             return {"synced": agent.sync_tunnels()}
+        if args["op"] == "observe":
+            return {i: list(map(list, o.pinned or ())) for i, o in backend.observe().items()}
         spec = InstanceSpec.from_job(args["spec"])
+        if args["op"] == "plug":
+            ns = backend.netns(spec.id, spec.profile)
+            backend._plug_all(ns, [(p, f"eth{n}") for n, p in enumerate(spec.ports)], False,
+                              spec.profile)
+            return {}
         if args["op"] == "create":
             return {"console": backend.create(spec)}
         backend.delete(spec)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from tests.integration.conftest import fresh_database
 
-from astara.compute_service import jobs
+from astara.compute_service import catalog, jobs
 from astara.compute_service.agent import vxlan
 from astara.compute_service.agent.overlay import Overlay
 from astara.compute_service.agent.runner import FakeRunner
@@ -70,3 +70,27 @@ def test_peers_from_live_hosts_ports(db):
                            ports=[{"port_id": str(uuid.uuid4()), "net_id": n} for n in nets]))
     # c's tunnel is IPv6: the kernel refuses an IPv4 device a peer of the other family
     assert overlay(db, "a").peer_map() == {net: {"10.0.0.2"}, other: {"10.0.0.2"}}
+
+
+def test_the_holder_is_a_peer_of_the_management_network_appliances_name(db):
+    now = jobs.now()
+    mgmt, tenants = str(uuid.uuid4()), str(uuid.uuid4())
+    with db.write() as s:
+        for name, address in [("a", "10.0.0.1"), ("b", "10.0.0.2"), ("c", "10.0.0.3")]:
+            s.add(Host(name=name, tunnel_address=address, updated_at=now))
+        # b's appliance: management port first; c's tenant names its network like it
+        for host, image, net in [("b", catalog.APPLIANCE_IMAGE, mgmt),
+                                 ("c", catalog.TENANT_IMAGE, tenants)]:
+            s.add(Instance(id=str(uuid.uuid4()), project_id="p", name=host, host=host,
+                           flavor_id="f", image_id=image, created_at=now, updated_at=now,
+                           ports=[{"port_id": str(uuid.uuid4()), "net_id": net,
+                                   "network_name": "astara-mgmt"}]))
+
+    def with_holder(host: str) -> Overlay:
+        return Overlay(db, FakeRunner(), host, "10.0.0.9", 60.0, "vxbrq", "astara-mgmt", "a")
+
+    assert with_holder("a").management_networks() == {mgmt}
+    # c has no appliance: the holder a is its management network's peer all the same
+    assert with_holder("c").peer_map() == {mgmt: {"10.0.0.1", "10.0.0.2"}}
+    assert with_holder("b").peer_map() == {mgmt: {"10.0.0.1"}, tenants: {"10.0.0.3"}}
+    assert with_holder("a").peer_map() == {mgmt: {"10.0.0.2"}, tenants: {"10.0.0.3"}}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from astara.compute_service import catalog
 from astara.compute_service.agent.netns import bridge_name
 from astara.compute_service.agent.runner import Runner
 from astara.compute_service.models import Instance
@@ -87,9 +88,13 @@ def check(db: Database, runner: Runner, compute: ComputeSettings) -> list[str]:
     if not compute.management_host_address:
         return []
     links = json.loads(runner.run(["ip", "-d", "-j", "addr", "show"], check=False) or "[]")
+    holder = compute.management_address_host  # "": every host holds it
+    # The holder's bridge serves every host's appliances; another host's holds nothing.
+    mine = Instance.image_id == catalog.APPLIANCE_IMAGE if holder == compute.host \
+        else Instance.host == compute.host
     with db.read() as s:
-        ports = s.scalars(select(Instance.ports).where(Instance.host == compute.host,
-                                                       Instance.deleted.is_(False))).all()
+        ports = s.scalars(select(Instance.ports).where(
+            mine, Instance.deleted.is_(False))).all() if holder in ("", compute.host) else []
     expected = expected_bridge(ports, compute.management_network, compute.bridge_prefix)
     return conflicts(holders(links, compute.management_host_address), expected,
                      compute.management_host_address, compute.bridge_prefix)

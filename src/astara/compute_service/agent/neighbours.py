@@ -24,6 +24,7 @@ pins: ``start`` pins again. Everything here is pure: ``netns`` runs the lines
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable
 
@@ -35,6 +36,17 @@ def bridge_mac(random: bytes) -> str:
     """A locally administered unicast MAC from 6 random bytes."""
     octets = bytes([(random[0] & 0xFE) | 0x02]) + random[1:6]
     return ":".join(f"{b:02x}" for b in octets)
+
+
+def holder_mac(mgmt_host_address: str) -> str:
+    """The MAC of the management bridge holding ``mgmt_host_address`` when the
+    management network spans hosts: derived from the address, so every host pins its
+    appliances' way to the holder without asking it (a random one could not be known).
+    Only the holder's bridge has it; the others keep a random one (two bridges with one
+    MAC on a network would each take the frames to it for their own)."""
+    digest = hashlib.sha256(b"astara-management-holder\0"
+                            + host_ip(mgmt_host_address).encode()).digest()
+    return bridge_mac(digest[:6])
 
 
 def host_ip(mgmt_host_address: str) -> str:

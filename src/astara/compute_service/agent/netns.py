@@ -16,6 +16,10 @@ appliance), in the same ``ip -batch`` runs as its plug, removed with it.
 With an ``overlay`` (a tunnel address), each bridge but the management network's also
 gets a ``vxlan`` device (``vxlan``: the network's VNI, flooding to its peers), made
 with the bridge and removed with it, and the network's veths get the tunnel's MTU.
+With ``mgmt_address_host`` too, the management network's bridge is tunnelled like the
+others, and only that host's bridge holds the management address, with a MAC derived
+from it (``neighbours.holder_mac``) that every host's appliances pin; the holder keeps
+its management bridge while any appliance of any host has a management port.
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ class NetnsBackend:
                  appliance_prefix: str = "astara-appliance-",
                  mgmt_network: str = "astara-mgmt",
                  mgmt_host_address: str = "fdca:3ba5:a17a:acda::1/64",
-                 responders: Responders | None = None, overlay: Overlay | None = None):
+                 responders: Responders | None = None, overlay: Overlay | None = None,
+                 mgmt_address_host: str = "", host: str = ""):
         if netns_prefix.startswith(appliance_prefix) or \
                 appliance_prefix.startswith(netns_prefix):
             raise ValueError("the tenant and appliance namespace prefixes must not overlap")
@@ -72,6 +77,13 @@ class NetnsBackend:
         self.mgmt_network = mgmt_network
         self.mgmt_host_address = mgmt_host_address
         self.overlay = overlay  # None: every network stays on this host
+        # The management network spans hosts (with an overlay and a holder named):
+        # only the holder's bridge has the address, with a MAC every host can derive.
+        self.mgmt_tunnelled = overlay is not None and bool(mgmt_address_host) \
+            and bool(mgmt_host_address)
+        self.holds_mgmt_address = not self.mgmt_tunnelled or host == mgmt_address_host
+        self.holder_mac = neighbours.holder_mac(mgmt_host_address) \
+            if self.mgmt_tunnelled else None
         self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         # Bumped, holding the bridge's lock, by every plug or pin on it: a sweep that
         # read the namespaces without the lock knows whether a pin came meanwhile.
@@ -86,12 +98,14 @@ class NetnsBackend:
         ``tunnel_address`` and the compute database, its networks span hosts."""
         runner = runner or SubprocessRunner()
         overlay = Overlay(db, runner, compute.host, compute.tunnel_address,
-                          compute.agent_down_time, vxlan.device_prefix(compute.bridge_prefix)) \
+                          compute.agent_down_time, vxlan.device_prefix(compute.bridge_prefix),
+                          compute.management_network, compute.management_address_host) \
             if compute.tunnel_address and db is not None else None
         return cls(runner, compute.state_dir, compute.netns_prefix,
                    compute.bridge_prefix, appliance_prefix=compute.appliance_netns_prefix,
                    mgmt_network=compute.management_network,
-                   mgmt_host_address=compute.management_host_address, overlay=overlay)
+                   mgmt_host_address=compute.management_host_address, overlay=overlay,
+                   mgmt_address_host=compute.management_address_host, host=compute.host)
 
     # names -------------------------------------------------------------------------
     @property
@@ -108,8 +122,9 @@ class NetnsBackend:
         return vxlan.device_name(self.bridge_prefix, vni)
 
     def tunnelled(self, port: dict) -> bool:
-        """Whether ``port``'s network spans hosts (never the management network)."""
-        return self.overlay is not None and not self.is_mgmt(port)
+        """Whether ``port``'s network spans hosts (the management network only with a
+        holder of its address named)."""
+        return self.overlay is not None and (self.mgmt_tunnelled or not self.is_mgmt(port))
 
     @staticmethod
     def tap(port_id: str) -> str:
@@ -215,6 +230,8 @@ class NetnsBackend:
         filtered = self._filtered_ifindexes() if names else set()
         root, bridge_macs = self._root_pins() if names and self.mgmt_host_address \
             else ([], {})
+        if self.holder_mac:  # appliances pin the holder's MAC, not their bridge's
+            bridge_macs = {dev: self.holder_mac for dev in bridge_macs}
         for name in names:
             found = self.parse_netns(name)
             if found is None:
@@ -254,7 +271,7 @@ class NetnsBackend:
         names = os.listdir(SYS_NET) if SYS_NET.exists() else []
         dropped = []
         for br in sorted(n for n in names if n.startswith(self.bridge_prefix)):
-            if not self._empty(br):
+            if not self._empty(br) or self._kept(br):
                 continue
             with self._bridge_locks[br]:  # a plug may have joined it since
                 if self._empty(br):
@@ -264,11 +281,50 @@ class NetnsBackend:
 
     def sync_tunnels(self) -> list[str]:
         """Flood entries of this host's vxlan devices made equal to their peers (the
-        ``bridge`` lines applied); nothing without a tunnel address."""
+        ``bridge`` lines applied), after the holder's management bridge is made if an
+        appliance needs it; nothing without a tunnel address."""
+        if self.overlay is None:
+            return []
+        made = self.ensure_management()
         try:
-            return self.overlay.sync() if self.overlay is not None else []
+            return made + self.overlay.sync()
         except OverlayError as exc:
             raise BackendError(f"VXLAN flood entries not synced: {exc}") from None
+
+    def ensure_management(self) -> list[str]:
+        """On the holder of the management address (the management network spanning
+        hosts): the management bridge with the address, the holder's MAC and its vxlan
+        device, made or made right while any appliance of any host has a management
+        port, even with none here (the appliances elsewhere reach the address through
+        it); the ``ip`` lines applied. Never raises: one WARNING line instead."""
+        if not (self.mgmt_tunnelled and self.holds_mgmt_address) or self.overlay is None:
+            return []
+        try:
+            nets = self.overlay.management_networks()
+        except OverlayError as exc:
+            LOG.warning("management bridge not checked: %s", exc)
+            return []
+        applied: list[str] = []
+        for net_id in sorted(nets):
+            br = self.bridge(net_id)
+            with self._bridge_locks[br]:
+                fresh = not (SYS_NET / br).exists()
+                lines, _ = self._bridge_mac(br)
+                try:
+                    vx, flood = self._vxlan_lines(net_id)
+                    if lines or vx or fresh:
+                        lines += [f"link set {br} up", self._address_line(br)] + vx
+                        self.runner.batch(lines)
+                    if flood:
+                        self.runner.run(["bridge", "-batch", "-"],
+                                        stdin="\n".join(flood) + "\n")
+                except (BackendError, CommandError) as exc:
+                    LOG.warning("management bridge %s not made: %s", br, exc)
+                    continue
+                if lines:  # a MAC set flushed its pins: a sweep reading meanwhile waits
+                    self._pin_generation[br] += 1
+            applied += lines
+        return applied
 
     def drop_tunnels(self) -> list[str]:
         """Without a tunnel address (emptied since it was set): our vxlan devices,
@@ -427,9 +483,8 @@ class NetnsBackend:
             host_pins: list[str] = []
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
-                if br in fixed:
-                    host.append(f"addr replace {self.mgmt_host_address} dev {br}"
-                                + (" nodad" if ":" in self.mgmt_host_address else ""))
+                if br in fixed and self.holds_mgmt_address:
+                    host.append(self._address_line(br))
                 if not (SYS_NET / tap).exists():
                     if ifname in inside:  # a leftover of an interrupted plug
                         self.runner.run(["ip", "-n", ns, "link", "del", ifname], check=False)
@@ -440,7 +495,7 @@ class NetnsBackend:
                 if pairs := self.pins(port, profile):
                     host += neighbours.pin_lines(pairs, br)
                     host_pins += neighbours.host_pin_lines(self.mgmt_host_address,
-                                                           macs[br], ifname)
+                                                           self.holder_mac or macs[br], ifname)
             self.runner.batch(host)
             if flood:
                 self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
@@ -535,15 +590,37 @@ class NetnsBackend:
     def _bridge_mac(self, br: str) -> tuple[list[str], str]:
         """The lines giving the management bridge a MAC of its own, and that MAC: made
         with a random one, or an older bridge's current one kept (set once: setting it
-        flushes the bridge's entries). Called holding the bridge's lock."""
+        flushes the bridge's entries). With the management network spanning hosts, the
+        holder's is ``holder_mac`` and no other host's may be. Called holding the
+        bridge's lock."""
         path = SYS_NET / br
+        want = self.holder_mac if self.holder_mac and self.holds_mgmt_address else None
         if not path.exists():
-            mac = neighbours.bridge_mac(os.urandom(6))
+            mac = want or neighbours.bridge_mac(os.urandom(6))
             return [f"link add {br} address {mac} type bridge"], mac
         mac = (path / "address").read_text().strip()
+        if want and mac.lower() != want:
+            return [f"link set {br} address {want}"], want  # became the holder
+        if self.holder_mac and not want and mac.lower() == self.holder_mac:
+            mac = neighbours.bridge_mac(os.urandom(6))  # was the holder: no longer
+            return [f"link set {br} address {mac}"], mac
         if (path / "addr_assign_type").read_text().strip() != str(neighbours.NET_ADDR_SET):
             return [f"link set {br} address {mac}"], mac
         return [], mac
+
+    def _address_line(self, br: str) -> str:
+        return (f"addr replace {self.mgmt_host_address} dev {br}"
+                + (" nodad" if ":" in self.mgmt_host_address else ""))
+
+    def _kept(self, br: str) -> bool:
+        """Whether ``br`` is the holder's management bridge, kept empty: appliances on
+        other hosts reach the management address through it."""
+        if not (self.holder_mac and self.holds_mgmt_address):
+            return False
+        try:
+            return (SYS_NET / br / "address").read_text().strip().lower() == self.holder_mac
+        except OSError:
+            return False
 
     def _pin(self, ns: str, profile: str, ports: list[dict]) -> None:
         """Pin both sides of each plugged port that wants it (idempotent)."""
@@ -562,7 +639,8 @@ class NetnsBackend:
                 host, mac = self._bridge_mac(br)
                 self.runner.batch(host + neighbours.pin_lines(self.pins(port, profile), br))
                 self._pin_generation[br] += 1
-            inside += neighbours.host_pin_lines(self.mgmt_host_address, mac, ifname)
+            inside += neighbours.host_pin_lines(self.mgmt_host_address,
+                                                self.holder_mac or mac, ifname)
         self.runner.batch(inside, netns=ns)
 
     def _unpin(self, ports: Iterable[dict], profile: str) -> None:
@@ -641,7 +719,7 @@ class NetnsBackend:
     def _drop_bridge_if_empty(self, port: dict) -> None:
         br = self.bridge(port["net_id"])
         with self._bridge_locks[br]:
-            if self._empty(br):
+            if self._empty(br) and not self._kept(br):
                 if self.is_mgmt(port) and self.mgmt_host_address:
                     self.runner.run(["ip", "addr", "del", self.mgmt_host_address, "dev", br],
                                     check=False)

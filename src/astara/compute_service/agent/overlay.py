@@ -7,7 +7,9 @@ host's vxlan devices and their flood entries and applies what ``vxlan.fdb_diff``
 so a host that joins or leaves a network (or stops beating) is added or dropped
 everywhere. The VNI comes from ``compute_network_vnis`` (allocated here, unique), keyed
 by the network id recorded on the instance's port by the compute API from the network
-API's port: nothing a tenant writes.
+API's port: nothing a tenant writes. With ``holder`` (``management_address_host``) the
+management network spans hosts too: the holder is a peer of its management network on
+every host, and ``management_networks`` tells the holder which bridge to keep.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import timedelta
 from sqlalchemy import false, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from astara.compute_service import jobs
+from astara.compute_service import catalog, jobs
 from astara.compute_service.agent import vxlan
 from astara.compute_service.agent.runner import CommandError, Runner
 from astara.compute_service.models import Host, Instance, NetworkVni
@@ -46,8 +48,11 @@ def _records() -> Iterator[None]:
 
 class Overlay:
     def __init__(self, db: Database, runner: Runner, host: str, local: str,
-                 agent_down_time: float, device_prefix: str):
+                 agent_down_time: float, device_prefix: str, management: str = "",
+                 holder: str = ""):
         self.db = db
+        self.management = management  # the management network's id or name
+        self.holder = holder  # "": the management network is not tunnelled
         self.runner = runner
         self.host = host
         self.local = local
@@ -102,6 +107,8 @@ class Overlay:
             names = [h.name for h in hosts if h.alive and h.name != self.host]
             rows = s.execute(select(Instance.host, Instance.ports).where(
                 Instance.deleted == false(), Instance.host.in_(names))).all() if names else []
+            always = {net: self.holder for net in self._management(s)} \
+                if self.holder and self.holder != self.host else {}
         ports = [(host, str(p["net_id"])) for host, plist in rows for p in plist or ()
                  if isinstance(p, dict) and p.get("net_id")]
         if self._version is not None:
@@ -111,7 +118,17 @@ class Overlay:
                     LOG.warning("vxlan: host %s's tunnel address %s is not IPv%d like "
                                 "ours (%s): it is no peer of this host", name, address,
                                 self._version, self.local)
-        return vxlan.peers_by_network(self.host, hosts, ports, self._version)
+        return vxlan.peers_by_network(self.host, hosts, ports, self._version, always)
+
+    def management_networks(self) -> frozenset[str]:
+        """The management network's id(s), from the live appliances of every host."""
+        with _records(), self.db.read() as s:
+            return self._management(s)
+
+    def _management(self, s) -> frozenset[str]:
+        rows = s.execute(select(Instance.image_id, Instance.ports).where(
+            Instance.deleted == false(), Instance.image_id == catalog.APPLIANCE_IMAGE)).all()
+        return vxlan.management_networks(rows, self.management, catalog.APPLIANCE_IMAGE)
 
     def peers(self, net_id: str) -> frozenset[str]:
         with _records():

@@ -4,8 +4,10 @@ A host with a tunnel address joins each network's bridge to the same network's
 bridge on other hosts with a ``vxlan`` device (one VNI per network, unicast peers:
 linuxbridge + l2population). ``overlay`` (the I/O) reads the hosts, the instances and
 the host's devices, asks these functions what should change and applies the lines.
-The management network is never tunnelled: every host holds the same management
-host address on its bridge.
+The management network is tunnelled too only when ``management_address_host`` names
+the one host holding the management host address: that host is then a peer of every
+host's management network (``peers_by_network``'s ``always``), whether or not it has an
+appliance itself.
 """
 
 from __future__ import annotations
@@ -119,19 +121,40 @@ def other_family(me: str, hosts: Iterable[HostRow], version: int) -> dict[str, s
 
 
 def peers_by_network(me: str, hosts: Iterable[HostRow], ports: Iterable[tuple[str, str]],
-                     version: int | None = None) -> dict[str, frozenset[str]]:
+                     version: int | None = None,
+                     always: Mapping[str, str] | None = None) -> dict[str, frozenset[str]]:
     """Network id -> tunnel addresses of the other live tunnelled hosts that have a
     port on it (``ports``: (host, network id) of every live instance's port), the
     l2population way: a host floods a network's traffic only to hosts that use it.
-    With ``version`` (the local address's), hosts of the other IP family are left out."""
+    With ``version`` (the local address's), hosts of the other IP family are left out.
+    ``always``: network id -> a host that is its peer without a port on it (the holder
+    of the management address, for the management network)."""
     address = {h.name: h.tunnel_address for h in hosts
                if h.alive and h.tunnel_address and h.name != me
                and (version is None or family(h.tunnel_address) == version)}
     out: dict[str, set[str]] = {}
-    for host, net_id in ports:
+    extra = [(host, net_id) for net_id, host in (always or {}).items()]
+    for host, net_id in [*ports, *extra]:
         if host in address:
             out.setdefault(net_id, set()).add(str(address[host]))
     return {net: frozenset(peers) for net, peers in out.items()}
+
+
+def management_networks(instances: Iterable[tuple[str, list]], management: str,
+                        appliance_image: str) -> frozenset[str]:
+    """Network ids of the management network, from (image id, ports) of live instances:
+    an appliance's first port (its management port, ``eth0``) on ``management`` (the
+    network's id or name). A tenant's instance never counts, whatever its network is
+    called, so a tenant cannot get a network of its own taken for the management one."""
+    if not management:
+        return frozenset()
+    out = set()
+    for image_id, ports in instances:
+        first = ports[0] if image_id == appliance_image and ports else None
+        if isinstance(first, dict) and first.get("net_id") \
+                and management in (first.get("net_id"), first.get("network_name")):
+            out.add(str(first["net_id"]))
+    return frozenset(out)
 
 
 def flood_entries(fdb: Iterable[Mapping], devices: Iterable[str]) -> dict[str, set[str]]:
