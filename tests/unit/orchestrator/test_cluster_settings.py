@@ -47,3 +47,18 @@ def test_timings_without_room_stop_the_start_with_one_line(values, words):
     with pytest.raises(ConfigError, match=words):
         settings.from_conf(conf(enabled=True, **values))
     settings.from_conf(conf(enabled=False, **values))  # not checked while disabled
+
+
+def test_zookeeper_is_told_apart_and_its_client_reconnects_within_a_second():
+    from astara.orchestrator.cluster import membership
+
+    url = settings.from_conf(conf(enabled=True, url="zookeeper://h:2181",
+                                  heartbeat_timeout=6, heartbeat_interval=1.0)).tooz_url()
+    assert url == "zookeeper://h:2181?timeout=6"
+    assert membership.session_based(url) and membership.member_timeout(url) == 6.0
+    retry = membership.driver_options(url)["connection_retry"]
+    assert retry["max_tries"] == -1 and retry["max_delay"] <= 1.0
+    for other in ("etcd3+http://h:2379?timeout=6", "redis://h:6379?timeout=6"):
+        assert not membership.session_based(other)
+        assert membership.driver_options(other) == {}
+    assert membership.member_timeout("zookeeper://h:2181") == 10.0  # tooz's default

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
@@ -68,6 +70,34 @@ class StaticMembership:
                 lk.release()
 
 
+def session_based(url: str) -> bool:
+    """ZooKeeper (tooz's ``zookeeper://``, alias ``kazoo://``): membership is a client
+    session, kept alive by the client's own thread, not a TTL our heartbeat renews."""
+    return urllib.parse.urlsplit(url).scheme in ("zookeeper", "kazoo")
+
+
+def member_timeout(url: str) -> float:
+    """The ``timeout`` in the tooz URL (``tooz_url`` always sets it); tooz's 10 else."""
+    for key, value in urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query):
+        if key == "timeout":
+            try:
+                return float(value)
+            except ValueError:
+                break
+    return 10.0
+
+
+def driver_options(url: str) -> dict:
+    """Options tooz cannot take from a URL. kazoo reconnects after a connection loss
+    with a doubling back-off, up to 3,600 s between tries by default: after an outage
+    of a minute a member could wait another before its next beat works. Capped at a
+    second here (kazoo's retry object: a dict of its arguments)."""
+    if session_based(url):
+        return {"connection_retry": {"max_tries": -1, "delay": 0.1, "backoff": 2,
+                                     "max_jitter": 0.2, "max_delay": 1.0}}
+    return {}
+
+
 class ToozMembership:
     def __init__(self, url: str, group: str, name: str, capabilities: dict):
         from tooz import coordination  # only in a cluster
@@ -76,9 +106,45 @@ class ToozMembership:
         self.group = group.encode()
         self.name = name
         self.capabilities = capabilities
-        self._coord = coordination.get_coordinator(url, name.encode())
+        self._coord = coordination.get_coordinator(url, name.encode(), **driver_options(url))
         self._started = False
         self._joined = False
+        self._timeout = member_timeout(url)
+        self._last_beat = time.monotonic()
+        self._locking = 0  # locks being waited for or held
+        self._ended = threading.Event()  # the watchdog ended our session
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        if session_based(url):
+            self._watchdog = threading.Thread(target=self._watch, name="cluster-session",
+                                              daemon=True)
+
+    def _client(self):
+        """The kazoo client under tooz's ZooKeeper driver (tooz 9.1.0 keeps it as
+        ``_coord``; pinned), or None for other drivers."""
+        return getattr(self._coord, "_coord", None) if self._watchdog is not None else None
+
+    def _watch(self) -> None:
+        """On ZooKeeper our member node lives as long as the client's session, which
+        kazoo's own thread keeps alive: a member whose heartbeat loop is stuck (a hung
+        database call, say) while its process runs would stay in the group for good,
+        and the ring would keep giving it a share whose leases it no longer renews.
+        So the session is ended when no beat has begun for the member timeout (or one
+        has hung that long), as etcd's and Redis's TTL end a member that stopped
+        beating; the next beat starts a new session and joins again. It is ended on
+        the kazoo client itself: tooz's stop first leaves the group and waits for that
+        without a timeout, which hangs while the connection is lost."""
+        while not self._stopping.wait(self._timeout / 4):
+            if (not self._started or self._ended.is_set() or self._locking
+                    or time.monotonic() - self._last_beat <= self._timeout):
+                continue
+            LOG.warning("cluster: no heartbeat for %.0f s: ending our ZooKeeper session "
+                        "(leaving the group)", self._timeout)
+            self._ended.set()
+            try:
+                self._client().stop()
+            except Exception as exc:  # the session ends with its timeout anyway
+                LOG.warning("cluster: ending the session failed: %s", exc)
 
     def _call(self, fn, *args, **kw):
         try:
@@ -109,10 +175,29 @@ class ToozMembership:
         self._joined = True
         LOG.info("cluster: joined group %s as %s", self.group.decode(), self.name)
 
-    def beat(self) -> dict[str, dict]:
+    def _start(self) -> None:
+        if self._ended.is_set():  # the watchdog closed the session: start afresh
+            try:
+                self._coord.stop()  # tooz's side (its client is closed: no wait)
+            except Exception as exc:
+                LOG.debug("cluster: stopping the ended driver: %s", exc)
+            self._ended.clear()
+            self._started = self._joined = False
         if not self._started:
             self._call(self._coord.start, start_heart=False)
             self._started = True
+            if self._watchdog is not None and not self._watchdog.is_alive():
+                self._watchdog.start()
+        client = self._client()
+        if client is not None and not client.connected:
+            # kazoo queues a call made while it reconnects until the connection is
+            # back, without a timeout: with ZooKeeper down a beat would hang (past
+            # the lease) instead of saying so. Not connected is down, at once.
+            raise CoordinationDown(f"ZooKeeper connection lost (kazoo {client.state})")
+
+    def beat(self) -> dict[str, dict]:
+        self._last_beat = time.monotonic()
+        self._start()
         self._call(self._coord.heartbeat)
         if not self._joined:
             self._join()
@@ -133,7 +218,17 @@ class ToozMembership:
         return members
 
     def leave(self) -> None:
-        if not self._started:
+        self._stopping.set()
+        if not self._started or self._ended.is_set():
+            return
+        client = self._client()
+        if client is not None and not client.connected:
+            # tooz would wait, without a timeout, for a leave the lost connection
+            # cannot carry: close the client; the session ends with its timeout.
+            try:
+                client.stop()
+            except Exception as exc:
+                LOG.warning("cluster: stopping the ZooKeeper client failed: %s", exc)
             return
         try:
             if self._joined:
@@ -148,11 +243,21 @@ class ToozMembership:
 
     @contextmanager
     def lock(self, name: str, timeout: float) -> Iterator[bool]:
+        # Waiting for or holding a lock is not a stuck beat loop (at start-up the lock
+        # comes before the loop runs): the watchdog waits, and counts from its end.
+        self._locking += 1
+        try:
+            with self._lock(name, timeout) as held:
+                yield held
+        finally:
+            self._last_beat = time.monotonic()
+            self._locking -= 1
+
+    @contextmanager
+    def _lock(self, name: str, timeout: float) -> Iterator[bool]:
         held, lk = False, None
         try:
-            if not self._started:
-                self._call(self._coord.start, start_heart=False)
-                self._started = True
+            self._start()
             lk = self._coord.get_lock(name.encode())
             held = bool(lk.acquire(blocking=timeout))
         except Exception as exc:  # tooz's errors, a driver's transport errors
