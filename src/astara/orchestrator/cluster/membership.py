@@ -140,11 +140,14 @@ class ToozMembership:
                 continue
             LOG.warning("cluster: no heartbeat for %.0f s: ending our ZooKeeper session "
                         "(leaving the group)", self._timeout)
-            self._ended.set()
+            # Stopped before it is marked ended: marked first, a beat could restart
+            # the session in between and this stop would then close the new one,
+            # unmarked, leaving the member down until its process restarts.
             try:
                 self._client().stop()
             except Exception as exc:  # the session ends with its timeout anyway
                 LOG.warning("cluster: ending the session failed: %s", exc)
+            self._ended.set()
 
     def _call(self, fn, *args, **kw):
         try:
