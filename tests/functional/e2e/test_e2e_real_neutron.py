@@ -175,6 +175,9 @@ def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutro
         hop = None
 
         user.compute.delete_server(vm.id)
+        # Its port goes from Neutron too (a member may not delete a compute:* port there).
+        wait_for(lambda: not list(admin.network.ports(device_id=vm.id)), 30,
+                 "the instance's port deleted on Neutron")
         vm = None
         user.network.update_router(router, routes=[])
         for s in (sub, sub6):
