@@ -163,6 +163,13 @@ def test_only_a_refusal_falls_back_to_the_service():
     assert seen == ["proj-b", "astara-service"]
 
 
+def test_a_service_port_gone_before_its_release_is_no_failure(net, caplog):
+    # A router's deletion on Neutron deletes its ports before its appliance goes.
+    caplog.set_level("WARNING", logger="astara.compute_service.api.ports")
+    ports.release(net, ADMIN, [{"port_id": "gone", "service": True}])
+    assert net.calls == [] and not caplog.records
+
+
 @pytest.mark.parametrize("caller, port, fault", [
     (B, None, errors.BadRequest),
     (B, {"project_id": "proj-a", "device_id": ""}, errors.BadRequest),

@@ -244,7 +244,12 @@ def _release_one(net: Network, caller: Context, port: dict) -> None:
             # an admin plugged another project's port into this server: the server
             # held it, so the service gives it back (Nova unbinds with its credentials)
             net.unclaim_port(port["port_id"])
-    net.bind_port(port["port_id"], "")
+    try:
+        net.bind_port(port["port_id"], "")
+    except NetworkError as exc:
+        if exc.status != 404:
+            raise
+        # gone already (a router's ports go with the router): nothing to give back
 
 
 def release(net: Network, caller: Context, ports: list[dict]) -> None:
