@@ -185,6 +185,9 @@ def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutro
         user.network.delete_router(router)
         wait_for(lambda: not appliances(), 180,
                  "the router's appliance removed")
+        # Every port was given back (the router's went with it on Neutron).
+        compute_log = (state / "logs" / "compute-api.log").read_text(errors="replace")
+        assert "could not release port" not in compute_log
     except AssertionError as exc:
         logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
                          for p in sorted((state / "logs").glob("*.log")))
