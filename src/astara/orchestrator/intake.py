@@ -167,6 +167,26 @@ def _floatingip(event_type: str, payload: dict, msg: dict) -> list[Event]:
     return events
 
 
+def floating_ip_router(message: Any) -> tuple[str, str | None] | None:
+    """(floating IP id, the router it is associated with now, or None) of a
+    ``floatingip.*.end`` message (a delete: None); None for any other message."""
+    msg = unwrap(message)
+    event_type = msg.get("event_type") if msg else None
+    payload = msg.get("payload") if msg else None
+    if not isinstance(event_type, str) or not event_type.startswith("floatingip.") \
+            or not event_type.endswith(".end") or not isinstance(payload, dict):
+        return None
+    fip = payload.get("floatingip")
+    fip = fip if isinstance(fip, dict) else {}
+    fip_id = fip.get("id") or payload.get("floatingip_id")
+    if not isinstance(fip_id, str) or not fip_id:
+        return None
+    router_id = fip.get("router_id")
+    if ".delete" in event_type or not isinstance(router_id, str) or not is_router_id(router_id):
+        return fip_id, None
+    return fip_id, router_id
+
+
 def _network_scoped(key: str):
     def handle(event_type: str, payload: dict, msg: dict) -> list[Event]:
         if not event_type.endswith(".end"):

@@ -51,6 +51,7 @@ from astara.orchestrator.cluster.ownership import Ownership, Rebalance
 from astara.orchestrator.debug import DebugStore
 from astara.orchestrator.drivers import registry, router_ha
 from astara.orchestrator.drivers.base import Driver
+from astara.orchestrator.fip_routers import FloatingIPRouters
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
 from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
 from astara.orchestrator.scheduler import shard_for
@@ -125,6 +126,8 @@ class Orchestrator:
         self.workers = [WorkerHandle(i) for i in range(o.num_worker_processes)]
         self.known: dict[str, ResourceRef] = {}
         self.routers: dict[str, dict] = {}
+        # The router each floating IP was last associated with (intake thread only).
+        self.fip_routers = FloatingIPRouters()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.debug = DebugStore(self.db)
@@ -460,6 +463,9 @@ class Orchestrator:
                         # ready-latency bench reads it for its phase breakdown).
                         LOG.info("intake: %s -> %s %s", msg.event_type, owned.kind, owned.id)
                         self.submit(owned)
+            named = intake.floating_ip_router(msg.body)
+            if named is not None:  # after its hint was resolved: the router it left
+                self.fip_routers.note(*named)
 
         while not self._stop.is_set():
             try:
@@ -487,9 +493,14 @@ class Orchestrator:
                     self.network.routers_on_network(target.network_id)
             return networks[target.network_id]
         if isinstance(target, FloatingIPHint):
+            # The routers whose last model has the address, and the one the last
+            # notification of this floating IP named (their reports may be behind).
+            last = self.fip_routers.last(target.floatingip_id)
             with self._lock:
-                return [self.known[rid] for rid, r in self.routers.items()
-                        if target.address in r.get("floating_ips", []) and rid in self.known]
+                rids = {rid for rid, r in self.routers.items()
+                        if target.address in r.get("floating_ips", [])}
+                rids.update([last] if last else [])
+                return [self.known[rid] for rid in sorted(rids) if rid in self.known]
         return []
 
     def _cluster(self) -> None:

@@ -135,6 +135,41 @@ def test_a_failed_later_port_gives_back_the_earlier_ones_as_the_caller(net):
     assert net.calls[-1][0] == "delete_port" and net.calls[-1][2] == "proj-b"
 
 
+def test_a_port_neutron_lets_no_member_delete_is_deleted_by_the_service(net):
+    # Neutron 2025.1 on: a member's DELETE of a compute:* port is refused (403) without
+    # the service role; the port the service made for the server goes all the same.
+    net.compute_ports_service_only = True
+    port = alloc(net, B, NetworkRequest(net_id=net.b_net["id"]))
+    net.calls.clear()
+    ports.release(net, B, [port])
+    assert net.ports == {}
+    assert net.calls == [("delete_port", port["port_id"], "proj-b"),
+                         ("delete_port_as_service", port["port_id"], "service")]
+
+
+def test_only_a_refusal_falls_back_to_the_service():
+    # The member's 403 goes to the service, whose 404 (gone already) is done.
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("x-project-id"))
+        status = {"proj-b": 403, "astara-service": 404}[request.headers["x-project-id"]]
+        return httpx.Response(status, json={"NeutronError": {
+            "type": "PolicyNotAuthorized", "message": "disallowed by policy", "detail": ""}})
+
+    client = HttpNetwork("http://net", transport=httpx.MockTransport(answer))
+    ports.release(client, B, [{"port_id": "p-1", "owned": True}])
+    client.close()
+    assert seen == ["proj-b", "astara-service"]
+
+
+def test_a_service_port_gone_before_its_release_is_no_failure(net, caplog):
+    # A router's deletion on Neutron deletes its ports before its appliance goes.
+    caplog.set_level("WARNING", logger="astara.compute_service.api.ports")
+    ports.release(net, ADMIN, [{"port_id": "gone", "service": True}])
+    assert net.calls == [] and not caplog.records
+
+
 @pytest.mark.parametrize("caller, port, fault", [
     (B, None, errors.BadRequest),
     (B, {"project_id": "proj-a", "device_id": ""}, errors.BadRequest),

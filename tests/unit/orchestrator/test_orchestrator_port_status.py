@@ -181,3 +181,17 @@ def test_a_refused_port_update_is_retried_and_the_router_stays_active():
     w.step(full=False)  # the failed pass left the router to a full look
     assert w.status("port-2") == "ACTIVE"
     assert w.marked().count("port-1") == 1
+
+
+def test_a_network_api_that_keeps_port_status_itself_is_not_logged_as_activating(caplog):
+    # A real Neutron: its ports stay DOWN (the model offers them again each full look);
+    # none is logged ACTIVE, and the router is served as anywhere else.
+    w = World(vm_port(1))
+    w.network.port_status_read_only = True
+    caplog.set_level("INFO", logger="astara.orchestrator.drivers.router")
+    w.converge()
+    for _ in range(3):
+        w.step(full=True)
+    assert w.network.statuses[RID] == "ACTIVE"
+    assert w.status("port-1") == "DOWN" and "port-1" in w.marked()
+    assert not [r for r in caplog.records if "port-1 ACTIVE" in r.getMessage()]

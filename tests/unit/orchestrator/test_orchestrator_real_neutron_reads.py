@@ -227,6 +227,17 @@ def test_neutrons_read_only_router_status_is_asked_once_then_kept_here():
     assert seen == [f"PUT /v2.0/routers/{ROUTER}?", "GET /v2.0/extensions?"]
 
 
+def test_neutrons_read_only_port_status_says_nothing_was_written():
+    seen: list[str] = []
+    c = client(seen)
+    try:
+        assert c.set_port_status("p1", "ACTIVE") is False
+        assert c.set_port_status("p2", "ACTIVE") is False
+    finally:
+        c.close()
+    assert seen == ["PUT /v2.0/ports/p1?"]
+
+
 def test_a_neutron_ha_router_is_refused_with_its_reason_before_any_port_is_read(caplog):
     from astara.orchestrator.drivers.router import RouterDriver
     router = load("router_admin.json")

@@ -43,6 +43,8 @@ class Network(Protocol):
 
     def delete_port(self, caller: Context, port_id: str) -> None: ...
 
+    def delete_port_as_service(self, port_id: str) -> None: ...
+
     def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None: ...
 
 
@@ -88,6 +90,16 @@ class HttpNetwork:
     def delete_port(self, caller: Context, port_id: str) -> None:
         self._api.delete_port(caller, port_id)
 
+    def delete_port_as_service(self, port_id: str) -> None:
+        """Delete a port the service made for a server (see ports.release); one
+        already gone is fine."""
+        try:
+            self._api.call("DELETE", f"/ports/{seg(port_id)}", self._service,
+                           auth=self._service_auth)
+        except NetworkError as exc:
+            if exc.status != 404:
+                raise
+
     def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None:
         if subnet_id not in self._cidrs:
             found = self._api.get(caller, "subnet", subnet_id)
@@ -111,6 +123,8 @@ class FakeNetwork:
         self.networks: dict[str, dict] = {}
         self.ports: dict[str, dict] = {}
         self.calls: list[tuple[str, str, str]] = []
+        # As Neutron 2025.1 on: a member may not delete a compute:* port.
+        self.compute_ports_service_only = False
 
     def add_network(self, project_id: str, name: str = "net", cidr_prefix: str = "10.0.0",
                     external: bool = False, shared: bool = False):
@@ -194,9 +208,17 @@ class FakeNetwork:
 
     def delete_port(self, caller, port_id):
         port = self.ports.get(port_id)
+        self.calls.append(("delete_port", port_id, caller.project_id))
+        if port is not None and self.compute_ports_service_only \
+                and str(port.get("device_owner", "")).startswith("compute:") \
+                and "admin" not in caller.roles:
+            raise NetworkError(403, "rule:delete_port is disallowed by policy")
         if port is not None and self._sees_port(caller, port):
             del self.ports[port_id]
-        self.calls.append(("delete_port", port_id, caller.project_id))
+
+    def delete_port_as_service(self, port_id):
+        self.ports.pop(port_id, None)
+        self.calls.append(("delete_port_as_service", port_id, "service"))
 
     def subnet_cidr(self, caller, subnet_id):
         net = next((n for n in self.networks.values() if "s-" + n["id"][:8] == subnet_id),

@@ -225,7 +225,15 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
 
 def _release_one(net: Network, caller: Context, port: dict) -> None:
     if port.get("owned"):
-        net.delete_port(caller, port["port_id"])
+        try:
+            net.delete_port(caller, port["port_id"])
+        except NetworkError as exc:
+            if exc.status != 403:
+                raise
+            # Neutron (2025.1 on) lets a member delete no compute:* port unless the call
+            # carries the service role (Nova's service token): the port is one the
+            # service made for this server (its own record says so), so it deletes it.
+            net.delete_port_as_service(port["port_id"])
         return
     if not port.get("service"):
         try:
@@ -236,7 +244,12 @@ def _release_one(net: Network, caller: Context, port: dict) -> None:
             # an admin plugged another project's port into this server: the server
             # held it, so the service gives it back (Nova unbinds with its credentials)
             net.unclaim_port(port["port_id"])
-    net.bind_port(port["port_id"], "")
+    try:
+        net.bind_port(port["port_id"], "")
+    except NetworkError as exc:
+        if exc.status != 404:
+            raise
+        # gone already (a router's ports go with the router): nothing to give back
 
 
 def release(net: Network, caller: Context, ports: list[dict]) -> None:

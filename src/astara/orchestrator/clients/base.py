@@ -49,8 +49,9 @@ class NetworkAPI(Protocol):
 
     def set_router_status(self, router_id: str, status: str) -> None: ...
 
-    def set_port_status(self, port_id: str, status: str) -> None:
-        """As an admin (``status`` is admin-writable); a port gone meanwhile is no error."""
+    def set_port_status(self, port_id: str, status: str) -> bool:
+        """As an admin (``status`` is admin-writable); a port gone meanwhile is no error.
+        False: nothing was written, the API keeps port status itself (a real Neutron)."""
 
     def management_port(self, router_id: str, create: bool) -> dict | None: ...
 

@@ -31,6 +31,7 @@ class FakeNetwork:
     mgmt_ports: dict[str, dict] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
     refuse_ports: set[str] = field(default_factory=set)  # their status update fails
+    port_status_read_only: bool = False  # as a real Neutron: no port status written
     # Any other object by (collection, id), as ``show`` returns it.
     objects: dict[tuple[str, str], dict] = field(default_factory=dict)
     # Collections ``list`` reads (e.g. "byonfs"), as the API would list them.
@@ -78,14 +79,17 @@ class FakeNetwork:
         self.calls.append(("set_router_status", router_id, status))
         self.statuses[router_id] = status
 
-    def set_port_status(self, port_id: str, status: str) -> None:
+    def set_port_status(self, port_id: str, status: str) -> bool:
         self.calls.append(("set_port_status", port_id, status))
         if port_id in self.refuse_ports:
             raise RemoteError(f"port {port_id}: status update refused")
+        if self.port_status_read_only:  # a real Neutron's: its ports stay as they are
+            return False
         for m in self.models.values():  # every router's model shows the port's new status
             for p in m.tenant_ports:
                 if p["id"] == port_id:
                     p["status"] = status
+        return True
 
     def management_port(self, router_id: str, create: bool) -> dict | None:
         self.calls.append(("management_port", router_id, create))

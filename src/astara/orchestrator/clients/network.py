@@ -279,9 +279,9 @@ class HttpNetworkAPI(HttpApi):
             log("router %s: status tag %s not written (written again at its next change "
                 "of status): %s", router_id, status_tags.tag(status), exc)
 
-    def set_port_status(self, port_id: str, status: str) -> None:
+    def set_port_status(self, port_id: str, status: str) -> bool:
         if not self._port_status_writable:
-            return
+            return False
         r = self._req("PUT", f"/ports/{port_id}", json={"port": {"status": status}})
         if r.status_code == 400 and _read_only_status(r.text):
             # A real Neutron: status is read-only there (its agents report it). Asking
@@ -289,9 +289,10 @@ class HttpNetworkAPI(HttpApi):
             self._port_status_writable = False
             LOG.warning("network API refuses port status updates (%s): instance ports' "
                         "status is left to it", r.text[:200])
-            return
+            return False
         if r.status_code not in (200, 404):
             raise RemoteError(f"port status update refused: {r.status_code} {r.text[:200]}")
+        return True
 
     def management_port(self, router_id: str, create: bool) -> dict | None:
         # Only on the management network (ours): a port elsewhere labelled so is not.

@@ -273,9 +273,12 @@ class RouterDriver:
     def _activate_ports(self, ref: ResourceRef, st: RouterState) -> None:
         # The appliance holds the document (pushed now, or reported): the tenant ports it
         # leases to are provisioned. One call per port, once: a failure is retried by the
-        # next full look (the model still shows the port DOWN).
+        # next full look (the model still shows the port DOWN). A real Neutron keeps
+        # port status itself: its ports stay DOWN, are offered again each look, and are
+        # not logged as ACTIVE.
         while st.context.activate:
             port_id = st.context.activate[0]
-            self.network.set_port_status(port_id, "ACTIVE")
+            written = self.network.set_port_status(port_id, "ACTIVE")
             st.context.activate = st.context.activate[1:]
-            LOG.info("router %s: port %s ACTIVE", ref.id, port_id)
+            if written:
+                LOG.info("router %s: port %s ACTIVE", ref.id, port_id)
