@@ -179,16 +179,25 @@ async def put_tenure(request: Request) -> Response:
     return JSONResponse({"epoch": held.epoch if held else told.epoch})
 
 
-def _overridden(s: Served, who: str) -> None:
-    """An operator pushes past the fence: said at WARNING, with the epoch it passes."""
+def override_outcome(error: str | None, rejected: bool) -> str:
+    """What became of a push past the fence, once applied (or not). Pure."""
+    if error is None:
+        return "applied"
+    what = "refused, nothing changed" if rejected else "failed, rolled back"
+    return f"{what} ({error[:200]})"
+
+
+def _overridden(s: Served, who: str, outcome: str) -> None:
+    """An operator pushed past the fence: said at WARNING, with the epoch it passed and
+    what became of the push (logged after the apply: the line says what happened)."""
     try:
         held = s.fencing.accepted
         holds = f"epoch {held.epoch} (owner {held.owner})" if held else "no epoch"
     except Unreadable:
         holds = f"an unreadable {FILE}"
-    LOG.warning("appliance %s: a push overriding the fence, by %s: applied whatever "
+    LOG.warning("appliance %s: a push overriding the fence, by %s: %s whatever "
                 "the epoch (this appliance holds %s, kept)", s.appliance.name,
-                tenure.override_text(who), holds)
+                tenure.override_text(who), outcome, holds)
 
 
 async def put_config(request: Request) -> Response:
@@ -211,8 +220,6 @@ async def put_config(request: Request) -> Response:
         return JSONResponse({"error": f"{tenure.OVERRIDE_HEADER} goes with no "
                                       f"{tenure.EPOCH_HEADER}"}, status_code=400)
     async with s.lock:
-        if override is not None:
-            await asyncio.to_thread(_overridden, s, override)
         try:
             refused = await asyncio.to_thread(s.fencing.admit, pushed)
         except Unreadable:
@@ -222,6 +229,9 @@ async def put_config(request: Request) -> Response:
         if refused is not None:
             return _fenced(s, refused)
         result = await asyncio.to_thread(s.appliance.apply, config)
+        if override is not None:
+            await asyncio.to_thread(_overridden, s, override,
+                                    override_outcome(result.error, result.rejected))
     s.metrics.applied(result)
     body = {
         "changed": result.changed,

@@ -11,8 +11,9 @@ clock, not dated before the second its run started in, and that it has not seen
 before (``Replays``, in memory). The start rule closes a restart without a store: the
 signatures the run before saw are forgotten, but each is dated before that run died,
 and a restart takes more than a second (unless the sender's clock runs ahead of ours
-by more than the restart took). A call signed for one member is refused by every other
-one.
+by more than the restart took). Our own clock stepped back after we started refuses
+every call for as long (docs/cluster.md: start after the clock is synchronised). A call
+signed for one member is refused by every other one.
 
 A rolling upgrade from members that sign the earlier way (``astara-peer-v1``: without
 the receiver, no ``X-Astara-Peer-To``) goes through ``[coordination]
@@ -24,7 +25,11 @@ refuses the earlier form, naming the option. Either way only signatures travel, 
 the token; but while it is on, a call captured on its way to one member can be
 replayed to another once (within ``SKEW``): the earlier form binds no receiver.
 Replays are keyed by the sender, time and nonce (signed in both forms), so one call
-is accepted once whichever of its signatures is shown.
+is accepted once whichever of its signatures is shown; the time is the signed number
+and only its canonical spelling is accepted, so a zero-padded time is no new call.
+The earlier form here is the one before the receiver was signed at all: members built
+between that and this option checked ``X-Astara-Peer-Signature`` as the bound form, so
+a member with the option on loses its calls to them (never tagged).
 Decisions here are pure; the ASGI edge is ``rpc.PeerAuth``.
 """
 
@@ -99,7 +104,8 @@ def verify(token: bytes, method: str, target: str, body: bytes, at: str | None,
     bound = given_v2 is not None or to is not None
     if bound and to != me:
         return f"signed for member {(to or '')[:64]!r}, not this one"
-    if not at.isascii() or not at.isdigit() or len(at) > 12:
+    if not at.isascii() or not at.isdigit() or len(at) > 12 or at != str(int(at)):
+        # Canonical only: "0" + at signs the same int(at), and would be a new call.
         return "bad time"
     if abs(int(at) - now) > SKEW:
         return "signature too old (or clocks differ by more than 30 s)"
@@ -124,10 +130,11 @@ def verify(token: bytes, method: str, target: str, body: bytes, at: str | None,
 
 
 def replay_key(at: str, nonce: str, sender: str, given: str) -> str:
-    """What one call is remembered by: its time, nonce and sender (signed in both
-    forms), so showing its other signature is still a replay; the signature itself
+    """What one call is remembered by: its time (as the number signed, however the
+    header spells it: ``verify`` passed it, all digits), nonce and sender (signed in
+    both forms), so showing its other signature is still a replay; the signature itself
     when it carries no nonce."""
-    return f"{sender}\n{at}\n{nonce}" if nonce else given
+    return f"{sender}\n{int(at)}\n{nonce}" if nonce else given
 
 
 class Replays:

@@ -15,7 +15,7 @@ import pytest
 from test_appliance_api import SECRET, put
 
 from astara.appliance import fencing
-from astara.appliance.api import SCOPE_KEY, Served, make_app
+from astara.appliance.api import SCOPE_KEY, Served, make_app, override_outcome
 from astara.wire import auth, tenure
 from astara.wire.examples import router_document
 from astara.wire.tenure import Tenure, parse, refusal
@@ -172,3 +172,21 @@ def test_an_operator_override_applies_past_the_fence_with_a_warning_and_records_
     # An override names no epoch: both at once is a contradiction, refused.
     assert _put(served, router_document(3), A5, raw=who).status_code == 400
     assert appliance.applies == 2
+
+
+def test_an_override_that_does_not_apply_is_logged_as_not_applied(appliance, caplog):
+    served = Served(appliance, SECRET)
+    doc = router_document(1)
+    doc["networks"][3]["interface"]["mac_address"] = "fa:16:3e:99:99:99"  # not here
+    who = {tenure.OVERRIDE_HEADER: "astara-debug-router root@h pid 7"}
+    with caplog.at_level("WARNING", logger="astara.appliance.api"):
+        assert _put(served, doc, raw=who).status_code == 422
+    (line,) = [r.getMessage() for r in caplog.records if "overriding the fence" in
+               r.getMessage()]
+    assert ": refused, nothing changed (" in line and "fa:16:3e:99:99:99" in line
+    assert "applied" not in line
+
+
+def test_an_override_rolled_back_is_said_so():
+    assert override_outcome("nft load failed", False) == "failed, rolled back (nft load failed)"
+    assert override_outcome(None, False) == "applied"

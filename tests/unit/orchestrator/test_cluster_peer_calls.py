@@ -133,6 +133,32 @@ def test_verify_refuses_a_missing_or_malformed_time(at, why):
     assert peer_auth.verify(TOKEN, "GET", "/", b"", at, "x", "orch-b", time.time()) == why
 
 
+def _why(response: httpx.Response) -> str:
+    assert response.status_code == 401
+    return response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("transition", [False, True])
+def test_a_call_replayed_with_its_time_zero_padded_is_refused(transition):
+    # "0" + t signs the same number as t: were it accepted, it would be a new call.
+    now = [time.time()]
+    with _member(lambda: now[0], earlier=transition) as a:
+        calls = [_new_signed(now[0], both=False), _new_signed(now[0], both=True)]
+        if transition:
+            calls.append(_old_signed(now[0]))  # the unbound form: once per member too
+        for call in calls:
+            assert a.get("/routers/", headers=call).status_code == 200
+            for pad in ("0", "00"):
+                padded = {**call, peer_auth.TIME_HEADER: pad + call[peer_auth.TIME_HEADER]}
+                assert _why(a.get("/routers/", headers=padded)) == \
+                    "authentication required: bad time"
+
+
+def test_a_call_is_remembered_by_the_time_signed_however_it_is_spelled():
+    assert peer_auth.replay_key("0001000", "n", "orch-b", "s") == \
+        peer_auth.replay_key("1000", "n", "orch-b", "s")
+
+
 def test_the_signed_target_ignores_query_order_and_encoding():
     assert peer_auth.target("/routers/", "kind=router&a=1") == \
         peer_auth.target("/routers/", "a=1&kind=%72outer")
@@ -178,19 +204,22 @@ def test_a_new_member_accepts_the_earlier_form_only_during_the_transition(transi
         old = a.get("/routers/", headers=_old_signed(now[0]))
         if transition:
             assert old.status_code == 200
-            assert a.get("/routers/", headers=_old_signed(now[0])).status_code == 401  # again
+            again = a.get("/routers/", headers=_old_signed(now[0]))
+            assert "already used" in _why(again)
         else:
-            assert old.status_code == 401
-            assert "peer_signature_transition" in old.json()["error"]["message"]
+            assert "peer_signature_transition" in _why(old)
         for both in (False, True):  # a new member's, whatever its own setting
             call = _new_signed(now[0], both)
             assert a.get("/routers/", headers=call).status_code == 200
-            assert a.get("/routers/", headers=call).status_code == 401  # replayed
-            # Its other signature shown: the same call (nonce, time), still a replay.
-            shown = a.get("/routers/", headers=_bare(call))
-            assert shown.status_code == 401
-            if both and transition:
-                assert "already used" in shown.json()["error"]["message"]
+            assert "already used" in _why(a.get("/routers/", headers=call))  # replayed
+            # Stripped to the earlier form: what refuses it differs by case.
+            shown = _why(a.get("/routers/", headers=_bare(call)))
+            if not transition:  # the earlier form is refused outright
+                assert "signed the earlier way" in shown
+            elif both:  # its earlier signature holds: the same call (nonce, time)
+                assert "already used" in shown
+            else:  # its one signature is the bound form's, the receiver now unsigned
+                assert "bad signature" in shown
         # A call made for orch-c, stripped down to the earlier form: only the transition
         # lets it through (the earlier form binds no receiver: the documented cost).
         for_c = _bare(_new_signed(now[0], True, to="orch-c"))
