@@ -31,7 +31,7 @@ import socket
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from astara.compute_service.agent import (
@@ -612,7 +612,7 @@ class NetnsBackend:
         free = [self.tap(p["port_id"]) for p in ports if not antispoof.wanted(p, profile)]
         stale = self._chains_present(free)
 
-        def lines(chain) -> list[str]:
+        def lines(chain: Callable[[str, dict], list[str]]) -> list[str]:
             out: list[str] = []
             for port in ports:
                 tap = self.tap(port["port_id"])
