@@ -29,7 +29,7 @@ from compute_stack import plug_namespace, sh
 from tests.support import wait_for
 
 from astara.cli.netns_cleanup import drop_filter_table_if_empty
-from astara.compute_service.agent import antispoof, reconcile
+from astara.compute_service.agent import antispoof, netlink, reconcile
 from astara.compute_service.agent.backend import InstanceSpec
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.agent.runner import SubprocessRunner
@@ -271,6 +271,18 @@ def test_reconcile_reloads_a_missing_filter(lab, net):
     lab.backend.delete(spec)
     listing = sh("nft", "-j", "list", "table", "netdev", antispoof.TABLE, check=False)
     assert listing.returncode != 0 or tap not in antispoof.chains(json.loads(listing.stdout))
+
+
+def test_a_loaded_chain_is_refilled_in_place_and_found_by_name(lab, net):
+    spec, a = net["a_spec"], net["a"]
+    tap = lab.backend.tap(spec.ports[0]["port_id"])
+    assert netlink.chains_present(netlink.NFPROTO_NETDEV, antispoof.TABLE,
+                                  [tap, "tapnotthere"]) == {tap}
+    before = sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap).stdout
+    lab.backend.attach(spec, spec.ports[0])  # plugged already: its chain loaded again
+    assert sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap).stdout == before
+    lab.exchange(net["victim"], a, arp_spoof(A_MAC, B_IP), marker_from(A_MAC, A_IP))
+    assert B_MAC in sh("ip", "-n", net["victim"], "neigh", "show", B_IP).stdout
 
 
 def test_appliance_answers_arp_and_nd_only_for_the_receiving_interface(lab):

@@ -75,15 +75,22 @@ def test_a_port_without_addresses_may_still_probe_and_ask_dhcp():
                for r in rules)
 
 
-def test_chain_script_replaces_the_chain_atomically_and_refuses_odd_names():
+def test_chain_script_fills_the_chain_without_deleting_it_and_refuses_odd_names():
     lines = antispoof.chain_script("tap0a1b2c3d-00", PORT)
     chain = "netdev astara_antispoof tap0a1b2c3d-00"
-    assert lines[:3] == [f"add chain {chain}", f"delete chain {chain}",
-                         f'add chain {chain} {{ type filter hook ingress device '
-                         f'"tap0a1b2c3d-00" priority -300; policy drop; }}']
+    hook = ('{ type filter hook ingress device "tap0a1b2c3d-00" priority -300; '
+            'policy drop; }')
+    # created, or emptied and refilled, in one transaction: never deleted
+    assert lines[:2] == [f"add chain {chain} {hook}", f"flush chain {chain}"]
+    assert not any(line.startswith("delete") for line in lines)
+    assert lines[2:] == [f"add rule {chain} {r}" for r in antispoof.rules(PORT)]
+    # the whole replacement (its hook too), for a chain the kernel refuses to refill
+    assert antispoof.replace_script("tap0a1b2c3d-00", PORT)[:3] == [
+        f"add chain {chain}", f"delete chain {chain}", f"add chain {chain} {hook}"]
     assert antispoof.script(lines).startswith("table netdev astara_antispoof {}\n")
-    with pytest.raises(ValueError):
-        antispoof.chain_script('tap"; flush ruleset', PORT)
+    for build in (antispoof.chain_script, antispoof.replace_script):
+        with pytest.raises(ValueError):
+            build('tap"; flush ruleset', PORT)
 
 
 def test_chains_of_a_listing():
@@ -112,6 +119,10 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
     monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
     runner = FakeRunner()
     backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
+    asked = []
+    # the unfiltered port's tap still has a chain (port security turned off since)
+    monkeypatch.setattr(NetnsBackend, "_chains_present",
+                        staticmethod(lambda taps: asked.append(taps) or set(taps)))
     free = {**PORT, "port_id": "1a1b2c3d-0000-4000-8000-000000000002",
             "port_security_enabled": False}
     spec = InstanceSpec("i", "vm", "appliance", ({**PORT, "port_security_enabled": True},
@@ -125,6 +136,7 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
            'device "tap0a1b2c3d-00"' in text
     # the unfiltered port gets any old chain removed, in the same transaction
     assert "delete chain netdev astara_antispoof tap1a1b2c3d-00\n" in text
+    assert asked == [["tap1a1b2c3d-00"]]  # only the unfiltered port's tap is asked about
     assert text.count("add rule") == len(antispoof.rules(PORT))
     # nft loads before the instance's side of the veth goes up
     up = next(i for i, c in enumerate(runner.commands) if c[:3] == ["ip", "-n",
@@ -169,3 +181,55 @@ def test_netns_cleanup_removes_only_chains_whose_device_is_gone():
     from astara.cli.netns_cleanup import stale_chains
 
     assert stale_chains({"tapa", "tapb", "tapc"}, {"lo", "tapb"}) == ["tapa", "tapc"]
+
+
+def _plug_two(tmp_path, monkeypatch, runner, present):
+    import astara.compute_service.agent.netns as netns_mod
+    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
+    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
+    monkeypatch.setattr(netns_mod.netlink, "chains_present", present)
+    backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
+    free = {**PORT, "port_id": "1a1b2c3d-0000-4000-8000-000000000002",
+            "port_security_enabled": False}
+    backend._filter([{**PORT, "port_security_enabled": True}, free], "appliance")
+
+
+def test_a_fresh_plug_deletes_no_chain(tmp_path, monkeypatch):
+    runner = FakeRunner()
+    _plug_two(tmp_path, monkeypatch, runner, lambda family, table, names: set())
+    assert runner.stdin == [antispoof.script(antispoof.chain_script("tap0a1b2c3d-00", PORT))]
+    assert "delete chain" not in runner.stdin[0]
+
+
+def test_chains_are_deleted_when_the_kernel_cannot_say_which_are_there(tmp_path, monkeypatch):
+    def unreadable(family, table, names):
+        raise PermissionError(1, "Operation not permitted")
+
+    runner = FakeRunner()
+    _plug_two(tmp_path, monkeypatch, runner, unreadable)
+    assert "delete chain netdev astara_antispoof tap1a1b2c3d-00\n" in runner.stdin[0]
+
+
+def test_a_chain_refused_a_refill_is_replaced_whole(tmp_path, monkeypatch):
+    from astara.compute_service.agent.runner import CommandError
+
+    class Refusing(FakeRunner):
+        def run(self, argv, check=True, stdin=None):
+            out = super().run(argv, check, stdin)
+            if len(self.stdin) == 1:  # the kernel: that chain has another hook
+                raise CommandError(argv, 1, "Error: Operation not supported")
+            return out
+
+    runner = Refusing()
+    _plug_two(tmp_path, monkeypatch, runner, lambda family, table, names: set())
+    assert runner.stdin[1] == antispoof.script(
+        antispoof.replace_script("tap0a1b2c3d-00", PORT))
+
+
+def test_chain_request_names_the_table_and_chain():
+    from astara.common.netlink_dump import attributes
+    from astara.compute_service.agent import netlink
+
+    body = netlink.chain_request(netlink.NFPROTO_NETDEV, "astara_antispoof", "tapa")
+    assert body[:4] == bytes([5, 0, 0, 0])  # netdev, version 0
+    assert attributes(body, 4) == {1: b"astara_antispoof\0", 3: b"tapa\0"}

@@ -11,6 +11,7 @@ dicts carry the fields of ``ip -j`` output the backend reads (links: ``ifname``,
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import re
 import socket
@@ -215,3 +216,37 @@ def write(netns: str | None, changes: list[Change]) -> None:
                 sock.request(*message(c, socket.if_nametoindex(c.dev)))
             except OSError as exc:
                 raise OSError(exc.errno, f"{c.line}: {exc.strerror or exc}") from None
+
+
+# -- nftables chains -------------------------------------------------------------------
+# Whether a chain is there, asked of nfnetlink by name: ``nft`` would first dump every
+# chain of the family (a thousand anti-spoofing chains on a host of appliances).
+NETLINK_NETFILTER = 12
+NFPROTO_NETDEV = 5
+_NFT_GETCHAIN = (10 << 8) | 4  # NFNL_SUBSYS_NFTABLES, NFT_MSG_GETCHAIN
+_NFTA_CHAIN_TABLE, _NFTA_CHAIN_NAME = 1, 3
+_NFGENMSG = struct.Struct("=BBH")  # family, version, resource id
+
+
+def chain_request(family: int, table: str, chain: str) -> bytes:
+    """The body of a GETCHAIN request for one chain."""
+    return (_NFGENMSG.pack(family, 0, 0) + _attr(_NFTA_CHAIN_TABLE, table.encode() + b"\0")
+            + _attr(_NFTA_CHAIN_NAME, chain.encode() + b"\0"))
+
+
+def chains_present(family: int, table: str, names: list[str]) -> set[str]:
+    """Which of the chains ``names`` of ``table`` exist in this thread's namespace;
+    OSError when the kernel could not be asked (the caller then assumes all do)."""
+    found: set[str] = set()
+    if not names:
+        return found
+    with dump.Socket(NETLINK_NETFILTER) as sock:
+        for name in names:
+            try:
+                sock.request(_NFT_GETCHAIN, 0, chain_request(family, table, name))
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+                continue
+            found.add(name)
+    return found

@@ -1,0 +1,208 @@
+"""An appliance's plug with N appliances already on the host, step by step (root).
+
+The phase "compute agent: namespace + ports ready (create.end)" of
+``orchestrator_e2e.py`` grows with the routers on the host. This times what the
+compute agent does for it, ``NetnsBackend.create`` of one appliance (its management,
+gateway and interface ports, as the orchestrator boots it), with none and then with
+``--existing`` appliances plugged the same way, and splits each create by the runner
+calls it made (``ip -batch`` on the host, ``nft -f``, rtnetlink writes, sysctls) and
+the rest (Python). It then times the host lines of one more plug each in an ``ip``
+process of its own, to say which line grows.
+
+It runs in a scratch network namespace of its own standing for the host (its
+bridges and taps; the appliances' namespaces carry a prefix of the run's own), in
+a mount namespace of its own (``ip netns exec``): the appliances' namespaces are
+seen by this run only and go with it; the scratch namespace and the names left in
+/run/netns are removed at the end.
+Usage: sudo .venv/bin/python bench/appliance_plug.py [--existing 1000] [--samples 10]
+Hold /tmp/astara-functional.lock (flock) while it runs when others test on the host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from astara.compute_service.agent.backend import InstanceSpec  # noqa: E402
+from astara.compute_service.agent.netns import NETNS_DIR, NetnsBackend  # noqa: E402
+from astara.compute_service.agent.runner import SubprocessRunner  # noqa: E402
+
+TARGET_MS = 41  # the phase with no other router (bench/orchestrator_e2e.py, quiet)
+
+
+def label(argv: list[str]) -> str:
+    if argv[0] == "ip" and "-batch" in argv:
+        return "ip -batch" + (" (namespace)" if "-n" in argv else " (host)")
+    return " ".join(argv[:2])
+
+
+class TimedRunner(SubprocessRunner):
+    """The real runner, adding up the seconds of each kind of call."""
+
+    def __init__(self):
+        self.spent: dict[str, float] = defaultdict(float)
+        self._in_batch = 0.0  # run() seconds inside the current batch()
+
+    def _add(self, what: str, seconds: float) -> None:
+        self.spent[what] += seconds
+
+    def run(self, argv, check=True, stdin=None):
+        t0 = time.perf_counter()
+        try:
+            return super().run(argv, check, stdin)
+        finally:
+            took = time.perf_counter() - t0
+            self._in_batch += took
+            self._add(label(argv), took)
+
+    def batch(self, lines, netns=None):
+        self._in_batch = 0.0
+        t0 = time.perf_counter()
+        try:
+            super().batch(lines, netns)
+        finally:
+            self._add("rtnetlink writes" + (" (namespace)" if netns else " (host)"),
+                      time.perf_counter() - t0 - self._in_batch)
+
+    def sysctl(self, netns, values):
+        t0 = time.perf_counter()
+        try:
+            super().sysctl(netns, values)
+        finally:
+            self._add("sysctls (setns)", time.perf_counter() - t0)
+
+    def links(self, netns):
+        t0 = time.perf_counter()
+        try:
+            return super().links(netns)
+        finally:
+            self._add("links read (rtnetlink)", time.perf_counter() - t0)
+
+
+class Host:
+    """The appliances' specs: ports on the management network, one external network
+    and a network of their own each, as the orchestrator boots them."""
+
+    def __init__(self):
+        self.mgmt, self.ext = str(uuid.uuid4()), str(uuid.uuid4())
+        self.n = 0
+
+    def spec(self) -> InstanceSpec:
+        self.n += 1
+        n = self.n
+
+        def mac(kind: int) -> str:
+            return f"fa:16:3e:{kind:02x}:{n >> 8 & 255:02x}:{n & 255:02x}"
+
+        ports = (
+            {"port_id": str(uuid.uuid4()), "net_id": self.mgmt, "network_name": "astara-mgmt",
+             "mac_address": mac(1), "port_security_enabled": True,
+             "fixed_ips": [{"ip_address": f"fdca:3ba5:a17a:acda::{n + 16:x}", "prefixlen": 64}]},
+            {"port_id": str(uuid.uuid4()), "net_id": self.ext, "network_name": "public",
+             "mac_address": mac(2), "port_security_enabled": False,
+             "fixed_ips": [{"ip_address": f"100.64.{n >> 8}.{n & 255}", "prefixlen": 16}]},
+            {"port_id": str(uuid.uuid4()), "net_id": str(uuid.uuid4()), "network_name": "private",
+             "mac_address": mac(3), "port_security_enabled": False,
+             "fixed_ips": [{"ip_address": "10.0.0.1", "prefixlen": 24}]})
+        return InstanceSpec(str(uuid.uuid4()), f"ak-{n}", "appliance", ports)
+
+
+def sample(backend: NetnsBackend, runner: TimedRunner, host: Host) -> dict[str, float]:
+    runner.spent.clear()
+    t0 = time.perf_counter()
+    backend.create(host.spec())
+    out = {"total": time.perf_counter() - t0, **runner.spent}
+    out["rest (Python)"] = out["total"] - sum(runner.spent.values())
+    return out
+
+
+def report(title: str, samples: list[dict[str, float]]) -> None:
+    total = statistics.median(s["total"] for s in samples) * 1000
+    print(f"appliance plug, {title}: p50 {total:.1f} ms (target <= {TARGET_MS} ms, the "
+          f"phase with no router), {len(samples)} plugs; p50 per step:")
+    for key in sorted({k for s in samples for k in s} - {"total"}):
+        print(f"  {key:32s} {statistics.median(s.get(key, 0.0) for s in samples) * 1000:7.1f} ms")
+
+
+def one_by_one(backend: NetnsBackend, host: Host, tag: str) -> None:
+    """The host lines of one more plug, each in an ``ip`` process of its own."""
+    spec = host.spec()
+    ns = backend.netns(spec.id, spec.profile)
+    lines = [f"netns add {ns}"]
+    for i, port in enumerate(spec.ports):
+        tap, br = backend.tap(port["port_id"]), backend.bridge(port["net_id"])
+        if not (Path("/sys/class/net") / br).exists():
+            lines.append(f"link add {br} type bridge")
+        lines += [f"link add {tap} type veth peer name eth{i} address {port['mac_address']} "
+                  f"netns {ns}", f"link set {tap} master {br} up"]
+    print("one more plug's host lines, each in an ip process of its own:")
+    for line in lines:
+        t0 = time.perf_counter()
+        subprocess.run(["ip", *line.split()], check=True, capture_output=True)
+        print(f"  {(time.perf_counter() - t0) * 1000:7.1f} ms  {line.replace(tag, '<tag>')}")
+
+
+def inside(a: argparse.Namespace) -> None:
+    state = Path(tempfile.mkdtemp(prefix="astara-bench-plug-"))
+    runner = TimedRunner()
+    backend = NetnsBackend(runner, state, f"apv-{a.tag}-", f"apb{a.tag}",
+                           appliance_prefix=f"apa-{a.tag}-")
+    host = Host()
+    report("0 appliances on the host", [sample(backend, runner, host)
+                                        for _ in range(a.samples)])
+    t0 = time.monotonic()
+    quiet = NetnsBackend(SubprocessRunner(), state, f"apv-{a.tag}-", f"apb{a.tag}",
+                         appliance_prefix=f"apa-{a.tag}-")
+    specs = [host.spec() for _ in range(a.existing)]
+    with ThreadPoolExecutor(a.workers) as pool:  # as the agent's job workers
+        list(pool.map(quiet.create, specs))
+    print(f"{a.existing} more appliances plugged in {time.monotonic() - t0:.1f} s")
+    report(f"{a.existing + a.samples} appliances on the host",
+           [sample(backend, runner, host) for _ in range(a.samples)])
+    one_by_one(backend, host, a.tag)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--existing", type=int, default=1000)
+    ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root")
+    if a.inside:
+        inside(a)
+        return
+    tag = secrets.token_hex(2)
+    scratch = f"astara-bench-plug-{tag}"
+    subprocess.run(["ip", "netns", "add", scratch], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", scratch, sys.executable, __file__, "--inside",
+                        "--tag", tag, "--existing", str(a.existing), "--samples",
+                        str(a.samples), "--workers", str(a.workers)], check=False)
+    finally:
+        subprocess.run(["ip", "netns", "del", scratch], check=False)
+        # The appliances' names (their mounts went with the run's mount namespace).
+        for name in os.listdir(NETNS_DIR):
+            if name.startswith(f"apa-{tag}-"):
+                (NETNS_DIR / name).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
