@@ -72,4 +72,7 @@ def test_a_tenants_network_named_like_management_gets_no_management_treatment(
     finally:  # the network API is shared with tests that look for the real one by name
         user.sdk.network.remove_interface_from_router(router, subnet_id=subnet_id)
         for net in (tenant_net, mgmt, elsewhere):
+            for port in admin_user.sdk.network.ports(network_id=net.id):
+                # the attached port may be released only once its attach has landed
+                admin_user.sdk.network.delete_port(port.id, ignore_missing=True)
             admin_user.sdk.network.delete_network(net.id, ignore_missing=True)
