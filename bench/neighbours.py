@@ -121,11 +121,11 @@ def main() -> int:
     cls = NoPins if args.no_pin else NetnsBackend
     backend = cls(SubprocessRunner(), work / "compute", netns_prefix=f"anbv-{tag}-",
                   bridge_prefix=f"anbq{tag}", appliance_prefix=f"anba-{tag}-",
-                  mgmt_network=mgmt_net, mgmt_host_address=f"{host_ip}/64")
+                  mgmt_host_address=f"{host_ip}/64")
     bridge = backend.bridge(mgmt_net)
     specs = []
     for n in range(1, args.appliances + 1):
-        port = {"port_id": str(uuid.uuid4()), "net_id": mgmt_net,
+        port = {"port_id": str(uuid.uuid4()), "net_id": mgmt_net, "management": True,
                 "mac_address": f"fa:16:3e:{n >> 16 & 0xFF:02x}:{n >> 8 & 0xFF:02x}:"
                                f"{n & 0xFF:02x}",
                 "fixed_ips": [{"ip_address": f"{prefix}:{n + 1:x}", "prefixlen": 64}]}

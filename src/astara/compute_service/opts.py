@@ -33,7 +33,8 @@ compute_opts = [
                     "(what astara-appliance-agent --mode host watches)."),
     cfg.StrOpt("management_network", default="astara-mgmt",
                help="Name or id of the appliances' management network: its bridge gets "
-                    "management_host_address."),
+                    "management_host_address. By name, only a network of the appliance's "
+                    "own project (the orchestrator's service project) counts."),
     cfg.StrOpt("management_host_address", default="fdca:3ba5:a17a:acda::1/64",
                help="This host's address (with prefix length) on the management network's "
                     "bridge: the only address the compute agent sets on the host."),

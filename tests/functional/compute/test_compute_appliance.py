@@ -68,7 +68,7 @@ class Lab:
         self.backend = NetnsBackend(
             SubprocessRunner(), work / "compute", netns_prefix=f"acv-{self.tag}-",
             bridge_prefix=f"acb{self.tag}", appliance_prefix=f"aca-{self.tag}-",
-            mgmt_network=self.mgmt_net, mgmt_host_address=self.host_address)
+            mgmt_host_address=self.host_address)
         self.specs: list[InstanceSpec] = []
         self.ports: list[dict] = []
         self.agent: subprocess.Popen | None = None
@@ -78,7 +78,7 @@ class Lab:
         fixed = [] if ip is None else [{"subnet_id": "s", "ip_address": ip,
                                        "prefixlen": prefixlen}]
         port = {"port_id": str(uuid.uuid4()), "net_id": net_id, "mac_address": mac,
-                "fixed_ips": fixed}
+                "fixed_ips": fixed, "management": net_id == self.mgmt_net}
         self.ports.append(port)
         return port
 

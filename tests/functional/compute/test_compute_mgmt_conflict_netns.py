@@ -70,7 +70,8 @@ def test_other_holders_of_the_management_address_are_named(ns, tmp_path):
         s.add(Instance(id="11111111-0000-4000-8000-000000000001", project_id="p", name="a",
                        host="here", flavor_id="f", image_id="i", created_at=now,
                        updated_at=now, ports=[{"port_id": "p1", "net_id": MGMT_NET,
-                                               "network_name": "astara-mgmt"}]))
+                                               "network_name": "astara-mgmt",
+                                               "management": True}]))
     compute = replace(compute_defaults(), host="here", management_host_address=ADDR)
     runner = InNetns(ns)
     try:

@@ -51,12 +51,12 @@ class Lab:
         self.backend = NetnsBackend(
             SubprocessRunner(), work / "compute", netns_prefix=f"anv-{self.tag}-",
             bridge_prefix=f"anb{self.tag}", appliance_prefix=f"ana-{self.tag}-",
-            mgmt_network=self.mgmt_net, mgmt_host_address=f"{self.host_ip}/64")
+            mgmt_host_address=f"{self.host_ip}/64")
         self.br = self.backend.bridge(self.mgmt_net)
         self.specs: list[InstanceSpec] = []
 
     def appliance(self, n: int) -> tuple[InstanceSpec, dict]:
-        mgmt = {"port_id": str(uuid.uuid4()), "net_id": self.mgmt_net,
+        mgmt = {"port_id": str(uuid.uuid4()), "net_id": self.mgmt_net, "management": True,
                 "mac_address": f"fa:16:3e:b6:00:{n:02x}",
                 "fixed_ips": [{"ip_address": f"{self.prefix}:{n:x}", "prefixlen": 64}]}
         other = {"port_id": str(uuid.uuid4()), "net_id": str(uuid.uuid4()),
@@ -180,20 +180,20 @@ def test_reconcile_restores_a_deleted_pin(lab):
     spec, mgmt = lab.appliance(0x30)
     lab.backend.create(spec)
     rows = [stored(spec)]
-    assert reconcile.decide(rows, lab.backend.observe(), set(), lab.mgmt_net) == []
+    assert reconcile.decide(rows, lab.backend.observe(), set()) == []
 
     sh("ip", "neigh", "del", ip_of(mgmt), "dev", lab.br)
     sh("ip", "-n", lab.ns(spec), "neigh", "del", lab.host_ip, "dev", "eth0")
     observed = lab.backend.observe()
     assert observed[spec.id].pinned == ()
-    repairs = reconcile.decide(rows, observed, set(), lab.mgmt_net)
+    repairs = reconcile.decide(rows, observed, set())
     assert [(r.kind, r.replug) for r in repairs] == [("ports", (mgmt,))]
     assert "management neighbours not pinned" in repairs[0].detail
 
     done = reconcile.apply(None, lab.backend, "host", repairs, rows, observed, {"ports"})
     assert done == [spec.id]
     assert_pinned(lab, spec, mgmt)
-    assert reconcile.decide(rows, lab.backend.observe(), set(), lab.mgmt_net) == []
+    assert reconcile.decide(rows, lab.backend.observe(), set()) == []
 
 
 def test_reconcile_removes_the_pin_of_a_namespace_deleted_by_hand(lab):

@@ -85,7 +85,8 @@ class Lab:
 
     def instance(self, host: str, net_id: str, address: str, prefixlen: int = 24,
                  profile: str = "appliance", network_name: str = "n",
-                 image_id: str = "i", security: bool = False) -> dict:
+                 image_id: str = "i", security: bool = False,
+                 management: bool = False) -> dict:
         """A stored instance on ``host`` (an appliance's eth0 gets ``address``), and
         its namespace made from here: one made inside ``ip netns exec`` would live only
         in that command's mount namespace."""
@@ -94,7 +95,7 @@ class Lab:
                 "mac_address": "fa:16:3e:" + os.urandom(3).hex(":"),
                 "fixed_ips": [{"subnet_id": "s", "ip_address": address,
                                "prefixlen": prefixlen}],
-                "port_security_enabled": security}
+                "port_security_enabled": security, "management": management}
         now = jobs.now()
         with self.db.write() as s:
             s.add(Instance(id=iid, project_id="p", name=iid, host=self.hosts[host],
@@ -217,7 +218,7 @@ def test_an_appliance_on_another_host_reaches_the_management_address_a_tenant_do
             "management_address_host": lab.hosts["a"]}
     mgmt_net, tenant_net = str(uuid.uuid4()), str(uuid.uuid4())
     appliance = lab.instance("b", mgmt_net, MGMT_PREFIX + "10", 64, network_name=name,
-                             image_id=catalog.APPLIANCE_IMAGE, security=True)
+                             image_id=catalog.APPLIANCE_IMAGE, security=True, management=True)
     tenant = lab.instance("b", tenant_net, MGMT_PREFIX + "20", 64, profile="tenant",
                           network_name=name, image_id=catalog.TENANT_IMAGE, security=True)
     # the holder makes its bridge at its heartbeat: the appliance's record asks for it

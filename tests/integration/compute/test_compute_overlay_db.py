@@ -84,10 +84,11 @@ def test_the_holder_is_a_peer_of_the_management_network_appliances_name(db):
             s.add(Instance(id=str(uuid.uuid4()), project_id="p", name=host, host=host,
                            flavor_id="f", image_id=image, created_at=now, updated_at=now,
                            ports=[{"port_id": str(uuid.uuid4()), "net_id": net,
-                                   "network_name": "astara-mgmt"}]))
+                                   "network_name": "astara-mgmt",
+                                   "management": image == catalog.APPLIANCE_IMAGE}]))
 
     def with_holder(host: str) -> Overlay:
-        return Overlay(db, FakeRunner(), host, "10.0.0.9", 60.0, "vxbrq", "astara-mgmt", "a")
+        return Overlay(db, FakeRunner(), host, "10.0.0.9", 60.0, "vxbrq", "a")
 
     assert with_holder("a").management_networks() == {mgmt}
     # c has no appliance: the holder a is its management network's peer all the same

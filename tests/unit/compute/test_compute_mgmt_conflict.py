@@ -37,14 +37,17 @@ def test_holders_are_found_by_address_whatever_the_prefix_or_spelling():
     ([], None),
     ([[{"net_id": "11111111-2222-3333-4444-555555555555", "network_name": "tenant"}]], None),
     ([[{"net_id": "11111111-2222-3333-4444-555555555555", "network_name": "tenant"},
-       {"net_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "network_name": "astara-mgmt"}]],
+       {"net_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "network_name": "astara-mgmt",
+        "management": True}]],
      "brqaaaaaaaabbbb"),
-    ([[{"net_id": "astara-mgmt"}]], "brqastaramgmt"),  # the option may name the id
+    # named like it, unmarked (a tenant's network): not the management bridge
+    ([[{"net_id": "11111111-2222-3333-4444-555555555555", "network_name": "astara-mgmt"}]],
+     None),
     ([None, [{"net_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-              "network_name": "astara-mgmt"}]], "brqaaaaaaaabbbb"),
+              "network_name": "astara-mgmt", "management": True}]], "brqaaaaaaaabbbb"),
 ])
 def test_the_expected_bridge_comes_from_our_instances(ports, expected):
-    assert expected_bridge(ports, "astara-mgmt", "brq") == expected
+    assert expected_bridge(ports, "brq") == expected
 
 
 @pytest.mark.parametrize("found, expected, named", [

@@ -18,11 +18,12 @@ ADDRESS = "fdca:3ba5:a17a:acda::1/64"
 MGMT_NET = "c0ffee00-0002-4000-8000-00000000000b"
 TENANT_NET = "c0ffee00-0003-4000-8000-00000000000c"
 MGMT = {"port_id": "0a1b2c3d-0000-4000-8000-000000000002", "net_id": MGMT_NET,
-        "network_name": "astara-mgmt", "mac_address": "fa:16:3e:00:00:02",
+        "network_name": "astara-mgmt", "management": True, "mac_address": "fa:16:3e:00:00:02",
         "fixed_ips": [{"subnet_id": "s", "ip_address": "fdca:3ba5:a17a:acda::10"}],
         "port_security_enabled": True}
 NAMED_LIKE_IT = {**MGMT, "port_id": "0a1b2c3d-0000-4000-8000-000000000003",
-                 "net_id": TENANT_NET, "mac_address": "fa:16:3e:00:00:03"}
+                 "net_id": TENANT_NET, "mac_address": "fa:16:3e:00:00:03",
+                 "management": False}
 
 
 # pure -------------------------------------------------------------------------------
@@ -53,11 +54,11 @@ def test_only_an_appliances_management_port_names_the_management_network():
     appliance, tenant = catalog.APPLIANCE_IMAGE, catalog.TENANT_IMAGE
     rows = [(appliance, [MGMT, NAMED_LIKE_IT]),  # its second port: a router's interface
             (tenant, [NAMED_LIKE_IT]),  # a tenant naming its network like it
-            (appliance, []), (appliance, ["junk"])]
-    assert vxlan.management_networks(rows, "astara-mgmt", appliance) == {MGMT_NET}
-    assert vxlan.management_networks(rows, MGMT_NET, appliance) == {MGMT_NET}
-    assert vxlan.management_networks(rows, TENANT_NET, appliance) == frozenset()
-    assert vxlan.management_networks(rows, "", appliance) == frozenset()
+            (appliance, []), (appliance, ["junk"]), (appliance, None),
+            (tenant, [MGMT])]  # marked, but on a tenant's instance: never
+    assert vxlan.management_networks(rows, appliance) == {MGMT_NET}
+    # an appliance's port on a tenant's network named like it (unmarked): not it
+    assert vxlan.management_networks([(appliance, [NAMED_LIKE_IT])], appliance) == set()
 
 
 def test_a_holder_needs_a_tunnel_address():

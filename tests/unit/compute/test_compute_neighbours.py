@@ -13,7 +13,7 @@ from astara.compute_service.agent.reconcile import Repair, Stored, decide
 from astara.compute_service.agent.responders import ProcessResponders
 from astara.compute_service.agent.runner import FakeRunner
 
-MGMT = {"port_id": "pm", "net_id": "n-mgmt", "network_name": "astara-mgmt",
+MGMT = {"port_id": "pm", "net_id": "n-mgmt", "network_name": "astara-mgmt", "management": True,
         "mac_address": "FA:16:3E:00:00:01",
         "fixed_ips": [{"ip_address": "fdca:3ba5:a17a:acda:0::10"},
                       {"ip_address": "192.0.2.10"}, {"ip_address": "not-an-ip"}]}
@@ -28,15 +28,20 @@ def test_bridge_mac_is_locally_administered_unicast():
     assert nb.bridge_mac(bytes(6)) == "02:00:00:00:00:00"
 
 
-@pytest.mark.parametrize("port, profile, network, expected", [
-    (MGMT, "appliance", "astara-mgmt", PAIRS),  # by name
-    (MGMT, "appliance", "n-mgmt", PAIRS),  # by id
-    (MGMT, "tenant", "astara-mgmt", frozenset()),  # only appliances
-    (OTHER, "appliance", "astara-mgmt", frozenset()),  # only the management port
-    (MGMT, "appliance", "", frozenset()),  # no management network
+NAMED_LIKE_IT = {**MGMT, "management": False}
+
+
+@pytest.mark.parametrize("port, profile, expected", [
+    (MGMT, "appliance", PAIRS),  # marked by the compute API
+    (MGMT, "tenant", frozenset()),  # only appliances
+    (OTHER, "appliance", frozenset()),  # only the management port
+    # the network's name is a tenant's to write: it never makes a management port
+    (NAMED_LIKE_IT, "appliance", frozenset()),
+    ({k: v for k, v in MGMT.items() if k != "management"}, "appliance", frozenset()),
+    ({**MGMT, "management": "yes"}, "appliance", frozenset()),  # only True counts
 ])
-def test_wanted_pins(port, profile, network, expected):
-    assert nb.wanted(port, profile, network) == expected
+def test_wanted_pins(port, profile, expected):
+    assert nb.wanted(port, profile) == expected
 
 
 def test_pin_lines_replace_permanent_entries():
@@ -79,7 +84,7 @@ def test_complete_needs_both_sides():
 
 def backend(tmp_path: Path, runner: FakeRunner) -> NetnsBackend:
     return NetnsBackend(runner, tmp_path, bridge_prefix="zzqt", netns_prefix="zzt-vm-",
-                        appliance_prefix="zzt-app-", mgmt_network="astara-mgmt",
+                        appliance_prefix="zzt-app-",
                         mgmt_host_address="fdca::1/64",
                         responders=ProcessResponders(runner, "python"))
 
@@ -113,7 +118,7 @@ def test_tenants_and_a_host_without_management_address_pin_nothing(tmp_path):
     runner = FakeRunner()
     backend(tmp_path, runner).create(InstanceSpec("t1", "vm", "tenant", (OTHER,)))
     runner2 = FakeRunner()
-    NetnsBackend(runner2, tmp_path, mgmt_network="astara-mgmt", mgmt_host_address="") \
+    NetnsBackend(runner2, tmp_path, mgmt_host_address="") \
         .create(InstanceSpec("a1", "ak", "appliance", (MGMT,)))
     for r in (runner, runner2):
         assert not [c for c in r.commands if "neigh" in c]
@@ -126,14 +131,13 @@ def test_reconcile_replugs_an_unpinned_management_port():
     macs = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
     pinned = Observed("i", True, macs, "appliance",
                       pinned=(("fa:16:3e:00:00:01", "fdca::10"),))
-    assert decide([stored], {"i": pinned}, set(), "astara-mgmt") == []
+    assert decide([stored], {"i": pinned}, set()) == []
     lost = Observed("i", True, macs, "appliance", pinned=())
-    assert decide([stored], {"i": lost}, set(), "astara-mgmt") == [
+    assert decide([stored], {"i": lost}, set()) == [
         Repair("ports", "i", None, {}, "management neighbours not pinned: pm",
                replug=(mgmt,))]
     # a backend that pins nothing reports None: never drift
-    assert decide([stored], {"i": Observed("i", True, macs, "appliance")}, set(),
-                  "astara-mgmt") == []
+    assert decide([stored], {"i": Observed("i", True, macs, "appliance")}, set()) == []
 
 
 def test_neighbour_limits_warn_once_naming_the_sysctl():
@@ -175,7 +179,7 @@ def test_a_stopped_instances_unpinned_neighbours_are_no_drift():
     stored = Stored("i", "stopped", None, 4, profile="appliance", ports=(mgmt, OTHER))
     macs = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
     stopped = Observed("i", False, macs, "appliance", pinned=())
-    assert decide([stored], {"i": stopped}, set(), "astara-mgmt") == []
+    assert decide([stored], {"i": stopped}, set()) == []
 
 
 def test_a_tenant_instance_on_a_network_named_like_management_gets_no_host_address(tmp_path):
@@ -188,3 +192,21 @@ def test_a_tenant_instance_on_a_network_named_like_management_gets_no_host_addre
     assert not [line for line in lines if "fdca::1/64" in line]
     assert not [line for line in lines if "neigh" in line]
     assert f"ip link add {be.bridge('n-mgmt')} type bridge" in lines
+
+
+def test_an_appliance_port_on_a_network_only_named_like_management_gets_nothing(tmp_path):
+    """The orchestrator boots an appliance with a port on a tenant's network the tenant
+    called ``astara-mgmt``: unmarked by the compute API, it gets no host address, no
+    fixed bridge MAC and no pins (the management port beside it still does)."""
+    runner = FakeRunner()
+    be = backend(tmp_path, runner)
+    tenant = {**NAMED_LIKE_IT, "port_id": "pt", "net_id": "n-tenant",
+              "mac_address": "fa:16:3e:00:00:03", "fixed_ips": [{"ip_address": "10.1.0.5"}]}
+    be.create(InstanceSpec("a2", "ak", "appliance", (MGMT, tenant)))
+    lines = [" ".join(c) for c in runner.commands]
+    br = be.bridge("n-tenant")
+    assert f"ip link add {br} type bridge" in lines  # no fixed MAC
+    assert not [line for line in lines if f"dev {br}" in line
+                and ("fdca::1/64" in line or "neigh" in line)]
+    assert [line for line in lines if "fdca::1/64" in line] == [
+        f"ip addr replace fdca::1/64 dev {be.bridge('n-mgmt')} nodad"]

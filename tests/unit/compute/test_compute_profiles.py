@@ -81,12 +81,11 @@ def test_overlapping_prefixes_are_refused():
         NetnsBackend(FakeRunner(), Path("/x"), netns_prefix="astara-", appliance_prefix="astara-a")
 
 
-def test_management_network_by_name_or_id():
-    backend = NetnsBackend(FakeRunner(), Path("/x"), mgmt_network="astara-mgmt")
-    assert backend.is_mgmt({"net_id": "n", "network_name": "astara-mgmt"})
-    assert not backend.is_mgmt({"net_id": "n", "network_name": "tenant"})
-    backend = NetnsBackend(FakeRunner(), Path("/x"), mgmt_network="n-1")
-    assert backend.is_mgmt({"net_id": "n-1"})
+def test_the_management_port_is_the_one_the_compute_api_marked():
+    backend = NetnsBackend(FakeRunner(), Path("/x"))
+    assert backend.is_mgmt({"net_id": "n", "network_name": "x", "management": True})
+    assert not backend.is_mgmt({"net_id": "n", "network_name": "astara-mgmt"})
+    assert not backend.is_mgmt({"net_id": "astara-mgmt", "management": False})
 
 
 def test_stored_ports_carry_the_prefix_length_of_their_subnet():

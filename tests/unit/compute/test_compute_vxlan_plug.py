@@ -18,7 +18,8 @@ PORT = {"port_id": "0a1b2c3d-0000-4000-8000-000000000001", "net_id": NET,
         "network_name": "n", "mac_address": "fa:16:3e:00:00:01", "fixed_ips": [],
         "port_security_enabled": False}
 MGMT = {**PORT, "port_id": "0a1b2c3d-0000-4000-8000-000000000002",
-        "net_id": "c0ffee00-0002-4000-8000-00000000000b", "network_name": "astara-mgmt"}
+        "net_id": "c0ffee00-0002-4000-8000-00000000000b", "network_name": "astara-mgmt",
+        "management": True}
 
 
 class StubOverlay:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from astara.compute_service import catalog
+from astara.compute_service.agent import neighbours
 from astara.compute_service.agent.netns import bridge_name
 from astara.compute_service.agent.runner import Runner
 from astara.compute_service.models import Instance
@@ -55,12 +56,13 @@ def holders(links: list[dict], address: str) -> list[Holder]:
     return found
 
 
-def expected_bridge(instance_ports: Iterable[list[dict]], mgmt_network: str,
+def expected_bridge(instance_ports: Iterable[list[dict]],
                     bridge_prefix: str) -> str | None:
-    """The management bridge of this agent's instances (None: none of them has one yet)."""
+    """The management bridge of this agent's instances (None: none of them has one yet):
+    a port's the compute API marked as a management port, never one found by name."""
     for ports in instance_ports:
         for port in ports or []:
-            if mgmt_network and mgmt_network in (port.get("net_id"), port.get("network_name")):
+            if neighbours.is_management(port):
                 return bridge_name(bridge_prefix, port["net_id"])
     return None
 
@@ -95,6 +97,6 @@ def check(db: Database, runner: Runner, compute: ComputeSettings) -> list[str]:
     with db.read() as s:
         ports = s.scalars(select(Instance.ports).where(
             mine, Instance.deleted.is_(False))).all() if holder in ("", compute.host) else []
-    expected = expected_bridge(ports, compute.management_network, compute.bridge_prefix)
+    expected = expected_bridge(ports, compute.bridge_prefix)
     return conflicts(holders(links, compute.management_host_address), expected,
                      compute.management_host_address, compute.bridge_prefix)

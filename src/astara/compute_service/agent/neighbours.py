@@ -65,15 +65,18 @@ def addresses(port: dict) -> list[str]:
     return out
 
 
-def on_network(port: dict, network: str) -> bool:
-    """Is ``port`` on ``network`` (a network's id or name; "" is none)?"""
-    return bool(network) and network in (port.get("net_id"), port.get("network_name"))
+def is_management(port: dict) -> bool:
+    """Is ``port`` the management port our own records say it is? The compute API marks
+    it when it stores the port (``ports.is_management``: the network's owner or id), never
+    from its network's name: a tenant writes that, and may call a network of its own
+    like the management one."""
+    return port.get("management") is True
 
 
-def wanted(port: dict, profile: str, mgmt_network: str) -> frozenset[tuple[str, str]]:
+def wanted(port: dict, profile: str) -> frozenset[tuple[str, str]]:
     """(MAC, IP) pairs pinned for ``port``: an appliance's management port's addresses
     (the backend pins only when the host has a management address)."""
-    if profile != "appliance" or not on_network(port, mgmt_network):
+    if profile != "appliance" or not is_management(port):
         return frozenset()
     mac = str(port.get("mac_address", "")).lower()
     return frozenset((mac, ip) for ip in addresses(port))

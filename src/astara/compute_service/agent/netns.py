@@ -7,7 +7,9 @@ profile: ``netns_prefix`` (tenant) or ``appliance_prefix`` (appliance, the prefi
 ``astara-appliance-agent --mode host`` watches); ``profiles`` says what runs inside.
 The management network's bridge carries this host's management address (the only
 address the project sets on the host), added when the bridge is plugged and removed
-with it. Only names carrying our prefixes are ever created, observed or removed.
+with it; the management network is the one of a port the compute API marked as the
+management port (``neighbours.is_management``), never one found by its name. Only
+names carrying our prefixes are ever created, observed or removed.
 A port with port security gets an anti-spoofing chain (``antispoof``) on its tap,
 loaded before the instance's side of the veth goes up and deleted with the tap.
 An appliance's management port gets PERMANENT neighbour entries on both sides
@@ -68,7 +70,6 @@ class NetnsBackend:
     def __init__(self, runner: Runner, state_dir: Path, netns_prefix: str = "astara-vm-",
                  bridge_prefix: str = "brq", python: str = sys.executable,
                  appliance_prefix: str = "astara-appliance-",
-                 mgmt_network: str = "astara-mgmt",
                  mgmt_host_address: str = "fdca:3ba5:a17a:acda::1/64",
                  responders: Responders | None = None, overlay: Overlay | None = None,
                  mgmt_address_host: str = "", host: str = ""):
@@ -81,7 +82,6 @@ class NetnsBackend:
         self.appliance_prefix = appliance_prefix
         self.bridge_prefix = bridge_prefix
         self.python = python
-        self.mgmt_network = mgmt_network
         self.mgmt_host_address = mgmt_host_address
         self.overlay = overlay  # None: every network stays on this host
         # The management network spans hosts (with an overlay and a holder named):
@@ -106,11 +106,10 @@ class NetnsBackend:
         runner = runner or SubprocessRunner()
         overlay = Overlay(db, runner, compute.host, compute.tunnel_address,
                           compute.agent_down_time, vxlan.device_prefix(compute.bridge_prefix),
-                          compute.management_network, compute.management_address_host) \
+                          compute.management_address_host) \
             if compute.tunnel_address and db is not None else None
         return cls(runner, compute.state_dir, compute.netns_prefix,
                    compute.bridge_prefix, appliance_prefix=compute.appliance_netns_prefix,
-                   mgmt_network=compute.management_network,
                    mgmt_host_address=compute.management_host_address, overlay=overlay,
                    mgmt_address_host=compute.management_address_host, host=compute.host)
 
@@ -137,14 +136,15 @@ class NetnsBackend:
     def tap(port_id: str) -> str:
         return ("tap" + port_id)[:14]
 
-    def is_mgmt(self, port: dict) -> bool:
-        return neighbours.on_network(port, self.mgmt_network)
+    @staticmethod
+    def is_mgmt(port: dict) -> bool:
+        return neighbours.is_management(port)
 
     def pins(self, port: dict, profile: str) -> frozenset[tuple[str, str]]:
         """(MAC, IP) pairs pinned for ``port`` (none without a host management address)."""
         if not self.mgmt_host_address:
             return frozenset()
-        return neighbours.wanted(port, profile, self.mgmt_network)
+        return neighbours.wanted(port, profile)
 
     def _dir(self, instance_id: str) -> Path:
         return self.state_dir / "instances" / instance_id
@@ -469,8 +469,8 @@ class NetnsBackend:
                 held.enter_context(self._bridge_locks[br])
             host = [f"netns add {ns}"] if fresh else []
             inside = {} if fresh else self._interfaces(ns)
-            # Only an appliance's port (booted by an admin) is taken for a management
-            # port: a tenant's network may carry the management network's name.
+            # Only an appliance's port (booted by an admin) marked by the compute API is
+            # taken for a management port.
             fixed = {self.bridge(p["net_id"]) for p, _ in plugs
                      if profile == "appliance" and self.is_mgmt(p) and self.mgmt_host_address}
             macs: dict[str, str] = {}  # the management bridge's (fixed) MAC

@@ -48,10 +48,8 @@ def _records() -> Iterator[None]:
 
 class Overlay:
     def __init__(self, db: Database, runner: Runner, host: str, local: str,
-                 agent_down_time: float, device_prefix: str, management: str = "",
-                 holder: str = ""):
+                 agent_down_time: float, device_prefix: str, holder: str = ""):
         self.db = db
-        self.management = management  # the management network's id or name
         self.holder = holder  # "": the management network is not tunnelled
         self.runner = runner
         self.host = host
@@ -128,7 +126,7 @@ class Overlay:
     def _management(self, s) -> frozenset[str]:
         rows = s.execute(select(Instance.image_id, Instance.ports).where(
             Instance.deleted == false(), Instance.image_id == catalog.APPLIANCE_IMAGE)).all()
-        return vxlan.management_networks(rows, self.management, catalog.APPLIANCE_IMAGE)
+        return vxlan.management_networks(rows, catalog.APPLIANCE_IMAGE)
 
     def peers(self, net_id: str) -> frozenset[str]:
         with _records():

@@ -91,7 +91,7 @@ def _mac(value: str) -> str:
     return value.lower()
 
 
-def _port_drift(inst: Stored, seen: Observed, mgmt_network: str) -> Repair | None:
+def _port_drift(inst: Stored, seen: Observed) -> Repair | None:
     plugged = {_mac(m) for m in seen.ports}
     missing = tuple(p for p in inst.ports if _mac(p.get("mac_address", "")) not in plugged)
     stored = {_mac(p.get("mac_address", "")) for p in inst.ports}
@@ -107,7 +107,7 @@ def _port_drift(inst: Stored, seen: Observed, mgmt_network: str) -> Repair | Non
     if seen.pinned is not None and seen.running:
         pinned = set(seen.pinned)
         unpinned = tuple(p for p in inst.ports if p not in missing
-                         and not neighbours.wanted(p, inst.profile, mgmt_network) <= pinned)
+                         and not neighbours.wanted(p, inst.profile) <= pinned)
     if not missing and not unknown and not unfiltered and not unpinned:
         return None
     parts = []
@@ -125,9 +125,10 @@ def _port_drift(inst: Stored, seen: Observed, mgmt_network: str) -> Repair | Non
 
 
 def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str],
-           mgmt_network: str = "", elsewhere: frozenset[str] = frozenset()) -> list[Repair]:
-    """The repairs; ``mgmt_network`` (id or name) says which ports get pinned neighbours;
-    ``elsewhere``: instances stored live for other hosts (seen here, but not ours)."""
+           elsewhere: frozenset[str] = frozenset()) -> list[Repair]:
+    """The repairs (a port the compute API marked as an appliance's management port gets
+    pinned neighbours); ``elsewhere``: instances stored live for other hosts (seen here,
+    but not ours)."""
     out: list[Repair] = []
     live = {s.id: s for s in stored if not s.deleted}
     for inst in sorted(live.values(), key=lambda s: s.id):
@@ -156,7 +157,7 @@ def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str],
             out.append(Repair("unsynced", inst.id, action, payload,
                               f"stored power {inst.power_state}, host running={seen.running}"))
         elif inst.vm_state in ("active", "stopped") and \
-                (drift := _port_drift(inst, seen, mgmt_network)):
+                (drift := _port_drift(inst, seen)):
             out.append(drift)
         elif inst.vm_state == "active" and seen.running and seen.missing:
             out.append(Repair("processes", inst.id, None, {},
@@ -258,7 +259,7 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
     stored, busy = load(db, host, grace)
     observed = backend.observe()
     others = elsewhere(db, host, set(observed) - {s.id for s in stored if not s.deleted})
-    repairs = decide(stored, observed, busy, getattr(backend, "mgmt_network", ""), others)
+    repairs = decide(stored, observed, busy, others)
     out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
                         for r in repairs if r.kind == kind] for kind in KINDS}
     out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix, progress)

@@ -17,6 +17,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from astara.compute_service.agent import neighbours
+
 VNI_MIN, VNI_MAX = 1, 2**24 - 1
 DSTPORT = 4789  # IANA's VXLAN port
 FLOOD = "00:00:00:00:00:00"  # the FDB entry a vxlan device floods unknown traffic by
@@ -140,20 +142,20 @@ def peers_by_network(me: str, hosts: Iterable[HostRow], ports: Iterable[tuple[st
     return {net: frozenset(peers) for net, peers in out.items()}
 
 
-def management_networks(instances: Iterable[tuple[str, list]], management: str,
+def management_networks(instances: Iterable[tuple[str, list]],
                         appliance_image: str) -> frozenset[str]:
     """Network ids of the management network, from (image id, ports) of live instances:
-    an appliance's first port (its management port, ``eth0``) on ``management`` (the
-    network's id or name). A tenant's instance never counts, whatever its network is
-    called, so a tenant cannot get a network of its own taken for the management one."""
-    if not management:
-        return frozenset()
+    an appliance's ports the compute API marked as management ports
+    (``neighbours.is_management``: from the network's owner or id, never its name). A
+    tenant's instance never counts, nor a network of a tenant's however called."""
     out = set()
     for image_id, ports in instances:
-        first = ports[0] if image_id == appliance_image and ports else None
-        if isinstance(first, dict) and first.get("net_id") \
-                and management in (first.get("net_id"), first.get("network_name")):
-            out.add(str(first["net_id"]))
+        if image_id != appliance_image:
+            continue
+        for port in ports or ():
+            if isinstance(port, dict) and port.get("net_id") \
+                    and neighbours.is_management(port):
+                out.add(str(port["net_id"]))
     return frozenset(out)
 
 

@@ -11,7 +11,9 @@ network needs ``network:attach_external_network`` (admin). ``allocate`` deletes 
 created if a later port fails; ``release`` deletes the ports the compute service
 created and unbinds the ones it was given, as Nova does (with the service's identity
 when the caller cannot see a port an admin plugged into its server). Ports are stored
-on the instance in a plain form.
+on the instance in a plain form, ``management`` saying whether the port is an
+appliance's management port (``is_management``): the agent gives the host's management
+address and neighbour pins to those only.
 """
 
 from __future__ import annotations
@@ -30,8 +32,23 @@ LOG = logging.getLogger(__name__)
 MAX_PARALLEL = 8
 
 
+def is_management(network: dict | None, project_id: str, management: str) -> bool:
+    """Is a port on ``network`` (the network API's answer) the management port of a
+    server of ``project_id``? ``management``: the configured management network's id or
+    name ("": the server is no appliance). By name only when the server's project owns
+    the network (the service project, which made it): a network's name and ``shared``
+    are a tenant's to write, its owner is not, so a tenant's network called like the
+    management one, made before or after it, never counts."""
+    if not management or not network:
+        return False
+    if network.get("id") == management:
+        return True
+    owner = network.get("project_id") or network.get("tenant_id")
+    return network.get("name") == management and bool(owner) and owner == project_id
+
+
 def stored(port: dict, network_name: str, owned: bool,
-           cidrs: dict[str, str | None] | None = None) -> dict:
+           cidrs: dict[str, str | None] | None = None, management: bool = False) -> dict:
     fixed = []
     for ip in port.get("fixed_ips", []):
         entry = {"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
@@ -41,7 +58,7 @@ def stored(port: dict, network_name: str, owned: bool,
         fixed.append(entry)
     return {"port_id": port["id"], "net_id": port["network_id"], "network_name": network_name,
             "mac_address": port.get("mac_address", ""), "status": port.get("status", "DOWN"),
-            "fixed_ips": fixed, "owned": owned,
+            "fixed_ips": fixed, "owned": owned, "management": management,
             # what the host's anti-spoofing filter allows (absent: Neutron's default)
             "port_security_enabled": port.get("port_security_enabled", True),
             "allowed_address_pairs": [
@@ -140,8 +157,10 @@ def _claimed(net: Network, caller: Context, port: dict, server_id: str, az: str,
 
 
 def allocate_one(net: Network, caller: Context, project_id: str, server_id: str, host: str,
-                 az: str, want: NetworkRequest, attach: bool = False) -> dict:
-    """One bound port for server ``server_id`` of ``project_id``, asked for by ``caller``."""
+                 az: str, want: NetworkRequest, attach: bool = False,
+                 management: str = "") -> dict:
+    """One bound port for server ``server_id`` of ``project_id``, asked for by ``caller``;
+    ``management``: the management network's id or name for an appliance, else ""."""
     if want.port_id:
         found = net.get_port(caller, want.port_id)
         _checked(port_refusal(caller, found, want.port_id, attach))
@@ -157,7 +176,9 @@ def allocate_one(net: Network, caller: Context, project_id: str, server_id: str,
             release(net, caller, [{"port_id": port["id"], "service": service}])
             raise
         return {**stored(port, (network or {}).get("name", ""), owned=False,
-                         cidrs=_cidrs(net, caller, port)), "service": service}
+                         cidrs=_cidrs(net, caller, port),
+                         management=is_management(network, project_id, management)),
+                "service": service}
     network = net.get_network(caller, want.net_id or "")
     _checked(network_refusal(caller, network, want.net_id or "", attach))
     net_id = (network or {})["id"]
@@ -175,7 +196,8 @@ def allocate_one(net: Network, caller: Context, project_id: str, server_id: str,
         release(net, caller, [{"port_id": port["id"], "owned": True}])
         raise
     return stored(port, (network or {}).get("name", ""), owned=True,
-                  cidrs=_cidrs(net, caller, port))
+                  cidrs=_cidrs(net, caller, port),
+                  management=is_management(network, project_id, management))
 
 
 def _apart(wanted: tuple[NetworkRequest, ...]) -> bool:
@@ -186,7 +208,7 @@ def _apart(wanted: tuple[NetworkRequest, ...]) -> bool:
 
 
 def allocate(net: Network, caller: Context, project_id: str, server_id: str, host: str,
-             az: str, wanted: tuple[NetworkRequest, ...]) -> list[dict]:
+             az: str, wanted: tuple[NetworkRequest, ...], management: str = "") -> list[dict]:
     """The ports, in the order asked. Each is a few calls to the network API, so they
     are made side by side (an appliance has three); if one fails, the others are
     released and the first failure in order is raised, as one after the other would."""
@@ -194,7 +216,8 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
         done: list[dict] = []
         try:
             for want in wanted:
-                done.append(allocate_one(net, caller, project_id, server_id, host, az, want))
+                done.append(allocate_one(net, caller, project_id, server_id, host, az, want,
+                                         management=management))
         except BaseException:
             release(net, caller, done)
             raise
@@ -209,7 +232,7 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
                                 thread_name_prefix="allocate") as pool:
             for want in wanted:
                 futures.append(pool.submit(allocate_one, net, caller, project_id,
-                                           server_id, host, az, want))
+                                           server_id, host, az, want, False, management))
     except BaseException as exc:
         failure = exc
     for future in futures:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from astara.bus.wakeup import WakeupDir
-from astara.compute_service import events, jobs, transitions
+from astara.compute_service import catalog, events, jobs, transitions
 from astara.compute_service.api import (
     actions,
     dead_letters,
@@ -73,6 +73,13 @@ class ComputeService:
         self.settings = settings
         self.job_wakeup = job_wakeup
         self.groups = server_group_store.ServerGroups(db, settings)
+
+    def _management(self, image_id: str) -> str:
+        """The management network a server of ``image_id`` may have its management port
+        on: the configured one for an appliance (booted by an admin only), else none."""
+        image = catalog.IMAGES.get(image_id)
+        return self.settings.management_network \
+            if image is not None and image.profile == "appliance" else ""
 
     def _woken(self) -> None:
         if self.job_wakeup is not None:
@@ -135,7 +142,8 @@ class ComputeService:
                                        project_id=ctx.project_id) \
                 if placed else None
         allocated = ports.allocate(self.network, ctx, ctx.project_id, server_id, host or "",
-                                   self.settings.availability_zone, req.networks) \
+                                   self.settings.availability_zone, req.networks,
+                                   self._management(req.image.id)) \
             if host else []
         if allocated:  # one port per requested network, in order
             allocated = [{**port, "tag": want.tag} if want.tag is not None else port
@@ -311,7 +319,8 @@ class ComputeService:
         if conflict:
             raise errors.Conflict(conflict)
         port = ports.allocate_one(self.network, ctx, row.project_id, row.id, row.host,
-                                  row.availability_zone, want, attach=True)
+                                  row.availability_zone, want, attach=True,
+                                  management=self._management(row.image_id))
         if want.tag is not None:
             port = {**port, "tag": want.tag}
         try:
