@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                     ", ".join(removed))
     for line in mgmt_conflict.check(db, backend.runner, compute):
         LOG.error(line)  # a stale holder otherwise shows only as routers that never boot
+    for line in mgmt_conflict.check_holder(db, compute.management_address_host, compute.host):
+        LOG.warning(line)  # a typo otherwise shows only as appliances never reached
     for line in neighbour_limits.check(compute.host_capacity):
         LOG.warning(line)  # otherwise seen only as an overflow in dmesg and lost traffic
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))

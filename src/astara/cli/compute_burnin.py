@@ -12,7 +12,9 @@ call carries one token, the project is the token's (``--project-id`` may only re
 it), and the compute and network APIs are the catalog's unless ``--compute-url`` and
 ``--network-url`` name them.
 On a terminal, a progress bar of the steps shows the one under way (nothing of it when
-stdout is not a terminal). Exits 0 when every step passed (warnings included), 1 on any
+stdout is not a terminal). ``--show-stale`` and ``--delete-stale`` see only the
+project's own resources, even with an admin's token; a delete refused (403) is one
+line on stderr and exit 1. Exits 0 when every step passed (warnings included), 1 on any
 failure, 2 on usage.
 """
 
@@ -92,14 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     runner = SubprocessRunner()
     try:
         if conf.show_stale or conf.delete_stale:
-            found = burnin.stale(api, conf.prefix)
-            found["probes"] = [{"namespace": ns} for ns in stale()]
-            if conf.delete_stale:
-                burnin.delete_stale(api, conf.prefix, conf.action_fail)
-                for ns in found["probes"]:
-                    remove_stale(runner, ns["namespace"])
-            print(json.dumps(found, indent=2))
-            return 0
+            probes = [{"namespace": ns} for ns in stale()]
+            if not conf.delete_stale:
+                print(json.dumps({**burnin.stale(api, conf.prefix), "probes": probes},
+                                 indent=2))
+                return 0
+            found = burnin.delete_stale(  # a refused delete: one line each, on stderr
+                api, conf.prefix, conf.action_fail,
+                warn=lambda line: print(f"astara-compute-burnin: {line}", file=sys.stderr))
+            for ns in probes:
+                remove_stale(runner, ns["namespace"])
+            print(json.dumps({**found, "probes": probes}, indent=2))
+            return 1 if found["not_deleted"] else 0
         workdir = compute.state_dir / "burnin" / run_id
 
         def probe(net: dict, subnet: dict) -> Probe:

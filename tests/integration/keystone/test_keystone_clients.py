@@ -95,7 +95,7 @@ def test_the_compute_burnins_calls_carry_one_token(keystone_cloud, monkeypatch):
     assert creds.endpoint("network") == c.network_url
     assert creds.endpoint("compute", "/v2.1") + "/v2.1" == c.compute_url
     api = ApiClient(creds.endpoint("compute", "/v2.1"), creds.endpoint("network"),
-                    "http://127.0.0.1:1", "ignored", auth=creds.auth)
+                    "http://127.0.0.1:1", creds.project_id, auth=creds.auth)  # as the CLI
     try:
         assert api.unauthenticated_status() == 401  # the token is left off on purpose
         assert api.flavors() and api.images()

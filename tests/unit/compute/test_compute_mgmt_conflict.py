@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from astara.common.settings import DatabaseSettings, sqlite_url
+from astara.compute_service import jobs
 from astara.compute_service.agent.mgmt_conflict import (
     Holder,
+    check_holder,
     conflicts,
     expected_bridge,
     holders,
+    unknown_holder,
 )
+from astara.compute_service.models import Host
+from astara.db import migrate
 
 ADDR = "fdca:3ba5:a17a:acda::1/64"
 
@@ -71,3 +77,32 @@ def test_the_line_says_whose_it_looks_like():
     [theirs] = conflicts([Holder("brqlookalike", None, 0)], None, ADDR, "brq")
     assert "interface brqlookalike (not Astara's)" in theirs
     assert "astara-netns-cleanup" not in theirs
+
+
+@pytest.mark.parametrize(("holder", "host", "hosts", "want"), [
+    ("", "a", [], None),  # no holder: every host holds its own
+    ("a", "a", [], None),  # itself: its agent registers it
+    ("ctl-1", "b", ["ctl-1", "b"], None),
+    ("CTL-1", "b", ["ctl-1", "b"], "management_address_host = 'CTL-1' names no compute "
+     "host (did you mean 'ctl-1'?): no appliance of this host reaches the management "
+     "address until it names the holder's [compute_service] host exactly (known: b, "
+     "ctl-1)"),
+    ("ctl", "b", [], "management_address_host = 'ctl' names no compute host: no "
+     "appliance of this host reaches the management address until it names the holder's "
+     "[compute_service] host exactly (known: none yet)"),
+])
+def test_a_holder_naming_no_compute_host_is_one_line(holder, host, hosts, want):
+    assert unknown_holder(holder, host, hosts) == want
+
+
+def test_the_holder_is_checked_against_the_hosts_table(tmp_path):
+    db = migrate.open_database(DatabaseSettings(sqlite_url(tmp_path), auto_migrate=True))
+    try:
+        with db.write() as s:
+            s.add(Host(name="ctl-1", updated_at=jobs.now()))
+        assert check_holder(db, "ctl-1", "b") == []
+        assert check_holder(db, "", "b") == []
+        [line] = check_holder(db, "Ctl-1", "b")
+        assert "did you mean 'ctl-1'?" in line and "\n" not in line
+    finally:
+        db.dispose()

@@ -4,6 +4,8 @@ backend's lines on a FakeRunner."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import astara.compute_service.agent.netns as netns_mod
@@ -187,3 +189,69 @@ def test_without_a_holder_the_management_network_stays_on_each_host(tmp_path, mo
     assert not [line for line in out if "vxlan" in line]
     assert f"ip addr replace {ADDRESS} dev {b.bridge(MGMT_NET)} nodad" in out
     assert neighbours.holder_mac(ADDRESS) not in " ".join(out)
+
+
+OLD_NET = "deadbeef-0000-4000-8000-000000000001"  # a management network of an earlier run
+
+
+def holder_mac_bridge(tmp_path, br: str) -> None:
+    """Bridge ``br`` as sysfs shows it: no member, the holder's MAC."""
+    (tmp_path / "net" / br / "brif").mkdir(parents=True)
+    (tmp_path / "net" / br / "address").write_text(neighbours.holder_mac(ADDRESS) + "\n")
+
+
+def test_the_holder_sweeps_an_emptied_management_bridge_no_appliance_uses(tmp_path,
+                                                                          monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, "a")
+    old, current = b.bridge(OLD_NET), b.bridge(MGMT_NET)
+    holder_mac_bridge(tmp_path, old)
+    b.sync_tunnels()  # reads the management networks: MGMT_NET only
+    holder_mac_bridge(tmp_path, current)
+    runner.commands.clear()
+    assert b.sweep_bridges() == [old]  # the current one stays, empty
+    assert lines(runner) == [f"ip link del {old}"]  # its address goes with it
+    runner.commands.clear()
+    b._drop_bridge_if_empty({**MGMT, "net_id": OLD_NET})
+    assert lines(runner) == [f"ip addr del {ADDRESS} dev {old}", f"ip link del {old}"]
+
+
+def test_before_the_management_networks_are_read_the_holder_sweeps_none(tmp_path,
+                                                                        monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, "a")
+    holder_mac_bridge(tmp_path, b.bridge(OLD_NET))
+    assert b.sweep_bridges() == [] and runner.commands == []
+
+
+class AddressRunner(FakeRunner):
+    """``ip -j addr show dev`` answering that the management address is held."""
+
+    def run(self, argv, check=True, stdin=None):
+        super().run(argv, check, stdin)
+        if argv[:3] == ["ip", "-j", "addr"]:
+            return json.dumps([{"ifname": argv[-1], "addr_info": [
+                {"family": "inet6", "local": "fdca:3ba5:a17a:acda::1", "prefixlen": 64}]}])
+        return ""
+
+
+@pytest.mark.parametrize("host", ["a", "b"])
+def test_a_host_not_holding_it_removes_the_management_address_once(tmp_path, monkeypatch,
+                                                                   host):
+    b, _ = backend(tmp_path, monkeypatch, host)
+    b.runner = runner = AddressRunner()
+    br = b.bridge(MGMT_NET)
+    (tmp_path / "net" / br).mkdir(parents=True)  # plugged before the option was set
+    made = b.ensure_tunnels([MGMT, NAMED_LIKE_IT])
+    removed = f"addr del {ADDRESS} dev {br}"
+    assert (removed in made) is (host == "b")  # the holder keeps it
+    runner.commands.clear()
+    assert removed not in b.ensure_tunnels([MGMT])  # read once per bridge
+    assert not [c for c in runner.commands if c[:3] == ["ip", "-j", "addr"]]
+
+
+def test_holds_address_reads_ip_json():
+    shown = '[{"ifname": "brq1", "addr_info": [{"local": "fdca:3ba5:a17a:acda::1"}]}]'
+    assert netns_mod.holds_address(shown, ADDRESS)
+    assert not netns_mod.holds_address(shown, "fdca:3ba5:a17a:acda::2/64")
+    assert not netns_mod.holds_address("", ADDRESS)
+    assert not netns_mod.holds_address("junk", ADDRESS)
+    assert not netns_mod.holds_address('[{"addr_info": [{"local": 5}]}]', ADDRESS)

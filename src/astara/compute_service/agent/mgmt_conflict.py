@@ -23,7 +23,7 @@ from astara.compute_service import catalog
 from astara.compute_service.agent import neighbours
 from astara.compute_service.agent.netns import bridge_name
 from astara.compute_service.agent.runner import Runner
-from astara.compute_service.models import Instance
+from astara.compute_service.models import Host, Instance
 from astara.compute_service.settings import ComputeSettings
 from astara.db.engine import Database
 
@@ -100,3 +100,29 @@ def check(db: Database, runner: Runner, compute: ComputeSettings) -> list[str]:
     expected = expected_bridge(ports, compute.bridge_prefix)
     return conflicts(holders(links, compute.management_host_address), expected,
                      compute.management_host_address, compute.bridge_prefix)
+
+
+def unknown_holder(holder: str, host: str, hosts: Iterable[str]) -> str | None:
+    """The line when ``management_address_host`` names no compute host: a typo (``A``
+    for ``a``) leaves every host with no peer holding the management address, so no
+    appliance is reached. None when it names one, names this host (registered by its
+    own agent) or is empty."""
+    names = sorted(set(hosts))
+    if not holder or holder == host or holder in names:
+        return None
+    near = [n for n in names if n.lower() == holder.strip().lower()]
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return (f"management_address_host = {holder!r} names no compute host{hint}: no "
+            f"appliance of this host reaches the management address until it names the "
+            f"holder's [compute_service] host exactly (known: "
+            f"{', '.join(names[:10]) or 'none yet'})")
+
+
+def check_holder(db: Database, holder: str, host: str) -> list[str]:
+    """``unknown_holder`` against the hosts table now (one read; nothing without a holder)."""
+    if not holder or holder == host:
+        return []
+    with db.read() as s:
+        names = s.scalars(select(Host.name)).all()
+    line = unknown_holder(holder, host, names)
+    return [line] if line else []

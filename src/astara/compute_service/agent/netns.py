@@ -21,12 +21,15 @@ with the bridge and removed with it, and the network's veths get the tunnel's MT
 With ``mgmt_address_host`` too, the management network's bridge is tunnelled like the
 others, and only that host's bridge holds the management address, with a MAC derived
 from it (``neighbours.holder_mac``) that every host's appliances pin; the holder keeps
-its management bridge while any appliance of any host has a management port.
+its management bridge while any live appliance of any host has a management port on
+that network (an emptied one of a network no longer in use is swept), and the other
+hosts remove the address from their management bridges.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -66,6 +69,21 @@ def bridge_name(bridge_prefix: str, net_id: str) -> str:
     return (bridge_prefix + net_id.replace("-", ""))[:15]
 
 
+def holds_address(addr_json: str, address: str) -> bool:
+    """Whether ``ip -j addr show dev X``'s output holds ``address`` (any prefix length)."""
+    try:
+        links = json.loads(addr_json) if addr_json.strip() else []
+        wanted = ipaddress.ip_interface(address).ip
+    except ValueError:
+        return False
+    for link in links if isinstance(links, list) else []:
+        for info in (link.get("addr_info") or []) if isinstance(link, dict) else []:
+            with contextlib.suppress(ValueError, TypeError):
+                if ipaddress.ip_address(info.get("local", "")) == wanted:
+                    return True
+    return False
+
+
 class NetnsBackend:
     def __init__(self, runner: Runner, state_dir: Path, netns_prefix: str = "astara-vm-",
                  bridge_prefix: str = "brq", python: str = sys.executable,
@@ -89,12 +107,18 @@ class NetnsBackend:
         self.mgmt_tunnelled = overlay is not None and bool(mgmt_address_host) \
             and bool(mgmt_host_address)
         self.holds_mgmt_address = not self.mgmt_tunnelled or host == mgmt_address_host
+        self.mgmt_address_host = mgmt_address_host
         self.holder_mac = neighbours.holder_mac(mgmt_host_address) \
             if self.mgmt_tunnelled else None
         self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         # Bumped, holding the bridge's lock, by every plug or pin on it: a sweep that
         # read the namespaces without the lock knows whether a pin came meanwhile.
         self._pin_generation: dict[str, int] = defaultdict(int)
+        # The holder's current management bridges (``ensure_management``'s last read;
+        # None: not read yet, every holder-MAC bridge kept): a stale one is swept.
+        self._mgmt_bridges: frozenset[str] | None = None
+        # Management bridges whose address a non-holder has removed (once per bridge).
+        self._mgmt_address_dropped: set[str] = set()
         self.responders = responders or ZygoteResponders(
             runner, self.state_dir / "responder-zygote", python)
 
@@ -311,6 +335,7 @@ class NetnsBackend:
         except OverlayError as exc:
             LOG.warning("management bridge not checked: %s", exc)
             return []
+        self._mgmt_bridges = frozenset(self.bridge(n) for n in nets)
         applied: list[str] = []
         for net_id in sorted(nets):
             br = self.bridge(net_id)
@@ -364,6 +389,7 @@ class NetnsBackend:
                     continue  # no port plugged: the ports repair plugs them
                 try:
                     lines, flood = self._vxlan_lines(net_id, links)
+                    lines += self._drop_mgmt_address(br, nets[net_id])
                     if lines:
                         self.runner.batch(lines)
                     if flood:
@@ -373,6 +399,24 @@ class NetnsBackend:
                     continue
             applied += lines
         return applied
+
+    def _drop_mgmt_address(self, br: str, port: dict) -> list[str]:
+        """On a host not holding the management address (the management network
+        spanning hosts): the line removing it from management bridge ``br`` if it is
+        there (held since before ``management_address_host`` was set: one holder only,
+        or two hosts on one L2 answer for it). Read once per bridge: nothing here puts
+        it back. Called holding the bridge's lock."""
+        if self.holds_mgmt_address or not self.is_mgmt(port) \
+                or br in self._mgmt_address_dropped:
+            return []
+        out = self.runner.run(["ip", "-j", "addr", "show", "dev", br], check=False)
+        self._mgmt_address_dropped.add(br)
+        if not holds_address(out, self.mgmt_host_address):
+            return []
+        LOG.warning("management bridge %s: removed the management address %s (host %s "
+                    "holds it: management_address_host)", br, self.mgmt_host_address,
+                    self.mgmt_address_host)
+        return [f"addr del {self.mgmt_host_address} dev {br}"]
 
     def sweep_filters(self) -> list[str]:
         """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
@@ -620,9 +664,14 @@ class NetnsBackend:
                 + (" nodad" if ":" in self.mgmt_host_address else ""))
 
     def _kept(self, br: str) -> bool:
-        """Whether ``br`` is the holder's management bridge, kept empty: appliances on
-        other hosts reach the management address through it."""
+        """Whether ``br`` is the holder's current management bridge, kept empty:
+        appliances on other hosts reach the management address through it. One of a
+        management network no live appliance has any more (replaced) is not: swept, its
+        address goes with it (two bridges holding it would split the orchestrator's
+        traffic)."""
         if not (self.holder_mac and self.holds_mgmt_address):
+            return False
+        if self._mgmt_bridges is not None and br not in self._mgmt_bridges:
             return False
         try:
             return (SYS_NET / br / "address").read_text().strip().lower() == self.holder_mac

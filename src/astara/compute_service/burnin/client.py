@@ -9,6 +9,7 @@ as ``ApiError`` with the status and body.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import httpx
@@ -16,9 +17,24 @@ import httpx
 from astara.wire.instance_signature import sign
 
 
+def _reason(body: str) -> str:
+    """The API's own message (Neutron's ``NeutronError``, Nova's ``{kind: {message}}``),
+    else the body's first 200 characters on one line."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        for value in doc.values():
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return value["message"][:200]
+    return " ".join(body.split())[:200]
+
+
 class ApiError(Exception):
     def __init__(self, method: str, url: str, status: int, body: str):
         self.status = status
+        self.reason = _reason(body)
         super().__init__(f"{method} {url}: {status} {body[:300]}")
 
 
@@ -27,6 +43,7 @@ class ApiClient:
                  project_id: str, user_id: str = "burnin", metadata_secret: str = "",
                  timeout: float = 30.0, auth: httpx.Auth | None = None):
         """``auth``: a Keystone token on each call (``cloud_auth``); None: noauth."""
+        self.project_id = project_id  # the token's, under Keystone
         self.headers = {} if auth is not None else {
             "X-Project-Id": project_id, "X-User-Id": user_id, "X-Roles": "member,reader"}
         token = {"auth": auth} if auth is not None else {}
@@ -90,7 +107,9 @@ class ApiClient:
         return net, subnet
 
     def networks(self) -> list[dict]:
-        return self._call(self.network, "GET", "/networks").json()["networks"]
+        """This project's networks only: an admin's token would list every project's."""
+        return self._call(self.network, "GET", "/networks",
+                          params={"project_id": self.project_id}).json()["networks"]
 
     def delete_network(self, net_id: str) -> None:
         self._call(self.network, "DELETE", f"/networks/{net_id}", ok=(204, 404))

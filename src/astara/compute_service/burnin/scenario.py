@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from astara.burnin.steps import Report, Runner, Step, StepFailed, wait
 from astara.common.progress import SILENT, Progress
-from astara.compute_service.burnin.client import ApiClient
+from astara.compute_service.burnin.client import ApiClient, ApiError
 from astara.compute_service.burnin.probe import Probe
 
 
@@ -204,19 +204,42 @@ class BurnIn:
         return self.report
 
 
+def _owned(api: ApiClient, entry: dict, *keys: str) -> bool:
+    """Whether ``entry`` is the burn-in's project's (an admin's token lists every
+    project's, and any tenant may name a network like the burn-in's)."""
+    return any(entry.get(k) == api.project_id for k in keys)
+
+
 def stale(api: ApiClient, prefix: str) -> dict[str, list[dict]]:
     return {"servers": [{"id": s["id"], "name": s["name"], "status": s["status"]}
-                        for s in api.servers() if s["name"].startswith(prefix)],
+                        for s in api.servers() if s["name"].startswith(prefix)
+                        and _owned(api, s, "tenant_id", "project_id")],
             "networks": [{"id": n["id"], "name": n["name"]}
-                         for n in api.networks() if n["name"].startswith(prefix)]}
+                         for n in api.networks() if n["name"].startswith(prefix)
+                         and _owned(api, n, "project_id", "tenant_id")]}
 
 
-def delete_stale(api: ApiClient, prefix: str, timeout: float = 60.0) -> dict[str, list[dict]]:
+def delete_stale(api: ApiClient, prefix: str, timeout: float = 60.0,
+                 warn: Callable[[str], None] = print) -> dict[str, list[dict]]:
+    """Delete the leftovers ``stale`` finds; one refused (403) is one ``warn`` line
+    and listed under ``not_deleted``, the others are deleted all the same."""
     found = stale(api, prefix)
-    for server in found["servers"]:
-        api.delete_server(server["id"])
-    wait(lambda: not any(api.server(s["id"]) for s in found["servers"]), timeout,
-         "stale servers gone")
+    refused: list[dict] = []
+
+    def delete(kind: str, entry: dict, call: Callable[[str], None]) -> bool:
+        try:
+            call(entry["id"])
+            return True
+        except ApiError as exc:
+            if exc.status not in (401, 403, 404, 409):
+                raise
+            warn(f"{kind} {entry['name']} ({entry['id']}) not deleted: {exc.status} "
+                 f"{exc.reason}")
+            refused.append({"kind": kind, **entry, "status": exc.status})
+            return False
+
+    gone = [s for s in found["servers"] if delete("server", s, api.delete_server)]
+    wait(lambda: not any(api.server(s["id"]) for s in gone), timeout, "stale servers gone")
     for net in found["networks"]:
-        api.delete_network(net["id"])
-    return found
+        delete("network", net, api.delete_network)
+    return {**found, "not_deleted": refused}
