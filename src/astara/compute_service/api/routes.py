@@ -29,6 +29,7 @@ from astara.compute_service.api import (
     dead_letters,
     errors,
     external_events,
+    glance,
     inbound,
     list_query,
     microversion,
@@ -152,9 +153,7 @@ class Api:
     async def servers(self, request, ctx, version):
         if request.method == "POST":
             req = bodies.create(await _json(request), version)
-            if req.image.profile == "appliance" and not ctx.is_admin:
-                # An appliance's management port is plugged with the host's management
-                # address beside it: only the orchestrator (an admin) boots one.
+            if not catalog.bootable(req.image, ctx.is_admin):
                 raise errors.BadRequest("Can not find requested image")
             row, password = await run_in_threadpool(self.service.create, ctx, req)
             base = _base(request)
@@ -401,6 +400,7 @@ def build_app(service: ComputeService, metrics: metrics_mod.Registries | None = 
         Route("/v2.1/os-astara-dead-letters/{id}/action", r(api.dead_letter_action),
               methods=["POST"]),
         Route("/v2.1/os-server-external-events", r(api.server_external_events), methods=["POST"]),
+        *glance.routes(),  # the image service's (Glance v2) read-only view, /image
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
                     middleware=[Middleware(RequestMetrics, http=http), Middleware(NovaHeaders),
