@@ -4,11 +4,11 @@ Run by tools/keystone-loopback with the Keystone venv's Python (python-keystonec
 comes with Keystone), as the bootstrap admin. Idempotent: a second run finds what the
 first made. Makes: the ``service`` project and the ``astara`` service user (admin and
 service roles there), the ``demo`` project with ``demo-member`` (member) and
-``demo-reader`` (reader), and the catalog entries for network, compute and
-load-balancer at the URLs given; then writes DIR/clouds.yaml (0600) with one cloud per
+``demo-reader`` (reader), and the catalog entries for network, compute,
+load-balancer and image (the compute API's read-only Glance view) at the URLs given; then writes DIR/clouds.yaml (0600) with one cloud per
 user: ``astara`` (demo member), ``astara-reader``, ``astara-admin``, ``astara-service``.
 
-usage: setup.py DIR AUTH_URL NETWORK_URL COMPUTE_URL LOADBALANCER_URL
+usage: setup.py DIR AUTH_URL NETWORK_URL COMPUTE_URL LOADBALANCER_URL IMAGE_URL
 (passwords are read from DIR/passwords, one NAME=VALUE a line)
 """
 
@@ -28,7 +28,7 @@ def one(manager, name, **create):
 
 
 def main() -> int:
-    directory, auth_url, network_url, compute_url, lb_url = sys.argv[1:6]
+    directory, auth_url, network_url, compute_url, lb_url, image_url = sys.argv[1:7]
     with open(os.path.join(directory, "passwords")) as f:
         pw = dict(line.strip().split("=", 1) for line in f if "=" in line)
     admin = v3.Password(auth_url=auth_url, username="admin", password=pw["admin"],
@@ -52,7 +52,8 @@ def main() -> int:
 
     for kind, name, url in (("network", "neutron", network_url),
                             ("compute", "nova", compute_url),
-                            ("load-balancer", "octavia", lb_url)):
+                            ("load-balancer", "octavia", lb_url),
+                            ("image", "glance", image_url)):
         svc = [s for s in ks.services.list() if s.type == kind]
         svc = svc[0] if svc else ks.services.create(name=name, type=kind)
         have = {e.interface: e for e in ks.endpoints.list(service=svc)}

@@ -56,3 +56,10 @@ def image(ref: str) -> Image | None:
     if found is None:
         found = next((i for i in IMAGES.values() if i.name == ref), None)
     return found
+
+
+def bootable(found: Image, admin: bool) -> bool:
+    """Whether a caller may boot (and so see, in the image API) an image: an
+    appliance's management port is plugged with the host's management address beside
+    it, so only the orchestrator (an admin) boots one."""
+    return found.profile != "appliance" or admin

@@ -101,11 +101,16 @@ def test_other_project_sees_nothing(user, other_user):
     assert list(other_user.sdk.compute.servers()) == []
 
 
-def test_flavors_and_images(user):
+def test_flavors_and_images(user, admin_user):
     flavors = {f.id: f for f in user.sdk.compute.flavors()}
     assert flavors["1"].name == "m1.tiny" and flavors["1"].ram == 512
-    images = {i.name for i in user.sdk.compute.images()}
-    assert {"astara-appliance", "astara-tenant"} <= images
+    # Nova's image proxy shows what the caller may boot, as the image service does.
+    assert {i.name for i in user.sdk.compute.images()} == {"astara-tenant"}
+    assert {"astara-appliance", "astara-tenant"} <= {
+        i.name for i in admin_user.sdk.compute.images()}
+    appliance = next(i for i in admin_user.sdk.compute.images() if i.name == "astara-appliance")
+    with pytest.raises(exceptions.NotFoundException):
+        user.sdk.compute.get_image(appliance.id)
 
 
 def test_quota_is_reserved_atomically(user):

@@ -112,7 +112,8 @@ def keystone_cloud(tmp_path_factory, request):
     directory = tempfile.mkdtemp(prefix="astara-keystone-")
     env = {**os.environ, "ASTARA_NETWORK_URL": network_url,
            "ASTARA_COMPUTE_URL": compute_url,
-           "ASTARA_LOADBALANCER_URL": f"http://127.0.0.1:{lb_port}"}
+           "ASTARA_LOADBALANCER_URL": f"http://127.0.0.1:{lb_port}",
+           "ASTARA_IMAGE_URL": f"http://127.0.0.1:{compute_port}/image"}
     try:
         started = subprocess.run([str(KEYSTONE_SCRIPT), "start", directory], env=env,
                                  capture_output=True, text=True, timeout=300)

@@ -132,6 +132,34 @@ def test_server_create_makes_its_port_with_the_users_token(keystone_cloud, monke
     assert server.id in [s.id for s in conn.compute.servers()]
 
 
+def test_openstack_server_create_by_image_name(keystone_cloud):
+    """Unmodified ``openstack``: images from the catalog's image service (the compute
+    API's Glance view), a server booted by image and flavor names; the admin-only
+    appliance image is neither seen nor booted by a member."""
+    c = keystone_cloud
+    names = [i["Name"] for i in _json(c.openstack("astara", "image", "list", "-f", "json"))]
+    assert names == ["astara-tenant"]
+    shown = _json(c.openstack("astara", "image", "show", "astara-tenant", "-f", "json"))
+    assert (shown["status"], shown["visibility"]) == ("active", "public")
+    admin = _json(c.openstack("astara-admin", "image", "list", "-f", "json"))
+    assert sorted(i["Name"] for i in admin) == ["astara-appliance", "astara-tenant"]
+    done = c.openstack("astara", "image", "show", "astara-appliance", check=False)
+    assert done.returncode != 0 and "No Image found" in done.stderr, done.stderr
+    net = f"img-{uuid.uuid4().hex[:8]}"
+    c.openstack("astara", "network", "create", net)
+    c.openstack("astara", "subnet", "create", f"sub-{net}", "--network", net,
+                "--subnet-range", "10.41.0.0/24")
+    c.register_host()
+    server = _json(c.openstack("astara", "server", "create", "--image", "astara-tenant",
+                               "--flavor", "m1.tiny", "--network", net, f"vm-{net}",
+                               "-f", "json"))
+    listed = _json(c.openstack("astara", "server", "list", "-f", "json"))
+    assert [s["Image"] for s in listed if s["ID"] == server["id"]] == ["astara-tenant"]
+    done = c.openstack("astara", "server", "create", "--image", "astara-appliance",
+                       "--flavor", "m1.tiny", "--network", net, f"app-{net}", check=False)
+    assert done.returncode != 0 and "No Image found" in done.stderr, done.stderr
+
+
 def test_orchestrator_clients_use_the_service_users_token(keystone_cloud, tmp_path):
     """The orchestrator's [network] auth section: the catalog's endpoint (its configured
     URL points nowhere) and the astara user's token, fetched once for many calls; the

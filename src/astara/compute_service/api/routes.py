@@ -29,6 +29,7 @@ from astara.compute_service.api import (
     dead_letters,
     errors,
     external_events,
+    glance,
     inbound,
     list_query,
     microversion,
@@ -140,11 +141,12 @@ class Api:
             raise errors.NotFound("The resource could not be found.")
         detail = request.url.path.endswith("/detail")
         return 200, {"images": [views.image(i, _base(request), detail)
-                                for i in catalog.IMAGES.values()]}, {}
+                                for i in catalog.IMAGES.values()
+                                if catalog.bootable(i, ctx.is_admin)]}, {}
 
     async def image(self, request, ctx, version):
         found = catalog.IMAGES.get(request.path_params["id"])
-        if version >= (2, 36) or found is None:
+        if version >= (2, 36) or found is None or not catalog.bootable(found, ctx.is_admin):
             raise errors.NotFound("Image not found.")
         return 200, {"image": views.image(found, _base(request), True)}, {}
 
@@ -152,9 +154,7 @@ class Api:
     async def servers(self, request, ctx, version):
         if request.method == "POST":
             req = bodies.create(await _json(request), version)
-            if req.image.profile == "appliance" and not ctx.is_admin:
-                # An appliance's management port is plugged with the host's management
-                # address beside it: only the orchestrator (an admin) boots one.
+            if not catalog.bootable(req.image, ctx.is_admin):
                 raise errors.BadRequest("Can not find requested image")
             row, password = await run_in_threadpool(self.service.create, ctx, req)
             base = _base(request)
@@ -401,6 +401,7 @@ def build_app(service: ComputeService, metrics: metrics_mod.Registries | None = 
         Route("/v2.1/os-astara-dead-letters/{id}/action", r(api.dead_letter_action),
               methods=["POST"]),
         Route("/v2.1/os-server-external-events", r(api.server_external_events), methods=["POST"]),
+        *glance.routes(),  # the image service's (Glance v2) read-only view, /image
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed},
                     middleware=[Middleware(RequestMetrics, http=http), Middleware(NovaHeaders),
