@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -273,14 +274,25 @@ def test_reconcile_reloads_a_missing_filter(lab, net):
     assert listing.returncode != 0 or tap not in antispoof.chains(json.loads(listing.stdout))
 
 
+def chain_handle(tap: str) -> int:
+    """The kernel's handle of ``tap``'s chain: the ``# handle N`` on its ``chain`` line."""
+    listing = sh("nft", "-a", "list", "chain", "netdev", antispoof.TABLE, tap).stdout
+    found = re.search(rf"^\s*chain {re.escape(tap)} {{ # handle (\d+)$", listing, re.M)
+    assert found, listing
+    return int(found.group(1))
+
+
 def test_a_loaded_chain_is_refilled_in_place_and_found_by_name(lab, net):
     spec, a = net["a_spec"], net["a"]
     tap = lab.backend.tap(spec.ports[0]["port_id"])
     assert netlink.chains_present(netlink.NFPROTO_NETDEV, antispoof.TABLE,
                                   [tap, "tapnotthere"]) == {tap}
     before = sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap).stdout
+    handle = chain_handle(tap)
     lab.backend.attach(spec, spec.ports[0])  # plugged already: its chain loaded again
     assert sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap).stdout == before
+    # the same chain (a replaced one, or the fallback, gets a new handle)
+    assert chain_handle(tap) == handle
     lab.exchange(net["victim"], a, arp_spoof(A_MAC, B_IP), marker_from(A_MAC, A_IP))
     assert B_MAC in sh("ip", "-n", net["victim"], "neigh", "show", B_IP).stdout
 

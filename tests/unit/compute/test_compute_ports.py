@@ -29,6 +29,11 @@ def alloc(net, caller, want, attach=False, server="srv-1"):
                               attach=attach)
 
 
+def release(net, caller, given, server="srv-1", project=None):
+    ports.release(net, caller, given, server_id=server,
+                  project_id=project or caller.project_id)
+
+
 def test_a_new_port_is_made_by_the_caller_and_only_bound_by_the_service(net):
     port = alloc(net, B, NetworkRequest(net_id=net.b_net["id"]))
     made = net.ports[port["port_id"]]
@@ -44,7 +49,7 @@ def test_a_given_port_is_claimed_by_the_caller_then_bound(net):
     assert port["owned"] is False and not port["service"]
     assert net.calls == [("update_port", given["id"], "proj-b"),
                          ("bind_port", given["id"], "service")]
-    ports.release(net, B, [port])
+    release(net, B, [port])
     assert (given["device_id"], given["device_owner"], given["binding:host_id"]) == ("", "", "")
 
 
@@ -107,7 +112,7 @@ def test_the_orchestrator_plugs_a_router_port_without_taking_it_over(net):
     assert port["service"] and router_port["device_id"] == "router-1"
     assert router_port["binding:host_id"] == "host-1"
     assert net.calls == [("bind_port", router_port["id"], "service")]
-    ports.release(net, ADMIN, [port])
+    release(net, ADMIN, [port], project="proj-a")
     assert router_port["binding:host_id"] == "" and router_port["device_id"] == "router-1"
 
 
@@ -141,32 +146,80 @@ def test_a_port_neutron_lets_no_member_delete_is_deleted_by_the_service(net):
     net.compute_ports_service_only = True
     port = alloc(net, B, NetworkRequest(net_id=net.b_net["id"]))
     net.calls.clear()
-    ports.release(net, B, [port])
+    release(net, B, [port])
     assert net.ports == {}
     assert net.calls == [("delete_port", port["port_id"], "proj-b"),
+                         ("get_port_as_service", port["port_id"], "service"),
                          ("delete_port_as_service", port["port_id"], "service")]
 
 
+@pytest.mark.parametrize("owner, device", [
+    ("proj-b", "srv-2"),   # moved to another server of the project since
+    ("proj-a", "srv-1"),   # another project's port named by a (forged) host event
+])
+def test_the_service_deletes_only_a_port_still_the_servers_in_its_project(
+        net, caplog, owner, device):
+    net.compute_ports_service_only = True
+    other = net.add_port(owner, net.b_net["id"], device_id=device,
+                         device_owner="compute:nova")
+    caplog.set_level("WARNING", logger="astara.compute_service.api.ports")
+    release(net, B, [{"port_id": other["id"], "owned": True}])
+    assert net.ports == {other["id"]: other} and other["device_id"] == device
+    assert net.calls == [("delete_port", other["id"], "proj-b"),
+                         ("get_port_as_service", other["id"], "service")]
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "left in place" in caplog.records[0].getMessage()
+
+
+def _neutron(status: int) -> httpx.Response:
+    return httpx.Response(status, json={"NeutronError": {
+        "type": "PolicyNotAuthorized", "message": "disallowed by policy", "detail": ""}})
+
+
 def test_only_a_refusal_falls_back_to_the_service():
-    # The member's 403 goes to the service, whose 404 (gone already) is done.
+    # The member's 403 goes to the service, which reads the port (still srv-1's, in
+    # proj-b) and deletes it; its 404 (gone meanwhile) is done.
     seen = []
 
     def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers.get("x-project-id"))
-        status = {"proj-b": 403, "astara-service": 404}[request.headers["x-project-id"]]
-        return httpx.Response(status, json={"NeutronError": {
-            "type": "PolicyNotAuthorized", "message": "disallowed by policy", "detail": ""}})
+        who = request.headers["x-project-id"]
+        seen.append((request.method, who))
+        if who == "proj-b":
+            return _neutron(403)
+        if request.method == "GET":
+            return httpx.Response(200, json={"port": {
+                "id": "p-1", "device_id": "srv-1", "project_id": "proj-b"}})
+        return _neutron(404)
 
     client = HttpNetwork("http://net", transport=httpx.MockTransport(answer))
-    ports.release(client, B, [{"port_id": "p-1", "owned": True}])
+    release(client, B, [{"port_id": "p-1", "owned": True}])
     client.close()
-    assert seen == ["proj-b", "astara-service"]
+    assert seen == [("DELETE", "proj-b"), ("GET", "astara-service"),
+                    ("DELETE", "astara-service")]
+
+
+@pytest.mark.parametrize("status", [500, 401])
+def test_any_other_failure_of_the_members_delete_is_logged_not_retried_as_the_service(
+        caplog, status):
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.headers["x-project-id"]))
+        return _neutron(status)
+
+    caplog.set_level("WARNING", logger="astara.compute_service.api.ports")
+    client = HttpNetwork("http://net", transport=httpx.MockTransport(answer))
+    release(client, B, [{"port_id": "p-1", "owned": True}])
+    client.close()
+    assert seen == [("DELETE", "proj-b")]
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not release port p-1: disallowed by policy"]
 
 
 def test_a_service_port_gone_before_its_release_is_no_failure(net, caplog):
     # A router's deletion on Neutron deletes its ports before its appliance goes.
     caplog.set_level("WARNING", logger="astara.compute_service.api.ports")
-    ports.release(net, ADMIN, [{"port_id": "gone", "service": True}])
+    release(net, ADMIN, [{"port_id": "gone", "service": True}])
     assert net.calls == [] and not caplog.records
 
 

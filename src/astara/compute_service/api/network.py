@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from astara.common.network_api import NetworkApi, NetworkError, seg
+from astara.common.network_api import NetworkApi, NetworkError, plain_id, seg
 from astara.compute_service.api import errors
 from astara.compute_service.api.context import Context
 
@@ -42,6 +42,8 @@ class Network(Protocol):
     def unclaim_port(self, port_id: str) -> None: ...
 
     def delete_port(self, caller: Context, port_id: str) -> None: ...
+
+    def get_port_as_service(self, port_id: str) -> dict[str, Any] | None: ...
 
     def delete_port_as_service(self, port_id: str) -> None: ...
 
@@ -89,6 +91,14 @@ class HttpNetwork:
 
     def delete_port(self, caller: Context, port_id: str) -> None:
         self._api.delete_port(caller, port_id)
+
+    def get_port_as_service(self, port_id: str) -> dict | None:
+        """A port as the service sees it (any project's), or None when gone."""
+        if not plain_id(port_id):
+            return None
+        found = self._api.call("GET", f"/ports/{seg(port_id)}", self._service,
+                               auth=self._service_auth)
+        return found["port"] if found else None
 
     def delete_port_as_service(self, port_id: str) -> None:
         """Delete a port the service made for a server (see ports.release); one
@@ -215,6 +225,10 @@ class FakeNetwork:
             raise NetworkError(403, "rule:delete_port is disallowed by policy")
         if port is not None and self._sees_port(caller, port):
             del self.ports[port_id]
+
+    def get_port_as_service(self, port_id):
+        self.calls.append(("get_port_as_service", port_id, "service"))
+        return self.ports.get(port_id)
 
     def delete_port_as_service(self, port_id):
         self.ports.pop(port_id, None)

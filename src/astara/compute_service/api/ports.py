@@ -10,10 +10,11 @@ the caller does not own is not found, a port with a device is in use, an externa
 network needs ``network:attach_external_network`` (admin). ``allocate`` deletes what it
 created if a later port fails; ``release`` deletes the ports the compute service
 created and unbinds the ones it was given, as Nova does (with the service's identity
-when the caller cannot see a port an admin plugged into its server). Ports are stored
-on the instance in a plain form, ``management`` saying whether the port is an
-appliance's management port (``is_management``): the agent gives the host's management
-address and neighbour pins to those only.
+when the caller cannot see a port an admin plugged into its server, or may not delete
+a port the service made: then only a port the service reads as still this server's,
+in its project). Ports are stored on the instance in a plain form, ``management``
+saying whether the port is an appliance's management port (``is_management``): the
+agent gives the host's management address and neighbour pins to those only.
 """
 
 from __future__ import annotations
@@ -173,7 +174,8 @@ def allocate_one(net: Network, caller: Context, project_id: str, server_id: str,
         try:
             port = _bound(net, port, host)
         except BaseException:
-            release(net, caller, [{"port_id": port["id"], "service": service}])
+            release(net, caller, [{"port_id": port["id"], "service": service}],
+                    server_id=server_id, project_id=project_id)
             raise
         return {**stored(port, (network or {}).get("name", ""), owned=False,
                          cidrs=_cidrs(net, caller, port),
@@ -193,7 +195,8 @@ def allocate_one(net: Network, caller: Context, project_id: str, server_id: str,
     try:
         port = _bound(net, port, host)
     except BaseException:
-        release(net, caller, [{"port_id": port["id"], "owned": True}])
+        release(net, caller, [{"port_id": port["id"], "owned": True}],
+                server_id=server_id, project_id=project_id)
         raise
     return stored(port, (network or {}).get("name", ""), owned=True,
                   cidrs=_cidrs(net, caller, port),
@@ -219,7 +222,7 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
                 done.append(allocate_one(net, caller, project_id, server_id, host, az, want,
                                          management=management))
         except BaseException:
-            release(net, caller, done)
+            release(net, caller, done, server_id=server_id, project_id=project_id)
             raise
         return done
     made: list[dict] = []
@@ -241,12 +244,33 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
         except BaseException as exc:
             failure = failure or exc
     if failure is not None:
-        release(net, caller, made)
+        release(net, caller, made, server_id=server_id, project_id=project_id)
         raise failure
     return made
 
 
-def _release_one(net: Network, caller: Context, port: dict) -> None:
+def made_for(port: dict, server_id: str, project_id: str) -> bool:
+    """Is ``port`` (as the service reads it now) still this server's, in the server's
+    project? Only then does the service delete it for a caller Neutron refused: the
+    port named on the instance may come from a host's event, or have been moved to
+    another device since, and such a port stays where it is (as Nova leaves it)."""
+    return port.get("device_id") == server_id and port.get("project_id") == project_id
+
+
+def _delete_as_service(net: Network, port_id: str, server_id: str, project_id: str) -> None:
+    current = net.get_port_as_service(port_id)
+    if current is None:
+        return  # gone already: released
+    if not made_for(current, server_id, project_id):
+        LOG.warning("port %s left in place: its device is %r of project %r, not server %s "
+                    "of project %s", port_id, current.get("device_id"),
+                    current.get("project_id"), server_id, project_id)
+        return
+    net.delete_port_as_service(port_id)
+
+
+def _release_one(net: Network, caller: Context, port: dict, server_id: str,
+                 project_id: str) -> None:
     if port.get("owned"):
         try:
             net.delete_port(caller, port["port_id"])
@@ -254,9 +278,9 @@ def _release_one(net: Network, caller: Context, port: dict) -> None:
             if exc.status != 403:
                 raise
             # Neutron (2025.1 on) lets a member delete no compute:* port unless the call
-            # carries the service role (Nova's service token): the port is one the
-            # service made for this server (its own record says so), so it deletes it.
-            net.delete_port_as_service(port["port_id"])
+            # carries the service role (Nova's service token): the service deletes the
+            # port it made for this server, once it has read that the port still is.
+            _delete_as_service(net, port["port_id"], server_id, project_id)
         return
     if not port.get("service"):
         try:
@@ -275,10 +299,12 @@ def _release_one(net: Network, caller: Context, port: dict) -> None:
         # gone already (a router's ports go with the router): nothing to give back
 
 
-def release(net: Network, caller: Context, ports: list[dict]) -> None:
-    """Give back ``ports`` as ``caller`` (the server's owner or an admin) would."""
+def release(net: Network, caller: Context, ports: list[dict], *, server_id: str,
+            project_id: str) -> None:
+    """Give back ``ports`` of server ``server_id`` (of ``project_id``) as ``caller`` (the
+    server's owner or an admin) would."""
     for port in ports:
         try:
-            _release_one(net, caller, port)
+            _release_one(net, caller, port, server_id, project_id)
         except (NetworkError, errors.ComputeFault) as exc:
             LOG.warning("could not release port %s: %s", port["port_id"], exc)

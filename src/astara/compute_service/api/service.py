@@ -151,13 +151,15 @@ class ComputeService:
         try:
             row = self._insert(ctx, req, server_id, host, allocated)
         except IntegrityError:
-            ports.release(self.network, ctx, allocated)
+            ports.release(self.network, ctx, allocated, server_id=server_id,
+                          project_id=ctx.project_id)
             found = self._existing(ctx)
             if found is None:
                 raise
             return found, ""
         except BaseException:
-            ports.release(self.network, ctx, allocated)
+            ports.release(self.network, ctx, allocated, server_id=server_id,
+                          project_id=ctx.project_id)
             raise
         self._woken()
         return row, _password()
@@ -255,6 +257,7 @@ class ComputeService:
             if row.task_state == "deleting":
                 return
             owned = list(row.ports or [])
+            server, project = row.id, row.project_id
             row.idempotency_key = None  # a retried create makes a new server, not this one
             if row.host:
                 row.task_state = "deleting"
@@ -264,7 +267,7 @@ class ComputeService:
                 jobs.queue(s, row, "delete", _actor(ctx), jobs.DONE)
                 body = events.build("delete.end", {"id": row.id}, row.seq + 1, "")
                 apply_event(s, events.parse(body))
-        ports.release(self.network, ctx, owned)
+        ports.release(self.network, ctx, owned, server_id=server, project_id=project)
         self._woken()
 
     def action(self, ctx: Context, server_id: str, name: str, arg) -> dict | None:
@@ -323,12 +326,13 @@ class ComputeService:
                                   management=self._management(row.image_id))
         if want.tag is not None:
             port = {**port, "tag": want.tag}
+        server, project = row.id, row.project_id
         try:
             with self.db.write() as s:
                 row = self._get(s, ctx, server_id, lock=True)
                 jobs.queue(s, row, "attach", _actor(ctx), port=port)
         except BaseException:
-            ports.release(self.network, ctx, [port])
+            ports.release(self.network, ctx, [port], server_id=server, project_id=project)
             raise
         self._woken()
         return port
@@ -340,7 +344,8 @@ class ComputeService:
             if port is None:
                 raise errors.NotFound(f"Port {port_id} is not attached")
             jobs.queue(s, row, "detach", _actor(ctx), port=port)
-        ports.release(self.network, ctx, [port])
+            server, project = row.id, row.project_id
+        ports.release(self.network, ctx, [port], server_id=server, project_id=project)
         self._woken()
 
     def external_events(self, ctx: Context,
