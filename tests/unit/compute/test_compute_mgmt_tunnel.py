@@ -303,6 +303,16 @@ def test_a_failed_removal_is_tried_again(tmp_path, monkeypatch):
     assert removed in b.ensure_tunnels([MGMT])
 
 
+def test_an_unmarked_port_on_the_network_does_not_hide_the_management_one(tmp_path,
+                                                                         monkeypatch):
+    b, _ = backend(tmp_path, monkeypatch, "b")
+    b.runner = AddressRunner()
+    br = b.bridge(MGMT_NET)
+    (tmp_path / "net" / br).mkdir(parents=True)
+    old = {k: v for k, v in MGMT.items() if k != "management"}  # stored before the flag
+    assert f"addr del {ADDRESS} dev {br}" in b.ensure_tunnels([MGMT, old])
+
+
 def test_holds_address_reads_ip_json():
     shown = '[{"ifname": "brq1", "addr_info": [{"local": "fdca:3ba5:a17a:acda::1"}]}]'
     assert netns_mod.holds_address(shown, ADDRESS)

@@ -395,7 +395,9 @@ class NetnsBackend:
         if self.overlay is None:
             return []
         applied: list[str] = []
-        nets = {p["net_id"]: p for p in ports if p.get("net_id") and self.tunnelled(p)}
+        # one port per network; a management port wins (one unmarked must not hide it)
+        nets = {p["net_id"]: p for p in sorted(ports, key=self.is_mgmt)
+                if p.get("net_id") and self.tunnelled(p)}
         links = self._vxlan_links() if nets else {}  # one read, not one per network
         for net_id in sorted(nets):
             br = self.bridge(net_id)
