@@ -13,7 +13,8 @@ from astara.common.entry import ConfigError
 from astara.compute_service import catalog, settings
 from astara.compute_service.agent import neighbours, vxlan
 from astara.compute_service.agent.netns import NetnsBackend
-from astara.compute_service.agent.runner import FakeRunner
+from astara.compute_service.agent.overlay import OverlayError
+from astara.compute_service.agent.runner import CommandError, FakeRunner
 from astara.compute_service.agent.vxlan import HostRow
 
 ADDRESS = "fdca:3ba5:a17a:acda::1/64"
@@ -215,11 +216,43 @@ def test_the_holder_sweeps_an_emptied_management_bridge_no_appliance_uses(tmp_pa
     assert lines(runner) == [f"ip addr del {ADDRESS} dev {old}", f"ip link del {old}"]
 
 
-def test_before_the_management_networks_are_read_the_holder_sweeps_none(tmp_path,
-                                                                        monkeypatch):
-    b, runner = backend(tmp_path, monkeypatch, "a")
+class ManagementRead(StubOverlay):
+    """The management networks as the database says now (``nets``), or a failed read."""
+
+    def __init__(self, nets: frozenset[str] | None):
+        self.nets = nets
+
+    def management_networks(self) -> frozenset[str]:
+        if self.nets is None:
+            raise OverlayError("database unreachable")
+        return self.nets
+
+
+@pytest.mark.parametrize("nets", [None, frozenset()], ids=["failed read", "empty read"])
+def test_on_a_failed_or_empty_read_the_holder_sweeps_none(tmp_path, monkeypatch, nets):
+    """Empty: ports stored before the ``management`` flag, or no appliance live for a
+    moment; every host's appliances reach the address through this bridge."""
+    b, runner = backend(tmp_path, monkeypatch, "a", overlay=ManagementRead(nets))
     holder_mac_bridge(tmp_path, b.bridge(OLD_NET))
+    b.sync_tunnels()
+    runner.commands.clear()
     assert b.sweep_bridges() == [] and runner.commands == []
+
+
+def test_the_holder_sweeps_on_the_current_read_not_an_older_one(tmp_path, monkeypatch):
+    """An appliance booting elsewhere since the last read keeps its bridge."""
+    overlay = ManagementRead(frozenset({OLD_NET}))
+    b, _ = backend(tmp_path, monkeypatch, "a", overlay=overlay)
+    b.sync_tunnels()  # read while the old network was the management one
+    holder_mac_bridge(tmp_path, b.bridge(MGMT_NET))
+    overlay.nets = frozenset({MGMT_NET})  # a new appliance on MGMT_NET, elsewhere
+    assert b.sweep_bridges() == []
+
+
+def test_old_ports_without_the_flag_name_no_management_network():
+    old = {k: v for k, v in MGMT.items() if k != "management"}
+    assert vxlan.management_networks([(catalog.APPLIANCE_IMAGE, [old])],
+                                     catalog.APPLIANCE_IMAGE) == frozenset()
 
 
 class AddressRunner(FakeRunner):
@@ -246,6 +279,38 @@ def test_a_host_not_holding_it_removes_the_management_address_once(tmp_path, mon
     runner.commands.clear()
     assert removed not in b.ensure_tunnels([MGMT])  # read once per bridge
     assert not [c for c in runner.commands if c[:3] == ["ip", "-j", "addr"]]
+
+
+class FailingOnce(AddressRunner):
+    """An ``ip`` batch that fails the first time (a vxlan line refused, say)."""
+
+    failed = False
+
+    def batch(self, lines, netns=None):
+        if not self.failed:
+            self.failed = True
+            raise CommandError(["ip", "-batch", "-"], 2, "RTNETLINK answers: File exists")
+        super().batch(lines, netns)
+
+
+def test_a_failed_removal_is_tried_again(tmp_path, monkeypatch):
+    b, _ = backend(tmp_path, monkeypatch, "b")
+    b.runner = FailingOnce()
+    br = b.bridge(MGMT_NET)
+    (tmp_path / "net" / br).mkdir(parents=True)
+    removed = f"addr del {ADDRESS} dev {br}"
+    assert b.ensure_tunnels([MGMT]) == []  # the batch failed: nothing applied
+    assert removed in b.ensure_tunnels([MGMT])
+
+
+def test_an_unmarked_port_on_the_network_does_not_hide_the_management_one(tmp_path,
+                                                                         monkeypatch):
+    b, _ = backend(tmp_path, monkeypatch, "b")
+    b.runner = AddressRunner()
+    br = b.bridge(MGMT_NET)
+    (tmp_path / "net" / br).mkdir(parents=True)
+    old = {k: v for k, v in MGMT.items() if k != "management"}  # stored before the flag
+    assert f"addr del {ADDRESS} dev {br}" in b.ensure_tunnels([MGMT, old])
 
 
 def test_holds_address_reads_ip_json():

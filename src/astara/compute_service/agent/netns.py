@@ -115,7 +115,8 @@ class NetnsBackend:
         # read the namespaces without the lock knows whether a pin came meanwhile.
         self._pin_generation: dict[str, int] = defaultdict(int)
         # The holder's current management bridges (``ensure_management``'s last read;
-        # None: not read yet, every holder-MAC bridge kept): a stale one is swept.
+        # None or empty: not read, or nothing flagged, every holder-MAC bridge kept): a
+        # stale one is swept.
         self._mgmt_bridges: frozenset[str] | None = None
         # Management bridges whose address a non-holder has removed (once per bridge).
         self._mgmt_address_dropped: set[str] = set()
@@ -298,7 +299,10 @@ class NetnsBackend:
         return None
 
     def sweep_bridges(self) -> list[str]:
-        """Remove our bridges left with no member (after orphans whose ports are unknown)."""
+        """Remove our bridges left with no member (after orphans whose ports are unknown).
+        The holder reads the management networks first: an older read may predate an
+        appliance booting elsewhere."""
+        self._read_mgmt_bridges()
         names = os.listdir(SYS_NET) if SYS_NET.exists() else []
         dropped = []
         for br in sorted(n for n in names if n.startswith(self.bridge_prefix)):
@@ -330,12 +334,9 @@ class NetnsBackend:
         it); the ``ip`` lines applied. Never raises: one WARNING line instead."""
         if not (self.mgmt_tunnelled and self.holds_mgmt_address) or self.overlay is None:
             return []
-        try:
-            nets = self.overlay.management_networks()
-        except OverlayError as exc:
-            LOG.warning("management bridge not checked: %s", exc)
+        nets = self._read_mgmt_bridges()
+        if nets is None:
             return []
-        self._mgmt_bridges = frozenset(self.bridge(n) for n in nets)
         applied: list[str] = []
         for net_id in sorted(nets):
             br = self.bridge(net_id)
@@ -357,6 +358,20 @@ class NetnsBackend:
                     self._pin_generation[br] += 1
             applied += lines
         return applied
+
+    def _read_mgmt_bridges(self) -> frozenset[str] | None:
+        """On the holder: the management networks' ids, read now, their bridges kept
+        (``_kept``); None (and every holder-MAC bridge kept) if the read failed."""
+        if not (self.mgmt_tunnelled and self.holds_mgmt_address) or self.overlay is None:
+            return None
+        try:
+            nets = self.overlay.management_networks()
+        except OverlayError as exc:
+            LOG.warning("management bridge not checked: %s", exc)
+            self._mgmt_bridges = None
+            return None
+        self._mgmt_bridges = frozenset(self.bridge(n) for n in nets)
+        return nets
 
     def drop_tunnels(self) -> list[str]:
         """Without a tunnel address (emptied since it was set): our vxlan devices,
@@ -380,7 +395,9 @@ class NetnsBackend:
         if self.overlay is None:
             return []
         applied: list[str] = []
-        nets = {p["net_id"]: p for p in ports if p.get("net_id") and self.tunnelled(p)}
+        # one port per network; a management port wins (one unmarked must not hide it)
+        nets = {p["net_id"]: p for p in sorted(ports, key=self.is_mgmt)
+                if p.get("net_id") and self.tunnelled(p)}
         links = self._vxlan_links() if nets else {}  # one read, not one per network
         for net_id in sorted(nets):
             br = self.bridge(net_id)
@@ -389,9 +406,12 @@ class NetnsBackend:
                     continue  # no port plugged: the ports repair plugs them
                 try:
                     lines, flood = self._vxlan_lines(net_id, links)
-                    lines += self._drop_mgmt_address(br, nets[net_id])
+                    drop = self._drop_mgmt_address(br, nets[net_id])
+                    lines += drop
                     if lines:
                         self.runner.batch(lines)
+                    if drop:  # done only once removed: a failed batch tries it again
+                        self._mgmt_address_dropped.add(br)
                     if flood:
                         self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
                 except (BackendError, CommandError) as exc:
@@ -404,14 +424,15 @@ class NetnsBackend:
         """On a host not holding the management address (the management network
         spanning hosts): the line removing it from management bridge ``br`` if it is
         there (held since before ``management_address_host`` was set: one holder only,
-        or two hosts on one L2 answer for it). Read once per bridge: nothing here puts
-        it back. Called holding the bridge's lock."""
+        or two hosts on one L2 answer for it). Read until removed once (the caller marks
+        it done after its batch ran): nothing here puts it back. Called holding the
+        bridge's lock."""
         if self.holds_mgmt_address or not self.is_mgmt(port) \
                 or br in self._mgmt_address_dropped:
             return []
         out = self.runner.run(["ip", "-j", "addr", "show", "dev", br], check=False)
-        self._mgmt_address_dropped.add(br)
         if not holds_address(out, self.mgmt_host_address):
+            self._mgmt_address_dropped.add(br)
             return []
         LOG.warning("management bridge %s: removed the management address %s (host %s "
                     "holds it: management_address_host)", br, self.mgmt_host_address,
@@ -671,7 +692,10 @@ class NetnsBackend:
         traffic)."""
         if not (self.holder_mac and self.holds_mgmt_address):
             return False
-        if self._mgmt_bridges is not None and br not in self._mgmt_bridges:
+        # An empty read keeps it too: ports stored before the ``management`` flag (or
+        # no appliance live for a moment) must not take the bridge of every host's
+        # appliances away.
+        if self._mgmt_bridges and br not in self._mgmt_bridges:
             return False
         try:
             return (SYS_NET / br / "address").read_text().strip().lower() == self.holder_mac
