@@ -95,7 +95,9 @@ def test_member_builds_a_load_balancer_with_the_openstack_command(keystone_cloud
     listed = _json(c.openstack("astara", "loadbalancer", "list", "-f", "json"))
     assert lb["id"] not in [x["id"] for x in listed]
     done = c.openstack("astara", "loadbalancer", "show", lb["id"], check=False)
-    assert done.returncode != 0 and "404" in done.stderr, done.stderr
+    # The 404, or octaviaclient's own words after its by-name look-up found nothing.
+    assert done.returncode != 0, done.stdout
+    assert "404" in done.stderr or f"Unable to locate {lb['id']}" in done.stderr, done.stderr
 
 
 def test_wrong_token_is_401_in_octavias_format(keystone_cloud):
