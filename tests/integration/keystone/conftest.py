@@ -1,5 +1,5 @@
-"""A real Keystone on loopback (tools/keystone-loopback) and our network and compute
-APIs behind it (``[DEFAULT] auth_strategy = keystone``), for the test module (so that
+"""A real Keystone on loopback (tools/keystone-loopback) and our network, compute and
+load-balancer APIs behind it (``[DEFAULT] auth_strategy = keystone``), for the test module (so that
 the time printed at its end is the Keystone tests' own).
 
 The APIs' ports are chosen first so that Keystone's catalog names them; the APIs read
@@ -39,6 +39,7 @@ class Cloud:
     compute_url: str
     clouds_yaml: str
     register_host: Callable[[], None]  # a compute host that is up, now
+    lb_url: str = ""
 
     def openstack(self, cloud: str, *args: str, check: bool = True,
                   ) -> subprocess.CompletedProcess:
@@ -109,10 +110,11 @@ def keystone_cloud(tmp_path_factory, request):
     net_port, compute_port, lb_port = free_port(), free_port(), free_port()
     network_url = f"http://127.0.0.1:{net_port}"
     compute_url = f"http://127.0.0.1:{compute_port}/v2.1"
+    lb_url = f"http://127.0.0.1:{lb_port}"
     directory = tempfile.mkdtemp(prefix="astara-keystone-")
     env = {**os.environ, "ASTARA_NETWORK_URL": network_url,
            "ASTARA_COMPUTE_URL": compute_url,
-           "ASTARA_LOADBALANCER_URL": f"http://127.0.0.1:{lb_port}",
+           "ASTARA_LOADBALANCER_URL": lb_url,
            "ASTARA_IMAGE_URL": f"http://127.0.0.1:{compute_port}/image"}
     try:
         started = subprocess.run([str(KEYSTONE_SCRIPT), "start", directory], env=env,
@@ -131,6 +133,8 @@ def keystone_cloud(tmp_path_factory, request):
 
         from astara.compute_service.api.app import create_app as compute_app
         from astara.compute_service.settings import defaults as compute_defaults
+        from astara.loadbalancer_service.app import create_app as lb_app
+        from astara.loadbalancer_service.settings import defaults as lb_defaults
         from astara.network_service.app import create_app as network_app
         from astara.network_service.app import uvicorn_options
 
@@ -140,17 +144,21 @@ def keystone_cloud(tmp_path_factory, request):
                                                 network_url="http://127.0.0.1:1/",
                                                 host=HOST,
                                                 state_dir=state / "cs"))
+        # Its VIP ports are made on the network API with the caller's token.
+        lb = lb_app(settings, replace(lb_defaults(settings), network_url=network_url,
+                                      bind_port=lb_port))
         servers = [Server(net, net_port, **uvicorn_options()).start(),
-                   Server(compute, compute_port).start()]
+                   Server(compute, compute_port).start(), Server(lb, lb_port).start()]
         try:
             yield Cloud(directory, ks_env, network_url, compute_url,
                         ks_env["OS_CLIENT_CONFIG_FILE"],
-                        lambda: register_host(compute.state.service.db, settings))
+                        lambda: register_host(compute.state.service.db, settings), lb_url)
         finally:
             for server in servers:
                 server.stop()
             net.state.service.db.dispose()
             compute.state.service.db.dispose()
+            lb.state.service.db.dispose()
     finally:
         subprocess.run([str(KEYSTONE_SCRIPT), "stop", directory], timeout=120)
         say(f"keystone tests: {time.monotonic() - t0:.1f} s with Keystone's start")
