@@ -303,6 +303,29 @@ def test_a_failed_removal_is_tried_again(tmp_path, monkeypatch):
     assert removed in b.ensure_tunnels([MGMT])
 
 
+class SilentOnce(AddressRunner):
+    """``ip -j addr show`` failing (no output) the first time."""
+
+    silent = True
+
+    def run(self, argv, check=True, stdin=None):
+        out = super().run(argv, check, stdin)
+        if argv[:3] == ["ip", "-j", "addr"] and self.silent:
+            self.silent = False
+            return ""
+        return out
+
+
+def test_a_failed_address_read_is_read_again(tmp_path, monkeypatch):
+    b, _ = backend(tmp_path, monkeypatch, "b")
+    b.runner = SilentOnce()
+    br = b.bridge(MGMT_NET)
+    (tmp_path / "net" / br).mkdir(parents=True)
+    removed = f"addr del {ADDRESS} dev {br}"
+    assert removed not in b.ensure_tunnels([MGMT])  # nothing known yet
+    assert removed in b.ensure_tunnels([MGMT])
+
+
 def test_an_unmarked_port_on_the_network_does_not_hide_the_management_one(tmp_path,
                                                                          monkeypatch):
     b, _ = backend(tmp_path, monkeypatch, "b")

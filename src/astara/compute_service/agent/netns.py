@@ -431,6 +431,8 @@ class NetnsBackend:
                 or br in self._mgmt_address_dropped:
             return []
         out = self.runner.run(["ip", "-j", "addr", "show", "dev", br], check=False)
+        if not out.strip():
+            return []  # no answer (ip failed): nothing known, read again next pass
         if not holds_address(out, self.mgmt_host_address):
             self._mgmt_address_dropped.add(br)
             return []
