@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import httpx
 
 from astara.common.entry import ConfigError
-from astara.common.service_auth import ServiceToken
+from astara.common.service_auth import ServiceToken, without_version
 
 
 class CloudError(ConfigError):
@@ -45,10 +45,7 @@ class Login:
             self._region.get_endpoint_from_catalog(service_type)
         if not url:
             raise CloudError(f"no {service_type} endpoint in the catalog")
-        url = url.rstrip("/")
-        if version_suffix and url.endswith(version_suffix):
-            url = url[: -len(version_suffix)]
-        return url
+        return without_version(url, version_suffix)
 
 
 def login(cloud: str | None) -> Login:

@@ -55,6 +55,12 @@ def endpoint(adapter: ks_adapter.Adapter, version_suffix: str = "") -> str:
     url = adapter.get_endpoint()
     if not url:
         raise LookupError(f"no {adapter.service_type} endpoint in the catalog")
+    return without_version(url, version_suffix)
+
+
+def without_version(url: str, version_suffix: str = "") -> str:
+    """``url`` without its trailing slash and ``version_suffix`` (a version path our
+    clients add themselves)."""
     url = url.rstrip("/")
     if version_suffix and url.endswith(version_suffix):
         url = url[: -len(version_suffix)]

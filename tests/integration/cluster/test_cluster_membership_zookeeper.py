@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.conftest import fresh_database
+from tests.support import wait_for
 
 from astara.db import migrate
 from astara.db.engine import Database
@@ -69,10 +70,7 @@ def member_url(url: str) -> str:
 def until(check, limit: float, what: str) -> float:
     """Call ``check`` at the heartbeat's pace until it is true: the seconds it took."""
     start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > limit:
-            raise AssertionError(f"not within {limit} s: {what}")
-        time.sleep(INTERVAL)
+    wait_for(check, limit, what, every=INTERVAL)
     return time.monotonic() - start
 
 
