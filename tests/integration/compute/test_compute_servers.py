@@ -5,8 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 from openstack import exceptions
+from sqlalchemy import select
+from tests.support import wait_for
 
-from astara.compute_service import catalog
+from astara.compute_service import catalog, jobs
+from astara.compute_service.models import Job
 
 TENANT = catalog.TENANT_IMAGE
 
@@ -198,3 +201,32 @@ def test_admin_attaches_a_router_port_to_a_running_appliance(user, admin_user):
     port = admin_user.sdk.network.get_port(info["port_id"])
     assert port.device_id == router.id and port.device_owner == "network:router_interface"
     admin_user.sdk.compute.delete_server(server.id)
+
+
+def test_delete_gives_back_a_port_whose_attach_never_joined_the_server(user, compute):
+    """The attach made a port, the host failed to plug it (so the server's record never
+    lists it): deleting the server deletes that port too, as Nova does."""
+    net = make_net(user, cidr="10.51.0.0/24")
+    server = user.sdk.compute.create_server(name="vm-af", image_id=TENANT, flavor_id="1",
+                                            networks=[{"uuid": net.id}])
+    user.wait_status(server.id, "ACTIVE")
+    compute.backend.fail.add("attach")
+    try:
+        with httpx.Client(base_url=user.compute.api.url + "/v2.1", headers=user.headers) as c:
+            r = c.post(f"/servers/{server.id}/os-interface",
+                       json={"interfaceAttachment": {"net_id": net.id}})
+        assert r.status_code == 200, r.text
+        attached = r.json()["interfaceAttachment"]["port_id"]
+
+        def attach_failed():
+            with compute.db.read() as s:
+                return s.scalar(select(Job.status).where(
+                    Job.instance_id == server.id, Job.op == "attach")) == jobs.FAILED
+        wait_for(attach_failed, timeout=10, what="the attach job failed")
+    finally:
+        compute.backend.fail.discard("attach")
+    assert user.sdk.network.find_port(attached) is not None
+    user.sdk.compute.delete_server(server.id)
+    user.sdk.compute.wait_for_delete(server, wait=10, interval=0.05)
+    assert user.sdk.network.find_port(attached) is None
+    assert list(user.sdk.network.ports(device_id=server.id)) == []

@@ -299,6 +299,20 @@ def _release_one(net: Network, caller: Context, port: dict, server_id: str,
         # gone already (a router's ports go with the router): nothing to give back
 
 
+def unjoined(attachments: list[tuple[str, dict]], known: set[str]) -> list[dict]:
+    """The ports os-interface attached to a server that its record does not list yet:
+    the attach's event has not landed, or the attach failed on the host. A delete gives
+    them back too (Nova deletes every port bound to the server). ``attachments``: the
+    server's attach and detach jobs, oldest first, as (op, stored port); a port whose
+    last job is a detach was given back by that detach."""
+    last: dict[str, tuple[str, dict]] = {}
+    for op, port in attachments:
+        if isinstance(port, dict) and isinstance(port.get("port_id"), str):
+            last[port["port_id"]] = (op, port)
+    return [port for port_id, (op, port) in last.items()
+            if op == "attach" and port_id not in known]
+
+
 def release(net: Network, caller: Context, ports: list[dict], *, server_id: str,
             project_id: str) -> None:
     """Give back ``ports`` of server ``server_id`` (of ``project_id``) as ``caller`` (the

@@ -257,6 +257,12 @@ class ComputeService:
             if row.task_state == "deleting":
                 return
             owned = list(row.ports or [])
+            attachments = s.execute(select(Job.op, Job.payload).where(
+                Job.instance_id == row.id, Job.op.in_(("attach", "detach")))
+                .order_by(Job.id)).all()
+            owned += ports.unjoined([(op, (payload or {}).get("port"))
+                                     for op, payload in attachments],
+                                    {p["port_id"] for p in owned})
             server, project = row.id, row.project_id
             row.idempotency_key = None  # a retried create makes a new server, not this one
             if row.host:
