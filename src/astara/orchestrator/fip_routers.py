@@ -1,5 +1,7 @@
 """Which router each floating IP was last associated with, as the network API's own
-``floatingip.*.end`` notifications named it (``intake.floating_ip_router``).
+``floatingip.*.end`` notifications named it (``intake.floating_ip_router``), and
+(``LastPushed``) which floating IPs each router's appliance was last pushed before a
+restart, as the state store kept them.
 
 Read by the intake thread of the orchestrator's parent process: a real Neutron's
 disassociation names no router, and the routers' last models (the workers' reports,
@@ -11,6 +13,7 @@ so no more is trusted than a notification already is. Bounded: the oldest go fir
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 
 
 class FloatingIPRouters:
@@ -28,3 +31,32 @@ class FloatingIPRouters:
 
     def last(self, floatingip_id: str) -> str | None:
         return self._router.get(floatingip_id)
+
+
+class LastPushed:
+    """The floating IPs each router's appliance was last pushed, from the state store's
+    rows (``RouterStateStore.floating_ips``) read once at start: a move or disassociation
+    heard before a router's worker has reported it (a restart empties ``FloatingIPRouters``
+    and the reports) still wakes the router that lost the address. A router's entry goes
+    once its worker reports it (``reported``): from then on the reports answer."""
+
+    def __init__(self, rows: Mapping[str, tuple[str, Iterable[str]]] | None = None):
+        self._tenant: dict[str, str] = {}
+        self._routers: dict[str, set[str]] = {}  # address -> router ids
+        self._addresses: dict[str, tuple[str, ...]] = {}
+        for rid, (tenant, addresses) in (rows or {}).items():
+            self._tenant[rid], self._addresses[rid] = tenant, tuple(addresses)
+            for address in self._addresses[rid]:
+                self._routers.setdefault(address, set()).add(rid)
+
+    def routers(self, address: str | None) -> dict[str, str]:
+        """Router id -> tenant (the router's own row) of those last pushed ``address``."""
+        return {rid: self._tenant[rid] for rid in sorted(self._routers.get(address or "", ()))}
+
+    def reported(self, router_id: str) -> None:
+        for address in self._addresses.pop(router_id, ()):
+            held = self._routers.get(address, set())
+            held.discard(router_id)
+            if not held:
+                self._routers.pop(address, None)
+        self._tenant.pop(router_id, None)

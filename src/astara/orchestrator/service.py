@@ -51,11 +51,12 @@ from astara.orchestrator.cluster.ownership import Ownership, Rebalance
 from astara.orchestrator.debug import DebugStore
 from astara.orchestrator.drivers import registry, router_ha
 from astara.orchestrator.drivers.base import Driver
-from astara.orchestrator.fip_routers import FloatingIPRouters
+from astara.orchestrator.fip_routers import FloatingIPRouters, LastPushed
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
 from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
 from astara.orchestrator.scheduler import shard_for
 from astara.orchestrator.startup import since_exec
+from astara.orchestrator.state_store import RouterStateStore
 from astara.orchestrator.worker import process
 
 LOG = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ class Orchestrator:
         self.routers: dict[str, dict] = {}
         # The router each floating IP was last associated with (intake thread only).
         self.fip_routers = FloatingIPRouters()
+        # What the state store says each router was last pushed, until its worker reports.
+        self.last_pushed = LastPushed()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.debug = DebugStore(self.db)
@@ -204,6 +207,7 @@ class Orchestrator:
             w.inbox.put(("start", self.mgmt_net_id, self.fence))
         LOG.info("start-up: management network %s, %d workers started, %.2f s after start",
                  self.mgmt_net_id, len(self.workers), since_exec())
+        self.load_last_pushed()  # before intake starts
         consumer = self._bus_consumer()
         # Its lag on /metrics: the outbox cursor read here (amqp: the relay's).
         self.consumer = self.relay.outbox if self.relay is not None else consumer
@@ -225,6 +229,12 @@ class Orchestrator:
         with self._lock:
             self._resynced = n
         LOG.info("start-up: resync queued %d routers, %.2f s after start", n, since_exec())
+
+    def load_last_pushed(self) -> None:
+        """The floating IPs the state store says each router was last pushed (one query):
+        a move or disassociation heard before a router's worker reports it after a
+        restart still wakes the router that lost the address."""
+        self.last_pushed = LastPushed(RouterStateStore(self.db).floating_ips())
 
     def _bus_consumer(self) -> Any:
         """Where intake reads: the outbox, or (``amqp``) RabbitMQ, with the relay that
@@ -493,14 +503,20 @@ class Orchestrator:
                     self.network.routers_on_network(target.network_id)
             return networks[target.network_id]
         if isinstance(target, FloatingIPHint):
-            # The routers whose last model has the address, and the one the last
-            # notification of this floating IP named (their reports may be behind).
+            # The routers whose last model has the address, the one the last
+            # notification of this floating IP named (their reports may be behind), and
+            # those the state store says were last pushed it (not reported since a start).
             last = self.fip_routers.last(target.floatingip_id)
             with self._lock:
                 rids = {rid for rid, r in self.routers.items()
                         if target.address in r.get("floating_ips", [])}
                 rids.update([last] if last else [])
-                return [self.known[rid] for rid in sorted(rids) if rid in self.known]
+                refs = {rid: self.known[rid] for rid in sorted(rids) if rid in self.known}
+                for rid, tenant in self.last_pushed.routers(target.address).items():
+                    if rid not in refs and intake.is_router_id(rid):
+                        # Before the start-up resync it is not known: its own row's tenant.
+                        refs[rid] = self.known.get(rid) or ResourceRef("router", rid, tenant)
+                return list(refs.values())
         return []
 
     def _cluster(self) -> None:
@@ -579,6 +595,7 @@ class Orchestrator:
                             self.known.pop(rid, None)
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}
+                        self.last_pushed.reported(rid)
                     self.workers[index].metrics = stats.pop("metrics", {})
                     self.workers[index].stats = stats
                 self._note_start_up(index)

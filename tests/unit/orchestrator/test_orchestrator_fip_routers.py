@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from astara.common.settings import defaults
 from astara.orchestrator.clients.fakes import FakeNetwork
 from astara.orchestrator.drivers.router import RouterDriver
-from astara.orchestrator.fip_routers import FloatingIPRouters
+from astara.orchestrator.fip_routers import FloatingIPRouters, LastPushed
 from astara.orchestrator.intake import floating_ip_router
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.opts import defaults as orch_defaults
@@ -48,6 +48,19 @@ def test_the_record_is_the_last_named_and_bounded():
     for n in range(3):
         rec.note(f"g{n}", "r")
     assert [rec.last(f"g{n}") for n in range(3)] == [None, "r", "r"]
+
+
+def test_what_was_last_pushed_answers_until_the_router_reports():
+    pushed = LastPushed({"r1": ("t1", ["203.0.113.7", "203.0.113.8"]),
+                         "r2": ("t2", ["203.0.113.7"]), "r3": ("t3", [])})
+    assert pushed.routers("203.0.113.7") == {"r1": "t1", "r2": "t2"}
+    assert pushed.routers("203.0.113.9") == {}
+    assert pushed.routers(None) == {}
+    pushed.reported("r1")
+    assert pushed.routers("203.0.113.7") == {"r2": "t2"}
+    assert pushed.routers("203.0.113.8") == {}
+    pushed.reported("r9")  # never stored: nothing to forget
+    assert LastPushed().routers("203.0.113.7") == {}
 
 
 def test_a_disassociation_before_the_workers_report_wakes_the_router_it_left(tmp_path):
