@@ -87,9 +87,10 @@ class Scenario:
         self.ha = HaStage(self)
 
     # -- the scenario ------------------------------------------------------------
-    def run(self) -> Report:
+    def run(self, steps: list[Step] | None = None) -> Report:
+        """Run ``steps`` (default: the whole scenario), then clean up (unless ``keep``)."""
         try:
-            self.r.run(self.steps())
+            self.r.run(self.steps() if steps is None else steps)
         finally:
             if not self.o.keep:
                 self._cleanup()
@@ -188,18 +189,23 @@ class Scenario:
         """Tenant instances (name -> the network they are on), all ACTIVE: their ids,
         ports and addresses in ``made``."""
         c = self.user.compute
-        flavor = next(f for f in c.flavors() if f.name == "m1.tiny")
-        image = next(i for i in c.images() if i.name == TENANT_IMAGE)
-        for name, net in nets.items():
-            server = c.create_server(name=f"{self.prefix}-{name}", image_id=image.id,
-                                     flavor_id=flavor.id, networks=[{"uuid": self.made[net]}])
-            self.made[name] = server.id
+        self.create_servers(nets)
         for name in nets:
             wait(lambda n=name: c.get_server(self.made[n]).status == "ACTIVE",
                  self.o.boot_timeout, f"{name} ACTIVE")
             port = next(iter(self.user.network.ports(device_id=self.made[name])))
             self.made[f"{name}_port"] = port.id
             self.made[f"{name}_ips"] = [f["ip_address"] for f in port.fixed_ips]
+
+    def create_servers(self, nets: dict[str, str]) -> None:
+        """Ask for tenant instances (name -> the network they are on): ids in ``made``."""
+        c = self.user.compute
+        flavor = next(f for f in c.flavors() if f.name == "m1.tiny")
+        image = next(i for i in c.images() if i.name == TENANT_IMAGE)
+        for name, net in nets.items():
+            server = c.create_server(name=f"{self.prefix}-{name}", image_id=image.id,
+                                     flavor_id=flavor.id, networks=[{"uuid": self.made[net]}])
+            self.made[name] = server.id
 
     def ns(self, vm: str) -> str:
         return self.o.vm_netns_prefix + self.made[vm]

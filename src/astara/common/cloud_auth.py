@@ -1,7 +1,7 @@
 """Keystone credentials for an operator's command, read as the ``openstack`` command reads them.
 
-``astara-ctl byonf`` and ``astara-compute-burnin`` act as a user, not as a service:
-``--os-cloud NAME`` (else ``$OS_CLOUD``) names a cloud of a clouds.yaml
+``astara-ctl byonf``, ``astara-compute-burnin`` and ``astara-burnin`` act as a user, not
+as a service: ``--os-cloud NAME`` (else ``$OS_CLOUD``) names a cloud of a clouds.yaml
 (``$OS_CLIENT_CONFIG_FILE``, ``./clouds.yaml``, ``~/.config/openstack/clouds.yaml``,
 ``/etc/openstack/clouds.yaml``), or, with no cloud named, ``$OS_AUTH_URL`` and the
 other ``OS_*`` variables of an openrc file do. openstacksdk's own loader reads them
@@ -37,6 +37,9 @@ class Login:
     auth: httpx.Auth  # the token on each request (X-Auth-Token)
     project_id: str  # the token's project: who the calls act as
     _region: object
+    session: object  # the keystoneauth session holding that token (openstacksdk's)
+    roles: tuple[str, ...]  # the token's roles in that project
+    where: str  # "cloud 'NAME'" or "the OS_* variables", for messages
 
     def endpoint(self, service_type: str, version_suffix: str = "") -> str:
         """The cloud's ``<type>_endpoint_override``, else the catalog's URL for the
@@ -61,6 +64,7 @@ def login(cloud: str | None) -> Login:
         session = region.get_session()
         session.get_token()
         project = session.get_project_id()
+        roles = tuple(session.auth.get_access(session).role_names)
     except sdk_exceptions.ConfigException as exc:
         raise CloudError(f"{where}: {exc}") from None
     except ks_exceptions.HttpError as exc:  # 401: a wrong password, user or project
@@ -69,4 +73,4 @@ def login(cloud: str | None) -> Login:
         raise CloudError(f"no token for {where}: {exc}") from None
     if not project:
         raise CloudError(f"{where}: the token is scoped to no project")
-    return Login(ServiceToken(session), project, region)
+    return Login(ServiceToken(session), project, region, session, roles, where)

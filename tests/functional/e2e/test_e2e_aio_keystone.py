@@ -67,3 +67,26 @@ def test_openstack_command_against_the_keystone_all_in_one(aio_keystone):
     openstack(state, "router", "delete", router["id"])
     wait_for(lambda: not (appliances() - before), 180, "the router's appliance removed",
              every=2)
+
+
+def test_burnin_passes_against_the_keystone_all_in_one(aio_keystone):
+    """``astara-burnin`` unmodified with the clouds.yaml ``tools/aio --keystone`` wrote:
+    the tenant's steps as the ``astara`` member, the external network and the
+    appliances' checks as ``astara-admin``, the APIs from the catalog (no URL option),
+    the load-balancer stage included."""
+    ports, state = aio_keystone
+    summary = state / "burnin-ks.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["OS_CLIENT_CONFIG_FILE"] = str(state / "clouds.yaml")
+    r = subprocess.run([str(OPENSTACK.parent / "astara-burnin"), "--os-cloud", "astara",
+                        "--admin-cloud", "astara-admin",
+                        "--boot-timeout", "90", "--json", str(summary)],
+                       env=env, capture_output=True, text=True, timeout=600)
+    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
+                     for p in sorted((state / "logs").glob("*.log")))
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\n{logs}"
+    print(r.stdout)  # the per-step timings, shown with -s
+    result = json.loads(summary.read_text())
+    assert result["ok"] is True
+    assert len(result["steps"]) == 22
+    assert all(s["status"] in ("ok", "warn") for s in result["steps"]), result["steps"]

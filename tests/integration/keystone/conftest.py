@@ -11,12 +11,14 @@ openstacksdk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,6 +42,8 @@ class Cloud:
     clouds_yaml: str
     register_host: Callable[[], None]  # a compute host that is up, now
     lb_url: str = ""
+    # Its agent (FakeBackend) and the dispatcher running: instances go ACTIVE, deletes end.
+    compute_host: Callable[[], contextlib.AbstractContextManager] | None = None
 
     def openstack(self, cloud: str, *args: str, check: bool = True,
                   ) -> subprocess.CompletedProcess:
@@ -67,6 +71,38 @@ def register_host(db, settings) -> None:
     wake = settings.bus.wakeup_dir
     Agent(db, FakeBackend(), HOST, OutboxPublisher(WakeupDir(wake)),
           WakeupDir(jobs.wakeup_dir(wake)), idle_wait=1.0).register()
+
+
+@contextlib.contextmanager
+def compute_host(db, settings, compute_settings) -> Iterator[None]:
+    """That compute host's agent (the in-tree FakeBackend: no root) and the dispatcher
+    applying its events, each in a thread, stopped and joined on exit."""
+    from astara.bus.outbox import OutboxPublisher
+    from astara.bus.wakeup import WakeupDir
+    from astara.compute_service import jobs
+    from astara.compute_service.agent.backend import FakeBackend
+    from astara.compute_service.agent.worker import Agent
+    from astara.compute_service.dispatcher import consumer as dispatcher_mod
+    from astara.compute_service.settings import retry_policy
+
+    wake = WakeupDir(settings.bus.wakeup_dir)
+    jobs_wake = WakeupDir(jobs.wakeup_dir(settings.bus.wakeup_dir))
+    agent = Agent(db, FakeBackend(), HOST, OutboxPublisher(wake), jobs_wake, idle_wait=1.0)
+    disp = dispatcher_mod.make(db, wake, 1.0, retry_policy(compute_settings))
+    stop = threading.Event()
+    threads = [threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True),
+               threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        jobs_wake.notify()
+        wake.notify()
+        for t in threads:
+            t.join(10)
+        disp.consumer.close()
 
 
 def authtoken_section(env: dict[str, str]) -> str:
@@ -139,11 +175,11 @@ def keystone_cloud(tmp_path_factory, request):
         from astara.network_service.app import uvicorn_options
 
         net = network_app(settings)
-        compute = compute_app(settings, replace(compute_defaults(settings),
-                                                # Nothing there: the catalog's URL must be used.
-                                                network_url="http://127.0.0.1:1/",
-                                                host=HOST,
-                                                state_dir=state / "cs"))
+        compute_settings = replace(compute_defaults(settings),
+                                   # Nothing there: the catalog's URL must be used.
+                                   network_url="http://127.0.0.1:1/", host=HOST,
+                                   state_dir=state / "cs")
+        compute = compute_app(settings, compute_settings)
         # Its VIP ports are made on the network API with the caller's token.
         lb = lb_app(settings, replace(lb_defaults(settings), network_url=network_url,
                                       bind_port=lb_port))
@@ -152,7 +188,9 @@ def keystone_cloud(tmp_path_factory, request):
         try:
             yield Cloud(directory, ks_env, network_url, compute_url,
                         ks_env["OS_CLIENT_CONFIG_FILE"],
-                        lambda: register_host(compute.state.service.db, settings), lb_url)
+                        lambda: register_host(compute.state.service.db, settings), lb_url,
+                        lambda: compute_host(compute.state.service.db, settings,
+                                             compute_settings))
         finally:
             for server in servers:
                 server.stop()
