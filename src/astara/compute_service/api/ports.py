@@ -300,17 +300,36 @@ def _release_one(net: Network, caller: Context, port: dict, server_id: str,
 
 
 def unjoined(attachments: list[tuple[str, dict]], known: set[str]) -> list[dict]:
-    """The ports os-interface attached to a server that its record does not list yet:
-    the attach's event has not landed, or the attach failed on the host. A delete gives
-    them back too (Nova deletes every port bound to the server). ``attachments``: the
-    server's attach and detach jobs, oldest first, as (op, stored port); a port whose
-    last job is a detach was given back by that detach."""
-    last: dict[str, tuple[str, dict]] = {}
-    for op, port in attachments:
+    """The ports os-interface attached to or detached from a server that its record does
+    not list: an attach whose event has not landed or that failed on the host, a detach
+    whose release failed. ``attachments``: the server's attach and detach jobs, oldest
+    first, as (op, stored port); each port once, in its newest stored form. Only
+    candidates: a delete gives back those the network still shows on this server
+    (``still_here``), never one since moved to another device."""
+    last: dict[str, dict] = {}
+    for _op, port in attachments:
         if isinstance(port, dict) and isinstance(port.get("port_id"), str):
-            last[port["port_id"]] = (op, port)
-    return [port for port_id, (op, port) in last.items()
-            if op == "attach" and port_id not in known]
+            last.pop(port["port_id"], None)
+            last[port["port_id"]] = port
+    return [port for port_id, port in last.items() if port_id not in known]
+
+
+def still_here(net: Network, candidates: list[dict], server_id: str) -> list[dict]:
+    """``candidates`` whose port the service reads as still plugged into ``server_id``
+    (its device): Nova gives back on delete only the ports whose device is the server.
+    A port gone, moved to another server, or a router's port (its device is the router)
+    stays as it is."""
+    kept = []
+    for port in candidates:
+        try:
+            current = net.get_port_as_service(port["port_id"])
+        except (NetworkError, errors.ComputeFault) as exc:
+            LOG.warning("port %s not given back with server %s: could not read it: %s",
+                        port["port_id"], server_id, exc)
+            continue
+        if current is not None and current.get("device_id") == server_id:
+            kept.append(port)
+    return kept
 
 
 def release(net: Network, caller: Context, ports: list[dict], *, server_id: str,

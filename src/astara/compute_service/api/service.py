@@ -260,9 +260,9 @@ class ComputeService:
             attachments = s.execute(select(Job.op, Job.payload).where(
                 Job.instance_id == row.id, Job.op.in_(("attach", "detach")))
                 .order_by(Job.id)).all()
-            owned += ports.unjoined([(op, (payload or {}).get("port"))
-                                     for op, payload in attachments],
-                                    {p["port_id"] for p in owned})
+            pending = ports.unjoined([(op, (payload or {}).get("port"))
+                                      for op, payload in attachments],
+                                     {p["port_id"] for p in owned})
             server, project = row.id, row.project_id
             row.idempotency_key = None  # a retried create makes a new server, not this one
             if row.host:
@@ -273,6 +273,7 @@ class ComputeService:
                 jobs.queue(s, row, "delete", _actor(ctx), jobs.DONE)
                 body = events.build("delete.end", {"id": row.id}, row.seq + 1, "")
                 apply_event(s, events.parse(body))
+        owned += ports.still_here(self.network, pending, server)
         ports.release(self.network, ctx, owned, server_id=server, project_id=project)
         self._woken()
 
@@ -336,6 +337,12 @@ class ComputeService:
         try:
             with self.db.write() as s:
                 row = self._get(s, ctx, server_id, lock=True)
+                # again under the lock: a delete that landed meanwhile read the jobs
+                # before this one, so the port would be left to a deleted server
+                conflict = transitions.check_action("attach_interface", row.id,
+                                                    row.vm_state, row.task_state)
+                if conflict:
+                    raise errors.Conflict(conflict)
                 jobs.queue(s, row, "attach", _actor(ctx), port=port)
         except BaseException:
             ports.release(self.network, ctx, [port], server_id=server, project_id=project)
