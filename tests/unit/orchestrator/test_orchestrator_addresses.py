@@ -109,3 +109,58 @@ def test_a_member_whose_metadata_address_differs_says_so_in_one_line(caplog):
         member("b", SHARED, group | {"a": {addresses.CAPABILITY: SHARED}}) \
             ._check_metadata_address()
     assert caplog.records == []
+
+
+@pytest.mark.parametrize("metadata, listens", [("", MGMT), (SHARED, SHARED)])
+def test_the_metadata_proxy_listens_on_the_metadata_address(monkeypatch, metadata, listens):
+    from astara.cli import orchestrator as cli
+
+    bound: list[tuple] = []
+    started: list[str] = []
+
+    class Thread:
+        def __init__(self, target, kwargs, daemon, name):
+            self.name = name
+
+        def start(self):
+            started.append(self.name)
+
+    monkeypatch.setattr(cli, "_sockets", lambda hosts, port, freebind=False:
+                        bound.append((hosts, port, freebind)) or [])
+    monkeypatch.setattr(cli.threading, "Thread", Thread)
+    orch = Orchestrator.__new__(Orchestrator)
+    orch.network = object()  # type: ignore[assignment]
+    o = replace(opts.defaults(), management_address=MGMT, metadata_address=metadata,
+                metadata_proxy_shared_secret="s")
+    assert cli._metadata_server(orch, o) is not None
+    assert bound == [((listens,), o.metadata_port, True)] and started == ["metadata-proxy"]
+
+
+def test_joining_advertises_the_metadata_address_and_names_a_member_that_differs(
+        tmp_path, caplog):
+    from astara.common.settings import sqlite_url
+    from astara.db import migrate
+    from astara.db.engine import Database
+    from astara.orchestrator.cluster.membership import StaticMembership
+
+    db = Database(sqlite_url(tmp_path))
+    migrate.upgrade(db.engine)
+    made: list[StaticMembership] = []
+
+    def membership(caps: dict) -> StaticMembership:
+        m = StaticMembership("orch-a", caps)
+        m.members["orch-b"] = {"owner": "orch-b/1", addresses.CAPABILITY: SHARED}
+        made.append(m)
+        return m
+
+    orch = member("orch-a", "", {})
+    orch.o = replace(orch.o, rpc_hosts=("10.0.0.11",))
+    orch.db, orch.lease_owner, orch._membership_factory = db, "orch-a/1", membership
+    try:
+        with caplog.at_level(logging.ERROR, logger="astara.orchestrator.service"):
+            orch._join_cluster()
+    finally:
+        db.dispose()
+    assert made[0].members["orch-a"][addresses.CAPABILITY] == MGMT
+    [line] = [r.getMessage() for r in caplog.records]
+    assert f"(ours {MGMT}; orch-b {SHARED})" in line
