@@ -91,16 +91,16 @@ OPTS = [
                help="Subnet of the management network."),
     cfg.StrOpt("management_address", default="fdca:3ba5:a17a:acda::1",
                help="This orchestrator's address on the management network: its "
-               "machine's own. Its calls to the appliances come from it."),
+               "machine's own. When metadata_address is another address, every call "
+               "to an appliance is bound to this one as its source."),
     cfg.StrOpt("metadata_address", default="",
                help="The address every appliance's configuration names for the "
                "orchestrator's metadata proxy, which listens on it. Empty: "
                "management_address (one machine). Orchestrators on several machines "
-               "each keep their own management_address and all set this one to the "
-               "same address (the compute agents' [compute_service] "
-               "management_metadata_address): an appliance adopted by another member "
-               "then keeps its configuration (no push). Every member must set the "
-               "same value."),
+               "each keep their own management_address and all set this one to one "
+               "shared address (the compute agents holding it: not yet, see cluster.md): an "
+               "appliance adopted by another member then keeps its configuration (no "
+               "push). Every member must set the same value."),
     cfg.PortOpt("metadata_port", default=9697,
                 help="Port of the orchestrator's metadata proxy on the management network."),
     cfg.PortOpt("appliance_port", default=5000, help="Port of the appliance agent's API."),
