@@ -64,6 +64,20 @@ class Cloud:
             fips[0] = dict(copy.deepcopy(fips[0]), fixed_ip_address=f"10.0.0.{n}")
             self.events.append(router_id)
 
+    def touch(self, router_id: str) -> None:
+        """A notification that changes nothing of the router's document: its owner
+        takes a full look (model read, document built) and pushes only what differs."""
+        with self.lock:
+            self.events.append(router_id)
+
+    def model_reads(self) -> dict[str, int]:
+        """Full looks so far: router model reads per router."""
+        out: dict[str, int] = {}
+        for call in list(self.network.calls):
+            if call[0] == "router_model":
+                out[call[1]] = out.get(call[1], 0) + 1
+        return out
+
     def events_since(self, cursor: int) -> list[str]:
         with self.lock:
             return self.events[cursor:]
@@ -89,6 +103,17 @@ class Cloud:
         by_router = {r: a for a, r in self.appliances.mgmt_of.items()}
         return {r: self.appliances.applied_digest.get(by_router.get(r, ""))
                 for r in self.network.models}
+
+    def orchestrator_addresses(self) -> set[str]:
+        """The orchestrator addresses the applied documents name."""
+        return {str(d.orchestrator.address) for d in list(self.appliances.applied.values())}
+
+    def tenure_owners(self) -> dict[str, str]:
+        """Each router's appliance's accepted tenure's owner token (a push's or, on an
+        adoption that needs none, ``record_tenure``'s)."""
+        servers = self.compute.servers
+        return {servers[a].router_id: t.owner
+                for a, t in list(self.appliances.tenures.items()) if a in servers}
 
     def router_of(self, address: str) -> str:
         return self.appliances.mgmt_of.get(address, "")
@@ -179,11 +204,12 @@ class Audited:
 def member(conf: dict) -> None:
     from astara.common import logs
     from astara.db.engine import Database
+    from astara.orchestrator.addresses import CAPABILITY
     from astara.orchestrator.cluster.leases import Leases, MemberBoard
     from astara.orchestrator.cluster.membership import ToozMembership
     from astara.orchestrator.cluster.ownership import Ownership
     from astara.orchestrator.cluster.settings import CoordinationSettings
-    from astara.orchestrator.opts import management_defaults, plan_defaults
+    from astara.orchestrator.opts import defaults, management_settings, plan_defaults
     from astara.orchestrator.reconcile.execute import Executor
     from astara.orchestrator.reconcile.observe import Observer
     from astara.orchestrator.reconcile.reconciler import Reconciler
@@ -202,8 +228,13 @@ def member(conf: dict) -> None:
                              conf["heartbeat_interval"], conf["heartbeat_timeout"],
                              conf["fence_margin"], name, "")
     owner = f"{name}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    # This member's [orchestrator] management_address and metadata_address (by default
+    # the options' defaults): what its appliances' documents name.
+    o = replace(defaults(), **conf.get("orchestrator", {}))
+    mgmt = management_settings(o)
     leases = Leases(db, owner, s.lease, s.fence_margin)
-    ownership = Ownership(s, ToozMembership(s.tooz_url(), s.group_id, name, {"owner": owner}),
+    caps = {"owner": owner, CAPABILITY: mgmt.orchestrator_address}
+    ownership = Ownership(s, ToozMembership(s.tooz_url(), s.group_id, name, caps),
                           leases, MemberBoard(db))
     fence_of = lease_fence(db, (owner, s.fence_margin))
 
@@ -215,7 +246,7 @@ def member(conf: dict) -> None:
 
     compute_a = Audited(compute, cloud, name, owner, leases)
     appliances_a = Audited(appliances, cloud, name, owner, leases)
-    rec = Reconciler(Observer(network, compute_a, appliances_a, management_defaults()),
+    rec = Reconciler(Observer(network, compute_a, appliances_a, mgmt),
                      Executor(network, compute_a, appliances_a, fence=fence),
                      replace(plan_defaults(), health_check_period=conf["health_check_period"],
                              boot_timeout=60.0), store=RouterStateStore(db))
@@ -285,12 +316,15 @@ class Cluster:
         self.ids = [rid(i) for i in range(routers)]
         self.group = f"astara-test-{uuid.uuid4().hex[:8]}"
 
-    def start(self, name: str):
+    def start(self, name: str, orchestrator: dict[str, str] | None = None):
+        """``orchestrator``: ``[orchestrator]`` options of this member (its
+        management_address, metadata_address)."""
         import subprocess
 
         conf = {"name": name, "address": list(self.mgr.address),
                 "authkey": bytes(self.mgr._authkey).hex(), "db_url": self.db_url,
-                "etcd_url": self.etcd_url, "group": self.group, **self.timing}
+                "etcd_url": self.etcd_url, "group": self.group, **self.timing,
+                "orchestrator": orchestrator or {}}
         log = open(self.logdir / f"{name}.log", "a")  # noqa: SIM115 (the member's stdout)
         proc = subprocess.Popen([sys.executable, "-m", "tests.cluster_world", "member",
                                  json.dumps(conf)], stdout=log, stderr=subprocess.STDOUT,

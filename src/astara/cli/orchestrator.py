@@ -123,10 +123,13 @@ def _metadata_server(orch: Orchestrator, o) -> uvicorn.Server | None:
     app = metadata_proxy.build_app(router_by_mgmt, metadata_proxy.InstanceResolver(orch.network),
                                    o.metadata_url, o.metadata_proxy_shared_secret)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    socks = _sockets((o.management_address,), o.metadata_port, freebind=True)
+    # The address the appliances' documents name (a cluster's shared one, held by the
+    # compute agent: freebind, as it may come after us).
+    address = orch_opts.metadata_address(o)
+    socks = _sockets((address,), o.metadata_port, freebind=True)
     threading.Thread(target=server.run, kwargs={"sockets": socks}, daemon=True,
                      name="metadata-proxy").start()
-    LOG.info("metadata proxy on [%s]:%d", o.management_address, o.metadata_port)
+    LOG.info("metadata proxy on [%s]:%d", address, o.metadata_port)
     return server
 
 

@@ -9,6 +9,7 @@ from oslo_config import cfg
 
 from astara.common.entry import ConfigError
 from astara.common.settings import config_files_of, default_conf
+from astara.orchestrator import addresses
 from astara.orchestrator.cluster import settings as cluster_settings
 from astara.orchestrator.drivers import registry
 from astara.orchestrator.reconcile import model
@@ -89,7 +90,17 @@ OPTS = [
     cfg.StrOpt("management_prefix", default="fdca:3ba5:a17a:acda::/64",
                help="Subnet of the management network."),
     cfg.StrOpt("management_address", default="fdca:3ba5:a17a:acda::1",
-               help="This orchestrator's address on the management network."),
+               help="This orchestrator's address on the management network: its "
+               "machine's own. When metadata_address is another address, every call "
+               "to an appliance is bound to this one as its source."),
+    cfg.StrOpt("metadata_address", default="",
+               help="The address every appliance's configuration names for the "
+               "orchestrator's metadata proxy, which listens on it. Empty: "
+               "management_address (one machine). Orchestrators on several machines "
+               "each keep their own management_address and all set this one to one "
+               "shared address (the compute agents holding it: not yet, see cluster.md): an "
+               "appliance adopted by another member then keeps its configuration (no "
+               "push). Every member must set the same value."),
     cfg.PortOpt("metadata_port", default=9697,
                 help="Port of the orchestrator's metadata proxy on the management network."),
     cfg.PortOpt("appliance_port", default=5000, help="Port of the appliance agent's API."),
@@ -149,6 +160,7 @@ class OrchestratorSettings:
     management_network_name: str
     management_prefix: str
     management_address: str
+    metadata_address: str
     metadata_port: int
     appliance_port: int
     metadata_url: str
@@ -175,6 +187,7 @@ def enabled_drivers(names: list[str]) -> tuple[str, ...]:
 
 def from_conf(conf: cfg.ConfigOpts) -> OrchestratorSettings:
     g = conf[GROUP]
+    addresses.check(g.management_address, g.metadata_address)
     return OrchestratorSettings(
         rpc_hosts=tuple(g.rpc_hosts), rpc_port=g.rpc_port,
         num_worker_processes=g.num_worker_processes or os.cpu_count() or 1,
@@ -213,7 +226,17 @@ def breaker_settings(o: OrchestratorSettings) -> BreakerSettings:
 
 def management_settings(o: OrchestratorSettings) -> ManagementSettings:
     """What the observer puts in each appliance's management section, from the options."""
-    return ManagementSettings(o.management_address, o.metadata_port, o.management_prefix)
+    return ManagementSettings(metadata_address(o), o.metadata_port, o.management_prefix)
+
+
+def metadata_address(o: OrchestratorSettings) -> str:
+    """Where the metadata proxy listens, and what every appliance's document names."""
+    return addresses.document_address(o.management_address, o.metadata_address)
+
+
+def appliance_source(o: OrchestratorSettings) -> str | None:
+    """The source address of the calls to the appliances (None: the kernel's choice)."""
+    return addresses.appliance_source(o.management_address, o.metadata_address)
 
 
 def plan_defaults() -> model.Settings:

@@ -18,7 +18,12 @@ from astara.orchestrator.cluster.leases import Leases
 from astara.orchestrator.debug import DebugSnapshot, DebugStore
 from astara.orchestrator.drivers import loadbalancer_view, registry, router_ha
 from astara.orchestrator.keys import ResourceRef
-from astara.orchestrator.opts import OrchestratorSettings, management_settings, plan_settings
+from astara.orchestrator.opts import (
+    OrchestratorSettings,
+    appliance_source,
+    management_settings,
+    plan_settings,
+)
 from astara.orchestrator.reconcile.execute import Advance, Executor, Fence
 from astara.orchestrator.reconcile.memory import RouterState
 from astara.orchestrator.reconcile.model import Outcome, Settings
@@ -47,7 +52,7 @@ class Runtime:
         self.compute = HttpComputeAPI(compute.url, headers, o.appliance_image,
                                       o.appliance_flavor, auth=compute.auth)
         key = read_secret(o.appliance_auth_key_file, "appliance deployment key")
-        self.appliance = HttpApplianceAPI(key, o.appliance_port)
+        self.appliance = HttpApplianceAPI(key, o.appliance_port, source=appliance_source(o))
         self.loadbalancers = None
         if "loadbalancer" in o.enabled_drivers:
             lb = endpoints.resolve(o, "loadbalancer")

@@ -39,7 +39,7 @@ from astara.bus.outbox import OutboxConsumer, drop_cursor
 from astara.bus.wakeup import WakeupDir
 from astara.common.settings import Settings
 from astara.db.engine import Database
-from astara.orchestrator import breaker_board, endpoints, intake, management
+from astara.orchestrator import addresses, breaker_board, endpoints, intake, management
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.loadbalancer import HttpLoadBalancerAPI
 from astara.orchestrator.clients.network import HttpNetworkAPI
@@ -53,7 +53,12 @@ from astara.orchestrator.drivers import registry, router_ha
 from astara.orchestrator.drivers.base import Driver
 from astara.orchestrator.fip_routers import FloatingIPRouters, LastPushed
 from astara.orchestrator.keys import FloatingIPHint, NetworkHint, ResourceRef
-from astara.orchestrator.opts import SERVICE_USER, OrchestratorSettings, breaker_settings
+from astara.orchestrator.opts import (
+    SERVICE_USER,
+    OrchestratorSettings,
+    breaker_settings,
+    metadata_address,
+)
 from astara.orchestrator.scheduler import shard_for
 from astara.orchestrator.startup import since_exec
 from astara.orchestrator.state_store import RouterStateStore
@@ -170,7 +175,8 @@ class Orchestrator:
             LOG.warning("cluster: this member advertises RPC URL %s, a loopback address: "
                         "members on other hosts cannot reach it ([coordination] rpc_url)",
                         self.rpc_url())
-        caps = {"rpc_url": self.rpc_url(), "owner": self.lease_owner}
+        caps = {"rpc_url": self.rpc_url(), "owner": self.lease_owner,
+                addresses.CAPABILITY: metadata_address(self.o)}
         if self._membership_factory is not None:
             membership = self._membership_factory(caps)
         else:
@@ -181,9 +187,23 @@ class Orchestrator:
                                    Leases(self.db, self.lease_owner, c.lease, c.fence_margin),
                                    MemberBoard(self.db), self.rpc_url())
         self.ownership.tick(())  # join: the ring, before the resync asks who owns what
+        self._check_metadata_address()
         LOG.info("cluster: member %s (lease owner %s), coordination %s",
                  c.member_name, self.lease_owner,
                  self.ownership.status()["coordination"])
+
+    def _check_metadata_address(self) -> None:
+        """Members that name another metadata address in their appliances' documents
+        push theirs to every appliance they adopt from us, and we to theirs."""
+        assert self.ownership is not None
+        mine = metadata_address(self.o)
+        others = addresses.disagreeing(self.coordination.member_name, mine,
+                                       self.ownership.group())
+        if others:
+            LOG.error("cluster: [orchestrator] metadata_address differs between members "
+                      "(ours %s; %s): every member must set the same one, or a takeover "
+                      "pushes a new document to every appliance it adopts", mine,
+                      ", ".join(f"{n} {a}" for n, a in sorted(others.items())))
 
     def start(self) -> None:
         self.spawn_workers()

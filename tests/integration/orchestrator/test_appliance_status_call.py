@@ -21,7 +21,8 @@ from astara.orchestrator.clients import plain_get
 from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.reconcile.model import Failure
-from astara.wire import auth
+from astara.wire import auth, examples
+from astara.wire.tenure import TENURE_PATH, Tenure
 
 KEY = b"k" * 32
 DIGEST = "ab" * 32
@@ -252,3 +253,46 @@ def test_a_bound_source_does_not_turn_a_dead_appliance_into_a_live_one():
     finally:
         api.close()
     assert (seen.reachable, seen.failure) == (False, Failure.UNREACHABLE)
+
+
+def every_call(api: HttpApplianceAPI) -> list:
+    """The status call, the probe, a tenure and a push: each way the client connects."""
+    out: list = [api.status("127.0.0.1", "server-1"), api.probe("127.0.0.1", "server-1")]
+    for call in (lambda: api.record_tenure("127.0.0.1", "server-1", Tenure(3, "orch-a/1")),
+                 lambda: api.push("127.0.0.1", "server-1", examples.router_config())):
+        try:
+            out.append(call())
+        except RemoteError as exc:
+            out.append(exc)
+    return out
+
+
+def test_a_configured_source_is_bound_for_every_call_to_an_appliance(canned):
+    """``[orchestrator] metadata_address`` set apart from ``management_address``: every
+    connection comes from the management address (127.0.0.2 here, which the kernel
+    would not choose for 127.0.0.1), so the answers come back to this machine."""
+    server = canned(answer(200, status_body(True)))
+    api = HttpApplianceAPI(KEY, server.port, timeout=2.0, source="127.0.0.2")
+    try:
+        status_seen, probed, told, pushed = every_call(api)
+    finally:
+        api.close()
+    assert status_seen.reachable and probed and told is None and pushed is None
+    assert server.peers == ["127.0.0.2"] * 4
+    assert [r.split(b" ")[:2] for r in server.requests] == [
+        [b"GET", b"/v1/status/"], [b"GET", b"/v1/system/interfaces/"],
+        [b"PUT", TENURE_PATH.encode()], [b"PUT", b"/v1/system/config/"]]
+
+
+def test_a_configured_source_not_on_the_host_reaches_no_appliance(canned):
+    """Not held here (yet): no call goes out from another address instead."""
+    server = canned(answer(200, status_body(True)))
+    api = HttpApplianceAPI(KEY, server.port, timeout=2.0, source="192.0.2.77")  # TEST-NET
+    try:
+        status_seen, probed, told, pushed = every_call(api)
+    finally:
+        api.close()
+    assert (status_seen.reachable, status_seen.failure) == (False, Failure.UNREACHABLE)
+    assert not probed
+    assert isinstance(told, RemoteError) and isinstance(pushed, RemoteError)
+    assert server.peers == []

@@ -9,6 +9,11 @@ Every call carries the appliance's own secret (``wire.auth``: derived from the
 deployment key and the appliance's instance id). An appliance that refuses it
 (401) is a configuration error, not a dead appliance: ``RemoteError``, so the
 reconciler backs off and says why instead of rebuilding it.
+
+``source`` (``orchestrator.addresses.appliance_source``): every call binds it, so the
+answers come back to this machine and not to the one the shared metadata address is
+pinned to; an appliance is then unreachable while that address is not on this host.
+Without it the status call binds what it learnt (``source_addresses``).
 """
 
 from __future__ import annotations
@@ -57,10 +62,15 @@ def _accepted_epoch(r: httpx.Response) -> int | None:
 
 
 class HttpApplianceAPI:
-    def __init__(self, deployment_key: bytes, port: int = 5000, timeout: float = 5.0):
+    def __init__(self, deployment_key: bytes, port: int = 5000, timeout: float = 5.0,
+                 source: str | None = None):
         self._key = deployment_key
         self._port = port
-        self._http = httpx.Client(timeout=timeout, limits=http_pool.limits())
+        self._source = source
+        # httpx reads the limits from the transport when one is given.
+        self._http = httpx.Client(timeout=timeout, limits=http_pool.limits()) \
+            if source is None else httpx.Client(timeout=timeout, transport=httpx.HTTPTransport(
+                local_address=source, limits=http_pool.limits()))
         self._timeout = timeout
         self._probe_timeout = min(timeout, 2.0)
         self._sources = SourceAddresses()
@@ -96,6 +106,13 @@ class HttpApplianceAPI:
 
     def _get_status(self, address: str, appliance_id: str) -> tuple[int, bytes]:
         headers = list(self._headers(appliance_id).items())
+        if self._source is not None:
+            try:
+                code, body, _ = plain_get.get(address, self._port, "/v1/status/", headers,
+                                              self._timeout, self._source)
+            except plain_get.SourceGone as exc:  # not held here (yet): no path of ours
+                raise plain_get.Unreachable(str(exc)) from exc
+            return code, body
         source = self._sources.get(address)
         try:
             code, body, local = plain_get.get(address, self._port, "/v1/status/", headers,
