@@ -1,13 +1,12 @@
 """One port's anti-spoofing chain loaded with N chains already on the host (root).
 
-The compute agent loads a filtered port's chain (``agent.antispoof``) in one ``nft -f``
+The compute agent loads a filtered port's chain (``agent.antispoof``) in one nftables
 transaction per plug, and the cost grows with the chains already on the host (every
 appliance's management port has one). In a scratch
 namespace of its own (N bridges standing for taps, removed after), this loads N
-chains, then times loading one more, alternately through the ``nft`` binary (what
-the agent runs) and through libnftables in-process (the appliance agent's
-``apply.libnft``: whether the process start is what costs); prints the median and
-the range of each. Asserts nothing.
+chains, then times loading one more, alternately through the ``nft`` binary (the
+agent's fallback) and through libnftables in-process (``common.libnft``, what the
+agent runs); prints the median and the range of each. Asserts nothing.
 Usage: sudo .venv/bin/python bench/antispoof_load.py [--chains 1000] [--samples 9]
 Hold /tmp/astara-functional.lock (flock) while it runs when others test on the host.
 """
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from astara.appliance.apply.libnft import Context  # noqa: E402
+from astara.common.libnft import Context  # noqa: E402
 from astara.common.netns import entered  # noqa: E402
 from astara.compute_service.agent import antispoof  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 libnftables `select()`s its netlink socket, so each appliance's in-process nftables
 context needs a descriptor numbered below FD_SETSIZE (1024) for as long as it lives
-(`apply.libnft`). A host agent also holds, per appliance, two listening sockets, two
+(`common.libnft`). A host agent also holds, per appliance, two listening sockets, two
 change subscriptions and a pidfd per dnsmasq: at ~160 appliances those used up the low
 numbers and every appliance after that loaded its rules through the `nft` binary (a
 process per floating IP change). `lift` moves such a descriptor to a number at or above

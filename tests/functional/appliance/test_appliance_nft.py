@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from topology import Topology, sh
 
-from astara.appliance.apply import libnft
 from astara.appliance.apply.errors import ApplyError
 from astara.appliance.apply.netns import entered
 from astara.appliance.apply.nft import NftCli, NftLib, make_nft
 from astara.appliance.render import nft as render_nft
+from astara.common import libnft
 from astara.wire import examples
 from astara.wire.examples import router_config
 

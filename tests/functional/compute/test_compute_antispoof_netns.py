@@ -225,7 +225,7 @@ def attack_frames(mac: str, ip: str, ip6: str) -> dict[bytes, bytes]:
                            fr.icmp6(ll, "ff02::1", 134, b"\x40\0\x07\x08" + bytes(8) + t)))
     add(lambda t: fr.ether(VICTIM_MAC, mac, 0x8100, b"\x00\x07\x08\x00"
                            + fr.udp4(ip, VICTIM, 1, 2, t)))
-    # 8..13: allowed: fixed IPs, link-local, DAD, a DHCP request, the address pairs
+    # 8..14: allowed: fixed IPs, link-local, DAD, a DHCP request, the address pairs
     add(lambda t: fr.ether(VICTIM_MAC, mac, fr.ETH_P_IPV6, fr.udp6(ip6, VICTIM6, 1, 2, t)))
     add(lambda t: fr.ether(fr.multicast_mac("ff02::1"), mac, fr.ETH_P_IPV6,
                            fr.udp6(ll, "ff02::1", 1, 2, t)))
@@ -237,6 +237,10 @@ def attack_frames(mac: str, ip: str, ip6: str) -> dict[bytes, bytes]:
     add(lambda t: fr.ether(VICTIM_MAC, mac, fr.ETH_P_IP, fr.udp4("10.78.0.50", VICTIM, 1, 2, t)))
     add(lambda t: fr.ether(VICTIM_MAC, PAIR_MAC, fr.ETH_P_IP,
                            fr.udp4("10.78.2.7", VICTIM, 1, 2, t)))
+    # 14: a neighbour advertisement for its own address (the one rule comparing the
+    # target with each of the port's addresses lets it through)
+    add(lambda t: fr.ether(fr.multicast_mac("ff02::1"), mac, fr.ETH_P_IPV6,
+                           fr.neighbor_advert(ll, ip6, mac, t)))
     return out
 
 

@@ -4,7 +4,7 @@
 delta. Both are loaded as one nftables transaction, so text the kernel or the
 parser refuses changes nothing (that transaction *is* the validation step);
 the full ruleset is also kept in `ruleset.nft` (written by temp name and rename)
-for operators. `NftLib` runs in-process through libnftables (`apply.libnft`);
+for operators. `NftLib` runs in-process through libnftables (`common.libnft`);
 `NftCli` forks `nft` (checked with `nft -c` first) where the library is missing;
 `make_nft` picks one. Both read the tables present and the named counters
 straight from the kernel (`observe.nftables`: one nfnetlink dump, no process, no
@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from astara.appliance.apply import libnft
 from astara.appliance.apply.errors import CommandFailed, ValidationFailed
 from astara.appliance.apply.files import write_checked
 from astara.appliance.observe import nftables as kernel
+from astara.common import libnft
 
 LOG = logging.getLogger(__name__)
 

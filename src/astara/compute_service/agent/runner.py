@@ -2,6 +2,7 @@
 
 ``SubprocessRunner`` runs ``ip`` commands (``batch``: many in one ``ip -batch``
 process), writes a namespace's sysctls from this thread (``setns``, no process),
+applies ``nft -f -`` scripts through libnftables (``common.libnft``) when it loads,
 and spawns daemons in their own session (they outlive an agent restart, which
 adopts them) in the pid file's directory. The child writes its pid file itself
 before it execs, so a crash of the spawner right after the fork leaves no untracked
@@ -16,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Protocol
 
 import psutil
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
+from astara.common import libnft
 from astara.common.netns import entered
 from astara.compute_service.agent import netlink
 
@@ -100,8 +103,38 @@ def read_pid(pidfile: Path) -> int | None:
 _PIDFILE_SH = 'echo $$ > "$0" && exec "$@"'
 
 
+# ``nft -f -`` (a script on stdin): applied through libnftables when it loads.
+NFT_SCRIPT = ["nft", "-f", "-"]
+_nft_context: libnft.Context | None = None
+_nft_tried = False
+_nft_lock = threading.Lock()
+
+
+def nft_context() -> libnft.Context | None:
+    """The process's libnftables (a context made per call, in the calling thread's
+    namespace); None when the library cannot be loaded: ``nft`` runs."""
+    global _nft_context, _nft_tried
+    with _nft_lock:
+        if not _nft_tried:
+            _nft_tried = True
+            try:
+                _nft_context = libnft.Context()
+            except (OSError, AttributeError):  # not installed, or too old an API
+                _nft_context = None
+        return _nft_context
+
+
 class SubprocessRunner:
     def run(self, argv: list[str], check: bool = True, stdin: str | None = None) -> str:
+        if argv == NFT_SCRIPT and stdin is not None and (ctx := nft_context()) is not None:
+            try:
+                rc, out, err = ctx.run(stdin)
+            except libnft.NoLowDescriptor:
+                pass  # the ``nft`` process below, with few descriptors of its own
+            else:
+                if check and rc != 0:
+                    raise CommandError(argv, rc, err)
+                return out
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, input=stdin)
         if check and proc.returncode != 0:
             raise CommandError(argv, proc.returncode, proc.stderr)

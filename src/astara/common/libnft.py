@@ -1,7 +1,8 @@
 """libnftables through ctypes: run nftables commands in-process, no `nft` fork.
 
-Used by `apply.nft.NftLib`. A floating IP delta through the `nft` binary costs
-~15 ms (exec, then a full cache dump of the table); the same text through the
+Used by the appliance agent (`apply.nft.NftLib`) and by the compute agent's runner
+(the anti-spoofing chains of a plug). A floating IP delta through the `nft` binary
+costs ~15 ms (exec, then a full cache dump of the table); the same text through the
 library costs well under 1 ms. libnftables opens its netlink socket in the
 namespace of the thread that makes the context, and every call is made inside the
 appliance's namespace, so a `Context` makes one for each call and frees it after
