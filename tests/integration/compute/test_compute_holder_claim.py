@@ -43,6 +43,8 @@ def test_a_second_host_claiming_the_same_address_is_refused(db):
         f"management_host_address {A} is claimed by host 'a' ")
     assert "\n" not in line
     assert claimed(db) == {"a": "fdca:3ba5:a17a:acda::1", "b": None}
+    # what a backend built by another command (it never claims) goes by
+    assert holders.claimed(db, "a", A) and not holders.claimed(db, "b", A)
     # a is no holder any more: its claim goes, and b may have the address
     assert holders.claim(db, "a", A, False) is None
     assert holders.claim(db, "b", A, True) is None

@@ -158,6 +158,15 @@ def claim(db: Database, host: str, address: str, holder: bool,
     return None
 
 
+def claimed(db: Database, host: str, address: str) -> bool:
+    """Whether our records give ``host`` the claim of ``address`` (what a backend built
+    outside the agent, e.g. by astara-compute-manage, goes by: it never claims)."""
+    with db.read() as s:
+        row = s.get(Host, host)
+        return row is not None and bool(address) \
+            and row.management_address == neighbours.host_ip(address)
+
+
 def _record(db: Database, host: str, ip: str | None, capacity: int,
             availability_zone: str) -> None:
     with db.write() as s:

@@ -144,8 +144,13 @@ class NetnsBackend:
                       db: Database | None = None, holding: bool = True) -> NetnsBackend:
         """The backend ``[compute_service]`` describes (agent, manage, tests); with a
         ``tunnel_address`` and the compute database, its networks span hosts.
-        ``holding``: False if this holder's claim of its address was refused."""
+        ``holding``: False if this holder's claim of its address was refused; with the
+        database, a listed holder holds its address only if our records say it claimed
+        it (a backend built by another command never claims)."""
         runner = runner or SubprocessRunner()
+        if holding and db is not None and compute.tunnel_address \
+                and compute.host in compute.management_address_host:
+            holding = holders.claimed(db, compute.host, compute.management_host_address)
         overlay = Overlay(db, runner, compute.host, compute.tunnel_address,
                           compute.agent_down_time, vxlan.device_prefix(compute.bridge_prefix),
                           compute.management_address_host) \
