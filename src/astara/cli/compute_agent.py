@@ -14,8 +14,8 @@ from astara.common import logs, metrics, private
 from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
+from astara.compute_service.agent import holders, mgmt_conflict, neighbour_limits
 from astara.compute_service.agent import metrics as agent_metrics
-from astara.compute_service.agent import mgmt_conflict, neighbour_limits
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.agent.worker import Agent
 from astara.db import migrate
@@ -30,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
     db = migrate.open_database(base.database)
-    backend = NetnsBackend.from_settings(compute, db=db)
+    refused = holders.claim(db, compute.host, compute.management_host_address,
+                            bool(compute.tunnel_address)
+                            and compute.host in compute.management_address_host,
+                            compute.host_capacity, compute.availability_zone)
+    if refused:
+        LOG.error(refused)  # two holders of one address: neither would be reached
+    backend = NetnsBackend.from_settings(compute, db=db, holding=refused is None)
     if removed := backend.drop_tunnels():
         LOG.warning("tunnel_address is empty: removed this host's vxlan devices %s",
                     ", ".join(removed))

@@ -3,10 +3,11 @@
 ``Instance`` holds intent written by the API (name, metadata, ports asked for) and
 state written only by the dispatcher (vm/task/power state, ``seq`` of the last applied
 event, fault). ``Job`` is the durable work list of each host's agent; ``Host`` records
-agents with capacity, a drained flag and the tunnel address other hosts reach its
-networks' VXLAN devices at; ``NetworkVni`` gives each tunnelled network its VNI (the
-agents allocate it, unique); ``ServerGroup`` and ``ServerGroupMember`` are Nova's
-server groups and who was booted into them; ``QuotaUsage`` is the per-project counter
+agents with capacity, a drained flag, the tunnel address other hosts reach its
+networks' VXLAN devices at and the management address a holder claimed (unique);
+``NetworkVni`` gives each tunnelled network its VNI (the agents allocate it, unique);
+``ServerGroup`` and ``ServerGroupMember`` are Nova's server groups and who was booted
+into them; ``QuotaUsage`` is the per-project counter
 that create reserves under a row lock; ``DeadLetter`` keeps events the dispatcher
 could not parse.
 """
@@ -43,6 +44,10 @@ class Host(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     # [compute_service] tunnel_address of its agent (None: its networks stay on it)
     tunnel_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the management address a holder (management_address_host) claimed, canonical, no
+    # prefix length; unique: two hosts never hold one (None: not a holder)
+    management_address: Mapped[str | None] = mapped_column(String(64), nullable=True,
+                                                           unique=True)
 
 
 class NetworkVni(Base):

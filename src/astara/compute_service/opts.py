@@ -47,12 +47,22 @@ compute_opts = [
                     "(no VXLAN device). The management network is tunnelled only with "
                     "management_address_host."),
     cfg.StrOpt("management_address_host", default="",
-               help="With a tunnel_address: the name of the one compute host whose "
-                    "management bridge holds management_host_address (the host running "
-                    "the orchestrator; the same value on every host). The management "
-                    "network is then carried between hosts by VXLAN like a tenant network, "
-                    "and an appliance on any host reaches that address. Empty: every host "
-                    "holds the address on a management bridge of its own, not tunnelled."),
+               help="With a tunnel_address: the names of the compute hosts (comma-"
+                    "separated; the same value on every host) whose management bridge "
+                    "holds their own management_host_address (the hosts running an "
+                    "orchestrator; each a distinct address, outside the management "
+                    "subnet's allocation pool: below ::10). The management network is "
+                    "then carried between hosts by VXLAN like a tenant network, every "
+                    "holder is a peer of it on every host, and an appliance on any host "
+                    "reaches every live holder's address. Empty: every host holds the "
+                    "address on a management bridge of its own, not tunnelled."),
+    cfg.StrOpt("management_metadata_address", default="",
+               help="With management_address_host: an address (no prefix length) every "
+                    "holder also puts on its management bridge, the metadata address "
+                    "[orchestrator] metadata_address names; each appliance reaches it "
+                    "through one live holder (its own host if a holder, else the first "
+                    "live holder by name), moved when that holder stops beating. Empty: "
+                    "none."),
     cfg.StrOpt("bridge_prefix", default="brq",
                help="Prefix of per-network bridges (prefix + start of the network id); "
                     "at most 7 characters with a tunnel_address (vxlan device names)."),

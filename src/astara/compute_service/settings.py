@@ -40,7 +40,10 @@ class ComputeSettings:
     management_network: str
     management_host_address: str
     tunnel_address: str  # "": no VXLAN (networks stay on this host)
-    management_address_host: str  # "": the management network stays on each host
+    # the holders of a management address each (), (): the management network stays on
+    # each host
+    management_address_host: tuple[str, ...]
+    management_metadata_address: str  # "": no shared metadata address on the holders
     metadata_secret: str
     metadata_bind_host: str
     metadata_port: int
@@ -110,14 +113,33 @@ def tunnel_address(raw: str) -> str:
                           f"address (no prefix length; empty: no VXLAN)") from None
 
 
-def management_address_host(raw: str, tunnel: str) -> str:
-    """``management_address_host``, which means something only with a tunnel address
-    (without one the management network cannot span hosts): else a ConfigError."""
-    name = raw.strip()
-    if name and not tunnel.strip():
-        raise ConfigError(f"[{opts.GROUP}] management_address_host: {name!r} needs a "
-                          f"tunnel_address (the management network spans hosts by VXLAN)")
-    return name
+def management_address_host(raw: str, tunnel: str) -> tuple[str, ...]:
+    """``management_address_host``, the holders' names (comma-separated, in order, no
+    repeats), which mean something only with a tunnel address (without one the
+    management network cannot span hosts): else a ConfigError."""
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    if names and not tunnel.strip():
+        raise ConfigError(f"[{opts.GROUP}] management_address_host: {', '.join(names)!r} "
+                          f"needs a tunnel_address (the management network spans hosts "
+                          f"by VXLAN)")
+    return names
+
+
+def management_metadata_address(raw: str, holders: tuple[str, ...]) -> str:
+    """``management_metadata_address``: a plain IP address ("" stays ""), meaningful
+    only with holders (each holds it beside its own address): else a ConfigError."""
+    text = raw.strip()
+    if not text:
+        return ""
+    try:
+        address = str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ConfigError(f"[{opts.GROUP}] management_metadata_address: {text!r} is not "
+                          f"an IPv4 or IPv6 address (no prefix length; empty: none)") from None
+    if not holders:
+        raise ConfigError(f"[{opts.GROUP}] management_metadata_address: {address} needs "
+                          f"management_address_host (the holders hold it)")
+    return address
 
 
 # vxlan device names, "vx" + bridge_prefix + the VNI's six hex digits, fit in 15
@@ -152,8 +174,10 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         management_network=c.management_network,
         management_host_address=c.management_host_address,
         tunnel_address=tunnel_address(c.tunnel_address),
-        management_address_host=management_address_host(c.management_address_host,
-                                                         c.tunnel_address),
+        management_address_host=(holders := management_address_host(
+            c.management_address_host, c.tunnel_address)),
+        management_metadata_address=management_metadata_address(
+            c.management_metadata_address, holders),
         metadata_secret=c.metadata_secret,
         metadata_bind_host=c.metadata_bind_host,
         metadata_port=c.metadata_port,

@@ -98,7 +98,7 @@ OPTS = [
                "orchestrator's metadata proxy, which listens on it. Empty: "
                "management_address (one machine). Orchestrators on several machines "
                "each keep their own management_address and all set this one to one "
-               "shared address (the compute agents holding it: not yet, see cluster.md): an "
+               "shared address (the compute agents' management_metadata_address): an "
                "appliance adopted by another member then keeps its configuration (no "
                "push). Every member must set the same value."),
     cfg.PortOpt("metadata_port", default=9697,

@@ -8,7 +8,9 @@ JSON: ``db`` (URL shared by the hosts), ``host``, ``tunnel`` (its underlay addre
 or ``delete`` (of ``spec``, an appliance-profile instance), ``plug`` (``spec``'s ports
 plugged as its profile's, nothing started: a tenant's without its DHCP client),
 ``observe`` (the pins reconcile sees). ``mgmt`` (optional): the management network's
-name, the host address and the holder's host name. Prints a JSON result.
+name, the host address, the holders' host names (comma-separated) and the metadata
+address; a holder's ``beat`` claims its address first (as the agent's start does; the
+refusal line, if any, in ``refused``). Prints a JSON result.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
+from astara.compute_service.agent import holders
 from astara.compute_service.agent.backend import InstanceSpec
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.agent.worker import Agent
@@ -36,18 +39,24 @@ def prefixes(tag: str, host: str) -> dict[str, str]:
 
 def main(args: dict) -> dict:
     state = Path(args["state"])
-    mgmt = args.get("mgmt") or {"management_network": f"mgmt-{args['tag']}",
-                                "management_host_address": ""}
+    mgmt = dict(args.get("mgmt") or {"management_network": f"mgmt-{args['tag']}",
+                                     "management_host_address": ""})
+    mgmt["management_address_host"] = tuple(
+        n for n in mgmt.get("management_address_host", "").split(",") if n)
     compute = replace(compute_defaults(), host=args["host"], tunnel_address=args["tunnel"],
                       state_dir=state, **mgmt, **prefixes(args["tag"], args["host"]))
     db = Database(args["db"])
     try:
-        backend = NetnsBackend.from_settings(compute, db=db)
+        refused = None
+        if args["op"] == "beat":
+            refused = holders.claim(db, compute.host, compute.management_host_address,
+                                    compute.host in compute.management_address_host)
+        backend = NetnsBackend.from_settings(compute, db=db, holding=refused is None)
         if args["op"] == "beat":
             agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(state / "w")),
                           WakeupDir(state / "j"), tunnel_address=compute.tunnel_address)
             agent.register()
-            return {"synced": agent.sync_tunnels()}
+            return {"synced": agent.sync_tunnels(), "refused": refused}
         if args["op"] == "observe":
             return {i: list(map(list, o.pinned or ())) for i, o in backend.observe().items()}
         spec = InstanceSpec.from_job(args["spec"])

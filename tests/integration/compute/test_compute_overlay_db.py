@@ -77,7 +77,8 @@ def test_the_holder_is_a_peer_of_the_management_network_appliances_name(db):
     mgmt, tenants = str(uuid.uuid4()), str(uuid.uuid4())
     with db.write() as s:
         for name, address in [("a", "10.0.0.1"), ("b", "10.0.0.2"), ("c", "10.0.0.3")]:
-            s.add(Host(name=name, tunnel_address=address, updated_at=now))
+            s.add(Host(name=name, tunnel_address=address, updated_at=now,
+                       management_address="fdca::1" if name == "a" else None))  # claimed
         # b's appliance: management port first; c's tenant names its network like it
         for host, image, net in [("b", catalog.APPLIANCE_IMAGE, mgmt),
                                  ("c", catalog.TENANT_IMAGE, tenants)]:
@@ -88,7 +89,7 @@ def test_the_holder_is_a_peer_of_the_management_network_appliances_name(db):
                                    "management": image == catalog.APPLIANCE_IMAGE}]))
 
     def with_holder(host: str) -> Overlay:
-        return Overlay(db, FakeRunner(), host, "10.0.0.9", 60.0, "vxbrq", "a")
+        return Overlay(db, FakeRunner(), host, "10.0.0.9", 60.0, "vxbrq", ("a",))
 
     assert with_holder("a").management_networks() == {mgmt}
     # c has no appliance: the holder a is its management network's peer all the same

@@ -100,9 +100,9 @@ def test_the_holder_is_checked_against_the_hosts_table(tmp_path):
     try:
         with db.write() as s:
             s.add(Host(name="ctl-1", updated_at=jobs.now()))
-        assert check_holder(db, "ctl-1", "b") == []
-        assert check_holder(db, "", "b") == []
-        [line] = check_holder(db, "Ctl-1", "b")
+        assert check_holder(db, ("ctl-1",), "b") == []
+        assert check_holder(db, (), "b") == []
+        [line] = check_holder(db, ("Ctl-1",), "b")
         assert "did you mean 'ctl-1'?" in line and "\n" not in line
     finally:
         db.dispose()

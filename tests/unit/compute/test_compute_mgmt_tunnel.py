@@ -13,7 +13,7 @@ from astara.common.entry import ConfigError
 from astara.compute_service import catalog, settings
 from astara.compute_service.agent import neighbours, vxlan
 from astara.compute_service.agent.netns import NetnsBackend
-from astara.compute_service.agent.overlay import OverlayError
+from astara.compute_service.agent.overlay import HolderView, OverlayError
 from astara.compute_service.agent.runner import CommandError, FakeRunner
 from astara.compute_service.agent.vxlan import HostRow
 
@@ -42,15 +42,15 @@ def test_the_holder_is_a_peer_of_the_management_network_without_a_port_on_it():
     hosts = [HostRow("a", "192.0.2.1", True), HostRow("b", "192.0.2.2", True),
              HostRow("c", "192.0.2.3", True), HostRow("v6", "2001:db8::1", True)]
     ports = [("c", TENANT_NET)]
-    assert vxlan.peers_by_network("b", hosts, ports, 4, {MGMT_NET: "a"}) == {
+    assert vxlan.peers_by_network("b", hosts, ports, 4, {MGMT_NET: ("a",)}) == {
         MGMT_NET: frozenset({"192.0.2.1"}), TENANT_NET: frozenset({"192.0.2.3"})}
     assert vxlan.peers_by_network("b", hosts, ports, 4) == {
         TENANT_NET: frozenset({"192.0.2.3"})}
     # not itself, not a dead holder, not one of the other family
-    assert vxlan.peers_by_network("a", hosts, [], 4, {MGMT_NET: "a"}) == {}
+    assert vxlan.peers_by_network("a", hosts, [], 4, {MGMT_NET: ("a",)}) == {}
     dead = [HostRow("a", "192.0.2.1", False)]
-    assert vxlan.peers_by_network("b", dead, [], 4, {MGMT_NET: "a"}) == {}
-    assert vxlan.peers_by_network("b", hosts, [], 4, {MGMT_NET: "v6"}) == {}
+    assert vxlan.peers_by_network("b", dead, [], 4, {MGMT_NET: ("a",)}) == {}
+    assert vxlan.peers_by_network("b", hosts, [], 4, {MGMT_NET: ("v6",)}) == {}
 
 
 def test_only_an_appliances_management_port_names_the_management_network():
@@ -65,8 +65,9 @@ def test_only_an_appliances_management_port_names_the_management_network():
 
 
 def test_a_holder_needs_a_tunnel_address():
-    assert settings.management_address_host(" a ", "192.0.2.1") == "a"
-    assert settings.management_address_host("", "") == ""
+    assert settings.management_address_host(" a ", "192.0.2.1") == ("a",)
+    assert settings.management_address_host("b, a,,b ", "192.0.2.1") == ("b", "a")
+    assert settings.management_address_host("", "") == ()
     with pytest.raises(ConfigError, match="needs a tunnel_address"):
         settings.management_address_host("a", "")
 
@@ -86,6 +87,9 @@ class StubOverlay:
 
     def management_networks(self) -> frozenset[str]:
         return frozenset({MGMT_NET})
+
+    def holder_view(self) -> HolderView:  # no holder claimed: the one-address fallback
+        return HolderView({}, frozenset(), frozenset({MGMT_NET}))
 
     def sync(self) -> list[str]:
         return []

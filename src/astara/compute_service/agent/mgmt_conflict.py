@@ -90,13 +90,14 @@ def check(db: Database, runner: Runner, compute: ComputeSettings) -> list[str]:
     if not compute.management_host_address:
         return []
     links = json.loads(runner.run(["ip", "-d", "-j", "addr", "show"], check=False) or "[]")
-    holder = compute.management_address_host  # "": every host holds it
-    # The holder's bridge serves every host's appliances; another host's holds nothing.
-    mine = Instance.image_id == catalog.APPLIANCE_IMAGE if holder == compute.host \
+    names = compute.management_address_host  # (): every host holds it
+    # A holder's bridge serves every host's appliances; another host's holds nothing.
+    holder = compute.host in names
+    mine = Instance.image_id == catalog.APPLIANCE_IMAGE if holder \
         else Instance.host == compute.host
     with db.read() as s:
         ports = s.scalars(select(Instance.ports).where(
-            mine, Instance.deleted.is_(False))).all() if holder in ("", compute.host) else []
+            mine, Instance.deleted.is_(False))).all() if holder or not names else []
     expected = expected_bridge(ports, compute.bridge_prefix)
     return conflicts(holders(links, compute.management_host_address), expected,
                      compute.management_host_address, compute.bridge_prefix)
@@ -118,11 +119,12 @@ def unknown_holder(holder: str, host: str, hosts: Iterable[str]) -> str | None:
             f"{', '.join(names[:10]) or 'none yet'})")
 
 
-def check_holder(db: Database, holder: str, host: str) -> list[str]:
-    """``unknown_holder`` against the hosts table now (one read; nothing without a holder)."""
-    if not holder or holder == host:
+def check_holder(db: Database, holders: tuple[str, ...], host: str) -> list[str]:
+    """``unknown_holder`` of each holder against the hosts table now (one read; nothing
+    without a holder other than this host)."""
+    others = [h for h in holders if h != host]
+    if not others:
         return []
     with db.read() as s:
         names = s.scalars(select(Host.name)).all()
-    line = unknown_holder(holder, host, names)
-    return [line] if line else []
+    return [line for h in others if (line := unknown_holder(h, host, names))]

@@ -18,12 +18,15 @@ appliance), in the same ``ip -batch`` runs as its plug, removed with it.
 With an ``overlay`` (a tunnel address), each bridge but the management network's also
 gets a ``vxlan`` device (``vxlan``: the network's VNI, flooding to its peers), made
 with the bridge and removed with it, and the network's veths get the tunnel's MTU.
-With ``mgmt_address_host`` too, the management network's bridge is tunnelled like the
-others, and only that host's bridge holds the management address, with a MAC derived
-from it (``neighbours.holder_mac``) that every host's appliances pin; the holder keeps
-its management bridge while any live appliance of any host has a management port on
-that network (an emptied one of a network no longer in use is swept), and the other
-hosts remove the address from their management bridges.
+With ``mgmt_address_host`` too (the holders' names), the management network's bridge
+is tunnelled like the others, and only the holders' bridges hold a management address,
+each its own, with a MAC derived from it (``neighbours.holder_mac``), plus the shared
+metadata address if set; a holder keeps its management bridge while any live
+appliance of any host has a management port on that network (an emptied one of a
+network no longer in use is swept), and the other hosts remove their address from
+their management bridges. The pins follow the live holders (``holders``): at each
+sync an appliance namespace whose pins were made from another view is pinned again,
+and a holder pins the other hosts' appliances on its bridge.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from pathlib import Path
 
 from astara.compute_service.agent import (
     antispoof,
+    holders,
     neighbours,
     netlink,
     profiles,
@@ -52,7 +56,7 @@ from astara.compute_service.agent import (
     vxlan,
 )
 from astara.compute_service.agent.backend import BackendError, InstanceSpec, Observed
-from astara.compute_service.agent.overlay import Overlay, OverlayError
+from astara.compute_service.agent.overlay import HolderView, Overlay, OverlayError
 from astara.compute_service.agent.responders import Responders, ZygoteResponders
 from astara.compute_service.agent.runner import CommandError, Runner, SubprocessRunner
 from astara.compute_service.settings import ComputeSettings
@@ -90,7 +94,8 @@ class NetnsBackend:
                  appliance_prefix: str = "astara-appliance-",
                  mgmt_host_address: str = "fdca:3ba5:a17a:acda::1/64",
                  responders: Responders | None = None, overlay: Overlay | None = None,
-                 mgmt_address_host: str = "", host: str = ""):
+                 mgmt_address_host: str | tuple[str, ...] = (), host: str = "",
+                 mgmt_metadata_address: str = "", holding: bool = True):
         if netns_prefix.startswith(appliance_prefix) or \
                 appliance_prefix.startswith(netns_prefix):
             raise ValueError("the tenant and appliance namespace prefixes must not overlap")
@@ -102,14 +107,25 @@ class NetnsBackend:
         self.python = python
         self.mgmt_host_address = mgmt_host_address
         self.overlay = overlay  # None: every network stays on this host
-        # The management network spans hosts (with an overlay and a holder named):
-        # only the holder's bridge has the address, with a MAC every host can derive.
-        self.mgmt_tunnelled = overlay is not None and bool(mgmt_address_host) \
-            and bool(mgmt_host_address)
-        self.holds_mgmt_address = not self.mgmt_tunnelled or host == mgmt_address_host
-        self.mgmt_address_host = mgmt_address_host
+        names = tuple(n for n in mgmt_address_host.split(",") if n) \
+            if isinstance(mgmt_address_host, str) else tuple(mgmt_address_host)
+        # The management network spans hosts (with an overlay and holders named): only
+        # a holder's bridge has its address, with a MAC every host can derive.
+        # ``holding``: False when this host's claim of its address was refused.
+        self.mgmt_tunnelled = overlay is not None and bool(names) and bool(mgmt_host_address)
+        self.holds_mgmt_address = not self.mgmt_tunnelled or (host in names and holding)
+        self.mgmt_address_host = names
+        self.host = host
+        self.metadata_address = mgmt_metadata_address if self.mgmt_tunnelled else ""
         self.holder_mac = neighbours.holder_mac(mgmt_host_address) \
             if self.mgmt_tunnelled else None
+        # The holders' view of the last sync (None: not read yet); the pairs each
+        # appliance namespace was pinned from; the remote appliances pinned on our
+        # bridge at the last sync (a holder).
+        self._view: HolderView | None = None
+        self._inside_pinned: dict[str, frozenset[tuple[str, str]]] = {}
+        self._remote: frozenset[tuple[str, str]] = frozenset()
+        self._addressed: set[str] = set()  # bridges given their addresses this run
         self._bridge_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         # Bumped, holding the bridge's lock, by every plug or pin on it: a sweep that
         # read the namespaces without the lock knows whether a pin came meanwhile.
@@ -125,10 +141,16 @@ class NetnsBackend:
 
     @classmethod
     def from_settings(cls, compute: ComputeSettings, runner: Runner | None = None,
-                      db: Database | None = None) -> NetnsBackend:
+                      db: Database | None = None, holding: bool = True) -> NetnsBackend:
         """The backend ``[compute_service]`` describes (agent, manage, tests); with a
-        ``tunnel_address`` and the compute database, its networks span hosts."""
+        ``tunnel_address`` and the compute database, its networks span hosts.
+        ``holding``: False if this holder's claim of its address was refused; with the
+        database, a listed holder holds its address only if our records say it claimed
+        it (a backend built by another command never claims)."""
         runner = runner or SubprocessRunner()
+        if holding and db is not None and compute.tunnel_address \
+                and compute.host in compute.management_address_host:
+            holding = holders.claimed(db, compute.host, compute.management_host_address)
         overlay = Overlay(db, runner, compute.host, compute.tunnel_address,
                           compute.agent_down_time, vxlan.device_prefix(compute.bridge_prefix),
                           compute.management_address_host) \
@@ -136,7 +158,9 @@ class NetnsBackend:
         return cls(runner, compute.state_dir, compute.netns_prefix,
                    compute.bridge_prefix, appliance_prefix=compute.appliance_netns_prefix,
                    mgmt_host_address=compute.management_host_address, overlay=overlay,
-                   mgmt_address_host=compute.management_address_host, host=compute.host)
+                   mgmt_address_host=compute.management_address_host, host=compute.host,
+                   mgmt_metadata_address=compute.management_metadata_address,
+                   holding=holding)
 
     # names -------------------------------------------------------------------------
     @property
@@ -262,8 +286,10 @@ class NetnsBackend:
         filtered = self._filtered_ifindexes() if names else set()
         root, bridge_macs = self._root_pins() if names and self.mgmt_host_address \
             else ([], {})
-        if self.holder_mac:  # appliances pin the holder's MAC, not their bridge's
-            bridge_macs = {dev: self.holder_mac for dev in bridge_macs}
+        reference = self.mgmt_host_address
+        if self.holder_mac:  # appliances pin a holder's MAC, not their bridge's
+            mac, reference = self._reference()
+            bridge_macs = {dev: mac for dev in bridge_macs}
         for name in names:
             found = self.parse_netns(name)
             if found is None:
@@ -272,8 +298,7 @@ class NetnsBackend:
             pinned: tuple[tuple[str, str], ...] | None = None
             if profile == "appliance" and self.mgmt_host_address:
                 links, inside = self._links_and_pins(name)
-                pinned = neighbours.complete(root, bridge_macs, links, inside,
-                                             self.mgmt_host_address)
+                pinned = neighbours.complete(root, bridge_macs, links, inside, reference)
             else:
                 links = self._interfaces(name)
             macs = tuple(i.get("address", "") for i in links.values())
@@ -322,9 +347,10 @@ class NetnsBackend:
             return []
         made = self.ensure_management()
         try:
-            return made + self.overlay.sync()
+            synced = made + self.overlay.sync()
         except OverlayError as exc:
             raise BackendError(f"VXLAN flood entries not synced: {exc}") from None
+        return synced + self.sync_pins()
 
     def ensure_management(self) -> list[str]:
         """On the holder of the management address (the management network spanning
@@ -345,9 +371,10 @@ class NetnsBackend:
                 lines, _ = self._bridge_mac(br)
                 try:
                     vx, flood = self._vxlan_lines(net_id)
-                    if lines or vx or fresh:
-                        lines += [f"link set {br} up", self._address_line(br)] + vx
+                    if lines or vx or fresh or br not in self._addressed:
+                        lines += [f"link set {br} up", *self._address_lines(br)] + vx
                         self.runner.batch(lines)
+                        self._addressed.add(br)
                     if flood:
                         self.runner.run(["bridge", "-batch", "-"],
                                         stdin="\n".join(flood) + "\n")
@@ -357,6 +384,121 @@ class NetnsBackend:
                 if lines:  # a MAC set flushed its pins: a sweep reading meanwhile waits
                     self._pin_generation[br] += 1
             applied += lines
+        return applied
+
+    def sync_pins(self) -> list[str]:
+        """The management network spanning hosts: the holders' view read now, every
+        appliance namespace pinned from it that was pinned from another, and on a
+        holder the other live hosts' appliances pinned on its bridge; the lines applied
+        ("NS: line" inside a namespace). Never raises: one WARNING line instead."""
+        if not self.mgmt_tunnelled or self.overlay is None:
+            return []
+        try:
+            view = self.overlay.holder_view()
+        except OverlayError as exc:
+            LOG.warning("management pins not synced: %s", exc)
+            return []
+        self._view = view
+        return self._sync_inside(view) + self._sync_remote(view)
+
+    def _inside_wanted(self) -> frozenset[tuple[str, str]]:
+        """The pairs an appliance namespace pins (a holder's view): every live holder's,
+        the metadata address to its holder's; with no live holder known, this host's
+        address to the MAC derived from it (one holder with one address for all, as
+        before holders claimed theirs)."""
+        view = self._current_view()
+        if view is not None and view.live:
+            return holders.inside_pairs(self.host, view.live, self.metadata_address)
+        assert self.holder_mac is not None
+        return frozenset({(self.holder_mac, neighbours.host_ip(self.mgmt_host_address))})
+
+    def _current_view(self) -> HolderView | None:
+        if self._view is None and self.mgmt_tunnelled and self.overlay is not None:
+            try:
+                self._view = self.overlay.holder_view()
+            except OverlayError as exc:
+                LOG.warning("management holders not read: %s", exc)
+        return self._view
+
+    def _reference(self) -> tuple[str, str]:
+        """(MAC, address) of the holder whose pin tells an appliance namespace pinned
+        (``observe``): the metadata address's holder, or this host's own."""
+        view = self._current_view()
+        if view is not None and view.live:
+            address = view.live[str(holders.metadata_holder(self.host, view.live))]
+            return neighbours.holder_mac(address), neighbours.host_ip(address)
+        assert self.holder_mac is not None
+        return self.holder_mac, neighbours.host_ip(self.mgmt_host_address)
+
+    def _inside_lines(self, ns: str, bridge_mac: str, ifname: str) -> list[str]:
+        """The lines pinning, inside appliance namespace ``ns``, the way to the host:
+        this host's address to its bridge's MAC; spanning hosts, the holders' pairs
+        (remembered for ``_sync_inside``)."""
+        if not self.mgmt_tunnelled:
+            return neighbours.host_pin_lines(self.mgmt_host_address, bridge_mac, ifname)
+        wanted = self._inside_wanted()
+        self._inside_pinned[ns] = wanted
+        return neighbours.pin_lines(wanted, ifname)
+
+    def _sync_inside(self, view: HolderView) -> list[str]:
+        """Pin again each appliance namespace whose pins came from another view (or
+        none known: after a restart), on its management interface (the one whose MAC
+        the root pins on a management bridge), if up (a stopped one is pinned when
+        started)."""
+        wanted = self._inside_wanted()
+        names = [n for n in (os.listdir(NETNS_DIR) if NETNS_DIR.exists() else [])
+                 if (self.parse_netns(n) or ("", ""))[0] == "appliance"]
+        self._inside_pinned = {ns: p for ns, p in self._inside_pinned.items() if ns in names}
+        todo = [ns for ns in names if self._inside_pinned.get(ns) != wanted]
+        if not todo:
+            return []
+        mgmt = {self.bridge(n) for n in view.networks}
+        macs = {e["lladdr"].lower() for e in self._root_pins()[0] if e.get("dev") in mgmt}
+        applied: list[str] = []
+        for ns in todo:
+            links, inside = self._links_and_pins(ns)
+            ifnames = [name for name, link in links.items()
+                       if str(link.get("address", "")).lower() in macs
+                       and "UP" in link.get("flags", ())]
+            if not ifnames:
+                continue
+            lines = [line for i in ifnames
+                     for line in holders.inside_lines(inside, wanted, i, self.metadata_address)]
+            try:
+                if lines:
+                    self.runner.batch(lines, netns=ns)
+            except CommandError as exc:
+                LOG.warning("management pins in %s not made: %s", ns, exc)
+                continue
+            self._inside_pinned[ns] = wanted
+            applied += [f"{ns}: {line}" for line in lines]
+        return applied
+
+    def _sync_remote(self, view: HolderView) -> list[str]:
+        """On a holder: the other live hosts' appliances' management addresses pinned
+        to their MACs on its management bridges (ours to reach them without asking
+        across the tunnel); those of the last sync no longer wanted removed."""
+        if not self.holds_mgmt_address:
+            self._remote = frozenset()
+            return []
+        applied: list[str] = []
+        for net_id in sorted(view.networks):
+            br = self.bridge(net_id)
+            with self._bridge_locks[br]:
+                if not (SYS_NET / br).exists():
+                    continue
+                lines = holders.bridge_lines(self._neighbours(["dev", br]), view.remote,
+                                             self._remote, br)
+                if not lines:
+                    continue
+                try:
+                    self.runner.batch(lines)
+                except CommandError as exc:
+                    LOG.warning("management pins on %s not made: %s", br, exc)
+                    continue
+                self._pin_generation[br] += 1
+            applied += lines
+        self._remote = view.remote
         return applied
 
     def _read_mgmt_bridges(self) -> frozenset[str] | None:
@@ -436,9 +578,9 @@ class NetnsBackend:
         if not holds_address(out, self.mgmt_host_address):
             self._mgmt_address_dropped.add(br)
             return []
-        LOG.warning("management bridge %s: removed the management address %s (host %s "
-                    "holds it: management_address_host)", br, self.mgmt_host_address,
-                    self.mgmt_address_host)
+        LOG.warning("management bridge %s: removed the management address %s (not a "
+                    "holder: management_address_host = %s)", br, self.mgmt_host_address,
+                    ",".join(self.mgmt_address_host))
         return [f"addr del {self.mgmt_host_address} dev {br}"]
 
     def sweep_filters(self) -> list[str]:
@@ -458,7 +600,8 @@ class NetnsBackend:
         deleted by hand: its veth went, the entry on the bridge stayed); "dst dev" each."""
         if not self.mgmt_host_address:
             return []
-        seen = {m.lower() for o in observed.values() for m in o.ports}
+        remote = {mac for mac, _ in self._remote}  # a holder's pins of other hosts'
+        seen = {m.lower() for o in observed.values() for m in o.ports} | remote
         root, _ = self._root_pins()
         bridges = sorted({e["dev"] for e in neighbours.stale(root, seen)})
         if not bridges:
@@ -468,7 +611,7 @@ class NetnsBackend:
         # lock, which every create of an appliance waits for: a bridge pinned again
         # meanwhile is left for the next pass.
         generations = {br: self._pin_generation[br] for br in bridges}
-        live = self._all_macs()
+        live = self._all_macs() | remote
         removed: list[str] = []
         for br in bridges:
             with self._bridge_locks[br]:
@@ -558,7 +701,7 @@ class NetnsBackend:
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
                 if br in fixed and self.holds_mgmt_address:
-                    host.append(self._address_line(br))
+                    host += self._address_lines(br)
                 if not (SYS_NET / tap).exists():
                     if ifname in inside:  # a leftover of an interrupted plug
                         self.runner.run(["ip", "-n", ns, "link", "del", ifname], check=False)
@@ -568,8 +711,7 @@ class NetnsBackend:
                 host.append(f"link set {tap} master {br} up")
                 if pairs := self.pins(port, profile):
                     host += neighbours.pin_lines(pairs, br)
-                    host_pins += neighbours.host_pin_lines(self.mgmt_host_address,
-                                                           self.holder_mac or macs[br], ifname)
+                    host_pins += self._inside_lines(ns, macs[br], ifname)
             self.runner.batch(host)
             if flood:
                 self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
@@ -682,9 +824,19 @@ class NetnsBackend:
             return [f"link set {br} address {mac}"], mac
         return [], mac
 
-    def _address_line(self, br: str) -> str:
-        return (f"addr replace {self.mgmt_host_address} dev {br}"
-                + (" nodad" if ":" in self.mgmt_host_address else ""))
+    def _address_lines(self, br: str) -> list[str]:
+        """This host's management address on ``br``, and on a holder the metadata
+        address: a host route (no second prefix route), no DAD (every holder has it:
+        DAD would fail it, and its probes would cross the tunnel), preferred
+        lifetime 0 (never a source: the orchestrator's calls leave from this host's own
+        address, which the replies come back to)."""
+        six = ":" in self.mgmt_host_address
+        lines = [f"addr replace {self.mgmt_host_address} dev {br}" + (" nodad" if six else "")]
+        if self.metadata_address and self.mgmt_tunnelled and self.holds_mgmt_address:
+            meta = ipaddress.ip_address(self.metadata_address)
+            lines.append(f"addr replace {meta}/{meta.max_prefixlen} dev {br}" + (
+                " nodad preferred_lft 0" if meta.version == 6 else ""))
+        return lines
 
     def _kept(self, br: str) -> bool:
         """Whether ``br`` is the holder's current management bridge, kept empty:
@@ -721,9 +873,11 @@ class NetnsBackend:
                 host, mac = self._bridge_mac(br)
                 self.runner.batch(host + neighbours.pin_lines(self.pins(port, profile), br))
                 self._pin_generation[br] += 1
-            inside += neighbours.host_pin_lines(self.mgmt_host_address,
-                                                self.holder_mac or mac, ifname)
+            inside += self._inside_lines(ns, mac, ifname)
         self.runner.batch(inside, netns=ns)
+        # pinned again over older pins: the next sync reads them (a gone holder's
+        # pin is deleted only there)
+        self._inside_pinned.pop(ns, None)
 
     def _unpin(self, ports: Iterable[dict], profile: str) -> None:
         """Remove the pins of ``ports`` still on their bridge, only those naming the

@@ -7,9 +7,11 @@ host's vxlan devices and their flood entries and applies what ``vxlan.fdb_diff``
 so a host that joins or leaves a network (or stops beating) is added or dropped
 everywhere. The VNI comes from ``compute_network_vnis`` (allocated here, unique), keyed
 by the network id recorded on the instance's port by the compute API from the network
-API's port: nothing a tenant writes. With ``holder`` (``management_address_host``) the
-management network spans hosts too: the holder is a peer of its management network on
-every host, and ``management_networks`` tells the holder which bridge to keep.
+API's port: nothing a tenant writes. With ``holders`` (``management_address_host``) the
+management network spans hosts too: every live holder (``holders.live``: listed, its
+address claimed, beating) is a peer of the management network on every host,
+``management_networks`` tells a holder which bridge to keep, and ``holder_view`` gives
+the pins (the live holders' addresses, the other hosts' appliances' management ports).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import false, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from astara.compute_service import catalog, jobs
+from astara.compute_service.agent import holders as holders_mod
 from astara.compute_service.agent import vxlan
 from astara.compute_service.agent.runner import CommandError, Runner
 from astara.compute_service.models import Host, Instance, NetworkVni
@@ -46,11 +50,21 @@ def _records() -> Iterator[None]:
         raise OverlayError(f"compute database: {exc.__class__.__name__}") from None
 
 
+@dataclass(frozen=True)
+class HolderView:
+    """What the holders' pins are made from, read at once."""
+
+    live: dict[str, str]  # live holder -> its claimed address
+    remote: frozenset[tuple[str, str]]  # (MAC, IP) of other live hosts' appliances
+    networks: frozenset[str]  # the management network id(s)
+
+
 class Overlay:
     def __init__(self, db: Database, runner: Runner, host: str, local: str,
-                 agent_down_time: float, device_prefix: str, holder: str = ""):
+                 agent_down_time: float, device_prefix: str,
+                 holders: tuple[str, ...] = ()):
         self.db = db
-        self.holder = holder  # "": the management network is not tunnelled
+        self.holders = holders  # (): the management network is not tunnelled
         self.runner = runner
         self.host = host
         self.local = local
@@ -100,13 +114,15 @@ class Overlay:
         """Network id -> tunnel addresses of the other live hosts with ports on it."""
         since = jobs.now() - timedelta(seconds=self.agent_down_time)
         with self.db.read() as s:
+            found = list(s.scalars(select(Host).where(Host.tunnel_address.is_not(None))))
             hosts = [vxlan.HostRow(h.name, h.tunnel_address, h.updated_at >= since)
-                     for h in s.scalars(select(Host).where(Host.tunnel_address.is_not(None)))]
+                     for h in found]
             names = [h.name for h in hosts if h.alive and h.name != self.host]
             rows = s.execute(select(Instance.host, Instance.ports).where(
                 Instance.deleted == false(), Instance.host.in_(names))).all() if names else []
-            always = {net: self.holder for net in self._management(s)} \
-                if self.holder and self.holder != self.host else {}
+            live = self._live(found, since)
+            always = {net: sorted(set(live) - {self.host}) for net in self._management(s)} \
+                if live else {}
         ports = [(host, str(p["net_id"])) for host, plist in rows for p in plist or ()
                  if isinstance(p, dict) and p.get("net_id")]
         if self._version is not None:
@@ -117,6 +133,26 @@ class Overlay:
                                 "ours (%s): it is no peer of this host", name, address,
                                 self._version, self.local)
         return vxlan.peers_by_network(self.host, hosts, ports, self._version, always)
+
+    def _live(self, found: list[Host], since) -> dict[str, str]:
+        return holders_mod.live(self.holders, [
+            (h.name, h.management_address, h.updated_at >= since) for h in found])
+
+    def holder_view(self) -> HolderView:
+        """The live holders, the other live hosts' appliances' management ports and the
+        management networks, from one read (OverlayError: the records cannot be read)."""
+        since = jobs.now() - timedelta(seconds=self.agent_down_time)
+        with _records(), self.db.read() as s:
+            found = list(s.scalars(select(Host)))
+            alive = [h.name for h in found if h.updated_at >= since]
+            live = self._live(found, since)
+            rows = s.execute(select(Instance.host, Instance.image_id, Instance.ports).where(
+                Instance.deleted == false(),
+                Instance.image_id == catalog.APPLIANCE_IMAGE)).all()
+        return HolderView(
+            live,
+            holders_mod.remote_pairs(self.host, [(h, p) for h, _, p in rows], alive),
+            vxlan.management_networks([(i, p) for _, i, p in rows], catalog.APPLIANCE_IMAGE))
 
     def management_networks(self) -> frozenset[str]:
         """The management network's id(s), from the live appliances of every host."""

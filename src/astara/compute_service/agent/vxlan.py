@@ -5,9 +5,9 @@ bridge on other hosts with a ``vxlan`` device (one VNI per network, unicast peer
 linuxbridge + l2population). ``overlay`` (the I/O) reads the hosts, the instances and
 the host's devices, asks these functions what should change and applies the lines.
 The management network is tunnelled too only when ``management_address_host`` names
-the one host holding the management host address: that host is then a peer of every
-host's management network (``peers_by_network``'s ``always``), whether or not it has an
-appliance itself.
+the hosts holding a management host address (``holders``): every live holder is then a
+peer of every host's management network (``peers_by_network``'s ``always``), whether
+or not it has an appliance itself.
 """
 
 from __future__ import annotations
@@ -124,18 +124,19 @@ def other_family(me: str, hosts: Iterable[HostRow], version: int) -> dict[str, s
 
 def peers_by_network(me: str, hosts: Iterable[HostRow], ports: Iterable[tuple[str, str]],
                      version: int | None = None,
-                     always: Mapping[str, str] | None = None) -> dict[str, frozenset[str]]:
+                     always: Mapping[str, Iterable[str]] | None = None
+                     ) -> dict[str, frozenset[str]]:
     """Network id -> tunnel addresses of the other live tunnelled hosts that have a
     port on it (``ports``: (host, network id) of every live instance's port), the
     l2population way: a host floods a network's traffic only to hosts that use it.
     With ``version`` (the local address's), hosts of the other IP family are left out.
-    ``always``: network id -> a host that is its peer without a port on it (the holder
-    of the management address, for the management network)."""
+    ``always``: network id -> hosts that are its peers without a port on it (the live
+    holders of a management address, for the management network)."""
     address = {h.name: h.tunnel_address for h in hosts
                if h.alive and h.tunnel_address and h.name != me
                and (version is None or family(h.tunnel_address) == version)}
     out: dict[str, set[str]] = {}
-    extra = [(host, net_id) for net_id, host in (always or {}).items()]
+    extra = [(host, net_id) for net_id, hosts_ in (always or {}).items() for host in hosts_]
     for host, net_id in [*ports, *extra]:
         if host in address:
             out.setdefault(net_id, set()).add(str(address[host]))

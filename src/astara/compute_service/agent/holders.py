@@ -1,0 +1,179 @@
+"""Several holders of the management network (``management_address_host`` lists them):
+who holds what, who pins what; the decisions pure, the claim at the edge.
+
+Each holder puts its own ``management_host_address`` on its management bridge, with a
+MAC derived from it (``neighbours.holder_mac``), and claims it in
+``compute_hosts.management_address`` (unique) when its agent starts: a second host
+configured with the same address is refused and holds nothing. The live holders
+(listed, claimed, beating within ``agent_down_time``) are what every host works from:
+each appliance namespace pins every live holder's address to its MAC, and the shared
+metadata address (``management_metadata_address``, on every holder's bridge) to ONE
+holder's (``metadata_holder``); each holder pins the other hosts' appliances'
+management addresses to their MACs on its bridge, from the compute API's port records.
+No neighbour discovery crosses the underlay, and the metadata address, held by every
+holder, is never resolved by it. ``overlay`` reads the records, ``netns`` applies the
+lines.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from astara.compute_service import jobs
+from astara.compute_service.agent import neighbours
+from astara.compute_service.models import Host
+from astara.db.engine import Database
+
+# The orchestrator's management subnet hands appliances addresses from the prefix's
+# ::10 on (orchestrator/management.py ``_find_or_create``): ::1 .. ::f stay free.
+POOL_START = 0x10
+
+
+def live(configured: Iterable[str],
+         rows: Iterable[tuple[str, str | None, bool]]) -> dict[str, str]:
+    """Holder name -> its claimed address, of the ``configured`` holders whose record
+    (name, claimed address, beating) has an address and beats: the rest hold nothing
+    anyone may count on."""
+    names = set(configured)
+    return {name: address for name, address, alive in rows
+            if name in names and address and alive}
+
+
+def metadata_holder(host: str, holders: Mapping[str, str]) -> str | None:
+    """The holder the appliances of ``host`` reach the metadata address through:
+    ``host`` itself if it is a live holder (no tunnel on the way), else the first live
+    holder by name; None with none live."""
+    if host in holders:
+        return host
+    return min(holders) if holders else None
+
+
+def inside_pairs(host: str, holders: Mapping[str, str],
+                 metadata_address: str) -> frozenset[tuple[str, str]]:
+    """(MAC, IP) pairs every appliance namespace of ``host`` pins on its management
+    interface: each live holder's address to its MAC, and the metadata address (if
+    any) to ``metadata_holder``'s MAC."""
+    out = {(neighbours.holder_mac(address), neighbours.host_ip(address))
+           for address in holders.values()}
+    chosen = metadata_holder(host, holders)
+    if metadata_address and chosen is not None:
+        out.add((neighbours.holder_mac(holders[chosen]), metadata_address))
+    return frozenset(out)
+
+
+def inside_lines(present: Iterable[Mapping], wanted: frozenset[tuple[str, str]],
+                 ifname: str, metadata_address: str) -> list[str]:
+    """``ip`` lines (inside one appliance namespace) turning its PERMANENT entries on
+    ``ifname`` into ``wanted``: missing or wrong pairs replaced; a holder pin no longer
+    wanted (its MAC is the one derived from its address: ours, whoever set it) and a
+    metadata pin with none wanted deleted. Other entries are not ours: left alone."""
+    have = {(str(e.get("lladdr", "")).lower(), str(e.get("dst", "")))
+            for e in neighbours.permanent(list(present)) if e.get("dev", ifname) == ifname}
+    lines = neighbours.pin_lines(wanted - have, ifname)
+    wanted_ips = {ip for _, ip in wanted}
+    for mac, ip in sorted(have - wanted):
+        ours = ip == metadata_address or _holder_pin(mac, ip)
+        if ours and ip not in wanted_ips:
+            lines.append(f"neigh del {ip} dev {ifname}")
+    return lines
+
+
+def _holder_pin(mac: str, ip: str) -> bool:
+    try:
+        return neighbours.holder_mac(ip) == mac
+    except ValueError:
+        return False
+
+
+def remote_pairs(host: str, appliances: Iterable[tuple[str, list]],
+                 live_hosts: Iterable[str]) -> frozenset[tuple[str, str]]:
+    """(MAC, IP) of the management ports of the appliances (host, ports) on the other
+    live hosts: what a holder pins on its management bridge. From the ports the compute
+    API stored (``neighbours.wanted``: marked management ports only), never from what a
+    tenant writes; this host's own appliances are pinned when plugged."""
+    alive = set(live_hosts) - {host}
+    return frozenset(pair for where, ports in appliances if where in alive
+                     for port in ports or () if isinstance(port, dict)
+                     for pair in neighbours.wanted(port, "appliance"))
+
+
+def bridge_lines(present: Iterable[Mapping], wanted: frozenset[tuple[str, str]],
+                 before: frozenset[tuple[str, str]], dev: str) -> list[str]:
+    """``ip`` lines making the remote appliances' pins on bridge ``dev`` ``wanted``:
+    missing ones added, those of the last sync (``before``) no longer wanted deleted
+    where the entry still names that MAC (an address since given to a port of this
+    host keeps that port's pin)."""
+    have = {(str(e.get("lladdr", "")).lower(), str(e.get("dst", "")))
+            for e in neighbours.permanent(list(present)) if e.get("dev", dev) == dev}
+    lines = neighbours.pin_lines(wanted - have, dev)
+    gone = (before - wanted) & have
+    wanted_ips = {ip for _, ip in wanted}
+    lines += [f"neigh del {ip} dev {dev}" for _, ip in sorted(gone) if ip not in wanted_ips]
+    return lines
+
+
+def in_pool(address: str) -> bool:
+    """Whether ``address`` (with its prefix length) lies in the range the orchestrator's
+    management subnet hands appliances (``POOL_START`` on): an appliance could get it."""
+    iface = ipaddress.ip_interface(address)
+    return int(iface.ip) - int(iface.network.network_address) >= POOL_START
+
+
+def refusal(address: str, host: str, owner: str | None, pooled: bool) -> str | None:
+    """The one line refusing ``host`` the management address (None: granted):
+    ``owner``, another host that claimed it; ``pooled``, inside the appliances' pool."""
+    if owner is not None and owner != host:
+        return (f"management_host_address {address} is claimed by host {owner!r} "
+                f"(compute_hosts.management_address): this host holds no management "
+                f"address; give each holder in management_address_host its own address, "
+                f"or clear {owner!r}'s claim if that host is gone for good")
+    if pooled:
+        return (f"management_host_address {address} lies in the management subnet's "
+                f"allocation pool (from ::{POOL_START:x} of its prefix): an appliance "
+                f"could be given it; this host holds no management address until it "
+                f"is one below that")
+    return None
+
+
+def claim(db: Database, host: str, address: str, holder: bool,
+          capacity: int = 0, availability_zone: str = "nova") -> str | None:
+    """Record ``host``'s claim of ``address`` (a holder) or drop any claim (not one);
+    the refusal line if another host holds it or it is in the pool (None: granted)."""
+    ip = neighbours.host_ip(address) if holder and address else None
+    if ip is not None and (line := refusal(address, host, None, in_pool(address))):
+        ip = None  # in the pool: no claim, and any older one dropped
+        _record(db, host, None, capacity, availability_zone)
+        return line
+    try:
+        _record(db, host, ip, capacity, availability_zone)
+    except IntegrityError:  # another host holds it (unique)
+        with db.read() as s:
+            owner = s.scalar(select(Host.name).where(Host.management_address == ip))
+        _record(db, host, None, capacity, availability_zone)
+        return refusal(address, host, owner or "another host", False)
+    return None
+
+
+def claimed(db: Database, host: str, address: str) -> bool:
+    """Whether our records give ``host`` the claim of ``address`` (what a backend built
+    outside the agent, e.g. by astara-compute-manage, goes by: it never claims)."""
+    with db.read() as s:
+        row = s.get(Host, host)
+        return row is not None and bool(address) \
+            and row.management_address == neighbours.host_ip(address)
+
+
+def _record(db: Database, host: str, ip: str | None, capacity: int,
+            availability_zone: str) -> None:
+    with db.write() as s:
+        row = s.get(Host, host)
+        if row is None:  # the agent's register fills in the rest
+            s.add(Host(name=host, capacity=capacity, drained=False,
+                       availability_zone=availability_zone, updated_at=jobs.now(),
+                       management_address=ip))
+        else:
+            row.management_address = ip
