@@ -13,7 +13,7 @@ so no more is trusted than a notification already is. Bounded: the oldest go fir
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 
 class FloatingIPRouters:
@@ -38,25 +38,30 @@ class LastPushed:
     rows (``RouterStateStore.floating_ips``) read once at start: a move or disassociation
     heard before a router's worker has reported it (a restart empties ``FloatingIPRouters``
     and the reports) still wakes the router that lost the address. A router's entry goes
-    once its worker reports it (``reported``): from then on the reports answer."""
+    once its worker reports it (from then on the reports answer), drops it (gone), or it
+    is another member's (``forget``, ``retain``). Router ids only: the tenant a woken
+    router is queued with comes from its own record (``intake.owned_ref``)."""
 
-    def __init__(self, rows: Mapping[str, tuple[str, Iterable[str]]] | None = None):
-        self._tenant: dict[str, str] = {}
+    def __init__(self, rows: Mapping[str, Iterable[str]] | None = None):
         self._routers: dict[str, set[str]] = {}  # address -> router ids
         self._addresses: dict[str, tuple[str, ...]] = {}
-        for rid, (tenant, addresses) in (rows or {}).items():
-            self._tenant[rid], self._addresses[rid] = tenant, tuple(addresses)
+        for rid, addresses in (rows or {}).items():
+            self._addresses[rid] = tuple(addresses)
             for address in self._addresses[rid]:
                 self._routers.setdefault(address, set()).add(rid)
 
-    def routers(self, address: str | None) -> dict[str, str]:
-        """Router id -> tenant (the router's own row) of those last pushed ``address``."""
-        return {rid: self._tenant[rid] for rid in sorted(self._routers.get(address or "", ()))}
+    def routers(self, address: str | None) -> list[str]:
+        """The ids of the routers last pushed ``address``, sorted."""
+        return sorted(self._routers.get(address or "", ()))
 
-    def reported(self, router_id: str) -> None:
+    def forget(self, router_id: str) -> None:
         for address in self._addresses.pop(router_id, ()):
             held = self._routers.get(address, set())
             held.discard(router_id)
             if not held:
                 self._routers.pop(address, None)
-        self._tenant.pop(router_id, None)
+
+    def retain(self, keep: Callable[[str], bool]) -> None:
+        """Forget every router ``keep`` refuses."""
+        for rid in [rid for rid in self._addresses if not keep(rid)]:
+            self.forget(rid)

@@ -408,6 +408,11 @@ class Orchestrator:
         if self.ownership is not None:  # only what this member holds the leases of
             mine = self.ownership.admit(ref.id for ref in refs)
             refs = [ref for ref in refs if ref.id in mine]
+            # The rows are every member's: those the ring gives another member are its
+            # workers' to report, never this member's.
+            ownership, name = self.ownership, self.coordination.member_name
+            with self._lock:
+                self.last_pushed.retain(lambda rid: ownership.owner_of(rid)[0] == name)
         with self._lock:
             for ref in refs:
                 batches.setdefault(shard_for(ref.tenant_id, len(self.workers)), []).append(
@@ -532,10 +537,11 @@ class Orchestrator:
                         if target.address in r.get("floating_ips", [])}
                 rids.update([last] if last else [])
                 refs = {rid: self.known[rid] for rid in sorted(rids) if rid in self.known}
-                for rid, tenant in self.last_pushed.routers(target.address).items():
+                for rid in self.last_pushed.routers(target.address):
                     if rid not in refs and intake.is_router_id(rid):
-                        # Before the start-up resync it is not known: its own row's tenant.
-                        refs[rid] = self.known.get(rid) or ResourceRef("router", rid, tenant)
+                        # Not known before the start-up resync: ``_owned`` asks the
+                        # network API for its tenant, as for a router a port names.
+                        refs[rid] = self.known.get(rid) or ResourceRef("router", rid, "")
                 return list(refs.values())
         return []
 
@@ -557,6 +563,8 @@ class Orchestrator:
         with self._lock:
             released = [self.known[rid] for rid in change.release if rid in self.known]
             adopted = [self.known[rid] for rid in change.adopt if rid in self.known]
+            for rid in change.release:  # another member's now: its workers report it
+                self.last_pushed.forget(rid)
         for ref in released:
             self._to_worker(ref, ("release", tuple(ref.__dict__.values())))
         # As a restart resumes them: a healthy, configured appliance costs one status
@@ -605,6 +613,7 @@ class Orchestrator:
                         gone = [rid for rid, r in self.routers.items()
                                 if r.get("_worker") == index and rid not in states]
                     for rid in gone:
+                        self.last_pushed.forget(rid)  # dropped: no report will come
                         if self.routers.get(rid, {}).get("_worker") == index:
                             del self.routers[rid]
                         if not first and (self.ownership is None
@@ -615,7 +624,7 @@ class Orchestrator:
                             self.known.pop(rid, None)
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}
-                        self.last_pushed.reported(rid)
+                        self.last_pushed.forget(rid)
                     self.workers[index].metrics = stats.pop("metrics", {})
                     self.workers[index].stats = stats
                 self._note_start_up(index)

@@ -66,16 +66,12 @@ class RouterStateStore:
             return {row.router_id: _decode(row) for row in s.scalars(select(RouterStateRow))
                     if tenants(row.tenant_id)}
 
-    def floating_ips(self) -> dict[str, tuple[str, tuple[str, ...]]]:
-        """Router id -> (tenant, the floating IPs its appliance was last pushed) of every
-        healthy router's row that holds some (the parent at start: ``LastPushed``)."""
-        out = {}
-        with self._db.read() as s:
-            for row in s.scalars(select(RouterStateRow)):
-                resume = _resume((row.memory or {}).get(RESUME))
-                if resume is not None and resume.floating_ips:
-                    out[row.router_id] = (row.tenant_id, resume.floating_ips)
-        return out
+    def floating_ips(self) -> dict[str, tuple[str, ...]]:
+        """Router id -> the floating IPs its appliance was last pushed, of every row with
+        a resume (a router left healthy) that holds some (the parent at start:
+        ``LastPushed``)."""
+        return {rid: resume.floating_ips for rid, (_, _, resume) in self.load_all().items()
+                if resume is not None and resume.floating_ips}
 
     def save(self, router_id: str, tenant_id: str, memory: Memory, status: str | None,
              resume: Resume | None = None) -> None:

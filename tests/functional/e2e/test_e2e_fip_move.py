@@ -12,6 +12,7 @@ and B leaves by SNAT again). Each move's time to traffic at the new port is prin
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -47,6 +48,12 @@ def rpc_view(state: Path, rpc: str, router_id: str) -> dict | None:
     return next((r for r in routers if r["id"] == router_id), None)
 
 
+def view(state: Path, rpc: str, router_id: str) -> dict:
+    """The router's view once the RPC answers with it (a restart, a slow answer)."""
+    return wait_for(lambda: rpc_view(state, rpc, router_id), 30,
+                    f"the orchestrator's view of router {router_id}")
+
+
 def curl(ns: str, url: str) -> str:
     return in_ns(ns, "curl", "-s", "-m", "2", url, check=False).stdout.strip()
 
@@ -58,6 +65,12 @@ def pings(ns: str, address: str) -> bool:
 def appliance_ruleset(instance_id: str) -> str:
     """The appliance's nftables ruleset (its floating IP maps and ARP set)."""
     return in_ns(f"astara-appliance-{instance_id}", "nft", "list", "ruleset").stdout
+
+
+def holds(ruleset: str, address: str) -> bool:
+    """``address`` itself in ``ruleset``, not as the start of a longer address
+    (198.51.100.12 is in 198.51.100.120)."""
+    return re.search(rf"(?<![\d.]){re.escape(address)}(?![\d])", ruleset) is not None
 
 
 def intake_lines(state: Path, router_id: str) -> int:
@@ -141,8 +154,8 @@ def move_floating_ip(admin, user, state: Path, rpc: str, name: str, timed: Calla
         reached("b", "moved a -> b (same router) -> upstream reaches b", t)
         assert source("b") == addr
         assert source("a") == gw[r1], "vm a leaves by its router's SNAT again"
-        wait_for(lambda: addr in rpc_view(state, rpc, r1)["floating_ips"], 30,
-                 "router 1's report holds the floating IP")
+        wait_for(lambda: addr in (rpc_view(state, rpc, r1) or {}).get("floating_ips", []),
+                 30, "router 1's report holds the floating IP")
 
         # 2. Another router: straight to C's port behind router 2. Neutron's
         # notification names router 2 only: router 1 is woken from our own records.
@@ -150,12 +163,12 @@ def move_floating_ip(admin, user, state: Path, rpc: str, name: str, timed: Calla
         t = time.monotonic()
         user.network.update_ip(fip, port_id=port["c"])
         reached("c", "moved b -> c (another router) -> upstream reaches c", t)
-        inst1 = rpc_view(state, rpc, r1)["instance_id"]
-        wait_for(lambda: addr not in appliance_ruleset(inst1), 30,
+        inst1 = view(state, rpc, r1)["instance_id"]
+        wait_for(lambda: not holds(appliance_ruleset(inst1), addr), 30,
                  "router 1's appliance dropped the floating IP's DNAT and ARP")
         timed("moved b -> c -> router 1's appliance holds it no more", t)
         assert intake_lines(state, r1) > woken, "the move's notification woke router 1"
-        assert addr in appliance_ruleset(rpc_view(state, rpc, r2)["instance_id"])
+        assert holds(appliance_ruleset(view(state, rpc, r2)["instance_id"]), addr)
         assert source("c") == addr
         assert source("b") == gw[r1], "vm b leaves by its router's SNAT again"
 

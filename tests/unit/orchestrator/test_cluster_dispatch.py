@@ -17,6 +17,7 @@ from astara.orchestrator.cluster.membership import StaticMembership
 from astara.orchestrator.cluster.ownership import Ownership
 from astara.orchestrator.cluster.ring import Ring
 from astara.orchestrator.cluster.settings import CoordinationSettings
+from astara.orchestrator.fip_routers import LastPushed
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.service import Orchestrator, WorkerHandle
 
@@ -49,6 +50,7 @@ def parent(db, name: str, group: dict) -> Orchestrator:
     orch.ownership = Ownership(s, m, Leases(db, f"{name}/1", 10.0, 2.0), MemberBoard(db),
                                f"http://{name}:44250")
     orch.known, orch._lock = dict(REFS), threading.Lock()
+    orch.last_pushed = LastPushed()  # what a release forgets
     orch.workers = [WorkerHandle(0)]
     orch.workers[0].inbox = Inbox()  # type: ignore[assignment]
     return orch
