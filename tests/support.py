@@ -1,4 +1,5 @@
-"""Plain helpers every test suite (and the benches) share: ports, servers, waiting.
+"""Plain helpers every test suite (and the benches) share: ports, servers, waiting, a
+compute host's agent and dispatcher in threads.
 
 Importable from anywhere as ``tests.support`` (pytest puts the repository root on
 ``sys.path``: ``pythonpath`` in pyproject.toml; the benches insert it themselves).
@@ -6,10 +7,12 @@ Importable from anywhere as ``tests.support`` (pytest puts the repository root o
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -75,3 +78,41 @@ class Server:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+
+
+@contextlib.contextmanager
+def compute_threads(db, wakeup_dir, host: str, retry, backend=None,
+                    register: bool = False) -> Iterator[tuple]:
+    """A compute host's agent (``backend``, default the in-tree FakeBackend: no root) and
+    the dispatcher applying its events, each in a thread; yields (agent, dispatcher).
+    On exit both are stopped, woken and joined: one still running is a failure, as it
+    would go on into the next tests holding its database connection."""
+    from astara.bus.outbox import OutboxPublisher
+    from astara.bus.wakeup import WakeupDir
+    from astara.compute_service import jobs
+    from astara.compute_service.agent.backend import FakeBackend
+    from astara.compute_service.agent.worker import Agent
+    from astara.compute_service.dispatcher import consumer as dispatcher_mod
+
+    wake, jobs_wake = WakeupDir(wakeup_dir), WakeupDir(jobs.wakeup_dir(wakeup_dir))
+    agent = Agent(db, backend or FakeBackend(), host, OutboxPublisher(wake), jobs_wake,
+                  idle_wait=1.0)
+    disp = dispatcher_mod.make(db, wake, 1.0, retry)
+    if register:
+        agent.register()
+    stop = threading.Event()
+    threads = [threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True),
+               threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        yield agent, disp
+    finally:
+        stop.set()
+        jobs_wake.notify()
+        wake.notify()
+        for t in threads:
+            t.join(10)
+        disp.consumer.close()
+        running = [t.name for t in threads if t.is_alive()]
+        assert not running, f"compute threads still running 10 s after stop: {running}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from astara.burnin.scenario import Options
+from astara.burnin.scenario import Options, session_connection
 
 # What needs the admin role, and why (the network and compute APIs' policy).
 ADMIN_STEPS = ("the external network (router:external is admin-only)",
@@ -24,25 +24,23 @@ ADMIN_STEPS = ("the external network (router:external is admin-only)",
 HA_STEP = "the HA stage (a router's ha attribute is admin-only)"
 
 
-def admin_refusal(where: str, roles: Sequence[str], ha: bool) -> str | None:
-    """Why the admin steps cannot run with a token of ``roles``, or None if they can."""
+def admin_refusal(where: str, roles: Sequence[str], ha: bool,
+                  admin_cloud: bool = False) -> str | None:
+    """Why the admin steps cannot run with a token of ``roles``, or None if they can.
+    ``admin_cloud``: that token is ``--admin-cloud``'s (the remedy is another cloud
+    there, not adding the option)."""
     if "admin" in roles:
         return None
     needs = [*ADMIN_STEPS, *([HA_STEP] if ha else [])]
+    remedy = ("--admin-cloud must name a cloud with the admin role" if admin_cloud
+              else "add --admin-cloud NAME, a cloud with the admin role")
     return (f"{where} has no admin role ({', '.join(roles) or 'no roles'}), which "
-            f"{', '.join(needs[:-1])} and {needs[-1]} need: add --admin-cloud NAME, a "
-            "cloud with the admin role (e.g. astara-admin)")
+            f"{', '.join(needs[:-1])} and {needs[-1]} need: {remedy} (e.g. astara-admin)")
 
 
 def connection(o: Options, session):
     """An openstacksdk connection through ``session`` (its token) to ``o``'s URLs."""
-    import openstack
-
-    return openstack.connection.Connection(
-        session=session,
-        network_endpoint_override=o.network_url,
-        compute_endpoint_override=o.compute_url.rstrip("/") + "/v2.1/",
-        load_balancer_endpoint_override=o.loadbalancer_url)
+    return session_connection(o, session)
 
 
 def api_url(given: str | None, login, service_type: str, noauth_default: str) -> str:

@@ -49,14 +49,22 @@ class Options:
 
 
 def connection(o: Options, project: str, admin: bool):
-    import openstack
+    """A noauth connection acting as ``project`` (with the admin role if ``admin``)."""
     from keystoneauth1 import noauth, session
 
     headers = {"X-Project-Id": project, "X-User-Id": f"burnin-{project[-6:]}",
                "X-Roles": "admin,member,reader" if admin else "member,reader"}
     sess = session.Session(auth=noauth.NoAuth(), additional_headers=headers)
+    return session_connection(o, sess, region_name="RegionOne")
+
+
+def session_connection(o: Options, session, **extra):
+    """An openstacksdk connection through ``session`` to ``o``'s URLs: the one place
+    they are assembled, so that the noauth and Keystone runs call the same ones."""
+    import openstack
+
     return openstack.connection.Connection(
-        session=sess, region_name="RegionOne",
+        session=session, **extra,
         network_endpoint_override=o.network_url,
         compute_endpoint_override=o.compute_url.rstrip("/") + "/v2.1/",
         load_balancer_endpoint_override=o.loadbalancer_url)

@@ -69,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--admin-cloud needs --os-cloud (or $OS_CLOUD, or an openrc's OS_AUTH_URL)")
     # Credentials first: a wrong password is one line before anything else is checked.
     user = cloud_auth.login(a.os_cloud) if keystone else None
-    admin = cloud_auth.login(a.admin_cloud) if a.admin_cloud else user
-    if admin is not None and (why := clouds.admin_refusal(admin.where, admin.roles, a.ha)):
+    # The --os-cloud's own cloud named again: its one login (one token), not a second.
+    same = not a.admin_cloud or a.admin_cloud == (a.os_cloud or os.environ.get("OS_CLOUD"))
+    admin = user if same else cloud_auth.login(a.admin_cloud)
+    if admin is not None and (why := clouds.admin_refusal(admin.where, admin.roles, a.ha,
+                                                          bool(a.admin_cloud))):
         print(f"astara-burnin: {why}", file=sys.stderr)
         return 1
     if os.geteuid() != 0:

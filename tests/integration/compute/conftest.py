@@ -8,18 +8,14 @@ the dispatcher runs in another thread. Clients are openstacksdk connections.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
 
 import pytest
-from tests.support import Server, free_port
+from tests.support import Server, compute_threads, free_port
 
-from astara.bus.outbox import OutboxPublisher
-from astara.bus.wakeup import WakeupDir
 from astara.common.settings import sqlite_url
-from astara.compute_service import jobs
 from astara.compute_service.agent.backend import FakeBackend
 from astara.compute_service.agent.worker import Agent
 from astara.compute_service.api.app import create_app
@@ -59,25 +55,12 @@ def compute(network_api, network_settings, tmp_path_factory):
     db = app.state.service.db
     server = Server(app, free_port()).start()
     backend = FakeBackend()
-    wake = WakeupDir(network_settings.bus.wakeup_dir)
-    agent = Agent(db, backend, settings.host, OutboxPublisher(wake),
-                  WakeupDir(jobs.wakeup_dir(network_settings.bus.wakeup_dir)), idle_wait=1.0)
-    disp = dispatcher_mod.make(db, wake, 1.0, retry_policy(settings))
-    stop = threading.Event()
-    agent.register()
-    threads = [threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True),
-               threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True)]
-    for t in threads:
-        t.start()
-    yield ComputeStack(server, backend, agent, disp, settings, db)
-    stop.set()
-    jobs_wake = WakeupDir(jobs.wakeup_dir(network_settings.bus.wakeup_dir))
-    jobs_wake.notify()
-    wake.notify()
-    for t in threads:
-        t.join(10)
-    disp.consumer.close()
-    server.stop()
+    try:
+        with compute_threads(db, network_settings.bus.wakeup_dir, settings.host,
+                             retry_policy(settings), backend, register=True) as (agent, disp):
+            yield ComputeStack(server, backend, agent, disp, settings, db)
+    finally:
+        server.stop()
 
 
 class User:

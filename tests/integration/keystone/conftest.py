@@ -16,9 +16,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pytest
 
 from astara.common.settings import AuthSettings
 from tests.integration.conftest import make_settings
-from tests.support import Server, free_port
+from tests.support import Server, compute_threads, free_port
 
 KEYSTONE_SCRIPT = Path(__file__).parents[3] / "tools" / "keystone-loopback"
 OPENSTACK = Path(sys.executable).parent / "openstack"
@@ -73,36 +72,12 @@ def register_host(db, settings) -> None:
           WakeupDir(jobs.wakeup_dir(wake)), idle_wait=1.0).register()
 
 
-@contextlib.contextmanager
-def compute_host(db, settings, compute_settings) -> Iterator[None]:
+def compute_host(db, settings, compute_settings) -> contextlib.AbstractContextManager:
     """That compute host's agent (the in-tree FakeBackend: no root) and the dispatcher
     applying its events, each in a thread, stopped and joined on exit."""
-    from astara.bus.outbox import OutboxPublisher
-    from astara.bus.wakeup import WakeupDir
-    from astara.compute_service import jobs
-    from astara.compute_service.agent.backend import FakeBackend
-    from astara.compute_service.agent.worker import Agent
-    from astara.compute_service.dispatcher import consumer as dispatcher_mod
     from astara.compute_service.settings import retry_policy
 
-    wake = WakeupDir(settings.bus.wakeup_dir)
-    jobs_wake = WakeupDir(jobs.wakeup_dir(settings.bus.wakeup_dir))
-    agent = Agent(db, FakeBackend(), HOST, OutboxPublisher(wake), jobs_wake, idle_wait=1.0)
-    disp = dispatcher_mod.make(db, wake, 1.0, retry_policy(compute_settings))
-    stop = threading.Event()
-    threads = [threading.Thread(target=agent.run, args=(stop.is_set,), daemon=True),
-               threading.Thread(target=disp.run, args=(stop.is_set,), daemon=True)]
-    for t in threads:
-        t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        jobs_wake.notify()
-        wake.notify()
-        for t in threads:
-            t.join(10)
-        disp.consumer.close()
+    return compute_threads(db, settings.bus.wakeup_dir, HOST, retry_policy(compute_settings))
 
 
 def authtoken_section(env: dict[str, str]) -> str:

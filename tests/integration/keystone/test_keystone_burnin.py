@@ -5,7 +5,8 @@ external network, the tenant networks, the router with its gateway and interface
 two instances ACTIVE on a compute host's agent with the in-tree backend) and its
 cleanup, run with a member's cloud for the tenant and an admin's for the external
 network, each with one token, the APIs found in Keystone's catalog. The command:
-a wrong password, and a member's cloud without an admin's, are one line and exit 1.
+a wrong password, a member's cloud without an admin's, or named as the admin's, and an
+unknown admin's cloud are one line and exit 1.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ def test_the_burnin_command_without_the_right_credentials_is_one_line(keystone_c
     assert r.stderr.startswith("astara-burnin: cloud 'astara' has no admin role (")
     assert "the external network (router:external is admin-only)" in r.stderr
     assert "add --admin-cloud NAME" in r.stderr and r.stdout == ""
+    # The member's cloud named as the admin's too: one login, and the remedy is another
+    # cloud there.
+    r = run({**users}, "astara-burnin", "--os-cloud", "astara", "--admin-cloud", "astara")
+    assert (r.returncode, r.stderr.count("\n")) == (1, 1), r.stderr
+    assert r.stderr.startswith("astara-burnin: cloud 'astara' has no admin role (")
+    assert "--admin-cloud must name a cloud with the admin role" in r.stderr
     r = run({**users}, "astara-burnin", "--os-cloud", "astara", "--admin-cloud", "nowhere")
     assert (r.returncode, r.stderr.count("\n")) == (1, 1), r.stderr
     assert r.stderr.startswith("astara-burnin: cloud 'nowhere': ")
