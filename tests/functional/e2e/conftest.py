@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests import real_neutron_stack
+from tests.functional.e2e.e2e_helpers import netns
 from tests.support import free_port
 
 from astara.compute_service.agent.runner import SubprocessRunner
@@ -22,11 +23,6 @@ REPO = Path(__file__).parents[3]
 OUR_NETNS = ("astara-appliance-", "astara-vm-", "bi-up-")
 # A tap (veth) cannot outlive its namespace: namespaces and bridges say it all.
 OUR_LINKS = ("brq", "bu")
-
-
-def netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 def links() -> set[str]:

@@ -17,7 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.functional.e2e.test_e2e_loadbalancer import NEEDED, answers, lb_connection
+from tests.functional.e2e.e2e_helpers import answers
+from tests.functional.e2e.test_e2e_loadbalancer import NEEDED, lb_connection
 from tests.support import wait_for
 from tests.tls_certs import bundle, data_uri, issue
 
