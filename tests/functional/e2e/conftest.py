@@ -173,5 +173,3 @@ def left_behind(state: Path, before_ns: set[str], before_links: set[str]) -> Non
     shutil.rmtree(state, ignore_errors=True)
     assert not leaked_ns, f"namespaces left: {leaked_ns}"
     assert not leaked_links, f"links left: {leaked_links}"
-
-

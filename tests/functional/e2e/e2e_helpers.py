@@ -1,8 +1,9 @@
 """Small probes and commands the end-to-end tests share (one copy each): the host's
-namespaces, what runs in one, what a client instance's HTTP request gets back, the
-``openstack`` command as the clouds.yaml of ``tools/aio --keystone`` names it, and the
-stack's logs for a failure message. The tests in this directory and its conftest import
-them; each is plain I/O, no state of its own."""
+namespaces, what runs in one, what an instance's HTTP request or ping gets back, a
+router as the orchestrator's RPC API shows it, the ``openstack`` command as the
+clouds.yaml of ``tools/aio --keystone`` names it, and the stack's logs for a failure
+message. The tests in this directory and its conftest import them; each is plain I/O,
+no state of its own."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
+from astara.burnin.host import in_ns
+
 OPENSTACK = Path(sys.executable).parent / "openstack"
 
 
@@ -19,6 +24,11 @@ def netns() -> set[str]:
     """The host's network namespaces, by name."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def appliance_netns() -> set[str]:
+    """The appliances' namespaces (routers' and load balancers')."""
+    return {n for n in netns() if n.startswith("astara-appliance-")}
 
 
 def haproxy_in(ns: str) -> bool:
@@ -40,6 +50,28 @@ def answers(client_ns: str, address: str) -> str | None:
     r = subprocess.run(["ip", "netns", "exec", client_ns, "curl", "-s", "--max-time", "2",
                         f"http://{address}/"], capture_output=True, text=True)
     return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
+
+
+def curl(ns: str, url: str) -> str:
+    """What ``curl`` from namespace ``ns`` gets at ``url`` within 2 s ("" for nothing)."""
+    return in_ns(ns, "curl", "-s", "-m", "2", url, check=False).stdout.strip()
+
+
+def pings(ns: str, address: str) -> bool:
+    """Whether one ping from namespace ``ns`` to ``address`` is answered within 1 s."""
+    return in_ns(ns, "ping", "-c1", "-W1", address, check=False).returncode == 0
+
+
+def rpc_view(state: Path, rpc: str, router_id: str) -> dict | None:
+    """The router as the orchestrator's RPC API at ``rpc`` lists it; None when that API
+    does not answer or does not list it."""
+    token = (state / "rpc_auth_token").read_text().strip()
+    try:
+        routers = httpx.get(f"{rpc}/routers/", headers={"X-Auth-Token": token},
+                            timeout=5).json()["routers"]
+    except httpx.TransportError:
+        return None
+    return next((r for r in routers if r["id"] == router_id), None)
 
 
 def clouds_env(state: Path) -> dict[str, str]:

@@ -11,7 +11,13 @@ import shutil
 import subprocess
 
 import pytest
-from tests.functional.e2e.e2e_helpers import OPENSTACK, clouds_env, logs, netns, openstack_cli
+from tests.functional.e2e.e2e_helpers import (
+    OPENSTACK,
+    appliance_netns,
+    clouds_env,
+    logs,
+    openstack_cli,
+)
 from tests.support import wait_for
 
 NEEDED = ("ip", "nft", "dnsmasq")
@@ -24,13 +30,9 @@ pytestmark = [
 ]
 
 
-def appliances() -> set[str]:
-    return {n for n in netns() if n.startswith("astara-appliance-")}
-
-
 def test_openstack_command_against_the_keystone_all_in_one(aio_keystone):
     ports, state = aio_keystone
-    before = appliances()
+    before = appliance_netns()
     assert (state / "clouds.yaml").stat().st_mode & 0o777 == 0o600
     assert (state / "aio-keystone.conf").stat().st_mode & 0o777 == 0o600
     assert isinstance(openstack_cli(state, "network", "list", "-f", "json"), list)
@@ -48,10 +50,10 @@ def test_openstack_command_against_the_keystone_all_in_one(aio_keystone):
         wait_for(active, 240, "the router ACTIVE (its appliance booted and configured)", every=2)
     except AssertionError:
         raise AssertionError(logs(state, tail=2000)) from None
-    assert appliances() - before
+    assert appliance_netns() - before
     openstack_cli(state, "router", "remove", "subnet", "ks-r1", "ks-sub")
     openstack_cli(state, "router", "delete", router["id"])
-    wait_for(lambda: not (appliances() - before), 180, "the router's appliance removed",
+    wait_for(lambda: not (appliance_netns() - before), 180, "the router's appliance removed",
              every=2)
 
 
