@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests import real_neutron_stack
+from tests.functional.e2e.e2e_helpers import netns
 from tests.support import free_port
 
 from astara.compute_service.agent.runner import SubprocessRunner
@@ -22,11 +23,6 @@ REPO = Path(__file__).parents[3]
 OUR_NETNS = ("astara-appliance-", "astara-vm-", "bi-up-")
 # A tap (veth) cannot outlive its namespace: namespaces and bridges say it all.
 OUR_LINKS = ("brq", "bu")
-
-
-def netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 def links() -> set[str]:
@@ -177,5 +173,3 @@ def left_behind(state: Path, before_ns: set[str], before_links: set[str]) -> Non
     shutil.rmtree(state, ignore_errors=True)
     assert not leaked_ns, f"namespaces left: {leaked_ns}"
     assert not leaked_links, f"links left: {leaked_links}"
-
-

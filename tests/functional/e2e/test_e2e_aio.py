@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.functional.e2e.e2e_helpers import logs
 
 BIN = Path(sys.executable).parent
 NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "curl", "ping", "haproxy")
@@ -38,9 +39,7 @@ def test_burnin_passes_against_a_fresh_all_in_one(aio):
                         "--loadbalancer-url", f"http://127.0.0.1:{ports['lb']}/",
                         "--boot-timeout", "90", "--json", str(summary)],
                        capture_output=True, text=True, timeout=900)
-    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
-                     for p in sorted((state / "logs").glob("*.log")))
-    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\n{logs}"
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\n{logs(state)}"
     result = json.loads(summary.read_text())
     print(r.stdout)  # the per-step timings, shown with -s
     assert result["ok"] is True

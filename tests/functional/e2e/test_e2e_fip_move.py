@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import openstack
 import pytest
+from tests.functional.e2e.e2e_helpers import appliance_netns, curl, pings, rpc_view
 from tests.support import wait_for
 
 from astara.burnin.host import Upstream, in_ns
@@ -38,28 +37,10 @@ pytestmark = [
 ]
 
 
-def rpc_view(state: Path, rpc: str, router_id: str) -> dict | None:
-    token = (state / "rpc_auth_token").read_text().strip()
-    try:
-        routers = httpx.get(f"{rpc}/routers/", headers={"X-Auth-Token": token},
-                            timeout=5).json()["routers"]
-    except httpx.TransportError:
-        return None
-    return next((r for r in routers if r["id"] == router_id), None)
-
-
 def view(state: Path, rpc: str, router_id: str) -> dict:
     """The router's view once the RPC answers with it (a restart, a slow answer)."""
     return wait_for(lambda: rpc_view(state, rpc, router_id), 30,
                     f"the orchestrator's view of router {router_id}")
-
-
-def curl(ns: str, url: str) -> str:
-    return in_ns(ns, "curl", "-s", "-m", "2", url, check=False).stdout.strip()
-
-
-def pings(ns: str, address: str) -> bool:
-    return in_ns(ns, "ping", "-c1", "-W1", address, check=False).returncode == 0
 
 
 def appliance_ruleset(instance_id: str) -> str:
@@ -184,9 +165,7 @@ def move_floating_ip(admin, user, state: Path, rpc: str, name: str, timed: Calla
             user.network.remove_interface_from_router(rid, subnet_id=sub_id)
             user.network.delete_router(rid)
         routers.clear()
-        wait_for(lambda: not [n for n in subprocess.run(
-            ["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-            if n.startswith("astara-appliance-")], 180, "the routers' appliances removed")
+        wait_for(lambda: not appliance_netns(), 180, "the routers' appliances removed")
     except AssertionError as exc:
         logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
                          for p in sorted((state / "logs").glob("*.log")))

@@ -21,10 +21,11 @@ import sys
 import time
 
 import pytest
+from tests.functional.e2e.e2e_helpers import appliance_netns
 from tests.support import wait_for
 
 from astara.burnin.ha import Held, ha_of, kill, reply_gap, router_view
-from astara.burnin.host import Upstream, in_ns, sh
+from astara.burnin.host import Upstream, in_ns
 from astara.burnin.scenario import Options, connection
 from astara.compute_service.agent.netns import bridge_name
 
@@ -168,9 +169,7 @@ def test_ha_router_pair_fails_over_and_is_repaired(aio):
         vm = None
         user.network.remove_interface_from_router(router.id, subnet_id=sub.id)
         user.network.delete_router(router.id)
-        wait_for(lambda: not [n for n in sh("ip", "netns", "list").stdout.split()
-                              if n.startswith("astara-appliance-")], 180,
-                 "every appliance namespace gone")
+        wait_for(lambda: not appliance_netns(), 180, "every appliance namespace gone")
         wait_for(lambda: not list(admin.compute.servers(all_projects=True)), 60,
                  "every instance gone")
     finally:

@@ -36,7 +36,6 @@ import contextlib
 import ipaddress
 import os
 import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -46,6 +45,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from openstack.exceptions import ConflictException
+from tests.functional.e2e.e2e_helpers import netns
 from tests.support import wait_for
 
 from astara.burnin.host import Upstream, in_ns
@@ -224,7 +224,7 @@ class World:
                 _quiet(lambda t=t: wait_for(
                     lambda: deleted(lambda: t.sdk.network.delete_network(t.made["net"])), 60,
                     f"{t.key}'s network deleted"))
-        _quiet(lambda: wait_for(lambda: not (set(self.appliances.values()) & _netns()), 120,
+        _quiet(lambda: wait_for(lambda: not (set(self.appliances.values()) & netns()), 120,
                                 "the appliances' namespaces gone"))
         if self.upstream is not None:
             self.upstream.close()
@@ -259,11 +259,6 @@ def deleted(delete) -> bool:
     except ConflictException:
         return False
     return True
-
-
-def _netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 def _quiet(fn) -> None:

@@ -9,20 +9,17 @@ appliance and no VIP port."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import openstack
 import pytest
 from openstack import config as os_config
+from tests.functional.e2e.e2e_helpers import answers, haproxy_in, logs, netns, openstack_cli
 from tests.support import wait_for
 
-OPENSTACK = Path(sys.executable).parent / "openstack"
 NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "haproxy", "curl")
 
 pytestmark = [
@@ -33,50 +30,12 @@ pytestmark = [
 ]
 
 
-def openstack_cli(state: Path, *args: str) -> dict | list | str:
-    """The ``openstack`` command as the demo member (cloud ``astara``), JSON when asked."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["OS_CLIENT_CONFIG_FILE"] = str(state / "clouds.yaml")
-    done = subprocess.run([str(OPENSTACK), "--os-cloud", "astara", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"openstack {' '.join(args)}: {done.stderr}"
-    return json.loads(done.stdout) if "json" in args else done.stdout
-
-
 def member_sdk(state: Path) -> openstack.connection.Connection:
     """The same cloud through openstacksdk, for polling (a fresh ``openstack`` process a
     poll would blur the times measured by its start-up)."""
     region = os_config.OpenStackConfig(config_files=[str(state / "clouds.yaml")]) \
         .get_one(cloud="astara")
     return openstack.connection.Connection(config=region)
-
-
-def answers(client_ns: str, address: str) -> str | None:
-    r = subprocess.run(["ip", "netns", "exec", client_ns, "curl", "-s", "--max-time", "2",
-                        f"http://{address}/"], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
-
-
-def netns() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-
-def haproxy_in(ns: str) -> bool:
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
-    for pid in out.split():
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "haproxy":
-                    return True
-        except OSError:
-            continue
-    return False
-
-
-def logs(state: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
-                     for p in sorted((state / "logs").glob("*.log")))
 
 
 def test_member_load_balancer_through_keystone_serves_and_goes_away(aio_keystone, capsys):

@@ -22,6 +22,7 @@ from pathlib import Path
 import openstack
 import pytest
 from keystoneauth1 import noauth, session
+from tests.functional.e2e.e2e_helpers import answers, haproxy_in, netns
 from tests.support import wait_for
 
 from astara.burnin.scenario import Options, connection
@@ -45,12 +46,6 @@ def lb_connection(url: str, project: str):
                                            load_balancer_endpoint_override=url)
 
 
-def answers(client_ns: str, vip: str) -> str | None:
-    r = subprocess.run(["ip", "netns", "exec", client_ns, "curl", "-s", "--max-time", "2",
-                        f"http://{vip}/"], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
-
-
 def fetch(client_ns: str, vip: str, path: str) -> str:
     """``<status> <Location>`` and the body, as the client sees them."""
     r = subprocess.run(["ip", "netns", "exec", client_ns, "curl", "-s", "--max-time", "2",
@@ -58,18 +53,6 @@ def fetch(client_ns: str, vip: str, path: str) -> str:
                        capture_output=True, text=True)
     body, _, head = r.stdout.rpartition("\n")
     return f"{head.strip()} {body.strip()}".strip()
-
-
-def haproxy_in(ns: str) -> bool:
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
-    for pid in out.split():
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "haproxy":
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def ctl(state, ports: dict, *args: str):
@@ -184,8 +167,3 @@ def test_a_tenant_load_balancer_round_robins_heals_and_goes_away(aio):
     wait_for(lambda: not [n for n in netns() if n.startswith(("astara-appliance-",
                                                                  "astara-vm-"))], 120,
              "every appliance and instance namespace gone", 0.2)
-
-
-def netns() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]

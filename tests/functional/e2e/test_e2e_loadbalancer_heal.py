@@ -16,10 +16,9 @@ import signal
 import subprocess
 import time
 
+from tests.functional.e2e.e2e_helpers import answers, netns
 from tests.functional.e2e.test_e2e_loadbalancer import (
-    answers,
     lb_connection,
-    netns,
     pytestmark,  # noqa: F401  (root, the binaries: as its sibling)
 )
 from tests.functional.e2e.test_e2e_loadbalancer_stats_failover import lb_appliances

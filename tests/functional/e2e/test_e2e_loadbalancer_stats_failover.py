@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import openstack
 from keystoneauth1 import noauth, session
+from tests.functional.e2e.e2e_helpers import answers, haproxy_in, netns
 from tests.functional.e2e.test_e2e_loadbalancer import (
-    answers,
-    haproxy_in,
     lb_connection,
-    netns,
     pytestmark,  # noqa: F401  (root, the binaries: as its sibling)
 )
 from tests.support import wait_for

@@ -17,7 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.functional.e2e.test_e2e_loadbalancer import NEEDED, answers, lb_connection
+from tests.functional.e2e.e2e_helpers import answers, netns
+from tests.functional.e2e.test_e2e_loadbalancer import NEEDED, lb_connection
 from tests.support import wait_for
 from tests.tls_certs import bundle, data_uri, issue
 
@@ -112,7 +113,6 @@ def test_an_https_listener_terminates_tls_with_an_inline_certificate(aio, tmp_pa
         user.compute.delete_server(vm.id)
     user.network.remove_interface_from_router(router, subnet_id=sub.id)
     user.network.delete_router(router)
-    wait_for(lambda: not [n for n in subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-        if n.startswith(("astara-appliance-", "astara-vm-"))], 120,
-        "every appliance and instance namespace gone", 0.2)
+    wait_for(lambda: not [n for n in netns() if n.startswith(("astara-appliance-",
+                                                                 "astara-vm-"))], 120,
+             "every appliance and instance namespace gone", 0.2)

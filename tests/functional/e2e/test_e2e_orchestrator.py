@@ -18,6 +18,7 @@ import subprocess
 
 import httpx
 import pytest
+from tests.functional.e2e.e2e_helpers import appliance_netns
 from tests.support import wait_for
 
 from astara.burnin.host import Upstream, in_ns
@@ -152,7 +153,7 @@ def test_orchestrator_survives_restarts_and_repairs(aio, tmp_path):
             sub_id = user.network.get_network(net_id).subnet_ids[0]
             user.network.remove_interface_from_router(rid, subnet_id=sub_id)
             user.network.delete_router(rid)
-        wait_for(lambda: not [n for n in _netns() if n.startswith("astara-appliance-")], 180,
+        wait_for(lambda: not appliance_netns(), 180,
              "every appliance namespace gone")
         wait_for(lambda: not list(admin.compute.servers(all_projects=True)), 60,
              "every instance gone")
@@ -164,10 +165,3 @@ def _pid_or_none(state):
     out = subprocess.run(["pgrep", "-f", f"astara-orchestrator --state-path {state}"],
                          capture_output=True, text=True).stdout.split()
     return int(out[0]) if out else None
-
-
-def _netns() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import openstack
 import pytest
+from tests.functional.e2e.e2e_helpers import appliance_netns, curl, logs, pings, rpc_view
 from tests.support import wait_for
 
 from astara.burnin.host import Upstream, in_ns
@@ -36,29 +35,6 @@ pytestmark = [
     pytest.mark.skipif(any(shutil.which(b) is None for b in NEEDED),
                        reason=f"needs {', '.join(NEEDED)}"),
 ]
-
-
-def appliances() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [ln.split()[0] for ln in out.splitlines() if ln.startswith("astara-appliance-")]
-
-
-def rpc_view(state: Path, rpc: str, router_id: str) -> dict | None:
-    token = (state / "rpc_auth_token").read_text().strip()
-    try:
-        routers = httpx.get(f"{rpc}/routers/", headers={"X-Auth-Token": token},
-                            timeout=5).json()["routers"]
-    except httpx.TransportError:
-        return None
-    return next((r for r in routers if r["id"] == router_id), None)
-
-
-def curl(ns: str, url: str) -> str:
-    return in_ns(ns, "curl", "-s", "-m", "2", url, check=False).stdout.strip()
-
-
-def pings(ns: str, address: str) -> bool:
-    return in_ns(ns, "ping", "-c1", "-W1", address, check=False).returncode == 0
 
 
 def lease(state: Path, vm_id: str) -> str:
@@ -183,15 +159,13 @@ def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutro
         for s in (sub, sub6):
             user.network.remove_interface_from_router(router, subnet_id=s.id)
         user.network.delete_router(router)
-        wait_for(lambda: not appliances(), 180,
+        wait_for(lambda: not appliance_netns(), 180,
                  "the router's appliance removed")
         # Every port was given back (the router's went with it on Neutron).
         compute_log = (state / "logs" / "compute-api.log").read_text(errors="replace")
         assert "could not release port" not in compute_log
     except AssertionError as exc:
-        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}"
-                         for p in sorted((state / "logs").glob("*.log")))
-        raise AssertionError(f"{exc}\n{logs}") from None
+        raise AssertionError(f"{exc}\n{logs(state)}") from None
     finally:
         if vm is not None:
             user.compute.delete_server(vm.id)
