@@ -1,14 +1,16 @@
 """Three real ``astara-orchestrator`` processes with clustering on.
 
 Each member is the CLI entry point with its own config file ([coordination] enabled,
-etcd from ``tools/etcd-loopback``), all on one database (SQLite, or PostgreSQL under
-``tools/run-tests``) with the network API, against the real compute API, dispatcher and
-agent (the agent's hypervisor is the in-tree ``FakeBackend``) and fake appliances over
-HTTP (``tests.appliance_fleet``: the management subnet is on loopback). 20 routers (half
-created before the members start, half after); one member is killed with SIGKILL: every
-router is then held by exactly one live member, none booted twice, none pushed again;
-restarted, it gets its share back the same way. The cluster-wide router list of any
-member names each router once, with the member the ring gives it to.
+by URL alone: etcd from ``tools/etcd-loopback``, ZooKeeper from ``tools/zk-loopback``,
+Redis from ``tools/redis-loopback``; the test runs once on each), all on one database
+(SQLite, or PostgreSQL under ``tools/run-tests``) with the network API, against the
+real compute API, dispatcher and agent (the agent's hypervisor is the in-tree
+``FakeBackend``) and fake appliances over HTTP (``tests.appliance_fleet``: the
+management subnet is on loopback). 20 routers (half created before the members start,
+half after); one member is killed with SIGKILL: every router is then held by exactly
+one live member, none booted twice, none pushed again; restarted, it gets its share
+back the same way. The cluster-wide router list of any member names each router once,
+with the member the ring gives it to.
 """
 
 from __future__ import annotations
@@ -45,17 +47,20 @@ from astara.orchestrator.cluster.ring import Ring
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
-ETCD = Path(__file__).parents[3] / "tools" / "etcd-loopback"
+TOOLS = Path(__file__).parents[3] / "tools"
+# each coordination service's loopback script: ``start DIR`` prints its tooz URL
+BACKENDS = {"etcd": TOOLS / "etcd-loopback", "zookeeper": TOOLS / "zk-loopback",
+            "redis": TOOLS / "redis-loopback"}
 MEMBERS = ("orch-a", "orch-b", "orch-c")
 ROUTERS = 20
 TIMEOUT = 3  # heartbeat_timeout
 
 
 class World:
-    def __init__(self, tmp: Path, etcd_url: str):
+    def __init__(self, tmp: Path, coordination_url: str):
         state = tmp / "state"
         state.mkdir()
-        self.tmp, self.etcd_url = tmp, etcd_url
+        self.tmp, self.coordination_url = tmp, coordination_url
         self.settings = make_settings(state, free_port())
         self.state_path = self.settings.state_path
         self.key = secrets.token_hex(16)
@@ -116,7 +121,7 @@ management_address = 127.42.0.1
 appliance_port = {self.appliances.port}
 [coordination]
 enabled = true
-url = {self.etcd_url}
+url = {self.coordination_url}
 group_id = {self.group}
 heartbeat_interval = 0.5
 heartbeat_timeout = {TIMEOUT}
@@ -230,17 +235,20 @@ rpc_url = http://127.0.0.1:{port}
         self.net_app.state.service.db.dispose()
 
 
-@pytest.fixture
-def world(tmp_path):
-    d = tmp_path / "etcd"
-    url = subprocess.run([str(ETCD), "start", str(d)], check=True, capture_output=True,
-                         text=True, timeout=90).stdout.strip()
-    w = World(tmp_path, url)
+@pytest.fixture(params=sorted(BACKENDS))
+def world(request, tmp_path):
+    script = BACKENDS[request.param]
+    d = tmp_path / request.param
     try:
-        yield w
+        url = subprocess.run([str(script), "start", str(d)], check=True,
+                             capture_output=True, text=True, timeout=90).stdout.strip()
+        w = World(tmp_path, url)
+        try:
+            yield w
+        finally:
+            w.close()
     finally:
-        w.close()
-        subprocess.run([str(ETCD), "stop", str(d)], check=False, timeout=60)
+        subprocess.run([str(script), "stop", str(d)], check=False, timeout=60)
 
 
 def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(world):
