@@ -105,6 +105,26 @@ def link_local_ready(ns: str, ifname: str = "eth0") -> bool:
                       "-tentative").stdout.strip())
 
 
+RA_FLAGS = ("Stateful address conf.", "Stateful other conf.", "Autonomous address conf.")
+
+
+def ra_flags(ns: str, ifname: str = "eth0") -> dict[str, bool]:
+    """The M and O flags of the RA answering a solicitation (``rdisc6``), and its
+    (first) prefix's A flag: what tells a guest to run a DHCPv6 client, and how."""
+    out = in_ns(ns, "rdisc6", "-1", "-n", "-r", "5", ifname, check=False).stdout
+    flags: dict[str, bool] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in RA_FLAGS and key.strip() not in flags:
+            flags[key.strip()] = value.strip() == "Yes"
+    return flags
+
+
+def default_route_v6(ns: str) -> bool:
+    """An RA was processed (its default route installed)."""
+    return bool(in_ns(ns, "ip", "-6", "route", "show", "default").stdout.strip())
+
+
 def global_v6(ns: str, ifname: str = "eth0") -> set[str]:
     out = in_ns(ns, "ip", "-6", "-o", "addr", "show", "dev", ifname, "scope", "global").stdout
     return {line.split()[3].split("/")[0] for line in out.splitlines()}
@@ -244,8 +264,12 @@ def _scenario(admin, user, state: Path, router_ready: Callable[[str], bool],
     timed("stateful: instance created -> DHCPv6 address acquired", booted)
     assert {a for a, _dns in client.answers()} == {fixed[0]}, client.answers()
     assert client.answers()[-1][1] == DNS_STATEFUL, client.answers()
-    wait_for(lambda: global_v6(ns) == {fixed[0]}, 10,
-             f"the leased address alone on eth0 (no SLAAC address): {global_v6(ns)}")
+    # "managed", and the prefix not for SLAAC: once an RA was processed, the leased
+    # address is the only global one
+    assert ra_flags(ns) == dict.fromkeys(RA_FLAGS[:2], True) | {RA_FLAGS[2]: False}, \
+        ra_flags(ns)
+    wait_for(lambda: default_route_v6(ns), 30, "the instance processed an RA")
+    assert global_v6(ns) == {fixed[0]}, global_v6(ns)
     t = time.monotonic()
     wait_for(lambda: pings(ns, UP6), 60, "the instance reaches upstream over IPv6")
     timed("stateful: leased -> upstream reached through the router", t)
@@ -260,6 +284,8 @@ def _scenario(admin, user, state: Path, router_ready: Callable[[str], bool],
     wait_for(lambda: global_v6(ns) == {fixed[0]}, 60,
              f"the instance forms {fixed[0]} by SLAAC")
     timed("stateless: instance created -> SLAAC address", booted)
+    assert ra_flags(ns) == {RA_FLAGS[0]: False, RA_FLAGS[1]: True, RA_FLAGS[2]: True}, \
+        ra_flags(ns)
     wait_for(lambda: pings(ns, UP6), 60, "the instance reaches upstream over IPv6")
     client = Dhcp6Client(ns, "eth0", state / "dhcpv6" / vm, stateless=True)
     clients.append(client)

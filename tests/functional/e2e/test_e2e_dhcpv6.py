@@ -17,7 +17,7 @@ from tests import dhcpv6_world
 
 from astara.burnin.scenario import Options, connection
 
-NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "ping")
+NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "rdisc6", "ping")
 
 pytestmark = [
     pytest.mark.functional,

@@ -14,7 +14,7 @@ import openstack
 import pytest
 from tests import dhcpv6_world, real_neutron_stack
 
-NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "ping")
+NEEDED = ("ip", "nft", "dnsmasq", "dhclient", "rdisc6", "ping")
 
 pytestmark = [
     pytest.mark.functional,
