@@ -63,12 +63,13 @@ class Dhcp6Client:
         script.chmod(0o700)
         (self.dir / "conf").write_text(CONF)
         self.record.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, "dhclient", "-6", *(["-S"] if self.stateless
-                                                               else []),
-             "-d", "-sf", str(script), "-cf", str(self.dir / "conf"),
-             "-pf", str(self.dir / "pid"), "-lf", str(self.dir / "leases"), self.ifname],
-            stdout=subprocess.DEVNULL, stderr=open(self.dir / "log", "ab"))  # noqa: SIM115
+        mode = ["-S"] if self.stateless else []
+        with open(self.dir / "log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, "dhclient", "-6", *mode, "-d",
+                 "-sf", str(script), "-cf", str(self.dir / "conf"),
+                 "-pf", str(self.dir / "pid"), "-lf", str(self.dir / "leases"), self.ifname],
+                stdout=subprocess.DEVNULL, stderr=log)
 
     def answers(self) -> list[tuple[str, list[str]]]:
         """(address, DNS servers) of each answer so far."""
