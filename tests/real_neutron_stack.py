@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
+
 from tests.support import quiet_port
 
 REPO = Path(__file__).parents[1]
@@ -44,6 +46,23 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float) -> 
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"port {port} never opened:\n{log.read_text()[-4000:]}")
+
+
+def rpc_view(state: Path, rpc: str, router_id: str) -> dict | None:
+    """The orchestrator's view of one router (its RPC API), or None while it is down."""
+    token = (state / "rpc_auth_token").read_text().strip()
+    try:
+        routers = httpx.get(f"{rpc}/routers/", headers={"X-Auth-Token": token},
+                            timeout=5).json()["routers"]
+    except httpx.TransportError:
+        return None
+    return next((r for r in routers if r["id"] == router_id), None)
+
+
+def configured(state: Path, rpc: str, router_id: str) -> bool:
+    """The router's appliance booted and configured: its last step ``Alive``."""
+    view = rpc_view(state, rpc, router_id)
+    return bool(view and view["steps"] and view["steps"][-1]["step"] == "Alive")
 
 
 @contextlib.contextmanager

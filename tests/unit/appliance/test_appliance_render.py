@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from _appliance_support import NAMES
 
 from astara.appliance.render import dnsmasq, nft
@@ -110,6 +111,25 @@ def test_host_routes_and_dns_become_options():
     opts = dnsmasq.render(net, "ge2", Path("/st")).opts
     assert "option:dns-server,198.51.100.53" in opts
     assert "classless-static-route,10.0.0.0/8,192.0.2.254,0.0.0.0/0,192.0.2.1" in opts
+
+
+@pytest.mark.parametrize(("mode", "dhcp_range"), [
+    ("slaac", ",fd00:1::,ra-only\n"),
+    ("dhcpv6-stateless", ",fd00:1::,ra-stateless\n"),
+    # static: only the allocations' addresses are leased (no pool)
+    ("dhcpv6-stateful", ",fd00:1::,static,64,86400s\n"),
+])
+def test_ipv6_modes_set_the_dhcp_range_and_dns_servers_go_to_dhcpv6(mode, dhcp_range):
+    net = _net1(subnets=[{"cidr": "fd00:1::/64", "gateway_ip": "fd00:1::1",
+                          "ipv6_ra_mode": mode, "ipv6_address_mode": mode,
+                          "dns_nameservers": ["fd00:53::1", "fd00:53::2"]}],
+                allocations=[{"mac_address": "fa:16:3e:aa:00:01",
+                              "ip_addresses": ["fd00:1::10"]}])
+    files = dnsmasq.render(net, "ge2", Path("/st"))
+    assert f"dhcp-range=set:{dnsmasq.tag(net.subnets[0])}{dhcp_range}" in files.conf
+    assert files.opts == (f"tag:{dnsmasq.tag(net.subnets[0])},option6:dns-server,"
+                          "[fd00:53::1],[fd00:53::2]\n")
+    assert files.hosts == "fa:16:3e:aa:00:01,[fd00:1::10],86400s\n"
 
 
 def test_subnet_without_dhcp_or_ra_is_not_served():
