@@ -13,6 +13,7 @@ from pathlib import Path
 
 from astara.appliance.apply.dnsmasq import Dnsmasq
 from astara.appliance.apply.files import write_checked
+from astara.appliance.phases import Phases
 from astara.appliance.render.dnsmasq import DnsmasqFiles, paths
 from astara.common import private
 
@@ -24,23 +25,29 @@ def current_interfaces(state_dir: Path) -> set[str]:
     return {p.name[len("dnsmasq-"):-len(".conf")] for p in state_dir.glob("dnsmasq-*.conf")}
 
 
-def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq) -> list[str]:
+def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
+         phases: Phases | None = None) -> list[str]:
+    """`phases` (optional) gets the time of the checks (``dnsmasq check``: the files
+    written, ``dnsmasq --test``) and of the starts (``dnsmasq start``)."""
+    timed = (phases or Phases()).timed
     done: list[str] = []
     for files in wanted:
         p = paths(state_dir, files.ifname)
-        changed = [
-            write_checked(p[key], text, owner=proc.owner)
-            for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
-                                 strict=True)
-        ]
-        conf_changed = write_checked(p["conf"], files.conf, proc.check)
+        with timed("dnsmasq check"):
+            changed = [
+                write_checked(p[key], text, owner=proc.owner)
+                for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
+                                     strict=True)
+            ]
+            conf_changed = write_checked(p["conf"], files.conf, proc.check)
         pid = proc.running(p["conf"], p["pid"])
         if pid and conf_changed:
             proc.stop(pid)
             done.append(f"stop {files.ifname}")
             pid = None
         if pid is None:
-            proc.start(p["conf"], p["pid"])
+            with timed("dnsmasq start"):
+                proc.start(p["conf"], p["pid"])
             private.tighten(*(p[key] for key in OWN_FILES))
             done.append(f"start {files.ifname}")
         elif any(changed):
