@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from test_appliance_api import put
 
+from astara.appliance.apply import dhcp
+from astara.appliance.apply.errors import ValidationFailed
+from astara.appliance.apply.fakes import FakeDnsmasq
 from astara.appliance.phases import Phases, parse_server_timing, server_timing
+from astara.appliance.render.dnsmasq import DnsmasqFiles
 from astara.wire.examples import router_config, router_document
 
 
@@ -52,3 +57,32 @@ def test_a_put_answers_with_its_phases_in_server_timing(appliance):
     assert phases["total"] >= phases["apply"] >= phases["nft"] + phases["dnsmasq"]
     again = put(appliance, router_document(1))  # a no-op: no apply phases
     assert "nft" not in parse_server_timing(again.headers["server-timing"])
+
+
+def test_a_new_dnsmasq_is_started_without_a_separate_check(appliance):
+    dnsmasq = appliance.ports.dnsmasq
+    first = appliance.apply(router_config(1))
+    assert first.dhcp == ["start ge2", "start ge3"] and dnsmasq.checks == []
+    assert "dnsmasq check" in first.phases.seconds  # the files, written unchecked
+
+
+def test_a_running_dnsmasqs_new_main_file_is_still_checked_first(tmp_path):
+    dnsmasq = FakeDnsmasq()
+    dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\n", "", "", "")], dnsmasq)
+    conf = tmp_path / "dnsmasq-ge2.conf"
+    pid = dnsmasq.running(conf, tmp_path / "dnsmasq-ge2.pid")
+    dnsmasq.refuse = "bad-option"
+    with pytest.raises(ValidationFailed):
+        dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\nbad-option\n", "", "",
+                                          "")], dnsmasq)
+    assert dnsmasq.checks and conf.read_text() == "interface=ge2\n"  # the old one kept
+    assert dnsmasq.pids == {conf: pid}  # and still serving
+
+
+def test_a_new_dnsmasq_refusing_its_file_leaves_no_file(appliance):
+    dnsmasq = appliance.ports.dnsmasq
+    dnsmasq.refuse = "dhcp-range"
+    result = appliance.apply(router_config(1))
+    assert result.error is not None and "failed to start" in result.error
+    assert not list(appliance.state_dir.glob("dnsmasq-*.conf"))
+    assert dnsmasq.pids == {}

@@ -2,9 +2,13 @@
 
 Called by `converge` with `render.dnsmasq` output. For each interface: reloadable
 files (hosts, opts, addn-hosts) are replaced by rename and dnsmasq gets a SIGHUP;
-a changed main file is checked with `dnsmasq --test` and that one process is
-restarted; a new interface starts a process; a vanished one is stopped and its
-files removed. Returns what it did, for logs and tests.
+a changed main file of a running process is checked with `dnsmasq --test` before it
+replaces the old one, and that one process is restarted; a new interface (or one
+whose process is gone) starts a process with no `--test` first: dnsmasq reads its
+configuration before it daemonizes and refuses a bad one itself, so a first push
+spawns one process per interface, not two (the file it refused is removed). A
+vanished interface's process is stopped and its files removed. Returns what it did,
+for logs and tests.
 """
 
 from __future__ import annotations
@@ -39,15 +43,21 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
                 for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
                                      strict=True)
             ]
-            conf_changed = write_checked(p["conf"], files.conf, proc.check)
-        pid = proc.running(p["conf"], p["pid"])
+            pid = proc.running(p["conf"], p["pid"])
+            conf_changed = write_checked(p["conf"], files.conf,
+                                         proc.check if pid else None)
         if pid and conf_changed:
             proc.stop(pid)
             done.append(f"stop {files.ifname}")
             pid = None
         if pid is None:
             with timed("dnsmasq start"):
-                proc.start(p["conf"], p["pid"])
+                try:
+                    proc.start(p["conf"], p["pid"])
+                except Exception:
+                    if conf_changed:  # as a refused check: the file is not taken
+                        p["conf"].unlink(missing_ok=True)
+                    raise
             private.tighten(*(p[key] for key in OWN_FILES))
             done.append(f"start {files.ifname}")
         elif any(changed):
