@@ -3,6 +3,7 @@ the functional lock (it starts a real agent and makes namespaces):
 
     flock /tmp/astara-functional.lock .venv/bin/python bench/appliance_host.py \
         [--appliances 20] [--calls 2000] [--scan-interval S] [--restart-signal kill|term]
+    ... bench/appliance_host.py --first-push-at 0 100 300 [--pushes 7] [--checks-per-minute 1000]
 
 One real `astara-appliance-agent --mode host` process (this checkout's), on a
 prefix of its own, then:
@@ -24,6 +25,18 @@ prefix of its own, then:
   10 s target; how many dnsmasq processes were restarted (pid changed), and how
   many re-PUTs of the same document changed something.
 
+With ``--first-push-at N ...`` it measures only this: one new appliance's first
+config push while N appliances (configured, two dnsmasq each) are already served
+and health-checked: a thread makes status calls to them, round-robin, at
+``--checks-per-minute`` (default 1,000: what 1,000 routers checked every 60 s
+cost, whatever N). For each N, ``--pushes`` new namespaces are made, each waited
+for until it answers status, then pushed the example router document once (as the
+orchestrator's first push); the p50 of the PUT as the bench sees it is split by the
+agent's ``Server-Timing`` answer (`appliance.phases`): the wait for the lock and a
+worker thread, parse, render, nft, dnsmasq, ... and what is outside the handler
+(connection, HTTP, the event loop's turn). Those pushed appliances then count among
+the next N.
+
 Figures are printed next to the issue's targets; the machine is shared, so
 compare runs made under the same conditions.
 """
@@ -40,10 +53,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from astara.appliance.apply.netns import entered
+from astara.appliance.phases import parse_server_timing
 from astara.wire import auth, examples
 
 KEY = b"bench-deployment-key"
@@ -127,6 +142,13 @@ class Lab:
     def request(self, i: int, method: str, path: str, body: bytes = b"",
                 timeout: float = 10.0, connect_timeout: float = 10.0) -> tuple[int, bytes]:
         """One HTTP/1.1 exchange on a fresh connection from inside the namespace."""
+        code, _, payload = self.exchange(i, method, path, body, timeout, connect_timeout)
+        return code, payload
+
+    def exchange(self, i: int, method: str, path: str, body: bytes = b"",
+                 timeout: float = 10.0,
+                 connect_timeout: float = 10.0) -> tuple[int, bytes, bytes]:
+        """`request`, with the response's head too."""
         ns = self.namespaces[i]
         secret = auth.appliance_secret(KEY, ns.removeprefix(self.prefix))
         with entered(ns):
@@ -143,7 +165,7 @@ class Lab:
             while chunk := sock.recv(65536):
                 data += chunk
         head, _, payload = data.partition(b"\r\n\r\n")
-        return int(head.split(b" ", 2)[1]), payload
+        return int(head.split(b" ", 2)[1]), head, payload
 
     def wait_status(self, i: int, timeout: float = 30.0, poll: float = 0.0005) -> dict:
         deadline = time.monotonic() + timeout
@@ -199,13 +221,7 @@ def bench_discovery(lab: Lab, count: int) -> None:
 
 
 def configure(lab: Lab, count: int) -> dict[int, str]:
-    digests = {}
-    for i in range(count):
-        code, body = lab.request(i, "PUT", "/v1/system/config/", lab.document(i), timeout=60)
-        if code != 200:
-            raise SystemExit(f"PUT to appliance {i}: {code} {body[:300]!r}")
-        digests[i] = json.loads(body)["digest"]
-    return digests
+    return {i: configure_one(lab, i) for i in range(count)}
 
 
 def bench_status(lab: Lab, count: int, calls: int) -> None:
@@ -253,6 +269,123 @@ def bench_restart(lab: Lab, count: int, digests: dict[int, str], sig: int) -> No
           f"(targets 0)")
 
 
+class HealthChecks:
+    """Status calls to the first `count` appliances, round-robin, at a steady rate
+    (the orchestrator's health checks), from a thread, until stopped."""
+
+    def __init__(self, lab: Lab, per_minute: float) -> None:
+        self.lab, self.interval = lab, 60.0 / per_minute
+        self.count, self.calls, self.failed = 0, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        n, due = 0, time.monotonic()
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            due += self.interval
+            if self.count == 0:
+                continue
+            try:
+                code, _ = self.lab.request(n % self.count, "GET", "/v1/status/")
+                self.failed += code != 200
+            except OSError:
+                self.failed += 1
+            self.calls += 1
+            n += 1
+
+
+def first_pushes(lab: Lab, pushes: int) -> list[tuple[float, dict[str, float]]]:
+    """`pushes` new appliances, each made, answering, then pushed once: the PUT's
+    time as the bench sees it and the agent's phases."""
+    out = []
+    for _ in range(pushes):
+        i = len(lab.namespaces)
+        lab.make(i)
+        lab.wait_status(i, poll=0.005)
+        t = time.perf_counter()
+        code, head, body = lab.exchange(i, "PUT", "/v1/system/config/", lab.document(i),
+                                        timeout=60)
+        took = time.perf_counter() - t
+        if code != 200:
+            raise SystemExit(f"PUT to appliance {i}: {code} {body[:300]!r}")
+        timing = next((line.split(b":", 1)[1].decode() for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"server-timing:")), "")
+        out.append((took, parse_server_timing(timing)))
+    return out
+
+
+def split(samples: list[tuple[float, dict[str, float]]]) -> str:
+    """p50 of each phase (ms), in the agent's order, then what was outside it."""
+    names: list[str] = []
+    for _, phases in samples:
+        names += [n for n in phases if n not in names]
+    med = {n: pct([p.get(n, 0.0) for _, p in samples], .5) * 1e3 for n in names}
+    outside = pct([took - p.get("total", 0.0) for took, p in samples], .5) * 1e3
+    # "fencing" and "apply" hold their own queue wait; "apply" holds the apply's phases
+    shown = [f"{n} {med[n]:.1f}" for n in names if n not in ("apply", "total")]
+    return (", ".join(shown) + f"; handler total {med.get('total', 0.0):.1f}, outside "
+            f"the handler (connection, HTTP, event loop) {outside:.1f}")
+
+
+def spawn_time() -> float:
+    """The bench's own `dnsmasq --test` (a small process's spawn + dnsmasq's parse):
+    what a growing agent's spawns are compared with. Median of 5."""
+    took = []
+    for _ in range(5):
+        t = time.perf_counter()
+        sh("dnsmasq", "--test", "--conf-file=/dev/null")
+        took.append(time.perf_counter() - t)
+    return pct(took, .5)
+
+
+def bench_first_push(lab: Lab, counts: list[int], pushes: int, per_minute: float) -> None:
+    checks = HealthChecks(lab, per_minute)
+    checks.start()
+    try:
+        for n in counts:
+            while len(lab.namespaces) < n:  # the served population, configured
+                i = len(lab.namespaces)
+                lab.make(i)
+                lab.wait_status(i, poll=0.005)
+                configure_one(lab, i)
+                checks.count = len(lab.namespaces)
+            cpu0 = lab.agent_cpu()
+            calls0 = checks.calls
+            t0 = time.perf_counter()
+            samples = first_pushes(lab, pushes)
+            wall = time.perf_counter() - t0
+            checks.count = len(lab.namespaces)
+            print(f"first push at {n} served ({checks.calls - calls0} status calls meanwhile, "
+                  f"agent CPU {(lab.agent_cpu() - cpu0) / wall * 100:.0f}% of a core): "
+                  f"PUT p50 {pct([t for t, _ in samples], .5) * 1e3:.1f} ms, "
+                  f"max {max(t for t, _ in samples) * 1e3:.1f} ms (e2e phase 55 ms alone, "
+                  f"127-235 ms at 1,010; router ready p50 <= 300 ms)")
+            print(f"  split, p50 ms: {split(samples)}")
+            rss = int(next(line.split()[1] for line in Path(
+                f"/proc/{lab.agent.pid}/status").read_text().splitlines()
+                if line.startswith("VmRSS:")))
+            print(f"  agent RSS {rss / 1024:.0f} MiB; the bench's own dnsmasq --test "
+                  f"{spawn_time() * 1e3:.1f} ms")
+    finally:
+        checks.stop()
+    if checks.failed:
+        print(f"  health checks that failed: {checks.failed} of {checks.calls}")
+
+
+def configure_one(lab: Lab, i: int) -> str:
+    code, body = lab.request(i, "PUT", "/v1/system/config/", lab.document(i), timeout=60)
+    if code != 200:
+        raise SystemExit(f"PUT to appliance {i}: {code} {body[:300]!r}")
+    return json.loads(body)["digest"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--appliances", type=int, default=20)
@@ -263,12 +396,22 @@ def main() -> None:
                         help="how the agent is stopped before the restart (default: kill -9)")
     parser.add_argument("--agent-log", type=Path, default=None,
                         help="keep the agents' log there")
+    parser.add_argument("--first-push-at", type=int, nargs="+", default=None, metavar="N",
+                        help="only measure a new appliance's first push with N served")
+    parser.add_argument("--pushes", type=int, default=7,
+                        help="first pushes measured at each N (--first-push-at)")
+    parser.add_argument("--checks-per-minute", type=float, default=1000.0,
+                        help="health checks' pace with --first-push-at")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="astara-bench-host-"))
     work.chmod(0o755)
     lab = Lab(work, args.scan_interval)
     try:
         print(f"agent started in {lab.start_agent():.2f} s")
+        if args.first_push_at is not None:
+            bench_first_push(lab, sorted(args.first_push_at), args.pushes,
+                             args.checks_per_minute)
+            return
         bench_discovery(lab, args.appliances)
         digests = configure(lab, args.appliances)
         bench_status(lab, args.appliances, args.calls)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ from astara.appliance import status as status_mod
 from astara.appliance.converge import Appliance
 from astara.appliance.fencing import FILE, Fencing, Unreadable, Unsaved
 from astara.appliance.metrics import ApplianceMetrics
+from astara.appliance.phases import Phases, server_timing
 from astara.common.guard import Guard
 from astara.common.metrics_http import endpoint
 from astara.wire import DocumentError, auth, parse_config, tenure
@@ -200,10 +202,25 @@ def _overridden(s: Served, who: str, outcome: str) -> None:
                 tenure.override_text(who), outcome, holds)
 
 
+async def _in_thread(phases: Phases, fn: Callable, *args):
+    """`fn` in a worker thread; the time it waited for one goes to ``queue``."""
+    submitted = time.perf_counter()
+
+    def run():
+        phases.add("queue", time.perf_counter() - submitted)
+        return fn(*args)
+    return await asyncio.to_thread(run)
+
+
 async def put_config(request: Request) -> Response:
     s = _served(request)
+    phases = Phases()
+    started = time.perf_counter()
+    with phases.timed("body"):
+        raw = await request.body()
     try:
-        config = parse_config(json.loads(await request.body()))
+        with phases.timed("parse"):
+            config = parse_config(json.loads(raw))
     except (ValueError, RecursionError) as exc:  # DocumentError; not JSON; nested too deep
         if isinstance(exc, DocumentError):
             message, errors = str(exc), exc.errors
@@ -219,16 +236,20 @@ async def put_config(request: Request) -> Response:
     if override is not None and pushed is not None:
         return JSONResponse({"error": f"{tenure.OVERRIDE_HEADER} goes with no "
                                       f"{tenure.EPOCH_HEADER}"}, status_code=400)
+    t = time.perf_counter()
     async with s.lock:
+        phases.add("lock", time.perf_counter() - t)
         try:
-            refused = await asyncio.to_thread(s.fencing.admit, pushed)
+            with phases.timed("fencing"):
+                refused = await _in_thread(phases, s.fencing.admit, pushed)
         except Unreadable:
             return _unfenced()
         except Unsaved:
             refused = None  # held in memory (logged): the config still applies
         if refused is not None:
             return _fenced(s, refused)
-        result = await asyncio.to_thread(s.appliance.apply, config)
+        with phases.timed("apply"):
+            result = await _in_thread(phases, s.appliance.apply, config)
         if override is not None:
             await asyncio.to_thread(_overridden, s, override,
                                     override_outcome(result.error, result.rejected))
@@ -242,10 +263,16 @@ async def put_config(request: Request) -> Response:
         "ha": result.ha,
         "netlink_ops": len(result.ops),
     }
+    # "fencing" and "apply" include their thread's queue wait; the apply's own phases
+    # follow, then the handler's total.
+    phases.merge(result.phases)
+    phases.add("total", time.perf_counter() - started)
+    headers = {"Server-Timing": server_timing(phases.seconds)}
     if result.error is not None:
         body["error"] = result.error
-        return JSONResponse(body, status_code=422 if result.rejected else 500)
-    return JSONResponse(body)
+        return JSONResponse(body, status_code=422 if result.rejected else 500,
+                            headers=headers)
+    return JSONResponse(body, headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

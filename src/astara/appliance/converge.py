@@ -44,6 +44,7 @@ from astara.appliance.apply.netlink import Netlink
 from astara.appliance.apply.netns import entered, exists, identity, sysctl
 from astara.appliance.apply.nft import Nft
 from astara.appliance.observe.state import NetState
+from astara.appliance.phases import Phases
 from astara.appliance.plan import netlink as plan
 from astara.appliance.plan.announce import Announcement, announcements
 from astara.appliance.plan.ops import AddNeighbour, Op
@@ -98,6 +99,7 @@ class Result:
     error: str | None = None
     announced: tuple[Announcement, ...] = ()
     rejected: bool = False  # the document does not fit this appliance; nothing changed
+    phases: Phases = field(default_factory=Phases)  # where a full apply's time went
 
 
 class Appliance:
@@ -245,24 +247,35 @@ class Appliance:
         return Result(changed=True, nft="delta" if delta else "none", announced=announced)
 
     def _apply(self, config: ApplianceConfig, digest: str) -> Result:
-        netlink = self.ports.netlink()
-        done: list[Op] = []
         result = Result(changed=True)
+        timed = result.phases.timed
+        with timed("observe"):
+            netlink = self.ports.netlink()
+        done: list[Op] = []
         try:
-            haproxy = self._haproxy_text(config)  # before any change: a refusal changes nothing
-            result.ha = self._release_ha(config)
-            observed = netlink.observe()
-            ops = plan.diff(config, observed)
-            for key, value in sysctls(config).items():
-                self.ports.sysctl(key, value)
-            netlink.run(ops, done)
+            with timed("render"):  # before any change: a refusal changes nothing
+                haproxy = self._haproxy_text(config)
+            with timed("ha"):
+                result.ha = self._release_ha(config)
+            with timed("observe"):
+                observed = netlink.observe()
+                ops = plan.diff(config, observed)
+            with timed("netlink"):
+                for key, value in sysctls(config).items():
+                    self.ports.sysctl(key, value)
+                netlink.run(ops, done)
             result.ops = done
-            result.nft = self._load_nft(config, observed)
-            result.dhcp = dhcp.sync(self.state_dir, self._dhcp_files(config, observed),
-                                    self.ports.dnsmasq)
-            result.haproxy = self._sync_haproxy(haproxy, config)
+            result.nft = self._load_nft(config, observed, result.phases)
+            with timed("render"):
+                files = self._dhcp_files(config, observed)
+            with timed("dnsmasq"):
+                result.dhcp = dhcp.sync(self.state_dir, files, self.ports.dnsmasq,
+                                        result.phases)
+            with timed("haproxy"):
+                result.haproxy = self._sync_haproxy(haproxy, config)
             if config.ha.enabled:
-                result.ha = self._sync_ha(config, plan.interface_names(config, observed))
+                with timed("ha"):
+                    result.ha = self._sync_ha(config, plan.interface_names(config, observed))
         except Exception as exc:
             LOG.warning("appliance %s: apply failed, rolling back: %s", self.name, exc)
             self.last_error = str(exc)
@@ -275,9 +288,11 @@ class Appliance:
         netlink.close()
         fips = config.floating_ip_pairs()
         self._names = plan.interface_names(config, observed)
-        result.announced = self._announce(config, self._names, done, self._fips, fips)
+        with timed("announce"):
+            result.announced = self._announce(config, self._names, done, self._fips, fips)
         self._fips = fips
-        self._applied(config, digest)
+        with timed("record"):
+            self._applied(config, digest)
         return result
 
     def _announce(self, config: ApplianceConfig, names: dict[str, str], done: list[Op],
@@ -354,18 +369,25 @@ class Appliance:
         LOG.info("appliance %s: took over the recorded config %s", self.name, self.digest)
         return True
 
-    def _load_nft(self, config: ApplianceConfig, observed: NetState) -> str:
-        names = plan.interface_names(config, observed)
-        ruleset = render_nft.render(config, names, self.api_port)
+    def _load_nft(self, config: ApplianceConfig, observed: NetState,
+                  phases: Phases | None = None) -> str:
+        timed = (phases or Phases()).timed
+        with timed("render"):
+            names = plan.interface_names(config, observed)
+            ruleset = render_nft.render(config, names, self.api_port)
         old = self._ruleset
         self._ruleset = None  # unknown until this load succeeds
         if old is not None and old.base == ruleset.base:
             delta = render_nft.fip_delta(old.floating, ruleset.floating)
             if delta:
-                self.ports.nft.load_delta(delta)
+                with timed("nft"):
+                    self.ports.nft.load_delta(delta)
             self._ruleset = ruleset
             return "delta" if delta else "none"
-        self.ports.nft.load_full(ruleset.full())
+        with timed("render"):
+            text = ruleset.full()
+        with timed("nft"):
+            self.ports.nft.load_full(text)
         self._ruleset = ruleset
         return "full"
 

@@ -2,9 +2,13 @@
 
 Called by `converge` with `render.dnsmasq` output. For each interface: reloadable
 files (hosts, opts, addn-hosts) are replaced by rename and dnsmasq gets a SIGHUP;
-a changed main file is checked with `dnsmasq --test` and that one process is
-restarted; a new interface starts a process; a vanished one is stopped and its
-files removed. Returns what it did, for logs and tests.
+a changed main file of a running process is checked with `dnsmasq --test` before it
+replaces the old one, and that one process is restarted; a new interface (or one
+whose process is gone) starts a process with no `--test` first: dnsmasq reads its
+configuration before it daemonizes and refuses a bad one itself, so a first push
+spawns one process per interface, not two (the file it refused is removed). A
+vanished interface's process is stopped and its files removed. Returns what it did,
+for logs and tests.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from astara.appliance.apply.dnsmasq import Dnsmasq
 from astara.appliance.apply.files import write_checked
+from astara.appliance.phases import Phases
 from astara.appliance.render.dnsmasq import DnsmasqFiles, paths
 from astara.common import private
 
@@ -24,23 +29,35 @@ def current_interfaces(state_dir: Path) -> set[str]:
     return {p.name[len("dnsmasq-"):-len(".conf")] for p in state_dir.glob("dnsmasq-*.conf")}
 
 
-def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq) -> list[str]:
+def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
+         phases: Phases | None = None) -> list[str]:
+    """`phases` (optional) gets the time of the checks (``dnsmasq check``: the files
+    written, ``dnsmasq --test``) and of the starts (``dnsmasq start``)."""
+    timed = (phases or Phases()).timed
     done: list[str] = []
     for files in wanted:
         p = paths(state_dir, files.ifname)
-        changed = [
-            write_checked(p[key], text, owner=proc.owner)
-            for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
-                                 strict=True)
-        ]
-        conf_changed = write_checked(p["conf"], files.conf, proc.check)
-        pid = proc.running(p["conf"], p["pid"])
+        with timed("dnsmasq check"):
+            changed = [
+                write_checked(p[key], text, owner=proc.owner)
+                for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
+                                     strict=True)
+            ]
+            pid = proc.running(p["conf"], p["pid"])
+            conf_changed = write_checked(p["conf"], files.conf,
+                                         proc.check if pid else None)
         if pid and conf_changed:
             proc.stop(pid)
             done.append(f"stop {files.ifname}")
             pid = None
         if pid is None:
-            proc.start(p["conf"], p["pid"])
+            with timed("dnsmasq start"):
+                try:
+                    proc.start(p["conf"], p["pid"])
+                except Exception:
+                    if conf_changed:  # as a refused check: the file is not taken
+                        p["conf"].unlink(missing_ok=True)
+                    raise
             private.tighten(*(p[key] for key in OWN_FILES))
             done.append(f"start {files.ifname}")
         elif any(changed):

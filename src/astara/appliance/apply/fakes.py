@@ -126,9 +126,11 @@ class FakeDnsmasq:
         self.pids: dict[Path, int] = {}  # conf path → pid
         self.log: list[tuple[str, int]] = []
         self._next = 1000
-        self.refuse: str | None = None  # a substring that makes `check` fail
+        self.refuse: str | None = None  # a substring that makes `check` and `start` fail
+        self.checks: list[Path] = []
 
     def check(self, conf: Path) -> None:
+        self.checks.append(conf)
         if self.refuse and self.refuse in conf.read_text():
             raise ValidationFailed(f"refused {conf}")
 
@@ -138,6 +140,8 @@ class FakeDnsmasq:
     def start(self, conf: Path, pid_file: Path) -> int:
         if conf in self.pids:
             raise CommandFailed("already running")
+        if self.refuse and self.refuse in conf.read_text():  # as dnsmasq, before it forks
+            raise CommandFailed(f"dnsmasq failed to start: bad option in {conf}")
         self._next += 1
         self.pids[conf] = self._next
         self.log.append(("start", self._next))

@@ -1,0 +1,88 @@
+"""Where a push's time went: `appliance.phases` and the PUT's Server-Timing header."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from test_appliance_api import put
+
+from astara.appliance.apply import dhcp
+from astara.appliance.apply.errors import ValidationFailed
+from astara.appliance.apply.fakes import FakeDnsmasq
+from astara.appliance.phases import Phases, parse_server_timing, server_timing
+from astara.appliance.render.dnsmasq import DnsmasqFiles
+from astara.wire.examples import router_config, router_document
+
+
+def test_a_phase_timed_twice_adds_up_and_keeps_its_first_place():
+    phases = Phases()
+    phases.add("render", 0.002)
+    phases.add("nft", 0.010)
+    phases.add("render", 0.001)
+    assert list(phases.seconds) == ["render", "nft"]
+    assert abs(phases.seconds["render"] - 0.003) < 1e-12
+
+
+def test_server_timing_is_milliseconds_and_reads_back():
+    value = server_timing({"parse": 0.0005, "dnsmasq": 0.03125})
+    assert value == "parse;dur=0.50, dnsmasq;dur=31.25"
+    assert parse_server_timing(value) == {"parse": 0.0005, "dnsmasq": 0.03125}
+    assert parse_server_timing('cache;desc="hit", db;dur=2') == {"db": 0.002}
+
+
+def test_a_full_apply_says_where_its_time_went(appliance):
+    dnsmasq = appliance.ports.dnsmasq
+    start = dnsmasq.start
+
+    def slow_start(conf, pid_file):  # a dnsmasq slow to write its pid file
+        time.sleep(0.02)
+        return start(conf, pid_file)
+    dnsmasq.start = slow_start
+    result = appliance.apply(router_config(1))
+    assert result.error is None and result.dhcp == ["start ge2", "start ge3"]
+    seconds = result.phases.seconds
+    assert {"observe", "render", "netlink", "nft", "dnsmasq", "dnsmasq check",
+            "dnsmasq start", "record"} <= set(seconds)
+    assert seconds["dnsmasq"] >= seconds["dnsmasq start"] >= 0.04  # both starts
+    assert all(s < 0.02 for name, s in seconds.items()
+               if name not in ("dnsmasq", "dnsmasq start"))
+
+
+def test_a_put_answers_with_its_phases_in_server_timing(appliance):
+    res = put(appliance, router_document(1))
+    assert res.status_code == 200
+    phases = parse_server_timing(res.headers["server-timing"])
+    assert {"parse", "lock", "queue", "apply", "nft", "dnsmasq", "total"} <= set(phases)
+    assert phases["total"] >= phases["apply"] >= phases["nft"] + phases["dnsmasq"]
+    again = put(appliance, router_document(1))  # a no-op: no apply phases
+    assert "nft" not in parse_server_timing(again.headers["server-timing"])
+
+
+def test_a_new_dnsmasq_is_started_without_a_separate_check(appliance):
+    dnsmasq = appliance.ports.dnsmasq
+    first = appliance.apply(router_config(1))
+    assert first.dhcp == ["start ge2", "start ge3"] and dnsmasq.checks == []
+    assert "dnsmasq check" in first.phases.seconds  # the files, written unchecked
+
+
+def test_a_running_dnsmasqs_new_main_file_is_still_checked_first(tmp_path):
+    dnsmasq = FakeDnsmasq()
+    dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\n", "", "", "")], dnsmasq)
+    conf = tmp_path / "dnsmasq-ge2.conf"
+    pid = dnsmasq.running(conf, tmp_path / "dnsmasq-ge2.pid")
+    dnsmasq.refuse = "bad-option"
+    with pytest.raises(ValidationFailed):
+        dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\nbad-option\n", "", "",
+                                          "")], dnsmasq)
+    assert dnsmasq.checks and conf.read_text() == "interface=ge2\n"  # the old one kept
+    assert dnsmasq.pids == {conf: pid}  # and still serving
+
+
+def test_a_new_dnsmasq_refusing_its_file_leaves_no_file(appliance):
+    dnsmasq = appliance.ports.dnsmasq
+    dnsmasq.refuse = "dhcp-range"
+    result = appliance.apply(router_config(1))
+    assert result.error is not None and "failed to start" in result.error
+    assert not list(appliance.state_dir.glob("dnsmasq-*.conf"))
+    assert dnsmasq.pids == {}
