@@ -384,3 +384,24 @@ def test_chains_go_with_an_orphan_and_stale_ones_are_swept(lab):
     assert other_tap in chains()
     assert other_tap in lab.backend.sweep_filters()
     assert other_tap not in chains()
+
+
+def test_a_port_with_many_ipv6_pairs_loads_and_still_drops_spoofed_adverts(lab):
+    """200 IPv6 address pairs: more targets than one rule may compare (the kernel
+    refused the inline rule, so the plug failed); the advertisement for a neighbour's
+    address is dropped, one for the port's last pair passes."""
+    net_id = str(uuid.uuid4())
+    victim = lab.plain(net_id, "v", VICTIM_MAC, [f"{VICTIM}/24", f"{VICTIM6}/64"])
+    pairs = [f"fd78:{i + 1:x}::a" for i in range(200)]
+    spec, a = lab.instance(net_id, A_MAC, [f"{A_IP}/24", f"{A_IP6}/64"],
+                           port_security_enabled=True,
+                           allowed_address_pairs=[{"ip_address": p} for p in pairs])
+    tap = lab.backend.tap(spec.ports[0]["port_id"])
+    chain = sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap).stdout
+    assert pairs[-1] in chain  # loaded, the pairs' rules with it
+    ll = str(antispoof.link_local(A_MAC))
+    attack = {t: fr.ether(fr.multicast_mac("ff02::1"), A_MAC, fr.ETH_P_IPV6,
+                          fr.neighbor_advert(ll, target, A_MAC, t))
+              for t, target in ((token(), B_IP6), (token(), pairs[-1]), (token(), A_IP6))}
+    got = lab.exchange(victim, a, list(attack.values()), marker_from(A_MAC, A_IP))
+    assert [t for t in attack if any(t in f for f in got)] == list(attack)[1:]

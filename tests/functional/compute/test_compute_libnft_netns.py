@@ -65,12 +65,29 @@ def test_each_namespace_gets_its_own_tables(namespaces, no_nft_process):
 
 
 def test_a_refused_script_applies_nothing(namespaces, no_nft_process):
+    """Refused by the kernel (a rule for a chain not there), not by the parser: the
+    table and chain before it, sent in the same batch, are not applied either."""
     a, _ = namespaces
     table = f"astt{secrets.token_hex(3)}"
-    script = f"add table netdev {table}\nadd chain netdev {table} c {{ type nonsense; }}\n"
+    script = (f"add table netdev {table}\nadd chain netdev {table} c\n"
+              f"add rule netdev {table} nochain accept\n")
     with entered(a), pytest.raises(CommandError) as err:
         SubprocessRunner().run(NFT_SCRIPT, stdin=script)
-    assert "syntax error" in str(err.value)
+    assert "Could not process rule" in str(err.value)
     assert table not in tables(a)
     with entered(a):
         assert SubprocessRunner().run(NFT_SCRIPT, check=False, stdin=script) == ""
+    assert table not in tables(a)
+
+
+def test_an_error_names_the_refused_line(namespaces, no_nft_process):
+    """As ``nft -f -`` does: the line's number and text (a buffer given to the library
+    showed the first line instead)."""
+    a, _ = namespaces
+    table = f"astt{secrets.token_hex(3)}"
+    refused = f"add rule netdev {table} nochain accept"
+    with entered(a), pytest.raises(CommandError) as err:
+        SubprocessRunner().run(NFT_SCRIPT, stdin=f"add table netdev {table}\n"
+                               f"add chain netdev {table} c\n{refused}\n")
+    assert err.value.rc == 1
+    assert "/dev/stdin:3:" in str(err.value) and refused in str(err.value), str(err.value)

@@ -76,6 +76,27 @@ def test_rules_of_a_port():
     assert not any("{" in r for r in rules)
 
 
+def test_many_ipv6_addresses_put_the_advertisement_targets_in_a_set():
+    """Two expressions a target, 128 a rule (NFT_RULE_MAXEXPRS): inline only up to
+    ``ND_TARGETS_INLINE``, and a set past it, so the rule still loads."""
+    def na_rule(count: int) -> str:
+        pairs = [{"ip_address": f"fd00:{2 * i:x}::1"} for i in range(count)]
+        rules = antispoof.rules({"mac_address": MAC, "allowed_address_pairs": pairs})
+        (rule,) = [r for r in rules if "nd-neighbor-advert" in r]
+        return rule
+
+    limit = antispoof.ND_TARGETS_INLINE
+    assert 2 * limit + 16 < 128  # room for the rule's other expressions
+    inline = na_rule(limit - 1)  # with the link-local address: at the limit
+    assert inline.count("@th,64,128 != 0x") == limit and "{" not in inline
+    many = na_rule(200)
+    assert many.count("@th,64,128") == 1
+    targets = many.split("@th,64,128 != { ")[1].removesuffix(" } drop").split(", ")
+    assert len(targets) == 201
+    assert targets[0] == "0xfd000000000000000000000000000001"
+    assert targets[-1] == "0xfe80000000000000f8163efffe000001"
+
+
 def test_a_port_without_addresses_may_still_probe_and_ask_dhcp():
     rules = antispoof.rules({"mac_address": MAC})
     assert not any(" ip saddr 10." in r for r in rules)

@@ -77,6 +77,23 @@ def _nd_target(net: _Net) -> str:
     return f"0x{first:032x}" if first == last else f"0x{first:032x}-0x{last:032x}"
 
 
+# A rule holds at most 128 expressions (the kernel's NFT_RULE_MAXEXPRS) and each
+# target compared inline takes two: above this many, the targets go in a set.
+ND_TARGETS_INLINE = 32
+
+
+def _nd_rule(src: str, v6: list[_Net]) -> str:
+    """Drop an advertisement whose target is none of ``v6``: what a neighbour learns
+    must be one of our own addresses. Up to ``ND_TARGETS_INLINE`` targets, one
+    comparison each (every one holds: none matched); above, an anonymous set, so a
+    port with many addresses still loads (the one case whose load reads sets)."""
+    head = f"{src} icmpv6 type nd-neighbor-advert @th,64,128 != "
+    targets = [_nd_target(n) for n in v6]
+    if len(targets) <= ND_TARGETS_INLINE:
+        return head + " @th,64,128 != ".join(targets) + " drop"
+    return head + "{ " + ", ".join(targets) + " } drop"
+
+
 # The ICMPv6 a port may send from :: to a multicast group (DAD, router solicitation, MLD).
 _FROM_UNSPECIFIED = ("nd-neighbor-solicit", "nd-router-solicit", "mld-listener-report",
                      "mld-listener-done", "mld2-listener-report")
@@ -85,7 +102,8 @@ _FROM_UNSPECIFIED = ("nd-neighbor-solicit", "nd-router-solicit", "mld-listener-r
 def rules(port: dict) -> list[str]:
     """The rule bodies of the port's chain, in order (the policy drops the rest).
 
-    No anonymous set (``{ a, b }``): one rule per address instead. Every ``nft`` load
+    No anonymous set (``{ a, b }``): one rule per address instead (but for the
+    advertisements of a MAC with over ``ND_TARGETS_INLINE`` IPv6 addresses). Every ``nft`` load
     that adds a rule first reads every set of the host (nftables 1.0.6): the sets of a
     thousand ports' chains made each plug's load 20 ms slower
     (bench/appliance_plug.py); their chains alone cost a few ms."""
@@ -103,10 +121,7 @@ def rules(port: dict) -> list[str]:
         out += [f"{src} ip saddr {net} accept" for net in v4]
         out.append(f"{src} ip saddr 0.0.0.0 ip daddr 255.255.255.255 "
                    "udp sport 68 udp dport 67 accept")
-        # An advertisement's target is what a neighbour learns: only our own addresses
-        # (the target none of them: every comparison of the one rule holds).
-        out.append(f"{src} icmpv6 type nd-neighbor-advert "
-                   + " ".join(f"@th,64,128 != {_nd_target(n)}" for n in v6) + " drop")
+        out.append(_nd_rule(src, v6))
         out += [f"{src} ip6 saddr {net} accept" for net in v6]
         out += [f"{src} ip6 saddr :: ip6 daddr ff02::/16 icmpv6 type {kind} accept"
                 for kind in _FROM_UNSPECIFIED]

@@ -105,6 +105,7 @@ _PIDFILE_SH = 'echo $$ > "$0" && exec "$@"'
 
 # ``nft -f -`` (a script on stdin): applied through libnftables when it loads.
 NFT_SCRIPT = ["nft", "-f", "-"]
+COMMAND_TIMEOUT = 30.0  # seconds: a command, or a wait for the library's previous call
 _nft_context: libnft.Context | None = None
 _nft_tried = False
 _nft_lock = threading.Lock()
@@ -118,7 +119,8 @@ def nft_context() -> libnft.Context | None:
         if not _nft_tried:
             _nft_tried = True
             try:
-                _nft_context = libnft.Context()
+                # (the agent's one context: a hung call must not stop every plug)
+                _nft_context = libnft.Context(lock_timeout=COMMAND_TIMEOUT)
             except (OSError, AttributeError):  # not installed, or too old an API
                 _nft_context = None
         return _nft_context
@@ -129,13 +131,14 @@ class SubprocessRunner:
         if argv == NFT_SCRIPT and stdin is not None and (ctx := nft_context()) is not None:
             try:
                 rc, out, err = ctx.run(stdin)
-            except libnft.NoLowDescriptor:
-                pass  # the ``nft`` process below, with few descriptors of its own
+            except libnft.Unavailable:
+                pass  # the ``nft`` process below (few descriptors, its own timeout)
             else:
-                if check and rc != 0:
-                    raise CommandError(argv, rc, err)
+                if check and rc != 0:  # the library says -1; ``nft`` exits with 1
+                    raise CommandError(argv, 1, err)
                 return out
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, input=stdin)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+                              input=stdin)
         if check and proc.returncode != 0:
             raise CommandError(argv, proc.returncode, proc.stderr)
         return proc.stdout
