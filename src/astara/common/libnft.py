@@ -13,7 +13,8 @@ libnftables waits on that socket with ``select()``: a socket numbered FD_SETSIZE
 or above makes glibc abort the whole agent ("bit out of range"). A context kept per
 appliance held one low number each, so at ~1,000 appliances on a host none was left
 and every apply forked `nft` twice (~225 ms per first push at 1,000 routers). Now the
-low numbers in use are one per apply running at that moment; if none is free anyway,
+low numbers in use are two per apply running at that moment (the script's memfd and
+the library's socket); if none is free anyway,
 `NoLowDescriptor` tells the caller to use the `nft` binary (a fresh process, few
 descriptors) for that appliance. A context given a ``lock_timeout`` (the compute
 agent's one, shared by every worker) raises `Busy` when the call before holds the
@@ -79,8 +80,9 @@ INPUT_NAME = "/dev/stdin"
 class Context:
     """``lock_timeout``: how long a call waits for the one before it (None: for ever).
     A call into the library cannot be interrupted (``nft`` had a 30 s timeout): with
-    a wait, one that hangs blocks its own caller only, and the others get ``Busy``
-    (their ``nft`` then fails on its own timeout if the kernel is what hangs)."""
+    a wait, one that hangs blocks its own caller, and each later call waits
+    ``lock_timeout`` for the lock before it gets ``Busy`` and runs ``nft`` (which fails
+    on its own timeout if the kernel is what hangs)."""
 
     def __init__(self, lock_timeout: float | None = None) -> None:
         self._lib = load()

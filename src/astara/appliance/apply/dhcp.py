@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from astara.appliance.apply.dnsmasq import Dnsmasq
+from astara.appliance.apply.errors import ExitedAtStart
 from astara.appliance.apply.files import write_checked
 from astara.appliance.phases import Phases
 from astara.appliance.render.dnsmasq import DnsmasqFiles, paths
@@ -31,13 +32,13 @@ def current_interfaces(state_dir: Path) -> set[str]:
 
 def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
          phases: Phases | None = None) -> list[str]:
-    """`phases` (optional) gets the time of the checks (``dnsmasq check``: the files
-    written, ``dnsmasq --test``) and of the starts (``dnsmasq start``)."""
+    """`phases` (optional) gets the time of the checks (``dnsmasq-check``: the files
+    written, ``dnsmasq --test``) and of the starts (``dnsmasq-start``)."""
     timed = (phases or Phases()).timed
     done: list[str] = []
     for files in wanted:
         p = paths(state_dir, files.ifname)
-        with timed("dnsmasq check"):
+        with timed("dnsmasq-check"):
             changed = [
                 write_checked(p[key], text, owner=proc.owner)
                 for key, text in zip(("hosts", "opts", "addn_hosts"), files.reloadable(),
@@ -51,11 +52,14 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
             done.append(f"stop {files.ifname}")
             pid = None
         if pid is None:
-            with timed("dnsmasq start"):
+            with timed("dnsmasq-start"):
                 try:
                     proc.start(p["conf"], p["pid"])
-                except Exception:
-                    if conf_changed:  # as a refused check: the file is not taken
+                except ExitedAtStart:
+                    # refused before it detached, so no process: as a refused check,
+                    # the file is not taken. Any other failure (no pid file seen in
+                    # time) may have left a daemon, found later by this file.
+                    if conf_changed:
                         p["conf"].unlink(missing_ok=True)
                     raise
             private.tighten(*(p[key] for key in OWN_FILES))

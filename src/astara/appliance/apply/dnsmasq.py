@@ -19,7 +19,7 @@ from typing import Protocol
 import psutil
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from astara.appliance.apply.errors import CommandFailed, ValidationFailed
+from astara.appliance.apply.errors import CommandFailed, ExitedAtStart, ValidationFailed
 
 
 def run_as() -> tuple[str, int, int]:
@@ -73,7 +73,7 @@ class DnsmasqProcess:
         res = subprocess.run([self.binary, f"--conf-file={conf}", f"--user={self.user}"],
                              capture_output=True, text=True)
         if res.returncode:
-            raise CommandFailed(f"dnsmasq failed to start: {res.stderr.strip()}")
+            raise ExitedAtStart(f"dnsmasq failed to start: {res.stderr.strip()}")
         pid = Retrying(stop=stop_after_delay(1.0), wait=wait_fixed(0.01),
                        retry=retry_if_result(lambda pid: pid is None),
                        retry_error_callback=lambda _: None)(self.running, conf, pid_file)

@@ -3,6 +3,7 @@
     ApplyError            anything that failed while changing the appliance
     ├── ValidationFailed  a rendered file was refused by its checker (nft -c, dnsmasq --test)
     └── CommandFailed     a tool ran and failed while applying
+        └── ExitedAtStart a daemon exited before detaching: no process of it is left
 """
 
 from __future__ import annotations
@@ -17,4 +18,8 @@ class ValidationFailed(ApplyError):
 
 
 class CommandFailed(ApplyError):
+    pass
+
+
+class ExitedAtStart(CommandFailed):
     pass

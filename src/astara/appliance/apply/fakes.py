@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from astara.appliance.apply.errors import CommandFailed, ValidationFailed
+from astara.appliance.apply.errors import CommandFailed, ExitedAtStart, ValidationFailed
 from astara.appliance.observe.state import Address, Link, Neighbour, NetState, Route
 from astara.appliance.plan.ops import (
     AddAddress,
@@ -141,7 +141,7 @@ class FakeDnsmasq:
         if conf in self.pids:
             raise CommandFailed("already running")
         if self.refuse and self.refuse in conf.read_text():  # as dnsmasq, before it forks
-            raise CommandFailed(f"dnsmasq failed to start: bad option in {conf}")
+            raise ExitedAtStart(f"dnsmasq failed to start: bad option in {conf}")
         self._next += 1
         self.pids[conf] = self._next
         self.log.append(("start", self._next))
