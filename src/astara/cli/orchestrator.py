@@ -116,11 +116,13 @@ def _metadata_server(orch: Orchestrator, o) -> uvicorn.Server | None:
         return None
     assert orch.network is not None
 
-    def router_by_mgmt(address: str) -> str | None:
+    def held(address: str) -> str | None:
         return next((r["id"] for r in orch.router_views()
                      if r.get("management_address") == address), None)
 
-    app = metadata_proxy.build_app(router_by_mgmt, metadata_proxy.InstanceResolver(orch.network),
+    # Also the routers other members hold: their appliances may be pinned to this machine.
+    finder = metadata_proxy.RouterFinder(held, orch.network)
+    app = metadata_proxy.build_app(finder.find, metadata_proxy.InstanceResolver(orch.network),
                                    o.metadata_url, o.metadata_proxy_shared_secret)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     # The address the appliances' documents name (a cluster's shared one, held by the

@@ -6,7 +6,9 @@ several machines the metadata address is one address shared by every member, so 
 adopted appliance's document does not change with its owner (no push on a takeover).
 The compute agents hold it on every machine, each appliance pinned to one of them, so
 a connection to an appliance sent from the shared address could get its answer on
-another machine: the appliance client then binds the management address as its source.
+another machine: the appliance client then binds the management address as its source,
+and each member's metadata proxy answers for every router, not only those it holds
+(``metadata_proxy.RouterFinder``).
 Pure: read by ``opts`` (checks), ``runtime`` (the client's source) and ``service`` (the
 cluster capability compared between members).
 """
@@ -65,13 +67,14 @@ def disagreeing(me: str, mine: str, group: Mapping[str, Mapping]) -> dict[str, s
     out = {}
     for name, caps in group.items():
         theirs = caps.get(CAPABILITY) if isinstance(caps, Mapping) else None
-        if name != me and isinstance(theirs, str) and not _same(theirs, mine):
+        if name != me and isinstance(theirs, str) and not same_ip(theirs, mine):
             out[name] = theirs
     return out
 
 
-def _same(a: str, b: str) -> bool:
+def same_ip(a: object, b: object) -> bool:
+    """Two spellings of one IP address; anything that is not one is no match."""
     try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+        return ipaddress.ip_address(str(a).strip()) == ipaddress.ip_address(str(b).strip())
     except ValueError:
-        return a == b
+        return False
