@@ -51,11 +51,23 @@ def test_the_bind_decision(management, metadata, source):
     ("orchestrator.example", SHARED,
      "management_address = 'orchestrator.example' is not an IP address"),
     (MGMT, "192.0.2.53", "is IPv4 but management_address = 'fdca:3ba5:a17a:acda::a' is IPv6"),
+    (MGMT, "::", "metadata_address = '::' is unspecified (every address of the host)"),
+    ("192.0.2.10", "0.0.0.0", "metadata_address = '0.0.0.0' is unspecified"),
+    (MGMT, "ff02::1", "metadata_address = 'ff02::1' is a multicast address"),
+    ("192.0.2.10", "224.0.0.1", "is a multicast address"),
+    (MGMT, "::1", "metadata_address = '::1' is a loopback address"),
+    ("192.0.2.10", "127.0.0.53", "is a loopback address"),
+    (MGMT, "fe80::53", "metadata_address = 'fe80::53' is link-local without a scope"),
+    ("192.0.2.10", "169.254.0.53", "is link-local without a scope"),
 ])
 def test_a_wrong_value_is_one_line(management, metadata, message):
     with pytest.raises(ConfigError, match="^\\[orchestrator\\] ") as exc:
         addresses.check(management, metadata)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_link_local_metadata_address_with_its_scope_is_accepted():
+    addresses.check("fe80::a%br-mgmt", "fe80::53%br-mgmt")
 
 
 def test_the_options_are_checked_when_read():
