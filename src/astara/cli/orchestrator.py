@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         private.read_secret(o.appliance_auth_key_file, "appliance deployment key")
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-orchestrator: {exc}") from None
+    if orch_opts.appliance_source(o) is not None:
+        from astara.orchestrator import host_addresses
+
+        host_addresses.check(o.management_address)  # a bind may succeed without it
     from astara.orchestrator.service import Orchestrator
 
     transport = None
