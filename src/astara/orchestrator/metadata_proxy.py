@@ -50,6 +50,7 @@ from astara.common.device_owners import INTERFACE
 from astara.orchestrator.addresses import same_ip
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.clients.router_model import RouterModel
+from astara.orchestrator.drivers import router_ha
 from astara.wire.instance_signature import sign
 
 LOG = logging.getLogger(__name__)
@@ -117,12 +118,13 @@ class RouterFinder:
     def find(self, address: str) -> str | None:
         router_id = self._held(address)
         if router_id is not None:
-            return router_id
+            return router_ha.router_of(router_id)  # an HA pair's member 1 too
         now = self._clock()
         hit = self._cache.get(address)
         if hit and now - hit[0] < ROUTER_CACHE_SECONDS:
             return hit[1]
         found = self._network.router_by_management_address(address)
+        found = router_ha.router_of(found) if found is not None else None
         if len(self._cache) >= ROUTER_CACHE_MAX:  # bounded: drop what has expired
             self._cache = {a: e for a, e in self._cache.items()
                            if now - e[0] < ROUTER_CACHE_SECONDS}

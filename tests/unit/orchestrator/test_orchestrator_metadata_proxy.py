@@ -208,7 +208,9 @@ def test_router_finder_asks_for_held_routers_first_and_caches_briefly():
     assert [finder.find("fdca::20"), finder.find("fdca::99")] == ["r-elsewhere", None]
     assert [finder.find("fdca::20"), finder.find("fdca::99")] == ["r-elsewhere", None]
     assert ports.calls == 2
+    ports.ports["fdca::30"] = "r-pair.ha1"  # an HA pair's member 1: its router's
+    assert finder.find("fdca::30") == "r-pair"
     ports.ports = {"fdca::20": "r-new"}  # the address freed and given to another router
     clock[0] = 11
     assert finder.find("fdca::20") == "r-new"
-    assert ports.calls == 3
+    assert ports.calls == 4
