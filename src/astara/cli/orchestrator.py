@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         private.read_secret(o.appliance_auth_key_file, "appliance deployment key")
     except private.SecretFileError as exc:
         raise SystemExit(f"astara-orchestrator: {exc}") from None
+    if orch_opts.appliance_source(o) is not None:
+        from astara.orchestrator import host_addresses
+
+        host_addresses.check(o.management_address)  # a bind may succeed without it
     from astara.orchestrator.service import Orchestrator
 
     transport = None
@@ -116,11 +120,13 @@ def _metadata_server(orch: Orchestrator, o) -> uvicorn.Server | None:
         return None
     assert orch.network is not None
 
-    def router_by_mgmt(address: str) -> str | None:
+    def held(address: str) -> str | None:
         return next((r["id"] for r in orch.router_views()
                      if r.get("management_address") == address), None)
 
-    app = metadata_proxy.build_app(router_by_mgmt, metadata_proxy.InstanceResolver(orch.network),
+    # Also the routers other members hold: their appliances may be pinned to this machine.
+    finder = metadata_proxy.RouterFinder(held, orch.network)
+    app = metadata_proxy.build_app(finder.find, metadata_proxy.InstanceResolver(orch.network),
                                    o.metadata_url, o.metadata_proxy_shared_secret)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     # The address the appliances' documents name (a cluster's shared one, held by the

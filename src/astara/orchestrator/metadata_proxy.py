@@ -5,7 +5,8 @@ here, over the management network. What is trusted, and why:
 
 - **The router** comes from the connection's source address only: it must be the
   management address of a router this orchestrator manages (instances have no
-  address on the management network).
+  address on the management network): one its workers hold, or else the one whose
+  management port on our management network holds that address (``RouterFinder``).
 - **The instance's address** comes from the single ``X-Forwarded-For`` the
   appliance's proxy sets: that proxy re-serializes every request, drops every header
   the instance sent and writes the peer address of the instance's connection inside
@@ -46,12 +47,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from astara.common.device_owners import INTERFACE
+from astara.orchestrator.addresses import same_ip
 from astara.orchestrator.clients.network import HttpNetworkAPI
 from astara.orchestrator.clients.router_model import RouterModel
+from astara.orchestrator.drivers import router_ha
 from astara.wire.instance_signature import sign
 
 LOG = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0
+ROUTER_CACHE_SECONDS = 10.0
+ROUTER_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def identify(model: RouterModel, address: str) -> Identity | None:
     internal = {p["network_id"] for p in model.ports if p["device_owner"] == INTERFACE}
     for port in model.tenant_ports:
         if port["network_id"] in internal and any(
-                _same(f["ip_address"], address) for f in port["fixed_ips"]):
+                same_ip(f["ip_address"], address) for f in port["fixed_ips"]):
             project = port.get("project_id") or port.get("tenant_id") or ""
             if not port.get("device_id") or not project:
                 return None
@@ -95,11 +100,37 @@ def identify(model: RouterModel, address: str) -> Identity | None:
     return None
 
 
-def _same(a: str, b: str) -> bool:
-    try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
-    except ValueError:
-        return False
+class RouterFinder:
+    """A request's source address -> the router whose appliance holds it.
+
+    First the routers this member's workers hold; then the management port holding
+    that address on our management network, read from the network API as the service
+    (``router_by_management_address``): in a cluster sharing one metadata address the
+    compute agent pins an appliance to one member's machine, whoever owns its router.
+    Answers, none included, are cached ``ROUTER_CACHE_SECONDS``: short, as a management
+    address freed by a deleted appliance may be given to another router's."""
+
+    def __init__(self, held: Callable[[str], str | None], network: HttpNetworkAPI,
+                 clock: Callable[[], float] = time.monotonic):
+        self._held, self._network, self._clock = held, network, clock
+        self._cache: dict[str, tuple[float, str | None]] = {}
+
+    def find(self, address: str) -> str | None:
+        router_id = self._held(address)
+        if router_id is not None:
+            return router_ha.router_of(router_id)  # an HA pair's member 1 too
+        now = self._clock()
+        hit = self._cache.get(address)
+        if hit and now - hit[0] < ROUTER_CACHE_SECONDS:
+            return hit[1]
+        found = self._network.router_by_management_address(address)
+        found = router_ha.router_of(found) if found is not None else None
+        if len(self._cache) >= ROUTER_CACHE_MAX:  # bounded: drop what has expired
+            self._cache = {a: e for a, e in self._cache.items()
+                           if now - e[0] < ROUTER_CACHE_SECONDS}
+        if len(self._cache) < ROUTER_CACHE_MAX:
+            self._cache[address] = (now, found)
+        return found
 
 
 class InstanceResolver:
@@ -128,7 +159,11 @@ def build_app(routers_by_mgmt: Callable[[str], str | None], resolver: InstanceRe
 
     async def proxy(request: Request) -> Response:
         source = request.client.host if request.client else ""
-        router_id = routers_by_mgmt(source)
+        try:
+            router_id = await asyncio.to_thread(routers_by_mgmt, source)
+        except Exception as exc:  # the network API is down: the instance may retry
+            LOG.warning("metadata: cannot tell which router %s is: %s", source, exc)
+            return Response("Service Unavailable\n", status_code=503)
         if router_id is None:
             LOG.warning("metadata request from %s refused: not a managed appliance", source)
             return Response("Forbidden\n", status_code=403)

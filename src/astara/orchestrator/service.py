@@ -105,6 +105,9 @@ class Orchestrator:
     coordination = cluster_settings.disabled()
     ownership: Ownership | None = None
     lease_owner = ""
+    # Members last named as naming another address in their documents (replaced, never
+    # changed in place).
+    _differing: dict[str, str] = {}
 
     def __init__(self, settings: Settings, o: OrchestratorSettings,
                  transport: Callable[[], Any] | None = None,
@@ -193,17 +196,22 @@ class Orchestrator:
                  self.ownership.status()["coordination"])
 
     def _check_metadata_address(self) -> None:
-        """Members that name another metadata address in their appliances' documents
-        push theirs to every appliance they adopt from us, and we to theirs."""
+        """Members that name another orchestrator address in their appliances' documents
+        push theirs to every appliance they adopt from us, and we to theirs. Run after
+        every heartbeat (the group as last read): each member is named once when it
+        starts to differ, whether it joined before or after us."""
         assert self.ownership is not None
         mine = metadata_address(self.o)
         others = addresses.disagreeing(self.coordination.member_name, mine,
                                        self.ownership.group())
-        if others:
-            LOG.error("cluster: [orchestrator] metadata_address differs between members "
-                      "(ours %s; %s): every member must set the same one, or a takeover "
-                      "pushes a new document to every appliance it adopts", mine,
-                      ", ".join(f"{n} {a}" for n, a in sorted(others.items())))
+        new = {n: a for n, a in others.items() if self._differing.get(n) != a}
+        self._differing = others
+        if new:
+            LOG.error("cluster: the orchestrator address in the appliances' documents "
+                      "differs between members (ours %s; %s): every member must set the "
+                      "same [orchestrator] metadata_address, or a takeover pushes a new "
+                      "document to every appliance it adopts", mine,
+                      ", ".join(f"{n} {a}" for n, a in sorted(new.items())))
 
     def start(self) -> None:
         self.spawn_workers()
@@ -556,6 +564,7 @@ class Orchestrator:
             except Exception:  # the database, say: try again at the next heartbeat
                 LOG.exception("cluster: ownership round failed; retrying")
                 continue
+            self._check_metadata_address()  # members that joined (or came back) since
             self.apply(change)
 
     def apply(self, change: Rebalance) -> None:

@@ -45,6 +45,31 @@ def test_management_port_lifecycle_and_model(network_api, admin, demo, other):
         client.close()
 
 
+def test_a_router_is_found_by_its_management_ports_address_on_our_network_only(
+        network_api, admin, demo):
+    """What the metadata proxy asks of an appliance held by another member: the router
+    whose management port holds the address, on the management network only."""
+    mgmt_net, _ = tenant_network(admin, cidr="10.48.0.0/24")
+    other_net, other_sub = tenant_network(admin, cidr="10.48.0.0/24")
+    router = demo.sdk.network.create_router(name=name("r"))
+    client = HttpNetworkAPI(network_api.url, mgmt_net.id, admin.headers)
+    try:
+        port = client.management_port(router.id, create=True)
+        address = port["fixed_ips"][0]["ip_address"]
+        # The same address on another network, labelled as another router's: not ours.
+        with admin.http() as c:
+            r = c.post("/ports", json={"port": {
+                "network_id": other_net.id, "device_id": "planted", "device_owner": MGMT_OWNER,
+                "fixed_ips": [{"subnet_id": other_sub.id, "ip_address": address}]}})
+            assert r.status_code == 201, r.text
+        assert client.router_by_management_address(address) == router.id
+        assert client.router_by_management_address("10.48.0.250") is None
+        client.delete_management_port(router.id)
+        assert client.router_by_management_address(address) is None
+    finally:
+        client.close()
+
+
 def test_a_deleted_router_first_keeps_the_one_call_model(network_api, admin, demo):
     """A 404 for a router just deleted is not 'no astara_model route': the fast path stays."""
     mgmt_net, _ = tenant_network(admin, cidr="10.47.0.0/24")

@@ -5,6 +5,7 @@ wrong value or a member that disagrees gives."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from astara.common.entry import ConfigError
 from astara.common.settings import default_conf
 from astara.orchestrator import addresses, opts
+from astara.orchestrator.cluster.ownership import Rebalance
 from astara.orchestrator.cluster.settings import CoordinationSettings
 from astara.orchestrator.service import Orchestrator
 
@@ -51,11 +53,23 @@ def test_the_bind_decision(management, metadata, source):
     ("orchestrator.example", SHARED,
      "management_address = 'orchestrator.example' is not an IP address"),
     (MGMT, "192.0.2.53", "is IPv4 but management_address = 'fdca:3ba5:a17a:acda::a' is IPv6"),
+    (MGMT, "::", "metadata_address = '::' is unspecified (every address of the host)"),
+    ("192.0.2.10", "0.0.0.0", "metadata_address = '0.0.0.0' is unspecified"),
+    (MGMT, "ff02::1", "metadata_address = 'ff02::1' is a multicast address"),
+    ("192.0.2.10", "224.0.0.1", "is a multicast address"),
+    (MGMT, "::1", "metadata_address = '::1' is a loopback address"),
+    ("192.0.2.10", "127.0.0.53", "is a loopback address"),
+    (MGMT, "fe80::53", "metadata_address = 'fe80::53' is link-local without a scope"),
+    ("192.0.2.10", "169.254.0.53", "is link-local without a scope"),
 ])
 def test_a_wrong_value_is_one_line(management, metadata, message):
     with pytest.raises(ConfigError, match="^\\[orchestrator\\] ") as exc:
         addresses.check(management, metadata)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_link_local_metadata_address_with_its_scope_is_accepted():
+    addresses.check("fe80::a%br-mgmt", "fe80::53%br-mgmt")
 
 
 def test_the_options_are_checked_when_read():
@@ -101,7 +115,7 @@ def test_a_member_whose_metadata_address_differs_says_so_in_one_line(caplog):
     with caplog.at_level(logging.ERROR, logger="astara.orchestrator.service"):
         member("a", "", group)._check_metadata_address()
     [line] = [r.getMessage() for r in caplog.records]
-    assert "metadata_address differs between members" in line
+    assert "the orchestrator address in the appliances' documents differs" in line
     assert f"ours {MGMT}; b {SHARED}" in line and "\n" not in line
 
     caplog.clear()
@@ -109,6 +123,61 @@ def test_a_member_whose_metadata_address_differs_says_so_in_one_line(caplog):
         member("b", SHARED, group | {"a": {addresses.CAPABILITY: SHARED}}) \
             ._check_metadata_address()
     assert caplog.records == []
+
+
+def test_a_member_that_starts_to_differ_later_is_named_once_at_a_heartbeat(caplog):
+    """Coordination down at our join (an empty group), or a member joining after us:
+    the check runs at every heartbeat and names each member once when it differs."""
+    group: dict[str, dict] = {}
+    orch = member("a", SHARED, group)
+    lines = []
+    with caplog.at_level(logging.ERROR, logger="astara.orchestrator.service"):
+        orch._check_metadata_address()  # the group empty: nothing to compare
+        group |= {"a": {addresses.CAPABILITY: SHARED}, "b": {addresses.CAPABILITY: MGMT}}
+        orch._check_metadata_address()
+        orch._check_metadata_address()  # b again: not named twice
+        lines.append(len(caplog.records))
+        group["c"] = {addresses.CAPABILITY: "fdca:3ba5:a17a:acda::c"}
+        orch._check_metadata_address()
+        del group["b"], group["c"]
+        orch._check_metadata_address()
+        group["b"] = {addresses.CAPABILITY: MGMT}  # left and came back still differing
+        orch._check_metadata_address()
+    named = [r.getMessage() for r in caplog.records]
+    assert lines == [1] and len(named) == 3
+    assert f"ours {SHARED}; b {MGMT})" in named[0]
+    assert f"ours {SHARED}; c fdca:3ba5:a17a:acda::c)" in named[1]
+    assert f"ours {SHARED}; b {MGMT})" in named[2]
+    assert all("metadata_address differs" not in line for line in named)
+
+
+class Beats:
+    """Two heartbeats, then stop; the group read at each."""
+
+    def __init__(self, group: dict[str, dict]):
+        self.waits, self.group_ = 0, group
+
+    def wait(self, timeout: float) -> bool:
+        self.waits += 1
+        return self.waits > 2
+
+    def tick(self, known) -> Rebalance:
+        return Rebalance()
+
+    def group(self) -> dict[str, dict]:
+        return self.group_
+
+
+def test_each_heartbeat_compares_the_members(caplog):
+    """A member that joins after us is named at the heartbeat that sees it."""
+    beats = Beats({"b": {addresses.CAPABILITY: MGMT}})
+    orch = member("a", SHARED, {})
+    orch._stop, orch.ownership = beats, beats  # type: ignore[assignment]
+    orch._lock, orch.known = threading.Lock(), {}
+    with caplog.at_level(logging.ERROR, logger="astara.orchestrator.service"):
+        orch._cluster()
+    [line] = [r.getMessage() for r in caplog.records]
+    assert f"ours {SHARED}; b {MGMT})" in line
 
 
 @pytest.mark.parametrize("metadata, listens", [("", MGMT), (SHARED, SHARED)])

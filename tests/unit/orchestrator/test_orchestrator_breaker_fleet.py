@@ -15,6 +15,7 @@ from tests.orchestrator_world import router_model
 
 from astara.orchestrator import breaker_board
 from astara.orchestrator.breaker_board import BreakerBoard
+from astara.orchestrator.clients.appliance import HttpApplianceAPI
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
 from astara.orchestrator.drivers.router import RouterModel
 from astara.orchestrator.keys import ResourceRef
@@ -257,3 +258,43 @@ def test_an_operator_rebuild_and_an_instance_in_error_go_through_an_open_breaker
     fleet.run(5)
     assert len(fleet.deletes()) == 2
     assert ("delete", broken_instance) in fleet.deletes()
+
+
+class _SourceNotHere:
+    """The fleet's appliances, but the health checks go through the real client bound to
+    a management address this host does not hold (``[orchestrator] management_address``
+    mistyped, or not added yet)."""
+
+    def __init__(self, fake: FakeAppliances):
+        self.fake = fake
+        self.real = HttpApplianceAPI(b"k" * 32, port=1, timeout=1.0, source="2001:db8::77")
+
+    def status(self, address: str, appliance_id: str):
+        return self.real.status(address, appliance_id)
+
+    def probe(self, address: str, appliance_id: str) -> bool:
+        return self.real.probe(address, appliance_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self.fake, name)
+
+
+def test_a_management_address_not_on_the_host_rebuilds_no_appliance(caplog):
+    """Three routers, fewer than the breaker's minimum samples: the failed binds are our
+    fault, not the appliances', so none is replaced, and one ERROR line says why."""
+    fleet = converged(3)
+    client = _SourceNotHere(fleet.appliances)
+    for w in fleet.workers:
+        w.observer.appliance = client
+        w.executor.appliance = client
+    try:
+        fleet.full.update(fleet.refs)
+        with caplog.at_level("ERROR", logger="astara.orchestrator.clients.appliance"):
+            fleet.run(600)
+    finally:
+        client.real.close()
+    assert not fleet.deletes()
+    assert not [c for c in fleet.compute.calls if c[0] == "boot"][3:]  # the first three only
+    errors = [r.getMessage() for r in caplog.records
+              if r.name == "astara.orchestrator.clients.appliance"]
+    assert len(errors) == 1 and "management_address = '2001:db8::77'" in errors[0]

@@ -16,6 +16,7 @@ from astara.orchestrator.drivers.router import RouterModel
 from astara.orchestrator.metadata_proxy import (
     Identity,
     InstanceResolver,
+    RouterFinder,
     build_app,
     identify,
     instance_address,
@@ -66,12 +67,13 @@ def test_resolver_finds_only_instances_behind_the_router_and_caches():
     assert net.calls == 3
 
 
-def run_proxy(source: str, headers: dict | list, upstream_seen: list) -> httpx.Response:
+def run_proxy(source: str, headers: dict | list, upstream_seen: list,
+              routers_by_mgmt=None) -> httpx.Response:
     def upstream(request: httpx.Request) -> httpx.Response:
         upstream_seen.append(request)
         return httpx.Response(200, text="meta-data-body")
 
-    app = build_app(lambda addr: ROUTER if addr == "fdca::10" else None,
+    app = build_app(routers_by_mgmt or (lambda addr: ROUTER if addr == "fdca::10" else None),
                     InstanceResolver(Network()), "http://meta.test", "s3cret",
                     transport=httpx.MockTransport(upstream))
 
@@ -157,3 +159,58 @@ def test_a_changed_device_id_is_sent_with_the_ports_own_project_after_expiry():
     assert r.resolve(ROUTER, "10.0.0.5").instance_id == "vm-1"
     clock[0] = 60.0
     assert r.resolve(ROUTER, "10.0.0.5") == Identity("vm-of-a", "t1", "p1", "10.0.0.5")
+
+
+class ManagementPorts:
+    """The network API's management ports: address -> router (``device_id``)."""
+
+    def __init__(self, ports: dict[str, str], down: bool = False):
+        self.ports, self.down, self.calls = ports, down, 0
+
+    def router_by_management_address(self, address):
+        self.calls += 1
+        if self.down:
+            raise RuntimeError("network API unreachable")
+        return self.ports.get(address)
+
+
+def test_an_appliance_of_a_router_another_member_holds_is_answered():
+    """One shared metadata address pinned to this machine: the appliance's router is held
+    by another member's workers, not ours, and is found by its management port."""
+    seen: list = []
+    finder = RouterFinder(lambda addr: None, ManagementPorts({"fdca::20": ROUTER}))
+    r = run_proxy("fdca::20", {"X-Forwarded-For": "10.0.0.5"}, seen, finder.find)
+    assert r.status_code == 200
+    [req] = seen
+    assert req.headers["X-Instance-ID"] == "vm-1"
+    assert req.headers["X-Instance-ID-Signature"] == sign("s3cret", "vm-1")
+    seen.clear()
+    assert run_proxy("fdca::21", {"X-Forwarded-For": "10.0.0.5"}, seen,
+                     finder.find).status_code == 403
+    assert seen == []
+
+
+def test_a_router_whose_management_port_cannot_be_read_is_unavailable():
+    seen: list = []
+    finder = RouterFinder(lambda addr: None, ManagementPorts({}, down=True))
+    assert run_proxy("fdca::20", {"X-Forwarded-For": "10.0.0.5"}, seen,
+                     finder.find).status_code == 503
+    assert seen == []
+
+
+def test_router_finder_asks_for_held_routers_first_and_caches_briefly():
+    ports = ManagementPorts({"fdca::20": "r-elsewhere"})
+    clock = [0.0]
+    finder = RouterFinder(lambda addr: ROUTER if addr == "fdca::10" else None, ports,
+                          clock=lambda: clock[0])
+    assert finder.find("fdca::10") == ROUTER
+    assert ports.calls == 0
+    assert [finder.find("fdca::20"), finder.find("fdca::99")] == ["r-elsewhere", None]
+    assert [finder.find("fdca::20"), finder.find("fdca::99")] == ["r-elsewhere", None]
+    assert ports.calls == 2
+    ports.ports["fdca::30"] = "r-pair.ha1"  # an HA pair's member 1: its router's
+    assert finder.find("fdca::30") == "r-pair"
+    ports.ports = {"fdca::20": "r-new"}  # the address freed and given to another router
+    clock[0] = 11
+    assert finder.find("fdca::20") == "r-new"
+    assert ports.calls == 4

@@ -12,13 +12,17 @@ reconciler backs off and says why instead of rebuilding it.
 
 ``source`` (``orchestrator.addresses.appliance_source``): every call binds it, so the
 answers come back to this machine and not to the one the shared metadata address is
-pinned to; an appliance is then unreachable while that address is not on this host.
-Without it the status call binds what it learnt (``source_addresses``).
+pinned to. While that address is not on this host nothing goes out, and that is our
+fault, not the appliance's: every call raises ``RemoteError`` (the reconciler backs
+off, rebuilds nothing) and one ERROR line names ``management_address``. Without it the
+status call binds what it learnt (``source_addresses``).
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import logging
 
 import httpx
 from pydantic import ValidationError
@@ -33,6 +37,8 @@ from astara.wire.appliance_config import ApplianceConfig
 from astara.wire.appliance_status import ApplianceStatus
 from astara.wire.tenure import MAX_EPOCH, OVERRIDE_HEADER, TENURE_PATH, Tenure, override_text
 
+LOG = logging.getLogger(__name__)
+
 
 def base_url(address: str, port: int) -> str:
     host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
@@ -42,6 +48,18 @@ def base_url(address: str, port: int) -> str:
 def _refused(address: str) -> RemoteError:
     return RemoteError(f"appliance {address} refused our credentials (HTTP 401): is "
                        f"appliance_auth_key_file the agent's key?")
+
+
+def _not_bindable(exc: BaseException) -> bool:
+    """Did the connection fail binding its source (the address is not on this host)?"""
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx's error wraps httpcore's, which wraps the OSError
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno == errno.EADDRNOTAVAIL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _error(r: httpx.Response) -> str:
@@ -74,11 +92,32 @@ class HttpApplianceAPI:
         self._timeout = timeout
         self._probe_timeout = min(timeout, 2.0)
         self._sources = SourceAddresses()
+        self._source_missing = False  # logged once until a call goes out again
         self.calls = 0
         self.override: str | None = None  # who pushes past the fence (debug only)
 
     def close(self) -> None:
         self._http.close()
+
+    def _source_gone(self, exc: BaseException) -> RemoteError:
+        """Our source is not on this host: the appliance is not to blame."""
+        text = (f"[orchestrator] management_address = {self._source!r} is not on this "
+                f"host: no call to an appliance can go out ({exc})")
+        if not self._source_missing:
+            self._source_missing = True
+            LOG.error("%s; appliances are not health-checked nor rebuilt until it is", text)
+        return RemoteError(text)
+
+    def _sent(self) -> None:
+        if self._source_missing:
+            self._source_missing = False
+            LOG.info("[orchestrator] management_address %s is on this host again",
+                     self._source)
+
+    def _transport_error(self, address: str, exc: httpx.TransportError) -> RemoteError:
+        if self._source is not None and _not_bindable(exc):
+            return self._source_gone(exc)
+        return RemoteError(f"appliance {address} unreachable: {exc}")
 
     def _headers(self, appliance_id: str) -> dict[str, str]:
         return {auth.HEADER: auth.bearer(auth.appliance_secret(self._key, appliance_id))}
@@ -111,7 +150,8 @@ class HttpApplianceAPI:
                 code, body, _ = plain_get.get(address, self._port, "/v1/status/", headers,
                                               self._timeout, self._source)
             except plain_get.SourceGone as exc:  # not held here (yet): no path of ours
-                raise plain_get.Unreachable(str(exc)) from exc
+                raise self._source_gone(exc) from exc
+            self._sent()
             return code, body
         source = self._sources.get(address)
         try:
@@ -136,7 +176,9 @@ class HttpApplianceAPI:
         try:
             self._http.get(f"{base_url(address, self._port)}/v1/system/interfaces/",
                            headers=self._headers(appliance_id), timeout=self._probe_timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            if self._source is not None and _not_bindable(exc):
+                raise self._source_gone(exc) from exc
             return False
         except httpx.TransportError:
             return True  # connected, then no (good) answer
@@ -148,7 +190,7 @@ class HttpApplianceAPI:
             r = self._http.put(f"{base_url(address, self._port)}{TENURE_PATH}",
                                headers={**self._headers(appliance_id), **tenure.headers()})
         except httpx.TransportError as exc:
-            raise RemoteError(f"appliance {address} unreachable: {exc}") from exc
+            raise self._transport_error(address, exc) from exc
         if r.status_code == 401:
             raise _refused(address)
         if r.status_code == 409:
@@ -171,7 +213,7 @@ class HttpApplianceAPI:
                                         **({OVERRIDE_HEADER: override_text(self.override)}
                                            if self.override and tenure is None else {})})
         except httpx.TransportError as exc:
-            raise RemoteError(f"appliance {address} unreachable: {exc}") from exc
+            raise self._transport_error(address, exc) from exc
         if r.status_code == 401:
             raise _refused(address)
         if r.status_code == 409:

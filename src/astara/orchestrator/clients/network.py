@@ -19,6 +19,7 @@ import logging
 import httpx
 
 from astara.common.device_owners import GATEWAY, HA_INTERFACE, INTERFACE, MGMT_OWNER
+from astara.orchestrator.addresses import same_ip
 from astara.orchestrator.clients import router_model, status_tags
 from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.http import HttpApi
@@ -305,6 +306,19 @@ class HttpNetworkAPI(HttpApi):
             "name": f"ASTARA:MGT:{router_id}"}})
         self._ok(r)
         return r.json()["port"]
+
+    def router_by_management_address(self, address: str) -> str | None:
+        """The router whose management port holds ``address``: our own record (a port
+        the service made on the management network, not shared, read as the service),
+        checked again here whatever filters the API honoured. None: no such port."""
+        ports = self._get("/ports", network_id=self._mgmt_net, device_owner=MGMT_OWNER,
+                          fixed_ips=f"ip_address={address}")["ports"]
+        found = {p.get("device_id") for p in ports
+                 if p.get("network_id") == self._mgmt_net and p.get("device_owner") == MGMT_OWNER
+                 and any(same_ip(f.get("ip_address"), address)
+                         for f in p.get("fixed_ips") or [])}
+        return found.pop() if len(found) == 1 and None not in found and "" not in found \
+            else None
 
     def management_device_ids(self) -> list[str]:
         ports = self._list("/ports", "ports", device_owner=MGMT_OWNER,
