@@ -3,11 +3,12 @@ who holds what, who pins what; the decisions pure, the claim at the edge.
 
 Each holder puts its own ``management_host_address`` on its management bridge, with a
 MAC derived from it (``neighbours.holder_mac``), and claims it in
-``compute_hosts.management_address`` (unique) when its agent starts: a second host
-configured with the same address is refused and holds nothing. The live holders
-(listed, claimed, beating within ``agent_down_time``) are what every host works from:
-each appliance namespace pins every live holder's address to its MAC, and the shared
-metadata address (``management_metadata_address``, on every holder's bridge) to ONE
+``compute_hosts.management_address`` (unique) when its agent starts, and again at
+each heartbeat if our records lost it: a second host configured with the same address
+is refused and holds nothing, and a holder whose claim another host took stops holding.
+The live holders (listed, claimed, beating within ``agent_down_time``) are what every
+host works from: each appliance namespace pins every live holder's address to its MAC,
+and the shared metadata address (``management_metadata_address``, on every holder's bridge) to ONE
 holder's (``metadata_holder``); each holder pins the other hosts' appliances'
 management addresses to their MACs on its bridge, from the compute API's port records.
 No neighbour discovery crosses the underlay, and the metadata address, held by every
