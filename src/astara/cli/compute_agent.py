@@ -30,10 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     private.restrict_umask()  # state, logs, secrets: owner only
     logs.setup(base.debug)
     db = migrate.open_database(base.database)
-    refused = holders.claim(db, compute.host, compute.management_host_address,
-                            bool(compute.tunnel_address)
-                            and compute.host in compute.management_address_host,
-                            compute.host_capacity, compute.availability_zone)
+    refused = holders.claim_at_start(db, compute)
     if refused:
         LOG.error(refused)  # two holders of one address: neither would be reached
     backend = NetnsBackend.from_settings(compute, db=db, holding=refused is None)
@@ -53,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                   heartbeat_interval=compute.heartbeat_interval,
                   reconcile_interval=compute.reconcile_interval,
                   reconcile_fix=compute.reconcile_fix,
-                  tunnel_address=compute.tunnel_address or None)
+                  tunnel_address=compute.tunnel_address or None,
+                  holder_address=compute.management_host_address
+                  if backend.mgmt_tunnelled and backend.holds_mgmt_address else None)
     if compute.agent_metrics_port:
         serve_metrics(agent, compute.metrics_bind_host, compute.agent_metrics_port)
     stop = threading.Event()

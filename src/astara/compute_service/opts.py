@@ -61,8 +61,9 @@ compute_opts = [
                     "holder also puts on its management bridge, the metadata address "
                     "[orchestrator] metadata_address names; each appliance reaches it "
                     "through one live holder (its own host if a holder, else the first "
-                    "live holder by name), moved when that holder stops beating. Empty: "
-                    "none."),
+                    "live holder by name), moved when that holder stops beating. Of the "
+                    "family of management_host_address, not equal to it, below the "
+                    "appliances' pool (::10) of its prefix. Empty: none."),
     cfg.StrOpt("bridge_prefix", default="brq",
                help="Prefix of per-network bridges (prefix + start of the network id); "
                     "at most 7 characters with a tunnel_address (vxlan device names)."),

@@ -18,6 +18,7 @@ from astara.common import opts as common_opts
 from astara.common import settings as common
 from astara.common.entry import ConfigError, note_operator_paths
 from astara.compute_service import opts
+from astara.compute_service.agent import holders as holders_mod
 from astara.compute_service.dispatcher.consumer import MAX_RETRY_DELAY, RetryPolicy
 
 
@@ -125,9 +126,12 @@ def management_address_host(raw: str, tunnel: str) -> tuple[str, ...]:
     return names
 
 
-def management_metadata_address(raw: str, holders: tuple[str, ...]) -> str:
+def management_metadata_address(raw: str, holders: tuple[str, ...],
+                                host_address: str = "") -> str:
     """``management_metadata_address``: a plain IP address ("" stays ""), meaningful
-    only with holders (each holds it beside its own address): else a ConfigError."""
+    only with holders (each holds it beside its own address), not this host's
+    ``management_host_address`` (``host_address``), of its family, below the
+    appliances' pool of its prefix: else a ConfigError."""
     text = raw.strip()
     if not text:
         return ""
@@ -139,7 +143,29 @@ def management_metadata_address(raw: str, holders: tuple[str, ...]) -> str:
     if not holders:
         raise ConfigError(f"[{opts.GROUP}] management_metadata_address: {address} needs "
                           f"management_address_host (the holders hold it)")
+    if host_address and (why := _metadata_clash(address, host_address)):
+        raise ConfigError(f"[{opts.GROUP}] management_metadata_address: {address} {why} "
+                          f"(every holder holds it beside its own address)")
     return address
+
+
+def _metadata_clash(address: str, host_address: str) -> str | None:
+    """Why the metadata ``address`` cannot sit beside ``host_address`` (None: it can)."""
+    meta = ipaddress.ip_address(address)
+    try:
+        own = ipaddress.ip_interface(host_address)
+    except ValueError:
+        return None  # management_host_address is checked where it is used
+    if meta.version != own.version:
+        return (f"is not of the family of management_host_address {host_address}")
+    if meta == own.ip:
+        return f"is this host's management_host_address {host_address}"
+    if meta in own.network and \
+            int(meta) - int(own.network.network_address) >= holders_mod.POOL_START:
+        return (f"lies in the management subnet's allocation pool (from "
+                f"::{holders_mod.POOL_START:x} of {own.network}): an appliance could be "
+                f"given it")
+    return None
 
 
 # vxlan device names, "vx" + bridge_prefix + the VNI's six hex digits, fit in 15
@@ -177,7 +203,7 @@ def from_conf(conf: cfg.ConfigOpts, base: common.Settings) -> ComputeSettings:
         management_address_host=(holders := management_address_host(
             c.management_address_host, c.tunnel_address)),
         management_metadata_address=management_metadata_address(
-            c.management_metadata_address, holders),
+            c.management_metadata_address, holders, c.management_host_address),
         metadata_secret=c.metadata_secret,
         metadata_bind_host=c.metadata_bind_host,
         metadata_port=c.metadata_port,

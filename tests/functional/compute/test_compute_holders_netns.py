@@ -146,9 +146,9 @@ def test_two_holders_reach_an_appliance_and_the_metadata_pin_moves_when_one_fail
     assert pinned(ns, MGMT_PREFIX + "1") is None  # a is no holder to count on now
     assert ping(ns, METADATA)  # through b
     assert ping_from(lab.hosts["b"], OWN["b"][:-3], APPLIANCE)
-    assert not ping(ns, MGMT_PREFIX + "1", count=2)
 
-    # the tenant reaches none of the management addresses
+    # the tenant reaches none of the management addresses (a check of the test's
+    # layout, not of the pins: the tenant's network is not tunnelled)
     for address in (MGMT_PREFIX + "1", MGMT_PREFIX + "2", METADATA, APPLIANCE):
         assert not ping(tenant["ns"], address, count=2), address
 

@@ -49,8 +49,7 @@ def main(args: dict) -> dict:
     try:
         refused = None
         if args["op"] == "beat":
-            refused = holders.claim(db, compute.host, compute.management_host_address,
-                                    compute.host in compute.management_address_host)
+            refused = holders.claim_at_start(db, compute)
         backend = NetnsBackend.from_settings(compute, db=db, holding=refused is None)
         if args["op"] == "beat":
             agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(state / "w")),

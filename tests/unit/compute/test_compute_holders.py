@@ -209,3 +209,49 @@ def test_a_refused_holder_holds_nothing(tmp_path, monkeypatch):
                      responders=object(),  # type: ignore[arg-type]
                      mgmt_address_host=("a", "b"), host="b", holding=False)
     assert not b.holds_mgmt_address and b.sync_pins() == []
+
+
+@pytest.mark.parametrize("meta, why", [
+    (P + "1", "is this host's management_host_address"),
+    ("192.0.2.9", "is not of the family of management_host_address"),
+    (P + "20", "lies in the management subnet's allocation pool"),
+])
+def test_a_metadata_address_a_holder_could_also_hold_is_refused_in_one_line(meta, why):
+    with pytest.raises(ConfigError, match=why) as err:
+        settings.management_metadata_address(meta, ("a", "b"), A)
+    assert "\n" not in str(err.value)
+    # another holder's address below the pool, or one off the prefix, is fine here
+    # (the claim refuses one another host claimed)
+    assert settings.management_metadata_address(META, ("a", "b"), A) == META
+
+
+def test_a_metadata_address_equal_to_a_holders_is_pinned_once():
+    pairs = holders.inside_pairs("c", {"a": A, "b": B}, P + "2")
+    assert sorted(pairs) == sorted({(MAC_A, P + "1"), (MAC_B, P + "2")})
+
+
+def test_a_pin_of_a_former_metadata_address_is_deleted():
+    present = [{"dst": P + "5", "lladdr": MAC_A, "dev": "eth0", "state": ["PERMANENT"]},
+               {"dst": P + "1", "lladdr": MAC_A, "dev": "eth0", "state": ["PERMANENT"]},
+               {"dst": P + "99", "lladdr": "fa:16:3e:00:00:99", "dev": "eth0",
+                "state": ["PERMANENT"]}]  # not ours: kept
+    wanted = holders.inside_pairs("c", {"a": A}, P + "6")
+    assert holders.inside_lines(present, wanted, "eth0", P + "6") == [
+        f"neigh replace {P}6 lladdr {MAC_A} dev eth0 nud permanent",
+        f"neigh del {P}5 dev eth0"]
+
+
+def test_a_holder_that_lost_its_claim_drops_its_address_and_mac(tmp_path, monkeypatch):
+    b, runner = backend(tmp_path, monkeypatch, "b", B, Holders({"a": A, "b": B}))
+    br = b.bridge(NET)
+    for name, mac in ((br, MAC_B), (b.bridge("other"), "fa:16:3e:00:00:01")):
+        (tmp_path / "net" / name).mkdir(parents=True)
+        (tmp_path / "net" / name / "address").write_text(mac + "\n")
+    runner.commands.clear()
+    lines = b.stop_holding()
+    assert lines[0].startswith(f"link set {br} address ")
+    new_mac = lines[0].split()[-1]
+    assert new_mac != MAC_B
+    assert lines[1:] == [f"addr del {B} dev {br}", f"addr del {META}/128 dev {br}"]
+    assert not b.holds_mgmt_address
+    assert b.stop_holding() == [] and b.ensure_management() == []  # holds no more

@@ -386,6 +386,38 @@ class NetnsBackend:
             applied += lines
         return applied
 
+    def stop_holding(self) -> list[str]:
+        """This holder lost its claim (another host holds the address now): hold it no
+        more. Its management bridges lose the holder MAC (a random one instead), its
+        address and the metadata address; the lines applied. Idempotent."""
+        if not (self.mgmt_tunnelled and self.holds_mgmt_address):
+            return []
+        self.holds_mgmt_address = False
+        applied: list[str] = []
+        try:
+            bridges = sorted(p.name for p in SYS_NET.iterdir()
+                             if p.name.startswith(self.bridge_prefix))
+        except OSError:
+            bridges = []
+        for br in bridges:
+            with self._bridge_locks[br]:
+                try:
+                    mac = (SYS_NET / br / "address").read_text().strip().lower()
+                except OSError:
+                    continue
+                if mac != self.holder_mac:
+                    continue
+                lines, _ = self._bridge_mac(br)  # not holding: a random MAC
+                lines.append(f"addr del {self.mgmt_host_address} dev {br}")
+                if self.metadata_address:
+                    meta = ipaddress.ip_address(self.metadata_address)
+                    lines.append(f"addr del {meta}/{meta.max_prefixlen} dev {br}")
+                self._batch_ignoring(lines)
+                self._pin_generation[br] += 1
+                self._addressed.discard(br)
+            applied += lines
+        return applied
+
     def sync_pins(self) -> list[str]:
         """The management network spanning hosts: the holders' view read now, every
         appliance namespace pinned from it that was pinned from another, and on a

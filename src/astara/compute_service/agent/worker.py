@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from astara.bus.outbox import OutboxPublisher
 from astara.bus.wakeup import WakeupDir
 from astara.compute_service import events, jobs
-from astara.compute_service.agent import reconcile
+from astara.compute_service.agent import holders, reconcile
 from astara.compute_service.agent.backend import Backend, BackendError, InstanceSpec
 from astara.compute_service.models import Host, Job
 from astara.db.engine import Database
@@ -47,7 +47,7 @@ class Agent:
                  job_wakeup: WakeupDir, capacity: int = 200, availability_zone: str = "nova",
                  workers: int = 8, idle_wait: float = 5.0, heartbeat_interval: float = 10.0,
                  reconcile_interval: float = 0.0, reconcile_fix: frozenset[str] = LIGHT_FIX,
-                 tunnel_address: str | None = None):
+                 tunnel_address: str | None = None, holder_address: str | None = None):
         self.db = db
         self.backend = backend
         self.host = host
@@ -61,6 +61,9 @@ class Agent:
         self.reconcile_interval = reconcile_interval  # 0: no periodic reconcile
         self.reconcile_fix = reconcile_fix
         self.tunnel_address = tunnel_address  # None: this host's networks stay on it
+        # the management address this holder claimed at start (None: holds none):
+        # claimed again at each beat, and given up if another host has it meanwhile
+        self.holder_address = holder_address
         self._busy: set[str] = set()
         self._lock = threading.Lock()
         # (op, status) -> jobs this process finished: its metrics (``counts``)
@@ -82,7 +85,25 @@ class Agent:
                 s.add(self._new_row())
             else:
                 row.updated_at, row.tunnel_address = jobs.now(), self.tunnel_address
+        self.keep_claim()
         self.sync_tunnels()
+
+    def keep_claim(self) -> bool:
+        """A holder's claim made again if our records lost it (its row deleted and
+        made again, its column cleared); if another host claimed the address
+        meanwhile, this host stops holding it (one ERROR line): two bridges with one
+        address and MAC would split the orchestrator's traffic. Whether it holds."""
+        if self.holder_address is None:
+            return False
+        line = holders.keep_claim(self.db, self.host, self.holder_address)
+        if line is None:
+            return True
+        LOG.error("%s", line)
+        self.holder_address = None
+        if hasattr(self.backend, "stop_holding"):
+            for applied in self.backend.stop_holding():
+                LOG.info("management: %s", applied)
+        return False
 
     def _new_row(self) -> Host:
         return Host(name=self.host, capacity=self.capacity, drained=False,
