@@ -18,8 +18,12 @@ from astara.common import opts as common_opts
 from astara.common import settings as common
 from astara.common.entry import ConfigError, note_operator_paths
 from astara.compute_service import opts
-from astara.compute_service.agent import holders as holders_mod
 from astara.compute_service.dispatcher.consumer import MAX_RETRY_DELAY, RetryPolicy
+
+# The orchestrator's management subnet hands appliances addresses from the prefix's
+# ::10 on (orchestrator/management.py ``_find_or_create``): ::1 .. ::f stay free for
+# the holders' own addresses and the shared metadata address.
+MANAGEMENT_POOL_START = 0x10
 
 
 @dataclass(frozen=True)
@@ -161,9 +165,9 @@ def _metadata_clash(address: str, host_address: str) -> str | None:
     if meta == own.ip:
         return f"is this host's management_host_address {host_address}"
     if meta in own.network and \
-            int(meta) - int(own.network.network_address) >= holders_mod.POOL_START:
+            int(meta) - int(own.network.network_address) >= MANAGEMENT_POOL_START:
         return (f"lies in the management subnet's allocation pool (from "
-                f"::{holders_mod.POOL_START:x} of {own.network}): an appliance could be "
+                f"::{MANAGEMENT_POOL_START:x} of {own.network}): an appliance could be "
                 f"given it")
     return None
 

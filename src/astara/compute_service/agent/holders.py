@@ -27,11 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from astara.compute_service import jobs
 from astara.compute_service.agent import neighbours
 from astara.compute_service.models import Host
+from astara.compute_service.settings import MANAGEMENT_POOL_START as POOL_START
 from astara.db.engine import Database
-
-# The orchestrator's management subnet hands appliances addresses from the prefix's
-# ::10 on (orchestrator/management.py ``_find_or_create``): ::1 .. ::f stay free.
-POOL_START = 0x10
 
 
 def live(configured: Iterable[str],
