@@ -36,7 +36,7 @@ def check(management_address: str, metadata_address: str) -> None:
     must be an IP address of the management address's family (the appliance client
     binds one to reach the appliances the other is named to), and one a proxy can
     listen on and an appliance reach (not unspecified, multicast, loopback, nor
-    link-local without a scope)."""
+    link-local)."""
     if not metadata_address.strip():
         return
     meta = _ip("metadata_address", metadata_address)
@@ -60,8 +60,8 @@ def _unusable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
         return "a multicast address"
     if ip.is_loopback:
         return "a loopback address"
-    if ip.is_link_local and not getattr(ip, "scope_id", None):
-        return "link-local without a scope"
+    if ip.is_link_local:  # reached from the appliance's own link-local address, which
+        return "link-local"  # names no router to the proxy: every request a 403
     return None
 
 

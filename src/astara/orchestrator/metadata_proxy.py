@@ -55,8 +55,6 @@ from astara.wire.instance_signature import sign
 
 LOG = logging.getLogger(__name__)
 CACHE_SECONDS = 60.0
-ROUTER_CACHE_SECONDS = 10.0
-ROUTER_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -107,30 +105,19 @@ class RouterFinder:
     that address on our management network, read from the network API as the service
     (``router_by_management_address``): in a cluster sharing one metadata address the
     compute agent pins an appliance to one member's machine, whoever owns its router.
-    Answers, none included, are cached ``ROUTER_CACHE_SECONDS``: short, as a management
-    address freed by a deleted appliance may be given to another router's."""
+    That read is made for each request, never cached: a management address freed by a
+    deleted appliance is given at once to another router's, and an answer kept would
+    sign the first router's instances' metadata for the second's."""
 
-    def __init__(self, held: Callable[[str], str | None], network: HttpNetworkAPI,
-                 clock: Callable[[], float] = time.monotonic):
-        self._held, self._network, self._clock = held, network, clock
-        self._cache: dict[str, tuple[float, str | None]] = {}
+    def __init__(self, held: Callable[[str], str | None], network: HttpNetworkAPI):
+        self._held, self._network = held, network
 
     def find(self, address: str) -> str | None:
         router_id = self._held(address)
         if router_id is not None:
             return router_ha.router_of(router_id)  # an HA pair's member 1 too
-        now = self._clock()
-        hit = self._cache.get(address)
-        if hit and now - hit[0] < ROUTER_CACHE_SECONDS:
-            return hit[1]
         found = self._network.router_by_management_address(address)
-        found = router_ha.router_of(found) if found is not None else None
-        if len(self._cache) >= ROUTER_CACHE_MAX:  # bounded: drop what has expired
-            self._cache = {a: e for a, e in self._cache.items()
-                           if now - e[0] < ROUTER_CACHE_SECONDS}
-        if len(self._cache) < ROUTER_CACHE_MAX:
-            self._cache[address] = (now, found)
-        return found
+        return router_ha.router_of(found) if found is not None else None
 
 
 class InstanceResolver:

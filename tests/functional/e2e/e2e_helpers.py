@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from astara.burnin.host import in_ns
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
@@ -60,18 +58,6 @@ def curl(ns: str, url: str) -> str:
 def pings(ns: str, address: str) -> bool:
     """Whether one ping from namespace ``ns`` to ``address`` is answered within 1 s."""
     return in_ns(ns, "ping", "-c1", "-W1", address, check=False).returncode == 0
-
-
-def rpc_view(state: Path, rpc: str, router_id: str) -> dict | None:
-    """The router as the orchestrator's RPC API at ``rpc`` lists it; None when that API
-    does not answer or does not list it."""
-    token = (state / "rpc_auth_token").read_text().strip()
-    try:
-        routers = httpx.get(f"{rpc}/routers/", headers={"X-Auth-Token": token},
-                            timeout=5).json()["routers"]
-    except httpx.TransportError:
-        return None
-    return next((r for r in routers if r["id"] == router_id), None)
 
 
 def clouds_env(state: Path) -> dict[str, str]:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import openstack
 import pytest
-from tests.functional.e2e.e2e_helpers import appliance_netns, curl, pings, rpc_view
+from tests.functional.e2e.e2e_helpers import appliance_netns, curl, pings
+from tests.real_neutron_stack import rpc_view
 from tests.support import wait_for
 
 from astara.burnin.host import Upstream, in_ns

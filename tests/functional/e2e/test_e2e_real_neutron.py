@@ -18,7 +18,8 @@ from pathlib import Path
 
 import openstack
 import pytest
-from tests.functional.e2e.e2e_helpers import appliance_netns, curl, logs, pings, rpc_view
+from tests.functional.e2e.e2e_helpers import appliance_netns, curl, logs, pings
+from tests.real_neutron_stack import rpc_view
 from tests.support import wait_for
 
 from astara.burnin.host import Upstream, in_ns

@@ -59,17 +59,14 @@ def test_the_bind_decision(management, metadata, source):
     ("192.0.2.10", "224.0.0.1", "is a multicast address"),
     (MGMT, "::1", "metadata_address = '::1' is a loopback address"),
     ("192.0.2.10", "127.0.0.53", "is a loopback address"),
-    (MGMT, "fe80::53", "metadata_address = 'fe80::53' is link-local without a scope"),
-    ("192.0.2.10", "169.254.0.53", "is link-local without a scope"),
+    (MGMT, "fe80::53", "metadata_address = 'fe80::53' is link-local"),
+    ("fe80::a%br-mgmt", "fe80::53%br-mgmt", "is link-local"),
+    ("192.0.2.10", "169.254.0.53", "is link-local"),
 ])
 def test_a_wrong_value_is_one_line(management, metadata, message):
     with pytest.raises(ConfigError, match="^\\[orchestrator\\] ") as exc:
         addresses.check(management, metadata)
     assert message in str(exc.value) and "\n" not in str(exc.value)
-
-
-def test_a_link_local_metadata_address_with_its_scope_is_accepted():
-    addresses.check("fe80::a%br-mgmt", "fe80::53%br-mgmt")
 
 
 def test_the_options_are_checked_when_read():
