@@ -3,7 +3,7 @@
 Each member is the CLI entry point with its own config file ([coordination] enabled,
 by URL alone: etcd from ``tools/etcd-loopback``, ZooKeeper from ``tools/zk-loopback``,
 Redis from ``tools/redis-loopback``; the test runs once on each), all on one database
-(SQLite, or PostgreSQL under ``tools/run-tests``) with the network API, against the
+(PostgreSQL under ``tools/run-tests``, SQLite when run alone) with the network API, against the
 real compute API, dispatcher and agent (the agent's hypervisor is the in-tree
 ``FakeBackend``) and fake appliances over HTTP (``tests.appliance_fleet``: the
 management subnet is on loopback). 20 routers (half created before the members start,
