@@ -480,3 +480,56 @@ def test_an_unhealthy_router_is_not_resumed():
     w.reset_calls()
     w.step(full=False)
     assert w.network.calls[0][0] == "router_model"
+
+
+def booted_silent() -> tuple[World, str]:
+    """A router whose instance a full look saw ACTIVE while its agent was not serving
+    yet (CheckBoot), as the compute notification's pass leaves it."""
+    w = World(boot_polls=0)  # ACTIVE at the first look after the boot
+    w.step()  # CreateVM
+    address = next(iter(w.appliances.mgmt_of))
+    w.appliances.mute.add(address)
+    w.step()  # woken by the notification: ACTIVE, no answer yet
+    assert w.steps() == ["CreateVM", "CheckBoot"]
+    assert w.rec.state(REF).memory.active_since is not None
+    return w, address
+
+
+def test_a_boot_waiting_for_its_agent_costs_one_status_call_a_look():
+    w, address = booted_silent()
+    w.reset_calls()
+    for _ in range(3):  # the requeued looks (not full: no event came)
+        out = w.step(full=False)
+        assert w.steps()[-1] == "CheckBoot" and out.after < 0.1
+    assert w.network.calls == [] and w.compute.calls == []
+    assert [c[0] for c in w.appliances.calls] == ["status"] * 3
+    w.appliances.mute.discard(address)  # the agent serves the namespace now
+    w.reset_calls()
+    w.step(full=False)
+    assert w.steps()[-1] == "ConfigureVM"
+    assert [c[0] for c in w.appliances.calls] == ["status", "push"]
+    # pushed on what the full look read (its model and instance are not read again)
+    assert not any(c[0] == "router_model" for c in w.network.calls)
+    assert not any(c[0] == "find" for c in w.compute.calls)
+    converge(w)
+    assert w.network.statuses[RID] == "ACTIVE"
+
+
+def test_a_boot_still_silent_after_the_window_and_an_event_get_full_looks():
+    w, _ = booted_silent()
+    w.reset_calls()
+    w.step(full=True)  # an event during the boot: its model is read again
+    assert w.network.calls and any(c[0] == "find" for c in w.compute.calls)
+    w.now = w.rec.state(REF).memory.active_since + 2.0  # the window (4 x 0.5 s) is over
+    w.reset_calls()
+    w.step(full=False)
+    assert w.steps()[-1] == "CheckBoot"
+    assert w.network.calls and any(c[0] == "find" for c in w.compute.calls)
+
+
+def test_a_boot_whose_instance_failed_is_replaced_after_the_window():
+    w, _ = booted_silent()
+    w.compute.servers[w.rec.state(REF).context.instance_id].status = "ERROR"
+    w.now = w.rec.state(REF).memory.active_since + 2.0
+    w.step(full=False)
+    assert w.steps()[-1] == "StopVM"
