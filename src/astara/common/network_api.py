@@ -76,12 +76,13 @@ class NetworkApi:
         self._unreachable = unreachable
 
     def call(self, method: str, path: str, caller: Caller,
-             body: dict | None = None, auth: httpx.Auth | None = None) -> dict | None:
+             body: dict | None = None, auth: httpx.Auth | None = None,
+             params: list[tuple[str, str]] | None = None) -> dict | None:
         """The answer's JSON (None when empty, or for a GET that found nothing).
         ``auth``: the service's own token (``service_auth.ServiceToken``), for a call
         made as the service rather than for a caller."""
         try:
-            resp = self._client.request(method, path, json=body,
+            resp = self._client.request(method, path, json=body, params=params,
                                         headers=identity_headers(caller),
                                         **({"auth": auth} if auth is not None else {}))
         except httpx.HTTPError as exc:
@@ -104,6 +105,19 @@ class NetworkApi:
             return None
         found = self.call("GET", f"/{kind}s/{seg(id_)}", caller)
         return found[kind] if found else None
+
+    def get_many(self, caller: Caller, kind: str, ids: Sequence[str]) -> dict[str, dict]:
+        """Those of ``ids`` (networks, subnets or ports) the caller may see, by id, in one
+        list call (the ``id`` filter, repeated): what ``get`` shows of each, since
+        Neutron's list and show apply the same policy. One a list leaves out (not
+        visible, or past a page limit) is simply absent."""
+        wanted = [i for i in dict.fromkeys(ids) if plain_id(i)]
+        if not wanted:
+            return {}
+        found = self.call("GET", f"/{kind}s", caller, params=[("id", i) for i in wanted])
+        items = (found or {}).get(f"{kind}s") or []
+        return {item["id"]: item for item in items
+                if isinstance(item, dict) and item.get("id") in wanted}
 
     def delete_port(self, caller: Caller, port_id: str) -> None:
         """Delete a port; one already gone is fine."""

@@ -40,14 +40,17 @@ def test_a_tenants_network_named_like_management_gets_no_management_treatment(
             networks=[{"uuid": mgmt.id}, {"port": info["port_id"]},
                       {"uuid": elsewhere.id}])
         admin_user.wait_status(server.id, "ACTIVE")
+        # the ports it booted with, read before the attach: the attached port joins
+        # them as soon as the agent's event lands
+        with compute.db.read() as s:
+            booted = list(s.scalars(select(Instance).where(Instance.id == server.id))
+                          .one().ports)
         with httpx.Client(base_url=compute.api.url + "/v2.1",
                           headers=admin_user.headers) as c:  # os-interface attach path
             r = c.post(f"/servers/{server.id}/os-interface",
                        json={"interfaceAttachment": {"net_id": tenant_net.id}})
         assert r.status_code == 200, r.text
         with compute.db.read() as s:
-            row = s.scalars(select(Instance).where(Instance.id == server.id)).one()
-            booted = list(row.ports)
             job = s.scalars(select(Job).where(Job.instance_id == server.id,
                                               Job.op == "attach")).one()
             attached = job.payload["port"]  # what the agent is given to plug

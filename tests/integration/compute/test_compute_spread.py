@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from tests.integration.conftest import fresh_database
 
 from astara.bus.outbox import OutboxPublisher
@@ -131,3 +131,40 @@ def test_concurrent_creates_spread_and_never_overfill(tmp_path):
         assert more["a"] <= 1 and more["b"] <= 1, more  # one place left on each
     finally:
         db.dispose()
+
+
+def test_placing_reads_the_live_instances_once_per_transaction(db):
+    """pick_host and still_fits each count every host's live instances and the project's
+    among them in one pass (the instances grow with the cloud: each pass costs)."""
+    now = jobs.now()
+    hosts = [f"once-{x}" for x in "ab"]
+    with db.write() as s:
+        s.add_all([Host(name=h, capacity=10_000, drained=False, updated_at=now)
+                   for h in hosts])
+        s.add_all([Instance(id=str(uuid.uuid4()), project_id=project, name="x", host=host,
+                            flavor_id="1", image_id=catalog.TENANT_IMAGE, created_at=now,
+                            updated_at=now)
+                   for project, host, n in (("once-p", hosts[0], 1), ("once-q", hosts[1], 5))
+                   for _ in range(n)])
+    passes = []
+
+    def seen(conn, cursor, statement, *_):
+        if "FROM compute_instances" in statement:
+            passes.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with db.read() as s:
+            picked = placement.pick_host(s, 60.0, project_id="once-p")
+        assert len(passes) == 1
+        with db.write() as s:
+            # the project's fewest is on the fuller host; another project's do not count
+            assert not placement.still_fits(s, hosts[0], "once-p", spread=True)
+            assert placement.still_fits(s, hosts[1], "once-p", spread=True)
+        assert len(passes) == 3
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+        with db.write() as s:
+            s.execute(delete(Instance).where(Instance.host.in_(hosts)))
+            s.execute(delete(Host).where(Host.name.in_(hosts)))
+    assert picked == hosts[1]  # once-p has one on the other, none here

@@ -319,3 +319,72 @@ def test_ports_already_made_are_released_when_a_thread_cannot_start(net, monkeyp
     with pytest.raises(RuntimeError):
         ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova", wanted)
     assert [p for p in net.ports.values() if p["device_id"] == "srv-1"] == []
+
+
+def _no_single_reads(net, monkeypatch):
+    def refused(*_a):
+        raise AssertionError("read alone")
+
+    monkeypatch.setattr(net, "get_port", refused)
+    monkeypatch.setattr(net, "get_network", refused)
+
+
+def test_ports_asked_together_are_read_in_one_list_call_each_as_the_caller(net, monkeypatch):
+    router = [net.add_port("proj-a", n["id"], device_id="r-1", device_owner=owner)
+              for n, owner in ((net.ext, "network:router_gateway"),
+                               (net.a_net, "network:router_interface"))]
+    wanted = (NetworkRequest(net_id=net.b_net["id"]),
+              *(NetworkRequest(port_id=p["id"]) for p in router))
+    _no_single_reads(net, monkeypatch)
+    got = ports.allocate(net, ADMIN, "astara-service", "srv-1", "host-1", "nova", wanted)
+    assert [p["port_id"] for p in got[1:]] == [p["id"] for p in router]
+    assert [p["network_name"] for p in got] == ["b-net", "public", "a-net"]
+    assert net.reads == [
+        ("get_ports", tuple(p["id"] for p in router), "astara-service"),
+        ("get_networks", (net.b_net["id"], net.ext["id"], net.a_net["id"]), "astara-service")]
+
+
+def test_ports_read_together_keep_each_refusal(net, monkeypatch):
+    theirs = net.add_port("proj-a", net.b_net["id"])  # on B's network: B sees it, not B's
+    mine = net.add_port("proj-b", net.b_net["id"])
+    with pytest.raises(errors.BadRequest, match=theirs["id"]):
+        ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova",
+                       (NetworkRequest(port_id=mine["id"]), NetworkRequest(port_id=theirs["id"])))
+    assert net.reads[0] == ("get_ports", (mine["id"], theirs["id"]), "proj-b")
+    assert theirs["device_id"] == "" and mine["device_id"] == ""  # B's claim given back
+    with pytest.raises(errors.Forbidden):
+        ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova",
+                       (NetworkRequest(port_id=mine["id"]), NetworkRequest(net_id=net.ext["id"])))
+
+
+def test_what_the_list_left_out_is_read_alone(net, monkeypatch):
+    """A list cut short (a page limit) or refused leaves each read to allocate_one."""
+    mine = [net.add_port("proj-b", net.b_net["id"]) for _ in range(2)]
+    monkeypatch.setattr(net, "get_ports", lambda caller, ids: {})
+    got = ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova",
+                         tuple(NetworkRequest(port_id=p["id"]) for p in mine))
+    assert [p["port_id"] for p in got] == [p["id"] for p in mine]
+
+    def failing(caller, ids):
+        raise ports.NetworkError(400, "no id filter here")
+
+    monkeypatch.setattr(net, "get_networks", failing)
+    got = ports.allocate(net, B, "proj-b", "srv-2", "host-1", "nova",
+                         (NetworkRequest(net_id=net.b_net["id"]),) * 2)
+    assert [p["network_name"] for p in got] == ["b-net", "b-net"]
+
+
+def test_http_network_reads_several_in_one_list_call_as_the_caller():
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path,
+                     request.url.params.get_list("id"), request.headers.get("x-project-id")))
+        return httpx.Response(200, json={"ports": [{"id": "p-1"}, {"id": "p-9"}]})
+
+    client = HttpNetwork("http://net", transport=httpx.MockTransport(answer))
+    got = client.get_ports(B, ["p-1", "a/..", "p-2", "p-1"])
+    assert client.get_ports(B, ["..", ""]) == {}
+    client.close()
+    assert got == {"p-1": {"id": "p-1"}}  # what was not asked for is not taken
+    assert seen == [("GET", "/v2.0/ports", ["p-1", "p-2"], "proj-b")]

@@ -33,6 +33,10 @@ class Network(Protocol):
 
     def get_port(self, caller: Context, port_id: str) -> dict[str, Any] | None: ...
 
+    def get_networks(self, caller: Context, net_ids: list[str]) -> dict[str, dict]: ...
+
+    def get_ports(self, caller: Context, port_ids: list[str]) -> dict[str, dict]: ...
+
     def create_port(self, caller: Context, net_id: str, fields: dict[str, Any]) -> dict: ...
 
     def update_port(self, caller: Context, port_id: str, fields: dict[str, Any]) -> dict: ...
@@ -69,6 +73,14 @@ class HttpNetwork:
 
     def get_port(self, caller: Context, port_id: str) -> dict | None:
         return self._api.get(caller, "port", port_id)
+
+    def get_networks(self, caller: Context, net_ids: list[str]) -> dict[str, dict]:
+        """The networks of ``net_ids`` the caller may see, by id (one list call)."""
+        return self._api.get_many(caller, "network", net_ids)
+
+    def get_ports(self, caller: Context, port_ids: list[str]) -> dict[str, dict]:
+        """The ports of ``port_ids`` the caller may see, by id (one list call)."""
+        return self._api.get_many(caller, "port", port_ids)
 
     def create_port(self, caller: Context, net_id: str, fields: dict) -> dict:
         body = {"port": {"network_id": net_id, **fields}}
@@ -126,13 +138,14 @@ class FakeNetwork:
     """Networks and ports in memory, with Neutron's default visibility rules.
 
     ``calls`` lists (method, id, who) in order, ``who`` being the caller's project or
-    ``"service"`` for the admin binding step.
+    ``"service"`` for the admin binding step; ``reads`` the reads of several at once.
     """
 
     def __init__(self):
         self.networks: dict[str, dict] = {}
         self.ports: dict[str, dict] = {}
         self.calls: list[tuple[str, str, str]] = []
+        self.reads: list[tuple[str, tuple[str, ...], str]] = []  # the list calls (by ids)
         # As Neutron 2025.1 on: a member may not delete a compute:* port.
         self.compute_ports_service_only = False
 
@@ -177,6 +190,16 @@ class FakeNetwork:
     def get_port(self, caller, port_id):
         port = self.ports.get(port_id)
         return port if port and self._sees_port(caller, port) else None
+
+    def get_networks(self, caller, net_ids):
+        self.reads.append(("get_networks", tuple(net_ids), caller.project_id))
+        return {i: n for i in net_ids
+                if (n := self.networks.get(i)) is not None and self._sees_network(caller, n)}
+
+    def get_ports(self, caller, port_ids):
+        self.reads.append(("get_ports", tuple(port_ids), caller.project_id))
+        return {i: p for i in port_ids
+                if (p := self.ports.get(i)) is not None and self._sees_port(caller, p)}
 
     def create_port(self, caller, net_id, fields):
         net = self.networks.get(net_id)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from astara.compute_service import jobs
@@ -50,6 +50,15 @@ def reserve_quota(session: Session, project_id: str, limit: int) -> None:
         raise errors.Forbidden(f"Quota exceeded for instances: Requested 1, but already used "
                                f"{usage.instances} of {limit} instances")
     usage.instances += 1
+
+
+def _usage(session: Session, project_id: str) -> dict[str, tuple[int, int]]:
+    """Host -> (its live instances, how many of them are ``project_id``'s), from one pass
+    over the live instances (placing a create needs both; they grow with the cloud)."""
+    mine = func.sum(case((Instance.project_id == project_id, 1), else_=0))
+    return {host: (n, int(m or 0)) for host, n, m in session.execute(
+        select(Instance.host, func.count(), mine).where(Instance.deleted.is_(False))
+        .group_by(Instance.host)).all()}
 
 
 def _hosts_with_usage(session: Session):
@@ -115,23 +124,25 @@ def group_of(session: Session, group_id: str, lock: bool = False) -> Group | Non
     return Group(row.policy, {h: n for h, n in hosts}, row.max_server_per_host or 1)
 
 
-def _project_load(session: Session, project_id: str) -> dict[str, int]:
-    rows = session.execute(select(Instance.host, func.count()).where(
-        Instance.project_id == project_id, Instance.deleted.is_(False))
-        .group_by(Instance.host)).all()
-    return {host: n for host, n in rows}
+def _live_hosts(session: Session, down_after: float) -> list[Host]:
+    return list(session.scalars(select(Host).where(
+        Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))
+        .order_by(Host.name)))
 
 
 def pick_host(session: Session, down_after: float = 60.0,
               different_host: tuple[str, ...] = (), group: Group | None = None,
               project_id: str = "") -> str | None:
-    rows = session.execute(_hosts_with_usage(session).where(
-        Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))).all()
+    hosts = _live_hosts(session, down_after)
+    if not hosts:
+        return None
     avoid = frozenset(session.scalars(select(Instance.host).where(
         Instance.id.in_(different_host), Instance.deleted.is_(False)))) \
         if different_host else frozenset()
-    mine = _project_load(session, project_id) if project_id else {}
-    return choose([(host.capacity - n, host.name) for host, n in rows], avoid, group, mine)
+    used = _usage(session, project_id)
+    mine = {host: m for host, (_, m) in used.items() if m} if project_id else {}
+    return choose([(h.capacity - used.get(h.name, (0, 0))[0], h.name) for h in hosts],
+                  avoid, group, mine)
 
 
 def still_fits(session: Session, host: str, project_id: str, spread: bool,
@@ -144,18 +155,15 @@ def still_fits(session: Session, host: str, project_id: str, spread: bool,
     row = session.get(Host, host, with_for_update=True)
     if row is None:
         return False
-    used = dict(session.execute(select(Instance.host, func.count()).where(
-        Instance.deleted.is_(False)).group_by(Instance.host)).all())
-    if used.get(host, 0) >= row.capacity:
+    used = _usage(session, project_id)
+    total, mine = used.get(host, (0, 0))
+    if total >= row.capacity:
         return False
     if not spread:
         return True
-    mine = _project_load(session, project_id)
-    live = session.scalars(select(Host).where(
-        Host.drained.is_(False), Host.updated_at >= _alive_since(down_after))).all()
-    fewest = min((mine.get(h.name, 0) for h in live if h.capacity > used.get(h.name, 0)),
-                 default=0)
-    return mine.get(host, 0) <= fewest
+    fewest = min((used.get(h.name, (0, 0))[1] for h in _live_hosts(session, down_after)
+                  if h.capacity > used.get(h.name, (0, 0))[0]), default=0)
+    return mine <= fewest
 
 
 def _row(host: Host, instances: int, since) -> dict:
