@@ -374,6 +374,22 @@ def test_what_the_list_left_out_is_read_alone(net, monkeypatch):
     assert [p["network_name"] for p in got] == ["b-net", "b-net"]
 
 
+def test_an_unreachable_network_api_fails_the_create_at_once(net, monkeypatch):
+    """No read alone after the list found the network service unreachable: each would
+    wait its own timeout again before the create fails."""
+    mine = [net.add_port("proj-b", net.b_net["id"]) for _ in range(2)]
+
+    def unreachable(caller, ids):
+        raise errors.ComputeFault("Network service unreachable: timed out")
+
+    monkeypatch.setattr(net, "get_ports", unreachable)
+    _no_single_reads(net, monkeypatch)
+    with pytest.raises(errors.ComputeFault, match="unreachable"):
+        ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova",
+                       tuple(NetworkRequest(port_id=p["id"]) for p in mine))
+    assert all(p["device_id"] == "" for p in mine)
+
+
 def test_http_network_reads_several_in_one_list_call_as_the_caller():
     seen = []
 

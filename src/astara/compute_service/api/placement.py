@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from astara.compute_service import jobs
@@ -35,12 +36,18 @@ from astara.compute_service.models import (
 def usage_row(session: Session, project_id: str) -> QuotaUsage:
     """The project's usage row, locked: its creates (instances, server groups) one at a
     time."""
-    usage = session.scalar(
-        select(QuotaUsage).where(QuotaUsage.project_id == project_id).with_for_update())
+    locked = select(QuotaUsage).where(QuotaUsage.project_id == project_id).with_for_update()
+    usage = session.scalar(locked)
     if usage is None:
-        usage = QuotaUsage(project_id=project_id, instances=0)
-        session.add(usage)
-        session.flush()
+        # A project's first creates race to make its row: on PostgreSQL the second insert
+        # waits for the first's commit, then fails on the key. The loser reads the
+        # winner's row (locked, as above) instead of failing the create.
+        try:
+            with session.begin_nested():
+                session.add(QuotaUsage(project_id=project_id, instances=0))
+        except IntegrityError:
+            pass
+        usage = session.scalar(locked)
     return usage
 
 

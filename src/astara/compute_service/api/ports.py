@@ -177,15 +177,16 @@ class Seen:
 
 def seen(net: Network, caller: Context, wanted: tuple[NetworkRequest, ...]) -> Seen:
     """The ports asked for, then their networks and the networks asked for, each in one
-    list call as the caller (instead of two reads in turn per port); a failed list
-    leaves the reads to ``allocate_one``."""
+    list call as the caller (instead of two reads in turn per port); a list refused (a
+    network API without the ``id`` filter) leaves the reads to ``allocate_one``; an
+    unreachable network service fails the create at once (each read would wait again)."""
     try:
         port_ids = [w.port_id for w in wanted if w.port_id]
         found = net.get_ports(caller, port_ids) if port_ids else {}
         net_ids = [w.net_id for w in wanted if w.net_id and not w.port_id] + \
             [p["network_id"] for p in found.values() if isinstance(p.get("network_id"), str)]
         return Seen(found, net.get_networks(caller, net_ids) if net_ids else {})
-    except (NetworkError, errors.ComputeFault) as exc:
+    except NetworkError as exc:
         LOG.debug("ports and networks read one by one: %s", exc)
         return Seen()
 
@@ -360,7 +361,7 @@ def still_here(net: Network, candidates: list[dict], server_id: str) -> list[dic
     for port in candidates:
         try:
             current = net.get_port_as_service(port["port_id"])
-        except (NetworkError, errors.ComputeFault) as exc:
+        except NetworkError as exc:
             LOG.warning("port %s not given back with server %s: could not read it: %s",
                         port["port_id"], server_id, exc)
             continue
@@ -376,5 +377,5 @@ def release(net: Network, caller: Context, ports: list[dict], *, server_id: str,
     for port in ports:
         try:
             _release_one(net, caller, port, server_id, project_id)
-        except (NetworkError, errors.ComputeFault) as exc:
+        except NetworkError as exc:
             LOG.warning("could not release port %s: %s", port["port_id"], exc)
