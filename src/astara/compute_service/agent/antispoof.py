@@ -145,10 +145,12 @@ def chain_script(device: str, port: dict) -> list[str]:
     transaction with the others). No chain is deleted: a transaction that deletes one
     took ~10 ms more, whatever the host's chains (bench/appliance_plug.py). An
     existing chain whose hook differs (another priority) makes the kernel refuse it:
-    ``replace_script`` then."""
+    ``replace_script`` then. The rules go in a chain block, not ``add rule`` lines:
+    nftables 1.0.6 reads every chain of the host before it adds a rule (1,000
+    anti-spoofing chains on a host of appliances), never before it adds a chain."""
     name = _chain(device)
     return [f"add chain {name} {_hook(device)}", f"flush chain {name}",
-            *(f"add rule {name} {body}" for body in rules(port))]
+            f"add chain {name} {{ {'; '.join(rules(port))}; }}"]
 
 
 def replace_script(device: str, port: dict) -> list[str]:
@@ -168,8 +170,9 @@ def delete_script(devices: Iterable[str]) -> list[str]:
 
 
 def script(lines: list[str]) -> str:
-    """One ``nft -f`` transaction: the table (created if missing) then ``lines``."""
-    return "\n".join([f"table {FAMILY} {TABLE} {{}}", *lines]) + "\n"
+    """One ``nft -f`` transaction: the table (created if missing) then ``lines``. Not
+    the block form ``table ... {}``: that one, too, makes nftables read every chain."""
+    return "\n".join([f"add table {FAMILY} {TABLE}", *lines]) + "\n"
 
 
 # The chains without their rules: listing the whole table renders every rule of
