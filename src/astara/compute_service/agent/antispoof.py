@@ -136,21 +136,32 @@ def _chain(device: str) -> str:
 
 
 def _hook(device: str) -> str:
-    return (f'{{ type filter hook ingress device "{device}" priority {PRIORITY}; '
-            "policy drop; }")
+    return f"{{ {_hook_spec(device)} }}"
+
+
+def _hook_spec(device: str) -> str:
+    return f'type filter hook ingress device "{device}" priority {PRIORITY}; policy drop;'
+
+
+def new_chain_script(device: str, port: dict) -> list[str]:
+    """Create the chain of ``device`` with its rules, for a tap that has none (the
+    caller asked the kernel): one chain block, no ``add rule`` line. nftables 1.0.6
+    reads every chain of the host before it adds a rule line (1,000 anti-spoofing
+    chains on a host of appliances: ~10 ms), never before it adds a chain. A chain
+    there after all would keep its rules and get these too: ``chain_script`` empties
+    it first."""
+    return [f"add chain {_chain(device)} {{ {_hook_spec(device)} {'; '.join(rules(port))}; }}"]
 
 
 def chain_script(device: str, port: dict) -> list[str]:
-    """Create the chain of ``device``, or empty and refill the one there (one
+    """Empty and refill the chain of ``device`` that is there, or create it (one
     transaction with the others). No chain is deleted: a transaction that deletes one
     took ~10 ms more, whatever the host's chains (bench/appliance_plug.py). An
     existing chain whose hook differs (another priority) makes the kernel refuse it:
-    ``replace_script`` then. The rules go in a chain block, not ``add rule`` lines:
-    nftables 1.0.6 reads every chain of the host before it adds a rule (1,000
-    anti-spoofing chains on a host of appliances), never before it adds a chain."""
+    ``replace_script`` then."""
     name = _chain(device)
     return [f"add chain {name} {_hook(device)}", f"flush chain {name}",
-            f"add chain {name} {{ {'; '.join(rules(port))}; }}"]
+            *(f"add rule {name} {body}" for body in rules(port))]
 
 
 def replace_script(device: str, port: dict) -> list[str]:
