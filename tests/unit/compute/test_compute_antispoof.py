@@ -119,12 +119,7 @@ def test_chain_script_fills_the_chain_without_deleting_it_and_refuses_odd_names(
     # the whole replacement (its hook too), for a chain the kernel refuses to refill
     assert antispoof.replace_script("tap0a1b2c3d-00", PORT)[:3] == [
         f"add chain {chain}", f"delete chain {chain}", f"add chain {chain} {hook}"]
-    # the table made with ``add table``: its block form makes nftables read every chain
-    assert antispoof.script(lines).startswith("add table netdev astara_antispoof\n")
-    # a fresh tap's chain: hook, policy and rules in one block, no ``add rule`` line
-    (fresh,) = antispoof.new_chain_script("tap0a1b2c3d-00", PORT)
-    assert fresh == (f"add chain {chain} {{ {hook[2:-2]} "
-                     f"{'; '.join(antispoof.rules(PORT))}; }}")
+    assert antispoof.script(lines).startswith("table netdev astara_antispoof {}\n")
     for build in (antispoof.chain_script, antispoof.replace_script):
         with pytest.raises(ValueError):
             build('tap"; flush ruleset', PORT)
@@ -173,9 +168,7 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
            'device "tap0a1b2c3d-00"' in text
     # the unfiltered port gets any old chain removed, in the same transaction
     assert "delete chain netdev astara_antispoof tap1a1b2c3d-00\n" in text
-    assert asked == [["tap0a1b2c3d-00", "tap1a1b2c3d-00"]]  # every tap asked about, once
-    # the filtered port's chain is there: emptied and refilled
-    assert "flush chain netdev astara_antispoof tap0a1b2c3d-00\n" in text
+    assert asked == [["tap1a1b2c3d-00"]]  # only the unfiltered port's tap is asked about
     assert text.count("add rule") == len(antispoof.rules(PORT))
     # nft loads before the instance's side of the veth goes up
     up = next(i for i, c in enumerate(runner.commands) if c[:3] == ["ip", "-n",
@@ -233,12 +226,11 @@ def _plug_two(tmp_path, monkeypatch, runner, present):
     backend._filter([{**PORT, "port_security_enabled": True}, free], "appliance")
 
 
-def test_a_fresh_plug_deletes_no_chain_and_adds_no_rule_line(tmp_path, monkeypatch):
+def test_a_fresh_plug_deletes_no_chain(tmp_path, monkeypatch):
     runner = FakeRunner()
     _plug_two(tmp_path, monkeypatch, runner, lambda family, table, names: set())
-    assert runner.stdin == [antispoof.script(antispoof.new_chain_script("tap0a1b2c3d-00",
-                                                                        PORT))]
-    assert "delete chain" not in runner.stdin[0] and "add rule" not in runner.stdin[0]
+    assert runner.stdin == [antispoof.script(antispoof.chain_script("tap0a1b2c3d-00", PORT))]
+    assert "delete chain" not in runner.stdin[0]
 
 
 def test_chains_are_deleted_when_the_kernel_cannot_say_which_are_there(tmp_path, monkeypatch):

@@ -136,25 +136,12 @@ def _chain(device: str) -> str:
 
 
 def _hook(device: str) -> str:
-    return f"{{ {_hook_spec(device)} }}"
-
-
-def _hook_spec(device: str) -> str:
-    return f'type filter hook ingress device "{device}" priority {PRIORITY}; policy drop;'
-
-
-def new_chain_script(device: str, port: dict) -> list[str]:
-    """Create the chain of ``device`` with its rules, for a tap that has none (the
-    caller asked the kernel): one chain block, no ``add rule`` line. nftables 1.0.6
-    reads every chain of the host before it adds a rule line (1,000 anti-spoofing
-    chains on a host of appliances: ~10 ms), never before it adds a chain. A chain
-    there after all would keep its rules and get these too: ``chain_script`` empties
-    it first."""
-    return [f"add chain {_chain(device)} {{ {_hook_spec(device)} {'; '.join(rules(port))}; }}"]
+    return (f'{{ type filter hook ingress device "{device}" priority {PRIORITY}; '
+            "policy drop; }")
 
 
 def chain_script(device: str, port: dict) -> list[str]:
-    """Empty and refill the chain of ``device`` that is there, or create it (one
+    """Create the chain of ``device``, or empty and refill the one there (one
     transaction with the others). No chain is deleted: a transaction that deletes one
     took ~10 ms more, whatever the host's chains (bench/appliance_plug.py). An
     existing chain whose hook differs (another priority) makes the kernel refuse it:
@@ -181,9 +168,8 @@ def delete_script(devices: Iterable[str]) -> list[str]:
 
 
 def script(lines: list[str]) -> str:
-    """One ``nft -f`` transaction: the table (created if missing) then ``lines``. Not
-    the block form ``table ... {}``: that one, too, makes nftables read every chain."""
-    return "\n".join([f"add table {FAMILY} {TABLE}", *lines]) + "\n"
+    """One ``nft -f`` transaction: the table (created if missing) then ``lines``."""
+    return "\n".join([f"table {FAMILY} {TABLE} {{}}", *lines]) + "\n"
 
 
 # The chains without their rules: listing the whole table renders every rule of

@@ -944,23 +944,21 @@ class NetnsBackend:
     def _filter(self, ports: list[dict], profile: str) -> None:
         """Load the anti-spoofing chain of each port that wants one and remove any chain
         left on the others' taps (port security turned off), in one transaction; nothing
-        (not even the table) when no port wants one. The kernel is asked which taps
-        have a chain: only those are deleted (a deletion costs the transaction ~10 ms)
-        or emptied and refilled; a fresh tap's chain is made whole in one block."""
+        (not even the table) when no port wants one. Only chains that are there are
+        deleted (a fresh plug has none: a deletion costs the transaction ~10 ms)."""
         if not any(antispoof.wanted(port, profile) for port in ports):
             return
-        present = self._chains_present([self.tap(p["port_id"]) for p in ports])
+        free = [self.tap(p["port_id"]) for p in ports if not antispoof.wanted(p, profile)]
+        stale = self._chains_present(free)
 
         def lines(chain: Callable[[str, dict], list[str]]) -> list[str]:
             out: list[str] = []
             for port in ports:
                 tap = self.tap(port["port_id"])
-                if not antispoof.wanted(port, profile):
-                    out += antispoof.delete_script([tap]) if tap in present else []
-                elif tap in present or chain is not antispoof.chain_script:
+                if antispoof.wanted(port, profile):
                     out += chain(tap, port)
-                else:
-                    out += antispoof.new_chain_script(tap, port)
+                elif tap in stale:
+                    out += antispoof.delete_script([tap])
             return out
 
         try:
