@@ -2,12 +2,15 @@
 
 The phase "compute agent: namespace + ports ready (create.end)" of
 ``orchestrator_e2e.py`` grows with the routers on the host. This times what the
-compute agent does for it, ``NetnsBackend.create`` of one appliance (its management,
-gateway and interface ports, as the orchestrator boots it), with none and then with
-``--existing`` appliances plugged the same way, and splits each create by the runner
-calls it made (``ip -batch`` on the host, ``nft -f``, rtnetlink writes, sysctls) and
-the rest (Python). It then times the host lines of one more plug each in an ``ip``
-process of its own, to say which line grows.
+compute agent does for it: the job of one appliance's create (its management,
+gateway and interface ports, as the orchestrator boots it) run by the agent over a
+SQLite database of its own, from its ``create.start`` outbox row to its ``create.end``
+row as the e2e bench reads them, with none and then with ``--existing`` appliances
+created the same way (8 jobs at a time, as the agent's workers). Each job is split
+into the claim's end, ``NetnsBackend.create`` (itself split by the runner calls it
+made: ``ip -batch`` on the host, ``nft -f``, rtnetlink writes, sysctls, and the rest,
+Python) and the job's finish. It then times the host lines of one more plug each in
+an ``ip`` process of its own, to say which line grows.
 
 It runs in a scratch network namespace of its own standing for the host (its
 bridges and taps; the appliances' namespaces carry a prefix of the run's own), in
@@ -32,13 +35,24 @@ import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from pathlib import Path
+
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from astara.bus.outbox import OutboxPublisher, OutboxRow  # noqa: E402
+from astara.bus.wakeup import WakeupDir  # noqa: E402
+from astara.common.settings import sqlite_url  # noqa: E402
+from astara.compute_service import catalog, jobs  # noqa: E402
 from astara.compute_service.agent.backend import InstanceSpec  # noqa: E402
 from astara.compute_service.agent.netns import NETNS_DIR, NetnsBackend  # noqa: E402
 from astara.compute_service.agent.runner import SubprocessRunner  # noqa: E402
+from astara.compute_service.agent.worker import Agent  # noqa: E402
+from astara.compute_service.models import Instance  # noqa: E402
+from astara.db import migrate  # noqa: E402
+from astara.db.engine import Database  # noqa: E402
 
 TARGET_MS = 41  # the phase with no other router (bench/orchestrator_e2e.py, quiet)
 
@@ -109,7 +123,7 @@ class Host:
 
         ports = (
             {"port_id": str(uuid.uuid4()), "net_id": self.mgmt, "network_name": "astara-mgmt",
-             "mac_address": mac(1), "port_security_enabled": True,
+             "mac_address": mac(1), "port_security_enabled": True, "management": True,
              "fixed_ips": [{"ip_address": f"fdca:3ba5:a17a:acda::{n + 16:x}", "prefixlen": 64}]},
             {"port_id": str(uuid.uuid4()), "net_id": self.ext, "network_name": "public",
              "mac_address": mac(2), "port_security_enabled": False,
@@ -120,19 +134,71 @@ class Host:
         return InstanceSpec(str(uuid.uuid4()), f"ak-{n}", "appliance", ports)
 
 
-def sample(backend: NetnsBackend, runner: TimedRunner, host: Host) -> dict[str, float]:
+HOST = "bench"
+
+
+def queue(db: Database, spec: InstanceSpec) -> None:
+    """The instance's row and its create job, as the compute API stores them."""
+    stamp = jobs.now()
+    with db.write() as s:
+        row = Instance(id=spec.id, project_id="p", name=spec.name, host=HOST, flavor_id="42",
+                       image_id=catalog.APPLIANCE_IMAGE, created_at=stamp, updated_at=stamp,
+                       ports=list(spec.ports), metadata_={}, task_state="spawning")
+        s.add(row)
+        s.flush()
+        jobs.queue(s, row, "create")
+
+
+def events_at(db: Database, instance_id: str) -> dict[str, float]:
+    """Wall-clock times of the instance's create.start and create.end outbox rows."""
+    with db.read() as s:
+        rows = s.execute(select(OutboxRow.event_type, OutboxRow.created_at)
+                         .where(OutboxRow.body.like(f"%{instance_id}%"))).all()
+    return {event.rsplit(".", 1)[-1]: at.replace(tzinfo=UTC).timestamp()
+            for event, at in rows}
+
+
+def sample(agent: Agent, runner: TimedRunner, host: Host) -> dict[str, float]:
+    """One create job from its create.start row to its create.end row, split."""
+    spec = host.spec()
+    queue(agent.db, spec)
     runner.spent.clear()
-    t0 = time.perf_counter()
-    backend.create(host.spec())
-    out = {"total": time.perf_counter() - t0, **runner.spent}
-    out["rest (Python)"] = out["total"] - sum(runner.spent.values())
+    (job,) = agent.claim(1)
+    claimed = time.time()
+    backend, spent = agent.backend, {}
+    create = backend.create
+
+    def timed(s: InstanceSpec) -> str:
+        t0 = time.perf_counter()
+        try:
+            return create(s)
+        finally:
+            spent["create"] = time.perf_counter() - t0
+            spent["created"] = time.time()
+
+    backend.create = timed
+    try:
+        agent.run_job(job)
+    finally:
+        del backend.create
+    at = events_at(agent.db, spec.id)
+    if "end" not in at:
+        raise SystemExit(f"the create job of {spec.id} failed: {sorted(at)}")
+    out = {"total": at["end"] - at["start"],
+           "job: claim (after create.start)": claimed - at["start"],
+           "job: finish (until create.end)": at["end"] - spent["created"],
+           "create: total": spent["create"], **{f"create: {k}": v for k, v in runner.spent.items()}}
+    out["create: rest (Python)"] = spent["create"] - sum(runner.spent.values())
+    out["job: rest (handoff)"] = out["total"] - spent["create"] - \
+        out["job: claim (after create.start)"] - out["job: finish (until create.end)"]
     return out
 
 
 def report(title: str, samples: list[dict[str, float]]) -> None:
     total = statistics.median(s["total"] for s in samples) * 1000
-    print(f"appliance plug, {title}: p50 {total:.1f} ms (target <= {TARGET_MS} ms, the "
-          f"phase with no router), {len(samples)} plugs; p50 per step:")
+    print(f"appliance create job, {title}: create.start -> create.end p50 {total:.1f} ms "
+          f"(target <= {TARGET_MS} ms, the phase with no router), {len(samples)} jobs; "
+          "p50 per step:")
     for key in sorted({k for s in samples for k in s} - {"total"}):
         print(f"  {key:32s} {statistics.median(s.get(key, 0.0) for s in samples) * 1000:7.1f} ms")
 
@@ -157,22 +223,30 @@ def one_by_one(backend: NetnsBackend, host: Host, tag: str) -> None:
 
 def inside(a: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="astara-bench-plug-"))
+    db = Database(sqlite_url(state))
+    migrate.upgrade(db.engine)
     runner = TimedRunner()
     backend = NetnsBackend(runner, state, f"apv-{a.tag}-", f"apb{a.tag}",
                            appliance_prefix=f"apa-{a.tag}-")
+    agent = Agent(db, backend, HOST, OutboxPublisher(), WakeupDir(state / "jobs"))
+    agent.register()
     host = Host()
-    report("0 appliances on the host", [sample(backend, runner, host)
+    report("0 appliances on the host", [sample(agent, runner, host)
                                         for _ in range(a.samples)])
     t0 = time.monotonic()
-    quiet = NetnsBackend(SubprocessRunner(), state, f"apv-{a.tag}-", f"apb{a.tag}",
-                         appliance_prefix=f"apa-{a.tag}-")
-    specs = [host.spec() for _ in range(a.existing)]
+    quiet = Agent(db, NetnsBackend(SubprocessRunner(), state, f"apv-{a.tag}-", f"apb{a.tag}",
+                                   appliance_prefix=f"apa-{a.tag}-"),
+                  HOST, OutboxPublisher(), WakeupDir(state / "jobs"))
+    for _ in range(a.existing):
+        queue(db, host.spec())
     with ThreadPoolExecutor(a.workers) as pool:  # as the agent's job workers
-        list(pool.map(quiet.create, specs))
-    print(f"{a.existing} more appliances plugged in {time.monotonic() - t0:.1f} s")
+        while claimed := quiet.claim(a.workers):
+            list(pool.map(quiet.run_job, claimed))
+    print(f"{a.existing} more appliances created in {time.monotonic() - t0:.1f} s")
     report(f"{a.existing + a.samples} appliances on the host",
-           [sample(backend, runner, host) for _ in range(a.samples)])
+           [sample(agent, runner, host) for _ in range(a.samples)])
     one_by_one(backend, host, a.tag)
+    db.dispose()
     shutil.rmtree(state, ignore_errors=True)
 
 
