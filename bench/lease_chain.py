@@ -245,6 +245,8 @@ network_url = http://127.0.0.1:{ports['net']}/
 bind_port = {ports['comp']}
 metadata_port = {ports['meta']}
 network_url = http://127.0.0.1:{ports['net']}/
+host_capacity = 2000
+quota_instances = 1000
 [orchestrator]
 network_url = http://127.0.0.1:{ports['net']}/
 compute_url = http://127.0.0.1:{ports['comp']}/
