@@ -127,3 +127,18 @@ def test_one_refused_start_leaves_the_other_running_and_is_the_error(tmp_path):
     assert list(dnsmasq.pids) == [tmp_path / "dnsmasq-ge3.conf"]  # found by its file
     dhcp.stop_all(tmp_path, dnsmasq)
     assert dnsmasq.pids == {}
+
+
+def test_a_start_that_cannot_begin_still_waits_for_the_others(tmp_path):
+    dnsmasq = FakeDnsmasq()
+    launch = dnsmasq.launch
+
+    def no_binary(conf, pid_file):
+        if conf.name == "dnsmasq-ge2.conf":
+            raise FileNotFoundError("dnsmasq")
+        return launch(conf, pid_file)
+    dnsmasq.launch = no_binary
+    with pytest.raises(FileNotFoundError):
+        dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\n", "", "", ""),
+                             DnsmasqFiles("ge3", "interface=ge3\n", "", "", "")], dnsmasq)
+    assert list(dnsmasq.pids) == [tmp_path / "dnsmasq-ge3.conf"]  # begun, then waited for

@@ -14,6 +14,7 @@ for logs and tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from astara.appliance.apply.dnsmasq import Dnsmasq
@@ -69,12 +70,17 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
 def _start(starts: list[tuple[DnsmasqFiles, dict[str, Path], bool]],
            proc: Dnsmasq) -> list[str]:
     """Start these side by side: every process begun, then each waited for. Raises the
-    first failure, once all were waited for (those that started keep running, found
-    by their files)."""
-    waits = [proc.launch(p["conf"], p["pid"]) for _, p, _ in starts]
-    done: list[str] = []
+    first failure once every process begun was waited for (those that started keep
+    running, found by their files)."""
+    begun: list[tuple[DnsmasqFiles, dict[str, Path], bool, Callable[[], int]]] = []
     failure: Exception | None = None
-    for (files, p, conf_changed), wait in zip(starts, waits, strict=True):
+    for files, p, conf_changed in starts:
+        try:
+            begun.append((files, p, conf_changed, proc.launch(p["conf"], p["pid"])))
+        except Exception as exc:  # e.g. no binary: the ones begun are still waited for
+            failure = failure or exc
+    done: list[str] = []
+    for files, p, conf_changed, wait in begun:
         try:
             wait()
         except ExitedAtStart as exc:
