@@ -42,7 +42,7 @@ def test_a_full_apply_says_where_its_time_went(appliance):
     result = appliance.apply(router_config(1))
     assert result.error is None and result.dhcp == ["start ge2", "start ge3"]
     seconds = result.phases.seconds
-    assert {"observe", "render", "netlink", "nft", "dnsmasq", "dnsmasq-check",
+    assert {"observe", "render", "sysctl", "netlink", "nft", "dnsmasq", "dnsmasq-check",
             "dnsmasq-start", "record"} <= set(seconds)
     assert seconds["dnsmasq"] >= seconds["dnsmasq-start"] >= 0.04  # both starts
     assert seconds["dnsmasq-check"] < seconds["dnsmasq-start"]  # the sleep is a start's
