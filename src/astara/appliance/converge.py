@@ -260,9 +260,10 @@ class Appliance:
             with timed("observe"):
                 observed = netlink.observe()
                 ops = plan.diff(config, observed)
-            with timed("netlink"):
+            with timed("sysctl"):
                 for key, value in sysctls(config).items():
                     self.ports.sysctl(key, value)
+            with timed("netlink"):
                 netlink.run(ops, done)
             result.ops = done
             result.nft = self._load_nft(config, observed, result.phases)

@@ -8,7 +8,7 @@ import pytest
 from test_appliance_api import put
 
 from astara.appliance.apply import dhcp
-from astara.appliance.apply.errors import CommandFailed, ValidationFailed
+from astara.appliance.apply.errors import CommandFailed, ExitedAtStart, ValidationFailed
 from astara.appliance.apply.fakes import FakeDnsmasq
 from astara.appliance.phases import Phases, parse_server_timing, server_timing
 from astara.appliance.render.dnsmasq import DnsmasqFiles
@@ -42,7 +42,7 @@ def test_a_full_apply_says_where_its_time_went(appliance):
     result = appliance.apply(router_config(1))
     assert result.error is None and result.dhcp == ["start ge2", "start ge3"]
     seconds = result.phases.seconds
-    assert {"observe", "render", "netlink", "nft", "dnsmasq", "dnsmasq-check",
+    assert {"observe", "render", "sysctl", "netlink", "nft", "dnsmasq", "dnsmasq-check",
             "dnsmasq-start", "record"} <= set(seconds)
     assert seconds["dnsmasq"] >= seconds["dnsmasq-start"] >= 0.04  # both starts
     assert seconds["dnsmasq-check"] < seconds["dnsmasq-start"]  # the sleep is a start's
@@ -100,3 +100,45 @@ def test_a_started_dnsmasq_whose_pid_file_came_late_is_still_found_by_its_file(a
     assert appliance.apply(router_config(1)).error
     dhcp.stop_all(appliance.state_dir, dnsmasq)  # what deleting the appliance does
     assert dnsmasq.pids == {}
+
+
+def test_a_routers_dnsmasq_processes_start_side_by_side(appliance):
+    """Every new process is begun before the agent waits for the first one."""
+    dnsmasq = appliance.ports.dnsmasq
+    start = dnsmasq.start
+    begun_at_wait: list[int] = []
+
+    def waited(conf, pid_file):
+        begun_at_wait.append(len(dnsmasq.launched))
+        return start(conf, pid_file)
+    dnsmasq.start = waited
+    result = appliance.apply(router_config(1))
+    assert result.error is None and result.dhcp == ["start ge2", "start ge3"]
+    assert begun_at_wait == [2, 2]
+
+
+def test_one_refused_start_leaves_the_other_running_and_is_the_error(tmp_path):
+    dnsmasq = FakeDnsmasq()
+    dnsmasq.refuse = "bad-option"
+    with pytest.raises(ExitedAtStart):
+        dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\nbad-option\n", "", "", ""),
+                             DnsmasqFiles("ge3", "interface=ge3\n", "", "", "")], dnsmasq)
+    assert not (tmp_path / "dnsmasq-ge2.conf").exists()  # refused: its file not taken
+    assert list(dnsmasq.pids) == [tmp_path / "dnsmasq-ge3.conf"]  # found by its file
+    dhcp.stop_all(tmp_path, dnsmasq)
+    assert dnsmasq.pids == {}
+
+
+def test_a_start_that_cannot_begin_still_waits_for_the_others(tmp_path):
+    dnsmasq = FakeDnsmasq()
+    launch = dnsmasq.launch
+
+    def no_binary(conf, pid_file):
+        if conf.name == "dnsmasq-ge2.conf":
+            raise FileNotFoundError("dnsmasq")
+        return launch(conf, pid_file)
+    dnsmasq.launch = no_binary
+    with pytest.raises(FileNotFoundError):
+        dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\n", "", "", ""),
+                             DnsmasqFiles("ge3", "interface=ge3\n", "", "", "")], dnsmasq)
+    assert list(dnsmasq.pids) == [tmp_path / "dnsmasq-ge3.conf"]  # begun, then waited for

@@ -6,13 +6,15 @@ a changed main file of a running process is checked with `dnsmasq --test` before
 replaces the old one, and that one process is restarted; a new interface (or one
 whose process is gone) starts a process with no `--test` first: dnsmasq reads its
 configuration before it daemonizes and refuses a bad one itself, so a first push
-spawns one process per interface, not two (the file it refused is removed). A
+spawns one process per interface, not two (the file it refused is removed). The
+processes to start are started side by side (all begun, then each waited for). A
 vanished interface's process is stopped and its files removed. Returns what it did,
 for logs and tests.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from astara.appliance.apply.dnsmasq import Dnsmasq
@@ -36,6 +38,7 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
     written, ``dnsmasq --test``) and of the starts (``dnsmasq-start``)."""
     timed = (phases or Phases()).timed
     done: list[str] = []
+    starts: list[tuple[DnsmasqFiles, dict[str, Path], bool]] = []
     for files in wanted:
         p = paths(state_dir, files.ifname)
         with timed("dnsmasq-check"):
@@ -52,24 +55,49 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
             done.append(f"stop {files.ifname}")
             pid = None
         if pid is None:
-            with timed("dnsmasq-start"):
-                try:
-                    proc.start(p["conf"], p["pid"])
-                except ExitedAtStart:
-                    # refused before it detached, so no process: as a refused check,
-                    # the file is not taken. Any other failure (no pid file seen in
-                    # time) may have left a daemon, found later by this file.
-                    if conf_changed:
-                        p["conf"].unlink(missing_ok=True)
-                    raise
-            private.tighten(*(p[key] for key in OWN_FILES))
-            done.append(f"start {files.ifname}")
+            starts.append((files, p, conf_changed))
         elif any(changed):
             proc.reload(pid)
             done.append(f"reload {files.ifname}")
+    with timed("dnsmasq-start"):
+        done += _start(starts, proc)
     for ifname in sorted(current_interfaces(state_dir) - {f.ifname for f in wanted}):
         stop(state_dir, ifname, proc)
         done.append(f"stop {ifname}")
+    return done
+
+
+def _start(starts: list[tuple[DnsmasqFiles, dict[str, Path], bool]],
+           proc: Dnsmasq) -> list[str]:
+    """Start these side by side: every process begun, then each waited for. Raises the
+    first failure once every process begun was waited for (those that started keep
+    running, found by their files)."""
+    begun: list[tuple[DnsmasqFiles, dict[str, Path], bool, Callable[[], int]]] = []
+    failure: Exception | None = None
+    for files, p, conf_changed in starts:
+        try:
+            begun.append((files, p, conf_changed, proc.launch(p["conf"], p["pid"])))
+        except Exception as exc:  # e.g. no binary: the ones begun are still waited for
+            failure = failure or exc
+    done: list[str] = []
+    for files, p, conf_changed, wait in begun:
+        try:
+            wait()
+        except ExitedAtStart as exc:
+            # refused before it detached, so no process: as a refused check, the
+            # file is not taken. Any other failure (no pid file seen in time) may
+            # have left a daemon, found later by this file.
+            if conf_changed:
+                p["conf"].unlink(missing_ok=True)
+            failure = failure or exc
+            continue
+        except Exception as exc:
+            failure = failure or exc
+            continue
+        private.tighten(*(p[key] for key in OWN_FILES))
+        done.append(f"start {files.ifname}")
+    if failure is not None:
+        raise failure
     return done
 
 

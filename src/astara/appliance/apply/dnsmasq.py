@@ -2,8 +2,10 @@
 
 Used by `apply.dhcp`. The real `DnsmasqProcess` runs in the current thread's
 namespace; dnsmasq daemonizes and writes its pid file, so it outlives an agent
-restart and is found again by pid file + command line. `apply.fakes.FakeDnsmasq`
-is the unit-test twin.
+restart and is found again by pid file + command line. `launch` starts one without
+waiting and gives the call that waits for it: a router's processes start side by
+side (each dnsmasq's start-up is its own process's time, not the agent's).
+`apply.fakes.FakeDnsmasq` is the unit-test twin.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import pwd
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -42,6 +45,10 @@ class Dnsmasq(Protocol):
 
     def start(self, conf: Path, pid_file: Path) -> int: ...
 
+    def launch(self, conf: Path, pid_file: Path) -> Callable[[], int]:
+        """`start` in two halves: this one begins it, the call returned waits for it
+        (its pid, or what `start` raises)."""
+
     def reload(self, pid: int) -> None: ...
 
     def stop(self, pid: int) -> None: ...
@@ -69,11 +76,20 @@ class DnsmasqProcess:
         return pid if f"--conf-file={conf}".encode() in cmdline else None
 
     def start(self, conf: Path, pid_file: Path) -> int:
+        return self.launch(conf, pid_file)()
+
+    def launch(self, conf: Path, pid_file: Path) -> Callable[[], int]:
         pid_file.unlink(missing_ok=True)
-        res = subprocess.run([self.binary, f"--conf-file={conf}", f"--user={self.user}"],
-                             capture_output=True, text=True)
-        if res.returncode:
-            raise ExitedAtStart(f"dnsmasq failed to start: {res.stderr.strip()}")
+        # The process started exits once its daemon is up (or refused the file).
+        proc = subprocess.Popen([self.binary, f"--conf-file={conf}", f"--user={self.user}"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        return lambda: self._started(proc, conf, pid_file)
+
+    def _started(self, proc: subprocess.Popen, conf: Path, pid_file: Path) -> int:
+        _, err = proc.communicate()
+        if proc.returncode:
+            raise ExitedAtStart(f"dnsmasq failed to start: {err.strip()}")
         pid = Retrying(stop=stop_after_delay(1.0), wait=wait_fixed(0.01),
                        retry=retry_if_result(lambda pid: pid is None),
                        retry_error_callback=lambda _: None)(self.running, conf, pid_file)

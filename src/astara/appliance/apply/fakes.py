@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from astara.appliance.apply.errors import CommandFailed, ExitedAtStart, ValidationFailed
@@ -128,6 +128,7 @@ class FakeDnsmasq:
         self._next = 1000
         self.refuse: str | None = None  # a substring that makes `check` and `start` fail
         self.checks: list[Path] = []
+        self.launched: list[Path] = []  # in order; each waited for after all began
 
     def check(self, conf: Path) -> None:
         self.checks.append(conf)
@@ -146,6 +147,10 @@ class FakeDnsmasq:
         self.pids[conf] = self._next
         self.log.append(("start", self._next))
         return self._next
+
+    def launch(self, conf: Path, pid_file: Path) -> Callable[[], int]:
+        self.launched.append(conf)
+        return lambda: self.start(conf, pid_file)
 
     def reload(self, pid: int) -> None:
         self.log.append(("reload", pid))
