@@ -29,8 +29,10 @@ DIGEST = "ab" * 32
 
 
 def answer(code: int, body: bytes, reason: str = "X") -> bytes:
+    # "connection: close", as the canned server closes after each answer: a client that
+    # kept the connection for its next call could find it reset.
     return (f"HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n\r\n").encode() + body
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
 
 
 def status_body(*healthy: bool) -> bytes:
