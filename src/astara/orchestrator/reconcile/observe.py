@@ -6,9 +6,9 @@ status); a health check of a resource that was healthy costs one (appliance stat
 and falls back to a full observation as soon as anything differs. A booting appliance
 whose instance a full look saw ACTIVE is asked for its status alone (``boot_probe``)
 for a few seconds while it waits in CheckBoot: its first answer is seen one call after
-it comes. A full look that
-finds no instance also asks ``BootSpecs`` what a boot would use (BYONF) and whether the
-compute API knows that image and flavor (``Observed.boot_problem``).
+it comes. A full look that finds no instance also asks ``BootSpecs`` what a boot would
+use (BYONF) and whether the compute API knows that image and flavor
+(``Observed.boot_problem``).
 """
 
 from __future__ import annotations
