@@ -7,7 +7,8 @@ element delta) → dnsmasq files → haproxy. A document with a `loadbalancer` s
 turns IPv4 forwarding off, runs no dnsmasq and one haproxy (`apply.haproxy`; its
 configuration is rendered before anything changes, so a load balancer haproxy
 cannot serve is refused as a document that does not fit). Any failure undoes the
-netlink ops already run and re-applies the last good document; the error is kept for the status
+netlink ops already run and re-applies the last good document (with none, stops every
+dnsmasq process: a first push leaves none running); the error is kept for the status
 document. A document with `ha` enabled then runs keepalived and conntrackd
 (`apply.ha`; the addresses of the data interfaces and the routes are theirs, not
 the plan's); leaving HA stops them before the plan looks, so it adds the addresses
@@ -413,7 +414,12 @@ class Appliance:
 
     def _rollback(self, netlink: Netlink, done: list[Op]) -> None:
         self._undo(netlink, done)
-        if self.config is None:
+        if self.config is None:  # a first push: none of its processes stays
+            try:
+                dhcp.stop_all(self.state_dir, self.ports.dnsmasq)
+            except Exception as exc:
+                LOG.error("appliance %s: stopping the dnsmasq processes failed: %s",
+                          self.name, exc)
             return
         try:
             self._release_ha(self.config)

@@ -89,44 +89,61 @@ def test_a_new_dnsmasq_refusing_its_file_leaves_no_file(appliance):
 
 def test_a_started_dnsmasq_whose_pid_file_came_late_is_still_found_by_its_file(appliance):
     """The start raised after the daemon was up (its pid file not seen in time): its
-    file is kept, so the rollback and a later stop find and stop that process."""
+    file is kept, so the rollback finds and stops that process."""
     dnsmasq = appliance.ports.dnsmasq
-    start = dnsmasq.start
 
-    def late(conf, pid_file):
-        start(conf, pid_file)  # the daemon is up
+    def late(conf, pid_file, outcome):  # the daemon is up (launched)
         raise CommandFailed(f"dnsmasq wrote no pid file {pid_file}")
-    dnsmasq.start = late
+    dnsmasq.wait = late
     assert appliance.apply(router_config(1)).error
-    dhcp.stop_all(appliance.state_dir, dnsmasq)  # what deleting the appliance does
-    assert dnsmasq.pids == {}
+    assert len(dnsmasq.launched) == 2 and dnsmasq.pids == {}
 
 
 def test_a_routers_dnsmasq_processes_start_side_by_side(appliance):
     """Every new process is begun before the agent waits for the first one."""
     dnsmasq = appliance.ports.dnsmasq
-    start = dnsmasq.start
+    wait = dnsmasq.wait
     begun_at_wait: list[int] = []
 
-    def waited(conf, pid_file):
+    def waited(conf, pid_file, outcome):
         begun_at_wait.append(len(dnsmasq.launched))
-        return start(conf, pid_file)
-    dnsmasq.start = waited
+        return wait(conf, pid_file, outcome)
+    dnsmasq.wait = waited
     result = appliance.apply(router_config(1))
     assert result.error is None and result.dhcp == ["start ge2", "start ge3"]
     assert begun_at_wait == [2, 2]
 
 
-def test_one_refused_start_leaves_the_other_running_and_is_the_error(tmp_path):
+def test_a_refused_network_on_a_first_push_leaves_no_dnsmasq_running(appliance):
+    """The other network's process, started side by side, is stopped by the rollback,
+    and no file of either stays."""
+    dnsmasq = appliance.ports.dnsmasq
+    dnsmasq.refuse = "interface=ge2"
+    result = appliance.apply(router_config(1))
+    assert result.error is not None and "failed to start" in result.error
+    assert dnsmasq.launched == [appliance.state_dir / "dnsmasq-ge2.conf",
+                                appliance.state_dir / "dnsmasq-ge3.conf"]
+    assert dnsmasq.pids == {}
+    assert not list(appliance.state_dir.glob("dnsmasq-*"))
+
+
+def test_one_refused_start_is_the_error_and_the_other_is_kept_for_the_rollback(tmp_path):
+    """`sync` itself leaves the started one running, found by its file (the push's
+    rollback stops it: the test above)."""
     dnsmasq = FakeDnsmasq()
     dnsmasq.refuse = "bad-option"
     with pytest.raises(ExitedAtStart):
         dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\nbad-option\n", "", "", ""),
                              DnsmasqFiles("ge3", "interface=ge3\n", "", "", "")], dnsmasq)
     assert not (tmp_path / "dnsmasq-ge2.conf").exists()  # refused: its file not taken
-    assert list(dnsmasq.pids) == [tmp_path / "dnsmasq-ge3.conf"]  # found by its file
+    assert dhcp.current_interfaces(tmp_path) == {"ge3"}
     dhcp.stop_all(tmp_path, dnsmasq)
     assert dnsmasq.pids == {}
+
+
+def two(tmp_path):
+    return [DnsmasqFiles("ge2", "interface=ge2\n", "", "", ""),
+            DnsmasqFiles("ge3", "interface=ge3\n", "", "", "")]
 
 
 def test_a_start_that_cannot_begin_still_waits_for_the_others(tmp_path):
@@ -139,6 +156,60 @@ def test_a_start_that_cannot_begin_still_waits_for_the_others(tmp_path):
         return launch(conf, pid_file)
     dnsmasq.launch = no_binary
     with pytest.raises(FileNotFoundError):
-        dhcp.sync(tmp_path, [DnsmasqFiles("ge2", "interface=ge2\n", "", "", ""),
-                             DnsmasqFiles("ge3", "interface=ge3\n", "", "", "")], dnsmasq)
-    assert list(dnsmasq.pids) == [tmp_path / "dnsmasq-ge3.conf"]  # begun, then waited for
+        dhcp.sync(tmp_path, two(tmp_path), dnsmasq)
+    assert dnsmasq.waited == [tmp_path / "dnsmasq-ge3.conf"]  # begun, then waited for
+
+
+def test_an_interrupted_wait_still_waits_for_the_others_and_goes_on(tmp_path):
+    dnsmasq = FakeDnsmasq()
+    wait = dnsmasq.wait
+
+    def interrupted(conf, pid_file, outcome):
+        if conf.name == "dnsmasq-ge2.conf":
+            raise KeyboardInterrupt
+        return wait(conf, pid_file, outcome)
+    dnsmasq.wait = interrupted
+    dnsmasq.refuse = "interface=ge3"  # an Exception after it: the interrupt still wins
+    with pytest.raises(KeyboardInterrupt):
+        dhcp.sync(tmp_path, two(tmp_path), dnsmasq)
+    assert dnsmasq.waited == [tmp_path / "dnsmasq-ge3.conf"]
+    assert not (tmp_path / "dnsmasq-ge3.conf").exists()  # its refusal was handled
+
+
+def test_files_that_cannot_be_made_private_are_a_failure_after_every_wait(tmp_path,
+                                                                          monkeypatch):
+    dnsmasq = FakeDnsmasq()
+    tighten = dhcp.private.tighten
+
+    def no_chmod(*paths):
+        if any(p.name == "dnsmasq-ge2.pid" for p in paths):
+            raise PermissionError("chmod")
+        return tighten(*paths)
+    monkeypatch.setattr(dhcp.private, "tighten", no_chmod)
+    with pytest.raises(PermissionError):
+        dhcp.sync(tmp_path, two(tmp_path), dnsmasq)
+    assert dnsmasq.waited == [tmp_path / "dnsmasq-ge2.conf", tmp_path / "dnsmasq-ge3.conf"]
+
+
+def test_a_second_failed_start_is_logged(tmp_path, caplog):
+    dnsmasq = FakeDnsmasq()
+    dnsmasq.refuse = "interface="
+    with pytest.raises(ExitedAtStart, match="dnsmasq-ge2.conf"):
+        dhcp.sync(tmp_path, two(tmp_path), dnsmasq)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"dnsmasq: another start failed too: dnsmasq failed to start: bad option in "
+        f"{tmp_path / 'dnsmasq-ge3.conf'}"]
+
+
+def test_an_interrupted_launch_still_waits_for_those_begun(tmp_path):
+    dnsmasq = FakeDnsmasq()
+    launch = dnsmasq.launch
+
+    def interrupted(conf, pid_file):
+        if conf.name == "dnsmasq-ge3.conf":
+            raise KeyboardInterrupt
+        return launch(conf, pid_file)
+    dnsmasq.launch = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        dhcp.sync(tmp_path, two(tmp_path), dnsmasq)
+    assert dnsmasq.waited == [tmp_path / "dnsmasq-ge2.conf"]

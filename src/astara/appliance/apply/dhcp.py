@@ -7,13 +7,14 @@ replaces the old one, and that one process is restarted; a new interface (or one
 whose process is gone) starts a process with no `--test` first: dnsmasq reads its
 configuration before it daemonizes and refuses a bad one itself, so a first push
 spawns one process per interface, not two (the file it refused is removed). The
-processes to start are started side by side (all begun, then each waited for). A
-vanished interface's process is stopped and its files removed. Returns what it did,
-for logs and tests.
+processes to start are started side by side (all begun, then each waited for,
+whatever is raised meanwhile). A vanished interface's process is stopped and its files
+removed. Returns what it did, for logs and tests.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from astara.appliance.phases import Phases
 from astara.appliance.render.dnsmasq import DnsmasqFiles, paths
 from astara.common import private
 
+LOG = logging.getLogger(__name__)
 # What dnsmasq writes itself (under its own umask, 022): made its owner's only.
 OWN_FILES = ("pid", "leases", "log")
 
@@ -69,36 +71,49 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
 
 def _start(starts: list[tuple[DnsmasqFiles, dict[str, Path], bool]],
            proc: Dnsmasq) -> list[str]:
-    """Start these side by side: every process begun, then each waited for. Raises the
-    first failure once every process begun was waited for (those that started keep
-    running, found by their files)."""
+    """Start these side by side: every process begun, then each waited for, whatever
+    is raised meanwhile. Raises the first failure (a later one is logged) once every
+    process begun was waited for (those that started keep running, found by their
+    files: a failed push's rollback stops them)."""
     begun: list[tuple[DnsmasqFiles, dict[str, Path], bool, Callable[[], int]]] = []
-    failure: Exception | None = None
+    failures: list[BaseException] = []
     for files, p, conf_changed in starts:
         try:
             begun.append((files, p, conf_changed, proc.launch(p["conf"], p["pid"])))
-        except Exception as exc:  # e.g. no binary: the ones begun are still waited for
-            failure = failure or exc
-    done: list[str] = []
-    for files, p, conf_changed, wait in begun:
-        try:
-            wait()
-        except ExitedAtStart as exc:
-            # refused before it detached, so no process: as a refused check, the
-            # file is not taken. Any other failure (no pid file seen in time) may
-            # have left a daemon, found later by this file.
-            if conf_changed:
-                p["conf"].unlink(missing_ok=True)
-            failure = failure or exc
-            continue
-        except Exception as exc:
-            failure = failure or exc
-            continue
-        private.tighten(*(p[key] for key in OWN_FILES))
-        done.append(f"start {files.ifname}")
-    if failure is not None:
-        raise failure
+        except BaseException as exc:  # e.g. no binary: the ones begun are still waited for
+            failures.append(exc)
+            if not isinstance(exc, Exception):
+                break  # interrupted: begin no more
+    done = [f"start {files.ifname}" for files, p, conf_changed, wait in begun
+            if _waited(p, conf_changed, wait, failures)]
+    if failures:
+        # An interrupt (not an Exception) goes on as itself; otherwise the first failure.
+        first = next((f for f in failures if not isinstance(f, Exception)), failures[0])
+        for other in failures:
+            if other is not first:
+                LOG.warning("dnsmasq: another start failed too: %s", other)
+        raise first
     return done
+
+
+def _waited(p: dict[str, Path], conf_changed: bool, wait: Callable[[], int],
+            failures: list[BaseException]) -> bool:
+    """Wait for one start; True if it started, else its failure added to `failures`."""
+    try:
+        wait()
+        private.tighten(*(p[key] for key in OWN_FILES))
+    except ExitedAtStart as exc:
+        # refused before it detached, so no process: as a refused check, the file is
+        # not taken. Any other failure (no pid file seen in time) may have left a
+        # daemon, found later by this file.
+        if conf_changed:
+            p["conf"].unlink(missing_ok=True)
+        failures.append(exc)
+        return False
+    except BaseException as exc:  # the other starts are still waited for
+        failures.append(exc)
+        return False
+    return True
 
 
 def stop(state_dir: Path, ifname: str, proc: Dnsmasq) -> None:
@@ -113,3 +128,5 @@ def stop(state_dir: Path, ifname: str, proc: Dnsmasq) -> None:
 def stop_all(state_dir: Path, proc: Dnsmasq) -> None:
     for ifname in current_interfaces(state_dir):
         stop(state_dir, ifname, proc)
+    for path in state_dir.glob("dnsmasq-*"):  # a refused network's reloadable files
+        path.unlink(missing_ok=True)

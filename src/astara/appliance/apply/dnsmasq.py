@@ -87,7 +87,12 @@ class DnsmasqProcess:
         return lambda: self._started(proc, conf, pid_file)
 
     def _started(self, proc: subprocess.Popen, conf: Path, pid_file: Path) -> int:
-        _, err = proc.communicate()
+        try:
+            _, err = proc.communicate()
+        except BaseException:  # interrupted: no launcher left running unwaited
+            proc.kill()
+            proc.wait()
+            raise
         if proc.returncode:
             raise ExitedAtStart(f"dnsmasq failed to start: {err.strip()}")
         pid = Retrying(stop=stop_after_delay(1.0), wait=wait_fixed(0.01),

@@ -129,6 +129,7 @@ class FakeDnsmasq:
         self.refuse: str | None = None  # a substring that makes `check` and `start` fail
         self.checks: list[Path] = []
         self.launched: list[Path] = []  # in order; each waited for after all began
+        self.waited: list[Path] = []
 
     def check(self, conf: Path) -> None:
         self.checks.append(conf)
@@ -149,8 +150,20 @@ class FakeDnsmasq:
         return self._next
 
     def launch(self, conf: Path, pid_file: Path) -> Callable[[], int]:
+        """As the real one: the process is there at once (or, refusing its file, has
+        exited); the call returned waits for it (`wait`)."""
         self.launched.append(conf)
-        return lambda: self.start(conf, pid_file)
+        try:
+            outcome: int | ExitedAtStart = self.start(conf, pid_file)
+        except ExitedAtStart as exc:
+            outcome = exc
+        return lambda: self.wait(conf, pid_file, outcome)
+
+    def wait(self, conf: Path, pid_file: Path, outcome: int | ExitedAtStart) -> int:
+        self.waited.append(conf)
+        if isinstance(outcome, ExitedAtStart):
+            raise outcome
+        return outcome
 
     def reload(self, pid: int) -> None:
         self.log.append(("reload", pid))
