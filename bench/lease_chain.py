@@ -51,9 +51,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.orchestrator_e2e import BIN, Bench  # noqa: E402
+from bench.orchestrator_e2e import BIN, Bench, start_aio  # noqa: E402
 from bench.ready_phases import _STAMP, _STEP, _log_time, _utc_time  # noqa: E402
-from tests.support import free_port, wait_for  # noqa: E402
+from tests.support import wait_for  # noqa: E402
 
 import astara  # noqa: E402
 from astara.common.netns import entered  # noqa: E402
@@ -242,31 +242,7 @@ def main() -> None:
         raise SystemExit("run as root")
     state = Path(f"/tmp/astara-bench-lease-{os.getpid()}")
     state.mkdir(mode=0o755)
-    ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
-    (state / "aio.conf").write_text(f"""[network_service]
-bind_port = {ports['net']}
-[loadbalancer_service]
-bind_port = {ports['lb']}
-network_url = http://127.0.0.1:{ports['net']}/
-[compute_service]
-bind_port = {ports['comp']}
-metadata_port = {ports['meta']}
-network_url = http://127.0.0.1:{ports['net']}/
-host_capacity = 2000
-quota_instances = 1000
-[orchestrator]
-network_url = http://127.0.0.1:{ports['net']}/
-compute_url = http://127.0.0.1:{ports['comp']}/
-metadata_url = http://127.0.0.1:{ports['meta']}/
-loadbalancer_url = http://127.0.0.1:{ports['lb']}/
-rpc_hosts = 127.0.0.1
-rpc_port = {ports['rpc']}
-""")
-    subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], capture_output=True)
-    log = open(state / "aio.log", "w")  # noqa: SIM115
-    aio = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
-                            "--config-file", str(state / "aio.conf")], stdout=log,
-                           stderr=subprocess.STDOUT)
+    ports, aio = start_aio(state)
     bench = None
     try:
         wait_for(lambda: subprocess.run(
@@ -288,7 +264,6 @@ rpc_port = {ports['rpc']}
         remove_idle()
         aio.send_signal(signal.SIGTERM)
         aio.wait(120)
-        log.close()
         subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], capture_output=True)
         if keep := os.environ.get("ASTARA_BENCH_KEEP_LOGS"):
             shutil.copytree(state / "logs", Path(keep) / state.name, dirs_exist_ok=True)

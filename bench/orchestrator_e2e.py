@@ -164,9 +164,9 @@ def main() -> None:
         run(a)
 
 
-def run(a: argparse.Namespace) -> None:
-    state = Path(f"/tmp/astara-bench-e2e-{os.getpid()}")
-    state.mkdir(mode=0o755)
+def start_aio(state: Path) -> tuple[dict[str, int], subprocess.Popen]:
+    """``astara-aio`` on free ports with its state in ``state`` (its log in aio.log), sized
+    for the bench's 1,000 routers: the ports by name, and the process."""
     ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
     (state / "aio.conf").write_text(f"""[network_service]
 bind_port = {ports['net']}
@@ -191,10 +191,17 @@ rpc_port = {ports['rpc']}
     # Under the lock no other stack runs: what an earlier run that died left (a
     # management address on a stale bridge) would leave every appliance unreachable.
     subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], capture_output=True)
-    log = open(state / "aio.log", "w")  # noqa: SIM115
-    aio = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
-                            "--config-file", str(state / "aio.conf")], stdout=log,
-                           stderr=subprocess.STDOUT)
+    with open(state / "aio.log", "w") as log:  # the child keeps its own copy
+        aio = subprocess.Popen([str(BIN / "astara-aio"), "--state-path", str(state),
+                                "--config-file", str(state / "aio.conf")], stdout=log,
+                               stderr=subprocess.STDOUT)
+    return ports, aio
+
+
+def run(a: argparse.Namespace) -> None:
+    state = Path(f"/tmp/astara-bench-e2e-{os.getpid()}")
+    state.mkdir(mode=0o755)
+    ports, aio = start_aio(state)
     bench, failed = None, True
     try:
         wait_for(lambda: subprocess.run(["curl", "-s", f"http://127.0.0.1:{ports['rpc']}/workers/"],
@@ -225,7 +232,6 @@ rpc_port = {ports['rpc']}
             bench.upstream.close()
         aio.send_signal(signal.SIGTERM)
         aio.wait(120)
-        log.close()
         subprocess.run([str(BIN / "astara-netns-cleanup"), "--force"], capture_output=True)
         if failed:  # what the stack logged is what says why
             shutil.copytree(state / "logs", f"{state}-logs", dirs_exist_ok=True)
