@@ -9,8 +9,7 @@ not answering yet), then the agent answers ``0..--late`` ms later (uniform, seed
 p50/p90 wait from the agent's first possible answer to the orchestrator's first
 answered status call, and the remote calls about the new router made meanwhile. The fakes
 answer at once unless ``--call-ms`` (each model read, instance lookup and status
-call then answers that long after it is sent, in its thread, as a remote call waits;
-the answer is as of when it was sent).
+call then sleeps that long in its thread, as a remote call waits).
 Usage: bench/checkboot.py [--routers N] [--samples N] [--boot-ms MS] [--late MS]
                           [--call-ms MS]
 """
@@ -32,13 +31,10 @@ from orchestrator_passes import World, model
 
 
 def slowed(fn: Callable, seconds: float) -> Callable:
-    """``fn`` answered ``seconds`` late, as of when it was called: a status call sent
-    before the agent serves is refused, however long it takes to come back."""
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        answer = fn(*args, **kwargs)
         time.sleep(seconds)
-        return answer
+        return fn(*args, **kwargs)
 
     return call
 

@@ -152,18 +152,6 @@ def test_plan(name, observed, step, status, kind, after):
     assert decision.reason
 
 
-STOPS = [c for c in CASES if c[2] is Step.STOP_VM]
-
-
-@pytest.mark.parametrize("name, observed", [c[:2] for c in STOPS], ids=[c[0] for c in STOPS])
-def test_every_stop_ends_the_boot_window(name, observed):
-    """No look after a stop may take the instance going away for the one booting."""
-    m = observed.memory
-    d = plan(replace(observed, memory=replace(m, active_since=m.active_since or 999.5)), S)
-    assert d.step is Step.STOP_VM
-    assert d.memory.active_since is None
-
-
 def test_failed_boot_is_counted_and_remembered():
     d = plan(obs(appliance=Appliance(reachable=False), memory=Memory(
         boot_started=800, active_since=850, failed_boots=1)), S)

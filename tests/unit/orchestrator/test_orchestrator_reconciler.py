@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 from tests.orchestrator_world import REF, RID, router_model, sync_mgmt
 
-from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
@@ -526,81 +525,6 @@ def test_a_boot_still_silent_after_the_window_and_an_event_get_full_looks():
     w.step(full=False)
     assert w.steps()[-1] == "CheckBoot"
     assert w.network.calls and any(c[0] == "find" for c in w.compute.calls)
-
-
-def test_an_admin_down_in_the_window_is_stopped_on_full_looks(monkeypatch):
-    """StopVM is our own step (no event follows): the looks after it read the model and
-    the instance again, even while the instance being deleted still answers."""
-    w, address = booted_silent()
-    # a compute service that deletes lazily: the instance and its agent are still there
-    monkeypatch.setattr(w.compute, "delete", lambda sid: w.compute.calls.append(("delete", sid)))
-    w.network.models[RID].router["admin_state_up"] = False
-    w.step(full=True)  # the router's update event
-    assert w.steps()[-1] == "StopVM"
-    w.appliances.mute.discard(address)
-    w.reset_calls()
-    for _ in range(3):
-        w.step(full=False)
-    assert w.steps()[-3:] == ["StopVM"] * 3
-    assert [c[0] for c in w.compute.calls].count("find") == 3
-    assert not any(c[0] == "push" for c in w.appliances.calls)
-    assert w.network.statuses[RID] == "DOWN"
-
-
-def test_a_failed_stop_in_the_window_is_tried_again_on_a_full_look(monkeypatch):
-    """A failed StopVM leaves the plan memory as it was (the boot window's stamps too):
-    the next look is still full, as the last pass did not wait for the boot."""
-    w, address = booted_silent()
-    w.network.models[RID].router["admin_state_up"] = False
-
-    def refused(sid):
-        raise RemoteError("compute API unavailable")
-
-    monkeypatch.setattr(w.compute, "delete", refused)
-    w.step(full=True)
-    assert w.rec.state(REF).steps[-1].outcome == "retry"
-    assert w.rec.state(REF).memory.active_since is not None
-    w.appliances.mute.discard(address)
-    w.reset_calls()
-    w.step(full=False)
-    assert w.steps()[-1] == "StopVM"
-    assert any(c[0] == "find" for c in w.compute.calls)
-    assert not any(c[0] == "push" for c in w.appliances.calls)
-
-
-def test_a_shut_off_instance_in_the_window_is_replaced_at_once():
-    w, _ = booted_silent()
-    w.compute.servers[w.rec.state(REF).context.instance_id].status = "SHUTOFF"
-    w.step(full=True)  # the compute service's event
-    assert w.steps()[-1] == "StopVM"
-    w.reset_calls()
-    w.step(full=False)  # a full look: the old instance gone, a new boot
-    assert w.steps()[-1] == "CreateVM"
-    assert w.network.statuses[RID] != "ACTIVE"
-
-
-def test_an_interface_added_during_the_boot_is_attached_once():
-    """``router add subnet`` while the instance builds: the ACTIVE look finds the port
-    unplugged, the agent answers, ReplugVM attaches it; the look after does not attach
-    it again (it is not taken from the look before the replug)."""
-    w, address = booted_silent()
-    w.network.models[RID].ports.append(
-        {"id": "new-port", "network_id": "net-x", "device_owner": "network:router_interface",
-         "mac_address": "fa:16:3e:99:99:99", "fixed_ips": []})
-    w.step(full=True)  # the interface's event: the agent is still silent
-    assert w.steps()[-1] == "CheckBoot"
-    w.appliances.mute.discard(address)
-    w.reset_calls()
-    w.step(full=False)
-    ctx = w.rec.state(REF).context
-    assert w.steps()[-1] == "ReplugVM"
-    assert ctx.attached_ports == frozenset(ctx.wanted_ports)  # as the replug left them
-    for _ in range(5):
-        w.step(full=False)
-    attaches = [c for c in w.compute.calls if c[0] == "attach"]
-    assert attaches == [("attach", w.rec.state(REF).context.instance_id, "new-port")]
-    assert w.steps()[-6:-3] == ["ReplugVM", "ConfigureVM", "Alive"]
-    assert w.network.statuses[RID] == "ACTIVE"
 
 
 def test_a_boot_whose_instance_failed_is_replaced_after_the_window():

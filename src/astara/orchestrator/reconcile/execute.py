@@ -235,7 +235,6 @@ class Executor:
             self.compute.attach(instance_id, port)
         for port in sorted(attached - wanted):
             self.compute.detach(instance_id, port)
-        st.context.attached_ports = frozenset(wanted)  # what a look would see now
 
     def _refused(self, d: Decision, ref: ResourceRef, st: RouterState, error: str) -> None:
         try:

@@ -5,10 +5,9 @@ A full observation of a router costs three calls (router model, instance, applia
 status); a health check of a resource that was healthy costs one (appliance status),
 and falls back to a full observation as soon as anything differs. A booting appliance
 whose instance a full look saw ACTIVE is asked for its status alone (``boot_probe``)
-for a few seconds while it waits in CheckBoot: its first answer is seen one call after
-it comes. A full look that finds no instance also asks ``BootSpecs`` what a boot would
-use (BYONF) and whether the compute API knows that image and flavor
-(``Observed.boot_problem``).
+for a few seconds: its first answer is seen one call after it comes. A full look that
+finds no instance also asks ``BootSpecs`` what a boot would use (BYONF) and whether the
+compute API knows that image and flavor (``Observed.boot_problem``).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from astara.orchestrator.drivers.base import Driver, Management
 from astara.orchestrator.drivers.router import HaMember, RouterDriver
 from astara.orchestrator.keys import ResourceRef
 from astara.orchestrator.reconcile.memory import Context, RouterState
-from astara.orchestrator.reconcile.model import Instance, Observed, Status, Step
+from astara.orchestrator.reconcile.model import Instance, Observed
 
 LOG = logging.getLogger(__name__)
 
@@ -98,17 +97,13 @@ class Observer:
 
     def boot_probe(self, st: RouterState, now: float, debug: bool,
                    window: float) -> Observed | None:
-        """One call: has a booting appliance started to answer? Only while the last
-        pass waited for it (CheckBoot) and within ``window`` s of its instance first
-        seen ACTIVE by a full look, whose model, document and instance stand (a change
-        since comes as an event, whose pass looks at everything; after any other step,
-        a replug or a stop, the next look is full; after the window each look is full
-        again, as a boot that takes long may have gone wrong). None means 'look at
-        everything'."""
+        """One call: has a booting appliance started to answer? Only within ``window`` s
+        of its instance first seen ACTIVE by a full look, whose model, document and
+        instance stand (a change since comes as an event, whose pass looks at
+        everything; after the window each look is full again, as a boot that takes
+        long may have gone wrong). None means 'look at everything'."""
         ctx, m = st.context, st.memory
-        last = st.steps[-1] if st.steps else None
-        if last is None or last.step != Step.CHECK_BOOT or last.status != Status.BOOTING \
-                or st.force_rebuild or st.healthy or m.boot_started is None \
+        if st.force_rebuild or st.healthy or m.boot_started is None \
                 or m.active_since is None or not 0 <= now - m.active_since < window \
                 or ctx.desired is None or ctx.desired_digest is None \
                 or ctx.mgmt_address is None or ctx.instance_id is None:

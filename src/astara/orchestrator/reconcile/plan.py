@@ -67,10 +67,6 @@ def plan(o: Observed, s: Settings) -> Decision:
 
     def d(step: Step, status: Status, outcome: Outcome, reason: str, memory: Memory = m,
           rebuild: Rebuild | None = None):
-        if step is Step.STOP_VM:
-            # The appliance waited for is going: no look after this may take its instance
-            # for ACTIVE (``Observer.boot_probe``); a boot after it stamps its own.
-            memory = _with(memory, active_since=None)
         return Decision(step, status, outcome, reason, memory, rebuild)
 
     if o.debug:
