@@ -3,9 +3,7 @@
 The resource's driver (by the key's kind) reads its model and builds its document.
 A full observation of a router costs three calls (router model, instance, appliance
 status); a health check of a resource that was healthy costs one (appliance status),
-and falls back to a full observation as soon as anything differs. A booting appliance
-whose instance a full look saw ACTIVE is asked for its status alone (``boot_probe``)
-for a few seconds: its first answer is seen one call after it comes. A full look that
+and falls back to a full observation as soon as anything differs. A full look that
 finds no instance also asks ``BootSpecs`` what a boot would use (BYONF) and whether the
 compute API knows that image and flavor (``Observed.boot_problem``).
 """
@@ -94,27 +92,6 @@ class Observer:
         return Observed(exists=True, desired_digest=digest, wanted_ports=ports,
                         instance=Instance(ctx.instance_id, "ACTIVE", ports),
                         appliance=app, debug=debug, memory=st.memory, now=now)
-
-    def boot_probe(self, st: RouterState, now: float, debug: bool,
-                   window: float) -> Observed | None:
-        """One call: has a booting appliance started to answer? Only within ``window`` s
-        of its instance first seen ACTIVE by a full look, whose model, document and
-        instance stand (a change since comes as an event, whose pass looks at
-        everything; after the window each look is full again, as a boot that takes
-        long may have gone wrong). None means 'look at everything'."""
-        ctx, m = st.context, st.memory
-        if st.force_rebuild or st.healthy or m.boot_started is None \
-                or m.active_since is None or not 0 <= now - m.active_since < window \
-                or ctx.desired is None or ctx.desired_digest is None \
-                or ctx.mgmt_address is None or ctx.instance_id is None:
-            return None
-        app = self.appliance.status(ctx.mgmt_address, ctx.instance_id)
-        st.report = app.report
-        ports = frozenset(ctx.wanted_ports)
-        return Observed(exists=True, desired_digest=ctx.desired_digest, wanted_ports=ports,
-                        instance=Instance(ctx.instance_id, "ACTIVE", ctx.attached_ports,
-                                          extras=ctx.extra_instances, host_id=ctx.host_id),
-                        appliance=app, debug=debug, memory=m, now=now)
 
     def full(self, ref: ResourceRef, st: RouterState, now: float, debug: bool) -> Observed:
         st.resumed = False

@@ -33,18 +33,15 @@ def _after(seconds: float) -> Outcome:
     return Outcome(OutcomeKind.REQUEUE, seconds)
 
 
-def _boot_wait(instance_status: str | None, waited: float, s: Settings) -> float:
+def _boot_wait(instance_status: str | None, booting_for: float, s: Settings) -> float:
     """When to look again at a booting appliance. Until its instance is ACTIVE the
     compute service's notification wakes the router, so this is only a safety net;
-    once ACTIVE the agent's first answer is near (it serves a new namespace within
-    tens of ms of the announcement): look again soon, on a rising schedule from when
-    the instance was first seen ACTIVE (``waited`` s ago): a fiftieth of the interval,
-    then half the time waited so far (each gap 1.5 times the last), so an early
-    answer is seen within a few ms and a silent agent costs few looks."""
+    once ACTIVE the agent's first answer is near: look again soon, backing off with
+    the time the boot has taken so far (a silent agent costs few looks)."""
     safety_net = 4 * s.boot_check_interval
     if instance_status != "ACTIVE":
         return safety_net
-    return min(safety_net, max(s.boot_check_interval / 50, waited / 2))
+    return min(safety_net, max(s.boot_check_interval / 10, booting_for / 4))
 
 
 def _cooldown(memory: Memory, s: Settings) -> float:
@@ -155,7 +152,7 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
         since = m.active_since if m.active_since is not None else o.now
         if o.now - since < s.boot_timeout:
             return d(Step.CHECK_BOOT, Status.BOOTING,
-                     _after(_boot_wait(inst.status, o.now - since, s)),
+                     _after(_boot_wait(inst.status, booting_for, s)),
                      f"booting for {booting_for:.1f} s", replace(m, active_since=since))
         return d(Step.STOP_VM, Status.RESTART, _after(s.boot_check_interval),
                  f"no answer {s.boot_timeout:.0f} s after its instance went ACTIVE: "

@@ -61,9 +61,6 @@ class StateStore(Protocol):
 SPLIT_BRAIN_REBUILDS = 3
 # The full look after a resumed check comes within this many seconds at most.
 FOLLOW_UP = 10.0
-# A booting appliance is asked for its status alone (no model, no instance read) for
-# this many boot check intervals after its instance is first seen ACTIVE.
-BOOT_PROBE_WINDOW = 4
 # A restarted worker is handed all its routers within seconds (the start-up resync, or
 # the parent requeueing a dead worker's keys): rows preloaded for routers it has not been
 # handed after this long are dropped (a deleted router's, or another worker's).
@@ -182,9 +179,6 @@ class Reconciler:
             was_resumed = st.resumed
             observed = self.observer.health(st, now, debug)
             resumed = was_resumed and observed is not None
-            if observed is None:  # a boot waiting for its agent's first answer
-                observed = self.observer.boot_probe(
-                    st, now, debug, BOOT_PROBE_WINDOW * self.settings.boot_check_interval)
         if observed is None:
             observed = self.observer.full(ref, st, now, debug)
         if observed.appliance is not None and observed.memory.boot_started is None:
