@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import asdict
 
 from astara.common.private import read_secret
@@ -76,33 +77,28 @@ class Runtime:
             mine = (lambda tenant: True) if shard is None else (
                 lambda tenant: shard_for(tenant, shard[1]) == shard[0])
             self.reconciler.preload(store.load_all(mine))
-        self._lock = threading.Lock()
-        self._touched: set[str] = set()
+        self.touched = Touched()
 
     def run(self, ref: ResourceRef, full: bool) -> Outcome:
         """One pass; the router is noted as changed for the next report to the parent."""
+        self.touched.starts(ref.id)
         try:
             return self.reconciler.run(ref, full)
         finally:
-            with self._lock:
-                self._touched.add(ref.id)
+            self.touched.passed(ref.id)
 
     def release(self, ref: ResourceRef) -> None:
         """The cluster gave ``ref`` to another member: its state machine stops here,
-        and the next report says it is no longer held."""
+        and the next report says it is no longer held, because it was released."""
         self.reconciler.release(ref)
-        with self._lock:
-            self._touched.add(ref.id)
+        self.touched.released(ref.id)
 
     def has_touched(self) -> bool:
-        with self._lock:
-            return bool(self._touched)
+        return self.touched.any()
 
-    def take_touched(self) -> set[str]:
-        """The routers passed since the last call (their summaries may have changed)."""
-        with self._lock:
-            touched, self._touched = self._touched, set()
-        return touched
+    def take_touched(self) -> tuple[set[str], set[str]]:
+        """See ``Touched.take``."""
+        return self.touched.take()
 
     def reload_debug(self) -> DebugSnapshot:
         self.debug = self.debug_store.snapshot()
@@ -112,6 +108,45 @@ class Runtime:
         for c in (self.network, self.compute, self.appliance, self.loadbalancers):
             if c is not None:
                 c.close()
+
+
+class Touched:
+    """The routers passed or released since the last report (their summaries may have
+    changed), and which of them were released and not passed since: a report saying one
+    is no longer held says whether it was released (the parent keeps its key: the ring
+    may give it back at once) or ended by a terminal pass (the parent forgets it)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()  # the worker's passes run in threads
+        self._touched: set[str] = set()
+        self._released: set[str] = set()
+
+    def starts(self, rid: str) -> None:
+        """A pass begins: held again (given back), so the pass says what it is now."""
+        with self._lock:
+            self._released.discard(rid)
+
+    def passed(self, rid: str) -> None:
+        with self._lock:
+            self._touched.add(rid)
+
+    def released(self, rid: str) -> None:
+        with self._lock:
+            self._touched.add(rid)
+            self._released.add(rid)
+
+    def any(self) -> bool:
+        with self._lock:
+            return bool(self._touched)
+
+    def take(self) -> tuple[set[str], set[str]]:
+        """The routers touched since the last call, and those of them released and not
+        passed since (a pass running at the release does not count: it began before)."""
+        with self._lock:
+            touched, self._touched = self._touched, set()
+            released = self._released & touched
+            self._released -= released
+        return touched, released
 
 
 def lease_fence(db: Database, fence: tuple[str, float]) -> Fence:
@@ -172,13 +207,16 @@ def summary(router_id: str, st: RouterState, steps: int = 10) -> dict:
     }
 
 
-def report(held: dict[str, RouterState], touched: set[str] | None
-           ) -> tuple[dict[str, dict], list[str] | None]:
+def report(held: dict[str, RouterState], touched: set[str] | None,
+           released: Collection[str] = ()
+           ) -> tuple[dict[str, dict], list[str] | None, list[str]]:
     """What a worker tells the parent: every router it holds (``touched`` None: its first
-    report), else the summaries of the routers passed since and the ids it dropped. An
+    report), else the summaries of the routers passed since, the ids it dropped, and of
+    those the ones it dropped because they were ``released``, not ended. An
     HA router's second member is shown in its router's summary (``ha``), not as one."""
     if touched is None:
         return {rid: summary(rid, st) for rid, st in list(held.items())
-                if not router_ha.split(rid)[1]}, None
+                if not router_ha.split(rid)[1]}, None, []
     states = {rid: summary(rid, st) for rid in touched if (st := held.get(rid)) is not None}
-    return states, sorted(rid for rid in touched if rid not in held)
+    gone = sorted(rid for rid in touched if rid not in held)
+    return states, gone, [rid for rid in gone if rid in released]

@@ -612,7 +612,7 @@ class Orchestrator:
             except (EOFError, OSError):
                 return
             if msg[0] == "snapshot":
-                _, index, states, gone, stats = msg
+                _, index, states, gone, stats, released = msg
                 proc = self.workers[index].proc
                 if proc is None or stats.get("pid") != proc.pid:
                     continue  # sent by a worker that has died since: its successor reports
@@ -625,11 +625,13 @@ class Orchestrator:
                         self.last_pushed.forget(rid)  # dropped: no report will come
                         if self.routers.get(rid, {}).get("_worker") == index:
                             del self.routers[rid]
-                        if not first and (self.ownership is None
-                                          or self.ownership.owns(rid)):
+                        if not first and rid not in released and (
+                                self.ownership is None or self.ownership.owns(rid)):
                             # Dropped after a terminal pass: gone. A restarted worker's
-                            # first report only lacks what it was not handed yet: the keys
-                            # stay (requeued, floating IPs resolved, requeued again).
+                            # first report only lacks what it was not handed yet, and a
+                            # router released may be ours again already (the ring gave
+                            # it back): the keys stay (requeued, floating IPs resolved,
+                            # requeued again; renewed by the next round).
                             self.known.pop(rid, None)
                     for rid, summary in states.items():
                         self.routers[rid] = {**summary, "_worker": index}

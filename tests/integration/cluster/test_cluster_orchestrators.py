@@ -189,14 +189,34 @@ rpc_url = http://127.0.0.1:{port}
                 out[rid] = out.get(rid, 0) + 1
         return out
 
-    def converged(self) -> bool:
-        """Every router: held by a live member, booted once, its config pushed."""
+    def unconverged(self) -> dict[str, str]:
+        """Each router not yet held by a live member, booted once and configured: why."""
         holders, live, boots = self.holders(), self.live(), self.boots()
         with self.fleet.lock:
             applied = {self.fleet.names.get(i, ""): a for a, i in
                        self.fleet.instance_of.items() if a in self.fleet.applied}
-        return all(holders.get(r) in live and boots.get(r) == 1
-                   and any(r in name for name in applied) for r in self.ids)
+        ring = Ring.of(live.values())
+        out = {}
+        for r in self.ids:
+            held, applied_r = holders.get(r), any(r in name for name in applied)
+            if held in live and boots.get(r) == 1 and applied_r:
+                continue
+            out[r] = (f"lease holder {live.get(held, held)} (ring owner {ring.owner(r)}, "
+                      f"live {sorted(live.values())}), boots {boots.get(r, 0)}, "
+                      f"config applied {applied_r}")
+        return out
+
+    def converged(self) -> bool:
+        """Every router: held by a live member, booted once, its config pushed."""
+        return not self.unconverged()
+
+    def wait_converged(self, timeout: float, what: str) -> None:
+        """``converged()`` within ``timeout`` s, else which routers are not and why."""
+        try:
+            wait_for(self.converged, timeout, what)
+        except AssertionError as e:
+            why = "\n".join(f"  {r}: {v}" for r, v in self.unconverged().items())
+            raise AssertionError(f"{e}; not converged:\n{why}\nlogs in {self.tmp}") from None
 
     def served_once(self) -> bool:
         """Each router is in exactly one live member's own list (one state machine),
@@ -256,7 +276,7 @@ def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(
     w.create_routers(ROUTERS // 2)
     w.start(*MEMBERS)
     w.create_routers(ROUTERS - ROUTERS // 2)  # through intake: the ring's owner admits
-    wait_for(w.converged, 60, "every router booted once, configured and held")
+    w.wait_converged(60, "every router booted once, configured and held")
     assert len(w.mgmt_networks()) == 1  # the members agreed on one
     ring = Ring.of(MEMBERS)
     pids = {n: p.pid for n, p in w.procs.items()}
@@ -273,7 +293,7 @@ def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(
     wait_for(lambda: all(w.holders().get(r) in w.live() for r in theirs), TIMEOUT + 20,
              "the takeover", every=0.05)
     took = time.monotonic() - killed
-    wait_for(w.converged, 30, "every router held by a live member")
+    w.wait_converged(30, "every router held by a live member")
     wait_for(w.served_once, 30, "each router in one live member's list")
     assert took <= TIMEOUT + 5, f"takeover took {took:.1f} s"
     assert w.fleet.total_pushes() == pushes  # adopted: no push, no boot
@@ -285,7 +305,7 @@ def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(
     back = w.procs[victim].pid
     wait_for(lambda: all(w.holders().get(r) == back for r in theirs), TIMEOUT + 20,
              "its share back")
-    wait_for(w.converged, 30, "every router held and configured")
+    w.wait_converged(30, "every router held and configured")
     wait_for(w.served_once, 30, "each router in one member's list")
     assert w.fleet.total_pushes() == pushes and w.fleet.fenced == 0
     assert sorted(w.boots().values()) == [1] * ROUTERS

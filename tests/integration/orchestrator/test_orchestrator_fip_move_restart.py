@@ -128,6 +128,6 @@ def test_a_move_heard_after_a_restart_wakes_the_router_that_lost_the_address(sta
     # the reports answer now.
     pid = orch.workers[0].proc.pid
     orch._results.put(("snapshot", 0, {LOST: {"id": LOST, "floating_ips": []}}, None,
-                       {"pid": pid}))
+                       {"pid": pid}, []))
     wait_for(lambda: LOST in orch.routers, what="the report collected")
     assert wake(bus, woken, moved()) == [GAINED]

@@ -42,8 +42,9 @@ def orch(tmp_path):
     o.db.dispose()
 
 
-def report(o: Orchestrator, states: dict, gone: list[str] | None, pid: int) -> None:
-    o._results.put(("snapshot", 0, states, gone, {"pid": pid}))
+def report(o: Orchestrator, states: dict, gone: list[str] | None, pid: int,
+           released: tuple[str, ...] = ()) -> None:
+    o._results.put(("snapshot", 0, states, gone, {"pid": pid}, list(released)))
 
 
 def test_a_restarted_workers_first_report_keeps_the_routers_it_was_not_handed_yet(orch):
@@ -66,3 +67,28 @@ def test_a_restarted_workers_first_report_keeps_the_routers_it_was_not_handed_ye
     report(o, {}, [A.id], 101)
     wait_for(lambda: A.id not in o.routers)
     assert set(o.known) == {B.id}
+
+
+class Holding:
+    """A cluster member's ownership that holds every router (given back already)."""
+
+    def owns(self, resource_id: str) -> bool:
+        return True
+
+
+def test_a_router_released_and_given_back_before_the_report_keeps_its_key(orch):
+    # The ring took A away and gave it back within a report's time: the report that it
+    # is no longer held (released) comes when this member holds its lease again. Read
+    # as a terminal drop, the key was forgotten: the next round released A for good and
+    # no member served it.
+    o = orch
+    o.ownership = Holding()  # type: ignore[assignment]
+    o.submit(A)
+    report(o, {A.id: summary(A, [])}, None, 100)
+    wait_for(lambda: A.id in o.routers)
+    report(o, {}, [A.id], 100, released=(A.id,))
+    wait_for(lambda: A.id not in o.routers)  # the view goes: another member's, for now
+    assert set(o.known) == {A.id}
+    # Dropped after a terminal pass while held: forgotten.
+    report(o, {}, [A.id], 100)
+    wait_for(lambda: A.id not in o.known)

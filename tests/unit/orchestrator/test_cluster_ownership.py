@@ -15,7 +15,7 @@ from astara.db import migrate
 from astara.db.engine import Database
 from astara.orchestrator.cluster.leases import Lease, Leases, MemberBoard, verdict
 from astara.orchestrator.cluster.membership import StaticMembership
-from astara.orchestrator.cluster.ownership import Ownership, rebalance
+from astara.orchestrator.cluster.ownership import Ownership, Rebalance, rebalance
 from astara.orchestrator.cluster.ring import Ring
 from astara.orchestrator.cluster.settings import CoordinationSettings
 from astara.wire.tenure import Tenure
@@ -225,3 +225,24 @@ def test_a_database_error_while_raising_stays_fenced_with_one_error_line(db, cap
     a.db = Down()
     assert a.advance(IDS[0], Tenure(1, "orch-a/1"), 7) is None
     assert "not raised to epoch 8: database error" in caplog.text
+
+
+def test_a_resource_admitted_after_the_known_list_was_read_is_kept(db):
+    # The heartbeat thread reads the known resources, then beats (a call to the
+    # coordination service) and rebuilds the ring; intake may admit a new router in
+    # between. It was released, then adopted again a beat later: its first pass fenced,
+    # and the report of the release read by the parent as a terminal drop.
+    clock, group = Clock(), {"orch-a": {}}
+    a = member(db, clock, "orch-a", group)
+    a.tick([])
+    new = IDS[3]
+    assert a.admit([new]) == {new}
+    clock.now += 1
+    change = a.tick([])  # the list read before the admission
+    assert new not in change.release and a.owns(new)
+    assert a.leases.check(new) is None  # renewed, not cut to the margin
+    clock.now += 1
+    assert a.tick([new]) == Rebalance() and a.owns(new)
+    # Forgotten since (deleted): released at the next round.
+    clock.now += 1
+    assert a.tick([]).release == {new} and not a.owns(new)

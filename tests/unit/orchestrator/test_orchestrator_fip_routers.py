@@ -54,7 +54,7 @@ def collect(orch: Orchestrator, *snapshots: tuple[dict, list[str] | None]) -> No
     orch.workers[0].proc = SimpleNamespace(pid=PID)  # type: ignore[assignment]
     mark = "7d1f0a52-1111-4a4a-8b8b-0000000000ff"  # taken last: the others are done
     for states, gone in [*snapshots, ({mark: {"id": mark}}, [])]:
-        orch._results.put(("snapshot", 0, states, gone, {"pid": PID}))
+        orch._results.put(("snapshot", 0, states, gone, {"pid": PID}, []))
     orch._stop.clear()
     t = threading.Thread(target=orch._collect, daemon=True)
     t.start()

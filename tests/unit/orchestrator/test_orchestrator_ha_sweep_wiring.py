@@ -53,7 +53,7 @@ class Stub:
         return False
 
     def take_touched(self):
-        return set()
+        return set(), set()
 
 
 def serve(index: int, rt: Stub, script) -> None:

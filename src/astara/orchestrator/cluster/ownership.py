@@ -51,6 +51,9 @@ class Ownership:
         self.ring = Ring.of([])
         self.members: dict[str, dict] = {}
         self.held: dict[str, int] = {}  # resource id -> lease epoch
+        # Taken by ``admit`` since the last round began: the caller's list of known
+        # resources may have been read before they were added to it.
+        self._admitted: set[str] = set()
         self.last_ok: float | None = None  # the coordination service's last answer
         self.down: str | None = None  # why it does not answer (None: it does)
         self._acting = True
@@ -61,6 +64,8 @@ class Ownership:
         return self.leases.owner
 
     def tick(self, known: Iterable[str]) -> Rebalance:
+        """One heartbeat and round: ``known`` are the resources this member knows of
+        (read before the call: ``admit`` may take others meanwhile)."""
         now = self.clock()
         try:
             members = self.membership.beat()
@@ -74,7 +79,11 @@ class Ownership:
             if set(members) != set(self.members):
                 LOG.info("cluster: members %s", sorted(members))
             self.members, self.ring = members, Ring.of(members)
-            wanted = self.ring.mine(self.name, known)
+            # A resource admitted after ``known`` was read is not in it: kept while the
+            # ring gives it to us (released, it would come back a beat later, its first
+            # pass fenced); one forgotten since (deleted) goes at the next round.
+            admitted, self._admitted = self._admitted & set(self.held), set()
+            wanted = self.ring.mine(self.name, set(known) | admitted)
             lost = set(self.held) - wanted
             if lost:
                 self.leases.release(lost)
@@ -125,6 +134,7 @@ class Ownership:
             if new:
                 taken = self.leases.take(new)
                 self.held.update(taken)
+                self._admitted.update(taken)
                 mine |= set(taken)
             return mine
 

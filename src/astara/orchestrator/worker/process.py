@@ -9,10 +9,11 @@ sends ``("submit", ref, full)``, ``("release", ref)`` (the cluster gave it away:
 state machine stops here),
 ``("submit_many", [ref, ...], full)`` (a resync), ``("rebuild", ref)``, ``("debug",)``
 and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, gone,
-stats)`` while anything changes (``pacing``: at once while its start-up batch passes,
-then once a second): first every router it holds (``gone``
-None), then only the routers passed since (summaries) and those it dropped (``gone``),
-so 1,000 idle routers cost the summaries of the few just health-checked. A message
+stats, released)`` while anything changes (``pacing``: at once while its start-up batch
+passes, then once a second): first every router it holds (``gone``
+None), then only the routers passed since (summaries) and those it dropped (``gone``;
+``released``: those of them dropped on a ``release``, not after a terminal pass), so
+1,000 idle routers cost the summaries of the few just health-checked. A message
 the worker does not understand is logged and ignored.
 """
 
@@ -188,8 +189,9 @@ async def _report(index: int, rt: Runtime, worker: Worker, outbox, stop) -> None
         changed = bool(held) if first else rt.has_touched() or stats != last_stats
         if not pacer.due(now, changed, idle):
             continue
-        touched = rt.take_touched()
-        outbox.put(("snapshot", index, *report(held, None if first else touched), stats))
+        touched, released = rt.take_touched()
+        states, gone, released_gone = report(held, None if first else touched, released)
+        outbox.put(("snapshot", index, states, gone, stats, released_gone))
         if first:
             LOG.info("worker %d: first report (%d routers) %.2f s after its start", index,
                      len(held), since_exec())
