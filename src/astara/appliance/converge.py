@@ -77,7 +77,7 @@ class Ports:
     netlink: Callable[[], Netlink]
     nft: Nft
     dnsmasq: Dnsmasq
-    sysctl: Callable[[str, str], None] = sysctl
+    sysctl: Callable[[str, str], object] = sysctl  # whether it wrote
     haproxy: Haproxy | None = None  # None: this agent serves no load balancer
     # Called in the namespace with what an apply took over (`apply.announce.Announcer`);
     # None: announce nothing.
