@@ -85,8 +85,21 @@ class Ports:
     ha: HaDaemons | None = None  # None: this agent runs no HA member
 
 
+FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+
+
 def sysctls(config: ApplianceConfig) -> dict[str, str]:
     return SYSCTLS if config.loadbalancer is None else {**SYSCTLS, **NO_FORWARDING}
+
+
+def split_sysctls(config: ApplianceConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """(written before the netlink batch, written once the firewall is loaded). Turning
+    forwarding on (or off) notifies every netlink listener of the host (each dnsmasq's,
+    each served appliance's): 4-13 ms at 1,000 appliances, made while the new dnsmasq
+    processes start. Pure."""
+    wanted = sysctls(config)
+    return ({k: v for k, v in wanted.items() if k not in FORWARDING},
+            {k: v for k, v in wanted.items() if k in FORWARDING})
 
 
 @dataclass
@@ -261,18 +274,22 @@ class Appliance:
             with timed("observe"):
                 observed = netlink.observe()
                 ops = plan.diff(config, observed)
+            early, forwarding = split_sysctls(config)
             with timed("sysctl"):
-                for key, value in sysctls(config).items():
-                    self.ports.sysctl(key, value)
+                self._write_sysctls(early)
             with timed("netlink"):
                 netlink.run(ops, done)
             result.ops = done
             result.nft = self._load_nft(config, observed, result.phases)
             with timed("render"):
                 files = self._dhcp_files(config, observed)
+
+            def forward() -> None:  # once the firewall holds, while dnsmasq starts
+                with timed("sysctl"):
+                    self._write_sysctls(forwarding)
             with timed("dnsmasq"):
                 result.dhcp = dhcp.sync(self.state_dir, files, self.ports.dnsmasq,
-                                        result.phases)
+                                        result.phases, forward)
             with timed("haproxy"):
                 result.haproxy = self._sync_haproxy(haproxy, config)
             if config.ha.enabled:
@@ -296,6 +313,10 @@ class Appliance:
         with timed("record"):
             self._applied(config, digest)
         return result
+
+    def _write_sysctls(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self.ports.sysctl(key, value)
 
     def _announce(self, config: ApplianceConfig, names: dict[str, str], done: list[Op],
                   old: frozenset[tuple[int, int]],
@@ -386,12 +407,23 @@ class Appliance:
                     self.ports.nft.load_delta(delta)
             self._ruleset = ruleset
             return "delta" if delta else "none"
+        with timed("nft"):  # no table to replace (a first push): only create them
+            fresh = old is None and self._own_tables_absent()
         with timed("render"):
-            text = ruleset.full()
+            text = ruleset.full(fresh)
         with timed("nft"):
             self.ports.nft.load_full(text)
         self._ruleset = ruleset
         return "full"
+
+    def _own_tables_absent(self) -> bool:
+        """Neither of our nftables tables is there (one dump; this apply holds the
+        appliance's lock and nothing else makes them). In doubt, False: replace."""
+        try:
+            return not OWN_TABLES & self.ports.nft.tables()
+        except OSError as exc:
+            LOG.warning("appliance %s: cannot list the nftables tables: %s", self.name, exc)
+            return False
 
     def _dhcp_files(self, config: ApplianceConfig,
                     observed: NetState) -> list[render_dnsmasq.DnsmasqFiles]:
