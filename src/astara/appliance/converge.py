@@ -1,9 +1,11 @@
 """Converge one appliance to a config document; roll back to the last good one on failure.
 
 Called by the API (one call at a time per appliance, in a worker thread). Inside
-the appliance's namespace: observe → `plan.netlink.diff` → netlink ops (one
-batch) → nftables (full ruleset only when its base changed, else a floating IP
-element delta) → dnsmasq files → haproxy. A document with a `loadbalancer` section
+the appliance's namespace: observe → `plan.netlink.diff` → ARP sysctls → netlink
+ops (one batch) → nftables (full ruleset only when its base changed, else a
+floating IP element delta; with no table there yet, created without a replace) →
+forwarding sysctls (only once the firewall holds) → dnsmasq files → haproxy.
+A document with a `loadbalancer` section
 turns IPv4 forwarding off, runs no dnsmasq and one haproxy (`apply.haproxy`; its
 configuration is rendered before anything changes, so a load balancer haproxy
 cannot serve is refused as a document that does not fit). Any failure undoes the
@@ -93,10 +95,7 @@ def sysctls(config: ApplianceConfig) -> dict[str, str]:
 
 
 def split_sysctls(config: ApplianceConfig) -> tuple[dict[str, str], dict[str, str]]:
-    """(written before the netlink batch, written once the firewall is loaded). Turning
-    forwarding on (or off) notifies every netlink listener of the host (each dnsmasq's,
-    each served appliance's): 4-13 ms at 1,000 appliances, made while the new dnsmasq
-    processes start. Pure."""
+    """(written before the netlink batch, written once the firewall is loaded). Pure."""
     wanted = sysctls(config)
     return ({k: v for k, v in wanted.items() if k not in FORWARDING},
             {k: v for k, v in wanted.items() if k in FORWARDING})
@@ -281,15 +280,13 @@ class Appliance:
                 netlink.run(ops, done)
             result.ops = done
             result.nft = self._load_nft(config, observed, result.phases)
+            with timed("sysctl"):  # forwarding: only once the firewall holds
+                self._write_sysctls(forwarding)
             with timed("render"):
                 files = self._dhcp_files(config, observed)
-
-            def forward() -> None:  # once the firewall holds, while dnsmasq starts
-                with timed("sysctl"):
-                    self._write_sysctls(forwarding)
             with timed("dnsmasq"):
                 result.dhcp = dhcp.sync(self.state_dir, files, self.ports.dnsmasq,
-                                        result.phases, forward)
+                                        result.phases)
             with timed("haproxy"):
                 result.haproxy = self._sync_haproxy(haproxy, config)
             if config.ha.enabled:

@@ -213,28 +213,3 @@ def test_an_interrupted_launch_still_waits_for_those_begun(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         dhcp.sync(tmp_path, two(tmp_path), dnsmasq)
     assert dnsmasq.waited == [tmp_path / "dnsmasq-ge2.conf"]
-
-
-def test_meanwhile_runs_once_every_start_is_begun_and_before_any_wait(tmp_path):
-    dnsmasq = FakeDnsmasq()
-    seen = []
-    dhcp.sync(tmp_path, two(tmp_path), dnsmasq,
-              meanwhile=lambda: seen.append((list(dnsmasq.launched), list(dnsmasq.waited))))
-    assert seen == [([tmp_path / "dnsmasq-ge2.conf", tmp_path / "dnsmasq-ge3.conf"], [])]
-    assert len(dnsmasq.waited) == 2
-
-
-def test_meanwhile_runs_with_nothing_to_start(tmp_path):
-    seen = []
-    dhcp.sync(tmp_path, [], FakeDnsmasq(), meanwhile=lambda: seen.append(1))
-    assert seen == [1]
-
-
-def test_what_meanwhile_raises_comes_once_every_start_was_waited_for(tmp_path):
-    dnsmasq = FakeDnsmasq()
-
-    def fails():
-        raise OSError(16, "sysctl refused")
-    with pytest.raises(OSError, match="sysctl refused"):
-        dhcp.sync(tmp_path, two(tmp_path), dnsmasq, meanwhile=fails)
-    assert dnsmasq.waited == [tmp_path / "dnsmasq-ge2.conf", tmp_path / "dnsmasq-ge3.conf"]

@@ -35,13 +35,9 @@ def current_interfaces(state_dir: Path) -> set[str]:
 
 
 def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
-         phases: Phases | None = None,
-         meanwhile: Callable[[], None] | None = None) -> list[str]:
+         phases: Phases | None = None) -> list[str]:
     """`phases` (optional) gets the time of the checks (``dnsmasq-check``: the files
-    written, ``dnsmasq --test``) and of the starts (``dnsmasq-start``). `meanwhile`
-    (optional) is called once, when the processes to start are begun and before they
-    are waited for (work of the caller's that overlaps their start-up); what it raises
-    is raised once they were waited for."""
+    written, ``dnsmasq --test``) and of the starts (``dnsmasq-start``)."""
     timed = (phases or Phases()).timed
     done: list[str] = []
     starts: list[tuple[DnsmasqFiles, dict[str, Path], bool]] = []
@@ -66,7 +62,7 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
             proc.reload(pid)
             done.append(f"reload {files.ifname}")
     with timed("dnsmasq-start"):
-        done += _start(starts, proc, meanwhile)
+        done += _start(starts, proc)
     for ifname in sorted(current_interfaces(state_dir) - {f.ifname for f in wanted}):
         stop(state_dir, ifname, proc)
         done.append(f"stop {ifname}")
@@ -74,11 +70,11 @@ def sync(state_dir: Path, wanted: list[DnsmasqFiles], proc: Dnsmasq,
 
 
 def _start(starts: list[tuple[DnsmasqFiles, dict[str, Path], bool]],
-           proc: Dnsmasq, meanwhile: Callable[[], None] | None = None) -> list[str]:
-    """Start these side by side: every process begun, then `meanwhile` called, then
-    each waited for, whatever is raised meanwhile. Raises the first failure (a later
-    one is logged) once every process begun was waited for (those that started keep
-    running, found by their files: a failed push's rollback stops them)."""
+           proc: Dnsmasq) -> list[str]:
+    """Start these side by side: every process begun, then each waited for, whatever
+    is raised meanwhile. Raises the first failure (a later one is logged) once every
+    process begun was waited for (those that started keep running, found by their
+    files: a failed push's rollback stops them)."""
     begun: list[tuple[DnsmasqFiles, dict[str, Path], bool, Callable[[], int]]] = []
     failures: list[BaseException] = []
     for files, p, conf_changed in starts:
@@ -88,11 +84,6 @@ def _start(starts: list[tuple[DnsmasqFiles, dict[str, Path], bool]],
             failures.append(exc)
             if not isinstance(exc, Exception):
                 break  # interrupted: begin no more
-    if meanwhile is not None and all(isinstance(f, Exception) for f in failures):
-        try:
-            meanwhile()
-        except BaseException as exc:  # the processes begun are still waited for
-            failures.append(exc)
     done = [f"start {files.ifname}" for files, p, conf_changed, wait in begun
             if _waited(p, conf_changed, wait, failures)]
     if failures:
