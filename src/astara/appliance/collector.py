@@ -2,7 +2,7 @@
 
 Used by `cli` in host mode; `host` reports each appliance it stops serving. A full
 collection walks every object the collector tracks and holds the interpreter while
-it does: at 1,000 appliances the agent holds some 250,000 of them (their documents,
+it does: at 1,000 appliances the agent holds about 265,000 of them (their documents,
 rulesets, servers, metrics) and a full collection paused every push and status
 answer for 60-150 ms, more as the host filled (`bench/appliance_host.py`). Those
 objects live as long as their appliance, so walking them again finds nothing.
