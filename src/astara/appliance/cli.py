@@ -27,6 +27,7 @@ import socket
 from pathlib import Path
 
 from astara.appliance import high_fds
+from astara.appliance.collector import Collector
 from astara.appliance.discovery import Settings, Watcher, serve_self
 from astara.appliance.host import Host
 from astara.common import private
@@ -87,7 +88,13 @@ async def run(args: argparse.Namespace, stop: asyncio.Event | None = None) -> No
     args.state_dir.chmod(0o711)  # dnsmasq, unprivileged, re-reads its files: no listing
     settings = Settings(netns_prefix=args.netns_prefix, mgmt_ifname=args.mgmt_ifname,
                         mgmt_prefix=args.mgmt_prefix, interval=args.scan_interval)
-    host = Host(args.state_dir, secrets, api_port=args.api_port)
+    # Host mode holds many appliances' long-lived objects: full collections walk
+    # only what is younger than the last one (`collector`).
+    collector = Collector() if args.mode == "host" else None
+    host = Host(args.state_dir, secrets, api_port=args.api_port,
+                on_removed=collector.removed_one if collector else None)
+    if collector:
+        collector.start()
     try:
         if args.mode == "host":
             await Watcher(host, settings).run(stop)
@@ -95,6 +102,8 @@ async def run(args: argparse.Namespace, stop: asyncio.Event | None = None) -> No
             await serve_self(host, args.name, settings, stop)
     finally:
         await host.close(teardown=False)
+        if collector:
+            collector.stop()
 
 
 @one_line_errors("astara-appliance-agent")

@@ -1,9 +1,11 @@
 """Converge one appliance to a config document; roll back to the last good one on failure.
 
 Called by the API (one call at a time per appliance, in a worker thread). Inside
-the appliance's namespace: observe → `plan.netlink.diff` → netlink ops (one
-batch) → nftables (full ruleset only when its base changed, else a floating IP
-element delta) → dnsmasq files → haproxy. A document with a `loadbalancer` section
+the appliance's namespace: observe → `plan.netlink.diff` → ARP sysctls → netlink
+ops (one batch) → nftables (full ruleset only when its base changed, else a
+floating IP element delta; with no table there yet, created without a replace) →
+forwarding sysctls (only once the firewall holds) → dnsmasq files → haproxy.
+A document with a `loadbalancer` section
 turns IPv4 forwarding off, runs no dnsmasq and one haproxy (`apply.haproxy`; its
 configuration is rendered before anything changes, so a load balancer haproxy
 cannot serve is refused as a document that does not fit). Any failure undoes the
@@ -77,7 +79,7 @@ class Ports:
     netlink: Callable[[], Netlink]
     nft: Nft
     dnsmasq: Dnsmasq
-    sysctl: Callable[[str, str], None] = sysctl
+    sysctl: Callable[[str, str], object] = sysctl  # whether it wrote
     haproxy: Haproxy | None = None  # None: this agent serves no load balancer
     # Called in the namespace with what an apply took over (`apply.announce.Announcer`);
     # None: announce nothing.
@@ -85,8 +87,18 @@ class Ports:
     ha: HaDaemons | None = None  # None: this agent runs no HA member
 
 
+FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+
+
 def sysctls(config: ApplianceConfig) -> dict[str, str]:
     return SYSCTLS if config.loadbalancer is None else {**SYSCTLS, **NO_FORWARDING}
+
+
+def split_sysctls(config: ApplianceConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """(written before the netlink batch, written once the firewall is loaded). Pure."""
+    wanted = sysctls(config)
+    return ({k: v for k, v in wanted.items() if k not in FORWARDING},
+            {k: v for k, v in wanted.items() if k in FORWARDING})
 
 
 @dataclass
@@ -261,13 +273,15 @@ class Appliance:
             with timed("observe"):
                 observed = netlink.observe()
                 ops = plan.diff(config, observed)
+            early, forwarding = split_sysctls(config)
             with timed("sysctl"):
-                for key, value in sysctls(config).items():
-                    self.ports.sysctl(key, value)
+                self._write_sysctls(early)
             with timed("netlink"):
                 netlink.run(ops, done)
             result.ops = done
             result.nft = self._load_nft(config, observed, result.phases)
+            with timed("sysctl"):  # forwarding: only once the firewall holds
+                self._write_sysctls(forwarding)
             with timed("render"):
                 files = self._dhcp_files(config, observed)
             with timed("dnsmasq"):
@@ -296,6 +310,10 @@ class Appliance:
         with timed("record"):
             self._applied(config, digest)
         return result
+
+    def _write_sysctls(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self.ports.sysctl(key, value)
 
     def _announce(self, config: ApplianceConfig, names: dict[str, str], done: list[Op],
                   old: frozenset[tuple[int, int]],
@@ -386,12 +404,23 @@ class Appliance:
                     self.ports.nft.load_delta(delta)
             self._ruleset = ruleset
             return "delta" if delta else "none"
+        with timed("nft"):  # no table to replace (a first push): only create them
+            fresh = old is None and self._own_tables_absent()
         with timed("render"):
-            text = ruleset.full()
+            text = ruleset.full(fresh)
         with timed("nft"):
             self.ports.nft.load_full(text)
         self._ruleset = ruleset
         return "full"
+
+    def _own_tables_absent(self) -> bool:
+        """Neither of our nftables tables is there (one dump; this apply holds the
+        appliance's lock and nothing else makes them). In doubt, False: replace."""
+        try:
+            return not OWN_TABLES & self.ports.nft.tables()
+        except OSError as exc:
+            LOG.warning("appliance %s: cannot list the nftables tables: %s", self.name, exc)
+            return False
 
     def _dhcp_files(self, config: ApplianceConfig,
                     observed: NetState) -> list[render_dnsmasq.DnsmasqFiles]:

@@ -129,9 +129,11 @@ def _set_up(appliance: Appliance, mgmt_mac: str, mgmt_cidr: str, family: int,
 
 class Host:
     def __init__(self, state_root: Path, secret_for: Callable[[str], str],
-                 api_port: int = 5000) -> None:
+                 api_port: int = 5000,
+                 on_removed: Callable[[], None] | None = None) -> None:
         self.state_root, self.api_port = state_root, api_port
         self.secret_for = secret_for
+        self._on_removed = on_removed  # `collector.Collector.removed_one`
         self.entries: dict[str, _Entry] = {}
         self._by_address: dict[str, Served] = {}
         self._config = uvicorn.Config(self._dispatch, interface="asgi3", lifespan="off",
@@ -282,6 +284,8 @@ class Host:
                 await asyncio.to_thread(entry.served.appliance.teardown)
         for server in entry.servers:
             await server.wait_closed()
+        if self._on_removed is not None:
+            self._on_removed()
 
     async def close(self, teardown: bool = True) -> None:
         for name in list(self.entries):

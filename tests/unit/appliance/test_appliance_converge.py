@@ -129,6 +129,50 @@ def test_apply_answers_arp_only_for_the_receiving_interface(appliance):
     assert written["net.ipv4.ip_forward"] == "1"
 
 
+def test_a_first_push_creates_the_tables_without_deleting_them_first(appliance):
+    nft = appliance.ports.nft
+    assert appliance.apply(router_config(1)).error is None
+    assert nft.loads[-1][0] == "full" and "delete table" not in nft.loads[-1][1]
+    assert nft.reads == ["tables"]
+
+
+def test_tables_already_there_at_a_first_push_are_replaced(appliance):
+    nft = appliance.ports.nft
+    nft.loads.append(("full", "table inet astara {\n}\n"))  # left by an earlier agent
+    assert appliance.apply(router_config(1)).error is None
+    assert "delete table inet astara" in nft.loads[-1][1]
+
+
+def test_a_changed_base_replaces_the_tables_without_looking(appliance):
+    nft = appliance.ports.nft
+    assert appliance.apply(router_config(1)).error is None
+    nft.reads.clear()
+    changed = router_config(1).model_dump(mode="json")
+    del changed["networks"][3]  # net2 leaves: the base ruleset changes
+    assert appliance.apply(type(router_config()).model_validate(changed)).error is None
+    assert "delete table inet astara" in nft.loads[-1][1] and nft.reads == []
+
+
+def test_forwarding_is_turned_on_once_the_firewall_is_loaded(appliance):
+    events: list[str] = []
+    appliance.ports.sysctl = lambda key, value: events.append(key)
+    nft, dnsmasq = appliance.ports.nft, appliance.ports.dnsmasq
+    load_full, launch = nft.load_full, dnsmasq.launch
+    nft.load_full = lambda text: (events.append("nft"), load_full(text))[1]
+
+    def launched(conf, pid_file):
+        events.append("dnsmasq begun")
+        return launch(conf, pid_file)
+    dnsmasq.launch = launched
+    assert appliance.apply(router_config(1)).error is None
+    nft_at = events.index("nft")
+    assert all(events.index(k) < nft_at for k in events if "arp" in k)  # before any address
+    forwarding = [events.index("net.ipv4.ip_forward"),
+                  events.index("net.ipv6.conf.all.forwarding")]
+    begun = [i for i, e in enumerate(events) if e == "dnsmasq begun"]
+    assert len(begun) == 2 and max(forwarding) < min(begun) and min(forwarding) > nft_at
+
+
 PINNED = _with_allocs(1, [_alloc("fa:16:3e:aa:00:01", "192.0.2.10"),
                           _alloc("fa:16:3e:aa:00:02", "192.0.2.11")])
 

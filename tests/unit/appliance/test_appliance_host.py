@@ -25,3 +25,16 @@ def test_pids_observed_after_a_removal_are_not_watched(tmp_path, appliance):
                 host._unwatch(entry)
 
     asyncio.run(main())
+
+
+def test_each_appliance_no_longer_served_is_reported_once(tmp_path, appliance):
+    removed = []
+    host = Host(tmp_path, lambda name: "secret", on_removed=lambda: removed.append(1))
+    entry = _Entry(Served(appliance, "secret"), [], "fdca::2")
+    host.entries["r1"], host._by_address["fdca::2"] = entry, entry.served
+
+    async def main():
+        await host.remove("r1", teardown=False)
+        await host.remove("r1", teardown=False)  # gone already: nothing to report
+    asyncio.run(main())
+    assert removed == [1] and host.entries == {}

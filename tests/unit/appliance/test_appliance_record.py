@@ -125,10 +125,10 @@ def test_lost_neighbour_pins_are_put_back_on_takeover(appliance, netlink):
 
 def test_takeover_asks_nftables_which_tables_exist_not_for_the_ruleset_text(appliance, netlink):
     appliance.apply(router_config(300))  # the text grows with the floating IPs
-    log = len(netlink.log)
+    log, reads = len(netlink.log), len(appliance.ports.nft.reads)
     again = restarted(appliance)
     assert again.restore() and again.digest == appliance.digest
-    assert again.ports.nft.reads == ["tables"]  # one dump, not the text per appliance
+    assert again.ports.nft.reads[reads:] == ["tables"]  # one dump, not the text
     assert netlink.log[log:] == []  # nothing written: nothing was missing
 
 

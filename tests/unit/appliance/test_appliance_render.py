@@ -157,3 +157,13 @@ def test_load_balancer_lets_in_only_enabled_listeners_on_the_vip_and_forwards_no
                  {"id": "b", "protocol": "TCP", "protocol_port": 81, "admin_state_up": False}]
     assert "tcp dport { 80 } accept" in _lb_ruleset(listeners=listeners, pools=[])
     assert "ip daddr" not in _lb_ruleset(admin_state_up=False)
+
+
+def test_a_fresh_full_ruleset_creates_the_tables_without_deleting_them():
+    config = router_config(2)
+    names = {n.network_id: f"eth{i}" for i, n in enumerate(config.networks)}
+    ruleset = nft.render(config, names, 5000)
+    assert ruleset.full().startswith("table inet astara {}\ndelete table inet astara\n")
+    fresh = ruleset.full(fresh=True)
+    assert "delete" not in fresh
+    assert fresh == ruleset.full().split("delete table netdev astara\n", 1)[1]

@@ -45,8 +45,15 @@ def identity(netns: str | None) -> str:
             return f"{boot}/inode:{os.stat('/proc/thread-self/ns/net').st_ino}"
 
 
-def sysctl(key: str, value: str) -> None:
-    """Write a sysctl of the current (thread's) namespace."""
-    path = "/proc/sys/" + key.replace(".", "/")
+def sysctl(key: str, value: str, root: str = "/proc/sys") -> bool:
+    """Set a sysctl of the current (thread's) namespace; whether it was written. One
+    that holds `value` already is only read: writing the forwarding ones takes the
+    kernel's RTNL lock (retried while another holds it), and an appliance's
+    namespace has the ARP ones from the compute agent."""
+    path = f"{root}/{key.replace('.', '/')}"
+    with open(path) as f:
+        if f.read().strip() == value:
+            return False
     with open(path, "w") as f:
         f.write(value)
+    return True
