@@ -9,7 +9,7 @@ the quota and binds the ports through the network API) and the agent's claim of 
 job; first with no router, then with ``--existing`` routers, each with its gateway,
 an interface and an appliance instance (jobs done, ACTIVE). For each it prints the
 p50 and the SQL statements that cost the most per boot (time and rows per call).
-Usage: .venv/bin/python bench/boot_call.py [--existing 1000] [--samples 10]
+Usage: .venv/bin/python bench/boot_call.py [--existing 1000] [--samples 10] [--top 8]
 Hold /tmp/astara-functional.lock (flock) while it runs when others bench on the host.
 """
 
@@ -158,7 +158,8 @@ def settle(db) -> None:
                   .values(vm_state="active", task_state=None, power_state=1))
 
 
-def measure(title: str, cloud: Cloud, agent: Agent, stats: Statements, samples: int) -> None:
+def measure(title: str, cloud: Cloud, agent: Agent, stats: Statements, samples: int,
+            top: int = 8) -> None:
     made = [cloud.router() for _ in range(samples)]
     mgmt, boot, claim = [], [], []
     stats.clear()
@@ -177,7 +178,7 @@ def measure(title: str, cloud: Cloud, agent: Agent, stats: Statements, samples: 
     print(f"appliance boot, API side, {title}: p50 management port {ms(mgmt):.1f} ms, "
           f"POST /servers {ms(boot):.1f} ms, the agent's claim {ms(claim):.1f} ms "
           f"({samples} boots); the SQL statements costing most per boot:")
-    for line in stats.top(samples):
+    for line in stats.top(samples, top):
         print(line)
 
 
@@ -186,6 +187,7 @@ def main() -> None:
     ap.add_argument("--existing", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--clients", type=int, default=4, help="clients making the routers")
+    ap.add_argument("--top", type=int, default=8, help="SQL statements shown")
     a = ap.parse_args()
     state = Path(tempfile.mkdtemp(prefix="astara-bench-boot-"))
     settings = make_settings(state, free_port())
@@ -205,7 +207,7 @@ def main() -> None:
         agent.register()
         stats = Statements(db.engine, net.state.service.db.engine)
         cloud = Cloud(servers[0].url, servers[1].url)
-        measure("0 routers", cloud, agent, stats, a.samples)
+        measure("0 routers", cloud, agent, stats, a.samples, a.top)
         t0 = time.monotonic()
 
         def one(_) -> None:
@@ -219,7 +221,8 @@ def main() -> None:
         agent.heartbeat()
         print(f"{a.existing} more routers with their appliances in "
               f"{time.monotonic() - t0:.1f} s")
-        measure(f"{a.existing + a.samples} routers", cloud, agent, stats, a.samples)
+        measure(f"{a.existing + a.samples} routers", cloud, agent, stats, a.samples,
+                a.top)
     finally:
         for server in reversed(servers):
             server.stop()

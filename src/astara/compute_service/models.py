@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Index,
     Integer,
     String,
     Text,
@@ -58,9 +59,18 @@ class NetworkVni(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+LIVE_USAGE_INDEX = "ix_compute_instances_live_usage"
+
+
 class Instance(Base):
     __tablename__ = "compute_instances"
-    __table_args__ = (UniqueConstraint("project_id", "client_request_id"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "client_request_id"),
+        # placement's count of each host's live instances and the project's among them,
+        # at every create, from this index alone (not the rows, with their ports and
+        # console, one by one): migration p001
+        Index(LIVE_USAGE_INDEX, "deleted", "host", "project_id"),
+    )
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
     project_id: Mapped[str] = mapped_column(String(255), index=True)
