@@ -10,7 +10,10 @@ created the same way (8 jobs at a time, as the agent's workers). Each job is spl
 into the claim's end, ``NetnsBackend.create`` (itself split by the runner calls it
 made: ``ip -batch`` on the host, ``nft -f``, rtnetlink writes, sysctls, and the rest,
 Python) and the job's finish. It then times the host lines of one more plug each in
-an ``ip`` process of its own, to say which line grows.
+an ``ip`` process of its own, to say which line grows; with ``--profile`` (``perf``
+installed), one more plug's host lines in one ``ip -batch`` and its management port's
+chain in one ``nft -f`` under ``perf record``, with and without the others, printing
+the kernel functions that took their CPU (what grows: docs/compute.md).
 
 It runs in a scratch network namespace of its own standing for the host (its
 bridges and taps; the appliances' namespaces carry a prefix of the run's own), in
@@ -18,6 +21,7 @@ a mount namespace of its own (``ip netns exec``): the appliances' namespaces are
 seen by this run only and go with it; the scratch namespace and the names left in
 /run/netns are removed at the end.
 Usage: sudo .venv/bin/python bench/appliance_plug.py [--existing 1000] [--samples 10]
+[--profile]
 Hold /tmp/astara-functional.lock (flock) while it runs when others test on the host.
 """
 
@@ -46,6 +50,7 @@ from astara.bus.outbox import OutboxPublisher, OutboxRow  # noqa: E402
 from astara.bus.wakeup import WakeupDir  # noqa: E402
 from astara.common.settings import sqlite_url  # noqa: E402
 from astara.compute_service import catalog, jobs  # noqa: E402
+from astara.compute_service.agent import antispoof  # noqa: E402
 from astara.compute_service.agent.backend import InstanceSpec  # noqa: E402
 from astara.compute_service.agent.netns import NETNS_DIR, NetnsBackend  # noqa: E402
 from astara.compute_service.agent.runner import SubprocessRunner  # noqa: E402
@@ -221,6 +226,52 @@ def one_by_one(backend: NetnsBackend, host: Host, tag: str) -> None:
         print(f"  {(time.perf_counter() - t0) * 1000:7.1f} ms  {line.replace(tag, '<tag>')}")
 
 
+# Entries every profile shares (the way into the kernel, page faults, the loader).
+_GENERIC = ("do_syscall_64", "entry_SYSCALL", "exc_page_fault", "_dl_", "[k] 0x", "[.] 0x",
+            "[.] 000000", "mm_fault", "do_anonymous_page", "__libc_", "sys_sendmsg")
+PROFILE_LINES = 24
+PERF_HZ = 20000
+
+
+def profiled(argv: list[str], stdin: str, title: str, out: Path) -> None:
+    """``argv`` (reading ``stdin``) under ``perf record``: its CPU time (perf's
+    samples) and the kernel functions that took the most of it, callees included."""
+    data = out / "perf.data"
+    subprocess.run(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-F", str(PERF_HZ),
+                    "-o", str(data), "--", *argv], input=stdin, text=True, check=True,
+                   capture_output=True)
+    report = subprocess.run(["perf", "report", "-i", str(data), "--children", "--sort", "sym",
+                             "--stdio", "-g", "none", "--percent-limit", "3"],
+                            capture_output=True, text=True, check=False).stdout
+    # cpu-clock counts nanoseconds
+    cpu_ns = next((int(line.rsplit(":", 1)[1]) for line in report.splitlines()
+                   if line.startswith("# Event count")), 0)
+    shown = [line.strip() for line in report.splitlines()
+             if "%" in line and not line.startswith("#") and "[k]" in line
+             and not any(g in line for g in _GENERIC)][:PROFILE_LINES]
+    print(f"{title}: {cpu_ns / 1e6:.1f} ms of CPU; share of them (with callees):")
+    for line in shown:
+        print(f"    {line}")
+
+
+def profile(backend: NetnsBackend, host: Host, tag: str, out: Path) -> None:
+    """One more plug's host lines in one ``ip -batch`` and the chain of its management
+    port in one ``nft -f``, each under ``perf record``."""
+    spec = host.spec()
+    ns = backend.netns(spec.id, spec.profile)
+    lines = [f"netns add {ns}"]
+    for i, port in enumerate(spec.ports):
+        tap, br = backend.tap(port["port_id"]), backend.bridge(port["net_id"])
+        if not (Path("/sys/class/net") / br).exists():
+            lines.append(f"link add {br} type bridge")
+        lines += [f"link add {tap} type veth peer name eth{i} address {port['mac_address']} "
+                  f"netns {ns}", f"link set {tap} master {br} up"]
+    profiled(["ip", "-batch", "-"], "\n".join(lines) + "\n", "  ip -batch (host)", out)
+    mgmt = spec.ports[0]
+    profiled(["nft", "-f", "-"], antispoof.script(antispoof.chain_script(
+        backend.tap(mgmt["port_id"]), mgmt)), "  nft -f (management port's chain)", out)
+
+
 def inside(a: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="astara-bench-plug-"))
     db = Database(sqlite_url(state))
@@ -233,6 +284,9 @@ def inside(a: argparse.Namespace) -> None:
     host = Host()
     report("0 appliances on the host", [sample(agent, runner, host)
                                         for _ in range(a.samples)])
+    if a.profile:
+        print("one more plug profiled, 0 appliances on the host:")
+        profile(backend, host, a.tag, state)
     t0 = time.monotonic()
     quiet = Agent(db, NetnsBackend(SubprocessRunner(), state, f"apv-{a.tag}-", f"apb{a.tag}",
                                    appliance_prefix=f"apa-{a.tag}-"),
@@ -245,6 +299,9 @@ def inside(a: argparse.Namespace) -> None:
     print(f"{a.existing} more appliances created in {time.monotonic() - t0:.1f} s")
     report(f"{a.existing + a.samples} appliances on the host",
            [sample(agent, runner, host) for _ in range(a.samples)])
+    if a.profile:
+        print(f"one more plug profiled, {a.existing + a.samples} appliances on the host:")
+        profile(backend, host, a.tag, state)
     one_by_one(backend, host, a.tag)
     db.dispose()
     shutil.rmtree(state, ignore_errors=True)
@@ -255,11 +312,15 @@ def main() -> None:
     ap.add_argument("--existing", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--profile", action="store_true",
+                    help="also run one more plug's ip -batch and nft -f under perf record")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
+    if a.profile and shutil.which("perf") is None:
+        raise SystemExit("--profile needs perf (linux-perf)")
     if a.inside:
         inside(a)
         return
@@ -269,7 +330,8 @@ def main() -> None:
     try:
         subprocess.run(["ip", "netns", "exec", scratch, sys.executable, __file__, "--inside",
                         "--tag", tag, "--existing", str(a.existing), "--samples",
-                        str(a.samples), "--workers", str(a.workers)], check=False)
+                        str(a.samples), "--workers", str(a.workers),
+                        *(["--profile"] if a.profile else [])], check=False)
     finally:
         subprocess.run(["ip", "netns", "del", scratch], check=False)
         # The appliances' names (their mounts went with the run's mount namespace).
