@@ -9,7 +9,7 @@ import weakref
 import pytest
 
 from astara.appliance.apply.netns import sysctl
-from astara.appliance.collector import Collector, thaws
+from astara.appliance.collector import Collector, stale, thaws
 
 
 class Node:
@@ -65,6 +65,33 @@ def test_a_frozen_cycle_left_is_freed_after_the_thaw(collector):
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert ref() is None
+
+
+def test_a_cycle_frozen_too_long_is_freed_though_no_appliance_goes():
+    now = [0.0]
+    c = Collector(thaw_every=600.0, clock=lambda: now[0])
+    c.start()
+    try:
+        node = Node()
+        ref = weakref.ref(node)
+        gc.collect()  # frozen, alive (a request's objects in flight, say)
+        del node
+        now[0] = 599.0
+        gc.collect()
+        assert ref() is not None and gc.get_freeze_count() > 0
+        now[0] = 600.0
+        gc.collect()  # kept long enough: thawed, not frozen again
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert ref() is None
+        assert c.thawed_at == 600.0
+    finally:
+        c.stop()
+
+
+@pytest.mark.parametrize(("since", "thaw"), [(0.0, False), (599.9, False), (600.0, True)])
+def test_a_thaw_after_so_long(since, thaw):
+    assert stale(since, 600.0) is thaw
 
 
 def test_stop_thaws_and_freezes_no_more():
