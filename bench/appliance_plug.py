@@ -208,9 +208,8 @@ def report(title: str, samples: list[dict[str, float]]) -> None:
         print(f"  {key:32s} {statistics.median(s.get(key, 0.0) for s in samples) * 1000:7.1f} ms")
 
 
-def one_by_one(backend: NetnsBackend, host: Host, tag: str) -> None:
-    """The host lines of one more plug, each in an ``ip`` process of its own."""
-    spec = host.spec()
+def plug_lines(backend: NetnsBackend, spec: InstanceSpec) -> list[str]:
+    """The host lines of ``spec``'s plug: its namespace, bridges, veths."""
     ns = backend.netns(spec.id, spec.profile)
     lines = [f"netns add {ns}"]
     for i, port in enumerate(spec.ports):
@@ -219,6 +218,13 @@ def one_by_one(backend: NetnsBackend, host: Host, tag: str) -> None:
             lines.append(f"link add {br} type bridge")
         lines += [f"link add {tap} type veth peer name eth{i} address {port['mac_address']} "
                   f"netns {ns}", f"link set {tap} master {br} up"]
+    return lines
+
+
+def one_by_one(backend: NetnsBackend, host: Host, tag: str) -> None:
+    """The host lines of one more plug, each in an ``ip`` process of its own."""
+    spec = host.spec()
+    lines = plug_lines(backend, spec)
     print("one more plug's host lines, each in an ip process of its own:")
     for line in lines:
         t0 = time.perf_counter()
@@ -258,14 +264,7 @@ def profile(backend: NetnsBackend, host: Host, tag: str, out: Path) -> None:
     """One more plug's host lines in one ``ip -batch`` and the chain of its management
     port in one ``nft -f``, each under ``perf record``."""
     spec = host.spec()
-    ns = backend.netns(spec.id, spec.profile)
-    lines = [f"netns add {ns}"]
-    for i, port in enumerate(spec.ports):
-        tap, br = backend.tap(port["port_id"]), backend.bridge(port["net_id"])
-        if not (Path("/sys/class/net") / br).exists():
-            lines.append(f"link add {br} type bridge")
-        lines += [f"link add {tap} type veth peer name eth{i} address {port['mac_address']} "
-                  f"netns {ns}", f"link set {tap} master {br} up"]
+    lines = plug_lines(backend, spec)
     profiled(["ip", "-batch", "-"], "\n".join(lines) + "\n", "  ip -batch (host)", out)
     mgmt = spec.ports[0]
     profiled(["nft", "-f", "-"], antispoof.script(antispoof.chain_script(
