@@ -38,7 +38,9 @@ def _resume(raw: object) -> Resume | None:
 
 def _decode(row: RouterStateRow) -> Saved:
     data = row.memory or {}
-    memory = Memory(**{k: v for k, v in data.items() if k in _MEMORY_FIELDS})
+    # (a tuple field comes back from JSON as a list)
+    memory = Memory(**{k: tuple(v) if isinstance(v, list) else v
+                       for k, v in data.items() if k in _MEMORY_FIELDS})
     return memory, row.status, _resume(data.get(RESUME))
 
 

@@ -10,7 +10,7 @@ from tests.orchestrator_world import REF, RID, router_model, sync_mgmt
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
-from astara.orchestrator.reconcile.model import Memory, OutcomeKind, Step
+from astara.orchestrator.reconcile.model import REPLUG_WAIT, Memory, OutcomeKind, Step
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
 from astara.wire.appliance_config import ApplianceConfig
@@ -225,6 +225,52 @@ def test_replug_when_an_interface_is_added():
         w.step()
     assert "ReplugVM" in w.steps()
     assert ("attach", next(iter(w.compute.servers)), "new-port") in w.compute.calls
+
+
+def test_an_attach_queued_on_the_host_is_asked_once_and_waited_for():
+    w = World(queue_replugs=True)
+    converge(w)
+    w.network.models[RID].ports.append(
+        {"id": "new-port", "network_id": "net-x", "device_owner": "network:router_interface",
+         "mac_address": "fa:16:3e:99:99:99", "fixed_ips": []})
+    w.step()
+    w.step()  # the port still shows missing: its attach is queued on the host
+    assert w.steps()[-2:] == ["ReplugVM", "CheckBoot"]
+    assert "waiting for 1 interface change(s)" in w.rec.state(REF).steps[-1].reason
+    assert [c for c in w.compute.calls if c[0] == "attach"] == \
+        [("attach", next(iter(w.compute.servers)), "new-port")]
+    w.compute.finish_replugs()
+    w.step()
+    assert w.steps()[-1] == "ConfigureVM"
+    assert w.rec.state(REF).memory.replug_asked is None  # settled: forgotten
+
+
+def test_an_attach_never_done_is_asked_again_after_the_wait():
+    w = World(queue_replugs=True)
+    converge(w)
+    w.network.models[RID].ports.append(
+        {"id": "new-port", "network_id": "net-x", "device_owner": "network:router_interface",
+         "mac_address": "fa:16:3e:99:99:99", "fixed_ips": []})
+    w.step()
+    w.compute.queued.clear()  # lost on the host
+    w.now += REPLUG_WAIT
+    w.step()
+    assert w.steps()[-2:] == ["ReplugVM", "ReplugVM"]
+    assert len([c for c in w.compute.calls if c[0] == "attach"]) == 2
+
+
+def test_ports_wanted_changing_while_an_attach_is_queued_are_replugged_at_once():
+    w = World(queue_replugs=True)
+    converge(w)
+    ports = w.network.models[RID].ports
+    for n in (1, 2):
+        ports.append({"id": f"new-port{n}", "network_id": "net-x",
+                      "device_owner": "network:router_interface",
+                      "mac_address": f"fa:16:3e:99:99:9{n}", "fixed_ips": []})
+        w.step()
+    assert w.steps()[-2:] == ["ReplugVM", "ReplugVM"]
+    server = next(iter(w.compute.servers))
+    assert ("attach", server, "new-port2") in w.compute.calls
 
 
 def test_remote_failure_is_a_retry_not_a_crash():

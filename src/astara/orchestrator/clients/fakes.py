@@ -156,6 +156,10 @@ class FakeCompute:
     groups: dict[str, list[str]] = field(default_factory=dict)
     group_ids: dict[str, str] = field(default_factory=dict)
     has_groups: bool = True  # False: a compute API without os-server-groups
+    # True: an attach or detach is queued (as the real API's job for the host) and seen
+    # only after ``finish_replugs``.
+    queue_replugs: bool = False
+    queued: list[tuple[str, str, str]] = field(default_factory=list)
 
     def missing(self, image: str, flavor: str) -> str | None:
         self.calls.append(("missing", image, flavor))
@@ -246,11 +250,24 @@ class FakeCompute:
 
     def attach(self, instance_id: str, port_id: str) -> None:
         self.calls.append(("attach", instance_id, port_id))
-        self.servers[instance_id].ports.add(port_id)
+        self._replug("attach", instance_id, port_id)
 
     def detach(self, instance_id: str, port_id: str) -> None:
         self.calls.append(("detach", instance_id, port_id))
-        self.servers[instance_id].ports.discard(port_id)
+        self._replug("detach", instance_id, port_id)
+
+    def _replug(self, op: str, instance_id: str, port_id: str) -> None:
+        self.servers[instance_id]  # noqa: B018 (an unknown server fails as the API's 404)
+        self.queued.append((op, instance_id, port_id))
+        if not self.queue_replugs:
+            self.finish_replugs()
+
+    def finish_replugs(self) -> None:
+        """The host's jobs done: the servers list the ports attached, not those detached."""
+        for op, instance_id, port_id in self.queued:
+            ports = self.servers[instance_id].ports
+            ports.add(port_id) if op == "attach" else ports.discard(port_id)
+        self.queued.clear()
 
 
 @dataclass

@@ -137,6 +137,12 @@ class Memory:
     # Failed status calls in a row (one per pass) and when the first of them was.
     silent_count: int = 0
     silent_since: float | None = None
+    # The ports wanted when the last ReplugVM asked the compute API for its attaches and
+    # detaches, and when: they are queued on the host, so until its event says done a
+    # look still shows them missing; asked again only if the ports wanted change or
+    # after ``REPLUG_WAIT``.
+    replug_ports: tuple[str, ...] = ()
+    replug_asked: float | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,9 @@ class Observed:
 # Not options: how often a booting appliance is looked at, and the cap on the
 # doubling cooldown of a router in ERROR.
 BOOT_CHECK_INTERVAL = 0.5
+# How long an attach or detach asked of the compute API is waited for before it is
+# asked again (its host queues it behind other jobs; it names no failure of its own).
+REPLUG_WAIT = 10.0
 MAX_ERROR_COOLDOWN = 3600.0
 
 

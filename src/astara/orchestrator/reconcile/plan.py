@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from astara.orchestrator.reconcile import silence
 from astara.orchestrator.reconcile.model import (
+    REPLUG_WAIT,
     Decision,
     Memory,
     Observed,
@@ -122,7 +123,8 @@ def plan(o: Observed, s: Settings) -> Decision:
         return d(Step.CREATE_VM, Status.BOOTING, _after(_boot_wait(None, 0.0, s)),
                  "no appliance: booting one",
                  replace(m, boot_started=o.now, active_since=None, boots=m.boots + 1,
-                         silent_count=0, silent_since=None))
+                         silent_count=0, silent_since=None, replug_ports=(),
+                         replug_asked=None))
     return _plan_live(o, s, d)
 
 
@@ -160,9 +162,19 @@ def _plan_live(o: Observed, s: Settings, d) -> Decision:
                  replace(_failed(m), last_error="boot timeout"), Rebuild.BOOT_TIMEOUT)
     calm = _with(m, silent_count=0, silent_since=None)
     if inst.ports != o.wanted_ports:
-        return d(Step.REPLUG_VM, Status.REPLUG, _after(0), "interfaces changed", calm)
+        asked = m.replug_asked
+        if asked is not None and set(m.replug_ports) == o.wanted_ports \
+                and 0 <= o.now - asked < REPLUG_WAIT:
+            # Asked already: the host's event wakes this router once it is done.
+            changed = len(inst.ports ^ o.wanted_ports)
+            return d(Step.CHECK_BOOT, Status.REPLUG,
+                     _after(min(4 * s.boot_check_interval, asked + REPLUG_WAIT - o.now)),
+                     f"waiting for {changed} interface change(s) asked "
+                     f"{o.now - asked:.1f} s ago", calm)
+        return d(Step.REPLUG_VM, Status.REPLUG, _after(0), "interfaces changed",
+                 replace(calm, replug_ports=tuple(sorted(o.wanted_ports)), replug_asked=o.now))
     settled = _with(calm, failed_boots=0, boot_started=None, active_since=None, error_count=0,
-                    last_error=None)
+                    last_error=None, replug_ports=(), replug_asked=None)
     if app.config_digest != o.desired_digest or not app.healthy:
         why = "configuration changed" if app.config_digest != o.desired_digest \
             else "appliance reports a fault"
