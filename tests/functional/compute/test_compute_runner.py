@@ -1,5 +1,7 @@
 """The runner's pid files: a process it spawned is alive and killed; a pid that was
-recycled for another process after the file was written is neither (never signalled)."""
+recycled for another process after the file was written is neither (never signalled).
+``kill_now`` SIGKILLs without waiting; a command started with ``in_netns`` is in the
+namespace, keeps this process's mount namespace, and its pid file names it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from astara.compute_service.agent.runner import SubprocessRunner, started_at
+import pytest
+from tests.support import wait_for
+
+from astara.compute_service.agent.runner import SubprocessRunner, in_netns, read_pid, started_at
 
 
 def running(pid: int) -> bool:
@@ -71,3 +76,59 @@ def test_a_process_that_ignores_sigterm_is_killed(tmp_path):
         assert not pidfile.exists()
     finally:
         subprocess.run(["kill", "-9", str(pid)], capture_output=True)
+
+
+def test_kill_now_sends_sigkill_and_forgets_the_pid_file(tmp_path):
+    runner = SubprocessRunner()
+    pidfile, marker = tmp_path / "client.pid", tmp_path / "terminated"
+    # a SIGTERM would run the trap (as dhclient would run its own shutdown)
+    pid = runner.spawn(["sh", "-c", f"trap 'touch {marker}; exit 0' TERM; sleep 60 & wait"],
+                       pidfile, tmp_path / "client.log")
+    try:
+        assert runner.alive(pidfile)
+        runner.kill_now(pidfile)
+        assert not pidfile.exists()
+        # gone and reaped (the runner's thread waits for its child), not a zombie left
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the killed child reaped")
+        assert not marker.exists()
+    finally:
+        subprocess.run(["kill", "-9", str(pid)], capture_output=True)
+
+
+def test_kill_now_never_signals_a_recycled_pid(tmp_path):
+    runner = SubprocessRunner()
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        pidfile = tmp_path / "dhclient-eth0.pid"
+        pidfile.write_text(f"{stranger.pid}\n")
+        old = time.time() - 3600
+        os.utime(pidfile, (old, old))
+        runner.kill_now(pidfile)
+        assert stranger.poll() is None
+        assert not pidfile.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a namespace)")
+def test_a_command_in_a_namespace_is_named_by_its_pid_file(tmp_path):
+    runner = SubprocessRunner()
+    ns = f"astara-t-runner-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    pidfile, pid = tmp_path / "sleeper.pid", None
+    try:
+        pid = runner.spawn([*in_netns(ns), "sleep", "60"], pidfile, tmp_path / "sleeper.log")
+        # the pid file names the command itself once nsenter has exec'd it
+        wait_for(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", 10,
+                 "nsenter's exec")
+        assert read_pid(pidfile) == pid and runner.alive(pidfile)
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{ns}").st_ino
+        # no mount namespace of its own (``ip netns exec`` would copy every mount)
+        assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+        runner.kill(pidfile)
+        assert not running(pid)
+    finally:
+        if pid is not None:
+            subprocess.run(["kill", "-9", str(pid)], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -27,7 +27,7 @@ def test_a_refusal_falls_back_even_while_the_refused_child_is_still_exiting(capl
         Answering(runner, Refused("OSError: [Errno 98] Address already in use")).start(
             "ns", "n", pidfile, Path("/x/responder.log"))
     assert "Address already in use" in caplog.text
-    assert runner.processes[pidfile][:4] == ["ip", "netns", "exec", "ns"]  # its own process
+    assert runner.processes[pidfile][:2] == ["nsenter", "--net=/run/netns/ns"]  # its own process
 
 
 def test_a_lost_answer_keeps_the_responder_forked_all_the_same(caplog):

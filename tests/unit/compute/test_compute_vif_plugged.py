@@ -98,7 +98,8 @@ def test_backend_restarts_only_the_unbound_clients_dhclient(backend_of):
     assert log == "DHCP client restarted: eth0; bound, left alone: eth1"
     assert dhclient_spawns(runner) == ["dhclient-eth0.pid", "dhclient-eth1.pid"]
     eth0 = next(argv for p, argv in runner.processes.items() if p.name == "dhclient-eth0.pid")
-    assert eth0[:4] == ["ip", "netns", "exec", backend.netns("i1")] and eth0[-1] == "eth0"
+    assert eth0[:2] == ["nsenter", f"--net=/run/netns/{backend.netns('i1')}"] \
+        and eth0[-1] == "eth0"
     assert {p: a for p, a in runner.processes.items() if p.name != "dhclient-eth0.pid"} \
         == before
 

@@ -4,7 +4,7 @@
 started on first use with the runner, so it is tracked by a pid file and outlives
 an agent restart) to fork one into the namespace; if the zygote cannot be reached or
 refuses, it logs why and falls back to ``ProcessResponders``, which starts the
-responder as an interpreter of its own with ``ip netns exec``. Either way the
+responder as an interpreter of its own with ``nsenter --net``. Either way the
 responder writes the pid file the profile tracks it by.
 """
 
@@ -20,7 +20,7 @@ from typing import Protocol
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from astara.compute_service.agent import responder
-from astara.compute_service.agent.runner import Runner, read_pid
+from astara.compute_service.agent.runner import Runner, in_netns, read_pid
 
 LOG = logging.getLogger(__name__)
 NETNS_DIR = Path("/run/netns")
@@ -36,7 +36,7 @@ class ProcessResponders:
         self.python = python
 
     def start(self, ns: str, name: str, pidfile: Path, logfile: Path) -> int:
-        return self.runner.spawn(["ip", "netns", "exec", ns,
+        return self.runner.spawn([*in_netns(ns),
                                   *responder.command(self.python, name)], pidfile, logfile)
 
 
