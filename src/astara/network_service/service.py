@@ -103,9 +103,13 @@ class NetworkService:
         resource = A.RESOURCES[plural]
 
         def work(op: base.Op) -> dict:
-            GETTERS[plural](op.session, ctx, id_)
+            # Held until the handler has read it again: the session keeps rows weakly,
+            # so a row let go would be read again from the database (and its IPs).
+            found = GETTERS[plural](op.session, ctx, id_)
             op.notifier.emit(f"{resource.name}.update.start", {resource.name: raw, "id": id_})
-            return views.VIEWS[plural](HANDLERS[plural].update(op, id_, data), ctx)
+            row = HANDLERS[plural].update(op, id_, data)
+            del found
+            return views.VIEWS[plural](row, ctx)
 
         return self._write(ctx, work)
 
@@ -113,9 +117,10 @@ class NetworkService:
         resource = A.RESOURCES[plural]
 
         def work(op: base.Op) -> None:
-            GETTERS[plural](op.session, ctx, id_)
+            found = GETTERS[plural](op.session, ctx, id_)  # held, as in update
             op.notifier.emit(f"{resource.name}.delete.start", {f"{resource.name}_id": id_})
             HANDLERS[plural].delete_(op, id_)
+            del found
 
         self._write(ctx, work)
 
