@@ -1,6 +1,7 @@
 """A port update (the compute API's binding, three per appliance boot) reads the port
 once, and an admin's binding reads nothing it does not need; a relabelling by an admin
-still records (and drops) the management port's association."""
+still records (and drops) the management port's association, and a new management port
+is recorded without a read of the associations."""
 
 from __future__ import annotations
 
@@ -104,3 +105,18 @@ def test_an_admin_relabelling_still_records_the_management_port(service):
     update(service, ADMIN, port["id"], {"device_owner": ""})
     with service.db.read() as s:
         assert router_ports.role_of(s, port["id"]) is None
+
+
+def test_an_admins_management_port_is_recorded_without_asking_for_its_role(service):
+    """A port just made has no association yet: the create records the management port
+    without reading the associations first."""
+    router = create(service, ADMIN, "routers", {"name": "r"})
+    net = create(service, ADMIN, "networks", {"name": "mgmt"})
+    create(service, ADMIN, "subnets", {"network_id": net["id"], "ip_version": 4,
+                                       "cidr": "10.7.3.0/24"})
+    with Reads(service.db.engine) as reads:
+        port = create(service, ADMIN, "ports", {"network_id": net["id"], "device_owner": MGMT,
+                                                "device_id": router["id"]})
+    assert "net_router_ports" not in reads.tables
+    with service.db.read() as s:
+        assert router_ports.role_of(s, port["id"]) == (router["id"], MGMT)

@@ -95,7 +95,7 @@ def create(op: Op, data: dict) -> m.Port:
     _check_owner_policy(op, "create_port", owner, network)
     _check_device_id(op, owner, device_id, data["project_id"])
     row = build(op, data, network)
-    _record_management_port(op, row)
+    _record_management_port(op, row, new=True)
     return row
 
 
@@ -122,13 +122,14 @@ def _check_device_id(op: Op, owner: str, device_id: str, port_project: str) -> N
         raise errors.DeviceIDNotOwnedByTenant(device_id=device_id)
 
 
-def _record_management_port(op: Op, row: m.Port) -> None:
+def _record_management_port(op: Op, row: m.Port, new: bool = False) -> None:
     """An admin (the orchestrator) labelling a port as a router's management port makes
-    it one: the association records it. Only admins may use that label."""
+    it one: the association records it. Only admins may use that label. ``new``: the
+    port was just made, so no association names it yet."""
     if not op.ctx.is_admin:
         return
     s = op.session
-    role = router_ports.role_of(s, row.id)
+    role = None if new else router_ports.role_of(s, row.id)
     wanted = row.device_owner == port_policy.MGMT and s.get(m.Router, row.device_id) is not None
     if role is not None and role[1] == port_policy.MGMT and (
             not wanted or role[0] != row.device_id):
