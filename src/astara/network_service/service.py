@@ -103,9 +103,13 @@ class NetworkService:
         resource = A.RESOURCES[plural]
 
         def work(op: base.Op) -> dict:
-            GETTERS[plural](op.session, ctx, id_)
+            # Held until the handler has read it again: the session keeps rows weakly,
+            # so a row let go would be read again from the database (and its IPs).
+            found = GETTERS[plural](op.session, ctx, id_)
             op.notifier.emit(f"{resource.name}.update.start", {resource.name: raw, "id": id_})
-            return views.VIEWS[plural](HANDLERS[plural].update(op, id_, data), ctx)
+            row = HANDLERS[plural].update(op, id_, data)
+            del found
+            return views.VIEWS[plural](row, ctx)
 
         return self._write(ctx, work)
 
@@ -113,9 +117,10 @@ class NetworkService:
         resource = A.RESOURCES[plural]
 
         def work(op: base.Op) -> None:
-            GETTERS[plural](op.session, ctx, id_)
+            found = GETTERS[plural](op.session, ctx, id_)  # held, as in update
             op.notifier.emit(f"{resource.name}.delete.start", {f"{resource.name}_id": id_})
             HANDLERS[plural].delete_(op, id_)
+            del found
 
         self._write(ctx, work)
 
@@ -143,13 +148,21 @@ class NetworkService:
             if cond is not None:
                 stmt = stmt.where(cond)
             rest: dict[str, list[str]] = {}
+            by_device = plural == "ports" and _names_devices(q.filters.get("device_id"))
             for key, values in q.filters.items():
                 attr = resource.attrs.get(key)
                 column = getattr(model, attr.filter_key, None) if attr and attr.filter_key \
                     else None
                 rest[key] = values  # always re-checked on the view (bools, nulls)
                 sql_values = _column_values(column, values)
-                if sql_values is not None:
+                if sql_values is None:
+                    continue
+                if by_device and key != "device_id" and column.type.python_type is str:
+                    # A device has a few ports; the management network (say) has one per
+                    # router. SQLite, without statistics, would walk that network's index:
+                    # the other columns are compared on the rows the device's index finds.
+                    stmt = stmt.where(column.concat("").in_(sql_values))
+                else:
                     stmt = stmt.where(column.in_(sql_values))
             if "fixed_ips" in q.filters and plural == "ports":
                 stmt = stmt.where(_fixed_ip_filter(q.filters["fixed_ips"]))
@@ -157,6 +170,11 @@ class NetworkService:
             items = [view(row, ctx) for row in s.scalars(stmt).unique()]
         items = [it for it in items if query.matches(it, rest)]
         return query.page(items, q)
+
+
+def _names_devices(values: list[str] | None) -> bool:
+    """A filter on devices (not on the ports with none, which are many)."""
+    return bool(values) and all(values)
 
 
 def _column_values(column, values: list[str]) -> list | None:

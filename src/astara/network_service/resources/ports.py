@@ -95,7 +95,7 @@ def create(op: Op, data: dict) -> m.Port:
     _check_owner_policy(op, "create_port", owner, network)
     _check_device_id(op, owner, device_id, data["project_id"])
     row = build(op, data, network)
-    _record_management_port(op, row)
+    _record_management_port(op, row, new=True)
     return row
 
 
@@ -122,13 +122,14 @@ def _check_device_id(op: Op, owner: str, device_id: str, port_project: str) -> N
         raise errors.DeviceIDNotOwnedByTenant(device_id=device_id)
 
 
-def _record_management_port(op: Op, row: m.Port) -> None:
+def _record_management_port(op: Op, row: m.Port, new: bool = False) -> None:
     """An admin (the orchestrator) labelling a port as a router's management port makes
-    it one: the association records it. Only admins may use that label."""
+    it one: the association records it. Only admins may use that label. ``new``: the
+    port was just made, so no association names it yet."""
     if not op.ctx.is_admin:
         return
     s = op.session
-    role = router_ports.role_of(s, row.id)
+    role = None if new else router_ports.role_of(s, row.id)
     wanted = row.device_owner == port_policy.MGMT and s.get(m.Router, row.device_id) is not None
     if role is not None and role[1] == port_policy.MGMT and (
             not wanted or role[0] != row.device_id):
@@ -142,8 +143,10 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
     s = op.session
     row = get_port(s, op.ctx, port_id)
     status_before = row.status
-    _check_attribute_policy(op, "update", data, s.get(m.Network, row.network_id))
-    if "device_owner" in data or "device_id" in data:
+    if not op.ctx.is_admin:  # an admin may write any attribute: no network to read
+        _check_attribute_policy(op, "update", data, s.get(m.Network, row.network_id))
+    relabelled = "device_owner" in data or "device_id" in data
+    if relabelled:
         network = s.get(m.Network, row.network_id)
         if "device_owner" in data:
             _check_owner_policy(op, "update_port", data["device_owner"], network)
@@ -173,7 +176,8 @@ def update(op: Op, port_id: str, data: dict) -> m.Port:
         setattr(row, mapping.get(key, key), value)
     bump(row)
     s.flush()
-    _record_management_port(op, row)
+    if relabelled:  # the label alone makes a management port (a binding leaves it)
+        _record_management_port(op, row)
     op.notifier.emit("port.update.end", {"port": views.port(row, op.ctx)})
     event = vif_events.event(row.id, row.device_owner, row.device_id, status_before,
                              row.status)
