@@ -248,9 +248,9 @@ def main() -> int:
         links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
         result["leftover_namespaces"] = len(leftovers)
         result["leftover_bridges"] = links.count(f"acb{tag}")
-        tables = netns_cleanup.filter_tables()  # anti-spoofing tables, tap gone
+        chains = netns_cleanup.filter_chains() or set()  # anti-spoofing chains, tap gone
         result["leftover_filter_chains"] = len(
-            netns_cleanup.stale_chains(tables, set(os.listdir("/sys/class/net"))))
+            netns_cleanup.stale_chains(chains, set(os.listdir("/sys/class/net"))))
         netns_cleanup.drop_filter_table_if_empty()
         for name in leftovers:
             subprocess.run(["ip", "netns", "del", name], check=False)

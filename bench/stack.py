@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import free_port, wait_for  # noqa: E402
 
-from astara.cli.netns_cleanup import drop_filter_table_if_empty, filter_tables  # noqa: E402
+from astara.cli.netns_cleanup import drop_filter_table_if_empty, filter_chains  # noqa: E402
 from astara.compute_service.agent import antispoof  # noqa: E402
 from astara.compute_service.agent.netns import NETNS_DIR, SYS_NET, bridge_name  # noqa: E402
 
@@ -115,7 +115,8 @@ rpc_port = {self.ports['rpc']}
         if namespaces:
             sh("ip", "-force", "-batch", "-", input="".join(f"netns del {ns}\n"
                                                           for ns in namespaces))
-        ours = sorted(filter_tables() & {("tap" + p)[:14] for p in ports})
+        chains = filter_chains() or set()
+        ours = sorted(chains & {("tap" + p)[:14] for p in ports})
         if ours:
             sh("nft", "-f", "-", input=antispoof.script(antispoof.delete_script(ours)))
         drop_filter_table_if_empty()

@@ -3,13 +3,11 @@
 Lists, and with ``--force`` removes: namespaces named with Astara's prefixes
 (appliances and instances) after killing the processes inside them (found with
 ``ip netns pids``, so only theirs), Astara's bridges (``brq*``) that have no
-port left but their VXLAN device (``vxbrq*``, removed with them), the
-anti-spoofing tables (``netdev astara_antispoof_<tap>``) whose tap is gone, the chains
-older agents left in their one table (``netdev astara_antispoof``) whose tap is gone
-or has its own table, then that table once it holds no chain, and conntrackd's
-control sockets (``/run/astara/ct/*.ctl``) once no appliance namespace is left. Never
-touches anything else. Stop ``astara-aio`` (or the compute agent) first, or it will
-plug things back.
+port left but their VXLAN device (``vxbrq*``, removed with them), and the
+anti-spoofing chains (``netdev astara_antispoof``) whose tap is gone, then that table
+once it holds no chain, and conntrackd's control sockets (``/run/astara/ct/*.ctl``)
+once no appliance namespace is left. Never touches anything else. Stop
+``astara-aio`` (or the compute agent) first, or it will plug things back.
 """
 
 from __future__ import annotations
@@ -77,63 +75,40 @@ def bridges(prefix: str) -> list[str]:
 
 
 def stale_chains(chains: set[str], links: set[str]) -> list[str]:
-    """Anti-spoofing tables or chains whose device is gone (its instance was removed)."""
+    """Anti-spoofing chains whose device is gone (its instance was removed)."""
     return sorted(chains - links)
 
 
-def _listing(argv: list[str]) -> dict | None:
-    out = _run(*argv)
+def filter_chains() -> set[str] | None:
+    """The chains of our anti-spoofing table, None if there is no such table."""
+    out = _run("nft", "-j", "list", "table", antispoof.FAMILY, antispoof.TABLE)
     try:
-        return json.loads(out) if out.strip() else None
+        return antispoof.chains(json.loads(out)) if out.strip() else None
     except ValueError:
         return None
 
 
-def filter_tables() -> set[str]:
-    """The devices that have an anti-spoofing table of ours."""
-    return antispoof.tables(_listing(antispoof.LIST_TABLES) or {})
-
-
-def filter_chains() -> set[str]:
-    """The devices whose anti-spoofing table holds their chain."""
-    return antispoof.chains(_listing(antispoof.LIST_CHAINS) or {})
-
-
-def old_filter_chains() -> set[str] | None:
-    """The chains of the older agents' table, None if there is no such table."""
-    if not antispoof.has_old_table(_listing(antispoof.LIST_TABLES) or {}):
-        return None
-    return antispoof.old_chains(_listing(antispoof.LIST_CHAINS) or {})
-
-
-def _nft(lines: list[str]) -> None:
-    subprocess.run(["nft", "-f", "-"], input=antispoof.script(lines), text=True,
-                   capture_output=True, check=False)
-
-
 def _filters(force: bool) -> None:
-    links = set(os.listdir("/sys/class/net"))
-    stale = stale_chains(filter_tables(), links)
+    chains = filter_chains()
+    if chains is None:
+        return
+    stale = stale_chains(chains, set(os.listdir("/sys/class/net")))
     for name in stale:
-        print(f"filter table {antispoof.FAMILY} {antispoof.table(name)}")
-    old = old_filter_chains()
-    # An older agent's chain goes once its tap is gone or has its own table.
-    old_stale = stale_chains(old, links - filter_chains()) if old is not None else []
-    for name in old_stale:
-        print(f"filter chain {antispoof.FAMILY} {antispoof.OLD_TABLE} {name}")
+        print(f"filter chain {antispoof.FAMILY} {antispoof.TABLE} {name}")
     if force:
-        if stale or old_stale:
-            _nft(antispoof.delete_script(stale) + antispoof.old_delete_script(old_stale))
-        if old is not None and drop_filter_table_if_empty():
-            print(f"table {antispoof.FAMILY} {antispoof.OLD_TABLE}")
+        if stale:
+            subprocess.run(["nft", "-f", "-"], input=antispoof.script(
+                antispoof.delete_script(stale)), text=True, capture_output=True, check=False)
+        if drop_filter_table_if_empty():
+            print(f"table {antispoof.FAMILY} {antispoof.TABLE}")
 
 
 def drop_filter_table_if_empty() -> bool:
-    """Delete the older agents' anti-spoofing table if it is there and holds no chain;
-    True if it did (ours, one per tap, go with their tap)."""
-    if old_filter_chains() != set():
+    """Delete our anti-spoofing table if it holds no chain; True if it did."""
+    if filter_chains() != set():
         return False
-    _nft(antispoof.old_table_delete_script())
+    subprocess.run(["nft", "delete", "table", antispoof.FAMILY, antispoof.TABLE],
+                   capture_output=True, check=False)
     return True
 
 

@@ -29,7 +29,7 @@ import pytest
 from compute_stack import plug_namespace, sh
 from tests.support import wait_for
 
-from astara.cli.netns_cleanup import drop_filter_table_if_empty, old_filter_chains
+from astara.cli.netns_cleanup import drop_filter_table_if_empty
 from astara.compute_service.agent import antispoof, netlink, reconcile
 from astara.compute_service.agent.backend import InstanceSpec
 from astara.compute_service.agent.netns import NetnsBackend
@@ -124,15 +124,11 @@ class Lab:
         for link in self.links:
             sh("ip", "link", "del", link, check=False)
         self.backend.sweep_bridges()  # ours (tagged prefix) that our namespaces kept alive
-        # what the backend (or a test, as an older agent) made and a failure may have
-        # left: our tables, our chains in the older agents' table, that table if empty
+        # what the backend created and a failure may have left: our chains, our table
         taps = [self.backend.tap(p["port_id"]) for s in self.specs for p in s.ports]
         if taps:
             subprocess.run(["nft", "-f", "-"], capture_output=True, text=True, check=False,
                            input=antispoof.script(antispoof.delete_script(taps)))
-        if old_filter_chains() is not None:
-            subprocess.run(["nft", "-f", "-"], capture_output=True, text=True, check=False,
-                           input=antispoof.script(antispoof.old_delete_script(taps)))
         drop_filter_table_if_empty()
 
 
@@ -264,7 +260,7 @@ def test_reconcile_reloads_a_missing_filter(lab, net):
     spec, a = net["a_spec"], net["a"]
     tap = lab.backend.tap(spec.ports[0]["port_id"])
     assert A_MAC in lab.backend.observe()[spec.id].filtered
-    sh("nft", "delete", "chain", "netdev", antispoof.table(tap), tap)  # its table stays
+    sh("nft", "delete", "chain", "netdev", antispoof.TABLE, tap)
     seen = lab.backend.observe()
     assert A_MAC not in seen[spec.id].filtered
     stored = reconcile.Stored(spec.id, "active", None, 1, profile="tenant", ports=spec.ports,
@@ -278,68 +274,27 @@ def test_reconcile_reloads_a_missing_filter(lab, net):
     lab.exchange(net["victim"], a, arp_spoof(A_MAC, B_IP), marker_from(A_MAC, A_IP))
     assert B_MAC in sh("ip", "-n", net["victim"], "neigh", "show", B_IP).stdout
     lab.backend.delete(spec)
-    assert tap not in antispoof.tables(json.loads(sh(*antispoof.LIST_TABLES).stdout))
-
-
-def old_chain(tap: str, port: dict, first: list[str] | None = None) -> None:
-    """Load ``tap``'s chain as an older agent did: in the one shared table (after
-    ``first``, in the same transaction)."""
-    name = f"netdev {antispoof.OLD_TABLE} {tap}"
-    subprocess.run(["nft", "-f", "-"], check=True, text=True, input=antispoof.script([
-        *(first or []), f"add table netdev {antispoof.OLD_TABLE}",
-        f'add chain {name} {{ type filter hook ingress device "{tap}" priority -300; '
-        "policy drop; }", *(f"add rule {name} {r}" for r in antispoof.rules(port))]))
-
-
-def test_an_older_agents_chain_is_replaced_by_the_taps_own_table(lab, net):
-    """Upgrade: a tap filtered only by a chain in the older agents' shared table is
-    reported unfiltered; reconcile loads its own table and the old chain goes in the
-    same transaction; the sweep removes an old chain left beside an own table, then
-    the emptied old table."""
-    spec, a = net["a_spec"], net["a"]
-    tap = lab.backend.tap(spec.ports[0]["port_id"])
-    # what an older agent left: the old chain only (one transaction: never unfiltered)
-    old_chain(tap, spec.ports[0], first=antispoof.delete_script([tap]))
-    assert old_filter_chains() == {tap}
-    lab.exchange(net["victim"], a, arp_spoof(A_MAC, B_IP), marker_from(A_MAC, A_IP))
-    assert B_MAC in sh("ip", "-n", net["victim"], "neigh", "show", B_IP).stdout  # filtered
-    seen = lab.backend.observe()[spec.id]
-    assert A_MAC not in seen.filtered
-    stored = reconcile.Stored(spec.id, "active", None, 1, profile="tenant", ports=spec.ports,
-                              name=spec.name)
-    repairs = [r for r in reconcile.decide([stored], {spec.id: seen}, set())
-               if r.instance_id == spec.id]
-    for port in repairs[0].replug:  # what reconcile.apply does for a "ports" repair
-        lab.backend.attach(spec, port)
-    assert A_MAC in lab.backend.observe()[spec.id].filtered
-    assert old_filter_chains() == set()  # the old table, empty, stays for the sweep
-    lab.exchange(net["victim"], a, arp_spoof(A_MAC, B_IP), marker_from(A_MAC, A_IP))
-    assert B_MAC in sh("ip", "-n", net["victim"], "neigh", "show", B_IP).stdout
-    # an old chain beside the tap's own table (an older agent ran meanwhile): swept
-    old_chain(tap, spec.ports[0])
-    assert f"{antispoof.OLD_TABLE} {tap}" in lab.backend.sweep_filters()
-    assert old_filter_chains() is None  # no chain left in it: the old table went too
-    assert A_MAC in lab.backend.observe()[spec.id].filtered
+    listing = sh("nft", "-j", "list", "table", "netdev", antispoof.TABLE, check=False)
+    assert listing.returncode != 0 or tap not in antispoof.chains(json.loads(listing.stdout))
 
 
 def test_the_host_side_of_a_tap_has_no_ipv6(lab, net):
     """IPv6 is off on the host side of a plugged veth (no link-local, no route), on
-    before on the instance's side, and IPv6 still crosses the bridge (the victim
-    reaches B's address)."""
+    on the instance's side, and IPv6 still crosses the bridge (the victim reaches B's
+    address)."""
     tap = lab.backend.tap(net["a_spec"].ports[0]["port_id"])
     assert Path(f"/proc/sys/net/ipv6/conf/{tap}/disable_ipv6").read_text().strip() == "1"
     assert "inet6" not in sh("ip", "-6", "addr", "show", "dev", tap).stdout
     assert sh("ip", "-6", "route", "show", "table", "all", "dev", tap).stdout.strip() == ""
     assert "UP" in sh("ip", "-br", "link", "show", "dev", tap).stdout
-    inside = sh("ip", "-n", net["a"], "-6", "addr", "show", "dev", "eth0").stdout
-    assert "fe80::" in inside
+    assert "fe80::" in sh("ip", "-n", net["a"], "-6", "addr", "show", "dev", "eth0").stdout
     wait_for(lambda: sh("ip", "netns", "exec", net["victim"], "ping", "-6", "-c1", "-W1",
                         B_IP6, check=False).returncode == 0, what="the victim reaching B6")
 
 
 def chain_handle(tap: str) -> int:
     """The kernel's handle of ``tap``'s chain: the ``# handle N`` on its ``chain`` line."""
-    listing = sh("nft", "-a", "list", "chain", "netdev", antispoof.table(tap), tap).stdout
+    listing = sh("nft", "-a", "list", "chain", "netdev", antispoof.TABLE, tap).stdout
     found = re.search(rf"^\s*chain {re.escape(tap)} {{ # handle (\d+)$", listing, re.M)
     assert found, listing
     return int(found.group(1))
@@ -348,14 +303,12 @@ def chain_handle(tap: str) -> int:
 def test_a_loaded_chain_is_refilled_in_place_and_found_by_name(lab, net):
     spec, a = net["a_spec"], net["a"]
     tap = lab.backend.tap(spec.ports[0]["port_id"])
-    assert netlink.chains_present(netlink.NFPROTO_NETDEV, [
-        (antispoof.table(tap), tap), (antispoof.table(tap), "other"),
-        (antispoof.table("tapnotthere"), "tapnotthere"), (antispoof.OLD_TABLE, tap)]) \
-        == {(antispoof.table(tap), tap)}
-    before = sh("nft", "list", "chain", "netdev", antispoof.table(tap), tap).stdout
+    assert netlink.chains_present(netlink.NFPROTO_NETDEV, antispoof.TABLE,
+                                  [tap, "tapnotthere"]) == {tap}
+    before = sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap).stdout
     handle = chain_handle(tap)
     lab.backend.attach(spec, spec.ports[0])  # plugged already: its chain loaded again
-    assert sh("nft", "list", "chain", "netdev", antispoof.table(tap), tap).stdout == before
+    assert sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap).stdout == before
     # the same chain (a replaced one, or the fallback, gets a new handle)
     assert chain_handle(tap) == handle
     lab.exchange(net["victim"], a, arp_spoof(A_MAC, B_IP), marker_from(A_MAC, A_IP))
@@ -411,24 +364,18 @@ def test_netns_cleanup_removes_the_filters_of_instances_left_behind(lab, capsys)
     spec, ns = lab.instance(str(uuid.uuid4()), A_MAC, [f"{A_IP}/24"], profile="appliance",
                             port_security_enabled=True)
     tap = lab.backend.tap(spec.ports[0]["port_id"])
-    assert tap in netns_cleanup.filter_chains()
+    chains = netns_cleanup.filter_chains()
+    assert chains is not None and tap in chains
     netns_cleanup.main(["--prefix", lab.backend.netns_prefix,
                         "--bridge-prefix", lab.backend.bridge_prefix])  # lists only
-    assert f"filter table netdev astara_antispoof_{tap}" not in capsys.readouterr().out
-    # an older agent's chain for it too (its own table filters it as well)
-    old_chain(tap, spec.ports[0])
-    sh("ip", "netns", "del", ns)  # the instance is gone, its tap with it, the chains stay
+    assert f"filter chain netdev astara_antispoof {tap}" not in capsys.readouterr().out
+    sh("ip", "netns", "del", ns)  # the instance is gone, its tap with it, the chain stays
     wait_for(lambda: not Path(f"/sys/class/net/{tap}").exists(), what="the tap going")
-    assert tap in netns_cleanup.filter_tables()
-    assert tap in (netns_cleanup.old_filter_chains() or set())
+    assert tap in (netns_cleanup.filter_chains() or set())
     netns_cleanup.main(["--force", "--prefix", lab.backend.netns_prefix,
                         "--bridge-prefix", lab.backend.bridge_prefix])
-    out = capsys.readouterr().out
-    assert f"filter table netdev astara_antispoof_{tap}\n" in out
-    assert f"filter chain netdev astara_antispoof {tap}\n" in out
-    assert "table netdev astara_antispoof\n" in out  # the older agents' table, emptied
-    assert tap not in netns_cleanup.filter_tables()
-    assert netns_cleanup.old_filter_chains() is None
+    assert f"filter chain netdev astara_antispoof {tap}" in capsys.readouterr().out
+    assert tap not in (netns_cleanup.filter_chains() or set())
 
 
 def test_chains_go_with_an_orphan_and_stale_ones_are_swept(lab):
@@ -439,7 +386,8 @@ def test_chains_go_with_an_orphan_and_stale_ones_are_swept(lab):
     assert not {tap, other_tap} & set(lab.backend.sweep_filters())  # both taps are there
 
     def chains() -> set[str]:
-        return antispoof.tables(json.loads(sh(*antispoof.LIST_TABLES).stdout))
+        out = sh("nft", "-j", "list", "table", "netdev", antispoof.TABLE, check=False)
+        return antispoof.chains(json.loads(out.stdout)) if out.returncode == 0 else set()
 
     assert {tap, other_tap} <= chains()
     # an orphan's teardown knows no ports: its chains are found through its veths
@@ -463,7 +411,7 @@ def test_a_port_with_many_ipv6_pairs_loads_and_still_drops_spoofed_adverts(lab):
                            port_security_enabled=True,
                            allowed_address_pairs=[{"ip_address": p} for p in pairs])
     tap = lab.backend.tap(spec.ports[0]["port_id"])
-    chain = sh("nft", "list", "chain", "netdev", antispoof.table(tap), tap).stdout
+    chain = sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap).stdout
     assert pairs[-1] in chain  # loaded, the pairs' rules with it
     ll = str(antispoof.link_local(A_MAC))
     attack = {t: fr.ether(fr.multicast_mac("ff02::1"), A_MAC, fr.ETH_P_IPV6,

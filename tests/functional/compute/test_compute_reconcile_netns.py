@@ -148,7 +148,7 @@ def light_reconcile(stack) -> dict:
 
 
 def _chain(tap: str) -> str:
-    return sh("nft", "list", "chain", "netdev", antispoof.table(tap), tap, check=False).stdout
+    return sh("nft", "list", "chain", "netdev", antispoof.TABLE, tap, check=False).stdout
 
 
 def test_anti_spoofing_follows_the_ports_and_a_lost_chain_is_reloaded(stack, capsys):
@@ -183,7 +183,7 @@ def test_anti_spoofing_follows_the_ports_and_a_lost_chain_is_reloaded(stack, cap
         assert _chain(open_tap) == ""
         assert stack.backend.observe()[sid].filtered == (guarded["mac_address"],)
 
-        sh("nft", "delete", "chain", "netdev", antispoof.table(tap), tap)
+        sh("nft", "delete", "chain", "netdev", antispoof.TABLE, tap)
         # what the agent runs every interval (now: the create's job is not 10 s old)
         report = light_reconcile(stack)
         assert report["ports"] == [{"id": sid, "event": None, "detail":

@@ -109,49 +109,27 @@ def test_a_port_without_addresses_may_still_probe_and_ask_dhcp():
 
 def test_chain_script_fills_the_chain_without_deleting_it_and_refuses_odd_names():
     lines = antispoof.chain_script("tap0a1b2c3d-00", PORT)
-    table = "netdev astara_antispoof_tap0a1b2c3d-00"  # the tap's own table
-    chain = f"{table} tap0a1b2c3d-00"
+    chain = "netdev astara_antispoof tap0a1b2c3d-00"
     hook = ('{ type filter hook ingress device "tap0a1b2c3d-00" priority -300; '
             'policy drop; }')
     # created, or emptied and refilled, in one transaction: never deleted
-    assert lines[:3] == [f"add table {table}", f"add chain {chain} {hook}",
-                         f"flush chain {chain}"]
+    assert lines[:2] == [f"add chain {chain} {hook}", f"flush chain {chain}"]
     assert not any(line.startswith("delete") for line in lines)
-    assert lines[3:] == [f"add rule {chain} {r}" for r in antispoof.rules(PORT)]
+    assert lines[2:] == [f"add rule {chain} {r}" for r in antispoof.rules(PORT)]
     # the whole replacement (its hook too), for a chain the kernel refuses to refill
-    assert antispoof.replace_script("tap0a1b2c3d-00", PORT)[:4] == [
-        f"add table {table}", f"add chain {chain}", f"delete chain {chain}",
-        f"add chain {chain} {hook}"]
-    assert antispoof.delete_script(["tapa"]) == [
-        "add table netdev astara_antispoof_tapa", "delete table netdev astara_antispoof_tapa"]
-    # the older agents' shared table: a tap's chain there, and the table itself
-    assert antispoof.old_delete_script(["tapa"]) == [
-        "add table netdev astara_antispoof", "add chain netdev astara_antispoof tapa",
-        "delete chain netdev astara_antispoof tapa"]
-    assert antispoof.script(["a", "b"]) == "a\nb\n"
+    assert antispoof.replace_script("tap0a1b2c3d-00", PORT)[:3] == [
+        f"add chain {chain}", f"delete chain {chain}", f"add chain {chain} {hook}"]
+    assert antispoof.script(lines).startswith("table netdev astara_antispoof {}\n")
     for build in (antispoof.chain_script, antispoof.replace_script):
         with pytest.raises(ValueError):
             build('tap"; flush ruleset', PORT)
-    for many in (antispoof.delete_script, antispoof.old_delete_script):
-        with pytest.raises(ValueError):
-            many(['tap"; flush ruleset'])
 
 
-def test_chains_and_tables_of_a_listing():
+def test_chains_of_a_listing():
     listing = {"nftables": [{"metainfo": {}}, {"table": {"name": "astara_antispoof"}},
-                            {"chain": {"table": "astara_antispoof_tapa", "name": "tapa"}},
-                            {"chain": {"table": "astara_antispoof_tapc", "name": "other"}},
-                            {"chain": {"table": "astara_antispoof", "name": "tapb"}},
-                            {"chain": {"table": "other", "name": "tapd"}}]}
-    assert antispoof.chains(listing) == {"tapa"}  # only a tap's chain in its own table
-    assert antispoof.old_chains(listing) == {"tapb"}
-    tables = {"nftables": [{"metainfo": {}}, {"table": {"name": "astara_antispoof_tapa"}},
-                           {"table": {"name": "astara_antispoof_tap b"}},
-                           {"table": {"name": "astara_antispoofx"}},
-                           {"table": {"name": "astara_antispoof"}}, {"table": {"name": "t"}}]}
-    assert antispoof.tables(tables) == {"tapa"}
-    assert antispoof.has_old_table(tables)
-    assert not antispoof.has_old_table({"nftables": [{"table": {"name": "t"}}]})
+                            {"chain": {"table": "astara_antispoof", "name": "tapa"}},
+                            {"chain": {"table": "other", "name": "tapb"}}]}
+    assert antispoof.chains(listing) == {"tapa"}
 
 
 def test_stored_port_keeps_port_security_and_pairs():
@@ -167,27 +145,16 @@ def test_stored_port_keeps_port_security_and_pairs():
     assert ports.stored({"id": "p", "network_id": "n"}, "", True)["port_security_enabled"]
 
 
-TAP0, TAP1 = "tap0a1b2c3d-00", "tap1a1b2c3d-00"
-
-
 def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
     import astara.compute_service.agent.netns as netns_mod
     monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
     monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
-    (tmp_path / "ipv6").mkdir()
-    monkeypatch.setattr(netns_mod, "IPV6_CONF", tmp_path / "ipv6")
     runner = FakeRunner()
     backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
     asked = []
-    # the unfiltered port's tap still has its table (port security turned off since),
-    # and an older agent left the filtered one's chain in its shared table
-    there = {("astara_antispoof_" + TAP1, TAP1), ("astara_antispoof", TAP0)}
-
-    def present(family, chains):
-        asked.append(chains)
-        return there & set(chains)
-
-    monkeypatch.setattr(netns_mod.netlink, "chains_present", present)
+    # the unfiltered port's tap still has a chain (port security turned off since)
+    monkeypatch.setattr(NetnsBackend, "_chains_present",
+                        staticmethod(lambda taps: asked.append(taps) or set(taps)))
     free = {**PORT, "port_id": "1a1b2c3d-0000-4000-8000-000000000002",
             "port_security_enabled": False}
     spec = InstanceSpec("i", "vm", "appliance", ({**PORT, "port_security_enabled": True},
@@ -197,35 +164,41 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
     nft = [c for c in runner.commands if c[0] == "nft"]
     assert nft == [["nft", "-f", "-"]]
     text = runner.stdin[0]
-    assert f'add chain netdev astara_antispoof_{TAP0} {TAP0} {{ type filter hook ingress ' \
-           f'device "{TAP0}"' in text
-    # the unfiltered port's table is removed, in the same transaction
-    assert f"delete table netdev astara_antispoof_{TAP1}\n" in text
-    # the older agent's chain goes in that transaction too, once the tap has its own
-    old = f"delete chain netdev astara_antispoof {TAP0}\n"
-    assert text.index(old) > text.rindex("add rule")
-    assert f"astara_antispoof {TAP1}" not in text
-    # only the unfiltered port's own table is asked about, both taps' old chains
-    assert asked == [[("astara_antispoof_" + TAP1, TAP1)],
-                     [("astara_antispoof", TAP0), ("astara_antispoof", TAP1)]]
+    assert 'add chain netdev astara_antispoof tap0a1b2c3d-00 { type filter hook ingress ' \
+           'device "tap0a1b2c3d-00"' in text
+    # the unfiltered port gets any old chain removed, in the same transaction
+    assert "delete chain netdev astara_antispoof tap1a1b2c3d-00\n" in text
+    assert asked == [["tap1a1b2c3d-00"]]  # only the unfiltered port's tap is asked about
     assert text.count("add rule") == len(antispoof.rules(PORT))
     # nft loads before the instance's side of the veth goes up
     up = next(i for i, c in enumerate(runner.commands) if c[:3] == ["ip", "-n",
                                                                      "astara-appliance-i"]
               and "up" in c)
     assert runner.commands.index(["nft", "-f", "-"]) < up
-    # the host sides: on their bridge down, IPv6 off, then up
-    lines = [" ".join(c) for c in runner.commands]
-    for tap in (TAP0, TAP1):
-        enslaved = lines.index(f"ip link set {tap} master {backend.bridge('n1')}")
-        off = lines.index(f"sysctl net.ipv6.conf.{TAP0}.disable_ipv6=1 "
-                          f"net.ipv6.conf.{TAP1}.disable_ipv6=1")
-        assert enslaved < off < lines.index(f"ip link set {tap} up")
-    assert not [line for line in lines if line.endswith(" master n1 up")]
     runner.stdin.clear()
     backend.delete(spec)
-    assert runner.stdin == [antispoof.script(antispoof.delete_script([TAP0, TAP1])
-                                             + antispoof.old_delete_script([TAP0]))]
+    assert runner.stdin == [antispoof.script(antispoof.delete_script(
+        ["tap0a1b2c3d-00", "tap1a1b2c3d-00"]))]
+
+
+def test_the_host_side_of_a_new_veth_goes_up_with_ipv6_off(tmp_path, monkeypatch):
+    import astara.compute_service.agent.netns as netns_mod
+    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
+    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
+    (tmp_path / "ipv6").mkdir()
+    monkeypatch.setattr(netns_mod, "IPV6_CONF", tmp_path / "ipv6")
+    runner = FakeRunner()
+    backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
+    other = {**PORT, "port_id": "1a1b2c3d-0000-4000-8000-000000000002"}
+    backend._plug_all("ns", [(PORT, "eth0"), (other, "eth1")], True, "appliance")
+    lines = [" ".join(c) for c in runner.commands]
+    off = lines.index("sysctl net.ipv6.conf.tap0a1b2c3d-00.disable_ipv6=1 "
+                      "net.ipv6.conf.tap1a1b2c3d-00.disable_ipv6=1")
+    for tap in ("tap0a1b2c3d-00", "tap1a1b2c3d-00"):
+        # on its bridge (still down), IPv6 off, then up
+        assert lines.index(f"ip link set {tap} master {backend.bridge('n1')}") < off
+        assert off < lines.index(f"ip link set {tap} up")
+    assert not [line for line in lines if line.endswith(" up") and "master" in line]
 
 
 def test_a_host_without_ipv6_plugs_without_the_sysctl(tmp_path, monkeypatch):
@@ -235,11 +208,10 @@ def test_a_host_without_ipv6_plugs_without_the_sysctl(tmp_path, monkeypatch):
     monkeypatch.setattr(netns_mod, "IPV6_CONF", tmp_path / "absent")
     runner = FakeRunner()
     backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
-    backend._plug_all("ns", [({**PORT, "port_security_enabled": False}, "eth0")], True,
-                      "appliance")
+    backend._plug_all("ns", [(PORT, "eth0")], True, "appliance")
     lines = [" ".join(c) for c in runner.commands]
     assert not [line for line in lines if "disable_ipv6" in line]
-    assert f"ip link set {TAP0} up" in lines
+    assert "ip link set tap0a1b2c3d-00 up" in lines
 
 
 def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
@@ -250,9 +222,7 @@ def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
         (tmp_path / "net" / name / "ifindex").write_text(f"{index}\n")
     monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
     monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
-    # tapb is filtered only by an older agent's chain: reconcile is to load its own
-    listing = {"nftables": [{"chain": {"table": "astara_antispoof_tapa", "name": "tapa"}},
-                            {"chain": {"table": "astara_antispoof", "name": "tapb"}}]}
+    listing = {"nftables": [{"chain": {"table": "astara_antispoof", "name": "tapa"}}]}
     links = [{"ifname": "eth0", "address": "fa:16:3e:00:00:01", "link_index": 7},
              {"ifname": "eth1", "address": "fa:16:3e:00:00:02", "link_index": 8}]
 
@@ -272,49 +242,6 @@ def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
     assert seen.filtered == ("fa:16:3e:00:00:01",)
 
 
-def test_sweep_removes_tables_of_gone_taps_and_old_chains_once_replaced(tmp_path,
-                                                                        monkeypatch):
-    import astara.compute_service.agent.netns as netns_mod
-    for name in ("tapa", "tapb", "tapc"):
-        (tmp_path / "net" / name).mkdir(parents=True)
-    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
-    monkeypatch.setattr(netns_mod.netlink, "chains_present", lambda family, chains: set())
-    tables = {"nftables": [{"table": {"name": f"astara_antispoof_{t}"}}
-                           for t in ("tapa", "tapb", "tapgone")]
-              + [{"table": {"name": "astara_antispoof"}}, {"table": {"name": "other"}}]}
-    chains = {"nftables": [{"chain": {"table": f"astara_antispoof_{t}", "name": t}}
-                           for t in ("tapa", "tapgone")]
-              + [{"chain": {"table": "astara_antispoof", "name": t}}
-                 for t in ("tapa", "tapb", "tapc", "tapold")]}
-
-    class Runner(FakeRunner):
-        def run(self, argv, check=True, stdin=None):
-            super().run(argv, check, stdin)
-            return json.dumps(tables if argv == antispoof.LIST_TABLES else chains)
-
-    runner = Runner()
-    backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
-    removed = backend.sweep_filters()
-    # tapb's own table is empty (its chain deleted by hand) and tapc has none: their
-    # old chains still filter them, so they stay (reconcile loads their own)
-    assert removed == ["tapgone", "astara_antispoof tapa", "astara_antispoof tapold"]
-    assert runner.stdin == [antispoof.script(antispoof.delete_script(["tapgone"])),
-                            antispoof.script(antispoof.old_delete_script(["tapa", "tapold"]))]
-    # every old chain done: the old table goes too, and only it
-    chains["nftables"] = [c for c in chains["nftables"]
-                          if c["chain"]["table"] != "astara_antispoof"
-                          or c["chain"]["name"] == "tapa"]
-    runner.stdin.clear()
-    assert backend.sweep_filters() == ["tapgone", "astara_antispoof tapa"]
-    assert runner.stdin[1] == antispoof.script(antispoof.old_delete_script(["tapa"])
-                                               + antispoof.old_table_delete_script())
-    # no old table: its chains are not even listed
-    tables["nftables"] = tables["nftables"][:3]
-    runner.commands.clear()
-    backend.sweep_filters()
-    assert antispoof.LIST_CHAINS not in runner.commands
-
-
 def test_netns_cleanup_removes_only_chains_whose_device_is_gone():
     from astara.cli.netns_cleanup import stale_chains
 
@@ -332,23 +259,20 @@ def _plug_two(tmp_path, monkeypatch, runner, present):
     backend._filter([{**PORT, "port_security_enabled": True}, free], "appliance")
 
 
-def test_a_fresh_plug_deletes_nothing(tmp_path, monkeypatch):
+def test_a_fresh_plug_deletes_no_chain(tmp_path, monkeypatch):
     runner = FakeRunner()
-    _plug_two(tmp_path, monkeypatch, runner, lambda family, chains: set())
-    assert runner.stdin == [antispoof.script(antispoof.chain_script(TAP0, PORT))]
-    assert "delete" not in runner.stdin[0]
+    _plug_two(tmp_path, monkeypatch, runner, lambda family, table, names: set())
+    assert runner.stdin == [antispoof.script(antispoof.chain_script("tap0a1b2c3d-00", PORT))]
+    assert "delete chain" not in runner.stdin[0]
 
 
-def test_tables_are_deleted_when_the_kernel_cannot_say_which_are_there(tmp_path,
-                                                                       monkeypatch):
-    def unreadable(family, chains):
+def test_chains_are_deleted_when_the_kernel_cannot_say_which_are_there(tmp_path, monkeypatch):
+    def unreadable(family, table, names):
         raise PermissionError(1, "Operation not permitted")
 
     runner = FakeRunner()
     _plug_two(tmp_path, monkeypatch, runner, unreadable)
-    assert f"delete table netdev astara_antispoof_{TAP1}\n" in runner.stdin[0]
-    # but the older agents' table is not made again to delete from it: the sweep's
-    assert "netdev astara_antispoof " not in runner.stdin[0]
+    assert "delete chain netdev astara_antispoof tap1a1b2c3d-00\n" in runner.stdin[0]
 
 
 def test_a_chain_refused_a_refill_is_replaced_whole(tmp_path, monkeypatch):
@@ -362,8 +286,9 @@ def test_a_chain_refused_a_refill_is_replaced_whole(tmp_path, monkeypatch):
             return out
 
     runner = Refusing()
-    _plug_two(tmp_path, monkeypatch, runner, lambda family, chains: set())
-    assert runner.stdin[1] == antispoof.script(antispoof.replace_script(TAP0, PORT))
+    _plug_two(tmp_path, monkeypatch, runner, lambda family, table, names: set())
+    assert runner.stdin[1] == antispoof.script(
+        antispoof.replace_script("tap0a1b2c3d-00", PORT))
 
 
 def test_chain_request_names_the_table_and_chain():

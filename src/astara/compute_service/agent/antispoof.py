@@ -1,9 +1,9 @@
 """Anti-spoofing of instance ports: the nftables chain the netns backend hooks on a tap.
 
 Pure: from a stored port (``mac_address``, ``fixed_ips``, ``allowed_address_pairs``,
-``port_security_enabled``) it writes the ``nft -f`` text of one chain, in a table of
-the tap's own (``netdev astara_antispoof_<tap>``), hooked at the ingress of the host
-side of the port's veth (frames the instance sends, before the bridge sees them). As Neutron's port
+``port_security_enabled``) it writes the ``nft -f`` text of one chain in the table
+``netdev astara_antispoof``, hooked at the ingress of the host side of the port's
+veth (frames the instance sends, before the bridge sees them). As Neutron's port
 security does, a frame passes only if its source MAC is the port's (or an allowed
 address pair's) and, for that MAC: ARP names that MAC and one of its IPv4 addresses
 (or 0.0.0.0, a probe); IPv4 comes from one of its addresses (0.0.0.0 only as a DHCP
@@ -11,12 +11,8 @@ request); IPv6 from one of its addresses or the MAC's EUI-64 link-local (:: only
 DAD, router solicitations and MLD), and a neighbour advertisement only for one of them. DHCP server
 replies and router advertisements are dropped whatever their source. Anything else
 (other ethertypes included) is dropped. Ports with port security disabled (routers'
-ports) get no chain. The backend applies the text atomically and deletes the table
-on unplug. A table per tap: a commit validates every base chain of the table its rules
-go in (``nft_table_validate``), a thousand chains in one shared table (40% of a load's
-CPU at 1,008 appliances, bench/appliance_plug.py). Older agents kept every chain in
-the one table ``netdev astara_antispoof`` (``OLD_TABLE``): a tap's chain there is
-deleted in the transaction that loads its own table, and the sweep removes the rest.
+ports) get no chain. The backend applies the text atomically and deletes the chain
+on unplug.
 """
 
 from __future__ import annotations
@@ -25,8 +21,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
-TABLE_PREFIX = "astara_antispoof_"  # + the tap's name: under nft's 256 characters
-OLD_TABLE = "astara_antispoof"  # older agents' one table (not TABLE_PREFIX's)
+TABLE = "astara_antispoof"
 FAMILY = "netdev"
 # Before anything else hooked at this device's ingress (e.g. an operator's filters).
 PRIORITY = -300
@@ -133,16 +128,11 @@ def rules(port: dict) -> list[str]:
     return out
 
 
-def table(device: str) -> str:
-    """The name of ``device``'s own table."""
-    # nft takes the names unquoted: a device name we made (tap + port id) or nothing.
+def _chain(device: str) -> str:
+    # nft takes a chain name unquoted: a device name we made (tap + port id) or nothing.
     if not _DEVICE.fullmatch(device):
         raise ValueError(f"not a device name for an nft chain: {device!r}")
-    return TABLE_PREFIX + device
-
-
-def _chain(device: str) -> str:
-    return f"{FAMILY} {table(device)} {device}"
+    return f"{FAMILY} {TABLE} {device}"
 
 
 def _hook(device: str) -> str:
@@ -151,89 +141,43 @@ def _hook(device: str) -> str:
 
 
 def chain_script(device: str, port: dict) -> list[str]:
-    """Create the table and chain of ``device``, or empty and refill the chain there
-    (one transaction with the others). No chain is deleted: a transaction that deletes
-    one took ~10 ms more, whatever the host's chains (bench/appliance_plug.py). An
+    """Create the chain of ``device``, or empty and refill the one there (one
+    transaction with the others). No chain is deleted: a transaction that deletes one
+    took ~10 ms more, whatever the host's chains (bench/appliance_plug.py). An
     existing chain whose hook differs (another priority) makes the kernel refuse it:
     ``replace_script`` then."""
     name = _chain(device)
-    return [f"add table {FAMILY} {table(device)}", f"add chain {name} {_hook(device)}",
-            f"flush chain {name}", *(f"add rule {name} {body}" for body in rules(port))]
+    return [f"add chain {name} {_hook(device)}", f"flush chain {name}",
+            *(f"add rule {name} {body}" for body in rules(port))]
 
 
 def replace_script(device: str, port: dict) -> list[str]:
     """Create or replace the chain of ``device``, its hook included."""
     name = _chain(device)
-    return [f"add table {FAMILY} {table(device)}", f"add chain {name}",
-            f"delete chain {name}", f"add chain {name} {_hook(device)}",
+    return [f"add chain {name}", f"delete chain {name}", f"add chain {name} {_hook(device)}",
             *(f"add rule {name} {body}" for body in rules(port))]
 
 
 def delete_script(devices: Iterable[str]) -> list[str]:
-    """Remove the tables (and so chains) of ``devices``, present or not (add first makes
-    it idempotent)."""
+    """Remove the chains of ``devices``, present or not (add first makes it idempotent)."""
     out = []
     for device in devices:
-        name = f"{FAMILY} {table(device)}"
-        out += [f"add table {name}", f"delete table {name}"]
+        name = _chain(device)
+        out += [f"add chain {name}", f"delete chain {name}"]
     return out
-
-
-def old_delete_script(devices: Iterable[str]) -> list[str]:
-    """Remove the chains of ``devices`` from the older agents' table, present or not
-    (should that table have gone meanwhile, it is made again, empty: the sweep removes
-    it)."""
-    out = []
-    for device in devices:
-        _chain(device)  # the name checked
-        name = f"{FAMILY} {OLD_TABLE} {device}"
-        out += [f"add table {FAMILY} {OLD_TABLE}", f"add chain {name}", f"delete chain {name}"]
-    return out
-
-
-def old_table_delete_script() -> list[str]:
-    """Remove the older agents' table, present or not, with whatever it holds."""
-    return [f"add table {FAMILY} {OLD_TABLE}", f"delete table {FAMILY} {OLD_TABLE}"]
 
 
 def script(lines: list[str]) -> str:
-    """One ``nft -f`` transaction of ``lines``."""
-    return "\n".join(lines) + "\n"
+    """One ``nft -f`` transaction: the table (created if missing) then ``lines``."""
+    return "\n".join([f"table {FAMILY} {TABLE} {{}}", *lines]) + "\n"
 
 
-# The chains without their rules: listing the tables renders every rule of every tap
-# (2 MB of JSON at 1,000 instances, and over 30 s on a loaded host).
+# The chains without their rules: listing the whole table renders every rule of
+# every tap (2 MB of JSON at 1,000 instances, and over 30 s on a loaded host).
 LIST_CHAINS = ["nft", "-j", "list", "chains", FAMILY]
-LIST_TABLES = ["nft", "-j", "list", "tables", FAMILY]
 
 
 def chains(listing: dict) -> set[str]:
-    """The devices whose own table holds their chain, in ``nft -j list chains netdev``
-    output (a table emptied by hand filters nothing)."""
+    """Our table's chain names in ``nft -j list chains netdev`` output."""
     return {item["chain"]["name"] for item in listing.get("nftables", ())
-            if "chain" in item
-            and item["chain"].get("table") == TABLE_PREFIX + item["chain"].get("name", "")}
-
-
-def old_chains(listing: dict) -> set[str]:
-    """The chains of the older agents' table in ``nft -j list chains netdev`` output."""
-    return {item["chain"]["name"] for item in listing.get("nftables", ())
-            if "chain" in item and item["chain"].get("table") == OLD_TABLE}
-
-
-def tables(listing: dict) -> set[str]:
-    """The devices that have a table of ours in ``nft -j list tables netdev`` output,
-    their chain there or not."""
-    out = set()
-    for item in listing.get("nftables", ()):
-        name = str(item.get("table", {}).get("name", ""))
-        device = name.removeprefix(TABLE_PREFIX)
-        if name.startswith(TABLE_PREFIX) and _DEVICE.fullmatch(device):
-            out.add(device)
-    return out
-
-
-def has_old_table(listing: dict) -> bool:
-    """Is the older agents' table in ``nft -j list tables netdev`` output?"""
-    return any(item.get("table", {}).get("name") == OLD_TABLE
-               for item in listing.get("nftables", ()))
+            if "chain" in item and item["chain"].get("table") == TABLE}

@@ -234,19 +234,19 @@ def chain_request(family: int, table: str, chain: str) -> bytes:
             + _attr(_NFTA_CHAIN_NAME, chain.encode() + b"\0"))
 
 
-def chains_present(family: int, chains: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of the (table, chain) pairs ``chains`` exist in this thread's namespace;
-    OSError when the kernel could not be asked."""
-    found: set[tuple[str, str]] = set()
-    if not chains:
+def chains_present(family: int, table: str, names: list[str]) -> set[str]:
+    """Which of the chains ``names`` of ``table`` exist in this thread's namespace;
+    OSError when the kernel could not be asked (the caller then assumes all do)."""
+    found: set[str] = set()
+    if not names:
         return found
     with dump.Socket(NETLINK_NETFILTER) as sock:
-        for table, name in chains:
+        for name in names:
             try:
                 sock.request(_NFT_GETCHAIN, 0, chain_request(family, table, name))
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     raise
                 continue
-            found.add((table, name))
+            found.add(name)
     return found

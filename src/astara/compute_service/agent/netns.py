@@ -617,26 +617,16 @@ class NetnsBackend:
         return [f"addr del {self.mgmt_host_address} dev {br}"]
 
     def sweep_filters(self) -> list[str]:
-        """Remove anti-spoofing tables whose tap is gone (left by a crash or by hand; a
-        table is loaded only once its tap exists, so one without is nobody's), and from
-        the older agents' table the chains whose tap is gone or has its own table, then
-        that table once empty; the names removed ("<old table> <tap>" for the latter)."""
-        listing = self._listing(antispoof.LIST_TABLES)
-        if listing is None:
+        """Remove anti-spoofing chains whose tap is gone (left by a crash or by hand);
+        a chain is loaded only once its tap exists, so one without is nobody's."""
+        out = self.runner.run(antispoof.LIST_CHAINS, check=False)
+        try:
+            names = antispoof.chains(json.loads(out)) if out.strip() else set()
+        except ValueError:
             return []
-        stale = sorted(n for n in antispoof.tables(listing) if not (SYS_NET / n).exists())
+        stale = sorted(n for n in names if not (SYS_NET / n).exists())
         self._unfilter(stale)
-        if not antispoof.has_old_table(listing) \
-                or (chain_listing := self._listing(antispoof.LIST_CHAINS)) is None:
-            return stale
-        old = antispoof.old_chains(chain_listing)
-        own = antispoof.chains(chain_listing)
-        done = sorted(n for n in old if n in own or not (SYS_NET / n).exists())
-        lines = antispoof.old_delete_script(done)
-        if set(done) == old:
-            lines += antispoof.old_table_delete_script()
-        self.runner.run(["nft", "-f", "-"], check=False, stdin=antispoof.script(lines))
-        return stale + [f"{antispoof.OLD_TABLE} {n}" for n in done]
+        return stale
 
     def sweep_pins(self, observed: dict[str, Observed]) -> list[str]:
         """Remove the pins on our bridges naming a MAC no namespace of ours has (one
@@ -778,8 +768,8 @@ class NetnsBackend:
     def _host_side_up(self, taps: list[str]) -> None:
         """Turn IPv6 off on the host side of new veths, then set them up (over
         rtnetlink, from this process). They need no address: each one's link-local
-        and multicast routes went in the host's one fib6 table beside a thousand
-        others (``addrconf_notify``, ~14% of the host's ``ip -batch`` at 1,000
+        and multicast routes went in the host's one IPv6 routing table beside a
+        thousand others (``addrconf_notify``, ~14% of the host's ``ip -batch`` at 1,000
         appliances); the bridge forwards IPv6 whatever its ports' own IPv6. Off
         before up: turned off once up, the kernel walks every route to drop theirs."""
         if IPV6_CONF.is_dir():  # no IPv6 at all on this host (ipv6.disable=1): nothing
@@ -972,17 +962,14 @@ class NetnsBackend:
             return []
 
     def _filter(self, ports: list[dict], profile: str) -> None:
-        """Load the anti-spoofing chain of each port that wants one and remove any table
-        left on the others' taps (port security turned off), and any chain of theirs in
-        the older agents' table, in one transaction (a tap is never left unfiltered);
-        nothing when no port wants one. Only what is there is deleted (a fresh plug has
-        nothing: a deletion costs the transaction ~10 ms)."""
+        """Load the anti-spoofing chain of each port that wants one and remove any chain
+        left on the others' taps (port security turned off), in one transaction; nothing
+        (not even the table) when no port wants one. Only chains that are there are
+        deleted (a fresh plug has none: a deletion costs the transaction ~10 ms)."""
         if not any(antispoof.wanted(port, profile) for port in ports):
             return
-        taps = [self.tap(p["port_id"]) for p in ports]
         free = [self.tap(p["port_id"]) for p in ports if not antispoof.wanted(p, profile)]
-        stale = self._chains_present([(antispoof.table(t), t) for t in free])
-        old = self._old_chains_present(taps)
+        stale = self._chains_present(free)
 
         def lines(chain: Callable[[str, dict], list[str]]) -> list[str]:
             out: list[str] = []
@@ -990,10 +977,8 @@ class NetnsBackend:
                 tap = self.tap(port["port_id"])
                 if antispoof.wanted(port, profile):
                     out += chain(tap, port)
-                elif (antispoof.table(tap), tap) in stale:
+                elif tap in stale:
                     out += antispoof.delete_script([tap])
-                if tap in old:  # after its own table's chain: never unfiltered
-                    out += antispoof.old_delete_script([tap])
             return out
 
         try:
@@ -1004,46 +989,28 @@ class NetnsBackend:
                 lines(antispoof.replace_script)))
 
     @staticmethod
-    def _chains_present(chains: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of the (table, chain) pairs ``chains`` are there (all of them if the
-        kernel cannot say: deleting an absent table is harmless, keeping a stale chain
-        is not)."""
+    def _chains_present(taps: list[str]) -> set[str]:
+        """Which of ``taps`` have one of our chains (all of them if the kernel cannot
+        say: deleting an absent chain is harmless, keeping a stale one is not)."""
         try:
-            return netlink.chains_present(netlink.NFPROTO_NETDEV, chains)
+            return netlink.chains_present(netlink.NFPROTO_NETDEV, antispoof.TABLE, taps)
         except OSError:
-            return set(chains)
-
-    @staticmethod
-    def _old_chains_present(taps: list[str]) -> set[str]:
-        """Which of ``taps`` have a chain in the older agents' table (none if the kernel
-        cannot say: deleting one would make that table again; the sweep finds them)."""
-        try:
-            found = netlink.chains_present(netlink.NFPROTO_NETDEV,
-                                           [(antispoof.OLD_TABLE, t) for t in taps])
-        except OSError:
-            return set()
-        return {tap for _, tap in found}
+            return set(taps)
 
     def _unfilter(self, taps: list[str]) -> None:
         if taps:
-            lines = antispoof.delete_script(taps)
-            lines += antispoof.old_delete_script(sorted(self._old_chains_present(taps)))
-            self.runner.run(["nft", "-f", "-"], check=False, stdin=antispoof.script(lines))
-
-    def _listing(self, argv: list[str]) -> dict | None:
-        """``nft -j`` output read, None if it could not be."""
-        out = self.runner.run(argv, check=False)
-        try:
-            return json.loads(out) if out.strip() else {}
-        except ValueError:
-            return None
+            self.runner.run(["nft", "-f", "-"], check=False,
+                            stdin=antispoof.script(antispoof.delete_script(taps)))
 
     def _filtered_ifindexes(self) -> set[int]:
-        """Host ifindexes of the taps whose own table holds their chain (a tap filtered
-        only by the older agents' table is not: reconcile loads its own)."""
-        listing = self._listing(antispoof.LIST_CHAINS)
-        found: set[int] = set()
-        for name in antispoof.chains(listing or {}):
+        """Host ifindexes of the taps our anti-spoofing table has a chain for."""
+        out = self.runner.run(antispoof.LIST_CHAINS, check=False)
+        try:
+            names = antispoof.chains(json.loads(out)) if out.strip() else set()
+        except ValueError:
+            return set()
+        found = set()
+        for name in names:
             with contextlib.suppress(OSError, ValueError):
                 found.add(int((SYS_NET / name / "ifindex").read_text()))
         return found
