@@ -101,8 +101,7 @@ class TimedRunner(SubprocessRunner):
         try:
             super().sysctl(netns, values)
         finally:
-            self._add("sysctls (setns)" if netns else "sysctls (host)",
-                      time.perf_counter() - t0)
+            self._add("sysctls (setns)", time.perf_counter() - t0)
 
     def links(self, netns):
         t0 = time.perf_counter()

@@ -278,20 +278,6 @@ def test_reconcile_reloads_a_missing_filter(lab, net):
     assert listing.returncode != 0 or tap not in antispoof.chains(json.loads(listing.stdout))
 
 
-def test_the_host_side_of_a_tap_has_no_ipv6(lab, net):
-    """IPv6 is off on the host side of a plugged veth (no link-local, no route), on
-    on the instance's side, and IPv6 still crosses the bridge (the victim reaches B's
-    address)."""
-    tap = lab.backend.tap(net["a_spec"].ports[0]["port_id"])
-    assert Path(f"/proc/sys/net/ipv6/conf/{tap}/disable_ipv6").read_text().strip() == "1"
-    assert "inet6" not in sh("ip", "-6", "addr", "show", "dev", tap).stdout
-    assert sh("ip", "-6", "route", "show", "table", "all", "dev", tap).stdout.strip() == ""
-    assert "UP" in sh("ip", "-br", "link", "show", "dev", tap).stdout
-    assert "fe80::" in sh("ip", "-n", net["a"], "-6", "addr", "show", "dev", "eth0").stdout
-    wait_for(lambda: sh("ip", "netns", "exec", net["victim"], "ping", "-6", "-c1", "-W1",
-                        B_IP6, check=False).returncode == 0, what="the victim reaching B6")
-
-
 def chain_handle(tap: str) -> int:
     """The kernel's handle of ``tap``'s chain: the ``# handle N`` on its ``chain`` line."""
     listing = sh("nft", "-a", "list", "chain", "netdev", antispoof.TABLE, tap).stdout

@@ -181,39 +181,6 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
         ["tap0a1b2c3d-00", "tap1a1b2c3d-00"]))]
 
 
-def test_the_host_side_of_a_new_veth_goes_up_with_ipv6_off(tmp_path, monkeypatch):
-    import astara.compute_service.agent.netns as netns_mod
-    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
-    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
-    (tmp_path / "ipv6").mkdir()
-    monkeypatch.setattr(netns_mod, "IPV6_CONF", tmp_path / "ipv6")
-    runner = FakeRunner()
-    backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
-    other = {**PORT, "port_id": "1a1b2c3d-0000-4000-8000-000000000002"}
-    backend._plug_all("ns", [(PORT, "eth0"), (other, "eth1")], True, "appliance")
-    lines = [" ".join(c) for c in runner.commands]
-    off = lines.index("sysctl net.ipv6.conf.tap0a1b2c3d-00.disable_ipv6=1 "
-                      "net.ipv6.conf.tap1a1b2c3d-00.disable_ipv6=1")
-    for tap in ("tap0a1b2c3d-00", "tap1a1b2c3d-00"):
-        # on its bridge (still down), IPv6 off, then up
-        assert lines.index(f"ip link set {tap} master {backend.bridge('n1')}") < off
-        assert off < lines.index(f"ip link set {tap} up")
-    assert not [line for line in lines if line.endswith(" up") and "master" in line]
-
-
-def test_a_host_without_ipv6_plugs_without_the_sysctl(tmp_path, monkeypatch):
-    import astara.compute_service.agent.netns as netns_mod
-    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
-    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
-    monkeypatch.setattr(netns_mod, "IPV6_CONF", tmp_path / "absent")
-    runner = FakeRunner()
-    backend = NetnsBackend(runner, tmp_path / "state", responders=object())  # type: ignore
-    backend._plug_all("ns", [(PORT, "eth0")], True, "appliance")
-    lines = [" ".join(c) for c in runner.commands]
-    assert not [line for line in lines if "disable_ipv6" in line]
-    assert "ip link set tap0a1b2c3d-00 up" in lines
-
-
 def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):
     import astara.compute_service.agent.netns as netns_mod
     (tmp_path / "netns" / "astara-vm-i").mkdir(parents=True)

@@ -105,7 +105,7 @@ def test_plug_pins_in_the_plug_batches(tmp_path):
             f"ip neigh replace fdca:3ba5:a17a:acda::10 lladdr fa:16:3e:00:00:01 dev {br} "
             "nud permanent"]
     # after the port is on the bridge, in the same batch; only on the management bridge
-    at = lines.index(f"ip link set {tap} master {br}")
+    at = lines.index(f"ip link set {tap} master {br} up")
     assert lines[at + 1:at + 3] == pins
     assert [line for line in lines if "neigh" in line and "-n" not in line] == pins
     inside = [line for line in lines if line.startswith("ip -n zzt-app-a1 neigh")]

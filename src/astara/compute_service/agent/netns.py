@@ -64,7 +64,6 @@ from astara.db.engine import Database
 
 NETNS_DIR = Path("/run/netns")
 SYS_NET = Path("/sys/class/net")
-IPV6_CONF = Path("/proc/sys/net/ipv6/conf")
 _ETH = re.compile(r"eth(\d+)$")
 LOG = logging.getLogger(__name__)
 
@@ -731,7 +730,6 @@ class NetnsBackend:
                     host += lines
                     flood += flood_lines
             host_pins: list[str] = []
-            fresh_taps: list[str] = []
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
                 if br in fixed and self.holds_mgmt_address:
@@ -742,17 +740,11 @@ class NetnsBackend:
                     mtu = f" mtu {self._mtu()}" if self.tunnelled(port) else ""
                     host.append(f"link add {tap}{mtu} type veth peer name {ifname}{mtu} "
                                 f"address {port['mac_address']} netns {ns}")
-                    # Up once IPv6 is off on it (below).
-                    host.append(f"link set {tap} master {br}")
-                    fresh_taps.append(tap)
-                else:
-                    host.append(f"link set {tap} master {br} up")
+                host.append(f"link set {tap} master {br} up")
                 if pairs := self.pins(port, profile):
                     host += neighbours.pin_lines(pairs, br)
                     host_pins += self._inside_lines(ns, macs[br], ifname)
             self.runner.batch(host)
-            if fresh_taps:
-                self._host_side_up(fresh_taps)
             if flood:
                 self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
             for br in bridges:
@@ -764,18 +756,6 @@ class NetnsBackend:
             self.runner.sysctl(ns, values)
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
-
-    def _host_side_up(self, taps: list[str]) -> None:
-        """Turn IPv6 off on the host side of new veths, then set them up (over
-        rtnetlink, from this process). They need no address: each one's link-local
-        and multicast routes went in the host's one IPv6 routing table beside a
-        thousand others (``addrconf_notify``, ~14% of the host's ``ip -batch`` at 1,000
-        appliances); the bridge forwards IPv6 whatever its ports' own IPv6. Off
-        before up: turned off once up, the kernel walks every route to drop theirs."""
-        if IPV6_CONF.is_dir():  # no IPv6 at all on this host (ipv6.disable=1): nothing
-            self.runner.sysctl(None, {f"net.ipv6.conf.{tap}.disable_ipv6": "1"
-                                      for tap in taps if "." not in tap})
-        self.runner.batch([f"link set {tap} up" for tap in taps])
 
     def _vxlan_lines(self, net_id: str,
                      links: dict[str, dict] | None = None) -> tuple[list[str], list[str]]:

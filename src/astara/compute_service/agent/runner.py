@@ -50,8 +50,8 @@ class Runner(Protocol):
         """``netns``'s links with their ``addr_info``, as ``ip -j addr show`` prints them
         ([] when it is gone)."""
 
-    def sysctl(self, netns: str | None, values: dict[str, str]) -> None:
-        """Write ``net.*`` sysctls of namespace ``netns`` (None: this host)."""
+    def sysctl(self, netns: str, values: dict[str, str]) -> None:
+        """Write ``net.*`` sysctls of namespace ``netns``."""
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int: ...
 
@@ -144,12 +144,12 @@ class SubprocessRunner:
         return proc.stdout
 
     def batch(self, lines: list[str], netns: str | None = None) -> None:
-        """The lines in one ``ip -batch``, but neighbour pins and (in a batch whose lines
-        are all such) links set up over rtnetlink from this process
+        """The lines in one ``ip -batch``, but neighbour pins and (in a namespace whose
+        lines are all such) links set up over rtnetlink from this process
         (``netlink.write``): at a thousand appliances an ``ip`` that names a device
         dumps every link first, and an ``ip -n`` copies the host's mounts."""
         changes = [netlink.change(line) for line in lines]
-        if all(changes):
+        if netns is not None and all(changes):
             here = [c for c in changes if c is not None]
             rest: list[str] = []
         else:
@@ -176,15 +176,15 @@ class SubprocessRunner:
         """Read in this process (``agent.netlink``): no ``ip -n``."""
         return netlink.read_addresses(netns)
 
-    def sysctl(self, netns: str | None, values: dict[str, str]) -> None:
-        """Enter ``netns`` (None: stay) in this thread only, write the values, come back."""
+    def sysctl(self, netns: str, values: dict[str, str]) -> None:
+        """Enter ``netns`` in this thread only, write the values, come back."""
         try:
             with entered(netns):
                 for key, value in values.items():
                     with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
                         f.write(value)
         except OSError as exc:
-            raise CommandError(["sysctl", netns or "(host)", *values], 1, str(exc)) from None
+            raise CommandError(["sysctl", netns, *values], 1, str(exc)) from None
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         pidfile.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -260,9 +260,8 @@ class FakeRunner:
         self.commands.append(["addresses", netns])
         return []
 
-    def sysctl(self, netns: str | None, values: dict[str, str]) -> None:
-        self.commands.append(["sysctl", *([netns] if netns else [])]
-                             + [f"{k}={v}" for k, v in values.items()])
+    def sysctl(self, netns: str, values: dict[str, str]) -> None:
+        self.commands.append(["sysctl", netns] + [f"{k}={v}" for k, v in values.items()])
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         self.processes[pidfile] = list(argv)
