@@ -227,6 +227,27 @@ def test_replug_when_an_interface_is_added():
     assert ("attach", next(iter(w.compute.servers)), "new-port") in w.compute.calls
 
 
+def test_an_interface_added_between_the_look_and_the_boot_is_plugged_at_boot():
+    w = World()
+    make_port = w.network.management_port
+
+    def interface_added_meanwhile(router_id, create):
+        # the user's add-interface commits while CreateVM makes the management port
+        if create and not any(p["id"] == "late-port" for p in w.network.models[RID].ports):
+            w.network.models[RID].ports.append(
+                {"id": "late-port", "network_id": "net-x",
+                 "device_owner": "network:router_interface",
+                 "mac_address": "fa:16:3e:99:99:98", "fixed_ips": []})
+        return make_port(router_id, create)
+
+    w.network.management_port = interface_added_meanwhile
+    converge(w)
+    boots = [c for c in w.compute.calls if c[0] == "boot"]
+    assert len(boots) == 1 and "late-port" in boots[0][2]
+    assert "ReplugVM" not in w.steps()
+    assert not [c for c in w.compute.calls if c[0] == "attach"]
+
+
 def test_an_attach_queued_on_the_host_is_asked_once_and_waited_for():
     w = World(queue_replugs=True)
     converge(w)

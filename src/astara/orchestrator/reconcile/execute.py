@@ -34,7 +34,7 @@ from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.drivers.base import Driver
 from astara.orchestrator.drivers.router import RouterDriver
 from astara.orchestrator.keys import ResourceRef
-from astara.orchestrator.reconcile.memory import RouterState, StepRecord
+from astara.orchestrator.reconcile.memory import Context, RouterState, StepRecord
 from astara.orchestrator.reconcile.model import Decision, Outcome, OutcomeKind, Step
 from astara.orchestrator.reconcile.tally import Tally
 from astara.wire.tenure import Tenure, jump_refused
@@ -147,7 +147,8 @@ class Executor:
         ctx = st.context
         if step is Step.CREATE_VM:
             mgmt = self.network.management_port(ref.id, create=True)
-            ports = [mgmt["id"]] + [p for p in ctx.wanted_ports if p != mgmt["id"]]
+            ports = [mgmt["id"]] + [p for p in self._boot_ports(ref, ctx)
+                                    if p != mgmt["id"]]
             # The same boot retried (say, by a restarted orchestrator) is the same request.
             who = self.drivers[ref.kind].naming.identity(ref.id, ctx.generation)
             hints: dict = {"different_host": st.avoid} if st.avoid else {}
@@ -195,6 +196,29 @@ class Executor:
                             address, exc)
                 return
             self.performed["RecordTenure"] += 1
+
+    def _boot_ports(self, ref: ResourceRef, ctx: Context) -> tuple[str, ...]:
+        """The ports a boot plugs: a router's as read again now (one call), not as the
+        look that chose the boot saw them. An interface added meanwhile (a router made,
+        then its interface, the usual sequence) is plugged at boot, not by a replug
+        once the appliance is up: an attach job and a pass more on the router's way
+        to ready. An HA member's ports (made by its reads) and a load balancer's are
+        the look's."""
+        if ref.kind != "router" or ctx.kept is not None:
+            return ctx.wanted_ports
+        try:
+            res = self.drivers[ref.kind].read(ref.id)
+        except RemoteError as exc:
+            LOG.warning("%s %s: ports not read again before the boot (%s): booting with "
+                        "those of the last look", ref.kind, ref.id, exc)
+            return ctx.wanted_ports
+        if res is None or res.refused is not None:
+            return ctx.wanted_ports  # gone or refused meanwhile: the next look decides
+        fresh = {p["id"] for p in res.ports}
+        if ctx.mgmt_port_id is not None:
+            fresh.add(ctx.mgmt_port_id)
+        ctx.wanted_ports = tuple(sorted(fresh))
+        return ctx.wanted_ports
 
     def _fenced_call(self, owner: ResourceRef, tenure: Tenure, appliance: str,
                      call: Callable[[Tenure], None]) -> int:
