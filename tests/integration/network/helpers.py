@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from astara.bus.outbox import OutboxPublisher
+from astara.common.settings import defaults
+from astara.db import migrate
+from astara.network_service.service import NetworkService
+from tests.integration.conftest import fresh_database
 
 
 def name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def in_process_service(tmp_path: Path) -> Iterator[NetworkService]:
+    """The network service over a fresh database, called in this process (no HTTP)."""
+    settings = defaults(tmp_path)
+    db = migrate.open_database(replace(settings.database, url=fresh_database(tmp_path)))
+    try:
+        yield NetworkService(db, OutboxPublisher(), settings.network)
+    finally:
+        db.dispose()
 
 
 def external_network(admin, cidr: str = "172.24.4.0/24", pool=("172.24.4.10", "172.24.4.200")):

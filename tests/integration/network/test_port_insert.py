@@ -3,31 +3,26 @@ on SQLite) is the same in the database and in the session as one added and flush
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 import pytest
 from sqlalchemy import inspect, select
 
-from astara.bus.outbox import OutboxPublisher
-from astara.common.settings import defaults
-from astara.db import migrate
 from astara.network_service import attributes
 from astara.network_service import models as m
 from astara.network_service.context import RequestContext
 from astara.network_service.resources import persist
 from astara.network_service.service import NetworkService
-from tests.integration.conftest import PG_URL, fresh_database
+from tests.integration.conftest import PG_URL
+from tests.integration.network.helpers import in_process_service
 
 CTX = RequestContext.from_headers({"x-project-id": "p1", "x-roles": "member"})
 
 
 @pytest.fixture
 def service(tmp_path):
-    settings = defaults(tmp_path)
-    db = migrate.open_database(replace(settings.database, url=fresh_database(tmp_path)))
-    yield NetworkService(db, OutboxPublisher(), settings.network)
-    db.dispose()
+    with in_process_service(tmp_path) as svc:
+        yield svc
 
 
 def create(service: NetworkService, plural: str, body: dict) -> dict:

@@ -6,20 +6,16 @@ is recorded without a read of the associations."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import event
 
-from astara.bus.outbox import OutboxPublisher
-from astara.common.settings import defaults
-from astara.db import migrate
 from astara.network_service import attributes, query
 from astara.network_service.context import RequestContext
 from astara.network_service.port_policy import MGMT
 from astara.network_service.resources import router_ports
 from astara.network_service.service import NetworkService
-from tests.integration.conftest import fresh_database
+from tests.integration.network.helpers import in_process_service
 
 ADMIN = RequestContext.from_headers({"x-project-id": "svc", "x-roles": "admin"})
 MEMBER = RequestContext.from_headers({"x-project-id": "p1", "x-roles": "member"})
@@ -27,10 +23,8 @@ MEMBER = RequestContext.from_headers({"x-project-id": "p1", "x-roles": "member"}
 
 @pytest.fixture
 def service(tmp_path):
-    settings = defaults(tmp_path)
-    db = migrate.open_database(replace(settings.database, url=fresh_database(tmp_path)))
-    yield NetworkService(db, OutboxPublisher(), settings.network)
-    db.dispose()
+    with in_process_service(tmp_path) as svc:
+        yield svc
 
 
 def create(service: NetworkService, ctx: RequestContext, plural: str, body: dict) -> dict:

@@ -227,6 +227,12 @@ def test_replug_when_an_interface_is_added():
     assert ("attach", next(iter(w.compute.servers)), "new-port") in w.compute.calls
 
 
+def add_interface(w: World, port_id: str, mac: str) -> None:
+    w.network.models[RID].ports.append(
+        {"id": port_id, "network_id": "net-x", "device_owner": "network:router_interface",
+         "mac_address": mac, "fixed_ips": []})
+
+
 def test_an_interface_added_between_the_look_and_the_boot_is_plugged_at_boot():
     w = World()
     make_port = w.network.management_port
@@ -234,10 +240,7 @@ def test_an_interface_added_between_the_look_and_the_boot_is_plugged_at_boot():
     def interface_added_meanwhile(router_id, create):
         # the user's add-interface commits while CreateVM makes the management port
         if create and not any(p["id"] == "late-port" for p in w.network.models[RID].ports):
-            w.network.models[RID].ports.append(
-                {"id": "late-port", "network_id": "net-x",
-                 "device_owner": "network:router_interface",
-                 "mac_address": "fa:16:3e:99:99:98", "fixed_ips": []})
+            add_interface(w, "late-port", "fa:16:3e:99:99:98")
         return make_port(router_id, create)
 
     w.network.management_port = interface_added_meanwhile
@@ -251,9 +254,7 @@ def test_an_interface_added_between_the_look_and_the_boot_is_plugged_at_boot():
 def test_an_attach_queued_on_the_host_is_asked_once_and_waited_for():
     w = World(queue_replugs=True)
     converge(w)
-    w.network.models[RID].ports.append(
-        {"id": "new-port", "network_id": "net-x", "device_owner": "network:router_interface",
-         "mac_address": "fa:16:3e:99:99:99", "fixed_ips": []})
+    add_interface(w, "new-port", "fa:16:3e:99:99:99")
     w.step()
     w.step()  # the port still shows missing: its attach is queued on the host
     assert w.steps()[-2:] == ["ReplugVM", "CheckBoot"]
@@ -269,9 +270,7 @@ def test_an_attach_queued_on_the_host_is_asked_once_and_waited_for():
 def test_an_attach_never_done_is_asked_again_after_the_wait():
     w = World(queue_replugs=True)
     converge(w)
-    w.network.models[RID].ports.append(
-        {"id": "new-port", "network_id": "net-x", "device_owner": "network:router_interface",
-         "mac_address": "fa:16:3e:99:99:99", "fixed_ips": []})
+    add_interface(w, "new-port", "fa:16:3e:99:99:99")
     w.step()
     w.compute.queued.clear()  # lost on the host
     w.now += REPLUG_WAIT
@@ -283,11 +282,8 @@ def test_an_attach_never_done_is_asked_again_after_the_wait():
 def test_ports_wanted_changing_while_an_attach_is_queued_are_replugged_at_once():
     w = World(queue_replugs=True)
     converge(w)
-    ports = w.network.models[RID].ports
     for n in (1, 2):
-        ports.append({"id": f"new-port{n}", "network_id": "net-x",
-                      "device_owner": "network:router_interface",
-                      "mac_address": f"fa:16:3e:99:99:9{n}", "fixed_ips": []})
+        add_interface(w, f"new-port{n}", f"fa:16:3e:99:99:9{n}")
         w.step()
     assert w.steps()[-2:] == ["ReplugVM", "ReplugVM"]
     server = next(iter(w.compute.servers))
