@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from astara.compute_service.agent import netns as netns_mod
+from astara.compute_service.agent import profiles
 from astara.compute_service.agent.backend import InstanceSpec
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.agent.responders import ProcessResponders
@@ -116,3 +117,13 @@ def test_backend_leaves_appliances_gone_and_stopped_instances_alone(backend_of, 
     spawned = dict(runner.processes)
     assert "nothing to do" in backend.link_up(spec, ("p0",))
     assert runner.processes == spawned
+
+
+def test_a_restarted_client_starts_without_the_killed_ones_own_pid_file(tmp_path):
+    # SIGKILL leaves the old client's own pid file: a new one must not read it as live
+    runner = FakeRunner()
+    own = tmp_path / "dhclient-eth0.own.pid"
+    own.write_text("4242\n")
+    profiles.restart_dhclient(runner, "ns1", tmp_path, "eth0")
+    assert not own.exists()
+    assert runner.processes[tmp_path / "dhclient-eth0.pid"][-1] == "eth0"

@@ -8,8 +8,10 @@ import pytest
 from tests.orchestrator_world import REF, RID, router_model, sync_mgmt
 
 from astara.orchestrator.clients.fakes import FakeAppliances, FakeCompute, FakeNetwork
+from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.opts import management_defaults, plan_defaults
 from astara.orchestrator.reconcile.execute import Executor
+from astara.orchestrator.reconcile.memory import Context
 from astara.orchestrator.reconcile.model import REPLUG_WAIT, Memory, OutcomeKind, Step
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.reconciler import Reconciler
@@ -249,6 +251,19 @@ def test_an_interface_added_between_the_look_and_the_boot_is_plugged_at_boot():
     assert len(boots) == 1 and "late-port" in boots[0][2]
     assert "ReplugVM" not in w.steps()
     assert not [c for c in w.compute.calls if c[0] == "attach"]
+
+
+@pytest.mark.parametrize("ref, pair_group", [
+    (REF, "astara-ha-r1"),                           # HA member 0: its pair's group set
+    (replace(REF, id=RID + router_ha.SUFFIX), None)])  # member 1
+def test_an_ha_members_boot_plugs_the_ports_of_its_look(ref, pair_group):
+    # its reads make and remove HA ports: never one more read at the boot
+    w = World()
+    reads = []
+    w.rec.executor.drivers["router"].read = lambda rid: reads.append(rid)
+    ctx = Context(wanted_ports=("p1", "p2"), pair_group=pair_group)
+    assert w.rec.executor._boot_ports(ref, ctx) == ("p1", "p2")
+    assert reads == []
 
 
 def test_an_attach_queued_on_the_host_is_asked_once_and_waited_for():

@@ -135,6 +135,9 @@ def restart_dhclient(runner: Runner, ns: str, directory: Path, ifname: str) -> N
     SIGKILL leaves its address (no STOP script flushes it) and the new client, reading
     the lease file, asks for the same address again."""
     runner.kill_now(directory / f"dhclient-{ifname}.pid")
+    # The killed client removes nothing: a dhclient that refuses to start while its own
+    # pid file names a live process (some distributions' do) would see it still dying.
+    (directory / f"dhclient-{ifname}.own.pid").unlink(missing_ok=True)
     _dhclient(runner, ns, directory, ifname, _script(directory))
 
 

@@ -204,7 +204,8 @@ class Executor:
         once the appliance is up: an attach job and a pass more on the router's way
         to ready. An HA member's ports (made by its reads) and a load balancer's are
         the look's."""
-        if ref.kind != "router" or ctx.kept is not None:
+        # (an HA router's members: ``pair_group`` is set even when no document was built)
+        if ref.kind != "router" or ctx.pair_group is not None or router_ha.split(ref.id)[1]:
             return ctx.wanted_ports
         try:
             res = self.drivers[ref.kind].read(ref.id)
