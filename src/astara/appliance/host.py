@@ -8,11 +8,12 @@ appliance by the local address they arrived on (management addresses are unique)
 VM mode is the same with `netns=None`. `remove()` stops serving and cleans up.
 `discovery` calls `add()`/`remove()` as appliance namespaces come and go.
 `secret_for(name)` gives the secret the orchestrator must present to appliance
-`name` (see `wire.auth`); the API refuses any other caller. Each served
-appliance also has netlink subscriptions in its namespace (links, addresses,
-nftables) and a pidfd per dnsmasq or haproxy process, watched by the event loop: they mark
-its kept status answer stale (`status.Cache`), so a health check costs no
-observation while nothing changes.
+`name` (see `wire.auth`); the API refuses any other caller. Changes to each served
+appliance's links, addresses and nftables, heard on the host's two shared netlink
+sockets (`wake.AllNamespaces`, told apart by the namespace's id; a socket of its
+own in its namespace where there is no id, or in VM mode), and a pidfd per dnsmasq
+or haproxy process, watched by the event loop, mark its kept status answer stale
+(`status.Cache`), so a health check costs no observation while nothing changes.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class _Entry:
     servers: list[asyncio.AbstractServer]
     address: str
     signals: list[socket.socket] = field(default_factory=list)  # netlink: stack changed
+    nsid: int | None = None  # heard on the shared sockets under this id instead
     pidfds: dict[int, int] = field(default_factory=dict)  # dnsmasq pid → fd: it exited
 
 
@@ -105,11 +107,23 @@ def _listen(family: int, address: str, port: int) -> socket.socket:
     return high_fds.lift(sock)
 
 
+Signals = list[socket.socket] | int | OSError
+
+
 def _set_up(appliance: Appliance, mgmt_mac: str, mgmt_cidr: str, family: int,
-            api_port: int) -> tuple[list[socket.socket], list[socket.socket] | OSError]:
+            api_port: int, shared: bool) -> tuple[list[socket.socket], Signals]:
     """In the appliance's namespace (a worker thread): bring the management interface
     up, take over the recorded document if it still holds, open the API and metadata
-    proxy sockets and the change subscriptions (or the OSError saying why not)."""
+    proxy sockets; then how its changes are heard: with `shared` (the host's sockets
+    are open) the namespace's id, else (or if it has none) subscriptions of its own,
+    or the OSError saying why there are none."""
+    signals: Signals | None = None
+    if shared and appliance.netns is not None:
+        try:
+            signals = wake.nsid(appliance.netns)
+        except OSError as exc:
+            LOG.warning("appliance in %s: no namespace id (%s): it gets its own change "
+                        "subscriptions", appliance.netns, exc)
     with entered(appliance.netns):
         if not interface.ready(mgmt_mac, mgmt_cidr):  # else no netlink dump needed
             bootstrap_management(mgmt_mac, mgmt_cidr)
@@ -120,10 +134,11 @@ def _set_up(appliance: Appliance, mgmt_mac: str, mgmt_cidr: str, family: int,
         except BaseException:
             listening[0].close()
             raise
-        try:
-            signals: list[socket.socket] | OSError = subscribe_changes(None)
-        except OSError as exc:
-            signals = exc
+        if signals is None:
+            try:
+                signals = subscribe_changes(None)
+            except OSError as exc:
+                signals = exc
     return listening, signals
 
 
@@ -142,6 +157,10 @@ class Host:
         self._config.load()
         self._server_state = ServerState()
         self._app = make_app()
+        # The shared change sockets (opened at the first namespace served) and who is
+        # heard on them, by namespace id.
+        self._shared: list[wake.AllNamespaces] | None = None
+        self._by_nsid: dict[int, _Entry] = {}
 
     async def _dispatch(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -178,7 +197,8 @@ class Host:
         # management interface, what an earlier agent applied (if still valid), then
         # the sockets, so no status is answered before the record is judged.
         listening, signals = await asyncio.to_thread(
-            _set_up, appliance, mgmt_mac, str(iface), family, self.api_port)
+            _set_up, appliance, mgmt_mac, str(iface), family, self.api_port,
+            netns is not None and self._share())
         loop = asyncio.get_running_loop()
         servers: list[asyncio.AbstractServer] = []
         try:  # a half-served appliance would hold its ports: all or nothing
@@ -200,25 +220,62 @@ class Host:
         self.entries[name] = entry
         self._by_address[str(iface.ip)] = served
 
-    def _watch_changes(self, entry: _Entry, netns: str | None,
-                       signals: list[socket.socket] | OSError) -> None:
+    def _share(self) -> bool:
+        """Are the host's shared change sockets open (opened now if not yet)?"""
+        if self._shared is None:
+            socks: list[wake.AllNamespaces] = []
+            try:
+                socks.append(wake.AllNamespaces(wake.NETLINK_ROUTE, wake.ROUTE_GROUPS))
+                socks.append(wake.AllNamespaces(wake.NETLINK_NETFILTER,
+                                                wake.NFTABLES_GROUP))
+            except OSError as exc:
+                for sock in socks:
+                    sock.close()
+                LOG.warning("no shared change notifications (%s): a socket of each "
+                            "appliance's own", exc)
+                self._shared = []
+                return False
+            loop = asyncio.get_running_loop()
+            for sock in socks:
+                loop.add_reader(sock.fileno(), self._on_heard, sock)
+            self._shared = socks
+        return bool(self._shared)
+
+    def _on_heard(self, sock: wake.AllNamespaces) -> None:
+        nsids = sock.heard()
+        if nsids is None:  # some were lost: any of them may have changed
+            entries = list(self._by_nsid.values())
+        else:
+            entries = [e for nsid in nsids if (e := self._by_nsid.get(nsid)) is not None]
+        for entry in entries:
+            self._on_change(entry.served)
+
+    def _watch_changes(self, entry: _Entry, netns: str | None, signals: Signals) -> None:
         """Mark the kept status answer stale on every change the kernel reports;
         without these subscriptions (`signals` is why not), no answer is kept."""
         if isinstance(signals, OSError):
             LOG.warning("appliance in %s: no change notifications (%s): every status "
                         "call observes afresh", netns, signals)
             return
-        entry.signals = signals
-        loop = asyncio.get_running_loop()
-        for sock in entry.signals:
-            loop.add_reader(sock.fileno(), self._on_signal, sock, entry.served)
+        if isinstance(signals, int):
+            entry.nsid = signals
+            self._by_nsid[signals] = entry  # a reused id: the namespace gone has no entry
+        else:
+            entry.signals = signals
+            loop = asyncio.get_running_loop()
+            for sock in entry.signals:
+                loop.add_reader(sock.fileno(), self._on_signal, sock, entry.served)
         entry.served.status.watched = True
         entry.served.appliance.pins_watched = True
         entry.served.watch = lambda pids: self._watch_pids(entry, pids)
 
-    @staticmethod
-    def _on_signal(sock: socket.socket, served: Served) -> None:
+    @classmethod
+    def _on_signal(cls, sock: socket.socket, served: Served) -> None:
         wake.drain(sock)
+        cls._on_change(served)
+
+    @staticmethod
+    def _on_change(served: Served) -> None:
         served.status.changed()
         served.appliance.pins_unsure = True  # a link set down loses its pins
 
@@ -244,8 +301,9 @@ class Host:
         os.close(fd)
         entry.served.status.changed()
 
-    @staticmethod
-    def _unwatch(entry: _Entry) -> None:
+    def _unwatch(self, entry: _Entry) -> None:
+        if entry.nsid is not None and self._by_nsid.get(entry.nsid) is entry:
+            del self._by_nsid[entry.nsid]
         loop = asyncio.get_running_loop()
         for sock in entry.signals:
             loop.remove_reader(sock.fileno())
@@ -290,3 +348,8 @@ class Host:
     async def close(self, teardown: bool = True) -> None:
         for name in list(self.entries):
             await self.remove(name, teardown)
+        loop = asyncio.get_running_loop()
+        for sock in self._shared or ():
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self._shared = None

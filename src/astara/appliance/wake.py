@@ -6,10 +6,15 @@ descriptor the event loop watches (`loop.add_reader`), so nothing is polled:
 
 - `DirectoryWatch`: inotify on the namespace directory (`ip netns add` creates a
   file there, `ip netns del` removes it); until the directory exists, on its parent.
-- `subscribe()`: a netlink socket opened *inside* a namespace and joined to
-  multicast groups: links and addresses (`ROUTE_GROUPS`), or nftables changes
-  (`NFTABLES_GROUP`). Its messages are only a signal: `drain()` throws them away,
-  the caller looks again.
+- `AllNamespaces`: one netlink socket of the agent's own namespace joined to
+  multicast groups, links and addresses (`ROUTE_GROUPS`) or nftables changes
+  (`NFTABLES_GROUP`), that also hears every namespace the agent's has an id for
+  (`nsid()`) and says which ones spoke (`heard()`). One per protocol for a whole
+  host, not one per appliance: the kernel walks every socket joined to a group, in
+  whatever namespace, for each change it announces in any (docs/appliance.md).
+- `subscribe()`: a netlink socket opened *inside* one namespace and joined to those
+  groups (VM mode, a namespace not served yet, or a kernel that gives no id). Its
+  messages are only a signal: `drain()` throws them away, the caller looks again.
 - `pidfd()`: readable once the process has exited (dnsmasq).
 """
 
@@ -18,21 +23,30 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from inotify_simple import INotify
 from inotify_simple import flags as inotify_flags
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 from astara.appliance import high_fds
-from astara.appliance.apply.netns import entered
+from astara.appliance.apply.netns import NETNS_RUN_DIR, entered
 
 NETLINK_ROUTE, NETLINK_NETFILTER = 0, 12
 RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR = 0x1, 0x10, 0x100
 ROUTE_GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
 NFNLGRP_NFTABLES = 7
 NFTABLES_GROUP = 1 << (NFNLGRP_NFTABLES - 1)
+SOL_NETLINK, NETLINK_LISTEN_ALL_NSID = 270, 8
+SO_RCVBUFFORCE = 33  # not in the socket module
+NSID_NOT_ASSIGNED = -1
+# Every namespace's changes queue here: room for a thousand appliances' first pushes
+# at once (a lost message only costs every kept status answer, see `heard`).
+ALL_RCVBUF = 8 << 20
 _APPEARS = inotify_flags.CREATE | inotify_flags.MOVED_TO
 _GOES = inotify_flags.DELETE | inotify_flags.MOVED_FROM
 _SELF_GONE = inotify_flags.DELETE_SELF | inotify_flags.MOVE_SELF | inotify_flags.IGNORED
@@ -112,6 +126,88 @@ def subscribe(netns: str | None, protocol: int, groups: int) -> socket.socket:
         sock.close()
         raise
     return high_fds.lift(sock)
+
+
+class AllNamespaces:
+    """A non-blocking netlink socket of this process's namespace joined to `groups`,
+    which also hears every namespace this one has an id for (NETLINK_LISTEN_ALL_NSID:
+    each message from another namespace carries that id). OSError if the kernel
+    refuses."""
+
+    def __init__(self, protocol: int, groups: int, rcvbuf: int = ALL_RCVBUF) -> None:
+        sock = socket.socket(socket.AF_NETLINK,
+                             socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                             protocol)
+        try:
+            sock.setsockopt(SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1)
+            try:  # root may go past net.core.rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+            except PermissionError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.bind((0, groups))
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = high_fds.lift(sock)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def heard(self) -> set[int] | None:
+        """Drain what is queued: the ids of the namespaces it came from (this one's
+        own changes carry none and are left out), or None if some were lost (ENOBUFS):
+        then any namespace may have changed."""
+        out: set[int] = set()
+        lost = False
+        while True:
+            try:
+                data, ancillary, _, _ = self._sock.recvmsg(65536, socket.CMSG_SPACE(4))
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    break
+                lost = True
+                continue
+            if not data:
+                break
+            for level, kind, value in ancillary:
+                if level == SOL_NETLINK and kind == NETLINK_LISTEN_ALL_NSID and len(value) >= 4:
+                    out.add(int.from_bytes(value[:4], sys.byteorder, signed=True))
+        return None if lost else out
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _nsid_of(answer: dict | None) -> int | None:
+    nsid = (answer or {}).get("nsid")
+    if nsid is None:
+        return None
+    nsid = int(nsid) - (1 << 32) if int(nsid) >= 1 << 31 else int(nsid)  # the kernel's s32
+    return None if nsid == NSID_NOT_ASSIGNED else nsid
+
+
+def nsid(netns: str) -> int:
+    """The id this process's namespace has for `netns` (a name under /run/netns), given
+    one by the kernel if it has none yet (what `ip netns set NAME auto` does); it is
+    what `AllNamespaces.heard` reports for it. OSError if there is none to be had."""
+    fd = os.open(os.path.join(NETNS_RUN_DIR, netns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with IPRoute() as ipr:
+            found = _nsid_of(ipr.get_netnsid(fd=fd))
+            if found is None:
+                try:
+                    ipr.set_netnsid(fd=fd)
+                except NetlinkError as exc:
+                    if exc.code != errno.EEXIST:  # else given one meanwhile
+                        raise OSError(exc.code, f"no id for namespace {netns}: {exc}") from None
+                found = _nsid_of(ipr.get_netnsid(fd=fd))
+    finally:
+        os.close(fd)
+    if found is None:
+        raise OSError(errno.ENOENT, f"no id for namespace {netns}")
+    return found
 
 
 def drain(sock: Signal) -> None:

@@ -307,6 +307,26 @@ def test_05b_without_snat_only_floating_ips_are_translated(lab):
         topo.run(lab["up"], "ip", "route", "del", "198.51.100.0/24", check=False)
 
 
+def test_05c_a_change_in_the_namespace_is_heard_on_the_hosts_shared_socket(lab):
+    """The router's kept status answer is made stale by a link added inside its
+    namespace behind the agent's back: heard on the host's shared socket (its
+    namespace's id), as the router has no change socket of its own."""
+    entry = lab["host"].entries["r1"]
+    assert entry.nsid is not None and entry.signals == []
+
+    def names() -> set[str]:
+        return {i["ifname"] for i in lab["api"]("GET", "/v1/status/").json()["interfaces"]}
+
+    assert "probe0" not in names() and "probe0" not in names()  # the second one is kept
+    topo = lab["topo"]
+    topo.run(lab["rtr"], "ip", "link", "add", "probe0", "type", "veth", "peer", "name", "probe1")
+    try:
+        wait_for(lambda: "probe0" in names(), 10, "the status to show the new link")
+    finally:
+        topo.run(lab["rtr"], "ip", "link", "del", "probe0", check=False)
+    wait_for(lambda: "probe0" not in names(), 10, "the status to drop the link again")
+
+
 def test_06_invalid_config_is_rejected_and_old_one_keeps_forwarding(lab):
     topo, good = lab["topo"], lab["doc"]
     digest = lab["api"]("GET", "/v1/status/").json()["config_digest"]
