@@ -86,6 +86,7 @@ NOT_FOUND = {
     "byonfs": lambda id_: errors.ByonfNotFound(byonf_id=id_),
 }
 MAX_ID = 255
+MAX_BINDINGS = 64  # one boot's ports (an appliance has a few)
 
 
 def _id(request: Request, plural: str = "routers") -> str:
@@ -203,6 +204,36 @@ class Api:
         body = await run_in_threadpool(self.service.router_model, ctx, _id(request))
         return 200, body
 
+    async def port_bindings(self, request: Request) -> Response:
+        return await self.dispatch(request, self._port_bindings)
+
+    async def _port_bindings(self, request: Request, ctx: RequestContext):
+        """``{"bindings": [{"port_id": ..., "host": ...}, ...]}``: each checked as
+        ``PUT /ports/{id}`` with ``binding:host_id`` is (an admin's only), all bound in
+        one transaction; an answer as a bulk create's, ``{"ports": [...]}``."""
+        body = await _json(request)
+        raw = body.get("bindings") if isinstance(body, dict) else None
+        if not isinstance(raw, list) or not raw or len(body) != 1:
+            raise errors.bad_attr("Unable to find 'bindings' in request body")
+        if len(raw) > MAX_BINDINGS:
+            raise errors.bad_attr(f"At most {MAX_BINDINGS} bindings in one request")
+        ports = A.RESOURCES["ports"]
+        items: list[tuple[str, dict, dict]] = []
+        for entry in raw:
+            if not isinstance(entry, dict) or set(entry) != {"port_id", "host"} \
+                    or not isinstance(entry["port_id"], str):
+                raise errors.bad_attr("Each binding is {'port_id': ..., 'host': ...}")
+            port_id = entry["port_id"]
+            if len(port_id) > MAX_ID or limits.check_tree(port_id):
+                raise NOT_FOUND["ports"](errors.shorten(port_id, 64))
+            update = {"binding:host_id": entry["host"]}
+            items.append((port_id, A.parse_body(ports, {"port": update}, ctx, create=False),
+                          update))
+        if len({port_id for port_id, _, _ in items}) != len(items):
+            raise errors.bad_attr("A port is named twice")
+        bound = await run_in_threadpool(self.service.bind_ports, ctx, items)
+        return 200, {"ports": bound}
+
     async def _interface(self, request: Request, ctx: RequestContext):
         action = request.path_params["action"]
         if action not in ("add_router_interface", "remove_router_interface"):
@@ -284,6 +315,7 @@ def build_app(service: NetworkService, extra_routes: Callable[[Callable], list[R
         Route("/v2.0/routers/{id}/astara_model", api.router_model, methods=["GET"]),
         Route("/v2.0/networks/{id}/astara_routers", network_routers.endpoint(api), methods=["GET"]),
         Route("/v2.0/routers/{id}/{action:str}", api.interface, methods=["PUT"]),
+        Route("/v2.0/astara_port_bindings", api.port_bindings, methods=["PUT"]),
         *(extra_routes(api.dispatch) if extra_routes else []),
         Route("/v2.0/{plural}", api.collection, methods=["GET", "POST"]),
         Route("/v2.0/{plural}/{id}", api.member, methods=["GET", "PUT", "DELETE"]),

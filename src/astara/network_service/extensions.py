@@ -26,6 +26,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "allowed-address-pairs": ("Allowed Address Pairs",
                               "Extra addresses a port may send from (compute anti-spoofing)."),
     "binding": ("Port Binding", "binding:host_id places a port on a compute host."),
+    "astara-port-bindings": ("Astara port bindings",
+                             "Admin only: PUT /v2.0/astara_port_bindings binds several "
+                             "ports to hosts in one transaction (the compute service's "
+                             "boot), each as PUT /v2.0/ports/{id} with binding:host_id "
+                             "would."),
     "byonf": ("Bring your own network function",
               "Admin only: /v2.0/byonfs gives a project its own appliance image and flavor "
               "for routers or load balancers (used when the orchestrator's enable_byonf is "

@@ -113,6 +113,24 @@ class NetworkService:
 
         return self._write(ctx, work)
 
+    def bind_ports(self, ctx: RequestContext, bindings: list[tuple[str, dict, dict]]
+                   ) -> list[dict]:
+        """Several ports' updates (``(id, data, raw)``, each a parsed ``binding:host_id``
+        body) in one transaction: all or none. Each is what ``update`` of that port
+        does, its notifications included."""
+
+        def work(op: base.Op) -> list[dict]:
+            out = []
+            for id_, data, raw in bindings:
+                found = GETTERS["ports"](op.session, ctx, id_)  # held, as in update
+                op.notifier.emit("port.update.start", {"port": raw, "id": id_})
+                row = HANDLERS["ports"].update(op, id_, data)
+                del found
+                out.append(views.VIEWS["ports"](row, ctx))
+            return out
+
+        return self._write(ctx, work)
+
     def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
         resource = A.RESOURCES[plural]
 

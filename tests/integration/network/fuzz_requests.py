@@ -339,7 +339,8 @@ _ACTORS = st.sampled_from(["a", "a", "a", "b", "b", "b", "admin", "admin", "admi
 _KINDS = st.sampled_from(KINDS)
 _SHAPES = st.sampled_from(
     ["list", "list", "show", "create", "create", "create", "bulk", "update", "update",
-     "delete", "iface", "iface", "model", "raw", "odd", "method", "good_create", "good_create",
+     "delete", "iface", "iface", "model", "bindings", "raw", "odd", "method", "good_create",
+     "good_create",
      "good_create", "good_create", "good_update", "good_update", "good_iface", "good_iface"])
 _LIST_QUERY = st.lists(st.tuples(st.sampled_from(QUERY_KEYS), query_values), max_size=4)
 _SHOW_QUERY = st.lists(st.tuples(st.just("fields"), st.sampled_from(
@@ -355,7 +356,12 @@ _ODD_PATHS = st.sampled_from(ODD_PATHS)
 _ODD_METHODS = st.sampled_from(["GET", "POST", "PUT", "DELETE"])
 _ODD_QUERIES = st.sampled_from(ODD_QUERIES + [""])
 _WRONG_METHODS = st.sampled_from(["PATCH", "DELETE", "PUT", "POST", "OPTIONS", "HEAD"])
-_WRONG_PATHS = st.sampled_from(["collection", "member", "model"])
+_WRONG_PATHS = st.sampled_from(["collection", "member", "model", "bindings"])
+# PUT /v2.0/astara_port_bindings: an admin's (a member's is refused whatever it names)
+_BINDING = st.one_of(st.fixed_dictionaries({"port_id": refs("ports"),
+                                            "host": st.text(max_size=8)}), junk)
+_BINDINGS = st.one_of(st.fixed_dictionaries({"bindings": st.lists(_BINDING, max_size=4)}),
+                      junk)
 _ONE_IN_10 = st.integers(0, 9)
 _HEADERS = st.sampled_from(HEADER_SETS)
 
@@ -401,6 +407,8 @@ def requests(draw) -> Request:
         req.body = body if draw(_BODY_OR_JUNK) else draw(junk)
     elif shape == "model":
         req.path = ["routers", draw(refs("routers")), "astara_model"]
+    elif shape == "bindings":
+        req.method, req.path, req.body = "PUT", ["astara_port_bindings"], draw(_BINDINGS)
     elif shape == "raw":
         req.method = draw(_WRITE)
         req.path = [kind] if req.method == "POST" else member
@@ -413,8 +421,8 @@ def requests(draw) -> Request:
     else:  # a method the route does not have
         req.method = draw(_WRONG_METHODS)
         req.path = {"collection": [kind], "member": member,
-                    "model": ["routers", draw(refs("routers")), "astara_model"]}[
-            draw(_WRONG_PATHS)]
+                    "model": ["routers", draw(refs("routers")), "astara_model"],
+                    "bindings": ["astara_port_bindings"]}[draw(_WRONG_PATHS)]
     if draw(_ONE_IN_10) == 0:
         req.headers = dict(draw(_HEADERS))
     return req

@@ -28,6 +28,19 @@ def _binding(demo, other, admin):
         assert r.status_code == 403
 
 
+def _astara_port_bindings(demo, other, admin):
+    # Admin only (tests/integration/network/test_port_bindings.py has the rest).
+    net, _ = tenant_network(demo, cidr="10.79.0.0/24")
+    ports = [demo.sdk.network.create_port(network_id=net.id) for _ in range(2)]
+    body = {"bindings": [{"port_id": p.id, "host": "compute-1"} for p in ports]}
+    with admin.http() as c:
+        r = c.put("/astara_port_bindings", json=body)
+        assert r.status_code == 200, r.text
+        assert [p["binding:host_id"] for p in r.json()["ports"]] == ["compute-1"] * 2
+    with demo.http() as c:
+        assert c.put("/astara_port_bindings", json=body).status_code == 403
+
+
 def _byonf(demo, other, admin):
     # Admin only (tests/integration/network/test_byonfs.py has the rest).
     body = {"byonf": {"tenant_id": demo.project, "function_type": "router",
@@ -168,6 +181,7 @@ def _timestamps(demo, other, admin):
 
 CHECKS: dict[str, Callable] = {
     "allowed-address-pairs": _allowed_address_pairs,
+    "astara-port-bindings": _astara_port_bindings,
     "binding": _binding,
     "byonf": _byonf,
     "external-net": _external_net,

@@ -404,3 +404,57 @@ def test_http_network_reads_several_in_one_list_call_as_the_caller():
     client.close()
     assert got == {"p-1": {"id": "p-1"}}  # what was not asked for is not taken
     assert seen == [("GET", "/v2.0/ports", ["p-1", "p-2"], "proj-b")]
+
+
+def test_a_network_api_binding_in_bulk_gets_one_binding_call_for_every_port(net):
+    net.bulk = True
+    mine = net.add_port("proj-b", net.b_net["id"])
+    wanted = (NetworkRequest(port_id=mine["id"]), NetworkRequest(net_id=net.b_net["id"]))
+    got = ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova", wanted)
+    ids = [p["port_id"] for p in got]
+    assert ids[0] == mine["id"] and got[1]["owned"] and not got[0]["owned"]
+    assert got[0]["service"] is False and "service" not in got[1]
+    assert [c for c in net.calls if c[0].startswith("bind")] == \
+        [("bind_ports", ",".join(ids), "service")]
+    assert all(net.ports[i]["binding:host_id"] == "host-1" for i in ids)
+    # the caller claimed and made them, as without the bulk call
+    assert ("update_port", mine["id"], "proj-b") in net.calls
+    assert ("create_port", ids[1], "proj-b") in net.calls
+
+
+def test_a_failed_bulk_binding_gives_back_every_port_and_says_so(net, monkeypatch):
+    net.bulk = True
+    mine = net.add_port("proj-b", net.b_net["id"])
+
+    def refuse(port_ids, host):
+        raise ports.NetworkError(409, "host refused")
+
+    monkeypatch.setattr(net, "bind_ports", refuse)
+    with pytest.raises(errors.ComputeFault, match="Unable to bind ports .*host refused"):
+        ports.allocate(net, B, "proj-b", "srv-1", "host-1", "nova",
+                       (NetworkRequest(port_id=mine["id"]),
+                        NetworkRequest(net_id=net.b_net["id"])))
+    assert list(net.ports) == [mine["id"]]  # the one made for the server is gone
+    assert net.ports[mine["id"]]["device_id"] == ""  # the caller's is given back
+
+
+def test_http_network_binds_in_bulk_only_where_the_extension_is_listed():
+    seen = []
+
+    def ours(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("x-roles")))
+        if request.url.path.endswith("/extensions/astara-port-bindings"):
+            return httpx.Response(200, json={"extension": {"alias": "astara-port-bindings"}})
+        return httpx.Response(200, json={"ports": [{"id": "p-1"}, {"id": "p-2"}]})
+
+    client = HttpNetwork("http://net", transport=httpx.MockTransport(ours))
+    assert client.binds_in_bulk() and client.binds_in_bulk()  # asked once
+    assert client.bind_ports(["p-1", "p-2"], "host-1") == {"p-1": {"id": "p-1"},
+                                                            "p-2": {"id": "p-2"}}
+    client.close()
+    assert seen == [("GET", "/v2.0/extensions/astara-port-bindings", "admin"),
+                    ("PUT", "/v2.0/astara_port_bindings", "admin")]
+    neutron = HttpNetwork("http://net", transport=httpx.MockTransport(
+        lambda r: httpx.Response(404, json={"NeutronError": {"message": "no such"}})))
+    assert neutron.binds_in_bulk() is False
+    neutron.close()

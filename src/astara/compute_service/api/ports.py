@@ -191,13 +191,25 @@ def seen(net: Network, caller: Context, wanted: tuple[NetworkRequest, ...]) -> S
         return Seen()
 
 
-def allocate_one(net: Network, caller: Context, project_id: str, server_id: str, host: str,
-                 az: str, want: NetworkRequest, attach: bool = False,
-                 management: str = "", known: Seen | None = None) -> dict:
-    """One bound port for server ``server_id`` of ``project_id``, asked for by ``caller``;
-    ``management``: the management network's id or name for an appliance, else "";
-    ``known``: what ``seen`` read already."""
-    known = known or Seen()
+@dataclass(frozen=True)
+class _Claim:
+    """A port the server has (claimed or made for it), not bound yet."""
+
+    port: dict
+    network: dict | None
+    service: bool  # a router's or appliance's own port: plugged, never re-owned
+    owned: bool  # made for the server: deleted with it
+
+    def given_back(self) -> dict:
+        """What ``release`` needs to give it back."""
+        return {"port_id": self.port["id"], **({"owned": True} if self.owned
+                                                else {"service": self.service})}
+
+
+def _claim(net: Network, caller: Context, project_id: str, server_id: str, az: str,
+           want: NetworkRequest, attach: bool, known: Seen) -> _Claim:
+    """The caller's port named by ``want``, now the server's (as the caller), or a new
+    one on its network; not bound yet."""
     if want.port_id:
         found = known.port(net, caller, want.port_id)
         _checked(port_refusal(caller, found, want.port_id, attach))
@@ -207,16 +219,7 @@ def allocate_one(net: Network, caller: Context, project_id: str, server_id: str,
         service = is_service_port(port)
         if not service:
             port = _claimed(net, caller, port, server_id, az, attach)
-        try:
-            port = _bound(net, port, host)
-        except BaseException:
-            release(net, caller, [{"port_id": port["id"], "service": service}],
-                    server_id=server_id, project_id=project_id)
-            raise
-        return {**stored(port, (network or {}).get("name", ""), owned=False,
-                         cidrs=_cidrs(net, caller, port),
-                         management=is_management(network, project_id, management)),
-                "service": service}
+        return _Claim(port, network, service, owned=False)
     network = known.network(net, caller, want.net_id or "")
     _checked(network_refusal(caller, network, want.net_id or "", attach))
     net_id = (network or {})["id"]
@@ -228,15 +231,32 @@ def allocate_one(net: Network, caller: Context, project_id: str, server_id: str,
             raise _missing("network", net_id, attach) from None
         raise errors.BadRequest(f"Unable to create a port on network {net_id}: "
                                 f"{exc}") from None
+    return _Claim(port, network, service=False, owned=True)
+
+
+def _stored(net: Network, caller: Context, claim: _Claim, port: dict, project_id: str,
+            management: str) -> dict:
+    """The bound ``port`` in the instance's stored form."""
+    out = stored(port, (claim.network or {}).get("name", ""), owned=claim.owned,
+                 cidrs=_cidrs(net, caller, port),
+                 management=is_management(claim.network, project_id, management))
+    return out if claim.owned else {**out, "service": claim.service}
+
+
+def allocate_one(net: Network, caller: Context, project_id: str, server_id: str, host: str,
+                 az: str, want: NetworkRequest, attach: bool = False,
+                 management: str = "", known: Seen | None = None) -> dict:
+    """One bound port for server ``server_id`` of ``project_id``, asked for by ``caller``;
+    ``management``: the management network's id or name for an appliance, else "";
+    ``known``: what ``seen`` read already."""
+    claim = _claim(net, caller, project_id, server_id, az, want, attach, known or Seen())
     try:
-        port = _bound(net, port, host)
+        port = _bound(net, claim.port, host)
     except BaseException:
-        release(net, caller, [{"port_id": port["id"], "owned": True}],
-                server_id=server_id, project_id=project_id)
+        release(net, caller, [claim.given_back()], server_id=server_id,
+                project_id=project_id)
         raise
-    return stored(port, (network or {}).get("name", ""), owned=True,
-                  cidrs=_cidrs(net, caller, port),
-                  management=is_management(network, project_id, management))
+    return _stored(net, caller, claim, port, project_id, management)
 
 
 def _apart(wanted: tuple[NetworkRequest, ...]) -> bool:
@@ -262,6 +282,9 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
             raise
         return done
     known = seen(net, caller, wanted)
+    if net.binds_in_bulk():
+        return _allocate_bulk(net, caller, project_id, server_id, host, az, wanted,
+                              management, known)
     made: list[dict] = []
     failure: BaseException | None = None
     futures = []
@@ -285,6 +308,49 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
         release(net, caller, made, server_id=server_id, project_id=project_id)
         raise failure
     return made
+
+
+def _allocate_bulk(net: Network, caller: Context, project_id: str, server_id: str,
+                   host: str, az: str, wanted: tuple[NetworkRequest, ...], management: str,
+                   known: Seen) -> list[dict]:
+    """``allocate`` against a network API that binds several ports in one call: each
+    port claimed (or made) side by side as the caller, then all bound at once as the
+    service (one transaction where three waited their turn on the database)."""
+    claims: list[_Claim] = []
+    failure: BaseException | None = None
+    futures = []
+    try:
+        with ThreadPoolExecutor(min(len(wanted), MAX_PARALLEL),
+                                thread_name_prefix="allocate") as pool:
+            for want in wanted:
+                futures.append(pool.submit(_claim, net, caller, project_id, server_id, az,
+                                           want, False, known))
+    except BaseException as exc:
+        failure = exc
+    for future in futures:
+        try:
+            claims.append(future.result())
+        except BaseException as exc:
+            failure = failure or exc
+    try:
+        if failure is not None:
+            raise failure
+        try:
+            bound = net.bind_ports([c.port["id"] for c in claims], host)
+        except NetworkError as exc:
+            raise errors.ComputeFault(f"Unable to bind ports "
+                                      f"{', '.join(c.port['id'] for c in claims)}: "
+                                      f"{exc}") from None
+        missing = [c.port["id"] for c in claims if c.port["id"] not in bound]
+        if missing:
+            raise errors.ComputeFault(f"Unable to bind port {missing[0]}: not in the "
+                                      "network service's answer")
+        return [_stored(net, caller, c, bound[c.port["id"]], project_id, management)
+                for c in claims]
+    except BaseException:
+        release(net, caller, [c.given_back() for c in claims], server_id=server_id,
+                project_id=project_id)
+        raise
 
 
 def made_for(port: dict, server_id: str, project_id: str) -> bool:
