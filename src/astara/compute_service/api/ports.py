@@ -20,9 +20,10 @@ agent gives the host's management address and neighbour pins to those only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from astara.common import device_owners
 from astara.compute_service.api import errors
@@ -31,6 +32,7 @@ from astara.compute_service.api.context import Context
 from astara.compute_service.api.network import Network, NetworkError
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 # network API calls one request makes at once (bodies.MAX_NETWORKS bounds the total)
 MAX_PARALLEL = 8
 
@@ -285,29 +287,37 @@ def allocate(net: Network, caller: Context, project_id: str, server_id: str, hos
     if net.binds_in_bulk():
         return _allocate_bulk(net, caller, project_id, server_id, host, az, wanted,
                               management, known)
-    made: list[dict] = []
-    failure: BaseException | None = None
-    futures = []
-    # submitting and collecting both inside the try: if a thread cannot start, the
-    # ports the earlier ones made are still given back
-    try:
-        with ThreadPoolExecutor(min(len(wanted), MAX_PARALLEL),
-                                thread_name_prefix="allocate") as pool:
-            for want in wanted:
-                futures.append(pool.submit(allocate_one, net, caller, project_id,
-                                           server_id, host, az, want, False, management,
-                                           known))
-    except BaseException as exc:
-        failure = exc
-    for future in futures:
-        try:
-            made.append(future.result())
-        except BaseException as exc:
-            failure = failure or exc
+    made, failure = _side_by_side(
+        lambda want: allocate_one(net, caller, project_id, server_id, host, az, want, False,
+                                  management, known), wanted)
     if failure is not None:
         release(net, caller, made, server_id=server_id, project_id=project_id)
         raise failure
     return made
+
+
+def _side_by_side(call: Callable[[NetworkRequest], T], wanted: tuple[NetworkRequest, ...]
+                  ) -> tuple[list[T], BaseException | None]:
+    """``call`` of each request on a bounded pool: the answers of those that succeeded,
+    in order, and the first failure in order (None if none failed). Submitting and
+    collecting are both inside the try: if a thread cannot start, what the earlier ones
+    made is still returned, to be given back."""
+    done: list[T] = []
+    failure: BaseException | None = None
+    futures = []
+    try:
+        with ThreadPoolExecutor(min(len(wanted), MAX_PARALLEL),
+                                thread_name_prefix="allocate") as pool:
+            for want in wanted:
+                futures.append(pool.submit(call, want))
+    except BaseException as exc:
+        failure = exc
+    for future in futures:
+        try:
+            done.append(future.result())
+        except BaseException as exc:
+            failure = failure or exc
+    return done, failure
 
 
 def _allocate_bulk(net: Network, caller: Context, project_id: str, server_id: str,
@@ -316,22 +326,9 @@ def _allocate_bulk(net: Network, caller: Context, project_id: str, server_id: st
     """``allocate`` against a network API that binds several ports in one call: each
     port claimed (or made) side by side as the caller, then all bound at once as the
     service (one transaction where three waited their turn on the database)."""
-    claims: list[_Claim] = []
-    failure: BaseException | None = None
-    futures = []
-    try:
-        with ThreadPoolExecutor(min(len(wanted), MAX_PARALLEL),
-                                thread_name_prefix="allocate") as pool:
-            for want in wanted:
-                futures.append(pool.submit(_claim, net, caller, project_id, server_id, az,
-                                           want, False, known))
-    except BaseException as exc:
-        failure = exc
-    for future in futures:
-        try:
-            claims.append(future.result())
-        except BaseException as exc:
-            failure = failure or exc
+    claims, failure = _side_by_side(
+        lambda want: _claim(net, caller, project_id, server_id, az, want, False, known),
+        wanted)
     try:
         if failure is not None:
             raise failure
