@@ -458,3 +458,9 @@ def test_http_network_binds_in_bulk_only_where_the_extension_is_listed():
         lambda r: httpx.Response(404, json={"NeutronError": {"message": "no such"}})))
     assert neutron.binds_in_bulk() is False
     neutron.close()
+    asked = []
+    refusing = HttpNetwork("http://net", transport=httpx.MockTransport(
+        lambda r: asked.append(1) or httpx.Response(401, json={})))
+    assert refusing.binds_in_bulk() is False and refusing.binds_in_bulk() is False
+    refusing.close()
+    assert len(asked) == 2  # a refusal is not an answer: asked again

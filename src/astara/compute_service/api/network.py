@@ -12,6 +12,7 @@ rules as Neutron's default policy and records who asked for what.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from astara.compute_service.api import errors
 from astara.compute_service.api.context import Context
 
 __all__ = ["FakeNetwork", "HttpNetwork", "Network", "NetworkError"]
+LOG = logging.getLogger(__name__)
 
 # Who binds ports (noauth: the identity headers; with Keystone, the service's token).
 SERVICE = Context(project_id="astara-service", user_id="astara-compute",
@@ -104,8 +106,14 @@ class HttpNetwork:
         """Does the network API bind several ports in one call (ours does; a Neutron
         does not)? Asked once, by its extension's alias."""
         if self._bulk is None:
-            self._bulk = self._api.call("GET", "/extensions/astara-port-bindings",
-                                        self._service, auth=self._service_auth) is not None
+            try:
+                found = self._api.call("GET", "/extensions/astara-port-bindings",
+                                       self._service, auth=self._service_auth)
+            except NetworkError as exc:  # not known yet: one call per port, asked again
+                LOG.warning("network API extensions not readable (%s): ports bound one "
+                            "at a time", exc)
+                return False
+            self._bulk = found is not None
         return self._bulk
 
     def bind_ports(self, port_ids: list[str], host: str) -> dict[str, dict]:
