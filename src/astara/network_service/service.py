@@ -100,36 +100,15 @@ class NetworkService:
         return self._write(ctx, work)
 
     def update(self, ctx: RequestContext, plural: str, id_: str, data: dict, raw: dict) -> dict:
-        resource = A.RESOURCES[plural]
-
-        def work(op: base.Op) -> dict:
-            # Held until the handler has read it again: the session keeps rows weakly,
-            # so a row let go would be read again from the database (and its IPs).
-            found = GETTERS[plural](op.session, ctx, id_)
-            op.notifier.emit(f"{resource.name}.update.start", {resource.name: raw, "id": id_})
-            row = HANDLERS[plural].update(op, id_, data)
-            del found
-            return views.VIEWS[plural](row, ctx)
-
-        return self._write(ctx, work)
+        return self._write(ctx, lambda op: _update_one(op, ctx, plural, id_, data, raw))
 
     def bind_ports(self, ctx: RequestContext, bindings: list[tuple[str, dict, dict]]
                    ) -> list[dict]:
         """Several ports' updates (``(id, data, raw)``, each a parsed ``binding:host_id``
         body) in one transaction: all or none. Each is what ``update`` of that port
         does, its notifications included."""
-
-        def work(op: base.Op) -> list[dict]:
-            out = []
-            for id_, data, raw in bindings:
-                found = GETTERS["ports"](op.session, ctx, id_)  # held, as in update
-                op.notifier.emit("port.update.start", {"port": raw, "id": id_})
-                row = HANDLERS["ports"].update(op, id_, data)
-                del found
-                out.append(views.VIEWS["ports"](row, ctx))
-            return out
-
-        return self._write(ctx, work)
+        return self._write(ctx, lambda op: [_update_one(op, ctx, "ports", id_, data, raw)
+                                            for id_, data, raw in bindings])
 
     def delete(self, ctx: RequestContext, plural: str, id_: str) -> None:
         resource = A.RESOURCES[plural]
@@ -238,3 +217,16 @@ def _fixed_ip_filter(values: list[str]):
     for cond in conds:
         sub = sub.where(cond)
     return m.Port.id.in_(sub)
+
+
+def _update_one(op: base.Op, ctx: RequestContext, plural: str, id_: str, data: dict,
+                raw: dict) -> dict:
+    """One resource's update inside ``op``'s transaction, its notifications included."""
+    name = A.RESOURCES[plural].name
+    # Held until the handler has read it again: the session keeps rows weakly,
+    # so a row let go would be read again from the database (and its IPs).
+    found = GETTERS[plural](op.session, ctx, id_)
+    op.notifier.emit(f"{name}.update.start", {name: raw, "id": id_})
+    row = HANDLERS[plural].update(op, id_, data)
+    del found
+    return views.VIEWS[plural](row, ctx)
