@@ -134,6 +134,10 @@ class Orchestrator:
         self.breaker = breaker_board.BreakerBoard(self._board_array, breaker_settings(o))
         self.workers = [WorkerHandle(i) for i in range(o.num_worker_processes)]
         self.known: dict[str, ResourceRef] = {}
+        # Held from an ownership check to its message on a worker's inbox, and while a
+        # round's releases are sent: a submit checked before a release is never queued
+        # after it (the worker would keep a router another member holds).
+        self._handoff = threading.Lock()
         self.routers: dict[str, dict] = {}
         # The router each floating IP was last associated with (intake thread only).
         self.fip_routers = FloatingIPRouters()
@@ -381,12 +385,16 @@ class Orchestrator:
         self._send(ref, ("rebuild", tuple(ref.__dict__.values())))
 
     def _send(self, ref: ResourceRef, msg: tuple) -> None:
-        # member 1's lease is its router's
-        if self.ownership is not None \
-                and not self.ownership.admit((router_ha.router_of(ref.id),)):
-            LOG.debug("%s %s: not this member's (ring or lease): dropped", ref.kind, ref.id)
+        if self.ownership is None:
+            self._to_worker(ref, msg)
             return
-        self._to_worker(ref, msg)
+        with self._handoff:
+            # member 1's lease is its router's
+            if not self.ownership.admit((router_ha.router_of(ref.id),)):
+                LOG.debug("%s %s: not this member's (ring or lease): dropped", ref.kind,
+                          ref.id)
+                return
+            self._to_worker(ref, msg)
 
     def _to_worker(self, ref: ResourceRef, msg: tuple) -> None:
         w = self.workers[shard_for(ref.tenant_id, len(self.workers))]
@@ -413,23 +421,24 @@ class Orchestrator:
         with self._lock:
             for ref in refs:
                 self.known[ref.id] = ref
-        if self.ownership is not None:  # only what this member holds the leases of
-            mine = self.ownership.admit(ref.id for ref in refs)
-            refs = [ref for ref in refs if ref.id in mine]
-            # The rows are every member's: those the ring gives another member are its
-            # workers' to report, never this member's.
-            ownership, name = self.ownership, self.coordination.member_name
+        with self._handoff:
+            if self.ownership is not None:  # only what this member holds the leases of
+                mine = self.ownership.admit(ref.id for ref in refs)
+                refs = [ref for ref in refs if ref.id in mine]
+                # The rows are every member's: those the ring gives another member are
+                # its workers' to report, never this member's.
+                ownership, name = self.ownership, self.coordination.member_name
+                with self._lock:
+                    self.last_pushed.retain(lambda rid: ownership.owner_of(rid)[0] == name)
             with self._lock:
-                self.last_pushed.retain(lambda rid: ownership.owner_of(rid)[0] == name)
-        with self._lock:
-            for ref in refs:
-                batches.setdefault(shard_for(ref.tenant_id, len(self.workers)), []).append(
-                    tuple(ref.__dict__.values()))
-        # One message per worker, not per router; an empty one too: a worker's first
-        # resync looks for HA members left behind (worker 0 removes the gone ones).
-        for index, w in enumerate(self.workers):
-            if w.inbox is not None:
-                w.inbox.put(("submit_many", batches.get(index, []), full))
+                for ref in refs:
+                    batches.setdefault(shard_for(ref.tenant_id, len(self.workers)),
+                                       []).append(tuple(ref.__dict__.values()))
+            # One message per worker, not per router; an empty one too: a worker's first
+            # resync looks for HA members left behind (worker 0 removes the gone ones).
+            for index, w in enumerate(self.workers):
+                if w.inbox is not None:
+                    w.inbox.put(("submit_many", batches.get(index, []), full))
         LOG.info("resync: %d routers queued", len(refs))
         return len(refs)
 
@@ -574,8 +583,9 @@ class Orchestrator:
             adopted = [self.known[rid] for rid in change.adopt if rid in self.known]
             for rid in change.release:  # another member's now: its workers report it
                 self.last_pushed.forget(rid)
-        for ref in released:
-            self._to_worker(ref, ("release", tuple(ref.__dict__.values())))
+        with self._handoff:  # after any submit already checked (``_send``)
+            for ref in released:
+                self._to_worker(ref, ("release", tuple(ref.__dict__.values())))
         # As a restart resumes them: a healthy, configured appliance costs one status
         # call and no push (``full=False``).
         for ref in adopted:

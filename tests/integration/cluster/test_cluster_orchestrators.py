@@ -221,21 +221,37 @@ rpc_url = http://127.0.0.1:{port}
     def served_once(self) -> bool:
         """Each router is in exactly one live member's own list (one state machine),
         and the cluster-wide list of any member says the same, naming the ring's owner."""
-        seen: dict[str, int] = {}
+        return not self.not_served_once()
+
+    def not_served_once(self) -> str:
+        """Why ``served_once`` is false (empty when it is true)."""
+        seen: dict[str, list[str]] = {}
         for name in self.live().values():
             for r in self.get(name, "/routers/?kind=router").json()["routers"]:
                 if r["id"] in self.ids:
-                    seen[r["id"]] = seen.get(r["id"], 0) + 1
-        if not all(seen.get(r) == 1 for r in self.ids):
-            return False
+                    seen.setdefault(r["id"], []).append(name)
+        if bad := {r: seen.get(r, []) for r in self.ids if len(seen.get(r, [])) != 1}:
+            ring = Ring.of(sorted(self.live().values()))
+            return "not in exactly one own list: " + ", ".join(
+                f"{r} in {v} (ring owner {ring.owner(r)})" for r, v in bad.items())
         ring = Ring.of(sorted(self.live().values()))
         for name in self.live().values():
             wide = self.get(name, "/routers/?kind=router&cluster=1").json()
-            mine = [r for r in wide["routers"] if r["id"] in self.ids]
-            if wide["unanswered"] or sorted((r["id"], r["member"]) for r in mine) != sorted(
-                    (r, ring.owner(r)) for r in self.ids):
-                return False
-        return True
+            if wide["unanswered"]:
+                return f"{name}'s cluster-wide list: unanswered {wide['unanswered_why']}"
+            mine = sorted((r["id"], r["member"]) for r in wide["routers"] if r["id"] in self.ids)
+            want = sorted((r, ring.owner(r)) for r in self.ids)
+            if mine != want:
+                return (f"{name}'s cluster-wide list differs from the ring: has "
+                        f"{sorted(set(mine) - set(want))}, lacks {sorted(set(want) - set(mine))}")
+        return ""
+
+    def wait_served_once(self, what: str) -> None:
+        """``served_once()`` within 30 s, else why not."""
+        try:
+            wait_for(self.served_once, 30, what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {self.not_served_once()}; logs in {self.tmp}") from None
 
     def close(self) -> None:
         for proc in self.procs.values():
@@ -282,7 +298,7 @@ def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(
     pids = {n: p.pid for n, p in w.procs.items()}
     wait_for(lambda: all(pids[ring.owner(r)] == p for r, p in w.holders().items())
              and len(w.holders()) == ROUTERS, 30, "the ring's split")
-    wait_for(w.served_once, 30, "each router in one member's list")
+    w.wait_served_once("each router in one member's list")
     victim = next(n for n in MEMBERS if ring.mine(n, w.ids))
     theirs = ring.mine(victim, w.ids)
     pushes, told = w.fleet.total_pushes(), w.fleet.told
@@ -294,7 +310,7 @@ def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(
              "the takeover", every=0.05)
     took = time.monotonic() - killed
     w.wait_converged(30, "every router held by a live member")
-    wait_for(w.served_once, 30, "each router in one live member's list")
+    w.wait_served_once("each router in one live member's list")
     assert took <= TIMEOUT + 5, f"takeover took {took:.1f} s"
     assert w.fleet.total_pushes() == pushes  # adopted: no push, no boot
     # ... but each adopter recorded its epoch at the appliance (PUT /v1/system/tenure/).
@@ -306,7 +322,7 @@ def test_three_orchestrators_share_routers_take_over_a_killed_one_and_give_back(
     wait_for(lambda: all(w.holders().get(r) == back for r in theirs), TIMEOUT + 20,
              "its share back")
     w.wait_converged(30, "every router held and configured")
-    wait_for(w.served_once, 30, "each router in one member's list")
+    w.wait_served_once("each router in one member's list")
     assert w.fleet.total_pushes() == pushes and w.fleet.fenced == 0
     assert sorted(w.boots().values()) == [1] * ROUTERS
     assert [a for a in w.backend.actions if a[0] == "delete"] == []

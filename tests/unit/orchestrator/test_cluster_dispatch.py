@@ -50,6 +50,7 @@ def parent(db, name: str, group: dict) -> Orchestrator:
     orch.ownership = Ownership(s, m, Leases(db, f"{name}/1", 10.0, 2.0), MemberBoard(db),
                                f"http://{name}:44250")
     orch.known, orch._lock = dict(REFS), threading.Lock()
+    orch._handoff = threading.Lock()
     orch.last_pushed = LastPushed()  # what a release forgets
     orch.workers = [WorkerHandle(0)]
     orch.workers[0].inbox = Inbox()  # type: ignore[assignment]
@@ -316,3 +317,35 @@ def test_forget_answers_503_with_one_log_line_when_the_database_fails(db, caplog
     code, body = a.forget_member("orch-p")
     assert code == 503 and "database" in body["error"]
     assert "cluster forget: database error" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_submit_checked_before_a_release_is_queued_before_it(db):
+    """A key admitted (lease held) while the cluster thread releases it: the worker must
+    get the submit first, then the release, never a submit after its release (it would
+    keep a state machine for a router another member holds)."""
+    from astara.orchestrator.cluster.ownership import Rebalance
+
+    a = parent(db, "a", {"a": {}})
+    a.ownership.tick(IDS)
+    rid = IDS[0]
+    admitted, go = threading.Event(), threading.Event()
+    real = a.ownership.admit
+
+    def slow_admit(ids):
+        mine = real(ids)
+        admitted.set()
+        go.wait(10)  # the release is sent meanwhile, unless it waits for this submit
+        return mine
+
+    a.ownership.admit = slow_admit  # type: ignore[method-assign]
+    submitter = threading.Thread(target=a.submit, args=(REFS[rid],))
+    submitter.start()
+    assert admitted.wait(10)
+    releaser = threading.Thread(target=a.apply, args=(Rebalance(release=frozenset({rid})),))
+    releaser.start()
+    releaser.join(0.5)  # long enough for an unguarded release to be sent first
+    go.set()
+    submitter.join(10)
+    releaser.join(10)
+    order = [m[0] for m in a.workers[0].inbox.got if ResourceRef(*m[1]).id == rid]
+    assert order == ["submit", "release"]

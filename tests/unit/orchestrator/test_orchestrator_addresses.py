@@ -171,6 +171,7 @@ def test_each_heartbeat_compares_the_members(caplog):
     orch = member("a", SHARED, {})
     orch._stop, orch.ownership = beats, beats  # type: ignore[assignment]
     orch._lock, orch.known = threading.Lock(), {}
+    orch._handoff = threading.Lock()
     with caplog.at_level(logging.ERROR, logger="astara.orchestrator.service"):
         orch._cluster()
     [line] = [r.getMessage() for r in caplog.records]

@@ -26,6 +26,9 @@ class Stub:
         self.passes: list[ResourceRef] = []
         self.event = threading.Event()
         self.hold_removal = threading.Event()
+        self.hold_find = threading.Event()
+        self.hold_find.set()
+        self.released: list[ResourceRef] = []
         self.reconciler = SimpleNamespace(
             executor=SimpleNamespace(tally=None), states={},
             find_member1=self._find, remove_member1=self._remove)
@@ -33,6 +36,7 @@ class Stub:
     def _find(self, mine):
         self.finds.append(list(mine))
         self.event.set()
+        self.hold_find.wait(10)  # a slow look: messages come meanwhile
         return self.found.pop(0)
 
     def _remove(self, gone):
@@ -46,8 +50,9 @@ class Stub:
         self.event.set()
         return Outcome(OutcomeKind.DONE)
 
-    def release(self, ref):  # Worker's on_released: nothing held here
-        pass
+    def release(self, ref):  # Worker's on_released, and the runtime's on a release
+        self.released.append(ref)
+        self.event.set()
 
     def has_touched(self):
         return False
@@ -122,6 +127,28 @@ def test_a_failed_look_is_retried_at_the_next_resync():
     assert rt.finds == [[A], [A]]
 
 
+def test_a_router_released_while_the_first_look_runs_gets_no_pass():
+    """The cluster gives a router away while the first resync's look runs: its held-back
+    first pass must not come after the release (a state machine on the wrong member)."""
+    b, c = ResourceRef("router", "r-b", "t-b"), ResourceRef("router", "r-c", "t-c")
+    rt = Stub(found=[{}])
+    rt.hold_find.clear()
+
+    def script(inbox, until):
+        inbox.put(("submit_many", [tuple(A.__dict__.values()), tuple(b.__dict__.values())],
+                   False))
+        until(lambda: rt.finds)  # the look is running
+        inbox.put(("release", tuple(A.__dict__.values())))
+        until(lambda: A in rt.released)
+        rt.hold_find.set()
+        until(lambda: b in rt.passes)
+        inbox.put(("submit", tuple(c.__dict__.values()), True))  # queued after A would be
+        until(lambda: c in rt.passes)
+
+    serve(1, rt, script)
+    assert A not in rt.passes and rt.passes[0] == b
+
+
 class _Inbox:
     def __init__(self):
         self.got: list[tuple] = []
@@ -139,6 +166,7 @@ def _parent(routers: list[ResourceRef], workers: int):
     orch.network = network  # type: ignore[assignment]
     orch.drivers = {"router": SimpleNamespace(resources=lambda: list(routers))}
     orch.known, orch._lock, orch.ownership = {}, threading.Lock(), None
+    orch._handoff = threading.Lock()
     orch.workers = [WorkerHandle(i) for i in range(workers)]
     for w in orch.workers:
         w.inbox = _Inbox()  # type: ignore[assignment]

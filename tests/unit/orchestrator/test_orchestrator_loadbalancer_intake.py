@@ -247,6 +247,7 @@ def _parent(lbs):
     orch.network = network  # type: ignore[assignment]
     orch.drivers = registry.make(BOTH, network, lbs)
     orch.known, orch._lock = {}, threading.Lock()
+    orch._handoff = threading.Lock()
     orch.workers = [WorkerHandle(0)]
     orch.workers[0].inbox = _Inbox()  # type: ignore[assignment]
     return orch, model.router["id"]

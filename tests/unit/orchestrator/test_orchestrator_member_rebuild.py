@@ -17,6 +17,7 @@ from astara.orchestrator.service import Orchestrator
 def _orch(known: dict[str, ResourceRef]) -> Orchestrator:
     o = Orchestrator.__new__(Orchestrator)  # only what ref_for reads
     o._lock, o.known, o.drivers = threading.Lock(), dict(known), {}
+    o._handoff = threading.Lock()
     return o
 
 

@@ -100,10 +100,15 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
     # Member 1s left behind: looked for at the first resync (every worker gets one, even
     # empty), again at the next resync if that failed; worker 0 removes the gone ones.
     sweep: list[str] = []  # "running" or "done"
+    # The first resync's routers, held back while the look runs; a ``release`` meanwhile
+    # takes its router out: submitted after it, it would keep a state machine here for
+    # a router the cluster gave to another member (fenced at every pass, never dropped).
+    held_back: dict[str, ResourceRef] = {}
 
     def swept(fut: asyncio.Future, refs: list[ResourceRef], full: bool) -> None:
         for ref in refs:  # first passes after the look: they know whom to look at
-            worker.submit(ref, full=full)
+            if held_back.pop(ref.id, None) is not None:
+                worker.submit(ref, full=full)
         gone = None if fut.cancelled() or fut.exception() else fut.result()
         if not fut.cancelled() and fut.exception():
             LOG.error("worker %d: looking for HA members left behind failed: %r",
@@ -126,6 +131,7 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
             refs = [ResourceRef(*fields) for fields in msg[1]]
             if not sweep:  # before these first passes: a few list calls
                 sweep.append("running")
+                held_back.update((ref.id, ref) for ref in refs)
                 fut = loop.run_in_executor(None, rt.reconciler.find_member1, refs)
                 fut.add_done_callback(lambda f: swept(f, refs, msg[2]))
                 return
@@ -133,6 +139,7 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
                 worker.submit(ref, full=msg[2])
         elif kind == "release":
             ref = ResourceRef(*msg[1])
+            held_back.pop(ref.id, None)
             worker.release(ref)
             rt.release(ref)
         elif kind == "rebuild":
