@@ -379,9 +379,12 @@ class Orchestrator:
     def rebuild(self, ref: ResourceRef) -> None:
         """``ref`` may be an HA router's member 1 (``<router id>.ha1``): only that member
         is rebuilt, by its router's worker (the router is the key kept)."""
-        if not router_ha.split(ref.id)[1]:
-            with self._lock:
+        stem = router_ha.router_of(ref.id)
+        with self._lock:
+            if stem == ref.id:
                 self.known[ref.id] = ref
+            else:  # the router is the key kept: a later round must be able to release it
+                self.known.setdefault(stem, ResourceRef(ref.kind, stem, ref.tenant_id))
         self._send(ref, ("rebuild", tuple(ref.__dict__.values())))
 
     def _send(self, ref: ResourceRef, msg: tuple) -> None:

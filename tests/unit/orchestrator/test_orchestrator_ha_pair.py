@@ -267,3 +267,13 @@ def test_split_brain_victim(roles, last, victim):
 def test_member_keys():
     assert router_ha.split(MID) == (RID, 1) and router_ha.split(RID) == (RID, 0)
     assert 1 <= router_ha.virtual_router_id(RID) <= 255
+
+
+def test_a_released_ha_router_leaves_no_state_of_its_member_1():
+    """The ring gave the router away: member 1's state machine (its lease is the
+    router's) goes with it, else its old look would come back with the router."""
+    w = World()
+    w.converge()
+    assert MID in w.rec.states
+    w.rec.release(REF)
+    assert RID not in w.rec.states and MID not in w.rec.states

@@ -52,3 +52,14 @@ def test_the_rpc_api_takes_a_member_key_for_rebuild():
     assert TOKEN and [r.status_code for r in got] == [200, 404, 404]
     assert orch.submitted == []
     assert orch.rebuilt == [ResourceRef("router", MID, REF.tenant_id)]
+
+
+def test_a_member_1_rebuild_keeps_its_router_as_a_key():
+    """Its router's lease is taken for it: the router must be known, or a later round
+    that releases the lease would send the worker no release (fenced for ever)."""
+    o = _orch({})
+    o.ownership = None
+    sent: list[tuple] = []
+    o._to_worker = lambda ref, msg: sent.append(msg)  # type: ignore[method-assign]
+    o.rebuild(ResourceRef("router", MID, REF.tenant_id))
+    assert o.known == {RID: REF} and sent[0][0] == "rebuild"

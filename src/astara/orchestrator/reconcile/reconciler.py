@@ -412,10 +412,16 @@ class Reconciler:
         return Resume.of(st.context)
 
     def release(self, ref: ResourceRef) -> None:
-        """Another member owns ``ref`` now: forget its state machine here."""
-        self.states.pop(ref.id, None)
-        self._member1_unknown.discard(ref.id)
-        self._preloaded.pop(ref.id, None)
+        """Another member owns ``ref`` now: forget its state machine here (an HA
+        router's member 1 too: its lease is the router's; kept, its old look would be
+        the first one taken if the ring gave the router back)."""
+        ids = [ref.id]
+        if ref.kind == "router" and not router_ha.split(ref.id)[1]:
+            ids.append(router_ha.member_id(ref.id))
+        for rid in ids:
+            self.states.pop(rid, None)
+            self._member1_unknown.discard(rid)
+            self._preloaded.pop(rid, None)
 
     def rebuild(self, ref: ResourceRef) -> None:
         """Operator's rebuild (also forces a router out of ERROR, and an HA pair out of
