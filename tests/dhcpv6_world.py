@@ -1,6 +1,6 @@
 """DHCPv6 end to end (issue 13), shared by the embedded network service's test
 (tests/functional/e2e/test_e2e_dhcpv6.py) and the real Neutron's
-(tests/functional/e2e/test_e2e_real_neutron_dhcpv6.py): the same scenario, given an
+(tests/functional/e2e/test_e2e_real_neutron.py): the same scenario, given an
 admin and a member openstacksdk connection to either.
 
 One router, its gateway on a dual-stack external network, and two IPv6-only tenant

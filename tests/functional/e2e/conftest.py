@@ -93,10 +93,11 @@ def aio(request):
         left_behind(state, before_ns, before_links)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def aio_keystone():
     """``tools/aio --keystone`` as a user runs it (a real Keystone, the APIs behind it,
-    <state>/clouds.yaml), on its own ports; the catalog names those ports."""
+    <state>/clouds.yaml), on its own ports; the catalog names those ports. Once per
+    module (about 45 s to start): its tests share it, each removing what it made."""
     state = Path(f"/tmp/astara-e2e-ks-{os.getpid()}")
     state.mkdir(mode=0o755)
     ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb", "dash", "keystone")}
@@ -127,16 +128,18 @@ def aio_keystone():
             raise AssertionError("tools/aio left its Keystone running")
 
 
-@pytest.fixture
-def real_neutron(capsys):
-    """A real neutron-server and Astara around it (tests/real_neutron_stack.py); its
-    start-up time is printed even under output capture (CI's log keeps it)."""
+@pytest.fixture(scope="module")
+def real_neutron(request):
+    """A real neutron-server and Astara around it (tests/real_neutron_stack.py), once
+    per module (about 75 s to start: its tests share it, each removing what it made);
+    its start-up time is printed even under output capture (CI's log keeps it)."""
     state = Path(f"/tmp/astara-e2e-rn-{os.getpid()}")
     state.mkdir(mode=0o711)
     before_ns, before_links = netns(), links()
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     try:
         with real_neutron_stack.running(state, aio_conf) as (ports, took):
-            with capsys.disabled():
+            with capture.global_and_fixture_disabled():
                 print(f"\nreal-neutron harness up in {took:.1f} s")
             yield ports, state
     finally:

@@ -12,10 +12,15 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from hypothesis import given, seed
 from hypothesis import strategies as st
 from tests import fuzz_requests as fz
+from tests.integration.conftest import make_settings
+from tests.integration.orchestrator.conftest import running_orchestrator
+from tests.support import Server, free_port
 
+from astara.network_service.app import create_app, uvicorn_options
 from astara.orchestrator.rpc import MAX_BODY
 
 REQUESTS = 10_000
@@ -27,6 +32,23 @@ ROUTES = [("PUT", "/poll/"), ("PUT", "/workers/debug/"), ("PUT", "/router/{}/{}"
           ("PUT", "/global/manage/"), ("GET", "/routers/"), ("GET", "/routers/{}"),
           ("GET", "/workers/"), ("GET", "/debug/"), ("PUT", "/loadbalancer/{}/{}"),
           ("GET", "/loadbalancers/"), ("GET", "/loadbalancers/{}"), ("GET", "/routers/?kind={}")]
+
+
+@pytest.fixture(scope="module")
+def orchestrator(tmp_path_factory):
+    """An orchestrator on its own network API and database: the session's hold every
+    router the earlier suites made, and each fuzzed poll had the orchestrator look at
+    all of them again (this run took 250 s in CI instead of about 60)."""
+    settings = make_settings(tmp_path_factory.mktemp("rpc-fuzz-state"), free_port())
+    app = create_app(settings)
+    server = Server(app, settings.network.bind_port, **uvicorn_options()).start()
+    try:
+        with running_orchestrator(server, settings,
+                                  tmp_path_factory.mktemp("rpc-fuzz-orch")) as orch:
+            yield orch
+    finally:
+        server.stop()
+        app.state.service.db.dispose()
 
 
 def credentials(token: str):
