@@ -5,9 +5,10 @@ The phase "boot call -> compute agent takes the job (create.start)" of
 made of, on the real network and compute APIs (in this process, one SQLite
 database, no agent, no namespace): the orchestrator's CreateVM (its management port
 made, then ``POST /servers`` with the router's three ports, which places it, counts
-the quota and binds the ports through the network API) and the agent's claim of the
-job; first with no router, then with ``--existing`` routers, each with its gateway,
-an interface and an appliance instance (jobs done, ACTIVE). For each it prints the
+the quota and binds the ports through the network API), the agent's claim of the
+job, and the look's find of the appliance by its exact name (each full look);
+first with no router, then with ``--existing`` routers, each with its gateway, an
+interface and an appliance instance (jobs done, ACTIVE). For each it prints the
 p50 and the SQL statements that cost the most per boot (time and rows per call).
 Usage: .venv/bin/python bench/boot_call.py [--existing 1000] [--samples 10] [--top 8]
 Hold /tmp/astara-functional.lock (flock) while it runs when others bench on the host.
@@ -149,6 +150,15 @@ class Cloud:
                 "metadata": {"astara_router_id": router_id}}}))["server"]
         return server["id"], t1 - t0, time.perf_counter() - t1
 
+    def find(self, router_id: str) -> float:
+        """The orchestrator's look for the router's appliance by its exact name (every
+        full look: before the boot, at each pass while it boots): seconds."""
+        t0 = time.perf_counter()
+        found = self._ok(self.compute.get("/servers/detail", params={
+            "name": f"^{re.escape(f'ak-{router_id}')}$"}))["servers"]
+        assert len(found) == 1, found
+        return time.perf_counter() - t0
+
 
 def settle(db) -> None:
     """Every job done and every instance ACTIVE, as the agent and dispatcher leave them."""
@@ -161,7 +171,7 @@ def settle(db) -> None:
 def measure(title: str, cloud: Cloud, agent: Agent, stats: Statements, samples: int,
             top: int = 8) -> None:
     made = [cloud.router() for _ in range(samples)]
-    mgmt, boot, claim = [], [], []
+    mgmt, boot, claim, find = [], [], [], []
     stats.clear()
     stats.on = True
     for router_id, ports in made:
@@ -172,11 +182,13 @@ def measure(title: str, cloud: Cloud, agent: Agent, stats: Statements, samples: 
         assert len(picked) == 1, picked
         mgmt.append(a)
         boot.append(b)
+        find.append(cloud.find(router_id))
     stats.on = False
     settle(agent.db)
     ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
     print(f"appliance boot, API side, {title}: p50 management port {ms(mgmt):.1f} ms, "
-          f"POST /servers {ms(boot):.1f} ms, the agent's claim {ms(claim):.1f} ms "
+          f"POST /servers {ms(boot):.1f} ms, the agent's claim {ms(claim):.1f} ms, "
+          f"the look's find by name {ms(find):.1f} ms "
           f"({samples} boots); the SQL statements costing most per boot:")
     for line in stats.top(samples, top):
         print(line)

@@ -60,6 +60,7 @@ class NetworkVni(Base):
 
 
 LIVE_USAGE_INDEX = "ix_compute_instances_live_usage"
+NAME_INDEX = "ix_compute_instances_name_project"
 
 
 class Instance(Base):
@@ -70,6 +71,9 @@ class Instance(Base):
         # at every create, from this index alone (not the rows, with their ports and
         # console, one by one): migration p001
         Index(LIVE_USAGE_INDEX, "deleted", "host", "project_id"),
+        # an instance found by exact name in its project (the orchestrator's look for a
+        # router's appliance, all of them the service project's): migration p002
+        Index(NAME_INDEX, "name", "project_id"),
     )
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
