@@ -52,12 +52,18 @@ def lease(state: Path, vm_id: str) -> str:
     return found[0].read_text() if found else ""
 
 
-def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutron, capsys,
-                                                                    monkeypatch):
-    ports, state = real_neutron
+@pytest.fixture
+def clients(real_neutron, monkeypatch):
+    """openstacksdk as the stack's admin and its member, from the clouds.yaml it wrote."""
+    _, state = real_neutron
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(state / "clouds.yaml"))
-    admin = openstack.connect(cloud="astara-admin")
-    user = openstack.connect(cloud="astara")
+    return openstack.connect(cloud="astara-admin"), openstack.connect(cloud="astara")
+
+
+def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutron, clients,
+                                                                    capsys):
+    ports, state = real_neutron
+    admin, user = clients
     ext = admin.network.create_network(name="rn-public", is_router_external=True)
     admin.network.create_subnet(network_id=ext.id, cidr="198.51.100.0/24", ip_version=4,
                                 is_dhcp_enabled=False, gateway_ip="198.51.100.1",
@@ -183,12 +189,10 @@ def test_a_router_made_on_real_neutron_forwards_through_an_appliance(real_neutro
         upstream.close()
 
 
-def test_dhcpv6_stateful_and_stateless_instances_on_real_neutron(real_neutron, capsys,
-                                                                  monkeypatch):
+def test_dhcpv6_stateful_and_stateless_instances_on_real_neutron(real_neutron, clients,
+                                                                  capsys):
     ports, state = real_neutron
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(state / "clouds.yaml"))
-    admin = openstack.connect(cloud="astara-admin")
-    user = openstack.connect(cloud="astara")
+    admin, user = clients
     rpc = f"http://127.0.0.1:{ports['rpc']}"
 
     def timed(what: str, t0: float) -> None:
@@ -206,9 +210,7 @@ def test_dhcpv6_stateful_and_stateless_instances_on_real_neutron(real_neutron, c
         raise AssertionError(f"{exc}\n{logs}") from None
 
 
-def test_a_floating_ip_moves_between_ports_on_real_neutron(real_neutron, capsys,
-                                                           monkeypatch):
+def test_a_floating_ip_moves_between_ports_on_real_neutron(real_neutron, clients, capsys):
     ports, state = real_neutron
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(state / "clouds.yaml"))
-    move_floating_ip(openstack.connect(cloud="astara-admin"), openstack.connect(cloud="astara"),
-                     state, f"http://127.0.0.1:{ports['rpc']}", "fmn", printer(capsys))
+    move_floating_ip(*clients, state, f"http://127.0.0.1:{ports['rpc']}", "fmn",
+                     printer(capsys))
