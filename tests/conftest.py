@@ -33,7 +33,10 @@ def _fail_skip(report) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    _fail_skip(outcome.get_result())
+    report = outcome.get_result()
+    _fail_skip(report)
+    # e.g. ``item.rep_call``: a fixture's teardown can tell whether its test failed
+    setattr(item, f"rep_{report.when}", report)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -39,15 +39,18 @@ def quiet_port() -> int:
     raise RuntimeError("no free loopback port in 20000-32000")
 
 
-def wait_for(check, timeout: float = 30.0, what: str = "condition", every: float = 0.1):
-    """``check()``'s first true result, tried every ``every`` s for ``timeout`` s."""
+def wait_for(check, timeout: float = 30.0, what: str = "condition", every: float = 0.1,
+             why=None):
+    """``check()``'s first true result, tried every ``every`` s for ``timeout`` s. On a
+    timeout the error also says ``why()`` (what was seen last), when given."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            seen = f"; last seen: {why()}" if why is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{seen}")
         time.sleep(every)
 
 

@@ -90,7 +90,8 @@ def aio(request):
     finally:
         proc.send_signal(signal.SIGTERM)
         stopped(proc)
-        left_behind(state, before_ns, before_links)
+        left_behind(state, before_ns, before_links, kept_as=request.node.name
+                    if failed(request.node) else None)
 
 
 @pytest.fixture(scope="module")
@@ -154,14 +155,25 @@ def stopped(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def left_behind(state: Path, before_ns: set[str], before_links: set[str]) -> None:
+def failed(item) -> bool:
+    """Whether ``item``'s set-up or call failed (``tests/conftest.py`` keeps reports)."""
+    return any(getattr(getattr(item, f"rep_{when}", None), "failed", False)
+               for when in ("setup", "call"))
+
+
+def left_behind(state: Path, before_ns: set[str], before_links: set[str],
+                kept_as: str | None = "") -> None:
+    """Removes and reports what the stack left. Its logs are kept in
+    ``/tmp/astara-e2e-logs-<pid>[-<kept_as>]`` (None: not kept): one directory per
+    failed test, so a later test does not overwrite the logs of the one that failed."""
     # Only what this stack names is ours to judge and remove (other tests may run).
     leaked_ns = {n for n in netns() - before_ns if n.startswith(OUR_NETNS)}
     leaked_links = {n for n in links() - before_links if n.startswith(OUR_LINKS)}
-    kept = Path(f"/tmp/astara-e2e-logs-{os.getpid()}")
-    shutil.rmtree(kept, ignore_errors=True)
-    if (state / "logs").is_dir():  # for a failed run
+    if kept_as is not None and (state / "logs").is_dir():
+        kept = Path(f"/tmp/astara-e2e-logs-{os.getpid()}" + (f"-{kept_as}" if kept_as else ""))
+        shutil.rmtree(kept, ignore_errors=True)
         shutil.copytree(state / "logs", kept, dirs_exist_ok=True)
+        print(f"\nthe stack's logs are kept in {kept}", file=sys.stderr)
     # The responder zygote outlives the agent by design (like the instances); a
     # stack that is gone has no use for it.
     zygote = state / "compute" / "responder-zygote" / "zygote.pid"

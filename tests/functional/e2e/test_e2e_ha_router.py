@@ -86,7 +86,8 @@ def test_ha_router_pair_fails_over_and_is_repaired(aio):
             return (view or {}).get("ha")
 
         wait_for(lambda: (p := pair()) and p["state"] == "ACTIVE"
-                 and p["master"] is not None, 300, "the pair configured, with a master")
+                 and p["master"] is not None, 300, "the pair configured, with a master",
+                 why=pair)
         found = appliances(admin, router.id)
         assert set(found) == {f"ak-{router.id}", f"ak-{router.id}.ha1"}
         hosts = {admin.compute.get_server(s.id).compute_host for s in found.values()}
@@ -137,7 +138,7 @@ def test_ha_router_pair_fails_over_and_is_repaired(aio):
                          and q["state"] == "ACTIVE" and new["role"] == "backup"
                          and q["members"][1 - m]["role"] == "master") else None
 
-        q = wait_for(replaced, 300, "a replacement joining as backup")
+        q = wait_for(replaced, 300, "a replacement joining as backup", why=pair)
         assert ha_of(state, q["members"][m]).get("role") == "backup"
         assert held.works(b"still\n")  # the replacement took nothing over
         held.close()
