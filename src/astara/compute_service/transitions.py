@@ -108,7 +108,10 @@ def apply(state: State | None, event: Event) -> Applied | Dropped:
     action = event.action
     changes: dict[str, Any] = {"seq": event.seq}
     if action == "update":
-        return Applied(changes | _observed(event.payload))
+        seen = _observed(event.payload)
+        if state.task_state == "deleting" and "task_state" in seen:
+            seen["task_state"] = "deleting"  # a pending delete outlives what is observed
+        return Applied(changes | seen)
     if action.endswith(".error"):
         changes["task_state"] = None if state.task_state != "deleting" else "deleting"
         changes["fault"] = _fault(event)

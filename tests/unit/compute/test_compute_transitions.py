@@ -50,6 +50,11 @@ def test_dropped(state, event, reason):
     (DELETING, ev("delete.end", 25),
      {"seq": 25, "vm_state": "deleted", "task_state": None, "power_state": 0,
       "deleted": True, "terminated_at": TS, "metadata_": {}}),
+    # a delete asked for while a reconcile found the instance gone survives its ERROR
+    (DELETING, ev("update", 21, state="error", power_state=0, new_task_state=None),
+     {"seq": 21, "vm_state": "error", "power_state": 0, "task_state": "deleting"}),
+    (ACTIVE, ev("update", 21, state="error", power_state=0, new_task_state=None),
+     {"seq": 21, "vm_state": "error", "power_state": 0, "task_state": None}),
     # a delete asked for during the build survives the build's end
     (T.State("building", "deleting", 0, 10), ev("create.end", 12),
      {"seq": 12, "vm_state": "active", "task_state": "deleting", "power_state": 1,

@@ -226,6 +226,27 @@ def test_one_dead_appliance_among_many_healthy_is_still_replaced():
     assert fleet.opened_at is None and rpc_health(fleet)["rebuilds_in_window"] == 1
 
 
+def test_replacing_one_appliance_again_is_not_charged_twice():
+    """A silent appliance's replacement was admitted and its delete asked, but its
+    instance came back ERROR and not deleting (as a compute host's reconcile racing the
+    delete once left it): replacing it again is the same rebuild. With three routers the
+    window's budget is one; charged twice, the second would wait out the window."""
+    fleet = converged(3)
+    dead = fleet.refs[1]
+    old = fleet.owner(dead).state(dead).context.instance_id
+    fleet.appliances.mute.add(fleet.address(dead))
+    fleet.run(300, until=lambda f: bool(f.deletes()))
+    assert fleet.deletes() == [("delete", old)]
+    server = fleet.compute.servers[old]
+    server.deleting, server.status = False, "ERROR"
+    fleet.full.add(dead)
+    fleet.due[dead] = fleet.now
+    fleet.run(30, until=lambda f: len(f.deletes()) > 1)
+    assert fleet.deletes() == [("delete", old), ("delete", old)]
+    view = fleet.board.view(fleet.now)
+    assert (view["rebuilds_in_window"], view["held_budget"]) == (1, 0)
+
+
 def test_real_failures_are_rationed_and_the_rest_wait_for_room():
     """40% of the appliances really die: the breaker stays closed (not most of them),
     and no more than the budget are replaced within any window."""

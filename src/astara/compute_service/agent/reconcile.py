@@ -201,35 +201,84 @@ def _profile(image_id: str) -> str:
     return image.profile if image else "tenant"
 
 
-def replay(db: Database, instance_id: str, action: str, payload: dict, host: str) -> bool:
-    """Apply one simulated event through the dispatcher's function; True if applied."""
+def changed(s, rep: Repair, known: Stored | None, grace: float = 10.0,
+            lock: bool = False) -> str | None:
+    """Why ``rep``, decided from what ``load`` read, no longer holds (read in session
+    ``s``), or None. A pass reads the database, then the host, then repairs one instance
+    after another: meanwhile the compute API may have asked a delete (its job then runs
+    here) or made an instance, whose namespace the look at the host saw."""
+    query = select(Instance).where(Instance.id == rep.instance_id)
+    row = s.scalar(query.with_for_update() if lock else query)
+    if rep.kind == "orphans":
+        if row is not None and not row.deleted:
+            return "it is stored now"
+    elif row is None or known is None:
+        return "its row is gone"
+    elif (row.vm_state, row.task_state, row.deleted) != \
+            (known.vm_state, known.task_state, known.deleted):
+        return f"it is {row.vm_state} ({row.task_state or 'no task'}) now"
+    recent = jobs.now() - timedelta(seconds=grace)
+    if s.scalar(select(Job.id).where(
+            Job.instance_id == rep.instance_id,
+            or_(Job.status.in_((jobs.PENDING, jobs.RUNNING)), Job.updated_at >= recent))
+            .limit(1)) is not None:
+        return "a job of it is in flight"
+    return None
+
+
+def replay(db: Database, rep: Repair, known: Stored | None, host: str,
+           grace: float = 10.0) -> bool:
+    """Apply ``rep``'s simulated event through the dispatcher's function, in one
+    transaction with the check that the instance is still as it was read (its row
+    locked: a delete asked meanwhile waits for it or is seen); True if applied."""
+    assert rep.action is not None
     with db.write() as s:
-        row = s.get(Instance, instance_id)
-        if row is None:
+        why = changed(s, rep, known, grace, lock=True)
+        if why is not None:
+            LOG.info("reconcile: %s of %s left to the next pass: %s", rep.kind,
+                     rep.instance_id, why)
             return False
-        body = events.build(action, {"id": instance_id, "project_id": row.project_id},
-                            row.seq + 1, host, payload)
+        row = s.get(Instance, rep.instance_id)
+        assert row is not None  # changed() said so
+        body = events.build(rep.action, {"id": rep.instance_id, "project_id": row.project_id},
+                            row.seq + 1, host, rep.payload)
         return isinstance(apply_event(s, events.parse(body)), transitions.Applied)
+
+
+def _still(db: Database | None, rep: Repair, known: Stored | None, grace: float) -> bool:
+    """Before a repair on the host (a teardown, a replug, a restart): does it still hold?"""
+    if db is None:  # the backend alone (a lab): nothing to look at again
+        return True
+    with db.read() as s:
+        why = changed(s, rep, known, grace)
+    if why is not None:
+        LOG.info("reconcile: %s of %s left to the next pass: %s", rep.kind, rep.instance_id,
+                 why)
+    return why is None
 
 
 def apply(db: Database, backend: Backend, host: str, repairs: list[Repair],
           stored: list[Stored], observed: dict[str, Observed], fix: set[str],
-          progress: Progress = SILENT) -> list[str]:
-    """Carry out the repairs whose kind is in ``fix``; return the ids repaired."""
+          progress: Progress = SILENT, grace: float = 10.0) -> list[str]:
+    """Carry out the repairs whose kind is in ``fix`` and that still hold; return the
+    ids repaired."""
     by_id = {s.id: s for s in stored}
     done = []
     wanted = [rep for rep in repairs if rep.kind in fix]
     progress.phase("repairing", len(wanted))
     for rep in wanted:
         progress.now(f"{rep.kind} {rep.instance_id}")
-        _repair(db, backend, host, rep, by_id, observed, done)
+        _repair(db, backend, host, rep, by_id, observed, done, grace)
         progress.advance()
     return done
 
 
 def _repair(db: Database, backend: Backend, host: str, rep: Repair, by_id: dict[str, Stored],
-            observed: dict[str, Observed], done: list[str]) -> None:
+            observed: dict[str, Observed], done: list[str], grace: float = 10.0) -> None:
     """One repair; its instance id appended to ``done`` when it is repaired."""
+    on_host = rep.replug or rep.restart or rep.teardown
+    if on_host and not _still(db, rep, by_id.get(rep.instance_id), grace):
+        return
     if rep.replug or rep.restart:
         known = by_id[rep.instance_id]
         spec = InstanceSpec(rep.instance_id, known.name, known.profile, known.ports)
@@ -247,7 +296,7 @@ def _repair(db: Database, backend: Backend, host: str, rep: Repair, by_id: dict[
         backend.delete(InstanceSpec(rep.instance_id, "",
                                     seen.profile if seen else "tenant",
                                     known.ports if known else ()))
-    if rep.action is None or replay(db, rep.instance_id, rep.action, rep.payload, host):
+    if rep.action is None or replay(db, rep, by_id.get(rep.instance_id), host, grace):
         done.append(rep.instance_id)
 
 
@@ -262,7 +311,7 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
     repairs = decide(stored, observed, busy, others)
     out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
                         for r in repairs if r.kind == kind] for kind in KINDS}
-    out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix, progress)
+    out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix, progress, grace)
     if "orphans" in fix and hasattr(backend, "sweep_bridges"):
         out["bridges_removed"] = backend.sweep_bridges()
     if "orphans" in fix and hasattr(backend, "sweep_filters"):

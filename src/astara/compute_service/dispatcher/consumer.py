@@ -79,8 +79,12 @@ def apply_event(session: Session, event: events.Event) -> transitions.Applied | 
         tuple(row.ports or ()))
     outcome = transitions.apply(state, event)
     if isinstance(outcome, transitions.Dropped):
-        LOG.debug("dropped %s seq %s for %s: %s", event.event_type, event.seq,
-                  event.instance_id, outcome.reason)
+        # A delete's end dropped while the row is not deleted leaves a server that never
+        # goes: worth a line (a redelivered one, the row deleted already, is not).
+        level = logging.WARNING if event.action == "delete.end" and state is not None \
+            and not state.deleted else logging.DEBUG
+        LOG.log(level, "dropped %s seq %s for %s: %s", event.event_type, event.seq,
+                event.instance_id, outcome.reason)
         return outcome
     for key, value in outcome.changes.items():
         if key in ("launched_at", "terminated_at"):

@@ -372,7 +372,13 @@ class Reconciler:
                                        decision.reason, str(decision.outcome.kind), 0.0))
             return decision.outcome
         if decision.rebuild is not None and self.gate is not None:
-            decision = self.gate(observed, decision)
+            instance = observed.instance.id if observed.instance is not None else None
+            # One appliance's replacement is one rebuild of the budget: deciding it again
+            # (its delete failed, or its instance turned ERROR meanwhile) is not another.
+            if instance is None or instance != st.rebuild_admitted:
+                decision = self.gate(observed, decision)
+                if decision.rebuild is not None:
+                    st.rebuild_admitted = instance
         outcome = self.execute(ref, decision)
         if resumed and outcome.kind is OutcomeKind.REQUEUE:
             # Checked on what was pushed before the stop: look at everything soon.
