@@ -3,6 +3,7 @@ reconcile that repairs drift by itself (and only reports orphans)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from datetime import timedelta
@@ -101,6 +102,19 @@ def test_periodic_reconcile_repairs_drift_and_leaves_orphans(db, tmp_path):
         thread.join(10)
     assert "orphan-1" in backend.instances  # reported, never removed by the light pass
     assert ("delete", "orphan-1") not in backend.actions
+
+
+def test_each_periodic_pass_says_what_it_looked_at_and_how_long_it_took(db, tmp_path, caplog):
+    backend = FakeBackend()
+    add(db)  # stale: nothing on the host
+    backend.create(InstanceSpec("orphan-1", "x", "tenant"))
+    agent = agent_for(db, tmp_path, backend)
+    with caplog.at_level("INFO", logger="astara.compute_service.agent.worker"):
+        report = agent.reconcile_pass()
+    assert report["looked_at"] == {"stored": 1, "on_host": 1}
+    [line] = [r.getMessage() for r in caplog.records if "reconcile pass" in r.getMessage()]
+    assert re.fullmatch(r"reconcile pass of h1: 1 instances stored, 1 on the host, "
+                        r"1 repaired, in \d+\.\d\d s", line), line
 
 
 def test_periodic_reconcile_is_off_by_default_and_a_failing_pass_is_survived(db, tmp_path):

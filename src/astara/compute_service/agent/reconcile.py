@@ -311,6 +311,8 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
     repairs = decide(stored, observed, busy, others)
     out: dict = {kind: [{"id": r.instance_id, "detail": r.detail, "event": r.action}
                         for r in repairs if r.kind == kind] for kind in KINDS}
+    out["looked_at"] = {"stored": sum(1 for s in stored if not s.deleted),
+                        "on_host": len(observed)}
     out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix, progress, grace)
     if "orphans" in fix and hasattr(backend, "sweep_bridges"):
         out["bridges_removed"] = backend.sweep_bridges()

@@ -129,12 +129,18 @@ class Agent:
 
     def reconcile_pass(self) -> dict:
         """One light reconcile of this host; never raises (the agent must keep going)."""
+        started = time.monotonic()
         try:
             report = reconcile.run(self.db, self.backend, self.host, set(self.reconcile_fix))
         except Exception:
             LOG.exception("periodic reconcile of %s failed", self.host)
             return {}
         fixed = set(report["fixed"])
+        # What a pass costs grows with the host's instances (and shares this process
+        # with the jobs): said at each pass.
+        LOG.info("reconcile pass of %s: %d instances stored, %d on the host, %d repaired, "
+                 "in %.2f s", self.host, report["looked_at"]["stored"],
+                 report["looked_at"]["on_host"], len(fixed), time.monotonic() - started)
         for kind in reconcile.KINDS:
             for item in report[kind]:
                 if item["id"] in fixed and kind in self.reconcile_fix:
