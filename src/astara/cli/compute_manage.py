@@ -50,7 +50,8 @@ def queue_retry(db: Database, ids: list[int] | None = None) -> dict[str, list[in
 
 
 def reconcile_servers(db: Database, backend, host: str, fix: set[str],
-                      grace: float = 10.0, shown: progress.Progress = progress.SILENT) -> dict:
+                      grace: float = reconcile.GRACE,
+                      shown: progress.Progress = progress.SILENT) -> dict:
     return reconcile.run(db, backend, host, fix, grace, shown)
 
 
@@ -160,7 +161,7 @@ def _add_commands(subparsers):
     for kind in reconcile.KINDS:
         rec.add_argument(f"--fix-{kind}", action="store_true")
     rec.add_argument("--fix-all", action="store_true")
-    rec.add_argument("--grace", type=float, default=10.0,
+    rec.add_argument("--grace", type=float, default=reconcile.GRACE,
                      help="Seconds a finished job still counts as in flight.")
     rec.set_defaults(func="reconcile-servers")
     hosts = subparsers.add_parser("host-list", help="Hosts: capacity, use, drain, heartbeat.")

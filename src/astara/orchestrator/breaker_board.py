@@ -142,9 +142,11 @@ class BreakerBoard:
 
     # -- a worker ----------------------------------------------------------------------
     def admit(self, decision: Decision, memory: Memory, now: float, floor: float,
-              cap: float) -> Decision:
+              cap: float, charge: bool = True) -> Decision:
         """``decision`` (a rebuild) if the breaker lets it through, recorded; else the
-        same router looked at again later, with nothing done."""
+        same router looked at again later, with nothing done. Not ``charge``d (the same
+        appliance's replacement decided again): the suspicion still holds it, the budget
+        neither holds nor counts it."""
         assert decision.rebuild is not None
         a = self._raw
         with self._locked() as taken:
@@ -153,10 +155,12 @@ class BreakerBoard:
             sus = self._suspicion()
             recent = breaker.in_window(a[HEADER:], now, self.s.window)
             allowed = self._budget()
-            verdict = breaker.admit(decision.rebuild, sus.open, len(recent), allowed)
+            verdict = breaker.admit(decision.rebuild, sus.open,
+                                    len(recent) if charge else 0, allowed)
             if verdict is Verdict.GO:
-                slot = int(a[NEXT]) % RING
-                a[HEADER + slot], a[NEXT] = now, slot + 1
+                if charge:
+                    slot = int(a[NEXT]) % RING
+                    a[HEADER + slot], a[NEXT] = now, slot + 1
                 return decision
             if verdict is Verdict.SUSPECT:
                 a[HELD_SUSPECT] += 1

@@ -170,8 +170,9 @@ def breaker_gate(board: BreakerBoard, s: Settings) -> Gate:
     # no later than its health checks.
     floor = spacing(s.appliance_failure_threshold, s.appliance_failure_period,
                     s.boot_check_interval)
-    return lambda observed, decision: board.admit(decision, observed.memory, observed.now,
-                                                  floor, max(floor, s.health_check_period))
+    return lambda observed, decision, charge: board.admit(
+        decision, observed.memory, observed.now, floor, max(floor, s.health_check_period),
+        charge)
 
 
 def check_view(st: RouterState) -> dict | None:

@@ -123,7 +123,7 @@ def aio_keystone():
         stopped(proc)
         keystone_pid = state / "keystone" / "uwsgi.pid"
         pid = int(keystone_pid.read_text()) if keystone_pid.exists() else None
-        left_behind(state, before_ns, before_links)
+        left_behind(state, before_ns, before_links, kept_as="keystone")
         if pid is not None and Path(f"/proc/{pid}").exists():
             os.kill(pid, signal.SIGKILL)
             raise AssertionError("tools/aio left its Keystone running")
@@ -144,7 +144,7 @@ def real_neutron(request):
                 print(f"\nreal-neutron harness up in {took:.1f} s")
             yield ports, state
     finally:
-        left_behind(state, before_ns, before_links)
+        left_behind(state, before_ns, before_links, kept_as="real-neutron")
 
 
 def stopped(proc: subprocess.Popen) -> None:
@@ -162,15 +162,15 @@ def failed(item) -> bool:
 
 
 def left_behind(state: Path, before_ns: set[str], before_links: set[str],
-                kept_as: str | None = "") -> None:
+                kept_as: str | None) -> None:
     """Removes and reports what the stack left. Its logs are kept in
-    ``/tmp/astara-e2e-logs-<pid>[-<kept_as>]`` (None: not kept): one directory per
-    failed test, so a later test does not overwrite the logs of the one that failed."""
+    ``/tmp/astara-e2e-logs-<pid>-<kept_as>`` (None: not kept): one directory per failed
+    test, or per module-scoped stack, so a later test does not overwrite them."""
     # Only what this stack names is ours to judge and remove (other tests may run).
     leaked_ns = {n for n in netns() - before_ns if n.startswith(OUR_NETNS)}
     leaked_links = {n for n in links() - before_links if n.startswith(OUR_LINKS)}
     if kept_as is not None and (state / "logs").is_dir():
-        kept = Path(f"/tmp/astara-e2e-logs-{os.getpid()}" + (f"-{kept_as}" if kept_as else ""))
+        kept = Path(f"/tmp/astara-e2e-logs-{os.getpid()}-{kept_as}")
         shutil.rmtree(kept, ignore_errors=True)
         shutil.copytree(state / "logs", kept, dirs_exist_ok=True)
         print(f"\nthe stack's logs are kept in {kept}", file=sys.stderr)

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from astara.common.settings import DatabaseSettings, sqlite_url
-from astara.compute_service import jobs
+from astara.compute_service import events, jobs
 from astara.compute_service.agent import reconcile
 from astara.compute_service.agent.backend import FakeBackend, Observed
+from astara.compute_service.dispatcher.consumer import apply_event
 from astara.compute_service.models import Instance
 from astara.db import migrate
 
@@ -69,7 +70,7 @@ def test_a_delete_asked_while_the_pass_looks_is_not_overwritten_by_an_error(db, 
     out = reconcile.run(db, Meanwhile(during=[lambda: ask_delete(db)]), "a",
                         {"stale", "pending"})
     assert [r["id"] for r in out["stale"]] == [IID]  # decided from the first read
-    assert out["fixed"] == []
+    assert out["fixed"] == [] and out["later"] == [IID]
     after = row(db)
     assert (after.vm_state, after.task_state, after.deleted) == ("active", "deleting", False)
     assert any(f"stale of {IID} left to the next pass: it is active (deleting) now"
@@ -101,3 +102,44 @@ def test_an_orphan_still_unknown_is_torn_down(db):
     backend = FakeBackend(instances={IID: Observed(IID, True)})
     out = reconcile.run(db, backend, "a", {"orphans"})
     assert out["fixed"] == [IID] and ("delete", IID) in backend.actions
+
+
+def test_a_job_asked_while_the_pass_looks_leaves_the_repair_to_the_next_pass(db):
+    add_active(db)
+
+    def start_asked() -> None:  # e.g. a start: the row unchanged until the job runs
+        with db.write() as s:
+            jobs.queue(s, s.get(Instance, IID), "start")
+
+    out = reconcile.run(db, Meanwhile(during=[start_asked]), "a", {"stale"})
+    assert out["fixed"] == [] and out["later"] == [IID]
+    assert row(db).vm_state == "active"
+
+
+@pytest.mark.parametrize("applied_to, repaired", [(1, False), (2, True)])
+def test_a_repair_waits_for_the_end_of_the_last_job(db, applied_to, repaired):
+    """The last job finished past the grace, but its end event is not applied yet (a
+    dispatcher's failover delays it): the repair's event would take its number."""
+    add_active(db)
+    with db.write() as s:
+        job = jobs.queue(s, s.get(Instance, IID), "stop", status=jobs.DONE)
+        s.get(Instance, IID).seq = jobs.seq(job.id, applied_to)
+    out = reconcile.run(db, Meanwhile(), "a", {"stale"}, grace=0.0)
+    assert out["fixed"] == ([IID] if repaired else [])
+    assert out["later"] == ([] if repaired else [IID])
+
+
+def test_a_delete_end_dropped_on_a_live_instance_is_a_warning(db, caplog):
+    add_active(db)  # seq 20
+    late = events.parse(events.build("delete.end", {"id": IID, "project_id": "p"}, 19, "a",
+                                     {}))
+    with caplog.at_level("DEBUG", logger="astara.compute_service.dispatcher.consumer"):
+        with db.write() as s:
+            apply_event(s, late)
+        with db.write() as s:  # deleted now: a redelivery is no news
+            s.get(Instance, IID).deleted = True
+        with db.write() as s:
+            apply_event(s, late)
+    levels = [(r.levelname, "delete.end seq 19" in r.getMessage()) for r in caplog.records
+              if r.name == "astara.compute_service.dispatcher.consumer"]
+    assert levels == [("WARNING", True), ("DEBUG", True)]

@@ -197,6 +197,23 @@ def test_an_open_breaker_holds_silent_rebuilds_and_says_why():
     assert view["rebuilds_in_window"] == 0
 
 
+def test_the_same_replacement_decided_again_passes_a_spent_budget_uncounted():
+    b = board()
+    b.publish(Suspicion(), routers=5)  # budget 1
+    assert b.admit(SILENT_REBUILD, Memory(), NOW, 5, 60) is SILENT_REBUILD
+    again = replace(SILENT_REBUILD, rebuild=Rebuild.INSTANCE)
+    assert b.admit(again, Memory(), NOW + 5, 5, 60, charge=False) is again
+    assert b.view(NOW + 5)["rebuilds_in_window"] == 1
+    assert b.admit(again, Memory(), NOW + 6, 5, 60).step is Step.CALC_ACTION  # charged: held
+
+
+def test_an_open_breaker_holds_the_same_replacement_decided_again():
+    b = board()
+    b.publish(Suspicion(True, 9, 10, NOW - 30), routers=10)
+    held = b.admit(SILENT_REBUILD, Memory(), NOW, 5, 60, charge=False)
+    assert held.step is Step.CALC_ACTION and "9 of 10 appliances checked fail" in held.reason
+
+
 def test_budget_exhaustion_is_logged_once_per_window(caplog):
     b = board()
     b.publish(Suspicion(), routers=5)  # budget 1

@@ -245,6 +245,15 @@ def test_replacing_one_appliance_again_is_not_charged_twice():
     assert fleet.deletes() == [("delete", old), ("delete", old)]
     view = fleet.board.view(fleet.now)
     assert (view["rebuilds_in_window"], view["held_budget"]) == (1, 0)
+    # Its replacement dying too within the window is another rebuild: charged, so held.
+    fleet.appliances.mute.clear()
+    fleet.run(300, until=Fleet.healthy)
+    new = fleet.owner(dead).state(dead).context.instance_id
+    assert new != old and fleet.owner(dead).state(dead).rebuild_admitted is None
+    fleet.appliances.mute.add(fleet.address(dead))
+    fleet.run(120)
+    assert [d for d in fleet.deletes() if d[1] == new] == []
+    assert "rebuild budget spent" in fleet.owner(dead).state(dead).steps[-1].reason
 
 
 def test_real_failures_are_rationed_and_the_rest_wait_for_room():

@@ -122,7 +122,7 @@ def test_split_brain_rebuilds_are_automatic_and_stop_in_error_if_it_never_heals(
     w = World()
     kinds = []
 
-    def gate(observed, decision):
+    def gate(observed, decision, charge):
         kinds.append(decision.rebuild)
         return decision
 
@@ -149,8 +149,8 @@ def test_split_brain_rebuilds_are_automatic_and_stop_in_error_if_it_never_heals(
 
 def test_a_held_split_brain_rebuild_is_counted_once():
     w = World()
-    w.rec.gate = lambda observed, decision: hold(decision, Verdict.OVER_BUDGET,
-                                                 observed.memory, 5.0, "test")
+    w.rec.gate = lambda observed, decision, charge: hold(decision, Verdict.OVER_BUDGET,
+                                                         observed.memory, 5.0, "test")
     _, m1 = _pair(w)
     w.appliances.roles[m1] = "master"
     second = w.servers()[MID].id

@@ -40,6 +40,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from astara.common.progress import SILENT, Progress
 from astara.compute_service import catalog, events, jobs, transitions
@@ -52,6 +53,12 @@ from astara.db.engine import Database
 
 LOG = logging.getLogger(__name__)
 KINDS = ("stale", "orphans", "unsynced", "pending", "ports", "processes")
+# Seconds a finished job still counts as in flight (its events may be on their way).
+GRACE = 10.0
+# Seconds the end event of an instance's last job is waited for before a repair takes
+# the next sequence number anyway (taken for lost: a dispatcher's failover, with its
+# 10 s lease, delays it less).
+END_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -168,7 +175,7 @@ def decide(stored: list[Stored], observed: dict[str, Observed], busy: set[str],
     return out
 
 
-def load(db: Database, host: str, grace: float = 10.0) -> tuple[list[Stored], set[str]]:
+def load(db: Database, host: str, grace: float = GRACE) -> tuple[list[Stored], set[str]]:
     """This host's rows (deleted ones too: their ports name an orphan's links) and busy ids
     (``elsewhere`` says what other hosts hold).
 
@@ -201,7 +208,7 @@ def _profile(image_id: str) -> str:
     return image.profile if image else "tenant"
 
 
-def changed(s, rep: Repair, known: Stored | None, grace: float = 10.0,
+def changed(s: Session, rep: Repair, known: Stored | None, grace: float = GRACE,
             lock: bool = False) -> str | None:
     """Why ``rep``, decided from what ``load`` read, no longer holds (read in session
     ``s``), or None. A pass reads the database, then the host, then repairs one instance
@@ -223,26 +230,39 @@ def changed(s, rep: Repair, known: Stored | None, grace: float = 10.0,
             or_(Job.status.in_((jobs.PENDING, jobs.RUNNING)), Job.updated_at >= recent))
             .limit(1)) is not None:
         return "a job of it is in flight"
+    if row is not None and not row.deleted:
+        # A replayed event takes the next sequence number: the one the last job's end
+        # carries if that end is still on its way (a dispatcher's failover delays it).
+        last = s.execute(select(Job.id, Job.updated_at).where(
+            Job.instance_id == rep.instance_id, Job.op != jobs.VIF_PLUGGED)
+            .order_by(Job.id.desc()).limit(1)).first()
+        if last is not None and row.seq < jobs.seq(last.id, 2) \
+                and last.updated_at >= jobs.now() - timedelta(seconds=END_WAIT):
+            return "the end of its last job is not applied yet"
     return None
 
 
 def replay(db: Database, rep: Repair, known: Stored | None, host: str,
-           grace: float = 10.0) -> bool:
+           grace: float = GRACE) -> bool | None:
     """Apply ``rep``'s simulated event through the dispatcher's function, in one
     transaction with the check that the instance is still as it was read (its row
-    locked: a delete asked meanwhile waits for it or is seen); True if applied."""
+    locked: a delete asked meanwhile waits for it or is seen): True if applied, False
+    if the dispatcher dropped it, None if it was left to the next pass (logged)."""
     assert rep.action is not None
     with db.write() as s:
         why = changed(s, rep, known, grace, lock=True)
         if why is not None:
-            LOG.info("reconcile: %s of %s left to the next pass: %s", rep.kind,
-                     rep.instance_id, why)
-            return False
+            _left(rep, why)
+            return None
         row = s.get(Instance, rep.instance_id)
         assert row is not None  # changed() said so
         body = events.build(rep.action, {"id": rep.instance_id, "project_id": row.project_id},
                             row.seq + 1, host, rep.payload)
         return isinstance(apply_event(s, events.parse(body)), transitions.Applied)
+
+
+def _left(rep: Repair, why: str) -> None:
+    LOG.info("reconcile: %s of %s left to the next pass: %s", rep.kind, rep.instance_id, why)
 
 
 def _still(db: Database | None, rep: Repair, known: Stored | None, grace: float) -> bool:
@@ -252,32 +272,36 @@ def _still(db: Database | None, rep: Repair, known: Stored | None, grace: float)
     with db.read() as s:
         why = changed(s, rep, known, grace)
     if why is not None:
-        LOG.info("reconcile: %s of %s left to the next pass: %s", rep.kind, rep.instance_id,
-                 why)
+        _left(rep, why)
     return why is None
 
 
-def apply(db: Database, backend: Backend, host: str, repairs: list[Repair],
+def apply(db: Database | None, backend: Backend, host: str, repairs: list[Repair],
           stored: list[Stored], observed: dict[str, Observed], fix: set[str],
-          progress: Progress = SILENT, grace: float = 10.0) -> list[str]:
-    """Carry out the repairs whose kind is in ``fix`` and that still hold; return the
-    ids repaired."""
+          progress: Progress = SILENT, grace: float = GRACE,
+          later: list[str] | None = None) -> list[str]:
+    """Carry out the repairs whose kind is in ``fix``; return the ids repaired. Those
+    that no longer held when their turn came are appended to ``later``."""
     by_id = {s.id: s for s in stored}
-    done = []
+    done: list[str] = []
+    later = [] if later is None else later
     wanted = [rep for rep in repairs if rep.kind in fix]
     progress.phase("repairing", len(wanted))
     for rep in wanted:
         progress.now(f"{rep.kind} {rep.instance_id}")
-        _repair(db, backend, host, rep, by_id, observed, done, grace)
+        _repair(db, backend, host, rep, by_id, observed, done, later, grace)
         progress.advance()
     return done
 
 
-def _repair(db: Database, backend: Backend, host: str, rep: Repair, by_id: dict[str, Stored],
-            observed: dict[str, Observed], done: list[str], grace: float = 10.0) -> None:
-    """One repair; its instance id appended to ``done`` when it is repaired."""
+def _repair(db: Database | None, backend: Backend, host: str, rep: Repair,
+            by_id: dict[str, Stored], observed: dict[str, Observed], done: list[str],
+            later: list[str], grace: float) -> None:
+    """One repair; its instance id appended to ``done`` when it is repaired, to
+    ``later`` when it no longer held."""
     on_host = rep.replug or rep.restart or rep.teardown
     if on_host and not _still(db, rep, by_id.get(rep.instance_id), grace):
+        later.append(rep.instance_id)
         return
     if rep.replug or rep.restart:
         known = by_id[rep.instance_id]
@@ -296,14 +320,22 @@ def _repair(db: Database, backend: Backend, host: str, rep: Repair, by_id: dict[
         backend.delete(InstanceSpec(rep.instance_id, "",
                                     seen.profile if seen else "tenant",
                                     known.ports if known else ()))
-    if rep.action is None or replay(db, rep, by_id.get(rep.instance_id), host, grace):
+    if rep.action is None:
         done.append(rep.instance_id)
+        return
+    assert db is not None  # an event is replayed only with a database
+    applied = replay(db, rep, by_id.get(rep.instance_id), host, grace)
+    if applied:
+        done.append(rep.instance_id)
+    elif applied is None:
+        later.append(rep.instance_id)
 
 
 def run(db: Database, backend: Backend, host: str, fix: set[str],
-        grace: float = 10.0, progress: Progress = SILENT) -> dict:
-    """One reconcile pass over this host: the report by kind and the ids repaired
-    (``progress`` told the phases and each repair)."""
+        grace: float = GRACE, progress: Progress = SILENT) -> dict:
+    """One reconcile pass over this host: the report by kind, the ids repaired
+    (``fixed``) and those left to the next pass because they changed meanwhile
+    (``later``); ``progress`` told the phases and each repair."""
     progress.phase("reading the database and this host's instances")
     stored, busy = load(db, host, grace)
     observed = backend.observe()
@@ -313,7 +345,9 @@ def run(db: Database, backend: Backend, host: str, fix: set[str],
                         for r in repairs if r.kind == kind] for kind in KINDS}
     out["looked_at"] = {"stored": sum(1 for s in stored if not s.deleted),
                         "on_host": len(observed)}
-    out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix, progress, grace)
+    out["later"] = []
+    out["fixed"] = apply(db, backend, host, repairs, stored, observed, fix, progress, grace,
+                         out["later"])
     if "orphans" in fix and hasattr(backend, "sweep_bridges"):
         out["bridges_removed"] = backend.sweep_bridges()
     if "orphans" in fix and hasattr(backend, "sweep_filters"):

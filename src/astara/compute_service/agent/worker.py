@@ -141,8 +141,11 @@ class Agent:
         LOG.info("reconcile pass of %s: %d instances stored, %d on the host, %d repaired, "
                  "in %.2f s", self.host, report["looked_at"]["stored"],
                  report["looked_at"]["on_host"], len(fixed), time.monotonic() - started)
+        later = set(report["later"])  # changed meanwhile: said at INFO, looked at again
         for kind in reconcile.KINDS:
             for item in report[kind]:
+                if item["id"] in later and kind in self.reconcile_fix:
+                    continue
                 if item["id"] in fixed and kind in self.reconcile_fix:
                     LOG.warning("reconcile: %s %s (%s): repaired", kind, item["id"],
                                 item["detail"])

@@ -130,7 +130,8 @@ class RouterState:
     avoid: tuple[str, ...] = ()
     # An HA router's member 0: the pair as last judged (``drivers.router_ha``), for views.
     pair: dict | None = None
-    # The instance whose replacement the rebuild breaker admitted last (charged once).
+    # The instance whose replacement the rebuild breaker admitted last: deciding it again
+    # is not charged to the budget again (cleared once the router is healthy).
     rebuild_admitted: str | None = None
     # The last pass was refused by the cluster fence (this member does not hold the
     # resource's lease): nothing was done, and nothing of it may be stored.

@@ -40,6 +40,7 @@ from astara.orchestrator.reconcile.model import (
     OutcomeKind,
     Settings,
     Status,
+    Step,
 )
 from astara.orchestrator.reconcile.observe import Observer
 from astara.orchestrator.reconcile.plan import plan
@@ -92,7 +93,8 @@ def follow_up(health_check_period: float, jitter: float) -> float:
 
 # Given the observation and a decision that replaces an appliance: the decision, or
 # another one if the rebuild breaker holds it back (``orchestrator.breaker_board``).
-Gate = Callable[[Observed, Decision], Decision]
+# (observed, the rebuild decided, whether it is charged to the budget) -> what to do
+Gate = Callable[[Observed, Decision, bool], Decision]
 
 
 class Reconciler:
@@ -375,10 +377,12 @@ class Reconciler:
             instance = observed.instance.id if observed.instance is not None else None
             # One appliance's replacement is one rebuild of the budget: deciding it again
             # (its delete failed, or its instance turned ERROR meanwhile) is not another.
-            if instance is None or instance != st.rebuild_admitted:
-                decision = self.gate(observed, decision)
-                if decision.rebuild is not None:
-                    st.rebuild_admitted = instance
+            again = instance is not None and instance == st.rebuild_admitted
+            decision = self.gate(observed, decision, not again)
+            if decision.rebuild is not None:
+                st.rebuild_admitted = instance
+        elif decision.step is Step.ALIVE:
+            st.rebuild_admitted = None  # it recovered: a later failure is a new rebuild
         outcome = self.execute(ref, decision)
         if resumed and outcome.kind is OutcomeKind.REQUEUE:
             # Checked on what was pushed before the stop: look at everything soon.
