@@ -5,16 +5,21 @@ Prints:
     reaches upstream (ping through SNAT, one probe every 20 ms), p50/p99 over --samples
     routers, first with no other router, then with --existing routers already running,
     each followed by where the time went (``ready_phases``: p50 of each phase);
+  * the compute agent's periodic reconcile passes while the routers existed (how
+    many, the longest and the p50 of their durations: each shares the agent's process
+    with its jobs, the plugs of the routers timed);
   * restart resync time: the orchestrator killed (-9) and restarted by astara-aio,
     until every router is seen healthy again (and how many pushes that cost).
 Usage: sudo .venv/bin/python bench/orchestrator_e2e.py [--samples 10] [--existing 200]
        [--raise-host-limits] (needed for about 1,000 routers on a default host)
+       [--compute-reconcile-interval 60] (0: no periodic reconcile, to see its cost)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -34,6 +39,8 @@ from tests.support import free_port, wait_for  # noqa: E402
 from astara.burnin.host import Upstream  # noqa: E402
 from astara.burnin.scenario import Options, connection  # noqa: E402
 from astara.compute_service.agent.netns import bridge_name  # noqa: E402
+
+_PASS = re.compile(r"reconcile pass of \S+: .* in (\d+\.\d+) s")
 
 BIN = Path(sys.executable).parent
 TARGET_P50, TARGET_P99 = 0.30, 1.0
@@ -155,6 +162,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--existing", type=int, default=200)
+    ap.add_argument("--compute-reconcile-interval", type=float, default=60.0,
+                    help="the compute agent's reconcile_interval (0: none)")
     ap.add_argument("--raise-host-limits", action="store_true",
                     help="size the host's neighbour tables and backlog for the run "
                     "(restored after)")
@@ -166,7 +175,19 @@ def main() -> None:
         run(a)
 
 
-def start_aio(state: Path) -> tuple[dict[str, int], subprocess.Popen]:
+def reconcile_passes(log: Path) -> str:
+    """The compute agent's periodic reconcile passes so far, from its INFO lines."""
+    took = [float(m[1]) for m in _PASS.finditer(log.read_text(errors="replace"))] \
+        if log.exists() else []
+    if not took:
+        return "compute agent's reconcile passes: none logged"
+    return (f"compute agent's reconcile passes: {len(took)}, p50 "
+            f"{statistics.median(took):.2f} s, longest {max(took):.2f} s (the last one "
+            f"{took[-1]:.2f} s)")
+
+
+def start_aio(state: Path, reconcile_interval: float = 60.0
+              ) -> tuple[dict[str, int], subprocess.Popen]:
     """``astara-aio`` on free ports with its state in ``state`` (its log in aio.log), sized
     for the bench's 1,000 routers: the ports by name, and the process."""
     ports = {k: free_port() for k in ("net", "comp", "meta", "rpc", "lb")}
@@ -182,6 +203,7 @@ metadata_port = {ports['meta']}
 network_url = http://127.0.0.1:{ports['net']}/
 host_capacity = 2000
 quota_instances = 1000
+reconcile_interval = {reconcile_interval}
 [orchestrator]
 network_url = http://127.0.0.1:{ports['net']}/
 compute_url = http://127.0.0.1:{ports['comp']}/
@@ -203,7 +225,7 @@ rpc_port = {ports['rpc']}
 def run(a: argparse.Namespace) -> None:
     state = Path(f"/tmp/astara-bench-e2e-{os.getpid()}")
     state.mkdir(mode=0o755)
-    ports, aio = start_aio(state)
+    ports, aio = start_aio(state, a.compute_reconcile_interval)
     bench, failed = None, True
     try:
         wait_for(lambda: subprocess.run(["curl", "-s", f"http://127.0.0.1:{ports['rpc']}/workers/"],
@@ -220,6 +242,7 @@ def run(a: argparse.Namespace) -> None:
         print(f"{a.existing} routers created and healthy in {time.monotonic() - t0:.1f} s")
         second = [bench.ready_latency() for _ in range(a.samples)]
         report(f"{a.existing + a.samples} existing routers", second, bench)
+        print(reconcile_passes(state / "logs" / "compute-agent.log"), flush=True)
         pid = int(subprocess.run(["pgrep", "-f", f"astara-orchestrator --state-path {state}"],
                                  capture_output=True, text=True).stdout.split()[0])
         t0 = time.monotonic()
