@@ -20,15 +20,20 @@ bridges and taps; the appliances' namespaces carry a prefix of the run's own), i
 a mount namespace of its own (``ip netns exec``): the appliances' namespaces are
 seen by this run only and go with it; the scratch namespace and the names left in
 /run/netns are removed at the end.
+With ``--reconcile``, it also times one light reconcile pass (the agent's periodic
+one) over the host under cProfile and prints the costliest calls.
 Usage: sudo .venv/bin/python bench/appliance_plug.py [--existing 1000] [--samples 10]
-[--profile]
+[--profile] [--reconcile]
 Hold /tmp/astara-functional.lock (flock) while it runs when others test on the host.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import secrets
 import shutil
 import statistics
@@ -50,11 +55,11 @@ from astara.bus.outbox import OutboxPublisher, OutboxRow  # noqa: E402
 from astara.bus.wakeup import WakeupDir  # noqa: E402
 from astara.common.settings import sqlite_url  # noqa: E402
 from astara.compute_service import catalog, jobs  # noqa: E402
-from astara.compute_service.agent import antispoof  # noqa: E402
+from astara.compute_service.agent import antispoof, reconcile  # noqa: E402
 from astara.compute_service.agent.backend import InstanceSpec  # noqa: E402
 from astara.compute_service.agent.netns import NETNS_DIR, NetnsBackend  # noqa: E402
 from astara.compute_service.agent.runner import SubprocessRunner  # noqa: E402
-from astara.compute_service.agent.worker import Agent  # noqa: E402
+from astara.compute_service.agent.worker import LIGHT_FIX, Agent  # noqa: E402
 from astara.compute_service.models import Instance  # noqa: E402
 from astara.db import migrate  # noqa: E402
 from astara.db.engine import Database  # noqa: E402
@@ -271,6 +276,23 @@ def profile(backend: NetnsBackend, host: Host, tag: str, out: Path) -> None:
         backend.tap(mgmt["port_id"]), mgmt)), "  nft -f (management port's chain)", out)
 
 
+def reconcile_profiled(db: Database, backend: NetnsBackend, top: int = 15) -> None:
+    """One light reconcile pass over the host (the agent's periodic one), under cProfile:
+    its time and the functions that took the most of it (cumulative)."""
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    report_ = reconcile.run(db, backend, HOST, set(LIGHT_FIX))
+    profiler.disable()
+    took = time.perf_counter() - t0
+    print(f"one reconcile pass over {report_['looked_at']['on_host']} instances: "
+          f"{took:.2f} s under cProfile; the costliest calls (cumulative):")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    print("\n".join(line for line in out.getvalue().splitlines()
+                    if line.strip() and not line.startswith(("   Ordered", "   List"))))
+
+
 def inside(a: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="astara-bench-plug-"))
     db = Database(sqlite_url(state))
@@ -301,6 +323,8 @@ def inside(a: argparse.Namespace) -> None:
     if a.profile:
         print(f"one more plug profiled, {a.existing + a.samples} appliances on the host:")
         profile(backend, host, a.tag, state)
+    if a.reconcile:
+        reconcile_profiled(db, quiet.backend)
     one_by_one(backend, host, a.tag)
     db.dispose()
     shutil.rmtree(state, ignore_errors=True)
@@ -313,6 +337,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--profile", action="store_true",
                     help="also run one more plug's ip -batch and nft -f under perf record")
+    ap.add_argument("--reconcile", action="store_true",
+                    help="also time one periodic reconcile pass over the host, under cProfile")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -330,7 +356,8 @@ def main() -> None:
         subprocess.run(["ip", "netns", "exec", scratch, sys.executable, __file__, "--inside",
                         "--tag", tag, "--existing", str(a.existing), "--samples",
                         str(a.samples), "--workers", str(a.workers),
-                        *(["--profile"] if a.profile else [])], check=False)
+                        *(["--profile"] if a.profile else []),
+                        *(["--reconcile"] if a.reconcile else [])], check=False)
     finally:
         subprocess.run(["ip", "netns", "del", scratch], check=False)
         # The appliances' names (their mounts went with the run's mount namespace).

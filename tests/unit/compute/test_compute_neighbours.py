@@ -82,6 +82,24 @@ def test_complete_needs_both_sides():
     assert nb.complete([], macs, links, inside, "fdca::1/64") == ()
 
 
+def test_complete_reads_the_hosts_pins_indexed_once_per_pass_as_it_reads_them_whole():
+    # A host of many appliances: the pass indexes the root's pins by MAC once, and each
+    # namespace finds its own (upper-case MACs, another bridge, a dynamic entry).
+    root = [{"dst": f"fdca::{i:x}", "dev": "brq1" if i % 2 else "brq2",
+             "lladdr": f"FA:16:3E:00:{i // 256:02x}:{i % 256:02x}",
+             "state": ["PERMANENT"] if i % 7 else ["REACHABLE"]} for i in range(1, 600)]
+    macs = {"brq1": "02:00:00:00:00:aa", "brq2": "02:00:00:00:00:bb"}
+    index = nb.by_mac(root)
+    assert sum(len(v) for v in index.values()) == sum(1 for i in range(1, 600) if i % 7)
+    for i in (3, 4, 7, 300):
+        links = {"eth0": {"address": f"fa:16:3e:00:{i // 256:02x}:{i % 256:02x}"}}
+        inside = [{"dst": "fdca::1", "dev": "eth0",
+                   "lladdr": macs["brq1" if i % 2 else "brq2"], "state": ["PERMANENT"]}]
+        want = () if i % 7 == 0 else ((links["eth0"]["address"], f"fdca::{i:x}"),)
+        assert nb.complete(index, macs, links, inside, "fdca::1/64") == want
+        assert nb.complete(root, macs, links, inside, "fdca::1/64") == want
+
+
 def backend(tmp_path: Path, runner: FakeRunner) -> NetnsBackend:
     return NetnsBackend(runner, tmp_path, bridge_prefix="zzqt", netns_prefix="zzt-vm-",
                         appliance_prefix="zzt-app-",

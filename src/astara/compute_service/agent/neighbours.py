@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 # addr_assign_type of a device whose address was set by a user (``ip link set address``)
 NET_ADDR_SET = 3
@@ -108,28 +108,40 @@ def unpin_lines(entries: list[dict], pairs: Iterable[tuple[str, str]], dev: str)
             if e.get("dev", dev) == dev and (e["lladdr"].lower(), e["dst"]) in want]
 
 
-def complete(root: list[dict], bridge_macs: dict[str, str], links: dict[str, dict],
-             inside: list[dict], host_address: str) -> tuple[tuple[str, str], ...]:
+def by_mac(root: list[dict]) -> dict[str, list[dict]]:
+    """The PERMANENT entries of ``root`` by their MAC (lower case), for ``complete``:
+    read once per pass, then each namespace looks up its own MACs."""
+    out: dict[str, list[dict]] = {}
+    for e in permanent(root):
+        out.setdefault(e["lladdr"].lower(), []).append(e)
+    return out
+
+
+def complete(root: list[dict] | Mapping[str, list[dict]], bridge_macs: dict[str, str],
+             links: dict[str, dict], inside: list[dict],
+             host_address: str) -> tuple[tuple[str, str], ...]:
     """The (MAC, IP) pairs of one appliance namespace pinned on both sides.
 
-    ``root``: the root namespace's PERMANENT entries (with ``dev``) on our bridges;
-    ``bridge_macs``: bridge -> its MAC; ``links``: the namespace's interfaces by name;
-    ``inside``: its PERMANENT entries. A pair counts when the root pins IP -> MAC on a
-    bridge and the interface with that MAC pins the host's address -> that bridge's MAC.
+    ``root``: the root namespace's PERMANENT entries (with ``dev``) on our bridges, or
+    ``by_mac`` of them (a pass over every namespace: each looks up its own MACs instead
+    of walking the host's thousand pins); ``bridge_macs``: bridge -> its MAC; ``links``:
+    the namespace's interfaces by name; ``inside``: its PERMANENT entries. A pair counts
+    when the root pins IP -> MAC on a bridge and the interface with that MAC pins the
+    host's address -> that bridge's MAC.
     """
     ip = host_ip(host_address)
     if not ip:
         return ()
+    indexed = by_mac(root) if isinstance(root, list) else root
     host_pins = {(e.get("dev"), e["lladdr"].lower()) for e in permanent(inside)
                  if e.get("dst") == ip}
-    by_mac = {str(link.get("address", "")).lower(): name for name, link in links.items()}
     out = []
-    for e in permanent(root):
-        mac = e["lladdr"].lower()
-        ifname = by_mac.get(mac)
-        if ifname and (ifname, bridge_macs.get(e.get("dev", ""), "").lower()) in host_pins:
-            out.append((mac, e["dst"]))
-    return tuple(sorted(out))
+    for name, link in links.items():
+        mac = str(link.get("address", "")).lower()
+        for e in indexed.get(mac, ()):
+            if (name, bridge_macs.get(e.get("dev", ""), "").lower()) in host_pins:
+                out.append((mac, e["dst"]))
+    return tuple(sorted(set(out)))
 
 
 def stale(root: list[dict], macs: set[str]) -> list[dict]:

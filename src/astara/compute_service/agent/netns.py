@@ -286,6 +286,7 @@ class NetnsBackend:
         filtered = self._filtered_ifindexes() if names else set()
         root, bridge_macs = self._root_pins() if names and self.mgmt_host_address \
             else ([], {})
+        root_by_mac = neighbours.by_mac(root)  # once: each namespace looks up its MACs
         reference = self.mgmt_host_address
         if self.holder_mac:  # appliances pin a holder's MAC, not their bridge's
             mac, reference = self._reference()
@@ -298,7 +299,8 @@ class NetnsBackend:
             pinned: tuple[tuple[str, str], ...] | None = None
             if profile == "appliance" and self.mgmt_host_address:
                 links, inside = self._links_and_pins(name)
-                pinned = neighbours.complete(root, bridge_macs, links, inside, reference)
+                pinned = neighbours.complete(root_by_mac, bridge_macs, links, inside,
+                                             reference)
             else:
                 links = self._interfaces(name)
             macs = tuple(i.get("address", "") for i in links.values())
