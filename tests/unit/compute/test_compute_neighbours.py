@@ -74,15 +74,16 @@ def test_complete_needs_both_sides():
     inside = [{"dst": "fdca::1", "dev": "eth0", "lladdr": "02:00:00:00:00:aa",
                "state": ["PERMANENT"]}]
     macs = {"brq1": "02:00:00:00:00:aa"}
-    assert nb.complete(root, macs, links, inside, "fdca::1/64") == \
+    assert nb.complete(nb.by_mac(root), macs, links, inside, "fdca::1/64") == \
         (("fa:16:3e:00:00:01", "fdca::10"),)
     # the inside entry names another MAC than the bridge's (it changed): not pinned
-    assert nb.complete(root, {"brq1": "02:00:00:00:00:bb"}, links, inside, "fdca::1/64") == ()
-    assert nb.complete(root, macs, links, [], "fdca::1/64") == ()
-    assert nb.complete([], macs, links, inside, "fdca::1/64") == ()
+    assert nb.complete(nb.by_mac(root), {"brq1": "02:00:00:00:00:bb"}, links, inside,
+                       "fdca::1/64") == ()
+    assert nb.complete(nb.by_mac(root), macs, links, [], "fdca::1/64") == ()
+    assert nb.complete({}, macs, links, inside, "fdca::1/64") == ()
 
 
-def test_complete_reads_the_hosts_pins_indexed_once_per_pass_as_it_reads_them_whole():
+def test_complete_finds_each_namespaces_pins_in_the_hosts_indexed_once_per_pass():
     # A host of many appliances: the pass indexes the root's pins by MAC once, and each
     # namespace finds its own (upper-case MACs, another bridge, a dynamic entry).
     root = [{"dst": f"fdca::{i:x}", "dev": "brq1" if i % 2 else "brq2",
@@ -97,7 +98,6 @@ def test_complete_reads_the_hosts_pins_indexed_once_per_pass_as_it_reads_them_wh
                    "lladdr": macs["brq1" if i % 2 else "brq2"], "state": ["PERMANENT"]}]
         want = () if i % 7 == 0 else ((links["eth0"]["address"], f"fdca::{i:x}"),)
         assert nb.complete(index, macs, links, inside, "fdca::1/64") == want
-        assert nb.complete(root, macs, links, inside, "fdca::1/64") == want
 
 
 def backend(tmp_path: Path, runner: FakeRunner) -> NetnsBackend:

@@ -117,14 +117,14 @@ def by_mac(root: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def complete(root: list[dict] | Mapping[str, list[dict]], bridge_macs: dict[str, str],
+def complete(root: Mapping[str, list[dict]], bridge_macs: dict[str, str],
              links: dict[str, dict], inside: list[dict],
              host_address: str) -> tuple[tuple[str, str], ...]:
     """The (MAC, IP) pairs of one appliance namespace pinned on both sides.
 
-    ``root``: the root namespace's PERMANENT entries (with ``dev``) on our bridges, or
-    ``by_mac`` of them (a pass over every namespace: each looks up its own MACs instead
-    of walking the host's thousand pins); ``bridge_macs``: bridge -> its MAC; ``links``:
+    ``root``: ``by_mac`` of the root namespace's PERMANENT entries (with ``dev``) on our
+    bridges, read once per pass (each namespace looks up its own MACs instead of walking
+    the host's thousand pins); ``bridge_macs``: bridge -> its MAC; ``links``:
     the namespace's interfaces by name; ``inside``: its PERMANENT entries. A pair counts
     when the root pins IP -> MAC on a bridge and the interface with that MAC pins the
     host's address -> that bridge's MAC.
@@ -132,13 +132,12 @@ def complete(root: list[dict] | Mapping[str, list[dict]], bridge_macs: dict[str,
     ip = host_ip(host_address)
     if not ip:
         return ()
-    indexed = by_mac(root) if isinstance(root, list) else root
     host_pins = {(e.get("dev"), e["lladdr"].lower()) for e in permanent(inside)
                  if e.get("dst") == ip}
     out = []
     for name, link in links.items():
         mac = str(link.get("address", "")).lower()
-        for e in indexed.get(mac, ()):
+        for e in root.get(mac, ()):
             if (name, bridge_macs.get(e.get("dev", ""), "").lower()) in host_pins:
                 out.append((mac, e["dst"]))
     return tuple(sorted(set(out)))
