@@ -18,6 +18,7 @@ Usage: sudo .venv/bin/python bench/orchestrator_e2e.py [--samples 10] [--existin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -26,12 +27,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import probes  # noqa: E402
 from bench.host_limits import sized_for  # noqa: E402
 from bench.ready_phases import Sample, breakdown, collect  # noqa: E402
 from tests.support import free_port, wait_for  # noqa: E402
@@ -175,6 +179,32 @@ def main() -> None:
         run(a)
 
 
+def by_service(aio: subprocess.Popen) -> dict[str, float]:
+    """CPU seconds so far of the stack's processes, by service (``astara-<name>``, or
+    the program: dnsmasq, ip...), and of the whole host (``host``)."""
+    out: dict[str, float] = defaultdict(float)
+    for proc in probes.tree([psutil.Process(aio.pid)]):
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            argv = proc.cmdline() or [proc.name()]
+            name = next((Path(a).name for a in argv if Path(a).name.startswith("astara-")),
+                        Path(argv[0]).name)
+            out[name] += t.user + t.system
+    host = psutil.cpu_times()
+    out["host"] = host.user + host.system + host.nice + host.softirq + host.irq
+    return out
+
+
+def cpu_while(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """Who used the CPU between two ``by_service`` readings: on a host of few cores,
+    the stack's other work is what a router's making waits behind."""
+    used = sorted(((after[k] - before.get(k, 0.0), k) for k in after if k != "host"),
+                  reverse=True)
+    head = (f"  CPU meanwhile ({seconds:.0f} s; {psutil.cpu_count()} cores): host "
+            f"{(after['host'] - before['host']) / seconds * 100:.0f}% of one core, of which")
+    return head + "; ".join(f" {k} {s / seconds * 100:.0f}%" for s, k in used[:8] if s > 0)
+
+
 def reconcile_passes(log: Path) -> str:
     """The compute agent's periodic reconcile passes so far, from its INFO lines."""
     took = [float(m[1]) for m in _PASS.finditer(log.read_text(errors="replace"))] \
@@ -231,8 +261,10 @@ def run(a: argparse.Namespace) -> None:
         wait_for(lambda: subprocess.run(["curl", "-s", f"http://127.0.0.1:{ports['rpc']}/workers/"],
                                     capture_output=True).returncode == 0, 120, "stack up", 0.2)
         bench = Bench(state, ports)
+        cpu, t0 = by_service(aio), time.monotonic()
         first = [bench.ready_latency() for _ in range(a.samples)]
         report("0 existing routers", first, bench)
+        print(cpu_while(cpu, by_service(aio), time.monotonic() - t0), flush=True)
         t0 = time.monotonic()
         for _ in range(a.existing):
             bench.router(bench.network()[1])
@@ -240,8 +272,10 @@ def run(a: argparse.Namespace) -> None:
         wait_for(lambda: bench.healthy_count() >= a.existing + a.samples, 3600,
              f"{a.existing} more routers healthy", 1.0)
         print(f"{a.existing} routers created and healthy in {time.monotonic() - t0:.1f} s")
+        cpu, t0 = by_service(aio), time.monotonic()
         second = [bench.ready_latency() for _ in range(a.samples)]
         report(f"{a.existing + a.samples} existing routers", second, bench)
+        print(cpu_while(cpu, by_service(aio), time.monotonic() - t0), flush=True)
         print(reconcile_passes(state / "logs" / "compute-agent.log"), flush=True)
         pid = int(subprocess.run(["pgrep", "-f", f"astara-orchestrator --state-path {state}"],
                                  capture_output=True, text=True).stdout.split()[0])
