@@ -125,8 +125,9 @@ class SyncedNetwork(FakeNetwork):
 
     appliances: FakeAppliances | None = None
 
-    def management_port(self, router_id: str, create: bool) -> dict | None:
-        port = super().management_port(router_id, create)
+    def management_port(self, router_id: str, create: bool, absent: bool = False
+                        ) -> dict | None:
+        port = super().management_port(router_id, create, absent)
         if port is not None and router_id in self.models and self.appliances is not None:
             ports = self.models[router_id].ports
             ports[:] = [p for p in ports if p["id"] != port["id"]] + [

@@ -3,6 +3,8 @@ must not make a live router look gone), and management ports only on our network
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from astara.orchestrator.clients import compute as compute_client
@@ -58,6 +60,28 @@ def test_management_device_ids_are_read_on_the_management_network_only():
     finally:
         api.close()
     assert [a.get("network_id") for a in asked] == [MGMT, MGMT]
+
+
+
+def test_a_management_port_known_absent_is_made_without_a_lookup():
+    asked = []
+
+    def neutron(request: httpx.Request) -> httpx.Response:
+        asked.append((request.method, dict(request.url.params)))
+        if request.method == "POST":
+            return httpx.Response(201, json={"port": {"id": "m1", **json.loads(
+                request.content)["port"]}})
+        return httpx.Response(200, json={"ports": [{"id": "m0"}]})
+
+    api = _network(neutron)
+    try:
+        made = api.management_port("r1", create=True, absent=True)
+        found = api.management_port("r1", create=True)  # not known absent: looked up
+    finally:
+        api.close()
+    assert made["id"] == "m1" and made["network_id"] == MGMT and made["device_id"] == "r1"
+    assert found["id"] == "m0"
+    assert [m for m, _ in asked] == ["POST", "GET"]
 
 
 def test_server_groups_are_read_page_by_page(monkeypatch):

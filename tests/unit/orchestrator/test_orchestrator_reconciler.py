@@ -196,6 +196,26 @@ def test_failing_boots_end_in_error_then_retry_after_cooldown():
     assert w.network.statuses[RID] == "ACTIVE"
 
 
+
+def test_a_boot_makes_the_management_port_unasked_only_when_its_look_saw_none():
+    w = World(fail_boots=True)
+    make_port, asked = w.network.management_port, []
+
+    def recorded(router_id, create, absent=False):
+        if create:
+            asked.append(absent)
+        return make_port(router_id, create, absent)
+
+    w.network.management_port = recorded
+    for _ in range(12):
+        w.step()
+        if len(asked) == 2:
+            break
+    # the first boot's look saw none; the second's saw the port the first made
+    assert asked == [True, False]
+    assert len(w.network.mgmt_ports) == 1
+
+
 def test_deleted_router_removes_appliance_and_management_port():
     w = World()
     converge(w)
@@ -237,15 +257,15 @@ def add_interface(w: World, port_id: str, mac: str) -> None:
 
 def test_an_interface_added_between_the_look_and_the_boot_is_plugged_at_boot():
     w = World()
-    make_port = w.network.management_port
+    find = w.compute.find
 
-    def interface_added_meanwhile(router_id, create):
-        # the user's add-interface commits while CreateVM makes the management port
-        if create and not any(p["id"] == "late-port" for p in w.network.models[RID].ports):
+    def interface_added_meanwhile(who, macs):
+        # the user's add-interface commits after the look read the router's model
+        if not any(p["id"] == "late-port" for p in w.network.models[RID].ports):
             add_interface(w, "late-port", "fa:16:3e:99:99:98")
-        return make_port(router_id, create)
+        return find(who, macs)
 
-    w.network.management_port = interface_added_meanwhile
+    w.compute.find = interface_added_meanwhile
     converge(w)
     boots = [c for c in w.compute.calls if c[0] == "boot"]
     assert len(boots) == 1 and "late-port" in boots[0][2]

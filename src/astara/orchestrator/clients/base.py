@@ -53,7 +53,10 @@ class NetworkAPI(Protocol):
         """As an admin (``status`` is admin-writable); a port gone meanwhile is no error.
         False: nothing was written, the API keeps port status itself (a real Neutron)."""
 
-    def management_port(self, router_id: str, create: bool) -> dict | None: ...
+    def management_port(self, router_id: str, create: bool, absent: bool = False
+                        ) -> dict | None:
+        """The management port of ``router_id`` (made if ``create``); ``absent``: the
+        caller's look just found none, so it is made without asking again."""
 
     def delete_management_port(self, router_id: str) -> None: ...
 

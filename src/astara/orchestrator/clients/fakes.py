@@ -91,7 +91,8 @@ class FakeNetwork:
                     p["status"] = status
         return True
 
-    def management_port(self, router_id: str, create: bool) -> dict | None:
+    def management_port(self, router_id: str, create: bool, absent: bool = False
+                        ) -> dict | None:
         self.calls.append(("management_port", router_id, create))
         if router_id not in self.mgmt_ports and create:
             n = next(_ids)

@@ -295,10 +295,12 @@ class HttpNetworkAPI(HttpApi):
             raise RemoteError(f"port status update refused: {r.status_code} {r.text[:200]}")
         return True
 
-    def management_port(self, router_id: str, create: bool) -> dict | None:
+    def management_port(self, router_id: str, create: bool, absent: bool = False
+                        ) -> dict | None:
         # Only on the management network (ours): a port elsewhere labelled so is not.
-        ports = self._get("/ports", device_id=router_id, device_owner=MGMT_OWNER,
-                          network_id=self._mgmt_net)["ports"]
+        ports = [] if absent and create else self._get(
+            "/ports", device_id=router_id, device_owner=MGMT_OWNER,
+            network_id=self._mgmt_net)["ports"]
         if ports or not create:
             return ports[0] if ports else None
         r = self._req("POST", "/ports", json={"port": {

@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from astara.orchestrator.clients.base import (
     ApplianceAPI,
@@ -146,9 +147,16 @@ class Executor:
                  tenure: Tenure | None = None, owner: ResourceRef | None = None) -> None:
         ctx = st.context
         if step is Step.CREATE_VM:
-            mgmt = self.network.management_port(ref.id, create=True)
-            ports = [mgmt["id"]] + [p for p in self._boot_ports(ref, ctx)
-                                    if p != mgmt["id"]]
+            # The router's ports are read again while its management port is made: two
+            # calls to the network API side by side, each on the boot's path.
+            with ThreadPoolExecutor(1, thread_name_prefix="boot-ports") as pool:
+                fresh = pool.submit(self._boot_ports, ref, ctx)
+                # None seen by this pass's look (its router model holds the port
+                # once made, as the lookup does): made without asking again.
+                mgmt = self.network.management_port(ref.id, create=True,
+                                                    absent=ctx.mgmt_port_id is None)
+                boot_ports = fresh.result()
+            ports = [mgmt["id"]] + [p for p in boot_ports if p != mgmt["id"]]
             # The same boot retried (say, by a restarted orchestrator) is the same request.
             who = self.drivers[ref.kind].naming.identity(ref.id, ctx.generation)
             hints: dict = {"different_host": st.avoid} if st.avoid else {}
