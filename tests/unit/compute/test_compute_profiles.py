@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,44 @@ def test_fake_runner_records_a_batch_as_its_commands_run_one_by_one():
     assert batched.commands == one_by_one.commands
     batched.batch([], netns="ns")  # like `ip -batch`: nothing to run, nothing run
     assert len(batched.commands) == len(lines)
+
+
+def _run_script(tmp_path: Path, **env: str) -> list[str]:
+    """The tenant's dhclient script under /bin/sh with ``env``, an ``ip`` on PATH that
+    records its arguments and what it read: one line per ``ip`` run, then its stdin."""
+    script = tmp_path / "dhclient-script"
+    script.write_text(profiles.DHCLIENT_SCRIPT)
+    script.chmod(0o755)
+    bin_dir, log = tmp_path / "bin", tmp_path / "ip.log"
+    bin_dir.mkdir()
+    (bin_dir / "ip").write_text(f'#!/bin/sh\necho "ip $*" >> {log}\n'
+                                f'if [ "$2" = "-batch" ]; then cat >> {log}; fi\n')
+    (bin_dir / "ip").chmod(0o755)
+    done = subprocess.run([str(script)], env={"PATH": f"{bin_dir}:/usr/bin:/bin",
+                                              "interface": "eth0", **env})
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [f"exit {done.returncode}", *lines]
+
+
+def test_a_lease_sets_the_address_and_route_in_one_ip_run(tmp_path):
+    assert _run_script(tmp_path, reason="BOUND", new_ip_address="10.0.0.5",
+                       new_subnet_mask="255.255.255.0",
+                       new_routers="10.0.0.1 10.0.0.2") == [
+        "exit 0", "ip -4 -batch -", "addr replace 10.0.0.5/255.255.255.0 dev eth0",
+        "route replace default via 10.0.0.1 dev eth0"]
+
+
+def test_a_renewal_to_another_address_flushes_the_old_one_first(tmp_path):
+    assert _run_script(tmp_path, reason="RENEW", old_ip_address="10.0.0.4",
+                       new_ip_address="10.0.0.5", new_subnet_mask="255.255.255.0",
+                       new_routers="") == [
+        "exit 0", "ip -4 addr flush dev eth0", "ip -4 -batch -",
+        "addr replace 10.0.0.5/255.255.255.0 dev eth0"]
+
+
+@pytest.mark.parametrize("field", ["new_ip_address", "new_subnet_mask", "new_routers"])
+def test_a_lease_value_that_is_no_address_writes_nothing(tmp_path, field):
+    env = {"reason": "BOUND", "new_ip_address": "10.0.0.5",
+           "new_subnet_mask": "255.255.255.0", "new_routers": "10.0.0.1",
+           field: "10.0.0.9\nlink del eth0"}
+    assert _run_script(tmp_path, **env) == ["exit 1"]
