@@ -4,7 +4,10 @@ Prints:
   * router ready latency: router + interface + gateway API calls -> a host behind it
     reaches upstream (ping through SNAT, one probe every 20 ms), p50/p99 over --samples
     routers, first with no other router, then with --existing routers already running,
-    each followed by where the time went (``ready_phases``: p50 of each phase);
+    each followed by where the time went (``ready_phases``: p50 of each phase) and
+    by the CPU used meanwhile: the host's, and each service's of the stack (on a host
+    of two cores, the rest of the stack's work is what a router's making waits behind;
+    the host's figure includes the bench's own probes and API client);
   * the compute agent's periodic reconcile passes while the routers existed (how
     many, the longest and the p50 of their durations: each shares the agent's process
     with its jobs, the plugs of the routers timed);
