@@ -228,3 +228,23 @@ def test_an_appliance_port_on_a_network_only_named_like_management_gets_nothing(
                 and ("fdca::1/64" in line or "neigh" in line)]
     assert [line for line in lines if "fdca::1/64" in line] == [
         f"ip addr replace fdca::1/64 dev {be.bridge('n-mgmt')} nodad"]
+
+
+def test_a_plug_turns_ipv6_off_on_the_devices_it_makes_but_a_management_bridge(tmp_path):
+    runner = FakeRunner()
+    be = backend(tmp_path, runner)
+    be.create(InstanceSpec("a1", "ak", "appliance", (MGMT, OTHER)))
+    lines = [" ".join(c) for c in runner.commands]
+    br, other, taps = be.bridge("n-mgmt"), be.bridge("n-other"), [be.tap("pm"), be.tap("po")]
+    host = [line for line in lines if line.startswith("sysctl net.")]
+    assert host == ["sysctl " + " ".join(f"net.ipv6.conf.{dev}.disable_ipv6=1"
+                                      for dev in [other, *taps])]
+    at = lines.index(host[0])
+    # after each device is made, before any goes up or onto its bridge
+    for dev in [other, *taps]:
+        assert max(i for i, line in enumerate(lines)
+                   if line.startswith(f"ip link add {dev} ")) < at
+    assert at < min(lines.index(f"ip link set {other} up"),
+                    *(i for i, line in enumerate(lines)
+                      if any(line.startswith(f"ip link set {tap} master") for tap in taps)))
+    assert br not in host[0]  # it holds the host's management address

@@ -704,14 +704,18 @@ class NetnsBackend:
 
     def _plug_all(self, ns: str, plugs: list[tuple[dict, str]], fresh: bool,
                   profile: str) -> None:
-        """Namespace (if ``fresh``), bridges and veths in one ``ip -batch`` on the host
-        (holding the bridges' locks, sorted), the profile's sysctls, then the links up
-        inside in a second batch."""
+        """Namespace (if ``fresh``), bridges and veths made in one ``ip -batch`` on the
+        host, IPv6 turned off on the devices made there but the management bridges
+        (``_layer2_only``), then their wiring and links up in a second batch (holding
+        the bridges' locks, sorted), the profile's sysctls, then the links up inside in
+        a third batch."""
         bridges = sorted({self.bridge(port["net_id"]) for port, _ in plugs})
         with contextlib.ExitStack() as held:
             for br in bridges:
                 held.enter_context(self._bridge_locks[br])
-            host = [f"netns add {ns}"] if fresh else []
+            made = [f"netns add {ns}"] if fresh else []
+            host: list[str] = []
+            new_devices: list[str] = []  # made by this plug: no IPv6 of the host's there
             inside = {} if fresh else self._interfaces(ns)
             # Only an appliance's port (booted by an admin) marked by the compute API is
             # taken for a management port.
@@ -723,7 +727,8 @@ class NetnsBackend:
                     lines, macs[br] = self._bridge_mac(br)
                     host += lines
                 elif not (SYS_NET / br).exists():
-                    host.append(f"link add {br} type bridge")
+                    made.append(f"link add {br} type bridge")
+                    new_devices.append(br)
                 host.append(f"link set {br} up")
             flood: list[str] = []  # ``bridge`` lines, after the devices exist
             for port in {self.bridge(p["net_id"]): p for p, _ in plugs}.values():
@@ -740,12 +745,16 @@ class NetnsBackend:
                     if ifname in inside:  # a leftover of an interrupted plug
                         self.runner.run(["ip", "-n", ns, "link", "del", ifname], check=False)
                     mtu = f" mtu {self._mtu()}" if self.tunnelled(port) else ""
-                    host.append(f"link add {tap}{mtu} type veth peer name {ifname}{mtu} "
+                    made.append(f"link add {tap}{mtu} type veth peer name {ifname}{mtu} "
                                 f"address {port['mac_address']} netns {ns}")
+                    new_devices.append(tap)
                 host.append(f"link set {tap} master {br} up")
                 if pairs := self.pins(port, profile):
                     host += neighbours.pin_lines(pairs, br)
                     host_pins += self._inside_lines(ns, macs[br], ifname)
+            if made:
+                self.runner.batch(made)
+                self._layer2_only(new_devices)
             self.runner.batch(host)
             if flood:
                 self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
@@ -758,6 +767,17 @@ class NetnsBackend:
             self.runner.sysctl(ns, values)
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
+
+    def _layer2_only(self, devices: list[str]) -> None:
+        """IPv6 off on these host devices (taps, networks' bridges), before they go
+        up: they only carry frames. Each device up on the host adds a link-local
+        address and routes, and every link change walks all the host's IPv6 routes
+        holding the lock all link changes share: at a thousand appliances, twelve
+        thousand routes, the slowest part of a plug (bench/appliance_plug.py). A
+        management bridge keeps its IPv6: it holds the host's management address."""
+        if devices:
+            self.runner.host_sysctl({f"net.ipv6.conf.{dev}.disable_ipv6": "1"
+                                     for dev in devices})
 
     def _vxlan_lines(self, net_id: str,
                      links: dict[str, dict] | None = None) -> tuple[list[str], list[str]]:

@@ -39,6 +39,13 @@ class CommandError(Exception):
         super().__init__(f"{' '.join(argv)}: rc={rc}: {err.strip()}")
 
 
+
+def _write_sysctls(values: dict[str, str]) -> None:
+    """``net.a.b.dev`` -> /proc/sys/net/a/b/dev (our device names hold no dot)."""
+    for key, value in values.items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+
 class Runner(Protocol):
     def run(self, argv: list[str], check: bool = True, stdin: str | None = None) -> str: ...
 
@@ -55,6 +62,9 @@ class Runner(Protocol):
 
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         """Write ``net.*`` sysctls of namespace ``netns``."""
+
+    def host_sysctl(self, values: dict[str, str]) -> None:
+        """Write ``net.*`` sysctls of this process's own namespace (the host's)."""
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int: ...
 
@@ -202,11 +212,15 @@ class SubprocessRunner:
         """Enter ``netns`` in this thread only, write the values, come back."""
         try:
             with entered(netns):
-                for key, value in values.items():
-                    with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-                        f.write(value)
+                _write_sysctls(values)
         except OSError as exc:
             raise CommandError(["sysctl", netns, *values], 1, str(exc)) from None
+
+    def host_sysctl(self, values: dict[str, str]) -> None:
+        try:
+            _write_sysctls(values)
+        except OSError as exc:
+            raise CommandError(["sysctl", *values], 1, str(exc)) from None
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         pidfile.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -297,6 +311,9 @@ class FakeRunner:
 
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         self.commands.append(["sysctl", netns] + [f"{k}={v}" for k, v in values.items()])
+
+    def host_sysctl(self, values: dict[str, str]) -> None:
+        self.commands.append(["sysctl"] + [f"{k}={v}" for k, v in values.items()])
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         self.processes[pidfile] = list(argv)
