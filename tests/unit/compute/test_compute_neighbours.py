@@ -248,3 +248,28 @@ def test_a_plug_turns_ipv6_off_on_the_devices_it_makes_but_a_management_bridge(t
                     *(i for i, line in enumerate(lines)
                       if any(line.startswith(f"ip link set {tap} master") for tap in taps)))
     assert br not in host[0]  # it holds the host's management address
+
+
+def test_a_tenant_server_on_the_management_network_leaves_its_bridge_ipv6(tmp_path):
+    # turning it off would drop the host's management address held there
+    runner = FakeRunner()
+    be = backend(tmp_path, runner)
+    be.create(InstanceSpec("t1", "vm", "tenant", (MGMT, OTHER)))
+    assert runner.ipv6_off == {be.bridge("n-other"), be.tap("pm"), be.tap("po")}
+
+
+def test_ipv6_is_written_only_where_it_differs_and_skipped_where_there_is_none(
+        tmp_path, monkeypatch):
+    from astara.compute_service.agent import runner as runner_module
+    conf = tmp_path / "conf"
+    for dev, value in (("tapon", "0"), ("tapoff", "1"), ("brmgmt", "1")):
+        (conf / dev).mkdir(parents=True)
+        (conf / dev / "disable_ipv6").write_text(value + "\n")
+    monkeypatch.setattr(runner_module, "IPV6_CONF", conf)
+    real = runner_module.SubprocessRunner()
+    # tapgone: no IPv6 there (an MTU below 1280, or IPv6 off on the host)
+    assert real.set_ipv6(["tapon", "tapoff", "tapgone"], enabled=False) == ["tapon"]
+    assert real.set_ipv6(["brmgmt"], enabled=True) == ["brmgmt"]
+    assert {dev: (conf / dev / "disable_ipv6").read_text().strip()
+            for dev in ("tapon", "tapoff", "brmgmt")} == {
+        "tapon": "1", "tapoff": "1", "brmgmt": "0"}

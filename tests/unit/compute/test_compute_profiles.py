@@ -178,3 +178,9 @@ def test_a_lease_value_that_is_no_address_writes_nothing(tmp_path, field):
            "new_subnet_mask": "255.255.255.0", "new_routers": "10.0.0.1",
            field: "10.0.0.9\nlink del eth0"}
     assert _run_script(tmp_path, **env) == ["exit 1"]
+
+
+def test_a_renewal_with_a_value_that_is_no_address_keeps_the_old_one(tmp_path):
+    assert _run_script(tmp_path, reason="RENEW", old_ip_address="10.0.0.4",
+                       new_ip_address="10.0.0.5;reboot", new_subnet_mask="255.255.255.0",
+                       new_routers="10.0.0.1") == ["exit 1"]

@@ -372,6 +372,8 @@ class NetnsBackend:
                 fresh = not (SYS_NET / br).exists()
                 lines, _ = self._bridge_mac(br)
                 try:
+                    if not fresh and self.runner.set_ipv6([br], enabled=True):
+                        self._addressed.discard(br)  # turned off, its address went
                     vx, flood = self._vxlan_lines(net_id)
                     if lines or vx or fresh or br not in self._addressed:
                         lines += [f"link set {br} up", *self._address_lines(br)] + vx
@@ -715,20 +717,25 @@ class NetnsBackend:
                 held.enter_context(self._bridge_locks[br])
             made = [f"netns add {ns}"] if fresh else []
             host: list[str] = []
-            new_devices: list[str] = []  # made by this plug: no IPv6 of the host's there
+            frames_only: list[str] = []  # its taps and networks' bridges: no IPv6 there
             inside = {} if fresh else self._interfaces(ns)
             # Only an appliance's port (booted by an admin) marked by the compute API is
             # taken for a management port.
             fixed = {self.bridge(p["net_id"]) for p, _ in plugs
                      if profile == "appliance" and self.is_mgmt(p) and self.mgmt_host_address}
+            # A management network's bridge keeps IPv6 whoever is plugged: turning it
+            # off would drop the host's management address on it.
+            management = {self.bridge(p["net_id"]) for p, _ in plugs if self.is_mgmt(p)}
             macs: dict[str, str] = {}  # the management bridge's (fixed) MAC
             for br in bridges:
                 if br in fixed:
                     lines, macs[br] = self._bridge_mac(br)
                     host += lines
-                elif not (SYS_NET / br).exists():
-                    made.append(f"link add {br} type bridge")
-                    new_devices.append(br)
+                else:
+                    if not (SYS_NET / br).exists():
+                        made.append(f"link add {br} type bridge")
+                    if br not in management:
+                        frames_only.append(br)
                 host.append(f"link set {br} up")
             flood: list[str] = []  # ``bridge`` lines, after the devices exist
             for port in {self.bridge(p["net_id"]): p for p, _ in plugs}.values():
@@ -747,14 +754,15 @@ class NetnsBackend:
                     mtu = f" mtu {self._mtu()}" if self.tunnelled(port) else ""
                     made.append(f"link add {tap}{mtu} type veth peer name {ifname}{mtu} "
                                 f"address {port['mac_address']} netns {ns}")
-                    new_devices.append(tap)
+                frames_only.append(tap)
                 host.append(f"link set {tap} master {br} up")
                 if pairs := self.pins(port, profile):
                     host += neighbours.pin_lines(pairs, br)
                     host_pins += self._inside_lines(ns, macs[br], ifname)
             if made:
                 self.runner.batch(made)
-                self._layer2_only(new_devices)
+            self._layer2_only(frames_only, [br for br in sorted(management)
+                                            if (SYS_NET / br).exists()])
             self.runner.batch(host)
             if flood:
                 self.runner.run(["bridge", "-batch", "-"], stdin="\n".join(flood) + "\n")
@@ -768,16 +776,19 @@ class NetnsBackend:
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
 
-    def _layer2_only(self, devices: list[str]) -> None:
-        """IPv6 off on these host devices (taps, networks' bridges), before they go
-        up: they only carry frames. Each device up on the host adds a link-local
-        address and routes, and every link change walks all the host's IPv6 routes
-        holding the lock all link changes share: at a thousand appliances, twelve
-        thousand routes, the slowest part of a plug (bench/appliance_plug.py). A
-        management bridge keeps its IPv6: it holds the host's management address."""
+    def _layer2_only(self, devices: list[str], management: list[str]) -> None:
+        """IPv6 off on a plug's host devices (taps, networks' bridges, made now or
+        left by an earlier try or version), before they go up: they only carry
+        frames. Each device up on the host adds a link-local address and routes, and
+        every link change walks all the host's IPv6 routes holding the lock all link
+        changes share: at a thousand appliances, twelve thousand routes, the slowest
+        part of a plug (bench/appliance_plug.py). A management bridge has IPv6 (it
+        holds the host's management address): given back if a plug that did not take
+        it for one (a tenant's server on that network) turned it off."""
         if devices:
-            self.runner.host_sysctl({f"net.ipv6.conf.{dev}.disable_ipv6": "1"
-                                     for dev in devices})
+            self.runner.set_ipv6(devices, enabled=False)
+        if management:
+            self.runner.set_ipv6(management, enabled=True)
 
     def _vxlan_lines(self, net_id: str,
                      links: dict[str, dict] | None = None) -> tuple[list[str], list[str]]:

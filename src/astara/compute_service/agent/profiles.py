@@ -23,13 +23,14 @@ DHCLIENT_SCRIPT = """#!/bin/sh
 case "$reason" in
 PREINIT) ip link set dev "$interface" up ;;
 BOUND|RENEW|REBIND|REBOOT)
+  # dhclient writes these as dotted quads: anything else is no line of ours (checked
+  # before anything is changed).
+  case "$new_ip_address $new_subnet_mask $new_routers" in *[!0-9.\\ ]*) exit 1 ;; esac
   if [ -n "$old_ip_address" ] && [ "$old_ip_address" != "$new_ip_address" ]; then
     ip -4 addr flush dev "$interface"
   fi
   # One ip process for the address and the route: each costs milliseconds more on a
   # host of a thousand instances, and the lease is on the way to a router's ready.
-  # dhclient writes these as dotted quads; anything else is no line of ours.
-  case "$new_ip_address $new_subnet_mask $new_routers" in *[!0-9.\\ ]*) exit 1 ;; esac
   {
     echo "addr replace $new_ip_address/$new_subnet_mask dev $interface"
     for r in $new_routers; do echo "route replace default via $r dev $interface"; break; done

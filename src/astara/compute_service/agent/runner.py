@@ -39,6 +39,8 @@ class CommandError(Exception):
         super().__init__(f"{' '.join(argv)}: rc={rc}: {err.strip()}")
 
 
+IPV6_CONF = Path("/proc/sys/net/ipv6/conf")
+
 
 def _write_sysctls(values: dict[str, str]) -> None:
     """``net.a.b.dev`` -> /proc/sys/net/a/b/dev (our device names hold no dot)."""
@@ -63,8 +65,10 @@ class Runner(Protocol):
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         """Write ``net.*`` sysctls of namespace ``netns``."""
 
-    def host_sysctl(self, values: dict[str, str]) -> None:
-        """Write ``net.*`` sysctls of this process's own namespace (the host's)."""
+    def set_ipv6(self, devices: list[str], enabled: bool) -> list[str]:
+        """IPv6 on or off on these devices of this process's own namespace (the
+        host's), written only where it differs; one without IPv6 (an MTU below
+        1280, a host booted without it) is skipped. The devices written."""
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int: ...
 
@@ -216,11 +220,21 @@ class SubprocessRunner:
         except OSError as exc:
             raise CommandError(["sysctl", netns, *values], 1, str(exc)) from None
 
-    def host_sysctl(self, values: dict[str, str]) -> None:
-        try:
-            _write_sysctls(values)
-        except OSError as exc:
-            raise CommandError(["sysctl", *values], 1, str(exc)) from None
+    def set_ipv6(self, devices: list[str], enabled: bool) -> list[str]:
+        want, written = "0" if enabled else "1", []
+        for dev in devices:
+            path = IPV6_CONF / dev / "disable_ipv6"
+            try:
+                if path.read_text().strip() == want:
+                    continue
+                path.write_text(want)
+            except FileNotFoundError:
+                continue  # no IPv6 on it (or it is gone: the next batch says so)
+            except OSError as exc:
+                raise CommandError(["sysctl", f"net.ipv6.conf.{dev}.disable_ipv6={want}"],
+                                   1, str(exc)) from None
+            written.append(dev)
+        return written
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         pidfile.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -290,6 +304,7 @@ class FakeRunner:
         self.commands: list[list[str]] = []
         self.stdin: list[str] = []  # what each command given input read
         self.processes: dict[Path, list[str]] = {}
+        self.ipv6_off: set[str] = set()  # the host devices set_ipv6 turned it off on
 
     def run(self, argv: list[str], check: bool = True, stdin: str | None = None) -> str:
         self.commands.append(list(argv))
@@ -312,8 +327,14 @@ class FakeRunner:
     def sysctl(self, netns: str, values: dict[str, str]) -> None:
         self.commands.append(["sysctl", netns] + [f"{k}={v}" for k, v in values.items()])
 
-    def host_sysctl(self, values: dict[str, str]) -> None:
-        self.commands.append(["sysctl"] + [f"{k}={v}" for k, v in values.items()])
+    def set_ipv6(self, devices: list[str], enabled: bool) -> list[str]:
+        # As the host's: written only where it differs (a device starts with IPv6 on).
+        written = [dev for dev in devices if (dev in self.ipv6_off) == enabled]
+        if written:
+            self.ipv6_off.symmetric_difference_update(written)
+            self.commands.append(["sysctl"] + [
+                f"net.ipv6.conf.{dev}.disable_ipv6={0 if enabled else 1}" for dev in written])
+        return written
 
     def spawn(self, argv: list[str], pidfile: Path, logfile: Path) -> int:
         self.processes[pidfile] = list(argv)
