@@ -707,10 +707,10 @@ class NetnsBackend:
     def _plug_all(self, ns: str, plugs: list[tuple[dict, str]], fresh: bool,
                   profile: str) -> None:
         """Namespace (if ``fresh``), bridges and veths made in one ``ip -batch`` on the
-        host, IPv6 turned off on the devices made there but the management bridges
-        (``_layer2_only``), then their wiring and links up in a second batch (holding
-        the bridges' locks, sorted), the profile's sysctls, then the links up inside in
-        a third batch."""
+        host, IPv6 off on the plug's taps and networks' bridges but a management
+        network's (``_layer2_only``), then their wiring and links up in a second batch
+        (holding the bridges' locks, sorted), the profile's sysctls, then the links up
+        inside in a third batch."""
         bridges = sorted({self.bridge(port["net_id"]) for port, _ in plugs})
         with contextlib.ExitStack() as held:
             for br in bridges:

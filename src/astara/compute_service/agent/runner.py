@@ -48,6 +48,7 @@ def _write_sysctls(values: dict[str, str]) -> None:
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
 
+
 class Runner(Protocol):
     def run(self, argv: list[str], check: bool = True, stdin: str | None = None) -> str: ...
 
