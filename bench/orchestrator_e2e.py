@@ -186,17 +186,27 @@ def main() -> None:
         run(a)
 
 
+def _service(proc: psutil.Process) -> str:
+    """``astara-<name>`` of the process or of its nearest ancestor that has one (a
+    service's worker processes: the network API's run as ``python3 -c``), else the
+    program (dnsmasq, ip...)."""
+    for p in [proc, *proc.parents()]:
+        argv = p.cmdline() or [p.name()]
+        if name := next((Path(a).name for a in argv if Path(a).name.startswith("astara-")
+                         and Path(a).name != "astara-aio"), None):
+            return name
+    argv = proc.cmdline() or [proc.name()]
+    return Path(argv[0]).name
+
+
 def by_service(aio: subprocess.Popen) -> dict[str, float]:
-    """CPU seconds so far of the stack's processes, by service (``astara-<name>``, or
-    the program: dnsmasq, ip...), and of the whole host (``host``)."""
+    """CPU seconds so far of the stack's processes, by service (``_service``), and of
+    the whole host (``host``)."""
     out: dict[str, float] = defaultdict(float)
     for proc in probes.tree([psutil.Process(aio.pid)]):
         with contextlib.suppress(psutil.Error):
             t = proc.cpu_times()
-            argv = proc.cmdline() or [proc.name()]
-            name = next((Path(a).name for a in argv if Path(a).name.startswith("astara-")),
-                        Path(argv[0]).name)
-            out[name] += t.user + t.system
+            out[_service(proc)] += t.user + t.system
     host = psutil.cpu_times()
     out["host"] = host.user + host.system + host.nice + host.softirq + host.irq
     return out
