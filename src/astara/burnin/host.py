@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import subprocess
 import sys
 import textwrap
 
+# argv: address, port, the burn-in's pid: the server ends once that process is gone
+# (killed before its cleanup: it is then no longer this process's parent).
 PEER_SERVER = textwrap.dedent("""
-    import http.server, sys
+    import http.server, os, sys, threading, time
+    def orphaned():
+        while os.getppid() == int(sys.argv[3]):
+            time.sleep(1)
+        os._exit(0)
+    threading.Thread(target=orphaned, daemon=True).start()
     class H(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             body = self.client_address[0].encode()
@@ -60,11 +68,15 @@ class Upstream:
         in_ns(self.ns, "ip", "link", "set", "lo", "up")
         in_ns(self.ns, "ip", "addr", "add", f"{self.address}/{self.prefixlen}", "dev", "eth0")
         in_ns(self.ns, "ip", "link", "set", "eth0", "up")
+        # ``ip netns exec`` execs the server: this process stays its parent.
         self._server = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, sys.executable, "-c", PEER_SERVER,
-             "0.0.0.0", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "0.0.0.0", str(self.port), str(os.getpid())],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def close(self) -> None:
+        """Its server, link and namespace; the bridge too if it made it and nothing else
+        is plugged there (else ``drop_bridge`` once the cloud's ports are gone)."""
         if self._server is not None:
             self._server.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -73,6 +85,9 @@ class Upstream:
                 self._server.kill()
         sh("ip", "link", "del", self.veth, check=False)
         sh("ip", "netns", "del", self.ns, check=False)
+        self.drop_bridge()
+
+    def drop_bridge(self) -> None:
         if self.created_bridge:
             members = sh("ip", "-o", "link", "show", "master", self.bridge, check=False)
             if not members.stdout.strip():

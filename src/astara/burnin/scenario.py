@@ -297,6 +297,11 @@ class Scenario:
 
     # -- cleanup -----------------------------------------------------------------
     def _cleanup(self) -> None:
+        # The host's part first: quick and asking no API, it is done even when the run
+        # is killed while the cloud's resources go (a second Ctrl-C, or the parent's
+        # kill that follows the first), which would leave its namespace and server.
+        if self.upstream is not None:
+            _quiet(self.upstream.close)
         u = self.user  # its proxies connect on first use: only when there is work
         self.lb.cleanup(_quiet)  # its VIP port and members are on net1
         for vm in ("vm1", "vm2"):
@@ -318,8 +323,8 @@ class Scenario:
             if net in self.made:
                 _quiet(lambda n=net: wait(lambda: u.network.delete_network(self.made[n])
                                           is None, 60, "network deleted"))
-        if self.upstream is not None:
-            self.upstream.close()
+        if self.upstream is not None:  # the ports left its bridge (if it made it)
+            _quiet(self.upstream.drop_bridge)
         if "ext_net" in self.made:
             _quiet(lambda: wait(lambda: self.admin.network.delete_network(
                 self.made["ext_net"]) is None, 60, "external network deleted"))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from astara.burnin import clouds
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         conns["user"] = clouds.connection(o, user.session)
         conns["admin"] = (conns["user"] if admin is user
                           else clouds.connection(o, admin.session))
+    # Stopped (SIGTERM) as by Ctrl-C: the scenario removes what it made on the way out.
+    signal.signal(signal.SIGTERM, _stopped)
     with progress.shown(sys.stdout) as shown:  # a bar of the steps, on a terminal only
         scenario = Scenario(o, progress=shown, **conns)
         report = scenario.run()
@@ -107,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(summary, f, indent=2)
     print(report.verdict())
     return 0 if report.ok else 1
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run_id(value: str) -> str:

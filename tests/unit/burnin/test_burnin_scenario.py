@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 
 import pytest
 
 from astara.burnin.scenario import Options, Scenario, tenant_cidrs
-from astara.burnin.steps import KEPT
+from astara.burnin.steps import KEPT, Step
 from astara.cli import burnin as cli
 
 TAKE_DOWN = ("interface removal cuts the network off", "router deletion leaves nothing behind")
@@ -95,3 +96,62 @@ def test_the_ha_stage_runs_only_with_ha():
     # after the router's checks, before anything takes the router down
     assert names.index(ha[0]) > names.index("metadata through the router")
     assert names.index(ha[-1]) < names.index(TAKE_DOWN[0])
+
+
+class AnsweringCloud(Cloud):
+    """Records every call and answers None (deleted, gone): a cleanup that goes through."""
+
+    def __getattr__(self, name: str):
+        def call(*args, **kwargs) -> None:
+            self.calls.append(name)
+        return call
+
+
+class Upstream:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls, self.ns = calls, "bi-up-keep1"
+
+    def close(self) -> None:
+        self.calls.append("upstream closed")
+
+    def drop_bridge(self) -> None:
+        self.calls.append("upstream bridge dropped")
+
+
+def test_the_cleanup_removes_the_upstream_before_asking_any_api():
+    # a run stopped twice (or killed after Ctrl-C) while the cloud's resources go
+    # still took its namespace and server off the host
+    cloud = AnsweringCloud()
+    s = kept_scenario(cloud, keep=False)
+    s.upstream = Upstream(cloud.calls)
+    s.run([])
+    assert cloud.calls[0] == "upstream closed"
+    # the bridge (if it made it) once the router's and instances' ports left it
+    assert cloud.calls[-2:] == ["upstream bridge dropped", "delete_network"]
+
+
+def test_an_upstream_that_cannot_be_closed_does_not_stop_the_cleanup():
+    cloud = AnsweringCloud()
+    s = kept_scenario(cloud, keep=False)
+    s.upstream = Upstream(cloud.calls)
+
+    def broken() -> None:
+        raise RuntimeError("ip: cannot delete namespace")
+
+    s.upstream.close = broken
+    s.run([])
+    assert "delete_router" in cloud.calls and cloud.calls[-1] == "delete_network"
+
+
+def test_a_run_stopped_mid_step_still_cleans_up():
+    cloud = AnsweringCloud()
+    s = kept_scenario(cloud, keep=False)
+    s.upstream = Upstream(cloud.calls)
+
+    def stopped() -> None:  # SIGTERM arriving during the step
+        cli._stopped(signal.SIGTERM, None)
+
+    with pytest.raises(SystemExit) as exit_:
+        s.run([Step("a step", stopped)])
+    assert exit_.value.code == 128 + signal.SIGTERM
+    assert cloud.calls[0] == "upstream closed" and cloud.calls[-1] == "delete_network"
