@@ -45,6 +45,7 @@ from tests.support import free_port, wait_for  # noqa: E402
 
 from astara.burnin.host import Upstream  # noqa: E402
 from astara.burnin.scenario import Options, connection  # noqa: E402
+from astara.compute_service.agent.bridge_ports import BRIDGE_PORTS  # noqa: E402
 from astara.compute_service.agent.netns import bridge_name  # noqa: E402
 
 _PASS = re.compile(r"reconcile pass of \S+: .* in (\d+\.\d+) s")
@@ -181,6 +182,12 @@ def main() -> None:
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
+    # Every router has a port on the external network's bridge (so has the upstream),
+    # and a Linux bridge takes at most 1,023: past them the plugs are refused.
+    if (ports := a.existing + 2 * a.samples + 1) > BRIDGE_PORTS:
+        raise SystemExit(f"--existing {a.existing} and twice --samples {a.samples} put "
+                         f"{ports} ports on the external network's bridge: a Linux bridge "
+                         f"takes at most {BRIDGE_PORTS} (lower --samples)")
     # each sample adds a router and a host, each existing router an appliance
     with sized_for(a.existing + 4 * a.samples, a.raise_host_limits):
         run(a)

@@ -39,6 +39,7 @@ from tests.support import wait_for  # noqa: E402
 
 from astara.burnin.host import Upstream, in_ns  # noqa: E402
 from astara.burnin.scenario import Options, connection  # noqa: E402
+from astara.compute_service.agent.bridge_ports import BRIDGE_PORTS  # noqa: E402
 from astara.compute_service.agent.netns import bridge_name  # noqa: E402
 from astara.orchestrator.clients.appliance import HttpApplianceAPI  # noqa: E402
 
@@ -373,6 +374,9 @@ def main() -> int:
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
+    if a.routers + 1 > BRIDGE_PORTS:  # each a gateway on the external network, and upstream
+        raise SystemExit(f"--routers {a.routers}: the external network's bridge would need "
+                         f"{a.routers + 1} ports; a Linux bridge takes at most {BRIDGE_PORTS}")
     with sized_for(2 * a.routers, a.raise_host_limits):  # an appliance and a host each
         return run(a)
 

@@ -14,7 +14,12 @@ from astara.common import logs, metrics, private
 from astara.common.entry import one_line_errors
 from astara.compute_service import jobs
 from astara.compute_service import settings as settings_mod
-from astara.compute_service.agent import holders, mgmt_conflict, neighbour_limits
+from astara.compute_service.agent import (
+    bridge_ports,
+    holders,
+    mgmt_conflict,
+    neighbour_limits,
+)
 from astara.compute_service.agent import metrics as agent_metrics
 from astara.compute_service.agent.netns import NetnsBackend
 from astara.compute_service.agent.worker import Agent
@@ -43,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         LOG.warning(line)  # a typo otherwise shows only as appliances never reached
     for line in neighbour_limits.check(compute.host_capacity):
         LOG.warning(line)  # otherwise seen only as an overflow in dmesg and lost traffic
+    if line := bridge_ports.capacity_warning(compute.host_capacity):
+        LOG.warning(line)  # otherwise seen only as plugs refused past the 1,023rd
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),
                   job_wake, compute.host_capacity, compute.availability_zone,

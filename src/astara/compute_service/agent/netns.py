@@ -48,6 +48,7 @@ from pathlib import Path
 
 from astara.compute_service.agent import (
     antispoof,
+    bridge_ports,
     holders,
     neighbours,
     netlink,
@@ -701,6 +702,13 @@ class NetnsBackend:
     def _interfaces(self, ns: str) -> dict[str, dict]:
         return self._links_and_pins(ns)[0]
 
+    @staticmethod
+    def _bridge_ports(br: str) -> set[str]:
+        try:
+            return set(os.listdir(SYS_NET / br / "brif"))
+        except FileNotFoundError:
+            return set()  # not made yet
+
     def _plug(self, ns: str, port: dict, ifname: str, profile: str) -> None:
         self._plug_all(ns, [(port, ifname)], False, profile)
 
@@ -715,6 +723,13 @@ class NetnsBackend:
         with contextlib.ExitStack() as held:
             for br in bridges:
                 held.enter_context(self._bridge_locks[br])
+            # Counted under the bridges' locks, before anything is made: a full bridge
+            # refuses the plug whole.
+            if why := bridge_ports.refusal(
+                    {br: self._bridge_ports(br) for br in bridges},
+                    [(self.bridge(p["net_id"]), self.tap(p["port_id"]), p["net_id"])
+                     for p, _ in plugs], self.host or socket.gethostname()):
+                raise BackendError(why)
             made = [f"netns add {ns}"] if fresh else []
             host: list[str] = []
             frames_only: list[str] = []  # its taps and networks' bridges: no IPv6 there
