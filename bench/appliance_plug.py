@@ -57,6 +57,7 @@ from astara.common.settings import sqlite_url  # noqa: E402
 from astara.compute_service import catalog, jobs  # noqa: E402
 from astara.compute_service.agent import antispoof, reconcile  # noqa: E402
 from astara.compute_service.agent.backend import InstanceSpec  # noqa: E402
+from astara.compute_service.agent.bridge_ports import BRIDGE_PORTS  # noqa: E402
 from astara.compute_service.agent.netns import NETNS_DIR, NetnsBackend  # noqa: E402
 from astara.compute_service.agent.runner import SubprocessRunner  # noqa: E402
 from astara.compute_service.agent.worker import LIGHT_FIX, Agent  # noqa: E402
@@ -346,6 +347,12 @@ def main() -> None:
         raise SystemExit("run as root")
     if a.profile and shutil.which("perf") is None:
         raise SystemExit("--profile needs perf (linux-perf)")
+    # every appliance plugged (the samples twice, the existing, the profiled and the
+    # one-by-one plugs) has a port on the one management and external bridges
+    if (ports := a.existing + 2 * a.samples + 3) > BRIDGE_PORTS:
+        raise SystemExit(f"--existing {a.existing} and twice --samples {a.samples} put "
+                         f"{ports} ports on one bridge: a Linux bridge takes at most "
+                         f"{BRIDGE_PORTS}")
     if a.inside:
         inside(a)
         return

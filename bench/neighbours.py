@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from astara.compute_service.agent.backend import InstanceSpec  # noqa: E402
+from astara.compute_service.agent.bridge_ports import BRIDGE_PORTS  # noqa: E402
 from astara.compute_service.agent.netns import NetnsBackend  # noqa: E402
 from astara.compute_service.agent.runner import SubprocessRunner  # noqa: E402
 
@@ -112,6 +113,9 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root")
+    if args.appliances > BRIDGE_PORTS:  # each a port on the one management bridge
+        sys.exit(f"--appliances {args.appliances}: a Linux bridge takes at most "
+                 f"{BRIDGE_PORTS} ports")
 
     tag = secrets.token_hex(2)
     prefix = f"fdcd:{int(tag, 16):x}:"

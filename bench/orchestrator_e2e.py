@@ -187,7 +187,7 @@ def main() -> None:
     if (ports := a.existing + 2 * a.samples + 1) > BRIDGE_PORTS:
         raise SystemExit(f"--existing {a.existing} and twice --samples {a.samples} put "
                          f"{ports} ports on the external network's bridge: a Linux bridge "
-                         f"takes at most {BRIDGE_PORTS} (lower --samples)")
+                         f"takes at most {BRIDGE_PORTS} (lower --existing or --samples)")
     # each sample adds a router and a host, each existing router an appliance
     with sized_for(a.existing + 4 * a.samples, a.raise_host_limits):
         run(a)

@@ -14,15 +14,17 @@ import subprocess
 import sys
 import textwrap
 
-# argv: address, port, the burn-in's pid: the server ends once that process is gone
-# (killed before its cleanup: it is then no longer this process's parent).
+# argv: address, port, the opener's pid: the server ends once that process is gone
+# (killed before its cleanup: it is then no longer this process's parent); 0: never
+# (a kept topology's upstream outlives its run).
 PEER_SERVER = textwrap.dedent("""
     import http.server, os, sys, threading, time
-    def orphaned():
-        while os.getppid() == int(sys.argv[3]):
+    def orphaned(parent):
+        while os.getppid() == parent:
             time.sleep(1)
         os._exit(0)
-    threading.Thread(target=orphaned, daemon=True).start()
+    if int(sys.argv[3]):
+        threading.Thread(target=orphaned, args=(int(sys.argv[3]),), daemon=True).start()
     class H(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             body = self.client_address[0].encode()
@@ -56,7 +58,9 @@ class Upstream:
         net = ipaddress.ip_network(cidr)
         self.prefixlen = net.prefixlen
 
-    def open(self) -> None:
+    def open(self, watch_parent: bool = True) -> None:
+        """``watch_parent``: its server ends with this process (False: it stays up,
+        for a run that keeps what it made)."""
         if sh("ip", "link", "show", self.bridge, check=False).returncode != 0:
             sh("ip", "link", "add", self.bridge, "type", "bridge")
             self.created_bridge = True
@@ -71,7 +75,7 @@ class Upstream:
         # ``ip netns exec`` execs the server: this process stays its parent.
         self._server = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, sys.executable, "-c", PEER_SERVER,
-             "0.0.0.0", str(self.port), str(os.getpid())],
+             "0.0.0.0", str(self.port), str(os.getpid() if watch_parent else 0)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def close(self) -> None:

@@ -161,7 +161,7 @@ class Scenario:
         self.upstream = host.Upstream(self.run_id, bridge_name(self.o.bridge_prefix,
                                                                     self.made["ext_net"]),
                                       str(cidr), str(cidr.network_address + 1))
-        self.upstream.open()
+        self.upstream.open(watch_parent=not self.o.keep)  # kept: it outlives the run
 
     def tenant_networks(self) -> None:
         u = self.user.network

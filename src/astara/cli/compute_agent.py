@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         LOG.warning(line)  # a typo otherwise shows only as appliances never reached
     for line in neighbour_limits.check(compute.host_capacity):
         LOG.warning(line)  # otherwise seen only as an overflow in dmesg and lost traffic
-    if line := bridge_ports.capacity_warning(compute.host_capacity):
+    if line := bridge_ports.capacity_warning(compute.host_capacity,
+                                             tunnelled=bool(compute.tunnel_address)):
         LOG.warning(line)  # otherwise seen only as plugs refused past the 1,023rd
     job_wake = WakeupDir(jobs.wakeup_dir(base.bus.wakeup_dir))
     agent = Agent(db, backend, compute.host, OutboxPublisher(WakeupDir(base.bus.wakeup_dir)),

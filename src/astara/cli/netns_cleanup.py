@@ -1,8 +1,9 @@
 """``astara-netns-cleanup``: remove what Astara left on this host (when nothing runs).
 
 Lists, and with ``--force`` removes: namespaces named with Astara's prefixes
-(appliances, instances, a killed burn-in's upstream) after killing the processes
-inside them (found with ``ip netns pids``, so only theirs), Astara's bridges (``brq*``) that have no
+(appliances and instances; ``--prefix`` names others, e.g. ``bi-up-``, a killed
+burn-in's upstream) after killing the processes inside them (found with
+``ip netns pids``, so only theirs), Astara's bridges (``brq*``) that have no
 port left but their VXLAN device (``vxbrq*``, removed with them), and the
 anti-spoofing chains (``netdev astara_antispoof``) whose tap is gone, then that table
 once it holds no chain, and conntrackd's control sockets (``/run/astara/ct/*.ctl``)
@@ -26,9 +27,7 @@ from astara.appliance.render.conntrackd import SOCKET_DIR
 from astara.common.entry import one_line_errors
 from astara.compute_service.agent import antispoof, vxlan
 
-INSTANCE_PREFIXES = ("astara-appliance-", "astara-vm-")
-# and the burn-in's upstream (``bi-up-<run>``): left only by a run killed outright
-PREFIXES = (*INSTANCE_PREFIXES, "bi-up-")
+PREFIXES = ("astara-appliance-", "astara-vm-")
 BRIDGE_PREFIX = "brq"
 
 
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in [*members, br]:
                 subprocess.run(["ip", "link", "del", name], check=False)
     _filters(a.force)
-    _sockets(SOCKET_DIR, namespaces(INSTANCE_PREFIXES), a.force)
+    _sockets(SOCKET_DIR, namespaces(PREFIXES), a.force)
     if not a.force and found:
         print("(nothing removed: add --force)")
     return 0

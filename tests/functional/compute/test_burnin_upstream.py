@@ -1,6 +1,6 @@
 """The burn-in's upstream namespace (``burnin.host.Upstream``) as a run killed outright
-leaves it: its HTTP server ends on its own, and ``astara-netns-cleanup --force`` takes
-the namespace."""
+leaves it: its HTTP server ends on its own, and ``astara-netns-cleanup --force
+--prefix bi-up-...`` takes the namespace."""
 
 from __future__ import annotations
 
@@ -44,11 +44,9 @@ def test_a_killed_runs_upstream_server_ends_and_cleanup_takes_its_namespace(caps
         holder.wait(10)
         wait_for(lambda: not server.is_running() or server.status() == psutil.STATUS_ZOMBIE,
                  10, "the orphaned server to end")
-        assert ns in netns_cleanup.namespaces(netns_cleanup.PREFIXES)  # a default prefix
-        # (only this one named: the host's other namespaces are not the test's)
         assert netns_cleanup.main(["--force", "--prefix", ns,
                                    "--bridge-prefix", "astbu-none"]) == 0
-        assert ns not in netns_cleanup.namespaces(netns_cleanup.PREFIXES)
+        assert ns not in netns_cleanup.namespaces(("bi-up-",))
         assert f"namespace {ns}" in capsys.readouterr().out
     finally:
         if holder.poll() is None:

@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from astara.burnin import scenario
 from astara.burnin.scenario import Options, Scenario, tenant_cidrs
 from astara.burnin.steps import KEPT, Step
 from astara.cli import burnin as cli
@@ -155,3 +156,20 @@ def test_a_run_stopped_mid_step_still_cleans_up():
         s.run([Step("a step", stopped)])
     assert exit_.value.code == 128 + signal.SIGTERM
     assert cloud.calls[0] == "upstream closed" and cloud.calls[-1] == "delete_network"
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_kept_runs_upstream_server_outlives_the_run(monkeypatch, keep):
+    opened = []
+
+    class Recording:
+        def __init__(self, *args, **kwargs) -> None:
+            self.ns = "bi-up-keep1"
+
+        def open(self, watch_parent: bool = True) -> None:
+            opened.append(watch_parent)
+
+    monkeypatch.setattr(scenario.host, "Upstream", Recording)
+    s = kept_scenario(Cloud(), keep=keep)
+    s.upstream_up()
+    assert opened == [not keep]

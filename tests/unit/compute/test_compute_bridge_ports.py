@@ -30,6 +30,7 @@ def test_one_more_is_refused_naming_the_network_the_bridge_and_the_host():
     assert why is not None
     assert "network n1 is full on host h1" in why and "brq1" in why
     assert f"has {LIMIT} ports" in why and f"at most {LIMIT}" in why
+    assert "this plug needs 1 more" in why
 
 
 def test_a_plug_of_two_ports_on_one_bridge_counts_both():
@@ -48,13 +49,15 @@ def test_a_bridge_not_made_yet_has_room():
     assert bridge_ports.refusal({}, [("brq1", "tapnew", "n1")], "h") is None
 
 
-@pytest.mark.parametrize(("capacity", "warned"), [(200, False), (LIMIT, False),
-                                                  (LIMIT + 1, True), (2000, True)])
-def test_a_capacity_above_one_bridges_ports_is_said_at_start(capacity, warned):
-    line = bridge_ports.capacity_warning(capacity)
+@pytest.mark.parametrize(("capacity", "tunnelled", "warned"), [
+    (200, False, False), (LIMIT, False, False), (LIMIT + 1, False, True), (2000, False, True),
+    (LIMIT - 1, True, False), (LIMIT, True, True)])  # a vxlan device takes a port
+def test_a_capacity_above_one_bridges_ports_is_said_at_start(capacity, tunnelled, warned):
+    line = bridge_ports.capacity_warning(capacity, tunnelled)
     assert (line is not None) is warned
     if line:
         assert f"host_capacity = {capacity}" in line and str(LIMIT) in line
+        assert ("vxlan device" in line) is tunnelled
 
 
 MGMT = {"port_id": "pm", "net_id": "n-mgmt", "mac_address": "fa:16:3e:00:00:01",
@@ -80,3 +83,23 @@ def test_a_plug_onto_a_full_bridge_makes_nothing(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(NetnsBackend, "_bridge_ports", staticmethod(lambda br: set()))
     be.create(InstanceSpec("a2", "ak", "appliance", (MGMT, OTHER)))
     assert any(" ".join(c).startswith("ip netns add") for c in runner.commands)
+
+
+class Overlay:
+    def vni(self, net_id: str) -> int:
+        return 4242
+
+
+def test_a_tunnelled_networks_vxlan_device_is_counted_with_the_taps(tmp_path: Path):
+    runner = FakeRunner()
+    be = NetnsBackend(runner, tmp_path, bridge_prefix="zzqt", netns_prefix="zzt-vm-",
+                      appliance_prefix="zzt-app-", host="h1",
+                      responders=ProcessResponders(runner, "python"))
+    be.overlay = Overlay()  # type: ignore[assignment]
+    br, vx = be.bridge("n-other"), be.vxlan_device(4242)
+    adds = be._adds([(OTHER, "eth1")])
+    assert adds == [(br, be.tap("po"), "n-other"), (br, vx, "n-other")]
+    # not yet on the bridge: it and the tap need two ports, one is left
+    assert bridge_ports.refusal({br: members(LIMIT - 1)}, adds, "h1") is not None
+    # already on it: only the tap
+    assert bridge_ports.refusal({br: members(LIMIT - 2) | {vx}}, adds, "h1") is None

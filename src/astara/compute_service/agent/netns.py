@@ -702,6 +702,21 @@ class NetnsBackend:
     def _interfaces(self, ns: str) -> dict[str, dict]:
         return self._links_and_pins(ns)[0]
 
+    def _adds(self, plugs: list[tuple[dict, str]]) -> list[tuple[str, str, str]]:
+        """(bridge, device, network) of each port a plug puts on a bridge: its taps and a
+        tunnelled network's vxlan device (not counted once on its bridge)."""
+        adds = [(self.bridge(p["net_id"]), self.tap(p["port_id"]), p["net_id"])
+                for p, _ in plugs]
+        for port in {self.bridge(p["net_id"]): p for p, _ in plugs}.values():
+            if self.tunnelled(port):
+                assert self.overlay is not None
+                # (a VNI that cannot be had fails the plug below, saying why)
+                with contextlib.suppress(OverlayError, vxlan.VniExhausted):
+                    adds.append((self.bridge(port["net_id"]),
+                                 self.vxlan_device(self.overlay.vni(port["net_id"])),
+                                 port["net_id"]))
+        return adds
+
     @staticmethod
     def _bridge_ports(br: str) -> set[str]:
         try:
@@ -726,9 +741,8 @@ class NetnsBackend:
             # Counted under the bridges' locks, before anything is made: a full bridge
             # refuses the plug whole.
             if why := bridge_ports.refusal(
-                    {br: self._bridge_ports(br) for br in bridges},
-                    [(self.bridge(p["net_id"]), self.tap(p["port_id"]), p["net_id"])
-                     for p, _ in plugs], self.host or socket.gethostname()):
+                    {br: self._bridge_ports(br) for br in bridges}, self._adds(plugs),
+                    self.host or socket.gethostname()):
                 raise BackendError(why)
             made = [f"netns add {ns}"] if fresh else []
             host: list[str] = []
