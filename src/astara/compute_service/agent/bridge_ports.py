@@ -2,7 +2,7 @@
 
 A Linux bridge numbers its ports in 10 bits and never uses 0: it takes at most 1,023
 (the 1,024th ``ip link set ... master`` fails: "Exchange full"; tested in
-tests/functional/compute/test_compute_bridge_ports.py). On a host every appliance has
+tests/functional/compute/test_compute_bridge_ports_netns.py). On a host every appliance has
 a port on the management network's bridge and every router one on its external
 network's, so a host holds at most 1,023 appliances, and 1,023 routers per external
 network (1,022 where the network spans hosts: its vxlan device is a port too). A plug
