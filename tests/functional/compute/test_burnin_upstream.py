@@ -19,12 +19,12 @@ from astara.cli import netns_cleanup
 pytestmark = [pytest.mark.functional]
 
 HOLDER = """
-import sys, time
+import signal, sys
 from astara.burnin.host import Upstream
 up = Upstream(sys.argv[1], sys.argv[2], "198.51.100.0/24", "198.51.100.1", port=8089)
 up.open()
 print("up", flush=True)
-time.sleep(300)
+signal.pause()  # until the test kills it
 """
 
 
