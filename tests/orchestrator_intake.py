@@ -22,7 +22,7 @@ def intake_messages(orch: Orchestrator, bodies: list[dict]) -> list[str]:
     """Each of ``bodies`` in a batch of its own, then intake stops: the router ids it
     queued, in order (``submit`` only records them)."""
     submitted: list[str] = []
-    orch.submit = lambda ref, full=True: submitted.append(ref.id)  # type: ignore[method-assign]
+    orch.submit = lambda ref, full=True, booted=False: submitted.append(ref.id)  # type: ignore[method-assign]
 
     class Consumer:
         def run(self, handle, stop, batch_done):

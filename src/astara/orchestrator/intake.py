@@ -90,6 +90,14 @@ def appliance_instance(message: Any, service_project: str,
     return None
 
 
+def boot_ended(message: Any) -> bool:
+    """Is this compute notification the end of an instance's boot (``create.end``)? Its
+    appliance is then up, where other ``compute.instance.*`` ends (a delete, an
+    attach, an error) call for a full look."""
+    msg = unwrap(message)
+    return msg is not None and msg.get("event_type") == "compute.instance.create.end"
+
+
 def unwrap(message: Any) -> dict | None:
     if isinstance(message, dict) and "oslo.message" in message:
         try:

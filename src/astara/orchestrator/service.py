@@ -371,10 +371,14 @@ class Orchestrator:
                 w.index, w.proc.pid, method)
 
     # -- keys -------------------------------------------------------------------
-    def submit(self, ref: ResourceRef, full: bool = True) -> None:
+    def submit(self, ref: ResourceRef, full: bool = True, booted: bool = False) -> None:
+        """``booted``: its appliance's boot just ended (``intake.boot_ended``): the pass
+        may check the appliance alone (``Observer.health``), when nothing else asks
+        for a full look meanwhile."""
         with self._lock:
             self.known[ref.id] = ref
-        self._send(ref, ("submit", tuple(ref.__dict__.values()), full))
+        self._send(ref, ("submit", tuple(ref.__dict__.values()), full and not booted,
+                         booted))
 
     def rebuild(self, ref: ResourceRef) -> None:
         """``ref`` may be an HA router's member 1 (``<router id>.ha1``): only that member
@@ -492,9 +496,10 @@ class Orchestrator:
         # batch_done)``; intake does not know which.
         # Within one batch every message was committed before the batch was read: a
         # network's routers looked up once answer for all of them, and a key queued
-        # once is enough (a storm of port events was one lookup and one queueing each).
+        # once is enough (a storm of port events was one lookup and one queueing each);
+        # again when a full look is asked after a boot's end (which asked for less).
         networks: dict[str, list[ResourceRef]] = {}
-        queued: set[ResourceRef] = set()
+        queued: dict[ResourceRef, bool] = {}  # -> queued for a full look
 
         def batch_done() -> None:
             networks.clear()
@@ -507,17 +512,18 @@ class Orchestrator:
                                                [d.naming for d in self.drivers.values()])
             targets = [booted] if booted is not None else \
                 [event.target for event in intake.normalize(msg.body, self.drivers)]
+            ended = booted is not None and intake.boot_ended(msg.body)
             for target in targets:
                 for ref in self._resolve(target, networks):
                     owned = self._owned(ref)
                     if owned is None:
                         LOG.debug("intake: %r is no %s id; dropped", ref.id[:64], ref.kind)
-                    elif owned not in queued:
-                        queued.add(owned)
+                    elif queued.get(owned) is None or (queued[owned] is False and not ended):
+                        queued[owned] = not ended
                         # One line per key a change queued: when it reached us (the
                         # ready-latency bench reads it for its phase breakdown).
                         LOG.info("intake: %s -> %s %s", msg.event_type, owned.kind, owned.id)
-                        self.submit(owned)
+                        self.submit(owned, booted=ended)
             named = intake.floating_ip_router(msg.body)
             if named is not None:  # after its hint was resolved: the router it left
                 self.fip_routers.note(*named)

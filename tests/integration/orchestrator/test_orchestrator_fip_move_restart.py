@@ -96,7 +96,7 @@ def started(tmp_path, monkeypatch):
     monkeypatch.setattr(orch, "_supervise", lambda: None)  # it restarts real processes
     monkeypatch.setattr(orch, "resync", lambda full=True: 0)
     woken: list[str] = []
-    monkeypatch.setattr(orch, "submit", lambda ref, full=True: woken.append(ref.id))
+    monkeypatch.setattr(orch, "submit", lambda ref, full=True, booted=False: woken.append(ref.id))
     try:
         orch.start()
         yield orch, bus, woken

@@ -113,6 +113,12 @@ class Reconciler:
         # Routers resumed from the store whose member 1 (never stored) was not looked for
         # yet: deleted, or HA turned off, before member 0's first full look, it would leak.
         self._member1_unknown: set[str] = set()
+        # Told their appliance's boot just ended (``boot_ended``): their next pass may
+        # check that appliance alone (``Observer.health``).
+        self._booted: set[ResourceRef] = set()
+
+    def boot_ended(self, ref: ResourceRef) -> None:
+        self._booted.add(ref)
 
     def preload(self, saved: dict[str, Saved], keep: float = PRELOAD_KEPT) -> None:
         """What the store holds for many routers, read in one query (a restarted worker):
@@ -169,6 +175,8 @@ class Reconciler:
         """Also whether the observation was a resumed router's first check."""
         st = self.state(ref)
         now = self.clock()
+        booted = ref in self._booted and ref.kind == "router" and not router_ha.split(ref.id)[1]
+        self._booted.discard(ref)  # this pass is the one the boot's end asked for
         # member 1 is in debug mode with its router (keyed by the router's id)
         debug = self.is_debug(ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id)
                               if ref.kind == "router" else ref)
@@ -179,7 +187,7 @@ class Reconciler:
             observed = Observed(exists=True, debug=True, memory=st.memory, now=now)
         elif not full:
             was_resumed = st.resumed
-            observed = self.observer.health(st, now, debug)
+            observed = self.observer.health(st, now, debug, booted=booted)
             resumed = was_resumed and observed is not None
         if observed is None:
             observed = self.observer.full(ref, st, now, debug)

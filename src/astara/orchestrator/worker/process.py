@@ -126,7 +126,10 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
     def handle(msg: tuple) -> None:
         kind = msg[0]
         if kind == "submit":
-            worker.submit(ResourceRef(*msg[1]), full=msg[2])
+            ref = ResourceRef(*msg[1])
+            if len(msg) > 3 and msg[3]:
+                rt.reconciler.boot_ended(ref)
+            worker.submit(ref, full=msg[2])
         elif kind == "submit_many":  # a resync: every router this worker owns
             refs = [ResourceRef(*fields) for fields in msg[1]]
             if not sweep:  # before these first passes: a few list calls

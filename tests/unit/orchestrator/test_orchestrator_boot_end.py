@@ -1,0 +1,182 @@
+"""A boot's end (``compute.instance.create.end``) checks the new appliance alone.
+
+The full look after the boot saw the instance building with every port of the
+document it built: the pass the boot's end asks for calls the appliance's status and
+pushes, without reading the router's model or the instance again. Anything less
+known, an appliance that does not answer, an HA member, or a full look asked in the
+same intake batch, is a full look as before."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+from tests.orchestrator_world import REF, RID
+from tests.unit.orchestrator.test_orchestrator_intake import ROUTER, appliance_event
+from tests.unit.orchestrator.test_orchestrator_reconciler import World, converge
+
+from astara.common.settings import defaults
+from astara.orchestrator.clients.fakes import FakeNetwork
+from astara.orchestrator.drivers import router_ha
+from astara.orchestrator.drivers.router import RouterDriver
+from astara.orchestrator.intake import boot_ended
+from astara.orchestrator.opts import defaults as orch_defaults
+from astara.orchestrator.reconcile.model import Step
+from astara.orchestrator.service import Orchestrator
+
+
+@pytest.mark.parametrize("event_type, ended", [
+    ("compute.instance.create.end", True),
+    ("compute.instance.create.start", False),
+    ("compute.instance.create.error", False),
+    ("compute.instance.delete.end", False),
+    ("compute.instance.interface_attach.end", False),
+])
+def test_only_a_create_end_is_a_boots_end(event_type, ended):
+    message = appliance_event(event_type)
+    assert boot_ended(message) is ended
+    assert boot_ended(json.loads(message["oslo.message"])) is ended
+
+
+@pytest.mark.parametrize("message", [{"oslo.message": "{not json"}, "text", None, {}])
+def test_a_malformed_message_is_no_boots_end(message):
+    assert boot_ended(message) is False
+
+
+def booting(w: World) -> str:
+    """Boot, then the full look that sees the instance building; then the compute
+    service finishes it (what its create.end says). The instance's id."""
+    w.step()
+    w.step()
+    assert w.steps() == ["CreateVM", "CheckBoot"]
+    [server] = w.compute.servers.values()
+    assert server.status == "BUILD"
+    server.status = "ACTIVE"
+    w.reset_calls()
+    return server.id
+
+
+def test_a_boots_end_checks_the_appliance_alone_and_pushes():
+    w = World()
+    booting(w)
+    w.rec.state(REF).context.activate = ("tenant-port",)  # what the look found DOWN
+    w.rec.boot_ended(REF)
+    w.step(full=False)
+    assert w.steps()[-1] == Step.CONFIGURE_VM
+    assert [c[0] for c in w.compute.calls] == []  # no find
+    assert [c[0] for c in w.appliances.calls] == ["status", "push"]
+    # no model read; the tenant ports it serves reported ACTIVE, as after a full push
+    assert w.network.calls == [("set_port_status", "tenant-port", "ACTIVE")]
+    w.reset_calls()
+    w.step(full=False)  # and it is healthy: the next check is one call
+    assert w.steps()[-1] == Step.ALIVE and w.calls() == 2  # status, router ACTIVE
+    assert w.network.statuses[RID] == "ACTIVE"
+
+
+def test_a_booting_routers_pass_not_woken_by_its_boots_end_looks_at_everything():
+    w = World()
+    booting(w)
+    w.step(full=False)  # a periodic boot check: the address may not be there yet
+    assert ("find", RID) in w.compute.calls
+    assert w.steps()[-1] == Step.CONFIGURE_VM
+
+
+def test_a_boots_end_is_taken_once():
+    w = World()
+    booting(w)
+    w.rec.boot_ended(REF)
+    w.rec.state(REF).context = replace(w.rec.state(REF).context, attached_ports=frozenset())
+    w.step(full=False)  # not enough known: a full look, the flag spent
+    assert ("find", RID) in w.compute.calls
+    assert REF not in w.rec._booted
+
+
+def test_a_boots_end_right_after_the_boot_call_looks_at_everything():
+    w = World()
+    w.step()  # CreateVM: no look saw the instance yet
+    [server] = w.compute.servers.values()
+    server.status = "ACTIVE"
+    w.reset_calls()
+    w.rec.boot_ended(REF)
+    w.step(full=False)
+    assert [c[0] for c in w.compute.calls][:1] == ["find"]
+    assert [c[0] for c in w.appliances.calls][:1] == ["status"]  # after the look, once
+    assert w.steps()[-1] == Step.CONFIGURE_VM
+
+
+def test_an_appliance_silent_at_its_boots_end_is_looked_at_whole():
+    w = World()
+    instance = booting(w)
+    w.compute.servers[instance].status = "ERROR"  # it failed after all
+    w.rec.boot_ended(REF)
+    w.step(full=False)
+    assert ("find", RID) in w.compute.calls
+    assert w.steps()[-1] == Step.STOP_VM
+
+
+def test_an_ha_members_boots_end_is_a_full_look():
+    w = World()
+    booting(w)
+    st = w.rec.state(REF)
+    st.context = replace(st.context, pair_group=router_ha.group_name(RID))
+    w.rec.boot_ended(REF)
+    w.step(full=False)
+    assert ("find", RID) in w.compute.calls
+
+
+def test_a_healthy_router_told_of_a_boots_end_is_health_checked_as_usual():
+    w = World()
+    converge(w)
+    w.reset_calls()
+    w.rec.boot_ended(REF)
+    w.step(full=False)
+    assert [c[0] for c in w.appliances.calls] == ["status"]
+    assert w.compute.calls == [] and w.steps()[-1] == Step.ALIVE
+
+
+# -- intake: what is submitted --------------------------------------------------------
+
+@pytest.fixture
+def orch(tmp_path):
+    base = defaults(tmp_path)
+    o = Orchestrator(replace(base, bus=replace(base.bus, transport="outbox")), orch_defaults())
+    o.drivers = {"router": RouterDriver(FakeNetwork())}
+    o.o = replace(o.o, service_project_id="astara-service")
+    o.known[ROUTER] = replace(REF, id=ROUTER)  # the router the events' appliance serves
+    yield o
+    o.db.dispose()
+
+
+def submitted(orch: Orchestrator, batches: list[list[dict]]) -> list[tuple[str, bool]]:
+    """Intake of ``batches`` (each handed as one batch): (router id, booted) submitted."""
+    out: list[tuple[str, bool]] = []
+    orch.submit = lambda ref, full=True, booted=False: out.append(  # type: ignore[method-assign]
+        (ref.id, booted))
+
+    class Consumer:
+        def run(self, handle, stop, batch_done):
+            for batch in batches:
+                for body in batch:
+                    msg = json.loads(body["oslo.message"])
+                    handle(SimpleNamespace(body=body, event_type=msg["event_type"]))
+                batch_done()
+            orch._stop.set()
+
+        def close(self):
+            pass
+
+    orch._stop.clear()
+    orch._intake(Consumer())
+    return out
+
+
+def test_a_boots_end_is_submitted_as_one_and_a_full_look_asked_after_it_still_is(orch):
+    ended = appliance_event(tenant_id="astara-service")
+    gone = appliance_event("compute.instance.delete.end", tenant_id="astara-service")
+    assert submitted(orch, [[ended]]) == [(ROUTER, True)]
+    assert submitted(orch, [[ended, gone]]) == [(ROUTER, True), (ROUTER, False)]
+    assert submitted(orch, [[gone, ended]]) == [(ROUTER, False)]  # the full one covers it
+    assert submitted(orch, [[ended, ended]]) == [(ROUTER, True)]
+    assert submitted(orch, [[ended], [ended]]) == [(ROUTER, True), (ROUTER, True)]
