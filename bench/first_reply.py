@@ -37,9 +37,10 @@ def echo(ident: int, seq: int) -> bytes:
     return struct.pack("!BBHHH", 8, 0, checksum(head + body), ident, seq) + body
 
 
-def is_reply(packet: bytes, ident: int) -> bool:
-    """An echo reply to us in a raw IPv4 socket's packet (its IP header first)."""
-    if len(packet) < 20:
+def is_reply(packet: bytes, ident: int, source: bytes) -> bool:
+    """An echo reply to us from ``source`` (4 bytes) in a raw IPv4 socket's packet (its
+    IP header first)."""
+    if len(packet) < 20 or packet[12:16] != source:
         return False
     start = (packet[0] & 0x0F) * 4
     if len(packet) < start + 8:
@@ -69,7 +70,7 @@ def main() -> int:
                     routed = True
                     print(f"route {time.time():.6f}", flush=True)
         ready, _, _ = select.select([sock], [], [], max(0.0, due - time.monotonic()))
-        if ready and is_reply(sock.recv(2048), ident):
+        if ready and is_reply(sock.recv(2048), ident, socket.inet_aton(address)):
             print(f"reply {time.time():.6f}", flush=True)
             return 0
     return 1

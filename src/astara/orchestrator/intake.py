@@ -90,12 +90,17 @@ def appliance_instance(message: Any, service_project: str,
     return None
 
 
-def boot_ended(message: Any) -> bool:
-    """Is this compute notification the end of an instance's boot (``create.end``)? Its
-    appliance is then up, where other ``compute.instance.*`` ends (a delete, an
-    attach, an error) call for a full look."""
+def boot_ended(message: Any) -> str | None:
+    """The instance whose boot this compute notification ends (``create.end``), or None:
+    that appliance is up, where other ``compute.instance.*`` ends (a delete, an
+    attach, an error) call for a full look. Asked only of a notification
+    ``appliance_instance`` took as one of the orchestrator's own instances."""
     msg = unwrap(message)
-    return msg is not None and msg.get("event_type") == "compute.instance.create.end"
+    if msg is None or msg.get("event_type") != "compute.instance.create.end":
+        return None
+    payload = msg.get("payload")
+    instance = payload.get("instance_id") if isinstance(payload, dict) else None
+    return instance if isinstance(instance, str) and instance else None
 
 
 def unwrap(message: Any) -> dict | None:

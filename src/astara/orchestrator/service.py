@@ -371,10 +371,10 @@ class Orchestrator:
                 w.index, w.proc.pid, method)
 
     # -- keys -------------------------------------------------------------------
-    def submit(self, ref: ResourceRef, full: bool = True, booted: bool = False) -> None:
-        """``booted``: its appliance's boot just ended (``intake.boot_ended``): the pass
-        may check the appliance alone (``Observer.health``), when nothing else asks
-        for a full look meanwhile."""
+    def submit(self, ref: ResourceRef, full: bool = True, booted: str | None = None) -> None:
+        """``booted``: the appliance instance whose boot just ended (``intake.boot_ended``):
+        the pass may check that appliance alone (``Reconciler.boot_ended``), when
+        nothing else asks for a full look meanwhile."""
         with self._lock:
             self.known[ref.id] = ref
         self._send(ref, ("submit", tuple(ref.__dict__.values()), full and not booted,
@@ -512,13 +512,13 @@ class Orchestrator:
                                                [d.naming for d in self.drivers.values()])
             targets = [booted] if booted is not None else \
                 [event.target for event in intake.normalize(msg.body, self.drivers)]
-            ended = booted is not None and intake.boot_ended(msg.body)
+            ended = intake.boot_ended(msg.body) if booted is not None else None
             for target in targets:
                 for ref in self._resolve(target, networks):
                     owned = self._owned(ref)
                     if owned is None:
                         LOG.debug("intake: %r is no %s id; dropped", ref.id[:64], ref.kind)
-                    elif queued.get(owned) is None or (queued[owned] is False and not ended):
+                    elif owned not in queued or (not queued[owned] and not ended):
                         queued[owned] = not ended
                         # One line per key a change queued: when it reached us (the
                         # ready-latency bench reads it for its phase breakdown).

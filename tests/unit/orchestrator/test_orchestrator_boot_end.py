@@ -25,24 +25,31 @@ from astara.orchestrator.intake import boot_ended
 from astara.orchestrator.opts import defaults as orch_defaults
 from astara.orchestrator.reconcile.model import Step
 from astara.orchestrator.service import Orchestrator
+from astara.orchestrator.worker.process import take_submit
+
+INSTANCE = json.loads(appliance_event()["oslo.message"])["payload"]["instance_id"]
 
 
 @pytest.mark.parametrize("event_type, ended", [
-    ("compute.instance.create.end", True),
-    ("compute.instance.create.start", False),
-    ("compute.instance.create.error", False),
-    ("compute.instance.delete.end", False),
-    ("compute.instance.interface_attach.end", False),
+    ("compute.instance.create.end", INSTANCE),
+    ("compute.instance.create.start", None),
+    ("compute.instance.create.error", None),
+    ("compute.instance.delete.end", None),
+    ("compute.instance.interface_attach.end", None),
 ])
-def test_only_a_create_end_is_a_boots_end(event_type, ended):
+def test_only_a_create_end_is_a_boots_end_and_names_its_instance(event_type, ended):
     message = appliance_event(event_type)
-    assert boot_ended(message) is ended
-    assert boot_ended(json.loads(message["oslo.message"])) is ended
+    assert boot_ended(message) == ended
+    assert boot_ended(json.loads(message["oslo.message"])) == ended
 
 
-@pytest.mark.parametrize("message", [{"oslo.message": "{not json"}, "text", None, {}])
+@pytest.mark.parametrize("message", [
+    {"oslo.message": "{not json"}, "text", None, {},
+    {"event_type": "compute.instance.create.end", "payload": "x"},
+    {"event_type": "compute.instance.create.end", "payload": {"instance_id": 7}},
+    {"event_type": "compute.instance.create.end", "payload": {"instance_id": ""}}])
 def test_a_malformed_message_is_no_boots_end(message):
-    assert boot_ended(message) is False
+    assert boot_ended(message) is None
 
 
 def booting(w: World) -> str:
@@ -60,9 +67,9 @@ def booting(w: World) -> str:
 
 def test_a_boots_end_checks_the_appliance_alone_and_pushes():
     w = World()
-    booting(w)
+    instance = booting(w)
     w.rec.state(REF).context.activate = ("tenant-port",)  # what the look found DOWN
-    w.rec.boot_ended(REF)
+    w.rec.boot_ended(REF, instance)
     w.step(full=False)
     assert w.steps()[-1] == Step.CONFIGURE_VM
     assert [c[0] for c in w.compute.calls] == []  # no find
@@ -85,12 +92,19 @@ def test_a_booting_routers_pass_not_woken_by_its_boots_end_looks_at_everything()
 
 def test_a_boots_end_is_taken_once():
     w = World()
-    booting(w)
-    w.rec.boot_ended(REF)
+    w.rec.boot_ended(REF, booting(w))
     w.rec.state(REF).context = replace(w.rec.state(REF).context, attached_ports=frozenset())
     w.step(full=False)  # not enough known: a full look, the flag spent
     assert ("find", RID) in w.compute.calls
     assert REF not in w.rec._booted
+
+
+def test_the_end_of_another_instances_boot_is_a_full_look():
+    w = World()
+    booting(w)
+    w.rec.boot_ended(REF, "a-racing-boots-instance")  # not the one the look saw
+    w.step(full=False)
+    assert ("find", RID) in w.compute.calls
 
 
 def test_a_boots_end_right_after_the_boot_call_looks_at_everything():
@@ -99,41 +113,67 @@ def test_a_boots_end_right_after_the_boot_call_looks_at_everything():
     [server] = w.compute.servers.values()
     server.status = "ACTIVE"
     w.reset_calls()
-    w.rec.boot_ended(REF)
+    w.rec.boot_ended(REF, server.id)
     w.step(full=False)
     assert [c[0] for c in w.compute.calls][:1] == ["find"]
     assert [c[0] for c in w.appliances.calls][:1] == ["status"]  # after the look, once
     assert w.steps()[-1] == Step.CONFIGURE_VM
 
 
-def test_an_appliance_silent_at_its_boots_end_is_looked_at_whole():
+def test_an_appliance_silent_at_its_boots_end_is_waited_for_then_looked_at_whole():
     w = World()
     instance = booting(w)
-    w.compute.servers[instance].status = "ERROR"  # it failed after all
-    w.rec.boot_ended(REF)
+    w.appliances.mute.add(w.rec.state(REF).context.mgmt_address)  # not answering yet
+    w.rec.boot_ended(REF, instance)
     w.step(full=False)
-    assert ("find", RID) in w.compute.calls
-    assert w.steps()[-1] == Step.STOP_VM
+    assert [c[0] for c in w.appliances.calls] == ["status"]  # asked once, not twice
+    assert w.compute.calls == [] and w.steps()[-1] == Step.CHECK_BOOT
+    w.compute.servers[instance].status = "ERROR"  # it failed after all
+    w.reset_calls()
+    w.step(full=False)  # the wait's pass is a full look: it sees the ERROR
+    assert ("find", RID) in w.compute.calls and w.steps()[-1] == Step.STOP_VM
+
+
+def test_a_released_router_leaves_no_boots_end_behind():
+    w = World()
+    w.rec.boot_ended(REF, booting(w))
+    w.rec.release(REF)  # another member's now: its pass never comes here
+    assert REF not in w.rec._booted
 
 
 def test_an_ha_members_boots_end_is_a_full_look():
     w = World()
-    booting(w)
+    instance = booting(w)
     st = w.rec.state(REF)
     st.context = replace(st.context, pair_group=router_ha.group_name(RID))
-    w.rec.boot_ended(REF)
+    w.rec.boot_ended(REF, instance)
     w.step(full=False)
     assert ("find", RID) in w.compute.calls
 
 
-def test_a_healthy_router_told_of_a_boots_end_is_health_checked_as_usual():
+def test_a_pairs_boots_end_looks_at_both_members_whole():
+    w = World()
+    instance = booting(w)
+    w.rec.state(replace(REF, id=router_ha.member_id(RID)))  # its member 1 is known here
+    w.rec.boot_ended(REF, instance)
+    w.step(full=False)
+    assert ("find", RID) in w.compute.calls
+    assert ("find", router_ha.member_id(RID)) in w.compute.calls
+
+
+def test_a_healthy_routers_boots_end_is_a_full_look_that_finds_a_duplicate():
     w = World()
     converge(w)
+    [kept] = w.compute.servers
+    # a boot raced a restart: a second appliance, whose create.end comes now
+    extra = w.compute.boot(w.rec.executor.drivers["router"].naming.identity(RID, 0),
+                           ["mgmt-x"])
+    w.compute.servers[extra].status = "ACTIVE"
     w.reset_calls()
-    w.rec.boot_ended(REF)
+    w.rec.boot_ended(REF, extra)
     w.step(full=False)
-    assert [c[0] for c in w.appliances.calls] == ["status"]
-    assert w.compute.calls == [] and w.steps()[-1] == Step.ALIVE
+    assert ("find", RID) in w.compute.calls
+    assert ("delete", min(kept, extra)) in w.compute.calls  # the older one goes
 
 
 # -- intake: what is submitted --------------------------------------------------------
@@ -152,7 +192,7 @@ def orch(tmp_path):
 def submitted(orch: Orchestrator, batches: list[list[dict]]) -> list[tuple[str, bool]]:
     """Intake of ``batches`` (each handed as one batch): (router id, booted) submitted."""
     out: list[tuple[str, bool]] = []
-    orch.submit = lambda ref, full=True, booted=False: out.append(  # type: ignore[method-assign]
+    orch.submit = lambda ref, full=True, booted=None: out.append(  # type: ignore[method-assign]
         (ref.id, booted))
 
     class Consumer:
@@ -175,8 +215,29 @@ def submitted(orch: Orchestrator, batches: list[list[dict]]) -> list[tuple[str, 
 def test_a_boots_end_is_submitted_as_one_and_a_full_look_asked_after_it_still_is(orch):
     ended = appliance_event(tenant_id="astara-service")
     gone = appliance_event("compute.instance.delete.end", tenant_id="astara-service")
-    assert submitted(orch, [[ended]]) == [(ROUTER, True)]
-    assert submitted(orch, [[ended, gone]]) == [(ROUTER, True), (ROUTER, False)]
-    assert submitted(orch, [[gone, ended]]) == [(ROUTER, False)]  # the full one covers it
-    assert submitted(orch, [[ended, ended]]) == [(ROUTER, True)]
-    assert submitted(orch, [[ended], [ended]]) == [(ROUTER, True), (ROUTER, True)]
+    assert submitted(orch, [[ended]]) == [(ROUTER, INSTANCE)]
+    assert submitted(orch, [[ended, gone]]) == [(ROUTER, INSTANCE), (ROUTER, None)]
+    assert submitted(orch, [[gone, ended]]) == [(ROUTER, None)]  # the full one covers it
+    assert submitted(orch, [[ended, ended]]) == [(ROUTER, INSTANCE)]
+    assert submitted(orch, [[ended], [ended]]) == [(ROUTER, INSTANCE), (ROUTER, INSTANCE)]
+
+
+def test_a_boots_end_travels_to_the_worker_with_its_instance(orch):
+    sent = []
+    orch._send = lambda ref, msg: sent.append(msg)  # type: ignore[method-assign]
+    orch.submit(REF, booted="inst-1")
+    orch.submit(REF)
+    assert sent == [("submit", tuple(REF.__dict__.values()), False, "inst-1"),
+                    ("submit", tuple(REF.__dict__.values()), True, None)]
+
+
+def test_the_worker_tells_its_reconciler_of_a_boots_end_before_queueing_the_key():
+    told, queued = [], []
+    reconciler = SimpleNamespace(boot_ended=lambda ref, inst: told.append((ref, inst)))
+    worker = SimpleNamespace(submit=lambda ref, full: queued.append((ref, full, list(told))))
+    fields = tuple(REF.__dict__.values())
+    take_submit(("submit", fields, False, "inst-1"), reconciler, worker)
+    take_submit(("submit", fields, True, None), reconciler, worker)
+    take_submit(("submit", fields, True), reconciler, worker)  # from an older parent
+    assert told == [(REF, "inst-1")]
+    assert queued == [(REF, False, [(REF, "inst-1")]), (REF, True, told), (REF, True, told)]

@@ -162,8 +162,10 @@ class HttpNetwork:
         return self._cidrs[subnet_id]
 
     def subnet_cidrs(self, caller: Context, subnet_ids: list[str]) -> dict[str, str]:
-        """The cidrs of those of ``subnet_ids`` the caller may see, by id: the ones not
-        known yet read in one list call (instead of one read per subnet, in turn)."""
+        """The cidrs of ``subnet_ids``, by id: the ones not known yet read in one list
+        call as the caller (instead of one read per subnet, in turn); one it may not
+        see is left out. Known ones come from the cache ``subnet_cidr`` shares (a
+        subnet's cidr never changes; the ids are those of ports the caller was shown)."""
         unknown = [i for i in dict.fromkeys(subnet_ids) if i not in self._cidrs]
         if unknown:
             for sid, found in self._api.get_many(caller, "subnet", unknown).items():

@@ -70,16 +70,16 @@ class Observer:
             "router": RouterDriver(network)}
 
     def health(self, st: RouterState, now: float, debug: bool,
-               booted: bool = False) -> Observed | None:
+               booted: str | None = None) -> Observed | None:
         """One call: still healthy on the same config? None means 'look at everything'.
-        ``booted``: a boot of this resource's appliance has just ended (its compute
-        service said so): ``_booted`` may take the one call too."""
+        ``booted``: the instance whose boot just ended (its compute service said so):
+        ``_booted`` may take the one call too."""
         ctx = st.context
         digest = ctx.desired_digest
         if st.force_rebuild:
             return None  # a rebuild is asked for (a split brain's): only a full pass plans it
-        if booted and not st.healthy:
-            return self._booted(st, now, debug)
+        if booted is not None and not st.healthy:
+            return self._booted(st, now, debug, booted)
         if not st.healthy or digest is None or ctx.mgmt_address is None \
                 or ctx.instance_id is None:
             return None
@@ -98,27 +98,28 @@ class Observer:
                         instance=Instance(ctx.instance_id, "ACTIVE", ports),
                         appliance=app, debug=debug, memory=st.memory, now=now)
 
-    def _booted(self, st: RouterState, now: float, debug: bool) -> Observed | None:
-        """The appliance being booted answers: its status (one call) on what the last
-        full look saw, or None (look at everything). Only when that look already saw
-        this instance with every port the document was built for, and built the
-        document: the router's model and instance are not read again for its first
-        push. A change of the router since is an event of its own, and a full look. Not
-        for an HA pair's members (their roles are judged on full looks)."""
+    def _booted(self, st: RouterState, now: float, debug: bool,
+                instance_id: str) -> Observed | None:
+        """The appliance whose boot just ended (``instance_id``, ACTIVE by its compute
+        service's word): its status (one call) on what the last full look saw, or None
+        (look at everything). Only when that look already saw this very instance with
+        every port the document was built for, and built the document: the router's
+        model and instance are not read again for its first push. A change of the
+        router since is an event of its own, and a full look. Not for an HA pair's
+        members (their roles are judged on full looks). An appliance not answering yet
+        is waited for as a full look would (``CheckBoot``), without asking it twice."""
         ctx = st.context
         if st.memory.boot_started is None or ctx.desired is None \
                 or ctx.desired_digest is None or ctx.mgmt_address is None \
-                or ctx.instance_id is None or ctx.extra_instances or not ctx.wanted_ports \
-                or ctx.attached_ports != frozenset(ctx.wanted_ports) \
+                or ctx.instance_id != instance_id or ctx.extra_instances \
+                or not ctx.wanted_ports or ctx.attached_ports != frozenset(ctx.wanted_ports) \
                 or ctx.pair_group is not None or isinstance(ctx.kept, HaMember):
             return None
-        app = self.appliance.status(ctx.mgmt_address, ctx.instance_id)
-        if not app.reachable:
-            return None  # the full look says why (its instance's state, ERROR...)
+        app = self.appliance.status(ctx.mgmt_address, instance_id)
         st.report = app.report
         ports = frozenset(ctx.wanted_ports)
         return Observed(exists=True, desired_digest=ctx.desired_digest, wanted_ports=ports,
-                        instance=Instance(ctx.instance_id, "ACTIVE", ports,
+                        instance=Instance(instance_id, "ACTIVE", ports,
                                           generation=ctx.generation, host_id=ctx.host_id),
                         appliance=app, debug=debug, memory=st.memory, now=now)
 

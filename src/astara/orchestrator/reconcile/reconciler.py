@@ -113,12 +113,12 @@ class Reconciler:
         # Routers resumed from the store whose member 1 (never stored) was not looked for
         # yet: deleted, or HA turned off, before member 0's first full look, it would leak.
         self._member1_unknown: set[str] = set()
-        # Told their appliance's boot just ended (``boot_ended``): their next pass may
-        # check that appliance alone (``Observer.health``).
-        self._booted: set[ResourceRef] = set()
+        # Told their appliance's boot just ended (``boot_ended``), with the instance:
+        # their next pass may check that appliance alone (``Observer.health``).
+        self._booted: dict[ResourceRef, str] = {}
 
-    def boot_ended(self, ref: ResourceRef) -> None:
-        self._booted.add(ref)
+    def boot_ended(self, ref: ResourceRef, instance_id: str) -> None:
+        self._booted[ref] = instance_id
 
     def preload(self, saved: dict[str, Saved], keep: float = PRELOAD_KEPT) -> None:
         """What the store holds for many routers, read in one query (a restarted worker):
@@ -175,8 +175,15 @@ class Reconciler:
         """Also whether the observation was a resumed router's first check."""
         st = self.state(ref)
         now = self.clock()
-        booted = ref in self._booted and ref.kind == "router" and not router_ha.split(ref.id)[1]
-        self._booted.discard(ref)  # this pass is the one the boot's end asked for
+        # This pass is the one the boot's end asked for (taken at once: a later end is
+        # the next pass's). A single router being booted may check its appliance
+        # alone; any other boot's end (a healthy router's: a duplicate; a load
+        # balancer's, an HA member's) is a full look, as any event is.
+        ended = self._booted.pop(ref, None)
+        booted = ended if ended is not None and ref.kind == "router" \
+            and not router_ha.split(ref.id)[1] and not st.healthy else None
+        if ended is not None and booted is None:
+            full = True
         # member 1 is in debug mode with its router (keyed by the router's id)
         debug = self.is_debug(ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id)
                               if ref.kind == "router" else ref)
@@ -201,6 +208,10 @@ class Reconciler:
             return self._run_one(ref, full)
         mid = router_ha.member_id(ref.id)
         other = self.states.get(mid)
+        st0 = self.states.get(ref.id)
+        if ref in self._booted and (other is not None or (
+                st0 is not None and isinstance(st0.context.kept, HaMember))):
+            full = True  # a pair's boot's end: both members looked at whole, as any event
         if other is not None or ref.id in self.states:
             # a replacement of member 0 keeps away from member 1's host, as 1 from 0's
             st = self.state(ref)
@@ -433,6 +444,7 @@ class Reconciler:
         """Another member owns ``ref`` now: forget its state machine here (an HA
         router's member 1 too: its lease is the router's; kept, its old look would be
         the first one taken if the ring gave the router back)."""
+        self._booted.pop(ref, None)
         ids = [ref.id]
         if ref.kind == "router" and not router_ha.split(ref.id)[1]:
             ids.append(router_ha.member_id(ref.id))

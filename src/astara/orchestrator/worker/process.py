@@ -5,7 +5,8 @@ and the management network's id in its first message, ``("start", network_id)``:
 worker starts before the parent has checked the schema and the management network
 (nothing touches the database before that message; in a cluster it also carries the
 lease owner token and fence margin the worker's fence checks with). Then the parent
-sends ``("submit", ref, full)``, ``("release", ref)`` (the cluster gave it away: its
+sends ``("submit", ref, full[, booted])`` (``booted``: the appliance instance whose
+boot just ended, ``take_submit``), ``("release", ref)`` (the cluster gave it away: its
 state machine stops here),
 ``("submit_many", [ref, ...], full)`` (a resync), ``("rebuild", ref)``, ``("debug",)``
 and ``("stop",)`` on the inbox; the worker sends ``("snapshot", index, {...}, gone,
@@ -43,6 +44,15 @@ from astara.orchestrator.worker.pool import Worker
 
 LOG = logging.getLogger(__name__)
 
+
+
+def take_submit(msg: tuple, reconciler: Any, worker: Any) -> None:
+    """``("submit", ref, full[, booted])``: the reconciler is told of a boot's end before
+    the key is queued (its pass may then check the appliance alone)."""
+    ref = ResourceRef(*msg[1])
+    if len(msg) > 3 and msg[3]:
+        reconciler.boot_ended(ref, msg[3])
+    worker.submit(ref, full=msg[2])
 
 def main(index: int, o: OrchestratorSettings, db_url: str,
          inbox: multiprocessing.Queue, outbox: multiprocessing.Queue, debug: bool,
@@ -126,10 +136,7 @@ async def _serve(index: int, rt: Runtime, inbox, outbox, threads: int,
     def handle(msg: tuple) -> None:
         kind = msg[0]
         if kind == "submit":
-            ref = ResourceRef(*msg[1])
-            if len(msg) > 3 and msg[3]:
-                rt.reconciler.boot_ended(ref)
-            worker.submit(ref, full=msg[2])
+            take_submit(msg, rt.reconciler, worker)
         elif kind == "submit_many":  # a resync: every router this worker owns
             refs = [ResourceRef(*fields) for fields in msg[1]]
             if not sweep:  # before these first passes: a few list calls
