@@ -21,13 +21,24 @@ def capture(name: str) -> dict:
 def intake_messages(orch: Orchestrator, bodies: list[dict]) -> list[str]:
     """Each of ``bodies`` in a batch of its own, then intake stops: the router ids it
     queued, in order (``submit`` only records them)."""
-    submitted: list[str] = []
-    orch.submit = lambda ref, full=True, booted=False: submitted.append(ref.id)  # type: ignore[method-assign]
+    return [rid for rid, _ in intake_batches(orch, [[body] for body in bodies])]
+
+
+def intake_batches(orch: Orchestrator, batches: list[list[dict]]
+                   ) -> list[tuple[str, str | None]]:
+    """Each of ``batches`` handed as one batch (a body as a message dict, or as the
+    oslo envelope AMQP brings), then intake stops: (router id, ``booted``) of each key
+    it queued, in order (``submit`` only records them)."""
+    submitted: list[tuple[str, str | None]] = []
+    orch.submit = lambda ref, full=True, booted=None: submitted.append(  # type: ignore[method-assign]
+        (ref.id, booted))
 
     class Consumer:
         def run(self, handle, stop, batch_done):
-            for body in bodies:
-                handle(SimpleNamespace(body=body, event_type=body["event_type"]))
+            for batch in batches:
+                for body in batch:
+                    msg = json.loads(body["oslo.message"]) if "oslo.message" in body else body
+                    handle(SimpleNamespace(body=body, event_type=msg["event_type"]))
                 batch_done()
             orch._stop.set()
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
+from tests.orchestrator_intake import intake_batches
 from tests.orchestrator_world import REF, RID
 from tests.unit.orchestrator.test_orchestrator_intake import ROUTER, appliance_event
 from tests.unit.orchestrator.test_orchestrator_reconciler import World, converge
@@ -189,37 +190,14 @@ def orch(tmp_path):
     o.db.dispose()
 
 
-def submitted(orch: Orchestrator, batches: list[list[dict]]) -> list[tuple[str, bool]]:
-    """Intake of ``batches`` (each handed as one batch): (router id, booted) submitted."""
-    out: list[tuple[str, bool]] = []
-    orch.submit = lambda ref, full=True, booted=None: out.append(  # type: ignore[method-assign]
-        (ref.id, booted))
-
-    class Consumer:
-        def run(self, handle, stop, batch_done):
-            for batch in batches:
-                for body in batch:
-                    msg = json.loads(body["oslo.message"])
-                    handle(SimpleNamespace(body=body, event_type=msg["event_type"]))
-                batch_done()
-            orch._stop.set()
-
-        def close(self):
-            pass
-
-    orch._stop.clear()
-    orch._intake(Consumer())
-    return out
-
-
 def test_a_boots_end_is_submitted_as_one_and_a_full_look_asked_after_it_still_is(orch):
     ended = appliance_event(tenant_id="astara-service")
     gone = appliance_event("compute.instance.delete.end", tenant_id="astara-service")
-    assert submitted(orch, [[ended]]) == [(ROUTER, INSTANCE)]
-    assert submitted(orch, [[ended, gone]]) == [(ROUTER, INSTANCE), (ROUTER, None)]
-    assert submitted(orch, [[gone, ended]]) == [(ROUTER, None)]  # the full one covers it
-    assert submitted(orch, [[ended, ended]]) == [(ROUTER, INSTANCE)]
-    assert submitted(orch, [[ended], [ended]]) == [(ROUTER, INSTANCE), (ROUTER, INSTANCE)]
+    assert intake_batches(orch, [[ended]]) == [(ROUTER, INSTANCE)]
+    assert intake_batches(orch, [[ended, gone]]) == [(ROUTER, INSTANCE), (ROUTER, None)]
+    assert intake_batches(orch, [[gone, ended]]) == [(ROUTER, None)]  # the full one covers it
+    assert intake_batches(orch, [[ended, ended]]) == [(ROUTER, INSTANCE)]
+    assert intake_batches(orch, [[ended], [ended]]) == [(ROUTER, INSTANCE), (ROUTER, INSTANCE)]
 
 
 def test_a_boots_end_travels_to_the_worker_with_its_instance(orch):
