@@ -339,61 +339,9 @@ def test_ports_asked_together_are_read_in_one_list_call_each_as_the_caller(net, 
     got = ports.allocate(net, ADMIN, "astara-service", "srv-1", "host-1", "nova", wanted)
     assert [p["port_id"] for p in got[1:]] == [p["id"] for p in router]
     assert [p["network_name"] for p in got] == ["b-net", "public", "a-net"]
-    assert net.reads[0] == ("get_ports", tuple(p["id"] for p in router), "astara-service")
-    # the networks and the ports' subnets side by side (in either order)
-    assert sorted(net.reads[1:]) == [
-        ("get_networks", (net.b_net["id"], net.ext["id"], net.a_net["id"]), "astara-service"),
-        ("get_subnets", tuple(ip["subnet_id"] for p in router for ip in p["fixed_ips"]),
-         "astara-service")]
-
-
-def test_the_ports_subnets_read_together_are_not_read_again_alone(net, monkeypatch):
-    router = [net.add_port("proj-a", n["id"], device_id="r-1", device_owner=owner)
-              for n, owner in ((net.ext, "network:router_gateway"),
-                               (net.a_net, "network:router_interface"))]
-
-    def alone(*_a):
-        raise AssertionError("subnet read alone")
-
-    monkeypatch.setattr(net, "subnet_cidr", alone)
-    monkeypatch.setattr(net, "subnet_cidrs", lambda caller, ids: {
-        i: "10.9.0.0/20" for i in ids})
-    got = ports.allocate(net, ADMIN, "astara-service", "srv-1", "host-1", "nova",
-                         tuple(NetworkRequest(port_id=p["id"]) for p in router))
-    assert [ip["prefixlen"] for p in got for ip in p["fixed_ips"]] == [20, 20]
-
-
-def test_a_refused_subnet_list_leaves_each_subnet_read_alone(net, monkeypatch):
-    router = [net.add_port("proj-a", n["id"], device_id="r-1", device_owner=owner)
-              for n, owner in ((net.ext, "network:router_gateway"),
-                               (net.a_net, "network:router_interface"))]
-
-    def refused(caller, ids):
-        raise ports.NetworkError(400, "no id filter here")
-
-    monkeypatch.setattr(net, "subnet_cidrs", refused)
-    got = ports.allocate(net, ADMIN, "astara-service", "srv-1", "host-1", "nova",
-                         tuple(NetworkRequest(port_id=p["id"]) for p in router))
-    assert [ip["prefixlen"] for p in got for ip in p["fixed_ips"]] == [24, 24]
-    assert [p["port_id"] for p in got] == [p["id"] for p in router]
-
-
-def test_subnet_cidrs_asks_once_for_the_unknown_ones_and_remembers_them():
-    asked = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        asked.append(request.url.params.get_list("id"))
-        return httpx.Response(200, json={"subnets": [
-            {"id": "s-1", "cidr": "10.1.0.0/24"}, {"id": "s-2", "cidr": "fd00::/64"},
-            {"id": "s-9", "cidr": "10.9.0.0/24"}]})  # not asked for: not taken
-
-    client = HttpNetwork("http://net", transport=httpx.MockTransport(answer))
-    assert client.subnet_cidrs(B, ["s-1", "s-2", "s-1"]) == {
-        "s-1": "10.1.0.0/24", "s-2": "fd00::/64"}
-    assert client.subnet_cidrs(B, ["s-2", "s-1"]) == {"s-2": "fd00::/64", "s-1": "10.1.0.0/24"}
-    assert client.subnet_cidr(B, "s-1") == "10.1.0.0/24"
-    client.close()
-    assert asked == [["s-1", "s-2"]]
+    assert net.reads == [
+        ("get_ports", tuple(p["id"] for p in router), "astara-service"),
+        ("get_networks", (net.b_net["id"], net.ext["id"], net.a_net["id"]), "astara-service")]
 
 
 def test_ports_read_together_keep_each_refusal(net, monkeypatch):

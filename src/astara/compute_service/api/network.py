@@ -59,8 +59,6 @@ class Network(Protocol):
 
     def subnet_cidr(self, caller: Context, subnet_id: str) -> str | None: ...
 
-    def subnet_cidrs(self, caller: Context, subnet_ids: list[str]) -> dict[str, str]: ...
-
 
 class HttpNetwork:
     """``Network`` over the shared client; an unreachable network service is a 500
@@ -160,18 +158,6 @@ class HttpNetwork:
                 return None
             self._cidrs[subnet_id] = found["cidr"]
         return self._cidrs[subnet_id]
-
-    def subnet_cidrs(self, caller: Context, subnet_ids: list[str]) -> dict[str, str]:
-        """The cidrs of ``subnet_ids``, by id: the ones not known yet read in one list
-        call as the caller (instead of one read per subnet, in turn); one it may not
-        see is left out. Known ones come from the cache ``subnet_cidr`` shares (a
-        subnet's cidr never changes; the ids are those of ports the caller was shown)."""
-        unknown = [i for i in dict.fromkeys(subnet_ids) if i not in self._cidrs]
-        if unknown:
-            for sid, found in self._api.get_many(caller, "subnet", unknown).items():
-                if isinstance(found.get("cidr"), str):
-                    self._cidrs[sid] = found["cidr"]
-        return {i: self._cidrs[i] for i in subnet_ids if i in self._cidrs}
 
     def close(self) -> None:
         self._api.close()
@@ -319,7 +305,3 @@ class FakeNetwork:
         net = next((n for n in self.networks.values() if "s-" + n["id"][:8] == subnet_id),
                    None)
         return f"{net['_prefix']}.0/24" if net else None
-
-    def subnet_cidrs(self, caller, subnet_ids):
-        self.reads.append(("get_subnets", tuple(subnet_ids), caller.project_id))
-        return {i: cidr for i in subnet_ids if (cidr := self.subnet_cidr(caller, i))}

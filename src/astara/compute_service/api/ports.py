@@ -72,15 +72,11 @@ def stored(port: dict, network_name: str, owned: bool,
                 for p in port.get("allowed_address_pairs") or ()]}
 
 
-def _cidrs(net: Network, caller: Context, port: dict,
-           known: Mapping[str, str] | None = None) -> dict[str, str | None]:
-    """Subnet id -> cidr of the port's fixed IPs (the backend needs prefix lengths);
-    ``known``: those ``seen`` read already."""
+def _cidrs(net: Network, caller: Context, port: dict) -> dict[str, str | None]:
+    """Subnet id -> cidr of the port's fixed IPs (the backend needs prefix lengths)."""
     out: dict[str, str | None] = {}
     for ip in port.get("fixed_ips", []):
-        if ip["subnet_id"] in (known or {}):
-            out[ip["subnet_id"]] = (known or {})[ip["subnet_id"]]
-        elif ip["subnet_id"] not in out:
+        if ip["subnet_id"] not in out:
             try:
                 out[ip["subnet_id"]] = net.subnet_cidr(caller, ip["subnet_id"])
             except NetworkError:
@@ -173,7 +169,6 @@ class Seen:
 
     ports: Mapping[str, dict] = field(default_factory=dict)
     networks: Mapping[str, dict] = field(default_factory=dict)
-    cidrs: Mapping[str, str] = field(default_factory=dict)  # of the ports' subnets
 
     def port(self, net: Network, caller: Context, port_id: str) -> dict | None:
         return self.ports.get(port_id) or net.get_port(caller, port_id)
@@ -182,37 +177,17 @@ class Seen:
         return self.networks.get(net_id) or net.get_network(caller, net_id)
 
 
-def _subnet_ids(ports: Mapping[str, dict]) -> list[str]:
-    return [ip["subnet_id"] for p in ports.values() for ip in p.get("fixed_ips") or ()
-            if isinstance(ip, dict) and isinstance(ip.get("subnet_id"), str)]
-
-
-def _known_cidrs(net: Network, caller: Context, subnet_ids: list[str]) -> dict[str, str]:
-    try:
-        return net.subnet_cidrs(caller, subnet_ids)
-    except NetworkError as exc:  # each is read alone when the port is stored
-        LOG.debug("subnets read one by one: %s", exc)
-        return {}
-
-
 def seen(net: Network, caller: Context, wanted: tuple[NetworkRequest, ...]) -> Seen:
     """The ports asked for, then their networks and the networks asked for, each in one
-    list call as the caller (instead of two reads in turn per port), and beside those
-    the cidrs of the ports' subnets (one list call); a list refused (a network API
-    without the ``id`` filter) leaves the reads to ``allocate_one``; an unreachable
-    network service fails the create at once (each read would wait again)."""
+    list call as the caller (instead of two reads in turn per port); a list refused (a
+    network API without the ``id`` filter) leaves the reads to ``allocate_one``; an
+    unreachable network service fails the create at once (each read would wait again)."""
     try:
         port_ids = [w.port_id for w in wanted if w.port_id]
         found = net.get_ports(caller, port_ids) if port_ids else {}
         net_ids = [w.net_id for w in wanted if w.net_id and not w.port_id] + \
             [p["network_id"] for p in found.values() if isinstance(p.get("network_id"), str)]
-        subnet_ids = _subnet_ids(found)
-        if not subnet_ids:
-            return Seen(found, net.get_networks(caller, net_ids) if net_ids else {})
-        with ThreadPoolExecutor(1, thread_name_prefix="subnets") as pool:
-            cidrs = pool.submit(_known_cidrs, net, caller, subnet_ids)
-            networks = net.get_networks(caller, net_ids) if net_ids else {}
-            return Seen(found, networks, cidrs.result())
+        return Seen(found, net.get_networks(caller, net_ids) if net_ids else {})
     except NetworkError as exc:
         LOG.debug("ports and networks read one by one: %s", exc)
         return Seen()
@@ -262,10 +237,10 @@ def _claim(net: Network, caller: Context, project_id: str, server_id: str, az: s
 
 
 def _stored(net: Network, caller: Context, claim: _Claim, port: dict, project_id: str,
-            management: str, known: Seen | None = None) -> dict:
+            management: str) -> dict:
     """The bound ``port`` in the instance's stored form."""
     out = stored(port, (claim.network or {}).get("name", ""), owned=claim.owned,
-                 cidrs=_cidrs(net, caller, port, known.cidrs if known else None),
+                 cidrs=_cidrs(net, caller, port),
                  management=is_management(claim.network, project_id, management))
     return out if claim.owned else {**out, "service": claim.service}
 
@@ -283,7 +258,7 @@ def allocate_one(net: Network, caller: Context, project_id: str, server_id: str,
         release(net, caller, [claim.given_back()], server_id=server_id,
                 project_id=project_id)
         raise
-    return _stored(net, caller, claim, port, project_id, management, known)
+    return _stored(net, caller, claim, port, project_id, management)
 
 
 def _apart(wanted: tuple[NetworkRequest, ...]) -> bool:
@@ -367,7 +342,7 @@ def _allocate_bulk(net: Network, caller: Context, project_id: str, server_id: st
         if missing:
             raise errors.ComputeFault(f"Unable to bind port {missing[0]}: not in the "
                                       "network service's answer")
-        return [_stored(net, caller, c, bound[c.port["id"]], project_id, management, known)
+        return [_stored(net, caller, c, bound[c.port["id"]], project_id, management)
                 for c in claims]
     except BaseException:
         release(net, caller, [c.given_back() for c in claims], server_id=server_id,
