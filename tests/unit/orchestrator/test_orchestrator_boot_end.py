@@ -24,6 +24,7 @@ from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.drivers.router import RouterDriver
 from astara.orchestrator.intake import boot_ended
 from astara.orchestrator.opts import defaults as orch_defaults
+from astara.orchestrator.reconcile import boot_end
 from astara.orchestrator.reconcile.model import Step
 from astara.orchestrator.service import Orchestrator
 from astara.orchestrator.worker.process import take_submit
@@ -175,6 +176,52 @@ def test_a_healthy_routers_boots_end_is_a_full_look_that_finds_a_duplicate():
     w.step(full=False)
     assert ("find", RID) in w.compute.calls
     assert ("delete", min(kept, extra)) in w.compute.calls  # the older one goes
+
+
+# -- the rule (boot_end.one_call) --------------------------------------------------
+
+def _no_boot(st):
+    st.memory = replace(st.memory, boot_started=None)
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda st: setattr(st, "healthy", True), id="healthy: a duplicate"),
+    pytest.param(lambda st: setattr(st, "force_rebuild", True), id="rebuild asked"),
+    pytest.param(_no_boot, id="not booting"),
+    pytest.param(lambda st: setattr(st, "context", replace(st.context, desired=None)),
+                 id="no document"),
+    pytest.param(lambda st: setattr(st, "context", replace(st.context, desired_digest=None)),
+                 id="no digest"),
+    pytest.param(lambda st: setattr(st, "context", replace(st.context, mgmt_address=None)),
+                 id="no address"),
+    pytest.param(lambda st: setattr(st, "context", replace(st.context, instance_id="other")),
+                 id="another instance"),
+    pytest.param(lambda st: setattr(st, "context", replace(
+        st.context, extra_instances=frozenset({"dup"}))), id="a duplicate seen"),
+    pytest.param(lambda st: setattr(st, "context", replace(st.context, wanted_ports=(),
+                                                           attached_ports=frozenset())),
+                 id="no ports"),
+    pytest.param(lambda st: setattr(st, "context", replace(
+        st.context, attached_ports=frozenset(list(st.context.wanted_ports)[1:]))),
+        id="a port not attached"),
+    pytest.param(lambda st: setattr(st, "context", replace(st.context, pair_group="g")),
+                 id="an HA pair's"),
+])
+def test_the_one_call_rule_needs_all_it_names(change):
+    w = World()
+    instance = booting(w)
+    st = w.rec.state(REF)
+    assert boot_end.one_call(REF, st, instance)
+    change(st)
+    assert not boot_end.one_call(REF, st, instance)
+
+
+def test_the_one_call_rule_is_for_a_single_routers_member_0_only():
+    w = World()
+    instance = booting(w)
+    st = w.rec.state(REF)
+    assert not boot_end.one_call(replace(REF, kind="loadbalancer"), st, instance)
+    assert not boot_end.one_call(replace(REF, id=router_ha.member_id(RID)), st, instance)
 
 
 # -- intake: what is submitted --------------------------------------------------------

@@ -72,14 +72,14 @@ class Observer:
     def health(self, st: RouterState, now: float, debug: bool,
                booted: str | None = None) -> Observed | None:
         """One call: still healthy on the same config? None means 'look at everything'.
-        ``booted``: the instance whose boot just ended (its compute service said so):
-        ``_booted`` may take the one call too."""
+        ``booted``: the instance whose boot just ended, when ``boot_end.one_call`` let
+        its pass be one call too (``_booted``)."""
         ctx = st.context
         digest = ctx.desired_digest
+        if booted is not None:
+            return self._booted(st, now, debug, booted)
         if st.force_rebuild:
             return None  # a rebuild is asked for (a split brain's): only a full pass plans it
-        if booted is not None and not st.healthy:
-            return self._booted(st, now, debug, booted)
         if not st.healthy or digest is None or ctx.mgmt_address is None \
                 or ctx.instance_id is None:
             return None
@@ -99,22 +99,13 @@ class Observer:
                         appliance=app, debug=debug, memory=st.memory, now=now)
 
     def _booted(self, st: RouterState, now: float, debug: bool,
-                instance_id: str) -> Observed | None:
+                instance_id: str) -> Observed:
         """The appliance whose boot just ended (``instance_id``, ACTIVE by its compute
-        service's word): its status (one call) on what the last full look saw, or None
-        (look at everything). Only when that look already saw this very instance with
-        every port the document was built for, and built the document: the router's
-        model and instance are not read again for its first push. A change of the
-        router since is an event of its own, and a full look. Not for an HA pair's
-        members (their roles are judged on full looks). An appliance not answering yet
-        is waited for as a full look would (``CheckBoot``), without asking it twice."""
+        service's word): its status (one call) on what the last full look saw, which
+        ``boot_end.one_call`` found complete. An appliance not answering yet is waited
+        for as a full look would (``CheckBoot``), without asking it twice."""
         ctx = st.context
-        if st.memory.boot_started is None or ctx.desired is None \
-                or ctx.desired_digest is None or ctx.mgmt_address is None \
-                or ctx.instance_id != instance_id or ctx.extra_instances \
-                or not ctx.wanted_ports or ctx.attached_ports != frozenset(ctx.wanted_ports) \
-                or ctx.pair_group is not None or isinstance(ctx.kept, HaMember):
-            return None
+        assert ctx.mgmt_address is not None and ctx.desired_digest is not None
         app = self.appliance.status(ctx.mgmt_address, instance_id)
         st.report = app.report
         ports = frozenset(ctx.wanted_ports)

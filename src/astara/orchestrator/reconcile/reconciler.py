@@ -24,6 +24,7 @@ from astara.orchestrator.clients.base import RemoteError
 from astara.orchestrator.drivers import router_ha
 from astara.orchestrator.drivers.router import HaMember, RouterDriver
 from astara.orchestrator.keys import ResourceRef
+from astara.orchestrator.reconcile import boot_end
 from astara.orchestrator.reconcile.execute import Executor
 from astara.orchestrator.reconcile.memory import (
     Context,
@@ -176,12 +177,10 @@ class Reconciler:
         st = self.state(ref)
         now = self.clock()
         # This pass is the one the boot's end asked for (taken at once: a later end is
-        # the next pass's). A single router being booted may check its appliance
-        # alone; any other boot's end (a healthy router's: a duplicate; a load
-        # balancer's, an HA member's) is a full look, as any event is.
+        # the next pass's): one status call when ``boot_end.one_call`` allows it, else
+        # a full look, as any event is.
         ended = self._booted.pop(ref, None)
-        booted = ended if ended is not None and ref.kind == "router" \
-            and not router_ha.split(ref.id)[1] and not st.healthy else None
+        booted = ended if ended is not None and boot_end.one_call(ref, st, ended) else None
         if ended is not None and booted is None:
             full = True
         # member 1 is in debug mode with its router (keyed by the router's id)
@@ -211,7 +210,9 @@ class Reconciler:
         st0 = self.states.get(ref.id)
         if ref in self._booted and (other is not None or (
                 st0 is not None and isinstance(st0.context.kept, HaMember))):
-            full = True  # a pair's boot's end: both members looked at whole, as any event
+            # A pair's boot's end: both members looked at whole, member 1's pass too
+            # (member 0's alone would be by ``boot_end.one_call``).
+            full = True
         if other is not None or ref.id in self.states:
             # a replacement of member 0 keeps away from member 1's host, as 1 from 0's
             st = self.state(ref)
