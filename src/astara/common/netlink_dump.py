@@ -134,6 +134,20 @@ class Socket:
                     return
                 offset += (length + 3) & ~3
 
+    def get(self, kind: int, body: bytes) -> Message:
+        """The one reply to a request ``kind`` with ``body`` (not a dump); OSError with
+        the kernel's errno if it refused it."""
+        self._seq += 1
+        seq = self._seq
+        self._sock.send(HEADER.pack(HEADER.size + len(body), kind, NLM_F_REQUEST, seq, 0)
+                        + body)
+        view = memoryview(self._buffer)
+        while True:
+            size = self._sock.recv_into(view)
+            for message in messages(bytes(view[:size]), seq):
+                if message is not None and message.type != NLMSG_DONE:
+                    return message
+
     def dump(self, kind: int, body: bytes) -> list[Message]:
         """Every reply to a dump request `kind` with `body` (the family header and any
         attributes); dumped again when the kernel says it changed meanwhile."""
