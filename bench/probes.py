@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
 import re
+import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterable
 
@@ -153,7 +156,41 @@ def kernel_memory() -> int:
     return sum(fields.get(k, 0) for k in ("Slab", "Percpu", "KernelStack", "PageTables"))
 
 
-def neighbour_overflows() -> int:
-    """Kernel log lines saying a neighbour table overflowed (so far, ring buffer)."""
-    out = subprocess.run(["dmesg"], capture_output=True, text=True, check=False).stdout
-    return out.count("neighbor table overflow")
+class KernelLog:
+    """Counts the kernel log's lines containing `text` from now on, read as they come
+    from /dev/kmsg by a thread (a count taken from `dmesg` before and after is wrong
+    once the ring buffer wraps: a 1,000-router run's bridge ports fill it). The kernel
+    rate-limits some messages ("callbacks suppressed"): a lower bound."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.count = text.encode(), 0
+        self._fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self._fd, 0, os.SEEK_END)  # only what is logged from now on
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            select.select([self._fd], [], [], 0.5)
+            self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                record = os.read(self._fd, 8192)  # one record per read
+            except BlockingIOError:
+                return
+            except BrokenPipeError:  # overwritten before read: go on from here
+                continue
+            if not record:
+                return
+            self.count += self.text in record
+
+    def close(self) -> int:
+        """Stop reading (what is logged by now counted); the count."""
+        self._stop.set()
+        self._thread.join()
+        self._drain()
+        os.close(self._fd)
+        return self.count
