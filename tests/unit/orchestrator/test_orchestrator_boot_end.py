@@ -21,7 +21,7 @@ from tests.unit.orchestrator.test_orchestrator_reconciler import World, converge
 from astara.common.settings import defaults
 from astara.orchestrator.clients.fakes import FakeNetwork
 from astara.orchestrator.drivers import router_ha
-from astara.orchestrator.drivers.router import RouterDriver
+from astara.orchestrator.drivers.router import HaMember, RouterDriver
 from astara.orchestrator.intake import boot_ended
 from astara.orchestrator.opts import defaults as orch_defaults
 from astara.orchestrator.reconcile import boot_end
@@ -136,6 +136,21 @@ def test_an_appliance_silent_at_its_boots_end_is_waited_for_then_looked_at_whole
     assert ("find", RID) in w.compute.calls and w.steps()[-1] == Step.STOP_VM
 
 
+def test_a_boots_end_after_a_debug_session_is_a_full_look():
+    """A debugger may have changed the router and its appliance: the first pass after
+    debug mode reads everything again, even the one a boot's end asks for."""
+    w = World()
+    instance = booting(w)
+    w.debug = True
+    w.step(full=False)  # left alone in debug mode: what this worker holds is stale
+    w.debug = False
+    w.reset_calls()
+    w.rec.boot_ended(REF, instance)
+    w.step(full=False)
+    assert ("find", RID) in w.compute.calls  # a full look, not the one call
+    assert w.steps()[-1] == Step.CONFIGURE_VM
+
+
 def test_a_released_router_leaves_no_boots_end_behind():
     w = World()
     w.rec.boot_ended(REF, booting(w))
@@ -206,6 +221,8 @@ def _no_boot(st):
         id="a port not attached"),
     pytest.param(lambda st: setattr(st, "context", replace(st.context, pair_group="g")),
                  id="an HA pair's"),
+    pytest.param(lambda st: setattr(st, "context", replace(
+        st.context, kept=HaMember(RID, 0, (), None))), id="an HA member's document"),
 ])
 def test_the_one_call_rule_needs_all_it_names(change):
     w = World()

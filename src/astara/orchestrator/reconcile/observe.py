@@ -99,13 +99,15 @@ class Observer:
                         appliance=app, debug=debug, memory=st.memory, now=now)
 
     def _booted(self, st: RouterState, now: float, debug: bool,
-                instance_id: str) -> Observed:
+                instance_id: str) -> Observed | None:
         """The appliance whose boot just ended (``instance_id``, ACTIVE by its compute
         service's word): its status (one call) on what the last full look saw, which
-        ``boot_end.one_call`` found complete. An appliance not answering yet is waited
-        for as a full look would (``CheckBoot``), without asking it twice."""
+        ``boot_end.one_call`` found complete (else None: look at everything). An
+        appliance not answering yet is waited for as a full look would (``CheckBoot``),
+        without asking it twice."""
         ctx = st.context
-        assert ctx.mgmt_address is not None and ctx.desired_digest is not None
+        if ctx.mgmt_address is None or ctx.desired_digest is None:
+            return None
         app = self.appliance.status(ctx.mgmt_address, instance_id)
         st.report = app.report
         ports = frozenset(ctx.wanted_ports)

@@ -176,18 +176,19 @@ class Reconciler:
         """Also whether the observation was a resumed router's first check."""
         st = self.state(ref)
         now = self.clock()
-        # This pass is the one the boot's end asked for (taken at once: a later end is
-        # the next pass's): one status call when ``boot_end.one_call`` allows it, else
-        # a full look, as any event is.
-        ended = self._booted.pop(ref, None)
-        booted = ended if ended is not None and boot_end.one_call(ref, st, ended) else None
-        if ended is not None and booted is None:
-            full = True
         # member 1 is in debug mode with its router (keyed by the router's id)
         debug = self.is_debug(ResourceRef(ref.kind, router_ha.router_of(ref.id), ref.tenant_id)
                               if ref.kind == "router" else ref)
         if st.stale and not debug:
             self._refresh(ref, st)
+        # This pass is the one the boot's end asked for (taken at once: a later end is
+        # the next pass's): one status call when ``boot_end.one_call`` allows it on
+        # what this worker holds now (after a debug session's refresh), else a full
+        # look, as any event is.
+        ended = self._booted.pop(ref, None)
+        booted = ended if ended is not None and boot_end.one_call(ref, st, ended) else None
+        if ended is not None and booted is None:
+            full = True
         observed, resumed = None, False
         if debug:
             observed = Observed(exists=True, debug=True, memory=st.memory, now=now)
