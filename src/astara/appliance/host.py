@@ -19,6 +19,7 @@ or haproxy process, watched by the event loop, mark its kept status answer stale
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import os
@@ -122,6 +123,8 @@ def _set_up(appliance: Appliance, mgmt_mac: str, mgmt_cidr: str, family: int,
         try:
             signals = wake.nsid(appliance.netns)
         except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise  # not mounted yet: the add is tried again soon (`discovery`)
             LOG.warning("appliance in %s: no namespace id (%s): it gets its own change "
                         "subscriptions", appliance.netns, exc)
     with entered(appliance.netns):

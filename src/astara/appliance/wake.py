@@ -204,9 +204,10 @@ def _asked_id(sock: netlink_dump.Socket, fd: int) -> int | None:
 def nsid(netns: str) -> int:
     """The id the calling thread's namespace has for `netns` (a name under /run/netns),
     given one by the kernel if it has none yet (what `ip netns set NAME auto` does); it
-    is what `AllNamespaces.heard` reports for it. OSError if there is none to be had.
-    Two requests on a plain netlink socket (a pyroute2 `IPRoute` per appliance cost
-    more than the rest of a restarted agent's look at it, ~0.6 ms)."""
+    is what `AllNamespaces.heard` reports for it. OSError if there is none to be had
+    (EINVAL: `netns` is not a mounted namespace yet). One request on a plain netlink
+    socket, three the first time (a pyroute2 `IPRoute` per appliance cost ~0.6 ms of a
+    restarted agent's ~5 ms look at it)."""
     fd = os.open(os.path.join(NETNS_RUN_DIR, netns), os.O_RDONLY | os.O_CLOEXEC)
     try:
         with netlink_dump.Socket(NETLINK_ROUTE) as sock:

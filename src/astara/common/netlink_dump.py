@@ -26,6 +26,7 @@ _ATTR = struct.Struct("=HH")
 _ERRNO = struct.Struct("=i")
 BUFFER = 1 << 17  # above the largest part the kernel sends (32 KiB)
 TRIES = 3
+GET_TIMEOUT = 2.0  # seconds: the kernel answers a GET at once
 
 
 class Message:
@@ -87,7 +88,7 @@ def messages(data: bytes, seq: int) -> Iterator[Message | None]:
         if kind == NLMSG_ERROR:
             (code,) = _ERRNO.unpack_from(body)
             if code:
-                raise OSError(-code, f"netlink dump refused: error {-code}")
+                raise OSError(-code, f"netlink request refused: error {-code}")
             continue
         yield Message(kind, flags, body)
 
@@ -135,18 +136,38 @@ class Socket:
                 offset += (length + 3) & ~3
 
     def get(self, kind: int, body: bytes) -> Message:
-        """The one reply to a request ``kind`` with ``body`` (not a dump); OSError with
-        the kernel's errno if it refused it."""
+        """The reply to a request ``kind`` with ``body`` that the kernel answers with
+        one message (a GET, not a dump). Acknowledged, so a request answered with no
+        message is an OSError, not a wait; so is a refusal (the kernel's errno), or no
+        answer within ``GET_TIMEOUT`` seconds."""
         self._seq += 1
         seq = self._seq
-        self._sock.send(HEADER.pack(HEADER.size + len(body), kind, NLM_F_REQUEST, seq, 0)
-                        + body)
+        self._sock.send(HEADER.pack(HEADER.size + len(body), kind,
+                                    NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body)
         view = memoryview(self._buffer)
-        while True:
-            size = self._sock.recv_into(view)
-            for message in messages(bytes(view[:size]), seq):
-                if message is not None and message.type != NLMSG_DONE:
-                    return message
+        self._sock.settimeout(GET_TIMEOUT)
+        try:
+            while True:
+                size = self._sock.recv_into(view)
+                data = bytes(view[:size])
+                offset = 0
+                while offset + HEADER.size <= len(data):
+                    length, got_kind, got_flags, got, _pid = HEADER.unpack_from(data, offset)
+                    if length < HEADER.size:
+                        raise OSError(f"netlink: malformed message of length {length}")
+                    body_at = offset + HEADER.size
+                    offset += (length + 3) & ~3
+                    if got != seq:
+                        continue  # a reply to an earlier request on this socket
+                    if got_kind == NLMSG_ERROR:
+                        (code,) = _ERRNO.unpack_from(data, body_at)
+                        raise OSError(-code or errno.ENOMSG, "netlink request "
+                                      + (f"refused: {errno.errorcode.get(-code, -code)}"
+                                         if code else "acknowledged with no answer"))
+                    return Message(got_kind, got_flags,
+                                   data[body_at:body_at + length - HEADER.size])
+        finally:
+            self._sock.settimeout(None)
 
     def dump(self, kind: int, body: bytes) -> list[Message]:
         """Every reply to a dump request `kind` with `body` (the family header and any

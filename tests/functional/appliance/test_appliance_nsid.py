@@ -6,6 +6,7 @@ be the kernel's own id: the one ``ip netns list`` shows."""
 
 from __future__ import annotations
 
+import errno
 import re
 import shutil
 import subprocess
@@ -57,3 +58,16 @@ def test_an_id_set_by_hand_is_the_one_returned(topo):
 def test_a_namespace_that_is_not_there_is_an_oserror(topo):
     with pytest.raises(OSError):
         wake.nsid(topo.name("never-made"))
+
+
+def test_a_name_not_mounted_yet_is_einval_from_the_kernel(topo):
+    """What `ip netns add` leaves for an instant (the file before its mount): the kernel
+    refuses the request, and the agent tries the add again rather than warn."""
+    plain = Path(wake.NETNS_RUN_DIR) / topo.name("plain")
+    plain.touch()
+    try:
+        with pytest.raises(OSError) as refused:
+            wake.nsid(plain.name)
+        assert refused.value.errno == errno.EINVAL
+    finally:
+        plain.unlink()

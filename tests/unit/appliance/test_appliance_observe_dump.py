@@ -191,3 +191,51 @@ def test_a_dump_that_keeps_changing_is_an_error_not_a_half_view():
     with pytest.raises(OSError) as err:
         sock.dump(18, b"")
     assert err.value.errno == errno.EAGAIN and sock._sock.sent == dump.TRIES
+
+
+class _Answers:
+    """A netlink socket that answers each request with the datagrams `answer` makes
+    from its sequence number, one per read."""
+
+    def __init__(self, answer):
+        self.answer, self.queue, self.timeouts = answer, [], []
+
+    def send(self, data):
+        self.flags, self.seq = struct.unpack_from("=IHHII", data)[2:4]
+        self.queue += self.answer(self.seq)
+
+    def settimeout(self, value):
+        self.timeouts.append(value)
+
+    def recv_into(self, view):
+        reply = self.queue.pop(0)
+        view[:len(reply)] = reply
+        return len(reply)
+
+
+def _socket(answer) -> dump.Socket:
+    sock = dump.Socket.__new__(dump.Socket)
+    sock._sock, sock._seq, sock._buffer = _Answers(answer), 0, bytearray(dump.BUFFER)
+    return sock
+
+
+def test_a_get_returns_its_reply_and_asks_for_an_acknowledgement():
+    sock = _socket(lambda seq: [message(99, b"stale", seq=seq - 1) + message(88, b"mine",
+                                                                         seq=seq),
+                                message(dump.NLMSG_ERROR, bytes(4), seq=seq)])
+    reply = sock.get(90, b"")
+    assert (reply.type, reply.payload[:4]) == (88, b"mine")  # not the earlier answer
+    assert sock._sock.flags & dump.NLM_F_ACK and sock._sock.timeouts == [dump.GET_TIMEOUT,
+                                                                         None]
+
+
+def test_a_get_refused_or_answered_with_no_message_is_an_error_not_a_wait():
+    refused = _socket(lambda seq: [message(dump.NLMSG_ERROR, struct.pack("=i", -errno.EINVAL),
+                                           seq=seq)])
+    with pytest.raises(OSError) as err:
+        refused.get(90, b"")
+    assert err.value.errno == errno.EINVAL
+    silent = _socket(lambda seq: [message(dump.NLMSG_ERROR, bytes(4), seq=seq)])
+    with pytest.raises(OSError) as err:
+        silent.get(90, b"")
+    assert err.value.errno == errno.ENOMSG
