@@ -5,6 +5,7 @@ and memory of a set of processes (psutil), and the kernel's memory and log.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import os
@@ -160,37 +161,68 @@ class KernelLog:
     """Counts the kernel log's lines containing `text` from now on, read as they come
     from /dev/kmsg by a thread (a count taken from `dmesg` before and after is wrong
     once the ring buffer wraps: a 1,000-router run's bridge ports fill it). The kernel
-    rate-limits some messages ("callbacks suppressed"): a lower bound."""
+    rate-limits some messages ("callbacks suppressed"), and records overwritten before
+    they are read are only counted as such (`overwritten`): `summary()` says both.
+    Never raises: a log that cannot be read is said in `summary()`."""
 
     def __init__(self, text: str) -> None:
-        self.text, self.count = text.encode(), 0
-        self._fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-        os.lseek(self._fd, 0, os.SEEK_END)  # only what is logged from now on
+        self.text, self.count, self.overwritten = text.encode(), 0, 0
+        self.lines: collections.Counter[str] = collections.Counter()  # by message text
+        self.error: str | None = None
+        self._fd: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        try:
+            self._fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+            os.lseek(self._fd, 0, os.SEEK_END)  # only what is logged from now on
+        except OSError as exc:
+            self.error = f"/dev/kmsg not read: {exc}"
+            return
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            select.select([self._fd], [], [], 0.5)
-            self._drain()
+        try:
+            while not self._stop.is_set():
+                select.select([self._fd], [], [], 0.5)
+                self._drain()
+        except OSError as exc:
+            self.error = f"/dev/kmsg no longer read: {exc}"
 
     def _drain(self) -> None:
+        assert self._fd is not None
         while True:
             try:
                 record = os.read(self._fd, 8192)  # one record per read
             except BlockingIOError:
                 return
             except BrokenPipeError:  # overwritten before read: go on from here
+                self.overwritten += 1
                 continue
             if not record:
                 return
-            self.count += self.text in record
+            if self.text in record:  # "<prio>,<seq>,<time>,<flags>;<message>\n..."
+                self.count += 1
+                self.lines[record.split(b";", 1)[-1].split(b"\n", 1)[0].decode(
+                    errors="replace")] += 1
 
-    def close(self) -> int:
-        """Stop reading (what is logged by now counted); the count."""
-        self._stop.set()
-        self._thread.join()
-        self._drain()
-        os.close(self._fd)
-        return self.count
+    def close(self) -> str:
+        """Stop reading (what is logged by now counted); `summary()`."""
+        if self._fd is not None:
+            self._stop.set()
+            if self._thread.is_alive():
+                self._thread.join()
+            if self.error is None:
+                with contextlib.suppress(OSError):
+                    self._drain()
+            os.close(self._fd)
+            self._fd = None
+        return self.summary()
+
+    def summary(self) -> str:
+        if self.error is not None and not self.count:
+            return f"unknown ({self.error})"
+        said = "; ".join(f"{n} x {text!r}" for text, n in self.lines.most_common())
+        return (f"{self.count} (the kernel rate-limits them: at least that many"
+                + (f"; {self.overwritten} records overwritten before read" if
+                   self.overwritten else "") + (f"; {self.error}" if self.error else "")
+                + ")" + (f": {said}" if said else ""))

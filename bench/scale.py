@@ -28,6 +28,7 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -275,7 +276,7 @@ def measure_restart(stack: Stack, topo: Topology, name: str, pingers: int,
     try:
         time.sleep(1.0)  # a second of pings before: what is lost then is not the restart's
         cpu_before = cpu_reading(stack)[1]
-        cpu_before[f"astara-{name}"] = 0.0  # a new process: its CPU counts from 0
+        cpu_before.used[f"astara-{name}"] = 0.0  # a new process: its CPU counts from 0
         _pid, killed = stack.restart(name, timeout)
         marks = {f"astara-aio started a new {name}": time.monotonic() - killed}
         if name == "orchestrator":
@@ -295,9 +296,9 @@ def measure_restart(stack: Stack, topo: Topology, name: str, pingers: int,
             pushes = counters(stack).get("ConfigureVM", 0)  # its workers are new: from 0
         else:
             took = wait_appliances(stack, n, timeout, killed, marks) - killed
+            cpu_answered, poll_start = cpu_reading(stack)
             marks["every appliance answers healthy (the bench's status calls)"] = took
             marks.update(agent_served(stack, killed))
-            cpu_answered, poll_start = cpu_reading(stack)
             # Then the orchestrator looks at every router at once (not in up to
             # health_check_period): any push the restart caused happens now.
             asked = time.time()
@@ -309,7 +310,6 @@ def measure_restart(stack: Stack, topo: Topology, name: str, pingers: int,
                 time.monotonic() - killed
             pushes = counters(stack).get("ConfigureVM", 0) - steps.get("ConfigureVM", 0)
         cpu_after = cpu_reading(stack)[0]
-        cpu_span = time.monotonic() - killed
         time.sleep(1.0)
     finally:
         lost = [p.stop() for p in running]
@@ -319,12 +319,10 @@ def measure_restart(stack: Stack, topo: Topology, name: str, pingers: int,
     for what, at in sorted(marks.items(), key=lambda m: m[1]):
         print(f"      {at:6.2f} s  {what}")
     if name == "appliance-agent":
-        print("    until every appliance answers: "
-              + cpu_while(cpu_before, cpu_answered, took).strip())
-        print("    then the orchestrator's poll: " + cpu_while(
-            poll_start, cpu_after, cpu_span - took).strip())
+        print("    until every appliance answers: " + cpu_before.until(cpu_answered))
+        print("    then the orchestrator's poll: " + poll_start.until(cpu_after))
     else:
-        print("    " + cpu_while(cpu_before, cpu_after, cpu_span).strip())
+        print("    " + cpu_before.until(cpu_after))
     print(f"    config pushes: {pushes} (target 0), appliance rebuilds: "
           f"{boots(stack) - rebuilds} (target 0)")
     print(f"    lost pings: {sum(lost)} of the pings every 0.1 s from {len(running)} instances "
@@ -341,14 +339,33 @@ def own_cpu() -> float:
     return t.user + t.system
 
 
-def cpu_reading(stack: Stack) -> tuple[dict[str, float], dict[str, float]]:
-    """CPU seconds by service (``by_service``) with the bench's own: as a span's end
-    and as the next one's start. Reading some 3,000 processes costs the bench itself
-    a second or more of CPU, counted in neither."""
+def host_cpu() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.system + t.nice + t.softirq + t.irq  # as ``by_service``'s "host"
+
+
+@dataclass
+class CpuMark:
+    """CPU seconds by service (``by_service``), the host's and the bench's own, at a
+    monotonic time."""
+
+    at: float
+    used: dict[str, float]
+
+    def until(self, end: CpuMark) -> str:
+        return cpu_while(self.used, end.used, end.at - self.at).strip()
+
+
+def cpu_reading(stack: Stack) -> tuple[CpuMark, CpuMark]:
+    """Two marks: as a span's end, and as the next one's start. Reading some 3,000
+    processes costs the bench a second or more of CPU (and of the host's): that time
+    is in neither span, the host's and the bench's CPU of it neither."""
     assert stack.aio is not None
-    mine = own_cpu()
+    at, mine, host = time.monotonic(), own_cpu(), host_cpu()
     services = by_service(stack.aio)
-    return services | {"the bench": mine}, services | {"the bench": own_cpu()}
+    end = CpuMark(at, services | {"the bench": mine, "host": host})
+    start = CpuMark(time.monotonic(), services | {"the bench": own_cpu(), "host": host_cpu()})
+    return end, start
 
 
 def agent_served(stack: Stack, killed: float) -> dict[str, float]:
@@ -377,8 +394,10 @@ def wait_appliances(stack: Stack, n: int, timeout: float, killed: float,
     Asked one at a time in the order the restarted agent serves them (its namespaces'
     names, sorted), each again every 5 ms until it answers: rounds asking every
     appliance not answering yet took a core of this 2-core host from the agent they
-    time. Any order is still measured right (an appliance served early is asked
-    later), only less closely."""
+    time. One the agent serves out of that order (a retry) holds up those after it,
+    which are then asked one call each (about 0.5 ms here): the figure is then late by
+    up to that much; the agent's own "last namespace served" is printed beside it.
+    "first appliance answers healthy" is the first in that order."""
     views = sorted((v for v in stack.router_views() or [] if v["management_address"]),
                    key=lambda v: v["instance_id"])
     key = (stack.state / "appliance_auth_key").read_bytes().strip()
@@ -430,7 +449,11 @@ def main() -> int:
     if a.routers + 1 > BRIDGE_PORTS:  # each a gateway on the external network, and upstream
         raise SystemExit(f"--routers {a.routers}: the external network's bridge would need "
                          f"{a.routers + 1} ports; a Linux bridge takes at most {BRIDGE_PORTS}")
-    with sized_for(2 * a.routers, a.raise_host_limits):  # an appliance and a host each
+    # An appliance and a host each (what the compute agent sizes for), and one more
+    # instance's worth per router for the upstream namespace, which stands for the
+    # internet on this host: it learns each router's gateway and floating address
+    # (dynamic entries in the host-wide table).
+    with sized_for(3 * a.routers, a.raise_host_limits):
         return run(a)
 
 
@@ -469,8 +492,8 @@ def run(a: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop this
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print(f"kernel 'neighbor table overflow' messages during the run: "
-              f"{overflows.close()} (rate-limited by the kernel: at least that many)")
+        print("kernel 'neighbor table overflow' messages during the run: "
+              + overflows.close())
         if (status == 1 or a.keep_logs) and (stack.state / "logs").exists():
             kept = Path(f"{stack.state}-logs")
             shutil.copytree(stack.state / "logs", kept, dirs_exist_ok=True)

@@ -37,3 +37,22 @@ def test_an_unreachable_line_is_not_a_reply():
 
 def test_no_reply_at_all_loses_everything_sent():
     assert lost(ping_output([], 5)) == 5
+
+
+def _log(count=0, lines=(), overwritten=0, error=None):
+    import collections
+
+    from bench.probes import KernelLog
+    k = KernelLog.__new__(KernelLog)
+    k.count, k.overwritten, k.error = count, overwritten, error
+    k.lines = collections.Counter(dict(lines))
+    return k
+
+
+def test_the_kernel_log_summary_names_the_lines_and_what_it_could_not_count():
+    assert _log().summary() == "0 (the kernel rate-limits them: at least that many)"
+    said = _log(3, [("arp_cache: neighbor table overflow!", 3)], overwritten=2).summary()
+    assert said.startswith("3 (") and "2 records overwritten before read" in said
+    assert said.endswith(": 3 x 'arp_cache: neighbor table overflow!'")
+    assert _log(error="/dev/kmsg not read: denied").summary() == \
+        "unknown (/dev/kmsg not read: denied)"
