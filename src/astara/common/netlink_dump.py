@@ -114,60 +114,54 @@ class Socket:
     def request(self, kind: int, flags: int, body: bytes) -> None:
         """One change (``kind`` with ``body``), acknowledged; OSError with the kernel's
         errno if it refused it."""
-        self._seq += 1
-        seq = self._seq
-        self._sock.send(HEADER.pack(HEADER.size + len(body), kind,
-                                    NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body)
-        view = memoryview(self._buffer)
-        while True:
-            size = self._sock.recv_into(view)
-            data = bytes(view[:size])
-            offset = 0
-            while offset + HEADER.size <= len(data):
-                length, got_kind, _flags, got, _pid = HEADER.unpack_from(data, offset)
-                if length < HEADER.size:
-                    raise OSError(f"netlink: malformed message of length {length}")
-                if got == seq and got_kind == NLMSG_ERROR:
-                    (code,) = _ERRNO.unpack_from(data, offset + HEADER.size)
-                    if code:
-                        raise OSError(-code, f"netlink request refused: "
-                                      f"{errno.errorcode.get(-code, -code)}")
-                    return
-                offset += (length + 3) & ~3
+        seq = self._send(kind, NLM_F_ACK | flags, body)
+        while self._answer(seq) is not None:
+            pass  # a message before the acknowledgement: not asked for, skipped
 
     def get(self, kind: int, body: bytes) -> Message:
         """The reply to a request ``kind`` with ``body`` that the kernel answers with
         one message (a GET, not a dump). Acknowledged, so a request answered with no
         message is an OSError, not a wait; so is a refusal (the kernel's errno), or no
         answer within ``GET_TIMEOUT`` seconds."""
-        self._seq += 1
-        seq = self._seq
-        self._sock.send(HEADER.pack(HEADER.size + len(body), kind,
-                                    NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body)
-        view = memoryview(self._buffer)
+        seq = self._send(kind, NLM_F_ACK, body)
         self._sock.settimeout(GET_TIMEOUT)
         try:
-            while True:
-                size = self._sock.recv_into(view)
-                data = bytes(view[:size])
-                offset = 0
-                while offset + HEADER.size <= len(data):
-                    length, got_kind, got_flags, got, _pid = HEADER.unpack_from(data, offset)
-                    if length < HEADER.size:
-                        raise OSError(f"netlink: malformed message of length {length}")
-                    body_at = offset + HEADER.size
-                    offset += (length + 3) & ~3
-                    if got != seq:
-                        continue  # a reply to an earlier request on this socket
-                    if got_kind == NLMSG_ERROR:
-                        (code,) = _ERRNO.unpack_from(data, body_at)
-                        raise OSError(-code or errno.ENOMSG, "netlink request "
-                                      + (f"refused: {errno.errorcode.get(-code, -code)}"
-                                         if code else "acknowledged with no answer"))
-                    return Message(got_kind, got_flags,
-                                   data[body_at:body_at + length - HEADER.size])
+            found = self._answer(seq)
         finally:
             self._sock.settimeout(None)
+        if found is None:
+            raise OSError(errno.ENOMSG, "netlink request acknowledged with no answer")
+        return found
+
+    def _send(self, kind: int, flags: int, body: bytes) -> int:
+        self._seq += 1
+        self._sock.send(HEADER.pack(HEADER.size + len(body), kind, NLM_F_REQUEST | flags,
+                                    self._seq, 0) + body)
+        return self._seq
+
+    def _answer(self, seq: int) -> Message | None:
+        """The first message answering request ``seq`` (those of earlier requests are
+        skipped): None for an acknowledgement, OSError for a refusal."""
+        view = memoryview(self._buffer)
+        while True:
+            size = self._sock.recv_into(view)
+            data = bytes(view[:size])
+            offset = 0
+            while offset + HEADER.size <= len(data):
+                length, kind, flags, got, _pid = HEADER.unpack_from(data, offset)
+                if length < HEADER.size:
+                    raise OSError(f"netlink: malformed message of length {length}")
+                body = data[offset + HEADER.size:offset + length]
+                offset += (length + 3) & ~3
+                if got != seq:
+                    continue
+                if kind != NLMSG_ERROR:
+                    return Message(kind, flags, body)
+                (code,) = _ERRNO.unpack_from(body)
+                if code:
+                    raise OSError(-code, "netlink request refused: "
+                                  f"{errno.errorcode.get(-code, -code)}")
+                return None
 
     def dump(self, kind: int, body: bytes) -> list[Message]:
         """Every reply to a dump request `kind` with `body` (the family header and any
