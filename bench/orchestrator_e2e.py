@@ -221,8 +221,7 @@ def by_service(aio: subprocess.Popen) -> dict[str, float]:
         with contextlib.suppress(psutil.Error):
             t = proc.cpu_times()
             out[_service(proc)] += t.user + t.system
-    host = psutil.cpu_times()
-    out["host"] = host.user + host.system + host.nice + host.softirq + host.irq
+    out["host"] = probes.host_cpu()
     return out
 
 

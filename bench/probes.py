@@ -128,6 +128,12 @@ def cpu_seconds(procs: Iterable[psutil.Process]) -> dict[int, float]:
     return out
 
 
+def host_cpu() -> float:
+    """The host's busy CPU seconds so far (all cores)."""
+    t = psutil.cpu_times()
+    return t.user + t.system + t.nice + t.softirq + t.irq
+
+
 def rss(procs: Iterable[psutil.Process]) -> int:
     total = 0
     for p in procs:

@@ -339,11 +339,6 @@ def own_cpu() -> float:
     return t.user + t.system
 
 
-def host_cpu() -> float:
-    t = psutil.cpu_times()
-    return t.user + t.system + t.nice + t.softirq + t.irq  # as ``by_service``'s "host"
-
-
 @dataclass
 class CpuMark:
     """CPU seconds by service (``by_service``), the host's and the bench's own, at a
@@ -361,10 +356,11 @@ def cpu_reading(stack: Stack) -> tuple[CpuMark, CpuMark]:
     processes costs the bench a second or more of CPU (and of the host's): that time
     is in neither span, the host's and the bench's CPU of it neither."""
     assert stack.aio is not None
-    at, mine, host = time.monotonic(), own_cpu(), host_cpu()
+    at, mine, host = time.monotonic(), own_cpu(), probes.host_cpu()
     services = by_service(stack.aio)
     end = CpuMark(at, services | {"the bench": mine, "host": host})
-    start = CpuMark(time.monotonic(), services | {"the bench": own_cpu(), "host": host_cpu()})
+    start = CpuMark(time.monotonic(),
+                    services | {"the bench": own_cpu(), "host": probes.host_cpu()})
     return end, start
 
 
