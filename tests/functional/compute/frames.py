@@ -57,8 +57,8 @@ def udp4(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
     return header + udp
 
 
-def _ipv6(src: str, dst: str, next_header: int, payload: bytes) -> bytes:
-    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), next_header, 255,
+def _ipv6(src: str, dst: str, next_header: int, payload: bytes, hops: int = 255) -> bytes:
+    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), next_header, hops,
                        _ip(src), _ip(dst)) + payload
 
 
@@ -70,6 +70,20 @@ def _l4_checksummed(src: str, dst: str, proto: int, data: bytes, offset: int) ->
 def icmp6(src: str, dst: str, icmp_type: int, body: bytes) -> bytes:
     data = struct.pack("!BBH", icmp_type, 0, 0) + body
     return _ipv6(src, dst, 58, _l4_checksummed(src, dst, 58, data, 2))
+
+
+def listener(src: str, group: str, icmp_type: int = 143, extra: bytes = b"") -> bytes:
+    """An MLD message about ``group`` as a host sends it: hop limit 1, behind a
+    hop-by-hop router alert; 143 a v2 report (to ff02::16, one record: joined), 131 a v1
+    report (to the group), 132 a done (to ff02::2)."""
+    if icmp_type == 143:
+        dst, body = "ff02::16", struct.pack("!HHBBH", 0, 1, 4, 0, 0) + _ip(group)
+    else:
+        dst = group if icmp_type == 131 else "ff02::2"
+        body = bytes(4) + _ip(group)
+    data = struct.pack("!BBH", icmp_type, 0, 0) + body + extra
+    router_alert = bytes([58, 0, 5, 2, 0, 0, 1, 0])  # next: ICMPv6; alert: MLD; PadN
+    return _ipv6(src, dst, 0, router_alert + _l4_checksummed(src, dst, 58, data, 2), 1)
 
 
 def udp6(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:

@@ -343,6 +343,40 @@ def test_appliance_answers_arp_and_nd_only_for_the_receiving_interface(lab):
     assert [f[62:78] for f in adverts] == [own], adverts
 
 
+def test_an_appliances_management_port_lets_no_listener_report_out(lab):
+    """MLD reports and dones from an appliance's management port (from its link-local
+    address and from ::) are dropped; its other IPv6 passes; the same reports from
+    another appliance port with port security pass (what shows the capture sees them)."""
+    lab.backend.mgmt_host_address = ""  # no host address on the test's bridge, no pins
+    net_id = str(uuid.uuid4())
+    victim = lab.plain(net_id, "v", VICTIM_MAC, [f"{VICTIM6}/64"])
+    _, mgmt = lab.instance(net_id, A_MAC, [f"{A_IP6}/64"], profile="appliance",
+                           port_security_enabled=True, management=True)
+    _, other = lab.instance(net_id, B_MAC, [f"{B_IP6}/64"], profile="appliance",
+                            port_security_enabled=True)
+
+    def reports(mac: str) -> dict[bytes, bytes]:
+        """token -> frame: four listener messages, then a datagram to all nodes."""
+        ll, group = str(antispoof.link_local(mac)), fr.solicited_node(A_IP6)
+        out = {}
+        for src, kind in ((ll, 143), ("::", 143), (ll, 131), (ll, 132)):
+            t = token()
+            dst = {143: "ff02::16", 131: group, 132: "ff02::2"}[kind]
+            out[t] = fr.ether(fr.multicast_mac(dst), mac, fr.ETH_P_IPV6,
+                              fr.listener(src, group, kind, t))
+        t = token()
+        out[t] = fr.ether(fr.multicast_mac("ff02::1"), mac, fr.ETH_P_IPV6,
+                          fr.udp6(ll, "ff02::1", 1, 2, t))
+        return out
+
+    sent = reports(A_MAC)
+    got = lab.exchange(victim, mgmt, list(sent.values())[:-1], list(sent.values())[-1])
+    assert [t for t in sent if any(t in f for f in got)] == list(sent)[-1:]
+    sent = reports(B_MAC)
+    got = lab.exchange(victim, other, list(sent.values())[:-1], list(sent.values())[-1])
+    assert [t for t in sent if any(t in f for f in got)] == list(sent)
+
+
 def test_netns_cleanup_removes_the_filters_of_instances_left_behind(lab, capsys):
     from astara.cli import netns_cleanup
 

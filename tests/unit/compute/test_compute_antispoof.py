@@ -76,6 +76,36 @@ def test_rules_of_a_port():
     assert not any("{" in r for r in rules)
 
 
+@pytest.mark.parametrize("port, profile, expected", [
+    ({"management": True}, "appliance", True),
+    ({"management": True}, "tenant", False),  # only an appliance's port is one
+    ({"management": "yes"}, "appliance", False),  # our records' flag, nothing like it
+    ({}, "appliance", False),
+])
+def test_quiet_is_an_appliances_management_port(port, profile, expected):
+    assert antispoof.quiet(port, profile) is expected
+
+
+def test_a_quiet_port_drops_its_listener_reports_before_anything_accepts_them():
+    loud, quiet = antispoof.rules(PORT), antispoof.rules(PORT, quiet=True)
+    listener = ["icmpv6 type mld-listener-report drop", "icmpv6 type mld-listener-done drop",
+                "icmpv6 type mld2-listener-report drop"]
+    # after the drops of every port, before the first rule that accepts
+    assert quiet[5:8] == listener and not any(r in loud for r in listener)
+    assert not any("accept" in r for r in quiet[:8])
+    # the same accepts but the reports from ::, now dropped above
+    src = f"ether saddr {MAC} ip6 saddr :: ip6 daddr ff02::/16 icmpv6 type "
+    assert [r for r in loud if r not in quiet] == [
+        src + kind + " accept" for kind in ("mld-listener-report", "mld-listener-done",
+                                            "mld2-listener-report")]
+    assert [r for r in quiet if r not in loud] == listener
+    assert f"{src}nd-neighbor-solicit accept" in quiet  # DAD still passes
+    assert antispoof.chain_script("tapx", PORT, True)[2:] == [
+        f"add rule netdev astara_antispoof tapx {r}" for r in quiet]
+    assert antispoof.replace_script("tapx", PORT, True)[3:] == [
+        f"add rule netdev astara_antispoof tapx {r}" for r in quiet]
+
+
 def test_many_ipv6_addresses_put_the_advertisement_targets_in_a_set():
     """Two expressions a target, 128 a rule (NFT_RULE_MAXEXPRS): inline only up to
     ``ND_TARGETS_INLINE``, and a set past it, so the rule still loads."""
@@ -170,6 +200,7 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
     assert "delete chain netdev astara_antispoof tap1a1b2c3d-00\n" in text
     assert asked == [["tap1a1b2c3d-00"]]  # only the unfiltered port's tap is asked about
     assert text.count("add rule") == len(antispoof.rules(PORT))
+    assert "mld2-listener-report drop" not in text  # not the management port
     # nft loads before the instance's side of the veth goes up
     up = next(i for i, c in enumerate(runner.commands) if c[:3] == ["ip", "-n",
                                                                      "astara-appliance-i"]
@@ -179,6 +210,21 @@ def test_backend_filters_on_plug_unfilters_on_delete(tmp_path, monkeypatch):
     backend.delete(spec)
     assert runner.stdin == [antispoof.script(antispoof.delete_script(
         ["tap0a1b2c3d-00", "tap1a1b2c3d-00"]))]
+
+
+@pytest.mark.parametrize("profile, quiet", [("appliance", True), ("tenant", False)])
+def test_backend_loads_an_appliances_management_port_quiet(tmp_path, monkeypatch, profile,
+                                                           quiet):
+    import astara.compute_service.agent.netns as netns_mod
+    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
+    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
+    runner = FakeRunner()
+    backend = NetnsBackend(runner, tmp_path / "state", mgmt_host_address="",
+                           responders=object())  # type: ignore
+    port = {**PORT, "port_security_enabled": True, "management": True}
+    backend._plug_all(backend.netns("i", profile), [(port, "eth0")], True, profile)
+    assert runner.stdin == [antispoof.script(antispoof.chain_script("tap0a1b2c3d-00", port,
+                                                                    quiet))]
 
 
 def test_backend_observe_reports_filtered_macs(tmp_path, monkeypatch):

@@ -1013,12 +1013,12 @@ class NetnsBackend:
         free = [self.tap(p["port_id"]) for p in ports if not antispoof.wanted(p, profile)]
         stale = self._chains_present(free)
 
-        def lines(chain: Callable[[str, dict], list[str]]) -> list[str]:
+        def lines(chain: Callable[[str, dict, bool], list[str]]) -> list[str]:
             out: list[str] = []
             for port in ports:
                 tap = self.tap(port["port_id"])
                 if antispoof.wanted(port, profile):
-                    out += chain(tap, port)
+                    out += chain(tap, port, antispoof.quiet(port, profile))
                 elif tap in stale:
                     out += antispoof.delete_script([tap])
             return out
