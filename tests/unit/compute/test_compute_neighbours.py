@@ -122,9 +122,12 @@ def test_plug_pins_in_the_plug_batches(tmp_path):
     pins = [f"ip neigh replace 192.0.2.10 lladdr fa:16:3e:00:00:01 dev {br} nud permanent",
             f"ip neigh replace fdca:3ba5:a17a:acda::10 lladdr fa:16:3e:00:00:01 dev {br} "
             "nud permanent"]
-    # after the port is on the bridge, in the same batch; only on the management bridge
+    # after the port is on the bridge, in the same batch; only on the management bridge;
+    # its MAC a static entry of the bridge's table on its tap first (none elsewhere)
     at = lines.index(f"ip link set {tap} master {br} up")
-    assert lines[at + 1:at + 3] == pins
+    assert lines[at + 1] == f"ip fdb replace fa:16:3e:00:00:01 dev {tap} master static"
+    assert [line for line in lines if " fdb " in line] == [lines[at + 1]]
+    assert lines[at + 2:at + 4] == pins
     assert [line for line in lines if "neigh" in line and "-n" not in line] == pins
     inside = [line for line in lines if line.startswith("ip -n zzt-app-a1 neigh")]
     assert inside == [f"ip -n zzt-app-a1 neigh replace fdca::1 lladdr {mac} dev eth0 "

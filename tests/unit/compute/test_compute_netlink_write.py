@@ -17,7 +17,7 @@ from astara.common.rtnetlink import (
     RTM_NEWNEIGH,
 )
 from astara.compute_service.agent import netlink
-from astara.compute_service.agent.neighbours import pin_lines, unpin_lines
+from astara.compute_service.agent.neighbours import fdb_line, pin_lines, unpin_lines
 
 
 def test_the_agents_own_pin_and_unpin_lines_are_taken():
@@ -44,6 +44,8 @@ def test_the_agents_own_pin_and_unpin_lines_are_taken():
     "addr replace 10.0.0.300/24 dev eth0",
     "addr add 10.0.0.1/24 dev eth0",
     "addr replace 10.0.0.1/24 dev eth0 nodad extra",
+    "fdb replace fa:16:3e:00:00:01 dev tapx master",   # not static: bridge's, not ours
+    "fdb add fa:16:3e:00:00:01 dev tapx master static",
 ])
 def test_anything_else_is_left_to_ip(line):
     assert netlink.change(line) is None
@@ -60,6 +62,19 @@ def test_a_pin_is_a_permanent_replace_with_both_addresses():
     assert (length, kind1, attrs[4:8]) == (8, 1, bytes([10, 1, 2, 3]))  # NDA_DST
     length, kind2 = struct.unpack_from("=HH", attrs, 8)
     assert (length, kind2, attrs[12:18]) == (10, 2, bytes.fromhex("fa163e0a0b0c"))
+
+
+def test_a_static_fdb_entry_is_the_bridges_with_the_mac_only():
+    line = fdb_line("FA:16:3E:0A:0B:0C", "tapx")
+    c = netlink.change(line)
+    assert (c.kind, c.dev, c.mac, c.ip) == ("fdb static", "tapx", "fa:16:3e:0a:0b:0c", "")
+    kind, flags, body = netlink.message(c, 7)
+    assert kind == RTM_NEWNEIGH and flags & 0x100 and flags & 0x400  # REPLACE | CREATE
+    family, index, state, ntf, _type = NDMSG.unpack_from(body)
+    # in the bridge's own table (NTF_MASTER), static (NUD_NOARP): not the bridge's own
+    # address (NUD_PERMANENT), never aged, never moved by learning
+    assert (family, index, state, ntf) == (socket.AF_BRIDGE, 7, 0x40, 0x04)
+    assert attributes(body[NDMSG.size:]) == [(2, bytes.fromhex("fa163e0a0b0c"))]  # LLADDR
 
 
 def test_link_up_changes_only_the_up_flag():

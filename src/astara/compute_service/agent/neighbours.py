@@ -88,6 +88,15 @@ def pin_lines(pairs: Iterable[tuple[str, str]], dev: str) -> list[str]:
             for mac, ip in sorted(pairs)]
 
 
+def fdb_line(mac: str, tap: str) -> str:
+    """The line (``bridge fdb``'s syntax, made over rtnetlink: ``netlink.change``)
+    putting ``mac`` in its bridge's forwarding table as static on ``tap``: frames to
+    an appliance's management MAC never flood the other ports while the bridge has
+    not heard from it yet (its chain drops the reports a bridge first learnt it
+    from), and the entry goes with the tap."""
+    return f"fdb replace {mac.lower()} dev {tap} master static"
+
+
 def host_pin_lines(host_address: str, mac: str, ifname: str) -> list[str]:
     """Inside the appliance: the host's management address -> the bridge's MAC."""
     ip = host_ip(host_address)

@@ -136,6 +136,9 @@ _NEIGH = re.compile(r"neigh (replace|del) (\S+)(?: lladdr ([0-9a-fA-F:]{17}))? d
                     r"(?: nud permanent)?")
 _LINK_UP = re.compile(r"link set (?:dev )?(\S+) up")
 _ADDR = re.compile(r"addr replace (\S+) dev (\S+)( nodad)?")
+# ``bridge fdb``'s syntax (no ``ip`` line makes one): a bridge port's static entry.
+_FDB = re.compile(r"fdb replace ([0-9a-fA-F:]{17}) dev (\S+) master static")
+NUD_NOARP, NTF_MASTER = 0x40, 0x04  # a static entry; in the master's (bridge's) table
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class Change:
     """One ``ip`` line this module runs itself (see ``change``)."""
 
     line: str
-    kind: str  # "neigh replace", "neigh del", "link up", "addr replace"
+    kind: str  # "neigh replace", "neigh del", "link up", "addr replace", "fdb static"
     dev: str
     ip: str = ""  # an address, or address/prefixlen for "addr replace"
     mac: str = ""
@@ -153,8 +156,9 @@ class Change:
 def change(line: str) -> Change | None:
     """The change an ``ip -batch`` line makes, if it is one of the few done here:
     ``neigh replace IP lladdr MAC dev DEV nud permanent``, ``neigh del IP dev DEV``,
-    ``link set DEV up``, ``addr replace IP/LEN dev DEV [nodad]``; None for anything
-    else (``ip`` runs it)."""
+    ``link set DEV up``, ``addr replace IP/LEN dev DEV [nodad]``, and one line of
+    ``bridge``'s, ``fdb replace MAC dev PORT master static``; None for anything else
+    (``ip`` runs it)."""
     if m := _NEIGH.fullmatch(line.strip()):
         op, ip, mac, dev = m.groups()
         try:
@@ -165,6 +169,8 @@ def change(line: str) -> Change | None:
                                                       "nud permanent" not in line):
             return None
         return Change(line, f"neigh {op}", dev, ip, (mac or "").lower())
+    if m := _FDB.fullmatch(line.strip()):
+        return Change(line, "fdb static", m.group(2), mac=m.group(1).lower())
     if m := _LINK_UP.fullmatch(line.strip()):
         return Change(line, "link up", m.group(1))
     if m := _ADDR.fullmatch(line.strip()):
@@ -195,6 +201,11 @@ def message(c: Change, index: int) -> tuple[int, int, bytes]:
                               IFA_F_NODAD if c.nodad else 0, 0, index)
         return (RTM_NEWADDR, dump.NLM_F_CREATE | dump.NLM_F_REPLACE,
                 head + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed))
+    if c.kind == "fdb static":
+        mac = bytes.fromhex(c.mac.replace(":", ""))
+        return (RTM_NEWNEIGH, dump.NLM_F_CREATE | dump.NLM_F_REPLACE,
+                NDMSG.pack(socket.AF_BRIDGE, index, NUD_NOARP, NTF_MASTER, 0)
+                + _attr(NDA_LLADDR, mac))
     address = ipaddress.ip_address(c.ip)
     family = socket.AF_INET if address.version == 4 else socket.AF_INET6
     dst = _attr(NDA_DST, address.packed)

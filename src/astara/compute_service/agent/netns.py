@@ -785,6 +785,8 @@ class NetnsBackend:
                                 f"address {port['mac_address']} netns {ns}")
                 frames_only.append(tap)
                 host.append(f"link set {tap} master {br} up")
+                if profile == "appliance" and self.is_mgmt(port):
+                    host.append(neighbours.fdb_line(port["mac_address"], tap))
                 if pairs := self.pins(port, profile):
                     host += neighbours.pin_lines(pairs, br)
                     host_pins += self._inside_lines(ns, macs[br], ifname)
