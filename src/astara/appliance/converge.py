@@ -101,6 +101,17 @@ def split_sysctls(config: ApplianceConfig) -> tuple[dict[str, str], dict[str, st
             {k: v for k, v in wanted.items() if k in FORWARDING})
 
 
+def ipv6_on(config: ApplianceConfig, names: dict[str, str]) -> dict[str, str]:
+    """IPv6 on for each interface the document gives an IPv6 address (the compute
+    agent plugs an interface whose port has none with IPv6 off, and the kernel
+    refuses an IPv6 address there); written before the netlink batch. Pure. A name
+    with a dot (a VLAN's) cannot be a sysctl key: left as it is."""
+    return {f"net.ipv6.conf.{names[net.network_id]}.disable_ipv6": "0"
+            for net in config.networks
+            if any(a.version == 6 for a in net.interface.addresses)
+            and "." not in names[net.network_id]}
+
+
 @dataclass
 class Result:
     changed: bool
@@ -274,6 +285,7 @@ class Appliance:
                 observed = netlink.observe()
                 ops = plan.diff(config, observed)
             early, forwarding = split_sysctls(config)
+            early |= ipv6_on(config, plan.interface_names(config, observed))
             with timed("sysctl"):
                 self._write_sysctls(early)
             with timed("netlink"):

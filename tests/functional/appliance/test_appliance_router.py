@@ -123,6 +123,11 @@ def lab(tmp_path_factory):
         topo.plug(rtr, "ext", "ge1", examples.EXT_MAC)
         topo.plug(rtr, "n1", "ge2", examples.INT1_MAC)
         topo.plug(rtr, "n2", "ge3", examples.INT2_MAC)
+        # As the compute agent plugs a router's ports with no IPv6 fixed IP: IPv6 off
+        # (ge2's IPv6 subnet taken for one added since the plug: the agent turns it on)
+        with entered(rtr):
+            for ifname in ("ge1", "ge2", "ge3"):
+                Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").write_text("1\n")
         topo.plug(up, "ext", "eth0", "fa:16:3e:bb:00:01")
         topo.up(up, "eth0", "203.0.113.1/24")
         topo.plug(ctl, "mgmt", "eth0", "fa:16:3e:bb:00:02")
@@ -190,6 +195,11 @@ def test_01_first_config_and_leases(lab):
                        "global").stdout
         return "fd00:1::f816:3eff:feaa:1/64" in out
     wait_for(slaac, what="a SLAAC address from the router's RA")
+    # IPv6 turned on where the document gives an IPv6 address only
+    with entered(lab["rtr"]):
+        off = {i: Path(f"/proc/sys/net/ipv6/conf/{i}/disable_ipv6").read_text().strip()
+               for i in ("ge0", "ge1", "ge2", "ge3")}
+    assert off == {"ge0": "0", "ge1": "1", "ge2": "0", "ge3": "1"}
 
 
 def test_02_internal_subnets_reach_each_other(lab):

@@ -53,6 +53,14 @@ def global_addresses(link: dict) -> list[str]:
             if a.get("scope") == "global"]
 
 
+def ipv6_off(ns: str) -> dict[str, bool]:
+    """Each ``ethN``'s disable_ipv6 inside ``ns``."""
+    out = sh("ip", "netns", "exec", ns, "sh", "-c",
+             "grep . /proc/sys/net/ipv6/conf/eth*/disable_ipv6").stdout
+    return {line.split("/")[6]: line.rsplit(":", 1)[1].strip() == "1"
+            for line in out.splitlines()}
+
+
 def host_addresses(ifname: str) -> list[str]:
     out = sh("ip", "-j", "addr", "show", "dev", ifname, check=False).stdout
     return global_addresses(json.loads(out)[0]) if out.strip() else []
@@ -157,6 +165,11 @@ def test_appliance_instance_is_served_by_the_host_appliance_agent(lab):
     assert global_addresses(inside["eth0"]) == [f"{mgmt_ip}/64"]
     assert global_addresses(inside["eth1"]) == []  # the appliance agent's job
     assert global_addresses(inside["eth2"]) == []
+    # IPv6 off where the port has no IPv6 fixed IP (eth1), but on the management port:
+    # no link-local address, no multicast group joined, nothing to report
+    assert ipv6_off(ns) == {"eth0": False, "eth1": True, "eth2": False}
+    assert not [a for a in inside["eth1"].get("addr_info", ()) if a["family"] == "inet6"]
+    assert [a for a in inside["eth2"].get("addr_info", ()) if a["family"] == "inet6"]
 
     mgmt_br = lab.backend.bridge(lab.mgmt_net)
     assert host_addresses(mgmt_br) == [lab.host_address]
@@ -191,6 +204,7 @@ def test_appliance_instance_is_served_by_the_host_appliance_agent(lab):
     lab.backend.attach(spec, p3)
     lab.backend.attach(spec, p3)
     assert links(ns)["eth3"]["address"] == "fa:16:3e:a5:00:04"
+    assert ipv6_off(ns)["eth3"] is True  # no fixed IP at all
     lab.backend.detach(spec, p2)
     assert sorted(links(ns)) == ["eth0", "eth1", "eth3"]
     assert not Path(f"/sys/class/net/{lab.backend.tap(p2['port_id'])}").exists()

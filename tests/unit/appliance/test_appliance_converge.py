@@ -173,6 +173,22 @@ def test_forwarding_is_turned_on_once_the_firewall_is_loaded(appliance):
     assert len(begun) == 2 and max(forwarding) < min(begun) and min(forwarding) > nft_at
 
 
+def test_ipv6_is_turned_on_where_the_document_gives_an_ipv6_address_before_it(appliance,
+                                                                             netlink):
+    """The compute agent plugs an interface whose port has no IPv6 fixed IP with IPv6
+    off, and the kernel refuses an IPv6 address there: on before the netlink batch,
+    only on the management interface and net1 (the example's IPv6 networks)."""
+    events: list[tuple[str, str]] = []
+    appliance.ports.sysctl = lambda key, value: events.append((key, value))
+    run = netlink.run
+    netlink.run = lambda ops, done: (events.append(("netlink", "")), run(ops, done))[1]
+    assert appliance.apply(router_config(1)).error is None
+    on = [(k, v) for k, v in events if k.endswith(".disable_ipv6")]
+    assert on == [("net.ipv6.conf.ge0.disable_ipv6", "0"),
+                  ("net.ipv6.conf.ge2.disable_ipv6", "0")]
+    assert max(events.index(e) for e in on) < events.index(("netlink", ""))
+
+
 PINNED = _with_allocs(1, [_alloc("fa:16:3e:aa:00:01", "192.0.2.10"),
                           _alloc("fa:16:3e:aa:00:02", "192.0.2.11")])
 

@@ -116,6 +116,20 @@ def test_appliance_sysctls_answer_arp_only_for_the_receiving_interface():
     assert not any("accept_ra" in key for key in values)  # an appliance sends RAs
 
 
+def test_an_appliances_ports_without_an_ipv6_fixed_ip_start_without_ipv6():
+    v4 = {"fixed_ips": [{"ip_address": "203.0.113.5"}]}
+    v6 = {"fixed_ips": [{"ip_address": "192.0.2.1"}, {"ip_address": "fd00::1"}]}
+    mgmt = {"fixed_ips": [{"ip_address": "10.0.0.9"}], "management": True}
+    plugs = [(mgmt, "eth0"), (v4, "eth1"), (v6, "eth2"), ({"fixed_ips": []}, "eth3")]
+    # the management port keeps IPv6 whatever its addresses (the agent's own network)
+    assert profiles.without_ipv6("appliance", plugs) == ["eth1", "eth3"]
+    assert profiles.without_ipv6("tenant", plugs) == []  # a tenant's guest decides
+    values = profiles.sysctls("appliance", ["eth0", "eth1", "eth2", "eth3"], ["eth1", "eth3"])
+    assert {k: v for k, v in values.items() if "ipv6" in k} == {
+        "net.ipv6.conf.eth1.disable_ipv6": "1", "net.ipv6.conf.eth3.disable_ipv6": "1"}
+    assert not any("ipv6" in k for k in profiles.sysctls("appliance", ["eth0"]))
+
+
 def test_responder_runs_by_path_without_site_packages():
     from astara.compute_service.agent import responder
 

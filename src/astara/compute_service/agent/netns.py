@@ -802,7 +802,7 @@ class NetnsBackend:
         # The instance's side is still down: nothing it sends passes unfiltered.
         self._filter([port for port, _ in plugs], profile)
         ifnames = [ifname for _, ifname in plugs]
-        if values := profiles.sysctls(profile, ifnames):
+        if values := profiles.sysctls(profile, ifnames, profiles.without_ipv6(profile, plugs)):
             self.runner.sysctl(ns, values)
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)

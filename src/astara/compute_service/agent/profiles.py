@@ -6,14 +6,17 @@ resolv.conf, no hostname), SLAAC enabled by ``sysctls`` (the backend writes them
 and the HTTP ``responder`` naming the instance. ``appliance``: nothing runs inside
 (the host's single ``astara-appliance-agent --mode host`` discovers the namespace
 and configures its interfaces from its config document); only the management interface ``eth0`` gets
-the management port's fixed IPs, so the agent can listen at once. Each process is
+the management port's fixed IPs, so the agent can listen at once, and an interface
+whose port has no IPv6 fixed IP starts with IPv6 off (``without_ipv6``). Each process is
 tracked by a pid file ``<name>.pid`` in the instance directory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+from astara.compute_service.agent import neighbours
 from astara.compute_service.agent.backend import BackendError, InstanceSpec
 from astara.compute_service.agent.responders import Responders
 from astara.compute_service.agent.runner import Runner, in_netns
@@ -85,13 +88,29 @@ def addresses(port: dict) -> list[str]:
 APPLIANCE_ARP = {"arp_ignore": "1", "arp_announce": "2", "proxy_arp": "0"}
 
 
-def sysctls(profile: str, interfaces: list[str]) -> dict[str, str]:
+def without_ipv6(profile: str, plugs: Iterable[tuple[dict, str]]) -> list[str]:
+    """The interfaces of an appliance's plug that start with IPv6 off: those whose port
+    has no IPv6 fixed IP, but its management port. Each IPv6 interface of a router's
+    namespace joins half a dozen multicast groups, reporting each (MLD) and checking
+    its link-local address (DAD): on a network of a thousand routers (an external
+    one), each such frame is flooded into every other router's namespace, 3-4 ms of
+    the host's CPU per frame (``bench/mld_flood.py``), and every group costs a
+    neighbour entry of the host-wide IPv6 table. The appliance agent turns IPv6 on
+    for an interface its document gives an IPv6 address (``appliance.converge``)."""
+    if profile != "appliance":
+        return []
+    return [ifname for port, ifname in plugs if not neighbours.is_management(port)
+            and not any(":" in ip.get("ip_address", "") for ip in port.get("fixed_ips", ()))]
+
+
+def sysctls(profile: str, interfaces: list[str], ipv6_off: Iterable[str] = ()) -> dict[str, str]:
     """What the backend writes in a namespace before its links go up: SLAAC (tenant),
-    strict ARP (appliance)."""
+    strict ARP and ``ipv6_off`` interfaces' IPv6 off (appliance, ``without_ipv6``)."""
     if profile == "appliance":
-        return {f"net.ipv4.conf.{scope}.{key}": value
-                for scope in ("all", "default", *interfaces)
-                for key, value in APPLIANCE_ARP.items()}
+        return {**{f"net.ipv4.conf.{scope}.{key}": value
+                   for scope in ("all", "default", *interfaces)
+                   for key, value in APPLIANCE_ARP.items()},
+                **{f"net.ipv6.conf.{name}.disable_ipv6": "1" for name in ipv6_off}}
     if profile != "tenant":
         return {}
     # The SLAAC address is the port's EUI-64 fixed IP, the only one the anti-spoofing
