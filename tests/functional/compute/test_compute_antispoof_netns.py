@@ -310,7 +310,8 @@ def test_appliance_answers_arp_and_nd_only_for_the_receiving_interface(lab):
                             {"subnet_id": "t", "ip_address": "fd79::1", "prefixlen": 64}],
               "port_security_enabled": False}
     y_port = {"port_id": str(uuid.uuid4()), "net_id": net_y, "mac_address": "fa:16:3e:79:00:02",
-              "fixed_ips": [], "port_security_enabled": False}
+              "fixed_ips": [{"subnet_id": "u", "ip_address": "fd79:1::1", "prefixlen": 64}],
+              "port_security_enabled": False}  # an IPv6 fixed IP: eth1 keeps IPv6
     spec = InstanceSpec(str(uuid.uuid4()), f"as-{lab.tag}", "appliance", (x_port, y_port))
     lab.specs.append(spec)
     lab.backend.create(spec)  # the profile sets eth0's addresses, as for a management port

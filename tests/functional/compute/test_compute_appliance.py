@@ -173,6 +173,11 @@ def test_appliance_instance_is_served_by_the_host_appliance_agent(lab):
 
     mgmt_br = lab.backend.bridge(lab.mgmt_net)
     assert host_addresses(mgmt_br) == [lab.host_address]
+    # made with multicast snooping off (the appliances' reports are dropped: flooding
+    # is what reaches a neighbour solicitation's group); the others keep the default
+    snooping = {br: Path(f"/sys/class/net/{br}/bridge/multicast_snooping").read_text().strip()
+                for br in (mgmt_br, lab.backend.bridge(net_a))}
+    assert snooping == {mgmt_br: "0", lab.backend.bridge(net_a): "1"}
     assert host_addresses(lab.backend.bridge(net_a)) == []
     assert host_addresses(lab.backend.bridge(net_b)) == []
 

@@ -191,7 +191,7 @@ def test_a_holder_holds_its_own_address_and_the_metadata_one_never_a_source(tmp_
                 True, "appliance")
     out = [" ".join(c) for c in runner.commands]
     br = b.bridge(NET)
-    assert f"ip link add {br} address {MAC_B} type bridge" in out
+    assert f"ip link add {br} address {MAC_B} type bridge mcast_snooping 0" in out
     assert f"ip addr replace {B} dev {br} nodad" in out
     assert f"ip addr replace {META}/128 dev {br} nodad preferred_lft 0" in out
     assert f"ip -n ns-i neigh replace {META} lladdr {MAC_B} dev eth0 nud permanent" in out

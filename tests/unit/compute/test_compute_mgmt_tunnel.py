@@ -120,7 +120,7 @@ def test_the_holder_holds_the_address_with_its_mac_and_tunnels_the_network(tmp_p
     plug(b, MGMT)
     br, mac = b.bridge(MGMT_NET), neighbours.holder_mac(ADDRESS)
     out = lines(runner)
-    assert f"ip link add {br} address {mac} type bridge" in out
+    assert f"ip link add {br} address {mac} type bridge mcast_snooping 0" in out
     assert f"ip addr replace {ADDRESS} dev {br} nodad" in out
     assert any("type vxlan id 4242 " in line for line in out)
     assert f"ip -n ns-i neigh replace fdca:3ba5:a17a:acda::1 lladdr {mac} dev eth0 " \
@@ -169,7 +169,8 @@ def test_the_holder_makes_its_management_bridge_for_appliances_elsewhere(tmp_pat
     b, runner = backend(tmp_path, monkeypatch, "a")
     br = b.bridge(MGMT_NET)
     made = b.sync_tunnels()
-    assert made[0] == f"link add {br} address {neighbours.holder_mac(ADDRESS)} type bridge"
+    assert made[0] == (f"link add {br} address {neighbours.holder_mac(ADDRESS)} type bridge "
+                       "mcast_snooping 0")
     assert f"addr replace {ADDRESS} dev {br} nodad" in made
     assert any("type vxlan id 4242 " in line for line in made)
     assert runner.stdin[-1].endswith("dst 192.0.2.2\n")  # its flood entries

@@ -115,7 +115,7 @@ def test_plug_pins_in_the_plug_batches(tmp_path):
     br, other = be.bridge("n-mgmt"), be.bridge("n-other")
     add = next(line for line in lines if line.startswith(f"ip link add {br} "))
     mac = add.split()[5]
-    assert add == f"ip link add {br} address {mac} type bridge"
+    assert add == f"ip link add {br} address {mac} type bridge mcast_snooping 0"
     assert nb.bridge_mac(bytes.fromhex(mac.replace(":", ""))) == mac
     assert f"ip link add {other} type bridge" in lines  # no fixed MAC elsewhere
     tap = be.tap("pm")

@@ -72,7 +72,7 @@ def test_a_static_fdb_entry_is_the_bridges_with_the_mac_only():
     assert kind == RTM_NEWNEIGH and flags & 0x100 and flags & 0x400  # REPLACE | CREATE
     family, index, state, ntf, _type = NDMSG.unpack_from(body)
     # in the bridge's own table (NTF_MASTER), static (NUD_NOARP): not the bridge's own
-    # address (NUD_PERMANENT), never aged, never moved by learning
+    # address (NUD_PERMANENT), never aged
     assert (family, index, state, ntf) == (socket.AF_BRIDGE, 7, 0x40, 0x04)
     assert attributes(body[NDMSG.size:]) == [(2, bytes.fromhex("fa163e0a0b0c"))]  # LLADDR
 

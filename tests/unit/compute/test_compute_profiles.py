@@ -130,6 +130,36 @@ def test_an_appliances_ports_without_an_ipv6_fixed_ip_start_without_ipv6():
     assert not any("ipv6" in k for k in profiles.sysctls("appliance", ["eth0"]))
 
 
+def test_a_plug_turns_ipv6_off_only_on_the_veths_it_makes(tmp_path, monkeypatch):
+    """A create tried again over a namespace whose veths exist (a restarted agent)
+    must not take back the IPv6 the appliance agent turned on since."""
+    import astara.compute_service.agent.netns as netns_mod
+
+    monkeypatch.setattr(netns_mod, "NETNS_DIR", tmp_path / "netns")
+    monkeypatch.setattr(netns_mod, "SYS_NET", tmp_path / "net")
+    runner = FakeRunner()
+    backend = NetnsBackend(runner, tmp_path / "state", mgmt_host_address="",
+                           responders=object())  # type: ignore
+    plugged = [{"port_id": f"p{i}", "net_id": f"n{i}", "mac_address": f"fa:16:3e:00:00:0{i}",
+              "fixed_ips": [{"ip_address": ip}], "port_security_enabled": False,
+              "management": i == 0}
+             for i, ip in enumerate(["fdca::5", "203.0.113.5", "fd00::1"])]
+    plugs = [(p, f"eth{i}") for i, p in enumerate(plugged)]
+
+    def ipv6_written() -> list[str]:
+        return [kv for c in runner.commands if c[:2] == ["sysctl", "astara-appliance-i"]
+                for kv in c[2:] if "ipv6" in kv]
+
+    backend._plug_all("astara-appliance-i", plugs, True, "appliance")
+    assert ipv6_written() == ["net.ipv6.conf.eth1.disable_ipv6=1"]
+    runner.commands.clear()
+    for port in plugged:  # the veths are there now
+        (tmp_path / "net" / backend.tap(port["port_id"])).mkdir(parents=True)
+    backend._plug_all("astara-appliance-i", plugs, False, "appliance")
+    assert any(c[:2] == ["sysctl", "astara-appliance-i"] for c in runner.commands)
+    assert ipv6_written() == []
+
+
 def test_responder_runs_by_path_without_site_packages():
     from astara.compute_service.agent import responder
 

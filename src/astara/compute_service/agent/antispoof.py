@@ -13,7 +13,7 @@ replies and router advertisements are dropped whatever their source. Anything el
 (other ethertypes included) is dropped. An appliance's management port also has its
 MLD listener reports dropped: nothing on the management network snoops or queries
 (its neighbours are pinned), and the bridge floods each report to every appliance
-on it, 3-4 ms of the host's CPU per report at 1,000 appliances, half a dozen per
+on it, about 7 ms of the host's CPU per report at 1,000 appliances, seven per
 appliance booted. Ports with port security disabled (routers' ports) get no chain.
 The backend applies the text atomically and deletes the chain on unplug.
 """

@@ -91,9 +91,9 @@ def pin_lines(pairs: Iterable[tuple[str, str]], dev: str) -> list[str]:
 def fdb_line(mac: str, tap: str) -> str:
     """The line (``bridge fdb``'s syntax, made over rtnetlink: ``netlink.change``)
     putting ``mac`` in its bridge's forwarding table as static on ``tap``: frames to
-    an appliance's management MAC never flood the other ports while the bridge has
-    not heard from it yet (its chain drops the reports a bridge first learnt it
-    from), and the entry goes with the tap."""
+    an appliance's management MAC do not flood the other ports before the bridge has
+    heard from it (its chain drops the reports a bridge first learnt it from; its DAD
+    solicitation comes up to a second later). Never aged; goes with the tap."""
     return f"fdb replace {mac.lower()} dev {tap} master static"
 
 

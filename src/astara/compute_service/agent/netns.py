@@ -773,11 +773,13 @@ class NetnsBackend:
                     host += lines
                     flood += flood_lines
             host_pins: list[str] = []
+            new: list[tuple[dict, str]] = []  # the veths this plug makes
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
                 if br in fixed and self.holds_mgmt_address:
                     host += self._address_lines(br)
                 if not (SYS_NET / tap).exists():
+                    new.append((port, ifname))
                     if ifname in inside:  # a leftover of an interrupted plug
                         self.runner.run(["ip", "-n", ns, "link", "del", ifname], check=False)
                     mtu = f" mtu {self._mtu()}" if self.tunnelled(port) else ""
@@ -802,7 +804,9 @@ class NetnsBackend:
         # The instance's side is still down: nothing it sends passes unfiltered.
         self._filter([port for port, _ in plugs], profile)
         ifnames = [ifname for _, ifname in plugs]
-        if values := profiles.sysctls(profile, ifnames, profiles.without_ipv6(profile, plugs)):
+        # IPv6 off only on the veths made now: one plugged before may hold IPv6 the
+        # appliance agent turned on since (a create tried again after a restart).
+        if values := profiles.sysctls(profile, ifnames, profiles.without_ipv6(profile, new)):
             self.runner.sysctl(ns, values)
         self.runner.batch(["link set lo up"] + [f"link set {i} up" for i in ifnames]
                           + host_pins, netns=ns)
@@ -909,7 +913,10 @@ class NetnsBackend:
         want = self.holder_mac if self.holder_mac and self.holds_mgmt_address else None
         if not path.exists():
             mac = want or neighbours.bridge_mac(os.urandom(6))
-            return [f"link add {br} address {mac} type bridge"], mac
+            # no multicast snooping: every appliance's reports are dropped at its tap
+            # (``antispoof.quiet``), so a group table would never know the members of a
+            # neighbour solicitation's group; flooding it is what reaches them
+            return [f"link add {br} address {mac} type bridge mcast_snooping 0"], mac
         mac = (path / "address").read_text().strip()
         if want and mac.lower() != want:
             return [f"link set {br} address {want}"], want  # became the holder

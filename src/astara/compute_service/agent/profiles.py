@@ -93,7 +93,7 @@ def without_ipv6(profile: str, plugs: Iterable[tuple[dict, str]]) -> list[str]:
     has no IPv6 fixed IP, but its management port. Each IPv6 interface of a router's
     namespace joins half a dozen multicast groups, reporting each (MLD) and checking
     its link-local address (DAD): on a network of a thousand routers (an external
-    one), each such frame is flooded into every other router's namespace, 3-4 ms of
+    one), each such frame is flooded into every other router's namespace, about 7 ms of
     the host's CPU per frame (``bench/mld_flood.py``), and every group costs a
     neighbour entry of the host-wide IPv6 table. The appliance agent turns IPv6 on
     for an interface its document gives an IPv6 address (``appliance.converge``)."""
