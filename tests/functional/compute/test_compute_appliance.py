@@ -168,6 +168,10 @@ def test_appliance_instance_is_served_by_the_host_appliance_agent(lab):
     # IPv6 off where the port has no IPv6 fixed IP (eth1), but on the management port:
     # no link-local address, no multicast group joined, nothing to report
     assert ipv6_off(ns) == {"eth0": False, "eth1": True, "eth2": False}
+    solicits = sh("ip", "netns", "exec", ns, "grep", ".", *(
+        f"/proc/sys/net/ipv6/conf/{i}/router_solicitations" for i in ("default", "eth0", "eth2")
+    )).stdout
+    assert solicits.count(":0\n") == 3, solicits  # none: a router's addresses are given
     assert not [a for a in inside["eth1"].get("addr_info", ()) if a["family"] == "inet6"]
     assert [a for a in inside["eth2"].get("addr_info", ()) if a["family"] == "inet6"]
 

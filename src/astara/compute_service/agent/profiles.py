@@ -104,12 +104,21 @@ def without_ipv6(profile: str, plugs: Iterable[tuple[dict, str]]) -> list[str]:
 
 
 def sysctls(profile: str, interfaces: list[str], ipv6_off: Iterable[str] = ()) -> dict[str, str]:
-    """What the backend writes in a namespace before its links go up: SLAAC (tenant),
-    strict ARP and ``ipv6_off`` interfaces' IPv6 off (appliance, ``without_ipv6``)."""
+    """What the backend writes in a namespace before its links go up: SLAAC (tenant);
+    strict ARP, ``ipv6_off`` interfaces' IPv6 off (``without_ipv6``) and no router
+    solicitation from the others (appliance). An appliance is a router once its agent
+    turns forwarding on, and until then its IPv6 interfaces would solicit routers: a
+    solicitation on the management network is flooded to every appliance, and each
+    one that is a router already makes a neighbour entry for its sender, a thousand
+    entries of the host-wide IPv6 table for one frame. Its addresses and routes come
+    from its document, never from an advertisement."""
     if profile == "appliance":
+        off = set(ipv6_off)
         return {**{f"net.ipv4.conf.{scope}.{key}": value
                    for scope in ("all", "default", *interfaces)
                    for key, value in APPLIANCE_ARP.items()},
+                **{f"net.ipv6.conf.{scope}.router_solicitations": "0"
+                   for scope in ("default", *interfaces) if scope not in off},
                 **{f"net.ipv6.conf.{name}.disable_ipv6": "1" for name in ipv6_off}}
     if profile != "tenant":
         return {}
