@@ -135,6 +135,42 @@ def test_plug_pins_in_the_plug_batches(tmp_path):
     assert lines.index(inside[0]) > lines.index("ip -n zzt-app-a1 link set eth0 up")
 
 
+def test_held_ipv6_addresses_are_read_from_if_inet6():
+    text = ("fdca0000000000000000000000000001 0c 40 00 80 zzqtnmgmt\n"
+            "fe800000000000000000000000000001 0c 40 20 c0 zzqtnmgmt\n"  # tentative
+            "fd000000000000000000000000000005 0d 80 00 08 brqx\n"      # DAD failed
+            "not a line\n")
+    from astara.compute_service.agent.netns import ipv6_held
+
+    assert ipv6_held(text) == {("zzqtnmgmt", "fdca::1/64")}
+
+
+def test_a_plug_writes_the_host_address_only_where_the_bridge_lacks_it(tmp_path,
+                                                                       monkeypatch):
+    """Writing an address held already made the bridge send two multicast frames,
+    flooded to every appliance on it: each plug of a thousand did."""
+    import astara.compute_service.agent.netns as netns_mod
+
+    inet6 = tmp_path / "if_inet6"
+    monkeypatch.setattr(netns_mod, "IF_INET6", inet6)
+    runner = FakeRunner()
+    be = backend(tmp_path, runner)
+    br = be.bridge("n-mgmt")
+    address = f"ip addr replace fdca::1/64 dev {br} nodad"
+    be.create(InstanceSpec("a1", "ak", "appliance", (MGMT,)))  # no file: not known held
+    assert address in [" ".join(c) for c in runner.commands]
+    inet6.write_text(f"fdca0000000000000000000000000001 0c 40 00 80 {br}\n")
+    runner.commands.clear()
+    be.create(InstanceSpec("a2", "ak", "appliance", ({**MGMT, "port_id": "pm2"},)))
+    lines = [" ".join(c) for c in runner.commands]
+    assert any(line.startswith("ip link add tappm2 ") for line in lines)  # plugged
+    assert address not in lines
+    inet6.write_text(f"fdca0000000000000000000000000001 0c 30 00 80 {br}\n")  # a /48
+    runner.commands.clear()
+    be.create(InstanceSpec("a3", "ak", "appliance", ({**MGMT, "port_id": "pm3"},)))
+    assert address in [" ".join(c) for c in runner.commands]
+
+
 def test_tenants_and_a_host_without_management_address_pin_nothing(tmp_path):
     runner = FakeRunner()
     backend(tmp_path, runner).create(InstanceSpec("t1", "vm", "tenant", (OTHER,)))

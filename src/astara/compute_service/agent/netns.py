@@ -65,6 +65,8 @@ from astara.db.engine import Database
 
 NETNS_DIR = Path("/run/netns")
 SYS_NET = Path("/sys/class/net")
+IF_INET6 = Path("/proc/net/if_inet6")
+_NOT_YET = 0x40 | 0x08  # IFA_F_TENTATIVE, IFA_F_DADFAILED: not an address held
 _ETH = re.compile(r"eth(\d+)$")
 LOG = logging.getLogger(__name__)
 
@@ -87,6 +89,21 @@ def holds_address(addr_json: str, address: str) -> bool:
                 if ipaddress.ip_address(info.get("local", "")) == wanted:
                     return True
     return False
+
+
+def ipv6_held(text: str) -> set[tuple[str, str]]:
+    """(device, address/prefixlen) of each usable address in /proc/net/if_inet6's
+    ``text`` (neither tentative nor failed); odd lines are skipped."""
+    out = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 6 or len(fields[0]) != 32:
+            continue
+        with contextlib.suppress(ValueError):
+            if not int(fields[4], 16) & _NOT_YET:
+                address = ipaddress.IPv6Address(int(fields[0], 16))
+                out.add((fields[5], f"{address}/{int(fields[2], 16)}"))
+    return out
 
 
 class NetnsBackend:
@@ -776,7 +793,7 @@ class NetnsBackend:
             new: list[tuple[dict, str]] = []  # the veths this plug makes
             for port, ifname in plugs:
                 br, tap = self.bridge(port["net_id"]), self.tap(port["port_id"])
-                if br in fixed and self.holds_mgmt_address:
+                if br in fixed and self.holds_mgmt_address and not self._address_held(br):
                     host += self._address_lines(br)
                 if not (SYS_NET / tap).exists():
                     new.append((port, ifname))
@@ -940,6 +957,21 @@ class NetnsBackend:
             lines.append(f"addr replace {meta}/{meta.max_prefixlen} dev {br}" + (
                 " nodad preferred_lft 0" if meta.version == 6 else ""))
         return lines
+
+    def _address_held(self, br: str) -> bool:
+        """Whether ``br`` holds every address ``_address_lines`` writes: a plug writes
+        them only then (each write of one held already made the bridge send two
+        multicast frames, flooded to every appliance on it). IPv6 ones are read from
+        /proc/net/if_inet6 (no process, no dump); an IPv4 one is never known held."""
+        try:
+            held = ipv6_held(IF_INET6.read_text())
+        except OSError:
+            return False
+        for line in self._address_lines(br):
+            iface = ipaddress.ip_interface(line.split()[2])
+            if iface.version != 6 or (br, str(iface)) not in held:
+                return False
+        return True
 
     def _kept(self, br: str) -> bool:
         """Whether ``br`` is the holder's current management bridge, kept empty:
