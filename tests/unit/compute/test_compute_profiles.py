@@ -134,6 +134,22 @@ def test_an_appliances_ports_without_an_ipv6_fixed_ip_start_without_ipv6():
     assert not any("disable_ipv6" in k for k in profiles.sysctls("appliance", ["eth0"]))
 
 
+def test_ipv6_off_may_be_any_iterable():
+    values = profiles.sysctls("appliance", ["eth0", "eth1"], (n for n in ["eth1"]))
+    assert values["net.ipv6.conf.eth1.disable_ipv6"] == "1"
+    assert "net.ipv6.conf.eth1.router_solicitations" not in values
+
+
+def test_an_ipv6_sysctl_the_kernel_lacks_is_skipped_any_other_is_an_error():
+    """A host booted without IPv6, or a device with an MTU below 1280, has no IPv6
+    settings: a plug must not fail on them."""
+    from astara.compute_service.agent.runner import _write_sysctls
+
+    _write_sysctls({"net.ipv6.conf.astara-none0.router_solicitations": "0"})
+    with pytest.raises(FileNotFoundError):
+        _write_sysctls({"net.ipv4.conf.astara-none0.arp_ignore": "1"})
+
+
 def test_a_plug_turns_ipv6_off_only_on_the_veths_it_makes(tmp_path, monkeypatch):
     """A create tried again over a namespace whose veths exist (a restarted agent)
     must not take back the IPv6 the appliance agent turned on since."""

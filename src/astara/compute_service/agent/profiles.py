@@ -119,7 +119,7 @@ def sysctls(profile: str, interfaces: list[str], ipv6_off: Iterable[str] = ()) -
                    for key, value in APPLIANCE_ARP.items()},
                 **{f"net.ipv6.conf.{scope}.router_solicitations": "0"
                    for scope in ("default", *interfaces) if scope not in off},
-                **{f"net.ipv6.conf.{name}.disable_ipv6": "1" for name in ipv6_off}}
+                **{f"net.ipv6.conf.{name}.disable_ipv6": "1" for name in sorted(off)}}
     if profile != "tenant":
         return {}
     # The SLAAC address is the port's EUI-64 fixed IP, the only one the anti-spoofing

@@ -43,10 +43,16 @@ IPV6_CONF = Path("/proc/sys/net/ipv6/conf")
 
 
 def _write_sysctls(values: dict[str, str]) -> None:
-    """``net.a.b.dev`` -> /proc/sys/net/a/b/dev (our device names hold no dot)."""
+    """``net.a.b.dev`` -> /proc/sys/net/a/b/dev (our device names hold no dot). An
+    IPv6 one that is not there is skipped: a host booted without IPv6, or a device
+    whose MTU is below 1280, has no IPv6 settings (as ``set_ipv6`` skips them)."""
     for key, value in values.items():
-        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-            f.write(value)
+        try:
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+        except FileNotFoundError:
+            if not key.startswith("net.ipv6."):
+                raise
 
 
 class Runner(Protocol):
