@@ -11,7 +11,7 @@ on) each on a veth, and a sender's veth carrying the management port's
 anti-spoofing chain (``antispoof.chain_script``, the backend's own text, loaded in
 the scratch namespace's own table). It sends ``--frames`` MLDv2 reports from the
 sender's link-local address, ``--rate`` a second, and prints the host's CPU per
-frame (all cores, from /proc/stat, less an idle window of the same length just
+frame (all cores, ``probes.host_cpu``, less an idle window of the same length just
 before) and the frames one receiving port was given, first with the chain an
 appliance's port had before (reports let out), then with the management port's
 (``quiet``: reports dropped at the tap).
@@ -35,13 +35,16 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import probes  # noqa: E402
 
 from astara.common.netns import entered  # noqa: E402
 from astara.compute_service.agent import antispoof  # noqa: E402
 
 MAC = "fa:16:3e:4d:00:01"
-HZ = os.sysconf("SC_CLK_TCK")
 
 
 def ip_batch(lines: list[str], netns: str | None = None, force: bool = False) -> None:
@@ -51,10 +54,9 @@ def ip_batch(lines: list[str], netns: str | None = None, force: bool = False) ->
                    check=not force, stderr=subprocess.DEVNULL if force else None)
 
 
-def host_ticks() -> tuple[int, int]:
-    """(busy, softirq) clock ticks of all cores since boot."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields) - fields[3] - fields[4], fields[6]
+def host_cpu() -> tuple[float, float]:
+    """(busy, softirq) CPU seconds of all cores so far (``probes.host_cpu``)."""
+    return probes.host_cpu(), psutil.cpu_times().softirq
 
 
 def _checksum(data: bytes) -> int:
@@ -102,20 +104,20 @@ def burst(sock: socket.socket, frame: bytes, count: int, rate: float, host: str,
     """Host CPU per frame sent (ms, over an idle window just before) and frames the
     receiving port was given."""
     window = count / rate
-    b0, s0 = host_ticks()
+    b0, s0 = host_cpu()
     time.sleep(window)
-    b1, s1 = host_ticks()
+    b1, s1 = host_cpu()
     idle_busy, idle_soft = b1 - b0, s1 - s0
     given = tx_packets(host, receiver)
-    b0, s0 = host_ticks()
+    b0, s0 = host_cpu()
     for _ in range(count):
         sock.send(frame)
         time.sleep(1 / rate)
-    b1, s1 = host_ticks()
+    b1, s1 = host_cpu()
     given = tx_packets(host, receiver) - given
-    return {"cpu_ms": max(0, b1 - b0 - idle_busy) * 1000 / HZ / count,
-            "softirq_ms": max(0, s1 - s0 - idle_soft) * 1000 / HZ / count,
-            "given": given, "idle_ms": idle_busy * 1000 / HZ}
+    return {"cpu_ms": max(0, b1 - b0 - idle_busy) * 1000 / count,
+            "softirq_ms": max(0, s1 - s0 - idle_soft) * 1000 / count,
+            "given": given, "idle_ms": idle_busy * 1000}
 
 
 def main() -> None:
